@@ -1,0 +1,586 @@
+//! Accounts: registration with exactly the necessary data (phone, handle, password, plus the
+//! nickname shown to others and the accepted policy version), login with rate limiting,
+//! bearer-token sessions per device, and the profile with per-field visibility.
+//!
+//! Personal fields are sealed here under the user's data key (itself wrapped by the master
+//! key) before they reach `storage`. Password hashing runs on the blocking pool, bounded by a
+//! semaphore so a login flood cannot exhaust memory (each hash takes 19 MiB).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::crypto::{self, CryptoError, MasterKey, SecretKey, Token};
+use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
+use crate::ratelimit::{Locked, LoginLimiter};
+use crate::storage::{AccountRecord, Conflict, NewAccount, SessionRecord, Store, StoreError};
+use crate::time::{Millis, SharedClock};
+
+/// Errors of account operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("this {0} is already registered")]
+    Taken(Conflict),
+    #[error("the policy version accepted is not the current one ({current})")]
+    PolicyNotAccepted { current: String },
+    /// One answer for every cause: unknown login, wrong password.
+    #[error("login or password is incorrect")]
+    BadCredentials,
+    #[error("too many failed logins; try again in {} seconds", .0.retry_after_secs)]
+    Locked(Locked),
+    #[error("the token is missing, invalid or has been revoked")]
+    Unauthorized,
+    #[error("no such user")]
+    NoSuchUser,
+    #[error("no such device")]
+    NoSuchDevice,
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// What a client sends to register, before validation.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub phone: String,
+    pub handle: String,
+    pub password: String,
+    pub nickname: String,
+    pub accept_policy: String,
+}
+
+/// The client's own description of a device; every part optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub name: Option<String>,
+    pub os: Option<String>,
+    pub app_version: Option<String>,
+}
+
+/// An authenticated request's identity.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: u64,
+    pub device_id: String,
+    pub policy_version: String,
+}
+
+/// A session as listed to its owner.
+#[derive(Debug, Clone)]
+pub struct DeviceSession {
+    pub device_id: String,
+    pub device: DeviceInfo,
+    pub created: Millis,
+    pub last_seen: Millis,
+}
+
+/// The owner's view of their account.
+#[derive(Debug, Clone)]
+pub struct OwnAccount {
+    pub handle: String,
+    pub phone: String,
+    pub created: Millis,
+    pub policy_version: String,
+    pub profile: Profile,
+}
+
+/// Another user's profile, reduced to what the viewer may see.
+#[derive(Debug, Clone)]
+pub struct PublicView {
+    pub handle: String,
+    pub nickname: String,
+    pub avatar: Option<String>,
+    pub fields: Vec<(profile::Field, String)>,
+}
+
+/// How often a session's `last_seen` is rewritten at most.
+const TOUCH_INTERVAL_MS: u64 = 5 * 60 * 1000;
+
+/// The account service: a narrow set of handles, shared by the HTTP handlers.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Store,
+    master: MasterKey,
+    phone_index: SecretKey,
+    clock: SharedClock,
+    limiter: Arc<LoginLimiter>,
+    hashing: Arc<Semaphore>,
+    policy_version: String,
+}
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        master: MasterKey,
+        clock: SharedClock,
+        limiter: Arc<LoginLimiter>,
+        hash_concurrency: usize,
+        policy_version: String,
+    ) -> Self {
+        let phone_index = master.phone_index_key();
+        Accounts {
+            store,
+            master,
+            phone_index,
+            clock,
+            limiter,
+            hashing: Arc::new(Semaphore::new(hash_concurrency)),
+            policy_version,
+        }
+    }
+
+    async fn with_hash_slot<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AccountError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AccountError::ShuttingDown)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| AccountError::ShuttingDown)
+    }
+
+    fn data_key(&self, acct: &AccountRecord) -> Result<SecretKey, AccountError> {
+        Ok(self.master.unwrap_data_key(acct.id, &acct.wrapped_key)?)
+    }
+
+    /// Registers a new account; returns its handle.
+    pub async fn register(&self, r: Registration) -> Result<String, AccountError> {
+        let phone = validate_phone(&r.phone)?;
+        let handle = validate_handle(&r.handle)?;
+        validate_password(&r.password)?;
+        let nickname = profile::nickname(&r.nickname).map_err(|e| AccountError::Invalid {
+            field: "nickname",
+            reason: e.reason,
+        })?;
+        if r.accept_policy != self.policy_version {
+            return Err(AccountError::PolicyNotAccepted {
+                current: self.policy_version.clone(),
+            });
+        }
+        let phone_index = self.phone_index.blind_index(phone.as_bytes());
+        // Cheap duplicate checks first, so a taken handle does not cost a password hash.
+        if self.store.user_by_handle(handle.clone()).await?.is_some() {
+            return Err(AccountError::Taken(Conflict::Handle));
+        }
+        if self.store.user_by_phone_index(phone_index).await?.is_some() {
+            return Err(AccountError::Taken(Conflict::Phone));
+        }
+        let password = r.password;
+        let phc = self
+            .with_hash_slot(move || crypto::hash_password(&password))
+            .await??;
+        let now = self.clock.now();
+        let data_key = SecretKey::generate()?;
+        let profile = Profile::new(nickname);
+        // A random 64-bit id: reveals neither the number of users nor the order they joined.
+        // On the (astronomically unlikely) collision, draw again.
+        for _ in 0..4 {
+            let mut idb = [0u8; 8];
+            crypto::random_bytes(&mut idb)?;
+            let id = u64::from_be_bytes(idb);
+            let new = NewAccount {
+                account: AccountRecord {
+                    id,
+                    handle: handle.clone(),
+                    phone_sealed: data_key.seal(&aad(b"phone", id), phone.as_bytes())?,
+                    password_phc: phc.clone(),
+                    wrapped_key: self.master.wrap_data_key(id, &data_key)?,
+                    created: now,
+                    policy_version: self.policy_version.clone(),
+                    policy_accepted: now,
+                },
+                phone_index,
+                profile_sealed: data_key.seal(&aad(b"profile", id), &profile.encode())?,
+            };
+            match self.store.insert_account(new).await {
+                Ok(()) => return Ok(handle),
+                Err(StoreError::Conflict(Conflict::UserId)) => continue,
+                Err(StoreError::Conflict(c)) => return Err(AccountError::Taken(c)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AccountError::Store(StoreError::Conflict(Conflict::UserId)))
+    }
+
+    /// Checks a login (handle or phone) and password; on success opens a session for a new
+    /// device and returns its token and device id.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: String,
+        device: DeviceInfo,
+        client: IpAddr,
+    ) -> Result<(Token, String), AccountError> {
+        self.limiter
+            .check(login, client)
+            .map_err(AccountError::Locked)?;
+        let user = if login.starts_with('+') {
+            match validate_phone(login) {
+                Ok(p) => {
+                    self.store
+                        .user_by_phone_index(self.phone_index.blind_index(p.as_bytes()))
+                        .await?
+                }
+                Err(_) => None,
+            }
+        } else {
+            self.store.user_by_handle(login.to_string()).await?
+        };
+        let account = match user {
+            Some(id) => self.store.account(id).await?,
+            None => None,
+        };
+        let phc = account.as_ref().map(|a| a.password_phc.clone());
+        let ok = self
+            .with_hash_slot(move || crypto::verify_password(&password, phc.as_deref()))
+            .await?;
+        let Some(account) = account.filter(|_| ok) else {
+            self.limiter.failed(login, client);
+            return Err(AccountError::BadCredentials);
+        };
+        self.limiter.succeeded(login, client);
+        let key = self.data_key(&account)?;
+        let token = Token::generate()?;
+        let device_id = crypto::random_id(12)?;
+        let now = self.clock.now();
+        let device_sealed = if device == DeviceInfo::default() {
+            Vec::new()
+        } else {
+            key.seal(&aad(b"device", account.id), &encode_device(&device))?
+        };
+        self.store
+            .insert_session(SessionRecord {
+                token_hash: Token::hash_of(token.as_str()),
+                user: account.id,
+                device_id: device_id.clone(),
+                created: now,
+                last_seen: now,
+                device_sealed,
+            })
+            .await?;
+        Ok((token, device_id))
+    }
+
+    /// Resolves a bearer token to its session.
+    pub async fn authenticate(&self, token: &str) -> Result<Session, AccountError> {
+        // Real tokens are 43 characters; anything far off is not worth a lookup.
+        if token.is_empty() || token.len() > 128 {
+            return Err(AccountError::Unauthorized);
+        }
+        let hash = Token::hash_of(token);
+        let s = self
+            .store
+            .session(hash)
+            .await?
+            .ok_or(AccountError::Unauthorized)?;
+        let acct = self
+            .store
+            .account(s.user)
+            .await?
+            .ok_or(AccountError::Unauthorized)?;
+        let now = self.clock.now();
+        if now.saturating_sub(s.last_seen) >= TOUCH_INTERVAL_MS {
+            self.store.touch_session(hash, now).await?;
+        }
+        Ok(Session {
+            user: s.user,
+            device_id: s.device_id,
+            policy_version: acct.policy_version,
+        })
+    }
+
+    /// Ends a session (logout of this device, or of another of the user's devices).
+    pub async fn end_session(&self, user: u64, device_id: &str) -> Result<(), AccountError> {
+        if self
+            .store
+            .delete_session(user, device_id.to_string())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AccountError::NoSuchDevice)
+        }
+    }
+
+    pub async fn sessions(&self, user: u64) -> Result<Vec<DeviceSession>, AccountError> {
+        let acct = self
+            .store
+            .account(user)
+            .await?
+            .ok_or(AccountError::NoSuchUser)?;
+        let key = self.data_key(&acct)?;
+        let mut out = Vec::new();
+        for s in self.store.sessions_of(user).await? {
+            let device = if s.device_sealed.is_empty() {
+                DeviceInfo::default()
+            } else {
+                decode_device(&key.open(&aad(b"device", user), &s.device_sealed)?)?
+            };
+            out.push(DeviceSession {
+                device_id: s.device_id,
+                device,
+                created: s.created,
+                last_seen: s.last_seen,
+            });
+        }
+        out.sort_by_key(|s| s.created);
+        Ok(out)
+    }
+
+    async fn load_profile(
+        &self,
+        acct: &AccountRecord,
+        key: &SecretKey,
+    ) -> Result<Profile, AccountError> {
+        let sealed = self
+            .store
+            .profile(acct.id)
+            .await?
+            .ok_or(StoreError::Corrupt("profile"))?;
+        Ok(Profile::decode(
+            &key.open(&aad(b"profile", acct.id), &sealed)?,
+        )?)
+    }
+
+    /// The owner's full view.
+    pub async fn own(&self, user: u64) -> Result<OwnAccount, AccountError> {
+        let acct = self
+            .store
+            .account(user)
+            .await?
+            .ok_or(AccountError::NoSuchUser)?;
+        let key = self.data_key(&acct)?;
+        let phone = key.open(&aad(b"phone", user), &acct.phone_sealed)?;
+        let profile = self.load_profile(&acct, &key).await?;
+        Ok(OwnAccount {
+            phone: String::from_utf8(phone).map_err(|_| StoreError::Corrupt("account"))?,
+            handle: acct.handle,
+            created: acct.created,
+            policy_version: acct.policy_version,
+            profile,
+        })
+    }
+
+    /// Applies a validated patch to the user's profile.
+    pub async fn update_profile(
+        &self,
+        user: u64,
+        patch: ProfilePatch,
+    ) -> Result<OwnAccount, AccountError> {
+        let acct = self
+            .store
+            .account(user)
+            .await?
+            .ok_or(AccountError::NoSuchUser)?;
+        let key = self.data_key(&acct)?;
+        let mut profile = self.load_profile(&acct, &key).await?;
+        profile.apply(patch)?;
+        let sealed = key.seal(&aad(b"profile", user), &profile.encode())?;
+        if !self.store.put_profile(user, sealed).await? {
+            return Err(AccountError::NoSuchUser);
+        }
+        self.own(user).await
+    }
+
+    /// Another local user's profile as `viewer` may see it.
+    pub async fn view(&self, viewer: u64, handle: &str) -> Result<PublicView, AccountError> {
+        let id = self
+            .store
+            .user_by_handle(handle.to_string())
+            .await?
+            .ok_or(AccountError::NoSuchUser)?;
+        let acct = self
+            .store
+            .account(id)
+            .await?
+            .ok_or(AccountError::NoSuchUser)?;
+        let key = self.data_key(&acct)?;
+        let profile = self.load_profile(&acct, &key).await?;
+        // Friendship arrives with the friends feature; until then nobody else is a friend.
+        let relation = if viewer == id {
+            Viewer::Owner
+        } else {
+            Viewer::Other
+        };
+        Ok(PublicView {
+            fields: profile
+                .visible_fields(relation)
+                .into_iter()
+                .map(|(f, v)| (f, v.to_string()))
+                .collect(),
+            handle: acct.handle,
+            nickname: profile.nickname,
+            avatar: profile.avatar,
+        })
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+}
+
+/// Associated data binding a sealed field to its kind and owner.
+fn aad(kind: &[u8], user: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(kind.len() + 9);
+    v.extend_from_slice(kind);
+    v.push(b'/');
+    v.extend_from_slice(&user.to_be_bytes());
+    v
+}
+
+fn encode_device(d: &DeviceInfo) -> Vec<u8> {
+    use crate::storage::Enc;
+    let opt = |e: Enc, v: &Option<String>| match v {
+        Some(s) => e.bool(true).str(s),
+        None => e.bool(false),
+    };
+    let e = opt(Enc::new(1), &d.name);
+    let e = opt(e, &d.os);
+    opt(e, &d.app_version).finish()
+}
+
+fn decode_device(b: &[u8]) -> Result<DeviceInfo, StoreError> {
+    let mut d = crate::storage::Dec::new(b, "device", 1)?;
+    let opt = |d: &mut crate::storage::Dec<'_>| -> Result<Option<String>, StoreError> {
+        if d.bool()? {
+            Ok(Some(d.string()?))
+        } else {
+            Ok(None)
+        }
+    };
+    let info = DeviceInfo {
+        name: opt(&mut d)?,
+        os: opt(&mut d)?,
+        app_version: opt(&mut d)?,
+    };
+    d.end()?;
+    Ok(info)
+}
+
+/// Checks a phone number: strict E.164 (`+` and 8–15 digits, no spaces) that is a valid
+/// number in its country's numbering plan. Returns it unchanged.
+pub fn validate_phone(s: &str) -> Result<String, AccountError> {
+    let invalid = |reason: &str| AccountError::Invalid {
+        field: "phone",
+        reason: reason.to_string(),
+    };
+    let digits = s
+        .strip_prefix('+')
+        .ok_or_else(|| invalid("must be in E.164 form, such as +8613800138000"))?;
+    if !(8..=15).contains(&digits.len())
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.starts_with('0')
+    {
+        return Err(invalid(
+            "must be in E.164 form: '+' then 8 to 15 digits, no spaces",
+        ));
+    }
+    let parsed = phonenumber::parse(None, s).map_err(|_| invalid("is not a phone number"))?;
+    if !phonenumber::is_valid(&parsed) {
+        return Err(invalid(
+            "is not a valid number in its country's numbering plan",
+        ));
+    }
+    let formatted = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    if formatted != s {
+        return Err(invalid("must be in E.164 form, such as +8613800138000"));
+    }
+    Ok(formatted)
+}
+
+/// Checks a handle: 3–32 of `[a-z0-9._-]`.
+pub fn validate_handle(s: &str) -> Result<String, AccountError> {
+    let ok = (3..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(AccountError::Invalid {
+            field: "handle",
+            reason: "must be 3 to 32 of a-z, 0-9, '.', '_', '-'".into(),
+        })
+    }
+}
+
+/// Checks a password: 8–128 characters.
+pub fn validate_password(s: &str) -> Result<(), AccountError> {
+    let n = s.chars().count();
+    if (8..=128).contains(&n) {
+        Ok(())
+    } else {
+        Err(AccountError::Invalid {
+            field: "password",
+            reason: "must be 8 to 128 characters".into(),
+        })
+    }
+}
+
+/// Checks one part of a device description (1–64 characters).
+pub fn validate_device_part(field: &'static str, s: &str) -> Result<String, AccountError> {
+    profile::text(field, s, 1, 64).map_err(|e| AccountError::Invalid {
+        field,
+        reason: e.reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_must_be_valid_e164() {
+        assert_eq!(validate_phone("+8613800138000").unwrap(), "+8613800138000");
+        assert!(validate_phone("+14155552671").is_ok());
+        for bad in [
+            "8613800138000",
+            "+86 138 0013 8000",
+            "+861380013800a",
+            "+0123456789",
+            "+1234",
+            "+999999999999",
+            "",
+            "+",
+        ] {
+            assert!(validate_phone(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn handle_and_password_rules() {
+        assert!(validate_handle("li.wei_2-x").is_ok());
+        for bad in ["ab", "Alice", "a b", "ali@ce", &"a".repeat(33), "名字名字"] {
+            assert!(validate_handle(bad).is_err(), "{bad}");
+        }
+        assert!(validate_password("12345678").is_ok());
+        assert!(
+            validate_password("密码密码密码密码").is_ok(),
+            "characters, not bytes"
+        );
+        assert!(validate_password("1234567").is_err());
+        assert!(validate_password(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn device_description_round_trips() {
+        let d = DeviceInfo {
+            name: Some("Pixel".into()),
+            os: None,
+            app_version: Some("1.2".into()),
+        };
+        assert_eq!(decode_device(&encode_device(&d)).unwrap(), d);
+    }
+}

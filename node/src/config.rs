@@ -1,0 +1,579 @@
+//! The node's configuration: the TOML schema, its embedded documented default, and validation
+//! that names the key and line of every mistake.
+//!
+//! Every value is checked while it is deserialised (newtypes with `try_from`), so a bad value's
+//! error carries the span of that value and can be reported as `line N: key a.b: …`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The documented default configuration, printed by `chat-node --print-default-config`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+
+/// A validated node configuration.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub tls: TlsConfig,
+    pub http: HttpConfig,
+    pub residency: ResidencyConfig,
+    pub policy: PolicyConfig,
+    pub security: SecurityConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub domain: Domain,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub data_dir: NonEmptyPath,
+    pub master_key_file: OptionalPath,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert_file: OptionalPath,
+    pub key_file: OptionalPath,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub max_body_bytes: Bounded<1024, { 1 << 30 }>,
+    pub max_connections: Bounded<1, 1_000_000>,
+    pub header_read_timeout_ms: Bounded<100, 600_000>,
+    pub shutdown_grace_ms: Bounded<0, 600_000>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResidencyConfig {
+    pub region: Region,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub version: PolicyVersion,
+    pub effective: Date,
+    pub zh_file: OptionalPath,
+    pub en_file: OptionalPath,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    pub login_max_failures: Bounded<1, 1000>,
+    pub login_window_secs: Bounded<1, 86_400>,
+    pub password_hash_concurrency: Bounded<1, 64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: LogLevel,
+}
+
+/// Why a configuration was refused. The message names the file, line and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            domain: Domain("localhost".into()),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: NonEmptyPath(PathBuf::from("./data")),
+            master_key_file: OptionalPath(None),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: OptionalPath(None),
+            key_file: OptionalPath(None),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: Bounded(1 << 20),
+            max_connections: Bounded(10_000),
+            header_read_timeout_ms: Bounded(10_000),
+            shutdown_grace_ms: Bounded(10_000),
+        }
+    }
+}
+
+impl Default for ResidencyConfig {
+    fn default() -> Self {
+        ResidencyConfig {
+            region: Region("CN".into()),
+        }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            version: PolicyVersion("2026-11-29".into()),
+            effective: Date {
+                year: 2026,
+                month: 11,
+                day: 29,
+            },
+            zh_file: OptionalPath(None),
+            en_file: OptionalPath(None),
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            login_max_failures: Bounded(5),
+            login_window_secs: Bounded(900),
+            password_hash_concurrency: Bounded(4),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel(tracing::Level::INFO),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates `text`; `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => locate(text, span.start),
+                None => (None, None),
+            };
+            let mut message = format!("config {origin}");
+            if let Some(line) = line {
+                message.push_str(&format!(": line {line}"));
+            }
+            if let Some(key) = key {
+                message.push_str(&format!(": key `{key}`"));
+            }
+            message.push_str(": ");
+            message.push_str(e.message().trim());
+            ConfigError { message }
+        })
+    }
+
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            message: format!("config {origin}: cannot read: {e}"),
+        })?;
+        Config::parse(&text, &origin)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.storage.data_dir.0
+    }
+
+    /// The master key file: the configured one, or `<data_dir>/master.key`.
+    pub fn master_key_path(&self) -> PathBuf {
+        match &self.storage.master_key_file.0 {
+            Some(p) => p.clone(),
+            None => self.data_dir().join("master.key"),
+        }
+    }
+}
+
+/// Finds the 1-based line of byte `offset` and the dotted key written on that line (prefixed
+/// by the nearest `[table]` header above it), when the line has the form `key = value`.
+fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let mut table = String::new();
+    for l in before.lines() {
+        let t = l.trim();
+        if t.starts_with('[') && !t.starts_with("[[") {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if t.starts_with("[[") {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+    }
+    let trimmed = line.trim();
+    let key = if trimmed.starts_with('[') {
+        Some(
+            trimmed
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string(),
+        )
+    } else {
+        trimmed.split_once('=').map(|(k, _)| {
+            let k = k.trim().trim_matches('"');
+            if table.is_empty() {
+                k.to_string()
+            } else {
+                format!("{table}.{k}")
+            }
+        })
+    };
+    (Some(line_no), key)
+}
+
+/// A DNS name, optionally with a port: what users' addresses end in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Domain(String);
+
+impl Domain {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The host part, without any `:port`.
+    pub fn host(&self) -> &str {
+        self.0.split(':').next().unwrap_or(&self.0)
+    }
+}
+
+impl TryFrom<String> for Domain {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (host, port) = match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s.as_str(), None),
+        };
+        let labels_ok = !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        if !labels_ok {
+            return Err(format!(
+                "`{s}` is not a lower-case DNS name (letters, digits, '-', '.')"
+            ));
+        }
+        if let Some(p) = port {
+            if p.parse::<u16>().map_or(true, |p| p == 0) {
+                return Err(format!("`{s}` has an invalid port"));
+            }
+        }
+        Ok(Domain(s))
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A path that must be given.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct NonEmptyPath(pub PathBuf);
+
+impl TryFrom<String> for NonEmptyPath {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(NonEmptyPath(PathBuf::from(s)))
+    }
+}
+
+/// A path that may be left empty (`""` means "not set").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub struct OptionalPath(pub Option<PathBuf>);
+
+impl From<String> for OptionalPath {
+    fn from(s: String) -> Self {
+        OptionalPath(if s.trim().is_empty() {
+            None
+        } else {
+            Some(PathBuf::from(s))
+        })
+    }
+}
+
+/// An integer within `[MIN, MAX]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
+
+impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> TryFrom<i64> for Bounded<MIN, MAX> {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        match u64::try_from(v) {
+            Ok(u) if (MIN..=MAX).contains(&u) => Ok(Bounded(u)),
+            _ => Err(format!("{v} is out of range: expected {MIN} to {MAX}")),
+        }
+    }
+}
+
+/// An ISO 3166-1 alpha-2 region code in upper case.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Region(String);
+
+impl Region {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Region {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Region(s))
+        } else {
+            Err(format!(
+                "`{s}` is not a two-letter upper-case region code such as \"CN\""
+            ))
+        }
+    }
+}
+
+/// A policy version label: 1–64 of `[A-Za-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PolicyVersion(String);
+
+impl PolicyVersion {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PolicyVersion {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if ok {
+            Ok(PolicyVersion(s))
+        } else {
+            Err(format!(
+                "`{s}` is not a version label (1-64 of A-Z a-z 0-9 . _ -)"
+            ))
+        }
+    }
+}
+
+/// A calendar date written `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Date {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl TryFrom<String> for Date {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        crate::time::parse_date(&s).ok_or_else(|| format!("`{s}` is not a date YYYY-MM-DD"))
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// A tracing level name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct LogLevel(pub tracing::Level);
+
+impl TryFrom<String> for LogLevel {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "error" => Ok(LogLevel(tracing::Level::ERROR)),
+            "warn" => Ok(LogLevel(tracing::Level::WARN)),
+            "info" => Ok(LogLevel(tracing::Level::INFO)),
+            "debug" => Ok(LogLevel(tracing::Level::DEBUG)),
+            "trace" => Ok(LogLevel(tracing::Level::TRACE)),
+            _ => Err(format!(
+                "`{s}` is not one of error, warn, info, debug, trace"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_default_parses_with_the_documented_values() {
+        let c = Config::default();
+        assert_eq!(c.server.domain.as_str(), "localhost");
+        assert_eq!(c.server.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(c.data_dir(), Path::new("./data"));
+        assert_eq!(c.residency.region.as_str(), "CN");
+        assert_eq!(c.master_key_path(), Path::new("./data/master.key"));
+    }
+
+    fn with(replace: &str, by: &str) -> String {
+        assert!(DEFAULT_CONFIG_TOML.contains(replace), "{replace}");
+        DEFAULT_CONFIG_TOML.replacen(replace, by, 1)
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text[..text.find(needle).unwrap()].matches('\n').count() + 1
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = with("[http]\n", "[http]\nmax_bodybytes = 5\n");
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        let line = line_of(&text, "max_bodybytes");
+        assert!(e.contains(&format!("line {line}")), "{e}");
+        assert!(e.contains("http.max_bodybytes"), "{e}");
+        assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_line() {
+        let text = with("max_connections = 10000", "max_connections = \"many\"");
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("line {}", line_of(&text, "max_connections"))),
+            "{e}"
+        );
+        assert!(e.contains("http.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_key_and_reason() {
+        let cases = [
+            ("region = \"CN\"", "region = \"china\"", "residency.region"),
+            (
+                "domain = \"localhost\"",
+                "domain = \"Bad_Domain\"",
+                "server.domain",
+            ),
+            (
+                "listen = \"127.0.0.1:8443\"",
+                "listen = \"nowhere\"",
+                "server.listen",
+            ),
+            (
+                "max_body_bytes = 1048576",
+                "max_body_bytes = -1",
+                "http.max_body_bytes",
+            ),
+            ("level = \"info\"", "level = \"loud\"", "log.level"),
+            (
+                "effective = \"2026-11-29\"",
+                "effective = \"2026-02-30\"",
+                "policy.effective",
+            ),
+            (
+                "data_dir = \"./data\"",
+                "data_dir = \"\"",
+                "storage.data_dir",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let text = with(from, to);
+            let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+            assert!(e.contains(key), "{to}: {e}");
+            assert!(
+                e.contains(&format!("line {}", line_of(&text, to))),
+                "{to}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn documented_default_file_equals_the_built_in_defaults() {
+        let documented = Config::parse(DEFAULT_CONFIG_TOML, "default").unwrap();
+        assert_eq!(documented, Config::default());
+        assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults_for_the_rest() {
+        let c = Config::parse("[server]\ndomain = \"chat.example.org\"\n", "f").unwrap();
+        assert_eq!(c.server.domain.as_str(), "chat.example.org");
+        assert_eq!(c.server.listen, ServerConfig::default().listen);
+        assert_eq!(c.http, HttpConfig::default());
+    }
+
+    #[test]
+    fn unknown_section_is_refused() {
+        let e = Config::parse("[chat]\nx = 1\n", "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("chat"), "{e}");
+    }
+
+    #[test]
+    fn malformed_toml_names_the_line() {
+        let text = with("[tls]\n", "[tls\n");
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("line {}", line_of(&text, "[tls\n"))),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The client API's error shape, `{"error":{"code","message"}}` with a fitting status, and the
+//! mapping from each domain error to it. Internal causes are logged (without personal data)
+//! and answered with a generic 500.
+
+use http::StatusCode;
+
+use crate::accounts::AccountError;
+use crate::consents::ConsentError;
+use crate::storage::{Conflict, StoreError};
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn invalid(field: &str, reason: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field}: {reason}"),
+        )
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server could not complete the request",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(c) => conflict(c),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+fn conflict(c: Conflict) -> ApiError {
+    let (code, what) = match c {
+        Conflict::Handle => ("handle_taken", "handle"),
+        Conflict::Phone => ("phone_taken", "phone number"),
+        Conflict::UserId => ("conflict", "account"),
+    };
+    ApiError::new(
+        StatusCode::CONFLICT,
+        code,
+        format!("this {what} is already registered"),
+    )
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid { field, reason } => ApiError::invalid(field, &reason),
+            AccountError::Profile(p) => ApiError::invalid(&p.field, &p.reason),
+            AccountError::Taken(c) => conflict(c),
+            AccountError::PolicyNotAccepted { current } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy_not_accepted",
+                format!(
+                    "accept_policy must be the current policy version \"{current}\" (GET /api/v1/policy)"
+                ),
+            ),
+            AccountError::BadCredentials => {
+                ApiError::unauthorized("bad_credentials", "login or password is incorrect")
+            }
+            AccountError::Locked(l) => ApiError {
+                retry_after: Some(l.retry_after_secs),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!(
+                        "too many failed logins; try again in {} seconds",
+                        l.retry_after_secs
+                    ),
+                )
+            },
+            AccountError::Unauthorized => ApiError::unauthorized(
+                "invalid_token",
+                "the access token is invalid or has been revoked; log in again",
+            ),
+            AccountError::NoSuchUser => ApiError::not_found("no such user"),
+            AccountError::NoSuchDevice => ApiError::not_found("no such device"),
+            AccountError::Store(s) => s.into(),
+            AccountError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down",
+            ),
+            other => {
+                tracing::error!(error = %other, "account operation failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(e: ConsentError) -> Self {
+        match e {
+            ConsentError::NotGranted(p) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "consent_required",
+                format!(
+                    "this needs your consent to the `{p}` purpose (PUT /api/v1/me/consents/{p})"
+                ),
+            ),
+            ConsentError::Store(s) => s.into(),
+        }
+    }
+}

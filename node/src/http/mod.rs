@@ -1,0 +1,264 @@
+//! The client API over HTTPS: the route table, dispatch, authentication of bearer tokens, and
+//! one file per group of endpoints. Handlers convert wire JSON to domain types and back; the
+//! domain modules never see HTTP.
+//!
+//! **Boundary:** this is the only module that knows HTTP paths and JSON shapes of the client API.
+
+mod accounts;
+mod consents;
+mod error;
+mod health;
+mod json;
+mod me;
+mod openapi;
+mod policy;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+pub use error::ApiError;
+pub use json::Body;
+
+use crate::accounts::{Accounts, Session};
+use crate::consents::Consents;
+use crate::policy::Policy;
+
+/// Every route of the client API: method, path pattern (`{name}` is one path segment).
+/// The OpenAPI document must list exactly these (a test enforces it).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/policy"),
+    ("POST", "/api/v1/accounts"),
+    ("POST", "/api/v1/sessions"),
+    ("DELETE", "/api/v1/sessions/current"),
+    ("GET", "/api/v1/me"),
+    ("PATCH", "/api/v1/me"),
+    ("GET", "/api/v1/me/sessions"),
+    ("DELETE", "/api/v1/me/sessions/{device_id}"),
+    ("GET", "/api/v1/me/consents"),
+    ("PUT", "/api/v1/me/consents/{purpose}"),
+    ("GET", "/api/v1/users/{address}"),
+];
+
+/// What the handlers need, each as its own narrow handle.
+#[derive(Debug)]
+pub struct Api {
+    pub accounts: Accounts,
+    pub consents: Consents,
+    pub policy: Arc<Policy>,
+    pub domain: String,
+    pub max_body: usize,
+}
+
+/// A matched request's path parameters, in pattern order.
+type Params = Vec<String>;
+
+/// Handles one request; never fails (errors become JSON error answers).
+pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let (route, params) = match route(req.method(), req.uri().path()) {
+        Ok(found) => found,
+        Err(e) => return json::error_reply(&e),
+    };
+    let result = dispatch(&api, route, params, req, peer).await;
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => json::error_reply(&e),
+    };
+    // Route patterns only: a concrete path can contain an address or device id.
+    tracing::debug!(
+        method = %method,
+        route,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// Finds the route for `method` and `path`: 404 for an unknown path, 405 for a known path with
+/// another method.
+fn route(method: &Method, path: &str) -> Result<(&'static str, Params), ApiError> {
+    let mut path_matched = false;
+    for (m, pattern) in ROUTES {
+        if let Some(params) = match_pattern(pattern, path) {
+            if m.eq_ignore_ascii_case(method.as_str()) {
+                return Ok((pattern, params));
+            }
+            path_matched = true;
+        }
+    }
+    if path_matched {
+        Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed here"),
+        ))
+    } else {
+        Err(ApiError::not_found("no such endpoint"))
+    }
+}
+
+fn match_pattern(pattern: &str, path: &str) -> Option<Params> {
+    let mut params = Vec::new();
+    let mut p = pattern.split('/');
+    let mut s = path.split('/');
+    loop {
+        match (p.next(), s.next()) {
+            (None, None) => return Some(params),
+            (Some(pp), Some(ss)) if pp.starts_with('{') => {
+                let decoded = percent_decode(ss)?;
+                if decoded.is_empty() {
+                    return None;
+                }
+                params.push(decoded);
+            }
+            (Some(pp), Some(ss)) if pp == ss => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for bad escapes or non-UTF-8 results.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn dispatch(
+    api: &Api,
+    route: &'static str,
+    params: Params,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
+    let method = req.method().clone();
+    match (method.as_str(), route) {
+        ("GET", "/health") => Ok(health::get(&api.domain)),
+        ("GET", "/api/v1/openapi.json") => Ok(openapi::get()),
+        ("GET", "/api/v1/policy") => policy::get(&api.policy, req.uri().query()),
+        ("POST", "/api/v1/accounts") => {
+            accounts::register(&api.accounts, &api.domain, req, api.max_body).await
+        }
+        ("POST", "/api/v1/sessions") => {
+            accounts::login(&api.accounts, req, peer, api.max_body).await
+        }
+        _ => {
+            let session = authenticate(&api.accounts, &req).await?;
+            dispatch_authenticated(api, route, params, req, session).await
+        }
+    }
+}
+
+async fn dispatch_authenticated(
+    api: &Api,
+    route: &'static str,
+    mut params: Params,
+    req: Request<Incoming>,
+    session: Session,
+) -> Result<Response<Body>, ApiError> {
+    let mut param = || params.pop().unwrap_or_default();
+    match (req.method().as_str(), route) {
+        ("DELETE", "/api/v1/sessions/current") => accounts::logout(&api.accounts, &session).await,
+        ("GET", "/api/v1/me/sessions") => accounts::list_sessions(&api.accounts, &session).await,
+        ("DELETE", "/api/v1/me/sessions/{device_id}") => {
+            accounts::end_session(&api.accounts, &session, &param()).await
+        }
+        ("GET", "/api/v1/me") => me::get(&api.accounts, &session, &api.domain).await,
+        ("PATCH", "/api/v1/me") => {
+            me::patch(&api.accounts, &session, &api.domain, req, api.max_body).await
+        }
+        ("GET", "/api/v1/users/{address}") => {
+            me::view_user(&api.accounts, &session, &api.domain, &param()).await
+        }
+        ("GET", "/api/v1/me/consents") => consents::list(&api.consents, &session).await,
+        ("PUT", "/api/v1/me/consents/{purpose}") => {
+            consents::put(&api.consents, &session, &param(), req, api.max_body).await
+        }
+        _ => Err(ApiError::internal()),
+    }
+}
+
+/// Resolves `Authorization: Bearer <token>` to a session.
+async fn authenticate(accounts: &Accounts, req: &Request<Incoming>) -> Result<Session, ApiError> {
+    let header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing_token",
+                "send Authorization: Bearer <token> (POST /api/v1/sessions)",
+            )
+        })?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
+    Ok(accounts.authenticate(token).await?)
+}
+
+/// `handle@domain` for a local user.
+pub fn address(handle: &str, domain: &str) -> String {
+    format!("{handle}@{domain}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_parameters_and_refuse_wrong_methods() {
+        let (r, p) = route(&Method::DELETE, "/api/v1/me/sessions/abc").unwrap();
+        assert_eq!(
+            (r, p),
+            ("/api/v1/me/sessions/{device_id}", vec!["abc".to_string()])
+        );
+        let (_, p) = route(&Method::GET, "/api/v1/users/alice%40localhost").unwrap();
+        assert_eq!(p, vec!["alice@localhost".to_string()]);
+        assert_eq!(
+            route(&Method::POST, "/api/v1/me").unwrap_err().status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/nothing").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/users/").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/users/%zz").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/me/").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}

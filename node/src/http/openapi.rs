@@ -1,0 +1,30 @@
+//! `GET /api/v1/openapi.json` — the OpenAPI 3 description of the whole client API.
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response};
+use http_body_util::Full;
+
+use super::json::Body;
+
+/// The document; kept next to the code and checked against [`super::ROUTES`] by a test.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// `GET /api/v1/openapi.json` → 200, the document.
+pub fn get() -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(OPENAPI_JSON.as_bytes())));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_is_valid_json_with_openapi_3() {
+        let v: serde_json::Value = serde_json::from_str(OPENAPI_JSON).unwrap();
+        assert!(v["openapi"].as_str().unwrap().starts_with("3."));
+    }
+}

@@ -1,0 +1,28 @@
+//! The shanliao chat node as a library: `chat-node` is a thin binary over it, and the black-box
+//! tests start real nodes through [`Node::start`].
+//!
+//! Layers, outside in: `http` (client API, wire JSON) → domain (`accounts`, `consents`,
+//! `profile`, `policy`) → `storage` (the only user of redb) with `crypto` sealing personal
+//! fields before they reach it. `server` wires them together and owns the listener.
+
+mod accounts;
+mod config;
+mod consents;
+mod crypto;
+mod http;
+mod policy;
+mod profile;
+mod ratelimit;
+mod server;
+mod storage;
+mod time;
+mod tls;
+
+pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
+pub use consents::Purpose;
+pub use http::ROUTES;
+pub use server::{Node, StartError, run};
+pub use time::{Clock, ManualClock, Millis, SharedClock, SystemClock};
+
+/// The OpenAPI document served at `/api/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("http/openapi.json");

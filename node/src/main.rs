@@ -1,0 +1,127 @@
+//! `chat-node`: parses arguments, loads the configuration, sets up logging and runs the node
+//! until SIGINT or SIGTERM. Exit codes: 0 clean stop, 1 the node failed, 2 bad arguments or
+//! configuration.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use node::{Config, SystemClock};
+
+#[derive(Parser)]
+#[command(
+    name = "chat-node",
+    version,
+    about = "A self-hostable, federated chat node"
+)]
+struct Args {
+    /// Configuration file (TOML). Without it the built-in defaults apply.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the full, documented default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a configuration file and exit (0 valid, 2 invalid).
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.print_default_config {
+        let _ = std::io::stdout().write_all(node::DEFAULT_CONFIG_TOML.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(Command::CheckConfig { file }) = args.command {
+        return match Config::load(&file) {
+            Ok(_) => {
+                let _ = writeln!(std::io::stdout(), "{}: valid", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chat-node: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("chat-node: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("chat-node: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(node::run(
+        config,
+        Arc::new(SystemClock),
+        shutdown_signal(),
+        |n| {
+            let _ = writeln!(
+                std::io::stdout(),
+                "chat-node serving {} (listening on {})",
+                n.url(),
+                n.local_addr()
+            );
+            let _ = std::io::stdout().flush();
+        },
+    ));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat-node: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(config.log.level.0.as_str().to_lowercase())
+    });
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("chat-node: cannot install signal handlers; stop the node with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,287 @@
+//! Starting and stopping a node: opens the data directory, master key, database, TLS and
+//! policy; accepts HTTPS connections (HTTP/1.1 and HTTP/2 by ALPN) with a connection limit
+//! and handshake/header timeouts; and shuts down gracefully when told to.
+//!
+//! Shutdown: one `watch` signal fans out. The accept loop stops accepting, every connection
+//! is asked to finish its in-flight requests within `http.shutdown_grace_ms`, connection tasks
+//! still running after that are aborted, and the database handle is dropped last.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::accounts::Accounts;
+use crate::config::Config;
+use crate::consents::Consents;
+use crate::crypto::{CryptoError, MasterKey};
+use crate::http::Api;
+use crate::policy::{Policy, PolicyError};
+use crate::ratelimit::LoginLimiter;
+use crate::storage::{Store, StoreError};
+use crate::time::SharedClock;
+use crate::tls::{self, TlsError};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error("data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
+    #[error(transparent)]
+    MasterKey(#[from] CryptoError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("start-up task failed")]
+    Task,
+}
+
+/// A running node. Dropping it does not stop it; call [`Node::shutdown`].
+#[derive(Debug)]
+pub struct Node {
+    addr: SocketAddr,
+    domain: String,
+    cert_file: PathBuf,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// Opens everything and starts serving. Returns once the listener is bound.
+    pub async fn start(config: Config, clock: SharedClock) -> Result<Node, StartError> {
+        let cfg = config.clone();
+        let (store, master, tls_files, policy) =
+            tokio::task::spawn_blocking(move || open_all(&cfg))
+                .await
+                .map_err(|_| StartError::Task)??;
+        let tls_config = tls::server_config(&tls_files)?;
+        if tls_files.self_signed {
+            tracing::warn!(
+                cert = %tls_files.cert.display(),
+                "serving a self-signed development certificate; set tls.cert_file and tls.key_file for production"
+            );
+        }
+        let listener =
+            TcpListener::bind(config.server.listen)
+                .await
+                .map_err(|e| StartError::Bind {
+                    addr: config.server.listen,
+                    reason: e.to_string(),
+                })?;
+        let addr = listener.local_addr().map_err(|e| StartError::Bind {
+            addr: config.server.listen,
+            reason: e.to_string(),
+        })?;
+
+        let limiter = Arc::new(LoginLimiter::new(
+            config.security.login_max_failures.get() as u32,
+            config.security.login_window_secs.get(),
+            clock.clone(),
+        ));
+        let policy = Arc::new(policy);
+        let api = Arc::new(Api {
+            accounts: Accounts::new(
+                store.clone(),
+                master,
+                clock.clone(),
+                limiter,
+                config.security.password_hash_concurrency.get() as usize,
+                policy.version.clone(),
+            ),
+            consents: Consents::new(store.clone(), clock),
+            policy,
+            domain: config.server.domain.as_str().to_string(),
+            max_body: config.http.max_body_bytes.get() as usize,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let limits = Limits {
+            max_connections: config.http.max_connections.get() as usize,
+            header_timeout: Duration::from_millis(config.http.header_read_timeout_ms.get()),
+            grace: Duration::from_millis(config.http.shutdown_grace_ms.get()),
+        };
+        let acceptor = TlsAcceptor::from(tls_config);
+        let task = tokio::spawn(async move {
+            serve(listener, acceptor, api, limits, stopped).await;
+            // The last handle to the database goes here, after every connection has ended.
+            drop(store);
+        });
+        tracing::info!(%addr, "node started");
+        Ok(Node {
+            addr,
+            domain: config.server.domain.as_str().to_string(),
+            cert_file: tls_files.cert,
+            stop,
+            task,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL clients use: the domain's host with the bound port.
+    pub fn url(&self) -> String {
+        let host = self.domain.split(':').next().unwrap_or(&self.domain);
+        format!("https://{host}:{}/", self.addr.port())
+    }
+
+    /// The PEM certificate the node serves (for clients of a self-signed node to trust).
+    pub fn cert_file(&self) -> &std::path::Path {
+        &self.cert_file
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded by the grace period), closes
+    /// the database, and returns when all of it is done.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        tracing::info!("node stopped");
+    }
+}
+
+/// Runs a node until `signal` completes, then shuts it down gracefully.
+pub async fn run(
+    config: Config,
+    clock: SharedClock,
+    signal: impl Future<Output = ()>,
+    on_ready: impl FnOnce(&Node),
+) -> Result<(), StartError> {
+    let node = Node::start(config, clock).await?;
+    on_ready(&node);
+    signal.await;
+    tracing::info!("shutdown requested");
+    node.shutdown().await;
+    Ok(())
+}
+
+fn open_all(config: &Config) -> Result<(Store, MasterKey, tls::TlsFiles, Policy), StartError> {
+    let dir = config.data_dir();
+    create_private_dir(dir)?;
+    let db_path = dir.join("node.redb");
+    let db_exists = Store::exists(&db_path);
+    let master = MasterKey::load_or_create(&config.master_key_path(), !db_exists)?;
+    let (store, _) = Store::open(&db_path, |existing| match existing {
+        Some(check) if master.verify_check_value(check) => Ok(None),
+        Some(_) => Err(StoreError::Db(
+            "the master key does not belong to this database (wrong or replaced key file)".into(),
+        )),
+        None => master
+            .check_value()
+            .map(Some)
+            .map_err(|_| StoreError::Worker),
+    })?;
+    let tls_files = tls::ensure_files(config)?;
+    let policy = Policy::load(config)?;
+    Ok((store, master, tls_files, policy))
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| StartError::DataDir {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header_timeout: Duration,
+    grace: Duration,
+}
+
+async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    api: Arc<Api>,
+    limits: Limits,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256);
+    let builder = Arc::new(builder);
+    let mut connections = JoinSet::new();
+
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!("connection limit reached; closing a new connection");
+                    drop(tcp);
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let api = api.clone();
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                connections.spawn(async move {
+                    let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    };
+                    let service = service_fn(move |req| {
+                        let api = api.clone();
+                        async move { Ok::<_, Infallible>(crate::http::handle(api, req, peer).await) }
+                    });
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                    drop(slot);
+                });
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(limits.grace) => {
+            tracing::warn!("grace period over; closing the remaining connections");
+        }
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}
