@@ -54,6 +54,7 @@ pub struct HttpConfig {
     pub max_body_bytes: Bounded<1024, { 1 << 30 }>,
     pub max_connections: Bounded<1, 1_000_000>,
     pub header_read_timeout_ms: Bounded<100, 600_000>,
+    pub idle_timeout_ms: Bounded<100, 3_600_000>,
     pub shutdown_grace_ms: Bounded<0, 600_000>,
 }
 
@@ -133,6 +134,7 @@ impl Default for HttpConfig {
             max_body_bytes: Bounded(1 << 20),
             max_connections: Bounded(10_000),
             header_read_timeout_ms: Bounded(10_000),
+            idle_timeout_ms: Bounded(60_000),
             shutdown_grace_ms: Bounded(10_000),
         }
     }
@@ -298,10 +300,10 @@ impl TryFrom<String> for Domain {
                 "`{s}` is not a lower-case DNS name (letters, digits, '-', '.')"
             ));
         }
-        if let Some(p) = port {
-            if p.parse::<u16>().map_or(true, |p| p == 0) {
-                return Err(format!("`{s}` has an invalid port"));
-            }
+        if let Some(p) = port
+            && !p.parse::<u16>().is_ok_and(|p| p != 0)
+        {
+            return Err(format!("`{s}` has an invalid port"));
         }
         Ok(Domain(s))
     }

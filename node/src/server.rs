@@ -9,13 +9,17 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -113,6 +117,7 @@ impl Node {
         let limits = Limits {
             max_connections: config.http.max_connections.get() as usize,
             header_timeout: Duration::from_millis(config.http.header_read_timeout_ms.get()),
+            idle_timeout: Duration::from_millis(config.http.idle_timeout_ms.get()),
             grace: Duration::from_millis(config.http.shutdown_grace_ms.get()),
         };
         let acceptor = TlsAcceptor::from(tls_config);
@@ -211,7 +216,102 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), StartError> {
 struct Limits {
     max_connections: usize,
     header_timeout: Duration,
+    idle_timeout: Duration,
     grace: Duration,
+}
+
+/// When a connection last moved bytes, and how many requests it has in flight. A connection
+/// with nothing in flight and no bytes for its limit is closed: hyper's header timeout starts
+/// only at a request's first byte, so silent or idle keep-alive clients would otherwise hold a
+/// connection slot for ever.
+#[derive(Debug)]
+struct Activity {
+    start: tokio::time::Instant,
+    last_ms: AtomicU64,
+    seen: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: tokio::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+            seen: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+    fn touch(&self) {
+        self.seen.store(true, Ordering::Relaxed);
+        self.last_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn seen_bytes(&self) -> bool {
+        self.seen.load(Ordering::Relaxed)
+    }
+    fn last(&self) -> tokio::time::Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+    fn idle_for(&self, limit: Duration) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && self.last().elapsed() >= limit
+    }
+    fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// Counts a request as in flight until dropped.
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// An I/O stream that records activity on every byte moved.
+#[derive(Debug)]
+struct ActivityIo<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ActivityIo<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ActivityIo<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 async fn serve(
@@ -264,12 +364,32 @@ async fn serve(
                         Ok(Ok(s)) => s,
                         _ => return,
                     };
+                    let activity = Arc::new(Activity::new());
+                    let in_service = activity.clone();
                     let service = service_fn(move |req| {
                         let api = api.clone();
-                        async move { Ok::<_, Infallible>(crate::http::handle(api, req, peer).await) }
+                        let guard = in_service.request_started();
+                        async move {
+                            let response = crate::http::handle(api, req, peer).await;
+                            drop(guard);
+                            Ok::<_, Infallible>(response)
+                        }
                     });
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    let io = TokioIo::new(ActivityIo { inner: tls, activity: activity.clone() });
+                    let conn = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+                    tokio::pin!(conn);
+                    loop {
+                        let limit = if activity.seen_bytes() { limits.idle_timeout } else { limits.header_timeout };
+                        let deadline = activity.last() + limit;
+                        tokio::select! {
+                            _ = &mut conn => break,
+                            _ = tokio::time::sleep_until(deadline) => {
+                                if activity.idle_for(limit) {
+                                    break; // dropping the connection closes it
+                                }
+                            }
+                        }
+                    }
                     drop(slot);
                 });
             }

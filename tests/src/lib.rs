@@ -1,1 +1,334 @@
-//! placeholder
+//! Test support for the black-box tests in `tests/tests/`: starts real nodes on `127.0.0.1:0`
+//! with temporary data directories, and speaks HTTPS to them (HTTP/1.1 or HTTP/2 by ALPN),
+//! trusting each node's own certificate. Nothing here reaches beyond loopback.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use node::{Config, Node, SharedClock, SystemClock};
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+pub use node;
+
+/// The policy version of the built-in configuration.
+pub const POLICY: &str = "2026-11-29";
+
+/// A node running in this process, with its own data directory.
+#[derive(Debug)]
+pub struct TestNode {
+    pub node: Option<Node>,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub clock: SharedClock,
+}
+
+impl TestNode {
+    /// A node on the built-in defaults, except for a loopback port and a temporary data dir.
+    pub async fn start() -> TestNode {
+        Self::start_toml("").await
+    }
+
+    /// Like [`TestNode::start`], with `extra` TOML (sections other than `[server]` and
+    /// `[storage]`) added to the configuration, as an operator would write it.
+    pub async fn start_toml(extra: &str) -> TestNode {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = test_config(dir.path(), extra);
+        Self::start_in(dir, config, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a node with exactly this configuration and clock, keeping `dir` alive with it.
+    pub async fn start_in(dir: tempfile::TempDir, config: Config, clock: SharedClock) -> TestNode {
+        let node = Node::start(config.clone(), clock.clone())
+            .await
+            .expect("node starts");
+        TestNode {
+            node: Some(node),
+            dir,
+            config,
+            clock,
+        }
+    }
+
+    fn running(&self) -> &Node {
+        self.node.as_ref().expect("node is running")
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.running().local_addr()
+    }
+
+    /// A client of this node.
+    pub fn client(&self) -> Client {
+        Client::new(self.addr(), self.running().cert_file())
+    }
+
+    /// Stops the node gracefully (data directory kept).
+    pub async fn stop(&mut self) {
+        if let Some(n) = self.node.take() {
+            n.shutdown().await;
+        }
+    }
+
+    /// Stops and starts the node again on the same data directory (a new port).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        let node = Node::start(self.config.clone(), self.clock.clone())
+            .await
+            .expect("node restarts");
+        self.node = Some(node);
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("node.redb")
+    }
+}
+
+/// The built-in configuration moved to loopback port 0 and `data_dir`, plus `extra` TOML.
+pub fn test_config(data_dir: &Path, extra: &str) -> Config {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n{extra}",
+        data_dir.display()
+    );
+    Config::parse(&text, "test").expect("test config")
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `error.code` of an error answer, checking the error shape on the way.
+    pub fn error_code(&self) -> String {
+        let v = self.json();
+        let code = v["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an error body: {v}"));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "error without message: {v}"
+        );
+        code.to_string()
+    }
+}
+
+/// An HTTPS client for one node.
+#[derive(Clone)]
+pub struct Client {
+    addr: SocketAddr,
+    connector: TlsConnector,
+    connector_h2: TlsConnector,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr, cert_file: &Path) -> Client {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(cert_file).expect("cert file") {
+            roots.add(cert.expect("cert")).expect("add root");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let make = |alpn: &[&[u8]]| {
+            let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("protocols")
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            TlsConnector::from(Arc::new(cfg))
+        };
+        Client {
+            addr,
+            connector: make(&[b"http/1.1"]),
+            connector_h2: make(&[b"h2"]),
+        }
+    }
+
+    /// A TLS connection (HTTP/1.1 offered by ALPN), not yet used.
+    pub async fn connect_tls(&self) -> std::io::Result<TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        let name = ServerName::try_from("localhost").expect("name");
+        self.connector.connect(name, tcp).await
+    }
+
+    /// Sends one request over a fresh HTTP/1.1 connection.
+    pub async fn send(&self, req: Request<Full<Bytes>>) -> Reply {
+        let tls = self.connect_tls().await.expect("TLS connect");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP handshake");
+        tokio::spawn(conn);
+        let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+            .await
+            .expect("response within 30 s")
+            .expect("response");
+        read(resp).await
+    }
+
+    /// Sends one request over a fresh HTTP/2 connection (ALPN h2).
+    pub async fn send_h2(&self, req: Request<Full<Bytes>>) -> (Reply, Option<Vec<u8>>) {
+        let tcp = TcpStream::connect(self.addr).await.expect("connect");
+        let name = ServerName::try_from("localhost").expect("name");
+        let tls = self
+            .connector_h2
+            .connect(name, tcp)
+            .await
+            .expect("TLS connect");
+        let alpn = tls.get_ref().1.alpn_protocol().map(|p| p.to_vec());
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .expect("h2 handshake");
+        tokio::spawn(conn);
+        let resp = sender.send_request(req).await.expect("response");
+        (read(resp).await, alpn)
+    }
+
+    /// `method path` with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut b = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(path);
+        b = b.header("host", "localhost");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                b = b.header("content-type", "application/json");
+                Bytes::from(serde_json::to_vec(v).expect("json"))
+            }
+            None => Bytes::new(),
+        };
+        self.send(b.body(Full::new(body)).expect("request")).await
+    }
+
+    /// A request with a raw body and content type.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut b = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", content_type);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(b.body(Full::new(Bytes::from(body))).expect("request"))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call("GET", path, token, None).await
+    }
+
+    /// Registers `handle` with `phone` and password `password-<handle>`; panics unless 201.
+    pub async fn register(&self, handle: &str, phone: &str) {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/accounts",
+                None,
+                Some(&json!({
+                    "phone": phone,
+                    "handle": handle,
+                    "password": format!("password-{handle}"),
+                    "nickname": format!("Nick {handle}"),
+                    "accept_policy": POLICY,
+                })),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "register {handle}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    /// Logs in as `handle` (registered by [`Client::register`]); returns (token, device id).
+    pub async fn login(&self, handle: &str) -> (String, String) {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(&json!({"login": handle, "password": format!("password-{handle}")})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "login {handle}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let v = r.json();
+        (
+            v["token"].as_str().expect("token").into(),
+            v["device_id"].as_str().expect("device").into(),
+        )
+    }
+
+    /// Registers and logs in; returns the token.
+    pub async fn user(&self, handle: &str, phone: &str) -> String {
+        self.register(handle, phone).await;
+        self.login(handle).await.0
+    }
+}
+
+async fn read(resp: http::Response<hyper::body::Incoming>) -> Reply {
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Distinct, valid Chinese mobile numbers for tests: `+86 139 0000 NNNN`.
+pub fn phone(n: u32) -> String {
+    format!("+86139{:08}", n)
+}

@@ -38,10 +38,10 @@ pub fn error_reply(e: &ApiError) -> Response<Body> {
         e.status,
         &serde_json::json!({"error": {"code": e.code, "message": e.message}}),
     );
-    if let Some(secs) = e.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(RETRY_AFTER, v);
-        }
+    if let Some(secs) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(RETRY_AFTER, v);
     }
     r
 }

@@ -1,0 +1,205 @@
+//! The `chat-node` binary as an operator runs it: the command-line interface, first start on
+//! the built-in defaults (moved to a temporary directory and port), the one printed URL line,
+//! and a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat-node");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run chat-node");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn print_default_config_prints_the_documented_defaults() {
+    let (code, out, _) = run(&["--print-default-config"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, node::DEFAULT_CONFIG_TOML);
+    let parsed = node::Config::parse(&out, "printed").unwrap();
+    assert_eq!(parsed, node::Config::default());
+}
+
+#[test]
+fn check_config_accepts_good_files_and_names_key_and_line_of_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[server]\ndomain = \"chat.example.org\"\n").unwrap();
+    let (code, out, _) = run(&["check-config", good.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("valid"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\ndomain = \"chat.example.org\"\n\n[http]\nmax_connections = 0\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    assert!(
+        err.contains("line 5") && err.contains("http.max_connections"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(&[
+        "check-config",
+        dir.path().join("missing.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+
+    let (code, _, err) = run(&["--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "the node refuses to start on a bad config: {err}");
+    let (code, _, _) = run(&["--no-such-flag"]);
+    assert_eq!(code, 2);
+}
+
+struct Running {
+    child: Child,
+    line: String,
+}
+
+fn start(workdir: &Path, config: &Path) -> Running {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .current_dir(workdir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn chat-node");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read URL line");
+    Running { child, line }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> i32 {
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("chat-node did not exit within 10 s of SIGTERM");
+}
+
+/// GET /health over TLS, trusting the node's own certificate.
+fn health(port: u16, cert: &Path) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(cert).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        tls.read_to_end(&mut out).await.unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+#[test]
+fn first_start_creates_its_files_prints_one_url_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    // The built-in defaults, with only the port moved off 8443 so tests can run side by side.
+    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let mut node = start(dir.path(), &config);
+    assert!(
+        node.line
+            .starts_with("chat-node serving https://localhost:"),
+        "{}",
+        node.line
+    );
+    let port: u16 = node
+        .line
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    let data = dir.path().join("data");
+    for f in ["node.redb", "master.key", "tls/cert.pem", "tls/key.pem"] {
+        assert!(data.join(f).exists(), "{f} created in ./data");
+    }
+    let answer = health(port, &data.join("tls/cert.pem"));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"status\":\"ok\""));
+    sigterm(&node.child);
+    assert_eq!(wait_exit(&mut node.child), 0, "clean exit on SIGTERM");
+
+    // Second start reuses the certificate and key.
+    let cert = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    let mut again = start(dir.path(), &config);
+    assert_eq!(std::fs::read(data.join("tls/cert.pem")).unwrap(), cert);
+    sigterm(&again.child);
+    assert_eq!(wait_exit(&mut again.child), 0);
+}
+
+#[test]
+fn a_second_node_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let mut first = start(dir.path(), &config);
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already open"), "{err}");
+    sigterm(&first.child);
+    assert_eq!(wait_exit(&mut first.child), 0);
+}

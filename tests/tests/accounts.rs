@@ -1,0 +1,383 @@
+//! Registration, login, rate limiting, tokens and device sessions over HTTPS, with good and
+//! bad input of every kind.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use tests::{POLICY, TestNode, phone};
+
+fn registration(handle: &str, phone: &str) -> Value {
+    json!({
+        "phone": phone,
+        "handle": handle,
+        "password": "a good password",
+        "nickname": "Nick",
+        "accept_policy": POLICY,
+    })
+}
+
+#[tokio::test]
+async fn registration_needs_exactly_phone_handle_password_nickname_and_policy() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(&registration("alice", &phone(1))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.json(), json!({"user": "alice@localhost"}));
+
+    for missing in ["phone", "handle", "password", "nickname", "accept_policy"] {
+        let mut body = registration("bob", &phone(2));
+        body.as_object_mut().unwrap().remove(missing);
+        let r = c.call("POST", "/api/v1/accounts", None, Some(&body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "without {missing}");
+        assert_eq!(r.error_code(), "invalid_request");
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(missing),
+            "message names {missing}"
+        );
+    }
+    // Optional profile data is not accepted at registration: it is set later, field by field.
+    let mut extra = registration("bob", &phone(2));
+    extra["gender"] = json!("male");
+    let r = c.call("POST", "/api/v1/accounts", None, Some(&extra)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gender")
+    );
+}
+
+#[tokio::test]
+async fn bad_phone_handle_password_and_nickname_are_refused_naming_the_field() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let cases: Vec<(&str, Value)> = vec![
+        ("phone", json!("13800138000")),
+        ("phone", json!("+86 139 0000 0001")),
+        ("phone", json!("+999123456789")),
+        ("phone", json!("+86139abc00001")),
+        ("handle", json!("Al")),
+        ("handle", json!("UPPER")),
+        ("handle", json!("with space")),
+        ("handle", json!("a".repeat(33))),
+        ("password", json!("short")),
+        ("password", json!("x".repeat(129))),
+        ("nickname", json!("")),
+        ("nickname", json!("n".repeat(33))),
+        ("nickname", json!("bell\u{7}")),
+    ];
+    for (field, value) in cases {
+        let mut body = registration("carol", &phone(3));
+        body[field] = value.clone();
+        let r = c.call("POST", "/api/v1/accounts", None, Some(&body)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}={value}"
+        );
+        assert_eq!(r.error_code(), "invalid_field");
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
+            "{field}={value}"
+        );
+    }
+    // None of the refused attempts created the account.
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(&registration("carol", &phone(3))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn wrong_types_malformed_json_content_type_and_oversized_bodies_are_refused() {
+    let n = TestNode::start_toml("[http]\nmax_body_bytes = 2048\n").await;
+    let c = n.client();
+    let mut wrong = registration("dave", &phone(4));
+    wrong["handle"] = json!(42);
+    let r = c.call("POST", "/api/v1/accounts", None, Some(&wrong)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "invalid_request");
+
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            "application/json",
+            b"{\"phone\": ".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "bad_json");
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            "application/json",
+            b"[1,2,3]".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let body = serde_json::to_vec(&registration("dave", &phone(4))).unwrap();
+    let r = c
+        .raw("POST", "/api/v1/accounts", None, "text/plain", body.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.error_code(), "unsupported_media_type");
+
+    let mut big = registration("dave", &phone(4));
+    big["nickname"] = json!("x".repeat(4000));
+    let r = c.call("POST", "/api/v1/accounts", None, Some(&big)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.error_code(), "body_too_large");
+
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            "application/json; charset=utf-8",
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "a charset parameter is fine");
+}
+
+#[tokio::test]
+async fn policy_version_must_be_the_current_one() {
+    let n = TestNode::start().await;
+    let mut body = registration("erin", &phone(5));
+    body["accept_policy"] = json!("2019-01-01");
+    let r = n
+        .client()
+        .call("POST", "/api/v1/accounts", None, Some(&body))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_code(), "policy_not_accepted");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(POLICY)
+    );
+}
+
+#[tokio::test]
+async fn duplicate_handle_or_phone_is_a_conflict() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    c.register("frank", &phone(6)).await;
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(&registration("frank", &phone(7))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "handle_taken");
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(&registration("grace", &phone(6))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "phone_taken");
+}
+
+#[tokio::test]
+async fn login_by_handle_or_phone_gives_a_256_bit_token_per_device() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    c.register("heidi", &phone(8)).await;
+    let by_handle = c
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"login": "heidi", "password": "password-heidi", "device": {"name": "Phone", "os": "Android 15"}})),
+        )
+        .await;
+    assert_eq!(by_handle.status, StatusCode::CREATED);
+    let v = by_handle.json();
+    let token = v["token"].as_str().unwrap();
+    assert!(token.len() >= 43, "at least 256 bits in base64url");
+    let by_phone = c
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"login": phone(8), "password": "password-heidi"})),
+        )
+        .await;
+    assert_eq!(by_phone.status, StatusCode::CREATED);
+    assert_ne!(by_phone.json()["device_id"], v["device_id"]);
+
+    let me = c.get("/api/v1/me", Some(token)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["user"], "heidi@localhost");
+
+    let bad_device = c
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"login": "heidi", "password": "password-heidi", "device": {"name": "x".repeat(65)}})),
+        )
+        .await;
+    assert_eq!(bad_device.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_login_get_the_same_answer() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    c.register("ivan", &phone(9)).await;
+    let attempts = [
+        json!({"login": "ivan", "password": "not his password"}),
+        json!({"login": "nobody", "password": "whatever password"}),
+        json!({"login": phone(99), "password": "whatever password"}),
+        json!({"login": "+1", "password": "whatever password"}),
+    ];
+    let mut bodies = Vec::new();
+    for a in attempts {
+        let r = c.call("POST", "/api/v1/sessions", None, Some(&a)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{a}");
+        bodies.push(r.body);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "one message for every cause"
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_with_retry_after() {
+    let n = TestNode::start_toml("[security]\nlogin_max_failures = 3\n").await;
+    let c = n.client();
+    c.register("judy", &phone(10)).await;
+    for _ in 0..3 {
+        let r = c
+            .call(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(&json!({"login": "judy", "password": "wrong password"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // Locked now: even the right password is refused until the window passes.
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"login": "judy", "password": "password-judy"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.error_code(), "too_many_attempts");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 900, "{retry}");
+}
+
+#[tokio::test]
+async fn missing_garbage_and_revoked_tokens_are_refused() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let r = c.get("/api/v1/me", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.error_code(), "missing_token");
+    let r = c.get("/api/v1/me", Some("garbage")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.error_code(), "invalid_token");
+    let r = c.get("/api/v1/me", Some(&"A".repeat(5000))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let token = c.user("kim", &phone(11)).await;
+    let r = c
+        .call("DELETE", "/api/v1/sessions/current", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = c.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "revoked by logout");
+    assert_eq!(r.error_code(), "invalid_token");
+}
+
+#[tokio::test]
+async fn a_user_lists_devices_and_signs_one_out() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    c.register("leo", &phone(12)).await;
+    let (t1, d1) = c.login("leo").await;
+    let (t2, d2) = c.login("leo").await;
+    let r = c.get("/api/v1/me/sessions", Some(&t1)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list = r.json()["sessions"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2);
+    let current: Vec<_> = list.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["device_id"], d1.as_str());
+
+    let r = c
+        .call(
+            "DELETE",
+            &format!("/api/v1/me/sessions/{d2}"),
+            Some(&t1),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        c.get("/api/v1/me", Some(&t2)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(c.get("/api/v1/me", Some(&t1)).await.status, StatusCode::OK);
+    let r = c
+        .call(
+            "DELETE",
+            &format!("/api/v1/me/sessions/{d2}"),
+            Some(&t1),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "already gone");
+
+    // Another user cannot end leo's device.
+    let other = c.user("mia", &phone(13)).await;
+    let r = c
+        .call(
+            "DELETE",
+            &format!("/api/v1/me/sessions/{d1}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(c.get("/api/v1/me", Some(&t1)).await.status, StatusCode::OK);
+}
