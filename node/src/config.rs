@@ -184,7 +184,7 @@ impl Default for LogConfig {
 impl Config {
     /// Parses and validates `text`; `origin` names the file in error messages.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        toml::from_str::<Config>(text).map_err(|e| {
+        let config = toml::from_str::<Config>(text).map_err(|e| {
             let (line, key) = match e.span() {
                 Some(span) => locate(text, span.start),
                 None => (None, None),
@@ -199,7 +199,59 @@ impl Config {
             message.push_str(": ");
             message.push_str(e.message().trim());
             ConfigError { message }
-        })
+        })?;
+        config.check_rules().map_err(|(table, key, reason)| {
+            let mut message = format!("config {origin}");
+            if let Some(line) = line_of_key(text, table, key) {
+                message.push_str(&format!(": line {line}"));
+            }
+            message.push_str(&format!(": key `{table}.{key}`: {reason}"));
+            ConfigError { message }
+        })?;
+        Ok(config)
+    }
+
+    /// Rules that involve more than one value: (table, key, reason) of the first broken one.
+    fn check_rules(&self) -> Result<(), (&'static str, &'static str, String)> {
+        match (&self.tls.cert_file.0, &self.tls.key_file.0) {
+            (Some(_), None) => {
+                return Err((
+                    "tls",
+                    "cert_file",
+                    "is set but tls.key_file is not; set both or neither".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "tls",
+                    "key_file",
+                    "is set but tls.cert_file is not; set both or neither".into(),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks that the files the configuration names exist and can be read (the master key is
+    /// left out: the node creates it on first start).
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        let files = [
+            ("tls.cert_file", &self.tls.cert_file.0),
+            ("tls.key_file", &self.tls.key_file.0),
+            ("policy.zh_file", &self.policy.zh_file.0),
+            ("policy.en_file", &self.policy.en_file.0),
+        ];
+        for (key, path) in files {
+            if let Some(p) = path
+                && let Err(e) = std::fs::File::open(p)
+            {
+                return Err(ConfigError {
+                    message: format!("config key `{key}`: {}: {e}", p.display()),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Reads and validates the file at `path`.
@@ -223,6 +275,23 @@ impl Config {
             None => self.data_dir().join("master.key"),
         }
     }
+}
+
+/// The 1-based line where `key` is written inside `[table]`, if it is written at all.
+fn line_of_key(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if current == table
+            && let Some((k, _)) = t.split_once('=')
+            && k.trim().trim_matches('"') == key
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// Finds the 1-based line of byte `offset` and the dotted key written on that line (prefixed
@@ -567,6 +636,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 1") && e.contains("chat"), "{e}");
+    }
+
+    #[test]
+    fn half_configured_tls_is_refused_with_key_and_line() {
+        let e = Config::parse(
+            "[log]\nlevel = \"info\"\n[tls]\ncert_file = \"/etc/c.pem\"\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("line 4") && e.contains("tls.cert_file") && e.contains("key_file"),
+            "{e}"
+        );
+        let e = Config::parse("[tls]\nkey_file = \"/etc/k.pem\"\n", "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("tls.key_file"), "{e}");
+    }
+
+    #[test]
+    fn missing_configured_files_are_reported_by_key() {
+        let c = Config::parse("[policy]\nzh_file = \"/nonexistent/zh.md\"\n", "f.toml").unwrap();
+        let e = c.check_files().unwrap_err().to_string();
+        assert!(
+            e.contains("policy.zh_file") && e.contains("/nonexistent/zh.md"),
+            "{e}"
+        );
+        assert!(Config::default().check_files().is_ok());
     }
 
     #[test]

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Some(Command::CheckConfig { file }) = args.command {
-        return match Config::load(&file) {
+        return match Config::load(&file).and_then(|c| c.check_files()) {
             Ok(_) => {
                 let _ = writeln!(std::io::stdout(), "{}: valid", file.display());
                 ExitCode::SUCCESS

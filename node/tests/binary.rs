@@ -113,7 +113,11 @@ fn wait_exit(child: &mut Child) -> i32 {
 
 /// GET /health over TLS, trusting the node's own certificate.
 fn health(port: u16, cert: &Path) -> String {
-    exchange(port, cert, b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    exchange(
+        port,
+        cert,
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
 }
 
 /// Sends one raw HTTP/1.1 request (which must ask for `Connection: close`) over TLS.
@@ -141,9 +145,7 @@ fn exchange(port: u16, cert: &Path, request: &[u8]) -> String {
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
             .unwrap();
-        tls.write_all(request)
-            .await
-            .unwrap();
+        tls.write_all(request).await.unwrap();
         let mut out = Vec::new();
         tls.read_to_end(&mut out).await.unwrap();
         String::from_utf8_lossy(&out).into_owned()
@@ -210,7 +212,9 @@ fn a_second_node_on_the_same_data_directory_is_refused() {
 }
 
 fn json_request(method: &str, path: &str, token: Option<&str>, body: &str) -> Vec<u8> {
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -235,30 +239,90 @@ fn logs_never_contain_phone_numbers_passwords_tokens_or_profile_text_even_at_tra
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.rsplit(':').next().unwrap().trim().trim_end_matches(')').parse().unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
     let cert = dir.path().join("data/tls/cert.pem");
 
-    let (phone, password, nick, bio) = ("+8613987654321", "SecretPass4471", "LogNickZ9", "LogBioQ3");
+    let (phone, password, nick, bio) =
+        ("+8613987654321", "SecretPass4471", "LogNickZ9", "LogBioQ3");
     let reg = format!(
         r#"{{"phone":"{phone}","handle":"logger","password":"{password}","nickname":"{nick}","accept_policy":"2026-11-29"}}"#
     );
-    assert!(exchange(port, &cert, &json_request("POST", "/api/v1/accounts", None, &reg)).starts_with("HTTP/1.1 201"));
-    let login = format!(r#"{{"login":"{phone}","password":"{password}","device":{{"name":"LogDeviceK8"}}}}"#);
-    let answer = exchange(port, &cert, &json_request("POST", "/api/v1/sessions", None, &login));
+    assert!(
+        exchange(
+            port,
+            &cert,
+            &json_request("POST", "/api/v1/accounts", None, &reg)
+        )
+        .starts_with("HTTP/1.1 201")
+    );
+    let login = format!(
+        r#"{{"login":"{phone}","password":"{password}","device":{{"name":"LogDeviceK8"}}}}"#
+    );
+    let answer = exchange(
+        port,
+        &cert,
+        &json_request("POST", "/api/v1/sessions", None, &login),
+    );
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    let token = answer.split("\"token\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let token = answer
+        .split("\"token\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     let patch = format!(r#"{{"bio":{{"value":"{bio}"}}}}"#);
-    assert!(exchange(port, &cert, &json_request("PATCH", "/api/v1/me", Some(&token), &patch)).starts_with("HTTP/1.1 200"));
+    assert!(
+        exchange(
+            port,
+            &cert,
+            &json_request("PATCH", "/api/v1/me", Some(&token), &patch)
+        )
+        .starts_with("HTTP/1.1 200")
+    );
     let wrong = format!(r#"{{"login":"{phone}","password":"WrongPass9911"}}"#);
-    exchange(port, &cert, &json_request("POST", "/api/v1/sessions", None, &wrong));
-    exchange(port, &cert, &json_request("GET", "/api/v1/users/logger@localhost", Some("GarbageToken77"), ""));
+    exchange(
+        port,
+        &cert,
+        &json_request("POST", "/api/v1/sessions", None, &wrong),
+    );
+    exchange(
+        port,
+        &cert,
+        &json_request(
+            "GET",
+            "/api/v1/users/logger@localhost",
+            Some("GarbageToken77"),
+            "",
+        ),
+    );
     sigterm(&child);
     assert_eq!(wait_exit(&mut child), 0);
 
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("node started"), "logging was on: {logged}");
-    for secret in [phone, &phone[3..], password, nick, bio, "LogDeviceK8", &token, "WrongPass9911", "GarbageToken77"] {
+    for secret in [
+        phone,
+        &phone[3..],
+        password,
+        nick,
+        bio,
+        "LogDeviceK8",
+        &token,
+        "WrongPass9911",
+        "GarbageToken77",
+    ] {
         assert!(!logged.contains(secret), "{secret} appears in the log");
     }
 }
