@@ -123,8 +123,9 @@ impl Node {
         let acceptor = TlsAcceptor::from(tls_config);
         let task = tokio::spawn(async move {
             serve(listener, acceptor, api, limits, stopped).await;
-            // The last handle to the database goes here, after every connection has ended.
-            drop(store);
+            // The last handle to the database goes here, after every connection has ended;
+            // dropping it drains and joins the writer thread, so do it off the async threads.
+            let _ = tokio::task::spawn_blocking(move || drop(store)).await;
         });
         tracing::info!(%addr, "node started");
         Ok(Node {
