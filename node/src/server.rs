@@ -125,6 +125,8 @@ impl Node {
             serve(listener, acceptor, api, limits, stopped).await;
             // The last handle to the database goes here, after every connection has ended;
             // dropping it drains and joins the writer thread, so do it off the async threads.
+            let (jobs, commits) = store.write_stats();
+            tracing::info!(jobs, commits, "database writer finished");
             let _ = tokio::task::spawn_blocking(move || drop(store)).await;
         });
         tracing::info!(%addr, "node started");

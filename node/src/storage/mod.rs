@@ -163,6 +163,11 @@ impl Store {
         Ok((Store { db, writer }, opened))
     }
 
+    /// (write jobs committed, durable commits made) since the store was opened.
+    pub fn write_stats(&self) -> (u64, u64) {
+        self.writer.stats()
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
