@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey, Token};
+use crate::hub::Hub;
 use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
 use crate::ratelimit::{Locked, LoginLimiter};
 use crate::storage::{AccountRecord, Conflict, NewAccount, SessionRecord, Store, StoreError};
@@ -70,6 +71,7 @@ pub struct DeviceInfo {
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: u64,
+    pub handle: String,
     pub device_id: String,
     pub policy_version: String,
 }
@@ -81,6 +83,14 @@ pub struct DeviceSession {
     pub device: DeviceInfo,
     pub created: Millis,
     pub last_seen: Millis,
+}
+
+/// What every member of a conversation sees of a user: address, nickname, avatar.
+#[derive(Debug, Clone)]
+pub struct Card {
+    pub handle: String,
+    pub nickname: String,
+    pub avatar: Option<String>,
 }
 
 /// The owner's view of their account.
@@ -115,6 +125,7 @@ pub struct Accounts {
     limiter: Arc<LoginLimiter>,
     hashing: Arc<Semaphore>,
     policy_version: String,
+    hub: Arc<Hub>,
 }
 
 impl Accounts {
@@ -125,6 +136,7 @@ impl Accounts {
         limiter: Arc<LoginLimiter>,
         hash_concurrency: usize,
         policy_version: String,
+        hub: Arc<Hub>,
     ) -> Self {
         let phone_index = master.phone_index_key();
         Accounts {
@@ -135,6 +147,7 @@ impl Accounts {
             limiter,
             hashing: Arc::new(Semaphore::new(hash_concurrency)),
             policy_version,
+            hub,
         }
     }
 
@@ -271,6 +284,13 @@ impl Accounts {
                 device_sealed,
             })
             .await?;
+        // Tell the account's other devices, so a sign-in the user did not make stands out.
+        let text = format!(
+            "A new device signed in to your account at {}.",
+            now.to_rfc3339()
+        );
+        let pos = self.store.notify_user(account.id, text).await?;
+        self.hub.publish(&[account.id], pos);
         Ok((token, device_id))
     }
 
@@ -297,6 +317,7 @@ impl Accounts {
         }
         Ok(Session {
             user: s.user,
+            handle: acct.handle,
             device_id: s.device_id,
             policy_version: acct.policy_version,
         })
@@ -393,6 +414,20 @@ impl Accounts {
             return Err(AccountError::NoSuchUser);
         }
         self.own(user).await
+    }
+
+    /// A user's card (handle, nickname, avatar); `None` if the account is gone.
+    pub async fn card(&self, user: u64) -> Result<Option<Card>, AccountError> {
+        let Some(acct) = self.store.account(user).await? else {
+            return Ok(None);
+        };
+        let key = self.data_key(&acct)?;
+        let profile = self.load_profile(&acct, &key).await?;
+        Ok(Some(Card {
+            handle: acct.handle,
+            nickname: profile.nickname,
+            avatar: profile.avatar,
+        }))
     }
 
     /// Another local user's profile as `viewer` may see it.

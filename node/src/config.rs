@@ -24,6 +24,8 @@ pub struct Config {
     pub residency: ResidencyConfig,
     pub policy: PolicyConfig,
     pub security: SecurityConfig,
+    pub messaging: MessagingConfig,
+    pub media: MediaConfig,
     pub log: LogConfig,
 }
 
@@ -79,6 +81,21 @@ pub struct SecurityConfig {
     pub login_max_failures: Bounded<1, 1000>,
     pub login_window_secs: Bounded<1, 86_400>,
     pub password_hash_concurrency: Bounded<1, 64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagingConfig {
+    pub recall_window_secs: Bounded<0, 86_400>,
+    pub max_group_members: Bounded<2, 100_000>,
+    pub purge_interval_secs: Bounded<1, 86_400>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    pub max_bytes: Bounded<1024, { 4 << 30 }>,
+    pub quota_bytes: Bounded<1024, { 1 << 50 }>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -173,6 +190,25 @@ impl Default for SecurityConfig {
     }
 }
 
+impl Default for MessagingConfig {
+    fn default() -> Self {
+        MessagingConfig {
+            recall_window_secs: Bounded(120),
+            max_group_members: Bounded(500),
+            purge_interval_secs: Bounded(60),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            max_bytes: Bounded(20 << 20),
+            quota_bytes: Bounded(1 << 30),
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -213,6 +249,13 @@ impl Config {
 
     /// Rules that involve more than one value: (table, key, reason) of the first broken one.
     fn check_rules(&self) -> Result<(), (&'static str, &'static str, String)> {
+        if self.media.max_bytes.get() > self.media.quota_bytes.get() {
+            return Err((
+                "media",
+                "max_bytes",
+                "is larger than media.quota_bytes: no upload could fit".into(),
+            ));
+        }
         match (&self.tls.cert_file.0, &self.tls.key_file.0) {
             (Some(_), None) => {
                 return Err((

@@ -171,13 +171,6 @@ impl Consents {
     }
 
     /// Succeeds only if `user` currently grants `purpose`. Call it where the data is used.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "its first callers are the media message types (issue 3)"
-        )
-    )]
     pub async fn require(&self, user: u64, purpose: Purpose) -> Result<(), ConsentError> {
         if self.store.consent_granted(user, purpose.name()).await? {
             Ok(())

@@ -29,7 +29,10 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::{CryptoError, MasterKey};
-use crate::http::Api;
+use crate::http::{Api, Sessions};
+use crate::hub::Hub;
+use crate::media::{Media, MediaLimits};
+use crate::messaging::{self, Messaging};
 use crate::policy::{Policy, PolicyError};
 use crate::ratelimit::LoginLimiter;
 use crate::storage::{Store, StoreError};
@@ -99,6 +102,31 @@ impl Node {
             clock.clone(),
         ));
         let policy = Arc::new(policy);
+        let (stop, stopped) = watch::channel(false);
+        let consents = Consents::new(store.clone(), clock.clone());
+        let hub = Arc::new(Hub::default());
+        let messaging = Messaging::new(
+            store.clone(),
+            master.clone(),
+            consents.clone(),
+            hub.clone(),
+            clock.clone(),
+            config.server.domain.as_str().to_string(),
+            messaging::Limits {
+                recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
+                max_group_members: config.messaging.max_group_members.get() as usize,
+            },
+        );
+        let media = Media::new(
+            store.clone(),
+            master.clone(),
+            clock.clone(),
+            MediaLimits {
+                max_bytes: config.media.max_bytes.get(),
+                quota_bytes: config.media.quota_bytes.get(),
+            },
+        );
+        let sessions: Sessions = Default::default();
         let api = Arc::new(Api {
             accounts: Accounts::new(
                 store.clone(),
@@ -107,13 +135,17 @@ impl Node {
                 limiter,
                 config.security.password_hash_concurrency.get() as usize,
                 policy.version.clone(),
+                hub,
             ),
-            consents: Consents::new(store.clone(), clock),
+            consents,
+            messaging,
+            media,
             policy,
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,
+            sessions: sessions.clone(),
+            shutdown: stopped.clone(),
         });
-        let (stop, stopped) = watch::channel(false);
         let limits = Limits {
             max_connections: config.http.max_connections.get() as usize,
             header_timeout: Duration::from_millis(config.http.header_read_timeout_ms.get()),
@@ -121,8 +153,12 @@ impl Node {
             grace: Duration::from_millis(config.http.shutdown_grace_ms.get()),
         };
         let acceptor = TlsAcceptor::from(tls_config);
+        let purge_every = Duration::from_secs(config.messaging.purge_interval_secs.get());
+        let purger = tokio::spawn(purge_loop(store.clone(), purge_every, stopped.clone()));
         let task = tokio::spawn(async move {
             serve(listener, acceptor, api, limits, stopped).await;
+            end_sessions(&sessions, limits.grace).await;
+            let _ = purger.await;
             // The last handle to the database goes here, after every connection has ended;
             // dropping it drains and joins the writer thread, so do it off the async threads.
             let (jobs, commits) = store.write_stats();
@@ -177,6 +213,36 @@ pub async fn run(
     tracing::info!("shutdown requested");
     node.shutdown().await;
     Ok(())
+}
+
+/// Purges delivered messages nobody keeps, every `every`, until shutdown.
+async fn purge_loop(store: Store, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match store.purge_delivered().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(messages = n, "purged delivered messages"),
+                    Err(e) => tracing::error!(error = %e, "purging delivered messages failed"),
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Waits for the WebSocket sessions (they close on the shutdown signal), aborting any still
+/// open after the grace period.
+async fn end_sessions(sessions: &Sessions, grace: Duration) {
+    let mut set = std::mem::take(&mut *sessions.lock().unwrap_or_else(|p| p.into_inner()));
+    let all = async { while set.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, all).await.is_err() {
+        tracing::warn!("grace period over; closing the remaining event streams");
+    }
+    set.abort_all();
+    while set.join_next().await.is_some() {}
 }
 
 fn open_all(config: &Config) -> Result<(Store, MasterKey, tls::TlsFiles, Policy), StartError> {

@@ -6,6 +6,7 @@ use http::StatusCode;
 
 use crate::accounts::AccountError;
 use crate::consents::ConsentError;
+use crate::messaging::MessagingError;
 use crate::storage::{Conflict, StoreError};
 
 /// An error answer.
@@ -135,6 +136,29 @@ impl From<ConsentError> for ApiError {
                 ),
             ),
             ConsentError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MessagingError> for ApiError {
+    fn from(e: MessagingError) -> Self {
+        match e {
+            MessagingError::NotFound => ApiError::not_found("no such conversation"),
+            MessagingError::NoSuchMessage => ApiError::not_found("no such message"),
+            MessagingError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            MessagingError::Invalid { field, reason } => ApiError::invalid(field, &reason),
+            MessagingError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            MessagingError::TooLate(secs) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "recall_window_passed",
+                format!("a message can be recalled only within {secs} seconds of sending"),
+            ),
+            MessagingError::Consent(c) => c.into(),
+            MessagingError::Store(s) => s.into(),
+            other => {
+                tracing::error!(error = %other, "messaging operation failed");
+                ApiError::internal()
+            }
         }
     }
 }

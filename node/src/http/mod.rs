@@ -6,10 +6,14 @@
 
 mod accounts;
 mod consents;
+mod conversations;
 mod error;
+mod events;
 mod health;
 mod json;
 mod me;
+mod media;
+mod messages;
 mod openapi;
 mod policy;
 
@@ -21,10 +25,13 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 pub use error::ApiError;
+pub use events::Sessions;
 pub use json::Body;
 
 use crate::accounts::{Accounts, Session};
 use crate::consents::Consents;
+use crate::media::Media;
+use crate::messaging::Messaging;
 use crate::policy::Policy;
 
 /// Every route of the client API: method, path pattern (`{name}` is one path segment).
@@ -43,6 +50,23 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/me/consents"),
     ("PUT", "/api/v1/me/consents/{purpose}"),
     ("GET", "/api/v1/users/{address}"),
+    ("POST", "/api/v1/conversations"),
+    ("GET", "/api/v1/conversations"),
+    ("GET", "/api/v1/conversations/{id}"),
+    ("PATCH", "/api/v1/conversations/{id}"),
+    ("POST", "/api/v1/conversations/{id}/members"),
+    ("DELETE", "/api/v1/conversations/{id}/members/{address}"),
+    ("PATCH", "/api/v1/conversations/{id}/members/{address}"),
+    ("POST", "/api/v1/conversations/{id}/owner"),
+    ("POST", "/api/v1/conversations/{id}/messages"),
+    ("GET", "/api/v1/conversations/{id}/messages"),
+    ("DELETE", "/api/v1/conversations/{id}/messages"),
+    ("DELETE", "/api/v1/conversations/{id}/messages/{seq}"),
+    ("POST", "/api/v1/conversations/{id}/messages/{seq}/recall"),
+    ("GET", "/api/v1/sync"),
+    ("GET", "/api/v1/events"),
+    ("POST", "/api/v1/media"),
+    ("GET", "/api/v1/media/{id}"),
 ];
 
 /// What the handlers need, each as its own narrow handle.
@@ -50,9 +74,15 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub struct Api {
     pub accounts: Accounts,
     pub consents: Consents,
+    pub messaging: Messaging,
+    pub media: Media,
     pub policy: Arc<Policy>,
     pub domain: String,
     pub max_body: usize,
+    /// WebSocket sessions, awaited by the server at shutdown.
+    pub sessions: Sessions,
+    /// Flips to true when the node shuts down; long polls and event streams end.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A matched request's path parameters, in pattern order.
@@ -161,6 +191,22 @@ async fn dispatch(
         ("POST", "/api/v1/sessions") => {
             accounts::login(&api.accounts, req, peer, api.max_body).await
         }
+        ("GET", "/api/v1/events") => {
+            // Browsers cannot set headers on a WebSocket: without the header, the first frame
+            // authenticates instead.
+            let session = match req.headers().contains_key(http::header::AUTHORIZATION) {
+                true => Some(authenticate(&api.accounts, &req).await?),
+                false => None,
+            };
+            events::upgrade(
+                api.messaging.clone(),
+                api.accounts.clone(),
+                session,
+                req,
+                &api.sessions,
+                api.shutdown.clone(),
+            )
+        }
         _ => {
             let session = authenticate(&api.accounts, &req).await?;
             dispatch_authenticated(api, route, params, req, session).await
@@ -175,8 +221,56 @@ async fn dispatch_authenticated(
     req: Request<Incoming>,
     session: Session,
 ) -> Result<Response<Body>, ApiError> {
+    let me = address(&session.handle, &api.domain);
+    let id = params.first().cloned().unwrap_or_default();
+    let second = params.get(1).cloned().unwrap_or_default();
     let mut param = || params.pop().unwrap_or_default();
+    let (m, b, q) = (
+        &api.messaging,
+        api.max_body,
+        req.uri().query().map(str::to_string),
+    );
     match (req.method().as_str(), route) {
+        ("POST", "/api/v1/conversations") => conversations::create(m, &session, &me, req, b).await,
+        ("GET", "/api/v1/conversations") => conversations::list(m, &session, &me).await,
+        ("GET", "/api/v1/conversations/{id}") => {
+            conversations::get(m, &api.accounts, &session, &me, &id).await
+        }
+        ("PATCH", "/api/v1/conversations/{id}") => {
+            conversations::update(m, &session, &id, req, b).await
+        }
+        ("POST", "/api/v1/conversations/{id}/members") => {
+            conversations::invite(m, &session, &id, req, b).await
+        }
+        ("DELETE", "/api/v1/conversations/{id}/members/{address}") => {
+            conversations::remove(m, &session, &id, &second).await
+        }
+        ("PATCH", "/api/v1/conversations/{id}/members/{address}") => {
+            conversations::set_role(m, &session, &id, &second, req, b).await
+        }
+        ("POST", "/api/v1/conversations/{id}/owner") => {
+            conversations::transfer(m, &session, &id, req, b).await
+        }
+        ("POST", "/api/v1/conversations/{id}/messages") => {
+            messages::send(m, &session, &id, req, b).await
+        }
+        ("GET", "/api/v1/conversations/{id}/messages") => {
+            messages::list(m, &session, &id, q.as_deref()).await
+        }
+        ("DELETE", "/api/v1/conversations/{id}/messages") => {
+            messages::clear(m, &session, &id).await
+        }
+        ("DELETE", "/api/v1/conversations/{id}/messages/{seq}") => {
+            messages::hide(m, &session, &id, &second).await
+        }
+        ("POST", "/api/v1/conversations/{id}/messages/{seq}/recall") => {
+            messages::recall(m, &session, &id, &second).await
+        }
+        ("GET", "/api/v1/sync") => {
+            events::sync(m, &session, q.as_deref(), api.shutdown.clone()).await
+        }
+        ("POST", "/api/v1/media") => media::upload(&api.media, &session, req).await,
+        ("GET", "/api/v1/media/{id}") => media::download(&api.media, &session, &id).await,
         ("DELETE", "/api/v1/sessions/current") => accounts::logout(&api.accounts, &session).await,
         ("GET", "/api/v1/me/sessions") => accounts::list_sessions(&api.accounts, &session).await,
         ("DELETE", "/api/v1/me/sessions/{device_id}") => {

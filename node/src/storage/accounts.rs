@@ -37,7 +37,7 @@ impl AccountRecord {
             .u64(self.policy_accepted.0)
             .finish()
     }
-    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "account", 1)?;
         let r = AccountRecord {
             id: d.u64()?,
@@ -113,6 +113,11 @@ pub struct ConsentEvent {
 }
 
 impl ConsentEvent {
+    /// Only the `granted` flag of an encoded event.
+    pub(crate) fn decode_granted(b: &[u8]) -> Result<bool, StoreError> {
+        Ok(Self::decode(b)?.granted)
+    }
+
     fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.purpose)
@@ -223,6 +228,7 @@ impl Store {
                 .insert(&s.token_hash, s.encode().as_slice())?;
             tx.open_table(USERID_DEVICEID_TOKENHASH)?
                 .insert((s.user, s.device_id.as_str()), &s.token_hash)?;
+            Store::init_device_cursor(tx, s.user, &s.device_id)?;
             Ok(())
         })
         .await
@@ -285,6 +291,7 @@ impl Store {
                 return Ok(false);
             };
             tx.open_table(TOKENHASH_SESSION)?.remove(&hash)?;
+            Store::remove_device_cursor(tx, user, &device_id)?;
             Ok(true)
         })
         .await
@@ -353,6 +360,12 @@ impl Store {
                 None => 0,
             };
             history.insert((user, next), encoded.as_slice())?;
+            drop(history);
+            drop(latest);
+            if event.purpose == "cloud_sync" && !event.granted {
+                // Revoking cloud history deletes what is kept for this user, now.
+                Store::drop_history(tx, user)?;
+            }
             Ok(true)
         })
         .await

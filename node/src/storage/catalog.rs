@@ -42,3 +42,85 @@ pub const USERID_PURPOSE_CONSENT: TableDefinition<(u64, &str), &[u8]> =
 /// every grant and revocation, kept for the user's history.
 pub const USERID_SEQ_CONSENTEVENT: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("userid_seq_consentevent");
+
+// ---- Conversations and messages ----------------------------------------------------------
+// `conv` below is a conversation's internal number (random u64); its public id is a string
+// `<random>:<domain>`. `pos` is the node-wide event position (META `next_pos`), the cursor
+// clients sync from.
+
+/// `convno_conversation`: conv → encoded [`super::ConversationRecord`].
+pub const CONVNO_CONVERSATION: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("convno_conversation");
+
+/// `convid_convno`: public conversation id → conv.
+pub const CONVID_CONVNO: TableDefinition<&str, u64> = TableDefinition::new("convid_convno");
+
+/// `convno_userid_member`: (conv, user id) → encoded [`super::MemberRecord`] (role, joined).
+pub const CONVNO_USERID_MEMBER: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("convno_userid_member");
+
+/// `userid_convno`: (user id, conv) → pos at which the user joined. The user's conversations.
+pub const USERID_CONVNO: TableDefinition<(u64, u64), u64> = TableDefinition::new("userid_convno");
+
+/// `userpair_convno`: (lower user id, higher user id) → conv of their direct conversation.
+pub const USERPAIR_CONVNO: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userpair_convno");
+
+/// `convno_seq_message`: (conv, seq from 1) → encoded [`super::MessageRecord`]; the body is
+/// sealed under the author's data key.
+pub const CONVNO_SEQ_MESSAGE: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("convno_seq_message");
+
+/// `convno_pos_event`: (conv, pos) → encoded [`super::EventRecord`]: what happened in the
+/// conversation, in order.
+pub const CONVNO_POS_EVENT: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("convno_pos_event");
+
+/// `userid_pos_event`: (user id, pos) → encoded [`super::EventRecord`]: events for one user
+/// only (removal from a conversation, system notices).
+pub const USERID_POS_EVENT: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("userid_pos_event");
+
+/// `userid_deviceid_cursor`: (user id, device id) → (pos at login, pos acknowledged).
+pub const USERID_DEVICEID_CURSOR: TableDefinition<(u64, &str), (u64, u64)> =
+    TableDefinition::new("userid_deviceid_cursor");
+
+/// `userid_floor`: user id → pos at or below which the user's history is gone from their view.
+pub const USERID_FLOOR: TableDefinition<u64, u64> = TableDefinition::new("userid_floor");
+
+/// `userid_convno_cleared`: (user id, conv) → pos up to which the user deleted the
+/// conversation's messages from their own view.
+pub const USERID_CONVNO_CLEARED: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_convno_cleared");
+
+/// `userid_convno_seq_hidden`: (user id, conv, seq) → (): single messages the user deleted
+/// from their own view.
+pub const USERID_CONVNO_SEQ_HIDDEN: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("userid_convno_seq_hidden");
+
+/// `userid_deviceid_txnid_sent`: (user id, device id, client txn id) → (conv, seq, ts ms,
+/// pos): makes sending idempotent, committed with the message itself.
+pub const USERID_DEVICEID_TXNID_SENT: TableDefinition<SentKey<'static>, SentValue> =
+    TableDefinition::new("userid_deviceid_txnid_sent");
+
+/// (user id, device id, txn id).
+pub type SentKey<'a> = (u64, &'a str, &'a str);
+/// (conv, seq, ts ms, pos).
+pub type SentValue = (u64, u64, u64, u64);
+
+// ---- Media --------------------------------------------------------------------------------
+
+/// `mediaid_media`: media id → encoded [`super::MediaRecord`] (owner, type, size, created).
+pub const MEDIAID_MEDIA: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_media");
+
+/// `mediaid_chunkno_chunk`: (media id, chunk number) → chunk sealed under the owner's key.
+pub const MEDIAID_CHUNKNO_CHUNK: TableDefinition<(&str, u32), &[u8]> =
+    TableDefinition::new("mediaid_chunkno_chunk");
+
+/// `userid_mediaid`: (owner user id, media id) → size in bytes; the owner's quota use.
+pub const USERID_MEDIAID: TableDefinition<(u64, &str), u64> =
+    TableDefinition::new("userid_mediaid");
+
+/// `mediaid_convno`: (media id, conv) → (): conversations the media was sent in, whose
+/// members may fetch it.
+pub const MEDIAID_CONVNO: TableDefinition<(&str, u64), ()> = TableDefinition::new("mediaid_convno");

@@ -11,10 +11,17 @@
 mod accounts;
 mod catalog;
 mod codec;
+mod messaging;
 mod writer;
 
 pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
 pub(crate) use codec::{Dec, Enc};
+#[cfg(test)]
+pub use messaging::MemberRecord;
+pub use messaging::{
+    ConvKind, ConversationRecord, ConversationState, EventRecord, MediaRecord, MemberAction,
+    MessageRecord, Mutation, NewConversation, NewMessage, Recalled, Role, Sent,
+};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -208,6 +215,23 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_DEVICEID_TOKENHASH)?;
     tx.open_table(USERID_PURPOSE_CONSENT)?;
     tx.open_table(USERID_SEQ_CONSENTEVENT)?;
+    tx.open_table(CONVNO_CONVERSATION)?;
+    tx.open_table(CONVID_CONVNO)?;
+    tx.open_table(CONVNO_USERID_MEMBER)?;
+    tx.open_table(USERID_CONVNO)?;
+    tx.open_table(USERPAIR_CONVNO)?;
+    tx.open_table(CONVNO_SEQ_MESSAGE)?;
+    tx.open_table(CONVNO_POS_EVENT)?;
+    tx.open_table(USERID_POS_EVENT)?;
+    tx.open_table(USERID_DEVICEID_CURSOR)?;
+    tx.open_table(USERID_FLOOR)?;
+    tx.open_table(USERID_CONVNO_CLEARED)?;
+    tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
+    tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+    tx.open_table(MEDIAID_MEDIA)?;
+    tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
+    tx.open_table(USERID_MEDIAID)?;
+    tx.open_table(MEDIAID_CONVNO)?;
     Ok(())
 }
 

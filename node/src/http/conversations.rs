@@ -1,0 +1,243 @@
+//! Conversations and their members.
+//!
+//! - `POST /api/v1/conversations` — open a direct conversation or create a group.
+//! - `GET /api/v1/conversations` — mine, most recently active first.
+//! - `GET /api/v1/conversations/{id}` — one, with its members (address, nickname, avatar, role).
+//! - `PATCH /api/v1/conversations/{id}` — rename, make public or private.
+//! - `POST /api/v1/conversations/{id}/members` — invite (or join a public group oneself).
+//! - `DELETE /api/v1/conversations/{id}/members/{address}` — remove (oneself: leave).
+//! - `PATCH /api/v1/conversations/{id}/members/{address}` — make admin or member.
+//! - `POST /api/v1/conversations/{id}/owner` — transfer ownership.
+//!
+//! Non-members get 404 on every route, as if the conversation did not exist.
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::json::{Body, no_content, read_json, reply};
+use crate::accounts::{Accounts, Session};
+use crate::messaging::{ConversationView, Messaging};
+use crate::storage::{ConvKind, Role};
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Owner => "owner",
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+fn summary(v: &ConversationView, me: &str) -> Value {
+    let mut o = json!({
+        "id": v.id,
+        "kind": if v.kind == ConvKind::Group { "group" } else { "direct" },
+        "public": v.public,
+        "role": role_name(v.my_role),
+        "last_seq": v.last_seq,
+        "last_activity": v.last_activity.to_rfc3339(),
+        "created": v.created.to_rfc3339(),
+        "member_count": v.members.len(),
+    });
+    if v.kind == ConvKind::Group {
+        o["name"] = json!(v.name);
+    } else {
+        o["with"] = json!(
+            v.members
+                .iter()
+                .find(|m| m.as_str() != me)
+                .cloned()
+                .unwrap_or_default()
+        );
+    }
+    o
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    kind: String,
+    with: Option<String>,
+    name: Option<String>,
+    members: Option<Vec<String>>,
+    public: Option<bool>,
+}
+
+/// `POST /api/v1/conversations` `{"kind":"direct","with":"bob@domain"}` or
+/// `{"kind":"group","name","members":[addresses],"public"?}` → 201 `{"id",…}` (200 with the
+/// existing one for a second direct conversation with the same person).
+pub async fn create(
+    messaging: &Messaging,
+    session: &Session,
+    me: &str,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<Response<Body>, ApiError> {
+    let b: CreateBody = read_json(req, limit).await?;
+    match b.kind.as_str() {
+        "direct" => {
+            if b.name.is_some() || b.members.is_some() || b.public.is_some() {
+                return Err(ApiError::invalid(
+                    "kind",
+                    "a direct conversation takes only `with`",
+                ));
+            }
+            let with = b.with.ok_or_else(|| {
+                ApiError::invalid("with", "is required for a direct conversation")
+            })?;
+            let (view, created) = messaging.create_direct(session.user, &with).await?;
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(reply(status, &summary(&view, me)))
+        }
+        "group" => {
+            if b.with.is_some() {
+                return Err(ApiError::invalid(
+                    "with",
+                    "is for direct conversations; use members",
+                ));
+            }
+            let name = b
+                .name
+                .ok_or_else(|| ApiError::invalid("name", "is required for a group"))?;
+            let members = b.members.unwrap_or_default();
+            let view = messaging
+                .create_group(session.user, &name, b.public.unwrap_or(false), &members)
+                .await?;
+            Ok(reply(StatusCode::CREATED, &summary(&view, me)))
+        }
+        _ => Err(ApiError::invalid("kind", "must be direct or group")),
+    }
+}
+
+/// `GET /api/v1/conversations` → 200 `{"conversations":[…]}`.
+pub async fn list(
+    messaging: &Messaging,
+    session: &Session,
+    me: &str,
+) -> Result<Response<Body>, ApiError> {
+    let all = messaging.list(session.user).await?;
+    Ok(reply(
+        StatusCode::OK,
+        &json!({ "conversations": all.iter().map(|v| summary(v, me)).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /api/v1/conversations/{id}` → 200 with `members`: address, nickname, avatar and role of
+/// each — never phone numbers or other profile fields (2.3.b).
+pub async fn get(
+    messaging: &Messaging,
+    accounts: &Accounts,
+    session: &Session,
+    me: &str,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let (view, members) = messaging.get(session.user, id).await?;
+    let mut list = Vec::new();
+    for (user, role) in members {
+        if let Some(card) = accounts.card(user).await? {
+            list.push(json!({
+                "user": messaging.address(&card.handle),
+                "nickname": card.nickname,
+                "avatar": card.avatar,
+                "role": role_name(role),
+            }));
+        }
+    }
+    let mut v = summary(&view, me);
+    v["members"] = Value::Array(list);
+    Ok(reply(StatusCode::OK, &v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    name: Option<String>,
+    public: Option<bool>,
+}
+
+/// `PATCH /api/v1/conversations/{id}` `{"name"?, "public"?}` → 204.
+pub async fn update(
+    messaging: &Messaging,
+    session: &Session,
+    id: &str,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<Response<Body>, ApiError> {
+    let b: UpdateBody = read_json(req, limit).await?;
+    messaging.update(session.user, id, b.name, b.public).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    user: String,
+}
+
+/// `POST /api/v1/conversations/{id}/members` `{"user": address}` → 204.
+pub async fn invite(
+    messaging: &Messaging,
+    session: &Session,
+    id: &str,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<Response<Body>, ApiError> {
+    let b: UserBody = read_json(req, limit).await?;
+    messaging.invite(session.user, id, &b.user).await?;
+    Ok(no_content())
+}
+
+/// `DELETE /api/v1/conversations/{id}/members/{address}` → 204.
+pub async fn remove(
+    messaging: &Messaging,
+    session: &Session,
+    id: &str,
+    address: &str,
+) -> Result<Response<Body>, ApiError> {
+    messaging.remove(session.user, id, address).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: String,
+}
+
+/// `PATCH /api/v1/conversations/{id}/members/{address}` `{"role":"admin"|"member"}` → 204.
+pub async fn set_role(
+    messaging: &Messaging,
+    session: &Session,
+    id: &str,
+    address: &str,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<Response<Body>, ApiError> {
+    let b: RoleBody = read_json(req, limit).await?;
+    let role = match b.role.as_str() {
+        "admin" => Role::Admin,
+        "member" => Role::Member,
+        _ => return Err(ApiError::invalid("role", "must be admin or member")),
+    };
+    messaging.set_role(session.user, id, address, role).await?;
+    Ok(no_content())
+}
+
+/// `POST /api/v1/conversations/{id}/owner` `{"user": address}` → 204; the old owner becomes admin.
+pub async fn transfer(
+    messaging: &Messaging,
+    session: &Session,
+    id: &str,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<Response<Body>, ApiError> {
+    let b: UserBody = read_json(req, limit).await?;
+    messaging.transfer(session.user, id, &b.user).await?;
+    Ok(no_content())
+}

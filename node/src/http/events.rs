@@ -1,0 +1,305 @@
+//! The event feed: new messages, recalls, membership changes and notices, each with a cursor.
+//!
+//! - `GET /api/v1/sync?since=CURSOR&timeout=MS` — long poll. Returns at once if there are
+//!   events after `since`, else waits up to `timeout` (0–60000, default 30000). Passing `since`
+//!   acknowledges everything up to it for this device.
+//! - `GET /api/v1/events[?since=CURSOR]` — WebSocket (HTTP/1.1 upgrade). Authenticate with the
+//!   `Authorization: Bearer` header, or — where a client cannot set headers — with a first text
+//!   frame `{"type":"auth","token":"…"}` within 10 seconds. The server sends one text frame per
+//!   event (`{"type":…,"cursor":"N",…}`); the client acknowledges with `{"type":"ack","cursor":"N"}`.
+//!   The server pings every 30 seconds and closes a connection that stays silent for 90.
+//!
+//! A client that reconnects with its last cursor misses nothing and gets nothing twice.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::header::{
+    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
+
+use super::error::ApiError;
+use super::json::{Body, reply};
+use super::messages::event_json;
+use crate::accounts::{Accounts, Session};
+use crate::messaging::Messaging;
+
+/// Events per sync answer or per WebSocket read.
+const BATCH: usize = 200;
+const PING_EVERY: Duration = Duration::from_secs(30);
+const SILENT_LIMIT: Duration = Duration::from_secs(90);
+const AUTH_WITHIN: Duration = Duration::from_secs(10);
+
+fn parse_cursor(s: &str) -> Result<u64, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::invalid("since", "must be a cursor returned by the server"))
+}
+
+/// `GET /api/v1/sync?since=CURSOR&timeout=MS` → 200 `{"events":[…],"cursor":"N"}`.
+pub async fn sync(
+    messaging: &Messaging,
+    session: &Session,
+    query: Option<&str>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Response<Body>, ApiError> {
+    let mut since = None;
+    let mut timeout = 30_000u64;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("since", v)) => since = Some(parse_cursor(v)?),
+            Some(("timeout", v)) => {
+                timeout = v
+                    .parse()
+                    .ok()
+                    .filter(|t| *t <= 60_000)
+                    .ok_or_else(|| ApiError::invalid("timeout", "must be 0 to 60000 ms"))?;
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "query parameters are since and timeout",
+                ));
+            }
+        }
+    }
+    let (events, cursor) = messaging
+        .long_poll(
+            session,
+            since,
+            Duration::from_millis(timeout),
+            BATCH,
+            shutdown,
+        )
+        .await?;
+    Ok(reply(
+        StatusCode::OK,
+        &json!({
+            "events": events.iter().map(|(pos, e)| event_json(*pos, e)).collect::<Vec<_>>(),
+            "cursor": cursor.to_string(),
+        }),
+    ))
+}
+
+/// Where WebSocket sessions run: owned by the server, which waits for them at shutdown.
+pub type Sessions = Arc<Mutex<JoinSet<()>>>;
+
+/// `GET /api/v1/events` → 101 Switching Protocols, then the event stream.
+#[allow(clippy::too_many_arguments)]
+pub fn upgrade(
+    messaging: Messaging,
+    accounts: Accounts,
+    session: Option<Session>,
+    mut req: Request<Incoming>,
+    sessions: &Sessions,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Response<Body>, ApiError> {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let wants_upgrade = header(UPGRADE).eq_ignore_ascii_case("websocket")
+        && header(CONNECTION)
+            .to_ascii_lowercase()
+            .split(',')
+            .any(|t| t.trim() == "upgrade");
+    if !wants_upgrade || req.version() != http::Version::HTTP_11 {
+        return Err(ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            "this endpoint is a WebSocket over HTTP/1.1; use GET /api/v1/sync to long-poll",
+        ));
+    }
+    if header(SEC_WEBSOCKET_VERSION) != "13" {
+        return Err(ApiError::bad_request(
+            "bad_websocket",
+            "Sec-WebSocket-Version must be 13",
+        ));
+    }
+    let key = header(SEC_WEBSOCKET_KEY).to_string();
+    if key.is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_websocket",
+            "Sec-WebSocket-Key is missing",
+        ));
+    }
+    let since = match req.uri().query() {
+        None | Some("") => None,
+        Some(q) => match q.split_once('=') {
+            Some(("since", v)) => Some(parse_cursor(v)?),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "the only query parameter is since",
+                ));
+            }
+        },
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    {
+        let mut set = sessions.lock().unwrap_or_else(|p| p.into_inner());
+        while set.try_join_next().is_some() {}
+        set.spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let ws =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            run(ws, messaging, accounts, session, since, shutdown).await;
+        });
+    }
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    Ok(r)
+}
+
+type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
+    let _ = ws
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.to_string().into(),
+        })))
+        .await;
+}
+
+/// Reads the first frame as `{"type":"auth","token"}`.
+async fn first_frame_auth(ws: &mut Ws, accounts: &Accounts) -> Option<Session> {
+    let frame = tokio::time::timeout(AUTH_WITHIN, ws.next())
+        .await
+        .ok()??
+        .ok()?;
+    let Message::Text(text) = frame else {
+        return None;
+    };
+    let v: serde_json::Value = serde_json::from_str(text.as_str()).ok()?;
+    if v["type"] != "auth" {
+        return None;
+    }
+    accounts.authenticate(v["token"].as_str()?).await.ok()
+}
+
+async fn run(
+    mut ws: Ws,
+    messaging: Messaging,
+    accounts: Accounts,
+    session: Option<Session>,
+    since: Option<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let session = match session {
+        Some(s) => s,
+        None => match first_frame_auth(&mut ws, &accounts).await {
+            Some(s) => s,
+            None => {
+                close(
+                    &mut ws,
+                    CloseCode::Policy,
+                    "authenticate with {\"type\":\"auth\",\"token\":…}",
+                )
+                .await;
+                return;
+            }
+        },
+    };
+    if let Some(s) = since
+        && messaging.acknowledge(&session, s).await.is_err()
+    {
+        close(&mut ws, CloseCode::Error, "server error").await;
+        return;
+    }
+    let mut wake = messaging.subscribe(session.user);
+    let mut cursor = since;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut heard = tokio::time::Instant::now();
+    loop {
+        wake.borrow_and_update();
+        let (events, next) = match messaging.events(&session, cursor, BATCH).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(error = %e, "event stream read failed");
+                close(&mut ws, CloseCode::Error, "server error").await;
+                return;
+            }
+        };
+        for (pos, e) in &events {
+            if ws
+                .send(Message::Text(event_json(*pos, e).to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        cursor = Some(next);
+        if events.len() >= BATCH {
+            continue;
+        }
+        loop {
+            tokio::select! {
+                changed = wake.changed() => {
+                    if changed.is_err() { return; }
+                    break;
+                }
+                frame = ws.next() => {
+                    heard = tokio::time::Instant::now();
+                    match frame {
+                        Some(Ok(Message::Text(t))) => {
+                            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                            let acked = v["cursor"].as_str().and_then(|c| c.parse::<u64>().ok());
+                            match (v["type"].as_str(), acked) {
+                                (Some("ack"), Some(c)) => {
+                                    if messaging.acknowledge(&session, c).await.is_err() {
+                                        close(&mut ws, CloseCode::Error, "server error").await;
+                                        return;
+                                    }
+                                }
+                                _ => {
+                                    close(&mut ws, CloseCode::Unsupported, "expected {\"type\":\"ack\",\"cursor\":\"N\"}").await;
+                                    return;
+                                }
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                        Some(Ok(_)) => {} // pings are answered by the library; pongs just count as heard
+                    }
+                }
+                _ = ping.tick() => {
+                    if heard.elapsed() > SILENT_LIMIT {
+                        close(&mut ws, CloseCode::Away, "no answer to pings").await;
+                        return;
+                    }
+                    if ws.send(Message::Ping(Bytes::new())).await.is_err() {
+                        return;
+                    }
+                }
+                _ = shutdown.changed() => {
+                    close(&mut ws, CloseCode::Away, "the server is shutting down").await;
+                    return;
+                }
+            }
+        }
+    }
+}

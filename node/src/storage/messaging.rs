@@ -1,0 +1,1582 @@
+//! Conversations, members, messages and events as stored records, and the `Store` operations
+//! on them.
+//!
+//! Ordering: every event gets a node-wide position `pos` (META `next_pos`), and every message
+//! a gap-free `seq` within its conversation; both are assigned inside the writer's transaction,
+//! so they follow commit order exactly.
+//!
+//! Views and store-and-forward: a user's *floor* is the pos at or below which their history is
+//! gone from their view. Without `cloud_sync` it advances to the oldest position all their
+//! devices have acknowledged; revoking `cloud_sync` moves it to now; with `cloud_sync` it stays.
+//! A device of a user without `cloud_sync` also sees nothing from before it logged in. A message
+//! is purged from disk once every member's floor has passed it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::catalog::*;
+use super::codec::{Dec, Enc};
+use super::{Store, StoreError};
+use crate::time::Millis;
+
+/// Direct (two people) or group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKind {
+    Direct,
+    Group,
+}
+
+/// A member's role in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    fn code(self) -> u64 {
+        match self {
+            Role::Owner => 0,
+            Role::Admin => 1,
+            Role::Member => 2,
+        }
+    }
+    fn from_code(c: u64) -> Result<Role, StoreError> {
+        match c {
+            0 => Ok(Role::Owner),
+            1 => Ok(Role::Admin),
+            2 => Ok(Role::Member),
+            _ => Err(StoreError::Corrupt("member")),
+        }
+    }
+}
+
+/// A stored conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub no: u64,
+    pub id: String,
+    pub kind: ConvKind,
+    pub name: String,
+    pub public: bool,
+    pub created: Millis,
+    /// The seq of the latest message (0 before the first).
+    pub last_seq: u64,
+    pub last_activity: Millis,
+}
+
+impl ConversationRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .str(&self.id)
+            .bool(self.kind == ConvKind::Group)
+            .str(&self.name)
+            .bool(self.public)
+            .u64(self.created.0)
+            .u64(self.last_seq)
+            .u64(self.last_activity.0)
+            .finish()
+    }
+    fn decode(no: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "conversation", 1)?;
+        let r = ConversationRecord {
+            no,
+            id: d.string()?,
+            kind: if d.bool()? {
+                ConvKind::Group
+            } else {
+                ConvKind::Direct
+            },
+            name: d.string()?,
+            public: d.bool()?,
+            created: Millis(d.u64()?),
+            last_seq: d.u64()?,
+            last_activity: Millis(d.u64()?),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// A member of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub user: u64,
+    pub role: Role,
+    pub joined: Millis,
+}
+
+impl MemberRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .u64(self.role.code())
+            .u64(self.joined.0)
+            .finish()
+    }
+    fn decode(user: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "member", 1)?;
+        let r = MemberRecord {
+            user,
+            role: Role::from_code(d.u64()?)?,
+            joined: Millis(d.u64()?),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// A stored message. A recalled message keeps its row as a tombstone with an empty body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub seq: u64,
+    pub pos: u64,
+    /// Random id, also bound into the body's sealing.
+    pub id: [u8; 16],
+    pub author: u64,
+    pub ts: Millis,
+    pub body_sealed: Vec<u8>,
+    pub recalled: bool,
+    /// The media the message refers to, if any.
+    pub media: Option<String>,
+}
+
+impl MessageRecord {
+    fn encode(&self) -> Vec<u8> {
+        let e = Enc::new(1)
+            .u64(self.pos)
+            .bytes(&self.id)
+            .u64(self.author)
+            .u64(self.ts.0)
+            .bytes(&self.body_sealed)
+            .bool(self.recalled);
+        match &self.media {
+            Some(m) => e.bool(true).str(m),
+            None => e.bool(false),
+        }
+        .finish()
+    }
+    fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "message", 1)?;
+        let pos = d.u64()?;
+        let id: [u8; 16] = d
+            .bytes()?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("message"))?;
+        let r = MessageRecord {
+            seq,
+            pos,
+            id,
+            author: d.u64()?,
+            ts: Millis(d.u64()?),
+            body_sealed: d.bytes()?,
+            recalled: d.bool()?,
+            media: if d.bool()? { Some(d.string()?) } else { None },
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// What a membership event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberAction {
+    Joined,
+    Invited,
+    Left,
+    Removed,
+    RoleChanged,
+}
+
+impl MemberAction {
+    const ALL: [MemberAction; 5] = [
+        MemberAction::Joined,
+        MemberAction::Invited,
+        MemberAction::Left,
+        MemberAction::Removed,
+        MemberAction::RoleChanged,
+    ];
+    fn code(self) -> u64 {
+        MemberAction::ALL
+            .iter()
+            .position(|a| *a == self)
+            .unwrap_or(0) as u64
+    }
+}
+
+/// One event in a conversation (or for one user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRecord {
+    Message {
+        seq: u64,
+    },
+    Recall {
+        seq: u64,
+    },
+    Member {
+        action: MemberAction,
+        user: u64,
+        actor: u64,
+        role: Role,
+    },
+    Renamed {
+        name: String,
+        actor: u64,
+    },
+    Visibility {
+        public: bool,
+        actor: u64,
+    },
+    /// A notice from the node to one user.
+    Notice {
+        text: String,
+    },
+}
+
+impl EventRecord {
+    fn encode(&self) -> Vec<u8> {
+        let e = Enc::new(1);
+        match self {
+            EventRecord::Message { seq } => e.u64(0).u64(*seq),
+            EventRecord::Recall { seq } => e.u64(1).u64(*seq),
+            EventRecord::Member {
+                action,
+                user,
+                actor,
+                role,
+            } => e
+                .u64(2)
+                .u64(action.code())
+                .u64(*user)
+                .u64(*actor)
+                .u64(role.code()),
+            EventRecord::Renamed { name, actor } => e.u64(3).str(name).u64(*actor),
+            EventRecord::Visibility { public, actor } => e.u64(4).bool(*public).u64(*actor),
+            EventRecord::Notice { text } => e.u64(5).str(text),
+        }
+        .finish()
+    }
+    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "event", 1)?;
+        let r = match d.u64()? {
+            0 => EventRecord::Message { seq: d.u64()? },
+            1 => EventRecord::Recall { seq: d.u64()? },
+            2 => EventRecord::Member {
+                action: *MemberAction::ALL
+                    .get(d.u64()? as usize)
+                    .ok_or(StoreError::Corrupt("event"))?,
+                user: d.u64()?,
+                actor: d.u64()?,
+                role: Role::from_code(d.u64()?)?,
+            },
+            3 => EventRecord::Renamed {
+                name: d.string()?,
+                actor: d.u64()?,
+            },
+            4 => EventRecord::Visibility {
+                public: d.bool()?,
+                actor: d.u64()?,
+            },
+            5 => EventRecord::Notice { text: d.string()? },
+            _ => return Err(StoreError::Corrupt("event")),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// A stored media object's description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    pub owner: u64,
+    pub content_type: String,
+    pub size: u64,
+    pub created: Millis,
+    pub chunks: u32,
+}
+
+impl MediaRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .u64(self.owner)
+            .str(&self.content_type)
+            .u64(self.size)
+            .u64(self.created.0)
+            .u64(u64::from(self.chunks))
+            .finish()
+    }
+    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "media", 1)?;
+        let r = MediaRecord {
+            owner: d.u64()?,
+            content_type: d.string()?,
+            size: d.u64()?,
+            created: Millis(d.u64()?),
+            chunks: u32::try_from(d.u64()?).map_err(|_| StoreError::Corrupt("media"))?,
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// A change to a conversation, decided by the domain and applied atomically here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mutation {
+    Add {
+        user: u64,
+        role: Role,
+        action: MemberAction,
+    },
+    Remove {
+        user: u64,
+        action: MemberAction,
+    },
+    SetRole {
+        user: u64,
+        role: Role,
+    },
+    Rename(String),
+    SetPublic(bool),
+}
+
+/// A conversation with its members, as the domain's rules see it.
+#[derive(Debug, Clone)]
+pub struct ConversationState {
+    pub conversation: ConversationRecord,
+    pub members: Vec<MemberRecord>,
+}
+
+impl ConversationState {
+    pub fn member(&self, user: u64) -> Option<&MemberRecord> {
+        self.members.iter().find(|m| m.user == user)
+    }
+}
+
+/// After a write that others should hear of: who to wake, and up to which pos.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notify {
+    pub users: Vec<u64>,
+    pub pos: u64,
+}
+
+/// A conversation to create.
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    /// Public id, `<random>:<domain>`.
+    pub id: String,
+    /// Internal number (random).
+    pub no: u64,
+    pub kind: ConvKind,
+    pub name: String,
+    pub public: bool,
+    pub creator: u64,
+    /// Everyone else to add (for a direct conversation, exactly the other person).
+    pub others: Vec<u64>,
+    pub now: Millis,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub author: u64,
+    pub device_id: String,
+    pub txn_id: String,
+    pub conv_id: String,
+    pub id: [u8; 16],
+    pub ts: Millis,
+    pub body_sealed: Vec<u8>,
+    pub media: Option<String>,
+}
+
+/// The outcome of storing a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Stored now.
+    New {
+        seq: u64,
+        ts: Millis,
+        notify: Notify,
+    },
+    /// The same device sent this txn id before: the original answer, nothing stored.
+    Repeat { seq: u64, ts: Millis },
+    /// The author is not a member (or the conversation does not exist).
+    NotMember,
+    /// The media is not the author's.
+    MediaNotOwned,
+}
+
+/// The outcome of a recall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recalled {
+    Done(Notify),
+    NotMember,
+    NoSuchMessage,
+    NotAuthor,
+    TooLate,
+}
+
+/// One event as a user sees it, with what is needed to render it.
+#[derive(Debug, Clone)]
+pub struct EventView {
+    pub pos: u64,
+    /// The conversation's public id (`None` for a notice).
+    pub conv_id: Option<String>,
+    pub event: EventRecord,
+    /// For message and recall events: the message (tombstone if recalled).
+    pub message: Option<MessageRecord>,
+}
+
+/// Which view of a conversation's history a device has.
+#[derive(Debug, Clone, Copy)]
+struct ViewFloor {
+    floor: u64,
+}
+
+fn next_pos(tx: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut meta = tx.open_table(META)?;
+    let current = match meta.get("next_pos")? {
+        Some(v) => u64::from_be_bytes(
+            v.value()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("meta"))?,
+        ),
+        None => 1,
+    };
+    meta.insert("next_pos", (current + 1).to_be_bytes().as_slice())?;
+    Ok(current)
+}
+
+/// The highest pos assigned so far (0 if none).
+fn last_pos(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
+    Ok(match meta.get("next_pos")? {
+        Some(v) => {
+            u64::from_be_bytes(
+                v.value()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("meta"))?,
+            ) - 1
+        }
+        None => 0,
+    })
+}
+
+fn load_state_w(tx: &WriteTransaction, conv: u64) -> Result<Option<ConversationState>, StoreError> {
+    let convs = tx.open_table(CONVNO_CONVERSATION)?;
+    let Some(rec) = convs.get(conv)? else {
+        return Ok(None);
+    };
+    let conversation = ConversationRecord::decode(conv, rec.value())?;
+    let members_t = tx.open_table(CONVNO_USERID_MEMBER)?;
+    let mut members = Vec::new();
+    for row in members_t.range((conv, 0)..=(conv, u64::MAX))? {
+        let (k, v) = row?;
+        members.push(MemberRecord::decode(k.value().1, v.value())?);
+    }
+    Ok(Some(ConversationState {
+        conversation,
+        members,
+    }))
+}
+
+fn load_state_r(tx: &ReadTransaction, conv: u64) -> Result<Option<ConversationState>, StoreError> {
+    let convs = tx.open_table(CONVNO_CONVERSATION)?;
+    let Some(rec) = convs.get(conv)? else {
+        return Ok(None);
+    };
+    let conversation = ConversationRecord::decode(conv, rec.value())?;
+    let members_t = tx.open_table(CONVNO_USERID_MEMBER)?;
+    let mut members = Vec::new();
+    for row in members_t.range((conv, 0)..=(conv, u64::MAX))? {
+        let (k, v) = row?;
+        members.push(MemberRecord::decode(k.value().1, v.value())?);
+    }
+    Ok(Some(ConversationState {
+        conversation,
+        members,
+    }))
+}
+
+fn put_event(
+    tx: &WriteTransaction,
+    conv: u64,
+    pos: u64,
+    e: &EventRecord,
+) -> Result<(), StoreError> {
+    tx.open_table(CONVNO_POS_EVENT)?
+        .insert((conv, pos), e.encode().as_slice())?;
+    Ok(())
+}
+
+fn add_member(
+    tx: &WriteTransaction,
+    conv: u64,
+    m: MemberRecord,
+    pos: u64,
+) -> Result<(), StoreError> {
+    tx.open_table(CONVNO_USERID_MEMBER)?
+        .insert((conv, m.user), m.encode().as_slice())?;
+    tx.open_table(USERID_CONVNO)?.insert((m.user, conv), pos)?;
+    Ok(())
+}
+
+fn cloud_sync_granted(
+    consents: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
+    user: u64,
+) -> Result<bool, StoreError> {
+    Ok(match consents.get((user, "cloud_sync"))? {
+        Some(v) => super::ConsentEvent::decode_granted(v.value())?,
+        None => false,
+    })
+}
+
+impl Store {
+    /// Creates a conversation with its first members and their join events. `id` must be
+    /// new (random); a direct conversation between two users who already have one returns the
+    /// existing one instead (second value false).
+    pub async fn create_conversation(
+        &self,
+        c: NewConversation,
+    ) -> Result<(ConversationRecord, bool, Notify), StoreError> {
+        let NewConversation {
+            id,
+            no,
+            kind,
+            name,
+            public,
+            creator,
+            others,
+            now,
+        } = c;
+        self.write(move |tx| {
+            if kind == ConvKind::Direct {
+                let other = *others.first().ok_or(StoreError::Corrupt("direct"))?;
+                let pair = (creator.min(other), creator.max(other));
+                if let Some(existing) = tx
+                    .open_table(USERPAIR_CONVNO)?
+                    .get(pair)?
+                    .map(|v| v.value())
+                {
+                    let state = load_state_w(tx, existing)?.ok_or(StoreError::Corrupt("direct"))?;
+                    return Ok((state.conversation, false, Notify::default()));
+                }
+                tx.open_table(USERPAIR_CONVNO)?.insert(pair, no)?;
+            }
+            if tx.open_table(CONVNO_CONVERSATION)?.get(no)?.is_some()
+                || tx.open_table(CONVID_CONVNO)?.get(id.as_str())?.is_some()
+            {
+                return Err(StoreError::Conflict(super::Conflict::UserId));
+            }
+            let rec = ConversationRecord {
+                no,
+                id: id.clone(),
+                kind,
+                name: name.clone(),
+                public,
+                created: now,
+                last_seq: 0,
+                last_activity: now,
+            };
+            tx.open_table(CONVNO_CONVERSATION)?
+                .insert(no, rec.encode().as_slice())?;
+            tx.open_table(CONVID_CONVNO)?.insert(id.as_str(), no)?;
+            let mut users = vec![creator];
+            let creator_role = if kind == ConvKind::Group {
+                Role::Owner
+            } else {
+                Role::Member
+            };
+            let mut pos = next_pos(tx)?;
+            add_member(
+                tx,
+                no,
+                MemberRecord {
+                    user: creator,
+                    role: creator_role,
+                    joined: now,
+                },
+                pos,
+            )?;
+            put_event(
+                tx,
+                no,
+                pos,
+                &EventRecord::Member {
+                    action: MemberAction::Joined,
+                    user: creator,
+                    actor: creator,
+                    role: creator_role,
+                },
+            )?;
+            for &u in &others {
+                if users.contains(&u) {
+                    continue;
+                }
+                pos = next_pos(tx)?;
+                add_member(
+                    tx,
+                    no,
+                    MemberRecord {
+                        user: u,
+                        role: Role::Member,
+                        joined: now,
+                    },
+                    pos,
+                )?;
+                put_event(
+                    tx,
+                    no,
+                    pos,
+                    &EventRecord::Member {
+                        action: MemberAction::Invited,
+                        user: u,
+                        actor: creator,
+                        role: Role::Member,
+                    },
+                )?;
+                users.push(u);
+            }
+            Ok((rec, true, Notify { users, pos }))
+        })
+        .await
+    }
+
+    /// The conversation behind a public id, if it exists.
+    pub async fn conversation_no(&self, id: String) -> Result<Option<u64>, StoreError> {
+        self.read(move |tx| {
+            Ok(tx
+                .open_table(CONVID_CONVNO)?
+                .get(id.as_str())?
+                .map(|v| v.value()))
+        })
+        .await
+    }
+
+    /// A conversation and its members.
+    pub async fn conversation_state(
+        &self,
+        no: u64,
+    ) -> Result<Option<ConversationState>, StoreError> {
+        self.read(move |tx| load_state_r(tx, no)).await
+    }
+
+    /// The conversations `user` is a member of.
+    pub async fn conversations_of(&self, user: u64) -> Result<Vec<ConversationState>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(USERID_CONVNO)?
+                .range((user, 0)..=(user, u64::MAX))?
+            {
+                let (k, _) = row?;
+                if let Some(s) = load_state_r(tx, k.value().1)? {
+                    out.push(s);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Applies the mutations `decide` returns for the conversation's current state, with one
+    /// event each, atomically. `decide` sees the state inside the write transaction.
+    pub async fn change_conversation<E, F>(
+        &self,
+        no: u64,
+        actor: u64,
+        now: Millis,
+        decide: F,
+    ) -> Result<Result<Notify, E>, StoreError>
+    where
+        E: Send + 'static,
+        F: Fn(&ConversationState) -> Result<Vec<Mutation>, E> + Send + 'static,
+    {
+        self.write(move |tx| {
+            let Some(state) = load_state_w(tx, no)? else {
+                return Err(StoreError::Corrupt("conversation"));
+            };
+            let mutations = match decide(&state) {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut notify: HashSet<u64> = state.members.iter().map(|m| m.user).collect();
+            let mut conv = state.conversation.clone();
+            let mut pos = 0;
+            for m in mutations {
+                pos = next_pos(tx)?;
+                match m {
+                    Mutation::Add { user, role, action } => {
+                        add_member(
+                            tx,
+                            no,
+                            MemberRecord {
+                                user,
+                                role,
+                                joined: now,
+                            },
+                            pos,
+                        )?;
+                        put_event(
+                            tx,
+                            no,
+                            pos,
+                            &EventRecord::Member {
+                                action,
+                                user,
+                                actor,
+                                role,
+                            },
+                        )?;
+                        notify.insert(user);
+                    }
+                    Mutation::Remove { user, action } => {
+                        let role = state.member(user).map_or(Role::Member, |m| m.role);
+                        tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, user))?;
+                        tx.open_table(USERID_CONVNO)?.remove((user, no))?;
+                        let ev = EventRecord::Member {
+                            action,
+                            user,
+                            actor,
+                            role,
+                        };
+                        put_event(tx, no, pos, &ev)?;
+                        // The removed user no longer reads the conversation; tell them directly.
+                        tx.open_table(USERID_POS_EVENT)?
+                            .insert((user, pos), ev.encode().as_slice())?;
+                    }
+                    Mutation::SetRole { user, role } => {
+                        let mut members = tx.open_table(CONVNO_USERID_MEMBER)?;
+                        let existing = members
+                            .get((no, user))?
+                            .map(|v| MemberRecord::decode(user, v.value()));
+                        let Some(mut rec) = existing.transpose()? else {
+                            continue;
+                        };
+                        rec.role = role;
+                        members.insert((no, user), rec.encode().as_slice())?;
+                        put_event(
+                            tx,
+                            no,
+                            pos,
+                            &EventRecord::Member {
+                                action: MemberAction::RoleChanged,
+                                user,
+                                actor,
+                                role,
+                            },
+                        )?;
+                    }
+                    Mutation::Rename(name) => {
+                        conv.name = name.clone();
+                        put_event(tx, no, pos, &EventRecord::Renamed { name, actor })?;
+                    }
+                    Mutation::SetPublic(public) => {
+                        conv.public = public;
+                        put_event(tx, no, pos, &EventRecord::Visibility { public, actor })?;
+                    }
+                }
+            }
+            conv.last_activity = now;
+            tx.open_table(CONVNO_CONVERSATION)?
+                .insert(no, conv.encode().as_slice())?;
+            Ok(Ok(Notify {
+                users: notify.into_iter().collect(),
+                pos,
+            }))
+        })
+        .await
+    }
+
+    /// Stores a message idempotently (per author device and txn id), assigning seq and pos.
+    pub async fn send_message(&self, m: NewMessage) -> Result<Sent, StoreError> {
+        self.write(move |tx| {
+            let sent_t = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+            if let Some(v) = sent_t.get((m.author, m.device_id.as_str(), m.txn_id.as_str()))? {
+                let (_, seq, ts, _) = v.value();
+                return Ok(Sent::Repeat {
+                    seq,
+                    ts: Millis(ts),
+                });
+            }
+            drop(sent_t);
+            let Some(no) = tx
+                .open_table(CONVID_CONVNO)?
+                .get(m.conv_id.as_str())?
+                .map(|v| v.value())
+            else {
+                return Ok(Sent::NotMember);
+            };
+            let Some(mut state) = load_state_w(tx, no)? else {
+                return Ok(Sent::NotMember);
+            };
+            if state.member(m.author).is_none() {
+                return Ok(Sent::NotMember);
+            }
+            if let Some(media) = &m.media {
+                let owned = tx
+                    .open_table(USERID_MEDIAID)?
+                    .get((m.author, media.as_str()))?
+                    .is_some();
+                if !owned {
+                    return Ok(Sent::MediaNotOwned);
+                }
+                tx.open_table(MEDIAID_CONVNO)?
+                    .insert((media.as_str(), no), ())?;
+            }
+            let pos = next_pos(tx)?;
+            let seq = state.conversation.last_seq + 1;
+            let rec = MessageRecord {
+                seq,
+                pos,
+                id: m.id,
+                author: m.author,
+                ts: m.ts,
+                body_sealed: m.body_sealed.clone(),
+                recalled: false,
+                media: m.media.clone(),
+            };
+            tx.open_table(CONVNO_SEQ_MESSAGE)?
+                .insert((no, seq), rec.encode().as_slice())?;
+            put_event(tx, no, pos, &EventRecord::Message { seq })?;
+            state.conversation.last_seq = seq;
+            state.conversation.last_activity = m.ts;
+            tx.open_table(CONVNO_CONVERSATION)?
+                .insert(no, state.conversation.encode().as_slice())?;
+            tx.open_table(USERID_DEVICEID_TXNID_SENT)?.insert(
+                (m.author, m.device_id.as_str(), m.txn_id.as_str()),
+                (no, seq, m.ts.0, pos),
+            )?;
+            Ok(Sent::New {
+                seq,
+                ts: m.ts,
+                notify: Notify {
+                    users: state.members.iter().map(|x| x.user).collect(),
+                    pos,
+                },
+            })
+        })
+        .await
+    }
+
+    /// Recalls a message for everyone: only its author, only within `window_ms` of sending.
+    pub async fn recall_message(
+        &self,
+        user: u64,
+        no: u64,
+        seq: u64,
+        now: Millis,
+        window_ms: u64,
+    ) -> Result<Recalled, StoreError> {
+        self.write(move |tx| {
+            let Some(state) = load_state_w(tx, no)? else {
+                return Ok(Recalled::NotMember);
+            };
+            if state.member(user).is_none() {
+                return Ok(Recalled::NotMember);
+            }
+            let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+            let found = messages
+                .get((no, seq))?
+                .map(|v| MessageRecord::decode(seq, v.value()));
+            let Some(mut msg) = found.transpose()? else {
+                return Ok(Recalled::NoSuchMessage);
+            };
+            if msg.recalled {
+                return Ok(Recalled::NoSuchMessage);
+            }
+            if msg.author != user {
+                return Ok(Recalled::NotAuthor);
+            }
+            if now.saturating_sub(msg.ts) > window_ms {
+                return Ok(Recalled::TooLate);
+            }
+            msg.recalled = true;
+            msg.body_sealed.clear();
+            messages.insert((no, seq), msg.encode().as_slice())?;
+            drop(messages);
+            let pos = next_pos(tx)?;
+            put_event(tx, no, pos, &EventRecord::Recall { seq })?;
+            Ok(Recalled::Done(Notify {
+                users: state.members.iter().map(|m| m.user).collect(),
+                pos,
+            }))
+        })
+        .await
+    }
+
+    /// Deletes one message from `user`'s own view. False if not a member or no such message.
+    pub async fn hide_message(&self, user: u64, no: u64, seq: u64) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            if tx
+                .open_table(CONVNO_USERID_MEMBER)?
+                .get((no, user))?
+                .is_none()
+                || tx.open_table(CONVNO_SEQ_MESSAGE)?.get((no, seq))?.is_none()
+            {
+                return Ok(false);
+            }
+            tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?
+                .insert((user, no, seq), ())?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Deletes every message so far from `user`'s own view of the conversation.
+    pub async fn clear_conversation(&self, user: u64, no: u64) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            if tx
+                .open_table(CONVNO_USERID_MEMBER)?
+                .get((no, user))?
+                .is_none()
+            {
+                return Ok(false);
+            }
+            let upto = last_pos(&tx.open_table(META)?)?;
+            tx.open_table(USERID_CONVNO_CLEARED)?
+                .insert((user, no), upto)?;
+            let mut hidden = tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
+            hidden.retain_in((user, no, 0)..=(user, no, u64::MAX), |_, _| false)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Starts a device's cursor at the current position (called at login): a device of a user
+    /// without cloud history sees nothing from before it existed.
+    pub(crate) fn init_device_cursor(
+        tx: &WriteTransaction,
+        user: u64,
+        device: &str,
+    ) -> Result<(), StoreError> {
+        let now = last_pos(&tx.open_table(META)?)?;
+        tx.open_table(USERID_DEVICEID_CURSOR)?
+            .insert((user, device), (now, now))?;
+        Ok(())
+    }
+
+    /// Events for one device after `since`, oldest first, at most `limit`; and the cursor to
+    /// continue from. Applies the device's view floor, the user's cleared and hidden messages.
+    pub async fn events_since(
+        &self,
+        user: u64,
+        device: String,
+        since: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<EventView>, u64), StoreError> {
+        self.read(move |tx| {
+            let meta = tx.open_table(META)?;
+            let head = last_pos(&meta)?;
+            let cursors = tx.open_table(USERID_DEVICEID_CURSOR)?;
+            let (start, acked) = cursors
+                .get((user, device.as_str()))?
+                .map_or((head, head), |v| v.value());
+            let view = device_floor(tx, user, start)?;
+            let from = since.unwrap_or(acked).max(view.floor);
+            let mut found: BTreeMap<u64, EventView> = BTreeMap::new();
+            let convs = tx.open_table(USERID_CONVNO)?;
+            let events = tx.open_table(CONVNO_POS_EVENT)?;
+            let conv_ids = tx.open_table(CONVNO_CONVERSATION)?;
+            let cleared_t = tx.open_table(USERID_CONVNO_CLEARED)?;
+            for row in convs.range((user, 0)..=(user, u64::MAX))? {
+                let (k, joined_pos) = row?;
+                let no = k.value().1;
+                let cleared = cleared_t.get((user, no))?.map_or(0, |v| v.value());
+                let lower = from.max(cleared).max(joined_pos.value().saturating_sub(1));
+                let Some(conv) = conv_ids
+                    .get(no)?
+                    .map(|v| ConversationRecord::decode(no, v.value()))
+                    .transpose()?
+                else {
+                    continue;
+                };
+                for ev in events.range((no, lower + 1)..=(no, u64::MAX))?.take(limit) {
+                    let (k, v) = ev?;
+                    let pos = k.value().1;
+                    if let Some(view) =
+                        event_view(tx, user, no, &conv.id, pos, EventRecord::decode(v.value())?)?
+                    {
+                        found.insert(pos, view);
+                    }
+                }
+                while found.len() > limit {
+                    found.pop_last();
+                }
+            }
+            for ev in tx
+                .open_table(USERID_POS_EVENT)?
+                .range((user, from + 1)..=(user, u64::MAX))?
+                .take(limit)
+            {
+                let (k, v) = ev?;
+                let pos = k.value().1;
+                found.insert(
+                    pos,
+                    EventView {
+                        pos,
+                        conv_id: None,
+                        event: EventRecord::decode(v.value())?,
+                        message: None,
+                    },
+                );
+            }
+            let full = found.len() >= limit;
+            let out: Vec<EventView> = found.into_values().take(limit).collect();
+            let cursor = match out.last() {
+                Some(e) if full => e.pos,
+                _ => head.max(from),
+            };
+            Ok((out, cursor))
+        })
+        .await
+    }
+
+    /// A page of one conversation's messages as `user`'s device sees them: seq < `before`
+    /// newest first, or seq > `after` oldest first. `None` if the user is not a member.
+    pub async fn messages(
+        &self,
+        user: u64,
+        device: String,
+        no: u64,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<Vec<MessageRecord>>, StoreError> {
+        self.read(move |tx| {
+            if tx
+                .open_table(CONVNO_USERID_MEMBER)?
+                .get((no, user))?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let head = last_pos(&tx.open_table(META)?)?;
+            let start = tx
+                .open_table(USERID_DEVICEID_CURSOR)?
+                .get((user, device.as_str()))?
+                .map_or(head, |v| v.value().0);
+            let floor = device_floor(tx, user, start)?.floor;
+            let cleared = tx
+                .open_table(USERID_CONVNO_CLEARED)?
+                .get((user, no))?
+                .map_or(0, |v| v.value());
+            let joined = tx
+                .open_table(USERID_CONVNO)?
+                .get((user, no))?
+                .map_or(0, |v| v.value());
+            let lower_pos = floor.max(cleared).max(joined.saturating_sub(1));
+            let hidden = tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
+            let messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+            let mut out = Vec::new();
+            let visible = |rec: &MessageRecord| -> Result<bool, StoreError> {
+                Ok(rec.pos > lower_pos && hidden.get((user, no, rec.seq))?.is_none())
+            };
+            match after {
+                Some(a) => {
+                    for row in messages.range((no, a.saturating_add(1))..=(no, u64::MAX))? {
+                        let (k, v) = row?;
+                        let rec = MessageRecord::decode(k.value().1, v.value())?;
+                        if visible(&rec)? {
+                            out.push(rec);
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let upper = before.unwrap_or(u64::MAX).max(1) - 1;
+                    for row in messages.range((no, 1)..=(no, upper))?.rev() {
+                        let (k, v) = row?;
+                        let rec = MessageRecord::decode(k.value().1, v.value())?;
+                        if rec.pos <= lower_pos {
+                            break; // everything older is below the floor too
+                        }
+                        if visible(&rec)? {
+                            out.push(rec);
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            out.truncate(limit);
+            Ok(Some(out))
+        })
+        .await
+    }
+
+    /// Records that a device has everything up to `cursor`, and moves the user's floor if
+    /// they keep no cloud history.
+    pub async fn acknowledge(
+        &self,
+        user: u64,
+        device: String,
+        cursor: u64,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let head = last_pos(&tx.open_table(META)?)?;
+            let cursor = cursor.min(head);
+            let mut cursors = tx.open_table(USERID_DEVICEID_CURSOR)?;
+            let Some((start, acked)) = cursors.get((user, device.as_str()))?.map(|v| v.value())
+            else {
+                return Ok(());
+            };
+            if cursor <= acked {
+                return Ok(());
+            }
+            cursors.insert((user, device.as_str()), (start, cursor))?;
+            let mut oldest = u64::MAX;
+            for row in cursors.range((user, "")..)? {
+                let (k, v) = row?;
+                if k.value().0 != user {
+                    break;
+                }
+                oldest = oldest.min(v.value().1);
+            }
+            drop(cursors);
+            if !cloud_sync_granted(&tx.open_table(USERID_PURPOSE_CONSENT)?, user)?
+                && oldest != u64::MAX
+            {
+                let mut floors = tx.open_table(USERID_FLOOR)?;
+                let floor = floors.get(user)?.map_or(0, |v| v.value());
+                if oldest > floor {
+                    floors.insert(user, oldest)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Drops a device's cursor (at logout), so it no longer holds back the user's floor.
+    pub(crate) fn remove_device_cursor(
+        tx: &WriteTransaction,
+        user: u64,
+        device: &str,
+    ) -> Result<(), StoreError> {
+        tx.open_table(USERID_DEVICEID_CURSOR)?
+            .remove((user, device))?;
+        Ok(())
+    }
+
+    /// Moves the user's floor to now (their stored history leaves their view) and purges, in
+    /// the same transaction, every message of their conversations no member still needs.
+    pub(crate) fn drop_history(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+        let head = last_pos(&tx.open_table(META)?)?;
+        tx.open_table(USERID_FLOOR)?.insert(user, head)?;
+        let convs: Vec<u64> = tx
+            .open_table(USERID_CONVNO)?
+            .range((user, 0)..=(user, u64::MAX))?
+            .map(|r| r.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for no in convs {
+            purge_conversation(tx, no)?;
+        }
+        Ok(())
+    }
+
+    /// Purges, in every conversation, the messages every member's floor has passed. Returns
+    /// how many messages were removed. Run in the background by the node.
+    pub async fn purge_delivered(&self) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let convs: Vec<u64> = tx
+                .open_table(CONVNO_CONVERSATION)?
+                .iter()?
+                .map(|r| r.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            let mut removed = 0;
+            for no in convs {
+                removed += purge_conversation(tx, no)?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// How many messages are stored in a conversation (tombstones included).
+    #[cfg(test)]
+    pub async fn stored_messages(&self, no: u64) -> Result<u64, StoreError> {
+        self.read(move |tx| {
+            Ok(tx
+                .open_table(CONVNO_SEQ_MESSAGE)?
+                .range((no, 0)..=(no, u64::MAX))?
+                .count() as u64)
+        })
+        .await
+    }
+
+    /// Adds a notice for one user and returns its pos.
+    pub async fn notify_user(&self, user: u64, text: String) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            let pos = next_pos(tx)?;
+            tx.open_table(USERID_POS_EVENT)?.insert(
+                (user, pos),
+                EventRecord::Notice { text: text.clone() }
+                    .encode()
+                    .as_slice(),
+            )?;
+            Ok(pos)
+        })
+        .await
+    }
+
+    /// Stores a media object: its description and its sealed chunks, within the owner's quota.
+    /// Returns false (storing nothing) if it would exceed `quota` bytes.
+    pub async fn put_media(
+        &self,
+        id: String,
+        rec: MediaRecord,
+        chunks: Vec<Vec<u8>>,
+        quota: u64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let mut used = 0;
+            for row in tx.open_table(USERID_MEDIAID)?.range((rec.owner, "")..)? {
+                let (k, v) = row?;
+                if k.value().0 != rec.owner {
+                    break;
+                }
+                used += v.value();
+            }
+            if used + rec.size > quota {
+                return Ok(false);
+            }
+            tx.open_table(MEDIAID_MEDIA)?
+                .insert(id.as_str(), rec.encode().as_slice())?;
+            tx.open_table(USERID_MEDIAID)?
+                .insert((rec.owner, id.as_str()), rec.size)?;
+            let mut t = tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
+            for (i, c) in chunks.iter().enumerate() {
+                t.insert((id.as_str(), i as u32), c.as_slice())?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// A media object's description and chunks, if `viewer` owns it or is a member of a
+    /// conversation it was sent in.
+    pub async fn media_for(
+        &self,
+        id: String,
+        viewer: u64,
+    ) -> Result<Option<(MediaRecord, Vec<Vec<u8>>)>, StoreError> {
+        self.read(move |tx| {
+            let Some(rec) = tx
+                .open_table(MEDIAID_MEDIA)?
+                .get(id.as_str())?
+                .map(|v| MediaRecord::decode(v.value()))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            let mut allowed = rec.owner == viewer;
+            if !allowed {
+                let members = tx.open_table(CONVNO_USERID_MEMBER)?;
+                for row in tx
+                    .open_table(MEDIAID_CONVNO)?
+                    .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))?
+                {
+                    let (k, _) = row?;
+                    if members.get((k.value().1, viewer))?.is_some() {
+                        allowed = true;
+                        break;
+                    }
+                }
+            }
+            if !allowed {
+                return Ok(None);
+            }
+            let mut chunks = Vec::with_capacity(rec.chunks as usize);
+            let t = tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
+            for i in 0..rec.chunks {
+                chunks.push(
+                    t.get((id.as_str(), i))?
+                        .ok_or(StoreError::Corrupt("media"))?
+                        .value()
+                        .to_vec(),
+                );
+            }
+            Ok(Some((rec, chunks)))
+        })
+        .await
+    }
+
+    /// The wrapped data keys of several users (for opening their messages), by user id.
+    pub async fn wrapped_keys(
+        &self,
+        users: Vec<u64>,
+    ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(USERID_ACCOUNT)?;
+            let mut out = Vec::new();
+            for u in users {
+                if let Some(v) = t.get(u)? {
+                    let a = super::AccountRecord::decode(v.value())?;
+                    out.push((u, a.handle, a.wrapped_key));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// The pos at or below which a device sees nothing: the user's floor, and for a user without
+/// cloud history also the device's start.
+fn device_floor(tx: &ReadTransaction, user: u64, start: u64) -> Result<ViewFloor, StoreError> {
+    let floor = tx
+        .open_table(USERID_FLOOR)?
+        .get(user)?
+        .map_or(0, |v| v.value());
+    let cloud = cloud_sync_granted(&tx.open_table(USERID_PURPOSE_CONSENT)?, user)?;
+    Ok(ViewFloor {
+        floor: if cloud { floor } else { floor.max(start) },
+    })
+}
+
+/// The event as `user` sees it, or `None` if it is hidden from them.
+fn event_view(
+    tx: &ReadTransaction,
+    user: u64,
+    no: u64,
+    conv_id: &str,
+    pos: u64,
+    event: EventRecord,
+) -> Result<Option<EventView>, StoreError> {
+    let seq = match &event {
+        EventRecord::Message { seq } | EventRecord::Recall { seq } => Some(*seq),
+        _ => None,
+    };
+    let message = match seq {
+        Some(seq) => {
+            if tx
+                .open_table(USERID_CONVNO_SEQ_HIDDEN)?
+                .get((user, no, seq))?
+                .is_some()
+            {
+                return Ok(None);
+            }
+            match tx.open_table(CONVNO_SEQ_MESSAGE)?.get((no, seq))? {
+                Some(v) => Some(MessageRecord::decode(seq, v.value())?),
+                None => return Ok(None), // purged
+            }
+        }
+        None => None,
+    };
+    Ok(Some(EventView {
+        pos,
+        conv_id: Some(conv_id.to_string()),
+        event,
+        message,
+    }))
+}
+
+/// Removes the messages (and events) of one conversation that every member's floor has passed.
+fn purge_conversation(tx: &WriteTransaction, no: u64) -> Result<u64, StoreError> {
+    let floors = tx.open_table(USERID_FLOOR)?;
+    let mut bound = u64::MAX;
+    for row in tx
+        .open_table(CONVNO_USERID_MEMBER)?
+        .range((no, 0)..=(no, u64::MAX))?
+    {
+        let (k, _) = row?;
+        bound = bound.min(floors.get(k.value().1)?.map_or(0, |v| v.value()));
+    }
+    drop(floors);
+    if bound == 0 || bound == u64::MAX {
+        return Ok(0);
+    }
+    let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+    let mut gone = Vec::new();
+    for row in messages.range((no, 0)..=(no, u64::MAX))? {
+        let (k, v) = row?;
+        let rec = MessageRecord::decode(k.value().1, v.value())?;
+        if rec.pos > bound {
+            break;
+        }
+        gone.push(rec.seq);
+    }
+    for seq in &gone {
+        messages.remove((no, *seq))?;
+    }
+    drop(messages);
+    let mut events = tx.open_table(CONVNO_POS_EVENT)?;
+    events.retain_in((no, 0)..=(no, bound), |_, v| {
+        // Keep membership and other non-message events; message events go with their message.
+        !matches!(
+            EventRecord::decode(v),
+            Ok(EventRecord::Message { .. } | EventRecord::Recall { .. })
+        )
+    })?;
+    Ok(gone.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{ConsentEvent, SessionRecord};
+
+    async fn setup() -> (tempfile::TempDir, Store, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        for (user, device) in [(1u64, "a1"), (2, "b1")] {
+            store
+                .insert_session(SessionRecord {
+                    token_hash: [user as u8; 32],
+                    user,
+                    device_id: device.into(),
+                    created: Millis(0),
+                    last_seen: Millis(0),
+                    device_sealed: vec![],
+                })
+                .await
+                .unwrap();
+        }
+        let (conv, created, _) = store
+            .create_conversation(NewConversation {
+                id: "c:localhost".into(),
+                no: 77,
+                kind: ConvKind::Direct,
+                name: String::new(),
+                public: false,
+                creator: 1,
+                others: vec![2],
+                now: Millis(1),
+            })
+            .await
+            .unwrap();
+        assert!(created);
+        (dir, store, conv.no)
+    }
+
+    async fn send(store: &Store, n: u64) {
+        let sent = store
+            .send_message(NewMessage {
+                author: 1,
+                device_id: "a1".into(),
+                txn_id: format!("t{n}"),
+                conv_id: "c:localhost".into(),
+                id: [n as u8; 16],
+                ts: Millis(10 + n),
+                body_sealed: vec![1, 2, 3],
+                media: None,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(sent, Sent::New { .. }), "{sent:?}");
+    }
+
+    async fn head(store: &Store, user: u64, device: &str) -> u64 {
+        store
+            .events_since(user, device.into(), None, 1000)
+            .await
+            .unwrap()
+            .1
+    }
+
+    async fn set_cloud(store: &Store, user: u64, granted: bool) {
+        let e = ConsentEvent {
+            purpose: "cloud_sync".into(),
+            granted,
+            at: Millis(5),
+            policy_version: "v".into(),
+            device_id: "d".into(),
+        };
+        store.record_consent(user, e).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_cloud_history_messages_leave_disk_once_every_device_has_them() {
+        let (_d, store, no) = setup().await;
+        for n in 1..=3 {
+            send(&store, n).await;
+        }
+        assert_eq!(
+            store.purge_delivered().await.unwrap(),
+            0,
+            "nobody has received them yet"
+        );
+        let top = head(&store, 1, "a1").await;
+        store.acknowledge(1, "a1".into(), top).await.unwrap();
+        assert_eq!(
+            store.purge_delivered().await.unwrap(),
+            0,
+            "the other member has not"
+        );
+        store.acknowledge(2, "b1".into(), top).await.unwrap();
+        assert_eq!(store.purge_delivered().await.unwrap(), 3);
+        assert_eq!(store.stored_messages(no).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_member_with_cloud_history_keeps_messages_until_revoking_it() {
+        let (_d, store, no) = setup().await;
+        set_cloud(&store, 2, true).await;
+        for n in 1..=2 {
+            send(&store, n).await;
+        }
+        let top = head(&store, 1, "a1").await;
+        store.acknowledge(1, "a1".into(), top).await.unwrap();
+        store.acknowledge(2, "b1".into(), top).await.unwrap();
+        assert_eq!(
+            store.purge_delivered().await.unwrap(),
+            0,
+            "kept for the cloud member"
+        );
+        assert_eq!(store.stored_messages(no).await.unwrap(), 2);
+        let page = store
+            .messages(2, "b1".into(), no, None, None, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.len(), 2, "the cloud member still sees them");
+        set_cloud(&store, 2, false).await;
+        assert_eq!(
+            store.stored_messages(no).await.unwrap(),
+            0,
+            "revocation purges at once"
+        );
+        let page = store
+            .messages(2, "b1".into(), no, None, None, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(page.is_empty());
+    }
+
+    #[tokio::test]
+    async fn repeated_txn_ids_store_once_and_seq_has_no_gaps() {
+        let (_d, store, no) = setup().await;
+        send(&store, 1).await;
+        let again = store
+            .send_message(NewMessage {
+                author: 1,
+                device_id: "a1".into(),
+                txn_id: "t1".into(),
+                conv_id: "c:localhost".into(),
+                id: [9; 16],
+                ts: Millis(99),
+                body_sealed: vec![9],
+                media: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Sent::Repeat {
+                seq: 1,
+                ts: Millis(11)
+            }
+        );
+        send(&store, 2).await;
+        let page = store
+            .messages(1, "a1".into(), no, None, Some(0), 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+    }
+}
