@@ -984,8 +984,9 @@ pub mod rules {
         target: u64,
         role: Role,
     ) -> Result<Vec<Mutation>, MessagingError> {
+        let actor_role = role_of(s, actor)?;
         group(s)?;
-        if role_of(s, actor)? != Role::Owner {
+        if actor_role != Role::Owner {
             return Err(MessagingError::Forbidden("only the owner changes roles"));
         }
         if role == Role::Owner {
@@ -1012,8 +1013,9 @@ pub mod rules {
         actor: u64,
         target: u64,
     ) -> Result<Vec<Mutation>, MessagingError> {
+        let actor_role = role_of(s, actor)?;
         group(s)?;
-        if role_of(s, actor)? != Role::Owner {
+        if actor_role != Role::Owner {
             return Err(MessagingError::Forbidden(
                 "only the owner transfers ownership",
             ));
@@ -1117,6 +1119,34 @@ pub mod rules {
                     (MEMBER, Role::Member),
                 ],
             )
+        }
+
+        #[test]
+        fn outsiders_get_not_found_from_every_rule_even_on_direct_conversations() {
+            let mut direct = g(false);
+            direct.conversation.kind = ConvKind::Direct;
+            for s in [g(false), direct] {
+                assert!(matches!(
+                    remove(&s, OUTSIDER, MEMBER),
+                    Err(MessagingError::NotFound)
+                ));
+                assert!(matches!(
+                    set_role(&s, OUTSIDER, MEMBER, Role::Admin),
+                    Err(MessagingError::NotFound)
+                ));
+                assert!(matches!(
+                    transfer(&s, OUTSIDER, MEMBER),
+                    Err(MessagingError::NotFound)
+                ));
+                assert!(matches!(
+                    update(&s, OUTSIDER, Some("n".into()), None),
+                    Err(MessagingError::NotFound)
+                ));
+                assert!(matches!(
+                    invite(&s, OUTSIDER, MEMBER, 10),
+                    Err(MessagingError::NotFound)
+                ));
+            }
         }
 
         #[test]

@@ -48,6 +48,13 @@ impl TestNode {
         Self::start_in(dir, config, Arc::new(SystemClock)).await
     }
 
+    /// Like [`TestNode::start_toml`], on a clock the test moves by hand.
+    pub async fn start_manual(extra: &str, clock: Arc<node::ManualClock>) -> TestNode {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = test_config(dir.path(), extra);
+        Self::start_in(dir, config, clock).await
+    }
+
     /// Starts a node with exactly this configuration and clock, keeping `dir` alive with it.
     pub async fn start_in(dir: tempfile::TempDir, config: Config, clock: SharedClock) -> TestNode {
         let node = Node::start(config.clone(), clock.clone())
@@ -181,6 +188,28 @@ impl Client {
         self.connector.connect(name, tcp).await
     }
 
+    /// Opens the event WebSocket with a bearer token (or none, to authenticate by frame).
+    pub async fn ws(&self, token: Option<&str>, since: Option<&str>) -> Ws {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = match since {
+            Some(s) => format!("wss://localhost/api/v1/events?since={s}"),
+            None => "wss://localhost/api/v1/events".to_string(),
+        };
+        let mut req = url.into_client_request().expect("request");
+        if let Some(t) = token {
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {t}").parse().expect("header"),
+            );
+        }
+        let tls = self.connect_tls().await.expect("TLS connect");
+        let (ws, resp) = tokio_tungstenite::client_async(req, tls)
+            .await
+            .expect("WebSocket handshake");
+        assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+        ws
+    }
+
     /// Sends one request over a fresh HTTP/1.1 connection.
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Reply {
         let tls = self.connect_tls().await.expect("TLS connect");
@@ -311,10 +340,120 @@ impl Client {
         )
     }
 
+    /// Sends a text message; returns the 201 body.
+    pub async fn say(&self, token: &str, conv: &str, txn: &str, text: &str) -> Value {
+        let r = self
+            .call(
+                "POST",
+                &format!("/api/v1/conversations/{conv}/messages"),
+                Some(token),
+                Some(&json!({"txn_id": txn, "body": {"type": "text", "text": text}})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "send: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+
+    /// Opens a direct conversation from `token`'s user to `with`; returns its id.
+    pub async fn direct(&self, token: &str, with: &str) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/conversations",
+                Some(token),
+                Some(&json!({"kind": "direct", "with": with})),
+            )
+            .await;
+        assert!(
+            r.status.is_success(),
+            "direct: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()["id"].as_str().expect("id").to_string()
+    }
+
+    /// The texts of a conversation's history as `token` sees it, oldest first.
+    pub async fn texts(&self, token: &str, conv: &str) -> Vec<String> {
+        let r = self
+            .get(
+                &format!("/api/v1/conversations/{conv}/messages?limit=200"),
+                Some(token),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let mut v: Vec<String> = r.json()["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| {
+                m["body"]["text"]
+                    .as_str()
+                    .unwrap_or("<recalled>")
+                    .to_string()
+            })
+            .collect();
+        v.reverse();
+        v
+    }
+
     /// Registers and logs in; returns the token.
     pub async fn user(&self, handle: &str, phone: &str) -> String {
         self.register(handle, phone).await;
         self.login(handle).await.0
+    }
+}
+
+/// A WebSocket to a node.
+pub type Ws = tokio_tungstenite::WebSocketStream<TlsStream<TcpStream>>;
+
+/// The next event frame on `ws` as JSON (pings skipped); panics after 10 s.
+pub async fn next_event(ws: &mut Ws) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("stream open")
+            .expect("frame");
+        match frame {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("event JSON"),
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Events of type `kind` only, skipping others (sign-in notices and membership events).
+pub async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let e = next_event(ws).await;
+        if e["type"] == kind {
+            return e;
+        }
+    }
+}
+
+/// Whether another frame arrives within `ms`.
+pub async fn quiet_for(ws: &mut Ws, ms: u64) -> bool {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(ms), ws.next()).await {
+            Err(_) => return true,
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(_) => return false,
+        }
     }
 }
 
