@@ -326,3 +326,197 @@ fn logs_never_contain_phone_numbers_passwords_tokens_or_profile_text_even_at_tra
         assert!(!logged.contains(secret), "{secret} appears in the log");
     }
 }
+
+/// One JSON request over its own connection: (status, body). `None` if the node is gone.
+fn api(
+    port: u16,
+    cert: &Path,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Option<(u16, serde_json::Value)> {
+    let request = json_request(method, path, token, body);
+    let answer = std::panic::catch_unwind(|| exchange(port, cert, &request)).ok()?;
+    let status: u16 = answer.split(' ').nth(1)?.parse().ok()?;
+    let json = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Some((
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+fn start_port(workdir: &Path, config: &Path) -> (Running, u16) {
+    let node = start(workdir, config);
+    let port = node
+        .line
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    (node, port)
+}
+
+#[test]
+fn every_acknowledged_message_survives_kill_9_once_and_retries_store_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let (mut node, port) = start_port(dir.path(), &config);
+    let cert = dir.path().join("data/tls/cert.pem");
+    let call = |port, m: &str, p: &str, t: Option<&str>, b: &str| {
+        api(port, &cert, m, p, t, b).expect("node answers")
+    };
+    for (h, phone) in [("killa", "+8613900000001"), ("killb", "+8613900000002")] {
+        let body = format!(
+            r#"{{"phone":"{phone}","handle":"{h}","password":"password-{h}","nickname":"N","accept_policy":"2026-11-29"}}"#
+        );
+        assert_eq!(call(port, "POST", "/api/v1/accounts", None, &body).0, 201);
+    }
+    let login = |port, h: &str| {
+        let (s, v) = call(
+            port,
+            "POST",
+            "/api/v1/sessions",
+            None,
+            &format!(r#"{{"login":"{h}","password":"password-{h}"}}"#),
+        );
+        assert_eq!(s, 201);
+        v["token"].as_str().unwrap().to_string()
+    };
+    let a = login(port, "killa");
+    call(
+        port,
+        "PUT",
+        "/api/v1/me/consents/cloud_sync",
+        Some(&a),
+        r#"{"granted":true}"#,
+    );
+    let (s, v) = call(
+        port,
+        "POST",
+        "/api/v1/conversations",
+        Some(&a),
+        r#"{"kind":"direct","with":"killb@localhost"}"#,
+    );
+    assert_eq!(s, 201);
+    let conv = v["id"].as_str().unwrap().to_string();
+
+    // Four senders, bounded; each records what got a 201.
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<(String, u64)>::new()));
+    let mut threads = Vec::new();
+    for w in 0..4 {
+        let (a, conv, cert, acked) = (a.clone(), conv.clone(), cert.clone(), Arc::clone(&acked));
+        threads.push(std::thread::spawn(move || {
+            for k in 0..150 {
+                let txn = format!("w{w}-{k}");
+                let body =
+                    format!(r#"{{"txn_id":"{txn}","body":{{"type":"text","text":"{txn}"}}}}"#);
+                match api(
+                    port,
+                    &cert,
+                    "POST",
+                    &format!("/api/v1/conversations/{conv}/messages"),
+                    Some(&a),
+                    &body,
+                ) {
+                    Some((201, v)) => acked
+                        .lock()
+                        .unwrap()
+                        .push((txn, v["seq"].as_u64().unwrap())),
+                    _ => return,
+                }
+            }
+        }));
+    }
+    for _ in 0..600 {
+        if acked.lock().unwrap().len() >= 120 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args(["-KILL", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = node.child.wait();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 100,
+        "load was running when killed ({} acknowledged)",
+        acked.len()
+    );
+
+    let (mut node, port) = start_port(dir.path(), &config);
+    // Retry every message of every sender with its original txn id: acknowledged or in flight
+    // when the node died, each must end up stored exactly once.
+    for w in 0..4 {
+        for k in 0..150 {
+            let txn = format!("w{w}-{k}");
+            if acked.iter().any(|(t, _)| *t == txn) || k % 10 == 0 {
+                let body =
+                    format!(r#"{{"txn_id":"{txn}","body":{{"type":"text","text":"{txn}"}}}}"#);
+                let (s, v) = call(
+                    port,
+                    "POST",
+                    &format!("/api/v1/conversations/{conv}/messages"),
+                    Some(&a),
+                    &body,
+                );
+                assert_eq!(s, 201);
+                if let Some((_, seq)) = acked.iter().find(|(t, _)| *t == txn) {
+                    assert_eq!(v["seq"].as_u64(), Some(*seq), "{txn}: the original answer");
+                }
+            }
+        }
+    }
+    let mut history = Vec::new();
+    let mut after = 0;
+    loop {
+        let (s, v) = call(
+            port,
+            "GET",
+            &format!("/api/v1/conversations/{conv}/messages?after={after}&limit=200"),
+            Some(&a),
+            "",
+        );
+        assert_eq!(s, 200);
+        let page = v["messages"].as_array().unwrap().clone();
+        if page.is_empty() {
+            break;
+        }
+        for m in &page {
+            history.push((
+                m["body"]["text"].as_str().unwrap().to_string(),
+                m["seq"].as_u64().unwrap(),
+            ));
+        }
+        after = history.last().unwrap().1;
+    }
+    let seqs: Vec<u64> = history.iter().map(|(_, s)| *s).collect();
+    assert_eq!(
+        seqs,
+        (1..=history.len() as u64).collect::<Vec<_>>(),
+        "gap-free after the crash"
+    );
+    let mut texts: Vec<&String> = history.iter().map(|(t, _)| t).collect();
+    texts.sort();
+    let before = texts.len();
+    texts.dedup();
+    assert_eq!(texts.len(), before, "nothing stored twice");
+    for (txn, seq) in &acked {
+        assert!(
+            history.contains(&(txn.clone(), *seq)),
+            "acknowledged {txn} (seq {seq}) is there"
+        );
+    }
+    sigterm(&node.child);
+    assert_eq!(wait_exit(&mut node.child), 0);
+}
