@@ -71,9 +71,19 @@ fn check_config_accepts_good_files_and_names_key_and_line_of_bad_ones() {
     assert_eq!(code, 2);
 }
 
+/// A node process; killed on drop, so a failing test never leaves one running.
 struct Running {
     child: Child,
     line: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 fn start(workdir: &Path, config: &Path) -> Running {
@@ -242,6 +252,8 @@ fn logs_never_contain_phone_numbers_passwords_tokens_or_profile_text_even_at_tra
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    let mut node = Running { child, line: line.clone() };
+    let child = &mut node.child;
     let port: u16 = line
         .rsplit(':')
         .next()
@@ -307,8 +319,8 @@ fn logs_never_contain_phone_numbers_passwords_tokens_or_profile_text_even_at_tra
             "",
         ),
     );
-    sigterm(&child);
-    assert_eq!(wait_exit(&mut child), 0);
+    sigterm(child);
+    assert_eq!(wait_exit(child), 0);
 
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("node started"), "logging was on: {logged}");

@@ -33,6 +33,10 @@ use catalog::*;
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
+/// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
+const CACHE_BYTES: usize = 32 << 20;
+
 /// Steps from version N to N+1, applied in order inside one write transaction each.
 /// `MIGRATIONS[i]` upgrades from version `i + 1`.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
@@ -122,7 +126,7 @@ impl Store {
         } else {
             Opened::Created
         };
-        let db = Database::create(path).map_err(|e| match e {
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Db(format!(
                 "{} is already open in another process (is another node running on this \
                  data directory?)",

@@ -1,0 +1,486 @@
+//! `loadgen`: the group-chat workload of `shared/bench/synapse` run against a shanliao node.
+//!
+//! It starts `chat-node` itself (on 127.0.0.1, a fresh temporary data directory), so it can read
+//! the server's peak memory and CPU from `/proc`; then: setup (N users, one group, S observers
+//! holding WebSocket event streams), warm-up W messages, load M messages from C closed-loop
+//! senders (message k from user k mod N), a quiet-room probe of P messages one at a time, and a
+//! bounded wait for every observer to have every message. It prints a table, or JSON with
+//! `--json`. Only loopback is ever contacted, and every loop is bounded.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "loadgen", about = "Group-chat load against a shanliao node (the Synapse harness's workload)")]
+struct Args {
+    /// The chat-node binary to start.
+    #[arg(long, default_value = "target/release/chat-node")]
+    node_bin: PathBuf,
+    /// Users (N).
+    #[arg(short = 'N', long, default_value_t = 20)]
+    users: usize,
+    /// Observers holding event streams (S), users 0..S-1.
+    #[arg(short = 'S', long, default_value_t = 4)]
+    observers: usize,
+    /// Warm-up messages (W), not measured.
+    #[arg(short = 'W', long, default_value_t = 100)]
+    warmup: usize,
+    /// Load-phase messages (M).
+    #[arg(short = 'M', long, default_value_t = 1000)]
+    messages: usize,
+    /// Concurrent closed-loop senders (C).
+    #[arg(short = 'C', long, default_value_t = 10)]
+    concurrency: usize,
+    /// Quiet-room probe messages (P).
+    #[arg(short = 'P', long, default_value_t = 50)]
+    probe: usize,
+    /// Milliseconds between probe messages.
+    #[arg(long, default_value_t = 200)]
+    probe_interval_ms: u64,
+    /// Bytes in each message body.
+    #[arg(long, default_value_t = 64)]
+    body_bytes: usize,
+    /// The heavy profile: M = 100000, C = 64 (other values as given).
+    #[arg(long)]
+    heavy: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Give up after this many seconds in all.
+    #[arg(long, default_value_t = 600)]
+    hard_timeout_s: u64,
+}
+
+/// A running node started by the load generator.
+struct NodeProc {
+    child: Child,
+    port: u16,
+    pid: u32,
+    dir: tempfile::TempDir,
+}
+
+impl NodeProc {
+    fn start(bin: &Path) -> Result<NodeProc> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("node.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n",
+                dir.path().join("data").display()
+            ),
+        )?;
+        let mut child = Command::new(bin)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {} (build it with cargo build --release)", bin.display()))?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().trim_end_matches(')').parse().ok())
+            .with_context(|| format!("unexpected first line from chat-node: {line:?}"))?;
+        let pid = child.id();
+        Ok(NodeProc { child, port, pid, dir })
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("data/tls/cert.pem")
+    }
+
+    fn db_bytes(&self) -> u64 {
+        std::fs::metadata(self.dir.path().join("data/node.redb")).map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn status_kib(&self, key: &str) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        s.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// User + system CPU seconds used so far.
+    fn cpu_secs(&self) -> f64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        let after = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        ticks / clock_ticks()
+    }
+
+    fn stop(&mut self) -> Result<()> {
+        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        for _ in 0..200 {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child.kill()?;
+        bail!("chat-node did not stop within 10 s of SIGTERM")
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Keep-alive HTTPS/1.1 connections to the node.
+#[derive(Clone)]
+struct Net {
+    port: u16,
+    tls: TlsConnector,
+}
+
+impl Net {
+    fn new(port: u16, cert: &Path) -> Result<Net> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(cert)? {
+            roots.add(c?)?;
+        }
+        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Net { port, tls: TlsConnector::from(Arc::new(cfg)) })
+    }
+
+    async fn stream(&self) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).await?;
+        tcp.set_nodelay(true)?;
+        Ok(self.tls.connect(ServerName::try_from("localhost")?, tcp).await?)
+    }
+
+    async fn conn(&self) -> Result<SendRequest<Full<Bytes>>> {
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(self.stream().await?)).await?;
+        tokio::spawn(conn);
+        Ok(send)
+    }
+}
+
+async fn call(
+    conn: &mut SendRequest<Full<Bytes>>,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
+    let mut b = Request::builder().method(method).uri(path).header("host", "localhost");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let bytes = match body {
+        Some(v) => {
+            b = b.header("content-type", "application/json");
+            Bytes::from(serde_json::to_vec(v)?)
+        }
+        None => Bytes::new(),
+    };
+    conn.ready().await?;
+    let resp = conn.send_request(b.body(Full::new(bytes))?).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+}
+
+/// Send-start times of messages in flight, by mark; and delivery latencies per phase.
+#[derive(Default)]
+struct Book {
+    starts: Mutex<HashMap<String, (Instant, usize, &'static str)>>,
+    delivered: Mutex<HashMap<&'static str, Vec<f64>>>,
+    pairs: AtomicU64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn stats(mut v: Vec<f64>) -> Value {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    json!({"n": v.len(), "p50_ms": percentile(&v, 50.0), "p95_ms": percentile(&v, 95.0), "p99_ms": percentile(&v, 99.0),
+           "max_ms": v.last().copied().unwrap_or(f64::NAN)})
+}
+
+fn body_text(mark: &str, bytes: usize) -> String {
+    let mut s = format!("{mark} ");
+    while s.len() < bytes {
+        s.push('x');
+    }
+    s
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut args = Args::parse();
+    if args.heavy {
+        args.messages = 100_000;
+        args.concurrency = 64;
+    }
+    if args.users < 2 || args.observers == 0 || args.observers > args.users || args.concurrency == 0 {
+        bail!("need at least 2 users, 1 to N observers and 1 sender");
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
+    let mut node = NodeProc::start(&args.node_bin)?;
+    let result = tokio::time::timeout(Duration::from_secs(args.hard_timeout_s), run(&args, &node, deadline)).await;
+    let (db_end, rss) = (node.db_bytes(), (node.status_kib("VmHWM:"), node.status_kib("VmRSS:")));
+    node.stop()?;
+    let mut report = result.context("hard timeout")??;
+    report["server"]["peak_rss_kib"] = json!(rss.0);
+    report["server"]["rss_at_end_kib"] = json!(rss.1);
+    report["disk"]["db_bytes_end"] = json!(db_end);
+    let sent = report["disk"]["messages_after_setup"].as_u64().unwrap_or(1).max(1);
+    let grown = db_end.saturating_sub(report["disk"]["db_bytes_after_setup"].as_u64().unwrap_or(0));
+    report["disk"]["bytes_per_message"] = json!(grown as f64 / sent as f64);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
+    let net = Net::new(node.port, &node.cert())?;
+    let mut setup = net.conn().await?;
+    let mut tokens = Vec::new();
+    progress(args, "setup: registering users");
+    for i in 0..args.users {
+        let handle = format!("load{i}");
+        let reg = json!({"phone": format!("+86139{:08}", i), "handle": handle, "password": "load-password",
+                         "nickname": handle, "accept_policy": "2026-11-29"});
+        let (s, v) = call(&mut setup, Method::POST, "/api/v1/accounts", None, Some(&reg)).await?;
+        if s != 201 {
+            bail!("register {handle}: {s} {v}");
+        }
+        let (s, v) = call(&mut setup, Method::POST, "/api/v1/sessions", None, Some(&json!({"login": handle, "password": "load-password"}))).await?;
+        if s != 201 {
+            bail!("login {handle}: {s} {v}");
+        }
+        let token = v["token"].as_str().context("token")?.to_string();
+        // Keep history, as Synapse does, so disk figures compare like with like.
+        call(&mut setup, Method::PUT, "/api/v1/me/consents/cloud_sync", Some(&token), Some(&json!({"granted": true}))).await?;
+        tokens.push(token);
+    }
+    let members: Vec<String> = (1..args.users).map(|i| format!("load{i}@localhost")).collect();
+    let (s, v) = call(&mut setup, Method::POST, "/api/v1/conversations", Some(&tokens[0]),
+        Some(&json!({"kind": "group", "name": "load", "members": members}))).await?;
+    if s != 201 {
+        bail!("create group: {s} {v}");
+    }
+    let room = v["id"].as_str().context("id")?.to_string();
+
+    let book = Arc::new(Book::default());
+    let mut observers = Vec::new();
+    for (i, token) in tokens.iter().enumerate().take(args.observers) {
+        let mut req = "wss://localhost/api/v1/events".into_client_request()?;
+        req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+        let (ws, _) = tokio_tungstenite::client_async(req, net.stream().await?).await?;
+        let book = book.clone();
+        let me = format!("load{i}@localhost");
+        observers.push(tokio::spawn(observe(ws, me, book)));
+    }
+
+    let db_after_setup = node.db_bytes();
+    progress(args, "warm-up");
+    send_phase(args, &net, &tokens, &room, &book, "warmup", args.warmup, args.concurrency, deadline).await?;
+
+    progress(args, "load");
+    let cpu0 = node.cpu_secs();
+    let started = Instant::now();
+    let (accepted, send_lat, elapsed) =
+        send_phase(args, &net, &tokens, &room, &book, "load", args.messages, args.concurrency, deadline).await?;
+    let cpu_load = node.cpu_secs() - cpu0;
+    let _ = started;
+
+    progress(args, "probe");
+    let mut probe_conn = net.conn().await?;
+    for p in 0..args.probe {
+        let mark = format!("p{p}");
+        let sender = p % args.users;
+        book.starts.lock().unwrap_or_else(|e| e.into_inner()).insert(mark.clone(), (Instant::now(), sender, "probe"));
+        let body = json!({"txn_id": mark, "body": {"type": "text", "text": body_text(&mark, args.body_bytes)}});
+        call(&mut probe_conn, Method::POST, &format!("/api/v1/conversations/{room}/messages"), Some(&tokens[sender]), Some(&body)).await?;
+        tokio::time::sleep(Duration::from_millis(args.probe_interval_ms)).await;
+    }
+
+    // Wait (bounded) for every observer to have every message.
+    let total = args.warmup + args.messages + args.probe;
+    let expected: u64 = (0..total)
+        .map(|k| {
+            let sender = k % args.users;
+            (0..args.observers).filter(|o| *o != sender).count() as u64
+        })
+        .sum();
+    let wait_until = Instant::now() + Duration::from_secs(10);
+    while book.pairs.load(Ordering::Relaxed) < expected && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for o in &observers {
+        o.abort();
+    }
+    let delivered = book.delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(json!({
+        "workload": {"users": args.users, "observers": args.observers, "warmup": args.warmup, "messages": args.messages,
+                     "concurrency": args.concurrency, "probe": args.probe, "probe_interval_ms": args.probe_interval_ms,
+                     "body_bytes": args.body_bytes},
+        "accepted": accepted,
+        "accept_per_s": accepted as f64 / elapsed.as_secs_f64(),
+        "send_latency": stats(send_lat),
+        "delivery_load": stats(delivered.get("load").cloned().unwrap_or_default()),
+        "delivery_probe": stats(delivered.get("probe").cloned().unwrap_or_default()),
+        "delivered_pairs": book.pairs.load(Ordering::Relaxed),
+        "expected_pairs": expected,
+        "server": {"cpu_s_load": cpu_load, "cpu_ms_per_message": cpu_load * 1000.0 / accepted.max(1) as f64},
+        "disk": {"db_bytes_after_setup": db_after_setup, "messages_after_setup": total},
+    }))
+}
+
+/// Sends `count` messages with `concurrency` closed-loop senders; message k from user k mod N.
+#[allow(clippy::too_many_arguments)]
+async fn send_phase(
+    args: &Args,
+    net: &Net,
+    tokens: &[String],
+    room: &str,
+    book: &Arc<Book>,
+    phase: &'static str,
+    count: usize,
+    concurrency: usize,
+    deadline: Instant,
+) -> Result<(u64, Vec<f64>, Duration)> {
+    let next = Arc::new(AtomicU64::new(0));
+    let first_start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (net, tokens, room, book, next) = (net.clone(), tokens.to_vec(), room.to_string(), book.clone(), next.clone());
+        let (users, body_bytes, quiet) = (args.users, args.body_bytes, args.json);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = net.conn().await?;
+            let mut lat = Vec::new();
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if k >= count || Instant::now() > deadline {
+                    return Ok::<_, anyhow::Error>(lat);
+                }
+                let mark = format!("{}{k}", &phase[..1]);
+                let sender = k % users;
+                let t0 = Instant::now();
+                book.starts.lock().unwrap_or_else(|e| e.into_inner()).insert(mark.clone(), (t0, sender, phase));
+                let body = json!({"txn_id": mark, "body": {"type": "text", "text": body_text(&mark, body_bytes)}});
+                let (s, v) = call(&mut conn, Method::POST, &format!("/api/v1/conversations/{room}/messages"), Some(&tokens[sender]), Some(&body)).await?;
+                if s != 201 {
+                    bail!("send {mark}: {s} {v}");
+                }
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                if !quiet && k % 1000 == 999 {
+                    eprint!("\r  {phase}: {}/{count}", k + 1);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = first_start.elapsed();
+    Ok((all.len() as u64, all, elapsed))
+}
+
+/// One observer: records the delivery latency of every message from someone else.
+async fn observe(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>,
+    me: String,
+    book: Arc<Book>,
+) {
+    let mut since_ack = 0;
+    while let Some(Ok(frame)) = ws.next().await {
+        let Message::Text(t) = frame else { continue };
+        let Ok(e) = serde_json::from_str::<Value>(t.as_str()) else { continue };
+        if e["type"] != "message" {
+            continue;
+        }
+        let now = Instant::now();
+        if e["message"]["sender"] == me.as_str() {
+            continue;
+        }
+        let Some(mark) = e["message"]["body"]["text"].as_str().and_then(|t| t.split(' ').next()) else { continue };
+        let entry = book.starts.lock().unwrap_or_else(|p| p.into_inner()).get(mark).copied();
+        if let Some((t0, _, phase)) = entry {
+            book.delivered.lock().unwrap_or_else(|p| p.into_inner()).entry(phase).or_default().push((now - t0).as_secs_f64() * 1000.0);
+            book.pairs.fetch_add(1, Ordering::Relaxed);
+        }
+        since_ack += 1;
+        if since_ack >= 200 {
+            since_ack = 0;
+            let ack = json!({"type": "ack", "cursor": e["cursor"]});
+            let _ = ws.send(Message::Text(ack.to_string().into())).await;
+        }
+    }
+}
+
+fn progress(args: &Args, what: &str) {
+    if !args.json {
+        eprintln!("{what}");
+    }
+}
+
+fn print_table(r: &Value) {
+    let mut out = std::io::stdout().lock();
+    let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}"));
+    let _ = writeln!(out, "\nworkload        {}", r["workload"]);
+    let _ = writeln!(out, "accepted        {} messages, {} msg/s", r["accepted"], f(&r["accept_per_s"]));
+    for (name, key) in [("send latency", "send_latency"), ("delivery (load)", "delivery_load"), ("delivery (probe)", "delivery_probe")] {
+        let s = &r[key];
+        let _ = writeln!(out, "{name:<16}p50 {} ms  p95 {} ms  p99 {} ms  max {} ms  (n={})", f(&s["p50_ms"]), f(&s["p95_ms"]), f(&s["p99_ms"]), f(&s["max_ms"]), s["n"]);
+    }
+    let _ = writeln!(out, "delivered pairs {} / {}", r["delivered_pairs"], r["expected_pairs"]);
+    let _ = writeln!(out, "server          peak RSS {} KiB, CPU {} ms/message", r["server"]["peak_rss_kib"], f(&r["server"]["cpu_ms_per_message"]));
+    let _ = writeln!(out, "disk            {} bytes/message", f(&r["disk"]["bytes_per_message"]));
+}
