@@ -32,7 +32,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "loadgen", about = "Group-chat load against a shanliao node (the Synapse harness's workload)")]
+#[command(
+    name = "loadgen",
+    about = "Group-chat load against a shanliao node (the Synapse harness's workload)"
+)]
 struct Args {
     /// The chat-node binary to start.
     #[arg(long, default_value = "target/release/chat-node")]
@@ -97,7 +100,12 @@ impl NodeProc {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {} (build it with cargo build --release)", bin.display()))?;
+            .with_context(|| {
+                format!(
+                    "starting {} (build it with cargo build --release)",
+                    bin.display()
+                )
+            })?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
         let port = line
@@ -106,7 +114,12 @@ impl NodeProc {
             .and_then(|p| p.trim().trim_end_matches(')').parse().ok())
             .with_context(|| format!("unexpected first line from chat-node: {line:?}"))?;
         let pid = child.id();
-        Ok(NodeProc { child, port, pid, dir })
+        Ok(NodeProc {
+            child,
+            port,
+            pid,
+            dir,
+        })
     }
 
     fn cert(&self) -> PathBuf {
@@ -114,7 +127,9 @@ impl NodeProc {
     }
 
     fn db_bytes(&self) -> u64 {
-        std::fs::metadata(self.dir.path().join("data/node.redb")).map(|m| m.len()).unwrap_or(0)
+        std::fs::metadata(self.dir.path().join("data/node.redb"))
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 
     fn status_kib(&self, key: &str) -> u64 {
@@ -137,7 +152,9 @@ impl NodeProc {
     }
 
     fn stop(&mut self) -> Result<()> {
-        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
         for _ in 0..200 {
             if self.child.try_wait()?.is_some() {
                 return Ok(());
@@ -180,22 +197,31 @@ impl Net {
         for c in CertificateDer::pem_file_iter(cert)? {
             roots.add(c?)?;
         }
-        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Net { port, tls: TlsConnector::from(Arc::new(cfg)) })
+        Ok(Net {
+            port,
+            tls: TlsConnector::from(Arc::new(cfg)),
+        })
     }
 
     async fn stream(&self) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let tcp = TcpStream::connect(("127.0.0.1", self.port)).await?;
         tcp.set_nodelay(true)?;
-        Ok(self.tls.connect(ServerName::try_from("localhost")?, tcp).await?)
+        Ok(self
+            .tls
+            .connect(ServerName::try_from("localhost")?, tcp)
+            .await?)
     }
 
     async fn conn(&self) -> Result<SendRequest<Full<Bytes>>> {
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(self.stream().await?)).await?;
+        let (send, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(self.stream().await?)).await?;
         tokio::spawn(conn);
         Ok(send)
     }
@@ -208,7 +234,10 @@ async fn call(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
-    let mut b = Request::builder().method(method).uri(path).header("host", "localhost");
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
     }
@@ -263,19 +292,30 @@ async fn main() -> Result<()> {
         args.messages = 100_000;
         args.concurrency = 64;
     }
-    if args.users < 2 || args.observers == 0 || args.observers > args.users || args.concurrency == 0 {
+    if args.users < 2 || args.observers == 0 || args.observers > args.users || args.concurrency == 0
+    {
         bail!("need at least 2 users, 1 to N observers and 1 sender");
     }
     let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
     let mut node = NodeProc::start(&args.node_bin)?;
-    let result = tokio::time::timeout(Duration::from_secs(args.hard_timeout_s), run(&args, &node, deadline)).await;
-    let (db_end, rss) = (node.db_bytes(), (node.status_kib("VmHWM:"), node.status_kib("VmRSS:")));
+    let result = tokio::time::timeout(
+        Duration::from_secs(args.hard_timeout_s),
+        run(&args, &node, deadline),
+    )
+    .await;
+    let (db_end, rss) = (
+        node.db_bytes(),
+        (node.status_kib("VmHWM:"), node.status_kib("VmRSS:")),
+    );
     node.stop()?;
     let mut report = result.context("hard timeout")??;
     report["server"]["peak_rss_kib"] = json!(rss.0);
     report["server"]["rss_at_end_kib"] = json!(rss.1);
     report["disk"]["db_bytes_end"] = json!(db_end);
-    let sent = report["disk"]["messages_after_setup"].as_u64().unwrap_or(1).max(1);
+    let sent = report["disk"]["messages_after_setup"]
+        .as_u64()
+        .unwrap_or(1)
+        .max(1);
     let grown = db_end.saturating_sub(report["disk"]["db_bytes_after_setup"].as_u64().unwrap_or(0));
     report["disk"]["bytes_per_message"] = json!(grown as f64 / sent as f64);
     if args.json {
@@ -295,22 +335,51 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
         let handle = format!("load{i}");
         let reg = json!({"phone": format!("+86139{:08}", i), "handle": handle, "password": "load-password",
                          "nickname": handle, "accept_policy": "2026-11-29"});
-        let (s, v) = call(&mut setup, Method::POST, "/api/v1/accounts", None, Some(&reg)).await?;
+        let (s, v) = call(
+            &mut setup,
+            Method::POST,
+            "/api/v1/accounts",
+            None,
+            Some(&reg),
+        )
+        .await?;
         if s != 201 {
             bail!("register {handle}: {s} {v}");
         }
-        let (s, v) = call(&mut setup, Method::POST, "/api/v1/sessions", None, Some(&json!({"login": handle, "password": "load-password"}))).await?;
+        let (s, v) = call(
+            &mut setup,
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"login": handle, "password": "load-password"})),
+        )
+        .await?;
         if s != 201 {
             bail!("login {handle}: {s} {v}");
         }
         let token = v["token"].as_str().context("token")?.to_string();
         // Keep history, as Synapse does, so disk figures compare like with like.
-        call(&mut setup, Method::PUT, "/api/v1/me/consents/cloud_sync", Some(&token), Some(&json!({"granted": true}))).await?;
+        call(
+            &mut setup,
+            Method::PUT,
+            "/api/v1/me/consents/cloud_sync",
+            Some(&token),
+            Some(&json!({"granted": true})),
+        )
+        .await?;
         tokens.push(token);
     }
-    let members: Vec<String> = (1..args.users).map(|i| format!("load{i}@localhost")).collect();
-    let (s, v) = call(&mut setup, Method::POST, "/api/v1/conversations", Some(&tokens[0]),
-        Some(&json!({"kind": "group", "name": "load", "members": members}))).await?;
+    let members: Vec<String> = (1..args.users)
+        .map(|i| format!("load{i}@localhost"))
+        .collect();
+    let (s, v) = call(
+        &mut setup,
+        Method::POST,
+        "/api/v1/conversations",
+        Some(&tokens[0]),
+        Some(&json!({"kind": "group", "name": "load", "members": members})),
+    )
+    .await?;
     if s != 201 {
         bail!("create group: {s} {v}");
     }
@@ -320,7 +389,8 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     let mut observers = Vec::new();
     for (i, token) in tokens.iter().enumerate().take(args.observers) {
         let mut req = "wss://localhost/api/v1/events".into_client_request()?;
-        req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
         let (ws, _) = tokio_tungstenite::client_async(req, net.stream().await?).await?;
         let book = book.clone();
         let me = format!("load{i}@localhost");
@@ -329,13 +399,34 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
 
     let db_after_setup = node.db_bytes();
     progress(args, "warm-up");
-    send_phase(args, &net, &tokens, &room, &book, "warmup", args.warmup, args.concurrency, deadline).await?;
+    send_phase(
+        args,
+        &net,
+        &tokens,
+        &room,
+        &book,
+        "warmup",
+        args.warmup,
+        args.concurrency,
+        deadline,
+    )
+    .await?;
 
     progress(args, "load");
     let cpu0 = node.cpu_secs();
     let started = Instant::now();
-    let (accepted, send_lat, elapsed) =
-        send_phase(args, &net, &tokens, &room, &book, "load", args.messages, args.concurrency, deadline).await?;
+    let (accepted, send_lat, elapsed) = send_phase(
+        args,
+        &net,
+        &tokens,
+        &room,
+        &book,
+        "load",
+        args.messages,
+        args.concurrency,
+        deadline,
+    )
+    .await?;
     let cpu_load = node.cpu_secs() - cpu0;
     let _ = started;
 
@@ -344,9 +435,19 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     for p in 0..args.probe {
         let mark = format!("p{p}");
         let sender = p % args.users;
-        book.starts.lock().unwrap_or_else(|e| e.into_inner()).insert(mark.clone(), (Instant::now(), sender, "probe"));
+        book.starts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(mark.clone(), (Instant::now(), sender, "probe"));
         let body = json!({"txn_id": mark, "body": {"type": "text", "text": body_text(&mark, args.body_bytes)}});
-        call(&mut probe_conn, Method::POST, &format!("/api/v1/conversations/{room}/messages"), Some(&tokens[sender]), Some(&body)).await?;
+        call(
+            &mut probe_conn,
+            Method::POST,
+            &format!("/api/v1/conversations/{room}/messages"),
+            Some(&tokens[sender]),
+            Some(&body),
+        )
+        .await?;
         tokio::time::sleep(Duration::from_millis(args.probe_interval_ms)).await;
     }
 
@@ -365,7 +466,11 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     for o in &observers {
         o.abort();
     }
-    let delivered = book.delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let delivered = book
+        .delivered
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     Ok(json!({
         "workload": {"users": args.users, "observers": args.observers, "warmup": args.warmup, "messages": args.messages,
                      "concurrency": args.concurrency, "probe": args.probe, "probe_interval_ms": args.probe_interval_ms,
@@ -399,7 +504,13 @@ async fn send_phase(
     let first_start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (net, tokens, room, book, next) = (net.clone(), tokens.to_vec(), room.to_string(), book.clone(), next.clone());
+        let (net, tokens, room, book, next) = (
+            net.clone(),
+            tokens.to_vec(),
+            room.to_string(),
+            book.clone(),
+            next.clone(),
+        );
         let (users, body_bytes, quiet) = (args.users, args.body_bytes, args.json);
         tasks.push(tokio::spawn(async move {
             let mut conn = net.conn().await?;
@@ -442,7 +553,9 @@ async fn observe(
     let mut since_ack = 0;
     while let Some(Ok(frame)) = ws.next().await {
         let Message::Text(t) = frame else { continue };
-        let Ok(e) = serde_json::from_str::<Value>(t.as_str()) else { continue };
+        let Ok(e) = serde_json::from_str::<Value>(t.as_str()) else {
+            continue;
+        };
         if e["type"] != "message" {
             continue;
         }
@@ -450,10 +563,25 @@ async fn observe(
         if e["message"]["sender"] == me.as_str() {
             continue;
         }
-        let Some(mark) = e["message"]["body"]["text"].as_str().and_then(|t| t.split(' ').next()) else { continue };
-        let entry = book.starts.lock().unwrap_or_else(|p| p.into_inner()).get(mark).copied();
+        let Some(mark) = e["message"]["body"]["text"]
+            .as_str()
+            .and_then(|t| t.split(' ').next())
+        else {
+            continue;
+        };
+        let entry = book
+            .starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(mark)
+            .copied();
         if let Some((t0, _, phase)) = entry {
-            book.delivered.lock().unwrap_or_else(|p| p.into_inner()).entry(phase).or_default().push((now - t0).as_secs_f64() * 1000.0);
+            book.delivered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(phase)
+                .or_default()
+                .push((now - t0).as_secs_f64() * 1000.0);
             book.pairs.fetch_add(1, Ordering::Relaxed);
         }
         since_ack += 1;
@@ -475,12 +603,42 @@ fn print_table(r: &Value) {
     let mut out = std::io::stdout().lock();
     let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}"));
     let _ = writeln!(out, "\nworkload        {}", r["workload"]);
-    let _ = writeln!(out, "accepted        {} messages, {} msg/s", r["accepted"], f(&r["accept_per_s"]));
-    for (name, key) in [("send latency", "send_latency"), ("delivery (load)", "delivery_load"), ("delivery (probe)", "delivery_probe")] {
+    let _ = writeln!(
+        out,
+        "accepted        {} messages, {} msg/s",
+        r["accepted"],
+        f(&r["accept_per_s"])
+    );
+    for (name, key) in [
+        ("send latency", "send_latency"),
+        ("delivery (load)", "delivery_load"),
+        ("delivery (probe)", "delivery_probe"),
+    ] {
         let s = &r[key];
-        let _ = writeln!(out, "{name:<16}p50 {} ms  p95 {} ms  p99 {} ms  max {} ms  (n={})", f(&s["p50_ms"]), f(&s["p95_ms"]), f(&s["p99_ms"]), f(&s["max_ms"]), s["n"]);
+        let _ = writeln!(
+            out,
+            "{name:<16}p50 {} ms  p95 {} ms  p99 {} ms  max {} ms  (n={})",
+            f(&s["p50_ms"]),
+            f(&s["p95_ms"]),
+            f(&s["p99_ms"]),
+            f(&s["max_ms"]),
+            s["n"]
+        );
     }
-    let _ = writeln!(out, "delivered pairs {} / {}", r["delivered_pairs"], r["expected_pairs"]);
-    let _ = writeln!(out, "server          peak RSS {} KiB, CPU {} ms/message", r["server"]["peak_rss_kib"], f(&r["server"]["cpu_ms_per_message"]));
-    let _ = writeln!(out, "disk            {} bytes/message", f(&r["disk"]["bytes_per_message"]));
+    let _ = writeln!(
+        out,
+        "delivered pairs {} / {}",
+        r["delivered_pairs"], r["expected_pairs"]
+    );
+    let _ = writeln!(
+        out,
+        "server          peak RSS {} KiB, CPU {} ms/message",
+        r["server"]["peak_rss_kib"],
+        f(&r["server"]["cpu_ms_per_message"])
+    );
+    let _ = writeln!(
+        out,
+        "disk            {} bytes/message",
+        f(&r["disk"]["bytes_per_message"])
+    );
 }

@@ -252,7 +252,10 @@ fn logs_never_contain_phone_numbers_passwords_tokens_or_profile_text_even_at_tra
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let mut node = Running { child, line: line.clone() };
+    let mut node = Running {
+        child,
+        line: line.clone(),
+    };
     let child = &mut node.child;
     let port: u16 = line
         .rsplit(':')

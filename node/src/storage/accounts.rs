@@ -291,7 +291,7 @@ impl Store {
                 return Ok(false);
             };
             tx.open_table(TOKENHASH_SESSION)?.remove(&hash)?;
-            Store::remove_device_cursor(tx, user, &device_id)?;
+            Store::forget_device(tx, user, &device_id)?;
             Ok(true)
         })
         .await

@@ -1150,14 +1150,28 @@ impl Store {
         .await
     }
 
-    /// Drops a device's cursor (at logout), so it no longer holds back the user's floor.
-    pub(crate) fn remove_device_cursor(
+    /// Forgets a device whose session ended: its cursor (so it no longer holds back the
+    /// user's floor) and its sent-txn ids (a retry needs the device's token, which is gone).
+    pub(crate) fn forget_device(
         tx: &WriteTransaction,
         user: u64,
         device: &str,
     ) -> Result<(), StoreError> {
         tx.open_table(USERID_DEVICEID_CURSOR)?
             .remove((user, device))?;
+        let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+        let mut keys = Vec::new();
+        for row in sent.range((user, device, "")..)? {
+            let (k, _) = row?;
+            let (u, d, t) = k.value();
+            if u != user || d != device {
+                break;
+            }
+            keys.push(t.to_string());
+        }
+        for t in keys {
+            sent.remove((user, device, t.as_str()))?;
+        }
         Ok(())
     }
 
@@ -1545,6 +1559,33 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(page.is_empty());
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_forgets_the_devices_txn_ids_and_cursor() {
+        let (_d, store, _) = setup().await;
+        send(&store, 1).await;
+        assert!(store.delete_session(1, "a1".into()).await.unwrap());
+        let count = store
+            .read(|tx| {
+                Ok(tx
+                    .open_table(USERID_DEVICEID_TXNID_SENT)?
+                    .range((1u64, "", "")..)?
+                    .count())
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 0);
+        let cursors = store
+            .read(|tx| {
+                Ok(tx
+                    .open_table(USERID_DEVICEID_CURSOR)?
+                    .get((1u64, "a1"))?
+                    .is_some())
+            })
+            .await
+            .unwrap();
+        assert!(!cursors);
     }
 
     #[tokio::test]

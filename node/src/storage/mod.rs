@@ -126,14 +126,17 @@ impl Store {
         } else {
             Opened::Created
         };
-        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Db(format!(
-                "{} is already open in another process (is another node running on this \
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Db(format!(
+                    "{} is already open in another process (is another node running on this \
                  data directory?)",
-                path.display()
-            )),
-            other => other.into(),
-        })?;
+                    path.display()
+                )),
+                other => other.into(),
+            })?;
         let tx = db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
