@@ -319,7 +319,11 @@ async fn main() -> Result<()> {
     let grown = db_end.saturating_sub(report["disk"]["db_bytes_after_setup"].as_u64().unwrap_or(0));
     report["disk"]["bytes_per_message"] = json!(grown as f64 / sent as f64);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
     } else {
         print_table(&report);
     }
