@@ -461,13 +461,16 @@ fn last_pos(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u6
     })
 }
 
-fn load_state_w(tx: &WriteTransaction, conv: u64) -> Result<Option<ConversationState>, StoreError> {
-    let convs = tx.open_table(CONVNO_CONVERSATION)?;
+/// A conversation and its members, read from whichever transaction's tables.
+fn load_state(
+    convs: &impl ReadableTable<u64, &'static [u8]>,
+    members_t: &impl ReadableTable<(u64, u64), &'static [u8]>,
+    conv: u64,
+) -> Result<Option<ConversationState>, StoreError> {
     let Some(rec) = convs.get(conv)? else {
         return Ok(None);
     };
     let conversation = ConversationRecord::decode(conv, rec.value())?;
-    let members_t = tx.open_table(CONVNO_USERID_MEMBER)?;
     let mut members = Vec::new();
     for row in members_t.range((conv, 0)..=(conv, u64::MAX))? {
         let (k, v) = row?;
@@ -479,22 +482,20 @@ fn load_state_w(tx: &WriteTransaction, conv: u64) -> Result<Option<ConversationS
     }))
 }
 
+fn load_state_w(tx: &WriteTransaction, conv: u64) -> Result<Option<ConversationState>, StoreError> {
+    load_state(
+        &tx.open_table(CONVNO_CONVERSATION)?,
+        &tx.open_table(CONVNO_USERID_MEMBER)?,
+        conv,
+    )
+}
+
 fn load_state_r(tx: &ReadTransaction, conv: u64) -> Result<Option<ConversationState>, StoreError> {
-    let convs = tx.open_table(CONVNO_CONVERSATION)?;
-    let Some(rec) = convs.get(conv)? else {
-        return Ok(None);
-    };
-    let conversation = ConversationRecord::decode(conv, rec.value())?;
-    let members_t = tx.open_table(CONVNO_USERID_MEMBER)?;
-    let mut members = Vec::new();
-    for row in members_t.range((conv, 0)..=(conv, u64::MAX))? {
-        let (k, v) = row?;
-        members.push(MemberRecord::decode(k.value().1, v.value())?);
-    }
-    Ok(Some(ConversationState {
-        conversation,
-        members,
-    }))
+    load_state(
+        &tx.open_table(CONVNO_CONVERSATION)?,
+        &tx.open_table(CONVNO_USERID_MEMBER)?,
+        conv,
+    )
 }
 
 fn put_event(
