@@ -435,8 +435,13 @@ async fn serve(
                     };
                     let activity = Arc::new(Activity::new());
                     let in_service = activity.clone();
-                    let service = service_fn(move |req| {
+                    // The slot goes with every request too, so a connection upgraded to a
+                    // WebSocket keeps holding it after hyper hands the socket over.
+                    let slot = Arc::new(slot);
+                    let for_requests = slot.clone();
+                    let service = service_fn(move |mut req| {
                         let api = api.clone();
+                        req.extensions_mut().insert(crate::http::ConnectionSlot::new(for_requests.clone()));
                         let guard = in_service.request_started();
                         async move {
                             let response = crate::http::handle(api, req, peer).await;

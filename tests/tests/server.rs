@@ -146,3 +146,24 @@ async fn a_chunked_body_over_the_limit_gets_413() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("body_too_large"));
 }
+
+#[tokio::test]
+async fn open_websockets_count_against_the_connection_limit() {
+    let n = TestNode::start_toml("[http]\nmax_connections = 2\n").await;
+    let c = n.client();
+    let t = c.user("wslimit", &phone(1)).await;
+    let first = c.ws(Some(&t), None).await;
+    let _second = c.ws(Some(&t), None).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(c.connect_tls().await.is_err(), "both slots are held by the open WebSockets");
+    drop(first);
+    let mut ok = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if c.connect_tls().await.is_ok() {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "closing a WebSocket frees its slot");
+}

@@ -149,6 +149,7 @@ pub fn upgrade(
         },
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let slot = req.extensions_mut().remove::<super::ConnectionSlot>();
     let on_upgrade = hyper::upgrade::on(&mut req);
     {
         let mut set = sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -160,6 +161,7 @@ pub fn upgrade(
             let ws =
                 WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
             run(ws, messaging, accounts, session, since, shutdown).await;
+            drop(slot); // the socket is closed: its connection slot is free again
         });
     }
     let mut r = Response::new(Full::new(Bytes::new()));

@@ -85,6 +85,19 @@ pub struct Api {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
+/// The connection-limit slot of the connection a request came on; whoever takes over the
+/// socket (the WebSocket task) keeps it until the socket closes.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot {
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl ConnectionSlot {
+    pub fn new(permit: Arc<tokio::sync::OwnedSemaphorePermit>) -> Self {
+        ConnectionSlot { _permit: permit }
+    }
+}
+
 /// A matched request's path parameters, in pattern order.
 type Params = Vec<String>;
 
