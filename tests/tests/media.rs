@@ -294,11 +294,22 @@ async fn size_limit_and_quota_give_413_with_a_clear_message() {
             "POST",
             "/api/v1/media",
             Some(&t),
-            "multipart/form-data; boundary=x",
+            "multipart/mixed; boundary=x",
             b"--x--".to_vec(),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/media",
+            Some(&t),
+            "multipart/form-data; boundary=x",
+            b"--x--".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "no file part");
+    assert_eq!(r.error_code(), "bad_multipart");
 }
 
 #[tokio::test]
@@ -314,4 +325,43 @@ async fn media_and_message_text_are_encrypted_at_rest() {
     let raw = std::fs::read(n.db_path()).unwrap();
     assert!(!contains(&raw, "MediaMarkerQq81"));
     assert!(!contains(&raw, "MessageMarkerZz42"));
+}
+
+#[tokio::test]
+async fn a_multipart_upload_is_stripped_the_same_way() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let t = c.user("formuser", &phone(1)).await;
+    let jpeg = jpeg_with_gps();
+    let mut body = b"--B0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n".to_vec();
+    body.extend_from_slice(&jpeg);
+    body.extend_from_slice(b"\r\n--B0undary--\r\n");
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/media",
+            Some(&t),
+            "multipart/form-data; boundary=B0undary",
+            body,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["content_type"], "image/jpeg");
+    let id = r.json()["media_id"].as_str().unwrap().to_string();
+    let served = c
+        .get(&format!("/api/v1/media/{id}"), Some(&t))
+        .await
+        .body
+        .to_vec();
+    assert!(!has_gps(&served) && !contains(&served, XMP_MARKER));
+    assert!(
+        jpeg_decoder::Decoder::new(Cursor::new(served))
+            .decode()
+            .is_ok()
+    );
 }

@@ -155,7 +155,10 @@ async fn open_websockets_count_against_the_connection_limit() {
     let first = c.ws(Some(&t), None).await;
     let _second = c.ws(Some(&t), None).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(c.connect_tls().await.is_err(), "both slots are held by the open WebSockets");
+    assert!(
+        c.connect_tls().await.is_err(),
+        "both slots are held by the open WebSockets"
+    );
     drop(first);
     let mut ok = false;
     for _ in 0..50 {

@@ -1,6 +1,7 @@
 //! Media uploads and downloads.
 //!
-//! - `POST /api/v1/media` — the raw file as the body, its type in `Content-Type` → 201
+//! - `POST /api/v1/media` — the raw file as the body, its type in `Content-Type`; or
+//!   `multipart/form-data` with one part named `file` (its own `Content-Type`) → 201
 //!   `{"media_id","size","content_type"}`. JPEG and PNG lose their metadata (EXIF with GPS,
 //!   XMP, IPTC, comments, text chunks) before storage; pixels are untouched. Over
 //!   `media.max_bytes` or the owner's `media.quota_bytes` → 413.
@@ -37,22 +38,88 @@ pub async fn upload(
             )
         })?
         .to_string();
-    if content_type.starts_with("multipart/") {
+    let lower = content_type.to_ascii_lowercase();
+    let multipart = lower.starts_with("multipart/form-data");
+    if lower.starts_with("multipart/") && !multipart {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send the file itself as the body with its own Content-Type (multipart is not accepted)",
+            "send the file as the body with its own Content-Type, or as multipart/form-data",
         ));
     }
-    let data = read_body(req, media.max_bytes() as usize).await?;
-    let id = media
-        .upload(session.user, &content_type, data.to_vec())
-        .await?;
+    // Multipart framing adds a few hundred bytes around the file.
+    let limit = media.max_bytes() as usize + if multipart { 8192 } else { 0 };
+    let body = read_body(req, limit).await?;
+    let (content_type, data) = if multipart {
+        let boundary = boundary(&content_type).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_multipart",
+                "multipart/form-data needs a boundary parameter",
+            )
+        })?;
+        let (ct, data) =
+            file_part(&body, &boundary).map_err(|m| ApiError::bad_request("bad_multipart", m))?;
+        (ct, data.to_vec())
+    } else {
+        (content_type, body.to_vec())
+    };
+    let id = media.upload(session.user, &content_type, data).await?;
     let (ct, stored) = media.fetch(session.user, &id).await?;
     Ok(reply(
         StatusCode::CREATED,
         &json!({"media_id": id, "size": stored.len(), "content_type": ct}),
     ))
+}
+
+/// The `boundary` parameter of a multipart Content-Type.
+fn boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        let v = v.trim().trim_matches('"');
+        (k.trim().eq_ignore_ascii_case("boundary") && (1..=70).contains(&v.len()))
+            .then(|| v.to_string())
+    })
+}
+
+fn find(h: &[u8], n: &[u8], from: usize) -> Option<usize> {
+    h.get(from..)?
+        .windows(n.len())
+        .position(|w| w == n)
+        .map(|i| i + from)
+}
+
+/// The part named `file` of a multipart/form-data body: its Content-Type (default
+/// application/octet-stream) and bytes.
+fn file_part<'a>(body: &'a [u8], boundary: &str) -> Result<(String, &'a [u8]), &'static str> {
+    let delim = format!("--{boundary}");
+    let mut pos = find(body, delim.as_bytes(), 0).ok_or("the body has no part")?;
+    loop {
+        pos += delim.len();
+        if body.get(pos..pos + 2) == Some(b"--") {
+            return Err("no part named `file`");
+        }
+        let head_start = pos + 2; // after CRLF
+        let head_end = find(body, b"\r\n\r\n", head_start).ok_or("a part has no end of headers")?;
+        let head = std::str::from_utf8(&body[head_start..head_end])
+            .map_err(|_| "part headers are not UTF-8")?;
+        let data_start = head_end + 4;
+        let next = find(body, format!("\r\n{delim}").as_bytes(), data_start)
+            .ok_or("a part is not terminated")?;
+        let mut named_file = false;
+        let mut ct = "application/octet-stream".to_string();
+        for line in head.split("\r\n") {
+            let (k, v) = line.split_once(':').unwrap_or((line, ""));
+            if k.trim().eq_ignore_ascii_case("content-disposition") {
+                named_file = v.split(';').any(|p| p.trim() == "name=\"file\"");
+            } else if k.trim().eq_ignore_ascii_case("content-type") {
+                ct = v.trim().to_string();
+            }
+        }
+        if named_file {
+            return Ok((ct, &body[data_start..next]));
+        }
+        pos = next + 2;
+    }
 }
 
 /// `GET /api/v1/media/{id}` → 200, the bytes with their type.
@@ -101,5 +168,58 @@ impl From<MediaError> for ApiError {
                 ApiError::internal()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(parts: &[(&str, &str, &[u8])]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (name, ct, data) in parts {
+            b.extend_from_slice(format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"a\"\r\nContent-Type: {ct}\r\n\r\n").as_bytes());
+            b.extend_from_slice(data);
+            b.extend_from_slice(b"\r\n");
+        }
+        b.extend_from_slice(b"--XyZ--\r\n");
+        b
+    }
+
+    #[test]
+    fn the_file_part_is_found_with_its_type_and_exact_bytes() {
+        assert_eq!(
+            boundary("multipart/form-data; boundary=XyZ").as_deref(),
+            Some("XyZ")
+        );
+        assert_eq!(
+            boundary("multipart/form-data; boundary=\"XyZ\"").as_deref(),
+            Some("XyZ")
+        );
+        assert_eq!(boundary("multipart/form-data"), None);
+        let data: &[u8] = b"\x00\xffbinary\r\n--Xy not a boundary";
+        let body = form(&[
+            ("caption", "text/plain", b"hi"),
+            ("file", "image/png", data),
+        ]);
+        let (ct, got) = file_part(&body, "XyZ").unwrap();
+        assert_eq!(ct, "image/png");
+        assert_eq!(got, data);
+    }
+
+    #[test]
+    fn malformed_multipart_is_refused() {
+        assert!(
+            file_part(&form(&[("other", "text/plain", b"x")]), "XyZ").is_err(),
+            "no file part"
+        );
+        assert!(file_part(b"garbage", "XyZ").is_err());
+        assert!(
+            file_part(
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nunterminated",
+                "XyZ"
+            )
+            .is_err()
+        );
     }
 }
