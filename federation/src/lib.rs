@@ -1,5 +1,14 @@
-//! Federation between shanliao nodes: canonical JSON (RFC 8785), ed25519 node keys, signed
-//! envelopes, request authentication and the peer client.
-//!
-//! Nothing is implemented yet; the federation issue fills this crate. It stays free of HTTP
-//! routing: the node's HTTP layer calls into it.
+//! Federation between shanliao nodes, as a library with no HTTP routing in it: canonical JSON
+//! (RFC 8785), ed25519 node keys, signed envelopes, and signed requests. The node's HTTP layer
+//! calls into it. What is here so far is the cryptographic core; transactions, key publication,
+//! delivery queues and the peer client come with the rest of the federation work.
+
+mod canonical;
+mod envelope;
+mod keys;
+mod request;
+
+pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, canonical_json};
+pub use envelope::{Envelope, EnvelopeError, Kind, valid_domain};
+pub use keys::{KeyError, KeyId, NodeKey, PublicKey, b64, unb64};
+pub use request::{AuthError, MAX_SKEW_MS, RequestAuth, sign_request};
