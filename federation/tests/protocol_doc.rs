@@ -1,0 +1,80 @@
+//! Keeps `docs/PROTOCOL.md` true: every example in it is recomputed from the published test
+//! key and compared byte for byte.
+
+use federation::{Envelope, KeyId, NodeKey, RequestAuth, b64, sign_request};
+
+fn doc() -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/PROTOCOL.md");
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The body of the fenced block whose info string ends with `name`.
+fn block(doc: &str, name: &str) -> String {
+    let start = doc
+        .lines()
+        .position(|l| l.starts_with("```") && l.trim_end().ends_with(name))
+        .unwrap_or_else(|| panic!("no block {name} in PROTOCOL.md"));
+    doc.lines()
+        .skip(start + 1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn test_key(doc: &str) -> NodeKey {
+    let seed: [u8; 32] = hex::decode(block(doc, "example-seed-hex").trim())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    NodeKey::from_seed(KeyId::parse("ed25519:example").unwrap(), &seed, u64::MAX)
+}
+
+#[test]
+fn the_published_key_and_signed_envelope_are_what_the_code_produces() {
+    let doc = doc();
+    let key = test_key(&doc);
+    assert_eq!(
+        b64(&key.public().to_bytes()),
+        block(&doc, "example-public-key")
+    );
+    let sent = block(&doc, "example-envelope");
+    let envelope = Envelope::from_value(serde_json::from_str(&sent).unwrap()).unwrap();
+    assert_eq!(
+        envelope.signing_bytes().unwrap(),
+        block(&doc, "example-signing-bytes")
+    );
+    envelope.verify(&key.public()).unwrap();
+    let mut resigned = envelope.clone();
+    resigned.signatures.clear();
+    resigned.sign(&key).unwrap();
+    assert_eq!(
+        resigned.to_json().unwrap(),
+        sent,
+        "the example is byte-exact"
+    );
+}
+
+#[test]
+fn the_published_authorization_header_is_what_the_code_produces() {
+    let doc = doc();
+    let key = test_key(&doc);
+    let body = br#"{"envelopes":[]}"#;
+    let header = sign_request(
+        &key,
+        "PUT",
+        "/_federation/v1/transactions/t1",
+        "a.example",
+        "b.example",
+        1_764_400_000_000,
+        body,
+    );
+    assert_eq!(header, block(&doc, "example-authorization"));
+    let auth = RequestAuth::parse(&header).unwrap();
+    auth.verify(
+        &key.public(),
+        "PUT",
+        "/_federation/v1/transactions/t1",
+        body,
+    )
+    .unwrap();
+}
