@@ -447,7 +447,7 @@ fn every_acknowledged_message_survives_kill_9_once_and_retries_store_nothing_twi
             }
         }));
     }
-    for _ in 0..600 {
+    for _ in 0..3000 {
         if acked.lock().unwrap().len() >= 120 {
             break;
         }
