@@ -5,10 +5,12 @@
 
 mod canonical;
 mod envelope;
+mod key_document;
 mod keys;
 mod request;
 
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, canonical_json};
 pub use envelope::{Envelope, EnvelopeError, Kind, valid_domain};
+pub use key_document::{KeyDocument, PublishedKey};
 pub use keys::{KeyError, KeyId, NodeKey, PublicKey, b64, unb64};
 pub use request::{AuthError, MAX_SKEW_MS, RequestAuth, sign_request};

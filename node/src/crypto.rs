@@ -178,6 +178,19 @@ impl MasterKey {
             .is_ok_and(|v| v == b"shanliao")
     }
 
+    /// Seals a federation signing key's seed; bound to the key id.
+    pub fn seal_node_seed(&self, id: &str, seed: &[u8; 32]) -> Result<Vec<u8>, CryptoError> {
+        self.0
+            .seal(format!("shanliao/node-key/{id}").as_bytes(), seed)
+    }
+
+    pub fn open_node_seed(&self, id: &str, sealed: &[u8]) -> Result<[u8; 32], CryptoError> {
+        let bytes = self
+            .0
+            .open(format!("shanliao/node-key/{id}").as_bytes(), sealed)?;
+        bytes.try_into().map_err(|_| CryptoError::Unseal)
+    }
+
     /// Key for the phone-number blind index.
     pub fn phone_index_key(&self) -> SecretKey {
         self.0.derive("shanliao/phone-index/v1")

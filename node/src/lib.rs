@@ -17,6 +17,7 @@ mod policy;
 mod profile;
 mod ratelimit;
 mod server;
+mod signing;
 mod storage;
 mod time;
 mod tls;

@@ -55,6 +55,8 @@ pub enum StartError {
     Policy(#[from] PolicyError),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
     #[error("start-up task failed")]
     Task,
 }
@@ -127,6 +129,12 @@ impl Node {
             },
         );
         let sessions: Sessions = Default::default();
+        let node_keys =
+            crate::signing::NodeKeys::load_or_create(&store, &master, clock.now()).await?;
+        let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
+            .map_err(|e| {
+                StartError::Signing(crate::signing::SigningError::Document(e.to_string()))
+            })?;
         let api = Arc::new(Api {
             accounts: Accounts::new(
                 store.clone(),
@@ -144,6 +152,7 @@ impl Node {
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,
             sessions: sessions.clone(),
+            key_document: bytes::Bytes::from(key_document),
             shutdown: stopped.clone(),
         });
         let limits = Limits {

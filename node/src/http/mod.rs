@@ -9,6 +9,7 @@ mod consents;
 mod conversations;
 mod error;
 mod events;
+mod federation;
 mod health;
 mod json;
 mod me;
@@ -69,6 +70,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/media/{id}"),
 ];
 
+/// Routes of the federation API (between nodes), outside the client API's document.
+pub const FEDERATION_ROUTES: &[(&str, &str)] = &[("GET", "/_federation/v1/keys")];
+
 /// What the handlers need, each as its own narrow handle.
 #[derive(Debug)]
 pub struct Api {
@@ -81,6 +85,8 @@ pub struct Api {
     pub max_body: usize,
     /// WebSocket sessions, awaited by the server at shutdown.
     pub sessions: Sessions,
+    /// The node's self-signed key document, made once at start.
+    pub key_document: bytes::Bytes,
     /// Flips to true when the node shuts down; long polls and event streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -129,7 +135,7 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> 
 /// another method.
 fn route(method: &Method, path: &str) -> Result<(&'static str, Params), ApiError> {
     let mut path_matched = false;
-    for (m, pattern) in ROUTES {
+    for (m, pattern) in ROUTES.iter().chain(FEDERATION_ROUTES) {
         if let Some(params) = match_pattern(pattern, path) {
             if m.eq_ignore_ascii_case(method.as_str()) {
                 return Ok((pattern, params));
@@ -197,6 +203,7 @@ async fn dispatch(
     match (method.as_str(), route) {
         ("GET", "/health") => Ok(health::get(&api.domain)),
         ("GET", "/api/v1/openapi.json") => Ok(openapi::get()),
+        ("GET", "/_federation/v1/keys") => Ok(federation::keys(&api.key_document)),
         ("GET", "/api/v1/policy") => policy::get(&api.policy, req.uri().query()),
         ("POST", "/api/v1/accounts") => {
             accounts::register(&api.accounts, &api.domain, req, api.max_body).await

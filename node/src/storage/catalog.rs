@@ -124,3 +124,10 @@ pub const USERID_MEDIAID: TableDefinition<(u64, &str), u64> =
 /// `mediaid_convno`: (media id, conv) → (): conversations the media was sent in, whose
 /// members may fetch it.
 pub const MEDIAID_CONVNO: TableDefinition<(&str, u64), ()> = TableDefinition::new("mediaid_convno");
+
+// ---- Federation -------------------------------------------------------------------------
+
+/// `keyid_nodekey`: node signing key id (`ed25519:…`) → encoded [`super::NodeKeyRecord`]: the
+/// seed sealed with the master key, creation time and end of validity. Expired keys stay, so
+/// what they signed can still be checked.
+pub const KEYID_NODEKEY: TableDefinition<&str, &[u8]> = TableDefinition::new("keyid_nodekey");

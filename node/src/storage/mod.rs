@@ -11,11 +11,13 @@
 mod accounts;
 mod catalog;
 mod codec;
+mod federation;
 mod messaging;
 mod writer;
 
 pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
 pub(crate) use codec::{Dec, Enc};
+pub use federation::NodeKeyRecord;
 #[cfg(test)]
 pub use messaging::MemberRecord;
 pub use messaging::{
@@ -239,6 +241,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
+    tx.open_table(KEYID_NODEKEY)?;
     Ok(())
 }
 
