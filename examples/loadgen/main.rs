@@ -67,6 +67,10 @@ struct Args {
     /// The heavy profile: M = 100000, C = 64 (other values as given).
     #[arg(long)]
     heavy: bool,
+    /// Before the workload, measure a null-request baseline: C keep-alive connections doing
+    /// GET /health in a closed loop for this many seconds (0: skip).
+    #[arg(long, default_value_t = 0)]
+    null_secs: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -389,6 +393,13 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     }
     let room = v["id"].as_str().context("id")?.to_string();
 
+    let null_rps = if args.null_secs > 0 {
+        progress(args, "null-request baseline");
+        Some(null_baseline(&net, args.concurrency, Duration::from_secs(args.null_secs)).await?)
+    } else {
+        None
+    };
+
     let book = Arc::new(Book::default());
     let mut observers = Vec::new();
     for (i, token) in tokens.iter().enumerate().take(args.observers) {
@@ -481,6 +492,7 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
                      "body_bytes": args.body_bytes},
         "accepted": accepted,
         "accept_per_s": accepted as f64 / elapsed.as_secs_f64(),
+        "null_requests_per_s": null_rps,
         "send_latency": stats(send_lat),
         "delivery_load": stats(delivered.get("load").cloned().unwrap_or_default()),
         "delivery_probe": stats(delivered.get("probe").cloned().unwrap_or_default()),
@@ -489,6 +501,31 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
         "server": {"cpu_s_load": cpu_load, "cpu_ms_per_message": cpu_load * 1000.0 / accepted.max(1) as f64},
         "disk": {"db_bytes_after_setup": db_after_setup, "messages_after_setup": total},
     }))
+}
+
+/// GET /health from `concurrency` keep-alive connections in a closed loop for `span`.
+async fn null_baseline(net: &Net, concurrency: usize, span: Duration) -> Result<f64> {
+    let end = Instant::now() + span;
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (net, done) = (net.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = net.conn().await?;
+            while Instant::now() < end {
+                let (s, _) = call(&mut conn, Method::GET, "/health", None, None).await?;
+                if s != 200 {
+                    bail!("health: {s}");
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / span.as_secs_f64())
 }
 
 /// Sends `count` messages with `concurrency` closed-loop senders; message k from user k mod N.

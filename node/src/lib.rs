@@ -24,8 +24,10 @@ mod tls;
 
 pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
 pub use consents::Purpose;
+pub use crypto::SecretKey;
 pub use http::ROUTES;
 pub use server::{Node, StartError, run};
+pub use storage::{ConvKind, NewConversation, NewMessage, Sent, SessionRecord, Store, StoreError};
 pub use time::{Clock, ManualClock, Millis, SharedClock, SystemClock};
 
 /// The OpenAPI document served at `/api/v1/openapi.json`.

@@ -71,7 +71,10 @@ fn main() -> ExitCode {
         None => Config::default(),
     };
     init_logging(&config);
+    // redb reads and password hashes run on the blocking pool; its default of 512 threads let
+    // a busy node grow to hundreds of threads, each holding allocator and stack memory.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(32)
         .enable_all()
         .build()
     {

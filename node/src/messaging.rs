@@ -604,21 +604,20 @@ impl Messaging {
         }
     }
 
-    /// Opens stored messages for display.
-    async fn views(
+    /// Opens stored messages for display, given their authors' handles and wrapped keys (one
+    /// lookup for a whole batch). The result is aligned with `items`; `None` where the author is
+    /// gone (erased: nothing of theirs is shown).
+    fn open_views(
         &self,
-        conv_id: &str,
-        records: Vec<MessageRecord>,
-    ) -> Result<Vec<MessageView>, MessagingError> {
-        let handles = self
-            .handles(records.iter().map(|m| m.author).collect())
-            .await?;
+        handles: &HashMap<u64, (String, Vec<u8>)>,
+        items: Vec<(&str, MessageRecord)>,
+    ) -> Result<Vec<Option<MessageView>>, MessagingError> {
         let mut keys: HashMap<u64, SecretKey> = HashMap::new();
-        let mut out = Vec::with_capacity(records.len());
-        for m in records {
-            let (handle, wrapped) = match handles.get(&m.author) {
-                Some(x) => x,
-                None => continue, // author erased: nothing of theirs is shown
+        let mut out = Vec::with_capacity(items.len());
+        for (conv_id, m) in items {
+            let Some((handle, wrapped)) = handles.get(&m.author) else {
+                out.push(None);
+                continue;
             };
             let body = if m.recalled {
                 None
@@ -633,13 +632,13 @@ impl Messaging {
                     &key.open(&aad(conv_id, &m.id), &m.body_sealed)?,
                 )?)
             };
-            out.push(MessageView {
+            out.push(Some(MessageView {
                 id: format!("{conv_id}/{}", m.seq),
                 seq: m.seq,
                 ts: m.ts,
                 sender: self.address(handle),
                 body,
-            });
+            }));
         }
         Ok(out)
     }
@@ -670,7 +669,15 @@ impl Messaging {
             )
             .await?
             .ok_or(MessagingError::NotFound)?;
-        self.views(id, records).await
+        let handles = self
+            .handles(records.iter().map(|m| m.author).collect())
+            .await?;
+        let items = records.into_iter().map(|m| (id, m)).collect();
+        Ok(self
+            .open_views(&handles, items)?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     pub async fn recall(&self, user: u64, id: &str, seq: u64) -> Result<(), MessagingError> {
@@ -759,8 +766,21 @@ impl Messaging {
                 }
                 _ => {}
             }
+            if let Some(m) = &e.message {
+                users.push(m.author);
+            }
         }
+        // One lookup for every user the batch names, authors included.
         let names = self.handles(users).await?;
+        let mut opened = self
+            .open_views(
+                &names,
+                raw.iter()
+                    .filter(|e| matches!(e.event, EventRecord::Message { .. }))
+                    .filter_map(|e| Some((e.conv_id.as_deref()?, e.message.clone()?)))
+                    .collect(),
+            )?
+            .into_iter();
         let name = |id: &u64| {
             names
                 .get(id)
@@ -771,9 +791,12 @@ impl Messaging {
             let conversation = e.conv_id.clone().unwrap_or_default();
             let ev = match e.event {
                 EventRecord::Message { .. } => {
-                    let Some(m) = e.message else { continue };
-                    let mut v = self.views(&conversation, vec![m]).await?;
-                    let Some(message) = v.pop() else { continue };
+                    if e.conv_id.is_none() || e.message.is_none() {
+                        continue;
+                    }
+                    let Some(message) = opened.next().flatten() else {
+                        continue;
+                    };
                     Event::Message {
                         conversation,
                         message,
