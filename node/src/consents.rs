@@ -7,7 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::storage::{ConsentEvent, Store, StoreError};
+use crate::crypto::{SecretKey, pseudonym};
+use crate::storage::{AuditEntry, ConsentEvent, Store, StoreError};
 use crate::time::{Millis, SharedClock};
 
 /// An optional, separately consented use of personal data.
@@ -163,11 +164,17 @@ pub struct Decision {
 pub struct Consents {
     store: Store,
     clock: SharedClock,
+    audit_key: SecretKey,
 }
 
 impl Consents {
-    pub fn new(store: Store, clock: SharedClock) -> Self {
-        Consents { store, clock }
+    /// `audit_key` makes the pseudonyms that name users in the audit log.
+    pub fn new(store: Store, clock: SharedClock, audit_key: SecretKey) -> Self {
+        Consents {
+            store,
+            clock,
+            audit_key,
+        }
     }
 
     /// Succeeds only if `user` currently grants `purpose`. Call it where the data is used.
@@ -188,14 +195,23 @@ impl Consents {
         policy_version: &str,
         device_id: &str,
     ) -> Result<PurposeState, ConsentError> {
+        let at = self.clock.now();
         let event = ConsentEvent {
             purpose: purpose.name().to_string(),
             granted,
-            at: self.clock.now(),
+            at,
             policy_version: policy_version.to_string(),
             device_id: device_id.to_string(),
         };
-        self.store.record_consent(user, event).await?;
+        let verb = if granted { "grant" } else { "revoke" };
+        let audit = AuditEntry {
+            at,
+            actor: "user".into(),
+            action: format!("consent.{verb}:{}", purpose.name()),
+            target: pseudonym(&self.audit_key, user),
+            detail: format!("policy {policy_version}"),
+        };
+        self.store.record_consent(user, event, Some(audit)).await?;
         let all = self.list(user).await?;
         all.into_iter()
             .find(|s| s.purpose == purpose)
@@ -248,7 +264,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
         let clock = Arc::new(ManualClock::new(Millis(1_000)));
-        let c = Consents::new(store, clock.clone());
+        let c = Consents::new(store, clock.clone(), SecretKey::generate().unwrap());
         for p in Purpose::ALL {
             assert!(matches!(c.require(1, p).await, Err(ConsentError::NotGranted(q)) if q == p));
         }

@@ -191,6 +191,11 @@ impl MasterKey {
         bytes.try_into().map_err(|_| CryptoError::Unseal)
     }
 
+    /// Key for the pseudonyms that name users in the audit log.
+    pub fn audit_key(&self) -> SecretKey {
+        self.0.derive("shanliao/audit-pseudonym/v1")
+    }
+
     /// Key for the phone-number blind index.
     pub fn phone_index_key(&self) -> SecretKey {
         self.0.derive("shanliao/phone-index/v1")
@@ -244,6 +249,12 @@ fn decode_hex32(s: &str) -> Option<[u8; 32]> {
         out[i] = u8::from_str_radix(hex, 16).ok()?;
     }
     Some(out)
+}
+
+/// A user's pseudonym in the audit log: `u:` and 16 hex digits of a keyed hash of the user id.
+pub fn pseudonym(audit_key: &SecretKey, user: u64) -> String {
+    let h = audit_key.blind_index(&user.to_be_bytes());
+    format!("u:{}", encode_hex(&h[..8]))
 }
 
 /// A bearer token as given to a client (256 random bits, base64url), and its stored hash.

@@ -27,7 +27,11 @@ pub use consents::Purpose;
 pub use crypto::SecretKey;
 pub use http::ROUTES;
 pub use server::{Node, StartError, run};
-pub use storage::{ConvKind, NewConversation, NewMessage, Sent, SessionRecord, Store, StoreError};
+pub use storage::{
+    AuditCheck, AuditEntry, AuditRecord, ConvKind, NewConversation, NewMessage, Sent,
+    SessionRecord, Store, StoreError,
+};
+pub use time::parse_date;
 pub use time::{Clock, ManualClock, Millis, SharedClock, SystemClock};
 
 /// The OpenAPI document served at `/api/v1/openapi.json`.

@@ -105,7 +105,7 @@ impl Node {
         ));
         let policy = Arc::new(policy);
         let (stop, stopped) = watch::channel(false);
-        let consents = Consents::new(store.clone(), clock.clone());
+        let consents = Consents::new(store.clone(), clock.clone(), master.audit_key());
         let hub = Arc::new(Hub::default());
         let messaging = Messaging::new(
             store.clone(),

@@ -216,7 +216,7 @@ fn a_second_node_on_the_same_data_directory_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already open"), "{err}");
+    assert!(err.contains("in use by a running node"), "{err}");
     sigterm(&first.child);
     assert_eq!(wait_exit(&mut first.child), 0);
 }

@@ -342,7 +342,14 @@ impl Store {
 
     /// Records a decision if it changes the purpose's state. Returns true if it was recorded,
     /// false if the purpose was already in that state (nothing is written then).
-    pub async fn record_consent(&self, user: u64, event: ConsentEvent) -> Result<bool, StoreError> {
+    /// `audit`, when given, is appended to the audit log in the same transaction if the
+    /// decision is recorded.
+    pub async fn record_consent(
+        &self,
+        user: u64,
+        event: ConsentEvent,
+        audit: Option<super::AuditEntry>,
+    ) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let mut latest = tx.open_table(USERID_PURPOSE_CONSENT)?;
             let current = match latest.get((user, event.purpose.as_str()))? {
@@ -365,6 +372,9 @@ impl Store {
             if event.purpose == "cloud_sync" && !event.granted {
                 // Revoking cloud history deletes what is kept for this user, now.
                 Store::drop_history(tx, user)?;
+            }
+            if let Some(a) = &audit {
+                super::append_audit(tx, a.clone())?;
             }
             Ok(true)
         })

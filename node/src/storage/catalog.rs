@@ -131,3 +131,10 @@ pub const MEDIAID_CONVNO: TableDefinition<(&str, u64), ()> = TableDefinition::ne
 /// seed sealed with the master key, creation time and end of validity. Expired keys stay, so
 /// what they signed can still be checked.
 pub const KEYID_NODEKEY: TableDefinition<&str, &[u8]> = TableDefinition::new("keyid_nodekey");
+
+// ---- Audit --------------------------------------------------------------------------------
+
+/// `seq_auditentry`: entry number from 0 → encoded [`super::AuditRecord`]: time, actor, action,
+/// pseudonymous target, detail, and the hash chaining it to the entry before. META
+/// `audit_head` holds (count, last hash), written in the same transaction.
+pub const SEQ_AUDITENTRY: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_auditentry");

@@ -1500,7 +1500,7 @@ mod tests {
             policy_version: "v".into(),
             device_id: "d".into(),
         };
-        store.record_consent(user, e).await.unwrap();
+        store.record_consent(user, e, None).await.unwrap();
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@
 //! **Invariant:** only this module (and its children) names redb types.
 
 mod accounts;
+mod audit;
 mod catalog;
 mod codec;
 mod federation;
@@ -16,6 +17,8 @@ mod messaging;
 mod writer;
 
 pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
+pub(crate) use audit::append_audit;
+pub use audit::{AuditCheck, AuditEntry, AuditRecord};
 pub(crate) use codec::{Dec, Enc};
 pub use federation::NodeKeyRecord;
 #[cfg(test)]
@@ -60,6 +63,10 @@ pub enum StoreError {
     TooNew { found: u32, known: u32 },
     #[error("the storage worker stopped unexpectedly")]
     Worker,
+    #[error("{0} is in use by a running node")]
+    InUse(String),
+    #[error("no database at {0}")]
+    Missing(String),
 }
 
 /// Which unique value a write collided with.
@@ -112,6 +119,14 @@ pub enum Opened {
 }
 
 impl Store {
+    /// Opens an existing database (never creates one), for tools that work on a stopped node.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        Ok(Store::open(path, |_| Ok(None))?.0)
+    }
+
     /// Whether a database file already exists at `path`.
     pub fn exists(path: &Path) -> bool {
         path.exists()
@@ -132,11 +147,9 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Db(format!(
-                    "{} is already open in another process (is another node running on this \
-                 data directory?)",
-                    path.display()
-                )),
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::InUse(path.display().to_string())
+                }
                 other => other.into(),
             })?;
         let tx = db.begin_write()?;
@@ -242,6 +255,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(KEYID_NODEKEY)?;
+    tx.open_table(SEQ_AUDITENTRY)?;
     Ok(())
 }
 
@@ -307,12 +321,12 @@ mod tests {
         };
         assert!(!s.consent_granted(7, "photos").await.unwrap());
         assert!(
-            !s.record_consent(7, ev(false, 1)).await.unwrap(),
+            !s.record_consent(7, ev(false, 1), None).await.unwrap(),
             "revoking the never-granted"
         );
-        assert!(s.record_consent(7, ev(true, 2)).await.unwrap());
-        assert!(!s.record_consent(7, ev(true, 3)).await.unwrap());
-        assert!(s.record_consent(7, ev(false, 4)).await.unwrap());
+        assert!(s.record_consent(7, ev(true, 2), None).await.unwrap());
+        assert!(!s.record_consent(7, ev(true, 3), None).await.unwrap());
+        assert!(s.record_consent(7, ev(false, 4), None).await.unwrap());
         let (latest, history) = s.consents_of(7).await.unwrap();
         assert_eq!(latest, vec![ev(false, 4)]);
         assert_eq!(history, vec![ev(true, 2), ev(false, 4)]);
