@@ -149,12 +149,9 @@ pub fn unb64(s: &str) -> Result<Vec<u8>, KeyError> {
 mod tests {
     use super::*;
     use serde_json::Value;
-    use std::path::PathBuf;
 
     fn vector(path: &str) -> Value {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors")
-            .join(path);
+        let p = crate::vector_path(path);
         let text = std::fs::read_to_string(&p)
             .unwrap_or_else(|e| panic!("vector file {}: {e}", p.display()));
         serde_json::from_str(&text).unwrap()
