@@ -72,6 +72,9 @@ pub struct DeviceInfo {
 pub struct Session {
     pub user: u64,
     pub handle: String,
+    /// The user's data key, wrapped by the master key (useless without it): lets the send path
+    /// seal a message without reading the account again.
+    pub wrapped_key: Vec<u8>,
     pub device_id: String,
     pub policy_version: String,
 }
@@ -112,6 +115,19 @@ pub struct PublicView {
     pub fields: Vec<(profile::Field, String)>,
 }
 
+/// Most sessions kept in memory; past it the cache is emptied and refills.
+const SESSION_CACHE_MAX: usize = 100_000;
+
+/// Authenticated sessions kept in memory, so a request costs no store reads. An entry goes in
+/// the same call that deletes its session; `epoch` counts deletions, and a lookup that missed
+/// caches its result only if no session was deleted while it read the store (otherwise a
+/// concurrent logout could be undone by a stale insert).
+#[derive(Debug, Default)]
+struct SessionCache {
+    entries: std::collections::HashMap<[u8; 32], (Session, Millis)>,
+    epoch: u64,
+}
+
 /// How often a session's `last_seen` is rewritten at most.
 const TOUCH_INTERVAL_MS: u64 = 5 * 60 * 1000;
 
@@ -126,6 +142,7 @@ pub struct Accounts {
     hashing: Arc<Semaphore>,
     policy_version: String,
     hub: Arc<Hub>,
+    cache: Arc<std::sync::Mutex<SessionCache>>,
 }
 
 impl Accounts {
@@ -148,6 +165,7 @@ impl Accounts {
             hashing: Arc::new(Semaphore::new(hash_concurrency)),
             policy_version,
             hub,
+            cache: Default::default(),
         }
     }
 
@@ -301,6 +319,30 @@ impl Accounts {
             return Err(AccountError::Unauthorized);
         }
         let hash = Token::hash_of(token);
+        let now = self.clock.now();
+        // Decide under the lock, await after it: a guard must not live across an await.
+        let cached = {
+            let mut cache = self.lock_cache();
+            match cache.entries.get_mut(&hash) {
+                Some((session, touched)) => {
+                    let stale = now.saturating_sub(*touched) >= TOUCH_INTERVAL_MS;
+                    if stale {
+                        *touched = now;
+                    }
+                    Ok((session.clone(), stale))
+                }
+                None => Err(cache.epoch),
+            }
+        };
+        let epoch = match cached {
+            Ok((session, stale)) => {
+                if stale {
+                    self.store.touch_session(hash, now).await?;
+                }
+                return Ok(session);
+            }
+            Err(epoch) => epoch,
+        };
         let s = self
             .store
             .session(hash)
@@ -311,28 +353,49 @@ impl Accounts {
             .account(s.user)
             .await?
             .ok_or(AccountError::Unauthorized)?;
-        let now = self.clock.now();
         if now.saturating_sub(s.last_seen) >= TOUCH_INTERVAL_MS {
             self.store.touch_session(hash, now).await?;
         }
-        Ok(Session {
+        let session = Session {
             user: s.user,
             handle: acct.handle,
+            wrapped_key: acct.wrapped_key,
             device_id: s.device_id,
             policy_version: acct.policy_version,
-        })
+        };
+        {
+            let mut cache = self.lock_cache();
+            if cache.epoch == epoch {
+                if cache.entries.len() >= SESSION_CACHE_MAX {
+                    cache.entries.clear();
+                }
+                cache.entries.insert(hash, (session.clone(), now));
+            }
+        }
+        Ok(session)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, SessionCache> {
+        // Entries are whole values: a panic elsewhere cannot leave one half-written.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Ends a session (logout of this device, or of another of the user's devices).
     pub async fn end_session(&self, user: u64, device_id: &str) -> Result<(), AccountError> {
-        if self
+        // Bump the epoch first, so a lookup already reading the store cannot re-cache it.
+        self.lock_cache().epoch += 1;
+        let deleted = self
             .store
             .delete_session(user, device_id.to_string())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(AccountError::NoSuchDevice)
+            .await?;
+        let removed = {
+            let mut cache = self.lock_cache();
+            cache.epoch += 1;
+            deleted.map(|hash| cache.entries.remove(&hash))
+        };
+        match removed {
+            Some(_) => Ok(()),
+            None => Err(AccountError::NoSuchDevice),
         }
     }
 

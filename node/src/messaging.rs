@@ -566,14 +566,9 @@ impl Messaging {
                 Some(media_id.clone())
             }
         };
-        let account = self
-            .store
-            .account(session.user)
-            .await?
-            .ok_or(MessagingError::NotFound)?;
         let key: SecretKey = self
             .master
-            .unwrap_data_key(account.id, &account.wrapped_key)?;
+            .unwrap_data_key(session.user, &session.wrapped_key)?;
         let mut msg_id = [0u8; 16];
         crypto::random_bytes(&mut msg_id)?;
         let body_sealed = key.seal(&aad(id, &msg_id), &body.encode())?;

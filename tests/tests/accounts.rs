@@ -344,6 +344,8 @@ async fn a_user_lists_devices_and_signs_one_out() {
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["device_id"], d1.as_str());
 
+    // t2 is in use (and so remembered by the node) when another device signs it out.
+    assert_eq!(c.get("/api/v1/me", Some(&t2)).await.status, StatusCode::OK);
     let r = c
         .call(
             "DELETE",

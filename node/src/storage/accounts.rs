@@ -281,18 +281,23 @@ impl Store {
     }
 
     /// Ends one of a user's sessions; false when the user has no such device.
-    pub async fn delete_session(&self, user: u64, device_id: String) -> Result<bool, StoreError> {
+    /// Returns the deleted session's token hash.
+    pub async fn delete_session(
+        &self,
+        user: u64,
+        device_id: String,
+    ) -> Result<Option<[u8; 32]>, StoreError> {
         self.write(move |tx| {
             let mut index = tx.open_table(USERID_DEVICEID_TOKENHASH)?;
             let Some(hash) = index
                 .remove((user, device_id.as_str()))?
                 .map(|v| *v.value())
             else {
-                return Ok(false);
+                return Ok(None);
             };
             tx.open_table(TOKENHASH_SESSION)?.remove(&hash)?;
             Store::forget_device(tx, user, &device_id)?;
-            Ok(true)
+            Ok(Some(hash))
         })
         .await
     }

@@ -1566,7 +1566,13 @@ mod tests {
     async fn ending_a_session_forgets_the_devices_txn_ids_and_cursor() {
         let (_d, store, _) = setup().await;
         send(&store, 1).await;
-        assert!(store.delete_session(1, "a1".into()).await.unwrap());
+        assert!(
+            store
+                .delete_session(1, "a1".into())
+                .await
+                .unwrap()
+                .is_some()
+        );
         let count = store
             .read(|tx| {
                 Ok(tx
