@@ -439,16 +439,26 @@ impl Accounts {
         )?)
     }
 
-    /// The owner's full view.
-    pub async fn own(&self, user: u64) -> Result<OwnAccount, AccountError> {
-        let acct = self
-            .store
-            .account(user)
-            .await?
-            .ok_or(AccountError::NoSuchUser)?;
+    /// A user's account, unwrapped data key and opened profile; `None` if there is no account.
+    async fn account_with_profile(
+        &self,
+        user: u64,
+    ) -> Result<Option<(AccountRecord, SecretKey, Profile)>, AccountError> {
+        let Some(acct) = self.store.account(user).await? else {
+            return Ok(None);
+        };
         let key = self.data_key(&acct)?;
-        let phone = key.open(&aad(b"phone", user), &acct.phone_sealed)?;
         let profile = self.load_profile(&acct, &key).await?;
+        Ok(Some((acct, key, profile)))
+    }
+
+    /// The owner's view of what is loaded already.
+    fn own_view(
+        acct: AccountRecord,
+        key: &SecretKey,
+        profile: Profile,
+    ) -> Result<OwnAccount, AccountError> {
+        let phone = key.open(&aad(b"phone", acct.id), &acct.phone_sealed)?;
         Ok(OwnAccount {
             phone: String::from_utf8(phone).map_err(|_| StoreError::Corrupt("account"))?,
             handle: acct.handle,
@@ -458,34 +468,38 @@ impl Accounts {
         })
     }
 
+    /// The owner's full view.
+    pub async fn own(&self, user: u64) -> Result<OwnAccount, AccountError> {
+        let (acct, key, profile) = self
+            .account_with_profile(user)
+            .await?
+            .ok_or(AccountError::NoSuchUser)?;
+        Self::own_view(acct, &key, profile)
+    }
+
     /// Applies a validated patch to the user's profile.
     pub async fn update_profile(
         &self,
         user: u64,
         patch: ProfilePatch,
     ) -> Result<OwnAccount, AccountError> {
-        let acct = self
-            .store
-            .account(user)
+        let (acct, key, mut profile) = self
+            .account_with_profile(user)
             .await?
             .ok_or(AccountError::NoSuchUser)?;
-        let key = self.data_key(&acct)?;
-        let mut profile = self.load_profile(&acct, &key).await?;
         profile.apply(patch)?;
         let sealed = key.seal(&aad(b"profile", user), &profile.encode())?;
         if !self.store.put_profile(user, sealed).await? {
             return Err(AccountError::NoSuchUser);
         }
-        self.own(user).await
+        Self::own_view(acct, &key, profile)
     }
 
     /// A user's card (handle, nickname, avatar); `None` if the account is gone.
     pub async fn card(&self, user: u64) -> Result<Option<Card>, AccountError> {
-        let Some(acct) = self.store.account(user).await? else {
+        let Some((acct, _, profile)) = self.account_with_profile(user).await? else {
             return Ok(None);
         };
-        let key = self.data_key(&acct)?;
-        let profile = self.load_profile(&acct, &key).await?;
         Ok(Some(Card {
             handle: acct.handle,
             nickname: profile.nickname,
@@ -500,13 +514,10 @@ impl Accounts {
             .user_by_handle(handle.to_string())
             .await?
             .ok_or(AccountError::NoSuchUser)?;
-        let acct = self
-            .store
-            .account(id)
+        let (acct, _, profile) = self
+            .account_with_profile(id)
             .await?
             .ok_or(AccountError::NoSuchUser)?;
-        let key = self.data_key(&acct)?;
-        let profile = self.load_profile(&acct, &key).await?;
         // Friendship arrives with the friends feature; until then nobody else is a friend.
         let relation = if viewer == id {
             Viewer::Owner
