@@ -38,6 +38,14 @@ pub struct MediaLimits {
     pub quota_bytes: u64,
 }
 
+/// An upload as stored: its id, normalised content type and size after stripping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub id: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
 /// The media store.
 #[derive(Debug, Clone)]
 pub struct Media {
@@ -115,13 +123,13 @@ impl Media {
         self.limits.max_bytes
     }
 
-    /// Stores an upload for `owner`; returns its id.
+    /// Stores an upload for `owner`; returns what was stored (after metadata stripping).
     pub async fn upload(
         &self,
         owner: u64,
         content_type: &str,
         data: Vec<u8>,
-    ) -> Result<String, MediaError> {
+    ) -> Result<Stored, MediaError> {
         if data.len() as u64 > self.limits.max_bytes {
             return Err(MediaError::TooLarge(self.limits.max_bytes));
         }
@@ -144,10 +152,15 @@ impl Media {
         for (i, c) in data.chunks(CHUNK).enumerate() {
             chunks.push(key.seal(&aad(&id, i as u32), c)?);
         }
+        let stored = Stored {
+            id: id.clone(),
+            content_type: content_type.clone(),
+            size: data.len() as u64,
+        };
         let rec = MediaRecord {
             owner,
             content_type,
-            size: data.len() as u64,
+            size: stored.size,
             created: self.clock.now(),
             chunks: chunks.len() as u32,
         };
@@ -158,7 +171,7 @@ impl Media {
         {
             return Err(MediaError::OverQuota(self.limits.quota_bytes));
         }
-        Ok(id)
+        Ok(stored)
     }
 
     /// The content type and bytes, if `viewer` may see the media.

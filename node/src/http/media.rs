@@ -63,11 +63,10 @@ pub async fn upload(
     } else {
         (content_type, body.to_vec())
     };
-    let id = media.upload(session.user, &content_type, data).await?;
-    let (ct, stored) = media.fetch(session.user, &id).await?;
+    let stored = media.upload(session.user, &content_type, data).await?;
     Ok(reply(
         StatusCode::CREATED,
-        &json!({"media_id": id, "size": stored.len(), "content_type": ct}),
+        &json!({"media_id": stored.id, "size": stored.size, "content_type": stored.content_type}),
     ))
 }
 
