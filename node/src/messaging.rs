@@ -711,11 +711,10 @@ impl Messaging {
             .conversation_no(id.to_string())
             .await?
             .ok_or(MessagingError::NotFound)?;
-        self.conversation(user, id).await?;
-        if self.store.hide_message(user, no, seq).await? {
-            Ok(())
-        } else {
-            Err(MessagingError::NoSuchMessage)
+        match self.store.hide_message(user, no, seq).await? {
+            Some(true) => Ok(()),
+            Some(false) => Err(MessagingError::NoSuchMessage),
+            None => Err(MessagingError::NotFound),
         }
     }
 

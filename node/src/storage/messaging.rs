@@ -906,19 +906,27 @@ impl Store {
     }
 
     /// Deletes one message from `user`'s own view. False if not a member or no such message.
-    pub async fn hide_message(&self, user: u64, no: u64, seq: u64) -> Result<bool, StoreError> {
+    /// `None` if the user is not a member; `Some(false)` if there is no such message.
+    pub async fn hide_message(
+        &self,
+        user: u64,
+        no: u64,
+        seq: u64,
+    ) -> Result<Option<bool>, StoreError> {
         self.write(move |tx| {
             if tx
                 .open_table(CONVNO_USERID_MEMBER)?
                 .get((no, user))?
                 .is_none()
-                || tx.open_table(CONVNO_SEQ_MESSAGE)?.get((no, seq))?.is_none()
             {
-                return Ok(false);
+                return Ok(None);
+            }
+            if tx.open_table(CONVNO_SEQ_MESSAGE)?.get((no, seq))?.is_none() {
+                return Ok(Some(false));
             }
             tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?
                 .insert((user, no, seq), ())?;
-            Ok(true)
+            Ok(Some(true))
         })
         .await
     }
