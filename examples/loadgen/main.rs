@@ -429,7 +429,6 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
 
     progress(args, "load");
     let cpu0 = node.cpu_secs();
-    let started = Instant::now();
     let (accepted, send_lat, elapsed) = send_phase(
         args,
         &net,
@@ -443,7 +442,6 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     )
     .await?;
     let cpu_load = node.cpu_secs() - cpu0;
-    let _ = started;
 
     progress(args, "probe");
     let mut probe_conn = net.conn().await?;
