@@ -1,15 +1,24 @@
 //! Federation between shanliao nodes, as a library with no HTTP routing in it: canonical JSON
 //! (RFC 8785), ed25519 node keys, signed envelopes, and signed requests. The node's HTTP layer
-//! calls into it. What is here so far is the cryptographic core; transactions, key publication,
-//! delivery queues and the peer client come with the rest of the federation work.
+//! calls into it. It holds the
+//! wire formats (envelopes, transactions, key documents), their cryptography, and the peer
+//! client; the node decides what to send, stores queues and applies what arrives.
 
 mod canonical;
+mod client;
+mod content;
 mod envelope;
 mod key_document;
 mod keys;
 mod request;
 
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, canonical_json};
+pub use client::{ClientError, Connection, PeerTarget, tls_config};
+pub use content::{
+    ErasureAckContent, ErasureContent, MAX_TXN_BYTES, MAX_TXN_ENVELOPES, MembershipContent,
+    MessageContent, ProfileContent, RecallContent, Transaction, WireBody, WireChange, WireMember,
+    address_domain, conversation_host, valid_txn_id,
+};
 pub use envelope::{Envelope, EnvelopeError, Kind, valid_domain};
 pub use key_document::{KeyDocument, PublishedKey};
 pub use keys::{KeyError, KeyId, NodeKey, PublicKey, b64, unb64};

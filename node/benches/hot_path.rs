@@ -48,8 +48,10 @@ fn commit_a_batch_of_sends(b: Bencher, n: usize) {
                 creator: 1,
                 others: (2..=20).collect(),
                 now: Millis(1),
+                fanout: None,
             })
             .await
+            .unwrap()
             .unwrap();
     });
     let mut round = 0u64;
@@ -70,6 +72,8 @@ fn commit_a_batch_of_sends(b: Bencher, n: usize) {
                             ts: Millis(2),
                             body_sealed: BODY.to_vec(),
                             media: None,
+                            hosted_here: true,
+                            fanout: None,
                         })
                         .await
                         .unwrap()

@@ -221,7 +221,8 @@ impl Accounts {
         for _ in 0..4 {
             let mut idb = [0u8; 8];
             crypto::random_bytes(&mut idb)?;
-            let id = u64::from_be_bytes(idb);
+            // The top bit is kept clear: it marks users of other nodes (`REMOTE_USER_BIT`).
+            let id = u64::from_be_bytes(idb) & !crate::storage::REMOTE_USER_BIT;
             let new = NewAccount {
                 account: AccountRecord {
                     id,

@@ -26,6 +26,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub messaging: MessagingConfig,
     pub media: MediaConfig,
+    pub federation: FederationConfig,
     pub log: LogConfig,
 }
 
@@ -96,6 +97,37 @@ pub struct MessagingConfig {
 pub struct MediaConfig {
     pub max_bytes: Bounded<1024, { 4 << 30 }>,
     pub quota_bytes: Bounded<1024, { 1 << 50 }>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// Talk to nodes that are not listed in `peers` (their region is then unknown, which
+    /// counts as another region). Off by default.
+    pub open: bool,
+    /// Longest wait between delivery attempts to an unreachable peer, in seconds.
+    pub retry_max_secs: Bounded<1, 86_400>,
+    /// Envelopes that may wait for one peer; beyond it, operations that would add to the
+    /// queue are refused (503) instead of dropping anything.
+    pub queue_max: Bounded<1, 100_000_000>,
+    pub peers: Vec<PeerConfig>,
+}
+
+/// One partner node.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub domain: Domain,
+    pub url: PeerUrl,
+    pub region: Region,
+    /// PEM file of the CA (or certificate) the peer's TLS certificate must chain to; empty
+    /// means the public web PKI roots. TLS is verified either way.
+    #[serde(default = "no_path")]
+    pub ca_file: OptionalPath,
+}
+
+fn no_path() -> OptionalPath {
+    OptionalPath(None)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -209,6 +241,17 @@ impl Default for MediaConfig {
     }
 }
 
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            open: false,
+            retry_max_secs: Bounded(300),
+            queue_max: Bounded(100_000),
+            peers: Vec::new(),
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -273,6 +316,23 @@ impl Config {
             }
             _ => {}
         }
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.federation.peers {
+            if p.domain == self.server.domain {
+                return Err((
+                    "federation.peers",
+                    "domain",
+                    format!("`{}` is this node's own domain", p.domain),
+                ));
+            }
+            if !seen.insert(p.domain.as_str()) {
+                return Err((
+                    "federation.peers",
+                    "domain",
+                    format!("`{}` is listed twice", p.domain),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -285,7 +345,12 @@ impl Config {
             ("policy.zh_file", &self.policy.zh_file.0),
             ("policy.en_file", &self.policy.en_file.0),
         ];
-        for (key, path) in files {
+        let peer_files = self
+            .federation
+            .peers
+            .iter()
+            .map(|p| ("federation.peers.ca_file", &p.ca_file.0));
+        for (key, path) in files.into_iter().chain(peer_files) {
             if let Some(p) = path
                 && let Err(e) = std::fs::File::open(p)
             {
@@ -424,6 +489,43 @@ impl TryFrom<String> for Domain {
 impl fmt::Display for Domain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A peer's base URL: `https://host[:port]`, no path, query or user info.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PeerUrl {
+    pub host: String,
+    pub port: u16,
+}
+
+impl TryFrom<String> for PeerUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a URL of the form https://host[:port]");
+        let rest = s.strip_prefix("https://").ok_or_else(|| {
+            format!("`{s}` must start with https:// (federation is never unencrypted)")
+        })?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+            return Err(bad());
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+                h,
+                p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?,
+            ),
+            _ => (rest, 443),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(PeerUrl {
+            host: host.to_string(),
+            port,
+        })
     }
 }
 

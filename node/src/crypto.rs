@@ -196,6 +196,12 @@ impl MasterKey {
         self.0.derive("shanliao/audit-pseudonym/v1")
     }
 
+    /// Key sealing queued envelopes that carry no single user's content (membership lists,
+    /// recalls, acknowledgements).
+    pub fn outbound_key(&self) -> SecretKey {
+        self.0.derive("shanliao/outbound/v1")
+    }
+
     /// Key for the phone-number blind index.
     pub fn phone_index_key(&self) -> SecretKey {
         self.0.derive("shanliao/phone-index/v1")

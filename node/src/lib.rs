@@ -9,6 +9,7 @@ mod accounts;
 mod config;
 mod consents;
 mod crypto;
+mod federate;
 mod http;
 mod hub;
 mod media;
@@ -25,6 +26,7 @@ mod tls;
 pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
 pub use consents::Purpose;
 pub use crypto::SecretKey;
+pub use federate::FedError;
 pub use http::ROUTES;
 pub use server::{Node, StartError, run};
 pub use storage::{

@@ -10,12 +10,15 @@ use std::time::Duration;
 use crate::accounts::Session;
 use crate::consents::{ConsentError, Consents, Purpose};
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
+use crate::federate::{Directory, FedError, Outbox};
 use crate::hub::Hub;
 use crate::storage::{
     ConvKind, ConversationRecord, ConversationState, Dec, Enc, EventRecord, MemberAction,
-    MessageRecord, Mutation, NewConversation, NewMessage, Recalled, Role, Sent, Store, StoreError,
+    MessageRecord, Mutation, NewConversation, NewMessage, Recalled, Refusal, Role, Sent, Store,
+    StoreError,
 };
 use crate::time::{Millis, SharedClock};
+use federation::{WireBody, WireChange, conversation_host};
 
 /// Largest text body, in bytes.
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
@@ -43,6 +46,26 @@ pub enum MessagingError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Federation(#[from] FedError),
+    #[error("{}", crate::federate::refusal_text(.0))]
+    Refused(Refusal),
+}
+
+impl From<Refusal> for MessagingError {
+    fn from(r: Refusal) -> Self {
+        MessagingError::Refused(r)
+    }
+}
+
+/// What became of a sent message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Stored with its id (`<conversation>/<seq>`), seq and time.
+    Stored { id: String, seq: u64, ts: Millis },
+    /// Queued for the node that hosts the conversation; it arrives as an event once the
+    /// host has sequenced it.
+    Forwarded { ts: Millis },
 }
 
 /// What media a message carries.
@@ -224,6 +247,18 @@ pub struct Messaging {
     clock: SharedClock,
     domain: String,
     limits: Limits,
+    outbox: Outbox,
+    directory: Directory,
+}
+
+/// Seals a message body under its author's key, bound to the conversation and message id.
+pub(crate) fn seal_body(
+    key: &SecretKey,
+    conv_id: &str,
+    msg_id: &[u8; 16],
+    body: &Body,
+) -> Result<Vec<u8>, CryptoError> {
+    key.seal(&aad(conv_id, msg_id), &body.encode())
 }
 
 fn aad(conv_id: &str, msg_id: &[u8; 16]) -> Vec<u8> {
@@ -235,6 +270,7 @@ fn aad(conv_id: &str, msg_id: &[u8; 16]) -> Vec<u8> {
 }
 
 impl Messaging {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         master: MasterKey,
@@ -243,6 +279,8 @@ impl Messaging {
         clock: SharedClock,
         domain: String,
         limits: Limits,
+        outbox: Outbox,
+        directory: Directory,
     ) -> Self {
         Messaging {
             store,
@@ -252,11 +290,22 @@ impl Messaging {
             clock,
             domain,
             limits,
+            outbox,
+            directory,
         }
     }
 
+    /// The address of a local handle; a remote user's stored name already is one.
     pub fn address(&self, handle: &str) -> String {
-        format!("{handle}@{}", self.domain)
+        if handle.contains('@') {
+            handle.to_string()
+        } else {
+            format!("{handle}@{}", self.domain)
+        }
+    }
+
+    fn hosted_here(&self, conv_id: &str) -> bool {
+        conversation_host(conv_id) == Some(self.domain.as_str())
     }
 
     /// A local user's id from an address on this node.
@@ -269,9 +318,7 @@ impl Messaging {
             .rsplit_once('@')
             .ok_or_else(|| invalid("must be an address handle@domain"))?;
         if domain != self.domain {
-            return Err(invalid(
-                "users of other nodes cannot be reached yet (federation is not built)",
-            ));
+            return Ok(self.directory.resolve(address).await?);
         }
         self.store
             .user_by_handle(handle.to_string())
@@ -331,9 +378,11 @@ impl Messaging {
                 creator: user,
                 others: vec![other],
                 now: self.clock.now(),
+                fanout: Some(self.outbox.state_fanout(user)),
             })
-            .await?;
+            .await??;
         self.hub.publish(&notify.users, notify.pos);
+        self.outbox.wake(&notify.peers);
         Ok((self.view_of(user, rec.no).await?, created))
     }
 
@@ -374,9 +423,11 @@ impl Messaging {
                 creator: user,
                 others: ids,
                 now: self.clock.now(),
+                fanout: Some(self.outbox.state_fanout(user)),
             })
-            .await?;
+            .await??;
         self.hub.publish(&notify.users, notify.pos);
+        self.outbox.wake(&notify.peers);
         self.view_of(user, rec.no).await
     }
 
@@ -474,37 +525,60 @@ impl Messaging {
     }
 
     /// Applies a group rule to a conversation and wakes everyone concerned.
+    /// When another node hosts the conversation, the rule is checked on this node's copy and
+    /// `wire` goes to the host, which decides again and announces the result.
     async fn change(
         &self,
         user: u64,
         id: &str,
         decide: impl Fn(&ConversationState) -> Result<Vec<Mutation>, MessagingError> + Send + 'static,
+        wire: WireChange,
     ) -> Result<(), MessagingError> {
+        if !self.hosted_here(id) {
+            let state = self.conversation(user, id).await?;
+            decide(&state)?;
+            let me = self
+                .handles(vec![user])
+                .await?
+                .remove(&user)
+                .map(|(h, _)| self.address(&h))
+                .ok_or(MessagingError::NotFound)?;
+            self.outbox.change_request(user, &me, id, wire).await?;
+            return Ok(());
+        }
         let no = self
             .store
             .conversation_no(id.to_string())
             .await?
             .ok_or(MessagingError::NotFound)?;
+        let fanout = Some(self.outbox.state_fanout(user));
         let notify = self
             .store
-            .change_conversation(no, user, self.clock.now(), decide)
+            .change_conversation(no, user, self.clock.now(), decide, fanout)
             .await??;
         self.hub.publish(&notify.users, notify.pos);
+        self.outbox.wake(&notify.peers);
         Ok(())
     }
 
     /// Invites `target` (or joins a public group, when `target` is the caller).
     pub async fn invite(&self, user: u64, id: &str, target: &str) -> Result<(), MessagingError> {
+        let wire = WireChange::Invite {
+            user: target.to_string(),
+        };
         let target = self.resolve("user", target).await?;
         let max = self.limits.max_group_members;
-        self.change(user, id, move |s| rules::invite(s, user, target, max))
+        self.change(user, id, move |s| rules::invite(s, user, target, max), wire)
             .await
     }
 
     /// Removes `target`; removing oneself is leaving.
     pub async fn remove(&self, user: u64, id: &str, target: &str) -> Result<(), MessagingError> {
+        let wire = WireChange::Remove {
+            user: target.to_string(),
+        };
         let target = self.resolve("user", target).await?;
-        self.change(user, id, move |s| rules::remove(s, user, target))
+        self.change(user, id, move |s| rules::remove(s, user, target), wire)
             .await
     }
 
@@ -515,14 +589,26 @@ impl Messaging {
         target: &str,
         role: Role,
     ) -> Result<(), MessagingError> {
+        let wire = WireChange::SetRole {
+            user: target.to_string(),
+            role: crate::federate::role_name(role).to_string(),
+        };
         let target = self.resolve("user", target).await?;
-        self.change(user, id, move |s| rules::set_role(s, user, target, role))
-            .await
+        self.change(
+            user,
+            id,
+            move |s| rules::set_role(s, user, target, role),
+            wire,
+        )
+        .await
     }
 
     pub async fn transfer(&self, user: u64, id: &str, target: &str) -> Result<(), MessagingError> {
+        let wire = WireChange::Transfer {
+            user: target.to_string(),
+        };
         let target = self.resolve("user", target).await?;
-        self.change(user, id, move |s| rules::transfer(s, user, target))
+        self.change(user, id, move |s| rules::transfer(s, user, target), wire)
             .await
     }
 
@@ -534,9 +620,16 @@ impl Messaging {
         public: Option<bool>,
     ) -> Result<(), MessagingError> {
         let name = name.map(|n| group_name(&n)).transpose()?;
-        self.change(user, id, move |s| {
-            rules::update(s, user, name.clone(), public)
-        })
+        let wire = WireChange::Update {
+            name: name.clone(),
+            public,
+        };
+        self.change(
+            user,
+            id,
+            move |s| rules::update(s, user, name.clone(), public),
+            wire,
+        )
         .await
     }
 
@@ -547,7 +640,7 @@ impl Messaging {
         id: &str,
         txn_id: &str,
         body: Body,
-    ) -> Result<(String, u64, Millis), MessagingError> {
+    ) -> Result<SendOutcome, MessagingError> {
         validate_txn_id(txn_id)?;
         let media = match &body {
             Body::Text(t) => {
@@ -572,6 +665,21 @@ impl Messaging {
         let mut msg_id = [0u8; 16];
         crypto::random_bytes(&mut msg_id)?;
         let body_sealed = key.seal(&aad(id, &msg_id), &body.encode())?;
+        let ts = self.clock.now();
+        let fanout = match &body {
+            Body::Text(t) => self.outbox.message_fanout(
+                session.user,
+                key.clone(),
+                msg_id,
+                ts.0,
+                WireBody::Text { text: t.clone() },
+            ),
+            Body::Media { .. } => crate::storage::Fanout::new(|_| {
+                Err(Refusal::Unsupported(
+                    "media cannot be sent to members on other nodes yet; send text".into(),
+                ))
+            }),
+        };
         let outcome = self
             .store
             .send_message(NewMessage {
@@ -580,17 +688,34 @@ impl Messaging {
                 txn_id: txn_id.to_string(),
                 conv_id: id.to_string(),
                 id: msg_id,
-                ts: self.clock.now(),
+                ts,
                 body_sealed,
                 media,
+                hosted_here: self.hosted_here(id),
+                fanout: Some(fanout),
             })
             .await?;
         match outcome {
             Sent::New { seq, ts, notify } => {
                 self.hub.publish(&notify.users, notify.pos);
-                Ok((format!("{id}/{seq}"), seq, ts))
+                self.outbox.wake(&notify.peers);
+                Ok(SendOutcome::Stored {
+                    id: format!("{id}/{seq}"),
+                    seq,
+                    ts,
+                })
             }
-            Sent::Repeat { seq, ts } => Ok((format!("{id}/{seq}"), seq, ts)),
+            Sent::Repeat { seq: 0, ts } => Ok(SendOutcome::Forwarded { ts }),
+            Sent::Repeat { seq, ts } => Ok(SendOutcome::Stored {
+                id: format!("{id}/{seq}"),
+                seq,
+                ts,
+            }),
+            Sent::Forwarded { ts, notify } => {
+                self.outbox.wake(&notify.peers);
+                Ok(SendOutcome::Forwarded { ts })
+            }
+            Sent::Refused(r) => Err(MessagingError::Refused(r)),
             Sent::NotMember => Err(MessagingError::NotFound),
             Sent::MediaNotOwned => Err(MessagingError::Invalid {
                 field: "body.media_id",
@@ -689,13 +814,17 @@ impl Messaging {
                 seq,
                 self.clock.now(),
                 self.limits.recall_window_ms,
+                self.hosted_here(id),
+                Some(self.outbox.recall_fanout(user)),
             )
             .await?
         {
             Recalled::Done(n) => {
                 self.hub.publish(&n.users, n.pos);
+                self.outbox.wake(&n.peers);
                 Ok(())
             }
+            Recalled::Refused(r) => Err(MessagingError::Refused(r)),
             Recalled::NotMember => Err(MessagingError::NotFound),
             Recalled::NoSuchMessage => Err(MessagingError::NoSuchMessage),
             Recalled::NotAuthor => Err(MessagingError::Forbidden(

@@ -29,6 +29,7 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::{CryptoError, MasterKey};
+use crate::federate::{Directory, FedError, HostLimits, Inbox, Outbox, OutboxLimits, Peers};
 use crate::http::{Api, Sessions};
 use crate::hub::Hub;
 use crate::media::{Media, MediaLimits};
@@ -57,6 +58,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, reason: String },
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
+    #[error("{0}")]
+    Federation(String),
     #[error("start-up task failed")]
     Task,
 }
@@ -69,6 +72,7 @@ pub struct Node {
     cert_file: PathBuf,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    outbox: Option<Outbox>,
 }
 
 impl Node {
@@ -107,6 +111,68 @@ impl Node {
         let (stop, stopped) = watch::channel(false);
         let consents = Consents::new(store.clone(), clock.clone(), master.audit_key());
         let hub = Arc::new(Hub::default());
+        let node_keys =
+            Arc::new(crate::signing::NodeKeys::load_or_create(&store, &master, clock.now()).await?);
+        let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
+            .map_err(|e| {
+                StartError::Signing(crate::signing::SigningError::Document(e.to_string()))
+            })?;
+        let domain = config.server.domain.as_str().to_string();
+        let peers = Arc::new(
+            Peers::new(
+                &domain,
+                config.residency.region.as_str(),
+                &config.federation,
+                node_keys,
+                clock.clone(),
+            )
+            .map_err(StartError::Federation)?,
+        );
+        let outbox = Outbox::start(
+            store.clone(),
+            master.clone(),
+            peers.clone(),
+            consents.clone(),
+            clock.clone(),
+            OutboxLimits {
+                retry_max: Duration::from_secs(config.federation.retry_max_secs.get()),
+                queue_max: config.federation.queue_max.get(),
+            },
+            stopped.clone(),
+        )
+        .await?;
+        let accounts = Accounts::new(
+            store.clone(),
+            master.clone(),
+            clock.clone(),
+            limiter,
+            config.security.password_hash_concurrency.get() as usize,
+            policy.version.clone(),
+            hub.clone(),
+        );
+        let directory = Directory::new(
+            store.clone(),
+            master.clone(),
+            peers.clone(),
+            outbox.clone(),
+            accounts.clone(),
+            consents.clone(),
+            clock.clone(),
+        );
+        let host_limits = HostLimits {
+            recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
+            max_group_members: config.messaging.max_group_members.get() as usize,
+        };
+        let inbox = Inbox::new(
+            store.clone(),
+            master.clone(),
+            peers,
+            outbox.clone(),
+            directory.clone(),
+            hub.clone(),
+            clock.clone(),
+            host_limits,
+        );
         let messaging = Messaging::new(
             store.clone(),
             master.clone(),
@@ -118,6 +184,8 @@ impl Node {
                 recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
                 max_group_members: config.messaging.max_group_members.get() as usize,
             },
+            outbox.clone(),
+            directory,
         );
         let media = Media::new(
             store.clone(),
@@ -129,23 +197,11 @@ impl Node {
             },
         );
         let sessions: Sessions = Default::default();
-        let node_keys =
-            crate::signing::NodeKeys::load_or_create(&store, &master, clock.now()).await?;
-        let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
-            .map_err(|e| {
-                StartError::Signing(crate::signing::SigningError::Document(e.to_string()))
-            })?;
+        let outbox_handle = outbox.clone();
         let api = Arc::new(Api {
-            accounts: Accounts::new(
-                store.clone(),
-                master,
-                clock.clone(),
-                limiter,
-                config.security.password_hash_concurrency.get() as usize,
-                policy.version.clone(),
-                hub,
-            ),
+            accounts,
             consents,
+            inbox,
             messaging,
             media,
             policy,
@@ -168,6 +224,7 @@ impl Node {
             serve(listener, acceptor, api, limits, stopped).await;
             end_sessions(&sessions, limits.grace).await;
             let _ = purger.await;
+            outbox.shutdown().await;
             // The last handle to the database goes here, after every connection has ended;
             // dropping it drains and joins the writer thread, so do it off the async threads.
             let (jobs, commits) = store.write_stats();
@@ -181,6 +238,7 @@ impl Node {
             cert_file: tls_files.cert,
             stop,
             task,
+            outbox: Some(outbox_handle),
         })
     }
 
@@ -202,10 +260,49 @@ impl Node {
 
     /// Stops accepting, lets in-flight requests finish (bounded by the grace period), closes
     /// the database, and returns when all of it is done.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        // This handle holds the database too; let it go off the async threads.
+        let outbox = self.outbox.take();
+        let _ = tokio::task::spawn_blocking(move || drop(outbox)).await;
         tracing::info!("node stopped");
+    }
+}
+
+impl Node {
+    /// Asks every peer that received some of the local user `handle`'s data to erase it, and
+    /// tracks their acknowledgements ([`Node::erasure_status`]). Account deletion calls this;
+    /// returns the peers asked.
+    pub async fn request_erasure(&self, handle: &str) -> Result<Vec<String>, FedError> {
+        let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
+        let id = outbox
+            .store()
+            .user_by_handle(handle.to_string())
+            .await?
+            .ok_or(FedError::NoSuchUser)?;
+        let address = format!("{handle}@{}", self.domain);
+        outbox
+            .request_erasure(id, &address)
+            .await
+            .map_err(FedError::Refused)
+    }
+
+    /// For each peer asked to erase `handle`'s data: whether it has acknowledged.
+    pub async fn erasure_status(&self, handle: &str) -> Result<Vec<(String, bool)>, FedError> {
+        let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
+        let id = outbox
+            .store()
+            .user_by_handle(handle.to_string())
+            .await?
+            .ok_or(FedError::NoSuchUser)?;
+        Ok(outbox
+            .store()
+            .erasure_status(id)
+            .await?
+            .into_iter()
+            .map(|(peer, _, ack)| (peer, ack.is_some()))
+            .collect())
     }
 }
 

@@ -83,9 +83,15 @@ impl NodeKeys {
     }
 
     /// The key the node signs with now.
-    #[cfg(test)]
     pub fn current(&self) -> &NodeKey {
         &self.current
+    }
+
+    /// Every key the node has published, current first.
+    pub fn public_keys(&self) -> Vec<PublicKey> {
+        std::iter::once(self.current.public())
+            .chain(self.others.iter().cloned())
+            .collect()
     }
 
     /// The self-signed key document for `domain`.

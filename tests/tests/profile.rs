@@ -100,8 +100,10 @@ async fn others_see_nickname_avatar_and_public_fields_only() {
 
     let r = c.get("/api/v1/users/nobody@localhost", Some(&bob)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // A node that is not a peer is never asked.
     let r = c.get("/api/v1/users/alice@other.example", Some(&bob)).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.error_code(), "not_a_peer");
     let r = c.get("/api/v1/users/no-at-sign", Some(&bob)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = c.get("/api/v1/users/alice@localhost", None).await;

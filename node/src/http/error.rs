@@ -6,7 +6,9 @@ use http::StatusCode;
 
 use crate::accounts::AccountError;
 use crate::consents::ConsentError;
+use crate::federate::{FedError, PeerError, refusal_text};
 use crate::messaging::MessagingError;
+use crate::storage::Refusal;
 use crate::storage::{Conflict, StoreError};
 
 /// An error answer.
@@ -155,8 +157,63 @@ impl From<MessagingError> for ApiError {
             ),
             MessagingError::Consent(c) => c.into(),
             MessagingError::Store(s) => s.into(),
+            MessagingError::Refused(r) => r.into(),
+            MessagingError::Federation(f) => f.into(),
             other => {
                 tracing::error!(error = %other, "messaging operation failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        let text = refusal_text(&r);
+        match r {
+            Refusal::Residency { .. } => {
+                ApiError::new(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS, "residency", text)
+            }
+            Refusal::QueueFull { .. } => {
+                let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "peer_queue_full", text);
+                e.retry_after = Some(60);
+                e
+            }
+            Refusal::UnknownPeer { .. } => ApiError::new(StatusCode::FORBIDDEN, "not_a_peer", text),
+            Refusal::Unsupported(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_federated", text)
+            }
+            Refusal::Internal(_) => {
+                tracing::error!(error = %text, "federation fan-out failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<FedError> for ApiError {
+    fn from(e: FedError) -> Self {
+        let text = e.to_string();
+        match e {
+            FedError::Peer(PeerError::NotAllowed(_)) => {
+                ApiError::new(StatusCode::FORBIDDEN, "not_a_peer", text)
+            }
+            FedError::Peer(_) => ApiError::new(StatusCode::BAD_GATEWAY, "peer_unreachable", text),
+            FedError::NoSuchUser => ApiError::not_found("no such user"),
+            FedError::Invalid(_) => ApiError::bad_request("invalid", text),
+            FedError::PeerResidency { .. } => {
+                ApiError::new(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS, "residency", text)
+            }
+            FedError::Refused(r) => r.into(),
+            FedError::Unauthenticated(_) => ApiError::unauthorized("unauthenticated", text),
+            FedError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", text),
+            FedError::TxnConflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", text),
+            FedError::TooLarge(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", text)
+            }
+            FedError::Store(s) => s.into(),
+            other => {
+                tracing::error!(error = %other, "federation operation failed");
                 ApiError::internal()
             }
         }

@@ -1,19 +1,75 @@
-//! The federation API between nodes (as far as it is built).
+//! The federation API between nodes (see `docs/PROTOCOL.md`).
 //!
 //! - `GET /_federation/v1/keys` — the node's key document: current and expired signing keys,
-//!   self-signed (see `docs/PROTOCOL.md`). No authentication.
+//!   self-signed. No authentication.
+//! - `PUT /_federation/v1/transactions/{txn_id}` — a batch of envelopes from a peer, signed
+//!   request → 200 `{"results":{id: {} | {"error":{code,message},"retry":bool}}}`; 401 bad or
+//!   missing signature, stale timestamp or unknown key; 403 not a peer or not addressed to this
+//!   node; 409 the id was used with another body; 413 too many envelopes or bytes.
+//! - `GET /_federation/v1/users/{handle}` — a local user's nickname and avatar as a signed
+//!   `profile` envelope, signed request → 200; 404 unknown; 451 the residency rule forbids it.
 
 use bytes::Bytes;
+use federation::MAX_TXN_BYTES;
 use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Response};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
 
-use super::json::Body;
+use super::error::ApiError;
+use super::json::{Body, read_body};
+use crate::federate::Inbox;
 
 /// `GET /_federation/v1/keys` → 200, the key document made at start.
 pub fn keys(document: &Bytes) -> Response<Body> {
-    let mut r = Response::new(Full::new(document.clone()));
+    json_bytes(StatusCode::OK, document.clone())
+}
+
+fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
+}
+
+/// The request's method, path and `Authorization` value, for checking its signature.
+fn signed_parts(req: &Request<Incoming>) -> (String, String, Option<String>) {
+    (
+        req.method().as_str().to_string(),
+        req.uri().path().to_string(),
+        req.headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    )
+}
+
+/// `PUT /_federation/v1/transactions/{txn_id}`.
+pub async fn transaction(
+    inbox: &Inbox,
+    txn_id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (method, path, auth) = signed_parts(&req);
+    let bytes = read_body(req, MAX_TXN_BYTES).await?;
+    let origin = inbox
+        .authenticate(auth.as_deref(), &method, &path, &bytes)
+        .await?;
+    let answer = inbox.transaction(&origin, txn_id, &bytes).await?;
+    Ok(json_bytes(StatusCode::OK, Bytes::from(answer)))
+}
+
+/// `GET /_federation/v1/users/{handle}`.
+pub async fn user(
+    inbox: &Inbox,
+    handle: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (method, path, auth) = signed_parts(&req);
+    let origin = inbox
+        .authenticate(auth.as_deref(), &method, &path, b"")
+        .await?;
+    let env = inbox.profile(&origin, handle).await?;
+    Ok(json_bytes(StatusCode::OK, env))
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
 use crate::accounts::{Accounts, OwnAccount, Session};
+use crate::federate::Inbox;
 use crate::profile::{self, Field, FieldChange, ProfilePatch, Visibility};
 
 fn own_json(a: &OwnAccount, domain: &str) -> Value {
@@ -161,10 +162,13 @@ fn parse_field_change(
 }
 
 /// `GET /api/v1/users/{address}` → 200 `{"user","nickname","avatar","profile":{field: value}}`
-/// with only the fields visible to the caller; 404 for an unknown user. Phone numbers are
+/// with only the fields visible to the caller; 404 for an unknown user. For a user of a peer
+/// node, their node is asked: nickname and avatar only (`profile` empty); 403 not a peer,
+/// 451 their node withholds it (residency), 502 their node cannot be reached. Phone numbers are
 /// never shown to other users.
 pub async fn view_user(
     accounts: &Accounts,
+    inbox: &Inbox,
     session: &Session,
     domain: &str,
     address: &str,
@@ -173,8 +177,17 @@ pub async fn view_user(
         .rsplit_once('@')
         .ok_or_else(|| ApiError::invalid("address", "must be handle@domain"))?;
     if user_domain != domain {
-        // Remote users become reachable with federation; until then they are unknown here.
-        return Err(ApiError::not_found("no such user"));
+        // A user of another node: asked of their node, which sends nickname and avatar only.
+        let p = inbox.directory().lookup(address).await?;
+        return Ok(reply(
+            StatusCode::OK,
+            &json!({
+                "user": p.address,
+                "nickname": p.nickname,
+                "avatar": p.avatar,
+                "profile": {},
+            }),
+        ));
     }
     let v = accounts.view(session.user, handle).await?;
     let mut fields = Map::new();

@@ -16,7 +16,7 @@ use super::conversations::role_name;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
 use crate::accounts::Session;
-use crate::messaging::{self, Event, MediaKind, MessageView, Messaging};
+use crate::messaging::{self, Event, MediaKind, MessageView, Messaging, SendOutcome};
 use crate::storage::MemberAction;
 
 /// A message body as JSON.
@@ -161,6 +161,10 @@ fn parse_body(b: WireBody) -> Result<messaging::Body, ApiError> {
 /// {"type":"image"|"voice"|"video"|"file","media_id","name"?}}` → 201 `{"id","seq","ts"}` once
 /// durably stored; the same `txn_id` from the same device → the same answer, stored once.
 /// Image, voice and video need the photos, microphone and camera purposes (403 otherwise).
+/// In a conversation another node hosts, the message is durably queued for that node and the
+/// answer is 202 `{"pending":true,"ts"}`: it arrives, with its seq, as an event once the host
+/// has ordered it. 451 when the message would reach a peer in another region without the
+/// sender's `cross_border_transfer` consent (nothing stored or queued).
 pub async fn send(
     messaging: &Messaging,
     session: &Session,
@@ -170,11 +174,16 @@ pub async fn send(
 ) -> Result<Response<Body>, ApiError> {
     let b: SendBody = read_json(req, limit).await?;
     let body = parse_body(b.body)?;
-    let (mid, seq, ts) = messaging.send(session, id, &b.txn_id, body).await?;
-    Ok(reply(
-        StatusCode::CREATED,
-        &json!({"id": mid, "seq": seq, "ts": ts.0}),
-    ))
+    match messaging.send(session, id, &b.txn_id, body).await? {
+        SendOutcome::Stored { id, seq, ts } => Ok(reply(
+            StatusCode::CREATED,
+            &json!({"id": id, "seq": seq, "ts": ts.0}),
+        )),
+        SendOutcome::Forwarded { ts } => Ok(reply(
+            StatusCode::ACCEPTED,
+            &json!({"pending": true, "ts": ts.0}),
+        )),
+    }
 }
 
 fn query_u64(query: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, u64)>, ApiError> {

@@ -31,6 +31,7 @@ pub use json::Body;
 
 use crate::accounts::{Accounts, Session};
 use crate::consents::Consents;
+use crate::federate::Inbox;
 use crate::media::Media;
 use crate::messaging::Messaging;
 use crate::policy::Policy;
@@ -71,13 +72,19 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// Routes of the federation API (between nodes), outside the client API's document.
-pub const FEDERATION_ROUTES: &[(&str, &str)] = &[("GET", "/_federation/v1/keys")];
+pub const FEDERATION_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/_federation/v1/keys"),
+    ("PUT", "/_federation/v1/transactions/{txn_id}"),
+    ("GET", "/_federation/v1/users/{handle}"),
+];
 
 /// What the handlers need, each as its own narrow handle.
 #[derive(Debug)]
 pub struct Api {
     pub accounts: Accounts,
     pub consents: Consents,
+    /// Requests from peers (`/_federation/v1/…`).
+    pub inbox: Inbox,
     pub messaging: Messaging,
     pub media: Media,
     pub policy: Arc<Policy>,
@@ -204,6 +211,14 @@ async fn dispatch(
         ("GET", "/health") => Ok(health::get(&api.domain)),
         ("GET", "/api/v1/openapi.json") => Ok(openapi::get()),
         ("GET", "/_federation/v1/keys") => Ok(federation::keys(&api.key_document)),
+        ("PUT", "/_federation/v1/transactions/{txn_id}") => {
+            let txn = params.first().cloned().unwrap_or_default();
+            federation::transaction(&api.inbox, &txn, req).await
+        }
+        ("GET", "/_federation/v1/users/{handle}") => {
+            let handle = params.first().cloned().unwrap_or_default();
+            federation::user(&api.inbox, &handle, req).await
+        }
         ("GET", "/api/v1/policy") => policy::get(&api.policy, req.uri().query()),
         ("POST", "/api/v1/accounts") => {
             accounts::register(&api.accounts, &api.domain, req, api.max_body).await
@@ -301,7 +316,7 @@ async fn dispatch_authenticated(
             me::patch(&api.accounts, &session, &api.domain, req, api.max_body).await
         }
         ("GET", "/api/v1/users/{address}") => {
-            me::view_user(&api.accounts, &session, &api.domain, &param()).await
+            me::view_user(&api.accounts, &api.inbox, &session, &api.domain, &param()).await
         }
         ("GET", "/api/v1/me/consents") => consents::list(&api.consents, &session).await,
         ("PUT", "/api/v1/me/consents/{purpose}") => {

@@ -132,6 +132,48 @@ pub const MEDIAID_CONVNO: TableDefinition<(&str, u64), ()> = TableDefinition::ne
 /// what they signed can still be checked.
 pub const KEYID_NODEKEY: TableDefinition<&str, &[u8]> = TableDefinition::new("keyid_nodekey");
 
+// User ids: a local account's id has the top bit clear; a user of another node gets a local
+// id with the top bit set ([`REMOTE_USER_BIT`]) when this node first meets them, so member
+// tables, events and messages treat both alike and "is this user remote?" costs nothing.
+
+/// Set in the id of every user of another node.
+pub const REMOTE_USER_BIT: u64 = 1 << 63;
+
+/// `remoteaddr_userid`: address `handle@domain` of a user of another node → their local id.
+pub const REMOTEADDR_USERID: TableDefinition<&str, u64> = TableDefinition::new("remoteaddr_userid");
+
+/// `userid_remoteuser`: local id of a remote user → encoded [`super::RemoteUserRecord`]
+/// (address, a data key wrapped by the master key that seals what they wrote here, sealed
+/// nickname and avatar). Removing the row shreds everything of theirs this node holds.
+pub const USERID_REMOTEUSER: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("userid_remoteuser");
+
+/// `dest_seq_outbound`: (peer domain, queue number from META `next_outbound`) → encoded
+/// [`super::OutboundRecord`]: one signed envelope waiting for delivery, sealed under the data
+/// key of the user whose data it carries.
+pub const DEST_SEQ_OUTBOUND: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("dest_seq_outbound");
+
+/// `origin_envid_seen`: (origin domain, envelope id) → time received (ms): every envelope
+/// applied, so a repeat is never applied twice.
+pub const ORIGIN_ENVID_SEEN: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("origin_envid_seen");
+
+/// `origin_txnid_txn`: (origin domain, transaction id) → SHA-256 of the body (32 bytes) then
+/// the JSON answer given: a repeated transaction gets the same answer; another body, 409.
+pub const ORIGIN_TXNID_TXN: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("origin_txnid_txn");
+
+/// `userid_peer_kind_transfer`: (local user id, peer domain, envelope kind) → (first ms, last
+/// ms, count): which peers received what of a user's data, for their export and erasure.
+pub const USERID_PEER_KIND_TRANSFER: TableDefinition<(u64, &str, &str), (u64, u64, u64)> =
+    TableDefinition::new("userid_peer_kind_transfer");
+
+/// `userid_peer_erasure`: (local user id, peer domain) → (requested ms, acknowledged ms or 0):
+/// erasure requests sent to peers and their acknowledgements.
+pub const USERID_PEER_ERASURE: TableDefinition<(u64, &str), (u64, u64)> =
+    TableDefinition::new("userid_peer_erasure");
+
 // ---- Audit --------------------------------------------------------------------------------
 
 /// `seq_auditentry`: entry number from 0 → encoded [`super::AuditRecord`]: time, actor, action,

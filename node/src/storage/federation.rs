@@ -1,9 +1,12 @@
-//! The node's own federation signing keys as stored records.
+//! Federation as stored: the node's signing keys, users of other nodes, the durable outbound
+//! queue (one ordered queue per peer), envelopes and transactions already applied, transfer
+//! records (which peer received what of whose data) and erasure acknowledgements.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, WriteTransaction};
 
-use super::catalog::KEYID_NODEKEY;
+use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::messaging::{ConversationRecord, EventRecord, MemberRecord};
 use super::{Store, StoreError};
 use crate::time::Millis;
 
@@ -59,6 +62,539 @@ impl Store {
                 return Err(StoreError::Conflict(super::Conflict::UserId));
             }
             t.insert(rec.id.as_str(), rec.encode().as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+// ---- Users of other nodes --------------------------------------------------------------------
+
+/// A user of another node, as this node knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteUserRecord {
+    pub address: String,
+    /// The data key that seals what they wrote here, wrapped by the master key.
+    pub wrapped_key: Vec<u8>,
+    /// Nickname and avatar as last received, sealed under that key (empty: not yet known).
+    pub profile_sealed: Vec<u8>,
+    pub updated: Millis,
+}
+
+impl RemoteUserRecord {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .str(&self.address)
+            .bytes(&self.wrapped_key)
+            .bytes(&self.profile_sealed)
+            .u64(self.updated.0)
+            .finish()
+    }
+    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "remote user", 1)?;
+        let r = RemoteUserRecord {
+            address: d.string()?,
+            wrapped_key: d.bytes()?,
+            profile_sealed: d.bytes()?,
+            updated: Millis(d.u64()?),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// A remote user to create if this node does not know them yet.
+#[derive(Debug, Clone)]
+pub struct NewRemoteUser {
+    pub address: String,
+    /// A fresh candidate id (the top bit is set here) and wrapped key, used only if new.
+    pub id: u64,
+    pub wrapped_key: Vec<u8>,
+    pub now: Millis,
+}
+
+/// The local id of a remote user, creating their record when new.
+pub(crate) fn ensure_remote_user(
+    tx: &WriteTransaction,
+    u: &NewRemoteUser,
+) -> Result<u64, StoreError> {
+    let mut ids = tx.open_table(REMOTEADDR_USERID)?;
+    if let Some(id) = ids.get(u.address.as_str())? {
+        return Ok(id.value());
+    }
+    let mut id = u.id | REMOTE_USER_BIT;
+    let mut users = tx.open_table(USERID_REMOTEUSER)?;
+    while users.get(id)?.is_some() {
+        id = id.wrapping_add(1) | REMOTE_USER_BIT;
+    }
+    ids.insert(u.address.as_str(), id)?;
+    users.insert(
+        id,
+        RemoteUserRecord {
+            address: u.address.clone(),
+            wrapped_key: u.wrapped_key.clone(),
+            profile_sealed: Vec::new(),
+            updated: u.now,
+        }
+        .encode()
+        .as_slice(),
+    )?;
+    Ok(id)
+}
+
+// ---- Outbound queue ------------------------------------------------------------------------
+
+/// One envelope waiting for a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRecord {
+    /// The user whose data key seals `payload` (0: not sealed, it carries no personal data).
+    pub sealer: u64,
+    /// The local user whose data it carries (0: none); delivery stops if they revoke
+    /// `cross_border_transfer` for a peer of another region.
+    pub subject: u64,
+    pub payload: Vec<u8>,
+}
+
+impl OutboundRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .u64(self.sealer)
+            .u64(self.subject)
+            .bytes(&self.payload)
+            .finish()
+    }
+    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "outbound", 1)?;
+        let r = OutboundRecord {
+            sealer: d.u64()?,
+            subject: d.u64()?,
+            payload: d.bytes()?,
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// An envelope to queue, produced by the domain's fan-out.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub dest: String,
+    pub record: OutboundRecord,
+    /// Whose data crosses (recorded per user, peer and kind): (user, kind).
+    pub transfers: Vec<(u64, &'static str)>,
+}
+
+/// Why the domain refused to let data leave (nothing is written then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A user's data would go to a peer of another region without their consent.
+    Residency { peer: String, region: String },
+    /// The peer's queue is full.
+    QueueFull { peer: String },
+    /// The peer is not one this node federates with.
+    UnknownPeer { peer: String },
+    /// What the write carries cannot cross federation (yet).
+    Unsupported(String),
+    /// Building the envelope failed.
+    Internal(String),
+}
+
+/// What a write on a conversation hands to the fan-out builder, inside its transaction.
+#[derive(Debug)]
+pub struct FanoutView<'a> {
+    pub conversation: &'a ConversationRecord,
+    /// Members after the write, each with their handle (local) or address (remote).
+    pub members: &'a [(MemberRecord, String)],
+    /// Members this write removed, likewise.
+    pub removed: &'a [(MemberRecord, String)],
+    /// The events the write added, in order.
+    pub events: &'a [EventRecord],
+    /// Local members (and removed members) who have granted `cross_border_transfer`.
+    pub cross_border: &'a [u64],
+}
+
+/// Builds the envelopes a write sends to other nodes. Runs inside the write transaction (so
+/// the queue rows commit with the data), possibly more than once.
+#[derive(Clone)]
+pub struct Fanout(pub std::sync::Arc<FanoutFn>);
+
+/// The function inside a [`Fanout`].
+pub type FanoutFn = dyn Fn(&FanoutView<'_>) -> Result<Vec<Outgoing>, Refusal> + Send + Sync;
+
+impl Fanout {
+    pub fn new(
+        f: impl Fn(&FanoutView<'_>) -> Result<Vec<Outgoing>, Refusal> + Send + Sync + 'static,
+    ) -> Self {
+        Fanout(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fanout")
+    }
+}
+
+/// A member with their handle (local) or address (remote).
+type Named = (MemberRecord, String);
+
+/// Handles or addresses of members, and who among the local ones may send data abroad.
+fn named(
+    tx: &WriteTransaction,
+    members: &[MemberRecord],
+) -> Result<(Vec<Named>, Vec<u64>), StoreError> {
+    let accounts = tx.open_table(USERID_ACCOUNT)?;
+    let remotes = tx.open_table(USERID_REMOTEUSER)?;
+    let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
+    let mut out = Vec::with_capacity(members.len());
+    let mut cross = Vec::new();
+    for m in members {
+        if m.user & REMOTE_USER_BIT != 0 {
+            if let Some(v) = remotes.get(m.user)? {
+                out.push((*m, RemoteUserRecord::decode(v.value())?.address));
+            }
+        } else if let Some(v) = accounts.get(m.user)? {
+            out.push((*m, super::AccountRecord::decode(v.value())?.handle));
+            if let Some(c) = consents.get((m.user, "cross_border_transfer"))?
+                && super::ConsentEvent::decode_granted(c.value())?
+            {
+                cross.push(m.user);
+            }
+        }
+    }
+    Ok((out, cross))
+}
+
+/// Runs `fanout` for a conversation write and queues what it returns, recording transfers.
+/// Skipped (nothing to send) when no member, before or after, is remote. Returns the peers
+/// whose queues grew.
+pub(crate) fn run_fanout(
+    tx: &WriteTransaction,
+    fanout: Option<&Fanout>,
+    conversation: &ConversationRecord,
+    members: &[MemberRecord],
+    removed: &[MemberRecord],
+    events: &[EventRecord],
+    now: Millis,
+) -> Result<Result<Vec<String>, Refusal>, StoreError> {
+    let Some(fanout) = fanout else {
+        return Ok(Ok(Vec::new()));
+    };
+    let remote = |m: &MemberRecord| m.user & REMOTE_USER_BIT != 0;
+    if !members.iter().chain(removed).any(remote) {
+        return Ok(Ok(Vec::new()));
+    }
+    let (members_named, mut cross) = named(tx, members)?;
+    let (removed_named, cross_removed) = named(tx, removed)?;
+    cross.extend(cross_removed);
+    let view = FanoutView {
+        conversation,
+        members: &members_named,
+        removed: &removed_named,
+        events,
+        cross_border: &cross,
+    };
+    let outgoing = match (fanout.0)(&view) {
+        Ok(o) => o,
+        Err(r) => return Ok(Err(r)),
+    };
+    enqueue(tx, &outgoing, now).map(Ok)
+}
+
+/// Writes queue rows and transfer records; returns the peers written to.
+pub(crate) fn enqueue(
+    tx: &WriteTransaction,
+    outgoing: &[Outgoing],
+    now: Millis,
+) -> Result<Vec<String>, StoreError> {
+    if outgoing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut meta = tx.open_table(META)?;
+    let mut next = match meta.get("next_outbound")? {
+        Some(v) => u64::from_be_bytes(
+            v.value()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("meta"))?,
+        ),
+        None => 1,
+    };
+    let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
+    let mut transfers = tx.open_table(USERID_PEER_KIND_TRANSFER)?;
+    let mut dests: Vec<String> = Vec::new();
+    for o in outgoing {
+        queue.insert((o.dest.as_str(), next), o.record.encode().as_slice())?;
+        next += 1;
+        for (user, kind) in &o.transfers {
+            let key = (*user, o.dest.as_str(), *kind);
+            let (first, _, count) = transfers.get(key)?.map_or((now.0, 0, 0), |v| v.value());
+            transfers.insert(key, (first, now.0, count + 1))?;
+        }
+        if !dests.contains(&o.dest) {
+            dests.push(o.dest.clone());
+        }
+    }
+    meta.insert("next_outbound", next.to_be_bytes().as_slice())?;
+    Ok(dests)
+}
+
+impl OutboundRecord {
+    /// Only the sealer of an encoded record (to find a user's queued rows).
+    pub(crate) fn decode_sealer(b: &[u8]) -> Result<u64, StoreError> {
+        Ok(Self::decode(b)?.sealer)
+    }
+}
+
+/// A user's data received by one peer: (peer, kind, first ms, last ms, count).
+pub type Transfer = (String, String, Millis, Millis, u64);
+
+impl Store {
+    /// The local id of a remote user, if known.
+    pub async fn remote_user_id(&self, address: String) -> Result<Option<u64>, StoreError> {
+        self.read(move |tx| {
+            Ok(tx
+                .open_table(REMOTEADDR_USERID)?
+                .get(address.as_str())?
+                .map(|v| v.value()))
+        })
+        .await
+    }
+
+    /// The local id of a remote user, creating their record when new.
+    pub async fn ensure_remote_user(&self, u: NewRemoteUser) -> Result<u64, StoreError> {
+        self.write(move |tx| ensure_remote_user(tx, &u)).await
+    }
+
+    /// Records of remote users by local id (unknown ids are left out).
+    pub async fn remote_users(
+        &self,
+        ids: Vec<u64>,
+    ) -> Result<Vec<(u64, RemoteUserRecord)>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(USERID_REMOTEUSER)?;
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(v) = t.get(id)? {
+                    out.push((id, RemoteUserRecord::decode(v.value())?));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Stores a remote user's nickname and avatar (sealed under their key here).
+    pub async fn set_remote_profile(
+        &self,
+        id: u64,
+        profile_sealed: Vec<u8>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(USERID_REMOTEUSER)?;
+            let found = t.get(id)?.map(|v| RemoteUserRecord::decode(v.value()));
+            if let Some(mut rec) = found.transpose()? {
+                rec.profile_sealed = profile_sealed.clone();
+                rec.updated = now;
+                t.insert(id, rec.encode().as_slice())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Queues envelopes (not tied to a conversation write).
+    pub async fn enqueue(
+        &self,
+        outgoing: Vec<Outgoing>,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.write(move |tx| enqueue(tx, &outgoing, now)).await
+    }
+
+    /// How many envelopes wait for each peer.
+    pub async fn outbound_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|tx| {
+            let mut out: Vec<(String, u64)> = Vec::new();
+            for row in tx.open_table(DEST_SEQ_OUTBOUND)?.iter()? {
+                let (k, _) = row?;
+                let dest = k.value().0;
+                match out.last_mut() {
+                    Some((d, n)) if d == dest => *n += 1,
+                    _ => out.push((dest.to_string(), 1)),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The oldest envelopes waiting for `dest`: at most `max` of them and (past the first)
+    /// at most `max_bytes` of payload.
+    pub async fn outbound_batch(
+        &self,
+        dest: String,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, OutboundRecord)>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            let t = tx.open_table(DEST_SEQ_OUTBOUND)?;
+            for row in t.range((dest.as_str(), 0)..=(dest.as_str(), u64::MAX))? {
+                let (k, v) = row?;
+                let rec = OutboundRecord::decode(v.value())?;
+                bytes += rec.payload.len();
+                if !out.is_empty() && (out.len() >= max || bytes > max_bytes) {
+                    break;
+                }
+                out.push((k.value().1, rec));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Removes delivered (or refused for good) envelopes from `dest`'s queue.
+    pub async fn outbound_done(&self, dest: String, seqs: Vec<u64>) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(DEST_SEQ_OUTBOUND)?;
+            for s in &seqs {
+                t.remove((dest.as_str(), *s))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The answer recorded for a transaction: (SHA-256 of its body, answer JSON).
+    pub async fn transaction_answer(
+        &self,
+        origin: String,
+        txn_id: String,
+    ) -> Result<Option<([u8; 32], Vec<u8>)>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(ORIGIN_TXNID_TXN)?;
+            let Some(v) = t.get((origin.as_str(), txn_id.as_str()))? else {
+                return Ok(None);
+            };
+            let v = v.value();
+            if v.len() < 32 {
+                return Err(StoreError::Corrupt("transaction"));
+            }
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(&v[..32]);
+            Ok(Some((digest, v[32..].to_vec())))
+        })
+        .await
+    }
+
+    /// Records a transaction's answer (first answer wins).
+    pub async fn record_transaction(
+        &self,
+        origin: String,
+        txn_id: String,
+        digest: [u8; 32],
+        answer: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(ORIGIN_TXNID_TXN)?;
+            if t.get((origin.as_str(), txn_id.as_str()))?.is_none() {
+                let mut v = digest.to_vec();
+                v.extend_from_slice(&answer);
+                t.insert((origin.as_str(), txn_id.as_str()), v.as_slice())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every peer that received some of `user`'s data, what kind, when and how often.
+    pub async fn transfers_of(&self, user: u64) -> Result<Vec<Transfer>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(USERID_PEER_KIND_TRANSFER)?
+                .range((user, "", "")..)?
+            {
+                let (k, v) = row?;
+                let (u, peer, kind) = k.value();
+                if u != user {
+                    break;
+                }
+                let (first, last, count) = v.value();
+                out.push((
+                    peer.to_string(),
+                    kind.to_string(),
+                    Millis(first),
+                    Millis(last),
+                    count,
+                ));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Records erasure requests to peers and queues them, in one transaction.
+    pub async fn request_erasure(
+        &self,
+        user: u64,
+        outgoing: Vec<Outgoing>,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(USERID_PEER_ERASURE)?;
+            for o in &outgoing {
+                t.insert((user, o.dest.as_str()), (now.0, 0))?;
+            }
+            drop(t);
+            enqueue(tx, &outgoing, now)
+        })
+        .await
+    }
+
+    /// Each peer asked to erase `user`'s data: (peer, requested, acknowledged if so).
+    pub async fn erasure_status(
+        &self,
+        user: u64,
+    ) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for row in tx.open_table(USERID_PEER_ERASURE)?.range((user, "")..)? {
+                let (k, v) = row?;
+                let (u, peer) = k.value();
+                if u != user {
+                    break;
+                }
+                let (req, ack) = v.value();
+                out.push((
+                    peer.to_string(),
+                    Millis(req),
+                    (ack != 0).then_some(Millis(ack)),
+                ));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Records that some of `user`'s data of `kind` went to `peer` outside a queued write
+    /// (a profile answered to a peer's lookup).
+    pub async fn record_transfer(
+        &self,
+        user: u64,
+        peer: String,
+        kind: &'static str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(USERID_PEER_KIND_TRANSFER)?;
+            let key = (user, peer.as_str(), kind);
+            let (first, _, count) = t.get(key)?.map_or((now.0, 0, 0), |v| v.value());
+            t.insert(key, (first, now.0, count + 1))?;
             Ok(())
         })
         .await

@@ -17,6 +17,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::federation::{Fanout, Refusal, run_fanout};
 use super::{Store, StoreError};
 use crate::time::Millis;
 
@@ -68,7 +69,7 @@ pub struct ConversationRecord {
 }
 
 impl ConversationRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.id)
             .bool(self.kind == ConvKind::Group)
@@ -79,7 +80,7 @@ impl ConversationRecord {
             .u64(self.last_activity.0)
             .finish()
     }
-    fn decode(no: u64, b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(no: u64, b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "conversation", 1)?;
         let r = ConversationRecord {
             no,
@@ -109,13 +110,13 @@ pub struct MemberRecord {
 }
 
 impl MemberRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .u64(self.role.code())
             .u64(self.joined.0)
             .finish()
     }
-    fn decode(user: u64, b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(user: u64, b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "member", 1)?;
         let r = MemberRecord {
             user,
@@ -143,7 +144,7 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let e = Enc::new(1)
             .u64(self.pos)
             .bytes(&self.id)
@@ -157,7 +158,7 @@ impl MessageRecord {
         }
         .finish()
     }
-    fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "message", 1)?;
         let pos = d.u64()?;
         let id: [u8; 16] = d
@@ -235,7 +236,7 @@ pub enum EventRecord {
 }
 
 impl EventRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let e = Enc::new(1);
         match self {
             EventRecord::Message { seq } => e.u64(0).u64(*seq),
@@ -257,7 +258,7 @@ impl EventRecord {
         }
         .finish()
     }
-    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "event", 1)?;
         let r = match d.u64()? {
             0 => EventRecord::Message { seq: d.u64()? },
@@ -297,7 +298,7 @@ pub struct MediaRecord {
 }
 
 impl MediaRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .u64(self.owner)
             .str(&self.content_type)
@@ -306,7 +307,7 @@ impl MediaRecord {
             .u64(u64::from(self.chunks))
             .finish()
     }
-    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "media", 1)?;
         let r = MediaRecord {
             owner: d.u64()?,
@@ -358,6 +359,8 @@ impl ConversationState {
 pub struct Notify {
     pub users: Vec<u64>,
     pub pos: u64,
+    /// Peers whose outbound queues grew.
+    pub peers: Vec<String>,
 }
 
 /// A conversation to create.
@@ -374,6 +377,7 @@ pub struct NewConversation {
     /// Everyone else to add (for a direct conversation, exactly the other person).
     pub others: Vec<u64>,
     pub now: Millis,
+    pub fanout: Option<Fanout>,
 }
 
 /// A message to store.
@@ -387,6 +391,10 @@ pub struct NewMessage {
     pub ts: Millis,
     pub body_sealed: Vec<u8>,
     pub media: Option<String>,
+    /// False when another node hosts the conversation: nothing is stored here, the message
+    /// goes to the host (through `fanout`), which sequences it and sends it back.
+    pub hosted_here: bool,
+    pub fanout: Option<Fanout>,
 }
 
 /// The outcome of storing a message.
@@ -398,8 +406,13 @@ pub enum Sent {
         ts: Millis,
         notify: Notify,
     },
-    /// The same device sent this txn id before: the original answer, nothing stored.
+    /// The same device sent this txn id before: the original answer, nothing stored (seq 0:
+    /// it went to the conversation's host node).
     Repeat { seq: u64, ts: Millis },
+    /// Queued for the host node of the conversation.
+    Forwarded { ts: Millis, notify: Notify },
+    /// The fan-out refused: nothing stored or queued.
+    Refused(Refusal),
     /// The author is not a member (or the conversation does not exist).
     NotMember,
     /// The media is not the author's.
@@ -410,6 +423,7 @@ pub enum Sent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recalled {
     Done(Notify),
+    Refused(Refusal),
     NotMember,
     NoSuchMessage,
     NotAuthor,
@@ -433,7 +447,7 @@ struct ViewFloor {
     floor: u64,
 }
 
-fn next_pos(tx: &WriteTransaction) -> Result<u64, StoreError> {
+pub(crate) fn next_pos(tx: &WriteTransaction) -> Result<u64, StoreError> {
     let mut meta = tx.open_table(META)?;
     let current = match meta.get("next_pos")? {
         Some(v) => u64::from_be_bytes(
@@ -482,7 +496,10 @@ fn load_state(
     }))
 }
 
-fn load_state_w(tx: &WriteTransaction, conv: u64) -> Result<Option<ConversationState>, StoreError> {
+pub(crate) fn load_state_w(
+    tx: &WriteTransaction,
+    conv: u64,
+) -> Result<Option<ConversationState>, StoreError> {
     load_state(
         &tx.open_table(CONVNO_CONVERSATION)?,
         &tx.open_table(CONVNO_USERID_MEMBER)?,
@@ -498,7 +515,7 @@ fn load_state_r(tx: &ReadTransaction, conv: u64) -> Result<Option<ConversationSt
     )
 }
 
-fn put_event(
+pub(crate) fn put_event(
     tx: &WriteTransaction,
     conv: u64,
     pos: u64,
@@ -509,7 +526,7 @@ fn put_event(
     Ok(())
 }
 
-fn add_member(
+pub(crate) fn add_member(
     tx: &WriteTransaction,
     conv: u64,
     m: MemberRecord,
@@ -538,7 +555,7 @@ impl Store {
     pub async fn create_conversation(
         &self,
         c: NewConversation,
-    ) -> Result<(ConversationRecord, bool, Notify), StoreError> {
+    ) -> Result<Result<(ConversationRecord, bool, Notify), Refusal>, StoreError> {
         let NewConversation {
             id,
             no,
@@ -548,6 +565,7 @@ impl Store {
             creator,
             others,
             now,
+            fanout,
         } = c;
         self.write(move |tx| {
             if kind == ConvKind::Direct {
@@ -559,7 +577,7 @@ impl Store {
                     .map(|v| v.value())
                 {
                     let state = load_state_w(tx, existing)?.ok_or(StoreError::Corrupt("direct"))?;
-                    return Ok((state.conversation, false, Notify::default()));
+                    return Ok(Ok((state.conversation, false, Notify::default())));
                 }
                 tx.open_table(USERPAIR_CONVNO)?.insert(pair, no)?;
             }
@@ -588,56 +606,46 @@ impl Store {
                 Role::Member
             };
             let mut pos = next_pos(tx)?;
-            add_member(
-                tx,
-                no,
-                MemberRecord {
-                    user: creator,
-                    role: creator_role,
-                    joined: now,
-                },
-                pos,
-            )?;
-            put_event(
-                tx,
-                no,
-                pos,
-                &EventRecord::Member {
-                    action: MemberAction::Joined,
-                    user: creator,
-                    actor: creator,
-                    role: creator_role,
-                },
-            )?;
+            let mut members = vec![MemberRecord {
+                user: creator,
+                role: creator_role,
+                joined: now,
+            }];
+            add_member(tx, no, members[0], pos)?;
+            let mut events = vec![EventRecord::Member {
+                action: MemberAction::Joined,
+                user: creator,
+                actor: creator,
+                role: creator_role,
+            }];
+            put_event(tx, no, pos, &events[0])?;
             for &u in &others {
                 if users.contains(&u) {
                     continue;
                 }
                 pos = next_pos(tx)?;
-                add_member(
-                    tx,
-                    no,
-                    MemberRecord {
-                        user: u,
-                        role: Role::Member,
-                        joined: now,
-                    },
-                    pos,
-                )?;
-                put_event(
-                    tx,
-                    no,
-                    pos,
-                    &EventRecord::Member {
-                        action: MemberAction::Invited,
-                        user: u,
-                        actor: creator,
-                        role: Role::Member,
-                    },
-                )?;
+                let m = MemberRecord {
+                    user: u,
+                    role: Role::Member,
+                    joined: now,
+                };
+                add_member(tx, no, m, pos)?;
+                members.push(m);
+                let ev = EventRecord::Member {
+                    action: MemberAction::Invited,
+                    user: u,
+                    actor: creator,
+                    role: Role::Member,
+                };
+                put_event(tx, no, pos, &ev)?;
+                events.push(ev);
                 users.push(u);
             }
-            Ok((rec, true, Notify { users, pos }))
+            let peers = match run_fanout(tx, fanout.as_ref(), &rec, &members, &[], &events, now)? {
+                Ok(p) => p,
+                Err(r) => return Ok(Err(r)),
+            };
+            Ok(Ok((rec, true, Notify { users, pos, peers })))
         })
         .await
     }
@@ -687,107 +695,127 @@ impl Store {
         actor: u64,
         now: Millis,
         decide: F,
+        fanout: Option<Fanout>,
     ) -> Result<Result<Notify, E>, StoreError>
     where
-        E: Send + 'static,
+        E: Send + From<Refusal> + 'static,
         F: Fn(&ConversationState) -> Result<Vec<Mutation>, E> + Send + 'static,
     {
-        self.write(move |tx| {
-            let Some(state) = load_state_w(tx, no)? else {
-                return Err(StoreError::Corrupt("conversation"));
-            };
-            let mutations = match decide(&state) {
-                Ok(m) => m,
-                Err(e) => return Ok(Err(e)),
-            };
-            let mut notify: HashSet<u64> = state.members.iter().map(|m| m.user).collect();
-            let mut conv = state.conversation.clone();
-            let mut pos = 0;
-            for m in mutations {
-                pos = next_pos(tx)?;
-                match m {
-                    Mutation::Add { user, role, action } => {
-                        add_member(
-                            tx,
-                            no,
-                            MemberRecord {
-                                user,
-                                role,
-                                joined: now,
-                            },
-                            pos,
-                        )?;
-                        put_event(
-                            tx,
-                            no,
-                            pos,
-                            &EventRecord::Member {
-                                action,
-                                user,
-                                actor,
-                                role,
-                            },
-                        )?;
-                        notify.insert(user);
-                    }
-                    Mutation::Remove { user, action } => {
-                        let role = state.member(user).map_or(Role::Member, |m| m.role);
-                        tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, user))?;
-                        tx.open_table(USERID_CONVNO)?.remove((user, no))?;
-                        let ev = EventRecord::Member {
-                            action,
-                            user,
-                            actor,
-                            role,
-                        };
-                        put_event(tx, no, pos, &ev)?;
-                        // The removed user no longer reads the conversation; tell them directly.
-                        tx.open_table(USERID_POS_EVENT)?
-                            .insert((user, pos), ev.encode().as_slice())?;
-                    }
-                    Mutation::SetRole { user, role } => {
-                        let mut members = tx.open_table(CONVNO_USERID_MEMBER)?;
-                        let existing = members
-                            .get((no, user))?
-                            .map(|v| MemberRecord::decode(user, v.value()));
-                        let Some(mut rec) = existing.transpose()? else {
-                            continue;
-                        };
-                        rec.role = role;
-                        members.insert((no, user), rec.encode().as_slice())?;
-                        put_event(
-                            tx,
-                            no,
-                            pos,
-                            &EventRecord::Member {
-                                action: MemberAction::RoleChanged,
-                                user,
-                                actor,
-                                role,
-                            },
-                        )?;
-                    }
-                    Mutation::Rename(name) => {
-                        conv.name = name.clone();
-                        put_event(tx, no, pos, &EventRecord::Renamed { name, actor })?;
-                    }
-                    Mutation::SetPublic(public) => {
-                        conv.public = public;
-                        put_event(tx, no, pos, &EventRecord::Visibility { public, actor })?;
-                    }
+        self.write(move |tx| change_in(tx, no, actor, now, &decide, fanout.as_ref()))
+            .await
+    }
+}
+
+/// The body of [`Store::change_conversation`], shared with changes requested by other nodes.
+pub(crate) fn change_in<E, F>(
+    tx: &WriteTransaction,
+    no: u64,
+    actor: u64,
+    now: Millis,
+    decide: &F,
+    fanout: Option<&Fanout>,
+) -> Result<Result<Notify, E>, StoreError>
+where
+    E: From<Refusal>,
+    F: Fn(&ConversationState) -> Result<Vec<Mutation>, E>,
+{
+    let Some(state) = load_state_w(tx, no)? else {
+        return Err(StoreError::Corrupt("conversation"));
+    };
+    let mutations = match decide(&state) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut events = Vec::new();
+    let mut removed = Vec::new();
+    let mut notify: HashSet<u64> = state.members.iter().map(|m| m.user).collect();
+    let mut conv = state.conversation.clone();
+    let mut pos = 0;
+    for m in mutations {
+        pos = next_pos(tx)?;
+        let ev = match m {
+            Mutation::Add { user, role, action } => {
+                add_member(
+                    tx,
+                    no,
+                    MemberRecord {
+                        user,
+                        role,
+                        joined: now,
+                    },
+                    pos,
+                )?;
+                notify.insert(user);
+                EventRecord::Member {
+                    action,
+                    user,
+                    actor,
+                    role,
                 }
             }
-            conv.last_activity = now;
-            tx.open_table(CONVNO_CONVERSATION)?
-                .insert(no, conv.encode().as_slice())?;
-            Ok(Ok(Notify {
-                users: notify.into_iter().collect(),
-                pos,
-            }))
-        })
-        .await
+            Mutation::Remove { user, action } => {
+                let role = state.member(user).map_or(Role::Member, |m| m.role);
+                tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, user))?;
+                tx.open_table(USERID_CONVNO)?.remove((user, no))?;
+                if let Some(m) = state.member(user) {
+                    removed.push(*m);
+                }
+                let ev = EventRecord::Member {
+                    action,
+                    user,
+                    actor,
+                    role,
+                };
+                // The removed user no longer reads the conversation; tell them directly.
+                tx.open_table(USERID_POS_EVENT)?
+                    .insert((user, pos), ev.encode().as_slice())?;
+                ev
+            }
+            Mutation::SetRole { user, role } => {
+                let mut members = tx.open_table(CONVNO_USERID_MEMBER)?;
+                let existing = members
+                    .get((no, user))?
+                    .map(|v| MemberRecord::decode(user, v.value()));
+                let Some(mut rec) = existing.transpose()? else {
+                    continue;
+                };
+                rec.role = role;
+                members.insert((no, user), rec.encode().as_slice())?;
+                EventRecord::Member {
+                    action: MemberAction::RoleChanged,
+                    user,
+                    actor,
+                    role,
+                }
+            }
+            Mutation::Rename(name) => {
+                conv.name = name.clone();
+                EventRecord::Renamed { name, actor }
+            }
+            Mutation::SetPublic(public) => {
+                conv.public = public;
+                EventRecord::Visibility { public, actor }
+            }
+        };
+        put_event(tx, no, pos, &ev)?;
+        events.push(ev);
     }
+    conv.last_activity = now;
+    tx.open_table(CONVNO_CONVERSATION)?
+        .insert(no, conv.encode().as_slice())?;
+    let after = load_state_w(tx, no)?.ok_or(StoreError::Corrupt("conversation"))?;
+    let peers = match run_fanout(tx, fanout, &conv, &after.members, &removed, &events, now)? {
+        Ok(p) => p,
+        Err(r) => return Ok(Err(E::from(r))),
+    };
+    Ok(Ok(Notify {
+        users: notify.into_iter().collect(),
+        pos,
+        peers,
+    }))
+}
 
+impl Store {
     /// Stores a message idempotently (per author device and txn id), assigning seq and pos.
     pub async fn send_message(&self, m: NewMessage) -> Result<Sent, StoreError> {
         self.write(move |tx| {
@@ -821,28 +849,63 @@ impl Store {
                 if !owned {
                     return Ok(Sent::MediaNotOwned);
                 }
-                tx.open_table(MEDIAID_CONVNO)?
-                    .insert((media.as_str(), no), ())?;
+                if m.hosted_here {
+                    tx.open_table(MEDIAID_CONVNO)?
+                        .insert((media.as_str(), no), ())?;
+                }
             }
-            let pos = next_pos(tx)?;
-            let seq = state.conversation.last_seq + 1;
-            let rec = MessageRecord {
-                seq,
-                pos,
-                id: m.id,
-                author: m.author,
-                ts: m.ts,
-                body_sealed: m.body_sealed.clone(),
-                recalled: false,
-                media: m.media.clone(),
+            if !m.hosted_here {
+                let probe = [EventRecord::Message { seq: 0 }];
+                let fanout = m.fanout.as_ref();
+                let peers = match run_fanout(
+                    tx,
+                    fanout,
+                    &state.conversation,
+                    &state.members,
+                    &[],
+                    &probe,
+                    m.ts,
+                )? {
+                    Ok(p) => p,
+                    Err(r) => return Ok(Sent::Refused(r)),
+                };
+                tx.open_table(USERID_DEVICEID_TXNID_SENT)?.insert(
+                    (m.author, m.device_id.as_str(), m.txn_id.as_str()),
+                    (no, 0, m.ts.0, 0),
+                )?;
+                return Ok(Sent::Forwarded {
+                    ts: m.ts,
+                    notify: Notify {
+                        users: Vec::new(),
+                        pos: 0,
+                        peers,
+                    },
+                });
+            }
+            let (seq, pos) = store_message(
+                tx,
+                no,
+                &mut state.conversation,
+                m.id,
+                m.author,
+                m.ts,
+                &m.body_sealed,
+                m.media.as_deref(),
+            )?;
+            let events = [EventRecord::Message { seq }];
+            let fanout = m.fanout.as_ref();
+            let peers = match run_fanout(
+                tx,
+                fanout,
+                &state.conversation,
+                &state.members,
+                &[],
+                &events,
+                m.ts,
+            )? {
+                Ok(p) => p,
+                Err(r) => return Ok(Sent::Refused(r)),
             };
-            tx.open_table(CONVNO_SEQ_MESSAGE)?
-                .insert((no, seq), rec.encode().as_slice())?;
-            put_event(tx, no, pos, &EventRecord::Message { seq })?;
-            state.conversation.last_seq = seq;
-            state.conversation.last_activity = m.ts;
-            tx.open_table(CONVNO_CONVERSATION)?
-                .insert(no, state.conversation.encode().as_slice())?;
             tx.open_table(USERID_DEVICEID_TXNID_SENT)?.insert(
                 (m.author, m.device_id.as_str(), m.txn_id.as_str()),
                 (no, seq, m.ts.0, pos),
@@ -853,6 +916,7 @@ impl Store {
                 notify: Notify {
                     users: state.members.iter().map(|x| x.user).collect(),
                     pos,
+                    peers,
                 },
             })
         })
@@ -860,6 +924,10 @@ impl Store {
     }
 
     /// Recalls a message for everyone: only its author, only within `window_ms` of sending.
+    /// When another node hosts the conversation (`hosted_here` false) the checks run on this
+    /// node's copy and the request goes to the host through `fanout`; nothing changes here
+    /// until the host's answer arrives.
+    #[allow(clippy::too_many_arguments)]
     pub async fn recall_message(
         &self,
         user: u64,
@@ -867,40 +935,20 @@ impl Store {
         seq: u64,
         now: Millis,
         window_ms: u64,
+        hosted_here: bool,
+        fanout: Option<Fanout>,
     ) -> Result<Recalled, StoreError> {
         self.write(move |tx| {
-            let Some(state) = load_state_w(tx, no)? else {
-                return Ok(Recalled::NotMember);
-            };
-            if state.member(user).is_none() {
-                return Ok(Recalled::NotMember);
-            }
-            let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
-            let found = messages
-                .get((no, seq))?
-                .map(|v| MessageRecord::decode(seq, v.value()));
-            let Some(mut msg) = found.transpose()? else {
-                return Ok(Recalled::NoSuchMessage);
-            };
-            if msg.recalled {
-                return Ok(Recalled::NoSuchMessage);
-            }
-            if msg.author != user {
-                return Ok(Recalled::NotAuthor);
-            }
-            if now.saturating_sub(msg.ts) > window_ms {
-                return Ok(Recalled::TooLate);
-            }
-            msg.recalled = true;
-            msg.body_sealed.clear();
-            messages.insert((no, seq), msg.encode().as_slice())?;
-            drop(messages);
-            let pos = next_pos(tx)?;
-            put_event(tx, no, pos, &EventRecord::Recall { seq })?;
-            Ok(Recalled::Done(Notify {
-                users: state.members.iter().map(|m| m.user).collect(),
-                pos,
-            }))
+            recall_in(
+                tx,
+                user,
+                no,
+                seq,
+                now,
+                window_ms,
+                hosted_here,
+                fanout.as_ref(),
+            )
         })
         .await
     }
@@ -1327,16 +1375,24 @@ impl Store {
         .await
     }
 
-    /// The wrapped data keys of several users (for opening their messages), by user id.
+    /// The wrapped data keys of several users (for opening their messages), by user id, with
+    /// each user's handle (local users) or full address (users of other nodes). Users that
+    /// no longer exist are left out.
     pub async fn wrapped_keys(
         &self,
         users: Vec<u64>,
     ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
         self.read(move |tx| {
             let t = tx.open_table(USERID_ACCOUNT)?;
+            let remote = tx.open_table(USERID_REMOTEUSER)?;
             let mut out = Vec::new();
             for u in users {
-                if let Some(v) = t.get(u)? {
+                if u & REMOTE_USER_BIT != 0 {
+                    if let Some(v) = remote.get(u)? {
+                        let r = super::RemoteUserRecord::decode(v.value())?;
+                        out.push((u, r.address, r.wrapped_key));
+                    }
+                } else if let Some(v) = t.get(u)? {
                     let a = super::AccountRecord::decode(v.value())?;
                     out.push((u, a.handle, a.wrapped_key));
                 }
@@ -1397,6 +1453,120 @@ fn event_view(
     }))
 }
 
+/// The body of [`Store::recall_message`], shared with recalls requested by other nodes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn recall_in(
+    tx: &WriteTransaction,
+    user: u64,
+    no: u64,
+    seq: u64,
+    now: Millis,
+    window_ms: u64,
+    hosted_here: bool,
+    fanout: Option<&Fanout>,
+) -> Result<Recalled, StoreError> {
+    let Some(state) = load_state_w(tx, no)? else {
+        return Ok(Recalled::NotMember);
+    };
+    if state.member(user).is_none() {
+        return Ok(Recalled::NotMember);
+    }
+    let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+    let found = messages
+        .get((no, seq))?
+        .map(|v| MessageRecord::decode(seq, v.value()));
+    let Some(mut msg) = found.transpose()? else {
+        return Ok(Recalled::NoSuchMessage);
+    };
+    if msg.recalled {
+        return Ok(Recalled::NoSuchMessage);
+    }
+    if msg.author != user {
+        return Ok(Recalled::NotAuthor);
+    }
+    if now.saturating_sub(msg.ts) > window_ms {
+        return Ok(Recalled::TooLate);
+    }
+    let events = [EventRecord::Recall { seq }];
+    let members = &state.members;
+    let peers = match run_fanout(tx, fanout, &state.conversation, members, &[], &events, now)? {
+        Ok(p) => p,
+        Err(r) => return Ok(Recalled::Refused(r)),
+    };
+    if !hosted_here {
+        return Ok(Recalled::Done(Notify {
+            users: Vec::new(),
+            pos: 0,
+            peers,
+        }));
+    }
+    msg.recalled = true;
+    msg.body_sealed.clear();
+    messages.insert((no, seq), msg.encode().as_slice())?;
+    drop(messages);
+    let pos = next_pos(tx)?;
+    put_event(tx, no, pos, &events[0])?;
+    Ok(Recalled::Done(Notify {
+        users: state.members.iter().map(|m| m.user).collect(),
+        pos,
+        peers,
+    }))
+}
+
+/// Appends a message to a conversation: the next seq, a new pos, its event; updates the
+/// conversation record. Returns (seq, pos).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn store_message(
+    tx: &WriteTransaction,
+    no: u64,
+    conv: &mut ConversationRecord,
+    id: [u8; 16],
+    author: u64,
+    ts: Millis,
+    body_sealed: &[u8],
+    media: Option<&str>,
+) -> Result<(u64, u64), StoreError> {
+    let pos = next_pos(tx)?;
+    let seq = conv.last_seq + 1;
+    put_message(tx, no, conv, seq, pos, id, author, ts, body_sealed, media)?;
+    Ok((seq, pos))
+}
+
+/// Writes a message at a given seq (a replica takes the host's seq), its event, and the
+/// conversation's last seq and activity.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn put_message(
+    tx: &WriteTransaction,
+    no: u64,
+    conv: &mut ConversationRecord,
+    seq: u64,
+    pos: u64,
+    id: [u8; 16],
+    author: u64,
+    ts: Millis,
+    body_sealed: &[u8],
+    media: Option<&str>,
+) -> Result<(), StoreError> {
+    let rec = MessageRecord {
+        seq,
+        pos,
+        id,
+        author,
+        ts,
+        body_sealed: body_sealed.to_vec(),
+        recalled: false,
+        media: media.map(str::to_string),
+    };
+    tx.open_table(CONVNO_SEQ_MESSAGE)?
+        .insert((no, seq), rec.encode().as_slice())?;
+    put_event(tx, no, pos, &EventRecord::Message { seq })?;
+    conv.last_seq = conv.last_seq.max(seq);
+    conv.last_activity = ts;
+    tx.open_table(CONVNO_CONVERSATION)?
+        .insert(no, conv.encode().as_slice())?;
+    Ok(())
+}
+
 /// Removes the messages (and events) of one conversation that every member's floor has passed.
 fn purge_conversation(tx: &WriteTransaction, no: u64) -> Result<u64, StoreError> {
     let floors = tx.open_table(USERID_FLOOR)?;
@@ -1406,7 +1576,13 @@ fn purge_conversation(tx: &WriteTransaction, no: u64) -> Result<u64, StoreError>
         .range((no, 0)..=(no, u64::MAX))?
     {
         let (k, _) = row?;
-        bound = bound.min(floors.get(k.value().1)?.map_or(0, |v| v.value()));
+        let user = k.value().1;
+        // Users of other nodes hold nothing back: their copies went into the outbound queue
+        // (sealed separately) in the same transaction that stored the message.
+        if user & REMOTE_USER_BIT != 0 {
+            continue;
+        }
+        bound = bound.min(floors.get(user)?.map_or(0, |v| v.value()));
     }
     drop(floors);
     if bound == 0 || bound == u64::MAX {
@@ -1468,8 +1644,10 @@ mod tests {
                 creator: 1,
                 others: vec![2],
                 now: Millis(1),
+                fanout: None,
             })
             .await
+            .unwrap()
             .unwrap();
         assert!(created);
         (dir, store, conv.no)
@@ -1486,6 +1664,8 @@ mod tests {
                 ts: Millis(10 + n),
                 body_sealed: vec![1, 2, 3],
                 media: None,
+                hosted_here: true,
+                fanout: None,
             })
             .await
             .unwrap();
@@ -1617,6 +1797,8 @@ mod tests {
                 ts: Millis(99),
                 body_sealed: vec![9],
                 media: None,
+                hosted_here: true,
+                fanout: None,
             })
             .await
             .unwrap();

@@ -14,19 +14,25 @@ mod catalog;
 mod codec;
 mod federation;
 mod messaging;
+mod replica;
 mod writer;
 
 pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
 pub(crate) use audit::append_audit;
 pub use audit::{AuditCheck, AuditEntry, AuditRecord};
+pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
-pub use federation::NodeKeyRecord;
+pub use federation::{
+    Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing, Refusal,
+    RemoteUserRecord,
+};
 #[cfg(test)]
 pub use messaging::MemberRecord;
 pub use messaging::{
     ConvKind, ConversationRecord, ConversationState, EventRecord, MediaRecord, MemberAction,
-    MessageRecord, Mutation, NewConversation, NewMessage, Recalled, Role, Sent,
+    MessageRecord, Mutation, NewConversation, NewMessage, Notify, Recalled, Role, Sent,
 };
+pub use replica::{Inbound, ReplicaState, Submission};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -256,6 +262,13 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(KEYID_NODEKEY)?;
     tx.open_table(SEQ_AUDITENTRY)?;
+    tx.open_table(REMOTEADDR_USERID)?;
+    tx.open_table(USERID_REMOTEUSER)?;
+    tx.open_table(DEST_SEQ_OUTBOUND)?;
+    tx.open_table(ORIGIN_ENVID_SEEN)?;
+    tx.open_table(ORIGIN_TXNID_TXN)?;
+    tx.open_table(USERID_PEER_KIND_TRANSFER)?;
+    tx.open_table(USERID_PEER_ERASURE)?;
     Ok(())
 }
 

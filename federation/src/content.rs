@@ -1,0 +1,215 @@
+//! What envelopes carry: one content type per envelope kind (and, where a kind is used both
+//! towards a conversation's host and from it, a `type` tag that says which). Addresses are
+//! `handle@domain`; the node checks that a user named as sender or actor belongs to the
+//! envelope's origin. Nothing here carries a phone number, friend list or profile field other
+//! than nickname and avatar.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::Envelope;
+
+/// A message body as it crosses. Only text crosses today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum WireBody {
+    Text { text: String },
+}
+
+/// Kind `message`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MessageContent {
+    /// A member's node hands a message to the conversation's host (destination: the host).
+    Submit {
+        conversation: String,
+        /// 32 lower-case hex digits, chosen by the sender's node.
+        message_id: String,
+        sender: String,
+        ts: u64,
+        body: WireBody,
+    },
+    /// The host relays a message it sequenced; `submission` is the `submit` envelope exactly
+    /// as its origin signed it.
+    Hosted {
+        conversation: String,
+        seq: u64,
+        submission: Box<Envelope>,
+    },
+}
+
+/// Kind `recall`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RecallContent {
+    /// The author's node asks the host to recall a message.
+    Request {
+        conversation: String,
+        seq: u64,
+        sender: String,
+    },
+    /// The host recalled it.
+    Hosted { conversation: String, seq: u64 },
+}
+
+/// A member as the host lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireMember {
+    pub user: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+}
+
+/// Kind `membership`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MembershipContent {
+    /// The host's state of a conversation after a change made by `actor`. Members whose
+    /// data may not go to the destination (residency) are left out.
+    State {
+        conversation: String,
+        /// `direct` or `group`.
+        kind: String,
+        name: String,
+        public: bool,
+        actor: String,
+        members: Vec<WireMember>,
+    },
+    /// A member's node asks the host for a change, decided by the host's group rules.
+    Request {
+        conversation: String,
+        actor: String,
+        change: WireChange,
+    },
+}
+
+/// A change a member asks of the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum WireChange {
+    Invite {
+        user: String,
+    },
+    /// Removing oneself is leaving.
+    Remove {
+        user: String,
+    },
+    SetRole {
+        user: String,
+        role: String,
+    },
+    Transfer {
+        user: String,
+    },
+    Update {
+        name: Option<String>,
+        public: Option<bool>,
+    },
+}
+
+/// Kind `profile`: nickname and avatar only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileContent {
+    pub user: String,
+    pub nickname: String,
+    pub avatar: Option<String>,
+}
+
+/// Kind `erasure`: erase everything `user` wrote that you hold, then acknowledge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureContent {
+    pub user: String,
+    /// Opaque; echoed in the acknowledgement.
+    pub reference: String,
+}
+
+/// Kind `erasure-ack`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureAckContent {
+    pub user: String,
+    pub reference: String,
+    /// The id of the erasure envelope acknowledged.
+    pub erasure: String,
+}
+
+/// The body of `PUT /_federation/v1/transactions/{txn_id}`. Envelopes stay JSON values here,
+/// so that one malformed envelope is answered on its own instead of failing the batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transaction {
+    pub origin: String,
+    pub envelopes: Vec<serde_json::Value>,
+}
+
+/// Most envelopes in one transaction.
+pub const MAX_TXN_ENVELOPES: usize = 100;
+/// Largest transaction body, in bytes.
+pub const MAX_TXN_BYTES: usize = 1 << 20;
+
+/// Checks a transaction id: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+pub fn valid_txn_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The domain of an address `handle@domain`.
+pub fn address_domain(address: &str) -> Option<&str> {
+    address.rsplit_once('@').map(|(_, d)| d)
+}
+
+/// The host domain of a conversation id `<random>:<domain>`.
+pub fn conversation_host(id: &str) -> Option<&str> {
+    id.split_once(':').map(|(_, d)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn contents_have_their_documented_shape() {
+        let m: MessageContent = serde_json::from_value(json!({
+            "type": "submit", "conversation": "c1:a.example", "message_id": "00",
+            "sender": "alice@a.example", "ts": 1, "body": {"type": "text", "text": "hi"}
+        }))
+        .unwrap();
+        assert!(matches!(m, MessageContent::Submit { .. }));
+        let c: MembershipContent = serde_json::from_value(json!({
+            "type": "request", "conversation": "c1:a.example", "actor": "bob@b.example",
+            "change": {"op": "remove", "user": "bob@b.example"}
+        }))
+        .unwrap();
+        assert!(matches!(
+            c,
+            MembershipContent::Request {
+                change: WireChange::Remove { .. },
+                ..
+            }
+        ));
+        assert!(
+            serde_json::from_value::<ProfileContent>(json!({
+                "user": "a@b.example", "nickname": "n", "avatar": null, "phone": "+8613800000000"
+            }))
+            .is_err(),
+            "no other field may ride along"
+        );
+    }
+
+    #[test]
+    fn ids_and_addresses() {
+        assert!(valid_txn_id("17-42"));
+        assert!(!valid_txn_id(""));
+        assert!(!valid_txn_id("a/b"));
+        assert!(!valid_txn_id(&"x".repeat(65)));
+        assert_eq!(address_domain("a@b.example"), Some("b.example"));
+        assert_eq!(
+            conversation_host("xyz:b.example:8443"),
+            Some("b.example:8443")
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! `Directory`: users of other nodes. Looking one up asks their node
+//! (`GET /_federation/v1/users/{handle}`, answered with a `profile` envelope signed by that
+//! node: nickname and avatar, nothing else), checks the signature, and keeps a local record
+//! with an id and a data key of its own (so what they write here is sealed like a local
+//! user's writing, and erasing them here is destroying that key). Also serves this node's
+//! users to peers' lookups, under the residency rule.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use federation::{Envelope, Kind, ProfileContent};
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use super::FedError;
+use super::outbox::Outbox;
+use super::peers::Peers;
+use crate::accounts::Accounts;
+use crate::consents::{Consents, Purpose};
+use crate::crypto::{self, MasterKey, SecretKey};
+use crate::storage::{Enc, NewRemoteUser, Refusal, Store};
+use crate::time::SharedClock;
+
+/// A remote user as a local client sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteProfile {
+    pub address: String,
+    pub nickname: String,
+    pub avatar: Option<String>,
+}
+
+/// Users of other nodes.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Store,
+    master: MasterKey,
+    peers: Arc<Peers>,
+    outbox: Outbox,
+    accounts: Accounts,
+    consents: Consents,
+    clock: SharedClock,
+}
+
+fn profile_aad(id: u64) -> Vec<u8> {
+    let mut v = b"shanliao/remote-profile/".to_vec();
+    v.extend_from_slice(&id.to_be_bytes());
+    v
+}
+
+impl Directory {
+    pub fn new(
+        store: Store,
+        master: MasterKey,
+        peers: Arc<Peers>,
+        outbox: Outbox,
+        accounts: Accounts,
+        consents: Consents,
+        clock: SharedClock,
+    ) -> Self {
+        Directory {
+            store,
+            master,
+            peers,
+            outbox,
+            accounts,
+            consents,
+            clock,
+        }
+    }
+
+    /// The local id and data key of a remote user, creating their record when new. Does not
+    /// ask their node (used for users named by a peer in what it sends).
+    pub async fn ensure(&self, address: &str) -> Result<(u64, SecretKey), FedError> {
+        let valid = address
+            .rsplit_once('@')
+            .is_some_and(|(h, d)| !h.is_empty() && h.len() <= 64 && federation::valid_domain(d));
+        if !valid {
+            return Err(FedError::Invalid(format!("`{address}` is not an address")));
+        }
+        let existing = self.store.remote_user_id(address.to_string()).await?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let mut b = [0u8; 8];
+                crypto::random_bytes(&mut b)?;
+                let id = u64::from_be_bytes(b) | crate::storage::REMOTE_USER_BIT;
+                let key = SecretKey::generate()?;
+                self.store
+                    .ensure_remote_user(NewRemoteUser {
+                        address: address.to_string(),
+                        id,
+                        wrapped_key: self.master.wrap_data_key(id, &key)?,
+                        now: self.clock.now(),
+                    })
+                    .await?
+            }
+        };
+        let rec = self
+            .store
+            .remote_users(vec![id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(FedError::Invalid("remote user vanished".into()))?;
+        Ok((id, self.master.unwrap_data_key(id, &rec.1.wrapped_key)?))
+    }
+
+    /// The local id of a user of another node, asking their node the first time (so a
+    /// conversation is never opened with someone who does not exist).
+    pub async fn resolve(&self, address: &str) -> Result<u64, FedError> {
+        if let Some(id) = self.store.remote_user_id(address.to_string()).await? {
+            return Ok(id);
+        }
+        self.lookup(address).await?;
+        self.store
+            .remote_user_id(address.to_string())
+            .await?
+            .ok_or(FedError::NoSuchUser)
+    }
+
+    /// Asks the user's node for their nickname and avatar, and keeps them.
+    pub async fn lookup(&self, address: &str) -> Result<RemoteProfile, FedError> {
+        let (handle, domain) = address
+            .rsplit_once('@')
+            .ok_or_else(|| FedError::Invalid("must be handle@domain".into()))?;
+        let peer = self.peers.get(domain)?;
+        let path = format!("/_federation/v1/users/{handle}");
+        let (status, body) = self
+            .peers
+            .request(&peer, Method::GET, &path, Bytes::new())
+            .await?;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(FedError::NoSuchUser),
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => {
+                return Err(FedError::PeerResidency {
+                    peer: domain.to_string(),
+                });
+            }
+            s => {
+                return Err(FedError::Peer(super::PeerError::Status {
+                    peer: domain.to_string(),
+                    status: s.as_u16(),
+                }));
+            }
+        }
+        let bad = |m: &str| FedError::Invalid(format!("{domain} answered a bad profile: {m}"));
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| bad("not JSON"))?;
+        let env = Envelope::from_value(value).map_err(|e| bad(&e.to_string()))?;
+        if env.origin != domain || env.kind != Kind::Profile {
+            return Err(bad("wrong origin or kind"));
+        }
+        super::inbox::verify_envelope(&self.peers, &env).await?;
+        let p: ProfileContent =
+            serde_json::from_value(env.content.clone()).map_err(|e| bad(&e.to_string()))?;
+        if p.user != address {
+            return Err(bad("another user"));
+        }
+        let (id, key) = self.ensure(address).await?;
+        self.keep_profile(id, &key, &p).await?;
+        Ok(RemoteProfile {
+            address: p.user,
+            nickname: p.nickname,
+            avatar: p.avatar,
+        })
+    }
+
+    /// Stores a remote user's nickname and avatar, sealed under their key here.
+    pub async fn keep_profile(
+        &self,
+        id: u64,
+        key: &SecretKey,
+        p: &ProfileContent,
+    ) -> Result<(), FedError> {
+        let plain = match &p.avatar {
+            Some(a) => Enc::new(1).str(&p.nickname).bool(true).str(a),
+            None => Enc::new(1).str(&p.nickname).bool(false),
+        }
+        .finish();
+        let sealed = key.seal(&profile_aad(id), &plain)?;
+        self.store
+            .set_remote_profile(id, sealed, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Answers a peer's lookup of local user `handle`: a signed `profile` envelope. Refused
+    /// (residency) when the peer is in another region and the user has not consented.
+    pub async fn serve(&self, requester: &str, handle: &str) -> Result<Envelope, FedError> {
+        let id = self
+            .store
+            .user_by_handle(handle.to_string())
+            .await?
+            .ok_or(FedError::NoSuchUser)?;
+        let card = self
+            .accounts
+            .card(id)
+            .await
+            .map_err(|e| FedError::Invalid(e.to_string()))?
+            .ok_or(FedError::NoSuchUser)?;
+        let peer = self.peers.get(requester)?;
+        if let Some(region) = self.peers.foreign_region(&peer)
+            && self
+                .consents
+                .require(id, Purpose::CrossBorderTransfer)
+                .await
+                .is_err()
+        {
+            return Err(FedError::Refused(Refusal::Residency {
+                peer: requester.to_string(),
+                region,
+            }));
+        }
+        let env = self
+            .outbox
+            .envelope(
+                requester,
+                Kind::Profile,
+                json!(ProfileContent {
+                    user: format!("{}@{}", card.handle, self.peers.own_domain()),
+                    nickname: card.nickname,
+                    avatar: card.avatar,
+                }),
+            )
+            .map_err(FedError::Refused)?;
+        self.store
+            .record_transfer(id, requester.to_string(), "profile", self.clock.now())
+            .await?;
+        Ok(env)
+    }
+}

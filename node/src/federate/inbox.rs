@@ -1,0 +1,701 @@
+//! `Inbox`: requests and envelopes from peers. It authenticates a request (signature header,
+//! destination, clock skew, allowed origin, key fetched if unknown), makes transactions
+//! idempotent (same id and body → the first answer; another body → conflict), checks every
+//! envelope on its own (origin, destination, signature, that users it names as sender or actor
+//! belong to its origin, that only a conversation's host speaks for it) and applies it at most
+//! once.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use federation::{
+    Envelope, ErasureAckContent, ErasureContent, Kind, MAX_TXN_BYTES, MAX_TXN_ENVELOPES,
+    MembershipContent, MessageContent, ProfileContent, RecallContent, RequestAuth, Transaction,
+    WireBody, WireChange, address_domain, conversation_host, valid_txn_id,
+};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::outbox::{Outbox, role_from};
+use super::{Directory, FedError, Peers};
+use crate::crypto::{self, MasterKey, SecretKey};
+use crate::hub::Hub;
+use crate::messaging::{self, Body, MAX_TEXT_BYTES, rules};
+use crate::storage::{ConvKind, Inbound, Notify, ReplicaState, Role, Store, Submission};
+use crate::time::{Millis, SharedClock};
+
+/// Settings the inbox applies as host.
+#[derive(Debug, Clone, Copy)]
+pub struct HostLimits {
+    pub recall_window_ms: u64,
+    pub max_group_members: usize,
+}
+
+/// The inbound side of federation.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    store: Store,
+    master: MasterKey,
+    peers: Arc<Peers>,
+    outbox: Outbox,
+    directory: Directory,
+    hub: Arc<Hub>,
+    clock: SharedClock,
+    limits: HostLimits,
+}
+
+/// Why one envelope was not applied: an error code and message, and whether to send it again.
+#[derive(Debug)]
+struct Rejection {
+    code: &'static str,
+    message: String,
+    retry: bool,
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        message: message.into(),
+        retry: false,
+    }
+}
+
+impl From<FedError> for Rejection {
+    fn from(e: FedError) -> Self {
+        match e {
+            FedError::Store(_) | FedError::Crypto(_) => {
+                tracing::error!(error = %e, "applying an envelope failed");
+                Rejection {
+                    code: "internal",
+                    message: "internal error".into(),
+                    retry: true,
+                }
+            }
+            FedError::Peer(p) => Rejection {
+                code: "peer",
+                message: p.to_string(),
+                retry: true,
+            },
+            other => reject("invalid", other.to_string()),
+        }
+    }
+}
+
+impl From<crate::storage::StoreError> for Rejection {
+    fn from(e: crate::storage::StoreError) -> Self {
+        FedError::Store(e).into()
+    }
+}
+
+impl From<crypto::CryptoError> for Rejection {
+    fn from(e: crypto::CryptoError) -> Self {
+        FedError::Crypto(e).into()
+    }
+}
+
+/// Checks an envelope's origin signature with the origin's keys (fetched if needed), and
+/// that the key was valid when the envelope was made.
+pub(crate) async fn verify_envelope(peers: &Peers, env: &Envelope) -> Result<(), FedError> {
+    let ids = env.origin_key_ids();
+    if ids.is_empty() {
+        return Err(FedError::Unauthenticated(
+            "envelope is not signed by its origin".into(),
+        ));
+    }
+    let mut last = None;
+    for id in ids {
+        match peers.key(&env.origin, &id, env.ts).await {
+            Ok(k) => match env.verify(&k) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e.to_string()),
+            },
+            Err(e) => last = Some(e.to_string()),
+        }
+    }
+    Err(FedError::Unauthenticated(format!(
+        "envelope signature: {}",
+        last.unwrap_or_default()
+    )))
+}
+
+fn parse_msg_id(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn text_of(body: &WireBody) -> Result<Body, Rejection> {
+    match body {
+        WireBody::Text { text } => {
+            if text.is_empty() || text.len() > MAX_TEXT_BYTES {
+                return Err(reject(
+                    "invalid",
+                    format!("text must be 1 to {MAX_TEXT_BYTES} bytes"),
+                ));
+            }
+            Ok(Body::Text(text.clone()))
+        }
+    }
+}
+
+impl Inbox {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        master: MasterKey,
+        peers: Arc<Peers>,
+        outbox: Outbox,
+        directory: Directory,
+        hub: Arc<Hub>,
+        clock: SharedClock,
+        limits: HostLimits,
+    ) -> Self {
+        Inbox {
+            store,
+            master,
+            peers,
+            outbox,
+            directory,
+            hub,
+            clock,
+            limits,
+        }
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Authenticates a request from a peer; returns its origin.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<String, FedError> {
+        let header = authorization.ok_or_else(|| {
+            FedError::Unauthenticated("missing Authorization: Shanliao … header".into())
+        })?;
+        let auth =
+            RequestAuth::parse(header).map_err(|e| FedError::Unauthenticated(e.to_string()))?;
+        auth.check_envelope(self.peers.own_domain(), self.clock.now().0)
+            .map_err(|e| match e {
+                federation::AuthError::WrongDestination(_) => FedError::Forbidden(e.to_string()),
+                other => FedError::Unauthenticated(other.to_string()),
+            })?;
+        self.peers
+            .get(&auth.origin)
+            .map_err(|e| FedError::Forbidden(e.to_string()))?;
+        let key = self
+            .peers
+            .key(&auth.origin, &auth.key, auth.ts)
+            .await
+            .map_err(|e| FedError::Unauthenticated(e.to_string()))?;
+        auth.verify(&key, method, path, body)
+            .map_err(|e| FedError::Unauthenticated(format!("request signature: {e}")))?;
+        self.outbox.contacted_by(&auth.origin);
+        Ok(auth.origin)
+    }
+
+    /// `PUT /_federation/v1/transactions/{txn_id}` from `origin` (authenticated): the JSON
+    /// answer `{"results":{envelope id: {} | {"error":{code,message},"retry":bool}}}`.
+    pub async fn transaction(
+        &self,
+        origin: &str,
+        txn_id: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, FedError> {
+        if !valid_txn_id(txn_id) {
+            return Err(FedError::Invalid(
+                "transaction id must be 1 to 64 of A-Z a-z 0-9 . _ -".into(),
+            ));
+        }
+        if body.len() > MAX_TXN_BYTES {
+            return Err(FedError::TooLarge(format!(
+                "a transaction is at most {MAX_TXN_BYTES} bytes"
+            )));
+        }
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        if let Some((d, answer)) = self
+            .store
+            .transaction_answer(origin.to_string(), txn_id.to_string())
+            .await?
+        {
+            return if d == digest {
+                Ok(answer)
+            } else {
+                Err(FedError::TxnConflict(txn_id.to_string()))
+            };
+        }
+        let txn: Transaction = serde_json::from_slice(body)
+            .map_err(|e| FedError::Invalid(format!("transaction: {e}")))?;
+        if txn.origin != origin {
+            return Err(FedError::Invalid(
+                "transaction origin differs from the signed request's".into(),
+            ));
+        }
+        if txn.envelopes.len() > MAX_TXN_ENVELOPES {
+            return Err(FedError::TooLarge(format!(
+                "a transaction holds at most {MAX_TXN_ENVELOPES} envelopes"
+            )));
+        }
+        let mut results = Map::new();
+        let mut any_retry = false;
+        for (i, v) in txn.envelopes.into_iter().enumerate() {
+            let id = v
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("#{i}"), str::to_string);
+            let r = match self.apply(origin, v).await {
+                Ok(()) => json!({}),
+                Err(rej) => {
+                    any_retry |= rej.retry;
+                    if !rej.retry {
+                        tracing::info!(peer = origin, code = rej.code, "refused an envelope");
+                    }
+                    json!({"error": {"code": rej.code, "message": rej.message}, "retry": rej.retry})
+                }
+            };
+            results.insert(id, r);
+        }
+        let answer = serde_json::to_vec(&json!({ "results": results }))
+            .map_err(|e| FedError::Invalid(e.to_string()))?;
+        // A transaction with envelopes to send again is not recorded: the retry (possibly under
+        // the same id with fewer envelopes) must be looked at afresh.
+        if !any_retry {
+            self.store
+                .record_transaction(
+                    origin.to_string(),
+                    txn_id.to_string(),
+                    digest,
+                    answer.clone(),
+                )
+                .await?;
+        }
+        Ok(answer)
+    }
+
+    fn done(&self, n: Inbound<Notify>) -> Result<(), Rejection> {
+        match n {
+            Inbound::Applied(n) => {
+                self.hub.publish(&n.users, n.pos);
+                self.outbox.wake(&n.peers);
+                Ok(())
+            }
+            Inbound::Duplicate => Ok(()),
+            Inbound::Rejected(m) => Err(reject("refused", m)),
+            Inbound::Busy(m) => Err(Rejection {
+                code: "busy",
+                message: m,
+                retry: true,
+            }),
+        }
+    }
+
+    async fn apply(&self, origin: &str, v: Value) -> Result<(), Rejection> {
+        let env = Envelope::from_value(v).map_err(|e| reject("malformed", e.to_string()))?;
+        if env.origin != origin {
+            return Err(reject(
+                "wrong_origin",
+                "an envelope's origin must be the node sending it",
+            ));
+        }
+        if env.destination != self.peers.own_domain() {
+            return Err(reject(
+                "wrong_destination",
+                "the envelope is addressed to another node",
+            ));
+        }
+        verify_envelope(&self.peers, &env)
+            .await
+            .map_err(|e| reject("bad_signature", e.to_string()))?;
+        let content = env.content.clone();
+        let bad = |e: serde_json::Error| reject("malformed", e.to_string());
+        match env.kind {
+            Kind::Message => {
+                let c: MessageContent = serde_json::from_value(content).map_err(bad)?;
+                self.message(&env, c).await
+            }
+            Kind::Recall => {
+                let c: RecallContent = serde_json::from_value(content).map_err(bad)?;
+                self.recall(&env, c).await
+            }
+            Kind::Membership => {
+                let c: MembershipContent = serde_json::from_value(content).map_err(bad)?;
+                self.membership(&env, c).await
+            }
+            Kind::Profile => {
+                let c: ProfileContent = serde_json::from_value(content).map_err(bad)?;
+                self.own_user_of(&env, &c.user)?;
+                if let Some(id) = self.store.remote_user_id(c.user.clone()).await? {
+                    let (_, key) = self.directory.ensure(&c.user).await?;
+                    self.directory.keep_profile(id, &key, &c).await?;
+                }
+                Ok(())
+            }
+            Kind::Erasure => {
+                let c: ErasureContent = serde_json::from_value(content).map_err(bad)?;
+                self.own_user_of(&env, &c.user)?;
+                let ack = self
+                    .outbox
+                    .erasure_ack(&env.origin, &c.user, &c.reference, &env.id)
+                    .map_err(|r| reject("internal", super::refusal_text(&r)))?;
+                let n = self
+                    .store
+                    .erase_remote_user(
+                        env.origin.clone(),
+                        env.id.clone(),
+                        c.user,
+                        ack,
+                        self.clock.now(),
+                    )
+                    .await?;
+                self.done(n)
+            }
+            Kind::ErasureAck => {
+                let c: ErasureAckContent = serde_json::from_value(content).map_err(bad)?;
+                let user = u64::from_str_radix(&c.reference, 16)
+                    .map_err(|_| reject("malformed", "bad reference"))?;
+                match self
+                    .store
+                    .erasure_acknowledged(
+                        env.origin.clone(),
+                        env.id.clone(),
+                        user,
+                        self.clock.now(),
+                    )
+                    .await?
+                {
+                    Inbound::Rejected(m) => Err(reject("refused", m)),
+                    _ => Ok(()),
+                }
+            }
+            _ => Err(reject("unsupported", "unknown envelope kind")),
+        }
+    }
+
+    /// A user named by `env` as its author must be one of its origin's users.
+    fn own_user_of(&self, env: &Envelope, address: &str) -> Result<(), Rejection> {
+        if address_domain(address) == Some(env.origin.as_str()) {
+            Ok(())
+        } else {
+            Err(reject(
+                "foreign_user",
+                format!("{} may only speak for its own users", env.origin),
+            ))
+        }
+    }
+
+    fn hosted_here(&self, conv: &str) -> Result<(), Rejection> {
+        if conversation_host(conv) == Some(self.peers.own_domain()) {
+            Ok(())
+        } else {
+            Err(reject(
+                "not_host",
+                "this node does not host that conversation",
+            ))
+        }
+    }
+
+    fn hosted_by(&self, env: &Envelope, conv: &str) -> Result<(), Rejection> {
+        if conversation_host(conv) == Some(env.origin.as_str()) {
+            Ok(())
+        } else {
+            Err(reject(
+                "not_host",
+                "only a conversation's host speaks for it",
+            ))
+        }
+    }
+
+    /// The local id and data key of the user at `address` (of this node or another).
+    async fn author(&self, address: &str) -> Result<(u64, SecretKey), Rejection> {
+        if address_domain(address) == Some(self.peers.own_domain()) {
+            let handle = address.rsplit_once('@').map_or("", |(h, _)| h);
+            let id = self
+                .store
+                .user_by_handle(handle.to_string())
+                .await?
+                .ok_or_else(|| reject("no_such_user", "no such user"))?;
+            let (_, _, wrapped) = self
+                .store
+                .wrapped_keys(vec![id])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| reject("no_such_user", "no such user"))?;
+            Ok((id, self.master.unwrap_data_key(id, &wrapped)?))
+        } else {
+            Ok(self.directory.ensure(address).await?)
+        }
+    }
+
+    /// The local id of a member named by a host (local users must exist; remote ones are
+    /// created).
+    async fn member_id(&self, address: &str) -> Result<Option<u64>, Rejection> {
+        if address_domain(address) == Some(self.peers.own_domain()) {
+            let handle = address.rsplit_once('@').map_or("", |(h, _)| h);
+            Ok(self.store.user_by_handle(handle.to_string()).await?)
+        } else {
+            Ok(Some(self.directory.ensure(address).await?.0))
+        }
+    }
+
+    async fn message(&self, env: &Envelope, c: MessageContent) -> Result<(), Rejection> {
+        match c {
+            MessageContent::Submit {
+                conversation,
+                message_id,
+                sender,
+                ts,
+                body,
+            } => {
+                self.hosted_here(&conversation)?;
+                self.own_user_of(env, &sender)?;
+                let msg_id =
+                    parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
+                let body = text_of(&body)?;
+                let (author, key) = self.directory.ensure(&sender).await?;
+                let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
+                let fanout = self.outbox.relay_fanout(author, key, env.clone());
+                let n = self
+                    .store
+                    .accept_submission(Submission {
+                        origin: env.origin.clone(),
+                        envelope_id: env.id.clone(),
+                        conv_id: conversation,
+                        author,
+                        msg_id,
+                        ts: Millis(ts.min(self.clock.now().0)),
+                        body_sealed,
+                        fanout: Some(fanout),
+                    })
+                    .await?;
+                self.done(n)
+            }
+            MessageContent::Hosted {
+                conversation,
+                seq,
+                submission,
+            } => {
+                self.hosted_by(env, &conversation)?;
+                verify_envelope(&self.peers, &submission)
+                    .await
+                    .map_err(|e| reject("bad_signature", format!("submission: {e}")))?;
+                if submission.kind != Kind::Message || submission.destination != env.origin {
+                    return Err(reject("malformed", "submission is not for this host"));
+                }
+                let MessageContent::Submit {
+                    conversation: sub_conv,
+                    message_id,
+                    sender,
+                    ts,
+                    body,
+                } = serde_json::from_value(submission.content.clone())
+                    .map_err(|e| reject("malformed", e.to_string()))?
+                else {
+                    return Err(reject("malformed", "submission is not a submit"));
+                };
+                if sub_conv != conversation {
+                    return Err(reject(
+                        "malformed",
+                        "submission is for another conversation",
+                    ));
+                }
+                self.own_user_of(&submission, &sender)?;
+                let msg_id =
+                    parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
+                let body = text_of(&body)?;
+                let (author, key) = self.author(&sender).await?;
+                let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
+                let n = self
+                    .store
+                    .apply_hosted_message(
+                        env.origin.clone(),
+                        env.id.clone(),
+                        conversation,
+                        seq,
+                        author,
+                        msg_id,
+                        Millis(ts),
+                        body_sealed,
+                        self.clock.now(),
+                    )
+                    .await?;
+                self.done(n)
+            }
+        }
+    }
+
+    async fn recall(&self, env: &Envelope, c: RecallContent) -> Result<(), Rejection> {
+        match c {
+            RecallContent::Request {
+                conversation,
+                seq,
+                sender,
+            } => {
+                self.hosted_here(&conversation)?;
+                self.own_user_of(env, &sender)?;
+                let author = self
+                    .store
+                    .remote_user_id(sender)
+                    .await?
+                    .ok_or_else(|| reject("refused", "the sender is not a member"))?;
+                let n = self
+                    .store
+                    .host_recall(
+                        env.origin.clone(),
+                        env.id.clone(),
+                        conversation,
+                        author,
+                        seq,
+                        self.clock.now(),
+                        self.limits.recall_window_ms,
+                        Some(self.outbox.recall_fanout(author)),
+                    )
+                    .await?;
+                self.done(n)
+            }
+            RecallContent::Hosted { conversation, seq } => {
+                self.hosted_by(env, &conversation)?;
+                let n = self
+                    .store
+                    .apply_hosted_recall(
+                        env.origin.clone(),
+                        env.id.clone(),
+                        conversation,
+                        seq,
+                        self.clock.now(),
+                    )
+                    .await?;
+                self.done(n)
+            }
+        }
+    }
+
+    async fn membership(&self, env: &Envelope, c: MembershipContent) -> Result<(), Rejection> {
+        match c {
+            MembershipContent::State {
+                conversation,
+                kind,
+                name,
+                public,
+                actor,
+                members,
+            } => {
+                self.hosted_by(env, &conversation)?;
+                let kind = match kind.as_str() {
+                    "direct" => ConvKind::Direct,
+                    "group" => ConvKind::Group,
+                    _ => return Err(reject("malformed", "kind")),
+                };
+                if members.len() > self.limits.max_group_members.max(2) * 2 {
+                    return Err(reject("malformed", "too many members"));
+                }
+                let mut list: Vec<(u64, Role)> = Vec::new();
+                for m in &members {
+                    let role = role_from(&m.role).ok_or_else(|| reject("malformed", "role"))?;
+                    if let Some(id) = self.member_id(&m.user).await?
+                        && !list.iter().any(|(u, _)| *u == id)
+                    {
+                        list.push((id, role));
+                    }
+                }
+                let actor = self.member_id(&actor).await?.unwrap_or(0);
+                let mut b = [0u8; 8];
+                crypto::random_bytes(&mut b)?;
+                let n = self
+                    .store
+                    .sync_replica(ReplicaState {
+                        origin: env.origin.clone(),
+                        envelope_id: env.id.clone(),
+                        conv_id: conversation,
+                        new_no: u64::from_be_bytes(b),
+                        kind,
+                        name,
+                        public,
+                        members: list,
+                        actor,
+                        now: self.clock.now(),
+                    })
+                    .await?;
+                self.done(n)
+            }
+            MembershipContent::Request {
+                conversation,
+                actor,
+                change,
+            } => {
+                self.hosted_here(&conversation)?;
+                self.own_user_of(env, &actor)?;
+                let actor = self
+                    .store
+                    .remote_user_id(actor)
+                    .await?
+                    .ok_or_else(|| reject("refused", "the actor is not a member"))?;
+                let target = match &change {
+                    WireChange::Invite { user }
+                    | WireChange::Remove { user }
+                    | WireChange::SetRole { user, .. }
+                    | WireChange::Transfer { user } => {
+                        if address_domain(user) == Some(self.peers.own_domain()) {
+                            self.member_id(user)
+                                .await?
+                                .ok_or_else(|| reject("no_such_user", "no such user"))?
+                        } else {
+                            self.directory.resolve(user).await?
+                        }
+                    }
+                    WireChange::Update { .. } => 0,
+                };
+                let max = self.limits.max_group_members;
+                let decide = move |s: &crate::storage::ConversationState| {
+                    match &change {
+                        WireChange::Invite { .. } => rules::invite(s, actor, target, max),
+                        WireChange::Remove { .. } => rules::remove(s, actor, target),
+                        WireChange::SetRole { role, .. } => match role_from(role) {
+                            Some(r) => rules::set_role(s, actor, target, r),
+                            None => Err(messaging::MessagingError::Invalid {
+                                field: "role",
+                                reason: "unknown role".into(),
+                            }),
+                        },
+                        WireChange::Transfer { .. } => rules::transfer(s, actor, target),
+                        WireChange::Update { name, public } => {
+                            rules::update(s, actor, name.clone(), *public)
+                        }
+                    }
+                    .map_err(|e| e.to_string())
+                };
+                let n = self
+                    .store
+                    .host_change(
+                        env.origin.clone(),
+                        env.id.clone(),
+                        conversation,
+                        actor,
+                        self.clock.now(),
+                        decide,
+                        Some(self.outbox.state_fanout(actor)),
+                    )
+                    .await?;
+                self.done(n)
+            }
+        }
+    }
+
+    /// The key document bytes are served elsewhere; this answers a peer's user lookup.
+    pub async fn profile(&self, origin: &str, handle: &str) -> Result<Bytes, FedError> {
+        let env = self.directory.serve(origin, handle).await?;
+        Ok(Bytes::from(
+            env.to_json()
+                .map_err(|e| FedError::Invalid(e.to_string()))?,
+        ))
+    }
+}

@@ -1,0 +1,788 @@
+//! `Outbox`: everything this node sends to peers. It builds signed envelopes, decides (inside
+//! the write transaction, through the storage layer's `Fanout` hook) which peers a write goes
+//! to and whether the residency rule allows it, and runs one delivery worker per peer.
+//!
+//! Delivery: a worker takes the oldest queued envelopes for its peer (at most
+//! [`federation::MAX_TXN_ENVELOPES`] and about 1 MiB), sends them as one transaction whose id is
+//! the range of queue numbers it holds, and removes what the peer answered for. A failed
+//! attempt waits 1 s, then 2 s, 4 s … up to `federation.retry_max_secs` (each wait drawn
+//! uniformly from its upper half, so peers coming back are not stampeded); the wait ends at
+//! once when that peer contacts this node. Queues live in redb, so they survive restarts.
+//!
+//! Queue bound: about `federation.queue_max` envelopes per peer; past it, writes that would
+//! add to that queue are refused (503) and a warning is logged. Nothing queued is dropped,
+//! except (logged) envelopes whose data key is gone (the user was erased), envelopes of a
+//! user who revoked `cross_border_transfer` for a peer in another region, and envelopes the
+//! peer refused for good.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use federation::{
+    Connection, Envelope, Kind, MAX_TXN_BYTES, MAX_TXN_ENVELOPES, MembershipContent,
+    MessageContent, RecallContent, WireBody, WireChange, WireMember, address_domain,
+    conversation_host,
+};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::peers::{Peer, Peers};
+use crate::consents::{Consents, Purpose};
+use crate::crypto::{self, MasterKey, SecretKey};
+use crate::storage::{
+    ConvKind, Fanout, FanoutView, OutboundRecord, Outgoing, REMOTE_USER_BIT, Refusal, Role, Store,
+};
+use crate::time::SharedClock;
+
+/// Settings of delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxLimits {
+    pub retry_max: Duration,
+    pub queue_max: u64,
+}
+
+#[derive(Debug, Default)]
+struct Worker {
+    wake: Arc<Notify>,
+    reset: Arc<Notify>,
+    backing_off: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    master: MasterKey,
+    queue_key: SecretKey,
+    peers: Arc<Peers>,
+    consents: Consents,
+    clock: SharedClock,
+    limits: OutboxLimits,
+    counts: Mutex<HashMap<String, u64>>,
+    workers: Mutex<HashMap<String, Worker>>,
+    tasks: Mutex<JoinSet<()>>,
+    stop: watch::Receiver<bool>,
+}
+
+/// The outbound side of federation. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+fn aad(dest: &str) -> Vec<u8> {
+    format!("shanliao/outbound/{dest}").into_bytes()
+}
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Owner => "owner",
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+pub(crate) fn role_from(s: &str) -> Option<Role> {
+    match s {
+        "owner" => Some(Role::Owner),
+        "admin" => Some(Role::Admin),
+        "member" => Some(Role::Member),
+        _ => None,
+    }
+}
+
+impl Outbox {
+    /// The outbox; workers start for every peer that has envelopes waiting.
+    pub async fn start(
+        store: Store,
+        master: MasterKey,
+        peers: Arc<Peers>,
+        consents: Consents,
+        clock: SharedClock,
+        limits: OutboxLimits,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Outbox, crate::storage::StoreError> {
+        let counts = store.outbound_counts().await?;
+        let outbox = Outbox {
+            inner: Arc::new(Inner {
+                queue_key: master.outbound_key(),
+                store,
+                master,
+                peers,
+                consents,
+                clock,
+                limits,
+                counts: Mutex::new(counts.iter().cloned().collect()),
+                workers: Mutex::new(HashMap::new()),
+                tasks: Mutex::new(JoinSet::new()),
+                stop,
+            }),
+        };
+        let dests: Vec<String> = counts.into_iter().map(|(d, _)| d).collect();
+        outbox.wake(&dests);
+        Ok(outbox)
+    }
+
+    /// Waits for every delivery worker to stop (they stop on the shutdown signal).
+    pub async fn shutdown(&self) {
+        let mut set = std::mem::take(&mut *lock(&self.inner.tasks));
+        while set.join_next().await.is_some() {}
+    }
+
+    /// The database handle the outbox writes its queue to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn own_domain(&self) -> &str {
+        self.inner.peers.own_domain()
+    }
+
+    /// Wakes (starting if needed) the workers of `peers`, whose queues just grew.
+    pub fn wake(&self, peers: &[String]) {
+        for p in peers {
+            *lock(&self.inner.counts).entry(p.clone()).or_default() += 1;
+            let mut workers = lock(&self.inner.workers);
+            if let Some(w) = workers.get(p) {
+                w.wake.notify_one();
+                continue;
+            }
+            let w = Worker::default();
+            let (wake, reset, backing_off) =
+                (w.wake.clone(), w.reset.clone(), w.backing_off.clone());
+            workers.insert(p.clone(), w);
+            drop(workers);
+            let inner = self.inner.clone();
+            let dest = p.clone();
+            lock(&self.inner.tasks).spawn(async move {
+                deliver(inner, dest, wake, reset, backing_off).await;
+            });
+        }
+    }
+
+    /// `peer` just contacted this node: it is up, so stop backing off.
+    pub fn contacted_by(&self, peer: &str) {
+        if let Some(w) = lock(&self.inner.workers).get(peer)
+            && w.backing_off.load(Ordering::Relaxed)
+        {
+            w.reset.notify_one();
+        }
+    }
+
+    /// A signed envelope from this node.
+    pub fn envelope(&self, dest: &str, kind: Kind, content: Value) -> Result<Envelope, Refusal> {
+        let id = crypto::random_id(16).map_err(|e| Refusal::Internal(e.to_string()))?;
+        let mut e = Envelope::new(
+            &id,
+            self.own_domain(),
+            dest,
+            self.inner.clock.now().0,
+            kind,
+            content,
+        )
+        .map_err(|e| Refusal::Internal(e.to_string()))?;
+        e.sign(self.inner.peers.node_keys().current())
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        Ok(e)
+    }
+
+    /// A queue row for `env`, sealed under `sealer`'s key (or the node's outbound key).
+    pub fn row(
+        &self,
+        env: &Envelope,
+        sealer: Option<(u64, &SecretKey)>,
+        subject: u64,
+        transfers: Vec<(u64, &'static str)>,
+    ) -> Result<Outgoing, Refusal> {
+        let json = env
+            .to_json()
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let (id, key) = sealer.unwrap_or((0, &self.inner.queue_key));
+        let payload = key
+            .seal(&aad(&env.destination), json.as_bytes())
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        Ok(Outgoing {
+            dest: env.destination.clone(),
+            record: OutboundRecord {
+                sealer: id,
+                subject,
+                payload,
+            },
+            transfers,
+        })
+    }
+
+    /// The peer `dest`, with room in its queue.
+    fn peer_with_room(&self, dest: &str) -> Result<Peer, Refusal> {
+        let peer = self
+            .inner
+            .peers
+            .get(dest)
+            .map_err(|_| Refusal::UnknownPeer {
+                peer: dest.to_string(),
+            })?;
+        let queued = lock(&self.inner.counts).get(dest).copied().unwrap_or(0);
+        if queued >= self.inner.limits.queue_max {
+            tracing::warn!(
+                peer = dest,
+                queued,
+                "outbound queue full; refusing new envelopes for this peer"
+            );
+            return Err(Refusal::QueueFull {
+                peer: dest.to_string(),
+            });
+        }
+        Ok(peer)
+    }
+
+    /// The residency rule for local user `user` and `peer`.
+    fn residency(&self, peer: &Peer, user: u64, consented: bool) -> Result<(), Refusal> {
+        if user & REMOTE_USER_BIT != 0 || consented {
+            return Ok(());
+        }
+        match self.inner.peers.foreign_region(peer) {
+            Some(region) => Err(Refusal::Residency {
+                peer: peer.domain.clone(),
+                region,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the residency rule before anything is written (the in-transaction fan-out
+    /// checks again): may `user`'s data go to every peer in `dests`?
+    pub async fn check_residency(&self, user: u64, dests: &[String]) -> Result<(), Refusal> {
+        let consented = self
+            .inner
+            .consents
+            .require(user, Purpose::CrossBorderTransfer)
+            .await
+            .is_ok();
+        for d in dests {
+            let peer = self.peer_with_room(d)?;
+            self.residency(&peer, user, consented)?;
+        }
+        Ok(())
+    }
+
+    fn address(&self, view: &FanoutView<'_>, user: u64) -> Option<String> {
+        view.members
+            .iter()
+            .chain(view.removed)
+            .find(|(m, _)| m.user == user)
+            .map(|(_, name)| self.full_address(user, name))
+    }
+
+    fn full_address(&self, user: u64, name: &str) -> String {
+        if user & REMOTE_USER_BIT != 0 {
+            name.to_string()
+        } else {
+            format!("{name}@{}", self.own_domain())
+        }
+    }
+
+    /// Peers of the remote members (and removed members) of a conversation.
+    fn remote_domains(&self, view: &FanoutView<'_>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (m, name) in view.members.iter().chain(view.removed) {
+            if m.user & REMOTE_USER_BIT != 0
+                && let Some(d) = address_domain(name)
+                && !out.iter().any(|o| o == d)
+            {
+                out.push(d.to_string());
+            }
+        }
+        out
+    }
+
+    /// Fan-out of a local user's message: to the host when another node hosts the
+    /// conversation; as host, to the node of every remote member.
+    pub fn message_fanout(
+        &self,
+        author: u64,
+        author_key: SecretKey,
+        msg_id: [u8; 16],
+        ts: u64,
+        body: WireBody,
+    ) -> Fanout {
+        let this = self.clone();
+        Fanout::new(move |view| {
+            let conv = view.conversation.id.clone();
+            let host = conversation_host(&conv).unwrap_or_default().to_string();
+            let sender = this
+                .address(view, author)
+                .ok_or_else(|| Refusal::Internal("author is not a member".into()))?;
+            let consented = view.cross_border.contains(&author);
+            let submit = |dest: &str| {
+                this.envelope(
+                    dest,
+                    Kind::Message,
+                    json!(MessageContent::Submit {
+                        conversation: conv.clone(),
+                        message_id: hex(&msg_id),
+                        sender: sender.clone(),
+                        ts,
+                        body: body.clone(),
+                    }),
+                )
+            };
+            let sealer = Some((author, &author_key));
+            if host != this.own_domain() {
+                let peer = this.peer_with_room(&host)?;
+                this.residency(&peer, author, consented)?;
+                let env = submit(&host)?;
+                return Ok(vec![this.row(
+                    &env,
+                    sealer,
+                    author,
+                    vec![(author, "message")],
+                )?]);
+            }
+            let seq = match view.events.first() {
+                Some(crate::storage::EventRecord::Message { seq }) => *seq,
+                _ => return Err(Refusal::Internal("no message event".into())),
+            };
+            let dests = this.remote_domains(view);
+            for d in &dests {
+                let peer = this.peer_with_room(d)?;
+                this.residency(&peer, author, consented)?;
+            }
+            let submission = Box::new(submit(this.own_domain())?);
+            let mut out = Vec::with_capacity(dests.len());
+            for d in &dests {
+                let env = this.envelope(
+                    d,
+                    Kind::Message,
+                    json!(MessageContent::Hosted {
+                        conversation: conv.clone(),
+                        seq,
+                        submission: submission.clone(),
+                    }),
+                )?;
+                out.push(this.row(&env, sealer, author, vec![(author, "message")])?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Fan-out, as host, of a member's message that arrived from their node: the original
+    /// submission, unchanged, to the node of every remote member (the sender's included).
+    pub fn relay_fanout(&self, author: u64, author_key: SecretKey, submission: Envelope) -> Fanout {
+        let this = self.clone();
+        let submission = Box::new(submission);
+        Fanout::new(move |view| {
+            let seq = match view.events.first() {
+                Some(crate::storage::EventRecord::Message { seq }) => *seq,
+                _ => return Err(Refusal::Internal("no message event".into())),
+            };
+            let mut out = Vec::new();
+            for d in this.remote_domains(view) {
+                this.peer_with_room(&d)?;
+                let env = this.envelope(
+                    &d,
+                    Kind::Message,
+                    json!(MessageContent::Hosted {
+                        conversation: view.conversation.id.clone(),
+                        seq,
+                        submission: submission.clone(),
+                    }),
+                )?;
+                out.push(this.row(&env, Some((author, &author_key)), 0, Vec::new())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Fan-out, as host, of a conversation's new state after `actor` changed it. A local
+    /// member whose data may not go to a peer (residency) is left out of what that peer
+    /// receives; the actor's own change is refused instead.
+    pub fn state_fanout(&self, actor: u64) -> Fanout {
+        let this = self.clone();
+        Fanout::new(move |view| {
+            let conv = view.conversation;
+            let actor_address = this
+                .address(view, actor)
+                .ok_or_else(|| Refusal::Internal("actor is not a member".into()))?;
+            let mut out = Vec::new();
+            for d in this.remote_domains(view) {
+                let peer = this.peer_with_room(&d)?;
+                this.residency(&peer, actor, view.cross_border.contains(&actor))?;
+                let foreign = this.inner.peers.foreign_region(&peer).is_some();
+                let mut members = Vec::new();
+                let mut transfers = Vec::new();
+                for (m, name) in view.members {
+                    let local = m.user & REMOTE_USER_BIT == 0;
+                    if local && foreign && !view.cross_border.contains(&m.user) {
+                        continue;
+                    }
+                    if local {
+                        transfers.push((m.user, "membership"));
+                    }
+                    members.push(WireMember {
+                        user: this.full_address(m.user, name),
+                        role: role_name(m.role).to_string(),
+                    });
+                }
+                let env = this.envelope(
+                    &d,
+                    Kind::Membership,
+                    json!(MembershipContent::State {
+                        conversation: conv.id.clone(),
+                        kind: match conv.kind {
+                            ConvKind::Direct => "direct",
+                            ConvKind::Group => "group",
+                        }
+                        .into(),
+                        name: conv.name.clone(),
+                        public: conv.public,
+                        actor: actor_address.clone(),
+                        members,
+                    }),
+                )?;
+                let subject = if actor & REMOTE_USER_BIT == 0 {
+                    actor
+                } else {
+                    0
+                };
+                out.push(this.row(&env, None, subject, transfers)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Fan-out of a recall: as host to every remote member's node, otherwise to the host.
+    pub fn recall_fanout(&self, author: u64) -> Fanout {
+        let this = self.clone();
+        Fanout::new(move |view| {
+            let conv = view.conversation.id.clone();
+            let host = conversation_host(&conv).unwrap_or_default().to_string();
+            let seq = match view.events.first() {
+                Some(crate::storage::EventRecord::Recall { seq }) => *seq,
+                _ => return Err(Refusal::Internal("no recall event".into())),
+            };
+            if host != this.own_domain() {
+                let peer = this.peer_with_room(&host)?;
+                this.residency(&peer, author, view.cross_border.contains(&author))?;
+                let sender = this
+                    .address(view, author)
+                    .ok_or_else(|| Refusal::Internal("author is not a member".into()))?;
+                let env = this.envelope(
+                    &host,
+                    Kind::Recall,
+                    json!(RecallContent::Request {
+                        conversation: conv,
+                        seq,
+                        sender
+                    }),
+                )?;
+                return Ok(vec![this.row(&env, None, author, Vec::new())?]);
+            }
+            let mut out = Vec::new();
+            for d in this.remote_domains(view) {
+                this.peer_with_room(&d)?;
+                let env = this.envelope(
+                    &d,
+                    Kind::Recall,
+                    json!(RecallContent::Hosted {
+                        conversation: conv.clone(),
+                        seq
+                    }),
+                )?;
+                out.push(this.row(&env, None, 0, Vec::new())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// A change asked of the host of a conversation on behalf of local member `actor`.
+    pub async fn change_request(
+        &self,
+        actor: u64,
+        actor_address: &str,
+        conv_id: &str,
+        change: WireChange,
+    ) -> Result<Vec<String>, Refusal> {
+        let host = conversation_host(conv_id).unwrap_or_default().to_string();
+        self.check_residency(actor, std::slice::from_ref(&host))
+            .await?;
+        let env = self.envelope(
+            &host,
+            Kind::Membership,
+            json!(MembershipContent::Request {
+                conversation: conv_id.to_string(),
+                actor: actor_address.to_string(),
+                change,
+            }),
+        )?;
+        let row = self.row(&env, None, actor, vec![(actor, "membership")])?;
+        let peers = self
+            .inner
+            .store
+            .enqueue(vec![row], self.inner.clock.now())
+            .await
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        self.wake(&peers);
+        Ok(peers)
+    }
+
+    /// Asks every peer that received `user`'s data to erase it; each acknowledgement is
+    /// tracked (`Store::erasure_status`). Returns the peers asked.
+    pub async fn request_erasure(&self, user: u64, address: &str) -> Result<Vec<String>, Refusal> {
+        let store = &self.inner.store;
+        let transfers = store
+            .transfers_of(user)
+            .await
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let mut peers: Vec<String> = transfers.into_iter().map(|t| t.0).collect();
+        peers.dedup();
+        let mut rows = Vec::new();
+        for p in &peers {
+            let env = self.envelope(
+                p,
+                Kind::Erasure,
+                json!(federation::ErasureContent {
+                    user: address.to_string(),
+                    reference: format!("{user:016x}"),
+                }),
+            )?;
+            rows.push(self.row(&env, None, 0, Vec::new())?);
+        }
+        let woken = store
+            .request_erasure(user, rows, self.inner.clock.now())
+            .await
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        self.wake(&woken);
+        Ok(peers)
+    }
+
+    /// The acknowledgement of an erasure, as a queue row for its origin.
+    pub fn erasure_ack(
+        &self,
+        dest: &str,
+        user: &str,
+        reference: &str,
+        erasure: &str,
+    ) -> Result<Outgoing, Refusal> {
+        let env = self.envelope(
+            dest,
+            Kind::ErasureAck,
+            json!(federation::ErasureAckContent {
+                user: user.to_string(),
+                reference: reference.to_string(),
+                erasure: erasure.to_string(),
+            }),
+        )?;
+        self.row(&env, None, 0, Vec::new())
+    }
+}
+
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Answers to envelope-level results: which envelope ids the peer wants sent again.
+fn retry_ids(answer: &[u8]) -> Option<Vec<String>> {
+    let v: Value = serde_json::from_slice(answer).ok()?;
+    let results = v.get("results")?.as_object()?;
+    Some(
+        results
+            .iter()
+            .filter(|(_, r)| r.get("retry").and_then(Value::as_bool) == Some(true))
+            .map(|(id, _)| id.clone())
+            .collect(),
+    )
+}
+
+/// One peer's delivery loop (see the module documentation).
+async fn deliver(
+    inner: Arc<Inner>,
+    dest: String,
+    wake: Arc<Notify>,
+    reset: Arc<Notify>,
+    backing_off: Arc<AtomicBool>,
+) {
+    let mut stop = inner.stop.clone();
+    let peer = match inner.peers.get(&dest) {
+        Ok(p) => p,
+        Err(_) => {
+            tracing::warn!(
+                peer = %dest,
+                "envelopes are queued for a node that is no longer a peer; kept until it is one again"
+            );
+            let _ = stop.wait_for(|s| *s).await;
+            return;
+        }
+    };
+    let foreign = inner.peers.foreign_region(&peer).is_some();
+    let mut conn: Option<Connection> = None;
+    let mut attempt: u32 = 0;
+    let mut keys: HashMap<u64, Option<SecretKey>> = HashMap::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let batch = match inner
+            .store
+            .outbound_batch(dest.clone(), MAX_TXN_ENVELOPES, MAX_TXN_BYTES - (64 << 10))
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(peer = %dest, error = %e, "reading the outbound queue failed");
+                Vec::new()
+            }
+        };
+        if batch.is_empty() {
+            lock(&inner.counts).insert(dest.clone(), 0);
+            tokio::select! {
+                _ = wake.notified() => continue,
+                _ = stop.changed() => return,
+            }
+        }
+        let mut drop_seqs = Vec::new();
+        let mut envelopes = Vec::new();
+        for (seq, rec) in &batch {
+            if rec.subject != 0
+                && foreign
+                && inner
+                    .consents
+                    .require(rec.subject, Purpose::CrossBorderTransfer)
+                    .await
+                    .is_err()
+            {
+                tracing::info!(peer = %dest, "dropped a queued envelope: its user revoked cross-border transfer");
+                drop_seqs.push(*seq);
+                continue;
+            }
+            let key = if rec.sealer == 0 {
+                Some(inner.queue_key.clone())
+            } else {
+                match keys.get(&rec.sealer) {
+                    Some(k) => k.clone(),
+                    None => {
+                        let k = load_key(&inner, rec.sealer).await;
+                        keys.insert(rec.sealer, k.clone());
+                        k
+                    }
+                }
+            };
+            let opened = key.and_then(|k| k.open(&aad(&dest), &rec.payload).ok());
+            match opened.and_then(|p| serde_json::from_slice::<Value>(&p).ok()) {
+                Some(v) => envelopes.push((*seq, v)),
+                None => {
+                    tracing::info!(peer = %dest, "dropped a queued envelope whose data key is gone (erased user)");
+                    drop_seqs.push(*seq);
+                }
+            }
+        }
+        if !drop_seqs.is_empty()
+            && let Err(e) = inner.store.outbound_done(dest.clone(), drop_seqs).await
+        {
+            tracing::error!(peer = %dest, error = %e, "updating the outbound queue failed");
+        }
+        if envelopes.is_empty() {
+            continue;
+        }
+        let first = envelopes.first().map_or(0, |e| e.0);
+        let last = envelopes.last().map_or(0, |e| e.0);
+        let path = format!("/_federation/v1/transactions/{first}-{last}");
+        let body = json!({
+            "origin": inner.peers.own_domain(),
+            "envelopes": envelopes.iter().map(|e| &e.1).collect::<Vec<_>>(),
+        });
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        if conn.as_ref().is_none_or(|c| !c.is_open()) {
+            conn = inner.peers.connect(&peer).await.ok();
+        }
+        let outcome = match conn.as_mut() {
+            Some(c) => inner
+                .peers
+                .send(c, &peer, Method::PUT, &path, body)
+                .await
+                .ok(),
+            None => None,
+        };
+        let done_all = |inner: &Arc<Inner>, seqs: Vec<u64>| {
+            let store = inner.store.clone();
+            let dest = dest.clone();
+            async move {
+                if let Err(e) = store.outbound_done(dest, seqs).await {
+                    tracing::error!(error = %e, "updating the outbound queue failed");
+                }
+            }
+        };
+        let retry = match outcome {
+            Some((StatusCode::OK, answer)) => {
+                let again = retry_ids(&answer).unwrap_or_default();
+                let done: Vec<u64> = envelopes
+                    .iter()
+                    .filter(|(_, v)| {
+                        !v.get("id")
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| again.iter().any(|a| a == id))
+                    })
+                    .map(|e| e.0)
+                    .collect();
+                tracing::debug!(peer = %dest, delivered = done.len(), "transaction delivered");
+                done_all(&inner, done).await;
+                !again.is_empty()
+            }
+            Some((status, _))
+                if status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 408 | 429) =>
+            {
+                tracing::warn!(peer = %dest, status = status.as_u16(), "peer did not take a transaction; will retry");
+                true
+            }
+            Some((status, _)) => {
+                tracing::warn!(
+                    peer = %dest,
+                    status = status.as_u16(),
+                    envelopes = envelopes.len(),
+                    "peer refused a transaction for good; its envelopes are dropped"
+                );
+                done_all(&inner, envelopes.iter().map(|e| e.0).collect()).await;
+                false
+            }
+            None => {
+                conn = None;
+                true
+            }
+        };
+        if !retry {
+            attempt = 0;
+            continue;
+        }
+        attempt = attempt.saturating_add(1);
+        let cap = inner.limits.retry_max;
+        let delay = Duration::from_secs(1)
+            .saturating_mul(1u32 << (attempt - 1).min(20))
+            .min(cap);
+        let mut r = [0u8; 4];
+        let _ = crypto::random_bytes(&mut r);
+        let frac = f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX);
+        let wait = delay.mul_f64(0.5 + frac / 2.0);
+        tracing::debug!(peer = %dest, attempt, wait_ms = wait.as_millis() as u64, "backing off");
+        backing_off.store(true, Ordering::Relaxed);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = reset.notified() => { attempt = 0; }
+            _ = stop.changed() => return,
+        }
+        backing_off.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The data key of a local or remote user, if they still exist.
+async fn load_key(inner: &Inner, user: u64) -> Option<SecretKey> {
+    let found = inner.store.wrapped_keys(vec![user]).await.ok()?;
+    let (_, _, wrapped) = found.into_iter().next()?;
+    inner.master.unwrap_data_key(user, &wrapped).ok()
+}

@@ -1,0 +1,273 @@
+//! `Peers`: which nodes this node federates with (the `[[federation.peers]]` allowlist, or any
+//! node when `federation.open` is set), their regions, how to reach them, and their signing
+//! keys — fetched from `GET /_federation/v1/keys`, checked, cached until each key's
+//! `valid_until`, and fetched again when a request names a key id not in the cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use federation::{
+    ClientError, Connection, KeyDocument, KeyId, PeerTarget, PublicKey, sign_request, tls_config,
+};
+use http::{Method, StatusCode};
+
+use crate::config::FederationConfig;
+use crate::signing::NodeKeys;
+use crate::time::SharedClock;
+
+/// Least time between two key fetches from one peer caused by unknown key ids, so a peer
+/// cannot make this node fetch on every request.
+const REFETCH_GAP_MS: u64 = 10_000;
+
+/// Errors of talking to peers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    #[error("{0} is not a peer of this node")]
+    NotAllowed(String),
+    #[error("{peer} could not be reached: {reason}")]
+    Unreachable { peer: String, reason: String },
+    #[error("{peer} answered {status}")]
+    Status { peer: String, status: u16 },
+    #[error("{peer}'s keys: {reason}")]
+    BadKeys { peer: String, reason: String },
+    #[error("{peer} has no valid key {key}")]
+    UnknownKey { peer: String, key: String },
+}
+
+/// One peer as configured (or, in open federation, as met).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub domain: String,
+    /// `None`: not known (open federation) — treated as another region.
+    pub region: Option<String>,
+    target: PeerTarget,
+}
+
+#[derive(Debug, Default)]
+struct KeyCache {
+    keys: HashMap<String, PublicKey>,
+    fetched: u64,
+}
+
+/// The peers and their keys.
+#[derive(Debug)]
+pub struct Peers {
+    domain: String,
+    region: String,
+    open: bool,
+    listed: HashMap<String, Peer>,
+    node_keys: Arc<NodeKeys>,
+    clock: SharedClock,
+    keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<KeyCache>>>>,
+}
+
+impl Peers {
+    /// The peers of `config`; CA files are read here (errors name the peer).
+    pub fn new(
+        domain: &str,
+        region: &str,
+        config: &FederationConfig,
+        node_keys: Arc<NodeKeys>,
+        clock: SharedClock,
+    ) -> Result<Peers, String> {
+        let mut listed = HashMap::new();
+        for p in &config.peers {
+            let ca = match &p.ca_file.0 {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    format!(
+                        "federation peer {}: ca_file {}: {e}",
+                        p.domain,
+                        path.display()
+                    )
+                })?),
+                None => None,
+            };
+            let tls = tls_config(ca.as_deref())
+                .map_err(|e| format!("federation peer {}: {e}", p.domain))?;
+            listed.insert(
+                p.domain.as_str().to_string(),
+                Peer {
+                    domain: p.domain.as_str().to_string(),
+                    region: Some(p.region.as_str().to_string()),
+                    target: PeerTarget {
+                        domain: p.domain.as_str().to_string(),
+                        host: p.url.host.clone(),
+                        port: p.url.port,
+                        tls,
+                    },
+                },
+            );
+        }
+        Ok(Peers {
+            domain: domain.to_string(),
+            region: region.to_string(),
+            open: config.open,
+            listed,
+            node_keys,
+            clock,
+            keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// This node's domain.
+    pub fn own_domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// This node's signing keys.
+    pub fn node_keys(&self) -> &NodeKeys {
+        &self.node_keys
+    }
+
+    /// The peer `domain`, if this node federates with it.
+    pub fn get(&self, domain: &str) -> Result<Peer, PeerError> {
+        if let Some(p) = self.listed.get(domain) {
+            return Ok(p.clone());
+        }
+        if self.open && domain != self.domain && federation::valid_domain(domain) {
+            let tls = tls_config(None).map_err(|e| PeerError::Unreachable {
+                peer: domain.to_string(),
+                reason: e.to_string(),
+            })?;
+            let (host, port) = match domain.split_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().unwrap_or(443)),
+                None => (domain.to_string(), 443),
+            };
+            return Ok(Peer {
+                domain: domain.to_string(),
+                region: None,
+                target: PeerTarget {
+                    domain: domain.to_string(),
+                    host,
+                    port,
+                    tls,
+                },
+            });
+        }
+        Err(PeerError::NotAllowed(domain.to_string()))
+    }
+
+    /// Whether a local user's data may go to `peer` only with their `cross_border_transfer`
+    /// consent: the peer's region differs from this node's, or is unknown. `None` if the
+    /// peer is the same region.
+    pub fn foreign_region(&self, peer: &Peer) -> Option<String> {
+        match &peer.region {
+            Some(r) if *r == self.region => None,
+            Some(r) => Some(r.clone()),
+            None => Some("unknown".into()),
+        }
+    }
+
+    /// Opens a connection to `peer`.
+    pub async fn connect(&self, peer: &Peer) -> Result<Connection, PeerError> {
+        peer.target
+            .connect()
+            .await
+            .map_err(|e| unreachable(&peer.domain, &e))
+    }
+
+    /// Sends a signed request on `conn`.
+    pub async fn send(
+        &self,
+        conn: &mut Connection,
+        peer: &Peer,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), PeerError> {
+        let key = self.node_keys.current();
+        let auth = sign_request(
+            key,
+            method.as_str(),
+            path,
+            &self.domain,
+            &peer.domain,
+            self.clock.now().0,
+            &body,
+        );
+        conn.send(method, path, &auth, body)
+            .await
+            .map_err(|e| unreachable(&peer.domain, &e))
+    }
+
+    /// One signed request on a fresh connection.
+    pub async fn request(
+        &self,
+        peer: &Peer,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), PeerError> {
+        let mut conn = self.connect(peer).await?;
+        self.send(&mut conn, peer, method, path, body).await
+    }
+
+    /// The key `id` of `domain` (this node's own keys included), valid at `at`. Fetches the
+    /// peer's key document when the id is not cached or has expired.
+    pub async fn key(&self, domain: &str, id: &KeyId, at: u64) -> Result<PublicKey, PeerError> {
+        let unknown = || PeerError::UnknownKey {
+            peer: domain.to_string(),
+            key: id.as_str().to_string(),
+        };
+        if domain == self.domain {
+            return self
+                .node_keys
+                .public_keys()
+                .into_iter()
+                .find(|k| k.id == *id && at <= k.valid_until)
+                .ok_or_else(unknown);
+        }
+        let peer = self.get(domain)?;
+        let slot = {
+            let mut all = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            all.entry(domain.to_string()).or_default().clone()
+        };
+        let mut cache = slot.lock().await;
+        let now = self.clock.now();
+        if let Some(k) = cache.keys.get(id.as_str())
+            && now.0 <= k.valid_until
+        {
+            return if at <= k.valid_until {
+                Ok(k.clone())
+            } else {
+                Err(unknown())
+            };
+        }
+        if cache.fetched != 0 && now.0.saturating_sub(cache.fetched) < REFETCH_GAP_MS {
+            return Err(unknown());
+        }
+        let (status, body) = self
+            .request(&peer, Method::GET, "/_federation/v1/keys", Bytes::new())
+            .await?;
+        cache.fetched = now.0;
+        if status != StatusCode::OK {
+            return Err(PeerError::Status {
+                peer: domain.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        let bad = |reason: String| PeerError::BadKeys {
+            peer: domain.to_string(),
+            reason,
+        };
+        let doc: KeyDocument = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        let keys = doc.verify(domain).map_err(|e| bad(e.to_string()))?;
+        cache.keys = keys
+            .into_iter()
+            .map(|k| (k.id.as_str().to_string(), k))
+            .collect();
+        match cache.keys.get(id.as_str()) {
+            Some(k) if at <= k.valid_until => Ok(k.clone()),
+            _ => Err(unknown()),
+        }
+    }
+}
+
+fn unreachable(peer: &str, e: &ClientError) -> PeerError {
+    PeerError::Unreachable {
+        peer: peer.to_string(),
+        reason: e.to_string(),
+    }
+}

@@ -1,0 +1,562 @@
+//! Conversation writes that arrive from other nodes, each applied at most once: an envelope's
+//! (origin, id) is recorded in `origin_envid_seen` in the same transaction that applies it, so
+//! a repeat finds it and changes nothing.
+//!
+//! As *host* of a conversation this node accepts members' messages, recalls and changes from
+//! their nodes, sequences them and fans them out (`accept_submission`, `host_change`,
+//! `host_recall`). As a *replica* it takes the host's word for order and membership
+//! (`apply_hosted_message`, `sync_replica`, `apply_hosted_recall`).
+
+use std::collections::HashSet;
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::catalog::*;
+use super::federation::{Fanout, Outgoing, enqueue, run_fanout};
+use super::messaging::{
+    ConvKind, ConversationRecord, ConversationState, EventRecord, MemberAction, MemberRecord,
+    MessageRecord, Mutation, Notify, Recalled, Role, add_member, change_in, load_state_w, next_pos,
+    put_event, put_message, recall_in, store_message,
+};
+use super::{Refusal, Store, StoreError};
+use crate::time::Millis;
+
+/// What became of one envelope from another node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound<T> {
+    Applied(T),
+    /// Applied before (same origin and envelope id): nothing done.
+    Duplicate,
+    /// Refused for good; the reason goes back to the sender.
+    Rejected(String),
+    /// Not applied now (a queue is full); the sender should retry later.
+    Busy(String),
+}
+
+/// A member's message sent to this node as the conversation's host.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub origin: String,
+    pub envelope_id: String,
+    pub conv_id: String,
+    /// The sender's local id (a remote user's id).
+    pub author: u64,
+    pub msg_id: [u8; 16],
+    pub ts: Millis,
+    pub body_sealed: Vec<u8>,
+    pub fanout: Option<Fanout>,
+}
+
+/// A conversation's state as its host announces it.
+#[derive(Debug, Clone)]
+pub struct ReplicaState {
+    pub origin: String,
+    pub envelope_id: String,
+    pub conv_id: String,
+    /// The local number to use if this node has no copy yet.
+    pub new_no: u64,
+    pub kind: ConvKind,
+    pub name: String,
+    pub public: bool,
+    pub members: Vec<(u64, Role)>,
+    pub actor: u64,
+    pub now: Millis,
+}
+
+fn seen(tx: &WriteTransaction, origin: &str, id: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .open_table(ORIGIN_ENVID_SEEN)?
+        .get((origin, id))?
+        .is_some())
+}
+
+fn mark_seen(tx: &WriteTransaction, origin: &str, id: &str, now: Millis) -> Result<(), StoreError> {
+    tx.open_table(ORIGIN_ENVID_SEEN)?
+        .insert((origin, id), now.0)?;
+    Ok(())
+}
+
+fn conv_no(tx: &WriteTransaction, id: &str) -> Result<Option<u64>, StoreError> {
+    Ok(tx.open_table(CONVID_CONVNO)?.get(id)?.map(|v| v.value()))
+}
+
+fn refusal_to_inbound<T>(r: Refusal) -> Inbound<T> {
+    match r {
+        Refusal::QueueFull { peer } => Inbound::Busy(format!("the queue to {peer} is full")),
+        Refusal::Residency { peer, region } => Inbound::Rejected(format!(
+            "a member has not consented to transfers to {peer} (region {region})"
+        )),
+        Refusal::UnknownPeer { peer } => Inbound::Rejected(format!("{peer} is not a peer")),
+        Refusal::Internal(m) | Refusal::Unsupported(m) => Inbound::Rejected(m),
+    }
+}
+
+impl Store {
+    /// As host: sequences a member's message sent by their node and fans it out.
+    pub async fn accept_submission(&self, s: Submission) -> Result<Inbound<Notify>, StoreError> {
+        self.write(move |tx| {
+            if seen(tx, &s.origin, &s.envelope_id)? {
+                return Ok(Inbound::Duplicate);
+            }
+            let Some(no) = conv_no(tx, &s.conv_id)? else {
+                return Ok(Inbound::Rejected("no such conversation".into()));
+            };
+            let Some(mut state) = load_state_w(tx, no)? else {
+                return Ok(Inbound::Rejected("no such conversation".into()));
+            };
+            if state.member(s.author).is_none() {
+                return Ok(Inbound::Rejected("the sender is not a member".into()));
+            }
+            let (seq, pos) = store_message(
+                tx,
+                no,
+                &mut state.conversation,
+                s.msg_id,
+                s.author,
+                s.ts,
+                &s.body_sealed,
+                None,
+            )?;
+            let events = [EventRecord::Message { seq }];
+            let fanout = s.fanout.as_ref();
+            let conv = &state.conversation;
+            let peers = match run_fanout(tx, fanout, conv, &state.members, &[], &events, s.ts)? {
+                Ok(p) => p,
+                Err(r) => return Ok(refusal_to_inbound(r)),
+            };
+            mark_seen(tx, &s.origin, &s.envelope_id, s.ts)?;
+            Ok(Inbound::Applied(Notify {
+                users: state.members.iter().map(|m| m.user).collect(),
+                pos,
+                peers,
+            }))
+        })
+        .await
+    }
+
+    /// As host: a change (invite, remove, leave, role, rename…) asked for by a member's node,
+    /// decided by the same rules as a local member's change.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn host_change<F>(
+        &self,
+        origin: String,
+        envelope_id: String,
+        conv_id: String,
+        actor: u64,
+        now: Millis,
+        decide: F,
+        fanout: Option<Fanout>,
+    ) -> Result<Inbound<Notify>, StoreError>
+    where
+        F: Fn(&ConversationState) -> Result<Vec<Mutation>, String> + Send + 'static,
+    {
+        self.write(move |tx| {
+            if seen(tx, &origin, &envelope_id)? {
+                return Ok(Inbound::Duplicate);
+            }
+            let Some(no) = conv_no(tx, &conv_id)? else {
+                return Ok(Inbound::Rejected("no such conversation".into()));
+            };
+            let decide = |s: &ConversationState| decide(s).map_err(HostRefused::Rule);
+            match change_in(tx, no, actor, now, &decide, fanout.as_ref())? {
+                Ok(n) => {
+                    mark_seen(tx, &origin, &envelope_id, now)?;
+                    Ok(Inbound::Applied(n))
+                }
+                Err(HostRefused::Rule(m)) => Ok(Inbound::Rejected(m)),
+                Err(HostRefused::Fanout(r)) => Ok(refusal_to_inbound(r)),
+            }
+        })
+        .await
+    }
+
+    /// As host: a recall asked for by the author's node.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn host_recall(
+        &self,
+        origin: String,
+        envelope_id: String,
+        conv_id: String,
+        author: u64,
+        seq: u64,
+        now: Millis,
+        window_ms: u64,
+        fanout: Option<Fanout>,
+    ) -> Result<Inbound<Notify>, StoreError> {
+        self.write(move |tx| {
+            if seen(tx, &origin, &envelope_id)? {
+                return Ok(Inbound::Duplicate);
+            }
+            let Some(no) = conv_no(tx, &conv_id)? else {
+                return Ok(Inbound::Rejected("no such conversation".into()));
+            };
+            let out = match recall_in(tx, author, no, seq, now, window_ms, true, fanout.as_ref())? {
+                Recalled::Done(n) => Inbound::Applied(n),
+                Recalled::Refused(r) => return Ok(refusal_to_inbound(r)),
+                Recalled::NotMember => Inbound::Rejected("the sender is not a member".into()),
+                Recalled::NoSuchMessage => Inbound::Rejected("no such message".into()),
+                Recalled::NotAuthor => Inbound::Rejected("only the author may recall".into()),
+                Recalled::TooLate => Inbound::Rejected("the recall window has passed".into()),
+            };
+            mark_seen(tx, &origin, &envelope_id, now)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// As replica: a message as sequenced by the conversation's host.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_hosted_message(
+        &self,
+        origin: String,
+        envelope_id: String,
+        conv_id: String,
+        seq: u64,
+        author: u64,
+        msg_id: [u8; 16],
+        ts: Millis,
+        body_sealed: Vec<u8>,
+        now: Millis,
+    ) -> Result<Inbound<Notify>, StoreError> {
+        self.write(move |tx| {
+            if seen(tx, &origin, &envelope_id)? {
+                return Ok(Inbound::Duplicate);
+            }
+            let Some(no) = conv_no(tx, &conv_id)? else {
+                return Ok(Inbound::Rejected("no such conversation".into()));
+            };
+            let Some(mut state) = load_state_w(tx, no)? else {
+                return Ok(Inbound::Rejected("no such conversation".into()));
+            };
+            if state.member(author).is_none() {
+                return Ok(Inbound::Rejected("the sender is not a member".into()));
+            }
+            mark_seen(tx, &origin, &envelope_id, now)?;
+            if tx.open_table(CONVNO_SEQ_MESSAGE)?.get((no, seq))?.is_some() {
+                return Ok(Inbound::Duplicate);
+            }
+            let pos = next_pos(tx)?;
+            let conv = &mut state.conversation;
+            put_message(
+                tx,
+                no,
+                conv,
+                seq,
+                pos,
+                msg_id,
+                author,
+                ts,
+                &body_sealed,
+                None,
+            )?;
+            Ok(Inbound::Applied(Notify {
+                users: state.members.iter().map(|m| m.user).collect(),
+                pos,
+                peers: Vec::new(),
+            }))
+        })
+        .await
+    }
+
+    /// As replica: a recall applied by the host.
+    pub async fn apply_hosted_recall(
+        &self,
+        origin: String,
+        envelope_id: String,
+        conv_id: String,
+        seq: u64,
+        now: Millis,
+    ) -> Result<Inbound<Notify>, StoreError> {
+        self.write(move |tx| {
+            if seen(tx, &origin, &envelope_id)? {
+                return Ok(Inbound::Duplicate);
+            }
+            let Some(no) = conv_no(tx, &conv_id)? else {
+                return Ok(Inbound::Rejected("no such conversation".into()));
+            };
+            let Some(state) = load_state_w(tx, no)? else {
+                return Ok(Inbound::Rejected("no such conversation".into()));
+            };
+            mark_seen(tx, &origin, &envelope_id, now)?;
+            let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+            let found = messages
+                .get((no, seq))?
+                .map(|v| MessageRecord::decode(seq, v.value()));
+            let Some(mut msg) = found.transpose()? else {
+                return Ok(Inbound::Duplicate);
+            };
+            if msg.recalled {
+                return Ok(Inbound::Duplicate);
+            }
+            msg.recalled = true;
+            msg.body_sealed.clear();
+            messages.insert((no, seq), msg.encode().as_slice())?;
+            drop(messages);
+            let pos = next_pos(tx)?;
+            put_event(tx, no, pos, &EventRecord::Recall { seq })?;
+            Ok(Inbound::Applied(Notify {
+                users: state.members.iter().map(|m| m.user).collect(),
+                pos,
+                peers: Vec::new(),
+            }))
+        })
+        .await
+    }
+
+    /// As replica: takes the host's membership, name and visibility, creating the local copy
+    /// of the conversation when new, with one event per difference.
+    pub async fn sync_replica(&self, r: ReplicaState) -> Result<Inbound<Notify>, StoreError> {
+        self.write(move |tx| {
+            if seen(tx, &r.origin, &r.envelope_id)? {
+                return Ok(Inbound::Duplicate);
+            }
+            let no = match conv_no(tx, &r.conv_id)? {
+                Some(no) => no,
+                None => {
+                    let mut no = r.new_no;
+                    while tx.open_table(CONVNO_CONVERSATION)?.get(no)?.is_some() {
+                        no = no.wrapping_add(1);
+                    }
+                    let rec = ConversationRecord {
+                        no,
+                        id: r.conv_id.clone(),
+                        kind: r.kind,
+                        name: r.name.clone(),
+                        public: r.public,
+                        created: r.now,
+                        last_seq: 0,
+                        last_activity: r.now,
+                    };
+                    tx.open_table(CONVNO_CONVERSATION)?
+                        .insert(no, rec.encode().as_slice())?;
+                    tx.open_table(CONVID_CONVNO)?
+                        .insert(r.conv_id.as_str(), no)?;
+                    if r.kind == ConvKind::Direct
+                        && let [(a, _), (b, _)] = r.members.as_slice()
+                    {
+                        tx.open_table(USERPAIR_CONVNO)?
+                            .insert(((*a).min(*b), (*a).max(*b)), no)?;
+                    }
+                    no
+                }
+            };
+            let state = load_state_w(tx, no)?.ok_or(StoreError::Corrupt("conversation"))?;
+            let mut conv = state.conversation.clone();
+            let mut users: HashSet<u64> = state.members.iter().map(|m| m.user).collect();
+            let mut pos = 0;
+            let actor = r.actor;
+            let event = |tx: &WriteTransaction, ev: EventRecord| -> Result<u64, StoreError> {
+                let p = next_pos(tx)?;
+                put_event(tx, no, p, &ev)?;
+                Ok(p)
+            };
+            for m in &state.members {
+                if !r.members.iter().any(|(u, _)| *u == m.user) {
+                    let action = if m.user == actor {
+                        MemberAction::Left
+                    } else {
+                        MemberAction::Removed
+                    };
+                    tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, m.user))?;
+                    tx.open_table(USERID_CONVNO)?.remove((m.user, no))?;
+                    let ev = EventRecord::Member {
+                        action,
+                        user: m.user,
+                        actor,
+                        role: m.role,
+                    };
+                    pos = event(tx, ev.clone())?;
+                    tx.open_table(USERID_POS_EVENT)?
+                        .insert((m.user, pos), ev.encode().as_slice())?;
+                }
+            }
+            for &(user, role) in &r.members {
+                match state.member(user) {
+                    None => {
+                        pos = next_pos(tx)?;
+                        let m = MemberRecord {
+                            user,
+                            role,
+                            joined: r.now,
+                        };
+                        add_member(tx, no, m, pos)?;
+                        let action = if user == actor {
+                            MemberAction::Joined
+                        } else {
+                            MemberAction::Invited
+                        };
+                        let ev = EventRecord::Member {
+                            action,
+                            user,
+                            actor,
+                            role,
+                        };
+                        put_event(tx, no, pos, &ev)?;
+                        users.insert(user);
+                    }
+                    Some(m) if m.role != role => {
+                        let rec = MemberRecord { role, ..*m };
+                        tx.open_table(CONVNO_USERID_MEMBER)?
+                            .insert((no, user), rec.encode().as_slice())?;
+                        pos = event(
+                            tx,
+                            EventRecord::Member {
+                                action: MemberAction::RoleChanged,
+                                user,
+                                actor,
+                                role,
+                            },
+                        )?;
+                    }
+                    Some(_) => {}
+                }
+            }
+            if conv.name != r.name {
+                conv.name = r.name.clone();
+                pos = event(
+                    tx,
+                    EventRecord::Renamed {
+                        name: r.name.clone(),
+                        actor,
+                    },
+                )?;
+            }
+            if conv.public != r.public {
+                conv.public = r.public;
+                pos = event(
+                    tx,
+                    EventRecord::Visibility {
+                        public: r.public,
+                        actor,
+                    },
+                )?;
+            }
+            conv.last_activity = r.now;
+            tx.open_table(CONVNO_CONVERSATION)?
+                .insert(no, conv.encode().as_slice())?;
+            mark_seen(tx, &r.origin, &r.envelope_id, r.now)?;
+            Ok(Inbound::Applied(Notify {
+                users: users.into_iter().collect(),
+                pos,
+                peers: Vec::new(),
+            }))
+        })
+        .await
+    }
+
+    /// A peer asks this node to erase everything it holds that one of the peer's users wrote:
+    /// their data key goes first (every sealed copy becomes unreadable), then their record,
+    /// memberships and queued relays; their messages stay only as empty tombstones. `ack` is
+    /// queued in the same transaction.
+    pub async fn erase_remote_user(
+        &self,
+        origin: String,
+        envelope_id: String,
+        address: String,
+        ack: Outgoing,
+        now: Millis,
+    ) -> Result<Inbound<Notify>, StoreError> {
+        self.write(move |tx| {
+            if seen(tx, &origin, &envelope_id)? {
+                return Ok(Inbound::Duplicate);
+            }
+            let id = tx
+                .open_table(REMOTEADDR_USERID)?
+                .remove(address.as_str())?
+                .map(|v| v.value());
+            let mut users = Vec::new();
+            let mut pos = 0;
+            if let Some(id) = id {
+                tx.open_table(USERID_REMOTEUSER)?.remove(id)?;
+                let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+                let mut theirs = Vec::new();
+                for row in messages.iter()? {
+                    let (k, v) = row?;
+                    let (no, seq) = k.value();
+                    let rec = MessageRecord::decode(seq, v.value())?;
+                    if rec.author == id {
+                        theirs.push((no, rec));
+                    }
+                }
+                for (no, mut rec) in theirs {
+                    rec.recalled = true;
+                    rec.body_sealed.clear();
+                    messages.insert((no, rec.seq), rec.encode().as_slice())?;
+                }
+                drop(messages);
+                let convs: Vec<u64> = tx
+                    .open_table(USERID_CONVNO)?
+                    .range((id, 0)..=(id, u64::MAX))?
+                    .map(|r| r.map(|(k, _)| k.value().1))
+                    .collect::<Result<_, _>>()?;
+                for no in convs {
+                    let state = load_state_w(tx, no)?;
+                    tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, id))?;
+                    tx.open_table(USERID_CONVNO)?.remove((id, no))?;
+                    pos = next_pos(tx)?;
+                    put_event(
+                        tx,
+                        no,
+                        pos,
+                        &EventRecord::Member {
+                            action: MemberAction::Left,
+                            user: id,
+                            actor: id,
+                            role: Role::Member,
+                        },
+                    )?;
+                    if let Some(s) = state {
+                        users.extend(s.members.iter().map(|m| m.user).filter(|u| *u != id));
+                    }
+                }
+                let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
+                queue.retain(
+                    |_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id),
+                )?;
+            }
+            let peers = enqueue(tx, std::slice::from_ref(&ack), now)?;
+            mark_seen(tx, &origin, &envelope_id, now)?;
+            Ok(Inbound::Applied(Notify { users, pos, peers }))
+        })
+        .await
+    }
+
+    /// A peer acknowledges that it erased one of this node's users.
+    pub async fn erasure_acknowledged(
+        &self,
+        origin: String,
+        envelope_id: String,
+        user: u64,
+        now: Millis,
+    ) -> Result<Inbound<()>, StoreError> {
+        self.write(move |tx| {
+            if seen(tx, &origin, &envelope_id)? {
+                return Ok(Inbound::Duplicate);
+            }
+            let mut t = tx.open_table(USERID_PEER_ERASURE)?;
+            let found = t.get((user, origin.as_str()))?.map(|v| v.value());
+            let Some((requested, _)) = found else {
+                return Ok(Inbound::Rejected(
+                    "no erasure was asked of you for this user".into(),
+                ));
+            };
+            t.insert((user, origin.as_str()), (requested, now.0))?;
+            drop(t);
+            mark_seen(tx, &origin, &envelope_id, now)?;
+            Ok(Inbound::Applied(()))
+        })
+        .await
+    }
+}
+
+/// Why a change asked for by another node was not made.
+enum HostRefused {
+    Rule(String),
+    Fanout(Refusal),
+}
+
+impl From<Refusal> for HostRefused {
+    fn from(r: Refusal) -> Self {
+        HostRefused::Fanout(r)
+    }
+}
