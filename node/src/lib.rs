@@ -30,8 +30,8 @@ pub use federate::FedError;
 pub use http::ROUTES;
 pub use server::{Node, StartError, run};
 pub use storage::{
-    AuditCheck, AuditEntry, AuditRecord, ConvKind, NewConversation, NewMessage, Sent,
-    SessionRecord, Store, StoreError,
+    AuditCheck, AuditEntry, AuditRecord, ConvKind, NewConversation, NewMessage, REMOTE_USER_BIT,
+    Sent, SessionRecord, Store, StoreError,
 };
 pub use time::parse_date;
 pub use time::{Clock, ManualClock, Millis, SharedClock, SystemClock};

@@ -88,6 +88,26 @@ impl TestNode {
         }
     }
 
+    /// Stops and starts the node again with the same configuration (same port, so its peers
+    /// still find it).
+    pub async fn restart_in_place(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Starts a stopped node again with its configuration.
+    pub async fn start_again(&mut self) {
+        let node = Node::start(self.config.clone(), self.clock.clone())
+            .await
+            .expect("node restarts");
+        self.node = Some(node);
+    }
+
+    /// The running node (for library calls such as erasure requests).
+    pub fn node(&self) -> &Node {
+        self.running()
+    }
+
     /// Stops and starts the node again on the same data directory (a new port).
     pub async fn restart(&mut self) {
         self.stop().await;
@@ -100,6 +120,239 @@ impl TestNode {
 
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("node.redb")
+    }
+}
+
+/// Starts nodes that federate with each other, one per `(domain, region)`: each with its own
+/// data dir, signing key and a certificate for its domain (made here, and named by every other
+/// node as that peer's CA file), on a loopback port chosen before any starts so each can be
+/// configured with the others' URLs. `extra` is added to every node's configuration (not a
+/// `[federation]` section: retries are capped at 1 s here).
+pub async fn federation(nodes: &[(&str, &str)], extra: &str) -> Vec<TestNode> {
+    federation_with(nodes, &[], extra).await
+}
+
+/// Like [`federation`], with `fakes` (test-controlled peers, see [`FakePeer`]) added to every
+/// node's peer list.
+pub async fn federation_with(
+    nodes: &[(&str, &str)],
+    fakes: &[&FakePeer],
+    extra: &str,
+) -> Vec<TestNode> {
+    let mut prepared = Vec::new();
+    for (domain, region) in nodes {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ck = rcgen::generate_simple_self_signed(vec![
+            domain.to_string(),
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .expect("certificate");
+        let cert = dir.path().join("peer-cert.pem");
+        let key = dir.path().join("peer-key.pem");
+        std::fs::write(&cert, ck.cert.pem()).expect("cert");
+        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        prepared.push((dir, domain.to_string(), region.to_string(), cert, key, port));
+    }
+    let mut out = Vec::new();
+    for (i, (_, domain, region, cert, key, port)) in prepared.iter().enumerate() {
+        let mut text = format!(
+            "[server]\ndomain = \"{domain}\"\nlisten = \"127.0.0.1:{port}\"\n\
+             [storage]\ndata_dir = \"{}\"\n\
+             [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
+             [residency]\nregion = \"{region}\"\n{extra}\n\
+             [federation]\nretry_max_secs = 1\n",
+            prepared[i].0.path().display(),
+            cert.display(),
+            key.display(),
+        );
+        let others = prepared
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (_, d, r, c, _, p))| (d.as_str(), r.as_str(), c.as_path(), *p));
+        let fakes = fakes.iter().map(|f| {
+            (
+                f.domain.as_str(),
+                f.region.as_str(),
+                f.cert.as_path(),
+                f.port,
+            )
+        });
+        for (d, r, c, p) in others.chain(fakes) {
+            text.push_str(&format!(
+                "[[federation.peers]]\ndomain = \"{d}\"\nurl = \"https://127.0.0.1:{p}\"\n\
+                 region = \"{r}\"\nca_file = \"{}\"\n",
+                c.display()
+            ));
+        }
+        out.push(Config::parse(&text, domain).expect("federation test config"));
+    }
+    let mut nodes_out = Vec::new();
+    for ((dir, ..), config) in prepared.into_iter().zip(out) {
+        nodes_out.push(TestNode::start_in(dir, config, Arc::new(SystemClock)).await);
+    }
+    nodes_out
+}
+
+/// A peer the test controls: it publishes a key document for its domain over HTTPS (like a
+/// node) and lets the test sign requests and envelopes as that peer — including wrong ones.
+#[derive(Debug)]
+pub struct FakePeer {
+    pub domain: String,
+    pub region: String,
+    pub key: federation::NodeKey,
+    pub port: u16,
+    pub cert: PathBuf,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakePeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakePeer {
+    pub async fn start(domain: &str, region: &str) -> FakePeer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ck = rcgen::generate_simple_self_signed(vec![domain.to_string()]).expect("cert");
+        let cert = dir.path().join("fake-cert.pem");
+        std::fs::write(&cert, ck.cert.pem()).expect("cert");
+        let key = federation::NodeKey::from_seed(
+            federation::KeyId::parse("ed25519:fake").expect("id"),
+            &[42; 32],
+            u64::MAX / 2,
+        );
+        let doc =
+            serde_json::to_vec(&federation::KeyDocument::new(domain, &key, &[]).expect("doc"))
+                .expect("json");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![ck.cert.der().clone()],
+                rustls_pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into()),
+            )
+            .expect("server config");
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let doc = Bytes::from(doc);
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let doc = doc.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service =
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let doc = doc.clone();
+                            async move {
+                                let (status, body) = if req.uri().path() == "/_federation/v1/keys" {
+                                    (StatusCode::OK, doc)
+                                } else {
+                                    (StatusCode::NOT_FOUND, Bytes::from_static(b"{}"))
+                                };
+                                let mut r = hyper::Response::new(Full::new(body));
+                                *r.status_mut() = status;
+                                Ok::<_, std::convert::Infallible>(r)
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        FakePeer {
+            domain: domain.to_string(),
+            region: region.to_string(),
+            key,
+            port,
+            cert,
+            _dir: dir,
+            task,
+        }
+    }
+
+    /// An envelope from this peer, signed with its key.
+    pub fn envelope(
+        &self,
+        id: &str,
+        destination: &str,
+        kind: federation::Kind,
+        content: Value,
+    ) -> federation::Envelope {
+        let mut e =
+            federation::Envelope::new(id, &self.domain, destination, now_ms(), kind, content)
+                .expect("envelope");
+        e.sign(&self.key).expect("sign");
+        e
+    }
+
+    /// `PUT /_federation/v1/transactions/{txn}` to `node` with `body`, signed as this peer at
+    /// time `ts` for `destination` (use the node's domain and [`now_ms`] for a proper one).
+    pub async fn put(
+        &self,
+        node: &TestNode,
+        txn: &str,
+        body: &Value,
+        destination: &str,
+        ts: u64,
+        key: &federation::NodeKey,
+    ) -> Reply {
+        let path = format!("/_federation/v1/transactions/{txn}");
+        let body = Bytes::from(serde_json::to_vec(body).expect("json"));
+        let auth =
+            federation::sign_request(key, "PUT", &path, &self.domain, destination, ts, &body);
+        let req = Request::builder()
+            .method(Method::PUT)
+            .uri(path)
+            .header("host", "localhost")
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .expect("request");
+        node.client().send(req).await
+    }
+}
+
+/// Now, in Unix ms.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -18,7 +18,7 @@ use super::peers::Peers;
 use crate::accounts::Accounts;
 use crate::consents::{Consents, Purpose};
 use crate::crypto::{self, MasterKey, SecretKey};
-use crate::storage::{Enc, NewRemoteUser, Refusal, Store};
+use crate::storage::{Dec, Enc, NewRemoteUser, Refusal, Store};
 use crate::time::SharedClock;
 
 /// A remote user as a local client sees them.
@@ -183,6 +183,37 @@ impl Directory {
             .set_remote_profile(id, sealed, self.clock.now())
             .await?;
         Ok(())
+    }
+
+    /// A remote user's address, nickname and avatar as last received (the nickname is the
+    /// handle until their node has told this one). `None` if this node does not know them.
+    pub async fn card(&self, id: u64) -> Result<Option<RemoteProfile>, FedError> {
+        let Some((_, rec)) = self.store.remote_users(vec![id]).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let handle = rec
+            .address
+            .rsplit_once('@')
+            .map_or("", |(h, _)| h)
+            .to_string();
+        if rec.profile_sealed.is_empty() {
+            return Ok(Some(RemoteProfile {
+                address: rec.address,
+                nickname: handle,
+                avatar: None,
+            }));
+        }
+        let key = self.master.unwrap_data_key(id, &rec.wrapped_key)?;
+        let plain = key.open(&profile_aad(id), &rec.profile_sealed)?;
+        let mut d = Dec::new(&plain, "remote profile", 1)?;
+        let nickname = d.string()?;
+        let avatar = if d.bool()? { Some(d.string()?) } else { None };
+        d.end()?;
+        Ok(Some(RemoteProfile {
+            address: rec.address,
+            nickname,
+            avatar,
+        }))
     }
 
     /// Answers a peer's lookup of local user `handle`: a signed `profile` envelope. Refused

@@ -53,16 +53,135 @@ struct Worker {
     backing_off: Arc<AtomicBool>,
 }
 
+/// What fan-out functions need: it holds no database handle, because fan-outs run (and are
+/// dropped) on the database's writer thread, which must never drop the last `Store`.
+#[derive(Debug)]
+struct Shared {
+    queue_key: SecretKey,
+    peers: Arc<Peers>,
+    clock: SharedClock,
+    limits: OutboxLimits,
+    counts: Mutex<HashMap<String, u64>>,
+}
+
+impl Shared {
+    fn own_domain(&self) -> &str {
+        self.peers.own_domain()
+    }
+
+    /// A signed envelope from this node.
+    fn envelope(&self, dest: &str, kind: Kind, content: Value) -> Result<Envelope, Refusal> {
+        let id = crypto::random_id(16).map_err(|e| Refusal::Internal(e.to_string()))?;
+        let mut e = Envelope::new(
+            &id,
+            self.own_domain(),
+            dest,
+            self.clock.now().0,
+            kind,
+            content,
+        )
+        .map_err(|e| Refusal::Internal(e.to_string()))?;
+        e.sign(self.peers.node_keys().current())
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        Ok(e)
+    }
+
+    /// A queue row for `env`, sealed under `sealer`'s key (or the node's outbound key).
+    fn row(
+        &self,
+        env: &Envelope,
+        sealer: Option<(u64, &SecretKey)>,
+        subject: u64,
+        transfers: Vec<(u64, &'static str)>,
+    ) -> Result<Outgoing, Refusal> {
+        let json = env
+            .to_json()
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let (id, key) = sealer.unwrap_or((0, &self.queue_key));
+        let payload = key
+            .seal(&aad(&env.destination), json.as_bytes())
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        Ok(Outgoing {
+            dest: env.destination.clone(),
+            record: OutboundRecord {
+                sealer: id,
+                subject,
+                payload,
+            },
+            transfers,
+        })
+    }
+
+    /// The peer `dest`, with room in its queue.
+    fn peer_with_room(&self, dest: &str) -> Result<Peer, Refusal> {
+        let peer = self.peers.get(dest).map_err(|_| Refusal::UnknownPeer {
+            peer: dest.to_string(),
+        })?;
+        let queued = lock(&self.counts).get(dest).copied().unwrap_or(0);
+        if queued >= self.limits.queue_max {
+            tracing::warn!(
+                peer = dest,
+                queued,
+                "outbound queue full; refusing new envelopes for this peer"
+            );
+            return Err(Refusal::QueueFull {
+                peer: dest.to_string(),
+            });
+        }
+        Ok(peer)
+    }
+
+    /// The residency rule for local user `user` and `peer`.
+    fn residency(&self, peer: &Peer, user: u64, consented: bool) -> Result<(), Refusal> {
+        if user & REMOTE_USER_BIT != 0 || consented {
+            return Ok(());
+        }
+        match self.peers.foreign_region(peer) {
+            Some(region) => Err(Refusal::Residency {
+                peer: peer.domain.clone(),
+                region,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn address(&self, view: &FanoutView<'_>, user: u64) -> Option<String> {
+        view.members
+            .iter()
+            .chain(view.removed)
+            .find(|(m, _)| m.user == user)
+            .map(|(_, name)| self.full_address(user, name))
+    }
+
+    fn full_address(&self, user: u64, name: &str) -> String {
+        if user & REMOTE_USER_BIT != 0 {
+            name.to_string()
+        } else {
+            format!("{name}@{}", self.own_domain())
+        }
+    }
+
+    /// Peers of the remote members (and removed members) of a conversation.
+    fn remote_domains(&self, view: &FanoutView<'_>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (m, name) in view.members.iter().chain(view.removed) {
+            if m.user & REMOTE_USER_BIT != 0
+                && let Some(d) = address_domain(name)
+                && !out.iter().any(|o| o == d)
+            {
+                out.push(d.to_string());
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     store: Store,
     master: MasterKey,
-    queue_key: SecretKey,
-    peers: Arc<Peers>,
+    shared: Arc<Shared>,
     consents: Consents,
-    clock: SharedClock,
-    limits: OutboxLimits,
-    counts: Mutex<HashMap<String, u64>>,
     workers: Mutex<HashMap<String, Worker>>,
     tasks: Mutex<JoinSet<()>>,
     stop: watch::Receiver<bool>,
@@ -109,14 +228,16 @@ impl Outbox {
         let counts = store.outbound_counts().await?;
         let outbox = Outbox {
             inner: Arc::new(Inner {
-                queue_key: master.outbound_key(),
+                shared: Arc::new(Shared {
+                    queue_key: master.outbound_key(),
+                    peers,
+                    clock,
+                    limits,
+                    counts: Mutex::new(counts.iter().cloned().collect()),
+                }),
                 store,
                 master,
-                peers,
                 consents,
-                clock,
-                limits,
-                counts: Mutex::new(counts.iter().cloned().collect()),
                 workers: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(JoinSet::new()),
                 stop,
@@ -138,14 +259,15 @@ impl Outbox {
         &self.inner.store
     }
 
-    pub fn own_domain(&self) -> &str {
-        self.inner.peers.own_domain()
-    }
-
     /// Wakes (starting if needed) the workers of `peers`, whose queues just grew.
     pub fn wake(&self, peers: &[String]) {
+        if *self.inner.stop.borrow() {
+            return; // shutting down: the queue is durable, the next start delivers it
+        }
         for p in peers {
-            *lock(&self.inner.counts).entry(p.clone()).or_default() += 1;
+            *lock(&self.inner.shared.counts)
+                .entry(p.clone())
+                .or_default() += 1;
             let mut workers = lock(&self.inner.workers);
             if let Some(w) = workers.get(p) {
                 w.wake.notify_one();
@@ -175,82 +297,7 @@ impl Outbox {
 
     /// A signed envelope from this node.
     pub fn envelope(&self, dest: &str, kind: Kind, content: Value) -> Result<Envelope, Refusal> {
-        let id = crypto::random_id(16).map_err(|e| Refusal::Internal(e.to_string()))?;
-        let mut e = Envelope::new(
-            &id,
-            self.own_domain(),
-            dest,
-            self.inner.clock.now().0,
-            kind,
-            content,
-        )
-        .map_err(|e| Refusal::Internal(e.to_string()))?;
-        e.sign(self.inner.peers.node_keys().current())
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
-        Ok(e)
-    }
-
-    /// A queue row for `env`, sealed under `sealer`'s key (or the node's outbound key).
-    pub fn row(
-        &self,
-        env: &Envelope,
-        sealer: Option<(u64, &SecretKey)>,
-        subject: u64,
-        transfers: Vec<(u64, &'static str)>,
-    ) -> Result<Outgoing, Refusal> {
-        let json = env
-            .to_json()
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
-        let (id, key) = sealer.unwrap_or((0, &self.inner.queue_key));
-        let payload = key
-            .seal(&aad(&env.destination), json.as_bytes())
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
-        Ok(Outgoing {
-            dest: env.destination.clone(),
-            record: OutboundRecord {
-                sealer: id,
-                subject,
-                payload,
-            },
-            transfers,
-        })
-    }
-
-    /// The peer `dest`, with room in its queue.
-    fn peer_with_room(&self, dest: &str) -> Result<Peer, Refusal> {
-        let peer = self
-            .inner
-            .peers
-            .get(dest)
-            .map_err(|_| Refusal::UnknownPeer {
-                peer: dest.to_string(),
-            })?;
-        let queued = lock(&self.inner.counts).get(dest).copied().unwrap_or(0);
-        if queued >= self.inner.limits.queue_max {
-            tracing::warn!(
-                peer = dest,
-                queued,
-                "outbound queue full; refusing new envelopes for this peer"
-            );
-            return Err(Refusal::QueueFull {
-                peer: dest.to_string(),
-            });
-        }
-        Ok(peer)
-    }
-
-    /// The residency rule for local user `user` and `peer`.
-    fn residency(&self, peer: &Peer, user: u64, consented: bool) -> Result<(), Refusal> {
-        if user & REMOTE_USER_BIT != 0 || consented {
-            return Ok(());
-        }
-        match self.inner.peers.foreign_region(peer) {
-            Some(region) => Err(Refusal::Residency {
-                peer: peer.domain.clone(),
-                region,
-            }),
-            None => Ok(()),
-        }
+        self.inner.shared.envelope(dest, kind, content)
     }
 
     /// Checks the residency rule before anything is written (the in-transaction fan-out
@@ -263,40 +310,10 @@ impl Outbox {
             .await
             .is_ok();
         for d in dests {
-            let peer = self.peer_with_room(d)?;
-            self.residency(&peer, user, consented)?;
+            let peer = self.inner.shared.peer_with_room(d)?;
+            self.inner.shared.residency(&peer, user, consented)?;
         }
         Ok(())
-    }
-
-    fn address(&self, view: &FanoutView<'_>, user: u64) -> Option<String> {
-        view.members
-            .iter()
-            .chain(view.removed)
-            .find(|(m, _)| m.user == user)
-            .map(|(_, name)| self.full_address(user, name))
-    }
-
-    fn full_address(&self, user: u64, name: &str) -> String {
-        if user & REMOTE_USER_BIT != 0 {
-            name.to_string()
-        } else {
-            format!("{name}@{}", self.own_domain())
-        }
-    }
-
-    /// Peers of the remote members (and removed members) of a conversation.
-    fn remote_domains(&self, view: &FanoutView<'_>) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for (m, name) in view.members.iter().chain(view.removed) {
-            if m.user & REMOTE_USER_BIT != 0
-                && let Some(d) = address_domain(name)
-                && !out.iter().any(|o| o == d)
-            {
-                out.push(d.to_string());
-            }
-        }
-        out
     }
 
     /// Fan-out of a local user's message: to the host when another node hosts the
@@ -309,7 +326,7 @@ impl Outbox {
         ts: u64,
         body: WireBody,
     ) -> Fanout {
-        let this = self.clone();
+        let this = self.inner.shared.clone();
         Fanout::new(move |view| {
             let conv = view.conversation.id.clone();
             let host = conversation_host(&conv).unwrap_or_default().to_string();
@@ -372,7 +389,7 @@ impl Outbox {
     /// Fan-out, as host, of a member's message that arrived from their node: the original
     /// submission, unchanged, to the node of every remote member (the sender's included).
     pub fn relay_fanout(&self, author: u64, author_key: SecretKey, submission: Envelope) -> Fanout {
-        let this = self.clone();
+        let this = self.inner.shared.clone();
         let submission = Box::new(submission);
         Fanout::new(move |view| {
             let seq = match view.events.first() {
@@ -401,7 +418,7 @@ impl Outbox {
     /// member whose data may not go to a peer (residency) is left out of what that peer
     /// receives; the actor's own change is refused instead.
     pub fn state_fanout(&self, actor: u64) -> Fanout {
-        let this = self.clone();
+        let this = self.inner.shared.clone();
         Fanout::new(move |view| {
             let conv = view.conversation;
             let actor_address = this
@@ -411,7 +428,7 @@ impl Outbox {
             for d in this.remote_domains(view) {
                 let peer = this.peer_with_room(&d)?;
                 this.residency(&peer, actor, view.cross_border.contains(&actor))?;
-                let foreign = this.inner.peers.foreign_region(&peer).is_some();
+                let foreign = this.peers.foreign_region(&peer).is_some();
                 let mut members = Vec::new();
                 let mut transfers = Vec::new();
                 for (m, name) in view.members {
@@ -456,7 +473,7 @@ impl Outbox {
 
     /// Fan-out of a recall: as host to every remote member's node, otherwise to the host.
     pub fn recall_fanout(&self, author: u64) -> Fanout {
-        let this = self.clone();
+        let this = self.inner.shared.clone();
         Fanout::new(move |view| {
             let conv = view.conversation.id.clone();
             let host = conversation_host(&conv).unwrap_or_default().to_string();
@@ -518,11 +535,14 @@ impl Outbox {
                 change,
             }),
         )?;
-        let row = self.row(&env, None, actor, vec![(actor, "membership")])?;
+        let row = self
+            .inner
+            .shared
+            .row(&env, None, actor, vec![(actor, "membership")])?;
         let peers = self
             .inner
             .store
-            .enqueue(vec![row], self.inner.clock.now())
+            .enqueue(vec![row], self.inner.shared.clock.now())
             .await
             .map_err(|e| Refusal::Internal(e.to_string()))?;
         self.wake(&peers);
@@ -549,10 +569,10 @@ impl Outbox {
                     reference: format!("{user:016x}"),
                 }),
             )?;
-            rows.push(self.row(&env, None, 0, Vec::new())?);
+            rows.push(self.inner.shared.row(&env, None, 0, Vec::new())?);
         }
         let woken = store
-            .request_erasure(user, rows, self.inner.clock.now())
+            .request_erasure(user, rows, self.inner.shared.clock.now())
             .await
             .map_err(|e| Refusal::Internal(e.to_string()))?;
         self.wake(&woken);
@@ -576,7 +596,7 @@ impl Outbox {
                 erasure: erasure.to_string(),
             }),
         )?;
-        self.row(&env, None, 0, Vec::new())
+        self.inner.shared.row(&env, None, 0, Vec::new())
     }
 }
 
@@ -610,7 +630,7 @@ async fn deliver(
     backing_off: Arc<AtomicBool>,
 ) {
     let mut stop = inner.stop.clone();
-    let peer = match inner.peers.get(&dest) {
+    let peer = match inner.shared.peers.get(&dest) {
         Ok(p) => p,
         Err(_) => {
             tracing::warn!(
@@ -621,7 +641,7 @@ async fn deliver(
             return;
         }
     };
-    let foreign = inner.peers.foreign_region(&peer).is_some();
+    let foreign = inner.shared.peers.foreign_region(&peer).is_some();
     let mut conn: Option<Connection> = None;
     let mut attempt: u32 = 0;
     let mut keys: HashMap<u64, Option<SecretKey>> = HashMap::new();
@@ -641,7 +661,7 @@ async fn deliver(
             }
         };
         if batch.is_empty() {
-            lock(&inner.counts).insert(dest.clone(), 0);
+            lock(&inner.shared.counts).insert(dest.clone(), 0);
             tokio::select! {
                 _ = wake.notified() => continue,
                 _ = stop.changed() => return,
@@ -663,7 +683,7 @@ async fn deliver(
                 continue;
             }
             let key = if rec.sealer == 0 {
-                Some(inner.queue_key.clone())
+                Some(inner.shared.queue_key.clone())
             } else {
                 match keys.get(&rec.sealer) {
                     Some(k) => k.clone(),
@@ -695,15 +715,16 @@ async fn deliver(
         let last = envelopes.last().map_or(0, |e| e.0);
         let path = format!("/_federation/v1/transactions/{first}-{last}");
         let body = json!({
-            "origin": inner.peers.own_domain(),
+            "origin": inner.shared.peers.own_domain(),
             "envelopes": envelopes.iter().map(|e| &e.1).collect::<Vec<_>>(),
         });
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         if conn.as_ref().is_none_or(|c| !c.is_open()) {
-            conn = inner.peers.connect(&peer).await.ok();
+            conn = inner.shared.peers.connect(&peer).await.ok();
         }
         let outcome = match conn.as_mut() {
             Some(c) => inner
+                .shared
                 .peers
                 .send(c, &peer, Method::PUT, &path, body)
                 .await
@@ -761,7 +782,7 @@ async fn deliver(
             continue;
         }
         attempt = attempt.saturating_add(1);
-        let cap = inner.limits.retry_max;
+        let cap = inner.shared.limits.retry_max;
         let delay = Duration::from_secs(1)
             .saturating_mul(1u32 << (attempt - 1).min(20))
             .min(cap);

@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
 use crate::accounts::{Accounts, Session};
+use crate::federate::Directory;
 use crate::messaging::{ConversationView, Messaging};
+use crate::storage::REMOTE_USER_BIT;
 use crate::storage::{ConvKind, Role};
 
 pub fn role_name(r: Role) -> &'static str {
@@ -133,6 +135,7 @@ pub async fn list(
 pub async fn get(
     messaging: &Messaging,
     accounts: &Accounts,
+    directory: &Directory,
     session: &Session,
     me: &str,
     id: &str,
@@ -140,7 +143,16 @@ pub async fn get(
     let (view, members) = messaging.get(session.user, id).await?;
     let mut list = Vec::new();
     for (user, role) in members {
-        if let Some(card) = accounts.card(user).await? {
+        if user & REMOTE_USER_BIT != 0 {
+            if let Some(p) = directory.card(user).await? {
+                list.push(json!({
+                    "user": p.address,
+                    "nickname": p.nickname,
+                    "avatar": p.avatar,
+                    "role": role_name(role),
+                }));
+            }
+        } else if let Some(card) = accounts.card(user).await? {
             list.push(json!({
                 "user": messaging.address(&card.handle),
                 "nickname": card.nickname,

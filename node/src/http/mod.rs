@@ -269,7 +269,7 @@ async fn dispatch_authenticated(
         ("POST", "/api/v1/conversations") => conversations::create(m, &session, &me, req, b).await,
         ("GET", "/api/v1/conversations") => conversations::list(m, &session, &me).await,
         ("GET", "/api/v1/conversations/{id}") => {
-            conversations::get(m, &api.accounts, &session, &me, &id).await
+            conversations::get(m, &api.accounts, api.inbox.directory(), &session, &me, &id).await
         }
         ("PATCH", "/api/v1/conversations/{id}") => {
             conversations::update(m, &session, &id, req, b).await
