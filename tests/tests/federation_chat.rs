@@ -194,7 +194,7 @@ async fn a_group_spans_three_nodes_with_live_events_everywhere() {
     let amy = a.user("amy", &phone(2)).await;
     let bob = b.user("bob", &phone(3)).await;
     let carol = c.user("carol", &phone(4)).await;
-    let mut ws = vec![
+    let mut ws = [
         a.ws(Some(&amy), None).await,
         b.ws(Some(&bob), None).await,
         c.ws(Some(&carol), None).await,
