@@ -227,7 +227,7 @@ impl FakePeer {
         let key = federation::NodeKey::from_seed(
             federation::KeyId::parse("ed25519:fake").expect("id"),
             &[42; 32],
-            u64::MAX / 2,
+            4_000_000_000_000,
         );
         let doc =
             serde_json::to_vec(&federation::KeyDocument::new(domain, &key, &[]).expect("doc"))

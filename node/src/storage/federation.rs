@@ -265,8 +265,8 @@ fn named(
     Ok((out, cross))
 }
 
-/// Runs `fanout` for a conversation write and queues what it returns, recording transfers.
-/// Skipped (nothing to send) when no member, before or after, is remote. Returns the peers
+/// Runs `fanout` for a conversation write and queues what it returns, recording transfers;
+/// a refusal fails the write (`StoreError::Refused`). Skipped (nothing to send) when no member, before or after, is remote. Returns the peers
 /// whose queues grew.
 pub(crate) fn run_fanout(
     tx: &WriteTransaction,
@@ -276,13 +276,13 @@ pub(crate) fn run_fanout(
     removed: &[MemberRecord],
     events: &[EventRecord],
     now: Millis,
-) -> Result<Result<Vec<String>, Refusal>, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let Some(fanout) = fanout else {
-        return Ok(Ok(Vec::new()));
+        return Ok(Vec::new());
     };
     let remote = |m: &MemberRecord| m.user & REMOTE_USER_BIT != 0;
     if !members.iter().chain(removed).any(remote) {
-        return Ok(Ok(Vec::new()));
+        return Ok(Vec::new());
     }
     let (members_named, mut cross) = named(tx, members)?;
     let (removed_named, cross_removed) = named(tx, removed)?;
@@ -294,11 +294,9 @@ pub(crate) fn run_fanout(
         events,
         cross_border: &cross,
     };
-    let outgoing = match (fanout.0)(&view) {
-        Ok(o) => o,
-        Err(r) => return Ok(Err(r)),
-    };
-    enqueue(tx, &outgoing, now).map(Ok)
+    // A refusal is an error, so the writer rolls back everything this job wrote.
+    let outgoing = (fanout.0)(&view).map_err(StoreError::Refused)?;
+    enqueue(tx, &outgoing, now)
 }
 
 /// Writes queue rows and transfer records; returns the peers written to.

@@ -567,87 +567,88 @@ impl Store {
             now,
             fanout,
         } = c;
-        self.write(move |tx| {
-            if kind == ConvKind::Direct {
-                let other = *others.first().ok_or(StoreError::Corrupt("direct"))?;
-                let pair = (creator.min(other), creator.max(other));
-                if let Some(existing) = tx
-                    .open_table(USERPAIR_CONVNO)?
-                    .get(pair)?
-                    .map(|v| v.value())
+        super::or_refused(
+            self.write(move |tx| {
+                if kind == ConvKind::Direct {
+                    let other = *others.first().ok_or(StoreError::Corrupt("direct"))?;
+                    let pair = (creator.min(other), creator.max(other));
+                    if let Some(existing) = tx
+                        .open_table(USERPAIR_CONVNO)?
+                        .get(pair)?
+                        .map(|v| v.value())
+                    {
+                        let state =
+                            load_state_w(tx, existing)?.ok_or(StoreError::Corrupt("direct"))?;
+                        return Ok(Ok((state.conversation, false, Notify::default())));
+                    }
+                    tx.open_table(USERPAIR_CONVNO)?.insert(pair, no)?;
+                }
+                if tx.open_table(CONVNO_CONVERSATION)?.get(no)?.is_some()
+                    || tx.open_table(CONVID_CONVNO)?.get(id.as_str())?.is_some()
                 {
-                    let state = load_state_w(tx, existing)?.ok_or(StoreError::Corrupt("direct"))?;
-                    return Ok(Ok((state.conversation, false, Notify::default())));
+                    return Err(StoreError::Conflict(super::Conflict::UserId));
                 }
-                tx.open_table(USERPAIR_CONVNO)?.insert(pair, no)?;
-            }
-            if tx.open_table(CONVNO_CONVERSATION)?.get(no)?.is_some()
-                || tx.open_table(CONVID_CONVNO)?.get(id.as_str())?.is_some()
-            {
-                return Err(StoreError::Conflict(super::Conflict::UserId));
-            }
-            let rec = ConversationRecord {
-                no,
-                id: id.clone(),
-                kind,
-                name: name.clone(),
-                public,
-                created: now,
-                last_seq: 0,
-                last_activity: now,
-            };
-            tx.open_table(CONVNO_CONVERSATION)?
-                .insert(no, rec.encode().as_slice())?;
-            tx.open_table(CONVID_CONVNO)?.insert(id.as_str(), no)?;
-            let mut users = vec![creator];
-            let creator_role = if kind == ConvKind::Group {
-                Role::Owner
-            } else {
-                Role::Member
-            };
-            let mut pos = next_pos(tx)?;
-            let mut members = vec![MemberRecord {
-                user: creator,
-                role: creator_role,
-                joined: now,
-            }];
-            add_member(tx, no, members[0], pos)?;
-            let mut events = vec![EventRecord::Member {
-                action: MemberAction::Joined,
-                user: creator,
-                actor: creator,
-                role: creator_role,
-            }];
-            put_event(tx, no, pos, &events[0])?;
-            for &u in &others {
-                if users.contains(&u) {
-                    continue;
-                }
-                pos = next_pos(tx)?;
-                let m = MemberRecord {
-                    user: u,
-                    role: Role::Member,
+                let rec = ConversationRecord {
+                    no,
+                    id: id.clone(),
+                    kind,
+                    name: name.clone(),
+                    public,
+                    created: now,
+                    last_seq: 0,
+                    last_activity: now,
+                };
+                tx.open_table(CONVNO_CONVERSATION)?
+                    .insert(no, rec.encode().as_slice())?;
+                tx.open_table(CONVID_CONVNO)?.insert(id.as_str(), no)?;
+                let mut users = vec![creator];
+                let creator_role = if kind == ConvKind::Group {
+                    Role::Owner
+                } else {
+                    Role::Member
+                };
+                let mut pos = next_pos(tx)?;
+                let mut members = vec![MemberRecord {
+                    user: creator,
+                    role: creator_role,
                     joined: now,
-                };
-                add_member(tx, no, m, pos)?;
-                members.push(m);
-                let ev = EventRecord::Member {
-                    action: MemberAction::Invited,
-                    user: u,
+                }];
+                add_member(tx, no, members[0], pos)?;
+                let mut events = vec![EventRecord::Member {
+                    action: MemberAction::Joined,
+                    user: creator,
                     actor: creator,
-                    role: Role::Member,
-                };
-                put_event(tx, no, pos, &ev)?;
-                events.push(ev);
-                users.push(u);
-            }
-            let peers = match run_fanout(tx, fanout.as_ref(), &rec, &members, &[], &events, now)? {
-                Ok(p) => p,
-                Err(r) => return Ok(Err(r)),
-            };
-            Ok(Ok((rec, true, Notify { users, pos, peers })))
-        })
-        .await
+                    role: creator_role,
+                }];
+                put_event(tx, no, pos, &events[0])?;
+                for &u in &others {
+                    if users.contains(&u) {
+                        continue;
+                    }
+                    pos = next_pos(tx)?;
+                    let m = MemberRecord {
+                        user: u,
+                        role: Role::Member,
+                        joined: now,
+                    };
+                    add_member(tx, no, m, pos)?;
+                    members.push(m);
+                    let ev = EventRecord::Member {
+                        action: MemberAction::Invited,
+                        user: u,
+                        actor: creator,
+                        role: Role::Member,
+                    };
+                    put_event(tx, no, pos, &ev)?;
+                    events.push(ev);
+                    users.push(u);
+                }
+                let peers = run_fanout(tx, fanout.as_ref(), &rec, &members, &[], &events, now)?;
+                Ok(Ok((rec, true, Notify { users, pos, peers })))
+            })
+            .await,
+            Err,
+        )
     }
 
     /// The conversation behind a public id, if it exists.
@@ -701,8 +702,11 @@ impl Store {
         E: Send + From<Refusal> + 'static,
         F: Fn(&ConversationState) -> Result<Vec<Mutation>, E> + Send + 'static,
     {
-        self.write(move |tx| change_in(tx, no, actor, now, &decide, fanout.as_ref()))
-            .await
+        super::or_refused(
+            self.write(move |tx| change_in(tx, no, actor, now, &decide, fanout.as_ref()))
+                .await,
+            |r| Err(E::from(r)),
+        )
     }
 }
 
@@ -804,10 +808,7 @@ where
     tx.open_table(CONVNO_CONVERSATION)?
         .insert(no, conv.encode().as_slice())?;
     let after = load_state_w(tx, no)?.ok_or(StoreError::Corrupt("conversation"))?;
-    let peers = match run_fanout(tx, fanout, &conv, &after.members, &removed, &events, now)? {
-        Ok(p) => p,
-        Err(r) => return Ok(Err(E::from(r))),
-    };
+    let peers = run_fanout(tx, fanout, &conv, &after.members, &removed, &events, now)?;
     Ok(Ok(Notify {
         users: notify.into_iter().collect(),
         pos,
@@ -818,109 +819,106 @@ where
 impl Store {
     /// Stores a message idempotently (per author device and txn id), assigning seq and pos.
     pub async fn send_message(&self, m: NewMessage) -> Result<Sent, StoreError> {
-        self.write(move |tx| {
-            let sent_t = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
-            if let Some(v) = sent_t.get((m.author, m.device_id.as_str(), m.txn_id.as_str()))? {
-                let (_, seq, ts, _) = v.value();
-                return Ok(Sent::Repeat {
-                    seq,
-                    ts: Millis(ts),
-                });
-            }
-            drop(sent_t);
-            let Some(no) = tx
-                .open_table(CONVID_CONVNO)?
-                .get(m.conv_id.as_str())?
-                .map(|v| v.value())
-            else {
-                return Ok(Sent::NotMember);
-            };
-            let Some(mut state) = load_state_w(tx, no)? else {
-                return Ok(Sent::NotMember);
-            };
-            if state.member(m.author).is_none() {
-                return Ok(Sent::NotMember);
-            }
-            if let Some(media) = &m.media {
-                let owned = tx
-                    .open_table(USERID_MEDIAID)?
-                    .get((m.author, media.as_str()))?
-                    .is_some();
-                if !owned {
-                    return Ok(Sent::MediaNotOwned);
+        super::or_refused(
+            self.write(move |tx| {
+                let sent_t = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+                if let Some(v) = sent_t.get((m.author, m.device_id.as_str(), m.txn_id.as_str()))? {
+                    let (_, seq, ts, _) = v.value();
+                    return Ok(Sent::Repeat {
+                        seq,
+                        ts: Millis(ts),
+                    });
                 }
-                if m.hosted_here {
-                    tx.open_table(MEDIAID_CONVNO)?
-                        .insert((media.as_str(), no), ())?;
+                drop(sent_t);
+                let Some(no) = tx
+                    .open_table(CONVID_CONVNO)?
+                    .get(m.conv_id.as_str())?
+                    .map(|v| v.value())
+                else {
+                    return Ok(Sent::NotMember);
+                };
+                let Some(mut state) = load_state_w(tx, no)? else {
+                    return Ok(Sent::NotMember);
+                };
+                if state.member(m.author).is_none() {
+                    return Ok(Sent::NotMember);
                 }
-            }
-            if !m.hosted_here {
-                let probe = [EventRecord::Message { seq: 0 }];
+                if let Some(media) = &m.media {
+                    let owned = tx
+                        .open_table(USERID_MEDIAID)?
+                        .get((m.author, media.as_str()))?
+                        .is_some();
+                    if !owned {
+                        return Ok(Sent::MediaNotOwned);
+                    }
+                    if m.hosted_here {
+                        tx.open_table(MEDIAID_CONVNO)?
+                            .insert((media.as_str(), no), ())?;
+                    }
+                }
+                if !m.hosted_here {
+                    let probe = [EventRecord::Message { seq: 0 }];
+                    let fanout = m.fanout.as_ref();
+                    let peers = run_fanout(
+                        tx,
+                        fanout,
+                        &state.conversation,
+                        &state.members,
+                        &[],
+                        &probe,
+                        m.ts,
+                    )?;
+                    tx.open_table(USERID_DEVICEID_TXNID_SENT)?.insert(
+                        (m.author, m.device_id.as_str(), m.txn_id.as_str()),
+                        (no, 0, m.ts.0, 0),
+                    )?;
+                    return Ok(Sent::Forwarded {
+                        ts: m.ts,
+                        notify: Notify {
+                            users: Vec::new(),
+                            pos: 0,
+                            peers,
+                        },
+                    });
+                }
+                let (seq, pos) = store_message(
+                    tx,
+                    no,
+                    &mut state.conversation,
+                    m.id,
+                    m.author,
+                    m.ts,
+                    &m.body_sealed,
+                    m.media.as_deref(),
+                )?;
+                let events = [EventRecord::Message { seq }];
                 let fanout = m.fanout.as_ref();
-                let peers = match run_fanout(
+                let peers = run_fanout(
                     tx,
                     fanout,
                     &state.conversation,
                     &state.members,
                     &[],
-                    &probe,
+                    &events,
                     m.ts,
-                )? {
-                    Ok(p) => p,
-                    Err(r) => return Ok(Sent::Refused(r)),
-                };
+                )?;
                 tx.open_table(USERID_DEVICEID_TXNID_SENT)?.insert(
                     (m.author, m.device_id.as_str(), m.txn_id.as_str()),
-                    (no, 0, m.ts.0, 0),
+                    (no, seq, m.ts.0, pos),
                 )?;
-                return Ok(Sent::Forwarded {
+                Ok(Sent::New {
+                    seq,
                     ts: m.ts,
                     notify: Notify {
-                        users: Vec::new(),
-                        pos: 0,
+                        users: state.members.iter().map(|x| x.user).collect(),
+                        pos,
                         peers,
                     },
-                });
-            }
-            let (seq, pos) = store_message(
-                tx,
-                no,
-                &mut state.conversation,
-                m.id,
-                m.author,
-                m.ts,
-                &m.body_sealed,
-                m.media.as_deref(),
-            )?;
-            let events = [EventRecord::Message { seq }];
-            let fanout = m.fanout.as_ref();
-            let peers = match run_fanout(
-                tx,
-                fanout,
-                &state.conversation,
-                &state.members,
-                &[],
-                &events,
-                m.ts,
-            )? {
-                Ok(p) => p,
-                Err(r) => return Ok(Sent::Refused(r)),
-            };
-            tx.open_table(USERID_DEVICEID_TXNID_SENT)?.insert(
-                (m.author, m.device_id.as_str(), m.txn_id.as_str()),
-                (no, seq, m.ts.0, pos),
-            )?;
-            Ok(Sent::New {
-                seq,
-                ts: m.ts,
-                notify: Notify {
-                    users: state.members.iter().map(|x| x.user).collect(),
-                    pos,
-                    peers,
-                },
+                })
             })
-        })
-        .await
+            .await,
+            Sent::Refused,
+        )
     }
 
     /// Recalls a message for everyone: only its author, only within `window_ms` of sending.
@@ -1489,10 +1487,7 @@ pub(crate) fn recall_in(
     }
     let events = [EventRecord::Recall { seq }];
     let members = &state.members;
-    let peers = match run_fanout(tx, fanout, &state.conversation, members, &[], &events, now)? {
-        Ok(p) => p,
-        Err(r) => return Ok(Recalled::Refused(r)),
-    };
+    let peers = run_fanout(tx, fanout, &state.conversation, members, &[], &events, now)?;
     if !hosted_here {
         return Ok(Recalled::Done(Notify {
             users: Vec::new(),

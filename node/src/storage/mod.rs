@@ -73,6 +73,21 @@ pub enum StoreError {
     InUse(String),
     #[error("no database at {0}")]
     Missing(String),
+    /// A fan-out refused to let data leave; the whole write was rolled back. Store methods
+    /// turn this into their own "refused" answer.
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+}
+
+/// Turns a rolled-back refusal into the method's own answer.
+pub(crate) fn or_refused<T>(
+    r: Result<T, StoreError>,
+    f: impl FnOnce(Refusal) -> T,
+) -> Result<T, StoreError> {
+    match r {
+        Err(StoreError::Refused(x)) => Ok(f(x)),
+        other => other,
+    }
 }
 
 /// Which unique value a write collided with.

@@ -94,44 +94,44 @@ fn refusal_to_inbound<T>(r: Refusal) -> Inbound<T> {
 impl Store {
     /// As host: sequences a member's message sent by their node and fans it out.
     pub async fn accept_submission(&self, s: Submission) -> Result<Inbound<Notify>, StoreError> {
-        self.write(move |tx| {
-            if seen(tx, &s.origin, &s.envelope_id)? {
-                return Ok(Inbound::Duplicate);
-            }
-            let Some(no) = conv_no(tx, &s.conv_id)? else {
-                return Ok(Inbound::Rejected("no such conversation".into()));
-            };
-            let Some(mut state) = load_state_w(tx, no)? else {
-                return Ok(Inbound::Rejected("no such conversation".into()));
-            };
-            if state.member(s.author).is_none() {
-                return Ok(Inbound::Rejected("the sender is not a member".into()));
-            }
-            let (seq, pos) = store_message(
-                tx,
-                no,
-                &mut state.conversation,
-                s.msg_id,
-                s.author,
-                s.ts,
-                &s.body_sealed,
-                None,
-            )?;
-            let events = [EventRecord::Message { seq }];
-            let fanout = s.fanout.as_ref();
-            let conv = &state.conversation;
-            let peers = match run_fanout(tx, fanout, conv, &state.members, &[], &events, s.ts)? {
-                Ok(p) => p,
-                Err(r) => return Ok(refusal_to_inbound(r)),
-            };
-            mark_seen(tx, &s.origin, &s.envelope_id, s.ts)?;
-            Ok(Inbound::Applied(Notify {
-                users: state.members.iter().map(|m| m.user).collect(),
-                pos,
-                peers,
-            }))
-        })
-        .await
+        super::or_refused(
+            self.write(move |tx| {
+                if seen(tx, &s.origin, &s.envelope_id)? {
+                    return Ok(Inbound::Duplicate);
+                }
+                let Some(no) = conv_no(tx, &s.conv_id)? else {
+                    return Ok(Inbound::Rejected("no such conversation".into()));
+                };
+                let Some(mut state) = load_state_w(tx, no)? else {
+                    return Ok(Inbound::Rejected("no such conversation".into()));
+                };
+                if state.member(s.author).is_none() {
+                    return Ok(Inbound::Rejected("the sender is not a member".into()));
+                }
+                let (seq, pos) = store_message(
+                    tx,
+                    no,
+                    &mut state.conversation,
+                    s.msg_id,
+                    s.author,
+                    s.ts,
+                    &s.body_sealed,
+                    None,
+                )?;
+                let events = [EventRecord::Message { seq }];
+                let fanout = s.fanout.as_ref();
+                let conv = &state.conversation;
+                let peers = run_fanout(tx, fanout, conv, &state.members, &[], &events, s.ts)?;
+                mark_seen(tx, &s.origin, &s.envelope_id, s.ts)?;
+                Ok(Inbound::Applied(Notify {
+                    users: state.members.iter().map(|m| m.user).collect(),
+                    pos,
+                    peers,
+                }))
+            })
+            .await,
+            refusal_to_inbound,
+        )
     }
 
     /// As host: a change (invite, remove, leave, role, rename…) asked for by a member's node,
@@ -150,24 +150,27 @@ impl Store {
     where
         F: Fn(&ConversationState) -> Result<Vec<Mutation>, String> + Send + 'static,
     {
-        self.write(move |tx| {
-            if seen(tx, &origin, &envelope_id)? {
-                return Ok(Inbound::Duplicate);
-            }
-            let Some(no) = conv_no(tx, &conv_id)? else {
-                return Ok(Inbound::Rejected("no such conversation".into()));
-            };
-            let decide = |s: &ConversationState| decide(s).map_err(HostRefused::Rule);
-            match change_in(tx, no, actor, now, &decide, fanout.as_ref())? {
-                Ok(n) => {
-                    mark_seen(tx, &origin, &envelope_id, now)?;
-                    Ok(Inbound::Applied(n))
+        super::or_refused(
+            self.write(move |tx| {
+                if seen(tx, &origin, &envelope_id)? {
+                    return Ok(Inbound::Duplicate);
                 }
-                Err(HostRefused::Rule(m)) => Ok(Inbound::Rejected(m)),
-                Err(HostRefused::Fanout(r)) => Ok(refusal_to_inbound(r)),
-            }
-        })
-        .await
+                let Some(no) = conv_no(tx, &conv_id)? else {
+                    return Ok(Inbound::Rejected("no such conversation".into()));
+                };
+                let decide = |s: &ConversationState| decide(s).map_err(HostRefused::Rule);
+                match change_in(tx, no, actor, now, &decide, fanout.as_ref())? {
+                    Ok(n) => {
+                        mark_seen(tx, &origin, &envelope_id, now)?;
+                        Ok(Inbound::Applied(n))
+                    }
+                    Err(HostRefused::Rule(m)) => Ok(Inbound::Rejected(m)),
+                    Err(HostRefused::Fanout(r)) => Ok(refusal_to_inbound(r)),
+                }
+            })
+            .await,
+            refusal_to_inbound,
+        )
     }
 
     /// As host: a recall asked for by the author's node.
@@ -183,25 +186,35 @@ impl Store {
         window_ms: u64,
         fanout: Option<Fanout>,
     ) -> Result<Inbound<Notify>, StoreError> {
-        self.write(move |tx| {
-            if seen(tx, &origin, &envelope_id)? {
-                return Ok(Inbound::Duplicate);
-            }
-            let Some(no) = conv_no(tx, &conv_id)? else {
-                return Ok(Inbound::Rejected("no such conversation".into()));
-            };
-            let out = match recall_in(tx, author, no, seq, now, window_ms, true, fanout.as_ref())? {
-                Recalled::Done(n) => Inbound::Applied(n),
-                Recalled::Refused(r) => return Ok(refusal_to_inbound(r)),
-                Recalled::NotMember => Inbound::Rejected("the sender is not a member".into()),
-                Recalled::NoSuchMessage => Inbound::Rejected("no such message".into()),
-                Recalled::NotAuthor => Inbound::Rejected("only the author may recall".into()),
-                Recalled::TooLate => Inbound::Rejected("the recall window has passed".into()),
-            };
-            mark_seen(tx, &origin, &envelope_id, now)?;
-            Ok(out)
-        })
-        .await
+        super::or_refused(
+            self.write(move |tx| {
+                if seen(tx, &origin, &envelope_id)? {
+                    return Ok(Inbound::Duplicate);
+                }
+                let Some(no) = conv_no(tx, &conv_id)? else {
+                    return Ok(Inbound::Rejected("no such conversation".into()));
+                };
+                let out =
+                    match recall_in(tx, author, no, seq, now, window_ms, true, fanout.as_ref())? {
+                        Recalled::Done(n) => Inbound::Applied(n),
+                        Recalled::Refused(r) => return Ok(refusal_to_inbound(r)),
+                        Recalled::NotMember => {
+                            Inbound::Rejected("the sender is not a member".into())
+                        }
+                        Recalled::NoSuchMessage => Inbound::Rejected("no such message".into()),
+                        Recalled::NotAuthor => {
+                            Inbound::Rejected("only the author may recall".into())
+                        }
+                        Recalled::TooLate => {
+                            Inbound::Rejected("the recall window has passed".into())
+                        }
+                    };
+                mark_seen(tx, &origin, &envelope_id, now)?;
+                Ok(out)
+            })
+            .await,
+            refusal_to_inbound,
+        )
     }
 
     /// As replica: a message as sequenced by the conversation's host.

@@ -1,0 +1,165 @@
+//! The residency rule across nodes (clause 3.1) and erasure that reaches peers (5.3.c).
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use tests::{Client, eventually, federation, next_of, phone, quiet_for};
+
+async fn consent(c: &Client, token: &str, granted: bool) {
+    let r = c
+        .call(
+            "PUT",
+            "/api/v1/me/consents/cross_border_transfer",
+            Some(token),
+            Some(&json!({ "granted": granted })),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+async fn post(c: &Client, token: &str, conv: &str, txn: &str, text: &str) -> StatusCode {
+    c.call(
+        "POST",
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Some(token),
+        Some(&json!({"txn_id": txn, "body": {"type": "text", "text": text}})),
+    )
+    .await
+    .status
+}
+
+async fn texts(c: &Client, token: &str, conv: &str) -> Vec<String> {
+    let r = c
+        .get(
+            &format!("/api/v1/conversations/{conv}/messages?limit=100"),
+            Some(token),
+        )
+        .await;
+    if r.status != StatusCode::OK {
+        return Vec::new();
+    }
+    let mut v: Vec<String> = r.json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m: &Value| m["body"]["text"].as_str().unwrap_or("<gone>").to_string())
+        .collect();
+    v.reverse();
+    v
+}
+
+#[tokio::test]
+async fn data_crosses_to_another_region_only_with_consent_and_stops_when_it_is_revoked() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "EU")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let alice = a.user("alice", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+
+    // Bob's node does not send his profile to a CN node without his consent.
+    let r = a.get("/api/v1/users/bob@b.test", Some(&alice)).await;
+    assert_eq!(r.status, StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+    assert_eq!(r.error_code(), "residency");
+    consent(&b, &bob, true).await;
+    assert_eq!(
+        a.get("/api/v1/users/bob@b.test", Some(&alice)).await.status,
+        StatusCode::OK
+    );
+
+    // Alice has not consented: 451 naming the peer and its region, nothing stored.
+    let create = json!({"kind": "direct", "with": "bob@b.test"});
+    let r = a
+        .call("POST", "/api/v1/conversations", Some(&alice), Some(&create))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("b.test") && msg.contains("EU"), "{msg}");
+    let list = a.get("/api/v1/conversations", Some(&alice)).await.json();
+    assert_eq!(list["conversations"], json!([]), "nothing stored: {list}");
+
+    // With consent it works, both ways.
+    consent(&a, &alice, true).await;
+    let r = a
+        .call("POST", "/api/v1/conversations", Some(&alice), Some(&create))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let conv = r.json()["id"].as_str().unwrap().to_string();
+    let mut bob_ws = b.ws(Some(&bob), None).await;
+    assert_eq!(
+        post(&a, &alice, &conv, "1", "allowed").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        next_of(&mut bob_ws, "message").await["message"]["body"]["text"],
+        "allowed"
+    );
+
+    // Revoked: the next send is refused at once and nothing reaches Bob.
+    consent(&a, &alice, false).await;
+    assert_eq!(
+        post(&a, &alice, &conv, "2", "not allowed").await,
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
+    );
+    assert!(
+        texts(&a, &alice, &conv).await == ["allowed"],
+        "not stored either"
+    );
+    assert!(quiet_for(&mut bob_ws, 700).await, "nothing crossed");
+    assert_eq!(texts(&b, &bob, &conv).await, ["allowed"]);
+}
+
+#[tokio::test]
+async fn an_erasure_request_reaches_every_peer_that_received_the_users_data_and_is_acknowledged() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN"), ("c.test", "CN")], "").await;
+    let (a, b, c) = (nodes[0].client(), nodes[1].client(), nodes[2].client());
+    let alice = a.user("alice", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let carol = c.user("carol", &phone(3)).await;
+    let group = a
+        .call(
+            "POST",
+            "/api/v1/conversations",
+            Some(&alice),
+            Some(&json!({"kind": "group", "name": "g", "members": ["bob@b.test", "carol@c.test"]})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        post(&a, &alice, &group, "1", "secret of alice").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(&b, &bob, &group, "1", "bob here").await,
+        StatusCode::ACCEPTED
+    );
+    for (cl, t) in [(&b, &bob), (&c, &carol)] {
+        eventually(10, "both messages", || async {
+            (texts(cl, t, &group).await == ["secret of alice", "bob here"]).then_some(())
+        })
+        .await;
+    }
+
+    let mut asked = nodes[0].node().request_erasure("alice").await.unwrap();
+    asked.sort();
+    assert_eq!(asked, ["b.test", "c.test"]);
+    eventually(10, "every peer acknowledged", || async {
+        let s = nodes[0].node().erasure_status("alice").await.unwrap();
+        (s.len() == 2 && s.iter().all(|(_, acked)| *acked)).then_some(())
+    })
+    .await;
+    // On the peers nothing of hers is readable any more; Bob's own message stays.
+    for (cl, t) in [(&b, &bob), (&c, &carol)] {
+        assert_eq!(texts(cl, t, &group).await, ["bob here"]);
+        let r = cl
+            .get(&format!("/api/v1/conversations/{group}"), Some(t))
+            .await
+            .json();
+        assert!(!r.to_string().contains("alice@a.test"), "{r}");
+    }
+}

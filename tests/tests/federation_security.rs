@@ -1,0 +1,268 @@
+//! What a node refuses from peers: unsigned, forged, misaddressed, stale, replayed and
+//! oversized requests, unknown origins, and envelopes that speak for someone else. The peer
+//! here is a `FakePeer` the test controls, so it can sign anything — right or wrong.
+
+use federation::{KeyId, Kind, NodeKey};
+use http::StatusCode;
+use serde_json::{Value, json};
+use tests::{FakePeer, eventually, federation_with, now_ms, phone};
+
+fn submit(peer: &FakePeer, id: &str, conv: &str, sender: &str, text: &str) -> Value {
+    serde_json::to_value(peer.envelope(
+        id,
+        "a.test",
+        Kind::Message,
+        json!({
+            "type": "submit", "conversation": conv, "message_id": format!("{:0>32}", id.len()),
+            "sender": sender, "ts": now_ms(), "body": {"type": "text", "text": text}
+        }),
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn peers_requests_are_authenticated_idempotent_and_checked_envelope_by_envelope() {
+    let peer = FakePeer::start("e.test", "CN").await;
+    let nodes = federation_with(&[("a.test", "CN")], &[&peer], "").await;
+    let a = &nodes[0];
+    let c = a.client();
+    let alice = c.user("alice", &phone(1)).await;
+
+    // A conversation hosted on a.test with a member of the fake peer.
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/conversations",
+            Some(&alice),
+            Some(&json!({"kind": "group", "name": "g", "members": []})),
+        )
+        .await;
+    let conv = r.json()["id"].as_str().unwrap().to_string();
+    // Inviting eve@e.test asks e.test for her profile; the fake peer has no such endpoint.
+    let r = c
+        .call(
+            "POST",
+            &format!("/api/v1/conversations/{conv}/members"),
+            Some(&alice),
+            Some(&json!({"user": "eve@e.test"})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "unknown remote users are not invented"
+    );
+
+    let good = |id: &str| submit(&peer, id, &conv, "eve@e.test", "hi");
+    let txn = |envs: Vec<Value>| json!({"origin": "e.test", "envelopes": envs});
+    let now = now_ms();
+
+    // Forged: the right key id, another key.
+    let forger = NodeKey::from_seed(
+        KeyId::parse("ed25519:fake").unwrap(),
+        &[7; 32],
+        4_000_000_000_000,
+    );
+    let r = peer
+        .put(a, "t1", &txn(vec![]), "a.test", now, &forger)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "forged signature");
+    // Unknown key id (after one fetch of the document).
+    let other = NodeKey::from_seed(
+        KeyId::parse("ed25519:nope").unwrap(),
+        &[42; 32],
+        4_000_000_000_000,
+    );
+    let r = peer.put(a, "t1", &txn(vec![]), "a.test", now, &other).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "unknown key");
+    // Addressed to another node.
+    let r = peer
+        .put(a, "t1", &txn(vec![]), "b.test", now, &peer.key)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "wrong destination");
+    // Stale and future timestamps.
+    for ts in [now - 6 * 60_000, now + 6 * 60_000] {
+        let r = peer
+            .put(a, "t1", &txn(vec![]), "a.test", ts, &peer.key)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "stale");
+    }
+    // Missing signature header.
+    let r = c
+        .call(
+            "PUT",
+            "/_federation/v1/transactions/t1",
+            None,
+            Some(&txn(vec![])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // An origin that is not an allowed peer.
+    let stranger = FakePeer::start("x.test", "CN").await;
+    let r = stranger
+        .put(
+            a,
+            "t1",
+            &json!({"origin": "x.test", "envelopes": []}),
+            "a.test",
+            now,
+            &stranger.key,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "unknown origin");
+    // Too many envelopes in one transaction.
+    let many: Vec<Value> = (0..101).map(|i| good(&format!("m{i}"))).collect();
+    let r = peer
+        .put(a, "big", &txn(many), "a.test", now, &peer.key)
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.error_code() == "too_large");
+
+    // Envelopes are judged one by one: one that speaks for another node's user, one whose
+    // origin is not the sender, one badly signed, one for a conversation with no such member
+    // — and the rest still count.
+    let claims_alice = submit(&peer, "e1", &conv, "alice@a.test", "I am alice");
+    let mut wrong_origin = good("e2");
+    wrong_origin["origin"] = json!("b.test");
+    let mut tampered = good("e3");
+    tampered["content"]["body"]["text"] = json!("changed");
+    let not_member = good("e4");
+    let malformed = json!({"id": "e5", "nonsense": true});
+    let r = peer
+        .put(
+            a,
+            "mixed",
+            &txn(vec![
+                claims_alice,
+                wrong_origin,
+                tampered,
+                not_member,
+                malformed,
+            ]),
+            "a.test",
+            now,
+            &peer.key,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let results = r.json()["results"].clone();
+    assert_eq!(results["e1"]["error"]["code"], "foreign_user");
+    assert_eq!(results["e2"]["error"]["code"], "wrong_origin");
+    assert_eq!(results["e3"]["error"]["code"], "bad_signature");
+    assert_eq!(
+        results["e4"]["error"]["code"], "refused",
+        "eve is not a member"
+    );
+    assert_eq!(results["e5"]["error"]["code"], "malformed");
+    assert!(
+        alice_sees(&c, &alice, &conv).await.is_empty(),
+        "nothing was applied"
+    );
+
+    // Replay: the same transaction again gets the same answer and applies nothing twice; the
+    // same id with another body is a conflict.
+    let again = peer
+        .put(
+            a,
+            "mixed",
+            &txn(vec![submit(
+                &peer,
+                "e1",
+                &conv,
+                "alice@a.test",
+                "I am alice",
+            )]),
+            "a.test",
+            now,
+            &peer.key,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.error_code(), "conflict");
+
+    // A membership state for a conversation e.test does not host is refused; one for its own
+    // conversation creates a local copy, and e.test's members are then eve and alice.
+    let not_host = peer.envelope(
+        "s1",
+        "a.test",
+        Kind::Membership,
+        json!({"type": "state", "conversation": conv, "kind": "group", "name": "mine now",
+               "public": false, "actor": "eve@e.test",
+               "members": [{"user": "eve@e.test", "role": "owner"}]}),
+    );
+    let theirs = peer.envelope(
+        "s2",
+        "a.test",
+        Kind::Membership,
+        json!({"type": "state", "conversation": "q1:e.test", "kind": "group", "name": "eve's",
+               "public": false, "actor": "eve@e.test",
+               "members": [{"user": "eve@e.test", "role": "owner"},
+                           {"user": "alice@a.test", "role": "member"}]}),
+    );
+    let said = peer.envelope(
+        "s3",
+        "a.test",
+        Kind::Message,
+        json!({"type": "hosted", "conversation": "q1:e.test", "seq": 1,
+               "submission": peer.envelope("s3sub", "e.test", Kind::Message,
+                    json!({"type": "submit", "conversation": "q1:e.test",
+                           "message_id": "0123456789abcdef0123456789abcdef",
+                           "sender": "eve@e.test", "ts": now, "body": {"type": "text", "text": "welcome"}}))}),
+    );
+    let body = txn(vec![
+        serde_json::to_value(&not_host).unwrap(),
+        serde_json::to_value(&theirs).unwrap(),
+        serde_json::to_value(&said).unwrap(),
+    ]);
+    let r = peer.put(a, "states", &body, "a.test", now, &peer.key).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let results = r.json()["results"].clone();
+    assert_eq!(results[not_host.id.as_str()]["error"]["code"], "not_host");
+    assert_eq!(results[theirs.id.as_str()], json!({}));
+    assert_eq!(results[said.id.as_str()], json!({}));
+    let first = r.body.clone();
+    // The identical transaction again: the same answer, and still one message.
+    let r = peer.put(a, "states", &body, "a.test", now, &peer.key).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, first);
+    eventually(5, "eve's message", || async {
+        (alice_sees(&c, &alice, "q1:e.test").await == ["welcome"]).then_some(())
+    })
+    .await;
+    // Even under a new transaction id, an envelope already applied is not applied again.
+    let r = peer
+        .put(
+            a,
+            "states-2",
+            &txn(vec![serde_json::to_value(&said).unwrap()]),
+            "a.test",
+            now,
+            &peer.key,
+        )
+        .await;
+    assert_eq!(r.json()["results"][said.id.as_str()], json!({}));
+    assert_eq!(alice_sees(&c, &alice, "q1:e.test").await, ["welcome"]);
+}
+
+async fn alice_sees(c: &tests::Client, token: &str, conv: &str) -> Vec<String> {
+    let r = c
+        .get(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Some(token),
+        )
+        .await;
+    if r.status != StatusCode::OK {
+        return Vec::new();
+    }
+    r.json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"]["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
