@@ -719,6 +719,51 @@ mod tests {
     }
 
     #[test]
+    fn federation_peers_are_validated_with_key_and_line() {
+        let peer = |domain: &str, url: &str| {
+            format!(
+                "[server]\ndomain = \"a.example\"\n[federation]\n[[federation.peers]]\n\
+                 domain = \"{domain}\"\nurl = \"{url}\"\nregion = \"CN\"\n"
+            )
+        };
+        let ok = Config::parse(&peer("b.example", "https://10.0.0.2:8443"), "f").unwrap();
+        let p = &ok.federation.peers[0];
+        assert_eq!((p.url.host.as_str(), p.url.port), ("10.0.0.2", 8443));
+        assert_eq!(p.ca_file.0, None, "public roots unless a CA file is named");
+        let default_port = Config::parse(&peer("b.example", "https://b.example/"), "f").unwrap();
+        assert_eq!(default_port.federation.peers[0].url.port, 443);
+        for (domain, url, key, reason) in [
+            ("b.example", "http://b.example", "url", "https://"),
+            ("b.example", "https://b.example/path", "url", "https://host"),
+            ("b.example", "https://b.example:0", "url", "https://host"),
+            ("B!", "https://b.example", "domain", "DNS name"),
+            ("a.example", "https://b.example", "domain", "own domain"),
+        ] {
+            let e = Config::parse(&peer(domain, url), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains(reason), "{domain} {url}: {e}");
+            assert!(e.contains("line "), "{e}");
+        }
+        let twice = format!(
+            "{}[[federation.peers]]\ndomain = \"b.example\"\nurl = \"https://x\"\nregion = \"EU\"\n",
+            peer("b.example", "https://b.example")
+        );
+        let e = Config::parse(&twice, "f").unwrap_err().to_string();
+        assert!(e.contains("listed twice"), "{e}");
+        let missing = format!(
+            "{}ca_file = \"/nonexistent/ca.pem\"\n",
+            peer("b.example", "https://b.example")
+        );
+        let e = Config::parse(&missing, "f")
+            .unwrap()
+            .check_files()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("federation.peers.ca_file"), "{e}");
+    }
+
+    #[test]
     fn bad_values_are_refused_with_key_and_reason() {
         let cases = [
             ("region = \"CN\"", "region = \"china\"", "residency.region"),

@@ -139,6 +139,16 @@ pub async fn federation_with(
     fakes: &[&FakePeer],
     extra: &str,
 ) -> Vec<TestNode> {
+    federation_tuned(nodes, fakes, extra, "retry_max_secs = 1").await
+}
+
+/// Like [`federation_with`], with `federation_keys` as the `[federation]` settings.
+pub async fn federation_tuned(
+    nodes: &[(&str, &str)],
+    fakes: &[&FakePeer],
+    extra: &str,
+    federation_keys: &str,
+) -> Vec<TestNode> {
     let mut prepared = Vec::new();
     for (domain, region) in nodes {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -165,7 +175,7 @@ pub async fn federation_with(
              [storage]\ndata_dir = \"{}\"\n\
              [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
              [residency]\nregion = \"{region}\"\n{extra}\n\
-             [federation]\nretry_max_secs = 1\n",
+             [federation]\n{federation_keys}\n",
             prepared[i].0.path().display(),
             cert.display(),
             key.display(),

@@ -334,3 +334,69 @@ async fn messages_wait_for_a_peer_that_is_down_and_arrive_once_even_across_a_sen
     seqs.sort();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
 }
+
+#[tokio::test]
+async fn a_full_peer_queue_refuses_new_sends_and_a_returning_peer_cuts_the_backoff_short() {
+    // Long backoff, tiny queue.
+    let mut nodes = tests::federation_tuned(
+        &[("a.test", "CN"), ("b.test", "CN")],
+        &[],
+        "",
+        "retry_max_secs = 120\nqueue_max = 3",
+    )
+    .await;
+    let a = nodes[0].client();
+    let alice = a.user("alice", &phone(1)).await;
+    let bob = nodes[1].client().user("bob", &phone(2)).await;
+    let id = create_direct(&a, &alice, "bob@b.test").await.1["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    history_becomes(&nodes[1].client(), &bob, &id, &[]).await;
+
+    nodes[1].stop().await;
+    for i in 0..3 {
+        let (status, _) = post(&a, &alice, &id, &format!("q{i}"), &format!("m{i}")).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let r = a
+        .call(
+            "POST",
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(&alice),
+            Some(&json!({"txn_id": "q3", "body": {"type": "text", "text": "one too many"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.error_code(), "peer_queue_full");
+    assert!(r.headers.contains_key("retry-after"));
+    // Refused means not stored either.
+    assert_eq!(
+        a.get(
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(&alice)
+        )
+        .await
+        .json()["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Let the sender back off for a while (waits of 1, 2, 4, 8 s …), then bring the peer back
+    // and have it contact the sender: delivery follows at once, not after the next wait.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    nodes[1].start_again().await;
+    let b = nodes[1].client();
+    let bob = b.login("bob").await.0;
+    let started = std::time::Instant::now();
+    let r = b.get("/api/v1/users/alice@a.test", Some(&bob)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    history_becomes(&b, &bob, &id, &["m0", "m1", "m2"]).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "delivered {:?} after the peer came back",
+        started.elapsed()
+    );
+}

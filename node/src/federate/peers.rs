@@ -271,3 +271,75 @@ fn unreachable(peer: &str, e: &ClientError) -> PeerError {
         reason: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::crypto::{MasterKey, SecretKey};
+    use crate::storage::Store;
+    use crate::time::{Clock, ManualClock, Millis};
+
+    async fn peers(open: bool, clock: Arc<ManualClock>) -> (tempfile::TempDir, Peers) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let master = MasterKey::from_key(SecretKey::generate().unwrap());
+        let keys = NodeKeys::load_or_create(&store, &master, clock.now())
+            .await
+            .unwrap();
+        let config = Config::parse(
+            &format!(
+                "[server]\ndomain = \"a.example\"\n[federation]\nopen = {open}\n\
+                 [[federation.peers]]\ndomain = \"cn.example\"\nurl = \"https://127.0.0.1:1\"\nregion = \"CN\"\n\
+                 [[federation.peers]]\ndomain = \"eu.example\"\nurl = \"https://127.0.0.1:2\"\nregion = \"EU\"\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        let p = Peers::new("a.example", "CN", &config.federation, Arc::new(keys), clock).unwrap();
+        (dir, p)
+    }
+
+    #[tokio::test]
+    async fn only_listed_peers_unless_open_and_unknown_regions_count_as_foreign() {
+        let clock = Arc::new(ManualClock::new(Millis(1_800_000_000_000)));
+        let (_d, closed) = peers(false, clock.clone()).await;
+        assert!(closed.get("cn.example").is_ok());
+        assert!(matches!(
+            closed.get("other.example"),
+            Err(PeerError::NotAllowed(_))
+        ));
+        assert_eq!(
+            closed.foreign_region(&closed.get("cn.example").unwrap()),
+            None
+        );
+        assert_eq!(
+            closed.foreign_region(&closed.get("eu.example").unwrap()),
+            Some("EU".into())
+        );
+        let (_d, open) = peers(true, clock).await;
+        let stranger = open.get("other.example").unwrap();
+        assert_eq!(open.foreign_region(&stranger), Some("unknown".into()));
+        assert!(open.get("a.example").is_err(), "never itself");
+        assert!(open.get("Not A Domain").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_key_verifies_only_what_was_signed_while_it_was_valid() {
+        let clock = Arc::new(ManualClock::new(Millis(1_800_000_000_000)));
+        let (_d, p) = peers(false, clock.clone()).await;
+        let own = p.node_keys().current().public();
+        let id = own.id.clone();
+        assert!(p.key("a.example", &id, own.valid_until).await.is_ok());
+        assert!(matches!(
+            p.key("a.example", &id, own.valid_until + 1).await,
+            Err(PeerError::UnknownKey { .. })
+        ));
+        let unknown = KeyId::parse("ed25519:nope").unwrap();
+        assert!(p.key("a.example", &unknown, 0).await.is_err());
+        assert!(matches!(
+            p.key("other.example", &id, 0).await,
+            Err(PeerError::NotAllowed(_))
+        ));
+    }
+}
