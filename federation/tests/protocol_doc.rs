@@ -1,7 +1,8 @@
 //! Keeps `docs/PROTOCOL.md` true: every example in it is recomputed from the published test
 //! key and compared byte for byte.
 
-use federation::{Envelope, KeyId, NodeKey, RequestAuth, b64, sign_request};
+use federation::{Envelope, KeyId, Kind, MessageContent, NodeKey, RequestAuth, b64, sign_request};
+use serde_json::json;
 
 fn doc() -> String {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/PROTOCOL.md");
@@ -27,6 +28,59 @@ fn test_key(doc: &str) -> NodeKey {
         .try_into()
         .unwrap();
     NodeKey::from_seed(KeyId::parse("ed25519:example").unwrap(), &seed, u64::MAX)
+}
+
+/// The example submission, built from its documented parts and signed with the test key.
+fn example_submission(key: &NodeKey) -> Envelope {
+    let mut e = Envelope::new(
+        "ex1",
+        "a.example",
+        "b.example",
+        1_764_400_000_000,
+        Kind::Message,
+        json!({
+            "type": "submit",
+            "conversation": "x1:b.example",
+            "message_id": "00112233445566778899aabbccddeeff",
+            "sender": "alice@a.example",
+            "ts": 1_764_400_000_000u64,
+            "body": {"type": "text", "text": "你好"},
+        }),
+    )
+    .unwrap();
+    e.sign(key).unwrap();
+    e
+}
+
+#[test]
+fn the_documented_examples_are_what_the_code_produces() {
+    let doc = doc();
+    let key = test_key(&doc);
+    let submission = example_submission(&key);
+    let show = |name: &str, want: String| {
+        assert_eq!(
+            block(&doc, name),
+            want,
+            "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
+        );
+    };
+    show("example-signing-bytes", submission.signing_bytes().unwrap());
+    show("example-envelope", submission.to_json().unwrap());
+    let mut hosted = Envelope::new(
+        "ex2",
+        "b.example",
+        "c.example",
+        1_764_400_000_500,
+        Kind::Message,
+        json!({"type": "hosted", "conversation": "x1:b.example", "seq": 7, "submission": submission}),
+    )
+    .unwrap();
+    hosted.sign(&key).unwrap();
+    show("example-hosted", hosted.to_json().unwrap());
+    // Both parse as the documented content types.
+    for e in [&submission, &hosted] {
+        serde_json::from_value::<MessageContent>(e.content.clone()).unwrap();
+    }
 }
 
 #[test]
@@ -58,7 +112,7 @@ fn the_published_key_and_signed_envelope_are_what_the_code_produces() {
 fn the_published_authorization_header_is_what_the_code_produces() {
     let doc = doc();
     let key = test_key(&doc);
-    let body = br#"{"envelopes":[]}"#;
+    let body = br#"{"origin":"a.example","envelopes":[]}"#;
     let header = sign_request(
         &key,
         "PUT",
