@@ -35,6 +35,7 @@ pub use storage::{
 };
 pub use time::parse_date;
 pub use time::{Clock, ManualClock, Millis, SharedClock, SystemClock};
+pub use tls::write_dev_cert;
 
 /// The OpenAPI document served at `/api/v1/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("http/openapi.json");

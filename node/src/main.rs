@@ -40,6 +40,16 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Write a self-signed development certificate for DOMAIN (cert.pem, key.pem) into DIR,
+    /// for trying federation between test nodes; production uses real certificates.
+    DevCert {
+        /// The node's domain (`server.domain`).
+        #[arg(long)]
+        domain: String,
+        /// The directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +67,27 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("chat-node: {e}");
                 ExitCode::from(2)
+            }
+        };
+    }
+    if let Some(Command::DevCert { domain, out }) = &args.command {
+        if !federation::valid_domain(domain) {
+            eprintln!("chat-node: --domain `{domain}` is not a lower-case DNS name");
+            return ExitCode::from(2);
+        }
+        return match node::write_dev_cert(out, domain) {
+            Ok(f) => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "wrote {} and {}",
+                    f.cert.display(),
+                    f.key.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chat-node: {e}");
+                ExitCode::from(1)
             }
         };
     }

@@ -58,6 +58,20 @@ pub fn ensure_files(config: &Config) -> Result<TlsFiles, TlsError> {
     }
 }
 
+/// Writes a self-signed development certificate for `domain` (and localhost, 127.0.0.1) as
+/// `cert.pem` and `key.pem` (mode 0600) in `dir`, for `chat-node dev-cert`: partners testing
+/// federation name each other's `cert.pem` as the peer's `ca_file`.
+pub fn write_dev_cert(dir: &Path, domain: &str) -> Result<TlsFiles, TlsError> {
+    let host = domain.split(':').next().unwrap_or(domain);
+    let files = TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+        self_signed: true,
+    };
+    create_dev_cert(dir, host, &files)?;
+    Ok(files)
+}
+
 fn create_dev_cert(dir: &Path, host: &str, files: &TlsFiles) -> Result<(), TlsError> {
     let file_err = |p: &Path, e: std::io::Error| TlsError::File {
         path: p.display().to_string(),

@@ -36,6 +36,33 @@ fn print_default_config_prints_the_documented_defaults() {
 }
 
 #[test]
+fn dev_cert_writes_a_certificate_for_the_domain_and_refuses_a_bad_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let (code, stdout, _) = run(&[
+        "dev-cert",
+        "--domain",
+        "a.example",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("cert.pem"), "{stdout}");
+    let cert = std::fs::read_to_string(out.join("cert.pem")).unwrap();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the key is private");
+    let (code, _, stderr) = run(&["dev-cert", "--domain", "Not A Domain", "--out", "x"]);
+    assert_eq!(code, 2);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!std::path::Path::new("x").exists());
+}
+
+#[test]
 fn check_config_accepts_good_files_and_names_key_and_line_of_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
