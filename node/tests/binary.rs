@@ -59,7 +59,7 @@ fn dev_cert_writes_a_certificate_for_the_domain_and_refuses_a_bad_domain() {
     let (code, _, stderr) = run(&["dev-cert", "--domain", "Not A Domain", "--out", "x"]);
     assert_eq!(code, 2);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(!std::path::Path::new("x").exists());
+    assert!(!Path::new("x").exists());
 }
 
 #[test]
