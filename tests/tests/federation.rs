@@ -1,4 +1,4 @@
-//! The federation surface that exists so far: the node's self-signed key document.
+//! The node's self-signed key document at `GET /_federation/v1/keys`.
 
 use http::StatusCode;
 use tests::TestNode;
