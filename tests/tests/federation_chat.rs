@@ -147,6 +147,36 @@ async fn direct_messages_flow_both_ways_between_two_nodes_with_live_events() {
     assert!(members.contains(&("bob@b.test", "Nick bob")), "{one}");
     assert!(members.iter().any(|(u, _)| *u == "alice@a.test"), "{one}");
     history_becomes(&a, &alice, &id, &["hello bob", "hi alice"]).await;
+
+    // Bob recalls his message from his node: the host checks author and window, and every
+    // copy becomes a tombstone.
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/conversations/{id}/messages/2/recall"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(next_of(&mut alice_ws, "recall").await["seq"], 2);
+    history_becomes(&a, &alice, &id, &["hello bob", "<recalled>"]).await;
+    history_becomes(&b, &bob, &id, &["hello bob", "<recalled>"]).await;
+    // Bob may not recall Alice's message: refused on his node already.
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/conversations/{id}/messages/1/recall"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    history_becomes(&a, &alice, &id, &["hello bob", "<recalled>"]).await;
     drop(nodes);
 }
 
