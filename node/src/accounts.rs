@@ -77,6 +77,9 @@ pub struct Session {
     pub wrapped_key: Vec<u8>,
     pub device_id: String,
     pub policy_version: String,
+    /// When the account's erasure is due, if the user asked for it: until then the account is
+    /// locked except for cancelling.
+    pub deletion_due: Option<Millis>,
 }
 
 /// A session as listed to its owner.
@@ -203,7 +206,12 @@ impl Accounts {
         }
         let phone_index = self.phone_index.blind_index(phone.as_bytes());
         // Cheap duplicate checks first, so a taken handle does not cost a password hash.
-        if self.store.user_by_handle(handle.clone()).await?.is_some() {
+        if self.store.user_by_handle(handle.clone()).await?.is_some()
+            || self
+                .store
+                .handle_erased(self.erased_handle_hash(&handle))
+                .await?
+        {
             return Err(AccountError::Taken(Conflict::Handle));
         }
         if self.store.user_by_phone_index(phone_index).await?.is_some() {
@@ -357,12 +365,14 @@ impl Accounts {
         if now.saturating_sub(s.last_seen) >= TOUCH_INTERVAL_MS {
             self.store.touch_session(hash, now).await?;
         }
+        let deletion_due = self.store.erasure_of(s.user).await?.map(|e| e.due);
         let session = Session {
             user: s.user,
             handle: acct.handle,
             wrapped_key: acct.wrapped_key,
             device_id: s.device_id,
             policy_version: acct.policy_version,
+            deletion_due,
         };
         {
             let mut cache = self.lock_cache();
@@ -374,6 +384,55 @@ impl Accounts {
             }
         }
         Ok(session)
+    }
+
+    /// The keyed hash an erased account's handle is kept as.
+    pub fn erased_handle_hash(&self, handle: &str) -> [u8; 32] {
+        self.master
+            .erased_handle_key()
+            .blind_index(handle.to_lowercase().as_bytes())
+    }
+
+    /// Checks `user`'s password (the same work whether or not the account exists).
+    pub async fn check_password(&self, user: u64, password: &str) -> Result<(), AccountError> {
+        let phc = self
+            .store
+            .account(user)
+            .await?
+            .map(|a| a.password_phc)
+            .filter(|p| !p.is_empty());
+        let password = password.to_string();
+        if self
+            .with_hash_slot(move || crypto::verify_password(&password, phc.as_deref()))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AccountError::BadCredentials)
+        }
+    }
+
+    /// The user's phone number masked for an admin: `+86 138****0000` (country code, first
+    /// three and last four digits). `None` if the account or its key is gone.
+    pub async fn masked_phone(&self, user: u64) -> Result<Option<String>, AccountError> {
+        let Some(acct) = self.store.account(user).await? else {
+            return Ok(None);
+        };
+        if acct.wrapped_key.is_empty() {
+            return Ok(None);
+        }
+        let key = self.data_key(&acct)?;
+        let phone = String::from_utf8(key.open(&aad(b"phone", user), &acct.phone_sealed)?)
+            .map_err(|_| AccountError::Crypto(CryptoError::Unseal))?;
+        Ok(Some(mask_phone(&phone)))
+    }
+
+    /// Forgets every cached session of `user` (their account changed: erasure scheduled,
+    /// cancelled or begun), so the next request reads the store again.
+    pub fn forget_user(&self, user: u64) {
+        let mut cache = self.lock_cache();
+        cache.epoch += 1;
+        cache.entries.retain(|_, (s, _)| s.user != user);
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, SessionCache> {
@@ -543,6 +602,21 @@ impl Accounts {
 }
 
 /// Associated data binding a sealed field to its kind and owner.
+/// `+8613800000000` → `+86 138****0000`.
+pub fn mask_phone(e164: &str) -> String {
+    let (cc, national) = match phonenumber::parse(None, e164) {
+        Ok(p) => (
+            p.code().value().to_string(),
+            p.national().value().to_string(),
+        ),
+        Err(_) => (String::new(), e164.trim_start_matches('+').to_string()),
+    };
+    let n = national.chars().count();
+    let head: String = national.chars().take(3.min(n)).collect();
+    let tail: String = national.chars().skip(n.saturating_sub(4)).collect();
+    format!("+{cc} {head}****{tail}")
+}
+
 fn aad(kind: &[u8], user: u64) -> Vec<u8> {
     let mut v = Vec::with_capacity(kind.len() + 9);
     v.extend_from_slice(kind);

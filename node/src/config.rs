@@ -27,6 +27,8 @@ pub struct Config {
     pub messaging: MessagingConfig,
     pub media: MediaConfig,
     pub federation: FederationConfig,
+    pub accounts: AccountsConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
 }
 
@@ -128,6 +130,26 @@ pub struct PeerConfig {
 
 fn no_path() -> OptionalPath {
     OptionalPath(None)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Days between a user's deletion request and the erasure; they may cancel meanwhile.
+    pub deletion_cooling_off_days: Bounded<0, 365>,
+}
+
+/// How long each category of data is kept (days; 0 = no maximum).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub interval_secs: Bounded<1, 86_400>,
+    pub messages_max_days: Bounded<0, 36_500>,
+    pub media_max_days: Bounded<0, 36_500>,
+    pub undelivered_max_days: Bounded<0, 36_500>,
+    pub sessions_inactive_days: Bounded<0, 36_500>,
+    pub security_logs_min_days: Bounded<0, 36_500>,
+    pub security_logs_max_days: Bounded<0, 36_500>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -252,6 +274,28 @@ impl Default for FederationConfig {
     }
 }
 
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            deletion_cooling_off_days: Bounded(7),
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            interval_secs: Bounded(3600),
+            messages_max_days: Bounded(0),
+            media_max_days: Bounded(0),
+            undelivered_max_days: Bounded(30),
+            sessions_inactive_days: Bounded(180),
+            security_logs_min_days: Bounded(183),
+            security_logs_max_days: Bounded(0),
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -315,6 +359,19 @@ impl Config {
                 ));
             }
             _ => {}
+        }
+        let r = &self.retention;
+        if r.security_logs_max_days.get() != 0
+            && r.security_logs_max_days.get() < r.security_logs_min_days.get()
+        {
+            return Err((
+                "retention",
+                "security_logs_max_days",
+                format!(
+                    "is below retention.security_logs_min_days ({}): security logs must be kept at least that long",
+                    r.security_logs_min_days.get()
+                ),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for p in &self.federation.peers {

@@ -202,6 +202,11 @@ impl MasterKey {
         self.0.derive("shanliao/outbound/v1")
     }
 
+    /// Key for the hashes erased accounts' handles are kept as.
+    pub fn erased_handle_key(&self) -> SecretKey {
+        self.0.derive("shanliao/erased-handle/v1")
+    }
+
     /// Key for the phone-number blind index.
     pub fn phone_index_key(&self) -> SecretKey {
         self.0.derive("shanliao/phone-index/v1")

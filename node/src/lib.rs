@@ -6,9 +6,11 @@
 //! fields before they reach it. `server` wires them together and owns the listener.
 
 mod accounts;
+mod admin;
 mod config;
 mod consents;
 mod crypto;
+mod erasure;
 mod federate;
 mod http;
 mod hub;
@@ -23,6 +25,10 @@ mod storage;
 mod time;
 mod tls;
 
+pub use admin::{
+    AdminError, Context as AdminContext, Offline, OpenError, Request as AdminRequest,
+    call as admin_call, execute as admin_execute, socket_path,
+};
 pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
 pub use consents::Purpose;
 pub use crypto::SecretKey;

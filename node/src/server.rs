@@ -26,9 +26,11 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::accounts::Accounts;
+use crate::admin::{self, Retention};
 use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::{CryptoError, MasterKey};
+use crate::erasure::Erasure;
 use crate::federate::{Directory, FedError, HostLimits, Inbox, Outbox, OutboxLimits, Peers};
 use crate::http::{Api, Sessions};
 use crate::hub::Hub;
@@ -60,6 +62,8 @@ pub enum StartError {
     Signing(#[from] crate::signing::SigningError),
     #[error("{0}")]
     Federation(String),
+    #[error("admin socket {path}: {reason}")]
+    AdminSocket { path: String, reason: String },
     #[error("start-up task failed")]
     Task,
 }
@@ -197,11 +201,49 @@ impl Node {
             },
         );
         let sessions: Sessions = Default::default();
+        let erasure = Erasure::new(
+            store.clone(),
+            accounts.clone(),
+            outbox.clone(),
+            master.audit_key(),
+            clock.clone(),
+            domain.clone(),
+            config.accounts.deletion_cooling_off_days.get() * 24 * 3600 * 1000,
+        );
+        let retention = Retention::new(
+            store.clone(),
+            Some(accounts.clone()),
+            clock.clone(),
+            config.retention.clone(),
+            master.audit_key(),
+        );
+        let admin_ctx = Arc::new(admin::Context::new(
+            store.clone(),
+            accounts.clone(),
+            consents.clone(),
+            erasure.clone(),
+            retention.clone(),
+            master.audit_key(),
+            domain.clone(),
+            clock.clone(),
+        ));
+        let socket = admin::socket_path(config.data_dir());
+        let admin_listener = admin::bind(&socket).map_err(|e| StartError::AdminSocket {
+            path: socket.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let admin_task = tokio::spawn(admin::serve(
+            admin_listener,
+            socket,
+            admin_ctx,
+            stopped.clone(),
+        ));
         let outbox_handle = outbox.clone();
         let api = Arc::new(Api {
             accounts,
             consents,
             inbox,
+            erasure: erasure.clone(),
             messaging,
             media,
             policy,
@@ -220,10 +262,18 @@ impl Node {
         let acceptor = TlsAcceptor::from(tls_config);
         let purge_every = Duration::from_secs(config.messaging.purge_interval_secs.get());
         let purger = tokio::spawn(purge_loop(store.clone(), purge_every, stopped.clone()));
+        let maintainer = tokio::spawn(maintenance_loop(
+            erasure,
+            retention,
+            Duration::from_secs(config.retention.interval_secs.get()),
+            stopped.clone(),
+        ));
         let task = tokio::spawn(async move {
             serve(listener, acceptor, api, limits, stopped).await;
             end_sessions(&sessions, limits.grace).await;
             let _ = purger.await;
+            let _ = maintainer.await;
+            let _ = admin_task.await;
             outbox.shutdown().await;
             // The last handle to the database goes here, after every connection has ended;
             // dropping it drains and joins the writer thread, so do it off the async threads.
@@ -332,6 +382,41 @@ async fn purge_loop(store: Store, every: Duration, mut stopped: watch::Receiver<
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(messages = n, "purged delivered messages"),
                     Err(e) => tracing::error!(error = %e, "purging delivered messages failed"),
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Runs due account erasures at start (resuming any a stop interrupted) and every `every`
+/// after, until shutdown.
+async fn maintenance_loop(
+    erasure: Erasure,
+    retention: Retention,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match erasure.run_due().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(accounts = n, "account erasures finished"),
+                    Err(e) => tracing::error!(error = %e, "running account erasures failed"),
+                }
+                match retention.run(false, "node").await {
+                    Ok(c) if c.total() > 0 => tracing::info!(
+                        messages = c.messages,
+                        undelivered = c.undelivered,
+                        media = c.media,
+                        sessions = c.sessions,
+                        security_logs = c.security_logs,
+                        "retention applied"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "applying retention failed"),
                 }
             }
             _ = stopped.changed() => return,

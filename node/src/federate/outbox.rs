@@ -579,6 +579,16 @@ impl Outbox {
         Ok(peers)
     }
 
+    /// The peers already asked to erase `user`'s data.
+    pub async fn erasure_asked(&self, user: u64) -> Vec<String> {
+        self.inner
+            .store
+            .erasure_status(user)
+            .await
+            .map(|v| v.into_iter().map(|(p, _, _)| p).collect())
+            .unwrap_or_default()
+    }
+
     /// The acknowledgement of an erasure, as a queue row for its origin.
     pub fn erasure_ack(
         &self,

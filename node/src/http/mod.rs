@@ -7,6 +7,7 @@
 mod accounts;
 mod consents;
 mod conversations;
+mod deletion;
 mod error;
 mod events;
 mod federation;
@@ -31,6 +32,7 @@ pub use json::Body;
 
 use crate::accounts::{Accounts, Session};
 use crate::consents::Consents;
+use crate::erasure::Erasure;
 use crate::federate::Inbox;
 use crate::media::Media;
 use crate::messaging::Messaging;
@@ -49,6 +51,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/me"),
     ("GET", "/api/v1/me/sessions"),
     ("DELETE", "/api/v1/me/sessions/{device_id}"),
+    ("POST", "/api/v1/me/deletion"),
+    ("DELETE", "/api/v1/me/deletion"),
     ("GET", "/api/v1/me/consents"),
     ("PUT", "/api/v1/me/consents/{purpose}"),
     ("GET", "/api/v1/users/{address}"),
@@ -85,6 +89,7 @@ pub struct Api {
     pub consents: Consents,
     /// Requests from peers (`/_federation/v1/…`).
     pub inbox: Inbox,
+    pub erasure: Erasure,
     pub messaging: Messaging,
     pub media: Media,
     pub policy: Arc<Policy>,
@@ -257,6 +262,26 @@ async fn dispatch_authenticated(
     session: Session,
 ) -> Result<Response<Body>, ApiError> {
     let me = address(&session.handle, &api.domain);
+    // An account waiting for its erasure is locked except for cancelling (and reading who it
+    // is, and signing out).
+    if let Some(due) = session.deletion_due {
+        let open = matches!(
+            (req.method().as_str(), route),
+            ("POST" | "DELETE", "/api/v1/me/deletion")
+                | ("GET", "/api/v1/me")
+                | ("DELETE", "/api/v1/sessions/current")
+        );
+        if !open {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "account_pending_deletion",
+                format!(
+                    "this account will be erased at {}; until then it is locked (DELETE /api/v1/me/deletion cancels)",
+                    due.to_rfc3339()
+                ),
+            ));
+        }
+    }
     let id = params.first().cloned().unwrap_or_default();
     let second = params.get(1).cloned().unwrap_or_default();
     let mut param = || params.pop().unwrap_or_default();
@@ -318,6 +343,10 @@ async fn dispatch_authenticated(
         ("GET", "/api/v1/users/{address}") => {
             me::view_user(&api.accounts, &api.inbox, &session, &api.domain, &param()).await
         }
+        ("POST", "/api/v1/me/deletion") => {
+            deletion::request(&api.erasure, &session, req, api.max_body).await
+        }
+        ("DELETE", "/api/v1/me/deletion") => deletion::cancel(&api.erasure, &session).await,
         ("GET", "/api/v1/me/consents") => consents::list(&api.consents, &session).await,
         ("PUT", "/api/v1/me/consents/{purpose}") => {
             consents::put(&api.consents, &session, &param(), req, api.max_body).await

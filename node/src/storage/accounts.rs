@@ -25,7 +25,7 @@ pub struct AccountRecord {
 }
 
 impl AccountRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .u64(self.id)
             .str(&self.handle)
@@ -85,7 +85,7 @@ impl SessionRecord {
             .bytes(&self.device_sealed)
             .finish()
     }
-    fn decode(token_hash: [u8; 32], b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(token_hash: [u8; 32], b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "session", 1)?;
         let r = SessionRecord {
             token_hash,

@@ -74,7 +74,7 @@ impl AuditRecord {
             .bytes(&self.hash)
             .finish()
     }
-    fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "audit entry", 1)?;
         let entry = AuditEntry {
             at: Millis(d.u64()?),
@@ -145,6 +145,52 @@ pub(crate) fn append_audit(tx: &WriteTransaction, entry: AuditEntry) -> Result<(
     Ok(())
 }
 
+/// The chain's base after pruning: (first seq kept, the hash it links to). (0, zeros) before
+/// any pruning.
+fn base(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<(u64, [u8; 32]), StoreError> {
+    Ok(match meta.get("audit_base")? {
+        Some(v) => {
+            let b = v.value();
+            if b.len() != 40 {
+                return Err(StoreError::Corrupt("audit base"));
+            }
+            let mut h = [0u8; 32];
+            h.copy_from_slice(&b[8..]);
+            (
+                u64::from_be_bytes(
+                    b[..8]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("audit base"))?,
+                ),
+                h,
+            )
+        }
+        None => (0, [0; 32]),
+    })
+}
+
+/// Removes the entries before `below` (retention of the security log) and records the new
+/// base, so the rest still verifies; returns how many went.
+pub(crate) fn prune_audit(tx: &WriteTransaction, below: u64) -> Result<u64, StoreError> {
+    let mut entries = tx.open_table(SEQ_AUDITENTRY)?;
+    let Some(first) = entries.range(below..)?.next().transpose()? else {
+        return Ok(0); // never prune the newest entry: the head must stay provable
+    };
+    let rec = AuditRecord::decode(first.0.value(), first.1.value())?;
+    drop(first);
+    let mut n = 0;
+    entries.retain_in(..below, |_, _| {
+        n += 1;
+        false
+    })?;
+    let mut v = rec.seq.to_be_bytes().to_vec();
+    v.extend_from_slice(&rec.prev);
+    tx.open_table(META)?.insert("audit_base", v.as_slice())?;
+    Ok(n)
+}
+
 impl Store {
     /// Appends one entry on its own.
     pub async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
@@ -173,9 +219,10 @@ impl Store {
     /// Walks the whole chain and the head.
     pub async fn verify_audit(&self) -> Result<AuditCheck, StoreError> {
         self.read(|tx| {
-            let (count, head_hash) = head(&tx.open_table(META)?)?;
-            let mut prev = [0u8; 32];
-            let mut expected = 0u64;
+            let meta = tx.open_table(META)?;
+            let (count, head_hash) = head(&meta)?;
+            // After pruning, the chain starts at the recorded base.
+            let (mut expected, mut prev) = base(&meta)?;
             for row in tx.open_table(SEQ_AUDITENTRY)?.iter()? {
                 let (k, v) = row?;
                 let seq = k.value();

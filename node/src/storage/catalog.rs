@@ -174,6 +174,24 @@ pub const USERID_PEER_KIND_TRANSFER: TableDefinition<(u64, &str, &str), (u64, u6
 pub const USERID_PEER_ERASURE: TableDefinition<(u64, &str), (u64, u64)> =
     TableDefinition::new("userid_peer_erasure");
 
+// ---- Erasure and legal hold ----------------------------------------------------------------
+
+/// `userid_erasure`: user id → encoded [`super::ErasureRecord`]: a scheduled, running or
+/// finished account erasure (when due, who asked and why, how far it got). Kept after the
+/// account is gone as the record that it was erased (it holds no personal data).
+pub const USERID_ERASURE: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_erasure");
+
+/// `handlehash_erased`: HMAC(handle key, handle) → (time erased, the random user id): handles
+/// of erased accounts, kept only as a keyed hash so they cannot be registered again to
+/// impersonate (and so an admin can still ask how the erasure went).
+pub const HANDLEHASH_ERASED: TableDefinition<&[u8; 32], (u64, u64)> =
+    TableDefinition::new("handlehash_erased");
+
+/// `userid_legalhold`: user id → (set ms, basis text): while present, neither retention nor
+/// erasure removes the user's data.
+pub const USERID_LEGALHOLD: TableDefinition<u64, (u64, &str)> =
+    TableDefinition::new("userid_legalhold");
+
 // ---- Audit --------------------------------------------------------------------------------
 
 /// `seq_auditentry`: entry number from 0 → encoded [`super::AuditRecord`]: time, actor, action,

@@ -12,9 +12,11 @@ mod accounts;
 mod audit;
 mod catalog;
 mod codec;
+mod erasure;
 mod federation;
 mod messaging;
 mod replica;
+mod retention;
 mod writer;
 
 pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
@@ -22,6 +24,7 @@ pub(crate) use audit::append_audit;
 pub use audit::{AuditCheck, AuditEntry, AuditRecord};
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
+pub use erasure::{ErasureRecord, Phase, Step};
 pub use federation::{
     Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing, Refusal,
     RemoteUserRecord,
@@ -33,6 +36,7 @@ pub use messaging::{
     MessageRecord, Mutation, NewConversation, NewMessage, Notify, Recalled, Role, Sent,
 };
 pub use replica::{Inbound, ReplicaState, Submission};
+pub use retention::{Counts, Cutoffs};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -284,6 +288,9 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(ORIGIN_TXNID_TXN)?;
     tx.open_table(USERID_PEER_KIND_TRANSFER)?;
     tx.open_table(USERID_PEER_ERASURE)?;
+    tx.open_table(USERID_ERASURE)?;
+    tx.open_table(HANDLEHASH_ERASED)?;
+    tx.open_table(USERID_LEGALHOLD)?;
     Ok(())
 }
 

@@ -1,0 +1,455 @@
+//! What `node-admin` does, as library code: the commands (`Request`), their results as JSON,
+//! and the context they run in. The running node serves them on its admin socket
+//! (`socket.rs`); with the node stopped, `node-admin` builds the same context on the database
+//! file (`Context::offline`) and calls the same [`execute`].
+//!
+//! Every command that changes data or shows an admin personal data is written to the audit log.
+
+mod retention;
+mod socket;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use retention::Retention;
+pub use socket::{SOCKET_NAME, bind, call, serve};
+
+use crate::accounts::Accounts;
+use crate::config::Config;
+use crate::consents::Consents;
+use crate::crypto::{MasterKey, SecretKey, pseudonym};
+use crate::erasure::{Erasure, ErasureError, ErasureStatus};
+use crate::federate::{Outbox, OutboxLimits, Peers};
+use crate::hub::Hub;
+use crate::ratelimit::LoginLimiter;
+use crate::signing::NodeKeys;
+use crate::storage::{AuditCheck, AuditEntry, Store, StoreError};
+use crate::time::{Millis, SharedClock};
+
+/// One admin command, as it travels over the socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Request {
+    UsersList,
+    UsersShow { address: String },
+    UsersErase { address: String, reason: String },
+    ErasureStatus { address: String },
+    HoldSet { address: String, basis: String },
+    HoldClear { address: String },
+    HoldList,
+    RetentionShow,
+    RetentionRun { dry_run: bool },
+    AuditList { since: Option<u64> },
+    AuditVerify,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// Bad input (unknown user, malformed address, empty reason).
+    #[error("{0}")]
+    Invalid(String),
+    /// The command ran and found a problem (a broken audit chain).
+    #[error("{0}")]
+    Problem(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<ErasureError> for AdminError {
+    fn from(e: ErasureError) -> Self {
+        match e {
+            ErasureError::NoSuchUser => AdminError::Invalid("no such user".into()),
+            ErasureError::NotScheduled => AdminError::Invalid("no erasure for this user".into()),
+            ErasureError::Store(s) => AdminError::Store(s),
+            other => AdminError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// What the commands work with.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub(crate) store: Store,
+    pub(crate) accounts: Accounts,
+    pub(crate) consents: Consents,
+    pub(crate) erasure: Erasure,
+    pub(crate) retention: Retention,
+    pub(crate) audit_key: SecretKey,
+    pub(crate) domain: String,
+    pub(crate) clock: SharedClock,
+}
+
+/// A context opened on a stopped node's files; closing it closes the database.
+#[derive(Debug)]
+pub struct Offline {
+    pub context: Context,
+    /// Tells the (idle) outbox it is shutting down.
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// Why an offline context could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error("no database at {0} (check --data-dir or --config)")]
+    Missing(String),
+    #[error("{0} is in use by a running node")]
+    InUse(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Store,
+        accounts: Accounts,
+        consents: Consents,
+        erasure: Erasure,
+        retention: Retention,
+        audit_key: SecretKey,
+        domain: String,
+        clock: SharedClock,
+    ) -> Self {
+        Context {
+            store,
+            accounts,
+            consents,
+            erasure,
+            retention,
+            audit_key,
+            domain,
+            clock,
+        }
+    }
+
+    /// Opens a stopped node's database with its configuration (the same services the node
+    /// runs, without listening or delivering).
+    pub async fn offline(config: &Config, clock: SharedClock) -> Result<Offline, OpenError> {
+        let db = config.data_dir().join("node.redb");
+        if !db.exists() {
+            return Err(OpenError::Missing(db.display().to_string()));
+        }
+        let master = MasterKey::load_or_create(&config.master_key_path(), false)
+            .map_err(|e| OpenError::Other(e.to_string()))?;
+        let path = db.clone();
+        let m = master.clone();
+        let store = tokio::task::spawn_blocking(move || {
+            Store::open(&path, |existing| match existing {
+                Some(check) if m.verify_check_value(check) => Ok(None),
+                _ => Err(StoreError::Db(
+                    "the master key does not belong to this database".into(),
+                )),
+            })
+        })
+        .await
+        .map_err(|e| OpenError::Other(e.to_string()))?
+        .map_err(|e| match e {
+            StoreError::InUse(p) => OpenError::InUse(p),
+            other => OpenError::Other(other.to_string()),
+        })?
+        .0;
+        let other = |e: String| OpenError::Other(e);
+        let keys = NodeKeys::load_or_create(&store, &master, clock.now())
+            .await
+            .map_err(|e| other(e.to_string()))?;
+        let domain = config.server.domain.as_str().to_string();
+        let peers = Arc::new(
+            Peers::new(
+                &domain,
+                config.residency.region.as_str(),
+                &config.federation,
+                Arc::new(keys),
+                clock.clone(),
+            )
+            .map_err(other)?,
+        );
+        let consents = Consents::new(store.clone(), clock.clone(), master.audit_key());
+        // Offline nothing is delivered: the outbox only queues (the node delivers on start).
+        let (stop, stopped) = tokio::sync::watch::channel(true);
+        let outbox = Outbox::start(
+            store.clone(),
+            master.clone(),
+            peers,
+            consents.clone(),
+            clock.clone(),
+            OutboxLimits {
+                retry_max: std::time::Duration::from_secs(config.federation.retry_max_secs.get()),
+                queue_max: config.federation.queue_max.get(),
+            },
+            stopped,
+        )
+        .await
+        .map_err(|e| other(e.to_string()))?;
+        let accounts = Accounts::new(
+            store.clone(),
+            master.clone(),
+            clock.clone(),
+            Arc::new(LoginLimiter::new(1, 1, clock.clone())),
+            1,
+            config.policy.version.as_str().to_string(),
+            Arc::new(Hub::default()),
+        );
+        let erasure = Erasure::new(
+            store.clone(),
+            accounts.clone(),
+            outbox,
+            master.audit_key(),
+            clock.clone(),
+            domain.clone(),
+            config.accounts.deletion_cooling_off_days.get() * 24 * 3600 * 1000,
+        );
+        let retention = Retention::new(
+            store.clone(),
+            None,
+            clock.clone(),
+            config.retention.clone(),
+            master.audit_key(),
+        );
+        Ok(Offline {
+            context: Context::new(
+                store,
+                accounts,
+                consents,
+                erasure,
+                retention,
+                master.audit_key(),
+                domain,
+                clock,
+            ),
+            _stop: stop,
+        })
+    }
+
+    /// The database handle (to close it off the async threads).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn audit(&self, action: &str, user: Option<u64>, detail: &str) -> AuditEntry {
+        AuditEntry {
+            at: self.clock.now(),
+            actor: "admin".into(),
+            action: action.into(),
+            target: user
+                .map(|u| pseudonym(&self.audit_key, u))
+                .unwrap_or_default(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A local user's id from `handle@domain` (this node's) or a bare handle.
+    async fn user(&self, address: &str) -> Result<u64, AdminError> {
+        let handle = match address.rsplit_once('@') {
+            Some((h, d)) if d == self.domain => h,
+            Some(_) => {
+                return Err(AdminError::Invalid(format!(
+                    "{address} is not a user of this node ({})",
+                    self.domain
+                )));
+            }
+            None => address,
+        };
+        self.store
+            .user_by_handle(handle.to_lowercase())
+            .await?
+            .ok_or_else(|| AdminError::Invalid(format!("no user {address} on this node")))
+    }
+
+    /// Like `user`, but also finds an account that has been erased (by its handle's hash).
+    async fn user_or_erased(&self, address: &str) -> Result<u64, AdminError> {
+        match self.user(address).await {
+            Ok(u) => Ok(u),
+            Err(e) => {
+                let handle = address.rsplit_once('@').map_or(address, |(h, _)| h);
+                let hash = self.accounts.erased_handle_hash(handle);
+                self.store.erased_user(hash).await?.ok_or(e)
+            }
+        }
+    }
+}
+
+fn status_json(s: &ErasureStatus) -> Value {
+    json!({
+        "phase": s.record.phase.name(),
+        "requested": s.record.requested.to_rfc3339(),
+        "due": s.record.due.to_rfc3339(),
+        "by": s.record.by,
+        "reason": s.record.reason,
+        "finished": s.record.finished.map(|f| f.to_rfc3339()),
+        "legal_hold": s.held,
+        "peers": s.peers.iter().map(|(p, acked)| json!({"peer": p, "acknowledged": acked})).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs one command; the result is JSON (the CLI prints it as a table or as is).
+pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
+    match req {
+        Request::UsersList => {
+            let holds = ctx.store.legal_holds().await?;
+            let mut out = Vec::new();
+            for a in ctx.store.accounts().await? {
+                let erasure = ctx.store.erasure_of(a.id).await?;
+                let status = match &erasure {
+                    Some(e) if e.phase == crate::storage::Phase::Scheduled => "deletion scheduled",
+                    Some(_) => "erasing",
+                    None => "active",
+                };
+                out.push(json!({
+                    "address": format!("{}@{}", a.handle, ctx.domain),
+                    "created": a.created.to_rfc3339(),
+                    "status": status,
+                    "legal_hold": holds.iter().any(|(u, _, _)| *u == a.id),
+                }));
+            }
+            Ok(Value::Array(out))
+        }
+        Request::UsersShow { address } => {
+            let user = ctx.user(&address).await?;
+            let acct = ctx
+                .store
+                .account(user)
+                .await?
+                .ok_or_else(|| AdminError::Invalid("no such user".into()))?;
+            let phone = ctx
+                .accounts
+                .masked_phone(user)
+                .await
+                .map_err(|e| AdminError::Failed(e.to_string()))?;
+            let sessions = ctx.store.sessions_of(user).await?;
+            let consents = ctx
+                .consents
+                .list(user)
+                .await
+                .map_err(|e| AdminError::Failed(e.to_string()))?;
+            let erasure = match ctx.erasure.status(user).await {
+                Ok(s) => status_json(&s),
+                Err(_) => Value::Null,
+            };
+            let hold = ctx
+                .store
+                .legal_holds()
+                .await?
+                .into_iter()
+                .find(|(u, _, _)| *u == user)
+                .map(|(_, at, basis)| json!({"since": at.to_rfc3339(), "basis": basis}));
+            ctx.store
+                .audit(ctx.audit("admin.users.show", Some(user), ""))
+                .await?;
+            Ok(json!({
+                "address": format!("{}@{}", acct.handle, ctx.domain),
+                "phone": phone,
+                "created": acct.created.to_rfc3339(),
+                "policy_version": acct.policy_version,
+                "sessions": sessions.len(),
+                "consents_granted": consents.iter().filter(|c| c.granted).map(|c| c.purpose.name()).collect::<Vec<_>>(),
+                "deletion": erasure,
+                "legal_hold": hold,
+            }))
+        }
+        Request::UsersErase { address, reason } => {
+            let reason = reason.trim();
+            if reason.is_empty() || reason.len() > 500 {
+                return Err(AdminError::Invalid(
+                    "--reason must be 1 to 500 characters".into(),
+                ));
+            }
+            let user = ctx.user(&address).await?;
+            let s = ctx.erasure.erase_now(user, reason).await?;
+            Ok(status_json(&s))
+        }
+        Request::ErasureStatus { address } => {
+            let user = ctx.user_or_erased(&address).await?;
+            Ok(status_json(&ctx.erasure.status(user).await?))
+        }
+        Request::HoldSet { address, basis } => {
+            let basis = basis.trim().to_string();
+            if basis.is_empty() || basis.len() > 500 {
+                return Err(AdminError::Invalid(
+                    "--basis must be 1 to 500 characters".into(),
+                ));
+            }
+            let user = ctx.user(&address).await?;
+            ctx.store
+                .set_legal_hold(
+                    user,
+                    basis,
+                    ctx.clock.now(),
+                    ctx.audit("legal_hold.set", Some(user), ""),
+                )
+                .await?;
+            Ok(json!({"address": address, "legal_hold": true}))
+        }
+        Request::HoldClear { address } => {
+            let user = ctx.user(&address).await?;
+            if !ctx
+                .store
+                .clear_legal_hold(user, ctx.audit("legal_hold.clear", Some(user), ""))
+                .await?
+            {
+                return Err(AdminError::Invalid(format!("{address} has no legal hold")));
+            }
+            // An erasure it held back proceeds now.
+            if ctx.store.erasure_of(user).await?.is_some() {
+                ctx.erasure.run(user).await?;
+            }
+            Ok(json!({"address": address, "legal_hold": false}))
+        }
+        Request::HoldList => {
+            let accounts = ctx.store.accounts().await?;
+            let mut out = Vec::new();
+            for (user, at, basis) in ctx.store.legal_holds().await? {
+                let address = accounts
+                    .iter()
+                    .find(|a| a.id == user)
+                    .map(|a| format!("{}@{}", a.handle, ctx.domain))
+                    .unwrap_or_else(|| pseudonym(&ctx.audit_key, user));
+                out.push(json!({"address": address, "since": at.to_rfc3339(), "basis": basis}));
+            }
+            Ok(Value::Array(out))
+        }
+        Request::RetentionShow => Ok(ctx.retention.schedule_json()),
+        Request::RetentionRun { dry_run } => {
+            let counts = ctx.retention.run(dry_run, "admin").await?;
+            Ok(json!({
+                "dry_run": dry_run,
+                "removed": retention::counts_json(&counts),
+            }))
+        }
+        Request::AuditList { since } => {
+            let entries = ctx.store.audit_entries(since.map(Millis)).await?;
+            Ok(Value::Array(
+                entries
+                    .iter()
+                    .map(|r| {
+                        json!({"seq": r.seq, "at": r.entry.at.to_rfc3339(), "actor": r.entry.actor,
+                               "action": r.entry.action, "target": r.entry.target, "detail": r.entry.detail})
+                    })
+                    .collect(),
+            ))
+        }
+        Request::AuditVerify => match ctx.store.verify_audit().await? {
+            AuditCheck::Intact { entries, head } => Ok(json!({
+                "intact": true,
+                "entries": entries,
+                "head": head.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            })),
+            AuditCheck::Broken { at, reason } => Err(AdminError::Problem(format!(
+                "audit log broken at entry {at}: {reason}"
+            ))),
+        },
+    }
+}
+
+/// The admin socket's path in a data directory.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}

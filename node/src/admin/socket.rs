@@ -1,0 +1,123 @@
+//! The admin socket: `<data_dir>/admin.sock`, mode 0600 (only the node's OS user can connect).
+//! One request per connection: a JSON [`super::Request`] on one line; the answer is one line,
+//! `{"ok": result}` or `{"error": {"kind": "invalid"|"problem"|"failed", "message"}}`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{AdminError, Context, Request, execute};
+
+/// The socket's file name in the data directory.
+pub const SOCKET_NAME: &str = "admin.sock";
+
+/// Largest request line.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// Binds the socket (replacing a stale file left by a node that did not stop cleanly; the
+/// database lock guarantees no other node is running on this data directory) with mode 0600.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves admin requests until `stop` flips; then waits for requests in progress and removes
+/// the socket file.
+pub async fn serve(
+    listener: UnixListener,
+    path: std::path::PathBuf,
+    ctx: Arc<Context>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let ctx = ctx.clone();
+                tasks.spawn(async move { answer(stream, &ctx).await });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(&path);
+}
+
+fn error_json(e: &AdminError) -> Value {
+    let kind = match e {
+        AdminError::Invalid(_) => "invalid",
+        AdminError::Problem(_) => "problem",
+        _ => "failed",
+    };
+    json!({"error": {"kind": kind, "message": e.to_string()}})
+}
+
+async fn answer(stream: UnixStream, ctx: &Context) {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read.take(MAX_REQUEST));
+    let reply = match reader.read_line(&mut line).await {
+        Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
+            Ok(req) => match execute(ctx, req).await {
+                Ok(v) => json!({ "ok": v }),
+                Err(e) => {
+                    if matches!(e, AdminError::Store(_) | AdminError::Failed(_)) {
+                        tracing::error!(error = %e, "admin command failed");
+                    }
+                    error_json(&e)
+                }
+            },
+            Err(e) => error_json(&AdminError::Invalid(format!("bad request: {e}"))),
+        },
+        Err(e) => error_json(&AdminError::Invalid(format!("bad request: {e}"))),
+    };
+    let mut text = reply.to_string();
+    text.push('\n');
+    let _ = write.write_all(text.as_bytes()).await;
+}
+
+/// Sends one request to a running node's socket. `Ok(None)` when no node answers there.
+pub async fn call(
+    path: &Path,
+    req: &Request,
+) -> std::io::Result<Option<Result<Value, AdminError>>> {
+    let mut stream = match UnixStream::connect(path).await {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut text = serde_json::to_string(req).map_err(std::io::Error::other)?;
+    text.push('\n');
+    stream.write_all(text.as_bytes()).await?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).await?;
+    let v: Value = serde_json::from_str(&answer).map_err(std::io::Error::other)?;
+    if let Some(ok) = v.get("ok") {
+        return Ok(Some(Ok(ok.clone())));
+    }
+    let message = v["error"]["message"]
+        .as_str()
+        .unwrap_or("failed")
+        .to_string();
+    Ok(Some(Err(match v["error"]["kind"].as_str() {
+        Some("invalid") => AdminError::Invalid(message),
+        Some("problem") => AdminError::Problem(message),
+        _ => AdminError::Failed(message),
+    })))
+}

@@ -1,0 +1,221 @@
+//! `Erasure`: account deletion. A user asks with their password and gets a cooling-off period
+//! (their account is locked except for cancelling); an admin erases at once with a reason. When
+//! due, the erasure runs in bounded, idempotent steps (see `storage::erasure`): the data key is
+//! destroyed first, every peer that received the user's data is asked to erase it, then the
+//! user's rows go and what they wrote becomes tombstones. A legal hold pauses it; a restart
+//! resumes it.
+
+use crate::accounts::{AccountError, Accounts};
+use crate::crypto::{SecretKey, pseudonym};
+use crate::federate::Outbox;
+use crate::storage::{AuditEntry, ErasureRecord, Phase, Step, Store, StoreError};
+use crate::time::{Millis, SharedClock};
+
+/// Rows one erasure step touches at most, so chat traffic keeps flowing during a large one.
+pub const STEP_ROWS: usize = 2000;
+
+/// Errors of account deletion.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErasureError {
+    #[error("no such user")]
+    NoSuchUser,
+    #[error("no deletion is scheduled")]
+    NotScheduled,
+    #[error("the erasure has already started and cannot be cancelled")]
+    Started,
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("asking peers to erase: {0}")]
+    Peers(String),
+}
+
+/// Where an erasure stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureStatus {
+    pub record: ErasureRecord,
+    pub held: bool,
+    /// Each peer asked, and whether it acknowledged.
+    pub peers: Vec<(String, bool)>,
+}
+
+/// The account-deletion service.
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    store: Store,
+    accounts: Accounts,
+    outbox: Outbox,
+    audit_key: SecretKey,
+    clock: SharedClock,
+    domain: String,
+    cooling_off_ms: u64,
+}
+
+impl Erasure {
+    pub fn new(
+        store: Store,
+        accounts: Accounts,
+        outbox: Outbox,
+        audit_key: SecretKey,
+        clock: SharedClock,
+        domain: String,
+        cooling_off_ms: u64,
+    ) -> Self {
+        Erasure {
+            store,
+            accounts,
+            outbox,
+            audit_key,
+            clock,
+            domain,
+            cooling_off_ms,
+        }
+    }
+
+    fn audit(&self, actor: &str, action: &str, user: u64, detail: &str) -> AuditEntry {
+        AuditEntry {
+            at: self.clock.now(),
+            actor: actor.into(),
+            action: action.into(),
+            target: pseudonym(&self.audit_key, user),
+            detail: detail.into(),
+        }
+    }
+
+    /// The user asks for their account to be deleted: re-authenticated by password, then
+    /// scheduled after the cooling-off period. Returns when it is due (the existing date if it
+    /// was asked before).
+    pub async fn request(&self, user: u64, password: &str) -> Result<Millis, ErasureError> {
+        self.accounts.check_password(user, password).await?;
+        let now = self.clock.now();
+        let due = Millis(now.0 + self.cooling_off_ms);
+        let rec = ErasureRecord {
+            requested: now,
+            due,
+            by: "user".into(),
+            reason: "the user asked".into(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        };
+        let audit = self.audit(
+            "user",
+            "erasure.request",
+            user,
+            &format!("due {}", due.to_rfc3339()),
+        );
+        self.store.schedule_erasure(user, rec, audit).await?;
+        self.accounts.forget_user(user);
+        Ok(self.store.erasure_of(user).await?.map_or(due, |r| r.due))
+    }
+
+    /// The user cancels within the cooling-off period.
+    pub async fn cancel(&self, user: u64) -> Result<(), ErasureError> {
+        let audit = self.audit("user", "erasure.cancel", user, "");
+        if self.store.cancel_erasure(user, audit).await? {
+            self.accounts.forget_user(user);
+            return Ok(());
+        }
+        match self.store.erasure_of(user).await? {
+            Some(_) => Err(ErasureError::Started),
+            None => Err(ErasureError::NotScheduled),
+        }
+    }
+
+    /// An admin erases a user now (a pending request becomes due now). Runs it to the end
+    /// unless a legal hold stops it; returns where it stands.
+    pub async fn erase_now(&self, user: u64, reason: &str) -> Result<ErasureStatus, ErasureError> {
+        let now = self.clock.now();
+        let rec = ErasureRecord {
+            requested: now,
+            due: now,
+            by: "admin".into(),
+            reason: reason.to_string(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        };
+        let audit = self.audit("admin", "erasure.request", user, reason);
+        if !self.store.schedule_erasure(user, rec, audit).await? {
+            self.store.make_erasure_due(user, now).await?;
+        }
+        self.run(user).await?;
+        self.status(user).await
+    }
+
+    /// Runs `user`'s erasure as far as it can go now: to the end, or until a legal hold or the
+    /// due date stops it. Safe to call again at any point (after a crash, too).
+    pub async fn run(&self, user: u64) -> Result<Step, ErasureError> {
+        let handle = match self.store.account(user).await? {
+            Some(a) => a.handle,
+            None => String::new(),
+        };
+        let hash = self.accounts.erased_handle_hash(&handle);
+        loop {
+            let done = self.audit("node", "erasure.done", user, "");
+            let step = self
+                .store
+                .erasure_step(user, hash, self.clock.now(), STEP_ROWS, done)
+                .await?;
+            match step {
+                Step::Progress(Phase::Begun) => {
+                    self.accounts.forget_user(user);
+                    if self.outbox.erasure_asked(user).await.is_empty() {
+                        let address = format!("{handle}@{}", self.domain);
+                        self.outbox
+                            .request_erasure(user, &address)
+                            .await
+                            .map_err(|r| ErasureError::Peers(crate::federate::refusal_text(&r)))?;
+                    }
+                    self.store.erasure_peers_asked(user).await?;
+                }
+                Step::Progress(Phase::Done) => {
+                    tracing::info!("an account erasure finished");
+                    return Ok(step);
+                }
+                Step::Progress(_) => {}
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Runs every erasure that is due (called by the node's maintenance loop and at start).
+    pub async fn run_due(&self) -> Result<usize, ErasureError> {
+        let mut n = 0;
+        for user in self.store.due_erasures(self.clock.now()).await? {
+            if let Step::Progress(Phase::Done) = self.run(user).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Where `user`'s erasure stands.
+    pub async fn status(&self, user: u64) -> Result<ErasureStatus, ErasureError> {
+        let record = self
+            .store
+            .erasure_of(user)
+            .await?
+            .ok_or(ErasureError::NotScheduled)?;
+        let held = self
+            .store
+            .legal_holds()
+            .await?
+            .iter()
+            .any(|(u, _, _)| *u == user);
+        let peers = self
+            .store
+            .erasure_status(user)
+            .await?
+            .into_iter()
+            .map(|(p, _, ack)| (p, ack.is_some()))
+            .collect();
+        Ok(ErasureStatus {
+            record,
+            held,
+            peers,
+        })
+    }
+}

@@ -1,0 +1,545 @@
+//! Account erasure as stored: the erasure record, the steps that remove a user's rows (each
+//! idempotent and bounded, so an erasure killed at any point resumes where it was), erased
+//! handles, and legal holds.
+//!
+//! Steps, in order (`Phase`): `Scheduled` → `Begin` (in one transaction: the data key, phone,
+//! password, profile, phone index and every session go; the handle's keyed hash is recorded)
+//! → `Peers` (the domain asks peers to erase) → `Rows` (the user's own small tables) →
+//! `Memberships` → `Media` (in batches) → `Messages` (a scan in batches turning what they wrote
+//! into tombstones) → `Done` (the account and handle rows go).
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::audit::{AuditEntry, append_audit};
+use super::catalog::*;
+use super::codec::{Dec, Enc};
+use super::messaging::{EventRecord, MemberAction, MessageRecord, Role, next_pos, put_event};
+use super::{Store, StoreError};
+use crate::time::Millis;
+
+/// How far an erasure got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Scheduled,
+    Begun,
+    PeersAsked,
+    RowsGone,
+    MembershipsGone,
+    MediaGone,
+    Done,
+}
+
+impl Phase {
+    const ALL: [Phase; 7] = [
+        Phase::Scheduled,
+        Phase::Begun,
+        Phase::PeersAsked,
+        Phase::RowsGone,
+        Phase::MembershipsGone,
+        Phase::MediaGone,
+        Phase::Done,
+    ];
+    fn code(self) -> u64 {
+        Phase::ALL.iter().position(|p| *p == self).unwrap_or(0) as u64
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Scheduled => "scheduled",
+            Phase::Begun => "keys destroyed",
+            Phase::PeersAsked => "peers asked",
+            Phase::RowsGone => "account data removed",
+            Phase::MembershipsGone => "memberships removed",
+            Phase::MediaGone => "media removed",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// An account erasure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureRecord {
+    pub requested: Millis,
+    pub due: Millis,
+    /// `user` (from the API, after the cooling-off period) or `admin`.
+    pub by: String,
+    pub reason: String,
+    pub phase: Phase,
+    /// Where the message scan resumes: (conversation, seq).
+    pub cursor: (u64, u64),
+    pub finished: Option<Millis>,
+}
+
+impl ErasureRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .u64(self.requested.0)
+            .u64(self.due.0)
+            .str(&self.by)
+            .str(&self.reason)
+            .u64(self.phase.code())
+            .u64(self.cursor.0)
+            .u64(self.cursor.1)
+            .u64(self.finished.map_or(0, |m| m.0))
+            .finish()
+    }
+    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "erasure", 1)?;
+        let r = ErasureRecord {
+            requested: Millis(d.u64()?),
+            due: Millis(d.u64()?),
+            by: d.string()?,
+            reason: d.string()?,
+            phase: *Phase::ALL
+                .get(d.u64()? as usize)
+                .ok_or(StoreError::Corrupt("erasure"))?,
+            cursor: (d.u64()?, d.u64()?),
+            finished: match d.u64()? {
+                0 => None,
+                t => Some(Millis(t)),
+            },
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+fn get_erasure(tx: &WriteTransaction, user: u64) -> Result<Option<ErasureRecord>, StoreError> {
+    tx.open_table(USERID_ERASURE)?
+        .get(user)?
+        .map(|v| ErasureRecord::decode(v.value()))
+        .transpose()
+}
+
+fn put_erasure(tx: &WriteTransaction, user: u64, r: &ErasureRecord) -> Result<(), StoreError> {
+    tx.open_table(USERID_ERASURE)?
+        .insert(user, r.encode().as_slice())?;
+    Ok(())
+}
+
+/// Removes every key of `table` in the range of one user (first tuple element).
+macro_rules! remove_user_range {
+    ($tx:expr, $table:expr, $lo:expr, $hi:expr) => {{
+        let mut t = $tx.open_table($table)?;
+        t.retain_in($lo..=$hi, |_, _| false)?;
+    }};
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// More to do; the record is at this phase now.
+    Progress(Phase),
+    /// Held by a legal hold: nothing done.
+    Held,
+    /// No erasure is scheduled for this user, or it is not due.
+    NotDue,
+}
+
+impl Store {
+    /// Schedules an erasure; `Ok(false)` if one exists already (its record is unchanged).
+    pub async fn schedule_erasure(
+        &self,
+        user: u64,
+        rec: ErasureRecord,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            if get_erasure(tx, user)?.is_some() {
+                return Ok(false);
+            }
+            put_erasure(tx, user, &rec)?;
+            append_audit(tx, audit.clone())?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Cancels a scheduled erasure that has not started. False if there is none to cancel.
+    pub async fn cancel_erasure(&self, user: u64, audit: AuditEntry) -> Result<bool, StoreError> {
+        self.write(move |tx| match get_erasure(tx, user)? {
+            Some(r) if r.phase == Phase::Scheduled => {
+                tx.open_table(USERID_ERASURE)?.remove(user)?;
+                append_audit(tx, audit.clone())?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+        .await
+    }
+
+    pub async fn erasure_of(&self, user: u64) -> Result<Option<ErasureRecord>, StoreError> {
+        self.read(move |tx| {
+            tx.open_table(USERID_ERASURE)?
+                .get(user)?
+                .map(|v| ErasureRecord::decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Users whose erasure is due at `now` and not finished (held ones included; the step
+    /// says `Held`).
+    pub async fn due_erasures(&self, now: Millis) -> Result<Vec<u64>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for row in tx.open_table(USERID_ERASURE)?.iter()? {
+                let (k, v) = row?;
+                let r = ErasureRecord::decode(v.value())?;
+                if r.phase != Phase::Done && r.due <= now {
+                    out.push(k.value());
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs the next bounded step of `user`'s erasure. `handle_hash` is the keyed hash kept
+    /// for the handle; `batch` bounds the rows one step touches.
+    pub async fn erasure_step(
+        &self,
+        user: u64,
+        handle_hash: [u8; 32],
+        now: Millis,
+        batch: usize,
+        done_audit: AuditEntry,
+    ) -> Result<Step, StoreError> {
+        self.write(move |tx| {
+            let Some(mut rec) = get_erasure(tx, user)? else {
+                return Ok(Step::NotDue);
+            };
+            if rec.phase == Phase::Done || rec.due > now {
+                return Ok(Step::NotDue);
+            }
+            if tx.open_table(USERID_LEGALHOLD)?.get(user)?.is_some() {
+                return Ok(Step::Held);
+            }
+            rec.phase = match rec.phase {
+                Phase::Scheduled => {
+                    begin(tx, user, handle_hash, now)?;
+                    Phase::Begun
+                }
+                // The domain asks the peers, then calls `erasure_peers_asked`.
+                Phase::Begun => Phase::Begun,
+                Phase::PeersAsked => {
+                    own_rows(tx, user)?;
+                    Phase::RowsGone
+                }
+                Phase::RowsGone => {
+                    memberships(tx, user)?;
+                    Phase::MembershipsGone
+                }
+                Phase::MembershipsGone => {
+                    if media(tx, user, batch)? {
+                        Phase::MediaGone
+                    } else {
+                        Phase::MembershipsGone
+                    }
+                }
+                Phase::MediaGone => match messages(tx, user, rec.cursor, batch)? {
+                    Some(next) => {
+                        rec.cursor = next;
+                        Phase::MediaGone
+                    }
+                    None => {
+                        finish(tx, user)?;
+                        rec.finished = Some(now);
+                        append_audit(tx, done_audit.clone())?;
+                        Phase::Done
+                    }
+                },
+                Phase::Done => Phase::Done,
+            };
+            put_erasure(tx, user, &rec)?;
+            Ok(Step::Progress(rec.phase))
+        })
+        .await
+    }
+
+    /// Makes an existing, unfinished erasure due at `now` (an admin's immediate erasure of a
+    /// user who asked for deletion).
+    pub async fn make_erasure_due(&self, user: u64, now: Millis) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            if let Some(mut r) = get_erasure(tx, user)?
+                && r.phase != Phase::Done
+                && r.due > now
+            {
+                r.due = now;
+                put_erasure(tx, user, &r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that the peers have been asked (the `Begun` → `PeersAsked` step).
+    pub async fn erasure_peers_asked(&self, user: u64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            if let Some(mut r) = get_erasure(tx, user)?
+                && r.phase == Phase::Begun
+            {
+                r.phase = Phase::PeersAsked;
+                put_erasure(tx, user, &r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether the keyed hash of a handle belongs to an erased account.
+    pub async fn handle_erased(&self, hash: [u8; 32]) -> Result<bool, StoreError> {
+        Ok(self.erased_user(hash).await?.is_some())
+    }
+
+    /// The id of the erased account whose handle has this keyed hash.
+    pub async fn erased_user(&self, hash: [u8; 32]) -> Result<Option<u64>, StoreError> {
+        self.read(move |tx| {
+            Ok(tx
+                .open_table(HANDLEHASH_ERASED)?
+                .get(&hash)?
+                .map(|v| v.value().1))
+        })
+        .await
+    }
+
+    /// Places or replaces a legal hold.
+    pub async fn set_legal_hold(
+        &self,
+        user: u64,
+        basis: String,
+        now: Millis,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.open_table(USERID_LEGALHOLD)?
+                .insert(user, (now.0, basis.as_str()))?;
+            append_audit(tx, audit.clone())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Clears a legal hold; false if there was none.
+    pub async fn clear_legal_hold(&self, user: u64, audit: AuditEntry) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let had = tx.open_table(USERID_LEGALHOLD)?.remove(user)?.is_some();
+            if had {
+                append_audit(tx, audit.clone())?;
+            }
+            Ok(had)
+        })
+        .await
+    }
+
+    /// Every legal hold: (user, set, basis).
+    pub async fn legal_holds(&self) -> Result<Vec<(u64, Millis, String)>, StoreError> {
+        self.read(|tx| {
+            let mut out = Vec::new();
+            for row in tx.open_table(USERID_LEGALHOLD)?.iter()? {
+                let (k, v) = row?;
+                let (at, basis) = v.value();
+                out.push((k.value(), Millis(at), basis.to_string()));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every account: (id, handle, created, has an erasure record).
+    pub async fn accounts(&self) -> Result<Vec<super::AccountRecord>, StoreError> {
+        self.read(|tx| {
+            let mut out = Vec::new();
+            for row in tx.open_table(USERID_ACCOUNT)?.iter()? {
+                let (_, v) = row?;
+                out.push(super::AccountRecord::decode(v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// The first step: everything that identifies or unlocks the user, in one transaction.
+fn begin(
+    tx: &WriteTransaction,
+    user: u64,
+    handle_hash: [u8; 32],
+    now: Millis,
+) -> Result<(), StoreError> {
+    let mut accounts = tx.open_table(USERID_ACCOUNT)?;
+    let found = accounts
+        .get(user)?
+        .map(|v| super::AccountRecord::decode(v.value()));
+    if let Some(mut a) = found.transpose()? {
+        // The data key goes first: every sealed copy of their content is unreadable from here.
+        a.wrapped_key.clear();
+        a.phone_sealed.clear();
+        a.password_phc.clear();
+        accounts.insert(user, a.encode().as_slice())?;
+    }
+    drop(accounts);
+    tx.open_table(PHONEINDEX_USERID)?
+        .retain(|_, id| id != user)?;
+    tx.open_table(USERID_PROFILE)?.remove(user)?;
+    let devices: Vec<(String, [u8; 32])> = tx
+        .open_table(USERID_DEVICEID_TOKENHASH)?
+        .range((user, "")..)?
+        .map(|r| r.map(|(k, v)| (k.value().0, k.value().1.to_string(), *v.value())))
+        .take_while(|r| r.as_ref().is_ok_and(|(u, _, _)| *u == user) || r.is_err())
+        .map(|r| r.map(|(_, d, h)| (d, h)))
+        .collect::<Result<_, _>>()?;
+    let mut sessions = tx.open_table(TOKENHASH_SESSION)?;
+    let mut index = tx.open_table(USERID_DEVICEID_TOKENHASH)?;
+    for (device, hash) in &devices {
+        sessions.remove(hash)?;
+        index.remove((user, device.as_str()))?;
+    }
+    tx.open_table(HANDLEHASH_ERASED)?
+        .insert(&handle_hash, (now.0, user))?;
+    Ok(())
+}
+
+/// The user's own small tables.
+fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+    remove_user_range!(tx, USERID_PURPOSE_CONSENT, (user, ""), (user, "\u{10ffff}"));
+    remove_user_range!(tx, USERID_SEQ_CONSENTEVENT, (user, 0), (user, u64::MAX));
+    remove_user_range!(tx, USERID_DEVICEID_CURSOR, (user, ""), (user, "\u{10ffff}"));
+    tx.open_table(USERID_FLOOR)?.remove(user)?;
+    remove_user_range!(tx, USERID_CONVNO_CLEARED, (user, 0), (user, u64::MAX));
+    remove_user_range!(
+        tx,
+        USERID_CONVNO_SEQ_HIDDEN,
+        (user, 0, 0),
+        (user, u64::MAX, u64::MAX)
+    );
+    {
+        let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+        sent.retain(|k, _| k.0 != user)?;
+    }
+    remove_user_range!(tx, USERID_POS_EVENT, (user, 0), (user, u64::MAX));
+    remove_user_range!(
+        tx,
+        USERID_PEER_KIND_TRANSFER,
+        (user, "", ""),
+        (user, "\u{10ffff}", "\u{10ffff}")
+    );
+    Ok(())
+}
+
+/// Leaves every conversation (with a `left` event the others see).
+fn memberships(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+    let convs: Vec<u64> = tx
+        .open_table(USERID_CONVNO)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for no in convs {
+        tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, user))?;
+        tx.open_table(USERID_CONVNO)?.remove((user, no))?;
+        let pos = next_pos(tx)?;
+        put_event(
+            tx,
+            no,
+            pos,
+            &EventRecord::Member {
+                action: MemberAction::Left,
+                user,
+                actor: user,
+                role: Role::Member,
+            },
+        )?;
+    }
+    tx.open_table(USERPAIR_CONVNO)?
+        .retain(|k, _| k.0 != user && k.1 != user)?;
+    Ok(())
+}
+
+/// Removes up to `batch` media chunks of the user; true when none is left.
+fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
+    let ids: Vec<String> = tx
+        .open_table(USERID_MEDIAID)?
+        .range((user, "")..)?
+        .map(|r| r.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+        .take_while(|r| r.as_ref().is_ok_and(|(u, _)| *u == user) || r.is_err())
+        .map(|r| r.map(|(_, id)| id))
+        .collect::<Result<_, _>>()?;
+    let mut budget = batch;
+    for id in &ids {
+        let mut chunks = tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
+        let nos: Vec<u32> = chunks
+            .range((id.as_str(), 0)..=(id.as_str(), u32::MAX))?
+            .take(budget)
+            .map(|r| r.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for n in &nos {
+            chunks.remove((id.as_str(), *n))?;
+        }
+        budget = budget.saturating_sub(nos.len());
+        let left = chunks
+            .range((id.as_str(), 0)..=(id.as_str(), u32::MAX))?
+            .next()
+            .is_some();
+        if left {
+            return Ok(false);
+        }
+        tx.open_table(MEDIAID_MEDIA)?.remove(id.as_str())?;
+        tx.open_table(MEDIAID_CONVNO)?
+            .retain_in((id.as_str(), 0)..=(id.as_str(), u64::MAX), |_, _| false)?;
+        tx.open_table(USERID_MEDIAID)?.remove((user, id.as_str()))?;
+        if budget == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Scans up to `batch` messages from `from`, turning the user's into tombstones; the place to
+/// resume from, or `None` at the end.
+fn messages(
+    tx: &WriteTransaction,
+    user: u64,
+    from: (u64, u64),
+    batch: usize,
+) -> Result<Option<(u64, u64)>, StoreError> {
+    let mut t = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+    let mut theirs = Vec::new();
+    let mut last = None;
+    for row in t.range(from..)?.take(batch) {
+        let (k, v) = row?;
+        let key = k.value();
+        last = Some(key);
+        let rec = MessageRecord::decode(key.1, v.value())?;
+        if rec.author == user
+            && !(rec.recalled && rec.body_sealed.is_empty() && rec.media.is_none())
+        {
+            theirs.push((key.0, rec));
+        }
+    }
+    for (no, mut rec) in theirs {
+        rec.recalled = true;
+        rec.body_sealed.clear();
+        rec.media = None;
+        t.insert((no, rec.seq), rec.encode().as_slice())?;
+    }
+    Ok(match last {
+        Some((no, seq)) if seq < u64::MAX => {
+            let next = (no, seq + 1);
+            t.range(next..)?.next().is_some().then_some(next)
+        }
+        _ => None,
+    })
+}
+
+/// The last step: the account and handle rows.
+fn finish(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+    let handle = tx
+        .open_table(USERID_ACCOUNT)?
+        .remove(user)?
+        .map(|v| super::AccountRecord::decode(v.value()))
+        .transpose()?
+        .map(|a| a.handle);
+    if let Some(h) = handle {
+        tx.open_table(HANDLE_USERID)?.remove(h.as_str())?;
+    }
+    Ok(())
+}

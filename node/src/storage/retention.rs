@@ -1,0 +1,260 @@
+//! Retention as stored: finding what is past its time (in a read snapshot, so a long scan never
+//! holds up writers) and removing it in bounded write batches, sparing users under legal hold.
+//!
+//! Categories: messages older than the maximum; *undelivered* messages (in conversations
+//! where no member keeps cloud history, so only some device's missing acknowledgement keeps
+//! them) older than that maximum; media; device sessions unused for too long; and the
+//! security (audit) log, pruned from its start with the chain's new base recorded in META
+//! `audit_base`, so `verify_audit` still proves the rest intact.
+
+use std::collections::{HashMap, HashSet};
+
+use redb::{ReadTransaction, ReadableTable};
+
+use super::catalog::*;
+use super::messaging::{EventRecord, MediaRecord, MessageRecord};
+use super::{Store, StoreError};
+use crate::time::Millis;
+
+/// The times before which each category goes (`None`: no maximum).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cutoffs {
+    pub messages: Option<Millis>,
+    pub undelivered: Option<Millis>,
+    pub media: Option<Millis>,
+    pub sessions: Option<Millis>,
+    pub security_logs: Option<Millis>,
+}
+
+/// How many of each category were (or would be) removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub messages: u64,
+    pub undelivered: u64,
+    pub media: u64,
+    pub sessions: u64,
+    pub security_logs: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.messages += o.messages;
+        self.undelivered += o.undelivered;
+        self.media += o.media;
+        self.sessions += o.sessions;
+        self.security_logs += o.security_logs;
+    }
+    pub fn total(&self) -> u64 {
+        self.messages + self.undelivered + self.media + self.sessions + self.security_logs
+    }
+}
+
+/// One batch of work found in a snapshot.
+#[derive(Debug, Clone, Default)]
+struct Found {
+    /// (conv, seq, pos, undelivered?)
+    messages: Vec<(u64, u64, u64, bool)>,
+    media: Vec<String>,
+    sessions: Vec<([u8; 32], u64, String)>,
+    /// Audit entries below this seq go.
+    audit_below: Option<u64>,
+    audit_count: u64,
+    /// Where the message scan goes on, if it stopped early.
+    next: Option<(u64, u64)>,
+}
+
+fn held(tx: &ReadTransaction) -> Result<HashSet<u64>, StoreError> {
+    let mut out = HashSet::new();
+    for row in tx.open_table(USERID_LEGALHOLD)?.iter()? {
+        out.insert(row?.0.value());
+    }
+    Ok(out)
+}
+
+fn find(
+    tx: &ReadTransaction,
+    cut: &Cutoffs,
+    from: (u64, u64),
+    limit: usize,
+) -> Result<Found, StoreError> {
+    let held = held(tx)?;
+    let mut f = Found::default();
+    if cut.messages.is_some() || cut.undelivered.is_some() {
+        let members = tx.open_table(CONVNO_USERID_MEMBER)?;
+        let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
+        // Per conversation: (has a held member, someone keeps cloud history).
+        let mut convs: HashMap<u64, (bool, bool)> = HashMap::new();
+        let mut seen = 0;
+        for row in tx.open_table(CONVNO_SEQ_MESSAGE)?.range(from..)? {
+            let (k, v) = row?;
+            let (no, seq) = k.value();
+            seen += 1;
+            if seen > limit {
+                f.next = Some((no, seq));
+                break;
+            }
+            let rec = MessageRecord::decode(seq, v.value())?;
+            if held.contains(&rec.author) {
+                continue;
+            }
+            let info = match convs.get(&no) {
+                Some(i) => *i,
+                None => {
+                    let mut i = (false, false);
+                    for m in members.range((no, 0)..=(no, u64::MAX))? {
+                        let user = m?.0.value().1;
+                        i.0 |= held.contains(&user);
+                        if let Some(c) = consents.get((user, "cloud_sync"))? {
+                            i.1 |= super::ConsentEvent::decode_granted(c.value())?;
+                        }
+                    }
+                    convs.insert(no, i);
+                    i
+                }
+            };
+            if info.0 {
+                continue;
+            }
+            if cut.messages.is_some_and(|c| rec.ts < c) {
+                f.messages.push((no, seq, rec.pos, false));
+            } else if !info.1 && cut.undelivered.is_some_and(|c| rec.ts < c) {
+                f.messages.push((no, seq, rec.pos, true));
+            }
+        }
+    }
+    if let Some(c) = cut.media {
+        for row in tx.open_table(MEDIAID_MEDIA)?.iter()? {
+            let (k, v) = row?;
+            let rec = MediaRecord::decode(v.value())?;
+            if rec.created < c && !held.contains(&rec.owner) {
+                f.media.push(k.value().to_string());
+                if f.media.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(c) = cut.sessions {
+        for row in tx.open_table(TOKENHASH_SESSION)?.iter()? {
+            let (k, v) = row?;
+            let s = super::SessionRecord::decode(*k.value(), v.value())?;
+            if s.last_seen < c && !held.contains(&s.user) {
+                f.sessions.push((*k.value(), s.user, s.device_id));
+                if f.sessions.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(c) = cut.security_logs {
+        let mut below = None;
+        for row in tx.open_table(SEQ_AUDITENTRY)?.iter()? {
+            let (k, v) = row?;
+            let rec = super::AuditRecord::decode(k.value(), v.value())?;
+            if rec.entry.at >= c || f.audit_count as usize >= limit {
+                break;
+            }
+            below = Some(k.value() + 1);
+            f.audit_count += 1;
+        }
+        f.audit_below = below;
+    }
+    Ok(f)
+}
+
+impl Store {
+    /// What retention would remove now (a read snapshot; nothing changes).
+    pub async fn retention_count(&self, cut: Cutoffs) -> Result<Counts, StoreError> {
+        self.read(move |tx| {
+            let f = find(tx, &cut, (0, 0), usize::MAX)?;
+            Ok(Counts {
+                messages: f.messages.iter().filter(|m| !m.3).count() as u64,
+                undelivered: f.messages.iter().filter(|m| m.3).count() as u64,
+                media: f.media.len() as u64,
+                sessions: f.sessions.len() as u64,
+                security_logs: f.audit_count,
+            })
+        })
+        .await
+    }
+
+    /// Removes one bounded batch (at most `limit` rows scanned per category) starting the
+    /// message scan at `from`. Returns what went, the users whose sessions ended, and where
+    /// to continue (`None`: this pass is complete).
+    pub async fn retention_batch(
+        &self,
+        cut: Cutoffs,
+        from: (u64, u64),
+        limit: usize,
+    ) -> Result<(Counts, Vec<u64>, Option<(u64, u64)>), StoreError> {
+        let found = self.read(move |tx| find(tx, &cut, from, limit)).await?;
+        let next = found.next;
+        let more_other = found.media.len() >= limit || found.sessions.len() >= limit;
+        let (counts, users) = self
+            .write(move |tx| {
+                let held: HashSet<u64> = tx
+                    .open_table(USERID_LEGALHOLD)?
+                    .iter()?
+                    .map(|r| r.map(|(k, _)| k.value()))
+                    .collect::<Result<_, _>>()?;
+                let mut c = Counts::default();
+                let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+                let mut events = tx.open_table(CONVNO_POS_EVENT)?;
+                for (no, seq, pos, undelivered) in &found.messages {
+                    let existing = messages
+                        .get((*no, *seq))?
+                        .map(|v| MessageRecord::decode(*seq, v.value()))
+                        .transpose()?;
+                    let Some(rec) = existing else { continue };
+                    if held.contains(&rec.author) {
+                        continue;
+                    }
+                    messages.remove((*no, *seq))?;
+                    let ev = events.get((*no, *pos))?.map(|v| v.value().to_vec());
+                    if let Some(ev) = ev
+                        && matches!(EventRecord::decode(&ev), Ok(EventRecord::Message { .. }))
+                    {
+                        events.remove((*no, *pos))?;
+                    }
+                    if *undelivered {
+                        c.undelivered += 1;
+                    } else {
+                        c.messages += 1;
+                    }
+                }
+                drop((messages, events));
+                for id in &found.media {
+                    let removed = tx
+                        .open_table(MEDIAID_MEDIA)?
+                        .remove(id.as_str())?
+                        .map(|v| MediaRecord::decode(v.value()))
+                        .transpose()?;
+                    let Some(rec) = removed else { continue };
+                    tx.open_table(MEDIAID_CHUNKNO_CHUNK)?
+                        .retain_in((id.as_str(), 0)..=(id.as_str(), u32::MAX), |_, _| false)?;
+                    tx.open_table(MEDIAID_CONVNO)?
+                        .retain_in((id.as_str(), 0)..=(id.as_str(), u64::MAX), |_, _| false)?;
+                    tx.open_table(USERID_MEDIAID)?
+                        .remove((rec.owner, id.as_str()))?;
+                    c.media += 1;
+                }
+                let mut users = Vec::new();
+                for (hash, user, device) in &found.sessions {
+                    if tx.open_table(TOKENHASH_SESSION)?.remove(hash)?.is_some() {
+                        tx.open_table(USERID_DEVICEID_TOKENHASH)?
+                            .remove((*user, device.as_str()))?;
+                        Store::forget_device(tx, *user, device)?;
+                        users.push(*user);
+                        c.sessions += 1;
+                    }
+                }
+                if let Some(below) = found.audit_below {
+                    c.security_logs = super::audit::prune_audit(tx, below)?;
+                }
+                Ok((c, users))
+            })
+            .await?;
+        let next = next.or(if more_other { Some(from) } else { None });
+        Ok((counts, users, next))
+    }
+}
