@@ -175,11 +175,16 @@ fn base(
 /// base, so the rest still verifies; returns how many went.
 pub(crate) fn prune_audit(tx: &WriteTransaction, below: u64) -> Result<u64, StoreError> {
     let mut entries = tx.open_table(SEQ_AUDITENTRY)?;
-    let Some(first) = entries.range(below..)?.next().transpose()? else {
-        return Ok(0); // never prune the newest entry: the head must stay provable
+    // The newest entry always stays, so the head remains provable from what is kept.
+    let last = match entries.last()? {
+        Some(e) => e.0.value(),
+        None => return Ok(0),
     };
-    let rec = AuditRecord::decode(first.0.value(), first.1.value())?;
-    drop(first);
+    let below = below.min(last);
+    let rec = match entries.get(below)? {
+        Some(v) => AuditRecord::decode(below, v.value())?,
+        None => return Ok(0),
+    };
     let mut n = 0;
     entries.retain_in(..below, |_, _| {
         n += 1;

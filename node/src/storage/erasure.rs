@@ -543,3 +543,174 @@ fn finish(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{
+        AccountRecord, ConvKind, NewAccount, NewConversation, NewMessage, SessionRecord,
+    };
+
+    fn audit() -> AuditEntry {
+        AuditEntry {
+            at: Millis(1),
+            actor: "node".into(),
+            action: "erasure.done".into(),
+            target: String::new(),
+            detail: String::new(),
+        }
+    }
+
+    async fn account(store: &Store, id: u64, handle: &str) {
+        store
+            .insert_account(NewAccount {
+                account: AccountRecord {
+                    id,
+                    handle: handle.into(),
+                    phone_sealed: vec![1; 40],
+                    password_phc: "phc".into(),
+                    wrapped_key: vec![2; 48],
+                    created: Millis(1),
+                    policy_version: "v".into(),
+                    policy_accepted: Millis(1),
+                },
+                phone_index: [id as u8; 32],
+                profile_sealed: vec![3; 20],
+            })
+            .await
+            .unwrap();
+        store
+            .insert_session(SessionRecord {
+                token_hash: [id as u8 + 100; 32],
+                user: id,
+                device_id: format!("d{id}"),
+                created: Millis(1),
+                last_seen: Millis(1),
+                device_sealed: vec![],
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_erasure_killed_midway_resumes_after_a_restart_and_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.redb");
+        let (store, _) = Store::open(&path, |_| Ok(None)).unwrap();
+        account(&store, 1, "gone").await;
+        account(&store, 2, "stays").await;
+        store
+            .create_conversation(NewConversation {
+                id: "c:x".into(),
+                no: 9,
+                kind: ConvKind::Direct,
+                name: String::new(),
+                public: false,
+                creator: 1,
+                others: vec![2],
+                now: Millis(1),
+                fanout: None,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        for (n, author) in [(1u64, 1u64), (2, 2), (3, 1)] {
+            store
+                .send_message(NewMessage {
+                    author,
+                    device_id: format!("d{author}"),
+                    txn_id: format!("t{n}"),
+                    conv_id: "c:x".into(),
+                    id: [n as u8; 16],
+                    ts: Millis(2),
+                    body_sealed: vec![7; 30],
+                    media: None,
+                    hosted_here: true,
+                    fanout: None,
+                })
+                .await
+                .unwrap();
+        }
+        let rec = ErasureRecord {
+            requested: Millis(1),
+            due: Millis(5),
+            by: "admin".into(),
+            reason: "test".into(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        };
+        assert!(store.schedule_erasure(1, rec, audit()).await.unwrap());
+        assert_eq!(
+            store
+                .erasure_step(1, [9; 32], Millis(4), 1, audit())
+                .await
+                .unwrap(),
+            Step::NotDue,
+            "not before it is due"
+        );
+        let step = store
+            .erasure_step(1, [9; 32], Millis(10), 1, audit())
+            .await
+            .unwrap();
+        assert_eq!(step, Step::Progress(Phase::Begun));
+        assert!(
+            store
+                .account(1)
+                .await
+                .unwrap()
+                .unwrap()
+                .wrapped_key
+                .is_empty(),
+            "key first"
+        );
+        assert!(
+            store.session([101; 32]).await.unwrap().is_none(),
+            "sessions end"
+        );
+
+        // Killed here: the store is dropped and opened again.
+        drop(store);
+        let (store, _) = Store::open(&path, |_| Ok(None)).unwrap();
+        assert_eq!(store.due_erasures(Millis(10)).await.unwrap(), vec![1]);
+        store.erasure_peers_asked(1).await.unwrap();
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            assert!(steps < 50, "bounded");
+            match store
+                .erasure_step(1, [9; 32], Millis(10), 1, audit())
+                .await
+                .unwrap()
+            {
+                Step::Progress(Phase::Done) => break,
+                Step::Progress(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(store.account(1).await.unwrap().is_none());
+        assert!(store.user_by_handle("gone".into()).await.unwrap().is_none());
+        assert_eq!(store.erased_user([9; 32]).await.unwrap(), Some(1));
+        assert!(
+            store.account(2).await.unwrap().is_some(),
+            "others untouched"
+        );
+        let msgs = store
+            .messages(2, "d2".into(), 9, None, None, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        for m in &msgs {
+            assert_eq!(m.body_sealed.is_empty(), m.author == 1, "seq {}", m.seq);
+        }
+        assert!(store.due_erasures(Millis(10)).await.unwrap().is_empty());
+        // Running it again does nothing.
+        assert_eq!(
+            store
+                .erasure_step(1, [9; 32], Millis(10), 1, audit())
+                .await
+                .unwrap(),
+            Step::NotDue
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! node-admin on real nodes: erasure with its proof, legal holds, retention on a controlled
+//! clock, and the two modes (socket, offline) giving the same answers.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use node::{ManualClock, Millis};
+use serde_json::{Value, json};
+use tests::{Client, TestNode, eventually, federation, now_ms, phone};
+
+const BIN: &str = env!("CARGO_BIN_EXE_node-admin");
+
+fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run node-admin");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn admin_json(dir: &std::path::Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = admin(dir, &all);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+async fn texts(c: &Client, token: &str, conv: &str) -> Vec<String> {
+    let r = c
+        .get(
+            &format!("/api/v1/conversations/{conv}/messages?limit=100"),
+            Some(token),
+        )
+        .await;
+    if r.status.as_u16() != 200 {
+        return Vec::new();
+    }
+    let mut v: Vec<String> = r.json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"]["text"].as_str().unwrap_or("<gone>").to_string())
+        .collect();
+    v.reverse();
+    v
+}
+
+// Multi-threaded: the nodes in this process answer the tool while the test waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_peers_acknowledge()
+{
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let marker_phone = "+8613912345678";
+    let alice = a.user("alice", marker_phone).await;
+    let carol = a.user("carol", &phone(2)).await;
+    let bob = b.user("bob", &phone(3)).await;
+    let r = a
+        .call(
+            "PATCH",
+            "/api/v1/me",
+            Some(&alice),
+            Some(&json!({"nickname": "MarkerNick7731", "bio": {"value": "MarkerBio9917", "visibility": "public"}})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200);
+    let dm = a.direct(&alice, "bob@b.test").await;
+    a.say(&alice, &dm, "1", "MarkerDirect5521").await;
+    let group = a
+        .call(
+            "POST",
+            "/api/v1/conversations",
+            Some(&alice),
+            Some(&json!({"kind": "group", "name": "g", "members": ["carol@a.test"]})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.say(&alice, &group, "2", "MarkerGroup4410").await;
+    a.say(&carol, &group, "3", "carol stays").await;
+    let media = a
+        .raw(
+            "POST",
+            "/api/v1/media",
+            Some(&alice),
+            "application/octet-stream",
+            b"MarkerMedia3391".repeat(100),
+        )
+        .await;
+    assert_eq!(media.status.as_u16(), 201);
+    eventually(10, "bob has the message", || async {
+        (texts(&b, &bob, &dm).await == ["MarkerDirect5521"]).then_some(())
+    })
+    .await;
+
+    let dir = nodes[0].dir.path();
+    let (code, out, err) = admin(
+        dir,
+        &[
+            "users",
+            "erase",
+            "alice@a.test",
+            "--reason",
+            "asked by letter",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("done"), "{out}");
+
+    // (a) No marker in the raw database file.
+    let raw = std::fs::read(nodes[0].db_path()).unwrap();
+    let digits = &marker_phone[1..];
+    for m in [
+        digits,
+        "MarkerNick7731",
+        "MarkerBio9917",
+        "MarkerDirect5521",
+        "MarkerGroup4410",
+        "MarkerMedia3391",
+    ] {
+        assert!(
+            !raw.windows(m.len()).any(|w| w == m.as_bytes()),
+            "{m} is still in the database file"
+        );
+    }
+    // (b) Nothing of hers through any API of another user, on either node.
+    assert_eq!(texts(&a, &carol, &group).await, ["carol stays"]);
+    let members = a
+        .get(&format!("/api/v1/conversations/{group}"), Some(&carol))
+        .await
+        .json();
+    assert!(!members.to_string().contains("alice"), "{members}");
+    assert_eq!(
+        a.get("/api/v1/users/alice@a.test", Some(&carol))
+            .await
+            .status
+            .as_u16(),
+        404
+    );
+    eventually(10, "bob's copy emptied", || async {
+        texts(&b, &bob, &dm).await.is_empty().then_some(())
+    })
+    .await;
+    // (c) The peer acknowledged.
+    eventually(10, "b.test acknowledged", || async {
+        let s = admin_json(dir, &["users", "erasure-status", "alice@a.test"]);
+        (s["phase"] == "done" && s["peers"] == json!([{"peer": "b.test", "acknowledged": true}]))
+            .then_some(())
+    })
+    .await;
+    let log = admin_json(dir, &["audit", "list"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"erasure.request") && actions.contains(&"erasure.done"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_what_is_past_its_time_spares_held_users_and_dry_run_changes_nothing() {
+    let clock = Arc::new(ManualClock::new(Millis(now_ms())));
+    let retention = "[retention]\nmessages_max_days = 30\nsessions_inactive_days = 10\n\
+         security_logs_min_days = 183\nsecurity_logs_max_days = 200\ninterval_secs = 86400\n";
+    let mut n = TestNode::start_manual(retention, clock.clone()).await;
+    let c = n.client();
+    let held = c.user("held", &phone(1)).await;
+    let free = c.user("free", &phone(2)).await;
+    let other = c.user("other", &phone(3)).await;
+    // A conversation with a held member is kept whole: it is the held user's record too.
+    let conv = c.direct(&held, "free@localhost").await;
+    c.say(&held, &conv, "h", "kept by the hold").await;
+    c.say(&free, &conv, "f", "kept too").await;
+    let plain = c.direct(&free, "other@localhost").await;
+    c.say(&free, &plain, "p", "past its time").await;
+    c.say(&other, &plain, "o", "also past its time").await;
+    let dir = n.dir.path().to_path_buf();
+    admin_json(
+        &dir,
+        &["legal-hold", "set", "held@localhost", "--basis", "case 12"],
+    );
+
+    // Ten days on: nothing is older than 30 days, so no message goes; no session is idle 10.
+    clock.advance_ms(9 * 86_400_000);
+    let none = admin_json(&dir, &["retention", "run", "--dry-run"]);
+    assert_eq!(none["removed"]["messages"], 0, "{none}");
+    assert_eq!(none["removed"]["sessions"], 0);
+
+    clock.advance_ms(22 * 86_400_000);
+    let dry = admin_json(&dir, &["retention", "run", "--dry-run"]);
+    assert_eq!(dry["removed"]["messages"], 2, "{dry}");
+    assert_eq!(
+        dry["removed"]["sessions"], 2,
+        "the held user's session is spared"
+    );
+    assert_eq!(
+        texts(&c, &held, &conv).await.len(),
+        2,
+        "a dry run changes nothing"
+    );
+    let run = admin_json(&dir, &["retention", "run"]);
+    assert_eq!(run["removed"], dry["removed"], "{run}");
+    assert_eq!(
+        texts(&c, &held, &conv).await,
+        ["kept by the hold", "kept too"]
+    );
+    assert_eq!(
+        c.get("/api/v1/me", Some(&free)).await.status.as_u16(),
+        401,
+        "idle session ended"
+    );
+    let other = c.login("other").await.0;
+    assert!(
+        texts(&c, &other, &plain).await.is_empty(),
+        "past their time"
+    );
+
+    // The held user cannot be erased while held; clearing the hold lets it proceed.
+    let s = admin_json(
+        &dir,
+        &["users", "erase", "held@localhost", "--reason", "test"],
+    );
+    assert_eq!(
+        (s["phase"].as_str(), s["legal_hold"].as_bool()),
+        (Some("scheduled"), Some(true))
+    );
+    assert_eq!(c.get("/api/v1/me", Some(&held)).await.status.as_u16(), 200);
+    let me = c.get("/api/v1/me", Some(&held)).await.body;
+    assert!(
+        !String::from_utf8_lossy(&me).contains("hold"),
+        "the user is not told"
+    );
+    admin_json(&dir, &["legal-hold", "clear", "held@localhost"]);
+    let s = admin_json(&dir, &["users", "erasure-status", "held@localhost"]);
+    assert_eq!(s["phase"], "done", "{s}");
+
+    // Security logs: younger than the maximum stay; older go, and the rest still verifies.
+    let before = admin_json(&dir, &["audit", "list"])
+        .as_array()
+        .unwrap()
+        .len();
+    clock.advance_ms(201 * 86_400_000);
+    let run = admin_json(&dir, &["retention", "run"]);
+    assert!(
+        run["removed"]["security_logs"].as_u64().unwrap() > 0,
+        "{run}"
+    );
+    let after = admin_json(&dir, &["audit", "list"])
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(after < before + 2, "{before} → {after}");
+    assert_eq!(admin_json(&dir, &["audit", "verify"])["intact"], true);
+
+    // The same questions offline (with the node's configuration) give the same answers.
+    let online = admin_json(&dir, &["users", "list"]);
+    let schedule = admin_json(&dir, &["retention", "show"]);
+    n.stop().await;
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndata_dir = \"{}\"\n{retention}", dir.display()),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    assert_eq!(
+        admin_json(&dir, &["--config", config, "users", "list"]),
+        online
+    );
+    assert_eq!(
+        admin_json(&dir, &["--config", config, "retention", "show"]),
+        schedule
+    );
+    assert_eq!(schedule["categories"][0]["max_days"], 30);
+    let (code, _, err) = admin(&dir, &["users", "show", "nobody@localhost"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err.lines().count(),
+        2,
+        "the mode, then one clear line: {err}"
+    );
+    assert!(
+        err.lines()
+            .nth(1)
+            .unwrap()
+            .contains("no user nobody@localhost"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_show_masks_the_phone_and_is_audited() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    c.user("shown", "+8613812340000").await;
+    let v = admin_json(n.dir.path(), &["users", "show", "shown@localhost"]);
+    assert_eq!(v["phone"], "+86 138****0000");
+    let (code, out, _) = admin(n.dir.path(), &["users", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("ADDRESS") && out.contains("shown@localhost"),
+        "{out}"
+    );
+    let log = admin_json(n.dir.path(), &["audit", "list"]);
+    assert!(log.to_string().contains("admin.users.show"), "{log}");
+    assert!(!log.to_string().contains("13812340000"));
+}
