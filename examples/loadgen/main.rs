@@ -77,6 +77,14 @@ struct Args {
     /// Give up after this many seconds in all.
     #[arg(long, default_value_t = 600)]
     hard_timeout_s: u64,
+    /// Retention under load instead of the chat workload: store this many messages, all past
+    /// `retention.messages_max_days`, then send with C senders while `node-admin retention
+    /// run` purges them, and report sends/s before and during the purge (0: off).
+    #[arg(long, default_value_t = 0)]
+    purge_fill: usize,
+    /// The node-admin binary (for --purge-fill).
+    #[arg(long, default_value = "target/release/node-admin")]
+    admin_bin: PathBuf,
 }
 
 /// A running node started by the load generator.
@@ -89,12 +97,16 @@ struct NodeProc {
 
 impl NodeProc {
     fn start(bin: &Path) -> Result<NodeProc> {
-        let dir = tempfile::tempdir()?;
+        Self::start_in(bin, tempfile::tempdir()?, "")
+    }
+
+    /// Starts a node on `dir` (reused if it has data), with `extra` configuration.
+    fn start_in(bin: &Path, dir: tempfile::TempDir, extra: &str) -> Result<NodeProc> {
         let config = dir.path().join("node.toml");
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n",
+                "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{extra}",
                 dir.path().join("data").display()
             ),
         )?;
@@ -301,6 +313,20 @@ async fn main() -> Result<()> {
         bail!("need at least 2 users, 1 to N observers and 1 sender");
     }
     let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
+    if args.purge_fill > 0 {
+        let report = tokio::time::timeout(
+            Duration::from_secs(args.hard_timeout_s),
+            purge_under_load(&args, deadline),
+        )
+        .await
+        .context("hard timeout")??;
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
+        return Ok(());
+    }
     let mut node = NodeProc::start(&args.node_bin)?;
     let result = tokio::time::timeout(
         Duration::from_secs(args.hard_timeout_s),
@@ -332,6 +358,186 @@ async fn main() -> Result<()> {
         print_table(&report);
     }
     Ok(())
+}
+
+/// Retention of `--purge-fill` old messages while C senders keep chatting.
+async fn purge_under_load(args: &Args, deadline: Instant) -> Result<Value> {
+    let retention = "[retention]\nmessages_max_days = 1\ninterval_secs = 86400\n";
+    // First start creates the data directory, key and database; then the old messages go in
+    // through the node library while the node is stopped.
+    let mut first = NodeProc::start_in(&args.node_bin, tempfile::tempdir()?, retention)?;
+    first.stop()?;
+    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir()?);
+    drop(first);
+    let db = dir.path().join("data/node.redb");
+    progress(args, "filling old messages");
+    let fill_started = Instant::now();
+    let store = node::Store::open_existing(&db)?;
+    let old = node::Millis(now_ms() - 3 * 86_400_000);
+    store
+        .create_conversation(node::NewConversation {
+            id: "old:localhost".into(),
+            no: 1,
+            kind: node::ConvKind::Direct,
+            name: String::new(),
+            public: false,
+            creator: 1,
+            others: vec![2],
+            now: old,
+            fanout: None,
+        })
+        .await?
+        .map_err(|r| anyhow::anyhow!("{r:?}"))?;
+    let body = vec![7u8; 100];
+    for wave in 0..args.purge_fill.div_ceil(20_000) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..20_000.min(args.purge_fill - wave * 20_000) {
+            let (store, body) = (store.clone(), body.clone());
+            let k = wave * 20_000 + i;
+            tasks.spawn(async move {
+                store
+                    .send_message(node::NewMessage {
+                        author: 1 + (k as u64 & 1),
+                        device_id: "fill".into(),
+                        txn_id: format!("f{k}"),
+                        conv_id: "old:localhost".into(),
+                        id: [0; 16],
+                        ts: old,
+                        body_sealed: body,
+                        media: None,
+                        hosted_here: true,
+                        fanout: None,
+                    })
+                    .await
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        if !args.json {
+            eprint!("\r  filled {}", (wave + 1) * 20_000);
+        }
+    }
+    tokio::task::spawn_blocking(move || drop(store)).await?;
+    let fill_secs = fill_started.elapsed().as_secs_f64();
+    let mut node = NodeProc::start_in(&args.node_bin, dir, retention)?;
+    let net = Net::new(node.port, &node.cert())?;
+    let mut setup = net.conn().await?;
+    let mut tokens = Vec::new();
+    for i in 0..2 {
+        let handle = format!("load{i}");
+        let reg = json!({"phone": format!("+86139{:08}", i), "handle": handle, "password": "load-password",
+                         "nickname": handle, "accept_policy": "2026-11-29"});
+        call(
+            &mut setup,
+            Method::POST,
+            "/api/v1/accounts",
+            None,
+            Some(&reg),
+        )
+        .await?;
+        let (_, v) = call(
+            &mut setup,
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"login": handle, "password": "load-password"})),
+        )
+        .await?;
+        tokens.push(v["token"].as_str().context("token")?.to_string());
+    }
+    let (_, v) = call(
+        &mut setup,
+        Method::POST,
+        "/api/v1/conversations",
+        Some(&tokens[0]),
+        Some(&json!({"kind": "direct", "with": "load1@localhost"})),
+    )
+    .await?;
+    let room = v["id"].as_str().context("room")?.to_string();
+    let book = Arc::new(Book::default());
+    let quick = Args {
+        users: 2,
+        ..args.clone()
+    };
+    let (n, _, t) = send_phase(
+        &quick,
+        &net,
+        &tokens,
+        &room,
+        &book,
+        "baseline",
+        args.messages,
+        args.concurrency,
+        deadline,
+    )
+    .await?;
+    let baseline = n as f64 / t.as_secs_f64();
+    // The purge runs through the admin socket while the senders go on.
+    let admin_bin = args.admin_bin.clone();
+    let data = node.dir.path().join("data");
+    let purge_started = Instant::now();
+    let purge = tokio::task::spawn_blocking(move || {
+        Command::new(admin_bin)
+            .args(["--json", "--data-dir"])
+            .arg(data)
+            .args(["retention", "run"])
+            .output()
+    });
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut sent = 0u64;
+    let mut lat = Vec::new();
+    let during_started = Instant::now();
+    let mut round = 0;
+    let mut purge = Some(purge);
+    let mut purge_out = None;
+    while !done.load(Ordering::Relaxed) && Instant::now() < deadline {
+        round += 1;
+        let (k, l, _) = send_phase(
+            &quick,
+            &net,
+            &tokens,
+            &room,
+            &book,
+            if round % 2 == 0 { "during" } else { "purging" },
+            args.concurrency * 20,
+            args.concurrency,
+            deadline,
+        )
+        .await?;
+        sent += k;
+        lat.extend(l);
+        if purge.as_ref().is_some_and(|p| p.is_finished())
+            && let Some(p) = purge.take()
+        {
+            purge_out = Some(p.await??);
+            done.store(true, Ordering::Relaxed);
+        }
+    }
+    let during_secs = during_started.elapsed().as_secs_f64();
+    let purge_secs = purge_started.elapsed().as_secs_f64();
+    let out = purge_out.context("the purge did not finish before the deadline")?;
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    node.stop()?;
+    let purged = answer["removed"]["messages"].as_u64().unwrap_or(0);
+    Ok(json!({
+        "filled_messages": args.purge_fill,
+        "fill_secs": fill_secs,
+        "purged_messages": purged,
+        "purge_secs": purge_secs,
+        "purged_per_sec": purged as f64 / purge_secs,
+        "sends_per_sec_before": baseline,
+        "sends_per_sec_during_purge": sent as f64 / during_secs,
+        "send_latency_ms_during_purge": stats(lat),
+        "concurrency": args.concurrency,
+        "admin_exit": out.status.code(),
+    }))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {

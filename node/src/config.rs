@@ -776,6 +776,22 @@ mod tests {
     }
 
     #[test]
+    fn a_security_log_maximum_below_its_legal_minimum_is_refused() {
+        let e = Config::parse(
+            "[retention]\nsecurity_logs_min_days = 183\nsecurity_logs_max_days = 90\n",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("retention.security_logs_max_days") && e.contains("line 3"),
+            "{e}"
+        );
+        assert!(Config::parse("[retention]\nsecurity_logs_max_days = 0\n", "f").is_ok());
+        assert!(Config::parse("[retention]\nsecurity_logs_max_days = 183\n", "f").is_ok());
+    }
+
+    #[test]
     fn federation_peers_are_validated_with_key_and_line() {
         let peer = |domain: &str, url: &str| {
             format!(

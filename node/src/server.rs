@@ -390,7 +390,7 @@ async fn purge_loop(store: Store, every: Duration, mut stopped: watch::Receiver<
 }
 
 /// Runs due account erasures at start (resuming any a stop interrupted) and every `every`
-/// after, until shutdown.
+/// after, and applies retention every `every`, until shutdown.
 async fn maintenance_loop(
     erasure: Erasure,
     retention: Retention,
@@ -398,6 +398,7 @@ async fn maintenance_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(every);
+    let mut first = true;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -405,6 +406,11 @@ async fn maintenance_loop(
                     Ok(0) => {}
                     Ok(n) => tracing::info!(accounts = n, "account erasures finished"),
                     Err(e) => tracing::error!(error = %e, "running account erasures failed"),
+                }
+                // Retention waits one interval after start, so a restart does not begin with a
+                // large purge (erasures above resume at once).
+                if std::mem::take(&mut first) {
+                    continue;
                 }
                 match retention.run(false, "node").await {
                     Ok(c) if c.total() > 0 => tracing::info!(

@@ -294,6 +294,9 @@ fn status_json(s: &ErasureStatus) -> Value {
 pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
     match req {
         Request::UsersList => {
+            ctx.store
+                .audit(ctx.audit("admin.users.list", None, ""))
+                .await?;
             let holds = ctx.store.legal_holds().await?;
             let mut out = Vec::new();
             for a in ctx.store.accounts().await? {

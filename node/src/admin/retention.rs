@@ -11,7 +11,7 @@ use crate::storage::{AuditEntry, Counts, Cutoffs, Store, StoreError};
 use crate::time::{Millis, SharedClock};
 
 /// Rows scanned per category in one write batch.
-pub const BATCH_ROWS: usize = 2000;
+pub const BATCH_ROWS: usize = 500;
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
@@ -106,7 +106,8 @@ impl Retention {
                 Some(n) => from = n,
                 None => break,
             }
-            tokio::task::yield_now().await;
+            // Leave the writer to chat traffic for a moment between batches.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         if total.total() > 0 || actor == "admin" {
             self.store
