@@ -82,6 +82,10 @@ struct Args {
     /// run` purges them, and report sends/s before and during the purge (0: off).
     #[arg(long, default_value_t = 0)]
     purge_fill: usize,
+    /// Federation: the senders are users of node A, the group is hosted on node B, S observers
+    /// on each node; reports accepted msg/s at A and delivery latency on both nodes.
+    #[arg(long)]
+    federation: bool,
     /// The node-admin binary (for --purge-fill).
     #[arg(long, default_value = "target/release/node-admin")]
     admin_bin: PathBuf,
@@ -93,6 +97,7 @@ struct NodeProc {
     port: u16,
     pid: u32,
     dir: tempfile::TempDir,
+    cert: PathBuf,
 }
 
 impl NodeProc {
@@ -102,14 +107,23 @@ impl NodeProc {
 
     /// Starts a node on `dir` (reused if it has data), with `extra` configuration.
     fn start_in(bin: &Path, dir: tempfile::TempDir, extra: &str) -> Result<NodeProc> {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{extra}",
+            dir.path().join("data").display()
+        );
+        let cert = dir.path().join("data/tls/cert.pem");
+        Self::start_config(bin, dir, &text, cert)
+    }
+
+    /// Starts a node with exactly this configuration text.
+    fn start_config(
+        bin: &Path,
+        dir: tempfile::TempDir,
+        text: &str,
+        cert: PathBuf,
+    ) -> Result<NodeProc> {
         let config = dir.path().join("node.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{extra}",
-                dir.path().join("data").display()
-            ),
-        )?;
+        std::fs::write(&config, text)?;
         let mut child = Command::new(bin)
             .arg("--config")
             .arg(&config)
@@ -135,11 +149,12 @@ impl NodeProc {
             port,
             pid,
             dir,
+            cert,
         })
     }
 
     fn cert(&self) -> PathBuf {
-        self.dir.path().join("data/tls/cert.pem")
+        self.cert.clone()
     }
 
     fn db_bytes(&self) -> u64 {
@@ -313,6 +328,20 @@ async fn main() -> Result<()> {
         bail!("need at least 2 users, 1 to N observers and 1 sender");
     }
     let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
+    if args.federation {
+        let report = tokio::time::timeout(
+            Duration::from_secs(args.hard_timeout_s),
+            federation_load(&args, deadline),
+        )
+        .await
+        .context("hard timeout")??;
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
+        return Ok(());
+    }
     if args.purge_fill > 0 {
         let report = tokio::time::timeout(
             Duration::from_secs(args.hard_timeout_s),
@@ -531,6 +560,194 @@ async fn purge_under_load(args: &Args, deadline: Instant) -> Result<Value> {
         "send_latency_ms_during_purge": stats(lat),
         "concurrency": args.concurrency,
         "admin_exit": out.status.code(),
+    }))
+}
+
+/// Registers and logs in `handle` on a node; returns the token.
+async fn account(net: &Net, handle: &str, n: usize) -> Result<String> {
+    let mut c = net.conn().await?;
+    let reg = json!({"phone": format!("+86139{:08}", n), "handle": handle, "password": "load-password",
+                     "nickname": handle, "accept_policy": "2026-11-29"});
+    let (s, v) = call(&mut c, Method::POST, "/api/v1/accounts", None, Some(&reg)).await?;
+    if s != 201 {
+        bail!("register {handle}: {s} {v}");
+    }
+    let (_, v) = call(
+        &mut c,
+        Method::POST,
+        "/api/v1/sessions",
+        None,
+        Some(&json!({"login": handle, "password": "load-password"})),
+    )
+    .await?;
+    Ok(v["token"].as_str().context("token")?.to_string())
+}
+
+/// Messages from node A's users into a group hosted on node B.
+async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
+    let mut prepared = Vec::new();
+    for domain in ["a.test", "b.test"] {
+        let dir = tempfile::tempdir()?;
+        let out = Command::new(&args.node_bin)
+            .args(["dev-cert", "--domain", domain, "--out"])
+            .arg(dir.path().join("tls"))
+            .output()?;
+        if !out.status.success() {
+            bail!("dev-cert: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        prepared.push((dir, domain, port));
+    }
+    let mut nodes = Vec::new();
+    let texts: Vec<String> = (0..2)
+        .map(|i| {
+            let (dir, domain, port) = &prepared[i];
+            let (odir, odomain, oport) = &prepared[1 - i];
+            format!(
+                "[server]\ndomain = \"{domain}\"\nlisten = \"127.0.0.1:{port}\"\n\
+                 [storage]\ndata_dir = \"{d}/data\"\n\
+                 [tls]\ncert_file = \"{d}/tls/cert.pem\"\nkey_file = \"{d}/tls/key.pem\"\n\
+                 [log]\nlevel = \"warn\"\n\
+                 [[federation.peers]]\ndomain = \"{odomain}\"\nurl = \"https://127.0.0.1:{oport}\"\n\
+                 region = \"CN\"\nca_file = \"{od}/tls/cert.pem\"\n",
+                d = dir.path().display(),
+                od = odir.path().display(),
+            )
+        })
+        .collect();
+    for ((dir, _, _), text) in prepared.into_iter().zip(texts) {
+        let cert = dir.path().join("tls/cert.pem");
+        nodes.push(NodeProc::start_config(&args.node_bin, dir, &text, cert)?);
+    }
+    let (na, nb) = (
+        Net::new(nodes[0].port, &nodes[0].cert())?,
+        Net::new(nodes[1].port, &nodes[1].cert())?,
+    );
+    progress(args, "setup: users on both nodes, a group hosted on b.test");
+    let mut senders = Vec::new();
+    for i in 0..args.users {
+        senders.push(account(&na, &format!("load{i}"), i).await?);
+    }
+    let host = account(&nb, "host", 1000).await?;
+    let mut b_observers = Vec::new();
+    for i in 0..args.observers {
+        b_observers.push(account(&nb, &format!("obs{i}"), 2000 + i).await?);
+    }
+    let mut members: Vec<String> = (0..args.users).map(|i| format!("load{i}@a.test")).collect();
+    members.extend((0..args.observers).map(|i| format!("obs{i}@b.test")));
+    let mut c = nb.conn().await?;
+    let (s, v) = call(
+        &mut c,
+        Method::POST,
+        "/api/v1/conversations",
+        Some(&host),
+        Some(&json!({"kind": "group", "name": "fed", "members": members})),
+    )
+    .await?;
+    if s != 201 {
+        bail!("create group: {s} {v}");
+    }
+    let room = v["id"].as_str().context("id")?.to_string();
+    let mut ca = na.conn().await?;
+    let mut ready = false;
+    for _ in 0..200 {
+        let (s, _) = call(
+            &mut ca,
+            Method::GET,
+            &format!("/api/v1/conversations/{room}"),
+            Some(&senders[0]),
+            None,
+        )
+        .await?;
+        if s == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !ready {
+        bail!("the group did not reach a.test");
+    }
+    let book = Arc::new(Book::default());
+    let mut observers = Vec::new();
+    for (net, tokens, name, domain) in [
+        (&na, &senders[..args.observers], "load", "a.test"),
+        (&nb, &b_observers[..], "obs", "b.test"),
+    ] {
+        for (i, token) in tokens.iter().enumerate() {
+            let mut req = "wss://localhost/api/v1/events".into_client_request()?;
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse()?);
+            let (ws, _) = tokio_tungstenite::client_async(req, net.stream().await?).await?;
+            observers.push(tokio::spawn(observe(
+                ws,
+                format!("{name}{i}@{domain}"),
+                book.clone(),
+            )));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send_phase(
+        args,
+        &na,
+        &senders,
+        &room,
+        &book,
+        "warmup",
+        args.warmup,
+        args.concurrency,
+        deadline,
+    )
+    .await?;
+    let cpu0 = (nodes[0].cpu_secs(), nodes[1].cpu_secs());
+    let (n, lat, t) = send_phase(
+        args,
+        &na,
+        &senders,
+        &room,
+        &book,
+        "load",
+        args.messages,
+        args.concurrency,
+        deadline,
+    )
+    .await?;
+    // Every observer but the sender gets every message: wait for them (bounded).
+    let per_message = |k: usize| args.observers * 2 - usize::from(k % args.users < args.observers);
+    let expected: u64 = (0..args.warmup)
+        .chain(0..args.messages)
+        .map(per_message)
+        .sum::<usize>() as u64;
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    while book.pairs.load(Ordering::Relaxed) < expected && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cpu1 = (nodes[0].cpu_secs(), nodes[1].cpu_secs());
+    let delivered = book
+        .delivered
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get("load")
+        .cloned()
+        .unwrap_or_default();
+    for o in &observers {
+        o.abort();
+    }
+    let rss = (nodes[0].status_kib("VmHWM:"), nodes[1].status_kib("VmHWM:"));
+    for node in nodes.iter_mut() {
+        node.stop()?;
+    }
+    Ok(json!({
+        "profile": {"N": args.users, "S_per_node": args.observers, "W": args.warmup, "M": args.messages, "C": args.concurrency},
+        "accepted_msgs_per_sec_at_a": n as f64 / t.as_secs_f64(),
+        "send_latency_ms": stats(lat),
+        "delivery_latency_ms": stats(delivered),
+        "delivered_pairs": book.pairs.load(Ordering::Relaxed),
+        "expected_pairs": expected,
+        "cpu_secs_during_load": {"a": cpu1.0 - cpu0.0, "b": cpu1.1 - cpu0.1},
+        "peak_rss_kib": {"a": rss.0, "b": rss.1},
     }))
 }
 
@@ -771,7 +988,8 @@ async fn send_phase(
                 book.starts.lock().unwrap_or_else(|e| e.into_inner()).insert(mark.clone(), (t0, sender, phase));
                 let body = json!({"txn_id": mark, "body": {"type": "text", "text": body_text(&mark, body_bytes)}});
                 let (s, v) = call(&mut conn, Method::POST, &format!("/api/v1/conversations/{room}/messages"), Some(&tokens[sender]), Some(&body)).await?;
-                if s != 201 {
+                // 202: queued for the node hosting the conversation (federation).
+                if s != 201 && s != 202 {
                     bail!("send {mark}: {s} {v}");
                 }
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);

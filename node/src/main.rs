@@ -115,20 +115,19 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(node::run(
-        config,
-        Arc::new(SystemClock),
-        shutdown_signal(),
-        |n| {
-            let _ = writeln!(
-                std::io::stdout(),
-                "chat-node serving {} (listening on {})",
-                n.url(),
-                n.local_addr()
-            );
-            let _ = std::io::stdout().flush();
-        },
-    ));
+    let signal = {
+        let _inside = runtime.enter();
+        shutdown_signal()
+    };
+    let result = runtime.block_on(node::run(config, Arc::new(SystemClock), signal, |n| {
+        let _ = writeln!(
+            std::io::stdout(),
+            "chat-node serving {} (listening on {})",
+            n.url(),
+            n.local_addr()
+        );
+        let _ = std::io::stdout().flush();
+    }));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -151,17 +150,23 @@ fn init_logging(config: &Config) {
 }
 
 /// Completes on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Installs the SIGINT/SIGTERM handlers now (before the node announces itself, so a signal
+/// sent right after the "serving" line is never the default, fatal one) and returns a future
+/// that completes on the first of them. Call inside the runtime.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        eprintln!("chat-node: cannot install signal handlers; stop the node with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            eprintln!("chat-node: cannot install signal handlers; stop the node with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
