@@ -13,6 +13,7 @@ use federation::{
     MembershipContent, MessageContent, ProfileContent, RecallContent, RequestAuth, Transaction,
     WireBody, WireChange, address_domain, conversation_host, valid_txn_id,
 };
+use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -42,6 +43,29 @@ pub struct Inbox {
     hub: Arc<Hub>,
     clock: SharedClock,
     limits: HostLimits,
+}
+
+/// A message ready to be written.
+#[derive(Debug)]
+enum Prepared {
+    Submit(Submission),
+    Hosted {
+        origin: String,
+        envelope_id: String,
+        conversation: String,
+        seq: u64,
+        author: u64,
+        msg_id: [u8; 16],
+        ts: Millis,
+        body_sealed: Vec<u8>,
+    },
+}
+
+/// An envelope that passed its checks.
+#[derive(Debug)]
+enum Checked {
+    Message(Prepared),
+    Other(Envelope),
 }
 
 /// Why one envelope was not applied: an error code and message, and whether to send it again.
@@ -245,14 +269,43 @@ impl Inbox {
                 "a transaction holds at most {MAX_TXN_ENVELOPES} envelopes"
             )));
         }
+        let ids: Vec<String> = txn
+            .envelopes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.get("id")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("#{i}"), str::to_string)
+            })
+            .collect();
+        // Checks, signatures and message preparation run concurrently; the writes then go in
+        // the transaction's order: a run of messages together (their writes queue in order and
+        // share group commits), anything else on its own, in its place.
+        let checked = join_all(txn.envelopes.into_iter().map(|v| self.check(origin, v))).await;
+        let mut outcomes: Vec<Option<Result<(), Rejection>>> = Vec::with_capacity(ids.len());
+        let mut run: Vec<(usize, Prepared)> = Vec::new();
+        for (i, c) in checked.into_iter().enumerate() {
+            match c {
+                Ok(Checked::Message(p)) => {
+                    outcomes.push(None);
+                    run.push((i, p));
+                }
+                other => {
+                    self.commit_run(&mut run, &mut outcomes).await;
+                    outcomes.push(Some(match other {
+                        Ok(Checked::Other(env)) => self.apply(env).await,
+                        Err(r) => Err(r),
+                        Ok(Checked::Message(_)) => Ok(()),
+                    }));
+                }
+            }
+        }
+        self.commit_run(&mut run, &mut outcomes).await;
         let mut results = Map::new();
         let mut any_retry = false;
-        for (i, v) in txn.envelopes.into_iter().enumerate() {
-            let id = v
-                .get("id")
-                .and_then(Value::as_str)
-                .map_or_else(|| format!("#{i}"), str::to_string);
-            let r = match self.apply(origin, v).await {
+        for (id, outcome) in ids.into_iter().zip(outcomes) {
+            let r = match outcome.unwrap_or(Ok(())) {
                 Ok(()) => json!({}),
                 Err(rej) => {
                     any_retry |= rej.retry;
@@ -281,6 +334,20 @@ impl Inbox {
         Ok(answer)
     }
 
+    /// Commits a run of prepared messages, their writes queued in order.
+    async fn commit_run(
+        &self,
+        run: &mut Vec<(usize, Prepared)>,
+        outcomes: &mut [Option<Result<(), Rejection>>],
+    ) {
+        let batch = std::mem::take(run);
+        let (places, writes): (Vec<usize>, Vec<Prepared>) = batch.into_iter().unzip();
+        let results = join_all(writes.into_iter().map(|p| self.commit(p))).await;
+        for (i, r) in places.into_iter().zip(results) {
+            outcomes[i] = Some(r);
+        }
+    }
+
     fn done(&self, n: Inbound<Notify>) -> Result<(), Rejection> {
         match n {
             Inbound::Applied(n) => {
@@ -298,7 +365,9 @@ impl Inbox {
         }
     }
 
-    async fn apply(&self, origin: &str, v: Value) -> Result<(), Rejection> {
+    /// Parses and checks an envelope of a transaction from `origin`; a message is also
+    /// prepared (see [`Inbox::prepare`]).
+    async fn check(&self, origin: &str, v: Value) -> Result<Checked, Rejection> {
         let env = Envelope::from_value(v).map_err(|e| reject("malformed", e.to_string()))?;
         if env.origin != origin {
             return Err(reject(
@@ -315,13 +384,19 @@ impl Inbox {
         verify_envelope(&self.peers, &env)
             .await
             .map_err(|e| reject("bad_signature", e.to_string()))?;
+        if env.kind == Kind::Message {
+            let c: MessageContent = serde_json::from_value(env.content.clone())
+                .map_err(|e| reject("malformed", e.to_string()))?;
+            return Ok(Checked::Message(self.prepare(&env, c).await?));
+        }
+        Ok(Checked::Other(env))
+    }
+
+    /// Applies a checked envelope other than a message.
+    async fn apply(&self, env: Envelope) -> Result<(), Rejection> {
         let content = env.content.clone();
         let bad = |e: serde_json::Error| reject("malformed", e.to_string());
         match env.kind {
-            Kind::Message => {
-                let c: MessageContent = serde_json::from_value(content).map_err(bad)?;
-                self.message(&env, c).await
-            }
             Kind::Recall => {
                 let c: RecallContent = serde_json::from_value(content).map_err(bad)?;
                 self.recall(&env, c).await
@@ -447,7 +522,9 @@ impl Inbox {
         }
     }
 
-    async fn message(&self, env: &Envelope, c: MessageContent) -> Result<(), Rejection> {
+    /// Everything a message needs before its write: checks, signatures, ids, sealing. Runs
+    /// concurrently for the messages of a transaction; the writes then go in order.
+    async fn prepare(&self, env: &Envelope, c: MessageContent) -> Result<Prepared, Rejection> {
         match c {
             MessageContent::Submit {
                 conversation,
@@ -464,20 +541,16 @@ impl Inbox {
                 let (author, key) = self.directory.ensure(&sender).await?;
                 let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
                 let fanout = self.outbox.relay_fanout(author, key, env.clone());
-                let n = self
-                    .store
-                    .accept_submission(Submission {
-                        origin: env.origin.clone(),
-                        envelope_id: env.id.clone(),
-                        conv_id: conversation,
-                        author,
-                        msg_id,
-                        ts: Millis(ts.min(self.clock.now().0)),
-                        body_sealed,
-                        fanout: Some(fanout),
-                    })
-                    .await?;
-                self.done(n)
+                Ok(Prepared::Submit(Submission {
+                    origin: env.origin.clone(),
+                    envelope_id: env.id.clone(),
+                    conv_id: conversation,
+                    author,
+                    msg_id,
+                    ts: Millis(ts.min(self.clock.now().0)),
+                    body_sealed,
+                    fanout: Some(fanout),
+                }))
             }
             MessageContent::Hosted {
                 conversation,
@@ -514,23 +587,50 @@ impl Inbox {
                 let body = text_of(&body)?;
                 let (author, key) = self.author(&sender).await?;
                 let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
-                let n = self
-                    .store
+                Ok(Prepared::Hosted {
+                    origin: env.origin.clone(),
+                    envelope_id: env.id.clone(),
+                    conversation,
+                    seq,
+                    author,
+                    msg_id,
+                    ts: Millis(ts),
+                    body_sealed,
+                })
+            }
+        }
+    }
+
+    /// The write a prepared message needs.
+    async fn commit(&self, p: Prepared) -> Result<(), Rejection> {
+        let n = match p {
+            Prepared::Submit(s) => self.store.accept_submission(s).await?,
+            Prepared::Hosted {
+                origin,
+                envelope_id,
+                conversation,
+                seq,
+                author,
+                msg_id,
+                ts,
+                body_sealed,
+            } => {
+                self.store
                     .apply_hosted_message(
-                        env.origin.clone(),
-                        env.id.clone(),
+                        origin,
+                        envelope_id,
                         conversation,
                         seq,
                         author,
                         msg_id,
-                        Millis(ts),
+                        ts,
                         body_sealed,
                         self.clock.now(),
                     )
-                    .await?;
-                self.done(n)
+                    .await?
             }
-        }
+        };
+        self.done(n)
     }
 
     async fn recall(&self, env: &Envelope, c: RecallContent) -> Result<(), Rejection> {
