@@ -56,6 +56,25 @@ enum Command {
         #[command(subcommand)]
         what: AuditCommand,
     },
+    /// Users' requests and complaints.
+    Requests {
+        #[command(subcommand)]
+        what: RequestsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RequestsCommand {
+    /// Every request, without its text.
+    List,
+    /// One request with its text (audited).
+    Show { id: u64 },
+    /// Answer a request; the user gets a notice and sees the answer.
+    Resolve {
+        id: u64,
+        #[arg(long)]
+        answer: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +167,11 @@ fn request(command: Command) -> Result<AdminRequest, String> {
         Command::Retention { what } => match what {
             RetentionCommand::Show => AdminRequest::RetentionShow,
             RetentionCommand::Run { dry_run } => AdminRequest::RetentionRun { dry_run },
+        },
+        Command::Requests { what } => match what {
+            RequestsCommand::List => AdminRequest::RequestsList,
+            RequestsCommand::Show { id } => AdminRequest::RequestsShow { id },
+            RequestsCommand::Resolve { id, answer } => AdminRequest::RequestsResolve { id, answer },
         },
         Command::Audit { what } => match what {
             AuditCommand::List { since } => {

@@ -318,3 +318,93 @@ async fn users_show_masks_the_phone_and_is_audited() {
     assert!(log.to_string().contains("admin.users.show"), "{log}");
     assert!(!log.to_string().contains("13812340000"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_request_reaches_the_admin_and_the_answer_comes_back_as_a_notice() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let t = c.user("asker", &phone(1)).await;
+    let file = |kind: &str, text: &str| json!({"kind": kind, "text": text});
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/me/requests",
+            Some(&t),
+            Some(&file("wish", "x")),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 422, "unknown kind");
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/me/requests",
+            Some(&t),
+            Some(&file("access", "  ")),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 422, "empty text");
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/me/requests",
+            Some(&t),
+            Some(&file(
+                "correction",
+                "MarkerRequest8812: my nickname is wrong",
+            )),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 201);
+    let id = r.json()["id"].as_u64().unwrap();
+    let mine = c.get("/api/v1/me/requests", Some(&t)).await.json();
+    assert_eq!(mine["requests"][0]["status"], "open");
+    let raw = std::fs::read(n.db_path()).unwrap();
+    assert!(
+        !raw.windows(17).any(|w| w == b"MarkerRequest8812"),
+        "sealed at rest"
+    );
+
+    let dir = n.dir.path();
+    let list = admin_json(dir, &["requests", "list"]);
+    assert_eq!(list[0]["user"], "asker@localhost");
+    assert!(list[0].get("text").is_none(), "the list has no texts");
+    let shown = admin_json(dir, &["requests", "show", &id.to_string()]);
+    assert!(
+        shown["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("MarkerRequest8812")
+    );
+    let mut ws = c.ws(Some(&t), None).await;
+    admin_json(
+        dir,
+        &["requests", "resolve", &id.to_string(), "--answer", "Fixed."],
+    );
+    let notice = loop {
+        let e = tests::next_of(&mut ws, "notice").await;
+        if e["text"].as_str().unwrap().contains("request") {
+            break e;
+        }
+    };
+    assert!(
+        notice["text"].as_str().unwrap().contains(&format!("#{id}")),
+        "{notice}"
+    );
+    assert!(
+        !notice.to_string().contains("Fixed."),
+        "the notice carries no text"
+    );
+    let mine = c.get("/api/v1/me/requests", Some(&t)).await.json();
+    assert_eq!(mine["requests"][0]["status"], "answered");
+    assert_eq!(mine["requests"][0]["answer"], "Fixed.");
+    let (code, _, err) = admin(
+        dir,
+        &["requests", "resolve", &id.to_string(), "--answer", "again"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("answered already"), "{err}");
+    let (code, _, _) = admin(dir, &["requests", "show", "999"]);
+    assert_eq!(code, 2);
+    let log = admin_json(dir, &["audit", "list"]).to_string();
+    assert!(log.contains("admin.requests.show") && log.contains("admin.requests.resolve"));
+}

@@ -19,6 +19,7 @@ mod messaging;
 mod policy;
 mod profile;
 mod ratelimit;
+mod requests;
 mod server;
 mod signing;
 mod storage;

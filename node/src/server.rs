@@ -38,6 +38,7 @@ use crate::media::{Media, MediaLimits};
 use crate::messaging::{self, Messaging};
 use crate::policy::{Policy, PolicyError};
 use crate::ratelimit::LoginLimiter;
+use crate::requests::Requests;
 use crate::storage::{Store, StoreError};
 use crate::time::SharedClock;
 use crate::tls::{self, TlsError};
@@ -217,12 +218,20 @@ impl Node {
             config.retention.clone(),
             master.audit_key(),
         );
+        let requests = Requests::new(
+            store.clone(),
+            master.clone(),
+            hub.clone(),
+            clock.clone(),
+            master.audit_key(),
+        );
         let admin_ctx = Arc::new(admin::Context::new(
             store.clone(),
             accounts.clone(),
             consents.clone(),
             erasure.clone(),
             retention.clone(),
+            requests.clone(),
             master.audit_key(),
             domain.clone(),
             clock.clone(),
@@ -244,6 +253,7 @@ impl Node {
             consents,
             inbox,
             erasure: erasure.clone(),
+            requests,
             messaging,
             media,
             policy,

@@ -25,6 +25,7 @@ use crate::erasure::{Erasure, ErasureError, ErasureStatus};
 use crate::federate::{Outbox, OutboxLimits, Peers};
 use crate::hub::Hub;
 use crate::ratelimit::LoginLimiter;
+use crate::requests::{RequestError, Requests};
 use crate::signing::NodeKeys;
 use crate::storage::{AuditCheck, AuditEntry, Store, StoreError};
 use crate::time::{Millis, SharedClock};
@@ -45,6 +46,9 @@ pub enum Request {
     RetentionRun { dry_run: bool },
     AuditList { since: Option<u64> },
     AuditVerify,
+    RequestsList,
+    RequestsShow { id: u64 },
+    RequestsResolve { id: u64, answer: String },
 }
 
 /// Why a command failed.
@@ -82,6 +86,7 @@ pub struct Context {
     pub(crate) consents: Consents,
     pub(crate) erasure: Erasure,
     pub(crate) retention: Retention,
+    pub(crate) requests: Requests,
     pub(crate) audit_key: SecretKey,
     pub(crate) domain: String,
     pub(crate) clock: SharedClock,
@@ -115,6 +120,7 @@ impl Context {
         consents: Consents,
         erasure: Erasure,
         retention: Retention,
+        requests: Requests,
         audit_key: SecretKey,
         domain: String,
         clock: SharedClock,
@@ -125,6 +131,7 @@ impl Context {
             consents,
             erasure,
             retention,
+            requests,
             audit_key,
             domain,
             clock,
@@ -214,6 +221,13 @@ impl Context {
             config.retention.clone(),
             master.audit_key(),
         );
+        let requests = Requests::new(
+            store.clone(),
+            master.clone(),
+            Arc::new(Hub::default()),
+            clock.clone(),
+            master.audit_key(),
+        );
         Ok(Offline {
             context: Context::new(
                 store,
@@ -221,6 +235,7 @@ impl Context {
                 consents,
                 erasure,
                 retention,
+                requests,
                 master.audit_key(),
                 domain,
                 clock,
@@ -439,6 +454,37 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                     .collect(),
             ))
         }
+        Request::RequestsList => {
+            let accounts = ctx.store.accounts().await?;
+            let list = ctx.requests.all().await.map_err(request_error)?;
+            Ok(Value::Array(
+                list.iter()
+                    .map(|r| {
+                        let user = accounts
+                            .iter()
+                            .find(|a| a.id == r.user)
+                            .map(|a| format!("{}@{}", a.handle, ctx.domain))
+                            .unwrap_or_else(|| pseudonym(&ctx.audit_key, r.user));
+                        json!({"id": r.id, "user": user, "kind": r.kind, "created": r.created.to_rfc3339(),
+                               "status": if r.resolved.is_some() { "answered" } else { "open" }})
+                    })
+                    .collect(),
+            ))
+        }
+        Request::RequestsShow { id } => {
+            let r = ctx.requests.show(id).await.map_err(request_error)?;
+            Ok(
+                json!({"id": r.id, "kind": r.kind, "created": r.created.to_rfc3339(), "text": r.text,
+                      "status": if r.resolved.is_some() { "answered" } else { "open" }, "answer": r.answer}),
+            )
+        }
+        Request::RequestsResolve { id, answer } => {
+            ctx.requests
+                .resolve(id, &answer)
+                .await
+                .map_err(request_error)?;
+            Ok(json!({"id": id, "status": "answered"}))
+        }
         Request::AuditVerify => match ctx.store.verify_audit().await? {
             AuditCheck::Intact { entries, head } => Ok(json!({
                 "intact": true,
@@ -449,6 +495,14 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                 "audit log broken at entry {at}: {reason}"
             ))),
         },
+    }
+}
+
+fn request_error(e: RequestError) -> AdminError {
+    match e {
+        RequestError::Store(s) => AdminError::Store(s),
+        RequestError::Crypto(c) => AdminError::Failed(c.to_string()),
+        other => AdminError::Invalid(other.to_string()),
     }
 }
 

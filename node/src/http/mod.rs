@@ -18,6 +18,7 @@ mod media;
 mod messages;
 mod openapi;
 mod policy;
+mod requests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/me/sessions/{device_id}"),
     ("POST", "/api/v1/me/deletion"),
     ("DELETE", "/api/v1/me/deletion"),
+    ("POST", "/api/v1/me/requests"),
+    ("GET", "/api/v1/me/requests"),
     ("GET", "/api/v1/me/consents"),
     ("PUT", "/api/v1/me/consents/{purpose}"),
     ("GET", "/api/v1/users/{address}"),
@@ -90,6 +93,7 @@ pub struct Api {
     /// Requests from peers (`/_federation/v1/…`).
     pub inbox: Inbox,
     pub erasure: Erasure,
+    pub requests: crate::requests::Requests,
     pub messaging: Messaging,
     pub media: Media,
     pub policy: Arc<Policy>,
@@ -347,6 +351,10 @@ async fn dispatch_authenticated(
             deletion::request(&api.erasure, &session, req, api.max_body).await
         }
         ("DELETE", "/api/v1/me/deletion") => deletion::cancel(&api.erasure, &session).await,
+        ("POST", "/api/v1/me/requests") => {
+            requests::file(&api.requests, &session, req, api.max_body).await
+        }
+        ("GET", "/api/v1/me/requests") => requests::list(&api.requests, &session).await,
         ("GET", "/api/v1/me/consents") => consents::list(&api.consents, &session).await,
         ("PUT", "/api/v1/me/consents/{purpose}") => {
             consents::put(&api.consents, &session, &param(), req, api.max_body).await

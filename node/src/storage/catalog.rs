@@ -192,6 +192,18 @@ pub const HANDLEHASH_ERASED: TableDefinition<&[u8; 32], (u64, u64)> =
 pub const USERID_LEGALHOLD: TableDefinition<u64, (u64, &str)> =
     TableDefinition::new("userid_legalhold");
 
+// ---- Requests and complaints ---------------------------------------------------------------
+
+/// `requestid_request`: request number (META `next_request`, from 1) → encoded
+/// [`super::RequestRecord`]: a user's request or complaint to the admin (kind, text and answer
+/// sealed under the user's data key, times, status).
+pub const REQUESTID_REQUEST: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("requestid_request");
+
+/// `userid_requestid`: (user id, request number) → (): a user's requests.
+pub const USERID_REQUESTID: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_requestid");
+
 // ---- Audit --------------------------------------------------------------------------------
 
 /// `seq_auditentry`: entry number from 0 → encoded [`super::AuditRecord`]: time, actor, action,

@@ -16,6 +16,7 @@ mod erasure;
 mod federation;
 mod messaging;
 mod replica;
+mod requests;
 mod retention;
 mod writer;
 
@@ -36,6 +37,7 @@ pub use messaging::{
     MessageRecord, Mutation, NewConversation, NewMessage, Notify, Recalled, Role, Sent,
 };
 pub use replica::{Inbound, ReplicaState, Submission};
+pub use requests::RequestRecord;
 pub use retention::{Counts, Cutoffs};
 
 use std::path::Path;
@@ -291,6 +293,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_ERASURE)?;
     tx.open_table(HANDLEHASH_ERASED)?;
     tx.open_table(USERID_LEGALHOLD)?;
+    tx.open_table(REQUESTID_REQUEST)?;
+    tx.open_table(USERID_REQUESTID)?;
     Ok(())
 }
 
