@@ -361,6 +361,7 @@ impl Accounts {
             .store
             .account(s.user)
             .await?
+            .filter(|a| !a.wrapped_key.is_empty())
             .ok_or(AccountError::Unauthorized)?;
         if now.saturating_sub(s.last_seen) >= TOUCH_INTERVAL_MS {
             self.store.touch_session(hash, now).await?;
@@ -507,6 +508,10 @@ impl Accounts {
         let Some(acct) = self.store.account(user).await? else {
             return Ok(None);
         };
+        // An account whose erasure has begun has no key any more: it is gone to everyone.
+        if acct.wrapped_key.is_empty() {
+            return Ok(None);
+        }
         let key = self.data_key(&acct)?;
         let profile = self.load_profile(&acct, &key).await?;
         Ok(Some((acct, key, profile)))

@@ -1392,7 +1392,10 @@ impl Store {
                     }
                 } else if let Some(v) = t.get(u)? {
                     let a = super::AccountRecord::decode(v.value())?;
-                    out.push((u, a.handle, a.wrapped_key));
+                    // An account being erased has no key: nothing of theirs is shown.
+                    if !a.wrapped_key.is_empty() {
+                        out.push((u, a.handle, a.wrapped_key));
+                    }
                 }
             }
             Ok(out)
