@@ -1,25 +1,10 @@
 //! `node-admin` as an operator runs it, on the data directory of a real node.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 use tests::{TestNode, phone};
 
-const BIN: &str = env!("CARGO_BIN_EXE_node-admin");
-
-fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run node-admin");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::admin;
 
 // Multi-threaded: the node in this process must answer the tool's socket while the test
 // thread waits for the tool.

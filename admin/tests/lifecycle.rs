@@ -1,28 +1,14 @@
 //! node-admin on real nodes: erasure with its proof, legal holds, retention on a controlled
 //! clock, and the two modes (socket, offline) giving the same answers.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use node::{ManualClock, Millis};
 use serde_json::{Value, json};
-use tests::{Client, TestNode, eventually, federation, now_ms, phone};
+use tests::{TestNode, eventually, federation, now_ms, phone};
 
-const BIN: &str = env!("CARGO_BIN_EXE_node-admin");
-
-fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run node-admin");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::admin;
 
 fn admin_json(dir: &std::path::Path, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
@@ -30,26 +16,6 @@ fn admin_json(dir: &std::path::Path, args: &[&str]) -> Value {
     let (code, out, err) = admin(dir, &all);
     assert_eq!(code, 0, "{args:?}: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-async fn texts(c: &Client, token: &str, conv: &str) -> Vec<String> {
-    let r = c
-        .get(
-            &format!("/api/v1/conversations/{conv}/messages?limit=100"),
-            Some(token),
-        )
-        .await;
-    if r.status.as_u16() != 200 {
-        return Vec::new();
-    }
-    let mut v: Vec<String> = r.json()["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["body"]["text"].as_str().unwrap_or("<gone>").to_string())
-        .collect();
-    v.reverse();
-    v
 }
 
 // Multi-threaded: the nodes in this process answer the tool while the test waits for it.
@@ -98,7 +64,7 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
         .await;
     assert_eq!(media.status.as_u16(), 201);
     eventually(10, "bob has the message", || async {
-        (texts(&b, &bob, &dm).await == ["MarkerDirect5521"]).then_some(())
+        (b.visible_texts(&bob, &dm).await == ["MarkerDirect5521"]).then_some(())
     })
     .await;
 
@@ -133,7 +99,7 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
         );
     }
     // (b) Nothing of hers through any API of another user, on either node.
-    assert_eq!(texts(&a, &carol, &group).await, ["carol stays"]);
+    assert_eq!(a.visible_texts(&carol, &group).await, ["carol stays"]);
     let members = a
         .get(&format!("/api/v1/conversations/{group}"), Some(&carol))
         .await
@@ -147,7 +113,7 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
         404
     );
     eventually(10, "bob's copy emptied", || async {
-        texts(&b, &bob, &dm).await.is_empty().then_some(())
+        b.visible_texts(&bob, &dm).await.is_empty().then_some(())
     })
     .await;
     // (c) The peer acknowledged.
@@ -207,14 +173,14 @@ async fn retention_removes_what_is_past_its_time_spares_held_users_and_dry_run_c
         "the held user's session is spared"
     );
     assert_eq!(
-        texts(&c, &held, &conv).await.len(),
+        c.visible_texts(&held, &conv).await.len(),
         2,
         "a dry run changes nothing"
     );
     let run = admin_json(&dir, &["retention", "run"]);
     assert_eq!(run["removed"], dry["removed"], "{run}");
     assert_eq!(
-        texts(&c, &held, &conv).await,
+        c.visible_texts(&held, &conv).await,
         ["kept by the hold", "kept too"]
     );
     assert_eq!(
@@ -224,7 +190,7 @@ async fn retention_removes_what_is_past_its_time_spares_held_users_and_dry_run_c
     );
     let other = c.login("other").await.0;
     assert!(
-        texts(&c, &other, &plain).await.is_empty(),
+        c.visible_texts(&other, &plain).await.is_empty(),
         "past their time"
     );
 

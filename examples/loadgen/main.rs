@@ -455,29 +455,10 @@ async fn purge_under_load(args: &Args, deadline: Instant) -> Result<Value> {
     let startup_secs = started.elapsed().as_secs_f64();
     let net = Net::new(node.port, &node.cert())?;
     let mut setup = net.conn().await?;
-    let mut tokens = Vec::new();
-    for i in 0..2 {
-        let handle = format!("load{i}");
-        let reg = json!({"phone": format!("+86139{:08}", i), "handle": handle, "password": "load-password",
-                         "nickname": handle, "accept_policy": "2026-11-29"});
-        call(
-            &mut setup,
-            Method::POST,
-            "/api/v1/accounts",
-            None,
-            Some(&reg),
-        )
-        .await?;
-        let (_, v) = call(
-            &mut setup,
-            Method::POST,
-            "/api/v1/sessions",
-            None,
-            Some(&json!({"login": handle, "password": "load-password"})),
-        )
-        .await?;
-        tokens.push(v["token"].as_str().context("token")?.to_string());
-    }
+    let tokens = vec![
+        account(&net, "load0", 0).await?,
+        account(&net, "load1", 1).await?,
+    ];
     let (_, v) = call(
         &mut setup,
         Method::POST,

@@ -669,6 +669,35 @@ impl Client {
         v
     }
 
+    /// Like [`Client::texts`], but an empty list when the history cannot be read (not a
+    /// member, or not yet on this node): for polling across nodes.
+    pub async fn visible_texts(&self, token: &str, conv: &str) -> Vec<String> {
+        let r = self
+            .get(
+                &format!("/api/v1/conversations/{conv}/messages?limit=200"),
+                Some(token),
+            )
+            .await;
+        if r.status != StatusCode::OK {
+            return Vec::new();
+        }
+        let mut v: Vec<String> = r.json()["messages"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| {
+                        m["body"]["text"]
+                            .as_str()
+                            .unwrap_or("<recalled>")
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.reverse();
+        v
+    }
+
     /// Registers and logs in; returns the token.
     pub async fn user(&self, handle: &str, phone: &str) -> String {
         self.register(handle, phone).await;

@@ -26,27 +26,7 @@ async fn post(c: &Client, token: &str, conv: &str, txn: &str, text: &str) -> (St
 /// Waits until `token`'s history of `conv` on `c` is exactly `want`.
 async fn history_becomes(c: &Client, token: &str, conv: &str, want: &[&str]) {
     eventually(10, &format!("history {want:?}"), || async {
-        let r = c
-            .get(
-                &format!("/api/v1/conversations/{conv}/messages?limit=200"),
-                Some(token),
-            )
-            .await;
-        if r.status != StatusCode::OK {
-            return None;
-        }
-        let mut texts: Vec<String> = r.json()["messages"]
-            .as_array()?
-            .iter()
-            .map(|m| {
-                m["body"]["text"]
-                    .as_str()
-                    .unwrap_or("<recalled>")
-                    .to_string()
-            })
-            .collect();
-        texts.reverse();
-        (texts == want).then_some(())
+        (c.visible_texts(token, conv).await == want).then_some(())
     })
     .await
 }

@@ -1,7 +1,7 @@
 //! The residency rule across nodes (clause 3.1) and erasure that reaches peers (5.3.c).
 
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use tests::{Client, eventually, federation, next_of, phone, quiet_for};
 
 async fn consent(c: &Client, token: &str, granted: bool) {
@@ -30,26 +30,6 @@ async fn post(c: &Client, token: &str, conv: &str, txn: &str, text: &str) -> Sta
     )
     .await
     .status
-}
-
-async fn texts(c: &Client, token: &str, conv: &str) -> Vec<String> {
-    let r = c
-        .get(
-            &format!("/api/v1/conversations/{conv}/messages?limit=100"),
-            Some(token),
-        )
-        .await;
-    if r.status != StatusCode::OK {
-        return Vec::new();
-    }
-    let mut v: Vec<String> = r.json()["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m: &Value| m["body"]["text"].as_str().unwrap_or("<gone>").to_string())
-        .collect();
-    v.reverse();
-    v
 }
 
 #[tokio::test]
@@ -104,11 +84,11 @@ async fn data_crosses_to_another_region_only_with_consent_and_stops_when_it_is_r
         StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
     );
     assert!(
-        texts(&a, &alice, &conv).await == ["allowed"],
+        a.visible_texts(&alice, &conv).await == ["allowed"],
         "not stored either"
     );
     assert!(quiet_for(&mut bob_ws, 700).await, "nothing crossed");
-    assert_eq!(texts(&b, &bob, &conv).await, ["allowed"]);
+    assert_eq!(b.visible_texts(&bob, &conv).await, ["allowed"]);
 }
 
 #[tokio::test]
@@ -140,7 +120,7 @@ async fn an_erasure_request_reaches_every_peer_that_received_the_users_data_and_
     );
     for (cl, t) in [(&b, &bob), (&c, &carol)] {
         eventually(10, "both messages", || async {
-            (texts(cl, t, &group).await == ["secret of alice", "bob here"]).then_some(())
+            (cl.visible_texts(t, &group).await == ["secret of alice", "bob here"]).then_some(())
         })
         .await;
     }
@@ -155,7 +135,7 @@ async fn an_erasure_request_reaches_every_peer_that_received_the_users_data_and_
     .await;
     // On the peers nothing of hers is readable any more; Bob's own message stays.
     for (cl, t) in [(&b, &bob), (&c, &carol)] {
-        assert_eq!(texts(cl, t, &group).await, ["bob here"]);
+        assert_eq!(cl.visible_texts(t, &group).await, ["bob here"]);
         let r = cl
             .get(&format!("/api/v1/conversations/{group}"), Some(t))
             .await
