@@ -13,7 +13,9 @@ use redb::{ReadableTable, WriteTransaction};
 use super::audit::{AuditEntry, append_audit};
 use super::catalog::*;
 use super::codec::{Dec, Enc};
-use super::messaging::{EventRecord, MemberAction, MessageRecord, Role, next_pos, put_event};
+use super::messaging::{
+    EventRecord, MemberAction, MessageRecord, Role, load_state_w, next_pos, put_event,
+};
 use super::{Store, StoreError};
 use crate::time::Millis;
 
@@ -437,27 +439,7 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 
 /// Leaves every conversation (with a `left` event the others see).
 fn memberships(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
-    let convs: Vec<u64> = tx
-        .open_table(USERID_CONVNO)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for no in convs {
-        tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, user))?;
-        tx.open_table(USERID_CONVNO)?.remove((user, no))?;
-        let pos = next_pos(tx)?;
-        put_event(
-            tx,
-            no,
-            pos,
-            &EventRecord::Member {
-                action: MemberAction::Left,
-                user,
-                actor: user,
-                role: Role::Member,
-            },
-        )?;
-    }
+    leave_everywhere(tx, user)?;
     tx.open_table(USERPAIR_CONVNO)?
         .retain(|k, _| k.0 != user && k.1 != user)?;
     Ok(())
@@ -503,8 +485,8 @@ fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreEr
 }
 
 /// Scans up to `batch` messages from `from`, turning the user's into tombstones; the place to
-/// resume from, or `None` at the end.
-fn messages(
+/// resume from, or `None` at the end. (A remote user's erasure runs it over everything.)
+pub(crate) fn messages(
     tx: &WriteTransaction,
     user: u64,
     from: (u64, u64),
@@ -537,6 +519,41 @@ fn messages(
         }
         _ => None,
     })
+}
+
+/// Removes `user` from every conversation they are in, each with a `left` event. Returns the
+/// members left behind (to wake) and the last event position.
+pub(crate) fn leave_everywhere(
+    tx: &WriteTransaction,
+    user: u64,
+) -> Result<(Vec<u64>, u64), StoreError> {
+    let convs: Vec<u64> = tx
+        .open_table(USERID_CONVNO)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    let mut others = Vec::new();
+    let mut pos = 0;
+    for no in convs {
+        if let Some(s) = load_state_w(tx, no)? {
+            others.extend(s.members.iter().map(|m| m.user).filter(|u| *u != user));
+        }
+        tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, user))?;
+        tx.open_table(USERID_CONVNO)?.remove((user, no))?;
+        pos = next_pos(tx)?;
+        put_event(
+            tx,
+            no,
+            pos,
+            &EventRecord::Member {
+                action: MemberAction::Left,
+                user,
+                actor: user,
+                role: Role::Member,
+            },
+        )?;
+    }
+    Ok((others, pos))
 }
 
 /// The last step: the account and handle rows.

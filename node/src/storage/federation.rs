@@ -308,32 +308,31 @@ pub(crate) fn enqueue(
     if outgoing.is_empty() {
         return Ok(Vec::new());
     }
-    let mut meta = tx.open_table(META)?;
-    let mut next = match meta.get("next_outbound")? {
-        Some(v) => u64::from_be_bytes(
-            v.value()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("meta"))?,
-        ),
-        None => 1,
-    };
+    let first = super::take_numbers(tx, "next_outbound", outgoing.len() as u64)?;
     let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
     let mut transfers = tx.open_table(USERID_PEER_KIND_TRANSFER)?;
     let mut dests: Vec<String> = Vec::new();
-    for o in outgoing {
-        queue.insert((o.dest.as_str(), next), o.record.encode().as_slice())?;
-        next += 1;
+    for (n, o) in (first..).zip(outgoing) {
+        queue.insert((o.dest.as_str(), n), o.record.encode().as_slice())?;
         for (user, kind) in &o.transfers {
-            let key = (*user, o.dest.as_str(), *kind);
-            let (first, _, count) = transfers.get(key)?.map_or((now.0, 0, 0), |v| v.value());
-            transfers.insert(key, (first, now.0, count + 1))?;
+            count_transfer(&mut transfers, (*user, o.dest.as_str(), *kind), now)?;
         }
         if !dests.contains(&o.dest) {
             dests.push(o.dest.clone());
         }
     }
-    meta.insert("next_outbound", next.to_be_bytes().as_slice())?;
     Ok(dests)
+}
+
+/// Counts one more transfer of (user, peer, kind) at `now`.
+fn count_transfer(
+    t: &mut redb::Table<(u64, &'static str, &'static str), (u64, u64, u64)>,
+    key: (u64, &str, &str),
+    now: Millis,
+) -> Result<(), StoreError> {
+    let (first, _, count) = t.get(key)?.map_or((now.0, 0, 0), |v| v.value());
+    t.insert(key, (first, now.0, count + 1))?;
+    Ok(())
 }
 
 impl OutboundRecord {
@@ -590,10 +589,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
             let mut t = tx.open_table(USERID_PEER_KIND_TRANSFER)?;
-            let key = (user, peer.as_str(), kind);
-            let (first, _, count) = t.get(key)?.map_or((now.0, 0, 0), |v| v.value());
-            t.insert(key, (first, now.0, count + 1))?;
-            Ok(())
+            count_transfer(&mut t, (user, peer.as_str(), kind), now)
         })
         .await
     }

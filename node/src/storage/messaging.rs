@@ -448,17 +448,7 @@ struct ViewFloor {
 }
 
 pub(crate) fn next_pos(tx: &WriteTransaction) -> Result<u64, StoreError> {
-    let mut meta = tx.open_table(META)?;
-    let current = match meta.get("next_pos")? {
-        Some(v) => u64::from_be_bytes(
-            v.value()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("meta"))?,
-        ),
-        None => 1,
-    };
-    meta.insert("next_pos", (current + 1).to_be_bytes().as_slice())?;
-    Ok(current)
+    super::take_numbers(tx, "next_pos", 1)
 }
 
 /// The highest pos assigned so far (0 if none).

@@ -85,6 +85,26 @@ pub enum StoreError {
     Refused(Refusal),
 }
 
+/// Takes `count` numbers from the META counter `name` (numbering starts at 1) and returns
+/// the first: event positions, outbound queue numbers and request numbers all come from here.
+pub(crate) fn take_numbers(
+    tx: &WriteTransaction,
+    name: &str,
+    count: u64,
+) -> Result<u64, StoreError> {
+    let mut meta = tx.open_table(META)?;
+    let first = match meta.get(name)? {
+        Some(v) => u64::from_be_bytes(
+            v.value()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("meta"))?,
+        ),
+        None => 1,
+    };
+    meta.insert(name, (first + count).to_be_bytes().as_slice())?;
+    Ok(first)
+}
+
 /// Turns a rolled-back refusal into the method's own answer.
 pub(crate) fn or_refused<T>(
     r: Result<T, StoreError>,

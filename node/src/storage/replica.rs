@@ -80,6 +80,18 @@ fn conv_no(tx: &WriteTransaction, id: &str) -> Result<Option<u64>, StoreError> {
     Ok(tx.open_table(CONVID_CONVNO)?.get(id)?.map(|v| v.value()))
 }
 
+/// A conversation this node holds, with its members, by public id.
+fn state_of(tx: &WriteTransaction, id: &str) -> Result<Option<ConversationState>, StoreError> {
+    match conv_no(tx, id)? {
+        Some(no) => load_state_w(tx, no),
+        None => Ok(None),
+    }
+}
+
+fn no_such_conversation<T>() -> Inbound<T> {
+    Inbound::Rejected("no such conversation".into())
+}
+
 fn refusal_to_inbound<T>(r: Refusal) -> Inbound<T> {
     match r {
         Refusal::QueueFull { peer } => Inbound::Busy(format!("the queue to {peer} is full")),
@@ -99,12 +111,10 @@ impl Store {
                 if seen(tx, &s.origin, &s.envelope_id)? {
                     return Ok(Inbound::Duplicate);
                 }
-                let Some(no) = conv_no(tx, &s.conv_id)? else {
-                    return Ok(Inbound::Rejected("no such conversation".into()));
+                let Some(mut state) = state_of(tx, &s.conv_id)? else {
+                    return Ok(no_such_conversation());
                 };
-                let Some(mut state) = load_state_w(tx, no)? else {
-                    return Ok(Inbound::Rejected("no such conversation".into()));
-                };
+                let no = state.conversation.no;
                 if state.member(s.author).is_none() {
                     return Ok(Inbound::Rejected("the sender is not a member".into()));
                 }
@@ -156,7 +166,7 @@ impl Store {
                     return Ok(Inbound::Duplicate);
                 }
                 let Some(no) = conv_no(tx, &conv_id)? else {
-                    return Ok(Inbound::Rejected("no such conversation".into()));
+                    return Ok(no_such_conversation());
                 };
                 let decide = |s: &ConversationState| decide(s).map_err(HostRefused::Rule);
                 match change_in(tx, no, actor, now, &decide, fanout.as_ref())? {
@@ -192,7 +202,7 @@ impl Store {
                     return Ok(Inbound::Duplicate);
                 }
                 let Some(no) = conv_no(tx, &conv_id)? else {
-                    return Ok(Inbound::Rejected("no such conversation".into()));
+                    return Ok(no_such_conversation());
                 };
                 let out =
                     match recall_in(tx, author, no, seq, now, window_ms, true, fanout.as_ref())? {
@@ -235,12 +245,10 @@ impl Store {
             if seen(tx, &origin, &envelope_id)? {
                 return Ok(Inbound::Duplicate);
             }
-            let Some(no) = conv_no(tx, &conv_id)? else {
-                return Ok(Inbound::Rejected("no such conversation".into()));
+            let Some(mut state) = state_of(tx, &conv_id)? else {
+                return Ok(no_such_conversation());
             };
-            let Some(mut state) = load_state_w(tx, no)? else {
-                return Ok(Inbound::Rejected("no such conversation".into()));
-            };
+            let no = state.conversation.no;
             if state.member(author).is_none() {
                 return Ok(Inbound::Rejected("the sender is not a member".into()));
             }
@@ -284,12 +292,10 @@ impl Store {
             if seen(tx, &origin, &envelope_id)? {
                 return Ok(Inbound::Duplicate);
             }
-            let Some(no) = conv_no(tx, &conv_id)? else {
-                return Ok(Inbound::Rejected("no such conversation".into()));
+            let Some(state) = state_of(tx, &conv_id)? else {
+                return Ok(no_such_conversation());
             };
-            let Some(state) = load_state_w(tx, no)? else {
-                return Ok(Inbound::Rejected("no such conversation".into()));
-            };
+            let no = state.conversation.no;
             mark_seen(tx, &origin, &envelope_id, now)?;
             let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
             let found = messages
@@ -481,47 +487,8 @@ impl Store {
             let mut pos = 0;
             if let Some(id) = id {
                 tx.open_table(USERID_REMOTEUSER)?.remove(id)?;
-                let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
-                let mut theirs = Vec::new();
-                for row in messages.iter()? {
-                    let (k, v) = row?;
-                    let (no, seq) = k.value();
-                    let rec = MessageRecord::decode(seq, v.value())?;
-                    if rec.author == id {
-                        theirs.push((no, rec));
-                    }
-                }
-                for (no, mut rec) in theirs {
-                    rec.recalled = true;
-                    rec.body_sealed.clear();
-                    messages.insert((no, rec.seq), rec.encode().as_slice())?;
-                }
-                drop(messages);
-                let convs: Vec<u64> = tx
-                    .open_table(USERID_CONVNO)?
-                    .range((id, 0)..=(id, u64::MAX))?
-                    .map(|r| r.map(|(k, _)| k.value().1))
-                    .collect::<Result<_, _>>()?;
-                for no in convs {
-                    let state = load_state_w(tx, no)?;
-                    tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, id))?;
-                    tx.open_table(USERID_CONVNO)?.remove((id, no))?;
-                    pos = next_pos(tx)?;
-                    put_event(
-                        tx,
-                        no,
-                        pos,
-                        &EventRecord::Member {
-                            action: MemberAction::Left,
-                            user: id,
-                            actor: id,
-                            role: Role::Member,
-                        },
-                    )?;
-                    if let Some(s) = state {
-                        users.extend(s.members.iter().map(|m| m.user).filter(|u| *u != id));
-                    }
-                }
+                super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
+                (users, pos) = super::erasure::leave_everywhere(tx, id)?;
                 let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
                 queue.retain(
                     |_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id),

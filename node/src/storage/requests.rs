@@ -63,16 +63,7 @@ impl Store {
         seal: impl Fn(u64) -> Result<Vec<u8>, StoreError> + Send + 'static,
     ) -> Result<u64, StoreError> {
         self.write(move |tx| {
-            let mut meta = tx.open_table(META)?;
-            let id = match meta.get("next_request")? {
-                Some(v) => u64::from_be_bytes(
-                    v.value()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("meta"))?,
-                ),
-                None => 1,
-            };
-            meta.insert("next_request", (id + 1).to_be_bytes().as_slice())?;
+            let id = super::take_numbers(tx, "next_request", 1)?;
             let rec = RequestRecord {
                 id,
                 user,
