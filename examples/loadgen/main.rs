@@ -250,6 +250,19 @@ impl Net {
             .await?)
     }
 
+    /// The event WebSocket of the user with `token`.
+    async fn events(
+        &self,
+        token: &str,
+    ) -> Result<tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>>
+    {
+        let mut req = "wss://localhost/api/v1/events".into_client_request()?;
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        let (ws, _) = tokio_tungstenite::client_async(req, self.stream().await?).await?;
+        Ok(ws)
+    }
+
     async fn conn(&self) -> Result<SendRequest<Full<Bytes>>> {
         let (send, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(self.stream().await?)).await?;
@@ -328,27 +341,17 @@ async fn main() -> Result<()> {
         bail!("need at least 2 users, 1 to N observers and 1 sender");
     }
     let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
-    if args.federation {
-        let report = tokio::time::timeout(
-            Duration::from_secs(args.hard_timeout_s),
-            federation_load(&args, deadline),
-        )
-        .await
-        .context("hard timeout")??;
-        writeln!(
-            std::io::stdout(),
-            "{}",
-            serde_json::to_string_pretty(&report)?
-        )?;
-        return Ok(());
-    }
-    if args.purge_fill > 0 {
-        let report = tokio::time::timeout(
-            Duration::from_secs(args.hard_timeout_s),
-            purge_under_load(&args, deadline),
-        )
-        .await
-        .context("hard timeout")??;
+    if args.federation || args.purge_fill > 0 {
+        let work = async {
+            if args.federation {
+                federation_load(&args, deadline).await
+            } else {
+                purge_under_load(&args, deadline).await
+            }
+        };
+        let report = tokio::time::timeout(Duration::from_secs(args.hard_timeout_s), work)
+            .await
+            .context("hard timeout")??;
         writeln!(
             std::io::stdout(),
             "{}",
@@ -662,10 +665,7 @@ async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
         (&nb, &b_observers[..], "obs", "b.test"),
     ] {
         for (i, token) in tokens.iter().enumerate() {
-            let mut req = "wss://localhost/api/v1/events".into_client_request()?;
-            req.headers_mut()
-                .insert("authorization", format!("Bearer {token}").parse()?);
-            let (ws, _) = tokio_tungstenite::client_async(req, net.stream().await?).await?;
+            let ws = net.events(token).await?;
             observers.push(tokio::spawn(observe(
                 ws,
                 format!("{name}{i}@{domain}"),
@@ -811,10 +811,7 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     let book = Arc::new(Book::default());
     let mut observers = Vec::new();
     for (i, token) in tokens.iter().enumerate().take(args.observers) {
-        let mut req = "wss://localhost/api/v1/events".into_client_request()?;
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        let (ws, _) = tokio_tungstenite::client_async(req, net.stream().await?).await?;
+        let ws = net.events(token).await?;
         let book = book.clone();
         let me = format!("load{i}@localhost");
         observers.push(tokio::spawn(observe(ws, me, book)));

@@ -467,6 +467,23 @@ impl Inbox {
         }
     }
 
+    /// As host of `conversation`: the local id of `address` (the envelope's sender or actor),
+    /// who must be a user of the envelope's origin this node knows.
+    async fn known_sender(
+        &self,
+        env: &Envelope,
+        conversation: &str,
+        address: String,
+        role: &str,
+    ) -> Result<u64, Rejection> {
+        self.hosted_here(conversation)?;
+        self.own_user_of(env, &address)?;
+        self.store
+            .remote_user_id(address)
+            .await?
+            .ok_or_else(|| reject("refused", format!("the {role} is not a member")))
+    }
+
     fn hosted_here(&self, conv: &str) -> Result<(), Rejection> {
         if conversation_host(conv) == Some(self.peers.own_domain()) {
             Ok(())
@@ -640,13 +657,9 @@ impl Inbox {
                 seq,
                 sender,
             } => {
-                self.hosted_here(&conversation)?;
-                self.own_user_of(env, &sender)?;
                 let author = self
-                    .store
-                    .remote_user_id(sender)
-                    .await?
-                    .ok_or_else(|| reject("refused", "the sender is not a member"))?;
+                    .known_sender(env, &conversation, sender, "sender")
+                    .await?;
                 let n = self
                     .store
                     .host_recall(
@@ -732,13 +745,9 @@ impl Inbox {
                 actor,
                 change,
             } => {
-                self.hosted_here(&conversation)?;
-                self.own_user_of(env, &actor)?;
                 let actor = self
-                    .store
-                    .remote_user_id(actor)
-                    .await?
-                    .ok_or_else(|| reject("refused", "the actor is not a member"))?;
+                    .known_sender(env, &conversation, actor, "actor")
+                    .await?;
                 let target = match &change {
                     WireChange::Invite { user }
                     | WireChange::Remove { user }
