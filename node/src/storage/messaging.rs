@@ -701,6 +701,8 @@ impl Store {
 }
 
 /// The body of [`Store::change_conversation`], shared with changes requested by other nodes.
+/// A refused fan-out is `StoreError::Refused` (the write is rolled back); `E` is only what
+/// `decide` refuses.
 pub(crate) fn change_in<E, F>(
     tx: &WriteTransaction,
     no: u64,
@@ -710,7 +712,6 @@ pub(crate) fn change_in<E, F>(
     fanout: Option<&Fanout>,
 ) -> Result<Result<Notify, E>, StoreError>
 where
-    E: From<Refusal>,
     F: Fn(&ConversationState) -> Result<Vec<Mutation>, E>,
 {
     let Some(state) = load_state_w(tx, no)? else {

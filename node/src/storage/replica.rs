@@ -168,14 +168,12 @@ impl Store {
                 let Some(no) = conv_no(tx, &conv_id)? else {
                     return Ok(no_such_conversation());
                 };
-                let decide = |s: &ConversationState| decide(s).map_err(HostRefused::Rule);
                 match change_in(tx, no, actor, now, &decide, fanout.as_ref())? {
                     Ok(n) => {
                         mark_seen(tx, &origin, &envelope_id, now)?;
                         Ok(Inbound::Applied(n))
                     }
-                    Err(HostRefused::Rule(m)) => Ok(Inbound::Rejected(m)),
-                    Err(HostRefused::Fanout(r)) => Ok(refusal_to_inbound(r)),
+                    Err(rule) => Ok(Inbound::Rejected(rule)),
                 }
             })
             .await,
@@ -526,17 +524,5 @@ impl Store {
             Ok(Inbound::Applied(()))
         })
         .await
-    }
-}
-
-/// Why a change asked for by another node was not made.
-enum HostRefused {
-    Rule(String),
-    Fanout(Refusal),
-}
-
-impl From<Refusal> for HostRefused {
-    fn from(r: Refusal) -> Self {
-        HostRefused::Fanout(r)
     }
 }
