@@ -61,6 +61,71 @@ enum Command {
         #[command(subcommand)]
         what: RequestsCommand,
     },
+    /// Privacy policy versions.
+    Policy {
+        #[command(subcommand)]
+        what: PolicyCommand,
+    },
+    /// Security incident notices to users.
+    Incident {
+        #[command(subcommand)]
+        what: IncidentCommand,
+    },
+    /// Minors holding optional data without their guardian's consent.
+    Minors {
+        #[command(subcommand)]
+        what: MinorsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Publish a new version; every user gets a notice now. FILE is the Chinese text.
+    Publish {
+        file: PathBuf,
+        #[arg(long)]
+        version: String,
+        /// The day it takes effect (YYYY-MM-DD, UTC); must be after today.
+        #[arg(long)]
+        effective: String,
+        /// The version narrows users' rights: from its date, optional processing pauses for
+        /// each user until they accept it.
+        #[arg(long)]
+        narrows_rights: bool,
+        /// An English translation.
+        #[arg(long, value_name = "FILE")]
+        en: Option<PathBuf>,
+    },
+    /// Every version and its status.
+    List,
+}
+
+#[derive(Subcommand)]
+enum IncidentCommand {
+    /// Leave an in-app notice for the affected users (recorded in the audit log).
+    #[command(group(clap::ArgGroup::new("who").required(true).args(["all", "users"])))]
+    Notify {
+        #[arg(long)]
+        title: String,
+        /// A file holding the notice's text.
+        #[arg(long, value_name = "FILE")]
+        body: PathBuf,
+        /// Every user of the node.
+        #[arg(long)]
+        all: bool,
+        /// A file with one address (or handle) per line.
+        #[arg(long, value_name = "FILE")]
+        users: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MinorsCommand {
+    /// Minors with granted purposes or optional profile data their guardian has not agreed to.
+    List,
+    /// Erase that data: revoke those purposes (deleting what was derived for them) and clear
+    /// those profile fields. Audited per user.
+    Purge,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +158,12 @@ enum UsersCommand {
     },
     /// Where an erasure stands, and which peers have acknowledged it.
     ErasureStatus { address: String },
+    /// Write everything the node holds about a user to FILE (created with mode 0600; audited).
+    Export {
+        address: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,13 +222,65 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
+/// A UTF-8 text file of at most `max` bytes, or a message naming the option.
+fn text_file(option: &str, path: &std::path::Path, max: usize) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{option} {}: {e}", path.display()))?;
+    if meta.len() > max as u64 {
+        return Err(format!(
+            "{option} {}: larger than {max} bytes",
+            path.display()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{option} {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{option} {}: not UTF-8 text", path.display()))
+}
+
 fn request(command: Command) -> Result<AdminRequest, String> {
     Ok(match command {
+        Command::Policy { what } => match what {
+            PolicyCommand::Publish {
+                file,
+                version,
+                effective,
+                narrows_rights,
+                en,
+            } => AdminRequest::PolicyPublish {
+                version,
+                effective,
+                narrows_rights,
+                text: text_file("FILE", &file, node::POLICY_MAX_BYTES)?,
+                en: en
+                    .map(|p| text_file("--en", &p, node::POLICY_MAX_BYTES))
+                    .transpose()?,
+            },
+            PolicyCommand::List => AdminRequest::PolicyList,
+        },
+        Command::Incident {
+            what:
+                IncidentCommand::Notify {
+                    title,
+                    body,
+                    all: _,
+                    users,
+                },
+        } => AdminRequest::IncidentNotify {
+            title,
+            body: text_file("--body", &body, 64 * 1024)?,
+            users: users
+                .map(|p| text_file("--users", &p, 1 << 20))
+                .transpose()?
+                .map(|t| t.lines().map(str::to_string).collect()),
+        },
+        Command::Minors { what } => match what {
+            MinorsCommand::List => AdminRequest::MinorsList,
+            MinorsCommand::Purge => AdminRequest::MinorsPurge,
+        },
         Command::Users { what } => match what {
             UsersCommand::List => AdminRequest::UsersList,
             UsersCommand::Show { address } => AdminRequest::UsersShow { address },
             UsersCommand::Erase { address, reason } => AdminRequest::UsersErase { address, reason },
             UsersCommand::ErasureStatus { address } => AdminRequest::ErasureStatus { address },
+            UsersCommand::Export { address, .. } => AdminRequest::UsersExport { address },
         },
         Command::LegalHold { what } => match what {
             HoldCommand::Set { address, basis } => AdminRequest::HoldSet { address, basis },
@@ -227,6 +350,12 @@ async fn run(args: Args) -> ExitCode {
             }
         }
     };
+    if let Command::Users {
+        what: UsersCommand::Export { address, out },
+    } = &args.command
+    {
+        return export(&config, address, out).await;
+    }
     let req = match request(args.command) {
         Ok(r) => r,
         Err(e) => return fail(2, e),
@@ -296,6 +425,110 @@ async fn run(args: Args) -> ExitCode {
         Err(AdminError::Invalid(m)) => fail(2, m),
         Err(e) => fail(1, e),
     }
+}
+
+/// `users export`: the archive goes to `<out>.partial` (mode 0600) and is renamed to `out` only
+/// once it is complete and on disk, so a failed export never leaves a file that looks whole.
+async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCode {
+    use std::os::unix::fs::OpenOptionsExt;
+    if out.exists() {
+        return fail(2, format!("--out {}: the file exists", out.display()));
+    }
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+    {
+        Ok(f) => f,
+        Err(e) => return fail(2, format!("--out {}: {e}", partial.display())),
+    };
+    let socket = node::socket_path(config.data_dir());
+    let spinner = progress("exporting");
+    let mut sync_file = file.try_clone();
+    let result: Result<(), AdminError> =
+        match node::admin_call_export(&socket, address, |b| match &mut sync_file {
+            Ok(f) => f.write_all(b),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        })
+        .await
+        {
+            Ok(Some(r)) => {
+                eprintln!("node-admin: node running; via {}", socket.display());
+                r
+            }
+            Ok(None) => match AdminContext::offline(config, Arc::new(SystemClock)).await {
+                Ok(offline) => {
+                    eprintln!(
+                        "node-admin: node stopped; working on {}",
+                        config.data_dir().join("node.redb").display()
+                    );
+                    let r = match file.try_clone() {
+                        Ok(f) => {
+                            let mut f = tokio::fs::File::from_std(f);
+                            node::admin_export_to(&offline.context, address, &mut f).await
+                        }
+                        Err(e) => Err(AdminError::Failed(format!("{}: {e}", partial.display()))),
+                    };
+                    let store = offline.context.store().clone();
+                    drop(offline);
+                    let _ = tokio::task::spawn_blocking(move || drop(store)).await;
+                    r
+                }
+                Err(e) => Err(AdminError::Failed(e.to_string())),
+            },
+            Err(e) => Err(AdminError::Failed(format!(
+                "the admin socket {} does not answer: {e}",
+                socket.display()
+            ))),
+        };
+    if let Some(s) = spinner {
+        s.abort();
+        eprint!("\r\x1b[K");
+    }
+    let finished = result.and_then(|()| {
+        file.sync_all()
+            .map_err(|e| AdminError::Failed(format!("writing {}: {e}", partial.display())))?;
+        if !archive_is_complete(&partial) {
+            return Err(AdminError::Failed("the export was cut short".into()));
+        }
+        std::fs::rename(&partial, out)
+            .map_err(|e| AdminError::Failed(format!("--out {}: {e}", out.display())))
+    });
+    match finished {
+        Ok(()) => {
+            let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "wrote {size} bytes to {}",
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            match e {
+                AdminError::Invalid(m) => fail(2, m),
+                other => fail(1, other),
+            }
+        }
+    }
+}
+
+/// Whether the archive ends as a finished one does.
+fn archive_is_complete(path: &std::path::Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    const END: &[u8] = b",\"complete\":true}\n";
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut tail = [0u8; END.len()];
+    f.seek(SeekFrom::End(-(END.len() as i64))).is_ok()
+        && f.read_exact(&mut tail).is_ok()
+        && tail == END
 }
 
 fn toml_string(s: &str) -> String {

@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey, Token};
 use crate::hub::Hub;
+use crate::policy::PolicyBook;
 use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
 use crate::ratelimit::{Locked, LoginLimiter};
 use crate::storage::{AccountRecord, Conflict, NewAccount, SessionRecord, Store, StoreError};
@@ -143,7 +144,7 @@ pub struct Accounts {
     clock: SharedClock,
     limiter: Arc<LoginLimiter>,
     hashing: Arc<Semaphore>,
-    policy_version: String,
+    policy: PolicyBook,
     hub: Arc<Hub>,
     cache: Arc<std::sync::Mutex<SessionCache>>,
 }
@@ -155,7 +156,7 @@ impl Accounts {
         clock: SharedClock,
         limiter: Arc<LoginLimiter>,
         hash_concurrency: usize,
-        policy_version: String,
+        policy: PolicyBook,
         hub: Arc<Hub>,
     ) -> Self {
         let phone_index = master.phone_index_key();
@@ -166,7 +167,7 @@ impl Accounts {
             clock,
             limiter,
             hashing: Arc::new(Semaphore::new(hash_concurrency)),
-            policy_version,
+            policy,
             hub,
             cache: Default::default(),
         }
@@ -199,9 +200,10 @@ impl Accounts {
             field: "nickname",
             reason: e.reason,
         })?;
-        if r.accept_policy != self.policy_version {
+        let policy = self.policy.current();
+        if r.accept_policy != policy.version {
             return Err(AccountError::PolicyNotAccepted {
-                current: self.policy_version.clone(),
+                current: policy.version.clone(),
             });
         }
         let phone_index = self.phone_index.blind_index(phone.as_bytes());
@@ -239,14 +241,21 @@ impl Accounts {
                     password_phc: phc.clone(),
                     wrapped_key: self.master.wrap_data_key(id, &data_key)?,
                     created: now,
-                    policy_version: self.policy_version.clone(),
+                    policy_version: policy.version.clone(),
                     policy_accepted: now,
                 },
                 phone_index,
                 profile_sealed: data_key.seal(&aad(b"profile", id), &profile.encode())?,
+                policy_seq: policy.seq,
             };
             match self.store.insert_account(new).await {
-                Ok(()) => return Ok(handle),
+                Ok(()) => {
+                    // Versions already announced but not in effect yet: the newcomer is told too.
+                    for v in self.policy.upcoming() {
+                        self.store.notify_user(id, PolicyBook::notice(&v)).await?;
+                    }
+                    return Ok(handle);
+                }
                 Err(StoreError::Conflict(Conflict::UserId)) => continue,
                 Err(StoreError::Conflict(c)) => return Err(AccountError::Taken(c)),
                 Err(e) => return Err(e.into()),
@@ -316,7 +325,12 @@ impl Accounts {
             "A new device signed in to your account at {}.",
             now.to_rfc3339()
         );
-        let pos = self.store.notify_user(account.id, text).await?;
+        let notice = crate::storage::EventRecord::Notice {
+            kind: crate::storage::NoticeKind::Security,
+            title: "New sign-in".into(),
+            text,
+        };
+        let pos = self.store.notify_user(account.id, notice).await?;
         self.hub.publish(&[account.id], pos);
         Ok((token, device_id))
     }
@@ -531,6 +545,46 @@ impl Accounts {
             policy_version: acct.policy_version,
             profile,
         })
+    }
+
+    /// The user's notices, oldest first: (pos, notice).
+    pub async fn notices(
+        &self,
+        user: u64,
+    ) -> Result<Vec<(u64, crate::storage::EventRecord)>, AccountError> {
+        Ok(self.store.notices_of(user).await?)
+    }
+
+    /// Seals `plain` under `user`'s data key, bound to `kind` and the user.
+    pub async fn seal_personal(
+        &self,
+        user: u64,
+        kind: &[u8],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, AccountError> {
+        let key = self.live_key(user).await?;
+        Ok(key.seal(&aad(kind, user), plain)?)
+    }
+
+    /// Opens what [`Accounts::seal_personal`] sealed.
+    pub async fn open_personal(
+        &self,
+        user: u64,
+        kind: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, AccountError> {
+        let key = self.live_key(user).await?;
+        Ok(key.open(&aad(kind, user), sealed)?)
+    }
+
+    async fn live_key(&self, user: u64) -> Result<SecretKey, AccountError> {
+        let acct = self
+            .store
+            .account(user)
+            .await?
+            .filter(|a| !a.wrapped_key.is_empty())
+            .ok_or(AccountError::NoSuchUser)?;
+        self.data_key(&acct)
     }
 
     /// The owner's full view.

@@ -28,6 +28,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub federation: FederationConfig,
     pub accounts: AccountsConfig,
+    pub privacy: PrivacyConfig,
     pub retention: RetentionConfig,
     pub log: LogConfig,
 }
@@ -137,6 +138,17 @@ fn no_path() -> OptionalPath {
 pub struct AccountsConfig {
     /// Days between a user's deletion request and the erasure; they may cancel meanwhile.
     pub deletion_cooling_off_days: Bounded<0, 365>,
+}
+
+/// The privacy centre's rules.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Age of consent in the node's region: a user with a birthday less than this many years
+    /// ago is a minor, whose optional purposes need a guardian's consent.
+    pub adult_age: Bounded<1, 30>,
+    /// Least time between two exports of one user's data (hours; 0 = no limit).
+    pub export_interval_hours: Bounded<0, 8_760>,
 }
 
 /// How long each category of data is kept (days; 0 = no maximum).
@@ -278,6 +290,15 @@ impl Default for AccountsConfig {
     fn default() -> Self {
         AccountsConfig {
             deletion_cooling_off_days: Bounded(7),
+        }
+    }
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            adult_age: Bounded(18),
+            export_interval_hours: Bounded(24),
         }
     }
 }

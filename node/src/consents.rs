@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::crypto::{SecretKey, pseudonym};
-use crate::storage::{AuditEntry, ConsentEvent, Store, StoreError};
+use crate::storage::{AuditEntry, ConsentEvent, PurposeStatus, Store, StoreError};
 use crate::time::{Millis, SharedClock};
 
 /// An optional, separately consented use of personal data.
@@ -136,6 +136,17 @@ impl FromStr for Purpose {
 pub enum ConsentError {
     #[error("this needs your consent to the `{0}` purpose; grant it in your privacy settings")]
     NotGranted(Purpose),
+    /// Granted, but a policy version narrowing the user's rights is in effect and the user has
+    /// not accepted it (7.a).
+    #[error(
+        "optional features are paused until you accept the privacy policy in effect (GET /api/v1/me/policy, POST /api/v1/me/policy/accept)"
+    )]
+    Paused(Purpose),
+    /// A minor asked to grant a purpose their guardian has not agreed to (6.a).
+    #[error(
+        "you are under the age of consent: `{0}` needs your guardian's consent first (POST /api/v1/me/guardian-consent)"
+    )]
+    GuardianRequired(Purpose),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -177,24 +188,41 @@ impl Consents {
         }
     }
 
-    /// Succeeds only if `user` currently grants `purpose`. Call it where the data is used.
+    /// Succeeds only if `user` currently grants `purpose` and it is not paused by a policy
+    /// version the user has yet to accept. Call it where the data is used.
     pub async fn require(&self, user: u64, purpose: Purpose) -> Result<(), ConsentError> {
-        if self.store.consent_granted(user, purpose.name()).await? {
-            Ok(())
-        } else {
-            Err(ConsentError::NotGranted(purpose))
+        match self
+            .store
+            .purpose_status(user, purpose.name(), self.clock.now())
+            .await?
+        {
+            PurposeStatus::Granted => Ok(()),
+            PurposeStatus::NotGranted => Err(ConsentError::NotGranted(purpose)),
+            PurposeStatus::Paused { .. } => Err(ConsentError::Paused(purpose)),
         }
     }
 
     /// Grants or revokes; records the decision if it changes the state. Returns the state.
+    /// A `minor` may grant only what their recorded guardian consent covers.
     pub async fn set(
         &self,
         user: u64,
         purpose: Purpose,
         granted: bool,
+        minor: bool,
         policy_version: &str,
         device_id: &str,
     ) -> Result<PurposeState, ConsentError> {
+        if granted
+            && minor
+            && !self
+                .store
+                .guardian_of(user)
+                .await?
+                .is_some_and(|g| g.covers(purpose.name()))
+        {
+            return Err(ConsentError::GuardianRequired(purpose));
+        }
         let at = self.clock.now();
         let event = ConsentEvent {
             purpose: purpose.name().to_string(),
@@ -268,7 +296,9 @@ mod tests {
         for p in Purpose::ALL {
             assert!(matches!(c.require(1, p).await, Err(ConsentError::NotGranted(q)) if q == p));
         }
-        c.set(1, Purpose::Photos, true, "v1", "dev").await.unwrap();
+        c.set(1, Purpose::Photos, true, false, "v1", "dev")
+            .await
+            .unwrap();
         c.require(1, Purpose::Photos).await.unwrap();
         assert!(
             c.require(1, Purpose::Camera).await.is_err(),
@@ -279,7 +309,10 @@ mod tests {
             "other users stay off"
         );
         clock.advance_ms(5);
-        let s = c.set(1, Purpose::Photos, false, "v1", "dev").await.unwrap();
+        let s = c
+            .set(1, Purpose::Photos, false, false, "v1", "dev")
+            .await
+            .unwrap();
         assert!(!s.granted);
         assert_eq!(s.since, Some(Millis(1_005)));
         assert_eq!(s.history.len(), 2);

@@ -17,6 +17,7 @@ mod hub;
 mod media;
 mod messaging;
 mod policy;
+mod privacy;
 mod profile;
 mod ratelimit;
 mod requests;
@@ -25,16 +26,19 @@ mod signing;
 mod storage;
 mod time;
 mod tls;
+mod wiring;
 
 pub use admin::{
     AdminError, Context as AdminContext, Offline, OpenError, Request as AdminRequest,
-    call as admin_call, execute as admin_execute, socket_path,
+    call as admin_call, call_export as admin_call_export, execute as admin_execute,
+    export_to as admin_export_to, socket_path,
 };
 pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
 pub use consents::Purpose;
 pub use crypto::SecretKey;
 pub use federate::FedError;
 pub use http::ROUTES;
+pub use policy::MAX_TEXT_BYTES as POLICY_MAX_BYTES;
 pub use server::{Node, StartError, run};
 pub use storage::{
     AuditCheck, AuditEntry, AuditRecord, ConvKind, NewConversation, NewMessage, REMOTE_USER_BIT,

@@ -226,6 +226,8 @@ pub enum Event {
         actor: String,
     },
     Notice {
+        kind: &'static str,
+        title: String,
         text: String,
     },
 }
@@ -772,6 +774,38 @@ impl Messaging {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<MessageView>, MessagingError> {
+        self.page(
+            session.user,
+            Some(session.device_id.clone()),
+            id,
+            before,
+            after,
+            limit,
+        )
+        .await
+    }
+
+    /// A page of the history kept for `user` (not bound to one device's view), oldest first
+    /// after `after`: what their data export holds.
+    pub async fn kept_history(
+        &self,
+        user: u64,
+        id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageView>, MessagingError> {
+        self.page(user, None, id, None, Some(after), limit).await
+    }
+
+    async fn page(
+        &self,
+        user: u64,
+        device: Option<String>,
+        id: &str,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<MessageView>, MessagingError> {
         let no = self
             .store
             .conversation_no(id.to_string())
@@ -779,14 +813,7 @@ impl Messaging {
             .ok_or(MessagingError::NotFound)?;
         let records = self
             .store
-            .messages(
-                session.user,
-                session.device_id.clone(),
-                no,
-                before,
-                after,
-                limit,
-            )
+            .messages(user, device, no, before, after, limit)
             .await?
             .ok_or(MessagingError::NotFound)?;
         let handles = self
@@ -954,7 +981,11 @@ impl Messaging {
                     public,
                     actor: name(&actor),
                 },
-                EventRecord::Notice { text } => Event::Notice { text },
+                EventRecord::Notice { kind, title, text } => Event::Notice {
+                    kind: kind.name(),
+                    title,
+                    text,
+                },
             };
             out.push((e.pos, ev));
         }

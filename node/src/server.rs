@@ -25,23 +25,18 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::accounts::Accounts;
 use crate::admin::{self, Retention};
 use crate::config::Config;
-use crate::consents::Consents;
 use crate::crypto::{CryptoError, MasterKey};
 use crate::erasure::Erasure;
-use crate::federate::{Directory, FedError, HostLimits, Inbox, Outbox, OutboxLimits, Peers};
+use crate::federate::{FedError, HostLimits, Inbox, Outbox};
 use crate::http::{Api, Sessions};
-use crate::hub::Hub;
-use crate::media::{Media, MediaLimits};
-use crate::messaging::{self, Messaging};
 use crate::policy::{Policy, PolicyError};
 use crate::ratelimit::LoginLimiter;
-use crate::requests::Requests;
 use crate::storage::{Store, StoreError};
 use crate::time::SharedClock;
 use crate::tls::{self, TlsError};
+use crate::wiring::{Services, WiringError, wire};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +58,8 @@ pub enum StartError {
     Signing(#[from] crate::signing::SigningError),
     #[error("{0}")]
     Federation(String),
+    #[error(transparent)]
+    Wiring(#[from] WiringError),
     #[error("admin socket {path}: {reason}")]
     AdminSocket { path: String, reason: String },
     #[error("start-up task failed")]
@@ -112,58 +109,41 @@ impl Node {
             config.security.login_window_secs.get(),
             clock.clone(),
         ));
-        let policy = Arc::new(policy);
         let (stop, stopped) = watch::channel(false);
-        let consents = Consents::new(store.clone(), clock.clone(), master.audit_key());
-        let hub = Arc::new(Hub::default());
-        let node_keys =
-            Arc::new(crate::signing::NodeKeys::load_or_create(&store, &master, clock.now()).await?);
+        let services = wire(
+            &config,
+            &store,
+            &master,
+            &clock,
+            &policy,
+            limiter,
+            stopped.clone(),
+        )
+        .await?;
+        let Services {
+            hub,
+            node_keys,
+            peers,
+            outbox,
+            directory,
+            accounts,
+            consents,
+            messaging,
+            media,
+            erasure,
+            retention,
+            requests,
+            policy,
+            minors,
+            real_name,
+            page,
+            exporter,
+        } = services;
         let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
             .map_err(|e| {
                 StartError::Signing(crate::signing::SigningError::Document(e.to_string()))
             })?;
         let domain = config.server.domain.as_str().to_string();
-        let peers = Arc::new(
-            Peers::new(
-                &domain,
-                config.residency.region.as_str(),
-                &config.federation,
-                node_keys,
-                clock.clone(),
-            )
-            .map_err(StartError::Federation)?,
-        );
-        let outbox = Outbox::start(
-            store.clone(),
-            master.clone(),
-            peers.clone(),
-            consents.clone(),
-            clock.clone(),
-            OutboxLimits {
-                retry_max: Duration::from_secs(config.federation.retry_max_secs.get()),
-                queue_max: config.federation.queue_max.get(),
-            },
-            stopped.clone(),
-        )
-        .await?;
-        let accounts = Accounts::new(
-            store.clone(),
-            master.clone(),
-            clock.clone(),
-            limiter,
-            config.security.password_hash_concurrency.get() as usize,
-            policy.version.clone(),
-            hub.clone(),
-        );
-        let directory = Directory::new(
-            store.clone(),
-            master.clone(),
-            peers.clone(),
-            outbox.clone(),
-            accounts.clone(),
-            consents.clone(),
-            clock.clone(),
-        );
         let host_limits = HostLimits {
             recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
             max_group_members: config.messaging.max_group_members.get() as usize,
@@ -173,69 +153,27 @@ impl Node {
             master.clone(),
             peers,
             outbox.clone(),
-            directory.clone(),
+            directory,
             hub.clone(),
             clock.clone(),
             host_limits,
         );
-        let messaging = Messaging::new(
-            store.clone(),
-            master.clone(),
-            consents.clone(),
-            hub.clone(),
-            clock.clone(),
-            config.server.domain.as_str().to_string(),
-            messaging::Limits {
-                recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
-                max_group_members: config.messaging.max_group_members.get() as usize,
-            },
-            outbox.clone(),
-            directory,
-        );
-        let media = Media::new(
-            store.clone(),
-            master.clone(),
-            clock.clone(),
-            MediaLimits {
-                max_bytes: config.media.max_bytes.get(),
-                quota_bytes: config.media.quota_bytes.get(),
-            },
-        );
         let sessions: Sessions = Default::default();
-        let erasure = Erasure::new(
-            store.clone(),
-            accounts.clone(),
-            outbox.clone(),
-            master.audit_key(),
-            clock.clone(),
-            domain.clone(),
-            config.accounts.deletion_cooling_off_days.get() * 24 * 3600 * 1000,
-        );
-        let retention = Retention::new(
-            store.clone(),
-            Some(accounts.clone()),
-            clock.clone(),
-            config.retention.clone(),
-            master.audit_key(),
-        );
-        let requests = Requests::new(
-            store.clone(),
-            master.clone(),
-            hub.clone(),
-            clock.clone(),
-            master.audit_key(),
-        );
-        let admin_ctx = Arc::new(admin::Context::new(
-            store.clone(),
-            accounts.clone(),
-            consents.clone(),
-            erasure.clone(),
-            retention.clone(),
-            requests.clone(),
-            master.audit_key(),
-            domain.clone(),
-            clock.clone(),
-        ));
+        let admin_ctx = Arc::new(admin::Context {
+            store: store.clone(),
+            accounts: accounts.clone(),
+            consents: consents.clone(),
+            erasure: erasure.clone(),
+            retention: retention.clone(),
+            requests: requests.clone(),
+            policy: policy.clone(),
+            minors: minors.clone(),
+            exporter: exporter.clone(),
+            hub: hub.clone(),
+            audit_key: master.audit_key(),
+            domain: domain.clone(),
+            clock: clock.clone(),
+        });
         let socket = admin::socket_path(config.data_dir());
         let admin_listener = admin::bind(&socket).map_err(|e| StartError::AdminSocket {
             path: socket.display().to_string(),
@@ -257,6 +195,10 @@ impl Node {
             messaging,
             media,
             policy,
+            minors,
+            real_name,
+            page,
+            exporter,
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,
             sessions: sessions.clone(),

@@ -121,6 +121,20 @@ impl TestNode {
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("node.redb")
     }
+
+    /// Runs an admin command through the running node's admin socket; panics unless it
+    /// succeeds.
+    pub async fn admin(&self, req: node::AdminRequest) -> Value {
+        self.try_admin(req).await.expect("admin command succeeds")
+    }
+
+    /// Runs an admin command through the running node's admin socket.
+    pub async fn try_admin(&self, req: node::AdminRequest) -> Result<Value, node::AdminError> {
+        node::admin_call(&node::socket_path(self.config.data_dir()), &req)
+            .await
+            .expect("admin socket")
+            .expect("a node answers")
+    }
 }
 
 /// Starts nodes that federate with each other, one per `(domain, region)`: each with its own
@@ -696,6 +710,17 @@ impl Client {
             .unwrap_or_default();
         v.reverse();
         v
+    }
+
+    /// Grants or revokes a purpose; returns the reply.
+    pub async fn consent(&self, token: &str, purpose: &str, granted: bool) -> Reply {
+        self.call(
+            "PUT",
+            &format!("/api/v1/me/consents/{purpose}"),
+            Some(token),
+            Some(&json!({ "granted": granted })),
+        )
+        .await
     }
 
     /// Registers and logs in; returns the token.

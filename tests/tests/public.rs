@@ -79,7 +79,14 @@ async fn openapi_document_lists_exactly_the_routes_the_server_has() {
             .replace("{purpose}", "camera")
             .replace("{address}", "a@b");
         let r = c.call(method, &concrete, None, None).await;
-        assert_ne!(r.status, StatusCode::NOT_FOUND, "{method} {concrete}");
+        // A route may answer 404 for a missing thing (a page, a version), never for itself.
+        if r.status == StatusCode::NOT_FOUND {
+            assert_ne!(
+                r.json()["error"]["message"],
+                "no such endpoint",
+                "{method} {concrete}"
+            );
+        }
         assert_ne!(
             r.status,
             StatusCode::METHOD_NOT_ALLOWED,

@@ -15,20 +15,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use retention::Retention;
-pub use socket::{SOCKET_NAME, bind, call, serve};
+pub use socket::{SOCKET_NAME, bind, call, call_export, serve};
 
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::{MasterKey, SecretKey, pseudonym};
 use crate::erasure::{Erasure, ErasureError, ErasureStatus};
-use crate::federate::{Outbox, OutboxLimits, Peers};
 use crate::hub::Hub;
+use crate::policy::{Policy, PolicyBook, PolicyBookError, Publication};
+use crate::privacy::{Exporter, Finding, Minors, PrivacyError};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::{RequestError, Requests};
-use crate::signing::NodeKeys;
-use crate::storage::{AuditCheck, AuditEntry, Store, StoreError};
+use crate::storage::{AuditCheck, AuditEntry, EventRecord, NoticeKind, Store, StoreError};
 use crate::time::{Millis, SharedClock};
+use crate::wiring::wire;
 
 /// One admin command, as it travels over the socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,19 +37,63 @@ use crate::time::{Millis, SharedClock};
 #[non_exhaustive]
 pub enum Request {
     UsersList,
-    UsersShow { address: String },
-    UsersErase { address: String, reason: String },
-    ErasureStatus { address: String },
-    HoldSet { address: String, basis: String },
-    HoldClear { address: String },
+    UsersShow {
+        address: String,
+    },
+    UsersErase {
+        address: String,
+        reason: String,
+    },
+    ErasureStatus {
+        address: String,
+    },
+    HoldSet {
+        address: String,
+        basis: String,
+    },
+    HoldClear {
+        address: String,
+    },
     HoldList,
     RetentionShow,
-    RetentionRun { dry_run: bool },
-    AuditList { since: Option<u64> },
+    RetentionRun {
+        dry_run: bool,
+    },
+    AuditList {
+        since: Option<u64>,
+    },
     AuditVerify,
     RequestsList,
-    RequestsShow { id: u64 },
-    RequestsResolve { id: u64, answer: String },
+    RequestsShow {
+        id: u64,
+    },
+    RequestsResolve {
+        id: u64,
+        answer: String,
+    },
+    PolicyPublish {
+        version: String,
+        effective: String,
+        narrows_rights: bool,
+        /// The Chinese (authoritative) text.
+        text: String,
+        /// An English translation, if any.
+        en: Option<String>,
+    },
+    PolicyList,
+    IncidentNotify {
+        title: String,
+        body: String,
+        /// `None`: every user. Otherwise the lines of the users file (addresses or handles;
+        /// blank lines and `#` comments skipped), so an error can name its line.
+        users: Option<Vec<String>>,
+    },
+    MinorsList,
+    MinorsPurge,
+    /// Answered with a header line and then the archive itself (see `socket.rs`).
+    UsersExport {
+        address: String,
+    },
 }
 
 /// Why a command failed.
@@ -87,6 +132,11 @@ pub struct Context {
     pub(crate) erasure: Erasure,
     pub(crate) retention: Retention,
     pub(crate) requests: Requests,
+    pub(crate) policy: PolicyBook,
+    pub(crate) minors: Minors,
+    pub(crate) exporter: Exporter,
+    /// Wakes users' event streams when a command leaves them a notice.
+    pub(crate) hub: Arc<Hub>,
     pub(crate) audit_key: SecretKey,
     pub(crate) domain: String,
     pub(crate) clock: SharedClock,
@@ -113,31 +163,6 @@ pub enum OpenError {
 }
 
 impl Context {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        store: Store,
-        accounts: Accounts,
-        consents: Consents,
-        erasure: Erasure,
-        retention: Retention,
-        requests: Requests,
-        audit_key: SecretKey,
-        domain: String,
-        clock: SharedClock,
-    ) -> Self {
-        Context {
-            store,
-            accounts,
-            consents,
-            erasure,
-            retention,
-            requests,
-            audit_key,
-            domain,
-            clock,
-        }
-    }
-
     /// Opens a stopped node's database with its configuration (the same services the node
     /// runs, without listening or delivering).
     pub async fn offline(config: &Config, clock: SharedClock) -> Result<Offline, OpenError> {
@@ -165,81 +190,36 @@ impl Context {
         })?
         .0;
         let other = |e: String| OpenError::Other(e);
-        let keys = NodeKeys::load_or_create(&store, &master, clock.now())
-            .await
-            .map_err(|e| other(e.to_string()))?;
-        let domain = config.server.domain.as_str().to_string();
-        let peers = Arc::new(
-            Peers::new(
-                &domain,
-                config.residency.region.as_str(),
-                &config.federation,
-                Arc::new(keys),
-                clock.clone(),
-            )
-            .map_err(other)?,
-        );
-        let consents = Consents::new(store.clone(), clock.clone(), master.audit_key());
+        let policy = Policy::load(config).map_err(|e| other(e.to_string()))?;
         // Offline nothing is delivered: the outbox only queues (the node delivers on start).
         let (stop, stopped) = tokio::sync::watch::channel(true);
-        let outbox = Outbox::start(
-            store.clone(),
-            master.clone(),
-            peers,
-            consents.clone(),
-            clock.clone(),
-            OutboxLimits {
-                retry_max: std::time::Duration::from_secs(config.federation.retry_max_secs.get()),
-                queue_max: config.federation.queue_max.get(),
-            },
+        let s = wire(
+            config,
+            &store,
+            &master,
+            &clock,
+            &policy,
+            Arc::new(LoginLimiter::new(1, 1, clock.clone())),
             stopped,
         )
         .await
         .map_err(|e| other(e.to_string()))?;
-        let accounts = Accounts::new(
-            store.clone(),
-            master.clone(),
-            clock.clone(),
-            Arc::new(LoginLimiter::new(1, 1, clock.clone())),
-            1,
-            config.policy.version.as_str().to_string(),
-            Arc::new(Hub::default()),
-        );
-        let erasure = Erasure::new(
-            store.clone(),
-            accounts.clone(),
-            outbox,
-            master.audit_key(),
-            clock.clone(),
-            domain.clone(),
-            config.accounts.deletion_cooling_off_days.get() * 24 * 3600 * 1000,
-        );
-        let retention = Retention::new(
-            store.clone(),
-            None,
-            clock.clone(),
-            config.retention.clone(),
-            master.audit_key(),
-        );
-        let requests = Requests::new(
-            store.clone(),
-            master.clone(),
-            Arc::new(Hub::default()),
-            clock.clone(),
-            master.audit_key(),
-        );
         Ok(Offline {
-            context: Context::new(
+            context: Context {
                 store,
-                accounts,
-                consents,
-                erasure,
-                retention,
-                requests,
-                master.audit_key(),
-                domain,
+                accounts: s.accounts,
+                consents: s.consents,
+                erasure: s.erasure,
+                retention: s.retention,
+                requests: s.requests,
+                policy: s.policy,
+                minors: s.minors,
+                exporter: s.exporter,
+                hub: s.hub,
+                audit_key: master.audit_key(),
+                domain: config.server.domain.as_str().to_string(),
                 clock,
-            ),
+            },
             _stop: stop,
         })
     }
@@ -485,6 +465,129 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                 .map_err(request_error)?;
             Ok(json!({"id": id, "status": "answered"}))
         }
+        Request::PolicyPublish {
+            version,
+            effective,
+            narrows_rights,
+            text,
+            en,
+        } => {
+            let effective = crate::time::parse_date(&effective).ok_or_else(|| {
+                AdminError::Invalid(format!(
+                    "--effective: `{effective}` is not a date YYYY-MM-DD"
+                ))
+            })?;
+            let (v, notified) = ctx
+                .policy
+                .publish(Publication {
+                    version,
+                    effective,
+                    narrows: narrows_rights,
+                    zh: text,
+                    en,
+                })
+                .await
+                .map_err(|e| match e {
+                    PolicyBookError::Store(s) => AdminError::Store(s),
+                    other => AdminError::Invalid(other.to_string()),
+                })?;
+            Ok(json!({
+                "version": v.version,
+                "effective": v.effective.to_string(),
+                "narrows_rights": v.narrows,
+                "notified": notified,
+            }))
+        }
+        Request::PolicyList => {
+            let current = ctx.policy.current();
+            Ok(Value::Array(
+                ctx.policy
+                    .all()
+                    .iter()
+                    .map(|v| {
+                        json!({
+                            "version": v.version,
+                            "effective": v.effective.to_string(),
+                            "published": v.published.map(|t| t.to_rfc3339()),
+                            "narrows_rights": v.narrows,
+                            "status": if v.seq == current.seq { "current" } else if v.seq > current.seq { "upcoming" } else { "superseded" },
+                        })
+                    })
+                    .collect(),
+            ))
+        }
+        Request::IncidentNotify { title, body, users } => {
+            let title = title.trim().to_string();
+            if title.is_empty() || title.chars().count() > 200 {
+                return Err(AdminError::Invalid(
+                    "--title must be 1 to 200 characters".into(),
+                ));
+            }
+            if body.trim().is_empty() || body.chars().count() > 10_000 {
+                return Err(AdminError::Invalid(
+                    "--body: the file must hold 1 to 10000 characters".into(),
+                ));
+            }
+            let targets = match users {
+                None => None,
+                Some(lines) => {
+                    let mut ids = Vec::new();
+                    for (i, line) in lines.iter().enumerate() {
+                        let line = line.trim();
+                        if line.is_empty() || line.starts_with('#') {
+                            continue;
+                        }
+                        let id = ctx.user(line).await.map_err(|e| {
+                            AdminError::Invalid(format!("--users line {}: {e}", i + 1))
+                        })?;
+                        ids.push(id);
+                    }
+                    if ids.is_empty() {
+                        return Err(AdminError::Invalid(
+                            "--users: the file names no user".into(),
+                        ));
+                    }
+                    ids.sort_unstable();
+                    ids.dedup();
+                    Some(ids)
+                }
+            };
+            let scope = if targets.is_some() { "listed" } else { "all" };
+            let notified = ctx
+                .store
+                .notify_users(
+                    targets,
+                    EventRecord::Notice {
+                        kind: NoticeKind::Incident,
+                        title: title.clone(),
+                        text: body.trim().to_string(),
+                    },
+                    ctx.audit("incident.notify", None, &format!("{scope} users: {title}")),
+                )
+                .await?;
+            for (user, pos) in &notified {
+                ctx.hub.publish(&[*user], *pos);
+            }
+            Ok(json!({"notified": notified.len()}))
+        }
+        Request::MinorsList => {
+            let found = ctx.minors.findings().await.map_err(privacy_error)?;
+            ctx.store
+                .audit(ctx.audit("admin.minors.list", None, ""))
+                .await?;
+            Ok(Value::Array(
+                found.iter().map(|f| finding_json(ctx, f)).collect(),
+            ))
+        }
+        Request::MinorsPurge => {
+            let purged = ctx.minors.purge().await.map_err(privacy_error)?;
+            Ok(json!({
+                "purged": purged.iter().map(|f| finding_json(ctx, f)).collect::<Vec<_>>(),
+            }))
+        }
+        Request::UsersExport { .. } => Err(AdminError::Invalid(
+            "users export streams an archive; use export_to".into(),
+        )),
         Request::AuditVerify => match ctx.store.verify_audit().await? {
             AuditCheck::Intact { entries, head } => Ok(json!({
                 "intact": true,
@@ -496,6 +599,50 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             ))),
         },
     }
+}
+
+fn finding_json(ctx: &Context, f: &Finding) -> Value {
+    json!({
+        "address": format!("{}@{}", f.handle, ctx.domain),
+        "purposes": f.purposes.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        "fields": f.fields.iter().map(|x| x.name()).collect::<Vec<_>>(),
+    })
+}
+
+fn privacy_error(e: PrivacyError) -> AdminError {
+    match e {
+        PrivacyError::Store(s) => AdminError::Store(s),
+        PrivacyError::Invalid { .. } | PrivacyError::NotFound => AdminError::Invalid(e.to_string()),
+        other => AdminError::Failed(other.to_string()),
+    }
+}
+
+/// Exports `address`'s data (audited as the admin's), writing the archive's pieces to `sink`
+/// as they are produced. Fails if the user is unknown or the archive could not be finished.
+pub async fn export_to(
+    ctx: &Context,
+    address: &str,
+    sink: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> Result<(), AdminError> {
+    use tokio::io::AsyncWriteExt;
+    let user = ctx.user(address).await?;
+    let (producer, mut rx) = ctx.exporter.archive(user, "admin");
+    let consume = async {
+        while let Some(chunk) = rx.recv().await {
+            match chunk {
+                Ok(b) => sink
+                    .write_all(&b)
+                    .await
+                    .map_err(|e| AdminError::Failed(format!("writing the archive: {e}")))?,
+                Err(e) => return Err(AdminError::Failed(format!("export stopped: {e}"))),
+            }
+        }
+        sink.flush()
+            .await
+            .map_err(|e| AdminError::Failed(format!("writing the archive: {e}")))
+    };
+    let ((), done) = tokio::join!(producer, consume);
+    done
 }
 
 fn request_error(e: RequestError) -> AdminError {

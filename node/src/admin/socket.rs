@@ -1,6 +1,8 @@
 //! The admin socket: `<data_dir>/admin.sock`, mode 0600 (only the node's OS user can connect).
 //! One request per connection: a JSON [`super::Request`] on one line; the answer is one line,
 //! `{"ok": result}` or `{"error": {"kind": "invalid"|"problem"|"failed", "message"}}`.
+//! `users-export` alone answers `{"ok":{"archive":true}}` and then the archive's bytes until the
+//! connection closes; an archive cut short lacks its final `"complete":true`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use super::{AdminError, Context, Request, execute};
 pub const SOCKET_NAME: &str = "admin.sock";
 
 /// Largest request line.
-const MAX_REQUEST: u64 = 64 * 1024;
+const MAX_REQUEST: u64 = 2 * 1024 * 1024;
 
 /// Binds the socket (replacing a stale file left by a node that did not stop cleanly; the
 /// database lock guarantees no other node is running on this data directory) with mode 0600.
@@ -67,6 +69,17 @@ async fn answer(stream: UnixStream, ctx: &Context) {
     let mut reader = BufReader::new(read.take(MAX_REQUEST));
     let reply = match reader.read_line(&mut line).await {
         Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
+            Ok(Request::UsersExport { address }) => {
+                if let Err(e) = ctx.user(&address).await {
+                    error_json(&e)
+                } else {
+                    let _ = write.write_all(b"{\"ok\":{\"archive\":true}}\n").await;
+                    if let Err(e) = super::export_to(ctx, &address, &mut write).await {
+                        tracing::error!(error = %e, "admin export failed");
+                    }
+                    return;
+                }
+            }
             Ok(req) => match execute(ctx, req).await {
                 Ok(v) => json!({ "ok": v }),
                 Err(e) => {
@@ -83,6 +96,64 @@ async fn answer(stream: UnixStream, ctx: &Context) {
     let mut text = reply.to_string();
     text.push('\n');
     let _ = write.write_all(text.as_bytes()).await;
+}
+
+/// Sends `users-export` for `address` to a running node and passes the archive's bytes to
+/// `sink`. `Ok(None)` when no node answers there.
+pub async fn call_export(
+    path: &Path,
+    address: &str,
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<Option<Result<(), AdminError>>> {
+    let mut stream = match UnixStream::connect(path).await {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let req = Request::UsersExport {
+        address: address.to_string(),
+    };
+    let mut text = serde_json::to_string(&req).map_err(std::io::Error::other)?;
+    text.push('\n');
+    stream.write_all(text.as_bytes()).await?;
+    let mut reader = BufReader::new(stream);
+    let mut header = String::new();
+    reader.read_line(&mut header).await?;
+    if let Some(e) = answer_error(&header)? {
+        return Ok(Some(Err(e)));
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(Some(Ok(())));
+        }
+        sink(&buf[..n])?;
+    }
+}
+
+/// The error in an answer line, if it is one.
+fn answer_error(line: &str) -> std::io::Result<Option<AdminError>> {
+    let v: Value = serde_json::from_str(line).map_err(std::io::Error::other)?;
+    if v.get("ok").is_some() {
+        return Ok(None);
+    }
+    let message = v["error"]["message"]
+        .as_str()
+        .unwrap_or("failed")
+        .to_string();
+    Ok(Some(match v["error"]["kind"].as_str() {
+        Some("invalid") => AdminError::Invalid(message),
+        Some("problem") => AdminError::Problem(message),
+        _ => AdminError::Failed(message),
+    }))
 }
 
 /// Sends one request to a running node's socket. `Ok(None)` when no node answers there.
@@ -107,17 +178,9 @@ pub async fn call(
     stream.write_all(text.as_bytes()).await?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).await?;
-    let v: Value = serde_json::from_str(&answer).map_err(std::io::Error::other)?;
-    if let Some(ok) = v.get("ok") {
-        return Ok(Some(Ok(ok.clone())));
+    if let Some(e) = answer_error(&answer)? {
+        return Ok(Some(Err(e)));
     }
-    let message = v["error"]["message"]
-        .as_str()
-        .unwrap_or("failed")
-        .to_string();
-    Ok(Some(Err(match v["error"]["kind"].as_str() {
-        Some("invalid") => AdminError::Invalid(message),
-        Some("problem") => AdminError::Problem(message),
-        _ => AdminError::Failed(message),
-    })))
+    let v: Value = serde_json::from_str(&answer).map_err(std::io::Error::other)?;
+    Ok(Some(Ok(v["ok"].clone())))
 }

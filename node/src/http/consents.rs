@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::json::{Body, read_json, reply};
 use crate::accounts::Session;
 use crate::consents::{Consents, Purpose, PurposeState};
+use crate::privacy::Minors;
 
 fn state_json(s: &PurposeState) -> Value {
     json!({
@@ -45,10 +46,12 @@ struct PutBody {
 }
 
 /// `PUT /api/v1/me/consents/{purpose}` `{"granted": true|false}` → 200, that purpose's state;
-/// 404 `unknown_purpose` for a name not in the list. The decision is recorded with the time,
+/// 404 `unknown_purpose` for a name not in the list; 403 `guardian_consent_required` when a
+/// minor grants a purpose their guardian has not agreed to. The decision is recorded with the time,
 /// the policy version the user accepted, and this device.
 pub async fn put(
     consents: &Consents,
+    minors: &Minors,
     session: &Session,
     purpose: &str,
     req: Request<Incoming>,
@@ -62,11 +65,14 @@ pub async fn put(
         )
     })?;
     let b: PutBody = read_json(req, limit).await?;
+    // Only a grant needs to know whether the user is a minor (6.a).
+    let minor = b.granted && minors.is_minor(session.user).await?;
     let state = consents
         .set(
             session.user,
             purpose,
             b.granted,
+            minor,
             &session.policy_version,
             &session.device_id,
         )

@@ -8,6 +8,7 @@ use crate::accounts::AccountError;
 use crate::consents::ConsentError;
 use crate::federate::{FedError, PeerError, refusal_text};
 use crate::messaging::MessagingError;
+use crate::policy::PolicyBookError;
 use crate::storage::Refusal;
 use crate::storage::{Conflict, StoreError};
 
@@ -137,6 +138,16 @@ impl From<ConsentError> for ApiError {
                     "this needs your consent to the `{p}` purpose (PUT /api/v1/me/consents/{p})"
                 ),
             ),
+            ConsentError::Paused(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "policy_acceptance_required",
+                e.to_string(),
+            ),
+            ConsentError::GuardianRequired(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "guardian_consent_required",
+                e.to_string(),
+            ),
             ConsentError::Store(s) => s.into(),
         }
     }
@@ -216,6 +227,23 @@ impl From<FedError> for ApiError {
                 tracing::error!(error = %other, "federation operation failed");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<PolicyBookError> for ApiError {
+    fn from(e: PolicyBookError) -> Self {
+        let text = e.to_string();
+        match e {
+            PolicyBookError::Invalid { field, reason } => ApiError::invalid(field, &reason),
+            PolicyBookError::Unknown(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_version", text)
+            }
+            PolicyBookError::Outdated { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "outdated_version", text)
+            }
+            PolicyBookError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "conflict", text),
+            PolicyBookError::Store(s) => s.into(),
         }
     }
 }

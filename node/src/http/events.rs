@@ -20,7 +20,6 @@ use http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
@@ -164,7 +163,7 @@ pub fn upgrade(
             drop(slot); // the socket is closed: its connection slot is free again
         });
     }
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(super::json::full(Bytes::new()));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
     h.insert(UPGRADE, HeaderValue::from_static("websocket"));

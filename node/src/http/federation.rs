@@ -13,7 +13,6 @@ use bytes::Bytes;
 use federation::MAX_TXN_BYTES;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::error::ApiError;
@@ -26,7 +25,7 @@ pub fn keys(document: &Bytes) -> Response<Body> {
 }
 
 fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut r = Response::new(Full::new(body));
+    let mut r = Response::new(super::json::full(body));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -4,19 +4,68 @@
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use super::error::ApiError;
 
-/// The response body type of every handler.
-pub type Body = Full<Bytes>;
+/// The response body type of every handler: whole, or streamed while it is produced.
+pub type Body = Either<Full<Bytes>, Streamed>;
+
+/// A whole body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Either::Left(Full::new(bytes.into()))
+}
+
+/// A body produced while it is sent: `producer` fills the channel `rx` reads. The producer is
+/// driven by the body's own polling, so it lives exactly as long as the response: when the
+/// client goes away the body is dropped and production stops with it. An `Err` item ends the
+/// body with an error (the client sees a cut-off response, never a silently short one).
+pub struct Streamed {
+    producer: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+}
+
+impl Streamed {
+    pub fn new(
+        producer: impl Future<Output = ()> + Send + 'static,
+        rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+    ) -> Self {
+        Streamed {
+            producer: Some(Box::pin(producer)),
+            rx,
+        }
+    }
+}
+
+impl hyper::body::Body for Streamed {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if let Some(p) = self.producer.as_mut()
+            && p.as_mut().poll(cx).is_ready()
+        {
+            self.producer = None;
+        }
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|r| r.map(Frame::data).map_err(std::io::Error::other)))
+    }
+}
 
 /// A JSON response with `status`.
 pub fn reply(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    let mut r = Response::new(full(bytes));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -27,7 +76,7 @@ pub fn reply(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 
 /// An empty 204 answer.
 pub fn no_content() -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(full(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     r
 }

@@ -8,10 +8,8 @@
 //! - `GET /api/v1/media/{id}` — the file, for its owner and members of conversations it was
 //!   sent in; 404 for anyone else.
 
-use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::json;
 
@@ -128,7 +126,7 @@ pub async fn download(
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let (ct, bytes) = media.fetch(session.user, id).await?;
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    let mut r = Response::new(super::json::full(bytes));
     let h = r.headers_mut();
     h.insert(
         CONTENT_TYPE,

@@ -95,7 +95,9 @@ pub fn event_json(cursor: u64, e: &Event) -> Value {
         } => {
             json!({"type": "visibility", "conversation": conversation, "public": public, "actor": actor})
         }
-        Event::Notice { text } => json!({"type": "notice", "text": text}),
+        Event::Notice { kind, title, text } => {
+            json!({"type": "notice", "kind": kind, "title": title, "text": text})
+        }
     };
     v["cursor"] = json!(cursor.to_string());
     v

@@ -18,6 +18,7 @@ mod media;
 mod messages;
 mod openapi;
 mod policy;
+mod privacy;
 mod requests;
 
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ use hyper::body::Incoming;
 pub use error::ApiError;
 pub use events::Sessions;
 pub use json::Body;
+pub(crate) use messages::message_json;
 
 use crate::accounts::{Accounts, Session};
 use crate::consents::Consents;
@@ -37,7 +39,8 @@ use crate::erasure::Erasure;
 use crate::federate::Inbox;
 use crate::media::Media;
 use crate::messaging::Messaging;
-use crate::policy::Policy;
+use crate::policy::PolicyBook;
+use crate::privacy::{Exporter, Minors, PublicPage, RealName};
 
 /// Every route of the client API: method, path pattern (`{name}` is one path segment).
 /// The OpenAPI document must list exactly these (a test enforces it).
@@ -45,6 +48,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/policy"),
+    ("GET", "/api/v1/policy/versions"),
+    ("GET", "/api/v1/policy/versions/{version}"),
+    ("GET", "/api/v1/pages/{handle}"),
     ("POST", "/api/v1/accounts"),
     ("POST", "/api/v1/sessions"),
     ("DELETE", "/api/v1/sessions/current"),
@@ -56,6 +62,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/me/deletion"),
     ("POST", "/api/v1/me/requests"),
     ("GET", "/api/v1/me/requests"),
+    ("GET", "/api/v1/me/policy"),
+    ("POST", "/api/v1/me/policy/accept"),
+    ("GET", "/api/v1/me/notices"),
+    ("POST", "/api/v1/me/guardian-consent"),
+    ("GET", "/api/v1/me/guardian-consent"),
+    ("POST", "/api/v1/me/real-name"),
+    ("GET", "/api/v1/me/real-name"),
+    ("DELETE", "/api/v1/me/real-name"),
+    ("PUT", "/api/v1/me/public-page"),
+    ("GET", "/api/v1/me/public-page"),
+    ("POST", "/api/v1/me/export"),
+    ("GET", "/api/v1/me/export"),
     ("GET", "/api/v1/me/consents"),
     ("PUT", "/api/v1/me/consents/{purpose}"),
     ("GET", "/api/v1/users/{address}"),
@@ -96,7 +114,11 @@ pub struct Api {
     pub requests: crate::requests::Requests,
     pub messaging: Messaging,
     pub media: Media,
-    pub policy: Arc<Policy>,
+    pub policy: PolicyBook,
+    pub minors: Minors,
+    pub real_name: RealName,
+    pub page: PublicPage,
+    pub exporter: Exporter,
     pub domain: String,
     pub max_body: usize,
     /// WebSocket sessions, awaited by the server at shutdown.
@@ -229,6 +251,15 @@ async fn dispatch(
             federation::user(&api.inbox, &handle, req).await
         }
         ("GET", "/api/v1/policy") => policy::get(&api.policy, req.uri().query()),
+        ("GET", "/api/v1/policy/versions") => Ok(policy::versions(&api.policy)),
+        ("GET", "/api/v1/policy/versions/{version}") => {
+            let v = params.first().cloned().unwrap_or_default();
+            policy::version(&api.policy, &v, req.uri().query())
+        }
+        ("GET", "/api/v1/pages/{handle}") => {
+            let h = params.first().cloned().unwrap_or_default();
+            privacy::public_page(&api.page, &h, &api.domain).await
+        }
         ("POST", "/api/v1/accounts") => {
             accounts::register(&api.accounts, &api.domain, req, api.max_body).await
         }
@@ -357,8 +388,28 @@ async fn dispatch_authenticated(
         ("GET", "/api/v1/me/requests") => requests::list(&api.requests, &session).await,
         ("GET", "/api/v1/me/consents") => consents::list(&api.consents, &session).await,
         ("PUT", "/api/v1/me/consents/{purpose}") => {
-            consents::put(&api.consents, &session, &param(), req, api.max_body).await
+            consents::put(&api.consents, &api.minors, &session, &param(), req, b).await
         }
+        ("GET", "/api/v1/me/policy") => policy::mine(&api.policy, &session).await,
+        ("POST", "/api/v1/me/policy/accept") => {
+            policy::accept(&api.policy, &api.accounts, &session, req, b).await
+        }
+        ("GET", "/api/v1/me/notices") => privacy::notices(&api.accounts, &session).await,
+        ("POST", "/api/v1/me/guardian-consent") => {
+            privacy::record_guardian(&api.minors, &session, req, b).await
+        }
+        ("GET", "/api/v1/me/guardian-consent") => privacy::guardian(&api.minors, &session).await,
+        ("POST", "/api/v1/me/real-name") => {
+            privacy::set_real_name(&api.real_name, &session, req, b).await
+        }
+        ("GET", "/api/v1/me/real-name") => privacy::real_name(&api.real_name, &session).await,
+        ("DELETE", "/api/v1/me/real-name") => {
+            privacy::delete_real_name(&api.real_name, &session).await
+        }
+        ("PUT", "/api/v1/me/public-page") => privacy::set_page(&api.page, &session, req, b).await,
+        ("GET", "/api/v1/me/public-page") => privacy::page_status(&api.page, &session).await,
+        ("POST", "/api/v1/me/export") => privacy::start_export(&api.exporter, &session).await,
+        ("GET", "/api/v1/me/export") => privacy::download_export(&api.exporter, &session).await,
         _ => Err(ApiError::internal()),
     }
 }

@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Response};
-use http_body_util::Full;
 
 use super::json::Body;
 
@@ -12,7 +11,9 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 /// `GET /api/v1/openapi.json` → 200, the document.
 pub fn get() -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from_static(OPENAPI_JSON.as_bytes())));
+    let mut r = Response::new(super::json::full(Bytes::from_static(
+        OPENAPI_JSON.as_bytes(),
+    )));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

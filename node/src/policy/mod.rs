@@ -1,6 +1,10 @@
 //! The privacy policy the node serves: its version, effective date and text in Chinese and
 //! English. The built-in texts are a template written for this node; `policy.zh_file` and
-//! `policy.en_file` replace them.
+//! `policy.en_file` replace them. `book.rs` keeps every version published since.
+
+mod book;
+
+pub use book::{MAX_TEXT_BYTES, PolicyBook, PolicyBookError, Publication, Version};
 
 use crate::config::{Config, Date};
 

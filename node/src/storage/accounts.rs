@@ -60,6 +60,8 @@ pub struct NewAccount {
     pub account: AccountRecord,
     pub phone_index: [u8; 32],
     pub profile_sealed: Vec<u8>,
+    /// Publication number of the policy version accepted at registration (0: the configured).
+    pub policy_seq: u64,
 }
 
 /// A logged-in device.
@@ -164,6 +166,8 @@ impl Store {
             phones.insert(&new.phone_index, id)?;
             tx.open_table(USERID_PROFILE)?
                 .insert(id, new.profile_sealed.as_slice())?;
+            tx.open_table(USERID_POLICYSEQ_ACCEPTED)?
+                .insert((id, new.policy_seq), new.account.policy_accepted.0)?;
             Ok(())
         })
         .await
@@ -377,6 +381,18 @@ impl Store {
             if event.purpose == "cloud_sync" && !event.granted {
                 // Revoking cloud history deletes what is kept for this user, now.
                 Store::drop_history(tx, user)?;
+            }
+            // What was derived for a purpose goes with its revocation (G2.e).
+            if !event.granted {
+                match event.purpose.as_str() {
+                    "real_name" => {
+                        tx.open_table(USERID_REALNAME)?.remove(user)?;
+                    }
+                    "public_page" => {
+                        tx.open_table(USERID_PUBLICPAGE)?.remove(user)?;
+                    }
+                    _ => {}
+                }
             }
             if let Some(a) = &audit {
                 super::append_audit(tx, a.clone())?;

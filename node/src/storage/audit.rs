@@ -207,12 +207,25 @@ impl Store {
         &self,
         since: Option<Millis>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.audit_where(move |e| since.is_none_or(|s| e.at >= s))
+            .await
+    }
+
+    /// Entries naming `target` (a pseudonym), oldest first.
+    pub async fn audit_about(&self, target: String) -> Result<Vec<AuditRecord>, StoreError> {
+        self.audit_where(move |e| e.target == target).await
+    }
+
+    async fn audit_where(
+        &self,
+        keep: impl Fn(&AuditEntry) -> bool + Send + 'static,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         self.read(move |tx| {
             let mut out = Vec::new();
             for row in tx.open_table(SEQ_AUDITENTRY)?.iter()? {
                 let (k, v) = row?;
                 let rec = AuditRecord::decode(k.value(), v.value())?;
-                if since.is_none_or(|s| rec.entry.at >= s) {
+                if keep(&rec.entry) {
                     out.push(rec);
                 }
             }

@@ -210,3 +210,38 @@ pub const USERID_REQUESTID: TableDefinition<(u64, u64), ()> =
 /// pseudonymous target, detail, and the hash chaining it to the entry before. META
 /// `audit_head` holds (count, last hash), written in the same transaction.
 pub const SEQ_AUDITENTRY: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_auditentry");
+
+// ---- Policy versions, guardians, real name, public page --------------------------------------
+
+/// `policyseq_version`: publication number (from 1, META `next_policy`) → encoded
+/// [`super::PolicyVersionRecord`] (version name, published ms, effective date, whether it
+/// narrows users' rights, zh and en text). Number 0 is the configured policy, not stored here.
+pub const POLICYSEQ_VERSION: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("policyseq_version");
+
+/// `policyseq_narrowing`: publication number → start of its effective date (ms): the versions
+/// that narrow users' rights, kept apart so the check at every optional use reads no text.
+pub const POLICYSEQ_NARROWING: TableDefinition<u64, u64> =
+    TableDefinition::new("policyseq_narrowing");
+
+/// `userid_policyseq_accepted`: (user id, publication number) → time accepted (ms): every
+/// version a user accepted (0 = the configured one), registration included. The highest
+/// number is what the user has agreed to.
+pub const USERID_POLICYSEQ_ACCEPTED: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_policyseq_accepted");
+
+/// `userid_guardian`: user id → encoded [`super::GuardianRecord`]: a minor's guardian consent
+/// (time, the purposes it covers, guardian name and contact sealed under the user's key).
+pub const USERID_GUARDIAN: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_guardian");
+
+/// `userid_realname`: user id → (verified ms, name and resident ID number sealed under the
+/// user's key). Present only while `real_name` is granted.
+pub const USERID_REALNAME: TableDefinition<u64, (u64, &[u8])> =
+    TableDefinition::new("userid_realname");
+
+/// `userid_publicpage`: user id → time the public page was enabled (ms). Present only while
+/// `public_page` is granted and the user confirmed their phone number and password.
+pub const USERID_PUBLICPAGE: TableDefinition<u64, u64> = TableDefinition::new("userid_publicpage");
+
+/// `userid_export`: user id → time of the user's last export request (ms), for the rate limit.
+pub const USERID_EXPORT: TableDefinition<u64, u64> = TableDefinition::new("userid_export");

@@ -383,6 +383,7 @@ fn begin(
     tx.open_table(PHONEINDEX_USERID)?
         .retain(|_, id| id != user)?;
     tx.open_table(USERID_PROFILE)?.remove(user)?;
+    super::privacy::erase_privacy_rows(tx, user)?;
     let devices: Vec<(String, [u8; 32])> = tx
         .open_table(USERID_DEVICEID_TOKENHASH)?
         .range((user, "")..)?
@@ -602,6 +603,7 @@ mod tests {
                 },
                 phone_index: [id as u8; 32],
                 profile_sealed: vec![3; 20],
+                policy_seq: 0,
             })
             .await
             .unwrap();
@@ -722,7 +724,7 @@ mod tests {
             "others untouched"
         );
         let msgs = store
-            .messages(2, "d2".into(), 9, None, None, 10)
+            .messages(2, Some("d2".into()), 9, None, None, 10)
             .await
             .unwrap()
             .unwrap();

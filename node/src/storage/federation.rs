@@ -209,7 +209,8 @@ pub struct FanoutView<'a> {
     pub removed: &'a [(MemberRecord, String)],
     /// The events the write added, in order.
     pub events: &'a [EventRecord],
-    /// Local members (and removed members) who have granted `cross_border_transfer`.
+    /// Local members (and removed members) who have granted `cross_border_transfer` (and are
+    /// not paused by a policy version they have yet to accept).
     pub cross_border: &'a [u64],
 }
 
@@ -242,10 +243,13 @@ type Named = (MemberRecord, String);
 fn named(
     tx: &WriteTransaction,
     members: &[MemberRecord],
+    now: Millis,
 ) -> Result<(Vec<Named>, Vec<u64>), StoreError> {
     let accounts = tx.open_table(USERID_ACCOUNT)?;
     let remotes = tx.open_table(USERID_REMOTEUSER)?;
     let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
+    let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
+    let narrowing = tx.open_table(POLICYSEQ_NARROWING)?;
     let mut out = Vec::with_capacity(members.len());
     let mut cross = Vec::new();
     for m in members {
@@ -257,6 +261,7 @@ fn named(
             out.push((*m, super::AccountRecord::decode(v.value())?.handle));
             if let Some(c) = consents.get((m.user, "cross_border_transfer"))?
                 && super::ConsentEvent::decode_granted(c.value())?
+                && super::privacy::paused_by(&accepted, &narrowing, m.user, now)?.is_none()
             {
                 cross.push(m.user);
             }
@@ -284,8 +289,8 @@ pub(crate) fn run_fanout(
     if !members.iter().chain(removed).any(remote) {
         return Ok(Vec::new());
     }
-    let (members_named, mut cross) = named(tx, members)?;
-    let (removed_named, cross_removed) = named(tx, removed)?;
+    let (members_named, mut cross) = named(tx, members, now)?;
+    let (removed_named, cross_removed) = named(tx, removed, now)?;
     cross.extend(cross_removed);
     let view = FanoutView {
         conversation,

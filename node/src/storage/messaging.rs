@@ -231,8 +231,43 @@ pub enum EventRecord {
     },
     /// A notice from the node to one user.
     Notice {
+        kind: NoticeKind,
+        title: String,
         text: String,
     },
+}
+
+/// What a notice is about, so a client can show each kind its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A sign-in on another device.
+    Security,
+    /// A request to the admin was answered.
+    Request,
+    /// A new privacy policy version was published.
+    Policy,
+    /// A security incident that affects the user.
+    Incident,
+}
+
+impl NoticeKind {
+    const ALL: [NoticeKind; 4] = [
+        NoticeKind::Security,
+        NoticeKind::Request,
+        NoticeKind::Policy,
+        NoticeKind::Incident,
+    ];
+    pub const fn name(self) -> &'static str {
+        match self {
+            NoticeKind::Security => "security",
+            NoticeKind::Request => "request",
+            NoticeKind::Policy => "policy",
+            NoticeKind::Incident => "incident",
+        }
+    }
+    fn code(self) -> u64 {
+        self as u64
+    }
 }
 
 impl EventRecord {
@@ -254,7 +289,9 @@ impl EventRecord {
                 .u64(role.code()),
             EventRecord::Renamed { name, actor } => e.u64(3).str(name).u64(*actor),
             EventRecord::Visibility { public, actor } => e.u64(4).bool(*public).u64(*actor),
-            EventRecord::Notice { text } => e.u64(5).str(text),
+            EventRecord::Notice { kind, title, text } => {
+                e.u64(6).u64(kind.code()).str(title).str(text)
+            }
         }
         .finish()
     }
@@ -279,7 +316,19 @@ impl EventRecord {
                 public: d.bool()?,
                 actor: d.u64()?,
             },
-            5 => EventRecord::Notice { text: d.string()? },
+            // Notices written before they had a kind and a title.
+            5 => EventRecord::Notice {
+                kind: NoticeKind::Security,
+                title: String::new(),
+                text: d.string()?,
+            },
+            6 => EventRecord::Notice {
+                kind: *NoticeKind::ALL
+                    .get(d.u64()? as usize)
+                    .ok_or(StoreError::Corrupt("event"))?,
+                title: d.string()?,
+                text: d.string()?,
+            },
             _ => return Err(StoreError::Corrupt("event")),
         };
         d.end()?;
@@ -1079,10 +1128,12 @@ impl Store {
 
     /// A page of one conversation's messages as `user`'s device sees them: seq < `before`
     /// newest first, or seq > `after` oldest first. `None` if the user is not a member.
+    /// A page of a conversation's messages as one of `user`'s devices sees them, or (`device`
+    /// `None`) as kept for the user: everything above their floor.
     pub async fn messages(
         &self,
         user: u64,
-        device: String,
+        device: Option<String>,
         no: u64,
         before: Option<u64>,
         after: Option<u64>,
@@ -1097,10 +1148,13 @@ impl Store {
                 return Ok(None);
             }
             let head = last_pos(&tx.open_table(META)?)?;
-            let start = tx
-                .open_table(USERID_DEVICEID_CURSOR)?
-                .get((user, device.as_str()))?
-                .map_or(head, |v| v.value().0);
+            let start = match &device {
+                Some(d) => tx
+                    .open_table(USERID_DEVICEID_CURSOR)?
+                    .get((user, d.as_str()))?
+                    .map_or(head, |v| v.value().0),
+                None => 0,
+            };
             let floor = device_floor(tx, user, start)?.floor;
             let cleared = tx
                 .open_table(USERID_CONVNO_CLEARED)?
@@ -1267,16 +1321,12 @@ impl Store {
         .await
     }
 
-    /// Adds a notice for one user and returns its pos.
-    pub async fn notify_user(&self, user: u64, text: String) -> Result<u64, StoreError> {
+    /// Adds a notice (an [`EventRecord::Notice`]) for one user and returns its pos.
+    pub async fn notify_user(&self, user: u64, notice: EventRecord) -> Result<u64, StoreError> {
         self.write(move |tx| {
             let pos = next_pos(tx)?;
-            tx.open_table(USERID_POS_EVENT)?.insert(
-                (user, pos),
-                EventRecord::Notice { text: text.clone() }
-                    .encode()
-                    .as_slice(),
-            )?;
+            tx.open_table(USERID_POS_EVENT)?
+                .insert((user, pos), notice.encode().as_slice())?;
             Ok(pos)
         })
         .await
@@ -1720,7 +1770,7 @@ mod tests {
         );
         assert_eq!(store.stored_messages(no).await.unwrap(), 2);
         let page = store
-            .messages(2, "b1".into(), no, None, None, 10)
+            .messages(2, Some("b1".into()), no, None, None, 10)
             .await
             .unwrap()
             .unwrap();
@@ -1732,7 +1782,7 @@ mod tests {
             "revocation purges at once"
         );
         let page = store
-            .messages(2, "b1".into(), no, None, None, 10)
+            .messages(2, Some("b1".into()), no, None, None, 10)
             .await
             .unwrap()
             .unwrap();
@@ -1800,7 +1850,7 @@ mod tests {
         );
         send(&store, 2).await;
         let page = store
-            .messages(1, "a1".into(), no, None, Some(0), 10)
+            .messages(1, Some("a1".into()), no, None, Some(0), 10)
             .await
             .unwrap()
             .unwrap();

@@ -15,6 +15,7 @@ mod codec;
 mod erasure;
 mod federation;
 mod messaging;
+mod privacy;
 mod replica;
 mod requests;
 mod retention;
@@ -34,8 +35,9 @@ pub use federation::{
 pub use messaging::MemberRecord;
 pub use messaging::{
     ConvKind, ConversationRecord, ConversationState, EventRecord, MediaRecord, MemberAction,
-    MessageRecord, Mutation, NewConversation, NewMessage, Notify, Recalled, Role, Sent,
+    MessageRecord, Mutation, NewConversation, NewMessage, NoticeKind, Notify, Recalled, Role, Sent,
 };
+pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
 pub use retention::{Counts, Cutoffs};
@@ -315,6 +317,13 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_LEGALHOLD)?;
     tx.open_table(REQUESTID_REQUEST)?;
     tx.open_table(USERID_REQUESTID)?;
+    tx.open_table(POLICYSEQ_VERSION)?;
+    tx.open_table(POLICYSEQ_NARROWING)?;
+    tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
+    tx.open_table(USERID_GUARDIAN)?;
+    tx.open_table(USERID_REALNAME)?;
+    tx.open_table(USERID_PUBLICPAGE)?;
+    tx.open_table(USERID_EXPORT)?;
     Ok(())
 }
 
@@ -327,7 +336,7 @@ mod tests {
         Store::open(&dir.join("node.redb"), |_| Ok(None)).unwrap().0
     }
 
-    fn account(id: u64, handle: &str) -> NewAccount {
+    pub(crate) fn account(id: u64, handle: &str) -> NewAccount {
         NewAccount {
             account: AccountRecord {
                 id,
@@ -341,6 +350,7 @@ mod tests {
             },
             phone_index: [id as u8; 32],
             profile_sealed: vec![9],
+            policy_seq: 0,
         }
     }
 

@@ -149,6 +149,8 @@ impl Store {
             tx.open_table(USERID_POS_EVENT)?.insert(
                 (rec.user, pos),
                 EventRecord::Notice {
+                    kind: super::NoticeKind::Request,
+                    title: format!("Request #{id} answered"),
                     text: format!(
                         "Your request #{id} has been answered: GET /api/v1/me/requests shows the answer."
                     ),

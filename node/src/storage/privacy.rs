@@ -1,0 +1,651 @@
+//! Privacy-centre records: published policy versions and who accepted which; the check that
+//! pauses optional processing for a user who has not accepted a version narrowing their rights;
+//! notices to many users at once; a minor's guardian consent; a verified real name; the public
+//! page switch; and the export rate limit.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::catalog::*;
+use super::codec::{Dec, Enc};
+use super::messaging::{EventRecord, next_pos};
+use super::{AccountRecord, AuditEntry, ConsentEvent, Store, StoreError, append_audit};
+use crate::time::Millis;
+
+/// A published policy version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersionRecord {
+    /// Publication number, from 1 (0 is the configured policy).
+    pub seq: u64,
+    pub version: String,
+    pub published: Millis,
+    /// The start (00:00 UTC) of the day it takes effect.
+    pub effective: Millis,
+    pub narrows: bool,
+    pub zh: String,
+    /// Empty when no English text was published.
+    pub en: String,
+}
+
+impl PolicyVersionRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .str(&self.version)
+            .u64(self.published.0)
+            .u64(self.effective.0)
+            .bool(self.narrows)
+            .str(&self.zh)
+            .str(&self.en)
+            .finish()
+    }
+    fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "policy version", 1)?;
+        let r = PolicyVersionRecord {
+            seq,
+            version: d.string()?,
+            published: Millis(d.u64()?),
+            effective: Millis(d.u64()?),
+            narrows: d.bool()?,
+            zh: d.string()?,
+            en: d.string()?,
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// A minor's guardian consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardianRecord {
+    pub recorded: Millis,
+    /// The purposes the guardian agreed to, by name.
+    pub purposes: Vec<String>,
+    /// The guardian's name and contact, sealed under the user's data key.
+    pub sealed: Vec<u8>,
+}
+
+impl GuardianRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut e = Enc::new(1)
+            .u64(self.recorded.0)
+            .u64(self.purposes.len() as u64);
+        for p in &self.purposes {
+            e = e.str(p);
+        }
+        e.bytes(&self.sealed).finish()
+    }
+    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "guardian consent", 1)?;
+        let recorded = Millis(d.u64()?);
+        let n = d.u64()?.min(64);
+        let purposes = (0..n).map(|_| d.string()).collect::<Result<_, _>>()?;
+        let r = GuardianRecord {
+            recorded,
+            purposes,
+            sealed: d.bytes()?,
+        };
+        d.end()?;
+        Ok(r)
+    }
+
+    /// Whether the guardian agreed to `purpose`.
+    pub fn covers(&self, purpose: &str) -> bool {
+        self.purposes.iter().any(|p| p == purpose)
+    }
+}
+
+/// Whether a user may be processed for a purpose right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurposeStatus {
+    Granted,
+    NotGranted,
+    /// Granted, but paused: the policy version with this publication number narrows the user's
+    /// rights, is in effect, and the user has not accepted it.
+    Paused {
+        seq: u64,
+    },
+}
+
+/// The first version in effect at `now` that narrows rights and that `user` has not accepted
+/// (nor any later version), if any.
+pub(crate) fn paused_by(
+    accepted: &impl ReadableTable<(u64, u64), u64>,
+    narrowing: &impl ReadableTable<u64, u64>,
+    user: u64,
+    now: Millis,
+) -> Result<Option<u64>, StoreError> {
+    let agreed = match accepted.range((user, 0)..=(user, u64::MAX))?.next_back() {
+        Some(row) => row?.0.value().1,
+        None => 0,
+    };
+    for row in narrowing.range(agreed + 1..)? {
+        let (seq, effective) = row?;
+        if effective.value() <= now.0 {
+            return Ok(Some(seq.value()));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `user` grants `purpose` and it is not paused, read inside a write transaction.
+pub(crate) fn purpose_active(
+    tx: &WriteTransaction,
+    user: u64,
+    purpose: &str,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let granted = match tx
+        .open_table(USERID_PURPOSE_CONSENT)?
+        .get((user, purpose))?
+    {
+        Some(v) => ConsentEvent::decode_granted(v.value())?,
+        None => false,
+    };
+    Ok(granted
+        && paused_by(
+            &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
+            &tx.open_table(POLICYSEQ_NARROWING)?,
+            user,
+            now,
+        )?
+        .is_none())
+}
+
+/// Users who still have an account (not in the middle of an erasure).
+fn live_users(tx: &WriteTransaction) -> Result<Vec<u64>, StoreError> {
+    let mut out = Vec::new();
+    for row in tx.open_table(USERID_ACCOUNT)?.iter()? {
+        let (k, v) = row?;
+        if !AccountRecord::decode(v.value())?.wrapped_key.is_empty() {
+            out.push(k.value());
+        }
+    }
+    Ok(out)
+}
+
+/// Leaves `notice` for each user; returns (user, pos) for the live events.
+fn leave_notices(
+    tx: &WriteTransaction,
+    users: &[u64],
+    notice: &EventRecord,
+) -> Result<Vec<(u64, u64)>, StoreError> {
+    let encoded = notice.encode();
+    let mut events = tx.open_table(USERID_POS_EVENT)?;
+    let mut out = Vec::with_capacity(users.len());
+    for &u in users {
+        let pos = next_pos(tx)?;
+        events.insert((u, pos), encoded.as_slice())?;
+        out.push((u, pos));
+    }
+    Ok(out)
+}
+
+/// Why a privacy-centre write was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivacyRefusal {
+    /// A version with that name exists already.
+    VersionExists,
+    /// The purpose this needs is not granted (or is paused).
+    NotGranted,
+    /// Too soon after the last export; the next is allowed at this time.
+    TooSoon(Millis),
+}
+
+impl Store {
+    /// Every published version, in publication order.
+    pub async fn policy_versions(&self) -> Result<Vec<PolicyVersionRecord>, StoreError> {
+        self.read(|tx| {
+            let mut out = Vec::new();
+            for row in tx.open_table(POLICYSEQ_VERSION)?.iter()? {
+                let (k, v) = row?;
+                out.push(PolicyVersionRecord::decode(k.value(), v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Publishes a version (its `seq` is assigned here) and leaves `notice` for every user, with
+    /// `audit`, in one transaction. Returns the record and (user, pos) of every notice.
+    pub async fn publish_policy(
+        &self,
+        rec: PolicyVersionRecord,
+        notice: EventRecord,
+        audit: AuditEntry,
+    ) -> Result<Result<(PolicyVersionRecord, Vec<(u64, u64)>), PrivacyRefusal>, StoreError> {
+        self.write(move |tx| {
+            for row in tx.open_table(POLICYSEQ_VERSION)?.iter()? {
+                let (k, v) = row?;
+                if PolicyVersionRecord::decode(k.value(), v.value())?.version == rec.version {
+                    return Ok(Err(PrivacyRefusal::VersionExists));
+                }
+            }
+            let seq = super::take_numbers(tx, "next_policy", 1)?;
+            let rec = PolicyVersionRecord { seq, ..rec.clone() };
+            tx.open_table(POLICYSEQ_VERSION)?
+                .insert(seq, rec.encode().as_slice())?;
+            if rec.narrows {
+                tx.open_table(POLICYSEQ_NARROWING)?
+                    .insert(seq, rec.effective.0)?;
+            }
+            let users = live_users(tx)?;
+            let notified = leave_notices(tx, &users, &notice)?;
+            append_audit(tx, audit.clone())?;
+            Ok(Ok((rec, notified)))
+        })
+        .await
+    }
+
+    /// Records that `user` accepted version `seq` (named `version`) at `now`; the account then
+    /// names it as its accepted policy.
+    pub async fn accept_policy(
+        &self,
+        user: u64,
+        seq: u64,
+        version: String,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let mut accounts = tx.open_table(USERID_ACCOUNT)?;
+            let Some(mut acct) = accounts
+                .get(user)?
+                .map(|v| AccountRecord::decode(v.value()))
+                .transpose()?
+            else {
+                return Ok(false);
+            };
+            let mut accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
+            if accepted.get((user, seq))?.is_none() {
+                accepted.insert((user, seq), now.0)?;
+            }
+            acct.policy_version = version.clone();
+            acct.policy_accepted = now;
+            accounts.insert(user, acct.encode().as_slice())?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Every version `user` accepted: (publication number, when), in order.
+    pub async fn policy_acceptances(&self, user: u64) -> Result<Vec<(u64, Millis)>, StoreError> {
+        self.read(move |tx| {
+            tx.open_table(USERID_POLICYSEQ_ACCEPTED)?
+                .range((user, 0)..=(user, u64::MAX))?
+                .map(|r| r.map(|(k, v)| (k.value().1, Millis(v.value()))))
+                .collect::<Result<_, _>>()
+                .map_err(Into::into)
+        })
+        .await
+    }
+
+    /// Whether `user` may be processed for `purpose` at `now`.
+    pub async fn purpose_status(
+        &self,
+        user: u64,
+        purpose: &'static str,
+        now: Millis,
+    ) -> Result<PurposeStatus, StoreError> {
+        self.read(move |tx| {
+            let granted = match tx
+                .open_table(USERID_PURPOSE_CONSENT)?
+                .get((user, purpose))?
+            {
+                Some(v) => ConsentEvent::decode_granted(v.value())?,
+                None => false,
+            };
+            if !granted {
+                return Ok(PurposeStatus::NotGranted);
+            }
+            let paused = paused_by(
+                &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
+                &tx.open_table(POLICYSEQ_NARROWING)?,
+                user,
+                now,
+            )?;
+            Ok(match paused {
+                Some(seq) => PurposeStatus::Paused { seq },
+                None => PurposeStatus::Granted,
+            })
+        })
+        .await
+    }
+
+    /// The version pausing `user`'s optional processing at `now`, if any.
+    pub async fn processing_paused(
+        &self,
+        user: u64,
+        now: Millis,
+    ) -> Result<Option<u64>, StoreError> {
+        self.read(move |tx| {
+            paused_by(
+                &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
+                &tx.open_table(POLICYSEQ_NARROWING)?,
+                user,
+                now,
+            )
+        })
+        .await
+    }
+
+    /// Leaves `notice` for `users` (every live account when `None`; unknown ids are skipped),
+    /// with `audit`, in one transaction. Returns (user, pos) per notice.
+    pub async fn notify_users(
+        &self,
+        users: Option<Vec<u64>>,
+        notice: EventRecord,
+        audit: AuditEntry,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.write(move |tx| {
+            let live = live_users(tx)?;
+            let targets = match &users {
+                None => live,
+                Some(list) => list
+                    .iter()
+                    .copied()
+                    .filter(|u| live.binary_search(u).is_ok())
+                    .collect(),
+            };
+            let out = leave_notices(tx, &targets, &notice)?;
+            append_audit(tx, audit.clone())?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// A user's notices, oldest first: (pos, notice).
+    pub async fn notices_of(&self, user: u64) -> Result<Vec<(u64, EventRecord)>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(USERID_POS_EVENT)?
+                .range((user, 0)..=(user, u64::MAX))?
+            {
+                let (k, v) = row?;
+                let e = EventRecord::decode(v.value())?;
+                if matches!(e, EventRecord::Notice { .. }) {
+                    out.push((k.value().1, e));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Records (or replaces) a minor's guardian consent.
+    pub async fn set_guardian(&self, user: u64, rec: GuardianRecord) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.open_table(USERID_GUARDIAN)?
+                .insert(user, rec.encode().as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn guardian_of(&self, user: u64) -> Result<Option<GuardianRecord>, StoreError> {
+        self.read(move |tx| {
+            tx.open_table(USERID_GUARDIAN)?
+                .get(user)?
+                .map(|v| GuardianRecord::decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Stores a verified real name, only while `real_name` is granted and not paused (checked
+    /// in the same transaction, so a concurrent revocation cannot leave it behind).
+    pub async fn set_real_name(
+        &self,
+        user: u64,
+        sealed: Vec<u8>,
+        now: Millis,
+    ) -> Result<Result<(), PrivacyRefusal>, StoreError> {
+        self.write(move |tx| {
+            if !purpose_active(tx, user, "real_name", now)? {
+                return Ok(Err(PrivacyRefusal::NotGranted));
+            }
+            tx.open_table(USERID_REALNAME)?
+                .insert(user, (now.0, sealed.as_slice()))?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// The stored real name: (verified, sealed name and number).
+    pub async fn real_name_of(&self, user: u64) -> Result<Option<(Millis, Vec<u8>)>, StoreError> {
+        self.read(move |tx| {
+            Ok(tx.open_table(USERID_REALNAME)?.get(user)?.map(|v| {
+                let (at, sealed) = v.value();
+                (Millis(at), sealed.to_vec())
+            }))
+        })
+        .await
+    }
+
+    /// Deletes the stored real name; false if there was none.
+    pub async fn delete_real_name(&self, user: u64) -> Result<bool, StoreError> {
+        self.write(move |tx| Ok(tx.open_table(USERID_REALNAME)?.remove(user)?.is_some()))
+            .await
+    }
+
+    /// Turns the public page on (only while `public_page` is granted and not paused, checked
+    /// in the same transaction) or off.
+    pub async fn set_public_page(
+        &self,
+        user: u64,
+        enabled: bool,
+        now: Millis,
+    ) -> Result<Result<(), PrivacyRefusal>, StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(USERID_PUBLICPAGE)?;
+            if !enabled {
+                t.remove(user)?;
+                return Ok(Ok(()));
+            }
+            drop(t);
+            if !purpose_active(tx, user, "public_page", now)? {
+                return Ok(Err(PrivacyRefusal::NotGranted));
+            }
+            let mut t = tx.open_table(USERID_PUBLICPAGE)?;
+            if t.get(user)?.is_none() {
+                t.insert(user, now.0)?;
+            }
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// When the user's public page was enabled, if it is.
+    pub async fn public_page_of(&self, user: u64) -> Result<Option<Millis>, StoreError> {
+        self.read(move |tx| {
+            Ok(tx
+                .open_table(USERID_PUBLICPAGE)?
+                .get(user)?
+                .map(|v| Millis(v.value())))
+        })
+        .await
+    }
+
+    /// Takes the user's export slot: allowed if the last export was at least `interval_ms`
+    /// ago (or never), and then recorded at `now`.
+    pub async fn take_export_slot(
+        &self,
+        user: u64,
+        now: Millis,
+        interval_ms: u64,
+    ) -> Result<Result<(), PrivacyRefusal>, StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(USERID_EXPORT)?;
+            if let Some(last) = t.get(user)?.map(|v| v.value())
+                && now.0 < last.saturating_add(interval_ms)
+            {
+                return Ok(Err(PrivacyRefusal::TooSoon(Millis(last + interval_ms))));
+            }
+            t.insert(user, now.0)?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// When the user last asked for an export.
+    pub async fn last_export(&self, user: u64) -> Result<Option<Millis>, StoreError> {
+        self.read(move |tx| {
+            Ok(tx
+                .open_table(USERID_EXPORT)?
+                .get(user)?
+                .map(|v| Millis(v.value())))
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// The media a user owns: (id, description), in id order.
+    pub async fn media_of(
+        &self,
+        user: u64,
+    ) -> Result<Vec<(String, super::MediaRecord)>, StoreError> {
+        self.read(move |tx| {
+            let media = tx.open_table(MEDIAID_MEDIA)?;
+            let mut out = Vec::new();
+            for row in tx.open_table(USERID_MEDIAID)?.range((user, "")..)? {
+                let (k, _) = row?;
+                let (owner, id) = k.value();
+                if owner != user {
+                    break;
+                }
+                if let Some(v) = media.get(id)? {
+                    out.push((id.to_string(), super::MediaRecord::decode(v.value())?));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// The privacy-centre rows of one user, removed with the account's first erasure step (the
+/// sealed ones are unreadable once the data key is gone; this removes them outright).
+pub(crate) fn erase_privacy_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+    tx.open_table(USERID_GUARDIAN)?.remove(user)?;
+    tx.open_table(USERID_REALNAME)?.remove(user)?;
+    tx.open_table(USERID_PUBLICPAGE)?.remove(user)?;
+    tx.open_table(USERID_EXPORT)?.remove(user)?;
+    tx.open_table(USERID_POLICYSEQ_ACCEPTED)?
+        .retain_in((user, 0)..=(user, u64::MAX), |_, _| false)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &std::path::Path) -> Store {
+        Store::open(&dir.join("node.redb"), |_| Ok(None)).unwrap().0
+    }
+
+    fn version(name: &str, effective: u64, narrows: bool) -> PolicyVersionRecord {
+        PolicyVersionRecord {
+            seq: 0,
+            version: name.into(),
+            published: Millis(1),
+            effective: Millis(effective),
+            narrows,
+            zh: "文本".into(),
+            en: String::new(),
+        }
+    }
+
+    fn audit() -> AuditEntry {
+        AuditEntry {
+            at: Millis(1),
+            actor: "admin".into(),
+            action: "policy.publish".into(),
+            target: String::new(),
+            detail: String::new(),
+        }
+    }
+
+    fn notice() -> EventRecord {
+        EventRecord::Notice {
+            kind: super::super::NoticeKind::Policy,
+            title: "t".into(),
+            text: "x".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_narrowing_version_pauses_only_from_its_date_and_until_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.insert_account(super::super::tests::account(7, "seven"))
+            .await
+            .unwrap();
+        s.record_consent(
+            7,
+            ConsentEvent {
+                purpose: "photos".into(),
+                granted: true,
+                at: Millis(1),
+                policy_version: "v0".into(),
+                device_id: "d".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        let (wider, _) = s
+            .publish_policy(version("v1", 100, false), notice(), audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let (narrower, _) = s
+            .publish_policy(version("v2", 200, true), notice(), audit())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((wider.seq, narrower.seq), (1, 2));
+        assert_eq!(
+            s.publish_policy(version("v2", 300, false), notice(), audit())
+                .await
+                .unwrap(),
+            Err(PrivacyRefusal::VersionExists)
+        );
+        let at = |t| s.purpose_status(7, "photos", Millis(t));
+        assert_eq!(at(199).await.unwrap(), PurposeStatus::Granted);
+        assert_eq!(at(200).await.unwrap(), PurposeStatus::Paused { seq: 2 });
+        assert_eq!(
+            s.purpose_status(7, "camera", Millis(200)).await.unwrap(),
+            PurposeStatus::NotGranted
+        );
+        // Accepting only the wider, older version changes nothing; accepting v2 lifts it.
+        s.accept_policy(7, 1, "v1".into(), Millis(150))
+            .await
+            .unwrap();
+        assert_eq!(at(250).await.unwrap(), PurposeStatus::Paused { seq: 2 });
+        s.accept_policy(7, 2, "v2".into(), Millis(260))
+            .await
+            .unwrap();
+        assert_eq!(at(270).await.unwrap(), PurposeStatus::Granted);
+    }
+
+    #[tokio::test]
+    async fn the_export_slot_opens_again_only_after_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        assert_eq!(
+            s.take_export_slot(1, Millis(1_000), 500).await.unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            s.take_export_slot(1, Millis(1_499), 500).await.unwrap(),
+            Err(PrivacyRefusal::TooSoon(Millis(1_500)))
+        );
+        assert_eq!(
+            s.take_export_slot(2, Millis(1_499), 500).await.unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            s.take_export_slot(1, Millis(1_500), 500).await.unwrap(),
+            Ok(())
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! Builds the node's services from its opened parts (database, master key, configuration,
+//! clock), once, in one place: the running node (`server.rs`) and `node-admin` on a stopped
+//! node (`admin::Context::offline`) get the same graph. Each service receives only the narrow
+//! handles it needs; [`Services`] exists only to hand them out and is never passed around.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::accounts::Accounts;
+use crate::admin::Retention;
+use crate::config::Config;
+use crate::consents::Consents;
+use crate::crypto::MasterKey;
+use crate::erasure::Erasure;
+use crate::federate::{Directory, Outbox, OutboxLimits, Peers};
+use crate::hub::Hub;
+use crate::media::{Media, MediaLimits};
+use crate::messaging::{self, Messaging};
+use crate::policy::{Policy, PolicyBook};
+use crate::privacy::{Exporter, Minors, PublicPage, RealName};
+use crate::ratelimit::LoginLimiter;
+use crate::requests::Requests;
+use crate::signing::NodeKeys;
+use crate::storage::{Store, StoreError};
+use crate::time::SharedClock;
+
+/// The wired services.
+#[derive(Debug)]
+pub(crate) struct Services {
+    pub hub: Arc<Hub>,
+    pub node_keys: Arc<NodeKeys>,
+    pub peers: Arc<Peers>,
+    pub outbox: Outbox,
+    pub directory: Directory,
+    pub accounts: Accounts,
+    pub consents: Consents,
+    pub messaging: Messaging,
+    pub media: Media,
+    pub erasure: Erasure,
+    pub retention: Retention,
+    pub requests: Requests,
+    pub policy: PolicyBook,
+    pub minors: Minors,
+    pub real_name: RealName,
+    pub page: PublicPage,
+    pub exporter: Exporter,
+}
+
+/// Why wiring failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WiringError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
+    #[error("{0}")]
+    Federation(String),
+}
+
+/// Wires every service. `limiter` is the login limiter (the admin tool passes a trivial one);
+/// `stopped` tells the outbox's delivery workers to stop.
+pub(crate) async fn wire(
+    config: &Config,
+    store: &Store,
+    master: &MasterKey,
+    clock: &SharedClock,
+    policy: &Policy,
+    limiter: Arc<LoginLimiter>,
+    stopped: watch::Receiver<bool>,
+) -> Result<Services, WiringError> {
+    let domain = config.server.domain.as_str().to_string();
+    let hub = Arc::new(Hub::default());
+    let consents = Consents::new(store.clone(), clock.clone(), master.audit_key());
+    let node_keys = Arc::new(NodeKeys::load_or_create(store, master, clock.now()).await?);
+    let peers = Arc::new(
+        Peers::new(
+            &domain,
+            config.residency.region.as_str(),
+            &config.federation,
+            node_keys.clone(),
+            clock.clone(),
+        )
+        .map_err(WiringError::Federation)?,
+    );
+    let outbox = Outbox::start(
+        store.clone(),
+        master.clone(),
+        peers.clone(),
+        consents.clone(),
+        clock.clone(),
+        OutboxLimits {
+            retry_max: Duration::from_secs(config.federation.retry_max_secs.get()),
+            queue_max: config.federation.queue_max.get(),
+        },
+        stopped,
+    )
+    .await
+    .map_err(|e| WiringError::Federation(e.to_string()))?;
+    let policy = PolicyBook::load(store.clone(), clock.clone(), hub.clone(), policy).await?;
+    let accounts = Accounts::new(
+        store.clone(),
+        master.clone(),
+        clock.clone(),
+        limiter,
+        config.security.password_hash_concurrency.get() as usize,
+        policy.clone(),
+        hub.clone(),
+    );
+    let directory = Directory::new(
+        store.clone(),
+        master.clone(),
+        peers.clone(),
+        outbox.clone(),
+        accounts.clone(),
+        consents.clone(),
+        clock.clone(),
+    );
+    let messaging = Messaging::new(
+        store.clone(),
+        master.clone(),
+        consents.clone(),
+        hub.clone(),
+        clock.clone(),
+        domain.clone(),
+        messaging::Limits {
+            recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
+            max_group_members: config.messaging.max_group_members.get() as usize,
+        },
+        outbox.clone(),
+        directory.clone(),
+    );
+    let media = Media::new(
+        store.clone(),
+        master.clone(),
+        clock.clone(),
+        MediaLimits {
+            max_bytes: config.media.max_bytes.get(),
+            quota_bytes: config.media.quota_bytes.get(),
+        },
+    );
+    let erasure = Erasure::new(
+        store.clone(),
+        accounts.clone(),
+        outbox.clone(),
+        master.audit_key(),
+        clock.clone(),
+        domain.clone(),
+        config.accounts.deletion_cooling_off_days.get() * 24 * 3600 * 1000,
+    );
+    let retention = Retention::new(
+        store.clone(),
+        Some(accounts.clone()),
+        clock.clone(),
+        config.retention.clone(),
+        master.audit_key(),
+    );
+    let requests = Requests::new(
+        store.clone(),
+        master.clone(),
+        hub.clone(),
+        clock.clone(),
+        master.audit_key(),
+    );
+    let minors = Minors::new(
+        store.clone(),
+        accounts.clone(),
+        consents.clone(),
+        clock.clone(),
+        config.privacy.adult_age.get() as u16,
+        master.audit_key(),
+    );
+    let real_name = RealName::new(
+        store.clone(),
+        accounts.clone(),
+        consents.clone(),
+        clock.clone(),
+    );
+    let page = PublicPage::new(
+        store.clone(),
+        accounts.clone(),
+        consents.clone(),
+        clock.clone(),
+    );
+    let exporter = Exporter {
+        store: store.clone(),
+        accounts: accounts.clone(),
+        consents: consents.clone(),
+        messaging: messaging.clone(),
+        media: media.clone(),
+        requests: requests.clone(),
+        minors: minors.clone(),
+        real_name: real_name.clone(),
+        page: page.clone(),
+        policy: policy.clone(),
+        clock: clock.clone(),
+        domain,
+        audit_key: master.audit_key(),
+        interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,
+    };
+    Ok(Services {
+        hub,
+        node_keys,
+        peers,
+        outbox,
+        directory,
+        accounts,
+        consents,
+        messaging,
+        media,
+        erasure,
+        retention,
+        requests,
+        policy,
+        minors,
+        real_name,
+        page,
+        exporter,
+    })
+}
