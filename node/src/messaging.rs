@@ -813,7 +813,7 @@ impl Messaging {
             .ok_or(MessagingError::NotFound)?;
         let records = self
             .store
-            .messages(user, device, no, before, after, limit)
+            .messages(user, device, no, before, after, limit, self.clock.now())
             .await?
             .ok_or(MessagingError::NotFound)?;
         let handles = self
@@ -902,7 +902,13 @@ impl Messaging {
     ) -> Result<(Vec<(u64, Event)>, u64), MessagingError> {
         let (raw, cursor) = self
             .store
-            .events_since(session.user, session.device_id.clone(), since, limit)
+            .events_since(
+                session.user,
+                session.device_id.clone(),
+                since,
+                limit,
+                self.clock.now(),
+            )
             .await?;
         let mut users = Vec::new();
         for e in &raw {

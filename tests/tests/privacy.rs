@@ -178,11 +178,9 @@ async fn a_version_narrowing_rights_pauses_optional_processing_until_accepted_an
     let alice = c.user("alice", &phone(1)).await;
     let bob = c.user("bob", &phone(2)).await;
     for t in [&alice, &bob] {
-        assert_eq!(
-            c.consent(t, "microphone", true).await.status,
-            StatusCode::OK
-        );
-        assert_eq!(c.consent(t, "real_name", true).await.status, StatusCode::OK);
+        for p in ["microphone", "real_name", "cloud_sync"] {
+            assert_eq!(c.consent(t, p, true).await.status, StatusCode::OK);
+        }
     }
     let conv = c.direct(&alice, "bob@localhost").await;
     n.admin(publish("v2", "2026-12-05", true)).await;
@@ -244,7 +242,9 @@ async fn a_version_narrowing_rights_pauses_optional_processing_until_accepted_an
     // Necessary functions keep working: text messages, reading, signing in.
     c.say(&alice, &conv, "t1", "still here").await;
     assert_eq!(c.texts(&bob, &conv).await.last().unwrap(), "still here");
-    c.login("alice").await;
+    let (new_device, _) = c.login("alice").await;
+    // Cloud history is paused too: a new device is not given the old history (which is kept).
+    assert_eq!(c.texts(&new_device, &conv).await, Vec::<String>::new());
     // The consent itself is not withdrawn, only paused; bob, who accepted, is not paused.
     let consents = c.get("/api/v1/me/consents", Some(&alice)).await.json();
     assert!(
@@ -264,6 +264,12 @@ async fn a_version_narrowing_rights_pauses_optional_processing_until_accepted_an
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        c.texts(&new_device, &conv)
+            .await
+            .contains(&"still here".to_string()),
+        "the kept history is synced again"
+    );
     assert_eq!(voice(alice.clone(), "v3").await.status, StatusCode::CREATED);
     assert_eq!(
         post(&c, &alice, "/api/v1/me/real-name", real_name)

@@ -724,7 +724,7 @@ mod tests {
             "others untouched"
         );
         let msgs = store
-            .messages(2, Some("d2".into()), 9, None, None, 10)
+            .messages(2, Some("d2".into()), 9, None, None, 10, Millis(0))
             .await
             .unwrap()
             .unwrap();

@@ -1058,6 +1058,7 @@ impl Store {
         device: String,
         since: Option<u64>,
         limit: usize,
+        now: Millis,
     ) -> Result<(Vec<EventView>, u64), StoreError> {
         self.read(move |tx| {
             let meta = tx.open_table(META)?;
@@ -1066,7 +1067,7 @@ impl Store {
             let (start, acked) = cursors
                 .get((user, device.as_str()))?
                 .map_or((head, head), |v| v.value());
-            let view = device_floor(tx, user, start)?;
+            let view = device_floor(tx, user, start, now)?;
             let from = since.unwrap_or(acked).max(view.floor);
             let mut found: BTreeMap<u64, EventView> = BTreeMap::new();
             let convs = tx.open_table(USERID_CONVNO)?;
@@ -1138,6 +1139,7 @@ impl Store {
         before: Option<u64>,
         after: Option<u64>,
         limit: usize,
+        now: Millis,
     ) -> Result<Option<Vec<MessageRecord>>, StoreError> {
         self.read(move |tx| {
             if tx
@@ -1155,7 +1157,7 @@ impl Store {
                     .map_or(head, |v| v.value().0),
                 None => 0,
             };
-            let floor = device_floor(tx, user, start)?.floor;
+            let floor = device_floor(tx, user, start, now)?.floor;
             let cleared = tx
                 .open_table(USERID_CONVNO_CLEARED)?
                 .get((user, no))?
@@ -1446,13 +1448,27 @@ impl Store {
 }
 
 /// The pos at or below which a device sees nothing: the user's floor, and for a user without
-/// cloud history also the device's start.
-fn device_floor(tx: &ReadTransaction, user: u64, start: u64) -> Result<ViewFloor, StoreError> {
+/// cloud history also the device's start. Cloud history paused by a policy version the user
+/// has yet to accept (7.a) counts as none here: older history is not synced to the device,
+/// yet nothing is deleted (the floor only rises on acknowledgement when it is revoked).
+fn device_floor(
+    tx: &ReadTransaction,
+    user: u64,
+    start: u64,
+    now: Millis,
+) -> Result<ViewFloor, StoreError> {
     let floor = tx
         .open_table(USERID_FLOOR)?
         .get(user)?
         .map_or(0, |v| v.value());
-    let cloud = cloud_sync_granted(&tx.open_table(USERID_PURPOSE_CONSENT)?, user)?;
+    let cloud = cloud_sync_granted(&tx.open_table(USERID_PURPOSE_CONSENT)?, user)?
+        && super::privacy::paused_by(
+            &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
+            &tx.open_table(POLICYSEQ_NARROWING)?,
+            user,
+            now,
+        )?
+        .is_none();
     Ok(ViewFloor {
         floor: if cloud { floor } else { floor.max(start) },
     })
@@ -1713,7 +1729,7 @@ mod tests {
 
     async fn head(store: &Store, user: u64, device: &str) -> u64 {
         store
-            .events_since(user, device.into(), None, 1000)
+            .events_since(user, device.into(), None, 1000, Millis(0))
             .await
             .unwrap()
             .1
@@ -1770,7 +1786,7 @@ mod tests {
         );
         assert_eq!(store.stored_messages(no).await.unwrap(), 2);
         let page = store
-            .messages(2, Some("b1".into()), no, None, None, 10)
+            .messages(2, Some("b1".into()), no, None, None, 10, Millis(0))
             .await
             .unwrap()
             .unwrap();
@@ -1782,7 +1798,7 @@ mod tests {
             "revocation purges at once"
         );
         let page = store
-            .messages(2, Some("b1".into()), no, None, None, 10)
+            .messages(2, Some("b1".into()), no, None, None, 10, Millis(0))
             .await
             .unwrap()
             .unwrap();
@@ -1850,7 +1866,7 @@ mod tests {
         );
         send(&store, 2).await;
         let page = store
-            .messages(1, Some("a1".into()), no, None, Some(0), 10)
+            .messages(1, Some("a1".into()), no, None, Some(0), 10, Millis(0))
             .await
             .unwrap()
             .unwrap();
