@@ -14,8 +14,8 @@ use crate::federate::{Directory, FedError, Outbox};
 use crate::hub::Hub;
 use crate::storage::{
     ConvKind, ConversationRecord, ConversationState, Dec, Enc, EventRecord, MemberAction,
-    MessageRecord, Mutation, NewConversation, NewMessage, Recalled, Refusal, Role, Sent, Store,
-    StoreError,
+    MessageRecord, Mutation, NewConversation, NewMessage, Page, Recalled, Refusal, Role, Sent,
+    Store, StoreError,
 };
 use crate::time::{Millis, SharedClock};
 use federation::{WireBody, WireChange, conversation_host};
@@ -813,7 +813,17 @@ impl Messaging {
             .ok_or(MessagingError::NotFound)?;
         let records = self
             .store
-            .messages(user, device, no, before, after, limit, self.clock.now())
+            .messages(
+                user,
+                device,
+                no,
+                Page {
+                    before,
+                    after,
+                    limit,
+                },
+                self.clock.now(),
+            )
             .await?
             .ok_or(MessagingError::NotFound)?;
         let handles = self

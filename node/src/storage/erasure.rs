@@ -724,7 +724,17 @@ mod tests {
             "others untouched"
         );
         let msgs = store
-            .messages(2, Some("d2".into()), 9, None, None, 10, Millis(0))
+            .messages(
+                2,
+                Some("d2".into()),
+                9,
+                crate::storage::Page {
+                    before: None,
+                    after: None,
+                    limit: 10,
+                },
+                Millis(0),
+            )
             .await
             .unwrap()
             .unwrap();

@@ -577,6 +577,15 @@ pub(crate) fn add_member(
     Ok(())
 }
 
+/// Which messages of a conversation to read: seq < `before` newest first, or seq > `after`
+/// oldest first; at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    pub limit: usize,
+}
+
 fn cloud_sync_granted(
     consents: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
     user: u64,
@@ -1127,20 +1136,22 @@ impl Store {
         .await
     }
 
-    /// A page of one conversation's messages as `user`'s device sees them: seq < `before`
-    /// newest first, or seq > `after` oldest first. `None` if the user is not a member.
-    /// A page of a conversation's messages as one of `user`'s devices sees them, or (`device`
-    /// `None`) as kept for the user: everything above their floor.
+    /// A page of one conversation's messages as one of `user`'s devices sees them, or
+    /// (`device` `None`) as kept for the user: everything above their floor. `None` if the
+    /// user is not a member.
     pub async fn messages(
         &self,
         user: u64,
         device: Option<String>,
         no: u64,
-        before: Option<u64>,
-        after: Option<u64>,
-        limit: usize,
+        page: Page,
         now: Millis,
     ) -> Result<Option<Vec<MessageRecord>>, StoreError> {
+        let Page {
+            before,
+            after,
+            limit,
+        } = page;
         self.read(move |tx| {
             if tx
                 .open_table(CONVNO_USERID_MEMBER)?
@@ -1786,7 +1797,17 @@ mod tests {
         );
         assert_eq!(store.stored_messages(no).await.unwrap(), 2);
         let page = store
-            .messages(2, Some("b1".into()), no, None, None, 10, Millis(0))
+            .messages(
+                2,
+                Some("b1".into()),
+                no,
+                Page {
+                    before: None,
+                    after: None,
+                    limit: 10,
+                },
+                Millis(0),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -1798,7 +1819,17 @@ mod tests {
             "revocation purges at once"
         );
         let page = store
-            .messages(2, Some("b1".into()), no, None, None, 10, Millis(0))
+            .messages(
+                2,
+                Some("b1".into()),
+                no,
+                Page {
+                    before: None,
+                    after: None,
+                    limit: 10,
+                },
+                Millis(0),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -1866,7 +1897,17 @@ mod tests {
         );
         send(&store, 2).await;
         let page = store
-            .messages(1, Some("a1".into()), no, None, Some(0), 10, Millis(0))
+            .messages(
+                1,
+                Some("a1".into()),
+                no,
+                Page {
+                    before: None,
+                    after: Some(0),
+                    limit: 10,
+                },
+                Millis(0),
+            )
             .await
             .unwrap()
             .unwrap();

@@ -35,7 +35,8 @@ pub use federation::{
 pub use messaging::MemberRecord;
 pub use messaging::{
     ConvKind, ConversationRecord, ConversationState, EventRecord, MediaRecord, MemberAction,
-    MessageRecord, Mutation, NewConversation, NewMessage, NoticeKind, Notify, Recalled, Role, Sent,
+    MessageRecord, Mutation, NewConversation, NewMessage, NoticeKind, Notify, Page, Recalled, Role,
+    Sent,
 };
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
 pub use replica::{Inbound, ReplicaState, Submission};
