@@ -40,7 +40,7 @@ async fn deleting_my_account_needs_my_password_locks_it_and_can_be_cancelled() {
     let due = r.json()["due"].as_str().unwrap().to_string();
     assert!(due.starts_with("20"), "{due}");
 
-    // Locked, except for cancelling, reading who I am and signing out.
+    // Locked, except for cancelling, reading who I am, exporting my data and signing out.
     let r = c.get("/api/v1/conversations", Some(&t)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.error_code(), "account_pending_deletion");
@@ -51,6 +51,12 @@ async fn deleting_my_account_needs_my_password_locks_it_and_can_be_cancelled() {
             .contains(&due)
     );
     assert_eq!(c.get("/api/v1/me", Some(&t)).await.status, StatusCode::OK);
+    // A user leaving can still take their data with them.
+    let r = c.call("POST", "/api/v1/me/export", Some(&t), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = c.get("/api/v1/me/export", Some(&t)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["complete"], true);
 
     let r = c
         .call("DELETE", "/api/v1/me/deletion", Some(&t), None)

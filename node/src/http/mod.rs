@@ -298,12 +298,13 @@ async fn dispatch_authenticated(
 ) -> Result<Response<Body>, ApiError> {
     let me = address(&session.handle, &api.domain);
     // An account waiting for its erasure is locked except for cancelling (and reading who it
-    // is, and signing out).
+    // is, taking its data with it, and signing out).
     if let Some(due) = session.deletion_due {
         let open = matches!(
             (req.method().as_str(), route),
             ("POST" | "DELETE", "/api/v1/me/deletion")
                 | ("GET", "/api/v1/me")
+                | ("POST" | "GET", "/api/v1/me/export")
                 | ("DELETE", "/api/v1/sessions/current")
         );
         if !open {
