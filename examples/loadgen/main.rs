@@ -86,6 +86,10 @@ struct Args {
     /// on each node; reports accepted msg/s at A and delivery latency on both nodes.
     #[arg(long)]
     federation: bool,
+    /// Idle event streams: open this many WebSockets (spread over the N users), hold them, and
+    /// report the server's memory per connection (0: off).
+    #[arg(long, default_value_t = 0)]
+    idle_ws: usize,
     /// The node-admin binary (for --purge-fill).
     #[arg(long, default_value = "target/release/node-admin")]
     admin_bin: PathBuf,
@@ -341,10 +345,12 @@ async fn main() -> Result<()> {
         bail!("need at least 2 users, 1 to N observers and 1 sender");
     }
     let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
-    if args.federation || args.purge_fill > 0 {
+    if args.federation || args.purge_fill > 0 || args.idle_ws > 0 {
         let work = async {
             if args.federation {
                 federation_load(&args, deadline).await
+            } else if args.idle_ws > 0 {
+                idle_websockets(&args).await
             } else {
                 purge_under_load(&args, deadline).await
             }
@@ -569,6 +575,82 @@ async fn account(net: &Net, handle: &str, n: usize) -> Result<String> {
     )
     .await?;
     Ok(v["token"].as_str().context("token")?.to_string())
+}
+
+/// `--idle-ws`: the server's resident memory per idle event stream. RSS is read after setup
+/// (users registered and logged in, allocator settled) and again with every stream open and
+/// quiet for a few seconds; the difference over the count is the cost of one connection (TLS
+/// state, HTTP upgrade, WebSocket, the session's feed subscription).
+async fn idle_websockets(args: &Args) -> Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let extra = format!(
+        "[http]\nmax_connections = {}\nidle_timeout_ms = 3600000\n",
+        args.idle_ws + 1_000
+    );
+    let mut node = NodeProc::start_in(&args.node_bin, dir, &extra)?;
+    let net = Net::new(node.port, &node.cert())?;
+    let mut tokens = Vec::new();
+    for u in 0..args.users {
+        tokens.push(account(&net, &format!("idle{u}"), u).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = node.status_kib("VmRSS:");
+    let started = Instant::now();
+    let mut streams = Vec::with_capacity(args.idle_ws);
+    let opening = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut pending = tokio::task::JoinSet::new();
+    for i in 0..args.idle_ws {
+        let (net, token, opening) = (
+            net.clone(),
+            tokens[i % tokens.len()].clone(),
+            opening.clone(),
+        );
+        pending.spawn(async move {
+            let _slot = opening.acquire_owned().await?;
+            net.events(&token).await
+        });
+        if i % 1_000 == 999 {
+            progress(args, &format!("{} streams asked for", i + 1));
+        }
+    }
+    while let Some(done) = pending.join_next().await {
+        streams.push(done??);
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = node.status_kib("VmRSS:");
+    let peak = node.status_kib("VmHWM:");
+    // Read what is waiting (the sign-in notice): a stream that then has nothing to read is
+    // open and idle; one the server closed reads its end.
+    let mut open = 0;
+    for ws in &mut streams {
+        loop {
+            match futures_util::FutureExt::now_or_never(ws.next()) {
+                None => {
+                    open += 1;
+                    break;
+                }
+                Some(Some(Ok(m))) if !m.is_close() => continue,
+                Some(_) => break,
+            }
+        }
+    }
+    let asked = streams.len();
+    drop(streams);
+    node.stop()?;
+    let per = after.saturating_sub(before) as f64 / asked.max(1) as f64;
+    Ok(json!({
+        "mode": "idle_websockets",
+        "connections": asked,
+        "still_open": open,
+        "connect_secs": connect_secs,
+        "server": {
+            "rss_before_kib": before,
+            "rss_with_streams_kib": after,
+            "peak_rss_kib": peak,
+            "kib_per_connection": per,
+        },
+    }))
 }
 
 /// Messages from node A's users into a group hosted on node B.

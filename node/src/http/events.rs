@@ -157,8 +157,12 @@ pub fn upgrade(
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };
-            let ws =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(ws_config()),
+            )
+            .await;
             run(ws, messaging, accounts, session, since, shutdown).await;
             drop(slot); // the socket is closed: its connection slot is free again
         });
@@ -175,6 +179,23 @@ pub fn upgrade(
 }
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Largest frame or message a client may send: clients send only `auth` and `ack` frames.
+const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+
+/// The event stream's WebSocket settings. tungstenite's defaults allocate a 128 KiB read buffer
+/// up front and gather 128 KiB before writing: about 140 KiB per idle connection. Clients send
+/// a few small frames, and every event is written and flushed at once, so a 4 KiB read buffer
+/// and no write gathering serve them, at ~18 KiB per idle connection (see
+/// `docs/PERFORMANCE.md`, `loadgen --idle-ws`).
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 << 20)
+        .max_message_size(Some(MAX_CLIENT_MESSAGE))
+        .max_frame_size(Some(MAX_CLIENT_MESSAGE))
+}
 
 async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     let _ = ws
