@@ -18,6 +18,14 @@ fn ok_json(dir: &std::path::Path, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// `node-admin users export ADDRESS --out FILE`: (exit code, stdout, stderr).
+fn export(dir: &std::path::Path, address: &str, out: &std::path::Path) -> (i32, String, String) {
+    admin(
+        dir,
+        &["users", "export", address, "--out", out.to_str().unwrap()],
+    )
+}
+
 async fn notices(c: &Client, token: &str) -> Vec<Value> {
     c.get("/api/v1/me/notices", Some(token)).await.json()["notices"]
         .as_array()
@@ -400,41 +408,14 @@ async fn users_export_writes_a_private_complete_archive_in_both_modes_and_never_
     };
 
     let running = out_dir.path().join("running.json");
-    let (code, out, err) = admin(
-        &dir,
-        &[
-            "users",
-            "export",
-            "alice",
-            "--out",
-            running.to_str().unwrap(),
-        ],
-    );
+    let (code, out, err) = export(&dir, "alice", &running);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("wrote"), "{out}");
     check(&running);
-    let (code, _, err) = admin(
-        &dir,
-        &[
-            "users",
-            "export",
-            "alice",
-            "--out",
-            running.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = export(&dir, "alice", &running);
     assert_eq!(code, 2, "an existing file is never overwritten: {err}");
     let missing = out_dir.path().join("missing.json");
-    let (code, _, err) = admin(
-        &dir,
-        &[
-            "users",
-            "export",
-            "nobody",
-            "--out",
-            missing.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = export(&dir, "nobody", &missing);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("nobody"), "{err}");
     assert_eq!(
@@ -445,16 +426,7 @@ async fn users_export_writes_a_private_complete_archive_in_both_modes_and_never_
 
     n.stop().await;
     let stopped = out_dir.path().join("stopped.json");
-    let (code, _, err) = admin(
-        &dir,
-        &[
-            "users",
-            "export",
-            "alice@localhost",
-            "--out",
-            stopped.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = export(&dir, "alice@localhost", &stopped);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("node stopped"), "{err}");
     check(&stopped);

@@ -30,6 +30,17 @@ async fn post(c: &Client, token: &str, path: &str, body: Value) -> tests::Reply 
     c.call("POST", path, Some(token), Some(&body)).await
 }
 
+/// `POST /api/v1/me/policy/accept` with `version` (any JSON, to test bad input too).
+async fn accept(c: &Client, token: &str, version: Value) -> tests::Reply {
+    post(
+        c,
+        token,
+        "/api/v1/me/policy/accept",
+        json!({ "version": version }),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_new_policy_version_is_announced_before_it_applies_and_acceptance_is_recorded() {
     let clock = Arc::new(ManualClock::new(Millis(day("2026-12-01").0 + 3_600_000)));
@@ -93,29 +104,11 @@ async fn a_new_policy_version_is_announced_before_it_applies_and_acceptance_is_r
     assert_eq!(mine["accepted"]["version"], POLICY);
     assert_eq!(mine["pending"][0]["version"], "v2");
     assert_eq!(mine["optional_processing_paused"], false);
-    let r = post(
-        &c,
-        &alice,
-        "/api/v1/me/policy/accept",
-        json!({"version": "v9"}),
-    )
-    .await;
+    let r = accept(&c, &alice, json!("v9")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = post(
-        &c,
-        &alice,
-        "/api/v1/me/policy/accept",
-        json!({"version": 2}),
-    )
-    .await;
+    let r = accept(&c, &alice, json!(2)).await;
     assert_eq!(r.status.as_u16(), 400, "a version is a string");
-    let r = post(
-        &c,
-        &alice,
-        "/api/v1/me/policy/accept",
-        json!({"version": "v2"}),
-    )
-    .await;
+    let r = accept(&c, &alice, json!("v2")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let mine = c.get("/api/v1/me/policy", Some(&alice)).await.json();
     assert_eq!(mine["accepted"]["version"], "v2");
@@ -147,13 +140,7 @@ async fn a_new_policy_version_is_announced_before_it_applies_and_acceptance_is_r
     // From its day, v2 is current: the old version is refused at registration and acceptance.
     clock.set(day("2026-12-10"));
     assert_eq!(c.get("/api/v1/policy", None).await.json()["version"], "v2");
-    let r = post(
-        &c,
-        &bob,
-        "/api/v1/me/policy/accept",
-        json!({"version": POLICY}),
-    )
-    .await;
+    let r = accept(&c, &bob, json!(POLICY)).await;
     assert_eq!(r.error_code(), "outdated_version");
     let r = c
         .call(
@@ -185,13 +172,7 @@ async fn a_version_narrowing_rights_pauses_optional_processing_until_accepted_an
     let conv = c.direct(&alice, "bob@localhost").await;
     n.admin(publish("v2", "2026-12-05", true)).await;
     // Bob accepts during the notice period; alice does not.
-    let r = post(
-        &c,
-        &bob,
-        "/api/v1/me/policy/accept",
-        json!({"version": "v2"}),
-    )
-    .await;
+    let r = accept(&c, &bob, json!("v2")).await;
     assert_eq!(r.status, StatusCode::OK);
 
     let voice = |token: String, txn: &'static str| {
@@ -256,13 +237,7 @@ async fn a_version_narrowing_rights_pauses_optional_processing_until_accepted_an
     );
     assert_eq!(voice(bob.clone(), "b1").await.status, StatusCode::CREATED);
 
-    let r = post(
-        &c,
-        &alice,
-        "/api/v1/me/policy/accept",
-        json!({"version": "v2"}),
-    )
-    .await;
+    let r = accept(&c, &alice, json!("v2")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
         c.texts(&new_device, &conv)

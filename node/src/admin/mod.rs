@@ -510,7 +510,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                             "effective": v.effective.to_string(),
                             "published": v.published.map(|t| t.to_rfc3339()),
                             "narrows_rights": v.narrows,
-                            "status": if v.seq == current.seq { "current" } else if v.seq > current.seq { "upcoming" } else { "superseded" },
+                            "status": v.status(&current),
                         })
                     })
                     .collect(),

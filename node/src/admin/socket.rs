@@ -98,6 +98,22 @@ async fn answer(stream: UnixStream, ctx: &Context) {
     let _ = write.write_all(text.as_bytes()).await;
 }
 
+/// The running node's socket, or `None` when no node answers there.
+async fn connect(path: &Path) -> std::io::Result<Option<UnixStream>> {
+    match UnixStream::connect(path).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Sends `users-export` for `address` to a running node and passes the archive's bytes to
 /// `sink`. `Ok(None)` when no node answers there.
 pub async fn call_export(
@@ -105,17 +121,8 @@ pub async fn call_export(
     address: &str,
     mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<Option<Result<(), AdminError>>> {
-    let mut stream = match UnixStream::connect(path).await {
-        Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
+    let Some(mut stream) = connect(path).await? else {
+        return Ok(None);
     };
     let req = Request::UsersExport {
         address: address.to_string(),
@@ -161,17 +168,8 @@ pub async fn call(
     path: &Path,
     req: &Request,
 ) -> std::io::Result<Option<Result<Value, AdminError>>> {
-    let mut stream = match UnixStream::connect(path).await {
-        Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
+    let Some(mut stream) = connect(path).await? else {
+        return Ok(None);
     };
     let mut text = serde_json::to_string(req).map_err(std::io::Error::other)?;
     text.push('\n');

@@ -42,7 +42,7 @@ fn summary(v: &Version, current: &Version) -> Value {
         "effective": v.effective.to_string(),
         "published": v.published.map(|t| t.to_rfc3339()),
         "narrows_rights": v.narrows,
-        "status": if v.seq == current.seq { "current" } else if v.seq > current.seq { "upcoming" } else { "superseded" },
+        "status": v.status(current),
         "languages": v.languages().iter().map(|l| l.code()).collect::<Vec<_>>(),
     })
 }

@@ -44,6 +44,15 @@ impl Version {
         }
     }
 
+    /// `current`, `upcoming` or `superseded`, relative to the version in effect.
+    pub fn status(&self, current: &Version) -> &'static str {
+        match self.seq.cmp(&current.seq) {
+            std::cmp::Ordering::Equal => "current",
+            std::cmp::Ordering::Greater => "upcoming",
+            std::cmp::Ordering::Less => "superseded",
+        }
+    }
+
     pub fn languages(&self) -> Vec<Lang> {
         match self.en {
             Some(_) => vec![Lang::Zh, Lang::En],
