@@ -910,7 +910,7 @@ impl Messaging {
         since: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<(u64, Event)>, u64), MessagingError> {
-        let (raw, cursor) = self
+        let feed = self
             .store
             .events_since(
                 session.user,
@@ -920,24 +920,12 @@ impl Messaging {
                 self.clock.now(),
             )
             .await?;
-        let mut users = Vec::new();
-        for e in &raw {
-            match &e.event {
-                EventRecord::Member { user, actor, .. } => {
-                    users.push(*user);
-                    users.push(*actor);
-                }
-                EventRecord::Renamed { actor, .. } | EventRecord::Visibility { actor, .. } => {
-                    users.push(*actor)
-                }
-                _ => {}
-            }
-            if let Some(m) = &e.message {
-                users.push(m.author);
-            }
-        }
-        // One lookup for every user the batch names, authors included.
-        let names = self.handles(users).await?;
+        let (raw, cursor) = (feed.events, feed.cursor);
+        let names: HashMap<u64, (String, Vec<u8>)> = feed
+            .people
+            .into_iter()
+            .map(|(id, h, k)| (id, (h, k)))
+            .collect();
         let mut opened = self
             .open_views(
                 &names,

@@ -1059,8 +1059,10 @@ impl Store {
         Ok(())
     }
 
-    /// Events for one device after `since`, oldest first, at most `limit`; and the cursor to
-    /// continue from. Applies the device's view floor, the user's cleared and hidden messages.
+    /// Events for one device after `since`, oldest first, at most `limit`; the cursor to
+    /// continue from; and the handle (or address) and wrapped key of every user the events name,
+    /// read in the same transaction (one store hop per wake-up of an event stream). Applies the
+    /// device's view floor, the user's cleared and hidden messages.
     pub async fn events_since(
         &self,
         user: u64,
@@ -1068,7 +1070,7 @@ impl Store {
         since: Option<u64>,
         limit: usize,
         now: Millis,
-    ) -> Result<(Vec<EventView>, u64), StoreError> {
+    ) -> Result<Feed, StoreError> {
         self.read(move |tx| {
             let meta = tx.open_table(META)?;
             let head = last_pos(&meta)?;
@@ -1131,7 +1133,26 @@ impl Store {
                 Some(e) if full => e.pos,
                 _ => head.max(from),
             };
-            Ok((out, cursor))
+            let mut named = Vec::new();
+            for e in &out {
+                match &e.event {
+                    EventRecord::Member { user, actor, .. } => named.extend([*user, *actor]),
+                    EventRecord::Renamed { actor, .. } | EventRecord::Visibility { actor, .. } => {
+                        named.push(*actor)
+                    }
+                    _ => {}
+                }
+                if let Some(m) = &e.message {
+                    named.push(m.author);
+                }
+            }
+            named.sort_unstable();
+            named.dedup();
+            Ok(Feed {
+                people: keys_of(tx, named)?,
+                events: out,
+                cursor,
+            })
         })
         .await
     }
@@ -1434,28 +1455,44 @@ impl Store {
         &self,
         users: Vec<u64>,
     ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
-        self.read(move |tx| {
-            let t = tx.open_table(USERID_ACCOUNT)?;
-            let remote = tx.open_table(USERID_REMOTEUSER)?;
-            let mut out = Vec::new();
-            for u in users {
-                if u & REMOTE_USER_BIT != 0 {
-                    if let Some(v) = remote.get(u)? {
-                        let r = super::RemoteUserRecord::decode(v.value())?;
-                        out.push((u, r.address, r.wrapped_key));
-                    }
-                } else if let Some(v) = t.get(u)? {
-                    let a = super::AccountRecord::decode(v.value())?;
-                    // An account being erased has no key: nothing of theirs is shown.
-                    if !a.wrapped_key.is_empty() {
-                        out.push((u, a.handle, a.wrapped_key));
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |tx| keys_of(tx, users)).await
     }
+}
+
+/// A device's events with everything needed to show them.
+#[derive(Debug)]
+pub struct Feed {
+    pub events: Vec<EventView>,
+    /// The cursor to continue from.
+    pub cursor: u64,
+    /// (user, handle or address, wrapped data key) of every user the events name who still has
+    /// a key.
+    pub people: Vec<(u64, String, Vec<u8>)>,
+}
+
+/// (user, handle or address, wrapped key) of each user that still has a key.
+fn keys_of(
+    tx: &ReadTransaction,
+    users: Vec<u64>,
+) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
+    let t = tx.open_table(USERID_ACCOUNT)?;
+    let remote = tx.open_table(USERID_REMOTEUSER)?;
+    let mut out = Vec::new();
+    for u in users {
+        if u & REMOTE_USER_BIT != 0 {
+            if let Some(v) = remote.get(u)? {
+                let r = super::RemoteUserRecord::decode(v.value())?;
+                out.push((u, r.address, r.wrapped_key));
+            }
+        } else if let Some(v) = t.get(u)? {
+            let a = super::AccountRecord::decode(v.value())?;
+            // An account being erased has no key: nothing of theirs is shown.
+            if !a.wrapped_key.is_empty() {
+                out.push((u, a.handle, a.wrapped_key));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The pos at or below which a device sees nothing: the user's floor, and for a user without
@@ -1743,7 +1780,7 @@ mod tests {
             .events_since(user, device.into(), None, 1000, Millis(0))
             .await
             .unwrap()
-            .1
+            .cursor
     }
 
     async fn set_cloud(store: &Store, user: u64, granted: bool) {
