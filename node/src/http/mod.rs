@@ -173,7 +173,12 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> 
 /// another method.
 fn route(method: &Method, path: &str) -> Result<(&'static str, Params), ApiError> {
     let mut path_matched = false;
+    let depth = path.bytes().filter(|b| *b == b'/').count();
     for (m, pattern) in ROUTES.iter().chain(FEDERATION_ROUTES) {
+        // Cheap filters first: most patterns differ in depth or in their first literal bytes.
+        if pattern.bytes().filter(|b| *b == b'/').count() != depth {
+            continue;
+        }
         if let Some(params) = match_pattern(pattern, path) {
             if m.eq_ignore_ascii_case(method.as_str()) {
                 return Ok((pattern, params));
@@ -192,24 +197,28 @@ fn route(method: &Method, path: &str) -> Result<(&'static str, Params), ApiError
     }
 }
 
+/// Matches `path` against `pattern` segment by segment (same depth assumed by the caller);
+/// decodes the parameters only once every literal segment has matched.
 fn match_pattern(pattern: &str, path: &str) -> Option<Params> {
-    let mut params = Vec::new();
-    let mut p = pattern.split('/');
-    let mut s = path.split('/');
-    loop {
-        match (p.next(), s.next()) {
-            (None, None) => return Some(params),
-            (Some(pp), Some(ss)) if pp.starts_with('{') => {
-                let decoded = percent_decode(ss)?;
-                if decoded.is_empty() {
-                    return None;
-                }
-                params.push(decoded);
-            }
-            (Some(pp), Some(ss)) if pp == ss => {}
-            _ => return None,
+    let mut raw: [&str; 4] = [""; 4];
+    let mut n = 0;
+    for (pp, ss) in pattern.split('/').zip(path.split('/')) {
+        if pp.starts_with('{') {
+            *raw.get_mut(n)? = ss;
+            n += 1;
+        } else if pp != ss {
+            return None;
         }
     }
+    let mut params = Vec::with_capacity(n);
+    for ss in &raw[..n] {
+        let decoded = percent_decode(ss)?;
+        if decoded.is_empty() {
+            return None;
+        }
+        params.push(decoded);
+    }
+    Some(params)
 }
 
 /// Decodes `%XX` escapes; `None` for bad escapes or non-UTF-8 results.
