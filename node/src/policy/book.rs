@@ -212,6 +212,17 @@ impl PolicyBook {
                 "must be a later day than today (UTC): users are told before a version applies",
             ));
         }
+        // Versions take effect in the order they are published; otherwise a later publication
+        // could make an earlier, not yet effective one current for a while, or never.
+        if let Some(last) = self.read().last().filter(|v| v.effective > p.effective) {
+            return Err(invalid(
+                "effective",
+                &format!(
+                    "must not be before {} (the date of version {}, published earlier)",
+                    last.effective, last.version
+                ),
+            ));
+        }
         for (field, text) in [("text", Some(&p.zh)), ("en", p.en.as_ref())] {
             if let Some(t) = text {
                 if t.trim().is_empty() {
@@ -414,6 +425,10 @@ mod tests {
         b.publish(publication("v2", "2027-02-01", true))
             .await
             .unwrap();
+        assert!(
+            err(b.publish(publication("v3", "2027-01-20", false)).await).contains("2027-02-01"),
+            "not before an earlier publication's date"
+        );
         assert!(matches!(
             b.publish(publication("v2", "2027-03-01", false)).await,
             Err(PolicyBookError::Exists(_))
