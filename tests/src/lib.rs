@@ -232,6 +232,9 @@ pub struct FakePeer {
     pub key: federation::NodeKey,
     pub port: u16,
     pub cert: PathBuf,
+    /// Every transaction body nodes sent to this peer, in arrival order (each answered as
+    /// applied).
+    pub received: Arc<std::sync::Mutex<Vec<Value>>>,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
@@ -273,10 +276,13 @@ impl FakePeer {
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let doc = Bytes::from(doc);
+        let received: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+        let inbox = received.clone();
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 let doc = doc.clone();
+                let inbox = inbox.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
@@ -284,9 +290,35 @@ impl FakePeer {
                     let service =
                         hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                             let doc = doc.clone();
+                            let inbox = inbox.clone();
                             async move {
-                                let (status, body) = if req.uri().path() == "/_federation/v1/keys" {
+                                let path = req.uri().path().to_string();
+                                let (status, body) = if path == "/_federation/v1/keys" {
                                     (StatusCode::OK, doc)
+                                } else if path.starts_with("/_federation/v1/transactions/") {
+                                    // Taken as applied, and kept for the test to read.
+                                    let bytes = req
+                                        .into_body()
+                                        .collect()
+                                        .await
+                                        .map(|b| b.to_bytes())
+                                        .unwrap_or_default();
+                                    let txn: Value =
+                                        serde_json::from_slice(&bytes).unwrap_or_default();
+                                    let results: serde_json::Map<String, Value> = txn["envelopes"]
+                                        .as_array()
+                                        .map(|a| {
+                                            a.iter()
+                                                .filter_map(|e| e["id"].as_str())
+                                                .map(|id| (id.to_string(), json!({})))
+                                                .collect()
+                                        })
+                                        .unwrap_or_default();
+                                    inbox.lock().unwrap_or_else(|p| p.into_inner()).push(txn);
+                                    (
+                                        StatusCode::OK,
+                                        Bytes::from(json!({"results": results}).to_string()),
+                                    )
                                 } else {
                                     (StatusCode::NOT_FOUND, Bytes::from_static(b"{}"))
                                 };
@@ -307,9 +339,20 @@ impl FakePeer {
             key,
             port,
             cert,
+            received,
             _dir: dir,
             task,
         }
+    }
+
+    /// Every envelope nodes have sent to this peer so far.
+    pub fn envelopes(&self) -> Vec<Value> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|t| t["envelopes"].as_array().cloned().unwrap_or_default())
+            .collect()
     }
 
     /// An envelope from this peer, signed with its key.

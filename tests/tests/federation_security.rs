@@ -266,3 +266,66 @@ async fn alice_sees(c: &tests::Client, token: &str, conv: &str) -> Vec<String> {
         .map(|m| m["body"]["text"].as_str().unwrap_or_default().to_string())
         .collect()
 }
+
+#[tokio::test]
+async fn our_own_submission_relayed_back_by_its_host_is_taken_only_unchanged() {
+    let peer = FakePeer::start("e.test", "CN").await;
+    let nodes = federation_with(&[("a.test", "CN")], &[&peer], "").await;
+    let a = &nodes[0];
+    let c = a.client();
+    let alice = c.user("alice", &phone(1)).await;
+    let txn = |envs: Vec<&federation::Envelope>| json!({"origin": "e.test", "envelopes": envs.iter().map(|e| serde_json::to_value(e).unwrap()).collect::<Vec<_>>()});
+    // e.test hosts a group with alice in it.
+    let state = peer.envelope(
+        "st",
+        "a.test",
+        Kind::Membership,
+        json!({"type": "state", "conversation": "q1:e.test", "kind": "group", "name": "g",
+               "public": false, "actor": "eve@e.test",
+               "members": [{"user": "eve@e.test", "role": "owner"},
+                           {"user": "alice@a.test", "role": "member"}]}),
+    );
+    let r = peer
+        .put(a, "t1", &txn(vec![&state]), "a.test", now_ms(), &peer.key)
+        .await;
+    assert_eq!(r.json()["results"]["st"], json!({}));
+    // Alice writes; her node submits the message to the host.
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/conversations/q1:e.test/messages",
+            Some(&alice),
+            Some(&json!({"txn_id": "1", "body": {"type": "text", "text": "mine"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let submission = eventually(10, "the submission at the host", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["content"]["type"] == "submit")
+    })
+    .await;
+    let relay = |id: &str, sub: &Value| {
+        peer.envelope(
+            id,
+            "a.test",
+            Kind::Message,
+            json!({"type": "hosted", "conversation": "q1:e.test", "seq": 1, "submission": sub}),
+        )
+    };
+    // The host relaying it with the text changed (the signature kept) is refused…
+    let mut forged = submission.clone();
+    forged["content"]["body"]["text"] = json!("not mine");
+    let bad = relay("r1", &forged);
+    let r = peer
+        .put(a, "t2", &txn(vec![&bad]), "a.test", now_ms(), &peer.key)
+        .await;
+    assert_eq!(r.json()["results"]["r1"]["error"]["code"], "bad_signature");
+    // …and the unchanged one is taken.
+    let good = relay("r2", &submission);
+    let r = peer
+        .put(a, "t3", &txn(vec![&good]), "a.test", now_ms(), &peer.key)
+        .await;
+    assert_eq!(r.json()["results"]["r2"], json!({}));
+    assert_eq!(alice_sees(&c, &alice, "q1:e.test").await, ["mine"]);
+}

@@ -62,9 +62,45 @@ struct Shared {
     clock: SharedClock,
     limits: OutboxLimits,
     counts: Mutex<HashMap<String, u64>>,
+    /// Digests of the submissions this node sent to other hosts, for recognising them when the
+    /// host relays them back (see [`Outbox::relayed_own_submission`]).
+    sent: Mutex<SentDigests>,
+}
+
+/// Most submission digests remembered; the oldest go first. A submission not remembered is
+/// simply verified as any other envelope.
+const SENT_DIGESTS_MAX: usize = 50_000;
+
+/// Envelope id → SHA-256 of the canonical JSON of the whole signed envelope, in sending order.
+#[derive(Debug, Default)]
+struct SentDigests {
+    by_id: HashMap<String, [u8; 32]>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// SHA-256 of an envelope's canonical JSON, signatures included.
+fn digest(env: &Envelope) -> Option<[u8; 32]> {
+    use sha2::Digest;
+    let v = serde_json::to_value(env).ok()?;
+    let text = federation::canonical_json(&v).ok()?;
+    Some(sha2::Sha256::digest(text.as_bytes()).into())
 }
 
 impl Shared {
+    /// Remembers a submission this node is sending to another host.
+    fn remember_sent(&self, env: &Envelope) {
+        let Some(d) = digest(env) else { return };
+        let mut sent = lock(&self.sent);
+        if sent.by_id.insert(env.id.clone(), d).is_none() {
+            sent.order.push_back(env.id.clone());
+        }
+        while sent.order.len() > SENT_DIGESTS_MAX {
+            if let Some(old) = sent.order.pop_front() {
+                sent.by_id.remove(&old);
+            }
+        }
+    }
+
     fn own_domain(&self) -> &str {
         self.peers.own_domain()
     }
@@ -234,6 +270,7 @@ impl Outbox {
                     clock,
                     limits,
                     counts: Mutex::new(counts.iter().cloned().collect()),
+                    sent: Mutex::default(),
                 }),
                 store,
                 master,
@@ -295,6 +332,25 @@ impl Outbox {
         }
     }
 
+    /// Whether `env` is, byte for byte, a submission this node signed and sent to another host
+    /// (which now relays it back inside its own envelope). Such a submission needs no second
+    /// signature check: it is exactly what this node signed. Anything else — a different byte,
+    /// a forgotten id — answers false and is verified as usual. Each digest is used once.
+    pub fn relayed_own_submission(&self, env: &Envelope) -> bool {
+        if env.origin != self.inner.shared.own_domain() {
+            return false;
+        }
+        let Some(d) = digest(env) else { return false };
+        let mut sent = lock(&self.inner.shared.sent);
+        match sent.by_id.get(&env.id) {
+            Some(known) if *known == d => {
+                sent.by_id.remove(&env.id);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A signed envelope from this node.
     pub fn envelope(&self, dest: &str, kind: Kind, content: Value) -> Result<Envelope, Refusal> {
         self.inner.shared.envelope(dest, kind, content)
@@ -352,6 +408,7 @@ impl Outbox {
                 let peer = this.peer_with_room(&host)?;
                 this.residency(&peer, author, consented)?;
                 let env = submit(&host)?;
+                this.remember_sent(&env);
                 return Ok(vec![this.row(
                     &env,
                     sealer,
