@@ -67,15 +67,25 @@ struct Shared {
     sent: Mutex<SentDigests>,
 }
 
-/// Most submission digests remembered; the oldest go first. A submission not remembered is
-/// simply verified as any other envelope.
-const SENT_DIGESTS_MAX: usize = 50_000;
+/// Most submission digests remembered (≈ 1 MiB at most); the oldest go first. A submission
+/// not remembered is simply verified as any other envelope.
+const SENT_DIGESTS_MAX: usize = 20_000;
 
-/// Envelope id → SHA-256 of the canonical JSON of the whole signed envelope, in sending order.
+/// Hash of an envelope id → SHA-256 of the canonical JSON of the whole signed envelope, and the
+/// id hashes in sending order. Two ids sharing a hash can only make a lookup miss (the digest
+/// still has to match), never accept anything.
 #[derive(Debug, Default)]
 struct SentDigests {
-    by_id: HashMap<String, [u8; 32]>,
-    order: std::collections::VecDeque<String>,
+    by_id: HashMap<u64, [u8; 32]>,
+    order: std::collections::VecDeque<u64>,
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::Hasher;
+    // Fixed keys on purpose: the same id must hash alike at sending and at receipt.
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(id.as_bytes());
+    h.finish()
 }
 
 /// SHA-256 of an envelope's canonical JSON, signatures included.
@@ -90,9 +100,10 @@ impl Shared {
     /// Remembers a submission this node is sending to another host.
     fn remember_sent(&self, env: &Envelope) {
         let Some(d) = digest(env) else { return };
+        let key = id_hash(&env.id);
         let mut sent = lock(&self.sent);
-        if sent.by_id.insert(env.id.clone(), d).is_none() {
-            sent.order.push_back(env.id.clone());
+        if sent.by_id.insert(key, d).is_none() {
+            sent.order.push_back(key);
         }
         while sent.order.len() > SENT_DIGESTS_MAX {
             if let Some(old) = sent.order.pop_front() {
@@ -341,10 +352,11 @@ impl Outbox {
             return false;
         }
         let Some(d) = digest(env) else { return false };
+        let key = id_hash(&env.id);
         let mut sent = lock(&self.inner.shared.sent);
-        match sent.by_id.get(&env.id) {
+        match sent.by_id.get(&key) {
             Some(known) if *known == d => {
-                sent.by_id.remove(&env.id);
+                sent.by_id.remove(&key);
                 true
             }
             _ => false,
