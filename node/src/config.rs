@@ -162,6 +162,8 @@ pub struct RetentionConfig {
     pub sessions_inactive_days: Bounded<0, 36_500>,
     pub security_logs_min_days: Bounded<0, 36_500>,
     pub security_logs_max_days: Bounded<0, 36_500>,
+    /// How long the ids of envelopes received from peers are kept to recognise a resend.
+    pub federation_seen_days: Bounded<0, 36_500>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -313,6 +315,7 @@ impl Default for RetentionConfig {
             sessions_inactive_days: Bounded(180),
             security_logs_min_days: Bounded(183),
             security_logs_max_days: Bounded(0),
+            federation_seen_days: Bounded(30),
         }
     }
 }

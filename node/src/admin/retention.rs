@@ -33,6 +33,7 @@ pub(crate) fn counts_json(c: &Counts) -> Value {
         "media": c.media,
         "sessions": c.sessions,
         "security_logs": c.security_logs,
+        "federation_seen": c.federation_seen,
     })
 }
 
@@ -64,6 +65,7 @@ impl Retention {
             sessions: before(c.sessions_inactive_days.get()),
             // The minimum is enforced by the configuration (max ≥ min, or no max).
             security_logs: before(c.security_logs_max_days.get()),
+            federation_seen: before(c.federation_seen_days.get()),
         }
     }
 
@@ -80,6 +82,7 @@ impl Retention {
                 {"category": "sessions", "max_days": days(c.sessions_inactive_days.get()), "min_days": null},
                 {"category": "security_logs", "max_days": days(c.security_logs_max_days.get()),
                  "min_days": days(c.security_logs_min_days.get())},
+                {"category": "federation_seen", "max_days": days(c.federation_seen_days.get()), "min_days": null},
             ],
         })
     }
@@ -117,12 +120,13 @@ impl Retention {
                     action: "retention.run".into(),
                     target: String::new(),
                     detail: format!(
-                        "messages {} undelivered {} media {} sessions {} security_logs {}",
+                        "messages {} undelivered {} media {} sessions {} security_logs {} federation_seen {}",
                         total.messages,
                         total.undelivered,
                         total.media,
                         total.sessions,
-                        total.security_logs
+                        total.security_logs,
+                        total.federation_seen
                     ),
                 })
                 .await?;

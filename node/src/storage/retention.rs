@@ -5,7 +5,9 @@
 //! where no member keeps cloud history, so only some device's missing acknowledgement keeps
 //! them) older than that maximum; media; device sessions unused for too long; and the
 //! security (audit) log, pruned from its start with the chain's new base recorded in META
-//! `audit_base`, so `verify_audit` still proves the rest intact.
+//! `audit_base`, so `verify_audit` still proves the rest intact; and the record of envelopes
+//! received from peers (`origin_envid_seen`), kept long enough that a peer's resend is still
+//! recognised, then dropped so it does not grow for ever.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,6 +26,7 @@ pub struct Cutoffs {
     pub media: Option<Millis>,
     pub sessions: Option<Millis>,
     pub security_logs: Option<Millis>,
+    pub federation_seen: Option<Millis>,
 }
 
 /// How many of each category were (or would be) removed.
@@ -34,6 +37,7 @@ pub struct Counts {
     pub media: u64,
     pub sessions: u64,
     pub security_logs: u64,
+    pub federation_seen: u64,
 }
 
 impl Counts {
@@ -43,9 +47,15 @@ impl Counts {
         self.media += o.media;
         self.sessions += o.sessions;
         self.security_logs += o.security_logs;
+        self.federation_seen += o.federation_seen;
     }
     pub fn total(&self) -> u64 {
-        self.messages + self.undelivered + self.media + self.sessions + self.security_logs
+        self.messages
+            + self.undelivered
+            + self.media
+            + self.sessions
+            + self.security_logs
+            + self.federation_seen
     }
 }
 
@@ -59,6 +69,8 @@ struct Found {
     /// Audit entries below this seq go.
     audit_below: Option<u64>,
     audit_count: u64,
+    /// (origin, envelope id) of envelopes received before the cut-off.
+    seen: Vec<(String, String)>,
     /// Where the message scan goes on, if it stopped early.
     next: Option<(u64, u64)>,
 }
@@ -159,6 +171,18 @@ fn find(
         }
         f.audit_below = below;
     }
+    if let Some(c) = cut.federation_seen {
+        for row in tx.open_table(ORIGIN_ENVID_SEEN)?.iter()? {
+            let (k, v) = row?;
+            if v.value() < c.0 {
+                let (origin, id) = k.value();
+                f.seen.push((origin.to_string(), id.to_string()));
+                if f.seen.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
     Ok(f)
 }
 
@@ -173,6 +197,7 @@ impl Store {
                 media: f.media.len() as u64,
                 sessions: f.sessions.len() as u64,
                 security_logs: f.audit_count,
+                federation_seen: f.seen.len() as u64,
             })
         })
         .await
@@ -189,7 +214,9 @@ impl Store {
     ) -> Result<(Counts, Vec<u64>, Option<(u64, u64)>), StoreError> {
         let found = self.read(move |tx| find(tx, &cut, from, limit)).await?;
         let next = found.next;
-        let more_other = found.media.len() >= limit || found.sessions.len() >= limit;
+        let more_other = found.media.len() >= limit
+            || found.sessions.len() >= limit
+            || found.seen.len() >= limit;
         let (counts, users) = self
             .write(move |tx| {
                 let held: HashSet<u64> = tx
@@ -251,10 +278,61 @@ impl Store {
                 if let Some(below) = found.audit_below {
                     c.security_logs = super::audit::prune_audit(tx, below)?;
                 }
+                let mut seen = tx.open_table(ORIGIN_ENVID_SEEN)?;
+                for (origin, id) in &found.seen {
+                    if seen.remove((origin.as_str(), id.as_str()))?.is_some() {
+                        c.federation_seen += 1;
+                    }
+                }
                 Ok((c, users))
             })
             .await?;
         let next = next.or(if more_other { Some(from) } else { None });
         Ok((counts, users, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn received_envelope_ids_go_after_their_time_and_newer_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        s.write(|tx| {
+            let mut t = tx.open_table(ORIGIN_ENVID_SEEN)?;
+            t.insert(("b.test", "old"), 1_000u64)?;
+            t.insert(("b.test", "new"), 5_000u64)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            s.retention_count(Cutoffs::default())
+                .await
+                .unwrap()
+                .federation_seen,
+            0,
+            "nothing goes without a cut-off"
+        );
+        let cut = Cutoffs {
+            federation_seen: Some(Millis(2_000)),
+            ..Cutoffs::default()
+        };
+        assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 1);
+        let (c, _, next) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
+        assert_eq!((c.federation_seen, next), (1, None));
+        let left: Vec<String> = s
+            .read(|tx| {
+                let mut out = Vec::new();
+                for row in tx.open_table(ORIGIN_ENVID_SEEN)?.iter()? {
+                    out.push(row?.0.value().1.to_string());
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, ["new"]);
     }
 }
