@@ -332,23 +332,6 @@ impl Store {
         .await
     }
 
-    /// Whether `purpose` is currently granted by `user`.
-    pub async fn consent_granted(
-        &self,
-        user: u64,
-        purpose: &'static str,
-    ) -> Result<bool, StoreError> {
-        self.read(move |tx| {
-            let t = tx.open_table(USERID_PURPOSE_CONSENT)?;
-            let row = t.get((user, purpose))?;
-            Ok(match row {
-                Some(v) => ConsentEvent::decode(v.value())?.granted,
-                None => false,
-            })
-        })
-        .await
-    }
-
     /// Records a decision if it changes the purpose's state. Returns true if it was recorded,
     /// false if the purpose was already in that state (nothing is written then).
     /// `audit`, when given, is appended to the audit log in the same transaction if the

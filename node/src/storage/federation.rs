@@ -259,10 +259,15 @@ fn named(
             }
         } else if let Some(v) = accounts.get(m.user)? {
             out.push((*m, super::AccountRecord::decode(v.value())?.handle));
-            if let Some(c) = consents.get((m.user, "cross_border_transfer"))?
-                && super::ConsentEvent::decode_granted(c.value())?
-                && super::privacy::paused_by(&accepted, &narrowing, m.user, now)?.is_none()
-            {
+            let status = super::privacy::purpose_status_in(
+                &consents,
+                &accepted,
+                &narrowing,
+                m.user,
+                "cross_border_transfer",
+                now,
+            )?;
+            if status == super::PurposeStatus::Granted {
                 cross.push(m.user);
             }
         }

@@ -586,16 +586,6 @@ pub struct Page {
     pub limit: usize,
 }
 
-fn cloud_sync_granted(
-    consents: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
-    user: u64,
-) -> Result<bool, StoreError> {
-    Ok(match consents.get((user, "cloud_sync"))? {
-        Some(v) => super::ConsentEvent::decode_granted(v.value())?,
-        None => false,
-    })
-}
-
 impl Store {
     /// Creates a conversation with its first members and their join events. `id` must be
     /// new (random); a direct conversation between two users who already have one returns the
@@ -1270,8 +1260,11 @@ impl Store {
                 oldest = oldest.min(v.value().1);
             }
             drop(cursors);
-            if !cloud_sync_granted(&tx.open_table(USERID_PURPOSE_CONSENT)?, user)?
-                && oldest != u64::MAX
+            if !super::privacy::granted(
+                &tx.open_table(USERID_PURPOSE_CONSENT)?,
+                user,
+                "cloud_sync",
+            )? && oldest != u64::MAX
             {
                 let mut floors = tx.open_table(USERID_FLOOR)?;
                 let floor = floors.get(user)?.map_or(0, |v| v.value());
@@ -1509,14 +1502,14 @@ fn device_floor(
         .open_table(USERID_FLOOR)?
         .get(user)?
         .map_or(0, |v| v.value());
-    let cloud = cloud_sync_granted(&tx.open_table(USERID_PURPOSE_CONSENT)?, user)?
-        && super::privacy::paused_by(
-            &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
-            &tx.open_table(POLICYSEQ_NARROWING)?,
-            user,
-            now,
-        )?
-        .is_none();
+    let cloud = super::privacy::purpose_status_in(
+        &tx.open_table(USERID_PURPOSE_CONSENT)?,
+        &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
+        &tx.open_table(POLICYSEQ_NARROWING)?,
+        user,
+        "cloud_sync",
+        now,
+    )? == super::PurposeStatus::Granted;
     Ok(ViewFloor {
         floor: if cloud { floor } else { floor.max(start) },
     })

@@ -389,7 +389,10 @@ mod tests {
             policy_version: "v1".into(),
             device_id: "d".into(),
         };
-        assert!(!s.consent_granted(7, "photos").await.unwrap());
+        assert_eq!(
+            s.purpose_status(7, "photos", Millis(1)).await.unwrap(),
+            PurposeStatus::NotGranted
+        );
         assert!(
             !s.record_consent(7, ev(false, 1), None).await.unwrap(),
             "revoking the never-granted"

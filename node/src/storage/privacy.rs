@@ -126,28 +126,53 @@ pub(crate) fn paused_by(
     Ok(None)
 }
 
-/// Whether `user` grants `purpose` and it is not paused, read inside a write transaction.
+/// Whether `user`'s latest decision on `purpose` is a grant (paused or not).
+pub(crate) fn granted(
+    consents: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
+    user: u64,
+    purpose: &str,
+) -> Result<bool, StoreError> {
+    match consents.get((user, purpose))? {
+        Some(v) => ConsentEvent::decode_granted(v.value()),
+        None => Ok(false),
+    }
+}
+
+/// Whether `user` may be processed for `purpose` at `now`: the one definition every check
+/// uses, in a read or a write transaction, given the three tables it reads.
+pub(crate) fn purpose_status_in(
+    consents: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
+    accepted: &impl ReadableTable<(u64, u64), u64>,
+    narrowing: &impl ReadableTable<u64, u64>,
+    user: u64,
+    purpose: &str,
+    now: Millis,
+) -> Result<PurposeStatus, StoreError> {
+    if !granted(consents, user, purpose)? {
+        return Ok(PurposeStatus::NotGranted);
+    }
+    Ok(match paused_by(accepted, narrowing, user, now)? {
+        Some(seq) => PurposeStatus::Paused { seq },
+        None => PurposeStatus::Granted,
+    })
+}
+
+/// Whether `user` grants `purpose` and it is not paused, inside a write transaction.
 pub(crate) fn purpose_active(
     tx: &WriteTransaction,
     user: u64,
     purpose: &str,
     now: Millis,
 ) -> Result<bool, StoreError> {
-    let granted = match tx
-        .open_table(USERID_PURPOSE_CONSENT)?
-        .get((user, purpose))?
-    {
-        Some(v) => ConsentEvent::decode_granted(v.value())?,
-        None => false,
-    };
-    Ok(granted
-        && paused_by(
-            &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
-            &tx.open_table(POLICYSEQ_NARROWING)?,
-            user,
-            now,
-        )?
-        .is_none())
+    let status = purpose_status_in(
+        &tx.open_table(USERID_PURPOSE_CONSENT)?,
+        &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
+        &tx.open_table(POLICYSEQ_NARROWING)?,
+        user,
+        purpose,
+        now,
+    )?;
+    Ok(status == PurposeStatus::Granted)
 }
 
 /// Users who still have an account (not in the middle of an erasure).
@@ -285,26 +310,14 @@ impl Store {
         now: Millis,
     ) -> Result<PurposeStatus, StoreError> {
         self.read(move |tx| {
-            let granted = match tx
-                .open_table(USERID_PURPOSE_CONSENT)?
-                .get((user, purpose))?
-            {
-                Some(v) => ConsentEvent::decode_granted(v.value())?,
-                None => false,
-            };
-            if !granted {
-                return Ok(PurposeStatus::NotGranted);
-            }
-            let paused = paused_by(
+            purpose_status_in(
+                &tx.open_table(USERID_PURPOSE_CONSENT)?,
                 &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
                 &tx.open_table(POLICYSEQ_NARROWING)?,
                 user,
+                purpose,
                 now,
-            )?;
-            Ok(match paused {
-                Some(seq) => PurposeStatus::Paused { seq },
-                None => PurposeStatus::Granted,
-            })
+            )
         })
         .await
     }

@@ -116,9 +116,7 @@ fn find(
                     for m in members.range((no, 0)..=(no, u64::MAX))? {
                         let user = m?.0.value().1;
                         i.0 |= held.contains(&user);
-                        if let Some(c) = consents.get((user, "cloud_sync"))? {
-                            i.1 |= super::ConsentEvent::decode_granted(c.value())?;
-                        }
+                        i.1 |= super::privacy::granted(&consents, user, "cloud_sync")?;
                     }
                     convs.insert(no, i);
                     i
