@@ -465,8 +465,8 @@ async fn purge_under_load(args: &Args, deadline: Instant) -> Result<Value> {
     let net = Net::new(node.port, &node.cert())?;
     let mut setup = net.conn().await?;
     let tokens = vec![
-        account(&net, "load0", 0).await?,
-        account(&net, "load1", 1).await?,
+        account(&mut setup, "load0", 0).await?,
+        account(&mut setup, "load1", 1).await?,
     ];
     let (_, v) = call(
         &mut setup,
@@ -557,23 +557,25 @@ async fn purge_under_load(args: &Args, deadline: Instant) -> Result<Value> {
     }))
 }
 
-/// Registers and logs in `handle` on a node; returns the token.
-async fn account(net: &Net, handle: &str, n: usize) -> Result<String> {
-    let mut c = net.conn().await?;
+/// Registers and logs in `handle` (phone number `n`) over `conn`; returns the token.
+async fn account(conn: &mut SendRequest<Full<Bytes>>, handle: &str, n: usize) -> Result<String> {
     let reg = json!({"phone": format!("+86139{:08}", n), "handle": handle, "password": "load-password",
                      "nickname": handle, "accept_policy": "2026-11-29"});
-    let (s, v) = call(&mut c, Method::POST, "/api/v1/accounts", None, Some(&reg)).await?;
+    let (s, v) = call(conn, Method::POST, "/api/v1/accounts", None, Some(&reg)).await?;
     if s != 201 {
         bail!("register {handle}: {s} {v}");
     }
-    let (_, v) = call(
-        &mut c,
+    let (s, v) = call(
+        conn,
         Method::POST,
         "/api/v1/sessions",
         None,
         Some(&json!({"login": handle, "password": "load-password"})),
     )
     .await?;
+    if s != 201 {
+        bail!("login {handle}: {s} {v}");
+    }
     Ok(v["token"].as_str().context("token")?.to_string())
 }
 
@@ -589,9 +591,10 @@ async fn idle_websockets(args: &Args) -> Result<Value> {
     );
     let mut node = NodeProc::start_in(&args.node_bin, dir, &extra)?;
     let net = Net::new(node.port, &node.cert())?;
+    let mut setup = net.conn().await?;
     let mut tokens = Vec::new();
     for u in 0..args.users {
-        tokens.push(account(&net, &format!("idle{u}"), u).await?);
+        tokens.push(account(&mut setup, &format!("idle{u}"), u).await?);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = node.status_kib("VmRSS:");
@@ -696,14 +699,15 @@ async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
         Net::new(nodes[1].port, &nodes[1].cert())?,
     );
     progress(args, "setup: users on both nodes, a group hosted on b.test");
+    let (mut ca, mut cb) = (na.conn().await?, nb.conn().await?);
     let mut senders = Vec::new();
     for i in 0..args.users {
-        senders.push(account(&na, &format!("load{i}"), i).await?);
+        senders.push(account(&mut ca, &format!("load{i}"), i).await?);
     }
-    let host = account(&nb, "host", 1000).await?;
+    let host = account(&mut cb, "host", 1000).await?;
     let mut b_observers = Vec::new();
     for i in 0..args.observers {
-        b_observers.push(account(&nb, &format!("obs{i}"), 2000 + i).await?);
+        b_observers.push(account(&mut cb, &format!("obs{i}"), 2000 + i).await?);
     }
     let mut members: Vec<String> = (0..args.users).map(|i| format!("load{i}@a.test")).collect();
     members.extend((0..args.observers).map(|i| format!("obs{i}@b.test")));
@@ -830,32 +834,7 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     let mut tokens = Vec::new();
     progress(args, "setup: registering users");
     for i in 0..args.users {
-        let handle = format!("load{i}");
-        let reg = json!({"phone": format!("+86139{:08}", i), "handle": handle, "password": "load-password",
-                         "nickname": handle, "accept_policy": "2026-11-29"});
-        let (s, v) = call(
-            &mut setup,
-            Method::POST,
-            "/api/v1/accounts",
-            None,
-            Some(&reg),
-        )
-        .await?;
-        if s != 201 {
-            bail!("register {handle}: {s} {v}");
-        }
-        let (s, v) = call(
-            &mut setup,
-            Method::POST,
-            "/api/v1/sessions",
-            None,
-            Some(&json!({"login": handle, "password": "load-password"})),
-        )
-        .await?;
-        if s != 201 {
-            bail!("login {handle}: {s} {v}");
-        }
-        let token = v["token"].as_str().context("token")?.to_string();
+        let token = account(&mut setup, &format!("load{i}"), i).await?;
         // Keep history, as Synapse does, so disk figures compare like with like.
         call(
             &mut setup,
