@@ -219,20 +219,18 @@ async fn incident_notices_reach_the_affected_users_are_audited_and_a_bad_list_no
     };
 
     let list = files.path().join("users.txt");
+    let notify_listed = [
+        "incident",
+        "notify",
+        "--title",
+        "Backup breach",
+        "--body",
+        body_arg,
+        "--users",
+        list.to_str().unwrap(),
+    ];
     std::fs::write(&list, "# affected\nalice@localhost\n\nnobody@localhost\n").unwrap();
-    let (code, _, err) = admin(
-        dir,
-        &[
-            "incident",
-            "notify",
-            "--title",
-            "Backup breach",
-            "--body",
-            body_arg,
-            "--users",
-            list.to_str().unwrap(),
-        ],
-    );
+    let (code, _, err) = admin(dir, &notify_listed);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("line 4"), "names the line: {err}");
     assert_eq!(
@@ -247,19 +245,7 @@ async fn incident_notices_reach_the_affected_users_are_audited_and_a_bad_list_no
     assert_ne!(code, 0, "--all or --users is required: {err}");
 
     std::fs::write(&list, "alice@localhost\nbob\n").unwrap();
-    let r = ok_json(
-        dir,
-        &[
-            "incident",
-            "notify",
-            "--title",
-            "Backup breach",
-            "--body",
-            body_arg,
-            "--users",
-            list.to_str().unwrap(),
-        ],
-    );
+    let r = ok_json(dir, &notify_listed);
     assert_eq!(r["notified"], 2);
     assert_eq!(incidents(c.clone(), alice.clone()).await, 1);
     assert_eq!(incidents(c.clone(), bob.clone()).await, 1);

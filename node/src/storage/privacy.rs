@@ -468,13 +468,17 @@ impl Store {
 
     /// When the user's public page was enabled, if it is.
     pub async fn public_page_of(&self, user: u64) -> Result<Option<Millis>, StoreError> {
-        self.read(move |tx| {
-            Ok(tx
-                .open_table(USERID_PUBLICPAGE)?
-                .get(user)?
-                .map(|v| Millis(v.value())))
-        })
-        .await
+        self.user_time(USERID_PUBLICPAGE, user).await
+    }
+
+    /// The time a user id maps to in `table`, if any.
+    async fn user_time(
+        &self,
+        table: redb::TableDefinition<'static, u64, u64>,
+        user: u64,
+    ) -> Result<Option<Millis>, StoreError> {
+        self.read(move |tx| Ok(tx.open_table(table)?.get(user)?.map(|v| Millis(v.value()))))
+            .await
     }
 
     /// Takes the user's export slot: allowed if the last export was at least `interval_ms`
@@ -500,13 +504,7 @@ impl Store {
 
     /// When the user last asked for an export.
     pub async fn last_export(&self, user: u64) -> Result<Option<Millis>, StoreError> {
-        self.read(move |tx| {
-            Ok(tx
-                .open_table(USERID_EXPORT)?
-                .get(user)?
-                .map(|v| Millis(v.value())))
-        })
-        .await
+        self.user_time(USERID_EXPORT, user).await
     }
 }
 
