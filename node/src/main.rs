@@ -12,7 +12,8 @@ use mimalloc::MiMalloc;
 use node::{Config, SystemClock};
 
 /// mimalloc returns freed memory to the system; glibc's per-thread arenas kept hundreds of
-/// MiB of it under load.
+/// MiB of it under load. It is built without transparent huge pages (`no_thp`): with them a
+/// few touched bytes made 2 MiB resident, which doubled peak RSS for no measurable speed.
 #[global_allocator]
 static ALLOCATOR: MiMalloc = MiMalloc;
 
