@@ -84,7 +84,8 @@ pub struct PolicyConfig {
 pub struct SecurityConfig {
     pub login_max_failures: Bounded<1, 1000>,
     pub login_window_secs: Bounded<1, 86_400>,
-    pub password_hash_concurrency: Bounded<1, 64>,
+    /// Password hashes computed at once; 0 means one per CPU core (`hash_concurrency()`).
+    pub password_hash_concurrency: Bounded<0, 64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -253,7 +254,7 @@ impl Default for SecurityConfig {
         SecurityConfig {
             login_max_failures: Bounded(5),
             login_window_secs: Bounded(900),
-            password_hash_concurrency: Bounded(4),
+            password_hash_concurrency: Bounded(0),
         }
     }
 }
@@ -324,6 +325,17 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: LogLevel(tracing::Level::INFO),
+        }
+    }
+}
+
+impl SecurityConfig {
+    /// How many password hashes may run at once: the configured number, or with 0 one per CPU
+    /// core (one if the count cannot be read).
+    pub fn hash_concurrency(&self) -> usize {
+        match self.password_hash_concurrency.get() {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
         }
     }
 }
@@ -767,6 +779,25 @@ mod tests {
         assert_eq!(c.data_dir(), Path::new("./data"));
         assert_eq!(c.residency.region.as_str(), "CN");
         assert_eq!(c.master_key_path(), Path::new("./data/master.key"));
+    }
+
+    #[test]
+    fn password_hash_concurrency_zero_means_one_per_core() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let c = Config::parse(DEFAULT_CONFIG_TOML, "default").unwrap();
+        assert_eq!(c.security.hash_concurrency(), cores);
+        let text = with(
+            "password_hash_concurrency = 0",
+            "password_hash_concurrency = 3",
+        );
+        let c = Config::parse(&text, "f.toml").unwrap();
+        assert_eq!(c.security.hash_concurrency(), 3);
+        let text = with(
+            "password_hash_concurrency = 0",
+            "password_hash_concurrency = 65",
+        );
+        let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+        assert!(e.contains("password_hash_concurrency"), "{e}");
     }
 
     fn with(replace: &str, by: &str) -> String {

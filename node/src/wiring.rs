@@ -105,7 +105,7 @@ pub(crate) async fn wire(
         master.clone(),
         clock.clone(),
         limiter,
-        config.security.password_hash_concurrency.get() as usize,
+        config.security.hash_concurrency(),
         policy.clone(),
         hub.clone(),
     );
