@@ -86,6 +86,10 @@ struct Args {
     /// on each node; reports accepted msg/s at A and delivery latency on both nodes.
     #[arg(long)]
     federation: bool,
+    /// With --federation: the nodes' `federation.pace_depth` (envelopes a peer's queue may hold
+    /// before a send's answer waits; 0: no pacing). Without it the node's default applies.
+    #[arg(long)]
+    pace_depth: Option<u64>,
     /// Idle event streams: open this many WebSockets (spread over the N users), hold them, and
     /// report the server's memory per connection (0: off).
     #[arg(long, default_value_t = 0)]
@@ -682,11 +686,15 @@ async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
                 "[server]\ndomain = \"{domain}\"\nlisten = \"127.0.0.1:{port}\"\n\
                  [storage]\ndata_dir = \"{d}/data\"\n\
                  [tls]\ncert_file = \"{d}/tls/cert.pem\"\nkey_file = \"{d}/tls/key.pem\"\n\
-                 [log]\nlevel = \"warn\"\n\
+                 [log]\nlevel = \"warn\"\n{pace}\
                  [[federation.peers]]\ndomain = \"{odomain}\"\nurl = \"https://127.0.0.1:{oport}\"\n\
                  region = \"CN\"\nca_file = \"{od}/tls/cert.pem\"\n",
                 d = dir.path().display(),
                 od = odir.path().display(),
+                pace = args
+                    .pace_depth
+                    .map(|n| format!("[federation]\npace_depth = {n}\n"))
+                    .unwrap_or_default(),
             )
         })
         .collect();
@@ -811,7 +819,7 @@ async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
         node.stop()?;
     }
     Ok(json!({
-        "profile": {"N": args.users, "S_per_node": args.observers, "W": args.warmup, "M": args.messages, "C": args.concurrency},
+        "profile": {"N": args.users, "S_per_node": args.observers, "W": args.warmup, "M": args.messages, "C": args.concurrency, "pace_depth": args.pace_depth},
         "accepted_msgs_per_sec_at_a": n as f64 / t.as_secs_f64(),
         "send_latency_ms": stats(lat),
         "delivery_latency_ms": stats(delivered),

@@ -114,6 +114,11 @@ pub struct FederationConfig {
     /// Envelopes that may wait for one peer; beyond it, operations that would add to the
     /// queue are refused (503) instead of dropping anything.
     pub queue_max: Bounded<1, 100_000_000>,
+    /// Pacing: a local user's send that queued an envelope for a peer is answered once at
+    /// most this many envelopes wait for that peer (0: answer at once).
+    pub pace_depth: Bounded<0, 100_000>,
+    /// The longest a send waits for pacing, in milliseconds; it is answered then anyway.
+    pub pace_wait_ms: Bounded<1, 60_000>,
     pub peers: Vec<PeerConfig>,
 }
 
@@ -284,6 +289,8 @@ impl Default for FederationConfig {
             open: false,
             retry_max_secs: Bounded(300),
             queue_max: Bounded(100_000),
+            pace_depth: Bounded(16),
+            pace_wait_ms: Bounded(1_000),
             peers: Vec::new(),
         }
     }

@@ -701,6 +701,7 @@ impl Messaging {
             Sent::New { seq, ts, notify } => {
                 self.hub.publish(&notify.users, notify.pos);
                 self.outbox.wake(&notify.peers);
+                self.outbox.pace(&notify.peers).await;
                 Ok(SendOutcome::Stored {
                     id: format!("{id}/{seq}"),
                     seq,
@@ -715,6 +716,7 @@ impl Messaging {
             }),
             Sent::Forwarded { ts, notify } => {
                 self.outbox.wake(&notify.peers);
+                self.outbox.pace(&notify.peers).await;
                 Ok(SendOutcome::Forwarded { ts })
             }
             Sent::Refused(r) => Err(MessagingError::Refused(r)),

@@ -94,6 +94,8 @@ pub(crate) async fn wire(
         OutboxLimits {
             retry_max: Duration::from_secs(config.federation.retry_max_secs.get()),
             queue_max: config.federation.queue_max.get(),
+            pace_depth: config.federation.pace_depth.get(),
+            pace_wait: Duration::from_millis(config.federation.pace_wait_ms.get()),
         },
         stopped,
     )

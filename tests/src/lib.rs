@@ -235,6 +235,8 @@ pub struct FakePeer {
     /// Every transaction body nodes sent to this peer, in arrival order (each answered as
     /// applied).
     pub received: Arc<std::sync::Mutex<Vec<Value>>>,
+    /// While true, transactions are held unanswered ([`FakePeer::hold`]).
+    held: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
@@ -278,11 +280,13 @@ impl FakePeer {
         let doc = Bytes::from(doc);
         let received: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
         let inbox = received.clone();
+        let (held, held_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 let doc = doc.clone();
                 let inbox = inbox.clone();
+                let held_rx = held_rx.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
@@ -291,11 +295,13 @@ impl FakePeer {
                         hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                             let doc = doc.clone();
                             let inbox = inbox.clone();
+                            let mut held_rx = held_rx.clone();
                             async move {
                                 let path = req.uri().path().to_string();
                                 let (status, body) = if path == "/_federation/v1/keys" {
                                     (StatusCode::OK, doc)
                                 } else if path.starts_with("/_federation/v1/transactions/") {
+                                    let _ = held_rx.wait_for(|h| !*h).await;
                                     // Taken as applied, and kept for the test to read.
                                     let bytes = req
                                         .into_body()
@@ -340,9 +346,26 @@ impl FakePeer {
             port,
             cert,
             received,
+            held,
             _dir: dir,
             task,
         }
+    }
+
+    /// From now on, transactions are held unanswered until [`FakePeer::release`] (a peer that
+    /// is up but slow).
+    pub fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Answers the held transactions and every later one at once.
+    pub fn release(&self) {
+        self.held.send_replace(false);
+    }
+
+    /// Stops accepting connections (a peer that went down); connections already open stay.
+    pub fn stop_listening(&self) {
+        self.task.abort();
     }
 
     /// Every envelope nodes have sent to this peer so far.

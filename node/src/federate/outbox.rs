@@ -9,6 +9,12 @@
 //! uniformly from its upper half, so peers coming back are not stampeded); the wait ends at
 //! once when that peer contacts this node. Queues live in redb, so they survive restarts.
 //!
+//! Pacing: a local user's send that queued envelopes is answered (after its commit) only once
+//! at most `federation.pace_depth` envelopes wait for each of those peers, or after
+//! `federation.pace_wait_ms` ([`Outbox::pace`]); a peer whose worker is backing off (down) is
+//! not waited for. Closed-loop senders so slow to what the peer takes, and the queue — every
+//! recipient's wait — stays short instead of growing for as long as the senders outpace it.
+//!
 //! Queue bound: about `federation.queue_max` envelopes per peer; past it, writes that would
 //! add to that queue are refused (503) and a warning is logged. Nothing queued is dropped,
 //! except (logged) envelopes whose data key is gone (the user was erased), envelopes of a
@@ -44,6 +50,10 @@ use crate::time::SharedClock;
 pub struct OutboxLimits {
     pub retry_max: Duration,
     pub queue_max: u64,
+    /// Envelopes that may wait for a peer before a send waits (0: never waits).
+    pub pace_depth: u64,
+    /// The longest a send waits for pacing.
+    pub pace_wait: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +61,8 @@ struct Worker {
     wake: Arc<Notify>,
     reset: Arc<Notify>,
     backing_off: Arc<AtomicBool>,
+    /// Signalled whenever the worker took envelopes off the queue (or found it empty).
+    progress: Arc<Notify>,
 }
 
 /// What fan-out functions need: it holds no database handle, because fan-outs run (and are
@@ -61,7 +73,11 @@ struct Shared {
     peers: Arc<Peers>,
     clock: SharedClock,
     limits: OutboxLimits,
-    counts: Mutex<HashMap<String, u64>>,
+    /// Envelopes waiting for each peer, kept in memory: raised after each commit that queued
+    /// some, lowered as the worker takes them off, set to 0 when the worker finds the queue
+    /// empty. It can be briefly below zero (the worker was faster than the raise); it serves
+    /// the queue bound and pacing, which need it cheap rather than exact.
+    counts: Mutex<HashMap<String, i64>>,
     /// Digests of the submissions this node sent to other hosts, for recognising them when the
     /// host relays them back (see [`Outbox::relayed_own_submission`]).
     sent: Mutex<SentDigests>,
@@ -165,7 +181,7 @@ impl Shared {
             peer: dest.to_string(),
         })?;
         let queued = lock(&self.counts).get(dest).copied().unwrap_or(0);
-        if queued >= self.limits.queue_max {
+        if queued.max(0) as u64 >= self.limits.queue_max {
             tracing::warn!(
                 peer = dest,
                 queued,
@@ -280,7 +296,9 @@ impl Outbox {
                     peers,
                     clock,
                     limits,
-                    counts: Mutex::new(counts.iter().cloned().collect()),
+                    counts: Mutex::new(
+                        counts.iter().map(|(d, n)| (d.clone(), *n as i64)).collect(),
+                    ),
                     sent: Mutex::default(),
                 }),
                 store,
@@ -322,15 +340,59 @@ impl Outbox {
                 continue;
             }
             let w = Worker::default();
-            let (wake, reset, backing_off) =
-                (w.wake.clone(), w.reset.clone(), w.backing_off.clone());
+            let signals = Signals {
+                wake: w.wake.clone(),
+                reset: w.reset.clone(),
+                backing_off: w.backing_off.clone(),
+                progress: w.progress.clone(),
+            };
             workers.insert(p.clone(), w);
             drop(workers);
             let inner = self.inner.clone();
             let dest = p.clone();
             lock(&self.inner.tasks).spawn(async move {
-                deliver(inner, dest, wake, reset, backing_off).await;
+                deliver(inner, dest, signals).await;
             });
+        }
+    }
+
+    /// Waits, after a send queued envelopes for `peers`, until at most `pace_depth` envelopes
+    /// wait for each of them — or `pace_wait` has passed, the peer's worker is backing off (it
+    /// is unreachable), or the node is stopping. Everything is already durably queued; this
+    /// only decides when the sender hears so.
+    pub async fn pace(&self, peers: &[String]) {
+        let limits = self.inner.shared.limits;
+        if limits.pace_depth == 0 || peers.is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + limits.pace_wait;
+        let mut stop = self.inner.stop.clone();
+        for p in peers {
+            let Some((progress, backing_off)) = lock(&self.inner.workers)
+                .get(p)
+                .map(|w| (w.progress.clone(), w.backing_off.clone()))
+            else {
+                continue;
+            };
+            loop {
+                // Registered before the depth is read, so progress made in between still
+                // wakes this wait.
+                let progressed = progress.notified();
+                tokio::pin!(progressed);
+                progressed.as_mut().enable();
+                if backing_off.load(Ordering::Relaxed) || *stop.borrow() {
+                    break;
+                }
+                let depth = lock(&self.inner.shared.counts).get(p).copied().unwrap_or(0);
+                if depth.max(0) as u64 <= limits.pace_depth {
+                    break;
+                }
+                tokio::select! {
+                    _ = &mut progressed => {}
+                    _ = tokio::time::sleep_until(deadline) => return,
+                    _ = stop.changed() => return,
+                }
+            }
         }
     }
 
@@ -700,14 +762,22 @@ fn retry_ids(answer: &[u8]) -> Option<Vec<String>> {
     )
 }
 
-/// One peer's delivery loop (see the module documentation).
-async fn deliver(
-    inner: Arc<Inner>,
-    dest: String,
+/// What a delivery worker shares with the rest of the outbox (see [`Worker`]).
+struct Signals {
     wake: Arc<Notify>,
     reset: Arc<Notify>,
     backing_off: Arc<AtomicBool>,
-) {
+    progress: Arc<Notify>,
+}
+
+/// One peer's delivery loop (see the module documentation).
+async fn deliver(inner: Arc<Inner>, dest: String, signals: Signals) {
+    let Signals {
+        wake,
+        reset,
+        backing_off,
+        progress,
+    } = signals;
     let mut stop = inner.stop.clone();
     let peer = match inner.shared.peers.get(&dest) {
         Ok(p) => p,
@@ -741,6 +811,7 @@ async fn deliver(
         };
         if batch.is_empty() {
             lock(&inner.shared.counts).insert(dest.clone(), 0);
+            progress.notify_waiters();
             tokio::select! {
                 _ = wake.notified() => continue,
                 _ = stop.changed() => return,
@@ -782,10 +853,8 @@ async fn deliver(
                 }
             }
         }
-        if !drop_seqs.is_empty()
-            && let Err(e) = inner.store.outbound_done(dest.clone(), drop_seqs).await
-        {
-            tracing::error!(peer = %dest, error = %e, "updating the outbound queue failed");
+        if !drop_seqs.is_empty() {
+            remove_done(&inner, &dest, drop_seqs, &progress).await;
         }
         if envelopes.is_empty() {
             continue;
@@ -810,15 +879,6 @@ async fn deliver(
                 .ok(),
             None => None,
         };
-        let done_all = |inner: &Arc<Inner>, seqs: Vec<u64>| {
-            let store = inner.store.clone();
-            let dest = dest.clone();
-            async move {
-                if let Err(e) = store.outbound_done(dest, seqs).await {
-                    tracing::error!(error = %e, "updating the outbound queue failed");
-                }
-            }
-        };
         let retry = match outcome {
             Some((StatusCode::OK, answer)) => {
                 let again = retry_ids(&answer).unwrap_or_default();
@@ -832,7 +892,7 @@ async fn deliver(
                     .map(|e| e.0)
                     .collect();
                 tracing::debug!(peer = %dest, delivered = done.len(), "transaction delivered");
-                done_all(&inner, done).await;
+                remove_done(&inner, &dest, done, &progress).await;
                 !again.is_empty()
             }
             Some((status, _))
@@ -848,7 +908,8 @@ async fn deliver(
                     envelopes = envelopes.len(),
                     "peer refused a transaction for good; its envelopes are dropped"
                 );
-                done_all(&inner, envelopes.iter().map(|e| e.0).collect()).await;
+                let all = envelopes.iter().map(|e| e.0).collect();
+                remove_done(&inner, &dest, all, &progress).await;
                 false
             }
             None => {
@@ -871,6 +932,7 @@ async fn deliver(
         let wait = delay.mul_f64(0.5 + frac / 2.0);
         tracing::debug!(peer = %dest, attempt, wait_ms = wait.as_millis() as u64, "backing off");
         backing_off.store(true, Ordering::Relaxed);
+        progress.notify_waiters(); // sends pacing on this peer stop waiting for it
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = reset.notified() => { attempt = 0; }
@@ -878,6 +940,21 @@ async fn deliver(
         }
         backing_off.store(false, Ordering::Relaxed);
     }
+}
+
+/// Takes delivered (or dropped) envelopes off `dest`'s queue, lowers its count for the queue
+/// bound, and wakes the sends pacing on it.
+async fn remove_done(inner: &Inner, dest: &str, seqs: Vec<u64>, progress: &Notify) {
+    let n = seqs.len() as i64;
+    match inner.store.outbound_done(dest.to_string(), seqs).await {
+        Ok(()) => {
+            *lock(&inner.shared.counts)
+                .entry(dest.to_string())
+                .or_default() -= n;
+        }
+        Err(e) => tracing::error!(peer = %dest, error = %e, "updating the outbound queue failed"),
+    }
+    progress.notify_waiters();
 }
 
 /// The data key of a local or remote user, if they still exist.
