@@ -393,6 +393,28 @@ impl FakePeer {
         e
     }
 
+    /// A `state` envelope for `destination`: the group `conv` as this peer hosts it, named
+    /// `name`, with `owner` (also the actor) and `members`.
+    pub fn group_state(
+        &self,
+        id: &str,
+        destination: &str,
+        conv: &str,
+        name: &str,
+        owner: &str,
+        members: &[&str],
+    ) -> federation::Envelope {
+        let mut list = vec![json!({"user": owner, "role": "owner"})];
+        list.extend(members.iter().map(|m| json!({"user": m, "role": "member"})));
+        self.envelope(
+            id,
+            destination,
+            federation::Kind::Membership,
+            json!({"type": "state", "conversation": conv, "kind": "group", "name": name,
+                   "public": false, "actor": owner, "members": list}),
+        )
+    }
+
     /// `PUT /_federation/v1/transactions/{txn}` to `node` with `body`, signed as this peer at
     /// time `ts` for `destination` (use the node's domain and [`now_ms`] for a proper one).
     pub async fn put(

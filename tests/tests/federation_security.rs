@@ -187,22 +187,14 @@ async fn peers_requests_are_authenticated_idempotent_and_checked_envelope_by_env
 
     // A membership state for a conversation e.test does not host is refused; one for its own
     // conversation creates a local copy, and e.test's members are then eve and alice.
-    let not_host = peer.envelope(
-        "s1",
-        "a.test",
-        Kind::Membership,
-        json!({"type": "state", "conversation": conv, "kind": "group", "name": "mine now",
-               "public": false, "actor": "eve@e.test",
-               "members": [{"user": "eve@e.test", "role": "owner"}]}),
-    );
-    let theirs = peer.envelope(
+    let not_host = peer.group_state("s1", "a.test", &conv, "mine now", "eve@e.test", &[]);
+    let theirs = peer.group_state(
         "s2",
         "a.test",
-        Kind::Membership,
-        json!({"type": "state", "conversation": "q1:e.test", "kind": "group", "name": "eve's",
-               "public": false, "actor": "eve@e.test",
-               "members": [{"user": "eve@e.test", "role": "owner"},
-                           {"user": "alice@a.test", "role": "member"}]}),
+        "q1:e.test",
+        "eve's",
+        "eve@e.test",
+        &["alice@a.test"],
     );
     let said = peer.envelope(
         "s3",
@@ -276,14 +268,13 @@ async fn our_own_submission_relayed_back_by_its_host_is_taken_only_unchanged() {
     let alice = c.user("alice", &phone(1)).await;
     let txn = |envs: Vec<&federation::Envelope>| json!({"origin": "e.test", "envelopes": envs.iter().map(|e| serde_json::to_value(e).unwrap()).collect::<Vec<_>>()});
     // e.test hosts a group with alice in it.
-    let state = peer.envelope(
+    let state = peer.group_state(
         "st",
         "a.test",
-        Kind::Membership,
-        json!({"type": "state", "conversation": "q1:e.test", "kind": "group", "name": "g",
-               "public": false, "actor": "eve@e.test",
-               "members": [{"user": "eve@e.test", "role": "owner"},
-                           {"user": "alice@a.test", "role": "member"}]}),
+        "q1:e.test",
+        "g",
+        "eve@e.test",
+        &["alice@a.test"],
     );
     let r = peer
         .put(a, "t1", &txn(vec![&state]), "a.test", now_ms(), &peer.key)
