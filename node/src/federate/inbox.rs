@@ -328,6 +328,7 @@ impl Inbox {
                     txn_id.to_string(),
                     digest,
                     answer.clone(),
+                    self.clock.now(),
                 )
                 .await?;
         }

@@ -159,9 +159,15 @@ pub const DEST_SEQ_OUTBOUND: TableDefinition<(&str, u64), &[u8]> =
 pub const ORIGIN_ENVID_SEEN: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("origin_envid_seen");
 
-/// `origin_txnid_txn`: (origin domain, transaction id) → SHA-256 of the body (32 bytes) then
-/// the JSON answer given: a repeated transaction gets the same answer; another body, 409.
-pub const ORIGIN_TXNID_TXN: TableDefinition<(&str, &str), &[u8]> =
+/// `origin_txnid_answer`: (origin domain, transaction id) → (time received in ms, SHA-256 of
+/// the body (32 bytes) then the JSON answer given): a repeated transaction gets the same
+/// answer; another body, 409. Pruned with `origin_envid_seen` after
+/// `retention.federation_seen_days`. Rows carried over from schema 1 have time 0.
+pub const ORIGIN_TXNID_ANSWER: TableDefinition<(&str, &str), (u64, &[u8])> =
+    TableDefinition::new("origin_txnid_answer");
+
+/// Schema 1's `origin_txnid_txn` (the same without the time), read only by the migration.
+pub const ORIGIN_TXNID_TXN_V1: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("origin_txnid_txn");
 
 /// `userid_peer_kind_transfer`: (local user id, peer domain, envelope kind) → (first ms, last

@@ -481,11 +481,11 @@ impl Store {
         txn_id: String,
     ) -> Result<Option<([u8; 32], Vec<u8>)>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(ORIGIN_TXNID_TXN)?;
+            let t = tx.open_table(ORIGIN_TXNID_ANSWER)?;
             let Some(v) = t.get((origin.as_str(), txn_id.as_str()))? else {
                 return Ok(None);
             };
-            let v = v.value();
+            let (_, v) = v.value();
             if v.len() < 32 {
                 return Err(StoreError::Corrupt("transaction"));
             }
@@ -496,20 +496,21 @@ impl Store {
         .await
     }
 
-    /// Records a transaction's answer (first answer wins).
+    /// Records a transaction's answer, received at `now` (first answer wins).
     pub async fn record_transaction(
         &self,
         origin: String,
         txn_id: String,
         digest: [u8; 32],
         answer: Vec<u8>,
+        now: Millis,
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
-            let mut t = tx.open_table(ORIGIN_TXNID_TXN)?;
+            let mut t = tx.open_table(ORIGIN_TXNID_ANSWER)?;
             if t.get((origin.as_str(), txn_id.as_str()))?.is_none() {
                 let mut v = digest.to_vec();
                 v.extend_from_slice(&answer);
-                t.insert((origin.as_str(), txn_id.as_str()), v.as_slice())?;
+                t.insert((origin.as_str(), txn_id.as_str()), (now.0, v.as_slice()))?;
             }
             Ok(())
         })

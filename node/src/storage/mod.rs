@@ -51,7 +51,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -60,7 +60,22 @@ const CACHE_BYTES: usize = 32 << 20;
 /// Steps from version N to N+1, applied in order inside one write transaction each.
 /// `MIGRATIONS[i]` upgrades from version `i + 1`.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
-const MIGRATIONS: &[Migration] = &[];
+const MIGRATIONS: &[Migration] = &[transaction_answers_get_a_time];
+
+/// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
+/// received so retention can prune them; the old rows' time is unknown and recorded as 0.
+fn transaction_answers_get_a_time(tx: &WriteTransaction) -> Result<(), StoreError> {
+    {
+        let old = tx.open_table(ORIGIN_TXNID_TXN_V1)?;
+        let mut new = tx.open_table(ORIGIN_TXNID_ANSWER)?;
+        for row in old.iter()? {
+            let (k, v) = row?;
+            new.insert(k.value(), (0, v.value()))?;
+        }
+    }
+    tx.delete_table(ORIGIN_TXNID_TXN_V1)?;
+    Ok(())
+}
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -310,7 +325,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REMOTEUSER)?;
     tx.open_table(DEST_SEQ_OUTBOUND)?;
     tx.open_table(ORIGIN_ENVID_SEEN)?;
-    tx.open_table(ORIGIN_TXNID_TXN)?;
+    tx.open_table(ORIGIN_TXNID_ANSWER)?;
     tx.open_table(USERID_PEER_KIND_TRANSFER)?;
     tx.open_table(USERID_PEER_ERASURE)?;
     tx.open_table(USERID_ERASURE)?;
@@ -353,6 +368,57 @@ mod tests {
             profile_sealed: vec![9],
             policy_seq: 0,
         }
+    }
+
+    #[tokio::test]
+    async fn schema_1_transaction_answers_carry_over_with_time_0_and_go_at_the_next_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        let mut old_value = [7u8; 32].to_vec();
+        old_value.extend_from_slice(br#"{"results":{}}"#);
+        {
+            // Turn the new file into what schema 1 wrote.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 1u32.to_be_bytes().as_slice())
+                .unwrap();
+            tx.delete_table(ORIGIN_TXNID_ANSWER).unwrap();
+            tx.open_table(ORIGIN_TXNID_TXN_V1)
+                .unwrap()
+                .insert(("b.test", "t1"), old_value.as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let s = open(dir.path());
+        assert_eq!(
+            s.transaction_answer("b.test".into(), "t1".into())
+                .await
+                .unwrap(),
+            Some(([7u8; 32], br#"{"results":{}}"#.to_vec())),
+            "the answer survives the migration"
+        );
+        let (version, old_table_left) = s
+            .read(|tx| {
+                let v = tx
+                    .open_table(META)?
+                    .get("schema_version")?
+                    .map(|v| v.value().to_vec());
+                use redb::TableHandle;
+                let old = tx.list_tables()?.any(|t| t.name() == "origin_txnid_txn");
+                Ok((v, old))
+            })
+            .await
+            .unwrap();
+        assert_eq!(version, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
+        assert!(!old_table_left);
+        let cut = Cutoffs {
+            federation_seen: Some(Millis(1)),
+            ..Cutoffs::default()
+        };
+        assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 1);
     }
 
     #[tokio::test]

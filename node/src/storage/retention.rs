@@ -6,8 +6,9 @@
 //! them) older than that maximum; media; device sessions unused for too long; and the
 //! security (audit) log, pruned from its start with the chain's new base recorded in META
 //! `audit_base`, so `verify_audit` still proves the rest intact; and the record of envelopes
-//! received from peers (`origin_envid_seen`), kept long enough that a peer's resend is still
-//! recognised, then dropped so it does not grow for ever.
+//! received from peers (`origin_envid_seen`) and of the answers given to their transactions
+//! (`origin_txnid_answer`), kept long enough that a peer's resend is still recognised, then
+//! dropped so they do not grow for ever (one `federation_seen` category for both).
 
 use std::collections::{HashMap, HashSet};
 
@@ -71,6 +72,8 @@ struct Found {
     audit_count: u64,
     /// (origin, envelope id) of envelopes received before the cut-off.
     seen: Vec<(String, String)>,
+    /// (origin, transaction id) of transactions answered before the cut-off.
+    answers: Vec<(String, String)>,
     /// Where the message scan goes on, if it stopped early.
     next: Option<(u64, u64)>,
 }
@@ -180,6 +183,16 @@ fn find(
                 }
             }
         }
+        for row in tx.open_table(ORIGIN_TXNID_ANSWER)?.iter()? {
+            let (k, v) = row?;
+            if v.value().0 < c.0 {
+                let (origin, id) = k.value();
+                f.answers.push((origin.to_string(), id.to_string()));
+                if f.answers.len() >= limit {
+                    break;
+                }
+            }
+        }
     }
     Ok(f)
 }
@@ -195,7 +208,7 @@ impl Store {
                 media: f.media.len() as u64,
                 sessions: f.sessions.len() as u64,
                 security_logs: f.audit_count,
-                federation_seen: f.seen.len() as u64,
+                federation_seen: (f.seen.len() + f.answers.len()) as u64,
             })
         })
         .await
@@ -214,7 +227,8 @@ impl Store {
         let next = found.next;
         let more_other = found.media.len() >= limit
             || found.sessions.len() >= limit
-            || found.seen.len() >= limit;
+            || found.seen.len() >= limit
+            || found.answers.len() >= limit;
         let (counts, users) = self
             .write(move |tx| {
                 let held: HashSet<u64> = tx
@@ -282,6 +296,12 @@ impl Store {
                         c.federation_seen += 1;
                     }
                 }
+                let mut answers = tx.open_table(ORIGIN_TXNID_ANSWER)?;
+                for (origin, id) in &found.answers {
+                    if answers.remove((origin.as_str(), id.as_str()))?.is_some() {
+                        c.federation_seen += 1;
+                    }
+                }
                 Ok((c, users))
             })
             .await?;
@@ -332,5 +352,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, ["new"]);
+    }
+
+    #[tokio::test]
+    async fn transaction_answers_go_after_their_time_and_newer_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        for (txn, at) in [("old", 1_000), ("new", 5_000)] {
+            s.record_transaction(
+                "b.test".into(),
+                txn.into(),
+                [1; 32],
+                b"{}".to_vec(),
+                Millis(at),
+            )
+            .await
+            .unwrap();
+        }
+        let cut = Cutoffs {
+            federation_seen: Some(Millis(2_000)),
+            ..Cutoffs::default()
+        };
+        assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 1);
+        let (c, _, next) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
+        assert_eq!((c.federation_seen, next), (1, None));
+        let answer = |txn: &'static str| s.transaction_answer("b.test".into(), txn.into());
+        assert_eq!(answer("old").await.unwrap(), None);
+        assert_eq!(
+            answer("new").await.unwrap(),
+            Some(([1; 32], b"{}".to_vec()))
+        );
     }
 }
