@@ -3,15 +3,14 @@
 //! bearer-token sessions per device, and the profile with per-field visibility.
 //!
 //! Personal fields are sealed here under the user's data key (itself wrapped by the master
-//! key) before they reach `storage`. Password hashing runs on the blocking pool, bounded by a
-//! semaphore so a login flood cannot exhaust memory (each hash takes 19 MiB).
+//! key) before they reach `storage`. Password hashing runs on the node's `HashPool`, a fixed
+//! set of threads, so a login flood cannot exhaust memory (each hash takes 19 MiB).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
-
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey, Token};
+use crate::hash_pool::HashPool;
 use crate::hub::Hub;
 use crate::policy::PolicyBook;
 use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
@@ -143,7 +142,7 @@ pub struct Accounts {
     phone_index: SecretKey,
     clock: SharedClock,
     limiter: Arc<LoginLimiter>,
-    hashing: Arc<Semaphore>,
+    hashing: Arc<HashPool>,
     policy: PolicyBook,
     hub: Arc<Hub>,
     cache: Arc<std::sync::Mutex<SessionCache>>,
@@ -155,7 +154,7 @@ impl Accounts {
         master: MasterKey,
         clock: SharedClock,
         limiter: Arc<LoginLimiter>,
-        hash_concurrency: usize,
+        hashing: Arc<HashPool>,
         policy: PolicyBook,
         hub: Arc<Hub>,
     ) -> Self {
@@ -166,7 +165,7 @@ impl Accounts {
             phone_index,
             clock,
             limiter,
-            hashing: Arc::new(Semaphore::new(hash_concurrency)),
+            hashing,
             policy,
             hub,
             cache: Default::default(),
@@ -177,12 +176,8 @@ impl Accounts {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AccountError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| AccountError::ShuttingDown)?;
-        tokio::task::spawn_blocking(f)
+        self.hashing
+            .run(f)
             .await
             .map_err(|_| AccountError::ShuttingDown)
     }

@@ -15,6 +15,7 @@ use crate::consents::Consents;
 use crate::crypto::MasterKey;
 use crate::erasure::Erasure;
 use crate::federate::{Directory, Outbox, OutboxLimits, Peers};
+use crate::hash_pool::HashPool;
 use crate::hub::Hub;
 use crate::media::{Media, MediaLimits};
 use crate::messaging::{self, Messaging};
@@ -58,6 +59,8 @@ pub enum WiringError {
     Signing(#[from] crate::signing::SigningError),
     #[error("{0}")]
     Federation(String),
+    #[error("starting the password hashing threads: {0}")]
+    HashThreads(std::io::Error),
 }
 
 /// Wires every service. `limiter` is the login limiter (the admin tool passes a trivial one);
@@ -102,12 +105,14 @@ pub(crate) async fn wire(
     .await
     .map_err(|e| WiringError::Federation(e.to_string()))?;
     let policy = PolicyBook::load(store.clone(), clock.clone(), hub.clone(), policy).await?;
+    let hashing =
+        HashPool::start(config.security.hash_concurrency()).map_err(WiringError::HashThreads)?;
     let accounts = Accounts::new(
         store.clone(),
         master.clone(),
         clock.clone(),
         limiter,
-        config.security.hash_concurrency(),
+        Arc::new(hashing),
         policy.clone(),
         hub.clone(),
     );
