@@ -166,6 +166,17 @@ pub const ORIGIN_ENVID_SEEN: TableDefinition<(&str, &str), u64> =
 pub const ORIGIN_TXNID_ANSWER: TableDefinition<(&str, &str), (u64, &[u8])> =
     TableDefinition::new("origin_txnid_answer");
 
+/// `ms_origin_envid_seen`: (time received in ms, origin domain, envelope id) → (): the same
+/// rows as `origin_envid_seen` in time order, so retention finds what is due without reading
+/// the rest. Written and removed together with it.
+pub const MS_ORIGIN_ENVID_SEEN: TableDefinition<(u64, &str, &str), ()> =
+    TableDefinition::new("ms_origin_envid_seen");
+
+/// `ms_origin_txnid_answered`: (time received in ms, origin domain, transaction id) → (): the
+/// same rows as `origin_txnid_answer` in time order, for retention.
+pub const MS_ORIGIN_TXNID_ANSWERED: TableDefinition<(u64, &str, &str), ()> =
+    TableDefinition::new("ms_origin_txnid_answered");
+
 /// Schema 1's `origin_txnid_txn` (the same without the time), read only by the migration.
 pub const ORIGIN_TXNID_TXN_V1: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("origin_txnid_txn");

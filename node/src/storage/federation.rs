@@ -511,6 +511,8 @@ impl Store {
                 let mut v = digest.to_vec();
                 v.extend_from_slice(&answer);
                 t.insert((origin.as_str(), txn_id.as_str()), (now.0, v.as_slice()))?;
+                tx.open_table(MS_ORIGIN_TXNID_ANSWERED)?
+                    .insert((now.0, origin.as_str(), txn_id.as_str()), ())?;
             }
             Ok(())
         })

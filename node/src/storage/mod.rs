@@ -51,7 +51,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -60,7 +60,10 @@ const CACHE_BYTES: usize = 32 << 20;
 /// Steps from version N to N+1, applied in order inside one write transaction each.
 /// `MIGRATIONS[i]` upgrades from version `i + 1`.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
-const MIGRATIONS: &[Migration] = &[transaction_answers_get_a_time];
+const MIGRATIONS: &[Migration] = &[
+    transaction_answers_get_a_time,
+    received_ids_get_a_time_index,
+];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
 /// received so retention can prune them; the old rows' time is unknown and recorded as 0.
@@ -74,6 +77,26 @@ fn transaction_answers_get_a_time(tx: &WriteTransaction) -> Result<(), StoreErro
         }
     }
     tx.delete_table(ORIGIN_TXNID_TXN_V1)?;
+    Ok(())
+}
+
+/// 2 → 3: the time indexes of received envelope ids and transaction answers, built from the
+/// rows already there.
+fn received_ids_get_a_time_index(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let seen = tx.open_table(ORIGIN_ENVID_SEEN)?;
+    let mut seen_by_time = tx.open_table(MS_ORIGIN_ENVID_SEEN)?;
+    for row in seen.iter()? {
+        let (k, v) = row?;
+        let (origin, id) = k.value();
+        seen_by_time.insert((v.value(), origin, id), ())?;
+    }
+    let answers = tx.open_table(ORIGIN_TXNID_ANSWER)?;
+    let mut answers_by_time = tx.open_table(MS_ORIGIN_TXNID_ANSWERED)?;
+    for row in answers.iter()? {
+        let (k, v) = row?;
+        let (origin, id) = k.value();
+        answers_by_time.insert((v.value().0, origin, id), ())?;
+    }
     Ok(())
 }
 
@@ -326,6 +349,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(DEST_SEQ_OUTBOUND)?;
     tx.open_table(ORIGIN_ENVID_SEEN)?;
     tx.open_table(ORIGIN_TXNID_ANSWER)?;
+    tx.open_table(MS_ORIGIN_ENVID_SEEN)?;
+    tx.open_table(MS_ORIGIN_TXNID_ANSWERED)?;
     tx.open_table(USERID_PEER_KIND_TRANSFER)?;
     tx.open_table(USERID_PEER_ERASURE)?;
     tx.open_table(USERID_ERASURE)?;
@@ -419,6 +444,54 @@ mod tests {
             ..Cutoffs::default()
         };
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 1);
+    }
+
+    #[tokio::test]
+    async fn schema_2_received_ids_and_answers_get_their_time_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        {
+            // What schema 2 wrote: the rows without their time indexes.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 2u32.to_be_bytes().as_slice())
+                .unwrap();
+            tx.delete_table(MS_ORIGIN_ENVID_SEEN).unwrap();
+            tx.delete_table(MS_ORIGIN_TXNID_ANSWERED).unwrap();
+            let mut seen = tx.open_table(ORIGIN_ENVID_SEEN).unwrap();
+            seen.insert(("b.test", "old"), 1_000).unwrap();
+            seen.insert(("b.test", "new"), 9_000).unwrap();
+            drop(seen);
+            let mut answers = tx.open_table(ORIGIN_TXNID_ANSWER).unwrap();
+            let v = [0u8; 32];
+            answers
+                .insert(("b.test", "t-old"), (1_000, v.as_slice()))
+                .unwrap();
+            answers
+                .insert(("b.test", "t-new"), (9_000, v.as_slice()))
+                .unwrap();
+            drop(answers);
+            tx.commit().unwrap();
+        }
+        let s = open(dir.path());
+        let cut = Cutoffs {
+            federation_seen: Some(Millis(5_000)),
+            ..Cutoffs::default()
+        };
+        assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 2);
+        let (c, _, _) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
+        assert_eq!(c.federation_seen, 2, "the old id and the old answer");
+        assert_eq!(
+            s.transaction_answer("b.test".into(), "t-new".into())
+                .await
+                .unwrap()
+                .map(|(d, _)| d),
+            Some([0u8; 32])
+        );
+        assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 0);
     }
 
     #[tokio::test]

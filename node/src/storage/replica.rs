@@ -70,9 +70,21 @@ fn seen(tx: &WriteTransaction, origin: &str, id: &str) -> Result<bool, StoreErro
         .is_some())
 }
 
-fn mark_seen(tx: &WriteTransaction, origin: &str, id: &str, now: Millis) -> Result<(), StoreError> {
-    tx.open_table(ORIGIN_ENVID_SEEN)?
-        .insert((origin, id), now.0)?;
+pub(crate) fn mark_seen(
+    tx: &WriteTransaction,
+    origin: &str,
+    id: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let before = tx
+        .open_table(ORIGIN_ENVID_SEEN)?
+        .insert((origin, id), now.0)?
+        .map(|v| v.value());
+    let mut by_time = tx.open_table(MS_ORIGIN_ENVID_SEEN)?;
+    if let Some(at) = before {
+        by_time.remove((at, origin, id))?;
+    }
+    by_time.insert((now.0, origin, id), ())?;
     Ok(())
 }
 

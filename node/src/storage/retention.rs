@@ -8,7 +8,8 @@
 //! `audit_base`, so `verify_audit` still proves the rest intact; and the record of envelopes
 //! received from peers (`origin_envid_seen`) and of the answers given to their transactions
 //! (`origin_txnid_answer`), kept long enough that a peer's resend is still recognised, then
-//! dropped so they do not grow for ever (one `federation_seen` category for both).
+//! dropped so they do not grow for ever (one `federation_seen` category for both). Both are
+//! found through their time indexes, so a run reads only what is due.
 
 use std::collections::{HashMap, HashSet};
 
@@ -70,12 +71,31 @@ struct Found {
     /// Audit entries below this seq go.
     audit_below: Option<u64>,
     audit_count: u64,
-    /// (origin, envelope id) of envelopes received before the cut-off.
-    seen: Vec<(String, String)>,
-    /// (origin, transaction id) of transactions answered before the cut-off.
-    answers: Vec<(String, String)>,
+    /// (time, origin, envelope id) of envelopes received before the cut-off.
+    seen: Vec<(u64, String, String)>,
+    /// (time, origin, transaction id) of transactions answered before the cut-off.
+    answers: Vec<(u64, String, String)>,
     /// Where the message scan goes on, if it stopped early.
     next: Option<(u64, u64)>,
+}
+
+/// The first `limit` rows of a (time, origin, id) index that are older than `cut`.
+fn due_by_time(
+    tx: &ReadTransaction,
+    index: redb::TableDefinition<(u64, &str, &str), ()>,
+    cut: Millis,
+    limit: usize,
+) -> Result<Vec<(u64, String, String)>, StoreError> {
+    let mut out = Vec::new();
+    for row in tx.open_table(index)?.range(..(cut.0, "", ""))? {
+        let (key, _) = row?;
+        let (at, origin, id) = key.value();
+        out.push((at, origin.to_string(), id.to_string()));
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 fn held(tx: &ReadTransaction) -> Result<HashSet<u64>, StoreError> {
@@ -173,26 +193,8 @@ fn find(
         f.audit_below = below;
     }
     if let Some(c) = cut.federation_seen {
-        for row in tx.open_table(ORIGIN_ENVID_SEEN)?.iter()? {
-            let (k, v) = row?;
-            if v.value() < c.0 {
-                let (origin, id) = k.value();
-                f.seen.push((origin.to_string(), id.to_string()));
-                if f.seen.len() >= limit {
-                    break;
-                }
-            }
-        }
-        for row in tx.open_table(ORIGIN_TXNID_ANSWER)?.iter()? {
-            let (k, v) = row?;
-            if v.value().0 < c.0 {
-                let (origin, id) = k.value();
-                f.answers.push((origin.to_string(), id.to_string()));
-                if f.answers.len() >= limit {
-                    break;
-                }
-            }
-        }
+        f.seen = due_by_time(tx, MS_ORIGIN_ENVID_SEEN, c, limit)?;
+        f.answers = due_by_time(tx, MS_ORIGIN_TXNID_ANSWERED, c, limit)?;
     }
     Ok(f)
 }
@@ -291,16 +293,26 @@ impl Store {
                     c.security_logs = super::audit::prune_audit(tx, below)?;
                 }
                 let mut seen = tx.open_table(ORIGIN_ENVID_SEEN)?;
-                for (origin, id) in &found.seen {
-                    if seen.remove((origin.as_str(), id.as_str()))?.is_some() {
+                let mut seen_by_time = tx.open_table(MS_ORIGIN_ENVID_SEEN)?;
+                for (at, origin, id) in &found.seen {
+                    let key = (origin.as_str(), id.as_str());
+                    // Only the row the index entry was written for (it is rewritten, with a
+                    // new index entry, when an id is seen again).
+                    if seen.get(key)?.is_some_and(|v| v.value() == *at) {
+                        seen.remove(key)?;
                         c.federation_seen += 1;
                     }
+                    seen_by_time.remove((*at, origin.as_str(), id.as_str()))?;
                 }
                 let mut answers = tx.open_table(ORIGIN_TXNID_ANSWER)?;
-                for (origin, id) in &found.answers {
-                    if answers.remove((origin.as_str(), id.as_str()))?.is_some() {
+                let mut answers_by_time = tx.open_table(MS_ORIGIN_TXNID_ANSWERED)?;
+                for (at, origin, id) in &found.answers {
+                    let key = (origin.as_str(), id.as_str());
+                    if answers.get(key)?.is_some_and(|v| v.value().0 == *at) {
+                        answers.remove(key)?;
                         c.federation_seen += 1;
                     }
+                    answers_by_time.remove((*at, origin.as_str(), id.as_str()))?;
                 }
                 Ok((c, users))
             })
@@ -319,9 +331,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
         s.write(|tx| {
-            let mut t = tx.open_table(ORIGIN_ENVID_SEEN)?;
-            t.insert(("b.test", "old"), 1_000u64)?;
-            t.insert(("b.test", "new"), 5_000u64)?;
+            crate::storage::replica::mark_seen(tx, "b.test", "old", Millis(1_000))?;
+            crate::storage::replica::mark_seen(tx, "b.test", "new", Millis(5_000))?;
             Ok(())
         })
         .await
@@ -352,6 +363,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, ["new"]);
+    }
+
+    #[tokio::test]
+    async fn an_id_seen_again_is_kept_by_its_latest_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        s.write(|tx| {
+            crate::storage::replica::mark_seen(tx, "b.test", "id", Millis(1_000))?;
+            crate::storage::replica::mark_seen(tx, "b.test", "id", Millis(5_000))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let cut = Cutoffs {
+            federation_seen: Some(Millis(2_000)),
+            ..Cutoffs::default()
+        };
+        assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 0);
+        let (c, _, _) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
+        assert_eq!(c.federation_seen, 0);
+        let later = Cutoffs {
+            federation_seen: Some(Millis(6_000)),
+            ..Cutoffs::default()
+        };
+        assert_eq!(s.retention_count(later).await.unwrap().federation_seen, 1);
     }
 
     #[tokio::test]
