@@ -326,17 +326,32 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn received_envelope_ids_go_after_their_time_and_newer_ones_stay() {
+    /// A fresh store in which envelope ids from b.test were received at the given times.
+    async fn store_with_seen(seen: &'static [(&'static str, u64)]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
-        s.write(|tx| {
-            crate::storage::replica::mark_seen(tx, "b.test", "old", Millis(1_000))?;
-            crate::storage::replica::mark_seen(tx, "b.test", "new", Millis(5_000))?;
+        s.write(move |tx| {
+            for (id, at) in seen {
+                crate::storage::replica::mark_seen(tx, "b.test", id, Millis(*at))?;
+            }
             Ok(())
         })
         .await
         .unwrap();
+        (dir, s)
+    }
+
+    /// Cut-offs with only `federation_seen` set.
+    fn seen_before(ms: u64) -> Cutoffs {
+        Cutoffs {
+            federation_seen: Some(Millis(ms)),
+            ..Cutoffs::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn received_envelope_ids_go_after_their_time_and_newer_ones_stay() {
+        let (_dir, s) = store_with_seen(&[("old", 1_000), ("new", 5_000)]).await;
         assert_eq!(
             s.retention_count(Cutoffs::default())
                 .await
@@ -345,10 +360,7 @@ mod tests {
             0,
             "nothing goes without a cut-off"
         );
-        let cut = Cutoffs {
-            federation_seen: Some(Millis(2_000)),
-            ..Cutoffs::default()
-        };
+        let cut = seen_before(2_000);
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 1);
         let (c, _, next) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
         assert_eq!((c.federation_seen, next), (1, None));
@@ -367,26 +379,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_id_seen_again_is_kept_by_its_latest_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
-        s.write(|tx| {
-            crate::storage::replica::mark_seen(tx, "b.test", "id", Millis(1_000))?;
-            crate::storage::replica::mark_seen(tx, "b.test", "id", Millis(5_000))?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-        let cut = Cutoffs {
-            federation_seen: Some(Millis(2_000)),
-            ..Cutoffs::default()
-        };
+        let (_dir, s) = store_with_seen(&[("id", 1_000), ("id", 5_000)]).await;
+        let cut = seen_before(2_000);
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 0);
         let (c, _, _) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
         assert_eq!(c.federation_seen, 0);
-        let later = Cutoffs {
-            federation_seen: Some(Millis(6_000)),
-            ..Cutoffs::default()
-        };
+        let later = seen_before(6_000);
         assert_eq!(s.retention_count(later).await.unwrap().federation_seen, 1);
     }
 
@@ -405,10 +403,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let cut = Cutoffs {
-            federation_seen: Some(Millis(2_000)),
-            ..Cutoffs::default()
-        };
+        let cut = seen_before(2_000);
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 1);
         let (c, _, next) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
         assert_eq!((c.federation_seen, next), (1, None));
