@@ -56,7 +56,8 @@ pub struct OutboxLimits {
     pub pace_wait: Duration,
 }
 
-#[derive(Debug, Default)]
+/// A delivery worker's signals, shared between its task and the rest of the outbox.
+#[derive(Debug, Default, Clone)]
 struct Worker {
     wake: Arc<Notify>,
     reset: Arc<Notify>,
@@ -340,12 +341,7 @@ impl Outbox {
                 continue;
             }
             let w = Worker::default();
-            let signals = Signals {
-                wake: w.wake.clone(),
-                reset: w.reset.clone(),
-                backing_off: w.backing_off.clone(),
-                progress: w.progress.clone(),
-            };
+            let signals = w.clone();
             workers.insert(p.clone(), w);
             drop(workers);
             let inner = self.inner.clone();
@@ -762,17 +758,9 @@ fn retry_ids(answer: &[u8]) -> Option<Vec<String>> {
     )
 }
 
-/// What a delivery worker shares with the rest of the outbox (see [`Worker`]).
-struct Signals {
-    wake: Arc<Notify>,
-    reset: Arc<Notify>,
-    backing_off: Arc<AtomicBool>,
-    progress: Arc<Notify>,
-}
-
 /// One peer's delivery loop (see the module documentation).
-async fn deliver(inner: Arc<Inner>, dest: String, signals: Signals) {
-    let Signals {
+async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
+    let Worker {
         wake,
         reset,
         backing_off,
