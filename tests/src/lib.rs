@@ -156,6 +156,30 @@ pub async fn federation_with(
     federation_tuned(nodes, fakes, extra, "retry_max_secs = 1").await
 }
 
+/// A fake host `e.test` and a node `a.test` peered with it under the given `[federation]`
+/// keys, with a client of the node and its user alice, member of the group `q1:e.test` that
+/// the host keeps. The nodes are returned to keep them running.
+pub async fn alice_in_a_hosted_group(keys: &str) -> (FakePeer, Vec<TestNode>, Client, String) {
+    let peer = FakePeer::start("e.test", "CN").await;
+    let nodes = federation_tuned(&[("a.test", "CN")], &[&peer], "", keys).await;
+    let c = nodes[0].client();
+    let alice = c.user("alice", &phone(1)).await;
+    let state = peer.group_state(
+        "st",
+        "a.test",
+        "q1:e.test",
+        "g",
+        "eve@e.test",
+        &["alice@a.test"],
+    );
+    let txn = json!({"origin": "e.test", "envelopes": [serde_json::to_value(&state).unwrap()]});
+    let r = peer
+        .put(&nodes[0], "t1", &txn, "a.test", now_ms(), &peer.key)
+        .await;
+    assert_eq!(r.json()["results"]["st"], json!({}));
+    (peer, nodes, c, alice)
+}
+
 /// Like [`federation_with`], with `federation_keys` as the `[federation]` settings.
 pub async fn federation_tuned(
     nodes: &[(&str, &str)],

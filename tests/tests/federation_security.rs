@@ -5,7 +5,7 @@
 use federation::{KeyId, Kind, NodeKey};
 use http::StatusCode;
 use serde_json::{Value, json};
-use tests::{FakePeer, eventually, federation_with, now_ms, phone};
+use tests::{FakePeer, alice_in_a_hosted_group, eventually, federation_with, now_ms, phone};
 
 fn submit(peer: &FakePeer, id: &str, conv: &str, sender: &str, text: &str) -> Value {
     serde_json::to_value(peer.envelope(
@@ -261,25 +261,10 @@ async fn alice_sees(c: &tests::Client, token: &str, conv: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn our_own_submission_relayed_back_by_its_host_is_taken_only_unchanged() {
-    let peer = FakePeer::start("e.test", "CN").await;
-    let nodes = federation_with(&[("a.test", "CN")], &[&peer], "").await;
-    let a = &nodes[0];
-    let c = a.client();
-    let alice = c.user("alice", &phone(1)).await;
-    let txn = |envs: Vec<&federation::Envelope>| json!({"origin": "e.test", "envelopes": envs.iter().map(|e| serde_json::to_value(e).unwrap()).collect::<Vec<_>>()});
     // e.test hosts a group with alice in it.
-    let state = peer.group_state(
-        "st",
-        "a.test",
-        "q1:e.test",
-        "g",
-        "eve@e.test",
-        &["alice@a.test"],
-    );
-    let r = peer
-        .put(a, "t1", &txn(vec![&state]), "a.test", now_ms(), &peer.key)
-        .await;
-    assert_eq!(r.json()["results"]["st"], json!({}));
+    let (peer, nodes, c, alice) = alice_in_a_hosted_group("retry_max_secs = 1").await;
+    let a = &nodes[0];
+    let txn = |envs: Vec<&federation::Envelope>| json!({"origin": "e.test", "envelopes": envs.iter().map(|e| serde_json::to_value(e).unwrap()).collect::<Vec<_>>()});
     // Alice writes; her node submits the message to the host.
     let r = c
         .call(
