@@ -4,7 +4,7 @@
 //!
 //! Personal fields are sealed here under the user's data key (itself wrapped by the master
 //! key) before they reach `storage`. Password hashing runs on the node's `HashPool`, a fixed
-//! set of threads, so a login flood cannot exhaust memory (each hash takes 19 MiB).
+//! set of threads, so a login flood cannot exhaust memory (each hash takes 7 MiB).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -182,6 +182,16 @@ impl Accounts {
             .map_err(|_| AccountError::ShuttingDown)
     }
 
+    /// Replaces a hash made with older parameters, now that the password is known to be right.
+    /// A hash changed meanwhile (or an account erased meanwhile) is left as it is.
+    async fn rehash(&self, user: u64, old: String, password: String) -> Result<(), AccountError> {
+        let new = self
+            .with_hash_slot(move || crypto::hash_password(&password))
+            .await??;
+        self.store.replace_password_hash(user, old, new).await?;
+        Ok(())
+    }
+
     fn data_key(&self, acct: &AccountRecord) -> Result<SecretKey, AccountError> {
         Ok(self.master.unwrap_data_key(acct.id, &acct.wrapped_key)?)
     }
@@ -288,14 +298,18 @@ impl Accounts {
             None => None,
         };
         let phc = account.as_ref().map(|a| a.password_phc.clone());
-        let ok = self
-            .with_hash_slot(move || crypto::verify_password(&password, phc.as_deref()))
+        let (ok, password) = self
+            .with_hash_slot(move || (crypto::verify_password(&password, phc.as_deref()), password))
             .await?;
         let Some(account) = account.filter(|_| ok) else {
             self.limiter.failed(login, client);
             return Err(AccountError::BadCredentials);
         };
         self.limiter.succeeded(login, client);
+        if crypto::needs_rehash(&account.password_phc) {
+            self.rehash(account.id, account.password_phc.clone(), password)
+                .await?;
+        }
         let key = self.data_key(&account)?;
         let token = Token::generate()?;
         let device_id = crypto::random_id(12)?;

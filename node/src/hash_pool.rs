@@ -1,6 +1,6 @@
 //! `HashPool`: the threads that compute password hashes, and nothing else.
 //!
-//! An argon2id hash needs 19 MiB of working memory. The allocator keeps a freed block of that
+//! An argon2id hash needs 7 MiB of working memory. The allocator keeps a freed block of that
 //! size with the thread that freed it for a while, so hashes spread over tokio's blocking pool
 //! (up to 32 threads, which also serve store reads) left up to one such block resident per
 //! thread that had ever hashed. Here a fixed number of threads — the configured concurrency —

@@ -383,3 +383,55 @@ async fn a_user_lists_devices_and_signs_one_out() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(c.get("/api/v1/me", Some(&t1)).await.status, StatusCode::OK);
 }
+
+/// The stored hash of `handle`'s password, read from the stopped node's database.
+async fn stored_hash(n: &TestNode, handle: &str) -> (node::Store, u64, String) {
+    let store = node::Store::open_existing(&n.db_path()).expect("database opens");
+    let id = store
+        .user_by_handle(handle.into())
+        .await
+        .unwrap()
+        .expect("account exists");
+    let phc = store.account(id).await.unwrap().unwrap().password_phc;
+    (store, id, phc)
+}
+
+#[tokio::test]
+async fn a_password_hash_made_with_older_parameters_is_replaced_at_the_next_sign_in() {
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+    let mut n = TestNode::start().await;
+    n.client().register("alice", &phone(1)).await;
+    n.stop().await;
+    let (store, id, phc) = stored_hash(&n, "alice").await;
+    assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{phc}");
+    // What an account registered with the earlier parameters carries.
+    let old = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19 * 1024, 2, 1, None).unwrap(),
+    )
+    .hash_password(b"password-alice")
+    .unwrap()
+    .to_string();
+    assert!(
+        store
+            .replace_password_hash(id, phc, old.clone())
+            .await
+            .unwrap()
+    );
+    tokio::task::spawn_blocking(move || drop(store))
+        .await
+        .unwrap();
+
+    n.start_again().await;
+    n.client().login("alice").await;
+    n.stop().await;
+    let (store, _, now) = stored_hash(&n, "alice").await;
+    tokio::task::spawn_blocking(move || drop(store))
+        .await
+        .unwrap();
+    assert_ne!(now, old);
+    assert!(now.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{now}");
+    n.start_again().await;
+    n.client().login("alice").await;
+}

@@ -183,6 +183,33 @@ impl Store {
         .await
     }
 
+    /// Replaces an account's password hash if it is still `expected`; false (and nothing
+    /// written) when the account is gone or its hash changed meanwhile.
+    pub async fn replace_password_hash(
+        &self,
+        id: u64,
+        expected: String,
+        new: String,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let mut accounts = tx.open_table(USERID_ACCOUNT)?;
+            let current = match accounts.get(id)? {
+                Some(v) => AccountRecord::decode(v.value())?,
+                None => return Ok(false),
+            };
+            if current.password_phc != expected {
+                return Ok(false);
+            }
+            let updated = AccountRecord {
+                password_phc: new.clone(),
+                ..current
+            };
+            accounts.insert(id, updated.encode().as_slice())?;
+            Ok(true)
+        })
+        .await
+    }
+
     pub async fn user_by_handle(&self, handle: String) -> Result<Option<u64>, StoreError> {
         self.read(move |tx| {
             Ok(tx
