@@ -185,13 +185,14 @@ const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 
 /// The event stream's WebSocket settings. tungstenite's defaults allocate a 128 KiB read buffer
 /// up front and gather 128 KiB before writing: about 140 KiB per idle connection. Clients send
-/// a few small frames, and every event is written and flushed at once, so a 4 KiB read buffer
-/// and no write gathering serve them, at ~18 KiB per idle connection (see
-/// `docs/PERFORMANCE.md`, `loadgen --idle-ws`).
+/// a few small frames, so a 4 KiB read buffer serves them; the events of one feed batch are
+/// gathered up to 16 KiB and flushed together. An idle connection costs ~16 KiB (see
+/// `docs/PERFORMANCE.md`, `loadgen --idle-ws`); the write buffer grows only on a stream that
+/// has had events.
 fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(16 * 1024)
         .max_write_buffer_size(4 << 20)
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE))
@@ -266,14 +267,19 @@ async fn run(
                 return;
             }
         };
+        // One frame per event, gathered and written (one TLS record, one syscall) with the
+        // batch's flush rather than one by one.
         for (pos, e) in &events {
             if ws
-                .send(Message::Text(event_json(*pos, e).to_string().into()))
+                .feed(Message::Text(event_json(*pos, e).to_string().into()))
                 .await
                 .is_err()
             {
                 return;
             }
+        }
+        if !events.is_empty() && ws.flush().await.is_err() {
+            return;
         }
         cursor = Some(next);
         if events.len() >= BATCH {
