@@ -457,6 +457,7 @@ impl Accounts {
         let mut cache = self.lock_cache();
         cache.epoch += 1;
         cache.entries.retain(|_, (s, _)| s.user != user);
+        self.master.forget(user);
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, SessionCache> {

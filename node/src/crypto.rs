@@ -4,9 +4,11 @@
 //!
 //! **Invariant:** no key material is ever formatted by `Debug` or logged.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use base64::Engine;
@@ -118,8 +120,37 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
 }
 
 /// The node's master key: wraps every user's data key and derives the node's index keys.
+/// Clones share one [`Unwrapped`] cache.
 #[derive(Clone, Debug)]
-pub struct MasterKey(SecretKey);
+pub struct MasterKey(SecretKey, Arc<Unwrapped>);
+
+/// Most data keys kept unwrapped (≈ 150 bytes each, so at most ≈ 300 KiB).
+const UNWRAPPED_MAX: usize = 2048;
+
+/// Data keys unwrapped recently, each with the wrapped form it came from. Every message an
+/// event stream shows is opened with its author's data key, and unwrapping it again for each
+/// stream and feed batch was a tenth of the node's CPU under load. A lookup hits only when the
+/// caller presents the same wrapped bytes it read from the store, so a key that was replaced or
+/// destroyed there (erasure destroys it first) is never served from here; erasure also drops
+/// the entry ([`MasterKey::forget`]). When full, an arbitrary entry makes room.
+#[derive(Default)]
+pub struct Unwrapped(Mutex<HashMap<u64, KeptKey>>);
+
+/// A kept data key and the wrapped bytes it was unwrapped from.
+type KeptKey = (Box<[u8]>, SecretKey);
+
+impl fmt::Debug for Unwrapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Unwrapped(..)")
+    }
+}
+
+impl Unwrapped {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, KeptKey>> {
+        // Entries are whole values: a panic elsewhere cannot leave one half-written.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 impl MasterKey {
     /// Reads the key file, or creates it (mode 0600) when `create` is true and it is missing.
@@ -134,13 +165,13 @@ impl MasterKey {
                 check_private_mode(path).map_err(err)?;
                 let bytes = decode_hex32(text.trim())
                     .ok_or_else(|| err("does not hold 64 hexadecimal digits".into()))?;
-                Ok(MasterKey(SecretKey(bytes)))
+                Ok(MasterKey::new(SecretKey(bytes)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 let key = SecretKey::generate()?;
                 write_private_file(path, format!("{}\n", encode_hex(&key.0)).as_bytes())
                     .map_err(|e| err(format!("cannot create: {e}")))?;
-                Ok(MasterKey(key))
+                Ok(MasterKey::new(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(err(
                 "is missing but the database exists: restore the key file that belongs to this \
@@ -151,9 +182,13 @@ impl MasterKey {
         }
     }
 
+    fn new(key: SecretKey) -> Self {
+        MasterKey(key, Arc::default())
+    }
+
     #[cfg(test)]
     pub fn from_key(key: SecretKey) -> Self {
-        MasterKey(key)
+        MasterKey::new(key)
     }
 
     /// Wraps a user's data key; the wrapping is bound to the user id.
@@ -161,10 +196,31 @@ impl MasterKey {
         self.0.seal(&wrap_aad(user), &key.0)
     }
 
+    /// The data key `wrapped` holds for `user` (from [`Unwrapped`] when it was unwrapped from
+    /// the same bytes before).
     pub fn unwrap_data_key(&self, user: u64, wrapped: &[u8]) -> Result<SecretKey, CryptoError> {
+        if let Some((from, key)) = self.1.lock().get(&user)
+            && **from == *wrapped
+        {
+            return Ok(key.clone());
+        }
         let bytes = self.0.open(&wrap_aad(user), wrapped)?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Unseal)?;
-        Ok(SecretKey(arr))
+        let key = SecretKey(arr);
+        let mut cache = self.1.lock();
+        if cache.len() >= UNWRAPPED_MAX
+            && !cache.contains_key(&user)
+            && let Some(&evict) = cache.keys().next()
+        {
+            cache.remove(&evict);
+        }
+        cache.insert(user, (wrapped.into(), key.clone()));
+        Ok(key)
+    }
+
+    /// Drops `user`'s unwrapped data key (their account is being erased).
+    pub fn forget(&self, user: u64) {
+        self.1.lock().remove(&user);
     }
 
     /// A sealed known value stored in the database, so a wrong key file is detected at start.
@@ -385,6 +441,51 @@ mod tests {
         let w = m.wrap_data_key(7, &dk).unwrap();
         assert_eq!(m.unwrap_data_key(7, &w).unwrap().0, dk.0);
         assert!(m.unwrap_data_key(8, &w).is_err());
+        // Again, now that 7's key is kept unwrapped: still only for 7, from the same bytes.
+        assert_eq!(m.unwrap_data_key(7, &w).unwrap().0, dk.0);
+        assert!(m.unwrap_data_key(8, &w).is_err());
+    }
+
+    #[test]
+    fn a_kept_data_key_is_served_only_for_the_wrapped_bytes_it_came_from() {
+        let m = MasterKey::from_key(SecretKey::generate().unwrap());
+        let (old, new) = (
+            SecretKey::generate().unwrap(),
+            SecretKey::generate().unwrap(),
+        );
+        let w_old = m.wrap_data_key(7, &old).unwrap();
+        let w_new = m.wrap_data_key(7, &new).unwrap();
+        assert_eq!(m.unwrap_data_key(7, &w_old).unwrap().0, old.0);
+        assert_eq!(
+            m.unwrap_data_key(7, &w_new).unwrap().0,
+            new.0,
+            "replaced key"
+        );
+        // A destroyed (emptied) or damaged wrapped key is refused, not served from memory.
+        assert!(m.unwrap_data_key(7, &[]).is_err());
+        let mut damaged = w_new.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        assert!(m.unwrap_data_key(7, &damaged).is_err());
+        // Clones share the kept keys; forgetting drops them for all.
+        let c = m.clone();
+        assert_eq!(
+            c.1.lock().get(&7).map(|(w, _)| w.to_vec()),
+            Some(w_new.clone())
+        );
+        m.forget(7);
+        assert!(c.1.lock().get(&7).is_none());
+        assert_eq!(c.unwrap_data_key(7, &w_new).unwrap().0, new.0);
+    }
+
+    #[test]
+    fn kept_data_keys_are_bounded() {
+        let m = MasterKey::from_key(SecretKey::generate().unwrap());
+        let dk = SecretKey::generate().unwrap();
+        for user in 0..UNWRAPPED_MAX as u64 + 10 {
+            let w = m.wrap_data_key(user, &dk).unwrap();
+            assert_eq!(m.unwrap_data_key(user, &w).unwrap().0, dk.0);
+        }
+        assert_eq!(m.1.lock().len(), UNWRAPPED_MAX);
     }
 
     #[test]
