@@ -120,9 +120,16 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
 }
 
 /// The node's master key: wraps every user's data key and derives the node's index keys.
-/// Clones share one [`Unwrapped`] cache.
+/// Clones share the key and one [`Unwrapped`] cache behind one pointer (a clone sits in every
+/// connection's handles).
 #[derive(Clone, Debug)]
-pub struct MasterKey(SecretKey, Arc<Unwrapped>);
+pub struct MasterKey(Arc<MasterInner>);
+
+#[derive(Debug)]
+struct MasterInner {
+    key: SecretKey,
+    unwrapped: Unwrapped,
+}
 
 /// Most data keys kept unwrapped (≈ 150 bytes each, so at most ≈ 300 KiB).
 const UNWRAPPED_MAX: usize = 2048;
@@ -183,7 +190,10 @@ impl MasterKey {
     }
 
     fn new(key: SecretKey) -> Self {
-        MasterKey(key, Arc::default())
+        MasterKey(Arc::new(MasterInner {
+            key,
+            unwrapped: Unwrapped::default(),
+        }))
     }
 
     #[cfg(test)]
@@ -193,21 +203,21 @@ impl MasterKey {
 
     /// Wraps a user's data key; the wrapping is bound to the user id.
     pub fn wrap_data_key(&self, user: u64, key: &SecretKey) -> Result<Vec<u8>, CryptoError> {
-        self.0.seal(&wrap_aad(user), &key.0)
+        self.0.key.seal(&wrap_aad(user), &key.0)
     }
 
     /// The data key `wrapped` holds for `user` (from [`Unwrapped`] when it was unwrapped from
     /// the same bytes before).
     pub fn unwrap_data_key(&self, user: u64, wrapped: &[u8]) -> Result<SecretKey, CryptoError> {
-        if let Some((from, key)) = self.1.lock().get(&user)
+        if let Some((from, key)) = self.0.unwrapped.lock().get(&user)
             && **from == *wrapped
         {
             return Ok(key.clone());
         }
-        let bytes = self.0.open(&wrap_aad(user), wrapped)?;
+        let bytes = self.0.key.open(&wrap_aad(user), wrapped)?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Unseal)?;
         let key = SecretKey(arr);
-        let mut cache = self.1.lock();
+        let mut cache = self.0.unwrapped.lock();
         if cache.len() >= UNWRAPPED_MAX
             && !cache.contains_key(&user)
             && let Some(&evict) = cache.keys().next()
@@ -220,16 +230,17 @@ impl MasterKey {
 
     /// Drops `user`'s unwrapped data key (their account is being erased).
     pub fn forget(&self, user: u64) {
-        self.1.lock().remove(&user);
+        self.0.unwrapped.lock().remove(&user);
     }
 
     /// A sealed known value stored in the database, so a wrong key file is detected at start.
     pub fn check_value(&self) -> Result<Vec<u8>, CryptoError> {
-        self.0.seal(b"shanliao/master-key-check", b"shanliao")
+        self.0.key.seal(b"shanliao/master-key-check", b"shanliao")
     }
 
     pub fn verify_check_value(&self, sealed: &[u8]) -> bool {
         self.0
+            .key
             .open(b"shanliao/master-key-check", sealed)
             .is_ok_and(|v| v == b"shanliao")
     }
@@ -237,35 +248,37 @@ impl MasterKey {
     /// Seals a federation signing key's seed; bound to the key id.
     pub fn seal_node_seed(&self, id: &str, seed: &[u8; 32]) -> Result<Vec<u8>, CryptoError> {
         self.0
+            .key
             .seal(format!("shanliao/node-key/{id}").as_bytes(), seed)
     }
 
     pub fn open_node_seed(&self, id: &str, sealed: &[u8]) -> Result<[u8; 32], CryptoError> {
         let bytes = self
             .0
+            .key
             .open(format!("shanliao/node-key/{id}").as_bytes(), sealed)?;
         bytes.try_into().map_err(|_| CryptoError::Unseal)
     }
 
     /// Key for the pseudonyms that name users in the audit log.
     pub fn audit_key(&self) -> SecretKey {
-        self.0.derive("shanliao/audit-pseudonym/v1")
+        self.0.key.derive("shanliao/audit-pseudonym/v1")
     }
 
     /// Key sealing queued envelopes that carry no single user's content (membership lists,
     /// recalls, acknowledgements).
     pub fn outbound_key(&self) -> SecretKey {
-        self.0.derive("shanliao/outbound/v1")
+        self.0.key.derive("shanliao/outbound/v1")
     }
 
     /// Key for the hashes erased accounts' handles are kept as.
     pub fn erased_handle_key(&self) -> SecretKey {
-        self.0.derive("shanliao/erased-handle/v1")
+        self.0.key.derive("shanliao/erased-handle/v1")
     }
 
     /// Key for the phone-number blind index.
     pub fn phone_index_key(&self) -> SecretKey {
-        self.0.derive("shanliao/phone-index/v1")
+        self.0.key.derive("shanliao/phone-index/v1")
     }
 }
 
@@ -469,11 +482,11 @@ mod tests {
         // Clones share the kept keys; forgetting drops them for all.
         let c = m.clone();
         assert_eq!(
-            c.1.lock().get(&7).map(|(w, _)| w.to_vec()),
+            c.0.unwrapped.lock().get(&7).map(|(w, _)| w.to_vec()),
             Some(w_new.clone())
         );
         m.forget(7);
-        assert!(c.1.lock().get(&7).is_none());
+        assert!(c.0.unwrapped.lock().get(&7).is_none());
         assert_eq!(c.unwrap_data_key(7, &w_new).unwrap().0, new.0);
     }
 
@@ -485,7 +498,7 @@ mod tests {
             let w = m.wrap_data_key(user, &dk).unwrap();
             assert_eq!(m.unwrap_data_key(user, &w).unwrap().0, dk.0);
         }
-        assert_eq!(m.1.lock().len(), UNWRAPPED_MAX);
+        assert_eq!(m.0.unwrapped.lock().len(), UNWRAPPED_MAX);
     }
 
     #[test]
