@@ -114,6 +114,16 @@ async fn an_erasure_request_reaches_every_peer_that_received_the_users_data_and_
         post(&a, &alice, &group, "1", "secret of alice").await,
         StatusCode::CREATED
     );
+    // Bob's node learns of the group from the host's membership envelope; he writes once it has.
+    eventually(10, "the group on bob's node", || async {
+        let list = b.get("/api/v1/conversations", Some(&bob)).await.json();
+        list["conversations"]
+            .as_array()?
+            .iter()
+            .any(|c| c["id"] == group.as_str())
+            .then_some(())
+    })
+    .await;
     assert_eq!(
         post(&b, &bob, &group, "1", "bob here").await,
         StatusCode::ACCEPTED
