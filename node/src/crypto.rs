@@ -136,10 +136,12 @@ const UNWRAPPED_MAX: usize = 2048;
 
 /// Data keys unwrapped recently, each with the wrapped form it came from. Every message an
 /// event stream shows is opened with its author's data key, and unwrapping it again for each
-/// stream and feed batch was a tenth of the node's CPU under load. A lookup hits only when the
-/// caller presents the same wrapped bytes it read from the store, so a key that was replaced or
-/// destroyed there (erasure destroys it first) is never served from here; erasure also drops
-/// the entry ([`MasterKey::forget`]). When full, an arbitrary entry makes room.
+/// stream and feed batch was about 5 % of the node's CPU under load. A lookup hits only when
+/// the caller presents the same wrapped bytes it read from the store, so a key that was
+/// replaced or destroyed there (erasure destroys it first) is never served from here. Erasure
+/// also drops the entry ([`MasterKey::forget`]); an unwrap already in flight with bytes read
+/// before the destruction may put it back, unreachable as above until evicted. When full, an
+/// arbitrary entry makes room.
 #[derive(Default)]
 pub struct Unwrapped(Mutex<HashMap<u64, KeptKey>>);
 
