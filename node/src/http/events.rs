@@ -186,7 +186,7 @@ const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// The event stream's WebSocket settings. tungstenite's defaults allocate a 128 KiB read buffer
 /// up front and gather 128 KiB before writing: about 140 KiB per idle connection. Clients send
 /// a few small frames, so a 4 KiB read buffer serves them; the events of one feed batch are
-/// gathered up to 16 KiB and flushed together. An idle connection costs ~16 KiB (see
+/// gathered up to 16 KiB and flushed together. An idle connection costs ~17 KiB (see
 /// `docs/PERFORMANCE.md`, `loadgen --idle-ws`); the write buffer grows only on a stream that
 /// has had events.
 fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
