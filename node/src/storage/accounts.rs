@@ -1,7 +1,7 @@
 //! Accounts, device sessions and the consent ledger as stored records, and the `Store`
 //! operations on them.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
@@ -143,6 +143,28 @@ impl ConsentEvent {
     }
 }
 
+/// Reads `id`'s account in `tx` and writes it back if `change` edited it (returned true).
+/// False when there is no such account or `change` declined.
+pub(super) fn update_account(
+    tx: &WriteTransaction,
+    id: u64,
+    change: impl FnOnce(&mut AccountRecord) -> bool,
+) -> Result<bool, StoreError> {
+    let mut accounts = tx.open_table(USERID_ACCOUNT)?;
+    let Some(mut acct) = accounts
+        .get(id)?
+        .map(|v| AccountRecord::decode(v.value()))
+        .transpose()?
+    else {
+        return Ok(false);
+    };
+    if !change(&mut acct) {
+        return Ok(false);
+    }
+    accounts.insert(id, acct.encode().as_slice())?;
+    Ok(true)
+}
+
 impl Store {
     /// Inserts a new account with its indexes and first profile, or reports which unique
     /// value is taken.
@@ -192,20 +214,13 @@ impl Store {
         new: String,
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
-            let mut accounts = tx.open_table(USERID_ACCOUNT)?;
-            let current = match accounts.get(id)? {
-                Some(v) => AccountRecord::decode(v.value())?,
-                None => return Ok(false),
-            };
-            if current.password_phc != expected {
-                return Ok(false);
-            }
-            let updated = AccountRecord {
-                password_phc: new.clone(),
-                ..current
-            };
-            accounts.insert(id, updated.encode().as_slice())?;
-            Ok(true)
+            update_account(tx, id, |a| {
+                let still = a.password_phc == expected;
+                if still {
+                    a.password_phc = new.clone();
+                }
+                still
+            })
         })
         .await
     }

@@ -10,6 +10,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
+use super::accounts::update_account;
 use super::audit::{AuditEntry, append_audit};
 use super::catalog::*;
 use super::codec::{Dec, Enc};
@@ -368,18 +369,13 @@ fn begin(
     handle_hash: [u8; 32],
     now: Millis,
 ) -> Result<(), StoreError> {
-    let mut accounts = tx.open_table(USERID_ACCOUNT)?;
-    let found = accounts
-        .get(user)?
-        .map(|v| super::AccountRecord::decode(v.value()));
-    if let Some(mut a) = found.transpose()? {
+    update_account(tx, user, |a| {
         // The data key goes first: every sealed copy of their content is unreadable from here.
         a.wrapped_key.clear();
         a.phone_sealed.clear();
         a.password_phc.clear();
-        accounts.insert(user, a.encode().as_slice())?;
-    }
-    drop(accounts);
+        true
+    })?;
     tx.open_table(PHONEINDEX_USERID)?
         .retain(|_, id| id != user)?;
     tx.open_table(USERID_PROFILE)?.remove(user)?;

@@ -396,6 +396,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_password_hash_is_replaced_only_while_it_is_still_the_expected_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.insert_account(account(1, "alice")).await.unwrap();
+        let replace =
+            |expected: &str, new: &str| s.replace_password_hash(1, expected.into(), new.into());
+        assert!(!replace("other", "x").await.unwrap(), "changed meanwhile");
+        assert!(replace("phc", "phc2").await.unwrap());
+        assert!(!replace("phc", "phc3").await.unwrap(), "no longer expected");
+        let stored = s.account(1).await.unwrap().unwrap();
+        assert_eq!(stored.password_phc, "phc2");
+        assert_eq!(stored.handle, "alice", "the rest of the record is kept");
+        assert!(
+            !s.replace_password_hash(9, "phc".into(), "x".into())
+                .await
+                .unwrap(),
+            "no such account"
+        );
+    }
+
+    #[tokio::test]
     async fn schema_1_transaction_answers_carry_over_with_time_0_and_go_at_the_next_retention() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.redb");

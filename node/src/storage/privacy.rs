@@ -5,6 +5,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
+use super::accounts::update_account;
 use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::messaging::{EventRecord, next_pos};
@@ -270,21 +271,18 @@ impl Store {
         now: Millis,
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
-            let mut accounts = tx.open_table(USERID_ACCOUNT)?;
-            let Some(mut acct) = accounts
-                .get(user)?
-                .map(|v| AccountRecord::decode(v.value()))
-                .transpose()?
-            else {
+            let found = update_account(tx, user, |a| {
+                a.policy_version = version.clone();
+                a.policy_accepted = now;
+                true
+            })?;
+            if !found {
                 return Ok(false);
-            };
+            }
             let mut accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
             if accepted.get((user, seq))?.is_none() {
                 accepted.insert((user, seq), now.0)?;
             }
-            acct.policy_version = version.clone();
-            acct.policy_accepted = now;
-            accounts.insert(user, acct.encode().as_slice())?;
             Ok(true)
         })
         .await
