@@ -22,7 +22,6 @@ use http::header::{
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
@@ -31,7 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::
 
 use super::error::ApiError;
 use super::json::{Body, reply};
-use super::messages::event_json;
+use super::messages::{EventWire, event_json};
 use crate::accounts::{Accounts, Session};
 use crate::messaging::Messaging;
 
@@ -82,12 +81,17 @@ pub async fn sync(
             shutdown,
         )
         .await?;
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        events: Vec<EventWire<'a>>,
+        cursor: String,
+    }
     Ok(reply(
         StatusCode::OK,
-        &json!({
-            "events": events.iter().map(|(pos, e)| event_json(*pos, e)).collect::<Vec<_>>(),
-            "cursor": cursor.to_string(),
-        }),
+        &Answer {
+            events: events.iter().map(|(pos, e)| event_json(*pos, e)).collect(),
+            cursor: cursor.to_string(),
+        },
     ))
 }
 
@@ -270,11 +274,11 @@ async fn run(
         // One frame per event, gathered and written (one TLS record, one syscall) with the
         // batch's flush rather than one by one.
         for (pos, e) in &events {
-            if ws
-                .feed(Message::Text(event_json(*pos, e).to_string().into()))
-                .await
-                .is_err()
-            {
+            let Ok(text) = serde_json::to_string(&event_json(*pos, e)) else {
+                close(&mut ws, CloseCode::Error, "server error").await;
+                return;
+            };
+            if ws.feed(Message::Text(text.into())).await.is_err() {
                 return;
             }
         }

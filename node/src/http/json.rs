@@ -63,7 +63,7 @@ impl hyper::body::Body for Streamed {
 }
 
 /// A JSON response with `status`.
-pub fn reply(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub fn reply(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(full(bytes));
     *r.status_mut() = status;

@@ -9,8 +9,8 @@
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::conversations::role_name;
 use super::error::ApiError;
@@ -19,34 +19,63 @@ use crate::accounts::Session;
 use crate::messaging::{self, Event, MediaKind, MessageView, Messaging, SendOutcome};
 use crate::storage::MemberAction;
 
-/// A message body as JSON.
-pub fn body_json(b: &messaging::Body) -> Value {
-    match b {
-        messaging::Body::Text(t) => json!({"type": "text", "text": t}),
-        messaging::Body::Media {
-            kind,
-            media_id,
-            name,
-        } => {
-            let mut v = json!({"type": kind.name(), "media_id": media_id});
-            if let Some(n) = name {
-                v["name"] = json!(n);
-            }
-            v
+/// A message body on the wire: `{"type":"text","text"}` or `{"type":<media kind>,"media_id"[,"name"]}`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BodyWire<'a> {
+    Text {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        text: &'a str,
+    },
+    Media {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        media_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+    },
+}
+
+impl<'a> From<&'a messaging::Body> for BodyWire<'a> {
+    fn from(b: &'a messaging::Body) -> Self {
+        match b {
+            messaging::Body::Text(text) => BodyWire::Text { kind: "text", text },
+            messaging::Body::Media {
+                kind,
+                media_id,
+                name,
+            } => BodyWire::Media {
+                kind: kind.name(),
+                media_id,
+                name: name.as_deref(),
+            },
         }
     }
 }
 
-/// A message as JSON: a recalled one has `"recalled": true` and a null body.
-pub fn message_json(m: &MessageView) -> Value {
-    json!({
-        "id": m.id,
-        "seq": m.seq,
-        "ts": m.ts.0,
-        "sender": m.sender,
-        "recalled": m.body.is_none(),
-        "body": m.body.as_ref().map(body_json),
-    })
+/// A message on the wire: a recalled one has `"recalled": true` and a null body. Serialised
+/// straight from the view, without building a `Value` first.
+#[derive(Serialize)]
+pub struct MessageWire<'a> {
+    id: &'a str,
+    seq: u64,
+    ts: u64,
+    sender: &'a str,
+    recalled: bool,
+    body: Option<BodyWire<'a>>,
+}
+
+/// The wire shape of `m`.
+pub fn message_json(m: &MessageView) -> MessageWire<'_> {
+    MessageWire {
+        id: &m.id,
+        seq: m.seq,
+        ts: m.ts.0,
+        sender: &m.sender,
+        recalled: m.body.is_none(),
+        body: m.body.as_ref().map(BodyWire::from),
+    }
 }
 
 fn action_name(a: MemberAction) -> &'static str {
@@ -59,48 +88,100 @@ fn action_name(a: MemberAction) -> &'static str {
     }
 }
 
-/// An event as JSON, with its cursor.
-pub fn event_json(cursor: u64, e: &Event) -> Value {
-    let mut v = match e {
+/// An event on the wire: `{"type":…,"cursor":"N",…}`.
+#[derive(Serialize)]
+pub struct EventWire<'a> {
+    cursor: String,
+    #[serde(flatten)]
+    event: EventKind<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum EventKind<'a> {
+    Message {
+        conversation: &'a str,
+        message: MessageWire<'a>,
+    },
+    Recall {
+        conversation: &'a str,
+        seq: u64,
+    },
+    Membership {
+        conversation: &'a str,
+        action: &'static str,
+        user: &'a str,
+        actor: &'a str,
+        role: &'static str,
+    },
+    Renamed {
+        conversation: &'a str,
+        name: &'a str,
+        actor: &'a str,
+    },
+    Visibility {
+        conversation: &'a str,
+        public: bool,
+        actor: &'a str,
+    },
+    Notice {
+        kind: &'static str,
+        title: &'a str,
+        text: &'a str,
+    },
+}
+
+/// The wire shape of event `e` at `cursor`.
+pub fn event_json(cursor: u64, e: &Event) -> EventWire<'_> {
+    let event = match e {
         Event::Message {
             conversation,
             message,
-        } => {
-            json!({"type": "message", "conversation": conversation, "message": message_json(message)})
-        }
-        Event::Recall { conversation, seq } => {
-            json!({"type": "recall", "conversation": conversation, "seq": seq})
-        }
+        } => EventKind::Message {
+            conversation,
+            message: message_json(message),
+        },
+        Event::Recall { conversation, seq } => EventKind::Recall {
+            conversation,
+            seq: *seq,
+        },
         Event::Membership {
             conversation,
             action,
             user,
             actor,
             role,
-        } => json!({
-            "type": "membership", "conversation": conversation, "action": action_name(*action),
-            "user": user, "actor": actor, "role": role_name(*role),
-        }),
+        } => EventKind::Membership {
+            conversation,
+            action: action_name(*action),
+            user,
+            actor,
+            role: role_name(*role),
+        },
         Event::Renamed {
             conversation,
             name,
             actor,
-        } => {
-            json!({"type": "renamed", "conversation": conversation, "name": name, "actor": actor})
-        }
+        } => EventKind::Renamed {
+            conversation,
+            name,
+            actor,
+        },
         Event::Visibility {
             conversation,
             public,
             actor,
-        } => {
-            json!({"type": "visibility", "conversation": conversation, "public": public, "actor": actor})
-        }
-        Event::Notice { kind, title, text } => {
-            json!({"type": "notice", "kind": kind, "title": title, "text": text})
-        }
+        } => EventKind::Visibility {
+            conversation,
+            public: *public,
+            actor,
+        },
+        Event::Notice { kind, title, text } => EventKind::Notice { kind, title, text },
     };
-    v["cursor"] = json!(cursor.to_string());
-    v
+    EventWire {
+        cursor: cursor.to_string(),
+        event,
+    }
 }
 
 #[derive(Deserialize)]
@@ -237,9 +318,15 @@ pub async fn list(
     let page = messaging
         .history(session, id, get("before"), get("after"), limit as usize)
         .await?;
+    #[derive(Serialize)]
+    struct Page<'a> {
+        messages: Vec<MessageWire<'a>>,
+    }
     Ok(reply(
         StatusCode::OK,
-        &json!({"messages": page.iter().map(message_json).collect::<Vec<_>>()}),
+        &Page {
+            messages: page.iter().map(message_json).collect(),
+        },
     ))
 }
 
@@ -279,4 +366,93 @@ pub async fn recall(
 ) -> Result<Response<Body>, ApiError> {
     messaging.recall(session.user, id, seq(s)?).await?;
     Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Role;
+    use crate::time::Millis;
+
+    fn view(body: Option<messaging::Body>) -> MessageView {
+        MessageView {
+            id: "m1".into(),
+            seq: 7,
+            ts: Millis(1_700_000_000_000),
+            sender: "ann@example.org".into(),
+            body,
+        }
+    }
+
+    fn wire(cursor: u64, e: &Event) -> serde_json::Value {
+        serde_json::to_value(event_json(cursor, e)).unwrap()
+    }
+
+    #[test]
+    fn events_keep_their_documented_json_shape() {
+        let text = Event::Message {
+            conversation: "c1:example.org".into(),
+            message: view(Some(messaging::Body::Text("hi".into()))),
+        };
+        assert_eq!(
+            wire(42, &text),
+            json!({"type": "message", "cursor": "42", "conversation": "c1:example.org",
+                   "message": {"id": "m1", "seq": 7, "ts": 1_700_000_000_000u64,
+                               "sender": "ann@example.org", "recalled": false,
+                               "body": {"type": "text", "text": "hi"}}})
+        );
+        let named = view(Some(messaging::Body::Media {
+            kind: MediaKind::Image,
+            media_id: "x1".into(),
+            name: Some("a.png".into()),
+        }));
+        assert_eq!(
+            serde_json::to_value(message_json(&named)).unwrap()["body"],
+            json!({"type": "image", "media_id": "x1", "name": "a.png"})
+        );
+        let unnamed = view(Some(messaging::Body::Media {
+            kind: MediaKind::File,
+            media_id: "x2".into(),
+            name: None,
+        }));
+        assert_eq!(
+            serde_json::to_value(message_json(&unnamed)).unwrap()["body"],
+            json!({"type": "file", "media_id": "x2"})
+        );
+        let recalled = serde_json::to_value(message_json(&view(None))).unwrap();
+        assert_eq!(
+            (recalled["recalled"].clone(), recalled["body"].clone()),
+            (json!(true), json!(null))
+        );
+        let joined = Event::Membership {
+            conversation: "c1:example.org".into(),
+            action: MemberAction::Joined,
+            user: "bo@example.org".into(),
+            actor: "ann@example.org".into(),
+            role: Role::Member,
+        };
+        assert_eq!(
+            wire(3, &joined),
+            json!({"type": "membership", "cursor": "3", "conversation": "c1:example.org",
+                   "action": "joined", "user": "bo@example.org", "actor": "ann@example.org",
+                   "role": "member"})
+        );
+        let notice = Event::Notice {
+            kind: "policy",
+            title: "t".into(),
+            text: "x".into(),
+        };
+        assert_eq!(
+            wire(4, &notice),
+            json!({"type": "notice", "cursor": "4", "kind": "policy", "title": "t", "text": "x"})
+        );
+        let recall = Event::Recall {
+            conversation: "c1:example.org".into(),
+            seq: 7,
+        };
+        assert_eq!(
+            wire(5, &recall),
+            json!({"type": "recall", "cursor": "5", "conversation": "c1:example.org", "seq": 7})
+        );
+    }
 }

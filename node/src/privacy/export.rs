@@ -229,7 +229,7 @@ impl Exporter {
                 "id": id, "content_type": rec.content_type, "size": rec.size,
                 "created": rec.created.to_rfc3339(), "content_base64": content,
             });
-            out.send(with_comma(i, &item)).await?;
+            out.send(with_comma(i, &item)?).await?;
         }
         out.send(b"],\"conversations\":[".to_vec()).await?;
         let conversations = self
@@ -264,7 +264,7 @@ impl Exporter {
                 after = last.seq;
                 let mut buf = Vec::new();
                 for m in &page {
-                    buf.extend(with_comma(n, &crate::http::message_json(m)));
+                    buf.extend(with_comma(n, &crate::http::message_json(m))?);
                     n += 1;
                 }
                 out.send(buf).await?;
@@ -280,10 +280,10 @@ impl Exporter {
 }
 
 /// `value` as JSON, preceded by a comma unless it is the first item.
-fn with_comma(i: usize, value: &Value) -> Vec<u8> {
+fn with_comma(i: usize, value: &impl serde::Serialize) -> Result<Vec<u8>, ProduceError> {
     let mut v = if i > 0 { vec![b','] } else { Vec::new() };
-    v.extend(value.to_string().into_bytes());
-    v
+    serde_json::to_writer(&mut v, value).map_err(|e| ProduceError(e.to_string()))?;
+    Ok(v)
 }
 
 /// The sending end, which stops production when the reader has gone.
