@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
@@ -1075,6 +1075,10 @@ impl Store {
             let events = tx.open_table(CONVNO_POS_EVENT)?;
             let conv_ids = tx.open_table(CONVNO_CONVERSATION)?;
             let cleared_t = tx.open_table(USERID_CONVNO_CLEARED)?;
+            let shown = Shown {
+                hidden: tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?,
+                messages: tx.open_table(CONVNO_SEQ_MESSAGE)?,
+            };
             for row in convs.range((user, 0)..=(user, u64::MAX))? {
                 let (k, joined_pos) = row?;
                 let no = k.value().1;
@@ -1091,7 +1095,7 @@ impl Store {
                     let (k, v) = ev?;
                     let pos = k.value().1;
                     if let Some(view) =
-                        event_view(tx, user, no, &conv.id, pos, EventRecord::decode(v.value())?)?
+                        shown.view(user, no, &conv.id, pos, EventRecord::decode(v.value())?)?
                     {
                         found.insert(pos, view);
                     }
@@ -1515,41 +1519,45 @@ fn device_floor(
     })
 }
 
-/// The event as `user` sees it, or `None` if it is hidden from them.
-fn event_view(
-    tx: &ReadTransaction,
-    user: u64,
-    no: u64,
-    conv_id: &str,
-    pos: u64,
-    event: EventRecord,
-) -> Result<Option<EventView>, StoreError> {
-    let seq = match &event {
-        EventRecord::Message { seq } | EventRecord::Recall { seq } => Some(*seq),
-        _ => None,
-    };
-    let message = match seq {
-        Some(seq) => {
-            if tx
-                .open_table(USERID_CONVNO_SEQ_HIDDEN)?
-                .get((user, no, seq))?
-                .is_some()
-            {
-                return Ok(None);
+/// The tables that decide how a conversation event looks to one user, opened once per read.
+struct Shown {
+    hidden: ReadOnlyTable<(u64, u64, u64), ()>,
+    messages: ReadOnlyTable<(u64, u64), &'static [u8]>,
+}
+
+impl Shown {
+    /// The event as `user` sees it, or `None` if it is hidden from them.
+    fn view(
+        &self,
+        user: u64,
+        no: u64,
+        conv_id: &str,
+        pos: u64,
+        event: EventRecord,
+    ) -> Result<Option<EventView>, StoreError> {
+        let seq = match &event {
+            EventRecord::Message { seq } | EventRecord::Recall { seq } => Some(*seq),
+            _ => None,
+        };
+        let message = match seq {
+            Some(seq) => {
+                if self.hidden.get((user, no, seq))?.is_some() {
+                    return Ok(None);
+                }
+                match self.messages.get((no, seq))? {
+                    Some(v) => Some(MessageRecord::decode(seq, v.value())?),
+                    None => return Ok(None), // purged
+                }
             }
-            match tx.open_table(CONVNO_SEQ_MESSAGE)?.get((no, seq))? {
-                Some(v) => Some(MessageRecord::decode(seq, v.value())?),
-                None => return Ok(None), // purged
-            }
-        }
-        None => None,
-    };
-    Ok(Some(EventView {
-        pos,
-        conv_id: Some(conv_id.to_string()),
-        event,
-        message,
-    }))
+            None => None,
+        };
+        Ok(Some(EventView {
+            pos,
+            conv_id: Some(conv_id.to_string()),
+            event,
+            message,
+        }))
+    }
 }
 
 /// The body of [`Store::recall_message`], shared with recalls requested by other nodes.
