@@ -453,7 +453,7 @@ impl Outbox {
         body: WireBody,
     ) -> Fanout {
         let this = self.inner.shared.clone();
-        Fanout::new(move |view| {
+        Fanout::about(author, move |view| {
             let conv = view.conversation.id.clone();
             let host = conversation_host(&conv).unwrap_or_default().to_string();
             let sender = this
@@ -518,7 +518,7 @@ impl Outbox {
     pub fn relay_fanout(&self, author: u64, author_key: SecretKey, submission: Envelope) -> Fanout {
         let this = self.inner.shared.clone();
         let submission = Box::new(submission);
-        Fanout::new(move |view| {
+        Fanout::about(author, move |view| {
             let seq = match view.events.first() {
                 Some(crate::storage::EventRecord::Message { seq }) => *seq,
                 _ => return Err(Refusal::Internal("no message event".into())),
@@ -601,7 +601,7 @@ impl Outbox {
     /// Fan-out of a recall: as host to every remote member's node, otherwise to the host.
     pub fn recall_fanout(&self, author: u64) -> Fanout {
         let this = self.inner.shared.clone();
-        Fanout::new(move |view| {
+        Fanout::about(author, move |view| {
             let conv = view.conversation.id.clone();
             let host = conversation_host(&conv).unwrap_or_default().to_string();
             let seq = match view.events.first() {

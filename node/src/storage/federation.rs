@@ -203,30 +203,53 @@ pub enum Refusal {
 #[derive(Debug)]
 pub struct FanoutView<'a> {
     pub conversation: &'a ConversationRecord,
-    /// Members after the write, each with their handle (local) or address (remote).
+    /// Members after the write, each with their handle (local) or address (remote). For a
+    /// fan-out made with [`Fanout::about`], the only local member listed is that user.
     pub members: &'a [(MemberRecord, String)],
     /// Members this write removed, likewise.
     pub removed: &'a [(MemberRecord, String)],
     /// The events the write added, in order.
     pub events: &'a [EventRecord],
-    /// Local members (and removed members) who have granted `cross_border_transfer` (and are
-    /// not paused by a policy version they have yet to accept).
+    /// Local members (and removed members) listed above who have granted
+    /// `cross_border_transfer` (and are not paused by a policy version they have yet to accept).
     pub cross_border: &'a [u64],
 }
 
 /// Builds the envelopes a write sends to other nodes. Runs inside the write transaction (so
 /// the queue rows commit with the data), possibly more than once.
 #[derive(Clone)]
-pub struct Fanout(pub std::sync::Arc<FanoutFn>);
+pub struct Fanout {
+    build: std::sync::Arc<FanoutFn>,
+    /// `Some(user)`: the builder reads no local member but `user`, so the others are not
+    /// looked up (account record, consent and policy rows each).
+    only_local: Option<u64>,
+}
 
 /// The function inside a [`Fanout`].
 pub type FanoutFn = dyn Fn(&FanoutView<'_>) -> Result<Vec<Outgoing>, Refusal> + Send + Sync;
 
 impl Fanout {
+    /// A fan-out that sees every member.
     pub fn new(
         f: impl Fn(&FanoutView<'_>) -> Result<Vec<Outgoing>, Refusal> + Send + Sync + 'static,
     ) -> Self {
-        Fanout(std::sync::Arc::new(f))
+        Fanout {
+            build: std::sync::Arc::new(f),
+            only_local: None,
+        }
+    }
+
+    /// A fan-out that needs, of the local members, only `user` (a message's or a recall's
+    /// author): remote members are listed as always. What one message costs then does not grow
+    /// with the local members of its conversation.
+    pub fn about(
+        user: u64,
+        f: impl Fn(&FanoutView<'_>) -> Result<Vec<Outgoing>, Refusal> + Send + Sync + 'static,
+    ) -> Self {
+        Fanout {
+            build: std::sync::Arc::new(f),
+            only_local: Some(user),
+        }
     }
 }
 
@@ -240,9 +263,11 @@ impl std::fmt::Debug for Fanout {
 type Named = (MemberRecord, String);
 
 /// Handles or addresses of members, and who among the local ones may send data abroad.
+/// With `only_local`, local members other than that user are left out.
 fn named(
     tx: &WriteTransaction,
     members: &[MemberRecord],
+    only_local: Option<u64>,
     now: Millis,
 ) -> Result<(Vec<Named>, Vec<u64>), StoreError> {
     let accounts = tx.open_table(USERID_ACCOUNT)?;
@@ -257,6 +282,8 @@ fn named(
             if let Some(v) = remotes.get(m.user)? {
                 out.push((*m, RemoteUserRecord::decode(v.value())?.address));
             }
+        } else if only_local.is_some_and(|u| u != m.user) {
+            continue;
         } else if let Some(v) = accounts.get(m.user)? {
             out.push((*m, super::AccountRecord::decode(v.value())?.handle));
             let status = super::privacy::purpose_status_in(
@@ -294,8 +321,8 @@ pub(crate) fn run_fanout(
     if !members.iter().chain(removed).any(remote) {
         return Ok(Vec::new());
     }
-    let (members_named, mut cross) = named(tx, members, now)?;
-    let (removed_named, cross_removed) = named(tx, removed, now)?;
+    let (members_named, mut cross) = named(tx, members, fanout.only_local, now)?;
+    let (removed_named, cross_removed) = named(tx, removed, fanout.only_local, now)?;
     cross.extend(cross_removed);
     let view = FanoutView {
         conversation,
@@ -305,7 +332,7 @@ pub(crate) fn run_fanout(
         cross_border: &cross,
     };
     // A refusal is an error, so the writer rolls back everything this job wrote.
-    let outgoing = (fanout.0)(&view).map_err(StoreError::Refused)?;
+    let outgoing = (fanout.build)(&view).map_err(StoreError::Refused)?;
     enqueue(tx, &outgoing, now)
 }
 
@@ -605,5 +632,110 @@ impl Store {
             count_transfer(&mut t, (user, peer.as_str(), kind), now)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{AccountRecord, NewAccount, Role};
+    use std::sync::{Arc, Mutex};
+
+    /// Local members 1, 2, 3 (accounts with handles) and one remote member.
+    async fn store_with_members() -> (tempfile::TempDir, Store, Vec<MemberRecord>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let mut members = Vec::new();
+        for id in 1..=3u64 {
+            store
+                .insert_account(NewAccount {
+                    account: AccountRecord {
+                        id,
+                        handle: format!("user{id}"),
+                        phone_sealed: vec![],
+                        password_phc: String::new(),
+                        wrapped_key: vec![],
+                        created: Millis(0),
+                        policy_version: "v".into(),
+                        policy_accepted: Millis(0),
+                    },
+                    phone_index: [id as u8; 32],
+                    profile_sealed: vec![],
+                    policy_seq: 0,
+                })
+                .await
+                .unwrap();
+            members.push(MemberRecord {
+                user: id,
+                role: Role::Member,
+                joined: Millis(0),
+            });
+        }
+        let remote = store
+            .ensure_remote_user(NewRemoteUser {
+                address: "rita@b.test".into(),
+                id: 9,
+                wrapped_key: vec![],
+                now: Millis(0),
+            })
+            .await
+            .unwrap();
+        members.push(MemberRecord {
+            user: remote,
+            role: Role::Member,
+            joined: Millis(0),
+        });
+        (dir, store, members)
+    }
+
+    /// The member names a fan-out is shown.
+    async fn names_seen(
+        store: &Store,
+        members: Vec<MemberRecord>,
+        about: Option<u64>,
+    ) -> Vec<String> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let build = move |view: &FanoutView<'_>| {
+            let mut names = sink.lock().unwrap();
+            names.extend(view.members.iter().map(|(_, n)| n.clone()));
+            Ok(Vec::new())
+        };
+        let fanout = match about {
+            Some(u) => Fanout::about(u, build),
+            None => Fanout::new(build),
+        };
+        store
+            .write(move |tx| {
+                let conv = ConversationRecord {
+                    no: 1,
+                    id: "c:a.test".into(),
+                    kind: crate::storage::ConvKind::Group,
+                    name: String::new(),
+                    public: false,
+                    created: Millis(0),
+                    last_seq: 0,
+                    last_activity: Millis(0),
+                };
+                run_fanout(tx, Some(&fanout), &conv, &members, &[], &[], Millis(1))
+            })
+            .await
+            .unwrap();
+        let mut names = seen.lock().unwrap().clone();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_fanout_about_one_author_is_shown_that_local_member_and_every_remote_one() {
+        let (_dir, store, members) = store_with_members().await;
+        assert_eq!(
+            names_seen(&store, members.clone(), None).await,
+            ["rita@b.test", "user1", "user2", "user3"]
+        );
+        assert_eq!(
+            names_seen(&store, members, Some(2)).await,
+            ["rita@b.test", "user2"]
+        );
     }
 }
