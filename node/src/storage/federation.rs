@@ -270,6 +270,9 @@ fn named(
     only_local: Option<u64>,
     now: Millis,
 ) -> Result<(Vec<Named>, Vec<u64>), StoreError> {
+    if members.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     let accounts = tx.open_table(USERID_ACCOUNT)?;
     let remotes = tx.open_table(USERID_REMOTEUSER)?;
     let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
