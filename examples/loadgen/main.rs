@@ -196,12 +196,7 @@ impl NodeProc {
 
     /// User + system CPU seconds used so far.
     fn cpu_secs(&self) -> f64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        let after = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        ticks / clock_ticks()
+        cpu_secs_of(&self.pid.to_string())
     }
 
     fn stop(&mut self) -> Result<()> {
@@ -226,6 +221,16 @@ impl Drop for NodeProc {
             let _ = self.child.wait();
         }
     }
+}
+
+/// User + system CPU seconds used so far by process `pid` (`self`: this one).
+fn cpu_secs_of(pid: &str) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / clock_ticks()
 }
 
 fn clock_ticks() -> f64 {
@@ -922,7 +927,7 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     .await?;
 
     progress(args, "load");
-    let cpu0 = node.cpu_secs();
+    let (cpu0, own0) = (node.cpu_secs(), cpu_secs_of("self"));
     let (accepted, send_lat, elapsed) = send_phase(
         args,
         &net,
@@ -936,6 +941,7 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     )
     .await?;
     let cpu_load = node.cpu_secs() - cpu0;
+    let own_load = cpu_secs_of("self") - own0;
 
     progress(args, "probe");
     let mut probe_conn = net.conn().await?;
@@ -991,6 +997,7 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
         "delivered_pairs": book.pairs.load(Ordering::Relaxed),
         "expected_pairs": expected,
         "server": {"cpu_s_load": cpu_load, "cpu_ms_per_message": cpu_load * 1000.0 / accepted.max(1) as f64},
+        "loadgen": {"cpu_s_load": own_load, "cpu_ms_per_message": own_load * 1000.0 / accepted.max(1) as f64},
         "disk": {
             "db_bytes_after_setup": db_after_setup.length,
             "db_allocated_bytes_after_setup": db_after_setup.allocated,
@@ -1170,9 +1177,10 @@ fn print_table(r: &Value) {
     );
     let _ = writeln!(
         out,
-        "server          peak RSS {} KiB, CPU {} ms/message",
+        "server          peak RSS {} KiB, CPU {} ms/message (load generator {} ms/message)",
         r["server"]["peak_rss_kib"],
-        f(&r["server"]["cpu_ms_per_message"])
+        f(&r["server"]["cpu_ms_per_message"]),
+        f(&r["loadgen"]["cpu_ms_per_message"])
     );
     let _ = writeln!(
         out,
