@@ -137,6 +137,39 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_txn_id_is_recognised_within_its_window_and_forgotten_after_it() {
+    let clock = Arc::new(ManualClock::new(Millis(now_ms())));
+    let n = TestNode::start_manual("[retention]\ntxn_ids_days = 1\n", clock.clone()).await;
+    let c = n.client();
+    let ann = c.user("ann", &phone(1)).await;
+    c.user("bob", &phone(2)).await;
+    let conv = c.direct(&ann, "bob@localhost").await;
+    let first = c.say(&ann, &conv, "t1", "hello").await;
+    let dir = n.dir.path().to_path_buf();
+
+    clock.advance_ms(23 * 3_600_000);
+    assert_eq!(
+        c.say(&ann, &conv, "t1", "hello").await["seq"],
+        first["seq"],
+        "a resend within the window is the same message"
+    );
+    let early = admin_json(&dir, &["retention", "run"]);
+    assert_eq!(early["removed"]["txn_ids"], 0, "{early}");
+
+    clock.advance_ms(2 * 3_600_000);
+    let dry = admin_json(&dir, &["retention", "run", "--dry-run"]);
+    assert_eq!(dry["removed"]["txn_ids"], 1, "{dry}");
+    let run = admin_json(&dir, &["retention", "run"]);
+    assert_eq!(run["removed"]["txn_ids"], 1, "{run}");
+    let again = c.say(&ann, &conv, "t1", "hello").await;
+    assert_ne!(
+        again["seq"], first["seq"],
+        "the forgotten id stores a new message"
+    );
+    assert_eq!(c.visible_texts(&ann, &conv).await, ["hello", "hello"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_removes_what_is_past_its_time_spares_held_users_and_dry_run_changes_nothing() {
     let clock = Arc::new(ManualClock::new(Millis(now_ms())));
     let retention = "[retention]\nmessages_max_days = 30\nsessions_inactive_days = 10\n\

@@ -170,6 +170,9 @@ pub struct RetentionConfig {
     pub security_logs_max_days: Bounded<0, 36_500>,
     /// How long the ids of envelopes received from peers are kept to recognise a resend.
     pub federation_seen_days: Bounded<0, 36_500>,
+    /// How long a device's client transaction ids are kept to recognise a resent message
+    /// (0: until the device's session ends).
+    pub txn_ids_days: Bounded<0, 36_500>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -324,6 +327,7 @@ impl Default for RetentionConfig {
             security_logs_min_days: Bounded(183),
             security_logs_max_days: Bounded(0),
             federation_seen_days: Bounded(30),
+            txn_ids_days: Bounded(1),
         }
     }
 }

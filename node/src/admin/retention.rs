@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::accounts::Accounts;
 use crate::config::RetentionConfig;
 use crate::crypto::SecretKey;
-use crate::storage::{AuditEntry, Counts, Cutoffs, Store, StoreError};
+use crate::storage::{AuditEntry, Counts, Cutoffs, Resume, Store, StoreError};
 use crate::time::{Millis, SharedClock};
 
 /// Rows scanned per category in one write batch.
@@ -34,6 +34,7 @@ pub(crate) fn counts_json(c: &Counts) -> Value {
         "sessions": c.sessions,
         "security_logs": c.security_logs,
         "federation_seen": c.federation_seen,
+        "txn_ids": c.txn_ids,
     })
 }
 
@@ -66,6 +67,7 @@ impl Retention {
             // The minimum is enforced by the configuration (max ≥ min, or no max).
             security_logs: before(c.security_logs_max_days.get()),
             federation_seen: before(c.federation_seen_days.get()),
+            txn_ids: before(c.txn_ids_days.get()),
         }
     }
 
@@ -83,6 +85,7 @@ impl Retention {
                 {"category": "security_logs", "max_days": days(c.security_logs_max_days.get()),
                  "min_days": days(c.security_logs_min_days.get())},
                 {"category": "federation_seen", "max_days": days(c.federation_seen_days.get()), "min_days": null},
+                {"category": "txn_ids", "max_days": days(c.txn_ids_days.get()), "min_days": null},
             ],
         })
     }
@@ -96,9 +99,12 @@ impl Retention {
             return self.store.retention_count(cut).await;
         }
         let mut total = Counts::default();
-        let mut from = (0, 0);
+        let mut from = Resume::start();
         loop {
-            let (counts, users, next) = self.store.retention_batch(cut, from, BATCH_ROWS).await?;
+            let (counts, users, next) = self
+                .store
+                .retention_batch(cut, from.clone(), BATCH_ROWS)
+                .await?;
             total.add(&counts);
             if let Some(a) = &self.accounts {
                 for u in users {
@@ -120,13 +126,14 @@ impl Retention {
                     action: "retention.run".into(),
                     target: String::new(),
                     detail: format!(
-                        "messages {} undelivered {} media {} sessions {} security_logs {} federation_seen {}",
+                        "messages {} undelivered {} media {} sessions {} security_logs {} federation_seen {} txn_ids {}",
                         total.messages,
                         total.undelivered,
                         total.media,
                         total.sessions,
                         total.security_logs,
-                        total.federation_seen
+                        total.federation_seen,
+                        total.txn_ids
                     ),
                 })
                 .await?;

@@ -1,7 +1,8 @@
 //! Messages in a conversation, and the JSON shape of messages and events shared with the
 //! event stream.
 //!
-//! - `POST /api/v1/conversations/{id}/messages` — send (idempotent per device and `txn_id`).
+//! - `POST /api/v1/conversations/{id}/messages` — send (idempotent per device and `txn_id` for
+//!   `retention.txn_ids_days`, one day by default).
 //! - `GET /api/v1/conversations/{id}/messages?before=&after=&limit=` — a page of history.
 //! - `DELETE /api/v1/conversations/{id}/messages` — delete all of it from my view.
 //! - `DELETE /api/v1/conversations/{id}/messages/{seq}` — delete one from my view.

@@ -41,7 +41,7 @@ pub use messaging::{
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
-pub use retention::{Counts, Cutoffs};
+pub use retention::{Counts, Cutoffs, Resume};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -503,7 +503,7 @@ mod tests {
             ..Cutoffs::default()
         };
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 2);
-        let (c, _, _) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
+        let (c, _, _) = s.retention_batch(cut, Resume::start(), 500).await.unwrap();
         assert_eq!(c.federation_seen, 2, "the old id and the old answer");
         assert_eq!(
             s.transaction_answer("b.test".into(), "t-new".into())

@@ -9,7 +9,10 @@
 //! received from peers (`origin_envid_seen`) and of the answers given to their transactions
 //! (`origin_txnid_answer`), kept long enough that a peer's resend is still recognised, then
 //! dropped so they do not grow for ever (one `federation_seen` category for both). Both are
-//! found through their time indexes, so a run reads only what is due.
+//! found through their time indexes, so a run reads only what is due. And devices' client
+//! transaction ids (`userid_deviceid_txnid_sent`, one per message sent), which record the
+//! conversation and time of a message and are needed only while a client may resend it: the
+//! table is scanned in key order, resuming where the previous batch stopped.
 
 use std::collections::{HashMap, HashSet};
 
@@ -29,6 +32,7 @@ pub struct Cutoffs {
     pub sessions: Option<Millis>,
     pub security_logs: Option<Millis>,
     pub federation_seen: Option<Millis>,
+    pub txn_ids: Option<Millis>,
 }
 
 /// How many of each category were (or would be) removed.
@@ -40,6 +44,7 @@ pub struct Counts {
     pub sessions: u64,
     pub security_logs: u64,
     pub federation_seen: u64,
+    pub txn_ids: u64,
 }
 
 impl Counts {
@@ -50,6 +55,7 @@ impl Counts {
         self.sessions += o.sessions;
         self.security_logs += o.security_logs;
         self.federation_seen += o.federation_seen;
+        self.txn_ids += o.txn_ids;
     }
     pub fn total(&self) -> u64 {
         self.messages
@@ -58,6 +64,29 @@ impl Counts {
             + self.sessions
             + self.security_logs
             + self.federation_seen
+            + self.txn_ids
+    }
+}
+
+/// (user id, device id, txn id): a key of `userid_deviceid_txnid_sent`.
+pub type SentRow = (u64, String, String);
+
+/// Where the key-ordered scans of a retention pass go on; `None`: that scan is complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The next (conversation, seq) of `convno_seq_message`.
+    pub messages: Option<(u64, u64)>,
+    /// The next key of `userid_deviceid_txnid_sent`.
+    pub txn_ids: Option<SentRow>,
+}
+
+impl Resume {
+    /// The start of a pass.
+    pub fn start() -> Resume {
+        Resume {
+            messages: Some((0, 0)),
+            txn_ids: Some((0, String::new(), String::new())),
+        }
     }
 }
 
@@ -75,8 +104,12 @@ struct Found {
     seen: Vec<(u64, String, String)>,
     /// (time, origin, transaction id) of transactions answered before the cut-off.
     answers: Vec<(u64, String, String)>,
+    /// Sent-txn rows sent before the cut-off, with the time they record.
+    txn_ids: Vec<(SentRow, u64)>,
     /// Where the message scan goes on, if it stopped early.
     next: Option<(u64, u64)>,
+    /// Where the sent-txn scan goes on, if it stopped early.
+    txn_next: Option<SentRow>,
 }
 
 /// The first `limit` rows of a (time, origin, id) index that are older than `cut`.
@@ -109,12 +142,14 @@ fn held(tx: &ReadTransaction) -> Result<HashSet<u64>, StoreError> {
 fn find(
     tx: &ReadTransaction,
     cut: &Cutoffs,
-    from: (u64, u64),
+    from: &Resume,
     limit: usize,
 ) -> Result<Found, StoreError> {
     let held = held(tx)?;
     let mut f = Found::default();
-    if cut.messages.is_some() || cut.undelivered.is_some() {
+    if let Some(from) = from.messages
+        && (cut.messages.is_some() || cut.undelivered.is_some())
+    {
         let members = tx.open_table(CONVNO_USERID_MEMBER)?;
         let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
         // Per conversation: (has a held member, someone keeps cloud history).
@@ -196,6 +231,31 @@ fn find(
         f.seen = due_by_time(tx, MS_ORIGIN_ENVID_SEEN, c, limit)?;
         f.answers = due_by_time(tx, MS_ORIGIN_TXNID_ANSWERED, c, limit)?;
     }
+    if let (Some(c), Some((user, device, txn))) = (cut.txn_ids, &from.txn_ids) {
+        // Rows of a device whose session goes in this batch go with it (and are counted as
+        // that session), so a dry run counts each row once.
+        let ending: HashSet<(u64, &str)> = f
+            .sessions
+            .iter()
+            .map(|(_, u, d)| (*u, d.as_str()))
+            .collect();
+        let mut scanned = 0;
+        let sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+        for row in sent.range((*user, device.as_str(), txn.as_str())..)? {
+            let (k, v) = row?;
+            let (user, device, txn) = k.value();
+            scanned += 1;
+            if scanned > limit {
+                f.txn_next = Some((user, device.to_string(), txn.to_string()));
+                break;
+            }
+            let (_, _, ts, _) = v.value();
+            if ts < c.0 && !held.contains(&user) && !ending.contains(&(user, device)) {
+                f.txn_ids
+                    .push(((user, device.to_string(), txn.to_string()), ts));
+            }
+        }
+    }
     Ok(f)
 }
 
@@ -203,7 +263,7 @@ impl Store {
     /// What retention would remove now (a read snapshot; nothing changes).
     pub async fn retention_count(&self, cut: Cutoffs) -> Result<Counts, StoreError> {
         self.read(move |tx| {
-            let f = find(tx, &cut, (0, 0), usize::MAX)?;
+            let f = find(tx, &cut, &Resume::start(), usize::MAX)?;
             Ok(Counts {
                 messages: f.messages.iter().filter(|m| !m.3).count() as u64,
                 undelivered: f.messages.iter().filter(|m| m.3).count() as u64,
@@ -211,22 +271,29 @@ impl Store {
                 sessions: f.sessions.len() as u64,
                 security_logs: f.audit_count,
                 federation_seen: (f.seen.len() + f.answers.len()) as u64,
+                txn_ids: f.txn_ids.len() as u64,
             })
         })
         .await
     }
 
     /// Removes one bounded batch (at most `limit` rows scanned per category) starting the
-    /// message scan at `from`. Returns what went, the users whose sessions ended, and where
-    /// to continue (`None`: this pass is complete).
+    /// key-ordered scans at `from` ([`Resume::start`] for a new pass). Returns what went, the
+    /// users whose sessions ended, and where to continue (`None`: this pass is complete).
     pub async fn retention_batch(
         &self,
         cut: Cutoffs,
-        from: (u64, u64),
+        from: Resume,
         limit: usize,
-    ) -> Result<(Counts, Vec<u64>, Option<(u64, u64)>), StoreError> {
-        let found = self.read(move |tx| find(tx, &cut, from, limit)).await?;
-        let next = found.next;
+    ) -> Result<(Counts, Vec<u64>, Option<Resume>), StoreError> {
+        let scan_from = from.clone();
+        let found = self
+            .read(move |tx| find(tx, &cut, &scan_from, limit))
+            .await?;
+        let next = Resume {
+            messages: found.next,
+            txn_ids: found.txn_next.clone(),
+        };
         let more_other = found.media.len() >= limit
             || found.sessions.len() >= limit
             || found.seen.len() >= limit
@@ -314,10 +381,26 @@ impl Store {
                     }
                     answers_by_time.remove((*at, origin.as_str(), id.as_str()))?;
                 }
+                drop((seen, seen_by_time, answers, answers_by_time));
+                let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+                for ((user, device, txn), at) in &found.txn_ids {
+                    let key = (*user, device.as_str(), txn.as_str());
+                    if held.contains(user) {
+                        continue;
+                    }
+                    // Only the row that was found (a removed id can be used again later).
+                    if sent.get(key)?.is_some_and(|v| v.value().2 == *at) {
+                        sent.remove(key)?;
+                        c.txn_ids += 1;
+                    }
+                }
                 Ok((c, users))
             })
             .await?;
-        let next = next.or(if more_other { Some(from) } else { None });
+        // A scan that finished stays finished for the rest of the pass; the categories read
+        // through time indexes (or whole) start again, since what they found is gone.
+        let unfinished = next.messages.is_some() || next.txn_ids.is_some();
+        let next = (unfinished || more_other).then_some(next);
         Ok((counts, users, next))
     }
 }
@@ -362,7 +445,7 @@ mod tests {
         );
         let cut = seen_before(2_000);
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 1);
-        let (c, _, next) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
+        let (c, _, next) = s.retention_batch(cut, Resume::start(), 500).await.unwrap();
         assert_eq!((c.federation_seen, next), (1, None));
         let left: Vec<String> = s
             .read(|tx| {
@@ -382,10 +465,82 @@ mod tests {
         let (_dir, s) = store_with_seen(&[("id", 1_000), ("id", 5_000)]).await;
         let cut = seen_before(2_000);
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 0);
-        let (c, _, _) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
+        let (c, _, _) = s.retention_batch(cut, Resume::start(), 500).await.unwrap();
         assert_eq!(c.federation_seen, 0);
         let later = seen_before(6_000);
         assert_eq!(s.retention_count(later).await.unwrap().federation_seen, 1);
+    }
+
+    /// A fresh store with sent-txn rows (user, device, txn, time); user 3 is under legal hold.
+    async fn store_with_sent(
+        rows: &'static [(u64, &'static str, &'static str, u64)],
+    ) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        s.write(move |tx| {
+            let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+            for (user, device, txn, at) in rows {
+                sent.insert((*user, *device, *txn), (7, 1, *at, 1))?;
+            }
+            tx.open_table(USERID_LEGALHOLD)?
+                .insert(3, (0, "court order"))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        (dir, s)
+    }
+
+    async fn sent_keys(s: &Store) -> Vec<String> {
+        s.read(|tx| {
+            let mut out = Vec::new();
+            for row in tx.open_table(USERID_DEVICEID_TXNID_SENT)?.iter()? {
+                let (k, _) = row?;
+                let (u, d, t) = k.value();
+                out.push(format!("{u}/{d}/{t}"));
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn txn_ids_go_after_their_window_in_resumed_batches_sparing_held_users() {
+        let (_dir, s) = store_with_sent(&[
+            (1, "a", "t1", 1_000),
+            (1, "a", "t2", 1_500),
+            (1, "b", "t1", 9_000),
+            (2, "c", "x", 1_200),
+            (2, "c", "y", 1_300),
+            (3, "d", "z", 1_000),
+        ])
+        .await;
+        let cut = Cutoffs {
+            txn_ids: Some(Millis(5_000)),
+            ..Cutoffs::default()
+        };
+        assert_eq!(
+            s.retention_count(Cutoffs::default()).await.unwrap().txn_ids,
+            0
+        );
+        assert_eq!(s.retention_count(cut).await.unwrap().txn_ids, 4);
+        // Two rows scanned a batch: the pass has to resume to reach every user.
+        let mut from = Resume::start();
+        let (mut removed, mut batches) = (0, 0);
+        loop {
+            let (c, _, next) = s.retention_batch(cut, from.clone(), 2).await.unwrap();
+            removed += c.txn_ids;
+            batches += 1;
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+            assert!(batches < 10, "the pass must end");
+        }
+        assert_eq!(removed, 4);
+        assert!(batches >= 3, "{batches} batches");
+        assert_eq!(sent_keys(&s).await, ["1/b/t1", "3/d/z"]);
     }
 
     #[tokio::test]
@@ -405,7 +560,7 @@ mod tests {
         }
         let cut = seen_before(2_000);
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 1);
-        let (c, _, next) = s.retention_batch(cut, (0, 0), 500).await.unwrap();
+        let (c, _, next) = s.retention_batch(cut, Resume::start(), 500).await.unwrap();
         assert_eq!((c.federation_seen, next), (1, None));
         let answer = |txn: &'static str| s.transaction_answer("b.test".into(), txn.into());
         assert_eq!(answer("old").await.unwrap(), None);
