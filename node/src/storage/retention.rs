@@ -298,8 +298,18 @@ impl Store {
             || found.sessions.len() >= limit
             || found.seen.len() >= limit
             || found.answers.len() >= limit;
-        let (counts, users) = self
-            .write(move |tx| {
+        let nothing = found.messages.is_empty()
+            && found.media.is_empty()
+            && found.sessions.is_empty()
+            && found.audit_below.is_none()
+            && found.seen.is_empty()
+            && found.answers.is_empty()
+            && found.txn_ids.is_empty();
+        // A batch that found nothing due (most of a pass over a large table) makes no commit.
+        let (counts, users) = if nothing {
+            (Counts::default(), Vec::new())
+        } else {
+            self.write(move |tx| {
                 let held: HashSet<u64> = tx
                     .open_table(USERID_LEGALHOLD)?
                     .iter()?
@@ -396,7 +406,8 @@ impl Store {
                 }
                 Ok((c, users))
             })
-            .await?;
+            .await?
+        };
         // A scan that finished stays finished for the rest of the pass; the categories read
         // through time indexes (or whole) start again, since what they found is gone.
         let unfinished = next.messages.is_some() || next.txn_ids.is_some();
@@ -541,6 +552,20 @@ mod tests {
         assert_eq!(removed, 4);
         assert!(batches >= 3, "{batches} batches");
         assert_eq!(sent_keys(&s).await, ["1/b/t1", "3/d/z"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_nothing_due_makes_no_commit() {
+        let (_dir, s) = store_with_sent(&[(1, "a", "t1", 9_000)]).await;
+        let cut = Cutoffs {
+            txn_ids: Some(Millis(5_000)),
+            federation_seen: Some(Millis(5_000)),
+            ..Cutoffs::default()
+        };
+        let before = s.write_stats();
+        let (c, _, next) = s.retention_batch(cut, Resume::start(), 500).await.unwrap();
+        assert_eq!((c.total(), next), (0, None));
+        assert_eq!(s.write_stats(), before);
     }
 
     #[tokio::test]
