@@ -100,7 +100,6 @@ struct Args {
     admin_bin: PathBuf,
 }
 
-/// A running node started by the load generator.
 /// A database file's size two ways (see [`NodeProc::db_bytes`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct DbBytes {
@@ -108,6 +107,7 @@ struct DbBytes {
     allocated: u64,
 }
 
+/// A running node started by the load generator.
 struct NodeProc {
     child: Child,
     port: u16,
