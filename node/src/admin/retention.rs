@@ -101,10 +101,7 @@ impl Retention {
         let mut total = Counts::default();
         let mut from = Resume::start();
         loop {
-            let (counts, users, next) = self
-                .store
-                .retention_batch(cut, from.clone(), BATCH_ROWS)
-                .await?;
+            let (counts, users, next) = self.store.retention_batch(cut, from, BATCH_ROWS).await?;
             total.add(&counts);
             if let Some(a) = &self.accounts {
                 for u in users {

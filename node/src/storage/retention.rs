@@ -286,13 +286,10 @@ impl Store {
         from: Resume,
         limit: usize,
     ) -> Result<(Counts, Vec<u64>, Option<Resume>), StoreError> {
-        let scan_from = from.clone();
-        let found = self
-            .read(move |tx| find(tx, &cut, &scan_from, limit))
-            .await?;
+        let mut found = self.read(move |tx| find(tx, &cut, &from, limit)).await?;
         let next = Resume {
             messages: found.next,
-            txn_ids: found.txn_next.clone(),
+            txn_ids: found.txn_next.take(),
         };
         let more_other = found.media.len() >= limit
             || found.sessions.len() >= limit
