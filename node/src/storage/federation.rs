@@ -641,7 +641,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{AccountRecord, NewAccount, Role};
+    use crate::storage::Role;
     use std::sync::{Arc, Mutex};
 
     /// Local members 1, 2, 3 (accounts with handles) and one remote member.
@@ -651,21 +651,7 @@ mod tests {
         let mut members = Vec::new();
         for id in 1..=3u64 {
             store
-                .insert_account(NewAccount {
-                    account: AccountRecord {
-                        id,
-                        handle: format!("user{id}"),
-                        phone_sealed: vec![],
-                        password_phc: String::new(),
-                        wrapped_key: vec![],
-                        created: Millis(0),
-                        policy_version: "v".into(),
-                        policy_accepted: Millis(0),
-                    },
-                    phone_index: [id as u8; 32],
-                    profile_sealed: vec![],
-                    policy_seq: 0,
-                })
+                .insert_account(super::super::tests::account(id, &format!("user{id}")))
                 .await
                 .unwrap();
             members.push(MemberRecord {
