@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
@@ -502,16 +502,7 @@ pub(crate) fn next_pos(tx: &WriteTransaction) -> Result<u64, StoreError> {
 
 /// The highest pos assigned so far (0 if none).
 fn last_pos(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
-    Ok(match meta.get("next_pos")? {
-        Some(v) => {
-            u64::from_be_bytes(
-                v.value()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("meta"))?,
-            ) - 1
-        }
-        None => 0,
-    })
+    Ok(super::read_number(meta, "next_pos")?.saturating_sub(1))
 }
 
 /// A conversation and its members, read from whichever transaction's tables.
@@ -859,24 +850,18 @@ impl Store {
     /// Stores a message idempotently (per author device and txn id), assigning seq and pos.
     pub async fn send_message(&self, m: NewMessage) -> Result<Sent, StoreError> {
         super::or_refused(
-            self.write(move |tx| {
-                let sent_t = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
-                if let Some(v) = sent_t.get((m.author, m.device_id.as_str(), m.txn_id.as_str()))? {
-                    let (_, seq, ts, _) = v.value();
+            self.write_message(move |tx, w| {
+                let key = (m.author, m.device_id.as_str(), m.txn_id.as_str());
+                if let Some((_, seq, ts, _)) = w.sent(key)? {
                     return Ok(Sent::Repeat {
                         seq,
                         ts: Millis(ts),
                     });
                 }
-                drop(sent_t);
-                let Some(no) = tx
-                    .open_table(CONVID_CONVNO)?
-                    .get(m.conv_id.as_str())?
-                    .map(|v| v.value())
-                else {
+                let Some(no) = w.conv_no(&m.conv_id)? else {
                     return Ok(Sent::NotMember);
                 };
-                let Some(mut state) = load_state_w(tx, no)? else {
+                let Some(state) = w.state(tx, no)? else {
                     return Ok(Sent::NotMember);
                 };
                 if state.member(m.author).is_none() {
@@ -897,20 +882,16 @@ impl Store {
                 }
                 if !m.hosted_here {
                     let probe = [EventRecord::Message { seq: 0 }];
-                    let fanout = m.fanout.as_ref();
                     let peers = run_fanout(
                         tx,
-                        fanout,
+                        m.fanout.as_ref(),
                         &state.conversation,
                         &state.members,
                         &[],
                         &probe,
                         m.ts,
                     )?;
-                    tx.open_table(USERID_DEVICEID_TXNID_SENT)?.insert(
-                        (m.author, m.device_id.as_str(), m.txn_id.as_str()),
-                        (no, 0, m.ts.0, 0),
-                    )?;
+                    w.record_sent(key, (no, 0, m.ts.0, 0))?;
                     return Ok(Sent::Forwarded {
                         ts: m.ts,
                         notify: Notify {
@@ -920,39 +901,34 @@ impl Store {
                         },
                     });
                 }
-                let (seq, pos) = store_message(
+                let (seq, pos) = w.store_message(
                     tx,
                     no,
-                    &mut state.conversation,
                     m.id,
                     m.author,
                     m.ts,
                     &m.body_sealed,
                     m.media.as_deref(),
                 )?;
+                let state = w
+                    .state(tx, no)?
+                    .ok_or(StoreError::Corrupt("conversation"))?;
                 let events = [EventRecord::Message { seq }];
-                let fanout = m.fanout.as_ref();
                 let peers = run_fanout(
                     tx,
-                    fanout,
+                    m.fanout.as_ref(),
                     &state.conversation,
                     &state.members,
                     &[],
                     &events,
                     m.ts,
                 )?;
-                tx.open_table(USERID_DEVICEID_TXNID_SENT)?.insert(
-                    (m.author, m.device_id.as_str(), m.txn_id.as_str()),
-                    (no, seq, m.ts.0, pos),
-                )?;
+                let users = state.members.iter().map(|x| x.user).collect();
+                w.record_sent(key, (no, seq, m.ts.0, pos))?;
                 Ok(Sent::New {
                     seq,
                     ts: m.ts,
-                    notify: Notify {
-                        users: state.members.iter().map(|x| x.user).collect(),
-                        pos,
-                        peers,
-                    },
+                    notify: Notify { users, pos, peers },
                 })
             })
             .await,
@@ -1651,6 +1627,40 @@ pub(crate) fn put_message(
     body_sealed: &[u8],
     media: Option<&str>,
 ) -> Result<(), StoreError> {
+    message_rows(
+        &mut tx.open_table(CONVNO_SEQ_MESSAGE)?,
+        &mut tx.open_table(CONVNO_POS_EVENT)?,
+        no,
+        conv,
+        seq,
+        pos,
+        id,
+        author,
+        ts,
+        body_sealed,
+        media,
+    )?;
+    tx.open_table(CONVNO_CONVERSATION)?
+        .insert(no, conv.encode().as_slice())?;
+    Ok(())
+}
+
+/// Writes a message's row and its event, and moves the conversation's last seq and activity
+/// in `conv` (the caller stores `conv`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn message_rows(
+    messages: &mut Table<'_, (u64, u64), &'static [u8]>,
+    events: &mut Table<'_, (u64, u64), &'static [u8]>,
+    no: u64,
+    conv: &mut ConversationRecord,
+    seq: u64,
+    pos: u64,
+    id: [u8; 16],
+    author: u64,
+    ts: Millis,
+    body_sealed: &[u8],
+    media: Option<&str>,
+) -> Result<(), StoreError> {
     let rec = MessageRecord {
         seq,
         pos,
@@ -1661,13 +1671,10 @@ pub(crate) fn put_message(
         recalled: false,
         media: media.map(str::to_string),
     };
-    tx.open_table(CONVNO_SEQ_MESSAGE)?
-        .insert((no, seq), rec.encode().as_slice())?;
-    put_event(tx, no, pos, &EventRecord::Message { seq })?;
+    messages.insert((no, seq), rec.encode().as_slice())?;
+    events.insert((no, pos), EventRecord::Message { seq }.encode().as_slice())?;
     conv.last_seq = conv.last_seq.max(seq);
     conv.last_activity = ts;
-    tx.open_table(CONVNO_CONVERSATION)?
-        .insert(no, conv.encode().as_slice())?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod audit;
+mod batch;
 mod catalog;
 mod codec;
 mod erasure;
@@ -134,16 +135,24 @@ pub(crate) fn take_numbers(
     count: u64,
 ) -> Result<u64, StoreError> {
     let mut meta = tx.open_table(META)?;
-    let first = match meta.get(name)? {
+    let first = read_number(&meta, name)?;
+    meta.insert(name, (first + count).to_be_bytes().as_slice())?;
+    Ok(first)
+}
+
+/// The next number of META counter `name` (1 if none was taken yet).
+pub(crate) fn read_number(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &str,
+) -> Result<u64, StoreError> {
+    Ok(match meta.get(name)? {
         Some(v) => u64::from_be_bytes(
             v.value()
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("meta"))?,
         ),
         None => 1,
-    };
-    meta.insert(name, (first + count).to_be_bytes().as_slice())?;
-    Ok(first)
+    })
 }
 
 /// Turns a rolled-back refusal into the method's own answer.
@@ -305,8 +314,30 @@ impl Store {
         T: Send + 'static,
         F: Fn(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     {
-        let job: writer::Job =
-            Box::new(move |tx| f(tx).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
+        self.submit(Box::new(move |b| {
+            f(b.tx()?).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)
+        }))
+        .await
+    }
+
+    /// [`Store::write`] for a message write: `f` gets the transaction and the message tables
+    /// the transaction's previous message job left open ([`batch::Messages`]), and opens none
+    /// of those itself.
+    async fn write_message<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&WriteTransaction, &mut batch::Messages<'_>) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        self.submit(Box::new(move |b| {
+            let (tx, w) = b.messages()?;
+            f(tx, w).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)
+        }))
+        .await
+    }
+
+    async fn submit<T: 'static>(&self, job: writer::Job) -> Result<T, StoreError> {
         let out = self.writer.submit(job).await?;
         out.downcast::<T>()
             .map(|b| *b)

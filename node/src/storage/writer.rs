@@ -9,16 +9,20 @@
 //! transaction that has written, so when any job of a batch fails the whole batch is aborted
 //! and each job is run again on its own. Jobs are therefore `Fn`, and must be deterministic
 //! given the database state.
+//!
+//! Jobs get the transaction as a [`Batch`], which keeps message tables open from one message
+//! job to the next and writes back what it holds before any other job and before the commit.
 
 use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use redb::{Database, WriteTransaction};
+use redb::Database;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::batch::Batch;
 
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 512;
@@ -26,7 +30,7 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 
 type Output = Box<dyn Any + Send>;
-pub(crate) type Job = Box<dyn Fn(&WriteTransaction) -> Result<Output, StoreError> + Send>;
+pub(crate) type Job = Box<dyn Fn(&mut Batch<'_>) -> Result<Output, StoreError> + Send>;
 
 struct Request {
     job: Job,
@@ -124,7 +128,8 @@ fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Request>, stats: &Stats) {
 /// Runs one job in its own transaction.
 fn alone(db: &Database, job: &Job, stats: &Stats) -> Result<Output, StoreError> {
     let tx = db.begin_write()?;
-    match job(&tx) {
+    let mut b = Batch::new(&tx);
+    match job(&mut b).and_then(|v| b.finish().map(|()| v)) {
         Ok(v) => {
             tx.commit()?;
             stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -142,15 +147,21 @@ fn alone(db: &Database, job: &Job, stats: &Stats) -> Result<Output, StoreError> 
 fn together(db: &Database, batch: Vec<Request>, stats: &Stats) {
     let attempt = (|| -> Result<Option<Vec<Output>>, StoreError> {
         let tx = db.begin_write()?;
+        let mut b = Batch::new(&tx);
         let mut outputs = Vec::with_capacity(batch.len());
         for r in &batch {
-            match (r.job)(&tx) {
+            match (r.job)(&mut b) {
                 Ok(v) => outputs.push(v),
                 Err(_) => {
+                    drop(b);
                     tx.abort()?;
                     return Ok(None);
                 }
             }
+        }
+        if b.finish().is_err() {
+            tx.abort()?;
+            return Ok(None);
         }
         tx.commit()?;
         stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -188,8 +199,8 @@ mod tests {
     const T: TableDefinition<u64, u64> = TableDefinition::new("t");
 
     fn put(k: u64, fail: bool) -> Job {
-        Box::new(move |tx| {
-            tx.open_table(T)?.insert(k, k)?;
+        Box::new(move |b| {
+            b.tx()?.open_table(T)?.insert(k, k)?;
             if fail {
                 Err(StoreError::Corrupt("test"))
             } else {

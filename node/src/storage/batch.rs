@@ -1,0 +1,273 @@
+//! What the jobs of one write transaction share: the transaction, and the message tables kept
+//! open from one message write to the next.
+//!
+//! Sending a message touches the same few tables every time. Opening a redb table looks its
+//! root up in the table tree and decodes its definition, and closing it writes the root back;
+//! reading a conversation decodes every member. With dozens of messages in one group commit
+//! that was most of the writer's work that was not the commit itself. A [`Batch`] therefore
+//! keeps those tables open, the conversations read so far, and the next `pos`, for as long as
+//! message jobs follow one another, and writes the conversations and the counter back once:
+//! before any other job runs (it sees the database exactly as if each message job had written
+//! everything itself) and before the commit.
+//!
+//! **Invariant:** while [`Messages`] is out, the tables it holds are opened only through it
+//! (redb refuses a second open of a table in one transaction, so a mistake fails every time).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::StoreError;
+use super::catalog::*;
+use super::messaging::{ConversationState, load_state_w, message_rows};
+use crate::time::Millis;
+
+/// One write transaction as its jobs see it.
+pub(crate) struct Batch<'t> {
+    tx: &'t WriteTransaction,
+    messages: Option<Messages<'t>>,
+}
+
+impl<'t> Batch<'t> {
+    pub(crate) fn new(tx: &'t WriteTransaction) -> Batch<'t> {
+        Batch { tx, messages: None }
+    }
+
+    /// The transaction, for a job that opens its own tables; whatever message jobs before it
+    /// kept in memory is written first and their tables closed.
+    pub(crate) fn tx(&mut self) -> Result<&'t WriteTransaction, StoreError> {
+        self.write_back()?;
+        Ok(self.tx)
+    }
+
+    /// The transaction and the open message tables, for a message job.
+    pub(crate) fn messages(
+        &mut self,
+    ) -> Result<(&'t WriteTransaction, &mut Messages<'t>), StoreError> {
+        let tx = self.tx;
+        let m = match self.messages.take() {
+            Some(m) => m,
+            None => Messages::open(tx)?,
+        };
+        Ok((tx, self.messages.insert(m)))
+    }
+
+    /// Writes back what is held in memory; call before committing.
+    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+        self.write_back()
+    }
+
+    fn write_back(&mut self) -> Result<(), StoreError> {
+        match self.messages.take() {
+            Some(m) => m.write_back(self.tx),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The tables of a message write, open, with the conversations read so far and the `pos`
+/// counter.
+pub(crate) struct Messages<'t> {
+    sent: Table<'t, SentKey<'static>, SentValue>,
+    conv_ids: Table<'t, &'static str, u64>,
+    messages: Table<'t, (u64, u64), &'static [u8]>,
+    events: Table<'t, (u64, u64), &'static [u8]>,
+    /// Conversations read (with their members), and whether each changed.
+    states: HashMap<u64, (ConversationState, bool)>,
+    /// The next pos to hand out, once a message here has taken one (META has the old value
+    /// until [`Messages::write_back`]).
+    next_pos: Option<u64>,
+}
+
+impl<'t> Messages<'t> {
+    fn open(tx: &'t WriteTransaction) -> Result<Messages<'t>, StoreError> {
+        Ok(Messages {
+            sent: tx.open_table(USERID_DEVICEID_TXNID_SENT)?,
+            conv_ids: tx.open_table(CONVID_CONVNO)?,
+            messages: tx.open_table(CONVNO_SEQ_MESSAGE)?,
+            events: tx.open_table(CONVNO_POS_EVENT)?,
+            states: HashMap::new(),
+            next_pos: None,
+        })
+    }
+
+    /// What a device's earlier send with this txn id stored: (conv, seq, ts ms, pos).
+    pub(crate) fn sent(&self, key: SentKey<'_>) -> Result<Option<SentValue>, StoreError> {
+        Ok(self.sent.get(key)?.map(|v| v.value()))
+    }
+
+    /// Records a device's send under its txn id.
+    pub(crate) fn record_sent(
+        &mut self,
+        key: SentKey<'_>,
+        value: SentValue,
+    ) -> Result<(), StoreError> {
+        self.sent.insert(key, value)?;
+        Ok(())
+    }
+
+    /// The internal number of a conversation by its public id.
+    pub(crate) fn conv_no(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.conv_ids.get(id)?.map(|v| v.value()))
+    }
+
+    /// A conversation with its members, as this transaction has it.
+    pub(crate) fn state(
+        &mut self,
+        tx: &WriteTransaction,
+        no: u64,
+    ) -> Result<Option<&ConversationState>, StoreError> {
+        if let Entry::Vacant(e) = self.states.entry(no) {
+            let Some(s) = load_state_w(tx, no)? else {
+                return Ok(None);
+            };
+            e.insert((s, false));
+        }
+        Ok(self.states.get(&no).map(|(s, _)| s))
+    }
+
+    /// Stores a message as the conversation's next seq, with its event; returns (seq, pos).
+    /// The conversation must have been read with [`Messages::state`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_message(
+        &mut self,
+        tx: &WriteTransaction,
+        no: u64,
+        id: [u8; 16],
+        author: u64,
+        ts: Millis,
+        body_sealed: &[u8],
+        media: Option<&str>,
+    ) -> Result<(u64, u64), StoreError> {
+        let pos = self.take_pos(tx)?;
+        let (state, changed) = self
+            .states
+            .get_mut(&no)
+            .ok_or(StoreError::Corrupt("conversation not read"))?;
+        let conv = &mut state.conversation;
+        let seq = conv.last_seq + 1;
+        message_rows(
+            &mut self.messages,
+            &mut self.events,
+            no,
+            conv,
+            seq,
+            pos,
+            id,
+            author,
+            ts,
+            body_sealed,
+            media,
+        )?;
+        *changed = true;
+        Ok((seq, pos))
+    }
+
+    fn take_pos(&mut self, tx: &WriteTransaction) -> Result<u64, StoreError> {
+        let next = match self.next_pos {
+            Some(n) => n,
+            None => super::read_number(&tx.open_table(META)?, "next_pos")?,
+        };
+        self.next_pos = Some(next + 1);
+        Ok(next)
+    }
+
+    fn write_back(self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        let Messages {
+            sent,
+            conv_ids,
+            messages,
+            events,
+            states,
+            next_pos,
+        } = self;
+        drop((sent, conv_ids, messages, events));
+        if let Some(next) = next_pos {
+            tx.open_table(META)?
+                .insert("next_pos", next.to_be_bytes().as_slice())?;
+        }
+        let mut changed = states.into_iter().filter(|(_, (_, c))| *c).peekable();
+        if changed.peek().is_some() {
+            let mut convs = tx.open_table(CONVNO_CONVERSATION)?;
+            for (no, (state, _)) in changed {
+                convs.insert(no, state.conversation.encode().as_slice())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{ConvKind, NewConversation, Store};
+
+    #[tokio::test]
+    async fn a_job_after_message_jobs_sees_their_counter_and_conversation_and_so_does_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let (conv, _, _) = store
+            .create_conversation(NewConversation {
+                id: "c:localhost".into(),
+                no: 5,
+                kind: ConvKind::Group,
+                name: "g".into(),
+                public: false,
+                creator: 1,
+                others: vec![2],
+                now: Millis(1),
+                fanout: None,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let next_pos = |tx: &WriteTransaction| {
+            super::super::read_number(&tx.open_table(META).unwrap(), "next_pos").unwrap()
+        };
+        let last_seq = |tx: &WriteTransaction| {
+            load_state_w(tx, conv.no)
+                .unwrap()
+                .unwrap()
+                .conversation
+                .last_seq
+        };
+        let send = |b: &mut Batch<'_>, n: u8| {
+            let (tx, w) = b.messages().unwrap();
+            assert!(w.state(tx, conv.no).unwrap().is_some());
+            w.store_message(tx, conv.no, [n; 16], 1, Millis(10), &[n], None)
+                .unwrap()
+        };
+
+        let tx = store.db.begin_write().unwrap();
+        let pos0 = next_pos(&tx);
+        let mut b = Batch::new(&tx);
+        assert_eq!(send(&mut b, 1), (1, pos0));
+        assert_eq!(
+            send(&mut b, 2),
+            (2, pos0 + 1),
+            "the second reads the first's"
+        );
+        // Another kind of job in the same transaction sees both messages written through.
+        let plain = b.tx().unwrap();
+        assert_eq!(next_pos(plain), pos0 + 2);
+        assert_eq!(last_seq(plain), 2);
+        assert_eq!(send(&mut b, 3), (3, pos0 + 2));
+        b.finish().unwrap();
+        tx.commit().unwrap();
+
+        let tx = store.db.begin_write().unwrap();
+        assert_eq!(
+            next_pos(&tx),
+            pos0 + 3,
+            "the counter was written before the commit"
+        );
+        assert_eq!(last_seq(&tx), 3);
+        let messages = tx.open_table(CONVNO_SEQ_MESSAGE).unwrap();
+        let events = tx.open_table(CONVNO_POS_EVENT).unwrap();
+        for (seq, pos) in [(1, pos0), (2, pos0 + 1), (3, pos0 + 2)] {
+            assert!(messages.get((conv.no, seq)).unwrap().is_some(), "seq {seq}");
+            assert!(events.get((conv.no, pos)).unwrap().is_some(), "pos {pos}");
+        }
+    }
+}
