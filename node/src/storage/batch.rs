@@ -140,18 +140,47 @@ impl<'t> Messages<'t> {
         body_sealed: &[u8],
         media: Option<&str>,
     ) -> Result<(u64, u64), StoreError> {
+        let seq = self
+            .states
+            .get(&no)
+            .ok_or(StoreError::Corrupt("conversation not read"))?
+            .0
+            .conversation
+            .last_seq
+            + 1;
+        let pos = self.put_message(tx, no, seq, id, author, ts, body_sealed, media)?;
+        Ok((seq, pos))
+    }
+
+    /// Whether the conversation has a message at `seq`.
+    pub(crate) fn has_message(&self, no: u64, seq: u64) -> Result<bool, StoreError> {
+        Ok(self.messages.get((no, seq))?.is_some())
+    }
+
+    /// Stores a message at a given seq (a replica takes the host's), with its event; returns
+    /// its pos. The conversation must have been read with [`Messages::state`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn put_message(
+        &mut self,
+        tx: &WriteTransaction,
+        no: u64,
+        seq: u64,
+        id: [u8; 16],
+        author: u64,
+        ts: Millis,
+        body_sealed: &[u8],
+        media: Option<&str>,
+    ) -> Result<u64, StoreError> {
         let pos = self.take_pos(tx)?;
         let (state, changed) = self
             .states
             .get_mut(&no)
             .ok_or(StoreError::Corrupt("conversation not read"))?;
-        let conv = &mut state.conversation;
-        let seq = conv.last_seq + 1;
         message_rows(
             &mut self.messages,
             &mut self.events,
             no,
-            conv,
+            &mut state.conversation,
             seq,
             pos,
             id,
@@ -161,7 +190,7 @@ impl<'t> Messages<'t> {
             media,
         )?;
         *changed = true;
-        Ok((seq, pos))
+        Ok(pos)
     }
 
     fn take_pos(&mut self, tx: &WriteTransaction) -> Result<u64, StoreError> {

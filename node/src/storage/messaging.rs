@@ -1593,58 +1593,6 @@ pub(crate) fn recall_in(
     }))
 }
 
-/// Appends a message to a conversation: the next seq, a new pos, its event; updates the
-/// conversation record. Returns (seq, pos).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn store_message(
-    tx: &WriteTransaction,
-    no: u64,
-    conv: &mut ConversationRecord,
-    id: [u8; 16],
-    author: u64,
-    ts: Millis,
-    body_sealed: &[u8],
-    media: Option<&str>,
-) -> Result<(u64, u64), StoreError> {
-    let pos = next_pos(tx)?;
-    let seq = conv.last_seq + 1;
-    put_message(tx, no, conv, seq, pos, id, author, ts, body_sealed, media)?;
-    Ok((seq, pos))
-}
-
-/// Writes a message at a given seq (a replica takes the host's seq), its event, and the
-/// conversation's last seq and activity.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn put_message(
-    tx: &WriteTransaction,
-    no: u64,
-    conv: &mut ConversationRecord,
-    seq: u64,
-    pos: u64,
-    id: [u8; 16],
-    author: u64,
-    ts: Millis,
-    body_sealed: &[u8],
-    media: Option<&str>,
-) -> Result<(), StoreError> {
-    message_rows(
-        &mut tx.open_table(CONVNO_SEQ_MESSAGE)?,
-        &mut tx.open_table(CONVNO_POS_EVENT)?,
-        no,
-        conv,
-        seq,
-        pos,
-        id,
-        author,
-        ts,
-        body_sealed,
-        media,
-    )?;
-    tx.open_table(CONVNO_CONVERSATION)?
-        .insert(no, conv.encode().as_slice())?;
-    Ok(())
-}
-
 /// Writes a message's row and its event, and moves the conversation's last seq and activity
 /// in `conv` (the caller stores `conv`).
 #[allow(clippy::too_many_arguments)]

@@ -16,7 +16,7 @@ use super::federation::{Fanout, Outgoing, enqueue, run_fanout};
 use super::messaging::{
     ConvKind, ConversationRecord, ConversationState, EventRecord, MemberAction, MemberRecord,
     MessageRecord, Mutation, Notify, Recalled, Role, add_member, change_in, load_state_w, next_pos,
-    put_event, put_message, recall_in, store_message,
+    put_event, recall_in,
 };
 use super::{Refusal, Store, StoreError};
 use crate::time::Millis;
@@ -119,27 +119,24 @@ impl Store {
     /// As host: sequences a member's message sent by their node and fans it out.
     pub async fn accept_submission(&self, s: Submission) -> Result<Inbound<Notify>, StoreError> {
         super::or_refused(
-            self.write(move |tx| {
+            self.write_message(move |tx, w| {
                 if seen(tx, &s.origin, &s.envelope_id)? {
                     return Ok(Inbound::Duplicate);
                 }
-                let Some(mut state) = state_of(tx, &s.conv_id)? else {
+                let Some(no) = w.conv_no(&s.conv_id)? else {
                     return Ok(no_such_conversation());
                 };
-                let no = state.conversation.no;
+                let Some(state) = w.state(tx, no)? else {
+                    return Ok(no_such_conversation());
+                };
                 if state.member(s.author).is_none() {
                     return Ok(Inbound::Rejected("the sender is not a member".into()));
                 }
-                let (seq, pos) = store_message(
-                    tx,
-                    no,
-                    &mut state.conversation,
-                    s.msg_id,
-                    s.author,
-                    s.ts,
-                    &s.body_sealed,
-                    None,
-                )?;
+                let (seq, pos) =
+                    w.store_message(tx, no, s.msg_id, s.author, s.ts, &s.body_sealed, None)?;
+                let state = w
+                    .state(tx, no)?
+                    .ok_or(StoreError::Corrupt("conversation"))?;
                 let events = [EventRecord::Message { seq }];
                 let fanout = s.fanout.as_ref();
                 let conv = &state.conversation;
@@ -251,37 +248,27 @@ impl Store {
         body_sealed: Vec<u8>,
         now: Millis,
     ) -> Result<Inbound<Notify>, StoreError> {
-        self.write(move |tx| {
+        self.write_message(move |tx, w| {
             if seen(tx, &origin, &envelope_id)? {
                 return Ok(Inbound::Duplicate);
             }
-            let Some(mut state) = state_of(tx, &conv_id)? else {
+            let Some(no) = w.conv_no(&conv_id)? else {
                 return Ok(no_such_conversation());
             };
-            let no = state.conversation.no;
+            let Some(state) = w.state(tx, no)? else {
+                return Ok(no_such_conversation());
+            };
             if state.member(author).is_none() {
                 return Ok(Inbound::Rejected("the sender is not a member".into()));
             }
+            let users = state.members.iter().map(|m| m.user).collect();
             mark_seen(tx, &origin, &envelope_id, now)?;
-            if tx.open_table(CONVNO_SEQ_MESSAGE)?.get((no, seq))?.is_some() {
+            if w.has_message(no, seq)? {
                 return Ok(Inbound::Duplicate);
             }
-            let pos = next_pos(tx)?;
-            let conv = &mut state.conversation;
-            put_message(
-                tx,
-                no,
-                conv,
-                seq,
-                pos,
-                msg_id,
-                author,
-                ts,
-                &body_sealed,
-                None,
-            )?;
+            let pos = w.put_message(tx, no, seq, msg_id, author, ts, &body_sealed, None)?;
             Ok(Inbound::Applied(Notify {
-                users: state.members.iter().map(|m| m.user).collect(),
+                users,
                 pos,
                 peers: Vec::new(),
             }))
