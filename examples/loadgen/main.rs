@@ -1089,6 +1089,31 @@ async fn send_phase(
     Ok((all.len() as u64, all, elapsed))
 }
 
+/// What an observer reads of an event frame (the rest is skipped, not built into a tree).
+#[derive(serde::Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    cursor: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    message: Option<EventMessage<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct EventMessage<'a> {
+    #[serde(borrow)]
+    sender: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    body: Option<EventBody<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct EventBody<'a> {
+    #[serde(borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// One observer: records the delivery latency of every message from someone else.
 async fn observe(
     mut ws: tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>,
@@ -1098,22 +1123,24 @@ async fn observe(
     let mut since_ack = 0;
     while let Some(Ok(frame)) = ws.next().await {
         let Message::Text(t) = frame else { continue };
-        let Ok(e) = serde_json::from_str::<Value>(t.as_str()) else {
+        let Ok(e) = serde_json::from_str::<Event<'_>>(t.as_str()) else {
             continue;
         };
-        if e["type"] != "message" {
-            continue;
-        }
         let now = Instant::now();
-        if e["message"]["sender"] == me.as_str() {
+        let Some(m) = e.message.filter(|_| e.kind == "message") else {
+            continue;
+        };
+        if m.sender == me.as_str() {
             continue;
         }
-        let Some(mark) = e["message"]["body"]["text"]
-            .as_str()
-            .and_then(|t| t.split(' ').next())
+        let Some(mark) = m
+            .body
+            .and_then(|b| b.text)
+            .and_then(|t| t.split(' ').next().map(str::to_string))
         else {
             continue;
         };
+        let mark = mark.as_str();
         let entry = book
             .starts
             .lock()
@@ -1132,7 +1159,7 @@ async fn observe(
         since_ack += 1;
         if since_ack >= 200 {
             since_ack = 0;
-            let ack = json!({"type": "ack", "cursor": e["cursor"]});
+            let ack = json!({"type": "ack", "cursor": e.cursor});
             let _ = ws.send(Message::Text(ack.to_string().into())).await;
         }
     }
