@@ -230,24 +230,15 @@ impl<'t> Messages<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{ConvKind, NewConversation, Store};
+    use crate::storage::tests::conversation;
+    use crate::storage::{ConvKind, Store};
 
     #[tokio::test]
     async fn a_job_after_message_jobs_sees_their_counter_and_conversation_and_so_does_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
         let (conv, _, _) = store
-            .create_conversation(NewConversation {
-                id: "c:localhost".into(),
-                no: 5,
-                kind: ConvKind::Group,
-                name: "g".into(),
-                public: false,
-                creator: 1,
-                others: vec![2],
-                now: Millis(1),
-                fanout: None,
-            })
+            .create_conversation(conversation("c:localhost", 5, ConvKind::Group, vec![2]))
             .await
             .unwrap()
             .unwrap();

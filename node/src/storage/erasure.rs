@@ -570,9 +570,7 @@ fn finish(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{
-        AccountRecord, ConvKind, NewAccount, NewConversation, NewMessage, SessionRecord,
-    };
+    use crate::storage::{AccountRecord, ConvKind, NewAccount, NewMessage, SessionRecord};
 
     fn audit() -> AuditEntry {
         AuditEntry {
@@ -624,17 +622,12 @@ mod tests {
         account(&store, 1, "gone").await;
         account(&store, 2, "stays").await;
         store
-            .create_conversation(NewConversation {
-                id: "c:x".into(),
-                no: 9,
-                kind: ConvKind::Direct,
-                name: String::new(),
-                public: false,
-                creator: 1,
-                others: vec![2],
-                now: Millis(1),
-                fanout: None,
-            })
+            .create_conversation(crate::storage::tests::conversation(
+                "c:x",
+                9,
+                ConvKind::Direct,
+                vec![2],
+            ))
             .await
             .unwrap()
             .unwrap();

@@ -1694,17 +1694,12 @@ mod tests {
                 .unwrap();
         }
         let (conv, created, _) = store
-            .create_conversation(NewConversation {
-                id: "c:localhost".into(),
-                no: 77,
-                kind: ConvKind::Direct,
-                name: String::new(),
-                public: false,
-                creator: 1,
-                others: vec![2],
-                now: Millis(1),
-                fanout: None,
-            })
+            .create_conversation(crate::storage::tests::conversation(
+                "c:localhost",
+                77,
+                ConvKind::Direct,
+                vec![2],
+            ))
             .await
             .unwrap()
             .unwrap();

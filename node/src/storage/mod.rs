@@ -426,6 +426,26 @@ mod tests {
         }
     }
 
+    /// Conversation `id` (number `no`) created at time 1 by user 1 with `others`.
+    pub(crate) fn conversation(
+        id: &str,
+        no: u64,
+        kind: ConvKind,
+        others: Vec<u64>,
+    ) -> NewConversation {
+        NewConversation {
+            id: id.into(),
+            no,
+            kind,
+            name: String::new(),
+            public: false,
+            creator: 1,
+            others,
+            now: Millis(1),
+            fanout: None,
+        }
+    }
+
     #[tokio::test]
     async fn a_password_hash_is_replaced_only_while_it_is_still_the_expected_one() {
         let dir = tempfile::tempdir().unwrap();
