@@ -14,6 +14,7 @@ use federation::{
     WireBody, WireChange, address_domain, conversation_host, valid_txn_id,
 };
 use futures_util::future::join_all;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -386,7 +387,7 @@ impl Inbox {
             .await
             .map_err(|e| reject("bad_signature", e.to_string()))?;
         if env.kind == Kind::Message {
-            let c: MessageContent = serde_json::from_value(env.content.clone())
+            let c = MessageContent::deserialize(&env.content)
                 .map_err(|e| reject("malformed", e.to_string()))?;
             return Ok(Checked::Message(self.prepare(&env, c).await?));
         }
@@ -592,7 +593,7 @@ impl Inbox {
                     sender,
                     ts,
                     body,
-                } = serde_json::from_value(submission.content.clone())
+                } = MessageContent::deserialize(&submission.content)
                     .map_err(|e| reject("malformed", e.to_string()))?
                 else {
                     return Err(reject("malformed", "submission is not a submit"));
