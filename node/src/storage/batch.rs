@@ -11,7 +11,9 @@
 //! everything itself) and before the commit.
 //!
 //! **Invariant:** while [`Messages`] is out, the tables it holds are opened only through it
-//! (redb refuses a second open of a table in one transaction, so a mistake fails every time).
+//! (redb refuses a second open of a table in one transaction, so a mistake fails every time),
+//! and a message job reads conversation records and META's `next_pos` only through it too (the
+//! table would answer, but with what the batch has not yet written back).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
