@@ -129,8 +129,9 @@ impl<'t> Messages<'t> {
         Ok(self.states.get(&no).map(|(s, _)| s))
     }
 
-    /// Stores a message as the conversation's next seq, with its event; returns (seq, pos).
-    /// The conversation must have been read with [`Messages::state`].
+    /// Stores a message as the conversation's next seq, with its event; returns (seq, pos) and
+    /// the conversation as it now is. The conversation must have been read with
+    /// [`Messages::state`].
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn store_message(
         &mut self,
@@ -141,17 +142,18 @@ impl<'t> Messages<'t> {
         ts: Millis,
         body_sealed: &[u8],
         media: Option<&str>,
-    ) -> Result<(u64, u64), StoreError> {
-        let seq = self
-            .states
-            .get(&no)
-            .ok_or(StoreError::Corrupt("conversation not read"))?
-            .0
-            .conversation
-            .last_seq
-            + 1;
+    ) -> Result<(u64, u64, &ConversationState), StoreError> {
+        let seq = self.read(no)?.conversation.last_seq + 1;
         let pos = self.put_message(tx, no, seq, id, author, ts, body_sealed, media)?;
-        Ok((seq, pos))
+        Ok((seq, pos, self.read(no)?))
+    }
+
+    /// A conversation [`Messages::state`] has read.
+    fn read(&self, no: u64) -> Result<&ConversationState, StoreError> {
+        self.states
+            .get(&no)
+            .map(|(s, _)| s)
+            .ok_or(StoreError::Corrupt("conversation not read"))
     }
 
     /// Whether the conversation has a message at `seq`.
@@ -257,8 +259,10 @@ mod tests {
         let send = |b: &mut Batch<'_>, n: u8| {
             let (tx, w) = b.messages().unwrap();
             assert!(w.state(tx, conv.no).unwrap().is_some());
-            w.store_message(tx, conv.no, [n; 16], 1, Millis(10), &[n], None)
-                .unwrap()
+            let (seq, pos, _) = w
+                .store_message(tx, conv.no, [n; 16], 1, Millis(10), &[n], None)
+                .unwrap();
+            (seq, pos)
         };
 
         let tx = store.db.begin_write().unwrap();

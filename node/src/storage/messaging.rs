@@ -901,7 +901,7 @@ impl Store {
                         },
                     });
                 }
-                let (seq, pos) = w.store_message(
+                let (seq, pos, state) = w.store_message(
                     tx,
                     no,
                     m.id,
@@ -910,9 +910,6 @@ impl Store {
                     &m.body_sealed,
                     m.media.as_deref(),
                 )?;
-                let state = w
-                    .state(tx, no)?
-                    .ok_or(StoreError::Corrupt("conversation"))?;
                 let events = [EventRecord::Message { seq }];
                 let peers = run_fanout(
                     tx,

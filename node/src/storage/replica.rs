@@ -132,11 +132,8 @@ impl Store {
                 if state.member(s.author).is_none() {
                     return Ok(Inbound::Rejected("the sender is not a member".into()));
                 }
-                let (seq, pos) =
+                let (seq, pos, state) =
                     w.store_message(tx, no, s.msg_id, s.author, s.ts, &s.body_sealed, None)?;
-                let state = w
-                    .state(tx, no)?
-                    .ok_or(StoreError::Corrupt("conversation"))?;
                 let events = [EventRecord::Message { seq }];
                 let fanout = s.fanout.as_ref();
                 let conv = &state.conversation;
