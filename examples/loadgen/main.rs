@@ -1133,14 +1133,10 @@ async fn observe(
         if m.sender == me.as_str() {
             continue;
         }
-        let Some(mark) = m
-            .body
-            .and_then(|b| b.text)
-            .and_then(|t| t.split(' ').next().map(str::to_string))
-        else {
+        let text = m.body.and_then(|b| b.text);
+        let Some(mark) = text.as_deref().and_then(|t| t.split(' ').next()) else {
             continue;
         };
-        let mark = mark.as_str();
         let entry = book
             .starts
             .lock()
