@@ -1,0 +1,20 @@
+//! The black-box suite as one test binary. Each module is one surface of the node (accounts,
+//! messaging, federation, …), tested over HTTPS against real nodes from `tests::TestNode`; run
+//! one surface with `cargo test -p tests -- messaging::`.
+
+mod accounts;
+mod consents;
+mod deletion;
+mod events;
+mod federation;
+mod federation_chat;
+mod federation_pacing;
+mod federation_residency;
+mod federation_security;
+mod media;
+mod messaging;
+mod privacy;
+mod profile;
+mod public;
+mod server;
+mod storage;
