@@ -80,6 +80,26 @@ pub struct Node {
 impl Node {
     /// Opens everything and starts serving. Returns once the listener is bound.
     pub async fn start(config: Config, clock: SharedClock) -> Result<Node, StartError> {
+        Self::start_with(config, clock, None).await
+    }
+
+    /// Like [`Node::start`], serving on `listener`, which the caller has already bound
+    /// (`server.listen` is not used). A caller that must know the address before the node
+    /// starts — to name it in other nodes' peer lists — keeps the port bound meanwhile,
+    /// instead of freeing it and hoping nobody else takes it.
+    pub async fn start_on(
+        config: Config,
+        clock: SharedClock,
+        listener: std::net::TcpListener,
+    ) -> Result<Node, StartError> {
+        Self::start_with(config, clock, Some(listener)).await
+    }
+
+    async fn start_with(
+        config: Config,
+        clock: SharedClock,
+        bound: Option<std::net::TcpListener>,
+    ) -> Result<Node, StartError> {
         let cfg = config.clone();
         let (store, master, tls_files, policy) =
             tokio::task::spawn_blocking(move || open_all(&cfg))
@@ -92,13 +112,16 @@ impl Node {
                 "serving a self-signed development certificate; set tls.cert_file and tls.key_file for production"
             );
         }
-        let listener =
-            TcpListener::bind(config.server.listen)
-                .await
-                .map_err(|e| StartError::Bind {
-                    addr: config.server.listen,
-                    reason: e.to_string(),
-                })?;
+        let listener = match bound {
+            Some(l) => l
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l)),
+            None => TcpListener::bind(config.server.listen).await,
+        }
+        .map_err(|e| StartError::Bind {
+            addr: config.server.listen,
+            reason: e.to_string(),
+        })?;
         let addr = listener.local_addr().map_err(|e| StartError::Bind {
             addr: config.server.listen,
             reason: e.to_string(),

@@ -200,14 +200,22 @@ pub async fn federation_tuned(
         let key = dir.path().join("peer-key.pem");
         std::fs::write(&cert, ck.cert.pem()).expect("cert");
         std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        prepared.push((dir, domain.to_string(), region.to_string(), cert, key, port));
+        // Held until its node serves on it: a port freed here and bound again later could be
+        // taken in between by any test's outgoing connection.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        let port = listener.local_addr().expect("bound address").port();
+        prepared.push((
+            dir,
+            domain.to_string(),
+            region.to_string(),
+            cert,
+            key,
+            port,
+            listener,
+        ));
     }
     let mut out = Vec::new();
-    for (i, (_, domain, region, cert, key, port)) in prepared.iter().enumerate() {
+    for (i, (_, domain, region, cert, key, port, _)) in prepared.iter().enumerate() {
         let mut text = format!(
             "[server]\ndomain = \"{domain}\"\nlisten = \"127.0.0.1:{port}\"\n\
              [storage]\ndata_dir = \"{}\"\n\
@@ -222,7 +230,7 @@ pub async fn federation_tuned(
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
-            .map(|(_, (_, d, r, c, _, p))| (d.as_str(), r.as_str(), c.as_path(), *p));
+            .map(|(_, (_, d, r, c, _, p, _))| (d.as_str(), r.as_str(), c.as_path(), *p));
         let fakes = fakes.iter().map(|f| {
             (
                 f.domain.as_str(),
@@ -241,8 +249,17 @@ pub async fn federation_tuned(
         out.push(Config::parse(&text, domain).expect("federation test config"));
     }
     let mut nodes_out = Vec::new();
-    for ((dir, ..), config) in prepared.into_iter().zip(out) {
-        nodes_out.push(TestNode::start_in(dir, config, Arc::new(SystemClock)).await);
+    for ((dir, .., listener), config) in prepared.into_iter().zip(out) {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let node = Node::start_on(config.clone(), clock.clone(), listener)
+            .await
+            .expect("node starts");
+        nodes_out.push(TestNode {
+            node: Some(node),
+            dir,
+            config,
+            clock,
+        });
     }
     nodes_out
 }
