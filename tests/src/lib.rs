@@ -57,11 +57,29 @@ impl TestNode {
 
     /// Starts a node with exactly this configuration and clock, keeping `dir` alive with it.
     pub async fn start_in(dir: tempfile::TempDir, config: Config, clock: SharedClock) -> TestNode {
-        let node = Node::start(config.clone(), clock.clone())
-            .await
-            .expect("node starts");
+        let node = Node::start(config.clone(), clock.clone()).await;
+        TestNode::started(node, dir, config, clock)
+    }
+
+    /// Like [`TestNode::start_in`], serving on `listener` (see [`Node::start_on`]).
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        config: Config,
+        clock: SharedClock,
+        listener: std::net::TcpListener,
+    ) -> TestNode {
+        let node = Node::start_on(config.clone(), clock.clone(), listener).await;
+        TestNode::started(node, dir, config, clock)
+    }
+
+    fn started(
+        node: Result<Node, node::StartError>,
+        dir: tempfile::TempDir,
+        config: Config,
+        clock: SharedClock,
+    ) -> TestNode {
         TestNode {
-            node: Some(node),
+            node: Some(node.expect("node starts")),
             dir,
             config,
             clock,
@@ -187,6 +205,15 @@ pub async fn federation_tuned(
     extra: &str,
     federation_keys: &str,
 ) -> Vec<TestNode> {
+    struct Prepared {
+        dir: tempfile::TempDir,
+        domain: String,
+        region: String,
+        cert: PathBuf,
+        key: PathBuf,
+        port: u16,
+        listener: std::net::TcpListener,
+    }
     let mut prepared = Vec::new();
     for (domain, region) in nodes {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -204,25 +231,33 @@ pub async fn federation_tuned(
         // taken in between by any test's outgoing connection.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         let port = listener.local_addr().expect("bound address").port();
-        prepared.push((
+        prepared.push(Prepared {
             dir,
-            domain.to_string(),
-            region.to_string(),
+            domain: domain.to_string(),
+            region: region.to_string(),
             cert,
             key,
             port,
             listener,
-        ));
+        });
     }
     let mut out = Vec::new();
-    for (i, (_, domain, region, cert, key, port, _)) in prepared.iter().enumerate() {
+    for (i, p) in prepared.iter().enumerate() {
+        let Prepared {
+            domain,
+            region,
+            cert,
+            key,
+            port,
+            ..
+        } = p;
         let mut text = format!(
             "[server]\ndomain = \"{domain}\"\nlisten = \"127.0.0.1:{port}\"\n\
              [storage]\ndata_dir = \"{}\"\n\
              [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
              [residency]\nregion = \"{region}\"\n{extra}\n\
              [federation]\n{federation_keys}\n",
-            prepared[i].0.path().display(),
+            p.dir.path().display(),
             cert.display(),
             key.display(),
         );
@@ -230,7 +265,14 @@ pub async fn federation_tuned(
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
-            .map(|(_, (_, d, r, c, _, p, _))| (d.as_str(), r.as_str(), c.as_path(), *p));
+            .map(|(_, o)| {
+                (
+                    o.domain.as_str(),
+                    o.region.as_str(),
+                    o.cert.as_path(),
+                    o.port,
+                )
+            });
         let fakes = fakes.iter().map(|f| {
             (
                 f.domain.as_str(),
@@ -249,17 +291,8 @@ pub async fn federation_tuned(
         out.push(Config::parse(&text, domain).expect("federation test config"));
     }
     let mut nodes_out = Vec::new();
-    for ((dir, .., listener), config) in prepared.into_iter().zip(out) {
-        let clock: SharedClock = Arc::new(SystemClock);
-        let node = Node::start_on(config.clone(), clock.clone(), listener)
-            .await
-            .expect("node starts");
-        nodes_out.push(TestNode {
-            node: Some(node),
-            dir,
-            config,
-            clock,
-        });
+    for (p, config) in prepared.into_iter().zip(out) {
+        nodes_out.push(TestNode::start_on(p.dir, config, Arc::new(SystemClock), p.listener).await);
     }
     nodes_out
 }
