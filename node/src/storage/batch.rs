@@ -22,7 +22,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::StoreError;
 use super::catalog::*;
-use super::messaging::{ConversationState, load_state_w, message_rows};
+use super::messaging::{ConversationState, EventRecord, MessageRecord, load_state_w};
 use crate::time::Millis;
 
 /// One write transaction as its jobs see it.
@@ -66,6 +66,16 @@ impl<'t> Batch<'t> {
             None => Ok(()),
         }
     }
+}
+
+/// A new message's own content, as a message job stores it (borrowed: a job may run twice).
+#[derive(Debug)]
+pub(crate) struct NewRow<'a> {
+    pub(crate) id: [u8; 16],
+    pub(crate) author: u64,
+    pub(crate) ts: Millis,
+    pub(crate) body_sealed: &'a [u8],
+    pub(crate) media: Option<&'a str>,
 }
 
 /// The tables of a message write, open, with the conversations read so far and the `pos`
@@ -132,19 +142,14 @@ impl<'t> Messages<'t> {
     /// Stores a message as the conversation's next seq, with its event; returns (seq, pos) and
     /// the conversation as it now is. The conversation must have been read with
     /// [`Messages::state`].
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn store_message(
         &mut self,
         tx: &WriteTransaction,
         no: u64,
-        id: [u8; 16],
-        author: u64,
-        ts: Millis,
-        body_sealed: &[u8],
-        media: Option<&str>,
+        row: NewRow<'_>,
     ) -> Result<(u64, u64, &ConversationState), StoreError> {
         let seq = self.read(no)?.conversation.last_seq + 1;
-        let pos = self.put_message(tx, no, seq, id, author, ts, body_sealed, media)?;
+        let pos = self.put_message(tx, no, seq, row)?;
         Ok((seq, pos, self.read(no)?))
     }
 
@@ -161,38 +166,37 @@ impl<'t> Messages<'t> {
         Ok(self.messages.get((no, seq))?.is_some())
     }
 
-    /// Stores a message at a given seq (a replica takes the host's), with its event; returns
-    /// its pos. The conversation must have been read with [`Messages::state`].
-    #[allow(clippy::too_many_arguments)]
+    /// Stores a message at a given seq (a replica takes the host's), with its event, and
+    /// moves the conversation's last seq and activity; returns its pos. The conversation must
+    /// have been read with [`Messages::state`].
     pub(crate) fn put_message(
         &mut self,
         tx: &WriteTransaction,
         no: u64,
         seq: u64,
-        id: [u8; 16],
-        author: u64,
-        ts: Millis,
-        body_sealed: &[u8],
-        media: Option<&str>,
+        row: NewRow<'_>,
     ) -> Result<u64, StoreError> {
         let pos = self.take_pos(tx)?;
         let (state, changed) = self
             .states
             .get_mut(&no)
             .ok_or(StoreError::Corrupt("conversation not read"))?;
-        message_rows(
-            &mut self.messages,
-            &mut self.events,
-            no,
-            &mut state.conversation,
+        let rec = MessageRecord {
             seq,
             pos,
-            id,
-            author,
-            ts,
-            body_sealed,
-            media,
-        )?;
+            id: row.id,
+            author: row.author,
+            ts: row.ts,
+            body_sealed: row.body_sealed.to_vec(),
+            recalled: false,
+            media: row.media.map(str::to_string),
+        };
+        self.messages.insert((no, seq), rec.encode().as_slice())?;
+        let event = EventRecord::Message { seq };
+        self.events.insert((no, pos), event.encode().as_slice())?;
+        let conv = &mut state.conversation;
+        conv.last_seq = conv.last_seq.max(seq);
+        conv.last_activity = row.ts;
         *changed = true;
         Ok(pos)
     }
@@ -260,7 +264,17 @@ mod tests {
             let (tx, w) = b.messages().unwrap();
             assert!(w.state(tx, conv.no).unwrap().is_some());
             let (seq, pos, _) = w
-                .store_message(tx, conv.no, [n; 16], 1, Millis(10), &[n], None)
+                .store_message(
+                    tx,
+                    conv.no,
+                    NewRow {
+                        id: [n; 16],
+                        author: 1,
+                        ts: Millis(10),
+                        body_sealed: &[n],
+                        media: None,
+                    },
+                )
                 .unwrap();
             (seq, pos)
         };

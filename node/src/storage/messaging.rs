@@ -13,8 +13,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, WriteTransaction};
 
+use super::batch::NewRow;
 use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::federation::{Fanout, Refusal, run_fanout};
@@ -901,15 +902,14 @@ impl Store {
                         },
                     });
                 }
-                let (seq, pos, state) = w.store_message(
-                    tx,
-                    no,
-                    m.id,
-                    m.author,
-                    m.ts,
-                    &m.body_sealed,
-                    m.media.as_deref(),
-                )?;
+                let row = NewRow {
+                    id: m.id,
+                    author: m.author,
+                    ts: m.ts,
+                    body_sealed: &m.body_sealed,
+                    media: m.media.as_deref(),
+                };
+                let (seq, pos, state) = w.store_message(tx, no, row)?;
                 let events = [EventRecord::Message { seq }];
                 let peers = run_fanout(
                     tx,
@@ -1588,39 +1588,6 @@ pub(crate) fn recall_in(
         pos,
         peers,
     }))
-}
-
-/// Writes a message's row and its event, and moves the conversation's last seq and activity
-/// in `conv` (the caller stores `conv`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn message_rows(
-    messages: &mut Table<'_, (u64, u64), &'static [u8]>,
-    events: &mut Table<'_, (u64, u64), &'static [u8]>,
-    no: u64,
-    conv: &mut ConversationRecord,
-    seq: u64,
-    pos: u64,
-    id: [u8; 16],
-    author: u64,
-    ts: Millis,
-    body_sealed: &[u8],
-    media: Option<&str>,
-) -> Result<(), StoreError> {
-    let rec = MessageRecord {
-        seq,
-        pos,
-        id,
-        author,
-        ts,
-        body_sealed: body_sealed.to_vec(),
-        recalled: false,
-        media: media.map(str::to_string),
-    };
-    messages.insert((no, seq), rec.encode().as_slice())?;
-    events.insert((no, pos), EventRecord::Message { seq }.encode().as_slice())?;
-    conv.last_seq = conv.last_seq.max(seq);
-    conv.last_activity = ts;
-    Ok(())
 }
 
 /// Removes the messages (and events) of one conversation that every member's floor has passed.

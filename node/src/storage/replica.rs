@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 use redb::{ReadableTable, WriteTransaction};
 
+use super::batch::NewRow;
 use super::catalog::*;
 use super::federation::{Fanout, Outgoing, enqueue, run_fanout};
 use super::messaging::{
@@ -132,8 +133,14 @@ impl Store {
                 if state.member(s.author).is_none() {
                     return Ok(Inbound::Rejected("the sender is not a member".into()));
                 }
-                let (seq, pos, state) =
-                    w.store_message(tx, no, s.msg_id, s.author, s.ts, &s.body_sealed, None)?;
+                let row = NewRow {
+                    id: s.msg_id,
+                    author: s.author,
+                    ts: s.ts,
+                    body_sealed: &s.body_sealed,
+                    media: None,
+                };
+                let (seq, pos, state) = w.store_message(tx, no, row)?;
                 let events = [EventRecord::Message { seq }];
                 let fanout = s.fanout.as_ref();
                 let conv = &state.conversation;
@@ -263,7 +270,14 @@ impl Store {
             if w.has_message(no, seq)? {
                 return Ok(Inbound::Duplicate);
             }
-            let pos = w.put_message(tx, no, seq, msg_id, author, ts, &body_sealed, None)?;
+            let row = NewRow {
+                id: msg_id,
+                author,
+                ts,
+                body_sealed: &body_sealed,
+                media: None,
+            };
+            let pos = w.put_message(tx, no, seq, row)?;
             Ok(Inbound::Applied(Notify {
                 users,
                 pos,
