@@ -119,13 +119,20 @@ impl<'t> Messages<'t> {
         Ok(())
     }
 
-    /// The internal number of a conversation by its public id.
-    pub(crate) fn conv_no(&self, id: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self.conv_ids.get(id)?.map(|v| v.value()))
+    /// A conversation with its members by public id, as this transaction has it.
+    pub(crate) fn state_of(
+        &mut self,
+        tx: &WriteTransaction,
+        id: &str,
+    ) -> Result<Option<&ConversationState>, StoreError> {
+        let Some(no) = self.conv_ids.get(id)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        self.state(tx, no)
     }
 
-    /// A conversation with its members, as this transaction has it.
-    pub(crate) fn state(
+    /// A conversation with its members by number, as this transaction has it.
+    fn state(
         &mut self,
         tx: &WriteTransaction,
         no: u64,
@@ -141,7 +148,7 @@ impl<'t> Messages<'t> {
 
     /// Stores a message as the conversation's next seq, with its event; returns (seq, pos) and
     /// the conversation as it now is. The conversation must have been read with
-    /// [`Messages::state`].
+    /// [`Messages::state_of`].
     pub(crate) fn store_message(
         &mut self,
         tx: &WriteTransaction,
@@ -153,7 +160,7 @@ impl<'t> Messages<'t> {
         Ok((seq, pos, self.read(no)?))
     }
 
-    /// A conversation [`Messages::state`] has read.
+    /// A conversation [`Messages::state_of`] has read.
     fn read(&self, no: u64) -> Result<&ConversationState, StoreError> {
         self.states
             .get(&no)
@@ -168,7 +175,7 @@ impl<'t> Messages<'t> {
 
     /// Stores a message at a given seq (a replica takes the host's), with its event, and
     /// moves the conversation's last seq and activity; returns its pos. The conversation must
-    /// have been read with [`Messages::state`].
+    /// have been read with [`Messages::state_of`].
     pub(crate) fn put_message(
         &mut self,
         tx: &WriteTransaction,

@@ -859,12 +859,10 @@ impl Store {
                         ts: Millis(ts),
                     });
                 }
-                let Some(no) = w.conv_no(&m.conv_id)? else {
+                let Some(state) = w.state_of(tx, &m.conv_id)? else {
                     return Ok(Sent::NotMember);
                 };
-                let Some(state) = w.state(tx, no)? else {
-                    return Ok(Sent::NotMember);
-                };
+                let no = state.conversation.no;
                 if state.member(m.author).is_none() {
                     return Ok(Sent::NotMember);
                 }

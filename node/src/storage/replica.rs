@@ -124,12 +124,10 @@ impl Store {
                 if seen(tx, &s.origin, &s.envelope_id)? {
                     return Ok(Inbound::Duplicate);
                 }
-                let Some(no) = w.conv_no(&s.conv_id)? else {
+                let Some(state) = w.state_of(tx, &s.conv_id)? else {
                     return Ok(no_such_conversation());
                 };
-                let Some(state) = w.state(tx, no)? else {
-                    return Ok(no_such_conversation());
-                };
+                let no = state.conversation.no;
                 if state.member(s.author).is_none() {
                     return Ok(Inbound::Rejected("the sender is not a member".into()));
                 }
@@ -256,12 +254,10 @@ impl Store {
             if seen(tx, &origin, &envelope_id)? {
                 return Ok(Inbound::Duplicate);
             }
-            let Some(no) = w.conv_no(&conv_id)? else {
+            let Some(state) = w.state_of(tx, &conv_id)? else {
                 return Ok(no_such_conversation());
             };
-            let Some(state) = w.state(tx, no)? else {
-                return Ok(no_such_conversation());
-            };
+            let no = state.conversation.no;
             if state.member(author).is_none() {
                 return Ok(Inbound::Rejected("the sender is not a member".into()));
             }
