@@ -314,10 +314,7 @@ impl Store {
         T: Send + 'static,
         F: Fn(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(Box::new(move |b| {
-            f(b.tx()?).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)
-        }))
-        .await
+        self.submit(move |b| f(b.tx()?)).await
     }
 
     /// [`Store::write`] for a message write: `f` gets the transaction and the message tables
@@ -330,14 +327,21 @@ impl Store {
             + Send
             + 'static,
     {
-        self.submit(Box::new(move |b| {
+        self.submit(move |b| {
             let (tx, w) = b.messages()?;
-            f(tx, w).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)
-        }))
+            f(tx, w)
+        })
         .await
     }
 
-    async fn submit<T: 'static>(&self, job: writer::Job) -> Result<T, StoreError> {
+    /// Hands `f` to the writer as a job and waits for its durable result.
+    async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut batch::Batch<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let job: writer::Job =
+            Box::new(move |b| f(b).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
         let out = self.writer.submit(job).await?;
         out.downcast::<T>()
             .map(|b| *b)
