@@ -5,7 +5,9 @@
 //! holding WebSocket event streams), warm-up W messages, load M messages from C closed-loop
 //! senders (message k from user k mod N), a quiet-room probe of P messages one at a time, and a
 //! bounded wait for every observer to have every message. It prints a table, or JSON with
-//! `--json`. Only loopback is ever contacted, and every loop is bounded.
+//! `--json`; a terminal sees a progress bar while messages are sent (`progress`). With
+//! `--runs N` it repeats the workload against fresh nodes and adds each figure's median and
+//! range (`summary`). Only loopback is ever contacted, and every loop is bounded.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -31,6 +33,11 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+mod progress;
+mod summary;
+
+use progress::Progress;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -75,9 +82,13 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Give up after this many seconds in all.
+    /// Give up on a run after this many seconds.
     #[arg(long, default_value_t = 600)]
     hard_timeout_s: u64,
+    /// Run the chosen workload this many times, each against a fresh node, and report every
+    /// run and a summary: each figure's median, minimum and maximum (1 to 99).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
     /// Retention under load instead of the chat workload: store this many messages, all past
     /// `retention.messages_max_days`, then send with C senders while `node-admin retention
     /// run` purges them, and report sends/s before and during the purge (0: off).
@@ -367,33 +378,70 @@ async fn main() -> Result<()> {
     {
         bail!("need at least 2 users, 1 to N observers and 1 sender");
     }
-    let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
-    if args.federation || args.purge_fill > 0 || args.idle_ws > 0 {
-        let work = async {
-            if args.federation {
-                federation_load(&args, deadline).await
-            } else if args.idle_ws > 0 {
-                idle_websockets(&args).await
-            } else {
-                purge_under_load(&args, deadline).await
-            }
-        };
-        let report = tokio::time::timeout(Duration::from_secs(args.hard_timeout_s), work)
-            .await
-            .context("hard timeout")??;
+    if !(1..=99).contains(&args.runs) {
+        bail!("--runs must be between 1 and 99, not {}", args.runs);
+    }
+    let mut reports = Vec::with_capacity(args.runs);
+    for i in 0..args.runs {
+        if args.runs > 1 {
+            progress(&args, &format!("run {} of {}", i + 1, args.runs));
+        }
+        reports.push(
+            one_run(&args)
+                .await
+                .with_context(|| format!("run {}", i + 1))?,
+        );
+    }
+    let chat = !(args.federation || args.purge_fill > 0 || args.idle_ws > 0);
+    let report = if reports.len() == 1 {
+        reports.remove(0)
+    } else {
+        let summary = summary::summarize(&reports).unwrap_or(Value::Null);
+        json!({"runs": reports, "summary": summary})
+    };
+    if args.json || !chat {
         writeln!(
             std::io::stdout(),
             "{}",
             serde_json::to_string_pretty(&report)?
         )?;
-        return Ok(());
+    } else if let Some(runs) = report.get("runs").and_then(Value::as_array) {
+        for (i, run) in runs.iter().enumerate() {
+            writeln!(std::io::stdout(), "\nrun {}", i + 1)?;
+            print_table(run);
+        }
+        writeln!(
+            std::io::stdout(),
+            "\nmedian (min-max) of {} runs",
+            runs.len()
+        )?;
+        print_table(&report["summary"]);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// One run of the chosen workload against fresh nodes; its report.
+async fn one_run(args: &Args) -> Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
+    let limit = Duration::from_secs(args.hard_timeout_s);
+    if args.federation || args.purge_fill > 0 || args.idle_ws > 0 {
+        let work = async {
+            if args.federation {
+                federation_load(args, deadline).await
+            } else if args.idle_ws > 0 {
+                idle_websockets(args).await
+            } else {
+                purge_under_load(args, deadline).await
+            }
+        };
+        return tokio::time::timeout(limit, work)
+            .await
+            .context("hard timeout")?;
     }
     let mut node = NodeProc::start(&args.node_bin)?;
-    let result = tokio::time::timeout(
-        Duration::from_secs(args.hard_timeout_s),
-        run(&args, &node, deadline),
-    )
-    .await;
+    let result = tokio::time::timeout(limit, run(args, &node, deadline)).await;
     let (db_end, rss) = (
         node.db_bytes(),
         (node.status_kib("VmHWM:"), node.status_kib("VmRSS:")),
@@ -415,16 +463,7 @@ async fn main() -> Result<()> {
     let allocated = per_message(db_end.allocated, "db_allocated_bytes_after_setup");
     report["disk"]["bytes_per_message"] = json!(length);
     report["disk"]["allocated_bytes_per_message"] = json!(allocated);
-    if args.json {
-        writeln!(
-            std::io::stdout(),
-            "{}",
-            serde_json::to_string_pretty(&report)?
-        )?;
-    } else {
-        print_table(&report);
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// Retention of `--purge-fill` old messages while C senders keep chatting.
@@ -984,13 +1023,15 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    let rate = accepted as f64 / elapsed.as_secs_f64();
     Ok(json!({
         "workload": {"users": args.users, "observers": args.observers, "warmup": args.warmup, "messages": args.messages,
                      "concurrency": args.concurrency, "probe": args.probe, "probe_interval_ms": args.probe_interval_ms,
                      "body_bytes": args.body_bytes},
         "accepted": accepted,
-        "accept_per_s": accepted as f64 / elapsed.as_secs_f64(),
+        "accept_per_s": rate,
         "null_requests_per_s": null_rps,
+        "accept_share_of_null": null_rps.map(|n| rate / n),
         "send_latency": stats(send_lat),
         "delivery_load": stats(delivered.get("load").cloned().unwrap_or_default()),
         "delivery_probe": stats(delivered.get("probe").cloned().unwrap_or_default()),
@@ -1045,17 +1086,19 @@ async fn send_phase(
     deadline: Instant,
 ) -> Result<(u64, Vec<f64>, Duration)> {
     let next = Arc::new(AtomicU64::new(0));
+    let bar = Progress::start(phase, count as u64);
     let first_start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (net, tokens, room, book, next) = (
+        let (net, tokens, room, book, next, answered) = (
             net.clone(),
             tokens.to_vec(),
             room.to_string(),
             book.clone(),
             next.clone(),
+            bar.counter(),
         );
-        let (users, body_bytes, quiet) = (args.users, args.body_bytes, args.json);
+        let (users, body_bytes) = (args.users, args.body_bytes);
         tasks.push(tokio::spawn(async move {
             let mut conn = net.conn().await?;
             let mut lat = Vec::new();
@@ -1075,17 +1118,23 @@ async fn send_phase(
                     bail!("send {mark}: {s} {v}");
                 }
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
-                if !quiet && k % 1000 == 999 {
-                    eprint!("\r  {phase}: {}/{count}", k + 1);
-                }
+                answered.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
     let mut all = Vec::new();
+    let mut failed = None;
     for t in tasks {
-        all.extend(t.await??);
+        match t.await? {
+            Ok(lat) => all.extend(lat),
+            Err(e) => failed = failed.or(Some(e)),
+        }
     }
     let elapsed = first_start.elapsed();
+    bar.finish().await;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     Ok((all.len() as u64, all, elapsed))
 }
 
@@ -1167,16 +1216,43 @@ fn progress(args: &Args, what: &str) {
     }
 }
 
+/// A figure for the table: a number, or a summary's median with its range.
+fn figure(v: &Value) -> String {
+    let number = |v: &Value| match (v.as_u64(), v.as_f64()) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(x)) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+        (None, Some(x)) => format!("{x:.2}"),
+        (None, None) => "-".into(),
+    };
+    match v.get("median") {
+        Some(m) => format!(
+            "{} ({}-{})",
+            number(m),
+            number(&v["min"]),
+            number(&v["max"])
+        ),
+        None => number(v),
+    }
+}
+
 fn print_table(r: &Value) {
     let mut out = std::io::stdout().lock();
-    let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}"));
-    let _ = writeln!(out, "\nworkload        {}", r["workload"]);
+    let f = figure;
+    let _ = writeln!(out, "\nworkload         {}", r["workload"]);
     let _ = writeln!(
         out,
-        "accepted        {} messages, {} msg/s",
-        r["accepted"],
+        "accepted         {} messages, {} msg/s",
+        f(&r["accepted"]),
         f(&r["accept_per_s"])
     );
+    if !r["null_requests_per_s"].is_null() {
+        let _ = writeln!(
+            out,
+            "null requests    {} req/s, accepted / null = {}",
+            f(&r["null_requests_per_s"]),
+            f(&r["accept_share_of_null"])
+        );
+    }
     for (name, key) in [
         ("send latency", "send_latency"),
         ("delivery (load)", "delivery_load"),
@@ -1185,29 +1261,30 @@ fn print_table(r: &Value) {
         let s = &r[key];
         let _ = writeln!(
             out,
-            "{name:<16}p50 {} ms  p95 {} ms  p99 {} ms  max {} ms  (n={})",
+            "{name:<17}p50 {} ms  p95 {} ms  p99 {} ms  max {} ms  (n={})",
             f(&s["p50_ms"]),
             f(&s["p95_ms"]),
             f(&s["p99_ms"]),
             f(&s["max_ms"]),
-            s["n"]
+            f(&s["n"])
         );
     }
     let _ = writeln!(
         out,
-        "delivered pairs {} / {}",
-        r["delivered_pairs"], r["expected_pairs"]
+        "delivered pairs  {} / {}",
+        f(&r["delivered_pairs"]),
+        f(&r["expected_pairs"])
     );
     let _ = writeln!(
         out,
-        "server          peak RSS {} KiB, CPU {} ms/message (load generator {} ms/message)",
-        r["server"]["peak_rss_kib"],
+        "server           peak RSS {} KiB, CPU {} ms/message (load generator {} ms/message)",
+        f(&r["server"]["peak_rss_kib"]),
         f(&r["server"]["cpu_ms_per_message"]),
         f(&r["loadgen"]["cpu_ms_per_message"])
     );
     let _ = writeln!(
         out,
-        "disk            {} bytes/message by file length, {} allocated on disk",
+        "disk             {} bytes/message by file length, {} allocated on disk",
         f(&r["disk"]["bytes_per_message"]),
         f(&r["disk"]["allocated_bytes_per_message"])
     );
