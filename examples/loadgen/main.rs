@@ -111,6 +111,14 @@ struct Args {
     admin_bin: PathBuf,
 }
 
+impl Args {
+    /// Whether the workload is the group chat (reported as a table), not one of the special
+    /// modes (`--federation`, `--purge-fill`, `--idle-ws`, which report JSON).
+    fn chat(&self) -> bool {
+        !(self.federation || self.purge_fill > 0 || self.idle_ws > 0)
+    }
+}
+
 /// A database file's size two ways (see [`NodeProc::db_bytes`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct DbBytes {
@@ -392,14 +400,13 @@ async fn main() -> Result<()> {
                 .with_context(|| format!("run {}", i + 1))?,
         );
     }
-    let chat = !(args.federation || args.purge_fill > 0 || args.idle_ws > 0);
     let report = if reports.len() == 1 {
         reports.remove(0)
     } else {
         let summary = summary::summarize(&reports).unwrap_or(Value::Null);
         json!({"runs": reports, "summary": summary})
     };
-    if args.json || !chat {
+    if args.json || !args.chat() {
         writeln!(
             std::io::stdout(),
             "{}",
@@ -426,7 +433,7 @@ async fn main() -> Result<()> {
 async fn one_run(args: &Args) -> Result<Value> {
     let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
     let limit = Duration::from_secs(args.hard_timeout_s);
-    if args.federation || args.purge_fill > 0 || args.idle_ws > 0 {
+    if !args.chat() {
         let work = async {
             if args.federation {
                 federation_load(args, deadline).await
@@ -495,35 +502,41 @@ async fn purge_under_load(args: &Args, deadline: Instant) -> Result<Value> {
         .await?
         .map_err(|r| anyhow::anyhow!("{r:?}"))?;
     let body = vec![7u8; 100];
-    for wave in 0..args.purge_fill.div_ceil(20_000) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..20_000.min(args.purge_fill - wave * 20_000) {
-            let (store, body) = (store.clone(), body.clone());
-            let k = wave * 20_000 + i;
-            tasks.spawn(async move {
-                store
-                    .send_message(node::NewMessage {
-                        author: 1 + (k as u64 & 1),
-                        device_id: "fill".into(),
-                        txn_id: format!("f{k}"),
-                        conv_id: "old:localhost".into(),
-                        id: [0; 16],
-                        ts: old,
-                        body_sealed: body,
-                        media: None,
-                        hosted_here: true,
-                        fanout: None,
-                    })
-                    .await
-            });
+    let bar = Progress::start("fill", args.purge_fill as u64);
+    let filled = bar.counter();
+    let fill = async {
+        for wave in 0..args.purge_fill.div_ceil(20_000) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..20_000.min(args.purge_fill - wave * 20_000) {
+                let (store, body) = (store.clone(), body.clone());
+                let k = wave * 20_000 + i;
+                tasks.spawn(async move {
+                    store
+                        .send_message(node::NewMessage {
+                            author: 1 + (k as u64 & 1),
+                            device_id: "fill".into(),
+                            txn_id: format!("f{k}"),
+                            conv_id: "old:localhost".into(),
+                            id: [0; 16],
+                            ts: old,
+                            body_sealed: body,
+                            media: None,
+                            hosted_here: true,
+                            fanout: None,
+                        })
+                        .await
+                });
+            }
+            while let Some(r) = tasks.join_next().await {
+                r??;
+                filled.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        while let Some(r) = tasks.join_next().await {
-            r??;
-        }
-        if !args.json {
-            eprint!("\r  filled {}", (wave + 1) * 20_000);
-        }
-    }
+        Ok::<_, anyhow::Error>(())
+    };
+    let outcome = fill.await;
+    bar.finish().await;
+    outcome?;
     tokio::task::spawn_blocking(move || drop(store)).await?;
     let fill_secs = fill_started.elapsed().as_secs_f64();
     // Start-up with the messages stored: from spawning to the "serving" line.
