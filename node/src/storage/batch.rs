@@ -10,6 +10,10 @@
 //! before any other job runs (it sees the database exactly as if each message job had written
 //! everything itself) and before the commit.
 //!
+//! The batch also lends message jobs the writer's [`SentLog`], the in-memory copy of the
+//! sent-txn log (`storage/sentlog.rs`), and moves that log into its index before the commit
+//! when it is full.
+//!
 //! **Invariant:** while [`Messages`] is out, the tables it holds are opened only through it
 //! (redb refuses a second open of a table in one transaction, so a mistake fails every time),
 //! and a message job reads conversation records and META's `next_pos` only through it too (the
@@ -23,17 +27,25 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use super::StoreError;
 use super::catalog::*;
 use super::messaging::{ConversationState, EventRecord, MessageRecord, load_state_w};
+use super::sentlog::SentLog;
 use crate::time::Millis;
 
 /// One write transaction as its jobs see it.
 pub(crate) struct Batch<'t> {
     tx: &'t WriteTransaction,
     messages: Option<Messages<'t>>,
+    /// The writer's sent log, here while no [`Messages`] holds it.
+    sent_log: Option<&'t mut SentLog>,
 }
 
 impl<'t> Batch<'t> {
-    pub(crate) fn new(tx: &'t WriteTransaction) -> Batch<'t> {
-        Batch { tx, messages: None }
+    /// A batch of `tx`. The writer invalidates `sent_log` if `tx` is not committed.
+    pub(crate) fn new(tx: &'t WriteTransaction, sent_log: &'t mut SentLog) -> Batch<'t> {
+        Batch {
+            tx,
+            messages: None,
+            sent_log: Some(sent_log),
+        }
     }
 
     /// The transaction, for a job that opens its own tables; whatever message jobs before it
@@ -50,21 +62,32 @@ impl<'t> Batch<'t> {
         let tx = self.tx;
         let m = match self.messages.take() {
             Some(m) => m,
-            None => Messages::open(tx)?,
+            None => {
+                let log = self
+                    .sent_log
+                    .take()
+                    .ok_or(StoreError::Corrupt("sent log lost by a failed batch"))?;
+                Messages::open(tx, log)?
+            }
         };
         Ok((tx, self.messages.insert(m)))
     }
 
-    /// Writes back what is held in memory; call before committing.
+    /// Writes back what is held in memory, and moves the sent log into its index if it is
+    /// full; call before committing.
     pub(crate) fn finish(mut self) -> Result<(), StoreError> {
-        self.write_back()
+        self.write_back()?;
+        match self.sent_log.take() {
+            Some(log) => log.flush_if_full(self.tx),
+            None => Ok(()),
+        }
     }
 
     fn write_back(&mut self) -> Result<(), StoreError> {
-        match self.messages.take() {
-            Some(m) => m.write_back(self.tx),
-            None => Ok(()),
+        if let Some(m) = self.messages.take() {
+            self.sent_log = Some(m.write_back(self.tx)?);
         }
+        Ok(())
     }
 }
 
@@ -81,7 +104,10 @@ pub(crate) struct NewRow<'a> {
 /// The tables of a message write, open, with the conversations read so far and the `pos`
 /// counter.
 pub(crate) struct Messages<'t> {
+    /// `userid_deviceid_txnid_sent`, only read here: sends reach it through the log.
     sent: Table<'t, SentKey<'static>, SentValue>,
+    log: Table<'t, u64, SentLogged<'static>>,
+    sent_log: &'t mut SentLog,
     conv_ids: Table<'t, &'static str, u64>,
     messages: Table<'t, (u64, u64), &'static [u8]>,
     events: Table<'t, (u64, u64), &'static [u8]>,
@@ -93,9 +119,16 @@ pub(crate) struct Messages<'t> {
 }
 
 impl<'t> Messages<'t> {
-    fn open(tx: &'t WriteTransaction) -> Result<Messages<'t>, StoreError> {
+    fn open(
+        tx: &'t WriteTransaction,
+        sent_log: &'t mut SentLog,
+    ) -> Result<Messages<'t>, StoreError> {
+        let log = tx.open_table(SENTNO_SENT)?;
+        sent_log.sync(&log)?;
         Ok(Messages {
             sent: tx.open_table(USERID_DEVICEID_TXNID_SENT)?,
+            log,
+            sent_log,
             conv_ids: tx.open_table(CONVID_CONVNO)?,
             messages: tx.open_table(CONVNO_SEQ_MESSAGE)?,
             events: tx.open_table(CONVNO_POS_EVENT)?,
@@ -106,17 +139,19 @@ impl<'t> Messages<'t> {
 
     /// What a device's earlier send with this txn id stored: (conv, seq, ts ms, pos).
     pub(crate) fn sent(&self, key: SentKey<'_>) -> Result<Option<SentValue>, StoreError> {
+        if let Some(v) = self.sent_log.get(key) {
+            return Ok(Some(v));
+        }
         Ok(self.sent.get(key)?.map(|v| v.value()))
     }
 
-    /// Records a device's send under its txn id.
+    /// Records a device's send under its txn id (in the sent log, in this transaction).
     pub(crate) fn record_sent(
         &mut self,
         key: SentKey<'_>,
         value: SentValue,
     ) -> Result<(), StoreError> {
-        self.sent.insert(key, value)?;
-        Ok(())
+        self.sent_log.append(&mut self.log, key, value)
     }
 
     /// A conversation with its members by public id, as this transaction has it.
@@ -217,16 +252,20 @@ impl<'t> Messages<'t> {
         Ok(next)
     }
 
-    fn write_back(self, tx: &WriteTransaction) -> Result<(), StoreError> {
+    /// Writes back the counter and the changed conversations, closes the tables and hands
+    /// the sent log back.
+    fn write_back(self, tx: &WriteTransaction) -> Result<&'t mut SentLog, StoreError> {
         let Messages {
             sent,
+            log,
+            sent_log,
             conv_ids,
             messages,
             events,
             states,
             next_pos,
         } = self;
-        drop((sent, conv_ids, messages, events));
+        drop((sent, log, conv_ids, messages, events));
         if let Some(next) = next_pos {
             tx.open_table(META)?
                 .insert("next_pos", next.to_be_bytes().as_slice())?;
@@ -238,7 +277,7 @@ impl<'t> Messages<'t> {
                 convs.insert(no, state.conversation.encode().as_slice())?;
             }
         }
-        Ok(())
+        Ok(sent_log)
     }
 }
 
@@ -288,7 +327,8 @@ mod tests {
 
         let tx = store.db.begin_write().unwrap();
         let pos0 = next_pos(&tx);
-        let mut b = Batch::new(&tx);
+        let mut sent_log = SentLog::new(super::super::sentlog::FLUSH_AT);
+        let mut b = Batch::new(&tx, &mut sent_log);
         assert_eq!(send(&mut b, 1), (1, pos0));
         assert_eq!(
             send(&mut b, 2),

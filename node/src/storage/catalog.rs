@@ -99,14 +99,25 @@ pub const USERID_CONVNO_SEQ_HIDDEN: TableDefinition<(u64, u64, u64), ()> =
     TableDefinition::new("userid_convno_seq_hidden");
 
 /// `userid_deviceid_txnid_sent`: (user id, device id, client txn id) → (conv, seq, ts ms,
-/// pos): makes sending idempotent, committed with the message itself.
+/// pos): makes sending idempotent. A send's row reaches it in bulk from `sentno_sent`
+/// (`storage/sentlog.rs`); a send's row is in exactly one of the two.
 pub const USERID_DEVICEID_TXNID_SENT: TableDefinition<SentKey<'static>, SentValue> =
     TableDefinition::new("userid_deviceid_txnid_sent");
+
+/// `sentno_sent`: log number (a counter of the writer's, increasing) → (user id, device id,
+/// client txn id, conv, seq, ts ms, pos): sends not yet moved into
+/// `userid_deviceid_txnid_sent`, appended in the send's own commit so that the rows of one
+/// group commit share a leaf. Bounded: moved in bulk once [`super::sentlog::FLUSH_AT`] gather,
+/// and before sign-out, erasure or retention touch sent rows.
+pub const SENTNO_SENT: TableDefinition<u64, SentLogged<'static>> =
+    TableDefinition::new("sentno_sent");
 
 /// (user id, device id, txn id).
 pub type SentKey<'a> = (u64, &'a str, &'a str);
 /// (conv, seq, ts ms, pos).
 pub type SentValue = (u64, u64, u64, u64);
+/// A `sentno_sent` row: (user id, device id, txn id, conv, seq, ts ms, pos).
+pub type SentLogged<'a> = (u64, &'a str, &'a str, u64, u64, u64, u64);
 
 // ---- Media --------------------------------------------------------------------------------
 

@@ -412,6 +412,7 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
         (user, u64::MAX, u64::MAX)
     );
     {
+        super::sentlog::flush(tx)?;
         let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
         sent.retain(|k, _| k.0 != user)?;
     }
@@ -648,6 +649,17 @@ mod tests {
                 .await
                 .unwrap();
         }
+        let sends = |store: Store, user: u64| async move {
+            store
+                .read(move |tx| crate::storage::sentlog::tests::sends_of(tx, user))
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            sends(store.clone(), 1).await,
+            2,
+            "their txn ids are recorded"
+        );
         let rec = ErasureRecord {
             requested: Millis(1),
             due: Millis(5),
@@ -730,6 +742,12 @@ mod tests {
         for m in &msgs {
             assert_eq!(m.body_sealed.is_empty(), m.author == 1, "seq {}", m.seq);
         }
+        assert_eq!(
+            sends(store.clone(), 1).await,
+            0,
+            "and gone, from the log too"
+        );
+        assert_eq!(sends(store.clone(), 2).await, 1, "not the other user's");
         assert!(store.due_erasures(Millis(10)).await.unwrap().is_empty());
         // Running it again does nothing.
         assert_eq!(

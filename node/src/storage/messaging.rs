@@ -1261,6 +1261,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         tx.open_table(USERID_DEVICEID_CURSOR)?
             .remove((user, device))?;
+        super::sentlog::flush(tx)?;
         let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
         let mut keys = Vec::new();
         for row in sent.range((user, device, "")..)? {
@@ -1790,6 +1791,16 @@ mod tests {
     async fn ending_a_session_forgets_the_devices_txn_ids_and_cursor() {
         let (_d, store, _) = setup().await;
         send(&store, 1).await;
+        let sends = |store: Store| async move {
+            store
+                .read(|tx| super::super::sentlog::tests::sends_of(tx, 1))
+                .await
+        };
+        assert_eq!(
+            sends(store.clone()).await.unwrap(),
+            1,
+            "the send is recorded"
+        );
         assert!(
             store
                 .delete_session(1, "a1".into())
@@ -1797,16 +1808,7 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        let count = store
-            .read(|tx| {
-                Ok(tx
-                    .open_table(USERID_DEVICEID_TXNID_SENT)?
-                    .range((1u64, "", "")..)?
-                    .count())
-            })
-            .await
-            .unwrap();
-        assert_eq!(count, 0);
+        assert_eq!(sends(store.clone()).await.unwrap(), 0);
         let cursors = store
             .read(|tx| {
                 Ok(tx
@@ -1817,6 +1819,36 @@ mod tests {
             .await
             .unwrap();
         assert!(!cursors);
+    }
+
+    #[tokio::test]
+    async fn a_send_retried_after_a_restart_is_a_repeat() {
+        let (dir, store, _) = setup().await;
+        send(&store, 1).await;
+        drop(store);
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let again = store
+            .send_message(NewMessage {
+                author: 1,
+                device_id: "a1".into(),
+                txn_id: "t1".into(),
+                conv_id: "c:localhost".into(),
+                id: [9; 16],
+                ts: Millis(99),
+                body_sealed: vec![9],
+                media: None,
+                hosted_here: true,
+                fanout: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Sent::Repeat {
+                seq: 1,
+                ts: Millis(11)
+            }
+        );
     }
 
     #[tokio::test]

@@ -20,6 +20,7 @@ mod privacy;
 mod replica;
 mod requests;
 mod retention;
+mod sentlog;
 mod writer;
 
 pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
@@ -52,7 +53,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -64,6 +65,7 @@ type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 const MIGRATIONS: &[Migration] = &[
     transaction_answers_get_a_time,
     received_ids_get_a_time_index,
+    sends_get_a_log,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -98,6 +100,14 @@ fn received_ids_get_a_time_index(tx: &WriteTransaction) -> Result<(), StoreError
         let (origin, id) = k.value();
         answers_by_time.insert((v.value().0, origin, id), ())?;
     }
+    Ok(())
+}
+
+/// 3 → 4: sends record their txn id in `sentno_sent` first (`storage/sentlog.rs`). Nothing
+/// moves; the version is raised so that an older build, which would not look in the log,
+/// refuses the file instead of storing a client's retried message twice.
+fn sends_get_a_log(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(SENTNO_SENT)?;
     Ok(())
 }
 
@@ -285,7 +295,7 @@ impl Store {
         create_tables(&tx)?;
         tx.commit()?;
         let db = Arc::new(db);
-        let writer = Arc::new(writer::Writer::start(db.clone())?);
+        let writer = Arc::new(writer::Writer::start(db.clone(), sentlog::FLUSH_AT)?);
         Ok((Store { db, writer }, opened))
     }
 
@@ -373,6 +383,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_CONVNO_CLEARED)?;
     tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
     tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
+    tx.open_table(SENTNO_SENT)?;
     tx.open_table(MEDIAID_MEDIA)?;
     tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
     tx.open_table(USERID_MEDIAID)?;

@@ -12,6 +12,8 @@
 //!
 //! Jobs get the transaction as a [`Batch`], which keeps message tables open from one message
 //! job to the next and writes back what it holds before any other job and before the commit.
+//! The thread owns the in-memory copy of the sent-txn log ([`SentLog`]), lends it to each
+//! batch, and invalidates it whenever a transaction is not committed.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::batch::Batch;
+use super::sentlog::SentLog;
 
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 512;
@@ -61,13 +64,14 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(db: Arc<Database>) -> Result<Writer, StoreError> {
+    /// Starts the thread; the sent log moves into its index every `sent_flush_at` sends.
+    pub(crate) fn start(db: Arc<Database>, sent_flush_at: usize) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(Stats::default());
         let counters = stats.clone();
         let thread = std::thread::Builder::new()
             .name("redb-writer".into())
-            .spawn(move || run(db, rx, &counters))
+            .spawn(move || run(db, rx, &counters, SentLog::new(sent_flush_at)))
             .map_err(|e| StoreError::Db(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             queue: Some(tx),
@@ -106,7 +110,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Request>, stats: &Stats) {
+fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Request>, stats: &Stats, mut sent: SentLog) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -117,37 +121,43 @@ fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Request>, stats: &Stats) {
         }
         if batch.len() == 1 {
             let r = batch.pop().unwrap_or_else(|| unreachable!("one job"));
-            let result = alone(&db, &r.job, stats);
+            let result = alone(&db, &r.job, stats, &mut sent);
             let _ = r.reply.send(result);
         } else {
-            together(&db, batch, stats);
+            together(&db, batch, stats, &mut sent);
         }
     }
 }
 
 /// Runs one job in its own transaction.
-fn alone(db: &Database, job: &Job, stats: &Stats) -> Result<Output, StoreError> {
+fn alone(
+    db: &Database,
+    job: &Job,
+    stats: &Stats,
+    sent: &mut SentLog,
+) -> Result<Output, StoreError> {
     let tx = db.begin_write()?;
-    let mut b = Batch::new(&tx);
-    match job(&mut b).and_then(|v| b.finish().map(|()| v)) {
-        Ok(v) => {
-            tx.commit()?;
+    let mut b = Batch::new(&tx, sent);
+    let done = job(&mut b).and_then(|v| b.finish().map(|()| v));
+    let result = match done {
+        Ok(v) => tx.commit().map(|()| v).map_err(StoreError::from),
+        Err(e) => tx.abort().map_err(StoreError::from).and(Err(e)),
+    };
+    match &result {
+        Ok(_) => {
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.jobs.fetch_add(1, Ordering::Relaxed);
-            Ok(v)
         }
-        Err(e) => {
-            tx.abort()?;
-            Err(e)
-        }
+        Err(_) => sent.invalidate(),
     }
+    result
 }
 
 /// Runs a batch in one transaction; falls back to one transaction per job if any job fails.
-fn together(db: &Database, batch: Vec<Request>, stats: &Stats) {
+fn together(db: &Database, batch: Vec<Request>, stats: &Stats, sent: &mut SentLog) {
     let attempt = (|| -> Result<Option<Vec<Output>>, StoreError> {
         let tx = db.begin_write()?;
-        let mut b = Batch::new(&tx);
+        let mut b = Batch::new(&tx, sent);
         let mut outputs = Vec::with_capacity(batch.len());
         for r in &batch {
             match (r.job)(&mut b) {
@@ -177,12 +187,14 @@ fn together(db: &Database, batch: Vec<Request>, stats: &Stats) {
             }
         }
         Ok(None) => {
+            sent.invalidate();
             for r in batch {
-                let result = alone(db, &r.job, stats);
+                let result = alone(db, &r.job, stats, sent);
                 let _ = r.reply.send(result);
             }
         }
         Err(e) => {
+            sent.invalidate();
             let message = e.to_string();
             for r in batch {
                 let _ = r.reply.send(Err(StoreError::Db(message.clone())));
@@ -251,7 +263,7 @@ mod tests {
     async fn queued_jobs_share_one_commit_and_a_failing_job_spoils_no_other() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
-        let writer = Arc::new(Writer::start(db.clone()).unwrap());
+        let writer = Arc::new(Writer::start(db.clone(), 8).unwrap());
         // Hold the writer inside a first job until 100 more are queued behind it.
         let (release, first) = hold(&writer).await;
         let mut handles = Vec::new();
@@ -280,11 +292,61 @@ mod tests {
         }
     }
 
+    /// A message job that records txn id `txn` unless recorded; answers whether it was new.
+    fn send(txn: &'static str) -> Job {
+        Box::new(move |b| {
+            let (_, w) = b.messages()?;
+            let key = (1, "dev", txn);
+            if w.sent(key)?.is_some() {
+                return Ok(Box::new(false) as Output);
+            }
+            w.record_sent(key, (1, 1, 1, 1))?;
+            Ok(Box::new(true) as Output)
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_leaves_no_trace_in_the_sent_log_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
+        let writer = Arc::new(Writer::start(db, 1000).unwrap());
+        let new = |r: Result<Output, StoreError>| *r.unwrap().downcast::<bool>().unwrap();
+        assert!(new(writer.submit(send("t0")).await), "t0 is logged");
+        // One batch: a retry of t0, a job that moves the log into the index, a send of t3,
+        // and a failing job. Aborted, the log is back to [t0] while the copy had become [t3]:
+        // as many rows, other rows. Each job then runs again alone, the retry first.
+        let (release, first) = hold(&writer).await;
+        let flush: Job = Box::new(|b| {
+            crate::storage::sentlog::flush(b.tx()?)?;
+            Ok(Box::new(0u64) as Output)
+        });
+        let jobs = [send("t0"), flush, send("t3"), put(5, true)];
+        let mut handles = Vec::new();
+        for job in jobs {
+            let w = writer.clone();
+            handles.push(tokio::spawn(async move { w.submit(job).await }));
+            queued(&writer, handles.len()).await;
+        }
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let mut results = Vec::new();
+        for h in handles {
+            results.push(h.await.unwrap());
+        }
+        assert!(results.pop().unwrap().is_err(), "the failing job fails");
+        assert!(!new(results.remove(0)), "the retry of t0 is a repeat");
+        assert!(new(results.pop().unwrap()), "t3 is new");
+        assert!(
+            !new(writer.submit(send("t3")).await),
+            "and t3 recorded once"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hundred_queued_jobs_commit_together() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
-        let writer = Arc::new(Writer::start(db).unwrap());
+        let writer = Arc::new(Writer::start(db, 8).unwrap());
         let (release, first) = hold(&writer).await;
         let mut handles = Vec::new();
         for k in 1..=100u64 {
