@@ -36,7 +36,7 @@ use super::retention::SentRow;
 /// Rows the log gathers before one commit moves them into `userid_deviceid_txnid_sent`.
 /// Memory: ≈ 150 bytes a row while in the log. Larger moves fewer leaves a send (with
 /// increasing txn ids, one per device a flush) at the price of a longer flushing commit.
-pub(crate) const FLUSH_AT: usize = 2048;
+pub(crate) const FLUSH_AT: usize = 1024;
 
 /// The writer thread's copy of `sentno_sent`, to find a send by its key without a scan.
 #[derive(Debug)]
@@ -121,35 +121,26 @@ impl SentLog {
     }
 }
 
-/// Moves every row of `sentno_sent` into `userid_deviceid_txnid_sent`, in key order, and
-/// empties the log; returns how many moved. `sentno_sent` must not be open in `tx`.
+/// Moves every row of `sentno_sent` into `userid_deviceid_txnid_sent` and empties the log;
+/// returns how many moved. `sentno_sent` must not be open in `tx`.
 pub(crate) fn flush(tx: &WriteTransaction) -> Result<u64, StoreError> {
-    let mut rows = Vec::new();
+    let mut moved = 0;
     {
         let log = tx.open_table(SENTNO_SENT)?;
         if log.is_empty()? {
             return Ok(0);
         }
+        let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
         for row in log.iter()? {
             let (_, v) = row?;
             let (user, device, txn, conv, seq, ts, pos) = v.value();
-            rows.push((
-                user,
-                device.to_string(),
-                txn.to_string(),
-                (conv, seq, ts, pos),
-            ));
+            sent.insert((user, device, txn), (conv, seq, ts, pos))?;
+            moved += 1;
         }
     }
-    rows.sort_unstable_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
-    let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
-    for (user, device, txn, value) in &rows {
-        sent.insert((*user, device.as_str(), txn.as_str()), *value)?;
-    }
-    drop(sent);
     tx.delete_table(SENTNO_SENT)?;
     tx.open_table(SENTNO_SENT)?;
-    Ok(rows.len() as u64)
+    Ok(moved)
 }
 
 /// The rows of `sentno_sent` in a read snapshot, as (key, value) of
