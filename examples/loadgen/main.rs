@@ -39,11 +39,6 @@ mod summary;
 
 use progress::Progress;
 
-/// The load generator shares the machine with the node it measures, so its own CPU a message
-/// counts against the node's throughput; glibc's allocator was about a tenth of it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "loadgen",
