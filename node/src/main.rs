@@ -13,7 +13,9 @@ use node::{Config, SystemClock};
 
 /// mimalloc returns freed memory to the system; glibc's per-thread arenas kept hundreds of
 /// MiB of it under load. It is built without transparent huge pages (`no_thp`): with them a
-/// few touched bytes made 2 MiB resident, which doubled peak RSS for no measurable speed.
+/// few touched bytes made 2 MiB resident, which doubled peak RSS for no measurable speed. And
+/// it is mimalloc 2 (`v2`), which gives freed memory back after 10 ms where mimalloc 3 waits a
+/// second: the default profile's peak RSS 38.5-39.0 -> 34.7-35.2 MiB (docs/PERFORMANCE.md).
 #[global_allocator]
 static ALLOCATOR: MiMalloc = MiMalloc;
 
