@@ -401,8 +401,11 @@ impl Store {
                     answers_by_time.remove((*at, origin.as_str(), id.as_str()))?;
                 }
                 drop((seen, seen_by_time, answers, answers_by_time));
-                // Rows found in the sent log are looked for in the index, where this puts them.
-                super::sentlog::flush(tx)?;
+                // Rows found in the sent log are looked for in the index, where this puts them
+                // (only when some are due: a purge of messages alone leaves the log alone).
+                if !found.txn_ids.is_empty() {
+                    super::sentlog::flush(tx)?;
+                }
                 let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
                 for ((user, device, txn), at) in &found.txn_ids {
                     let key = (*user, device.as_str(), txn.as_str());
