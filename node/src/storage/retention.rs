@@ -12,7 +12,8 @@
 //! found through their time indexes, so a run reads only what is due. And devices' client
 //! transaction ids (`userid_deviceid_txnid_sent`, one per message sent), which record the
 //! conversation and time of a message and are needed only while a client may resend it: the
-//! table is scanned in key order, resuming where the previous batch stopped.
+//! table is scanned in key order, resuming where the previous batch stopped, and the sends
+//! not yet moved out of the sent log (`sentno_sent`, `storage/sentlog.rs`) with its first batch.
 
 use std::collections::{HashMap, HashSet};
 

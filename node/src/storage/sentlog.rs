@@ -14,7 +14,8 @@
 //! of one per send.
 //!
 //! Sign-out, erasure and retention act on `userid_deviceid_txnid_sent` alone, so each calls
-//! [`flush`] first; retention's read-only scan also reads the log ([`logged`]).
+//! [`flush`] before it removes sent rows; retention's read-only scan also reads the log
+//! ([`logged`]), so what is due there is found (and counted by a dry run) too.
 //!
 //! **Invariant:** every send's row is in exactly one of the two tables, committed with the
 //! message.
