@@ -39,6 +39,16 @@ use super::retention::SentRow;
 /// increasing txn ids, one per device a flush) at the price of a longer flushing commit.
 pub(crate) const FLUSH_AT: usize = 1024;
 
+/// A log row as the index's (key, value).
+fn split((user, device, txn, conv, seq, ts, pos): SentLogged<'_>) -> (SentKey<'_>, SentValue) {
+    ((user, device, txn), (conv, seq, ts, pos))
+}
+
+/// A key the map can own.
+fn owned((user, device, txn): SentKey<'_>) -> SentRow {
+    (user, device.to_string(), txn.to_string())
+}
+
 /// The writer thread's copy of `sentno_sent`, to find a send by its key without a scan.
 #[derive(Debug)]
 pub(crate) struct SentLog {
@@ -78,11 +88,8 @@ impl SentLog {
         self.rows.clear();
         for row in log.iter()? {
             let (no, v) = row?;
-            let (user, device, txn, conv, seq, ts, pos) = v.value();
-            self.rows.insert(
-                (user, device.to_string(), txn.to_string()),
-                (conv, seq, ts, pos),
-            );
+            let (key, value) = split(v.value());
+            self.rows.insert(owned(key), value);
             self.next_no = self.next_no.max(no.value() + 1);
         }
         self.valid = true;
@@ -90,24 +97,21 @@ impl SentLog {
     }
 
     /// The logged send with this key, if the log has it (call after [`SentLog::sync`]).
-    pub(crate) fn get(&self, (user, device, txn): SentKey<'_>) -> Option<SentValue> {
-        self.rows
-            .get(&(user, device.to_string(), txn.to_string()))
-            .copied()
+    pub(crate) fn get(&self, key: SentKey<'_>) -> Option<SentValue> {
+        self.rows.get(&owned(key)).copied()
     }
 
     /// Appends a send to `log` and to the map.
     pub(crate) fn append(
         &mut self,
         log: &mut Table<'_, u64, SentLogged<'static>>,
-        (user, device, txn): SentKey<'_>,
+        key: SentKey<'_>,
         value: SentValue,
     ) -> Result<(), StoreError> {
-        let (conv, seq, ts, pos) = value;
+        let ((user, device, txn), (conv, seq, ts, pos)) = (key, value);
         log.insert(self.next_no, (user, device, txn, conv, seq, ts, pos))?;
         self.next_no += 1;
-        self.rows
-            .insert((user, device.to_string(), txn.to_string()), value);
+        self.rows.insert(owned(key), value);
         Ok(())
     }
 
@@ -134,8 +138,8 @@ pub(crate) fn flush(tx: &WriteTransaction) -> Result<u64, StoreError> {
         let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
         for row in log.iter()? {
             let (_, v) = row?;
-            let (user, device, txn, conv, seq, ts, pos) = v.value();
-            sent.insert((user, device, txn), (conv, seq, ts, pos))?;
+            let (key, value) = split(v.value());
+            sent.insert(key, value)?;
             moved += 1;
         }
     }
@@ -150,11 +154,8 @@ pub(crate) fn logged(tx: &ReadTransaction) -> Result<Vec<(SentRow, SentValue)>, 
     let mut out = Vec::new();
     for row in tx.open_table(SENTNO_SENT)?.iter()? {
         let (_, v) = row?;
-        let (user, device, txn, conv, seq, ts, pos) = v.value();
-        out.push((
-            (user, device.to_string(), txn.to_string()),
-            (conv, seq, ts, pos),
-        ));
+        let (key, value) = split(v.value());
+        out.push((owned(key), value));
     }
     Ok(out)
 }
