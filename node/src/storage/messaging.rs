@@ -1791,16 +1791,8 @@ mod tests {
     async fn ending_a_session_forgets_the_devices_txn_ids_and_cursor() {
         let (_d, store, _) = setup().await;
         send(&store, 1).await;
-        let sends = |store: Store| async move {
-            store
-                .read(|tx| super::super::sentlog::tests::sends_of(tx, 1))
-                .await
-        };
-        assert_eq!(
-            sends(store.clone()).await.unwrap(),
-            1,
-            "the send is recorded"
-        );
+        use super::super::sentlog::tests::sends_of;
+        assert_eq!(sends_of(&store, 1).await, 1, "the send is recorded");
         assert!(
             store
                 .delete_session(1, "a1".into())
@@ -1808,7 +1800,7 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(sends(store.clone()).await.unwrap(), 0);
+        assert_eq!(sends_of(&store, 1).await, 0);
         let cursors = store
             .read(|tx| {
                 Ok(tx

@@ -165,18 +165,23 @@ pub(crate) mod tests {
     use super::*;
     use redb::Database;
 
-    /// How many sends of `user` are recorded, in the log and in the index together.
-    pub(crate) fn sends_of(tx: &ReadTransaction, user: u64) -> Result<usize, StoreError> {
-        let logged = logged(tx)?
-            .iter()
-            .filter(|((u, _, _), _)| *u == user)
-            .count();
-        let indexed = tx
-            .open_table(USERID_DEVICEID_TXNID_SENT)?
-            .range((user, "", "")..)?
-            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.value().0 == user))
-            .count();
-        Ok(logged + indexed)
+    /// How many sends of `user` the store records, in the log and in the index together.
+    pub(crate) async fn sends_of(store: &crate::storage::Store, user: u64) -> usize {
+        store
+            .read(move |tx| {
+                let logged = logged(tx)?
+                    .iter()
+                    .filter(|((u, _, _), _)| *u == user)
+                    .count();
+                let indexed = tx
+                    .open_table(USERID_DEVICEID_TXNID_SENT)?
+                    .range((user, "", "")..)?
+                    .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.value().0 == user))
+                    .count();
+                Ok(logged + indexed)
+            })
+            .await
+            .unwrap()
     }
 
     fn count<K: redb::Key + 'static, V: redb::Value + 'static>(
