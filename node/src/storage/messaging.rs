@@ -1689,6 +1689,32 @@ mod tests {
         assert!(matches!(sent, Sent::New { .. }), "{sent:?}");
     }
 
+    /// Sends txn id "t1" again, with other content: the answer is the first send's.
+    async fn assert_repeat_of_t1(store: &Store) {
+        let again = store
+            .send_message(NewMessage {
+                author: 1,
+                device_id: "a1".into(),
+                txn_id: "t1".into(),
+                conv_id: "c:localhost".into(),
+                id: [9; 16],
+                ts: Millis(99),
+                body_sealed: vec![9],
+                media: None,
+                hosted_here: true,
+                fanout: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Sent::Repeat {
+                seq: 1,
+                ts: Millis(11)
+            }
+        );
+    }
+
     async fn head(store: &Store, user: u64, device: &str) -> u64 {
         store
             .events_since(user, device.into(), None, 1000, Millis(0))
@@ -1819,56 +1845,14 @@ mod tests {
         send(&store, 1).await;
         drop(store);
         let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
-        let again = store
-            .send_message(NewMessage {
-                author: 1,
-                device_id: "a1".into(),
-                txn_id: "t1".into(),
-                conv_id: "c:localhost".into(),
-                id: [9; 16],
-                ts: Millis(99),
-                body_sealed: vec![9],
-                media: None,
-                hosted_here: true,
-                fanout: None,
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            again,
-            Sent::Repeat {
-                seq: 1,
-                ts: Millis(11)
-            }
-        );
+        assert_repeat_of_t1(&store).await;
     }
 
     #[tokio::test]
     async fn repeated_txn_ids_store_once_and_seq_has_no_gaps() {
         let (_d, store, no) = setup().await;
         send(&store, 1).await;
-        let again = store
-            .send_message(NewMessage {
-                author: 1,
-                device_id: "a1".into(),
-                txn_id: "t1".into(),
-                conv_id: "c:localhost".into(),
-                id: [9; 16],
-                ts: Millis(99),
-                body_sealed: vec![9],
-                media: None,
-                hosted_here: true,
-                fanout: None,
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            again,
-            Sent::Repeat {
-                seq: 1,
-                ts: Millis(11)
-            }
-        );
+        assert_repeat_of_t1(&store).await;
         send(&store, 2).await;
         let page = store
             .messages(
