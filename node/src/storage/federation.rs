@@ -492,9 +492,12 @@ impl Store {
         .await
     }
 
-    /// Removes delivered (or refused for good) envelopes from `dest`'s queue.
+    /// Removes delivered (or refused for good) envelopes from `dest`'s queue. Deferred (see
+    /// [`Store::write_deferred`]): if a crash loses the removal, the envelopes are sent again
+    /// and the peer, which records each applied envelope's (origin, id), answers them as
+    /// duplicates.
     pub async fn outbound_done(&self, dest: String, seqs: Vec<u64>) -> Result<(), StoreError> {
-        self.write(move |tx| {
+        self.write_deferred(move |tx| {
             let mut t = tx.open_table(DEST_SEQ_OUTBOUND)?;
             for s in &seqs {
                 t.remove((dest.as_str(), *s))?;
@@ -526,7 +529,10 @@ impl Store {
         .await
     }
 
-    /// Records a transaction's answer, received at `now` (first answer wins).
+    /// Records a transaction's answer, received at `now` (first answer wins). Deferred (see
+    /// [`Store::write_deferred`]): what the answer reports was committed durably before it, and
+    /// if a crash loses the record, a retry of the transaction is checked envelope by envelope
+    /// again, which finds the applied ones recorded and answers them as before.
     pub async fn record_transaction(
         &self,
         origin: String,
@@ -535,7 +541,7 @@ impl Store {
         answer: Vec<u8>,
         now: Millis,
     ) -> Result<(), StoreError> {
-        self.write(move |tx| {
+        self.write_deferred(move |tx| {
             let mut t = tx.open_table(ORIGIN_TXNID_ANSWER)?;
             if t.get((origin.as_str(), txn_id.as_str()))?.is_none() {
                 let mut v = digest.to_vec();

@@ -295,7 +295,11 @@ impl Store {
         create_tables(&tx)?;
         tx.commit()?;
         let db = Arc::new(db);
-        let writer = Arc::new(writer::Writer::start(db.clone(), sentlog::FLUSH_AT)?);
+        let writer = Arc::new(writer::Writer::start(
+            db.clone(),
+            sentlog::FLUSH_AT,
+            writer::FLUSH_DEFERRED,
+        )?);
         Ok((Store { db, writer }, opened))
     }
 
@@ -324,7 +328,21 @@ impl Store {
         T: Send + 'static,
         F: Fn(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(move |b| f(b.tx()?)).await
+        self.submit(move |b| f(b.tx()?), writer::Durability::Immediate)
+            .await
+    }
+
+    /// [`Store::write`] for bookkeeping that may be lost in a crash because losing it only
+    /// repeats idempotent work: it returns once committed and visible to reads, and reaches
+    /// the disk with the next durable commit, at most [`writer::FLUSH_DEFERRED`] later. Never
+    /// for anything acknowledged to a client or a peer.
+    async fn write_deferred<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(move |b| f(b.tx()?), writer::Durability::Deferred)
+            .await
     }
 
     /// [`Store::write`] for a message write: `f` gets the transaction and the message tables
@@ -337,22 +355,26 @@ impl Store {
             + Send
             + 'static,
     {
-        self.submit(move |b| {
-            let (tx, w) = b.messages()?;
-            f(tx, w)
-        })
+        self.submit(
+            move |b| {
+                let (tx, w) = b.messages()?;
+                f(tx, w)
+            },
+            writer::Durability::Immediate,
+        )
         .await
     }
 
-    /// Hands `f` to the writer as a job and waits for its durable result.
-    async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Hands `f` to the writer as a job and waits for its result, committed as `durability`
+    /// says.
+    async fn submit<T, F>(&self, f: F, durability: writer::Durability) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Fn(&mut batch::Batch<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let job: writer::Job =
             Box::new(move |b| f(b).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
-        let out = self.writer.submit(job).await?;
+        let out = self.writer.submit(job, durability).await?;
         out.downcast::<T>()
             .map(|b| *b)
             .map_err(|_| StoreError::Worker)

@@ -5,6 +5,14 @@
 //! with immediate durability, and only then answers each job. Concurrent writers therefore
 //! share one fsync instead of paying one each, and nothing is answered before it is durable.
 //!
+//! Deferred jobs ([`Durability::Deferred`]) are the one exception: bookkeeping whose loss in a
+//! crash only makes this node repeat work that is idempotent anyway (taking delivered envelopes
+//! off a peer's queue, recording a peer's transaction answer). A batch made only of them is
+//! committed without an fsync; the next durable commit makes it durable, and if none comes
+//! within [`FLUSH_DEFERRED`] the thread makes an empty durable commit itself (redb also makes
+//! a pending commit durable when the database closes). A batch with any immediate job is
+//! durable as a whole. Nothing a client or a peer is told was stored is ever deferred.
+//!
 //! A job that fails must not poison its neighbours: redb cannot take a savepoint inside a
 //! transaction that has written, so when any job of a batch fails the whole batch is aborted
 //! and each job is run again on its own. Jobs are therefore `Fn`, and must be deterministic
@@ -19,8 +27,9 @@ use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use redb::Database;
+use redb::{Database, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -31,12 +40,25 @@ use super::sentlog::SentLog;
 const MAX_BATCH: usize = 512;
 /// Jobs waiting at most; senders wait (asynchronously) beyond that.
 const QUEUE: usize = 8192;
+/// Longest a deferred commit waits for a durable one before the thread makes one itself.
+pub(crate) const FLUSH_DEFERRED: Duration = Duration::from_millis(100);
 
 type Output = Box<dyn Any + Send>;
 pub(crate) type Job = Box<dyn Fn(&mut Batch<'_>) -> Result<Output, StoreError> + Send>;
 
+/// When a job's writes must be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Before the job is answered: every write that is acknowledged to a client or a peer.
+    Immediate,
+    /// With the next durable commit, at most [`FLUSH_DEFERRED`] after the job is answered (see
+    /// the module documentation for what may be deferred).
+    Deferred,
+}
+
 struct Request {
     job: Job,
+    durability: Durability,
     reply: oneshot::Sender<Result<Output, StoreError>>,
 }
 
@@ -55,6 +77,8 @@ pub(crate) struct Stats {
     pub(crate) jobs: AtomicU64,
     /// Durable commits made.
     pub(crate) commits: AtomicU64,
+    /// Commits made without an fsync (batches of deferred jobs only).
+    pub(crate) deferred: AtomicU64,
 }
 
 impl std::fmt::Debug for Writer {
@@ -64,14 +88,32 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts the thread; the sent log moves into its index every `sent_flush_at` sends.
-    pub(crate) fn start(db: Arc<Database>, sent_flush_at: usize) -> Result<Writer, StoreError> {
+    /// Starts the thread; the sent log moves into its index every `sent_flush_at` sends, and
+    /// a deferred commit is made durable at most `flush_deferred` after it.
+    pub(crate) fn start(
+        db: Arc<Database>,
+        sent_flush_at: usize,
+        flush_deferred: Duration,
+    ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(Stats::default());
         let counters = stats.clone();
+        // The thread's own clock for the deferred-commit deadline; it runs no other task.
+        let clock = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| StoreError::Db(format!("cannot start the writer's timer: {e}")))?;
         let thread = std::thread::Builder::new()
             .name("redb-writer".into())
-            .spawn(move || run(db, rx, &counters, SentLog::new(sent_flush_at)))
+            .spawn(move || {
+                let mut thread = Thread {
+                    db: &db,
+                    stats: &counters,
+                    sent: SentLog::new(sent_flush_at),
+                    pending: false,
+                };
+                thread.run(rx, &clock, flush_deferred);
+            })
             .map_err(|e| StoreError::Db(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             queue: Some(tx),
@@ -80,7 +122,7 @@ impl Writer {
         })
     }
 
-    /// (jobs committed, commits made) so far.
+    /// (jobs committed, durable commits made) so far.
     pub(crate) fn stats(&self) -> (u64, u64) {
         (
             self.stats.jobs.load(Ordering::Relaxed),
@@ -88,12 +130,26 @@ impl Writer {
         )
     }
 
-    /// Queues `job` and waits for its durable result.
-    pub(crate) async fn submit(&self, job: Job) -> Result<Output, StoreError> {
+    /// Commits made without an fsync so far.
+    #[cfg(test)]
+    pub(crate) fn deferred_commits(&self) -> u64 {
+        self.stats.deferred.load(Ordering::Relaxed)
+    }
+
+    /// Queues `job` and waits for its result, committed as `durability` says.
+    pub(crate) async fn submit(
+        &self,
+        job: Job,
+        durability: Durability,
+    ) -> Result<Output, StoreError> {
         let (reply, answer) = oneshot::channel();
         let queue = self.queue.as_ref().ok_or(StoreError::Worker)?;
         queue
-            .send(Request { job, reply })
+            .send(Request {
+                job,
+                durability,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Worker)?;
         answer.await.map_err(|_| StoreError::Worker)?
@@ -110,94 +166,165 @@ impl Drop for Writer {
     }
 }
 
-fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Request>, stats: &Stats, mut sent: SentLog) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        if batch.len() == 1 {
-            let r = batch.pop().unwrap_or_else(|| unreachable!("one job"));
-            let result = alone(&db, &r.job, stats, &mut sent);
-            let _ = r.reply.send(result);
-        } else {
-            together(&db, batch, stats, &mut sent);
-        }
-    }
+/// What the writer thread holds between batches.
+struct Thread<'a> {
+    db: &'a Database,
+    stats: &'a Stats,
+    sent: SentLog,
+    /// A deferred commit has been made that no durable commit has covered yet.
+    pending: bool,
 }
 
-/// Runs one job in its own transaction.
-fn alone(
-    db: &Database,
-    job: &Job,
-    stats: &Stats,
-    sent: &mut SentLog,
-) -> Result<Output, StoreError> {
-    let tx = db.begin_write()?;
-    let mut b = Batch::new(&tx, sent);
-    let done = job(&mut b).and_then(|v| b.finish().map(|()| v));
-    let result = match done {
-        Ok(v) => tx.commit().map(|()| v).map_err(StoreError::from),
-        Err(e) => tx.abort().map_err(StoreError::from).and(Err(e)),
-    };
-    match &result {
-        Ok(_) => {
-            stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats.jobs.fetch_add(1, Ordering::Relaxed);
-        }
-        Err(_) => sent.invalidate(),
-    }
-    result
-}
-
-/// Runs a batch in one transaction; falls back to one transaction per job if any job fails.
-fn together(db: &Database, batch: Vec<Request>, stats: &Stats, sent: &mut SentLog) {
-    let attempt = (|| -> Result<Option<Vec<Output>>, StoreError> {
-        let tx = db.begin_write()?;
-        let mut b = Batch::new(&tx, sent);
-        let mut outputs = Vec::with_capacity(batch.len());
-        for r in &batch {
-            match (r.job)(&mut b) {
-                Ok(v) => outputs.push(v),
-                Err(_) => {
-                    drop(b);
-                    tx.abort()?;
-                    return Ok(None);
+impl Thread<'_> {
+    fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<Request>,
+        clock: &tokio::runtime::Runtime,
+        flush_deferred: Duration,
+    ) {
+        loop {
+            let first = if self.pending {
+                // The timer is made inside `block_on`, where the runtime's clock is current.
+                let next =
+                    clock.block_on(async { tokio::time::timeout(flush_deferred, rx.recv()).await });
+                match next {
+                    Ok(Some(r)) => r,
+                    // Closed: redb makes the pending commit durable when the database closes.
+                    Ok(None) => return,
+                    Err(_) => {
+                        self.make_durable();
+                        continue;
+                    }
+                }
+            } else {
+                match rx.blocking_recv() {
+                    Some(r) => r,
+                    None => return,
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
                 }
             }
+            if batch.len() == 1 {
+                let r = batch.pop().unwrap_or_else(|| unreachable!("one job"));
+                let result = self.alone(&r.job, r.durability);
+                let _ = r.reply.send(result);
+            } else {
+                self.together(batch);
+            }
         }
-        if b.finish().is_err() {
-            tx.abort()?;
-            return Ok(None);
+    }
+
+    /// An empty durable commit, which makes every deferred commit before it durable.
+    fn make_durable(&mut self) {
+        let done = self
+            .db
+            .begin_write()
+            .map_err(StoreError::from)
+            .and_then(|tx| self.commit(tx, Durability::Immediate));
+        if let Err(e) = done {
+            // Kept pending: the next durable commit, or the next deadline, tries again.
+            tracing::error!(error = %e, "making deferred writes durable failed");
+        }
+    }
+
+    /// Commits `tx` as `durability` says and counts the commit.
+    fn commit(
+        &mut self,
+        mut tx: WriteTransaction,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        if durability == Durability::Deferred {
+            tx.set_durability(redb::Durability::None)
+                .map_err(|e| StoreError::Db(e.to_string()))?;
         }
         tx.commit()?;
-        stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats
-            .jobs
-            .fetch_add(outputs.len() as u64, Ordering::Relaxed);
-        Ok(Some(outputs))
-    })();
-    match attempt {
-        Ok(Some(outputs)) => {
-            for (r, v) in batch.into_iter().zip(outputs) {
-                let _ = r.reply.send(Ok(v));
+        match durability {
+            Durability::Immediate => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                self.pending = false;
+            }
+            Durability::Deferred => {
+                self.stats.deferred.fetch_add(1, Ordering::Relaxed);
+                self.pending = true;
             }
         }
-        Ok(None) => {
-            sent.invalidate();
-            for r in batch {
-                let result = alone(db, &r.job, stats, sent);
-                let _ = r.reply.send(result);
+        Ok(())
+    }
+
+    /// Runs one job in its own transaction.
+    fn alone(&mut self, job: &Job, durability: Durability) -> Result<Output, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut b = Batch::new(&tx, &mut self.sent);
+        let done = job(&mut b).and_then(|v| b.finish().map(|()| v));
+        let result = match done {
+            Ok(v) => self.commit(tx, durability).map(|()| v),
+            Err(e) => tx.abort().map_err(StoreError::from).and(Err(e)),
+        };
+        match &result {
+            Ok(_) => {
+                self.stats.jobs.fetch_add(1, Ordering::Relaxed);
             }
+            Err(_) => self.sent.invalidate(),
         }
-        Err(e) => {
-            sent.invalidate();
-            let message = e.to_string();
-            for r in batch {
-                let _ = r.reply.send(Err(StoreError::Db(message.clone())));
+        result
+    }
+
+    /// Runs a batch in one transaction, durable if any of its jobs must be; falls back to one
+    /// transaction per job if any job fails.
+    fn together(&mut self, batch: Vec<Request>) {
+        let durability = if batch.iter().any(|r| r.durability == Durability::Immediate) {
+            Durability::Immediate
+        } else {
+            Durability::Deferred
+        };
+        let attempt = (|| -> Result<Option<Vec<Output>>, StoreError> {
+            let tx = self.db.begin_write()?;
+            let mut b = Batch::new(&tx, &mut self.sent);
+            let mut outputs = Vec::with_capacity(batch.len());
+            for r in &batch {
+                match (r.job)(&mut b) {
+                    Ok(v) => outputs.push(v),
+                    Err(_) => {
+                        drop(b);
+                        tx.abort()?;
+                        return Ok(None);
+                    }
+                }
+            }
+            if b.finish().is_err() {
+                tx.abort()?;
+                return Ok(None);
+            }
+            self.commit(tx, durability)?;
+            self.stats
+                .jobs
+                .fetch_add(outputs.len() as u64, Ordering::Relaxed);
+            Ok(Some(outputs))
+        })();
+        match attempt {
+            Ok(Some(outputs)) => {
+                for (r, v) in batch.into_iter().zip(outputs) {
+                    let _ = r.reply.send(Ok(v));
+                }
+            }
+            Ok(None) => {
+                self.sent.invalidate();
+                for r in batch {
+                    let result = self.alone(&r.job, r.durability);
+                    let _ = r.reply.send(result);
+                }
+            }
+            Err(e) => {
+                self.sent.invalidate();
+                let message = e.to_string();
+                for r in batch {
+                    let _ = r.reply.send(Err(StoreError::Db(message.clone())));
+                }
             }
         }
     }
@@ -243,7 +370,7 @@ mod tests {
             Ok(Box::new(0u64) as Output)
         });
         let w = writer.clone();
-        let first = tokio::spawn(async move { w.submit(gate).await });
+        let first = tokio::spawn(async move { w.submit(gate, Durability::Immediate).await });
         inside.await.unwrap();
         (release, first)
     }
@@ -263,14 +390,17 @@ mod tests {
     async fn queued_jobs_share_one_commit_and_a_failing_job_spoils_no_other() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
-        let writer = Arc::new(Writer::start(db.clone(), 8).unwrap());
+        let writer = Arc::new(Writer::start(db.clone(), 8, FLUSH_DEFERRED).unwrap());
         // Hold the writer inside a first job until 100 more are queued behind it.
         let (release, first) = hold(&writer).await;
         let mut handles = Vec::new();
         for k in 1..=100u64 {
             let w = writer.clone();
             handles.push(tokio::spawn(async move {
-                (k, w.submit(put(k, k % 10 == 0)).await)
+                (
+                    k,
+                    w.submit(put(k, k % 10 == 0), Durability::Immediate).await,
+                )
             }));
         }
         queued(&writer, 100).await;
@@ -309,9 +439,12 @@ mod tests {
     async fn a_failed_batch_leaves_no_trace_in_the_sent_log_copy() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
-        let writer = Arc::new(Writer::start(db, 1000).unwrap());
+        let writer = Arc::new(Writer::start(db, 1000, FLUSH_DEFERRED).unwrap());
         let new = |r: Result<Output, StoreError>| *r.unwrap().downcast::<bool>().unwrap();
-        assert!(new(writer.submit(send("t0")).await), "t0 is logged");
+        assert!(
+            new(writer.submit(send("t0"), Durability::Immediate).await),
+            "t0 is logged"
+        );
         // One batch: a retry of t0, a job that moves the log into the index, a send of t3,
         // and a failing job. Aborted, the log is back to [t0] while the copy had become [t3]:
         // as many rows, other rows. Each job then runs again alone, the retry first.
@@ -324,7 +457,9 @@ mod tests {
         let mut handles = Vec::new();
         for job in jobs {
             let w = writer.clone();
-            handles.push(tokio::spawn(async move { w.submit(job).await }));
+            handles.push(tokio::spawn(async move {
+                w.submit(job, Durability::Immediate).await
+            }));
             queued(&writer, handles.len()).await;
         }
         release.send(()).unwrap();
@@ -337,7 +472,7 @@ mod tests {
         assert!(!new(results.remove(0)), "the retry of t0 is a repeat");
         assert!(new(results.pop().unwrap()), "t3 is new");
         assert!(
-            !new(writer.submit(send("t3")).await),
+            !new(writer.submit(send("t3"), Durability::Immediate).await),
             "and t3 recorded once"
         );
     }
@@ -346,12 +481,14 @@ mod tests {
     async fn a_hundred_queued_jobs_commit_together() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
-        let writer = Arc::new(Writer::start(db, 8).unwrap());
+        let writer = Arc::new(Writer::start(db, 8, FLUSH_DEFERRED).unwrap());
         let (release, first) = hold(&writer).await;
         let mut handles = Vec::new();
         for k in 1..=100u64 {
             let w = writer.clone();
-            handles.push(tokio::spawn(async move { w.submit(put(k, false)).await }));
+            handles.push(tokio::spawn(async move {
+                w.submit(put(k, false), Durability::Immediate).await
+            }));
         }
         queued(&writer, 100).await;
         release.send(()).unwrap();
@@ -364,5 +501,117 @@ mod tests {
             (101, 2),
             "the gate, then all 100 in one commit"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deferred_job_is_visible_at_once_and_made_durable_by_the_next_durable_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
+        // A deadline far off, so only the durable job can make the deferred one durable.
+        let writer = Writer::start(db.clone(), 8, Duration::from_secs(3600)).unwrap();
+        writer
+            .submit(put(1, false), Durability::Deferred)
+            .await
+            .unwrap();
+        assert_eq!(writer.stats(), (1, 0), "committed, without an fsync");
+        assert_eq!(writer.deferred_commits(), 1);
+        let read = db.begin_read().unwrap();
+        assert!(
+            read.open_table(T).unwrap().get(1).unwrap().is_some(),
+            "visible at once"
+        );
+        drop(read);
+        writer
+            .submit(put(2, false), Durability::Immediate)
+            .await
+            .unwrap();
+        assert_eq!(writer.stats(), (2, 1));
+        writer
+            .submit(put(3, false), Durability::Deferred)
+            .await
+            .unwrap();
+        assert_eq!(writer.deferred_commits(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_with_one_immediate_job_is_durable_as_a_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
+        let writer = Arc::new(Writer::start(db, 8, Duration::from_secs(3600)).unwrap());
+        let (release, first) = hold(&writer).await;
+        let mut handles = Vec::new();
+        for k in 1..=10u64 {
+            let w = writer.clone();
+            let d = if k == 7 {
+                Durability::Immediate
+            } else {
+                Durability::Deferred
+            };
+            handles.push(tokio::spawn(
+                async move { w.submit(put(k, false), d).await },
+            ));
+        }
+        queued(&writer, 10).await;
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            writer.stats(),
+            (11, 2),
+            "the gate, then the ten in one durable commit"
+        );
+        assert_eq!(writer.deferred_commits(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deferred_commit_is_made_durable_after_its_deadline_with_nothing_else_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
+        let writer = Writer::start(db, 8, Duration::from_millis(20)).unwrap();
+        writer
+            .submit(put(1, false), Durability::Deferred)
+            .await
+            .unwrap();
+        for _ in 0..500 {
+            if writer.stats().1 == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            writer.stats(),
+            (1, 1),
+            "one empty durable commit after the deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            writer.stats(),
+            (1, 1),
+            "and no more while nothing is pending"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deferred_commit_pending_at_shutdown_is_on_disk_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.redb");
+        let db = Arc::new(Database::create(&path).unwrap());
+        let writer = Writer::start(db.clone(), 8, Duration::from_secs(3600)).unwrap();
+        writer
+            .submit(put(1, false), Durability::Immediate)
+            .await
+            .unwrap();
+        writer
+            .submit(put(2, false), Durability::Deferred)
+            .await
+            .unwrap();
+        assert_eq!(writer.stats(), (2, 1), "the second is still pending");
+        drop(writer);
+        drop(db);
+        let db = Database::open(&path).unwrap();
+        let read = db.begin_read().unwrap();
+        assert!(read.open_table(T).unwrap().get(2).unwrap().is_some());
     }
 }
