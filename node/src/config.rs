@@ -292,7 +292,7 @@ impl Default for FederationConfig {
             open: false,
             retry_max_secs: Bounded(300),
             queue_max: Bounded(100_000),
-            pace_depth: Bounded(16),
+            pace_depth: Bounded(12),
             pace_wait_ms: Bounded(1_000),
             peers: Vec::new(),
         }
