@@ -386,28 +386,38 @@ mod tests {
         panic!("jobs were not queued");
     }
 
+    /// Queues `jobs`, in order, behind a held job, so that they run as one batch; returns
+    /// their results in the same order.
+    async fn batched(
+        writer: &Arc<Writer>,
+        jobs: Vec<(Job, Durability)>,
+    ) -> Vec<Result<Output, StoreError>> {
+        let (release, first) = hold(writer).await;
+        let mut handles = Vec::new();
+        for (job, durability) in jobs {
+            let w = writer.clone();
+            handles.push(tokio::spawn(async move { w.submit(job, durability).await }));
+            queued(writer, handles.len()).await;
+        }
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let mut results = Vec::new();
+        for h in handles {
+            results.push(h.await.unwrap());
+        }
+        results
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_jobs_share_one_commit_and_a_failing_job_spoils_no_other() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
         let writer = Arc::new(Writer::start(db.clone(), 8, FLUSH_DEFERRED).unwrap());
-        // Hold the writer inside a first job until 100 more are queued behind it.
-        let (release, first) = hold(&writer).await;
-        let mut handles = Vec::new();
-        for k in 1..=100u64 {
-            let w = writer.clone();
-            handles.push(tokio::spawn(async move {
-                (
-                    k,
-                    w.submit(put(k, k % 10 == 0), Durability::Immediate).await,
-                )
-            }));
-        }
-        queued(&writer, 100).await;
-        release.send(()).unwrap();
-        first.await.unwrap().unwrap();
-        for h in handles {
-            let (k, r) = h.await.unwrap();
+        // The writer is held inside a first job until 100 more are queued behind it.
+        let jobs = (1..=100u64)
+            .map(|k| (put(k, k % 10 == 0), Durability::Immediate))
+            .collect();
+        for (k, r) in (1..=100u64).zip(batched(&writer, jobs).await) {
             assert_eq!(r.is_err(), k % 10 == 0, "job {k}");
         }
         let (jobs, commits) = writer.stats();
@@ -448,26 +458,18 @@ mod tests {
         // One batch: a retry of t0, a job that moves the log into the index, a send of t3,
         // and a failing job. Aborted, the log is back to [t0] while the copy had become [t3]:
         // as many rows, other rows. Each job then runs again alone, the retry first.
-        let (release, first) = hold(&writer).await;
         let flush: Job = Box::new(|b| {
             crate::storage::sentlog::flush(b.tx()?)?;
             Ok(Box::new(0u64) as Output)
         });
         let jobs = [send("t0"), flush, send("t3"), put(5, true)];
-        let mut handles = Vec::new();
-        for job in jobs {
-            let w = writer.clone();
-            handles.push(tokio::spawn(async move {
-                w.submit(job, Durability::Immediate).await
-            }));
-            queued(&writer, handles.len()).await;
-        }
-        release.send(()).unwrap();
-        first.await.unwrap().unwrap();
-        let mut results = Vec::new();
-        for h in handles {
-            results.push(h.await.unwrap());
-        }
+        let mut results = batched(
+            &writer,
+            jobs.into_iter()
+                .map(|j| (j, Durability::Immediate))
+                .collect(),
+        )
+        .await;
         assert!(results.pop().unwrap().is_err(), "the failing job fails");
         assert!(!new(results.remove(0)), "the retry of t0 is a repeat");
         assert!(new(results.pop().unwrap()), "t3 is new");
@@ -482,19 +484,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
         let writer = Arc::new(Writer::start(db, 8, FLUSH_DEFERRED).unwrap());
-        let (release, first) = hold(&writer).await;
-        let mut handles = Vec::new();
-        for k in 1..=100u64 {
-            let w = writer.clone();
-            handles.push(tokio::spawn(async move {
-                w.submit(put(k, false), Durability::Immediate).await
-            }));
-        }
-        queued(&writer, 100).await;
-        release.send(()).unwrap();
-        first.await.unwrap().unwrap();
-        for h in handles {
-            h.await.unwrap().unwrap();
+        let jobs = (1..=100u64)
+            .map(|k| (put(k, false), Durability::Immediate))
+            .collect();
+        for r in batched(&writer, jobs).await {
+            r.unwrap();
         }
         assert_eq!(
             writer.stats(),
@@ -538,24 +532,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
         let writer = Arc::new(Writer::start(db, 8, Duration::from_secs(3600)).unwrap());
-        let (release, first) = hold(&writer).await;
-        let mut handles = Vec::new();
-        for k in 1..=10u64 {
-            let w = writer.clone();
-            let d = if k == 7 {
-                Durability::Immediate
-            } else {
-                Durability::Deferred
-            };
-            handles.push(tokio::spawn(
-                async move { w.submit(put(k, false), d).await },
-            ));
-        }
-        queued(&writer, 10).await;
-        release.send(()).unwrap();
-        first.await.unwrap().unwrap();
-        for h in handles {
-            h.await.unwrap().unwrap();
+        let jobs = (1..=10u64)
+            .map(|k| {
+                let d = if k == 7 {
+                    Durability::Immediate
+                } else {
+                    Durability::Deferred
+                };
+                (put(k, false), d)
+            })
+            .collect();
+        for r in batched(&writer, jobs).await {
+            r.unwrap();
         }
         assert_eq!(
             writer.stats(),
