@@ -363,10 +363,7 @@ mod tests {
             if let Some(e) = entered.lock().unwrap().take() {
                 let _ = e.send(());
             }
-            let _ = wait
-                .lock()
-                .unwrap()
-                .recv_timeout(std::time::Duration::from_secs(30));
+            let _ = wait.lock().unwrap().recv_timeout(Duration::from_secs(30));
             Ok(Box::new(0u64) as Output)
         });
         let w = writer.clone();
@@ -381,7 +378,7 @@ mod tests {
             if writer.queue.as_ref().unwrap().capacity() <= QUEUE - n {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         panic!("jobs were not queued");
     }
