@@ -111,6 +111,7 @@ impl Writer {
                     stats: &counters,
                     sent: SentLog::new(sent_flush_at),
                     pending: false,
+                    flush_failing: false,
                 };
                 thread.run(rx, &clock, flush_deferred);
             })
@@ -173,6 +174,8 @@ struct Thread<'a> {
     sent: SentLog,
     /// A deferred commit has been made that no durable commit has covered yet.
     pending: bool,
+    /// The last of the thread's own durable commits failed (logged once, not at every try).
+    flush_failing: bool,
 }
 
 impl Thread<'_> {
@@ -226,9 +229,14 @@ impl Thread<'_> {
             .begin_write()
             .map_err(StoreError::from)
             .and_then(|tx| self.commit(tx, Durability::Immediate));
-        if let Err(e) = done {
+        match done {
+            Ok(()) => self.flush_failing = false,
             // Kept pending: the next durable commit, or the next deadline, tries again.
-            tracing::error!(error = %e, "making deferred writes durable failed");
+            Err(e) if !self.flush_failing => {
+                self.flush_failing = true;
+                tracing::error!(error = %e, "making deferred writes durable failed; retrying");
+            }
+            Err(_) => {}
         }
     }
 
