@@ -506,8 +506,8 @@ mod tests {
     async fn a_deferred_job_is_visible_at_once_and_made_durable_by_the_next_durable_commit() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
-        // A deadline far off, so only the durable job can make the deferred one durable.
-        let writer = Writer::start(db.clone(), 8, Duration::from_secs(3600)).unwrap();
+        // A deadline the test outwaits once the durable job has covered the deferred one.
+        let writer = Writer::start(db.clone(), 8, Duration::from_secs(1)).unwrap();
         writer
             .submit(put(1, false), Durability::Deferred)
             .await
@@ -525,6 +525,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(writer.stats(), (2, 1));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            writer.stats(),
+            (2, 1),
+            "no empty commit after the deadline: the durable one covered the deferred one"
+        );
         writer
             .submit(put(3, false), Durability::Deferred)
             .await
