@@ -16,5 +16,6 @@ mod messaging;
 mod privacy;
 mod profile;
 mod public;
+mod query;
 mod server;
 mod storage;

@@ -31,6 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::
 use super::error::ApiError;
 use super::json::{Body, reply};
 use super::messages::{EventWire, event_json};
+use super::query::Query;
 use crate::accounts::{Accounts, Session};
 use crate::messaging::Messaging;
 
@@ -41,8 +42,11 @@ const SILENT_LIMIT: Duration = Duration::from_secs(90);
 const AUTH_WITHIN: Duration = Duration::from_secs(10);
 
 fn parse_cursor(s: &str) -> Result<u64, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::invalid("since", "must be a cursor returned by the server"))
+    // Digits only: one spelling per cursor (`u64::from_str` would also take a leading `+`).
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+        .ok_or_else(|| ApiError::invalid("since", "must be a cursor returned by the server"))
 }
 
 /// `GET /api/v1/sync?since=CURSOR&timeout=MS` → 200 `{"events":[…],"cursor":"N"}`.
@@ -52,26 +56,11 @@ pub async fn sync(
     query: Option<&str>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Response<Body>, ApiError> {
-    let mut since = None;
-    let mut timeout = 30_000u64;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("since", v)) => since = Some(parse_cursor(v)?),
-            Some(("timeout", v)) => {
-                timeout = v
-                    .parse()
-                    .ok()
-                    .filter(|t| *t <= 60_000)
-                    .ok_or_else(|| ApiError::invalid("timeout", "must be 0 to 60000 ms"))?;
-            }
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    "query parameters are since and timeout",
-                ));
-            }
-        }
-    }
+    let q = Query::parse(query, &["since", "timeout"])?;
+    let since = q.str("since").map(parse_cursor).transpose()?;
+    let timeout = q
+        .u64("timeout", 0..=60_000, "must be 0 to 60000 ms")?
+        .unwrap_or(30_000);
     let (events, cursor) = messaging
         .long_poll(
             session,
@@ -139,18 +128,10 @@ pub fn upgrade(
             "Sec-WebSocket-Key is missing",
         ));
     }
-    let since = match req.uri().query() {
-        None | Some("") => None,
-        Some(q) => match q.split_once('=') {
-            Some(("since", v)) => Some(parse_cursor(v)?),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    "the only query parameter is since",
-                ));
-            }
-        },
-    };
+    let since = Query::parse(req.uri().query(), &["since"])?
+        .str("since")
+        .map(parse_cursor)
+        .transpose()?;
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let slot = req.extensions_mut().remove::<super::ConnectionSlot>();
     let on_upgrade = hyper::upgrade::on(&mut req);

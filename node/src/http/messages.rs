@@ -16,6 +16,7 @@ use serde_json::json;
 use super::conversations::role_name;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
+use super::query::Query;
 use crate::accounts::Session;
 use crate::messaging::{self, Event, MediaKind, MessageView, Messaging, SendOutcome};
 use crate::storage::MemberAction;
@@ -270,31 +271,6 @@ pub async fn send(
     }
 }
 
-fn query_u64(query: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, u64)>, ApiError> {
-    let mut out = Vec::new();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if !allowed.contains(&k) {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                format!("unknown query parameter `{k}`"),
-            ));
-        }
-        let n = v.parse::<u64>().map_err(|_| {
-            ApiError::invalid(
-                allowed
-                    .iter()
-                    .find(|a| **a == k)
-                    .copied()
-                    .unwrap_or("query"),
-                "must be a whole number",
-            )
-        })?;
-        out.push((k.to_string(), n));
-    }
-    Ok(out)
-}
-
 /// `GET /api/v1/conversations/{id}/messages?before=SEQ&after=SEQ&limit=N` → 200
 /// `{"messages":[…]}`: newest first (before `before` if given), or with `after` oldest first.
 /// `limit` 1–200, default 50.
@@ -304,20 +280,18 @@ pub async fn list(
     id: &str,
     query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let q = query_u64(query, &["before", "after", "limit"])?;
-    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-    let limit = get("limit").unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be 1 to 200"));
-    }
-    if get("before").is_some() && get("after").is_some() {
+    let q = Query::parse(query, &["before", "after", "limit"])?;
+    let seq = |name| q.u64(name, 0..=u64::MAX, "must be a whole number");
+    let (before, after) = (seq("before")?, seq("after")?);
+    let limit = q.u64("limit", 1..=200, "must be 1 to 200")?.unwrap_or(50);
+    if before.is_some() && after.is_some() {
         return Err(ApiError::invalid(
             "before",
             "give before or after, not both",
         ));
     }
     let page = messaging
-        .history(session, id, get("before"), get("after"), limit as usize)
+        .history(session, id, before, after, limit as usize)
         .await?;
     #[derive(Serialize)]
     struct Page<'a> {

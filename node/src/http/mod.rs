@@ -19,6 +19,7 @@ mod messages;
 mod openapi;
 mod policy;
 mod privacy;
+mod query;
 mod requests;
 
 use std::net::SocketAddr;

@@ -14,26 +14,15 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
+use super::query::Query;
 use crate::accounts::{Accounts, Session};
 use crate::policy::{Lang, PolicyBook, Version};
 
 fn lang_of(query: Option<&str>) -> Result<Lang, ApiError> {
-    let mut lang = Lang::Zh;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("lang", v)) => {
-                lang =
-                    Lang::parse(v).ok_or_else(|| ApiError::invalid("lang", "must be zh or en"))?;
-            }
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    "the only query parameter is `lang`",
-                ));
-            }
-        }
+    match Query::parse(query, &["lang"])?.str("lang") {
+        None => Ok(Lang::Zh),
+        Some(v) => Lang::parse(v).ok_or_else(|| ApiError::invalid("lang", "must be zh or en")),
     }
-    Ok(lang)
 }
 
 fn summary(v: &Version, current: &Version) -> Value {
