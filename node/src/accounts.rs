@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey, Token};
-use crate::hash_pool::HashPool;
+use crate::hash_pool::{HashPool, PoolError};
 use crate::hub::Hub;
 use crate::policy::PolicyBook;
 use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
@@ -47,6 +47,9 @@ pub enum AccountError {
     Crypto(#[from] CryptoError),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Too many password checks are waiting already; retry after this many seconds.
+    #[error("the server is busy checking passwords; try again in {0} seconds")]
+    Busy(u64),
 }
 
 /// What a client sends to register, before validation.
@@ -176,10 +179,10 @@ impl Accounts {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AccountError> {
-        self.hashing
-            .run(f)
-            .await
-            .map_err(|_| AccountError::ShuttingDown)
+        self.hashing.run(f).await.map_err(|e| match e {
+            PoolError::Gone => AccountError::ShuttingDown,
+            PoolError::Full => AccountError::Busy(crate::hash_pool::FULL_RETRY_AFTER_SECS),
+        })
     }
 
     /// Replaces a hash made with older parameters, now that the password is known to be right.

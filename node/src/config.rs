@@ -86,6 +86,8 @@ pub struct SecurityConfig {
     pub login_window_secs: Bounded<1, 86_400>,
     /// Password hashes computed at once; 0 means one per CPU core (`hash_concurrency()`).
     pub password_hash_concurrency: Bounded<0, 64>,
+    /// Logins and registrations that may wait for a hashing thread; beyond it they get 503.
+    pub password_hash_queue_max: Bounded<0, 100_000>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -263,6 +265,7 @@ impl Default for SecurityConfig {
             login_max_failures: Bounded(5),
             login_window_secs: Bounded(900),
             password_hash_concurrency: Bounded(0),
+            password_hash_queue_max: Bounded(32),
         }
     }
 }
