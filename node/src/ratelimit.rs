@@ -108,7 +108,9 @@ impl LoginLimiter {
             .map(|(k, w)| (w.started, *k))
             .collect();
         counts.sort_unstable();
-        let excess = map.len().saturating_sub(self.capacity - target.min(self.capacity));
+        let excess = map
+            .len()
+            .saturating_sub(self.capacity - target.min(self.capacity));
         for (_, k) in counts.into_iter().take(excess) {
             map.remove(&k);
         }
@@ -239,14 +241,20 @@ mod tests {
         let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
         let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         assert!(l.check("fresh", same_64).is_err(), "the /64 is locked");
-        assert!(l.check("fresh", next_64).is_ok(), "a neighbouring /64 is not");
+        assert!(
+            l.check("fresh", next_64).is_ok(),
+            "a neighbouring /64 is not"
+        );
     }
 
     #[test]
     fn ipv4_mapped_clients_are_keyed_by_their_ipv4_address() {
         let a: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         let b: IpAddr = "::ffff:192.0.2.2".parse().unwrap();
-        assert_eq!(ClientKey::of(a), ClientKey::of("192.0.2.1".parse().unwrap()));
+        assert_eq!(
+            ClientKey::of(a),
+            ClientKey::of("192.0.2.1".parse().unwrap())
+        );
         assert_ne!(
             ClientKey::of(a),
             ClientKey::of(b),
