@@ -24,6 +24,7 @@ pub struct Config {
     pub residency: ResidencyConfig,
     pub policy: PolicyConfig,
     pub security: SecurityConfig,
+    pub rate_limit: RateLimitConfig,
     pub messaging: MessagingConfig,
     pub media: MediaConfig,
     pub federation: FederationConfig,
@@ -88,6 +89,20 @@ pub struct SecurityConfig {
     pub password_hash_concurrency: Bounded<0, 64>,
     /// Logins and registrations that may wait for a hashing thread; beyond it they get 503.
     pub password_hash_queue_max: Bounded<0, 100_000>,
+}
+
+/// Per-client limits on requests made without an account (a client: an IPv4 address or an
+/// IPv6 /64). Each is requests per period, all of which may come at once; 0: no limit.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub register_per_hour: Bounded<0, 1_000_000>,
+    pub login_per_minute: Bounded<0, 1_000_000>,
+    pub public_per_minute: Bounded<0, 1_000_000>,
+    pub federation_per_minute: Bounded<0, 10_000_000>,
+    pub token_lookups_per_minute: Bounded<0, 1_000_000>,
+    /// Clients tracked per group at most.
+    pub max_clients: Bounded<1_000, 10_000_000>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -267,6 +282,34 @@ impl Default for SecurityConfig {
             password_hash_concurrency: Bounded(0),
             password_hash_queue_max: Bounded(32),
         }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            register_per_hour: Bounded(20),
+            login_per_minute: Bounded(30),
+            public_per_minute: Bounded(300),
+            federation_per_minute: Bounded(6_000),
+            token_lookups_per_minute: Bounded(60),
+            max_clients: Bounded(100_000),
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Turns every per-client limit off (a test harness whose many clients share loopback).
+    pub fn disable_all(&mut self) {
+        let max_clients = self.max_clients;
+        *self = RateLimitConfig {
+            register_per_hour: Bounded(0),
+            login_per_minute: Bounded(0),
+            public_per_minute: Bounded(0),
+            federation_per_minute: Bounded(0),
+            token_lookups_per_minute: Bounded(0),
+            max_clients,
+        };
     }
 }
 
