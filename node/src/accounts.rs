@@ -328,8 +328,15 @@ impl Accounts {
         };
         self.limiter.succeeded(login, client);
         if crypto::needs_rehash(&account.password_phc) {
-            self.rehash(account.id, account.password_phc.clone(), password)
-                .await?;
+            match self
+                .rehash(account.id, account.password_phc.clone(), password)
+                .await
+            {
+                // The password was right: a full hash queue only puts the upgrade off to a
+                // later login instead of refusing this one.
+                Ok(()) | Err(AccountError::Busy(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let key = self.data_key(&account)?;
         let token = Token::generate()?;
@@ -862,6 +869,10 @@ mod tests {
 
     /// An account service on a fresh store, with one registered user signed in.
     async fn service(dir: &std::path::Path) -> (Accounts, Store, Token) {
+        service_with(dir, Arc::new(HashPool::start(1, 4).unwrap())).await
+    }
+
+    async fn service_with(dir: &std::path::Path, pool: Arc<HashPool>) -> (Accounts, Store, Token) {
         let (store, _) = Store::open(&dir.join("n.redb"), |_| Ok(None)).unwrap();
         let clock: SharedClock = Arc::new(crate::time::ManualClock::new(Millis(1_800_000_000_000)));
         let hub = Arc::new(Hub::default());
@@ -874,7 +885,7 @@ mod tests {
             MasterKey::from_key(SecretKey::generate().unwrap()),
             clock.clone(),
             Arc::new(LoginLimiter::new(5, 900, clock)),
-            Arc::new(HashPool::start(1, 4).unwrap()),
+            pool,
             policy.clone(),
             hub,
         );
@@ -967,6 +978,57 @@ mod tests {
         let (r, n) = reads(&store, accounts.authenticate(token.as_str())).await;
         assert!(matches!(r, Err(AccountError::Unauthorized)));
         assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn a_login_finding_the_hash_queue_full_is_refused_busy_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // One hashing thread, nobody may wait for it.
+        let pool = Arc::new(HashPool::start(1, 0).unwrap());
+        let (accounts, _, _) = service_with(dir.path(), pool.clone()).await;
+        let (started, is_running) = std::sync::mpsc::channel::<()>();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(move || {
+                    let _ = started.send(());
+                    let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || is_running.recv().unwrap())
+            .await
+            .unwrap();
+        let r = accounts
+            .login(
+                "lin",
+                "password-lin".into(),
+                DeviceInfo::default(),
+                IpAddr::from([127, 0, 0, 1]),
+            )
+            .await;
+        let Err(AccountError::Busy(secs)) = r else {
+            panic!("not refused busy: {r:?}");
+        };
+        assert!(secs >= 1);
+        let api = crate::http::ApiError::from(AccountError::Busy(secs));
+        assert_eq!(api.status, http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!((api.code, api.retry_after), ("busy", Some(secs)));
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        assert!(
+            accounts
+                .login(
+                    "lin",
+                    "password-lin".into(),
+                    DeviceInfo::default(),
+                    IpAddr::from([127, 0, 0, 1]),
+                )
+                .await
+                .is_ok()
+        );
     }
 
     #[test]
