@@ -8,7 +8,8 @@
 //! one every `period / N`. The limiters run on the node's [`Clock`](crate::time::Clock), and
 //! their state lives in [`Clients`], a map bounded to `rate_limit.max_clients` keys per group:
 //! when full, the clients closest to a fresh start go first, so those being held back stay
-//! held back.
+//! held back. About once a minute, clients whose budget has refilled are forgotten (client
+//! addresses are personal data: kept no longer than they serve the limit).
 //!
 //! Limitation: clients behind one NAT or reverse proxy share one address and so one budget.
 //! The node sees only the TCP peer address (a trusted-proxy setting is a later change);
@@ -17,6 +18,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -187,7 +189,12 @@ pub struct Throttle {
     federation: Option<Limiter>,
     token_lookups: Option<Limiter>,
     clock: NodeClock,
+    /// When clients with a refilled budget were last forgotten (ms since the epoch).
+    last_sweep: AtomicU64,
 }
+
+/// How often clients whose budget has refilled are forgotten.
+const SWEEP_EVERY_MS: u64 = 60_000;
 
 impl Throttle {
     pub fn new(config: &RateLimitConfig, clock: SharedClock) -> Throttle {
@@ -207,12 +214,14 @@ impl Throttle {
             public: limiter(config.public_per_minute.get(), Quota::per_minute),
             federation: limiter(config.federation_per_minute.get(), Quota::per_minute),
             token_lookups: limiter(config.token_lookups_per_minute.get(), Quota::per_minute),
+            last_sweep: AtomicU64::new(clock.0.now().0),
             clock,
         }
     }
 
     /// Counts one request of `group` from `addr`, or refuses it.
     pub fn check(&self, group: Group, addr: IpAddr) -> Result<(), Limited> {
+        self.sweep_if_due();
         let Some(limiter) = self.limiter(group) else {
             return Ok(());
         };
@@ -225,6 +234,33 @@ impl Throttle {
                     retry_after_secs: wait.as_millis().div_ceil(1000).max(1) as u64,
                 }
             })
+    }
+
+    /// Forgets, once a minute at most, every client whose budget has refilled (their state is
+    /// the same as a newcomer's). One caller does it; the others go on.
+    fn sweep_if_due(&self) {
+        let now = self.clock.0.now().0;
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < SWEEP_EVERY_MS
+            || self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        for l in [
+            &self.register,
+            &self.login,
+            &self.public,
+            &self.federation,
+            &self.token_lookups,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            l.retain_recent();
+        }
     }
 
     fn limiter(&self, group: Group) -> Option<&Limiter> {
@@ -344,6 +380,31 @@ mod tests {
             t.check(Group::Login, abuser).is_err(),
             "the client being held back was not forgotten to make room"
         );
+    }
+
+    #[test]
+    fn clients_are_forgotten_once_their_budget_has_refilled() {
+        let (t, clock) = throttle(&config());
+        for i in 0..50u32 {
+            t.check(Group::Login, IpAddr::from((0x0a00_0000 + i).to_be_bytes()))
+                .unwrap();
+        }
+        let abuser = ip("198.51.100.7");
+        for _ in 0..5 {
+            t.check(Group::Login, abuser).unwrap();
+        }
+        let held = || t.limiter(Group::Login).unwrap().len();
+        assert_eq!(held(), 51);
+        // 5 a minute: one request's cell refills in 12 s, the abuser's whole budget in 60 s.
+        clock.advance_ms(30_000);
+        t.check(Group::Register, abuser).unwrap();
+        assert_eq!(held(), 51, "no sweep within the first minute");
+        clock.advance_ms(31_000);
+        t.check(Group::Register, abuser).unwrap();
+        assert_eq!(held(), 1, "only the client still held back is kept");
+        clock.advance_ms(61_000);
+        t.check(Group::Register, abuser).unwrap();
+        assert_eq!(held(), 0);
     }
 
     #[test]
