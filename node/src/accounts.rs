@@ -899,7 +899,13 @@ mod tests {
             })
             .await
             .unwrap();
-        let (token, _) = accounts
+        let (token, _) = sign_in(&accounts).await.unwrap();
+        (accounts, store, token)
+    }
+
+    /// Lin signs in from loopback.
+    async fn sign_in(accounts: &Accounts) -> Result<(Token, String), AccountError> {
+        accounts
             .login(
                 "lin",
                 "password-lin".into(),
@@ -907,8 +913,6 @@ mod tests {
                 IpAddr::from([127, 0, 0, 1]),
             )
             .await
-            .unwrap();
-        (accounts, store, token)
     }
 
     /// Store reads `f` costs.
@@ -1001,14 +1005,7 @@ mod tests {
         tokio::task::spawn_blocking(move || is_running.recv().unwrap())
             .await
             .unwrap();
-        let r = accounts
-            .login(
-                "lin",
-                "password-lin".into(),
-                DeviceInfo::default(),
-                IpAddr::from([127, 0, 0, 1]),
-            )
-            .await;
+        let r = sign_in(&accounts).await;
         let Err(AccountError::Busy(secs)) = r else {
             panic!("not refused busy: {r:?}");
         };
@@ -1018,17 +1015,7 @@ mod tests {
         assert_eq!((api.code, api.retry_after), ("busy", Some(secs)));
         release.send(()).unwrap();
         busy.await.unwrap().unwrap();
-        assert!(
-            accounts
-                .login(
-                    "lin",
-                    "password-lin".into(),
-                    DeviceInfo::default(),
-                    IpAddr::from([127, 0, 0, 1]),
-                )
-                .await
-                .is_ok()
-        );
+        assert!(sign_in(&accounts).await.is_ok());
     }
 
     #[test]

@@ -3,17 +3,9 @@
 
 use http::StatusCode;
 use serde_json::json;
-use tests::{POLICY, TestNode, phone};
+use tests::{TestNode, phone};
 
-fn registration(handle: &str, phone: &str) -> serde_json::Value {
-    json!({
-        "phone": phone,
-        "handle": handle,
-        "password": "a good password",
-        "nickname": "Nick",
-        "accept_policy": POLICY,
-    })
-}
+use crate::accounts::registration;
 
 fn retry_after(r: &tests::Reply) -> u64 {
     r.headers["retry-after"].to_str().unwrap().parse().unwrap()
