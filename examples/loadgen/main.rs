@@ -39,6 +39,11 @@ mod summary;
 
 use progress::Progress;
 
+/// Every simulated user connects from loopback: the per-client request limits would measure
+/// themselves, not the node.
+const NO_RATE_LIMITS: &str = "[rate_limit]\nregister_per_hour = 0\nlogin_per_minute = 0\n\
+     public_per_minute = 0\nfederation_per_minute = 0\ntoken_lookups_per_minute = 0\n";
+
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "loadgen",
@@ -143,7 +148,7 @@ impl NodeProc {
     /// Starts a node on `dir` (reused if it has data), with `extra` configuration.
     fn start_in(bin: &Path, dir: tempfile::TempDir, extra: &str) -> Result<NodeProc> {
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{extra}",
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[log]\nlevel = \"warn\"\n{NO_RATE_LIMITS}{extra}",
             dir.path().join("data").display()
         );
         let cert = dir.path().join("data/tls/cert.pem");
@@ -763,7 +768,7 @@ async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
                 "[server]\ndomain = \"{domain}\"\nlisten = \"127.0.0.1:{port}\"\n\
                  [storage]\ndata_dir = \"{d}/data\"\n\
                  [tls]\ncert_file = \"{d}/tls/cert.pem\"\nkey_file = \"{d}/tls/key.pem\"\n\
-                 [log]\nlevel = \"warn\"\n{pace}\
+                 [log]\nlevel = \"warn\"\n{NO_RATE_LIMITS}{pace}\
                  [[federation.peers]]\ndomain = \"{odomain}\"\nurl = \"https://127.0.0.1:{oport}\"\n\
                  region = \"CN\"\nca_file = \"{od}/tls/cert.pem\"\n",
                 d = dir.path().display(),

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey, Token};
-use crate::hash_pool::HashPool;
+use crate::hash_pool::{HashPool, PoolError};
 use crate::hub::Hub;
 use crate::policy::PolicyBook;
 use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
@@ -47,6 +47,9 @@ pub enum AccountError {
     Crypto(#[from] CryptoError),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Too many password checks are waiting already; retry after this many seconds.
+    #[error("the server is busy checking passwords; try again in {0} seconds")]
+    Busy(u64),
 }
 
 /// What a client sends to register, before validation.
@@ -121,14 +124,32 @@ pub struct PublicView {
 /// Most sessions kept in memory; past it the cache is emptied and refills.
 const SESSION_CACHE_MAX: usize = 100_000;
 
+/// Most unknown token hashes remembered; past it they are forgotten and refill.
+const MISS_CACHE_MAX: usize = 50_000;
+
 /// Authenticated sessions kept in memory, so a request costs no store reads. An entry goes in
 /// the same call that deletes its session; `epoch` counts deletions, and a lookup that missed
 /// caches its result only if no session was deleted while it read the store (otherwise a
 /// concurrent logout could be undone by a stale insert).
+///
+/// `misses` holds hashes of well-formed tokens the store did not know (or whose account is
+/// gone), so a client retrying a revoked token costs no read after the first. Remembering a
+/// miss is always right: a token is random and only handed out after its session is
+/// committed, and a deleted session never comes back.
 #[derive(Debug, Default)]
 struct SessionCache {
     entries: std::collections::HashMap<[u8; 32], (Session, Millis)>,
+    misses: std::collections::HashSet<[u8; 32]>,
     epoch: u64,
+}
+
+impl SessionCache {
+    fn remember_miss(&mut self, hash: [u8; 32]) {
+        if self.misses.len() >= MISS_CACHE_MAX {
+            self.misses.clear();
+        }
+        self.misses.insert(hash);
+    }
 }
 
 /// How often a session's `last_seen` is rewritten at most.
@@ -176,10 +197,10 @@ impl Accounts {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AccountError> {
-        self.hashing
-            .run(f)
-            .await
-            .map_err(|_| AccountError::ShuttingDown)
+        self.hashing.run(f).await.map_err(|e| match e {
+            PoolError::Gone => AccountError::ShuttingDown,
+            PoolError::Full => AccountError::Busy(crate::hash_pool::FULL_RETRY_AFTER_SECS),
+        })
     }
 
     /// Replaces a hash made with older parameters, now that the password is known to be right.
@@ -307,8 +328,15 @@ impl Accounts {
         };
         self.limiter.succeeded(login, client);
         if crypto::needs_rehash(&account.password_phc) {
-            self.rehash(account.id, account.password_phc.clone(), password)
-                .await?;
+            match self
+                .rehash(account.id, account.password_phc.clone(), password)
+                .await
+            {
+                // The password was right: a full hash queue only puts the upgrade off to a
+                // later login instead of refusing this one.
+                Ok(()) | Err(AccountError::Busy(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let key = self.data_key(&account)?;
         let token = Token::generate()?;
@@ -344,10 +372,22 @@ impl Accounts {
         Ok((token, device_id))
     }
 
-    /// Resolves a bearer token to its session.
+    /// Whether resolving `token` would read the store: it is well formed and neither a cached
+    /// session nor a token already known to be unknown. (The HTTP layer counts such lookups
+    /// against the client's rate limit.)
+    pub fn lookup_needed(&self, token: &str) -> bool {
+        if !Token::is_well_formed(token) {
+            return false;
+        }
+        let hash = Token::hash_of(token);
+        let cache = self.lock_cache();
+        !cache.entries.contains_key(&hash) && !cache.misses.contains(&hash)
+    }
+
+    /// Resolves a bearer token to its session: no store read for a token of the wrong shape,
+    /// a cached session or a token already found unknown; otherwise one read.
     pub async fn authenticate(&self, token: &str) -> Result<Session, AccountError> {
-        // Real tokens are 43 characters; anything far off is not worth a lookup.
-        if token.is_empty() || token.len() > 128 {
+        if !Token::is_well_formed(token) {
             return Err(AccountError::Unauthorized);
         }
         let hash = Token::hash_of(token);
@@ -355,6 +395,9 @@ impl Accounts {
         // Decide under the lock, await after it: a guard must not live across an await.
         let cached = {
             let mut cache = self.lock_cache();
+            if cache.misses.contains(&hash) {
+                return Err(AccountError::Unauthorized);
+            }
             match cache.entries.get_mut(&hash) {
                 Some((session, touched)) => {
                     let stale = now.saturating_sub(*touched) >= TOUCH_INTERVAL_MS;
@@ -375,28 +418,25 @@ impl Accounts {
             }
             Err(epoch) => epoch,
         };
-        let s = self
+        let found = self
             .store
-            .session(hash)
+            .session_lookup(hash)
             .await?
-            .ok_or(AccountError::Unauthorized)?;
-        let acct = self
-            .store
-            .account(s.user)
-            .await?
-            .filter(|a| !a.wrapped_key.is_empty())
-            .ok_or(AccountError::Unauthorized)?;
-        if now.saturating_sub(s.last_seen) >= TOUCH_INTERVAL_MS {
+            .filter(|l| !l.account.wrapped_key.is_empty());
+        let Some(l) = found else {
+            self.lock_cache().remember_miss(hash);
+            return Err(AccountError::Unauthorized);
+        };
+        if now.saturating_sub(l.session.last_seen) >= TOUCH_INTERVAL_MS {
             self.store.touch_session(hash, now).await?;
         }
-        let deletion_due = self.store.erasure_of(s.user).await?.map(|e| e.due);
         let session = Session {
-            user: s.user,
-            handle: acct.handle,
-            wrapped_key: acct.wrapped_key,
-            device_id: s.device_id,
-            policy_version: acct.policy_version,
-            deletion_due,
+            user: l.session.user,
+            handle: l.account.handle,
+            wrapped_key: l.account.wrapped_key,
+            device_id: l.session.device_id,
+            policy_version: l.account.policy_version,
+            deletion_due: l.deletion_due,
         };
         {
             let mut cache = self.lock_cache();
@@ -825,6 +865,157 @@ mod tests {
         );
         assert!(validate_password("1234567").is_err());
         assert!(validate_password(&"x".repeat(129)).is_err());
+    }
+
+    /// An account service on a fresh store, with one registered user signed in.
+    async fn service(dir: &std::path::Path) -> (Accounts, Store, Token) {
+        service_with(dir, Arc::new(HashPool::start(1, 4).unwrap())).await
+    }
+
+    async fn service_with(dir: &std::path::Path, pool: Arc<HashPool>) -> (Accounts, Store, Token) {
+        let (store, _) = Store::open(&dir.join("n.redb"), |_| Ok(None)).unwrap();
+        let clock: SharedClock = Arc::new(crate::time::ManualClock::new(Millis(1_800_000_000_000)));
+        let hub = Arc::new(Hub::default());
+        let configured = crate::policy::Policy::load(&crate::config::Config::default()).unwrap();
+        let policy = PolicyBook::load(store.clone(), clock.clone(), hub.clone(), &configured)
+            .await
+            .unwrap();
+        let accounts = Accounts::new(
+            store.clone(),
+            MasterKey::from_key(SecretKey::generate().unwrap()),
+            clock.clone(),
+            Arc::new(LoginLimiter::new(5, 900, clock)),
+            pool,
+            policy.clone(),
+            hub,
+        );
+        accounts
+            .register(Registration {
+                phone: "+8613800138000".into(),
+                handle: "lin".into(),
+                password: "password-lin".into(),
+                nickname: "Lin".into(),
+                accept_policy: policy.current().version.clone(),
+            })
+            .await
+            .unwrap();
+        let (token, _) = sign_in(&accounts).await.unwrap();
+        (accounts, store, token)
+    }
+
+    /// Lin signs in from loopback.
+    async fn sign_in(accounts: &Accounts) -> Result<(Token, String), AccountError> {
+        accounts
+            .login(
+                "lin",
+                "password-lin".into(),
+                DeviceInfo::default(),
+                IpAddr::from([127, 0, 0, 1]),
+            )
+            .await
+    }
+
+    /// Store reads `f` costs.
+    async fn reads<T>(store: &Store, f: impl Future<Output = T>) -> (T, u64) {
+        let before = store.read_count();
+        let out = f.await;
+        (out, store.read_count() - before)
+    }
+
+    #[tokio::test]
+    async fn an_unknown_token_costs_one_read_once_and_then_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (accounts, store, _) = service(dir.path()).await;
+        let unknown = Token::generate().unwrap();
+        assert!(accounts.lookup_needed(unknown.as_str()));
+        let (r, n) = reads(&store, accounts.authenticate(unknown.as_str())).await;
+        assert!(matches!(r, Err(AccountError::Unauthorized)));
+        assert_eq!(n, 1, "one read to find it unknown");
+        assert!(!accounts.lookup_needed(unknown.as_str()));
+        for _ in 0..3 {
+            let (r, n) = reads(&store, accounts.authenticate(unknown.as_str())).await;
+            assert!(matches!(r, Err(AccountError::Unauthorized)));
+            assert_eq!(n, 0, "known to be unknown");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_of_the_wrong_shape_costs_no_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (accounts, store, token) = service(dir.path()).await;
+        let real = token.as_str();
+        let mut wrong_char = real.to_string();
+        wrong_char.replace_range(0..1, "!");
+        for bad in [
+            String::new(),
+            "garbage".to_string(),
+            "A".repeat(42),
+            "A".repeat(44),
+            wrong_char,
+            format!("{}=", &real[..42]),
+        ] {
+            assert!(!accounts.lookup_needed(&bad), "{bad}");
+            let (r, n) = reads(&store, accounts.authenticate(&bad)).await;
+            assert!(matches!(r, Err(AccountError::Unauthorized)), "{bad}");
+            assert_eq!(n, 0, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_costs_one_read_on_first_use_and_none_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let (accounts, store, token) = service(dir.path()).await;
+        assert!(accounts.lookup_needed(token.as_str()));
+        let (s, n) = reads(&store, accounts.authenticate(token.as_str())).await;
+        assert_eq!(s.unwrap().handle, "lin");
+        assert_eq!(n, 1, "session, account and erasure in one read");
+        let (s, n) = reads(&store, accounts.authenticate(token.as_str())).await;
+        assert_eq!(s.unwrap().handle, "lin");
+        assert_eq!(n, 0);
+        assert!(!accounts.lookup_needed(token.as_str()));
+        // Signed out: refused, and then known to be unknown.
+        let s = accounts.authenticate(token.as_str()).await.unwrap();
+        accounts.end_session(s.user, &s.device_id).await.unwrap();
+        let (r, n) = reads(&store, accounts.authenticate(token.as_str())).await;
+        assert!(matches!(r, Err(AccountError::Unauthorized)));
+        assert_eq!(n, 1);
+        let (r, n) = reads(&store, accounts.authenticate(token.as_str())).await;
+        assert!(matches!(r, Err(AccountError::Unauthorized)));
+        assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn a_login_finding_the_hash_queue_full_is_refused_busy_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // One hashing thread, nobody may wait for it.
+        let pool = Arc::new(HashPool::start(1, 0).unwrap());
+        let (accounts, _, _) = service_with(dir.path(), pool.clone()).await;
+        let (started, is_running) = std::sync::mpsc::channel::<()>();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(move || {
+                    let _ = started.send(());
+                    let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || is_running.recv().unwrap())
+            .await
+            .unwrap();
+        let r = sign_in(&accounts).await;
+        let Err(AccountError::Busy(secs)) = r else {
+            panic!("not refused busy: {r:?}");
+        };
+        assert!(secs >= 1);
+        let api = crate::http::ApiError::from(AccountError::Busy(secs));
+        assert_eq!(api.status, http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!((api.code, api.retry_after), ("busy", Some(secs)));
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        assert!(sign_in(&accounts).await.is_ok());
     }
 
     #[test]

@@ -360,6 +360,12 @@ impl Token {
         &self.0
     }
 
+    /// Whether `text` could be a token [`Token::generate`] made: 32 bytes in unpadded
+    /// base64url (43 characters). Anything else is refused without a lookup.
+    pub fn is_well_formed(text: &str) -> bool {
+        text.len() == 43 && URL_SAFE_NO_PAD.decode(text).is_ok_and(|b| b.len() == 32)
+    }
+
     /// What the database keeps: SHA-256 of the token text. A stolen database yields no usable
     /// token; 256 random bits need no salt or slow hash.
     pub fn hash_of(text: &str) -> [u8; 32] {

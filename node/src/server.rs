@@ -227,6 +227,7 @@ impl Node {
             sessions: sessions.clone(),
             key_document: bytes::Bytes::from(key_document),
             shutdown: stopped.clone(),
+            throttle: crate::http::Throttle::new(&config.rate_limit, clock.clone()),
         });
         let limits = Limits {
             max_connections: config.http.max_connections.get() as usize,

@@ -105,8 +105,11 @@ pub(crate) async fn wire(
     .await
     .map_err(|e| WiringError::Federation(e.to_string()))?;
     let policy = PolicyBook::load(store.clone(), clock.clone(), hub.clone(), policy).await?;
-    let hashing =
-        HashPool::start(config.security.hash_concurrency()).map_err(WiringError::HashThreads)?;
+    let hashing = HashPool::start(
+        config.security.hash_concurrency(),
+        config.security.password_hash_queue_max.get() as usize,
+    )
+    .map_err(WiringError::HashThreads)?;
     let accounts = Accounts::new(
         store.clone(),
         master.clone(),

@@ -288,7 +288,9 @@ pub async fn federation_tuned(
                 c.display()
             ));
         }
-        out.push(Config::parse(&text, domain).expect("federation test config"));
+        let mut config = Config::parse(&text, domain).expect("federation test config");
+        no_rate_limits_unless_asked(&mut config, extra);
+        out.push(config);
     }
     let mut nodes_out = Vec::new();
     for (p, config) in prepared.into_iter().zip(out) {
@@ -548,7 +550,17 @@ pub fn test_config(data_dir: &Path, extra: &str) -> Config {
         "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n{extra}",
         data_dir.display()
     );
-    Config::parse(&text, "test").expect("test config")
+    let mut config = Config::parse(&text, "test").expect("test config");
+    no_rate_limits_unless_asked(&mut config, extra);
+    config
+}
+
+/// Every test client shares 127.0.0.1, so the per-client limits (`[rate_limit]`) are off
+/// unless a test's own TOML sets that table.
+fn no_rate_limits_unless_asked(config: &mut Config, extra: &str) {
+    if !extra.contains("[rate_limit]") {
+        config.rate_limit.disable_all();
+    }
 }
 
 /// A response, fully read.

@@ -5,7 +5,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use tests::{POLICY, TestNode, phone};
 
-fn registration(handle: &str, phone: &str) -> Value {
+pub(crate) fn registration(handle: &str, phone: &str) -> Value {
     json!({
         "phone": phone,
         "handle": handle,

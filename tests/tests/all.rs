@@ -3,6 +3,7 @@
 //! one surface with `cargo test -p tests -- messaging::`.
 
 mod accounts;
+mod bounds;
 mod consents;
 mod deletion;
 mod events;

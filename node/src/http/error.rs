@@ -120,6 +120,14 @@ impl From<AccountError> for ApiError {
                 "shutting_down",
                 "the server is shutting down",
             ),
+            AccountError::Busy(secs) => ApiError {
+                retry_after: Some(secs),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    format!("the server is busy checking passwords; try again in {secs} seconds"),
+                )
+            },
             other => {
                 tracing::error!(error = %other, "account operation failed");
                 ApiError::internal()

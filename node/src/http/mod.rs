@@ -21,6 +21,7 @@ mod policy;
 mod privacy;
 mod query;
 mod requests;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use error::ApiError;
 pub use events::Sessions;
 pub use json::Body;
 pub(crate) use messages::message_json;
+pub use throttle::Throttle;
 
 use crate::accounts::{Accounts, Session};
 use crate::consents::Consents;
@@ -128,6 +130,8 @@ pub struct Api {
     pub key_document: bytes::Bytes,
     /// Flips to true when the node shuts down; long polls and event streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Per-client limits on requests made without an account.
+    pub throttle: Throttle,
 }
 
 /// The connection-limit slot of the connection a request came on; whoever takes over the
@@ -248,6 +252,9 @@ async fn dispatch(
     peer: SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
     let method = req.method().clone();
+    if let Some(group) = throttle::Group::of(method.as_str(), route) {
+        api.throttle.check(group, peer.ip())?;
+    }
     match (method.as_str(), route) {
         ("GET", "/health") => Ok(health::get(&api.domain)),
         ("GET", "/api/v1/openapi.json") => Ok(openapi::get()),
@@ -280,8 +287,13 @@ async fn dispatch(
             // Browsers cannot set headers on a WebSocket: without the header, the first frame
             // authenticates instead.
             let session = match req.headers().contains_key(http::header::AUTHORIZATION) {
-                true => Some(authenticate(&api.accounts, &req).await?),
-                false => None,
+                true => Some(authenticate(api, &req, peer).await?),
+                false => {
+                    // The first frame's token will be looked up: count it like one.
+                    api.throttle
+                        .check(throttle::Group::TokenLookup, peer.ip())?;
+                    None
+                }
             };
             events::upgrade(
                 api.messaging.clone(),
@@ -293,7 +305,7 @@ async fn dispatch(
             )
         }
         _ => {
-            let session = authenticate(&api.accounts, &req).await?;
+            let session = authenticate(api, &req, peer).await?;
             dispatch_authenticated(api, route, params, req, session).await
         }
     }
@@ -425,8 +437,14 @@ async fn dispatch_authenticated(
     }
 }
 
-/// Resolves `Authorization: Bearer <token>` to a session.
-async fn authenticate(accounts: &Accounts, req: &Request<Incoming>) -> Result<Session, ApiError> {
+/// Resolves `Authorization: Bearer <token>` to a session. A token the store must be asked
+/// about counts against the client's token-lookup limit.
+async fn authenticate(
+    api: &Api,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Session, ApiError> {
+    let accounts = &api.accounts;
     let header = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -447,6 +465,10 @@ async fn authenticate(accounts: &Accounts, req: &Request<Incoming>) -> Result<Se
                 "the Authorization header must be `Bearer <token>`",
             )
         })?;
+    if accounts.lookup_needed(token) {
+        api.throttle
+            .check(throttle::Group::TokenLookup, peer.ip())?;
+    }
     Ok(accounts.authenticate(token).await?)
 }
 

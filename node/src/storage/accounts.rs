@@ -102,6 +102,15 @@ impl SessionRecord {
     }
 }
 
+/// What authenticating a bearer token needs, read in one transaction.
+#[derive(Debug, Clone)]
+pub struct SessionLookup {
+    pub session: SessionRecord,
+    pub account: AccountRecord,
+    /// When the account's erasure is due, if the user asked for it.
+    pub deletion_due: Option<Millis>,
+}
+
 /// One grant or revocation of a purpose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentEvent {
@@ -286,6 +295,44 @@ impl Store {
             t.get(&token_hash)?
                 .map(|v| SessionRecord::decode(token_hash, v.value()))
                 .transpose()
+        })
+        .await
+    }
+
+    /// The session with this token hash, its account and pending erasure, in one read (one
+    /// blocking-pool job); `None` if there is no such session or its account is gone.
+    pub async fn session_lookup(
+        &self,
+        token_hash: [u8; 32],
+    ) -> Result<Option<SessionLookup>, StoreError> {
+        self.read(move |tx| {
+            let Some(session) = tx
+                .open_table(TOKENHASH_SESSION)?
+                .get(&token_hash)?
+                .map(|v| SessionRecord::decode(token_hash, v.value()))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            let Some(account) = tx
+                .open_table(USERID_ACCOUNT)?
+                .get(session.user)?
+                .map(|v| AccountRecord::decode(v.value()))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            let deletion_due = tx
+                .open_table(USERID_ERASURE)?
+                .get(session.user)?
+                .map(|v| super::erasure::ErasureRecord::decode(v.value()))
+                .transpose()?
+                .map(|e| e.due);
+            Ok(Some(SessionLookup {
+                session,
+                account,
+                deletion_due,
+            }))
         })
         .await
     }

@@ -85,7 +85,7 @@ impl ErasureRecord {
             .u64(self.finished.map_or(0, |m| m.0))
             .finish()
     }
-    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub(super) fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "erasure", 1)?;
         let r = ErasureRecord {
             requested: Millis(d.u64()?),

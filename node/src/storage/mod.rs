@@ -216,6 +216,8 @@ db_err!(
 pub struct Store {
     db: Arc<Database>,
     writer: Arc<writer::Writer>,
+    /// Reads started (each one a blocking-pool job), for [`Store::read_count`].
+    reads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What [`Store::open`] found.
@@ -300,7 +302,14 @@ impl Store {
             sentlog::FLUSH_AT,
             writer::FLUSH_DEFERRED,
         )?);
-        Ok((Store { db, writer }, opened))
+        let reads = Arc::default();
+        Ok((Store { db, writer, reads }, opened))
+    }
+
+    /// Read transactions started since the store was opened (each runs on the blocking pool):
+    /// lets tests hold a path to the reads it should cost.
+    pub fn read_count(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// (write jobs committed, durable commits made) since the store was opened.
@@ -314,6 +323,8 @@ impl Store {
         F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
     {
         let db = self.db.clone();
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::task::spawn_blocking(move || f(&db.begin_read()?))
             .await
             .map_err(|_| StoreError::Worker)?
