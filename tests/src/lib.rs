@@ -22,6 +22,8 @@ use tokio_rustls::client::TlsStream;
 
 pub use node;
 
+pub mod openapi;
+
 /// The policy version of the built-in configuration.
 pub const POLICY: &str = "2026-11-29";
 
@@ -651,6 +653,7 @@ impl Client {
 
     /// Sends one request over a fresh HTTP/1.1 connection.
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Reply {
+        let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let tls = self.connect_tls().await.expect("TLS connect");
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
@@ -660,7 +663,7 @@ impl Client {
             .await
             .expect("response within 30 s")
             .expect("response");
-        read(resp).await
+        checked(&method, &path, read(resp).await)
     }
 
     /// Sends one request over a fresh HTTP/2 connection (ALPN h2).
@@ -678,8 +681,9 @@ impl Client {
                 .await
                 .expect("h2 handshake");
         tokio::spawn(conn);
+        let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let resp = sender.send_request(req).await.expect("response");
-        (read(resp).await, alpn)
+        (checked(&method, &path, read(resp).await), alpn)
     }
 
     /// `method path` with an optional bearer token and JSON body.
@@ -934,6 +938,24 @@ pub async fn quiet_for(ws: &mut Ws, ms: u64) -> bool {
             Ok(_) => return false,
         }
     }
+}
+
+/// `reply` to `method path`, after checking it against the API document (see [`openapi`]).
+fn checked(method: &str, path: &str, reply: Reply) -> Reply {
+    let content_type = reply
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = openapi::check_response(
+        method,
+        path,
+        reply.status.as_u16(),
+        content_type,
+        &reply.body,
+    ) {
+        panic!("response breaks openapi.json: {e}");
+    }
+    reply
 }
 
 async fn read(resp: http::Response<hyper::body::Incoming>) -> Reply {
