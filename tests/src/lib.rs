@@ -899,7 +899,8 @@ impl Client {
 /// A WebSocket to a node.
 pub type Ws = tokio_tungstenite::WebSocketStream<TlsStream<TcpStream>>;
 
-/// The next event frame on `ws` as JSON (pings skipped); panics after 10 s.
+/// The next event frame on `ws` as JSON (pings skipped), checked against the API document's
+/// `Event`; panics after 10 s.
 pub async fn next_event(ws: &mut Ws) -> Value {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
@@ -910,7 +911,13 @@ pub async fn next_event(ws: &mut Ws) -> Value {
             .expect("stream open")
             .expect("frame");
         match frame {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("event JSON"),
+            Message::Text(t) => {
+                let event = serde_json::from_str(t.as_str()).expect("event JSON");
+                if let Err(e) = openapi::check_event(&event) {
+                    panic!("event breaks openapi.json: {e}");
+                }
+                return event;
+            }
             Message::Close(c) => panic!("closed: {c:?}"),
             _ => continue,
         }

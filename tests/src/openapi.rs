@@ -1,7 +1,8 @@
 //! The API document (`node/src/http/openapi.json`) as a contract the black-box tests hold the
 //! node to: the document's own validity (the official OpenAPI 3.0 meta-schema, the typed
-//! `openapiv3` model, and the rules that make it exact), and every response the test `Client`
-//! receives checked against the operation and status it answers for.
+//! `openapiv3` model, and the rules that make it exact), every response the test `Client`
+//! receives checked against the operation and status it answers for, and every event frame
+//! of the WebSocket against `Event`.
 //!
 //! Responses are validated with `jsonschema` (draft 4, the dialect OpenAPI 3.0 schemas extend),
 //! after one translation: OpenAPI 3.0's `nullable: true` becomes JSON Schema's `"null"` type.
@@ -39,6 +40,8 @@ struct Operation {
 struct Contract {
     /// `(METHOD, path template)` → operation.
     operations: BTreeMap<(String, String), Operation>,
+    /// `#/components/schemas/Event`: each frame of the event WebSocket.
+    event: Validator,
 }
 
 static CONTRACT: LazyLock<Contract> =
@@ -84,7 +87,13 @@ impl Contract {
                 );
             }
         }
-        Ok(Contract { operations })
+        let event = jsonschema::options()
+            .with_draft(Draft::Draft4)
+            .with_registry(&registry)
+            .should_validate_formats(true)
+            .build(&json!({ "$ref": format!("{DOC_URI}#/components/schemas/Event") }))
+            .map_err(|e| format!("Event: {e}"))?;
+        Ok(Contract { operations, event })
     }
 
     /// The documented template `path` is an instance of, preferring literal segments.
@@ -177,6 +186,23 @@ pub fn check_response(
     }
 }
 
+/// Checks one frame of the event WebSocket against the document's `Event`.
+pub fn check_event(event: &Value) -> Result<(), String> {
+    let errors: Vec<String> = CONTRACT
+        .event
+        .iter_errors(event)
+        .map(|e| format!("at `{}`: {e}", e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "event frame {event} is not an Event: {}",
+            errors.join("; ")
+        ))
+    }
+}
+
 /// Everything wrong with the document `text`; empty when it is valid OpenAPI 3.0 and as exact
 /// as this project requires.
 pub fn document_errors(text: &str) -> Vec<String> {
@@ -236,7 +262,24 @@ fn exactness_errors(doc: &Value) -> Vec<String> {
             for (status, resp) in op["responses"].as_object().unwrap_or(&empty) {
                 if let Some(schema) = resp.pointer("/content/application~1json/schema") {
                     let at = format!("{route} {status}");
-                    check_exact(doc, schema, &at, &mut errors, &mut BTreeSet::new());
+                    let mut walk = Walk::new(doc, Side::Response, &mut errors);
+                    walk.check(schema, &at);
+                }
+            }
+            if let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") {
+                let at = format!("{route} request body");
+                Walk::new(doc, Side::Request, &mut errors).check(schema, &at);
+            }
+            let params = item["parameters"].as_array().into_iter().flatten();
+            for p in params.chain(op["parameters"].as_array().into_iter().flatten()) {
+                let s = &p["schema"];
+                let constrained =
+                    s.get("pattern").is_some() || s.get("enum").is_some() || s["type"] == "integer";
+                if p["in"] == "path" && !constrained {
+                    errors.push(format!(
+                        "{route}: path parameter `{}` has no pattern, enum or integer type",
+                        p["name"].as_str().unwrap_or("?")
+                    ));
                 }
             }
         }
@@ -244,64 +287,85 @@ fn exactness_errors(doc: &Value) -> Vec<String> {
     errors
 }
 
-/// Walks a response schema (through `$ref`, `allOf`, `oneOf`, `anyOf`, properties and items):
-/// an object with properties must name which are required and refuse any other. An object
-/// whose properties are all optional by design says so with `x-all-optional: true`.
-fn check_exact(
-    doc: &Value,
-    schema: &Value,
-    at: &str,
-    errors: &mut Vec<String>,
-    seen: &mut BTreeSet<String>,
-) {
-    if let Some(r) = schema["$ref"].as_str() {
-        if seen.insert(r.to_string()) {
-            match r.strip_prefix('#').and_then(|p| doc.pointer(p)) {
-                Some(target) => check_exact(doc, target, &format!("{at} → {r}"), errors, seen),
-                None => errors.push(format!("{at}: `$ref` {r} does not resolve")),
+/// Which way a schema describes JSON.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    /// What the node answers: closed objects with their required properties named.
+    Response,
+    /// What a client sends: closed objects (the node refuses unknown fields).
+    Request,
+}
+
+/// Walks a schema (through `$ref`, `allOf`, `oneOf`, `anyOf`, properties and items): an object
+/// with properties must refuse any other and, in an answer, name which are required. An
+/// object whose properties are all optional by design says so with `x-all-optional: true`.
+struct Walk<'a> {
+    doc: &'a Value,
+    side: Side,
+    errors: &'a mut Vec<String>,
+    seen: BTreeSet<String>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(doc: &'a Value, side: Side, errors: &'a mut Vec<String>) -> Self {
+        Walk {
+            doc,
+            side,
+            errors,
+            seen: BTreeSet::new(),
+        }
+    }
+
+    fn check(&mut self, schema: &Value, at: &str) {
+        if let Some(r) = schema["$ref"].as_str() {
+            if self.seen.insert(r.to_string()) {
+                match r.strip_prefix('#').and_then(|p| self.doc.pointer(p)) {
+                    Some(target) => self.check(target, &format!("{at} → {r}")),
+                    None => self
+                        .errors
+                        .push(format!("{at}: `$ref` {r} does not resolve")),
+                }
+            }
+            return;
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for (i, s) in schema[key].as_array().into_iter().flatten().enumerate() {
+                self.check(s, &format!("{at}/{key}/{i}"));
             }
         }
-        return;
-    }
-    for key in ["allOf", "oneOf", "anyOf"] {
-        for (i, s) in schema[key].as_array().into_iter().flatten().enumerate() {
-            check_exact(doc, s, &format!("{at}/{key}/{i}"), errors, seen);
+        if let Some(items) = schema.get("items") {
+            self.check(items, &format!("{at}/items"));
         }
-    }
-    if let Some(items) = schema.get("items") {
-        check_exact(doc, items, &format!("{at}/items"), errors, seen);
-    }
-    if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
-        check_exact(
-            doc,
-            extra,
-            &format!("{at}/additionalProperties"),
-            errors,
-            seen,
-        );
-    }
-    let Some(props) = schema["properties"].as_object() else {
-        return;
-    };
-    if schema["additionalProperties"] != Value::Bool(false) {
-        errors.push(format!(
-            "{at}: object without `additionalProperties: false`"
-        ));
-    }
-    let required: BTreeSet<&str> = schema["required"]
-        .as_array()
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if required.is_empty() && schema["x-all-optional"] != Value::Bool(true) {
-        errors.push(format!("{at}: object without `required`"));
-    }
-    for r in &required {
-        if !props.contains_key(*r) {
-            errors.push(format!("{at}: required `{r}` is not a property"));
+        if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+            self.check(extra, &format!("{at}/additionalProperties"));
         }
-    }
-    for (name, p) in props {
-        check_exact(doc, p, &format!("{at}/{name}"), errors, seen);
+        let Some(props) = schema["properties"].as_object() else {
+            return;
+        };
+        if schema["additionalProperties"] != Value::Bool(false) {
+            self.errors.push(format!(
+                "{at}: object without `additionalProperties: false`"
+            ));
+        }
+        let required: BTreeSet<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if self.side == Side::Response
+            && required.is_empty()
+            && schema["x-all-optional"] != Value::Bool(true)
+        {
+            self.errors.push(format!("{at}: object without `required`"));
+        }
+        for r in &required {
+            if !props.contains_key(*r) {
+                self.errors
+                    .push(format!("{at}: required `{r}` is not a property"));
+            }
+        }
+        for (name, p) in props {
+            self.check(p, &format!("{at}/{name}"));
+        }
     }
 }
 

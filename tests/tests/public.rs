@@ -8,7 +8,9 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tests::openapi::{DOCUMENT, META_SCHEMA, META_SCHEMA_SHA256, check_response, document_errors};
+use tests::openapi::{
+    DOCUMENT, META_SCHEMA, META_SCHEMA_SHA256, check_event, check_response, document_errors,
+};
 use tests::{POLICY, TestNode, node, phone};
 
 #[tokio::test]
@@ -190,6 +192,32 @@ fn openapi_validation_refuses_3_1_syntax_and_loose_response_schemas() {
         "{:?}",
         document_errors(&doc)
     );
+    // A request body that lets unknown fields through (the node refuses them).
+    let doc = edited(|d| {
+        d["components"]["schemas"]["Login"]
+            .as_object_mut()
+            .unwrap()
+            .remove("additionalProperties");
+    });
+    assert!(
+        document_errors(&doc)
+            .iter()
+            .any(|e| e.starts_with("POST /api/v1/sessions request body")),
+        "{:?}",
+        document_errors(&doc)
+    );
+    // An id in a path without its shape.
+    let doc = edited(|d| {
+        d["paths"]["/api/v1/media/{id}"]["get"]["parameters"][0]["schema"] =
+            json!({"type": "string"});
+    });
+    assert!(
+        document_errors(&doc)
+            .iter()
+            .any(|e| e.contains("path parameter `id`")),
+        "{:?}",
+        document_errors(&doc)
+    );
     // Every operation needs an operationId.
     let doc = edited(|d| {
         d["paths"]["/health"]["get"]
@@ -244,6 +272,16 @@ async fn openapi_check_refuses_a_response_missing_a_field_carrying_an_extra_one_
         e.contains("GET /api/v1/me answered 409, which the document does not declare"),
         "{e}"
     );
+    // Event frames: each type has exactly its fields.
+    let renamed = json!({"type": "renamed", "cursor": "7", "conversation": "abc:localhost",
+        "name": "g", "actor": "alice@localhost"});
+    check_event(&renamed).expect("a whole renamed event matches");
+    let mut no_actor = renamed.clone();
+    no_actor.as_object_mut().unwrap().remove("actor");
+    assert!(check_event(&no_actor).is_err());
+    let mut foreign = renamed.clone();
+    foreign["seq"] = json!(3);
+    assert!(check_event(&foreign).is_err());
     // A route template is matched with its parameters, and an error body is checked too.
     let e = check_response(
         "GET",
