@@ -166,18 +166,9 @@ pub fn check_response(
             let value: Value = serde_json::from_slice(body).map_err(|e| {
                 format!("{route} answered {status} with a body that is not JSON: {e}")
             })?;
-            let errors: Vec<String> = v
-                .iter_errors(&value)
-                .map(|e| format!("at `{}`: {e}", e.instance_path()))
-                .collect();
-            if errors.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{route} answered {status} with a body the document does not allow: {}",
-                    errors.join("; ")
-                ))
-            }
+            violations(v, &value).map_err(|e| {
+                format!("{route} answered {status} with a body the document does not allow: {e}")
+            })
         }
         None if is_json && !body.is_empty() => Err(format!(
             "{route} answered {status} with a JSON body the document does not describe"
@@ -188,18 +179,20 @@ pub fn check_response(
 
 /// Checks one frame of the event WebSocket against the document's `Event`.
 pub fn check_event(event: &Value) -> Result<(), String> {
-    let errors: Vec<String> = CONTRACT
-        .event
-        .iter_errors(event)
+    violations(&CONTRACT.event, event)
+        .map_err(|e| format!("event frame {event} is not an Event: {e}"))
+}
+
+/// Every way `value` breaks `v`, each with where, joined.
+fn violations(v: &Validator, value: &Value) -> Result<(), String> {
+    let errors: Vec<String> = v
+        .iter_errors(value)
         .map(|e| format!("at `{}`: {e}", e.instance_path()))
         .collect();
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "event frame {event} is not an Event: {}",
-            errors.join("; ")
-        ))
+        Err(errors.join("; "))
     }
 }
 

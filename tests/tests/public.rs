@@ -154,83 +154,61 @@ fn edited(edit: impl FnOnce(&mut Value)) -> String {
     doc.to_string()
 }
 
+/// Asserts that `DOCUMENT` changed by `edit` is refused with an error `matches` picks out.
+fn refused(edit: impl FnOnce(&mut Value), matches: impl Fn(&str) -> bool) {
+    let errors = document_errors(&edited(edit));
+    assert!(errors.iter().any(|e| matches(e)), "{errors:?}");
+}
+
 #[test]
 fn openapi_validation_refuses_3_1_syntax_and_loose_response_schemas() {
     let health = "/paths/~1health/get/responses/200/content/application~1json/schema";
     // OpenAPI 3.1's way of saying nullable is not 3.0.
-    let doc = edited(|d| {
-        d.pointer_mut(&format!("{health}/properties/domain"))
-            .unwrap()["type"] = json!(["string", "null"]);
-    });
-    let errors = document_errors(&doc);
-    assert!(
-        errors.iter().any(|e| e.starts_with("meta-schema")),
-        "{errors:?}"
+    refused(
+        |d| {
+            d.pointer_mut(&format!("{health}/properties/domain"))
+                .unwrap()["type"] = json!(["string", "null"]);
+        },
+        |e| e.starts_with("meta-schema"),
     );
     // A success schema that lets a field go missing, or lets any other appear.
-    let doc = edited(|d| {
-        d.pointer_mut(health)
-            .unwrap()
-            .as_object_mut()
-            .unwrap()
-            .remove("required");
-    });
-    assert!(
-        document_errors(&doc)
-            .iter()
-            .any(|e| e.contains("GET /health 200") && e.contains("without `required`")),
-        "{:?}",
-        document_errors(&doc)
+    refused(
+        |d| {
+            d.pointer_mut(health)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .remove("required");
+        },
+        |e| e.contains("GET /health 200") && e.contains("without `required`"),
     );
-    let doc = edited(|d| {
-        d.pointer_mut(health).unwrap()["additionalProperties"] = json!(true);
-    });
-    assert!(
-        document_errors(&doc)
-            .iter()
-            .any(|e| e.contains("additionalProperties: false")),
-        "{:?}",
-        document_errors(&doc)
+    refused(
+        |d| d.pointer_mut(health).unwrap()["additionalProperties"] = json!(true),
+        |e| e.contains("GET /health 200") && e.contains("additionalProperties: false"),
     );
     // A request body that lets unknown fields through (the node refuses them).
-    let doc = edited(|d| {
-        d["components"]["schemas"]["Login"]
-            .as_object_mut()
-            .unwrap()
-            .remove("additionalProperties");
-    });
-    assert!(
-        document_errors(&doc)
-            .iter()
-            .any(|e| e.starts_with("POST /api/v1/sessions request body")),
-        "{:?}",
-        document_errors(&doc)
+    refused(
+        |d| {
+            let login = d["components"]["schemas"]["Login"].as_object_mut().unwrap();
+            login.remove("additionalProperties");
+        },
+        |e| e.starts_with("POST /api/v1/sessions request body"),
     );
     // An id in a path without its shape.
-    let doc = edited(|d| {
-        d["paths"]["/api/v1/media/{id}"]["get"]["parameters"][0]["schema"] =
-            json!({"type": "string"});
-    });
-    assert!(
-        document_errors(&doc)
-            .iter()
-            .any(|e| e.contains("path parameter `id`")),
-        "{:?}",
-        document_errors(&doc)
+    refused(
+        |d| {
+            d["paths"]["/api/v1/media/{id}"]["get"]["parameters"][0]["schema"] =
+                json!({"type": "string"});
+        },
+        |e| e.contains("path parameter `id`"),
     );
     // Every operation needs an operationId.
-    let doc = edited(|d| {
-        d["paths"]["/health"]["get"]
-            .as_object_mut()
-            .unwrap()
-            .remove("operationId");
-    });
-    assert!(
-        document_errors(&doc)
-            .iter()
-            .any(|e| e == "GET /health: no operationId"),
-        "{:?}",
-        document_errors(&doc)
+    refused(
+        |d| {
+            let op = d["paths"]["/health"]["get"].as_object_mut().unwrap();
+            op.remove("operationId");
+        },
+        |e| e == "GET /health: no operationId",
     );
 }
 
