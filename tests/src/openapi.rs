@@ -223,7 +223,7 @@ pub fn document_errors(text: &str) -> Vec<String> {
 }
 
 /// The rules beyond validity that let a client be generated and a response be checked exactly:
-/// every operation has a unique `operationId` and declared tags; every object schema an answer
+/// every operation has a unique `operationId`, declared tags and its own `security`; every object schema an answer
 /// can carry lists its `required` properties and refuses others.
 fn exactness_errors(doc: &Value) -> Vec<String> {
     let mut errors = Vec::new();
@@ -251,6 +251,10 @@ fn exactness_errors(doc: &Value) -> Vec<String> {
                     }
                 }
                 _ => errors.push(format!("{route}: no tags")),
+            }
+            // Said on each operation, `[]` for none, so no client guesses.
+            if !op["security"].is_array() {
+                errors.push(format!("{route}: no security"));
             }
             for (status, resp) in op["responses"].as_object().unwrap_or(&empty) {
                 if let Some(schema) = resp.pointer("/content/application~1json/schema") {
@@ -362,7 +366,9 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// `doc` with every OpenAPI 3.0 `nullable: true` schema written as JSON Schema does.
+/// `doc` with every OpenAPI 3.0 `nullable: true` schema written as JSON Schema does: `"null"`
+/// added to its `type`, or, where the schema is composed (`allOf`, …) and would refuse null
+/// anyway, the schema or null.
 fn json_schema_of(doc: &Value) -> Value {
     match doc {
         Value::Object(map) => {
@@ -374,7 +380,10 @@ fn json_schema_of(doc: &Value) -> Value {
             if map.get("nullable") != Some(&Value::Bool(true)) {
                 return Value::Object(out);
             }
-            if let Some(Value::String(t)) = out.get("type").cloned() {
+            let composed = ["allOf", "oneOf", "anyOf", "$ref"]
+                .iter()
+                .any(|k| out.contains_key(*k));
+            if let (false, Some(Value::String(t))) = (composed, out.get("type").cloned()) {
                 out.insert("type".into(), json!([t, "null"]));
                 if let Some(Value::Array(e)) = out.get_mut("enum") {
                     e.push(Value::Null);

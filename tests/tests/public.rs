@@ -210,6 +210,14 @@ fn openapi_validation_refuses_3_1_syntax_and_loose_response_schemas() {
         },
         |e| e == "GET /health: no operationId",
     );
+    // And says who may call it, `[]` for anyone.
+    refused(
+        |d| {
+            let op = d["paths"]["/health"]["get"].as_object_mut().unwrap();
+            op.remove("security");
+        },
+        |e| e == "GET /health: no security",
+    );
 }
 
 #[tokio::test]
