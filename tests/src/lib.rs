@@ -22,6 +22,8 @@ use tokio_rustls::client::TlsStream;
 
 pub use node;
 
+pub mod openapi;
+
 /// The policy version of the built-in configuration.
 pub const POLICY: &str = "2026-11-29";
 
@@ -663,6 +665,7 @@ impl Client {
 
     /// Sends one request over a fresh HTTP/1.1 connection.
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Reply {
+        let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let tls = self.connect_tls().await.expect("TLS connect");
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
@@ -672,7 +675,7 @@ impl Client {
             .await
             .expect("response within 30 s")
             .expect("response");
-        read(resp).await
+        checked(&method, &path, read(resp).await)
     }
 
     /// Sends one request over a fresh HTTP/2 connection (ALPN h2).
@@ -690,8 +693,9 @@ impl Client {
                 .await
                 .expect("h2 handshake");
         tokio::spawn(conn);
+        let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let resp = sender.send_request(req).await.expect("response");
-        (read(resp).await, alpn)
+        (checked(&method, &path, read(resp).await), alpn)
     }
 
     /// `method path` with an optional bearer token and JSON body.
@@ -907,7 +911,8 @@ impl Client {
 /// A WebSocket to a node.
 pub type Ws = tokio_tungstenite::WebSocketStream<TlsStream<TcpStream>>;
 
-/// The next event frame on `ws` as JSON (pings skipped); panics after 10 s.
+/// The next event frame on `ws` as JSON (pings skipped), checked against the API document's
+/// `Event`; panics after 10 s.
 pub async fn next_event(ws: &mut Ws) -> Value {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
@@ -918,7 +923,13 @@ pub async fn next_event(ws: &mut Ws) -> Value {
             .expect("stream open")
             .expect("frame");
         match frame {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("event JSON"),
+            Message::Text(t) => {
+                let event = serde_json::from_str(t.as_str()).expect("event JSON");
+                if let Err(e) = openapi::check_event(&event) {
+                    panic!("event breaks openapi.json: {e}");
+                }
+                return event;
+            }
             Message::Close(c) => panic!("closed: {c:?}"),
             _ => continue,
         }
@@ -946,6 +957,24 @@ pub async fn quiet_for(ws: &mut Ws, ms: u64) -> bool {
             Ok(_) => return false,
         }
     }
+}
+
+/// `reply` to `method path`, after checking it against the API document (see [`openapi`]).
+fn checked(method: &str, path: &str, reply: Reply) -> Reply {
+    let content_type = reply
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = openapi::check_response(
+        method,
+        path,
+        reply.status.as_u16(),
+        content_type,
+        &reply.body,
+    ) {
+        panic!("response breaks openapi.json: {e}");
+    }
+    reply
 }
 
 async fn read(resp: http::Response<hyper::body::Incoming>) -> Reply {

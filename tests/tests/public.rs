@@ -1,11 +1,17 @@
 //! The unauthenticated surface: health, the privacy policy, the OpenAPI document (checked
-//! against the route table in both directions), routing errors, and HTTP/2 by ALPN.
+//! against the route table in both directions, validated as OpenAPI 3.0, and proven to refuse
+//! responses it does not describe), routing errors, and HTTP/2 by ALPN.
 
 use std::collections::BTreeSet;
 
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use tests::{POLICY, TestNode, node};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tests::openapi::{
+    DOCUMENT, META_SCHEMA, META_SCHEMA_SHA256, check_event, check_response, document_errors,
+};
+use tests::{POLICY, TestNode, node, phone};
 
 #[tokio::test]
 async fn health_answers_without_authentication() {
@@ -117,4 +123,162 @@ async fn http2_is_negotiated_by_alpn() {
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["status"], "ok");
+}
+
+#[tokio::test]
+async fn openapi_document_is_valid_openapi_3_0_and_exact() {
+    let errors = document_errors(DOCUMENT);
+    assert!(errors.is_empty(), "openapi.json:\n{}", errors.join("\n"));
+    // What the node serves is that document.
+    let n = TestNode::start().await;
+    let served = n.client().get("/api/v1/openapi.json", None).await;
+    assert_eq!(served.body, DOCUMENT.as_bytes());
+}
+
+#[test]
+fn openapi_meta_schema_is_the_official_file_unmodified() {
+    let digest = Sha256::digest(META_SCHEMA.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, META_SCHEMA_SHA256);
+    let meta: Value = serde_json::from_str(META_SCHEMA).unwrap();
+    assert_eq!(
+        meta["id"],
+        "https://spec.openapis.org/oas/3.0/schema/2021-09-28"
+    );
+}
+
+/// `DOCUMENT` with `edit` applied to its parsed form.
+fn edited(edit: impl FnOnce(&mut Value)) -> String {
+    let mut doc: Value = serde_json::from_str(DOCUMENT).unwrap();
+    edit(&mut doc);
+    doc.to_string()
+}
+
+/// Asserts that `DOCUMENT` changed by `edit` is refused with an error `matches` picks out.
+fn refused(edit: impl FnOnce(&mut Value), matches: impl Fn(&str) -> bool) {
+    let errors = document_errors(&edited(edit));
+    assert!(errors.iter().any(|e| matches(e)), "{errors:?}");
+}
+
+#[test]
+fn openapi_validation_refuses_3_1_syntax_and_loose_response_schemas() {
+    let health = "/paths/~1health/get/responses/200/content/application~1json/schema";
+    // OpenAPI 3.1's way of saying nullable is not 3.0.
+    refused(
+        |d| {
+            d.pointer_mut(&format!("{health}/properties/domain"))
+                .unwrap()["type"] = json!(["string", "null"]);
+        },
+        |e| e.starts_with("meta-schema"),
+    );
+    // A success schema that lets a field go missing, or lets any other appear.
+    refused(
+        |d| {
+            d.pointer_mut(health)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .remove("required");
+        },
+        |e| e.contains("GET /health 200") && e.contains("without `required`"),
+    );
+    refused(
+        |d| d.pointer_mut(health).unwrap()["additionalProperties"] = json!(true),
+        |e| e.contains("GET /health 200") && e.contains("additionalProperties: false"),
+    );
+    // A request body that lets unknown fields through (the node refuses them).
+    refused(
+        |d| {
+            let login = d["components"]["schemas"]["Login"].as_object_mut().unwrap();
+            login.remove("additionalProperties");
+        },
+        |e| e.starts_with("POST /api/v1/sessions request body"),
+    );
+    // An id in a path without its shape.
+    refused(
+        |d| {
+            d["paths"]["/api/v1/media/{id}"]["get"]["parameters"][0]["schema"] =
+                json!({"type": "string"});
+        },
+        |e| e.contains("path parameter `id`"),
+    );
+    // Every operation needs an operationId.
+    refused(
+        |d| {
+            let op = d["paths"]["/health"]["get"].as_object_mut().unwrap();
+            op.remove("operationId");
+        },
+        |e| e == "GET /health: no operationId",
+    );
+    // And says who may call it, `[]` for anyone.
+    refused(
+        |d| {
+            let op = d["paths"]["/health"]["get"].as_object_mut().unwrap();
+            op.remove("security");
+        },
+        |e| e == "GET /health: no security",
+    );
+}
+
+#[tokio::test]
+async fn openapi_check_refuses_a_response_missing_a_field_carrying_an_extra_one_or_undeclared() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    c.register("alice", &phone(1)).await;
+    let (token, _) = c.login("alice").await;
+    let me = c.get("/api/v1/me", Some(&token)).await;
+    let ct = Some("application/json");
+    let body = me.json();
+    let check = |status: u16, v: &Value| {
+        check_response("GET", "/api/v1/me", status, ct, v.to_string().as_bytes())
+    };
+    check(200, &body).expect("the real answer matches");
+    let mut missing = body.clone();
+    missing.as_object_mut().unwrap().remove("nickname");
+    let e = check(200, &missing).unwrap_err();
+    assert!(
+        e.contains("GET /api/v1/me answered 200") && e.contains("nickname"),
+        "{e}"
+    );
+    let mut extra = body.clone();
+    extra["secret"] = json!("x");
+    let e = check(200, &extra).unwrap_err();
+    assert!(
+        e.contains("GET /api/v1/me answered 200") && e.contains("secret"),
+        "{e}"
+    );
+    let mut wrong = body.clone();
+    wrong["phone"] = json!("13800138000");
+    let e = check(200, &wrong).unwrap_err();
+    assert!(e.contains("at `/phone`"), "{e}");
+    // A status the operation does not declare, with a body that is a fine error.
+    let error = json!({"error": {"code": "x", "message": "y"}});
+    let e = check(409, &error).unwrap_err();
+    assert!(
+        e.contains("GET /api/v1/me answered 409, which the document does not declare"),
+        "{e}"
+    );
+    // Event frames: each type has exactly its fields.
+    let renamed = json!({"type": "renamed", "cursor": "7", "conversation": "abc:localhost",
+        "name": "g", "actor": "alice@localhost"});
+    check_event(&renamed).expect("a whole renamed event matches");
+    let mut no_actor = renamed.clone();
+    no_actor.as_object_mut().unwrap().remove("actor");
+    assert!(check_event(&no_actor).is_err());
+    let mut foreign = renamed.clone();
+    foreign["seq"] = json!(3);
+    assert!(check_event(&foreign).is_err());
+    // A route template is matched with its parameters, and an error body is checked too.
+    let e = check_response(
+        "GET",
+        "/api/v1/conversations/abc:localhost",
+        404,
+        ct,
+        b"{\"error\":{}}",
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("GET /api/v1/conversations/{id} answered 404"),
+        "{e}"
+    );
 }

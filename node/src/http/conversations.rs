@@ -57,13 +57,27 @@ fn summary(v: &ConversationView, me: &str) -> Value {
     o
 }
 
+/// An optional field that, when given, must have a value: `null` is refused (400
+/// `invalid_request`) as it is for every other field, instead of passing for "absent".
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     kind: String,
+    #[serde(default, deserialize_with = "present")]
     with: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     members: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
     public: Option<bool>,
 }
 
@@ -169,7 +183,9 @@ pub async fn get(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    #[serde(default, deserialize_with = "present")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     public: Option<bool>,
 }
 
@@ -252,4 +268,43 @@ pub async fn transfer(
     let b: UserBody = read_json(req, limit).await?;
     messaging.transfer(session.user, id, &b.user).await?;
     Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json::parse_json;
+
+    #[test]
+    fn a_null_boolean_or_name_is_refused_not_taken_for_absent() {
+        for body in [
+            r#"{"public":null}"#,
+            r#"{"name":null}"#,
+            r#"{"name":"x","public":null}"#,
+        ] {
+            let e = parse_json::<UpdateBody>(body.as_bytes())
+                .err()
+                .unwrap_or_else(|| panic!("{body} accepted"));
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, "invalid_request")
+            );
+        }
+        for body in [
+            r#"{"kind":"group","name":"g","public":null}"#,
+            r#"{"kind":"direct","with":"bob@localhost","members":null}"#,
+        ] {
+            let e = parse_json::<CreateBody>(body.as_bytes())
+                .err()
+                .unwrap_or_else(|| panic!("{body} accepted"));
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, "invalid_request")
+            );
+        }
+        let b: UpdateBody = parse_json(br#"{"public":false}"#).unwrap();
+        assert_eq!((b.name, b.public), (None, Some(false)));
+        let b: UpdateBody = parse_json(b"{}").unwrap();
+        assert_eq!((b.name, b.public), (None, None));
+    }
 }

@@ -23,9 +23,11 @@ pub fn get() -> Response<Body> {
 mod tests {
     use super::*;
 
+    /// The full validation (meta-schema, exactness, every response) is in the black-box tests'
+    /// `tests::openapi`; here only that the document parses and says which OpenAPI it is.
     #[test]
-    fn document_is_valid_json_with_openapi_3() {
+    fn document_is_json_declaring_openapi_3_0_3() {
         let v: serde_json::Value = serde_json::from_str(OPENAPI_JSON).unwrap();
-        assert!(v["openapi"].as_str().unwrap().starts_with("3."));
+        assert_eq!(v["openapi"], "3.0.3");
     }
 }
