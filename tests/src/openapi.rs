@@ -62,13 +62,16 @@ impl Contract {
                 let Some(op) = item.get(method) else { continue };
                 let mut responses = BTreeMap::new();
                 for (status, resp) in op["responses"].as_object().ok_or("no responses")? {
+                    let (resp, at) = response_of(&doc, resp).unwrap_or_else(|| {
+                        (
+                            resp,
+                            format!("/paths/{}/{method}/responses/{status}", escape(path)),
+                        )
+                    });
                     let validator = match resp.pointer("/content/application~1json/schema") {
                         None => None,
                         Some(_) => {
-                            let pointer = format!(
-                                "/paths/{}/{method}/responses/{status}/content/application~1json/schema",
-                                escape(path)
-                            );
+                            let pointer = format!("{at}/content/application~1json/schema");
                             let schema = json!({ "$ref": format!("{DOC_URI}#{pointer}") });
                             let v = jsonschema::options()
                                 .with_draft(Draft::Draft4)
@@ -257,6 +260,7 @@ fn exactness_errors(doc: &Value) -> Vec<String> {
                 errors.push(format!("{route}: no security"));
             }
             for (status, resp) in op["responses"].as_object().unwrap_or(&empty) {
+                let resp = response_of(doc, resp).map_or(resp, |(r, _)| r);
                 if let Some(schema) = resp.pointer("/content/application~1json/schema") {
                     let at = format!("{route} {status}");
                     let mut walk = Walk::new(doc, Side::Response, &mut errors);
@@ -399,6 +403,16 @@ fn json_schema_of(doc: &Value) -> Value {
 }
 
 /// A JSON pointer segment for `s`, as it goes in a URI fragment.
+/// A response given as `{"$ref": "#/components/responses/X"}`: the response it names and its
+/// JSON pointer in the document.
+fn response_of<'a>(doc: &'a Value, resp: &Value) -> Option<(&'a Value, String)> {
+    let pointer = resp["$ref"].as_str()?.strip_prefix('#')?;
+    pointer
+        .starts_with("/components/responses/")
+        .then(|| doc.pointer(pointer).map(|r| (r, pointer.to_string())))
+        .flatten()
+}
+
 fn escape(s: &str) -> String {
     s.replace('~', "~0")
         .replace('/', "~1")
