@@ -329,6 +329,28 @@ impl Node {
             .map(|(peer, _, ack)| (peer, ack.is_some()))
             .collect())
     }
+
+    /// The local user `handle`'s disclosure log, as their export shows it: (peer, kind,
+    /// outcome, count) — outcome `delivered`, `refused`, `dropped` or (before schema 5)
+    /// `queued`.
+    pub async fn disclosures(
+        &self,
+        handle: &str,
+    ) -> Result<Vec<(String, String, String, u64)>, FedError> {
+        let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
+        let id = outbox
+            .store()
+            .user_by_handle(handle.to_string())
+            .await?
+            .ok_or(FedError::NoSuchUser)?;
+        Ok(outbox
+            .store()
+            .transfers_of(id)
+            .await?
+            .into_iter()
+            .map(|(peer, kind, outcome, _, _, count)| (peer, kind, outcome, count))
+            .collect())
+    }
 }
 
 /// Runs a node until `signal` completes, then shuts it down gracefully.

@@ -50,6 +50,13 @@ pub async fn transaction(
     txn_id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    // Checks that need no key come first, so a request that fails them costs no key fetch.
+    if !federation::valid_txn_id(txn_id) {
+        return Err(crate::federate::FedError::Invalid(
+            "transaction id must be 1 to 64 of A-Z a-z 0-9 . _ -".into(),
+        )
+        .into());
+    }
     let (method, path, auth) = signed_parts(&req);
     let bytes = read_body(req, MAX_TXN_BYTES).await?;
     let origin = inbox
