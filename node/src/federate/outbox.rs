@@ -625,7 +625,13 @@ impl Outbox {
                         sender
                     }),
                 )?;
-                return Ok(vec![this.row(&env, None, author, Vec::new())?]);
+                // It names its author (their address) to the host.
+                return Ok(vec![this.row(
+                    &env,
+                    None,
+                    author,
+                    vec![(author, "recall")],
+                )?]);
             }
             let mut out = Vec::new();
             for d in this.remote_domains(view) {

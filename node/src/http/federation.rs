@@ -72,6 +72,10 @@ pub async fn user(
     handle: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    // A handle no address can have names no user: answered before any key is fetched.
+    if !federation::valid_address(&format!("{handle}@x")) {
+        return Err(crate::federate::FedError::NoSuchUser.into());
+    }
     let (method, path, auth) = signed_parts(&req);
     let origin = inbox
         .authenticate(auth.as_deref(), &method, &path, b"")

@@ -204,10 +204,11 @@ pub const USERID_PEER_KIND_TRANSFER: TableDefinition<(u64, &str, &str), (u64, u6
 /// it is known. Outcome `delivered` (the peer acknowledged it as applied), `refused` (it reached
 /// the peer, which refused it for good), `dropped` (queued, never sent: consent revoked or too
 /// old). For the user's export and erasure.
-pub const USERID_PEER_KIND_OUTCOME_DISCLOSURE: TableDefinition<
-    (u64, &str, &str, &str),
-    (u64, u64, u64),
-> = TableDefinition::new("userid_peer_kind_outcome_disclosure");
+pub const USERID_PEER_KIND_OUTCOME_DISCLOSURE: TableDefinition<DisclosureKey, (u64, u64, u64)> =
+    TableDefinition::new("userid_peer_kind_outcome_disclosure");
+
+/// The key of `userid_peer_kind_outcome_disclosure`: (user id, peer, kind, outcome).
+pub type DisclosureKey = (u64, &'static str, &'static str, &'static str);
 
 /// `userid_peer_erasure`: (local user id, peer domain) → (requested ms, acknowledged ms or 0):
 /// erasure requests sent to peers and their acknowledgements.
