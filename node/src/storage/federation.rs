@@ -829,6 +829,141 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn queue_rows_and_disclosure_lines_of_schema_4_carry_over_without_being_counted_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.redb");
+        drop(Store::open(&path, |_| Ok(None)).unwrap());
+        {
+            // What schema 4 wrote: a version-1 queue row (no transfers inside) whose transfer
+            // was counted at queueing, and no outcome table.
+            let db = redb::Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 4u32.to_be_bytes().as_slice())
+                .unwrap();
+            tx.delete_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)
+                .unwrap();
+            tx.delete_table(USERID_PEER_ERASUREACK).unwrap();
+            let v1 = Enc::new(1).u64(0).u64(7).bytes(b"sealed").finish();
+            tx.open_table(DEST_SEQ_OUTBOUND)
+                .unwrap()
+                .insert(("b.test", 1), v1.as_slice())
+                .unwrap();
+            tx.open_table(USERID_PEER_KIND_TRANSFER)
+                .unwrap()
+                .insert((7, "b.test", "message"), (10, 10, 1))
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let (store, _) = Store::open(&path, |_| Ok(None)).unwrap();
+        let batch = store
+            .outbound_batch("b.test".into(), 10, 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].1.subject, 7);
+        assert!(batch[0].1.transfers.is_empty());
+        store
+            .outbound_done(
+                "b.test".into(),
+                vec![(1, Disclosure::Delivered)],
+                Millis(20),
+            )
+            .await
+            .unwrap();
+        let log = store.transfers_of(7).await.unwrap();
+        assert_eq!(
+            log,
+            [(
+                "b.test".to_string(),
+                "message".to_string(),
+                "queued".to_string(),
+                Millis(10),
+                Millis(10),
+                1
+            )],
+            "the old line stays as it was and is not counted again"
+        );
+        // A row of this schema round-trips with what it carries.
+        let rec = OutboundRecord {
+            sealer: 3,
+            subject: 7,
+            payload: b"p".to_vec(),
+            transfers: vec![(7, "message".into()), (8, "membership".into())],
+        };
+        assert_eq!(OutboundRecord::decode(&rec.encode()).unwrap(), rec);
+        let mut damaged = rec.encode();
+        damaged[0] = 3;
+        assert!(OutboundRecord::decode(&damaged).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_envelope_is_counted_for_its_users_when_its_fate_is_known_and_never_for_one_erased()
+    {
+        let (_dir, store, _) = store_with_members().await;
+        let row = |n: u8| Outgoing {
+            dest: "b.test".into(),
+            record: OutboundRecord {
+                sealer: 0,
+                subject: 1,
+                payload: vec![n],
+                transfers: Vec::new(),
+            },
+            // User 99 has no account (erased meanwhile).
+            transfers: vec![(1, "message"), (2, "membership"), (99, "message")],
+        };
+        store
+            .enqueue(vec![row(1), row(2)], Millis(5))
+            .await
+            .unwrap();
+        assert!(
+            store.transfers_of(1).await.unwrap().is_empty(),
+            "queued is not counted"
+        );
+        let seqs: Vec<u64> = store
+            .outbound_batch("b.test".into(), 10, 1 << 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        store
+            .outbound_done(
+                "b.test".into(),
+                vec![
+                    (seqs[0], Disclosure::Refused),
+                    (seqs[1], Disclosure::Dropped),
+                ],
+                Millis(9),
+            )
+            .await
+            .unwrap();
+        let outcomes = |log: Vec<Transfer>| -> Vec<(String, String, u64)> {
+            log.into_iter().map(|t| (t.1, t.2, t.5)).collect()
+        };
+        assert_eq!(
+            outcomes(store.transfers_of(1).await.unwrap()),
+            [
+                ("message".into(), "dropped".into(), 1),
+                ("message".into(), "refused".into(), 1)
+            ]
+        );
+        assert_eq!(
+            outcomes(store.transfers_of(2).await.unwrap()),
+            [
+                ("membership".into(), "dropped".into(), 1),
+                ("membership".into(), "refused".into(), 1)
+            ]
+        );
+        assert!(store.transfers_of(99).await.unwrap().is_empty());
+        assert_eq!(
+            store.pending_peers_of(1).await.unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[tokio::test]
     async fn a_fanout_about_one_author_is_shown_that_local_member_and_every_remote_one() {
         let (_dir, store, members) = store_with_members().await;
         assert_eq!(
