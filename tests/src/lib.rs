@@ -178,7 +178,15 @@ pub async fn federation_with(
 /// keys, with a client of the node and its user alice, member of the group `q1:e.test` that
 /// the host keeps. The nodes are returned to keep them running.
 pub async fn alice_in_a_hosted_group(keys: &str) -> (FakePeer, Vec<TestNode>, Client, String) {
-    let peer = FakePeer::start("e.test", "CN").await;
+    alice_in_a_group_hosted_in("CN", keys).await
+}
+
+/// [`alice_in_a_hosted_group`] with the host `e.test` in `region`.
+pub async fn alice_in_a_group_hosted_in(
+    region: &str,
+    keys: &str,
+) -> (FakePeer, Vec<TestNode>, Client, String) {
+    let peer = FakePeer::start("e.test", region).await;
     let nodes = federation_tuned(&[("a.test", "CN")], &[&peer], "", keys).await;
     let c = nodes[0].client();
     let alice = c.user("alice", &phone(1)).await;

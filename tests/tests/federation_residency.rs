@@ -156,24 +156,10 @@ async fn an_erasure_request_reaches_every_peer_that_received_the_users_data_and_
 
 #[tokio::test]
 async fn the_disclosure_log_counts_what_was_delivered_and_what_was_queued_then_dropped_apart() {
-    let peer = tests::FakePeer::start("e.test", "EU").await;
-    let nodes = tests::federation_with(&[("a.test", "CN")], &[&peer], "").await;
-    let a = nodes[0].client();
-    let alice = a.user("alice", &phone(1)).await;
+    // Alice is in a group that e.test (EU) hosts; she consents to data going abroad.
+    let (peer, nodes, a, alice) =
+        tests::alice_in_a_group_hosted_in("EU", "retry_max_secs = 1").await;
     consent(&a, &alice, true).await;
-    let state = peer.group_state(
-        "st",
-        "a.test",
-        "q1:e.test",
-        "g",
-        "eve@e.test",
-        &["alice@a.test"],
-    );
-    let txn = json!({"origin": "e.test", "envelopes": [serde_json::to_value(&state).unwrap()]});
-    let r = peer
-        .put(&nodes[0], "t1", &txn, "a.test", tests::now_ms(), &peer.key)
-        .await;
-    assert_eq!(r.json()["results"]["st"], json!({}));
     let log = || async { nodes[0].node().disclosures("alice").await.unwrap() };
     let row = |outcome: &str, count: u64| {
         (
