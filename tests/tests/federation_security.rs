@@ -540,3 +540,46 @@ async fn what_peers_send_is_read_in_exactly_one_spelling_and_within_a_time_windo
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_erasure_reference_is_bounded_and_echoed_unchanged_in_the_acknowledgement() {
+    let (peer, nodes, _c, _alice) = alice_in_a_hosted_group("retry_max_secs = 1").await;
+    let erasure = |id: &str, reference: &str| {
+        serde_json::to_value(peer.envelope(
+            id,
+            "a.test",
+            Kind::Erasure,
+            json!({"user": "eve@e.test", "reference": reference}),
+        ))
+        .unwrap()
+    };
+    let envs = vec![
+        erasure("x1", &"r".repeat(129)),
+        erasure("x2", ""),
+        erasure("x3", "r-1"),
+    ];
+    let r = peer
+        .put(
+            &nodes[0],
+            "t2",
+            &json!({"origin": "e.test", "envelopes": envs}),
+            "a.test",
+            now_ms(),
+            &peer.key,
+        )
+        .await;
+    let results = r.json()["results"].clone();
+    assert_eq!(results["x1"]["error"]["code"], "malformed", "{results}");
+    assert_eq!(results["x2"]["error"]["code"], "malformed", "{results}");
+    assert_eq!(results["x3"], json!({}), "{results}");
+    let ack = eventually(10, "the acknowledgement", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["kind"] == "erasure-ack")
+    })
+    .await;
+    assert_eq!(
+        ack["content"],
+        json!({"user": "eve@e.test", "reference": "r-1", "erasure": "x3"})
+    );
+}

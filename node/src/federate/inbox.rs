@@ -448,6 +448,15 @@ impl Inbox {
             }
             Kind::Erasure => {
                 let c: ErasureContent = serde_json::from_value(content).map_err(bad)?;
+                // Echoed back as it is: bounded like an envelope id.
+                if !(1..=128).contains(&c.reference.len())
+                    || !c.reference.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(reject(
+                        "malformed",
+                        "reference must be 1 to 128 printable ASCII characters",
+                    ));
+                }
                 self.own_user_of(&env, &c.user)?;
                 let ack = self
                     .outbox
