@@ -3,8 +3,8 @@
 //! documented answer.
 
 use federation::{
-    AuthError, Envelope, JsonError, KeyId, Kind, NodeKey, RequestAuth, canonical_json, parse_json,
-    sign_request,
+    AuthError, Envelope, JsonError, KeyDocument, KeyId, Kind, NodeKey, RequestAuth, canonical_json,
+    parse_json, sign_request,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -176,6 +176,31 @@ proptest! {
             other[i] ^= 1;
         }
         prop_assert!(auth.verify(&key().public(), "PUT", path, &other).is_err());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_mutated_key_document_is_refused_or_lists_exactly_the_published_keys(
+        at in any::<prop::sample::Index>(), byte in any::<u8>()
+    ) {
+        let k = NodeKey::from_seed(KeyId::parse("ed25519:p1").unwrap(), &[9; 32], 4_000_000_000_000);
+        let doc = KeyDocument::new("a.example", &k, &[]).unwrap();
+        let mut text = serde_json::to_vec(&doc).unwrap();
+        let i = at.index(text.len());
+        prop_assume!(text[i] != byte);
+        text[i] = byte;
+        let parsed = parse_json(&text)
+            .ok()
+            .and_then(|v| serde_json::from_value::<KeyDocument>(v).ok());
+        if let Some(d) = parsed
+            && let Ok(keys) = d.verify("a.example")
+        {
+            prop_assert_eq!(d, doc);
+            prop_assert_eq!(keys.len(), 1);
+        }
     }
 }
 
