@@ -106,7 +106,7 @@ mod tests {
 
     /// `shared/vectors/jcs` beside the repository (written by others; read, never copied).
     fn vectors() -> PathBuf {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/jcs");
+        let p = crate::vector_path("jcs");
         assert!(
             p.is_dir(),
             "the shared JCS vectors are missing at {}",

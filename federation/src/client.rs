@@ -32,6 +32,8 @@ pub enum ClientError {
     ServerName,
     #[error("connecting: {0}")]
     Connect(String),
+    #[error("the peer's name resolves to no public address")]
+    NotPublic,
     #[error("request: {0}")]
     Request(String),
     #[error("timed out")]
@@ -75,6 +77,50 @@ pub struct PeerTarget {
     pub host: String,
     pub port: u16,
     pub tls: Arc<rustls::ClientConfig>,
+    /// Connect only to public unicast addresses (for a peer met through open federation, whose
+    /// name anyone can choose): a name resolving to loopback, private, link-local or other
+    /// special-purpose addresses is refused, so a request cannot make this node connect to
+    /// its own network.
+    pub public_only: bool,
+}
+
+/// Whether `ip` is a public unicast address: not loopback, unspecified, private (RFC 1918,
+/// unique local), link-local, shared (100.64/10), multicast, broadcast, documentation,
+/// benchmarking or reserved — nor an IPv6 address that maps or embeds one of those.
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64, embeds IPv4
+                || s[0] == 0x2002 // 6to4, embeds IPv4
+                || s[..6] == [0; 6]) // IPv4-compatible and other reserved low addresses
+        }
+    }
 }
 
 /// One open connection to a peer.
@@ -96,9 +142,21 @@ impl PeerTarget {
         let name_host = self.domain.split(':').next().unwrap_or(&self.domain);
         let name =
             ServerName::try_from(name_host.to_string()).map_err(|_| ClientError::ServerName)?;
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let tcp = if self.public_only {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((self.host.as_str(), self.port))
+                    .await
+                    .map_err(|e| ClientError::Connect(e.to_string()))?
+                    .filter(|a| is_public_ip(a.ip()))
+                    .collect();
+            if addrs.is_empty() {
+                return Err(ClientError::NotPublic);
+            }
+            TcpStream::connect(addrs.as_slice()).await
+        } else {
+            TcpStream::connect((self.host.as_str(), self.port)).await
+        }
+        .map_err(|e| ClientError::Connect(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
         let tls = TlsConnector::from(self.tls.clone())
             .connect(name, tcp)
@@ -162,5 +220,53 @@ impl Connection {
     /// Whether the connection can still carry requests.
     pub fn is_open(&self) -> bool {
         !self.sender.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn only_public_unicast_addresses_count_as_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "2001:db8::1",
+        ] {
+            assert!(
+                !is_public_ip(private.parse::<IpAddr>().unwrap()),
+                "{private}"
+            );
+        }
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public_ip(public.parse::<IpAddr>().unwrap()), "{public}");
+        }
     }
 }

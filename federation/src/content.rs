@@ -156,6 +156,17 @@ pub fn valid_txn_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Checks an address `handle@domain`: the handle is 1 to 64 of `a-z 0-9 . _ -` (so it can be
+/// put in a request path as it is), the domain a node domain.
+pub fn valid_address(address: &str) -> bool {
+    address.split_once('@').is_some_and(|(h, d)| {
+        (1..=64).contains(&h.len())
+            && h.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && crate::envelope::valid_domain(d)
+    })
+}
+
 /// The domain of an address `handle@domain`.
 pub fn address_domain(address: &str) -> Option<&str> {
     address.rsplit_once('@').map(|(_, d)| d)
@@ -207,6 +218,16 @@ mod tests {
         assert!(!valid_txn_id("a/b"));
         assert!(!valid_txn_id(&"x".repeat(65)));
         assert_eq!(address_domain("a@b.example"), Some("b.example"));
+        assert!(valid_address("li.wei_2-x@b.example:8443"));
+        for bad in [
+            "@b.example",
+            "a@",
+            "a/../keys@b.example",
+            "A@b.example",
+            "a@b@b.example",
+        ] {
+            assert!(!valid_address(bad), "{bad}");
+        }
         assert_eq!(
             conversation_host("xyz:b.example:8443"),
             Some("b.example:8443")

@@ -25,6 +25,10 @@ pub enum Kind {
     ErasureAck,
 }
 
+/// Oldest an envelope may be when it is received: 30 days after its `ts`. A sender drops (and
+/// records as dropped) what waited longer in its queue; a receiver refuses it.
+pub const MAX_ENVELOPE_AGE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
 /// Errors of envelope handling.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -70,7 +74,29 @@ pub fn valid_domain(s: &str) -> bool {
                 && l.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
-    host_ok && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p != 0))
+    host_ok
+        && port.is_none_or(|p| {
+            crate::strict::parse_decimal(p).is_some_and(|p| (1..=u64::from(u16::MAX)).contains(&p))
+        })
+}
+
+/// Checks a domain met through open federation (not configured as a peer): a public DNS name
+/// only — no `:port`, at least two labels, a top-level label that is not all digits (so no IP
+/// address literal), and nothing under `localhost` (RFC 6761). Such a domain is reached on
+/// port 443 of the addresses its name resolves to.
+pub fn valid_public_domain(s: &str) -> bool {
+    if !valid_domain(s) || s.contains(':') {
+        return false;
+    }
+    let Some((_, tld)) = s.rsplit_once('.') else {
+        return false;
+    };
+    !tld.bytes().all(|b| b.is_ascii_digit()) && tld != "localhost"
+}
+
+/// Whether an envelope (or content) time `ts` is acceptable at `now`; see [`Envelope::fresh_at`].
+pub fn ts_fresh(ts: u64, now: u64) -> bool {
+    ts <= now.saturating_add(crate::MAX_SKEW_MS) && now.saturating_sub(ts) <= MAX_ENVELOPE_AGE_MS
 }
 
 impl Envelope {
@@ -116,6 +142,12 @@ impl Envelope {
             return bad("content must be a JSON object");
         }
         Ok(())
+    }
+
+    /// Whether the envelope's `ts` is acceptable to a receiver whose clock reads `now`: not more
+    /// than [`crate::MAX_SKEW_MS`] ahead of it and not more than [`MAX_ENVELOPE_AGE_MS`] behind.
+    pub fn fresh_at(&self, now: u64) -> bool {
+        ts_fresh(self.ts, now)
     }
 
     /// The bytes that are signed: the canonical JSON of the envelope without `signatures`.

@@ -166,6 +166,14 @@ mod tests {
     }
 
     #[test]
+    fn base64_has_one_spelling_unpadded_with_zero_trailing_bits() {
+        assert_eq!(unb64("AA").unwrap(), vec![0]);
+        for bad in ["AA==", "AB", "A", "AA\n", "_w", "-w"] {
+            assert_eq!(unb64(bad), Err(KeyError::BadBase64), "{bad}");
+        }
+    }
+
+    #[test]
     fn wycheproof_all_150_cases() {
         let file = vector("wycheproof/ed25519_test.json");
         let mut run = 0;

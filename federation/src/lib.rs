@@ -11,18 +11,24 @@ mod envelope;
 mod key_document;
 mod keys;
 mod request;
+mod strict;
 
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, canonical_json};
-pub use client::{ClientError, Connection, PeerTarget, tls_config};
+pub use client::{ClientError, Connection, PeerTarget, is_public_ip, tls_config};
 pub use content::{
     ErasureAckContent, ErasureContent, MAX_TXN_BYTES, MAX_TXN_ENVELOPES, MembershipContent,
     MessageContent, ProfileContent, RecallContent, Transaction, WireBody, WireChange, WireMember,
-    address_domain, conversation_host, valid_txn_id,
+    address_domain, conversation_host, valid_address, valid_txn_id,
 };
-pub use envelope::{Envelope, EnvelopeError, Kind, valid_domain};
+pub use envelope::{
+    Envelope, EnvelopeError, Kind, MAX_ENVELOPE_AGE_MS, ts_fresh, valid_domain, valid_public_domain,
+};
 pub use key_document::{KeyDocument, PublishedKey};
 pub use keys::{KeyError, KeyId, NodeKey, PublicKey, b64, unb64};
 pub use request::{AuthError, MAX_SKEW_MS, RequestAuth, sign_request};
+pub use strict::{
+    JsonError, MAX_DEPTH, parse_decimal, parse_json, parse_message_id, parse_reference,
+};
 
 /// `shared/vectors/<rel>`: the external test vectors, found beside the repository (CI puts a
 /// copy of `shared/` next to the clone; developers have it next to their checkout).

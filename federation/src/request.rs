@@ -119,7 +119,7 @@ impl RequestAuth {
             .ok_or(AuthError::Malformed("destination"))?;
         let key = KeyId::parse(&key.ok_or(AuthError::Malformed("key"))?)?;
         let ts = ts
-            .and_then(|t| t.parse().ok())
+            .and_then(|t| crate::strict::parse_decimal(&t))
             .ok_or(AuthError::Malformed("ts"))?;
         let sig = unb64(&sig.ok_or(AuthError::Malformed("sig"))?)?;
         Ok(RequestAuth {

@@ -132,3 +132,36 @@ fn the_published_authorization_header_is_what_the_code_produces() {
     )
     .unwrap();
 }
+
+#[test]
+fn the_published_request_signing_bytes_are_what_the_authorization_example_signs() {
+    use sha2::Digest;
+    let doc = doc();
+    let key = test_key(&doc);
+    let body = br#"{"origin":"a.example","envelopes":[]}"#;
+    let digest = b64(&sha2::Sha256::digest(body));
+    assert_eq!(digest.len(), 43, "unpadded base64 of 32 bytes");
+    assert!(
+        doc.contains(&format!("the body's digest is `{digest}`")),
+        "the digest in the text"
+    );
+    let bytes = federation::canonical_json(&json!({
+        "body_sha256": digest,
+        "destination": "b.example",
+        "method": "PUT",
+        "origin": "a.example",
+        "path": "/_federation/v1/transactions/t1",
+        "ts": 1_764_400_000_000u64,
+    }))
+    .unwrap();
+    assert_eq!(block(&doc, "example-request-signing-bytes"), bytes);
+    let header = block(&doc, "example-authorization");
+    let sig = header
+        .split("sig=\"")
+        .nth(1)
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap();
+    key.public()
+        .verify(bytes.as_bytes(), &federation::unb64(sig).unwrap())
+        .unwrap();
+}

@@ -314,20 +314,43 @@ impl Node {
             .map_err(FedError::Refused)
     }
 
-    /// For each peer asked to erase `handle`'s data: whether it has acknowledged.
-    pub async fn erasure_status(&self, handle: &str) -> Result<Vec<(String, bool)>, FedError> {
+    /// The outbox and the id of local user `handle`.
+    async fn local_user(&self, handle: &str) -> Result<(&Outbox, u64), FedError> {
         let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
         let id = outbox
             .store()
             .user_by_handle(handle.to_string())
             .await?
             .ok_or(FedError::NoSuchUser)?;
+        Ok((outbox, id))
+    }
+
+    /// For each peer asked to erase `handle`'s data: whether it has acknowledged.
+    pub async fn erasure_status(&self, handle: &str) -> Result<Vec<(String, bool)>, FedError> {
+        let (outbox, id) = self.local_user(handle).await?;
         Ok(outbox
             .store()
             .erasure_status(id)
             .await?
             .into_iter()
             .map(|(peer, _, ack)| (peer, ack.is_some()))
+            .collect())
+    }
+
+    /// The local user `handle`'s disclosure log, as their export shows it: (peer, kind,
+    /// outcome, count) — outcome `delivered`, `refused`, `dropped` or (before schema 5)
+    /// `queued`.
+    pub async fn disclosures(
+        &self,
+        handle: &str,
+    ) -> Result<Vec<(String, String, String, u64)>, FedError> {
+        let (outbox, id) = self.local_user(handle).await?;
+        Ok(outbox
+            .store()
+            .transfers_of(id)
+            .await?
+            .into_iter()
+            .map(|(peer, kind, outcome, _, _, count)| (peer, kind, outcome, count))
             .collect())
     }
 }

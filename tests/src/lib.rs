@@ -180,7 +180,15 @@ pub async fn federation_with(
 /// keys, with a client of the node and its user alice, member of the group `q1:e.test` that
 /// the host keeps. The nodes are returned to keep them running.
 pub async fn alice_in_a_hosted_group(keys: &str) -> (FakePeer, Vec<TestNode>, Client, String) {
-    let peer = FakePeer::start("e.test", "CN").await;
+    alice_in_a_group_hosted_in("CN", keys).await
+}
+
+/// [`alice_in_a_hosted_group`] with the host `e.test` in `region`.
+pub async fn alice_in_a_group_hosted_in(
+    region: &str,
+    keys: &str,
+) -> (FakePeer, Vec<TestNode>, Client, String) {
+    let peer = FakePeer::start("e.test", region).await;
     let nodes = federation_tuned(&[("a.test", "CN")], &[&peer], "", keys).await;
     let c = nodes[0].client();
     let alice = c.user("alice", &phone(1)).await;
@@ -315,6 +323,8 @@ pub struct FakePeer {
     pub received: Arc<std::sync::Mutex<Vec<Value>>>,
     /// While true, transactions are held unanswered ([`FakePeer::hold`]).
     held: tokio::sync::watch::Sender<bool>,
+    /// While true, transactions are answered 503 and not kept ([`FakePeer::unavailable`]).
+    unavailable: Arc<std::sync::atomic::AtomicBool>,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
@@ -359,12 +369,15 @@ impl FakePeer {
         let received: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
         let inbox = received.clone();
         let (held, held_rx) = tokio::sync::watch::channel(false);
+        let unavailable: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let refusing = unavailable.clone();
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 let doc = doc.clone();
                 let inbox = inbox.clone();
                 let held_rx = held_rx.clone();
+                let refusing = refusing.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
@@ -374,11 +387,17 @@ impl FakePeer {
                             let doc = doc.clone();
                             let inbox = inbox.clone();
                             let mut held_rx = held_rx.clone();
+                            let refusing = refusing.clone();
                             async move {
                                 let path = req.uri().path().to_string();
+                                let transaction = path.starts_with("/_federation/v1/transactions/");
                                 let (status, body) = if path == "/_federation/v1/keys" {
                                     (StatusCode::OK, doc)
-                                } else if path.starts_with("/_federation/v1/transactions/") {
+                                } else if transaction
+                                    && refusing.load(std::sync::atomic::Ordering::SeqCst)
+                                {
+                                    (StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"{}"))
+                                } else if transaction {
                                     let _ = held_rx.wait_for(|h| !*h).await;
                                     // Taken as applied, and kept for the test to read.
                                     let bytes = req
@@ -425,6 +444,7 @@ impl FakePeer {
             cert,
             received,
             held,
+            unavailable,
             _dir: dir,
             task,
         }
@@ -439,6 +459,13 @@ impl FakePeer {
     /// Answers the held transactions and every later one at once.
     pub fn release(&self) {
         self.held.send_replace(false);
+    }
+
+    /// While `on`, transactions are answered 503 (a peer that is down behind its proxy): the
+    /// node keeps what it queued and tries again later.
+    pub fn unavailable(&self, on: bool) {
+        self.unavailable
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Stops accepting connections (a peer that went down); connections already open stay.

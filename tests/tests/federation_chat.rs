@@ -301,6 +301,15 @@ async fn messages_wait_for_a_peer_that_is_down_and_arrive_once_even_across_a_sen
         .unwrap()
         .to_string();
     history_becomes(&nodes[1].client(), &bob, &id, &[]).await;
+    // Bob's node applying the conversation is not yet a.test taking it off its queue (which
+    // would otherwise still count against queue_max): wait for a.test to record the delivery.
+    eventually(10, "a.test recorded the delivery", || async {
+        let log = nodes[0].node().disclosures("alice").await.unwrap();
+        log.iter()
+            .any(|(p, k, o, _)| p == "b.test" && k == "membership" && o == "delivered")
+            .then_some(())
+    })
+    .await;
 
     nodes[1].stop().await;
     for i in 0..3 {
@@ -363,6 +372,15 @@ async fn a_full_peer_queue_refuses_new_sends_and_a_returning_peer_cuts_the_backo
         .unwrap()
         .to_string();
     history_becomes(&nodes[1].client(), &bob, &id, &[]).await;
+    // Bob's node applying the conversation is not yet a.test taking it off its queue (which
+    // would otherwise still count against queue_max): wait for a.test to record the delivery.
+    eventually(10, "a.test recorded the delivery", || async {
+        let log = nodes[0].node().disclosures("alice").await.unwrap();
+        log.iter()
+            .any(|(p, k, o, _)| p == "b.test" && k == "membership" && o == "delivered")
+            .then_some(())
+    })
+    .await;
 
     nodes[1].stop().await;
     for i in 0..3 {

@@ -153,3 +153,79 @@ async fn an_erasure_request_reaches_every_peer_that_received_the_users_data_and_
         assert!(!r.to_string().contains("alice@a.test"), "{r}");
     }
 }
+
+#[tokio::test]
+async fn the_disclosure_log_counts_what_was_delivered_and_what_was_queued_then_dropped_apart() {
+    // Alice is in a group that e.test (EU) hosts; she consents to data going abroad.
+    let (peer, nodes, a, alice) =
+        tests::alice_in_a_group_hosted_in("EU", "retry_max_secs = 1").await;
+    consent(&a, &alice, true).await;
+    let log = || async { nodes[0].node().disclosures("alice").await.unwrap() };
+    let row = |outcome: &str, count: u64| {
+        (
+            "e.test".to_string(),
+            "message".to_string(),
+            outcome.to_string(),
+            count,
+        )
+    };
+
+    // Queued is not yet disclosed: the log counts the message once the host answered for it.
+    assert_eq!(
+        post(&a, &alice, "q1:e.test", "1", "delivered").await,
+        StatusCode::ACCEPTED
+    );
+    eventually(10, "the delivery in the log", || async {
+        (log().await == [row("delivered", 1)]).then_some(())
+    })
+    .await;
+
+    // The host goes down; a message waits for it; alice revokes her consent, so the queued
+    // envelope is dropped without ever being taken — and logged as dropped, not delivered.
+    peer.unavailable(true);
+    assert_eq!(
+        post(&a, &alice, "q1:e.test", "2", "never sent").await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        log().await,
+        [row("delivered", 1)],
+        "waiting is not disclosed"
+    );
+    consent(&a, &alice, false).await;
+    eventually(10, "the drop in the log", || async {
+        (log().await == [row("delivered", 1), row("dropped", 1)]).then_some(())
+    })
+    .await;
+    assert_eq!(
+        peer.envelopes().len(),
+        1,
+        "only the first message reached the host"
+    );
+
+    let r = a
+        .call("POST", "/api/v1/me/export", Some(&alice), None)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let archive = a.get("/api/v1/me/export", Some(&alice)).await.json();
+    let entries: Vec<(String, String, u64)> = archive["disclosures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["peer"], "e.test");
+            (
+                d["kind"].as_str().unwrap().to_string(),
+                d["outcome"].as_str().unwrap().to_string(),
+                d["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("message".to_string(), "delivered".to_string(), 1),
+            ("message".to_string(), "dropped".to_string(), 1)
+        ]
+    );
+}

@@ -305,3 +305,281 @@ async fn our_own_submission_relayed_back_by_its_host_is_taken_only_unchanged() {
     assert_eq!(r.json()["results"]["r2"], json!({}));
     assert_eq!(alice_sees(&c, &alice, "q1:e.test").await, ["mine"]);
 }
+
+#[tokio::test]
+async fn an_erasure_acknowledgement_must_match_every_field_of_the_request() {
+    let (peer, nodes, c, alice) = alice_in_a_hosted_group("retry_max_secs = 1").await;
+    let a = &nodes[0];
+    let bob = c.user("bob", &phone(2)).await;
+    for (token, txn) in [(&alice, "1"), (&bob, "2")] {
+        // Bob is not in the group; only alice's message crosses.
+        let _ = c
+            .call(
+                "POST",
+                "/api/v1/conversations/q1:e.test/messages",
+                Some(token),
+                Some(&json!({"txn_id": txn, "body": {"type": "text", "text": "mine"}})),
+            )
+            .await;
+    }
+    eventually(10, "alice's submission at the host", || async {
+        peer.envelopes()
+            .iter()
+            .any(|e| e["content"]["type"] == "submit")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(a.node().request_erasure("alice").await.unwrap(), ["e.test"]);
+    let erasure = eventually(10, "the erasure request at the peer", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["kind"] == "erasure")
+    })
+    .await;
+    let (user, reference, id) = (
+        erasure["content"]["user"].as_str().unwrap().to_string(),
+        erasure["content"]["reference"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        erasure["id"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(user, "alice@a.test");
+    let ack = |eid: &str, user: &str, reference: &str, erasure: &str| {
+        serde_json::to_value(peer.envelope(
+            eid,
+            "a.test",
+            Kind::ErasureAck,
+            json!({"user": user, "reference": reference, "erasure": erasure}),
+        ))
+        .unwrap()
+    };
+    let wrong = [
+        ack("k1", "bob@a.test", &reference, &id),
+        ack("k2", &user, &reference, "another-erasure"),
+        ack("k3", &user, &reference.to_uppercase(), &id),
+        ack("k4", &user, &format!("{:016x}", 1), &id),
+    ];
+    let r = peer
+        .put(
+            a,
+            "acks1",
+            &json!({"origin": "e.test", "envelopes": wrong}),
+            "a.test",
+            now_ms(),
+            &peer.key,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let results = r.json()["results"].clone();
+    for k in ["k1", "k2", "k3", "k4"] {
+        assert_eq!(results[k]["retry"], json!(false), "{k}: {results}");
+        assert!(results[k]["error"]["code"].is_string(), "{k}: {results}");
+    }
+    assert_eq!(
+        a.node().erasure_status("alice").await.unwrap(),
+        [("e.test".to_string(), false)],
+        "a mismatched acknowledgement leaves the erasure pending"
+    );
+    let r = peer
+        .put(
+            a,
+            "acks2",
+            &json!({"origin": "e.test", "envelopes": [ack("k5", &user, &reference, &id)]}),
+            "a.test",
+            now_ms(),
+            &peer.key,
+        )
+        .await;
+    assert_eq!(r.json()["results"]["k5"], json!({}));
+    assert_eq!(
+        a.node().erasure_status("alice").await.unwrap(),
+        [("e.test".to_string(), true)]
+    );
+}
+
+/// `PUT /_federation/v1/transactions/{txn}` with `body` exactly as given, signed by `peer`.
+async fn put_text(peer: &FakePeer, node: &tests::TestNode, txn: &str, body: &str) -> tests::Reply {
+    let path = format!("/_federation/v1/transactions/{txn}");
+    let body = bytes::Bytes::from(body.to_string());
+    let auth = federation::sign_request(
+        &peer.key,
+        "PUT",
+        &path,
+        &peer.domain,
+        "a.test",
+        now_ms(),
+        &body,
+    );
+    let req = http::Request::builder()
+        .method("PUT")
+        .uri(path)
+        .header("host", "localhost")
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(body))
+        .unwrap();
+    node.client().send(req).await
+}
+
+#[tokio::test]
+async fn what_peers_send_is_read_in_exactly_one_spelling_and_within_a_time_window() {
+    let (peer, nodes, c, alice) = alice_in_a_hosted_group("retry_max_secs = 1").await;
+    let a = &nodes[0];
+    let hosted = |id: &str, seq: u64, message_id: &str, ts: u64| {
+        let mut sub = federation::Envelope::new(
+            &format!("s-{id}"),
+            "e.test",
+            "e.test",
+            ts,
+            Kind::Message,
+            json!({"type": "submit", "conversation": "q1:e.test", "message_id": message_id,
+                   "sender": "eve@e.test", "ts": ts, "body": {"type": "text", "text": id}}),
+        )
+        .unwrap();
+        sub.sign(&peer.key).unwrap();
+        let mut e = federation::Envelope::new(
+            id,
+            "e.test",
+            "a.test",
+            ts,
+            Kind::Message,
+            json!({"type": "hosted", "conversation": "q1:e.test", "seq": seq, "submission": sub}),
+        )
+        .unwrap();
+        e.sign(&peer.key).unwrap();
+        serde_json::to_value(e).unwrap()
+    };
+    let now = now_ms();
+    let day = 24 * 60 * 60 * 1000;
+    let envs = vec![
+        hosted("upper", 1, "00112233445566778899AABBCCDDEEFF", now),
+        hosted("plus", 2, "+0112233445566778899aabbccddeeff", now),
+        hosted(
+            "old",
+            3,
+            "00112233445566778899aabbccddee03",
+            now - 400 * day,
+        ),
+        hosted(
+            "ahead",
+            4,
+            "00112233445566778899aabbccddee04",
+            now + 10 * 60_000,
+        ),
+        hosted(
+            "fine",
+            5,
+            "00112233445566778899aabbccddee05",
+            now - 29 * day,
+        ),
+    ];
+    let r = peer
+        .put(
+            a,
+            "t2",
+            &json!({"origin": "e.test", "envelopes": envs}),
+            "a.test",
+            now,
+            &peer.key,
+        )
+        .await;
+    let results = r.json()["results"].clone();
+    assert_eq!(results["upper"]["error"]["code"], "malformed", "{results}");
+    assert_eq!(results["plus"]["error"]["code"], "malformed", "{results}");
+    assert_eq!(results["old"]["error"]["code"], "stale", "{results}");
+    assert_eq!(results["ahead"]["error"]["code"], "stale", "{results}");
+    assert_eq!(results["fine"], json!({}), "{results}");
+    let texts = eventually(10, "the one message", || async {
+        let t = alice_sees(&c, &alice, "q1:e.test").await;
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(texts, ["fine"]);
+
+    // A repeated member name anywhere in the body refuses the whole transaction, before any
+    // envelope is looked at.
+    let one =
+        serde_json::to_string(&hosted("dup", 6, "00112233445566778899aabbccddee06", now)).unwrap();
+    let inner = one.replacen("\"seq\":6", "\"seq\":6,\"seq\":7", 1);
+    assert_ne!(inner, one);
+    for body in [
+        format!("{{\"origin\":\"e.test\",\"origin\":\"e.test\",\"envelopes\":[{one}]}}"),
+        format!("{{\"origin\":\"e.test\",\"envelopes\":[{inner}]}}"),
+    ] {
+        let r = put_text(&peer, a, "t3", &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(r.error_code(), "invalid");
+    }
+    assert_eq!(alice_sees(&c, &alice, "q1:e.test").await, ["fine"]);
+    // The same body without the repetition is taken.
+    let r = put_text(
+        &peer,
+        a,
+        "t4",
+        &format!("{{\"origin\":\"e.test\",\"envelopes\":[{one}]}}"),
+    )
+    .await;
+    assert_eq!(r.json()["results"]["dup"], json!({}));
+
+    // The header's ts in another spelling is malformed (401).
+    let path = "/_federation/v1/transactions/t5";
+    let auth = federation::sign_request(&peer.key, "PUT", path, "e.test", "a.test", now, b"{}")
+        .replace(&format!("ts=\"{now}\""), &format!("ts=\"+{now}\""));
+    let r = a
+        .client()
+        .send(
+            http::Request::builder()
+                .method("PUT")
+                .uri(path)
+                .header("host", "localhost")
+                .header("authorization", auth)
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_erasure_reference_is_bounded_and_echoed_unchanged_in_the_acknowledgement() {
+    let (peer, nodes, _c, _alice) = alice_in_a_hosted_group("retry_max_secs = 1").await;
+    let erasure = |id: &str, reference: &str| {
+        serde_json::to_value(peer.envelope(
+            id,
+            "a.test",
+            Kind::Erasure,
+            json!({"user": "eve@e.test", "reference": reference}),
+        ))
+        .unwrap()
+    };
+    let envs = vec![
+        erasure("x1", &"r".repeat(129)),
+        erasure("x2", ""),
+        erasure("x3", "r-1"),
+    ];
+    let r = peer
+        .put(
+            &nodes[0],
+            "t2",
+            &json!({"origin": "e.test", "envelopes": envs}),
+            "a.test",
+            now_ms(),
+            &peer.key,
+        )
+        .await;
+    let results = r.json()["results"].clone();
+    assert_eq!(results["x1"]["error"]["code"], "malformed", "{results}");
+    assert_eq!(results["x2"]["error"]["code"], "malformed", "{results}");
+    assert_eq!(results["x3"], json!({}), "{results}");
+    let ack = eventually(10, "the acknowledgement", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["kind"] == "erasure-ack")
+    })
+    .await;
+    assert_eq!(
+        ack["content"],
+        json!({"user": "eve@e.test", "reference": "r-1", "erasure": "x3"})
+    );
+}

@@ -632,13 +632,23 @@ async fn the_export_of_a_user_who_chatted_across_two_nodes_lists_the_peer_in_the
         (b.visible_texts(&bob, &dm).await == ["hello over there"]).then_some(())
     })
     .await;
+    // The log counts a delivery once b.test's answer is recorded, a moment after Bob has it.
+    eventually(10, "the delivery in the log", || async {
+        let log = nodes[0].node().disclosures("alice").await.unwrap();
+        log.iter()
+            .any(|(p, k, o, _)| p == "b.test" && k == "message" && o == "delivered")
+            .then_some(())
+    })
+    .await;
     a.call("POST", "/api/v1/me/export", Some(&alice), None)
         .await;
     let archive = a.get("/api/v1/me/export", Some(&alice)).await.json();
     let log = archive["disclosures"].as_array().unwrap();
     assert!(
-        log.iter()
-            .any(|d| d["peer"] == "b.test" && d["kind"] == "message" && d["count"] == 1),
+        log.iter().any(|d| d["peer"] == "b.test"
+            && d["kind"] == "message"
+            && d["outcome"] == "delivered"
+            && d["count"] == 1),
         "{log:?}"
     );
     assert_eq!(archive["conversations"][0]["members"][1], "bob@b.test");

@@ -71,10 +71,7 @@ impl Directory {
     /// The local id and data key of a remote user, creating their record when new. Does not
     /// ask their node (used for users named by a peer in what it sends).
     pub async fn ensure(&self, address: &str) -> Result<(u64, SecretKey), FedError> {
-        let valid = address
-            .rsplit_once('@')
-            .is_some_and(|(h, d)| !h.is_empty() && h.len() <= 64 && federation::valid_domain(d));
-        if !valid {
+        if !federation::valid_address(address) {
             return Err(FedError::Invalid(format!("`{address}` is not an address")));
         }
         let existing = self.store.remote_user_id(address.to_string()).await?;
@@ -121,7 +118,8 @@ impl Directory {
     /// Asks the user's node for their nickname and avatar, and keeps them.
     pub async fn lookup(&self, address: &str) -> Result<RemoteProfile, FedError> {
         let (handle, domain) = address
-            .rsplit_once('@')
+            .split_once('@')
+            .filter(|_| federation::valid_address(address))
             .ok_or_else(|| FedError::Invalid("must be handle@domain".into()))?;
         let peer = self.peers.get(domain)?;
         let path = format!("/_federation/v1/users/{handle}");
@@ -145,11 +143,16 @@ impl Directory {
             }
         }
         let bad = |m: &str| FedError::Invalid(format!("{domain} answered a bad profile: {m}"));
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| bad("not JSON"))?;
+        let value = federation::parse_json(&body).map_err(|e| bad(&e.to_string()))?;
         let env = Envelope::from_value(value).map_err(|e| bad(&e.to_string()))?;
-        if env.origin != domain || env.kind != Kind::Profile {
-            return Err(bad("wrong origin or kind"));
+        if env.origin != domain
+            || env.kind != Kind::Profile
+            || env.destination != self.peers.own_domain()
+        {
+            return Err(bad("wrong origin, destination or kind"));
+        }
+        if !env.fresh_at(self.clock.now().0) {
+            return Err(bad("its time is outside the accepted window"));
         }
         super::inbox::verify_envelope(&self.peers, &env).await?;
         let p: ProfileContent =

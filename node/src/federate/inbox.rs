@@ -11,7 +11,7 @@ use bytes::Bytes;
 use federation::{
     Envelope, ErasureAckContent, ErasureContent, Kind, MAX_TXN_BYTES, MAX_TXN_ENVELOPES,
     MembershipContent, MessageContent, ProfileContent, RecallContent, RequestAuth, Transaction,
-    WireBody, WireChange, address_domain, conversation_host, valid_txn_id,
+    WireBody, WireChange, address_domain, conversation_host, ts_fresh, valid_txn_id,
 };
 use futures_util::future::join_all;
 use serde::Deserialize;
@@ -144,14 +144,33 @@ pub(crate) async fn verify_envelope(peers: &Peers, env: &Envelope) -> Result<(),
 }
 
 fn parse_msg_id(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 {
-        return None;
+    federation::parse_message_id(s)
+}
+
+/// What a matching acknowledgement of an erasure must carry, as one digest: SHA-256 of the
+/// canonical JSON of its content (`user`, `reference`, `erasure`). The erasure's origin keeps
+/// this digest, not the address, and compares it with every acknowledgement.
+pub(crate) fn erasure_ack_digest(c: &ErasureAckContent) -> [u8; 32] {
+    let v = json!({"user": c.user, "reference": c.reference, "erasure": c.erasure});
+    Sha256::digest(
+        federation::canonical_json(&v)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .into()
+}
+
+/// A submission's content `ts` (when its user sent it) must lie within the envelope's own
+/// window: not after the envelope's `ts` by more than the clock skew, not 30 days before it.
+fn content_ts(ts: u64, env: &Envelope) -> Result<(), Rejection> {
+    if ts_fresh(ts, env.ts) {
+        Ok(())
+    } else {
+        Err(reject(
+            "malformed",
+            "the message's ts must be at most 5 minutes after, and 30 days before, its envelope's",
+        ))
     }
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 fn text_of(body: &WireBody) -> Result<Body, Rejection> {
@@ -258,7 +277,12 @@ impl Inbox {
                 Err(FedError::TxnConflict(txn_id.to_string()))
             };
         }
-        let txn: Transaction = serde_json::from_slice(body)
+        // Duplicate member names anywhere in the body are refused before anything else is
+        // looked at (serde_json alone would keep the last, so a signed text could be read two
+        // ways).
+        let value = federation::parse_json(body)
+            .map_err(|e| FedError::Invalid(format!("transaction: {e}")))?;
+        let txn: Transaction = serde_json::from_value(value)
             .map_err(|e| FedError::Invalid(format!("transaction: {e}")))?;
         if txn.origin != origin {
             return Err(FedError::Invalid(
@@ -383,6 +407,12 @@ impl Inbox {
                 "the envelope is addressed to another node",
             ));
         }
+        if !env.fresh_at(self.clock.now().0) {
+            return Err(reject(
+                "stale",
+                "the envelope's ts is more than 5 minutes ahead of this node's clock or more than 30 days old",
+            ));
+        }
         verify_envelope(&self.peers, &env)
             .await
             .map_err(|e| reject("bad_signature", e.to_string()))?;
@@ -418,6 +448,15 @@ impl Inbox {
             }
             Kind::Erasure => {
                 let c: ErasureContent = serde_json::from_value(content).map_err(bad)?;
+                // Echoed back as it is: bounded like an envelope id.
+                if !(1..=128).contains(&c.reference.len())
+                    || !c.reference.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(reject(
+                        "malformed",
+                        "reference must be 1 to 128 printable ASCII characters",
+                    ));
+                }
                 self.own_user_of(&env, &c.user)?;
                 let ack = self
                     .outbox
@@ -437,14 +476,15 @@ impl Inbox {
             }
             Kind::ErasureAck => {
                 let c: ErasureAckContent = serde_json::from_value(content).map_err(bad)?;
-                let user = u64::from_str_radix(&c.reference, 16)
-                    .map_err(|_| reject("malformed", "bad reference"))?;
+                let user = federation::parse_reference(&c.reference)
+                    .ok_or_else(|| reject("malformed", "bad reference"))?;
                 match self
                     .store
                     .erasure_acknowledged(
                         env.origin.clone(),
                         env.id.clone(),
                         user,
+                        erasure_ack_digest(&c),
                         self.clock.now(),
                     )
                     .await?
@@ -556,6 +596,7 @@ impl Inbox {
                 self.own_user_of(env, &sender)?;
                 let msg_id =
                     parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
+                content_ts(ts, env)?;
                 let body = text_of(&body)?;
                 let (author, key) = self.directory.ensure(&sender).await?;
                 let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
@@ -577,15 +618,16 @@ impl Inbox {
                 submission,
             } => {
                 self.hosted_by(env, &conversation)?;
-                // Our own submission coming back unchanged is recognised by its digest; any
-                // other submission's signature is checked.
-                if !self.outbox.relayed_own_submission(&submission) {
-                    verify_envelope(&self.peers, &submission)
-                        .await
-                        .map_err(|e| reject("bad_signature", format!("submission: {e}")))?;
-                }
+                // Everything that needs no key first: nothing is fetched for the origin a
+                // submission names before its shape is right.
                 if submission.kind != Kind::Message || submission.destination != env.origin {
                     return Err(reject("malformed", "submission is not for this host"));
+                }
+                if !ts_fresh(submission.ts, env.ts) {
+                    return Err(reject(
+                        "malformed",
+                        "a submission's ts must be at most 5 minutes after, and 30 days before, its relay's",
+                    ));
                 }
                 let MessageContent::Submit {
                     conversation: sub_conv,
@@ -607,7 +649,15 @@ impl Inbox {
                 self.own_user_of(&submission, &sender)?;
                 let msg_id =
                     parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
+                content_ts(ts, &submission)?;
                 let body = text_of(&body)?;
+                // Our own submission coming back unchanged is recognised by its digest; any
+                // other submission's signature is checked.
+                if !self.outbox.relayed_own_submission(&submission) {
+                    verify_envelope(&self.peers, &submission)
+                        .await
+                        .map_err(|e| reject("bad_signature", format!("submission: {e}")))?;
+                }
                 let (author, key) = self.author(&sender).await?;
                 let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
                 Ok(Prepared::Hosted {

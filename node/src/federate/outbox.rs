@@ -28,9 +28,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use federation::{
-    Connection, Envelope, Kind, MAX_TXN_BYTES, MAX_TXN_ENVELOPES, MembershipContent,
-    MessageContent, RecallContent, WireBody, WireChange, WireMember, address_domain,
-    conversation_host,
+    Connection, Envelope, Kind, MAX_ENVELOPE_AGE_MS, MAX_TXN_BYTES, MAX_TXN_ENVELOPES,
+    MembershipContent, MessageContent, RecallContent, WireBody, WireChange, WireMember,
+    address_domain, conversation_host,
 };
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -41,7 +41,8 @@ use super::peers::{Peer, Peers};
 use crate::consents::{Consents, Purpose};
 use crate::crypto::{self, MasterKey, SecretKey};
 use crate::storage::{
-    ConvKind, Fanout, FanoutView, OutboundRecord, Outgoing, REMOTE_USER_BIT, Refusal, Role, Store,
+    ConvKind, Disclosure, Fanout, FanoutView, OutboundRecord, Outgoing, REMOTE_USER_BIT, Refusal,
+    Role, Store,
 };
 use crate::time::SharedClock;
 
@@ -171,6 +172,7 @@ impl Shared {
                 sealer: id,
                 subject,
                 payload,
+                transfers: Vec::new(),
             },
             transfers,
         })
@@ -623,7 +625,13 @@ impl Outbox {
                         sender
                     }),
                 )?;
-                return Ok(vec![this.row(&env, None, author, Vec::new())?]);
+                // It names its author (their address) to the host.
+                return Ok(vec![this.row(
+                    &env,
+                    None,
+                    author,
+                    vec![(author, "recall")],
+                )?]);
             }
             let mut out = Vec::new();
             for d in this.remote_domains(view) {
@@ -684,19 +692,39 @@ impl Outbox {
             .transfers_of(user)
             .await
             .map_err(|e| Refusal::Internal(e.to_string()))?;
-        let mut peers: Vec<String> = transfers.into_iter().map(|t| t.0).collect();
+        // Every peer that may hold some of it: what reached it (delivered, refused, or counted
+        // at queueing before schema 5) and what still waits for it (the erasure request
+        // queues behind it); not peers to which it was only ever dropped.
+        let mut peers: Vec<String> = transfers
+            .into_iter()
+            .filter(|t| t.2 != Disclosure::Dropped.name())
+            .map(|t| t.0)
+            .collect();
+        peers.extend(
+            store
+                .pending_peers_of(user)
+                .await
+                .map_err(|e| Refusal::Internal(e.to_string()))?,
+        );
+        peers.sort();
         peers.dedup();
         let mut rows = Vec::new();
         for p in &peers {
+            let reference = format!("{user:016x}");
             let env = self.envelope(
                 p,
                 Kind::Erasure,
                 json!(federation::ErasureContent {
                     user: address.to_string(),
-                    reference: format!("{user:016x}"),
+                    reference: reference.clone(),
                 }),
             )?;
-            rows.push(self.inner.shared.row(&env, None, 0, Vec::new())?);
+            let expected = super::inbox::erasure_ack_digest(&federation::ErasureAckContent {
+                user: address.to_string(),
+                reference,
+                erasure: env.id.clone(),
+            });
+            rows.push((self.inner.shared.row(&env, None, 0, Vec::new())?, expected));
         }
         let woken = store
             .request_erasure(user, rows, self.inner.shared.clock.now())
@@ -745,17 +773,38 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Answers to envelope-level results: which envelope ids the peer wants sent again.
-fn retry_ids(answer: &[u8]) -> Option<Vec<String>> {
-    let v: Value = serde_json::from_slice(answer).ok()?;
-    let results = v.get("results")?.as_object()?;
-    Some(
-        results
-            .iter()
-            .filter(|(_, r)| r.get("retry").and_then(Value::as_bool) == Some(true))
-            .map(|(id, _)| id.clone())
-            .collect(),
-    )
+/// A peer's answer for one envelope of a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// `{}`: applied, now or before.
+    Applied,
+    /// An error with `"retry": true`: send it again later.
+    Retry,
+    /// Any other answer: refused for good.
+    Refused,
+}
+
+/// The per-envelope answers of a transaction's `{"results":{id: …}}` (empty if it is not that).
+fn results_of(answer: &[u8]) -> HashMap<String, Answer> {
+    let Ok(v) = federation::parse_json(answer) else {
+        return HashMap::new();
+    };
+    let Some(results) = v.get("results").and_then(Value::as_object) else {
+        return HashMap::new();
+    };
+    results
+        .iter()
+        .map(|(id, r)| {
+            let a = if r.as_object().is_some_and(|o| o.is_empty()) {
+                Answer::Applied
+            } else if r.get("retry").and_then(Value::as_bool) == Some(true) {
+                Answer::Retry
+            } else {
+                Answer::Refused
+            };
+            (id.clone(), a)
+        })
+        .collect()
 }
 
 /// One peer's delivery loop (see the module documentation).
@@ -807,6 +856,7 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
         }
         let mut drop_seqs = Vec::new();
         let mut envelopes = Vec::new();
+        let now = inner.shared.clock.now().0;
         for (seq, rec) in &batch {
             if rec.subject != 0
                 && foreign
@@ -834,6 +884,16 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
             };
             let opened = key.and_then(|k| k.open(&aad(&dest), &rec.payload).ok());
             match opened.and_then(|p| serde_json::from_slice::<Value>(&p).ok()) {
+                // A receiver refuses envelopes older than MAX_ENVELOPE_AGE_MS; what waited
+                // that long (less an hour for clocks) is dropped here instead of sent.
+                Some(v)
+                    if v.get("ts").and_then(Value::as_u64).is_some_and(|ts| {
+                        now.saturating_sub(ts) > MAX_ENVELOPE_AGE_MS - 3_600_000
+                    }) =>
+                {
+                    tracing::info!(peer = %dest, "dropped a queued envelope that waited too long");
+                    drop_seqs.push(*seq);
+                }
                 Some(v) => envelopes.push((*seq, v)),
                 None => {
                     tracing::info!(peer = %dest, "dropped a queued envelope whose data key is gone (erased user)");
@@ -842,7 +902,11 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
             }
         }
         if !drop_seqs.is_empty() {
-            remove_done(&inner, &dest, drop_seqs, &progress).await;
+            let dropped = drop_seqs
+                .into_iter()
+                .map(|s| (s, Disclosure::Dropped))
+                .collect();
+            remove_done(&inner, &dest, dropped, &progress).await;
         }
         if envelopes.is_empty() {
             continue;
@@ -869,15 +933,24 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
         };
         let retry = match outcome {
             Some((StatusCode::OK, answer)) => {
-                let again = retry_ids(&answer).unwrap_or_default();
-                let done: Vec<u64> = envelopes
+                let answers = results_of(&answer);
+                let again: Vec<&String> = answers
                     .iter()
-                    .filter(|(_, v)| {
-                        !v.get("id")
-                            .and_then(Value::as_str)
-                            .is_some_and(|id| again.iter().any(|a| a == id))
+                    .filter(|(_, a)| **a == Answer::Retry)
+                    .map(|(id, _)| id)
+                    .collect();
+                let done: Vec<(u64, Disclosure)> = envelopes
+                    .iter()
+                    .filter_map(|(seq, v)| {
+                        let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
+                        match answers.get(id) {
+                            Some(Answer::Retry) => None,
+                            Some(Answer::Applied) => Some((*seq, Disclosure::Delivered)),
+                            // Refused, or not answered at all: it reached the peer, which did
+                            // not take it.
+                            _ => Some((*seq, Disclosure::Refused)),
+                        }
                     })
-                    .map(|e| e.0)
                     .collect();
                 tracing::debug!(peer = %dest, delivered = done.len(), "transaction delivered");
                 remove_done(&inner, &dest, done, &progress).await;
@@ -896,7 +969,10 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
                     envelopes = envelopes.len(),
                     "peer refused a transaction for good; its envelopes are dropped"
                 );
-                let all = envelopes.iter().map(|e| e.0).collect();
+                let all = envelopes
+                    .iter()
+                    .map(|e| (e.0, Disclosure::Refused))
+                    .collect();
                 remove_done(&inner, &dest, all, &progress).await;
                 false
             }
@@ -932,9 +1008,10 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
 
 /// Takes delivered (or dropped) envelopes off `dest`'s queue, lowers its count for the queue
 /// bound, and wakes the sends pacing on it.
-async fn remove_done(inner: &Inner, dest: &str, seqs: Vec<u64>, progress: &Notify) {
+async fn remove_done(inner: &Inner, dest: &str, seqs: Vec<(u64, Disclosure)>, progress: &Notify) {
     let n = seqs.len() as i64;
-    match inner.store.outbound_done(dest.to_string(), seqs).await {
+    let now = inner.shared.clock.now();
+    match inner.store.outbound_done(dest.to_string(), seqs, now).await {
         Ok(()) => {
             *lock(&inner.shared.counts)
                 .entry(dest.to_string())

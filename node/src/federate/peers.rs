@@ -51,6 +51,18 @@ struct KeyCache {
     fetched: u64,
 }
 
+/// Most origins met through open federation whose keys are kept at once; past it, the one
+/// used least recently goes (configured peers are always kept). Only an origin whose request
+/// passed every check that needs no key gets an entry, but anyone can run many domains.
+pub const MAX_OPEN_ORIGINS: usize = 1024;
+
+/// One origin's cached keys, and when they were last asked for (for eviction).
+#[derive(Debug)]
+struct Slot {
+    cache: Arc<tokio::sync::Mutex<KeyCache>>,
+    used: u64,
+}
+
 /// The peers and their keys.
 #[derive(Debug)]
 pub struct Peers {
@@ -60,7 +72,10 @@ pub struct Peers {
     listed: HashMap<String, Peer>,
     node_keys: Arc<NodeKeys>,
     clock: SharedClock,
-    keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<KeyCache>>>>,
+    /// Peers' keys, by domain; entries for unlisted origins at most [`MAX_OPEN_ORIGINS`].
+    keys: Mutex<HashMap<String, Slot>>,
+    /// Counts uses, for least-recently-used eviction.
+    uses: std::sync::atomic::AtomicU64,
 }
 
 impl Peers {
@@ -96,6 +111,7 @@ impl Peers {
                         host: p.url.host.clone(),
                         port: p.url.port,
                         tls,
+                        public_only: false,
                     },
                 },
             );
@@ -108,6 +124,7 @@ impl Peers {
             node_keys,
             clock,
             keys: Mutex::new(HashMap::new()),
+            uses: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -126,23 +143,22 @@ impl Peers {
         if let Some(p) = self.listed.get(domain) {
             return Ok(p.clone());
         }
-        if self.open && domain != self.domain && federation::valid_domain(domain) {
+        // A node met through open federation is a public DNS name (no port, no IP literal,
+        // nothing under localhost), reached on port 443 of public addresses only.
+        if self.open && domain != self.domain && federation::valid_public_domain(domain) {
             let tls = tls_config(None).map_err(|e| PeerError::Unreachable {
                 peer: domain.to_string(),
                 reason: e.to_string(),
             })?;
-            let (host, port) = match domain.split_once(':') {
-                Some((h, p)) => (h.to_string(), p.parse().unwrap_or(443)),
-                None => (domain.to_string(), 443),
-            };
             return Ok(Peer {
                 domain: domain.to_string(),
                 region: None,
                 target: PeerTarget {
                     domain: domain.to_string(),
-                    host,
-                    port,
+                    host: domain.to_string(),
+                    port: 443,
                     tls,
+                    public_only: true,
                 },
             });
         }
@@ -204,6 +220,45 @@ impl Peers {
         self.send(&mut conn, peer, method, path, body).await
     }
 
+    /// The cache entry of `domain` (an allowed peer), made if new; when that would exceed
+    /// [`MAX_OPEN_ORIGINS`] unlisted origins, the least recently used unlisted one goes first.
+    fn slot(&self, domain: &str) -> Arc<tokio::sync::Mutex<KeyCache>> {
+        let used = self.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut all = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = all.get_mut(domain) {
+            s.used = used;
+            return s.cache.clone();
+        }
+        if !self.listed.contains_key(domain) {
+            let unlisted = all.keys().filter(|d| !self.listed.contains_key(*d)).count();
+            if unlisted >= MAX_OPEN_ORIGINS {
+                let oldest = all
+                    .iter()
+                    .filter(|(d, _)| !self.listed.contains_key(*d))
+                    .min_by_key(|(_, s)| s.used)
+                    .map(|(d, _)| d.clone());
+                if let Some(d) = oldest {
+                    all.remove(&d);
+                }
+            }
+        }
+        let cache = Arc::new(tokio::sync::Mutex::new(KeyCache::default()));
+        all.insert(
+            domain.to_string(),
+            Slot {
+                cache: cache.clone(),
+                used,
+            },
+        );
+        cache
+    }
+
+    /// How many origins' keys are cached (for tests of the bound).
+    #[cfg(test)]
+    fn cached_origins(&self) -> usize {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The key `id` of `domain` (this node's own keys included), valid at `at`. Fetches the
     /// peer's key document when the id is not cached or has expired.
     pub async fn key(&self, domain: &str, id: &KeyId, at: u64) -> Result<PublicKey, PeerError> {
@@ -220,10 +275,7 @@ impl Peers {
                 .ok_or_else(unknown);
         }
         let peer = self.get(domain)?;
-        let slot = {
-            let mut all = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-            all.entry(domain.to_string()).or_default().clone()
-        };
+        let slot = self.slot(domain);
         let mut cache = slot.lock().await;
         let now = self.clock.now();
         if let Some(k) = cache.keys.get(id.as_str())
@@ -252,7 +304,11 @@ impl Peers {
             peer: domain.to_string(),
             reason,
         };
-        let doc: KeyDocument = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        let doc: KeyDocument = federation::parse_json(&body)
+            .and_then(|v| {
+                serde_json::from_value(v).map_err(|e| federation::JsonError::Syntax(e.to_string()))
+            })
+            .map_err(|e| bad(e.to_string()))?;
         let keys = doc.verify(domain).map_err(|e| bad(e.to_string()))?;
         cache.keys = keys
             .into_iter()
@@ -322,6 +378,80 @@ mod tests {
         assert_eq!(open.foreign_region(&stranger), Some("unknown".into()));
         assert!(open.get("a.example").is_err(), "never itself");
         assert!(open.get("Not A Domain").is_err());
+    }
+
+    #[tokio::test]
+    async fn open_federation_meets_only_public_dns_names_on_port_443_of_public_addresses() {
+        let clock = Arc::new(ManualClock::new(Millis(1_800_000_000_000)));
+        let (_d, open) = peers(true, clock).await;
+        for forger in [
+            "localhost:22",
+            "localhost",
+            "a.localhost",
+            "other.example:22",
+            "other.example:443",
+            "127.0.0.1",
+            "10.0.0.1",
+            "intranet",
+        ] {
+            assert!(
+                matches!(open.get(forger), Err(PeerError::NotAllowed(_))),
+                "{forger}"
+            );
+            let id = KeyId::parse("ed25519:k").unwrap();
+            assert!(
+                matches!(
+                    open.key(forger, &id, 0).await,
+                    Err(PeerError::NotAllowed(_))
+                ),
+                "{forger}"
+            );
+        }
+        assert_eq!(
+            open.cached_origins(),
+            0,
+            "no cache entry for a refused origin"
+        );
+        let stranger = open.get("other.example").unwrap();
+        assert_eq!(
+            (
+                stranger.target.host.as_str(),
+                stranger.target.port,
+                stranger.target.public_only
+            ),
+            ("other.example", 443, true)
+        );
+        // A configured peer keeps its configured address, loopback included.
+        let listed = open.get("cn.example").unwrap();
+        assert_eq!(
+            (
+                listed.target.host.as_str(),
+                listed.target.port,
+                listed.target.public_only
+            ),
+            ("127.0.0.1", 1, false)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_key_cache_holds_a_bounded_number_of_open_origins_and_keeps_configured_peers() {
+        let clock = Arc::new(ManualClock::new(Millis(1_800_000_000_000)));
+        let (_d, open) = peers(true, clock).await;
+        open.slot("cn.example");
+        for i in 0..MAX_OPEN_ORIGINS + 500 {
+            open.slot(&format!("o{i}.example"));
+            if i % 100 == 0 {
+                open.slot("cn.example"); // used now and then; kept whatever happens
+            }
+        }
+        assert_eq!(open.cached_origins(), MAX_OPEN_ORIGINS + 1);
+        let all = open.keys.lock().unwrap();
+        assert!(all.contains_key("cn.example"));
+        assert!(
+            !all.contains_key("o0.example"),
+            "the least recently used went"
+        );
+        assert!(all.contains_key(&format!("o{}.example", MAX_OPEN_ORIGINS + 499)));
     }
 
     #[tokio::test]

@@ -50,6 +50,13 @@ pub async fn transaction(
     txn_id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    // Checks that need no key come first, so a request that fails them costs no key fetch.
+    if !federation::valid_txn_id(txn_id) {
+        return Err(crate::federate::FedError::Invalid(
+            "transaction id must be 1 to 64 of A-Z a-z 0-9 . _ -".into(),
+        )
+        .into());
+    }
     let (method, path, auth) = signed_parts(&req);
     let bytes = read_body(req, MAX_TXN_BYTES).await?;
     let origin = inbox
@@ -65,6 +72,10 @@ pub async fn user(
     handle: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    // A handle no address can have names no user: answered before any key is fetched.
+    if !federation::valid_address(&format!("{handle}@x")) {
+        return Err(crate::federate::FedError::NoSuchUser.into());
+    }
     let (method, path, auth) = signed_parts(&req);
     let origin = inbox
         .authenticate(auth.as_deref(), &method, &path, b"")

@@ -205,8 +205,8 @@ impl Exporter {
                 EventRecord::Notice { kind, title, text } => Some(json!({"kind": kind.name(), "title": title, "text": text})),
                 _ => None,
             }).collect::<Vec<_>>(),
-            "disclosures": transfers.iter().map(|(peer, kind, first, last, count)| json!({
-                "peer": peer, "kind": kind, "first": first.to_rfc3339(),
+            "disclosures": transfers.iter().map(|(peer, kind, outcome, first, last, count)| json!({
+                "peer": peer, "kind": kind, "outcome": outcome, "first": first.to_rfc3339(),
                 "last": last.to_rfc3339(), "count": count,
             })).collect::<Vec<_>>(),
             // Legal holds are not disclosed to their subject (1.9 / 2.4).

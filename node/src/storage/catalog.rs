@@ -193,14 +193,34 @@ pub const ORIGIN_TXNID_TXN_V1: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("origin_txnid_txn");
 
 /// `userid_peer_kind_transfer`: (local user id, peer domain, envelope kind) → (first ms, last
-/// ms, count): which peers received what of a user's data, for their export and erasure.
+/// ms, count): what of a user's data was *queued* for which peer, written before schema 5
+/// (which counted at queueing, delivered or not). No longer written; read for the export
+/// (as `queued_before_v5`) and erasure.
 pub const USERID_PEER_KIND_TRANSFER: TableDefinition<(u64, &str, &str), (u64, u64, u64)> =
     TableDefinition::new("userid_peer_kind_transfer");
+
+/// `userid_peer_kind_outcome_disclosure`: (local user id, peer domain, envelope kind, outcome)
+/// → (first ms, last ms, count): what became of envelopes carrying a user's data, counted when
+/// it is known. Outcome `delivered` (the peer acknowledged it as applied), `refused` (it reached
+/// the peer, which refused it for good), `dropped` (queued, never sent: consent revoked or too
+/// old). For the user's export and erasure.
+pub const USERID_PEER_KIND_OUTCOME_DISCLOSURE: TableDefinition<DisclosureKey, (u64, u64, u64)> =
+    TableDefinition::new("userid_peer_kind_outcome_disclosure");
+
+/// The key of `userid_peer_kind_outcome_disclosure`: (user id, peer, kind, outcome).
+pub type DisclosureKey = (u64, &'static str, &'static str, &'static str);
 
 /// `userid_peer_erasure`: (local user id, peer domain) → (requested ms, acknowledged ms or 0):
 /// erasure requests sent to peers and their acknowledgements.
 pub const USERID_PEER_ERASURE: TableDefinition<(u64, &str), (u64, u64)> =
     TableDefinition::new("userid_peer_erasure");
+
+/// `userid_peer_erasureack`: (local user id, peer domain) → SHA-256 of the canonical JSON of
+/// the acknowledgement that peer must send (`user`, `reference`, `erasure` envelope id): every
+/// field of an acknowledgement is checked against it. Written with the request; absent for
+/// requests made before schema 5.
+pub const USERID_PEER_ERASUREACK: TableDefinition<(u64, &str), &[u8; 32]> =
+    TableDefinition::new("userid_peer_erasureack");
 
 // ---- Erasure and legal hold ----------------------------------------------------------------
 

@@ -432,6 +432,12 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
         (user, "", ""),
         (user, "\u{10ffff}", "\u{10ffff}")
     );
+    remove_user_range!(
+        tx,
+        USERID_PEER_KIND_OUTCOME_DISCLOSURE,
+        (user, "", "", ""),
+        (user, "\u{10ffff}", "\u{10ffff}", "\u{10ffff}")
+    );
     Ok(())
 }
 

@@ -153,25 +153,62 @@ pub struct OutboundRecord {
     /// `cross_border_transfer` for a peer of another region.
     pub subject: u64,
     pub payload: Vec<u8>,
+    /// Whose data it carries, and what kind: counted in the disclosure log
+    /// (`userid_peer_kind_outcome_disclosure`) once the envelope is delivered, refused or
+    /// dropped. Empty in rows queued before schema 5 (those were counted when queued).
+    pub transfers: Vec<(u64, String)>,
 }
 
 impl OutboundRecord {
     fn encode(&self) -> Vec<u8> {
-        Enc::new(1)
+        let mut e = Enc::new(2)
             .u64(self.sealer)
             .u64(self.subject)
             .bytes(&self.payload)
-            .finish()
+            .u64(self.transfers.len() as u64);
+        for (user, kind) in &self.transfers {
+            e = e.u64(*user).str(kind);
+        }
+        e.finish()
     }
     fn decode(b: &[u8]) -> Result<Self, StoreError> {
-        let mut d = Dec::new(b, "outbound", 1)?;
-        let r = OutboundRecord {
+        let version = if b.first() == Some(&1) { 1 } else { 2 };
+        let mut d = Dec::new(b, "outbound", version)?;
+        let mut r = OutboundRecord {
             sealer: d.u64()?,
             subject: d.u64()?,
             payload: d.bytes()?,
+            transfers: Vec::new(),
         };
+        if version == 2 {
+            let n = d.u64()?;
+            for _ in 0..n {
+                r.transfers.push((d.u64()?, d.string()?));
+            }
+        }
         d.end()?;
         Ok(r)
+    }
+}
+
+/// What became of an envelope that carried a user's data, as the disclosure log counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disclosure {
+    /// The peer answered it as applied (or applied before).
+    Delivered,
+    /// It reached the peer, which refused it for good.
+    Refused,
+    /// It was queued but never sent (consent revoked, too old, or its user erased).
+    Dropped,
+}
+
+impl Disclosure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Disclosure::Delivered => "delivered",
+            Disclosure::Refused => "refused",
+            Disclosure::Dropped => "dropped",
+        }
     }
 }
 
@@ -339,24 +376,27 @@ pub(crate) fn run_fanout(
     enqueue(tx, &outgoing, now)
 }
 
-/// Writes queue rows and transfer records; returns the peers written to.
+/// Writes queue rows (each with the transfers it carries, counted once its fate is known);
+/// returns the peers written to.
 pub(crate) fn enqueue(
     tx: &WriteTransaction,
     outgoing: &[Outgoing],
-    now: Millis,
+    _now: Millis,
 ) -> Result<Vec<String>, StoreError> {
     if outgoing.is_empty() {
         return Ok(Vec::new());
     }
     let first = super::take_numbers(tx, "next_outbound", outgoing.len() as u64)?;
     let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
-    let mut transfers = tx.open_table(USERID_PEER_KIND_TRANSFER)?;
     let mut dests: Vec<String> = Vec::new();
     for (n, o) in (first..).zip(outgoing) {
-        queue.insert((o.dest.as_str(), n), o.record.encode().as_slice())?;
-        for (user, kind) in &o.transfers {
-            count_transfer(&mut transfers, (*user, o.dest.as_str(), *kind), now)?;
-        }
+        let mut rec = o.record.clone();
+        rec.transfers = o
+            .transfers
+            .iter()
+            .map(|(u, k)| (*u, (*k).to_string()))
+            .collect();
+        queue.insert((o.dest.as_str(), n), rec.encode().as_slice())?;
         if !dests.contains(&o.dest) {
             dests.push(o.dest.clone());
         }
@@ -364,12 +404,21 @@ pub(crate) fn enqueue(
     Ok(dests)
 }
 
-/// Counts one more transfer of (user, peer, kind) at `now`.
-fn count_transfer(
-    t: &mut redb::Table<(u64, &'static str, &'static str), (u64, u64, u64)>,
-    key: (u64, &str, &str),
+/// Counts one more envelope of (user, peer, kind) with `outcome` at `now`, in the disclosure
+/// log — unless the user no longer has an account (erased: their log is gone with them).
+fn count_disclosure(
+    tx: &WriteTransaction,
+    user: u64,
+    peer: &str,
+    kind: &str,
+    outcome: Disclosure,
     now: Millis,
 ) -> Result<(), StoreError> {
+    if user & REMOTE_USER_BIT != 0 || tx.open_table(USERID_ACCOUNT)?.get(user)?.is_none() {
+        return Ok(());
+    }
+    let mut t = tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
+    let key = (user, peer, kind, outcome.name());
     let (first, _, count) = t.get(key)?.map_or((now.0, 0, 0), |v| v.value());
     t.insert(key, (first, now.0, count + 1))?;
     Ok(())
@@ -382,8 +431,10 @@ impl OutboundRecord {
     }
 }
 
-/// A user's data received by one peer: (peer, kind, first ms, last ms, count).
-pub type Transfer = (String, String, Millis, Millis, u64);
+/// One line of a user's disclosure log: (peer, kind, outcome, first ms, last ms, count). The
+/// outcome is `delivered`, `refused` or `dropped` (see [`Disclosure`]), or `queued` for what
+/// was counted at queueing before schema 5.
+pub type Transfer = (String, String, String, Millis, Millis, u64);
 
 impl Store {
     /// The local id of a remote user, if known.
@@ -492,17 +543,50 @@ impl Store {
         .await
     }
 
-    /// Removes delivered (or refused for good) envelopes from `dest`'s queue. Deferred (see
-    /// [`Store::write_deferred`]): if a crash loses the removal, the envelopes are sent again
-    /// and the peer, which records each applied envelope's (origin, id), answers them as
-    /// duplicates.
-    pub async fn outbound_done(&self, dest: String, seqs: Vec<u64>) -> Result<(), StoreError> {
+    /// Removes envelopes whose fate is known from `dest`'s queue, counting each one's transfers
+    /// in the disclosure log with its outcome. Deferred (see [`Store::write_deferred`]): if a
+    /// crash loses the removal (and the count with it), the envelopes are sent again and the
+    /// peer, which records each applied envelope's (origin, id), answers them as duplicates —
+    /// counted then.
+    pub async fn outbound_done(
+        &self,
+        dest: String,
+        seqs: Vec<(u64, Disclosure)>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
         self.write_deferred(move |tx| {
             let mut t = tx.open_table(DEST_SEQ_OUTBOUND)?;
-            for s in &seqs {
-                t.remove((dest.as_str(), *s))?;
+            for (s, outcome) in &seqs {
+                let Some(row) = t.remove((dest.as_str(), *s))? else {
+                    continue;
+                };
+                let rec = OutboundRecord::decode(row.value())?;
+                drop(row);
+                for (user, kind) in &rec.transfers {
+                    count_disclosure(tx, *user, &dest, kind, *outcome, now)?;
+                }
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// Peers for which envelopes carrying some of `user`'s data still wait.
+    pub async fn pending_peers_of(&self, user: u64) -> Result<Vec<String>, StoreError> {
+        self.read(move |tx| {
+            let mut out: Vec<String> = Vec::new();
+            for row in tx.open_table(DEST_SEQ_OUTBOUND)?.iter()? {
+                let (k, v) = row?;
+                let dest = k.value().0;
+                if out.last().is_some_and(|d| d == dest) {
+                    continue;
+                }
+                let rec = OutboundRecord::decode(v.value())?;
+                if rec.subject == user || rec.transfers.iter().any(|(u, _)| *u == user) {
+                    out.push(dest.to_string());
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -555,10 +639,30 @@ impl Store {
         .await
     }
 
-    /// Every peer that received some of `user`'s data, what kind, when and how often.
+    /// The user's disclosure log: for every peer and kind of their data, what became of the
+    /// envelopes (see [`Transfer`]), when first and last, how many. Peers in order.
     pub async fn transfers_of(&self, user: u64) -> Result<Vec<Transfer>, StoreError> {
         self.read(move |tx| {
             let mut out = Vec::new();
+            for row in tx
+                .open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?
+                .range((user, "", "", "")..)?
+            {
+                let (k, v) = row?;
+                let (u, peer, kind, outcome) = k.value();
+                if u != user {
+                    break;
+                }
+                let (first, last, count) = v.value();
+                out.push((
+                    peer.to_string(),
+                    kind.to_string(),
+                    outcome.to_string(),
+                    Millis(first),
+                    Millis(last),
+                    count,
+                ));
+            }
             for row in tx
                 .open_table(USERID_PEER_KIND_TRANSFER)?
                 .range((user, "", "")..)?
@@ -572,30 +676,36 @@ impl Store {
                 out.push((
                     peer.to_string(),
                     kind.to_string(),
+                    "queued".to_string(),
                     Millis(first),
                     Millis(last),
                     count,
                 ));
             }
+            out.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
             Ok(out)
         })
         .await
     }
 
-    /// Records erasure requests to peers and queues them, in one transaction.
+    /// Records erasure requests to peers, each with the digest of the acknowledgement it
+    /// expects (see `USERID_PEER_ERASUREACK`), and queues them, in one transaction.
     pub async fn request_erasure(
         &self,
         user: u64,
-        outgoing: Vec<Outgoing>,
+        outgoing: Vec<(Outgoing, [u8; 32])>,
         now: Millis,
     ) -> Result<Vec<String>, StoreError> {
         self.write(move |tx| {
             let mut t = tx.open_table(USERID_PEER_ERASURE)?;
-            for o in &outgoing {
+            let mut acks = tx.open_table(USERID_PEER_ERASUREACK)?;
+            for (o, ack) in &outgoing {
                 t.insert((user, o.dest.as_str()), (now.0, 0))?;
+                acks.insert((user, o.dest.as_str()), ack)?;
             }
-            drop(t);
-            enqueue(tx, &outgoing, now)
+            drop((t, acks));
+            let rows: Vec<Outgoing> = outgoing.iter().map(|(o, _)| o.clone()).collect();
+            enqueue(tx, &rows, now)
         })
         .await
     }
@@ -627,8 +737,8 @@ impl Store {
 }
 
 impl Store {
-    /// Records that some of `user`'s data of `kind` went to `peer` outside a queued write
-    /// (a profile answered to a peer's lookup).
+    /// Records that some of `user`'s data of `kind` was delivered to `peer` outside the queue
+    /// (a profile answered to a peer's lookup: the answer is the delivery).
     pub async fn record_transfer(
         &self,
         user: u64,
@@ -636,11 +746,8 @@ impl Store {
         kind: &'static str,
         now: Millis,
     ) -> Result<(), StoreError> {
-        self.write(move |tx| {
-            let mut t = tx.open_table(USERID_PEER_KIND_TRANSFER)?;
-            count_transfer(&mut t, (user, peer.as_str(), kind), now)
-        })
-        .await
+        self.write(move |tx| count_disclosure(tx, user, &peer, kind, Disclosure::Delivered, now))
+            .await
     }
 }
 
@@ -719,6 +826,141 @@ mod tests {
         let mut names = seen.lock().unwrap().clone();
         names.sort();
         names
+    }
+
+    #[tokio::test]
+    async fn queue_rows_and_disclosure_lines_of_schema_4_carry_over_without_being_counted_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.redb");
+        drop(Store::open(&path, |_| Ok(None)).unwrap());
+        {
+            // What schema 4 wrote: a version-1 queue row (no transfers inside) whose transfer
+            // was counted at queueing, and no outcome table.
+            let db = redb::Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 4u32.to_be_bytes().as_slice())
+                .unwrap();
+            tx.delete_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)
+                .unwrap();
+            tx.delete_table(USERID_PEER_ERASUREACK).unwrap();
+            let v1 = Enc::new(1).u64(0).u64(7).bytes(b"sealed").finish();
+            tx.open_table(DEST_SEQ_OUTBOUND)
+                .unwrap()
+                .insert(("b.test", 1), v1.as_slice())
+                .unwrap();
+            tx.open_table(USERID_PEER_KIND_TRANSFER)
+                .unwrap()
+                .insert((7, "b.test", "message"), (10, 10, 1))
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let (store, _) = Store::open(&path, |_| Ok(None)).unwrap();
+        let batch = store
+            .outbound_batch("b.test".into(), 10, 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].1.subject, 7);
+        assert!(batch[0].1.transfers.is_empty());
+        store
+            .outbound_done(
+                "b.test".into(),
+                vec![(1, Disclosure::Delivered)],
+                Millis(20),
+            )
+            .await
+            .unwrap();
+        let log = store.transfers_of(7).await.unwrap();
+        assert_eq!(
+            log,
+            [(
+                "b.test".to_string(),
+                "message".to_string(),
+                "queued".to_string(),
+                Millis(10),
+                Millis(10),
+                1
+            )],
+            "the old line stays as it was and is not counted again"
+        );
+        // A row of this schema round-trips with what it carries.
+        let rec = OutboundRecord {
+            sealer: 3,
+            subject: 7,
+            payload: b"p".to_vec(),
+            transfers: vec![(7, "message".into()), (8, "membership".into())],
+        };
+        assert_eq!(OutboundRecord::decode(&rec.encode()).unwrap(), rec);
+        let mut damaged = rec.encode();
+        damaged[0] = 3;
+        assert!(OutboundRecord::decode(&damaged).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_envelope_is_counted_for_its_users_when_its_fate_is_known_and_never_for_one_erased()
+    {
+        let (_dir, store, _) = store_with_members().await;
+        let row = |n: u8| Outgoing {
+            dest: "b.test".into(),
+            record: OutboundRecord {
+                sealer: 0,
+                subject: 1,
+                payload: vec![n],
+                transfers: Vec::new(),
+            },
+            // User 99 has no account (erased meanwhile).
+            transfers: vec![(1, "message"), (2, "membership"), (99, "message")],
+        };
+        store
+            .enqueue(vec![row(1), row(2)], Millis(5))
+            .await
+            .unwrap();
+        assert!(
+            store.transfers_of(1).await.unwrap().is_empty(),
+            "queued is not counted"
+        );
+        let seqs: Vec<u64> = store
+            .outbound_batch("b.test".into(), 10, 1 << 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        store
+            .outbound_done(
+                "b.test".into(),
+                vec![
+                    (seqs[0], Disclosure::Refused),
+                    (seqs[1], Disclosure::Dropped),
+                ],
+                Millis(9),
+            )
+            .await
+            .unwrap();
+        let outcomes = |log: Vec<Transfer>| -> Vec<(String, String, u64)> {
+            log.into_iter().map(|t| (t.1, t.2, t.5)).collect()
+        };
+        assert_eq!(
+            outcomes(store.transfers_of(1).await.unwrap()),
+            [
+                ("message".into(), "dropped".into(), 1),
+                ("message".into(), "refused".into(), 1)
+            ]
+        );
+        assert_eq!(
+            outcomes(store.transfers_of(2).await.unwrap()),
+            [
+                ("membership".into(), "dropped".into(), 1),
+                ("membership".into(), "refused".into(), 1)
+            ]
+        );
+        assert!(store.transfers_of(99).await.unwrap().is_empty());
+        assert_eq!(
+            store.pending_peers_of(1).await.unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[tokio::test]

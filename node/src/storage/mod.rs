@@ -30,8 +30,8 @@ pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
 pub use erasure::{ErasureRecord, Phase, Step};
 pub use federation::{
-    Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing, Refusal,
-    RemoteUserRecord,
+    Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
+    Refusal, RemoteUserRecord,
 };
 #[cfg(test)]
 pub use messaging::MemberRecord;
@@ -53,7 +53,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -66,6 +66,7 @@ const MIGRATIONS: &[Migration] = &[
     transaction_answers_get_a_time,
     received_ids_get_a_time_index,
     sends_get_a_log,
+    disclosures_count_outcomes,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -108,6 +109,17 @@ fn received_ids_get_a_time_index(tx: &WriteTransaction) -> Result<(), StoreError
 /// refuses the file instead of storing a client's retried message twice.
 fn sends_get_a_log(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(SENTNO_SENT)?;
+    Ok(())
+}
+
+/// 4 → 5: queued envelopes carry the (user, kind) pairs of their data, counted in
+/// `userid_peer_kind_outcome_disclosure` once delivered, refused or dropped; erasure requests
+/// record the acknowledgement they expect. Rows of `userid_peer_kind_transfer` (counted at
+/// queueing) stay as they are. The version is raised so an older build, which cannot read the
+/// new queue rows, refuses the file.
+fn disclosures_count_outcomes(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
+    tx.open_table(USERID_PEER_ERASUREACK)?;
     Ok(())
 }
 
@@ -432,6 +444,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MS_ORIGIN_TXNID_ANSWERED)?;
     tx.open_table(USERID_PEER_KIND_TRANSFER)?;
     tx.open_table(USERID_PEER_ERASURE)?;
+    tx.open_table(USERID_PEER_ERASUREACK)?;
+    tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
     tx.open_table(USERID_ERASURE)?;
     tx.open_table(HANDLEHASH_ERASED)?;
     tx.open_table(USERID_LEGALHOLD)?;

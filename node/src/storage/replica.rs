@@ -505,12 +505,14 @@ impl Store {
         .await
     }
 
-    /// A peer acknowledges that it erased one of this node's users.
+    /// A peer acknowledges that it erased one of this node's users: `ack` is the digest of its
+    /// content, which must be the one recorded with the request.
     pub async fn erasure_acknowledged(
         &self,
         origin: String,
         envelope_id: String,
         user: u64,
+        ack: [u8; 32],
         now: Millis,
     ) -> Result<Inbound<()>, StoreError> {
         self.write(move |tx| {
@@ -524,6 +526,17 @@ impl Store {
                     "no erasure was asked of you for this user".into(),
                 ));
             };
+            // Every field must match what was asked (requests from before schema 5 recorded
+            // no expectation and are matched by reference and peer, as they were then).
+            let expected = tx
+                .open_table(USERID_PEER_ERASUREACK)?
+                .get((user, origin.as_str()))?
+                .map(|v| *v.value());
+            if expected.is_some_and(|e| e != ack) {
+                return Ok(Inbound::Rejected(
+                    "the acknowledgement's user, reference or erasure id does not match the erasure asked of you".into(),
+                ));
+            }
             t.insert((user, origin.as_str()), (requested, now.0))?;
             drop(t);
             mark_seen(tx, &origin, &envelope_id, now)?;
