@@ -145,7 +145,12 @@ impl BodyPace {
     /// so far: the base timeout plus the time `received` bytes take at the minimum rate.
     fn deadline(&self, start: Instant, received: u64) -> Instant {
         let earned_ms = received.saturating_mul(1000) / self.min_bytes_per_sec.max(1);
-        start + self.timeout + Duration::from_millis(earned_ms)
+        let allowed = self
+            .timeout
+            .saturating_add(Duration::from_millis(earned_ms));
+        start
+            .checked_add(allowed)
+            .unwrap_or_else(|| start + Duration::from_secs(365 * 86_400))
     }
 }
 
@@ -295,5 +300,27 @@ fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_earns_time_at_the_minimum_rate_on_top_of_the_base_timeout() {
+        let pace = BodyPace {
+            timeout: Duration::from_secs(10),
+            min_bytes_per_sec: 1000,
+            ..BodyPace::default()
+        };
+        let start = Instant::now();
+        assert_eq!(pace.deadline(start, 0), start + Duration::from_secs(10));
+        assert_eq!(
+            pace.deadline(start, 2500),
+            start + Duration::from_millis(12_500)
+        );
+        // However many bytes are counted, the deadline is a time, not an overflow.
+        assert!(pace.deadline(start, u64::MAX) > start + Duration::from_secs(86_400));
     }
 }

@@ -561,4 +561,14 @@ mod tests {
             StatusCode::NOT_FOUND
         );
     }
+
+    #[test]
+    fn allow_lists_every_method_of_the_path() {
+        assert_eq!(allowed("/api/v1/me"), "GET, PATCH");
+        assert_eq!(
+            allowed("/api/v1/conversations/abc/messages"),
+            "DELETE, GET, POST"
+        );
+        assert_eq!(allowed("/api/v1/me/sessions/dev1"), "DELETE");
+    }
 }
