@@ -553,3 +553,29 @@ async fn a_websocket_frame_over_the_cap_is_answered_with_close_1009() {
         .unwrap();
     assert_eq!(close_code(&mut ws).await, CloseCode::Policy);
 }
+
+#[tokio::test]
+async fn a_client_waiting_for_100_continue_gets_the_early_answer_and_is_not_asked_for_its_body() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    for (method, path, status) in [
+        ("PATCH", "/api/v1/me", "401"),
+        ("POST", "/api/v1/accounts", "413"),
+    ] {
+        let mut tls = c.connect_tls().await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Expect: 100-continue\r\nContent-Length: 6291456\r\n\r\n"
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.flush().await.unwrap();
+        let answer = read_response(&mut tls).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{method} {path}: {answer}"
+        );
+        // Nothing more is asked of it, nor waited for: the connection ends at once.
+        let closed = closed_after(&mut tls, Duration::from_secs(2)).await;
+        assert!(closed.is_some(), "{method} {path}: closed after the answer");
+    }
+}

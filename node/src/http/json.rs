@@ -162,13 +162,28 @@ fn too_slow() -> ApiError {
     )
 }
 
-/// Reads and throws away what remains of a body the node answered without reading (at most
-/// `pace.linger` and `pace.linger_bytes`), so that the client, which may be sending its whole
-/// body before it reads, gets the answer: over HTTP/1.1 the connection is not closed under a
-/// client still writing (which would reset it and lose the answer), over HTTP/2 the stream ends
-/// when the client's body does instead of being reset. The task owns nothing but the body and
-/// ends with it, at its bound, or when its connection goes.
-pub fn discard(body: Incoming, pace: BodyPace) {
+/// Reads and throws away what remains of the body of `req`, which the node answers without
+/// reading it (at most `linger` and `linger_bytes` of the request's [`BodyPace`]), so that the
+/// client, which may be sending its whole body before it reads, gets the answer: over HTTP/1.1
+/// the connection is not closed under a client still writing (which would reset it and lose
+/// the answer), over HTTP/2 the stream ends when the client's body does instead of being reset.
+/// A client waiting for `100 Continue` has sent no body and is not asked for it: the body is
+/// dropped unread. The task owns nothing but the body and ends with it, at its bound, or when
+/// its connection goes.
+pub fn discard(req: Request<Incoming>) {
+    let pace = BodyPace::of(&req);
+    let expects_continue = req
+        .headers()
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    if !expects_continue {
+        drain(req.into_body(), pace);
+    }
+}
+
+/// [`discard`] for a body already being read.
+fn drain(body: Incoming, pace: BodyPace) {
     use hyper::body::Body as _;
     if body.is_end_stream() || pace.linger.is_zero() || pace.linger_bytes == 0 {
         return;
@@ -191,17 +206,19 @@ pub fn discard(body: Incoming, pace: BodyPace) {
 
 /// Reads the whole body, refusing more than `limit` bytes (before reading, by Content-Length,
 /// and while reading, for bodies without one) and a body that arrives slower than the
-/// request's [`BodyPace`] (408). A refused body's rest is [`discard`]ed.
+/// request's [`BodyPace`] (408). A body refused for its size is discarded (see [`discard`]).
 pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     let pace = BodyPace::of(&req);
     if let Some(len) = req.headers().get(CONTENT_LENGTH) {
-        let len: u64 = len
-            .to_str()
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ApiError::bad_request("bad_header", "Content-Length is not a number"))?;
+        let Some(len) = len.to_str().ok().and_then(|s| s.parse::<u64>().ok()) else {
+            discard(req);
+            return Err(ApiError::bad_request(
+                "bad_header",
+                "Content-Length is not a number",
+            ));
+        };
         if len > limit as u64 {
-            discard(req.into_body(), pace);
+            discard(req);
             return Err(too_large(limit));
         }
     }
@@ -227,7 +244,7 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
         if let Ok(data) = frame.into_data() {
             received += data.len();
             if received > limit {
-                discard(body, pace);
+                drain(body, pace);
                 return Err(too_large(limit));
             }
             if !data.is_empty() {
@@ -267,8 +284,7 @@ pub async fn read_json<T: DeserializeOwned>(
         })
         .unwrap_or(false);
     if !is_json {
-        let pace = BodyPace::of(&req);
-        discard(req.into_body(), pace);
+        discard(req);
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

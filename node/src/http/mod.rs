@@ -172,8 +172,7 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> 
                 {
                     r.headers_mut().insert(http::header::ALLOW, v);
                 }
-                let pace = BodyPace::of(&req);
-                json::discard(req.into_body(), pace);
+                json::discard(req);
                 return r;
             }
         };
@@ -356,8 +355,7 @@ async fn dispatch(
             let session = match authenticate(&api.accounts, &req).await {
                 Ok(s) => s,
                 Err(e) => {
-                    let pace = BodyPace::of(&req);
-                    json::discard(req.into_body(), pace);
+                    json::discard(req);
                     return Err(e);
                 }
             };
@@ -385,8 +383,7 @@ async fn dispatch_authenticated(
                 | ("DELETE", "/api/v1/sessions/current")
         );
         if !open {
-            let pace = BodyPace::of(&req);
-            json::discard(req.into_body(), pace);
+            json::discard(req);
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "account_pending_deletion",
