@@ -18,7 +18,6 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -533,6 +532,9 @@ impl Activity {
             h => idle_end.min(self.at(h - 1) + limits.header_timeout),
         }
     }
+    fn head_arriving(&self) -> bool {
+        self.head_ms.load(Ordering::Relaxed) != 0
+    }
     fn expired(&self, limits: &Limits) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
             && tokio::time::Instant::now() >= self.deadline(limits)
@@ -699,7 +701,6 @@ async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // No hyper header timeout: `Activity` times request heads (see there).
     builder
@@ -736,7 +737,7 @@ async fn serve(
                 let acceptor = acceptor.clone();
                 let api = api.clone();
                 let builder = builder.clone();
-                let watcher = graceful.watcher();
+                let mut stopping = stopped.clone();
                 connections.spawn(async move {
                     let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => s,
@@ -760,14 +761,32 @@ async fn serve(
                         }
                     });
                     let io = TokioIo::new(ActivityIo::new(tls, activity.clone(), &limits.pace));
-                    let conn = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+                    let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
                     tokio::pin!(conn);
+                    // Once a graceful close has begun: when to give up on it and drop.
+                    let mut closing: Option<tokio::time::Instant> = None;
                     loop {
+                        let deadline = closing.unwrap_or_else(|| activity.deadline(&limits));
                         tokio::select! {
                             _ = &mut conn => break,
-                            _ = tokio::time::sleep_until(activity.deadline(&limits)) => {
+                            // Shutdown: in-flight requests finish (`serve` bounds the wait).
+                            _ = stopping.changed(), if closing.is_none() => {
+                                conn.as_mut().graceful_shutdown();
+                                closing = Some(tokio::time::Instant::now() + limits.grace + limits.pace.linger);
+                            }
+                            _ = tokio::time::sleep_until(deadline) => {
+                                if closing.is_some() {
+                                    break; // the graceful close overran; dropping closes
+                                }
                                 if activity.expired(&limits) {
-                                    break; // dropping the connection closes it
+                                    if activity.head_arriving() {
+                                        break; // a head too slow: cut, not waited for
+                                    }
+                                    // Idle: HTTP/1.1 closes with close_notify, HTTP/2 says
+                                    // GOAWAY first, so a client that was about to send a
+                                    // request knows it was not taken.
+                                    conn.as_mut().graceful_shutdown();
+                                    closing = Some(tokio::time::Instant::now() + limits.pace.linger + Duration::from_secs(1));
                                 }
                             }
                         }
@@ -778,11 +797,13 @@ async fn serve(
         }
     }
     drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(limits.grace) => {
-            tracing::warn!("grace period over; closing the remaining connections");
-        }
+    // Every connection task has seen the signal and is closing gracefully.
+    let finished = tokio::time::timeout(limits.grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!("grace period over; closing the remaining connections");
     }
     connections.abort_all();
     while connections.join_next().await.is_some() {}
