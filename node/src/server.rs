@@ -467,21 +467,24 @@ struct Limits {
     pace: BodyPace,
 }
 
-/// When a connection last moved bytes, how many requests it has in flight (from the call of
-/// the service until its response body is sent or dropped), and when the head of the next
-/// HTTP/1.1 request began to arrive. A connection with nothing in flight is closed when it has
-/// moved no bytes for the idle timeout (the header timeout before its first byte), or when a
-/// request head has been arriving for longer than the header timeout. hyper's own header
-/// timeout is not used: it runs from the moment a connection waits for a request, so it would
-/// cut idle keep-alive connections at the header timeout instead of the idle timeout.
+/// When a connection last moved bytes, how many requests it has in flight (being handled:
+/// from the call of the service until the handler returns its response), how many responses
+/// are still being sent, and when the head of the next HTTP/1.1 request began to arrive. A
+/// connection with nothing in flight is closed when it has moved no bytes for the idle timeout
+/// (the header timeout before its first byte) — also while a response is being sent, so a
+/// client that stops reading one does not hold its slot — or when a request head has been
+/// arriving for longer than the header timeout. hyper's own header timeout is not used: it runs
+/// from the moment a connection waits for a request, so it would cut idle keep-alive
+/// connections at the header timeout instead of the idle timeout.
 #[derive(Debug)]
 struct Activity {
     start: tokio::time::Instant,
     last_ms: AtomicU64,
     seen: AtomicBool,
     in_flight: AtomicUsize,
-    /// HTTP/1.1: 1 + the ms (since `start`) of the first byte read with nothing in flight,
-    /// that is the start of a request head; 0 while no head is arriving. Unused for HTTP/2,
+    responding: AtomicUsize,
+    /// HTTP/1.1: 1 + the ms (since `start`) of the first byte read with nothing in flight or
+    /// being sent, that is the start of a request head; 0 while no head is arriving. Unused for HTTP/2,
     /// whose idle connections carry frames (pings, settings) that are not requests.
     head_ms: AtomicU64,
     h1: bool,
@@ -494,6 +497,7 @@ impl Activity {
             last_ms: AtomicU64::new(0),
             seen: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            responding: AtomicUsize::new(0),
             head_ms: AtomicU64::new(0),
             h1,
         }
@@ -506,7 +510,10 @@ impl Activity {
         self.last_ms.store(self.now_ms(), Ordering::Relaxed);
     }
     fn read_bytes(&self) {
-        if self.h1 && self.in_flight.load(Ordering::Relaxed) == 0 {
+        if self.h1
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && self.responding.load(Ordering::Relaxed) == 0
+        {
             let _ = self.head_ms.compare_exchange(
                 0,
                 self.now_ms() + 1,
@@ -532,6 +539,9 @@ impl Activity {
             h => idle_end.min(self.at(h - 1) + limits.header_timeout),
         }
     }
+    fn sending(&self) -> bool {
+        self.responding.load(Ordering::Relaxed) != 0
+    }
     fn head_arriving(&self) -> bool {
         self.head_ms.load(Ordering::Relaxed) != 0
     }
@@ -543,6 +553,10 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.head_ms.store(0, Ordering::Relaxed);
         InFlight(self.clone())
+    }
+    fn responding(self: &Arc<Self>) -> Responding {
+        self.responding.fetch_add(1, Ordering::Relaxed);
+        Responding(self.clone())
     }
 }
 
@@ -557,11 +571,22 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request counted as in flight until it is sent or dropped, so
-/// a long streamed answer (an export) is not taken for an idle connection.
+/// Counts a response as being sent until dropped.
+#[derive(Debug)]
+struct Responding(Arc<Activity>);
+
+impl Drop for Responding {
+    fn drop(&mut self) {
+        self.0.responding.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// A response body counted as being sent until it is sent or dropped, so that bytes the client
+/// sends meanwhile (a pipelined request) do not start the head timer under a long answer.
 struct Tracked {
     body: crate::http::Body,
-    _in_flight: InFlight,
+    _responding: Responding,
 }
 
 impl hyper::body::Body for Tracked {
@@ -755,9 +780,12 @@ async fn serve(
                         req.extensions_mut().insert(crate::http::ConnectionSlot::new(for_requests.clone()));
                         req.extensions_mut().insert(limits.pace);
                         let guard = in_service.request_started();
+                        let activity = in_service.clone();
                         async move {
                             let response = crate::http::handle(api, req, peer).await;
-                            Ok::<_, Infallible>(response.map(|body| Tracked { body, _in_flight: guard }))
+                            let responding = activity.responding();
+                            drop(guard);
+                            Ok::<_, Infallible>(response.map(|body| Tracked { body, _responding: responding }))
                         }
                     });
                     let io = TokioIo::new(ActivityIo::new(tls, activity.clone(), &limits.pace));
@@ -779,8 +807,10 @@ async fn serve(
                                     break; // the graceful close overran; dropping closes
                                 }
                                 if activity.expired(&limits) {
-                                    if activity.head_arriving() {
-                                        break; // a head too slow: cut, not waited for
+                                    if activity.head_arriving() || activity.sending() {
+                                        // A head too slow, or an answer the client stopped
+                                        // reading: cut, not waited for.
+                                        break;
                                     }
                                     // Idle: HTTP/1.1 closes with close_notify, HTTP/2 says
                                     // GOAWAY first, so a client that was about to send a
@@ -807,4 +837,89 @@ async fn serve(
     }
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::advance;
+
+    fn limits() -> Limits {
+        Limits {
+            max_connections: 1,
+            header_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(1000),
+            grace: Duration::ZERO,
+            pace: BodyPace::default(),
+        }
+    }
+
+    /// One request handled and answered on `a`.
+    fn served(a: &Arc<Activity>) {
+        let handling = a.request_started();
+        a.read_bytes();
+        let sending = a.responding();
+        drop(handling);
+        drop(sending);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_expires_at_the_idle_timeout_not_the_header_timeout() {
+        let l = limits();
+        for h1 in [true, false] {
+            let a = Arc::new(Activity::new(h1));
+            served(&a);
+            advance(Duration::from_millis(999)).await;
+            assert!(!a.expired(&l), "h1 {h1}");
+            advance(Duration::from_millis(2)).await;
+            assert!(a.expired(&l) && !a.head_arriving() && !a.sending());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_head_must_arrive_within_the_header_timeout_of_its_first_byte() {
+        let l = limits();
+        let a = Arc::new(Activity::new(true));
+        served(&a);
+        advance(Duration::from_millis(500)).await;
+        a.read_bytes(); // the next head begins, and trickles
+        advance(Duration::from_millis(200)).await;
+        a.read_bytes();
+        assert!(!a.expired(&l));
+        advance(Duration::from_millis(101)).await;
+        assert!(a.expired(&l) && a.head_arriving());
+        // Over HTTP/2, bytes between requests are frames, not a head.
+        let b = Arc::new(Activity::new(false));
+        b.read_bytes();
+        assert!(!b.head_arriving());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_being_sent_starts_no_head_timer_but_a_stalled_one_goes_idle() {
+        let l = limits();
+        let a = Arc::new(Activity::new(true));
+        let handling = a.request_started();
+        let sending = a.responding();
+        drop(handling);
+        a.read_bytes(); // a pipelined byte while the answer is sent
+        assert!(!a.head_arriving());
+        advance(Duration::from_millis(500)).await;
+        assert!(!a.expired(&l));
+        advance(Duration::from_millis(501)).await;
+        assert!(
+            a.expired(&l) && a.sending(),
+            "a client that stopped reading"
+        );
+        drop(sending);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_being_handled_does_not_expire() {
+        let l = limits();
+        let a = Arc::new(Activity::new(true));
+        let handling = a.request_started();
+        advance(Duration::from_secs(30)).await;
+        assert!(!a.expired(&l));
+        drop(handling);
+    }
 }
