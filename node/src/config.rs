@@ -63,6 +63,15 @@ pub struct HttpConfig {
     pub header_read_timeout_ms: Bounded<100, 600_000>,
     pub idle_timeout_ms: Bounded<100, 3_600_000>,
     pub shutdown_grace_ms: Bounded<0, 600_000>,
+    /// A request body may take this long, plus one second per `body_min_bytes_per_sec`
+    /// bytes received; slower or stalled bodies get 408 and the connection is closed.
+    pub body_read_timeout_ms: Bounded<100, 600_000>,
+    pub body_min_bytes_per_sec: Bounded<1, { 1 << 30 }>,
+    /// After answering before a body was read (401, 404, 413, …), the rest of the body is
+    /// read and discarded for at most this long and this many bytes, so that a client that
+    /// sends its whole body first still sees the answer.
+    pub linger_ms: Bounded<0, 60_000>,
+    pub linger_max_bytes: Bounded<0, { 1 << 30 }>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -247,6 +256,10 @@ impl Default for HttpConfig {
             header_read_timeout_ms: Bounded(10_000),
             idle_timeout_ms: Bounded(60_000),
             shutdown_grace_ms: Bounded(10_000),
+            body_read_timeout_ms: Bounded(10_000),
+            body_min_bytes_per_sec: Bounded(1024),
+            linger_ms: Bounded(5_000),
+            linger_max_bytes: Bounded(8 << 20),
         }
     }
 }

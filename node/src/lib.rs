@@ -38,7 +38,7 @@ pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
 pub use consents::Purpose;
 pub use crypto::SecretKey;
 pub use federate::FedError;
-pub use http::ROUTES;
+pub use http::{MAX_URI_BYTES, ROUTES};
 pub use policy::MAX_TEXT_BYTES as POLICY_MAX_BYTES;
 pub use server::{Node, StartError, run};
 pub use storage::{

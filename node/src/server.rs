@@ -1,6 +1,6 @@
 //! Starting and stopping a node: opens the data directory, master key, database, TLS and
-//! policy; accepts HTTPS connections (HTTP/1.1 and HTTP/2 by ALPN) with a connection limit
-//! and handshake/header timeouts; and shuts down gracefully when told to.
+//! policy; accepts HTTPS connections (HTTP/1.1 and HTTP/2 by ALPN) with a connection limit,
+//! handshake/header/idle timeouts and a graceful close; and shuts down gracefully when told to.
 //!
 //! Shutdown: one `watch` signal fans out. The accept loop stops accepting, every connection
 //! is asked to finish its in-flight requests within `http.shutdown_grace_ms`, connection tasks
@@ -18,7 +18,6 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -30,7 +29,7 @@ use crate::config::Config;
 use crate::crypto::{CryptoError, MasterKey};
 use crate::erasure::Erasure;
 use crate::federate::{FedError, HostLimits, Inbox, Outbox};
-use crate::http::{Api, Sessions};
+use crate::http::{Api, BodyPace, Sessions};
 use crate::policy::{Policy, PolicyError};
 use crate::ratelimit::LoginLimiter;
 use crate::storage::{Store, StoreError};
@@ -234,6 +233,12 @@ impl Node {
             header_timeout: Duration::from_millis(config.http.header_read_timeout_ms.get()),
             idle_timeout: Duration::from_millis(config.http.idle_timeout_ms.get()),
             grace: Duration::from_millis(config.http.shutdown_grace_ms.get()),
+            pace: BodyPace {
+                timeout: Duration::from_millis(config.http.body_read_timeout_ms.get()),
+                min_bytes_per_sec: config.http.body_min_bytes_per_sec.get(),
+                linger: Duration::from_millis(config.http.linger_ms.get()),
+                linger_bytes: config.http.linger_max_bytes.get(),
+            },
         };
         let acceptor = TlsAcceptor::from(tls_config);
         let purge_every = Duration::from_secs(config.messaging.purge_interval_secs.get());
@@ -483,46 +488,99 @@ struct Limits {
     header_timeout: Duration,
     idle_timeout: Duration,
     grace: Duration,
+    pace: BodyPace,
 }
 
-/// When a connection last moved bytes, and how many requests it has in flight. A connection
-/// with nothing in flight and no bytes for its limit is closed: hyper's header timeout starts
-/// only at a request's first byte, so silent or idle keep-alive clients would otherwise hold a
-/// connection slot for ever.
+/// When a connection last moved bytes, how many requests it has in flight (being handled:
+/// from the call of the service until the handler returns its response), how many responses
+/// are still being sent, and when the head of the next HTTP/1.1 request began to arrive. A
+/// connection with nothing in flight is closed when it has moved no bytes for the idle timeout
+/// (the header timeout before its first byte) — also while a response is being sent, so a
+/// client that stops reading one does not hold its slot — or when a request head has been
+/// arriving for longer than the header timeout. hyper's own header timeout is not used: it runs
+/// from the moment a connection waits for a request, so it would cut idle keep-alive
+/// connections at the header timeout instead of the idle timeout.
 #[derive(Debug)]
 struct Activity {
     start: tokio::time::Instant,
     last_ms: AtomicU64,
     seen: AtomicBool,
     in_flight: AtomicUsize,
+    responding: AtomicUsize,
+    /// HTTP/1.1: 1 + the ms (since `start`) of the first byte read with nothing in flight or
+    /// being sent, that is the start of a request head; 0 while no head is arriving. Unused for HTTP/2,
+    /// whose idle connections carry frames (pings, settings) that are not requests.
+    head_ms: AtomicU64,
+    h1: bool,
 }
 
 impl Activity {
-    fn new() -> Self {
+    fn new(h1: bool) -> Self {
         Activity {
             start: tokio::time::Instant::now(),
             last_ms: AtomicU64::new(0),
             seen: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            responding: AtomicUsize::new(0),
+            head_ms: AtomicU64::new(0),
+            h1,
         }
+    }
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
     }
     fn touch(&self) {
         self.seen.store(true, Ordering::Relaxed);
-        self.last_ms
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
     }
-    fn seen_bytes(&self) -> bool {
-        self.seen.load(Ordering::Relaxed)
+    fn read_bytes(&self) {
+        if self.h1
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && self.responding.load(Ordering::Relaxed) == 0
+        {
+            let _ = self.head_ms.compare_exchange(
+                0,
+                self.now_ms() + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        self.touch();
     }
-    fn last(&self) -> tokio::time::Instant {
-        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    fn at(&self, ms: u64) -> tokio::time::Instant {
+        self.start + Duration::from_millis(ms)
     }
-    fn idle_for(&self, limit: Duration) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0 && self.last().elapsed() >= limit
+    /// When this connection is due to be closed if nothing changes meanwhile.
+    fn deadline(&self, limits: &Limits) -> tokio::time::Instant {
+        let idle = if self.seen.load(Ordering::Relaxed) {
+            limits.idle_timeout
+        } else {
+            limits.header_timeout
+        };
+        let idle_end = self.at(self.last_ms.load(Ordering::Relaxed)) + idle;
+        match self.head_ms.load(Ordering::Relaxed) {
+            0 => idle_end,
+            h => idle_end.min(self.at(h - 1) + limits.header_timeout),
+        }
+    }
+    fn sending(&self) -> bool {
+        self.responding.load(Ordering::Relaxed) != 0
+    }
+    fn head_arriving(&self) -> bool {
+        self.head_ms.load(Ordering::Relaxed) != 0
+    }
+    fn expired(&self, limits: &Limits) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && tokio::time::Instant::now() >= self.deadline(limits)
     }
     fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head_ms.store(0, Ordering::Relaxed);
         InFlight(self.clone())
+    }
+    fn responding(self: &Arc<Self>) -> Responding {
+        self.responding.fetch_add(1, Ordering::Relaxed);
+        Responding(self.clone())
     }
 }
 
@@ -537,11 +595,79 @@ impl Drop for InFlight {
     }
 }
 
-/// An I/O stream that records activity on every byte moved.
+/// Counts a response as being sent until dropped.
+#[derive(Debug)]
+struct Responding(Arc<Activity>);
+
+impl Drop for Responding {
+    fn drop(&mut self) {
+        self.0.responding.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// A response body counted as being sent until it is sent or dropped, so that bytes the client
+/// sends meanwhile (a pipelined request) do not start the head timer under a long answer.
+struct Tracked {
+    body: crate::http::Body,
+    _responding: Responding,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        Pin::new(&mut self.body)
+            .poll_frame(cx)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// An I/O stream that records activity on every byte moved, and closes gracefully: its
+/// shutdown (hyper's, at the end of a connection, or the WebSocket's) sends TLS close_notify
+/// and the TCP FIN first, then reads and discards what the client still sends until it closes
+/// too, for at most `linger` and `linger_bytes` (RFC 9112 §9.6). Closing outright under a
+/// client that is still sending — a body the node answered without reading — resets the
+/// connection, and the client loses the answer it has not read yet.
 #[derive(Debug)]
 struct ActivityIo<S> {
     inner: S,
     activity: Arc<Activity>,
+    linger: Duration,
+    linger_bytes: u64,
+    closing: Closing,
+}
+
+#[derive(Debug)]
+enum Closing {
+    Open,
+    Draining {
+        until: Pin<Box<tokio::time::Sleep>>,
+        left: u64,
+    },
+    Closed,
+}
+
+impl<S> ActivityIo<S> {
+    fn new(inner: S, activity: Arc<Activity>, pace: &BodyPace) -> Self {
+        ActivityIo {
+            inner,
+            activity,
+            linger: pace.linger,
+            linger_bytes: pace.linger_bytes,
+            closing: Closing::Open,
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for ActivityIo<S> {
@@ -553,13 +679,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for ActivityIo<S> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
+            self.activity.read_bytes();
         }
         r
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for ActivityIo<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ActivityIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -575,7 +701,44 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ActivityIo<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        loop {
+            match &mut this.closing {
+                Closing::Open => {
+                    // Flushes what is written, sends close_notify, shuts the TCP write half.
+                    let r = std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx));
+                    if r.is_err() || this.linger.is_zero() || this.linger_bytes == 0 {
+                        this.closing = Closing::Closed;
+                        return Poll::Ready(r);
+                    }
+                    this.closing = Closing::Draining {
+                        until: Box::pin(tokio::time::sleep(this.linger)),
+                        left: this.linger_bytes,
+                    };
+                }
+                Closing::Draining { until, left } => {
+                    if until.as_mut().poll(cx).is_ready() {
+                        this.closing = Closing::Closed;
+                        continue;
+                    }
+                    let mut scratch = [0u8; 4096];
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                            let n = buf.filled().len() as u64;
+                            *left = left.saturating_sub(n);
+                            if *left == 0 {
+                                this.closing = Closing::Closed;
+                            }
+                        }
+                        // The client closed too (or the connection failed): done.
+                        Poll::Ready(_) => this.closing = Closing::Closed,
+                    }
+                }
+                Closing::Closed => return Poll::Ready(Ok(())),
+            }
+        }
     }
 }
 
@@ -587,12 +750,12 @@ async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No hyper header timeout: `Activity` times request heads (see there).
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(None);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -623,13 +786,14 @@ async fn serve(
                 let acceptor = acceptor.clone();
                 let api = api.clone();
                 let builder = builder.clone();
-                let watcher = graceful.watcher();
+                let mut stopping = stopped.clone();
                 connections.spawn(async move {
                     let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => s,
                         _ => return,
                     };
-                    let activity = Arc::new(Activity::new());
+                    let h1 = tls.get_ref().1.alpn_protocol() != Some(b"h2".as_slice());
+                    let activity = Arc::new(Activity::new(h1));
                     let in_service = activity.clone();
                     // The slot goes with every request too, so a connection upgraded to a
                     // WebSocket keeps holding it after hyper hands the socket over.
@@ -638,24 +802,45 @@ async fn serve(
                     let service = service_fn(move |mut req| {
                         let api = api.clone();
                         req.extensions_mut().insert(crate::http::ConnectionSlot::new(for_requests.clone()));
+                        req.extensions_mut().insert(limits.pace);
                         let guard = in_service.request_started();
+                        let activity = in_service.clone();
                         async move {
                             let response = crate::http::handle(api, req, peer).await;
+                            let responding = activity.responding();
                             drop(guard);
-                            Ok::<_, Infallible>(response)
+                            Ok::<_, Infallible>(response.map(|body| Tracked { body, _responding: responding }))
                         }
                     });
-                    let io = TokioIo::new(ActivityIo { inner: tls, activity: activity.clone() });
-                    let conn = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+                    let io = TokioIo::new(ActivityIo::new(tls, activity.clone(), &limits.pace));
+                    let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
                     tokio::pin!(conn);
+                    // Once a graceful close has begun: when to give up on it and drop.
+                    let mut closing: Option<tokio::time::Instant> = None;
                     loop {
-                        let limit = if activity.seen_bytes() { limits.idle_timeout } else { limits.header_timeout };
-                        let deadline = activity.last() + limit;
+                        let deadline = closing.unwrap_or_else(|| activity.deadline(&limits));
                         tokio::select! {
                             _ = &mut conn => break,
+                            // Shutdown: in-flight requests finish (`serve` bounds the wait).
+                            _ = stopping.changed(), if closing.is_none() => {
+                                conn.as_mut().graceful_shutdown();
+                                closing = Some(tokio::time::Instant::now() + limits.grace + limits.pace.linger);
+                            }
                             _ = tokio::time::sleep_until(deadline) => {
-                                if activity.idle_for(limit) {
-                                    break; // dropping the connection closes it
+                                if closing.is_some() {
+                                    break; // the graceful close overran; dropping closes
+                                }
+                                if activity.expired(&limits) {
+                                    if activity.head_arriving() || activity.sending() {
+                                        // A head too slow, or an answer the client stopped
+                                        // reading: cut, not waited for.
+                                        break;
+                                    }
+                                    // Idle: HTTP/1.1 closes with close_notify, HTTP/2 says
+                                    // GOAWAY first, so a client that was about to send a
+                                    // request knows it was not taken.
+                                    conn.as_mut().graceful_shutdown();
+                                    closing = Some(tokio::time::Instant::now() + limits.pace.linger + Duration::from_secs(1));
                                 }
                             }
                         }
@@ -666,12 +851,99 @@ async fn serve(
         }
     }
     drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(limits.grace) => {
-            tracing::warn!("grace period over; closing the remaining connections");
-        }
+    // Every connection task has seen the signal and is closing gracefully.
+    let finished = tokio::time::timeout(limits.grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!("grace period over; closing the remaining connections");
     }
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::advance;
+
+    fn limits() -> Limits {
+        Limits {
+            max_connections: 1,
+            header_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(1000),
+            grace: Duration::ZERO,
+            pace: BodyPace::default(),
+        }
+    }
+
+    /// One request handled and answered on `a`.
+    fn served(a: &Arc<Activity>) {
+        let handling = a.request_started();
+        a.read_bytes();
+        let sending = a.responding();
+        drop(handling);
+        drop(sending);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_expires_at_the_idle_timeout_not_the_header_timeout() {
+        let l = limits();
+        for h1 in [true, false] {
+            let a = Arc::new(Activity::new(h1));
+            served(&a);
+            advance(Duration::from_millis(999)).await;
+            assert!(!a.expired(&l), "h1 {h1}");
+            advance(Duration::from_millis(2)).await;
+            assert!(a.expired(&l) && !a.head_arriving() && !a.sending());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_head_must_arrive_within_the_header_timeout_of_its_first_byte() {
+        let l = limits();
+        let a = Arc::new(Activity::new(true));
+        served(&a);
+        advance(Duration::from_millis(500)).await;
+        a.read_bytes(); // the next head begins, and trickles
+        advance(Duration::from_millis(200)).await;
+        a.read_bytes();
+        assert!(!a.expired(&l));
+        advance(Duration::from_millis(101)).await;
+        assert!(a.expired(&l) && a.head_arriving());
+        // Over HTTP/2, bytes between requests are frames, not a head.
+        let b = Arc::new(Activity::new(false));
+        b.read_bytes();
+        assert!(!b.head_arriving());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_being_sent_starts_no_head_timer_but_a_stalled_one_goes_idle() {
+        let l = limits();
+        let a = Arc::new(Activity::new(true));
+        let handling = a.request_started();
+        let sending = a.responding();
+        drop(handling);
+        a.read_bytes(); // a pipelined byte while the answer is sent
+        assert!(!a.head_arriving());
+        advance(Duration::from_millis(500)).await;
+        assert!(!a.expired(&l));
+        advance(Duration::from_millis(501)).await;
+        assert!(
+            a.expired(&l) && a.sending(),
+            "a client that stopped reading"
+        );
+        drop(sending);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_being_handled_does_not_expire() {
+        let l = limits();
+        let a = Arc::new(Activity::new(true));
+        let handling = a.request_started();
+        advance(Duration::from_secs(30)).await;
+        assert!(!a.expired(&l));
+        drop(handling);
+    }
 }

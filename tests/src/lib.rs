@@ -668,6 +668,13 @@ impl Client {
         self.connector.connect(name, tcp).await
     }
 
+    /// A TLS connection with HTTP/2 agreed by ALPN, not yet used.
+    pub async fn connect_tls_h2(&self) -> std::io::Result<TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        let name = ServerName::try_from("localhost").expect("name");
+        self.connector_h2.connect(name, tcp).await
+    }
+
     /// Opens the event WebSocket with a bearer token (or none, to authenticate by frame).
     pub async fn ws(&self, token: Option<&str>, since: Option<&str>) -> Ws {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -8,6 +8,8 @@
 //!   frame `{"type":"auth","token":"…"}` within 10 seconds. The server sends one text frame per
 //!   event (`{"type":…,"cursor":"N",…}`); the client acknowledges with `{"type":"ack","cursor":"N"}`.
 //!   The server pings every 30 seconds and closes a connection that stays silent for 90.
+//!   A client frame over 16 KiB is answered with close code 1009, a protocol violation with
+//!   1002 and a text frame that is not UTF-8 with 1007, before the connection closes.
 //!
 //! A client that reconnects with its last cursor misses nothing and gets nothing twice.
 
@@ -183,6 +185,10 @@ fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
         .max_frame_size(Some(MAX_CLIENT_MESSAGE))
 }
 
+/// Sends a close frame, then closes the socket gracefully: the server's half first (TLS
+/// close_notify), then what the client still sends — its close frame, or the rest of a frame
+/// that was refused — is read and discarded for a bounded time and size by the connection's
+/// I/O (see `server.rs`), so the client is not reset before it has read the close frame.
 async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     let _ = ws
         .send(Message::Close(Some(CloseFrame {
@@ -190,22 +196,46 @@ async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
             reason: reason.to_string().into(),
         })))
         .await;
+    let _ = tokio::io::AsyncWriteExt::shutdown(ws.get_mut()).await;
 }
 
-/// Reads the first frame as `{"type":"auth","token"}`.
-async fn first_frame_auth(ws: &mut Ws, accounts: &Accounts) -> Option<Session> {
-    let frame = tokio::time::timeout(AUTH_WITHIN, ws.next())
-        .await
-        .ok()??
-        .ok()?;
-    let Message::Text(text) = frame else {
-        return None;
-    };
-    let v: serde_json::Value = serde_json::from_str(text.as_str()).ok()?;
-    if v["type"] != "auth" {
-        return None;
+/// The close code and reason for a client frame that could not be read, when the client is
+/// still there to be told.
+fn refusal(e: &tokio_tungstenite::tungstenite::Error) -> Option<(CloseCode, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Capacity(_) => Some((CloseCode::Size, "a client frame may be at most 16 KiB")),
+        Error::Protocol(_) => Some((CloseCode::Protocol, "WebSocket protocol error")),
+        Error::Utf8(_) => Some((CloseCode::Invalid, "a text frame must be UTF-8")),
+        _ => None,
     }
-    accounts.authenticate(v["token"].as_str()?).await.ok()
+}
+
+const AUTH_FIRST: (CloseCode, &str) = (
+    CloseCode::Policy,
+    "authenticate with {\"type\":\"auth\",\"token\":…}",
+);
+
+/// Reads the first frame as `{"type":"auth","token"}`; else the close code and reason to
+/// answer with.
+async fn first_frame_auth(
+    ws: &mut Ws,
+    accounts: &Accounts,
+) -> Result<Session, (CloseCode, &'static str)> {
+    let frame = match tokio::time::timeout(AUTH_WITHIN, ws.next()).await {
+        Ok(Some(Ok(frame))) => frame,
+        Ok(Some(Err(e))) => return Err(refusal(&e).unwrap_or(AUTH_FIRST)),
+        Ok(None) | Err(_) => return Err(AUTH_FIRST),
+    };
+    let Message::Text(text) = frame else {
+        return Err(AUTH_FIRST);
+    };
+    let v: serde_json::Value = serde_json::from_str(text.as_str()).map_err(|_| AUTH_FIRST)?;
+    if v["type"] != "auth" {
+        return Err(AUTH_FIRST);
+    }
+    let token = v["token"].as_str().ok_or(AUTH_FIRST)?;
+    accounts.authenticate(token).await.map_err(|_| AUTH_FIRST)
 }
 
 async fn run(
@@ -219,14 +249,9 @@ async fn run(
     let session = match session {
         Some(s) => s,
         None => match first_frame_auth(&mut ws, &accounts).await {
-            Some(s) => s,
-            None => {
-                close(
-                    &mut ws,
-                    CloseCode::Policy,
-                    "authenticate with {\"type\":\"auth\",\"token\":…}",
-                )
-                .await;
+            Ok(s) => s,
+            Err((code, reason)) => {
+                close(&mut ws, code, reason).await;
                 return;
             }
         },
@@ -295,7 +320,13 @@ async fn run(
                                 }
                             }
                         }
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                        Some(Err(e)) => {
+                            if let Some((code, reason)) = refusal(&e) {
+                                close(&mut ws, code, reason).await;
+                            }
+                            return;
+                        }
+                        Some(Ok(Message::Close(_))) | None => return,
                         Some(Ok(_)) => {} // pings are answered by the library; pongs just count as heard
                     }
                 }

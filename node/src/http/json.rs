@@ -1,16 +1,19 @@
-//! Reading request bodies (size limit, content type, JSON with errors that name the field) and
+//! Reading request bodies (size limit, deadline and minimum rate, content type, JSON with
+//! errors that name the field), discarding the unread rest of a body answered early, and
 //! writing JSON responses.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Frame;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use super::error::ApiError;
 
@@ -103,27 +106,163 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// How fast a request body must arrive, and how much of a body the node did not read is
+/// discarded after an early answer. The server puts one into every request's extensions
+/// (from the `[http]` settings); a request without one gets the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyPace {
+    /// Every body may take this long …
+    pub timeout: Duration,
+    /// … plus one second per this many bytes received.
+    pub min_bytes_per_sec: u64,
+    /// An unread body is discarded for at most this long …
+    pub linger: Duration,
+    /// … and at most this many bytes.
+    pub linger_bytes: u64,
+}
+
+impl Default for BodyPace {
+    fn default() -> Self {
+        BodyPace {
+            timeout: Duration::from_secs(10),
+            min_bytes_per_sec: 1024,
+            linger: Duration::from_secs(5),
+            linger_bytes: 8 << 20,
+        }
+    }
+}
+
+impl BodyPace {
+    /// The settings the server attached to `req`.
+    pub fn of<B>(req: &Request<B>) -> BodyPace {
+        req.extensions()
+            .get::<BodyPace>()
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// When a body that started arriving at `start` must have arrived, having `received` bytes
+    /// so far: the base timeout plus the time `received` bytes take at the minimum rate.
+    fn deadline(&self, start: Instant, received: u64) -> Instant {
+        let earned_ms = received.saturating_mul(1000) / self.min_bytes_per_sec.max(1);
+        let allowed = self
+            .timeout
+            .saturating_add(Duration::from_millis(earned_ms));
+        start
+            .checked_add(allowed)
+            .unwrap_or_else(|| start + Duration::from_secs(365 * 86_400))
+    }
+}
+
+fn too_slow() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        "the request body did not arrive in time",
+    )
+}
+
+/// Reads and throws away what remains of the body of `req`, which the node answers without
+/// reading it (at most `linger` and `linger_bytes` of the request's [`BodyPace`]), so that the
+/// client, which may be sending its whole body before it reads, gets the answer: over HTTP/1.1
+/// the connection is not closed under a client still writing (which would reset it and lose
+/// the answer), over HTTP/2 the stream ends when the client's body does instead of being reset.
+/// A client waiting for `100 Continue` has sent no body and is not asked for it: the body is
+/// dropped unread. The task owns nothing but the body and ends with it, at its bound, or when
+/// its connection goes.
+pub fn discard(req: Request<Incoming>) {
+    let pace = BodyPace::of(&req);
+    let expects_continue = req
+        .headers()
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    if !expects_continue {
+        drain(req.into_body(), pace);
+    }
+}
+
+/// [`discard`] for a body already being read.
+fn drain(body: Incoming, pace: BodyPace) {
+    use hyper::body::Body as _;
+    if body.is_end_stream() || pace.linger.is_zero() || pace.linger_bytes == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut body = body;
+        let until = Instant::now() + pace.linger;
+        let mut left = pace.linger_bytes;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(until, body.frame()).await {
+            if let Some(data) = frame.data_ref() {
+                let n = data.len() as u64;
+                if n > left {
+                    return;
+                }
+                left -= n;
+            }
+        }
+    });
+}
+
 /// Reads the whole body, refusing more than `limit` bytes (before reading, by Content-Length,
-/// and while reading, for bodies without one).
+/// and while reading, for bodies without one) and a body that arrives slower than the
+/// request's [`BodyPace`] (408). A body refused for its size is discarded (see [`discard`]).
 pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    let pace = BodyPace::of(&req);
     if let Some(len) = req.headers().get(CONTENT_LENGTH) {
-        let len: u64 = len
-            .to_str()
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ApiError::bad_request("bad_header", "Content-Length is not a number"))?;
+        let Some(len) = len.to_str().ok().and_then(|s| s.parse::<u64>().ok()) else {
+            discard(req);
+            return Err(ApiError::bad_request(
+                "bad_header",
+                "Content-Length is not a number",
+            ));
+        };
         if len > limit as u64 {
+            discard(req);
             return Err(too_large(limit));
         }
     }
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
-        Err(_) => Err(ApiError::bad_request(
-            "bad_body",
-            "the request body could not be read",
-        )),
+    let mut body = req.into_body();
+    let start = Instant::now();
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut received = 0usize;
+    loop {
+        let deadline = pace.deadline(start, received as u64);
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            // Dropping the body closes an HTTP/1.1 connection (its framing is lost) and resets
+            // an HTTP/2 stream: a stalled client is not waited for again.
+            Err(_) => return Err(too_slow()),
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(_))) => {
+                return Err(ApiError::bad_request(
+                    "bad_body",
+                    "the request body could not be read",
+                ));
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            received += data.len();
+            if received > limit {
+                drain(body, pace);
+                return Err(too_large(limit));
+            }
+            if !data.is_empty() {
+                parts.push(data);
+            }
+        }
     }
+    Ok(match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.pop().unwrap_or_default(),
+        _ => {
+            let mut all = Vec::with_capacity(received);
+            for p in &parts {
+                all.extend_from_slice(p);
+            }
+            Bytes::from(all)
+        }
+    })
 }
 
 /// Reads a JSON body into `T` (whose fields define what is accepted; unknown fields are
@@ -145,6 +284,7 @@ pub async fn read_json<T: DeserializeOwned>(
         })
         .unwrap_or(false);
     if !is_json {
+        discard(req);
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -176,5 +316,27 @@ fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_earns_time_at_the_minimum_rate_on_top_of_the_base_timeout() {
+        let pace = BodyPace {
+            timeout: Duration::from_secs(10),
+            min_bytes_per_sec: 1000,
+            ..BodyPace::default()
+        };
+        let start = Instant::now();
+        assert_eq!(pace.deadline(start, 0), start + Duration::from_secs(10));
+        assert_eq!(
+            pace.deadline(start, 2500),
+            start + Duration::from_millis(12_500)
+        );
+        // However many bytes are counted, the deadline is a time, not an overflow.
+        assert!(pace.deadline(start, u64::MAX) > start + Duration::from_secs(86_400));
     }
 }

@@ -32,7 +32,7 @@ use hyper::body::Incoming;
 
 pub use error::ApiError;
 pub use events::Sessions;
-pub use json::Body;
+pub use json::{Body, BodyPace};
 pub(crate) use messages::message_json;
 pub use throttle::Throttle;
 
@@ -150,14 +150,37 @@ impl ConnectionSlot {
 /// A matched request's path parameters, in pattern order.
 type Params = Vec<String>;
 
+/// Longest request target (path and query) the node serves; longer ones get 414. (hyper
+/// itself answers 414 without a body beyond 65534 bytes, before the node sees the request.)
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Headers the node reads one value of: a request carrying two of one is refused rather than
+/// having one of them silently win (a proxy and the node could each pick a different one).
+const SINGLE_HEADERS: &[http::header::HeaderName] = &[
+    http::header::AUTHORIZATION,
+    http::header::CONTENT_TYPE,
+    http::header::SEC_WEBSOCKET_KEY,
+    http::header::SEC_WEBSOCKET_VERSION,
+];
+
 /// Handles one request; never fails (errors become JSON error answers).
 pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
-    let (route, params) = match route(req.method(), req.uri().path()) {
-        Ok(found) => found,
-        Err(e) => return json::error_reply(&e),
-    };
+    let (route, params) =
+        match check_head(&req).and_then(|()| route(req.method(), req.uri().path())) {
+            Ok(found) => found,
+            Err(e) => {
+                let mut r = json::error_reply(&e);
+                if e.status == StatusCode::METHOD_NOT_ALLOWED
+                    && let Ok(v) = http::HeaderValue::from_str(&allowed(req.uri().path()))
+                {
+                    r.headers_mut().insert(http::header::ALLOW, v);
+                }
+                json::discard(req);
+                return r;
+            }
+        };
     let result = dispatch(&api, route, params, req, peer).await;
     let response = match result {
         Ok(r) => r,
@@ -172,6 +195,43 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> 
         "request"
     );
     response
+}
+
+/// What the node refuses before routing: an over-long target (414) and a header the node reads
+/// one value of sent twice (400).
+fn check_head<B>(req: &Request<B>) -> Result<(), ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    for name in SINGLE_HEADERS {
+        if req.headers().get_all(name).iter().nth(1).is_some() {
+            return Err(ApiError::bad_request(
+                "duplicate_header",
+                format!("send one {name} header, not several"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `Allow` header's value for a known path: every method it has a route for.
+fn allowed(path: &str) -> String {
+    let depth = path.bytes().filter(|b| *b == b'/').count();
+    let mut methods: Vec<&str> = ROUTES
+        .iter()
+        .chain(FEDERATION_ROUTES)
+        .filter(|(_, p)| p.bytes().filter(|b| *b == b'/').count() == depth)
+        .filter(|(_, p)| match_pattern(p, path).is_some())
+        .map(|(m, _)| *m)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods.join(", ")
 }
 
 /// Finds the route for `method` and `path`: 404 for an unknown path, 405 for a known path with
@@ -305,7 +365,13 @@ async fn dispatch(
             )
         }
         _ => {
-            let session = authenticate(api, &req, peer).await?;
+            let session = match authenticate(api, &req, peer).await {
+                Ok(s) => s,
+                Err(e) => {
+                    json::discard(req);
+                    return Err(e);
+                }
+            };
             dispatch_authenticated(api, route, params, req, session).await
         }
     }
@@ -330,6 +396,7 @@ async fn dispatch_authenticated(
                 | ("DELETE", "/api/v1/sessions/current")
         );
         if !open {
+            json::discard(req);
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "account_pending_deletion",
@@ -454,11 +521,14 @@ async fn authenticate(
                 "send Authorization: Bearer <token> (POST /api/v1/sessions)",
             )
         })?;
+    // The scheme is case-insensitive (RFC 9110 §11.1).
     let token = header
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
         .ok_or_else(|| {
             ApiError::unauthorized(
                 "invalid_token",
@@ -510,5 +580,15 @@ mod tests {
             route(&Method::GET, "/api/v1/me/").unwrap_err().status,
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[test]
+    fn allow_lists_every_method_of_the_path() {
+        assert_eq!(allowed("/api/v1/me"), "GET, PATCH");
+        assert_eq!(
+            allowed("/api/v1/conversations/abc/messages"),
+            "DELETE, GET, POST"
+        );
+        assert_eq!(allowed("/api/v1/me/sessions/dev1"), "DELETE");
     }
 }

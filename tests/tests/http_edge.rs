@@ -1,0 +1,616 @@
+//! The HTTP edge under abuse, over raw sockets: bodies that stall or trickle, bodies over the
+//! limit over HTTP/2, clients that send their whole body before reading an early answer,
+//! duplicated headers, over-long targets, idle keep-alive connections, the `Allow` header of a
+//! 405, and WebSocket frames over the cap.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tests::{Client, TestNode, phone};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+/// Reads one whole HTTP/1.1 response (head and Content-Length body) within 10 s; panics if the
+/// connection ends or fails first.
+async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
+            }
+        }
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            other => panic!(
+                "no whole response ({other:?}); got {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+        }
+    }
+}
+
+/// Reads and discards until the server closes; how long that took, if within `limit`.
+async fn closed_after<S: AsyncRead + Unpin>(s: &mut S, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Err(_) => return None,
+            Ok(Ok(n)) if n > 0 => continue,
+            Ok(_) => return Some(started.elapsed()),
+        }
+    }
+}
+
+/// Like [`closed_after`], also telling whether the close was clean: TLS close_notify before
+/// the end of the stream, rather than a cut connection.
+async fn closed_cleanly_after<S: AsyncRead + Unpin>(
+    s: &mut S,
+    limit: Duration,
+) -> Option<(Duration, bool)> {
+    let started = Instant::now();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) => return Some((started.elapsed(), true)),
+            Ok(Ok(_)) => continue,
+            Ok(Err(_)) => return Some((started.elapsed(), false)),
+        }
+    }
+}
+
+const REGISTER_HEAD: &str = "POST /api/v1/accounts HTTP/1.1\r\nHost: localhost\r\n\
+                             Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"pho";
+
+#[tokio::test]
+async fn a_stalled_or_trickling_body_gets_408_and_frees_its_connection_slot() {
+    let n = TestNode::start_toml(
+        "[http]\nmax_connections = 2\nbody_read_timeout_ms = 300\n\
+         body_min_bytes_per_sec = 1000\nlinger_ms = 300\n",
+    )
+    .await;
+    let c = n.client();
+    let started = Instant::now();
+    let mut stalled = c.connect_tls().await.unwrap();
+    stalled.write_all(REGISTER_HEAD.as_bytes()).await.unwrap();
+    stalled.flush().await.unwrap();
+    let trickling = c.connect_tls().await.unwrap();
+    let (mut trickle_rd, mut trickle_wr) = tokio::io::split(trickling);
+    trickle_wr
+        .write_all(REGISTER_HEAD.as_bytes())
+        .await
+        .unwrap();
+    // One byte every 50 ms: 20 bytes a second, far below the minimum rate.
+    let trickler = tokio::spawn(async move {
+        for _ in 0..400 {
+            if trickle_wr.write_all(b"a").await.is_err() || trickle_wr.flush().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        trickle_wr
+    });
+
+    for answer in [
+        read_response(&mut stalled).await,
+        read_response(&mut trickle_rd).await,
+    ] {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("\"body_timeout\""), "{answer}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Both clients keep their connections open; their slots are free all the same.
+    let mut served = false;
+    for _ in 0..100 {
+        if let Ok(mut tls) = c.connect_tls().await {
+            tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            tls.flush().await.unwrap();
+            let mut first = [0u8; 12];
+            if tls.read_exact(&mut first).await.is_ok() && first.starts_with(b"HTTP/1.1 200") {
+                served = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "a new client is served while the slow ones stay");
+    trickler.abort();
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn a_body_at_the_minimum_rate_is_read_past_the_base_timeout() {
+    let n =
+        TestNode::start_toml("[http]\nbody_read_timeout_ms = 300\nbody_min_bytes_per_sec = 1000\n")
+            .await;
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(1990));
+    let mut tls = n.client().connect_tls().await.unwrap();
+    let head = format!(
+        "POST /api/v1/accounts HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    // 100 bytes every 50 ms: 2000 bytes a second, twice the minimum; about one second in all.
+    for piece in body.as_bytes().chunks(100) {
+        tls.write_all(piece).await.unwrap();
+        tls.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(started.elapsed() > Duration::from_millis(600));
+    let answer = read_response(&mut tls).await;
+    // Read whole and parsed: refused for its unknown field, not for its pace.
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("invalid_request"), "{answer}");
+}
+
+/// POSTs `total` bytes over a raw HTTP/2 stream while reading the answer: the status, the
+/// JSON answer, and whether the whole body could be sent without the stream being reset.
+async fn h2_post(
+    c: &Client,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    total: usize,
+    with_length: bool,
+) -> (StatusCode, serde_json::Value, Result<(), String>) {
+    let tls = c.connect_tls_h2().await.unwrap();
+    let (client, conn) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let mut b = Request::builder()
+        .method("POST")
+        .uri(format!("https://localhost{path}"))
+        .header("content-type", content_type);
+    if with_length {
+        b = b.header("content-length", total);
+    }
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let (response, mut send) = client.send_request(b.body(()).unwrap(), false).unwrap();
+    let sender = tokio::spawn(async move {
+        let mut left = total;
+        while left > 0 {
+            send.reserve_capacity(left.min(64 * 1024));
+            let cap = match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("stream closed".to_string()),
+            };
+            let n = cap.min(left);
+            left -= n;
+            send.send_data(Bytes::from(vec![b'a'; n]), left == 0)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    });
+    let resp = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("an answer within 10 s")
+        .expect("an answer, not a reset");
+    let status = resp.status();
+    let mut body = resp.into_body();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("answer body");
+        let _ = body.flow_control().release_capacity(chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    let sent = tokio::time::timeout(Duration::from_secs(10), sender)
+        .await
+        .expect("body sent or refused within 10 s")
+        .expect("sender task");
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    (status, json, sent)
+}
+
+#[tokio::test]
+async fn an_oversized_body_over_http2_gets_413_and_its_stream_ends_cleanly() {
+    let n = TestNode::start_toml("[media]\nmax_bytes = 65536\n").await;
+    let c = n.client();
+    let token = c.user("hugefile", &phone(1)).await;
+    // 2 MiB: more than the stream's flow-control window, so the client can finish only if the
+    // node reads (and discards) the rest after answering. With and without Content-Length,
+    // for a JSON endpoint (http.max_body_bytes) and for media (media.max_bytes).
+    for (path, token, content_type, with_length) in [
+        ("/api/v1/accounts", None, "application/json", true),
+        ("/api/v1/accounts", None, "application/json", false),
+        ("/api/v1/media", Some(token.as_str()), "image/png", true),
+    ] {
+        let (status, json, sent) =
+            h2_post(&c, path, token, content_type, 2 << 20, with_length).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {json}");
+        assert_eq!(json["error"]["code"], "body_too_large");
+        assert_eq!(
+            sent,
+            Ok(()),
+            "{path}: the stream is not reset under the client"
+        );
+    }
+}
+
+/// Sends `head` and `body_len` bytes of body in full, then reads the answer (as Python
+/// `requests` and many SDKs do).
+async fn whole_body_then_read(c: &Client, head: &str, body_len: usize) -> String {
+    let tls = c.connect_tls().await.unwrap();
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let writer = async {
+        wr.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut left = body_len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            wr.write_all(&chunk[..n]).await?;
+            left -= n;
+        }
+        wr.flush().await
+    };
+    let wrote = tokio::time::timeout(Duration::from_secs(20), writer)
+        .await
+        .expect("the node takes the whole body");
+    assert!(wrote.is_ok(), "writing the body: {wrote:?}");
+    read_response(&mut rd).await
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_whole_body_first_still_gets_the_early_answer() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let token = c.user("eager", &phone(2)).await;
+    let big = 6 << 20;
+    let head = |method: &str, path: &str, auth: &str| {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             {auth}Content-Length: {big}\r\n\r\n"
+        )
+    };
+    // 401 before the body is read.
+    let answer = whole_body_then_read(&c, &head("PATCH", "/api/v1/me", ""), big).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("missing_token"), "{answer}");
+    // 413 by Content-Length.
+    let answer = whole_body_then_read(&c, &head("POST", "/api/v1/accounts", ""), big).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // 404: no such route.
+    let answer = whole_body_then_read(&c, &head("POST", "/api/v1/nothing", ""), big).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    // An endpoint that takes no body at all answers without reading it; the connection's
+    // graceful close still lets the client read the answer.
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let answer =
+        whole_body_then_read(&c, &head("DELETE", "/api/v1/me/real-name", &auth), big).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("no real name"), "{answer}");
+}
+
+#[tokio::test]
+async fn discarding_after_an_early_answer_is_bounded() {
+    let n = TestNode::start_toml("[http]\nlinger_ms = 300\nlinger_max_bytes = 65536\n").await;
+    let c = n.client();
+    // Bounded in size: a 100 MB body is not read to its end.
+    let tls = c.connect_tls().await.unwrap();
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    wr.write_all(
+        b"PATCH /api/v1/me HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 100000000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b'a'; 64 * 1024];
+        for _ in 0..1600 {
+            if wr.write_all(&chunk).await.is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    let cut = tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .expect("the node stops reading within 10 s")
+        .unwrap();
+    assert!(cut, "the connection was closed under the writer");
+    drop(rd.read(&mut [0u8; 16]).await);
+
+    // Bounded in time: a body that trickles is not waited for beyond linger_ms.
+    let mut tls = c.connect_tls().await.unwrap();
+    tls.write_all(
+        b"PATCH /api/v1/me HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    let answer = read_response(&mut tls).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let closed = closed_after(&mut tls, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "closed once the discard time is over");
+}
+
+/// A request with these headers, in this order (repeated names are sent repeatedly).
+fn with_headers(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (name, value) in headers {
+        b = b.header(*name, *value);
+    }
+    let body = if method == "POST" { "{}" } else { "" };
+    b.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+#[tokio::test]
+async fn a_header_the_node_reads_once_is_refused_when_sent_twice() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let token = c.user("twice", &phone(3)).await;
+    let real = format!("Bearer {token}");
+    let json = ("content-type", "application/json");
+    for (method, path, headers) in [
+        (
+            "GET",
+            "/api/v1/me",
+            [
+                ("authorization", real.as_str()),
+                ("authorization", "Bearer forged"),
+            ],
+        ),
+        (
+            "GET",
+            "/api/v1/me",
+            [
+                ("authorization", "Bearer forged"),
+                ("authorization", real.as_str()),
+            ],
+        ),
+        (
+            "POST",
+            "/api/v1/accounts",
+            [json, ("content-type", "text/plain")],
+        ),
+    ] {
+        let r = c.send(with_headers(method, path, &headers)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path} {headers:?}"
+        );
+        assert_eq!(r.error_code(), "duplicate_header");
+    }
+
+    // One header is served, and its scheme is case-insensitive (RFC 9110 §11.1).
+    let lower = format!("bearer {token}");
+    let r = c
+        .send(with_headers(
+            "GET",
+            "/api/v1/me",
+            &[("authorization", &lower)],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_405_names_the_allowed_methods() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    for (method, path, allow) in [
+        ("POST", "/api/v1/me", "GET, PATCH"),
+        ("PUT", "/health", "GET"),
+        ("PATCH", "/api/v1/me/real-name", "DELETE, GET, POST"),
+        ("GET", "/_federation/v1/transactions/abc", "PUT"),
+    ] {
+        let r = c.call(method, path, None, None).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(r.error_code(), "method_not_allowed");
+        assert_eq!(
+            r.headers.get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_over_long_target_gets_414_in_the_error_shape() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let path = format!("/health?pad={}", "x".repeat(node::MAX_URI_BYTES));
+    let r = c.get(&path, None).await;
+    assert_eq!(r.status, StatusCode::URI_TOO_LONG);
+    assert_eq!(r.error_code(), "uri_too_long");
+    // Up to the limit is served.
+    let path = format!("/health?p={}", "x".repeat(node::MAX_URI_BYTES - 20));
+    assert_eq!(c.get(&path, None).await.status, StatusCode::OK);
+}
+
+/// What hyper answers before the node sees a request (docs/HTTP.md lists it): a target over
+/// 65534 bytes gets an empty 414, a NUL in a header an empty 400.
+#[tokio::test]
+async fn what_hyper_answers_itself_is_as_documented() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let mut tls = c.connect_tls().await.unwrap();
+    let long = format!(
+        "GET /health?pad={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "x".repeat(70_000)
+    );
+    tls.write_all(long.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    let answer = read_response(&mut tls).await;
+    assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
+
+    let mut tls = c.connect_tls().await.unwrap();
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-A: a\0b\r\n\r\n")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    let answer = read_response(&mut tls).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_close_after_the_idle_timeout_and_not_before() {
+    let n = TestNode::start_toml("[http]\nheader_read_timeout_ms = 300\nidle_timeout_ms = 1500\n")
+        .await;
+    let c = n.client();
+    let in_bounds = |d: Duration| d >= Duration::from_millis(1300) && d < Duration::from_secs(4);
+
+    // HTTP/1.1 keep-alive.
+    let mut tls = c.connect_tls().await.unwrap();
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    assert!(read_response(&mut tls).await.starts_with("HTTP/1.1 200"));
+    let idle = closed_cleanly_after(&mut tls, Duration::from_secs(6)).await;
+    assert!(
+        idle.is_some_and(|(d, clean)| in_bounds(d) && clean),
+        "HTTP/1.1 idle close (after, with close_notify) {idle:?}"
+    );
+
+    // HTTP/2.
+    let tls = c.connect_tls_h2().await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("https://localhost/health")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.into_body().collect().await.unwrap();
+    let started = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(6), conn).await;
+    // Ended by the server's GOAWAY and close_notify, not by a cut connection.
+    assert!(
+        matches!(ended, Ok(Ok(Ok(())))),
+        "HTTP/2 connection closed cleanly: {ended:?}"
+    );
+    let idle = started.elapsed();
+    assert!(in_bounds(idle), "HTTP/2 idle close after {idle:?}");
+
+    // The header timeout still holds for the head of a keep-alive connection's next request.
+    let mut tls = c.connect_tls().await.unwrap();
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    assert!(read_response(&mut tls).await.starts_with("HTTP/1.1 200"));
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let trickler = tokio::spawn(async move {
+        for b in b"GET /health HTTP/1.1\r\nHost: localhost\r\n" {
+            if wr.write_all(&[*b]).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let cut = closed_after(&mut rd, Duration::from_secs(6)).await;
+    assert!(
+        cut.is_some_and(|d| d < Duration::from_millis(1200)),
+        "a slow head is cut at the header timeout: {cut:?}"
+    );
+    trickler.abort();
+}
+
+/// The close code of the first close frame on `ws`, skipping other frames; panics if the
+/// connection ends without one.
+async fn close_code(ws: &mut tests::Ws) -> CloseCode {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("an answer within 10 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+            Some(Ok(Message::Close(None))) => panic!("a close frame without a code"),
+            Some(Ok(_)) => continue,
+            other => panic!("closed without a close frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_frame_over_the_cap_is_answered_with_close_1009() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let token = c.user("bigframe", &phone(4)).await;
+    let big = "x".repeat(20_000);
+
+    let mut ws = c.ws(Some(&token), None).await;
+    ws.send(Message::Text(big.clone().into())).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, CloseCode::Size);
+
+    // Also as the first frame of a client that authenticates by frame.
+    let mut ws = c.ws(None, None).await;
+    ws.send(Message::Text(big.into())).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, CloseCode::Size);
+
+    // A binary frame where text is expected is still refused by policy, with a close frame.
+    let mut ws = c.ws(None, None).await;
+    ws.send(Message::Binary(Bytes::from_static(b"\x01\x02")))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut ws).await, CloseCode::Policy);
+}
+
+#[tokio::test]
+async fn a_client_waiting_for_100_continue_gets_the_early_answer_and_is_not_asked_for_its_body() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    for (method, path, status) in [
+        ("PATCH", "/api/v1/me", "401"),
+        ("POST", "/api/v1/accounts", "413"),
+    ] {
+        let mut tls = c.connect_tls().await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Expect: 100-continue\r\nContent-Length: 6291456\r\n\r\n"
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.flush().await.unwrap();
+        let answer = read_response(&mut tls).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{method} {path}: {answer}"
+        );
+        // Nothing more is asked of it, nor waited for: the connection ends at once.
+        let closed = closed_after(&mut tls, Duration::from_secs(2)).await;
+        assert!(closed.is_some(), "{method} {path}: closed after the answer");
+    }
+}
