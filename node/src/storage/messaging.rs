@@ -1369,6 +1369,19 @@ impl Store {
         .await
     }
 
+    /// The stored (sniffed) content type of a media object `owner` uploaded; None if there is
+    /// no such media or it is someone else's.
+    pub async fn media_type(&self, id: String, owner: u64) -> Result<Option<String>, StoreError> {
+        self.read(move |tx| {
+            let Some(v) = tx.open_table(MEDIAID_MEDIA)?.get(id.as_str())? else {
+                return Ok(None);
+            };
+            let rec = MediaRecord::decode(v.value())?;
+            Ok((rec.owner == owner).then_some(rec.content_type))
+        })
+        .await
+    }
+
     /// A media object's description and chunks, if `viewer` owns it or is a member of a
     /// conversation it was sent in.
     pub async fn media_for(
