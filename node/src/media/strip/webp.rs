@@ -7,8 +7,11 @@
 const FLAG_EXIF: u8 = 0x08;
 const FLAG_XMP: u8 = 0x04;
 
-/// The chunks of a RIFF body: (fourcc, payload). Each padded to an even size.
-fn chunks(mut b: &[u8]) -> Result<Vec<([u8; 4], &[u8])>, &'static str> {
+/// A RIFF chunk: its fourcc and payload.
+type Chunk<'a> = ([u8; 4], &'a [u8]);
+
+/// The chunks of a RIFF body, each padded to an even size.
+fn chunks(mut b: &[u8]) -> Result<Vec<Chunk<'_>>, &'static str> {
     let mut out = Vec::new();
     while !b.is_empty() {
         let head = b.get(..8).ok_or("it ends inside a chunk header")?;
