@@ -815,3 +815,24 @@ async fn a_multipart_upload_is_streamed_with_other_parts_skipped_and_its_size_bo
             .contains("2048")
     );
 }
+
+#[tokio::test]
+async fn a_file_of_several_chunks_is_streamed_whole_with_its_length() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let t = c.user("bigfile", &phone(1)).await;
+    // Three 256 KiB chunks and a part: every byte must come back in order.
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend(
+        (0..3 * 256 * 1024 + 1000).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8),
+    );
+    let id = media_id(&c, &t, "application/pdf", pdf.clone()).await;
+    let got = c.get(&format!("/api/v1/media/{id}"), Some(&t)).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(
+        got.headers["content-length"],
+        pdf.len().to_string().as_str()
+    );
+    assert_eq!(got.body.len(), pdf.len());
+    assert!(got.body[..] == pdf[..], "the same bytes in the same order");
+}

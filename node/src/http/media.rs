@@ -8,19 +8,19 @@
 //!   `body_too_large`, over the owner's `media.quota_bytes` → 413 `quota_exceeded`; while
 //!   `media.max_concurrent_uploads` are in progress → 503 `uploads_busy` with `Retry-After`.
 //! - `GET /api/v1/media/{id}` — the file, for its owner and members of conversations it was
-//!   sent in (404 for anyone else), with its sniffed type, `nosniff`, a `sandbox` CSP, and
+//!   sent in (404 for anyone else), streamed chunk by chunk, with its sniffed type, `nosniff`, a `sandbox` CSP, and
 //!   `Content-Disposition: attachment` unless it is an image, audio or video type browsers
 //!   render safely.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::json::{Body, reply};
+use super::json::{Body, Streamed, reply};
 use crate::accounts::Session;
 use crate::media::sniff::OTHER_TYPES;
 use crate::media::{Media, MediaError};
@@ -198,10 +198,30 @@ pub async fn download(
     session: &Session,
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (ct, bytes) = media.fetch(session.user, id).await?;
-    let mut r = Response::new(super::json::full(Bytes::from(bytes)));
-    let ct = served_type(&ct);
+    let mut reader = media.open(session.user, id).await?;
+    let stored_type = std::mem::take(&mut reader.content_type);
+    let size = reader.size;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let producer = async move {
+        loop {
+            let item = match reader.next_chunk().await {
+                Ok(Some(chunk)) => Ok(Bytes::from(chunk)),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a media download stopped part way");
+                    Err("the file could not be read to its end".to_string())
+                }
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    let mut r = Response::new(Either::Right(Streamed::new(producer, rx)));
+    let ct = served_type(&stored_type);
     let h = r.headers_mut();
+    h.insert(CONTENT_LENGTH, HeaderValue::from(size));
     h.insert(
         CONTENT_TYPE,
         HeaderValue::from_str(if ct == "text/plain" {

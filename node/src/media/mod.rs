@@ -221,15 +221,16 @@ impl Media {
         Ok(stored)
     }
 
-    /// The content type and bytes, if `viewer` may see the media. The chunks are opened on the
-    /// blocking pool.
-    pub async fn fetch(&self, viewer: u64, id: &str) -> Result<(String, Vec<u8>), MediaError> {
+    /// A reader of the media, if `viewer` may see it: its type and size now, its bytes chunk by
+    /// chunk (each read and opened on the blocking pool), so a download holds one chunk at a
+    /// time, not the whole file twice.
+    pub async fn open(&self, viewer: u64, id: &str) -> Result<MediaReader, MediaError> {
         if id.is_empty() || id.len() > 64 {
             return Err(MediaError::NotFound);
         }
-        let (rec, chunks) = self
+        let rec = self
             .store
-            .media_for(id.to_string(), viewer)
+            .media_head(id.to_string(), viewer)
             .await?
             .ok_or(MediaError::NotFound)?;
         let account = self
@@ -240,18 +241,62 @@ impl Media {
         let key = self
             .master
             .unwrap_data_key(rec.owner, &account.wrapped_key)?;
-        let id = id.to_string();
-        let size = rec.size as usize;
-        let bytes = tokio::task::spawn_blocking(move || {
-            let mut out = Vec::with_capacity(size);
-            for (i, c) in chunks.iter().enumerate() {
-                out.extend_from_slice(&key.open(&aad(&id, i as u32), c)?);
-            }
-            Ok::<_, MediaError>(out)
+        Ok(MediaReader {
+            store: self.store.clone(),
+            key,
+            id: id.to_string(),
+            content_type: rec.content_type,
+            size: rec.size,
+            chunks: rec.chunks,
+            next: 0,
         })
-        .await
-        .map_err(|_| MediaError::Store(StoreError::Worker))??;
-        Ok((rec.content_type, bytes))
+    }
+
+    /// The content type and whole bytes, if `viewer` may see the media (for the export).
+    pub async fn fetch(&self, viewer: u64, id: &str) -> Result<(String, Vec<u8>), MediaError> {
+        let mut reader = self.open(viewer, id).await?;
+        let mut out = Vec::with_capacity(reader.size as usize);
+        while let Some(chunk) = reader.next_chunk().await? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok((reader.content_type, out))
+    }
+}
+
+/// A media object being read, chunk by chunk.
+#[derive(Debug)]
+pub struct MediaReader {
+    store: Store,
+    key: crypto::SecretKey,
+    id: String,
+    /// The stored (sniffed) type.
+    pub content_type: String,
+    /// Bytes in all.
+    pub size: u64,
+    chunks: u32,
+    next: u32,
+}
+
+impl MediaReader {
+    /// The next chunk's bytes, None after the last. A chunk that is gone (the media was removed
+    /// meanwhile) is `NotFound`.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, MediaError> {
+        if self.next == self.chunks {
+            return Ok(None);
+        }
+        let no = self.next;
+        let sealed = self
+            .store
+            .media_chunk(self.id.clone(), no)
+            .await?
+            .ok_or(MediaError::NotFound)?;
+        let key = self.key.clone();
+        let aad = aad(&self.id, no);
+        let plain = tokio::task::spawn_blocking(move || key.open(&aad, &sealed))
+            .await
+            .map_err(|_| MediaError::Store(StoreError::Worker))??;
+        self.next += 1;
+        Ok(Some(plain))
     }
 }
 
