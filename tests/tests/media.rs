@@ -13,6 +13,11 @@ use tests::{Client, TestNode, phone};
 
 /// A TIFF/EXIF block whose GPS IFD says 30°N 120°E.
 fn gps_exif() -> Vec<u8> {
+    exif_block(None)
+}
+
+/// A TIFF/EXIF block with GPS 30°N 120°E and, if given, an orientation in IFD0.
+fn exif_block(orientation: Option<u16>) -> Vec<u8> {
     let mut t: Vec<u8> = b"II*\0".to_vec();
     t.extend_from_slice(&8u32.to_le_bytes()); // IFD0 at 8
     let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
@@ -21,16 +26,23 @@ fn gps_exif() -> Vec<u8> {
         t.extend_from_slice(&count.to_le_bytes());
         t.extend_from_slice(&value);
     };
-    // IFD0: one entry, the GPS IFD pointer.
-    t.extend_from_slice(&1u16.to_le_bytes());
-    entry(&mut t, 0x8825, 4, 1, 26u32.to_le_bytes());
+    // IFD0: the orientation, and the GPS IFD pointer.
+    let n0 = 1 + u16::from(orientation.is_some());
+    let gps = 8 + 2 + 12 * u32::from(n0) + 4;
+    t.extend_from_slice(&n0.to_le_bytes());
+    if let Some(o) = orientation {
+        let v = o.to_le_bytes();
+        entry(&mut t, 0x0112, 3, 1, [v[0], v[1], 0, 0]);
+    }
+    entry(&mut t, 0x8825, 4, 1, gps.to_le_bytes());
     t.extend_from_slice(&0u32.to_le_bytes());
-    // GPS IFD at 26: 4 entries; its data at 26 + 2 + 4*12 + 4 = 80.
+    // GPS IFD: 4 entries; their rationals after it.
+    let data = gps + 2 + 4 * 12 + 4;
     t.extend_from_slice(&4u16.to_le_bytes());
     entry(&mut t, 0x0001, 2, 2, *b"N\0\0\0");
-    entry(&mut t, 0x0002, 5, 3, 80u32.to_le_bytes());
+    entry(&mut t, 0x0002, 5, 3, data.to_le_bytes());
     entry(&mut t, 0x0003, 2, 2, *b"E\0\0\0");
-    entry(&mut t, 0x0004, 5, 3, 104u32.to_le_bytes());
+    entry(&mut t, 0x0004, 5, 3, (data + 24).to_le_bytes());
     t.extend_from_slice(&0u32.to_le_bytes());
     for deg in [30u32, 120] {
         for (num, den) in [(deg, 1u32), (0, 1), (0, 1)] {
@@ -835,4 +847,31 @@ async fn a_file_of_several_chunks_is_streamed_whole_with_its_length() {
     );
     assert_eq!(got.body.len(), pdf.len());
     assert!(got.body[..] == pdf[..], "the same bytes in the same order");
+}
+
+#[tokio::test]
+async fn a_portrait_photo_keeps_its_orientation_and_nothing_else_of_its_exif() {
+    let pixels: Vec<u8> = (0..16 * 8 * 3).map(|i| (i * 5 % 251) as u8).collect();
+    let mut plain = Vec::new();
+    jpeg_encoder::Encoder::new(&mut plain, 90)
+        .encode(&pixels, 16, 8, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    let mut jpeg = Jpeg::from_bytes(Bytes::from(plain)).unwrap();
+    jpeg.set_exif(Some(Bytes::from(exif_block(Some(6)))));
+    let original = jpeg.encoder().bytes().to_vec();
+    assert!(has_gps(&original));
+    let got = recipients_copy("image/jpeg", original, "image").await;
+    let exif = exif::Reader::new()
+        .read_from_container(&mut Cursor::new(&got.body[..]))
+        .expect("the orientation is kept as EXIF");
+    let fields: Vec<_> = exif.fields().map(|f| f.tag).collect();
+    assert_eq!(
+        fields,
+        [exif::Tag::Orientation],
+        "nothing but the orientation"
+    );
+    let o = exif
+        .get_field(exif::Tag::Orientation, exif::In::PRIMARY)
+        .unwrap();
+    assert_eq!(o.value.get_uint(0), Some(6));
 }

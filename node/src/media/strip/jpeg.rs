@@ -1,6 +1,8 @@
 //! JPEG: kept are the frame, tables, restart and scan segments (all scans of a progressive
 //! file), the JFIF header without its thumbnail, the ICC colour profile (APP2 `ICC_PROFILE`) and
-//! Adobe's colour transform (APP14 `Adobe`). Dropped are EXIF and XMP (APP1), MPF and FlashPix
+//! Adobe's colour transform (APP14 `Adobe`), and of EXIF only the orientation (rebuilt as a
+//! one-entry EXIF block, so photos taken in portrait are not shown on their side). Dropped are
+//! the rest of EXIF (GPS above all) and XMP (APP1), MPF and FlashPix
 //! (other APP2), IPTC/Photoshop (APP13), every other application segment, comments, unknown
 //! markers, and everything after the end-of-image marker (where phones append further images
 //! with their own EXIF).
@@ -14,6 +16,50 @@ fn structural(marker: u8) -> bool {
     // SOFn, DHT, DAC (C0–CF but JPG at C8), SOS, DQT, DNL, DRI, DHP, EXP, and JPEG-LS
     // (SOF55, LSE).
     matches!(marker, 0xC0..=0xC7 | 0xC9..=0xCF | 0xDA..=0xDF | 0xF7 | 0xF8)
+}
+
+/// The orientation (2–8; 1 is the default and needs no EXIF) in IFD0 of an APP1 EXIF payload.
+fn orientation(app1: &[u8]) -> Option<u16> {
+    let tiff = app1.strip_prefix(b"Exif\0\0")?;
+    let le = match tiff.get(..4)? {
+        b"II*\0" => true,
+        b"MM\0*" => false,
+        _ => return None,
+    };
+    let u16_at = |i: usize| {
+        let b = tiff.get(i..i + 2)?;
+        Some(if le {
+            u16::from_le_bytes([b[0], b[1]])
+        } else {
+            u16::from_be_bytes([b[0], b[1]])
+        })
+    };
+    let u32_at = |i: usize| {
+        let b = tiff.get(i..i + 4)?;
+        Some(if le {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        })
+    };
+    let ifd = u32_at(4)? as usize;
+    let count = usize::from(u16_at(ifd)?);
+    (0..count.min(512)).find_map(|k| {
+        let e = ifd + 2 + 12 * k;
+        // Tag 0x0112, type SHORT, one value.
+        (u16_at(e)? == 0x0112 && u16_at(e + 2)? == 3 && u32_at(e + 4)? == 1)
+            .then(|| u16_at(e + 8))
+            .flatten()
+            .filter(|o| (2..=8).contains(o))
+    })
+}
+
+/// An APP1 EXIF payload holding only `orientation`.
+pub(crate) fn orientation_only(orientation: u16) -> Vec<u8> {
+    let mut e = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+    e.extend_from_slice(&orientation.to_le_bytes());
+    e.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding of the value, no next IFD
+    e
 }
 
 fn push_segment(out: &mut Vec<u8>, marker: u8, contents: &[u8]) {
@@ -44,7 +90,7 @@ pub(super) fn strip(b: &[u8]) -> Result<Vec<u8>, &'static str> {
     let mut out = Vec::with_capacity(b.len());
     out.extend_from_slice(&[0xFF, SOI]);
     let mut i = 2;
-    let (mut frame, mut scan) = (false, false);
+    let (mut frame, mut scan, mut oriented) = (false, false, false);
     loop {
         if i >= b.len() {
             // A file cut off after a scan still renders what it has; close it.
@@ -93,6 +139,12 @@ pub(super) fn strip(b: &[u8]) -> Result<Vec<u8>, &'static str> {
                 let mut jfif = contents[..12].to_vec();
                 jfif.extend_from_slice(&[0, 0]);
                 push_segment(&mut out, marker, &jfif);
+            }
+            0xE1 if !oriented && !frame => {
+                if let Some(o) = orientation(contents) {
+                    push_segment(&mut out, marker, &orientation_only(o));
+                    oriented = true;
+                }
             }
             0xE2 if contents.starts_with(b"ICC_PROFILE\0") => {
                 push_segment(&mut out, marker, contents)
@@ -188,6 +240,29 @@ pub(crate) mod tests {
         assert!(segs[1].1.starts_with(b"ICC_PROFILE"));
         // The scan's bytes, stuffing and restart marker included, are copied as they were.
         assert!(out.ends_with(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, EOI]));
+    }
+
+    #[test]
+    fn of_exif_only_the_orientation_is_kept() {
+        // Big-endian EXIF: IFD0 with a make, the orientation 6 and a GPS pointer.
+        let mut exif = b"Exif\0\0MM\0*\0\0\0\x08\0\x03".to_vec();
+        exif.extend_from_slice(b"\x01\x0f\0\x02\0\0\0\x04Cam\0");
+        exif.extend_from_slice(b"\x01\x12\0\x03\0\0\0\x01\0\x06\0\0");
+        exif.extend_from_slice(b"\x88\x25\0\x04\0\0\0\x01\0\0\0\x40\0\0\0\0");
+        let out = strip(&minimal(&[(0xE1, &exif)], b"")).unwrap();
+        let (segs, _) = markers(&out);
+        assert_eq!(segs[0], (0xE1, orientation_only(6)));
+        assert_eq!(
+            orientation(&segs[0].1),
+            Some(6),
+            "what is written reads back"
+        );
+        let plain = strip(&minimal(&[(0xE1, b"Exif\0\0II*\0\x08\0\0\0\0\0")], b"")).unwrap();
+        assert_eq!(
+            markers(&plain).0[0].0,
+            0xC0,
+            "no orientation: no EXIF at all"
+        );
     }
 
     #[test]

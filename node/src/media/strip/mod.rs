@@ -48,6 +48,7 @@ mod properties {
                 for (m, c) in segments {
                     let ok = match m {
                         0xE0 => c.starts_with(b"JFIF\0") && c.len() == 14 && c[12..] == [0, 0],
+                        0xE1 => (2..=8).any(|o| c == jpeg::orientation_only(o)),
                         0xE2 => c.starts_with(b"ICC_PROFILE\0"),
                         0xEE => c.starts_with(b"Adobe"),
                         0x01 | 0xD0..=0xD7 => true,
@@ -129,6 +130,10 @@ mod properties {
             .unwrap();
         let exif = b"\xFF\xE1\x00\x10Exif\0\0II*\0\x08\0\0\0";
         jpeg.splice(2..2, exif.iter().copied());
+        // An orientation, for mutations to reach the code that keeps it.
+        let mut oriented = vec![0xFF, 0xE1, 0, 34];
+        oriented.extend_from_slice(&jpeg::orientation_only(6));
+        jpeg.splice(2..2, oriented);
         jpeg.extend_from_slice(b"\xFF\xD8\xFF\xFE\x00\x05gps");
         let mut png = Vec::new();
         {
