@@ -86,6 +86,10 @@ fn has_gps(bytes: &[u8]) -> bool {
     }
 }
 
+fn decode_jpeg(b: &[u8]) -> Vec<u8> {
+    jpeg_decoder::Decoder::new(Cursor::new(b)).decode().unwrap()
+}
+
 fn contains(h: &[u8], n: &str) -> bool {
     h.windows(n.len()).any(|w| w == n.as_bytes())
 }
@@ -140,14 +144,9 @@ async fn uploaded_jpeg_loses_gps_and_other_metadata_but_still_decodes_to_the_sam
     );
     assert!(!contains(&served, XMP_MARKER) && !contains(&served, COMMENT_MARKER));
 
-    let decode = |b: &[u8]| {
-        jpeg_decoder::Decoder::new(Cursor::new(b.to_vec()))
-            .decode()
-            .unwrap()
-    };
     assert_eq!(
-        decode(&served),
-        decode(&original),
+        decode_jpeg(&served),
+        decode_jpeg(&original),
         "same pixels: nothing re-encoded"
     );
 }
@@ -477,12 +476,7 @@ async fn a_jpeg_sent_as_a_file_needs_the_photos_purpose_and_reaches_the_recipien
         "stripped although declared as octet-stream"
     );
     assert!(!contains(&got.body, XMP_MARKER) && !contains(&got.body, COMMENT_MARKER));
-    let decode = |b: &[u8]| {
-        jpeg_decoder::Decoder::new(Cursor::new(b.to_vec()))
-            .decode()
-            .unwrap()
-    };
-    assert_eq!(decode(&got.body), decode(&original));
+    assert_eq!(decode_jpeg(&got.body), decode_jpeg(&original));
 }
 
 #[tokio::test]
