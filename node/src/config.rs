@@ -127,6 +127,9 @@ pub struct MessagingConfig {
 pub struct MediaConfig {
     pub max_bytes: Bounded<1024, { 4 << 30 }>,
     pub quota_bytes: Bounded<1024, { 1 << 50 }>,
+    /// Uploads received, stripped and stored at once; one more is answered 503 with
+    /// `Retry-After`. Each holds up to about three times `max_bytes` in memory while it runs.
+    pub max_concurrent_uploads: Bounded<1, 4096>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -341,6 +344,7 @@ impl Default for MediaConfig {
         MediaConfig {
             max_bytes: Bounded(20 << 20),
             quota_bytes: Bounded(1 << 30),
+            max_concurrent_uploads: Bounded(8),
         }
     }
 }

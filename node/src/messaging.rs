@@ -12,6 +12,7 @@ use crate::consents::{ConsentError, Consents, Purpose};
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
 use crate::federate::{Directory, FedError, Outbox};
 use crate::hub::Hub;
+use crate::media::sniff::Class;
 use crate::storage::{
     ConvKind, ConversationRecord, ConversationState, Dec, Enc, EventRecord, MemberAction,
     MessageRecord, Mutation, NewConversation, NewMessage, Page, Recalled, Refusal, Role, Sent,
@@ -96,13 +97,37 @@ impl MediaKind {
         .into_iter()
         .find(|k| k.name() == s)
     }
-    /// The purpose a message of this kind needs (1.2.2): photos, microphone, camera.
-    pub const fn purpose(self) -> Option<Purpose> {
-        match self {
-            MediaKind::Image => Some(Purpose::Photos),
-            MediaKind::Voice => Some(Purpose::Microphone),
-            MediaKind::Video => Some(Purpose::Camera),
-            MediaKind::File => None,
+    /// The purpose a message of this kind carrying media of `class` (sniffed from its bytes at
+    /// upload, whatever the client declares) needs (1.2.2): photos for images, microphone for
+    /// audio, camera for video, none for other files. A kind that contradicts the media (an
+    /// "image" that is audio, a "voice" message that is a PDF) is refused; "file" carries
+    /// anything, and still needs the media's purpose.
+    pub fn purpose(self, class: Class) -> Result<Option<Purpose>, String> {
+        let needed = match class {
+            Class::Image => Some(Purpose::Photos),
+            Class::Audio => Some(Purpose::Microphone),
+            Class::Video => Some(Purpose::Camera),
+            Class::Other => None,
+        };
+        let fits = match self {
+            MediaKind::Image => class == Class::Image,
+            MediaKind::Voice => class == Class::Audio,
+            MediaKind::Video => class == Class::Video,
+            MediaKind::File => true,
+        };
+        if fits {
+            Ok(needed)
+        } else {
+            let what = match class {
+                Class::Image => "an image",
+                Class::Audio => "audio",
+                Class::Video => "a video",
+                Class::Other => "neither image, audio nor video",
+            };
+            Err(format!(
+                "is {} but the uploaded media is {what}; send it as that kind or as \"file\"",
+                self.name()
+            ))
         }
     }
     fn code(self) -> u64 {
@@ -655,7 +680,21 @@ impl Messaging {
                 None
             }
             Body::Media { kind, media_id, .. } => {
-                if let Some(p) = kind.purpose() {
+                let stored_type = self
+                    .store
+                    .media_type(media_id.clone(), session.user)
+                    .await?
+                    .ok_or_else(|| MessagingError::Invalid {
+                        field: "body.media_id",
+                        reason: "is not media you uploaded".into(),
+                    })?;
+                let purpose = kind.purpose(Class::of(&stored_type)).map_err(|reason| {
+                    MessagingError::Invalid {
+                        field: "body.type",
+                        reason,
+                    }
+                })?;
+                if let Some(p) = purpose {
                     self.consents.require(session.user, p).await?;
                 }
                 Some(media_id.clone())
@@ -1476,11 +1515,18 @@ mod tests {
     }
 
     #[test]
-    fn media_kinds_need_their_purposes() {
-        assert_eq!(MediaKind::Image.purpose(), Some(Purpose::Photos));
-        assert_eq!(MediaKind::Voice.purpose(), Some(Purpose::Microphone));
-        assert_eq!(MediaKind::Video.purpose(), Some(Purpose::Camera));
-        assert_eq!(MediaKind::File.purpose(), None);
+    fn the_purpose_follows_the_sniffed_media_not_the_declared_kind() {
+        use MediaKind::*;
+        assert_eq!(Image.purpose(Class::Image), Ok(Some(Purpose::Photos)));
+        assert_eq!(Voice.purpose(Class::Audio), Ok(Some(Purpose::Microphone)));
+        assert_eq!(Video.purpose(Class::Video), Ok(Some(Purpose::Camera)));
+        assert_eq!(File.purpose(Class::Image), Ok(Some(Purpose::Photos)));
+        assert_eq!(File.purpose(Class::Audio), Ok(Some(Purpose::Microphone)));
+        assert_eq!(File.purpose(Class::Video), Ok(Some(Purpose::Camera)));
+        assert_eq!(File.purpose(Class::Other), Ok(None));
+        assert!(Image.purpose(Class::Other).is_err());
+        assert!(Voice.purpose(Class::Video).is_err());
+        assert!(Video.purpose(Class::Image).is_err());
     }
 
     #[test]

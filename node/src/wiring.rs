@@ -149,6 +149,7 @@ pub(crate) async fn wire(
         MediaLimits {
             max_bytes: config.media.max_bytes.get(),
             quota_bytes: config.media.quota_bytes.get(),
+            max_concurrent_uploads: config.media.max_concurrent_uploads.get() as usize,
         },
     );
     let erasure = Erasure::new(

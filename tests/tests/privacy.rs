@@ -185,7 +185,9 @@ async fn a_version_narrowing_rights_pauses_optional_processing_until_accepted_an
                     "/api/v1/media",
                     Some(&token),
                     "audio/ogg",
-                    vec![1, 2, 3],
+                    // The start of an Ogg Vorbis file: the node sniffs the real type.
+                    b"OggS\0\x02\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\x01\x1e\x01vorbis"
+                        .to_vec(),
                 )
                 .await
                 .json()["media_id"]

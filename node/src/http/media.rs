@@ -1,22 +1,47 @@
 //! Media uploads and downloads.
 //!
 //! - `POST /api/v1/media` — the raw file as the body, its type in `Content-Type`; or
-//!   `multipart/form-data` with one part named `file` (its own `Content-Type`) → 201
-//!   `{"media_id","size","content_type"}`. JPEG and PNG lose their metadata (EXIF with GPS,
-//!   XMP, IPTC, comments, text chunks) before storage; pixels are untouched. Over
-//!   `media.max_bytes` or the owner's `media.quota_bytes` → 413.
+//!   `multipart/form-data` with one part named `file` (its own `Content-Type`), parsed as it
+//!   arrives → 201 `{"media_id","size","content_type"}`, `content_type` being the type sniffed
+//!   from the bytes. Images lose their metadata by their real format (JPEG, PNG, GIF, WebP);
+//!   other image formats → 415 `unsupported_image`. Over `media.max_bytes` → 413
+//!   `body_too_large`, over the owner's `media.quota_bytes` → 413 `quota_exceeded`; while
+//!   `media.max_concurrent_uploads` are in progress → 503 `uploads_busy` with `Retry-After`.
 //! - `GET /api/v1/media/{id}` — the file, for its owner and members of conversations it was
-//!   sent in; 404 for anyone else.
+//!   sent in (404 for anyone else), streamed chunk by chunk, with its sniffed type, `nosniff`, a `sandbox` CSP, and
+//!   `Content-Disposition: attachment` unless it is an image, audio or video type browsers
+//!   render safely.
 
-use http::header::{CONTENT_TYPE, HeaderValue};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::json::{Body, read_body, reply};
+use super::json::{Body, Streamed, reply};
 use crate::accounts::Session;
+use crate::media::sniff::OTHER_TYPES;
 use crate::media::{Media, MediaError};
+
+/// Room for multipart framing and small fields (a caption) around the file.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// Seconds a client is asked to wait when all upload places are taken.
+const BUSY_RETRY_SECS: u64 = 2;
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is larger than {limit} bytes"),
+    )
+}
+
+fn unreadable() -> ApiError {
+    ApiError::bad_request("bad_body", "the request body could not be read")
+}
 
 /// `POST /api/v1/media` → 201 `{"media_id","size","content_type"}`.
 pub async fn upload(
@@ -45,92 +70,179 @@ pub async fn upload(
             "send the file as the body with its own Content-Type, or as multipart/form-data",
         ));
     }
-    // Multipart framing adds a few hundred bytes around the file.
-    let limit = media.max_bytes() as usize + if multipart { 8192 } else { 0 };
-    let body = read_body(req, limit).await?;
+    let max = media.max_bytes();
+    let limit = max + if multipart { MULTIPART_OVERHEAD } else { 0 };
+    let declared_len = match req.headers().get(CONTENT_LENGTH) {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("bad_header", "Content-Length is not a number")
+                })?,
+        ),
+        None => None,
+    };
+    if declared_len.is_some_and(|l| l > limit) {
+        return Err(too_large(max));
+    }
+    // The place is taken before the body is read: the bound is on memory held by uploads.
+    let Some(slot) = media.begin_upload() else {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "uploads_busy",
+            "the node is receiving as many uploads as it allows at once; try again shortly",
+        );
+        e.retry_after = Some(BUSY_RETRY_SECS);
+        return Err(e);
+    };
     let (content_type, data) = if multipart {
-        let boundary = boundary(&content_type).ok_or_else(|| {
+        let boundary = multer::parse_boundary(&content_type).map_err(|_| {
             ApiError::bad_request(
                 "bad_multipart",
                 "multipart/form-data needs a boundary parameter",
             )
         })?;
-        let (ct, data) =
-            file_part(&body, &boundary).map_err(|m| ApiError::bad_request("bad_multipart", m))?;
-        (ct, data.to_vec())
+        file_part(req.into_body(), boundary, max).await?
     } else {
-        (content_type, body.to_vec())
+        let capacity = declared_len.unwrap_or(0).min(max) as usize;
+        (
+            content_type,
+            read_raw(req.into_body(), max, capacity).await?,
+        )
     };
-    let stored = media.upload(session.user, &content_type, data).await?;
+    let stored = media
+        .upload(slot, session.user, &content_type, data)
+        .await?;
     Ok(reply(
         StatusCode::CREATED,
         &json!({"media_id": stored.id, "size": stored.size, "content_type": stored.content_type}),
     ))
 }
 
-/// The `boundary` parameter of a multipart Content-Type.
-fn boundary(content_type: &str) -> Option<String> {
-    content_type.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.trim().split_once('=')?;
-        let v = v.trim().trim_matches('"');
-        (k.trim().eq_ignore_ascii_case("boundary") && (1..=70).contains(&v.len()))
-            .then(|| v.to_string())
-    })
-}
-
-fn find(h: &[u8], n: &[u8], from: usize) -> Option<usize> {
-    h.get(from..)?
-        .windows(n.len())
-        .position(|w| w == n)
-        .map(|i| i + from)
-}
-
-/// The part named `file` of a multipart/form-data body: its Content-Type (default
-/// application/octet-stream) and bytes.
-fn file_part<'a>(body: &'a [u8], boundary: &str) -> Result<(String, &'a [u8]), &'static str> {
-    let delim = format!("--{boundary}");
-    let mut pos = find(body, delim.as_bytes(), 0).ok_or("the body has no part")?;
-    loop {
-        pos += delim.len();
-        if body.get(pos..pos + 2) == Some(b"--") {
-            return Err("no part named `file`");
-        }
-        let head_start = pos + 2; // after CRLF
-        let head_end = find(body, b"\r\n\r\n", head_start).ok_or("a part has no end of headers")?;
-        let head = std::str::from_utf8(&body[head_start..head_end])
-            .map_err(|_| "part headers are not UTF-8")?;
-        let data_start = head_end + 4;
-        let next = find(body, format!("\r\n{delim}").as_bytes(), data_start)
-            .ok_or("a part is not terminated")?;
-        let mut named_file = false;
-        let mut ct = "application/octet-stream".to_string();
-        for line in head.split("\r\n") {
-            let (k, v) = line.split_once(':').unwrap_or((line, ""));
-            if k.trim().eq_ignore_ascii_case("content-disposition") {
-                named_file = v.split(';').any(|p| p.trim() == "name=\"file\"");
-            } else if k.trim().eq_ignore_ascii_case("content-type") {
-                ct = v.trim().to_string();
+/// The body, frame by frame into one buffer, refused past `limit` bytes.
+async fn read_raw(mut body: Incoming, limit: u64, capacity: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(capacity);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| unreadable())?;
+        if let Ok(data) = frame.into_data() {
+            if (out.len() + data.len()) as u64 > limit {
+                return Err(too_large(limit));
             }
+            out.extend_from_slice(&data);
         }
-        if named_file {
-            return Ok((ct, &body[data_start..next]));
+    }
+    Ok(out)
+}
+
+/// The part named `file` of a multipart/form-data body, streamed: its Content-Type (default
+/// application/octet-stream) and bytes. Other parts are read past and dropped.
+async fn file_part(
+    body: Incoming,
+    boundary: String,
+    max: u64,
+) -> Result<(String, Vec<u8>), ApiError> {
+    let limits = multer::SizeLimit::new()
+        .whole_stream(max + MULTIPART_OVERHEAD)
+        .per_field(max);
+    let mut form = multer::Multipart::with_constraints(
+        body.into_data_stream(),
+        boundary,
+        multer::Constraints::new().size_limit(limits),
+    );
+    let bad = |m: &str| ApiError::bad_request("bad_multipart", m.to_string());
+    let from_multer = |e: multer::Error| match e {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
+            too_large(max)
         }
-        pos = next + 2;
+        multer::Error::StreamReadFailed(_) => unreadable(),
+        _ => bad("the multipart/form-data body is malformed"),
+    };
+    while let Some(mut field) = form.next_field().await.map_err(from_multer)? {
+        if field.name() != Some("file") {
+            while field.chunk().await.map_err(from_multer)?.is_some() {}
+            continue;
+        }
+        let ct = field
+            .content_type()
+            .map_or_else(|| "application/octet-stream".to_string(), |m| m.to_string());
+        let mut data = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(from_multer)? {
+            data.extend_from_slice(&chunk);
+        }
+        return Ok((ct, data));
+    }
+    Err(bad("no part named `file`"))
+}
+
+/// Types a browser may render in place: the image formats the node strips, and audio and
+/// video. Everything else is served as an attachment.
+fn renders_inline(ct: &str) -> bool {
+    matches!(ct, "image/jpeg" | "image/png" | "image/gif" | "image/webp")
+        || (ct.starts_with("audio/") || ct.starts_with("video/")) && OTHER_TYPES.contains(&ct)
+}
+
+/// The type a stored media is served with: one the sniffer names (records stored before types
+/// were sniffed may hold whatever their uploader declared: those are served as bytes).
+fn served_type(stored: &str) -> &str {
+    if renders_inline(stored) || OTHER_TYPES.contains(&stored) || stored == "text/plain" {
+        stored
+    } else {
+        "application/octet-stream"
     }
 }
 
-/// `GET /api/v1/media/{id}` → 200, the bytes with their type.
+/// `GET /api/v1/media/{id}` → 200, the bytes with their sniffed type.
 pub async fn download(
     media: &Media,
     session: &Session,
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (ct, bytes) = media.fetch(session.user, id).await?;
-    let mut r = Response::new(super::json::full(bytes));
+    let mut reader = media.open(session.user, id).await?;
+    let stored_type = std::mem::take(&mut reader.content_type);
+    let size = reader.size;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let producer = async move {
+        loop {
+            let item = match reader.next_chunk().await {
+                Ok(Some(chunk)) => Ok(Bytes::from(chunk)),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a media download stopped part way");
+                    Err("the file could not be read to its end".to_string())
+                }
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    let mut r = Response::new(Either::Right(Streamed::new(producer, rx)));
+    let ct = served_type(&stored_type);
     let h = r.headers_mut();
+    h.insert(CONTENT_LENGTH, HeaderValue::from(size));
     h.insert(
         CONTENT_TYPE,
-        HeaderValue::from_str(&ct).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_str(if ct == "text/plain" {
+            "text/plain; charset=utf-8"
+        } else {
+            ct
+        })
+        .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if !renders_inline(ct) {
+        h.insert(
+            "content-disposition",
+            HeaderValue::from_static("attachment"),
+        );
+    }
+    // Even opened directly from the node's origin, media can run nothing and load nothing.
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'",
+        ),
     );
     h.insert(
         "x-content-type-options",
@@ -158,6 +270,16 @@ impl From<MediaError> for ApiError {
             MediaError::Invalid(m) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_media", m)
             }
+            MediaError::Malformed(m) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_media",
+                m.to_string(),
+            ),
+            MediaError::UnsupportedImage(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_image",
+                e.to_string(),
+            ),
             MediaError::NotFound => ApiError::not_found("no such media"),
             MediaError::Store(s) => s.into(),
             other => {
@@ -172,51 +294,23 @@ impl From<MediaError> for ApiError {
 mod tests {
     use super::*;
 
-    fn form(parts: &[(&str, &str, &[u8])]) -> Vec<u8> {
-        let mut b = Vec::new();
-        for (name, ct, data) in parts {
-            b.extend_from_slice(format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"a\"\r\nContent-Type: {ct}\r\n\r\n").as_bytes());
-            b.extend_from_slice(data);
-            b.extend_from_slice(b"\r\n");
+    #[test]
+    fn only_safe_media_types_render_inline_and_legacy_types_are_served_as_bytes() {
+        for t in ["image/jpeg", "image/webp", "audio/ogg", "video/mp4"] {
+            assert!(renders_inline(t), "{t}");
         }
-        b.extend_from_slice(b"--XyZ--\r\n");
-        b
-    }
-
-    #[test]
-    fn the_file_part_is_found_with_its_type_and_exact_bytes() {
-        assert_eq!(
-            boundary("multipart/form-data; boundary=XyZ").as_deref(),
-            Some("XyZ")
-        );
-        assert_eq!(
-            boundary("multipart/form-data; boundary=\"XyZ\"").as_deref(),
-            Some("XyZ")
-        );
-        assert_eq!(boundary("multipart/form-data"), None);
-        let data: &[u8] = b"\x00\xffbinary\r\n--Xy not a boundary";
-        let body = form(&[
-            ("caption", "text/plain", b"hi"),
-            ("file", "image/png", data),
-        ]);
-        let (ct, got) = file_part(&body, "XyZ").unwrap();
-        assert_eq!(ct, "image/png");
-        assert_eq!(got, data);
-    }
-
-    #[test]
-    fn malformed_multipart_is_refused() {
-        assert!(
-            file_part(&form(&[("other", "text/plain", b"x")]), "XyZ").is_err(),
-            "no file part"
-        );
-        assert!(file_part(b"garbage", "XyZ").is_err());
-        assert!(
-            file_part(
-                b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nunterminated",
-                "XyZ"
-            )
-            .is_err()
-        );
+        for t in [
+            "text/html",
+            "image/svg+xml",
+            "application/pdf",
+            "text/plain",
+            "video/x-evil",
+        ] {
+            assert!(!renders_inline(t), "{t}");
+        }
+        assert_eq!(served_type("text/html"), "application/octet-stream");
+        assert_eq!(served_type("image/svg+xml"), "application/octet-stream");
+        assert_eq!(served_type("application/pdf"), "application/pdf");
+        assert_eq!(served_type("text/plain"), "text/plain");
     }
 }

@@ -538,6 +538,37 @@ pub(crate) fn load_state_w(
     )
 }
 
+/// A media object's description if `viewer` owns it or is a member of a conversation it was
+/// sent in.
+fn visible_media(
+    tx: &ReadTransaction,
+    id: &str,
+    viewer: u64,
+) -> Result<Option<MediaRecord>, StoreError> {
+    let Some(rec) = tx
+        .open_table(MEDIAID_MEDIA)?
+        .get(id)?
+        .map(|v| MediaRecord::decode(v.value()))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    if rec.owner == viewer {
+        return Ok(Some(rec));
+    }
+    let members = tx.open_table(CONVNO_USERID_MEMBER)?;
+    for row in tx
+        .open_table(MEDIAID_CONVNO)?
+        .range((id, 0)..=(id, u64::MAX))?
+    {
+        let (k, _) = row?;
+        if members.get((k.value().1, viewer))?.is_some() {
+            return Ok(Some(rec));
+        }
+    }
+    Ok(None)
+}
+
 fn load_state_r(tx: &ReadTransaction, conv: u64) -> Result<Option<ConversationState>, StoreError> {
     load_state(
         &tx.open_table(CONVNO_CONVERSATION)?,
@@ -1369,50 +1400,36 @@ impl Store {
         .await
     }
 
-    /// A media object's description and chunks, if `viewer` owns it or is a member of a
-    /// conversation it was sent in.
-    pub async fn media_for(
+    /// The stored (sniffed) content type of a media object `owner` uploaded; None if there is
+    /// no such media or it is someone else's.
+    pub async fn media_type(&self, id: String, owner: u64) -> Result<Option<String>, StoreError> {
+        self.read(move |tx| {
+            let Some(v) = tx.open_table(MEDIAID_MEDIA)?.get(id.as_str())? else {
+                return Ok(None);
+            };
+            let rec = MediaRecord::decode(v.value())?;
+            Ok((rec.owner == owner).then_some(rec.content_type))
+        })
+        .await
+    }
+
+    /// A media object's description, if `viewer` owns it or is a member of a conversation it was
+    /// sent in; its chunks are read one at a time with [`Store::media_chunk`].
+    pub async fn media_head(
         &self,
         id: String,
         viewer: u64,
-    ) -> Result<Option<(MediaRecord, Vec<Vec<u8>>)>, StoreError> {
+    ) -> Result<Option<MediaRecord>, StoreError> {
+        self.read(move |tx| visible_media(tx, &id, viewer)).await
+    }
+
+    /// One sealed chunk of a media object; None if it is gone (removed since its head was read).
+    pub async fn media_chunk(&self, id: String, no: u32) -> Result<Option<Vec<u8>>, StoreError> {
         self.read(move |tx| {
-            let Some(rec) = tx
-                .open_table(MEDIAID_MEDIA)?
-                .get(id.as_str())?
-                .map(|v| MediaRecord::decode(v.value()))
-                .transpose()?
-            else {
-                return Ok(None);
-            };
-            let mut allowed = rec.owner == viewer;
-            if !allowed {
-                let members = tx.open_table(CONVNO_USERID_MEMBER)?;
-                for row in tx
-                    .open_table(MEDIAID_CONVNO)?
-                    .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))?
-                {
-                    let (k, _) = row?;
-                    if members.get((k.value().1, viewer))?.is_some() {
-                        allowed = true;
-                        break;
-                    }
-                }
-            }
-            if !allowed {
-                return Ok(None);
-            }
-            let mut chunks = Vec::with_capacity(rec.chunks as usize);
-            let t = tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
-            for i in 0..rec.chunks {
-                chunks.push(
-                    t.get((id.as_str(), i))?
-                        .ok_or(StoreError::Corrupt("media"))?
-                        .value()
-                        .to_vec(),
-                );
-            }
-            Ok(Some((rec, chunks)))
+            Ok(tx
+                .open_table(MEDIAID_CHUNKNO_CHUNK)?
+                .get((id.as_str(), no))?
+                .map(|v| v.value().to_vec()))
         })
         .await
     }
