@@ -143,6 +143,55 @@ async fn a_stalled_or_trickling_body_gets_408_and_frees_its_connection_slot() {
 }
 
 #[tokio::test]
+async fn a_stalled_upload_raw_or_multipart_gets_408_and_gives_its_upload_place_back() {
+    // One upload place: a stalled upload that kept it would turn every later one away (503).
+    let n = TestNode::start_toml(
+        "[http]\nbody_read_timeout_ms = 300\nbody_min_bytes_per_sec = 1000\nlinger_ms = 300\n\
+         [media]\nmax_concurrent_uploads = 1\n",
+    )
+    .await;
+    let c = n.client();
+    let token = c.user("slowpoke", &phone(3)).await;
+    for (content_type, first_bytes) in [
+        ("application/octet-stream", "abc".to_string()),
+        (
+            "multipart/form-data; boundary=XyZ",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\nabc"
+                .to_string(),
+        ),
+    ] {
+        let mut tls = c.connect_tls().await.unwrap();
+        let head = format!(
+            "POST /api/v1/media HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: 5000\r\n\r\n{first_bytes}"
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.flush().await.unwrap();
+        let answer = read_response(&mut tls).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 408"),
+            "{content_type}: {answer}"
+        );
+        assert!(
+            answer.contains("\"body_timeout\""),
+            "{content_type}: {answer}"
+        );
+        // The place is free again: a whole upload is stored.
+        let r = c
+            .send(
+                Request::post("/api/v1/media")
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/octet-stream")
+                    .body(Full::new(Bytes::from_static(b"hello")))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{content_type}");
+    }
+}
+
+#[tokio::test]
 async fn a_body_at_the_minimum_rate_is_read_past_the_base_timeout() {
     let n =
         TestNode::start_toml("[http]\nbody_read_timeout_ms = 300\nbody_min_bytes_per_sec = 1000\n")

@@ -265,6 +265,53 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
     })
 }
 
+/// The body of `req` as a stream of its data, for a reader that parses as it goes (multipart
+/// uploads), held to the request's [`BodyPace`] like [`read_body`]: a body slower than its
+/// deadline ends the stream with an error of kind `TimedOut` (see [`is_too_slow`]).
+pub fn paced_data(
+    req: Request<Incoming>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let pace = BodyPace::of(&req);
+    let state = (req.into_body(), Instant::now(), 0u64, false);
+    futures_util::stream::unfold(state, move |(mut body, start, received, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let deadline = pace.deadline(start, received);
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Err(_) => {
+                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "body too slow");
+                    return Some((Err(e), (body, start, received, true)));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => {
+                    return Some((Err(std::io::Error::other(e)), (body, start, received, true)));
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+            if let Ok(data) = frame.into_data() {
+                let received = received + data.len() as u64;
+                return Some((Ok(data), (body, start, received, false)));
+            }
+        }
+    })
+}
+
+/// Whether a [`paced_data`] stream ended because its body was too slow; the answer for it.
+pub fn is_too_slow(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return Some(too_slow());
+        }
+        cause = c.source();
+    }
+    None
+}
+
 /// Reads a JSON body into `T` (whose fields define what is accepted; unknown fields are
 /// refused by `T`'s `deny_unknown_fields`).
 pub async fn read_json<T: DeserializeOwned>(

@@ -15,12 +15,12 @@
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Either};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::json::{Body, Streamed, reply};
+use super::json::{self, Body, Streamed, reply};
 use crate::accounts::Session;
 use crate::media::sniff::OTHER_TYPES;
 use crate::media::{Media, MediaError};
@@ -49,6 +49,48 @@ pub async fn upload(
     session: &Session,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    // Every answer given before the body is read lets the client finish sending it.
+    let (slot, content_type, multipart, max) = match admit(media, &req) {
+        Ok(admitted) => admitted,
+        Err(e) => {
+            json::discard(req);
+            return Err(e);
+        }
+    };
+    let (content_type, data) = if multipart {
+        let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+            ApiError::bad_request(
+                "bad_multipart",
+                "multipart/form-data needs a boundary parameter",
+            )
+        });
+        match boundary {
+            Ok(boundary) => file_part(req, boundary, max).await?,
+            Err(e) => {
+                json::discard(req);
+                return Err(e);
+            }
+        }
+    } else {
+        let limit = usize::try_from(max).unwrap_or(usize::MAX);
+        let data = json::read_body(req, limit).await?;
+        (content_type, Vec::from(data))
+    };
+    let stored = media
+        .upload(slot, session.user, &content_type, data)
+        .await?;
+    Ok(reply(
+        StatusCode::CREATED,
+        &json!({"media_id": stored.id, "size": stored.size, "content_type": stored.content_type}),
+    ))
+}
+
+/// What is decided from the head alone: the type, whether it is multipart, the size limit and
+/// an upload place (taken before the body is read: the bound is on memory held by uploads).
+fn admit(
+    media: &Media,
+    req: &Request<Incoming>,
+) -> Result<(crate::media::UploadSlot, String, bool, u64), ApiError> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -72,21 +114,16 @@ pub async fn upload(
     }
     let max = media.max_bytes();
     let limit = max + if multipart { MULTIPART_OVERHEAD } else { 0 };
-    let declared_len = match req.headers().get(CONTENT_LENGTH) {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request("bad_header", "Content-Length is not a number")
-                })?,
-        ),
-        None => None,
-    };
-    if declared_len.is_some_and(|l| l > limit) {
-        return Err(too_large(max));
+    if let Some(v) = req.headers().get(CONTENT_LENGTH) {
+        let len = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad_request("bad_header", "Content-Length is not a number"))?;
+        if len > limit {
+            return Err(too_large(max));
+        }
     }
-    // The place is taken before the body is read: the bound is on memory held by uploads.
     let Some(slot) = media.begin_upload() else {
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -96,49 +133,13 @@ pub async fn upload(
         e.retry_after = Some(BUSY_RETRY_SECS);
         return Err(e);
     };
-    let (content_type, data) = if multipart {
-        let boundary = multer::parse_boundary(&content_type).map_err(|_| {
-            ApiError::bad_request(
-                "bad_multipart",
-                "multipart/form-data needs a boundary parameter",
-            )
-        })?;
-        file_part(req.into_body(), boundary, max).await?
-    } else {
-        let capacity = declared_len.unwrap_or(0).min(max) as usize;
-        (
-            content_type,
-            read_raw(req.into_body(), max, capacity).await?,
-        )
-    };
-    let stored = media
-        .upload(slot, session.user, &content_type, data)
-        .await?;
-    Ok(reply(
-        StatusCode::CREATED,
-        &json!({"media_id": stored.id, "size": stored.size, "content_type": stored.content_type}),
-    ))
-}
-
-/// The body, frame by frame into one buffer, refused past `limit` bytes.
-async fn read_raw(mut body: Incoming, limit: u64, capacity: usize) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::with_capacity(capacity);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| unreadable())?;
-        if let Ok(data) = frame.into_data() {
-            if (out.len() + data.len()) as u64 > limit {
-                return Err(too_large(limit));
-            }
-            out.extend_from_slice(&data);
-        }
-    }
-    Ok(out)
+    Ok((slot, content_type, multipart, max))
 }
 
 /// The part named `file` of a multipart/form-data body, streamed: its Content-Type (default
 /// application/octet-stream) and bytes. Other parts are read past and dropped.
 async fn file_part(
-    body: Incoming,
+    req: Request<Incoming>,
     boundary: String,
     max: u64,
 ) -> Result<(String, Vec<u8>), ApiError> {
@@ -146,7 +147,7 @@ async fn file_part(
         .whole_stream(max + MULTIPART_OVERHEAD)
         .per_field(max);
     let mut form = multer::Multipart::with_constraints(
-        body.into_data_stream(),
+        json::paced_data(req),
         boundary,
         multer::Constraints::new().size_limit(limits),
     );
@@ -155,7 +156,7 @@ async fn file_part(
         multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
             too_large(max)
         }
-        multer::Error::StreamReadFailed(_) => unreadable(),
+        multer::Error::StreamReadFailed(e) => json::is_too_slow(&*e).unwrap_or_else(unreadable),
         _ => bad("the multipart/form-data body is malformed"),
     };
     while let Some(mut field) = form.next_field().await.map_err(from_multer)? {
