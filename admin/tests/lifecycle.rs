@@ -245,6 +245,15 @@ async fn retention_removes_what_is_past_its_time_spares_held_users_and_dry_run_c
     admin_json(&dir, &["legal-hold", "clear", "held@localhost"]);
     let s = admin_json(&dir, &["users", "erasure-status", "held@localhost"]);
     assert_eq!(s["phase"], "done", "{s}");
+    admin_json(&dir, &["legal-hold", "list"]);
+    let log = admin_json(&dir, &["audit", "list"]).to_string();
+    for read in [
+        "admin.users.erasure_status",
+        "admin.legal_hold.list",
+        "admin.audit.list",
+    ] {
+        assert!(log.contains(read), "every admin read is audited: {read}");
+    }
 
     // Security logs: younger than the maximum stay; older go, and the rest still verifies.
     let before = admin_json(&dir, &["audit", "list"])
@@ -406,4 +415,8 @@ async fn a_users_request_reaches_the_admin_and_the_answer_comes_back_as_a_notice
     assert_eq!(code, 2);
     let log = admin_json(dir, &["audit", "list"]).to_string();
     assert!(log.contains("admin.requests.show") && log.contains("admin.requests.resolve"));
+    assert!(
+        log.contains("admin.requests.list"),
+        "listing users' requests is an admin read of their data: {log}"
+    );
 }

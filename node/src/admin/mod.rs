@@ -366,6 +366,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
         }
         Request::ErasureStatus { address } => {
             let user = ctx.user_or_erased(&address).await?;
+            ctx.store
+                .audit(ctx.audit("admin.users.erasure_status", Some(user), ""))
+                .await?;
             Ok(status_json(&ctx.erasure.status(user).await?))
         }
         Request::HoldSet { address, basis } => {
@@ -402,6 +405,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             Ok(json!({"address": address, "legal_hold": false}))
         }
         Request::HoldList => {
+            ctx.store
+                .audit(ctx.audit("admin.legal_hold.list", None, ""))
+                .await?;
             let accounts = ctx.store.accounts().await?;
             let mut out = Vec::new();
             for (user, at, basis) in ctx.store.legal_holds().await? {
@@ -423,6 +429,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             }))
         }
         Request::AuditList { since } => {
+            ctx.store
+                .audit(ctx.audit("admin.audit.list", None, ""))
+                .await?;
             let entries = ctx.store.audit_entries(since.map(Millis)).await?;
             Ok(Value::Array(
                 entries
@@ -435,6 +444,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             ))
         }
         Request::RequestsList => {
+            ctx.store
+                .audit(ctx.audit("admin.requests.list", None, ""))
+                .await?;
             let accounts = ctx.store.accounts().await?;
             let list = ctx.requests.all().await.map_err(request_error)?;
             Ok(Value::Array(
