@@ -55,7 +55,9 @@ pub struct Registration {
     pub phone: String,
     pub handle: String,
     pub password: String,
-    pub nickname: String,
+    /// Optional (only phone, handle and password are needed to have an account): without one
+    /// the nickname is the handle until the user sets another.
+    pub nickname: Option<String>,
     pub accept_policy: String,
 }
 
@@ -201,10 +203,13 @@ impl Accounts {
         let phone = validate_phone(&r.phone)?;
         let handle = validate_handle(&r.handle)?;
         validate_password(&r.password)?;
-        let nickname = profile::nickname(&r.nickname).map_err(|e| AccountError::Invalid {
-            field: "nickname",
-            reason: e.reason,
-        })?;
+        let nickname = match &r.nickname {
+            Some(n) => profile::nickname(n).map_err(|e| AccountError::Invalid {
+                field: "nickname",
+                reason: e.reason,
+            })?,
+            None => handle.clone(),
+        };
         let policy = self.policy.current();
         if r.accept_policy != policy.version {
             return Err(AccountError::PolicyNotAccepted {

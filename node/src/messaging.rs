@@ -1037,7 +1037,7 @@ impl Messaging {
 
 /// Checks a group name: 1–64 characters.
 fn group_name(s: &str) -> Result<String, MessagingError> {
-    crate::profile::text("name", s, 1, 64).map_err(|e| MessagingError::Invalid {
+    crate::shown::text("name", s, 1, 64).map_err(|e| MessagingError::Invalid {
         field: "name",
         reason: e.reason,
     })
