@@ -69,6 +69,19 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
     .await;
 
     let dir = nodes[0].dir.path();
+    // An audited read names her by her pseudonym.
+    admin_json(dir, &["users", "show", "alice@a.test"]);
+    let shown = admin_json(dir, &["audit", "list"]);
+    let her = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] == "admin.users.show")
+        .unwrap()["target"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(her.starts_with("u:") && her != "u:erased", "{her}");
     let (code, out, err) = admin(
         dir,
         &[
@@ -134,6 +147,21 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
         actions.contains(&"erasure.request") && actions.contains(&"erasure.done"),
         "{actions:?}"
     );
+    // Her pseudonym key went with her: what was logged before stays (and verifies), what is
+    // logged about her since cannot be joined to it.
+    let status_reads: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "admin.users.erasure_status")
+        .collect();
+    assert!(!status_reads.is_empty());
+    assert!(
+        status_reads.iter().all(|e| e["target"] == "u:erased"),
+        "{status_reads:?}"
+    );
+    assert!(log.to_string().contains(&her), "earlier entries are kept");
+    assert_eq!(admin_json(dir, &["audit", "verify"])["intact"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

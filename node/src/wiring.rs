@@ -76,7 +76,7 @@ pub(crate) async fn wire(
 ) -> Result<Services, WiringError> {
     let domain = config.server.domain.as_str().to_string();
     let hub = Arc::new(Hub::default());
-    let consents = Consents::new(store.clone(), clock.clone(), master.audit_key());
+    let consents = Consents::new(store.clone(), clock.clone());
     let node_keys = Arc::new(NodeKeys::load_or_create(store, master, clock.now()).await?);
     let peers = Arc::new(
         Peers::new(
@@ -152,7 +152,6 @@ pub(crate) async fn wire(
         store.clone(),
         accounts.clone(),
         outbox.clone(),
-        master.audit_key(),
         clock.clone(),
         domain.clone(),
         config.accounts.deletion_cooling_off_days.get() * 24 * 3600 * 1000,
@@ -162,22 +161,14 @@ pub(crate) async fn wire(
         Some(accounts.clone()),
         clock.clone(),
         config.retention.clone(),
-        master.audit_key(),
     );
-    let requests = Requests::new(
-        store.clone(),
-        master.clone(),
-        hub.clone(),
-        clock.clone(),
-        master.audit_key(),
-    );
+    let requests = Requests::new(store.clone(), master.clone(), hub.clone(), clock.clone());
     let minors = Minors::new(
         store.clone(),
         accounts.clone(),
         consents.clone(),
         clock.clone(),
         config.privacy.adult_age.get() as u16,
-        master.audit_key(),
     );
     let real_name = RealName::new(
         store.clone(),
@@ -204,7 +195,6 @@ pub(crate) async fn wire(
         policy: policy.clone(),
         clock: clock.clone(),
         domain,
-        audit_key: master.audit_key(),
         interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,
     };
     Ok(Services {

@@ -234,6 +234,13 @@ pub const USERID_REQUESTID: TableDefinition<(u64, u64), ()> =
 
 // ---- Audit --------------------------------------------------------------------------------
 
+/// `userid_pseudonymkey`: local user id → the user's own pseudonym key (32 random bytes): the
+/// audit log names the user by HMAC(this key, user id). Made with the user's first audit entry
+/// and removed in the first step of their erasure, so entries written before it can no longer
+/// be linked to them, not even by someone holding the master key.
+pub const USERID_PSEUDONYMKEY: TableDefinition<u64, &[u8; 32]> =
+    TableDefinition::new("userid_pseudonymkey");
+
 /// `seq_auditentry`: entry number from 0 → encoded [`super::AuditRecord`]: time, actor, action,
 /// pseudonymous target, detail, and the hash chaining it to the entry before. META
 /// `audit_head` holds (count, last hash), written in the same transaction.

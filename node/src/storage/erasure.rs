@@ -395,6 +395,9 @@ fn begin(
     }
     tx.open_table(HANDLEHASH_ERASED)?
         .insert(&handle_hash, (now.0, user))?;
+    // The pseudonym key goes with the account: the audit log's entries about them stay, and
+    // still verify, but no longer lead to them.
+    super::audit::forget_pseudonym(tx, user)?;
     Ok(())
 }
 
@@ -571,6 +574,7 @@ fn finish(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::audit::ERASED;
     use crate::storage::{AccountRecord, ConvKind, NewAccount, NewMessage, SessionRecord};
 
     fn audit() -> AuditEntry {
@@ -579,6 +583,7 @@ mod tests {
             actor: "node".into(),
             action: "erasure.done".into(),
             target: String::new(),
+            subject: None,
             detail: String::new(),
         }
     }
@@ -744,5 +749,75 @@ mod tests {
                 .unwrap(),
             Step::NotDue
         );
+    }
+
+    #[tokio::test]
+    async fn the_pseudonym_key_goes_with_the_erasure_and_the_audit_chain_still_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        account(&store, 1, "gone").await;
+        account(&store, 2, "stays").await;
+        let about = |user: u64, action: &str| AuditEntry {
+            subject: Some(user),
+            action: action.into(),
+            ..audit()
+        };
+        store.audit(about(1, "consent.grant:x")).await.unwrap();
+        store.audit(about(2, "consent.grant:x")).await.unwrap();
+        store.audit(about(1, "consent.revoke:x")).await.unwrap();
+        let one = store.pseudonym_of(1).await.unwrap().unwrap();
+        let two = store.pseudonym_of(2).await.unwrap().unwrap();
+        assert_ne!(one, two);
+        let entries = store.audit_about(1).await.unwrap();
+        assert_eq!(entries.len(), 2, "one pseudonym per user, stable");
+        assert!(entries.iter().all(|e| e.entry.target == one));
+
+        let rec = ErasureRecord {
+            requested: Millis(1),
+            due: Millis(5),
+            by: "admin".into(),
+            reason: "test".into(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        };
+        assert!(
+            store
+                .schedule_erasure(1, rec, about(1, "erasure.request"))
+                .await
+                .unwrap()
+        );
+        let step = store
+            .erasure_step(1, [9; 32], Millis(10), 1, about(1, "erasure.done"))
+            .await
+            .unwrap();
+        assert_eq!(step, Step::Progress(Phase::Begun));
+        // From the first step on, nothing leads from the user to the entries about them.
+        assert_eq!(store.pseudonym_of(1).await.unwrap(), None);
+        assert!(store.audit_about(1).await.unwrap().is_empty());
+        store
+            .audit(about(1, "admin.users.erasure_status"))
+            .await
+            .unwrap();
+        let all = store.audit_entries(None).await.unwrap();
+        let last = &all.last().unwrap().entry;
+        assert_eq!(
+            last.target, ERASED,
+            "later entries are not linked to earlier ones"
+        );
+        assert_eq!(
+            all.iter().filter(|e| e.entry.target == one).count(),
+            3,
+            "the entries written before stay as written"
+        );
+        assert_eq!(
+            store.pseudonym_of(2).await.unwrap(),
+            Some(two),
+            "others keep theirs"
+        );
+        assert!(matches!(
+            store.verify_audit().await.unwrap(),
+            crate::storage::AuditCheck::Intact { .. }
+        ));
     }
 }

@@ -25,7 +25,7 @@ mod writer;
 
 pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
 pub(crate) use audit::append_audit;
-pub use audit::{AuditCheck, AuditEntry, AuditRecord};
+pub use audit::{AuditCheck, AuditEntry, AuditRecord, ERASED as ERASED_PSEUDONYM};
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
 pub use erasure::{ErasureRecord, Phase, Step};
@@ -412,6 +412,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(KEYID_NODEKEY)?;
     tx.open_table(SEQ_AUDITENTRY)?;
+    tx.open_table(USERID_PSEUDONYMKEY)?;
     tx.open_table(REMOTEADDR_USERID)?;
     tx.open_table(USERID_REMOTEUSER)?;
     tx.open_table(DEST_SEQ_OUTBOUND)?;
