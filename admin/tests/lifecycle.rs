@@ -22,10 +22,12 @@ fn admin_json(dir: &std::path::Path, args: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_peers_acknowledge()
 {
+    // The handle is a marker too: it must not survive anywhere in the data directory, not
+    // even in a page redb freed (it does not zero them).
     let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
     let (a, b) = (nodes[0].client(), nodes[1].client());
     let marker_phone = "+8613912345678";
-    let alice = a.user("alice", marker_phone).await;
+    let alice = a.user("markalice7319", marker_phone).await;
     let carol = a.user("carol", &phone(2)).await;
     let bob = b.user("bob", &phone(3)).await;
     let r = a
@@ -70,7 +72,7 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
 
     let dir = nodes[0].dir.path();
     // An audited read names her by her pseudonym.
-    admin_json(dir, &["users", "show", "alice@a.test"]);
+    admin_json(dir, &["users", "show", "markalice7319@a.test"]);
     let shown = admin_json(dir, &["audit", "list"]);
     let her = shown
         .as_array()
@@ -87,7 +89,7 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
         &[
             "users",
             "erase",
-            "alice@a.test",
+            "markalice7319@a.test",
             "--reason",
             "asked by letter",
         ],
@@ -95,31 +97,27 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("done"), "{out}");
 
-    // (a) No marker in the raw database file.
-    let raw = std::fs::read(nodes[0].db_path()).unwrap();
+    // (a) No marker in any file of the data directory (raw bytes, freed pages included).
     let digits = &marker_phone[1..];
-    for m in [
+    let markers = [
+        "markalice7319",
         digits,
         "MarkerNick7731",
         "MarkerBio9917",
         "MarkerDirect5521",
         "MarkerGroup4410",
         "MarkerMedia3391",
-    ] {
-        assert!(
-            !raw.windows(m.len()).any(|w| w == m.as_bytes()),
-            "{m} is still in the database file"
-        );
-    }
+    ];
+    assert_no_marker(dir, &markers, "right after the erasure");
     // (b) Nothing of hers through any API of another user, on either node.
     assert_eq!(a.visible_texts(&carol, &group).await, ["carol stays"]);
     let members = a
         .get(&format!("/api/v1/conversations/{group}"), Some(&carol))
         .await
         .json();
-    assert!(!members.to_string().contains("alice"), "{members}");
+    assert!(!members.to_string().contains("markalice7319"), "{members}");
     assert_eq!(
-        a.get("/api/v1/users/alice@a.test", Some(&carol))
+        a.get("/api/v1/users/markalice7319@a.test", Some(&carol))
             .await
             .status
             .as_u16(),
@@ -131,7 +129,7 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
     .await;
     // (c) The peer acknowledged.
     eventually(10, "b.test acknowledged", || async {
-        let s = admin_json(dir, &["users", "erasure-status", "alice@a.test"]);
+        let s = admin_json(dir, &["users", "erasure-status", "markalice7319@a.test"]);
         (s["phase"] == "done" && s["peers"] == json!([{"peer": "b.test", "acknowledged": true}]))
             .then_some(())
     })
@@ -162,6 +160,55 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
     );
     assert!(log.to_string().contains(&her), "earlier entries are kept");
     assert_eq!(admin_json(dir, &["audit", "verify"])["intact"], true);
+
+    // (d) More writes by others reuse freed pages: still nothing of hers appears.
+    let dave = a.user("dave", &phone(4)).await;
+    let with_dave = a.direct(&carol, "dave@a.test").await;
+    for i in 0..40 {
+        a.say(
+            &carol,
+            &with_dave,
+            &format!("more{i}"),
+            &"carol writes on ".repeat(20),
+        )
+        .await;
+    }
+    let r = a
+        .call(
+            "PATCH",
+            "/api/v1/me",
+            Some(&dave),
+            Some(&json!({"nickname": "Dave", "bio": {"value": "x".repeat(400), "visibility": "public"}})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200);
+    admin_json(dir, &["retention", "run"]);
+    assert_no_marker(dir, &markers, "after more writes");
+}
+
+/// Panics if any file under `dir` holds any of `markers` as raw bytes.
+fn assert_no_marker(dir: &std::path::Path, markers: &[&str], when: &str) {
+    let mut files = vec![dir.to_path_buf()];
+    let mut scanned = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                files.push(e.unwrap().path());
+            }
+            continue;
+        }
+        // The admin socket is not a file with contents.
+        let Ok(raw) = std::fs::read(&p) else { continue };
+        scanned += 1;
+        for m in markers {
+            assert!(
+                !raw.windows(m.len()).any(|w| w == m.as_bytes()),
+                "{m} is still in {} {when}",
+                p.display()
+            );
+        }
+    }
+    assert!(scanned >= 2, "the database and the key file at least");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

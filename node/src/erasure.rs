@@ -149,12 +149,11 @@ impl Erasure {
             Some(a) => a.handle,
             None => String::new(),
         };
-        let hash = self.accounts.erased_handle_hash(&handle);
         loop {
             let done = self.audit("node", "erasure.done", user, "");
             let step = self
                 .store
-                .erasure_step(user, hash, self.clock.now(), STEP_ROWS, done)
+                .erasure_step(user, self.clock.now(), STEP_ROWS, done)
                 .await?;
             match step {
                 Step::Progress(Phase::Begun) => {

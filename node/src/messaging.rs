@@ -676,7 +676,7 @@ impl Messaging {
                 ts.0,
                 WireBody::Text { text: t.clone() },
             ),
-            Body::Media { .. } => crate::storage::Fanout::new(|_| {
+            Body::Media { .. } => crate::storage::Fanout::new(self.store.handles(), |_| {
                 Err(Refusal::Unsupported(
                     "media cannot be sent to members on other nodes yet; send text".into(),
                 ))

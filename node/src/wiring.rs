@@ -61,6 +61,8 @@ pub enum WiringError {
     Federation(String),
     #[error("starting the password hashing threads: {0}")]
     HashThreads(std::io::Error),
+    #[error("loading the accounts' handles: {0}")]
+    Handles(String),
 }
 
 /// Wires every service. `limiter` is the login limiter (the admin tool passes a trivial one);
@@ -116,6 +118,11 @@ pub(crate) async fn wire(
         policy.clone(),
         hub.clone(),
     );
+    // Handles are stored sealed; the clear ones live in memory, loaded before any lookup.
+    accounts
+        .load_handles()
+        .await
+        .map_err(|e| WiringError::Handles(e.to_string()))?;
     let directory = Directory::new(
         store.clone(),
         master.clone(),
