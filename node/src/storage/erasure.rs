@@ -595,6 +595,19 @@ mod tests {
         }
     }
 
+    /// An erasure asked for at 1, due at 5.
+    fn scheduled() -> ErasureRecord {
+        ErasureRecord {
+            requested: Millis(1),
+            due: Millis(5),
+            by: "admin".into(),
+            reason: "test".into(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        }
+    }
+
     async fn account(store: &Store, id: u64, handle: &str) {
         store
             .insert_account(NewAccount {
@@ -667,15 +680,7 @@ mod tests {
         }
         use crate::storage::sentlog::tests::sends_of;
         assert_eq!(sends_of(&store, 1).await, 2, "their txn ids are recorded");
-        let rec = ErasureRecord {
-            requested: Millis(1),
-            due: Millis(5),
-            by: "admin".into(),
-            reason: "test".into(),
-            phase: Phase::Scheduled,
-            cursor: (0, 0),
-            finished: None,
-        };
+        let rec = scheduled();
         assert!(store.schedule_erasure(1, rec, audit()).await.unwrap());
         assert_eq!(
             store.erasure_step(1, Millis(4), 1, audit()).await.unwrap(),
@@ -777,15 +782,7 @@ mod tests {
         assert_eq!(entries.len(), 2, "one pseudonym per user, stable");
         assert!(entries.iter().all(|e| e.entry.target == one));
 
-        let rec = ErasureRecord {
-            requested: Millis(1),
-            due: Millis(5),
-            by: "admin".into(),
-            reason: "test".into(),
-            phase: Phase::Scheduled,
-            cursor: (0, 0),
-            finished: None,
-        };
+        let rec = scheduled();
         assert!(
             store
                 .schedule_erasure(1, rec, about(1, "erasure.request"))
