@@ -43,7 +43,15 @@ async fn consent_changes_are_in_the_audit_log_which_verifies_and_names_no_one() 
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["consent.grant:photos", "consent.revoke:photos"]);
+    assert_eq!(
+        actions,
+        [
+            "consent.grant:photos",
+            "consent.revoke:photos",
+            "admin.audit.list"
+        ],
+        "reading the log is itself logged"
+    );
     let target = entries[0]["target"].as_str().unwrap();
     assert!(
         target.starts_with("u:") && target.len() == 18,
@@ -61,7 +69,7 @@ async fn consent_changes_are_in_the_audit_log_which_verifies_and_names_no_one() 
     let (code, out, _) = admin(n.dir.path(), &["audit", "verify"]);
     assert_eq!(code, 0);
     assert!(
-        out.starts_with("audit log intact: 2 entries; head "),
+        out.starts_with("audit log intact: 3 entries; head "),
         "{out}"
     );
     let (code, out, _) = admin(n.dir.path(), &["audit", "list"]);

@@ -22,10 +22,12 @@ fn admin_json(dir: &std::path::Path, args: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_peers_acknowledge()
 {
+    // The handle is a marker too: it must not survive anywhere in the data directory, not
+    // even in a page redb freed (it does not zero them).
     let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
     let (a, b) = (nodes[0].client(), nodes[1].client());
     let marker_phone = "+8613912345678";
-    let alice = a.user("alice", marker_phone).await;
+    let alice = a.user("markalice7319", marker_phone).await;
     let carol = a.user("carol", &phone(2)).await;
     let bob = b.user("bob", &phone(3)).await;
     let r = a
@@ -69,12 +71,25 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
     .await;
 
     let dir = nodes[0].dir.path();
+    // An audited read names her by her pseudonym.
+    admin_json(dir, &["users", "show", "markalice7319@a.test"]);
+    let shown = admin_json(dir, &["audit", "list"]);
+    let her = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] == "admin.users.show")
+        .unwrap()["target"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(her.starts_with("u:") && her != "u:erased", "{her}");
     let (code, out, err) = admin(
         dir,
         &[
             "users",
             "erase",
-            "alice@a.test",
+            "markalice7319@a.test",
             "--reason",
             "asked by letter",
         ],
@@ -82,31 +97,27 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("done"), "{out}");
 
-    // (a) No marker in the raw database file.
-    let raw = std::fs::read(nodes[0].db_path()).unwrap();
+    // (a) No marker in any file of the data directory (raw bytes, freed pages included).
     let digits = &marker_phone[1..];
-    for m in [
+    let markers = [
+        "markalice7319",
         digits,
         "MarkerNick7731",
         "MarkerBio9917",
         "MarkerDirect5521",
         "MarkerGroup4410",
         "MarkerMedia3391",
-    ] {
-        assert!(
-            !raw.windows(m.len()).any(|w| w == m.as_bytes()),
-            "{m} is still in the database file"
-        );
-    }
+    ];
+    assert_no_marker(dir, &markers, "right after the erasure");
     // (b) Nothing of hers through any API of another user, on either node.
     assert_eq!(a.visible_texts(&carol, &group).await, ["carol stays"]);
     let members = a
         .get(&format!("/api/v1/conversations/{group}"), Some(&carol))
         .await
         .json();
-    assert!(!members.to_string().contains("alice"), "{members}");
+    assert!(!members.to_string().contains("markalice7319"), "{members}");
     assert_eq!(
-        a.get("/api/v1/users/alice@a.test", Some(&carol))
+        a.get("/api/v1/users/markalice7319@a.test", Some(&carol))
             .await
             .status
             .as_u16(),
@@ -118,7 +129,7 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
     .await;
     // (c) The peer acknowledged.
     eventually(10, "b.test acknowledged", || async {
-        let s = admin_json(dir, &["users", "erasure-status", "alice@a.test"]);
+        let s = admin_json(dir, &["users", "erasure-status", "markalice7319@a.test"]);
         (s["phase"] == "done" && s["peers"] == json!([{"peer": "b.test", "acknowledged": true}]))
             .then_some(())
     })
@@ -134,6 +145,70 @@ async fn an_erased_user_leaves_no_marker_in_the_database_nothing_in_any_api_and_
         actions.contains(&"erasure.request") && actions.contains(&"erasure.done"),
         "{actions:?}"
     );
+    // Her pseudonym key went with her: what was logged before stays (and verifies), what is
+    // logged about her since cannot be joined to it.
+    let status_reads: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "admin.users.erasure_status")
+        .collect();
+    assert!(!status_reads.is_empty());
+    assert!(
+        status_reads.iter().all(|e| e["target"] == "u:erased"),
+        "{status_reads:?}"
+    );
+    assert!(log.to_string().contains(&her), "earlier entries are kept");
+    assert_eq!(admin_json(dir, &["audit", "verify"])["intact"], true);
+
+    // (d) More writes by others reuse freed pages: still nothing of hers appears.
+    let dave = a.user("dave", &phone(4)).await;
+    let with_dave = a.direct(&carol, "dave@a.test").await;
+    for i in 0..40 {
+        a.say(
+            &carol,
+            &with_dave,
+            &format!("more{i}"),
+            &"carol writes on ".repeat(20),
+        )
+        .await;
+    }
+    let r = a
+        .call(
+            "PATCH",
+            "/api/v1/me",
+            Some(&dave),
+            Some(&json!({"nickname": "Dave", "bio": {"value": "x".repeat(400), "visibility": "public"}})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200);
+    admin_json(dir, &["retention", "run"]);
+    assert_no_marker(dir, &markers, "after more writes");
+}
+
+/// Panics if any file under `dir` holds any of `markers` as raw bytes.
+fn assert_no_marker(dir: &std::path::Path, markers: &[&str], when: &str) {
+    let mut files = vec![dir.to_path_buf()];
+    let mut scanned = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                files.push(e.unwrap().path());
+            }
+            continue;
+        }
+        // The admin socket is not a file with contents.
+        let Ok(raw) = std::fs::read(&p) else { continue };
+        scanned += 1;
+        for m in markers {
+            assert!(
+                !raw.windows(m.len()).any(|w| w == m.as_bytes()),
+                "{m} is still in {} {when}",
+                p.display()
+            );
+        }
+    }
+    assert!(scanned >= 2, "the database and the key file at least");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,6 +320,15 @@ async fn retention_removes_what_is_past_its_time_spares_held_users_and_dry_run_c
     admin_json(&dir, &["legal-hold", "clear", "held@localhost"]);
     let s = admin_json(&dir, &["users", "erasure-status", "held@localhost"]);
     assert_eq!(s["phase"], "done", "{s}");
+    admin_json(&dir, &["legal-hold", "list"]);
+    let log = admin_json(&dir, &["audit", "list"]).to_string();
+    for read in [
+        "admin.users.erasure_status",
+        "admin.legal_hold.list",
+        "admin.audit.list",
+    ] {
+        assert!(log.contains(read), "every admin read is audited: {read}");
+    }
 
     // Security logs: younger than the maximum stay; older go, and the rest still verifies.
     let before = admin_json(&dir, &["audit", "list"])
@@ -406,4 +490,8 @@ async fn a_users_request_reaches_the_admin_and_the_answer_comes_back_as_a_notice
     assert_eq!(code, 2);
     let log = admin_json(dir, &["audit", "list"]).to_string();
     assert!(log.contains("admin.requests.show") && log.contains("admin.requests.resolve"));
+    assert!(
+        log.contains("admin.requests.list"),
+        "listing users' requests is an admin read of their data: {log}"
+    );
 }

@@ -58,7 +58,9 @@ pub struct Registration {
     pub phone: String,
     pub handle: String,
     pub password: String,
-    pub nickname: String,
+    /// Optional (only phone, handle and password are needed to have an account): without one
+    /// the nickname is the handle until the user sets another.
+    pub nickname: Option<String>,
     pub accept_policy: String,
 }
 
@@ -222,10 +224,13 @@ impl Accounts {
         let phone = validate_phone(&r.phone)?;
         let handle = validate_handle(&r.handle)?;
         validate_password(&r.password)?;
-        let nickname = profile::nickname(&r.nickname).map_err(|e| AccountError::Invalid {
-            field: "nickname",
-            reason: e.reason,
-        })?;
+        let nickname = match &r.nickname {
+            Some(n) => profile::nickname(n).map_err(|e| AccountError::Invalid {
+                field: "nickname",
+                reason: e.reason,
+            })?,
+            None => handle.clone(),
+        };
         let policy = self.policy.current();
         if r.accept_policy != policy.version {
             return Err(AccountError::PolicyNotAccepted {
@@ -263,6 +268,8 @@ impl Accounts {
                 account: AccountRecord {
                     id,
                     handle: handle.clone(),
+                    handle_index: [0; 32], // made by the store from `handle`
+                    handle_sealed: data_key.seal(&aad(b"handle", id), handle.as_bytes())?,
                     phone_sealed: data_key.seal(&aad(b"phone", id), phone.as_bytes())?,
                     password_phc: phc.clone(),
                     wrapped_key: self.master.wrap_data_key(id, &data_key)?,
@@ -452,9 +459,28 @@ impl Accounts {
 
     /// The keyed hash an erased account's handle is kept as.
     pub fn erased_handle_hash(&self, handle: &str) -> [u8; 32] {
-        self.master
-            .erased_handle_key()
-            .blind_index(handle.to_lowercase().as_bytes())
+        // The handle index and the erased-handle hash are one keyed hash (`HandleBook`).
+        self.store.handles().index(handle)
+    }
+
+    /// Loads the handle index key and every live account's handle (opened with its data
+    /// key) into the store's in-memory [`crate::storage::HandleBook`]. Called once, while the
+    /// node's services are wired, before any lookup by handle.
+    pub async fn load_handles(&self) -> Result<(), AccountError> {
+        let mut handles = Vec::new();
+        for a in self.store.accounts().await? {
+            if a.wrapped_key.is_empty() {
+                continue; // being erased: the key, and with it the handle, is gone
+            }
+            let key = self.data_key(&a)?;
+            let clear = key.open(&aad(b"handle", a.id), &a.handle_sealed)?;
+            let handle = String::from_utf8(clear).map_err(|_| StoreError::Corrupt("account"))?;
+            handles.push((a.id, handle));
+        }
+        self.store
+            .handles()
+            .load(self.master.erased_handle_key(), handles);
+        Ok(())
     }
 
     /// Checks `user`'s password (the same work whether or not the account exists).

@@ -471,6 +471,15 @@ impl Config {
             _ => {}
         }
         let r = &self.retention;
+        if r.security_logs_min_days.get() < SECURITY_LOGS_FLOOR_DAYS {
+            return Err((
+                "retention",
+                "security_logs_min_days",
+                format!(
+                    "is below {SECURITY_LOGS_FLOOR_DAYS} days: security logs must by law be kept at least six months"
+                ),
+            ));
+        }
         if r.security_logs_max_days.get() != 0
             && r.security_logs_max_days.get() < r.security_logs_min_days.get()
         {
@@ -726,6 +735,9 @@ impl From<String> for OptionalPath {
     }
 }
 
+/// The legal floor for keeping security (audit) logs: six months, in days.
+pub const SECURITY_LOGS_FLOOR_DAYS: u64 = 183;
+
 /// An integer within `[MIN, MAX]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "i64")]
@@ -916,6 +928,26 @@ mod tests {
             e.contains("retention.security_logs_max_days") && e.contains("line 3"),
             "{e}"
         );
+        for (min, max, key, line) in [
+            (0, 0, "security_logs_min_days", 2),
+            (182, 0, "security_logs_min_days", 2),
+            (30, 30, "security_logs_min_days", 2),
+            (183, 30, "security_logs_max_days", 3),
+        ] {
+            let e = Config::parse(
+                &format!(
+                    "[retention]\nsecurity_logs_min_days = {min}\nsecurity_logs_max_days = {max}\n"
+                ),
+                "f",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains(&format!("retention.{key}")) && e.contains(&format!("line {line}")),
+                "{min}/{max}: {e}"
+            );
+        }
+        assert!(Config::parse("[retention]\nsecurity_logs_min_days = 183\n", "f").is_ok());
         assert!(Config::parse("[retention]\nsecurity_logs_max_days = 0\n", "f").is_ok());
         assert!(Config::parse("[retention]\nsecurity_logs_max_days = 183\n", "f").is_ok());
     }

@@ -7,7 +7,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::crypto::{SecretKey, pseudonym};
 use crate::storage::{AuditEntry, ConsentEvent, PurposeStatus, Store, StoreError};
 use crate::time::{Millis, SharedClock};
 
@@ -175,17 +174,12 @@ pub struct Decision {
 pub struct Consents {
     store: Store,
     clock: SharedClock,
-    audit_key: SecretKey,
 }
 
 impl Consents {
-    /// `audit_key` makes the pseudonyms that name users in the audit log.
-    pub fn new(store: Store, clock: SharedClock, audit_key: SecretKey) -> Self {
-        Consents {
-            store,
-            clock,
-            audit_key,
-        }
+    /// The audit log names users by their own pseudonym key (`storage/audit.rs`).
+    pub fn new(store: Store, clock: SharedClock) -> Self {
+        Consents { store, clock }
     }
 
     /// Succeeds only if `user` currently grants `purpose` and it is not paused by a policy
@@ -236,7 +230,8 @@ impl Consents {
             at,
             actor: "user".into(),
             action: format!("consent.{verb}:{}", purpose.name()),
-            target: pseudonym(&self.audit_key, user),
+            target: String::new(),
+            subject: Some(user),
             detail: format!("policy {policy_version}"),
         };
         self.store.record_consent(user, event, Some(audit)).await?;
@@ -292,7 +287,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
         let clock = Arc::new(ManualClock::new(Millis(1_000)));
-        let c = Consents::new(store, clock.clone(), SecretKey::generate().unwrap());
+        let c = Consents::new(store, clock.clone());
         for p in Purpose::ALL {
             assert!(matches!(c.require(1, p).await, Err(ConsentError::NotGranted(q)) if q == p));
         }

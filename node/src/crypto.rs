@@ -112,7 +112,7 @@ impl SecretKey {
     }
 }
 
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(msg);
@@ -262,11 +262,6 @@ impl MasterKey {
         bytes.try_into().map_err(|_| CryptoError::Unseal)
     }
 
-    /// Key for the pseudonyms that name users in the audit log.
-    pub fn audit_key(&self) -> SecretKey {
-        self.0.key.derive("shanliao/audit-pseudonym/v1")
-    }
-
     /// Key sealing queued envelopes that carry no single user's content (membership lists,
     /// recalls, acknowledgements).
     pub fn outbound_key(&self) -> SecretKey {
@@ -331,12 +326,6 @@ fn decode_hex32(s: &str) -> Option<[u8; 32]> {
         out[i] = u8::from_str_radix(hex, 16).ok()?;
     }
     Some(out)
-}
-
-/// A user's pseudonym in the audit log: `u:` and 16 hex digits of a keyed hash of the user id.
-pub fn pseudonym(audit_key: &SecretKey, user: u64) -> String {
-    let h = audit_key.blind_index(&user.to_be_bytes());
-    format!("u:{}", encode_hex(&h[..8]))
 }
 
 /// A bearer token as given to a client (256 random bits, base64url), and its stored hash.

@@ -6,7 +6,6 @@
 //! resumes it.
 
 use crate::accounts::{AccountError, Accounts};
-use crate::crypto::{SecretKey, pseudonym};
 use crate::federate::Outbox;
 use crate::storage::{AuditEntry, ErasureRecord, Phase, Step, Store, StoreError};
 use crate::time::{Millis, SharedClock};
@@ -47,7 +46,6 @@ pub struct Erasure {
     store: Store,
     accounts: Accounts,
     outbox: Outbox,
-    audit_key: SecretKey,
     clock: SharedClock,
     domain: String,
     cooling_off_ms: u64,
@@ -58,7 +56,6 @@ impl Erasure {
         store: Store,
         accounts: Accounts,
         outbox: Outbox,
-        audit_key: SecretKey,
         clock: SharedClock,
         domain: String,
         cooling_off_ms: u64,
@@ -67,7 +64,6 @@ impl Erasure {
             store,
             accounts,
             outbox,
-            audit_key,
             clock,
             domain,
             cooling_off_ms,
@@ -79,7 +75,8 @@ impl Erasure {
             at: self.clock.now(),
             actor: actor.into(),
             action: action.into(),
-            target: pseudonym(&self.audit_key, user),
+            target: String::new(),
+            subject: Some(user),
             detail: detail.into(),
         }
     }
@@ -152,12 +149,11 @@ impl Erasure {
             Some(a) => a.handle,
             None => String::new(),
         };
-        let hash = self.accounts.erased_handle_hash(&handle);
         loop {
             let done = self.audit("node", "erasure.done", user, "");
             let step = self
                 .store
-                .erasure_step(user, hash, self.clock.now(), STEP_ROWS, done)
+                .erasure_step(user, self.clock.now(), STEP_ROWS, done)
                 .await?;
             match step {
                 Step::Progress(Phase::Begun) => {

@@ -23,6 +23,7 @@ mod profile;
 mod ratelimit;
 mod requests;
 mod server;
+mod shown;
 mod signing;
 mod storage;
 mod time;

@@ -715,7 +715,7 @@ impl Messaging {
                 ts.0,
                 WireBody::Text { text: t.clone() },
             ),
-            Body::Media { .. } => crate::storage::Fanout::new(|_| {
+            Body::Media { .. } => crate::storage::Fanout::new(self.store.handles(), |_| {
                 Err(Refusal::Unsupported(
                     "media cannot be sent to members on other nodes yet; send text".into(),
                 ))
@@ -1076,7 +1076,7 @@ impl Messaging {
 
 /// Checks a group name: 1–64 characters.
 fn group_name(s: &str) -> Result<String, MessagingError> {
-    crate::profile::text("name", s, 1, 64).map_err(|e| MessagingError::Invalid {
+    crate::shown::text("name", s, 1, 64).map_err(|e| MessagingError::Invalid {
         field: "name",
         reason: e.reason,
     })

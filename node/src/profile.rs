@@ -144,23 +144,13 @@ impl ProfileError {
     }
 }
 
-/// Checks free text: trimmed, `min..=max` characters, no control characters.
+/// Checks free text others will see (`crate::shown::text`): trimmed, NFC, `min..=max`
+/// characters, nothing that hides or reorders what is shown.
 pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, ProfileError> {
-    let v = value.trim();
-    let n = v.chars().count();
-    if n < min || n > max {
-        return Err(ProfileError::new(
-            field,
-            &format!("must be {min} to {max} characters"),
-        ));
-    }
-    if v.chars().any(char::is_control) {
-        return Err(ProfileError::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(v.to_string())
+    crate::shown::text(field, value, min, max).map_err(|e| ProfileError {
+        field: e.field,
+        reason: e.reason,
+    })
 }
 
 /// Checks a nickname (1–32 characters).

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::crypto::{CryptoError, MasterKey, SecretKey, pseudonym};
+use crate::crypto::{CryptoError, MasterKey, SecretKey};
 use crate::hub::Hub;
 use crate::storage::{AuditEntry, RequestRecord, Store, StoreError};
 use crate::time::{Millis, SharedClock};
@@ -50,7 +50,6 @@ pub struct Requests {
     master: MasterKey,
     hub: Arc<Hub>,
     clock: SharedClock,
-    audit_key: SecretKey,
 }
 
 fn aad(id: u64, part: &str) -> Vec<u8> {
@@ -70,19 +69,12 @@ fn text(field: &'static str, t: &str) -> Result<String, RequestError> {
 }
 
 impl Requests {
-    pub fn new(
-        store: Store,
-        master: MasterKey,
-        hub: Arc<Hub>,
-        clock: SharedClock,
-        audit_key: SecretKey,
-    ) -> Self {
+    pub fn new(store: Store, master: MasterKey, hub: Arc<Hub>, clock: SharedClock) -> Self {
         Requests {
             store,
             master,
             hub,
             clock,
-            audit_key,
         }
     }
 
@@ -177,7 +169,8 @@ impl Requests {
             at: self.clock.now(),
             actor: "admin".into(),
             action: action.into(),
-            target: pseudonym(&self.audit_key, user),
+            target: String::new(),
+            subject: Some(user),
             detail: detail.into(),
         }
     }

@@ -192,7 +192,6 @@ impl Node {
             minors: minors.clone(),
             exporter: exporter.clone(),
             hub: hub.clone(),
-            audit_key: master.audit_key(),
             domain: domain.clone(),
             clock: clock.clone(),
         });

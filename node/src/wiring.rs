@@ -61,6 +61,8 @@ pub enum WiringError {
     Federation(String),
     #[error("starting the password hashing threads: {0}")]
     HashThreads(std::io::Error),
+    #[error("loading the accounts' handles: {0}")]
+    Handles(String),
 }
 
 /// Wires every service. `limiter` is the login limiter (the admin tool passes a trivial one);
@@ -76,7 +78,7 @@ pub(crate) async fn wire(
 ) -> Result<Services, WiringError> {
     let domain = config.server.domain.as_str().to_string();
     let hub = Arc::new(Hub::default());
-    let consents = Consents::new(store.clone(), clock.clone(), master.audit_key());
+    let consents = Consents::new(store.clone(), clock.clone());
     let node_keys = Arc::new(NodeKeys::load_or_create(store, master, clock.now()).await?);
     let peers = Arc::new(
         Peers::new(
@@ -119,6 +121,11 @@ pub(crate) async fn wire(
         policy.clone(),
         hub.clone(),
     );
+    // Handles are stored sealed; the clear ones live in memory, loaded before any lookup.
+    accounts
+        .load_handles()
+        .await
+        .map_err(|e| WiringError::Handles(e.to_string()))?;
     let directory = Directory::new(
         store.clone(),
         master.clone(),
@@ -156,7 +163,6 @@ pub(crate) async fn wire(
         store.clone(),
         accounts.clone(),
         outbox.clone(),
-        master.audit_key(),
         clock.clone(),
         domain.clone(),
         config.accounts.deletion_cooling_off_days.get() * 24 * 3600 * 1000,
@@ -166,22 +172,14 @@ pub(crate) async fn wire(
         Some(accounts.clone()),
         clock.clone(),
         config.retention.clone(),
-        master.audit_key(),
     );
-    let requests = Requests::new(
-        store.clone(),
-        master.clone(),
-        hub.clone(),
-        clock.clone(),
-        master.audit_key(),
-    );
+    let requests = Requests::new(store.clone(), master.clone(), hub.clone(), clock.clone());
     let minors = Minors::new(
         store.clone(),
         accounts.clone(),
         consents.clone(),
         clock.clone(),
         config.privacy.adult_age.get() as u16,
-        master.audit_key(),
     );
     let real_name = RealName::new(
         store.clone(),
@@ -208,7 +206,6 @@ pub(crate) async fn wire(
         policy: policy.clone(),
         clock: clock.clone(),
         domain,
-        audit_key: master.audit_key(),
         interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,
     };
     Ok(Services {

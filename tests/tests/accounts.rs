@@ -16,7 +16,7 @@ pub(crate) fn registration(handle: &str, phone: &str) -> Value {
 }
 
 #[tokio::test]
-async fn registration_needs_exactly_phone_handle_password_nickname_and_policy() {
+async fn registration_needs_exactly_phone_handle_password_and_policy_the_nickname_is_optional() {
     let n = TestNode::start().await;
     let c = n.client();
     let r = c
@@ -30,7 +30,7 @@ async fn registration_needs_exactly_phone_handle_password_nickname_and_policy() 
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.json(), json!({"user": "alice@localhost"}));
 
-    for missing in ["phone", "handle", "password", "nickname", "accept_policy"] {
+    for missing in ["phone", "handle", "password", "accept_policy"] {
         let mut body = registration("bob", &phone(2));
         body.as_object_mut().unwrap().remove(missing);
         let r = c.call("POST", "/api/v1/accounts", None, Some(&body)).await;
@@ -44,6 +44,59 @@ async fn registration_needs_exactly_phone_handle_password_nickname_and_policy() 
             "message names {missing}"
         );
     }
+    // Without a nickname the account is made, and the handle is shown until one is set.
+    let mut bare = registration("dora", &phone(4));
+    bare.as_object_mut().unwrap().remove("nickname");
+    let r = c.call("POST", "/api/v1/accounts", None, Some(&bare)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"login": "dora", "password": "a good password"})),
+        )
+        .await;
+    let dora = r.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        c.get("/api/v1/me", Some(&dora)).await.json()["nickname"],
+        "dora"
+    );
+    let other = c.user("erin", &phone(5)).await;
+    // The nickname given is stored in NFC: one name, one spelling.
+    let mut decomposed = registration("fred", &phone(6));
+    decomposed["nickname"] = json!("Fre\u{301}d");
+    let r = c
+        .call("POST", "/api/v1/accounts", None, Some(&decomposed))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        c.get("/api/v1/users/fred@localhost", Some(&other))
+            .await
+            .json()["nickname"],
+        "Fréd"
+    );
+    assert_eq!(
+        c.get("/api/v1/users/dora@localhost", Some(&other))
+            .await
+            .json()["nickname"],
+        "dora",
+        "others see the handle too"
+    );
+    let r = c
+        .call(
+            "PATCH",
+            "/api/v1/me",
+            Some(&dora),
+            Some(&json!({"nickname": "Dora"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        c.get("/api/v1/me", Some(&dora)).await.json()["nickname"],
+        "Dora"
+    );
+
     // Optional profile data is not accepted at registration: it is set later, field by field.
     let mut extra = registration("bob", &phone(2));
     extra["gender"] = json!("male");
@@ -75,6 +128,13 @@ async fn bad_phone_handle_password_and_nickname_are_refused_naming_the_field() {
         ("nickname", json!("")),
         ("nickname", json!("n".repeat(33))),
         ("nickname", json!("bell\u{7}")),
+        // Names that impersonate: reordered, invisible, noncharacters, a leading BOM.
+        ("nickname", json!("evil\u{202e}gnp.exe")),
+        ("nickname", json!("\u{200b}\u{200b}")),
+        ("nickname", json!("\u{200d}\u{2060}")),
+        ("nickname", json!("name\u{ffff}")),
+        ("nickname", json!("\u{feff}admin")),
+        ("nickname", json!("a\u{2066}b")),
     ];
     for (field, value) in cases {
         let mut body = registration("carol", &phone(3));
@@ -370,6 +430,26 @@ async fn a_user_lists_devices_and_signs_one_out() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "already gone");
 
+    // A device description is shown to the user's other devices (and in sign-in notices):
+    // it may not reorder or hide what it says either.
+    for (part, value) in [
+        ("name", "phone\u{202e}"),
+        ("os", "\u{200b}"),
+        ("app_version", "1\u{ffff}"),
+    ] {
+        let r = c
+            .call(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(&json!({"login": "leo", "password": "password-leo", "device": {part: value}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{part}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.starts_with(&format!("device.{part}")), "{message}");
+    }
+
     // Another user cannot end leo's device.
     let other = c.user("mia", &phone(13)).await;
     let r = c
@@ -384,15 +464,13 @@ async fn a_user_lists_devices_and_signs_one_out() {
     assert_eq!(c.get("/api/v1/me", Some(&t1)).await.status, StatusCode::OK);
 }
 
-/// The stored hash of `handle`'s password, read from the stopped node's database.
-async fn stored_hash(n: &TestNode, handle: &str) -> (node::Store, u64, String) {
+/// The stored password hash of the stopped node's only account. (Found as the only one: a
+/// handle cannot be looked up without the node's key, it is not stored in clear.)
+async fn stored_hash(n: &TestNode) -> (node::Store, u64, String) {
     let store = node::Store::open_existing(&n.db_path()).expect("database opens");
-    let id = store
-        .user_by_handle(handle.into())
-        .await
-        .unwrap()
-        .expect("account exists");
-    let phc = store.account(id).await.unwrap().unwrap().password_phc;
+    let accounts = store.accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1, "one account");
+    let (id, phc) = (accounts[0].id, accounts[0].password_phc.clone());
     (store, id, phc)
 }
 
@@ -402,7 +480,7 @@ async fn a_password_hash_made_with_older_parameters_is_replaced_at_the_next_sign
     let mut n = TestNode::start().await;
     n.client().register("alice", &phone(1)).await;
     n.stop().await;
-    let (store, id, phc) = stored_hash(&n, "alice").await;
+    let (store, id, phc) = stored_hash(&n).await;
     assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{phc}");
     // What an account registered with the earlier parameters carries.
     let old = Argon2::new(
@@ -426,7 +504,7 @@ async fn a_password_hash_made_with_older_parameters_is_replaced_at_the_next_sign
     n.start_again().await;
     n.client().login("alice").await;
     n.stop().await;
-    let (store, _, now) = stored_hash(&n, "alice").await;
+    let (store, _, now) = stored_hash(&n).await;
     tokio::task::spawn_blocking(move || drop(store))
         .await
         .unwrap();

@@ -632,3 +632,45 @@ async fn revoking_cloud_sync_deletes_my_history_but_not_the_other_partys() {
         "messaging keeps working after revocation"
     );
 }
+
+#[tokio::test]
+async fn a_group_name_that_impersonates_is_refused_naming_the_field() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let ann = c.user("ann", &phone(1)).await;
+    c.user("ben", &phone(2)).await;
+    for name in [
+        "team\u{202e}nimda",
+        "\u{200b}",
+        "g\u{ffff}",
+        "\u{feff}staff",
+    ] {
+        let r = c
+            .call(
+                "POST",
+                "/api/v1/conversations",
+                Some(&ann),
+                Some(&json!({"kind": "group", "name": name, "members": ["ben@localhost"]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.starts_with("name"), "{name:?}: {message}");
+    }
+    // NFC: the decomposed spelling is stored as the composed one.
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/conversations",
+            Some(&ann),
+            Some(&json!({"kind": "group", "name": "Cafe\u{301}", "members": ["ben@localhost"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let shown = c
+        .get(&format!("/api/v1/conversations/{id}"), Some(&ann))
+        .await
+        .json();
+    assert_eq!(shown["name"], "Café", "{shown}");
+}

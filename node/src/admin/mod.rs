@@ -20,14 +20,16 @@ pub use socket::{SOCKET_NAME, bind, call, call_export, serve};
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::consents::Consents;
-use crate::crypto::{MasterKey, SecretKey, pseudonym};
+use crate::crypto::MasterKey;
 use crate::erasure::{Erasure, ErasureError, ErasureStatus};
 use crate::hub::Hub;
 use crate::policy::{Policy, PolicyBook, PolicyBookError, Publication};
 use crate::privacy::{Exporter, Finding, Minors, PrivacyError};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::{RequestError, Requests};
-use crate::storage::{AuditCheck, AuditEntry, EventRecord, NoticeKind, Store, StoreError};
+use crate::storage::{
+    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeKind, Store, StoreError,
+};
 use crate::time::{Millis, SharedClock};
 use crate::wiring::wire;
 
@@ -137,7 +139,6 @@ pub struct Context {
     pub(crate) exporter: Exporter,
     /// Wakes users' event streams when a command leaves them a notice.
     pub(crate) hub: Arc<Hub>,
-    pub(crate) audit_key: SecretKey,
     pub(crate) domain: String,
     pub(crate) clock: SharedClock,
 }
@@ -216,7 +217,6 @@ impl Context {
                 minors: s.minors,
                 exporter: s.exporter,
                 hub: s.hub,
-                audit_key: master.audit_key(),
                 domain: config.server.domain.as_str().to_string(),
                 clock,
             },
@@ -234,10 +234,9 @@ impl Context {
             at: self.clock.now(),
             actor: "admin".into(),
             action: action.into(),
-            target: user
-                .map(|u| pseudonym(&self.audit_key, u))
-                .unwrap_or_default(),
+            target: String::new(),
             detail: detail.into(),
+            subject: user,
         }
     }
 
@@ -366,6 +365,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
         }
         Request::ErasureStatus { address } => {
             let user = ctx.user_or_erased(&address).await?;
+            ctx.store
+                .audit(ctx.audit("admin.users.erasure_status", Some(user), ""))
+                .await?;
             Ok(status_json(&ctx.erasure.status(user).await?))
         }
         Request::HoldSet { address, basis } => {
@@ -402,6 +404,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             Ok(json!({"address": address, "legal_hold": false}))
         }
         Request::HoldList => {
+            ctx.store
+                .audit(ctx.audit("admin.legal_hold.list", None, ""))
+                .await?;
             let accounts = ctx.store.accounts().await?;
             let mut out = Vec::new();
             for (user, at, basis) in ctx.store.legal_holds().await? {
@@ -409,7 +414,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                     .iter()
                     .find(|a| a.id == user)
                     .map(|a| format!("{}@{}", a.handle, ctx.domain))
-                    .unwrap_or_else(|| pseudonym(&ctx.audit_key, user));
+                    .unwrap_or_else(|| ERASED_PSEUDONYM.to_string());
                 out.push(json!({"address": address, "since": at.to_rfc3339(), "basis": basis}));
             }
             Ok(Value::Array(out))
@@ -423,6 +428,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             }))
         }
         Request::AuditList { since } => {
+            ctx.store
+                .audit(ctx.audit("admin.audit.list", None, ""))
+                .await?;
             let entries = ctx.store.audit_entries(since.map(Millis)).await?;
             Ok(Value::Array(
                 entries
@@ -435,6 +443,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             ))
         }
         Request::RequestsList => {
+            ctx.store
+                .audit(ctx.audit("admin.requests.list", None, ""))
+                .await?;
             let accounts = ctx.store.accounts().await?;
             let list = ctx.requests.all().await.map_err(request_error)?;
             Ok(Value::Array(
@@ -444,7 +455,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                             .iter()
                             .find(|a| a.id == r.user)
                             .map(|a| format!("{}@{}", a.handle, ctx.domain))
-                            .unwrap_or_else(|| pseudonym(&ctx.audit_key, r.user));
+                            .unwrap_or_else(|| ERASED_PSEUDONYM.to_string());
                         json!({"id": r.id, "user": user, "kind": r.kind, "created": r.created.to_rfc3339(),
                                "status": if r.resolved.is_some() { "answered" } else { "open" }})
                     })

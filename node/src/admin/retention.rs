@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 
 use crate::accounts::Accounts;
 use crate::config::RetentionConfig;
-use crate::crypto::SecretKey;
 use crate::storage::{AuditEntry, Counts, Cutoffs, Resume, Store, StoreError};
 use crate::time::{Millis, SharedClock};
 
@@ -23,7 +22,6 @@ pub struct Retention {
     accounts: Option<Accounts>,
     clock: SharedClock,
     config: RetentionConfig,
-    _audit_key: SecretKey,
 }
 
 pub(crate) fn counts_json(c: &Counts) -> Value {
@@ -44,14 +42,12 @@ impl Retention {
         accounts: Option<Accounts>,
         clock: SharedClock,
         config: RetentionConfig,
-        audit_key: SecretKey,
     ) -> Self {
         Retention {
             store,
             accounts,
             clock,
             config,
-            _audit_key: audit_key,
         }
     }
 
@@ -122,6 +118,7 @@ impl Retention {
                     actor: actor.into(),
                     action: "retention.run".into(),
                     target: String::new(),
+            subject: None,
                     detail: format!(
                         "messages {} undelivered {} media {} sessions {} security_logs {} federation_seen {} txn_ids {}",
                         total.messages,

@@ -455,7 +455,7 @@ impl Outbox {
         body: WireBody,
     ) -> Fanout {
         let this = self.inner.shared.clone();
-        Fanout::about(author, move |view| {
+        Fanout::about(author, self.inner.store.handles(), move |view| {
             let conv = view.conversation.id.clone();
             let host = conversation_host(&conv).unwrap_or_default().to_string();
             let sender = this
@@ -520,7 +520,7 @@ impl Outbox {
     pub fn relay_fanout(&self, author: u64, author_key: SecretKey, submission: Envelope) -> Fanout {
         let this = self.inner.shared.clone();
         let submission = Box::new(submission);
-        Fanout::about(author, move |view| {
+        Fanout::about(author, self.inner.store.handles(), move |view| {
             let seq = match view.events.first() {
                 Some(crate::storage::EventRecord::Message { seq }) => *seq,
                 _ => return Err(Refusal::Internal("no message event".into())),
@@ -548,7 +548,7 @@ impl Outbox {
     /// receives; the actor's own change is refused instead.
     pub fn state_fanout(&self, actor: u64) -> Fanout {
         let this = self.inner.shared.clone();
-        Fanout::new(move |view| {
+        Fanout::new(self.inner.store.handles(), move |view| {
             let conv = view.conversation;
             let actor_address = this
                 .address(view, actor)
@@ -603,7 +603,7 @@ impl Outbox {
     /// Fan-out of a recall: as host to every remote member's node, otherwise to the host.
     pub fn recall_fanout(&self, author: u64) -> Fanout {
         let this = self.inner.shared.clone();
-        Fanout::about(author, move |view| {
+        Fanout::about(author, self.inner.store.handles(), move |view| {
             let conv = view.conversation.id.clone();
             let host = conversation_host(&conv).unwrap_or_default().to_string();
             let seq = match view.events.first() {

@@ -23,11 +23,12 @@ struct RegisterBody {
     phone: String,
     handle: String,
     password: String,
-    nickname: String,
+    #[serde(default)]
+    nickname: Option<String>,
     accept_policy: String,
 }
 
-/// `POST /api/v1/accounts` `{"phone","handle","password","nickname","accept_policy"}`
+/// `POST /api/v1/accounts` `{"phone","handle","password","nickname"?,"accept_policy"}`
 /// → 201 `{"user":"handle@domain"}`; 409 for a taken handle or phone.
 pub async fn register(
     accounts: &Accounts,

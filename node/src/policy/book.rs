@@ -238,6 +238,7 @@ impl PolicyBook {
             actor: "admin".into(),
             action: "policy.publish".into(),
             target: String::new(),
+            subject: None,
             detail: format!(
                 "version {} effective {}{}",
                 p.version,

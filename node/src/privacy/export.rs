@@ -20,7 +20,6 @@ use tokio::sync::mpsc;
 use super::{Minors, PrivacyError, PublicPage, RealName};
 use crate::accounts::Accounts;
 use crate::consents::Consents;
-use crate::crypto::{SecretKey, pseudonym};
 use crate::media::Media;
 use crate::messaging::Messaging;
 use crate::policy::PolicyBook;
@@ -53,7 +52,6 @@ pub struct Exporter {
     pub(crate) policy: PolicyBook,
     pub(crate) clock: SharedClock,
     pub(crate) domain: String,
-    pub(crate) audit_key: SecretKey,
     /// Least time between two requests, and how long a request stays downloadable.
     pub(crate) interval_ms: u64,
 }
@@ -119,7 +117,8 @@ impl Exporter {
                 at: now,
                 actor: by.into(),
                 action: "export".into(),
-                target: pseudonym(&self.audit_key, user),
+                target: String::new(),
+                subject: Some(user),
                 detail: String::new(),
             })
             .await?;
@@ -153,10 +152,7 @@ impl Exporter {
             .map_err(|e| ProduceError(e.to_string()))?;
         let notices = self.store.notices_of(user).await?;
         let transfers = self.store.transfers_of(user).await?;
-        let audit = self
-            .store
-            .audit_about(pseudonym(&self.audit_key, user))
-            .await?;
+        let audit = self.store.audit_about(user).await?;
         let head = json!({
             "format": EXPORT_FORMAT,
             "generated": now.to_rfc3339(),

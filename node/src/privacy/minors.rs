@@ -9,7 +9,6 @@ use super::PrivacyError;
 use crate::accounts::Accounts;
 use crate::config::Date;
 use crate::consents::{Consents, Purpose};
-use crate::crypto::{SecretKey, pseudonym};
 use crate::profile::{Field, FieldChange, ProfilePatch};
 use crate::storage::{AuditEntry, Dec, Enc, GuardianRecord, Store};
 use crate::time::{Millis, SharedClock};
@@ -54,7 +53,6 @@ pub struct Minors {
     consents: Consents,
     clock: SharedClock,
     adult_age: u16,
-    audit_key: SecretKey,
 }
 
 impl Minors {
@@ -64,7 +62,6 @@ impl Minors {
         consents: Consents,
         clock: SharedClock,
         adult_age: u16,
-        audit_key: SecretKey,
     ) -> Self {
         Minors {
             store,
@@ -72,7 +69,6 @@ impl Minors {
             consents,
             clock,
             adult_age,
-            audit_key,
         }
     }
 
@@ -148,7 +144,8 @@ impl Minors {
                 at: now,
                 actor: "user".into(),
                 action: "guardian.consent".into(),
-                target: pseudonym(&self.audit_key, user),
+                target: String::new(),
+                subject: Some(user),
                 detail: list.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
             })
             .await?;
@@ -268,7 +265,8 @@ impl Minors {
                     at: self.clock.now(),
                     actor: "admin".into(),
                     action: "minors.purge".into(),
-                    target: pseudonym(&self.audit_key, f.user),
+                    target: String::new(),
+                    subject: Some(f.user),
                     detail: format!(
                         "revoked {}; cleared {}",
                         f.purposes

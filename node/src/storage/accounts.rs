@@ -1,5 +1,15 @@
 //! Accounts, device sessions and the consent ledger as stored records, and the `Store`
 //! operations on them.
+//!
+//! A handle is never written in clear: the account record holds it sealed under the user's
+//! data key, and `handleindex_userid` finds an account by HMAC(handle key, handle). The
+//! [`HandleBook`] keeps the clear handles of live accounts in memory only (filled when the
+//! node starts, by whoever holds the master key), for the lookups that run inside storage
+//! transactions. So once an erasure has removed the record and the key, no page of the file
+//! (freed pages included) holds the handle readably.
+
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -8,11 +18,82 @@ use super::codec::{Dec, Enc};
 use super::{Conflict, Store, StoreError};
 use crate::time::Millis;
 
+/// The clear handles of live local accounts, in memory only, and the key their index is made
+/// with. Shared by the `Store` (lookups by handle, names inside transactions) and the fan-out.
+#[derive(Debug, Default)]
+pub struct HandleBook {
+    key: OnceLock<crate::crypto::SecretKey>,
+    names: RwLock<HashMap<u64, String>>,
+}
+
+impl HandleBook {
+    /// Sets the index key (once, when the node's services are wired) and the handles of the
+    /// accounts already stored.
+    pub fn load(&self, key: crate::crypto::SecretKey, handles: Vec<(u64, String)>) {
+        let _ = self.key.set(key);
+        let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
+        names.extend(handles);
+    }
+
+    /// The blind index of `handle`: what the handle table and the erased-handle table are
+    /// keyed by.
+    pub fn index(&self, handle: &str) -> [u8; 32] {
+        self.key().blind_index(handle.to_lowercase().as_bytes())
+    }
+
+    fn key(&self) -> &crate::crypto::SecretKey {
+        // A store opened without the node's wiring (unit tests, a tool reading a file) gets a
+        // key of its own: lookups by handle then find nothing that was indexed by the node.
+        self.key.get_or_init(|| {
+            crate::crypto::SecretKey::generate()
+                .unwrap_or_else(|_| unreachable!("the OS random source failed"))
+        })
+    }
+
+    /// The handle of a live local account, if known.
+    pub fn get(&self, user: u64) -> Option<String> {
+        self.names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&user)
+            .cloned()
+    }
+
+    pub(crate) fn insert(&self, user: u64, handle: String) {
+        self.names
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user, handle);
+    }
+
+    pub(crate) fn remove(&self, user: u64) {
+        self.names
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&user);
+    }
+
+    /// Fills `a.handle` from memory (it is not stored in clear).
+    pub(crate) fn fill(&self, mut a: AccountRecord) -> AccountRecord {
+        if let Some(h) = self.get(a.id) {
+            a.handle = h;
+        }
+        a
+    }
+}
+
 /// A stored account.
 #[derive(Debug, Clone)]
 pub struct AccountRecord {
     pub id: u64,
+    /// The handle in clear: from the [`HandleBook`], never stored; empty once the account is
+    /// being erased and the node restarted since.
     pub handle: String,
+    /// HMAC(handle key, handle): the key of `handleindex_userid`, and of `handlehash_erased`
+    /// once the account is erased.
+    pub handle_index: [u8; 32],
+    /// The handle, sealed under the user's data key.
+    pub handle_sealed: Vec<u8>,
     /// The E.164 phone number, sealed under the user's data key.
     pub phone_sealed: Vec<u8>,
     /// argon2id PHC string.
@@ -26,9 +107,10 @@ pub struct AccountRecord {
 
 impl AccountRecord {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        Enc::new(1)
+        Enc::new(2)
             .u64(self.id)
-            .str(&self.handle)
+            .bytes(&self.handle_index)
+            .bytes(&self.handle_sealed)
             .bytes(&self.phone_sealed)
             .str(&self.password_phc)
             .bytes(&self.wrapped_key)
@@ -38,10 +120,15 @@ impl AccountRecord {
             .finish()
     }
     pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
-        let mut d = Dec::new(b, "account", 1)?;
+        let mut d = Dec::new(b, "account", 2)?;
         let r = AccountRecord {
             id: d.u64()?,
-            handle: d.string()?,
+            handle: String::new(),
+            handle_index: d
+                .bytes()?
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("account"))?,
+            handle_sealed: d.bytes()?,
             phone_sealed: d.bytes()?,
             password_phc: d.string()?,
             wrapped_key: d.bytes()?,
@@ -177,13 +264,21 @@ pub(super) fn update_account(
 impl Store {
     /// Inserts a new account with its indexes and first profile, or reports which unique
     /// value is taken.
-    pub async fn insert_account(&self, new: NewAccount) -> Result<(), StoreError> {
+    /// `new.account.handle_index` is made here, from `handle`.
+    pub async fn insert_account(&self, mut new: NewAccount) -> Result<(), StoreError> {
+        new.account.handle_index = self.handles.index(&new.account.handle);
+        let (id, handle) = (new.account.id, new.account.handle.clone());
         self.write(move |tx| {
             let mut accounts = tx.open_table(USERID_ACCOUNT)?;
-            let mut handles = tx.open_table(HANDLE_USERID)?;
+            let mut handles = tx.open_table(HANDLEINDEX_USERID)?;
             let mut phones = tx.open_table(PHONEINDEX_USERID)?;
             let id = new.account.id;
-            if handles.get(new.account.handle.as_str())?.is_some() {
+            if handles.get(&new.account.handle_index)?.is_some()
+                || tx
+                    .open_table(HANDLEHASH_ERASED)?
+                    .get(&new.account.handle_index)?
+                    .is_some()
+            {
                 return Err(StoreError::Conflict(Conflict::Handle));
             }
             if phones.get(&new.phone_index)?.is_some() {
@@ -193,7 +288,7 @@ impl Store {
                 return Err(StoreError::Conflict(Conflict::UserId));
             }
             accounts.insert(id, new.account.encode().as_slice())?;
-            handles.insert(new.account.handle.as_str(), id)?;
+            handles.insert(&new.account.handle_index, id)?;
             phones.insert(&new.phone_index, id)?;
             tx.open_table(USERID_PROFILE)?
                 .insert(id, new.profile_sealed.as_slice())?;
@@ -201,17 +296,25 @@ impl Store {
                 .insert((id, new.policy_seq), new.account.policy_accepted.0)?;
             Ok(())
         })
-        .await
+        .await?;
+        self.handles.insert(id, handle);
+        Ok(())
     }
 
     pub async fn account(&self, id: u64) -> Result<Option<AccountRecord>, StoreError> {
+        let book = self.handles.clone();
         self.read(move |tx| {
             let t = tx.open_table(USERID_ACCOUNT)?;
             t.get(id)?
-                .map(|v| AccountRecord::decode(v.value()))
+                .map(|v| AccountRecord::decode(v.value()).map(|a| book.fill(a)))
                 .transpose()
         })
         .await
+    }
+
+    /// The handles' book (clear handles of live accounts, in memory).
+    pub fn handles(&self) -> std::sync::Arc<HandleBook> {
+        self.handles.clone()
     }
 
     /// Replaces an account's password hash if it is still `expected`; false (and nothing
@@ -235,10 +338,11 @@ impl Store {
     }
 
     pub async fn user_by_handle(&self, handle: String) -> Result<Option<u64>, StoreError> {
+        let index = self.handles.index(&handle);
         self.read(move |tx| {
             Ok(tx
-                .open_table(HANDLE_USERID)?
-                .get(handle.as_str())?
+                .open_table(HANDLEINDEX_USERID)?
+                .get(&index)?
                 .map(|v| v.value()))
         })
         .await

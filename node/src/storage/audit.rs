@@ -5,12 +5,15 @@
 //! consistent chain: against that, operators record the head hash that verification prints.
 //!
 //! Entries hold no personal data: the target is a keyed pseudonym, never a user id, phone number
-//! or message text.
+//! or message text. The key is the user's own (`userid_pseudonymkey`), made with their first
+//! entry and destroyed when their erasure begins: from then on nothing links the entries about
+//! them to them, while the chain still verifies (it covers the pseudonyms as written). Entries
+//! about a user written after that name [`ERASED`].
 
 use redb::{ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
 
-use super::catalog::{META, SEQ_AUDITENTRY};
+use super::catalog::{META, SEQ_AUDITENTRY, USERID_ACCOUNT, USERID_PSEUDONYMKEY};
 use super::codec::{Dec, Enc};
 use super::{Store, StoreError};
 use crate::time::Millis;
@@ -23,10 +26,53 @@ pub struct AuditEntry {
     pub actor: String,
     /// What happened, e.g. `consent.revoke:cloud_sync`.
     pub action: String,
-    /// Pseudonym of the user concerned (empty if none).
+    /// Pseudonym of the user concerned (empty if none). Filled from `subject` when appended.
     pub target: String,
     /// Further detail without personal data.
     pub detail: String,
+    /// The user the entry is about, when appending: [`append_audit`] writes their pseudonym
+    /// into `target` and never stores the id. `None` in entries read back.
+    pub subject: Option<u64>,
+}
+
+/// The target of entries about a user whose pseudonym key is gone with their erasure.
+pub const ERASED: &str = "u:erased";
+
+/// `user`'s pseudonym: `u:` and 16 hex digits of HMAC(their pseudonym key, user id).
+fn pseudonym(key: &[u8; 32], user: u64) -> String {
+    let h = crate::crypto::hmac_sha256(key, &user.to_be_bytes());
+    h[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+}
+
+/// The pseudonym of `user` in a write: their key, made now if an account that is not being
+/// erased has none yet; [`ERASED`] once the key is gone.
+fn pseudonym_in(tx: &WriteTransaction, user: u64) -> Result<String, StoreError> {
+    let mut keys = tx.open_table(USERID_PSEUDONYMKEY)?;
+    if let Some(k) = keys.get(user)? {
+        return Ok(format!("u:{}", pseudonym(k.value(), user)));
+    }
+    let active = match tx.open_table(USERID_ACCOUNT)?.get(user)? {
+        Some(v) => !super::AccountRecord::decode(v.value())?
+            .wrapped_key
+            .is_empty(),
+        None => false,
+    };
+    if !active {
+        return Ok(ERASED.into());
+    }
+    let mut key = [0u8; 32];
+    crate::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
+    keys.insert(user, &key)?;
+    Ok(format!("u:{}", pseudonym(&key, user)))
+}
+
+/// Destroys `user`'s pseudonym key (the first step of their erasure).
+pub(crate) fn forget_pseudonym(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+    tx.open_table(USERID_PSEUDONYMKEY)?.remove(user)?;
+    Ok(())
 }
 
 /// An entry as stored, with its place in the chain.
@@ -82,6 +128,7 @@ impl AuditRecord {
             action: d.string()?,
             target: d.string()?,
             detail: d.string()?,
+            subject: None,
         };
         let prev = d
             .bytes()?
@@ -127,7 +174,10 @@ fn head(
 }
 
 /// Appends an entry inside the caller's transaction (so it commits with the change it records).
-pub(crate) fn append_audit(tx: &WriteTransaction, entry: AuditEntry) -> Result<(), StoreError> {
+pub(crate) fn append_audit(tx: &WriteTransaction, mut entry: AuditEntry) -> Result<(), StoreError> {
+    if let Some(user) = entry.subject.take() {
+        entry.target = pseudonym_in(tx, user)?;
+    }
     let mut meta = tx.open_table(META)?;
     let (count, prev) = head(&meta)?;
     let hash = chain_hash(&prev, count, &entry);
@@ -211,9 +261,23 @@ impl Store {
             .await
     }
 
-    /// Entries naming `target` (a pseudonym), oldest first.
-    pub async fn audit_about(&self, target: String) -> Result<Vec<AuditRecord>, StoreError> {
+    /// Entries naming `user` (by their pseudonym), oldest first; none once their key is gone.
+    pub async fn audit_about(&self, user: u64) -> Result<Vec<AuditRecord>, StoreError> {
+        let Some(target) = self.pseudonym_of(user).await? else {
+            return Ok(Vec::new());
+        };
         self.audit_where(move |e| e.target == target).await
+    }
+
+    /// `user`'s pseudonym in the audit log, if they have one (not yet erased, ever audited).
+    pub async fn pseudonym_of(&self, user: u64) -> Result<Option<String>, StoreError> {
+        self.read(move |tx| {
+            Ok(tx
+                .open_table(USERID_PSEUDONYMKEY)?
+                .get(user)?
+                .map(|k| format!("u:{}", pseudonym(k.value(), user))))
+        })
+        .await
     }
 
     async fn audit_where(
@@ -297,6 +361,7 @@ mod tests {
             action: format!("consent.grant:p{n}"),
             target: "u:abcd".into(),
             detail: String::new(),
+            subject: None,
         }
     }
 

@@ -8,12 +8,18 @@ use redb::TableDefinition;
 /// key, to detect a wrong key file at start).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// `userid_account`: user id (random u64) → encoded [`super::AccountRecord`]
-/// (handle, sealed phone, argon2id PHC string, wrapped data key, accepted policy).
+/// `userid_account`: user id (random u64) → encoded [`super::AccountRecord`] (handle index,
+/// handle and phone sealed, argon2id PHC string, wrapped data key, accepted policy). No
+/// identifier in clear.
 pub const USERID_ACCOUNT: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_account");
 
-/// `handle_userid`: handle (lower-case, as registered) → user id.
-pub const HANDLE_USERID: TableDefinition<&str, u64> = TableDefinition::new("handle_userid");
+/// `handleindex_userid`: HMAC-SHA256(handle key, handle) → user id. The handle itself is only
+/// in `userid_account`, sealed (schema 5; schema 4's `handle_userid` was keyed by the handle).
+pub const HANDLEINDEX_USERID: TableDefinition<&[u8; 32], u64> =
+    TableDefinition::new("handleindex_userid");
+
+/// Schema 4's `handle_userid` (handle in clear → user id), read only by the migration.
+pub const HANDLE_USERID_V4: TableDefinition<&str, u64> = TableDefinition::new("handle_userid");
 
 /// `phoneindex_userid`: HMAC-SHA256(phone index key, E.164 phone) → user id. The phone itself
 /// is only in `userid_account`, sealed.
@@ -253,6 +259,13 @@ pub const USERID_REQUESTID: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("userid_requestid");
 
 // ---- Audit --------------------------------------------------------------------------------
+
+/// `userid_pseudonymkey`: local user id → the user's own pseudonym key (32 random bytes): the
+/// audit log names the user by HMAC(this key, user id). Made with the user's first audit entry
+/// and removed in the first step of their erasure, so entries written before it can no longer
+/// be linked to them, not even by someone holding the master key.
+pub const USERID_PSEUDONYMKEY: TableDefinition<u64, &[u8; 32]> =
+    TableDefinition::new("userid_pseudonymkey");
 
 /// `seq_auditentry`: entry number from 0 → encoded [`super::AuditRecord`]: time, actor, action,
 /// pseudonymous target, detail, and the hash chaining it to the entry before. META

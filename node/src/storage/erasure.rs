@@ -202,61 +202,66 @@ impl Store {
     pub async fn erasure_step(
         &self,
         user: u64,
-        handle_hash: [u8; 32],
         now: Millis,
         batch: usize,
         done_audit: AuditEntry,
     ) -> Result<Step, StoreError> {
-        self.write(move |tx| {
-            let Some(mut rec) = get_erasure(tx, user)? else {
-                return Ok(Step::NotDue);
-            };
-            if rec.phase == Phase::Done || rec.due > now {
-                return Ok(Step::NotDue);
-            }
-            if tx.open_table(USERID_LEGALHOLD)?.get(user)?.is_some() {
-                return Ok(Step::Held);
-            }
-            rec.phase = match rec.phase {
-                Phase::Scheduled => {
-                    begin(tx, user, handle_hash, now)?;
-                    Phase::Begun
+        let step = self
+            .write(move |tx| {
+                let Some(mut rec) = get_erasure(tx, user)? else {
+                    return Ok(Step::NotDue);
+                };
+                if rec.phase == Phase::Done || rec.due > now {
+                    return Ok(Step::NotDue);
                 }
-                // The domain asks the peers, then calls `erasure_peers_asked`.
-                Phase::Begun => Phase::Begun,
-                Phase::PeersAsked => {
-                    own_rows(tx, user)?;
-                    Phase::RowsGone
+                if tx.open_table(USERID_LEGALHOLD)?.get(user)?.is_some() {
+                    return Ok(Step::Held);
                 }
-                Phase::RowsGone => {
-                    memberships(tx, user)?;
-                    Phase::MembershipsGone
-                }
-                Phase::MembershipsGone => {
-                    if media(tx, user, batch)? {
-                        Phase::MediaGone
-                    } else {
+                rec.phase = match rec.phase {
+                    Phase::Scheduled => {
+                        begin(tx, user, now)?;
+                        Phase::Begun
+                    }
+                    // The domain asks the peers, then calls `erasure_peers_asked`.
+                    Phase::Begun => Phase::Begun,
+                    Phase::PeersAsked => {
+                        own_rows(tx, user)?;
+                        Phase::RowsGone
+                    }
+                    Phase::RowsGone => {
+                        memberships(tx, user)?;
                         Phase::MembershipsGone
                     }
-                }
-                Phase::MediaGone => match messages(tx, user, rec.cursor, batch)? {
-                    Some(next) => {
-                        rec.cursor = next;
-                        Phase::MediaGone
+                    Phase::MembershipsGone => {
+                        if media(tx, user, batch)? {
+                            Phase::MediaGone
+                        } else {
+                            Phase::MembershipsGone
+                        }
                     }
-                    None => {
-                        finish(tx, user)?;
-                        rec.finished = Some(now);
-                        append_audit(tx, done_audit.clone())?;
-                        Phase::Done
-                    }
-                },
-                Phase::Done => Phase::Done,
-            };
-            put_erasure(tx, user, &rec)?;
-            Ok(Step::Progress(rec.phase))
-        })
-        .await
+                    Phase::MediaGone => match messages(tx, user, rec.cursor, batch)? {
+                        Some(next) => {
+                            rec.cursor = next;
+                            Phase::MediaGone
+                        }
+                        None => {
+                            finish(tx, user)?;
+                            rec.finished = Some(now);
+                            append_audit(tx, done_audit.clone())?;
+                            Phase::Done
+                        }
+                    },
+                    Phase::Done => Phase::Done,
+                };
+                put_erasure(tx, user, &rec)?;
+                Ok(Step::Progress(rec.phase))
+            })
+            .await?;
+        if step == Step::Progress(Phase::Done) {
+            // The last clear copy of the handle, in memory, goes with the account row.
+            self.handles.remove(user);
+        }
+        Ok(step)
     }
 
     /// Makes an existing, unfinished erasure due at `now` (an admin's immediate erasure of a
@@ -350,11 +355,12 @@ impl Store {
 
     /// Every account: (id, handle, created, has an erasure record).
     pub async fn accounts(&self) -> Result<Vec<super::AccountRecord>, StoreError> {
-        self.read(|tx| {
+        let book = self.handles.clone();
+        self.read(move |tx| {
             let mut out = Vec::new();
             for row in tx.open_table(USERID_ACCOUNT)?.iter()? {
                 let (_, v) = row?;
-                out.push(super::AccountRecord::decode(v.value())?);
+                out.push(book.fill(super::AccountRecord::decode(v.value())?));
             }
             Ok(out)
         })
@@ -363,15 +369,13 @@ impl Store {
 }
 
 /// The first step: everything that identifies or unlocks the user, in one transaction.
-fn begin(
-    tx: &WriteTransaction,
-    user: u64,
-    handle_hash: [u8; 32],
-    now: Millis,
-) -> Result<(), StoreError> {
+fn begin(tx: &WriteTransaction, user: u64, now: Millis) -> Result<(), StoreError> {
+    let mut handle_hash = None;
     update_account(tx, user, |a| {
+        handle_hash = Some(a.handle_index);
         // The data key goes first: every sealed copy of their content is unreadable from here.
         a.wrapped_key.clear();
+        a.handle_sealed.clear();
         a.phone_sealed.clear();
         a.password_phc.clear();
         true
@@ -393,8 +397,14 @@ fn begin(
         sessions.remove(hash)?;
         index.remove((user, device.as_str()))?;
     }
-    tx.open_table(HANDLEHASH_ERASED)?
-        .insert(&handle_hash, (now.0, user))?;
+    if let Some(hash) = handle_hash {
+        // The same keyed hash the handle was indexed by: it can never be registered again.
+        tx.open_table(HANDLEHASH_ERASED)?
+            .insert(&hash, (now.0, user))?;
+    }
+    // The pseudonym key goes with the account: the audit log's entries about them stay, and
+    // still verify, but no longer lead to them.
+    super::audit::forget_pseudonym(tx, user)?;
     Ok(())
 }
 
@@ -562,14 +572,14 @@ pub(crate) fn leave_everywhere(
 
 /// The last step: the account and handle rows.
 fn finish(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
-    let handle = tx
+    let index = tx
         .open_table(USERID_ACCOUNT)?
         .remove(user)?
         .map(|v| super::AccountRecord::decode(v.value()))
         .transpose()?
-        .map(|a| a.handle);
-    if let Some(h) = handle {
-        tx.open_table(HANDLE_USERID)?.remove(h.as_str())?;
+        .map(|a| a.handle_index);
+    if let Some(i) = index {
+        tx.open_table(HANDLEINDEX_USERID)?.remove(&i)?;
     }
     Ok(())
 }
@@ -577,6 +587,7 @@ fn finish(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::audit::ERASED;
     use crate::storage::{AccountRecord, ConvKind, NewAccount, NewMessage, SessionRecord};
 
     fn audit() -> AuditEntry {
@@ -585,7 +596,21 @@ mod tests {
             actor: "node".into(),
             action: "erasure.done".into(),
             target: String::new(),
+            subject: None,
             detail: String::new(),
+        }
+    }
+
+    /// An erasure asked for at 1, due at 5.
+    fn scheduled() -> ErasureRecord {
+        ErasureRecord {
+            requested: Millis(1),
+            due: Millis(5),
+            by: "admin".into(),
+            reason: "test".into(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
         }
     }
 
@@ -595,6 +620,8 @@ mod tests {
                 account: AccountRecord {
                     id,
                     handle: handle.into(),
+                    handle_index: [0; 32],
+                    handle_sealed: vec![],
                     phone_sealed: vec![1; 40],
                     password_phc: "phc".into(),
                     wrapped_key: vec![2; 48],
@@ -626,6 +653,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n.redb");
         let (store, _) = Store::open(&path, |_| Ok(None)).unwrap();
+        let key = crate::crypto::SecretKey::generate().unwrap();
+        store.handles().load(key.clone(), Vec::new());
         account(&store, 1, "gone").await;
         account(&store, 2, "stays").await;
         store
@@ -657,28 +686,14 @@ mod tests {
         }
         use crate::storage::sentlog::tests::sends_of;
         assert_eq!(sends_of(&store, 1).await, 2, "their txn ids are recorded");
-        let rec = ErasureRecord {
-            requested: Millis(1),
-            due: Millis(5),
-            by: "admin".into(),
-            reason: "test".into(),
-            phase: Phase::Scheduled,
-            cursor: (0, 0),
-            finished: None,
-        };
+        let rec = scheduled();
         assert!(store.schedule_erasure(1, rec, audit()).await.unwrap());
         assert_eq!(
-            store
-                .erasure_step(1, [9; 32], Millis(4), 1, audit())
-                .await
-                .unwrap(),
+            store.erasure_step(1, Millis(4), 1, audit()).await.unwrap(),
             Step::NotDue,
             "not before it is due"
         );
-        let step = store
-            .erasure_step(1, [9; 32], Millis(10), 1, audit())
-            .await
-            .unwrap();
+        let step = store.erasure_step(1, Millis(10), 1, audit()).await.unwrap();
         assert_eq!(step, Step::Progress(Phase::Begun));
         assert!(
             store
@@ -698,17 +713,14 @@ mod tests {
         // Killed here: the store is dropped and opened again.
         drop(store);
         let (store, _) = Store::open(&path, |_| Ok(None)).unwrap();
+        store.handles().load(key, Vec::new());
         assert_eq!(store.due_erasures(Millis(10)).await.unwrap(), vec![1]);
         store.erasure_peers_asked(1).await.unwrap();
         let mut steps = 0;
         loop {
             steps += 1;
             assert!(steps < 50, "bounded");
-            match store
-                .erasure_step(1, [9; 32], Millis(10), 1, audit())
-                .await
-                .unwrap()
-            {
+            match store.erasure_step(1, Millis(10), 1, audit()).await.unwrap() {
                 Step::Progress(Phase::Done) => break,
                 Step::Progress(_) => {}
                 other => panic!("{other:?}"),
@@ -716,7 +728,13 @@ mod tests {
         }
         assert!(store.account(1).await.unwrap().is_none());
         assert!(store.user_by_handle("gone".into()).await.unwrap().is_none());
-        assert_eq!(store.erased_user([9; 32]).await.unwrap(), Some(1));
+        assert_eq!(
+            store
+                .erased_user(store.handles().index("gone"))
+                .await
+                .unwrap(),
+            Some(1)
+        );
         assert!(
             store.account(2).await.unwrap().is_some(),
             "others untouched"
@@ -744,11 +762,70 @@ mod tests {
         assert!(store.due_erasures(Millis(10)).await.unwrap().is_empty());
         // Running it again does nothing.
         assert_eq!(
-            store
-                .erasure_step(1, [9; 32], Millis(10), 1, audit())
-                .await
-                .unwrap(),
+            store.erasure_step(1, Millis(10), 1, audit()).await.unwrap(),
             Step::NotDue
         );
+    }
+
+    #[tokio::test]
+    async fn the_pseudonym_key_goes_with_the_erasure_and_the_audit_chain_still_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        account(&store, 1, "gone").await;
+        account(&store, 2, "stays").await;
+        let about = |user: u64, action: &str| AuditEntry {
+            subject: Some(user),
+            action: action.into(),
+            ..audit()
+        };
+        store.audit(about(1, "consent.grant:x")).await.unwrap();
+        store.audit(about(2, "consent.grant:x")).await.unwrap();
+        store.audit(about(1, "consent.revoke:x")).await.unwrap();
+        let one = store.pseudonym_of(1).await.unwrap().unwrap();
+        let two = store.pseudonym_of(2).await.unwrap().unwrap();
+        assert_ne!(one, two);
+        let entries = store.audit_about(1).await.unwrap();
+        assert_eq!(entries.len(), 2, "one pseudonym per user, stable");
+        assert!(entries.iter().all(|e| e.entry.target == one));
+
+        let rec = scheduled();
+        assert!(
+            store
+                .schedule_erasure(1, rec, about(1, "erasure.request"))
+                .await
+                .unwrap()
+        );
+        let step = store
+            .erasure_step(1, Millis(10), 1, about(1, "erasure.done"))
+            .await
+            .unwrap();
+        assert_eq!(step, Step::Progress(Phase::Begun));
+        // From the first step on, nothing leads from the user to the entries about them.
+        assert_eq!(store.pseudonym_of(1).await.unwrap(), None);
+        assert!(store.audit_about(1).await.unwrap().is_empty());
+        store
+            .audit(about(1, "admin.users.erasure_status"))
+            .await
+            .unwrap();
+        let all = store.audit_entries(None).await.unwrap();
+        let last = &all.last().unwrap().entry;
+        assert_eq!(
+            last.target, ERASED,
+            "later entries are not linked to earlier ones"
+        );
+        assert_eq!(
+            all.iter().filter(|e| e.entry.target == one).count(),
+            3,
+            "the entries written before stay as written"
+        );
+        assert_eq!(
+            store.pseudonym_of(2).await.unwrap(),
+            Some(two),
+            "others keep theirs"
+        );
+        assert!(matches!(
+            store.verify_audit().await.unwrap(),
+            crate::storage::AuditCheck::Intact { .. }
+        ));
     }
 }

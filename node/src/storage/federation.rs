@@ -257,6 +257,8 @@ pub struct FanoutView<'a> {
 #[derive(Clone)]
 pub struct Fanout {
     build: std::sync::Arc<FanoutFn>,
+    /// Where local members' handles are read (they are not stored in clear).
+    handles: std::sync::Arc<super::HandleBook>,
     /// `Some(user)`: the builder reads no local member but `user`, so the others are not
     /// looked up (account record, consent and policy rows each).
     only_local: Option<u64>,
@@ -268,10 +270,12 @@ pub type FanoutFn = dyn Fn(&FanoutView<'_>) -> Result<Vec<Outgoing>, Refusal> + 
 impl Fanout {
     /// A fan-out that sees every member.
     pub fn new(
+        handles: std::sync::Arc<super::HandleBook>,
         f: impl Fn(&FanoutView<'_>) -> Result<Vec<Outgoing>, Refusal> + Send + Sync + 'static,
     ) -> Self {
         Fanout {
             build: std::sync::Arc::new(f),
+            handles,
             only_local: None,
         }
     }
@@ -281,10 +285,12 @@ impl Fanout {
     /// with the local members of its conversation.
     pub fn about(
         user: u64,
+        handles: std::sync::Arc<super::HandleBook>,
         f: impl Fn(&FanoutView<'_>) -> Result<Vec<Outgoing>, Refusal> + Send + Sync + 'static,
     ) -> Self {
         Fanout {
             build: std::sync::Arc::new(f),
+            handles,
             only_local: Some(user),
         }
     }
@@ -303,6 +309,7 @@ type Named = (MemberRecord, String);
 /// With `only_local`, local members other than that user are left out.
 fn named(
     tx: &WriteTransaction,
+    handles: &super::HandleBook,
     members: &[MemberRecord],
     only_local: Option<u64>,
     now: Millis,
@@ -324,8 +331,8 @@ fn named(
             }
         } else if only_local.is_some_and(|u| u != m.user) {
             continue;
-        } else if let Some(v) = accounts.get(m.user)? {
-            out.push((*m, super::AccountRecord::decode(v.value())?.handle));
+        } else if accounts.get(m.user)?.is_some() {
+            out.push((*m, handles.get(m.user).unwrap_or_default()));
             let status = super::privacy::purpose_status_in(
                 &consents,
                 &accepted,
@@ -361,8 +368,9 @@ pub(crate) fn run_fanout(
     if !members.iter().chain(removed).any(remote) {
         return Ok(Vec::new());
     }
-    let (members_named, mut cross) = named(tx, members, fanout.only_local, now)?;
-    let (removed_named, cross_removed) = named(tx, removed, fanout.only_local, now)?;
+    let (members_named, mut cross) = named(tx, &fanout.handles, members, fanout.only_local, now)?;
+    let (removed_named, cross_removed) =
+        named(tx, &fanout.handles, removed, fanout.only_local, now)?;
     cross.extend(cross_removed);
     let view = FanoutView {
         conversation,
@@ -804,8 +812,8 @@ mod tests {
             Ok(Vec::new())
         };
         let fanout = match about {
-            Some(u) => Fanout::about(u, build),
-            None => Fanout::new(build),
+            Some(u) => Fanout::about(u, store.handles(), build),
+            None => Fanout::new(store.handles(), build),
         };
         store
             .write(move |tx| {

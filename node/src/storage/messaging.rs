@@ -1063,6 +1063,7 @@ impl Store {
         limit: usize,
         now: Millis,
     ) -> Result<Feed, StoreError> {
+        let book = self.handles.clone();
         self.read(move |tx| {
             let meta = tx.open_table(META)?;
             let head = last_pos(&meta)?;
@@ -1145,7 +1146,7 @@ impl Store {
             named.sort_unstable();
             named.dedup();
             Ok(Feed {
-                people: keys_of(tx, named)?,
+                people: keys_of(tx, &book, named)?,
                 events: out,
                 cursor,
             })
@@ -1441,7 +1442,8 @@ impl Store {
         &self,
         users: Vec<u64>,
     ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
-        self.read(move |tx| keys_of(tx, users)).await
+        let book = self.handles.clone();
+        self.read(move |tx| keys_of(tx, &book, users)).await
     }
 }
 
@@ -1459,6 +1461,7 @@ pub struct Feed {
 /// (user, handle or address, wrapped key) of each user that still has a key.
 fn keys_of(
     tx: &ReadTransaction,
+    book: &super::HandleBook,
     users: Vec<u64>,
 ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
     let t = tx.open_table(USERID_ACCOUNT)?;
@@ -1474,7 +1477,7 @@ fn keys_of(
             let a = super::AccountRecord::decode(v.value())?;
             // An account being erased has no key: nothing of theirs is shown.
             if !a.wrapped_key.is_empty() {
-                out.push((u, a.handle, a.wrapped_key));
+                out.push((u, book.get(u).unwrap_or_default(), a.wrapped_key));
             }
         }
     }

@@ -23,9 +23,9 @@ mod retention;
 mod sentlog;
 mod writer;
 
-pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
+pub use accounts::{AccountRecord, ConsentEvent, HandleBook, NewAccount, SessionRecord};
 pub(crate) use audit::append_audit;
-pub use audit::{AuditCheck, AuditEntry, AuditRecord};
+pub use audit::{AuditCheck, AuditEntry, AuditRecord, ERASED as ERASED_PSEUDONYM};
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
 pub use erasure::{ErasureRecord, Phase, Step};
@@ -53,7 +53,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -67,6 +67,7 @@ const MIGRATIONS: &[Migration] = &[
     received_ids_get_a_time_index,
     sends_get_a_log,
     disclosures_count_outcomes,
+    handles_are_sealed,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -120,6 +121,25 @@ fn sends_get_a_log(tx: &WriteTransaction) -> Result<(), StoreError> {
 fn disclosures_count_outcomes(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
     tx.open_table(USERID_PEER_ERASUREACK)?;
+    Ok(())
+}
+
+/// 5 → 6: handles leave clear text (`handleindex_userid` by keyed hash; the record holds the
+/// handle sealed under the user's key). Both need keys a migration step is not given, and no
+/// node holding accounts of schema 4 was ever deployed (the project is unreleased), so a file
+/// of an older schema with accounts is refused rather than converted; one without is upgraded.
+fn handles_are_sealed(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let old = tx.open_table(HANDLE_USERID_V4)?;
+    if old.iter()?.next().is_some() {
+        return Err(StoreError::Db(
+            "this database holds accounts written before schema 6, whose handles are stored in clear; \
+             this build seals them and cannot convert them (no release ever wrote them): \
+             start from a new data directory"
+                .into(),
+        ));
+    }
+    drop(old);
+    tx.delete_table(HANDLE_USERID_V4)?;
     Ok(())
 }
 
@@ -230,6 +250,7 @@ pub struct Store {
     writer: Arc<writer::Writer>,
     /// Reads started (each one a blocking-pool job), for [`Store::read_count`].
     reads: Arc<std::sync::atomic::AtomicU64>,
+    handles: Arc<HandleBook>,
 }
 
 /// What [`Store::open`] found.
@@ -315,7 +336,15 @@ impl Store {
             writer::FLUSH_DEFERRED,
         )?);
         let reads = Arc::default();
-        Ok((Store { db, writer, reads }, opened))
+        Ok((
+            Store {
+                db,
+                writer,
+                reads,
+                handles: Arc::default(),
+            },
+            opened,
+        ))
     }
 
     /// Read transactions started since the store was opened (each runs on the blocking pool):
@@ -408,7 +437,7 @@ impl Store {
 fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(META)?;
     tx.open_table(USERID_ACCOUNT)?;
-    tx.open_table(HANDLE_USERID)?;
+    tx.open_table(HANDLEINDEX_USERID)?;
     tx.open_table(PHONEINDEX_USERID)?;
     tx.open_table(USERID_PROFILE)?;
     tx.open_table(TOKENHASH_SESSION)?;
@@ -435,6 +464,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(KEYID_NODEKEY)?;
     tx.open_table(SEQ_AUDITENTRY)?;
+    tx.open_table(USERID_PSEUDONYMKEY)?;
     tx.open_table(REMOTEADDR_USERID)?;
     tx.open_table(USERID_REMOTEUSER)?;
     tx.open_table(DEST_SEQ_OUTBOUND)?;
@@ -475,6 +505,8 @@ mod tests {
             account: AccountRecord {
                 id,
                 handle: handle.into(),
+                handle_index: [0; 32],
+                handle_sealed: vec![],
                 phone_sealed: vec![1, 2, 3],
                 password_phc: "phc".into(),
                 wrapped_key: vec![4, 5],
@@ -527,6 +559,49 @@ mod tests {
                 .unwrap(),
             "no such account"
         );
+    }
+
+    #[test]
+    fn a_file_with_clear_handles_is_refused_and_one_without_accounts_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        let as_schema_4 = |with_handle: bool| {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 4u32.to_be_bytes().as_slice())
+                .unwrap();
+            let mut old = tx.open_table(HANDLE_USERID_V4).unwrap();
+            if with_handle {
+                old.insert("alice", 1).unwrap();
+            }
+            drop(old);
+            tx.commit().unwrap();
+        };
+        drop(open(dir.path()));
+        as_schema_4(true);
+        let e = Store::open(&path, |_| Ok(None)).unwrap_err().to_string();
+        assert!(
+            e.contains("before schema 6") && e.contains("new data directory"),
+            "{e}"
+        );
+        let raw = std::fs::read(&path).unwrap();
+        assert!(
+            raw.windows(5).any(|w| w == b"alice"),
+            "refused, not half-converted"
+        );
+        drop(std::fs::remove_file(&path));
+        drop(open(dir.path()));
+        as_schema_4(false);
+        let s = open(dir.path());
+        let old_left =
+            s.db.begin_read()
+                .unwrap()
+                .list_tables()
+                .unwrap()
+                .any(|t| redb::TableHandle::name(&t) == "handle_userid");
+        assert!(!old_left, "the clear-text table is gone");
     }
 
     #[tokio::test]
@@ -685,11 +760,15 @@ mod tests {
     #[tokio::test]
     async fn reopening_keeps_data_and_refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
+        // The node loads the same handle index key at every start.
+        let key = crate::crypto::SecretKey::generate().unwrap();
         {
             let s = open(dir.path());
+            s.handles().load(key.clone(), Vec::new());
             s.insert_account(account(5, "eve")).await.unwrap();
         }
         let (s, opened) = Store::open(&dir.path().join("node.redb"), |_| Ok(None)).unwrap();
+        s.handles().load(key, Vec::new());
         assert_eq!(opened, Opened::Existing);
         assert_eq!(s.user_by_handle("eve".into()).await.unwrap(), Some(5));
         drop(s);

@@ -569,6 +569,7 @@ mod tests {
             actor: "admin".into(),
             action: "policy.publish".into(),
             target: String::new(),
+            subject: None,
             detail: String::new(),
         }
     }
