@@ -920,7 +920,7 @@ mod tests {
                 phone: "+8613800138000".into(),
                 handle: "lin".into(),
                 password: "password-lin".into(),
-                nickname: "Lin".into(),
+                nickname: Some("Lin".into()),
                 accept_policy: policy.current().version.clone(),
             })
             .await

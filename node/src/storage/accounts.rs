@@ -409,6 +409,7 @@ impl Store {
         &self,
         token_hash: [u8; 32],
     ) -> Result<Option<SessionLookup>, StoreError> {
+        let book = self.handles.clone();
         self.read(move |tx| {
             let Some(session) = tx
                 .open_table(TOKENHASH_SESSION)?
@@ -421,7 +422,7 @@ impl Store {
             let Some(account) = tx
                 .open_table(USERID_ACCOUNT)?
                 .get(session.user)?
-                .map(|v| AccountRecord::decode(v.value()))
+                .map(|v| AccountRecord::decode(v.value()).map(|a| book.fill(a)))
                 .transpose()?
             else {
                 return Ok(None);
