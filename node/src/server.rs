@@ -227,6 +227,7 @@ impl Node {
             sessions: sessions.clone(),
             key_document: bytes::Bytes::from(key_document),
             shutdown: stopped.clone(),
+            web: crate::http::WebApp::new(),
         });
         let limits = Limits {
             max_connections: config.http.max_connections.get() as usize,

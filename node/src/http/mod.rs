@@ -20,6 +20,7 @@ mod openapi;
 mod policy;
 mod privacy;
 mod requests;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use error::ApiError;
 pub use events::Sessions;
 pub use json::Body;
 pub(crate) use messages::message_json;
+pub use web::WebApp;
 
 use crate::accounts::{Accounts, Session};
 use crate::consents::Consents;
@@ -127,6 +129,8 @@ pub struct Api {
     pub key_document: bytes::Bytes,
     /// Flips to true when the node shuts down; long polls and event streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The web client served at `/` and `/app/…` (outside the JSON API).
+    pub web: WebApp,
 }
 
 /// The connection-limit slot of the connection a request came on; whoever takes over the
@@ -149,6 +153,9 @@ type Params = Vec<String>;
 pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
+    if let Some(page) = api.web.serve(&req) {
+        return page;
+    }
     let (route, params) = match route(req.method(), req.uri().path()) {
         Ok(found) => found,
         Err(e) => return json::error_reply(&e),
