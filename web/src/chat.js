@@ -9,6 +9,7 @@ import { ApiError } from './api.js';
 import { GroupDialog } from './group.js';
 import { askPurpose } from './purposes.js';
 import { LanguageSwitch, NotificationToggle } from './settings.js';
+import { Icon } from './icons.js';
 
 /** What a conversation is called in the list and its header. */
 export function title(c) {
@@ -44,8 +45,8 @@ export function ChatScreen({ store, active, go, onLanguage }) {
           <strong>${store.me && store.me.nickname}</strong>
           <small>${store.me && store.me.user}</small>
         </div>
-        <button type="button" class="icon-button" onClick=${() => setDialog('new')} aria-label=${t('chat.new')} title=${t('chat.new')}>＋</button>
-        <button type="button" class="icon-button" onClick=${() => setDialog('settings')} aria-label=${t('settings.title')} title=${t('settings.title')}>⚙</button>
+        <button type="button" class="icon-button" onClick=${() => setDialog('new')} aria-label=${t('chat.new')} title=${t('chat.new')}>${html`<${Icon} name="plus" />`}</button>
+        <button type="button" class="icon-button" onClick=${() => setDialog('settings')} aria-label=${t('settings.title')} title=${t('settings.title')}>${html`<${Icon} name="settings" />`}</button>
       </header>
       ${store.connection !== 'online' && html`<p class="banner" role="status">${t('chat.connection.' + store.connection)}</p>`}
       <nav class="conv-list" aria-label=${t('chat.conversations')}>
@@ -71,7 +72,7 @@ export function ChatScreen({ store, active, go, onLanguage }) {
         </ul>
       </nav>
       <footer class="sidebar-foot">
-        <a class="button ghost" href="#/privacy">${t('privacy.title')}</a>
+        <a class="button ghost" href="#/privacy"><${Icon} name="shield" /> ${t('privacy.title')}</a>
       </footer>
     </aside>
     <main class="conversation-pane" id="main">
@@ -155,7 +156,7 @@ function Conversation({ store, conv, go }) {
       onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
       onDragLeave=${() => setDragging(false)} onDrop=${onDrop}>
     <header class="conv-head">
-      <a class="icon-button back" href="#/chats" aria-label=${t('common.back')}>‹</a>
+      <a class="icon-button back" href="#/chats" aria-label=${t('common.back')}>${html`<${Icon} name="back" />`}</a>
       <${Avatar} name=${title(conv)} size=${36} />
       <div class="conv-title"><h1>${title(conv)}</h1><small>${subtitle}</small></div>
       ${conv.kind === 'group' && html`<button type="button" class="button ghost" onClick=${() => setShowGroup(true)}>${t('group.manage')}</button>`}
@@ -229,7 +230,7 @@ function Bubble({ store, conv, m }) {
         <time class="msg-time">${formatTime(m.ts)}</time>
       </div>
       ${!m.recalled && html`<button type="button" class="icon-button msg-more" aria-haspopup="menu" aria-expanded=${menu}
-        aria-label=${t('chat.message_actions')} onClick=${() => setMenu(!menu)}>⋯</button>`}
+        aria-label=${t('chat.message_actions')} onClick=${() => setMenu(!menu)}><${Icon} name="more" /></button>`}
     </div>
     ${menu && html`<div class="msg-menu" role="menu">
       ${mine && html`<button role="menuitem" type="button" onClick=${act(() => store.recall(conv.id, m.seq))}>${t('chat.recall')}</button>`}
@@ -270,7 +271,7 @@ function Media({ body }) {
   if (body.type === 'image') return html`<a href=${url} download=${name}><img class="media-image" src=${url} alt=${name} /></a>`;
   if (body.type === 'voice') return html`<audio controls src=${url} aria-label=${name}></audio>`;
   if (body.type === 'video') return html`<video controls src=${url} class="media-video" aria-label=${name}></video>`;
-  return html`<a class="file-link" href=${url} download=${name}>📎 ${name}</a>`;
+  return html`<a class="file-link" href=${url} download=${name}><${Icon} name="file" /> ${name}</a>`;
 }
 
 function Outgoing({ store, conv, o }) {
@@ -300,7 +301,7 @@ function Outgoing({ store, conv, o }) {
 
 function OutgoingBody({ body }) {
   if (body.type === 'text') return html`<p class="text">${body.text}</p>`;
-  return html`<p class="text">📎 ${body.name || t('chat.kind.' + body.type)}</p>`;
+  return html`<p class="text"><${Icon} name="file" size=${16} /> ${body.name || t('chat.kind.' + body.type)}</p>`;
 }
 
 /** The kind of message a file becomes, and the purpose it needs. */
@@ -347,7 +348,9 @@ function ComposerImpl({ store, conv }, ref) {
     setUpload({ name: file.name, progress: 0, preview: kind === 'image' ? URL.createObjectURL(file) : null });
     try {
       const r = await api.upload(file, (p) => setUpload((u) => u && { ...u, progress: p }));
-      await store.send(conv.id, { type: kind, media_id: r.media_id, name: file.name || undefined });
+      // Only a file carries its name; a photo, clip or voice message does not.
+      const body = kind === 'file' ? { type: kind, media_id: r.media_id, name: file.name || 'file' } : { type: kind, media_id: r.media_id };
+      await store.send(conv.id, body);
     } catch (err) {
       setError(err);
     } finally {
@@ -374,7 +377,7 @@ function ComposerImpl({ store, conv }, ref) {
     <${Alert} error=${error} />
     <div class="composer-row">
       <button type="button" class="icon-button" aria-label=${t('composer.attach')} title=${t('composer.attach')}
-        onClick=${() => fileInput.current && fileInput.current.click()}>📎</button>
+        onClick=${() => fileInput.current && fileInput.current.click()}><${Icon} name="attach" /></button>
       <input type="file" ref=${fileInput} class="visually-hidden" tabindex="-1" aria-hidden="true"
         onChange=${(e) => { const f = e.currentTarget.files && e.currentTarget.files[0]; e.currentTarget.value = ''; if (f) attach(f); }} />
       <label for="composer-text" class="visually-hidden">${t('composer.label')}</label>

@@ -5,6 +5,7 @@
 import { html, useState, useEffect, useStore, Alert, Field, PolicyText, Dialog } from './ui.js';
 import { t, formatDateTime, policyLanguage } from './i18n.js';
 import * as api from './api.js';
+import { Icon } from './icons.js';
 
 const TABS = ['purposes', 'profile', 'policy', 'notices', 'devices', 'data', 'requests', 'realname', 'page', 'guardian', 'deletion'];
 
@@ -24,7 +25,7 @@ export function PrivacyCentre({ store, tab, go }) {
   const current = TABS.includes(tab) ? tab : 'purposes';
   return html`<div class="privacy-layout">
     <header class="privacy-head">
-      <a class="icon-button" href="#/chats" aria-label=${t('common.back_to_chats')}>‹</a>
+      <a class="icon-button" href="#/chats" aria-label=${t('common.back_to_chats')}><${Icon} name="back" /></a>
       <h1>${t('privacy.title')}</h1>
     </header>
     <div class="privacy-body">

@@ -149,7 +149,8 @@ export class Store {
   unread(id) {
     const c = this.conversations.find((x) => x.id === id);
     if (!c) return 0;
-    return Math.max(0, c.last_seq - (this.read.get(id) ?? c.last_seq));
+    // A conversation that appeared after sign-in has everything unread.
+    return Math.max(0, c.last_seq - (this.read.get(id) ?? 0));
   }
 
   totalUnread() {
@@ -190,7 +191,7 @@ export class Store {
       h = { items: [], hasMore: true, loading: false, loaded: false };
       this.history.set(id, h);
     }
-    if (h.loading || (h.loaded && !h.hasMore)) return;
+    if (h.loading || !h.hasMore) return;
     h.loading = true;
     this.changed();
     try {
@@ -271,8 +272,13 @@ export class Store {
 
   /** Puts a stored message in place (from a send's answer or an event), once. */
   settle(id, m) {
-    const h = this.history.get(id);
-    if (h && h.loaded && !h.items.some((x) => x.seq === m.seq)) {
+    let h = this.history.get(id);
+    if (!h) {
+      // Kept from the live stream: without cloud_sync the node may not serve it again.
+      h = { items: [], hasMore: true, loading: false, loaded: false };
+      this.history.set(id, h);
+    }
+    if (!h.items.some((x) => x.seq === m.seq)) {
       h.items.push(m);
       h.items.sort((a, b) => a.seq - b.seq);
     }

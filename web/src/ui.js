@@ -3,6 +3,7 @@
 import { html, render, useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect } from '../vendor/htm/standalone.module.js';
 import { t } from './i18n.js';
 import { ApiError, NetworkError } from './api.js';
+import { Icon } from './icons.js';
 
 export { html, render, useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect };
 
@@ -48,7 +49,7 @@ export function Dialog({ title, onClose, children, wide = false }) {
   return html`<dialog ref=${ref} class=${wide ? 'dialog wide' : 'dialog'} aria-labelledby="dialog-title">
     <header class="dialog-head">
       <h2 id="dialog-title">${title}</h2>
-      <button type="button" class="icon-button" onClick=${onClose} aria-label=${t('common.close')}>×</button>
+      <button type="button" class="icon-button" onClick=${onClose} aria-label=${t('common.close')}><${Icon} name="close" /></button>
     </header>
     <div class="dialog-body">${children}</div>
   </dialog>`;
