@@ -32,7 +32,7 @@ export function PrivacyCentre({ store, tab, go }) {
       <nav class="privacy-nav" aria-label=${t('privacy.sections')}>
         <ul>${TABS.map((k) => html`<li><a href=${'#/privacy/' + k} aria-current=${k === current ? 'page' : undefined}>${t('privacy.tab.' + k)}</a></li>`)}</ul>
       </nav>
-      <main class="privacy-main" id="main">
+      <main class="privacy-main" id="main" tabindex="0">
         <h2>${t('privacy.tab.' + current)}</h2>
         ${current === 'purposes' && html`<${Purposes} store=${store} />`}
         ${current === 'profile' && html`<${Profile} store=${store} />`}
