@@ -107,8 +107,18 @@ function NewChatDialog({ store, go, onClose }) {
   const [members, setMembers] = useState('');
   const [isPublic, setPublic] = useState(false);
   const [error, setError] = useState(/** @type {any} */ (null));
+  const grantAndRetry = async () => {
+    try {
+      await api.call('PUT', '/api/v1/me/consents/cross_border_transfer', { granted: true });
+    } catch (err) {
+      setError(err);
+      return;
+    }
+    await submit(null);
+  };
+  const cross = error instanceof ApiError && error.status === 451;
   const submit = async (e) => {
-    e.preventDefault();
+    if (e) e.preventDefault();
     setError(null);
     try {
       const c =
@@ -133,7 +143,10 @@ function NewChatDialog({ store, go, onClose }) {
           <${Field} id="group-members" label=${t('group.members_to_add')} value=${members} onInput=${setMembers} hint=${t('group.members_hint')} />
           <label class="check"><input type="checkbox" checked=${isPublic} onChange=${(e) => setPublic(e.currentTarget.checked)} />
             <span>${t('group.public')}<br /><small>${t('group.public_hint')}</small></span></label>`}
-      <${Alert} error=${error} />
+      ${cross
+        ? html`<div class="cross-border" role="alert"><p>${t('chat.cross_border_explained')}</p>
+            <button type="button" class="primary" onClick=${grantAndRetry}>${t('chat.grant_cross_border_start')}</button></div>`
+        : html`<${Alert} error=${error} />`}
       <button class="primary wide" type="submit">${tab === 'direct' ? t('chat.start') : t('group.create')}</button>
     </form>
   <//>`;
@@ -320,9 +333,19 @@ function ComposerImpl({ store, conv }, ref) {
   const [error, setError] = useState(/** @type {any} */ (null));
   const fileInput = useRef(/** @type {HTMLInputElement|null} */ (null));
   const area = useRef(/** @type {HTMLTextAreaElement|null} */ (null));
+  const recording = useRef(/** @type {{rec: MediaRecorder, keep: boolean}|null} */ (null));
+  const [recordingSince, setRecordingSince] = useState(0);
+  const [, tick] = useState(0);
   useEffect(() => {
     if (area.current) area.current.focus();
   }, [conv.id]);
+  useEffect(() => {
+    if (!recordingSince) return undefined;
+    const timer = setInterval(() => tick((n) => n + 1), 500);
+    return () => clearInterval(timer);
+  }, [recordingSince]);
+  // Leaving the conversation while recording throws the recording away.
+  useEffect(() => () => stopRecording(false), []);
   const send = (e) => {
     if (e) e.preventDefault();
     const body = text.trim();
@@ -361,6 +384,43 @@ function ComposerImpl({ store, conv }, ref) {
     }
   };
   if (ref) ref.current = { attach };
+  /** Records a voice message: the microphone purpose first, then the browser's own question. */
+  const record = async () => {
+    setError(null);
+    if (!(await askPurpose('microphone', setAsk))) {
+      setError(t('purpose.refused', { purpose: t('purpose.microphone') }));
+      return;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch {
+      setError(t('composer.mic_unavailable'));
+      return;
+    }
+    const rec = new MediaRecorder(stream);
+    /** @type {Blob[]} */
+    const parts = [];
+    rec.ondataavailable = (e) => e.data.size && parts.push(e.data);
+    rec.onstop = () => {
+      stream.getTracks().forEach((tr) => tr.stop());
+      const keep = recording.current && recording.current.keep;
+      recording.current = null;
+      setRecordingSince(0);
+      if (keep && parts.length) {
+        const type = (rec.mimeType || 'audio/webm').split(';')[0];
+        attach(new File(parts, 'voice.' + (type.split('/')[1] || 'webm'), { type }));
+      }
+    };
+    recording.current = { rec, keep: false };
+    rec.start();
+    setRecordingSince(Date.now());
+  };
+  const stopRecording = (keep) => {
+    if (!recording.current) return;
+    recording.current.keep = keep;
+    recording.current.rec.stop();
+  };
   const onPaste = (e) => {
     const f = e.clipboardData && e.clipboardData.files && e.clipboardData.files[0];
     if (f) {
@@ -375,11 +435,19 @@ function ComposerImpl({ store, conv }, ref) {
       <progress max="1" value=${upload.progress} aria-label=${t('composer.progress')}></progress>
     </div>`}
     <${Alert} error=${error} />
+    ${recordingSince > 0 && html`<div class="recording" role="status">
+      <span class="rec-dot" aria-hidden="true"></span>
+      <span>${t('composer.recording', { secs: Math.floor((Date.now() - recordingSince) / 1000) })}</span>
+      <button type="button" class="small" onClick=${() => stopRecording(false)}>${t('composer.record_cancel')}</button>
+      <button type="button" class="small primary" onClick=${() => stopRecording(true)}>${t('composer.record_send')}</button>
+    </div>`}
     <div class="composer-row">
       <button type="button" class="icon-button" aria-label=${t('composer.attach')} title=${t('composer.attach')}
         onClick=${() => fileInput.current && fileInput.current.click()}><${Icon} name="attach" /></button>
       <input type="file" ref=${fileInput} class="visually-hidden" tabindex="-1" aria-hidden="true"
         onChange=${(e) => { const f = e.currentTarget.files && e.currentTarget.files[0]; e.currentTarget.value = ''; if (f) attach(f); }} />
+      <button type="button" class="icon-button" aria-label=${t('composer.record')} title=${t('composer.record')}
+        disabled=${recordingSince > 0 || typeof MediaRecorder === 'undefined'} onClick=${record}><${Icon} name="mic" /></button>
       <label for="composer-text" class="visually-hidden">${t('composer.label')}</label>
       <textarea id="composer-text" ref=${area} rows="1" value=${text} placeholder=${t('composer.placeholder')}
         onInput=${(e) => { setText(e.currentTarget.value); store.setDraft(conv.id, e.currentTarget.value); }}

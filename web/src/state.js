@@ -348,8 +348,13 @@ export class Store {
         break;
     }
     this.changed();
-    // Redraws run synchronously in changed(): this is the frame-to-draw time.
-    this.lastDrawDelay = performance.now() - started;
+    // Preact redraws in a microtask after changed(); the next animation frame comes after that
+    // redraw, so its time is the frame-to-drawn delay (docs/PERFORMANCE.md).
+    if (ev.type === 'message') {
+      requestAnimationFrame(() => {
+        this.lastDrawDelay = performance.now() - started;
+      });
+    }
   }
 
   desktopNotify(who, m) {

@@ -67,6 +67,9 @@ export async function launch() {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // A synthetic microphone and camera, and no permission prompt (the app's own question,
+      // the purpose, is what the tests exercise).
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
     ],
   });
   return browser;
