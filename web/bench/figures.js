@@ -68,6 +68,51 @@ try {
   }
   draws.sort((x, y) => x - y);
   console.log(`live message, WebSocket frame to drawn bubble: median ${draws[draws.length >> 1].toFixed(1)} ms, max ${draws[draws.length - 1].toFixed(1)} ms`);
+
+  // A conversation of 10,000 messages: open it, then scroll up through 20 pages.
+  const big = await (await rq.post(node.url + '/api/v1/conversations', { headers: h(tMe), data: { kind: 'group', name: 'big', members: [`${other.handle}@localhost`] } })).json();
+  const N = 10000;
+  const seedStart = Date.now();
+  for (let i = 0; i < N; i += 20) {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, k) =>
+        rq.post(node.url + `/api/v1/conversations/${big.id}/messages`, { headers: h(tOther), data: { txn_id: `big${i + k}`, body: { type: 'text', text: `long history ${i + k}` } } }),
+      ),
+    );
+  }
+  console.log(`seeded ${N} messages in ${((Date.now() - seedStart) / 1000).toFixed(0)} s`);
+  // A fresh browser of Mei's (her history is on the node: cloud_sync) opens it.
+  const ctx2 = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'zh-CN' });
+  const page2 = await ctx2.newPage();
+  await page2.goto(node.url + '/');
+  await page2.getByLabel('用户名或手机号').fill(me.handle);
+  await page2.getByLabel('密码').fill(me.password);
+  await page2.getByRole('button', { name: '登录' }).click();
+  await page2.getByRole('navigation', { name: '会话' }).waitFor();
+  /** @type {number[]} */
+  const pages = [];
+  page2.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === `/api/v1/conversations/${big.id}/messages`) pages.push(Number(u.searchParams.get('limit')));
+  });
+  await page2.evaluate(() => {
+    /** @type {any} */ (window).longFrames = [];
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) /** @type {any} */ (window).longFrames.push(e.duration);
+    }).observe({ type: 'longtask', buffered: false });
+  });
+  await page2.goto(node.url + `/#/chats/${big.id}`);
+  await page2.locator('.bubble', { hasText: `long history ${N - 1}` }).waitFor();
+  const scrollStart = Date.now();
+  for (let k = 0; k < 20; k++) {
+    const before = await page2.locator('.messages .msg').count();
+    await page2.locator('.messages').evaluate((el) => el.scrollBy(0, -el.scrollTop));
+    await page2.waitForFunction((n) => document.querySelectorAll('.messages .msg').length > n, before);
+  }
+  const scrollMs = Date.now() - scrollStart;
+  const longFrames = await page2.evaluate(() => /** @type {any} */ (window).longFrames);
+  const domCount = await page2.locator('.messages .msg').count();
+  console.log(`10,000-message conversation: ${pages.length} history requests, each limit ${[...new Set(pages)].join(',')}; 20 pages scrolled in ${scrollMs} ms; ${domCount} messages in the DOM; long tasks (>50 ms) during it: ${longFrames.length}${longFrames.length ? ` (max ${Math.max(...longFrames).toFixed(0)} ms)` : ''}`);
 } finally {
   await browser.close();
   await node.stop();

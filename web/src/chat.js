@@ -2,8 +2,8 @@
 // with retry, recall, delete from my view, drafts), attachments with the purpose asked for at
 // the moment of use, and starting direct chats and groups.
 
-import { html, useState, useEffect, useRef, useLayoutEffect, useStore, Avatar, Dialog, Alert, Field, errorText } from './ui.js';
-import { t, formatTime } from './i18n.js';
+import { html, useState, useEffect, useRef, useLayoutEffect, useStore, Avatar, Dialog, Alert, Field, errorText, Component } from './ui.js';
+import { t, formatTime, formatClock, formatDay, dayOf } from './i18n.js';
 import * as api from './api.js';
 import { ApiError } from './api.js';
 import { GroupDialog } from './group.js';
@@ -209,13 +209,13 @@ function MessageList({ store, conv }) {
       store.loadOlder(conv.id);
     }
   };
-  let lastDay = '';
+  let lastDay = 0;
   return html`<div class="messages" ref=${box} onScroll=${onScroll} role="log" aria-label=${t('chat.messages')} tabindex="0">
     ${h && h.loading && html`<p class="loading">${t('chat.loading')}</p>`}
     ${h && h.loaded && !h.hasMore && html`<p class="history-start">${t('chat.history_start')}</p>`}
     ${items.map((m) => {
-      const day = new Date(m.ts).toDateString();
-      const sep = day !== lastDay ? html`<p class="day" key=${'d' + m.seq}>${new Date(m.ts).toLocaleDateString()}</p>` : null;
+      const day = dayOf(m.ts);
+      const sep = day !== lastDay ? html`<p class="day" key=${'d' + m.seq}>${formatDay(m.ts)}</p>` : null;
       lastDay = day;
       return [sep, html`<${Bubble} key=${m.seq} store=${store} conv=${conv} m=${m} />`];
     })}
@@ -223,34 +223,47 @@ function MessageList({ store, conv }) {
   </div>`;
 }
 
-function Bubble({ store, conv, m }) {
-  const mine = m.sender === store.me.user;
-  const [menu, setMenu] = useState(false);
-  const [error, setError] = useState(/** @type {any} */ (null));
-  const act = (fn) => async () => {
-    setMenu(false);
-    try {
-      await fn();
-    } catch (e) {
-      setError(e);
-    }
-  };
-  return html`<div class=${'msg' + (mine ? ' mine' : '')} data-seq=${m.seq}>
-    ${!mine && conv.kind === 'group' && html`<span class="sender">${m.sender}</span>`}
-    <div class="bubble-row">
-      <div class=${'bubble' + (m.recalled ? ' recalled' : '')}>
-        ${m.recalled ? t('chat.recalled') : html`<${Body} body=${m.body} />`}
-        <time class="msg-time">${formatTime(m.ts)}</time>
+/**
+ * One stored message. A class so that it redraws only when its message (replaced, never
+ * changed in place) or its own menu changes: a long history stays cheap to redraw.
+ */
+class Bubble extends Component {
+  constructor(props) {
+    super(props);
+    this.state = { menu: false, error: null };
+  }
+
+  shouldComponentUpdate(next, state) {
+    return next.m !== this.props.m || next.conv !== this.props.conv || state !== this.state;
+  }
+
+  render({ store, conv, m }, { menu, error }) {
+    const mine = m.sender === store.me.user;
+    const act = (fn) => async () => {
+      this.setState({ menu: false });
+      try {
+        await fn();
+      } catch (e) {
+        this.setState({ error: e });
+      }
+    };
+    return html`<div class=${'msg' + (mine ? ' mine' : '')} data-seq=${m.seq}>
+      ${!mine && conv.kind === 'group' && html`<span class="sender">${m.sender}</span>`}
+      <div class="bubble-row">
+        <div class=${'bubble' + (m.recalled ? ' recalled' : '')}>
+          ${m.recalled ? t('chat.recalled') : html`<${Body} body=${m.body} />`}
+          <time class="msg-time">${formatClock(m.ts)}</time>
+        </div>
+        ${!m.recalled && html`<button type="button" class="icon-button msg-more" aria-haspopup="menu" aria-expanded=${menu}
+          aria-label=${t('chat.message_actions')} onClick=${() => this.setState({ menu: !menu })}><${Icon} name="more" /></button>`}
       </div>
-      ${!m.recalled && html`<button type="button" class="icon-button msg-more" aria-haspopup="menu" aria-expanded=${menu}
-        aria-label=${t('chat.message_actions')} onClick=${() => setMenu(!menu)}><${Icon} name="more" /></button>`}
-    </div>
-    ${menu && html`<div class="msg-menu" role="menu">
-      ${mine && html`<button role="menuitem" type="button" onClick=${act(() => store.recall(conv.id, m.seq))}>${t('chat.recall')}</button>`}
-      <button role="menuitem" type="button" onClick=${act(() => store.hide(conv.id, m.seq))}>${t('chat.delete_for_me')}</button>
-    </div>`}
-    <${Alert} error=${error} />
-  </div>`;
+      ${menu && html`<div class="msg-menu" role="menu">
+        ${mine && html`<button role="menuitem" type="button" onClick=${act(() => store.recall(conv.id, m.seq))}>${t('chat.recall')}</button>`}
+        <button role="menuitem" type="button" onClick=${act(() => store.hide(conv.id, m.seq))}>${t('chat.delete_for_me')}</button>
+      </div>`}
+      <${Alert} error=${error} />
+    </div>`;
+  }
 }
 
 /** A message body: text, or a media file fetched with the token. */

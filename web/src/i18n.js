@@ -60,14 +60,39 @@ export function has(key) {
   return Object.prototype.hasOwnProperty.call(catalogue, key);
 }
 
+/** Formatters of the current language, made once (Intl objects are costly to create). */
+let formats = { lang: '', time: /** @type {Intl.DateTimeFormat|null} */ (null), day: /** @type {Intl.DateTimeFormat|null} */ (null), date: /** @type {Intl.DateTimeFormat|null} */ (null) };
+function formatters() {
+  if (formats.lang !== current) {
+    formats = {
+      lang: current,
+      time: new Intl.DateTimeFormat(current, { hour: '2-digit', minute: '2-digit' }),
+      day: new Intl.DateTimeFormat(current, { month: 'short', day: 'numeric' }),
+      date: new Intl.DateTimeFormat(current, { year: 'numeric', month: 'long', day: 'numeric' }),
+    };
+  }
+  return formats;
+}
+
+/** The local calendar day of `ms`, as a number (for day separators). */
+export function dayOf(ms) {
+  return Math.floor((ms - new Date(ms).getTimezoneOffset() * 60000) / 86400000);
+}
+
 /** A time for a message or list row: the clock today, else the date. */
 export function formatTime(ms) {
-  const d = new Date(ms);
-  const now = new Date();
-  const sameDay = d.toDateString() === now.toDateString();
-  return sameDay
-    ? d.toLocaleTimeString(current, { hour: '2-digit', minute: '2-digit' })
-    : d.toLocaleDateString(current, { month: 'short', day: 'numeric' });
+  const f = formatters();
+  return dayOf(ms) === dayOf(Date.now()) ? f.time.format(ms) : f.day.format(ms);
+}
+
+/** The clock time of a message. */
+export function formatClock(ms) {
+  return formatters().time.format(ms);
+}
+
+/** A day separator's date. */
+export function formatDay(ms) {
+  return formatters().date.format(ms);
 }
 
 /** A full date and time (privacy centre records). */

@@ -44,6 +44,15 @@ export class Store {
     this.live = null;
     this.locked = false;
     this.noticeCount = 0;
+    /** @type {any} */
+    this.flushTimer = null;
+    this.lastFlush = 0;
+    /** @type {number|null} when the oldest not yet drawn live message came in */
+    this.frameAt = null;
+    /** @type {Promise<void>|null} */
+    this.refreshing = null;
+    /** @type {Promise<void>|null} */
+    this.refreshQueued = null;
     /** @type {number} time the last live message was drawn after its frame (ms) */
     this.lastDrawDelay = 0;
   }
@@ -54,9 +63,26 @@ export class Store {
     return () => this.listeners.delete(fn);
   }
 
+  /**
+   * Tells the views to redraw: at once when the last redraw is more than a frame ago, else at
+   * the end of that frame, so a burst of live events draws about 60 times a second at most.
+   */
   changed() {
+    if (this.flushTimer) return;
+    const wait = Math.max(0, this.lastFlush + 16 - performance.now());
+    this.flushTimer = setTimeout(() => this.flush(), wait);
+  }
+
+  flush() {
+    this.flushTimer = null;
+    this.lastFlush = performance.now();
     for (const fn of this.listeners) fn();
     this.updateTitle();
+    const at = this.frameAt;
+    this.frameAt = null;
+    // Preact redraws in a microtask after the listeners; the next animation frame comes after
+    // that redraw, so its time is the frame-to-drawn delay (docs/PERFORMANCE.md).
+    if (at !== null) requestAnimationFrame(() => (this.lastDrawDelay = performance.now() - at));
   }
 
   /** Signs in: a new session for this browser. */
@@ -136,6 +162,25 @@ export class Store {
         }),
     );
     this.changed();
+  }
+
+  /**
+   * Reloads the list once for a burst of events (one load in flight, at most one more queued
+   * behind it), instead of once per event.
+   * @returns {Promise<void>}
+   */
+  refreshConversations() {
+    if (this.refreshQueued) return this.refreshQueued;
+    const run = () => this.loadConversations().catch(() => {});
+    const next = (this.refreshing || Promise.resolve()).then(() => {
+      this.refreshQueued = null;
+      this.refreshing = run().then(() => {
+        this.refreshing = null;
+      });
+      return this.refreshing;
+    });
+    this.refreshQueued = next;
+    return next;
   }
 
   sortConversations() {
@@ -300,9 +345,7 @@ export class Store {
       case 'message': {
         const id = ev.conversation;
         const m = ev.message;
-        if (!this.conversations.some((c) => c.id === id)) {
-          this.loadConversations();
-        }
+        if (!this.conversations.some((c) => c.id === id)) this.refreshConversations();
         // A send into another node's conversation waits for this event.
         const list = this.outgoing.get(id) || [];
         const mine = list.find(
@@ -319,12 +362,9 @@ export class Store {
         break;
       }
       case 'recall': {
+        // Replaced, not changed in place: a message's view redraws when its object changes.
         const h = this.history.get(ev.conversation);
-        const m = h && h.items.find((x) => x.seq === ev.seq);
-        if (m) {
-          m.recalled = true;
-          m.body = null;
-        }
+        if (h) h.items = h.items.map((x) => (x.seq === ev.seq ? { ...x, recalled: true, body: null } : x));
         const last = this.last.get(ev.conversation);
         if (last && last.seq === ev.seq) this.last.set(ev.conversation, { ...last, recalled: true, body: null });
         break;
@@ -333,7 +373,7 @@ export class Store {
       case 'renamed':
       case 'visibility':
         this.details.delete(ev.conversation);
-        this.loadConversations().then(() => {
+        this.refreshConversations().then(() => {
           if (this.active === ev.conversation) {
             if (this.conversations.some((c) => c.id === ev.conversation)) this.loadDetails(ev.conversation);
             else this.active = null;
@@ -347,14 +387,8 @@ export class Store {
       default:
         break;
     }
+    if (ev.type === 'message' && this.frameAt === null) this.frameAt = started;
     this.changed();
-    // Preact redraws in a microtask after changed(); the next animation frame comes after that
-    // redraw, so its time is the frame-to-drawn delay (docs/PERFORMANCE.md).
-    if (ev.type === 'message') {
-      requestAnimationFrame(() => {
-        this.lastDrawDelay = performance.now() - started;
-      });
-    }
   }
 
   desktopNotify(who, m) {

@@ -1,11 +1,11 @@
 // The view library (vendored htm + Preact, web/vendor/) and small shared pieces of UI.
 
-import { html, render, useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect } from '../vendor/htm/standalone.module.js';
+import { html, render, useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect, Component } from '../vendor/htm/standalone.module.js';
 import { t } from './i18n.js';
 import { ApiError, NetworkError } from './api.js';
 import { Icon } from './icons.js';
 
-export { html, render, useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect };
+export { html, render, useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect, Component };
 
 /** Re-renders the calling component whenever the store changes. */
 export function useStore(store) {

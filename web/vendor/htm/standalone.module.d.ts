@@ -5,6 +5,7 @@ export declare function h(type: any, props?: any, ...children: any[]): VNode;
 export declare const html: (strings: TemplateStringsArray, ...values: any[]) => VNode;
 export declare function render(tree: VNode, parent: Element): void;
 export declare class Component<P = any, S = any> {
+  constructor(props?: P, context?: any);
   props: P;
   state: S;
   setState(s: Partial<S>): void;
