@@ -226,6 +226,7 @@ impl Node {
             key_document: bytes::Bytes::from(key_document),
             shutdown: stopped.clone(),
             throttle: crate::http::Throttle::new(&config.rate_limit, clock.clone()),
+            web: crate::http::WebApp::new(),
         });
         let limits = Limits {
             max_connections: config.http.max_connections.get() as usize,

@@ -22,6 +22,7 @@ mod privacy;
 mod query;
 mod requests;
 mod throttle;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use events::Sessions;
 pub use json::{Body, BodyPace};
 pub(crate) use messages::message_json;
 pub use throttle::Throttle;
+pub use web::WebApp;
 
 use crate::accounts::{Accounts, Session};
 use crate::consents::Consents;
@@ -132,6 +134,8 @@ pub struct Api {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Per-client limits on requests made without an account.
     pub throttle: Throttle,
+    /// The web client served at `/` and `/app/…` (outside the JSON API).
+    pub web: WebApp,
 }
 
 /// The connection-limit slot of the connection a request came on; whoever takes over the
@@ -167,8 +171,17 @@ const SINGLE_HEADERS: &[http::header::HeaderName] = &[
 pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
+    let head = check_head(&req);
+    // The web client's pages and assets, outside the JSON API (after the checks every request
+    // gets).
+    if head.is_ok()
+        && let Some(page) = api.web.serve(&req)
+    {
+        json::discard(req);
+        return page;
+    }
     let (route, params) =
-        match check_head(&req).and_then(|()| route(req.method(), req.uri().path())) {
+        match head.and_then(|()| route(req.method(), req.uri().path())) {
             Ok(found) => found,
             Err(e) => {
                 let mut r = json::error_reply(&e);

@@ -1,0 +1,61 @@
+// The top of the client: which screen the address (#/…) names, and signing in on start.
+
+import { html, useState, useEffect, useStore } from './ui.js';
+import { t, loadLanguage } from './i18n.js';
+import * as api from './api.js';
+import { Login, PolicyScreen, Register } from './auth.js';
+import { ChatScreen } from './chat.js';
+import { PrivacyCentre } from './privacy.js';
+
+function useHash() {
+  const [hash, setHash] = useState(location.hash || '#/');
+  useEffect(() => {
+    const on = () => setHash(location.hash || '#/');
+    window.addEventListener('hashchange', on);
+    return () => window.removeEventListener('hashchange', on);
+  }, []);
+  return hash;
+}
+
+/** @param {string} to */
+export function go(to) {
+  if (location.hash !== to) location.hash = to;
+}
+
+export function App({ store }) {
+  useStore(store);
+  const hash = useHash();
+  const [ready, setReady] = useState(false);
+  const [, relang] = useState(0);
+  useEffect(() => {
+    if (api.restoreToken()) {
+      store.begin().then(
+        () => setReady(true),
+        () => {
+          store.end();
+          setReady(true);
+        },
+      );
+    } else setReady(true);
+  }, []);
+  const onLanguage = async (lang) => {
+    await loadLanguage(lang, true);
+    document.documentElement.dataset.title = t('app.title');
+    relang((n) => n + 1);
+    store.changed();
+  };
+  if (!ready) return html`<div class="splash" role="status">${t('common.wait')}</div>`;
+  const parts = hash.replace(/^#\/?/, '').split('/');
+  const signedIn = !!store.me;
+  if (!signedIn) {
+    if (parts[0] === 'policy') return html`<${PolicyScreen} go=${go} onLanguage=${onLanguage} forRegistration=${true} />`;
+    if (parts[0] === 'read-policy') return html`<${PolicyScreen} go=${go} onLanguage=${onLanguage} forRegistration=${false} />`;
+    if (parts[0] === 'register' && parts[1]) return html`<${Register} store=${store} go=${go} version=${decodeURIComponent(parts[1])} onLanguage=${onLanguage} />`;
+    return html`<${Login} store=${store} go=${go} onLanguage=${onLanguage} />`;
+  }
+  if (store.locked && parts[0] !== 'privacy') {
+    go('#/privacy/deletion');
+  }
+  if (parts[0] === 'privacy') return html`<${PrivacyCentre} store=${store} tab=${parts[1]} go=${go} />`;
+  return html`<${ChatScreen} store=${store} active=${parts[0] === 'chats' ? parts[1] || null : null} go=${go} onLanguage=${onLanguage} />`;
+}

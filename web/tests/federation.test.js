@@ -1,0 +1,109 @@
+// One person on each of two federated nodes chats across them in the browser: a message into a
+// conversation the other node hosts shows as pending (202) until its seq arrives.
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startNode, launch, person, newPerson, register, binary, shots } from './harness.js';
+
+/** A loopback port free right now (the node binds it a moment later). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = /** @type {any} */ (s.address()).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** @type {any} */ let alpha;
+/** @type {any} */ let beta;
+/** @type {any} */ let browser;
+/** @type {string} */ let certs;
+
+before(async () => {
+  certs = mkdtempSync(join(tmpdir(), 'shanliao-certs-'));
+  for (const d of ['alpha.test', 'beta.test']) execFileSync(binary, ['dev-cert', '--domain', d, '--out', join(certs, d)]);
+  const [pa, pb] = [await freePort(), await freePort()];
+  // Alpha keeps its data in CN, beta in HK: every message between them crosses a border.
+  const region = { 'alpha.test': 'CN', 'beta.test': 'HK' };
+  const node = (me, port, peer, peerPort) =>
+    startNode({
+      domain: me,
+      listen: `127.0.0.1:${port}`,
+      extra: `[residency]
+region = "${region[me]}"
+[tls]
+cert_file = "${join(certs, me, 'cert.pem')}"
+key_file = "${join(certs, me, 'key.pem')}"
+[[federation.peers]]
+domain = "${peer}"
+url = "https://127.0.0.1:${peerPort}"
+region = "${region[peer]}"
+ca_file = "${join(certs, peer, 'cert.pem')}"
+`,
+    });
+  alpha = await node('alpha.test', pa, 'beta.test', pb);
+  beta = await node('beta.test', pb, 'alpha.test', pa);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await alpha?.stop();
+  await beta?.stop();
+  if (certs) rmSync(certs, { recursive: true, force: true });
+});
+
+/** @type {any[]} */
+const pages = [];
+afterEach(async () => {
+  for (const [i, p] of pages.entries()) await p.screenshot({ path: join(shots, `federation-${i ? 'beta' : 'alpha'}.png`) }).catch(() => {});
+});
+
+test('across a border the 451 is explained and cross_border_transfer granted in place; then two nodes chat live, the guest side pending until the host orders it', async () => {
+  const A = await person(browser, alpha.url, { locale: 'en-US' });
+  const B = await person(browser, beta.url, { locale: 'en-US' });
+  pages.push(A.page, B.page);
+  const a = newPerson('ari');
+  const b = newPerson('bea');
+  await register(A.page, a);
+  await register(B.page, b);
+  // Bea lets her data cross to other regions (her node releases her profile to alpha only then).
+  await B.page.goto(beta.url + '/#/privacy/purposes');
+  await B.page.getByRole('switch', { name: /Cross-border transfer/ }).check();
+  await B.page.getByText(/Allowed since/).first().waitFor();
+  await B.page.goto(beta.url + '/#/chats');
+  await A.page.getByRole('button', { name: 'New chat' }).first().click();
+  await A.page.getByLabel('Address').fill(`${b.handle}@beta.test`);
+  await A.page.getByRole('button', { name: 'Start chatting' }).click();
+  // 451: explained in words, with the option to grant.
+  await A.page.getByText(/server is in another region/).waitFor();
+  await A.page.getByRole('button', { name: 'Allow cross-border transfer and continue' }).click();
+  const boxA = A.page.getByRole('textbox', { name: 'Message' });
+  await boxA.fill('hello from alpha');
+  await boxA.press('Enter');
+  const row = B.page.getByRole('link', { name: new RegExp(`${a.handle}@alpha.test`) });
+  await row.waitFor({ timeout: 60000 });
+  await row.click();
+  await B.page.locator('.bubble', { hasText: 'hello from alpha' }).waitFor();
+  // Alpha hosts the conversation: beta answers 202 and the message waits for its seq.
+  /** @type {number[]} */
+  const statuses = [];
+  B.page.on('response', (r) => {
+    if (r.request().method() === 'POST' && /\/messages$/.test(new URL(r.url()).pathname)) statuses.push(r.status());
+  });
+  const boxB = B.page.getByRole('textbox', { name: 'Message' });
+  await boxB.fill('hello back from beta');
+  await boxB.press('Enter');
+  await A.page.locator('.bubble', { hasText: 'hello back from beta' }).waitFor({ timeout: 60000 });
+  await B.page.locator('.msg:not(.outgoing) .bubble', { hasText: 'hello back from beta' }).waitFor({ timeout: 60000 });
+  assert.equal(await B.page.locator('.outgoing').count(), 0);
+  assert.deepEqual(statuses, [202]);
+  assert.deepEqual(A.problems, []);
+  assert.deepEqual(B.problems, []);
+});
