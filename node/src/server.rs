@@ -194,6 +194,7 @@ impl Node {
             exporter: exporter.clone(),
             hub: hub.clone(),
             audit_key: master.audit_key(),
+            backup_key: master.backup_key(),
             domain: domain.clone(),
             clock: clock.clone(),
         });

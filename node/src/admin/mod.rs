@@ -5,6 +5,7 @@
 //!
 //! Every command that changes data or shows an admin personal data is written to the audit log.
 
+mod backup;
 mod retention;
 mod socket;
 
@@ -14,6 +15,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use backup::{
+    archive_key, call as call_backup, drive as backup_drive, partial_path, restore,
+    verify as verify_archive,
+};
 pub use retention::Retention;
 pub use socket::{SOCKET_NAME, bind, call, call_export, serve};
 
@@ -94,6 +99,11 @@ pub enum Request {
     UsersExport {
         address: String,
     },
+    /// A snapshot of the whole database (or only its erasure records), answered with a header
+    /// line and then frames (see `backup.rs`).
+    Backup {
+        kind: crate::storage::ArchiveKind,
+    },
 }
 
 /// Why a command failed.
@@ -138,6 +148,8 @@ pub struct Context {
     /// Wakes users' event streams when a command leaves them a notice.
     pub(crate) hub: Arc<Hub>,
     pub(crate) audit_key: SecretKey,
+    /// Seals backup archives.
+    pub(crate) backup_key: SecretKey,
     pub(crate) domain: String,
     pub(crate) clock: SharedClock,
 }
@@ -217,6 +229,7 @@ impl Context {
                 exporter: s.exporter,
                 hub: s.hub,
                 audit_key: master.audit_key(),
+                backup_key: master.backup_key(),
                 domain: config.server.domain.as_str().to_string(),
                 clock,
             },
@@ -587,6 +600,9 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
         }
         Request::UsersExport { .. } => Err(AdminError::Invalid(
             "users export streams an archive; use export_to".into(),
+        )),
+        Request::Backup { .. } => Err(AdminError::Invalid(
+            "backup streams an archive; use backup_drive".into(),
         )),
         Request::AuditVerify => match ctx.store.verify_audit().await? {
             AuditCheck::Intact { entries, head } => Ok(json!({

@@ -428,11 +428,6 @@ fn damaged(what: &str) -> BackupError {
 }
 
 impl<R: Read> ArchiveReader<R> {
-    /// Reads the header (any key may do this: it is in clear).
-    pub fn header_of(mut input: R) -> Result<Header, BackupError> {
-        Ok(read_header(&mut input)?.0)
-    }
-
     /// Opens an archive: checks its magic and header, ready to read records.
     pub fn open(mut input: R, key: SecretKey) -> Result<Self, BackupError> {
         let (header, json) = read_header(&mut input)?;
@@ -827,7 +822,11 @@ mod tests {
         let to = dir.path().join("restored.redb");
         let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
         let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None).unwrap();
-        assert!(summary.tables.contains(&("convno_seq_message".into(), 1000)));
+        assert!(
+            summary
+                .tables
+                .contains(&("convno_seq_message".into(), 1000))
+        );
         let back = redb::Builder::new().create(&to).unwrap();
         let tx = back.begin_read().unwrap();
         let t = tx.open_table(CONVNO_SEQ_MESSAGE).unwrap();

@@ -28,8 +28,8 @@ pub use accounts::{AccountRecord, ConsentEvent, NewAccount, SessionRecord};
 pub(crate) use audit::append_audit;
 pub use audit::{AuditCheck, AuditEntry, AuditRecord};
 pub use backup::{
-    ArchiveKind, ArchiveReader, BackupError, FORMAT_VERSION as BACKUP_FORMAT, Header as BackupHeader,
-    LedgerApplied, Summary as BackupSummary, compact as compact_database, load_archive,
+    ArchiveKind, ArchiveReader, BackupError, FORMAT_VERSION as BACKUP_FORMAT,
+    Header as BackupHeader, Summary as BackupSummary, compact as compact_database, load_archive,
 };
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
