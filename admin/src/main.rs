@@ -750,6 +750,11 @@ fn toml_string(s: &str) -> String {
     out
 }
 
+/// How many terminal columns `s` takes (a Chinese character takes two).
+fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
 fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
@@ -802,8 +807,8 @@ fn render(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
                 .map(|(i, c)| {
                     cells
                         .iter()
-                        .map(|r| r[i].chars().count())
-                        .chain([c.len()])
+                        .map(|r| width(&r[i]))
+                        .chain([width(c)])
                         .max()
                         .unwrap_or(0)
                 })
@@ -812,7 +817,7 @@ fn render(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
                 items
                     .iter()
                     .zip(&widths)
-                    .map(|(s, w)| format!("{s:<w$}"))
+                    .map(|(s, w)| format!("{s}{}", " ".repeat(w - width(s))))
                     .collect::<Vec<_>>()
                     .join("  ")
                     .trim_end()
