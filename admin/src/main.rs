@@ -76,6 +76,23 @@ enum Command {
         #[command(subcommand)]
         what: MinorsCommand,
     },
+    /// The node at a glance: version, uptime, users, database size, queues, last retention run.
+    Status,
+    /// The federation peers: region, address, envelopes waiting.
+    Peers {
+        #[command(subcommand)]
+        what: PeersCommand,
+    },
+    /// The node's federation signing keys (ids and validity).
+    Keys {
+        #[command(subcommand)]
+        what: KeysCommand,
+    },
+    /// The configuration file (`--config`).
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
     /// Write an encrypted snapshot of the whole node to FILE (mode 0600), while it runs or
     /// stopped; or check one (`backup verify`); or write only the erasure records
     /// (`backup ledger`).
@@ -99,6 +116,23 @@ enum Command {
         #[arg(long)]
         no_later_erasures: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum PeersCommand {
+    List,
+    Show { domain: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    List,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the file as the node would read it: the first problem with its key and line.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -306,9 +340,17 @@ fn request(command: Command) -> Result<AdminRequest, String> {
                 .transpose()?
                 .map(|t| t.lines().map(str::to_string).collect()),
         },
-        Command::Backup { .. } | Command::Restore { .. } => {
-            return Err("backup and restore do not run as one request".into());
+        Command::Backup { .. } | Command::Restore { .. } | Command::Config { .. } => {
+            return Err("this command does not run as one request".into());
         }
+        Command::Status => AdminRequest::Status,
+        Command::Peers { what } => match what {
+            PeersCommand::List => AdminRequest::PeersList,
+            PeersCommand::Show { domain } => AdminRequest::PeersShow { domain },
+        },
+        Command::Keys {
+            what: KeysCommand::List,
+        } => AdminRequest::KeysList,
         Command::Minors { what } => match what {
             MinorsCommand::List => AdminRequest::MinorsList,
             MinorsCommand::Purge => AdminRequest::MinorsPurge,
@@ -372,6 +414,27 @@ fn progress(what: &'static str) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 async fn run(args: Args) -> ExitCode {
+    if let Command::Config {
+        what: ConfigCommand::Check,
+    } = &args.command
+    {
+        let Some(path) = &args.config else {
+            return fail(2, "config check needs --config FILE");
+        };
+        return match Config::load(path) {
+            Ok(c) => finish(
+                Ok(serde_json::json!({
+                    "config": path.display().to_string(),
+                    "valid": true,
+                    "domain": c.server.domain.as_str(),
+                    "data_dir": c.data_dir().display().to_string(),
+                    "peers": c.federation.peers.len(),
+                })),
+                args.json,
+            ),
+            Err(e) => fail(2, e),
+        };
+    }
     let config = match &args.config {
         Some(p) => match Config::load(p) {
             Ok(c) => c,

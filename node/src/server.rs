@@ -197,6 +197,11 @@ impl Node {
             backup_key: master.backup_key(),
             domain: domain.clone(),
             clock: clock.clone(),
+            runtime: admin::Runtime {
+                started: Some(clock.now()),
+                peers: config.federation.peers.clone(),
+                db_file: config.data_dir().join("node.redb"),
+            },
         });
         let socket = admin::socket_path(config.data_dir());
         let admin_listener = admin::bind(&socket).map_err(|e| StartError::AdminSocket {

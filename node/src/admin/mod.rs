@@ -6,6 +6,7 @@
 //! Every command that changes data or shows an admin personal data is written to the audit log.
 
 mod backup;
+mod ops;
 mod retention;
 mod socket;
 
@@ -19,6 +20,7 @@ pub use backup::{
     archive_key, call as call_backup, drive as backup_drive, partial_path, restore,
     verify as verify_archive,
 };
+pub use ops::Runtime;
 pub use retention::Retention;
 pub use socket::{SOCKET_NAME, bind, call, call_export, serve};
 
@@ -104,6 +106,12 @@ pub enum Request {
     Backup {
         kind: crate::storage::ArchiveKind,
     },
+    Status,
+    PeersList,
+    PeersShow {
+        domain: String,
+    },
+    KeysList,
 }
 
 /// Why a command failed.
@@ -152,6 +160,8 @@ pub struct Context {
     pub(crate) backup_key: SecretKey,
     pub(crate) domain: String,
     pub(crate) clock: SharedClock,
+    /// Start time, peers and database file, for `status` and `peers`.
+    pub(crate) runtime: Runtime,
 }
 
 /// A context opened on a stopped node's files; closing it closes the database.
@@ -232,6 +242,11 @@ impl Context {
                 backup_key: master.backup_key(),
                 domain: config.server.domain.as_str().to_string(),
                 clock,
+                runtime: Runtime {
+                    started: None,
+                    peers: config.federation.peers.clone(),
+                    db_file: db,
+                },
             },
             _stop: stop,
         })
@@ -601,6 +616,10 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
         Request::UsersExport { .. } => Err(AdminError::Invalid(
             "users export streams an archive; use export_to".into(),
         )),
+        Request::Status => ops::status(ctx).await,
+        Request::PeersList => ops::peers(ctx).await,
+        Request::PeersShow { domain } => ops::peer(ctx, &domain).await,
+        Request::KeysList => ops::keys(ctx).await,
         Request::Backup { .. } => Err(AdminError::Invalid(
             "backup streams an archive; use backup_drive".into(),
         )),
