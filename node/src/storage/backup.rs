@@ -126,6 +126,9 @@ from_redb!(
     redb::DatabaseError
 );
 
+/// Rows as stored: (key bytes, value bytes).
+type Rows = [(Vec<u8>, Vec<u8>)];
+
 type RowSink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), BackupError> + 'a;
 
 /// One table the archive knows: how to dump and load its rows without decoding them.
@@ -133,7 +136,7 @@ struct Kind {
     name: &'static str,
     len: fn(&ReadTransaction) -> Result<u64, BackupError>,
     dump: fn(&ReadTransaction, &mut RowSink<'_>) -> Result<u64, BackupError>,
-    load: fn(&WriteTransaction, &[(Vec<u8>, Vec<u8>)]) -> Result<(), BackupError>,
+    load: fn(&WriteTransaction, &Rows) -> Result<(), BackupError>,
 }
 
 fn len_of<K: Key + 'static, V: Value + 'static>(
@@ -173,7 +176,7 @@ fn fits<T: Value>(bytes: &[u8], table: &str) -> Result<(), BackupError> {
 fn load_rows<K: Key + 'static, V: Value + 'static>(
     tx: &WriteTransaction,
     def: TableDefinition<'static, K, V>,
-    rows: &[(Vec<u8>, Vec<u8>)],
+    rows: &Rows,
 ) -> Result<(), BackupError> {
     let mut table = tx.open_table(def)?;
     for (k, v) in rows {
@@ -381,7 +384,7 @@ pub(super) fn write_archive(
             r.extend_from_slice(&(v.len() as u32).to_be_bytes());
             r.extend_from_slice(v);
             done += 1;
-            if done % 1024 == 0 {
+            if done.is_multiple_of(1024) {
                 progress(done, total);
             }
             sealer.record(&r)
@@ -520,7 +523,7 @@ impl<R: Read> ArchiveReader<R> {
     /// checks the counts, the final hash and that nothing follows. Returns what it held.
     pub fn read_all(
         &mut self,
-        rows: &mut dyn FnMut(&str, &[(Vec<u8>, Vec<u8>)]) -> Result<(), BackupError>,
+        rows: &mut dyn FnMut(&str, &Rows) -> Result<(), BackupError>,
     ) -> Result<Summary, BackupError> {
         let mut summary = Summary::default();
         let mut current: Option<(String, u64)> = None;
