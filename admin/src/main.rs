@@ -480,8 +480,24 @@ async fn run(args: Args) -> ExitCode {
             erasures,
             no_later_erasures: _,
         } => {
-            let outcome =
-                node::restore(&config, file, erasures.as_deref(), Arc::new(SystemClock)).await;
+            let bar = Arc::new(std::sync::Mutex::new(Bar::new("restore")));
+            let shown = bar.clone();
+            let progress = Box::new(move |d, t| {
+                if let Ok(mut b) = shown.lock() {
+                    b.set(d, t);
+                }
+            });
+            let outcome = node::restore(
+                &config,
+                file,
+                erasures.as_deref(),
+                Arc::new(SystemClock),
+                progress,
+            )
+            .await;
+            if let Ok(b) = bar.lock() {
+                b.clear();
+            }
             return finish(outcome, args.json);
         }
         _ => {}

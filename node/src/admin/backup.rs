@@ -319,6 +319,7 @@ pub async fn restore(
     archive: &Path,
     ledger: Option<&Path>,
     clock: SharedClock,
+    progress: Box<dyn FnMut(u64, u64) + Send>,
 ) -> Result<Value, AdminError> {
     let dir = config.data_dir().to_path_buf();
     let key_file = config.master_key_path();
@@ -329,7 +330,7 @@ pub async fn restore(
         ))
     })?;
     // Both files are read through once before anything is written.
-    let (header, _) = verified(archive, &key, "FILE")?;
+    let (header, counted) = verified(archive, &key, "FILE")?;
     if header.kind != ArchiveKind::Backup {
         return Err(AdminError::Invalid(format!(
             "FILE {}: an erasure ledger, not a backup",
@@ -365,7 +366,10 @@ pub async fn restore(
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir(&staging)
         .map_err(|e| AdminError::Failed(format!("{}: {e}", staging.display())))?;
-    let result = restore_staged(config, archive, ledger, &key, &staging, clock).await;
+    let total = counted.rows();
+    let mut progress = progress;
+    let rows = Box::new(move |done| progress(done, total));
+    let result = restore_staged(config, archive, ledger, &key, &staging, clock, rows).await;
     match result {
         Ok(v) => {
             std::fs::rename(staging.join("node.redb"), dir.join("node.redb"))
@@ -390,6 +394,7 @@ async fn restore_staged(
     key: &SecretKey,
     staging: &Path,
     clock: SharedClock,
+    mut progress: Box<dyn FnMut(u64) + Send>,
 ) -> Result<Value, AdminError> {
     let db = staging.join("node.redb");
     let (archive, ledger, key2) = (
@@ -404,7 +409,7 @@ async fn restore_staged(
             Some(p) => Some(ArchiveReader::open(open_file("--erasures", p)?, key2)?),
             None => None,
         };
-        let (s, applied) = crate::storage::load_archive(&db2, &mut a, l.as_mut())?;
+        let (s, applied) = crate::storage::load_archive(&db2, &mut a, l.as_mut(), &mut *progress)?;
         Ok::<_, AdminError>((a.header().clone(), s, applied))
     })
     .await

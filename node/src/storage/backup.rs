@@ -648,6 +648,7 @@ pub fn load_archive<R: Read, L: Read>(
     path: &std::path::Path,
     archive: &mut ArchiveReader<R>,
     ledger: Option<&mut ArchiveReader<L>>,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<(Summary, LedgerApplied), BackupError> {
     if path.exists() {
         return Err(BackupError::Damaged(format!(
@@ -662,11 +663,14 @@ pub fn load_archive<R: Read, L: Read>(
     }
     let db = redb::Builder::new().create(path)?;
     let kinds = kinds();
+    let mut loaded = 0u64;
     let summary = archive.read_all(&mut |name, rows| {
         let kind = kind_of(&kinds, name)?;
         let tx = db.begin_write()?;
         (kind.load)(&tx, rows)?;
         tx.commit()?;
+        loaded += rows.len() as u64;
+        progress(loaded);
         Ok(())
     })?;
     let mut applied = LedgerApplied::default();
@@ -824,7 +828,7 @@ mod tests {
         assert!(bytes.len() > 2 * CHUNK, "several chunks");
         let to = dir.path().join("restored.redb");
         let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
-        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None).unwrap();
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
         assert!(
             summary
                 .tables
