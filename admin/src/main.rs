@@ -578,24 +578,30 @@ fn finish(outcome: Result<Value, AdminError>, json: bool) -> ExitCode {
     }
 }
 
-/// `users export`: the archive goes to `<out>.partial` (mode 0600) and is renamed to `out` only
-/// once it is complete and on disk, so a failed export never leaves a file that looks whole.
-async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCode {
+/// `<out>.partial`, created new with mode 0600, where an archive is written until it is whole.
+fn create_partial(out: &std::path::Path) -> Result<(PathBuf, std::fs::File), ExitCode> {
     use std::os::unix::fs::OpenOptionsExt;
-    if out.exists() {
-        return fail(2, format!("--out {}: the file exists", out.display()));
-    }
-    let mut partial = out.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let file = match std::fs::OpenOptions::new()
+    let partial = node::partial_path(out);
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&partial)
     {
-        Ok(f) => f,
-        Err(e) => return fail(2, format!("--out {}: {e}", partial.display())),
+        Ok(f) => Ok((partial, f)),
+        Err(e) => Err(fail(2, format!("--out {}: {e}", partial.display()))),
+    }
+}
+
+/// `users export`: the archive goes to `<out>.partial` (mode 0600) and is renamed to `out` only
+/// once it is complete and on disk, so a failed export never leaves a file that looks whole.
+async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCode {
+    if out.exists() {
+        return fail(2, format!("--out {}: the file exists", out.display()));
+    }
+    let (partial, file) = match create_partial(out) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let socket = node::socket_path(config.data_dir());
     let spinner = progress("exporting");
@@ -719,7 +725,6 @@ async fn backup(
     out: &std::path::Path,
     json: bool,
 ) -> ExitCode {
-    use std::os::unix::fs::OpenOptionsExt;
     if out.exists() {
         return fail(2, format!("--out {}: the file exists", out.display()));
     }
@@ -728,15 +733,9 @@ async fn backup(
         Ok(k) => k,
         Err(e) => return fail(2, e),
     };
-    let partial = node::partial_path(out);
-    let file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&partial)
-    {
-        Ok(f) => f,
-        Err(e) => return fail(2, format!("--out {}: {e}", partial.display())),
+    let (partial, file) = match create_partial(out) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
     let mut bar = Bar::new("backup");

@@ -5,19 +5,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tests::{TestNode, phone, test_config};
 
 mod common;
-use common::admin;
-
-fn admin_json(dir: &std::path::Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let (code, out, err) = admin(dir, &all);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
+use common::{admin, admin_json};
 
 fn contains(file: &std::path::Path, marker: &str) -> bool {
     let raw = std::fs::read(file).unwrap();

@@ -4,15 +4,7 @@ use serde_json::Value;
 use tests::{eventually, federation, phone};
 
 mod common;
-use common::admin;
-
-fn admin_json(dir: &std::path::Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let (code, out, err) = admin(dir, &all);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
+use common::{admin, admin_json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_peers_show_users_queues_and_the_last_retention_run() {
