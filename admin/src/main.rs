@@ -76,6 +76,75 @@ enum Command {
         #[command(subcommand)]
         what: MinorsCommand,
     },
+    /// The node at a glance: version, uptime, users, database size, queues, last retention run.
+    Status,
+    /// The federation peers: region, address, envelopes waiting.
+    Peers {
+        #[command(subcommand)]
+        what: PeersCommand,
+    },
+    /// The node's federation signing keys (ids and validity).
+    Keys {
+        #[command(subcommand)]
+        what: KeysCommand,
+    },
+    /// The configuration file (`--config`).
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+    /// Write an encrypted snapshot of the whole node to FILE (mode 0600), while it runs or
+    /// stopped; or check one (`backup verify`); or write only the erasure records
+    /// (`backup ledger`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        what: Option<BackupCommand>,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty data directory (`--data-dir`, or the one `--config`
+    /// names). Users erased after the backup was taken are erased again before it is usable.
+    #[command(group(clap::ArgGroup::new("later").required(true).args(["erasures", "no_later_erasures"])))]
+    Restore {
+        file: PathBuf,
+        /// A later backup or erasure ledger of the same node (`backup ledger`): its erasures
+        /// are re-applied.
+        #[arg(long, value_name = "FILE")]
+        erasures: Option<PathBuf>,
+        /// Say that no user was erased since the backup was taken (nothing to re-apply).
+        #[arg(long)]
+        no_later_erasures: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PeersCommand {
+    List,
+    Show { domain: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    List,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the file as the node would read it: the first problem with its key and line.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Read FILE through, checking every chunk, table count and the final hash.
+    Verify { file: PathBuf },
+    /// Write only the erasure records (which users were erased, when; no personal data) to
+    /// FILE, for `restore --erasures`.
+    Ledger {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -271,6 +340,17 @@ fn request(command: Command) -> Result<AdminRequest, String> {
                 .transpose()?
                 .map(|t| t.lines().map(str::to_string).collect()),
         },
+        Command::Backup { .. } | Command::Restore { .. } | Command::Config { .. } => {
+            return Err("this command does not run as one request".into());
+        }
+        Command::Status => AdminRequest::Status,
+        Command::Peers { what } => match what {
+            PeersCommand::List => AdminRequest::PeersList,
+            PeersCommand::Show { domain } => AdminRequest::PeersShow { domain },
+        },
+        Command::Keys {
+            what: KeysCommand::List,
+        } => AdminRequest::KeysList,
         Command::Minors { what } => match what {
             MinorsCommand::List => AdminRequest::MinorsList,
             MinorsCommand::Purge => AdminRequest::MinorsPurge,
@@ -334,6 +414,27 @@ fn progress(what: &'static str) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 async fn run(args: Args) -> ExitCode {
+    if let Command::Config {
+        what: ConfigCommand::Check,
+    } = &args.command
+    {
+        let Some(path) = &args.config else {
+            return fail(2, "config check needs --config FILE");
+        };
+        return match Config::load(path) {
+            Ok(c) => finish(
+                Ok(serde_json::json!({
+                    "config": path.display().to_string(),
+                    "valid": true,
+                    "domain": c.server.domain.as_str(),
+                    "data_dir": c.data_dir().display().to_string(),
+                    "peers": c.federation.peers.len(),
+                })),
+                args.json,
+            ),
+            Err(e) => fail(2, e),
+        };
+    }
     let config = match &args.config {
         Some(p) => match Config::load(p) {
             Ok(c) => c,
@@ -355,6 +456,51 @@ async fn run(args: Args) -> ExitCode {
     } = &args.command
     {
         return export(&config, address, out).await;
+    }
+    match &args.command {
+        Command::Backup { what: None, out } => {
+            let Some(out) = out else {
+                return fail(2, "backup needs --out FILE (or: backup verify FILE)");
+            };
+            return backup(&config, node::ArchiveKind::Backup, out, args.json).await;
+        }
+        Command::Backup {
+            what: Some(BackupCommand::Ledger { out }),
+            ..
+        } => return backup(&config, node::ArchiveKind::ErasureLedger, out, args.json).await,
+        Command::Backup {
+            what: Some(BackupCommand::Verify { file }),
+            ..
+        } => {
+            let outcome = node::archive_key(&config).and_then(|k| node::verify_archive(file, &k));
+            return finish(outcome, args.json);
+        }
+        Command::Restore {
+            file,
+            erasures,
+            no_later_erasures: _,
+        } => {
+            let bar = Arc::new(std::sync::Mutex::new(Bar::new("restore")));
+            let shown = bar.clone();
+            let progress = Box::new(move |d, t| {
+                if let Ok(mut b) = shown.lock() {
+                    b.set(d, t);
+                }
+            });
+            let outcome = node::restore(
+                &config,
+                file,
+                erasures.as_deref(),
+                Arc::new(SystemClock),
+                progress,
+            )
+            .await;
+            if let Ok(b) = bar.lock() {
+                b.clear();
+            }
+            return finish(outcome, args.json);
+        }
+        _ => {}
     }
     let req = match request(args.command) {
         Ok(r) => r,
@@ -412,10 +558,15 @@ async fn run(args: Args) -> ExitCode {
         s.abort();
         eprint!("\r\x1b[K");
     }
+    finish(outcome, args.json)
+}
+
+/// Prints a command's result (JSON or a table) and gives its exit code.
+fn finish(outcome: Result<Value, AdminError>, json: bool) -> ExitCode {
     match outcome {
         Ok(v) => {
             let mut out = std::io::stdout().lock();
-            let _ = if args.json {
+            let _ = if json {
                 writeln!(out, "{v}")
             } else {
                 render(&mut out, &v)
@@ -427,24 +578,30 @@ async fn run(args: Args) -> ExitCode {
     }
 }
 
-/// `users export`: the archive goes to `<out>.partial` (mode 0600) and is renamed to `out` only
-/// once it is complete and on disk, so a failed export never leaves a file that looks whole.
-async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCode {
+/// `<out>.partial`, created new with mode 0600, where an archive is written until it is whole.
+fn create_partial(out: &std::path::Path) -> Result<(PathBuf, std::fs::File), ExitCode> {
     use std::os::unix::fs::OpenOptionsExt;
-    if out.exists() {
-        return fail(2, format!("--out {}: the file exists", out.display()));
-    }
-    let mut partial = out.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let file = match std::fs::OpenOptions::new()
+    let partial = node::partial_path(out);
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&partial)
     {
-        Ok(f) => f,
-        Err(e) => return fail(2, format!("--out {}: {e}", partial.display())),
+        Ok(f) => Ok((partial, f)),
+        Err(e) => Err(fail(2, format!("--out {}: {e}", partial.display()))),
+    }
+}
+
+/// `users export`: the archive goes to `<out>.partial` (mode 0600) and is renamed to `out` only
+/// once it is complete and on disk, so a failed export never leaves a file that looks whole.
+async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCode {
+    if out.exists() {
+        return fail(2, format!("--out {}: the file exists", out.display()));
+    }
+    let (partial, file) = match create_partial(out) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let socket = node::socket_path(config.data_dir());
     let spinner = progress("exporting");
@@ -518,6 +675,133 @@ async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCo
     }
 }
 
+/// A progress bar on stderr for long work reporting (done, total); nothing unless stderr is
+/// a terminal.
+struct Bar {
+    what: &'static str,
+    shown: bool,
+    last: (u64, u64),
+}
+
+impl Bar {
+    fn new(what: &'static str) -> Bar {
+        Bar {
+            what,
+            shown: std::io::stderr().is_terminal(),
+            last: (u64::MAX, 0),
+        }
+    }
+
+    fn set(&mut self, done: u64, total: u64) {
+        if !self.shown || (done, total) == self.last {
+            return;
+        }
+        self.last = (done, total);
+        const WIDTH: u64 = 30;
+        let filled = (done.min(total) * WIDTH)
+            .checked_div(total)
+            .unwrap_or(WIDTH) as usize;
+        let pct = (done.min(total) * 100).checked_div(total).unwrap_or(100);
+        eprint!(
+            "\r{} [{}{}] {pct:>3}% {done}/{total} rows",
+            self.what,
+            "#".repeat(filled),
+            "-".repeat(WIDTH as usize - filled)
+        );
+    }
+
+    fn clear(&self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+/// `backup --out` / `backup ledger --out`: the archive goes to `<out>.partial` (mode 0600),
+/// is read back and checked in full, and only then renamed to `out`.
+async fn backup(
+    config: &Config,
+    kind: node::ArchiveKind,
+    out: &std::path::Path,
+    json: bool,
+) -> ExitCode {
+    if out.exists() {
+        return fail(2, format!("--out {}: the file exists", out.display()));
+    }
+    // The key is needed to check the archive afterwards: fail before any work without it.
+    let key = match node::archive_key(config) {
+        Ok(k) => k,
+        Err(e) => return fail(2, e),
+    };
+    let (partial, file) = match create_partial(out) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
+    let mut bar = Bar::new("backup");
+    let socket = node::socket_path(config.data_dir());
+    let called =
+        node::call_backup(&socket, kind, |b| writer.write_all(b), |d, t| bar.set(d, t)).await;
+    let result = match called {
+        Ok(Some(r)) => {
+            eprintln!("node-admin: node running; via {}", socket.display());
+            r
+        }
+        Ok(None) => match AdminContext::offline(config, Arc::new(SystemClock)).await {
+            Ok(offline) => {
+                eprintln!(
+                    "node-admin: node stopped; working on {}",
+                    config.data_dir().join("node.redb").display()
+                );
+                let r = node::backup_drive(
+                    &offline.context,
+                    kind,
+                    |b| writer.write_all(b),
+                    |d, t| bar.set(d, t),
+                )
+                .await;
+                let store = offline.context.store().clone();
+                drop(offline);
+                let _ = tokio::task::spawn_blocking(move || drop(store)).await;
+                r
+            }
+            Err(OpenError::Missing(p)) => Err(AdminError::Invalid(format!(
+                "no database at {p} (check --data-dir or --config)"
+            ))),
+            Err(e) => Err(AdminError::Failed(e.to_string())),
+        },
+        Err(e) => Err(AdminError::Failed(format!(
+            "the admin socket {} does not answer: {e}",
+            socket.display()
+        ))),
+    };
+    bar.clear();
+    let finished = result.and_then(|mut v| {
+        let file = writer
+            .into_inner()
+            .map_err(|e| AdminError::Failed(format!("writing {}: {e}", partial.display())))?;
+        file.sync_all()
+            .map_err(|e| AdminError::Failed(format!("writing {}: {e}", partial.display())))?;
+        let checked = node::verify_archive(&partial, &key)?;
+        std::fs::rename(&partial, out)
+            .map_err(|e| AdminError::Failed(format!("--out {}: {e}", out.display())))?;
+        if let Some(m) = v.as_object_mut() {
+            m.insert("file".into(), Value::String(out.display().to_string()));
+            m.insert(
+                "bytes".into(),
+                std::fs::metadata(out).map(|m| m.len()).unwrap_or(0).into(),
+            );
+            m.insert("created".into(), checked["created"].clone());
+            m.insert("verified".into(), Value::Bool(true));
+        }
+        Ok(v)
+    });
+    if finished.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    finish(finished, json)
+}
+
 /// Whether the archive ends as a finished one does.
 fn archive_is_complete(path: &std::path::Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
@@ -542,6 +826,11 @@ fn toml_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// How many terminal columns `s` takes (a Chinese character takes two).
+fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 fn cell(v: &Value) -> String {
@@ -596,8 +885,8 @@ fn render(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
                 .map(|(i, c)| {
                     cells
                         .iter()
-                        .map(|r| r[i].chars().count())
-                        .chain([c.len()])
+                        .map(|r| width(&r[i]))
+                        .chain([width(c)])
                         .max()
                         .unwrap_or(0)
                 })
@@ -606,7 +895,7 @@ fn render(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
                 items
                     .iter()
                     .zip(&widths)
-                    .map(|(s, w)| format!("{s:<w$}"))
+                    .map(|(s, w)| format!("{s}{}", " ".repeat(w - width(s))))
                     .collect::<Vec<_>>()
                     .join("  ")
                     .trim_end()

@@ -8,15 +8,7 @@ use serde_json::{Value, json};
 use tests::{TestNode, eventually, federation, now_ms, phone};
 
 mod common;
-use common::admin;
-
-fn admin_json(dir: &std::path::Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let (code, out, err) = admin(dir, &all);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
+use common::{admin, admin_json};
 
 // Multi-threaded: the nodes in this process answer the tool while the test waits for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -273,6 +273,11 @@ impl MasterKey {
         self.0.key.derive("shanliao/erased-handle/v1")
     }
 
+    /// Key sealing backup archives and erasure ledgers (`storage/backup.rs`).
+    pub fn backup_key(&self) -> SecretKey {
+        self.0.key.derive("shanliao/backup/v1")
+    }
+
     /// Key for the phone-number blind index.
     pub fn phone_index_key(&self) -> SecretKey {
         self.0.key.derive("shanliao/phone-index/v1")

@@ -35,6 +35,7 @@ pub use admin::{
     call as admin_call, call_export as admin_call_export, execute as admin_execute,
     export_to as admin_export_to, socket_path,
 };
+pub use admin::{archive_key, backup_drive, call_backup, partial_path, restore, verify_archive};
 pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
 pub use consents::Purpose;
 pub use crypto::SecretKey;
@@ -42,6 +43,7 @@ pub use federate::FedError;
 pub use http::{MAX_URI_BYTES, ROUTES};
 pub use policy::MAX_TEXT_BYTES as POLICY_MAX_BYTES;
 pub use server::{Node, StartError, run};
+pub use storage::ArchiveKind;
 pub use storage::{
     AuditCheck, AuditEntry, AuditRecord, ConvKind, NewConversation, NewMessage, REMOTE_USER_BIT,
     Sent, SessionRecord, Store, StoreError,

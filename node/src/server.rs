@@ -192,8 +192,14 @@ impl Node {
             minors: minors.clone(),
             exporter: exporter.clone(),
             hub: hub.clone(),
+            backup_key: master.backup_key(),
             domain: domain.clone(),
             clock: clock.clone(),
+            runtime: admin::Runtime {
+                started: Some(clock.now()),
+                peers: config.federation.peers.clone(),
+                db_file: config.data_dir().join("node.redb"),
+            },
         });
         let socket = admin::socket_path(config.data_dir());
         let admin_listener = admin::bind(&socket).map_err(|e| StartError::AdminSocket {

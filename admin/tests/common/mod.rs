@@ -18,3 +18,13 @@ pub fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `node-admin --json ARGS…` and parses its output; panics unless it succeeds.
+#[allow(dead_code)] // not every test file uses it
+pub fn admin_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = admin(dir, &all);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}

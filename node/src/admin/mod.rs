@@ -5,6 +5,8 @@
 //!
 //! Every command that changes data or shows an admin personal data is written to the audit log.
 
+mod backup;
+mod ops;
 mod retention;
 mod socket;
 
@@ -14,6 +16,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use backup::{
+    archive_key, call as call_backup, drive as backup_drive, partial_path, restore,
+    verify as verify_archive,
+};
+pub use ops::Runtime;
 pub use retention::Retention;
 pub use socket::{SOCKET_NAME, bind, call, call_export, serve};
 
@@ -96,6 +103,17 @@ pub enum Request {
     UsersExport {
         address: String,
     },
+    /// A snapshot of the whole database (or only its erasure records), answered with a header
+    /// line and then frames (see `backup.rs`).
+    Backup {
+        kind: crate::storage::ArchiveKind,
+    },
+    Status,
+    PeersList,
+    PeersShow {
+        domain: String,
+    },
+    KeysList,
 }
 
 /// Why a command failed.
@@ -139,8 +157,12 @@ pub struct Context {
     pub(crate) exporter: Exporter,
     /// Wakes users' event streams when a command leaves them a notice.
     pub(crate) hub: Arc<Hub>,
+    /// Seals backup archives.
+    pub(crate) backup_key: crate::crypto::SecretKey,
     pub(crate) domain: String,
     pub(crate) clock: SharedClock,
+    /// Start time, peers and database file, for `status` and `peers`.
+    pub(crate) runtime: Runtime,
 }
 
 /// A context opened on a stopped node's files; closing it closes the database.
@@ -217,8 +239,14 @@ impl Context {
                 minors: s.minors,
                 exporter: s.exporter,
                 hub: s.hub,
+                backup_key: master.backup_key(),
                 domain: config.server.domain.as_str().to_string(),
                 clock,
+                runtime: Runtime {
+                    started: None,
+                    peers: config.federation.peers.clone(),
+                    db_file: db,
+                },
             },
             _stop: stop,
         })
@@ -598,6 +626,13 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
         }
         Request::UsersExport { .. } => Err(AdminError::Invalid(
             "users export streams an archive; use export_to".into(),
+        )),
+        Request::Status => ops::status(ctx).await,
+        Request::PeersList => ops::peers(ctx).await,
+        Request::PeersShow { domain } => ops::peer(ctx, &domain).await,
+        Request::KeysList => ops::keys(ctx).await,
+        Request::Backup { .. } => Err(AdminError::Invalid(
+            "backup streams an archive; use backup_drive".into(),
         )),
         Request::AuditVerify => match ctx.store.verify_audit().await? {
             AuditCheck::Intact { entries, head } => Ok(json!({

@@ -144,7 +144,7 @@ async fn read_request(
     }
 }
 
-fn error_json(e: &AdminError) -> Value {
+pub(super) fn error_json(e: &AdminError) -> Value {
     let kind = match e {
         AdminError::Invalid(_) => "invalid",
         AdminError::Problem(_) => "problem",
@@ -174,6 +174,10 @@ async fn answer(
                     return;
                 }
             }
+            Ok(Request::Backup { kind }) => {
+                super::backup::serve(ctx, kind, &mut write).await;
+                return;
+            }
             Ok(req) => match execute(ctx, req).await {
                 Ok(v) => json!({ "ok": v }),
                 Err(e) => {
@@ -198,7 +202,7 @@ async fn answer(
 }
 
 /// The running node's socket, or `None` when no node answers there.
-async fn connect(path: &Path) -> std::io::Result<Option<UnixStream>> {
+pub(super) async fn connect(path: &Path) -> std::io::Result<Option<UnixStream>> {
     match UnixStream::connect(path).await {
         Ok(s) => Ok(Some(s)),
         Err(e)
@@ -246,7 +250,7 @@ pub async fn call_export(
 }
 
 /// The error in an answer line, if it is one.
-fn answer_error(line: &str) -> std::io::Result<Option<AdminError>> {
+pub(super) fn answer_error(line: &str) -> std::io::Result<Option<AdminError>> {
     let v: Value = serde_json::from_str(line).map_err(std::io::Error::other)?;
     if v.get("ok").is_some() {
         return Ok(None);

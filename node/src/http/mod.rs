@@ -180,20 +180,19 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> 
         json::discard(req);
         return page;
     }
-    let (route, params) =
-        match head.and_then(|()| route(req.method(), req.uri().path())) {
-            Ok(found) => found,
-            Err(e) => {
-                let mut r = json::error_reply(&e);
-                if e.status == StatusCode::METHOD_NOT_ALLOWED
-                    && let Ok(v) = http::HeaderValue::from_str(&allowed(req.uri().path()))
-                {
-                    r.headers_mut().insert(http::header::ALLOW, v);
-                }
-                json::discard(req);
-                return r;
+    let (route, params) = match head.and_then(|()| route(req.method(), req.uri().path())) {
+        Ok(found) => found,
+        Err(e) => {
+            let mut r = json::error_reply(&e);
+            if e.status == StatusCode::METHOD_NOT_ALLOWED
+                && let Ok(v) = http::HeaderValue::from_str(&allowed(req.uri().path()))
+            {
+                r.headers_mut().insert(http::header::ALLOW, v);
             }
-        };
+            json::discard(req);
+            return r;
+        }
+    };
     let result = dispatch(&api, route, params, req, peer).await;
     let response = match result {
         Ok(r) => r,

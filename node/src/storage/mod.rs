@@ -10,6 +10,7 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod batch;
 mod catalog;
 mod codec;
@@ -26,6 +27,10 @@ mod writer;
 pub use accounts::{AccountRecord, ConsentEvent, HandleBook, NewAccount, SessionRecord};
 pub(crate) use audit::append_audit;
 pub use audit::{AuditCheck, AuditEntry, AuditRecord, ERASED as ERASED_PSEUDONYM};
+pub use backup::{
+    ArchiveKind, ArchiveReader, BackupError, FORMAT_VERSION as BACKUP_FORMAT,
+    Header as BackupHeader, Summary as BackupSummary, compact as compact_database, load_archive,
+};
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
 pub use erasure::{ErasureRecord, Phase, Step};

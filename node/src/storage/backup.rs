@@ -1,0 +1,917 @@
+//! Backup archives: a logical, table-by-table dump of the database, encrypted and framed, and
+//! its loading into a new database file (see `docs/OPERATIONS.md` "Backup and restore").
+//!
+//! The dump copies every row's key and value as redb stores them (personal fields are already
+//! sealed under per-user keys, so the archive inherits that), from one read transaction: a
+//! consistent snapshot that never blocks writers. It knows tables only by name and by their
+//! key/value types; it never decodes a record, so it does not change when a table's contents do.
+//! Because it is logical, it carries none of redb's freed pages, and the same stream can later
+//! load into another storage backend.
+//!
+//! File layout:
+//! ```text
+//! "SHANLIAO-BACKUP\n"            16 bytes, in clear
+//! header length (u32 BE) ‖ header JSON   in clear, authenticated: format, kind, schema, domain, created
+//! chunk*: length (u32 BE) ‖ SecretKey::seal(aad, plaintext ≤ 64 KiB)
+//!         aad = SHA-256(header JSON) ‖ chunk index (u64 BE) ‖ last (1 byte: 1 on the last chunk)
+//! ```
+//! The chunks' plaintexts, joined, are records:
+//! `T` name length (u16 BE) ‖ name — a table begins; `R` key length (u32 BE) ‖ key ‖ value length
+//! (u32 BE) ‖ value — one row; `E` count (u64 BE) — the table ends with that many rows;
+//! `Z` tables (u32 BE) ‖ SHA-256 of every record byte before the `Z` — the end.
+//! A chunk moved, dropped, repeated or altered, a header changed, or an archive cut short all
+//! fail to open; the counts and the hash check the framing inside.
+
+use std::io::Read;
+
+use redb::{
+    Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, TableHandle, Value, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::catalog::*;
+use super::erasure::{ErasureRecord, Phase};
+use super::{SCHEMA_VERSION, StoreError};
+use crate::crypto::SecretKey;
+
+/// The archive's first bytes.
+pub const MAGIC: &[u8; 16] = b"SHANLIAO-BACKUP\n";
+/// The archive format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Largest plaintext per chunk.
+const CHUNK: usize = 64 * 1024;
+/// A sealed chunk's overhead (version, nonce, tag; see `crypto`).
+const SEAL_OVERHEAD: usize = 1 + 24 + 16;
+/// Largest header.
+const MAX_HEADER: usize = 64 * 1024;
+/// Rows inserted per write batch while loading (bounds memory).
+const LOAD_BATCH: usize = 4096;
+
+/// What an archive holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveKind {
+    /// Every table: a whole node.
+    Backup,
+    /// Only the erasure records (`userid_erasure`, `handlehash_erased`): which users were
+    /// erased, and when; nothing that identifies anyone.
+    ErasureLedger,
+}
+
+/// The archive's header, in clear (and authenticated by every chunk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub format: u32,
+    pub kind: ArchiveKind,
+    /// The database schema the rows are in.
+    pub schema: u32,
+    pub domain: String,
+    /// When the snapshot was taken (ms since the epoch).
+    pub created_ms: u64,
+}
+
+/// What an archive held, table by table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub tables: Vec<(String, u64)>,
+}
+
+impl Summary {
+    pub fn rows(&self) -> u64 {
+        self.tables.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Why an archive could not be written, read or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Not an archive, damaged, cut short, or sealed under another key.
+    #[error("{0}")]
+    Damaged(String),
+    #[error("the archive has format {0}; this build reads format {FORMAT_VERSION}")]
+    Format(u32),
+    #[error(
+        "the archive holds schema {found}; this build knows up to {SCHEMA_VERSION} (restore with a newer build)"
+    )]
+    TooNew { found: u32 },
+    /// The database holds a table this build's backup does not know, or the archive one this
+    /// build cannot load.
+    #[error("table `{0}` is not known to this build")]
+    UnknownTable(String),
+    #[error("the reader went away")]
+    Closed,
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for BackupError {
+            fn from(e: $t) -> Self { BackupError::Store(e.into()) }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::DatabaseError
+);
+
+/// Rows as stored: (key bytes, value bytes).
+type Rows = [(Vec<u8>, Vec<u8>)];
+
+type RowSink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), BackupError> + 'a;
+
+/// One table the archive knows: how to dump and load its rows without decoding them.
+struct Kind {
+    name: &'static str,
+    len: fn(&ReadTransaction) -> Result<u64, BackupError>,
+    dump: fn(&ReadTransaction, &mut RowSink<'_>) -> Result<u64, BackupError>,
+    load: fn(&WriteTransaction, &Rows) -> Result<(), BackupError>,
+}
+
+fn len_of<K: Key + 'static, V: Value + 'static>(
+    tx: &ReadTransaction,
+    def: TableDefinition<'static, K, V>,
+) -> Result<u64, BackupError> {
+    Ok(tx.open_table(def)?.len()?)
+}
+
+fn dump_rows<K: Key + 'static, V: Value + 'static>(
+    tx: &ReadTransaction,
+    def: TableDefinition<'static, K, V>,
+    sink: &mut RowSink<'_>,
+) -> Result<u64, BackupError> {
+    let table = tx.open_table(def)?;
+    let mut n = 0;
+    for row in table.iter()? {
+        let (k, v) = row?;
+        let (k, v) = (k.value(), v.value());
+        sink(K::as_bytes(&k).as_ref(), V::as_bytes(&v).as_ref())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The stored bytes of a fixed-width type must have its width (redb's decoders assume it).
+fn fits<T: Value>(bytes: &[u8], table: &str) -> Result<(), BackupError> {
+    match T::fixed_width() {
+        Some(w) if w != bytes.len() => Err(BackupError::Damaged(format!(
+            "a row of `{table}` has a field of {} bytes where {w} belong",
+            bytes.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn load_rows<K: Key + 'static, V: Value + 'static>(
+    tx: &WriteTransaction,
+    def: TableDefinition<'static, K, V>,
+    rows: &Rows,
+) -> Result<(), BackupError> {
+    let mut table = tx.open_table(def)?;
+    for (k, v) in rows {
+        fits::<K>(k, def.name())?;
+        fits::<V>(v, def.name())?;
+        table.insert(K::from_bytes(k), V::from_bytes(v))?;
+    }
+    Ok(())
+}
+
+macro_rules! kinds {
+    ($($t:ident),* $(,)?) => {
+        /// Every table of the catalog. A table missing here makes a backup refuse to run
+        /// (see `backup_refuses_a_table_it_does_not_know`), so none is ever left out silently.
+        fn kinds() -> Vec<Kind> {
+            vec![$(Kind {
+                name: $t.name(),
+                len: |tx| len_of(tx, $t),
+                dump: |tx, sink| dump_rows(tx, $t, sink),
+                load: |tx, rows| load_rows(tx, $t, rows),
+            }),*]
+        }
+    };
+}
+
+kinds!(
+    META,
+    USERID_ACCOUNT,
+    HANDLEINDEX_USERID,
+    USERID_PSEUDONYMKEY,
+    PHONEINDEX_USERID,
+    USERID_PROFILE,
+    TOKENHASH_SESSION,
+    USERID_DEVICEID_TOKENHASH,
+    USERID_PURPOSE_CONSENT,
+    USERID_SEQ_CONSENTEVENT,
+    CONVNO_CONVERSATION,
+    CONVID_CONVNO,
+    CONVNO_USERID_MEMBER,
+    USERID_CONVNO,
+    USERPAIR_CONVNO,
+    CONVNO_SEQ_MESSAGE,
+    CONVNO_POS_EVENT,
+    USERID_POS_EVENT,
+    USERID_DEVICEID_CURSOR,
+    USERID_FLOOR,
+    USERID_CONVNO_CLEARED,
+    USERID_CONVNO_SEQ_HIDDEN,
+    USERID_DEVICEID_TXNID_SENT,
+    SENTNO_SENT,
+    MEDIAID_MEDIA,
+    MEDIAID_CHUNKNO_CHUNK,
+    USERID_MEDIAID,
+    MEDIAID_CONVNO,
+    KEYID_NODEKEY,
+    SEQ_AUDITENTRY,
+    REMOTEADDR_USERID,
+    USERID_REMOTEUSER,
+    DEST_SEQ_OUTBOUND,
+    ORIGIN_ENVID_SEEN,
+    ORIGIN_TXNID_ANSWER,
+    MS_ORIGIN_ENVID_SEEN,
+    MS_ORIGIN_TXNID_ANSWERED,
+    ORIGIN_TXNID_TXN_V1,
+    USERID_PEER_KIND_TRANSFER,
+    USERID_PEER_KIND_OUTCOME_DISCLOSURE,
+    USERID_PEER_ERASUREACK,
+    USERID_PEER_ERASURE,
+    USERID_ERASURE,
+    HANDLEHASH_ERASED,
+    USERID_LEGALHOLD,
+    REQUESTID_REQUEST,
+    USERID_REQUESTID,
+    POLICYSEQ_VERSION,
+    POLICYSEQ_NARROWING,
+    USERID_POLICYSEQ_ACCEPTED,
+    USERID_GUARDIAN,
+    USERID_REALNAME,
+    USERID_PUBLICPAGE,
+    USERID_EXPORT,
+);
+
+/// The tables an erasure ledger carries.
+fn ledger_tables() -> [&'static str; 2] {
+    [USERID_ERASURE.name(), HANDLEHASH_ERASED.name()]
+}
+
+fn kind_of<'k>(kinds: &'k [Kind], name: &str) -> Result<&'k Kind, BackupError> {
+    kinds
+        .iter()
+        .find(|k| k.name == name)
+        .ok_or_else(|| BackupError::UnknownTable(name.to_string()))
+}
+
+fn aad(header_hash: &[u8; 32], index: u64, last: bool) -> Vec<u8> {
+    let mut a = header_hash.to_vec();
+    a.extend_from_slice(&index.to_be_bytes());
+    a.push(u8::from(last));
+    a
+}
+
+/// Seals the record stream into chunks and hands each framed chunk to `out`.
+struct Sealer<'a> {
+    key: &'a SecretKey,
+    header_hash: [u8; 32],
+    buf: Vec<u8>,
+    index: u64,
+    hash: Sha256,
+    out: &'a mut dyn FnMut(Vec<u8>) -> Result<(), BackupError>,
+}
+
+impl Sealer<'_> {
+    fn record(&mut self, bytes: &[u8]) -> Result<(), BackupError> {
+        self.hash.update(bytes);
+        self.raw(bytes)
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), BackupError> {
+        self.buf.extend_from_slice(bytes);
+        while self.buf.len() > CHUNK {
+            let rest = self.buf.split_off(CHUNK);
+            let chunk = std::mem::replace(&mut self.buf, rest);
+            self.emit(&chunk, false)?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, plain: &[u8], last: bool) -> Result<(), BackupError> {
+        let sealed = self
+            .key
+            .seal(&aad(&self.header_hash, self.index, last), plain)
+            .map_err(|e| BackupError::Damaged(e.to_string()))?;
+        self.index += 1;
+        let mut framed = Vec::with_capacity(4 + sealed.len());
+        framed.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&sealed);
+        (self.out)(framed)
+    }
+
+    fn finish(mut self, tables: u32) -> Result<(), BackupError> {
+        let digest: [u8; 32] = std::mem::take(&mut self.hash).finalize().into();
+        let mut z = vec![b'Z'];
+        z.extend_from_slice(&tables.to_be_bytes());
+        z.extend_from_slice(&digest);
+        self.raw(&z)?;
+        let last = std::mem::take(&mut self.buf);
+        self.emit(&last, true)
+    }
+}
+
+/// Writes an archive of `db` as it is now (one read transaction) to `out`, chunk by chunk;
+/// `progress` gets (rows written, rows in all) now and then. Blocking.
+pub(super) fn write_archive(
+    db: &Database,
+    key: &SecretKey,
+    mut header: Header,
+    out: &mut dyn FnMut(Vec<u8>) -> Result<(), BackupError>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Summary, BackupError> {
+    let tx = db.begin_read()?;
+    if tx.list_multimap_tables()?.next().is_some() {
+        return Err(BackupError::UnknownTable("(a multimap table)".into()));
+    }
+    let kinds = kinds();
+    let mut names: Vec<String> = tx
+        .list_tables()?
+        .map(|t| t.name().to_string())
+        .filter(|n| match header.kind {
+            ArchiveKind::Backup => true,
+            ArchiveKind::ErasureLedger => ledger_tables().contains(&n.as_str()),
+        })
+        .collect();
+    names.sort();
+    for n in &names {
+        kind_of(&kinds, n)?;
+    }
+    header.schema = stored_schema(&tx)?;
+    let header_json = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    let mut start = MAGIC.to_vec();
+    start.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
+    start.extend_from_slice(&header_json);
+    out(start)?;
+    let mut total = 0;
+    for n in &names {
+        total += (kind_of(&kinds, n)?.len)(&tx)?;
+    }
+    let mut sealer = Sealer {
+        key,
+        header_hash: Sha256::digest(&header_json).into(),
+        buf: Vec::with_capacity(CHUNK * 2),
+        index: 0,
+        hash: Sha256::new(),
+        out,
+    };
+    let mut summary = Summary::default();
+    let mut done = 0u64;
+    progress(0, total);
+    for n in &names {
+        let mut t = vec![b'T'];
+        t.extend_from_slice(&(n.len() as u16).to_be_bytes());
+        t.extend_from_slice(n.as_bytes());
+        sealer.record(&t)?;
+        let count = (kind_of(&kinds, n)?.dump)(&tx, &mut |k, v| {
+            let mut r = Vec::with_capacity(9 + k.len() + v.len());
+            r.push(b'R');
+            r.extend_from_slice(&(k.len() as u32).to_be_bytes());
+            r.extend_from_slice(k);
+            r.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            r.extend_from_slice(v);
+            done += 1;
+            if done.is_multiple_of(1024) {
+                progress(done, total);
+            }
+            sealer.record(&r)
+        })?;
+        let mut e = vec![b'E'];
+        e.extend_from_slice(&count.to_be_bytes());
+        sealer.record(&e)?;
+        summary.tables.push((n.clone(), count));
+    }
+    sealer.finish(names.len() as u32)?;
+    progress(done, total);
+    Ok(summary)
+}
+
+fn stored_schema(tx: &ReadTransaction) -> Result<u32, BackupError> {
+    let meta = tx.open_table(META)?;
+    let v = meta
+        .get("schema_version")?
+        .ok_or(StoreError::Corrupt("meta"))?;
+    let b: [u8; 4] = v
+        .value()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("meta"))?;
+    Ok(u32::from_be_bytes(b))
+}
+
+/// Decrypts an archive chunk by chunk and reads its records.
+pub struct ArchiveReader<R: Read> {
+    input: R,
+    key: SecretKey,
+    header: Header,
+    header_hash: [u8; 32],
+    index: u64,
+    plain: Vec<u8>,
+    at: usize,
+    ended: bool,
+    hash: Sha256,
+}
+
+fn damaged(what: &str) -> BackupError {
+    BackupError::Damaged(format!(
+        "not a complete shanliao backup sealed under this node's master key ({what})"
+    ))
+}
+
+impl<R: Read> ArchiveReader<R> {
+    /// Opens an archive: checks its magic and header, ready to read records.
+    pub fn open(mut input: R, key: SecretKey) -> Result<Self, BackupError> {
+        let (header, json) = read_header(&mut input)?;
+        Ok(ArchiveReader {
+            input,
+            key,
+            header,
+            header_hash: Sha256::digest(&json).into(),
+            index: 0,
+            plain: Vec::new(),
+            at: 0,
+            ended: false,
+            hash: Sha256::new(),
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The next chunk's plaintext into `plain`; false after the last chunk.
+    fn next_chunk(&mut self) -> Result<bool, BackupError> {
+        if self.ended {
+            return Ok(false);
+        }
+        let mut len = [0u8; 4];
+        self.input
+            .read_exact(&mut len)
+            .map_err(|_| damaged("cut short"))?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len > CHUNK + SEAL_OVERHEAD + 64 {
+            return Err(damaged("a chunk is too large"));
+        }
+        let mut sealed = vec![0u8; len];
+        self.input
+            .read_exact(&mut sealed)
+            .map_err(|_| damaged("cut short"))?;
+        let (plain, last) = match self
+            .key
+            .open(&aad(&self.header_hash, self.index, false), &sealed)
+        {
+            Ok(p) => (p, false),
+            Err(_) => (
+                self.key
+                    .open(&aad(&self.header_hash, self.index, true), &sealed)
+                    .map_err(|_| {
+                        damaged("a chunk does not open: altered, out of order or another key")
+                    })?,
+                true,
+            ),
+        };
+        self.index += 1;
+        self.plain = plain;
+        self.at = 0;
+        if last {
+            self.ended = true;
+            let mut extra = [0u8; 1];
+            if self.input.read(&mut extra)? != 0 {
+                return Err(damaged("bytes after the last chunk"));
+            }
+        }
+        Ok(true)
+    }
+
+    fn take(&mut self, n: usize) -> Result<Vec<u8>, BackupError> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if self.at == self.plain.len() && !self.next_chunk()? {
+                return Err(damaged("records end early"));
+            }
+            let k = (n - out.len()).min(self.plain.len() - self.at);
+            out.extend_from_slice(&self.plain[self.at..self.at + k]);
+            self.at += k;
+        }
+        Ok(out)
+    }
+
+    fn hashed(&mut self, n: usize) -> Result<Vec<u8>, BackupError> {
+        let b = self.take(n)?;
+        self.hash.update(&b);
+        Ok(b)
+    }
+
+    fn u32_field(&mut self) -> Result<u32, BackupError> {
+        let b = self.hashed(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Reads every record, handing each table's rows to `rows` (name, batch) in batches, and
+    /// checks the counts, the final hash and that nothing follows. Returns what it held.
+    pub fn read_all(
+        &mut self,
+        rows: &mut dyn FnMut(&str, &Rows) -> Result<(), BackupError>,
+    ) -> Result<Summary, BackupError> {
+        let mut summary = Summary::default();
+        let mut current: Option<(String, u64)> = None;
+        let mut batch = Vec::new();
+        loop {
+            let tag = self.take(1)?[0];
+            if tag != b'Z' {
+                self.hash.update([tag]);
+            }
+            match (tag, &mut current) {
+                (b'T', None) => {
+                    let b = self.hashed(2)?;
+                    let n = u16::from_be_bytes([b[0], b[1]]) as usize;
+                    let name = String::from_utf8(self.hashed(n)?)
+                        .map_err(|_| damaged("a table name is not UTF-8"))?;
+                    if summary.tables.iter().any(|(t, _)| *t == name) {
+                        return Err(damaged("a table appears twice"));
+                    }
+                    current = Some((name, 0));
+                }
+                (b'R', Some((name, count))) => {
+                    let kl = self.u32_field()? as usize;
+                    let k = self.hashed(kl)?;
+                    let vl = self.u32_field()? as usize;
+                    let v = self.hashed(vl)?;
+                    *count += 1;
+                    batch.push((k, v));
+                    if batch.len() >= LOAD_BATCH {
+                        rows(name, &batch)?;
+                        batch.clear();
+                    }
+                }
+                (b'E', Some((name, count))) => {
+                    let b = self.hashed(8)?;
+                    let said = u64::from_be_bytes(b.try_into().map_err(|_| damaged("count"))?);
+                    if said != *count {
+                        return Err(damaged("a table's row count does not match"));
+                    }
+                    if !batch.is_empty() {
+                        rows(name, &batch)?;
+                        batch.clear();
+                    }
+                    summary.tables.push((name.clone(), *count));
+                    current = None;
+                }
+                (b'Z', None) => {
+                    let digest: [u8; 32] = std::mem::take(&mut self.hash).finalize().into();
+                    let b = self.take(4)?;
+                    let tables = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                    let said = self.take(32)?;
+                    if tables as usize != summary.tables.len() || said != digest {
+                        return Err(damaged("the final hash does not match"));
+                    }
+                    if self.at != self.plain.len() || self.next_chunk()? {
+                        return Err(damaged("records after the end"));
+                    }
+                    if !self.ended {
+                        return Err(damaged("cut short"));
+                    }
+                    return Ok(summary);
+                }
+                _ => return Err(damaged("a record is out of place")),
+            }
+        }
+    }
+}
+
+fn read_header(input: &mut impl Read) -> Result<(Header, Vec<u8>), BackupError> {
+    let mut magic = [0u8; 16];
+    input
+        .read_exact(&mut magic)
+        .map_err(|_| BackupError::Damaged("not a shanliao backup (too short)".into()))?;
+    if &magic != MAGIC {
+        return Err(BackupError::Damaged(
+            "not a shanliao backup (wrong first bytes)".into(),
+        ));
+    }
+    let mut len = [0u8; 4];
+    input
+        .read_exact(&mut len)
+        .map_err(|_| damaged("cut short"))?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_HEADER {
+        return Err(damaged("header too large"));
+    }
+    let mut json = vec![0u8; len];
+    input
+        .read_exact(&mut json)
+        .map_err(|_| damaged("cut short"))?;
+    #[derive(Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    let f: Format = serde_json::from_slice(&json).map_err(|_| damaged("header"))?;
+    if f.format != FORMAT_VERSION {
+        return Err(BackupError::Format(f.format));
+    }
+    let header: Header = serde_json::from_slice(&json).map_err(|_| damaged("header"))?;
+    if header.schema > SCHEMA_VERSION {
+        return Err(BackupError::TooNew {
+            found: header.schema,
+        });
+    }
+    Ok((header, json))
+}
+
+/// What [`load_archive`] did with an erasure ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerApplied {
+    /// Users erased (per the ledger) whose data the backup still holds: the caller must run
+    /// their erasure before the node serves.
+    pub to_erase: Vec<u64>,
+    /// Ledger records copied in for users the backup did not hold.
+    pub recorded: usize,
+}
+
+/// Loads a verified `archive` into a new database file at `path` (which must not exist), then
+/// merges the erasure records of `ledger`: a legal hold on a user the ledger says was erased is
+/// lifted (it was lifted before that erasure), erased handles' hashes are added, and the users
+/// whose data came back are returned to be erased again. Blocking.
+pub fn load_archive<R: Read, L: Read>(
+    path: &std::path::Path,
+    archive: &mut ArchiveReader<R>,
+    ledger: Option<&mut ArchiveReader<L>>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Summary, LedgerApplied), BackupError> {
+    if path.exists() {
+        return Err(BackupError::Damaged(format!(
+            "{} exists already",
+            path.display()
+        )));
+    }
+    if archive.header().kind != ArchiveKind::Backup {
+        return Err(BackupError::Damaged(
+            "this archive is an erasure ledger, not a backup".into(),
+        ));
+    }
+    let db = redb::Builder::new().create(path)?;
+    let kinds = kinds();
+    let mut loaded = 0u64;
+    let summary = archive.read_all(&mut |name, rows| {
+        let kind = kind_of(&kinds, name)?;
+        let tx = db.begin_write()?;
+        (kind.load)(&tx, rows)?;
+        tx.commit()?;
+        loaded += rows.len() as u64;
+        progress(loaded);
+        Ok(())
+    })?;
+    let mut applied = LedgerApplied::default();
+    if let Some(ledger) = ledger {
+        let mut erasures: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut hashes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        ledger.read_all(&mut |name, rows| {
+            if name == USERID_ERASURE.name() {
+                erasures.extend_from_slice(rows);
+            } else if name == HANDLEHASH_ERASED.name() {
+                hashes.extend_from_slice(rows);
+            }
+            Ok(())
+        })?;
+        let tx = db.begin_write()?;
+        {
+            let mut table = tx.open_table(HANDLEHASH_ERASED)?;
+            for (k, v) in &hashes {
+                fits::<&[u8; 32]>(k, "handlehash_erased")?;
+                fits::<(u64, u64)>(v, "handlehash_erased")?;
+                let k: &[u8; 32] = k.as_slice().try_into().map_err(|_| damaged("hash"))?;
+                if table.get(k)?.is_none() {
+                    table.insert(k, <(u64, u64)>::from_bytes(v))?;
+                }
+            }
+            let accounts = tx.open_table(USERID_ACCOUNT)?;
+            let mut records = tx.open_table(USERID_ERASURE)?;
+            let mut holds = tx.open_table(USERID_LEGALHOLD)?;
+            for (k, v) in &erasures {
+                fits::<u64>(k, "userid_erasure")?;
+                let user = u64::from_bytes(k);
+                let rec = ErasureRecord::decode(v)?;
+                if rec.phase != Phase::Done {
+                    continue;
+                }
+                let here_done = records
+                    .get(user)?
+                    .map(|r| ErasureRecord::decode(r.value()))
+                    .transpose()?
+                    .is_some_and(|r| r.phase == Phase::Done);
+                if here_done {
+                    continue;
+                }
+                if accounts.get(user)?.is_some() {
+                    holds.remove(user)?;
+                    applied.to_erase.push(user);
+                } else {
+                    records.insert(user, v.as_slice())?;
+                    applied.recorded += 1;
+                }
+            }
+        }
+        tx.commit()?;
+    }
+    Ok((summary, applied))
+}
+
+/// Rewrites the database file at `path` without its free pages, so nothing a restore-time
+/// erasure removed lingers in it. Blocking; the file must not be open.
+pub fn compact(path: &std::path::Path) -> Result<(), BackupError> {
+    let mut db = redb::Builder::new().create(path)?;
+    db.compact()
+        .map_err(|e| BackupError::Store(StoreError::Db(e.to_string())))?;
+    Ok(())
+}
+
+impl super::Store {
+    /// Writes an archive of the database as it is now to `out` (see the module's text);
+    /// `progress` gets (rows written, rows in all). Runs on the blocking pool; writers go on.
+    pub async fn backup(
+        &self,
+        key: SecretKey,
+        header: Header,
+        out: tokio::sync::mpsc::Sender<Vec<u8>>,
+        progress: tokio::sync::watch::Sender<(u64, u64)>,
+    ) -> Result<Summary, BackupError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            write_archive(
+                &db,
+                &key,
+                header,
+                &mut |chunk| out.blocking_send(chunk).map_err(|_| BackupError::Closed),
+                &mut |done, total| {
+                    let _ = progress.send((done, total));
+                },
+            )
+        })
+        .await
+        .map_err(|_| BackupError::Store(StoreError::Worker))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(kind: ArchiveKind) -> Header {
+        Header {
+            format: FORMAT_VERSION,
+            kind,
+            schema: 0,
+            domain: "a.test".into(),
+            created_ms: 5,
+        }
+    }
+
+    fn archive_of(db: &Database, key: &SecretKey, kind: ArchiveKind) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        write_archive(
+            db,
+            key,
+            header(kind),
+            &mut |c| {
+                bytes.extend_from_slice(&c);
+                Ok(())
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
+        bytes
+    }
+
+    fn store_with_rows(dir: &std::path::Path, messages: u64) -> std::path::PathBuf {
+        let path = dir.join("node.redb");
+        let store = super::super::Store::open(&path, |_| Ok(None)).unwrap().0;
+        drop(store);
+        let db = redb::Builder::new().create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(CONVNO_SEQ_MESSAGE).unwrap();
+            for i in 0..messages {
+                t.insert((7, i), vec![i as u8; 300].as_slice()).unwrap();
+            }
+            tx.open_table(HANDLEINDEX_USERID)
+                .unwrap()
+                .insert(&[7u8; 32], 42)
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        path
+    }
+
+    fn verify(bytes: &[u8], key: &SecretKey) -> Result<Summary, BackupError> {
+        ArchiveReader::open(bytes, key.clone())?.read_all(&mut |_, _| Ok(()))
+    }
+
+    #[test]
+    fn an_archive_loads_into_a_database_with_every_row_as_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_rows(dir.path(), 1000);
+        let key = SecretKey::generate().unwrap();
+        let db = redb::Builder::new().create(&path).unwrap();
+        let bytes = archive_of(&db, &key, ArchiveKind::Backup);
+        assert!(bytes.len() > 2 * CHUNK, "several chunks");
+        let to = dir.path().join("restored.redb");
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        assert!(
+            summary
+                .tables
+                .contains(&("convno_seq_message".into(), 1000))
+        );
+        let back = redb::Builder::new().create(&to).unwrap();
+        let tx = back.begin_read().unwrap();
+        let t = tx.open_table(CONVNO_SEQ_MESSAGE).unwrap();
+        assert_eq!(t.len().unwrap(), 1000);
+        assert_eq!(t.get((7, 999)).unwrap().unwrap().value(), vec![231u8; 300]);
+        let h = tx.open_table(HANDLEINDEX_USERID).unwrap();
+        assert_eq!(h.get(&[7u8; 32]).unwrap().unwrap().value(), 42);
+        assert_eq!(stored_schema(&tx).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn every_altered_dropped_or_cut_chunk_and_another_key_fail_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_rows(dir.path(), 600);
+        let key = SecretKey::generate().unwrap();
+        let db = redb::Builder::new().create(&path).unwrap();
+        let bytes = archive_of(&db, &key, ArchiveKind::Backup);
+        assert!(verify(&bytes, &key).is_ok());
+        // Cut short anywhere after the header, or at a chunk boundary.
+        for cut in [bytes.len() - 1, bytes.len() / 2, 100] {
+            assert!(verify(&bytes[..cut], &key).is_err(), "cut at {cut}");
+        }
+        // One bit flipped.
+        let mut flipped = bytes.clone();
+        let at = bytes.len() - 40;
+        flipped[at] ^= 1;
+        assert!(verify(&flipped, &key).is_err());
+        // The first chunk dropped (the next one moves up).
+        let hlen = u32::from_be_bytes(bytes[16..20].try_into().unwrap()) as usize;
+        let first = 20 + hlen;
+        let clen = u32::from_be_bytes(bytes[first..first + 4].try_into().unwrap()) as usize;
+        let mut dropped = bytes[..first].to_vec();
+        dropped.extend_from_slice(&bytes[first + 4 + clen..]);
+        assert!(verify(&dropped, &key).is_err());
+        // The header changed (another domain).
+        let mut renamed = bytes.clone();
+        let pos = renamed.windows(6).position(|w| w == b"a.test").unwrap();
+        renamed[pos] = b'b';
+        assert!(verify(&renamed, &key).is_err());
+        // Bytes appended after the end.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(verify(&longer, &key).is_err());
+        assert!(verify(&bytes, &SecretKey::generate().unwrap()).is_err());
+    }
+
+    #[test]
+    fn backup_refuses_a_table_it_does_not_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_rows(dir.path(), 1);
+        let db = redb::Builder::new().create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(TableDefinition::<u64, u64>::new("new_table"))
+            .unwrap();
+        tx.commit().unwrap();
+        let err = write_archive(
+            &db,
+            &SecretKey::generate().unwrap(),
+            header(ArchiveKind::Backup),
+            &mut |_| Ok(()),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, BackupError::UnknownTable(t) if t == "new_table"));
+    }
+
+    #[test]
+    fn a_ledger_holds_only_erasure_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_rows(dir.path(), 10);
+        let key = SecretKey::generate().unwrap();
+        let db = redb::Builder::new().create(&path).unwrap();
+        let bytes = archive_of(&db, &key, ArchiveKind::ErasureLedger);
+        let s = verify(&bytes, &key).unwrap();
+        let names: Vec<&str> = s.tables.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["handlehash_erased", "userid_erasure"]);
+    }
+}
