@@ -17,6 +17,8 @@ mod http;
 mod hub;
 mod media;
 mod messaging;
+mod metrics;
+mod metrics_http;
 mod policy;
 mod privacy;
 mod profile;
@@ -34,7 +36,7 @@ pub use admin::{
     call as admin_call, call_export as admin_call_export, execute as admin_execute,
     export_to as admin_export_to, socket_path,
 };
-pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
+pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML, LogFormat};
 pub use consents::Purpose;
 pub use crypto::SecretKey;
 pub use federate::FedError;

@@ -14,6 +14,7 @@ mod federation_residency;
 mod federation_security;
 mod media;
 mod messaging;
+mod operations;
 mod privacy;
 mod profile;
 mod public;
