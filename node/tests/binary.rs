@@ -652,3 +652,44 @@ fn json_logs_are_one_object_a_line_and_sighup_changes_the_level_without_a_restar
         assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
     }
 }
+
+#[test]
+fn the_example_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/deploy/shanliao.service"
+    );
+    let text = std::fs::read_to_string(unit).unwrap();
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED the_example_systemd_unit_passes_systemd_analyze_verify: no systemd-analyze here"
+        );
+        return;
+    }
+    // The unit as shipped, with the binary this build made in place of /usr/local/bin.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("shanliao.service");
+    std::fs::write(&copy, text.replace("/usr/local/bin/chat-node", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let ours: Vec<&str> = err.lines().filter(|l| l.contains("shanliao")).collect();
+    assert!(ours.is_empty(), "{err}");
+    for needed in [
+        "User=shanliao",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/shanliao",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(text.contains(needed), "{needed}");
+    }
+}
