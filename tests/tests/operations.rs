@@ -397,3 +397,73 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_nobody_else_c
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[tokio::test]
+async fn per_peer_metrics_name_configured_peers_only_and_count_failed_deliveries() {
+    let peer = tests::FakePeer::start("e.test", "CN").await;
+    let nodes = tests::federation_tuned(
+        &[("a.test", "CN")],
+        &[&peer],
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+        "retry_max_secs = 1\npace_depth = 0",
+    )
+    .await;
+    let n = &nodes[0];
+    let c = n.client();
+    let alice = c.user("alice", &phone(1)).await;
+    let state = peer.group_state(
+        "st",
+        "a.test",
+        "q1:e.test",
+        "g",
+        "eve@e.test",
+        &["alice@a.test"],
+    );
+    let txn = json!({"origin": "e.test", "envelopes": [serde_json::to_value(&state).unwrap()]});
+    let r = peer
+        .put(n, "t1", &txn, "a.test", tests::now_ms(), &peer.key)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // An origin that is not a configured peer: refused, and never a label.
+    let stranger = tests::FakePeer::start("x.test", "CN").await;
+    let r = stranger
+        .put(
+            n,
+            "t1",
+            &json!({"origin": "x.test", "envelopes": []}),
+            "a.test",
+            tests::now_ms(),
+            &stranger.key,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    peer.stop_listening();
+    let body = json!({"txn_id": "m1", "body": {"type": "text", "text": "queued"}});
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/conversations/q1:e.test/messages",
+            Some(&alice),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let text = tests::eventually(10, "a failed delivery in the metrics", || async {
+        let text = scrape(n).await;
+        let failed = sample(
+            &text,
+            "shanliao_federation_delivery_failures_total{peer=\"e.test\"}",
+        )?;
+        (failed >= 1.0).then_some(text)
+    })
+    .await;
+    assert!(
+        sample(&text, "shanliao_federation_queue_depth{peer=\"e.test\"}").unwrap() >= 1.0,
+        "{text}"
+    );
+    assert!(!text.contains("x.test"), "{text}");
+    for part in text.split("peer=\"").skip(1) {
+        assert!(part.starts_with("e.test\""), "{text}");
+    }
+}
