@@ -266,32 +266,8 @@ fn logs_never_contain_phone_numbers_passwords_tokens_or_profile_text_even_at_tra
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .current_dir(dir.path())
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let mut node = Running {
-        child,
-        line: line.clone(),
-    };
+    let (mut node, port) = start_logging_to(dir.path(), &config, &log, Some("trace"));
     let child = &mut node.child;
-    let port: u16 = line
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
     let cert = dir.path().join("data/tls/cert.pem");
 
     let (phone, password, nick, bio) =
@@ -563,6 +539,40 @@ fn every_acknowledged_message_survives_kill_9_once_and_retries_store_nothing_twi
     assert_eq!(wait_exit(&mut node.child), 0);
 }
 
+/// Starts the binary with its standard error in `log` and `RUST_LOG` set to `rust_log` (or
+/// unset); returns it and its port.
+fn start_logging_to(
+    workdir: &Path,
+    config: &Path,
+    log: &Path,
+    rust_log: Option<&str>,
+) -> (Running, u16) {
+    let mut command = Command::new(BIN);
+    command.arg("--config").arg(config).current_dir(workdir);
+    match rust_log {
+        Some(level) => command.env("RUST_LOG", level),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    (Running { child, line }, port)
+}
+
 /// Polls `log` (bounded: 10 s) until a line satisfies `want`; returns that line.
 fn wait_for_line(log: &Path, want: impl Fn(&str) -> bool) -> Option<String> {
     for _ in 0..200 {
@@ -588,31 +598,7 @@ fn json_logs_are_one_object_a_line_and_sighup_changes_the_level_without_a_restar
     };
     write_config("warn");
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .current_dir(dir.path())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let mut node = Running {
-        child,
-        line: line.clone(),
-    };
-    let port: u16 = line
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
+    let (mut node, port) = start_logging_to(dir.path(), &config, &log, None);
     let cert = dir.path().join("data/tls/cert.pem");
     assert!(health(port, &cert).starts_with("HTTP/1.1 200"));
     // At warn, neither the info "node started" nor the debug request line.

@@ -180,8 +180,16 @@ pub async fn federation_with(
 /// keys, with a client of the node and its user alice, member of the group `q1:e.test` that
 /// the host keeps. The nodes are returned to keep them running.
 pub async fn alice_in_a_hosted_group(keys: &str) -> (FakePeer, Vec<TestNode>, Client, String) {
+    alice_in_a_hosted_group_with("", keys).await
+}
+
+/// Like [`alice_in_a_hosted_group`], with `extra` added to the node's configuration.
+pub async fn alice_in_a_hosted_group_with(
+    extra: &str,
+    keys: &str,
+) -> (FakePeer, Vec<TestNode>, Client, String) {
     let peer = FakePeer::start("e.test", "CN").await;
-    let nodes = federation_tuned(&[("a.test", "CN")], &[&peer], "", keys).await;
+    let nodes = federation_tuned(&[("a.test", "CN")], &[&peer], extra, keys).await;
     let c = nodes[0].client();
     let alice = c.user("alice", &phone(1)).await;
     let state = peer.group_state(

@@ -400,30 +400,12 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_nobody_else_c
 
 #[tokio::test]
 async fn per_peer_metrics_name_configured_peers_only_and_count_failed_deliveries() {
-    let peer = tests::FakePeer::start("e.test", "CN").await;
-    let nodes = tests::federation_tuned(
-        &[("a.test", "CN")],
-        &[&peer],
+    let (peer, nodes, c, alice) = tests::alice_in_a_hosted_group_with(
         "[metrics]\nlisten = \"127.0.0.1:0\"\n",
         "retry_max_secs = 1\npace_depth = 0",
     )
     .await;
     let n = &nodes[0];
-    let c = n.client();
-    let alice = c.user("alice", &phone(1)).await;
-    let state = peer.group_state(
-        "st",
-        "a.test",
-        "q1:e.test",
-        "g",
-        "eve@e.test",
-        &["alice@a.test"],
-    );
-    let txn = json!({"origin": "e.test", "envelopes": [serde_json::to_value(&state).unwrap()]});
-    let r = peer
-        .put(n, "t1", &txn, "a.test", tests::now_ms(), &peer.key)
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
     // An origin that is not a configured peer: refused, and never a label.
     let stranger = tests::FakePeer::start("x.test", "CN").await;
     let r = stranger
