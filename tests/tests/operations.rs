@@ -449,3 +449,30 @@ async fn per_peer_metrics_name_configured_peers_only_and_count_failed_deliveries
         assert!(part.starts_with("e.test\""), "{text}");
     }
 }
+
+#[tokio::test]
+async fn scheduled_retention_runs_are_counted_by_category() {
+    let n = TestNode::start_toml(
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n[retention]\ninterval_secs = 1\n",
+    )
+    .await;
+    let text = tests::eventually(10, "a retention run in the metrics", || async {
+        let text = scrape(&n).await;
+        (sample(&text, "shanliao_retention_runs_total")? >= 1.0).then_some(text)
+    })
+    .await;
+    for category in [
+        "messages",
+        "undelivered",
+        "media",
+        "sessions",
+        "security_logs",
+    ] {
+        let series = format!("shanliao_retention_removed_total{{category=\"{category}\"}}");
+        assert_eq!(sample(&text, &series), Some(0.0), "{text}");
+    }
+    assert_eq!(
+        sample(&text, "shanliao_account_erasures_completed_total"),
+        Some(0.0)
+    );
+}
