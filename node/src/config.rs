@@ -32,6 +32,7 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub retention: RetentionConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -46,6 +47,8 @@ pub struct ServerConfig {
 pub struct StorageConfig {
     pub data_dir: NonEmptyPath,
     pub master_key_file: OptionalPath,
+    /// Free bytes the data directory's file system must keep for `/health/ready` to say ready.
+    pub min_free_bytes: Bounded<0, { 1 << 50 }>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -72,6 +75,8 @@ pub struct HttpConfig {
     /// sends its whole body first still sees the answer.
     pub linger_ms: Bounded<0, 60_000>,
     pub linger_max_bytes: Bounded<0, { 1 << 30 }>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges).
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -208,6 +213,15 @@ pub struct RetentionConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub level: LogLevel,
+    /// `text` (human-readable) or `json` (one object a line, for log collectors).
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served over plain HTTP; empty: no metrics listener.
+    pub listen: OptionalAddr,
 }
 
 /// Why a configuration was refused. The message names the file, line and key.
@@ -238,6 +252,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: NonEmptyPath(PathBuf::from("./data")),
             master_key_file: OptionalPath(None),
+            min_free_bytes: Bounded(64 << 20),
         }
     }
 }
@@ -263,6 +278,7 @@ impl Default for HttpConfig {
             body_min_bytes_per_sec: Bounded(1024),
             linger_ms: Bounded(5_000),
             linger_max_bytes: Bounded(8 << 20),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -395,10 +411,19 @@ impl Default for RetentionConfig {
     }
 }
 
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: OptionalAddr(None),
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: LogLevel(tracing::Level::INFO),
+            format: LogFormat::Text,
         }
     }
 }
@@ -853,9 +878,113 @@ impl TryFrom<String> for LogLevel {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("`{s}` is not one of text, json")),
+        }
+    }
+}
+
+/// A socket address that may be left empty (`""` means "off").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+impl TryFrom<String> for OptionalAddr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Ok(OptionalAddr(None));
+        }
+        s.trim()
+            .parse()
+            .map(|a| OptionalAddr(Some(a)))
+            .map_err(|_| format!("`{s}` is not an address:port such as 127.0.0.1:9464"))
+    }
+}
+
+/// Addresses or CIDR ranges (`10.0.0.0/8`, `::1`) of trusted reverse proxies.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = String;
+    fn try_from(v: Vec<String>) -> Result<Self, String> {
+        v.iter()
+            .map(|s| {
+                let t = s.trim();
+                t.parse::<ipnet::IpNet>()
+                    .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(|n| n.trunc())
+                    .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))
+            })
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+}
+
+impl TrustedProxies {
+    /// Whether `addr` is one of the trusted proxies.
+    pub fn contains(&self, addr: std::net::IpAddr) -> bool {
+        let addr = canonical(addr);
+        self.0.iter().any(|n| n.contains(&addr))
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+pub fn canonical(addr: std::net::IpAddr) -> std::net::IpAddr {
+    match addr {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_keys_are_parsed_and_bad_values_named() {
+        let c = Config::parse(
+            "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n[metrics]\nlisten = \"127.0.0.1:9464\"\n[log]\nformat = \"json\"\n",
+            "f",
+        )
+        .unwrap();
+        assert!(c.http.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(
+            c.http
+                .trusted_proxies
+                .contains("::ffff:10.1.2.3".parse().unwrap())
+        );
+        assert!(c.http.trusted_proxies.contains("::1".parse().unwrap()));
+        assert!(!c.http.trusted_proxies.contains("11.0.0.1".parse().unwrap()));
+        assert_eq!(c.metrics.listen.0, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.log.format, LogFormat::Json);
+        for (text, key) in [
+            (
+                "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+                "http.trusted_proxies",
+            ),
+            ("[metrics]\nlisten = \"localhost\"\n", "metrics.listen"),
+            ("[log]\nformat = \"xml\"\n", "log.format"),
+        ] {
+            let e = Config::parse(text, "f").unwrap_err().to_string();
+            assert!(e.contains("line 2") && e.contains(key), "{e}");
+        }
+    }
 
     #[test]
     fn built_in_default_parses_with_the_documented_values() {

@@ -17,6 +17,8 @@ mod http;
 mod hub;
 mod media;
 mod messaging;
+mod metrics;
+mod metrics_http;
 mod policy;
 mod privacy;
 mod profile;
@@ -36,7 +38,7 @@ pub use admin::{
     export_to as admin_export_to, socket_path,
 };
 pub use admin::{archive_key, backup_drive, call_backup, partial_path, restore, verify_archive};
-pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML};
+pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML, LogFormat};
 pub use consents::Purpose;
 pub use crypto::SecretKey;
 pub use federate::FedError;

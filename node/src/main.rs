@@ -1,5 +1,6 @@
-//! `chat-node`: parses arguments, loads the configuration, sets up logging and runs the node
-//! until SIGINT or SIGTERM. Exit codes: 0 clean stop, 1 the node failed, 2 bad arguments or
+//! `chat-node`: parses arguments, loads the configuration, sets up logging (text or JSON lines,
+//! the level re-read from the configuration file on SIGHUP) and runs the node until SIGINT or
+//! SIGTERM. Exit codes: 0 clean stop, 1 the node failed, 2 bad arguments or
 //! configuration.
 
 use std::io::Write;
@@ -104,7 +105,7 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
-    init_logging(&config);
+    let log_level = init_logging(&config);
     // redb reads and password hashes run on the blocking pool; its default of 512 threads let
     // a busy node grow to hundreds of threads, each holding allocator and stack memory.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -120,6 +121,9 @@ fn main() -> ExitCode {
     };
     let signal = {
         let _inside = runtime.enter();
+        if let Some(path) = args.config.clone() {
+            reload_level_on_hangup(path, log_level);
+        }
         shutdown_signal()
     };
     let result = runtime.block_on(node::run(config, Arc::new(SystemClock), signal, |n| {
@@ -140,16 +144,70 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(config.log.level.0.as_str().to_lowercase())
-    });
+/// Changes the log level of a running node (`None`: `RUST_LOG` is set and wins).
+type LevelHandle = Option<
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+>;
+
+fn init_logging(config: &Config) -> LevelHandle {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let from_env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
+    let overridden = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| level_filter(config));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let json = config.log.format == node::LogFormat::Json;
+    // JSON: one object a line with the level, target, message and the event's fields; the
+    // same events as the text form, so equally free of personal data.
+    let json_layer = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+    });
+    let text_layer = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(json_layer)
+        .with(text_layer)
         .init();
+    (!overridden).then_some(handle)
+}
+
+fn level_filter(config: &Config) -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::new(config.log.level.0.as_str().to_lowercase())
+}
+
+/// On each SIGHUP, re-reads `log.level` from the configuration file at `path` and applies it.
+/// Only the level changes; everything else in the file takes effect at the next start. A file
+/// that no longer parses is reported and the level kept. Call inside the runtime.
+fn reload_level_on_hangup(path: PathBuf, handle: LevelHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; the log level is fixed until restart");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let Some(handle) = &handle else {
+                tracing::warn!("SIGHUP: RUST_LOG is set and decides the log level; unchanged");
+                continue;
+            };
+            match Config::load(&path) {
+                Ok(c) => match handle.reload(level_filter(&c)) {
+                    Ok(()) => tracing::warn!(level = %c.log.level.0, "SIGHUP: log level set"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: cannot change the log level"),
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: configuration not re-read; log level unchanged")
+                }
+            }
+        }
+    });
 }
 
 /// Completes on the first SIGINT or SIGTERM.

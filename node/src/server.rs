@@ -74,6 +74,7 @@ pub struct Node {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     outbox: Option<Outbox>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Node {
@@ -213,6 +214,31 @@ impl Node {
             stopped.clone(),
         ));
         let outbox_handle = outbox.clone();
+        let metrics = crate::metrics::Metrics::new(crate::metrics::Live {
+            store: store.clone(),
+            outbox: outbox.clone(),
+            db_path: config.data_dir().join("node.redb"),
+            peers: config
+                .federation
+                .peers
+                .iter()
+                .map(|p| p.domain.as_str().to_string())
+                .collect(),
+        });
+        let (metrics_task, metrics_addr) = match config.metrics.listen.0 {
+            Some(at) => {
+                let l = crate::metrics_http::bind(at)
+                    .await
+                    .map_err(|e| StartError::Bind {
+                        addr: at,
+                        reason: e.to_string(),
+                    })?;
+                let bound = l.local_addr().ok();
+                let task = crate::metrics_http::serve(l, metrics.clone(), stopped.clone());
+                (Some(tokio::spawn(task)), bound)
+            }
+            None => (None, None),
+        };
         let api = Arc::new(Api {
             accounts,
             consents,
@@ -233,6 +259,13 @@ impl Node {
             shutdown: stopped.clone(),
             throttle: crate::http::Throttle::new(&config.rate_limit, clock.clone()),
             web: crate::http::WebApp::new(),
+            trusted_proxies: config.http.trusted_proxies.clone(),
+            metrics: metrics.clone(),
+            readiness: crate::http::Readiness {
+                store: store.clone(),
+                data_dir: config.data_dir().to_path_buf(),
+                min_free_bytes: config.storage.min_free_bytes.get(),
+            },
         });
         let limits = Limits {
             max_connections: config.http.max_connections.get() as usize,
@@ -254,6 +287,7 @@ impl Node {
             retention,
             Duration::from_secs(config.retention.interval_secs.get()),
             stopped.clone(),
+            metrics.clone(),
         ));
         let task = tokio::spawn(async move {
             serve(listener, acceptor, api, limits, stopped).await;
@@ -261,12 +295,15 @@ impl Node {
             let _ = purger.await;
             let _ = maintainer.await;
             let _ = admin_task.await;
+            if let Some(t) = metrics_task {
+                let _ = t.await;
+            }
             outbox.shutdown().await;
             // The last handle to the database goes here, after every connection has ended;
             // dropping it drains and joins the writer thread, so do it off the async threads.
             let (jobs, commits) = store.write_stats();
             tracing::info!(jobs, commits, "database writer finished");
-            let _ = tokio::task::spawn_blocking(move || drop(store)).await;
+            let _ = tokio::task::spawn_blocking(move || drop((metrics, store))).await;
         });
         tracing::info!(%addr, "node started");
         Ok(Node {
@@ -276,12 +313,18 @@ impl Node {
             stop,
             task,
             outbox: Some(outbox_handle),
+            metrics_addr,
         })
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the metrics listener is bound to, when `metrics.listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The URL clients use: the domain's host with the bound port.
@@ -406,6 +449,7 @@ async fn maintenance_loop(
     retention: Retention,
     every: Duration,
     mut stopped: watch::Receiver<bool>,
+    metrics: crate::metrics::Metrics,
 ) {
     let mut tick = tokio::time::interval(every);
     let mut first = true;
@@ -414,7 +458,10 @@ async fn maintenance_loop(
             _ = tick.tick() => {
                 match erasure.run_due().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(accounts = n, "account erasures finished"),
+                    Ok(n) => {
+                        metrics.erasures(n as u64);
+                        tracing::info!(accounts = n, "account erasures finished");
+                    }
                     Err(e) => tracing::error!(error = %e, "running account erasures failed"),
                 }
                 // Retention waits one interval after start, so a restart does not begin with a
@@ -422,7 +469,11 @@ async fn maintenance_loop(
                 if std::mem::take(&mut first) {
                     continue;
                 }
-                match retention.run(false, "node").await {
+                let ran = retention.run(false, "node").await;
+                if let Ok(c) = &ran {
+                    metrics.retention(&[("messages", c.messages), ("undelivered", c.undelivered), ("media", c.media), ("sessions", c.sessions), ("security_logs", c.security_logs)]);
+                }
+                match ran {
                     Ok(c) if c.total() > 0 => tracing::info!(
                         messages = c.messages,
                         undelivered = c.undelivered,
@@ -789,6 +840,7 @@ async fn serve(
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
+                let open = api.metrics.connection();
                 let acceptor = acceptor.clone();
                 let api = api.clone();
                 let builder = builder.clone();
@@ -851,7 +903,7 @@ async fn serve(
                             }
                         }
                     }
-                    drop(slot);
+                    drop((slot, open));
                 });
             }
         }

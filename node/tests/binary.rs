@@ -266,32 +266,8 @@ fn logs_never_contain_phone_numbers_passwords_tokens_or_profile_text_even_at_tra
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .current_dir(dir.path())
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let mut node = Running {
-        child,
-        line: line.clone(),
-    };
+    let (mut node, port) = start_logging_to(dir.path(), &config, &log, Some("trace"));
     let child = &mut node.child;
-    let port: u16 = line
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
     let cert = dir.path().join("data/tls/cert.pem");
 
     let (phone, password, nick, bio) =
@@ -561,4 +537,145 @@ fn every_acknowledged_message_survives_kill_9_once_and_retries_store_nothing_twi
     }
     sigterm(&node.child);
     assert_eq!(wait_exit(&mut node.child), 0);
+}
+
+/// Starts the binary with its standard error in `log` and `RUST_LOG` set to `rust_log` (or
+/// unset); returns it and its port.
+fn start_logging_to(
+    workdir: &Path,
+    config: &Path,
+    log: &Path,
+    rust_log: Option<&str>,
+) -> (Running, u16) {
+    let mut command = Command::new(BIN);
+    command.arg("--config").arg(config).current_dir(workdir);
+    match rust_log {
+        Some(level) => command.env("RUST_LOG", level),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    (Running { child, line }, port)
+}
+
+/// Polls `log` (bounded: 10 s) until a line satisfies `want`; returns that line.
+fn wait_for_line(log: &Path, want: impl Fn(&str) -> bool) -> Option<String> {
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| want(l)) {
+            return Some(l.to_string());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_and_sighup_changes_the_level_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    let write_config = |level: &str| {
+        std::fs::write(
+            &config,
+            format!("[server]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"{level}\"\nformat = \"json\"\n"),
+        )
+        .unwrap()
+    };
+    write_config("warn");
+    let log = dir.path().join("stderr.log");
+    let (mut node, port) = start_logging_to(dir.path(), &config, &log, None);
+    let cert = dir.path().join("data/tls/cert.pem");
+    assert!(health(port, &cert).starts_with("HTTP/1.1 200"));
+    // At warn, neither the info "node started" nor the debug request line.
+    let before = std::fs::read_to_string(&log).unwrap();
+    assert!(!before.contains("node started"), "{before}");
+
+    write_config("debug");
+    let status = Command::new("kill")
+        .args(["-HUP", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for_line(&log, |l| l.contains("SIGHUP: log level set"))
+        .expect("the new level is announced");
+    assert!(health(port, &cert).starts_with("HTTP/1.1 200"));
+    let request = wait_for_line(&log, |l| l.contains("\"route\":\"/health\""))
+        .expect("debug request lines after SIGHUP");
+    let v: serde_json::Value = serde_json::from_str(&request).unwrap();
+    assert_eq!(v["level"], "DEBUG", "{request}");
+    assert_eq!(v["fields"]["status"], 200, "{request}");
+    // A file that no longer parses keeps the level and says why, with the key.
+    std::fs::write(&config, "[log]\nlevel = \"loud\"\n").unwrap();
+    Command::new("kill")
+        .args(["-HUP", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_for_line(&log, |l| {
+        l.contains("configuration not re-read") && l.contains("log.level")
+    })
+    .expect("a bad file is reported");
+    sigterm(&node.child);
+    assert_eq!(wait_exit(&mut node.child), 0);
+    let all = std::fs::read_to_string(&log).unwrap();
+    for l in all.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+}
+
+#[test]
+fn the_example_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/deploy/shanliao.service"
+    );
+    let text = std::fs::read_to_string(unit).unwrap();
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED the_example_systemd_unit_passes_systemd_analyze_verify: no systemd-analyze here"
+        );
+        return;
+    }
+    // The unit as shipped, with the binary this build made in place of /usr/local/bin.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("shanliao.service");
+    std::fs::write(&copy, text.replace("/usr/local/bin/chat-node", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let ours: Vec<&str> = err.lines().filter(|l| l.contains("shanliao")).collect();
+    assert!(ours.is_empty(), "{err}");
+    for needed in [
+        "User=shanliao",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/shanliao",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(text.contains(needed), "{needed}");
+    }
 }

@@ -188,8 +188,24 @@ pub async fn alice_in_a_group_hosted_in(
     region: &str,
     keys: &str,
 ) -> (FakePeer, Vec<TestNode>, Client, String) {
+    alice_in_a_group_hosted_by(region, "", keys).await
+}
+
+/// Like [`alice_in_a_hosted_group`], with `extra` added to the node's configuration.
+pub async fn alice_in_a_hosted_group_with(
+    extra: &str,
+    keys: &str,
+) -> (FakePeer, Vec<TestNode>, Client, String) {
+    alice_in_a_group_hosted_by("CN", extra, keys).await
+}
+
+async fn alice_in_a_group_hosted_by(
+    region: &str,
+    extra: &str,
+    keys: &str,
+) -> (FakePeer, Vec<TestNode>, Client, String) {
     let peer = FakePeer::start("e.test", region).await;
-    let nodes = federation_tuned(&[("a.test", "CN")], &[&peer], "", keys).await;
+    let nodes = federation_tuned(&[("a.test", "CN")], &[&peer], extra, keys).await;
     let c = nodes[0].client();
     let alice = c.user("alice", &phone(1)).await;
     let state = peer.group_state(

@@ -15,6 +15,7 @@ mod federation_security;
 mod http_edge;
 mod media;
 mod messaging;
+mod operations;
 mod privacy;
 mod profile;
 mod public;

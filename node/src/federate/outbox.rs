@@ -80,6 +80,8 @@ struct Shared {
     /// empty. It can be briefly below zero (the worker was faster than the raise); it serves
     /// the queue bound and pacing, which need it cheap rather than exact.
     counts: Mutex<HashMap<String, i64>>,
+    /// Failed delivery attempts per peer since start (metrics).
+    failures: Mutex<HashMap<String, u64>>,
     /// Digests of the submissions this node sent to other hosts, for recognising them when the
     /// host relays them back (see [`Outbox::relayed_own_submission`]).
     sent: Mutex<SentDigests>,
@@ -299,6 +301,7 @@ impl Outbox {
                     peers,
                     clock,
                     limits,
+                    failures: Mutex::default(),
                     counts: Mutex::new(
                         counts.iter().map(|(d, n)| (d.clone(), *n as i64)).collect(),
                     ),
@@ -321,6 +324,16 @@ impl Outbox {
     pub async fn shutdown(&self) {
         let mut set = std::mem::take(&mut *lock(&self.inner.tasks));
         while set.join_next().await.is_some() {}
+    }
+
+    /// (peer, envelopes waiting, failed delivery attempts) for each peer seen since start.
+    pub fn delivery_stats(&self) -> Vec<(String, i64, u64)> {
+        let failures = lock(&self.inner.shared.failures).clone();
+        lock(&self.inner.shared.counts)
+            .iter()
+            .map(|(p, n)| (p.clone(), *n, failures.get(p).copied().unwrap_or(0)))
+            .chain(failures.iter().map(|(p, f)| (p.clone(), 0, *f)))
+            .collect()
     }
 
     /// The database handle the outbox writes its queue to.
@@ -985,6 +998,9 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
             attempt = 0;
             continue;
         }
+        *lock(&inner.shared.failures)
+            .entry(dest.clone())
+            .or_default() += 1;
         attempt = attempt.saturating_add(1);
         let cap = inner.shared.limits.retry_max;
         let delay = Duration::from_secs(1)

@@ -92,6 +92,7 @@ pub type Sessions = Arc<Mutex<JoinSet<()>>>;
 /// `GET /api/v1/events` → 101 Switching Protocols, then the event stream.
 #[allow(clippy::too_many_arguments)]
 pub fn upgrade(
+    open: crate::metrics::OpenGuard,
     messaging: Messaging,
     accounts: Accounts,
     session: Option<Session>,
@@ -141,6 +142,7 @@ pub fn upgrade(
         let mut set = sessions.lock().unwrap_or_else(|p| p.into_inner());
         while set.try_join_next().is_some() {}
         set.spawn(async move {
+            let _open = open; // counted as an open WebSocket until the task ends
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };

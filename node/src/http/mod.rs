@@ -19,6 +19,7 @@ mod messages;
 mod openapi;
 mod policy;
 mod privacy;
+mod proxy;
 mod query;
 mod requests;
 mod throttle;
@@ -33,6 +34,7 @@ use hyper::body::Incoming;
 
 pub use error::ApiError;
 pub use events::Sessions;
+pub use health::Readiness;
 pub use json::{Body, BodyPace};
 pub(crate) use messages::message_json;
 pub use throttle::Throttle;
@@ -51,6 +53,7 @@ use crate::privacy::{Exporter, Minors, PublicPage, RealName};
 /// The OpenAPI document must list exactly these (a test enforces it).
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
+    ("GET", "/health/ready"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/policy"),
     ("GET", "/api/v1/policy/versions"),
@@ -136,6 +139,12 @@ pub struct Api {
     pub throttle: Throttle,
     /// The web client served at `/` and `/app/…` (outside the JSON API).
     pub web: WebApp,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::config::TrustedProxies,
+    /// Request counts and latencies (aggregates only).
+    pub metrics: crate::metrics::Metrics,
+    /// What `/health` and `/health/ready` check.
+    pub readiness: Readiness,
 }
 
 /// The connection-limit slot of the connection a request came on; whoever takes over the
@@ -171,6 +180,7 @@ const SINGLE_HEADERS: &[http::header::HeaderName] = &[
 pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
+    let peer = proxy::client_addr(&api.trusted_proxies, peer, req.headers());
     let head = check_head(&req);
     // The web client's pages and assets, outside the JSON API (after the checks every request
     // gets).
@@ -189,6 +199,9 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> 
             {
                 r.headers_mut().insert(http::header::ALLOW, v);
             }
+            let (m, status) = (metric_method(&method), r.status().as_u16());
+            api.metrics
+                .request(m, crate::metrics::UNMATCHED, status, started.elapsed());
             json::discard(req);
             return r;
         }
@@ -198,6 +211,9 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> 
         Ok(r) => r,
         Err(e) => json::error_reply(&e),
     };
+    let status = response.status().as_u16();
+    api.metrics
+        .request(metric_method(&method), route, status, started.elapsed());
     // Route patterns only: a concrete path can contain an address or device id.
     tracing::debug!(
         method = %method,
@@ -244,6 +260,14 @@ fn allowed(path: &str) -> String {
     methods.sort_unstable();
     methods.dedup();
     methods.join(", ")
+}
+
+/// The method as a metrics label: one of the route table's, or `other` (never the client's text).
+fn metric_method(method: &Method) -> &'static str {
+    ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("other")
 }
 
 /// Finds the route for `method` and `path`: 404 for an unknown path, 405 for a known path with
@@ -327,8 +351,12 @@ async fn dispatch(
     if let Some(group) = throttle::Group::of(method.as_str(), route) {
         api.throttle.check(group, peer.ip())?;
     }
+    if method != Method::GET {
+        api.readiness.admit_write()?;
+    }
     match (method.as_str(), route) {
-        ("GET", "/health") => Ok(health::get(&api.domain)),
+        ("GET", "/health") => Ok(health::get(&api.domain, &api.readiness).await),
+        ("GET", "/health/ready") => Ok(health::ready(&api.readiness).await),
         ("GET", "/api/v1/openapi.json") => Ok(openapi::get()),
         ("GET", "/_federation/v1/keys") => Ok(federation::keys(&api.key_document)),
         ("PUT", "/_federation/v1/transactions/{txn_id}") => {
@@ -368,6 +396,7 @@ async fn dispatch(
                 }
             };
             events::upgrade(
+                api.metrics.websocket(),
                 api.messaging.clone(),
                 api.accounts.clone(),
                 session,

@@ -11,9 +11,9 @@
 //! held back. About once a minute, clients whose budget has refilled are forgotten (client
 //! addresses are personal data: kept no longer than they serve the limit).
 //!
-//! Limitation: clients behind one NAT or reverse proxy share one address and so one budget.
-//! The node sees only the TCP peer address (a trusted-proxy setting is a later change);
-//! operators behind a proxy raise the limits or set them to 0.
+//! Limitation: clients behind one NAT share one address and so one budget. Behind a reverse
+//! proxy listed in `http.trusted_proxies`, the address is the client's own, from
+//! `X-Forwarded-For` (`http/proxy.rs`), before it reaches these limits.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -358,6 +358,17 @@ impl Store {
         self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether the database's last commit failed (a full disk, an I/O error): readiness.
+    pub fn commits_failing(&self) -> bool {
+        self.writer.failing()
+    }
+
+    /// Has `observe` told the duration of each commit from now on (metrics).
+    pub fn observe_commits(&self, observe: impl Fn(std::time::Duration) + Send + Sync + 'static) {
+        self.writer
+            .observe_commits(writer::CommitObserver(Box::new(observe)));
+    }
+
     /// (write jobs committed, durable commits made) since the store was opened.
     pub fn write_stats(&self) -> (u64, u64) {
         self.writer.stats()

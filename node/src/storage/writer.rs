@@ -79,6 +79,19 @@ pub(crate) struct Stats {
     pub(crate) commits: AtomicU64,
     /// Commits made without an fsync (batches of deferred jobs only).
     pub(crate) deferred: AtomicU64,
+    /// The last commit failed (full disk, I/O error); cleared by the next that succeeds.
+    pub(crate) failing: std::sync::atomic::AtomicBool,
+    /// Told how long each commit took (the metrics' histogram), once set.
+    pub(crate) observer: std::sync::OnceLock<CommitObserver>,
+}
+
+/// Receives the duration of each commit.
+pub(crate) struct CommitObserver(pub(crate) Box<dyn Fn(Duration) + Send + Sync>);
+
+impl std::fmt::Debug for CommitObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitObserver")
+    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -129,6 +142,16 @@ impl Writer {
             self.stats.jobs.load(Ordering::Relaxed),
             self.stats.commits.load(Ordering::Relaxed),
         )
+    }
+
+    /// Whether the last commit failed.
+    pub(crate) fn failing(&self) -> bool {
+        self.stats.failing.load(Ordering::Relaxed)
+    }
+
+    /// Has `observe` told the duration of every commit from now on (the first call wins).
+    pub(crate) fn observe_commits(&self, observe: CommitObserver) {
+        let _ = self.stats.observer.set(observe);
     }
 
     /// Commits made without an fsync so far.
@@ -250,7 +273,15 @@ impl Thread<'_> {
             tx.set_durability(redb::Durability::None)
                 .map_err(|e| StoreError::Db(e.to_string()))?;
         }
-        tx.commit()?;
+        let started = std::time::Instant::now();
+        let committed = tx.commit();
+        self.stats
+            .failing
+            .store(committed.is_err(), Ordering::Relaxed);
+        committed?;
+        if let Some(observe) = self.stats.observer.get() {
+            (observe.0)(started.elapsed());
+        }
         match durability {
             Durability::Immediate => {
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
