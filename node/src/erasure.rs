@@ -149,6 +149,16 @@ impl Erasure {
             Some(a) => a.handle,
             None => String::new(),
         };
+        // Peers are asked before the first step, which destroys the sealed handle: the clear
+        // handle lives only in memory, so a restart after that step could no longer name the
+        // user to them. Asking is durable (queued) and asked once; a held or not-yet-due
+        // erasure asks no one.
+        if !handle.is_empty()
+            && self.store.erasure_may_begin(user, self.clock.now()).await?
+            && self.outbox.erasure_asked(user).await.is_empty()
+        {
+            self.ask_peers(user, &handle).await?;
+        }
         loop {
             let done = self.audit("node", "erasure.done", user, "");
             let step = self
@@ -158,12 +168,11 @@ impl Erasure {
             match step {
                 Step::Progress(Phase::Begun) => {
                     self.accounts.forget_user(user);
-                    if self.outbox.erasure_asked(user).await.is_empty() {
-                        let address = format!("{handle}@{}", self.domain);
-                        self.outbox
-                            .request_erasure(user, &address)
-                            .await
-                            .map_err(|r| ErasureError::Peers(crate::federate::refusal_text(&r)))?;
+                    // Asked above already. An empty handle here means the account was not
+                    // live when this run started (a restart after this step, or an erasure
+                    // begun by an earlier build); it cannot name the user any more.
+                    if !handle.is_empty() && self.outbox.erasure_asked(user).await.is_empty() {
+                        self.ask_peers(user, &handle).await?;
                     }
                     self.store.erasure_peers_asked(user).await?;
                 }
@@ -175,6 +184,16 @@ impl Erasure {
                 other => return Ok(other),
             }
         }
+    }
+
+    /// Queues an erasure request to every peer that received `user`'s data.
+    async fn ask_peers(&self, user: u64, handle: &str) -> Result<(), ErasureError> {
+        let address = format!("{handle}@{}", self.domain);
+        self.outbox
+            .request_erasure(user, &address)
+            .await
+            .map_err(|r| ErasureError::Peers(crate::federate::refusal_text(&r)))?;
+        Ok(())
     }
 
     /// Runs every erasure that is due (called by the node's maintenance loop and at start).

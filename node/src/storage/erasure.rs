@@ -197,6 +197,25 @@ impl Store {
         .await
     }
 
+    /// Whether `user`'s erasure would take its first step now: scheduled, due and not held.
+    /// The domain asks the peers before that step, while the handle is still known.
+    pub async fn erasure_may_begin(&self, user: u64, now: Millis) -> Result<bool, StoreError> {
+        self.read(move |tx| {
+            let Some(rec) = tx
+                .open_table(USERID_ERASURE)?
+                .get(user)?
+                .map(|v| ErasureRecord::decode(v.value()))
+                .transpose()?
+            else {
+                return Ok(false);
+            };
+            Ok(rec.phase == Phase::Scheduled
+                && rec.due <= now
+                && tx.open_table(USERID_LEGALHOLD)?.get(user)?.is_none())
+        })
+        .await
+    }
+
     /// Runs the next bounded step of `user`'s erasure. `handle_hash` is the keyed hash kept
     /// for the handle; `batch` bounds the rows one step touches.
     pub async fn erasure_step(
