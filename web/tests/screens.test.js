@@ -80,6 +80,24 @@ for (const v of VARIANTS) {
       await page.waitForTimeout(50);
       await page.screenshot({ path: join(shots, `${screen}-${v.name}.png`) });
       for (const x of await axe(page)) found.push(`${screen}: ${x.id} (${x.impact}) ${x.help} @ ${x.nodes.join(', ')}`);
+      // Nothing sticks out past the right edge (at 375 px a long name or preview once widened
+      // the list and cut off its times and buttons), except inside a box that scrolls sideways.
+      const past = await page.evaluate(() => {
+        const width = window.innerWidth;
+        const out = [];
+        for (const el of document.querySelectorAll('body *')) {
+          const r = el.getBoundingClientRect();
+          if (r.width === 0 || r.height === 0 || r.right <= width + 1) continue;
+          let scrolls = false;
+          for (let p = el.parentElement; p && !scrolls; p = p.parentElement) {
+            const x = getComputedStyle(p).overflowX;
+            scrolls = x === 'auto' || x === 'scroll';
+          }
+          if (!scrolls) out.push(`${el.tagName.toLowerCase()}.${el.className}`);
+        }
+        return out.slice(0, 5);
+      });
+      for (const el of past) found.push(`${screen}: ${el} reaches past the right edge`);
     };
     await page.goto(node.url + '/#/login');
     await page.getByRole('heading', { name: '登录' }).waitFor();
