@@ -514,15 +514,12 @@ async fn run(args: Args) -> ExitCode {
     let spinner = if long { progress("working") } else { None };
     let outcome = match node::admin_call(&socket, &req).await {
         Ok(Some(result)) => {
-            eprintln!("node-admin: node running; via {}", socket.display());
+            say_running(&socket);
             result
         }
         Ok(None) => match AdminContext::offline(&config, Arc::new(SystemClock)).await {
             Ok(offline) => {
-                eprintln!(
-                    "node-admin: node stopped; working on {}",
-                    config.data_dir().join("node.redb").display()
-                );
+                say_stopped(&config);
                 let result = node::admin_execute(&offline.context, req).await;
                 let store = offline.context.store().clone();
                 drop(offline);
@@ -614,15 +611,12 @@ async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCo
         .await
         {
             Ok(Some(r)) => {
-                eprintln!("node-admin: node running; via {}", socket.display());
+                say_running(&socket);
                 r
             }
             Ok(None) => match AdminContext::offline(config, Arc::new(SystemClock)).await {
                 Ok(offline) => {
-                    eprintln!(
-                        "node-admin: node stopped; working on {}",
-                        config.data_dir().join("node.redb").display()
-                    );
+                    say_stopped(config);
                     let r = match file.try_clone() {
                         Ok(f) => {
                             let mut f = tokio::fs::File::from_std(f);
@@ -744,15 +738,12 @@ async fn backup(
         node::call_backup(&socket, kind, |b| writer.write_all(b), |d, t| bar.set(d, t)).await;
     let result = match called {
         Ok(Some(r)) => {
-            eprintln!("node-admin: node running; via {}", socket.display());
+            say_running(&socket);
             r
         }
         Ok(None) => match AdminContext::offline(config, Arc::new(SystemClock)).await {
             Ok(offline) => {
-                eprintln!(
-                    "node-admin: node stopped; working on {}",
-                    config.data_dir().join("node.redb").display()
-                );
+                say_stopped(config);
                 let r = node::backup_drive(
                     &offline.context,
                     kind,
@@ -931,4 +922,17 @@ fn render(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
         }
         other => writeln!(out, "{}", cell(other)),
     }
+}
+
+/// Tells (on stderr) that the running node answers through its socket.
+fn say_running(socket: &std::path::Path) {
+    eprintln!("node-admin: node running; via {}", socket.display());
+}
+
+/// Tells (on stderr) that no node answers and the tool works on its files itself.
+fn say_stopped(config: &Config) {
+    eprintln!(
+        "node-admin: node stopped; working on {}",
+        config.data_dir().join("node.redb").display()
+    );
 }

@@ -4,7 +4,6 @@
 //! monitoring network while the client API is public (docs/OPERATIONS.md, "Monitoring").
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,11 +22,6 @@ use crate::metrics::Metrics;
 const MAX_CONNECTIONS: usize = 16;
 /// A scrape's request must arrive within this, and an idle connection ends after it.
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Binds `addr`; the caller reports a failure as a start-up error.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
 
 /// Serves `metrics` on `listener` until `stopped` turns true.
 pub async fn serve(listener: TcpListener, metrics: Metrics, mut stopped: watch::Receiver<bool>) {

@@ -227,12 +227,10 @@ impl Node {
         });
         let (metrics_task, metrics_addr) = match config.metrics.listen.0 {
             Some(at) => {
-                let l = crate::metrics_http::bind(at)
-                    .await
-                    .map_err(|e| StartError::Bind {
-                        addr: at,
-                        reason: e.to_string(),
-                    })?;
+                let l = TcpListener::bind(at).await.map_err(|e| StartError::Bind {
+                    addr: at,
+                    reason: e.to_string(),
+                })?;
                 let bound = l.local_addr().ok();
                 let task = crate::metrics_http::serve(l, metrics.clone(), stopped.clone());
                 (Some(tokio::spawn(task)), bound)
