@@ -47,6 +47,7 @@ pub(crate) struct Services {
     pub real_name: RealName,
     pub page: PublicPage,
     pub exporter: Exporter,
+    pub friends: crate::friends::Friends,
 }
 
 /// Why wiring failed.
@@ -174,6 +175,19 @@ pub(crate) async fn wire(
         config.retention.clone(),
     );
     let requests = Requests::new(store.clone(), master.clone(), hub.clone(), clock.clone());
+    let friends = crate::friends::Friends::new(
+        store.clone(),
+        master.clone(),
+        accounts.clone(),
+        hub.clone(),
+        clock.clone(),
+        domain.clone(),
+        crate::friends::FriendLimits {
+            max_pending: config.friends.max_pending_outgoing.get(),
+            per_day: config.friends.requests_per_day.get(),
+            declined_cooldown_ms: config.friends.declined_resend_days.get() * 86_400_000,
+        },
+    );
     let minors = Minors::new(
         store.clone(),
         accounts.clone(),
@@ -226,5 +240,6 @@ pub(crate) async fn wire(
         real_name,
         page,
         exporter,
+        friends,
     })
 }
