@@ -465,17 +465,29 @@ impl Friends {
     }
 
     /// Whether `a` and `b` are friends (for "friends" visibility, suggestions, posts).
+    #[allow(
+        dead_code,
+        reason = "the narrow check other areas (discover, community) call"
+    )]
     pub async fn are_friends(&self, a: u64, b: u64) -> Result<bool, FriendError> {
         Ok(self.store.are_friends(a, b).await?)
     }
 
     /// Whether either of `a` and `b` blocks the other.
+    #[allow(
+        dead_code,
+        reason = "the narrow check other areas (discover, community) call"
+    )]
     pub async fn blocked_either(&self, a: u64, b: u64) -> Result<bool, FriendError> {
         Ok(self.store.blocked_either(a, b).await?)
     }
 
     /// The local ids of `user`'s friends (for friends-of-friends suggestions and post
     /// visibility).
+    #[allow(
+        dead_code,
+        reason = "the narrow check other areas (discover, community) call"
+    )]
     pub async fn friend_ids(&self, user: u64) -> Result<Vec<u64>, FriendError> {
         Ok(self
             .store
@@ -484,10 +496,6 @@ impl Friends {
             .into_iter()
             .map(|(f, _, _)| f)
             .collect())
-    }
-
-    pub fn now(&self) -> Millis {
-        self.clock.now()
     }
 }
 

@@ -173,7 +173,8 @@ pub(crate) async fn wire(
         Some(accounts.clone()),
         clock.clone(),
         config.retention.clone(),
-    );
+    )
+    .with_friend_requests(config.friends.closed_requests_days.get());
     let requests = Requests::new(store.clone(), master.clone(), hub.clone(), clock.clone());
     let friends = crate::friends::Friends::new(
         store.clone(),
@@ -214,6 +215,7 @@ pub(crate) async fn wire(
         messaging: messaging.clone(),
         media: media.clone(),
         requests: requests.clone(),
+        friends: friends.clone(),
         minors: minors.clone(),
         real_name: real_name.clone(),
         page: page.clone(),

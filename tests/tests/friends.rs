@@ -694,3 +694,116 @@ async fn erasure_removes_the_user_from_every_friend_list_and_request() {
         "earlier events stay on Bob's stream"
     );
 }
+
+async fn export(c: &Client, token: &str) -> Value {
+    let r = c.call("POST", "/api/v1/me/export", Some(token), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json());
+    let r = c.get("/api/v1/me/export", Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let a = r.json();
+    assert_eq!(a["complete"], true);
+    a
+}
+
+#[tokio::test]
+async fn the_export_holds_my_friends_requests_and_blocks_and_closed_requests_expire() {
+    let clock = Arc::new(ManualClock::new(Millis(now_ms())));
+    let n = TestNode::start_manual(
+        "[friends]\ndeclined_resend_days = 1\nclosed_requests_days = 2\n\
+         [privacy]\nexport_interval_hours = 0\n[retention]\ninterval_secs = 1\n",
+        clock.clone(),
+    )
+    .await;
+    let c = n.client();
+    let alice = c.user("alice", &phone(1)).await;
+    let bob = c.user("bob", &phone(2)).await;
+    c.register("carol", &phone(3)).await;
+    let dave = c.user("dave", &phone(4)).await;
+    befriend(&c, &alice, &bob, "bob@localhost").await;
+    ask(&c, &alice, "carol@localhost", Some("hello carol")).await;
+    let id = ask(&c, &dave, "alice@localhost", Some("from dave"))
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.call(
+        "POST",
+        &format!("/api/v1/friends/requests/{id}/decline"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    c.call(
+        "POST",
+        "/api/v1/blocks",
+        Some(&alice),
+        Some(&json!({"user": "dave@localhost"})),
+    )
+    .await;
+    c.call(
+        "PUT",
+        "/api/v1/me/direct-messages",
+        Some(&alice),
+        Some(&json!({"direct_messages": "friends"})),
+    )
+    .await;
+
+    let a = export(&c, &alice).await;
+    assert_eq!(a["friends"][0]["user"], "bob@localhost");
+    let reqs: Vec<(String, String, Value, String)> = a["friend_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["direction"].as_str().unwrap().into(),
+                r["user"].as_str().unwrap().into(),
+                r["note"].clone(),
+                r["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reqs,
+        [
+            (
+                "outgoing".into(),
+                "bob@localhost".into(),
+                Value::Null,
+                "accepted".into()
+            ),
+            (
+                "outgoing".into(),
+                "carol@localhost".into(),
+                json!("hello carol"),
+                "pending".into()
+            ),
+            (
+                "incoming".into(),
+                "dave@localhost".into(),
+                json!("from dave"),
+                "declined".into()
+            ),
+        ]
+    );
+    assert_eq!(a["blocks"][0]["user"], "dave@localhost");
+    assert_eq!(a["direct_messages"], "friends");
+    let d = export(&c, &dave).await;
+    assert_eq!(d["blocks"], json!([]), "who blocks me is never shown");
+    assert_eq!(d["friend_requests"][0]["state"], "declined");
+
+    // Closed requests go after `closed_requests_days`; the pending one stays.
+    clock.advance_ms(3 * 86_400_000);
+    eventually(10, "retention of closed requests", || async {
+        let a = export(&c, &alice).await;
+        (a["friend_requests"].as_array().unwrap().len() == 1).then_some(a)
+    })
+    .await;
+    assert_eq!(requests(&c, &alice).await[0]["user"], "carol@localhost");
+    assert_eq!(
+        friends(&c, &alice).await,
+        ["bob@localhost"],
+        "friendships stay"
+    );
+}
