@@ -12,6 +12,7 @@ mod consents;
 mod crypto;
 mod erasure;
 mod federate;
+mod friends;
 mod hash_pool;
 mod http;
 mod hub;

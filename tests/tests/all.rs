@@ -22,3 +22,5 @@ mod public;
 mod query;
 mod server;
 mod storage;
+// Friends (issue 22).
+mod friends;

@@ -16,6 +16,7 @@ mod catalog;
 mod codec;
 mod erasure;
 mod federation;
+mod friends;
 mod messaging;
 mod privacy;
 mod replica;
@@ -48,6 +49,11 @@ pub use messaging::{
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
+// Friends (issue 22).
+pub use friends::{
+    FriendAction, FriendNotify, FriendRequestRecord, NewFriendRequest, RequestLimits,
+    RequestOutcome, RequestState, StepOutcome,
+};
 pub use retention::{Counts, Cutoffs, Resume};
 
 use std::path::Path;
@@ -504,6 +510,16 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REALNAME)?;
     tx.open_table(USERID_PUBLICPAGE)?;
     tx.open_table(USERID_EXPORT)?;
+    // Friends (issue 22).
+    tx.open_table(FRIENDREQID_REQUEST)?;
+    tx.open_table(USERID_FRIENDREQID)?;
+    tx.open_table(USERPAIR_FRIENDREQID)?;
+    tx.open_table(MS_FRIENDREQID_CLOSED)?;
+    tx.open_table(USERID_USERID_FRIEND)?;
+    tx.open_table(USERID_USERID_BLOCK)?;
+    tx.open_table(USERID_USERID_BLOCKEDBY)?;
+    tx.open_table(USERID_DIRECTMESSAGES)?;
+    tx.open_table(USERID_FRIENDQUOTA)?;
     Ok(())
 }
 
