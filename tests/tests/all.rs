@@ -22,3 +22,4 @@ mod public;
 mod query;
 mod server;
 mod storage;
+mod unread;

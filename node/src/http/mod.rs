@@ -102,6 +102,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/media"),
     ("GET", "/api/v1/media/{id}"),
+    // web client (issue 21)
+    ("PUT", "/api/v1/conversations/{id}/read"),
 ];
 
 /// Routes of the federation API (between nodes), outside the client API's document.
@@ -541,6 +543,9 @@ async fn dispatch_authenticated(
         ("GET", "/api/v1/me/public-page") => privacy::page_status(&api.page, &session).await,
         ("POST", "/api/v1/me/export") => privacy::start_export(&api.exporter, &session).await,
         ("GET", "/api/v1/me/export") => privacy::download_export(&api.exporter, &session).await,
+        ("PUT", "/api/v1/conversations/{id}/read") => {
+            conversations::mark_read(m, &session, &id, req, b).await
+        }
         _ => Err(ApiError::internal()),
     }
 }

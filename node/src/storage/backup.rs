@@ -257,6 +257,7 @@ kinds!(
     USERID_REALNAME,
     USERID_PUBLICPAGE,
     USERID_EXPORT,
+    USERID_CONVNO_READ,
 );
 
 /// The tables an erasure ledger carries.

@@ -306,3 +306,10 @@ pub const USERID_PUBLICPAGE: TableDefinition<u64, u64> = TableDefinition::new("u
 
 /// `userid_export`: user id → time of the user's last export request (ms), for the rate limit.
 pub const USERID_EXPORT: TableDefinition<u64, u64> = TableDefinition::new("userid_export");
+
+// --- web client (issue 21): read positions ---
+
+/// `userid_convno_read`: (user id, conv) → seq of the newest message the user has read in the
+/// conversation (their "mark read"); unread counts are the visible messages of others above it.
+pub const USERID_CONVNO_READ: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_convno_read");

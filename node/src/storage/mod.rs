@@ -18,6 +18,7 @@ mod erasure;
 mod federation;
 mod messaging;
 mod privacy;
+mod reading;
 mod replica;
 mod requests;
 mod retention;
@@ -46,6 +47,7 @@ pub use messaging::{
     Sent,
 };
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
+pub use reading::Activity;
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
 pub use retention::{Counts, Cutoffs, Resume};
@@ -504,6 +506,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REALNAME)?;
     tx.open_table(USERID_PUBLICPAGE)?;
     tx.open_table(USERID_EXPORT)?;
+    tx.open_table(USERID_CONVNO_READ)?;
     Ok(())
 }
 
