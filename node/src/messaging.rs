@@ -21,6 +21,9 @@ use crate::storage::{
 use crate::time::{Millis, SharedClock};
 use federation::{WireBody, WireChange, conversation_host};
 
+mod reading;
+pub use reading::{ConversationActivity, PREVIEW_CHARS};
+
 /// Largest text body, in bytes.
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 
@@ -215,6 +218,8 @@ pub struct MessageView {
 /// A conversation as a member sees it.
 #[derive(Debug, Clone)]
 pub struct ConversationView {
+    /// The store's number for the conversation (never shown to clients).
+    pub(crate) no: u64,
     pub id: String,
     pub kind: ConvKind,
     pub name: String,
@@ -499,6 +504,7 @@ impl Messaging {
         let me = s.member(user)?;
         let c: &ConversationRecord = &s.conversation;
         Some(ConversationView {
+            no: c.no,
             id: c.id.clone(),
             kind: c.kind,
             name: c.name.clone(),

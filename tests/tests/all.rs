@@ -24,3 +24,4 @@ mod server;
 mod storage;
 // Friends (issue 22).
 mod friends;
+mod unread;

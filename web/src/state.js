@@ -6,6 +6,8 @@ import * as api from './api.js';
 import { Live } from './live.js';
 
 const PAGE = 50;
+/** How long read positions gather before one request tells the node (ms). */
+const READ_DELAY = 300;
 
 /**
  * @typedef {{id: string, seq: number, ts: number, sender: string, recalled: boolean, body: any}} Message
@@ -23,8 +25,8 @@ export class Store {
     this.conversations = [];
     /** @type {Map<string, Message|null>} */
     this.last = new Map();
-    /** @type {Map<string, number>} seq read up to, per conversation */
-    this.read = new Map();
+    /** @type {Map<string, any>} read-position updates waiting to be sent, per conversation */
+    this.readTimers = new Map();
     /** @type {Map<string, History>} */
     this.history = new Map();
     /** @type {Map<string, Outgoing[]>} */
@@ -55,6 +57,13 @@ export class Store {
     this.refreshQueued = null;
     /** @type {number} time the last live message was drawn after its frame (ms) */
     this.lastDrawDelay = 0;
+    // Coming back to the tab reads what arrived in the open conversation meanwhile.
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState !== 'hidden' && this.active) {
+        this.markRead(this.active);
+        this.changed();
+      }
+    });
   }
 
   /** @param {() => void} fn */
@@ -104,7 +113,6 @@ export class Store {
       if (e instanceof api.ApiError && e.code === 'account_pending_deletion') this.locked = true;
       else throw e;
     }
-    for (const c of this.conversations) if (!this.read.has(c.id)) this.read.set(c.id, c.last_seq);
     this.live = new Live(
       () => api.currentToken(),
       (ev) => this.onEvent(ev),
@@ -139,28 +147,29 @@ export class Store {
     this.outgoing.clear();
     this.drafts.clear();
     this.last.clear();
-    this.read.clear();
+    for (const timer of this.readTimers.values()) clearTimeout(timer);
+    this.readTimers.clear();
     this.details.clear();
     this.active = null;
     this.changed();
   }
 
+  /** Loads my conversations with their unread counts and last messages, as the node counts them. */
   async loadConversations() {
     const r = await api.call('GET', '/api/v1/conversations');
     this.conversations = r.conversations;
+    for (const c of this.conversations) {
+      const known = this.last.get(c.id);
+      const listed = fromListed(c.last_message);
+      // A message drawn from the live stream may be newer than the list's answer.
+      if (!known || !listed || known.seq <= listed.seq) this.last.set(c.id, listed);
+      // A read position this client has not sent yet still counts.
+      if (this.readTimers.has(c.id) || (this.active === c.id && document.visibilityState !== 'hidden')) {
+        c.unread = 0;
+        this.markRead(c.id);
+      }
+    }
     this.sortConversations();
-    await Promise.all(
-      this.conversations
-        .filter((c) => !this.last.has(c.id))
-        .map(async (c) => {
-          try {
-            const h = await api.call('GET', `/api/v1/conversations/${c.id}/messages?limit=1`);
-            this.last.set(c.id, h.messages[0] || null);
-          } catch {
-            this.last.set(c.id, null);
-          }
-        }),
-    );
     this.changed();
   }
 
@@ -191,11 +200,39 @@ export class Store {
     this.conversations.sort((a, b) => key(b) - key(a));
   }
 
+  /** Unread messages in `id`: the node's count, kept up to date from the live stream. */
   unread(id) {
     const c = this.conversations.find((x) => x.id === id);
-    if (!c) return 0;
-    // A conversation that appeared after sign-in has everything unread.
-    return Math.max(0, c.last_seq - (this.read.get(id) ?? 0));
+    return c ? c.unread || 0 : 0;
+  }
+
+  /**
+   * Marks `id` read up to its last message: at once on this screen, on the node within a
+   * moment (one request for a burst of messages read while the conversation is open).
+   * @param {string} id
+   */
+  markRead(id) {
+    const c = this.conversations.find((x) => x.id === id);
+    if (!c) return;
+    c.unread = 0;
+    if (this.readTimers.has(id)) return;
+    this.readTimers.set(
+      id,
+      setTimeout(() => {
+        const conv = this.conversations.find((x) => x.id === id);
+        if (!conv) {
+          this.readTimers.delete(id);
+          return;
+        }
+        api
+          .call('PUT', `/api/v1/conversations/${id}/read`, { seq: conv.last_seq })
+          .then((r) => (conv.read_seq = r.read_seq))
+          .catch(() => {
+            /* the list shows it unread again after the next reload; nothing is lost */
+          })
+          .finally(() => this.readTimers.delete(id));
+      }, READ_DELAY),
+    );
   }
 
   totalUnread() {
@@ -212,8 +249,7 @@ export class Store {
   /** Opens a conversation: its first page of history if not loaded yet. */
   async open(id) {
     this.active = id;
-    const c = this.conversations.find((x) => x.id === id);
-    if (c) this.read.set(id, c.last_seq);
+    this.markRead(id);
     this.changed();
     const h = this.history.get(id);
     if (!h || !h.loaded) await this.loadOlder(id);
@@ -331,9 +367,11 @@ export class Store {
     if (!last || last.seq <= m.seq) this.last.set(id, m);
     const c = this.conversations.find((x) => x.id === id);
     if (c) {
+      const fresh = m.seq > c.last_seq;
       c.last_seq = Math.max(c.last_seq, m.seq);
       c.last_activity = new Date(m.ts).toISOString();
-      if (m.sender === this.me.user || this.active === id && document.visibilityState !== 'hidden') this.read.set(id, c.last_seq);
+      if (this.active === id && document.visibilityState !== 'hidden') this.markRead(id);
+      else if (fresh && m.sender !== this.me.user) c.unread = (c.unread || 0) + 1;
     }
     this.sortConversations();
   }
@@ -447,6 +485,18 @@ export class Store {
   setDraft(id, text) {
     this.drafts.set(id, text);
   }
+}
+
+/**
+ * The list's last message in the shape of a history message (what the list draws of it).
+ * @param {any} l
+ * @returns {Message|null}
+ */
+function fromListed(l) {
+  if (!l) return null;
+  const recalled = l.kind === 'recalled';
+  const body = recalled ? null : l.kind === 'text' ? { type: 'text', text: l.preview } : { type: l.kind, name: l.preview };
+  return { id: '', seq: l.seq, ts: l.ts, sender: l.sender, recalled, body };
 }
 
 function sameBody(a, b) {

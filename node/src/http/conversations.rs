@@ -8,6 +8,7 @@
 //! - `DELETE /api/v1/conversations/{id}/members/{address}` — remove (oneself: leave).
 //! - `PATCH /api/v1/conversations/{id}/members/{address}` — make admin or member.
 //! - `POST /api/v1/conversations/{id}/owner` — transfer ownership.
+//! - `PUT /api/v1/conversations/{id}/read` — mark read up to a message.
 //!
 //! Non-members get 404 on every route, as if the conversation did not exist.
 
@@ -20,7 +21,9 @@ use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
 use crate::accounts::{Accounts, Session};
 use crate::federate::Directory;
-use crate::messaging::{ConversationView, Messaging};
+use crate::messaging::{
+    Body as MessageBody, ConversationActivity, ConversationView, Messaging, PREVIEW_CHARS,
+};
 use crate::storage::REMOTE_USER_BIT;
 use crate::storage::{ConvKind, Role};
 
@@ -131,17 +134,71 @@ pub async fn create(
     }
 }
 
-/// `GET /api/v1/conversations` → 200 `{"conversations":[…]}`.
+/// `GET /api/v1/conversations` → 200 `{"conversations":[…]}`, each with `read_seq`, `unread`
+/// and `last_message` as the session's device sees them.
 pub async fn list(
     messaging: &Messaging,
     session: &Session,
     me: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let all = messaging.list(session.user).await?;
+    let all = messaging.list_with_activity(session).await?;
     Ok(reply(
         StatusCode::OK,
-        &json!({ "conversations": all.iter().map(|v| summary(v, me)).collect::<Vec<_>>() }),
+        &json!({ "conversations": all.iter().map(|(v, a)| {
+            let mut o = summary(v, me);
+            o["read_seq"] = json!(a.read_seq);
+            o["unread"] = json!(a.unread);
+            o["last_message"] = last_message(a);
+            o
+        }).collect::<Vec<_>>() }),
     ))
+}
+
+/// The last message as a list shows it: who, when, what kind, and for text its first
+/// [`PREVIEW_CHARS`] characters (a file's name for a file); `null` if there is none.
+fn last_message(a: &ConversationActivity) -> Value {
+    let Some(m) = &a.last else {
+        return Value::Null;
+    };
+    let (kind, preview) = match &m.body {
+        None => ("recalled", None),
+        Some(MessageBody::Text(t)) => (
+            "text",
+            Some(t.chars().take(PREVIEW_CHARS).collect::<String>()),
+        ),
+        Some(MessageBody::Media { kind, name, .. }) => (
+            kind.name(),
+            name.as_ref()
+                .map(|n| n.chars().take(PREVIEW_CHARS).collect()),
+        ),
+    };
+    json!({
+        "seq": m.seq,
+        "ts": m.ts.0,
+        "sender": m.sender,
+        "kind": kind,
+        "preview": preview,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadBody {
+    seq: u64,
+}
+
+/// `PUT /api/v1/conversations/{id}/read` `{"seq"}` → 200 `{"read_seq"}`: the read position
+/// moves up to `seq` (clamped to the last message; never back).
+pub async fn mark_read(
+    messaging: &Messaging,
+    session: &Session,
+    id: &str,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<Response<Body>, ApiError> {
+    let b: ReadBody = read_json(req, limit).await?;
+    let read_seq = messaging.mark_read(session.user, id, b.seq).await?;
+    Ok(reply(StatusCode::OK, &json!({ "read_seq": read_seq })))
 }
 
 /// `GET /api/v1/conversations/{id}` → 200 with `members`: address, nickname, avatar and role of

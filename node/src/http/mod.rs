@@ -116,6 +116,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/blocks/{id}"),
     ("GET", "/api/v1/me/direct-messages"),
     ("PUT", "/api/v1/me/direct-messages"),
+    // web client (issue 21)
+    ("PUT", "/api/v1/conversations/{id}/read"),
 ];
 
 /// Routes of the federation API (between nodes), outside the client API's document.
@@ -578,6 +580,9 @@ async fn dispatch_authenticated(
         }
         ("PUT", "/api/v1/me/direct-messages") => {
             friends::set_direct_messages(&api.friends, &session, req, b).await
+        }
+        ("PUT", "/api/v1/conversations/{id}/read") => {
+            conversations::mark_read(m, &session, &id, req, b).await
         }
         _ => Err(ApiError::internal()),
     }

@@ -239,6 +239,11 @@ impl Exporter {
             .list(user)
             .await
             .map_err(|e| ProduceError(e.to_string()))?;
+        let reads = self
+            .messaging
+            .read_positions(user)
+            .await
+            .map_err(|e| ProduceError(e.to_string()))?;
         for (i, c) in conversations.iter().enumerate() {
             let mut open = json!({
                 "id": c.id,
@@ -246,6 +251,7 @@ impl Exporter {
                 "name": c.name,
                 "created": c.created.to_rfc3339(),
                 "members": c.members,
+                "read_up_to": reads.get(&c.id).copied().unwrap_or(0),
             })
             .to_string();
             open.pop();

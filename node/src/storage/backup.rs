@@ -267,6 +267,7 @@ kinds!(
     USERID_USERID_BLOCKEDBY,
     USERID_DIRECTMESSAGES,
     USERID_FRIENDQUOTA,
+    USERID_CONVNO_READ,
 );
 
 /// The tables an erasure ledger carries.

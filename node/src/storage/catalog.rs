@@ -353,3 +353,9 @@ pub const USERID_DIRECTMESSAGES: TableDefinition<u64, u8> =
 /// `userid_friendquota`: user id → (UTC day number, friend requests sent that day).
 pub const USERID_FRIENDQUOTA: TableDefinition<u64, (u64, u64)> =
     TableDefinition::new("userid_friendquota");
+// --- web client (issue 21): read positions ---
+
+/// `userid_convno_read`: (user id, conv) → seq of the newest message the user has read in the
+/// conversation (their "mark read"); unread counts are the visible messages of others above it.
+pub const USERID_CONVNO_READ: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_convno_read");

@@ -434,6 +434,7 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     remove_user_range!(tx, USERID_DEVICEID_CURSOR, (user, ""), (user, "\u{10ffff}"));
     tx.open_table(USERID_FLOOR)?.remove(user)?;
     remove_user_range!(tx, USERID_CONVNO_CLEARED, (user, 0), (user, u64::MAX));
+    super::reading::erase_reads(tx, user)?;
     remove_user_range!(
         tx,
         USERID_CONVNO_SEQ_HIDDEN,
@@ -704,6 +705,8 @@ mod tests {
                 .await
                 .unwrap();
         }
+        assert_eq!(store.mark_read(1, 9, 2).await.unwrap(), Some(2));
+        assert_eq!(store.mark_read(2, 9, 3).await.unwrap(), Some(3));
         use crate::storage::sentlog::tests::sends_of;
         assert_eq!(sends_of(&store, 1).await, 2, "their txn ids are recorded");
         let rec = scheduled();
@@ -777,6 +780,15 @@ mod tests {
         for m in &msgs {
             assert_eq!(m.body_sealed.is_empty(), m.author == 1, "seq {}", m.seq);
         }
+        assert!(
+            store.read_positions(1).await.unwrap().is_empty(),
+            "their read positions go"
+        );
+        assert_eq!(
+            store.read_positions(2).await.unwrap(),
+            [("c:x".to_string(), 3)],
+            "not the other member's"
+        );
         assert_eq!(sends_of(&store, 1).await, 0, "and gone, from the log too");
         assert_eq!(sends_of(&store, 2).await, 1, "not the other user's");
         assert!(store.due_erasures(Millis(10)).await.unwrap().is_empty());

@@ -843,6 +843,7 @@ where
                 let role = state.member(user).map_or(Role::Member, |m| m.role);
                 tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, user))?;
                 tx.open_table(USERID_CONVNO)?.remove((user, no))?;
+                super::reading::forget_read(tx, user, no)?;
                 if let Some(m) = state.member(user) {
                     removed.push(*m);
                 }
@@ -1205,24 +1206,7 @@ impl Store {
             {
                 return Ok(None);
             }
-            let head = last_pos(&tx.open_table(META)?)?;
-            let start = match &device {
-                Some(d) => tx
-                    .open_table(USERID_DEVICEID_CURSOR)?
-                    .get((user, d.as_str()))?
-                    .map_or(head, |v| v.value().0),
-                None => 0,
-            };
-            let floor = device_floor(tx, user, start, now)?.floor;
-            let cleared = tx
-                .open_table(USERID_CONVNO_CLEARED)?
-                .get((user, no))?
-                .map_or(0, |v| v.value());
-            let joined = tx
-                .open_table(USERID_CONVNO)?
-                .get((user, no))?
-                .map_or(0, |v| v.value());
-            let lower_pos = floor.max(cleared).max(joined.saturating_sub(1));
+            let lower_pos = view_lower_pos(tx, user, device.as_deref(), no, now)?;
             let hidden = tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
             let messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
             let mut out = Vec::new();
@@ -1509,6 +1493,36 @@ fn keys_of(
         }
     }
     Ok(out)
+}
+
+/// The pos at or below which one of `user`'s devices (or, `device` `None`, the history kept
+/// for the user) sees none of conversation `no`'s messages: the device's view floor, what the
+/// user cleared, and the position before they joined.
+pub(super) fn view_lower_pos(
+    tx: &ReadTransaction,
+    user: u64,
+    device: Option<&str>,
+    no: u64,
+    now: Millis,
+) -> Result<u64, StoreError> {
+    let head = last_pos(&tx.open_table(META)?)?;
+    let start = match device {
+        Some(d) => tx
+            .open_table(USERID_DEVICEID_CURSOR)?
+            .get((user, d))?
+            .map_or(head, |v| v.value().0),
+        None => 0,
+    };
+    let floor = device_floor(tx, user, start, now)?.floor;
+    let cleared = tx
+        .open_table(USERID_CONVNO_CLEARED)?
+        .get((user, no))?
+        .map_or(0, |v| v.value());
+    let joined = tx
+        .open_table(USERID_CONVNO)?
+        .get((user, no))?
+        .map_or(0, |v| v.value());
+    Ok(floor.max(cleared).max(joined.saturating_sub(1)))
 }
 
 /// The pos at or below which a device sees nothing: the user's floor, and for a user without

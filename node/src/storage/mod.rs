@@ -19,6 +19,7 @@ mod federation;
 mod friends;
 mod messaging;
 mod privacy;
+mod reading;
 mod replica;
 mod requests;
 mod retention;
@@ -47,6 +48,7 @@ pub use messaging::{
     Sent,
 };
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
+pub use reading::Activity;
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
 // Friends (issue 22).
@@ -520,6 +522,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_USERID_BLOCKEDBY)?;
     tx.open_table(USERID_DIRECTMESSAGES)?;
     tx.open_table(USERID_FRIENDQUOTA)?;
+    tx.open_table(USERID_CONVNO_READ)?;
     Ok(())
 }
 

@@ -382,6 +382,7 @@ impl Store {
                     };
                     tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, m.user))?;
                     tx.open_table(USERID_CONVNO)?.remove((m.user, no))?;
+                    super::reading::forget_read(tx, m.user, no)?;
                     let ev = EventRecord::Member {
                         action,
                         user: m.user,
