@@ -255,6 +255,12 @@ pub enum Event {
         title: String,
         text: String,
     },
+    /// A new post (`comment` None) or comment in a community the user may see.
+    Community {
+        community: String,
+        post: u64,
+        comment: Option<u64>,
+    },
 }
 
 /// Settings of the messaging service.
@@ -1030,6 +1036,15 @@ impl Messaging {
                     kind: kind.name(),
                     title,
                     text,
+                },
+                EventRecord::Community {
+                    community,
+                    post,
+                    comment,
+                } => Event::Community {
+                    community: crate::community::community_id(community),
+                    post,
+                    comment: (comment != 0).then_some(comment),
                 },
             };
             out.push((e.pos, ev));

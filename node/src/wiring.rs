@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::accounts::Accounts;
 use crate::admin::Retention;
+use crate::community::Communities;
 use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::MasterKey;
@@ -47,6 +48,8 @@ pub(crate) struct Services {
     pub real_name: RealName,
     pub page: PublicPage,
     pub exporter: Exporter,
+    /// Communities (小组).
+    pub communities: Communities,
 }
 
 /// Why wiring failed.
@@ -193,6 +196,14 @@ pub(crate) async fn wire(
         consents.clone(),
         clock.clone(),
     );
+    let communities = Communities::new(
+        store.clone(),
+        master.clone(),
+        consents.clone(),
+        hub.clone(),
+        clock.clone(),
+        domain.clone(),
+    );
     let exporter = Exporter {
         store: store.clone(),
         accounts: accounts.clone(),
@@ -204,6 +215,7 @@ pub(crate) async fn wire(
         real_name: real_name.clone(),
         page: page.clone(),
         policy: policy.clone(),
+        communities: communities.clone(),
         clock: clock.clone(),
         domain,
         interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,
@@ -226,5 +238,6 @@ pub(crate) async fn wire(
         real_name,
         page,
         exporter,
+        communities,
     })
 }

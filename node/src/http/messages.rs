@@ -131,6 +131,11 @@ enum EventKind<'a> {
         title: &'a str,
         text: &'a str,
     },
+    Community {
+        community: &'a str,
+        post: u64,
+        comment: Option<u64>,
+    },
 }
 
 /// The wire shape of event `e` at `cursor`.
@@ -179,6 +184,15 @@ pub fn event_json(cursor: u64, e: &Event) -> EventWire<'_> {
             actor,
         },
         Event::Notice { kind, title, text } => EventKind::Notice { kind, title, text },
+        Event::Community {
+            community,
+            post,
+            comment,
+        } => EventKind::Community {
+            community,
+            post: *post,
+            comment: *comment,
+        },
     };
     EventWire {
         cursor: cursor.to_string(),

@@ -5,6 +5,7 @@
 //! **Boundary:** this is the only module that knows HTTP paths and JSON shapes of the client API.
 
 mod accounts;
+mod communities;
 mod consents;
 mod conversations;
 mod deletion;
@@ -32,6 +33,7 @@ use std::time::Instant;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+pub(crate) use communities::{export_comment, export_post};
 pub use error::ApiError;
 pub use events::Sessions;
 pub use health::Readiness;
@@ -102,6 +104,36 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/media"),
     ("GET", "/api/v1/media/{id}"),
+    // Communities (小组). The literal paths come before `{id}`, which is 16 hex digits.
+    ("GET", "/api/v1/communities"),
+    ("POST", "/api/v1/communities"),
+    ("GET", "/api/v1/communities/mine"),
+    ("GET", "/api/v1/communities/feed"),
+    ("GET", "/api/v1/communities/favourites"),
+    ("GET", "/api/v1/communities/{id}"),
+    ("PATCH", "/api/v1/communities/{id}"),
+    ("POST", "/api/v1/communities/{id}/join"),
+    ("POST", "/api/v1/communities/{id}/leave"),
+    ("GET", "/api/v1/communities/{id}/members"),
+    ("POST", "/api/v1/communities/{id}/moderation"),
+    ("GET", "/api/v1/communities/{id}/log"),
+    ("GET", "/api/v1/communities/{id}/posts"),
+    ("POST", "/api/v1/communities/{id}/posts"),
+    ("GET", "/api/v1/communities/{id}/posts/{post}"),
+    ("PATCH", "/api/v1/communities/{id}/posts/{post}"),
+    ("DELETE", "/api/v1/communities/{id}/posts/{post}"),
+    ("GET", "/api/v1/communities/{id}/posts/{post}/comments"),
+    ("POST", "/api/v1/communities/{id}/posts/{post}/comments"),
+    (
+        "PATCH",
+        "/api/v1/communities/{id}/posts/{post}/comments/{comment}",
+    ),
+    (
+        "DELETE",
+        "/api/v1/communities/{id}/posts/{post}/comments/{comment}",
+    ),
+    ("PUT", "/api/v1/communities/{id}/posts/{post}/favourite"),
+    ("DELETE", "/api/v1/communities/{id}/posts/{post}/favourite"),
 ];
 
 /// Routes of the federation API (between nodes), outside the client API's document.
@@ -127,6 +159,8 @@ pub struct Api {
     pub real_name: RealName,
     pub page: PublicPage,
     pub exporter: Exporter,
+    /// Communities (小组).
+    pub communities: crate::community::Communities,
     pub domain: String,
     pub max_body: usize,
     /// WebSocket sessions, awaited by the server at shutdown.
@@ -541,6 +575,20 @@ async fn dispatch_authenticated(
         ("GET", "/api/v1/me/public-page") => privacy::page_status(&api.page, &session).await,
         ("POST", "/api/v1/me/export") => privacy::start_export(&api.exporter, &session).await,
         ("GET", "/api/v1/me/export") => privacy::download_export(&api.exporter, &session).await,
+        (_, r) if r.starts_with("/api/v1/communities") => {
+            let method = req.method().clone();
+            communities::route(
+                &api.communities,
+                &session,
+                &method,
+                route,
+                &params,
+                q.as_deref(),
+                req,
+                b,
+            )
+            .await
+        }
         _ => Err(ApiError::internal()),
     }
 }

@@ -236,6 +236,13 @@ pub enum EventRecord {
         title: String,
         text: String,
     },
+    /// A new post (`comment` 0) or comment in a community, for a member who may see it
+    /// (numbers only: the client fetches what it may read).
+    Community {
+        community: u64,
+        post: u64,
+        comment: u64,
+    },
 }
 
 /// What a notice is about, so a client can show each kind its own way.
@@ -293,6 +300,11 @@ impl EventRecord {
             EventRecord::Notice { kind, title, text } => {
                 e.u64(6).u64(kind.code()).str(title).str(text)
             }
+            EventRecord::Community {
+                community,
+                post,
+                comment,
+            } => e.u64(7).u64(*community).u64(*post).u64(*comment),
         }
         .finish()
     }
@@ -329,6 +341,11 @@ impl EventRecord {
                     .ok_or(StoreError::Corrupt("event"))?,
                 title: d.string()?,
                 text: d.string()?,
+            },
+            7 => EventRecord::Community {
+                community: d.u64()?,
+                post: d.u64()?,
+                comment: d.u64()?,
             },
             _ => return Err(StoreError::Corrupt("event")),
         };
@@ -565,6 +582,10 @@ fn visible_media(
         if members.get((k.value().1, viewer))?.is_some() {
             return Ok(Some(rec));
         }
+    }
+    // Shown in a community post or as a community's avatar the viewer may see.
+    if super::community::media_visible(tx, id, viewer)? {
+        return Ok(Some(rec));
     }
     Ok(None)
 }

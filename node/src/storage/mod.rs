@@ -14,6 +14,7 @@ mod backup;
 mod batch;
 mod catalog;
 mod codec;
+mod community;
 mod erasure;
 mod federation;
 mod messaging;
@@ -49,6 +50,11 @@ pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeSt
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
 pub use retention::{Counts, Cutoffs, Resume};
+// Communities (community helper).
+pub use community::{
+    CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Joined,
+    MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
+};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -504,6 +510,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REALNAME)?;
     tx.open_table(USERID_PUBLICPAGE)?;
     tx.open_table(USERID_EXPORT)?;
+    community::create_tables(tx)?;
     Ok(())
 }
 
