@@ -431,6 +431,8 @@ async fn moderators_remove_posts_and_comments_and_ban_members_and_the_log_keeps_
         StatusCode::FORBIDDEN,
         "members do not read the log"
     );
+    let r = moderate(&c, &bob, &id, "cat@localhost", "unban").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "nor lift bans");
     // Unbanned, cat may join again.
     assert_eq!(
         moderate(&c, &ann, &id, "cat@localhost", "unban")
@@ -823,6 +825,11 @@ async fn erasure_removes_the_authors_posts_and_comments_everywhere_and_quotes_lo
     })
     .await;
     assert_eq!(texts(&c, &ed, &his).await.unwrap(), ["ed's post"]);
+    // Her rows are gone, not only unreadable: ed's post counts his comment alone.
+    let r = c
+        .get(&format!("/api/v1/communities/{his}/posts/{ep}"), Some(&ed))
+        .await;
+    assert_eq!(r.json()["comments"], 1, "{}", body(&r));
     let r = c
         .get(&format!("/api/v1/communities/{his}/posts/{dp}"), Some(&ed))
         .await;
