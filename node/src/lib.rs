@@ -13,6 +13,7 @@ mod consents;
 mod crypto;
 mod erasure;
 mod federate;
+mod friends;
 mod hash_pool;
 mod http;
 mod hub;

@@ -776,20 +776,62 @@ async fn new_posts_and_comments_arrive_as_events_for_members_who_may_see_them() 
     assert!(quiet_for(&mut ws, 300).await);
 }
 
+/// `a` asks `b` (at `b_addr`) to be friends and `b` accepts.
+async fn befriend(c: &Client, a: &str, b: &str, b_addr: &str) {
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/friends/requests",
+            Some(a),
+            Some(&json!({ "to": b_addr })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = c
+        .call(
+            "POST",
+            &format!("/api/v1/friends/requests/{id}/accept"),
+            Some(b),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+}
+
 #[tokio::test]
-async fn friends_only_posts_are_seen_by_their_author_alone_while_nobody_is_their_friend() {
+async fn friends_only_posts_are_seen_by_the_authors_friends_and_nobody_else() {
     let n = TestNode::start().await;
     let c = n.client();
     let ann = c.user("ann", &phone(1)).await;
     let bob = c.user("bob", &phone(2)).await;
+    let fay = c.user("fay", &phone(3)).await;
+    let out = c.user("out", &phone(4)).await;
     let id = community(&c, &ann, "close", "public").await;
     join(&c, &bob, &id).await;
+    join(&c, &fay, &id).await;
+    moderate(&c, &ann, &id, "bob@localhost", "moderator").await;
+    befriend(&c, &ann, &fay, "fay@localhost").await;
+    befriend(&c, &ann, &out, "out@localhost").await;
+    let mut ws = c.ws(Some(&fay), None).await;
     let p = post(&c, &ann, &id, "for friends", "friends").await;
+    assert_eq!(
+        next_of(&mut ws, "community").await["post"],
+        p,
+        "her friend hears of it"
+    );
     assert_eq!(texts(&c, &ann, &id).await.unwrap(), ["for friends"]);
+    assert_eq!(texts(&c, &fay, &id).await.unwrap(), ["for friends"]);
+    // A friend outside a public community reads it too; a moderator who is no friend does not.
+    assert_eq!(texts(&c, &out, &id).await.unwrap(), ["for friends"]);
     assert!(texts(&c, &bob, &id).await.unwrap().is_empty());
     let r = c
         .get(&format!("/api/v1/communities/{id}/posts/{p}"), Some(&bob))
         .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = comment(&c, &fay, &id, p, json!({"text": "seen"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let r = comment(&c, &bob, &id, p, json!({"text": "hm"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 

@@ -131,6 +131,11 @@ enum EventKind<'a> {
         title: &'a str,
         text: &'a str,
     },
+    Friend {
+        action: &'static str,
+        id: &'a str,
+        user: &'a str,
+    },
     Community {
         community: &'a str,
         post: u64,
@@ -184,6 +189,7 @@ pub fn event_json(cursor: u64, e: &Event) -> EventWire<'_> {
             actor,
         },
         Event::Notice { kind, title, text } => EventKind::Notice { kind, title, text },
+        Event::Friend { action, id, user } => EventKind::Friend { action, id, user },
         Event::Community {
             community,
             post,

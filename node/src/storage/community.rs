@@ -394,15 +394,14 @@ pub fn may_see(visibility: PostVisibility, f: &Facts) -> bool {
     }
 }
 
-/// Whether `a` and `b` are friends. Fails closed: until the friend graph is stored on this
-/// branch, nobody is anyone's friend, so a friends-only post is seen by its author alone.
-fn are_friends(_tx: &ReadTransaction, _a: u64, _b: u64) -> Result<bool, StoreError> {
-    Ok(false)
+/// Whether `a` and `b` are friends (the friend graph of `storage/friends.rs`).
+fn are_friends(tx: &ReadTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
+    super::friends::are_friends_r(tx, a, b)
 }
 
 /// [`are_friends`] inside a write transaction.
-fn are_friends_w(_tx: &WriteTransaction, _a: u64, _b: u64) -> Result<bool, StoreError> {
-    Ok(false)
+fn are_friends_w(tx: &WriteTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
+    Ok(tx.open_table(USERID_USERID_FRIEND)?.get((a, b))?.is_some())
 }
 
 fn role_of(
