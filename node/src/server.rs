@@ -80,7 +80,9 @@ pub struct Node {
 impl Node {
     /// Opens everything and starts serving. Returns once the listener is bound.
     pub async fn start(config: Config, clock: SharedClock) -> Result<Node, StartError> {
-        Self::start_with(config, clock, None).await
+        // Boxed: wiring every service makes this future large (over clippy's `large_futures`
+        // bound), and every caller's future would carry it inline.
+        Box::pin(Self::start_with(config, clock, None)).await
     }
 
     /// Like [`Node::start`], serving on `listener`, which the caller has already bound
@@ -92,7 +94,7 @@ impl Node {
         clock: SharedClock,
         listener: std::net::TcpListener,
     ) -> Result<Node, StartError> {
-        Self::start_with(config, clock, Some(listener)).await
+        Box::pin(Self::start_with(config, clock, Some(listener))).await
     }
 
     async fn start_with(
