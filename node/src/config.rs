@@ -222,6 +222,11 @@ pub struct RetentionConfig {
     /// How long a device's client transaction ids are kept to recognise a resent message
     /// (0: until the device's session ends).
     pub txn_ids_days: Bounded<0, 36_500>,
+    /// Communities: posts (with their comments), comments, and each community's moderation
+    /// log, removed after this many days (0: no maximum).
+    pub community_posts_max_days: Bounded<0, 36_500>,
+    pub community_comments_max_days: Bounded<0, 36_500>,
+    pub community_log_max_days: Bounded<0, 36_500>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -433,6 +438,9 @@ impl Default for RetentionConfig {
             security_logs_max_days: Bounded(0),
             federation_seen_days: Bounded(30),
             txn_ids_days: Bounded(1),
+            community_posts_max_days: Bounded(0),
+            community_comments_max_days: Bounded(0),
+            community_log_max_days: Bounded(365),
         }
     }
 }

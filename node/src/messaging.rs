@@ -271,6 +271,12 @@ pub enum Event {
         id: String,
         user: String,
     },
+    /// A new post (`comment` None) or comment in a community the user may see.
+    Community {
+        community: String,
+        post: u64,
+        comment: Option<u64>,
+    },
 }
 
 /// Settings of the messaging service.
@@ -1058,6 +1064,15 @@ impl Messaging {
                     action: action.name(),
                     id: crate::friends::wire_id(id),
                     user: name(&user),
+                },
+                EventRecord::Community {
+                    community,
+                    post,
+                    comment,
+                } => Event::Community {
+                    community: crate::community::community_id(community),
+                    post,
+                    comment: (comment != 0).then_some(comment),
                 },
             };
             out.push((e.pos, ev));

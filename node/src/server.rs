@@ -80,7 +80,9 @@ pub struct Node {
 impl Node {
     /// Opens everything and starts serving. Returns once the listener is bound.
     pub async fn start(config: Config, clock: SharedClock) -> Result<Node, StartError> {
-        Self::start_with(config, clock, None).await
+        // Boxed: wiring every service makes this future large (over clippy's `large_futures`
+        // bound), and every caller's future would carry it inline.
+        Box::pin(Self::start_with(config, clock, None)).await
     }
 
     /// Like [`Node::start`], serving on `listener`, which the caller has already bound
@@ -92,7 +94,7 @@ impl Node {
         clock: SharedClock,
         listener: std::net::TcpListener,
     ) -> Result<Node, StartError> {
-        Self::start_with(config, clock, Some(listener)).await
+        Box::pin(Self::start_with(config, clock, Some(listener))).await
     }
 
     async fn start_with(
@@ -162,6 +164,7 @@ impl Node {
             page,
             exporter,
             friends,
+            communities,
         } = services;
         let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
             .map_err(|e| {
@@ -252,6 +255,7 @@ impl Node {
             page,
             exporter,
             friends,
+            communities,
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,
             sessions: sessions.clone(),

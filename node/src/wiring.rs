@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::accounts::Accounts;
 use crate::admin::Retention;
+use crate::community::Communities;
 use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::MasterKey;
@@ -48,6 +49,8 @@ pub(crate) struct Services {
     pub page: PublicPage,
     pub exporter: Exporter,
     pub friends: crate::friends::Friends,
+    /// Communities (小组).
+    pub communities: Communities,
 }
 
 /// Why wiring failed.
@@ -208,6 +211,14 @@ pub(crate) async fn wire(
         consents.clone(),
         clock.clone(),
     );
+    let communities = Communities::new(
+        store.clone(),
+        master.clone(),
+        consents.clone(),
+        hub.clone(),
+        clock.clone(),
+        domain.clone(),
+    );
     let exporter = Exporter {
         store: store.clone(),
         accounts: accounts.clone(),
@@ -220,6 +231,7 @@ pub(crate) async fn wire(
         real_name: real_name.clone(),
         page: page.clone(),
         policy: policy.clone(),
+        communities: communities.clone(),
         clock: clock.clone(),
         domain,
         interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,
@@ -243,5 +255,6 @@ pub(crate) async fn wire(
         page,
         exporter,
         friends,
+        communities,
     })
 }

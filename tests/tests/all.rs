@@ -4,6 +4,7 @@
 
 mod accounts;
 mod bounds;
+mod communities;
 mod consents;
 mod deletion;
 mod events;

@@ -36,6 +36,9 @@ pub(crate) fn counts_json(c: &Counts) -> Value {
         "security_logs": c.security_logs,
         "federation_seen": c.federation_seen,
         "txn_ids": c.txn_ids,
+        "community_posts": c.community_posts,
+        "community_comments": c.community_comments,
+        "community_log": c.community_log,
     })
 }
 
@@ -77,6 +80,17 @@ impl Retention {
         }
     }
 
+    /// The cut-offs of communities' posts, comments and moderation log, now.
+    fn community_cutoffs(&self, now: Millis) -> (Option<Millis>, Option<Millis>, Option<Millis>) {
+        let before = |days: u64| (days > 0).then(|| Millis(now.0.saturating_sub(days * DAY_MS)));
+        let c = &self.config;
+        (
+            before(c.community_posts_max_days.get()),
+            before(c.community_comments_max_days.get()),
+            before(c.community_log_max_days.get()),
+        )
+    }
+
     /// The effective schedule.
     pub fn schedule_json(&self) -> Value {
         let c = &self.config;
@@ -92,6 +106,9 @@ impl Retention {
                  "min_days": days(c.security_logs_min_days.get())},
                 {"category": "federation_seen", "max_days": days(c.federation_seen_days.get()), "min_days": null},
                 {"category": "txn_ids", "max_days": days(c.txn_ids_days.get()), "min_days": null},
+                {"category": "community_posts", "max_days": days(c.community_posts_max_days.get()), "min_days": null},
+                {"category": "community_comments", "max_days": days(c.community_comments_max_days.get()), "min_days": null},
+                {"category": "community_log", "max_days": days(c.community_log_max_days.get()), "min_days": null},
             ],
         })
     }
@@ -101,8 +118,15 @@ impl Retention {
     pub async fn run(&self, dry_run: bool, actor: &str) -> Result<Counts, StoreError> {
         let now = self.clock.now();
         let cut = self.cutoffs(now);
+        let community = self.community_cutoffs(now);
         if dry_run {
-            return self.store.retention_count(cut).await;
+            let mut c = self.store.retention_count(cut).await?;
+            let (p, m, l) = self
+                .store
+                .community_retention(community.0, community.1, community.2, usize::MAX, true)
+                .await?;
+            (c.community_posts, c.community_comments, c.community_log) = (p, m, l);
+            return Ok(c);
         }
         let mut total = Counts::default();
         let mut from = Resume::start();
@@ -127,6 +151,20 @@ impl Retention {
                 tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
         }
+        // Communities, in batches of their own until a batch removes fewer than it may.
+        loop {
+            let (p, m, l) = self
+                .store
+                .community_retention(community.0, community.1, community.2, BATCH_ROWS, false)
+                .await?;
+            total.community_posts += p;
+            total.community_comments += m;
+            total.community_log += l;
+            if p < BATCH_ROWS as u64 && m < BATCH_ROWS as u64 && l < BATCH_ROWS as u64 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
         if total.total() > 0 || actor == "admin" {
             self.store
                 .audit(AuditEntry {
@@ -136,14 +174,17 @@ impl Retention {
                     target: String::new(),
             subject: None,
                     detail: format!(
-                        "messages {} undelivered {} media {} sessions {} security_logs {} federation_seen {} txn_ids {}",
+                        "messages {} undelivered {} media {} sessions {} security_logs {} federation_seen {} txn_ids {} community_posts {} community_comments {} community_log {}",
                         total.messages,
                         total.undelivered,
                         total.media,
                         total.sessions,
                         total.security_logs,
                         total.federation_seen,
-                        total.txn_ids
+                        total.txn_ids,
+                        total.community_posts,
+                        total.community_comments,
+                        total.community_log
                     ),
                 })
                 .await?;

@@ -136,6 +136,11 @@ enum EventKind<'a> {
         id: &'a str,
         user: &'a str,
     },
+    Community {
+        community: &'a str,
+        post: u64,
+        comment: Option<u64>,
+    },
 }
 
 /// The wire shape of event `e` at `cursor`.
@@ -185,6 +190,15 @@ pub fn event_json(cursor: u64, e: &Event) -> EventWire<'_> {
         },
         Event::Notice { kind, title, text } => EventKind::Notice { kind, title, text },
         Event::Friend { action, id, user } => EventKind::Friend { action, id, user },
+        Event::Community {
+            community,
+            post,
+            comment,
+        } => EventKind::Community {
+            community,
+            post: *post,
+            comment: *comment,
+        },
     };
     EventWire {
         cursor: cursor.to_string(),

@@ -5,6 +5,7 @@
 //! **Boundary:** this is the only module that knows HTTP paths and JSON shapes of the client API.
 
 mod accounts;
+mod communities;
 mod consents;
 mod conversations;
 mod deletion;
@@ -33,6 +34,7 @@ use std::time::Instant;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+pub(crate) use communities::{export_comment, export_post};
 pub use error::ApiError;
 pub use events::Sessions;
 pub use health::Readiness;
@@ -118,6 +120,36 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/me/direct-messages"),
     // web client (issue 21)
     ("PUT", "/api/v1/conversations/{id}/read"),
+    // Communities (小组). The literal paths come before `{id}`, which is 16 hex digits.
+    ("GET", "/api/v1/communities"),
+    ("POST", "/api/v1/communities"),
+    ("GET", "/api/v1/communities/mine"),
+    ("GET", "/api/v1/communities/feed"),
+    ("GET", "/api/v1/communities/favourites"),
+    ("GET", "/api/v1/communities/{id}"),
+    ("PATCH", "/api/v1/communities/{id}"),
+    ("POST", "/api/v1/communities/{id}/join"),
+    ("POST", "/api/v1/communities/{id}/leave"),
+    ("GET", "/api/v1/communities/{id}/members"),
+    ("POST", "/api/v1/communities/{id}/moderation"),
+    ("GET", "/api/v1/communities/{id}/log"),
+    ("GET", "/api/v1/communities/{id}/posts"),
+    ("POST", "/api/v1/communities/{id}/posts"),
+    ("GET", "/api/v1/communities/{id}/posts/{post}"),
+    ("PATCH", "/api/v1/communities/{id}/posts/{post}"),
+    ("DELETE", "/api/v1/communities/{id}/posts/{post}"),
+    ("GET", "/api/v1/communities/{id}/posts/{post}/comments"),
+    ("POST", "/api/v1/communities/{id}/posts/{post}/comments"),
+    (
+        "PATCH",
+        "/api/v1/communities/{id}/posts/{post}/comments/{comment}",
+    ),
+    (
+        "DELETE",
+        "/api/v1/communities/{id}/posts/{post}/comments/{comment}",
+    ),
+    ("PUT", "/api/v1/communities/{id}/posts/{post}/favourite"),
+    ("DELETE", "/api/v1/communities/{id}/posts/{post}/favourite"),
 ];
 
 /// Routes of the federation API (between nodes), outside the client API's document.
@@ -144,6 +176,8 @@ pub struct Api {
     pub page: PublicPage,
     pub exporter: Exporter,
     pub friends: crate::friends::Friends,
+    /// Communities (小组).
+    pub communities: crate::community::Communities,
     pub domain: String,
     pub max_body: usize,
     /// WebSocket sessions, awaited by the server at shutdown.
@@ -583,6 +617,20 @@ async fn dispatch_authenticated(
         }
         ("PUT", "/api/v1/conversations/{id}/read") => {
             conversations::mark_read(m, &session, &id, req, b).await
+        }
+        (_, r) if r.starts_with("/api/v1/communities") => {
+            let method = req.method().clone();
+            communities::route(
+                &api.communities,
+                &session,
+                &method,
+                route,
+                &params,
+                q.as_deref(),
+                req,
+                b,
+            )
+            .await
         }
         _ => Err(ApiError::internal()),
     }

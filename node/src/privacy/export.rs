@@ -51,6 +51,7 @@ pub struct Exporter {
     pub(crate) real_name: RealName,
     pub(crate) page: PublicPage,
     pub(crate) policy: PolicyBook,
+    pub(crate) communities: crate::community::Communities,
     pub(crate) clock: SharedClock,
     pub(crate) domain: String,
     /// Least time between two requests, and how long a request stays downloadable.
@@ -282,7 +283,31 @@ impl Exporter {
             }
             out.send(b"]}".to_vec()).await?;
         }
-        out.send(b"],\"complete\":true}\n".to_vec()).await?;
+        out.send(b"]".to_vec()).await?;
+        // Communities: memberships, my posts and comments (opened), my favourites.
+        let memberships = self
+            .communities
+            .mine(user)
+            .await
+            .map_err(|e| ProduceError(e.to_string()))?;
+        let (posts, comments, favourites) = self
+            .communities
+            .own_data(user)
+            .await
+            .map_err(|e| ProduceError(e.to_string()))?;
+        let part = json!({
+            "memberships": memberships.iter().map(|c| json!({
+                "id": c.id, "name": c.name, "role": c.role.map(|r| r.name()),
+            })).collect::<Vec<_>>(),
+            "posts": posts.iter().map(crate::http::export_post).collect::<Vec<_>>(),
+            "comments": comments.iter().map(crate::http::export_comment).collect::<Vec<_>>(),
+            "favourites": favourites.iter().map(|(post, community, at)| json!({
+                "post": post, "community": community, "at": at.to_rfc3339(),
+            })).collect::<Vec<_>>(),
+        });
+        out.send(format!(",\"communities\":{part}").into_bytes())
+            .await?;
+        out.send(b",\"complete\":true}\n".to_vec()).await?;
         Ok(())
     }
 }

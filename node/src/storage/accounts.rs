@@ -571,6 +571,10 @@ impl Store {
                     _ => {}
                 }
             }
+            // Communities: a post's place needs precise_location (1.3.3.c).
+            if !event.granted && event.purpose == "precise_location" {
+                super::community::drop_places(tx, user)?;
+            }
             if let Some(a) = &audit {
                 super::append_audit(tx, a.clone())?;
             }

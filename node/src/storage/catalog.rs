@@ -359,3 +359,65 @@ pub const USERID_FRIENDQUOTA: TableDefinition<u64, (u64, u64)> =
 /// conversation (their "mark read"); unread counts are the visible messages of others above it.
 pub const USERID_CONVNO_READ: TableDefinition<(u64, u64), u64> =
     TableDefinition::new("userid_convno_read");
+// ---- Communities (小组; `storage/community.rs`) -------------------------------------------------------------------------------
+
+/// `communityno_community`: community number → encoded [`super::community::CommunityRecord`] (name, description,
+/// avatar media id, public or private, owner, created).
+pub const COMMUNITYNO_COMMUNITY: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("communityno_community");
+
+/// `communityno_userid_member`: (community, user) → (role code, joined ms).
+pub const COMMUNITYNO_USERID_MEMBER: TableDefinition<(u64, u64), (u64, u64)> =
+    TableDefinition::new("communityno_userid_member");
+
+/// `userid_communityno`: (user, community) → role code: a user's communities.
+pub const USERID_COMMUNITYNO: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_communityno");
+
+/// `communityno_userid_pending`: (community, user) → (kind: 0 asked to join, 1 invited; ms;
+/// the moderator who invited, or 0).
+pub const COMMUNITYNO_USERID_PENDING: TableDefinition<(u64, u64), (u64, u64, u64)> =
+    TableDefinition::new("communityno_userid_pending");
+
+/// `communityno_userid_ban`: (community, user) → (ms, moderator who banned).
+pub const COMMUNITYNO_USERID_BAN: TableDefinition<(u64, u64), (u64, u64)> =
+    TableDefinition::new("communityno_userid_ban");
+
+/// `communityno_seq_modlog`: (community, seq from 1) → encoded [`super::community::ModLogRecord`]: the
+/// community's moderation log (who did what to whom, by ids; no text).
+pub const COMMUNITYNO_SEQ_MODLOG: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("communityno_seq_modlog");
+
+/// `postno_post`: post number → encoded [`super::community::PostRecord`] (body and place sealed under the
+/// author's key).
+pub const POSTNO_POST: TableDefinition<u64, &[u8]> = TableDefinition::new("postno_post");
+
+/// `communityno_postno`: (community, post) → (): a community's posts.
+pub const COMMUNITYNO_POSTNO: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("communityno_postno");
+
+/// `userid_postno`: (author, post) → (): a user's posts (erasure, export).
+pub const USERID_POSTNO: TableDefinition<(u64, u64), ()> = TableDefinition::new("userid_postno");
+
+/// `postno_commentno_comment`: (post, comment) → encoded [`super::community::CommentRecord`] (text sealed under
+/// the author's key).
+pub const POSTNO_COMMENTNO_COMMENT: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("postno_commentno_comment");
+
+/// `userid_commentno`: (author, comment) → post: a user's comments.
+pub const USERID_COMMENTNO: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_commentno");
+
+/// `userid_postno_favourite`: (user, post) → ms: a user's private list of favourites.
+pub const USERID_POSTNO_FAVOURITE: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_postno_favourite");
+
+/// `postno_userid_favourite`: (post, user) → (): who favoured a post, so a removed post leaves
+/// no favourite behind.
+pub const POSTNO_USERID_FAVOURITE: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("postno_userid_favourite");
+
+/// `mediaid_communityno_postno`: (media id, community, post or 0 for the avatar) → (): where
+/// a media object is shown, for who may fetch it.
+pub const MEDIAID_COMMUNITYNO_POSTNO: TableDefinition<(&str, u64, u64), ()> =
+    TableDefinition::new("mediaid_communityno_postno");

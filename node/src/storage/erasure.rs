@@ -248,8 +248,13 @@ impl Store {
                         Phase::RowsGone
                     }
                     Phase::RowsGone => {
-                        memberships(tx, user)?;
-                        Phase::MembershipsGone
+                        // Communities first, in bounded steps (posts, comments, memberships).
+                        if super::community::erase_step(tx, user, batch)? {
+                            memberships(tx, user)?;
+                            Phase::MembershipsGone
+                        } else {
+                            Phase::RowsGone
+                        }
                     }
                     Phase::MembershipsGone => {
                         if media(tx, user, batch)? {

@@ -243,6 +243,13 @@ pub enum EventRecord {
         id: u64,
         user: u64,
     },
+    /// A new post (`comment` 0) or comment in a community, for a member who may see it
+    /// (numbers only: the client fetches what it may read).
+    Community {
+        community: u64,
+        post: u64,
+        comment: u64,
+    },
 }
 
 /// What a notice is about, so a client can show each kind its own way.
@@ -303,6 +310,11 @@ impl EventRecord {
             EventRecord::Friend { action, id, user } => {
                 e.u64(7).u64(action.code()).u64(*id).u64(*user)
             }
+            EventRecord::Community {
+                community,
+                post,
+                comment,
+            } => e.u64(8).u64(*community).u64(*post).u64(*comment),
         }
         .finish()
     }
@@ -346,6 +358,11 @@ impl EventRecord {
                     .ok_or(StoreError::Corrupt("event"))?,
                 id: d.u64()?,
                 user: d.u64()?,
+            },
+            8 => EventRecord::Community {
+                community: d.u64()?,
+                post: d.u64()?,
+                comment: d.u64()?,
             },
             _ => return Err(StoreError::Corrupt("event")),
         };
@@ -585,6 +602,10 @@ fn visible_media(
         if members.get((k.value().1, viewer))?.is_some() {
             return Ok(Some(rec));
         }
+    }
+    // Shown in a community post or as a community's avatar the viewer may see.
+    if super::community::media_visible(tx, id, viewer)? {
+        return Ok(Some(rec));
     }
     Ok(None)
 }

@@ -14,6 +14,7 @@ mod backup;
 mod batch;
 mod catalog;
 mod codec;
+mod community;
 mod erasure;
 mod federation;
 mod friends;
@@ -57,6 +58,11 @@ pub use friends::{
     RequestOutcome, RequestState, StepOutcome,
 };
 pub use retention::{Counts, Cutoffs, Resume};
+// Communities (community helper).
+pub use community::{
+    CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Joined,
+    MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
+};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -523,6 +529,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_DIRECTMESSAGES)?;
     tx.open_table(USERID_FRIENDQUOTA)?;
     tx.open_table(USERID_CONVNO_READ)?;
+    community::create_tables(tx)?;
     Ok(())
 }
 

@@ -46,6 +46,11 @@ pub struct Counts {
     pub security_logs: u64,
     pub federation_seen: u64,
     pub txn_ids: u64,
+    /// Communities (`storage/community.rs`): posts with their comments, comments, and
+    /// moderation log entries.
+    pub community_posts: u64,
+    pub community_comments: u64,
+    pub community_log: u64,
 }
 
 impl Counts {
@@ -57,6 +62,9 @@ impl Counts {
         self.security_logs += o.security_logs;
         self.federation_seen += o.federation_seen;
         self.txn_ids += o.txn_ids;
+        self.community_posts += o.community_posts;
+        self.community_comments += o.community_comments;
+        self.community_log += o.community_log;
     }
     pub fn total(&self) -> u64 {
         self.messages
@@ -66,6 +74,9 @@ impl Counts {
             + self.security_logs
             + self.federation_seen
             + self.txn_ids
+            + self.community_posts
+            + self.community_comments
+            + self.community_log
     }
 }
 
@@ -285,6 +296,7 @@ impl Store {
                 security_logs: f.audit_count,
                 federation_seen: (f.seen.len() + f.answers.len()) as u64,
                 txn_ids: f.txn_ids.len() as u64,
+                ..Counts::default()
             })
         })
         .await

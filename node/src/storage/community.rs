@@ -1,0 +1,2312 @@
+//! Communities (小组) as stored: communities, members, join requests and invitations, bans,
+//! each community's moderation log, posts, comments, favourites and the media they carry — and
+//! the one rule of who may see a post ([`may_see`]), applied inside the transaction that reads.
+//!
+//! Post and comment texts (and a post's place label) are sealed under their author's data key
+//! by the domain before they reach here; this module stores ids, roles, times and visibility
+//! codes in clear. Quotes are references to the quoted comment, never a copy of its text, so a
+//! quoted comment that is removed (or whose author is erased) is gone from every quote.
+//!
+//! Ids: a community's number is random (knowing it means having been told of it, so a private
+//! community cannot be found by trying numbers); posts and comments are numbered from META
+//! counters (`next_post`, `next_comment`), increasing with time, so feeds page by number.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::catalog::*;
+use super::codec::{Dec, Enc};
+use super::messaging::{EventRecord, next_pos};
+use super::{Store, StoreError};
+use crate::time::Millis;
+
+/// Opens every table of this module (so read transactions never meet a missing one).
+pub(crate) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(COMMUNITYNO_COMMUNITY)?;
+    tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
+    tx.open_table(USERID_COMMUNITYNO)?;
+    tx.open_table(COMMUNITYNO_USERID_PENDING)?;
+    tx.open_table(COMMUNITYNO_USERID_BAN)?;
+    tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
+    tx.open_table(POSTNO_POST)?;
+    tx.open_table(COMMUNITYNO_POSTNO)?;
+    tx.open_table(USERID_POSTNO)?;
+    tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+    tx.open_table(USERID_COMMENTNO)?;
+    tx.open_table(USERID_POSTNO_FAVOURITE)?;
+    tx.open_table(POSTNO_USERID_FAVOURITE)?;
+    tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+    Ok(())
+}
+
+// ---- Records ------------------------------------------------------------------------------
+
+/// A member's role in a community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CommunityRole {
+    Member,
+    Moderator,
+    Owner,
+}
+
+impl CommunityRole {
+    pub const fn name(self) -> &'static str {
+        match self {
+            CommunityRole::Member => "member",
+            CommunityRole::Moderator => "moderator",
+            CommunityRole::Owner => "owner",
+        }
+    }
+    fn code(self) -> u64 {
+        self as u64
+    }
+    fn from_code(c: u64) -> Result<Self, StoreError> {
+        [
+            CommunityRole::Member,
+            CommunityRole::Moderator,
+            CommunityRole::Owner,
+        ]
+        .into_iter()
+        .find(|r| r.code() == c)
+        .ok_or(StoreError::Corrupt("community member"))
+    }
+    pub fn moderates(self) -> bool {
+        self >= CommunityRole::Moderator
+    }
+}
+
+/// Who may see a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostVisibility {
+    /// The community's members.
+    Members,
+    /// The author's friends (among those who can read the community).
+    Friends,
+    /// Everyone who can read the community (anyone on the node, for a public one).
+    Public,
+}
+
+impl PostVisibility {
+    pub const ALL: [PostVisibility; 3] = [
+        PostVisibility::Members,
+        PostVisibility::Friends,
+        PostVisibility::Public,
+    ];
+    pub const fn name(self) -> &'static str {
+        match self {
+            PostVisibility::Members => "members",
+            PostVisibility::Friends => "friends",
+            PostVisibility::Public => "public",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == s)
+    }
+    fn code(self) -> u64 {
+        self as u64
+    }
+    fn from_code(c: u64) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.code() == c)
+            .ok_or(StoreError::Corrupt("post"))
+    }
+}
+
+/// A community.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommunityRecord {
+    pub id: u64,
+    pub name: String,
+    pub description: String,
+    pub avatar: Option<String>,
+    pub public: bool,
+    pub owner: u64,
+    pub created: Millis,
+}
+
+impl CommunityRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .str(&self.name)
+            .str(&self.description)
+            .str(self.avatar.as_deref().unwrap_or(""))
+            .bool(self.public)
+            .u64(self.owner)
+            .u64(self.created.0)
+            .finish()
+    }
+    fn decode(id: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "community", 1)?;
+        let r = CommunityRecord {
+            id,
+            name: d.string()?,
+            description: d.string()?,
+            avatar: Some(d.string()?).filter(|a| !a.is_empty()),
+            public: d.bool()?,
+            owner: d.u64()?,
+            created: Millis(d.u64()?),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// A post. `body_sealed` holds its text and media list, `place_sealed` the place label the
+/// author chose to show (empty: none), both sealed under the author's data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRecord {
+    pub id: u64,
+    pub community: u64,
+    pub author: u64,
+    pub created: Millis,
+    pub edited: Option<Millis>,
+    pub visibility: PostVisibility,
+    pub body_sealed: Vec<u8>,
+    pub place_sealed: Vec<u8>,
+    /// The media ids the body names (kept in clear for who may fetch them).
+    pub media: Vec<String>,
+}
+
+impl PostRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut e = Enc::new(1)
+            .u64(self.community)
+            .u64(self.author)
+            .u64(self.created.0)
+            .u64(self.edited.map_or(0, |m| m.0))
+            .u64(self.visibility.code())
+            .bytes(&self.body_sealed)
+            .bytes(&self.place_sealed)
+            .u64(self.media.len() as u64);
+        for m in &self.media {
+            e = e.str(m);
+        }
+        e.finish()
+    }
+    fn decode(id: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "post", 1)?;
+        let community = d.u64()?;
+        let author = d.u64()?;
+        let created = Millis(d.u64()?);
+        let edited = match d.u64()? {
+            0 => None,
+            t => Some(Millis(t)),
+        };
+        let visibility = PostVisibility::from_code(d.u64()?)?;
+        let body_sealed = d.bytes()?;
+        let place_sealed = d.bytes()?;
+        let n = d.u64()?;
+        let mut media = Vec::new();
+        for _ in 0..n.min(64) {
+            media.push(d.string()?);
+        }
+        d.end()?;
+        Ok(PostRecord {
+            id,
+            community,
+            author,
+            created,
+            edited,
+            visibility,
+            body_sealed,
+            place_sealed,
+            media,
+        })
+    }
+}
+
+/// A comment: on the post (`parent` 0) or a reply to a top-level comment (one level).
+/// `quote` names a comment of the same post it quotes (0: none) — a reference, never a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentRecord {
+    pub id: u64,
+    pub post: u64,
+    pub author: u64,
+    pub parent: u64,
+    pub quote: u64,
+    pub created: Millis,
+    pub edited: Option<Millis>,
+    pub text_sealed: Vec<u8>,
+}
+
+impl CommentRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .u64(self.author)
+            .u64(self.parent)
+            .u64(self.quote)
+            .u64(self.created.0)
+            .u64(self.edited.map_or(0, |m| m.0))
+            .bytes(&self.text_sealed)
+            .finish()
+    }
+    fn decode(post: u64, id: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "comment", 1)?;
+        let r = CommentRecord {
+            id,
+            post,
+            author: d.u64()?,
+            parent: d.u64()?,
+            quote: d.u64()?,
+            created: Millis(d.u64()?),
+            edited: match d.u64()? {
+                0 => None,
+                t => Some(Millis(t)),
+            },
+            text_sealed: d.bytes()?,
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// What a moderation log entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModAction {
+    Update,
+    Invite,
+    Approve,
+    Reject,
+    RemoveMember,
+    Ban,
+    Unban,
+    SetRole,
+    RemovePost,
+    RemoveComment,
+}
+
+impl ModAction {
+    const ALL: [ModAction; 10] = [
+        ModAction::Update,
+        ModAction::Invite,
+        ModAction::Approve,
+        ModAction::Reject,
+        ModAction::RemoveMember,
+        ModAction::Ban,
+        ModAction::Unban,
+        ModAction::SetRole,
+        ModAction::RemovePost,
+        ModAction::RemoveComment,
+    ];
+    pub const fn name(self) -> &'static str {
+        match self {
+            ModAction::Update => "update",
+            ModAction::Invite => "invite",
+            ModAction::Approve => "approve",
+            ModAction::Reject => "reject",
+            ModAction::RemoveMember => "remove_member",
+            ModAction::Ban => "ban",
+            ModAction::Unban => "unban",
+            ModAction::SetRole => "set_role",
+            ModAction::RemovePost => "remove_post",
+            ModAction::RemoveComment => "remove_comment",
+        }
+    }
+    fn code(self) -> u64 {
+        self as u64
+    }
+}
+
+/// One moderation log entry. Users are named by id (0 once erased); no text of a post or
+/// comment is kept, only its number and its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModLogRecord {
+    pub seq: u64,
+    pub at: Millis,
+    pub actor: u64,
+    pub action: ModAction,
+    /// The member acted on (for a post or comment: its author); 0 for none.
+    pub target: u64,
+    pub post: u64,
+    pub comment: u64,
+    /// For `set_role`: the new role.
+    pub role: Option<CommunityRole>,
+}
+
+impl ModLogRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .u64(self.at.0)
+            .u64(self.actor)
+            .u64(self.action.code())
+            .u64(self.target)
+            .u64(self.post)
+            .u64(self.comment)
+            .u64(self.role.map_or(u64::MAX, |r| r.code()))
+            .finish()
+    }
+    fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "moderation log entry", 1)?;
+        let r = ModLogRecord {
+            seq,
+            at: Millis(d.u64()?),
+            actor: d.u64()?,
+            action: *ModAction::ALL
+                .get(d.u64()? as usize)
+                .ok_or(StoreError::Corrupt("moderation log entry"))?,
+            target: d.u64()?,
+            post: d.u64()?,
+            comment: d.u64()?,
+            role: match d.u64()? {
+                u64::MAX => None,
+                c => Some(CommunityRole::from_code(c)?),
+            },
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+// ---- The visibility rule ------------------------------------------------------------------
+
+/// What decides whether a viewer may see a post, gathered in one transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub community_public: bool,
+    pub role: Option<CommunityRole>,
+    pub banned: bool,
+    pub is_author: bool,
+    pub friends: bool,
+}
+
+/// Whether a viewer may see a post: its author always; a banned viewer never; nobody outside a
+/// private community; "public" posts everyone who can read the community, "members" posts the
+/// members, "friends" posts only the author's friends among those who can read it. The
+/// community's moderators see every post but friends-only ones (they moderate what the
+/// community can see).
+pub fn may_see(visibility: PostVisibility, f: &Facts) -> bool {
+    if f.is_author {
+        return true;
+    }
+    if f.banned {
+        return false;
+    }
+    let reader = f.role.is_some() || f.community_public;
+    if !reader {
+        return false;
+    }
+    match visibility {
+        PostVisibility::Public => true,
+        PostVisibility::Members => f.role.is_some(),
+        PostVisibility::Friends => f.friends,
+    }
+}
+
+/// Whether `a` and `b` are friends (the friend graph of `storage/friends.rs`).
+fn are_friends(tx: &ReadTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
+    super::friends::are_friends_r(tx, a, b)
+}
+
+/// [`are_friends`] inside a write transaction.
+fn are_friends_w(tx: &WriteTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
+    Ok(tx.open_table(USERID_USERID_FRIEND)?.get((a, b))?.is_some())
+}
+
+fn role_of(
+    t: &impl ReadableTable<(u64, u64), (u64, u64)>,
+    c: u64,
+    u: u64,
+) -> Result<Option<CommunityRole>, StoreError> {
+    t.get((c, u))?
+        .map(|v| CommunityRole::from_code(v.value().0))
+        .transpose()
+}
+
+/// Facts about a viewer and a community, read in `tx`.
+fn facts_r(
+    tx: &ReadTransaction,
+    community: &CommunityRecord,
+    viewer: u64,
+) -> Result<Facts, StoreError> {
+    Ok(Facts {
+        community_public: community.public,
+        role: role_of(
+            &tx.open_table(COMMUNITYNO_USERID_MEMBER)?,
+            community.id,
+            viewer,
+        )?,
+        banned: tx
+            .open_table(COMMUNITYNO_USERID_BAN)?
+            .get((community.id, viewer))?
+            .is_some(),
+        is_author: false,
+        friends: false,
+    })
+}
+
+/// Whether `viewer` may see `post`, given the facts about its community.
+fn sees_r(
+    tx: &ReadTransaction,
+    base: &Facts,
+    post: &PostRecord,
+    viewer: u64,
+) -> Result<bool, StoreError> {
+    let mut f = *base;
+    f.is_author = post.author == viewer;
+    if post.visibility == PostVisibility::Friends && !f.is_author {
+        f.friends = are_friends(tx, post.author, viewer)?;
+    }
+    Ok(may_see(post.visibility, &f))
+}
+
+fn get_community_r(tx: &ReadTransaction, c: u64) -> Result<Option<CommunityRecord>, StoreError> {
+    tx.open_table(COMMUNITYNO_COMMUNITY)?
+        .get(c)?
+        .map(|v| CommunityRecord::decode(c, v.value()))
+        .transpose()
+}
+
+fn get_community_w(tx: &WriteTransaction, c: u64) -> Result<Option<CommunityRecord>, StoreError> {
+    tx.open_table(COMMUNITYNO_COMMUNITY)?
+        .get(c)?
+        .map(|v| CommunityRecord::decode(c, v.value()))
+        .transpose()
+}
+
+fn get_post_r(tx: &ReadTransaction, p: u64) -> Result<Option<PostRecord>, StoreError> {
+    tx.open_table(POSTNO_POST)?
+        .get(p)?
+        .map(|v| PostRecord::decode(p, v.value()))
+        .transpose()
+}
+
+fn get_post_w(tx: &WriteTransaction, p: u64) -> Result<Option<PostRecord>, StoreError> {
+    tx.open_table(POSTNO_POST)?
+        .get(p)?
+        .map(|v| PostRecord::decode(p, v.value()))
+        .transpose()
+}
+
+fn role_w(tx: &WriteTransaction, c: u64, u: u64) -> Result<Option<CommunityRole>, StoreError> {
+    role_of(&tx.open_table(COMMUNITYNO_USERID_MEMBER)?, c, u)
+}
+
+/// Whether `media` is shown in a community post or as an avatar that `viewer` may see.
+pub(crate) fn media_visible(
+    tx: &ReadTransaction,
+    media: &str,
+    viewer: u64,
+) -> Result<bool, StoreError> {
+    let refs: Vec<(u64, u64)> = tx
+        .open_table(MEDIAID_COMMUNITYNO_POSTNO)?
+        .range((media, 0, 0)..=(media, u64::MAX, u64::MAX))?
+        .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
+        .collect::<Result<_, _>>()?;
+    for (c, p) in refs {
+        let Some(community) = get_community_r(tx, c)? else {
+            continue;
+        };
+        let facts = facts_r(tx, &community, viewer)?;
+        let ok = if p == 0 {
+            community.public || facts.role.is_some()
+        } else {
+            match get_post_r(tx, p)? {
+                Some(post) => sees_r(tx, &facts, &post, viewer)?,
+                None => false,
+            }
+        };
+        if ok {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+// ---- Writes' helpers ----------------------------------------------------------------------
+
+fn log(tx: &WriteTransaction, c: u64, mut entry: ModLogRecord) -> Result<(), StoreError> {
+    let mut t = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
+    let seq = match t.range((c, 0)..=(c, u64::MAX))?.next_back() {
+        Some(row) => row?.0.value().1 + 1,
+        None => 1,
+    };
+    entry.seq = seq;
+    t.insert((c, seq), entry.encode().as_slice())?;
+    Ok(())
+}
+
+fn entry(at: Millis, actor: u64, action: ModAction, target: u64) -> ModLogRecord {
+    ModLogRecord {
+        seq: 0,
+        at,
+        actor,
+        action,
+        target,
+        post: 0,
+        comment: 0,
+        role: None,
+    }
+}
+
+fn add_member(
+    tx: &WriteTransaction,
+    c: u64,
+    u: u64,
+    role: CommunityRole,
+    now: Millis,
+) -> Result<(), StoreError> {
+    tx.open_table(COMMUNITYNO_USERID_MEMBER)?
+        .insert((c, u), (role.code(), now.0))?;
+    tx.open_table(USERID_COMMUNITYNO)?
+        .insert((u, c), role.code())?;
+    tx.open_table(COMMUNITYNO_USERID_PENDING)?.remove((c, u))?;
+    Ok(())
+}
+
+fn remove_member(tx: &WriteTransaction, c: u64, u: u64) -> Result<bool, StoreError> {
+    let had = tx
+        .open_table(COMMUNITYNO_USERID_MEMBER)?
+        .remove((c, u))?
+        .is_some();
+    tx.open_table(USERID_COMMUNITYNO)?.remove((u, c))?;
+    Ok(had)
+}
+
+/// Removes a post with its comments, favourites and media references.
+fn remove_post(tx: &WriteTransaction, post: &PostRecord) -> Result<(), StoreError> {
+    tx.open_table(POSTNO_POST)?.remove(post.id)?;
+    tx.open_table(COMMUNITYNO_POSTNO)?
+        .remove((post.community, post.id))?;
+    tx.open_table(USERID_POSTNO)?
+        .remove((post.author, post.id))?;
+    let comments: Vec<(u64, u64)> = {
+        let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+        let mut out = Vec::new();
+        for row in t.range((post.id, 0)..=(post.id, u64::MAX))? {
+            let (k, v) = row?;
+            let c = CommentRecord::decode(post.id, k.value().1, v.value())?;
+            out.push((c.author, c.id));
+        }
+        out
+    };
+    {
+        let mut by_user = tx.open_table(USERID_COMMENTNO)?;
+        for (author, id) in &comments {
+            by_user.remove((*author, *id))?;
+        }
+    }
+    tx.open_table(POSTNO_COMMENTNO_COMMENT)?
+        .retain_in((post.id, 0)..=(post.id, u64::MAX), |_, _| false)?;
+    let fans: Vec<u64> = tx
+        .open_table(POSTNO_USERID_FAVOURITE)?
+        .range((post.id, 0)..=(post.id, u64::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    {
+        let mut favs = tx.open_table(USERID_POSTNO_FAVOURITE)?;
+        for u in &fans {
+            favs.remove((*u, post.id))?;
+        }
+    }
+    tx.open_table(POSTNO_USERID_FAVOURITE)?
+        .retain_in((post.id, 0)..=(post.id, u64::MAX), |_, _| false)?;
+    let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+    for m in &post.media {
+        refs.remove((m.as_str(), post.community, post.id))?;
+    }
+    Ok(())
+}
+
+/// Removes one comment; a top-level comment takes its replies with it. Quotes of it stay
+/// references to a comment that is gone.
+fn remove_comment(tx: &WriteTransaction, c: &CommentRecord) -> Result<u64, StoreError> {
+    let mut gone = vec![(c.author, c.id)];
+    if c.parent == 0 {
+        let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+        for row in t.range((c.post, c.id + 1)..=(c.post, u64::MAX))? {
+            let (k, v) = row?;
+            let r = CommentRecord::decode(c.post, k.value().1, v.value())?;
+            if r.parent == c.id {
+                gone.push((r.author, r.id));
+            }
+        }
+    }
+    let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+    let mut by_user = tx.open_table(USERID_COMMENTNO)?;
+    for (author, id) in &gone {
+        t.remove((c.post, *id))?;
+        by_user.remove((*author, *id))?;
+    }
+    Ok(gone.len() as u64)
+}
+
+/// The members who may see `post` (its author included), each given an event at one new
+/// position. Returns (users, pos).
+fn announce(
+    tx: &WriteTransaction,
+    community: &CommunityRecord,
+    post: &PostRecord,
+    comment: u64,
+) -> Result<(Vec<u64>, u64), StoreError> {
+    let members: Vec<(u64, CommunityRole)> = {
+        let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
+        let mut out = Vec::new();
+        for row in t.range((community.id, 0)..=(community.id, u64::MAX))? {
+            let (k, v) = row?;
+            out.push((k.value().1, CommunityRole::from_code(v.value().0)?));
+        }
+        out
+    };
+    let mut users = Vec::new();
+    for (u, role) in members {
+        let f = Facts {
+            community_public: community.public,
+            role: Some(role),
+            banned: false,
+            is_author: u == post.author,
+            friends: post.visibility == PostVisibility::Friends
+                && u != post.author
+                && are_friends_w(tx, post.author, u)?,
+        };
+        if may_see(post.visibility, &f) {
+            users.push(u);
+        }
+    }
+    if users.is_empty() {
+        return Ok((users, 0));
+    }
+    let pos = next_pos(tx)?;
+    let ev = EventRecord::Community {
+        community: community.id,
+        post: post.id,
+        comment,
+    }
+    .encode();
+    let mut events = tx.open_table(USERID_POS_EVENT)?;
+    for u in &users {
+        events.insert((*u, pos), ev.as_slice())?;
+    }
+    Ok((users, pos))
+}
+
+// ---- Inputs and outcomes ------------------------------------------------------------------
+
+/// Why a community write was refused (decided inside its transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommunityRefusal {
+    /// No such community, post or comment, or not one the actor may see.
+    NotFound,
+    /// The actor's role does not allow it.
+    Forbidden(&'static str),
+    /// The state does not allow it (e.g. the owner leaving, banning the owner).
+    Conflict(&'static str),
+    /// The actor is banned from the community.
+    Banned,
+}
+
+/// What a join did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    Member,
+    Requested,
+}
+
+/// An author's change to a post: `None` keeps what is there.
+#[derive(Debug, Clone)]
+pub struct PostEdit {
+    pub body_sealed: Option<Vec<u8>>,
+    pub media: Option<Vec<String>>,
+    pub visibility: Option<PostVisibility>,
+    /// `Some(empty)` removes the place.
+    pub place_sealed: Option<Vec<u8>>,
+}
+
+/// A settings change by the owner: `None` keeps what is there.
+#[derive(Debug, Clone, Default)]
+pub struct CommunityEdit {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `Some(None)` removes the avatar.
+    pub avatar: Option<Option<String>>,
+    pub public: Option<bool>,
+}
+
+/// A moderator's action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moderation {
+    /// Invite a user (private) or approve their request.
+    Admit(u64),
+    /// Turn down a request or withdraw an invitation.
+    Reject(u64),
+    RemoveMember(u64),
+    Ban(u64),
+    Unban(u64),
+    /// Owner only: make a member a moderator or a moderator a member.
+    SetRole(u64, CommunityRole),
+}
+
+/// Who to wake after a write: users and the event position.
+pub type Wake = (Vec<u64>, u64);
+
+/// A community with what one viewer needs to know about it.
+#[derive(Debug, Clone)]
+pub struct CommunityFacts {
+    pub community: CommunityRecord,
+    pub role: Option<CommunityRole>,
+    /// "asked" or "invited" while a request or invitation is open.
+    pub pending: Option<&'static str>,
+    pub banned: bool,
+    pub members: u64,
+}
+
+/// A member or a pending request, for the members list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub user: u64,
+    pub role: Option<CommunityRole>,
+    pub pending: Option<&'static str>,
+    pub since: Millis,
+}
+
+fn pending_name(kind: u64) -> &'static str {
+    if kind == 1 { "invited" } else { "asked" }
+}
+
+fn community_facts_r(
+    tx: &ReadTransaction,
+    community: CommunityRecord,
+    viewer: u64,
+) -> Result<CommunityFacts, StoreError> {
+    let f = facts_r(tx, &community, viewer)?;
+    let pending = tx
+        .open_table(COMMUNITYNO_USERID_PENDING)?
+        .get((community.id, viewer))?
+        .map(|v| pending_name(v.value().0));
+    let members = tx
+        .open_table(COMMUNITYNO_USERID_MEMBER)?
+        .range((community.id, 0)..=(community.id, u64::MAX))?
+        .count() as u64;
+    Ok(CommunityFacts {
+        community,
+        role: f.role,
+        pending,
+        banned: f.banned,
+        members,
+    })
+}
+
+/// Whether `viewer` can see that the community exists: public ones everyone, private ones their
+/// members and those invited or asking.
+fn knows(c: &CommunityFacts) -> bool {
+    c.community.public || c.role.is_some() || c.pending.is_some()
+}
+
+impl Store {
+    /// Creates community `id` (a random number: knowing it is being told of it) owned by
+    /// `owner`; false if the number is taken.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_community(
+        &self,
+        id: u64,
+        name: String,
+        description: String,
+        avatar: Option<String>,
+        public: bool,
+        owner: u64,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            if id == 0 || get_community_w(tx, id)?.is_some() {
+                return Ok(false);
+            }
+            let rec = CommunityRecord {
+                id,
+                name: name.clone(),
+                description: description.clone(),
+                avatar: avatar.clone(),
+                public,
+                owner,
+                created: now,
+            };
+            tx.open_table(COMMUNITYNO_COMMUNITY)?
+                .insert(id, rec.encode().as_slice())?;
+            add_member(tx, id, owner, CommunityRole::Owner, now)?;
+            if let Some(a) = &avatar {
+                tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?
+                    .insert((a.as_str(), id, 0), ())?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// A community as `viewer` sees it; None if it does not exist or `viewer` may not know of
+    /// it (a private community they are not a member of, invited to or asking to join).
+    pub async fn community_for(
+        &self,
+        c: u64,
+        viewer: u64,
+    ) -> Result<Option<CommunityFacts>, StoreError> {
+        self.read(move |tx| {
+            let Some(rec) = get_community_r(tx, c)? else {
+                return Ok(None);
+            };
+            let f = community_facts_r(tx, rec, viewer)?;
+            Ok(knows(&f).then_some(f))
+        })
+        .await
+    }
+
+    /// Public communities with a number above `after` whose name or description contains
+    /// `q` (case-insensitive; every one without `q`), at most `limit`, in number order.
+    pub async fn public_communities(
+        &self,
+        viewer: u64,
+        q: Option<String>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<CommunityFacts>, StoreError> {
+        self.read(move |tx| {
+            let q = q.map(|q| q.to_lowercase());
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(COMMUNITYNO_COMMUNITY)?
+                .range(after.saturating_add(1)..)?
+            {
+                let (k, v) = row?;
+                let rec = CommunityRecord::decode(k.value(), v.value())?;
+                if !rec.public {
+                    continue;
+                }
+                if let Some(q) = &q
+                    && !rec.name.to_lowercase().contains(q.as_str())
+                    && !rec.description.to_lowercase().contains(q.as_str())
+                {
+                    continue;
+                }
+                out.push(community_facts_r(tx, rec, viewer)?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The communities `user` is a member of, in number order.
+    pub async fn communities_of(&self, user: u64) -> Result<Vec<CommunityFacts>, StoreError> {
+        self.read(move |tx| {
+            let ids: Vec<u64> = tx
+                .open_table(USERID_COMMUNITYNO)?
+                .range((user, 0)..=(user, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::new();
+            for c in ids {
+                if let Some(rec) = get_community_r(tx, c)? {
+                    out.push(community_facts_r(tx, rec, user)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The owner changes the settings (logged).
+    pub async fn update_community(
+        &self,
+        c: u64,
+        actor: u64,
+        edit: CommunityEdit,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(mut rec) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            match role_w(tx, c, actor)? {
+                Some(CommunityRole::Owner) => {}
+                Some(_) => {
+                    return Ok(Err(CommunityRefusal::Forbidden(
+                        "only the owner changes the community's settings",
+                    )));
+                }
+                None => return Ok(Err(CommunityRefusal::NotFound)),
+            }
+            if let Some(n) = &edit.name {
+                rec.name = n.clone();
+            }
+            if let Some(d) = &edit.description {
+                rec.description = d.clone();
+            }
+            if let Some(p) = edit.public {
+                rec.public = p;
+            }
+            if let Some(a) = &edit.avatar {
+                let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+                if let Some(old) = &rec.avatar {
+                    refs.remove((old.as_str(), c, 0))?;
+                }
+                if let Some(new) = a {
+                    refs.insert((new.as_str(), c, 0), ())?;
+                }
+                rec.avatar = a.clone();
+            }
+            tx.open_table(COMMUNITYNO_COMMUNITY)?
+                .insert(c, rec.encode().as_slice())?;
+            log(tx, c, entry(now, actor, ModAction::Update, 0))?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// `user` joins: a public community at once, a private one when invited (otherwise the
+    /// request waits for a moderator).
+    pub async fn join_community(
+        &self,
+        c: u64,
+        user: u64,
+        now: Millis,
+    ) -> Result<Result<Joined, CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(rec) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if role_w(tx, c, user)?.is_some() {
+                return Ok(Ok(Joined::Member));
+            }
+            let pending = tx
+                .open_table(COMMUNITYNO_USERID_PENDING)?
+                .get((c, user))?
+                .map(|v| v.value().0);
+            if tx
+                .open_table(COMMUNITYNO_USERID_BAN)?
+                .get((c, user))?
+                .is_some()
+            {
+                return Ok(Err(CommunityRefusal::Banned));
+            }
+            if rec.public || pending == Some(1) {
+                add_member(tx, c, user, CommunityRole::Member, now)?;
+                Ok(Ok(Joined::Member))
+            } else {
+                tx.open_table(COMMUNITYNO_USERID_PENDING)?
+                    .insert((c, user), (0, now.0, 0))?;
+                Ok(Ok(Joined::Requested))
+            }
+        })
+        .await
+    }
+
+    /// `user` leaves (or withdraws their request). The owner cannot leave.
+    pub async fn leave_community(
+        &self,
+        c: u64,
+        user: u64,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            if get_community_w(tx, c)?.is_none() {
+                return Ok(Err(CommunityRefusal::NotFound));
+            }
+            match role_w(tx, c, user)? {
+                Some(CommunityRole::Owner) => Ok(Err(CommunityRefusal::Conflict(
+                    "the owner cannot leave the community",
+                ))),
+                Some(_) => {
+                    remove_member(tx, c, user)?;
+                    Ok(Ok(()))
+                }
+                None => {
+                    let had = tx
+                        .open_table(COMMUNITYNO_USERID_PENDING)?
+                        .remove((c, user))?
+                        .is_some();
+                    Ok(if had {
+                        Ok(())
+                    } else {
+                        Err(CommunityRefusal::NotFound)
+                    })
+                }
+            }
+        })
+        .await
+    }
+
+    /// A moderator's action on a member, logged in the community's log.
+    pub async fn moderate(
+        &self,
+        c: u64,
+        actor: u64,
+        action: Moderation,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(_rec) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            let Some(mine) = role_w(tx, c, actor)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if !mine.moderates() {
+                return Ok(Err(CommunityRefusal::Forbidden(
+                    "only the community's moderators do this",
+                )));
+            }
+            let target = match action {
+                Moderation::Admit(u)
+                | Moderation::Reject(u)
+                | Moderation::RemoveMember(u)
+                | Moderation::Ban(u)
+                | Moderation::Unban(u)
+                | Moderation::SetRole(u, _) => u,
+            };
+            let theirs = role_w(tx, c, target)?;
+            // Nobody acts on someone of their own rank or above (the owner on themselves).
+            if let Some(r) = theirs
+                && r >= mine
+                && !matches!(action, Moderation::Admit(_))
+            {
+                return Ok(Err(CommunityRefusal::Forbidden(
+                    "moderators act on members; only the owner acts on moderators",
+                )));
+            }
+            let mut e = entry(now, actor, ModAction::Update, target);
+            match action {
+                Moderation::Admit(u) => {
+                    if theirs.is_some() {
+                        return Ok(Ok(()));
+                    }
+                    if tx
+                        .open_table(COMMUNITYNO_USERID_BAN)?
+                        .get((c, u))?
+                        .is_some()
+                    {
+                        return Ok(Err(CommunityRefusal::Conflict(
+                            "the user is banned; unban them first",
+                        )));
+                    }
+                    let asked = tx
+                        .open_table(COMMUNITYNO_USERID_PENDING)?
+                        .get((c, u))?
+                        .map(|v| v.value().0);
+                    match asked {
+                        Some(0) => {
+                            add_member(tx, c, u, CommunityRole::Member, now)?;
+                            e.action = ModAction::Approve;
+                        }
+                        Some(_) => return Ok(Ok(())),
+                        None => {
+                            tx.open_table(COMMUNITYNO_USERID_PENDING)?
+                                .insert((c, u), (1, now.0, actor))?;
+                            e.action = ModAction::Invite;
+                        }
+                    }
+                }
+                Moderation::Reject(u) => {
+                    if tx
+                        .open_table(COMMUNITYNO_USERID_PENDING)?
+                        .remove((c, u))?
+                        .is_none()
+                    {
+                        return Ok(Err(CommunityRefusal::NotFound));
+                    }
+                    e.action = ModAction::Reject;
+                }
+                Moderation::RemoveMember(u) => {
+                    if !remove_member(tx, c, u)? {
+                        return Ok(Err(CommunityRefusal::NotFound));
+                    }
+                    e.action = ModAction::RemoveMember;
+                }
+                Moderation::Ban(u) => {
+                    if u == actor {
+                        return Ok(Err(CommunityRefusal::Conflict("you cannot ban yourself")));
+                    }
+                    remove_member(tx, c, u)?;
+                    tx.open_table(COMMUNITYNO_USERID_PENDING)?.remove((c, u))?;
+                    tx.open_table(COMMUNITYNO_USERID_BAN)?
+                        .insert((c, u), (now.0, actor))?;
+                    e.action = ModAction::Ban;
+                }
+                Moderation::Unban(u) => {
+                    if tx
+                        .open_table(COMMUNITYNO_USERID_BAN)?
+                        .remove((c, u))?
+                        .is_none()
+                    {
+                        return Ok(Err(CommunityRefusal::NotFound));
+                    }
+                    e.action = ModAction::Unban;
+                }
+                Moderation::SetRole(u, role) => {
+                    if mine != CommunityRole::Owner {
+                        return Ok(Err(CommunityRefusal::Forbidden(
+                            "only the owner appoints moderators",
+                        )));
+                    }
+                    if theirs.is_none() {
+                        return Ok(Err(CommunityRefusal::NotFound));
+                    }
+                    if role == CommunityRole::Owner {
+                        return Ok(Err(CommunityRefusal::Conflict("a community has one owner")));
+                    }
+                    add_member(tx, c, u, role, now)?;
+                    e.action = ModAction::SetRole;
+                    e.role = Some(role);
+                }
+            }
+            log(tx, c, e)?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// Members (with roles), then pending requests and invitations, then (for moderators)
+    /// bans as role None with pending "banned". None if `viewer` is not a member.
+    pub async fn community_members(
+        &self,
+        c: u64,
+        viewer: u64,
+    ) -> Result<Option<Vec<MemberRow>>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
+            let Some(mine) = role_of(&t, c, viewer)? else {
+                return Ok(None);
+            };
+            let mut out = Vec::new();
+            for row in t.range((c, 0)..=(c, u64::MAX))? {
+                let (k, v) = row?;
+                let (role, joined) = v.value();
+                out.push(MemberRow {
+                    user: k.value().1,
+                    role: Some(CommunityRole::from_code(role)?),
+                    pending: None,
+                    since: Millis(joined),
+                });
+            }
+            if mine.moderates() {
+                for row in tx
+                    .open_table(COMMUNITYNO_USERID_PENDING)?
+                    .range((c, 0)..=(c, u64::MAX))?
+                {
+                    let (k, v) = row?;
+                    let (kind, at, _) = v.value();
+                    out.push(MemberRow {
+                        user: k.value().1,
+                        role: None,
+                        pending: Some(pending_name(kind)),
+                        since: Millis(at),
+                    });
+                }
+                for row in tx
+                    .open_table(COMMUNITYNO_USERID_BAN)?
+                    .range((c, 0)..=(c, u64::MAX))?
+                {
+                    let (k, v) = row?;
+                    out.push(MemberRow {
+                        user: k.value().1,
+                        role: None,
+                        pending: Some("banned"),
+                        since: Millis(v.value().0),
+                    });
+                }
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
+
+    /// The moderation log, newest first, below `before`; None unless `viewer` moderates.
+    pub async fn moderation_log(
+        &self,
+        c: u64,
+        viewer: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<ModLogRecord>>, StoreError> {
+        self.read(move |tx| {
+            match role_of(&tx.open_table(COMMUNITYNO_USERID_MEMBER)?, c, viewer)? {
+                Some(r) if r.moderates() => {}
+                _ => return Ok(None),
+            }
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(COMMUNITYNO_SEQ_MODLOG)?
+                .range((c, 0)..(c, before))?
+                .rev()
+                .take(limit)
+            {
+                let (k, v) = row?;
+                out.push(ModLogRecord::decode(k.value().1, v.value())?);
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
+
+    /// Stores a new post by a member; `seal(id)` seals body and place under the author's
+    /// key for the number assigned. Media must be the author's (checked by the domain).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_post(
+        &self,
+        c: u64,
+        author: u64,
+        visibility: PostVisibility,
+        media: Vec<String>,
+        now: Millis,
+        seal: impl Fn(u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> + Send + 'static,
+    ) -> Result<Result<(u64, Wake), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(community) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if tx
+                .open_table(COMMUNITYNO_USERID_BAN)?
+                .get((c, author))?
+                .is_some()
+            {
+                return Ok(Err(CommunityRefusal::Banned));
+            }
+            if role_w(tx, c, author)?.is_none() {
+                return Ok(Err(if community.public {
+                    CommunityRefusal::Forbidden("join the community to post in it")
+                } else {
+                    CommunityRefusal::NotFound
+                }));
+            }
+            let id = super::take_numbers(tx, "next_post", 1)?;
+            let (body_sealed, place_sealed) = seal(id)?;
+            let post = PostRecord {
+                id,
+                community: c,
+                author,
+                created: now,
+                edited: None,
+                visibility,
+                body_sealed,
+                place_sealed,
+                media: media.clone(),
+            };
+            tx.open_table(POSTNO_POST)?
+                .insert(id, post.encode().as_slice())?;
+            tx.open_table(COMMUNITYNO_POSTNO)?.insert((c, id), ())?;
+            tx.open_table(USERID_POSTNO)?.insert((author, id), ())?;
+            {
+                let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+                for m in &media {
+                    refs.insert((m.as_str(), c, id), ())?;
+                }
+            }
+            let wake = announce(tx, &community, &post, 0)?;
+            Ok(Ok((id, wake)))
+        })
+        .await
+    }
+
+    /// One post if `viewer` may see it (and it is in community `c`).
+    pub async fn post_for(
+        &self,
+        c: u64,
+        p: u64,
+        viewer: u64,
+    ) -> Result<Option<(PostRecord, u64)>, StoreError> {
+        self.read(move |tx| {
+            let Some(post) = get_post_r(tx, p)? else {
+                return Ok(None);
+            };
+            if post.community != c {
+                return Ok(None);
+            }
+            let Some(community) = get_community_r(tx, c)? else {
+                return Ok(None);
+            };
+            let facts = facts_r(tx, &community, viewer)?;
+            if !sees_r(tx, &facts, &post, viewer)? {
+                return Ok(None);
+            }
+            let comments = tx
+                .open_table(POSTNO_COMMENTNO_COMMENT)?
+                .range((p, 0)..=(p, u64::MAX))?
+                .count() as u64;
+            Ok(Some((post, comments)))
+        })
+        .await
+    }
+
+    /// The author edits their post (body, media, visibility, place).
+    pub async fn edit_post(
+        &self,
+        c: u64,
+        p: u64,
+        author: u64,
+        edit: PostEdit,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(mut post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if post.author != author {
+                return Ok(Err(CommunityRefusal::Forbidden(
+                    "only its author edits a post",
+                )));
+            }
+            if let Some(b) = &edit.body_sealed {
+                post.body_sealed = b.clone();
+            }
+            if let Some(v) = edit.visibility {
+                post.visibility = v;
+            }
+            if let Some(pl) = &edit.place_sealed {
+                post.place_sealed = pl.clone();
+            }
+            if let Some(m) = &edit.media {
+                let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+                for old in &post.media {
+                    refs.remove((old.as_str(), c, p))?;
+                }
+                for new in m {
+                    refs.insert((new.as_str(), c, p), ())?;
+                }
+                post.media = m.clone();
+            }
+            post.edited = Some(now);
+            tx.open_table(POSTNO_POST)?
+                .insert(p, post.encode().as_slice())?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// Deletes a post: by its author, or removed by a moderator (logged). Its comments,
+    /// favourites and media references go with it.
+    pub async fn delete_post(
+        &self,
+        c: u64,
+        p: u64,
+        actor: u64,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if post.author != actor {
+                match role_w(tx, c, actor)? {
+                    Some(r) if r.moderates() => {
+                        let mut e = entry(now, actor, ModAction::RemovePost, post.author);
+                        e.post = p;
+                        log(tx, c, e)?;
+                    }
+                    Some(_) => {
+                        return Ok(Err(CommunityRefusal::Forbidden(
+                            "only its author or a moderator deletes a post",
+                        )));
+                    }
+                    None => return Ok(Err(CommunityRefusal::NotFound)),
+                }
+            }
+            remove_post(tx, &post)?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// Posts of community `c` that `viewer` may see, newest first, numbered below `before`.
+    /// None if `viewer` may not read the community at all.
+    pub async fn community_posts(
+        &self,
+        c: u64,
+        viewer: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<(PostRecord, u64)>>, StoreError> {
+        self.read(move |tx| {
+            let Some(community) = get_community_r(tx, c)? else {
+                return Ok(None);
+            };
+            let facts = facts_r(tx, &community, viewer)?;
+            if !(community.public || facts.role.is_some()) || facts.banned {
+                return Ok(None);
+            }
+            Ok(Some(page_of(
+                tx,
+                &[(community, facts)],
+                viewer,
+                before,
+                limit,
+            )?))
+        })
+        .await
+    }
+
+    /// Posts across every community `viewer` is a member of, newest first, below `before`.
+    pub async fn my_feed(
+        &self,
+        viewer: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<(PostRecord, u64)>, StoreError> {
+        self.read(move |tx| {
+            let ids: Vec<u64> = tx
+                .open_table(USERID_COMMUNITYNO)?
+                .range((viewer, 0)..=(viewer, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            let mut sources = Vec::new();
+            for c in ids {
+                if let Some(community) = get_community_r(tx, c)? {
+                    let f = facts_r(tx, &community, viewer)?;
+                    sources.push((community, f));
+                }
+            }
+            page_of(tx, &sources, viewer, before, limit)
+        })
+        .await
+    }
+
+    /// Comments of a post `viewer` may see, oldest first, numbered above `after`.
+    pub async fn post_comments(
+        &self,
+        c: u64,
+        p: u64,
+        viewer: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<CommentRecord>>, StoreError> {
+        self.read(move |tx| {
+            let Some(post) = get_post_r(tx, p)?.filter(|x| x.community == c) else {
+                return Ok(None);
+            };
+            let Some(community) = get_community_r(tx, c)? else {
+                return Ok(None);
+            };
+            let facts = facts_r(tx, &community, viewer)?;
+            if !sees_r(tx, &facts, &post, viewer)? {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(POSTNO_COMMENTNO_COMMENT)?
+                .range((p, after.saturating_add(1))..=(p, u64::MAX))?
+                .take(limit)
+            {
+                let (k, v) = row?;
+                out.push(CommentRecord::decode(p, k.value().1, v.value())?);
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
+
+    /// The comments of post `p` among `ids` that still exist (for quotes).
+    pub async fn comments_by_id(
+        &self,
+        p: u64,
+        ids: Vec<u64>,
+    ) -> Result<Vec<CommentRecord>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(v) = t.get((p, id))? {
+                    out.push(CommentRecord::decode(p, id, v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Adds a comment by someone who may see the post and is a member (or, in a public
+    /// community, anyone not banned). `seal(id)` seals the text.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_comment(
+        &self,
+        c: u64,
+        p: u64,
+        author: u64,
+        parent: u64,
+        quote: u64,
+        now: Millis,
+        seal: impl Fn(u64) -> Result<Vec<u8>, StoreError> + Send + 'static,
+    ) -> Result<Result<(u64, Wake), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            let Some(community) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            let banned = tx
+                .open_table(COMMUNITYNO_USERID_BAN)?
+                .get((c, author))?
+                .is_some();
+            let role = role_w(tx, c, author)?;
+            let f = Facts {
+                community_public: community.public,
+                role,
+                banned,
+                is_author: post.author == author,
+                friends: post.visibility == PostVisibility::Friends
+                    && post.author != author
+                    && are_friends_w(tx, post.author, author)?,
+            };
+            if !may_see(post.visibility, &f) {
+                return Ok(Err(CommunityRefusal::NotFound));
+            }
+            if banned {
+                return Ok(Err(CommunityRefusal::Banned));
+            }
+            if role.is_none() {
+                return Ok(Err(CommunityRefusal::Forbidden(
+                    "join the community to comment",
+                )));
+            }
+            {
+                let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+                if parent != 0 {
+                    let Some(v) = t.get((p, parent))? else {
+                        return Ok(Err(CommunityRefusal::Conflict(
+                            "the comment replied to is not on this post",
+                        )));
+                    };
+                    if CommentRecord::decode(p, parent, v.value())?.parent != 0 {
+                        return Ok(Err(CommunityRefusal::Conflict(
+                            "replies are one level deep: reply to the top-level comment",
+                        )));
+                    }
+                }
+                if quote != 0 && t.get((p, quote))?.is_none() {
+                    return Ok(Err(CommunityRefusal::Conflict(
+                        "the comment quoted is not on this post",
+                    )));
+                }
+            }
+            let id = super::take_numbers(tx, "next_comment", 1)?;
+            let rec = CommentRecord {
+                id,
+                post: p,
+                author,
+                parent,
+                quote,
+                created: now,
+                edited: None,
+                text_sealed: seal(id)?,
+            };
+            tx.open_table(POSTNO_COMMENTNO_COMMENT)?
+                .insert((p, id), rec.encode().as_slice())?;
+            tx.open_table(USERID_COMMENTNO)?.insert((author, id), p)?;
+            let wake = announce(tx, &community, &post, id)?;
+            Ok(Ok((id, wake)))
+        })
+        .await
+    }
+
+    /// The author edits a comment's text.
+    pub async fn edit_comment(
+        &self,
+        c: u64,
+        p: u64,
+        id: u64,
+        author: u64,
+        text_sealed: Vec<u8>,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            if get_post_w(tx, p)?.filter(|x| x.community == c).is_none() {
+                return Ok(Err(CommunityRefusal::NotFound));
+            }
+            let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+            let found = t
+                .get((p, id))?
+                .map(|v| CommentRecord::decode(p, id, v.value()));
+            let Some(mut rec) = found.transpose()? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if rec.author != author {
+                return Ok(Err(CommunityRefusal::Forbidden(
+                    "only its author edits a comment",
+                )));
+            }
+            rec.text_sealed = text_sealed.clone();
+            rec.edited = Some(now);
+            t.insert((p, id), rec.encode().as_slice())?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// Deletes a comment: by its author, or removed by a moderator (logged).
+    pub async fn delete_comment(
+        &self,
+        c: u64,
+        p: u64,
+        id: u64,
+        actor: u64,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            if get_post_w(tx, p)?.filter(|x| x.community == c).is_none() {
+                return Ok(Err(CommunityRefusal::NotFound));
+            }
+            let found = tx
+                .open_table(POSTNO_COMMENTNO_COMMENT)?
+                .get((p, id))?
+                .map(|v| CommentRecord::decode(p, id, v.value()));
+            let Some(rec) = found.transpose()? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if rec.author != actor {
+                match role_w(tx, c, actor)? {
+                    Some(r) if r.moderates() => {
+                        let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
+                        e.post = p;
+                        e.comment = id;
+                        log(tx, c, e)?;
+                    }
+                    Some(_) => {
+                        return Ok(Err(CommunityRefusal::Forbidden(
+                            "only its author or a moderator deletes a comment",
+                        )));
+                    }
+                    None => return Ok(Err(CommunityRefusal::NotFound)),
+                }
+            }
+            remove_comment(tx, &rec)?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// Adds (`on`) or removes a favourite. Adding needs the post to be visible to `user`.
+    pub async fn set_favourite(
+        &self,
+        c: u64,
+        p: u64,
+        user: u64,
+        on: bool,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            if !on {
+                tx.open_table(USERID_POSTNO_FAVOURITE)?.remove((user, p))?;
+                tx.open_table(POSTNO_USERID_FAVOURITE)?.remove((p, user))?;
+                return Ok(Ok(()));
+            }
+            let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            let Some(community) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            let f = Facts {
+                community_public: community.public,
+                role: role_w(tx, c, user)?,
+                banned: tx
+                    .open_table(COMMUNITYNO_USERID_BAN)?
+                    .get((c, user))?
+                    .is_some(),
+                is_author: post.author == user,
+                friends: post.visibility == PostVisibility::Friends
+                    && post.author != user
+                    && are_friends_w(tx, post.author, user)?,
+            };
+            if !may_see(post.visibility, &f) {
+                return Ok(Err(CommunityRefusal::NotFound));
+            }
+            tx.open_table(USERID_POSTNO_FAVOURITE)?
+                .insert((user, p), now.0)?;
+            tx.open_table(POSTNO_USERID_FAVOURITE)?
+                .insert((p, user), ())?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// `user`'s favourites that they may still see, newest post first, below `before`.
+    pub async fn favourites(
+        &self,
+        user: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<(PostRecord, u64)>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(USERID_POSTNO_FAVOURITE)?
+                .range((user, 0)..(user, before))?
+                .rev()
+            {
+                let p = row?.0.value().1;
+                let Some(post) = get_post_r(tx, p)? else {
+                    continue;
+                };
+                let Some(community) = get_community_r(tx, post.community)? else {
+                    continue;
+                };
+                let facts = facts_r(tx, &community, user)?;
+                if sees_r(tx, &facts, &post, user)? {
+                    let n = comment_count(tx, p)?;
+                    out.push((post, n));
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Which of `posts` `user` has favoured.
+    pub async fn favoured(&self, user: u64, posts: Vec<u64>) -> Result<Vec<u64>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(USERID_POSTNO_FAVOURITE)?;
+            let mut out = Vec::new();
+            for p in posts {
+                if t.get((user, p))?.is_some() {
+                    out.push(p);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Of `posts`, the ones `viewer` may see (for search results and other listings).
+    pub async fn visible_posts(
+        &self,
+        viewer: u64,
+        posts: Vec<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            let mut facts: BTreeMap<u64, Option<Facts>> = BTreeMap::new();
+            for p in posts {
+                let Some(post) = get_post_r(tx, p)? else {
+                    continue;
+                };
+                let f = match facts.get(&post.community) {
+                    Some(f) => *f,
+                    None => {
+                        let f = get_community_r(tx, post.community)?
+                            .map(|c| facts_r(tx, &c, viewer))
+                            .transpose()?;
+                        facts.insert(post.community, f);
+                        f
+                    }
+                };
+                if let Some(f) = f
+                    && sees_r(tx, &f, &post, viewer)?
+                {
+                    out.push(p);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every post and comment `user` wrote, and their favourites as (post, community, time)
+    /// (for the export).
+    #[allow(clippy::type_complexity)]
+    pub async fn community_data_of(
+        &self,
+        user: u64,
+    ) -> Result<(Vec<PostRecord>, Vec<CommentRecord>, Vec<(u64, u64, Millis)>), StoreError> {
+        self.read(move |tx| {
+            let mut posts = Vec::new();
+            for row in tx
+                .open_table(USERID_POSTNO)?
+                .range((user, 0)..=(user, u64::MAX))?
+            {
+                let p = row?.0.value().1;
+                if let Some(post) = get_post_r(tx, p)? {
+                    posts.push(post);
+                }
+            }
+            let mut comments = Vec::new();
+            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+            for row in tx
+                .open_table(USERID_COMMENTNO)?
+                .range((user, 0)..=(user, u64::MAX))?
+            {
+                let (k, v) = row?;
+                let (id, p) = (k.value().1, v.value());
+                if let Some(v) = t.get((p, id))? {
+                    comments.push(CommentRecord::decode(p, id, v.value())?);
+                }
+            }
+            let mut favs = Vec::new();
+            for row in tx
+                .open_table(USERID_POSTNO_FAVOURITE)?
+                .range((user, 0)..=(user, u64::MAX))?
+            {
+                let (k, v) = row?;
+                let p = k.value().1;
+                if let Some(post) = get_post_r(tx, p)? {
+                    favs.push((p, post.community, Millis(v.value())));
+                }
+            }
+            Ok((posts, comments, favs))
+        })
+        .await
+    }
+
+    /// Retention of communities: removes up to `limit` posts (with their comments) created
+    /// before `posts`, comments before `comments`, and moderation log entries before `log`,
+    /// sparing authors under legal hold. Returns what went (posts, comments, log entries);
+    /// fewer than `limit` of each means that category is done. With `dry_run`, counts in a
+    /// read snapshot and changes nothing.
+    pub async fn community_retention(
+        &self,
+        posts: Option<Millis>,
+        comments: Option<Millis>,
+        log_before: Option<Millis>,
+        limit: usize,
+        dry_run: bool,
+    ) -> Result<(u64, u64, u64), StoreError> {
+        if dry_run {
+            return self
+                .read(move |tx| count_due(tx, posts, comments, log_before))
+                .await;
+        }
+        self.write(move |tx| {
+            let held: std::collections::HashSet<u64> = tx
+                .open_table(USERID_LEGALHOLD)?
+                .iter()?
+                .map(|r| r.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            let mut counts = (0, 0, 0);
+            if let Some(cut) = posts {
+                let due: Vec<PostRecord> = {
+                    let mut out = Vec::new();
+                    // Numbers increase with time: the oldest come first.
+                    for row in tx.open_table(POSTNO_POST)?.iter()? {
+                        let (k, v) = row?;
+                        let post = PostRecord::decode(k.value(), v.value())?;
+                        if post.created >= cut {
+                            break;
+                        }
+                        if !held.contains(&post.author) {
+                            out.push(post);
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                    }
+                    out
+                };
+                for post in &due {
+                    remove_post(tx, post)?;
+                }
+                counts.0 = due.len() as u64;
+            }
+            if let Some(cut) = comments {
+                let due: Vec<CommentRecord> = {
+                    let mut out = Vec::new();
+                    for row in tx.open_table(POSTNO_COMMENTNO_COMMENT)?.iter()? {
+                        let (k, v) = row?;
+                        let (p, id) = k.value();
+                        let rec = CommentRecord::decode(p, id, v.value())?;
+                        if rec.created < cut && !held.contains(&rec.author) {
+                            out.push(rec);
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                    }
+                    out
+                };
+                let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+                let mut by_user = tx.open_table(USERID_COMMENTNO)?;
+                for rec in &due {
+                    t.remove((rec.post, rec.id))?;
+                    by_user.remove((rec.author, rec.id))?;
+                }
+                counts.1 = due.len() as u64;
+            }
+            if let Some(cut) = log_before {
+                let mut t = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
+                let due: Vec<(u64, u64)> = {
+                    let mut out = Vec::new();
+                    for row in t.iter()? {
+                        let (k, v) = row?;
+                        let (c, seq) = k.value();
+                        if ModLogRecord::decode(seq, v.value())?.at < cut {
+                            out.push((c, seq));
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                    }
+                    out
+                };
+                for key in &due {
+                    t.remove(*key)?;
+                }
+                counts.2 = due.len() as u64;
+            }
+            Ok(counts)
+        })
+        .await
+    }
+}
+
+/// What community retention would remove now (posts, comments not on those posts, log).
+fn count_due(
+    tx: &ReadTransaction,
+    posts: Option<Millis>,
+    comments: Option<Millis>,
+    log_before: Option<Millis>,
+) -> Result<(u64, u64, u64), StoreError> {
+    let held: std::collections::HashSet<u64> = tx
+        .open_table(USERID_LEGALHOLD)?
+        .iter()?
+        .map(|r| r.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    let mut counts = (0, 0, 0);
+    let mut gone = std::collections::HashSet::new();
+    if let Some(cut) = posts {
+        for row in tx.open_table(POSTNO_POST)?.iter()? {
+            let (k, v) = row?;
+            let post = PostRecord::decode(k.value(), v.value())?;
+            if post.created >= cut {
+                break;
+            }
+            if !held.contains(&post.author) {
+                gone.insert(post.id);
+                counts.0 += 1;
+            }
+        }
+    }
+    if let Some(cut) = comments {
+        for row in tx.open_table(POSTNO_COMMENTNO_COMMENT)?.iter()? {
+            let (k, v) = row?;
+            let (p, id) = k.value();
+            let rec = CommentRecord::decode(p, id, v.value())?;
+            if rec.created < cut && !held.contains(&rec.author) && !gone.contains(&p) {
+                counts.1 += 1;
+            }
+        }
+    }
+    if let Some(cut) = log_before {
+        for row in tx.open_table(COMMUNITYNO_SEQ_MODLOG)?.iter()? {
+            let (k, v) = row?;
+            if ModLogRecord::decode(k.value().1, v.value())?.at < cut {
+                counts.2 += 1;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+fn comment_count(tx: &ReadTransaction, p: u64) -> Result<u64, StoreError> {
+    Ok(tx
+        .open_table(POSTNO_COMMENTNO_COMMENT)?
+        .range((p, 0)..=(p, u64::MAX))?
+        .count() as u64)
+}
+
+/// The newest `limit` posts below `before` across `sources` that `viewer` may see, with their
+/// comment counts. Each community contributes at most `limit` candidates it reads newest first.
+fn page_of(
+    tx: &ReadTransaction,
+    sources: &[(CommunityRecord, Facts)],
+    viewer: u64,
+    before: u64,
+    limit: usize,
+) -> Result<Vec<(PostRecord, u64)>, StoreError> {
+    let index = tx.open_table(COMMUNITYNO_POSTNO)?;
+    let mut found: BTreeMap<u64, PostRecord> = BTreeMap::new();
+    for (community, facts) in sources {
+        if facts.banned {
+            continue;
+        }
+        let mut taken = 0;
+        for row in index
+            .range((community.id, 0)..(community.id, before))?
+            .rev()
+        {
+            let p = row?.0.value().1;
+            // Older than everything already kept in a full page: nothing further here helps.
+            if found.len() >= limit && found.keys().next().is_some_and(|k| p < *k) {
+                break;
+            }
+            let Some(post) = get_post_r(tx, p)? else {
+                continue;
+            };
+            if sees_r(tx, facts, &post, viewer)? {
+                found.insert(p, post);
+                taken += 1;
+                while found.len() > limit {
+                    found.pop_first();
+                }
+                if taken >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(found.len());
+    for (p, post) in found.into_iter().rev() {
+        out.push((post, comment_count(tx, p)?));
+    }
+    Ok(out)
+}
+
+// ---- Erasure and revocation ---------------------------------------------------------------
+
+/// One bounded step of erasing `user` from communities: their posts (with every comment on
+/// them), their comments elsewhere, favourites, requests, bans, and memberships (an owner's
+/// community passes to its longest-serving moderator, else member; a community left with no
+/// member is removed), and moderation log entries naming them lose the name. True when
+/// nothing is left.
+pub(crate) fn erase_step(
+    tx: &WriteTransaction,
+    user: u64,
+    batch: usize,
+) -> Result<bool, StoreError> {
+    let batch = batch.max(1);
+    let posts: Vec<u64> = tx
+        .open_table(USERID_POSTNO)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .take(batch)
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for p in &posts {
+        match get_post_w(tx, *p)? {
+            Some(post) => remove_post(tx, &post)?,
+            None => {
+                tx.open_table(USERID_POSTNO)?.remove((user, *p))?;
+            }
+        }
+    }
+    if posts.len() >= batch {
+        return Ok(false);
+    }
+    let comments: Vec<(u64, u64)> = tx
+        .open_table(USERID_COMMENTNO)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .take(batch)
+        .map(|r| r.map(|(k, v)| (k.value().1, v.value())))
+        .collect::<Result<_, _>>()?;
+    for (id, p) in &comments {
+        let found = tx
+            .open_table(POSTNO_COMMENTNO_COMMENT)?
+            .get((*p, *id))?
+            .map(|v| CommentRecord::decode(*p, *id, v.value()));
+        match found.transpose()? {
+            Some(rec) => {
+                remove_comment(tx, &rec)?;
+            }
+            None => {
+                tx.open_table(USERID_COMMENTNO)?.remove((user, *id))?;
+            }
+        }
+    }
+    if comments.len() >= batch {
+        return Ok(false);
+    }
+    let favs: Vec<u64> = tx
+        .open_table(USERID_POSTNO_FAVOURITE)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for p in &favs {
+        tx.open_table(POSTNO_USERID_FAVOURITE)?.remove((*p, user))?;
+    }
+    tx.open_table(USERID_POSTNO_FAVOURITE)?
+        .retain_in((user, 0)..=(user, u64::MAX), |_, _| false)?;
+    tx.open_table(COMMUNITYNO_USERID_PENDING)?
+        .retain(|k, _| k.1 != user)?;
+    tx.open_table(COMMUNITYNO_USERID_BAN)?
+        .retain(|k, _| k.1 != user)?;
+    let mine: Vec<(u64, u64)> = tx
+        .open_table(USERID_COMMUNITYNO)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .map(|r| r.map(|(k, v)| (k.value().1, v.value())))
+        .collect::<Result<_, _>>()?;
+    for (c, role) in mine {
+        remove_member(tx, c, user)?;
+        if role == CommunityRole::Owner.code() {
+            hand_over(tx, c)?;
+        }
+    }
+    // The log keeps what was done, no longer by or to whom.
+    let mut log = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
+    let named: Vec<((u64, u64), ModLogRecord)> = {
+        let mut out = Vec::new();
+        for row in log.iter()? {
+            let (k, v) = row?;
+            let (c, seq) = k.value();
+            let r = ModLogRecord::decode(seq, v.value())?;
+            if r.actor == user || r.target == user {
+                out.push(((c, seq), r));
+            }
+        }
+        out
+    };
+    for (key, mut r) in named {
+        if r.actor == user {
+            r.actor = 0;
+        }
+        if r.target == user {
+            r.target = 0;
+        }
+        log.insert(key, r.encode().as_slice())?;
+    }
+    Ok(true)
+}
+
+/// A community whose owner is gone passes to its longest-serving moderator, else member; with
+/// no member left it is removed with whatever is still in it.
+fn hand_over(tx: &WriteTransaction, c: u64) -> Result<(), StoreError> {
+    let members: Vec<(u64, CommunityRole, u64)> = {
+        let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
+        let mut out = Vec::new();
+        for row in t.range((c, 0)..=(c, u64::MAX))? {
+            let (k, v) = row?;
+            let (role, joined) = v.value();
+            out.push((k.value().1, CommunityRole::from_code(role)?, joined));
+        }
+        out
+    };
+    let heir = members
+        .iter()
+        .max_by_key(|(_, role, joined)| (*role, std::cmp::Reverse(*joined)))
+        .map(|(u, _, joined)| (*u, *joined));
+    let Some(mut rec) = get_community_w(tx, c)? else {
+        return Ok(());
+    };
+    match heir {
+        Some((u, joined)) => {
+            add_member(tx, c, u, CommunityRole::Owner, Millis(joined))?;
+            rec.owner = u;
+            tx.open_table(COMMUNITYNO_COMMUNITY)?
+                .insert(c, rec.encode().as_slice())?;
+        }
+        None => {
+            let posts: Vec<u64> = tx
+                .open_table(COMMUNITYNO_POSTNO)?
+                .range((c, 0)..=(c, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            for p in posts {
+                if let Some(post) = get_post_w(tx, p)? {
+                    remove_post(tx, &post)?;
+                }
+            }
+            if let Some(a) = &rec.avatar {
+                tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?
+                    .remove((a.as_str(), c, 0))?;
+            }
+            tx.open_table(COMMUNITYNO_SEQ_MODLOG)?
+                .retain_in((c, 0)..=(c, u64::MAX), |_, _| false)?;
+            tx.open_table(COMMUNITYNO_USERID_PENDING)?
+                .retain_in((c, 0)..=(c, u64::MAX), |_, _| false)?;
+            tx.open_table(COMMUNITYNO_USERID_BAN)?
+                .retain_in((c, 0)..=(c, u64::MAX), |_, _| false)?;
+            tx.open_table(COMMUNITYNO_COMMUNITY)?.remove(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Revoking `precise_location` removes the place of every post of `user`, in the transaction
+/// that records the revocation.
+pub(crate) fn drop_places(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+    let posts: Vec<u64> = tx
+        .open_table(USERID_POSTNO)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    let mut t = tx.open_table(POSTNO_POST)?;
+    for p in posts {
+        let found = t.get(p)?.map(|v| PostRecord::decode(p, v.value()));
+        if let Some(mut post) = found.transpose()?
+            && !post.place_sealed.is_empty()
+        {
+            post.place_sealed.clear();
+            t.insert(p, post.encode().as_slice())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(public: bool, role: Option<CommunityRole>) -> Facts {
+        Facts {
+            community_public: public,
+            role,
+            banned: false,
+            is_author: false,
+            friends: false,
+        }
+    }
+
+    #[test]
+    fn who_may_see_a_post() {
+        use CommunityRole::*;
+        use PostVisibility::*;
+        // Public community: anyone sees public posts, members see members' posts.
+        assert!(may_see(Public, &facts(true, None)));
+        assert!(!may_see(Members, &facts(true, None)));
+        assert!(may_see(Members, &facts(true, Some(Member))));
+        // Private community: nobody outside sees anything, public posts included.
+        assert!(!may_see(Public, &facts(false, None)));
+        assert!(may_see(Public, &facts(false, Some(Member))));
+        // Friends only: friends, and not moderators or other members.
+        assert!(!may_see(Friends, &facts(true, Some(Moderator))));
+        assert!(!may_see(Friends, &facts(true, Some(Member))));
+        let mut f = facts(true, Some(Member));
+        f.friends = true;
+        assert!(may_see(Friends, &f));
+        // Friends outside a private community still see nothing.
+        let mut f = facts(false, None);
+        f.friends = true;
+        assert!(!may_see(Friends, &f));
+        // The author always; a banned viewer never.
+        let mut f = facts(false, None);
+        f.is_author = true;
+        assert!(may_see(Friends, &f));
+        let mut f = facts(true, Some(Member));
+        f.banned = true;
+        assert!(!may_see(Public, &f));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let p = PostRecord {
+            id: 7,
+            community: 3,
+            author: 9,
+            created: Millis(5),
+            edited: Some(Millis(6)),
+            visibility: PostVisibility::Friends,
+            body_sealed: vec![1, 2],
+            place_sealed: vec![],
+            media: vec!["m1".into(), "m2".into()],
+        };
+        assert_eq!(PostRecord::decode(7, &p.encode()).unwrap(), p);
+        let c = CommentRecord {
+            id: 4,
+            post: 7,
+            author: 9,
+            parent: 2,
+            quote: 3,
+            created: Millis(8),
+            edited: None,
+            text_sealed: vec![5],
+        };
+        assert_eq!(CommentRecord::decode(7, 4, &c.encode()).unwrap(), c);
+        let l = ModLogRecord {
+            seq: 2,
+            at: Millis(1),
+            actor: 1,
+            action: ModAction::SetRole,
+            target: 2,
+            post: 0,
+            comment: 0,
+            role: Some(CommunityRole::Moderator),
+        };
+        assert_eq!(ModLogRecord::decode(2, &l.encode()).unwrap(), l);
+    }
+}
