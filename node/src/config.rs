@@ -207,6 +207,8 @@ pub struct RetentionConfig {
     /// How long a device's client transaction ids are kept to recognise a resent message
     /// (0: until the device's session ends).
     pub txn_ids_days: Bounded<0, 36_500>,
+    /// How long searches are kept in a user's recent searches (only with `personalisation`).
+    pub search_log_days: Bounded<1, 3_650>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -407,6 +409,7 @@ impl Default for RetentionConfig {
             security_logs_max_days: Bounded(0),
             federation_seen_days: Bounded(30),
             txn_ids_days: Bounded(1),
+            search_log_days: Bounded(30),
         }
     }
 }

@@ -161,6 +161,7 @@ impl Node {
             real_name,
             page,
             exporter,
+            search,
         } = services;
         let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
             .map_err(|e| {
@@ -250,6 +251,7 @@ impl Node {
             real_name,
             page,
             exporter,
+            search,
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,
             sessions: sessions.clone(),

@@ -23,6 +23,7 @@ use crate::policy::{Policy, PolicyBook};
 use crate::privacy::{Exporter, Minors, PublicPage, RealName};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::Requests;
+use crate::search::{self, Search};
 use crate::signing::NodeKeys;
 use crate::storage::{Store, StoreError};
 use crate::time::SharedClock;
@@ -47,6 +48,7 @@ pub(crate) struct Services {
     pub real_name: RealName,
     pub page: PublicPage,
     pub exporter: Exporter,
+    pub search: Search,
 }
 
 /// Why wiring failed.
@@ -76,6 +78,7 @@ pub(crate) async fn wire(
     limiter: Arc<LoginLimiter>,
     stopped: watch::Receiver<bool>,
 ) -> Result<Services, WiringError> {
+    let stopped_search = stopped.clone();
     let domain = config.server.domain.as_str().to_string();
     let hub = Arc::new(Hub::default());
     let consents = Consents::new(store.clone(), clock.clone());
@@ -193,6 +196,18 @@ pub(crate) async fn wire(
         consents.clone(),
         clock.clone(),
     );
+    let search = Search::new(
+        store.clone(),
+        master.clone(),
+        accounts.clone(),
+        consents.clone(),
+        messaging.clone(),
+        clock.clone(),
+        search::Settings {
+            log_days: config.retention.search_log_days.get(),
+        },
+    );
+    search.start(stopped_search);
     let exporter = Exporter {
         store: store.clone(),
         accounts: accounts.clone(),
@@ -226,5 +241,6 @@ pub(crate) async fn wire(
         real_name,
         page,
         exporter,
+        search,
     })
 }

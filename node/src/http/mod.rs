@@ -22,6 +22,7 @@ mod privacy;
 mod proxy;
 mod query;
 mod requests;
+mod search;
 mod throttle;
 mod web;
 
@@ -102,6 +103,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/media"),
     ("GET", "/api/v1/media/{id}"),
+    // Search (issue 23)
+    ("POST", "/api/v1/search"),
+    ("GET", "/api/v1/me/searches"),
+    ("DELETE", "/api/v1/me/searches"),
 ];
 
 /// Routes of the federation API (between nodes), outside the client API's document.
@@ -127,6 +132,7 @@ pub struct Api {
     pub real_name: RealName,
     pub page: PublicPage,
     pub exporter: Exporter,
+    pub search: crate::search::Search,
     pub domain: String,
     pub max_body: usize,
     /// WebSocket sessions, awaited by the server at shutdown.
@@ -378,7 +384,11 @@ async fn dispatch(
             privacy::public_page(&api.page, &h, &api.domain).await
         }
         ("POST", "/api/v1/accounts") => {
-            accounts::register(&api.accounts, &api.domain, req, api.max_body).await
+            let r = accounts::register(&api.accounts, &api.domain, req, api.max_body).await;
+            if r.is_ok() {
+                search::account_added(&api.search).await;
+            }
+            r
         }
         ("POST", "/api/v1/sessions") => {
             accounts::login(&api.accounts, req, peer, api.max_body).await
@@ -504,7 +514,11 @@ async fn dispatch_authenticated(
         }
         ("GET", "/api/v1/me") => me::get(&api.accounts, &session, &api.domain).await,
         ("PATCH", "/api/v1/me") => {
-            me::patch(&api.accounts, &session, &api.domain, req, api.max_body).await
+            let r = me::patch(&api.accounts, &session, &api.domain, req, api.max_body).await;
+            if r.is_ok() {
+                search::profile_changed(&api.search, session.user).await;
+            }
+            r
         }
         ("GET", "/api/v1/users/{address}") => {
             me::view_user(&api.accounts, &api.inbox, &session, &api.domain, &param()).await
@@ -517,6 +531,9 @@ async fn dispatch_authenticated(
             requests::file(&api.requests, &session, req, api.max_body).await
         }
         ("GET", "/api/v1/me/requests") => requests::list(&api.requests, &session).await,
+        ("POST", "/api/v1/search") => search::search(&api.search, &session, req, b).await,
+        ("GET", "/api/v1/me/searches") => search::recent(&api.search, &session).await,
+        ("DELETE", "/api/v1/me/searches") => search::clear(&api.search, &session).await,
         ("GET", "/api/v1/me/consents") => consents::list(&api.consents, &session).await,
         ("PUT", "/api/v1/me/consents/{purpose}") => {
             consents::put(&api.consents, &api.minors, &session, &param(), req, b).await

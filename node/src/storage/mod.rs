@@ -21,6 +21,7 @@ mod privacy;
 mod replica;
 mod requests;
 mod retention;
+mod search;
 mod sentlog;
 mod writer;
 
@@ -369,6 +370,11 @@ impl Store {
             .observe_commits(writer::CommitObserver(Box::new(observe)));
     }
 
+    /// A receiver that changes after every commit (the search indexer's wake-up).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writer.commits()
+    }
+
     /// (write jobs committed, durable commits made) since the store was opened.
     pub fn write_stats(&self) -> (u64, u64) {
         self.writer.stats()
@@ -504,6 +510,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REALNAME)?;
     tx.open_table(USERID_PUBLICPAGE)?;
     tx.open_table(USERID_EXPORT)?;
+    tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
+    tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
     Ok(())
 }
 
