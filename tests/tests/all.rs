@@ -20,5 +20,6 @@ mod privacy;
 mod profile;
 mod public;
 mod query;
+mod search;
 mod server;
 mod storage;

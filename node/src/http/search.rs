@@ -84,7 +84,7 @@ pub async fn search(
                     "conversation": m.conversation,
                     "id": format!("{}/{}", m.conversation, m.seq),
                     "seq": m.seq,
-                    "ts": m.ts.to_rfc3339(),
+                    "ts": m.ts.0,
                     "sender": m.sender,
                     "snippet": m.snippet,
                     "highlights": spans(&m.spans),
