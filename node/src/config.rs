@@ -227,6 +227,8 @@ pub struct RetentionConfig {
     pub community_posts_max_days: Bounded<0, 36_500>,
     pub community_comments_max_days: Bounded<0, 36_500>,
     pub community_log_max_days: Bounded<0, 36_500>,
+    /// How long searches are kept in a user's recent searches (only with `personalisation`).
+    pub search_log_days: Bounded<1, 3_650>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -441,6 +443,7 @@ impl Default for RetentionConfig {
             community_posts_max_days: Bounded(0),
             community_comments_max_days: Bounded(0),
             community_log_max_days: Bounded(365),
+            search_log_days: Bounded(30),
         }
     }
 }

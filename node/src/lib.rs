@@ -26,6 +26,10 @@ mod privacy;
 mod profile;
 mod ratelimit;
 mod requests;
+mod search;
+/// The search index and its text rules, for the benchmark in `node/examples/search_index.rs`.
+#[doc(hidden)]
+pub use search::{index as search_index, text as search_text};
 mod server;
 mod shown;
 mod signing;

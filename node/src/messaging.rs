@@ -310,6 +310,16 @@ pub(crate) fn seal_body(
     key.seal(&aad(conv_id, msg_id), &body.encode())
 }
 
+/// Opens a body sealed by [`seal_body`] (search reads message texts this way).
+pub(crate) fn open_body(
+    key: &SecretKey,
+    conv_id: &str,
+    msg_id: &[u8; 16],
+    sealed: &[u8],
+) -> Result<Body, MessagingError> {
+    Ok(Body::decode(&key.open(&aad(conv_id, msg_id), sealed)?)?)
+}
+
 fn aad(conv_id: &str, msg_id: &[u8; 16]) -> Vec<u8> {
     let mut v = b"msg/".to_vec();
     v.extend_from_slice(conv_id.as_bytes());

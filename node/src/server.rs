@@ -165,6 +165,7 @@ impl Node {
             exporter,
             friends,
             communities,
+            search,
         } = services;
         let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
             .map_err(|e| {
@@ -256,6 +257,7 @@ impl Node {
             exporter,
             friends,
             communities,
+            search,
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,
             sessions: sessions.clone(),

@@ -24,6 +24,7 @@ use crate::policy::{Policy, PolicyBook};
 use crate::privacy::{Exporter, Minors, PublicPage, RealName};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::Requests;
+use crate::search::{self, Search};
 use crate::signing::NodeKeys;
 use crate::storage::{Store, StoreError};
 use crate::time::SharedClock;
@@ -51,6 +52,7 @@ pub(crate) struct Services {
     pub friends: crate::friends::Friends,
     /// Communities (小组).
     pub communities: Communities,
+    pub search: Search,
 }
 
 /// Why wiring failed.
@@ -80,6 +82,7 @@ pub(crate) async fn wire(
     limiter: Arc<LoginLimiter>,
     stopped: watch::Receiver<bool>,
 ) -> Result<Services, WiringError> {
+    let stopped_search = stopped.clone();
     let domain = config.server.domain.as_str().to_string();
     let hub = Arc::new(Hub::default());
     let consents = Consents::new(store.clone(), clock.clone());
@@ -219,6 +222,18 @@ pub(crate) async fn wire(
         clock.clone(),
         domain.clone(),
     );
+    let search = Search::new(
+        store.clone(),
+        master.clone(),
+        accounts.clone(),
+        consents.clone(),
+        messaging.clone(),
+        clock.clone(),
+        search::Settings {
+            log_days: config.retention.search_log_days.get(),
+        },
+    );
+    search.start(stopped_search);
     let exporter = Exporter {
         store: store.clone(),
         accounts: accounts.clone(),
@@ -256,5 +271,6 @@ pub(crate) async fn wire(
         exporter,
         friends,
         communities,
+        search,
     })
 }

@@ -21,6 +21,7 @@ mod privacy;
 mod profile;
 mod public;
 mod query;
+mod search;
 mod server;
 mod storage;
 // Friends (issue 22).

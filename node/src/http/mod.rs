@@ -24,6 +24,7 @@ mod privacy;
 mod proxy;
 mod query;
 mod requests;
+mod search;
 mod throttle;
 mod web;
 
@@ -150,6 +151,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
     ("PUT", "/api/v1/communities/{id}/posts/{post}/favourite"),
     ("DELETE", "/api/v1/communities/{id}/posts/{post}/favourite"),
+    // Search (issue 23)
+    ("POST", "/api/v1/search"),
+    ("GET", "/api/v1/me/searches"),
+    ("DELETE", "/api/v1/me/searches"),
 ];
 
 /// Routes of the federation API (between nodes), outside the client API's document.
@@ -178,6 +183,7 @@ pub struct Api {
     pub friends: crate::friends::Friends,
     /// Communities (小组).
     pub communities: crate::community::Communities,
+    pub search: crate::search::Search,
     pub domain: String,
     pub max_body: usize,
     /// WebSocket sessions, awaited by the server at shutdown.
@@ -429,7 +435,11 @@ async fn dispatch(
             privacy::public_page(&api.page, &h, &api.domain).await
         }
         ("POST", "/api/v1/accounts") => {
-            accounts::register(&api.accounts, &api.domain, req, api.max_body).await
+            let r = accounts::register(&api.accounts, &api.domain, req, api.max_body).await;
+            if r.is_ok() {
+                search::account_added(&api.search).await;
+            }
+            r
         }
         ("POST", "/api/v1/sessions") => {
             accounts::login(&api.accounts, req, peer, api.max_body).await
@@ -555,7 +565,11 @@ async fn dispatch_authenticated(
         }
         ("GET", "/api/v1/me") => me::get(&api.accounts, &session, &api.domain).await,
         ("PATCH", "/api/v1/me") => {
-            me::patch(&api.accounts, &session, &api.domain, req, api.max_body).await
+            let r = me::patch(&api.accounts, &session, &api.domain, req, api.max_body).await;
+            if r.is_ok() {
+                search::profile_changed(&api.search, session.user).await;
+            }
+            r
         }
         ("GET", "/api/v1/users/{address}") => {
             me::view_user(&api.accounts, &api.inbox, &session, &api.domain, &param()).await
@@ -568,6 +582,9 @@ async fn dispatch_authenticated(
             requests::file(&api.requests, &session, req, api.max_body).await
         }
         ("GET", "/api/v1/me/requests") => requests::list(&api.requests, &session).await,
+        ("POST", "/api/v1/search") => search::search(&api.search, &session, req, b).await,
+        ("GET", "/api/v1/me/searches") => search::recent(&api.search, &session).await,
+        ("DELETE", "/api/v1/me/searches") => search::clear(&api.search, &session).await,
         ("GET", "/api/v1/me/consents") => consents::list(&api.consents, &session).await,
         ("PUT", "/api/v1/me/consents/{purpose}") => {
             consents::put(&api.consents, &api.minors, &session, &param(), req, b).await

@@ -568,6 +568,9 @@ impl Store {
                     "public_page" => {
                         tx.open_table(USERID_PUBLICPAGE)?.remove(user)?;
                     }
+                    "personalisation" => {
+                        super::search::erase_logs(tx, user)?;
+                    }
                     _ => {}
                 }
             }

@@ -421,3 +421,19 @@ pub const POSTNO_USERID_FAVOURITE: TableDefinition<(u64, u64), ()> =
 /// a media object is shown, for who may fetch it.
 pub const MEDIAID_COMMUNITYNO_POSTNO: TableDefinition<(&str, u64, u64), ()> =
     TableDefinition::new("mediaid_communityno_postno");
+// ---- Search (issue 23) -----------------------------------------------------------------
+// The search index itself is never stored: it lives in memory and is rebuilt at start.
+
+/// `pseudonym_ms_searchlog`: (search pseudonym, time ms) → the query text sealed under the
+/// user's data key. The pseudonym is the first 8 bytes of HMAC(the user's pseudonym key from
+/// `userid_pseudonymkey`, "search-log" ‖ user id): no row names the user, and once erasure
+/// destroys the key nothing links them. Written only while `personalisation` is granted;
+/// removed in the transaction that revokes it, by erasure, and after
+/// `retention.search_log_days`.
+pub const PSEUDONYM_MS_SEARCHLOG: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("pseudonym_ms_searchlog");
+
+/// `ms_pseudonym_searchlog`: (time ms, search pseudonym) → (): the same rows in time order,
+/// for retention. Written and removed together with `pseudonym_ms_searchlog`.
+pub const MS_PSEUDONYM_SEARCHLOG: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("ms_pseudonym_searchlog");

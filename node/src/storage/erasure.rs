@@ -428,6 +428,8 @@ fn begin(tx: &WriteTransaction, user: u64, now: Millis) -> Result<(), StoreError
     }
     // The pseudonym key goes with the account: the audit log's entries about them stay, and
     // still verify, but no longer lead to them.
+    // The search log is found by that key: it goes first.
+    super::search::erase_logs(tx, user)?;
     super::audit::forget_pseudonym(tx, user)?;
     Ok(())
 }

@@ -539,7 +539,9 @@ pub(crate) fn next_pos(tx: &WriteTransaction) -> Result<u64, StoreError> {
 }
 
 /// The highest pos assigned so far (0 if none).
-fn last_pos(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
+pub(super) fn last_pos(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<u64, StoreError> {
     Ok(super::read_number(meta, "next_pos")?.saturating_sub(1))
 }
 
@@ -1526,24 +1528,8 @@ pub(super) fn view_lower_pos(
     no: u64,
     now: Millis,
 ) -> Result<u64, StoreError> {
-    let head = last_pos(&tx.open_table(META)?)?;
-    let start = match device {
-        Some(d) => tx
-            .open_table(USERID_DEVICEID_CURSOR)?
-            .get((user, d))?
-            .map_or(head, |v| v.value().0),
-        None => 0,
-    };
-    let floor = device_floor(tx, user, start, now)?.floor;
-    let cleared = tx
-        .open_table(USERID_CONVNO_CLEARED)?
-        .get((user, no))?
-        .map_or(0, |v| v.value());
-    let joined = tx
-        .open_table(USERID_CONVNO)?
-        .get((user, no))?
-        .map_or(0, |v| v.value());
-    Ok(floor.max(cleared).max(joined.saturating_sub(1)))
+    let floor = view_floor(tx, user, device, now)?;
+    history_lower(tx, user, no, floor)
 }
 
 /// The pos at or below which a device sees nothing: the user's floor, and for a user without
@@ -1571,6 +1557,45 @@ fn device_floor(
     Ok(ViewFloor {
         floor: if cloud { floor } else { floor.max(start) },
     })
+}
+
+/// The pos at or below which a device of `user` (or, `device` `None`, what is kept for the
+/// user) sees nothing of any conversation: [`device_floor`] from the device's start. Shared by
+/// history pages and search, so both show exactly the same history.
+pub(super) fn view_floor(
+    tx: &ReadTransaction,
+    user: u64,
+    device: Option<&str>,
+    now: Millis,
+) -> Result<u64, StoreError> {
+    let head = last_pos(&tx.open_table(META)?)?;
+    let start = match device {
+        Some(d) => tx
+            .open_table(USERID_DEVICEID_CURSOR)?
+            .get((user, d))?
+            .map_or(head, |v| v.value().0),
+        None => 0,
+    };
+    Ok(device_floor(tx, user, start, now)?.floor)
+}
+
+/// The pos at or below which `user` sees nothing of conversation `no`, given their
+/// [`view_floor`]: also what they cleared and what came before they joined.
+pub(super) fn history_lower(
+    tx: &ReadTransaction,
+    user: u64,
+    no: u64,
+    floor: u64,
+) -> Result<u64, StoreError> {
+    let cleared = tx
+        .open_table(USERID_CONVNO_CLEARED)?
+        .get((user, no))?
+        .map_or(0, |v| v.value());
+    let joined = tx
+        .open_table(USERID_CONVNO)?
+        .get((user, no))?
+        .map_or(0, |v| v.value());
+    Ok(floor.max(cleared).max(joined.saturating_sub(1)))
 }
 
 /// The tables that decide how a conversation event looks to one user, opened once per read.

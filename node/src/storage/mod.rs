@@ -24,6 +24,7 @@ mod reading;
 mod replica;
 mod requests;
 mod retention;
+mod search;
 mod sentlog;
 mod writer;
 
@@ -383,6 +384,11 @@ impl Store {
             .observe_commits(writer::CommitObserver(Box::new(observe)));
     }
 
+    /// A receiver that changes after every commit (the search indexer's wake-up).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writer.commits()
+    }
+
     /// (write jobs committed, durable commits made) since the store was opened.
     pub fn write_stats(&self) -> (u64, u64) {
         self.writer.stats()
@@ -530,6 +536,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_FRIENDQUOTA)?;
     tx.open_table(USERID_CONVNO_READ)?;
     community::create_tables(tx)?;
+    tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
+    tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
     Ok(())
 }
 

@@ -83,6 +83,9 @@ pub(crate) struct Stats {
     pub(crate) failing: std::sync::atomic::AtomicBool,
     /// Told how long each commit took (the metrics' histogram), once set.
     pub(crate) observer: std::sync::OnceLock<CommitObserver>,
+    /// Counts commits; receivers (the search indexer) wake after each one. Only a number
+    /// travels, never content.
+    pub(crate) committed: tokio::sync::watch::Sender<u64>,
 }
 
 /// Receives the duration of each commit.
@@ -142,6 +145,11 @@ impl Writer {
             self.stats.jobs.load(Ordering::Relaxed),
             self.stats.commits.load(Ordering::Relaxed),
         )
+    }
+
+    /// A receiver that changes after every commit.
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stats.committed.subscribe()
     }
 
     /// Whether the last commit failed.
@@ -282,6 +290,7 @@ impl Thread<'_> {
         if let Some(observe) = self.stats.observer.get() {
             (observe.0)(started.elapsed());
         }
+        self.stats.committed.send_modify(|n| *n = n.wrapping_add(1));
         match durability {
             Durability::Immediate => {
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);

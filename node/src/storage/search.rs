@@ -1,0 +1,476 @@
+//! What search reads from the store — the history a device may see (the same floors as history
+//! pages), messages in batches for the index rebuild, what changed after an event position for
+//! its catch-up, the groups a user may find — and the search log (recent searches, kept only
+//! with `personalisation`, under the user's search pseudonym).
+
+use std::collections::{HashMap, HashSet};
+
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::catalog::*;
+use super::messaging::{history_lower, last_pos, view_floor};
+use super::{ConvKind, ConversationRecord, EventRecord, MessageRecord, Store, StoreError};
+use crate::time::Millis;
+
+/// The history one device of a user may search: per conversation of theirs, the pos at or
+/// below which they see nothing; the single messages they deleted for themselves; and the
+/// newest event position when it was read.
+#[derive(Debug, Clone, Default)]
+pub struct SearchView {
+    pub head: u64,
+    pub lower: HashMap<u64, u64>,
+    pub hidden: HashSet<(u64, u64)>,
+}
+
+impl SearchView {
+    pub fn sees(&self, conv: u64, seq: u64, pos: u64) -> bool {
+        self.lower.get(&conv).is_some_and(|l| pos > *l) && !self.hidden.contains(&(conv, seq))
+    }
+}
+
+/// Messages read for the index rebuild: (conversation number, conversation id, record).
+#[derive(Debug, Default)]
+pub struct IndexBatch {
+    pub items: Vec<(u64, String, MessageRecord)>,
+    pub next: Option<(u64, u64)>,
+}
+
+/// What changed in (after, reached]: messages to index and messages recalled.
+#[derive(Debug, Default)]
+pub struct IndexChanges {
+    pub reached: u64,
+    pub added: Vec<(u64, String, MessageRecord)>,
+    pub recalled: Vec<(u64, u64)>,
+}
+
+/// The search-log pseudonym of `user` under their pseudonym key.
+fn log_pseudonym(key: &[u8; 32], user: u64) -> u64 {
+    let mut msg = b"search-log".to_vec();
+    msg.extend_from_slice(&user.to_be_bytes());
+    let h = crate::crypto::hmac_sha256(key, &msg);
+    u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// The user's search pseudonym if they have a pseudonym key (made when `make`).
+fn pseudonym_w(tx: &WriteTransaction, user: u64, make: bool) -> Result<Option<u64>, StoreError> {
+    let mut keys = tx.open_table(USERID_PSEUDONYMKEY)?;
+    if let Some(k) = keys.get(user)? {
+        return Ok(Some(log_pseudonym(k.value(), user)));
+    }
+    if !make {
+        return Ok(None);
+    }
+    let mut key = [0u8; 32];
+    crate::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
+    keys.insert(user, &key)?;
+    Ok(Some(log_pseudonym(&key, user)))
+}
+
+/// Removes every search-log row of `user`: at revocation of `personalisation` and at erasure
+/// (before the pseudonym key goes, while the rows can still be found).
+pub(crate) fn erase_logs(tx: &WriteTransaction, user: u64) -> Result<u64, StoreError> {
+    let Some(p) = pseudonym_w(tx, user, false)? else {
+        return Ok(0);
+    };
+    let mut log = tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
+    let times: Vec<u64> = log
+        .range((p, 0)..=(p, u64::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    let mut by_time = tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
+    for t in &times {
+        log.remove((p, *t))?;
+        by_time.remove((*t, p))?;
+    }
+    Ok(times.len() as u64)
+}
+
+/// Most searches kept per user; older ones go as new ones arrive.
+pub const LOG_MAX_PER_USER: usize = 50;
+
+impl Store {
+    /// The history that `user`'s `device` may search (see [`SearchView`]).
+    pub async fn search_view(
+        &self,
+        user: u64,
+        device: String,
+        now: Millis,
+    ) -> Result<SearchView, StoreError> {
+        self.read(move |tx| {
+            let head = last_pos(&tx.open_table(META)?)?;
+            let floor = view_floor(tx, user, Some(&device), now)?;
+            let convs: Vec<u64> = tx
+                .open_table(USERID_CONVNO)?
+                .range((user, 0)..=(user, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            let mut lower = HashMap::with_capacity(convs.len());
+            for no in convs {
+                lower.insert(no, history_lower(tx, user, no, floor)?);
+            }
+            let hidden = tx
+                .open_table(USERID_CONVNO_SEQ_HIDDEN)?
+                .range((user, 0, 0)..=(user, u64::MAX, u64::MAX))?
+                .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
+                .collect::<Result<_, _>>()?;
+            Ok(SearchView {
+                head,
+                lower,
+                hidden,
+            })
+        })
+        .await
+    }
+
+    /// The newest event position.
+    pub async fn head_pos(&self) -> Result<u64, StoreError> {
+        self.read(|tx| last_pos(&tx.open_table(META)?)).await
+    }
+
+    /// Up to `limit` stored messages from `from` (in key order), for the index rebuild.
+    pub async fn index_batch(
+        &self,
+        from: (u64, u64),
+        limit: usize,
+    ) -> Result<IndexBatch, StoreError> {
+        self.read(move |tx| {
+            let convs = tx.open_table(CONVNO_CONVERSATION)?;
+            let mut ids: HashMap<u64, String> = HashMap::new();
+            let mut out = IndexBatch::default();
+            for row in tx.open_table(CONVNO_SEQ_MESSAGE)?.range(from..)? {
+                let (k, v) = row?;
+                let (no, seq) = k.value();
+                if out.items.len() >= limit {
+                    out.next = Some((no, seq));
+                    break;
+                }
+                let rec = MessageRecord::decode(seq, v.value())?;
+                if rec.recalled || rec.body_sealed.is_empty() {
+                    continue;
+                }
+                let id = match ids.get(&no) {
+                    Some(id) => id.clone(),
+                    None => match convs.get(no)? {
+                        Some(c) => {
+                            let id = ConversationRecord::decode(no, c.value())?.id;
+                            ids.insert(no, id.clone());
+                            id
+                        }
+                        None => continue,
+                    },
+                };
+                out.items.push((no, id, rec));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Messages sent and recalled at positions in (after, after + span], as far as committed.
+    pub async fn index_changes(&self, after: u64, span: u64) -> Result<IndexChanges, StoreError> {
+        self.read(move |tx| {
+            let head = last_pos(&tx.open_table(META)?)?;
+            let reached = head.min(after.saturating_add(span));
+            let mut out = IndexChanges {
+                reached,
+                ..IndexChanges::default()
+            };
+            if reached <= after {
+                out.reached = after.max(reached);
+                return Ok(out);
+            }
+            let events = tx.open_table(CONVNO_POS_EVENT)?;
+            let messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+            for row in tx.open_table(CONVNO_CONVERSATION)?.iter()? {
+                let (k, v) = row?;
+                let no = k.value();
+                let mut conv_id = None;
+                for e in events.range((no, after + 1)..=(no, reached))? {
+                    let (_, ev) = e?;
+                    match EventRecord::decode(ev.value())? {
+                        EventRecord::Message { seq } => {
+                            let Some(m) = messages.get((no, seq))? else {
+                                continue;
+                            };
+                            let rec = MessageRecord::decode(seq, m.value())?;
+                            if rec.recalled || rec.body_sealed.is_empty() {
+                                continue;
+                            }
+                            let id = match &conv_id {
+                                Some(id) => String::clone(id),
+                                None => {
+                                    let id = ConversationRecord::decode(no, v.value())?.id;
+                                    conv_id = Some(id.clone());
+                                    id
+                                }
+                            };
+                            out.added.push((no, id, rec));
+                        }
+                        EventRecord::Recall { seq } => out.recalled.push((no, seq)),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Of `keys`, those whose message is gone, recalled or emptied (a tombstone), or whose
+    /// author's key is gone (erased): what the index must forget.
+    pub async fn index_gone(
+        &self,
+        keys: Vec<((u64, u64), u64)>,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.read(move |tx| {
+            let messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+            let mut keyless = HashMap::new();
+            let mut out = Vec::new();
+            for (key, author) in keys {
+                let gone = match messages.get(key)? {
+                    None => true,
+                    Some(v) => {
+                        let r = MessageRecord::decode(key.1, v.value())?;
+                        r.recalled || r.body_sealed.is_empty() || r.author != author
+                    }
+                };
+                let gone = gone
+                    || match keyless.get(&author) {
+                        Some(k) => *k,
+                        None => {
+                            let k = !has_key(tx, author)?;
+                            keyless.insert(author, k);
+                            k
+                        }
+                    };
+                if gone {
+                    out.push(key);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The records of `keys` as stored now, each with its conversation id (`None` where gone).
+    pub async fn messages_at(
+        &self,
+        keys: Vec<(u64, u64)>,
+    ) -> Result<Vec<Option<(String, MessageRecord)>>, StoreError> {
+        self.read(move |tx| {
+            let convs = tx.open_table(CONVNO_CONVERSATION)?;
+            let messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for (no, seq) in keys {
+                let rec = match messages.get((no, seq))? {
+                    Some(v) => MessageRecord::decode(seq, v.value())?,
+                    None => {
+                        out.push(None);
+                        continue;
+                    }
+                };
+                match convs.get(no)? {
+                    Some(c) => out.push(Some((ConversationRecord::decode(no, c.value())?.id, rec))),
+                    None => out.push(None),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The groups `user` may find: theirs (with `true`) and the public ones they are not in.
+    pub async fn findable_groups(
+        &self,
+        user: u64,
+    ) -> Result<Vec<(ConversationRecord, bool)>, StoreError> {
+        self.read(move |tx| {
+            let mine: HashSet<u64> = tx
+                .open_table(USERID_CONVNO)?
+                .range((user, 0)..=(user, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::new();
+            for row in tx.open_table(CONVNO_CONVERSATION)?.iter()? {
+                let (k, v) = row?;
+                let c = ConversationRecord::decode(k.value(), v.value())?;
+                if c.kind != ConvKind::Group {
+                    continue;
+                }
+                let member = mine.contains(&c.no);
+                if member || c.public {
+                    out.push((c, member));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Records one search of `user` (the text sealed by the caller) if, in this transaction,
+    /// `personalisation` is granted; drops their rows past [`LOG_MAX_PER_USER`] and those older
+    /// than `cutoff`. Returns whether it was recorded.
+    pub async fn log_search(
+        &self,
+        user: u64,
+        at: Millis,
+        sealed: Vec<u8>,
+        cutoff: Millis,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            if !super::privacy::granted(
+                &tx.open_table(USERID_PURPOSE_CONSENT)?,
+                user,
+                "personalisation",
+            )? {
+                return Ok(false);
+            }
+            let Some(p) = pseudonym_w(tx, user, true)? else {
+                return Ok(false);
+            };
+            let mut log = tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
+            let mut by_time = tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
+            // One row per millisecond: a second search in the same one replaces the first.
+            log.insert((p, at.0), sealed.as_slice())?;
+            by_time.insert((at.0, p), ())?;
+            let times: Vec<u64> = log
+                .range((p, 0)..=(p, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            let excess = times.len().saturating_sub(LOG_MAX_PER_USER);
+            for (i, t) in times.iter().enumerate() {
+                if i < excess || *t < cutoff.0 {
+                    log.remove((p, *t))?;
+                    by_time.remove((*t, p))?;
+                }
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// `user`'s logged searches (time, sealed text), newest first, none older than `cutoff`.
+    pub async fn search_log(
+        &self,
+        user: u64,
+        cutoff: Millis,
+    ) -> Result<Vec<(Millis, Vec<u8>)>, StoreError> {
+        self.read(move |tx| {
+            let Some(k) = tx.open_table(USERID_PSEUDONYMKEY)?.get(user)? else {
+                return Ok(Vec::new());
+            };
+            let p = log_pseudonym(k.value(), user);
+            let mut out: Vec<(Millis, Vec<u8>)> = tx
+                .open_table(PSEUDONYM_MS_SEARCHLOG)?
+                .range((p, cutoff.0)..=(p, u64::MAX))?
+                .map(|r| r.map(|(k, v)| (Millis(k.value().1), v.value().to_vec())))
+                .collect::<Result<_, _>>()?;
+            out.reverse();
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Deletes `user`'s search log (the user's "clear"); how many were removed.
+    pub async fn clear_search_log(&self, user: u64) -> Result<u64, StoreError> {
+        self.write(move |tx| erase_logs(tx, user)).await
+    }
+
+    /// Removes up to `batch` search-log rows older than `cutoff` (retention); how many.
+    pub async fn prune_search_log(&self, cutoff: Millis, batch: usize) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            let mut by_time = tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
+            let due: Vec<(u64, u64)> = by_time
+                .range((0, 0)..(cutoff.0, 0))?
+                .take(batch)
+                .map(|r| r.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            let mut log = tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
+            for (t, p) in &due {
+                by_time.remove((*t, *p))?;
+                log.remove((*p, *t))?;
+            }
+            Ok(due.len() as u64)
+        })
+        .await
+    }
+}
+
+/// Whether `user` (local or remote) still has a data key, so what they wrote can be shown.
+fn has_key(tx: &ReadTransaction, user: u64) -> Result<bool, StoreError> {
+    if user & REMOTE_USER_BIT != 0 {
+        return Ok(tx.open_table(USERID_REMOTEUSER)?.get(user)?.is_some());
+    }
+    Ok(match tx.open_table(USERID_ACCOUNT)?.get(user)? {
+        Some(v) => !super::AccountRecord::decode(v.value())?
+            .wrapped_key
+            .is_empty(),
+        None => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::ConsentEvent;
+
+    fn open(dir: &std::path::Path) -> Store {
+        Store::open(&dir.join("node.redb"), |_| Ok(None)).unwrap().0
+    }
+
+    fn consent(granted: bool) -> ConsentEvent {
+        ConsentEvent {
+            purpose: "personalisation".into(),
+            granted,
+            at: Millis(1),
+            policy_version: "v1".into(),
+            device_id: "d".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn searches_are_logged_only_with_personalisation_and_revoking_deletes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.insert_account(crate::storage::tests::account(1, "alice"))
+            .await
+            .unwrap();
+        assert!(
+            !s.log_search(1, Millis(10), vec![1], Millis(0))
+                .await
+                .unwrap()
+        );
+        assert!(s.search_log(1, Millis(0)).await.unwrap().is_empty());
+        s.record_consent(1, consent(true), None).await.unwrap();
+        assert!(
+            s.log_search(1, Millis(10), vec![1], Millis(0))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.log_search(1, Millis(20), vec![2], Millis(0))
+                .await
+                .unwrap()
+        );
+        let log = s.search_log(1, Millis(0)).await.unwrap();
+        assert_eq!(log, vec![(Millis(20), vec![2]), (Millis(10), vec![1])]);
+        assert_eq!(
+            s.search_log(1, Millis(15)).await.unwrap().len(),
+            1,
+            "cutoff"
+        );
+        assert_eq!(s.prune_search_log(Millis(15), 10).await.unwrap(), 1);
+        assert_eq!(s.search_log(1, Millis(0)).await.unwrap().len(), 1);
+        s.record_consent(1, consent(false), None).await.unwrap();
+        assert!(s.search_log(1, Millis(0)).await.unwrap().is_empty());
+        let rows = s
+            .read(|tx| {
+                Ok(redb::ReadableTableMetadata::len(
+                    &tx.open_table(MS_PSEUDONYM_SEARCHLOG)?,
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 0, "the time index goes too");
+    }
+}
