@@ -251,9 +251,17 @@ pub const HANDLEHASH_ERASED: TableDefinition<&[u8; 32], (u64, u64)> =
     TableDefinition::new("handlehash_erased");
 
 /// `userid_legalhold`: user id → (set ms, basis text): while present, neither retention nor
-/// erasure removes the user's data.
+/// erasure removes the user's data. Since schema 7 the text is empty and the basis is in
+/// `userid_note_adminnote`, sealed; holds set before keep their basis here in clear.
 pub const USERID_LEGALHOLD: TableDefinition<u64, (u64, &str)> =
     TableDefinition::new("userid_legalhold");
+
+/// `userid_note_adminnote` (harden): (user id, note name) → an admin's free text about the
+/// user, sealed under the user's data key: `erasure_reason` (`users erase --reason`), removed
+/// in the erasure's first step (which destroys the key anyway), and `hold_basis` (`hold set
+/// --basis`), removed when the hold is cleared. The records they belong to hold no free text.
+pub const USERID_NOTE_ADMINNOTE: TableDefinition<(u64, &str), &[u8]> =
+    TableDefinition::new("userid_note_adminnote");
 
 // ---- Requests and complaints ---------------------------------------------------------------
 

@@ -33,7 +33,7 @@ pub use backup::{
 };
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
-pub use erasure::{ErasureRecord, Phase, Step};
+pub use erasure::{ERASURE_REASON, ErasureRecord, HOLD_BASIS, Phase, Step};
 pub use federation::{
     Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
     Refusal, RemoteUserRecord,
@@ -508,6 +508,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_ERASURE)?;
     tx.open_table(HANDLEHASH_ERASED)?;
     tx.open_table(USERID_LEGALHOLD)?;
+    tx.open_table(USERID_NOTE_ADMINNOTE)?;
     tx.open_table(REQUESTID_REQUEST)?;
     tx.open_table(USERID_REQUESTID)?;
     tx.open_table(POLICYSEQ_VERSION)?;
