@@ -487,3 +487,40 @@ async fn a_users_request_reaches_the_admin_and_the_answer_comes_back_as_a_notice
         "listing users' requests is an admin read of their data: {log}"
     );
 }
+
+// Hardening: an admin's free text (erasure reason, legal-hold basis) may name the person; it
+// is sealed under the user's key, shown to the admin while that key exists, and never in clear
+// in the data directory (nor in the audit log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_reason_and_a_hold_basis_are_never_stored_in_clear() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    c.user("noted", &phone(1)).await;
+    let dir = n.dir.path().to_path_buf();
+    let (basis, reason) = ("BasisMarker8841", "ReasonMarker5530");
+    admin_json(
+        &dir,
+        &["legal-hold", "set", "noted@localhost", "--basis", basis],
+    );
+    let s = admin_json(
+        &dir,
+        &["users", "erase", "noted@localhost", "--reason", reason],
+    );
+    assert_eq!(
+        (s["phase"].as_str(), s["reason"].as_str()),
+        (Some("scheduled"), Some(reason)),
+        "held, and the admin reads the reason: {s}"
+    );
+    let list = admin_json(&dir, &["legal-hold", "list"]);
+    assert_eq!(list[0]["basis"], basis, "{list}");
+    let shown = admin_json(&dir, &["users", "show", "noted@localhost"]);
+    assert_eq!(shown["legal_hold"]["basis"], basis, "{shown}");
+    assert_no_marker(&dir, &[basis, reason], "while the hold is in force");
+
+    admin_json(&dir, &["legal-hold", "clear", "noted@localhost"]);
+    let s = admin_json(&dir, &["users", "erasure-status", "noted@localhost"]);
+    assert_eq!(s["phase"], "done", "{s}");
+    assert_eq!(s["reason"], Value::Null, "gone with the user's key: {s}");
+    assert_eq!(s["by"], "admin");
+    assert_no_marker(&dir, &[basis, reason], "after the erasure");
+}

@@ -483,6 +483,43 @@ impl Accounts {
         Ok(())
     }
 
+    /// An admin's free text about `user` (`note` names it), sealed under the user's data key;
+    /// `None` once the key is gone (the erasure has begun).
+    pub async fn seal_note(
+        &self,
+        user: u64,
+        note: &str,
+        text: &str,
+    ) -> Result<Option<Vec<u8>>, AccountError> {
+        match self.store.account(user).await? {
+            Some(a) if !a.wrapped_key.is_empty() => Ok(Some(
+                self.data_key(&a)?
+                    .seal(&aad(note.as_bytes(), user), text.as_bytes())?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// The text of a note sealed by [`Accounts::seal_note`]; `None` once the key is gone.
+    pub async fn open_note(
+        &self,
+        user: u64,
+        note: &str,
+        sealed: &[u8],
+    ) -> Result<Option<String>, AccountError> {
+        match self.store.account(user).await? {
+            Some(a) if !a.wrapped_key.is_empty() => {
+                let clear = self
+                    .data_key(&a)?
+                    .open(&aad(note.as_bytes(), user), sealed)?;
+                Ok(Some(
+                    String::from_utf8(clear).map_err(|_| StoreError::Corrupt("admin note"))?,
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Checks `user`'s password (the same work whether or not the account exists).
     pub async fn check_password(&self, user: u64, password: &str) -> Result<(), AccountError> {
         let phc = self

@@ -35,6 +35,8 @@ pub enum ErasureError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasureStatus {
     pub record: ErasureRecord,
+    /// Why: the user asked, or the admin's reason while the user's key exists (`None` after).
+    pub reason: Option<String>,
     pub held: bool,
     /// Each peer asked, and whether it acknowledged.
     pub peers: Vec<(String, bool)>,
@@ -103,7 +105,7 @@ impl Erasure {
             user,
             &format!("due {}", due.to_rfc3339()),
         );
-        self.store.schedule_erasure(user, rec, audit).await?;
+        self.store.schedule_erasure(user, rec, audit, None).await?;
         self.accounts.forget_user(user);
         Ok(self.store.erasure_of(user).await?.map_or(due, |r| r.due))
     }
@@ -129,13 +131,24 @@ impl Erasure {
             requested: now,
             due: now,
             by: "admin".into(),
-            reason: reason.to_string(),
+            // The admin's words are sealed under the user's key (`userid_note_adminnote`):
+            // they may name the person, and go with the key at the erasure's first step. The
+            // record, kept after the account, and the audit log hold no free text.
+            reason: String::new(),
             phase: Phase::Scheduled,
             cursor: (0, 0),
             finished: None,
         };
-        let audit = self.audit("admin", "erasure.request", user, reason);
-        if !self.store.schedule_erasure(user, rec, audit).await? {
+        let sealed = self
+            .accounts
+            .seal_note(user, crate::storage::ERASURE_REASON, reason)
+            .await?;
+        let audit = self.audit("admin", "erasure.request", user, "");
+        if !self
+            .store
+            .schedule_erasure(user, rec, audit, sealed)
+            .await?
+        {
             self.store.make_erasure_due(user, now).await?;
         }
         self.run(user).await?;
@@ -227,8 +240,22 @@ impl Erasure {
             .into_iter()
             .map(|(p, _, ack)| (p, ack.is_some()))
             .collect();
+        let reason = match self
+            .store
+            .admin_note(user, crate::storage::ERASURE_REASON)
+            .await?
+        {
+            Some(sealed) => {
+                self.accounts
+                    .open_note(user, crate::storage::ERASURE_REASON, &sealed)
+                    .await?
+            }
+            // The user's own request, or one recorded before the reason was sealed.
+            None => (!record.reason.is_empty()).then(|| record.reason.clone()),
+        };
         Ok(ErasureStatus {
             record,
+            reason,
             held,
             peers,
         })

@@ -133,6 +133,10 @@ pub(crate) async fn wire(
         .load_handles()
         .await
         .map_err(|e| WiringError::Handles(e.to_string()))?;
+    // So are remote users' addresses (schema 7; rows of schema 6 are converted here).
+    crate::federate::load_addresses(store, master)
+        .await
+        .map_err(|e| WiringError::Handles(e.to_string()))?;
     let directory = Directory::new(
         store.clone(),
         master.clone(),

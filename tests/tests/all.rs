@@ -13,6 +13,7 @@ mod federation_chat;
 mod federation_pacing;
 mod federation_residency;
 mod federation_security;
+mod hardening;
 mod http_edge;
 mod media;
 mod messaging;

@@ -268,6 +268,22 @@ impl Context {
         }
     }
 
+    /// A legal hold's basis: sealed under the user's key since schema 7 (`legacy`, the clear
+    /// text of a hold set before, otherwise); `None` if it can no longer be read.
+    async fn hold_basis(&self, user: u64, legacy: String) -> Result<Option<String>, AdminError> {
+        let Some(sealed) = self
+            .store
+            .admin_note(user, crate::storage::HOLD_BASIS)
+            .await?
+        else {
+            return Ok((!legacy.is_empty()).then_some(legacy));
+        };
+        self.accounts
+            .open_note(user, crate::storage::HOLD_BASIS, &sealed)
+            .await
+            .map_err(|e| AdminError::Failed(e.to_string()))
+    }
+
     /// A local user's id from `handle@domain` (this node's) or a bare handle.
     async fn user(&self, address: &str) -> Result<u64, AdminError> {
         let handle = match address.rsplit_once('@') {
@@ -305,7 +321,7 @@ fn status_json(s: &ErasureStatus) -> Value {
         "requested": s.record.requested.to_rfc3339(),
         "due": s.record.due.to_rfc3339(),
         "by": s.record.by,
-        "reason": s.record.reason,
+        "reason": s.reason,
         "finished": s.record.finished.map(|f| f.to_rfc3339()),
         "legal_hold": s.held,
         "peers": s.peers.iter().map(|(p, acked)| json!({"peer": p, "acknowledged": acked})).collect::<Vec<_>>(),
@@ -364,8 +380,13 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                 .legal_holds()
                 .await?
                 .into_iter()
-                .find(|(u, _, _)| *u == user)
-                .map(|(_, at, basis)| json!({"since": at.to_rfc3339(), "basis": basis}));
+                .find(|(u, _, _)| *u == user);
+            let hold = match hold {
+                Some((_, at, legacy)) => Some(
+                    json!({"since": at.to_rfc3339(), "basis": ctx.hold_basis(user, legacy).await?}),
+                ),
+                None => None,
+            };
             ctx.store
                 .audit(ctx.audit("admin.users.show", Some(user), ""))
                 .await?;
@@ -406,10 +427,21 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                 ));
             }
             let user = ctx.user(&address).await?;
+            // Sealed under the user's key: a hold keeps their data, so the key lives as long.
+            let sealed = ctx
+                .accounts
+                .seal_note(user, crate::storage::HOLD_BASIS, &basis)
+                .await
+                .map_err(|e| AdminError::Failed(e.to_string()))?
+                .ok_or_else(|| {
+                    AdminError::Invalid(
+                        "this user's erasure has begun: their data is already unreadable".into(),
+                    )
+                })?;
             ctx.store
                 .set_legal_hold(
                     user,
-                    basis,
+                    sealed,
                     ctx.clock.now(),
                     ctx.audit("legal_hold.set", Some(user), ""),
                 )
@@ -443,6 +475,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                     .find(|a| a.id == user)
                     .map(|a| format!("{}@{}", a.handle, ctx.domain))
                     .unwrap_or_else(|| ERASED_PSEUDONYM.to_string());
+                let basis = ctx.hold_basis(user, basis).await?;
                 out.push(json!({"address": address, "since": at.to_rfc3339(), "basis": basis}));
             }
             Ok(Value::Array(out))

@@ -47,6 +47,43 @@ fn profile_aad(id: u64) -> Vec<u8> {
     v
 }
 
+/// What a remote user's address is sealed with, under their data key here.
+fn address_aad(id: u64) -> Vec<u8> {
+    let mut v = b"shanliao/remote-address/".to_vec();
+    v.extend_from_slice(&id.to_be_bytes());
+    v
+}
+
+/// Loads every remote user's address (opened with their data key) into the store's in-memory
+/// [`crate::storage::HandleBook`], converting rows of schema 6 (address in clear) to sealed
+/// ones first. Called once while the node is wired, after the handles are loaded (it needs
+/// their index key) and before anything is served.
+pub async fn load_addresses(store: &Store, master: &MasterKey) -> Result<(), FedError> {
+    let mut convert = Vec::new();
+    let mut loaded = Vec::new();
+    for (id, rec) in store.all_remote_users().await? {
+        let key = master.unwrap_data_key(id, &rec.wrapped_key)?;
+        if rec.address_sealed.is_empty() {
+            let sealed = key.seal(&address_aad(id), rec.address.as_bytes())?;
+            convert.push((id, rec.address.clone(), sealed));
+            loaded.push((id, rec.address));
+        } else {
+            let clear = key.open(&address_aad(id), &rec.address_sealed)?;
+            let address = String::from_utf8(clear)
+                .map_err(|_| FedError::Invalid("a stored remote address is damaged".into()))?;
+            loaded.push((id, address));
+        }
+    }
+    if !convert.is_empty() {
+        store.seal_remote_addresses(convert).await?;
+    }
+    let book = store.handles();
+    for (id, address) in loaded {
+        book.insert(id, address);
+    }
+    Ok(())
+}
+
 impl Directory {
     pub fn new(
         store: Store,
@@ -87,6 +124,7 @@ impl Directory {
                         address: address.to_string(),
                         id,
                         wrapped_key: self.master.wrap_data_key(id, &key)?,
+                        address_sealed: key.seal(&address_aad(id), address.as_bytes())?,
                         now: self.clock.now(),
                     })
                     .await?
@@ -262,5 +300,50 @@ impl Directory {
             .record_transfer(id, requester.to_string(), "profile", self.clock.now())
             .await?;
         Ok(env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::RemoteUserRecord;
+
+    /// A schema 6 remote user (address in clear in the record and in `remoteaddr_userid`) is
+    /// converted when the node loads addresses: sealed, indexed by keyed hash, clear row gone.
+    #[tokio::test]
+    async fn schema_6_remote_users_are_sealed_and_indexed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let master = MasterKey::from_key(SecretKey::generate().unwrap());
+        store.handles().load(master.erased_handle_key(), Vec::new());
+        let id = 7 | crate::storage::REMOTE_USER_BIT;
+        let key = SecretKey::generate().unwrap();
+        let wrapped = master.wrap_data_key(id, &key).unwrap();
+        let v1 = Enc::new(1)
+            .str("rita@b.test")
+            .bytes(&wrapped)
+            .bytes(&[])
+            .u64(5)
+            .finish();
+        store.put_schema6_remote_user(id, "rita@b.test", v1).await;
+        assert_eq!(
+            store.remote_user_id("rita@b.test".into()).await.unwrap(),
+            None
+        );
+
+        load_addresses(&store, &master).await.unwrap();
+        assert_eq!(
+            store.remote_user_id("rita@b.test".into()).await.unwrap(),
+            Some(id)
+        );
+        let (_, rec): (u64, RemoteUserRecord) = store.all_remote_users().await.unwrap().remove(0);
+        assert_eq!(rec.address, "", "not stored in clear any more");
+        assert_eq!(
+            key.open(&address_aad(id), &rec.address_sealed).unwrap(),
+            b"rita@b.test"
+        );
+        assert_eq!(store.schema6_remote_addresses().await, 0);
+        let named = store.remote_users(vec![id]).await.unwrap();
+        assert_eq!(named[0].1.address, "rita@b.test", "from memory");
     }
 }

@@ -14,7 +14,7 @@ mod inbox;
 mod outbox;
 mod peers;
 
-pub use directory::Directory;
+pub use directory::{Directory, load_addresses};
 pub use inbox::HostLimits;
 pub use inbox::Inbox;
 pub use outbox::{Outbox, OutboxLimits, role_name};

@@ -18,7 +18,8 @@ use super::codec::{Dec, Enc};
 use super::{Conflict, Store, StoreError};
 use crate::time::Millis;
 
-/// The clear handles of live local accounts, in memory only, and the key their index is made
+/// The clear handles of live local accounts and the addresses of known users of other nodes
+/// (ids with [`REMOTE_USER_BIT`]; schema 7), in memory only, and the key their index is made
 /// with. Shared by the `Store` (lookups by handle, names inside transactions) and the fan-out.
 #[derive(Debug, Default)]
 pub struct HandleBook {

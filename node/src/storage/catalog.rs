@@ -156,12 +156,21 @@ pub const KEYID_NODEKEY: TableDefinition<&str, &[u8]> = TableDefinition::new("ke
 /// Set in the id of every user of another node.
 pub const REMOTE_USER_BIT: u64 = 1 << 63;
 
-/// `remoteaddr_userid`: address `handle@domain` of a user of another node → their local id.
+/// Schema 6's `remoteaddr_userid` (address `handle@domain` in clear → local id): emptied by
+/// the start-up conversion (`federate::load_addresses`), never written.
 pub const REMOTEADDR_USERID: TableDefinition<&str, u64> = TableDefinition::new("remoteaddr_userid");
 
+/// `remoteindex_userid`: HMAC-SHA256(handle key, address `handle@domain`) → local id of a user
+/// of another node (schema 7). The address itself is only in `userid_remoteuser`, sealed under
+/// that user's data key; clear addresses live in memory ([`super::HandleBook`]). A handle has
+/// no `@`, so an address never shares an index with a local handle.
+pub const REMOTEINDEX_USERID: TableDefinition<&[u8; 32], u64> =
+    TableDefinition::new("remoteindex_userid");
+
 /// `userid_remoteuser`: local id of a remote user → encoded [`super::RemoteUserRecord`]
-/// (address, a data key wrapped by the master key that seals what they wrote here, sealed
-/// nickname and avatar). Removing the row shreds everything of theirs this node holds.
+/// (a data key wrapped by the master key that seals what they wrote here, their address and
+/// their nickname and avatar sealed under it). Removing the row shreds everything of theirs
+/// this node holds, address included.
 pub const USERID_REMOTEUSER: TableDefinition<u64, &[u8]> =
     TableDefinition::new("userid_remoteuser");
 
@@ -242,9 +251,17 @@ pub const HANDLEHASH_ERASED: TableDefinition<&[u8; 32], (u64, u64)> =
     TableDefinition::new("handlehash_erased");
 
 /// `userid_legalhold`: user id → (set ms, basis text): while present, neither retention nor
-/// erasure removes the user's data.
+/// erasure removes the user's data. Since schema 7 the text is empty and the basis is in
+/// `userid_note_adminnote`, sealed; holds set before keep their basis here in clear.
 pub const USERID_LEGALHOLD: TableDefinition<u64, (u64, &str)> =
     TableDefinition::new("userid_legalhold");
+
+/// `userid_note_adminnote` (harden): (user id, note name) → an admin's free text about the
+/// user, sealed under the user's data key: `erasure_reason` (`users erase --reason`), removed
+/// in the erasure's first step (which destroys the key anyway), and `hold_basis` (`hold set
+/// --basis`), removed when the hold is cleared. The records they belong to hold no free text.
+pub const USERID_NOTE_ADMINNOTE: TableDefinition<(u64, &str), &[u8]> =
+    TableDefinition::new("userid_note_adminnote");
 
 // ---- Requests and complaints ---------------------------------------------------------------
 

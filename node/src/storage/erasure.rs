@@ -58,6 +58,11 @@ impl Phase {
     }
 }
 
+/// The `userid_note_adminnote` name of an admin's erasure reason.
+pub const ERASURE_REASON: &str = "erasure_reason";
+/// The `userid_note_adminnote` name of a legal hold's basis.
+pub const HOLD_BASIS: &str = "hold_basis";
+
 /// An account erasure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasureRecord {
@@ -145,8 +150,13 @@ impl Store {
         user: u64,
         rec: ErasureRecord,
         audit: AuditEntry,
+        reason_sealed: Option<Vec<u8>>,
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
+            if let Some(sealed) = &reason_sealed {
+                tx.open_table(USERID_NOTE_ADMINNOTE)?
+                    .insert((user, ERASURE_REASON), sealed.as_slice())?;
+            }
             if get_erasure(tx, user)?.is_some() {
                 return Ok(false);
             }
@@ -334,19 +344,35 @@ impl Store {
         .await
     }
 
-    /// Places or replaces a legal hold.
+    /// Places or replaces a legal hold; its basis is sealed under the user's key.
     pub async fn set_legal_hold(
         &self,
         user: u64,
-        basis: String,
+        basis_sealed: Vec<u8>,
         now: Millis,
         audit: AuditEntry,
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
-            tx.open_table(USERID_LEGALHOLD)?
-                .insert(user, (now.0, basis.as_str()))?;
+            tx.open_table(USERID_LEGALHOLD)?.insert(user, (now.0, ""))?;
+            tx.open_table(USERID_NOTE_ADMINNOTE)?
+                .insert((user, HOLD_BASIS), basis_sealed.as_slice())?;
             append_audit(tx, audit.clone())?;
             Ok(())
+        })
+        .await
+    }
+
+    /// An admin note about `user` ([`ERASURE_REASON`], [`HOLD_BASIS`]), sealed.
+    pub async fn admin_note(
+        &self,
+        user: u64,
+        name: &'static str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(move |tx| {
+            Ok(tx
+                .open_table(USERID_NOTE_ADMINNOTE)?
+                .get((user, name))?
+                .map(|v| v.value().to_vec()))
         })
         .await
     }
@@ -354,6 +380,8 @@ impl Store {
     /// Clears a legal hold; false if there was none.
     pub async fn clear_legal_hold(&self, user: u64, audit: AuditEntry) -> Result<bool, StoreError> {
         self.write(move |tx| {
+            tx.open_table(USERID_NOTE_ADMINNOTE)?
+                .remove((user, HOLD_BASIS))?;
             let had = tx.open_table(USERID_LEGALHOLD)?.remove(user)?.is_some();
             if had {
                 append_audit(tx, audit.clone())?;
@@ -394,6 +422,11 @@ impl Store {
 
 /// The first step: everything that identifies or unlocks the user, in one transaction.
 fn begin(tx: &WriteTransaction, user: u64, now: Millis) -> Result<(), StoreError> {
+    // Sealed under the key that goes next; the rows go with it (no hold is in force here).
+    let mut notes = tx.open_table(USERID_NOTE_ADMINNOTE)?;
+    notes.remove((user, ERASURE_REASON))?;
+    notes.remove((user, HOLD_BASIS))?;
+    drop(notes);
     let mut handle_hash = None;
     update_account(tx, user, |a| {
         handle_hash = Some(a.handle_index);
@@ -717,7 +750,7 @@ mod tests {
         use crate::storage::sentlog::tests::sends_of;
         assert_eq!(sends_of(&store, 1).await, 2, "their txn ids are recorded");
         let rec = scheduled();
-        assert!(store.schedule_erasure(1, rec, audit()).await.unwrap());
+        assert!(store.schedule_erasure(1, rec, audit(), None).await.unwrap());
         assert_eq!(
             store.erasure_step(1, Millis(4), 1, audit()).await.unwrap(),
             Step::NotDue,
@@ -830,7 +863,7 @@ mod tests {
         let rec = scheduled();
         assert!(
             store
-                .schedule_erasure(1, rec, about(1, "erasure.request"))
+                .schedule_erasure(1, rec, about(1, "erasure.request"), None)
                 .await
                 .unwrap()
         );

@@ -73,32 +73,57 @@ impl Store {
 /// A user of another node, as this node knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteUserRecord {
+    /// The address in clear: from the [`super::HandleBook`] (memory), never stored since
+    /// schema 7; read from the record only in a schema 6 row not yet converted.
     pub address: String,
     /// The data key that seals what they wrote here, wrapped by the master key.
     pub wrapped_key: Vec<u8>,
     /// Nickname and avatar as last received, sealed under that key (empty: not yet known).
     pub profile_sealed: Vec<u8>,
     pub updated: Millis,
+    /// The address sealed under that key (empty only in a schema 6 row not yet converted).
+    pub address_sealed: Vec<u8>,
 }
 
 impl RemoteUserRecord {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        Enc::new(1)
-            .str(&self.address)
+        Enc::new(2)
+            .bytes(&self.address_sealed)
             .bytes(&self.wrapped_key)
             .bytes(&self.profile_sealed)
             .u64(self.updated.0)
             .finish()
     }
+    /// Decodes a record; version 1 (schema 6) held the address in clear.
     pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
-        let mut d = Dec::new(b, "remote user", 1)?;
+        let version = if b.first() == Some(&1) { 1 } else { 2 };
+        let mut d = Dec::new(b, "remote user", version)?;
+        let (address, address_sealed) = if version == 1 {
+            (d.string()?, Vec::new())
+        } else {
+            (String::new(), d.bytes()?)
+        };
         let r = RemoteUserRecord {
-            address: d.string()?,
+            address,
             wrapped_key: d.bytes()?,
             profile_sealed: d.bytes()?,
             updated: Millis(d.u64()?),
+            address_sealed,
         };
         d.end()?;
+        Ok(r)
+    }
+
+    /// Decodes a record and fills its clear address from memory.
+    pub(crate) fn decode_named(
+        id: u64,
+        b: &[u8],
+        book: &super::HandleBook,
+    ) -> Result<Self, StoreError> {
+        let mut r = Self::decode(b)?;
+        if let Some(a) = book.get(id) {
+            r.address = a;
+        }
         Ok(r)
     }
 }
@@ -110,24 +135,30 @@ pub struct NewRemoteUser {
     /// A fresh candidate id (the top bit is set here) and wrapped key, used only if new.
     pub id: u64,
     pub wrapped_key: Vec<u8>,
+    /// The address sealed under that key, for `id` (see `federate::directory::address_aad`).
+    pub address_sealed: Vec<u8>,
     pub now: Millis,
 }
 
 /// The local id of a remote user, creating their record when new.
 pub(crate) fn ensure_remote_user(
     tx: &WriteTransaction,
+    book: &super::HandleBook,
     u: &NewRemoteUser,
 ) -> Result<u64, StoreError> {
-    let mut ids = tx.open_table(REMOTEADDR_USERID)?;
-    if let Some(id) = ids.get(u.address.as_str())? {
+    let index = book.index(&u.address);
+    let mut ids = tx.open_table(REMOTEINDEX_USERID)?;
+    if let Some(id) = ids.get(&index)? {
         return Ok(id.value());
     }
-    let mut id = u.id | REMOTE_USER_BIT;
+    let id = u.id | REMOTE_USER_BIT;
     let mut users = tx.open_table(USERID_REMOTEUSER)?;
-    while users.get(id)?.is_some() {
-        id = id.wrapping_add(1) | REMOTE_USER_BIT;
+    if users.get(id)?.is_some() {
+        // The address is sealed for `id` (bound to it), so another id cannot be picked here;
+        // the caller draws a new one (2^-63 per attempt).
+        return Err(StoreError::Conflict(super::Conflict::UserId));
     }
-    ids.insert(u.address.as_str(), id)?;
+    ids.insert(&index, id)?;
     users.insert(
         id,
         RemoteUserRecord {
@@ -135,10 +166,13 @@ pub(crate) fn ensure_remote_user(
             wrapped_key: u.wrapped_key.clone(),
             profile_sealed: Vec::new(),
             updated: u.now,
+            address_sealed: u.address_sealed.clone(),
         }
         .encode()
         .as_slice(),
     )?;
+    // In memory before the commit: if it fails, an unused id keeps a name, which nothing reads.
+    book.insert(id, u.address.clone());
     Ok(id)
 }
 
@@ -326,8 +360,8 @@ fn named(
     let mut cross = Vec::new();
     for m in members {
         if m.user & REMOTE_USER_BIT != 0 {
-            if let Some(v) = remotes.get(m.user)? {
-                out.push((*m, RemoteUserRecord::decode(v.value())?.address));
+            if remotes.get(m.user)?.is_some() {
+                out.push((*m, handles.get(m.user).unwrap_or_default()));
             }
         } else if only_local.is_some_and(|u| u != m.user) {
             continue;
@@ -445,12 +479,13 @@ impl OutboundRecord {
 pub type Transfer = (String, String, String, Millis, Millis, u64);
 
 impl Store {
-    /// The local id of a remote user, if known.
+    /// The local id of a remote user, if known (found by the keyed hash of the address).
     pub async fn remote_user_id(&self, address: String) -> Result<Option<u64>, StoreError> {
+        let index = self.handles.index(&address);
         self.read(move |tx| {
             Ok(tx
-                .open_table(REMOTEADDR_USERID)?
-                .get(address.as_str())?
+                .open_table(REMOTEINDEX_USERID)?
+                .get(&index)?
                 .map(|v| v.value()))
         })
         .await
@@ -458,23 +493,63 @@ impl Store {
 
     /// The local id of a remote user, creating their record when new.
     pub async fn ensure_remote_user(&self, u: NewRemoteUser) -> Result<u64, StoreError> {
-        self.write(move |tx| ensure_remote_user(tx, &u)).await
+        let book = self.handles.clone();
+        self.write(move |tx| ensure_remote_user(tx, &book, &u))
+            .await
     }
 
-    /// Records of remote users by local id (unknown ids are left out).
+    /// Records of remote users by local id (unknown ids are left out), with their addresses.
     pub async fn remote_users(
         &self,
         ids: Vec<u64>,
     ) -> Result<Vec<(u64, RemoteUserRecord)>, StoreError> {
+        let book = self.handles.clone();
         self.read(move |tx| {
             let t = tx.open_table(USERID_REMOTEUSER)?;
             let mut out = Vec::new();
             for id in ids {
                 if let Some(v) = t.get(id)? {
-                    out.push((id, RemoteUserRecord::decode(v.value())?));
+                    out.push((id, RemoteUserRecord::decode_named(id, v.value(), &book)?));
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// Every remote user's record as stored (addresses not filled in), for the start-up load.
+    pub async fn all_remote_users(&self) -> Result<Vec<(u64, RemoteUserRecord)>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for row in tx.open_table(USERID_REMOTEUSER)?.iter()? {
+                let (k, v) = row?;
+                out.push((k.value(), RemoteUserRecord::decode(v.value())?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Converts schema 6 remote users: each (id, sealed address) replaces the clear address in
+    /// the record and is indexed by keyed hash; the clear-address table is emptied.
+    pub async fn seal_remote_addresses(
+        &self,
+        sealed: Vec<(u64, String, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let book = self.handles.clone();
+        self.write(move |tx| {
+            let mut users = tx.open_table(USERID_REMOTEUSER)?;
+            let mut index = tx.open_table(REMOTEINDEX_USERID)?;
+            for (id, address, address_sealed) in &sealed {
+                let found = users.get(*id)?.map(|v| RemoteUserRecord::decode(v.value()));
+                if let Some(mut rec) = found.transpose()? {
+                    rec.address_sealed = address_sealed.clone();
+                    users.insert(*id, rec.encode().as_slice())?;
+                    index.insert(&book.index(address), *id)?;
+                }
+            }
+            tx.open_table(REMOTEADDR_USERID)?.retain(|_, _| false)?;
+            Ok(())
         })
         .await
     }
@@ -786,6 +861,7 @@ mod tests {
                 address: "rita@b.test".into(),
                 id: 9,
                 wrapped_key: vec![],
+                address_sealed: vec![],
                 now: Millis(0),
             })
             .await
@@ -982,5 +1058,37 @@ mod tests {
             names_seen(&store, members, Some(2)).await,
             ["rita@b.test", "user2"]
         );
+    }
+
+    impl Store {
+        /// Writes a remote user as schema 6 did (for the conversion's test).
+        pub(crate) async fn put_schema6_remote_user(
+            &self,
+            id: u64,
+            address: &str,
+            record: Vec<u8>,
+        ) {
+            let address = address.to_string();
+            self.write(move |tx| {
+                tx.open_table(REMOTEADDR_USERID)?
+                    .insert(address.as_str(), id)?;
+                tx.open_table(USERID_REMOTEUSER)?
+                    .insert(id, record.as_slice())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+
+        /// How many rows schema 6's clear-address table still has.
+        pub(crate) async fn schema6_remote_addresses(&self) -> u64 {
+            self.read(|tx| {
+                Ok(redb::ReadableTableMetadata::len(
+                    &tx.open_table(REMOTEADDR_USERID)?,
+                )?)
+            })
+            .await
+            .unwrap()
+        }
     }
 }

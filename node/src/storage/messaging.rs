@@ -1504,7 +1504,7 @@ fn keys_of(
     for u in users {
         if u & REMOTE_USER_BIT != 0 {
             if let Some(v) = remote.get(u)? {
-                let r = super::RemoteUserRecord::decode(v.value())?;
+                let r = super::RemoteUserRecord::decode_named(u, v.value(), book)?;
                 out.push((u, r.address, r.wrapped_key));
             }
         } else if let Some(v) = t.get(u)? {

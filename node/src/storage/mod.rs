@@ -37,7 +37,7 @@ pub use backup::{
 };
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
-pub use erasure::{ErasureRecord, Phase, Step};
+pub use erasure::{ERASURE_REASON, ErasureRecord, HOLD_BASIS, Phase, Step};
 pub use federation::{
     Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
     Refusal, RemoteUserRecord,
@@ -73,7 +73,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -88,6 +88,7 @@ const MIGRATIONS: &[Migration] = &[
     sends_get_a_log,
     disclosures_count_outcomes,
     handles_are_sealed,
+    remote_addresses_are_sealed,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -160,6 +161,17 @@ fn handles_are_sealed(tx: &WriteTransaction) -> Result<(), StoreError> {
     }
     drop(old);
     tx.delete_table(HANDLE_USERID_V4)?;
+    Ok(())
+}
+
+/// 6 → 7: remote users' addresses leave clear text (`remoteindex_userid` by keyed hash; the
+/// record holds the address sealed under that user's key, which their erasure destroys).
+/// Sealing needs the master key, which a migration step is not given: this step makes the
+/// index table, and `federate::load_addresses` converts every schema 6 row (and
+/// empties `remoteaddr_userid`) when the node starts, before it serves. The version is raised
+/// so an older build, which cannot read the new records, refuses the file.
+fn remote_addresses_are_sealed(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(REMOTEINDEX_USERID)?;
     Ok(())
 }
 
@@ -502,6 +514,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(SEQ_AUDITENTRY)?;
     tx.open_table(USERID_PSEUDONYMKEY)?;
     tx.open_table(REMOTEADDR_USERID)?;
+    tx.open_table(REMOTEINDEX_USERID)?;
     tx.open_table(USERID_REMOTEUSER)?;
     tx.open_table(DEST_SEQ_OUTBOUND)?;
     tx.open_table(ORIGIN_ENVID_SEEN)?;
@@ -515,6 +528,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_ERASURE)?;
     tx.open_table(HANDLEHASH_ERASED)?;
     tx.open_table(USERID_LEGALHOLD)?;
+    tx.open_table(USERID_NOTE_ADMINNOTE)?;
     tx.open_table(REQUESTID_REQUEST)?;
     tx.open_table(USERID_REQUESTID)?;
     tx.open_table(POLICYSEQ_VERSION)?;

@@ -480,30 +480,37 @@ impl Store {
         ack: Outgoing,
         now: Millis,
     ) -> Result<Inbound<Notify>, StoreError> {
-        self.write(move |tx| {
-            if seen(tx, &origin, &envelope_id)? {
-                return Ok(Inbound::Duplicate);
-            }
-            let id = tx
-                .open_table(REMOTEADDR_USERID)?
-                .remove(address.as_str())?
-                .map(|v| v.value());
-            let mut users = Vec::new();
-            let mut pos = 0;
-            if let Some(id) = id {
-                tx.open_table(USERID_REMOTEUSER)?.remove(id)?;
-                super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
-                (users, pos) = super::erasure::leave_everywhere(tx, id)?;
-                let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
-                queue.retain(
-                    |_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id),
-                )?;
-            }
-            let peers = enqueue(tx, std::slice::from_ref(&ack), now)?;
-            mark_seen(tx, &origin, &envelope_id, now)?;
-            Ok(Inbound::Applied(Notify { users, pos, peers }))
-        })
-        .await
+        let index = self.handles().index(&address);
+        let (answer, erased) = self
+            .write(move |tx| {
+                if seen(tx, &origin, &envelope_id)? {
+                    return Ok((Inbound::Duplicate, None));
+                }
+                let id = tx
+                    .open_table(REMOTEINDEX_USERID)?
+                    .remove(&index)?
+                    .map(|v| v.value());
+                let mut users = Vec::new();
+                let mut pos = 0;
+                if let Some(id) = id {
+                    tx.open_table(USERID_REMOTEUSER)?.remove(id)?;
+                    super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
+                    (users, pos) = super::erasure::leave_everywhere(tx, id)?;
+                    let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
+                    queue.retain(
+                        |_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id),
+                    )?;
+                }
+                let peers = enqueue(tx, std::slice::from_ref(&ack), now)?;
+                mark_seen(tx, &origin, &envelope_id, now)?;
+                Ok((Inbound::Applied(Notify { users, pos, peers }), id))
+            })
+            .await?;
+        // Their address leaves memory once the record (and the key sealing it) is gone.
+        if let Some(id) = erased {
+            self.handles().remove(id);
+        }
+        Ok(answer)
     }
 
     /// A peer acknowledges that it erased one of this node's users: `ack` is the digest of its
