@@ -10,6 +10,7 @@ mod events;
 mod federation;
 mod federation_chat;
 mod federation_pacing;
+mod federation_profiles;
 mod federation_residency;
 mod federation_security;
 mod http_edge;

@@ -133,6 +133,8 @@ pub struct Api {
     pub sessions: Sessions,
     /// The node's self-signed key document, made once at start.
     pub key_document: bytes::Bytes,
+    /// Users of other nodes; pushes local profile changes to peers (issue 25).
+    pub directory: crate::federate::Directory,
     /// Flips to true when the node shuts down; long polls and event streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Per-client limits on requests made without an account.
@@ -504,7 +506,15 @@ async fn dispatch_authenticated(
         }
         ("GET", "/api/v1/me") => me::get(&api.accounts, &session, &api.domain).await,
         ("PATCH", "/api/v1/me") => {
-            me::patch(&api.accounts, &session, &api.domain, req, api.max_body).await
+            me::patch(
+                &api.accounts,
+                &api.directory,
+                &session,
+                &api.domain,
+                req,
+                api.max_body,
+            )
+            .await
         }
         ("GET", "/api/v1/users/{address}") => {
             me::view_user(&api.accounts, &api.inbox, &session, &api.domain, &param()).await
