@@ -160,3 +160,62 @@ async fn a_nickname_or_avatar_change_reaches_every_peer_holding_the_user_within_
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_new_nickname_reaches_the_nodes_of_a_group_hosted_elsewhere_that_got_the_user_only_by_relay()
+ {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN"), ("c.test", "CN")], "").await;
+    let (a, b, c) = (nodes[0].client(), nodes[1].client(), nodes[2].client());
+    let alice = a.user("alice", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let carol = c.user("carol", &phone(3)).await;
+    let r = b
+        .call(
+            "POST",
+            "/api/v1/conversations",
+            Some(&bob),
+            Some(
+                &json!({"kind": "group", "name": "g", "members": ["alice@a.test", "carol@c.test"]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let group = r.json()["id"].as_str().unwrap().to_string();
+    eventually(10, "the group reached a.test and c.test", || async {
+        let on_a = a
+            .get(&format!("/api/v1/conversations/{group}"), Some(&alice))
+            .await;
+        let on_c = c
+            .get(&format!("/api/v1/conversations/{group}"), Some(&carol))
+            .await;
+        (on_a.status == StatusCode::OK && on_c.status == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert_eq!(
+        member(&c, &carol, &group, "alice@a.test").await["nickname"],
+        "alice"
+    );
+
+    patch_me(&a, &alice, json!({"nickname": "Alice Two"})).await;
+    for (client, token) in [(&b, &bob), (&c, &carol)] {
+        eventually(10, "the new nickname is shown", || async {
+            let m = member(client, token, &group, "alice@a.test").await;
+            (m["nickname"] == "Alice Two").then_some(())
+        })
+        .await;
+    }
+    for peer in ["b.test", "c.test"] {
+        eventually(10, "a.test logged the delivery", || async {
+            let log = nodes[0].node().disclosures("alice").await.unwrap();
+            log.iter()
+                .any(|(p, k, o, _)| p == peer && k == "profile" && o == "delivered")
+                .then_some(())
+        })
+        .await;
+    }
+}

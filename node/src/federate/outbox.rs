@@ -781,7 +781,8 @@ impl Outbox {
 
     /// What pushing a change of local user `user`'s nickname or avatar needs, read before the
     /// change: every peer that may hold the user (what reached it, and what still waits for it
-    /// — as for an erasure request) and that the residency rule lets their data go to now. A
+    /// — as for an erasure request — and every node of a conversation they are in) and that the
+    /// residency rule lets their data go to now. A
     /// peer of another region is left out while the user has not granted
     /// `cross_border_transfer` (its copy then stays as it was); so is a peer no longer
     /// configured or whose queue is full.
@@ -797,6 +798,30 @@ impl Outbox {
             .map(|t| t.0)
             .collect();
         peers.extend(store.pending_peers_of(user).await.map_err(internal)?);
+        // And every node that shows the user in a conversation: its host, and the nodes of its
+        // remote members (a group's host relays the user's messages to them; this node tells
+        // them of the user's new name itself).
+        let mut remote = Vec::new();
+        for s in store.conversations_of(user).await.map_err(internal)? {
+            if let Some(host) = conversation_host(&s.conversation.id) {
+                peers.push(host.to_string());
+            }
+            remote.extend(
+                s.members
+                    .iter()
+                    .map(|m| m.user)
+                    .filter(|u| u & REMOTE_USER_BIT != 0),
+            );
+        }
+        remote.sort_unstable();
+        remote.dedup();
+        for (_, r) in store.remote_users(remote).await.map_err(internal)? {
+            if let Some(d) = address_domain(&r.address) {
+                peers.push(d.to_string());
+            }
+        }
+        let own = self.inner.shared.own_domain().to_string();
+        peers.retain(|p| *p != own);
         peers.sort();
         peers.dedup();
         let consented = self
