@@ -715,16 +715,50 @@ impl Accounts {
         user: u64,
         patch: ProfilePatch,
     ) -> Result<OwnAccount, AccountError> {
+        Ok(self
+            .update_profile_pushed(user, patch, |_, _| Ok(Vec::new()))
+            .await?
+            .0)
+    }
+
+    /// [`Accounts::update_profile`], queueing in the same transaction the envelopes `push`
+    /// builds from the user's data key and new card when the nickname or avatar changed (the
+    /// only parts of a profile other nodes hold). Returns the peers whose queues grew.
+    pub async fn update_profile_pushed(
+        &self,
+        user: u64,
+        patch: ProfilePatch,
+        push: impl FnOnce(
+            &SecretKey,
+            &Card,
+        ) -> Result<Vec<crate::storage::Outgoing>, crate::storage::Refusal>,
+    ) -> Result<(OwnAccount, Vec<String>), AccountError> {
         let (acct, key, mut profile) = self
             .account_with_profile(user)
             .await?
             .ok_or(AccountError::NoSuchUser)?;
+        let before = (profile.nickname.clone(), profile.avatar.clone());
         profile.apply(patch)?;
+        let rows = if before != (profile.nickname.clone(), profile.avatar.clone()) {
+            push(
+                &key,
+                &Card {
+                    handle: acct.handle.clone(),
+                    nickname: profile.nickname.clone(),
+                    avatar: profile.avatar.clone(),
+                },
+            )
+            .map_err(|r| AccountError::Store(StoreError::Refused(r)))?
+        } else {
+            Vec::new()
+        };
         let sealed = key.seal(&aad(b"profile", user), &profile.encode())?;
-        if !self.store.put_profile(user, sealed).await? {
-            return Err(AccountError::NoSuchUser);
-        }
-        Self::own_view(acct, &key, profile)
+        let peers = self
+            .store
+            .put_profile_queued(user, sealed, rows, self.clock.now())
+            .await?
+            .ok_or(AccountError::NoSuchUser)?;
+        Ok((Self::own_view(acct, &key, profile)?, peers))
     }
 
     /// A user's card (handle, nickname, avatar); `None` if the account is gone.

@@ -11,6 +11,7 @@ mod events;
 mod federation;
 mod federation_chat;
 mod federation_pacing;
+mod federation_profiles;
 mod federation_residency;
 mod federation_security;
 mod hardening;

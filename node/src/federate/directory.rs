@@ -257,6 +257,25 @@ impl Directory {
         }))
     }
 
+    /// Changes local user `user`'s profile; a new nickname or avatar is pushed, in the same
+    /// transaction, to every peer that holds the user and may receive it
+    /// ([`Outbox::profile_push`]), where it replaces what that peer shows.
+    pub async fn update_own_profile(
+        &self,
+        user: u64,
+        patch: crate::profile::ProfilePatch,
+    ) -> Result<crate::accounts::OwnAccount, crate::accounts::AccountError> {
+        let push = self.outbox.profile_push(user).await.map_err(|r| {
+            crate::accounts::AccountError::Store(crate::storage::StoreError::Refused(r))
+        })?;
+        let (own, woken) = self
+            .accounts
+            .update_profile_pushed(user, patch, |key, card| push.rows(key, card))
+            .await?;
+        self.outbox.wake(&woken);
+        Ok(own)
+    }
+
     /// Answers a peer's lookup of local user `handle`: a signed `profile` envelope. Refused
     /// (residency) when the peer is in another region and the user has not consented.
     pub async fn serve(&self, requester: &str, handle: &str) -> Result<Envelope, FedError> {

@@ -776,6 +776,113 @@ impl Outbox {
         )?;
         self.inner.shared.row(&env, None, 0, Vec::new())
     }
+
+    // ---- Profiles follow their owners (issue 25) ------------------------------------------
+
+    /// What pushing a change of local user `user`'s nickname or avatar needs, read before the
+    /// change: every peer that may hold the user (what reached it, and what still waits for it
+    /// — as for an erasure request — and every node of a conversation they are in) and that the
+    /// residency rule lets their data go to now. A
+    /// peer of another region is left out while the user has not granted
+    /// `cross_border_transfer` (its copy then stays as it was); so is a peer no longer
+    /// configured or whose queue is full.
+    pub async fn profile_push(&self, user: u64) -> Result<ProfilePush, Refusal> {
+        let store = &self.inner.store;
+        let internal = |e: crate::storage::StoreError| Refusal::Internal(e.to_string());
+        let mut peers: Vec<String> = store
+            .transfers_of(user)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .filter(|t| t.2 != Disclosure::Dropped.name())
+            .map(|t| t.0)
+            .collect();
+        peers.extend(store.pending_peers_of(user).await.map_err(internal)?);
+        // And every node that shows the user in a conversation: its host, and the nodes of its
+        // remote members (a group's host relays the user's messages to them; this node tells
+        // them of the user's new name itself).
+        let mut remote = Vec::new();
+        for s in store.conversations_of(user).await.map_err(internal)? {
+            if let Some(host) = conversation_host(&s.conversation.id) {
+                peers.push(host.to_string());
+            }
+            remote.extend(
+                s.members
+                    .iter()
+                    .map(|m| m.user)
+                    .filter(|u| u & REMOTE_USER_BIT != 0),
+            );
+        }
+        remote.sort_unstable();
+        remote.dedup();
+        for (_, r) in store.remote_users(remote).await.map_err(internal)? {
+            if let Some(d) = address_domain(&r.address) {
+                peers.push(d.to_string());
+            }
+        }
+        let own = self.inner.shared.own_domain().to_string();
+        peers.retain(|p| *p != own);
+        peers.sort();
+        peers.dedup();
+        let consented = self
+            .inner
+            .consents
+            .require(user, Purpose::CrossBorderTransfer)
+            .await
+            .is_ok();
+        let shared = &self.inner.shared;
+        let peers = peers
+            .into_iter()
+            .filter(|p| {
+                shared
+                    .peer_with_room(p)
+                    .and_then(|peer| shared.residency(&peer, user, consented))
+                    .is_ok()
+            })
+            .collect();
+        Ok(ProfilePush {
+            shared: shared.clone(),
+            user,
+            peers,
+        })
+    }
+}
+
+/// The peers a profile change goes to (see [`Outbox::profile_push`]).
+#[derive(Debug)]
+pub struct ProfilePush {
+    shared: Arc<Shared>,
+    user: u64,
+    peers: Vec<String>,
+}
+
+impl ProfilePush {
+    /// One signed `profile` envelope per peer with the new nickname and avatar (nothing else
+    /// of the profile), sealed under the user's data key (an erasure removes what still waits)
+    /// and counted in their disclosure log once its fate is known.
+    pub fn rows(
+        &self,
+        key: &SecretKey,
+        card: &crate::accounts::Card,
+    ) -> Result<Vec<Outgoing>, Refusal> {
+        let content = json!(federation::ProfileContent {
+            user: format!("{}@{}", card.handle, self.shared.own_domain()),
+            nickname: card.nickname.clone(),
+            avatar: card.avatar.clone(),
+        });
+        self.peers
+            .iter()
+            .map(|p| {
+                let env = self.shared.envelope(p, Kind::Profile, content.clone())?;
+                self.shared.row(
+                    &env,
+                    Some((self.user, key)),
+                    self.user,
+                    vec![(self.user, "profile")],
+                )
+            })
+            .collect()
+    }
 }
 
 pub(crate) fn hex(b: &[u8]) -> String {

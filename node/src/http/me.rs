@@ -47,9 +47,11 @@ pub async fn get(
 /// `PATCH /api/v1/me` with any of: `"nickname": "…"`, `"avatar": "…" | null`, and for each
 /// optional field (`gender`, `birthday`, `region`, `education`, `bio`) either `null` (remove it)
 /// or `{"value": "…", "visibility": "public"|"friends"|"private"}` (either key may be left out).
-/// → 200, the same body as `GET /api/v1/me`. Nothing changes unless every part is valid.
+/// → 200, the same body as `GET /api/v1/me`. Nothing changes unless every part is valid. A new
+/// nickname or avatar is pushed to the peers that hold the user (`Directory::update_own_profile`).
 pub async fn patch(
     accounts: &Accounts,
+    directory: &crate::federate::Directory,
     session: &Session,
     domain: &str,
     req: Request<Incoming>,
@@ -57,7 +59,7 @@ pub async fn patch(
 ) -> Result<Response<Body>, ApiError> {
     let body: Map<String, Value> = read_json(req, limit).await?;
     let patch = parse_patch(body, accounts.now())?;
-    let a = accounts.update_profile(session.user, patch).await?;
+    let a = directory.update_own_profile(session.user, patch).await?;
     Ok(reply(StatusCode::OK, &own_json(&a, domain)))
 }
 

@@ -190,6 +190,8 @@ pub struct Api {
     pub sessions: Sessions,
     /// The node's self-signed key document, made once at start.
     pub key_document: bytes::Bytes,
+    /// Users of other nodes; pushes local profile changes to peers (issue 25).
+    pub directory: crate::federate::Directory,
     /// Flips to true when the node shuts down; long polls and event streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Per-client limits on requests made without an account.
@@ -565,7 +567,15 @@ async fn dispatch_authenticated(
         }
         ("GET", "/api/v1/me") => me::get(&api.accounts, &session, &api.domain).await,
         ("PATCH", "/api/v1/me") => {
-            let r = me::patch(&api.accounts, &session, &api.domain, req, api.max_body).await;
+            let r = me::patch(
+                &api.accounts,
+                &api.directory,
+                &session,
+                &api.domain,
+                req,
+                api.max_body,
+            )
+            .await;
             if r.is_ok() {
                 search::profile_changed(&api.search, session.user).await;
             }

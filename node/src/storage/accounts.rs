@@ -382,6 +382,26 @@ impl Store {
         .await
     }
 
+    /// Stores a profile and queues `outgoing` (its nickname and avatar pushed to peers) in one
+    /// transaction; None if the account is gone. Returns the peers whose queues grew.
+    pub async fn put_profile_queued(
+        &self,
+        id: u64,
+        sealed: Vec<u8>,
+        outgoing: Vec<super::Outgoing>,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.write(move |tx| {
+            if tx.open_table(USERID_ACCOUNT)?.get(id)?.is_none() {
+                return Ok(None);
+            }
+            tx.open_table(USERID_PROFILE)?
+                .insert(id, sealed.as_slice())?;
+            Ok(Some(super::federation::enqueue(tx, &outgoing, now)?))
+        })
+        .await
+    }
+
     pub async fn insert_session(&self, s: SessionRecord) -> Result<(), StoreError> {
         self.write(move |tx| {
             tx.open_table(TOKENHASH_SESSION)?
