@@ -285,6 +285,9 @@ kinds!(
     USERID_POSTNO_FAVOURITE,
     POSTNO_USERID_FAVOURITE,
     MEDIAID_COMMUNITYNO_POSTNO,
+    // Search log (issue 23).
+    PSEUDONYM_MS_SEARCHLOG,
+    MS_PSEUDONYM_SEARCHLOG,
 );
 
 /// The tables an erasure ledger carries.
