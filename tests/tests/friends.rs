@@ -325,7 +325,10 @@ async fn bad_requests_are_refused_with_the_field_named() {
     );
     assert_eq!(
         code(ask(&c, &alice, "bob@elsewhere.example", None).await),
-        (StatusCode::UNPROCESSABLE_ENTITY, "not_federated".into())
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "remote_friends_unsupported".into()
+        )
     );
     let r = c
         .call(
