@@ -73,6 +73,7 @@ export function ChatScreen({ store, active, go, onLanguage }) {
       </nav>
       <footer class="sidebar-foot">
         <a class="button ghost" href="#/communities"><${Icon} name="people" /> ${t('community.title')}</a>
+        <a class="button ghost" href="#/friends"><${Icon} name="friend" /> ${t('friends.title')}</a>
         <a class="button ghost" href="#/privacy"><${Icon} name="shield" /> ${t('privacy.title')}</a>
       </footer>
     </aside>

@@ -800,13 +800,22 @@ mod tests {
     async fn erasing_a_user_removes_every_friend_row_naming_them_from_both_ends() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
-        assert!(matches!(ask(&store, 100, 1, 2).await, RequestOutcome::Sent(..)));
+        assert!(matches!(
+            ask(&store, 100, 1, 2).await,
+            RequestOutcome::Sent(..)
+        ));
         store
             .answer_friend_request(2, 100, true, Millis(11))
             .await
             .unwrap();
-        assert!(matches!(ask(&store, 101, 1, 3).await, RequestOutcome::Sent(..)));
-        assert!(matches!(ask(&store, 102, 6, 1).await, RequestOutcome::Sent(..)));
+        assert!(matches!(
+            ask(&store, 101, 1, 3).await,
+            RequestOutcome::Sent(..)
+        ));
+        assert!(matches!(
+            ask(&store, 102, 6, 1).await,
+            RequestOutcome::Sent(..)
+        ));
         store.block_user(4, 1, 200, Millis(12)).await.unwrap();
         store.block_user(1, 5, 201, Millis(12)).await.unwrap();
         store.set_direct_messages(1, true).await.unwrap();
