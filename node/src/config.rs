@@ -1091,6 +1091,22 @@ mod tests {
     }
 
     #[test]
+    fn closed_friend_requests_must_outlive_the_decline_cool_down() {
+        let e = Config::parse(
+            "[friends]\ndeclined_resend_days = 30\nclosed_requests_days = 10\n",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("friends.closed_requests_days"), "{e}");
+        assert!(Config::parse("[friends]\ndeclined_resend_days = 10\n", "f").is_ok());
+        let e = Config::parse("[friends]\nrequests_per_day = 0\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("friends.requests_per_day"), "{e}");
+    }
+
+    #[test]
     fn a_security_log_maximum_below_its_legal_minimum_is_refused() {
         let e = Config::parse(
             "[retention]\nsecurity_logs_min_days = 183\nsecurity_logs_max_days = 90\n",

@@ -205,7 +205,8 @@ async fn alice_in_a_group_hosted_by(
     keys: &str,
 ) -> (FakePeer, Vec<TestNode>, Client, String) {
     let peer = FakePeer::start("e.test", region).await;
-    let nodes = federation_tuned(&[("a.test", "CN")], &[&peer], extra, keys).await;
+    // Boxed: the nodes' start-up futures (each holding its `Config`) would make this one large.
+    let nodes = Box::pin(federation_tuned(&[("a.test", "CN")], &[&peer], extra, keys)).await;
     let c = nodes[0].client();
     let alice = c.user("alice", &phone(1)).await;
     let state = peer.group_state(

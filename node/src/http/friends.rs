@@ -209,9 +209,11 @@ impl From<FriendError> for ApiError {
             FriendError::Invalid { field, reason } => ApiError::invalid(field, &reason),
             FriendError::NotFound => ApiError::not_found(text),
             FriendError::NoSuchUser => ApiError::not_found(text),
-            FriendError::Remote => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_federated", text)
-            }
+            FriendError::Remote => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "remote_friends_unsupported",
+                text,
+            ),
             FriendError::AlreadyFriends => {
                 ApiError::new(StatusCode::CONFLICT, "already_friends", text)
             }

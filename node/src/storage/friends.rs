@@ -771,3 +771,100 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: RequestLimits = RequestLimits {
+        max_pending: 10,
+        per_day: 10,
+        declined_cooldown_ms: 0,
+    };
+
+    async fn ask(store: &Store, id: u64, from: u64, to: u64) -> RequestOutcome {
+        store
+            .send_friend_request(NewFriendRequest {
+                id,
+                from,
+                to,
+                note_sealed: vec![9; 24],
+                now: Millis(10),
+                limits: LIMITS,
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn erasing_a_user_removes_every_friend_row_naming_them_from_both_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        assert!(matches!(
+            ask(&store, 100, 1, 2).await,
+            RequestOutcome::Sent(..)
+        ));
+        store
+            .answer_friend_request(2, 100, true, Millis(11))
+            .await
+            .unwrap();
+        assert!(matches!(
+            ask(&store, 101, 1, 3).await,
+            RequestOutcome::Sent(..)
+        ));
+        assert!(matches!(
+            ask(&store, 102, 6, 1).await,
+            RequestOutcome::Sent(..)
+        ));
+        store.block_user(4, 1, 200, Millis(12)).await.unwrap();
+        store.block_user(1, 5, 201, Millis(12)).await.unwrap();
+        store.set_direct_messages(1, true).await.unwrap();
+        assert!(store.are_friends(2, 1).await.unwrap());
+
+        for _ in 0..2 {
+            store.write(|tx| erase_friend_rows(tx, 1)).await.unwrap();
+        }
+        assert!(!store.are_friends(2, 1).await.unwrap());
+        assert!(store.friends_of(2).await.unwrap().is_empty());
+        for other in [2, 3, 6] {
+            assert!(store.friend_requests_of(other).await.unwrap().is_empty());
+        }
+        assert!(store.blocks_of(4).await.unwrap().is_empty());
+        assert!(!store.blocked_either(1, 5).await.unwrap());
+        assert!(!store.direct_messages_friends_only(1).await.unwrap());
+        let left = store
+            .read(|tx| {
+                let mut n = 0;
+                n += tx.open_table(FRIENDREQID_REQUEST)?.iter()?.count();
+                n += tx.open_table(USERPAIR_FRIENDREQID)?.iter()?.count();
+                n += tx.open_table(MS_FRIENDREQID_CLOSED)?.iter()?.count();
+                n += tx.open_table(USERID_USERID_BLOCKEDBY)?.iter()?.count();
+                n += tx.open_table(USERID_FRIENDQUOTA)?.iter()?.count();
+                Ok(n)
+            })
+            .await
+            .unwrap();
+        // Users 6's quota row is theirs (they sent a request), the rest named user 1.
+        assert_eq!(left, 1, "only user 6's own daily count is left");
+    }
+
+    #[tokio::test]
+    async fn a_request_to_someone_who_blocks_the_sender_is_stored_hidden_and_cannot_be_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        store.block_user(2, 1, 200, Millis(1)).await.unwrap();
+        let RequestOutcome::Sent(r, notify) = ask(&store, 100, 1, 2).await else {
+            panic!("sent");
+        };
+        assert!(r.hidden);
+        assert_eq!(notify[0].users, [1], "only the sender hears of it");
+        assert_eq!(
+            store
+                .answer_friend_request(2, 100, true, Millis(2))
+                .await
+                .unwrap(),
+            StepOutcome::NotFound
+        );
+        assert!(!store.are_friends(1, 2).await.unwrap());
+    }
+}
