@@ -72,8 +72,8 @@ export function ChatScreen({ store, active, go, onLanguage }) {
         </ul>
       </nav>
       <footer class="sidebar-foot">
-        <a class="button ghost" href="#/communities"><${Icon} name="people" /> ${t('community.title')}</a>
-        <a class="button ghost" href="#/friends"><${Icon} name="friend" /> ${t('friends.title')}</a>
+        <a class="button ghost" href="#/friends"><${Icon} name="people" /> ${t('friends.title')}</a>
+        <a class="button ghost" href="#/communities"><${Icon} name="community" /> ${t('community.title')}</a>
         <a class="button ghost" href="#/privacy"><${Icon} name="shield" /> ${t('privacy.title')}</a>
       </footer>
     </aside>

@@ -249,7 +249,7 @@ function Compose({ community, onPosted }) {
       setError(err);
     }
   };
-  return html`<form class="card form compose" onSubmit=${submit} aria-label=${t('community.compose')}>
+  return html`<form class="card form compose" onSubmit=${submit}>
     <div class="field">
       <label for="post-text">${t('community.compose')}</label>
       <textarea id="post-text" rows="3" maxlength="10000" value=${text} placeholder=${t('community.compose_placeholder')} onInput=${(e) => setText(e.currentTarget.value)}></textarea>

@@ -13,10 +13,9 @@ const PATHS = {
   send: 'M22 2L11 13M22 2l-7 20-4-9-9-4 20-7z',
   mic: 'M12 2a3 3 0 0 0-3 3v7a3 3 0 0 0 6 0V5a3 3 0 0 0-3-3zM19 10v2a7 7 0 0 1-14 0v-2M12 19v3',
   file: 'M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8zM14 2v6h6',
-  // Communities: two people.
-  people: 'M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM2 21c0-4 3-6 7-6s7 2 7 6M16 3.5a4 4 0 0 1 0 7M18 15c2.5.5 4 2.5 4 6',
-  // Friends: a person with a plus.
-  friend: 'M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM2 21c0-4 3-6 7-6s7 2 7 6M19 8v6M16 11h6',
+  people: 'M9 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM2.5 20c0-3.6 2.9-6 6.5-6s6.5 2.4 6.5 6M16 4.5a3.2 3.2 0 0 1 0 6.3M18 14.3c2.1.6 3.5 2.8 3.5 5.7',
+  // Communities (小组): a shared place.
+  community: 'M3 21V9l9-6 9 6v12M9 21v-6h6v6',
 };
 
 /** @param {{name: keyof typeof PATHS, size?: number}} props */

@@ -67,7 +67,7 @@ test('a photo is posted after the photos purpose is asked for', async () => {
   const page = A.page;
   const file = join(tmpdir(), `shanliao-community-${process.pid}.jpg`);
   writeFileSync(file, await jpegWithGps(page));
-  await page.getByLabel('发帖').fill(TEXT);
+  await page.getByRole('textbox', { name: '发帖' }).fill(TEXT);
   // Refusing first: nothing is attached, composing still works.
   await page.setInputFiles('form.compose input[type=file]', file);
   await page.getByRole('dialog', { name: /相册/ }).waitFor();
@@ -82,7 +82,7 @@ test('a photo is posted after the photos purpose is asked for', async () => {
   const post = page.getByRole('article', { name: /的帖子/ });
   await post.getByText(TEXT).waitFor();
   await post.locator('img.post-image').waitFor();
-  assert.equal(await page.getByLabel('发帖').inputValue(), '', 'the composer is cleared');
+  assert.equal(await page.getByRole('textbox', { name: '发帖' }).inputValue(), '', 'the composer is cleared');
   await check(page, 'community-with-post-zh');
 });
 
@@ -133,7 +133,9 @@ test('Bo finds the community, joins, comments and keeps the post as a favourite'
 
 test('Ana sees the comment, replies, and reads the members list', async () => {
   const page = A.page;
-  await page.reload();
+  // Back to her community (it loads afresh).
+  await page.getByRole('link', { name: '我的动态' }).click();
+  await page.getByRole('navigation', { name: '小组导航' }).getByRole('link', { name: NAME }).click();
   const post = page.getByRole('article', { name: /的帖子/ });
   await post.getByRole('button', { name: /评论（1）/ }).click();
   await post.getByText('Beautiful light!').waitFor();
@@ -150,6 +152,7 @@ test('Ana sees the comment, replies, and reads the members list', async () => {
   await page.getByRole('button', { name: '管理记录' }).click();
   await page.getByRole('dialog', { name: '管理记录' }).getByText('还没有管理操作。').waitFor();
   await check(page, 'log-zh');
+  await page.getByRole('dialog', { name: '管理记录' }).getByRole('button', { name: '关闭' }).click();
 });
 
 test('at phone width the community screen fits the screen', async () => {

@@ -2272,6 +2272,70 @@ mod tests {
         assert!(!may_see(Public, &f));
     }
 
+    fn seal(id: u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        Ok((id.to_be_bytes().to_vec(), Vec::new()))
+    }
+
+    #[tokio::test]
+    async fn visible_posts_keeps_only_what_the_viewer_may_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let (owner, member, outsider) = (1, 2, 3);
+        let now = Millis(10);
+        assert!(
+            store
+                .create_community(7, "open".into(), String::new(), None, true, owner, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .create_community(8, "closed".into(), String::new(), None, false, owner, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .create_community(8, "again".into(), String::new(), None, true, owner, now)
+                .await
+                .unwrap(),
+            "a number is taken once"
+        );
+        store.join_community(7, member, now).await.unwrap().unwrap();
+        let mut posts = Vec::new();
+        for (c, vis) in [
+            (7, PostVisibility::Public),
+            (7, PostVisibility::Members),
+            (7, PostVisibility::Friends),
+            (8, PostVisibility::Public),
+        ] {
+            let (p, _) = store
+                .create_post(c, owner, vis, Vec::new(), now, seal)
+                .await
+                .unwrap()
+                .unwrap();
+            posts.push(p);
+        }
+        let all = posts.clone();
+        assert_eq!(store.visible_posts(owner, all.clone()).await.unwrap(), all);
+        assert_eq!(
+            store.visible_posts(member, all.clone()).await.unwrap(),
+            posts[..2].to_vec()
+        );
+        assert_eq!(
+            store.visible_posts(outsider, all.clone()).await.unwrap(),
+            posts[..1].to_vec()
+        );
+        // Numbers of nothing are dropped, not refused.
+        assert!(
+            store
+                .visible_posts(outsider, vec![999])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     #[test]
     fn records_round_trip() {
         let p = PostRecord {
