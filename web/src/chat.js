@@ -117,7 +117,8 @@ function NewChatDialog({ store, go, onClose }) {
     }
     await submit(null);
   };
-  const cross = error instanceof ApiError && error.status === 451;
+  // Only the caller's own missing consent can be granted here; the other person's cannot.
+  const cross = error instanceof ApiError && error.status === 451 && error.code === 'residency';
   const submit = async (e) => {
     if (e) e.preventDefault();
     setError(null);
@@ -347,7 +348,7 @@ function Media({ body }) {
 }
 
 function Outgoing({ store, conv, o }) {
-  const cross = o.error instanceof ApiError && o.error.status === 451;
+  const cross = o.error instanceof ApiError && o.error.status === 451 && o.error.code === 'residency';
   const grant = async () => {
     try {
       await api.call('PUT', '/api/v1/me/consents/cross_border_transfer', { granted: true });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startNode, launch, person, newPerson, register, binary, shots } from './harness.js';
+import { startNode, launch, person, newPerson, register, binary, shots, axe } from './harness.js';
 
 /** A loopback port free right now (the node binds it a moment later). */
 function freePort() {
@@ -73,13 +73,20 @@ test('across a border the 451 is explained and cross_border_transfer granted in 
   const b = newPerson('bea');
   await register(A.page, a);
   await register(B.page, b);
-  // Bea lets her data cross to other regions (her node releases her profile to alpha only then).
+  // Bea has not let her data cross to other regions: her node withholds her, and Ari is told
+  // that only Bea can change it (no grant of his own is offered: it would not help).
+  await A.page.getByRole('button', { name: 'New chat' }).first().click();
+  await A.page.getByLabel('Address').fill(`${b.handle}@beta.test`);
+  await A.page.getByRole('button', { name: 'Start chatting' }).click();
+  await A.page.getByText(/Only they can change that/).waitFor();
+  assert.equal(await A.page.getByRole('button', { name: 'Allow cross-border transfer and continue' }).count(), 0);
+  assert.deepEqual(await axe(A.page), []);
+  await A.page.screenshot({ path: join(shots, 'federation-recipient-residency-en.png') });
+  // Bea lets her data cross (her node releases her profile to alpha only then).
   await B.page.goto(beta.url + '/#/privacy/purposes');
   await B.page.getByRole('switch', { name: /Cross-border transfer/ }).check();
   await B.page.getByText(/Allowed since/).first().waitFor();
   await B.page.goto(beta.url + '/#/chats');
-  await A.page.getByRole('button', { name: 'New chat' }).first().click();
-  await A.page.getByLabel('Address').fill(`${b.handle}@beta.test`);
   await A.page.getByRole('button', { name: 'Start chatting' }).click();
   // 451: explained in words, with the option to grant.
   await A.page.getByText(/server is in another region/).waitFor();
