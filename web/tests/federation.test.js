@@ -111,6 +111,36 @@ test('across a border the 451 is explained and cross_border_transfer granted in 
   await B.page.locator('.msg:not(.outgoing) .bubble', { hasText: 'hello back from beta' }).waitFor({ timeout: 60000 });
   assert.equal(await B.page.locator('.outgoing').count(), 0);
   assert.deepEqual(statuses, [202]);
+
+  // Ari withdraws cross-border transfer: his next send fails with 451, is kept, explained,
+  // and sent again with the same txn id once he grants it in place. Bea gets it once.
+  /** @type {{txn: string, status: number}[]} */
+  const sends = [];
+  A.page.on('response', (r) => {
+    if (r.request().method() === 'POST' && /\/messages$/.test(new URL(r.url()).pathname)) {
+      sends.push({ txn: JSON.parse(r.request().postData() || '{}').txn_id, status: r.status() });
+    }
+  });
+  const conv = new URL(A.page.url()).hash;
+  await A.page.goto(alpha.url + '/#/privacy/purposes');
+  await A.page.getByText(/Allowed since/).first().waitFor();
+  const revoked = A.page.waitForResponse((r) => r.request().method() === 'PUT' && /cross_border_transfer$/.test(new URL(r.url()).pathname));
+  await A.page.getByRole('switch', { name: /Cross-border transfer/ }).click();
+  assert.equal((await revoked).status(), 200);
+  await A.page.goto(alpha.url + '/' + conv);
+  await boxA.fill('sent after withdrawing');
+  await boxA.press('Enter');
+  await A.page.locator('.outgoing[data-state="failed"]').getByText(/server is in another region/).waitFor();
+  assert.deepEqual(await axe(A.page), []);
+  await A.page.screenshot({ path: join(shots, 'federation-send-451-en.png') });
+  await A.page.getByRole('button', { name: 'Allow cross-border transfer and send' }).click();
+  await A.page.locator('.outgoing').waitFor({ state: 'detached' });
+  await B.page.locator('.bubble', { hasText: 'sent after withdrawing' }).waitFor({ timeout: 60000 });
+  assert.deepEqual(sends.map((x) => x.status), [451, 201]);
+  assert.equal(sends[0].txn, sends[1].txn, 'the retry reuses the txn id');
+  await A.page.waitForTimeout(500);
+  assert.equal(await B.page.locator('.bubble', { hasText: 'sent after withdrawing' }).count(), 1);
+  assert.equal(await A.page.locator('.bubble', { hasText: 'sent after withdrawing' }).count(), 1);
   assert.deepEqual(A.problems, []);
   assert.deepEqual(B.problems, []);
 });
