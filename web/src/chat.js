@@ -444,18 +444,25 @@ function ComposerImpl({ store, conv }, ref) {
     }
   };
   if (ref) ref.current = { attach };
-  /** Records a voice message: the microphone purpose first, then the browser's own question. */
-  const record = async () => {
+  /**
+   * Records a voice message (the microphone purpose first) or a video (the camera purpose
+   * first, then the microphone for its sound: refused, the video is silent), then the
+   * browser's own question.
+   * @param {'voice'|'video'} kind
+   */
+  const record = async (kind) => {
     setError(null);
-    if (!(await askPurpose('microphone', setAsk))) {
-      setError(t('purpose.refused', { purpose: t('purpose.microphone') }));
+    const needed = kind === 'video' ? 'camera' : 'microphone';
+    if (!(await askPurpose(needed, setAsk))) {
+      setError(t('purpose.refused', { purpose: t('purpose.' + needed) }));
       return;
     }
+    const sound = kind === 'voice' || (await askPurpose('microphone', setAsk));
     let stream;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      stream = await navigator.mediaDevices.getUserMedia(kind === 'video' ? { video: true, audio: sound } : { audio: true });
     } catch {
-      setError(t('composer.mic_unavailable'));
+      setError(t(kind === 'video' ? 'composer.camera_unavailable' : 'composer.mic_unavailable'));
       return;
     }
     const rec = new MediaRecorder(stream);
@@ -468,8 +475,8 @@ function ComposerImpl({ store, conv }, ref) {
       recording.current = null;
       setRecordingSince(0);
       if (keep && parts.length) {
-        const type = (rec.mimeType || 'audio/webm').split(';')[0];
-        attach(new File(parts, 'voice.' + (type.split('/')[1] || 'webm'), { type }));
+        const type = (rec.mimeType || (kind === 'video' ? 'video/webm' : 'audio/webm')).split(';')[0];
+        attach(new File(parts, kind + '.' + (type.split('/')[1] || 'webm'), { type }));
       }
     };
     recording.current = { rec, keep: false };
@@ -507,7 +514,9 @@ function ComposerImpl({ store, conv }, ref) {
       <input type="file" ref=${fileInput} class="visually-hidden" tabindex="-1" aria-hidden="true"
         onChange=${(e) => { const f = e.currentTarget.files && e.currentTarget.files[0]; e.currentTarget.value = ''; if (f) attach(f); }} />
       <button type="button" class="icon-button" aria-label=${t('composer.record')} title=${t('composer.record')}
-        disabled=${recordingSince > 0 || typeof MediaRecorder === 'undefined'} onClick=${record}><${Icon} name="mic" /></button>
+        disabled=${recordingSince > 0 || typeof MediaRecorder === 'undefined'} onClick=${() => record('voice')}><${Icon} name="mic" /></button>
+      <button type="button" class="icon-button" aria-label=${t('composer.record_video')} title=${t('composer.record_video')}
+        disabled=${recordingSince > 0 || typeof MediaRecorder === 'undefined'} onClick=${() => record('video')}><${Icon} name="video" /></button>
       <label for="composer-text" class="visually-hidden">${t('composer.label')}</label>
       <textarea id="composer-text" ref=${area} rows="1" value=${text} placeholder=${t('composer.placeholder')}
         onInput=${(e) => { setText(e.currentTarget.value); store.setDraft(conv.id, e.currentTarget.value); }}
