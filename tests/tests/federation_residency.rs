@@ -42,7 +42,11 @@ async fn data_crosses_to_another_region_only_with_consent_and_stops_when_it_is_r
     // Bob's node does not send his profile to a CN node without his consent.
     let r = a.get("/api/v1/users/bob@b.test", Some(&alice)).await;
     assert_eq!(r.status, StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
-    assert_eq!(r.error_code(), "residency");
+    assert_eq!(
+        r.error_code(),
+        "recipient_residency",
+        "his consent, not hers"
+    );
     consent(&b, &bob, true).await;
     assert_eq!(
         a.get("/api/v1/users/bob@b.test", Some(&alice)).await.status,
@@ -228,4 +232,51 @@ async fn the_disclosure_log_counts_what_was_delivered_and_what_was_queued_then_d
             ("message".to_string(), "dropped".to_string(), 1)
         ]
     );
+}
+
+#[tokio::test]
+async fn the_other_persons_missing_consent_has_a_451_code_of_its_own_and_granting_mine_does_not_help()
+ {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "EU")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let alice = a.user("alice", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let create = json!({"kind": "direct", "with": "bob@b.test"});
+    let start = || a.call("POST", "/api/v1/conversations", Some(&alice), Some(&create));
+
+    // Alice has consented; Bob has not: his node withholds him, whatever she grants.
+    consent(&a, &alice, true).await;
+    let r = start().await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            "recipient_residency".to_string()
+        )
+    );
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("b.test") && msg.contains("your own consent does not change that"),
+        "{msg}"
+    );
+    assert!(!msg.contains("bob"), "the message names no one: {msg}");
+    let group = json!({"kind": "group", "name": "g", "members": ["bob@b.test"]});
+    let r = a
+        .call("POST", "/api/v1/conversations", Some(&alice), Some(&group))
+        .await;
+    assert_eq!(r.error_code(), "recipient_residency");
+
+    // Bob consents, Alice revokes: now it is hers, with the code that says so.
+    consent(&b, &bob, true).await;
+    consent(&a, &alice, false).await;
+    let r = start().await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            "residency".to_string()
+        )
+    );
+    consent(&a, &alice, true).await;
+    assert_eq!(start().await.status, StatusCode::CREATED);
 }

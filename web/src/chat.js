@@ -10,6 +10,7 @@ import { GroupDialog } from './group.js';
 import { askPurpose } from './purposes.js';
 import { LanguageSwitch, NotificationToggle } from './settings.js';
 import { Icon } from './icons.js';
+import { Heights, rowsFor, tailRows, covers, OVERSCAN } from './windowing.js';
 
 /** What a conversation is called in the list and its header. */
 export function title(c) {
@@ -118,7 +119,8 @@ function NewChatDialog({ store, go, onClose }) {
     }
     await submit(null);
   };
-  const cross = error instanceof ApiError && error.status === 451;
+  // Only the caller's own missing consent can be granted here; the other person's cannot.
+  const cross = error instanceof ApiError && error.status === 451 && error.code === 'residency';
   const submit = async (e) => {
     if (e) e.preventDefault();
     setError(null);
@@ -183,44 +185,89 @@ function Conversation({ store, conv, go }) {
   </section>`;
 }
 
+/** The space between two rows of the message list (`.messages` gap), in pixels. */
+const ROW_GAP = 6;
+
+/**
+ * The messages of a conversation, windowed: only the rows near the visible part are drawn
+ * (with their day separators), the rest kept as space above and below, so a history of ten
+ * thousand messages scrolls as lightly as one of fifty. Older pages load when the top is
+ * reached; the view stays where it was when they come in, and follows new ones at the end.
+ */
 function MessageList({ store, conv }) {
   const h = store.history.get(conv.id);
   const out = store.outgoing.get(conv.id) || [];
   const box = useRef(/** @type {HTMLElement|null} */ (null));
-  const anchor = useRef({ height: 0, top: 0, atBottom: true, count: 0, first: 0 });
+  const spacer = useRef(/** @type {HTMLElement|null} */ (null));
+  const heights = useRef(new Heights()).current;
+  const anchor = useRef({ height: 0, top: 0, atBottom: true, first: 0 });
+  /** The first and last seq drawn while not following the end; null when following it. */
+  const [shown, setShown] = useState(/** @type {{first: number, last: number}|null} */ (null));
   const items = h ? h.items : [];
-  // Keep the view where it was when older messages come in above; follow new ones at the end.
+  const keys = items.map((m) => m.seq);
+  const a = anchor.current;
+  const viewport = box.current ? box.current.clientHeight : 800;
+  let rows;
+  if (a.atBottom || !shown) rows = tailRows(keys, heights, viewport);
+  else {
+    let start = keys.findIndex((k) => k >= shown.first);
+    if (start < 0) start = keys.length;
+    let end = start;
+    while (end < keys.length && keys[end] <= shown.last) end++;
+    let before = 0;
+    for (let i = 0; i < start; i++) before += heights.get(keys[i]);
+    let after = 0;
+    for (let i = end; i < keys.length; i++) after += heights.get(keys[i]);
+    rows = { start, end, before, after };
+  }
+  // Measure what was drawn; keep the view where it was when older messages come in above,
+  // and follow new ones at the end.
   useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
-    const a = anchor.current;
-    const first = items.length ? items[0].seq : 0;
+    for (const row of /** @type {NodeListOf<HTMLElement>} */ (el.querySelectorAll(':scope > .row'))) {
+      heights.set(Number(row.dataset.seq), row.offsetHeight + ROW_GAP);
+    }
+    const first = keys.length ? keys[0] : 0;
     if (a.first && first < a.first) el.scrollTop = el.scrollHeight - a.height + a.top;
     else if (a.atBottom) el.scrollTop = el.scrollHeight;
     a.first = first;
-    a.count = items.length + out.length;
   });
   const onScroll = () => {
     const el = box.current;
     if (!el) return;
-    const a = anchor.current;
     a.height = el.scrollHeight;
     a.top = el.scrollTop;
+    const wasAtBottom = a.atBottom;
     a.atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     if (el.scrollTop < 200 && h && h.hasMore && !h.loading) {
       store.loadOlder(conv.id);
     }
+    if (a.atBottom) {
+      if (!wasAtBottom || shown) setShown(null);
+      return;
+    }
+    // Redraw only when the spare rows drawn beyond the visible part run out.
+    const top = el.scrollTop - (spacer.current ? spacer.current.offsetTop : 0);
+    const drawn = keys.length && rows.end > rows.start ? { first: keys[rows.start], last: keys[rows.end - 1] } : null;
+    if (wasAtBottom || !covers(keys, drawn, rowsFor(keys, heights, top, el.clientHeight, OVERSCAN / 2))) {
+      const want = rowsFor(keys, heights, top, el.clientHeight);
+      if (want.end > want.start) setShown({ first: keys[want.start], last: keys[want.end - 1] });
+    }
   };
-  let lastDay = 0;
-  return html`<div class="messages" ref=${box} onScroll=${onScroll} role="log" aria-label=${t('chat.messages')} tabindex="0">
+  const drawn = [];
+  for (let i = rows.start; i < rows.end; i++) {
+    const m = items[i];
+    const day = dayOf(m.ts);
+    const sep = i === 0 || dayOf(items[i - 1].ts) !== day ? html`<p class="day">${formatDay(m.ts)}</p>` : null;
+    drawn.push(html`<div class="row" key=${m.seq} data-seq=${m.seq}>${sep}<${Bubble} store=${store} conv=${conv} m=${m} /></div>`);
+  }
+  return html`<div class="messages windowed" ref=${box} onScroll=${onScroll} role="log" aria-label=${t('chat.messages')} tabindex="0">
     ${h && h.loading && html`<p class="loading">${t('chat.loading')}</p>`}
     ${h && h.loaded && !h.hasMore && html`<p class="history-start">${t('chat.history_start')}</p>`}
-    ${items.map((m) => {
-      const day = dayOf(m.ts);
-      const sep = day !== lastDay ? html`<p class="day" key=${'d' + m.seq}>${formatDay(m.ts)}</p>` : null;
-      lastDay = day;
-      return [sep, html`<${Bubble} key=${m.seq} store=${store} conv=${conv} m=${m} />`];
-    })}
+    <div class="spacer" ref=${spacer} aria-hidden="true" style=${{ height: rows.before + 'px' }}></div>
+    ${drawn}
+    <div class="spacer" aria-hidden="true" style=${{ height: rows.after + 'px' }}></div>
     ${out.map((o) => html`<${Outgoing} key=${o.txn} store=${store} conv=${conv} o=${o} />`)}
   </div>`;
 }
@@ -303,7 +350,7 @@ function Media({ body }) {
 }
 
 function Outgoing({ store, conv, o }) {
-  const cross = o.error instanceof ApiError && o.error.status === 451;
+  const cross = o.error instanceof ApiError && o.error.status === 451 && o.error.code === 'residency';
   const grant = async () => {
     try {
       await api.call('PUT', '/api/v1/me/consents/cross_border_transfer', { granted: true });
@@ -399,18 +446,25 @@ function ComposerImpl({ store, conv }, ref) {
     }
   };
   if (ref) ref.current = { attach };
-  /** Records a voice message: the microphone purpose first, then the browser's own question. */
-  const record = async () => {
+  /**
+   * Records a voice message (the microphone purpose first) or a video (the camera purpose
+   * first, then the microphone for its sound: refused, the video is silent), then the
+   * browser's own question.
+   * @param {'voice'|'video'} kind
+   */
+  const record = async (kind) => {
     setError(null);
-    if (!(await askPurpose('microphone', setAsk))) {
-      setError(t('purpose.refused', { purpose: t('purpose.microphone') }));
+    const needed = kind === 'video' ? 'camera' : 'microphone';
+    if (!(await askPurpose(needed, setAsk))) {
+      setError(t('purpose.refused', { purpose: t('purpose.' + needed) }));
       return;
     }
+    const sound = kind === 'voice' || (await askPurpose('microphone', setAsk));
     let stream;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      stream = await navigator.mediaDevices.getUserMedia(kind === 'video' ? { video: true, audio: sound } : { audio: true });
     } catch {
-      setError(t('composer.mic_unavailable'));
+      setError(t(kind === 'video' ? 'composer.camera_unavailable' : 'composer.mic_unavailable'));
       return;
     }
     const rec = new MediaRecorder(stream);
@@ -423,8 +477,8 @@ function ComposerImpl({ store, conv }, ref) {
       recording.current = null;
       setRecordingSince(0);
       if (keep && parts.length) {
-        const type = (rec.mimeType || 'audio/webm').split(';')[0];
-        attach(new File(parts, 'voice.' + (type.split('/')[1] || 'webm'), { type }));
+        const type = (rec.mimeType || (kind === 'video' ? 'video/webm' : 'audio/webm')).split(';')[0];
+        attach(new File(parts, kind + '.' + (type.split('/')[1] || 'webm'), { type }));
       }
     };
     recording.current = { rec, keep: false };
@@ -462,7 +516,9 @@ function ComposerImpl({ store, conv }, ref) {
       <input type="file" ref=${fileInput} class="visually-hidden" tabindex="-1" aria-hidden="true"
         onChange=${(e) => { const f = e.currentTarget.files && e.currentTarget.files[0]; e.currentTarget.value = ''; if (f) attach(f); }} />
       <button type="button" class="icon-button" aria-label=${t('composer.record')} title=${t('composer.record')}
-        disabled=${recordingSince > 0 || typeof MediaRecorder === 'undefined'} onClick=${record}><${Icon} name="mic" /></button>
+        disabled=${recordingSince > 0 || typeof MediaRecorder === 'undefined'} onClick=${() => record('voice')}><${Icon} name="mic" /></button>
+      <button type="button" class="icon-button" aria-label=${t('composer.record_video')} title=${t('composer.record_video')}
+        disabled=${recordingSince > 0 || typeof MediaRecorder === 'undefined'} onClick=${() => record('video')}><${Icon} name="video" /></button>
       <label for="composer-text" class="visually-hidden">${t('composer.label')}</label>
       <textarea id="composer-text" ref=${area} rows="1" value=${text} placeholder=${t('composer.placeholder')}
         onInput=${(e) => { setText(e.currentTarget.value); store.setDraft(conv.id, e.currentTarget.value); }}

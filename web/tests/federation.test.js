@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startNode, launch, person, newPerson, register, binary, shots } from './harness.js';
+import { startNode, launch, person, newPerson, register, binary, shots, axe } from './harness.js';
 
 /** A loopback port free right now (the node binds it a moment later). */
 function freePort() {
@@ -73,13 +73,20 @@ test('across a border the 451 is explained and cross_border_transfer granted in 
   const b = newPerson('bea');
   await register(A.page, a);
   await register(B.page, b);
-  // Bea lets her data cross to other regions (her node releases her profile to alpha only then).
+  // Bea has not let her data cross to other regions: her node withholds her, and Ari is told
+  // that only Bea can change it (no grant of his own is offered: it would not help).
+  await A.page.getByRole('button', { name: 'New chat' }).first().click();
+  await A.page.getByLabel('Address').fill(`${b.handle}@beta.test`);
+  await A.page.getByRole('button', { name: 'Start chatting' }).click();
+  await A.page.getByText(/Only they can change that/).waitFor();
+  assert.equal(await A.page.getByRole('button', { name: 'Allow cross-border transfer and continue' }).count(), 0);
+  assert.deepEqual(await axe(A.page), []);
+  await A.page.screenshot({ path: join(shots, 'federation-recipient-residency-en.png') });
+  // Bea lets her data cross (her node releases her profile to alpha only then).
   await B.page.goto(beta.url + '/#/privacy/purposes');
   await B.page.getByRole('switch', { name: /Cross-border transfer/ }).check();
   await B.page.getByText(/Allowed since/).first().waitFor();
   await B.page.goto(beta.url + '/#/chats');
-  await A.page.getByRole('button', { name: 'New chat' }).first().click();
-  await A.page.getByLabel('Address').fill(`${b.handle}@beta.test`);
   await A.page.getByRole('button', { name: 'Start chatting' }).click();
   // 451: explained in words, with the option to grant.
   await A.page.getByText(/server is in another region/).waitFor();
@@ -104,6 +111,36 @@ test('across a border the 451 is explained and cross_border_transfer granted in 
   await B.page.locator('.msg:not(.outgoing) .bubble', { hasText: 'hello back from beta' }).waitFor({ timeout: 60000 });
   assert.equal(await B.page.locator('.outgoing').count(), 0);
   assert.deepEqual(statuses, [202]);
+
+  // Ari withdraws cross-border transfer: his next send fails with 451, is kept, explained,
+  // and sent again with the same txn id once he grants it in place. Bea gets it once.
+  /** @type {{txn: string, status: number}[]} */
+  const sends = [];
+  A.page.on('response', (r) => {
+    if (r.request().method() === 'POST' && /\/messages$/.test(new URL(r.url()).pathname)) {
+      sends.push({ txn: JSON.parse(r.request().postData() || '{}').txn_id, status: r.status() });
+    }
+  });
+  const conv = new URL(A.page.url()).hash;
+  await A.page.goto(alpha.url + '/#/privacy/purposes');
+  await A.page.getByText(/Allowed since/).first().waitFor();
+  const revoked = A.page.waitForResponse((r) => r.request().method() === 'PUT' && /cross_border_transfer$/.test(new URL(r.url()).pathname));
+  await A.page.getByRole('switch', { name: /Cross-border transfer/ }).click();
+  assert.equal((await revoked).status(), 200);
+  await A.page.goto(alpha.url + '/' + conv);
+  await boxA.fill('sent after withdrawing');
+  await boxA.press('Enter');
+  await A.page.locator('.outgoing[data-state="failed"]').getByText(/server is in another region/).waitFor();
+  assert.deepEqual(await axe(A.page), []);
+  await A.page.screenshot({ path: join(shots, 'federation-send-451-en.png') });
+  await A.page.getByRole('button', { name: 'Allow cross-border transfer and send' }).click();
+  await A.page.locator('.outgoing').waitFor({ state: 'detached' });
+  await B.page.locator('.bubble', { hasText: 'sent after withdrawing' }).waitFor({ timeout: 60000 });
+  assert.deepEqual(sends.map((x) => x.status), [451, 201]);
+  assert.equal(sends[0].txn, sends[1].txn, 'the retry reuses the txn id');
+  await A.page.waitForTimeout(500);
+  assert.equal(await B.page.locator('.bubble', { hasText: 'sent after withdrawing' }).count(), 1);
+  assert.equal(await A.page.locator('.bubble', { hasText: 'sent after withdrawing' }).count(), 1);
   assert.deepEqual(A.problems, []);
   assert.deepEqual(B.problems, []);
 });

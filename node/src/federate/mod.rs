@@ -33,7 +33,9 @@ pub enum FedError {
     NoSuchUser,
     #[error("{0}")]
     Invalid(String),
-    #[error("{peer} does not release this user's profile to this node's region")]
+    #[error(
+        "{peer} does not release this user's data to this node's region: they have not consented to cross_border_transfer (your own consent does not change that)"
+    )]
     PeerResidency { peer: String },
     #[error("{}", refusal_text(.0))]
     Refused(Refusal),

@@ -225,9 +225,13 @@ impl From<FedError> for ApiError {
             FedError::Peer(_) => ApiError::new(StatusCode::BAD_GATEWAY, "peer_unreachable", text),
             FedError::NoSuchUser => ApiError::not_found("no such user"),
             FedError::Invalid(_) => ApiError::bad_request("invalid", text),
-            FedError::PeerResidency { .. } => {
-                ApiError::new(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS, "residency", text)
-            }
+            // The other person's consent, not the caller's: a code of its own, so that a client
+            // does not offer the caller a grant that cannot help.
+            FedError::PeerResidency { .. } => ApiError::new(
+                StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+                "recipient_residency",
+                text,
+            ),
             FedError::Refused(r) => r.into(),
             FedError::Unauthenticated(_) => ApiError::unauthorized("unauthenticated", text),
             FedError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", text),
