@@ -83,3 +83,22 @@ fn config_check_names_the_key_and_line_of_a_problem() {
     let (code, _, err) = admin(dir.path(), &["config", "check"]);
     assert_eq!(code, 2, "{err}");
 }
+
+// Operations: `status` shows the last retention run from a small record kept with each run,
+// so a run that removed nothing (and wrote no audit entry) shows too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_an_automatic_retention_run_that_removed_nothing() {
+    let n = tests::TestNode::start_toml("[retention]\ninterval_secs = 1\n").await;
+    let dir = n.dir.path().to_path_buf();
+    // The node's own run comes one interval after its start, with nothing to remove.
+    let s = eventually(20, "an automatic retention run", || async {
+        let s = admin_json(&dir, &["status"]);
+        s["last_retention_run"].is_string().then_some(s)
+    })
+    .await;
+    let log = admin_json(&dir, &["audit", "list"]).to_string();
+    assert!(
+        !log.contains("retention.run"),
+        "it removed nothing, so the audit log does not record it: {s}"
+    );
+}

@@ -165,9 +165,7 @@ impl Retention {
             }
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
-        if total.total() > 0 || actor == "admin" {
-            self.store
-                .audit(AuditEntry {
+        let audit = (total.total() > 0 || actor == "admin").then(|| AuditEntry {
                     at: now,
                     actor: actor.into(),
                     action: "retention.run".into(),
@@ -186,9 +184,8 @@ impl Retention {
                         total.community_comments,
                         total.community_log
                     ),
-                })
-                .await?;
-        }
+                });
+        self.store.retention_ran(now, audit).await?;
         Ok(total)
     }
 }

@@ -945,4 +945,48 @@ mod tests {
         let names: Vec<&str> = s.tables.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["handlehash_erased", "userid_erasure"]);
     }
+
+    /// What restore promises about freed pages: after a restore-time erasure removed rows,
+    /// `compact` leaves no page of the file holding them (redb does not zero freed pages, so
+    /// without it the removed rows stay readable in the file).
+    #[test]
+    fn compaction_leaves_no_removed_row_readable_in_the_file() {
+        const T: TableDefinition<u64, &[u8]> = TableDefinition::new("harden_compaction");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.redb");
+        let marker = b"RemovedRowMarker4471";
+        {
+            let db = redb::Builder::new().create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut t = tx.open_table(T).unwrap();
+                for i in 0..2000u64 {
+                    t.insert(i, marker.as_slice()).unwrap();
+                }
+                t.insert(u64::MAX, b"kept".as_slice()).unwrap();
+            }
+            tx.commit().unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(T)
+                .unwrap()
+                .retain(|k, _| k == u64::MAX)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let found = |p: &std::path::Path| {
+            let raw = std::fs::read(p).unwrap();
+            raw.windows(marker.len()).any(|w| w == marker)
+        };
+        assert!(
+            found(&path),
+            "the removed rows linger in freed pages (the control)"
+        );
+        compact(&path).unwrap();
+        assert!(!found(&path), "a removed row is readable after compaction");
+        let db = redb::Builder::new().create(&path).unwrap();
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(T).unwrap();
+        assert_eq!(t.get(u64::MAX).unwrap().unwrap().value(), b"kept");
+        assert!(t.get(0).unwrap().is_none());
+    }
 }

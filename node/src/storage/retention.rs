@@ -443,6 +443,44 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records that a retention run finished at `at` (META `last_retention_run`, 8 bytes
+    /// big-endian ms), with its audit entry if it has one, in one transaction: `status` reads
+    /// this small record instead of searching the audit log, and sees runs that removed
+    /// nothing (which write no audit entry) too.
+    pub async fn retention_ran(
+        &self,
+        at: Millis,
+        audit: Option<super::AuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.open_table(META)?
+                .insert("last_retention_run", at.0.to_be_bytes().as_slice())?;
+            if let Some(entry) = &audit {
+                super::audit::append_audit(tx, entry.clone())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// When retention last ran (not a dry run); `None` if never since this record was kept.
+    pub async fn last_retention_run(&self) -> Result<Option<Millis>, StoreError> {
+        self.read(|tx| {
+            let meta = tx.open_table(META)?;
+            let Some(v) = meta.get("last_retention_run")? else {
+                return Ok(None);
+            };
+            let b: [u8; 8] = v
+                .value()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("meta"))?;
+            Ok(Some(Millis(u64::from_be_bytes(b))))
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
