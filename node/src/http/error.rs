@@ -219,6 +219,7 @@ impl From<FedError> for ApiError {
             }
             FedError::Peer(_) => ApiError::new(StatusCode::BAD_GATEWAY, "peer_unreachable", text),
             FedError::NoSuchUser => ApiError::not_found("no such user"),
+            FedError::NoSuchMedia => ApiError::not_found("no such media"),
             FedError::Invalid(_) => ApiError::bad_request("invalid", text),
             FedError::PeerResidency { .. } => {
                 ApiError::new(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS, "residency", text)

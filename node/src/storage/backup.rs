@@ -257,6 +257,7 @@ kinds!(
     USERID_REALNAME,
     USERID_PUBLICPAGE,
     USERID_EXPORT,
+    MEDIAID_FETCH,
 );
 
 /// The tables an erasure ledger carries.

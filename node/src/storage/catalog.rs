@@ -306,3 +306,10 @@ pub const USERID_PUBLICPAGE: TableDefinition<u64, u64> = TableDefinition::new("u
 
 /// `userid_export`: user id → time of the user's last export request (ms), for the rate limit.
 pub const USERID_EXPORT: TableDefinition<u64, u64> = TableDefinition::new("userid_export");
+
+// ---- Media across nodes (issue 25) ---------------------------------------------------------
+
+/// `mediaid_fetch`: local media id → encoded [`super::FetchJob`]: media a message from another
+/// node refers to, still being fetched from its origin (the parts fetched so far are in
+/// `mediaid_chunkno_chunk`, sealed under the author's key here).
+pub const MEDIAID_FETCH: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_fetch");

@@ -16,6 +16,7 @@ mod catalog;
 mod codec;
 mod erasure;
 mod federation;
+mod fedmedia;
 mod messaging;
 mod privacy;
 mod replica;
@@ -38,6 +39,7 @@ pub use federation::{
     Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
     Refusal, RemoteUserRecord,
 };
+pub use fedmedia::{FetchJob, IncomingMedia};
 #[cfg(test)]
 pub use messaging::MemberRecord;
 pub use messaging::{
@@ -478,6 +480,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
+    tx.open_table(MEDIAID_FETCH)?;
     tx.open_table(KEYID_NODEKEY)?;
     tx.open_table(SEQ_AUDITENTRY)?;
     tx.open_table(USERID_PSEUDONYMKEY)?;
