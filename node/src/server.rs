@@ -396,6 +396,12 @@ impl Node {
         Ok(outbox.store().fetch_jobs().await?.len())
     }
 
+    /// How many media chunks the node stores, any owner's (for tests of removal).
+    pub async fn stored_media_chunks(&self) -> Result<u64, FedError> {
+        let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
+        Ok(outbox.store().media_chunk_count().await?)
+    }
+
     /// For each peer asked to erase `handle`'s data: whether it has acknowledged.
     pub async fn erasure_status(&self, handle: &str) -> Result<Vec<(String, bool)>, FedError> {
         let (outbox, id) = self.local_user(handle).await?;

@@ -128,11 +128,13 @@ async fn run(inner: &Inner, id: &str) {
         _ = stop.wait_for(|s| *s) => return,
     };
     let mut attempt: u32 = 0;
+    // One connection to the origin for all the parts, made again after a failure.
+    let mut conn = None;
     loop {
         if *inner.stop.borrow() {
             return;
         }
-        match step(inner, id).await {
+        match step(inner, id, &mut conn).await {
             Ok(true) => attempt = 0,
             Ok(false) => return,
             Err(Failure::Permanent(reason)) => {
@@ -176,7 +178,11 @@ async fn author_key(inner: &Inner, author: u64) -> Result<SecretKey, Failure> {
 
 /// One step: fetch and store the next part, or check and finish the whole. Ok(true): go on;
 /// Ok(false): nothing left to do.
-async fn step(inner: &Inner, id: &str) -> Result<bool, Failure> {
+async fn step(
+    inner: &Inner,
+    id: &str,
+    conn: &mut Option<federation::Connection>,
+) -> Result<bool, Failure> {
     let Some(job) = inner.store.fetch_job(id.to_string()).await? else {
         return Ok(false);
     };
@@ -195,11 +201,27 @@ async fn step(inner: &Inner, id: &str) -> Result<bool, Failure> {
         .get(&job.origin)
         .map_err(|e| Failure::Permanent(e.to_string()))?;
     let path = format!("/_federation/v1/media/{}/{part}", job.remote_id);
-    let (status, body) = inner
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(
+            inner
+                .peers
+                .connect(&peer)
+                .await
+                .map_err(|e| Failure::Temporary(e.to_string()))?,
+        ),
+    };
+    let answer = inner
         .peers
-        .request(&peer, Method::GET, &path, Bytes::new())
-        .await
-        .map_err(|e| Failure::Temporary(e.to_string()))?;
+        .send(c, &peer, Method::GET, &path, Bytes::new())
+        .await;
+    let (status, body) = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            *conn = None;
+            return Err(Failure::Temporary(e.to_string()));
+        }
+    };
     match status {
         StatusCode::OK => {}
         StatusCode::UNAUTHORIZED | StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {

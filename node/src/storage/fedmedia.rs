@@ -3,7 +3,7 @@
 //! the remote author, sealed under their key here), and whether a peer may fetch a local
 //! user's media (it must hold a message referring to it).
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
@@ -233,6 +233,12 @@ impl Store {
     /// every part stored for it are removed; nothing of it stays.
     pub async fn abandon_fetch(&self, id: String) -> Result<(), StoreError> {
         self.write(move |tx| drop_fetch(tx, &id)).await
+    }
+
+    /// How many media chunks this node stores (any owner), for tests of removal.
+    pub async fn media_chunk_count(&self) -> Result<u64, StoreError> {
+        self.read(|tx| Ok(tx.open_table(MEDIAID_CHUNKNO_CHUNK)?.len()?))
+            .await
     }
 
     /// A local user's media `id` if peer `peer` holds a message referring to it: it was sent in
