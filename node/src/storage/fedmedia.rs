@@ -7,7 +7,6 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
-use super::federation::RemoteUserRecord;
 use super::messaging::{ConversationRecord, MediaRecord};
 use super::{Store, StoreError};
 use crate::time::Millis;
@@ -242,49 +241,61 @@ impl Store {
     }
 
     /// A local user's media `id` if peer `peer` holds a message referring to it: it was sent in
-    /// a conversation that `peer` hosts or that has a member on `peer`.
+    /// a conversation that `peer` hosts or that has a member on `peer`. Remote members'
+    /// addresses are read through [`Store::remote_users`] (the one place that knows where they
+    /// are kept).
     pub async fn media_for_peer(
         &self,
         id: String,
         peer: String,
     ) -> Result<Option<MediaRecord>, StoreError> {
-        self.read(move |tx| {
-            let Some(rec) = tx
-                .open_table(MEDIAID_MEDIA)?
-                .get(id.as_str())?
-                .map(|v| MediaRecord::decode(v.value()))
-                .transpose()?
-            else {
-                return Ok(None);
-            };
-            if rec.owner & REMOTE_USER_BIT != 0 {
-                return Ok(None);
-            }
-            let convs = tx.open_table(CONVNO_CONVERSATION)?;
-            let members = tx.open_table(CONVNO_USERID_MEMBER)?;
-            let remotes = tx.open_table(USERID_REMOTEUSER)?;
-            for row in tx
-                .open_table(MEDIAID_CONVNO)?
-                .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))?
-            {
-                let no = row?.0.value().1;
-                let Some(conv) = convs.get(no)? else { continue };
-                let conv = ConversationRecord::decode(no, conv.value())?;
-                if federation::conversation_host(&conv.id) == Some(peer.as_str()) {
-                    return Ok(Some(rec));
+        let host = peer.clone();
+        let found = self
+            .read(move |tx| {
+                let Some(rec) = tx
+                    .open_table(MEDIAID_MEDIA)?
+                    .get(id.as_str())?
+                    .map(|v| MediaRecord::decode(v.value()))
+                    .transpose()?
+                else {
+                    return Ok(None);
+                };
+                if rec.owner & REMOTE_USER_BIT != 0 {
+                    return Ok(None);
                 }
-                for m in members.range((no, REMOTE_USER_BIT)..=(no, u64::MAX))? {
-                    let user = m?.0.value().1;
-                    if let Some(r) = remotes.get(user)? {
-                        let address = RemoteUserRecord::decode(r.value())?.address;
-                        if federation::address_domain(&address) == Some(peer.as_str()) {
-                            return Ok(Some(rec));
-                        }
+                let convs = tx.open_table(CONVNO_CONVERSATION)?;
+                let members = tx.open_table(CONVNO_USERID_MEMBER)?;
+                let mut remote = Vec::new();
+                for row in tx
+                    .open_table(MEDIAID_CONVNO)?
+                    .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))?
+                {
+                    let no = row?.0.value().1;
+                    let Some(conv) = convs.get(no)? else { continue };
+                    let conv = ConversationRecord::decode(no, conv.value())?;
+                    if federation::conversation_host(&conv.id) == Some(host.as_str()) {
+                        return Ok(Some((rec, None)));
+                    }
+                    for m in members.range((no, REMOTE_USER_BIT)..=(no, u64::MAX))? {
+                        remote.push(m?.0.value().1);
                     }
                 }
-            }
-            Ok(None)
-        })
-        .await
+                remote.sort_unstable();
+                remote.dedup();
+                Ok(Some((rec, Some(remote))))
+            })
+            .await?;
+        let Some((rec, remote)) = found else {
+            return Ok(None);
+        };
+        let Some(remote) = remote else {
+            return Ok(Some(rec));
+        };
+        let holds = self
+            .remote_users(remote)
+            .await?
+            .iter()
+            .any(|(_, r)| federation::address_domain(&r.address) == Some(peer.as_str()));
+        Ok(holds.then_some(rec))
     }
 }
