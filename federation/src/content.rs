@@ -8,11 +8,50 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::Envelope;
 
-/// A message body as it crosses. Only text crosses today.
+/// A message body as it crosses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum WireBody {
-    Text { text: String },
+    Text {
+        text: String,
+    },
+    /// A photo, voice message, video or file: `kind` is `image`, `voice`, `video` or `file`;
+    /// `name` only for files; the bytes travel separately (see [`MediaRef`]).
+    Media {
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        media: MediaRef,
+    },
+}
+
+/// Where a message's media is and what it must be: fetched by each receiving node from
+/// `origin` (`GET /_federation/v1/media/{id}/{part}`, a signed request) and checked against
+/// `size` and `sha256` before it is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaRef {
+    /// The node that holds the bytes: the author's.
+    pub origin: String,
+    /// The origin's id of the media: 1 to 64 of `A-Z a-z 0-9 _ -`.
+    pub id: String,
+    /// Bytes in all (at least 1).
+    pub size: u64,
+    /// The type the origin sniffed from the bytes.
+    pub content_type: String,
+    /// SHA-256 of the bytes, unpadded standard base64 (43 characters).
+    pub sha256: String,
+}
+
+/// Bytes per part of a media fetch: part `n` is bytes `n·MEDIA_PART` up to the next part or
+/// the end.
+pub const MEDIA_PART: u64 = 256 * 1024;
+
+/// Checks a media id: 1 to 64 of `A-Z a-z 0-9 _ -`.
+pub fn valid_media_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
 /// Kind `message`.

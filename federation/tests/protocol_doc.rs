@@ -165,3 +165,28 @@ fn the_published_request_signing_bytes_are_what_the_authorization_example_signs(
         .verify(bytes.as_bytes(), &federation::unb64(sig).unwrap())
         .unwrap();
 }
+
+#[test]
+fn the_documented_media_body_names_the_documented_bytes() {
+    use sha2::Digest;
+    let doc = doc();
+    let text = block(&doc, "example-media-body");
+    let value = federation::parse_json(text.as_bytes()).unwrap();
+    let body: federation::WireBody = serde_json::from_value(value.clone()).unwrap();
+    let federation::WireBody::Media { kind, name, media } = &body else {
+        panic!("not a media body: {body:?}");
+    };
+    assert_eq!(
+        (kind.as_str(), name.as_deref()),
+        ("file", Some("hello.txt"))
+    );
+    assert_eq!(
+        federation::canonical_json(&serde_json::to_value(&body).unwrap()).unwrap(),
+        text,
+        "the example is in canonical form and round-trips"
+    );
+    let bytes = format!("{}\n", block(&doc, "example-media-bytes"));
+    assert_eq!(media.size, bytes.len() as u64);
+    assert_eq!(media.sha256, b64(&sha2::Sha256::digest(bytes.as_bytes())));
+    assert!(federation::valid_media_id(&media.id));
+}

@@ -698,6 +698,18 @@ impl Messaging {
         .await
     }
 
+    /// Whether conversation `id` has members on other nodes.
+    async fn has_remote_members(&self, id: &str) -> Result<bool, MessagingError> {
+        let Some(no) = self.store.conversation_no(id.to_string()).await? else {
+            return Ok(false);
+        };
+        Ok(self.store.conversation_state(no).await?.is_some_and(|s| {
+            s.members
+                .iter()
+                .any(|m| m.user & crate::storage::REMOTE_USER_BIT != 0)
+        }))
+    }
+
     /// Sends a message; repeating a txn id from the same device returns the first answer.
     pub async fn send(
         &self,
@@ -753,11 +765,41 @@ impl Messaging {
                 ts.0,
                 WireBody::Text { text: t.clone() },
             ),
-            Body::Media { .. } => crate::storage::Fanout::new(self.store.handles(), |_| {
-                Err(Refusal::Unsupported(
-                    "media cannot be sent to members on other nodes yet; send text".into(),
-                ))
-            }),
+            Body::Media {
+                kind,
+                media_id,
+                name,
+            } => {
+                // The bytes are read and hashed only when the message leaves this node.
+                let federated = !self.hosted_here(id) || self.has_remote_members(id).await?;
+                if federated {
+                    let media = crate::media::reference(
+                        &self.store,
+                        &self.master,
+                        session.user,
+                        media_id,
+                        &self.domain,
+                    )
+                    .await
+                    .map_err(|e| MessagingError::Invalid {
+                        field: "body.media_id",
+                        reason: e.to_string(),
+                    })?;
+                    self.outbox.message_fanout(
+                        session.user,
+                        key.clone(),
+                        msg_id,
+                        ts.0,
+                        WireBody::Media {
+                            kind: kind.name().to_string(),
+                            name: name.clone(),
+                            media,
+                        },
+                    )
+                } else {
+                    crate::storage::Fanout::new(self.store.handles(), |_| Ok(Vec::new()))
+                }
+            }
         };
         let outcome = self
             .store

@@ -175,7 +175,16 @@ impl Node {
         let host_limits = HostLimits {
             recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
             max_group_members: config.messaging.max_group_members.get() as usize,
+            max_media_bytes: config.media.max_bytes.get(),
         };
+        let fetcher = crate::federate::Fetcher::new(
+            store.clone(),
+            master.clone(),
+            peers.clone(),
+            clock.clone(),
+            Duration::from_secs(config.federation.retry_max_secs.get()),
+            stopped.clone(),
+        );
         let inbox = Inbox::new(
             store.clone(),
             master.clone(),
@@ -185,7 +194,9 @@ impl Node {
             hub.clone(),
             clock.clone(),
             host_limits,
+            fetcher.clone(),
         );
+        fetcher.resume().await?;
         let sessions: Sessions = Default::default();
         let admin_ctx = Arc::new(admin::Context {
             store: store.clone(),
@@ -306,6 +317,7 @@ impl Node {
                 let _ = t.await;
             }
             outbox.shutdown().await;
+            fetcher.shutdown().await;
             // The last handle to the database goes here, after every connection has ended;
             // dropping it drains and joins the writer thread, so do it off the async threads.
             let (jobs, commits) = store.write_stats();
@@ -384,6 +396,18 @@ impl Node {
             .await?
             .ok_or(FedError::NoSuchUser)?;
         Ok((outbox, id))
+    }
+
+    /// How many media fetches from other nodes are unfinished (kept or resumed), for tests.
+    pub async fn pending_media_fetches(&self) -> Result<usize, FedError> {
+        let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
+        Ok(outbox.store().fetch_jobs().await?.len())
+    }
+
+    /// How many media chunks the node stores, any owner's (for tests of removal).
+    pub async fn stored_media_chunks(&self) -> Result<u64, FedError> {
+        let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
+        Ok(outbox.store().media_chunk_count().await?)
     }
 
     /// For each peer asked to erase `handle`'s data: whether it has acknowledged.

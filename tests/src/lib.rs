@@ -2,6 +2,7 @@
 //! with temporary data directories, and speaks HTTPS to them (HTTP/1.1 or HTTP/2 by ALPN),
 //! trusting each node's own certificate. Nothing here reaches beyond loopback.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -180,7 +181,7 @@ pub async fn federation_with(
 /// keys, with a client of the node and its user alice, member of the group `q1:e.test` that
 /// the host keeps. The nodes are returned to keep them running.
 pub async fn alice_in_a_hosted_group(keys: &str) -> (FakePeer, Vec<TestNode>, Client, String) {
-    alice_in_a_group_hosted_in("CN", keys).await
+    Box::pin(alice_in_a_group_hosted_in("CN", keys)).await
 }
 
 /// [`alice_in_a_hosted_group`] with the host `e.test` in `region`.
@@ -188,7 +189,7 @@ pub async fn alice_in_a_group_hosted_in(
     region: &str,
     keys: &str,
 ) -> (FakePeer, Vec<TestNode>, Client, String) {
-    alice_in_a_group_hosted_by(region, "", keys).await
+    Box::pin(alice_in_a_group_hosted_by(region, "", keys)).await
 }
 
 /// Like [`alice_in_a_hosted_group`], with `extra` added to the node's configuration.
@@ -196,7 +197,7 @@ pub async fn alice_in_a_hosted_group_with(
     extra: &str,
     keys: &str,
 ) -> (FakePeer, Vec<TestNode>, Client, String) {
-    alice_in_a_group_hosted_by("CN", extra, keys).await
+    Box::pin(alice_in_a_group_hosted_by("CN", extra, keys)).await
 }
 
 async fn alice_in_a_group_hosted_by(
@@ -328,6 +329,9 @@ pub async fn federation_tuned(
 
 /// A peer the test controls: it publishes a key document for its domain over HTTPS (like a
 /// node) and lets the test sign requests and envelopes as that peer — including wrong ones.
+/// What a [`FakePeer`] serves as media (id → bytes), and the media paths it was asked for.
+type ServedMedia = Arc<std::sync::Mutex<(HashMap<String, Bytes>, Vec<String>)>>;
+
 #[derive(Debug)]
 pub struct FakePeer {
     pub domain: String,
@@ -342,6 +346,9 @@ pub struct FakePeer {
     held: tokio::sync::watch::Sender<bool>,
     /// While true, transactions are answered 503 and not kept ([`FakePeer::unavailable`]).
     unavailable: Arc<std::sync::atomic::AtomicBool>,
+    /// Media this peer serves at `/_federation/v1/media/{id}/{part}` ([`FakePeer::serve_media`]),
+    /// and the paths of the media requests it got.
+    media: ServedMedia,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
@@ -388,6 +395,8 @@ impl FakePeer {
         let (held, held_rx) = tokio::sync::watch::channel(false);
         let unavailable: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let refusing = unavailable.clone();
+        let media: ServedMedia = Arc::default();
+        let served = media.clone();
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
@@ -395,6 +404,7 @@ impl FakePeer {
                 let inbox = inbox.clone();
                 let held_rx = held_rx.clone();
                 let refusing = refusing.clone();
+                let served = served.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
@@ -405,11 +415,27 @@ impl FakePeer {
                             let inbox = inbox.clone();
                             let mut held_rx = held_rx.clone();
                             let refusing = refusing.clone();
+                            let served = served.clone();
                             async move {
                                 let path = req.uri().path().to_string();
                                 let transaction = path.starts_with("/_federation/v1/transactions/");
+                                let media_part = path
+                                    .strip_prefix("/_federation/v1/media/")
+                                    .and_then(|r| r.split_once('/'))
+                                    .map(|(id, p)| (id.to_string(), p.parse::<usize>().ok()));
                                 let (status, body) = if path == "/_federation/v1/keys" {
                                     (StatusCode::OK, doc)
+                                } else if let Some((id, part)) = media_part {
+                                    let mut m = served.lock().unwrap_or_else(|p| p.into_inner());
+                                    m.1.push(path.clone());
+                                    const PART: usize = 256 * 1024;
+                                    match (m.0.get(&id), part) {
+                                        (Some(b), Some(n)) if n * PART < b.len() => (
+                                            StatusCode::OK,
+                                            b.slice(n * PART..((n + 1) * PART).min(b.len())),
+                                        ),
+                                        _ => (StatusCode::NOT_FOUND, Bytes::from_static(b"{}")),
+                                    }
                                 } else if transaction
                                     && refusing.load(std::sync::atomic::Ordering::SeqCst)
                                 {
@@ -462,9 +488,28 @@ impl FakePeer {
             received,
             held,
             unavailable,
+            media,
             _dir: dir,
             task,
         }
+    }
+
+    /// Serves `bytes` as media `id`, in parts of 256 KiB, to any requester.
+    pub fn serve_media(&self, id: &str, bytes: Vec<u8>) {
+        self.media
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .insert(id.to_string(), Bytes::from(bytes));
+    }
+
+    /// The paths of the media requests this peer got, in order.
+    pub fn media_requests(&self) -> Vec<String> {
+        self.media
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
     }
 
     /// From now on, transactions are held unanswered until [`FakePeer::release`] (a peer that

@@ -10,6 +10,7 @@ mod deletion;
 mod events;
 mod federation;
 mod federation_chat;
+mod federation_media;
 mod federation_pacing;
 mod federation_profiles;
 mod federation_residency;

@@ -53,11 +53,11 @@ fn exif_block(orientation: Option<u16>) -> Vec<u8> {
     t
 }
 
-const XMP_MARKER: &str = "XmpGpsMarker";
+pub(crate) const XMP_MARKER: &str = "XmpGpsMarker";
 const COMMENT_MARKER: &str = "CommentMarker";
 
 /// A real 16x16 JPEG with GPS in EXIF, an XMP packet and a comment.
-fn jpeg_with_gps() -> Vec<u8> {
+pub(crate) fn jpeg_with_gps() -> Vec<u8> {
     let pixels: Vec<u8> = (0..16 * 16 * 3).map(|i| (i * 7 % 251) as u8).collect();
     let mut plain = Vec::new();
     jpeg_encoder::Encoder::new(&mut plain, 90)
@@ -77,7 +77,7 @@ fn jpeg_with_gps() -> Vec<u8> {
     jpeg.encoder().bytes().to_vec()
 }
 
-fn has_gps(bytes: &[u8]) -> bool {
+pub(crate) fn has_gps(bytes: &[u8]) -> bool {
     match exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) {
         Ok(e) => e
             .fields()
@@ -86,11 +86,11 @@ fn has_gps(bytes: &[u8]) -> bool {
     }
 }
 
-fn decode_jpeg(b: &[u8]) -> Vec<u8> {
+pub(crate) fn decode_jpeg(b: &[u8]) -> Vec<u8> {
     jpeg_decoder::Decoder::new(Cursor::new(b)).decode().unwrap()
 }
 
-fn contains(h: &[u8], n: &str) -> bool {
+pub(crate) fn contains(h: &[u8], n: &str) -> bool {
     h.windows(n.len()).any(|w| w == n.as_bytes())
 }
 

@@ -31,6 +31,8 @@ use crate::time::{Millis, SharedClock};
 pub struct HostLimits {
     pub recall_window_ms: u64,
     pub max_group_members: usize,
+    /// Largest media a message from another node may refer to (`media.max_bytes`).
+    pub max_media_bytes: u64,
 }
 
 /// The inbound side of federation.
@@ -44,6 +46,7 @@ pub struct Inbox {
     hub: Arc<Hub>,
     clock: SharedClock,
     limits: HostLimits,
+    fetcher: super::fetch::Fetcher,
 }
 
 /// A message ready to be written.
@@ -59,6 +62,7 @@ enum Prepared {
         msg_id: [u8; 16],
         ts: Millis,
         body_sealed: Vec<u8>,
+        media: Option<crate::storage::IncomingMedia>,
     },
 }
 
@@ -173,7 +177,22 @@ fn content_ts(ts: u64, env: &Envelope) -> Result<(), Rejection> {
     }
 }
 
-fn text_of(body: &WireBody) -> Result<Body, Rejection> {
+/// The local id of media `id` of node `origin`: the same on every delivery of it.
+fn remote_media_id(origin: &str, id: &str) -> String {
+    use base64::Engine;
+    let d = Sha256::digest(format!("shanliao/remote-media\0{origin}\0{id}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..18])
+}
+
+/// A message body from another node, checked; for media, what this node must fetch. `sender`
+/// is the author's address (their node holds the media); `own` this node's domain.
+fn body_of(
+    body: &WireBody,
+    sender: &str,
+    own: &str,
+    max_media: u64,
+    now: Millis,
+) -> Result<(Body, Option<crate::storage::IncomingMedia>), Rejection> {
     match body {
         WireBody::Text { text } => {
             if text.is_empty() || text.len() > MAX_TEXT_BYTES {
@@ -182,9 +201,93 @@ fn text_of(body: &WireBody) -> Result<Body, Rejection> {
                     format!("text must be 1 to {MAX_TEXT_BYTES} bytes"),
                 ));
             }
-            Ok(Body::Text(text.clone()))
+            Ok((Body::Text(text.clone()), None))
+        }
+        WireBody::Media { kind, name, media } => {
+            use base64::Engine;
+            let kind = messaging::MediaKind::parse(kind)
+                .ok_or_else(|| reject("malformed", "kind must be image, voice, video or file"))?;
+            let name = match name {
+                Some(_) if kind != messaging::MediaKind::File => {
+                    return Err(reject("malformed", "name is only for files"));
+                }
+                Some(n) => Some(
+                    crate::profile::text("name", n, 1, 255)
+                        .map_err(|e| reject("invalid", format!("name {}", e.reason)))?,
+                ),
+                None => None,
+            };
+            if address_domain(sender) != Some(media.origin.as_str()) {
+                return Err(reject(
+                    "malformed",
+                    "media.origin must be the sender's node",
+                ));
+            }
+            if !federation::valid_media_id(&media.id) {
+                return Err(reject("malformed", "media.id"));
+            }
+            let t = &media.content_type;
+            if t.is_empty()
+                || t.len() > 100
+                || !t.contains('/')
+                || !t
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"/.+-".contains(&c))
+            {
+                return Err(reject("malformed", "media.content_type"));
+            }
+            let sha256: [u8; 32] = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(&media.sha256)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .filter(|_| media.sha256.len() == 43)
+                .ok_or_else(|| reject("malformed", "media.sha256"))?;
+            if media.size == 0 || media.size > max_media {
+                return Err(reject(
+                    "invalid",
+                    format!("media must be 1 to {max_media} bytes here"),
+                ));
+            }
+            let (local_id, job) = if media.origin == own {
+                (media.id.clone(), None)
+            } else {
+                (
+                    remote_media_id(&media.origin, &media.id),
+                    Some(crate::storage::FetchJob {
+                        origin: media.origin.clone(),
+                        remote_id: media.id.clone(),
+                        size: media.size,
+                        content_type: t.clone(),
+                        sha256,
+                        author: 0,
+                        next: 0,
+                        created: now,
+                    }),
+                )
+            };
+            Ok((
+                Body::Media {
+                    kind,
+                    media_id: local_id.clone(),
+                    name,
+                },
+                Some(crate::storage::IncomingMedia { local_id, job }),
+            ))
         }
     }
+}
+
+/// Fills in the author of a fetch job, once known.
+fn with_author(
+    media: Option<crate::storage::IncomingMedia>,
+    author: u64,
+) -> Option<crate::storage::IncomingMedia> {
+    media.map(|mut m| {
+        if let Some(j) = &mut m.job {
+            j.author = author;
+        }
+        m
+    })
 }
 
 impl Inbox {
@@ -198,6 +301,7 @@ impl Inbox {
         hub: Arc<Hub>,
         clock: SharedClock,
         limits: HostLimits,
+        fetcher: super::fetch::Fetcher,
     ) -> Self {
         Inbox {
             store,
@@ -208,6 +312,7 @@ impl Inbox {
             hub,
             clock,
             limits,
+            fetcher,
         }
     }
 
@@ -597,10 +702,11 @@ impl Inbox {
                 let msg_id =
                     parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
                 content_ts(ts, env)?;
-                let body = text_of(&body)?;
+                let (body, media) = self.body_of(&body, &sender)?;
                 let (author, key) = self.directory.ensure(&sender).await?;
                 let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
                 let fanout = self.outbox.relay_fanout(author, key, env.clone());
+                let media = with_author(media, author);
                 Ok(Prepared::Submit(Submission {
                     origin: env.origin.clone(),
                     envelope_id: env.id.clone(),
@@ -610,6 +716,7 @@ impl Inbox {
                     ts: Millis(ts.min(self.clock.now().0)),
                     body_sealed,
                     fanout: Some(fanout),
+                    media,
                 }))
             }
             MessageContent::Hosted {
@@ -650,7 +757,7 @@ impl Inbox {
                 let msg_id =
                     parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
                 content_ts(ts, &submission)?;
-                let body = text_of(&body)?;
+                let (body, media) = self.body_of(&body, &sender)?;
                 // Our own submission coming back unchanged is recognised by its digest; any
                 // other submission's signature is checked.
                 if !self.outbox.relayed_own_submission(&submission) {
@@ -660,6 +767,7 @@ impl Inbox {
                 }
                 let (author, key) = self.author(&sender).await?;
                 let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
+                let media = with_author(media, author);
                 Ok(Prepared::Hosted {
                     origin: env.origin.clone(),
                     envelope_id: env.id.clone(),
@@ -669,6 +777,7 @@ impl Inbox {
                     msg_id,
                     ts: Millis(ts),
                     body_sealed,
+                    media,
                 })
             }
         }
@@ -676,6 +785,12 @@ impl Inbox {
 
     /// The write a prepared message needs.
     async fn commit(&self, p: Prepared) -> Result<(), Rejection> {
+        let fetch = match &p {
+            Prepared::Submit(s) => s.media.as_ref(),
+            Prepared::Hosted { media, .. } => media.as_ref(),
+        }
+        .filter(|m| m.job.is_some())
+        .map(|m| m.local_id.clone());
         let n = match p {
             Prepared::Submit(s) => self.store.accept_submission(s).await?,
             Prepared::Hosted {
@@ -687,6 +802,7 @@ impl Inbox {
                 msg_id,
                 ts,
                 body_sealed,
+                media,
             } => {
                 self.store
                     .apply_hosted_message(
@@ -698,12 +814,79 @@ impl Inbox {
                         msg_id,
                         ts,
                         body_sealed,
+                        media,
                         self.clock.now(),
                     )
                     .await?
             }
         };
+        if let (Some(id), Inbound::Applied(_)) = (fetch, &n) {
+            self.fetcher.fetch(id);
+        }
         self.done(n)
+    }
+
+    /// [`body_of`] with this node's domain, limit and clock.
+    fn body_of(
+        &self,
+        body: &WireBody,
+        sender: &str,
+    ) -> Result<(Body, Option<crate::storage::IncomingMedia>), Rejection> {
+        body_of(
+            body,
+            sender,
+            self.peers.own_domain(),
+            self.limits.max_media_bytes,
+            self.clock.now(),
+        )
+    }
+
+    /// `GET /_federation/v1/media/{id}/{part}` from `origin`: part `part` of a local user's
+    /// media, if `origin` holds a message referring to it (otherwise, as for unknown media or
+    /// a part past the end, `NotFound`). The last part's answer is counted in the owner's
+    /// disclosure log (kind `media`).
+    pub async fn media_part(&self, origin: &str, id: &str, part: &str) -> Result<Bytes, FedError> {
+        let part: u32 = part
+            .parse()
+            .ok()
+            .filter(|_| !part.starts_with('0') || part == "0")
+            .ok_or(FedError::NoSuchMedia)?;
+        if !federation::valid_media_id(id) {
+            return Err(FedError::NoSuchMedia);
+        }
+        let rec = self
+            .store
+            .media_for_peer(id.to_string(), origin.to_string())
+            .await?
+            .ok_or(FedError::NoSuchMedia)?;
+        let parts = rec.size.div_ceil(federation::MEDIA_PART) as u32;
+        if part >= parts {
+            return Err(FedError::NoSuchMedia);
+        }
+        // Stored chunks are MEDIA_PART bytes each: one part is one chunk.
+        let sealed = self
+            .store
+            .media_chunk(id.to_string(), part)
+            .await?
+            .ok_or(FedError::NoSuchMedia)?;
+        let account = self
+            .store
+            .account(rec.owner)
+            .await?
+            .ok_or(FedError::NoSuchMedia)?;
+        let key = self
+            .master
+            .unwrap_data_key(rec.owner, &account.wrapped_key)?;
+        let aad = crate::media::chunk_aad(id, part);
+        let plain = tokio::task::spawn_blocking(move || key.open(&aad, &sealed))
+            .await
+            .map_err(|_| FedError::Store(crate::storage::StoreError::Worker))??;
+        if part + 1 == parts {
+            self.store
+                .record_transfer(rec.owner, origin.to_string(), "media", self.clock.now())
+                .await?;
+        }
+        Ok(Bytes::from(plain))
     }
 
     async fn recall(&self, env: &Envelope, c: RecallContent) -> Result<(), Rejection> {

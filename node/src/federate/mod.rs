@@ -10,11 +10,13 @@
 //! the same transaction as the write it comes from.
 
 mod directory;
+mod fetch;
 mod inbox;
 mod outbox;
 mod peers;
 
 pub use directory::{Directory, load_addresses};
+pub use fetch::Fetcher;
 pub use inbox::HostLimits;
 pub use inbox::Inbox;
 pub use outbox::{Outbox, OutboxLimits, role_name};
@@ -31,6 +33,9 @@ pub enum FedError {
     Peer(#[from] PeerError),
     #[error("no such user")]
     NoSuchUser,
+    /// No such media, or not for the requester (404; the two are not told apart).
+    #[error("no such media")]
+    NoSuchMedia,
     #[error("{0}")]
     Invalid(String),
     #[error(

@@ -224,6 +224,7 @@ impl From<FedError> for ApiError {
             }
             FedError::Peer(_) => ApiError::new(StatusCode::BAD_GATEWAY, "peer_unreachable", text),
             FedError::NoSuchUser => ApiError::not_found("no such user"),
+            FedError::NoSuchMedia => ApiError::not_found("no such media"),
             FedError::Invalid(_) => ApiError::bad_request("invalid", text),
             // The other person's consent, not the caller's: a code of its own, so that a client
             // does not offer the caller a grant that cannot help.

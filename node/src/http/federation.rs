@@ -8,6 +8,8 @@
 //!   node; 409 the id was used with another body; 413 too many envelopes or bytes.
 //! - `GET /_federation/v1/users/{handle}` — a local user's nickname and avatar as a signed
 //!   `profile` envelope, signed request → 200; 404 unknown; 451 the residency rule forbids it.
+//! - `GET /_federation/v1/media/{id}/{part}` — one part of a local user's media, signed
+//!   request from a peer holding a message that refers to it → 200 the bytes; 404 otherwise.
 
 use bytes::Bytes;
 use federation::MAX_TXN_BYTES;
@@ -82,4 +84,28 @@ pub async fn user(
         .await?;
     let env = inbox.profile(&origin, handle).await?;
     Ok(json_bytes(StatusCode::OK, env))
+}
+
+/// `GET /_federation/v1/media/{id}/{part}` → 200 `application/octet-stream`.
+pub async fn media_part(
+    inbox: &Inbox,
+    id: &str,
+    part: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    // An id no media can have names none: answered before any key is fetched.
+    if !federation::valid_media_id(id) {
+        return Err(crate::federate::FedError::NoSuchMedia.into());
+    }
+    let (method, path, auth) = signed_parts(&req);
+    let origin = inbox
+        .authenticate(auth.as_deref(), &method, &path, b"")
+        .await?;
+    let bytes = inbox.media_part(&origin, id, part).await?;
+    let mut r = Response::new(super::json::full(bytes));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(r)
 }

@@ -162,6 +162,7 @@ pub const FEDERATION_ROUTES: &[(&str, &str)] = &[
     ("GET", "/_federation/v1/keys"),
     ("PUT", "/_federation/v1/transactions/{txn_id}"),
     ("GET", "/_federation/v1/users/{handle}"),
+    ("GET", "/_federation/v1/media/{id}/{part}"),
 ];
 
 /// What the handlers need, each as its own narrow handle.
@@ -425,6 +426,11 @@ async fn dispatch(
         ("GET", "/_federation/v1/users/{handle}") => {
             let handle = params.first().cloned().unwrap_or_default();
             federation::user(&api.inbox, &handle, req).await
+        }
+        ("GET", "/_federation/v1/media/{id}/{part}") => {
+            let id = params.first().cloned().unwrap_or_default();
+            let part = params.get(1).cloned().unwrap_or_default();
+            federation::media_part(&api.inbox, &id, &part, req).await
         }
         ("GET", "/api/v1/policy") => policy::get(&api.policy, req.uri().query()),
         ("GET", "/api/v1/policy/versions") => Ok(policy::versions(&api.policy)),

@@ -225,31 +225,7 @@ impl Media {
     /// chunk (each read and opened on the blocking pool), so a download holds one chunk at a
     /// time, not the whole file twice.
     pub async fn open(&self, viewer: u64, id: &str) -> Result<MediaReader, MediaError> {
-        if id.is_empty() || id.len() > 64 {
-            return Err(MediaError::NotFound);
-        }
-        let rec = self
-            .store
-            .media_head(id.to_string(), viewer)
-            .await?
-            .ok_or(MediaError::NotFound)?;
-        let account = self
-            .store
-            .account(rec.owner)
-            .await?
-            .ok_or(MediaError::NotFound)?;
-        let key = self
-            .master
-            .unwrap_data_key(rec.owner, &account.wrapped_key)?;
-        Ok(MediaReader {
-            store: self.store.clone(),
-            key,
-            id: id.to_string(),
-            content_type: rec.content_type,
-            size: rec.size,
-            chunks: rec.chunks,
-            next: 0,
-        })
+        open_with(&self.store, &self.master, viewer, id).await
     }
 
     /// The content type and whole bytes, if `viewer` may see the media (for the export).
@@ -261,6 +237,79 @@ impl Media {
         }
         Ok((reader.content_type, out))
     }
+}
+
+/// [`Media::open`] from the store and master key alone. Media fetched from another node is
+/// owned by its remote author and sealed under their key here.
+pub async fn open_with(
+    store: &Store,
+    master: &MasterKey,
+    viewer: u64,
+    id: &str,
+) -> Result<MediaReader, MediaError> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(MediaError::NotFound);
+    }
+    let rec = store
+        .media_head(id.to_string(), viewer)
+        .await?
+        .ok_or(MediaError::NotFound)?;
+    let wrapped = if rec.owner & crate::storage::REMOTE_USER_BIT != 0 {
+        store
+            .remote_users(vec![rec.owner])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(MediaError::NotFound)?
+            .1
+            .wrapped_key
+    } else {
+        store
+            .account(rec.owner)
+            .await?
+            .ok_or(MediaError::NotFound)?
+            .wrapped_key
+    };
+    let key = master.unwrap_data_key(rec.owner, &wrapped)?;
+    Ok(MediaReader {
+        store: store.clone(),
+        key,
+        id: id.to_string(),
+        content_type: rec.content_type,
+        size: rec.size,
+        chunks: rec.chunks,
+        next: 0,
+    })
+}
+
+/// The reference a message carries to other nodes for `owner`'s media `id` held by this node
+/// (`origin`): its size, sniffed type and SHA-256 (the bytes are read and hashed here).
+pub async fn reference(
+    store: &Store,
+    master: &MasterKey,
+    owner: u64,
+    id: &str,
+    origin: &str,
+) -> Result<federation::MediaRef, MediaError> {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut reader = open_with(store, master, owner, id).await?;
+    let mut hash = Sha256::new();
+    while let Some(chunk) = reader.next_chunk().await? {
+        hash.update(&chunk);
+    }
+    Ok(federation::MediaRef {
+        origin: origin.to_string(),
+        id: id.to_string(),
+        size: reader.size,
+        content_type: reader.content_type,
+        sha256: base64::engine::general_purpose::STANDARD_NO_PAD.encode(hash.finalize()),
+    })
+}
+
+/// The associated data a chunk of media `id` is sealed with.
+pub(crate) fn chunk_aad(id: &str, chunk: u32) -> Vec<u8> {
+    aad(id, chunk)
 }
 
 /// A media object being read, chunk by chunk.

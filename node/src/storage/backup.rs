@@ -288,6 +288,7 @@ kinds!(
     // Search log (issue 23).
     PSEUDONYM_MS_SEARCHLOG,
     MS_PSEUDONYM_SEARCHLOG,
+    MEDIAID_FETCH,
 );
 
 /// The tables an erasure ledger carries.

@@ -454,3 +454,9 @@ pub const PSEUDONYM_MS_SEARCHLOG: TableDefinition<(u64, u64), &[u8]> =
 /// for retention. Written and removed together with `pseudonym_ms_searchlog`.
 pub const MS_PSEUDONYM_SEARCHLOG: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("ms_pseudonym_searchlog");
+// ---- Media across nodes (issue 25) ---------------------------------------------------------
+
+/// `mediaid_fetch`: local media id → encoded [`super::FetchJob`]: media a message from another
+/// node refers to, still being fetched from its origin (the parts fetched so far are in
+/// `mediaid_chunkno_chunk`, sealed under the author's key here).
+pub const MEDIAID_FETCH: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_fetch");

@@ -521,7 +521,7 @@ fn memberships(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 }
 
 /// Removes up to `batch` media chunks of the user; true when none is left.
-fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
+pub(crate) fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
     let ids: Vec<String> = tx
         .open_table(USERID_MEDIAID)?
         .range((user, "")..)?

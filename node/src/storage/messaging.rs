@@ -955,10 +955,10 @@ impl Store {
                     if !owned {
                         return Ok(Sent::MediaNotOwned);
                     }
-                    if m.hosted_here {
-                        tx.open_table(MEDIAID_CONVNO)?
-                            .insert((media.as_str(), no), ())?;
-                    }
+                    // Also when another node hosts it: the host and the nodes of its members
+                    // may then fetch the media from here (`Store::media_for_peer`).
+                    tx.open_table(MEDIAID_CONVNO)?
+                        .insert((media.as_str(), no), ())?;
                 }
                 if !m.hosted_here {
                     let probe = [EventRecord::Message { seq: 0 }];
@@ -1687,6 +1687,11 @@ pub(crate) fn recall_in(
     msg.body_sealed.clear();
     messages.insert((no, seq), msg.encode().as_slice())?;
     drop(messages);
+    if let Some(id) = &msg.media
+        && msg.author & REMOTE_USER_BIT != 0
+    {
+        super::fedmedia::drop_remote_copy(tx, id)?;
+    }
     let pos = next_pos(tx)?;
     put_event(tx, no, pos, &events[0])?;
     Ok(Recalled::Done(Notify {

@@ -18,6 +18,7 @@ mod community;
 mod erasure;
 mod federation;
 mod friends;
+mod fedmedia;
 mod messaging;
 mod privacy;
 mod reading;
@@ -42,6 +43,7 @@ pub use federation::{
     Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
     Refusal, RemoteUserRecord,
 };
+pub use fedmedia::{FetchJob, IncomingMedia};
 #[cfg(test)]
 pub use messaging::MemberRecord;
 pub use messaging::{
@@ -510,6 +512,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
+    tx.open_table(MEDIAID_FETCH)?;
     tx.open_table(KEYID_NODEKEY)?;
     tx.open_table(SEQ_AUDITENTRY)?;
     tx.open_table(USERID_PSEUDONYMKEY)?;

@@ -46,6 +46,8 @@ pub struct Submission {
     pub ts: Millis,
     pub body_sealed: Vec<u8>,
     pub fanout: Option<Fanout>,
+    /// The media the message refers to (issue 25).
+    pub media: Option<super::IncomingMedia>,
 }
 
 /// A conversation's state as its host announces it.
@@ -131,12 +133,15 @@ impl Store {
                 if state.member(s.author).is_none() {
                     return Ok(Inbound::Rejected("the sender is not a member".into()));
                 }
+                if let Some(m) = &s.media {
+                    super::fedmedia::note_incoming_media(tx, no, m)?;
+                }
                 let row = NewRow {
                     id: s.msg_id,
                     author: s.author,
                     ts: s.ts,
                     body_sealed: &s.body_sealed,
-                    media: None,
+                    media: s.media.as_ref().map(|m| m.local_id.as_str()),
                 };
                 let (seq, pos, state) = w.store_message(tx, no, row)?;
                 let events = [EventRecord::Message { seq }];
@@ -248,6 +253,7 @@ impl Store {
         msg_id: [u8; 16],
         ts: Millis,
         body_sealed: Vec<u8>,
+        media: Option<super::IncomingMedia>,
         now: Millis,
     ) -> Result<Inbound<Notify>, StoreError> {
         self.write_message(move |tx, w| {
@@ -266,12 +272,15 @@ impl Store {
             if w.has_message(no, seq)? {
                 return Ok(Inbound::Duplicate);
             }
+            if let Some(m) = &media {
+                super::fedmedia::note_incoming_media(tx, no, m)?;
+            }
             let row = NewRow {
                 id: msg_id,
                 author,
                 ts,
                 body_sealed: &body_sealed,
-                media: None,
+                media: media.as_ref().map(|m| m.local_id.as_str()),
             };
             let pos = w.put_message(tx, no, seq, row)?;
             Ok(Inbound::Applied(Notify {
@@ -315,6 +324,11 @@ impl Store {
             msg.body_sealed.clear();
             messages.insert((no, seq), msg.encode().as_slice())?;
             drop(messages);
+            if let Some(id) = &msg.media
+                && msg.author & REMOTE_USER_BIT != 0
+            {
+                super::fedmedia::drop_remote_copy(tx, id)?;
+            }
             let pos = next_pos(tx)?;
             put_event(tx, no, pos, &EventRecord::Recall { seq })?;
             Ok(Inbound::Applied(Notify {
@@ -494,6 +508,7 @@ impl Store {
                 let mut pos = 0;
                 if let Some(id) = id {
                     tx.open_table(USERID_REMOTEUSER)?.remove(id)?;
+                    super::fedmedia::drop_remote_media_of(tx, id)?;
                     super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
                     (users, pos) = super::erasure::leave_everywhere(tx, id)?;
                     let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
