@@ -219,6 +219,7 @@ pub(crate) async fn wire(
         real_name: real_name.clone(),
         page: page.clone(),
         policy: policy.clone(),
+        search: search.clone(),
         clock: clock.clone(),
         domain,
         interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,
