@@ -7,6 +7,9 @@
 //! `cargo run --release -p node --example search_index -- [messages] [--no-store]`
 //! (default 1 000 000 messages; `--no-store` indexes from memory, skipping the database).
 
+// A measuring program: its report is what it prints.
+#![allow(clippy::print_stdout)]
+
 use std::time::{Duration, Instant};
 
 use node::search_index::{MessageIndex, NewDoc};
