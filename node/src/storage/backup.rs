@@ -257,6 +257,10 @@ kinds!(
     USERID_REALNAME,
     USERID_PUBLICPAGE,
     USERID_EXPORT,
+    // Search (issue 23): the search log, restored with the rest (an erasure replayed from the
+    // ledger removes it again with the user's other rows).
+    PSEUDONYM_MS_SEARCHLOG,
+    MS_PSEUDONYM_SEARCHLOG,
 );
 
 /// The tables an erasure ledger carries.
