@@ -251,6 +251,7 @@ pub(crate) async fn wire(
         page: page.clone(),
         policy: policy.clone(),
         communities: communities.clone(),
+        search: search.clone(),
         clock: clock.clone(),
         domain,
         interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,

@@ -468,3 +468,31 @@ async fn recent_searches_exist_only_with_personalisation_and_go_when_cleared_or_
         "and it does not come back"
     );
 }
+
+#[tokio::test]
+async fn my_export_holds_my_logged_searches_and_nothing_without_personalisation() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let ann = c.user("ann", &phone(1)).await;
+    search(&c, &ann, json!({"query": "未记录"})).await;
+    assert!(
+        c.consent(&ann, "personalisation", true)
+            .await
+            .status
+            .is_success()
+    );
+    search(&c, &ann, json!({"query": "电影票"})).await;
+    let r = c.call("POST", "/api/v1/me/export", Some(&ann), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = c.get("/api/v1/me/export", Some(&ann)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let a = r.json();
+    assert_eq!(a["complete"], true);
+    let queries: Vec<&str> = a["searches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["query"].as_str().unwrap())
+        .collect();
+    assert_eq!(queries, ["电影票"]);
+}

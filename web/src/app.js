@@ -8,6 +8,7 @@ import { ChatScreen } from './chat.js';
 import { PrivacyCentre } from './privacy.js';
 import { FriendsScreen } from './friends.js';
 import { CommunitiesScreen } from './communities.js';
+import { SearchScreen } from './search.js';
 
 function useHash() {
   const [hash, setHash] = useState(location.hash || '#/');
@@ -61,5 +62,6 @@ export function App({ store }) {
   if (parts[0] === 'privacy') return html`<${PrivacyCentre} store=${store} tab=${parts[1]} go=${go} />`;
   if (parts[0] === 'friends') return html`<${FriendsScreen} store=${store} go=${go} />`;
   if (parts[0] === 'communities') return html`<${CommunitiesScreen} store=${store} parts=${parts.slice(1)} />`;
+  if (parts[0] === 'search') return html`<${SearchScreen} store=${store} go=${go} />`;
   return html`<${ChatScreen} store=${store} active=${parts[0] === 'chats' ? parts[1] || null : null} go=${go} onLanguage=${onLanguage} />`;
 }

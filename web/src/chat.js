@@ -46,6 +46,7 @@ export function ChatScreen({ store, active, go, onLanguage }) {
           <strong>${store.me && store.me.nickname}</strong>
           <small>${store.me && store.me.user}</small>
         </div>
+        <a class="icon-button" href="#/search" aria-label=${t('search.open')} title=${t('search.open')}><${Icon} name="search" /></a>
         <button type="button" class="icon-button" onClick=${() => setDialog('new')} aria-label=${t('chat.new')} title=${t('chat.new')}>${html`<${Icon} name="plus" />`}</button>
         <button type="button" class="icon-button" onClick=${() => setDialog('settings')} aria-label=${t('settings.title')} title=${t('settings.title')}>${html`<${Icon} name="settings" />`}</button>
       </header>

@@ -17,6 +17,7 @@ const PATHS = {
   people: 'M9 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM2.5 20c0-3.6 2.9-6 6.5-6s6.5 2.4 6.5 6M16 4.5a3.2 3.2 0 0 1 0 6.3M18 14.3c2.1.6 3.5 2.8 3.5 5.7',
   // Communities (小组): a shared place.
   community: 'M3 21V9l9-6 9 6v12M9 21v-6h6v6',
+  search: 'M11 19a8 8 0 1 0 0-16 8 8 0 0 0 0 16zM21 21l-4.35-4.35',
 };
 
 /** @param {{name: keyof typeof PATHS, size?: number}} props */

@@ -52,6 +52,8 @@ pub struct Exporter {
     pub(crate) page: PublicPage,
     pub(crate) policy: PolicyBook,
     pub(crate) communities: crate::community::Communities,
+    /// The search log (recent searches), kept only with `personalisation`.
+    pub(crate) search: crate::search::Search,
     pub(crate) clock: SharedClock,
     pub(crate) domain: String,
     /// Least time between two requests, and how long a request stays downloadable.
@@ -143,6 +145,11 @@ impl Exporter {
             })
             .collect();
         let consents = self.consents.list(user).await?;
+        let searches = self
+            .search
+            .logged(user)
+            .await
+            .map_err(|e| ProduceError(e.to_string()))?;
         let sessions = self.accounts.sessions(user).await?;
         let guardian = self.minors.guardian(user).await?;
         let real_name = self.real_name.get(user).await?;
@@ -212,6 +219,8 @@ impl Exporter {
             "audit": audit.iter().filter(|r| !r.entry.action.starts_with("legal_hold.")).map(|r| json!({
                 "at": r.entry.at.to_rfc3339(), "actor": r.entry.actor, "action": r.entry.action,
             })).collect::<Vec<_>>(),
+            "searches": searches.iter().map(|(at, q)| json!({"query": q, "at": at.to_rfc3339()}))
+                .collect::<Vec<_>>(),
         });
         let mut head = head;
         if let (Some(h), Value::Object(f)) = (head.as_object_mut(), friends_part) {

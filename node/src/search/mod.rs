@@ -350,18 +350,29 @@ impl Search {
 
     /// The user's recent searches, newest first, each text once (its latest time).
     pub async fn recent(&self, user: u64) -> Result<Vec<(Millis, String)>, SearchError> {
-        let rows = self.inner.store.search_log(user, self.log_cutoff()).await?;
         let mut out: Vec<(Millis, String)> = Vec::new();
+        for (at, text) in self.logged(user).await? {
+            if !out.iter().any(|(_, t)| *t == text) {
+                out.push((at, text));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every logged search of the user (time, text), newest first: what their export holds.
+    pub async fn logged(&self, user: u64) -> Result<Vec<(Millis, String)>, SearchError> {
+        let rows = self.inner.store.search_log(user, self.log_cutoff()).await?;
+        let mut out = Vec::with_capacity(rows.len());
         for (at, sealed) in rows {
             let plain = self
                 .inner
                 .accounts
                 .open_personal(user, &log_aad(at), &sealed)
                 .await?;
-            let text = String::from_utf8(plain).map_err(|_| StoreError::Corrupt("search log"))?;
-            if !out.iter().any(|(_, t)| *t == text) {
-                out.push((at, text));
-            }
+            out.push((
+                at,
+                String::from_utf8(plain).map_err(|_| StoreError::Corrupt("search log"))?,
+            ));
         }
         Ok(out)
     }

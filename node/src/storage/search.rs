@@ -473,4 +473,54 @@ mod tests {
             .unwrap();
         assert_eq!(rows, 0, "the time index goes too");
     }
+
+    #[tokio::test]
+    async fn the_first_erasure_step_removes_the_search_log_before_its_key_goes() {
+        use crate::storage::{AuditEntry, ErasureRecord, Phase, Step};
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.insert_account(crate::storage::tests::account(1, "alice"))
+            .await
+            .unwrap();
+        s.insert_account(crate::storage::tests::account(2, "bob"))
+            .await
+            .unwrap();
+        for u in [1, 2] {
+            s.record_consent(u, consent(true), None).await.unwrap();
+            s.log_search(u, Millis(10), vec![u as u8], Millis(0))
+                .await
+                .unwrap();
+        }
+        let audit = AuditEntry {
+            at: Millis(1),
+            actor: "node".into(),
+            action: "erasure.done".into(),
+            target: String::new(),
+            subject: None,
+            detail: String::new(),
+        };
+        let rec = ErasureRecord {
+            requested: Millis(1),
+            due: Millis(5),
+            by: "admin".into(),
+            reason: "test".into(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        };
+        assert!(s.schedule_erasure(1, rec, audit.clone()).await.unwrap());
+        let step = s.erasure_step(1, Millis(10), 100, audit).await.unwrap();
+        assert_eq!(step, Step::Progress(Phase::Begun));
+        let rows = s
+            .read(|tx| {
+                Ok((
+                    redb::ReadableTableMetadata::len(&tx.open_table(PSEUDONYM_MS_SEARCHLOG)?)?,
+                    redb::ReadableTableMetadata::len(&tx.open_table(MS_PSEUDONYM_SEARCHLOG)?)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, (1, 1), "only bob's row is left");
+        assert_eq!(s.search_log(2, Millis(0)).await.unwrap().len(), 1);
+    }
 }
