@@ -49,13 +49,12 @@ fn summary(v: &ConversationView, me: &str) -> Value {
     if v.kind == ConvKind::Group {
         o["name"] = json!(v.name);
     } else {
-        o["with"] = json!(
-            v.members
-                .iter()
-                .find(|m| m.as_str() != me)
-                .cloned()
-                .unwrap_or_default()
-        );
+        // `null` once the other member's account is erased: their address is gone with them.
+        o["with"] = v
+            .members
+            .iter()
+            .find(|m| m.as_str() != me)
+            .map_or(Value::Null, |m| json!(m));
     }
     o
 }
