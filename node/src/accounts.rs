@@ -684,7 +684,19 @@ impl Accounts {
             .ok_or(AccountError::NoSuchUser)?;
         profile.apply(patch)?;
         let sealed = key.seal(&aad(b"profile", user), &profile.encode())?;
-        if !self.store.put_profile(user, sealed).await? {
+        // A public education is a suggestion source; any other visibility is not (1.3.c).
+        let education = match profile.fields.get(&profile::Field::Education) {
+            Some((value, profile::Visibility::Public)) => Some(crate::discovery::education_index(
+                &self.master.education_index_key(),
+                value,
+            )),
+            _ => None,
+        };
+        if !self
+            .store
+            .put_profile_indexed(user, sealed, education)
+            .await?
+        {
             return Err(AccountError::NoSuchUser);
         }
         Self::own_view(acct, &key, profile)

@@ -10,6 +10,7 @@ mod admin;
 mod config;
 mod consents;
 mod crypto;
+mod discovery;
 mod erasure;
 mod federate;
 mod hash_pool;

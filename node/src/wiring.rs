@@ -13,6 +13,7 @@ use crate::admin::Retention;
 use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::MasterKey;
+use crate::discovery::Discovery;
 use crate::erasure::Erasure;
 use crate::federate::{Directory, Outbox, OutboxLimits, Peers};
 use crate::hash_pool::HashPool;
@@ -47,6 +48,8 @@ pub(crate) struct Services {
     pub real_name: RealName,
     pub page: PublicPage,
     pub exporter: Exporter,
+    /// Suggestions, nearby people and invites (issue 22).
+    pub discovery: Discovery,
 }
 
 /// Why wiring failed.
@@ -193,6 +196,15 @@ pub(crate) async fn wire(
         consents.clone(),
         clock.clone(),
     );
+    let discovery = Discovery::new(
+        store.clone(),
+        master.clone(),
+        accounts.clone(),
+        consents.clone(),
+        messaging.clone(),
+        clock.clone(),
+        domain.clone(),
+    );
     let exporter = Exporter {
         store: store.clone(),
         accounts: accounts.clone(),
@@ -203,6 +215,7 @@ pub(crate) async fn wire(
         minors: minors.clone(),
         real_name: real_name.clone(),
         page: page.clone(),
+        discovery: discovery.clone(),
         policy: policy.clone(),
         clock: clock.clone(),
         domain,
@@ -226,5 +239,6 @@ pub(crate) async fn wire(
         real_name,
         page,
         exporter,
+        discovery,
     })
 }

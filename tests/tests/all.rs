@@ -6,6 +6,7 @@ mod accounts;
 mod bounds;
 mod consents;
 mod deletion;
+mod discovery;
 mod events;
 mod federation;
 mod federation_chat;

@@ -368,19 +368,6 @@ impl Store {
         .await
     }
 
-    /// Replaces a profile; false when the account does not exist.
-    pub async fn put_profile(&self, id: u64, sealed: Vec<u8>) -> Result<bool, StoreError> {
-        self.write(move |tx| {
-            if tx.open_table(USERID_ACCOUNT)?.get(id)?.is_none() {
-                return Ok(false);
-            }
-            tx.open_table(USERID_PROFILE)?
-                .insert(id, sealed.as_slice())?;
-            Ok(true)
-        })
-        .await
-    }
-
     pub async fn insert_session(&self, s: SessionRecord) -> Result<(), StoreError> {
         self.write(move |tx| {
             tx.open_table(TOKENHASH_SESSION)?
@@ -567,6 +554,11 @@ impl Store {
                     }
                     "public_page" => {
                         tx.open_table(USERID_PUBLICPAGE)?.remove(user)?;
+                    }
+                    // Discovery (issue 22): contact matches and the last cell.
+                    "contacts_matching" => super::discovery::drop_matches(tx, user)?,
+                    "precise_location" => {
+                        super::nearby::drop_cell(tx, user)?;
                     }
                     _ => {}
                 }

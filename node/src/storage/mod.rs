@@ -14,9 +14,12 @@ mod backup;
 mod batch;
 mod catalog;
 mod codec;
+mod discovery;
 mod erasure;
 mod federation;
+mod invites;
 mod messaging;
+mod nearby;
 mod privacy;
 mod replica;
 mod requests;
@@ -33,11 +36,13 @@ pub use backup::{
 };
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
+pub use discovery::{UploadOutcome, UploadRefusal};
 pub use erasure::{ErasureRecord, Phase, Step};
 pub use federation::{
     Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
     Refusal, RemoteUserRecord,
 };
+pub use invites::{InviteRecord, InviteRefusal, JoinRecord};
 #[cfg(test)]
 pub use messaging::MemberRecord;
 pub use messaging::{
@@ -45,6 +50,7 @@ pub use messaging::{
     MessageRecord, Mutation, NewConversation, NewMessage, NoticeKind, Notify, Page, Recalled, Role,
     Sent,
 };
+pub use nearby::CellRecord;
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
@@ -504,6 +510,24 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REALNAME)?;
     tx.open_table(USERID_PUBLICPAGE)?;
     tx.open_table(USERID_EXPORT)?;
+    // Discovery (issue 22).
+    tx.open_table(CONTACTINDEX_USERID)?;
+    tx.open_table(USERID_DISCOVERY)?;
+    tx.open_table(USERID_MATCHED_EXPIRY)?;
+    tx.open_table(MATCHED_USERID)?;
+    tx.open_table(USERID_DAY_CONTACTS)?;
+    tx.open_table(EDUINDEX_USERID)?;
+    tx.open_table(USERID_EDUINDEX)?;
+    tx.open_table(USERID_DISMISSED)?;
+    tx.open_table(DISMISSED_USERID)?;
+    tx.open_table(CELLINDEX_USERID)?;
+    tx.open_table(USERID_CELL)?;
+    tx.open_table(EXPIRY_USERID_CELL)?;
+    tx.open_table(INVITENO_INVITE)?;
+    tx.open_table(INVITEHASH_INVITENO)?;
+    tx.open_table(USERID_INVITENO)?;
+    tx.open_table(USERID_JOINNO_JOIN)?;
+    tx.open_table(REQUESTER_USERID_JOINNO)?;
     Ok(())
 }
 
