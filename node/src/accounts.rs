@@ -725,9 +725,12 @@ impl Accounts {
             .account_with_profile(id)
             .await?
             .ok_or(AccountError::NoSuchUser)?;
-        // Friendship arrives with the friends feature; until then nobody else is a friend.
+        // "friends" fields for friends only; a blocked user is never a friend (blocking ends
+        // the friendship), so they see what the public sees.
         let relation = if viewer == id {
             Viewer::Owner
+        } else if self.store.are_friends(viewer, id).await? {
+            Viewer::Friend
         } else {
             Viewer::Other
         };

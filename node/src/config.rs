@@ -31,6 +31,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub privacy: PrivacyConfig,
     pub retention: RetentionConfig,
+    pub friends: FriendsConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
 }
@@ -178,6 +179,20 @@ fn no_path() -> OptionalPath {
 pub struct AccountsConfig {
     /// Days between a user's deletion request and the erasure; they may cancel meanwhile.
     pub deletion_cooling_off_days: Bounded<0, 365>,
+}
+
+/// Friend requests' limits (issue 22).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FriendsConfig {
+    /// Pending requests one user may have sent at a time.
+    pub max_pending_outgoing: Bounded<1, 10_000>,
+    /// Requests one user may send per UTC day.
+    pub requests_per_day: Bounded<1, 10_000>,
+    /// Days a declined request cannot be sent again.
+    pub declined_resend_days: Bounded<0, 3_650>,
+    /// Days answered and cancelled requests are kept before they are removed.
+    pub closed_requests_days: Bounded<1, 3_650>,
 }
 
 /// The privacy centre's rules.
@@ -386,6 +401,17 @@ impl Default for AccountsConfig {
     }
 }
 
+impl Default for FriendsConfig {
+    fn default() -> Self {
+        FriendsConfig {
+            max_pending_outgoing: Bounded(100),
+            requests_per_day: Bounded(50),
+            declined_resend_days: Bounded(30),
+            closed_requests_days: Bounded(90),
+        }
+    }
+}
+
 impl Default for PrivacyConfig {
     fn default() -> Self {
         PrivacyConfig {
@@ -514,6 +540,17 @@ impl Config {
                 format!(
                     "is below retention.security_logs_min_days ({}): security logs must be kept at least that long",
                     r.security_logs_min_days.get()
+                ),
+            ));
+        }
+        let f = &self.friends;
+        if f.closed_requests_days.get() < f.declined_resend_days.get() {
+            return Err((
+                "friends",
+                "closed_requests_days",
+                format!(
+                    "is below friends.declined_resend_days ({}): a declined request must be kept while it cannot be sent again",
+                    f.declined_resend_days.get()
                 ),
             ));
         }
@@ -1043,6 +1080,22 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("http.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn closed_friend_requests_must_outlive_the_decline_cool_down() {
+        let e = Config::parse(
+            "[friends]\ndeclined_resend_days = 30\nclosed_requests_days = 10\n",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("friends.closed_requests_days"), "{e}");
+        assert!(Config::parse("[friends]\ndeclined_resend_days = 10\n", "f").is_ok());
+        let e = Config::parse("[friends]\nrequests_per_day = 0\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("friends.requests_per_day"), "{e}");
     }
 
     #[test]

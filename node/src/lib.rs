@@ -13,6 +13,7 @@ mod crypto;
 mod discovery;
 mod erasure;
 mod federate;
+mod friends;
 mod hash_pool;
 mod http;
 mod hub;

@@ -51,6 +51,10 @@ pub enum MessagingError {
     Federation(#[from] FedError),
     #[error("{}", crate::federate::refusal_text(.0))]
     Refused(Refusal),
+    /// The other member of a direct conversation does not take messages from this user (a
+    /// block either way, or friends only): one answer for both, so a block does not show.
+    #[error("this user does not accept direct messages from you")]
+    NotAccepting,
 }
 
 impl From<Refusal> for MessagingError {
@@ -255,6 +259,13 @@ pub enum Event {
         title: String,
         text: String,
     },
+    /// A friends step: `id` names the request (or the friendship, for `removed`), `user` the
+    /// other person.
+    Friend {
+        action: &'static str,
+        id: String,
+        user: String,
+    },
 }
 
 /// Settings of the messaging service.
@@ -392,6 +403,11 @@ impl Messaging {
                 field: "with",
                 reason: "a direct conversation needs another user".into(),
             });
+        }
+        // Blocks and the who-may-message-me setting (`friends`); the send path checks again
+        // inside its own transaction.
+        if self.store.direct_refused(user, other).await? {
+            return Err(MessagingError::NotAccepting);
         }
         let (id, no) = self.new_conversation_id()?;
         let (rec, created, notify) = self
@@ -760,6 +776,7 @@ impl Messaging {
             }
             Sent::Refused(r) => Err(MessagingError::Refused(r)),
             Sent::NotMember => Err(MessagingError::NotFound),
+            Sent::NotAccepting => Err(MessagingError::NotAccepting),
             Sent::MediaNotOwned => Err(MessagingError::Invalid {
                 field: "body.media_id",
                 reason: "is not media you uploaded".into(),
@@ -1030,6 +1047,11 @@ impl Messaging {
                     kind: kind.name(),
                     title,
                     text,
+                },
+                EventRecord::Friend { action, id, user } => Event::Friend {
+                    action: action.name(),
+                    id: crate::friends::wire_id(id),
+                    user: name(&user),
                 },
             };
             out.push((e.pos, ev));

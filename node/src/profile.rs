@@ -175,10 +175,7 @@ pub struct Profile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Viewer {
     Owner,
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "friendships arrive with the friends feature")
-    )]
+    /// A friend (`storage/friends.rs`): sees "friends" fields.
     Friend,
     Other,
 }

@@ -161,6 +161,7 @@ impl Node {
             real_name,
             page,
             exporter,
+            friends,
             discovery,
         } = services;
         let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
@@ -251,6 +252,7 @@ impl Node {
             real_name,
             page,
             exporter,
+            friends,
             discovery: discovery.clone(),
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,

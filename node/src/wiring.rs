@@ -48,6 +48,7 @@ pub(crate) struct Services {
     pub real_name: RealName,
     pub page: PublicPage,
     pub exporter: Exporter,
+    pub friends: crate::friends::Friends,
     /// Suggestions, nearby people and invites (issue 22).
     pub discovery: Discovery,
 }
@@ -175,8 +176,22 @@ pub(crate) async fn wire(
         Some(accounts.clone()),
         clock.clone(),
         config.retention.clone(),
-    );
+    )
+    .with_friend_requests(config.friends.closed_requests_days.get());
     let requests = Requests::new(store.clone(), master.clone(), hub.clone(), clock.clone());
+    let friends = crate::friends::Friends::new(
+        store.clone(),
+        master.clone(),
+        accounts.clone(),
+        hub.clone(),
+        clock.clone(),
+        domain.clone(),
+        crate::friends::FriendLimits {
+            max_pending: config.friends.max_pending_outgoing.get(),
+            per_day: config.friends.requests_per_day.get(),
+            declined_cooldown_ms: config.friends.declined_resend_days.get() * 86_400_000,
+        },
+    );
     let minors = Minors::new(
         store.clone(),
         accounts.clone(),
@@ -212,6 +227,7 @@ pub(crate) async fn wire(
         messaging: messaging.clone(),
         media: media.clone(),
         requests: requests.clone(),
+        friends: friends.clone(),
         minors: minors.clone(),
         real_name: real_name.clone(),
         page: page.clone(),
@@ -239,6 +255,7 @@ pub(crate) async fn wire(
         real_name,
         page,
         exporter,
+        friends,
         discovery,
     })
 }

@@ -23,3 +23,5 @@ mod public;
 mod query;
 mod server;
 mod storage;
+// Friends (issue 22).
+mod friends;

@@ -6,6 +6,7 @@ import * as api from './api.js';
 import { Login, PolicyScreen, Register } from './auth.js';
 import { ChatScreen } from './chat.js';
 import { PrivacyCentre } from './privacy.js';
+import { FriendsScreen } from './friends.js';
 
 function useHash() {
   const [hash, setHash] = useState(location.hash || '#/');
@@ -57,5 +58,6 @@ export function App({ store }) {
     go('#/privacy/deletion');
   }
   if (parts[0] === 'privacy') return html`<${PrivacyCentre} store=${store} tab=${parts[1]} go=${go} />`;
+  if (parts[0] === 'friends') return html`<${FriendsScreen} store=${store} go=${go} />`;
   return html`<${ChatScreen} store=${store} active=${parts[0] === 'chats' ? parts[1] || null : null} go=${go} onLanguage=${onLanguage} />`;
 }

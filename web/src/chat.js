@@ -72,6 +72,7 @@ export function ChatScreen({ store, active, go, onLanguage }) {
         </ul>
       </nav>
       <footer class="sidebar-foot">
+        <a class="button ghost" href="#/friends"><${Icon} name="people" /> ${t('friends.title')}</a>
         <a class="button ghost" href="#/privacy"><${Icon} name="shield" /> ${t('privacy.title')}</a>
       </footer>
     </aside>

@@ -44,6 +44,8 @@ export class Store {
     this.live = null;
     this.locked = false;
     this.noticeCount = 0;
+    /** Friend events seen: the friends screen reloads on each. */
+    this.friendEvents = 0;
     /** @type {any} */
     this.flushTimer = null;
     this.lastFlush = 0;
@@ -383,6 +385,9 @@ export class Store {
         break;
       case 'notice':
         this.noticeCount = (this.noticeCount || 0) + 1;
+        break;
+      case 'friend':
+        this.friendEvents += 1;
         break;
       default:
         break;

@@ -22,6 +22,9 @@ pub struct Retention {
     accounts: Option<Accounts>,
     clock: SharedClock,
     config: RetentionConfig,
+    /// Days answered and cancelled friend requests are kept (`friends.closed_requests_days`;
+    /// 0 until [`Retention::with_friend_requests`] sets it: kept).
+    friend_requests_days: u64,
 }
 
 pub(crate) fn counts_json(c: &Counts) -> Value {
@@ -48,7 +51,14 @@ impl Retention {
             accounts,
             clock,
             config,
+            friend_requests_days: 0,
         }
+    }
+
+    /// Also removes friend requests closed more than `days` ago on each run (issue 22).
+    pub fn with_friend_requests(mut self, days: u64) -> Self {
+        self.friend_requests_days = days;
+        self
     }
 
     /// The times before which each category goes, now.
@@ -110,6 +120,12 @@ impl Retention {
             }
             // Leave the writer to chat traffic for a moment between batches.
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        if self.friend_requests_days > 0 {
+            let cutoff = Millis(now.0.saturating_sub(self.friend_requests_days * DAY_MS));
+            while self.store.prune_friend_requests(cutoff, BATCH_ROWS).await? >= BATCH_ROWS {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
         }
         if total.total() > 0 || actor == "admin" {
             self.store

@@ -178,6 +178,11 @@ impl From<MessagingError> for ApiError {
             MessagingError::Store(s) => s.into(),
             MessagingError::Refused(r) => r.into(),
             MessagingError::Federation(f) => f.into(),
+            MessagingError::NotAccepting => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_accepting_messages",
+                "this user does not accept direct messages from you",
+            ),
             other => {
                 tracing::error!(error = %other, "messaging operation failed");
                 ApiError::internal()

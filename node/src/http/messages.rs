@@ -131,6 +131,11 @@ enum EventKind<'a> {
         title: &'a str,
         text: &'a str,
     },
+    Friend {
+        action: &'static str,
+        id: &'a str,
+        user: &'a str,
+    },
 }
 
 /// The wire shape of event `e` at `cursor`.
@@ -179,6 +184,7 @@ pub fn event_json(cursor: u64, e: &Event) -> EventWire<'_> {
             actor,
         },
         Event::Notice { kind, title, text } => EventKind::Notice { kind, title, text },
+        Event::Friend { action, id, user } => EventKind::Friend { action, id, user },
     };
     EventWire {
         cursor: cursor.to_string(),

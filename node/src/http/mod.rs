@@ -12,6 +12,7 @@ mod discovery;
 mod error;
 mod events;
 mod federation;
+mod friends;
 mod health;
 mod json;
 mod me;
@@ -103,6 +104,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/media"),
     ("GET", "/api/v1/media/{id}"),
+    // Friends (issue 22).
+    ("GET", "/api/v1/friends"),
+    ("DELETE", "/api/v1/friends/{id}"),
+    ("GET", "/api/v1/friends/requests"),
+    ("POST", "/api/v1/friends/requests"),
+    ("POST", "/api/v1/friends/requests/{id}/accept"),
+    ("POST", "/api/v1/friends/requests/{id}/decline"),
+    ("DELETE", "/api/v1/friends/requests/{id}"),
+    ("GET", "/api/v1/blocks"),
+    ("POST", "/api/v1/blocks"),
+    ("DELETE", "/api/v1/blocks/{id}"),
+    ("GET", "/api/v1/me/direct-messages"),
+    ("PUT", "/api/v1/me/direct-messages"),
     // Discovery: suggestions, nearby people, invites (issue 22).
     ("GET", "/api/v1/me/discovery"),
     ("PUT", "/api/v1/me/discovery"),
@@ -145,6 +159,7 @@ pub struct Api {
     pub real_name: RealName,
     pub page: PublicPage,
     pub exporter: Exporter,
+    pub friends: crate::friends::Friends,
     /// Suggestions, nearby people, invites (issue 22).
     pub discovery: crate::discovery::Discovery,
     pub domain: String,
@@ -561,6 +576,29 @@ async fn dispatch_authenticated(
         ("GET", "/api/v1/me/public-page") => privacy::page_status(&api.page, &session).await,
         ("POST", "/api/v1/me/export") => privacy::start_export(&api.exporter, &session).await,
         ("GET", "/api/v1/me/export") => privacy::download_export(&api.exporter, &session).await,
+        // Friends (issue 22).
+        ("GET", "/api/v1/friends") => friends::list(&api.friends, &session).await,
+        ("DELETE", "/api/v1/friends/{id}") => friends::remove(&api.friends, &session, &id).await,
+        ("GET", "/api/v1/friends/requests") => friends::requests(&api.friends, &session).await,
+        ("POST", "/api/v1/friends/requests") => friends::send(&api.friends, &session, req, b).await,
+        ("POST", "/api/v1/friends/requests/{id}/accept") => {
+            friends::accept(&api.friends, &session, &id).await
+        }
+        ("POST", "/api/v1/friends/requests/{id}/decline") => {
+            friends::decline(&api.friends, &session, &id).await
+        }
+        ("DELETE", "/api/v1/friends/requests/{id}") => {
+            friends::cancel(&api.friends, &session, &id).await
+        }
+        ("GET", "/api/v1/blocks") => friends::blocks(&api.friends, &session).await,
+        ("POST", "/api/v1/blocks") => friends::block(&api.friends, &session, req, b).await,
+        ("DELETE", "/api/v1/blocks/{id}") => friends::unblock(&api.friends, &session, &id).await,
+        ("GET", "/api/v1/me/direct-messages") => {
+            friends::direct_messages(&api.friends, &session).await
+        }
+        ("PUT", "/api/v1/me/direct-messages") => {
+            friends::set_direct_messages(&api.friends, &session, req, b).await
+        }
         // Discovery (issue 22).
         ("GET", "/api/v1/me/discovery") => discovery::settings(&api.discovery, &session).await,
         ("PUT", "/api/v1/me/discovery") => {

@@ -46,6 +46,7 @@ pub struct Exporter {
     pub(crate) messaging: Messaging,
     pub(crate) media: Media,
     pub(crate) requests: Requests,
+    pub(crate) friends: crate::friends::Friends,
     pub(crate) minors: Minors,
     pub(crate) real_name: RealName,
     pub(crate) page: PublicPage,
@@ -154,6 +155,7 @@ impl Exporter {
         let notices = self.store.notices_of(user).await?;
         let transfers = self.store.transfers_of(user).await?;
         let audit = self.store.audit_about(user).await?;
+        let friends_part = self.friends_part(user).await?;
         let discovery = self
             .discovery
             .export(user)
@@ -218,6 +220,10 @@ impl Exporter {
                 "at": r.entry.at.to_rfc3339(), "actor": r.entry.actor, "action": r.entry.action,
             })).collect::<Vec<_>>(),
         });
+        let mut head = head;
+        if let (Some(h), Value::Object(f)) = (head.as_object_mut(), friends_part) {
+            h.extend(f);
+        }
         // The small parts as one object, left open for the large ones.
         let mut text = head.to_string();
         text.pop();
@@ -280,6 +286,37 @@ impl Exporter {
         }
         out.send(b"],\"complete\":true}\n".to_vec()).await?;
         Ok(())
+    }
+}
+
+impl Exporter {
+    /// Friends (issue 22): my friends, the requests I sent or received that the node still
+    /// holds (with my own notes and the notes sent to me), the users I block, and my
+    /// direct-message setting. Never who blocks me.
+    async fn friends_part(&self, user: u64) -> Result<Value, ProduceError> {
+        let f = &self.friends;
+        let err = |e: crate::friends::FriendError| ProduceError(e.to_string());
+        let friends = f.list(user).await.map_err(err)?;
+        let requests = f.request_history(user).await.map_err(err)?;
+        let blocks = f.blocks(user).await.map_err(err)?;
+        let friends_only = f.friends_only(user).await.map_err(err)?;
+        Ok(json!({
+            "friends": friends.iter().map(|x| json!({
+                "user": x.person.address, "since": x.since.to_rfc3339(),
+            })).collect::<Vec<_>>(),
+            "friend_requests": requests.iter().map(|r| json!({
+                "direction": match r.direction {
+                    crate::friends::Direction::Incoming => "incoming",
+                    crate::friends::Direction::Outgoing => "outgoing",
+                },
+                "user": r.person.address, "note": r.note, "created": r.created.to_rfc3339(),
+                "state": r.state.name(),
+            })).collect::<Vec<_>>(),
+            "blocks": blocks.iter().map(|b| json!({
+                "user": b.person.address, "since": b.since.to_rfc3339(),
+            })).collect::<Vec<_>>(),
+            "direct_messages": if friends_only { "friends" } else { "anyone" },
+        }))
     }
 }
 

@@ -307,6 +307,52 @@ pub const USERID_PUBLICPAGE: TableDefinition<u64, u64> = TableDefinition::new("u
 /// `userid_export`: user id → time of the user's last export request (ms), for the rate limit.
 pub const USERID_EXPORT: TableDefinition<u64, u64> = TableDefinition::new("userid_export");
 
+// ---- Friends (issue 22) ------------------------------------------------------------------------
+// `user` ids below are local ids (remote users' with the top bit set). Friendships and blocks
+// are stored from both ends so each side's list, and every row naming an erased user, is one
+// range read.
+
+/// `friendreqid_request`: request id (random u64) → encoded [`super::FriendRequestRecord`]:
+/// sender, recipient, note sealed under the sender's data key, times, state.
+pub const FRIENDREQID_REQUEST: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("friendreqid_request");
+
+/// `userid_friendreqid`: (user id, request id) → (): the requests a user sent or received.
+pub const USERID_FRIENDREQID: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_friendreqid");
+
+/// `userpair_friendreqid`: (sender, recipient) → the latest request between them in that
+/// direction (pending, or answered: for "one pending per pair" and the decline cool-down).
+pub const USERPAIR_FRIENDREQID: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userpair_friendreqid");
+
+/// `ms_friendreqid_closed`: (time answered or cancelled, request id) → (): closed requests in
+/// time order, for retention.
+pub const MS_FRIENDREQID_CLOSED: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("ms_friendreqid_closed");
+
+/// `userid_userid_friend`: (user, friend) → (since ms, friendship id): written in both
+/// directions in one transaction. The friendship id is the accepted request's id.
+pub const USERID_USERID_FRIEND: TableDefinition<(u64, u64), (u64, u64)> =
+    TableDefinition::new("userid_userid_friend");
+
+/// `userid_userid_block`: (blocker, blocked) → (since ms, block id).
+pub const USERID_USERID_BLOCK: TableDefinition<(u64, u64), (u64, u64)> =
+    TableDefinition::new("userid_userid_block");
+
+/// `userid_userid_blockedby`: (blocked, blocker) → (): the same rows from the blocked end, so
+/// erasing either user finds them. Never shown to the blocked user.
+pub const USERID_USERID_BLOCKEDBY: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_userid_blockedby");
+
+/// `userid_directmessages`: user id → 1 when only friends may open a direct conversation with
+/// them (absent: anyone).
+pub const USERID_DIRECTMESSAGES: TableDefinition<u64, u8> =
+    TableDefinition::new("userid_directmessages");
+
+/// `userid_friendquota`: user id → (UTC day number, friend requests sent that day).
+pub const USERID_FRIENDQUOTA: TableDefinition<u64, (u64, u64)> =
+    TableDefinition::new("userid_friendquota");
 // ---- Discovery: suggestions, nearby people, invites (issue 22) ------------------------------
 
 /// `contactindex_userid`: HMAC-SHA256(contacts key, the client's contact hash of the user's

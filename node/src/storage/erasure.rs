@@ -448,6 +448,7 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
         sent.retain(|k, _| k.0 != user)?;
     }
     remove_user_range!(tx, USERID_POS_EVENT, (user, 0), (user, u64::MAX));
+    super::friends::erase_friend_rows(tx, user)?;
     let requests: Vec<u64> = tx
         .open_table(USERID_REQUESTID)?
         .range((user, 0)..=(user, u64::MAX))?

@@ -236,6 +236,13 @@ pub enum EventRecord {
         title: String,
         text: String,
     },
+    /// A friends step (`storage/friends.rs`) for one user: `id` is the request's (or the
+    /// friendship's) id, `user` the other person.
+    Friend {
+        action: super::FriendAction,
+        id: u64,
+        user: u64,
+    },
 }
 
 /// What a notice is about, so a client can show each kind its own way.
@@ -293,6 +300,9 @@ impl EventRecord {
             EventRecord::Notice { kind, title, text } => {
                 e.u64(6).u64(kind.code()).str(title).str(text)
             }
+            EventRecord::Friend { action, id, user } => {
+                e.u64(7).u64(action.code()).u64(*id).u64(*user)
+            }
         }
         .finish()
     }
@@ -329,6 +339,13 @@ impl EventRecord {
                     .ok_or(StoreError::Corrupt("event"))?,
                 title: d.string()?,
                 text: d.string()?,
+            },
+            7 => EventRecord::Friend {
+                action: *super::FriendAction::ALL
+                    .get(d.u64()? as usize)
+                    .ok_or(StoreError::Corrupt("event"))?,
+                id: d.u64()?,
+                user: d.u64()?,
             },
             _ => return Err(StoreError::Corrupt("event")),
         };
@@ -467,6 +484,9 @@ pub enum Sent {
     NotMember,
     /// The media is not the author's.
     MediaNotOwned,
+    /// A direct conversation whose other member does not take messages from the author
+    /// (a block either way, or friends only): nothing stored.
+    NotAccepting,
 }
 
 /// The outcome of a recall.
@@ -897,6 +917,12 @@ impl Store {
                 if state.member(m.author).is_none() {
                     return Ok(Sent::NotMember);
                 }
+                if state.conversation.kind == ConvKind::Direct
+                    && let Some(other) = state.members.iter().find(|x| x.user != m.author)
+                    && super::friends::direct_refused(tx, m.author, other.user)?
+                {
+                    return Ok(Sent::NotAccepting);
+                }
                 if let Some(media) = &m.media {
                     let owned = tx
                         .open_table(USERID_MEDIAID)?
@@ -1137,6 +1163,7 @@ impl Store {
                     EventRecord::Renamed { actor, .. } | EventRecord::Visibility { actor, .. } => {
                         named.push(*actor)
                     }
+                    EventRecord::Friend { user, .. } => named.push(*user),
                     _ => {}
                 }
                 if let Some(m) = &e.message {

@@ -17,6 +17,7 @@ mod codec;
 mod discovery;
 mod erasure;
 mod federation;
+mod friends;
 mod invites;
 mod messaging;
 mod nearby;
@@ -54,6 +55,11 @@ pub use nearby::CellRecord;
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
+// Friends (issue 22).
+pub use friends::{
+    FriendAction, FriendNotify, FriendRequestRecord, NewFriendRequest, RequestLimits,
+    RequestOutcome, RequestState, StepOutcome,
+};
 pub use retention::{Counts, Cutoffs, Resume};
 
 use std::path::Path;
@@ -510,6 +516,16 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REALNAME)?;
     tx.open_table(USERID_PUBLICPAGE)?;
     tx.open_table(USERID_EXPORT)?;
+    // Friends (issue 22).
+    tx.open_table(FRIENDREQID_REQUEST)?;
+    tx.open_table(USERID_FRIENDREQID)?;
+    tx.open_table(USERPAIR_FRIENDREQID)?;
+    tx.open_table(MS_FRIENDREQID_CLOSED)?;
+    tx.open_table(USERID_USERID_FRIEND)?;
+    tx.open_table(USERID_USERID_BLOCK)?;
+    tx.open_table(USERID_USERID_BLOCKEDBY)?;
+    tx.open_table(USERID_DIRECTMESSAGES)?;
+    tx.open_table(USERID_FRIENDQUOTA)?;
     // Discovery (issue 22).
     tx.open_table(CONTACTINDEX_USERID)?;
     tx.open_table(USERID_DISCOVERY)?;
