@@ -217,6 +217,7 @@ pub(crate) async fn wire(
         accounts.clone(),
         consents.clone(),
         messaging.clone(),
+        friends.clone(),
         clock.clone(),
         domain.clone(),
     );

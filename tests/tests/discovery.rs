@@ -562,15 +562,20 @@ async fn a_group_invite_leaves_a_join_request_for_the_owner_unless_they_chose_au
     let carol = c.user("carol", &phone(3)).await;
     let conv = group(&c, &alice, &["carol@localhost"]).await;
 
-    let r = invite(&c, &carol, json!({"conversation": conv})).await;
+    let r = invite(&c, &carol, json!({"kind": "group", "conversation": conv})).await;
     assert_eq!(
         r.status,
         StatusCode::FORBIDDEN,
         "members do not make invites"
     );
-    let r = invite(&c, &alice, json!({"conversation": conv, "max_uses": 0})).await;
+    let r = invite(
+        &c,
+        &alice,
+        json!({"kind": "group", "conversation": conv, "max_uses": 0}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let r = invite(&c, &alice, json!({"conversation": conv})).await;
+    let r = invite(&c, &alice, json!({"kind": "group", "conversation": conv})).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let inv = r.json();
     let link = inv["link"].as_str().unwrap().to_string();
@@ -618,7 +623,12 @@ async fn a_group_invite_leaves_a_join_request_for_the_owner_unless_they_chose_au
 
     // Auto-join: redeeming adds at once.
     let dave = c.user("dave", &phone(4)).await;
-    let r = invite(&c, &alice, json!({"conversation": conv, "auto_join": true})).await;
+    let r = invite(
+        &c,
+        &alice,
+        json!({"kind": "group", "conversation": conv, "auto_join": true}),
+    )
+    .await;
     let token = r.json()["link"]
         .as_str()
         .unwrap()
@@ -653,7 +663,7 @@ async fn an_invite_ends_with_its_uses_its_expiry_or_its_revocation() {
     let once = invite(
         &c,
         &alice,
-        json!({"conversation": conv, "max_uses": 1, "auto_join": true}),
+        json!({"kind": "group", "conversation": conv, "max_uses": 1, "auto_join": true}),
     )
     .await
     .json();
@@ -671,13 +681,17 @@ async fn an_invite_ends_with_its_uses_its_expiry_or_its_revocation() {
     let day = invite(
         &c,
         &alice,
-        json!({"conversation": conv, "expires_in_hours": 1, "auto_join": true}),
+        json!({"kind": "group", "conversation": conv, "expires_in_hours": 1, "auto_join": true}),
     )
     .await
     .json();
-    let revoked = invite(&c, &alice, json!({"conversation": conv, "auto_join": true}))
-        .await
-        .json();
+    let revoked = invite(
+        &c,
+        &alice,
+        json!({"kind": "group", "conversation": conv, "auto_join": true}),
+    )
+    .await
+    .json();
     let id = revoked["id"].as_str().unwrap();
     let r = c
         .call(
@@ -783,7 +797,7 @@ async fn the_export_holds_my_discovery_data_and_no_uploaded_number() {
     upload(&c, &alice, &[phone(2), "+8613712345679".to_string()]).await;
     share(&c, &alice, &cell(39.9042, 116.4074)).await;
     let conv = group(&c, &alice, &[]).await;
-    invite(&c, &alice, json!({"conversation": conv})).await;
+    invite(&c, &alice, json!({"kind": "group", "conversation": conv})).await;
 
     let r = c
         .call("POST", "/api/v1/me/export", Some(&alice), None)
@@ -812,4 +826,141 @@ async fn the_export_holds_my_discovery_data_and_no_uploaded_number() {
     ] {
         assert!(!text.contains(never), "{never} in the export");
     }
+}
+
+async fn befriend(c: &Client, a: &str, b: &str, b_addr: &str) {
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/friends/requests",
+            Some(a),
+            Some(&json!({ "to": b_addr })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = c
+        .call(
+            "POST",
+            &format!("/api/v1/friends/requests/{id}/accept"),
+            Some(b),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn friends_of_friends_come_with_a_count_only_and_friends_or_blocked_users_never_come() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let alice = c.user("alice", &phone(1)).await;
+    let bob = c.user("bob", &phone(2)).await;
+    let carol = c.user("carol", &phone(3)).await;
+    let dave = c.user("dave", &phone(4)).await;
+    let erin = c.user("erin", &phone(5)).await;
+    grant(&c, &alice, &["recommend_me"]).await;
+    for t in [&bob, &carol, &dave, &erin] {
+        grant(&c, t, &["be_recommended"]).await;
+    }
+    // alice — bob, alice — carol; dave is a friend of both; erin of bob only.
+    befriend(&c, &alice, &bob, "bob@localhost").await;
+    befriend(&c, &alice, &carol, "carol@localhost").await;
+    befriend(&c, &dave, &bob, "bob@localhost").await;
+    befriend(&c, &dave, &carol, "carol@localhost").await;
+    befriend(&c, &erin, &bob, "bob@localhost").await;
+    let r = c.get("/api/v1/me/suggestions", Some(&alice)).await;
+    let list = r.json()["suggestions"].as_array().unwrap().clone();
+    let got: Vec<(String, Value)> = list
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap().to_string(),
+                s["reasons"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "dave@localhost".to_string(),
+                json!([{"kind": "mutual_friends", "count": 2}])
+            ),
+            (
+                "erin@localhost".to_string(),
+                json!([{"kind": "mutual_friends", "count": 1}])
+            ),
+        ],
+        "friends themselves are never suggested, and no mutual friend is named"
+    );
+    // erin blocks alice: never suggested to her; alice blocks dave: the same.
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/blocks",
+            Some(&erin),
+            Some(&json!({"user": "alice@localhost"})),
+        )
+        .await;
+    assert!(r.status.is_success());
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/blocks",
+            Some(&alice),
+            Some(&json!({"user": "dave@localhost"})),
+        )
+        .await;
+    assert!(r.status.is_success());
+    assert!(suggested(&c, &alice).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_friend_invite_sends_a_friend_request_the_owner_still_answers() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let alice = c.user("alice", &phone(1)).await;
+    let bob = c.user("bob", &phone(2)).await;
+    let r = invite(&c, &alice, json!({"kind": "friend", "auto_join": true})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a friend request is always answered"
+    );
+    let r = invite(&c, &alice, json!({"kind": "friend"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let link = r.json()["link"].as_str().unwrap().to_string();
+    assert!(link.ends_with("/alice"), "{link}");
+    let r = redeem(&c, &bob, &link).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    assert_eq!(
+        r.json(),
+        json!({"result": "friend_requested", "address": "alice@localhost"})
+    );
+    let reqs = c.get("/api/v1/friends/requests", Some(&alice)).await.json();
+    let reqs = reqs["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert!(
+        c.get("/api/v1/friends", Some(&alice)).await.json()["friends"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "not friends until alice accepts"
+    );
+    // A second redemption meets the pending request and gives its use back.
+    let r = redeem(&c, &bob, &link).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let listed = c.get("/api/v1/invites", Some(&alice)).await.json();
+    assert_eq!(listed["invites"][0]["uses"], 1);
+    // Another node's friend invite goes to handle@domain through the friends domain, which
+    // (for now) answers that friendships across nodes are not supported.
+    let r = redeem(
+        &c,
+        &bob,
+        "https://other.example/#/invite/AAAAAAAAAAAAAAAAAAAAAA/zoe",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_code(), "remote_friends_unsupported");
 }

@@ -1,9 +1,11 @@
-//! QR invites (1.3.e): a user makes an invite to a group they own or administer, with an
-//! expiry and a use limit, revocable; it is a short link (`https://<domain>/#/invite/<token>`:
-//! the token stays in the fragment, so it never reaches a server log) and the same link as a QR
-//! code (SVG). Redeeming it leaves a join request for the invite's owner, or — only if the owner
-//! chose so when making it — adds the redeemer at once. The link names the node that made it;
-//! a link of another node is redeemed there.
+//! QR invites (1.3.e): a user makes an invite to be their friend, or to a group they own or
+//! administer, with an expiry and a use limit, revocable; it is a short link
+//! (`https://<domain>/#/invite/<token>`, and `/<handle>` after it for a friend invite: the token
+//! stays in the fragment, so it never reaches a server log) and the same link as a QR code
+//! (SVG). Redeeming a friend invite sends a friend request through the friends domain (the
+//! owner still accepts); a group invite leaves a join request for the owner, or — only if the
+//! owner chose so when making it — adds the redeemer at once. A friend invite of another node
+//! is redeemed through the link's domain: the request goes to `handle@domain` like any other.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,6 +26,8 @@ const MAX_LIVE: usize = 50;
 /// What an invite leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InviteKind {
+    /// Becoming the owner's friend.
+    Friend,
     /// Joining the group with this conversation id.
     Group(String),
 }
@@ -56,6 +60,8 @@ pub struct InviteView {
 /// What redeeming did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed {
+    /// A friend request went to the invite's owner.
+    FriendRequested { address: String },
     /// Added to the group.
     Joined { conversation: String },
     /// A join request waits for the owner.
@@ -94,13 +100,19 @@ pub fn qr_svg(link: &str) -> Result<String, DiscoveryError> {
 }
 
 impl Discovery {
-    fn link(&self, token: &str) -> String {
-        format!("https://{}/#/invite/{token}", self.domain)
+    fn link(&self, token: &str, friend_of: Option<&str>) -> String {
+        match friend_of {
+            Some(handle) => format!("https://{}/#/invite/{token}/{handle}", self.domain),
+            None => format!("https://{}/#/invite/{token}", self.domain),
+        }
     }
 
-    /// Splits what the user pasted or scanned into (domain, token): a full link or a bare
-    /// token (this node's).
-    fn parse_link<'a>(&'a self, s: &'a str) -> Result<(&'a str, &'a str), DiscoveryError> {
+    /// Splits what the user pasted or scanned into (domain, token, handle of a friend invite):
+    /// a full link or a bare token (this node's).
+    fn parse_link<'a>(
+        &'a self,
+        s: &'a str,
+    ) -> Result<(&'a str, &'a str, Option<&'a str>), DiscoveryError> {
         let invalid = || DiscoveryError::Invalid {
             field: "link",
             reason: "must be an invite link (https://<domain>/#/invite/<token>) or its token"
@@ -111,6 +123,19 @@ impl Discovery {
             Some(rest) => rest.split_once("/#/invite/").ok_or_else(invalid)?,
             None => (self.domain.as_str(), s),
         };
+        let (token, handle) = match token.split_once('/') {
+            Some((t, h)) => (t, Some(h)),
+            None => (token, None),
+        };
+        if handle.is_some_and(|h| {
+            h.is_empty()
+                || h.len() > 32
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        }) {
+            return Err(invalid());
+        }
         if token.len() != 22
             || !token
                 .bytes()
@@ -120,7 +145,7 @@ impl Discovery {
         {
             return Err(invalid());
         }
-        Ok((domain, token))
+        Ok((domain, token, handle))
     }
 
     /// Makes an invite; only the owner or an admin of a group may invite to it.
@@ -142,22 +167,21 @@ impl Discovery {
             });
         }
         let now = self.clock.now();
-        let InviteKind::Group(conversation) = &new.kind;
-        let (view, members) = self.messaging.get(owner, conversation).await?;
-        if view.kind != crate::storage::ConvKind::Group {
-            return Err(DiscoveryError::Invalid {
-                field: "conversation",
-                reason: "must be a group".into(),
-            });
-        }
-        if !members
-            .iter()
-            .any(|(u, r)| *u == owner && matches!(r, Role::Owner | Role::Admin))
-        {
-            return Err(DiscoveryError::Forbidden(
-                "only the group's owner and admins make invites to it",
-            ));
-        }
+        let conversation = match &new.kind {
+            InviteKind::Friend => {
+                if new.auto_join {
+                    return Err(DiscoveryError::Invalid {
+                        field: "auto_join",
+                        reason: "is for group invites: a friend request is always answered".into(),
+                    });
+                }
+                String::new()
+            }
+            InviteKind::Group(conversation) => {
+                self.may_invite_to(owner, conversation).await?;
+                conversation.clone()
+            }
+        };
         let live = self
             .store
             .invites_of(owner)
@@ -178,7 +202,7 @@ impl Discovery {
         let mut rec = InviteRecord {
             no: 0,
             owner,
-            conversation: conversation.clone(),
+            conversation,
             token_sealed: Vec::new(),
             hash: hash(&token),
             created: now,
@@ -191,15 +215,51 @@ impl Discovery {
         rec.token_sealed = key.seal(&token_aad(owner), token.as_bytes())?;
         let no = self.store.create_invite(rec.clone()).await?;
         rec.no = no;
-        self.view(&rec, Some(token))
+        self.view(&rec, Some(token)).await
     }
 
-    fn view(&self, r: &InviteRecord, token: Option<String>) -> Result<InviteView, DiscoveryError> {
-        let link = token.map(|t| self.link(&t));
+    /// Whether `owner` owns or administers the group `conversation`.
+    async fn may_invite_to(&self, owner: u64, conversation: &str) -> Result<(), DiscoveryError> {
+        let (view, members) = self.messaging.get(owner, conversation).await?;
+        if view.kind != crate::storage::ConvKind::Group {
+            return Err(DiscoveryError::Invalid {
+                field: "conversation",
+                reason: "must be a group".into(),
+            });
+        }
+        if !members
+            .iter()
+            .any(|(u, r)| *u == owner && matches!(r, Role::Owner | Role::Admin))
+        {
+            return Err(DiscoveryError::Forbidden(
+                "only the group's owner and admins make invites to it",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn view(
+        &self,
+        r: &InviteRecord,
+        token: Option<String>,
+    ) -> Result<InviteView, DiscoveryError> {
+        let handle = match r.is_group() {
+            true => None,
+            false => self
+                .accounts
+                .card(r.owner)
+                .await
+                .map_err(|_| DiscoveryError::NoSuchUser)?
+                .map(|c| c.handle),
+        };
+        let link = token.map(|t| self.link(&t, handle.as_deref()));
         let qr_svg = link.as_deref().map(qr_svg).transpose()?;
         Ok(InviteView {
             id: r.no,
-            kind: InviteKind::Group(r.conversation.clone()),
+            kind: match r.is_group() {
+                true => InviteKind::Group(r.conversation.clone()),
+                false => InviteKind::Friend,
+            },
             link,
             qr_svg,
             created: r.created,
@@ -220,7 +280,7 @@ impl Discovery {
                 .open(&token_aad(owner), &r.token_sealed)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok());
-            out.push(self.view(r, token)?);
+            out.push(self.view(r, token).await?);
         }
         Ok(out)
     }
@@ -236,14 +296,20 @@ impl Discovery {
 
     /// Redeems an invite link (or token) for `user`.
     pub async fn redeem(&self, user: u64, link: &str) -> Result<Redeemed, DiscoveryError> {
-        let (domain, token) = self.parse_link(link)?;
+        let (domain, token, handle) = self.parse_link(link)?;
         if domain != self.domain {
-            return Err(DiscoveryError::Invalid {
-                field: "link",
-                reason: format!(
-                    "is an invite of {domain}: a group invite is redeemed by an account there"
-                ),
-            });
+            // Through the link's domain: a friend request to its owner, who still accepts.
+            let Some(handle) = handle else {
+                return Err(DiscoveryError::Invalid {
+                    field: "link",
+                    reason: format!(
+                        "is a group invite of {domain}: it is redeemed by an account there"
+                    ),
+                });
+            };
+            let address = format!("{handle}@{domain}");
+            self.friends.request(user, &address, None).await?;
+            return Ok(Redeemed::FriendRequested { address });
         }
         let now = self.clock.now();
         let (invite, join) = match self.store.use_invite(hash(token), user, now).await? {
@@ -267,6 +333,19 @@ impl Discovery {
                 ));
             }
         };
+        if !invite.is_group() {
+            let (address, _, _) = self
+                .card(invite.owner)
+                .await?
+                .ok_or(DiscoveryError::NoSuchInvite)?;
+            return match self.friends.request(user, &address, None).await {
+                Ok(_) => Ok(Redeemed::FriendRequested { address }),
+                Err(e) => {
+                    self.store.release_invite_use(invite.no).await?;
+                    Err(e.into())
+                }
+            };
+        }
         let conversation = invite.conversation.clone();
         if join.is_some() {
             return Ok(Redeemed::Requested { conversation });

@@ -51,6 +51,8 @@ pub enum DiscoveryError {
     #[error(transparent)]
     Messaging(#[from] MessagingError),
     #[error(transparent)]
+    Friends(#[from] crate::friends::FriendError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -76,6 +78,7 @@ pub struct Handles {
     accounts: Accounts,
     consents: Consents,
     messaging: Messaging,
+    friends: crate::friends::Friends,
     clock: SharedClock,
     domain: String,
     contacts_key: SecretKey,
@@ -90,6 +93,7 @@ impl Discovery {
         accounts: Accounts,
         consents: Consents,
         messaging: Messaging,
+        friends: crate::friends::Friends,
         clock: SharedClock,
         domain: String,
     ) -> Self {
@@ -101,6 +105,7 @@ impl Discovery {
             accounts,
             consents,
             messaging,
+            friends,
             clock,
             domain,
             limits: Default::default(),
@@ -153,9 +158,12 @@ impl Discovery {
             .await?
             .into_iter()
             .map(|v| {
-                let InviteKind::Group(conversation) = v.kind;
+                let (kind, conversation) = match v.kind {
+                    InviteKind::Group(c) => ("group", Some(c)),
+                    InviteKind::Friend => ("friend", None),
+                };
                 serde_json::json!({
-                    "id": v.id.to_string(), "kind": "group", "conversation": conversation,
+                    "id": v.id.to_string(), "kind": kind, "conversation": conversation,
                     "link": v.link, "created": v.created.to_rfc3339(),
                     "expires": v.expires.to_rfc3339(), "max_uses": v.max_uses, "uses": v.uses,
                     "revoked": v.revoked, "auto_join": v.auto_join,

@@ -161,8 +161,8 @@ impl Discovery {
     }
 
     /// A page of the user's suggestions (needs `recommend_me`): contact matches first, then
-    /// by mutual friends and education, each with its reasons. `mutual` gives candidates from
-    /// the friend graph with their count of mutual friends.
+    /// by mutual friends and education, each with its reasons. Never an existing friend, a
+    /// user I blocked or one who blocked me.
     pub async fn suggestions(
         &self,
         user: u64,
@@ -176,20 +176,13 @@ impl Discovery {
                 reason: format!("must be 1 to {MAX_PAGE}"),
             });
         }
-        let mutual: Vec<(u64, usize)> = Vec::new();
         let now = self.clock.now();
-        let found = self
+        let mut ranked: Vec<(u64, bool, bool, usize)> = self
             .store
-            .suggestion_candidates(user, mutual.iter().map(|(u, _)| *u).collect(), now)
-            .await?;
-        let mut ranked: Vec<(u64, bool, bool, usize)> = found
+            .suggestion_candidates(user, now)
+            .await?
             .into_iter()
-            .map(|(u, s)| {
-                let m = mutual
-                    .binary_search_by_key(&u, |(x, _)| *x)
-                    .map_or(0, |i| mutual[i].1);
-                (u, s.contact, s.education, m)
-            })
+            .map(|(u, s)| (u, s.contact, s.education, s.mutual))
             .filter(|(_, c, e, m)| *c || *e || *m > 0)
             .collect();
         ranked.sort_by_key(|(u, c, e, m)| (!*c, std::cmp::Reverse(*m), !*e, *u));

@@ -10,9 +10,10 @@
 //! - `PUT /api/v1/me/location` `{"cell"}` → `{"cell","expires"}`; `GET` the same or
 //!   `{"cell":null}`; `DELETE` → 204. `GET /api/v1/nearby` → `{"people":[{"address",
 //!   "nickname","avatar","band"}]}`.
-//! - `POST /api/v1/invites` `{"conversation","expires_in_hours","max_uses","auto_join"}` → 201
-//!   invite; `GET /api/v1/invites`; `DELETE /api/v1/invites/{id}`; `POST
-//!   /api/v1/invites/redeem` `{"link"}` → `{"result":"joined"|"requested","conversation"}`.
+//! - `POST /api/v1/invites` `{"kind":"friend"|"group","conversation"?,"expires_in_hours",
+//!   "max_uses","auto_join"}` → 201 invite; `GET /api/v1/invites`; `DELETE
+//!   /api/v1/invites/{id}`; `POST /api/v1/invites/redeem` `{"link"}` →
+//!   `{"result":"friend_requested","address"}` or `{"result":"joined"|"requested","conversation"}`.
 //! - `GET /api/v1/me/join-requests`; `POST /api/v1/me/join-requests/{id}` `{"accept"}` → 204.
 
 use http::{Request, Response, StatusCode};
@@ -180,7 +181,9 @@ pub async fn nearby(d: &Discovery, s: &Session) -> Result<Response<Body>, ApiErr
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InviteBody {
-    conversation: String,
+    kind: String,
+    #[serde(default)]
+    conversation: Option<String>,
     #[serde(default = "default_hours")]
     expires_in_hours: u64,
     #[serde(default = "default_uses")]
@@ -197,10 +200,13 @@ fn default_uses() -> u64 {
 }
 
 fn invite_json(v: &InviteView) -> Value {
-    let InviteKind::Group(conversation) = &v.kind;
+    let (kind, conversation) = match &v.kind {
+        InviteKind::Group(c) => ("group", Some(c)),
+        InviteKind::Friend => ("friend", None),
+    };
     json!({
         "id": v.id.to_string(),
-        "kind": "group",
+        "kind": kind,
         "conversation": conversation,
         "link": v.link,
         "qr_svg": v.qr_svg,
@@ -220,11 +226,23 @@ pub async fn create_invite(
     limit: usize,
 ) -> Result<Response<Body>, ApiError> {
     let b: InviteBody = read_json(req, limit).await?;
+    let kind = match (b.kind.as_str(), b.conversation) {
+        ("friend", None) => InviteKind::Friend,
+        ("group", Some(c)) => InviteKind::Group(c),
+        ("friend", Some(_)) => {
+            return Err(ApiError::invalid(
+                "conversation",
+                "is for group invites only",
+            ));
+        }
+        ("group", None) => return Err(ApiError::invalid("conversation", "is required")),
+        _ => return Err(ApiError::invalid("kind", "must be friend or group")),
+    };
     let v = d
         .create_invite(
             s.user,
             NewInvite {
-                kind: InviteKind::Group(b.conversation),
+                kind,
                 hours: b.expires_in_hours,
                 max_uses: b.max_uses,
                 auto_join: b.auto_join,
@@ -269,6 +287,9 @@ pub async fn redeem(
 ) -> Result<Response<Body>, ApiError> {
     let b: RedeemBody = read_json(req, limit).await?;
     let body = match d.redeem(s.user, &b.link).await? {
+        Redeemed::FriendRequested { address } => {
+            json!({"result": "friend_requested", "address": address})
+        }
         Redeemed::Joined { conversation } => {
             json!({"result": "joined", "conversation": conversation})
         }
@@ -337,6 +358,7 @@ impl From<DiscoveryError> for ApiError {
             }
             DiscoveryError::Consent(c) => c.into(),
             DiscoveryError::Messaging(m) => m.into(),
+            DiscoveryError::Friends(f) => f.into(),
             DiscoveryError::Store(s) => s.into(),
             other => {
                 tracing::error!(error = %other, "discovery failed");

@@ -14,6 +14,9 @@ use super::privacy::{purpose_active, purpose_status_in};
 use super::{PurposeStatus, Store, StoreError};
 use crate::time::Millis;
 
+/// Most friends of the user, and of each friend, a suggestion read walks.
+const FRIENDS_FAN: usize = 5_000;
+
 /// Most candidates one education value contributes (a popular school would otherwise make
 /// every suggestion read scan all its pupils).
 const EDUCATION_FAN: usize = 2_000;
@@ -62,6 +65,8 @@ pub struct UploadOutcome {
 pub struct Sources {
     pub contact: bool,
     pub education: bool,
+    /// Friends in common (a count only).
+    pub mutual: usize,
 }
 
 fn day(at: Millis) -> u64 {
@@ -328,14 +333,13 @@ impl Store {
     }
 
     /// Every candidate suggestion for `user` with its sources: current contact matches whose
-    /// user is still findable by phone, and users sharing the user's public education; each
-    /// candidate grants `be_recommended`, is not `user` and was not dismissed by them. `also`
-    /// adds candidates found elsewhere (friends of friends), filtered the same way. Ordered by
-    /// user id.
+    /// user is still findable by phone, users sharing the user's public education, and
+    /// friends of friends (with the number of friends in common). Each candidate is a local
+    /// user who grants `be_recommended`, is not `user`, not already a friend, blocked by
+    /// neither side, and was not dismissed. Ordered by user id.
     pub async fn suggestion_candidates(
         &self,
         user: u64,
-        also: Vec<u64>,
         now: Millis,
     ) -> Result<Vec<(u64, Sources)>, StoreError> {
         self.read(move |tx| {
@@ -362,18 +366,38 @@ impl Store {
                     found.entry(r?.0.value().1).or_default().education = true;
                 }
             }
-            for a in also {
-                found.entry(a).or_default();
+            let friendships = tx.open_table(USERID_USERID_FRIEND)?;
+            let mine: std::collections::BTreeSet<u64> = friendships
+                .range((user, 0)..=(user, u64::MAX))?
+                .take(FRIENDS_FAN)
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            for f in &mine {
+                for r in friendships
+                    .range((*f, 0)..=(*f, u64::MAX))?
+                    .take(FRIENDS_FAN)
+                {
+                    let g = r?.0.value().1;
+                    if g & REMOTE_USER_BIT == 0 {
+                        found.entry(g).or_default().mutual += 1;
+                    }
+                }
             }
+            found.retain(|cand, _| !mine.contains(cand) && *cand & REMOTE_USER_BIT == 0);
             found.remove(&user);
             let settings = tx.open_table(USERID_DISCOVERY)?;
             let dismissed = tx.open_table(USERID_DISMISSED)?;
+            let blocks = tx.open_table(USERID_USERID_BLOCK)?;
+            let blocked_by = tx.open_table(USERID_USERID_BLOCKEDBY)?;
             let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
             let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
             let narrowing = tx.open_table(POLICYSEQ_NARROWING)?;
             let mut out = Vec::with_capacity(found.len());
             for (cand, mut sources) in found {
-                if dismissed.get((user, cand))?.is_some() {
+                if dismissed.get((user, cand))?.is_some()
+                    || blocks.get((user, cand))?.is_some()
+                    || blocked_by.get((user, cand))?.is_some()
+                {
                     continue;
                 }
                 if purpose_status_in(
