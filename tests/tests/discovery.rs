@@ -779,7 +779,8 @@ async fn erasure_removes_the_user_from_every_suggestion_source_and_nearby_cell()
     assert!(suggested(&c, &alice).await.is_empty());
     assert!(near(&c, &alice).await.is_empty());
     // The match naming him is gone from alice's rows too (her export counts her matches).
-    c.call("POST", "/api/v1/me/export", Some(&alice), None).await;
+    c.call("POST", "/api/v1/me/export", Some(&alice), None)
+        .await;
     let archive = c.get("/api/v1/me/export", Some(&alice)).await.json();
     assert_eq!(archive["discovery"]["contact_matches"], 0);
     // A new account with bob's number is not matched by alice's old upload.

@@ -216,7 +216,7 @@ impl ConsentEvent {
         Ok(Self::decode(b)?.granted)
     }
 
-    fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.purpose)
             .bool(self.granted)

@@ -12,6 +12,7 @@ mod accounts;
 mod audit;
 mod backup;
 mod batch;
+mod bench_seed;
 mod catalog;
 mod codec;
 mod discovery;
@@ -35,6 +36,7 @@ pub use backup::{
     ArchiveKind, ArchiveReader, BackupError, FORMAT_VERSION as BACKUP_FORMAT,
     Header as BackupHeader, Summary as BackupSummary, compact as compact_database, load_archive,
 };
+pub use bench_seed::BenchSeed;
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
 pub use discovery::{UploadOutcome, UploadRefusal};
