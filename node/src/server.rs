@@ -80,7 +80,8 @@ pub struct Node {
 impl Node {
     /// Opens everything and starts serving. Returns once the listener is bound.
     pub async fn start(config: Config, clock: SharedClock) -> Result<Node, StartError> {
-        Self::start_with(config, clock, None).await
+        // Boxed: the start's state (every service being wired) is large for a caller's future.
+        Box::pin(Self::start_with(config, clock, None)).await
     }
 
     /// Like [`Node::start`], serving on `listener`, which the caller has already bound
@@ -92,7 +93,7 @@ impl Node {
         clock: SharedClock,
         listener: std::net::TcpListener,
     ) -> Result<Node, StartError> {
-        Self::start_with(config, clock, Some(listener)).await
+        Box::pin(Self::start_with(config, clock, Some(listener))).await
     }
 
     async fn start_with(

@@ -87,6 +87,10 @@ pub struct Handles {
 }
 
 impl Discovery {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one narrow handle per service it uses, built once in wiring"
+    )]
     pub fn new(
         store: Store,
         master: MasterKey,
