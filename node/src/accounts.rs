@@ -753,9 +753,17 @@ impl Accounts {
             Vec::new()
         };
         let sealed = key.seal(&aad(b"profile", user), &profile.encode())?;
+        // A public education is a suggestion source; any other visibility is not (1.3.c).
+        let education = match profile.fields.get(&profile::Field::Education) {
+            Some((value, profile::Visibility::Public)) => Some(crate::discovery::education_index(
+                &self.master.education_index_key(),
+                value,
+            )),
+            _ => None,
+        };
         let peers = self
             .store
-            .put_profile_queued(user, sealed, rows, self.clock.now())
+            .put_profile_queued(user, sealed, education, rows, self.clock.now())
             .await?
             .ok_or(AccountError::NoSuchUser)?;
         Ok((Self::own_view(acct, &key, profile)?, peers))

@@ -282,6 +282,21 @@ impl MasterKey {
     pub fn phone_index_key(&self) -> SecretKey {
         self.0.key.derive("shanliao/phone-index/v1")
     }
+
+    /// Key for the contact index: HMAC of the client's contact hash (issue 22).
+    pub fn contacts_index_key(&self) -> SecretKey {
+        self.0.key.derive("shanliao/contacts-index/v1")
+    }
+
+    /// Key for the index of public education values (issue 22).
+    pub fn education_index_key(&self) -> SecretKey {
+        self.0.key.derive("shanliao/education-index/v1")
+    }
+
+    /// Key for the index of nearby cells (issue 22).
+    pub fn cell_index_key(&self) -> SecretKey {
+        self.0.key.derive("shanliao/cell-index/v1")
+    }
 }
 
 fn wrap_aad(user: u64) -> Vec<u8> {

@@ -11,6 +11,7 @@ mod community;
 mod config;
 mod consents;
 mod crypto;
+mod discovery;
 mod erasure;
 mod federate;
 mod friends;
@@ -52,6 +53,8 @@ pub use http::{MAX_URI_BYTES, ROUTES};
 pub use policy::MAX_TEXT_BYTES as POLICY_MAX_BYTES;
 pub use server::{Node, StartError, run};
 pub use storage::ArchiveKind;
+#[doc(hidden)]
+pub use storage::BenchSeed;
 pub use storage::{
     AuditCheck, AuditEntry, AuditRecord, ConvKind, NewConversation, NewMessage, REMOTE_USER_BIT,
     Sent, SessionRecord, Store, StoreError,

@@ -166,6 +166,7 @@ impl Node {
             friends,
             communities,
             search,
+            discovery,
         } = services;
         let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
             .map_err(|e| {
@@ -269,6 +270,7 @@ impl Node {
             friends,
             communities,
             search,
+            discovery: discovery.clone(),
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,
             sessions: sessions.clone(),
@@ -299,7 +301,12 @@ impl Node {
         };
         let acceptor = TlsAcceptor::from(tls_config);
         let purge_every = Duration::from_secs(config.messaging.purge_interval_secs.get());
-        let purger = tokio::spawn(purge_loop(store.clone(), purge_every, stopped.clone()));
+        let purger = tokio::spawn(purge_loop(
+            store.clone(),
+            discovery.clone(),
+            purge_every,
+            stopped.clone(),
+        ));
         let maintainer = tokio::spawn(maintenance_loop(
             erasure,
             retention,
@@ -455,8 +462,14 @@ pub async fn run(
     Ok(())
 }
 
-/// Purges delivered messages nobody keeps, every `every`, until shutdown.
-async fn purge_loop(store: Store, every: Duration, mut stopped: watch::Receiver<bool>) {
+/// Purges delivered messages nobody keeps, and expired nearby cells, every `every`, until
+/// shutdown.
+async fn purge_loop(
+    store: Store,
+    discovery: crate::discovery::Discovery,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
@@ -466,6 +479,9 @@ async fn purge_loop(store: Store, every: Duration, mut stopped: watch::Receiver<
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(messages = n, "purged delivered messages"),
                     Err(e) => tracing::error!(error = %e, "purging delivered messages failed"),
+                }
+                if let Err(e) = discovery.purge_expired_cells().await {
+                    tracing::error!(error = %e, "purging expired nearby cells failed");
                 }
             }
             _ = stopped.changed() => return,

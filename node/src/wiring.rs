@@ -14,6 +14,7 @@ use crate::community::Communities;
 use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::MasterKey;
+use crate::discovery::Discovery;
 use crate::erasure::Erasure;
 use crate::federate::{Directory, Outbox, OutboxLimits, Peers};
 use crate::hash_pool::HashPool;
@@ -53,6 +54,8 @@ pub(crate) struct Services {
     /// Communities (小组).
     pub communities: Communities,
     pub search: Search,
+    /// Suggestions, nearby people and invites (issue 22).
+    pub discovery: Discovery,
 }
 
 /// Why wiring failed.
@@ -238,6 +241,16 @@ pub(crate) async fn wire(
         },
     );
     search.start(stopped_search);
+    let discovery = Discovery::new(
+        store.clone(),
+        master.clone(),
+        accounts.clone(),
+        consents.clone(),
+        messaging.clone(),
+        friends.clone(),
+        clock.clone(),
+        domain.clone(),
+    );
     let exporter = Exporter {
         store: store.clone(),
         accounts: accounts.clone(),
@@ -249,6 +262,7 @@ pub(crate) async fn wire(
         minors: minors.clone(),
         real_name: real_name.clone(),
         page: page.clone(),
+        discovery: discovery.clone(),
         policy: policy.clone(),
         communities: communities.clone(),
         search: search.clone(),
@@ -277,5 +291,6 @@ pub(crate) async fn wire(
         friends,
         communities,
         search,
+        discovery,
     })
 }

@@ -7,6 +7,7 @@ mod bounds;
 mod communities;
 mod consents;
 mod deletion;
+mod discovery;
 mod events;
 mod federation;
 mod federation_chat;

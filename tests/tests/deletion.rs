@@ -129,7 +129,9 @@ async fn after_the_cooling_off_period_the_account_is_erased_and_its_handle_canno
         "nothing of hers is shown"
     );
     // The conversation stays Ed's, with nobody named as the other member.
-    let r = c.get(&format!("/api/v1/conversations/{conv}"), Some(&ed)).await;
+    let r = c
+        .get(&format!("/api/v1/conversations/{conv}"), Some(&ed))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.json()["with"].is_null(), "{}", r.json());
     let list = c.get("/api/v1/conversations", Some(&ed)).await.json();

@@ -9,6 +9,7 @@ mod communities;
 mod consents;
 mod conversations;
 mod deletion;
+mod discovery;
 mod error;
 mod events;
 mod federation;
@@ -155,6 +156,23 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/search"),
     ("GET", "/api/v1/me/searches"),
     ("DELETE", "/api/v1/me/searches"),
+    // Discovery: suggestions, nearby people, invites (issue 22).
+    ("GET", "/api/v1/me/discovery"),
+    ("PUT", "/api/v1/me/discovery"),
+    ("POST", "/api/v1/me/contacts"),
+    ("DELETE", "/api/v1/me/contacts"),
+    ("GET", "/api/v1/me/suggestions"),
+    ("POST", "/api/v1/me/suggestions/dismissed"),
+    ("PUT", "/api/v1/me/location"),
+    ("GET", "/api/v1/me/location"),
+    ("DELETE", "/api/v1/me/location"),
+    ("GET", "/api/v1/nearby"),
+    ("POST", "/api/v1/invites"),
+    ("GET", "/api/v1/invites"),
+    ("DELETE", "/api/v1/invites/{id}"),
+    ("POST", "/api/v1/invites/redeem"),
+    ("GET", "/api/v1/me/join-requests"),
+    ("POST", "/api/v1/me/join-requests/{id}"),
 ];
 
 /// Routes of the federation API (between nodes), outside the client API's document.
@@ -185,6 +203,8 @@ pub struct Api {
     /// Communities (小组).
     pub communities: crate::community::Communities,
     pub search: crate::search::Search,
+    /// Suggestions, nearby people, invites (issue 22).
+    pub discovery: crate::discovery::Discovery,
     pub domain: String,
     pub max_body: usize,
     /// WebSocket sessions, awaited by the server at shutdown.
@@ -664,6 +684,45 @@ async fn dispatch_authenticated(
                 b,
             )
             .await
+        }
+        // Discovery (issue 22).
+        ("GET", "/api/v1/me/discovery") => discovery::settings(&api.discovery, &session).await,
+        ("PUT", "/api/v1/me/discovery") => {
+            discovery::put_settings(&api.discovery, &session, req, b).await
+        }
+        ("POST", "/api/v1/me/contacts") => {
+            discovery::upload(&api.discovery, &session, req, b).await
+        }
+        ("DELETE", "/api/v1/me/contacts") => discovery::forget(&api.discovery, &session).await,
+        ("GET", "/api/v1/me/suggestions") => {
+            discovery::suggestions(&api.discovery, &session, q.as_deref()).await
+        }
+        ("POST", "/api/v1/me/suggestions/dismissed") => {
+            discovery::dismiss(&api.discovery, &session, req, b).await
+        }
+        ("PUT", "/api/v1/me/location") => {
+            discovery::put_location(&api.discovery, &session, req, b).await
+        }
+        ("GET", "/api/v1/me/location") => discovery::location(&api.discovery, &session).await,
+        ("DELETE", "/api/v1/me/location") => {
+            discovery::clear_location(&api.discovery, &session).await
+        }
+        ("GET", "/api/v1/nearby") => discovery::nearby(&api.discovery, &session).await,
+        ("POST", "/api/v1/invites") => {
+            discovery::create_invite(&api.discovery, &session, req, b).await
+        }
+        ("GET", "/api/v1/invites") => discovery::invites(&api.discovery, &session).await,
+        ("DELETE", "/api/v1/invites/{id}") => {
+            discovery::revoke_invite(&api.discovery, &session, &id).await
+        }
+        ("POST", "/api/v1/invites/redeem") => {
+            discovery::redeem(&api.discovery, &session, req, b).await
+        }
+        ("GET", "/api/v1/me/join-requests") => {
+            discovery::join_requests(&api.discovery, &session).await
+        }
+        ("POST", "/api/v1/me/join-requests/{id}") => {
+            discovery::answer_join(&api.discovery, &session, &id, req, b).await
         }
         _ => Err(ApiError::internal()),
     }

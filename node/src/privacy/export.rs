@@ -50,6 +50,7 @@ pub struct Exporter {
     pub(crate) minors: Minors,
     pub(crate) real_name: RealName,
     pub(crate) page: PublicPage,
+    pub(crate) discovery: crate::discovery::Discovery,
     pub(crate) policy: PolicyBook,
     pub(crate) communities: crate::community::Communities,
     /// The search log (recent searches), kept only with `personalisation`.
@@ -163,6 +164,11 @@ impl Exporter {
         let transfers = self.store.transfers_of(user).await?;
         let audit = self.store.audit_about(user).await?;
         let friends_part = self.friends_part(user).await?;
+        let discovery = self
+            .discovery
+            .export(user)
+            .await
+            .map_err(|e| ProduceError(e.to_string()))?;
         let head = json!({
             "format": EXPORT_FORMAT,
             "generated": now.to_rfc3339(),
@@ -203,6 +209,8 @@ impl Exporter {
                 "name": r.name, "id_number": r.id_number, "verified": r.verified.to_rfc3339(),
             })),
             "public_page": page.map(|at| json!({"enabled": at.to_rfc3339()})),
+            // Issue 22: the user's own discovery data; never what others uploaded.
+            "discovery": discovery,
             "requests": requests.iter().map(|r| json!({
                 "id": r.id, "kind": r.kind, "text": r.text, "created": r.created.to_rfc3339(),
                 "answer": r.answer, "resolved": r.resolved.map(|t| t.to_rfc3339()),

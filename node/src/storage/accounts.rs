@@ -217,7 +217,7 @@ impl ConsentEvent {
         Ok(Self::decode(b)?.granted)
     }
 
-    fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.purpose)
             .bool(self.granted)
@@ -369,25 +369,14 @@ impl Store {
         .await
     }
 
-    /// Replaces a profile; false when the account does not exist.
-    pub async fn put_profile(&self, id: u64, sealed: Vec<u8>) -> Result<bool, StoreError> {
-        self.write(move |tx| {
-            if tx.open_table(USERID_ACCOUNT)?.get(id)?.is_none() {
-                return Ok(false);
-            }
-            tx.open_table(USERID_PROFILE)?
-                .insert(id, sealed.as_slice())?;
-            Ok(true)
-        })
-        .await
-    }
-
-    /// Stores a profile and queues `outgoing` (its nickname and avatar pushed to peers) in one
+    /// Stores a profile, its education index (`Some` only for a public education, a suggestion
+    /// source, 1.3.c) and queues `outgoing` (its nickname and avatar pushed to peers) in one
     /// transaction; None if the account is gone. Returns the peers whose queues grew.
     pub async fn put_profile_queued(
         &self,
         id: u64,
         sealed: Vec<u8>,
+        education: Option<[u8; 32]>,
         outgoing: Vec<super::Outgoing>,
         now: Millis,
     ) -> Result<Option<Vec<String>>, StoreError> {
@@ -397,6 +386,7 @@ impl Store {
             }
             tx.open_table(USERID_PROFILE)?
                 .insert(id, sealed.as_slice())?;
+            super::discovery::set_education_in(tx, id, education)?;
             Ok(Some(super::federation::enqueue(tx, &outgoing, now)?))
         })
         .await
@@ -591,6 +581,11 @@ impl Store {
                     }
                     "personalisation" => {
                         super::search::erase_logs(tx, user)?;
+                    }
+                    // Discovery (issue 22): contact matches and the last cell.
+                    "contacts_matching" => super::discovery::drop_matches(tx, user)?,
+                    "precise_location" => {
+                        super::nearby::drop_cell(tx, user)?;
                     }
                     _ => {}
                 }

@@ -460,3 +460,82 @@ pub const MS_PSEUDONYM_SEARCHLOG: TableDefinition<(u64, u64), ()> =
 /// node refers to, still being fetched from its origin (the parts fetched so far are in
 /// `mediaid_chunkno_chunk`, sealed under the author's key here).
 pub const MEDIAID_FETCH: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_fetch");
+// ---- Discovery: suggestions, nearby people, invites (issue 22) ------------------------------
+
+/// `contactindex_userid`: HMAC-SHA256(contacts key, the client's contact hash of the user's
+/// own phone) → user id. Present only while the user chooses to be findable by phone number;
+/// an uploaded contact is looked up here and never written anywhere.
+pub const CONTACTINDEX_USERID: TableDefinition<&[u8; 32], u64> =
+    TableDefinition::new("contactindex_userid");
+
+/// `userid_discovery`: user id → encoded discovery settings (findable by phone number, and the
+/// contact index written for it, so turning it off or erasure removes exactly that row).
+pub const USERID_DISCOVERY: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_discovery");
+
+/// `userid_matched_expiry`: (user, matched user) → expiry (ms): a contact match from the
+/// user's upload. Only while `contacts_matching` is granted.
+pub const USERID_MATCHED_EXPIRY: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_matched_expiry");
+
+/// `matched_userid`: (matched user, user) → (): the reverse of `userid_matched_expiry`, so the
+/// matched user's erasure finds every match naming them.
+pub const MATCHED_USERID: TableDefinition<(u64, u64), ()> = TableDefinition::new("matched_userid");
+
+/// `userid_day_contacts`: (user, day number since 1970) → distinct numbers checked that day,
+/// for the daily quota.
+pub const USERID_DAY_CONTACTS: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_day_contacts");
+
+/// `eduindex_userid`: (HMAC-SHA256(education key, normalised education), user) → (): users
+/// whose education is set with public visibility. Nothing else makes it a source.
+pub const EDUINDEX_USERID: TableDefinition<(&[u8; 32], u64), ()> =
+    TableDefinition::new("eduindex_userid");
+
+/// `userid_eduindex`: user → their row's index in `eduindex_userid`.
+pub const USERID_EDUINDEX: TableDefinition<u64, &[u8; 32]> =
+    TableDefinition::new("userid_eduindex");
+
+/// `userid_dismissed`: (user, dismissed user) → time (ms): suggestions the user dismissed.
+pub const USERID_DISMISSED: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_dismissed");
+
+/// `dismissed_userid`: (dismissed user, user) → (): the reverse, for the dismissed user's
+/// erasure.
+pub const DISMISSED_USERID: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("dismissed_userid");
+
+/// `cellindex_userid`: (HMAC-SHA256(cell key, H3 cell), user) → expiry (ms): who is visible
+/// in a cell. Only while `precise_location` is granted; the cell is never stored in clear.
+pub const CELLINDEX_USERID: TableDefinition<(&[u8; 32], u64), u64> =
+    TableDefinition::new("cellindex_userid");
+
+/// `userid_cell`: user → encoded location record (cell sealed under the user's key, its index,
+/// time set, expiry): the user's last cell.
+pub const USERID_CELL: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_cell");
+
+/// `inviteno_invite`: invite number (META `next_invite`) → encoded invite record (owner,
+/// friend or group, conversation id, token sealed under the owner's key, expiry, uses).
+pub const INVITENO_INVITE: TableDefinition<u64, &[u8]> = TableDefinition::new("inviteno_invite");
+
+/// `invitehash_inviteno`: SHA-256 of the invite's token → invite number.
+pub const INVITEHASH_INVITENO: TableDefinition<&[u8; 32], u64> =
+    TableDefinition::new("invitehash_inviteno");
+
+/// `userid_inviteno`: (owner, invite number) → (): a user's invites.
+pub const USERID_INVITENO: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_inviteno");
+
+/// `userid_joinno_join`: (group invite's owner, join request number, META `next_join`) →
+/// encoded join request (requester, invite number, conversation id, time).
+pub const USERID_JOINNO_JOIN: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("userid_joinno_join");
+
+/// `requester_userid_joinno`: (requester, owner, join request number) → (): the reverse, for
+/// the requester's erasure and for refusing a second pending request.
+pub const REQUESTER_USERID_JOINNO: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("requester_userid_joinno");
+
+/// `expiry_userid_cell`: (expiry ms, user) → (): cells in the order they expire, so expired
+/// ones are deleted in bounded batches.
+pub const EXPIRY_USERID_CELL: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("expiry_userid_cell");

@@ -441,6 +441,8 @@ fn begin(tx: &WriteTransaction, user: u64, now: Millis) -> Result<(), StoreError
         .retain(|_, id| id != user)?;
     tx.open_table(USERID_PROFILE)?.remove(user)?;
     super::privacy::erase_privacy_rows(tx, user)?;
+    // Out of every suggestion source, nearby cell and invite at once (issue 22).
+    super::discovery::erase_discovery_rows(tx, user)?;
     let devices: Vec<(String, [u8; 32])> = tx
         .open_table(USERID_DEVICEID_TOKENHASH)?
         .range((user, "")..)?

@@ -12,14 +12,18 @@ mod accounts;
 mod audit;
 mod backup;
 mod batch;
+mod bench_seed;
 mod catalog;
 mod codec;
 mod community;
+mod discovery;
 mod erasure;
 mod federation;
 mod fedmedia;
 mod friends;
+mod invites;
 mod messaging;
+mod nearby;
 mod privacy;
 mod reading;
 mod replica;
@@ -36,14 +40,17 @@ pub use backup::{
     ArchiveKind, ArchiveReader, BackupError, FORMAT_VERSION as BACKUP_FORMAT,
     Header as BackupHeader, Summary as BackupSummary, compact as compact_database, load_archive,
 };
+pub use bench_seed::BenchSeed;
 pub use catalog::REMOTE_USER_BIT;
 pub(crate) use codec::{Dec, Enc};
+pub use discovery::{UploadOutcome, UploadRefusal};
 pub use erasure::{ERASURE_REASON, ErasureRecord, HOLD_BASIS, Phase, Step};
 pub use federation::{
     Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
     Refusal, RemoteUserRecord,
 };
 pub use fedmedia::{FetchJob, IncomingMedia};
+pub use invites::{InviteRecord, InviteRefusal, JoinRecord};
 #[cfg(test)]
 pub use messaging::MemberRecord;
 pub use messaging::{
@@ -51,6 +58,7 @@ pub use messaging::{
     MessageRecord, Mutation, NewConversation, NewMessage, NoticeKind, Notify, Page, Recalled, Role,
     Sent,
 };
+pub use nearby::CellRecord;
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
 pub use reading::Activity;
 pub use replica::{Inbound, ReplicaState, Submission};
@@ -555,6 +563,24 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     community::create_tables(tx)?;
     tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
     tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
+    // Discovery (issue 22).
+    tx.open_table(CONTACTINDEX_USERID)?;
+    tx.open_table(USERID_DISCOVERY)?;
+    tx.open_table(USERID_MATCHED_EXPIRY)?;
+    tx.open_table(MATCHED_USERID)?;
+    tx.open_table(USERID_DAY_CONTACTS)?;
+    tx.open_table(EDUINDEX_USERID)?;
+    tx.open_table(USERID_EDUINDEX)?;
+    tx.open_table(USERID_DISMISSED)?;
+    tx.open_table(DISMISSED_USERID)?;
+    tx.open_table(CELLINDEX_USERID)?;
+    tx.open_table(USERID_CELL)?;
+    tx.open_table(EXPIRY_USERID_CELL)?;
+    tx.open_table(INVITENO_INVITE)?;
+    tx.open_table(INVITEHASH_INVITENO)?;
+    tx.open_table(USERID_INVITENO)?;
+    tx.open_table(USERID_JOINNO_JOIN)?;
+    tx.open_table(REQUESTER_USERID_JOINNO)?;
     Ok(())
 }
 

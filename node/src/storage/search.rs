@@ -508,7 +508,11 @@ mod tests {
             cursor: (0, 0),
             finished: None,
         };
-        assert!(s.schedule_erasure(1, rec, audit.clone(), None).await.unwrap());
+        assert!(
+            s.schedule_erasure(1, rec, audit.clone(), None)
+                .await
+                .unwrap()
+        );
         let step = s.erasure_step(1, Millis(10), 100, audit).await.unwrap();
         assert_eq!(step, Step::Progress(Phase::Begun));
         let rows = s

@@ -1,0 +1,365 @@
+//! QR invites as stored (issue 22, 1.3.e): the invite (friend or group; its token sealed under
+//! the owner's key and found by its SHA-256), its uses, and the join requests a group invite
+//! leaves for its owner to answer.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::catalog::*;
+use super::codec::{Dec, Enc};
+use super::{Store, StoreError};
+use crate::time::Millis;
+
+/// An invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub no: u64,
+    pub owner: u64,
+    /// The conversation id of a group invite; empty for a friend invite.
+    pub conversation: String,
+    /// The token, sealed under the owner's data key (so the owner can show the code again).
+    pub token_sealed: Vec<u8>,
+    /// SHA-256 of the token (its row in `invitehash_inviteno`).
+    pub hash: [u8; 32],
+    pub created: Millis,
+    pub expires: Millis,
+    pub max_uses: u64,
+    pub uses: u64,
+    pub revoked: bool,
+    /// A group invite adds the redeemer at once instead of leaving a join request.
+    pub auto_join: bool,
+}
+
+impl InviteRecord {
+    pub fn is_group(&self) -> bool {
+        !self.conversation.is_empty()
+    }
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .u64(self.owner)
+            .str(&self.conversation)
+            .bytes(&self.token_sealed)
+            .bytes(&self.hash)
+            .u64(self.created.0)
+            .u64(self.expires.0)
+            .u64(self.max_uses)
+            .u64(self.uses)
+            .bool(self.revoked)
+            .bool(self.auto_join)
+            .finish()
+    }
+    fn decode(no: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "invite", 1)?;
+        let r = InviteRecord {
+            no,
+            owner: d.u64()?,
+            conversation: d.string()?,
+            token_sealed: d.bytes()?,
+            hash: d
+                .bytes()?
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("invite"))?,
+            created: Millis(d.u64()?),
+            expires: Millis(d.u64()?),
+            max_uses: d.u64()?,
+            uses: d.u64()?,
+            revoked: d.bool()?,
+            auto_join: d.bool()?,
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// A pending request to join a group through an invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRecord {
+    pub no: u64,
+    pub owner: u64,
+    pub requester: u64,
+    pub invite: u64,
+    pub conversation: String,
+    pub at: Millis,
+}
+
+impl JoinRecord {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .u64(self.requester)
+            .u64(self.invite)
+            .str(&self.conversation)
+            .u64(self.at.0)
+            .finish()
+    }
+    fn decode(owner: u64, no: u64, b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "join request", 1)?;
+        let r = JoinRecord {
+            no,
+            owner,
+            requester: d.u64()?,
+            invite: d.u64()?,
+            conversation: d.string()?,
+            at: Millis(d.u64()?),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+/// Why an invite cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteRefusal {
+    Unknown,
+    Expired,
+    Revoked,
+    UsedUp,
+    OwnInvite,
+    /// A join request of this user for this group is already pending.
+    Pending,
+}
+
+/// Removes the user's invites, and join requests they made or received (erasure).
+pub(crate) fn erase_invite_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+    let nos: Vec<u64> = tx
+        .open_table(USERID_INVITENO)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for no in nos {
+        let gone = tx
+            .open_table(INVITENO_INVITE)?
+            .remove(no)?
+            .map(|v| InviteRecord::decode(no, v.value()))
+            .transpose()?;
+        if let Some(r) = gone {
+            tx.open_table(INVITEHASH_INVITENO)?.remove(&r.hash)?;
+        }
+        tx.open_table(USERID_INVITENO)?.remove((user, no))?;
+    }
+    let received: Vec<(u64, u64)> = tx
+        .open_table(USERID_JOINNO_JOIN)?
+        .range((user, 0)..=(user, u64::MAX))?
+        .map(|r| {
+            r.map_err(StoreError::from).and_then(|(k, v)| {
+                JoinRecord::decode(user, k.value().1, v.value()).map(|j| (j.no, j.requester))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    for (no, requester) in received {
+        tx.open_table(USERID_JOINNO_JOIN)?.remove((user, no))?;
+        tx.open_table(REQUESTER_USERID_JOINNO)?
+            .remove((requester, user, no))?;
+    }
+    let made: Vec<(u64, u64)> = tx
+        .open_table(REQUESTER_USERID_JOINNO)?
+        .range((user, 0, 0)..=(user, u64::MAX, u64::MAX))?
+        .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
+        .collect::<Result<_, _>>()?;
+    for (owner, no) in made {
+        tx.open_table(USERID_JOINNO_JOIN)?.remove((owner, no))?;
+        tx.open_table(REQUESTER_USERID_JOINNO)?
+            .remove((user, owner, no))?;
+    }
+    Ok(())
+}
+
+fn get_invite(tx: &WriteTransaction, no: u64) -> Result<Option<InviteRecord>, StoreError> {
+    tx.open_table(INVITENO_INVITE)?
+        .get(no)?
+        .map(|v| InviteRecord::decode(no, v.value()))
+        .transpose()
+}
+
+impl Store {
+    /// Stores a new invite (its number is assigned here and returned).
+    pub async fn create_invite(&self, mut rec: InviteRecord) -> Result<u64, StoreError> {
+        rec.uses = 0;
+        self.write(move |tx| {
+            let no = super::take_numbers(tx, "next_invite", 1)?;
+            let mut r = rec.clone();
+            r.no = no;
+            tx.open_table(INVITENO_INVITE)?
+                .insert(no, r.encode().as_slice())?;
+            tx.open_table(INVITEHASH_INVITENO)?.insert(&r.hash, no)?;
+            tx.open_table(USERID_INVITENO)?.insert((r.owner, no), ())?;
+            Ok(no)
+        })
+        .await
+    }
+
+    /// The user's invites, oldest first.
+    pub async fn invites_of(&self, user: u64) -> Result<Vec<InviteRecord>, StoreError> {
+        self.read(move |tx| {
+            let all = tx.open_table(INVITENO_INVITE)?;
+            let mut out = Vec::new();
+            for r in tx
+                .open_table(USERID_INVITENO)?
+                .range((user, 0)..=(user, u64::MAX))?
+            {
+                let no = r?.0.value().1;
+                if let Some(v) = all.get(no)? {
+                    out.push(InviteRecord::decode(no, v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The invite whose token has this SHA-256.
+    pub async fn invite_by_hash(&self, hash: [u8; 32]) -> Result<Option<InviteRecord>, StoreError> {
+        self.read(move |tx| {
+            let Some(no) = tx
+                .open_table(INVITEHASH_INVITENO)?
+                .get(&hash)?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            tx.open_table(INVITENO_INVITE)?
+                .get(no)?
+                .map(|v| InviteRecord::decode(no, v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Revokes the owner's invite; false if they have no such invite.
+    pub async fn revoke_invite(&self, owner: u64, no: u64) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let Some(mut r) = get_invite(tx, no)?.filter(|r| r.owner == owner) else {
+                return Ok(false);
+            };
+            r.revoked = true;
+            tx.open_table(INVITENO_INVITE)?
+                .insert(no, r.encode().as_slice())?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Takes one use of the invite with this token hash for `user`, if it can be used at
+    /// `now`; for a group invite without auto-join, also leaves the join request. Returns the
+    /// invite as it was before (and the join request's number).
+    pub async fn use_invite(
+        &self,
+        hash: [u8; 32],
+        user: u64,
+        now: Millis,
+    ) -> Result<Result<(InviteRecord, Option<u64>), InviteRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(no) = tx
+                .open_table(INVITEHASH_INVITENO)?
+                .get(&hash)?
+                .map(|v| v.value())
+            else {
+                return Ok(Err(InviteRefusal::Unknown));
+            };
+            let Some(mut r) = get_invite(tx, no)? else {
+                return Ok(Err(InviteRefusal::Unknown));
+            };
+            let refusal = if r.revoked {
+                Some(InviteRefusal::Revoked)
+            } else if r.expires <= now {
+                Some(InviteRefusal::Expired)
+            } else if r.uses >= r.max_uses {
+                Some(InviteRefusal::UsedUp)
+            } else if r.owner == user {
+                Some(InviteRefusal::OwnInvite)
+            } else {
+                None
+            };
+            if let Some(why) = refusal {
+                return Ok(Err(why));
+            }
+            let before = r.clone();
+            let mut join = None;
+            if r.is_group() && !r.auto_join {
+                let joins = tx.open_table(USERID_JOINNO_JOIN)?;
+                for row in tx
+                    .open_table(REQUESTER_USERID_JOINNO)?
+                    .range((user, r.owner, 0)..=(user, r.owner, u64::MAX))?
+                {
+                    let jn = row?.0.value().2;
+                    if let Some(v) = joins.get((r.owner, jn))?
+                        && JoinRecord::decode(r.owner, jn, v.value())?.conversation
+                            == r.conversation
+                    {
+                        return Ok(Err(InviteRefusal::Pending));
+                    }
+                }
+                drop(joins);
+                let jn = super::take_numbers(tx, "next_join", 1)?;
+                let j = JoinRecord {
+                    no: jn,
+                    owner: r.owner,
+                    requester: user,
+                    invite: no,
+                    conversation: r.conversation.clone(),
+                    at: now,
+                };
+                tx.open_table(USERID_JOINNO_JOIN)?
+                    .insert((r.owner, jn), j.encode().as_slice())?;
+                tx.open_table(REQUESTER_USERID_JOINNO)?
+                    .insert((user, r.owner, jn), ())?;
+                join = Some(jn);
+            }
+            r.uses += 1;
+            tx.open_table(INVITENO_INVITE)?
+                .insert(no, r.encode().as_slice())?;
+            Ok(Ok((before, join)))
+        })
+        .await
+    }
+
+    /// Gives back a use taken by [`Store::use_invite`] when what it was for failed.
+    pub async fn release_invite_use(&self, no: u64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            if let Some(mut r) = get_invite(tx, no)? {
+                r.uses = r.uses.saturating_sub(1);
+                tx.open_table(INVITENO_INVITE)?
+                    .insert(no, r.encode().as_slice())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Join requests waiting for `owner`, oldest first.
+    pub async fn join_requests_for(&self, owner: u64) -> Result<Vec<JoinRecord>, StoreError> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for r in tx
+                .open_table(USERID_JOINNO_JOIN)?
+                .range((owner, 0)..=(owner, u64::MAX))?
+            {
+                let (k, v) = r?;
+                out.push(JoinRecord::decode(owner, k.value().1, v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Removes and returns the owner's join request `no` (answered either way).
+    pub async fn take_join_request(
+        &self,
+        owner: u64,
+        no: u64,
+    ) -> Result<Option<JoinRecord>, StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(USERID_JOINNO_JOIN)?;
+            let Some(j) = t
+                .remove((owner, no))?
+                .map(|v| JoinRecord::decode(owner, no, v.value()))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            drop(t);
+            tx.open_table(REQUESTER_USERID_JOINNO)?
+                .remove((j.requester, owner, no))?;
+            Ok(Some(j))
+        })
+        .await
+    }
+}
