@@ -28,4 +28,5 @@ mod server;
 mod storage;
 // Friends (issue 22).
 mod friends;
+mod federation_friends;
 mod unread;

@@ -5,6 +5,8 @@
 //! belong to its origin, that only a conversation's host speaks for it) and applies it at most
 //! once.
 
+mod friendship;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -31,6 +33,8 @@ use crate::time::{Millis, SharedClock};
 pub struct HostLimits {
     pub recall_window_ms: u64,
     pub max_group_members: usize,
+    /// The `[friends]` limits, applied to requests from users of other nodes too.
+    pub friend_requests: crate::storage::RequestLimits,
 }
 
 /// The inbound side of federation.
@@ -492,6 +496,10 @@ impl Inbox {
                     Inbound::Rejected(m) => Err(reject("refused", m)),
                     _ => Ok(()),
                 }
+            }
+            Kind::Friend => {
+                let c: federation::FriendContent = serde_json::from_value(content).map_err(bad)?;
+                self.friend(&env, c).await
             }
             _ => Err(reject("unsupported", "unknown envelope kind")),
         }
