@@ -248,7 +248,11 @@ impl Friends {
 
     /// Like [`Friends::resolve`], but a user of another node is never asked about (a block
     /// must not reach their node): their record here is made if this node has none.
-    async fn resolve_quietly(&self, field: &'static str, address: &str) -> Result<u64, FriendError> {
+    async fn resolve_quietly(
+        &self,
+        field: &'static str,
+        address: &str,
+    ) -> Result<u64, FriendError> {
         match address.rsplit_once('@') {
             Some((_, d)) if d != self.domain && federation::valid_address(address) => {
                 Ok(self.directory.ensure(address).await?.0)
@@ -592,7 +596,12 @@ impl Friends {
                 };
                 on_unfriend.extend(self.row_to(user, other, content).await.ok());
             }
-            if self.store.pending_friend_request(user, other).await?.is_some() {
+            if self
+                .store
+                .pending_friend_request(user, other)
+                .await?
+                .is_some()
+            {
                 let content = FriendContent::Cancel {
                     from: self.address_of(user).await?,
                     to: self.address_of(other).await?,

@@ -27,6 +27,6 @@ mod search;
 mod server;
 mod storage;
 // Friends (issue 22).
-mod friends;
 mod federation_friends;
+mod friends;
 mod unread;

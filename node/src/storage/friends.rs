@@ -8,8 +8,8 @@
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::catalog::*;
-use super::federation::{Outgoing, enqueue};
 use super::codec::{Dec, Enc};
+use super::federation::{Outgoing, enqueue};
 use super::messaging::{EventRecord, next_pos};
 use super::{Store, StoreError};
 use crate::time::Millis;
@@ -777,10 +777,7 @@ impl Store {
     }
 
     /// One request by id.
-    pub async fn friend_request(
-        &self,
-        id: u64,
-    ) -> Result<Option<FriendRequestRecord>, StoreError> {
+    pub async fn friend_request(&self, id: u64) -> Result<Option<FriendRequestRecord>, StoreError> {
         self.read(move |tx| get_request(&tx.open_table(FRIENDREQID_REQUEST)?, id))
             .await
     }
@@ -872,8 +869,14 @@ mod tests {
             ask(&store, 102, 6, 1).await,
             RequestOutcome::Sent(..)
         ));
-        store.block_user(4, 1, 200, Millis(12), Vec::new(), Vec::new()).await.unwrap();
-        store.block_user(1, 5, 201, Millis(12), Vec::new(), Vec::new()).await.unwrap();
+        store
+            .block_user(4, 1, 200, Millis(12), Vec::new(), Vec::new())
+            .await
+            .unwrap();
+        store
+            .block_user(1, 5, 201, Millis(12), Vec::new(), Vec::new())
+            .await
+            .unwrap();
         store.set_direct_messages(1, true).await.unwrap();
         assert!(store.are_friends(2, 1).await.unwrap());
 
@@ -908,7 +911,10 @@ mod tests {
     async fn a_request_to_someone_who_blocks_the_sender_is_stored_hidden_and_cannot_be_accepted() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
-        store.block_user(2, 1, 200, Millis(1), Vec::new(), Vec::new()).await.unwrap();
+        store
+            .block_user(2, 1, 200, Millis(1), Vec::new(), Vec::new())
+            .await
+            .unwrap();
         let RequestOutcome::Sent(r, notify) = ask(&store, 100, 1, 2).await else {
             panic!("sent");
         };
