@@ -929,4 +929,57 @@ mod tests {
         );
         assert!(!store.are_friends(1, 2).await.unwrap());
     }
+
+    #[tokio::test]
+    async fn a_peer_erasing_its_user_ends_their_friendships_and_requests_here() {
+        use super::super::{NewRemoteUser, OutboundRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let remote = store
+            .ensure_remote_user(NewRemoteUser {
+                address: "alice@a.example".into(),
+                id: 7,
+                wrapped_key: vec![1; 40],
+                address_sealed: vec![2; 40],
+                now: Millis(1),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            ask(&store, 100, remote, 2).await,
+            RequestOutcome::Sent(..)
+        ));
+        store
+            .answer_friend_request(2, 100, true, Millis(11), Vec::new())
+            .await
+            .unwrap();
+        assert!(matches!(
+            ask(&store, 101, 3, remote).await,
+            RequestOutcome::Sent(..)
+        ));
+        assert!(store.are_friends(2, remote).await.unwrap());
+        let ack = Outgoing {
+            dest: "a.example".into(),
+            record: OutboundRecord {
+                sealer: 0,
+                subject: 0,
+                payload: vec![0; 8],
+                transfers: Vec::new(),
+            },
+            transfers: Vec::new(),
+        };
+        store
+            .erase_remote_user(
+                "a.example".into(),
+                "e1".into(),
+                "alice@a.example".into(),
+                ack,
+                Millis(20),
+            )
+            .await
+            .unwrap();
+        assert!(!store.are_friends(2, remote).await.unwrap());
+        assert!(store.friends_of(2).await.unwrap().is_empty());
+        assert!(store.friend_requests_of(3).await.unwrap().is_empty());
+    }
 }
