@@ -116,7 +116,10 @@ async fn a_request_to_another_node_is_accepted_and_removed_with_events_on_both_s
     assert_eq!(r.json()["direction"], "outgoing");
     let req = incoming(&b, &bob, "alice@a.test").await;
     assert_eq!(req["note"], "我们在会上见过", "the note crosses: {req}");
-    assert_eq!(req["nickname"], "alice");
+    assert_eq!(
+        req["nickname"], "Nick alice",
+        "bob's node asked alice's for her nickname"
+    );
     assert_eq!(
         friend_events(&b, &bob).await,
         [("requested".to_string(), "alice@a.test".to_string())]

@@ -151,7 +151,8 @@ test('a friend request to a user of the other node needs consent across the bord
   const incoming = B.page.getByRole('region', { name: 'Requests to me' });
   await incoming.getByText('“from the other node”').waitFor({ timeout: 60000 });
   await incoming.getByText(aAddress).waitFor();
-  await incoming.getByRole('button', { name: /^Accept / }).click();
+  // Her node asked his for his nickname: she sees who asks.
+  await incoming.getByRole('button', { name: `Accept ${a.nickname}` }).click();
   await B.page.getByRole('region', { name: 'My friends' }).getByText(aAddress).waitFor();
   // The answer crosses back: Cai's list follows without a reload.
   await A.page.getByRole('region', { name: 'My friends' }).getByText(bAddress).waitFor({ timeout: 60000 });

@@ -46,6 +46,13 @@ impl Inbox {
                     None => None,
                 };
                 let (sender, key) = self.directory.ensure(&from).await?;
+                // The request names no nickname: ask the sender's node for it (and the avatar)
+                // before the request is stored, so the recipient sees who asks from the first
+                // moment. Best effort: without it the handle is shown, and later changes are
+                // pushed as for any peer.
+                if let Err(e) = self.directory.lookup(&from).await {
+                    tracing::debug!(error = %e, "looking up a friend request's sender failed");
+                }
                 let mut b = [0u8; 8];
                 crate::crypto::random_bytes(&mut b)?;
                 let id = u64::from_be_bytes(b).max(1);
