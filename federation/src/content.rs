@@ -174,6 +174,31 @@ pub struct ErasureAckContent {
     pub erasure: String,
 }
 
+/// Kind `friend`: one step between a user of the origin and a user of the destination. The
+/// user who acts must belong to the origin (the sender of a request or cancel, the recipient
+/// of an answer, the one who removes). A request or friendship is named by its two users (at
+/// most one request is pending per pair), never by an id. No friend list ever crosses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FriendContent {
+    /// `from` asks `to` to be friends, with an optional short note.
+    Request {
+        from: String,
+        to: String,
+        note: Option<String>,
+    },
+    /// `to` accepts (`true`) or declines the pending request `from` sent them.
+    Answer {
+        from: String,
+        to: String,
+        accept: bool,
+    },
+    /// `from` withdraws their pending request to `to`.
+    Cancel { from: String, to: String },
+    /// `user` ends their friendship with `friend`.
+    Remove { user: String, friend: String },
+}
+
 /// The body of `PUT /_federation/v1/transactions/{txn_id}`. Envelopes stay JSON values here,
 /// so that one malformed envelope is answered on its own instead of failing the batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,6 +266,19 @@ mod tests {
                 ..
             }
         ));
+        let f: FriendContent = serde_json::from_value(json!({
+            "type": "answer", "from": "alice@a.example", "to": "bob@b.example", "accept": true
+        }))
+        .unwrap();
+        assert!(matches!(f, FriendContent::Answer { accept: true, .. }));
+        assert!(
+            serde_json::from_value::<FriendContent>(json!({
+                "type": "request", "from": "a@a.example", "to": "b@b.example", "note": null,
+                "friends": ["c@a.example"]
+            }))
+            .is_err(),
+            "no friend list may ride along"
+        );
         assert!(
             serde_json::from_value::<ProfileContent>(json!({
                 "user": "a@b.example", "nickname": "n", "avatar": null, "phone": "+8613800000000"

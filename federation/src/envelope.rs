@@ -23,6 +23,8 @@ pub enum Kind {
     Profile,
     Erasure,
     ErasureAck,
+    /// Friend requests, answers, cancels and removals between users of two nodes.
+    Friend,
 }
 
 /// Oldest an envelope may be when it is received: 30 days after its `ts`. A sender drops (and

@@ -1,7 +1,9 @@
 //! Keeps `docs/PROTOCOL.md` true: every example in it is recomputed from the published test
 //! key and compared byte for byte.
 
-use federation::{Envelope, KeyId, Kind, MessageContent, NodeKey, RequestAuth, b64, sign_request};
+use federation::{
+    Envelope, FriendContent, KeyId, Kind, MessageContent, NodeKey, RequestAuth, b64, sign_request,
+};
 use serde_json::json;
 
 fn doc() -> String {
@@ -189,4 +191,52 @@ fn the_documented_media_body_names_the_documented_bytes() {
     assert_eq!(media.size, bytes.len() as u64);
     assert_eq!(media.sha256, b64(&sha2::Sha256::digest(bytes.as_bytes())));
     assert!(federation::valid_media_id(&media.id));
+}
+
+#[test]
+fn the_documented_friend_examples_are_what_the_code_produces() {
+    let doc = doc();
+    let key = test_key(&doc);
+    let signed = |id: &str, origin: &str, dest: &str, ts: u64, content: FriendContent| {
+        let mut e = Envelope::new(id, origin, dest, ts, Kind::Friend, json!(content)).unwrap();
+        e.sign(&key).unwrap();
+        e
+    };
+    let request = signed(
+        "ex3",
+        "a.example",
+        "b.example",
+        1_764_400_001_000,
+        FriendContent::Request {
+            from: "alice@a.example".into(),
+            to: "bob@b.example".into(),
+            note: Some("我们在会上见过".into()),
+        },
+    );
+    let answer = signed(
+        "ex4",
+        "b.example",
+        "a.example",
+        1_764_400_002_000,
+        FriendContent::Answer {
+            from: "alice@a.example".into(),
+            to: "bob@b.example".into(),
+            accept: true,
+        },
+    );
+    for (name, e) in [
+        ("example-friend-request", &request),
+        ("example-friend-answer", &answer),
+    ] {
+        let want = e.to_json().unwrap();
+        assert_eq!(
+            block(&doc, name),
+            want,
+            "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
+        );
+        // What the document shows reads back as the content type, and verifies.
+        let read = Envelope::from_value(serde_json::from_str(&block(&doc, name)).unwrap()).unwrap();
+        read.verify(&key.public()).unwrap();
+        serde_json::from_value::<FriendContent>(read.content).unwrap();
+    }
 }

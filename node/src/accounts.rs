@@ -143,6 +143,10 @@ struct SessionCache {
     entries: std::collections::HashMap<[u8; 32], (Session, Millis)>,
     misses: std::collections::HashSet<[u8; 32]>,
     epoch: u64,
+    /// Users whose sessions a running store step may be deleting
+    /// ([`Accounts::dropping_sessions`]): their sessions are neither used from the cache nor
+    /// cached, nor let in from the store, until it returns.
+    dropping: std::collections::HashSet<u64>,
 }
 
 impl SessionCache {
@@ -405,7 +409,11 @@ impl Accounts {
             if cache.misses.contains(&hash) {
                 return Err(AccountError::Unauthorized);
             }
+            let cache = &mut *cache;
             match cache.entries.get_mut(&hash) {
+                Some((session, _)) if cache.dropping.contains(&session.user) => {
+                    return Err(AccountError::Unauthorized);
+                }
                 Some((session, touched)) => {
                     let stale = now.saturating_sub(*touched) >= TOUCH_INTERVAL_MS;
                     if stale {
@@ -447,6 +455,9 @@ impl Accounts {
         };
         {
             let mut cache = self.lock_cache();
+            if cache.dropping.contains(&session.user) {
+                return Err(AccountError::Unauthorized);
+            }
             if cache.epoch == epoch {
                 if cache.entries.len() >= SESSION_CACHE_MAX {
                     cache.entries.clear();
@@ -561,6 +572,38 @@ impl Accounts {
         cache.epoch += 1;
         cache.entries.retain(|_, (s, _)| s.user != user);
         self.master.forget(user);
+    }
+
+    /// Runs `step`, a store write that may delete every session of `user` and destroy their
+    /// data key in one commit (an erasure's first step), without a request ever being let in
+    /// on a session of theirs that the commit deleted: from the start of this call until it
+    /// returns, their sessions are refused (cached or not) and none is cached, and every
+    /// cached one is removed before it returns — so the sessions leave the cache in the same
+    /// call that deletes them, as [`Accounts::end_session`] requires. While it runs, a request
+    /// of the user is answered 401 even just before the commit: the erasure is due by then.
+    pub async fn dropping_sessions<T, E>(
+        &self,
+        user: u64,
+        step: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        /// Ends the refusal even if the step's future is dropped half-way.
+        struct Dropping<'a>(&'a Accounts, u64);
+        impl Drop for Dropping<'_> {
+            fn drop(&mut self) {
+                let mut cache = self.0.lock_cache();
+                cache.epoch += 1;
+                let user = self.1;
+                cache.entries.retain(|_, (s, _)| s.user != user);
+                cache.dropping.remove(&user);
+            }
+        }
+        {
+            let mut cache = self.lock_cache();
+            cache.epoch += 1;
+            cache.dropping.insert(user);
+        }
+        let _guard = Dropping(self, user);
+        step.await
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, SessionCache> {
@@ -1028,6 +1071,35 @@ mod tests {
         let before = store.read_count();
         let out = f.await;
         (out, store.read_count() - before)
+    }
+
+    #[tokio::test]
+    async fn a_cached_session_is_never_let_in_once_a_step_dropping_it_has_begun() {
+        let dir = tempfile::tempdir().unwrap();
+        let (accounts, store, token) = service(dir.path()).await;
+        let session = accounts.authenticate(token.as_str()).await.unwrap();
+        assert!(!accounts.lookup_needed(token.as_str()), "cached");
+        let (user, device) = (session.user, session.device_id.clone());
+        // The step commits (the session is deleted), then — before the call returns — a
+        // request comes in on the cached session, exactly the order that let one in before.
+        let during = accounts
+            .dropping_sessions(user, async {
+                store.delete_session(user, device).await?;
+                Ok::<_, AccountError>(accounts.authenticate(token.as_str()).await)
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(during, Err(AccountError::Unauthorized)),
+            "{during:?}"
+        );
+        assert!(matches!(
+            accounts.authenticate(token.as_str()).await,
+            Err(AccountError::Unauthorized)
+        ));
+        // Another session of the user works again once the step is over.
+        let (again, _) = sign_in(&accounts).await.unwrap();
+        assert!(accounts.authenticate(again.as_str()).await.is_ok());
     }
 
     #[tokio::test]

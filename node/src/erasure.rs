@@ -174,9 +174,16 @@ impl Erasure {
         }
         loop {
             let done = self.audit("node", "erasure.done", user, "");
+            // The first step deletes the sessions and the data key in one commit: run through
+            // `dropping_sessions`, so no cached session is let in after it (it used to be, until
+            // `forget_user` below, and read an account with no key: a 500).
             let step = self
-                .store
-                .erasure_step(user, self.clock.now(), STEP_ROWS, done)
+                .accounts
+                .dropping_sessions(
+                    user,
+                    self.store
+                        .erasure_step(user, self.clock.now(), STEP_ROWS, done),
+                )
                 .await?;
             match step {
                 Step::Progress(Phase::Begun) => {

@@ -5,18 +5,27 @@
 //! other areas use: [`Friends::are_friends`], [`Friends::blocked_either`],
 //! [`Friends::friend_ids`].
 //!
+//! Across nodes (issue 22): a user of another node is known here by a remote id
+//! (`REMOTE_USER_BIT`); a request to them, an answer to theirs, a cancel and a removal go to
+//! their node as a signed `friend` envelope queued in the same transaction as the step, under
+//! the residency rule (451 without `cross_border_transfer`, nothing written). A block stays
+//! here; only the removal of the friendship it ends travels. No friend list ever crosses.
+//!
 //! A blocked user is never told: their requests are accepted and stay pending on their side
 //! only, and their direct conversations and messages get the answer a user who lets only
 //! friends message them gives everyone else.
 
 use std::sync::Arc;
 
+use federation::FriendContent;
+
 use crate::accounts::Accounts;
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
+use crate::federate::{Directory, FedError, Outbox};
 use crate::hub::Hub;
 use crate::storage::{
-    FriendNotify, FriendRequestRecord, NewFriendRequest, RequestLimits, RequestOutcome,
-    RequestState, StepOutcome, Store, StoreError,
+    FriendNotify, FriendRequestRecord, NewFriendRequest, Outgoing, REMOTE_USER_BIT, Refusal,
+    RequestLimits, RequestOutcome, RequestState, StepOutcome, Store, StoreError,
 };
 use crate::time::{Millis, SharedClock};
 
@@ -44,8 +53,12 @@ pub enum FriendError {
     NotFound,
     #[error("no such user")]
     NoSuchUser,
-    #[error("friend requests to users of other nodes are not supported yet")]
-    Remote,
+    /// The residency rule, a full queue or an unknown peer stopped it (nothing written).
+    #[error("{}", crate::federate::refusal_text(.0))]
+    Refused(Refusal),
+    /// Looking the user up on their node failed.
+    #[error(transparent)]
+    Federation(#[from] FedError),
     #[error("you are friends already")]
     AlreadyFriends,
     #[error("you block this user; unblock them first")]
@@ -118,7 +131,8 @@ pub fn parse_id(s: &str) -> Option<u64> {
     u64::from_str_radix(s, 16).ok()
 }
 
-fn note_aad(id: u64) -> Vec<u8> {
+/// What a request's note is sealed with (under the sender's data key, local or remote).
+pub(crate) fn note_aad(id: u64) -> Vec<u8> {
     format!("shanliao/friend-request/{id}/note").into_bytes()
 }
 
@@ -139,9 +153,16 @@ pub struct Friends {
     clock: SharedClock,
     domain: String,
     limits: FriendLimits,
+    outbox: Outbox,
+    directory: Directory,
+}
+
+fn is_remote(id: u64) -> bool {
+    id & REMOTE_USER_BIT != 0
 }
 
 impl Friends {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         master: MasterKey,
@@ -150,6 +171,8 @@ impl Friends {
         clock: SharedClock,
         domain: String,
         limits: FriendLimits,
+        outbox: Outbox,
+        directory: Directory,
     ) -> Self {
         Friends {
             store,
@@ -159,7 +182,38 @@ impl Friends {
             clock,
             domain,
             limits,
+            outbox,
+            directory,
         }
+    }
+
+    /// Wakes the delivery of what a step queued.
+    fn wake(&self, outgoing: &[Outgoing]) {
+        let mut dests: Vec<String> = outgoing.iter().map(|o| o.dest.clone()).collect();
+        dests.dedup();
+        self.outbox.wake(&dests);
+    }
+
+    /// `user`'s own address.
+    async fn address_of(&self, user: u64) -> Result<String, FriendError> {
+        let p = self.person(user).await?.ok_or(FriendError::NoSuchUser)?;
+        Ok(p.address)
+    }
+
+    /// The queue row of a `friend` envelope from local `user` to the node of remote `other`.
+    async fn row_to(
+        &self,
+        user: u64,
+        other: u64,
+        content: FriendContent,
+    ) -> Result<Outgoing, FriendError> {
+        let address = self.address_of(other).await?;
+        let dest = federation::address_domain(&address).ok_or(FriendError::NoSuchUser)?;
+        let key = self.key_of(user).await?.ok_or(FriendError::NoSuchUser)?;
+        self.outbox
+            .friend_row(user, &key, dest, content)
+            .await
+            .map_err(FriendError::Refused)
     }
 
     fn publish(&self, notify: &[FriendNotify]) {
@@ -178,7 +232,13 @@ impl Friends {
                 reason: "must be an address handle@domain".into(),
             })?;
         if domain != self.domain {
-            return Err(FriendError::Remote);
+            if !federation::valid_address(address) {
+                return Err(FriendError::Invalid {
+                    field,
+                    reason: "must be an address handle@domain".into(),
+                });
+            }
+            return Ok(self.directory.resolve(address).await?);
         }
         self.store
             .user_by_handle(handle.to_string())
@@ -186,8 +246,29 @@ impl Friends {
             .ok_or(FriendError::NoSuchUser)
     }
 
+    /// Like [`Friends::resolve`], but a user of another node is never asked about (a block
+    /// must not reach their node): their record here is made if this node has none.
+    async fn resolve_quietly(
+        &self,
+        field: &'static str,
+        address: &str,
+    ) -> Result<u64, FriendError> {
+        match address.rsplit_once('@') {
+            Some((_, d)) if d != self.domain && federation::valid_address(address) => {
+                Ok(self.directory.ensure(address).await?.0)
+            }
+            _ => self.resolve(field, address).await,
+        }
+    }
+
     /// How `id` is shown: address and nickname (`None` once their account is gone).
     async fn person(&self, id: u64) -> Result<Option<Person>, FriendError> {
+        if is_remote(id) {
+            return Ok(self.directory.card(id).await?.map(|c| Person {
+                address: c.address,
+                nickname: c.nickname,
+            }));
+        }
         let card = self
             .accounts
             .card(id)
@@ -200,6 +281,13 @@ impl Friends {
     }
 
     async fn key_of(&self, user: u64) -> Result<Option<SecretKey>, FriendError> {
+        if is_remote(user) {
+            let found = self.store.wrapped_keys(vec![user]).await?;
+            return match found.into_iter().next() {
+                Some((_, _, wrapped)) => Ok(Some(self.master.unwrap_data_key(user, &wrapped)?)),
+                None => Ok(None),
+            };
+        }
         let Some(acct) = self.store.account(user).await? else {
             return Ok(None);
         };
@@ -227,6 +315,16 @@ impl Friends {
             ),
             None => None,
         };
+        // A user of another region is not even looked up without consent to send there.
+        if let Some((_, d)) = to.rsplit_once('@')
+            && d != self.domain
+            && federation::valid_address(to)
+        {
+            self.outbox
+                .check_residency(user, &[d.to_string()])
+                .await
+                .map_err(FriendError::Refused)?;
+        }
         let other = self.resolve("to", to).await?;
         if other == user {
             return Err(FriendError::Invalid {
@@ -242,6 +340,16 @@ impl Friends {
             }
             None => Vec::new(),
         };
+        let outgoing = if is_remote(other) {
+            let content = FriendContent::Request {
+                from: self.address_of(user).await?,
+                to: self.address_of(other).await?,
+                note: note.clone(),
+            };
+            vec![self.row_to(user, other, content).await?]
+        } else {
+            Vec::new()
+        };
         let now = self.clock.now();
         let outcome = self
             .store
@@ -256,11 +364,13 @@ impl Friends {
                     per_day: self.limits.per_day,
                     declined_cooldown_ms: self.limits.declined_cooldown_ms,
                 },
+                outgoing: outgoing.clone(),
             })
             .await?;
         match outcome {
             RequestOutcome::Sent(rec, notify) => {
                 self.publish(&notify);
+                self.wake(&outgoing);
                 let person = self.person(other).await?.ok_or(FriendError::NoSuchUser)?;
                 Ok(RequestView {
                     id: rec.id,
@@ -353,13 +463,28 @@ impl Friends {
         accept: bool,
     ) -> Result<Option<FriendView>, FriendError> {
         let now = self.clock.now();
+        let mut outgoing = Vec::new();
+        if let Some(r) = self.store.friend_request(id).await?
+            && r.to == user
+            && r.state == RequestState::Pending
+            && !r.hidden
+            && is_remote(r.from)
+        {
+            let content = FriendContent::Answer {
+                from: self.address_of(r.from).await?,
+                to: self.address_of(user).await?,
+                accept,
+            };
+            outgoing.push(self.row_to(user, r.from, content).await?);
+        }
         match self
             .store
-            .answer_friend_request(user, id, accept, now)
+            .answer_friend_request(user, id, accept, now, outgoing.clone())
             .await?
         {
             StepOutcome::Done(r, notify) => {
                 self.publish(&notify);
+                self.wake(&outgoing);
                 if !accept {
                     return Ok(None);
                 }
@@ -376,13 +501,26 @@ impl Friends {
 
     /// The sender withdraws a pending request.
     pub async fn cancel(&self, user: u64, id: u64) -> Result<(), FriendError> {
+        let mut outgoing = Vec::new();
+        if let Some(r) = self.store.friend_request(id).await?
+            && r.from == user
+            && r.state == RequestState::Pending
+            && is_remote(r.to)
+        {
+            let content = FriendContent::Cancel {
+                from: self.address_of(user).await?,
+                to: self.address_of(r.to).await?,
+            };
+            outgoing.push(self.row_to(user, r.to, content).await?);
+        }
         match self
             .store
-            .cancel_friend_request(user, id, self.clock.now())
+            .cancel_friend_request(user, id, self.clock.now(), outgoing.clone())
             .await?
         {
             StepOutcome::Done(_, notify) => {
                 self.publish(&notify);
+                self.wake(&outgoing);
                 Ok(())
             }
             StepOutcome::NotFound => Err(FriendError::NotFound),
@@ -407,9 +545,29 @@ impl Friends {
 
     /// Ends the friendship with id `id` (either side may).
     pub async fn remove(&self, user: u64, id: u64) -> Result<(), FriendError> {
-        match self.store.remove_friend(user, id).await? {
+        let friend = self
+            .store
+            .friends_of(user)
+            .await?
+            .into_iter()
+            .find(|(_, _, link)| *link == id)
+            .map(|(f, _, _)| f);
+        let mut outgoing = Vec::new();
+        if let Some(f) = friend.filter(|f| is_remote(*f)) {
+            let content = FriendContent::Remove {
+                user: self.address_of(user).await?,
+                friend: self.address_of(f).await?,
+            };
+            outgoing.push(self.row_to(user, f, content).await?);
+        }
+        match self
+            .store
+            .remove_friend(user, id, friend, outgoing.clone(), self.clock.now())
+            .await?
+        {
             Some((_, notify)) => {
                 self.publish(&notify);
+                self.wake(&outgoing);
                 Ok(())
             }
             None => Err(FriendError::NotFound),
@@ -418,7 +576,7 @@ impl Friends {
 
     /// `user` blocks the user at `address`; an existing block is returned as it is.
     pub async fn block(&self, user: u64, address: &str) -> Result<(BlockView, bool), FriendError> {
-        let other = self.resolve("user", address).await?;
+        let other = self.resolve_quietly("user", address).await?;
         if other == user {
             return Err(FriendError::Invalid {
                 field: "user",
@@ -426,11 +584,45 @@ impl Friends {
             });
         }
         let new_id = random_id()?;
+        // The block itself is never told. The friendship it ends is, as a removal, and a
+        // pending request of `user` it cancels, as a cancel — each only if it may go there
+        // (otherwise it ends here only: a block must never fail on federation).
+        let (mut on_unfriend, mut on_cancel) = (Vec::new(), Vec::new());
+        if is_remote(other) {
+            if self.store.are_friends(user, other).await? {
+                let content = FriendContent::Remove {
+                    user: self.address_of(user).await?,
+                    friend: self.address_of(other).await?,
+                };
+                on_unfriend.extend(self.row_to(user, other, content).await.ok());
+            }
+            if self
+                .store
+                .pending_friend_request(user, other)
+                .await?
+                .is_some()
+            {
+                let content = FriendContent::Cancel {
+                    from: self.address_of(user).await?,
+                    to: self.address_of(other).await?,
+                };
+                on_cancel.extend(self.row_to(user, other, content).await.ok());
+            }
+        }
         let (id, since, notify) = self
             .store
-            .block_user(user, other, new_id, self.clock.now())
+            .block_user(
+                user,
+                other,
+                new_id,
+                self.clock.now(),
+                on_unfriend.clone(),
+                on_cancel.clone(),
+            )
             .await?;
         self.publish(&notify);
+        on_unfriend.extend(on_cancel);
+        self.wake(&on_unfriend);
         let person = self.person(other).await?.ok_or(FriendError::NoSuchUser)?;
         Ok((BlockView { id, person, since }, id == new_id))
     }

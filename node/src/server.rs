@@ -177,6 +177,11 @@ impl Node {
             recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
             max_group_members: config.messaging.max_group_members.get() as usize,
             max_media_bytes: config.media.max_bytes.get(),
+            friend_requests: crate::storage::RequestLimits {
+                max_pending: config.friends.max_pending_outgoing.get(),
+                per_day: config.friends.requests_per_day.get(),
+                declined_cooldown_ms: config.friends.declined_resend_days.get() * 86_400_000,
+            },
         };
         let fetcher = crate::federate::Fetcher::new(
             store.clone(),

@@ -201,6 +201,8 @@ pub(crate) async fn wire(
             per_day: config.friends.requests_per_day.get(),
             declined_cooldown_ms: config.friends.declined_resend_days.get() * 86_400_000,
         },
+        outbox.clone(),
+        directory.clone(),
     );
     let minors = Minors::new(
         store.clone(),

@@ -29,5 +29,6 @@ mod search;
 mod server;
 mod storage;
 // Friends (issue 22).
+mod federation_friends;
 mod friends;
 mod unread;

@@ -325,10 +325,8 @@ async fn bad_requests_are_refused_with_the_field_named() {
     );
     assert_eq!(
         code(ask(&c, &alice, "bob@elsewhere.example", None).await),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "remote_friends_unsupported".into()
-        )
+        (StatusCode::FORBIDDEN, "not_a_peer".into()),
+        "a node this one does not federate with"
     );
     let r = c
         .call(

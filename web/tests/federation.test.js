@@ -144,3 +144,58 @@ test('across a border the 451 is explained and cross_border_transfer granted in 
   assert.deepEqual(A.problems, []);
   assert.deepEqual(B.problems, []);
 });
+
+test('a friend request to a user of the other node needs consent across the border, then is accepted there and both lists update live', async () => {
+  const A = await person(browser, alpha.url, { locale: 'en-US' });
+  const B = await person(browser, beta.url, { locale: 'en-US' });
+  pages.length = 0;
+  pages.push(A.page, B.page);
+  const a = newPerson('cai');
+  const b = newPerson('dou');
+  await register(A.page, a);
+  await register(B.page, b);
+  const aAddress = `${a.handle}@alpha.test`;
+  const bAddress = `${b.handle}@beta.test`;
+  // Dou lets her data cross (her node releases her profile to alpha, and her answer may go).
+  for (const [P, url] of [[B, beta.url], [A, alpha.url]]) {
+    await P.page.goto(url + '/#/privacy/purposes');
+    await P.page.getByRole('switch', { name: /Cross-border transfer/ }).waitFor();
+  }
+  await B.page.getByRole('switch', { name: /Cross-border transfer/ }).check();
+  await B.page.getByText(/Allowed since/).first().waitFor();
+  await B.page.goto(beta.url + '/#/chats');
+  await B.page.getByRole('link', { name: 'Friends' }).click();
+  await B.page.getByRole('heading', { name: 'Requests to me' }).waitFor();
+
+  // Cai has not consented: the node refuses (451), and the screen says why.
+  await A.page.goto(alpha.url + '/#/chats');
+  await A.page.getByRole('link', { name: 'Friends' }).click();
+  await A.page.getByLabel('Address', { exact: true }).fill(bAddress);
+  await A.page.getByRole('button', { name: 'Send request' }).click();
+  await A.page.getByText(/other server is in another region/).waitFor();
+  await A.page.goto(alpha.url + '/#/privacy/purposes');
+  await A.page.getByRole('switch', { name: /Cross-border transfer/ }).check();
+  await A.page.getByText(/Allowed since/).first().waitFor();
+  await A.page.goto(alpha.url + '/#/chats');
+  await A.page.getByRole('link', { name: 'Friends' }).click();
+  await A.page.getByLabel('Address', { exact: true }).fill(bAddress);
+  await A.page.getByLabel('Note').fill('from the other node');
+  await A.page.getByRole('button', { name: 'Send request' }).click();
+  await A.page.getByText('Request sent.').waitFor();
+  await A.page.getByRole('region', { name: 'My requests' }).getByText(bAddress).waitFor();
+
+  // Dou's screen was open all along: the request crosses and appears live; she accepts.
+  const incoming = B.page.getByRole('region', { name: 'Requests to me' });
+  await incoming.getByText('“from the other node”').waitFor({ timeout: 60000 });
+  await incoming.getByText(aAddress).waitFor();
+  // Her node asked his for his nickname: she sees who asks.
+  await incoming.getByRole('button', { name: `Accept ${a.nickname}` }).click();
+  await B.page.getByRole('region', { name: 'My friends' }).getByText(aAddress).waitFor();
+  // The answer crosses back: Cai's list follows without a reload.
+  await A.page.getByRole('region', { name: 'My friends' }).getByText(bAddress).waitFor({ timeout: 60000 });
+  assert.equal(await A.page.getByRole('region', { name: 'My requests' }).getByText(bAddress).count(), 0, 'no longer pending');
+  await A.page.screenshot({ path: join(shots, 'federation-friends-alpha.png'), fullPage: true });
+  await B.page.screenshot({ path: join(shots, 'federation-friends-beta.png'), fullPage: true });
+  assert.deepEqual(A.problems, []);
+  assert.deepEqual(B.problems, []);
+});

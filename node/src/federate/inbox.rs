@@ -5,6 +5,8 @@
 //! belong to its origin, that only a conversation's host speaks for it) and applies it at most
 //! once.
 
+mod friendship;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -33,6 +35,8 @@ pub struct HostLimits {
     pub max_group_members: usize,
     /// Largest media a message from another node may refer to (`media.max_bytes`).
     pub max_media_bytes: u64,
+    /// The `[friends]` limits, applied to requests from users of other nodes too.
+    pub friend_requests: crate::storage::RequestLimits,
 }
 
 /// The inbound side of federation.
@@ -597,6 +601,10 @@ impl Inbox {
                     Inbound::Rejected(m) => Err(reject("refused", m)),
                     _ => Ok(()),
                 }
+            }
+            Kind::Friend => {
+                let c: federation::FriendContent = serde_json::from_value(content).map_err(bad)?;
+                self.friend(&env, c).await
             }
             _ => Err(reject("unsupported", "unknown envelope kind")),
         }

@@ -846,6 +846,26 @@ impl Outbox {
             peers,
         })
     }
+
+    // ---- Friends across nodes (issue 22) --------------------------------------------------
+
+    /// A signed `friend` envelope from local user `user` to the node `dest`, as a queue row
+    /// sealed under their data key (an erasure makes what still waits unreadable, so it is
+    /// dropped) and counted in their disclosure log as kind `friend`. Refused before anything
+    /// is written when the residency rule forbids it or the peer's queue is full.
+    pub async fn friend_row(
+        &self,
+        user: u64,
+        key: &SecretKey,
+        dest: &str,
+        content: federation::FriendContent,
+    ) -> Result<Outgoing, Refusal> {
+        self.check_residency(user, &[dest.to_string()]).await?;
+        let env = self.envelope(dest, Kind::Friend, json!(content))?;
+        self.inner
+            .shared
+            .row(&env, Some((user, key)), user, vec![(user, "friend")])
+    }
 }
 
 /// The peers a profile change goes to (see [`Outbox::profile_push`]).

@@ -209,11 +209,8 @@ impl From<FriendError> for ApiError {
             FriendError::Invalid { field, reason } => ApiError::invalid(field, &reason),
             FriendError::NotFound => ApiError::not_found(text),
             FriendError::NoSuchUser => ApiError::not_found(text),
-            FriendError::Remote => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "remote_friends_unsupported",
-                text,
-            ),
+            FriendError::Refused(r) => r.into(),
+            FriendError::Federation(f) => f.into(),
             FriendError::AlreadyFriends => {
                 ApiError::new(StatusCode::CONFLICT, "already_friends", text)
             }

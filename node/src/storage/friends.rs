@@ -9,6 +9,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::federation::{Outgoing, enqueue};
 use super::messaging::{EventRecord, next_pos};
 use super::{Store, StoreError};
 use crate::time::Millis;
@@ -139,6 +140,8 @@ pub struct NewFriendRequest {
     pub note_sealed: Vec<u8>,
     pub now: Millis,
     pub limits: RequestLimits,
+    /// Envelopes to queue with the request (to the recipient's node when they are remote).
+    pub outgoing: Vec<Outgoing>,
 }
 
 /// Local users to wake and the event position written for them.
@@ -476,18 +479,21 @@ impl Store {
                 &[(from, to), (to, from)]
             };
             let notify = events(tx, FriendAction::Requested, n.id, told)?;
+            enqueue(tx, &n.outgoing, now)?;
             Ok(RequestOutcome::Sent(r, notify.into_iter().collect()))
         })
         .await
     }
 
-    /// The recipient accepts or declines a pending request they can see.
+    /// The recipient accepts or declines a pending request they can see; `outgoing` (the
+    /// answer to the sender's node) is queued with it.
     pub async fn answer_friend_request(
         &self,
         user: u64,
         id: u64,
         accept: bool,
         now: Millis,
+        outgoing: Vec<Outgoing>,
     ) -> Result<StepOutcome, StoreError> {
         self.write(move |tx| {
             let Some(r) = get_request(&tx.open_table(FRIENDREQID_REQUEST)?, id)? else {
@@ -507,17 +513,19 @@ impl Store {
             };
             let r = close(tx, r, state, now)?;
             let notify = events(tx, action, id, &[(from, to), (to, from)])?;
+            enqueue(tx, &outgoing, now)?;
             Ok(StepOutcome::Done(r, notify.into_iter().collect()))
         })
         .await
     }
 
-    /// The sender withdraws a pending request.
+    /// The sender withdraws a pending request; `outgoing` is queued with it.
     pub async fn cancel_friend_request(
         &self,
         user: u64,
         id: u64,
         now: Millis,
+        outgoing: Vec<Outgoing>,
     ) -> Result<StepOutcome, StoreError> {
         self.write(move |tx| {
             let Some(r) = get_request(&tx.open_table(FRIENDREQID_REQUEST)?, id)? else {
@@ -534,17 +542,22 @@ impl Store {
                 &[(from, to), (to, from)]
             };
             let notify = events(tx, FriendAction::Cancelled, id, told)?;
+            enqueue(tx, &outgoing, now)?;
             Ok(StepOutcome::Done(r, notify.into_iter().collect()))
         })
         .await
     }
 
     /// Ends `user`'s friendship with id `link`; `None` if they have no such friend. Returns
-    /// the former friend.
+    /// the former friend. `outgoing` (the removal for a remote friend's node) is queued only
+    /// when the friendship it names is the one found.
     pub async fn remove_friend(
         &self,
         user: u64,
         link: u64,
+        friend: Option<u64>,
+        outgoing: Vec<Outgoing>,
+        now: Millis,
     ) -> Result<Option<(u64, Vec<FriendNotify>)>, StoreError> {
         self.write(move |tx| {
             let mut found = None;
@@ -562,6 +575,11 @@ impl Store {
                 return Ok(None);
             };
             let notify = unfriend(tx, user, other)?;
+            if friend == Some(other) {
+                enqueue(tx, &outgoing, now)?;
+            } else if !outgoing.is_empty() {
+                return Err(StoreError::Corrupt("friendship changed under its removal"));
+            }
             Ok(Some((other, notify.into_iter().collect())))
         })
         .await
@@ -570,13 +588,17 @@ impl Store {
     /// `user` blocks `other` (`id` names the new block; an existing block keeps its own).
     /// In the same transaction: the friendship ends (both told, as any removal), `user`'s
     /// pending request to them is cancelled, and theirs to `user` leaves `user`'s list while
-    /// staying pending on their side. Returns the block's id.
+    /// staying pending on their side. Returns the block's id. For a remote `other`, the block
+    /// itself is never told; `on_unfriend` (a removal) is queued only if a friendship ended,
+    /// `on_cancel` only if `user`'s own pending request to them was cancelled.
     pub async fn block_user(
         &self,
         user: u64,
         other: u64,
         id: u64,
         now: Millis,
+        on_unfriend: Vec<Outgoing>,
+        on_cancel: Vec<Outgoing>,
     ) -> Result<(u64, Millis, Vec<FriendNotify>), StoreError> {
         self.write(move |tx| {
             if let Some(v) = tx.open_table(USERID_USERID_BLOCK)?.get((user, other))? {
@@ -588,8 +610,12 @@ impl Store {
             tx.open_table(USERID_USERID_BLOCKEDBY)?
                 .insert((other, user), ())?;
             let mut notify = Vec::new();
-            notify.extend(unfriend(tx, user, other)?);
+            if let Some(n) = unfriend(tx, user, other)? {
+                notify.push(n);
+                enqueue(tx, &on_unfriend, now)?;
+            }
             if let Some(r) = pending_w(tx, user, other)? {
+                enqueue(tx, &on_cancel, now)?;
                 let (rid, hidden) = (r.id, r.hidden);
                 close(tx, r, RequestState::Cancelled, now)?;
                 let told: &[(u64, u64)] = if hidden {
@@ -750,6 +776,32 @@ impl Store {
         .await
     }
 
+    /// One request by id.
+    pub async fn friend_request(&self, id: u64) -> Result<Option<FriendRequestRecord>, StoreError> {
+        self.read(move |tx| get_request(&tx.open_table(FRIENDREQID_REQUEST)?, id))
+            .await
+    }
+
+    /// The pending request from `from` to `to`, if any (federation names requests by pair).
+    pub async fn pending_friend_request(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<FriendRequestRecord>, StoreError> {
+        self.read(move |tx| {
+            let Some(id) = tx
+                .open_table(USERPAIR_FRIENDREQID)?
+                .get((from, to))?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            let r = get_request(&tx.open_table(FRIENDREQID_REQUEST)?, id)?;
+            Ok(r.filter(|r| r.state == RequestState::Pending))
+        })
+        .await
+    }
+
     /// Retention: removes up to `limit` requests closed before `cutoff`; returns how many.
     pub async fn prune_friend_requests(
         &self,
@@ -791,6 +843,7 @@ mod tests {
                 note_sealed: vec![9; 24],
                 now: Millis(10),
                 limits: LIMITS,
+                outgoing: Vec::new(),
             })
             .await
             .unwrap()
@@ -805,7 +858,7 @@ mod tests {
             RequestOutcome::Sent(..)
         ));
         store
-            .answer_friend_request(2, 100, true, Millis(11))
+            .answer_friend_request(2, 100, true, Millis(11), Vec::new())
             .await
             .unwrap();
         assert!(matches!(
@@ -816,8 +869,14 @@ mod tests {
             ask(&store, 102, 6, 1).await,
             RequestOutcome::Sent(..)
         ));
-        store.block_user(4, 1, 200, Millis(12)).await.unwrap();
-        store.block_user(1, 5, 201, Millis(12)).await.unwrap();
+        store
+            .block_user(4, 1, 200, Millis(12), Vec::new(), Vec::new())
+            .await
+            .unwrap();
+        store
+            .block_user(1, 5, 201, Millis(12), Vec::new(), Vec::new())
+            .await
+            .unwrap();
         store.set_direct_messages(1, true).await.unwrap();
         assert!(store.are_friends(2, 1).await.unwrap());
 
@@ -852,7 +911,10 @@ mod tests {
     async fn a_request_to_someone_who_blocks_the_sender_is_stored_hidden_and_cannot_be_accepted() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
-        store.block_user(2, 1, 200, Millis(1)).await.unwrap();
+        store
+            .block_user(2, 1, 200, Millis(1), Vec::new(), Vec::new())
+            .await
+            .unwrap();
         let RequestOutcome::Sent(r, notify) = ask(&store, 100, 1, 2).await else {
             panic!("sent");
         };
@@ -860,11 +922,64 @@ mod tests {
         assert_eq!(notify[0].users, [1], "only the sender hears of it");
         assert_eq!(
             store
-                .answer_friend_request(2, 100, true, Millis(2))
+                .answer_friend_request(2, 100, true, Millis(2), Vec::new())
                 .await
                 .unwrap(),
             StepOutcome::NotFound
         );
         assert!(!store.are_friends(1, 2).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_peer_erasing_its_user_ends_their_friendships_and_requests_here() {
+        use super::super::{NewRemoteUser, OutboundRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let remote = store
+            .ensure_remote_user(NewRemoteUser {
+                address: "alice@a.example".into(),
+                id: 7,
+                wrapped_key: vec![1; 40],
+                address_sealed: vec![2; 40],
+                now: Millis(1),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            ask(&store, 100, remote, 2).await,
+            RequestOutcome::Sent(..)
+        ));
+        store
+            .answer_friend_request(2, 100, true, Millis(11), Vec::new())
+            .await
+            .unwrap();
+        assert!(matches!(
+            ask(&store, 101, 3, remote).await,
+            RequestOutcome::Sent(..)
+        ));
+        assert!(store.are_friends(2, remote).await.unwrap());
+        let ack = Outgoing {
+            dest: "a.example".into(),
+            record: OutboundRecord {
+                sealer: 0,
+                subject: 0,
+                payload: vec![0; 8],
+                transfers: Vec::new(),
+            },
+            transfers: Vec::new(),
+        };
+        store
+            .erase_remote_user(
+                "a.example".into(),
+                "e1".into(),
+                "alice@a.example".into(),
+                ack,
+                Millis(20),
+            )
+            .await
+            .unwrap();
+        assert!(!store.are_friends(2, remote).await.unwrap());
+        assert!(store.friends_of(2).await.unwrap().is_empty());
+        assert!(store.friend_requests_of(3).await.unwrap().is_empty());
     }
 }

@@ -511,6 +511,8 @@ impl Store {
                     super::fedmedia::drop_remote_media_of(tx, id)?;
                     super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
                     (users, pos) = super::erasure::leave_everywhere(tx, id)?;
+                    // Friendships and requests with this node's users end with them (friends).
+                    super::friends::erase_friend_rows(tx, id)?;
                     let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
                     queue.retain(
                         |_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id),
