@@ -166,6 +166,7 @@ impl Node {
             friends,
             communities,
             search,
+            search_task,
             discovery,
         } = services;
         let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
@@ -325,6 +326,9 @@ impl Node {
             let _ = purger.await;
             let _ = maintainer.await;
             let _ = admin_task.await;
+            if let Some(t) = search_task {
+                let _ = t.await;
+            }
             if let Some(t) = metrics_task {
                 let _ = t.await;
             }

@@ -54,6 +54,8 @@ pub(crate) struct Services {
     /// Communities (小组).
     pub communities: Communities,
     pub search: Search,
+    /// The search indexer, joined by the node at shutdown.
+    pub search_task: Option<tokio::task::JoinHandle<()>>,
     /// Suggestions, nearby people and invites (issue 22).
     pub discovery: Discovery,
 }
@@ -242,7 +244,7 @@ pub(crate) async fn wire(
             log_days: config.retention.search_log_days.get(),
         },
     );
-    search.start(stopped_search);
+    let search_task = search.start(stopped_search);
     let discovery = Discovery::new(
         store.clone(),
         master.clone(),
@@ -293,6 +295,7 @@ pub(crate) async fn wire(
         friends,
         communities,
         search,
+        search_task,
         discovery,
     })
 }

@@ -959,13 +959,13 @@ async fn a_friend_invite_sends_a_friend_request_the_owner_still_answers() {
     let listed = c.get("/api/v1/invites", Some(&alice)).await.json();
     assert_eq!(listed["invites"][0]["uses"], 1);
     // Another node's friend invite goes to handle@domain through the friends domain, which
-    // (for now) answers that friendships across nodes are not supported.
+    // sends requests only to partner nodes: other.example is none of this node's peers.
     let r = redeem(
         &c,
         &bob,
         "https://other.example/#/invite/AAAAAAAAAAAAAAAAAAAAAA/zoe",
     )
     .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.error_code(), "remote_friends_unsupported");
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.error_code(), "not_a_peer");
 }

@@ -30,8 +30,10 @@ const PRUNE_BATCH: usize = 1_000;
 
 pub(super) async fn run(search: Search, mut stopped: watch::Receiver<bool>) {
     let mut commits = search.inner.store.commits();
-    let mut pos = match rebuild(&search).await {
-        Ok(p) => p,
+    let mut pos = match rebuild(&search, &stopped).await {
+        Ok(Some(p)) => p,
+        // The node is stopping: its shutdown joins this task before the database closes.
+        Ok(None) => return,
         Err(e) => {
             tracing::error!(error = %e, "building the search index failed");
             return;
@@ -64,12 +66,19 @@ pub(super) async fn run(search: Search, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// Indexes every stored message; returns the event position it is complete up to.
-async fn rebuild(search: &Search) -> Result<u64, StoreError> {
+/// Indexes every stored message; returns the event position it is complete up to, or `None`
+/// when the node began stopping (checked between batches, so shutdown waits one batch at most).
+async fn rebuild(
+    search: &Search,
+    stopped: &watch::Receiver<bool>,
+) -> Result<Option<u64>, StoreError> {
     let store = &search.inner.store;
     let head = store.head_pos().await?;
     let mut from = (0, 0);
     loop {
+        if *stopped.borrow() {
+            return Ok(None);
+        }
         let batch = store.index_batch(from, REBUILD_BATCH).await?;
         index(search, batch.items).await?;
         match batch.next {
@@ -79,7 +88,7 @@ async fn rebuild(search: &Search) -> Result<u64, StoreError> {
     }
     search.inner.indexed.send_replace(head);
     // Whatever committed while the rebuild read is picked up by the first catch-up.
-    Ok(head)
+    Ok(Some(head))
 }
 
 /// Applies what changed after `pos`; returns the position reached.

@@ -211,11 +211,14 @@ impl Search {
 
     /// Starts the indexer (rebuild, then following commits) unless `stopped` already says the
     /// node is not serving (the admin tool on a stopped node needs no index).
-    pub fn start(&self, stopped: watch::Receiver<bool>) {
+    /// The indexer's task; its owner joins it at shutdown, after `stopped`, so the index's
+    /// hold on the store is gone before the database closes. `None` when already stopped
+    /// (`node-admin` on a stopped node's files indexes nothing).
+    pub fn start(&self, stopped: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
         if *stopped.borrow() {
-            return;
+            return None;
         }
-        tokio::spawn(indexer::run(self.clone(), stopped));
+        Some(tokio::spawn(indexer::run(self.clone(), stopped)))
     }
 
     fn log_cutoff(&self) -> Millis {
