@@ -527,6 +527,28 @@ fn log(tx: &WriteTransaction, c: u64, mut entry: ModLogRecord) -> Result<(), Sto
     Ok(())
 }
 
+/// Whether `removal.actor` may remove what `removal.target` wrote in community `c`: its author
+/// may, silently; a moderator may, and `removal` goes into the community's log; any other
+/// member is refused with `forbidden`, and a non-member is told nothing exists.
+fn author_or_moderator(
+    tx: &WriteTransaction,
+    c: u64,
+    removal: ModLogRecord,
+    forbidden: &'static str,
+) -> Result<Result<(), CommunityRefusal>, StoreError> {
+    if removal.actor == removal.target {
+        return Ok(Ok(()));
+    }
+    match role_w(tx, c, removal.actor)? {
+        Some(r) if r.moderates() => {
+            log(tx, c, removal)?;
+            Ok(Ok(()))
+        }
+        Some(_) => Ok(Err(CommunityRefusal::Forbidden(forbidden))),
+        None => Ok(Err(CommunityRefusal::NotFound)),
+    }
+}
+
 fn entry(at: Millis, actor: u64, action: ModAction, target: u64) -> ModLogRecord {
     ModLogRecord {
         seq: 0,
@@ -1384,20 +1406,12 @@ impl Store {
             let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
                 return Ok(Err(CommunityRefusal::NotFound));
             };
-            if post.author != actor {
-                match role_w(tx, c, actor)? {
-                    Some(r) if r.moderates() => {
-                        let mut e = entry(now, actor, ModAction::RemovePost, post.author);
-                        e.post = p;
-                        log(tx, c, e)?;
-                    }
-                    Some(_) => {
-                        return Ok(Err(CommunityRefusal::Forbidden(
-                            "only its author or a moderator deletes a post",
-                        )));
-                    }
-                    None => return Ok(Err(CommunityRefusal::NotFound)),
-                }
+            let mut e = entry(now, actor, ModAction::RemovePost, post.author);
+            e.post = p;
+            if let Err(refused) =
+                author_or_moderator(tx, c, e, "only its author or a moderator deletes a post")?
+            {
+                return Ok(Err(refused));
             }
             remove_post(tx, &post)?;
             Ok(Ok(()))
@@ -1650,21 +1664,13 @@ impl Store {
             let Some(rec) = found.transpose()? else {
                 return Ok(Err(CommunityRefusal::NotFound));
             };
-            if rec.author != actor {
-                match role_w(tx, c, actor)? {
-                    Some(r) if r.moderates() => {
-                        let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
-                        e.post = p;
-                        e.comment = id;
-                        log(tx, c, e)?;
-                    }
-                    Some(_) => {
-                        return Ok(Err(CommunityRefusal::Forbidden(
-                            "only its author or a moderator deletes a comment",
-                        )));
-                    }
-                    None => return Ok(Err(CommunityRefusal::NotFound)),
-                }
+            let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
+            e.post = p;
+            e.comment = id;
+            if let Err(refused) =
+                author_or_moderator(tx, c, e, "only its author or a moderator deletes a comment")?
+            {
+                return Ok(Err(refused));
             }
             remove_comment(tx, &rec)?;
             Ok(Ok(()))
