@@ -197,7 +197,8 @@ const ROW_GAP = 6;
  */
 function MessageList({ store, conv }) {
   const h = store.history.get(conv.id);
-  const out = store.outgoing.get(conv.id) || [];
+  // A send whose own event already came in is shown once, as the stored message.
+  const out = (store.outgoing.get(conv.id) || []).filter((o) => !(o.echo && o.state === 'sending'));
   const box = useRef(/** @type {HTMLElement|null} */ (null));
   const spacer = useRef(/** @type {HTMLElement|null} */ (null));
   const heights = useRef(new Heights()).current;

@@ -9,15 +9,18 @@ import { Icon } from './icons.js';
 
 const TABS = ['purposes', 'profile', 'policy', 'notices', 'devices', 'data', 'requests', 'realname', 'page', 'guardian', 'deletion'];
 
-/** Loads `path` and reloads on demand; a 404 gives null (nothing recorded). */
+/**
+ * Loads `path` and reloads on demand; a 404 gives null (nothing recorded). `reload` resolves
+ * once the new value is in.
+ */
 function useResource(path) {
   const [value, setValue] = useState(/** @type {any} */ (undefined));
   const [error, setError] = useState(/** @type {any} */ (null));
-  const [n, setN] = useState(0);
+  const load = () => api.call('GET', path).then(setValue, (e) => (e.status === 404 ? setValue(null) : setError(e)));
   useEffect(() => {
-    api.call('GET', path).then(setValue, (e) => (e.status === 404 ? setValue(null) : setError(e)));
-  }, [path, n]);
-  return { value, error, reload: () => setN(n + 1) };
+    load();
+  }, [path]);
+  return { value, error, reload: load };
 }
 
 export function PrivacyCentre({ store, tab, go }) {
@@ -54,15 +57,25 @@ function Purposes({ store }) {
   const { value, error, reload } = useResource('/api/v1/me/consents');
   const [err, setErr] = useState(/** @type {any} */ (null));
   const [open, setOpen] = useState(/** @type {string|null} */ (null));
+  // The choice being saved, per purpose: the switch shows it (and is busy) until the node's
+  // answer, so a redraw in between does not flip it back to the stored value.
+  const [saving, setSaving] = useState(/** @type {Record<string, boolean>} */ ({}));
   const set = async (purpose, granted) => {
     setErr(null);
+    setSaving((s) => ({ ...s, [purpose]: granted }));
     try {
       await api.call('PUT', `/api/v1/me/consents/${purpose}`, { granted });
-      reload();
+      await reload();
       // What this device may see of history depends on cloud_sync.
       if (purpose === 'cloud_sync') await store.reloadHistory();
     } catch (e) {
       setErr(e);
+    } finally {
+      setSaving((s) => {
+        const rest = { ...s };
+        delete rest[purpose];
+        return rest;
+      });
     }
   };
   if (!value) return html`<${Alert} error=${error} />`;
@@ -77,7 +90,8 @@ function Purposes({ store }) {
             <p class="meta">${c.granted ? t('privacy.granted_since', { since: formatDateTime(c.since) }) : t('privacy.not_granted')}</p>
           </div>
           <label class="switch-toggle">
-            <input type="checkbox" role="switch" checked=${c.granted} aria-labelledby=${'p-' + c.purpose}
+            <input type="checkbox" role="switch" checked=${c.purpose in saving ? saving[c.purpose] : c.granted}
+              aria-busy=${c.purpose in saving} disabled=${c.purpose in saving} aria-labelledby=${'p-' + c.purpose}
               onChange=${(e) => set(c.purpose, e.currentTarget.checked)} />
             <span aria-hidden="true"></span>
           </label>

@@ -11,7 +11,7 @@ const READ_DELAY = 300;
 
 /**
  * @typedef {{id: string, seq: number, ts: number, sender: string, recalled: boolean, body: any}} Message
- * @typedef {{txn: string, body: any, state: 'sending'|'failed'|'pending', error?: any, ts: number, id?: string}} Outgoing
+ * @typedef {{txn: string, body: any, state: 'sending'|'failed'|'pending', error?: any, ts: number, id?: string, echo?: string}} Outgoing
  * @typedef {{items: Message[], hasMore: boolean, loading: boolean, loaded: boolean}} History
  */
 
@@ -334,8 +334,10 @@ export class Store {
         body: o.body,
       });
       if (r.status === 202) {
-        // Hosted on another node: it has the message; its seq comes with the event.
-        o.state = 'pending';
+        // Hosted on another node: it has the message; its seq comes with the event, unless that
+        // event came first.
+        if (o.echo) this.dropOutgoing(id, o.txn);
+        else o.state = 'pending';
       } else {
         o.id = r.id;
         this.settle(id, { id: r.id, seq: r.seq, ts: r.ts, sender: this.me.user, recalled: false, body: o.body });
@@ -344,6 +346,7 @@ export class Store {
     } catch (e) {
       o.state = 'failed';
       o.error = e;
+      o.echo = undefined;
     }
     this.changed();
   }
@@ -392,6 +395,12 @@ export class Store {
           (o) => o.id === m.id || (o.state === 'pending' && m.sender === this.me.user && sameBody(o.body, m.body)),
         );
         if (mine) this.dropOutgoing(id, mine.txn);
+        else if (m.sender === this.me.user) {
+          // The event can overtake the send's own answer: the oldest send of the same body still
+          // in flight is hidden (not dropped, so a failure would still show) until that answer.
+          const echo = list.find((o) => o.state === 'sending' && !o.echo && sameBody(o.body, m.body));
+          if (echo) echo.echo = m.id;
+        }
         this.settle(id, m);
         if (m.sender !== this.me.user) {
           const c = this.conversations.find((x) => x.id === id);
