@@ -188,6 +188,29 @@ test('revoking cloud_sync takes history away from a newly signed-in browser', as
   await B2.context.close();
 });
 
+test('a send whose own event arrives before its answer is shown once, and settles', async () => {
+  // The node's answer to Ana's send is held back until her stream has brought the message.
+  /** @type {() => void} */
+  let release = () => {};
+  const held = new Promise((r) => (release = () => r(undefined)));
+  const sends = '**/api/v1/conversations/*/messages';
+  await A.page.route(sends, async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    const response = await route.fetch();
+    await held;
+    await route.fulfill({ response });
+  });
+  await A.page.goto(node.url + '/#/chats');
+  await A.page.getByRole('link', { name: new RegExp(addr(b)) }).click();
+  await say(A.page, 'echo before answer');
+  await A.page.locator('.msg:not(.outgoing) .bubble', { hasText: 'echo before answer' }).waitFor();
+  assert.equal(await bubble(A.page, 'echo before answer').count(), 1);
+  release();
+  await A.page.locator('.outgoing').waitFor({ state: 'detached' });
+  assert.equal(await bubble(A.page, 'echo before answer').count(), 1);
+  await A.page.unroute(sends, { behavior: 'wait' });
+});
+
 test('the data export downloads as a JSON file', async () => {
   await A.page.goto(node.url + '/#/privacy/data');
   const download = A.page.waitForEvent('download');
