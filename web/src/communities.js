@@ -46,7 +46,7 @@ export function CommunitiesScreen({ store, parts }) {
         </ul>
       </nav>
       <main class="privacy-main" id="main" tabindex="0">
-        ${view === 'feed' && html`<${Feed} key="feed" store=${store} path="/api/v1/communities/feed" title=${t('community.feed')} empty=${t('community.feed_empty')} />`}
+        ${view === 'feed' && html`<${Feed} key="feed" store=${store} path="/api/v1/communities/feed" live="*" title=${t('community.feed')} empty=${t('community.feed_empty')} />`}
         ${view === 'favourites' && html`<${Feed} key="fav" store=${store} path="/api/v1/communities/favourites" title=${t('community.favourites')} empty=${t('community.favourites_empty')} />`}
         ${view === 'browse' && html`<${Browse} />`}
         ${id && html`<${Community} key=${id} store=${store} id=${id} onChange=${reload} />`}
@@ -123,11 +123,18 @@ function Browse() {
   </section>`;
 }
 
-/** A page of posts from `path` (the feed across mine, or favourites), with "more". */
-function Feed({ store, path, title, empty, role = null }) {
+/**
+ * A page of posts from `path` (the feed across mine, one community's, or favourites), with
+ * "more". `live` says which community events it follows: one community's id, `'*'` for all of
+ * mine, or null (favourites change only by my own hand). A new post is merged in at the top
+ * (the browser's scroll anchoring keeps what is being read in place); a new comment refreshes
+ * its post, whose open comments reload themselves.
+ */
+function Feed({ store, path, title, empty, role = null, live = null }) {
   const [posts, setPosts] = useState(/** @type {any[]|null} */ (null));
   const [next, setNext] = useState(/** @type {number|null} */ (null));
   const [error, setError] = useState(/** @type {any} */ (null));
+  const seen = useRef(store.communitySeen);
   const load = async (before) => {
     try {
       const r = await api.call('GET', path + (before ? (path.includes('?') ? '&' : '?') + 'before=' + before : ''));
@@ -137,9 +144,42 @@ function Feed({ store, path, title, empty, role = null }) {
       setError(err);
     }
   };
+  /** The first page again, with posts not shown yet put in front of the ones already shown. */
+  const merge = async () => {
+    try {
+      const r = await api.call('GET', path);
+      setPosts((list) => {
+        const have = new Set((list || []).map((x) => x.id));
+        return [...r.posts.filter((x) => !have.has(x.id)), ...(list || [])];
+      });
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const refresh = async (community, id) => {
+    try {
+      const p = await api.call('GET', `/api/v1/communities/${community}/posts/${id}`);
+      setPosts((list) => (list || []).map((x) => (x.id === p.id ? { ...x, comments: p.comments } : x)));
+    } catch {
+      // Gone or no longer visible: the next load shows it as it is.
+    }
+  };
   useEffect(() => {
     load(null);
   }, [path]);
+  useEffect(() => {
+    const fresh = store.communitySince(seen.current);
+    seen.current = store.communitySeen;
+    if (!live || !posts) return;
+    const mine = fresh.filter((e) => live === '*' || e.community === live);
+    const shown = new Set(posts.map((x) => x.id));
+    if (mine.some((e) => e.comment === null && !shown.has(e.post))) merge();
+    const commented = new Set(mine.filter((e) => e.comment !== null && shown.has(e.post)).map((e) => e.community + '/' + e.post));
+    for (const k of commented) {
+      const [community, id] = k.split('/');
+      refresh(community, Number(id));
+    }
+  }, [store.communitySeen]);
   const replace = (p) => setPosts((list) => (list || []).map((x) => (x.id === p.id ? p : x)));
   const remove = (p) => setPosts((list) => (list || []).filter((x) => x.id !== p.id));
   return html`<section aria-label=${title}>
@@ -189,7 +229,7 @@ function Community({ store, id, onChange }) {
       <${Alert} error=${error} />
     </div>
     ${c.role && html`<${Compose} community=${id} onPosted=${() => setN(n + 1)} />`}
-    ${readable && html`<${Feed} key=${'c' + n} store=${store} path=${`/api/v1/communities/${id}/posts`} title="" role=${c.role} empty=${t('community.no_posts')} />`}
+    ${readable && html`<${Feed} key=${'c' + n} store=${store} path=${`/api/v1/communities/${id}/posts`} live=${c.role ? id : null} title="" role=${c.role} empty=${t('community.no_posts')} />`}
     ${dialog === 'members' && html`<${MembersDialog} community=${c} onClose=${() => setDialog(null)} />`}
     ${dialog === 'log' && html`<${LogDialog} community=${c} onClose=${() => setDialog(null)} />`}
   </section>`;
@@ -377,6 +417,13 @@ function Comments({ store, post, onCount }) {
   useEffect(() => {
     load();
   }, [post.id]);
+  // A comment by anyone (another browser of mine included) arrives as an event for its post.
+  const seen = useRef(store.communitySeen);
+  useEffect(() => {
+    const fresh = store.communitySince(seen.current);
+    seen.current = store.communitySeen;
+    if (fresh.some((e) => e.comment !== null && e.post === post.id && e.community === post.community)) load();
+  }, [store.communitySeen]);
   const submit = async (e) => {
     e.preventDefault();
     setError(null);

@@ -48,6 +48,13 @@ export class Store {
     this.noticeCount = 0;
     /** Friend events seen: the friends screen reloads on each. */
     this.friendEvents = 0;
+    /**
+     * The last community events (new posts and comments), numbered, for the screens showing
+     * them to catch up with what came since they last looked; a bounded window.
+     * @type {{n: number, community: string, post: number, comment: number|null}[]}
+     */
+    this.communityEvents = [];
+    this.communitySeen = 0;
     /** @type {any} */
     this.flushTimer = null;
     this.lastFlush = 0;
@@ -436,11 +443,21 @@ export class Store {
       case 'friend':
         this.friendEvents += 1;
         break;
+      case 'community':
+        this.communitySeen += 1;
+        this.communityEvents.push({ n: this.communitySeen, community: ev.community, post: ev.post, comment: ev.comment ?? null });
+        if (this.communityEvents.length > 200) this.communityEvents.splice(0, this.communityEvents.length - 200);
+        break;
       default:
         break;
     }
     if (ev.type === 'message' && this.frameAt === null) this.frameAt = started;
     this.changed();
+  }
+
+  /** The community events numbered after `n` (those still in the window). */
+  communitySince(n) {
+    return this.communityEvents.filter((e) => e.n > n);
   }
 
   desktopNotify(who, m) {

@@ -155,6 +155,26 @@ test('Ana sees the comment, replies, and reads the members list', async () => {
   await page.getByRole('dialog', { name: '管理记录' }).getByRole('button', { name: '关闭' }).click();
 });
 
+test('a new post and a new comment reach an open screen without reloading', async () => {
+  // Bo is reading his feed across his communities when Ana posts.
+  await B.page.getByRole('heading', { name: 'My feed' }).waitFor();
+  await A.page.getByRole('textbox', { name: '发帖' }).fill('江边的新帖子');
+  await A.page.getByRole('button', { name: '发布', exact: true }).click();
+  await B.page.getByRole('article', { name: /Post by/ }).filter({ hasText: '江边的新帖子' }).waitFor();
+  // Bo opens the comments of the first post; Ana's new comment on it appears there.
+  await B.page.getByRole('navigation', { name: 'Community sections' }).getByRole('link', { name: NAME }).click();
+  const his = B.page.getByRole('article', { name: /Post by/ }).filter({ hasText: TEXT });
+  await his.getByRole('button', { name: /Comments/ }).click();
+  await his.getByText('谢谢！').waitFor();
+  const hers = A.page.getByRole('article', { name: /的帖子/ }).filter({ hasText: TEXT });
+  await hers.getByRole('button', { name: /评论/ }).click();
+  await hers.getByLabel('写评论').fill('傍晚再去一次');
+  await hers.getByRole('button', { name: '发送' }).click();
+  await his.getByText('傍晚再去一次').waitFor();
+  // Ana's own screen counts it once.
+  await hers.getByRole('button', { name: '评论（3）' }).waitFor();
+});
+
 test('at phone width the community screen fits the screen', async () => {
   await A.page.setViewportSize({ width: 375, height: 740 });
   await A.page.getByRole('heading', { name: NAME }).waitFor();
