@@ -169,7 +169,7 @@ test('contacts match, a suggestion is dismissed and one befriended, nearby by ce
   await mei.page.getByRole('link', { name: '邀请' }).click();
   await mei.page.getByRole('button', { name: '生成邀请' }).click();
   const made = mei.page.getByRole('region', { name: '你的好友邀请' });
-  await made.getByRole('img', { name: '邀请链接的二维码' }).waitFor();
+  await made.getByRole('img', { name: '邀请链接的二维码' }).scrollIntoViewIfNeeded();
   const link = await made.getByLabel('邀请链接').inputValue();
   assert.match(link, new RegExp(`^https://localhost/#/invite/[A-Za-z0-9_-]{22}/${pm.handle}$`));
   await check(mei.page, 'invite-made-zh');
@@ -218,7 +218,7 @@ test('contacts match, a suggestion is dismissed and one befriended, nearby by ce
   await mei.page.getByRole('link', { name: '附近的人' }).click();
   await mei.page.getByRole('link', { name: '邀请' }).click();
   const joins = mei.page.getByRole('region', { name: '入群申请' });
-  await joins.getByText(linAddress).waitFor();
+  await joins.getByText(linAddress).scrollIntoViewIfNeeded();
   await check(mei.page, 'join-request-zh');
   await joins.getByRole('button', { name: `同意 ${pl.nickname} 加入` }).click();
   await mei.page.getByText('没有待处理的入群申请。').waitFor();
