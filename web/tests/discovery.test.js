@@ -106,7 +106,11 @@ test('contacts match, a suggestion is dismissed and one befriended, nearby by ce
   await list.getByText(boAddress).waitFor();
   assert.equal(await list.locator('li', { hasText: linAddress }).getByText('在你的通讯录中').count(), 1);
   await check(mei.page, 'suggestions-zh');
-  await list.getByRole('button', { name: `不感兴趣：${pb.nickname}` }).click();
+  // By keyboard: the buttons are plain buttons in reading order.
+  await list.getByRole('button', { name: `加好友：${pb.nickname}` }).focus();
+  await mei.page.keyboard.press('Tab');
+  assert.equal(await mei.page.evaluate(() => document.activeElement?.getAttribute('aria-label')), `不感兴趣：${pb.nickname}`);
+  await mei.page.keyboard.press('Enter');
   await list.getByText(boAddress).waitFor({ state: 'detached' });
   await list.getByRole('button', { name: `加好友：${pl.nickname}` }).click();
   await list.getByText('已发送请求').waitFor();
