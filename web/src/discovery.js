@@ -108,6 +108,13 @@ function Suggestions({ store, setAsk }) {
   };
   if (!consents) return html`<${Alert} error=${error} />`;
   return html`<${Alert} error=${err} />
+    <section aria-labelledby="h-people">
+      <h3 id="h-people" class="section-title">${t('discover.people')}</h3>
+      ${consents.recommend_me
+        ? html`<${SuggestionList} store=${store} />`
+        : html`<p class="empty">${t('discover.suggestions_off')}</p>
+          <button type="button" class="primary" onClick=${() => toggle('recommend_me', true)}>${t('discover.turn_on')}</button>`}
+    </section>
     <section aria-labelledby="h-choices">
       <h3 id="h-choices" class="section-title">${t('discover.choices')}</h3>
       <div class="card-list">
@@ -118,13 +125,6 @@ function Suggestions({ store, setAsk }) {
         ${findable !== null && html`<${Switch} id="s-findable" label=${t('discover.findable')} hint=${t('discover.findable_hint')}
           checked=${findable} busy=${busy === 'findable'} onChange=${(on) => toggle('findable', on)} />`}
       </div>
-    </section>
-    <section aria-labelledby="h-people">
-      <h3 id="h-people" class="section-title">${t('discover.people')}</h3>
-      ${consents.recommend_me
-        ? html`<${SuggestionList} store=${store} />`
-        : html`<p class="empty">${t('discover.suggestions_off')}</p>
-          <button type="button" class="primary" onClick=${() => toggle('recommend_me', true)}>${t('discover.turn_on')}</button>`}
     </section>`;
 }
 

@@ -173,7 +173,10 @@ test('contacts match, a suggestion is dismissed and one befriended, nearby by ce
   await mei.page.getByRole('link', { name: '邀请' }).click();
   await mei.page.getByRole('button', { name: '生成邀请' }).click();
   const made = mei.page.getByRole('region', { name: '你的好友邀请' });
-  await made.getByRole('img', { name: '邀请链接的二维码' }).scrollIntoViewIfNeeded();
+  const qr = made.getByRole('img', { name: '邀请链接的二维码' });
+  await qr.scrollIntoViewIfNeeded();
+  // The node's SVG, drawn (the CSP allows data: images; the page inserts no markup).
+  assert.ok(await qr.evaluate((i) => /** @type {HTMLImageElement} */ (i).complete && /** @type {HTMLImageElement} */ (i).naturalWidth > 0), 'the QR code is drawn');
   const link = await made.getByLabel('邀请链接').inputValue();
   assert.match(link, new RegExp(`^https://localhost/#/invite/[A-Za-z0-9_-]{22}/${pm.handle}$`));
   await check(mei.page, 'invite-made-zh');
@@ -233,6 +236,20 @@ test('contacts match, a suggestion is dismissed and one befriended, nearby by ce
 
   await lin.page.getByRole('link', { name: 'Back to chats' }).click();
   await lin.page.getByRole('link', { name: /周末徒步/ }).waitFor();
+
+  // Friends of friends: Mei accepts Bo; Lin, her friend, is shown Bo with a count, no names.
+  await mei.page.getByRole('link', { name: '返回聊天' }).click();
+  await mei.page.getByRole('link', { name: '好友' }).click();
+  await mei.page.getByRole('button', { name: `接受 ${pb.nickname}` }).click();
+  await mei.page.getByRole('region', { name: '我的好友' }).getByText(boAddress).waitFor();
+  await lin.page.getByRole('link', { name: 'Find people' }).click();
+  await lin.page.getByRole('button', { name: 'Turn on suggestions' }).click();
+  await allow(lin.page, 'Allow');
+  const linList = lin.page.getByRole('list', { name: 'Suggestions' });
+  const boRow = linList.locator('li', { hasText: boAddress });
+  await boRow.getByText('Mutual friends: 1').waitFor();
+  assert.equal(await boRow.getByText(pm.nickname).count(), 0, 'no mutual friend is named');
+  await check(lin.page, 'mutual-en-phone');
 
   for (const p of [mei, lin, bo, boPhone]) {
     assert.deepEqual(p.problems, []);
