@@ -25,28 +25,33 @@ function cells(line) {
 }
 
 /**
- * The phone numbers written in `text`, as written: the TEL lines of a vCard, else the phone
- * columns of a table with a header that names them, else every number in every cell (one per
- * line, or separated by commas or semicolons, as a person pastes them, with or without names).
+ * The phone numbers written in `text`, as written: the TEL lines of its vCards; and of the
+ * other lines, the phone columns of a table whose header names them, else every number in
+ * every cell (one per line, or separated by commas or semicolons, as a person pastes them,
+ * with or without names). Pasted lines and a picked file may be mixed.
  * @param {string} text
  * @returns {string[]}
  */
 export function numbersIn(text) {
   // vCard lines may be folded: a line starting with a space or tab continues the one before.
-  const unfolded = text.replace(/\r?\n[ \t]/g, '');
-  if (/^BEGIN:VCARD/im.test(unfolded)) {
-    return unfolded
-      .split(/\r?\n/)
-      .filter((l) => /^(item\d+\.)?TEL[;:]/i.test(l))
-      .map((l) => l.slice(l.indexOf(':') + 1).replace(/^tel:/i, '').trim())
-      .filter(phoneLike);
-  }
-  const rows = unfolded.split(/\r?\n/).filter((l) => l.trim());
-  if (rows.length === 0) return [];
-  const head = cells(rows[0]);
-  const columns = head.map((c, i) => (PHONE_HEADER.test(c) && !phoneLike(c) ? i : -1)).filter((i) => i >= 0);
-  const body = columns.length ? rows.slice(1) : rows;
+  const lines = text.replace(/\r?\n[ \t]/g, '').split(/\r?\n/);
   const out = [];
+  const rest = [];
+  let inCard = false;
+  for (const l of lines) {
+    if (/^BEGIN:VCARD/i.test(l)) inCard = true;
+    else if (/^END:VCARD/i.test(l)) inCard = false;
+    else if (!inCard) {
+      if (l.trim()) rest.push(l);
+    } else if (/^(item\d+\.)?TEL[;:]/i.test(l)) {
+      const v = l.slice(l.indexOf(':') + 1).replace(/^tel:/i, '').trim();
+      if (phoneLike(v)) out.push(v);
+    }
+  }
+  if (rest.length === 0) return out;
+  const head = cells(rest[0]);
+  const columns = head.map((c, i) => (PHONE_HEADER.test(c) && !phoneLike(c) ? i : -1)).filter((i) => i >= 0);
+  const body = columns.length ? rest.slice(1) : rest;
   for (const row of body) {
     const cs = cells(row);
     for (const [i, c] of cs.entries()) {

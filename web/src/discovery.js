@@ -13,6 +13,8 @@ import { prepare, contactHash, callingCodeOf, MAX_UPLOAD } from './contacts.js';
 
 const TABS = ['suggestions', 'contacts', 'nearby', 'invites'];
 const BANDS = ['same_area', 'about_3km', 'about_5km'];
+/** Largest contacts file read (a phone's whole address book as vCards is far smaller). */
+const MAX_FILE = 5 * 1024 * 1024;
 /** Where an invite opened while signed out waits for the sign-in (this tab only). */
 const PENDING_INVITE = 'shanliao.invite';
 
@@ -221,12 +223,17 @@ function Contacts({ store, setAsk }) {
     api.call('GET', '/api/v1/me/consents').then((r) => setGranted(Object.fromEntries(r.consents.map((c) => [c.purpose, c.granted]))), setErr);
   }, [shownKey]);
   const pick = async (e) => {
-    const file = e.currentTarget.files && e.currentTarget.files[0];
+    const input = e.currentTarget;
+    const file = input.files && input.files[0];
+    input.value = '';
     if (!file) return;
+    if (file.size > MAX_FILE) {
+      setErr(t('discover.contacts_file_too_big'));
+      return;
+    }
     // Read here; the file itself is never sent.
     const read = await file.text();
     setText((have) => (have.trim() ? have.trimEnd() + '\n' : '') + read);
-    e.currentTarget.value = '';
   };
   const { numbers, unreadable } = prepare(text, code);
   const submit = async (e) => {

@@ -18,6 +18,11 @@ test('a vCard gives its TEL lines only, folded lines joined and tel: URIs opened
   assert.deepEqual(numbersIn(card), ['+86 138 00138000', '0044 20 7946 0958', '+1-202-555-0100']);
 });
 
+test('pasted lines and a picked vCard together give the numbers of both', () => {
+  const text = 'Li Lei 138 0013 8000\nBEGIN:VCARD\nFN:Wang 13900000000\nTEL:+86 139 0000 0002\nEND:VCARD\n13900000003';
+  assert.deepEqual(numbersIn(text), ['+86 139 0000 0002', '138 0013 8000', '13900000003']);
+});
+
 test('a table with a phone column gives that column only', () => {
   const csv = 'Name,Mobile,Birthday\nLi,138 0013 8000,2020-01-01\n"Wang","+44 (0)20 7946 0958",1990-02-03\n';
   assert.deepEqual(numbersIn(csv), ['138 0013 8000', '+44 (0)20 7946 0958']);
