@@ -9,6 +9,7 @@ import { PrivacyCentre } from './privacy.js';
 import { FriendsScreen } from './friends.js';
 import { CommunitiesScreen } from './communities.js';
 import { SearchScreen } from './search.js';
+import { DiscoverScreen, InviteScreen, InviteSignedOut, takePendingInvite } from './discovery.js';
 
 function useHash() {
   const [hash, setHash] = useState(location.hash || '#/');
@@ -54,14 +55,20 @@ export function App({ store }) {
     if (parts[0] === 'policy') return html`<${PolicyScreen} go=${go} onLanguage=${onLanguage} forRegistration=${true} />`;
     if (parts[0] === 'read-policy') return html`<${PolicyScreen} go=${go} onLanguage=${onLanguage} forRegistration=${false} />`;
     if (parts[0] === 'register' && parts[1]) return html`<${Register} store=${store} go=${go} version=${decodeURIComponent(parts[1])} onLanguage=${onLanguage} />`;
+    if (parts[0] === 'invite' && parts[1]) return html`<${InviteSignedOut} parts=${parts.slice(1)} />`;
     return html`<${Login} store=${store} go=${go} onLanguage=${onLanguage} />`;
   }
   if (store.locked && parts[0] !== 'privacy') {
     go('#/privacy/deletion');
   }
+  // An invite link opened before signing in comes back once signed in.
+  const pending = parts[0] !== 'invite' && !store.locked ? takePendingInvite() : null;
+  if (pending) go('#/invite/' + pending);
   if (parts[0] === 'privacy') return html`<${PrivacyCentre} store=${store} tab=${parts[1]} go=${go} />`;
   if (parts[0] === 'friends') return html`<${FriendsScreen} store=${store} go=${go} />`;
   if (parts[0] === 'communities') return html`<${CommunitiesScreen} store=${store} parts=${parts.slice(1)} />`;
   if (parts[0] === 'search') return html`<${SearchScreen} store=${store} go=${go} />`;
+  if (parts[0] === 'discover') return html`<${DiscoverScreen} store=${store} tab=${parts[1]} go=${go} />`;
+  if (parts[0] === 'invite' && parts[1]) return html`<${InviteScreen} store=${store} parts=${parts.slice(1)} go=${go} />`;
   return html`<${ChatScreen} store=${store} active=${parts[0] === 'chats' ? parts[1] || null : null} go=${go} onLanguage=${onLanguage} />`;
 }

@@ -75,6 +75,7 @@ export function ChatScreen({ store, active, go, onLanguage }) {
       </nav>
       <footer class="sidebar-foot">
         <a class="button ghost" href="#/friends"><${Icon} name="people" /> ${t('friends.title')}</a>
+        <a class="button ghost" href="#/discover"><${Icon} name="discover" /> ${t('discover.title')}</a>
         <a class="button ghost" href="#/communities"><${Icon} name="community" /> ${t('community.title')}</a>
         <a class="button ghost" href="#/privacy"><${Icon} name="shield" /> ${t('privacy.title')}</a>
       </footer>

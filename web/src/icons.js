@@ -18,6 +18,8 @@ const PATHS = {
   // Communities (小组): a shared place.
   community: 'M3 21V9l9-6 9 6v12M9 21v-6h6v6',
   search: 'M11 19a8 8 0 1 0 0-16 8 8 0 0 0 0 16zM21 21l-4.35-4.35',
+  // Finding people (suggestions, nearby, invites): a compass.
+  discover: 'M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20zM16.2 7.8l-2.1 6.3-6.3 2.1 2.1-6.3z',
 };
 
 /** @param {{name: keyof typeof PATHS, size?: number}} props */

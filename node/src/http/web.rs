@@ -33,8 +33,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; font-src 'self'; \
 manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Features the client may ask for (at the moment of use) and nothing else.
-const PERMISSIONS: &str = "camera=(self), microphone=(self), geolocation=(), payment=(), usb=()";
+/// Features the client may ask for (at the moment of use) and nothing else. Geolocation is for
+/// the nearby screen, which turns the position into a coarse cell on the device.
+const PERMISSIONS: &str =
+    "camera=(self), microphone=(self), geolocation=(self), payment=(), usb=()";
 
 /// One servable file, with its gzip form when that is smaller.
 #[derive(Debug)]
