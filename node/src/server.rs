@@ -420,6 +420,29 @@ impl Node {
         Ok(outbox.store().fetch_jobs().await?.len())
     }
 
+    /// How many envelopes are durably queued for `peer` (for tests: what is left to send).
+    pub async fn queued_for(&self, peer: &str) -> Result<u64, FedError> {
+        let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
+        let counts = outbox.store().outbound_counts().await?;
+        Ok(counts
+            .into_iter()
+            .find(|(d, _)| d == peer)
+            .map_or(0, |(_, n)| n))
+    }
+
+    /// Failed delivery attempts to `peer` since start, as the metrics count them (for tests
+    /// moving a manual clock through the backoff).
+    pub fn delivery_failures(&self, peer: &str) -> u64 {
+        self.outbox.as_ref().map_or(0, |o| {
+            o.delivery_stats()
+                .iter()
+                .filter(|s| s.0 == peer)
+                .map(|s| s.2)
+                .max()
+                .unwrap_or(0)
+        })
+    }
+
     /// How many media chunks the node stores, any owner's (for tests of removal).
     pub async fn stored_media_chunks(&self) -> Result<u64, FedError> {
         let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;

@@ -1,10 +1,16 @@
-//! Time: the `Clock` every time-dependent piece of logic takes (so tests can move it), and
-//! conversions between Unix milliseconds, calendar dates and RFC 3339 text.
+//! Time: the `Clock` every time-dependent piece of logic takes (so tests can move it) — what
+//! time it is, and the timers that wait on it — and conversions between Unix milliseconds,
+//! calendar dates and RFC 3339 text.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
 
 pub use crate::config::Date;
 
@@ -39,9 +45,18 @@ impl fmt::Display for Millis {
     }
 }
 
-/// The source of "now". Production uses [`SystemClock`]; tests use [`ManualClock`].
+/// A wait started by [`Clock::sleep`]: it completes once its clock has moved on by the
+/// duration asked for.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// The source of "now", and of the timers that wait for it to move. Production uses
+/// [`SystemClock`]; tests use [`ManualClock`], whose timers end only when the test moves it.
 pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> Millis;
+
+    /// A timer for `d` from this call (not from its first poll), so a caller can start it
+    /// before it makes its wait visible to anyone who might move the clock.
+    fn sleep(&self, d: Duration) -> Sleep;
 }
 
 /// A shareable clock handle.
@@ -58,28 +73,102 @@ impl Clock for SystemClock {
             .unwrap_or_default();
         Millis(d.as_millis() as u64)
     }
+
+    /// Tokio's timer, on the runtime's monotonic clock.
+    fn sleep(&self, d: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(d))
+    }
 }
 
-/// A clock that only moves when told to.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
+/// A clock that only moves when told to. Its timers ([`Clock::sleep`]) end when it is moved
+/// to or past their deadline, never by themselves; [`ManualClock::timers`] tells a test which
+/// are waiting, so it can move the clock once the node is known to wait on it.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<ManualState>);
+
+#[derive(Debug)]
+struct ManualState {
+    /// Now, in Unix ms; its receivers are the running timers.
+    now: watch::Sender<u64>,
+    /// Timers started and not yet ended or dropped: id → deadline.
+    timers: Mutex<BTreeMap<u64, u64>>,
+    next_id: AtomicU64,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new(Millis(0))
+    }
+}
 
 impl ManualClock {
     pub fn new(start: Millis) -> Self {
-        ManualClock(AtomicU64::new(start.0))
+        ManualClock(Arc::new(ManualState {
+            now: watch::Sender::new(start.0),
+            timers: Mutex::default(),
+            next_id: AtomicU64::new(0),
+        }))
     }
     pub fn advance_ms(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
+        self.0.now.send_modify(|t| *t = t.saturating_add(ms));
     }
     pub fn set(&self, t: Millis) {
-        self.0.store(t.0, Ordering::SeqCst);
+        self.0.now.send_replace(t.0);
+    }
+
+    /// The deadlines of the timers started on this clock that are still waiting (not yet
+    /// due, and not dropped), earliest first.
+    pub fn timers(&self) -> Vec<Millis> {
+        let now = self.now().0;
+        let mut due: Vec<Millis> = lock(&self.0.timers)
+            .values()
+            .filter(|d| **d > now)
+            .map(|d| Millis(*d))
+            .collect();
+        due.sort_unstable();
+        due
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Millis {
-        Millis(self.0.load(Ordering::SeqCst))
+        Millis(*self.0.now.borrow())
     }
+
+    fn sleep(&self, d: Duration) -> Sleep {
+        let until = self
+            .now()
+            .0
+            .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.0.timers).insert(id, until);
+        let started = Started {
+            state: self.0.clone(),
+            id,
+        };
+        let mut now = self.0.now.subscribe();
+        Box::pin(async move {
+            let _started = started;
+            // The sender lives in `_started.state`, so this only ends at the deadline.
+            let _ = now.wait_for(|t| *t >= until).await;
+        })
+    }
+}
+
+/// A running [`ManualClock`] timer; ended or dropped, it is no longer listed.
+struct Started {
+    state: Arc<ManualState>,
+    id: u64,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        lock(&self.state.timers).remove(&self.id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's method).
@@ -206,5 +295,53 @@ mod tests {
         assert_eq!(c.now(), Millis(5));
         c.advance_ms(10);
         assert_eq!(c.now(), Millis(15));
+    }
+
+    /// Polls `f` once, without a runtime timer.
+    fn ready(f: &mut Sleep) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        f.as_mut().poll(&mut cx).is_ready()
+    }
+
+    #[test]
+    fn a_manual_timer_ends_only_when_the_clock_reaches_its_deadline() {
+        let c = ManualClock::new(Millis(1_000));
+        let mut t = c.sleep(Duration::from_millis(300));
+        assert_eq!(c.timers(), vec![Millis(1_300)], "started at the call");
+        assert!(!ready(&mut t));
+        c.advance_ms(299);
+        assert!(!ready(&mut t), "a millisecond early");
+        assert_eq!(c.timers(), vec![Millis(1_300)]);
+        c.advance_ms(1);
+        assert!(ready(&mut t));
+        drop(t);
+        assert!(c.timers().is_empty());
+    }
+
+    #[test]
+    fn a_dropped_manual_timer_is_no_longer_listed_and_a_due_one_is_not_waiting() {
+        let c = ManualClock::new(Millis(0));
+        let early = c.sleep(Duration::from_secs(1));
+        let late = c.sleep(Duration::from_secs(5));
+        assert_eq!(c.timers(), vec![Millis(1_000), Millis(5_000)]);
+        drop(late);
+        assert_eq!(c.timers(), vec![Millis(1_000)]);
+        c.set(Millis(1_000));
+        assert!(c.timers().is_empty(), "due, though not yet polled");
+        drop(early);
+    }
+
+    #[tokio::test]
+    async fn a_manual_timer_wakes_its_task_when_the_clock_moves() {
+        let c = ManualClock::new(Millis(0));
+        let t = c.sleep(Duration::from_secs(60));
+        let waiting = tokio::spawn(t);
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        c.advance_ms(60_000);
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("woken by the move")
+            .unwrap();
     }
 }

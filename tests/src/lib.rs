@@ -156,6 +156,28 @@ impl TestNode {
             .expect("admin socket")
             .expect("a node answers")
     }
+
+    /// The value of the metrics sample `series` (name and labels, e.g.
+    /// `shanliao_websockets_open`), scraped from the node's metrics listener (the node must be
+    /// configured with `[metrics] listen = "127.0.0.1:0"`); `None` when it is not exposed.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.node().metrics_addr().expect("a metrics listener");
+        let mut tcp = TcpStream::connect(addr).await.expect("metrics listener");
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("metrics request");
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
+            .await
+            .expect("metrics answer within 10 s")
+            .expect("metrics answer");
+        let text = String::from_utf8(out).expect("metrics text");
+        let (_, body) = text.split_once("\r\n\r\n")?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    }
 }
 
 /// Starts nodes that federate with each other, one per `(domain, region)`: each with its own
@@ -200,14 +222,44 @@ pub async fn alice_in_a_hosted_group_with(
     Box::pin(alice_in_a_group_hosted_by("CN", extra, keys)).await
 }
 
+/// Like [`alice_in_a_hosted_group`], the node on `clock`.
+pub async fn alice_in_a_hosted_group_on(
+    keys: &str,
+    clock: SharedClock,
+) -> (FakePeer, Vec<TestNode>, Client, String) {
+    Box::pin(alice_in_a_group_hosted_by_on("CN", "", keys, clock)).await
+}
+
 async fn alice_in_a_group_hosted_by(
     region: &str,
     extra: &str,
     keys: &str,
 ) -> (FakePeer, Vec<TestNode>, Client, String) {
+    Box::pin(alice_in_a_group_hosted_by_on(
+        region,
+        extra,
+        keys,
+        Arc::new(SystemClock),
+    ))
+    .await
+}
+
+async fn alice_in_a_group_hosted_by_on(
+    region: &str,
+    extra: &str,
+    keys: &str,
+    clock: SharedClock,
+) -> (FakePeer, Vec<TestNode>, Client, String) {
     let peer = FakePeer::start("e.test", region).await;
     // Boxed: the nodes' start-up futures (each holding its `Config`) would make this one large.
-    let nodes = Box::pin(federation_tuned(&[("a.test", "CN")], &[&peer], extra, keys)).await;
+    let nodes = Box::pin(federation_on(
+        &[("a.test", "CN")],
+        &[&peer],
+        extra,
+        keys,
+        clock,
+    ))
+    .await;
     let c = nodes[0].client();
     let alice = c.user("alice", &phone(1)).await;
     let state = peer.group_state(
@@ -232,6 +284,25 @@ pub async fn federation_tuned(
     fakes: &[&FakePeer],
     extra: &str,
     federation_keys: &str,
+) -> Vec<TestNode> {
+    Box::pin(federation_on(
+        nodes,
+        fakes,
+        extra,
+        federation_keys,
+        Arc::new(SystemClock),
+    ))
+    .await
+}
+
+/// Like [`federation_tuned`], every node on `clock` (a [`node::ManualClock`] makes delivery
+/// backoff and pacing wait until the test moves it).
+pub async fn federation_on(
+    nodes: &[(&str, &str)],
+    fakes: &[&FakePeer],
+    extra: &str,
+    federation_keys: &str,
+    clock: SharedClock,
 ) -> Vec<TestNode> {
     struct Prepared {
         dir: tempfile::TempDir,
@@ -322,7 +393,7 @@ pub async fn federation_tuned(
     }
     let mut nodes_out = Vec::new();
     for (p, config) in prepared.into_iter().zip(out) {
-        nodes_out.push(TestNode::start_on(p.dir, config, Arc::new(SystemClock), p.listener).await);
+        nodes_out.push(TestNode::start_on(p.dir, config, clock.clone(), p.listener).await);
     }
     nodes_out
 }

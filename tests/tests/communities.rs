@@ -12,7 +12,7 @@ use img_parts::jpeg::Jpeg;
 use img_parts::{Bytes, ImageEXIF};
 use node::{AdminRequest, ManualClock, Millis};
 use serde_json::{Value, json};
-use tests::{Client, TestNode, next_of, now_ms, phone, quiet_for};
+use tests::{Client, TestNode, next_event, next_of, now_ms, phone};
 
 fn body(r: &tests::Reply) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
@@ -771,9 +771,15 @@ async fn new_posts_and_comments_arrive_as_events_for_members_who_may_see_them() 
         !contains(e.to_string().as_bytes(), "more"),
         "numbers only, no text"
     );
-    // A friends-only post is no event for someone who may not see it.
+    // A friends-only post is no event for someone who may not see it: the next event is the
+    // members' post after it.
     post(&c, &ann, &id, "friends only", "friends").await;
-    assert!(quiet_for(&mut ws, 300).await);
+    let after = post(&c, &ann, &id, "for members", "members").await;
+    let e = next_event(&mut ws).await;
+    assert_eq!(
+        (&e["type"], e["post"].as_u64()),
+        (&json!("community"), Some(after))
+    );
 }
 
 /// `a` asks `b` (at `b_addr`) to be friends and `b` accepts.

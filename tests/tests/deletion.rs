@@ -85,7 +85,8 @@ async fn deleting_my_account_needs_my_password_locks_it_and_can_be_cancelled() {
 async fn after_the_cooling_off_period_the_account_is_erased_and_its_handle_cannot_return() {
     let clock = Arc::new(ManualClock::new(Millis(now_ms())));
     let n = TestNode::start_manual(
-        "[accounts]\ndeletion_cooling_off_days = 1\n[retention]\ninterval_secs = 1\n",
+        "[accounts]\ndeletion_cooling_off_days = 1\n[retention]\ninterval_secs = 1\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n",
         clock.clone(),
     )
     .await;
@@ -105,8 +106,15 @@ async fn after_the_cooling_off_period_the_account_is_erased_and_its_handle_canno
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
 
-    // Within the period nothing is erased, even when the node looks.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Within the period nothing is erased, even when the node looks: each maintenance round
+    // runs the due erasures, then retention (counted), so two more counted rounds mean at
+    // least one looked for due erasures after the request.
+    let runs = || async { n.metric("shanliao_retention_runs_total").await };
+    let before = runs().await.unwrap_or(0.0);
+    eventually(10, "two more maintenance rounds", || async {
+        (runs().await? >= before + 2.0).then_some(())
+    })
+    .await;
     assert_eq!(
         c.get("/api/v1/me", Some(&dora)).await.status,
         StatusCode::OK

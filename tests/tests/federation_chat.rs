@@ -1,9 +1,12 @@
 //! Chat across nodes: real nodes on loopback, each with its own domain, signing key and
 //! certificate, federating over HTTPS with signed transactions.
 
+use std::sync::Arc;
+
 use http::StatusCode;
 use serde_json::{Value, json};
-use tests::{Client, eventually, federation, next_of, phone};
+use tests::node::{Clock, ManualClock, Millis};
+use tests::{Client, eventually, federation, next_of, now_ms, phone};
 
 /// POST a text and return the status and body (201 on the host, 202 when forwarded).
 async fn post(c: &Client, token: &str, conv: &str, txn: &str, text: &str) -> (StatusCode, Value) {
@@ -334,9 +337,13 @@ async fn messages_wait_for_a_peer_that_is_down_and_arrive_once_even_across_a_sen
     let bob = b.login("bob").await.0;
     let want = ["queued 0", "queued 1", "queued 2", "queued 3"];
     history_becomes(&b, &bob, &id, &want).await;
-    // And exactly once: a little later still four, in order, with seqs 1..=4.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    history_becomes(&b, &bob, &id, &want).await;
+    // And exactly once: once nothing is left in a.test's queue for b.test (every envelope was
+    // answered), nothing more can arrive; b.test holds four, in order, with seqs 1..=4.
+    eventually(10, "a.test's queue for b.test emptied", || async {
+        (nodes[0].node().queued_for("b.test").await.unwrap() == 0).then_some(())
+    })
+    .await;
+    assert_eq!(b.visible_texts(&bob, &id).await, want);
     let r = b
         .get(
             &format!("/api/v1/conversations/{id}/messages?limit=50"),
@@ -356,12 +363,14 @@ async fn messages_wait_for_a_peer_that_is_down_and_arrive_once_even_across_a_sen
 
 #[tokio::test]
 async fn a_full_peer_queue_refuses_new_sends_and_a_returning_peer_cuts_the_backoff_short() {
-    // Long backoff, tiny queue.
-    let mut nodes = tests::federation_tuned(
+    // Long backoff, tiny queue; both nodes on a clock that moves only when this test says.
+    let clock = Arc::new(ManualClock::new(Millis(now_ms())));
+    let mut nodes = tests::federation_on(
         &[("a.test", "CN"), ("b.test", "CN")],
         &[],
         "",
         "retry_max_secs = 120\nqueue_max = 3",
+        clock.clone(),
     )
     .await;
     let a = nodes[0].client();
@@ -412,19 +421,34 @@ async fn a_full_peer_queue_refuses_new_sends_and_a_returning_peer_cuts_the_backo
         3
     );
 
-    // Let the sender back off for a while (waits of 1, 2, 4, 8 s …), then bring the peer back
-    // and have it contact the sender: delivery follows at once, not after the next wait.
-    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    // Let the sender back off (waits of at most 1, 2, 4, 8, 16 s): after each failed attempt,
+    // move the clock past that attempt's longest wait, so the next attempt fails too.
+    let failures = || nodes[0].node().delivery_failures("b.test");
+    for attempt in 1..=5u32 {
+        eventually(10, &format!("failed attempt {attempt}"), || async {
+            (failures() >= u64::from(attempt)).then_some(())
+        })
+        .await;
+        if attempt < 5 {
+            clock.advance_ms(1000 << (attempt - 1));
+        }
+    }
+    // Now it waits at least 8 s on the clock, which stays where it is from here on.
+    let waits = clock.timers();
+    assert!(
+        waits.iter().any(|t| t.saturating_sub(clock.now()) >= 8_000),
+        "backing off for at least 8 s: {waits:?}"
+    );
+    // Bring the peer back and have it contact the sender: delivery follows without the clock
+    // moving at all, so the wait was cut short rather than run out.
     nodes[1].start_again().await;
     let b = nodes[1].client();
     let bob = b.login("bob").await.0;
-    let started = std::time::Instant::now();
     let r = b.get("/api/v1/users/alice@a.test", Some(&bob)).await;
     assert_eq!(r.status, StatusCode::OK);
     history_becomes(&b, &bob, &id, &["m0", "m1", "m2"]).await;
-    assert!(
-        started.elapsed() < std::time::Duration::from_millis(1500),
-        "delivered {:?} after the peer came back",
-        started.elapsed()
-    );
+    eventually(10, "a.test's queue for b.test emptied", || async {
+        (nodes[0].node().queued_for("b.test").await.unwrap() == 0).then_some(())
+    })
+    .await;
 }

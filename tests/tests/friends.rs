@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use node::{ManualClock, Millis};
 use serde_json::{Value, json};
-use tests::{Client, TestNode, eventually, next_of, now_ms, phone, quiet_for};
+use tests::{Client, TestNode, eventually, next_event, next_of, now_ms, phone};
 
 async fn ask(c: &Client, token: &str, to: &str, note: Option<&str>) -> tests::Reply {
     let body = match note {
@@ -474,7 +474,16 @@ async fn a_blocked_user_is_not_told_and_gets_the_answers_anyone_refused_gets() {
 
     // The friendship ends like any removal; that is all Bob hears.
     assert_eq!(next_of(&mut ws_b, "friend").await["action"], "removed");
-    assert!(quiet_for(&mut ws_b, 300).await, "nothing else reaches Bob");
+    // Nothing else reaches Bob: the next event on his stream is of what Carol sends him after
+    // the block.
+    let marker = c.direct(&carol, "bob@localhost").await;
+    c.say(&carol, &marker, "c1", "hi bob").await;
+    let e = next_event(&mut ws_b).await;
+    assert_eq!(
+        e["conversation"],
+        json!(marker),
+        "nothing else reaches Bob: {e}"
+    );
     assert!(friends(&c, &alice).await.is_empty());
     assert!(friends(&c, &bob).await.is_empty());
     let blocks_of_bob = c.get("/api/v1/blocks", Some(&bob)).await.json();

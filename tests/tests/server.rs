@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tests::{TestNode, node, phone};
+use tests::{TestNode, eventually, node, phone};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Reads until the peer closes (or 10 s pass); returns what was read.
@@ -112,20 +112,15 @@ async fn a_client_that_sends_headers_too_slowly_is_disconnected() {
 async fn connections_beyond_the_limit_are_refused_until_one_closes() {
     let n = TestNode::start_toml("[http]\nmax_connections = 2\n").await;
     let c = n.client();
+    // The node takes a slot before the TLS handshake, so both are held once these return.
     let a = c.connect_tls().await.unwrap();
     let _b = c.connect_tls().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(c.connect_tls().await.is_err(), "third connection refused");
     drop(a);
-    let mut ok = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if c.connect_tls().await.is_ok() {
-            ok = true;
-            break;
-        }
-    }
-    assert!(ok, "a slot frees when a connection closes");
+    eventually(5, "a slot freed by the closed connection", || async {
+        c.connect_tls().await.ok()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -152,21 +147,16 @@ async fn open_websockets_count_against_the_connection_limit() {
     let n = TestNode::start_toml("[http]\nmax_connections = 2\n").await;
     let c = n.client();
     let t = c.user("wslimit", &phone(1)).await;
+    // Each holds its slot from before its TLS handshake through the upgrade.
     let first = c.ws(Some(&t), None).await;
     let _second = c.ws(Some(&t), None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         c.connect_tls().await.is_err(),
         "both slots are held by the open WebSockets"
     );
     drop(first);
-    let mut ok = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if c.connect_tls().await.is_ok() {
-            ok = true;
-            break;
-        }
-    }
-    assert!(ok, "closing a WebSocket frees its slot");
+    eventually(5, "a slot freed by the closed WebSocket", || async {
+        c.connect_tls().await.ok()
+    })
+    .await;
 }

@@ -153,7 +153,8 @@ async fn run(inner: &Inner, id: &str) {
                 let wait = delay.mul_f64(0.5 + frac / 2.0);
                 tracing::debug!(media = id, %reason, attempt, "media fetch backing off");
                 tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
+                    // On the node's clock, so tests move it instead of waiting.
+                    _ = inner.clock.sleep(wait) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
             }

@@ -8,6 +8,8 @@
 //! attempt waits 1 s, then 2 s, 4 s … up to `federation.retry_max_secs` (each wait drawn
 //! uniformly from its upper half, so peers coming back are not stampeded); the wait ends at
 //! once when that peer contacts this node. Queues live in redb, so they survive restarts.
+//! Backoff and pacing wait on the node's [`crate::time::Clock`] (tokio's timer in production),
+//! so tests move a manual clock instead of sleeping.
 //!
 //! Pacing: a local user's send that queued envelopes is answered (after its commit) only once
 //! at most `federation.pace_depth` envelopes wait for each of those peers, or after
@@ -376,7 +378,8 @@ impl Outbox {
         if limits.pace_depth == 0 || peers.is_empty() {
             return;
         }
-        let deadline = tokio::time::Instant::now() + limits.pace_wait;
+        // On the node's clock, so tests move it instead of waiting.
+        let mut bound = self.inner.shared.clock.sleep(limits.pace_wait);
         let mut stop = self.inner.stop.clone();
         for p in peers {
             let Some((progress, backing_off)) = lock(&self.inner.workers)
@@ -400,7 +403,7 @@ impl Outbox {
                 }
                 tokio::select! {
                     _ = &mut progressed => {}
-                    _ = tokio::time::sleep_until(deadline) => return,
+                    _ = &mut bound => return,
                     _ = stop.changed() => return,
                 }
             }
@@ -1125,9 +1128,6 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
             attempt = 0;
             continue;
         }
-        *lock(&inner.shared.failures)
-            .entry(dest.clone())
-            .or_default() += 1;
         attempt = attempt.saturating_add(1);
         let cap = inner.shared.limits.retry_max;
         let delay = Duration::from_secs(1)
@@ -1138,10 +1138,16 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
         let frac = f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX);
         let wait = delay.mul_f64(0.5 + frac / 2.0);
         tracing::debug!(peer = %dest, attempt, wait_ms = wait.as_millis() as u64, "backing off");
+        // The wait starts on the node's clock before the failure is counted, so whoever sees
+        // the count (a test moving a manual clock) moves time for this wait.
+        let backoff = inner.shared.clock.sleep(wait);
+        *lock(&inner.shared.failures)
+            .entry(dest.clone())
+            .or_default() += 1;
         backing_off.store(true, Ordering::Relaxed);
         progress.notify_waiters(); // sends pacing on this peer stop waiting for it
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = backoff => {}
             _ = reset.notified() => { attempt = 0; }
             _ = stop.changed() => return,
         }
