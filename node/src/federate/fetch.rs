@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 use super::peers::Peers;
 use crate::crypto::{self, MasterKey, SecretKey};
 use crate::storage::{FetchJob, Store, StoreError};
-use crate::time::SharedClock;
 
 /// Fetches from one origin at once.
 pub const PER_PEER: usize = 2;
@@ -45,7 +44,6 @@ struct Inner {
     store: Store,
     master: MasterKey,
     peers: Arc<Peers>,
-    clock: SharedClock,
     retry_max: Duration,
     per_peer: Mutex<HashMap<String, Arc<Semaphore>>>,
     running: Mutex<HashSet<String>>,
@@ -68,7 +66,6 @@ impl Fetcher {
         store: Store,
         master: MasterKey,
         peers: Arc<Peers>,
-        clock: SharedClock,
         retry_max: Duration,
         stop: watch::Receiver<bool>,
     ) -> Self {
@@ -77,7 +74,6 @@ impl Fetcher {
                 store,
                 master,
                 peers,
-                clock,
                 retry_max,
                 per_peer: Mutex::default(),
                 running: Mutex::default(),
@@ -189,10 +185,7 @@ async fn step(
     let key = author_key(inner, job.author).await?;
     if job.next >= job.parts() {
         verify(inner, id, &job, &key).await?;
-        inner
-            .store
-            .finish_fetch(id.to_string(), inner.clock.now())
-            .await?;
+        inner.store.finish_fetch(id.to_string()).await?;
         return Ok(false);
     }
     let part = job.next;

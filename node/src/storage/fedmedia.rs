@@ -31,7 +31,7 @@ pub struct FetchJob {
 }
 
 impl FetchJob {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.origin)
             .str(&self.remote_id)
@@ -43,7 +43,7 @@ impl FetchJob {
             .u64(self.created.0)
             .finish()
     }
-    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "fetch job", 1)?;
         let j = FetchJob {
             origin: d.string()?,
@@ -107,6 +107,19 @@ fn drop_fetch(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CHUNKNO_CHUNK)?
         .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
     Ok(())
+}
+
+/// Removes an unfinished fetch past its retention time, every part stored for it and the
+/// record of which conversations refer to it (as retention does for a copy). False if the
+/// fetch is not there (finished or removed meanwhile).
+pub(crate) fn drop_unfinished_fetch(tx: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+    if tx.open_table(MEDIAID_FETCH)?.get(id)?.is_none() {
+        return Ok(false);
+    }
+    drop_fetch(tx, id)?;
+    tx.open_table(MEDIAID_CONVNO)?
+        .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
+    Ok(true)
 }
 
 /// Removes the copies and fetch jobs of media by remote user `author` (their erasure here).
@@ -202,7 +215,7 @@ impl Store {
 
     /// A fetch whose bytes matched: the copy becomes media owned by the remote author, visible
     /// to the members of the conversations it was sent in. False if the job is gone.
-    pub async fn finish_fetch(&self, id: String, now: Millis) -> Result<bool, StoreError> {
+    pub async fn finish_fetch(&self, id: String) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let Some(job) = tx
                 .open_table(MEDIAID_FETCH)?
@@ -216,7 +229,9 @@ impl Store {
                 owner: job.author,
                 content_type: job.content_type.clone(),
                 size: job.size,
-                created: now,
+                // Retention counts a copy's age from when its message arrived, like local
+                // media from its upload, however long the fetch took.
+                created: job.created,
                 chunks: job.parts(),
             };
             tx.open_table(MEDIAID_MEDIA)?
