@@ -184,6 +184,28 @@ impl Store {
         .await
     }
 
+    /// Whether media `id` is being fetched from another node and `viewer` is a member of a
+    /// conversation a message referring to it was sent in (so they will see it once here).
+    pub async fn media_arriving(&self, id: String, viewer: u64) -> Result<bool, StoreError> {
+        self.read(move |tx| {
+            let id = id.as_str();
+            if tx.open_table(MEDIAID_FETCH)?.get(id)?.is_none() {
+                return Ok(false);
+            }
+            let members = tx.open_table(CONVNO_USERID_MEMBER)?;
+            for row in tx
+                .open_table(MEDIAID_CONVNO)?
+                .range((id, 0)..=(id, u64::MAX))?
+            {
+                if members.get((row?.0.value().1, viewer))?.is_some() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+    }
+
     /// Stores part `no` (sealed) of a fetch and moves the job on, in one transaction; false if
     /// the job is gone (its message recalled, its author erased) or has moved on already.
     pub async fn put_fetched_part(
