@@ -1,6 +1,7 @@
 //! The key document a node publishes at `GET /_federation/v1/keys`: its current keys and its
 //! expired ones (which still verify what they signed while valid), self-signed by a current key
-//! over the canonical JSON of the document without `signatures`.
+//! over the canonical JSON of the document without `signatures`, and the limits it publishes
+//! for what peers send it (`limits`, optional).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,15 @@ pub struct PublishedKey {
     pub valid_until: u64,
 }
 
+/// What a node publishes about the sizes it takes from its peers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The largest media (bytes) a message sent to this node may refer to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_max_bytes: Option<u64>,
+}
+
 /// A node's key document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +37,9 @@ pub struct KeyDocument {
     pub server: String,
     pub keys: BTreeMap<String, PublishedKey>,
     pub old_keys: BTreeMap<String, PublishedKey>,
+    /// Absent: the node publishes no limits (the sender learns them only from refusals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
     #[serde(default)]
     pub signatures: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -37,6 +50,16 @@ impl KeyDocument {
         server: &str,
         current: &NodeKey,
         old: &[PublicKey],
+    ) -> Result<KeyDocument, EnvelopeError> {
+        Self::with_limits(server, current, old, None)
+    }
+
+    /// Like [`KeyDocument::new`], publishing `limits` too (covered by the signature).
+    pub fn with_limits(
+        server: &str,
+        current: &NodeKey,
+        old: &[PublicKey],
+        limits: Option<Limits>,
     ) -> Result<KeyDocument, EnvelopeError> {
         let publish = |k: &PublicKey| PublishedKey {
             key: b64(&k.to_bytes()),
@@ -49,6 +72,7 @@ impl KeyDocument {
                 .iter()
                 .map(|k| (k.id.as_str().to_string(), publish(k)))
                 .collect(),
+            limits,
             signatures: BTreeMap::new(),
         };
         let sig = current.sign(doc.signing_bytes()?.as_bytes());
@@ -140,5 +164,36 @@ mod tests {
             },
         );
         assert!(t.verify("a.example").is_err(), "an added key");
+    }
+
+    #[test]
+    fn published_limits_are_signed_and_a_document_without_them_still_verifies() {
+        let limits = Limits {
+            media_max_bytes: Some(5 << 20),
+        };
+        let doc =
+            KeyDocument::with_limits("a.example", &key(2, "ed25519:k"), &[], Some(limits)).unwrap();
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(
+            text.contains(r#""limits":{"media_max_bytes":5242880}"#),
+            "{text}"
+        );
+        let wire: KeyDocument = serde_json::from_str(&text).unwrap();
+        assert!(wire.verify("a.example").is_ok());
+        assert_eq!(wire.limits, Some(limits));
+        let mut t = wire;
+        t.limits = Some(Limits {
+            media_max_bytes: Some(6 << 20),
+        });
+        assert!(t.verify("a.example").is_err(), "a raised limit");
+        let plain = KeyDocument::new("a.example", &key(2, "ed25519:k"), &[]).unwrap();
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("limits"), "{text}");
+        assert!(
+            serde_json::from_str::<KeyDocument>(&text)
+                .unwrap()
+                .verify("a.example")
+                .is_ok()
+        );
     }
 }

@@ -24,7 +24,7 @@ pub use content::{
 pub use envelope::{
     Envelope, EnvelopeError, Kind, MAX_ENVELOPE_AGE_MS, ts_fresh, valid_domain, valid_public_domain,
 };
-pub use key_document::{KeyDocument, PublishedKey};
+pub use key_document::{KeyDocument, Limits, PublishedKey};
 pub use keys::{KeyError, KeyId, NodeKey, PublicKey, b64, unb64};
 pub use request::{AuthError, MAX_SKEW_MS, RequestAuth, sign_request};
 pub use strict::{

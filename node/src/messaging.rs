@@ -710,6 +710,40 @@ impl Messaging {
         }))
     }
 
+    /// The other nodes that store (and fetch the media of) what is sent into conversation
+    /// `id`: its host when that is not this node, and the nodes of its remote members.
+    async fn receiving_nodes(&self, id: &str) -> Result<Vec<String>, MessagingError> {
+        let mut out = Vec::new();
+        if let Some(host) = conversation_host(id)
+            && host != self.domain
+        {
+            out.push(host.to_string());
+        }
+        let Some(no) = self.store.conversation_no(id.to_string()).await? else {
+            return Ok(out);
+        };
+        let remote: Vec<u64> = self
+            .store
+            .conversation_state(no)
+            .await?
+            .map(|s| {
+                s.members
+                    .iter()
+                    .map(|m| m.user)
+                    .filter(|u| u & crate::storage::REMOTE_USER_BIT != 0)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (_, r) in self.store.remote_users(remote).await? {
+            if let Some(d) = federation::address_domain(&r.address)
+                && !out.iter().any(|o| o == d)
+            {
+                out.push(d.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     /// Sends a message; repeating a txn id from the same device returns the first answer.
     pub async fn send(
         &self,
@@ -773,6 +807,12 @@ impl Messaging {
                 // The bytes are read and hashed only when the message leaves this node.
                 let federated = !self.hosted_here(id) || self.has_remote_members(id).await?;
                 if federated {
+                    // The fan-out refuses media larger than a receiving node takes; it needs
+                    // their published limits known.
+                    let nodes = self.receiving_nodes(id).await?;
+                    self.outbox
+                        .learn_limits(&nodes, Duration::from_secs(3))
+                        .await;
                     let media = crate::media::reference(
                         &self.store,
                         &self.master,

@@ -169,10 +169,14 @@ impl Node {
             search_task,
             discovery,
         } = services;
-        let key_document = serde_json::to_vec(&node_keys.document(config.server.domain.as_str())?)
-            .map_err(|e| {
-                StartError::Signing(crate::signing::SigningError::Document(e.to_string()))
-            })?;
+        let limits = federation::Limits {
+            media_max_bytes: Some(config.media.max_bytes.get()),
+        };
+        let key_document =
+            serde_json::to_vec(&node_keys.document(config.server.domain.as_str(), limits)?)
+                .map_err(|e| {
+                    StartError::Signing(crate::signing::SigningError::Document(e.to_string()))
+                })?;
         let domain = config.server.domain.as_str().to_string();
         let host_limits = HostLimits {
             recall_window_ms: config.messaging.recall_window_secs.get() * 1000,

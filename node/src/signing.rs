@@ -94,9 +94,14 @@ impl NodeKeys {
             .collect()
     }
 
-    /// The self-signed key document for `domain`.
-    pub fn document(&self, domain: &str) -> Result<KeyDocument, SigningError> {
-        KeyDocument::new(domain, &self.current, &self.others)
+    /// The self-signed key document for `domain`, publishing `limits` (issue 25: a sender
+    /// refuses media larger than this node takes before anything is queued).
+    pub fn document(
+        &self,
+        domain: &str,
+        limits: federation::Limits,
+    ) -> Result<KeyDocument, SigningError> {
+        KeyDocument::with_limits(domain, &self.current, &self.others, Some(limits))
             .map_err(|e| SigningError::Document(e.to_string()))
     }
 }
@@ -122,7 +127,9 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(c.current().public(), a.current().public(), "rotated");
-        let doc = c.document("a.example").unwrap();
+        let doc = c
+            .document("a.example", federation::Limits::default())
+            .unwrap();
         let listed = doc.verify("a.example").unwrap();
         assert!(
             listed.contains(&a.current().public()),

@@ -222,12 +222,13 @@ pub async fn alice_in_a_hosted_group_with(
     Box::pin(alice_in_a_group_hosted_by("CN", extra, keys)).await
 }
 
-/// Like [`alice_in_a_hosted_group`], the node on `clock`.
+/// Like [`alice_in_a_hosted_group_with`], the node on `clock` (which the test may move).
 pub async fn alice_in_a_hosted_group_on(
+    extra: &str,
     keys: &str,
     clock: SharedClock,
 ) -> (FakePeer, Vec<TestNode>, Client, String) {
-    Box::pin(alice_in_a_group_hosted_by_on("CN", "", keys, clock)).await
+    Box::pin(alice_in_a_group_hosted_on("CN", extra, keys, clock)).await
 }
 
 async fn alice_in_a_group_hosted_by(
@@ -235,7 +236,7 @@ async fn alice_in_a_group_hosted_by(
     extra: &str,
     keys: &str,
 ) -> (FakePeer, Vec<TestNode>, Client, String) {
-    Box::pin(alice_in_a_group_hosted_by_on(
+    Box::pin(alice_in_a_group_hosted_on(
         region,
         extra,
         keys,
@@ -244,7 +245,7 @@ async fn alice_in_a_group_hosted_by(
     .await
 }
 
-async fn alice_in_a_group_hosted_by_on(
+async fn alice_in_a_group_hosted_on(
     region: &str,
     extra: &str,
     keys: &str,
@@ -400,8 +401,10 @@ pub async fn federation_on(
 
 /// A peer the test controls: it publishes a key document for its domain over HTTPS (like a
 /// node) and lets the test sign requests and envelopes as that peer — including wrong ones.
-/// What a [`FakePeer`] serves as media (id → bytes), and the media paths it was asked for.
-type ServedMedia = Arc<std::sync::Mutex<(HashMap<String, Bytes>, Vec<String>)>>;
+/// What a [`FakePeer`] serves as media (id → bytes), the media paths it was asked for, and
+/// for some ids how many parts it serves before answering 503 to the rest.
+type ServedMedia =
+    Arc<std::sync::Mutex<(HashMap<String, Bytes>, Vec<String>, HashMap<String, usize>)>>;
 
 #[derive(Debug)]
 pub struct FakePeer {
@@ -500,7 +503,12 @@ impl FakePeer {
                                     let mut m = served.lock().unwrap_or_else(|p| p.into_inner());
                                     m.1.push(path.clone());
                                     const PART: usize = 256 * 1024;
+                                    let cut = m.2.get(&id).copied().unwrap_or(usize::MAX);
                                     match (m.0.get(&id), part) {
+                                        (Some(_), Some(n)) if n >= cut => (
+                                            StatusCode::SERVICE_UNAVAILABLE,
+                                            Bytes::from_static(b"{}"),
+                                        ),
                                         (Some(b), Some(n)) if n * PART < b.len() => (
                                             StatusCode::OK,
                                             b.slice(n * PART..((n + 1) * PART).min(b.len())),
@@ -572,6 +580,14 @@ impl FakePeer {
             .unwrap_or_else(|p| p.into_inner())
             .0
             .insert(id.to_string(), Bytes::from(bytes));
+    }
+
+    /// Serves media `id` like [`FakePeer::serve_media`], but only its first `parts` parts: the
+    /// others are answered 503 (a fetch that stays unfinished).
+    pub fn serve_media_partly(&self, id: &str, bytes: Vec<u8>, parts: usize) {
+        let mut m = self.media.lock().unwrap_or_else(|p| p.into_inner());
+        m.0.insert(id.to_string(), Bytes::from(bytes));
+        m.2.insert(id.to_string(), parts);
     }
 
     /// The paths of the media requests this peer got, in order.

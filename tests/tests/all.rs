@@ -32,3 +32,5 @@ mod storage;
 mod federation_friends;
 mod friends;
 mod unread;
+// Media across nodes: limits and retention (issue 25).
+mod federation_media_rules;

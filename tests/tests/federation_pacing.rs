@@ -21,7 +21,7 @@ async fn alice_in_a_group_on(
     keys: &str,
     clock: &Arc<ManualClock>,
 ) -> (FakePeer, Vec<TestNode>, Client, String) {
-    alice_in_a_hosted_group_on(keys, clock.clone()).await
+    alice_in_a_hosted_group_on("", keys, clock.clone()).await
 }
 
 /// Waits until a timer ending `ms` from now runs on `clock`: a send waiting for pacing.

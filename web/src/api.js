@@ -11,6 +11,8 @@ export class ApiError extends Error {
     super(message);
     this.status = status;
     this.code = code;
+    /** Seconds the node asked to wait before trying again (its Retry-After), 0 if none. */
+    this.retryAfter = 0;
   }
 }
 
@@ -116,7 +118,23 @@ export async function mediaUrl(id) {
   const r = await fetch(`/api/v1/media/${encodeURIComponent(id)}`, {
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
-  if (!r.ok) throw new ApiError(r.status, 'media_' + r.status, '');
+  if (!r.ok) {
+    // The node's error code matters here: `media_arriving` (503) means "ask again later".
+    let code = 'media_' + r.status;
+    let message = '';
+    try {
+      const v = await r.json();
+      if (v && v.error && typeof v.error.code === 'string') {
+        code = v.error.code;
+        message = String(v.error.message || '');
+      }
+    } catch {
+      // Not JSON: keep the status-derived code.
+    }
+    const e = new ApiError(r.status, code, message);
+    e.retryAfter = Number(r.headers.get('retry-after')) || 0;
+    throw e;
+  }
   return URL.createObjectURL(await r.blob());
 }
 

@@ -325,26 +325,48 @@ function Body({ body }) {
   return html`<${Media} body=${body} />`;
 }
 
+/** How long to wait before asking again for media still arriving: the node's Retry-After,
+ * kept between 1 and 30 seconds. */
+function arrivingWait(e) {
+  return Math.min(Math.max(e.retryAfter || 2, 1), 30) * 1000;
+}
+
 function Media({ body }) {
   const [url, setUrl] = useState(/** @type {string|null} */ (null));
   const [failed, setFailed] = useState(false);
+  // Sent from another node and still being fetched from there: shown as arriving, and asked
+  // for again by itself until it is here.
+  const [arriving, setArriving] = useState(false);
   useEffect(() => {
     let u = null;
     let live = true;
-    api.mediaUrl(body.media_id).then(
-      (x) => {
-        u = x;
-        if (live) setUrl(x);
-      },
-      () => live && setFailed(true),
-    );
+    let timer = 0;
+    const load = () =>
+      api.mediaUrl(body.media_id).then(
+        (x) => {
+          u = x;
+          if (!live) return;
+          setArriving(false);
+          setUrl(x);
+        },
+        (e) => {
+          if (!live) return;
+          if (e instanceof ApiError && e.status === 503 && e.code === 'media_arriving') {
+            setArriving(true);
+            timer = window.setTimeout(load, arrivingWait(e));
+          } else setFailed(true);
+        },
+      );
+    load();
     return () => {
       live = false;
+      window.clearTimeout(timer);
       if (u) URL.revokeObjectURL(u);
     };
   }, [body.media_id]);
   const name = body.name || t('chat.kind.' + body.type);
   if (failed) return html`<p class="text muted">${t('chat.media_failed')}</p>`;
+  if (arriving) return html`<p class="text muted media-arriving" role="status">${t('chat.media_arriving', { name })}</p>`;
   if (!url) return html`<p class="text muted">${t('chat.loading')}</p>`;
   if (body.type === 'image') return html`<a href=${url} download=${name}><img class="media-image" src=${url} alt=${name} /></a>`;
   if (body.type === 'voice') return html`<audio controls src=${url} aria-label=${name}></audio>`;

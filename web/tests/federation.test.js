@@ -3,7 +3,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,40 @@ test('across a border the 451 is explained and cross_border_transfer granted in 
   await A.page.waitForTimeout(500);
   assert.equal(await B.page.locator('.bubble', { hasText: 'sent after withdrawing' }).count(), 1);
   assert.equal(await A.page.locator('.bubble', { hasText: 'sent after withdrawing' }).count(), 1);
+
+  // A file from Bea: Ari's node (the host) fetches it from beta. While its copy is incomplete
+  // the node answers 503 media_arriving with Retry-After (the black-box test
+  // federation_media::a_fetch_cut_off… proves that answer); a file this small crosses in
+  // milliseconds, so the first two answers Ari's page gets are held to that state here. The
+  // screen says it is arriving and asks again by itself until the file is shown.
+  let held = 0;
+  /** @type {number[]} */
+  const mediaStatuses = [];
+  await A.page.route(/\/api\/v1\/media\/[^/]+$/, async (route) => {
+    if (held < 2) {
+      held += 1;
+      mediaStatuses.push(503);
+      await route.fulfill({
+        status: 503,
+        headers: { 'content-type': 'application/json', 'retry-after': '1' },
+        body: JSON.stringify({ error: { code: 'media_arriving', message: 'this file is still arriving from the node it was sent from' } }),
+      });
+    } else {
+      const r = await route.fetch();
+      mediaStatuses.push(r.status());
+      await route.fulfill({ response: r });
+    }
+  });
+  const notes = join(certs, 'notes.txt');
+  writeFileSync(notes, 'minutes of the meeting\n');
+  await B.page.locator('input[type=file]').setInputFiles(notes);
+  const arriving = A.page.getByRole('status').filter({ hasText: 'notes.txt is arriving from the other server…' });
+  await arriving.waitFor({ timeout: 60000 });
+  assert.deepEqual(await axe(A.page), []);
+  await A.page.screenshot({ path: join(shots, 'federation-media-arriving-en.png') });
+  await A.page.locator('a.file-link', { hasText: 'notes.txt' }).waitFor({ timeout: 30000 });
+  assert.equal(await arriving.count(), 0);
+  assert.deepEqual(mediaStatuses, [503, 503, 200], 'asked again by itself until it was there');
   assert.deepEqual(A.problems, []);
   assert.deepEqual(B.problems, []);
 });

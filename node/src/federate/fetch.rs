@@ -45,6 +45,7 @@ struct Inner {
     store: Store,
     master: MasterKey,
     peers: Arc<Peers>,
+    /// Backoff waits on it, so tests move time instead of sleeping.
     clock: SharedClock,
     retry_max: Duration,
     per_peer: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -190,10 +191,7 @@ async fn step(
     let key = author_key(inner, job.author).await?;
     if job.next >= job.parts() {
         verify(inner, id, &job, &key).await?;
-        inner
-            .store
-            .finish_fetch(id.to_string(), inner.clock.now())
-            .await?;
+        inner.store.finish_fetch(id.to_string()).await?;
         return Ok(false);
     }
     let part = job.next;

@@ -72,6 +72,9 @@ pub fn refusal_text(r: &Refusal) -> String {
             format!("too much is waiting for delivery to {peer}; try again later")
         }
         Refusal::UnknownPeer { peer } => format!("{peer} is not a peer of this node"),
+        Refusal::TooLargeForPeer { peer, limit } => {
+            format!("{peer} takes media of at most {limit} bytes; this is larger")
+        }
         Refusal::Unsupported(m) => m.clone(),
         Refusal::Internal(m) => format!("federation: {m}"),
     }

@@ -201,6 +201,23 @@ impl Shared {
         Ok(peer)
     }
 
+    /// Whether media of `size` bytes fits every peer in `dests` that published the largest
+    /// media it takes (a peer whose limit is not known is not refused here; it refuses on
+    /// arrival).
+    fn media_fits(&self, dests: &[String], size: u64) -> Result<(), Refusal> {
+        for d in dests {
+            if let Some(limit) = self.peers.media_limit(d)
+                && size > limit
+            {
+                return Err(Refusal::TooLargeForPeer {
+                    peer: d.clone(),
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The residency rule for local user `user` and `peer`.
     fn residency(&self, peer: &Peer, user: u64, consented: bool) -> Result<(), Refusal> {
         if user & REMOTE_USER_BIT != 0 || consented {
@@ -460,8 +477,23 @@ impl Outbox {
         Ok(())
     }
 
+    /// Learns the published limits of the peers in `dests` not known yet, waiting at most
+    /// `wait` in all; a peer that cannot be asked stays unknown.
+    pub async fn learn_limits(&self, dests: &[String], wait: Duration) {
+        let peers = &self.inner.shared.peers;
+        let _ = tokio::time::timeout(wait, async {
+            for d in dests.iter().filter(|d| peers.media_limit(d).is_none()) {
+                if let Err(e) = peers.learn_limits(d).await {
+                    tracing::debug!(peer = %d, error = %e, "a peer's limits are not known");
+                }
+            }
+        })
+        .await;
+    }
+
     /// Fan-out of a local user's message: to the host when another node hosts the
-    /// conversation; as host, to the node of every remote member.
+    /// conversation; as host, to the node of every remote member. Media larger than a
+    /// receiving node published that it takes is refused (nothing written).
     pub fn message_fanout(
         &self,
         author: u64,
@@ -471,6 +503,10 @@ impl Outbox {
         body: WireBody,
     ) -> Fanout {
         let this = self.inner.shared.clone();
+        let media_size = match &body {
+            WireBody::Media { media, .. } => Some(media.size),
+            _ => None,
+        };
         Fanout::about(author, self.inner.store.handles(), move |view| {
             let conv = view.conversation.id.clone();
             let host = conversation_host(&conv).unwrap_or_default().to_string();
@@ -493,6 +529,14 @@ impl Outbox {
             };
             let sealer = Some((author, &author_key));
             if host != this.own_domain() {
+                if let Some(size) = media_size {
+                    // Every node that stores the message fetches the bytes.
+                    let mut fetchers = this.remote_domains(view);
+                    if !fetchers.contains(&host) {
+                        fetchers.push(host.clone());
+                    }
+                    this.media_fits(&fetchers, size)?;
+                }
                 let peer = this.peer_with_room(&host)?;
                 this.residency(&peer, author, consented)?;
                 let env = submit(&host)?;
@@ -509,6 +553,9 @@ impl Outbox {
                 _ => return Err(Refusal::Internal("no message event".into())),
             };
             let dests = this.remote_domains(view);
+            if let Some(size) = media_size {
+                this.media_fits(&dests, size)?;
+            }
             for d in &dests {
                 let peer = this.peer_with_room(d)?;
                 this.residency(&peer, author, consented)?;

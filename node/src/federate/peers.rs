@@ -1,7 +1,8 @@
 //! `Peers`: which nodes this node federates with (the `[[federation.peers]]` allowlist, or any
 //! node when `federation.open` is set), their regions, how to reach them, and their signing
 //! keys — fetched from `GET /_federation/v1/keys`, checked, cached until each key's
-//! `valid_until`, and fetched again when a request names a key id not in the cache.
+//! `valid_until`, and fetched again when a request names a key id not in the cache — and the
+//! limits each publishes in that document (the largest media it takes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -76,6 +77,8 @@ pub struct Peers {
     keys: Mutex<HashMap<String, Slot>>,
     /// Counts uses, for least-recently-used eviction.
     uses: std::sync::atomic::AtomicU64,
+    /// The largest media each peer published that it takes (from its key document).
+    media_limits: Mutex<HashMap<String, u64>>,
 }
 
 impl Peers {
@@ -125,6 +128,7 @@ impl Peers {
             clock,
             keys: Mutex::new(HashMap::new()),
             uses: std::sync::atomic::AtomicU64::new(0),
+            media_limits: Mutex::new(HashMap::new()),
         })
     }
 
@@ -239,6 +243,10 @@ impl Peers {
                     .map(|(d, _)| d.clone());
                 if let Some(d) = oldest {
                     all.remove(&d);
+                    self.media_limits
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&d);
                 }
             }
         }
@@ -290,10 +298,22 @@ impl Peers {
         if cache.fetched != 0 && now.0.saturating_sub(cache.fetched) < REFETCH_GAP_MS {
             return Err(unknown());
         }
+        self.fetch_document(&peer, &mut cache).await?;
+        match cache.keys.get(id.as_str()) {
+            Some(k) if at <= k.valid_until => Ok(k.clone()),
+            _ => Err(unknown()),
+        }
+    }
+}
+
+impl Peers {
+    /// Fetches `peer`'s key document and keeps its keys and published limits.
+    async fn fetch_document(&self, peer: &Peer, cache: &mut KeyCache) -> Result<(), PeerError> {
+        let domain = peer.domain.as_str();
         let (status, body) = self
-            .request(&peer, Method::GET, "/_federation/v1/keys", Bytes::new())
+            .request(peer, Method::GET, "/_federation/v1/keys", Bytes::new())
             .await?;
-        cache.fetched = now.0;
+        cache.fetched = self.clock.now().0;
         if status != StatusCode::OK {
             return Err(PeerError::Status {
                 peer: domain.to_string(),
@@ -314,10 +334,36 @@ impl Peers {
             .into_iter()
             .map(|k| (k.id.as_str().to_string(), k))
             .collect();
-        match cache.keys.get(id.as_str()) {
-            Some(k) if at <= k.valid_until => Ok(k.clone()),
-            _ => Err(unknown()),
+        let mut limits = self.media_limits.lock().unwrap_or_else(|p| p.into_inner());
+        match doc.limits.and_then(|l| l.media_max_bytes) {
+            Some(max) => limits.insert(domain.to_string(), max),
+            None => limits.remove(domain),
+        };
+        Ok(())
+    }
+
+    /// The largest media `domain` published that it takes, if this node has its document.
+    pub fn media_limit(&self, domain: &str) -> Option<u64> {
+        self.media_limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(domain)
+            .copied()
+    }
+
+    /// Makes sure `domain`'s published limits are known: fetches its key document unless it
+    /// was fetched already (or less than the refetch gap ago). Failures leave them unknown.
+    pub async fn learn_limits(&self, domain: &str) -> Result<(), PeerError> {
+        let peer = self.get(domain)?;
+        let slot = self.slot(domain);
+        let mut cache = slot.lock().await;
+        let now = self.clock.now().0;
+        if cache.fetched != 0
+            && (!cache.keys.is_empty() || now.saturating_sub(cache.fetched) < REFETCH_GAP_MS)
+        {
+            return Ok(());
         }
+        self.fetch_document(&peer, &mut cache).await
     }
 }
 

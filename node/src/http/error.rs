@@ -204,6 +204,9 @@ impl From<Refusal> for ApiError {
                 e
             }
             Refusal::UnknownPeer { .. } => ApiError::new(StatusCode::FORBIDDEN, "not_a_peer", text),
+            Refusal::TooLargeForPeer { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large_for_peer", text)
+            }
             Refusal::Unsupported(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_federated", text)
             }

@@ -193,7 +193,11 @@ fn served_type(stored: &str) -> &str {
     }
 }
 
-/// `GET /api/v1/media/{id}` → 200, the bytes with their sniffed type.
+/// Seconds a client is told to wait before asking again for media still arriving.
+pub const ARRIVING_RETRY_SECS: u64 = 2;
+
+/// `GET /api/v1/media/{id}` → 200, the bytes with their sniffed type; 503 `media_arriving`
+/// with `Retry-After` while a copy from another node that the viewer may see is being fetched.
 pub async fn download(
     media: &Media,
     session: &Session,
@@ -282,6 +286,15 @@ impl From<MediaError> for ApiError {
                 e.to_string(),
             ),
             MediaError::NotFound => ApiError::not_found("no such media"),
+            MediaError::Arriving => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "media_arriving",
+                    e.to_string(),
+                );
+                e.retry_after = Some(ARRIVING_RETRY_SECS);
+                e
+            }
             MediaError::Store(s) => s.into(),
             other => {
                 tracing::error!(error = %other, "media operation failed");

@@ -40,6 +40,9 @@ pub enum MediaError {
     UnsupportedImage(&'static str),
     #[error("no such media")]
     NotFound,
+    /// Media from another node the viewer may see, still being fetched from there.
+    #[error("this file is still arriving from the node it was sent from")]
+    Arriving,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -250,10 +253,13 @@ pub async fn open_with(
     if id.is_empty() || id.len() > 64 {
         return Err(MediaError::NotFound);
     }
-    let rec = store
-        .media_head(id.to_string(), viewer)
-        .await?
-        .ok_or(MediaError::NotFound)?;
+    let Some(rec) = store.media_head(id.to_string(), viewer).await? else {
+        return Err(if store.media_arriving(id.to_string(), viewer).await? {
+            MediaError::Arriving
+        } else {
+            MediaError::NotFound
+        });
+    };
     let wrapped = if rec.owner & crate::storage::REMOTE_USER_BIT != 0 {
         store
             .remote_users(vec![rec.owner])

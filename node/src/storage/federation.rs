@@ -262,6 +262,8 @@ pub enum Refusal {
     Residency { peer: String, region: String },
     /// The peer's queue is full.
     QueueFull { peer: String },
+    /// Media larger than the peer published that it takes (`limit` bytes).
+    TooLargeForPeer { peer: String, limit: u64 },
     /// The peer is not one this node federates with.
     UnknownPeer { peer: String },
     /// What the write carries cannot cross federation (yet).

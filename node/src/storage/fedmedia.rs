@@ -31,7 +31,7 @@ pub struct FetchJob {
 }
 
 impl FetchJob {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.origin)
             .str(&self.remote_id)
@@ -43,7 +43,7 @@ impl FetchJob {
             .u64(self.created.0)
             .finish()
     }
-    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "fetch job", 1)?;
         let j = FetchJob {
             origin: d.string()?,
@@ -109,6 +109,19 @@ fn drop_fetch(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Removes an unfinished fetch past its retention time, every part stored for it and the
+/// record of which conversations refer to it (as retention does for a copy). False if the
+/// fetch is not there (finished or removed meanwhile).
+pub(crate) fn drop_unfinished_fetch(tx: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+    if tx.open_table(MEDIAID_FETCH)?.get(id)?.is_none() {
+        return Ok(false);
+    }
+    drop_fetch(tx, id)?;
+    tx.open_table(MEDIAID_CONVNO)?
+        .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
+    Ok(true)
+}
+
 /// Removes the copies and fetch jobs of media by remote user `author` (their erasure here).
 pub(crate) fn drop_remote_media_of(tx: &WriteTransaction, author: u64) -> Result<(), StoreError> {
     let mut ids = Vec::new();
@@ -171,6 +184,28 @@ impl Store {
         .await
     }
 
+    /// Whether media `id` is being fetched from another node and `viewer` is a member of a
+    /// conversation a message referring to it was sent in (so they will see it once here).
+    pub async fn media_arriving(&self, id: String, viewer: u64) -> Result<bool, StoreError> {
+        self.read(move |tx| {
+            let id = id.as_str();
+            if tx.open_table(MEDIAID_FETCH)?.get(id)?.is_none() {
+                return Ok(false);
+            }
+            let members = tx.open_table(CONVNO_USERID_MEMBER)?;
+            for row in tx
+                .open_table(MEDIAID_CONVNO)?
+                .range((id, 0)..=(id, u64::MAX))?
+            {
+                if members.get((row?.0.value().1, viewer))?.is_some() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+    }
+
     /// Stores part `no` (sealed) of a fetch and moves the job on, in one transaction; false if
     /// the job is gone (its message recalled, its author erased) or has moved on already.
     pub async fn put_fetched_part(
@@ -202,7 +237,7 @@ impl Store {
 
     /// A fetch whose bytes matched: the copy becomes media owned by the remote author, visible
     /// to the members of the conversations it was sent in. False if the job is gone.
-    pub async fn finish_fetch(&self, id: String, now: Millis) -> Result<bool, StoreError> {
+    pub async fn finish_fetch(&self, id: String) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let Some(job) = tx
                 .open_table(MEDIAID_FETCH)?
@@ -216,7 +251,9 @@ impl Store {
                 owner: job.author,
                 content_type: job.content_type.clone(),
                 size: job.size,
-                created: now,
+                // Retention counts a copy's age from when its message arrived, like local
+                // media from its upload, however long the fetch took.
+                created: job.created,
                 chunks: job.parts(),
             };
             tx.open_table(MEDIAID_MEDIA)?

@@ -114,6 +114,9 @@ fn refusal_to_inbound<T>(r: Refusal) -> Inbound<T> {
             "a member has not consented to transfers to {peer} (region {region})"
         )),
         Refusal::UnknownPeer { peer } => Inbound::Rejected(format!("{peer} is not a peer")),
+        Refusal::TooLargeForPeer { peer, limit } => {
+            Inbound::Rejected(format!("{peer} takes media of at most {limit} bytes"))
+        }
         Refusal::Internal(m) | Refusal::Unsupported(m) => Inbound::Rejected(m),
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Categories: messages older than the maximum; *undelivered* messages (in conversations
 //! where no member keeps cloud history, so only some device's missing acknowledgement keeps
-//! them) older than that maximum; media; device sessions unused for too long; and the
+//! them) older than that maximum; media (copies fetched from other nodes included, and the
+//! fetches of such copies still unfinished); device sessions unused for too long; and the
 //! security (audit) log, pruned from its start with the chain's new base recorded in META
 //! `audit_base`, so `verify_audit` still proves the rest intact; and the record of envelopes
 //! received from peers (`origin_envid_seen`) and of the answers given to their transactions
@@ -108,6 +109,8 @@ struct Found {
     /// (conv, seq, pos, undelivered?)
     messages: Vec<(u64, u64, u64, bool)>,
     media: Vec<String>,
+    /// Unfinished fetches of media from other nodes (issue 25), by local media id.
+    fetches: Vec<String>,
     sessions: Vec<([u8; 32], u64, String)>,
     /// Audit entries below this seq go.
     audit_below: Option<u64>,
@@ -213,6 +216,16 @@ fn find(
                 }
             }
         }
+        for row in tx.open_table(MEDIAID_FETCH)?.iter()? {
+            let (k, v) = row?;
+            let job = super::fedmedia::FetchJob::decode(v.value())?;
+            if job.created < c && !held.contains(&job.author) {
+                f.fetches.push(k.value().to_string());
+                if f.fetches.len() >= limit {
+                    break;
+                }
+            }
+        }
     }
     if let Some(c) = cut.sessions {
         for row in tx.open_table(TOKENHASH_SESSION)?.iter()? {
@@ -291,7 +304,7 @@ impl Store {
             Ok(Counts {
                 messages: f.messages.iter().filter(|m| !m.3).count() as u64,
                 undelivered: f.messages.iter().filter(|m| m.3).count() as u64,
-                media: f.media.len() as u64,
+                media: (f.media.len() + f.fetches.len()) as u64,
                 sessions: f.sessions.len() as u64,
                 security_logs: f.audit_count,
                 federation_seen: (f.seen.len() + f.answers.len()) as u64,
@@ -317,11 +330,13 @@ impl Store {
             txn_ids: found.txn_next.take(),
         };
         let more_other = found.media.len() >= limit
+            || found.fetches.len() >= limit
             || found.sessions.len() >= limit
             || found.seen.len() >= limit
             || found.answers.len() >= limit;
         let nothing = found.messages.is_empty()
             && found.media.is_empty()
+            && found.fetches.is_empty()
             && found.sessions.is_empty()
             && found.audit_below.is_none()
             && found.seen.is_empty()
@@ -377,6 +392,11 @@ impl Store {
                     tx.open_table(USERID_MEDIAID)?
                         .remove((rec.owner, id.as_str()))?;
                     c.media += 1;
+                }
+                for id in &found.fetches {
+                    if super::fedmedia::drop_unfinished_fetch(tx, id)? {
+                        c.media += 1;
+                    }
                 }
                 let mut users = Vec::new();
                 for (hash, user, device) in &found.sessions {
