@@ -83,7 +83,7 @@ enum Command {
         #[command(subcommand)]
         what: PeersCommand,
     },
-    /// The node's federation signing keys (ids and validity).
+    /// The node's federation signing keys (ids and validity), and rotating them.
     Keys {
         #[command(subcommand)]
         what: KeysCommand,
@@ -127,6 +127,9 @@ enum PeersCommand {
 #[derive(Subcommand)]
 enum KeysCommand {
     List,
+    /// Sign with a new key from now on; the old one stays published until it expires, so
+    /// what it signed still verifies at peers. Works on a running node.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -348,9 +351,10 @@ fn request(command: Command) -> Result<AdminRequest, String> {
             PeersCommand::List => AdminRequest::PeersList,
             PeersCommand::Show { domain } => AdminRequest::PeersShow { domain },
         },
-        Command::Keys {
-            what: KeysCommand::List,
-        } => AdminRequest::KeysList,
+        Command::Keys { what } => match what {
+            KeysCommand::List => AdminRequest::KeysList,
+            KeysCommand::Rotate => AdminRequest::KeysRotate,
+        },
         Command::Minors { what } => match what {
             MinorsCommand::List => AdminRequest::MinorsList,
             MinorsCommand::Purge => AdminRequest::MinorsPurge,
@@ -392,25 +396,6 @@ fn request(command: Command) -> Result<AdminRequest, String> {
             AuditCommand::Verify => AdminRequest::AuditVerify,
         },
     })
-}
-
-/// Shows that long work is going on, on a terminal only.
-fn progress(what: &'static str) -> Option<tokio::task::JoinHandle<()>> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    Some(tokio::spawn(async move {
-        let start = std::time::Instant::now();
-        let frames = ['|', '/', '-', '\\'];
-        for i in 0usize.. {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            eprint!(
-                "\r{} {what}… {}s ",
-                frames[i % 4],
-                start.elapsed().as_secs()
-            );
-        }
-    }))
 }
 
 async fn run(args: Args) -> ExitCode {
@@ -455,7 +440,7 @@ async fn run(args: Args) -> ExitCode {
         what: UsersCommand::Export { address, out },
     } = &args.command
     {
-        return export(&config, address, out).await;
+        return export(&config, address, out, args.json).await;
     }
     match &args.command {
         Command::Backup { what: None, out } => {
@@ -480,13 +465,9 @@ async fn run(args: Args) -> ExitCode {
             erasures,
             no_later_erasures: _,
         } => {
-            let bar = Arc::new(std::sync::Mutex::new(Bar::new("restore")));
+            let bar = Bar::new("restore", "rows", args.json);
             let shown = bar.clone();
-            let progress = Box::new(move |d, t| {
-                if let Ok(mut b) = shown.lock() {
-                    b.set(d, t);
-                }
-            });
+            let progress = Box::new(move |d, t| shown.set(d, t));
             let outcome = node::restore(
                 &config,
                 file,
@@ -495,9 +476,7 @@ async fn run(args: Args) -> ExitCode {
                 progress,
             )
             .await;
-            if let Ok(b) = bar.lock() {
-                b.clear();
-            }
+            bar.clear();
             return finish(outcome, args.json);
         }
         _ => {}
@@ -506,13 +485,16 @@ async fn run(args: Args) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(2, e),
     };
-    let long = matches!(
-        req,
-        AdminRequest::UsersErase { .. } | AdminRequest::RetentionRun { .. }
-    );
+    let bar = if node::admin_reports_progress(&req) {
+        match &req {
+            AdminRequest::UsersErase { .. } => Bar::new("erasing", "steps", args.json),
+            _ => Bar::new("retention", "rows", args.json),
+        }
+    } else {
+        Bar::none()
+    };
     let socket = node::socket_path(config.data_dir());
-    let spinner = if long { progress("working") } else { None };
-    let outcome = match node::admin_call(&socket, &req).await {
+    let outcome = match node::admin_call_reporting(&socket, &req, |d, t| bar.set(d, t)).await {
         Ok(Some(result)) => {
             say_running(&socket);
             result
@@ -520,7 +502,20 @@ async fn run(args: Args) -> ExitCode {
         Ok(None) => match AdminContext::offline(&config, Arc::new(SystemClock)).await {
             Ok(offline) => {
                 say_stopped(&config);
-                let result = node::admin_execute(&offline.context, req).await;
+                let (tx, mut rx) = tokio::sync::watch::channel((0u64, 0u64));
+                let result = {
+                    let work = node::admin_execute_reporting(&offline.context, req, &tx);
+                    tokio::pin!(work);
+                    loop {
+                        tokio::select! {
+                            done = &mut work => break done,
+                            Ok(()) = rx.changed() => {
+                                let (d, t) = *rx.borrow_and_update();
+                                bar.set(d, t);
+                            }
+                        }
+                    }
+                };
                 let store = offline.context.store().clone();
                 drop(offline);
                 // Closing the store joins its writer thread: do it off the async threads.
@@ -528,12 +523,14 @@ async fn run(args: Args) -> ExitCode {
                 result
             }
             Err(OpenError::Missing(p)) => {
+                bar.clear();
                 return fail(
                     2,
                     format!("no database at {p} (check --data-dir or --config)"),
                 );
             }
             Err(OpenError::InUse(p)) => {
+                bar.clear();
                 return fail(
                     3,
                     format!(
@@ -542,19 +539,20 @@ async fn run(args: Args) -> ExitCode {
                     ),
                 );
             }
-            Err(e) => return fail(1, e),
+            Err(e) => {
+                bar.clear();
+                return fail(1, e);
+            }
         },
         Err(e) => {
+            bar.clear();
             return fail(
                 3,
                 format!("the admin socket {} does not answer: {e}", socket.display()),
             );
         }
     };
-    if let Some(s) = spinner {
-        s.abort();
-        eprint!("\r\x1b[K");
-    }
+    bar.clear();
     finish(outcome, args.json)
 }
 
@@ -592,7 +590,7 @@ fn create_partial(out: &std::path::Path) -> Result<(PathBuf, std::fs::File), Exi
 
 /// `users export`: the archive goes to `<out>.partial` (mode 0600) and is renamed to `out` only
 /// once it is complete and on disk, so a failed export never leaves a file that looks whole.
-async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCode {
+async fn export(config: &Config, address: &str, out: &std::path::Path, json: bool) -> ExitCode {
     if out.exists() {
         return fail(2, format!("--out {}: the file exists", out.display()));
     }
@@ -601,11 +599,15 @@ async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCo
         Err(code) => return code,
     };
     let socket = node::socket_path(config.data_dir());
-    let spinner = progress("exporting");
+    // The archive's size is not known before it is finished: the bytes received so far.
+    let bar = Bar::bytes("exporting", json);
     let mut sync_file = file.try_clone();
     let result: Result<(), AdminError> =
         match node::admin_call_export(&socket, address, |b| match &mut sync_file {
-            Ok(f) => f.write_all(b),
+            Ok(f) => {
+                bar.add(b.len() as u64);
+                f.write_all(b)
+            }
             Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
         })
         .await
@@ -636,10 +638,7 @@ async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCo
                 socket.display()
             ))),
         };
-    if let Some(s) = spinner {
-        s.abort();
-        eprint!("\r\x1b[K");
-    }
+    bar.clear();
     let finished = result.and_then(|()| {
         file.sync_all()
             .map_err(|e| AdminError::Failed(format!("writing {}: {e}", partial.display())))?;
@@ -669,44 +668,64 @@ async fn export(config: &Config, address: &str, out: &std::path::Path) -> ExitCo
     }
 }
 
-/// A progress bar on stderr for long work reporting (done, total); nothing unless stderr is
-/// a terminal.
-struct Bar {
-    what: &'static str,
-    shown: bool,
-    last: (u64, u64),
-}
+/// A progress bar on stderr for long work reporting (done, total) — drawn by `indicatif`, only
+/// when stderr is a terminal and the output is not `--json`.
+#[derive(Clone)]
+struct Bar(Option<indicatif::ProgressBar>);
 
 impl Bar {
-    fn new(what: &'static str) -> Bar {
-        Bar {
-            what,
-            shown: std::io::stderr().is_terminal(),
-            last: (u64::MAX, 0),
+    fn none() -> Bar {
+        Bar(None)
+    }
+
+    fn shown(json: bool) -> bool {
+        !json && std::io::stderr().is_terminal()
+    }
+
+    /// A bar of `unit`s done out of a total.
+    fn new(what: &'static str, unit: &'static str, json: bool) -> Bar {
+        if !Bar::shown(json) {
+            return Bar::none();
+        }
+        let template = format!("{{msg}} [{{bar:30}}] {{percent:>3}}% {{pos}}/{{len}} {unit}");
+        let style = indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("#>-");
+        let b = indicatif::ProgressBar::new(0).with_style(style);
+        b.set_message(what);
+        Bar(Some(b))
+    }
+
+    /// A counter of bytes for work whose total is not known.
+    fn bytes(what: &'static str, json: bool) -> Bar {
+        if !Bar::shown(json) {
+            return Bar::none();
+        }
+        let style =
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        let b = indicatif::ProgressBar::new_spinner().with_style(style);
+        b.set_message(what);
+        b.enable_steady_tick(std::time::Duration::from_millis(200));
+        Bar(Some(b))
+    }
+
+    fn set(&self, done: u64, total: u64) {
+        if let Some(b) = &self.0 {
+            b.set_length(total.max(done));
+            b.set_position(done);
         }
     }
 
-    fn set(&mut self, done: u64, total: u64) {
-        if !self.shown || (done, total) == self.last {
-            return;
+    fn add(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n);
         }
-        self.last = (done, total);
-        const WIDTH: u64 = 30;
-        let filled = (done.min(total) * WIDTH)
-            .checked_div(total)
-            .unwrap_or(WIDTH) as usize;
-        let pct = (done.min(total) * 100).checked_div(total).unwrap_or(100);
-        eprint!(
-            "\r{} [{}{}] {pct:>3}% {done}/{total} rows",
-            self.what,
-            "#".repeat(filled),
-            "-".repeat(WIDTH as usize - filled)
-        );
     }
 
     fn clear(&self) {
-        if self.shown {
-            eprint!("\r\x1b[K");
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
         }
     }
 }
@@ -732,7 +751,7 @@ async fn backup(
         Err(code) => return code,
     };
     let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
-    let mut bar = Bar::new("backup");
+    let bar = Bar::new("backup", "rows", json);
     let socket = node::socket_path(config.data_dir());
     let called =
         node::call_backup(&socket, kind, |b| writer.write_all(b), |d, t| bar.set(d, t)).await;
@@ -843,6 +862,15 @@ fn render(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
         v.get("head").and_then(Value::as_str),
     ) {
         return writeln!(out, "audit log intact: {n} entries; head {head}");
+    }
+    // A command that changed something says what, in a sentence, before the details.
+    if let Some(Value::String(summary)) = v.get("summary") {
+        writeln!(out, "{summary}")?;
+        if let Value::Object(m) = v {
+            let mut rest = m.clone();
+            rest.remove("summary");
+            return render(out, &Value::Object(rest));
+        }
     }
     match v {
         Value::Array(rows) => {

@@ -203,3 +203,121 @@ async fn a_damaged_backup_fails_verification_and_restore_refuses_it_and_a_used_d
     );
     assert_eq!(code, 2, "no key file: {err}");
 }
+
+/// The members of conversation `conv` as `token`'s user sees them.
+async fn members(c: &tests::Client, token: &str, conv: &str) -> Vec<String> {
+    let v = c
+        .get(&format!("/api/v1/conversations/{conv}"), Some(token))
+        .await
+        .json();
+    v["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|m| m["user"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// `node-admin restore` of `file` (a backup of node `a.test`) into a new directory holding
+/// `from`'s master key, with `later` (`--erasures FILE` or `--no-later-erasures`); then the
+/// restored node started (no peers): its result and the node.
+async fn restore_a_test(
+    from: &std::path::Path,
+    file: &std::path::Path,
+    later: &[&str],
+) -> (serde_json::Value, TestNode) {
+    let target = empty_dir_with_key(from);
+    let text = format!(
+        "[server]\ndomain = \"a.test\"\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n",
+        target.path().display()
+    );
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("node.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let mut args = vec![
+        "--config",
+        cfg.to_str().unwrap(),
+        "restore",
+        file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(later);
+    let restored = admin_json(target.path(), &args);
+    let config = node::Config::parse(&text, "restored").unwrap();
+    let node = TestNode::start_in(target, config, Arc::new(node::SystemClock)).await;
+    (restored, node)
+}
+
+// Issue 24: a restore never brings back a remote user whose node asked this one to erase them
+// after the backup was taken — the ledger carries that erasure as an id only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_user_erased_at_their_nodes_request_after_a_backup_stays_erased_in_its_restore() {
+    let nodes = tests::federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let dm = a.direct(&ann, "bob@b.test").await;
+    a.say(&ann, &dm, "t1", "from ann").await;
+    tests::eventually(20, "ann's message reaches b.test", || async {
+        (b.visible_texts(&bob, &dm).await == ["from ann"]).then_some(())
+    })
+    .await;
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/conversations/{dm}/messages"),
+            Some(&bob),
+            Some(&json!({"txn_id": "r1", "body": {"type": "text", "text": "from bob"}})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 202, "queued for the host");
+    tests::eventually(20, "bob's message reaches a.test", || async {
+        (a.visible_texts(&ann, &dm).await == ["from ann", "from bob"]).then_some(())
+    })
+    .await;
+    let (a_dir, b_dir) = (nodes[0].dir.path(), nodes[1].dir.path());
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("a.backup");
+    admin_json(a_dir, &["backup", "--out", file.to_str().unwrap()]);
+
+    // bob's account is erased on b.test, which asks a.test to erase what it holds of him.
+    admin_json(
+        b_dir,
+        &["users", "erase", "bob", "--reason", "asked by letter"],
+    );
+    tests::eventually(20, "a.test erases bob's messages", || async {
+        (a.visible_texts(&ann, &dm).await == ["from ann"]).then_some(())
+    })
+    .await;
+    let ledger = out.path().join("a.ledger");
+    admin_json(
+        a_dir,
+        &["backup", "ledger", "--out", ledger.to_str().unwrap()],
+    );
+
+    // The control: without the ledger, bob's message comes back with the backup.
+    let (control, old) = restore_a_test(a_dir, &file, &["--no-later-erasures"]).await;
+    assert_eq!(control["remote_erasures_reapplied"], 0, "{control}");
+    assert_eq!(
+        old.client().visible_texts(&ann, &dm).await,
+        ["from ann", "from bob"]
+    );
+
+    let (restored, back) =
+        restore_a_test(a_dir, &file, &["--erasures", ledger.to_str().unwrap()]).await;
+    assert_eq!(restored["remote_erasures_reapplied"], 1, "{restored}");
+    let c = back.client();
+    assert_eq!(c.visible_texts(&ann, &dm).await, ["from ann"]);
+    assert!(
+        members(&old.client(), &ann, &dm)
+            .await
+            .contains(&"bob@b.test".to_string()),
+        "the control has bob as a member"
+    );
+    assert_eq!(
+        members(&c, &ann, &dm).await,
+        ["ann@a.test"],
+        "bob is no member any more"
+    );
+    let log = admin_json(back.dir.path(), &["audit", "list"]).to_string();
+    assert!(log.contains("1 of remote users"), "{log}");
+}

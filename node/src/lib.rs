@@ -45,6 +45,10 @@ pub use admin::{
     export_to as admin_export_to, socket_path,
 };
 pub use admin::{archive_key, backup_drive, call_backup, partial_path, restore, verify_archive};
+pub use admin::{
+    call_reporting as admin_call_reporting, execute_reporting as admin_execute_reporting,
+    reports_progress as admin_reports_progress,
+};
 pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML, LogFormat};
 pub use consents::Purpose;
 pub use crypto::SecretKey;

@@ -184,6 +184,16 @@ impl Metrics {
         OpenGuard::new(&self.0.websockets)
     }
 
+    /// TLS connections open now (those upgraded to a WebSocket are counted as WebSockets).
+    pub fn open_connections(&self) -> i64 {
+        self.0.connections.get()
+    }
+
+    /// WebSocket event streams open now.
+    pub fn open_websockets(&self) -> i64 {
+        self.0.websockets.get()
+    }
+
     /// Records a completed scheduled retention run's removals.
     pub fn retention(&self, removed: &[(&'static str, u64)]) {
         self.0.retention_runs.inc();

@@ -149,6 +149,7 @@ impl Node {
             hub,
             node_keys,
             peers,
+            reach,
             outbox,
             directory,
             accounts,
@@ -169,14 +170,18 @@ impl Node {
             search_task,
             discovery,
         } = services;
+        // Served as the key set is now (`node-admin keys rotate` changes it), publishing the
+        // largest media this node takes; made once here so a node that cannot sign its
+        // document does not start.
         let limits = federation::Limits {
             media_max_bytes: Some(config.media.max_bytes.get()),
         };
-        let key_document =
-            serde_json::to_vec(&node_keys.document(config.server.domain.as_str(), limits)?)
-                .map_err(|e| {
-                    StartError::Signing(crate::signing::SigningError::Document(e.to_string()))
-                })?;
+        let key_document = crate::signing::Published::new(
+            node_keys.clone(),
+            config.server.domain.as_str(),
+            limits,
+        );
+        key_document.bytes()?;
         let domain = config.server.domain.as_str().to_string();
         let host_limits = HostLimits {
             recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
@@ -209,6 +214,17 @@ impl Node {
         );
         fetcher.resume().await?;
         let sessions: Sessions = Default::default();
+        let metrics = crate::metrics::Metrics::new(crate::metrics::Live {
+            store: store.clone(),
+            outbox: outbox.clone(),
+            db_path: config.data_dir().join("node.redb"),
+            peers: config
+                .federation
+                .peers
+                .iter()
+                .map(|p| p.domain.as_str().to_string())
+                .collect(),
+        });
         let admin_ctx = Arc::new(admin::Context {
             store: store.clone(),
             accounts: accounts.clone(),
@@ -221,12 +237,16 @@ impl Node {
             exporter: exporter.clone(),
             hub: hub.clone(),
             backup_key: master.backup_key(),
+            master: master.clone(),
+            node_keys: node_keys.clone(),
+            reach: reach.clone(),
             domain: domain.clone(),
             clock: clock.clone(),
             runtime: admin::Runtime {
                 started: Some(clock.now()),
                 peers: config.federation.peers.clone(),
                 db_file: config.data_dir().join("node.redb"),
+                metrics: Some(metrics.clone()),
             },
         });
         let socket = admin::socket_path(config.data_dir());
@@ -241,17 +261,6 @@ impl Node {
             stopped.clone(),
         ));
         let outbox_handle = outbox.clone();
-        let metrics = crate::metrics::Metrics::new(crate::metrics::Live {
-            store: store.clone(),
-            outbox: outbox.clone(),
-            db_path: config.data_dir().join("node.redb"),
-            peers: config
-                .federation
-                .peers
-                .iter()
-                .map(|p| p.domain.as_str().to_string())
-                .collect(),
-        });
         let (metrics_task, metrics_addr) = match config.metrics.listen.0 {
             Some(at) => {
                 let l = TcpListener::bind(at).await.map_err(|e| StartError::Bind {
@@ -284,7 +293,7 @@ impl Node {
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,
             sessions: sessions.clone(),
-            key_document: bytes::Bytes::from(key_document),
+            key_document,
             directory,
             shutdown: stopped.clone(),
             throttle: crate::http::Throttle::new(&config.rate_limit, clock.clone()),
@@ -324,6 +333,11 @@ impl Node {
             stopped.clone(),
             metrics.clone(),
         ));
+        let reach_saver = tokio::spawn(crate::federate::keep_reach_saved(
+            store.clone(),
+            reach.clone(),
+            stopped.clone(),
+        ));
         let task = tokio::spawn(async move {
             serve(listener, acceptor, api, limits, stopped).await;
             end_sessions(&sessions, limits.grace).await;
@@ -338,6 +352,9 @@ impl Node {
             }
             outbox.shutdown().await;
             fetcher.shutdown().await;
+            // After the last request to a peer: what it learned of their reachability stays.
+            let _ = reach_saver.await;
+            crate::federate::save_reach(&store, &reach).await;
             // The last handle to the database goes here, after every connection has ended;
             // dropping it drains and joins the writer thread, so do it off the async threads.
             let (jobs, commits) = store.write_stats();

@@ -16,7 +16,7 @@ use crate::consents::Consents;
 use crate::crypto::MasterKey;
 use crate::discovery::Discovery;
 use crate::erasure::Erasure;
-use crate::federate::{Directory, Outbox, OutboxLimits, Peers};
+use crate::federate::{Directory, Outbox, OutboxLimits, Peers, Reachability};
 use crate::hash_pool::HashPool;
 use crate::hub::Hub;
 use crate::media::{Media, MediaLimits};
@@ -36,6 +36,8 @@ pub(crate) struct Services {
     pub hub: Arc<Hub>,
     pub node_keys: Arc<NodeKeys>,
     pub peers: Arc<Peers>,
+    /// Peers' reachability, seeded from what the node saved.
+    pub reach: Arc<Reachability>,
     pub outbox: Outbox,
     pub directory: Directory,
     pub accounts: Accounts,
@@ -92,12 +94,14 @@ pub(crate) async fn wire(
     let hub = Arc::new(Hub::default());
     let consents = Consents::new(store.clone(), clock.clone());
     let node_keys = Arc::new(NodeKeys::load_or_create(store, master, clock.now()).await?);
+    let reach = Arc::new(Reachability::seeded(store.peer_reach().await?));
     let peers = Arc::new(
         Peers::new(
             &domain,
             config.residency.region.as_str(),
             &config.federation,
             node_keys.clone(),
+            reach.clone(),
             clock.clone(),
         )
         .map_err(WiringError::Federation)?,
@@ -278,6 +282,7 @@ pub(crate) async fn wire(
         hub,
         node_keys,
         peers,
+        reach,
         outbox,
         directory,
         accounts,

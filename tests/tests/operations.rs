@@ -476,3 +476,64 @@ async fn scheduled_retention_runs_are_counted_by_category() {
         Some(0.0)
     );
 }
+
+/// Every line the admin socket answers `request` with.
+async fn admin_socket_lines(dir: &Path, request: &str) -> Vec<serde_json::Value> {
+    use tokio::io::AsyncBufReadExt;
+    let mut s = tokio::net::UnixStream::connect(dir.join("admin.sock"))
+        .await
+        .unwrap();
+    s.write_all(format!("{request}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(s).lines();
+    let mut out = Vec::new();
+    while let Some(l) = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the admin socket answers within 30 s")
+        .unwrap()
+    {
+        out.push(serde_json::from_str(&l).unwrap());
+    }
+    out
+}
+
+// Issue 24: long commands report progress over the admin socket as lines before their answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_socket_sends_progress_lines_before_the_answer_of_a_long_command() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    c.user("progressed", &phone(1)).await;
+    let lines = admin_socket_lines(
+        n.dir.path(),
+        r#"{"command":"users-erase","address":"progressed","reason":"a test"}"#,
+    )
+    .await;
+    let (last, progress) = lines.split_last().unwrap();
+    assert_eq!(last["ok"]["phase"], "done", "{lines:?}");
+    assert!(!progress.is_empty(), "progress came first: {lines:?}");
+    let mut before = 0;
+    for p in progress {
+        assert_eq!(p["progress"]["total"], 6, "{p}");
+        let done = p["progress"]["done"].as_u64().unwrap();
+        assert!(done >= before && done <= 6, "{lines:?}");
+        before = done;
+    }
+
+    let lines = admin_socket_lines(
+        n.dir.path(),
+        r#"{"command":"retention-run","dry_run":false}"#,
+    )
+    .await;
+    let (last, progress) = lines.split_last().unwrap();
+    assert!(last["ok"]["removed"].is_object(), "{lines:?}");
+    assert!(
+        progress.iter().all(|p| p["progress"]["done"].is_u64()),
+        "{lines:?}"
+    );
+    assert!(!progress.is_empty(), "{lines:?}");
+    // A short command answers with one line, as before.
+    let lines = admin_socket_lines(n.dir.path(), r#"{"command":"status"}"#).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0]["ok"]["users"].is_u64());
+}

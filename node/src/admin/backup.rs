@@ -431,12 +431,19 @@ async fn restore_staged(
             .await?;
         erased += 1;
     }
+    // Remote users their node asked this one to erase after the backup was taken.
+    let mut remote = 0;
+    for id in &applied.remote_to_erase {
+        if ctx.store.erase_remote_id(*id, ctx.clock.now()).await? {
+            remote += 1;
+        }
+    }
     ctx.store
         .audit(ctx.audit(
             "admin.restore",
             None,
             &format!(
-                "backup of {}; {erased} later erasures re-applied",
+                "backup of {}; {erased} later erasures re-applied, {remote} of remote users",
                 crate::time::Millis(header.created_ms).to_rfc3339()
             ),
         ))
@@ -453,6 +460,7 @@ async fn restore_staged(
     if let Some(m) = v.as_object_mut() {
         m.insert("erasures_reapplied".into(), json!(erased));
         m.insert("erasures_recorded".into(), json!(applied.recorded));
+        m.insert("remote_erasures_reapplied".into(), json!(remote));
         m.insert(
             "data_dir".into(),
             json!(config.data_dir().display().to_string()),

@@ -22,7 +22,7 @@ pub use backup::{
 };
 pub use ops::Runtime;
 pub use retention::Retention;
-pub use socket::{SOCKET_NAME, bind, call, call_export, serve};
+pub use socket::{SOCKET_NAME, bind, call, call_export, call_reporting, serve};
 
 use crate::accounts::Accounts;
 use crate::config::Config;
@@ -114,6 +114,8 @@ pub enum Request {
         domain: String,
     },
     KeysList,
+    /// A new federation signing key now; the old one stays published until it expires.
+    KeysRotate,
 }
 
 /// Why a command failed.
@@ -159,6 +161,12 @@ pub struct Context {
     pub(crate) hub: Arc<Hub>,
     /// Seals backup archives.
     pub(crate) backup_key: crate::crypto::SecretKey,
+    /// Seals a new signing key's seed (`keys rotate`).
+    pub(crate) master: MasterKey,
+    /// The node's signing keys: the running node's own set, so a rotation takes effect at once.
+    pub(crate) node_keys: Arc<crate::signing::NodeKeys>,
+    /// Peers' reachability: live on a running node, as last saved on a stopped one.
+    pub(crate) reach: Arc<crate::federate::Reachability>,
     pub(crate) domain: String,
     pub(crate) clock: SharedClock,
     /// Start time, peers and database file, for `status` and `peers`.
@@ -240,12 +248,16 @@ impl Context {
                 exporter: s.exporter,
                 hub: s.hub,
                 backup_key: master.backup_key(),
+                master: master.clone(),
+                node_keys: s.node_keys,
+                reach: s.reach,
                 domain: config.server.domain.as_str().to_string(),
                 clock,
                 runtime: Runtime {
                     started: None,
                     peers: config.federation.peers.clone(),
                     db_file: db,
+                    metrics: None,
                 },
             },
             _stop: stop,
@@ -401,17 +413,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                 "legal_hold": hold,
             }))
         }
-        Request::UsersErase { address, reason } => {
-            let reason = reason.trim();
-            if reason.is_empty() || reason.len() > 500 {
-                return Err(AdminError::Invalid(
-                    "--reason must be 1 to 500 characters".into(),
-                ));
-            }
-            let user = ctx.user(&address).await?;
-            let s = ctx.erasure.erase_now(user, reason).await?;
-            Ok(status_json(&s))
-        }
+        Request::UsersErase { address, reason } => erase(ctx, &address, &reason, None).await,
         Request::ErasureStatus { address } => {
             let user = ctx.user_or_erased(&address).await?;
             ctx.store
@@ -481,13 +483,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             Ok(Value::Array(out))
         }
         Request::RetentionShow => Ok(ctx.retention.schedule_json()),
-        Request::RetentionRun { dry_run } => {
-            let counts = ctx.retention.run(dry_run, "admin").await?;
-            Ok(json!({
-                "dry_run": dry_run,
-                "removed": retention::counts_json(&counts),
-            }))
-        }
+        Request::RetentionRun { dry_run } => retention_run(ctx, dry_run, None).await,
         Request::AuditList { since } => {
             ctx.store
                 .audit(ctx.audit("admin.audit.list", None, ""))
@@ -664,6 +660,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
         Request::PeersList => ops::peers(ctx).await,
         Request::PeersShow { domain } => ops::peer(ctx, &domain).await,
         Request::KeysList => ops::keys(ctx).await,
+        Request::KeysRotate => ops::rotate(ctx).await,
         Request::Backup { .. } => Err(AdminError::Invalid(
             "backup streams an archive; use backup_drive".into(),
         )),
@@ -678,6 +675,98 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             ))),
         },
     }
+}
+
+/// Progress of a long command: (done, total) in the command's own unit.
+pub type Progress = tokio::sync::watch::Sender<(u64, u64)>;
+
+/// Whether `req` reports progress ([`execute_reporting`]).
+pub fn reports_progress(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::UsersErase { .. } | Request::RetentionRun { dry_run: false }
+    )
+}
+
+/// Runs one command as [`execute`] does, telling `progress` how far a long one got: `users
+/// erase` in erasure steps (of 6), `retention run` in rows removed (of those due).
+pub async fn execute_reporting(
+    ctx: &Context,
+    req: Request,
+    progress: &Progress,
+) -> Result<Value, AdminError> {
+    match req {
+        Request::UsersErase { address, reason } => {
+            erase(ctx, &address, &reason, Some(progress)).await
+        }
+        Request::RetentionRun { dry_run } => retention_run(ctx, dry_run, Some(progress)).await,
+        other => execute(ctx, other).await,
+    }
+}
+
+async fn retention_run(
+    ctx: &Context,
+    dry_run: bool,
+    progress: Option<&Progress>,
+) -> Result<Value, AdminError> {
+    let counts = ctx
+        .retention
+        .run_reporting(dry_run, "admin", progress)
+        .await?;
+    Ok(json!({
+        "dry_run": dry_run,
+        "removed": retention::counts_json(&counts),
+    }))
+}
+
+/// How many of an erasure's six steps are done at `phase`.
+fn erasure_steps(phase: crate::storage::Phase) -> u64 {
+    use crate::storage::Phase;
+    match phase {
+        Phase::Scheduled => 0,
+        Phase::Begun => 1,
+        Phase::PeersAsked => 2,
+        Phase::RowsGone => 3,
+        Phase::MembershipsGone => 4,
+        Phase::MediaGone => 5,
+        Phase::Done => 6,
+    }
+}
+
+/// `users erase`: erases now; with `progress`, the erasure's record is read every 100 ms and
+/// its step reported while the erasure runs.
+async fn erase(
+    ctx: &Context,
+    address: &str,
+    reason: &str,
+    progress: Option<&Progress>,
+) -> Result<Value, AdminError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(AdminError::Invalid(
+            "--reason must be 1 to 500 characters".into(),
+        ));
+    }
+    let user = ctx.user(address).await?;
+    let work = ctx.erasure.erase_now(user, reason);
+    let Some(progress) = progress else {
+        return Ok(status_json(&work.await?));
+    };
+    let _ = progress.send((0, 6));
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let s = loop {
+        tokio::select! {
+            done = &mut work => break done?,
+            _ = tick.tick() => {
+                if let Ok(Some(rec)) = ctx.store.erasure_of(user).await {
+                    let _ = progress.send((erasure_steps(rec.phase), 6));
+                }
+            }
+        }
+    };
+    let _ = progress.send((erasure_steps(s.record.phase), 6));
+    Ok(status_json(&s))
 }
 
 fn finding_json(ctx: &Context, f: &Finding) -> Value {

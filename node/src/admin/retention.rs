@@ -116,23 +116,49 @@ impl Retention {
     /// Applies the schedule now (or with `dry_run`, counts what it would remove), and records
     /// the run in the audit log.
     pub async fn run(&self, dry_run: bool, actor: &str) -> Result<Counts, StoreError> {
+        self.run_reporting(dry_run, actor, None).await
+    }
+
+    /// [`Retention::run`], telling `progress` (rows removed, rows due in all) after each batch;
+    /// with `progress`, what is due is counted first (one more read of the tables).
+    pub async fn run_reporting(
+        &self,
+        dry_run: bool,
+        actor: &str,
+        progress: Option<&tokio::sync::watch::Sender<(u64, u64)>>,
+    ) -> Result<Counts, StoreError> {
         let now = self.clock.now();
         let cut = self.cutoffs(now);
         let community = self.community_cutoffs(now);
-        if dry_run {
+        if dry_run || progress.is_some() {
             let mut c = self.store.retention_count(cut).await?;
             let (p, m, l) = self
                 .store
                 .community_retention(community.0, community.1, community.2, usize::MAX, true)
                 .await?;
             (c.community_posts, c.community_comments, c.community_log) = (p, m, l);
-            return Ok(c);
+            if dry_run {
+                return Ok(c);
+            }
+            if let Some(tx) = progress {
+                let _ = tx.send((0, c.total()));
+            }
         }
+        let due = progress.map_or(0, |tx| tx.borrow().1);
+        let report = |done: &Counts| {
+            if let Some(tx) = progress {
+                // Rows that fell due since the count (or friend requests, not counted) can make
+                // the removed rows outrun it; the bar then shows them as the total.
+                let d = done.total();
+                let _ = tx.send((d, due.max(d)));
+            }
+        };
         let mut total = Counts::default();
         let mut from = Resume::start();
         loop {
             let (counts, users, next) = self.store.retention_batch(cut, from, BATCH_ROWS).await?;
             total.add(&counts);
+            report(&total);
             if let Some(a) = &self.accounts {
                 for u in users {
                     a.forget_user(u);
@@ -160,6 +186,7 @@ impl Retention {
             total.community_posts += p;
             total.community_comments += m;
             total.community_log += l;
+            report(&total);
             if p < BATCH_ROWS as u64 && m < BATCH_ROWS as u64 && l < BATCH_ROWS as u64 {
                 break;
             }

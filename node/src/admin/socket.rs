@@ -1,6 +1,9 @@
 //! The admin socket: `<data_dir>/admin.sock`, mode 0600 (only the node's OS user can connect).
 //! One request per connection: a JSON [`super::Request`] on one line; the answer is one line,
-//! `{"ok": result}` or `{"error": {"kind": "invalid"|"problem"|"failed", "message"}}`.
+//! `{"ok": result}` or `{"error": {"kind": "invalid"|"problem"|"failed", "message"}}`. Long
+//! commands (`users-erase`, `retention-run` without `dry_run`) send progress lines before it,
+//! `{"progress": {"done": N, "total": M}}` (erasure steps of 6; rows removed of those due), so
+//! a client reads lines until one holds `ok` or `error`.
 //! `users-export` alone answers `{"ok":{"archive":true}}` and then the archive's bytes until the
 //! connection closes; an archive cut short lacks its final `"complete":true`.
 //!
@@ -178,15 +181,22 @@ async fn answer(
                 super::backup::serve(ctx, kind, &mut write).await;
                 return;
             }
-            Ok(req) => match execute(ctx, req).await {
-                Ok(v) => json!({ "ok": v }),
-                Err(e) => {
-                    if matches!(e, AdminError::Store(_) | AdminError::Failed(_)) {
-                        tracing::error!(error = %e, "admin command failed");
+            Ok(req) => {
+                let result = if super::reports_progress(&req) {
+                    with_progress_lines(ctx, req, &mut write).await
+                } else {
+                    execute(ctx, req).await
+                };
+                match result {
+                    Ok(v) => json!({ "ok": v }),
+                    Err(e) => {
+                        if matches!(e, AdminError::Store(_) | AdminError::Failed(_)) {
+                            tracing::error!(error = %e, "admin command failed");
+                        }
+                        error_json(&e)
                     }
-                    error_json(&e)
                 }
-            },
+            }
             Err(e) => error_json(&AdminError::Invalid(format!("bad request: {e}"))),
         },
         Err(NoRequest::Stopping) => return,
@@ -199,6 +209,29 @@ async fn answer(
     let mut text = reply.to_string();
     text.push('\n');
     let _ = write.write_all(text.as_bytes()).await;
+}
+
+/// Runs a long command, writing a progress line whenever it moves on. A client that stopped
+/// reading does not stop the command.
+async fn with_progress_lines(
+    ctx: &Context,
+    req: Request,
+    write: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> Result<Value, AdminError> {
+    let (tx, mut rx) = watch::channel((0u64, 0u64));
+    let work = super::execute_reporting(ctx, req, &tx);
+    tokio::pin!(work);
+    let mut listening = true;
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            Ok(()) = rx.changed(), if listening => {
+                let (done, total) = *rx.borrow_and_update();
+                let line = format!("{}\n", json!({"progress": {"done": done, "total": total}}));
+                listening = write.write_all(line.as_bytes()).await.is_ok();
+            }
+        }
+    }
 }
 
 /// The running node's socket, or `None` when no node answers there.
@@ -271,19 +304,43 @@ pub async fn call(
     path: &Path,
     req: &Request,
 ) -> std::io::Result<Option<Result<Value, AdminError>>> {
+    call_reporting(path, req, |_, _| {}).await
+}
+
+/// Like [`call`], passing each progress line's (done, total) to `progress`.
+pub async fn call_reporting(
+    path: &Path,
+    req: &Request,
+    mut progress: impl FnMut(u64, u64),
+) -> std::io::Result<Option<Result<Value, AdminError>>> {
     let Some(mut stream) = connect(path).await? else {
         return Ok(None);
     };
     let mut text = serde_json::to_string(req).map_err(std::io::Error::other)?;
     text.push('\n');
     stream.write_all(text.as_bytes()).await?;
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer).await?;
-    if let Some(e) = answer_error(&answer)? {
-        return Ok(Some(Err(e)));
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut answer = String::new();
+        if reader.read_line(&mut answer).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the node closed the admin connection without an answer",
+            ));
+        }
+        let v: Value = serde_json::from_str(&answer).map_err(std::io::Error::other)?;
+        if let Some(p) = v.get("progress") {
+            progress(
+                p["done"].as_u64().unwrap_or(0),
+                p["total"].as_u64().unwrap_or(0),
+            );
+            continue;
+        }
+        if let Some(e) = answer_error(&answer)? {
+            return Ok(Some(Err(e)));
+        }
+        return Ok(Some(Ok(v["ok"].clone())));
     }
-    let v: Value = serde_json::from_str(&answer).map_err(std::io::Error::other)?;
-    Ok(Some(Ok(v["ok"].clone())))
 }
 
 #[cfg(test)]

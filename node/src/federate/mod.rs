@@ -14,6 +14,7 @@ mod fetch;
 mod inbox;
 mod outbox;
 mod peers;
+mod reach;
 
 pub use directory::{Directory, load_addresses};
 pub use fetch::Fetcher;
@@ -21,6 +22,7 @@ pub use inbox::HostLimits;
 pub use inbox::Inbox;
 pub use outbox::{Outbox, OutboxLimits, role_name};
 pub use peers::{PeerError, Peers};
+pub use reach::{Reachability, keep_saved as keep_reach_saved, save as save_reach};
 
 use crate::crypto::CryptoError;
 use crate::storage::{Refusal, StoreError};

@@ -150,7 +150,7 @@ impl Shared {
             content,
         )
         .map_err(|e| Refusal::Internal(e.to_string()))?;
-        e.sign(self.peers.node_keys().current())
+        e.sign(&self.peers.node_keys().current())
             .map_err(|e| Refusal::Internal(e.to_string()))?;
         Ok(e)
     }

@@ -13,6 +13,7 @@ use federation::{
 };
 use http::{Method, StatusCode};
 
+use super::reach::{Reachability, client_error_kind, status_failed};
 use crate::config::FederationConfig;
 use crate::signing::NodeKeys;
 use crate::time::SharedClock;
@@ -72,6 +73,8 @@ pub struct Peers {
     open: bool,
     listed: HashMap<String, Peer>,
     node_keys: Arc<NodeKeys>,
+    /// Told the outcome of every request to a peer.
+    reach: Arc<Reachability>,
     clock: SharedClock,
     /// Peers' keys, by domain; entries for unlisted origins at most [`MAX_OPEN_ORIGINS`].
     keys: Mutex<HashMap<String, Slot>>,
@@ -88,6 +91,7 @@ impl Peers {
         region: &str,
         config: &FederationConfig,
         node_keys: Arc<NodeKeys>,
+        reach: Arc<Reachability>,
         clock: SharedClock,
     ) -> Result<Peers, String> {
         let mut listed = HashMap::new();
@@ -125,6 +129,7 @@ impl Peers {
             open: config.open,
             listed,
             node_keys,
+            reach,
             clock,
             keys: Mutex::new(HashMap::new()),
             uses: std::sync::atomic::AtomicU64::new(0),
@@ -182,10 +187,16 @@ impl Peers {
 
     /// Opens a connection to `peer`.
     pub async fn connect(&self, peer: &Peer) -> Result<Connection, PeerError> {
-        peer.target
-            .connect()
-            .await
-            .map_err(|e| unreachable(&peer.domain, &e))
+        peer.target.connect().await.map_err(|e| {
+            self.failed(peer, client_error_kind(&e));
+            unreachable(&peer.domain, &e)
+        })
+    }
+
+    fn failed(&self, peer: &Peer, kind: String) {
+        let listed = self.listed.contains_key(&peer.domain);
+        self.reach
+            .failed(&peer.domain, listed, kind, self.clock.now());
     }
 
     /// Sends a signed request on `conn`.
@@ -199,7 +210,7 @@ impl Peers {
     ) -> Result<(StatusCode, Bytes), PeerError> {
         let key = self.node_keys.current();
         let auth = sign_request(
-            key,
+            &key,
             method.as_str(),
             path,
             &self.domain,
@@ -207,9 +218,21 @@ impl Peers {
             self.clock.now().0,
             &body,
         );
-        conn.send(method, path, &auth, body)
-            .await
-            .map_err(|e| unreachable(&peer.domain, &e))
+        match conn.send(method, path, &auth, body).await {
+            Ok((status, answer)) => {
+                if status_failed(status.as_u16()) {
+                    self.failed(peer, format!("status_{}", status.as_u16()));
+                } else {
+                    let listed = self.listed.contains_key(&peer.domain);
+                    self.reach.reached(&peer.domain, listed, self.clock.now());
+                }
+                Ok((status, answer))
+            }
+            Err(e) => {
+                self.failed(peer, client_error_kind(&e));
+                Err(unreachable(&peer.domain, &e))
+            }
+        }
     }
 
     /// One signed request on a fresh connection.
@@ -398,7 +421,15 @@ mod tests {
             "t",
         )
         .unwrap();
-        let p = Peers::new("a.example", "CN", &config.federation, Arc::new(keys), clock).unwrap();
+        let p = Peers::new(
+            "a.example",
+            "CN",
+            &config.federation,
+            Arc::new(keys),
+            Arc::default(),
+            clock,
+        )
+        .unwrap();
         (dir, p)
     }
 

@@ -21,9 +21,21 @@ use super::error::ApiError;
 use super::json::{Body, read_body};
 use crate::federate::Inbox;
 
-/// `GET /_federation/v1/keys` → 200, the key document made at start.
-pub fn keys(document: &Bytes) -> Response<Body> {
-    json_bytes(StatusCode::OK, document.clone())
+/// `GET /_federation/v1/keys` → 200, the key document of the node's current key set (500 if
+/// it cannot be signed, which start-up already checked).
+pub fn keys(document: &crate::signing::Published) -> Response<Body> {
+    match document.bytes() {
+        Ok(b) => json_bytes(StatusCode::OK, b),
+        Err(e) => {
+            tracing::error!(error = %e, "the key document could not be made");
+            json_bytes(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from_static(
+                    br#"{"error":{"code":"internal","message":"the key document could not be made"}}"#,
+                ),
+            )
+        }
+    }
 }
 
 fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {

@@ -209,8 +209,8 @@ pub struct Api {
     pub max_body: usize,
     /// WebSocket sessions, awaited by the server at shutdown.
     pub sessions: Sessions,
-    /// The node's self-signed key document, made once at start.
-    pub key_document: bytes::Bytes,
+    /// The node's self-signed key document, for its current key set.
+    pub key_document: crate::signing::Published,
     /// Users of other nodes; pushes local profile changes to peers (issue 25).
     pub directory: crate::federate::Directory,
     /// Flips to true when the node shuts down; long polls and event streams end.

@@ -307,11 +307,19 @@ kinds!(
     USERID_INVITENO,
     USERID_JOINNO_JOIN,
     REQUESTER_USERID_JOINNO,
+    // Operations (issue 24).
+    REMOTEID_ERASED,
+    PEER_REACH,
 );
 
-/// The tables an erasure ledger carries.
-fn ledger_tables() -> [&'static str; 2] {
-    [USERID_ERASURE.name(), HANDLEHASH_ERASED.name()]
+/// The tables an erasure ledger carries: local users' erasures, their handles' keyed hashes,
+/// and the ids of remote users erased at their node's request.
+fn ledger_tables() -> [&'static str; 3] {
+    [
+        USERID_ERASURE.name(),
+        HANDLEHASH_ERASED.name(),
+        REMOTEID_ERASED.name(),
+    ]
 }
 
 fn kind_of<'k>(kinds: &'k [Kind], name: &str) -> Result<&'k Kind, BackupError> {
@@ -691,6 +699,9 @@ pub struct LedgerApplied {
     pub to_erase: Vec<u64>,
     /// Ledger records copied in for users the backup did not hold.
     pub recorded: usize,
+    /// Remote users erased here at their node's request (per the ledger) whose record the
+    /// backup still holds: the caller must erase them again before the node serves.
+    pub remote_to_erase: Vec<u64>,
 }
 
 /// Loads a verified `archive` into a new database file at `path` (which must not exist), then
@@ -730,11 +741,14 @@ pub fn load_archive<R: Read, L: Read>(
     if let Some(ledger) = ledger {
         let mut erasures: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut hashes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut remote: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         ledger.read_all(&mut |name, rows| {
             if name == USERID_ERASURE.name() {
                 erasures.extend_from_slice(rows);
             } else if name == HANDLEHASH_ERASED.name() {
                 hashes.extend_from_slice(rows);
+            } else if name == REMOTEID_ERASED.name() {
+                remote.extend_from_slice(rows);
             }
             Ok(())
         })?;
@@ -747,6 +761,19 @@ pub fn load_archive<R: Read, L: Read>(
                 let k: &[u8; 32] = k.as_slice().try_into().map_err(|_| damaged("hash"))?;
                 if table.get(k)?.is_none() {
                     table.insert(k, <(u64, u64)>::from_bytes(v))?;
+                }
+            }
+            let remote_users = tx.open_table(USERID_REMOTEUSER)?;
+            let mut remote_erased = tx.open_table(REMOTEID_ERASED)?;
+            for (k, v) in &remote {
+                fits::<u64>(k, "remoteid_erased")?;
+                fits::<u64>(v, "remoteid_erased")?;
+                let id = u64::from_bytes(k);
+                if remote_users.get(id)?.is_some() {
+                    applied.remote_to_erase.push(id);
+                }
+                if remote_erased.get(id)?.is_none() {
+                    remote_erased.insert(id, u64::from_bytes(v))?;
                 }
             }
             let accounts = tx.open_table(USERID_ACCOUNT)?;
@@ -962,7 +989,56 @@ mod tests {
         let bytes = archive_of(&db, &key, ArchiveKind::ErasureLedger);
         let s = verify(&bytes, &key).unwrap();
         let names: Vec<&str> = s.tables.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["handlehash_erased", "userid_erasure"]);
+        assert_eq!(
+            names,
+            ["handlehash_erased", "remoteid_erased", "userid_erasure"]
+        );
+    }
+
+    #[test]
+    fn a_remote_user_erased_after_the_backup_is_named_for_erasure_by_the_ledger() {
+        const ALICE: u64 = (1 << 63) | 5;
+        const OTHER: u64 = (1 << 63) | 6;
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_rows(dir.path(), 1);
+        let key = SecretKey::generate().unwrap();
+        let db = redb::Builder::new().create(&path).unwrap();
+        let put = |id: u64| {
+            let tx = db.begin_write().unwrap();
+            tx.open_table(USERID_REMOTEUSER)
+                .unwrap()
+                .insert(id, [1u8, 2, 3].as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        };
+        put(ALICE);
+        put(OTHER);
+        let backup = archive_of(&db, &key, ArchiveKind::Backup);
+        // After the backup, ALICE's node asks for her erasure (and one never in the backup).
+        let tx = db.begin_write().unwrap();
+        tx.open_table(USERID_REMOTEUSER)
+            .unwrap()
+            .remove(ALICE)
+            .unwrap();
+        let mut erased = tx.open_table(REMOTEID_ERASED).unwrap();
+        erased.insert(ALICE, 77).unwrap();
+        erased.insert((1 << 63) | 9, 78).unwrap();
+        drop(erased);
+        tx.commit().unwrap();
+        let ledger = archive_of(&db, &key, ArchiveKind::ErasureLedger);
+        let to = dir.path().join("restored.redb");
+        let mut a = ArchiveReader::open(backup.as_slice(), key.clone()).unwrap();
+        let mut l = ArchiveReader::open(ledger.as_slice(), key).unwrap();
+        let (_, applied) = load_archive(&to, &mut a, Some(&mut l), &mut |_| {}).unwrap();
+        assert_eq!(
+            applied.remote_to_erase,
+            [ALICE],
+            "OTHER stays, the third was never here"
+        );
+        let back = redb::Builder::new().create(&to).unwrap();
+        let tx = back.begin_read().unwrap();
+        let t = tx.open_table(REMOTEID_ERASED).unwrap();
+        assert_eq!(t.len().unwrap(), 2, "both records carried into the restore");
     }
 
     /// What restore promises about freed pages: after a restore-time erasure removed rows,

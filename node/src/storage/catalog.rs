@@ -539,3 +539,17 @@ pub const REQUESTER_USERID_JOINNO: TableDefinition<(u64, u64, u64), ()> =
 /// ones are deleted in bounded batches.
 pub const EXPIRY_USERID_CELL: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("expiry_userid_cell");
+
+// ---- Operations (issue 24) -----------------------------------------------------------------
+
+/// `remoteid_erased`: the local id of a remote user whose node asked this one to erase them →
+/// when it was done (ms). Only the random id this node gave them — no address, no key, nothing
+/// that names the person — so a restore of an older backup (which still holds their record
+/// under that id) erases them again. Carried by erasure ledgers; kept for good (16 bytes).
+pub const REMOTEID_ERASED: TableDefinition<u64, u64> = TableDefinition::new("remoteid_erased");
+
+/// `peer_reach`: peer domain → (last successful request ms, last failed request ms,
+/// consecutive failures, kind of the last failure such as `connect` or `status_503`; 0 and ""
+/// for never). Partner nodes' state only: no user, no address, no error text.
+pub const PEER_REACH: TableDefinition<&str, (u64, u64, u64, &str)> =
+    TableDefinition::new("peer_reach");

@@ -25,6 +25,7 @@ mod invites;
 mod messaging;
 mod nearby;
 mod privacy;
+mod reach;
 mod reading;
 mod replica;
 mod requests;
@@ -60,6 +61,7 @@ pub use messaging::{
 };
 pub use nearby::CellRecord;
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
+pub use reach::ReachRow;
 pub use reading::Activity;
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
@@ -581,6 +583,9 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_INVITENO)?;
     tx.open_table(USERID_JOINNO_JOIN)?;
     tx.open_table(REQUESTER_USERID_JOINNO)?;
+    // Operations (issue 24).
+    tx.open_table(REMOTEID_ERASED)?;
+    tx.open_table(PEER_REACH)?;
     Ok(())
 }
 

@@ -507,19 +507,9 @@ impl Store {
                     .open_table(REMOTEINDEX_USERID)?
                     .remove(&index)?
                     .map(|v| v.value());
-                let mut users = Vec::new();
-                let mut pos = 0;
+                let (mut users, mut pos) = (Vec::new(), 0);
                 if let Some(id) = id {
-                    tx.open_table(USERID_REMOTEUSER)?.remove(id)?;
-                    super::fedmedia::drop_remote_media_of(tx, id)?;
-                    super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
-                    (users, pos) = super::erasure::leave_everywhere(tx, id)?;
-                    // Friendships and requests with this node's users end with them (friends).
-                    super::friends::erase_friend_rows(tx, id)?;
-                    let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
-                    queue.retain(
-                        |_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id),
-                    )?;
+                    (users, pos) = erase_remote_rows(tx, id, now)?;
                 }
                 let peers = enqueue(tx, std::slice::from_ref(&ack), now)?;
                 mark_seen(tx, &origin, &envelope_id, now)?;
@@ -531,6 +521,26 @@ impl Store {
             self.handles().remove(id);
         }
         Ok(answer)
+    }
+
+    /// Erases the remote user `id` again, as [`Store::erase_remote_user`] did when their node
+    /// asked (a restore re-applies it to an older backup that still holds them). Their entry
+    /// in `remoteindex_userid` is found by its value. Returns whether they were there.
+    pub async fn erase_remote_id(&self, id: u64, now: Millis) -> Result<bool, StoreError> {
+        let found = self
+            .write(move |tx| {
+                if tx.open_table(USERID_REMOTEUSER)?.get(id)?.is_none() {
+                    return Ok(false);
+                }
+                tx.open_table(REMOTEINDEX_USERID)?.retain(|_, v| v != id)?;
+                erase_remote_rows(tx, id, now)?;
+                Ok(true)
+            })
+            .await?;
+        if found {
+            self.handles().remove(id);
+        }
+        Ok(found)
     }
 
     /// A peer acknowledges that it erased one of this node's users: `ack` is the digest of its
@@ -572,4 +582,26 @@ impl Store {
         })
         .await
     }
+}
+
+/// Everything this node holds of the remote user `id` but their index entry: their record (and
+/// the data key sealing what they wrote) first, their media copies, their messages (left as
+/// empty tombstones), memberships, friendships and queued relays; and the record that they
+/// were erased (`remoteid_erased`, for restores). Returns the local users to notify and the
+/// last event position.
+fn erase_remote_rows(
+    tx: &WriteTransaction,
+    id: u64,
+    now: Millis,
+) -> Result<(Vec<u64>, u64), StoreError> {
+    tx.open_table(USERID_REMOTEUSER)?.remove(id)?;
+    super::fedmedia::drop_remote_media_of(tx, id)?;
+    super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
+    let (users, pos) = super::erasure::leave_everywhere(tx, id)?;
+    // Friendships and requests with this node's users end with them (friends).
+    super::friends::erase_friend_rows(tx, id)?;
+    let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
+    queue.retain(|_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id))?;
+    tx.open_table(REMOTEID_ERASED)?.insert(id, now.0)?;
+    Ok((users, pos))
 }
