@@ -964,7 +964,7 @@ async fn serve(
                         let guard = in_service.request_started();
                         let activity = in_service.clone();
                         async move {
-                            let response = crate::http::handle(api, req, peer).await;
+                            let response = crate::http::handle(api, crate::http::wrap_body(req), peer).await;
                             let responding = activity.responding();
                             drop(guard);
                             Ok::<_, Infallible>(response.map(|body| Tracked { body, _responding: responding }))

@@ -91,3 +91,71 @@ async fn a_peer_keeps_no_readable_address_of_a_remote_user_it_was_asked_to_erase
         "her handle is readable after more writes"
     );
 }
+
+/// A remote handle no table name, key or code string contains.
+const REMOTE: &str = "zqxackmarker";
+
+#[tokio::test]
+async fn the_acknowledgement_of_an_erasure_waiting_for_a_peer_that_is_down_holds_nothing_of_the_person()
+ {
+    let peer = tests::FakePeer::start("e.test", "CN").await;
+    let mut nodes = Box::pin(tests::federation_with(&[("a.test", "CN")], &[&peer], "")).await;
+    let c = nodes[0].client();
+    let alice = c.user("alice", &phone(1)).await;
+    let address = format!("{REMOTE}@e.test");
+    // The peer's user owns a group alice is in: alice's node now knows them.
+    let state = peer.group_state(
+        "st",
+        "a.test",
+        "q1:e.test",
+        "g",
+        &address,
+        &["alice@a.test"],
+    );
+    let txn = json!({"origin": "e.test", "envelopes": [serde_json::to_value(&state).unwrap()]});
+    let r = peer
+        .put(&nodes[0], "t1", &txn, "a.test", tests::now_ms(), &peer.key)
+        .await;
+    assert_eq!(r.json()["results"]["st"], json!({}));
+    let shown = c
+        .get("/api/v1/conversations/q1:e.test", Some(&alice))
+        .await
+        .json();
+    assert!(shown.to_string().contains(&address), "{shown}");
+
+    // The peer asks for its user's erasure, and goes down before the acknowledgement can
+    // reach it: the acknowledgement waits in alice's node's queue.
+    peer.unavailable(true);
+    let erasure = peer.envelope(
+        "er1",
+        "a.test",
+        federation::Kind::Erasure,
+        json!({"user": address, "reference": "ref-1"}),
+    );
+    let txn = json!({"origin": "e.test", "envelopes": [serde_json::to_value(&erasure).unwrap()]});
+    let r = peer
+        .put(&nodes[0], "t2", &txn, "a.test", tests::now_ms(), &peer.key)
+        .await;
+    assert_eq!(r.json()["results"]["er1"], json!({}));
+    nodes[0].stop().await;
+    let raw = std::fs::read(nodes[0].db_path()).unwrap();
+    assert!(contains(&raw, "dest_seq_outbound"), "the search works");
+    assert!(
+        !contains(&raw, REMOTE),
+        "the erased user's handle is readable while the acknowledgement waits"
+    );
+
+    // Back up, the peer gets the acknowledgement it asked for, naming its user.
+    peer.unavailable(false);
+    nodes[0].start_again().await;
+    let ack = eventually(20, "the acknowledgement", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["kind"] == "erasure-ack")
+    })
+    .await;
+    assert_eq!(
+        ack["content"],
+        json!({"user": address, "reference": "ref-1", "erasure": "er1"})
+    );
+}

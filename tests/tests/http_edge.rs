@@ -216,10 +216,12 @@ async fn a_body_at_the_minimum_rate_is_read_past_the_base_timeout() {
     assert!(answer.contains("invalid_request"), "{answer}");
 }
 
-/// POSTs `total` bytes over a raw HTTP/2 stream while reading the answer: the status, the
-/// JSON answer, and whether the whole body could be sent without the stream being reset.
-async fn h2_post(
+/// Sends `method path` with `total` bytes of body over a raw HTTP/2 stream while reading the
+/// answer: the status, the JSON answer, and whether the whole body could be sent without the
+/// stream being reset.
+async fn h2_send(
     c: &Client,
+    method: &str,
     path: &str,
     token: Option<&str>,
     content_type: &str,
@@ -233,7 +235,7 @@ async fn h2_post(
     });
     let mut client = client.ready().await.unwrap();
     let mut b = Request::builder()
-        .method("POST")
+        .method(method)
         .uri(format!("https://localhost{path}"))
         .header("content-type", content_type);
     if with_length {
@@ -294,13 +296,90 @@ async fn an_oversized_body_over_http2_gets_413_and_its_stream_ends_cleanly() {
         ("/api/v1/media", Some(token.as_str()), "image/png", true),
     ] {
         let (status, json, sent) =
-            h2_post(&c, path, token, content_type, 2 << 20, with_length).await;
+            h2_send(&c, "POST", path, token, content_type, 2 << 20, with_length).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {json}");
         assert_eq!(json["error"]["code"], "body_too_large");
         assert_eq!(
             sent,
             Ok(()),
             "{path}: the stream is not reset under the client"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_early_answer_over_http2_reaches_the_client_and_its_stream_ends_cleanly() {
+    // One registration an hour from this address, so the second is refused before its body.
+    let n =
+        TestNode::start_toml("[media]\nmax_bytes = 65536\n[rate_limit]\nregister_per_hour = 1\n")
+            .await;
+    let c = n.client();
+    let token = c.user("earlybird", &phone(5)).await;
+    let t = Some(token.as_str());
+    let json = "application/json";
+    // Each answer is decided before the body (2 MiB, more than the stream's flow-control
+    // window) has been read, on a different path through the node: the client can finish
+    // sending only if the node reads and discards the rest, whichever way it answered.
+    for (method, path, token, content_type, with_length, status, code) in [
+        // A body over the limit found part way through a multipart upload (no Content-Length).
+        (
+            "POST",
+            "/api/v1/media",
+            t,
+            "multipart/form-data; boundary=XyZ",
+            false,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        // A query parameter refused before a handler looks at the body.
+        (
+            "GET",
+            "/api/v1/communities?limit=0",
+            t,
+            json,
+            true,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        // A path parameter refused by the handler, which then drops the request.
+        (
+            "PUT",
+            "/api/v1/me/consents/no_such_purpose",
+            t,
+            json,
+            true,
+            StatusCode::NOT_FOUND,
+            "unknown_purpose",
+        ),
+        // An endpoint that takes no body.
+        (
+            "DELETE",
+            "/api/v1/me/real-name",
+            t,
+            json,
+            true,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        // The per-address limit, checked before the route's handler runs.
+        (
+            "POST",
+            "/api/v1/accounts",
+            None,
+            json,
+            false,
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+        ),
+    ] {
+        let (got, body, sent) =
+            h2_send(&c, method, path, token, content_type, 2 << 20, with_length).await;
+        assert_eq!(got, status, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], code, "{method} {path}: {body}");
+        assert_eq!(
+            sent,
+            Ok(()),
+            "{method} {path}: the stream is not reset under the client"
         );
     }
 }

@@ -9,10 +9,10 @@
 use std::net::SocketAddr;
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
 use crate::accounts::{self, Accounts, DeviceInfo, Registration, Session};

@@ -8,10 +8,10 @@
 //! is the `before` of the following page.
 
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{self, Body, no_content, read_json, reply};
 use super::query::Query;

@@ -4,10 +4,10 @@
 //! - `PUT /api/v1/me/consents/{purpose}` — grant or revoke one purpose.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
 use crate::accounts::Session;

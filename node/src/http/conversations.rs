@@ -13,10 +13,10 @@
 //! Non-members get 404 on every route, as if the conversation did not exist.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
 use crate::accounts::{Accounts, Session};

@@ -7,10 +7,10 @@
 //!   cancel; 409 the erasure has started.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
 use crate::accounts::Session;

@@ -17,10 +17,10 @@
 //! - `GET /api/v1/me/join-requests`; `POST /api/v1/me/join-requests/{id}` `{"accept"}` → 204.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
 use super::query::Query;

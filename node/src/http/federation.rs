@@ -15,8 +15,8 @@ use bytes::Bytes;
 use federation::MAX_TXN_BYTES;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_body};
 use crate::federate::Inbox;

@@ -10,10 +10,10 @@
 //! - `GET`/`PUT /api/v1/me/direct-messages` `{"direct_messages":"anyone"|"friends"}`.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
 use crate::accounts::Session;

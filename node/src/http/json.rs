@@ -1,13 +1,12 @@
 //! Reading request bodies (size limit, deadline and minimum rate, content type, JSON with
-//! errors that name the field), discarding the unread rest of a body answered early, and
-//! writing JSON responses.
+//! errors that name the field) and writing JSON responses. (The unread rest of a body answered
+//! early is discarded by the body itself, `body.rs`.)
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Frame;
-use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 
+use super::body::Incoming;
 use super::error::ApiError;
 
 /// The response body type of every handler: whole, or streamed while it is produced.
@@ -162,46 +162,12 @@ fn too_slow() -> ApiError {
     )
 }
 
-/// Reads and throws away what remains of the body of `req`, which the node answers without
-/// reading it (at most `linger` and `linger_bytes` of the request's [`BodyPace`]), so that the
-/// client, which may be sending its whole body before it reads, gets the answer: over HTTP/1.1
-/// the connection is not closed under a client still writing (which would reset it and lose
-/// the answer), over HTTP/2 the stream ends when the client's body does instead of being reset.
-/// A client waiting for `100 Continue` has sent no body and is not asked for it: the body is
-/// dropped unread. The task owns nothing but the body and ends with it, at its bound, or when
-/// its connection goes.
+/// Answers `req` without reading its body: the rest of the body is read and discarded (at most
+/// `linger` and `linger_bytes` of the request's [`BodyPace`]), so that the client, which may be
+/// sending its whole body before it reads, gets the answer. Dropping the request does the same
+/// (see `body.rs`); this names the intent where a handler gives up on a body.
 pub fn discard(req: Request<Incoming>) {
-    let pace = BodyPace::of(&req);
-    let expects_continue = req
-        .headers()
-        .get(http::header::EXPECT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
-    if !expects_continue {
-        drain(req.into_body(), pace);
-    }
-}
-
-/// [`discard`] for a body already being read.
-fn drain(body: Incoming, pace: BodyPace) {
-    use hyper::body::Body as _;
-    if body.is_end_stream() || pace.linger.is_zero() || pace.linger_bytes == 0 {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut body = body;
-        let until = Instant::now() + pace.linger;
-        let mut left = pace.linger_bytes;
-        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(until, body.frame()).await {
-            if let Some(data) = frame.data_ref() {
-                let n = data.len() as u64;
-                if n > left {
-                    return;
-                }
-                left -= n;
-            }
-        }
-    });
+    drop(req);
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (before reading, by Content-Length,
@@ -229,9 +195,12 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
     loop {
         let deadline = pace.deadline(start, received as u64);
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-            // Dropping the body closes an HTTP/1.1 connection (its framing is lost) and resets
-            // an HTTP/2 stream: a stalled client is not waited for again.
-            Err(_) => return Err(too_slow()),
+            // Abandoning the body closes an HTTP/1.1 connection (its framing is lost) and
+            // resets an HTTP/2 stream: a stalled client is not waited for again.
+            Err(_) => {
+                body.abandon();
+                return Err(too_slow());
+            }
             Ok(None) => break,
             Ok(Some(Ok(frame))) => frame,
             Ok(Some(Err(_))) => {
@@ -244,7 +213,8 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
         if let Ok(data) = frame.into_data() {
             received += data.len();
             if received > limit {
-                drain(body, pace);
+                // Dropped: the rest is discarded.
+                drop(body);
                 return Err(too_large(limit));
             }
             if !data.is_empty() {
@@ -272,27 +242,29 @@ pub fn paced_data(
     req: Request<Incoming>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let pace = BodyPace::of(&req);
-    let state = (req.into_body(), Instant::now(), 0u64, false);
-    futures_util::stream::unfold(state, move |(mut body, start, received, done)| async move {
-        if done {
-            return None;
-        }
+    let state = (Some(req.into_body()), Instant::now(), 0u64);
+    futures_util::stream::unfold(state, move |(body, start, received)| async move {
+        // `None` once the stream has failed: it ends.
+        let mut body = body?;
         loop {
             let deadline = pace.deadline(start, received);
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
                 Err(_) => {
+                    // Not waited for again (see `read_body`).
+                    body.abandon();
                     let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "body too slow");
-                    return Some((Err(e), (body, start, received, true)));
+                    return Some((Err(e), (None, start, received)));
                 }
                 Ok(None) => return None,
                 Ok(Some(Err(e))) => {
-                    return Some((Err(std::io::Error::other(e)), (body, start, received, true)));
+                    body.abandon();
+                    return Some((Err(std::io::Error::other(e)), (None, start, received)));
                 }
                 Ok(Some(Ok(frame))) => frame,
             };
             if let Ok(data) = frame.into_data() {
                 let received = received + data.len() as u64;
-                return Some((Ok(data), (body, start, received, false)));
+                return Some((Ok(data), (Some(body), start, received)));
             }
         }
     })

@@ -5,9 +5,9 @@
 //! - `GET /api/v1/users/{address}` — another user, reduced to what I may see.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
 use crate::accounts::{Accounts, OwnAccount, Session};

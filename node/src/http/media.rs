@@ -16,9 +16,9 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
-use hyper::body::Incoming;
 use serde_json::json;
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{self, Body, Streamed, reply};
 use crate::accounts::Session;

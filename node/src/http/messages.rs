@@ -9,10 +9,10 @@
 //! - `POST /api/v1/conversations/{id}/messages/{seq}/recall` — recall for everyone (author, in time).
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::body::Incoming;
 use super::conversations::role_name;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};

@@ -5,6 +5,7 @@
 //! **Boundary:** this is the only module that knows HTTP paths and JSON shapes of the client API.
 
 mod accounts;
+mod body;
 mod communities;
 mod consents;
 mod conversations;
@@ -33,9 +34,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use body::Incoming;
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
+pub use body::wrap as wrap_body;
 pub(crate) use communities::{export_comment, export_post};
 pub use error::ApiError;
 pub use events::Sessions;

@@ -8,10 +8,10 @@
 //! - `POST /api/v1/me/policy/accept` `{"version"}` — accept the current or an upcoming version.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
 use super::query::Query;

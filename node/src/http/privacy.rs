@@ -11,10 +11,10 @@
 
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use http::{HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, Streamed, no_content, read_json, reply};
 use crate::accounts::{Accounts, Session};

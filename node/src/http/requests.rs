@@ -6,10 +6,10 @@
 //!   "answer","resolved"}]}`, oldest first.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
 use crate::accounts::Session;

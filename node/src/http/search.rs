@@ -10,10 +10,10 @@
 //! - `DELETE /api/v1/me/searches` → 200 `{"removed"}`.
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
 use crate::accounts::Session;
