@@ -1,12 +1,18 @@
-//! The consent ledger: the optional purposes a user may grant, each grant and revocation
-//! recorded with time, policy version and device, and [`Consents::require`] — the one check
-//! every feature that processes data for an optional purpose calls at the point of use.
+//! The consent ledger: the optional purposes a user may grant (their names and descriptions in
+//! both languages in `consents/words.rs`), each grant and revocation recorded with time, policy
+//! version and device, and [`Consents::require`] — the one check every feature that processes
+//! data for an optional purpose calls at the point of use.
 //!
 //! **Invariant:** every purpose starts ungranted; accepting the policy grants none (G1.a).
+
+mod words;
+
+pub use words::Words;
 
 use std::fmt;
 use std::str::FromStr;
 
+use crate::policy::Lang;
 use crate::storage::{AuditEntry, ConsentEvent, PurposeStatus, Store, StoreError};
 use crate::time::{Millis, SharedClock};
 
@@ -63,36 +69,9 @@ impl Purpose {
         }
     }
 
-    /// What granting it allows, in one line for the privacy centre.
-    pub const fn description(self) -> &'static str {
-        match self {
-            Purpose::CloudSync => {
-                "Keep your chat history on the node, encrypted, so every device sees it."
-            }
-            Purpose::ContactsMatching => {
-                "Match hashed phone numbers from your contacts to find friends."
-            }
-            Purpose::PreciseLocation => {
-                "Use your device's location for nearby people and located posts."
-            }
-            Purpose::Camera => "Accept video you record with the camera.",
-            Purpose::Microphone => "Accept voice messages you record.",
-            Purpose::Photos => "Accept photos from your album.",
-            Purpose::RecommendMe => "Show you people you may know.",
-            Purpose::BeRecommended => "Show you to others as someone they may know.",
-            Purpose::Personalisation => {
-                "Use your activity on this node to personalise what you see."
-            }
-            Purpose::CrossBorderTransfer => {
-                "Send your messages and profile to partner nodes in other regions."
-            }
-            Purpose::RealName => {
-                "Keep your verified real name for the features the law requires it for."
-            }
-            Purpose::PublicPage => {
-                "Publish a public page that anyone, also on other nodes, can see."
-            }
-        }
+    /// Its name and what granting it allows, in `lang` (`words.rs`).
+    pub const fn words(self, lang: Lang) -> Words {
+        words::words(self, lang)
     }
 
     /// Whether the purpose concerns sensitive personal information (G2.a).

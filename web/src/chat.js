@@ -7,7 +7,7 @@ import { t, formatTime, formatClock, formatDay, dayOf } from './i18n.js';
 import * as api from './api.js';
 import { ApiError } from './api.js';
 import { GroupDialog } from './group.js';
-import { askPurpose } from './purposes.js';
+import { askPurpose, refusedText } from './purposes.js';
 import { LanguageSwitch, NotificationToggle } from './settings.js';
 import { Icon } from './icons.js';
 import { Heights, rowsFor, tailRows, covers, OVERSCAN } from './windowing.js';
@@ -451,7 +451,7 @@ function ComposerImpl({ store, conv }, ref) {
     if (purpose) {
       const ok = await askPurpose(purpose, setAsk);
       if (!ok) {
-        setError(t('purpose.refused', { purpose: t('purpose.' + purpose) }));
+        setError(refusedText(purpose));
         return;
       }
     }
@@ -481,7 +481,7 @@ function ComposerImpl({ store, conv }, ref) {
     setError(null);
     const needed = kind === 'video' ? 'camera' : 'microphone';
     if (!(await askPurpose(needed, setAsk))) {
-      setError(t('purpose.refused', { purpose: t('purpose.' + needed) }));
+      setError(refusedText(needed));
       return;
     }
     const sound = kind === 'voice' || (await askPurpose('microphone', setAsk));

@@ -6,7 +6,7 @@
 import { html, useState, useEffect, useRef, Alert, Field, Dialog } from './ui.js';
 import { t, formatDateTime } from './i18n.js';
 import * as api from './api.js';
-import { askPurpose } from './purposes.js';
+import { askPurpose, refusedText } from './purposes.js';
 import { kindOf } from './chat.js';
 import { Icon } from './icons.js';
 
@@ -250,7 +250,7 @@ function Compose({ community, onPosted }) {
     setError(null);
     const { kind, purpose } = kindOf(file);
     if (purpose && !(await askPurpose(purpose, setAsk))) {
-      setError(t('purpose.refused', { purpose: t('purpose.' + purpose) }));
+      setError(refusedText(purpose));
       return;
     }
     setBusy(true);
@@ -267,7 +267,7 @@ function Compose({ community, onPosted }) {
   const togglePlace = async (on) => {
     setError(null);
     if (on && !(await askPurpose('precise_location', setAsk))) {
-      setError(t('purpose.refused', { purpose: t('purpose.precise_location') }));
+      setError(refusedText('precise_location'));
       return;
     }
     setShowPlace(on);

@@ -8,7 +8,7 @@ import { html, useState, useEffect, useRef, useStore, Alert, Field, Avatar } fro
 import { t, formatDateTime, formatClock } from './i18n.js';
 import * as api from './api.js';
 import { Icon } from './icons.js';
-import { askPurpose } from './purposes.js';
+import { askPurpose, refusedText } from './purposes.js';
 import { prepare, contactHash, callingCodeOf, MAX_UPLOAD } from './contacts.js';
 
 const TABS = ['suggestions', 'contacts', 'nearby', 'invites'];
@@ -245,7 +245,7 @@ function Contacts({ store, setAsk }) {
       return;
     }
     if (!(await askPurpose('contacts_matching', setAsk))) {
-      setErr(t('purpose.refused', { purpose: t('purpose.contacts_matching') }));
+      setErr(refusedText('contacts_matching'));
       return;
     }
     setBusy(true);
@@ -352,7 +352,7 @@ function NearbyPeople({ setAsk }) {
   const share = async () => {
     setErr(null);
     if (!(await askPurpose('precise_location', setAsk))) {
-      setErr(t('purpose.refused', { purpose: t('purpose.precise_location') }));
+      setErr(refusedText('precise_location'));
       return;
     }
     setBusy(true);

@@ -31,6 +31,17 @@ export function GroupDialog({ store, conv, go, onClose }) {
       setError(err);
     }
   };
+  // The public/private choice being saved: the box shows it (and is busy) until the node's
+  // answer, so a redraw in between does not flip it back to the stored value.
+  const [savingPublic, setSavingPublic] = useState(/** @type {boolean|null} */ (null));
+  const setPublic = async (value) => {
+    setSavingPublic(value);
+    try {
+      await run('PATCH', '', { public: value }, t('group.visibility_saved'))();
+    } finally {
+      setSavingPublic(null);
+    }
+  };
   const members = (d && d.members) || [];
   return html`<${Dialog} title=${t('group.manage_title', { name: conv.name || '' })} onClose=${onClose} wide>
     <${Alert} error=${error} />
@@ -39,8 +50,8 @@ export function GroupDialog({ store, conv, go, onClose }) {
       <${Field} id="rename" label=${t('group.name')} value=${name} onInput=${setName} required />
       <button type="submit">${t('group.rename')}</button>
     </form>`}
-    ${role === 'owner' && html`<label class="check"><input type="checkbox" checked=${conv.public}
-        onChange=${(e) => run('PATCH', '', { public: e.currentTarget.checked }, t('group.visibility_saved'))()} />
+    ${role === 'owner' && html`<label class="check"><input type="checkbox" checked=${savingPublic === null ? conv.public : savingPublic}
+        aria-busy=${savingPublic !== null} disabled=${savingPublic !== null} onChange=${(e) => setPublic(e.currentTarget.checked)} />
       <span>${t('group.public')}<br /><small>${t('group.public_hint')}</small></span></label>`}
     <form class="inline-form" onSubmit=${(e) => { run('POST', '/members', { user: invite.trim() }, t('group.invited'))(e); setInvite(''); }}>
       <${Field} id="invite" label=${t('group.invite')} value=${invite} onInput=${setInvite} hint=${t('chat.address_hint')} required />

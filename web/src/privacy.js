@@ -6,6 +6,7 @@ import { html, useState, useEffect, useStore, Alert, Field, PolicyText, Dialog }
 import { t, formatDateTime, policyLanguage } from './i18n.js';
 import * as api from './api.js';
 import { Icon } from './icons.js';
+import { purposesPath } from './purposes.js';
 
 const TABS = ['purposes', 'profile', 'policy', 'notices', 'devices', 'data', 'requests', 'realname', 'page', 'guardian', 'deletion'];
 
@@ -26,6 +27,11 @@ function useResource(path) {
 export function PrivacyCentre({ store, tab, go }) {
   useStore(store);
   const current = TABS.includes(tab) ? tab : 'purposes';
+  // At phone width the sections are a row that scrolls sideways: keep the open one in sight.
+  useEffect(() => {
+    const a = document.querySelector('.privacy-nav [aria-current="page"]');
+    if (a) a.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  }, [current]);
   return html`<div class="privacy-layout">
     <header class="privacy-head">
       <a class="icon-button" href="#/chats" aria-label=${t('common.back_to_chats')}><${Icon} name="back" /></a>
@@ -53,8 +59,9 @@ export function PrivacyCentre({ store, tab, go }) {
   </div>`;
 }
 
+// Each purpose in the node's words (its title and description, in the language shown).
 function Purposes({ store }) {
-  const { value, error, reload } = useResource('/api/v1/me/consents');
+  const { value, error, reload } = useResource(purposesPath());
   const [err, setErr] = useState(/** @type {any} */ (null));
   const [open, setOpen] = useState(/** @type {string|null} */ (null));
   // The choice being saved, per purpose: the switch shows it (and is busy) until the node's
@@ -80,12 +87,13 @@ function Purposes({ store }) {
   };
   if (!value) return html`<${Alert} error=${error} />`;
   return html`<p class="lead">${t('privacy.purposes_lead')}</p>
+    <p class="meta">${t('purpose.policy_version', { version: value.policy_version })}</p>
     <${Alert} error=${err} />
     <ul class="card-list">
       ${value.consents.map((c) => html`<li class="card" key=${c.purpose}>
         <div class="card-row">
           <div class="card-text">
-            <h3 id=${'p-' + c.purpose}>${t('purpose.' + c.purpose)} ${c.sensitive && html`<span class="tag">${t('privacy.sensitive')}</span>`}</h3>
+            <h3 id=${'p-' + c.purpose}>${c.title} ${c.sensitive && html`<span class="tag">${t('privacy.sensitive')}</span>`}</h3>
             <p>${c.description}</p>
             <p class="meta">${c.granted ? t('privacy.granted_since', { since: formatDateTime(c.since) }) : t('privacy.not_granted')}</p>
           </div>
@@ -122,7 +130,12 @@ function Profile({ store }) {
     try {
       /** @type {Record<string, any>} */
       const patch = { nickname };
-      for (const k of PROFILE_FIELDS) patch[k] = fields[k];
+      // A filled field is sent with its visibility; one emptied is removed; one never set stays
+      // unset (the node refuses an empty value).
+      for (const k of PROFILE_FIELDS) {
+        if (fields[k].value.trim()) patch[k] = { value: fields[k].value.trim(), visibility: fields[k].visibility };
+        else if (me.profile && me.profile[k]) patch[k] = null;
+      }
       store.me = await api.call('PATCH', '/api/v1/me', patch);
       store.changed();
       setMsg(t('privacy.saved'));
@@ -340,25 +353,53 @@ function PublicPage({ store }) {
           <button type="submit" class="primary">${t('privacy.page_enable')}</button></form>`}`;
 }
 
+// A minor's guardian agrees to some purposes; each is chosen here by the node's name for it.
 function Guardian() {
   const { value, error, reload } = useResource('/api/v1/me/guardian-consent');
+  const purposes = useResource(purposesPath());
   const [name, setName] = useState('');
   const [contact, setContact] = useState('');
+  const [chosen, setChosen] = useState(/** @type {string[]} */ ([]));
   const [msg, setMsg] = useState(/** @type {any} */ (null));
+  const [ok, setOk] = useState('');
   const submit = async (e) => {
     e.preventDefault();
+    setMsg(null);
+    setOk('');
+    if (!chosen.length) {
+      setMsg(t('privacy.guardian_choose'));
+      return;
+    }
     try {
-      await api.call('POST', '/api/v1/me/guardian-consent', { guardian_name: name, guardian_contact: contact, purposes: [] });
+      await api.call('POST', '/api/v1/me/guardian-consent', { guardian_name: name, guardian_contact: contact, purposes: chosen });
+      setName('');
+      setContact('');
+      setChosen([]);
+      setOk(t('privacy.guardian_saved'));
       reload();
     } catch (err) {
       setMsg(err);
     }
   };
-  return html`<p class="lead">${t('privacy.guardian_lead')}</p><${Alert} error=${msg || error} />
-    ${value && html`<div class="card"><p>${t('privacy.guardian_recorded', { name: value.guardian_name, at: formatDateTime(value.recorded) })}</p></div>`}
+  const titleOf = (p) => {
+    const c = purposes.value && purposes.value.consents.find((x) => x.purpose === p);
+    return c ? c.title : p;
+  };
+  const toggle = (p, on) => setChosen((list) => (on ? [...list.filter((x) => x !== p), p] : list.filter((x) => x !== p)));
+  return html`<p class="lead">${t('privacy.guardian_lead')}</p>
+    <${Alert} error=${msg || error || purposes.error} />
+    <${Alert} error=${ok} kind="ok" />
+    ${value && html`<div class="card"><p>${t('privacy.guardian_recorded', { name: value.guardian_name, at: formatDateTime(value.recorded) })}</p>
+      <p class="meta">${t('privacy.guardian_covers', { purposes: value.purposes.map(titleOf).join(t('common.list_separator')) })}</p></div>`}
     <form class="form" onSubmit=${submit}>
       <${Field} id="g-name" label=${t('privacy.guardian_name')} value=${name} onInput=${setName} required />
       <${Field} id="g-contact" label=${t('privacy.guardian_contact')} value=${contact} onInput=${setContact} required />
+      <fieldset class="field guardian-purposes">
+        <legend>${t('privacy.guardian_purposes')}</legend>
+        ${purposes.value && purposes.value.consents.map((c) => html`<label class="check" key=${c.purpose}>
+          <input type="checkbox" checked=${chosen.includes(c.purpose)} onChange=${(e) => toggle(c.purpose, e.currentTarget.checked)} />
+          <span>${c.title}</span></label>`)}
+      </fieldset>
       <button type="submit" class="primary">${t('privacy.guardian_submit')}</button>
     </form>`;
 }

@@ -72,3 +72,48 @@ test('the owner removes a member, transfers ownership, and leaves; each side see
   assert.equal(await B.page.locator('.member-list li').count(), 1);
   for (const P of people) assert.deepEqual(P.problems, []);
 });
+
+test('the public/private box holds the choice being saved through a redraw, until the node answers', async () => {
+  const [A, B] = people;
+  await A.page.goto(node.url + '/#/chats');
+  await A.page.getByRole('button', { name: 'New chat' }).first().click();
+  await A.page.getByRole('tab', { name: 'Group' }).click();
+  await A.page.getByLabel('Group name').fill('Orchard');
+  await A.page.getByLabel('Members').fill(addr(b));
+  await A.page.getByRole('button', { name: 'Create group' }).click();
+  await A.page.getByRole('heading', { name: 'Orchard' }).waitFor();
+  const id = decodeURIComponent(new URL(A.page.url()).hash.split('/').pop() || '');
+  // The node's answer to the change is held back until the redraw has happened.
+  /** @type {() => void} */ let release = () => {};
+  const held = new Promise((r) => (release = () => r(null)));
+  await A.page.route('**/api/v1/conversations/*', async (route) => {
+    if (route.request().method() === 'PATCH') await held;
+    await route.continue();
+  });
+  await A.page.getByRole('button', { name: 'Group', exact: true }).click();
+  const box = A.page.getByRole('dialog').getByRole('checkbox', { name: /Public group/ });
+  assert.equal(await box.isChecked(), false);
+  await box.click();
+  // Bo writes in the group meanwhile: Ana's client redraws with the stored (still private) state.
+  const s = await B.context.request.post(node.url + '/api/v1/sessions', { data: { login: b.handle, password: b.password } });
+  const token = (await s.json()).token;
+  const sent = await B.context.request.post(node.url + `/api/v1/conversations/${id}/messages`, {
+    headers: { authorization: `Bearer ${token}` },
+    data: { txn_id: 'redraw-1', body: { type: 'text', text: 'Apples are ripe' } },
+  });
+  assert.ok(sent.ok(), await sent.text());
+  await A.page.locator('.bubble', { hasText: 'Apples are ripe' }).waitFor();
+  assert.equal(await box.isChecked(), true, 'the choice being saved survives the redraw');
+  assert.equal(await box.isDisabled(), true, 'and the box waits for the answer');
+  release();
+  await A.page.getByRole('dialog').getByText('Saved.').waitFor();
+  await box.and(A.page.locator(':enabled')).waitFor();
+  assert.equal(await box.isChecked(), true);
+  await A.page.unroute('**/api/v1/conversations/*');
+  const conv = await (await B.context.request.get(node.url + `/api/v1/conversations/${id}`, { headers: { authorization: `Bearer ${token}` } })).json();
+  assert.equal(conv.public, true, 'the node stored it');
+  assert.deepEqual(await axe(A.page), []);
+  await A.page.screenshot({ path: join(shots, 'group-public-saved-en.png') });
+  await A.page.getByRole('button', { name: 'Close' }).click();
+  for (const P of people) assert.deepEqual(P.problems, []);
+});

@@ -2,6 +2,7 @@
 // dirs, and Debian's chromium through playwright-core, for the browser tests.
 
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -15,8 +16,9 @@ export const shots = join(repo, 'target/browser');
 mkdirSync(shots, { recursive: true });
 
 /**
- * Starts a node; `extra` is TOML appended to the config (sections of its own).
- * @param {{domain?: string, extra?: string, files?: Record<string,string>, listen?: string}} [opts]
+ * Starts a node; `extra` is TOML appended to the config (sections of its own); `env` is added
+ * to the node's environment.
+ * @param {{domain?: string, extra?: string, files?: Record<string,string>, listen?: string, env?: Record<string,string>}} [opts]
  */
 export async function startNode(opts = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'shanliao-web-'));
@@ -32,7 +34,7 @@ level = "warn"
 ${opts.extra || ''}
 `;
   writeFileSync(join(dir, 'node.toml'), config);
-  const child = spawn(binary, ['--config', join(dir, 'node.toml')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  const child = spawn(binary, ['--config', join(dir, 'node.toml')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir, env: { ...process.env, ...(opts.env || {}) } });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const url = await new Promise((res, rej) => {
@@ -136,4 +138,61 @@ export async function axe(page) {
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
   });
   return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/**
+ * One command over the node's admin socket (`<data_dir>/admin.sock`, what node-admin speaks):
+ * `request` is the command as JSON (`{command: 'requests-list'}`, …). Resolves with its `ok`
+ * value; rejects with the `error` it answers.
+ * @param {{dir: string}} node
+ * @param {Record<string, any>} request
+ */
+export function admin(node, request) {
+  return new Promise((res, rej) => {
+    const socket = connect(join(node.dir, 'data', 'admin.sock'));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
+    const done = () => {
+      try {
+        const v = JSON.parse(answer.split('\n')[0]);
+        if ('ok' in v) res(v.ok);
+        else rej(new Error('admin: ' + JSON.stringify(v.error)));
+      } catch {
+        rej(new Error('admin answer: ' + answer));
+      }
+    };
+    socket.on('data', (d) => {
+      answer += d;
+      if (answer.includes('\n')) {
+        socket.end();
+        done();
+      }
+    });
+    socket.on('error', rej);
+    socket.on('end', done);
+  });
+}
+
+/**
+ * Elements that reach past the page's right edge outside a box that scrolls sideways (at
+ * 375 px a long word once widened a screen and cut off its buttons); at most five.
+ * @param {import('playwright-core').Page} page
+ */
+export async function pastRightEdge(page) {
+  return page.evaluate(() => {
+    const width = window.innerWidth;
+    const out = [];
+    for (const el of document.querySelectorAll('body *')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0 || r.right <= width + 1) continue;
+      let scrolls = false;
+      for (let p = el.parentElement; p && !scrolls; p = p.parentElement) {
+        const x = getComputedStyle(p).overflowX;
+        scrolls = x === 'auto' || x === 'scroll';
+      }
+      if (!scrolls) out.push(`${el.tagName.toLowerCase()}.${el.className}`);
+    }
+    return out.slice(0, 5);
+  });
 }

@@ -1,23 +1,34 @@
-//! My consents, purpose by purpose.
+//! My consents, purpose by purpose, each with the node's words for it (title and description)
+//! in the language the request asks for (`?lang=zh|en`, else `Accept-Language`; `lang.rs`).
 //!
-//! - `GET /api/v1/me/consents` — every purpose with its state and history.
+//! - `GET /api/v1/me/consents` — every purpose with its state and history, the words' language
+//!   and the policy version in effect that they go with.
 //! - `PUT /api/v1/me/consents/{purpose}` — grant or revoke one purpose.
 
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
+use super::lang::negotiate;
+use super::query::Query;
 use crate::accounts::Session;
 use crate::consents::{Consents, Purpose, PurposeState};
+use crate::policy::{Lang, PolicyBook};
 use crate::privacy::Minors;
 
-fn state_json(s: &PurposeState) -> Value {
+fn lang_of(query: Option<&str>, headers: &HeaderMap) -> Result<Lang, ApiError> {
+    negotiate(Query::parse(query, &["lang"])?.str("lang"), headers)
+}
+
+fn state_json(s: &PurposeState, lang: Lang) -> Value {
+    let words = s.purpose.words(lang);
     json!({
         "purpose": s.purpose.name(),
-        "description": s.purpose.description(),
+        "title": words.title,
+        "description": words.description,
         "sensitive": s.purpose.sensitive(),
         "granted": s.granted,
         "since": s.since.map(|t| t.to_rfc3339()),
@@ -30,12 +41,26 @@ fn state_json(s: &PurposeState) -> Value {
     })
 }
 
-/// `GET /api/v1/me/consents` → 200 `{"consents":[{"purpose","description","sensitive","granted","since","history":[{"granted","at","policy_version","device_id"}]}]}`.
-pub async fn list(consents: &Consents, session: &Session) -> Result<Response<Body>, ApiError> {
+/// `GET /api/v1/me/consents[?lang=zh|en]` → 200 `{"language","policy_version","consents":[{"purpose",
+/// "title","description","sensitive","granted","since","history":[{"granted","at",
+/// "policy_version","device_id"}]}]}`: the words in `language`, as they go with the policy
+/// version in effect. 422 for a `lang` the node does not have.
+pub async fn list(
+    consents: &Consents,
+    policy: &PolicyBook,
+    session: &Session,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let lang = lang_of(query, headers)?;
     let all = consents.list(session.user).await?;
     Ok(reply(
         StatusCode::OK,
-        &json!({ "consents": all.iter().map(state_json).collect::<Vec<_>>() }),
+        &json!({
+            "language": lang.code(),
+            "policy_version": policy.current().version,
+            "consents": all.iter().map(|s| state_json(s, lang)).collect::<Vec<_>>(),
+        }),
     ))
 }
 
@@ -45,7 +70,8 @@ struct PutBody {
     granted: bool,
 }
 
-/// `PUT /api/v1/me/consents/{purpose}` `{"granted": true|false}` → 200, that purpose's state;
+/// `PUT /api/v1/me/consents/{purpose}[?lang=zh|en]` `{"granted": true|false}` → 200, that
+/// purpose's state (its words chosen as for the list);
 /// 404 `unknown_purpose` for a name not in the list; 403 `guardian_consent_required` when a
 /// minor grants a purpose their guardian has not agreed to. The decision is recorded with the time,
 /// the policy version the user accepted, and this device.
@@ -57,6 +83,7 @@ pub async fn put(
     req: Request<Incoming>,
     limit: usize,
 ) -> Result<Response<Body>, ApiError> {
+    let lang = lang_of(req.uri().query(), req.headers())?;
     let purpose: Purpose = purpose.parse().map_err(|_| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -77,5 +104,5 @@ pub async fn put(
             &session.device_id,
         )
         .await?;
-    Ok(reply(StatusCode::OK, &state_json(&state)))
+    Ok(reply(StatusCode::OK, &state_json(&state, lang)))
 }

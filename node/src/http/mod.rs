@@ -17,6 +17,7 @@ mod federation;
 mod friends;
 mod health;
 mod json;
+mod lang;
 mod me;
 mod media;
 mod messages;
@@ -623,7 +624,16 @@ async fn dispatch_authenticated(
         ("POST", "/api/v1/search") => search::search(&api.search, &session, req, b).await,
         ("GET", "/api/v1/me/searches") => search::recent(&api.search, &session).await,
         ("DELETE", "/api/v1/me/searches") => search::clear(&api.search, &session).await,
-        ("GET", "/api/v1/me/consents") => consents::list(&api.consents, &session).await,
+        ("GET", "/api/v1/me/consents") => {
+            consents::list(
+                &api.consents,
+                &api.policy,
+                &session,
+                q.as_deref(),
+                req.headers(),
+            )
+            .await
+        }
         ("PUT", "/api/v1/me/consents/{purpose}") => {
             consents::put(&api.consents, &api.minors, &session, &param(), req, b).await
         }
