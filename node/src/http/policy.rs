@@ -14,14 +14,28 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
-use super::query::Query;
+use super::query::{Params, read};
 use crate::accounts::{Accounts, Session};
 use crate::policy::{Lang, PolicyBook, Version};
 
+/// `?lang=zh|en`.
+#[derive(Debug, serde::Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+impl Params for LangQuery {
+    fn expects(_: &str) -> &'static str {
+        LANG_REASON
+    }
+}
+
+const LANG_REASON: &str = "must be zh or en";
+
 fn lang_of(query: Option<&str>) -> Result<Lang, ApiError> {
-    match Query::parse(query, &["lang"])?.str("lang") {
+    match read::<LangQuery>(query)?.lang {
         None => Ok(Lang::Zh),
-        Some(v) => Lang::parse(v).ok_or_else(|| ApiError::invalid("lang", "must be zh or en")),
+        Some(v) => Lang::parse(&v).ok_or_else(|| ApiError::invalid("lang", LANG_REASON)),
     }
 }
 
