@@ -107,16 +107,14 @@ async fn openapi_document_lists_exactly_the_routes_the_server_has() {
     let body = json!({});
     // First the query rule, which every route applies before doing anything: a name the route
     // does not take is 400.
-    for route in &order {
+    // (The event stream answers a request that is not a WebSocket upgrade with 426 first.)
+    for route in order.iter().filter(|r| r.pattern != "/api/v1/events") {
         let (method, token) = (route.method(), Some(token.as_str()));
         let path = format!("{}?zz=1", concrete(route.pattern));
         let with_body = (method != "GET" && method != "DELETE").then_some(&body);
         let r = c.call(method, &path, token, with_body).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}");
-        // The event stream refuses a request that is not a WebSocket upgrade first.
-        if route.pattern != "/api/v1/events" {
-            assert_eq!(r.error_code(), "invalid_request", "{method} {path}");
-        }
+        assert_eq!(r.error_code(), "invalid_request", "{method} {path}");
     }
     for route in &order {
         let method = route.method();
