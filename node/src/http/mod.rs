@@ -313,7 +313,7 @@ async fn public(
         Public::Policy => policy::get(&api.policy, q),
         Public::PolicyVersions => Ok(policy::versions(&api.policy)),
         Public::PolicyVersion => policy::version(&api.policy, param(&params, 0), q),
-        Public::PublicPage => privacy::public_page(&api.page, param(&params, 0), &api.domain).await,
+        Public::Page => privacy::public_page(&api.page, param(&params, 0), &api.domain).await,
         Public::Register => {
             let r = accounts::register(&api.accounts, &api.domain, req, api.max_body).await;
             if r.is_ok() {

@@ -84,7 +84,7 @@ pub enum Public {
     Policy,
     PolicyVersions,
     PolicyVersion,
-    PublicPage,
+    Page,
     Register,
     Login,
 }
@@ -284,7 +284,7 @@ pub const ROUTES: &[Route] = &[
     anyone(Get, "/api/v1/policy", PublicLimit, Public::Policy),
     anyone(Get, "/api/v1/policy/versions", PublicLimit, Public::PolicyVersions),
     anyone(Get, "/api/v1/policy/versions/{version}", PublicLimit, Public::PolicyVersion),
-    anyone(Get, "/api/v1/pages/{handle}", PublicLimit, Public::PublicPage),
+    anyone(Get, "/api/v1/pages/{handle}", PublicLimit, Public::Page),
     anyone(Post, "/api/v1/accounts", RegisterLimit, Public::Register),
     anyone(Post, "/api/v1/sessions", LoginLimit, Public::Login),
     erasing(Delete, "/api/v1/sessions/current", S::Logout),
@@ -612,7 +612,7 @@ mod tests {
         let anyone = serde_json::json!({});
         match op.get("security").and_then(|s| s.as_array()) {
             Some(s) if s.is_empty() => Ok(Auth::None),
-            Some(s) if s == &[bearer.clone()] => Ok(Auth::Session),
+            Some(s) if s == std::slice::from_ref(&bearer) => Ok(Auth::Session),
             Some(s) if s == &[bearer, anyone] => Ok(Auth::SessionOrFirstFrame),
             other => Err(format!("security {other:?} is not one the table knows")),
         }
