@@ -56,7 +56,8 @@ async fn configured_policy_file_replaces_the_built_in_text() {
 #[tokio::test]
 async fn openapi_document_lists_exactly_the_routes_the_server_has() {
     let n = TestNode::start().await;
-    let r = n.client().get("/api/v1/openapi.json", None).await;
+    let c = n.client();
+    let r = c.get("/api/v1/openapi.json", None).await;
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -66,9 +67,13 @@ async fn openapi_document_lists_exactly_the_routes_the_server_has() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    let served: BTreeSet<_> = node::ROUTES
+    let client_routes: Vec<&node::Route> = node::ROUTES
         .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .filter(|r| r.auth() != node::Auth::Peer)
+        .collect();
+    let served: BTreeSet<_> = client_routes
+        .iter()
+        .map(|r| (r.method().to_string(), r.pattern.to_string()))
         .collect();
     let missing: Vec<_> = served.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&served).collect();
@@ -77,27 +82,79 @@ async fn openapi_document_lists_exactly_the_routes_the_server_has() {
         extra.is_empty(),
         "documented routes the server lacks: {extra:?}"
     );
-    // Every documented route really is served: none answers 404 "no such endpoint".
-    let c = n.client();
-    for (method, path) in &served {
-        let concrete = path
+
+    // Every documented route really is served, called the way the document says: with a real
+    // session where it asks for one. Sign-out and deletion come last, so the rest run signed in.
+    let token = c.user("routewalker", &phone(31)).await;
+    let concrete = |pattern: &str| {
+        pattern
             .replace("{device_id}", "x")
             .replace("{purpose}", "camera")
-            .replace("{address}", "a@b");
-        let r = c.call(method, &concrete, None, None).await;
-        // A route may answer 404 for a missing thing (a page, a version), never for itself.
+            .replace("{address}", "a@b")
+            .replace("{handle}", "routewalker")
+            .replace("{version}", POLICY)
+    };
+    let last = |r: &&node::Route| {
+        [
+            ("POST", "/api/v1/me/deletion"),
+            ("DELETE", "/api/v1/sessions/current"),
+        ]
+        .iter()
+        .position(|(m, p)| *m == r.method() && *p == r.pattern)
+    };
+    let mut order = client_routes.clone();
+    order.sort_by_key(last);
+    let body = json!({});
+    // First the query rule, which every route applies before doing anything: a name the route
+    // does not take is 400.
+    // (The event stream answers a request that is not a WebSocket upgrade with 426 first.)
+    for route in order.iter().filter(|r| r.pattern != "/api/v1/events") {
+        let (method, token) = (route.method(), Some(token.as_str()));
+        let path = format!("{}?zz=1", concrete(route.pattern));
+        let with_body = (method != "GET" && method != "DELETE").then_some(&body);
+        let r = c.call(method, &path, token, with_body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}");
+        assert_eq!(r.error_code(), "invalid_request", "{method} {path}");
+    }
+    for route in &order {
+        let method = route.method();
+        let mut path = concrete(route.pattern);
+        if route.pattern == "/api/v1/sync" {
+            path.push_str("?timeout=0");
+        }
+        let with_body = (method != "GET" && method != "DELETE").then_some(&body);
+        // Without a token: the routes the document secures answer 401, the others do not.
+        let anonymous = c.call(method, &path, None, with_body).await;
+        match route.auth() {
+            node::Auth::Session => assert_eq!(
+                anonymous.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} without a token"
+            ),
+            _ => assert_ne!(
+                anonymous.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} without a token"
+            ),
+        }
+        let token = (route.auth() != node::Auth::None).then_some(token.as_str());
+        let r = c.call(method, &path, token, with_body).await;
+        // A route may answer 404 for a missing thing (a page, a version), never for itself;
+        // with its session it gets past authentication to a handler that answers.
         if r.status == StatusCode::NOT_FOUND {
             assert_ne!(
                 r.json()["error"]["message"],
                 "no such endpoint",
-                "{method} {concrete}"
+                "{method} {path}"
             );
         }
-        assert_ne!(
-            r.status,
+        for refused in [
             StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {concrete}"
-        );
+            StatusCode::UNAUTHORIZED,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ] {
+            assert_ne!(r.status, refused, "{method} {path}: {:?}", r.body);
+        }
     }
 }
 

@@ -7,14 +7,14 @@
 //! `CommunityMember`, `ModerationEntry`; pages are `{"posts":[…],"next":N|null}`, where `next`
 //! is the `before` of the following page.
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{self, Body, no_content, read_json, reply};
-use super::query::Query;
+use super::query::{Params, Whole, read};
 use crate::accounts::Session;
 use crate::community::{
     CommentView, Communities, CommunityError, CommunityView, LogView, MemberView, NewPost,
@@ -219,22 +219,106 @@ fn number(s: &str) -> Result<u64, ApiError> {
         .ok_or_else(|| ApiError::not_found("no such community, post or comment"))
 }
 
-fn limit(q: &Query) -> Result<u64, ApiError> {
-    Ok(q.u64("limit", 1..=MAX_PAGE, "must be 1 to 100")?
-        .unwrap_or(DEFAULT_PAGE))
+/// A page size: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] by default.
+type Limit = Option<Whole<1, MAX_PAGE>>;
+const LIMIT_REASON: &str = "must be 1 to 100";
+
+fn limit(l: Limit) -> u64 {
+    l.map_or(DEFAULT_PAGE, |w| w.0)
 }
 
-fn before(q: &Query) -> Result<Option<u64>, ApiError> {
-    q.u64("before", 1..=u64::MAX, "must be a post or entry number")
+/// `GET /api/v1/communities?q=TEXT&after=CURSOR&limit=N`.
+#[derive(Debug, Deserialize)]
+pub struct BrowseQuery {
+    q: Option<String>,
+    after: Option<String>,
+    limit: Limit,
+}
+
+impl Params for BrowseQuery {
+    fn expects(name: &str) -> &'static str {
+        match name {
+            "limit" => LIMIT_REASON,
+            _ => "must be text",
+        }
+    }
+}
+
+/// A page of posts or log entries, newest first: `?before=N&limit=N`.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    before: Option<Whole<1>>,
+    limit: Limit,
+}
+
+impl Params for PageQuery {
+    fn expects(name: &str) -> &'static str {
+        match name {
+            "limit" => LIMIT_REASON,
+            _ => "must be a post or entry number",
+        }
+    }
+}
+
+/// A page of comments, oldest first: `?after=N&limit=N`.
+#[derive(Debug, Deserialize)]
+pub struct CommentsQuery {
+    after: Option<Whole>,
+    limit: Limit,
+}
+
+impl Params for CommentsQuery {
+    fn expects(name: &str) -> &'static str {
+        match name {
+            "limit" => LIMIT_REASON,
+            _ => "must be a comment number",
+        }
+    }
+}
+
+/// The community routes, one per row of the route table (`http/mod.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Browse,
+    Create,
+    Mine,
+    MyFeed,
+    Favourites,
+    Get,
+    Update,
+    Join,
+    Leave,
+    Members,
+    Moderate,
+    Log,
+    Posts,
+    NewPost,
+    Post,
+    EditPost,
+    DeletePost,
+    Comments,
+    NewComment,
+    EditComment,
+    DeleteComment,
+    Favourite,
+    Unfavourite,
+}
+
+impl Op {
+    /// Whether the route reads a query string (the others take none).
+    pub fn reads_query(self) -> bool {
+        matches!(
+            self,
+            Op::Browse | Op::MyFeed | Op::Favourites | Op::Log | Op::Posts | Op::Comments
+        )
+    }
 }
 
 /// Answers every `/api/v1/communities…` route.
-#[allow(clippy::too_many_arguments)]
 pub async fn route(
     c: &Communities,
     session: &Session,
-    method: &Method,
-    route: &'static str,
+    op: Op,
     params: &[String],
     query: Option<&str>,
     req: Request<Incoming>,
@@ -244,21 +328,26 @@ pub async fn route(
     let id = params.first().map(String::as_str).unwrap_or("");
     let post = || number(params.get(1).map(String::as_str).unwrap_or(""));
     let comment = || number(params.get(2).map(String::as_str).unwrap_or(""));
-    match (method.as_str(), route) {
-        ("GET", "/api/v1/communities") => {
-            let q = Query::parse(query, &["q", "after", "limit"])?;
-            if q.str("q").is_some_and(|s| s.chars().count() > 100) {
+    match op {
+        Op::Browse => {
+            let q: BrowseQuery = read(query)?;
+            if q.q.as_ref().is_some_and(|s| s.chars().count() > 100) {
                 return Err(ApiError::invalid("q", "must be at most 100 characters"));
             }
             let list = c
-                .browse(user, q.str("q"), q.str("after"), limit(&q)? as usize)
+                .browse(
+                    user,
+                    q.q.as_deref(),
+                    q.after.as_deref(),
+                    limit(q.limit) as usize,
+                )
                 .await?;
             Ok(reply(
                 StatusCode::OK,
                 &json!({"communities": list.iter().map(community_json).collect::<Vec<_>>()}),
             ))
         }
-        ("POST", "/api/v1/communities") => {
+        Op::Create => {
             let b: CreateBody = read_json(req, max_body).await?;
             let v = c
                 .create(
@@ -271,34 +360,32 @@ pub async fn route(
                 .await?;
             Ok(reply(StatusCode::CREATED, &community_json(&v)))
         }
-        ("GET", "/api/v1/communities/mine") => {
-            Query::parse(query, &[])?;
+        Op::Mine => {
             let list = c.mine(user).await?;
             Ok(reply(
                 StatusCode::OK,
                 &json!({"communities": list.iter().map(community_json).collect::<Vec<_>>()}),
             ))
         }
-        ("GET", "/api/v1/communities/feed") => {
-            let q = Query::parse(query, &["before", "limit"])?;
-            let n = limit(&q)?;
-            let posts = c.my_feed(user, before(&q)?, n as usize).await?;
+        Op::MyFeed => {
+            let q: PageQuery = read(query)?;
+            let n = limit(q.limit);
+            let posts = c.my_feed(user, q.before.map(|w| w.0), n as usize).await?;
             Ok(reply(StatusCode::OK, &page(&posts, n)))
         }
-        ("GET", "/api/v1/communities/favourites") => {
-            let q = Query::parse(query, &["before", "limit"])?;
-            let n = limit(&q)?;
-            let posts = c.favourites(user, before(&q)?, n as usize).await?;
+        Op::Favourites => {
+            let q: PageQuery = read(query)?;
+            let n = limit(q.limit);
+            let posts = c
+                .favourites(user, q.before.map(|w| w.0), n as usize)
+                .await?;
             Ok(reply(StatusCode::OK, &page(&posts, n)))
         }
-        ("GET", "/api/v1/communities/{id}") => {
-            Query::parse(query, &[])?;
-            Ok(reply(
-                StatusCode::OK,
-                &community_json(&c.get(user, id).await?),
-            ))
-        }
-        ("PATCH", "/api/v1/communities/{id}") => {
+        Op::Get => Ok(reply(
+            StatusCode::OK,
+            &community_json(&c.get(user, id).await?),
+        )),
+        Op::Update => {
             let b: UpdateBody = read_json(req, max_body).await?;
             let v = c
                 .update(
@@ -314,7 +401,7 @@ pub async fn route(
                 .await?;
             Ok(reply(StatusCode::OK, &community_json(&v)))
         }
-        ("POST", "/api/v1/communities/{id}/join") => {
+        Op::Join => {
             json::discard(req);
             let member = c.join(user, id).await?;
             Ok(reply(
@@ -326,28 +413,27 @@ pub async fn route(
                 &json!({"status": if member { "member" } else { "asked" }}),
             ))
         }
-        ("POST", "/api/v1/communities/{id}/leave") => {
+        Op::Leave => {
             json::discard(req);
             c.leave(user, id).await?;
             Ok(no_content())
         }
-        ("GET", "/api/v1/communities/{id}/members") => {
-            Query::parse(query, &[])?;
+        Op::Members => {
             let list = c.members(user, id).await?;
             Ok(reply(
                 StatusCode::OK,
                 &json!({"members": list.iter().map(member_json).collect::<Vec<_>>()}),
             ))
         }
-        ("POST", "/api/v1/communities/{id}/moderation") => {
+        Op::Moderate => {
             let b: ModerationBody = read_json(req, max_body).await?;
             c.moderate(user, id, &b.address, &b.action).await?;
             Ok(no_content())
         }
-        ("GET", "/api/v1/communities/{id}/log") => {
-            let q = Query::parse(query, &["before", "limit"])?;
-            let n = limit(&q)?;
-            let entries = c.log(user, id, before(&q)?, n as usize).await?;
+        Op::Log => {
+            let q: PageQuery = read(query)?;
+            let n = limit(q.limit);
+            let entries = c.log(user, id, q.before.map(|w| w.0), n as usize).await?;
             let next = (entries.len() as u64 >= n)
                 .then(|| entries.last().map(|e| e.record.seq))
                 .flatten();
@@ -356,13 +442,13 @@ pub async fn route(
                 &json!({"entries": entries.iter().map(log_json).collect::<Vec<_>>(), "next": next}),
             ))
         }
-        ("GET", "/api/v1/communities/{id}/posts") => {
-            let q = Query::parse(query, &["before", "limit"])?;
-            let n = limit(&q)?;
-            let posts = c.feed(user, id, before(&q)?, n as usize).await?;
+        Op::Posts => {
+            let q: PageQuery = read(query)?;
+            let n = limit(q.limit);
+            let posts = c.feed(user, id, q.before.map(|w| w.0), n as usize).await?;
             Ok(reply(StatusCode::OK, &page(&posts, n)))
         }
-        ("POST", "/api/v1/communities/{id}/posts") => {
+        Op::NewPost => {
             let b: PostBody = read_json(req, max_body).await?;
             let v = c
                 .post(
@@ -378,14 +464,11 @@ pub async fn route(
                 .await?;
             Ok(reply(StatusCode::CREATED, &post_json(&v)))
         }
-        ("GET", "/api/v1/communities/{id}/posts/{post}") => {
-            Query::parse(query, &[])?;
-            Ok(reply(
-                StatusCode::OK,
-                &post_json(&c.one_post(user, id, post()?).await?),
-            ))
-        }
-        ("PATCH", "/api/v1/communities/{id}/posts/{post}") => {
+        Op::Post => Ok(reply(
+            StatusCode::OK,
+            &post_json(&c.one_post(user, id, post()?).await?),
+        )),
+        Op::EditPost => {
             let p = post()?;
             let b: PostPatch = read_json(req, max_body).await?;
             let change = PostChange {
@@ -399,14 +482,14 @@ pub async fn route(
                 &post_json(&c.edit_post(user, id, p, change).await?),
             ))
         }
-        ("DELETE", "/api/v1/communities/{id}/posts/{post}") => {
+        Op::DeletePost => {
             c.delete_post(user, id, post()?).await?;
             Ok(no_content())
         }
-        ("GET", "/api/v1/communities/{id}/posts/{post}/comments") => {
-            let q = Query::parse(query, &["after", "limit"])?;
-            let n = limit(&q)?;
-            let after = q.u64("after", 0..=u64::MAX, "must be a comment number")?;
+        Op::Comments => {
+            let q: CommentsQuery = read(query)?;
+            let n = limit(q.limit);
+            let after = q.after.map(|w| w.0);
             let list = c.comments(user, id, post()?, after, n as usize).await?;
             let next = (list.len() as u64 >= n)
                 .then(|| list.last().map(|x| x.id))
@@ -416,32 +499,31 @@ pub async fn route(
                 &json!({"comments": list.iter().map(comment_json).collect::<Vec<_>>(), "next": next}),
             ))
         }
-        ("POST", "/api/v1/communities/{id}/posts/{post}/comments") => {
+        Op::NewComment => {
             let p = post()?;
             let b: CommentBody = read_json(req, max_body).await?;
             let v = c.comment(user, id, p, &b.text, b.parent, b.quote).await?;
             Ok(reply(StatusCode::CREATED, &comment_json(&v)))
         }
-        ("PATCH", "/api/v1/communities/{id}/posts/{post}/comments/{comment}") => {
+        Op::EditComment => {
             let (p, n) = (post()?, comment()?);
             let b: CommentPatch = read_json(req, max_body).await?;
             let v = c.edit_comment(user, id, p, n, &b.text).await?;
             Ok(reply(StatusCode::OK, &comment_json(&v)))
         }
-        ("DELETE", "/api/v1/communities/{id}/posts/{post}/comments/{comment}") => {
+        Op::DeleteComment => {
             c.delete_comment(user, id, post()?, comment()?).await?;
             Ok(no_content())
         }
-        ("PUT", "/api/v1/communities/{id}/posts/{post}/favourite") => {
+        Op::Favourite => {
             json::discard(req);
             c.set_favourite(user, id, post()?, true).await?;
             Ok(no_content())
         }
-        ("DELETE", "/api/v1/communities/{id}/posts/{post}/favourite") => {
+        Op::Unfavourite => {
             c.set_favourite(user, id, post()?, false).await?;
             Ok(no_content())
         }
-        _ => Err(ApiError::internal()),
     }
 }
 

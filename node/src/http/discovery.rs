@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
-use super::query::Query;
+use super::query::{Params, Whole, read};
 use crate::accounts::Session;
 use crate::discovery::{Discovery, DiscoveryError, InviteKind, InviteView, NewInvite, Redeemed};
 
@@ -74,23 +74,33 @@ pub async fn forget(d: &Discovery, s: &Session) -> Result<Response<Body>, ApiErr
     Ok(no_content())
 }
 
+/// The query of a page of suggestions.
+#[derive(Debug, serde::Deserialize)]
+pub struct SuggestionsQuery {
+    limit: Option<Whole<1, 50>>,
+    cursor: Option<Whole<0, 1_000_000>>,
+}
+
+impl Params for SuggestionsQuery {
+    fn expects(name: &str) -> &'static str {
+        match name {
+            "limit" => "must be a whole number from 1 to 50",
+            _ => "must be a cursor from a previous page",
+        }
+    }
+}
+
 pub async fn suggestions(
     d: &Discovery,
     s: &Session,
     query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let q = Query::parse(query, &["limit", "cursor"])?;
-    let limit = q.u64("limit", 1..=50, "must be a whole number from 1 to 50")?;
-    let cursor = q.u64(
-        "cursor",
-        0..=1_000_000,
-        "must be a cursor from a previous page",
-    )?;
+    let q: SuggestionsQuery = read(query)?;
     let page = d
         .suggestions(
             s.user,
-            cursor.unwrap_or(0) as usize,
-            limit.unwrap_or(20) as usize,
+            q.cursor.map_or(0, |w| w.0) as usize,
+            q.limit.map_or(20, |w| w.0) as usize,
         )
         .await?;
     let items: Vec<Value> = page

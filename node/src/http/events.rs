@@ -33,7 +33,7 @@ use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, reply};
 use super::messages::{EventWire, event_json};
-use super::query::Query;
+use super::query::{Params, Whole, read};
 use crate::accounts::{Accounts, Session};
 use crate::messaging::Messaging;
 
@@ -43,12 +43,34 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 const SILENT_LIMIT: Duration = Duration::from_secs(90);
 const AUTH_WITHIN: Duration = Duration::from_secs(10);
 
-fn parse_cursor(s: &str) -> Result<u64, ApiError> {
-    // Digits only: one spelling per cursor (`u64::from_str` would also take a leading `+`).
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
-        .ok_or_else(|| ApiError::invalid("since", "must be a cursor returned by the server"))
+const CURSOR_REASON: &str = "must be a cursor returned by the server";
+
+/// The long poll's query. A cursor has one spelling: digits only.
+#[derive(Debug, serde::Deserialize)]
+pub struct SyncQuery {
+    since: Option<Whole>,
+    timeout: Option<Whole<0, 60_000>>,
+}
+
+impl Params for SyncQuery {
+    fn expects(name: &str) -> &'static str {
+        match name {
+            "timeout" => "must be 0 to 60000 ms",
+            _ => CURSOR_REASON,
+        }
+    }
+}
+
+/// The WebSocket's query.
+#[derive(Debug, serde::Deserialize)]
+pub struct StreamQuery {
+    since: Option<Whole>,
+}
+
+impl Params for StreamQuery {
+    fn expects(_: &str) -> &'static str {
+        CURSOR_REASON
+    }
 }
 
 /// `GET /api/v1/sync?since=CURSOR&timeout=MS` → 200 `{"events":[…],"cursor":"N"}`.
@@ -58,11 +80,9 @@ pub async fn sync(
     query: Option<&str>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Response<Body>, ApiError> {
-    let q = Query::parse(query, &["since", "timeout"])?;
-    let since = q.str("since").map(parse_cursor).transpose()?;
-    let timeout = q
-        .u64("timeout", 0..=60_000, "must be 0 to 60000 ms")?
-        .unwrap_or(30_000);
+    let q: SyncQuery = read(query)?;
+    let since = q.since.map(|w| w.0);
+    let timeout = q.timeout.map_or(30_000, |w| w.0);
     let (events, cursor) = messaging
         .long_poll(
             session,
@@ -131,10 +151,7 @@ pub fn upgrade(
             "Sec-WebSocket-Key is missing",
         ));
     }
-    let since = Query::parse(req.uri().query(), &["since"])?
-        .str("since")
-        .map(parse_cursor)
-        .transpose()?;
+    let since = read::<StreamQuery>(req.uri().query())?.since.map(|w| w.0);
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let slot = req.extensions_mut().remove::<super::ConnectionSlot>();
     let on_upgrade = hyper::upgrade::on(&mut req);

@@ -6,13 +6,29 @@
 use http::HeaderMap;
 
 use super::error::ApiError;
+use super::query::Params;
 use crate::policy::Lang;
+
+/// `?lang=zh|en`, the one query parameter of the endpoints that answer in a language.
+#[derive(Debug, serde::Deserialize)]
+pub struct LangQuery {
+    pub lang: Option<String>,
+}
+
+impl Params for LangQuery {
+    fn expects(_: &str) -> &'static str {
+        LANG_REASON
+    }
+}
+
+/// Why a `lang` is refused.
+pub const LANG_REASON: &str = "must be zh or en";
 
 /// The language for a request with query value `lang` (already read from the query) and
 /// `headers`.
 pub fn negotiate(lang: Option<&str>, headers: &HeaderMap) -> Result<Lang, ApiError> {
     if let Some(v) = lang {
-        return Lang::parse(v).ok_or_else(|| ApiError::invalid("lang", "must be zh or en"));
+        return Lang::parse(v).ok_or_else(|| ApiError::invalid("lang", LANG_REASON));
     }
     // A list header: several lines are one list.
     let lines: Vec<&str> = headers

@@ -16,7 +16,7 @@ use super::body::Incoming;
 use super::conversations::role_name;
 use super::error::ApiError;
 use super::json::{Body, no_content, read_json, reply};
-use super::query::Query;
+use super::query::{Params, Whole, read};
 use crate::accounts::Session;
 use crate::messaging::{self, Event, MediaKind, MessageView, Messaging, SendOutcome};
 use crate::storage::MemberAction;
@@ -291,6 +291,23 @@ pub async fn send(
     }
 }
 
+/// The query of a conversation's history.
+#[derive(Debug, serde::Deserialize)]
+pub struct HistoryQuery {
+    before: Option<Whole>,
+    after: Option<Whole>,
+    limit: Option<Whole<1, 200>>,
+}
+
+impl Params for HistoryQuery {
+    fn expects(name: &str) -> &'static str {
+        match name {
+            "limit" => "must be 1 to 200",
+            _ => "must be a whole number",
+        }
+    }
+}
+
 /// `GET /api/v1/conversations/{id}/messages?before=SEQ&after=SEQ&limit=N` → 200
 /// `{"messages":[…]}`: newest first (before `before` if given), or with `after` oldest first.
 /// `limit` 1–200, default 50.
@@ -300,10 +317,9 @@ pub async fn list(
     id: &str,
     query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let q = Query::parse(query, &["before", "after", "limit"])?;
-    let seq = |name| q.u64(name, 0..=u64::MAX, "must be a whole number");
-    let (before, after) = (seq("before")?, seq("after")?);
-    let limit = q.u64("limit", 1..=200, "must be 1 to 200")?.unwrap_or(50);
+    let q: HistoryQuery = read(query)?;
+    let (before, after) = (q.before.map(|w| w.0), q.after.map(|w| w.0));
+    let limit = q.limit.map_or(50, |w| w.0);
     if before.is_some() && after.is_some() {
         return Err(ApiError::invalid(
             "before",

@@ -6,7 +6,7 @@ use http::{HeaderValue, Response};
 
 use super::json::Body;
 
-/// The document; kept next to the code and checked against [`super::ROUTES`] by a test.
+/// The document; kept next to the code and checked against the route table (`http/routes.rs`) by a test.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 /// `GET /api/v1/openapi.json` → 200, the document.

@@ -14,14 +14,15 @@ use serde_json::{Value, json};
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
-use super::query::Query;
+use super::lang::{LANG_REASON, LangQuery};
+use super::query::read;
 use crate::accounts::{Accounts, Session};
 use crate::policy::{Lang, PolicyBook, Version};
 
 fn lang_of(query: Option<&str>) -> Result<Lang, ApiError> {
-    match Query::parse(query, &["lang"])?.str("lang") {
+    match read::<LangQuery>(query)?.lang {
         None => Ok(Lang::Zh),
-        Some(v) => Lang::parse(v).ok_or_else(|| ApiError::invalid("lang", "must be zh or en")),
+        Some(v) => Lang::parse(&v).ok_or_else(|| ApiError::invalid("lang", LANG_REASON)),
     }
 }
 

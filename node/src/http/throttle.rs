@@ -35,8 +35,9 @@ use crate::config::RateLimitConfig;
 use crate::ratelimit::ClientKey;
 use crate::time::SharedClock;
 
-/// The groups of requests limited separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The groups of requests limited separately; the route table (`http/routes.rs`) says which
+/// group each anonymous route counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Group {
     /// `POST /api/v1/accounts`.
     Register,
@@ -52,25 +53,6 @@ pub enum Group {
 }
 
 impl Group {
-    /// The group of an anonymous route (`None`: not limited here, such as `/health` and
-    /// authenticated routes, whose token lookups count instead).
-    pub fn of(method: &str, route: &str) -> Option<Group> {
-        match (method, route) {
-            ("POST", "/api/v1/accounts") => Some(Group::Register),
-            ("POST", "/api/v1/sessions") => Some(Group::Login),
-            (
-                "GET",
-                "/api/v1/openapi.json"
-                | "/api/v1/policy"
-                | "/api/v1/policy/versions"
-                | "/api/v1/policy/versions/{version}"
-                | "/api/v1/pages/{handle}",
-            ) => Some(Group::Public),
-            (_, r) if r.starts_with("/_federation/") => Some(Group::Federation),
-            _ => None,
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Group::Register => "registrations",
@@ -405,21 +387,5 @@ mod tests {
         clock.advance_ms(61_000);
         t.check(Group::Register, abuser).unwrap();
         assert_eq!(held(), 0);
-    }
-
-    #[test]
-    fn groups_of_routes() {
-        assert_eq!(Group::of("POST", "/api/v1/accounts"), Some(Group::Register));
-        assert_eq!(Group::of("POST", "/api/v1/sessions"), Some(Group::Login));
-        assert_eq!(
-            Group::of("GET", "/api/v1/pages/{handle}"),
-            Some(Group::Public)
-        );
-        assert_eq!(
-            Group::of("PUT", "/_federation/v1/transactions/{txn_id}"),
-            Some(Group::Federation)
-        );
-        assert_eq!(Group::of("GET", "/health"), None);
-        assert_eq!(Group::of("GET", "/api/v1/me"), None);
     }
 }
