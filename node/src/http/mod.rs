@@ -463,11 +463,7 @@ async fn dispatch(
             privacy::public_page(&api.page, &h, &api.domain).await
         }
         ("POST", "/api/v1/accounts") => {
-            let r = accounts::register(&api.accounts, &api.domain, req, api.max_body).await;
-            if r.is_ok() {
-                search::account_added(&api.search).await;
-            }
-            r
+            accounts::register(&api.accounts, &api.domain, req, api.max_body).await
         }
         ("POST", "/api/v1/sessions") => {
             accounts::login(&api.accounts, req, peer, api.max_body).await
@@ -593,7 +589,7 @@ async fn dispatch_authenticated(
         }
         ("GET", "/api/v1/me") => me::get(&api.accounts, &session, &api.domain).await,
         ("PATCH", "/api/v1/me") => {
-            let r = me::patch(
+            me::patch(
                 &api.accounts,
                 &api.directory,
                 &session,
@@ -601,11 +597,7 @@ async fn dispatch_authenticated(
                 req,
                 api.max_body,
             )
-            .await;
-            if r.is_ok() {
-                search::profile_changed(&api.search, session.user).await;
-            }
-            r
+            .await
         }
         ("GET", "/api/v1/users/{address}") => {
             me::view_user(&api.accounts, &api.inbox, &session, &api.domain, &param()).await
