@@ -234,6 +234,11 @@ impl Body {
     }
 }
 
+/// The text of a post, opened with its author's data key (search indexes it).
+pub fn post_text(key: &SecretKey, post: &PostRecord) -> Result<String, CommunityError> {
+    Ok(Body::decode(&key.open(&post_aad(post.id, "body"), &post.body_sealed)?)?.text)
+}
+
 fn post_aad(id: u64, part: &str) -> Vec<u8> {
     format!("shanliao/community/post/{id}/{part}").into_bytes()
 }

@@ -26,6 +26,8 @@ mod profile;
 mod public;
 mod query;
 mod search;
+// Search over communities and posts (issue 23).
+mod search_posts;
 mod server;
 mod storage;
 // Friends (issue 22).

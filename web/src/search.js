@@ -1,7 +1,7 @@
-// The search screen (#/search): one box over people, groups and my messages, with a scope
-// choice, highlighted results that open the conversation, and — only while the person grants
-// `personalisation` — their recent searches, which they can clear. The query goes in a POST
-// body, never in the address bar.
+// The search screen (#/search): one box over people, groups, communities, posts and my
+// messages, with a scope choice, highlighted results that open the conversation or the
+// community, and — only while the person grants `personalisation` — their recent searches,
+// which they can clear. The query goes in a POST body, never in the address bar.
 
 import { html, useState, useEffect } from './ui.js';
 import { Alert, Avatar } from './ui.js';
@@ -9,7 +9,7 @@ import { Icon } from './icons.js';
 import { t, formatDateTime } from './i18n.js';
 import * as api from './api.js';
 
-const SCOPES = ['all', 'people', 'groups', 'messages'];
+const SCOPES = ['all', 'people', 'groups', 'communities', 'posts', 'messages'];
 
 /**
  * `text` with the [start, end) code-point ranges in `spans` marked.
@@ -57,7 +57,7 @@ export function SearchScreen({ store, go }) {
     setBusy(true);
     setError(null);
     try {
-      const body = { query: q, scopes: sc === 'all' ? ['people', 'groups', 'messages'] : [sc] };
+      const body = { query: q, scopes: sc === 'all' ? SCOPES.slice(1) : [sc] };
       if (cursor) body.cursor = cursor;
       const r = await api.call('POST', '/api/v1/search', body);
       if (cursor && results) {
@@ -148,6 +148,18 @@ export function SearchScreen({ store, go }) {
           <${Avatar} name=${g.name} size=${32} />
           <span><strong><${Marked} text=${g.name} spans=${g.highlights} /></strong>
             <small>${g.member ? t('search.group_member') : t('search.group_public')}</small></span>
+        </a></li>`)}
+      ${section('communities', (c) => html`<li key=${c.id}>
+        <a class="search-hit" href=${'#/communities/c/' + c.id}>
+          <${Avatar} name=${c.name} size=${32} />
+          <span><strong><${Marked} text=${c.name} spans=${c.highlights} /></strong>
+            <small>${c.member ? t('search.community_member') : t('search.community_' + c.visibility)}</small>
+            ${c.description && html`<span class="snippet"><${Marked} text=${c.description} spans=${c.description_highlights} /></span>`}</span>
+        </a></li>`)}
+      ${section('posts', (p) => html`<li key=${p.community + '/' + p.id}>
+        <a class="search-hit" href=${'#/communities/c/' + p.community}>
+          <span><small>${p.community_name} · ${p.author} · ${formatDateTime(p.created)}</small>
+            <span class="snippet"><${Marked} text=${p.snippet} spans=${p.highlights} /></span></span>
         </a></li>`)}
       ${section('messages', (m) => html`<li key=${m.id}>
         <a class="search-hit" href=${'#/chats/' + m.conversation}>

@@ -1,11 +1,15 @@
 // Search in the browser: a message found by a Chinese substring across word boundaries, its
 // match highlighted, opening the conversation; recent searches only after turning on
-// personalisation, and clearing them; in Chinese and in English; screenshots and axe scans of
-// the search screen at desktop and phone width.
+// personalisation, and clearing them; a community post with a photo found by a Chinese
+// substring, and its community by name, each opening the community; in Chinese and in English;
+// screenshots and axe scans of the search screen at desktop and phone width.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { startNode, launch, person, newPerson, register, axe, shots } from './harness.js';
+import { jpegWithGps } from './fixtures.js';
 
 /** @type {any} */ let node;
 /** @type {any} */ let browser;
@@ -95,4 +99,58 @@ test('in English, people are found by nickname and groups by name, at desktop wi
   assert.deepEqual(await axe(A.page), []);
   assert.deepEqual(A.problems, []);
   await A.context.close();
+});
+
+test('a community post with a photo is found by a Chinese substring, and its community by name', async () => {
+  const A = await person(browser, node.url, { locale: 'zh-CN' });
+  const B = await person(browser, node.url, { locale: 'zh-CN' });
+  const a = newPerson('yun');
+  const b = newPerson('lan');
+  await register(A.page, a);
+  await register(B.page, b);
+  const name = '江边摄影社';
+  await A.page.getByRole('link', { name: '小组' }).click();
+  await A.page.getByRole('button', { name: '创建小组' }).click();
+  const dialog = A.page.getByRole('dialog', { name: '创建小组' });
+  await dialog.getByLabel('名称').fill(name);
+  await dialog.getByLabel('简介').fill('拍长江两岸的风景。');
+  await dialog.getByLabel('公开').check();
+  await dialog.getByRole('button', { name: '创建小组' }).click();
+  await A.page.getByRole('heading', { name }).waitFor();
+  const file = join(tmpdir(), `shanliao-search-${process.pid}.jpg`);
+  writeFileSync(file, await jpegWithGps(A.page));
+  await A.page.getByRole('textbox', { name: '发帖' }).fill('傍晚的南京市长江大桥');
+  await A.page.setInputFiles('form.compose input[type=file]', file);
+  await A.page.getByRole('dialog', { name: /相册/ }).waitFor();
+  await A.page.getByRole('button', { name: '允许' }).click();
+  await A.page.locator('ul.attached li').waitFor();
+  await A.page.getByRole('button', { name: '发布', exact: true }).click();
+  await A.page.getByRole('article', { name: /的帖子/ }).locator('img.post-image').waitFor();
+
+  // Lan, who is in no community, finds the community by a word of its name…
+  await B.page.getByRole('link', { name: '搜索' }).click();
+  const q = B.page.getByRole('searchbox', { name: '搜索内容' });
+  await q.fill('摄影');
+  await B.page.getByRole('radio', { name: '小组' }).check({ force: true });
+  const found = B.page.getByRole('region', { name: '小组' }).locator('.search-hit', { hasText: name });
+  await found.waitFor();
+  assert.equal(await found.locator('mark').first().textContent(), '摄影');
+  await found.getByText('公开小组').waitFor();
+  // …and Yun, its author, her post by a substring across word boundaries, highlighted.
+  await A.page.goto(node.url + '/#/search');
+  const qa = A.page.getByRole('searchbox', { name: '搜索内容' });
+  await qa.fill('市长');
+  await A.page.getByRole('radio', { name: '帖子' }).check({ force: true });
+  const post = A.page.getByRole('region', { name: '帖子' }).locator('.search-hit', { hasText: '南京市长江大桥' });
+  await post.waitFor();
+  assert.equal(await post.locator('mark').textContent(), '市长');
+  await post.getByText(new RegExp(name)).waitFor();
+  await A.page.screenshot({ path: join(shots, 'search-posts-desktop-light.png') });
+  assert.deepEqual(await axe(A.page), []);
+  await post.click();
+  await A.page.getByRole('heading', { name }).waitFor();
+  assert.deepEqual(A.problems, []);
+  assert.deepEqual(B.problems, []);
+  await A.context.close();
+  await B.context.close();
 });

@@ -317,13 +317,7 @@ async fn public(
         Public::PolicyVersions => Ok(policy::versions(&api.policy)),
         Public::PolicyVersion => policy::version(&api.policy, param(&params, 0), q),
         Public::Page => privacy::public_page(&api.page, param(&params, 0), &api.domain).await,
-        Public::Register => {
-            let r = accounts::register(&api.accounts, &api.domain, req, api.max_body).await;
-            if r.is_ok() {
-                search::account_added(&api.search).await;
-            }
-            r
-        }
+        Public::Register => accounts::register(&api.accounts, &api.domain, req, api.max_body).await,
         Public::Login => accounts::login(&api.accounts, req, peer, api.max_body).await,
     }
 }
@@ -380,13 +374,7 @@ async fn signed(
         Signed::Sessions => accounts::list_sessions(&api.accounts, s).await,
         Signed::EndSession => accounts::end_session(&api.accounts, s, id).await,
         Signed::Me => me::get(&api.accounts, s, &api.domain).await,
-        Signed::PatchMe => {
-            let r = me::patch(&api.accounts, &api.directory, s, &api.domain, req, b).await;
-            if r.is_ok() {
-                search::profile_changed(&api.search, session.user).await;
-            }
-            r
-        }
+        Signed::PatchMe => me::patch(&api.accounts, &api.directory, s, &api.domain, req, b).await,
         Signed::ViewUser => me::view_user(&api.accounts, &api.inbox, s, &api.domain, id).await,
         Signed::RequestDeletion => deletion::request(&api.erasure, s, req, b).await,
         Signed::CancelDeletion => deletion::cancel(&api.erasure, s).await,

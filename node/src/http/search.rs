@@ -1,7 +1,7 @@
 //! Search and recent searches (policy 1.5, 1.4.1, 1.8.1).
 //!
 //! - `POST /api/v1/search` `{"query","scopes"?,"limit"?,"cursor"?}` → 200 with one section per
-//!   scope asked (`people`, `groups`, `messages`; all three by default), each
+//!   scope asked (`people`, `groups`, `communities`, `posts`, `messages`; all by default), each
 //!   `{"items":[…],"next"}`. The query travels in the body, never in the URL (it is personal
 //!   data). Highlights are [start, end) offsets in Unicode code points of the text they follow.
 //!   `logged` says whether the search went into the user's recent searches (only with
@@ -76,6 +76,38 @@ pub async fn search(
             }),
         );
     }
+    if let Some(p) = res.communities {
+        out.insert(
+            "communities".into(),
+            page(p, |c| {
+                json!({
+                    "id": c.id,
+                    "name": c.name,
+                    "highlights": spans(&c.name_spans),
+                    "description": c.description,
+                    "description_highlights": spans(&c.description_spans),
+                    "visibility": if c.public { "public" } else { "private" },
+                    "member": c.member,
+                })
+            }),
+        );
+    }
+    if let Some(p) = res.posts {
+        out.insert(
+            "posts".into(),
+            page(p, |h| {
+                json!({
+                    "community": h.community,
+                    "community_name": h.community_name,
+                    "id": h.post,
+                    "author": h.author,
+                    "created": h.created.to_rfc3339(),
+                    "snippet": h.snippet,
+                    "highlights": spans(&h.spans),
+                })
+            }),
+        );
+    }
     if let Some(p) = res.messages {
         out.insert(
             "messages".into(),
@@ -109,21 +141,6 @@ pub async fn recent(search: &Search, session: &Session) -> Result<Response<Body>
 pub async fn clear(search: &Search, session: &Session) -> Result<Response<Body>, ApiError> {
     let removed = search.clear_recent(session.user).await?;
     Ok(reply(StatusCode::OK, &json!({ "removed": removed })))
-}
-
-/// After a registration: the new account becomes findable. A failure here only delays that
-/// (the next start reads every account), so it is logged, not answered.
-pub async fn account_added(search: &Search) {
-    if let Err(e) = search.accounts_added().await {
-        tracing::warn!(error = %e, "adding a new account to people search failed");
-    }
-}
-
-/// After a profile change: the new nickname is what people search finds.
-pub async fn profile_changed(search: &Search, user: u64) {
-    if let Err(e) = search.person_changed(user).await {
-        tracing::warn!(error = %e, "updating people search after a profile change failed");
-    }
 }
 
 impl From<SearchError> for ApiError {

@@ -1,11 +1,14 @@
-//! Keeps the in-memory message index level with the store: at start it reads every stored
-//! message in batches (from the event position the store had when it began) and indexes the
-//! texts, opening them on the blocking pool; then after every commit it reads what was sent or
-//! recalled after the position it reached and applies it, recording the new position. It
-//! never runs on the writer thread, and CPU work (unwrapping keys, opening bodies, changing
-//! the index) runs on the blocking pool, never on the async threads. From time to time it
-//! checks every indexed message against the store, so rows removed without an event
-//! (retention, purge after floors, erasure's tombstones) leave the index too.
+//! Keeps the in-memory search indexes level with the store: at start it reads every stored
+//! message, post and community in batches, and every account (from the event position the
+//! store had when it began), and indexes the texts, opening them on the blocking pool; then
+//! after every commit it reads what was sent or recalled after the position it reached, and
+//! the search-change rows written there (people, communities, posts), applies them and records
+//! the new position. Handlers never tell search anything: data flows handler → domain → store,
+//! and search reads the store. It never runs on the writer thread, and CPU work (unwrapping
+//! keys, opening bodies, changing the index) runs on the blocking pool, never on the async
+//! threads. From time to time it checks every indexed message and post against the store, so
+//! rows removed without an event (retention, purge after floors, erasure's tombstones) leave
+//! the index too, and removes the search-change rows it has applied.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,9 +16,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::index::NewDoc;
-use super::{Search, write};
+use super::{Search, SearchError, write};
 use crate::messaging::Body;
-use crate::storage::{MessageRecord, StoreError};
+use crate::storage::{MessageRecord, PostRecord, SearchChange, StoreError};
 
 /// Messages read per rebuild batch.
 const REBUILD_BATCH: usize = 5_000;
@@ -27,6 +30,8 @@ const CHECK_BATCH: usize = 20_000;
 const CHECK_EVERY: Duration = Duration::from_secs(60);
 /// Search-log rows removed per retention write.
 const PRUNE_BATCH: usize = 1_000;
+/// Posts and communities read per rebuild batch.
+const SOCIAL_BATCH: usize = 2_000;
 
 pub(super) async fn run(search: Search, mut stopped: watch::Receiver<bool>) {
     let mut commits = search.inner.store.commits();
@@ -39,9 +44,6 @@ pub(super) async fn run(search: Search, mut stopped: watch::Receiver<bool>) {
             return;
         }
     };
-    if let Err(e) = people(&search).await {
-        tracing::error!(error = %e, "loading people for search failed");
-    }
     let mut checked = Instant::now();
     loop {
         match catch_up(&search, pos).await {
@@ -56,6 +58,9 @@ pub(super) async fn run(search: Search, mut stopped: watch::Receiver<bool>) {
             if let Err(e) = prune(&search).await {
                 tracing::warn!(error = %e, "search log retention failed");
             }
+            if let Err(e) = forget_changes(&search, pos).await {
+                tracing::warn!(error = %e, "removing applied search changes failed");
+            }
         }
         tokio::select! {
             r = commits.changed() => if r.is_err() { return },
@@ -66,12 +71,13 @@ pub(super) async fn run(search: Search, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// Indexes every stored message; returns the event position it is complete up to, or `None`
-/// when the node began stopping (checked between batches, so shutdown waits one batch at most).
+/// Indexes every stored message, post, community and account; returns the event position it
+/// is complete up to, or `None` when the node began stopping (checked between batches, so
+/// shutdown waits one batch at most).
 async fn rebuild(
     search: &Search,
     stopped: &watch::Receiver<bool>,
-) -> Result<Option<u64>, StoreError> {
+) -> Result<Option<u64>, SearchError> {
     let store = &search.inner.store;
     let head = store.head_pos().await?;
     let mut from = (0, 0);
@@ -86,13 +92,50 @@ async fn rebuild(
             None => break,
         }
     }
+    let mut from = 0;
+    loop {
+        if *stopped.borrow() {
+            return Ok(None);
+        }
+        let batch = store.community_batch(from, SOCIAL_BATCH).await?;
+        let s = search.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut social = write(&s.inner.social);
+            for c in &batch.items {
+                social.put_community(c);
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Worker)?;
+        match batch.next {
+            Some(n) => from = n,
+            None => break,
+        }
+    }
+    let mut from = 0;
+    loop {
+        if *stopped.borrow() {
+            return Ok(None);
+        }
+        let batch = store.post_batch(from, SOCIAL_BATCH).await?;
+        index_posts(search, batch.items).await?;
+        match batch.next {
+            Some(n) => from = n,
+            None => break,
+        }
+    }
+    if let Err(e) = people(search).await {
+        tracing::error!(error = %e, "loading people for search failed");
+    }
+    // Rows up to here are reflected by the tables just read.
+    forget_changes(search, head).await?;
     search.inner.indexed.send_replace(head);
     // Whatever committed while the rebuild read is picked up by the first catch-up.
     Ok(Some(head))
 }
 
 /// Applies what changed after `pos`; returns the position reached.
-async fn catch_up(search: &Search, mut pos: u64) -> Result<u64, StoreError> {
+async fn catch_up(search: &Search, mut pos: u64) -> Result<u64, SearchError> {
     loop {
         let c = search.inner.store.index_changes(pos, CHANGE_SPAN).await?;
         if c.reached <= pos {
@@ -106,9 +149,120 @@ async fn catch_up(search: &Search, mut pos: u64) -> Result<u64, StoreError> {
                 .await
                 .map_err(|_| StoreError::Worker)?;
         }
+        apply(search, c.changed).await?;
         pos = c.reached;
         search.inner.indexed.send_replace(pos);
     }
+}
+
+/// Reads again the people, communities and posts that changed, and indexes what is there now.
+async fn apply(search: &Search, changed: Vec<SearchChange>) -> Result<(), SearchError> {
+    let mut communities = Vec::new();
+    let mut posts = Vec::new();
+    let mut erased = Vec::new();
+    for c in changed {
+        match c {
+            SearchChange::Person(u) => {
+                if !search.person_changed(u).await? {
+                    erased.push(u);
+                }
+            }
+            SearchChange::Community(c) => communities.push(c),
+            SearchChange::Post(p) => posts.push(p),
+        }
+    }
+    let store = &search.inner.store;
+    let found = store.communities_at(communities.clone()).await?;
+    let gone_posts: Vec<u64>;
+    let mut live = Vec::new();
+    {
+        let records = store.posts_at(posts.clone()).await?;
+        let mut gone = Vec::new();
+        for (p, r) in posts.into_iter().zip(records) {
+            match r {
+                Some(r) => live.push(r),
+                None => gone.push(p),
+            }
+        }
+        gone_posts = gone;
+    }
+    let s = search.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut social = write(&s.inner.social);
+        for u in erased {
+            social.drop_author(u);
+        }
+        for (c, r) in communities.into_iter().zip(found) {
+            match r {
+                Some(r) => social.put_community(&r),
+                None => social.drop_community(c),
+            }
+        }
+        for p in gone_posts {
+            social.drop_post(p);
+        }
+    })
+    .await
+    .map_err(|_| StoreError::Worker)?;
+    index_posts(search, live).await?;
+    Ok(())
+}
+
+/// Opens and indexes posts (their authors' keys read in one go); a post whose author has no
+/// key any more (erased) is forgotten instead.
+async fn index_posts(search: &Search, posts: Vec<PostRecord>) -> Result<(), StoreError> {
+    if posts.is_empty() {
+        return Ok(());
+    }
+    let mut authors: Vec<u64> = posts.iter().map(|p| p.author).collect();
+    authors.sort_unstable();
+    authors.dedup();
+    let keys: HashMap<u64, Vec<u8>> = search
+        .inner
+        .store
+        .wrapped_keys(authors)
+        .await?
+        .into_iter()
+        .map(|(u, _, k)| (u, k))
+        .collect();
+    let s = search.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut opened = HashMap::new();
+        let mut texts = Vec::with_capacity(posts.len());
+        for p in posts {
+            let text = keys.get(&p.author).and_then(|wrapped| {
+                let key = match opened.entry(p.author) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        match s.inner.master.unwrap_data_key(p.author, wrapped) {
+                            Ok(k) => v.insert(k),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "a data key did not unwrap for search");
+                                return None;
+                            }
+                        }
+                    }
+                };
+                match crate::community::post_text(key, &p) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a post did not open for search");
+                        None
+                    }
+                }
+            });
+            texts.push((p, text));
+        }
+        let mut social = write(&s.inner.social);
+        for (p, text) in texts {
+            match text {
+                Some(t) => social.put_post(&p, t),
+                None => social.drop_post(p.id),
+            }
+        }
+    })
+    .await
+    .map_err(|_| StoreError::Worker)
 }
 
 /// Opens and indexes messages (their authors' keys read in one go).
@@ -171,7 +325,7 @@ async fn index(
     .map_err(|_| StoreError::Worker)
 }
 
-/// Drops from the index every message the store no longer shows.
+/// Drops from the indexes every message and post the store no longer shows.
 pub(super) async fn check(search: &Search) -> Result<(), StoreError> {
     let s = search.clone();
     let keys = tokio::task::spawn_blocking(move || super::read(&s.inner.index).keys())
@@ -186,11 +340,42 @@ pub(super) async fn check(search: &Search) -> Result<(), StoreError> {
                 .map_err(|_| StoreError::Worker)?;
         }
     }
+    let s = search.clone();
+    let posts = tokio::task::spawn_blocking(move || super::read(&s.inner.social).post_keys())
+        .await
+        .map_err(|_| StoreError::Worker)?;
+    for chunk in posts.chunks(CHECK_BATCH) {
+        let gone = search.inner.store.posts_gone(chunk.to_vec()).await?;
+        if !gone.is_empty() {
+            let s = search.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut social = write(&s.inner.social);
+                for p in gone {
+                    social.drop_post(p);
+                }
+            })
+            .await
+            .map_err(|_| StoreError::Worker)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the search-change rows at or below `upto`, which the index has applied (a restart
+/// rebuilds from the tables, never from these rows).
+async fn forget_changes(search: &Search, upto: u64) -> Result<(), StoreError> {
+    while search
+        .inner
+        .store
+        .prune_search_changes(upto, PRUNE_BATCH)
+        .await?
+        == PRUNE_BATCH as u64
+    {}
     Ok(())
 }
 
 /// Loads every account's handle and nickname.
-async fn people(search: &Search) -> Result<(), super::SearchError> {
+async fn people(search: &Search) -> Result<(), SearchError> {
     for a in search.inner.store.accounts().await? {
         if !a.wrapped_key.is_empty() {
             search.person_changed(a.id).await?;

@@ -1,17 +1,21 @@
 //! Search (policy 1.5) and the search log (1.4.1, 1.8.1): one query over the scopes a user
-//! may search — people (handle, nickname), groups (theirs and public ones), and their messages
-//! as this device may see them — and, only with `personalisation`, their recent searches.
+//! may search — people (handle, nickname), groups (theirs and public ones), communities and
+//! posts they may read ([`social`]), and their messages as this device may see them — and,
+//! only with `personalisation`, their recent searches.
 //!
-//! Messages are found through [`index::MessageIndex`], held in memory only (it is derived
-//! personal data): [`indexer`] rebuilds it at start from the store, opening sealed bodies on
-//! the blocking pool, then follows every commit from the event position it reached. A query
-//! first waits (bounded) until the index has reached the position the store had when the query
-//! read the user's view, filters hits by that view (the same floors history pages use), and
-//! checks every hit it returns against the store (still there, not recalled, author not
-//! erased) — what fails is dropped from the index at once.
+//! Messages, posts and communities are found through [`index::MessageIndex`]es, people through
+//! an in-memory list, all held in memory only (derived personal data): [`indexer`] rebuilds
+//! them at start from the store, opening sealed bodies on the blocking pool, then follows every
+//! commit from the event position it reached (message events, and the search-change rows that
+//! registrations, profile changes, erasures and community writes record in their own
+//! transaction). A query first waits (bounded) until the index has reached the position the
+//! store had when the query began, filters hits by the user's view, and checks every hit it
+//! returns against the store (still there, still visible to them, author not erased) — what is
+//! gone is dropped from the index at once.
 
 pub mod index;
 mod indexer;
+pub mod social;
 pub mod text;
 
 use std::collections::HashMap;
@@ -42,15 +46,25 @@ const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 pub enum Scope {
     People,
     Groups,
+    Communities,
+    Posts,
     Messages,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::People, Scope::Groups, Scope::Messages];
+    pub const ALL: [Scope; 5] = [
+        Scope::People,
+        Scope::Groups,
+        Scope::Communities,
+        Scope::Posts,
+        Scope::Messages,
+    ];
     pub const fn name(self) -> &'static str {
         match self {
             Scope::People => "people",
             Scope::Groups => "groups",
+            Scope::Communities => "communities",
+            Scope::Posts => "posts",
             Scope::Messages => "messages",
         }
     }
@@ -134,6 +148,8 @@ pub struct Page<T> {
 pub struct Results {
     pub people: Option<Page<PersonHit>>,
     pub groups: Option<Page<GroupHit>>,
+    pub communities: Option<Page<social::CommunityHit>>,
+    pub posts: Option<Page<social::PostHit>>,
     pub messages: Option<Page<MessageHit>>,
     /// Whether the search was recorded in the user's recent searches.
     pub logged: bool,
@@ -170,6 +186,7 @@ struct Inner {
     settings: Settings,
     index: RwLock<MessageIndex>,
     people: RwLock<People>,
+    social: RwLock<social::Social>,
     /// The event position the index has reached (0 until the rebuild is done).
     indexed: watch::Sender<u64>,
 }
@@ -204,6 +221,7 @@ impl Search {
                 settings,
                 index: RwLock::default(),
                 people: RwLock::default(),
+                social: RwLock::default(),
                 indexed: watch::channel(0).0,
             }),
         }
@@ -257,7 +275,10 @@ impl Search {
                 let mut out = Vec::new();
                 for s in list {
                     let scope = Scope::parse(&s).ok_or_else(|| {
-                        invalid("scopes", "each is one of people, groups, messages")
+                        invalid(
+                            "scopes",
+                            "each is one of people, groups, communities, posts, messages",
+                        )
                     })?;
                     if !out.contains(&scope) {
                         out.push(scope);
@@ -297,6 +318,9 @@ impl Search {
                 &format!("at most {} words", text::MAX_PARTS),
             ));
         }
+        // Everything committed before the search began is indexed first (bounded): an account
+        // registered or a post written a moment ago is found.
+        self.caught_up(self.inner.store.head_pos().await?).await;
         let mut out = Results::default();
         for scope in &r.scopes {
             match scope {
@@ -308,11 +332,17 @@ impl Search {
                     let offset = offset_cursor(r.cursor.as_deref())?;
                     out.groups = Some(self.groups(session.user, &q, offset, r.limit).await?);
                 }
+                Scope::Communities => {
+                    let after = rank_cursor(r.cursor.as_deref())?;
+                    out.communities =
+                        Some(self.communities(session.user, &q, after, r.limit).await?);
+                }
+                Scope::Posts => {
+                    let after = rank_cursor(r.cursor.as_deref())?;
+                    out.posts = Some(self.posts(session.user, &q, after, r.limit).await?);
+                }
                 Scope::Messages => {
-                    let after = match r.cursor.as_deref() {
-                        None => None,
-                        Some(c) => Some(message_cursor(c)?),
-                    };
+                    let after = rank_cursor(r.cursor.as_deref())?;
                     out.messages = Some(self.messages(session, &q, after, r.limit).await?);
                 }
             }
@@ -385,8 +415,9 @@ impl Search {
         Ok(self.inner.store.clear_search_log(user).await?)
     }
 
-    /// Reads a user's handle and nickname again (after registration or a profile change).
-    pub async fn person_changed(&self, user: u64) -> Result<(), SearchError> {
+    /// Reads a user's handle and nickname again (after registration, a profile change or the
+    /// start of their erasure); returns whether the account is still there.
+    pub(crate) async fn person_changed(&self, user: u64) -> Result<bool, SearchError> {
         let card = self.inner.accounts.card(user).await?;
         let mut people = write(&self.inner.people);
         match card {
@@ -396,21 +427,10 @@ impl Search {
             }
             None => {
                 people.by_user.remove(&user);
+                return Ok(false);
             }
         }
-        Ok(())
-    }
-
-    /// Makes accounts registered since people were loaded findable.
-    pub async fn accounts_added(&self) -> Result<(), SearchError> {
-        let known: std::collections::HashSet<u64> =
-            read(&self.inner.people).by_user.keys().copied().collect();
-        for a in self.inner.store.accounts().await? {
-            if !a.wrapped_key.is_empty() && !known.contains(&a.id) {
-                self.person_changed(a.id).await?;
-            }
-        }
-        Ok(())
+        Ok(true)
     }
 
     async fn people(
@@ -602,6 +622,11 @@ impl Search {
     }
 }
 
+/// A ranked scope's cursor (messages, posts, communities), if one was given.
+fn rank_cursor(s: Option<&str>) -> Result<Option<Cursor>, SearchError> {
+    s.map(message_cursor).transpose()
+}
+
 fn cursor_text(c: Cursor) -> String {
     format!("m.{:x}.{:x}", c.score, c.pos)
 }
@@ -649,24 +674,31 @@ fn needles(q: &Query) -> Vec<String> {
         .collect()
 }
 
-/// A person matches when every part of the query is in their handle or their nickname.
-fn person_hit(q: &Query, handle: String, nickname: String) -> Option<PersonHit> {
-    let mut handle_spans = Vec::new();
-    let mut nickname_spans = Vec::new();
+/// Where each part of the query is in `a` or in `b` (the spans in each); `None` when some part
+/// is in neither.
+fn two_fields(q: &Query, a: &str, b: &str) -> Option<(Spans, Spans)> {
+    let mut a_spans = Vec::new();
+    let mut b_spans = Vec::new();
     for part in &q.parts {
         let one = Query {
             parts: vec![part.clone()],
         };
-        let (h, _) = text::find(&one, &handle);
-        let (n, _) = text::find(&one, &nickname);
-        if h.is_empty() && n.is_empty() {
+        let (x, _) = text::find(&one, a);
+        let (y, _) = text::find(&one, b);
+        if x.is_empty() && y.is_empty() {
             return None;
         }
-        handle_spans.extend(h);
-        nickname_spans.extend(n);
+        a_spans.extend(x);
+        b_spans.extend(y);
     }
-    handle_spans.sort_unstable();
-    nickname_spans.sort_unstable();
+    a_spans.sort_unstable();
+    b_spans.sort_unstable();
+    Some((a_spans, b_spans))
+}
+
+/// A person matches when every part of the query is in their handle or their nickname.
+fn person_hit(q: &Query, handle: String, nickname: String) -> Option<PersonHit> {
+    let (handle_spans, nickname_spans) = two_fields(q, &handle, &nickname)?;
     Some(PersonHit {
         handle,
         nickname,

@@ -269,35 +269,48 @@ impl Store {
     pub async fn insert_account(&self, mut new: NewAccount) -> Result<(), StoreError> {
         new.account.handle_index = self.handles.index(&new.account.handle);
         let (id, handle) = (new.account.id, new.account.handle.clone());
-        self.write(move |tx| {
-            let mut accounts = tx.open_table(USERID_ACCOUNT)?;
-            let mut handles = tx.open_table(HANDLEINDEX_USERID)?;
-            let mut phones = tx.open_table(PHONEINDEX_USERID)?;
-            let id = new.account.id;
-            if handles.get(&new.account.handle_index)?.is_some()
-                || tx
-                    .open_table(HANDLEHASH_ERASED)?
-                    .get(&new.account.handle_index)?
-                    .is_some()
-            {
-                return Err(StoreError::Conflict(Conflict::Handle));
-            }
-            if phones.get(&new.phone_index)?.is_some() {
-                return Err(StoreError::Conflict(Conflict::Phone));
-            }
-            if accounts.get(id)?.is_some() {
-                return Err(StoreError::Conflict(Conflict::UserId));
-            }
-            accounts.insert(id, new.account.encode().as_slice())?;
-            handles.insert(&new.account.handle_index, id)?;
-            phones.insert(&new.phone_index, id)?;
-            tx.open_table(USERID_PROFILE)?
-                .insert(id, new.profile_sealed.as_slice())?;
-            tx.open_table(USERID_POLICYSEQ_ACCEPTED)?
-                .insert((id, new.policy_seq), new.account.policy_accepted.0)?;
-            Ok(())
-        })
-        .await?;
+        // Known to the book before the row commits, so every reader the commit wakes (the
+        // search indexer reads the new account at once) finds the handle; taken back if the
+        // write fails. An id already in the book is a live account: the write refuses it.
+        let fresh = self.handles.get(id).is_none();
+        if fresh {
+            self.handles.insert(id, handle.clone());
+        }
+        let written = self
+            .write(move |tx| {
+                let mut accounts = tx.open_table(USERID_ACCOUNT)?;
+                let mut handles = tx.open_table(HANDLEINDEX_USERID)?;
+                let mut phones = tx.open_table(PHONEINDEX_USERID)?;
+                let id = new.account.id;
+                if handles.get(&new.account.handle_index)?.is_some()
+                    || tx
+                        .open_table(HANDLEHASH_ERASED)?
+                        .get(&new.account.handle_index)?
+                        .is_some()
+                {
+                    return Err(StoreError::Conflict(Conflict::Handle));
+                }
+                if phones.get(&new.phone_index)?.is_some() {
+                    return Err(StoreError::Conflict(Conflict::Phone));
+                }
+                if accounts.get(id)?.is_some() {
+                    return Err(StoreError::Conflict(Conflict::UserId));
+                }
+                accounts.insert(id, new.account.encode().as_slice())?;
+                handles.insert(&new.account.handle_index, id)?;
+                phones.insert(&new.phone_index, id)?;
+                tx.open_table(USERID_PROFILE)?
+                    .insert(id, new.profile_sealed.as_slice())?;
+                tx.open_table(USERID_POLICYSEQ_ACCEPTED)?
+                    .insert((id, new.policy_seq), new.account.policy_accepted.0)?;
+                super::search::note_change(tx, super::SearchChange::Person(id))?;
+                Ok(())
+            })
+            .await;
+        if written.is_err() && fresh {
+            self.handles.remove(id);
+        }
+        written?;
         self.handles.insert(id, handle);
         Ok(())
     }
@@ -386,6 +399,7 @@ impl Store {
             }
             tx.open_table(USERID_PROFILE)?
                 .insert(id, sealed.as_slice())?;
+            super::search::note_change(tx, super::SearchChange::Person(id))?;
             super::discovery::set_education_in(tx, id, education)?;
             Ok(Some(super::federation::enqueue(tx, &outgoing, now)?))
         })

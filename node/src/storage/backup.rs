@@ -288,6 +288,7 @@ kinds!(
     // Search log (issue 23).
     PSEUDONYM_MS_SEARCHLOG,
     MS_PSEUDONYM_SEARCHLOG,
+    POS_KIND_ID_SEARCHCHANGE,
     MEDIAID_FETCH,
     // Discovery (issue 22).
     CONTACTINDEX_USERID,

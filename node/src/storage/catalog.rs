@@ -454,6 +454,15 @@ pub const PSEUDONYM_MS_SEARCHLOG: TableDefinition<(u64, u64), &[u8]> =
 /// for retention. Written and removed together with `pseudonym_ms_searchlog`.
 pub const MS_PSEUDONYM_SEARCHLOG: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("ms_pseudonym_searchlog");
+
+/// `pos_kind_id_searchchange`: (event position, kind: 1 person, 2 community, 3 post, the
+/// user, community or post number) → (): what a write changed that search shows, recorded in
+/// the same transaction at a new event position, so the in-memory index follows commits from
+/// the position it reached and a search waits for the position the store had. Numbers only, no
+/// text; rows at or below the index's position are removed by the indexer (a restart rebuilds
+/// from the tables themselves).
+pub const POS_KIND_ID_SEARCHCHANGE: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("pos_kind_id_searchchange");
 // ---- Media across nodes (issue 25) ---------------------------------------------------------
 
 /// `mediaid_fetch`: local media id → encoded [`super::FetchJob`]: media a message from another

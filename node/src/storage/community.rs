@@ -18,6 +18,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::messaging::{EventRecord, next_pos};
+use super::search::{SearchChange, Seen, note_change};
 use super::{Store, StoreError};
 use crate::time::Millis;
 
@@ -514,6 +515,75 @@ pub(crate) fn media_visible(
     Ok(false)
 }
 
+// ---- For search ---------------------------------------------------------------------------
+
+pub(crate) fn decode_post(id: u64, b: &[u8]) -> Result<PostRecord, StoreError> {
+    PostRecord::decode(id, b)
+}
+
+pub(crate) fn decode_community(id: u64, b: &[u8]) -> Result<CommunityRecord, StoreError> {
+    CommunityRecord::decode(id, b)
+}
+
+pub(crate) fn role_from_code(c: u64) -> Result<CommunityRole, StoreError> {
+    CommunityRole::from_code(c)
+}
+
+/// Each of `posts` as `viewer` may see it, by [`may_see`] with facts read in `tx`.
+pub(crate) fn posts_seen_r(
+    tx: &ReadTransaction,
+    viewer: u64,
+    posts: &[u64],
+) -> Result<Vec<Seen<PostRecord>>, StoreError> {
+    let mut out = Vec::with_capacity(posts.len());
+    let mut facts: BTreeMap<u64, Option<Facts>> = BTreeMap::new();
+    for p in posts {
+        let Some(post) = get_post_r(tx, *p)? else {
+            out.push(Seen::Gone);
+            continue;
+        };
+        let f = match facts.get(&post.community) {
+            Some(f) => *f,
+            None => {
+                let f = get_community_r(tx, post.community)?
+                    .map(|c| facts_r(tx, &c, viewer))
+                    .transpose()?;
+                facts.insert(post.community, f);
+                f
+            }
+        };
+        out.push(match f {
+            None => Seen::Gone,
+            Some(f) if sees_r(tx, &f, &post, viewer)? => Seen::Shown(post),
+            Some(_) => Seen::Hidden,
+        });
+    }
+    Ok(out)
+}
+
+/// Each of `communities` as `viewer` may read it: a public one unless they are banned from
+/// it, a private one only as a member (what `community_posts` lets them read).
+pub(crate) fn communities_read_r(
+    tx: &ReadTransaction,
+    viewer: u64,
+    communities: &[u64],
+) -> Result<Vec<Seen<CommunityRecord>>, StoreError> {
+    let mut out = Vec::with_capacity(communities.len());
+    for c in communities {
+        let Some(rec) = get_community_r(tx, *c)? else {
+            out.push(Seen::Gone);
+            continue;
+        };
+        let f = facts_r(tx, &rec, viewer)?;
+        out.push(if (rec.public || f.role.is_some()) && !f.banned {
+            Seen::Shown(rec)
+        } else {
+            Seen::Hidden
+        });
+    }
+    Ok(out)
+}
+
 // ---- Writes' helpers ----------------------------------------------------------------------
 
 fn log(tx: &WriteTransaction, c: u64, mut entry: ModLogRecord) -> Result<(), StoreError> {
@@ -589,6 +659,7 @@ fn remove_member(tx: &WriteTransaction, c: u64, u: u64) -> Result<bool, StoreErr
 /// Removes a post with its comments, favourites and media references.
 fn remove_post(tx: &WriteTransaction, post: &PostRecord) -> Result<(), StoreError> {
     tx.open_table(POSTNO_POST)?.remove(post.id)?;
+    note_change(tx, SearchChange::Post(post.id))?;
     tx.open_table(COMMUNITYNO_POSTNO)?
         .remove((post.community, post.id))?;
     tx.open_table(USERID_POSTNO)?
@@ -849,6 +920,7 @@ impl Store {
                 tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?
                     .insert((a.as_str(), id, 0), ())?;
             }
+            note_change(tx, SearchChange::Community(id))?;
             Ok(true)
         })
         .await
@@ -969,6 +1041,7 @@ impl Store {
             }
             tx.open_table(COMMUNITYNO_COMMUNITY)?
                 .insert(c, rec.encode().as_slice())?;
+            note_change(tx, SearchChange::Community(c))?;
             log(tx, c, entry(now, actor, ModAction::Update, 0))?;
             Ok(Ok(()))
         })
@@ -1304,6 +1377,7 @@ impl Store {
             };
             tx.open_table(POSTNO_POST)?
                 .insert(id, post.encode().as_slice())?;
+            note_change(tx, SearchChange::Post(id))?;
             tx.open_table(COMMUNITYNO_POSTNO)?.insert((c, id), ())?;
             tx.open_table(USERID_POSTNO)?.insert((author, id), ())?;
             {
@@ -1388,6 +1462,7 @@ impl Store {
             post.edited = Some(now);
             tx.open_table(POSTNO_POST)?
                 .insert(p, post.encode().as_slice())?;
+            note_change(tx, SearchChange::Post(p))?;
             Ok(Ok(()))
         })
         .await
@@ -1780,29 +1855,12 @@ impl Store {
         posts: Vec<u64>,
     ) -> Result<Vec<u64>, StoreError> {
         self.read(move |tx| {
-            let mut out = Vec::new();
-            let mut facts: BTreeMap<u64, Option<Facts>> = BTreeMap::new();
-            for p in posts {
-                let Some(post) = get_post_r(tx, p)? else {
-                    continue;
-                };
-                let f = match facts.get(&post.community) {
-                    Some(f) => *f,
-                    None => {
-                        let f = get_community_r(tx, post.community)?
-                            .map(|c| facts_r(tx, &c, viewer))
-                            .transpose()?;
-                        facts.insert(post.community, f);
-                        f
-                    }
-                };
-                if let Some(f) = f
-                    && sees_r(tx, &f, &post, viewer)?
-                {
-                    out.push(p);
-                }
-            }
-            Ok(out)
+            Ok(posts_seen_r(tx, viewer, &posts)?
+                .into_iter()
+                .zip(&posts)
+                .filter(|(s, _)| matches!(s, Seen::Shown(_)))
+                .map(|(_, p)| *p)
+                .collect())
         })
         .await
     }
@@ -2057,38 +2115,50 @@ fn page_of(
 
 // ---- Erasure and revocation ---------------------------------------------------------------
 
-/// One bounded step of erasing `user` from communities: their posts (with every comment on
-/// them), their comments elsewhere, favourites, requests, bans, and memberships (an owner's
-/// community passes to its longest-serving moderator, else member; a community left with no
-/// member is removed), and moderation log entries naming them lose the name. True when
-/// nothing is left.
+/// One bounded, resumable step of erasing `user` from communities. `batch` bounds the rows a
+/// step removes or rewrites (and the moderation-log entries it reads); `cursor` is where the
+/// last part — the scan of every community for the user's requests, bans and the log entries
+/// naming them — goes on from, kept in the erasure record between steps ((0, 0) to begin).
+/// In order: their posts (each with its comments and favourites), their comments elsewhere (a
+/// top-level one with its replies), their favourites, their memberships (an owner's community
+/// passes to its longest-serving moderator, else member; one left with no member is removed
+/// with everything in it, a batch at a time), then the scan, where log entries naming them
+/// lose the name. The parts before the scan show their own progress (the rows left); a step
+/// cut short by a crash leaves nothing half-done, and the next one starts where it stopped.
+/// True when nothing is left.
 pub(crate) fn erase_step(
     tx: &WriteTransaction,
     user: u64,
     batch: usize,
+    cursor: &mut (u64, u64),
 ) -> Result<bool, StoreError> {
-    let batch = batch.max(1);
+    let mut budget = batch.max(1);
     let posts: Vec<u64> = tx
         .open_table(USERID_POSTNO)?
         .range((user, 0)..=(user, u64::MAX))?
-        .take(batch)
+        .take(budget)
         .map(|r| r.map(|(k, _)| k.value().1))
         .collect::<Result<_, _>>()?;
     for p in &posts {
         match get_post_w(tx, *p)? {
-            Some(post) => remove_post(tx, &post)?,
+            Some(post) => {
+                if !remove_post_within(tx, &post, &mut budget)? {
+                    return Ok(false);
+                }
+            }
             None => {
                 tx.open_table(USERID_POSTNO)?.remove((user, *p))?;
+                budget = budget.saturating_sub(1);
             }
         }
-    }
-    if posts.len() >= batch {
-        return Ok(false);
+        if budget == 0 {
+            return Ok(false);
+        }
     }
     let comments: Vec<(u64, u64)> = tx
         .open_table(USERID_COMMENTNO)?
         .range((user, 0)..=(user, u64::MAX))?
-        .take(batch)
+        .take(budget)
         .map(|r| r.map(|(k, v)| (k.value().1, v.value())))
         .collect::<Result<_, _>>()?;
     for (id, p) in &comments {
@@ -2098,119 +2168,331 @@ pub(crate) fn erase_step(
             .map(|v| CommentRecord::decode(*p, *id, v.value()));
         match found.transpose()? {
             Some(rec) => {
-                remove_comment(tx, &rec)?;
+                if !remove_comment_within(tx, &rec, &mut budget)? {
+                    return Ok(false);
+                }
             }
             None => {
                 tx.open_table(USERID_COMMENTNO)?.remove((user, *id))?;
+                budget = budget.saturating_sub(1);
             }
         }
-    }
-    if comments.len() >= batch {
-        return Ok(false);
+        if budget == 0 {
+            return Ok(false);
+        }
     }
     let favs: Vec<u64> = tx
         .open_table(USERID_POSTNO_FAVOURITE)?
         .range((user, 0)..=(user, u64::MAX))?
+        .take(budget)
         .map(|r| r.map(|(k, _)| k.value().1))
         .collect::<Result<_, _>>()?;
     for p in &favs {
         tx.open_table(POSTNO_USERID_FAVOURITE)?.remove((*p, user))?;
+        tx.open_table(USERID_POSTNO_FAVOURITE)?.remove((user, *p))?;
+        budget -= 1;
     }
-    tx.open_table(USERID_POSTNO_FAVOURITE)?
-        .retain_in((user, 0)..=(user, u64::MAX), |_, _| false)?;
-    tx.open_table(COMMUNITYNO_USERID_PENDING)?
-        .retain(|k, _| k.1 != user)?;
-    tx.open_table(COMMUNITYNO_USERID_BAN)?
-        .retain(|k, _| k.1 != user)?;
+    if budget == 0 {
+        return Ok(false);
+    }
     let mine: Vec<(u64, u64)> = tx
         .open_table(USERID_COMMUNITYNO)?
         .range((user, 0)..=(user, u64::MAX))?
+        .take(budget)
         .map(|r| r.map(|(k, v)| (k.value().1, v.value())))
         .collect::<Result<_, _>>()?;
     for (c, role) in mine {
-        remove_member(tx, c, user)?;
         if role == CommunityRole::Owner.code() {
-            hand_over(tx, c)?;
+            if !hand_over(tx, c, user, &mut budget)? {
+                return Ok(false);
+            }
+        } else {
+            remove_member(tx, c, user)?;
+            budget = budget.saturating_sub(1);
+        }
+        if budget == 0 {
+            return Ok(false);
         }
     }
-    // The log keeps what was done, no longer by or to whom.
-    let mut log = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
-    let named: Vec<((u64, u64), ModLogRecord)> = {
-        let mut out = Vec::new();
-        for row in log.iter()? {
+    scan_communities(tx, user, &mut budget, cursor)
+}
+
+/// The last part of [`erase_step`]: from `cursor`, every community loses the user's request
+/// and ban, and its log entries naming them lose the name. True at the end.
+fn scan_communities(
+    tx: &WriteTransaction,
+    user: u64,
+    budget: &mut usize,
+    cursor: &mut (u64, u64),
+) -> Result<bool, StoreError> {
+    loop {
+        let next = tx
+            .open_table(COMMUNITYNO_COMMUNITY)?
+            .range(cursor.0..)?
+            .next()
+            .transpose()?
+            .map(|(k, _)| k.value());
+        let Some(c) = next else {
+            return Ok(true);
+        };
+        if c != cursor.0 {
+            *cursor = (c, 0);
+        }
+        if cursor.1 == 0 {
+            tx.open_table(COMMUNITYNO_USERID_PENDING)?
+                .remove((c, user))?;
+            tx.open_table(COMMUNITYNO_USERID_BAN)?.remove((c, user))?;
+            cursor.1 = 1;
+            *budget = budget.saturating_sub(1);
+        }
+        let mut log = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
+        let mut entries = Vec::new();
+        for row in log.range((c, cursor.1)..=(c, u64::MAX))?.take(*budget) {
             let (k, v) = row?;
-            let (c, seq) = k.value();
-            let r = ModLogRecord::decode(seq, v.value())?;
+            entries.push(ModLogRecord::decode(k.value().1, v.value())?);
+        }
+        let read = entries.len();
+        for mut r in entries {
+            cursor.1 = r.seq.saturating_add(1);
             if r.actor == user || r.target == user {
-                out.push(((c, seq), r));
+                if r.actor == user {
+                    r.actor = 0;
+                }
+                if r.target == user {
+                    r.target = 0;
+                }
+                log.insert((c, r.seq), r.encode().as_slice())?;
             }
+        }
+        *budget = budget.saturating_sub(read);
+        let more = log.range((c, cursor.1)..=(c, u64::MAX))?.next().is_some();
+        if more {
+            return Ok(false);
+        }
+        match c.checked_add(1) {
+            Some(n) => *cursor = (n, 0),
+            None => return Ok(true),
+        }
+        if *budget == 0 {
+            return Ok(false);
+        }
+    }
+}
+
+/// Removes up to `budget` rows of a post's comments and favourites, then the post itself (its
+/// indexes and media references with it); true once the post is gone.
+fn remove_post_within(
+    tx: &WriteTransaction,
+    post: &PostRecord,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    let comments: Vec<(u64, u64)> = {
+        let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+        let mut out = Vec::new();
+        for row in t.range((post.id, 0)..=(post.id, u64::MAX))?.take(*budget) {
+            let (k, v) = row?;
+            let c = CommentRecord::decode(post.id, k.value().1, v.value())?;
+            out.push((c.author, c.id));
         }
         out
     };
-    for (key, mut r) in named {
-        if r.actor == user {
-            r.actor = 0;
+    {
+        let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+        let mut by_user = tx.open_table(USERID_COMMENTNO)?;
+        for (author, id) in &comments {
+            t.remove((post.id, *id))?;
+            by_user.remove((*author, *id))?;
         }
-        if r.target == user {
-            r.target = 0;
-        }
-        log.insert(key, r.encode().as_slice())?;
     }
+    *budget = budget.saturating_sub(comments.len());
+    let fans: Vec<u64> = tx
+        .open_table(POSTNO_USERID_FAVOURITE)?
+        .range((post.id, 0)..=(post.id, u64::MAX))?
+        .take(*budget)
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    {
+        let mut favs = tx.open_table(USERID_POSTNO_FAVOURITE)?;
+        let mut by_post = tx.open_table(POSTNO_USERID_FAVOURITE)?;
+        for u in &fans {
+            favs.remove((*u, post.id))?;
+            by_post.remove((post.id, *u))?;
+        }
+    }
+    *budget = budget.saturating_sub(fans.len());
+    let left = tx
+        .open_table(POSTNO_COMMENTNO_COMMENT)?
+        .range((post.id, 0)..=(post.id, u64::MAX))?
+        .next()
+        .is_some()
+        || tx
+            .open_table(POSTNO_USERID_FAVOURITE)?
+            .range((post.id, 0)..=(post.id, u64::MAX))?
+            .next()
+            .is_some();
+    if left || *budget == 0 {
+        return Ok(false);
+    }
+    remove_post(tx, post)?;
+    *budget -= 1;
     Ok(true)
 }
 
-/// A community whose owner is gone passes to its longest-serving moderator, else member; with
-/// no member left it is removed with whatever is still in it.
-fn hand_over(tx: &WriteTransaction, c: u64) -> Result<(), StoreError> {
-    let members: Vec<(u64, CommunityRole, u64)> = {
-        let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
-        let mut out = Vec::new();
-        for row in t.range((c, 0)..=(c, u64::MAX))? {
-            let (k, v) = row?;
-            let (role, joined) = v.value();
-            out.push((k.value().1, CommunityRole::from_code(role)?, joined));
-        }
-        out
-    };
-    let heir = members
-        .iter()
-        .max_by_key(|(_, role, joined)| (*role, std::cmp::Reverse(*joined)))
-        .map(|(u, _, joined)| (*u, *joined));
-    let Some(mut rec) = get_community_w(tx, c)? else {
-        return Ok(());
-    };
-    match heir {
-        Some((u, joined)) => {
-            add_member(tx, c, u, CommunityRole::Owner, Millis(joined))?;
-            rec.owner = u;
-            tx.open_table(COMMUNITYNO_COMMUNITY)?
-                .insert(c, rec.encode().as_slice())?;
-        }
-        None => {
-            let posts: Vec<u64> = tx
-                .open_table(COMMUNITYNO_POSTNO)?
-                .range((c, 0)..=(c, u64::MAX))?
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
-            for p in posts {
-                if let Some(post) = get_post_w(tx, p)? {
-                    remove_post(tx, &post)?;
+/// Removes up to `budget` replies of a top-level comment, then the comment; true once gone.
+fn remove_comment_within(
+    tx: &WriteTransaction,
+    c: &CommentRecord,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    if c.parent == 0 {
+        let replies: Vec<(u64, u64)> = {
+            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+            let mut out = Vec::new();
+            for row in t.range((c.post, c.id + 1)..=(c.post, u64::MAX))? {
+                if out.len() >= *budget {
+                    break;
+                }
+                let (k, v) = row?;
+                let r = CommentRecord::decode(c.post, k.value().1, v.value())?;
+                if r.parent == c.id {
+                    out.push((r.author, r.id));
                 }
             }
-            if let Some(a) = &rec.avatar {
-                tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?
-                    .remove((a.as_str(), c, 0))?;
+            out
+        };
+        let full = replies.len() >= *budget;
+        {
+            let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+            let mut by_user = tx.open_table(USERID_COMMENTNO)?;
+            for (author, id) in &replies {
+                t.remove((c.post, *id))?;
+                by_user.remove((*author, *id))?;
             }
-            tx.open_table(COMMUNITYNO_SEQ_MODLOG)?
-                .retain_in((c, 0)..=(c, u64::MAX), |_, _| false)?;
-            tx.open_table(COMMUNITYNO_USERID_PENDING)?
-                .retain_in((c, 0)..=(c, u64::MAX), |_, _| false)?;
-            tx.open_table(COMMUNITYNO_USERID_BAN)?
-                .retain_in((c, 0)..=(c, u64::MAX), |_, _| false)?;
-            tx.open_table(COMMUNITYNO_COMMUNITY)?.remove(c)?;
+        }
+        *budget = budget.saturating_sub(replies.len());
+        if full {
+            return Ok(false);
         }
     }
-    Ok(())
+    tx.open_table(POSTNO_COMMENTNO_COMMENT)?
+        .remove((c.post, c.id))?;
+    tx.open_table(USERID_COMMENTNO)?.remove((c.author, c.id))?;
+    *budget = budget.saturating_sub(1);
+    Ok(true)
+}
+
+/// The owner `user` leaves community `c`: it passes to its longest-serving moderator, else
+/// member; with no other member it is removed with whatever is still in it, up to `budget`
+/// rows a step (the owner's membership stays until the community is gone, so the next step
+/// finds it again). True once the owner is out.
+fn hand_over(
+    tx: &WriteTransaction,
+    c: u64,
+    user: u64,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    let heir = {
+        let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
+        let mut best: Option<(CommunityRole, std::cmp::Reverse<u64>, u64)> = None;
+        for row in t.range((c, 0)..=(c, u64::MAX))? {
+            let (k, v) = row?;
+            let u = k.value().1;
+            if u == user {
+                continue;
+            }
+            let (role, joined) = v.value();
+            let cand = (
+                CommunityRole::from_code(role)?,
+                std::cmp::Reverse(joined),
+                u,
+            );
+            if best.as_ref().is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
+                best = Some(cand);
+            }
+        }
+        best.map(|(_, std::cmp::Reverse(joined), u)| (u, joined))
+    };
+    let Some(mut rec) = get_community_w(tx, c)? else {
+        remove_member(tx, c, user)?;
+        *budget = budget.saturating_sub(1);
+        return Ok(true);
+    };
+    if let Some((u, joined)) = heir {
+        remove_member(tx, c, user)?;
+        add_member(tx, c, u, CommunityRole::Owner, Millis(joined))?;
+        rec.owner = u;
+        tx.open_table(COMMUNITYNO_COMMUNITY)?
+            .insert(c, rec.encode().as_slice())?;
+        *budget = budget.saturating_sub(2);
+        return Ok(true);
+    }
+    // Nobody is left: the community goes, a batch at a time.
+    let posts: Vec<u64> = tx
+        .open_table(COMMUNITYNO_POSTNO)?
+        .range((c, 0)..=(c, u64::MAX))?
+        .take(*budget)
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for p in posts {
+        match get_post_w(tx, p)? {
+            Some(post) => {
+                if !remove_post_within(tx, &post, budget)? {
+                    return Ok(false);
+                }
+            }
+            None => {
+                tx.open_table(COMMUNITYNO_POSTNO)?.remove((c, p))?;
+                *budget = budget.saturating_sub(1);
+            }
+        }
+        if *budget == 0 {
+            return Ok(false);
+        }
+    }
+    if tx
+        .open_table(COMMUNITYNO_POSTNO)?
+        .range((c, 0)..=(c, u64::MAX))?
+        .next()
+        .is_some()
+    {
+        return Ok(false);
+    }
+    if !drain(tx, COMMUNITYNO_SEQ_MODLOG, c, budget)?
+        || !drain(tx, COMMUNITYNO_USERID_PENDING, c, budget)?
+        || !drain(tx, COMMUNITYNO_USERID_BAN, c, budget)?
+    {
+        return Ok(false);
+    }
+    if let Some(a) = &rec.avatar {
+        tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?
+            .remove((a.as_str(), c, 0))?;
+    }
+    tx.open_table(COMMUNITYNO_COMMUNITY)?.remove(c)?;
+    note_change(tx, SearchChange::Community(c))?;
+    remove_member(tx, c, user)?;
+    *budget = budget.saturating_sub(1);
+    Ok(true)
+}
+
+/// Removes up to `budget` of community `c`'s rows of `table` (keyed (community, …)); true once
+/// none is left.
+fn drain<V: redb::Value + 'static>(
+    tx: &WriteTransaction,
+    table: redb::TableDefinition<'static, (u64, u64), V>,
+    c: u64,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    let mut t = tx.open_table(table)?;
+    let keys: Vec<(u64, u64)> = t
+        .range((c, 0)..=(c, u64::MAX))?
+        .take(*budget)
+        .map(|r| r.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    for k in &keys {
+        t.remove(*k)?;
+    }
+    *budget = budget.saturating_sub(keys.len());
+    Ok(t.range((c, 0)..=(c, u64::MAX))?.next().is_none())
 }
 
 /// Revoking `precise_location` removes the place of every post of `user`, in the transaction
@@ -2340,6 +2622,152 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// (posts, comments, favourites) stored, and whether user `u` is named in any log entry.
+    async fn census(store: &Store, u: u64) -> (u64, u64, u64, bool) {
+        store
+            .read(move |tx| {
+                use redb::ReadableTableMetadata;
+                let mut named = false;
+                for row in tx.open_table(COMMUNITYNO_SEQ_MODLOG)?.iter()? {
+                    let (k, v) = row?;
+                    let r = ModLogRecord::decode(k.value().1, v.value())?;
+                    named |= r.actor == u || r.target == u;
+                }
+                Ok((
+                    tx.open_table(POSTNO_POST)?.len()?,
+                    tx.open_table(POSTNO_COMMENTNO_COMMENT)?.len()?,
+                    tx.open_table(USERID_POSTNO_FAVOURITE)?.len()?,
+                    named,
+                ))
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn erasing_from_communities_goes_in_bounded_steps_that_resume_where_they_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let (gone, ann, cal) = (1, 2, 3);
+        let now = Millis(10);
+        let mk = |id, owner| {
+            let store = store.clone();
+            async move {
+                assert!(
+                    store
+                        .create_community(id, "c".into(), String::new(), None, true, owner, now)
+                        .await
+                        .unwrap()
+                );
+            }
+        };
+        // 7: hers with ann as member (passes to ann); 8: hers alone (removed); 9: cal's, where
+        // she was banned (the ban and the log's naming of her go).
+        mk(7, gone).await;
+        mk(8, gone).await;
+        mk(9, cal).await;
+        store.join_community(7, ann, now).await.unwrap().unwrap();
+        store.join_community(9, gone, now).await.unwrap().unwrap();
+        store
+            .moderate(9, cal, Moderation::Ban(gone), now)
+            .await
+            .unwrap()
+            .unwrap();
+        for _ in 0..6 {
+            let (p, _) = store
+                .create_post(7, gone, PostVisibility::Public, Vec::new(), now, seal)
+                .await
+                .unwrap()
+                .unwrap();
+            for _ in 0..2 {
+                store
+                    .create_comment(7, p, ann, 0, 0, now, |id| Ok(id.to_be_bytes().to_vec()))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            store
+                .set_favourite(7, p, ann, true, now)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        for _ in 0..5 {
+            store
+                .create_post(8, gone, PostVisibility::Public, Vec::new(), now, seal)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let (kept, _) = store
+            .create_post(7, ann, PostVisibility::Public, Vec::new(), now, seal)
+            .await
+            .unwrap()
+            .unwrap();
+        let top = store
+            .create_comment(7, kept, gone, 0, 0, now, |id| Ok(id.to_be_bytes().to_vec()))
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        for _ in 0..3 {
+            store
+                .create_comment(7, kept, ann, top, 0, now, |id| {
+                    Ok(id.to_be_bytes().to_vec())
+                })
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(census(&store, gone).await, (12, 16, 6, true));
+
+        let batch = 4;
+        let mut cursor = (0, 0);
+        let mut steps = 0;
+        let mut before = census(&store, gone).await;
+        loop {
+            steps += 1;
+            assert!(steps < 100, "the steps end");
+            let c0 = cursor;
+            // Each step is its own transaction: stopping between two loses nothing.
+            let (done, c1) = store
+                .write(move |tx| {
+                    let mut c = c0;
+                    Ok((erase_step(tx, gone, batch, &mut c)?, c))
+                })
+                .await
+                .unwrap();
+            cursor = c1;
+            let after = census(&store, gone).await;
+            let removed = (before.0 - after.0) + (before.1 - after.1) + (before.2 - after.2);
+            assert!(removed <= batch as u64, "step {steps} removed {removed}");
+            before = after;
+            if done {
+                break;
+            }
+        }
+        assert!(steps >= 9, "{steps} steps for 33 rows in batches of 4");
+        // Only ann's post is left, with no comment (hers went with the reply thread).
+        assert_eq!(census(&store, gone).await, (1, 0, 0, false));
+        let c7 = store.community_for(7, ann).await.unwrap().unwrap();
+        assert_eq!(
+            (c7.community.owner, c7.role),
+            (ann, Some(CommunityRole::Owner))
+        );
+        assert!(store.community_for(8, ann).await.unwrap().is_none());
+        let banned = store
+            .read(move |tx| {
+                Ok(tx
+                    .open_table(COMMUNITYNO_USERID_BAN)?
+                    .get((9, gone))?
+                    .is_some())
+            })
+            .await
+            .unwrap();
+        assert!(!banned);
+        assert!(store.communities_of(gone).await.unwrap().is_empty());
     }
 
     #[test]

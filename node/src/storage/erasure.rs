@@ -258,8 +258,10 @@ impl Store {
                         Phase::RowsGone
                     }
                     Phase::RowsGone => {
-                        // Communities first, in bounded steps (posts, comments, memberships).
-                        if super::community::erase_step(tx, user, batch)? {
+                        // Communities first, in bounded steps (posts, comments, memberships,
+                        // then a scan of every community from the record's cursor).
+                        if super::community::erase_step(tx, user, batch, &mut rec.cursor)? {
+                            rec.cursor = (0, 0);
                             memberships(tx, user)?;
                             Phase::MembershipsGone
                         } else {
@@ -440,6 +442,8 @@ fn begin(tx: &WriteTransaction, user: u64, now: Millis) -> Result<(), StoreError
     tx.open_table(PHONEINDEX_USERID)?
         .retain(|_, id| id != user)?;
     tx.open_table(USERID_PROFILE)?.remove(user)?;
+    // People search forgets them, and the index their posts, once this commits.
+    super::search::note_change(tx, super::SearchChange::Person(user))?;
     super::privacy::erase_privacy_rows(tx, user)?;
     // Out of every suggestion source, nearby cell and invite at once (issue 22).
     super::discovery::erase_discovery_rows(tx, user)?;

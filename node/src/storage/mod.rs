@@ -76,6 +76,9 @@ pub use community::{
     CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Joined,
     MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
 };
+// Search over communities and posts (issue 23).
+pub use community::{CommunityRecord, Facts as PostFacts, may_see};
+pub use search::{SearchChange, Seen, SocialView};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -565,6 +568,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     community::create_tables(tx)?;
     tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
     tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
+    tx.open_table(POS_KIND_ID_SEARCHCHANGE)?;
     // Discovery (issue 22).
     tx.open_table(CONTACTINDEX_USERID)?;
     tx.open_table(USERID_DISCOVERY)?;

@@ -1,14 +1,17 @@
 //! What search reads from the store — the history a device may see (the same floors as history
-//! pages), messages in batches for the index rebuild, what changed after an event position for
-//! its catch-up, the groups a user may find — and the search log (recent searches, kept only
-//! with `personalisation`, under the user's search pseudonym).
+//! pages), messages, posts and communities in batches for the index rebuild, what changed after
+//! an event position for its catch-up (message events, and the search-change rows that writes
+//! of accounts, profiles, communities and posts record with [`note_change`]), the groups a user
+//! may find, what a viewer may read of communities and posts — and the search log (recent
+//! searches, kept only with `personalisation`, under the user's search pseudonym).
 
 use std::collections::{HashMap, HashSet};
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::catalog::*;
-use super::messaging::{history_lower, last_pos, view_floor};
+use super::community::{CommunityRecord, CommunityRole, PostRecord};
+use super::messaging::{history_lower, last_pos, next_pos, view_floor};
 use super::{ConvKind, ConversationRecord, EventRecord, MessageRecord, Store, StoreError};
 use crate::time::Millis;
 
@@ -35,12 +38,80 @@ pub struct IndexBatch {
     pub next: Option<(u64, u64)>,
 }
 
-/// What changed in (after, reached]: messages to index and messages recalled.
+/// What changed in (after, reached]: messages to index and messages recalled, and the people,
+/// communities and posts whose search entries are to be read again (each once, in order).
 #[derive(Debug, Default)]
 pub struct IndexChanges {
     pub reached: u64,
     pub added: Vec<(u64, String, MessageRecord)>,
     pub recalled: Vec<(u64, u64)>,
+    pub changed: Vec<SearchChange>,
+}
+
+/// What a write changed that search shows (a row of `pos_kind_id_searchchange`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SearchChange {
+    /// An account's handle or nickname: registered, profile changed, erasure begun.
+    Person(u64),
+    /// A community's name, description or visibility, or the community itself.
+    Community(u64),
+    /// A post's text, visibility or the post itself.
+    Post(u64),
+}
+
+impl SearchChange {
+    fn code(self) -> (u64, u64) {
+        match self {
+            SearchChange::Person(u) => (1, u),
+            SearchChange::Community(c) => (2, c),
+            SearchChange::Post(p) => (3, p),
+        }
+    }
+    fn from_code(kind: u64, id: u64) -> Result<Self, StoreError> {
+        match kind {
+            1 => Ok(SearchChange::Person(id)),
+            2 => Ok(SearchChange::Community(id)),
+            3 => Ok(SearchChange::Post(id)),
+            _ => Err(StoreError::Corrupt("search change")),
+        }
+    }
+}
+
+/// Records, in the writing transaction, that `change` happened, at a new event position: the
+/// indexer reads it after the commit and applies it, and a search waits for that position.
+pub(crate) fn note_change(tx: &WriteTransaction, change: SearchChange) -> Result<(), StoreError> {
+    let pos = next_pos(tx)?;
+    let (kind, id) = change.code();
+    tx.open_table(POS_KIND_ID_SEARCHCHANGE)?
+        .insert((pos, kind, id), ())?;
+    Ok(())
+}
+
+/// A batch of posts or communities for the index rebuild, and the number to go on from.
+#[derive(Debug)]
+pub struct RecordBatch<T> {
+    pub items: Vec<T>,
+    pub next: Option<u64>,
+}
+
+/// What a viewer may read of one post or community, decided in the read that loads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen<T> {
+    /// It no longer exists: the index forgets it.
+    Gone,
+    /// It exists, but this viewer may not see it.
+    Hidden,
+    /// The record as stored now.
+    Shown(T),
+}
+
+/// What decides which communities and posts a viewer may see, read in one transaction: the
+/// newest event position, the viewer's roles in their communities, and their friends.
+#[derive(Debug, Clone, Default)]
+pub struct SocialView {
+    pub head: u64,
+    pub roles: HashMap<u64, CommunityRole>,
+    pub friends: HashSet<u64>,
 }
 
 /// The search-log pseudonym of `user` under their pseudonym key.
@@ -211,9 +282,202 @@ impl Store {
                     }
                 }
             }
+            let mut seen = HashSet::new();
+            for row in tx
+                .open_table(POS_KIND_ID_SEARCHCHANGE)?
+                .range((after + 1, 0, 0)..=(reached, u64::MAX, u64::MAX))?
+            {
+                let (_, kind, id) = row?.0.value();
+                let change = SearchChange::from_code(kind, id)?;
+                if seen.insert(change) {
+                    out.changed.push(change);
+                }
+            }
             Ok(out)
         })
         .await
+    }
+
+    /// Removes up to `batch` search-change rows at or below `upto` (the index has applied
+    /// them); how many went.
+    pub async fn prune_search_changes(&self, upto: u64, batch: usize) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(POS_KIND_ID_SEARCHCHANGE)?;
+            let due: Vec<(u64, u64, u64)> = t
+                .range((0, 0, 0)..=(upto, u64::MAX, u64::MAX))?
+                .take(batch)
+                .map(|r| r.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            for k in &due {
+                t.remove(*k)?;
+            }
+            Ok(due.len() as u64)
+        })
+        .await
+    }
+
+    /// Up to `limit` posts numbered from `from`, for the index rebuild.
+    pub async fn post_batch(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<RecordBatch<PostRecord>, StoreError> {
+        self.read(move |tx| {
+            let mut out = RecordBatch {
+                items: Vec::new(),
+                next: None,
+            };
+            for row in tx.open_table(POSTNO_POST)?.range(from..)? {
+                let (k, v) = row?;
+                if out.items.len() >= limit {
+                    out.next = Some(k.value());
+                    break;
+                }
+                out.items
+                    .push(super::community::decode_post(k.value(), v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Up to `limit` communities numbered from `from`, for the index rebuild.
+    pub async fn community_batch(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<RecordBatch<CommunityRecord>, StoreError> {
+        self.read(move |tx| {
+            let mut out = RecordBatch {
+                items: Vec::new(),
+                next: None,
+            };
+            for row in tx.open_table(COMMUNITYNO_COMMUNITY)?.range(from..)? {
+                let (k, v) = row?;
+                if out.items.len() >= limit {
+                    out.next = Some(k.value());
+                    break;
+                }
+                out.items
+                    .push(super::community::decode_community(k.value(), v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The posts numbered `ids` as stored now (`None` where gone), for the catch-up.
+    pub async fn posts_at(&self, ids: Vec<u64>) -> Result<Vec<Option<PostRecord>>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(POSTNO_POST)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for p in ids {
+                out.push(
+                    t.get(p)?
+                        .map(|v| super::community::decode_post(p, v.value()))
+                        .transpose()?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The communities numbered `ids` as stored now (`None` where gone), for the catch-up.
+    pub async fn communities_at(
+        &self,
+        ids: Vec<u64>,
+    ) -> Result<Vec<Option<CommunityRecord>>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(COMMUNITYNO_COMMUNITY)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for c in ids {
+                out.push(
+                    t.get(c)?
+                        .map(|v| super::community::decode_community(c, v.value()))
+                        .transpose()?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Of `posts` (number, author as indexed), those gone, by someone else now, or whose
+    /// author's key is gone (erased): what the index must forget.
+    pub async fn posts_gone(&self, posts: Vec<(u64, u64)>) -> Result<Vec<u64>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(POSTNO_POST)?;
+            let mut keyless = HashMap::new();
+            let mut out = Vec::new();
+            for (p, author) in posts {
+                let gone = match t.get(p)? {
+                    None => true,
+                    Some(v) => super::community::decode_post(p, v.value())?.author != author,
+                };
+                let gone = gone
+                    || match keyless.get(&author) {
+                        Some(k) => *k,
+                        None => {
+                            let k = !has_key(tx, author)?;
+                            keyless.insert(author, k);
+                            k
+                        }
+                    };
+                if gone {
+                    out.push(p);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// What decides what `viewer` may see of communities and posts (see [`SocialView`]).
+    pub async fn social_view(&self, viewer: u64) -> Result<SocialView, StoreError> {
+        self.read(move |tx| {
+            let head = last_pos(&tx.open_table(META)?)?;
+            let mut roles = HashMap::new();
+            for row in tx
+                .open_table(USERID_COMMUNITYNO)?
+                .range((viewer, 0)..=(viewer, u64::MAX))?
+            {
+                let (k, v) = row?;
+                roles.insert(k.value().1, super::community::role_from_code(v.value())?);
+            }
+            let friends = tx
+                .open_table(USERID_USERID_FRIEND)?
+                .range((viewer, 0)..=(viewer, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            Ok(SocialView {
+                head,
+                roles,
+                friends,
+            })
+        })
+        .await
+    }
+
+    /// Each of `posts` as `viewer` may see it now, by the one visibility rule of communities.
+    pub async fn posts_seen_by(
+        &self,
+        viewer: u64,
+        posts: Vec<u64>,
+    ) -> Result<Vec<Seen<PostRecord>>, StoreError> {
+        self.read(move |tx| super::community::posts_seen_r(tx, viewer, &posts))
+            .await
+    }
+
+    /// Each of `communities` as `viewer` may read it now: public ones unless banned, and
+    /// those they are a member of.
+    pub async fn communities_read_by(
+        &self,
+        viewer: u64,
+        communities: Vec<u64>,
+    ) -> Result<Vec<Seen<CommunityRecord>>, StoreError> {
+        self.read(move |tx| super::community::communities_read_r(tx, viewer, &communities))
+            .await
     }
 
     /// Of `keys`, those whose message is gone, recalled or emptied (a tombstone), or whose
