@@ -242,7 +242,11 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(c.current().public(), a.current().public(), "rotated");
-        let doc: KeyDocument = serde_json::from_slice(&c.published("a.example", federation::Limits::default()).unwrap()).unwrap();
+        let doc: KeyDocument = serde_json::from_slice(
+            &c.published("a.example", federation::Limits::default())
+                .unwrap(),
+        )
+        .unwrap();
         let listed = doc.verify("a.example").unwrap();
         assert!(
             listed.contains(&a.current().public()),
@@ -265,7 +269,9 @@ mod tests {
         let t0 = Millis(1_800_000_000_000);
         let keys = NodeKeys::load_or_create(&store, &master, t0).await.unwrap();
         let old = keys.current().public();
-        let before = keys.published("a.example", federation::Limits::default()).unwrap();
+        let before = keys
+            .published("a.example", federation::Limits::default())
+            .unwrap();
         let r = keys
             .rotate(&store, &master, Millis(t0.0 + 5000))
             .await
@@ -273,7 +279,9 @@ mod tests {
         assert_eq!(r.previous, old);
         assert_ne!(r.new.id, old.id);
         assert_eq!(keys.current().public(), r.new, "signs with the new key now");
-        let after = keys.published("a.example", federation::Limits::default()).unwrap();
+        let after = keys
+            .published("a.example", federation::Limits::default())
+            .unwrap();
         assert_ne!(
             before, after,
             "the served document changed with the rotation"

@@ -383,9 +383,7 @@ async fn signed(
         Signed::Search => search::search(&api.search, s, req, b).await,
         Signed::RecentSearches => search::recent(&api.search, s).await,
         Signed::ClearSearches => search::clear(&api.search, s).await,
-        Signed::Consents => {
-            consents::list(&api.consents, &api.policy, s, q, req.headers()).await
-        }
+        Signed::Consents => consents::list(&api.consents, &api.policy, s, q, req.headers()).await,
         Signed::PutConsent => consents::put(&api.consents, &api.minors, s, id, req, b).await,
         Signed::MyPolicy => policy::mine(&api.policy, s).await,
         Signed::AcceptPolicy => policy::accept(&api.policy, &api.accounts, s, req, b).await,
