@@ -208,23 +208,31 @@ async fn apply(search: &Search, changed: Vec<SearchChange>) -> Result<(), Search
     Ok(())
 }
 
-/// Opens and indexes posts (their authors' keys read in one go); a post whose author has no
-/// key any more (erased) is forgotten instead.
-async fn index_posts(search: &Search, posts: Vec<PostRecord>) -> Result<(), StoreError> {
-    if posts.is_empty() {
-        return Ok(());
-    }
-    let mut authors: Vec<u64> = posts.iter().map(|p| p.author).collect();
+/// The wrapped data keys of `authors` (each read once); an erased author has none.
+async fn wrapped_keys_of(
+    search: &Search,
+    authors: impl Iterator<Item = u64>,
+) -> Result<HashMap<u64, Vec<u8>>, StoreError> {
+    let mut authors: Vec<u64> = authors.collect();
     authors.sort_unstable();
     authors.dedup();
-    let keys: HashMap<u64, Vec<u8>> = search
+    Ok(search
         .inner
         .store
         .wrapped_keys(authors)
         .await?
         .into_iter()
         .map(|(u, _, k)| (u, k))
-        .collect();
+        .collect())
+}
+
+/// Opens and indexes posts (their authors' keys read in one go); a post whose author has no
+/// key any more (erased) is forgotten instead.
+async fn index_posts(search: &Search, posts: Vec<PostRecord>) -> Result<(), StoreError> {
+    if posts.is_empty() {
+        return Ok(());
+    }
+    let keys = wrapped_keys_of(search, posts.iter().map(|p| p.author)).await?;
     let s = search.clone();
     tokio::task::spawn_blocking(move || {
         let mut opened = HashMap::new();
@@ -273,17 +281,7 @@ async fn index(
     if items.is_empty() {
         return Ok(());
     }
-    let mut authors: Vec<u64> = items.iter().map(|(_, _, m)| m.author).collect();
-    authors.sort_unstable();
-    authors.dedup();
-    let keys: HashMap<u64, Vec<u8>> = search
-        .inner
-        .store
-        .wrapped_keys(authors)
-        .await?
-        .into_iter()
-        .map(|(u, _, k)| (u, k))
-        .collect();
+    let keys = wrapped_keys_of(search, items.iter().map(|(_, _, m)| m.author)).await?;
     let s = search.clone();
     tokio::task::spawn_blocking(move || {
         let mut opened = HashMap::new();

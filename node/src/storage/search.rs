@@ -323,20 +323,7 @@ impl Store {
         limit: usize,
     ) -> Result<RecordBatch<PostRecord>, StoreError> {
         self.read(move |tx| {
-            let mut out = RecordBatch {
-                items: Vec::new(),
-                next: None,
-            };
-            for row in tx.open_table(POSTNO_POST)?.range(from..)? {
-                let (k, v) = row?;
-                if out.items.len() >= limit {
-                    out.next = Some(k.value());
-                    break;
-                }
-                out.items
-                    .push(super::community::decode_post(k.value(), v.value())?);
-            }
-            Ok(out)
+            record_batch(tx, POSTNO_POST, from, limit, super::community::decode_post)
         })
         .await
     }
@@ -348,20 +335,13 @@ impl Store {
         limit: usize,
     ) -> Result<RecordBatch<CommunityRecord>, StoreError> {
         self.read(move |tx| {
-            let mut out = RecordBatch {
-                items: Vec::new(),
-                next: None,
-            };
-            for row in tx.open_table(COMMUNITYNO_COMMUNITY)?.range(from..)? {
-                let (k, v) = row?;
-                if out.items.len() >= limit {
-                    out.next = Some(k.value());
-                    break;
-                }
-                out.items
-                    .push(super::community::decode_community(k.value(), v.value())?);
-            }
-            Ok(out)
+            record_batch(
+                tx,
+                COMMUNITYNO_COMMUNITY,
+                from,
+                limit,
+                super::community::decode_community,
+            )
         })
         .await
     }
@@ -671,6 +651,30 @@ fn has_key(tx: &ReadTransaction, user: u64) -> Result<bool, StoreError> {
             .is_empty(),
         None => false,
     })
+}
+
+/// Up to `limit` records of `table` numbered from `from`, decoded, with the number to go on
+/// from (a rebuild's batch).
+fn record_batch<T>(
+    tx: &ReadTransaction,
+    table: redb::TableDefinition<u64, &[u8]>,
+    from: u64,
+    limit: usize,
+    decode: fn(u64, &[u8]) -> Result<T, StoreError>,
+) -> Result<RecordBatch<T>, StoreError> {
+    let mut out = RecordBatch {
+        items: Vec::new(),
+        next: None,
+    };
+    for row in tx.open_table(table)?.range(from..)? {
+        let (k, v) = row?;
+        if out.items.len() >= limit {
+            out.next = Some(k.value());
+            break;
+        }
+        out.items.push(decode(k.value(), v.value())?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
