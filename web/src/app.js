@@ -16,6 +16,8 @@ function useHash() {
   useEffect(() => {
     const on = () => setHash(location.hash || '#/');
     window.addEventListener('hashchange', on);
+    // A change between the first render and this subscription fired no event seen here.
+    on();
     return () => window.removeEventListener('hashchange', on);
   }, []);
   return hash;
