@@ -98,16 +98,15 @@ async fn rebuild(
             return Ok(None);
         }
         let batch = store.community_batch(from, SOCIAL_BATCH).await?;
-        let s = search.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut social = write(&s.inner.social);
-            for c in &batch.items {
-                social.put_community(c);
-            }
-        })
-        .await
-        .map_err(|_| StoreError::Worker)?;
-        match batch.next {
+        let next = batch.next;
+        search
+            .write_social(move |social| {
+                for c in &batch.items {
+                    social.put_community(c);
+                }
+            })
+            .await?;
+        match next {
             Some(n) => from = n,
             None => break,
         }
@@ -186,24 +185,22 @@ async fn apply(search: &Search, changed: Vec<SearchChange>) -> Result<(), Search
         }
         gone_posts = gone;
     }
-    let s = search.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut social = write(&s.inner.social);
-        for u in erased {
-            social.drop_author(u);
-        }
-        for (c, r) in communities.into_iter().zip(found) {
-            match r {
-                Some(r) => social.put_community(&r),
-                None => social.drop_community(c),
+    search
+        .write_social(move |social| {
+            for u in erased {
+                social.drop_author(u);
             }
-        }
-        for p in gone_posts {
-            social.drop_post(p);
-        }
-    })
-    .await
-    .map_err(|_| StoreError::Worker)?;
+            for (c, r) in communities.into_iter().zip(found) {
+                match r {
+                    Some(r) => social.put_community(&r),
+                    None => social.drop_community(c),
+                }
+            }
+            for p in gone_posts {
+                social.drop_post(p);
+            }
+        })
+        .await?;
     index_posts(search, live).await?;
     Ok(())
 }
@@ -338,22 +335,17 @@ pub(super) async fn check(search: &Search) -> Result<(), StoreError> {
                 .map_err(|_| StoreError::Worker)?;
         }
     }
-    let s = search.clone();
-    let posts = tokio::task::spawn_blocking(move || super::read(&s.inner.social).post_keys())
-        .await
-        .map_err(|_| StoreError::Worker)?;
+    let posts = search.read_social(|social| social.post_keys()).await?;
     for chunk in posts.chunks(CHECK_BATCH) {
         let gone = search.inner.store.posts_gone(chunk.to_vec()).await?;
         if !gone.is_empty() {
-            let s = search.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut social = write(&s.inner.social);
-                for p in gone {
-                    social.drop_post(p);
-                }
-            })
-            .await
-            .map_err(|_| StoreError::Worker)?;
+            search
+                .write_social(move |social| {
+                    for p in gone {
+                        social.drop_post(p);
+                    }
+                })
+                .await?;
         }
     }
     Ok(())

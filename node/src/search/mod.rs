@@ -200,6 +200,29 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Search {
+    /// Runs `f` on the communities-and-posts index, read-locked, on the blocking pool (off the
+    /// async threads, since a large index holds its lock a while).
+    async fn read_social<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&social::Social) -> R + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&read(&this.inner.social)))
+            .await
+            .map_err(|_| StoreError::Worker)
+    }
+
+    /// Runs `f` on the communities-and-posts index, write-locked, on the blocking pool.
+    async fn write_social<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut social::Social) -> R + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut write(&this.inner.social)))
+            .await
+            .map_err(|_| StoreError::Worker)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,

@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use super::index::{Cursor, MessageIndex, NewDoc, cursor_of};
 use super::text::{self, Query};
-use super::{Page, Search, SearchError, Spans, cursor_text, read, write};
+use super::{Page, Search, SearchError, Spans, cursor_text};
 use crate::community::{community_id, post_text};
 use crate::storage::{
-    CommunityRecord, PostFacts, PostRecord, PostVisibility, Seen, SocialView, StoreError, may_see,
+    CommunityRecord, PostFacts, PostRecord, PostVisibility, Seen, SocialView, may_see,
 };
 use crate::time::Millis;
 
@@ -192,14 +192,13 @@ impl Search {
         loop {
             rounds += 1;
             let want = limit - items.len() + 1;
-            let (this, v, qq) = (self.clone(), view.clone(), q.clone());
-            let hits = tokio::task::spawn_blocking(move || {
-                let s = read(&this.inner.social);
-                s.communities
-                    .search(&qq, |c, _, _| s.community_visible(&v, c), after, want)
-            })
-            .await
-            .map_err(|_| StoreError::Worker)?;
+            let (v, qq) = (view.clone(), q.clone());
+            let hits = self
+                .read_social(move |s| {
+                    s.communities
+                        .search(&qq, |c, _, _| s.community_visible(&v, c), after, want)
+                })
+                .await?;
             let exhausted = hits.len() < want;
             let seen = self
                 .inner
@@ -237,15 +236,12 @@ impl Search {
                 }
             }
             if !dead.is_empty() {
-                let this = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut s = write(&this.inner.social);
+                self.write_social(move |s| {
                     for c in dead {
                         s.drop_community(c);
                     }
                 })
-                .await
-                .map_err(|_| StoreError::Worker)?;
+                .await?;
             }
             if next.is_some() || exhausted {
                 break;
@@ -276,20 +272,19 @@ impl Search {
         loop {
             rounds += 1;
             let want = limit - items.len() + 1;
-            let (this, v, qq) = (self.clone(), view.clone(), q.clone());
-            let (hits, names) = tokio::task::spawn_blocking(move || {
-                let s = read(&this.inner.social);
-                let hits = s
-                    .posts
-                    .search(&qq, |_, p, _| s.post_visible(&v, user, p), after, want);
-                let names: HashMap<u64, String> = hits
-                    .iter()
-                    .filter_map(|h| Some((h.conv, s.community_meta.get(&h.conv)?.name.clone())))
-                    .collect();
-                (hits, names)
-            })
-            .await
-            .map_err(|_| StoreError::Worker)?;
+            let (v, qq) = (view.clone(), q.clone());
+            let (hits, names) = self
+                .read_social(move |s| {
+                    let hits =
+                        s.posts
+                            .search(&qq, |_, p, _| s.post_visible(&v, user, p), after, want);
+                    let names: HashMap<u64, String> = hits
+                        .iter()
+                        .filter_map(|h| Some((h.conv, s.community_meta.get(&h.conv)?.name.clone())))
+                        .collect();
+                    (hits, names)
+                })
+                .await?;
             let exhausted = hits.len() < want;
             let seen = self
                 .inner
@@ -353,15 +348,12 @@ impl Search {
                 });
             }
             if !dead.is_empty() {
-                let this = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut s = write(&this.inner.social);
+                self.write_social(move |s| {
                     for p in dead {
                         s.drop_post(p);
                     }
                 })
-                .await
-                .map_err(|_| StoreError::Worker)?;
+                .await?;
             }
             if next.is_some() || exhausted {
                 break;
