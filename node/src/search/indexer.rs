@@ -205,37 +205,19 @@ async fn apply(search: &Search, changed: Vec<SearchChange>) -> Result<(), Search
     Ok(())
 }
 
-/// The wrapped data keys of `authors` (each read once); an erased author has none.
-async fn wrapped_keys_of(
-    search: &Search,
-    authors: impl Iterator<Item = u64>,
-) -> Result<HashMap<u64, Vec<u8>>, StoreError> {
-    let mut authors: Vec<u64> = authors.collect();
-    authors.sort_unstable();
-    authors.dedup();
-    Ok(search
-        .inner
-        .store
-        .wrapped_keys(authors)
-        .await?
-        .into_iter()
-        .map(|(u, _, k)| (u, k))
-        .collect())
-}
-
 /// Opens and indexes posts (their authors' keys read in one go); a post whose author has no
 /// key any more (erased) is forgotten instead.
 async fn index_posts(search: &Search, posts: Vec<PostRecord>) -> Result<(), StoreError> {
     if posts.is_empty() {
         return Ok(());
     }
-    let keys = wrapped_keys_of(search, posts.iter().map(|p| p.author)).await?;
+    let keys = search.authors(posts.iter().map(|p| p.author)).await?;
     let s = search.clone();
     tokio::task::spawn_blocking(move || {
         let mut opened = HashMap::new();
         let mut texts = Vec::with_capacity(posts.len());
         for p in posts {
-            let text = keys.get(&p.author).and_then(|wrapped| {
+            let text = keys.get(&p.author).and_then(|(_, wrapped)| {
                 let key = match opened.entry(p.author) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(v) => {
@@ -278,13 +260,15 @@ async fn index(
     if items.is_empty() {
         return Ok(());
     }
-    let keys = wrapped_keys_of(search, items.iter().map(|(_, _, m)| m.author)).await?;
+    let keys = search
+        .authors(items.iter().map(|(_, _, m)| m.author))
+        .await?;
     let s = search.clone();
     tokio::task::spawn_blocking(move || {
         let mut opened = HashMap::new();
         let mut docs = Vec::with_capacity(items.len());
         for (no, conv_id, m) in items {
-            let Some(wrapped) = keys.get(&m.author) else {
+            let Some((_, wrapped)) = keys.get(&m.author) else {
                 continue; // erased: nothing of theirs is indexed
             };
             let key = match opened.entry(m.author) {

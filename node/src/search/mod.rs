@@ -200,6 +200,25 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Search {
+    /// The handle and wrapped data key of each of `authors` (each read once); an erased
+    /// author has neither.
+    async fn authors(
+        &self,
+        authors: impl Iterator<Item = u64>,
+    ) -> Result<HashMap<u64, (String, Vec<u8>)>, StoreError> {
+        let mut authors: Vec<u64> = authors.collect();
+        authors.sort_unstable();
+        authors.dedup();
+        Ok(self
+            .inner
+            .store
+            .wrapped_keys(authors)
+            .await?
+            .into_iter()
+            .map(|(u, h, k)| (u, (h, k)))
+            .collect())
+    }
+
     /// Runs `f` on the communities-and-posts index, read-locked, on the blocking pool (off the
     /// async threads, since a large index holds its lock a while).
     async fn read_social<R: Send + 'static>(
@@ -577,17 +596,7 @@ impl Search {
                 .store
                 .messages_at(hits.iter().map(|h| (h.conv, h.seq)).collect())
                 .await?;
-            let mut authors: Vec<u64> = hits.iter().map(|h| h.author).collect();
-            authors.sort_unstable();
-            authors.dedup();
-            let keys: HashMap<u64, (String, Vec<u8>)> = self
-                .inner
-                .store
-                .wrapped_keys(authors)
-                .await?
-                .into_iter()
-                .map(|(u, h, k)| (u, (h, k)))
-                .collect();
+            let keys = self.authors(hits.iter().map(|h| h.author)).await?;
             let mut dead = Vec::new();
             for (hit, rec) in hits.iter().zip(records) {
                 if items.len() == limit {

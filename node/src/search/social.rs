@@ -291,17 +291,7 @@ impl Search {
                 .store
                 .posts_seen_by(user, hits.iter().map(|h| h.seq).collect())
                 .await?;
-            let mut authors: Vec<u64> = hits.iter().map(|h| h.author).collect();
-            authors.sort_unstable();
-            authors.dedup();
-            let keys: HashMap<u64, (String, Vec<u8>)> = self
-                .inner
-                .store
-                .wrapped_keys(authors)
-                .await?
-                .into_iter()
-                .map(|(u, h, k)| (u, (h, k)))
-                .collect();
+            let keys = self.authors(hits.iter().map(|h| h.author)).await?;
             let mut dead = Vec::new();
             for (hit, seen) in hits.iter().zip(seen) {
                 if items.len() == limit {
