@@ -961,6 +961,6 @@ fn say_running(socket: &std::path::Path) {
 fn say_stopped(config: &Config) {
     eprintln!(
         "node-admin: node stopped; working on {}",
-        config.data_dir().join("node.redb").display()
+        config.data_dir().join(node::DB_FILE).display()
     );
 }

@@ -15,8 +15,8 @@ use crate::hub::Hub;
 use crate::policy::PolicyBook;
 use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
 use crate::ratelimit::{Locked, LoginLimiter};
-use crate::storage::{AccountRecord, Conflict, NewAccount, SessionRecord, Store, StoreError};
 use crate::time::{Millis, SharedClock};
+use storage::{AccountRecord, Conflict, NewAccount, SessionRecord, Store, StoreError};
 
 /// Errors of account operations.
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +267,7 @@ impl Accounts {
             let mut idb = [0u8; 8];
             crypto::random_bytes(&mut idb)?;
             // The top bit is kept clear: it marks users of other nodes (`REMOTE_USER_BIT`).
-            let id = u64::from_be_bytes(idb) & !crate::storage::REMOTE_USER_BIT;
+            let id = u64::from_be_bytes(idb) & !storage::REMOTE_USER_BIT;
             let new = NewAccount {
                 account: AccountRecord {
                     id,
@@ -373,8 +373,8 @@ impl Accounts {
             "A new device signed in to your account at {}.",
             now.to_rfc3339()
         );
-        let notice = crate::storage::EventRecord::Notice {
-            kind: crate::storage::NoticeKind::Security,
+        let notice = storage::EventRecord::Notice {
+            kind: storage::NoticeKind::Security,
             title: "New sign-in".into(),
             text,
         };
@@ -475,7 +475,7 @@ impl Accounts {
     }
 
     /// Loads the handle index key and every live account's handle (opened with its data
-    /// key) into the store's in-memory [`crate::storage::HandleBook`]. Called once, while the
+    /// key) into the store's in-memory [`storage::HandleBook`]. Called once, while the
     /// node's services are wired, before any lookup by handle.
     pub async fn load_handles(&self) -> Result<(), AccountError> {
         let mut handles = Vec::new();
@@ -707,7 +707,7 @@ impl Accounts {
     pub async fn notices(
         &self,
         user: u64,
-    ) -> Result<Vec<(u64, crate::storage::EventRecord)>, AccountError> {
+    ) -> Result<Vec<(u64, storage::EventRecord)>, AccountError> {
         Ok(self.store.notices_of(user).await?)
     }
 
@@ -771,10 +771,7 @@ impl Accounts {
         &self,
         user: u64,
         patch: ProfilePatch,
-        push: impl FnOnce(
-            &SecretKey,
-            &Card,
-        ) -> Result<Vec<crate::storage::Outgoing>, crate::storage::Refusal>,
+        push: impl FnOnce(&SecretKey, &Card) -> Result<Vec<storage::Outgoing>, storage::Refusal>,
     ) -> Result<(OwnAccount, Vec<String>), AccountError> {
         let (acct, key, mut profile) = self
             .account_with_profile(user)
@@ -886,7 +883,7 @@ fn aad(kind: &[u8], user: u64) -> Vec<u8> {
 }
 
 fn encode_device(d: &DeviceInfo) -> Vec<u8> {
-    use crate::storage::Enc;
+    use storage::Enc;
     let opt = |e: Enc, v: &Option<String>| match v {
         Some(s) => e.bool(true).str(s),
         None => e.bool(false),
@@ -897,8 +894,8 @@ fn encode_device(d: &DeviceInfo) -> Vec<u8> {
 }
 
 fn decode_device(b: &[u8]) -> Result<DeviceInfo, StoreError> {
-    let mut d = crate::storage::Dec::new(b, "device", 1)?;
-    let opt = |d: &mut crate::storage::Dec<'_>| -> Result<Option<String>, StoreError> {
+    let mut d = storage::Dec::new(b, "device", 1)?;
+    let opt = |d: &mut storage::Dec<'_>| -> Result<Option<String>, StoreError> {
         if d.bool()? {
             Ok(Some(d.string()?))
         } else {

@@ -18,12 +18,12 @@ use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
 use crate::hub::Hub;
 use crate::media::sniff::Class;
 use crate::messaging::MediaKind;
-use crate::storage::{
+use crate::time::{Millis, SharedClock};
+use storage::{
     CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Dec, Enc,
     Joined, MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility, Store,
     StoreError,
 };
-use crate::time::{Millis, SharedClock};
 
 /// Longest community name, in characters.
 pub const MAX_NAME_CHARS: usize = 40;

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::time::Date;
+
 /// The documented default configuration, printed by `chat-node --print-default-config`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
 
@@ -880,28 +882,6 @@ impl TryFrom<String> for PolicyVersion {
                 "`{s}` is not a version label (1-64 of A-Z a-z 0-9 . _ -)"
             ))
         }
-    }
-}
-
-/// A calendar date written `YYYY-MM-DD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Date {
-    pub year: u16,
-    pub month: u8,
-    pub day: u8,
-}
-
-impl TryFrom<String> for Date {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        crate::time::parse_date(&s).ok_or_else(|| format!("`{s}` is not a date YYYY-MM-DD"))
-    }
-}
-
-impl fmt::Display for Date {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
     }
 }
 

@@ -13,8 +13,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::policy::Lang;
-use crate::storage::{AuditEntry, ConsentEvent, PurposeStatus, Store, StoreError};
 use crate::time::{Millis, SharedClock};
+use storage::{AuditEntry, ConsentEvent, PurposeStatus, Store, StoreError};
 
 /// An optional, separately consented use of personal data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -7,8 +7,8 @@
 
 use crate::accounts::{AccountError, Accounts};
 use crate::federate::Outbox;
-use crate::storage::{AuditEntry, ErasureRecord, Phase, Step, Store, StoreError};
 use crate::time::{Millis, SharedClock};
+use storage::{AuditEntry, ErasureRecord, Phase, Step, Store, StoreError};
 
 /// Rows one erasure step touches at most, so chat traffic keeps flowing during a large one.
 pub const STEP_ROWS: usize = 2000;
@@ -167,7 +167,7 @@ impl Erasure {
         };
         let sealed = self
             .accounts
-            .seal_note(user, crate::storage::ERASURE_REASON, reason)
+            .seal_note(user, storage::ERASURE_REASON, reason)
             .await?;
         let audit = self.audit("admin", "erasure.request", user, "");
         if !self
@@ -277,14 +277,10 @@ impl Erasure {
             .into_iter()
             .map(|(p, _, ack)| (p, ack.is_some()))
             .collect();
-        let reason = match self
-            .store
-            .admin_note(user, crate::storage::ERASURE_REASON)
-            .await?
-        {
+        let reason = match self.store.admin_note(user, storage::ERASURE_REASON).await? {
             Some(sealed) => {
                 self.accounts
-                    .open_note(user, crate::storage::ERASURE_REASON, &sealed)
+                    .open_note(user, storage::ERASURE_REASON, &sealed)
                     .await?
             }
             // The user's own request, or one recorded before the reason was sealed.

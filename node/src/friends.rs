@@ -23,11 +23,11 @@ use crate::accounts::Accounts;
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
 use crate::federate::{Directory, FedError, Outbox};
 use crate::hub::Hub;
-use crate::storage::{
+use crate::time::{Millis, SharedClock};
+use storage::{
     FriendNotify, FriendRequestRecord, NewFriendRequest, Outgoing, REMOTE_USER_BIT, Refusal,
     RequestLimits, RequestOutcome, RequestState, StepOutcome, Store, StoreError,
 };
-use crate::time::{Millis, SharedClock};
 
 /// Longest note on a friend request, in characters.
 pub const MAX_NOTE_CHARS: usize = 200;

@@ -2,15 +2,18 @@
 //! tests start real nodes through [`Node::start`].
 //!
 //! Layers, outside in: `http` (client API, wire JSON) → domain (`accounts`, `consents`,
-//! `profile`, `policy`) → `storage` (the only user of redb) with `crypto` sealing personal
-//! fields before they reach it. `server` wires them together and owns the listener.
+//! `profile`, `policy`, …) → the `storage` crate (the only user of redb), with
+//! `primitives::crypto` sealing personal fields before they reach it. `server` wires them
+//! together and owns the listener.
+
+// The primitives the node's modules reach as `crate::time` and `crate::crypto`.
+use primitives::{crypto, time};
 
 mod accounts;
 mod admin;
 mod community;
 mod config;
 mod consents;
-mod crypto;
 mod discovery;
 mod erasure;
 mod federate;
@@ -34,8 +37,6 @@ pub use search::{index as search_index, text as search_text};
 mod server;
 mod shown;
 mod signing;
-mod storage;
-mod time;
 mod tls;
 mod wiring;
 
@@ -56,7 +57,7 @@ pub use federate::FedError;
 pub use http::{Auth, MAX_URI_BYTES, ROUTES, Route};
 pub use policy::MAX_TEXT_BYTES as POLICY_MAX_BYTES;
 pub use server::{Node, StartError, run};
-pub use storage::ArchiveKind;
+pub use storage::{ArchiveKind, DB_FILE};
 #[doc(hidden)]
 pub use storage::BenchSeed;
 pub use storage::{

@@ -13,13 +13,13 @@ use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
 use crate::federate::{Directory, FedError, Outbox};
 use crate::hub::Hub;
 use crate::media::sniff::Class;
-use crate::storage::{
+use crate::time::{Millis, SharedClock};
+use federation::{WireBody, WireChange, conversation_host};
+use storage::{
     ConvKind, ConversationRecord, ConversationState, Dec, Enc, EventRecord, MemberAction,
     MessageRecord, Mutation, NewConversation, NewMessage, Page, Recalled, Refusal, Role, Sent,
     Store, StoreError,
 };
-use crate::time::{Millis, SharedClock};
-use federation::{WireBody, WireChange, conversation_host};
 
 mod reading;
 pub use reading::{ConversationActivity, PREVIEW_CHARS};
@@ -706,7 +706,7 @@ impl Messaging {
         Ok(self.store.conversation_state(no).await?.is_some_and(|s| {
             s.members
                 .iter()
-                .any(|m| m.user & crate::storage::REMOTE_USER_BIT != 0)
+                .any(|m| m.user & storage::REMOTE_USER_BIT != 0)
         }))
     }
 
@@ -730,7 +730,7 @@ impl Messaging {
                 s.members
                     .iter()
                     .map(|m| m.user)
-                    .filter(|u| u & crate::storage::REMOTE_USER_BIT != 0)
+                    .filter(|u| u & storage::REMOTE_USER_BIT != 0)
                     .collect()
             })
             .unwrap_or_default();
@@ -837,7 +837,7 @@ impl Messaging {
                         },
                     )
                 } else {
-                    crate::storage::Fanout::new(self.store.handles(), |_| Ok(Vec::new()))
+                    storage::Fanout::new(self.store.handles(), |_| Ok(Vec::new()))
                 }
             }
         };
@@ -1236,7 +1236,7 @@ fn validate_txn_id(s: &str) -> Result<(), MessagingError> {
 /// make, or why not.
 pub mod rules {
     use super::MessagingError;
-    use crate::storage::{ConvKind, ConversationState, MemberAction, Mutation, Role};
+    use storage::{ConvKind, ConversationState, MemberAction, Mutation, Role};
 
     fn group(s: &ConversationState) -> Result<(), MessagingError> {
         if s.conversation.kind == ConvKind::Group {
@@ -1436,8 +1436,8 @@ pub mod rules {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use crate::storage::{ConversationRecord, MemberRecord};
         use crate::time::Millis;
+        use storage::{ConversationRecord, MemberRecord};
 
         fn state(public: bool, members: &[(u64, Role)]) -> ConversationState {
             ConversationState {

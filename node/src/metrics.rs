@@ -22,7 +22,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::federate::Outbox;
-use crate::storage::Store;
+use storage::Store;
 
 /// Labels of a request: the route table's method and pattern, and the answer's status.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::storage::{Dec, Enc, StoreError};
 use crate::time::{Date, Millis};
+use storage::{Dec, Enc, StoreError};
 
 /// Who may see an optional field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::crypto::{CryptoError, MasterKey, SecretKey};
 use crate::hub::Hub;
-use crate::storage::{AuditEntry, RequestRecord, Store, StoreError};
 use crate::time::{Millis, SharedClock};
+use storage::{AuditEntry, RequestRecord, Store, StoreError};
 
 /// The kinds of request.
 pub const KINDS: [&str; 5] = ["access", "correction", "deletion", "complaint", "other"];

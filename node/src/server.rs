@@ -32,10 +32,10 @@ use crate::federate::{FedError, HostLimits, Inbox, Outbox};
 use crate::http::{Api, BodyPace, Sessions};
 use crate::policy::{Policy, PolicyError};
 use crate::ratelimit::LoginLimiter;
-use crate::storage::{Store, StoreError};
 use crate::time::SharedClock;
 use crate::tls::{self, TlsError};
 use crate::wiring::{Services, WiringError, wire};
+use storage::{Store, StoreError};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -187,7 +187,7 @@ impl Node {
             recall_window_ms: config.messaging.recall_window_secs.get() * 1000,
             max_group_members: config.messaging.max_group_members.get() as usize,
             max_media_bytes: config.media.max_bytes.get(),
-            friend_requests: crate::storage::RequestLimits {
+            friend_requests: storage::RequestLimits {
                 max_pending: config.friends.max_pending_outgoing.get(),
                 per_day: config.friends.requests_per_day.get(),
                 declined_cooldown_ms: config.friends.declined_resend_days.get() * 86_400_000,
@@ -217,7 +217,7 @@ impl Node {
         let metrics = crate::metrics::Metrics::new(crate::metrics::Live {
             store: store.clone(),
             outbox: outbox.clone(),
-            db_path: config.data_dir().join("node.redb"),
+            db_path: config.data_dir().join(storage::DB_FILE),
             peers: config
                 .federation
                 .peers
@@ -245,7 +245,7 @@ impl Node {
             runtime: admin::Runtime {
                 started: Some(clock.now()),
                 peers: config.federation.peers.clone(),
-                db_file: config.data_dir().join("node.redb"),
+                db_file: config.data_dir().join(storage::DB_FILE),
                 metrics: Some(metrics.clone()),
             },
         });
@@ -606,7 +606,7 @@ async fn end_sessions(sessions: &Sessions, grace: Duration) {
 fn open_all(config: &Config) -> Result<(Store, MasterKey, tls::TlsFiles, Policy), StartError> {
     let dir = config.data_dir();
     create_private_dir(dir)?;
-    let db_path = dir.join("node.redb");
+    let db_path = dir.join(storage::DB_FILE);
     let db_exists = Store::exists(&db_path);
     let master = MasterKey::load_or_create(&config.master_key_path(), !db_exists)?;
     let (store, _) = Store::open(&db_path, |existing| match existing {

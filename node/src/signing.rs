@@ -9,8 +9,8 @@ use bytes::Bytes;
 use federation::{KeyDocument, KeyId, NodeKey, PublicKey};
 
 use crate::crypto::{self, CryptoError, MasterKey};
-use crate::storage::{NodeKeyRecord, Store, StoreError};
 use crate::time::Millis;
+use storage::{NodeKeyRecord, Store, StoreError};
 
 /// How long a new key is valid.
 pub const VALIDITY_MS: u64 = 365 * 24 * 3600 * 1000;

@@ -27,8 +27,8 @@ use crate::ratelimit::LoginLimiter;
 use crate::requests::Requests;
 use crate::search::{self, Search};
 use crate::signing::NodeKeys;
-use crate::storage::{Store, StoreError};
 use crate::time::SharedClock;
+use storage::{Store, StoreError};
 
 /// The wired services.
 #[derive(Debug)]

@@ -15,10 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{AdminError, Context};
 use crate::config::{Config, NonEmptyPath, OptionalPath};
 use crate::crypto::{MasterKey, SecretKey};
-use crate::storage::{
+use crate::time::SharedClock;
+use storage::{
     ArchiveKind, ArchiveReader, BACKUP_FORMAT, BackupError, BackupHeader, BackupSummary,
 };
-use crate::time::SharedClock;
 
 impl From<BackupError> for AdminError {
     fn from(e: BackupError) -> Self {
@@ -372,7 +372,7 @@ pub async fn restore(
     let result = restore_staged(config, archive, ledger, &key, &staging, clock, rows).await;
     match result {
         Ok(v) => {
-            std::fs::rename(staging.join("node.redb"), dir.join("node.redb"))
+            std::fs::rename(staging.join(storage::DB_FILE), dir.join(storage::DB_FILE))
                 .map_err(|e| AdminError::Failed(format!("{}: {e}", dir.display())))?;
             let _ = std::fs::remove_dir_all(&staging);
             if let Ok(d) = std::fs::File::open(&dir) {
@@ -396,7 +396,7 @@ async fn restore_staged(
     clock: SharedClock,
     mut progress: Box<dyn FnMut(u64) + Send>,
 ) -> Result<Value, AdminError> {
-    let db = staging.join("node.redb");
+    let db = staging.join(storage::DB_FILE);
     let (archive, ledger, key2) = (
         archive.to_path_buf(),
         ledger.map(Path::to_path_buf),
@@ -409,7 +409,7 @@ async fn restore_staged(
             Some(p) => Some(ArchiveReader::open(open_file("--erasures", p)?, key2)?),
             None => None,
         };
-        let (s, applied) = crate::storage::load_archive(&db2, &mut a, l.as_mut(), &mut *progress)?;
+        let (s, applied) = storage::load_archive(&db2, &mut a, l.as_mut(), &mut *progress)?;
         Ok::<_, AdminError>((a.header().clone(), s, applied))
     })
     .await
@@ -452,7 +452,7 @@ async fn restore_staged(
     drop(offline);
     tokio::task::spawn_blocking(move || {
         drop(store);
-        crate::storage::compact_database(&db)
+        storage::compact_database(&db)
     })
     .await
     .map_err(|_| AdminError::Failed("the restore stopped".into()))??;

@@ -34,11 +34,11 @@ use crate::policy::{Policy, PolicyBook, PolicyBookError, Publication};
 use crate::privacy::{Exporter, Finding, Minors, PrivacyError};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::{RequestError, Requests};
-use crate::storage::{
-    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeKind, Store, StoreError,
-};
 use crate::time::{Millis, SharedClock};
 use crate::wiring::wire;
+use storage::{
+    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeKind, Store, StoreError,
+};
 
 /// One admin command, as it travels over the socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +106,7 @@ pub enum Request {
     /// A snapshot of the whole database (or only its erasure records), answered with a header
     /// line and then frames (see `backup.rs`).
     Backup {
-        kind: crate::storage::ArchiveKind,
+        kind: storage::ArchiveKind,
     },
     Status,
     PeersList,
@@ -197,7 +197,7 @@ impl Context {
     /// Opens a stopped node's database with its configuration (the same services the node
     /// runs, without listening or delivering).
     pub async fn offline(config: &Config, clock: SharedClock) -> Result<Offline, OpenError> {
-        let db = config.data_dir().join("node.redb");
+        let db = config.data_dir().join(storage::DB_FILE);
         if !db.exists() {
             return Err(OpenError::Missing(db.display().to_string()));
         }
@@ -283,15 +283,11 @@ impl Context {
     /// A legal hold's basis: sealed under the user's key since schema 7 (`legacy`, the clear
     /// text of a hold set before, otherwise); `None` if it can no longer be read.
     async fn hold_basis(&self, user: u64, legacy: String) -> Result<Option<String>, AdminError> {
-        let Some(sealed) = self
-            .store
-            .admin_note(user, crate::storage::HOLD_BASIS)
-            .await?
-        else {
+        let Some(sealed) = self.store.admin_note(user, storage::HOLD_BASIS).await? else {
             return Ok((!legacy.is_empty()).then_some(legacy));
         };
         self.accounts
-            .open_note(user, crate::storage::HOLD_BASIS, &sealed)
+            .open_note(user, storage::HOLD_BASIS, &sealed)
             .await
             .map_err(|e| AdminError::Failed(e.to_string()))
     }
@@ -352,7 +348,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             for a in ctx.store.accounts().await? {
                 let erasure = ctx.store.erasure_of(a.id).await?;
                 let status = match &erasure {
-                    Some(e) if e.phase == crate::storage::Phase::Scheduled => "deletion scheduled",
+                    Some(e) if e.phase == storage::Phase::Scheduled => "deletion scheduled",
                     Some(_) => "erasing",
                     None => "active",
                 };
@@ -432,7 +428,7 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
             // Sealed under the user's key: a hold keeps their data, so the key lives as long.
             let sealed = ctx
                 .accounts
-                .seal_note(user, crate::storage::HOLD_BASIS, &basis)
+                .seal_note(user, storage::HOLD_BASIS, &basis)
                 .await
                 .map_err(|e| AdminError::Failed(e.to_string()))?
                 .ok_or_else(|| {
@@ -720,8 +716,8 @@ async fn retention_run(
 }
 
 /// How many of an erasure's six steps are done at `phase`.
-fn erasure_steps(phase: crate::storage::Phase) -> u64 {
-    use crate::storage::Phase;
+fn erasure_steps(phase: storage::Phase) -> u64 {
+    use storage::Phase;
     match phase {
         Phase::Scheduled => 0,
         Phase::Begun => 1,

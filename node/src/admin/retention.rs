@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::accounts::Accounts;
 use crate::config::RetentionConfig;
-use crate::storage::{AuditEntry, Counts, Cutoffs, Resume, Store, StoreError};
 use crate::time::{Millis, SharedClock};
+use storage::{AuditEntry, Counts, Cutoffs, Resume, Store, StoreError};
 
 /// Rows scanned per category in one write batch.
 pub const BATCH_ROWS: usize = 500;

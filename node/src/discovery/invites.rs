@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Discovery, DiscoveryError};
 use crate::messaging::MessagingError;
-use crate::storage::{InviteRecord, InviteRefusal, JoinRecord, Role};
 use crate::time::Millis;
+use storage::{InviteRecord, InviteRefusal, JoinRecord, Role};
 
 /// Longest an invite may last, in hours (30 days).
 pub const MAX_HOURS: u64 = 720;
@@ -221,7 +221,7 @@ impl Discovery {
     /// Whether `owner` owns or administers the group `conversation`.
     async fn may_invite_to(&self, owner: u64, conversation: &str) -> Result<(), DiscoveryError> {
         let (view, members) = self.messaging.get(owner, conversation).await?;
-        if view.kind != crate::storage::ConvKind::Group {
+        if view.kind != storage::ConvKind::Group {
             return Err(DiscoveryError::Invalid {
                 field: "conversation",
                 reason: "must be a group".into(),

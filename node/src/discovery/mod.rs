@@ -17,8 +17,8 @@ use crate::accounts::Accounts;
 use crate::consents::{ConsentError, Consents};
 use crate::crypto::{CryptoError, MasterKey, SecretKey};
 use crate::messaging::{Messaging, MessagingError};
-use crate::storage::{Store, StoreError};
 use crate::time::SharedClock;
+use storage::{Store, StoreError};
 
 /// Errors of discovery.
 #[derive(Debug, thiserror::Error)]

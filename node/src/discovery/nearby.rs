@@ -12,8 +12,8 @@ use h3o::{CellIndex, LatLng, Resolution};
 
 use super::{Discovery, DiscoveryError};
 use crate::consents::Purpose;
-use crate::storage::CellRecord;
 use crate::time::Millis;
+use storage::CellRecord;
 
 /// The one resolution accepted.
 pub const RESOLUTION: Resolution = Resolution::Seven;
@@ -186,9 +186,9 @@ impl Discovery {
         let key = self.key_of(user).await?;
         let bytes = key.open(&cell_aad(user), &rec.sealed)?;
         let b = <[u8; 8]>::try_from(bytes.as_slice())
-            .map_err(|_| crate::storage::StoreError::Corrupt("cell"))?;
+            .map_err(|_| storage::StoreError::Corrupt("cell"))?;
         let cell = CellIndex::try_from(u64::from_be_bytes(b))
-            .map_err(|_| crate::storage::StoreError::Corrupt("cell"))?;
+            .map_err(|_| storage::StoreError::Corrupt("cell"))?;
         Ok(Some((cell.to_string(), rec.expires)))
     }
 

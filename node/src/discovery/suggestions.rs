@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use super::{Discovery, DiscoveryError};
 use crate::consents::Purpose;
 use crate::crypto::SecretKey;
-use crate::storage::{UploadOutcome, UploadRefusal};
 use crate::time::Millis;
+use storage::{UploadOutcome, UploadRefusal};
 
 /// What the client puts before the E.164 number it hashes.
 pub const CONTACT_HASH_PREFIX: &str = "shanliao-contact/v1:";

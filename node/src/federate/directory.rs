@@ -18,8 +18,8 @@ use super::peers::Peers;
 use crate::accounts::Accounts;
 use crate::consents::{Consents, Purpose};
 use crate::crypto::{self, MasterKey, SecretKey};
-use crate::storage::{Dec, Enc, NewRemoteUser, Refusal, Store};
 use crate::time::SharedClock;
+use storage::{Dec, Enc, NewRemoteUser, Refusal, Store};
 
 /// A remote user as a local client sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ fn address_aad(id: u64) -> Vec<u8> {
 }
 
 /// Loads every remote user's address (opened with their data key) into the store's in-memory
-/// [`crate::storage::HandleBook`], converting rows of schema 6 (address in clear) to sealed
+/// [`storage::HandleBook`], converting rows of schema 6 (address in clear) to sealed
 /// ones first. Called once while the node is wired, after the handles are loaded (it needs
 /// their index key) and before anything is served.
 pub async fn load_addresses(store: &Store, master: &MasterKey) -> Result<(), FedError> {
@@ -117,7 +117,7 @@ impl Directory {
             None => {
                 let mut b = [0u8; 8];
                 crypto::random_bytes(&mut b)?;
-                let id = u64::from_be_bytes(b) | crate::storage::REMOTE_USER_BIT;
+                let id = u64::from_be_bytes(b) | storage::REMOTE_USER_BIT;
                 let key = SecretKey::generate()?;
                 self.store
                     .ensure_remote_user(NewRemoteUser {
@@ -265,9 +265,10 @@ impl Directory {
         user: u64,
         patch: crate::profile::ProfilePatch,
     ) -> Result<crate::accounts::OwnAccount, crate::accounts::AccountError> {
-        let push = self.outbox.profile_push(user).await.map_err(|r| {
-            crate::accounts::AccountError::Store(crate::storage::StoreError::Refused(r))
-        })?;
+        let push =
+            self.outbox.profile_push(user).await.map_err(|r| {
+                crate::accounts::AccountError::Store(storage::StoreError::Refused(r))
+            })?;
         let (own, woken) = self
             .accounts
             .update_profile_pushed(user, patch, |key, card| push.rows(key, card))
@@ -325,7 +326,7 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::RemoteUserRecord;
+    use storage::RemoteUserRecord;
 
     /// A schema 6 remote user (address in clear in the record and in `remoteaddr_userid`) is
     /// converted when the node loads addresses: sealed, indexed by keyed hash, clear row gone.
@@ -335,7 +336,7 @@ mod tests {
         let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
         let master = MasterKey::from_key(SecretKey::generate().unwrap());
         store.handles().load(master.erased_handle_key(), Vec::new());
-        let id = 7 | crate::storage::REMOTE_USER_BIT;
+        let id = 7 | storage::REMOTE_USER_BIT;
         let key = SecretKey::generate().unwrap();
         let wrapped = master.wrap_data_key(id, &key).unwrap();
         let v1 = Enc::new(1)

@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 
 use super::peers::Peers;
 use crate::crypto::{self, MasterKey, SecretKey};
-use crate::storage::{FetchJob, Store, StoreError};
 use crate::time::SharedClock;
+use storage::{FetchJob, Store, StoreError};
 
 /// Fetches from one origin at once.
 pub const PER_PEER: usize = 2;

@@ -25,8 +25,8 @@ use super::{Directory, FedError, Peers};
 use crate::crypto::{self, MasterKey, SecretKey};
 use crate::hub::Hub;
 use crate::messaging::{self, Body, MAX_TEXT_BYTES, rules};
-use crate::storage::{ConvKind, Inbound, Notify, ReplicaState, Role, Store, Submission};
 use crate::time::{Millis, SharedClock};
+use storage::{ConvKind, Inbound, Notify, ReplicaState, Role, Store, Submission};
 
 /// Settings the inbox applies as host.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ pub struct HostLimits {
     /// Largest media a message from another node may refer to (`media.max_bytes`).
     pub max_media_bytes: u64,
     /// The `[friends]` limits, applied to requests from users of other nodes too.
-    pub friend_requests: crate::storage::RequestLimits,
+    pub friend_requests: storage::RequestLimits,
 }
 
 /// The inbound side of federation.
@@ -66,7 +66,7 @@ enum Prepared {
         msg_id: [u8; 16],
         ts: Millis,
         body_sealed: Vec<u8>,
-        media: Option<crate::storage::IncomingMedia>,
+        media: Option<storage::IncomingMedia>,
     },
 }
 
@@ -114,8 +114,8 @@ impl From<FedError> for Rejection {
     }
 }
 
-impl From<crate::storage::StoreError> for Rejection {
-    fn from(e: crate::storage::StoreError) -> Self {
+impl From<storage::StoreError> for Rejection {
+    fn from(e: storage::StoreError) -> Self {
         FedError::Store(e).into()
     }
 }
@@ -196,7 +196,7 @@ fn body_of(
     own: &str,
     max_media: u64,
     now: Millis,
-) -> Result<(Body, Option<crate::storage::IncomingMedia>), Rejection> {
+) -> Result<(Body, Option<storage::IncomingMedia>), Rejection> {
     match body {
         WireBody::Text { text } => {
             if text.is_empty() || text.len() > MAX_TEXT_BYTES {
@@ -257,7 +257,7 @@ fn body_of(
             } else {
                 (
                     remote_media_id(&media.origin, &media.id),
-                    Some(crate::storage::FetchJob {
+                    Some(storage::FetchJob {
                         origin: media.origin.clone(),
                         remote_id: media.id.clone(),
                         size: media.size,
@@ -275,7 +275,7 @@ fn body_of(
                     media_id: local_id.clone(),
                     name,
                 },
-                Some(crate::storage::IncomingMedia { local_id, job }),
+                Some(storage::IncomingMedia { local_id, job }),
             ))
         }
     }
@@ -283,9 +283,9 @@ fn body_of(
 
 /// Fills in the author of a fetch job, once known.
 fn with_author(
-    media: Option<crate::storage::IncomingMedia>,
+    media: Option<storage::IncomingMedia>,
     author: u64,
-) -> Option<crate::storage::IncomingMedia> {
+) -> Option<storage::IncomingMedia> {
     media.map(|mut m| {
         if let Some(j) = &mut m.job {
             j.author = author;
@@ -839,7 +839,7 @@ impl Inbox {
         &self,
         body: &WireBody,
         sender: &str,
-    ) -> Result<(Body, Option<crate::storage::IncomingMedia>), Rejection> {
+    ) -> Result<(Body, Option<storage::IncomingMedia>), Rejection> {
         body_of(
             body,
             sender,
@@ -888,7 +888,7 @@ impl Inbox {
         let aad = crate::media::chunk_aad(id, part);
         let plain = tokio::task::spawn_blocking(move || key.open(&aad, &sealed))
             .await
-            .map_err(|_| FedError::Store(crate::storage::StoreError::Worker))??;
+            .map_err(|_| FedError::Store(storage::StoreError::Worker))??;
         if part + 1 == parts {
             self.store
                 .record_transfer(rec.owner, origin.to_string(), "media", self.clock.now())
@@ -1011,7 +1011,7 @@ impl Inbox {
                     WireChange::Update { .. } => 0,
                 };
                 let max = self.limits.max_group_members;
-                let decide = move |s: &crate::storage::ConversationState| {
+                let decide = move |s: &storage::ConversationState| {
                     match &change {
                         WireChange::Invite { .. } => rules::invite(s, actor, target, max),
                         WireChange::Remove { .. } => rules::remove(s, actor, target),

@@ -25,7 +25,7 @@ pub use peers::{PeerError, Peers};
 pub use reach::{Reachability, keep_saved as keep_reach_saved, save as save_reach};
 
 use crate::crypto::CryptoError;
-use crate::storage::{Refusal, StoreError};
+use storage::{Refusal, StoreError};
 
 /// Errors of federation, mapped to HTTP answers by `http::error`.
 #[derive(Debug, thiserror::Error)]

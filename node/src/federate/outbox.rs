@@ -42,11 +42,11 @@ use tokio::task::JoinSet;
 use super::peers::{Peer, Peers};
 use crate::consents::{Consents, Purpose};
 use crate::crypto::{self, MasterKey, SecretKey};
-use crate::storage::{
+use crate::time::SharedClock;
+use storage::{
     ConvKind, Disclosure, Fanout, FanoutView, OutboundRecord, Outgoing, REMOTE_USER_BIT, Refusal,
     Role, Store,
 };
-use crate::time::SharedClock;
 
 /// Settings of delivery.
 #[derive(Debug, Clone, Copy)]
@@ -311,7 +311,7 @@ impl Outbox {
         clock: SharedClock,
         limits: OutboxLimits,
         stop: watch::Receiver<bool>,
-    ) -> Result<Outbox, crate::storage::StoreError> {
+    ) -> Result<Outbox, storage::StoreError> {
         let counts = store.outbound_counts().await?;
         let outbox = Outbox {
             inner: Arc::new(Inner {
@@ -549,7 +549,7 @@ impl Outbox {
                 )?]);
             }
             let seq = match view.events.first() {
-                Some(crate::storage::EventRecord::Message { seq }) => *seq,
+                Some(storage::EventRecord::Message { seq }) => *seq,
                 _ => return Err(Refusal::Internal("no message event".into())),
             };
             let dests = this.remote_domains(view);
@@ -585,7 +585,7 @@ impl Outbox {
         let submission = Box::new(submission);
         Fanout::about(author, self.inner.store.handles(), move |view| {
             let seq = match view.events.first() {
-                Some(crate::storage::EventRecord::Message { seq }) => *seq,
+                Some(storage::EventRecord::Message { seq }) => *seq,
                 _ => return Err(Refusal::Internal("no message event".into())),
             };
             let mut out = Vec::new();
@@ -670,7 +670,7 @@ impl Outbox {
             let conv = view.conversation.id.clone();
             let host = conversation_host(&conv).unwrap_or_default().to_string();
             let seq = match view.events.first() {
-                Some(crate::storage::EventRecord::Recall { seq }) => *seq,
+                Some(storage::EventRecord::Recall { seq }) => *seq,
                 _ => return Err(Refusal::Internal("no recall event".into())),
             };
             if host != this.own_domain() {
@@ -838,7 +838,7 @@ impl Outbox {
     /// configured or whose queue is full.
     pub async fn profile_push(&self, user: u64) -> Result<ProfilePush, Refusal> {
         let store = &self.inner.store;
-        let internal = |e: crate::storage::StoreError| Refusal::Internal(e.to_string());
+        let internal = |e: storage::StoreError| Refusal::Internal(e.to_string());
         let mut peers: Vec<String> = store
             .transfers_of(user)
             .await

@@ -402,8 +402,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::crypto::{MasterKey, SecretKey};
-    use crate::storage::Store;
     use crate::time::{Clock, ManualClock, Millis};
+    use storage::Store;
 
     async fn peers(open: bool, clock: Arc<ManualClock>) -> (tempfile::TempDir, Peers) {
         let dir = tempfile::tempdir().unwrap();

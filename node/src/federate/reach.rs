@@ -16,8 +16,8 @@ use std::time::Duration;
 use federation::ClientError;
 use tokio::sync::watch;
 
-use crate::storage::{ReachRow, Store};
 use crate::time::Millis;
+use storage::{ReachRow, Store};
 
 /// Most peer domains tracked: configured peers always, open-federation ones up to this many.
 const MAX_TRACKED: usize = 1024;

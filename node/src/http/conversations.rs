@@ -24,8 +24,8 @@ use crate::federate::Directory;
 use crate::messaging::{
     Body as MessageBody, ConversationActivity, ConversationView, Messaging, PREVIEW_CHARS,
 };
-use crate::storage::REMOTE_USER_BIT;
-use crate::storage::{ConvKind, Role};
+use storage::REMOTE_USER_BIT;
+use storage::{ConvKind, Role};
 
 pub fn role_name(r: Role) -> &'static str {
     match r {

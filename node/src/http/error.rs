@@ -9,8 +9,8 @@ use crate::consents::ConsentError;
 use crate::federate::{FedError, PeerError, refusal_text};
 use crate::messaging::MessagingError;
 use crate::policy::PolicyBookError;
-use crate::storage::Refusal;
-use crate::storage::{Conflict, StoreError};
+use storage::Refusal;
+use storage::{Conflict, StoreError};
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

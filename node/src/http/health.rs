@@ -14,7 +14,7 @@ use http::{Response, StatusCode};
 
 use super::ApiError;
 use super::json::{Body, reply};
-use crate::storage::Store;
+use storage::Store;
 
 /// What readiness is checked against.
 #[derive(Debug, Clone)]

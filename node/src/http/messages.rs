@@ -19,7 +19,7 @@ use super::json::{Body, no_content, read_json, reply};
 use super::query::{Params, Whole, read};
 use crate::accounts::Session;
 use crate::messaging::{self, Event, MediaKind, MessageView, Messaging, SendOutcome};
-use crate::storage::MemberAction;
+use storage::MemberAction;
 
 /// A message body on the wire: `{"type":"text","text"}` or `{"type":<media kind>,"media_id"[,"name"]}`.
 #[derive(Serialize)]
@@ -382,8 +382,8 @@ pub async fn recall(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Role;
     use crate::time::Millis;
+    use storage::Role;
 
     fn view(body: Option<messaging::Body>) -> MessageView {
         MessageView {

@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::json::{Body, Streamed, no_content, read_json, reply};
 use crate::accounts::{Accounts, Session};
 use crate::privacy::{Exporter, Minors, PrivacyError, PublicPage, RealName, RealNameView};
-use crate::storage::EventRecord;
+use storage::EventRecord;
 
 impl From<PrivacyError> for ApiError {
     fn from(e: PrivacyError) -> Self {

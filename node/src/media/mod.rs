@@ -12,9 +12,9 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::crypto::{self, CryptoError, MasterKey};
-use crate::storage::{MediaRecord, Store, StoreError};
 use crate::time::SharedClock;
 use sniff::{ImageFormat, Sniffed};
+use storage::{MediaRecord, Store, StoreError};
 pub use strip::Malformed;
 
 /// Bytes per stored chunk.
@@ -260,7 +260,7 @@ pub async fn open_with(
             MediaError::NotFound
         });
     };
-    let wrapped = if rec.owner & crate::storage::REMOTE_USER_BIT != 0 {
+    let wrapped = if rec.owner & storage::REMOTE_USER_BIT != 0 {
         store
             .remote_users(vec![rec.owner])
             .await?

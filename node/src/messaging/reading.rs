@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{ConversationView, MessageView, Messaging, MessagingError};
 use crate::accounts::Session;
-use crate::storage::Activity;
+use storage::Activity;
 
 /// A text preview holds at most this many characters of the message.
 pub const PREVIEW_CHARS: usize = 100;

@@ -10,12 +10,12 @@
 use std::sync::{Arc, RwLock};
 
 use super::{Lang, Policy};
-use crate::config::Date;
 use crate::hub::Hub;
-use crate::storage::{
+use crate::time::Date;
+use crate::time::{Millis, SharedClock};
+use storage::{
     AuditEntry, EventRecord, NoticeKind, PolicyVersionRecord, PrivacyRefusal, Store, StoreError,
 };
-use crate::time::{Millis, SharedClock};
 
 /// Largest policy text accepted, per language.
 pub const MAX_TEXT_BYTES: usize = 512 * 1024;

@@ -6,7 +6,8 @@ mod book;
 
 pub use book::{MAX_TEXT_BYTES, PolicyBook, PolicyBookError, Publication, Version};
 
-use crate::config::{Config, Date};
+use crate::config::Config;
+use crate::time::Date;
 
 const BUILT_IN_ZH: &str = include_str!("zh.md");
 const BUILT_IN_EN: &str = include_str!("en.md");

@@ -24,8 +24,8 @@ use crate::media::Media;
 use crate::messaging::Messaging;
 use crate::policy::PolicyBook;
 use crate::requests::Requests;
-use crate::storage::{ConvKind, EventRecord, Store};
 use crate::time::{Millis, SharedClock};
+use storage::{ConvKind, EventRecord, Store};
 
 /// The `format` field of every archive; raised when the schema changes incompatibly.
 pub const EXPORT_FORMAT: &str = "shanliao-export/1";
@@ -74,7 +74,7 @@ impl Exporter {
             .await?
         {
             Ok(()) => Ok(now),
-            Err(crate::storage::PrivacyRefusal::TooSoon(at)) => Err(PrivacyError::TooSoon {
+            Err(storage::PrivacyRefusal::TooSoon(at)) => Err(PrivacyError::TooSoon {
                 at,
                 wait_secs: at.0.saturating_sub(now.0).div_ceil(1000).max(1),
             }),
@@ -118,7 +118,7 @@ impl Exporter {
         let own = self.accounts.own(user).await?;
         let me = format!("{}@{}", own.handle, self.domain);
         self.store
-            .audit(crate::storage::AuditEntry {
+            .audit(storage::AuditEntry {
                 at: now,
                 actor: by.into(),
                 action: "export".into(),

@@ -7,11 +7,11 @@ use std::str::FromStr;
 
 use super::PrivacyError;
 use crate::accounts::Accounts;
-use crate::config::Date;
 use crate::consents::{Consents, Purpose};
 use crate::profile::{Field, FieldChange, ProfilePatch};
-use crate::storage::{AuditEntry, Dec, Enc, GuardianRecord, Store};
+use crate::time::Date;
 use crate::time::{Millis, SharedClock};
+use storage::{AuditEntry, Dec, Enc, GuardianRecord, Store};
 
 /// Whole years from `birth` to `today`.
 fn age(birth: Date, today: Date) -> u16 {

@@ -18,8 +18,8 @@ pub use realname::{RealName, RealNameView};
 use crate::accounts::AccountError;
 use crate::consents::ConsentError;
 use crate::crypto::CryptoError;
-use crate::storage::StoreError;
 use crate::time::Millis;
+use storage::StoreError;
 
 /// Errors of the privacy-centre services.
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,8 @@
 use super::PrivacyError;
 use crate::accounts::{AccountError, Accounts, PublicView, validate_phone};
 use crate::consents::{ConsentError, Consents, Purpose};
-use crate::storage::{PrivacyRefusal, Store};
 use crate::time::{Millis, SharedClock};
+use storage::{PrivacyRefusal, Store};
 
 /// No local user has this id (the top bit marks remote users): a viewer who is nobody.
 const ANONYMOUS: u64 = u64::MAX;

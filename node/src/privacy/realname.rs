@@ -5,10 +5,10 @@
 
 use super::PrivacyError;
 use crate::accounts::Accounts;
-use crate::config::Date;
 use crate::consents::{Consents, Purpose};
-use crate::storage::{Dec, Enc, PrivacyRefusal, Store};
+use crate::time::Date;
 use crate::time::{Millis, SharedClock, days_from_civil};
+use storage::{Dec, Enc, PrivacyRefusal, Store};
 
 /// GB 11643 weights of the first 17 digits.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];

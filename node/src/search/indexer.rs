@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use super::index::NewDoc;
 use super::{Search, SearchError, write};
 use crate::messaging::Body;
-use crate::storage::{MessageRecord, PostRecord, SearchChange, StoreError};
+use storage::{MessageRecord, PostRecord, SearchChange, StoreError};
 
 /// Messages read per rebuild batch.
 const REBUILD_BATCH: usize = 5_000;

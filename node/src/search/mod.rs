@@ -28,9 +28,9 @@ use crate::accounts::{AccountError, Accounts, Session};
 use crate::consents::{ConsentError, Consents, Purpose};
 use crate::crypto::{CryptoError, MasterKey};
 use crate::messaging::{Body, Messaging, MessagingError};
-use crate::storage::{Store, StoreError};
 use crate::time::{Millis, SharedClock};
 use index::{Cursor, MessageIndex};
+use storage::{Store, StoreError};
 use text::Query;
 
 /// Longest query, in characters.

@@ -17,10 +17,8 @@ use super::index::{Cursor, MessageIndex, NewDoc, cursor_of};
 use super::text::{self, Query};
 use super::{Page, Search, SearchError, Spans, cursor_text};
 use crate::community::{community_id, post_text};
-use crate::storage::{
-    CommunityRecord, PostFacts, PostRecord, PostVisibility, Seen, SocialView, may_see,
-};
 use crate::time::Millis;
+use storage::{CommunityRecord, PostFacts, PostRecord, PostVisibility, Seen, SocialView, may_see};
 
 /// Rounds of (index page, store check) one query runs before it answers with a cursor.
 const ROUNDS: usize = 4;
@@ -360,7 +358,7 @@ impl Search {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::CommunityRole;
+    use storage::CommunityRole;
 
     fn post(id: u64, community: u64, author: u64, visibility: PostVisibility) -> PostRecord {
         PostRecord {

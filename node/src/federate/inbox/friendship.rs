@@ -8,7 +8,7 @@
 use federation::{Envelope, FriendContent, address_domain};
 
 use super::{Inbox, Rejection, reject};
-use crate::storage::{NewFriendRequest, RequestOutcome, StepOutcome};
+use storage::{NewFriendRequest, RequestOutcome, StepOutcome};
 
 /// Longest note a peer may send, in characters (as for a local request).
 const MAX_NOTE_CHARS: usize = crate::friends::MAX_NOTE_CHARS;
@@ -26,7 +26,7 @@ impl Inbox {
             .ok_or_else(|| reject("no_such_user", "no such user"))
     }
 
-    fn publish(&self, notify: &[crate::storage::FriendNotify]) {
+    fn publish(&self, notify: &[storage::FriendNotify]) {
         for n in notify {
             self.hub.publish(&n.users, n.pos);
         }

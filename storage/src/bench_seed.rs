@@ -4,7 +4,7 @@
 
 use super::catalog::*;
 use super::{ConsentEvent, Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// What to write.
 #[doc(hidden)]

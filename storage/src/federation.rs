@@ -8,7 +8,7 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::messaging::{ConversationRecord, EventRecord, MemberRecord};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// A node signing key: its id, its seed sealed with the master key, and its validity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub struct RemoteUserRecord {
 }
 
 impl RemoteUserRecord {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         Enc::new(2)
             .bytes(&self.address_sealed)
             .bytes(&self.wrapped_key)
@@ -95,7 +95,7 @@ impl RemoteUserRecord {
             .finish()
     }
     /// Decodes a record; version 1 (schema 6) held the address in clear.
-    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let version = if b.first() == Some(&1) { 1 } else { 2 };
         let mut d = Dec::new(b, "remote user", version)?;
         let (address, address_sealed) = if version == 1 {
@@ -115,11 +115,7 @@ impl RemoteUserRecord {
     }
 
     /// Decodes a record and fills its clear address from memory.
-    pub(crate) fn decode_named(
-        id: u64,
-        b: &[u8],
-        book: &super::HandleBook,
-    ) -> Result<Self, StoreError> {
+    pub fn decode_named(id: u64, b: &[u8], book: &super::HandleBook) -> Result<Self, StoreError> {
         let mut r = Self::decode(b)?;
         if let Some(a) = book.get(id) {
             r.address = a;
@@ -141,7 +137,7 @@ pub struct NewRemoteUser {
 }
 
 /// The local id of a remote user, creating their record when new.
-pub(crate) fn ensure_remote_user(
+pub fn ensure_remote_user(
     tx: &WriteTransaction,
     book: &super::HandleBook,
     u: &NewRemoteUser,
@@ -388,7 +384,7 @@ fn named(
 /// Runs `fanout` for a conversation write and queues what it returns, recording transfers;
 /// a refusal fails the write (`StoreError::Refused`). Skipped (nothing to send) when no member, before or after, is remote. Returns the peers
 /// whose queues grew.
-pub(crate) fn run_fanout(
+pub fn run_fanout(
     tx: &WriteTransaction,
     fanout: Option<&Fanout>,
     conversation: &ConversationRecord,
@@ -422,7 +418,7 @@ pub(crate) fn run_fanout(
 
 /// Writes queue rows (each with the transfers it carries, counted once its fate is known);
 /// returns the peers written to.
-pub(crate) fn enqueue(
+pub fn enqueue(
     tx: &WriteTransaction,
     outgoing: &[Outgoing],
     _now: Millis,
@@ -470,7 +466,7 @@ fn count_disclosure(
 
 impl OutboundRecord {
     /// Only the sealer of an encoded record (to find a user's queued rows).
-    pub(crate) fn decode_sealer(b: &[u8]) -> Result<u64, StoreError> {
+    pub fn decode_sealer(b: &[u8]) -> Result<u64, StoreError> {
         Ok(Self::decode(b)?.sealer)
     }
 }
@@ -836,10 +832,40 @@ impl Store {
     }
 }
 
+/// Schema 6's clear-address table, written and counted for the conversion's tests (here and in
+/// the node's directory).
+#[cfg(any(test, feature = "test-support"))]
+impl Store {
+    /// Writes a remote user as schema 6 did (for the conversion's test).
+    pub async fn put_schema6_remote_user(&self, id: u64, address: &str, record: Vec<u8>) {
+        let address = address.to_string();
+        self.write(move |tx| {
+            tx.open_table(REMOTEADDR_USERID)?
+                .insert(address.as_str(), id)?;
+            tx.open_table(USERID_REMOTEUSER)?
+                .insert(id, record.as_slice())?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+
+    /// How many rows schema 6's clear-address table still has.
+    pub async fn schema6_remote_addresses(&self) -> u64 {
+        self.read(|tx| {
+            Ok(redb::ReadableTableMetadata::len(
+                &tx.open_table(REMOTEADDR_USERID)?,
+            )?)
+        })
+        .await
+        .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Role;
+    use crate::Role;
     use std::sync::{Arc, Mutex};
 
     /// Local members 1, 2, 3 (accounts with handles) and one remote member.
@@ -898,7 +924,7 @@ mod tests {
                 let conv = ConversationRecord {
                     no: 1,
                     id: "c:a.test".into(),
-                    kind: crate::storage::ConvKind::Group,
+                    kind: crate::ConvKind::Group,
                     name: String::new(),
                     public: false,
                     created: Millis(0),
@@ -1060,37 +1086,5 @@ mod tests {
             names_seen(&store, members, Some(2)).await,
             ["rita@b.test", "user2"]
         );
-    }
-
-    impl Store {
-        /// Writes a remote user as schema 6 did (for the conversion's test).
-        pub(crate) async fn put_schema6_remote_user(
-            &self,
-            id: u64,
-            address: &str,
-            record: Vec<u8>,
-        ) {
-            let address = address.to_string();
-            self.write(move |tx| {
-                tx.open_table(REMOTEADDR_USERID)?
-                    .insert(address.as_str(), id)?;
-                tx.open_table(USERID_REMOTEUSER)?
-                    .insert(id, record.as_slice())?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-        }
-
-        /// How many rows schema 6's clear-address table still has.
-        pub(crate) async fn schema6_remote_addresses(&self) -> u64 {
-            self.read(|tx| {
-                Ok(redb::ReadableTableMetadata::len(
-                    &tx.open_table(REMOTEADDR_USERID)?,
-                )?)
-            })
-            .await
-            .unwrap()
-        }
     }
 }

@@ -16,21 +16,21 @@ use redb::{ReadableTable, WriteTransaction};
 use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::{Conflict, Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// The clear handles of live local accounts and the addresses of known users of other nodes
 /// (ids with [`REMOTE_USER_BIT`]; schema 7), in memory only, and the key their index is made
 /// with. Shared by the `Store` (lookups by handle, names inside transactions) and the fan-out.
 #[derive(Debug, Default)]
 pub struct HandleBook {
-    key: OnceLock<crate::crypto::SecretKey>,
+    key: OnceLock<primitives::crypto::SecretKey>,
     names: RwLock<HashMap<u64, String>>,
 }
 
 impl HandleBook {
     /// Sets the index key (once, when the node's services are wired) and the handles of the
     /// accounts already stored.
-    pub fn load(&self, key: crate::crypto::SecretKey, handles: Vec<(u64, String)>) {
+    pub fn load(&self, key: primitives::crypto::SecretKey, handles: Vec<(u64, String)>) {
         let _ = self.key.set(key);
         let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
         names.extend(handles);
@@ -42,11 +42,11 @@ impl HandleBook {
         self.key().blind_index(handle.to_lowercase().as_bytes())
     }
 
-    fn key(&self) -> &crate::crypto::SecretKey {
+    fn key(&self) -> &primitives::crypto::SecretKey {
         // A store opened without the node's wiring (unit tests, a tool reading a file) gets a
         // key of its own: lookups by handle then find nothing that was indexed by the node.
         self.key.get_or_init(|| {
-            crate::crypto::SecretKey::generate()
+            primitives::crypto::SecretKey::generate()
                 .unwrap_or_else(|_| unreachable!("the OS random source failed"))
         })
     }
@@ -60,14 +60,14 @@ impl HandleBook {
             .cloned()
     }
 
-    pub(crate) fn insert(&self, user: u64, handle: String) {
+    pub fn insert(&self, user: u64, handle: String) {
         self.names
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(user, handle);
     }
 
-    pub(crate) fn remove(&self, user: u64) {
+    pub fn remove(&self, user: u64) {
         self.names
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -75,7 +75,7 @@ impl HandleBook {
     }
 
     /// Fills `a.handle` from memory (it is not stored in clear).
-    pub(crate) fn fill(&self, mut a: AccountRecord) -> AccountRecord {
+    pub fn fill(&self, mut a: AccountRecord) -> AccountRecord {
         if let Some(h) = self.get(a.id) {
             a.handle = h;
         }
@@ -107,7 +107,7 @@ pub struct AccountRecord {
 }
 
 impl AccountRecord {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         Enc::new(2)
             .u64(self.id)
             .bytes(&self.handle_index)
@@ -120,7 +120,7 @@ impl AccountRecord {
             .u64(self.policy_accepted.0)
             .finish()
     }
-    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "account", 2)?;
         let r = AccountRecord {
             id: d.u64()?,
@@ -175,7 +175,7 @@ impl SessionRecord {
             .bytes(&self.device_sealed)
             .finish()
     }
-    pub(crate) fn decode(token_hash: [u8; 32], b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(token_hash: [u8; 32], b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "session", 1)?;
         let r = SessionRecord {
             token_hash,
@@ -213,7 +213,7 @@ pub struct ConsentEvent {
 
 impl ConsentEvent {
     /// Only the `granted` flag of an encoded event.
-    pub(crate) fn decode_granted(b: &[u8]) -> Result<bool, StoreError> {
+    pub fn decode_granted(b: &[u8]) -> Result<bool, StoreError> {
         Ok(Self::decode(b)?.granted)
     }
 

@@ -18,7 +18,7 @@ use super::messaging::{
     EventRecord, MemberAction, MessageRecord, Role, load_state_w, next_pos, put_event,
 };
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// How far an erasure got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -527,7 +527,7 @@ fn memberships(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 }
 
 /// Removes up to `batch` media chunks of the user; true when none is left.
-pub(crate) fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
+pub fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
     let ids: Vec<String> = tx
         .open_table(USERID_MEDIAID)?
         .range((user, "")..)?
@@ -567,7 +567,7 @@ pub(crate) fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bo
 
 /// Scans up to `batch` messages from `from`, turning the user's into tombstones; the place to
 /// resume from, or `None` at the end. (A remote user's erasure runs it over everything.)
-pub(crate) fn messages(
+pub fn messages(
     tx: &WriteTransaction,
     user: u64,
     from: (u64, u64),
@@ -604,10 +604,7 @@ pub(crate) fn messages(
 
 /// Removes `user` from every conversation they are in, each with a `left` event. Returns the
 /// members left behind (to wake) and the last event position.
-pub(crate) fn leave_everywhere(
-    tx: &WriteTransaction,
-    user: u64,
-) -> Result<(Vec<u64>, u64), StoreError> {
+pub fn leave_everywhere(tx: &WriteTransaction, user: u64) -> Result<(Vec<u64>, u64), StoreError> {
     let convs: Vec<u64> = tx
         .open_table(USERID_CONVNO)?
         .range((user, 0)..=(user, u64::MAX))?
@@ -654,8 +651,8 @@ fn finish(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::audit::ERASED;
-    use crate::storage::{AccountRecord, ConvKind, NewAccount, NewMessage, SessionRecord};
+    use crate::audit::ERASED;
+    use crate::{AccountRecord, ConvKind, NewAccount, NewMessage, SessionRecord};
 
     fn audit() -> AuditEntry {
         AuditEntry {
@@ -720,12 +717,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n.redb");
         let (store, _) = Store::open(&path, |_| Ok(None)).unwrap();
-        let key = crate::crypto::SecretKey::generate().unwrap();
+        let key = primitives::crypto::SecretKey::generate().unwrap();
         store.handles().load(key.clone(), Vec::new());
         account(&store, 1, "gone").await;
         account(&store, 2, "stays").await;
         store
-            .create_conversation(crate::storage::tests::conversation(
+            .create_conversation(crate::tests::conversation(
                 "c:x",
                 9,
                 ConvKind::Direct,
@@ -753,7 +750,7 @@ mod tests {
         }
         assert_eq!(store.mark_read(1, 9, 2).await.unwrap(), Some(2));
         assert_eq!(store.mark_read(2, 9, 3).await.unwrap(), Some(3));
-        use crate::storage::sentlog::tests::sends_of;
+        use crate::sentlog::tests::sends_of;
         assert_eq!(sends_of(&store, 1).await, 2, "their txn ids are recorded");
         let rec = scheduled();
         assert!(store.schedule_erasure(1, rec, audit(), None).await.unwrap());
@@ -813,7 +810,7 @@ mod tests {
                 2,
                 Some("d2".into()),
                 9,
-                crate::storage::Page {
+                crate::Page {
                     before: None,
                     after: None,
                     limit: 10,
@@ -903,7 +900,7 @@ mod tests {
         );
         assert!(matches!(
             store.verify_audit().await.unwrap(),
-            crate::storage::AuditCheck::Intact { .. }
+            crate::AuditCheck::Intact { .. }
         ));
     }
 }

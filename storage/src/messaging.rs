@@ -20,7 +20,7 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::federation::{Fanout, Refusal, run_fanout};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// Direct (two people) or group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub struct ConversationRecord {
 }
 
 impl ConversationRecord {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.id)
             .bool(self.kind == ConvKind::Group)
@@ -81,7 +81,7 @@ impl ConversationRecord {
             .u64(self.last_activity.0)
             .finish()
     }
-    pub(crate) fn decode(no: u64, b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(no: u64, b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "conversation", 1)?;
         let r = ConversationRecord {
             no,
@@ -111,13 +111,13 @@ pub struct MemberRecord {
 }
 
 impl MemberRecord {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .u64(self.role.code())
             .u64(self.joined.0)
             .finish()
     }
-    pub(crate) fn decode(user: u64, b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(user: u64, b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "member", 1)?;
         let r = MemberRecord {
             user,
@@ -145,7 +145,7 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let e = Enc::new(1)
             .u64(self.pos)
             .bytes(&self.id)
@@ -159,7 +159,7 @@ impl MessageRecord {
         }
         .finish()
     }
-    pub(crate) fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "message", 1)?;
         let pos = d.u64()?;
         let id: [u8; 16] = d
@@ -286,7 +286,7 @@ impl NoticeKind {
 }
 
 impl EventRecord {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let e = Enc::new(1);
         match self {
             EventRecord::Message { seq } => e.u64(0).u64(*seq),
@@ -318,7 +318,7 @@ impl EventRecord {
         }
         .finish()
     }
-    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "event", 1)?;
         let r = match d.u64()? {
             0 => EventRecord::Message { seq: d.u64()? },
@@ -382,7 +382,7 @@ pub struct MediaRecord {
 }
 
 impl MediaRecord {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .u64(self.owner)
             .str(&self.content_type)
@@ -391,7 +391,7 @@ impl MediaRecord {
             .u64(u64::from(self.chunks))
             .finish()
     }
-    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "media", 1)?;
         let r = MediaRecord {
             owner: d.u64()?,
@@ -534,7 +534,7 @@ struct ViewFloor {
     floor: u64,
 }
 
-pub(crate) fn next_pos(tx: &WriteTransaction) -> Result<u64, StoreError> {
+pub fn next_pos(tx: &WriteTransaction) -> Result<u64, StoreError> {
     super::take_numbers(tx, "next_pos", 1)
 }
 
@@ -566,7 +566,7 @@ fn load_state(
     }))
 }
 
-pub(crate) fn load_state_w(
+pub fn load_state_w(
     tx: &WriteTransaction,
     conv: u64,
 ) -> Result<Option<ConversationState>, StoreError> {
@@ -620,7 +620,7 @@ fn load_state_r(tx: &ReadTransaction, conv: u64) -> Result<Option<ConversationSt
     )
 }
 
-pub(crate) fn put_event(
+pub fn put_event(
     tx: &WriteTransaction,
     conv: u64,
     pos: u64,
@@ -631,7 +631,7 @@ pub(crate) fn put_event(
     Ok(())
 }
 
-pub(crate) fn add_member(
+pub fn add_member(
     tx: &WriteTransaction,
     conv: u64,
     m: MemberRecord,
@@ -817,7 +817,7 @@ impl Store {
 /// The body of [`Store::change_conversation`], shared with changes requested by other nodes.
 /// A refused fan-out is `StoreError::Refused` (the write is rolled back); `E` is only what
 /// `decide` refuses.
-pub(crate) fn change_in<E, F>(
+pub fn change_in<E, F>(
     tx: &WriteTransaction,
     no: u64,
     actor: u64,
@@ -1090,7 +1090,7 @@ impl Store {
 
     /// Starts a device's cursor at the current position (called at login): a device of a user
     /// without cloud history sees nothing from before it existed.
-    pub(crate) fn init_device_cursor(
+    pub fn init_device_cursor(
         tx: &WriteTransaction,
         user: u64,
         device: &str,
@@ -1320,11 +1320,7 @@ impl Store {
 
     /// Forgets a device whose session ended: its cursor (so it no longer holds back the
     /// user's floor) and its sent-txn ids (a retry needs the device's token, which is gone).
-    pub(crate) fn forget_device(
-        tx: &WriteTransaction,
-        user: u64,
-        device: &str,
-    ) -> Result<(), StoreError> {
+    pub fn forget_device(tx: &WriteTransaction, user: u64, device: &str) -> Result<(), StoreError> {
         tx.open_table(USERID_DEVICEID_CURSOR)?
             .remove((user, device))?;
         super::sentlog::flush(tx)?;
@@ -1346,7 +1342,7 @@ impl Store {
 
     /// Moves the user's floor to now (their stored history leaves their view) and purges, in
     /// the same transaction, every message of their conversations no member still needs.
-    pub(crate) fn drop_history(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+    pub fn drop_history(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
         let head = last_pos(&tx.open_table(META)?)?;
         tx.open_table(USERID_FLOOR)?.insert(user, head)?;
         let convs: Vec<u64> = tx
@@ -1379,7 +1375,7 @@ impl Store {
     }
 
     /// How many messages are stored in a conversation (tombstones included).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn stored_messages(&self, no: u64) -> Result<u64, StoreError> {
         self.read(move |tx| {
             Ok(tx
@@ -1641,7 +1637,7 @@ impl Shown {
 
 /// The body of [`Store::recall_message`], shared with recalls requested by other nodes.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn recall_in(
+pub fn recall_in(
     tx: &WriteTransaction,
     user: u64,
     no: u64,
@@ -1750,7 +1746,7 @@ fn purge_conversation(tx: &WriteTransaction, no: u64) -> Result<u64, StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{ConsentEvent, SessionRecord};
+    use crate::{ConsentEvent, SessionRecord};
 
     async fn setup() -> (tempfile::TempDir, Store, u64) {
         let dir = tempfile::tempdir().unwrap();
@@ -1769,7 +1765,7 @@ mod tests {
                 .unwrap();
         }
         let (conv, created, _) = store
-            .create_conversation(crate::storage::tests::conversation(
+            .create_conversation(crate::tests::conversation(
                 "c:localhost",
                 77,
                 ConvKind::Direct,

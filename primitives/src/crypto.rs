@@ -112,7 +112,7 @@ impl SecretKey {
     }
 }
 
-pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(msg);
@@ -198,7 +198,7 @@ impl MasterKey {
         }))
     }
 
-    #[cfg(test)]
+    /// A master key made from a given key rather than loaded from its file (tests, tools).
     pub fn from_key(key: SecretKey) -> Self {
         MasterKey::new(key)
     }

@@ -13,7 +13,7 @@ use super::catalog::*;
 use super::community::{CommunityRecord, CommunityRole, PostRecord};
 use super::messaging::{history_lower, last_pos, next_pos, view_floor};
 use super::{ConvKind, ConversationRecord, EventRecord, MessageRecord, Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// The history one device of a user may search: per conversation of theirs, the pos at or
 /// below which they see nothing; the single messages they deleted for themselves; and the
@@ -79,7 +79,7 @@ impl SearchChange {
 
 /// Records, in the writing transaction, that `change` happened, at a new event position: the
 /// indexer reads it after the commit and applies it, and a search waits for that position.
-pub(crate) fn note_change(tx: &WriteTransaction, change: SearchChange) -> Result<(), StoreError> {
+pub fn note_change(tx: &WriteTransaction, change: SearchChange) -> Result<(), StoreError> {
     let pos = next_pos(tx)?;
     let (kind, id) = change.code();
     tx.open_table(POS_KIND_ID_SEARCHCHANGE)?
@@ -118,7 +118,7 @@ pub struct SocialView {
 fn log_pseudonym(key: &[u8; 32], user: u64) -> u64 {
     let mut msg = b"search-log".to_vec();
     msg.extend_from_slice(&user.to_be_bytes());
-    let h = crate::crypto::hmac_sha256(key, &msg);
+    let h = primitives::crypto::hmac_sha256(key, &msg);
     u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
 }
 
@@ -132,14 +132,14 @@ fn pseudonym_w(tx: &WriteTransaction, user: u64, make: bool) -> Result<Option<u6
         return Ok(None);
     }
     let mut key = [0u8; 32];
-    crate::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
+    primitives::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
     keys.insert(user, &key)?;
     Ok(Some(log_pseudonym(&key, user)))
 }
 
 /// Removes every search-log row of `user`: at revocation of `personalisation` and at erasure
 /// (before the pseudonym key goes, while the rows can still be found).
-pub(crate) fn erase_logs(tx: &WriteTransaction, user: u64) -> Result<u64, StoreError> {
+pub fn erase_logs(tx: &WriteTransaction, user: u64) -> Result<u64, StoreError> {
     let Some(p) = pseudonym_w(tx, user, false)? else {
         return Ok(0);
     };
@@ -680,7 +680,7 @@ fn record_batch<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::ConsentEvent;
+    use crate::ConsentEvent;
 
     fn open(dir: &std::path::Path) -> Store {
         Store::open(&dir.join("node.redb"), |_| Ok(None)).unwrap().0
@@ -700,7 +700,7 @@ mod tests {
     async fn searches_are_logged_only_with_personalisation_and_revoking_deletes_them() {
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
-        s.insert_account(crate::storage::tests::account(1, "alice"))
+        s.insert_account(crate::tests::account(1, "alice"))
             .await
             .unwrap();
         assert!(
@@ -744,13 +744,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_erasure_step_removes_the_search_log_before_its_key_goes() {
-        use crate::storage::{AuditEntry, ErasureRecord, Phase, Step};
+        use crate::{AuditEntry, ErasureRecord, Phase, Step};
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
-        s.insert_account(crate::storage::tests::account(1, "alice"))
+        s.insert_account(crate::tests::account(1, "alice"))
             .await
             .unwrap();
-        s.insert_account(crate::storage::tests::account(2, "bob"))
+        s.insert_account(crate::tests::account(2, "bob"))
             .await
             .unwrap();
         for u in [1, 2] {

@@ -20,7 +20,7 @@ use super::messaging::{
     put_event, recall_in,
 };
 use super::{Refusal, Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// What became of one envelope from another node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ fn seen(tx: &WriteTransaction, origin: &str, id: &str) -> Result<bool, StoreErro
         .is_some())
 }
 
-pub(crate) fn mark_seen(
+pub fn mark_seen(
     tx: &WriteTransaction,
     origin: &str,
     id: &str,

@@ -6,45 +6,45 @@ use super::StoreError;
 
 /// Builds an encoded record.
 #[derive(Debug)]
-pub(crate) struct Enc(Vec<u8>);
+pub struct Enc(Vec<u8>);
 
 impl Enc {
-    pub(crate) fn new(version: u8) -> Self {
+    pub fn new(version: u8) -> Self {
         let mut v = Vec::with_capacity(64);
         v.push(version);
         Enc(v)
     }
-    pub(crate) fn u64(mut self, x: u64) -> Self {
+    pub fn u64(mut self, x: u64) -> Self {
         self.0.extend_from_slice(&x.to_be_bytes());
         self
     }
-    pub(crate) fn bool(mut self, b: bool) -> Self {
+    pub fn bool(mut self, b: bool) -> Self {
         self.0.push(u8::from(b));
         self
     }
-    pub(crate) fn bytes(mut self, b: &[u8]) -> Self {
+    pub fn bytes(mut self, b: &[u8]) -> Self {
         let len = u32::try_from(b.len()).unwrap_or_else(|_| unreachable!("fields are < 4 GiB"));
         self.0.extend_from_slice(&len.to_be_bytes());
         self.0.extend_from_slice(b);
         self
     }
-    pub(crate) fn str(self, s: &str) -> Self {
+    pub fn str(self, s: &str) -> Self {
         self.bytes(s.as_bytes())
     }
-    pub(crate) fn finish(self) -> Vec<u8> {
+    pub fn finish(self) -> Vec<u8> {
         self.0
     }
 }
 
 /// Reads an encoded record; every read checks bounds, so a damaged row is an error, never a panic.
 #[derive(Debug)]
-pub(crate) struct Dec<'a> {
+pub struct Dec<'a> {
     buf: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Dec<'a> {
-    pub(crate) fn new(buf: &'a [u8], what: &'static str, version: u8) -> Result<Self, StoreError> {
+    pub fn new(buf: &'a [u8], what: &'static str, version: u8) -> Result<Self, StoreError> {
         match buf.split_first() {
             Some((&v, rest)) if v == version => Ok(Dec { buf: rest, what }),
             _ => Err(StoreError::Corrupt(what)),
@@ -58,28 +58,28 @@ impl<'a> Dec<'a> {
         self.buf = tail;
         Ok(head)
     }
-    pub(crate) fn u64(&mut self) -> Result<u64, StoreError> {
+    pub fn u64(&mut self) -> Result<u64, StoreError> {
         let b = self.take(8)?;
         Ok(u64::from_be_bytes(
             b.try_into().map_err(|_| StoreError::Corrupt(self.what))?,
         ))
     }
-    pub(crate) fn bool(&mut self) -> Result<bool, StoreError> {
+    pub fn bool(&mut self) -> Result<bool, StoreError> {
         match self.take(1)? {
             [0] => Ok(false),
             [1] => Ok(true),
             _ => Err(StoreError::Corrupt(self.what)),
         }
     }
-    pub(crate) fn bytes(&mut self) -> Result<Vec<u8>, StoreError> {
+    pub fn bytes(&mut self) -> Result<Vec<u8>, StoreError> {
         let len = self.take(4)?;
         let len = u32::from_be_bytes(len.try_into().map_err(|_| StoreError::Corrupt(self.what))?);
         Ok(self.take(len as usize)?.to_vec())
     }
-    pub(crate) fn string(&mut self) -> Result<String, StoreError> {
+    pub fn string(&mut self) -> Result<String, StoreError> {
         String::from_utf8(self.bytes()?).map_err(|_| StoreError::Corrupt(self.what))
     }
-    pub(crate) fn end(self) -> Result<(), StoreError> {
+    pub fn end(self) -> Result<(), StoreError> {
         if self.buf.is_empty() {
             Ok(())
         } else {

@@ -34,8 +34,11 @@ mod search;
 mod sentlog;
 mod writer;
 
+/// The database's file name in the node's data directory.
+pub const DB_FILE: &str = "node.redb";
+
 pub use accounts::{AccountRecord, ConsentEvent, HandleBook, NewAccount, SessionRecord};
-pub(crate) use audit::append_audit;
+pub use audit::append_audit;
 pub use audit::{AuditCheck, AuditEntry, AuditRecord, ERASED as ERASED_PSEUDONYM};
 pub use backup::{
     ArchiveKind, ArchiveReader, BackupError, FORMAT_VERSION as BACKUP_FORMAT,
@@ -43,7 +46,7 @@ pub use backup::{
 };
 pub use bench_seed::BenchSeed;
 pub use catalog::REMOTE_USER_BIT;
-pub(crate) use codec::{Dec, Enc};
+pub use codec::{Dec, Enc};
 pub use discovery::{UploadOutcome, UploadRefusal};
 pub use erasure::{ERASURE_REASON, ErasureRecord, HOLD_BASIS, Phase, Step};
 pub use federation::{
@@ -52,7 +55,7 @@ pub use federation::{
 };
 pub use fedmedia::{FetchJob, IncomingMedia};
 pub use invites::{InviteRecord, InviteRefusal, JoinRecord};
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 pub use messaging::MemberRecord;
 pub use messaging::{
     ConvKind, ConversationRecord, ConversationState, EventRecord, MediaRecord, MemberAction,
@@ -218,11 +221,7 @@ pub enum StoreError {
 
 /// Takes `count` numbers from the META counter `name` (numbering starts at 1) and returns
 /// the first: event positions, outbound queue numbers and request numbers all come from here.
-pub(crate) fn take_numbers(
-    tx: &WriteTransaction,
-    name: &str,
-    count: u64,
-) -> Result<u64, StoreError> {
+pub fn take_numbers(tx: &WriteTransaction, name: &str, count: u64) -> Result<u64, StoreError> {
     let mut meta = tx.open_table(META)?;
     let first = read_number(&meta, name)?;
     meta.insert(name, (first + count).to_be_bytes().as_slice())?;
@@ -230,7 +229,7 @@ pub(crate) fn take_numbers(
 }
 
 /// The next number of META counter `name` (1 if none was taken yet).
-pub(crate) fn read_number(
+pub fn read_number(
     meta: &impl ReadableTable<&'static str, &'static [u8]>,
     name: &str,
 ) -> Result<u64, StoreError> {
@@ -245,7 +244,7 @@ pub(crate) fn read_number(
 }
 
 /// Turns a rolled-back refusal into the method's own answer.
-pub(crate) fn or_refused<T>(
+pub fn or_refused<T>(
     r: Result<T, StoreError>,
     f: impl FnOnce(Refusal) -> T,
 ) -> Result<T, StoreError> {
@@ -596,13 +595,13 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::Millis;
+    use primitives::time::Millis;
 
     fn open(dir: &Path) -> Store {
         Store::open(&dir.join("node.redb"), |_| Ok(None)).unwrap().0
     }
 
-    pub(crate) fn account(id: u64, handle: &str) -> NewAccount {
+    pub fn account(id: u64, handle: &str) -> NewAccount {
         NewAccount {
             account: AccountRecord {
                 id,
@@ -623,12 +622,7 @@ mod tests {
     }
 
     /// Conversation `id` (number `no`) created at time 1 by user 1 with `others`.
-    pub(crate) fn conversation(
-        id: &str,
-        no: u64,
-        kind: ConvKind,
-        others: Vec<u64>,
-    ) -> NewConversation {
+    pub fn conversation(id: &str, no: u64, kind: ConvKind, others: Vec<u64>) -> NewConversation {
         NewConversation {
             id: id.into(),
             no,
@@ -863,7 +857,7 @@ mod tests {
     async fn reopening_keeps_data_and_refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         // The node loads the same handle index key at every start.
-        let key = crate::crypto::SecretKey::generate().unwrap();
+        let key = primitives::crypto::SecretKey::generate().unwrap();
         {
             let s = open(dir.path());
             s.handles().load(key.clone(), Vec::new());

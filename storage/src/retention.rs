@@ -23,7 +23,7 @@ use redb::{ReadTransaction, ReadableTable};
 use super::catalog::*;
 use super::messaging::{EventRecord, MediaRecord, MessageRecord};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// The times before which each category goes (`None`: no maximum).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -511,7 +511,7 @@ mod tests {
         let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
         s.write(move |tx| {
             for (id, at) in seen {
-                crate::storage::replica::mark_seen(tx, "b.test", id, Millis(*at))?;
+                crate::replica::mark_seen(tx, "b.test", id, Millis(*at))?;
             }
             Ok(())
         })

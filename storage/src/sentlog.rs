@@ -37,7 +37,7 @@ use super::retention::SentRow;
 /// Rows the log gathers before one commit moves them into `userid_deviceid_txnid_sent`.
 /// Memory: ≈ 150 bytes a row while in the log. Larger moves fewer leaves a send (with
 /// increasing txn ids, one per device a flush) at the price of a longer flushing commit.
-pub(crate) const FLUSH_AT: usize = 1024;
+pub const FLUSH_AT: usize = 1024;
 
 /// A log row as the index's (key, value).
 fn split((user, device, txn, conv, seq, ts, pos): SentLogged<'_>) -> (SentKey<'_>, SentValue) {
@@ -51,7 +51,7 @@ fn owned((user, device, txn): SentKey<'_>) -> SentRow {
 
 /// The writer thread's copy of `sentno_sent`, to find a send by its key without a scan.
 #[derive(Debug)]
-pub(crate) struct SentLog {
+pub struct SentLog {
     rows: HashMap<SentRow, SentValue>,
     /// Above every number in the log.
     next_no: u64,
@@ -62,7 +62,7 @@ pub(crate) struct SentLog {
 
 impl SentLog {
     /// An empty copy, not yet read from the database.
-    pub(crate) fn new(flush_at: usize) -> SentLog {
+    pub fn new(flush_at: usize) -> SentLog {
         SentLog {
             rows: HashMap::new(),
             next_no: 0,
@@ -72,16 +72,13 @@ impl SentLog {
     }
 
     /// After a transaction that was not committed: what it added to the map may not exist.
-    pub(crate) fn invalidate(&mut self) {
+    pub fn invalidate(&mut self) {
         self.valid = false;
     }
 
     /// Makes the map match `log`, the table as the current transaction has it: reads it again
     /// unless the map is valid and the lengths agree (other jobs only remove rows).
-    pub(crate) fn sync(
-        &mut self,
-        log: &Table<'_, u64, SentLogged<'static>>,
-    ) -> Result<(), StoreError> {
+    pub fn sync(&mut self, log: &Table<'_, u64, SentLogged<'static>>) -> Result<(), StoreError> {
         if self.valid && log.len()? == self.rows.len() as u64 {
             return Ok(());
         }
@@ -97,12 +94,12 @@ impl SentLog {
     }
 
     /// The logged send with this key, if the log has it (call after [`SentLog::sync`]).
-    pub(crate) fn get(&self, key: SentKey<'_>) -> Option<SentValue> {
+    pub fn get(&self, key: SentKey<'_>) -> Option<SentValue> {
         self.rows.get(&owned(key)).copied()
     }
 
     /// Appends a send to `log` and to the map.
-    pub(crate) fn append(
+    pub fn append(
         &mut self,
         log: &mut Table<'_, u64, SentLogged<'static>>,
         key: SentKey<'_>,
@@ -117,7 +114,7 @@ impl SentLog {
 
     /// Moves the log into `userid_deviceid_txnid_sent` once it has [`FLUSH_AT`] rows. Call
     /// with `sentno_sent` closed, after the batch's last message job.
-    pub(crate) fn flush_if_full(&mut self, tx: &WriteTransaction) -> Result<(), StoreError> {
+    pub fn flush_if_full(&mut self, tx: &WriteTransaction) -> Result<(), StoreError> {
         if self.valid && self.rows.len() >= self.flush_at {
             flush(tx)?;
             self.rows.clear();
@@ -128,7 +125,7 @@ impl SentLog {
 
 /// Moves every row of `sentno_sent` into `userid_deviceid_txnid_sent` and empties the log;
 /// returns how many moved. `sentno_sent` must not be open in `tx`.
-pub(crate) fn flush(tx: &WriteTransaction) -> Result<u64, StoreError> {
+pub fn flush(tx: &WriteTransaction) -> Result<u64, StoreError> {
     let mut moved = 0;
     {
         let log = tx.open_table(SENTNO_SENT)?;
@@ -150,7 +147,7 @@ pub(crate) fn flush(tx: &WriteTransaction) -> Result<u64, StoreError> {
 
 /// The rows of `sentno_sent` in a read snapshot, as (key, value) of
 /// `userid_deviceid_txnid_sent`.
-pub(crate) fn logged(tx: &ReadTransaction) -> Result<Vec<(SentRow, SentValue)>, StoreError> {
+pub fn logged(tx: &ReadTransaction) -> Result<Vec<(SentRow, SentValue)>, StoreError> {
     let mut out = Vec::new();
     for row in tx.open_table(SENTNO_SENT)?.iter()? {
         let (_, v) = row?;
@@ -161,12 +158,12 @@ pub(crate) fn logged(tx: &ReadTransaction) -> Result<Vec<(SentRow, SentValue)>, 
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
     use redb::Database;
 
     /// How many sends of `user` the store records, in the log and in the index together.
-    pub(crate) async fn sends_of(store: &crate::storage::Store, user: u64) -> usize {
+    pub async fn sends_of(store: &crate::Store, user: u64) -> usize {
         store
             .read(move |tx| {
                 let logged = logged(tx)?

@@ -8,7 +8,7 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::privacy::purpose_active;
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// Most people one cell contributes to a lookup.
 const PER_CELL: usize = 200;
@@ -49,7 +49,7 @@ impl CellRecord {
 }
 
 /// Deletes `user`'s cell and its index row.
-pub(crate) fn drop_cell(tx: &WriteTransaction, user: u64) -> Result<bool, StoreError> {
+pub fn drop_cell(tx: &WriteTransaction, user: u64) -> Result<bool, StoreError> {
     let gone = tx
         .open_table(USERID_CELL)?
         .remove(user)?

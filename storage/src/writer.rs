@@ -41,14 +41,14 @@ const MAX_BATCH: usize = 512;
 /// Jobs waiting at most; senders wait (asynchronously) beyond that.
 const QUEUE: usize = 8192;
 /// Longest a deferred commit waits for a durable one before the thread makes one itself.
-pub(crate) const FLUSH_DEFERRED: Duration = Duration::from_millis(100);
+pub const FLUSH_DEFERRED: Duration = Duration::from_millis(100);
 
 type Output = Box<dyn Any + Send>;
-pub(crate) type Job = Box<dyn Fn(&mut Batch<'_>) -> Result<Output, StoreError> + Send>;
+pub type Job = Box<dyn Fn(&mut Batch<'_>) -> Result<Output, StoreError> + Send>;
 
 /// When a job's writes must be on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Durability {
+pub enum Durability {
     /// Before the job is answered: every write that is acknowledged to a client or a peer.
     Immediate,
     /// With the next durable commit, at most [`FLUSH_DEFERRED`] after the job is answered (see
@@ -64,7 +64,7 @@ struct Request {
 
 /// The writer: a queue into the thread, and the thread's handle (joined when the last `Store`
 /// clone goes, after the queue has drained).
-pub(crate) struct Writer {
+pub struct Writer {
     queue: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<Stats>,
@@ -72,24 +72,24 @@ pub(crate) struct Writer {
 
 /// Counters of the writer's work.
 #[derive(Debug, Default)]
-pub(crate) struct Stats {
+pub struct Stats {
     /// Jobs that committed.
-    pub(crate) jobs: AtomicU64,
+    pub jobs: AtomicU64,
     /// Durable commits made.
-    pub(crate) commits: AtomicU64,
+    pub commits: AtomicU64,
     /// Commits made without an fsync (batches of deferred jobs only).
-    pub(crate) deferred: AtomicU64,
+    pub deferred: AtomicU64,
     /// The last commit failed (full disk, I/O error); cleared by the next that succeeds.
-    pub(crate) failing: std::sync::atomic::AtomicBool,
+    pub failing: std::sync::atomic::AtomicBool,
     /// Told how long each commit took (the metrics' histogram), once set.
-    pub(crate) observer: std::sync::OnceLock<CommitObserver>,
+    pub observer: std::sync::OnceLock<CommitObserver>,
     /// Counts commits; receivers (the search indexer) wake after each one. Only a number
     /// travels, never content.
-    pub(crate) committed: tokio::sync::watch::Sender<u64>,
+    pub committed: tokio::sync::watch::Sender<u64>,
 }
 
 /// Receives the duration of each commit.
-pub(crate) struct CommitObserver(pub(crate) Box<dyn Fn(Duration) + Send + Sync>);
+pub struct CommitObserver(pub Box<dyn Fn(Duration) + Send + Sync>);
 
 impl std::fmt::Debug for CommitObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,7 +106,7 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     /// Starts the thread; the sent log moves into its index every `sent_flush_at` sends, and
     /// a deferred commit is made durable at most `flush_deferred` after it.
-    pub(crate) fn start(
+    pub fn start(
         db: Arc<Database>,
         sent_flush_at: usize,
         flush_deferred: Duration,
@@ -140,7 +140,7 @@ impl Writer {
     }
 
     /// (jobs committed, durable commits made) so far.
-    pub(crate) fn stats(&self) -> (u64, u64) {
+    pub fn stats(&self) -> (u64, u64) {
         (
             self.stats.jobs.load(Ordering::Relaxed),
             self.stats.commits.load(Ordering::Relaxed),
@@ -148,32 +148,28 @@ impl Writer {
     }
 
     /// A receiver that changes after every commit.
-    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.stats.committed.subscribe()
     }
 
     /// Whether the last commit failed.
-    pub(crate) fn failing(&self) -> bool {
+    pub fn failing(&self) -> bool {
         self.stats.failing.load(Ordering::Relaxed)
     }
 
     /// Has `observe` told the duration of every commit from now on (the first call wins).
-    pub(crate) fn observe_commits(&self, observe: CommitObserver) {
+    pub fn observe_commits(&self, observe: CommitObserver) {
         let _ = self.stats.observer.set(observe);
     }
 
     /// Commits made without an fsync so far.
     #[cfg(test)]
-    pub(crate) fn deferred_commits(&self) -> u64 {
+    pub fn deferred_commits(&self) -> u64 {
         self.stats.deferred.load(Ordering::Relaxed)
     }
 
     /// Queues `job` and waits for its result, committed as `durability` says.
-    pub(crate) async fn submit(
-        &self,
-        job: Job,
-        durability: Durability,
-    ) -> Result<Output, StoreError> {
+    pub async fn submit(&self, job: Job, durability: Durability) -> Result<Output, StoreError> {
         let (reply, answer) = oneshot::channel();
         let queue = self.queue.as_ref().ok_or(StoreError::Worker)?;
         queue
@@ -504,7 +500,7 @@ mod tests {
         // and a failing job. Aborted, the log is back to [t0] while the copy had become [t3]:
         // as many rows, other rows. Each job then runs again alone, the retry first.
         let flush: Job = Box::new(|b| {
-            crate::storage::sentlog::flush(b.tx()?)?;
+            crate::sentlog::flush(b.tx()?)?;
             Ok(Box::new(0u64) as Output)
         });
         let jobs = [send("t0"), flush, send("t3"), put(5, true)];

@@ -13,7 +13,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::catalog::*;
 use super::messaging::{ConversationRecord, MessageRecord, view_lower_pos};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// Unread counts stop at this many: a list shows "999+" long before, and counting stays bounded.
 pub const UNREAD_CAP: u64 = 1000;
@@ -154,14 +154,14 @@ fn activity_in(
 }
 
 /// Removes every read position of `user` (erasure).
-pub(crate) fn erase_reads(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn erase_reads(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     tx.open_table(USERID_CONVNO_READ)?
         .retain_in((user, 0)..=(user, u64::MAX), |_, _| false)?;
     Ok(())
 }
 
 /// Removes `user`'s read position in conversation `no` (they left or were removed).
-pub(crate) fn forget_read(tx: &WriteTransaction, user: u64, no: u64) -> Result<(), StoreError> {
+pub fn forget_read(tx: &WriteTransaction, user: u64, no: u64) -> Result<(), StoreError> {
     tx.open_table(USERID_CONVNO_READ)?.remove((user, no))?;
     Ok(())
 }

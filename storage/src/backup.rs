@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use super::catalog::*;
 use super::erasure::{ErasureRecord, Phase};
 use super::{SCHEMA_VERSION, StoreError};
-use crate::crypto::SecretKey;
+use primitives::crypto::SecretKey;
 
 /// The archive's first bytes.
 pub const MAGIC: &[u8; 16] = b"SHANLIAO-BACKUP\n";
@@ -484,6 +484,16 @@ pub struct ArchiveReader<R: Read> {
     at: usize,
     ended: bool,
     hash: Sha256,
+}
+
+impl<R: Read> std::fmt::Debug for ArchiveReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key stays out of it.
+        f.debug_struct("ArchiveReader")
+            .field("chunk", &self.index)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
 }
 
 fn damaged(what: &str) -> BackupError {

@@ -10,7 +10,7 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::messaging::{EventRecord, next_pos};
 use super::{AccountRecord, AuditEntry, ConsentEvent, Store, StoreError, append_audit};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// A published policy version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +108,7 @@ pub enum PurposeStatus {
 
 /// The first version in effect at `now` that narrows rights and that `user` has not accepted
 /// (nor any later version), if any.
-pub(crate) fn paused_by(
+pub fn paused_by(
     accepted: &impl ReadableTable<(u64, u64), u64>,
     narrowing: &impl ReadableTable<u64, u64>,
     user: u64,
@@ -128,7 +128,7 @@ pub(crate) fn paused_by(
 }
 
 /// Whether `user`'s latest decision on `purpose` is a grant (paused or not).
-pub(crate) fn granted(
+pub fn granted(
     consents: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
     user: u64,
     purpose: &str,
@@ -141,7 +141,7 @@ pub(crate) fn granted(
 
 /// Whether `user` may be processed for `purpose` at `now`: the one definition every check
 /// uses, in a read or a write transaction, given the three tables it reads.
-pub(crate) fn purpose_status_in(
+pub fn purpose_status_in(
     consents: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
     accepted: &impl ReadableTable<(u64, u64), u64>,
     narrowing: &impl ReadableTable<u64, u64>,
@@ -159,7 +159,7 @@ pub(crate) fn purpose_status_in(
 }
 
 /// Whether `user` grants `purpose` and it is not paused, inside a write transaction.
-pub(crate) fn purpose_active(
+pub fn purpose_active(
     tx: &WriteTransaction,
     user: u64,
     purpose: &str,
@@ -533,7 +533,7 @@ impl Store {
 
 /// The privacy-centre rows of one user, removed with the account's first erasure step (the
 /// sealed ones are unreadable once the data key is gone; this removes them outright).
-pub(crate) fn erase_privacy_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn erase_privacy_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     tx.open_table(USERID_GUARDIAN)?.remove(user)?;
     tx.open_table(USERID_REALNAME)?.remove(user)?;
     tx.open_table(USERID_PUBLICPAGE)?.remove(user)?;

@@ -20,10 +20,10 @@ use super::codec::{Dec, Enc};
 use super::messaging::{EventRecord, next_pos};
 use super::search::{SearchChange, Seen, note_change};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// Opens every table of this module (so read transactions never meet a missing one).
-pub(crate) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
+pub fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(COMMUNITYNO_COMMUNITY)?;
     tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
     tx.open_table(USERID_COMMUNITYNO)?;
@@ -485,11 +485,7 @@ fn role_w(tx: &WriteTransaction, c: u64, u: u64) -> Result<Option<CommunityRole>
 }
 
 /// Whether `media` is shown in a community post or as an avatar that `viewer` may see.
-pub(crate) fn media_visible(
-    tx: &ReadTransaction,
-    media: &str,
-    viewer: u64,
-) -> Result<bool, StoreError> {
+pub fn media_visible(tx: &ReadTransaction, media: &str, viewer: u64) -> Result<bool, StoreError> {
     let refs: Vec<(u64, u64)> = tx
         .open_table(MEDIAID_COMMUNITYNO_POSTNO)?
         .range((media, 0, 0)..=(media, u64::MAX, u64::MAX))?
@@ -517,20 +513,20 @@ pub(crate) fn media_visible(
 
 // ---- For search ---------------------------------------------------------------------------
 
-pub(crate) fn decode_post(id: u64, b: &[u8]) -> Result<PostRecord, StoreError> {
+pub fn decode_post(id: u64, b: &[u8]) -> Result<PostRecord, StoreError> {
     PostRecord::decode(id, b)
 }
 
-pub(crate) fn decode_community(id: u64, b: &[u8]) -> Result<CommunityRecord, StoreError> {
+pub fn decode_community(id: u64, b: &[u8]) -> Result<CommunityRecord, StoreError> {
     CommunityRecord::decode(id, b)
 }
 
-pub(crate) fn role_from_code(c: u64) -> Result<CommunityRole, StoreError> {
+pub fn role_from_code(c: u64) -> Result<CommunityRole, StoreError> {
     CommunityRole::from_code(c)
 }
 
 /// Each of `posts` as `viewer` may see it, by [`may_see`] with facts read in `tx`.
-pub(crate) fn posts_seen_r(
+pub fn posts_seen_r(
     tx: &ReadTransaction,
     viewer: u64,
     posts: &[u64],
@@ -563,7 +559,7 @@ pub(crate) fn posts_seen_r(
 
 /// Each of `communities` as `viewer` may read it: a public one unless they are banned from
 /// it, a private one only as a member (what `community_posts` lets them read).
-pub(crate) fn communities_read_r(
+pub fn communities_read_r(
     tx: &ReadTransaction,
     viewer: u64,
     communities: &[u64],
@@ -2126,7 +2122,7 @@ fn page_of(
 /// lose the name. The parts before the scan show their own progress (the rows left); a step
 /// cut short by a crash leaves nothing half-done, and the next one starts where it stopped.
 /// True when nothing is left.
-pub(crate) fn erase_step(
+pub fn erase_step(
     tx: &WriteTransaction,
     user: u64,
     batch: usize,
@@ -2497,7 +2493,7 @@ fn drain<V: redb::Value + 'static>(
 
 /// Revoking `precise_location` removes the place of every post of `user`, in the transaction
 /// that records the revocation.
-pub(crate) fn drop_places(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn drop_places(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     let posts: Vec<u64> = tx
         .open_table(USERID_POSTNO)?
         .range((user, 0)..=(user, u64::MAX))?

@@ -7,7 +7,7 @@ use redb::{ReadableTable, WriteTransaction};
 use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// An invite.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,7 @@ pub enum InviteRefusal {
 }
 
 /// Removes the user's invites, and join requests they made or received (erasure).
-pub(crate) fn erase_invite_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn erase_invite_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     let nos: Vec<u64> = tx
         .open_table(USERID_INVITENO)?
         .range((user, 0)..=(user, u64::MAX))?

@@ -28,10 +28,10 @@ use super::StoreError;
 use super::catalog::*;
 use super::messaging::{ConversationState, EventRecord, MessageRecord, load_state_w};
 use super::sentlog::SentLog;
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// One write transaction as its jobs see it.
-pub(crate) struct Batch<'t> {
+pub struct Batch<'t> {
     tx: &'t WriteTransaction,
     messages: Option<Messages<'t>>,
     /// The writer's sent log, here while no [`Messages`] holds it.
@@ -40,7 +40,7 @@ pub(crate) struct Batch<'t> {
 
 impl<'t> Batch<'t> {
     /// A batch of `tx`. The writer invalidates `sent_log` if `tx` is not committed.
-    pub(crate) fn new(tx: &'t WriteTransaction, sent_log: &'t mut SentLog) -> Batch<'t> {
+    pub fn new(tx: &'t WriteTransaction, sent_log: &'t mut SentLog) -> Batch<'t> {
         Batch {
             tx,
             messages: None,
@@ -50,15 +50,13 @@ impl<'t> Batch<'t> {
 
     /// The transaction, for a job that opens its own tables; whatever message jobs before it
     /// kept in memory is written first and their tables closed.
-    pub(crate) fn tx(&mut self) -> Result<&'t WriteTransaction, StoreError> {
+    pub fn tx(&mut self) -> Result<&'t WriteTransaction, StoreError> {
         self.write_back()?;
         Ok(self.tx)
     }
 
     /// The transaction and the open message tables, for a message job.
-    pub(crate) fn messages(
-        &mut self,
-    ) -> Result<(&'t WriteTransaction, &mut Messages<'t>), StoreError> {
+    pub fn messages(&mut self) -> Result<(&'t WriteTransaction, &mut Messages<'t>), StoreError> {
         let tx = self.tx;
         let m = match self.messages.take() {
             Some(m) => m,
@@ -75,7 +73,7 @@ impl<'t> Batch<'t> {
 
     /// Writes back what is held in memory, and moves the sent log into its index if it is
     /// full; call before committing.
-    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+    pub fn finish(mut self) -> Result<(), StoreError> {
         self.write_back()?;
         match self.sent_log.take() {
             Some(log) => log.flush_if_full(self.tx),
@@ -93,17 +91,17 @@ impl<'t> Batch<'t> {
 
 /// A new message's own content, as a message job stores it (borrowed: a job may run twice).
 #[derive(Debug)]
-pub(crate) struct NewRow<'a> {
-    pub(crate) id: [u8; 16],
-    pub(crate) author: u64,
-    pub(crate) ts: Millis,
-    pub(crate) body_sealed: &'a [u8],
-    pub(crate) media: Option<&'a str>,
+pub struct NewRow<'a> {
+    pub id: [u8; 16],
+    pub author: u64,
+    pub ts: Millis,
+    pub body_sealed: &'a [u8],
+    pub media: Option<&'a str>,
 }
 
 /// The tables of a message write, open, with the conversations read so far and the `pos`
 /// counter.
-pub(crate) struct Messages<'t> {
+pub struct Messages<'t> {
     /// `userid_deviceid_txnid_sent`, only read here: sends reach it through the log.
     sent: Table<'t, SentKey<'static>, SentValue>,
     log: Table<'t, u64, SentLogged<'static>>,
@@ -138,7 +136,7 @@ impl<'t> Messages<'t> {
     }
 
     /// What a device's earlier send with this txn id stored: (conv, seq, ts ms, pos).
-    pub(crate) fn sent(&self, key: SentKey<'_>) -> Result<Option<SentValue>, StoreError> {
+    pub fn sent(&self, key: SentKey<'_>) -> Result<Option<SentValue>, StoreError> {
         if let Some(v) = self.sent_log.get(key) {
             return Ok(Some(v));
         }
@@ -146,16 +144,12 @@ impl<'t> Messages<'t> {
     }
 
     /// Records a device's send under its txn id (in the sent log, in this transaction).
-    pub(crate) fn record_sent(
-        &mut self,
-        key: SentKey<'_>,
-        value: SentValue,
-    ) -> Result<(), StoreError> {
+    pub fn record_sent(&mut self, key: SentKey<'_>, value: SentValue) -> Result<(), StoreError> {
         self.sent_log.append(&mut self.log, key, value)
     }
 
     /// A conversation with its members by public id, as this transaction has it.
-    pub(crate) fn state_of(
+    pub fn state_of(
         &mut self,
         tx: &WriteTransaction,
         id: &str,
@@ -184,7 +178,7 @@ impl<'t> Messages<'t> {
     /// Stores a message as the conversation's next seq, with its event; returns (seq, pos) and
     /// the conversation as it now is. The conversation must have been read with
     /// [`Messages::state_of`].
-    pub(crate) fn store_message(
+    pub fn store_message(
         &mut self,
         tx: &WriteTransaction,
         no: u64,
@@ -204,14 +198,14 @@ impl<'t> Messages<'t> {
     }
 
     /// Whether the conversation has a message at `seq`.
-    pub(crate) fn has_message(&self, no: u64, seq: u64) -> Result<bool, StoreError> {
+    pub fn has_message(&self, no: u64, seq: u64) -> Result<bool, StoreError> {
         Ok(self.messages.get((no, seq))?.is_some())
     }
 
     /// Stores a message at a given seq (a replica takes the host's), with its event, and
     /// moves the conversation's last seq and activity; returns its pos. The conversation must
     /// have been read with [`Messages::state_of`].
-    pub(crate) fn put_message(
+    pub fn put_message(
         &mut self,
         tx: &WriteTransaction,
         no: u64,
@@ -284,8 +278,8 @@ impl<'t> Messages<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests::conversation;
-    use crate::storage::{ConvKind, Store};
+    use crate::tests::conversation;
+    use crate::{ConvKind, Store};
 
     #[tokio::test]
     async fn a_job_after_message_jobs_sees_their_counter_and_conversation_and_so_does_the_file() {

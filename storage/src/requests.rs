@@ -6,7 +6,7 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::messaging::{EventRecord, next_pos};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// One request. `text_sealed` and `answer_sealed` are sealed under the user's data key (they
 /// may hold personal data); the kind is one of a fixed list.

@@ -12,7 +12,7 @@ use super::codec::{Dec, Enc};
 use super::federation::{Outgoing, enqueue};
 use super::messaging::{EventRecord, next_pos};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// What became of a friend request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub enum FriendAction {
 }
 
 impl FriendAction {
-    pub(crate) const ALL: [FriendAction; 5] = [
+    pub const ALL: [FriendAction; 5] = [
         FriendAction::Requested,
         FriendAction::Accepted,
         FriendAction::Declined,
@@ -70,7 +70,7 @@ impl FriendAction {
             FriendAction::Removed => "removed",
         }
     }
-    pub(crate) fn code(self) -> u64 {
+    pub fn code(self) -> u64 {
         self as u64
     }
 }
@@ -283,7 +283,7 @@ fn unfriend(tx: &WriteTransaction, a: u64, b: u64) -> Result<Option<FriendNotify
 }
 
 /// Whether `a` and `b` are friends, inside a read transaction.
-pub(crate) fn are_friends_r(tx: &ReadTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
+pub fn are_friends_r(tx: &ReadTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
     Ok(tx.open_table(USERID_USERID_FRIEND)?.get((a, b))?.is_some())
 }
 
@@ -305,7 +305,7 @@ fn refused(
 }
 
 /// [`refused`] inside a write transaction (the send path).
-pub(crate) fn direct_refused(tx: &WriteTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
+pub fn direct_refused(tx: &WriteTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
     refused(
         &tx.open_table(USERID_USERID_BLOCK)?,
         &tx.open_table(USERID_DIRECTMESSAGES)?,
@@ -317,7 +317,7 @@ pub(crate) fn direct_refused(tx: &WriteTransaction, a: u64, b: u64) -> Result<bo
 
 /// Erasure: every friendship, request, block, setting and count naming `user`, from both
 /// ends. Bounded by the user's own rows; idempotent.
-pub(crate) fn erase_friend_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn erase_friend_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     let friends: Vec<u64> = tx
         .open_table(USERID_USERID_FRIEND)?
         .range((user, 0)..=(user, u64::MAX))?

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::catalog::{META, SEQ_AUDITENTRY, USERID_ACCOUNT, USERID_PSEUDONYMKEY};
 use super::codec::{Dec, Enc};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// What to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub const ERASED: &str = "u:erased";
 
 /// `user`'s pseudonym: `u:` and 16 hex digits of HMAC(their pseudonym key, user id).
 fn pseudonym(key: &[u8; 32], user: u64) -> String {
-    let h = crate::crypto::hmac_sha256(key, &user.to_be_bytes());
+    let h = primitives::crypto::hmac_sha256(key, &user.to_be_bytes());
     h[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -64,13 +64,13 @@ fn pseudonym_in(tx: &WriteTransaction, user: u64) -> Result<String, StoreError> 
         return Ok(ERASED.into());
     }
     let mut key = [0u8; 32];
-    crate::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
+    primitives::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
     keys.insert(user, &key)?;
     Ok(format!("u:{}", pseudonym(&key, user)))
 }
 
 /// Destroys `user`'s pseudonym key (the first step of their erasure).
-pub(crate) fn forget_pseudonym(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn forget_pseudonym(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     tx.open_table(USERID_PSEUDONYMKEY)?.remove(user)?;
     Ok(())
 }
@@ -120,7 +120,7 @@ impl AuditRecord {
             .bytes(&self.hash)
             .finish()
     }
-    pub(crate) fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(seq: u64, b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "audit entry", 1)?;
         let entry = AuditEntry {
             at: Millis(d.u64()?),
@@ -174,7 +174,7 @@ fn head(
 }
 
 /// Appends an entry inside the caller's transaction (so it commits with the change it records).
-pub(crate) fn append_audit(tx: &WriteTransaction, mut entry: AuditEntry) -> Result<(), StoreError> {
+pub fn append_audit(tx: &WriteTransaction, mut entry: AuditEntry) -> Result<(), StoreError> {
     if let Some(user) = entry.subject.take() {
         entry.target = pseudonym_in(tx, user)?;
     }
@@ -223,7 +223,7 @@ fn base(
 
 /// Removes the entries before `below` (retention of the security log) and records the new
 /// base, so the rest still verifies; returns how many went.
-pub(crate) fn prune_audit(tx: &WriteTransaction, below: u64) -> Result<u64, StoreError> {
+pub fn prune_audit(tx: &WriteTransaction, below: u64) -> Result<u64, StoreError> {
     let mut entries = tx.open_table(SEQ_AUDITENTRY)?;
     // The newest entry always stays, so the head remains provable from what is kept.
     let last = match entries.last()? {

@@ -9,7 +9,7 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::messaging::{ConversationRecord, MediaRecord};
 use super::{Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// Media a message from another node refers to, being fetched from its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct FetchJob {
 }
 
 impl FetchJob {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.origin)
             .str(&self.remote_id)
@@ -43,7 +43,7 @@ impl FetchJob {
             .u64(self.created.0)
             .finish()
     }
-    pub(crate) fn decode(b: &[u8]) -> Result<Self, StoreError> {
+    pub fn decode(b: &[u8]) -> Result<Self, StoreError> {
         let mut d = Dec::new(b, "fetch job", 1)?;
         let j = FetchJob {
             origin: d.string()?,
@@ -80,7 +80,7 @@ pub struct IncomingMedia {
 /// Records, in a message write, that conversation `no` refers to the media (so its members may
 /// see it) and queues its fetch unless the copy exists or is being fetched already. Returns
 /// whether a fetch was queued.
-pub(crate) fn note_incoming_media(
+pub fn note_incoming_media(
     tx: &WriteTransaction,
     no: u64,
     media: &IncomingMedia,
@@ -112,7 +112,7 @@ fn drop_fetch(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
 /// Removes an unfinished fetch past its retention time, every part stored for it and the
 /// record of which conversations refer to it (as retention does for a copy). False if the
 /// fetch is not there (finished or removed meanwhile).
-pub(crate) fn drop_unfinished_fetch(tx: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+pub fn drop_unfinished_fetch(tx: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
     if tx.open_table(MEDIAID_FETCH)?.get(id)?.is_none() {
         return Ok(false);
     }
@@ -123,7 +123,7 @@ pub(crate) fn drop_unfinished_fetch(tx: &WriteTransaction, id: &str) -> Result<b
 }
 
 /// Removes the copies and fetch jobs of media by remote user `author` (their erasure here).
-pub(crate) fn drop_remote_media_of(tx: &WriteTransaction, author: u64) -> Result<(), StoreError> {
+pub fn drop_remote_media_of(tx: &WriteTransaction, author: u64) -> Result<(), StoreError> {
     let mut ids = Vec::new();
     for row in tx.open_table(MEDIAID_FETCH)?.iter()? {
         let (k, v) = row?;
@@ -141,7 +141,7 @@ pub(crate) fn drop_remote_media_of(tx: &WriteTransaction, author: u64) -> Result
 }
 
 /// Removes the copy (or the fetch) of remote media `id` (its message was recalled).
-pub(crate) fn drop_remote_copy(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+pub fn drop_remote_copy(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
     drop_fetch(tx, id)?;
     let owner = tx
         .open_table(MEDIAID_MEDIA)?

@@ -12,7 +12,7 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::privacy::{purpose_active, purpose_status_in};
 use super::{PurposeStatus, Store, StoreError};
-use crate::time::Millis;
+use primitives::time::Millis;
 
 /// Most friends of the user, and of each friend, a suggestion read walks.
 const FRIENDS_FAN: usize = 5_000;
@@ -74,7 +74,7 @@ fn day(at: Millis) -> u64 {
 }
 
 /// Deletes every contact match of `user`'s uploads (revoking `contacts_matching`).
-pub(crate) fn drop_matches(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn drop_matches(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     let matched: Vec<u64> = tx
         .open_table(USERID_MATCHED_EXPIRY)?
         .range((user, 0)..=(user, u64::MAX))?
@@ -92,7 +92,7 @@ pub(crate) fn drop_matches(tx: &WriteTransaction, user: u64) -> Result<(), Store
 /// Removes `user` from every suggestion source and every other user's matches and
 /// dismissals, and their own settings, quota and dismissals (erasure). Bounded by the rows
 /// naming the user.
-pub(crate) fn erase_discovery_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn erase_discovery_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     drop_matches(tx, user)?;
     // Matches others made of this user.
     let by: Vec<u64> = tx
@@ -141,7 +141,7 @@ pub(crate) fn erase_discovery_rows(tx: &WriteTransaction, user: u64) -> Result<(
 }
 
 /// Points `user`'s education entry at `index` (or removes it).
-pub(crate) fn set_education_in(
+pub fn set_education_in(
     tx: &WriteTransaction,
     user: u64,
     index: Option<[u8; 32]>,
