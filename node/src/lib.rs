@@ -1,42 +1,28 @@
 //! The shanliao chat node as a library: `chat-node` is a thin binary over it, and the black-box
 //! tests start real nodes through [`Node::start`].
 //!
-//! Layers, outside in: `http` (client API, wire JSON) → domain (`accounts`, `consents`,
-//! `profile`, `policy`, …) → the `storage` crate (the only user of redb), with
-//! `primitives::crypto` sealing personal fields before they reach it. `server` wires them
-//! together and owns the listener.
+//! Layers, outside in, each a crate: `api` (client API, wire JSON) → `domain` (`accounts`,
+//! `consents`, `messaging`, `federate`, …) → `storage` (the only user of redb), with
+//! `primitives::crypto` sealing personal fields before they reach it. This crate holds what
+//! puts them together: `wiring` builds the services once, `server` owns the listener and the
+//! connections, `admin` the operator's socket and commands.
 
-// The primitives the node's modules reach as `crate::time` and `crate::crypto`.
-use primitives::{crypto, time};
+// The crates the binary's modules reach under their old module names: the domain's modules as
+// `crate::accounts`, … and the client API as `crate::http`.
+use api as http;
+use domain::{
+    accounts, community, config, consents, crypto, discovery, erasure, federate, friends,
+    hash_pool, hub, media, messaging, policy, privacy, ratelimit, requests, search, signing, time,
+};
 
-mod accounts;
 mod admin;
-mod community;
-mod config;
-mod consents;
-mod discovery;
-mod erasure;
-mod federate;
-mod friends;
-mod hash_pool;
-mod http;
-mod hub;
-mod media;
-mod messaging;
-mod metrics;
+#[cfg(test)]
+mod erasure_resume;
 mod metrics_http;
-mod policy;
-mod privacy;
-mod profile;
-mod ratelimit;
-mod requests;
-mod search;
 /// The search index and its text rules, for the benchmark in `node/examples/search_index.rs`.
 #[doc(hidden)]
 pub use search::{index as search_index, text as search_text};
 mod server;
-mod shown;
-mod signing;
 mod tls;
 mod wiring;
 
@@ -57,9 +43,9 @@ pub use federate::FedError;
 pub use http::{Auth, MAX_URI_BYTES, ROUTES, Route};
 pub use policy::MAX_TEXT_BYTES as POLICY_MAX_BYTES;
 pub use server::{Node, StartError, run};
-pub use storage::{ArchiveKind, DB_FILE};
 #[doc(hidden)]
 pub use storage::BenchSeed;
+pub use storage::{ArchiveKind, DB_FILE};
 pub use storage::{
     AuditCheck, AuditEntry, AuditRecord, ConvKind, NewConversation, NewMessage, REMOTE_USER_BIT,
     Sent, SessionRecord, Store, StoreError,
@@ -68,5 +54,4 @@ pub use time::parse_date;
 pub use time::{Clock, ManualClock, Millis, SharedClock, SystemClock};
 pub use tls::write_dev_cert;
 
-/// The OpenAPI document served at `/api/v1/openapi.json`.
-pub const OPENAPI_JSON: &str = include_str!("http/openapi.json");
+pub use http::OPENAPI_JSON;

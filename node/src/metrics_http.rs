@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::metrics::Metrics;
+use crate::http::metrics::Metrics;
 
 /// Scrapers open one connection at a time; this bounds what a misbehaving one can hold.
 const MAX_CONNECTIONS: usize = 16;

@@ -214,7 +214,7 @@ impl Node {
         );
         fetcher.resume().await?;
         let sessions: Sessions = Default::default();
-        let metrics = crate::metrics::Metrics::new(crate::metrics::Live {
+        let metrics = crate::http::metrics::Metrics::new(crate::http::metrics::Live {
             store: store.clone(),
             outbox: outbox.clone(),
             db_path: config.data_dir().join(storage::DB_FILE),
@@ -549,7 +549,7 @@ async fn maintenance_loop(
     retention: Retention,
     every: Duration,
     mut stopped: watch::Receiver<bool>,
-    metrics: crate::metrics::Metrics,
+    metrics: crate::http::metrics::Metrics,
 ) {
     let mut tick = tokio::time::interval(every);
     let mut first = true;

@@ -1,4 +1,4 @@
-//! The API document (`node/src/http/openapi.json`) as a contract the black-box tests hold the
+//! The API document (`api/src/openapi.json`) as a contract the black-box tests hold the
 //! node to: the document's own validity (the official OpenAPI 3.0 meta-schema, the typed
 //! `openapiv3` model, and the rules that make it exact), every response the test `Client`
 //! receives checked against the operation and status it answers for, and every event frame
@@ -14,7 +14,7 @@ use jsonschema::{Draft, Registry, Validator};
 use serde_json::{Value, json};
 
 /// The document the node serves.
-pub const DOCUMENT: &str = include_str!("../../node/src/http/openapi.json");
+pub const DOCUMENT: &str = include_str!("../../api/src/openapi.json");
 
 /// The official JSON Schema of OpenAPI 3.0.x documents, id
 /// `https://spec.openapis.org/oas/3.0/schema/2021-09-28` (the OpenAPI Initiative's), unmodified:

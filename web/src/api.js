@@ -1,4 +1,4 @@
-// The node's documented client API (node/src/http/openapi.json), and nothing else. The token
+// The node's documented client API (api/src/openapi.json), and nothing else. The token
 // lives in this module's memory; it is written to localStorage only when the person asked to
 // stay signed in.
 

@@ -3,7 +3,7 @@
 // and hashing it the way the node expects — lowercase hex of SHA-256("shanliao-contact/v1:" +
 // the E.164 number). Only the hashes leave the device. No imports, so Node's tests load it too.
 
-/** What the node's contact hash puts before the number (node/src/discovery/suggestions.rs). */
+/** What the node's contact hash puts before the number (domain/src/discovery/suggestions.rs). */
 export const HASH_PREFIX = 'shanliao-contact/v1:';
 
 /** Most hashes the node takes in one upload. */

@@ -17,7 +17,7 @@ pub struct Runtime {
     /// The database file, for its size.
     pub db_file: std::path::PathBuf,
     /// The serving node's counters (open connections and WebSockets); `None` when stopped.
-    pub metrics: Option<crate::metrics::Metrics>,
+    pub metrics: Option<crate::http::metrics::Metrics>,
 }
 
 /// `status`: version, uptime, users, open connections and WebSockets, database size, outbound

@@ -1,0 +1,1140 @@
+//! `Communities`: communities (小组, 1.3.3.a–c) — creating and finding them, joining (public at
+//! once; private by invitation or a moderator's approval), roles and moderation with the
+//! community's own log, posts with text and media (the same purposes as messages: photos,
+//! microphone, camera, by the media's sniffed type), a place label only with `precise_location`,
+//! comments one level deep with quotes by reference, favourites, and feeds paged by number.
+//!
+//! Post and comment texts and places are sealed under their author's data key, so erasing the
+//! author shreds every copy; who may see a post is decided by one rule,
+//! `storage::community::may_see`, inside the read that lists it. For search: [`Communities::
+//! visible_posts`] filters post numbers by what a viewer may see, and
+//! [`Communities::readable_communities`] lists the communities a viewer may read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::consents::{ConsentError, Consents, Purpose};
+use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
+use crate::hub::Hub;
+use crate::media::sniff::Class;
+use crate::messaging::MediaKind;
+use crate::time::{Millis, SharedClock};
+use storage::{
+    CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Dec, Enc,
+    Joined, MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility, Store,
+    StoreError,
+};
+
+/// Longest community name, in characters.
+pub const MAX_NAME_CHARS: usize = 40;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+/// Longest post text, in characters.
+pub const MAX_POST_CHARS: usize = 10_000;
+/// Longest comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 2_000;
+/// Longest place label, in characters.
+pub const MAX_PLACE_CHARS: usize = 60;
+/// Most media items on one post.
+pub const MAX_POST_MEDIA: usize = 9;
+
+/// A community's id on the wire: its random number as 16 hex digits.
+pub fn community_id(n: u64) -> String {
+    format!("{n:016x}")
+}
+
+/// The number of a wire community id; None for anything else.
+pub fn parse_community_id(s: &str) -> Option<u64> {
+    if s.len() != 16 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok().filter(|n| *n != 0)
+}
+
+/// Errors of communities.
+#[derive(Debug, thiserror::Error)]
+pub enum CommunityError {
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// No such community, post or comment, or one the user may not see: the same answer.
+    #[error("no such community, post or comment")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("you are banned from this community")]
+    Banned,
+    #[error(transparent)]
+    Consent(#[from] ConsentError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+impl From<CommunityRefusal> for CommunityError {
+    fn from(r: CommunityRefusal) -> Self {
+        match r {
+            CommunityRefusal::NotFound => CommunityError::NotFound,
+            CommunityRefusal::Forbidden(m) => CommunityError::Forbidden(m),
+            CommunityRefusal::Conflict(m) => CommunityError::Conflict(m),
+            CommunityRefusal::Banned => CommunityError::Banned,
+        }
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> CommunityError {
+    CommunityError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A community as one user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommunityView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub avatar: Option<String>,
+    pub public: bool,
+    pub owner: Option<String>,
+    pub created: Millis,
+    pub role: Option<CommunityRole>,
+    pub pending: Option<&'static str>,
+    pub members: u64,
+}
+
+/// One media item of a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostMedia {
+    pub kind: MediaKind,
+    pub media_id: String,
+    pub name: Option<String>,
+}
+
+/// A post as a viewer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostView {
+    pub id: u64,
+    pub community: String,
+    pub author: String,
+    pub created: Millis,
+    pub edited: Option<Millis>,
+    pub visibility: PostVisibility,
+    pub text: String,
+    pub media: Vec<PostMedia>,
+    pub place: Option<String>,
+    pub comments: u64,
+    pub favourite: bool,
+}
+
+/// A quoted comment: its text while it exists (read from the original each time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteView {
+    pub comment: u64,
+    /// (author, text); None once the quoted comment is gone.
+    pub shown: Option<(String, String)>,
+}
+
+/// A comment as a viewer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentView {
+    pub id: u64,
+    pub post: u64,
+    pub author: String,
+    pub parent: Option<u64>,
+    pub quote: Option<QuoteView>,
+    pub created: Millis,
+    pub edited: Option<Millis>,
+    pub text: String,
+}
+
+/// A member, request, invitation or ban, for the members list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    pub address: String,
+    pub role: Option<CommunityRole>,
+    pub pending: Option<&'static str>,
+    pub since: Millis,
+}
+
+/// A moderation log entry with users named (None: erased since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogView {
+    pub record: ModLogRecord,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+}
+
+/// What a new post holds, as the client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct NewPost {
+    pub text: String,
+    pub media: Vec<PostMedia>,
+    pub visibility: Option<String>,
+    pub place: Option<String>,
+}
+
+/// An author's change: `None` keeps what is there; `place: Some(None)` removes the place.
+#[derive(Debug, Clone, Default)]
+pub struct PostChange {
+    pub text: Option<String>,
+    pub media: Option<Vec<PostMedia>>,
+    pub visibility: Option<String>,
+    pub place: Option<Option<String>>,
+}
+
+/// A settings change.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub avatar: Option<Option<String>>,
+    pub visibility: Option<String>,
+}
+
+/// The plaintext of a post body: its text and media.
+struct Body {
+    text: String,
+    media: Vec<PostMedia>,
+}
+
+impl Body {
+    fn encode(&self) -> Vec<u8> {
+        let mut e = Enc::new(1).str(&self.text).u64(self.media.len() as u64);
+        for m in &self.media {
+            e = e.str(m.kind.name()).str(&m.media_id);
+            e = match &m.name {
+                Some(n) => e.bool(true).str(n),
+                None => e.bool(false),
+            };
+        }
+        e.finish()
+    }
+    fn decode(b: &[u8]) -> Result<Body, StoreError> {
+        let mut d = Dec::new(b, "post body", 1)?;
+        let text = d.string()?;
+        let n = d.u64()?;
+        let mut media = Vec::new();
+        for _ in 0..n.min(MAX_POST_MEDIA as u64) {
+            let kind = MediaKind::parse(&d.string()?).ok_or(StoreError::Corrupt("post body"))?;
+            let media_id = d.string()?;
+            let name = if d.bool()? { Some(d.string()?) } else { None };
+            media.push(PostMedia {
+                kind,
+                media_id,
+                name,
+            });
+        }
+        d.end()?;
+        Ok(Body { text, media })
+    }
+}
+
+/// The text of a post, opened with its author's data key (search indexes it).
+pub fn post_text(key: &SecretKey, post: &PostRecord) -> Result<String, CommunityError> {
+    Ok(Body::decode(&key.open(&post_aad(post.id, "body"), &post.body_sealed)?)?.text)
+}
+
+fn post_aad(id: u64, part: &str) -> Vec<u8> {
+    format!("shanliao/community/post/{id}/{part}").into_bytes()
+}
+
+fn comment_aad(id: u64) -> Vec<u8> {
+    format!("shanliao/community/comment/{id}/text").into_bytes()
+}
+
+fn seal_err(_: CryptoError) -> StoreError {
+    StoreError::Corrupt("community seal")
+}
+
+/// Text that is the author's own content: trimmed, `max` characters at most, no control
+/// characters but line breaks and tabs.
+fn content(field: &'static str, t: &str, max: usize) -> Result<String, CommunityError> {
+    let t = t.trim();
+    if t.chars().count() > max {
+        return Err(invalid(field, format!("must be at most {max} characters")));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(invalid(field, "must not hold control characters"));
+    }
+    Ok(t.to_string())
+}
+
+fn shown(field: &'static str, t: &str, min: usize, max: usize) -> Result<String, CommunityError> {
+    crate::shown::text(field, t, min, max).map_err(|e| invalid(field, e.reason))
+}
+
+fn visibility(v: &str) -> Result<PostVisibility, CommunityError> {
+    PostVisibility::parse(v)
+        .ok_or_else(|| invalid("visibility", "must be members, friends or public"))
+}
+
+/// The communities service.
+#[derive(Debug, Clone)]
+pub struct Communities {
+    store: Store,
+    master: MasterKey,
+    consents: Consents,
+    hub: Arc<Hub>,
+    clock: SharedClock,
+    domain: String,
+}
+
+impl Communities {
+    pub fn new(
+        store: Store,
+        master: MasterKey,
+        consents: Consents,
+        hub: Arc<Hub>,
+        clock: SharedClock,
+        domain: String,
+    ) -> Self {
+        Communities {
+            store,
+            master,
+            consents,
+            hub,
+            clock,
+            domain,
+        }
+    }
+
+    fn wake(&self, (users, pos): (Vec<u64>, u64)) {
+        if !users.is_empty() {
+            self.hub.publish(&users, pos);
+        }
+    }
+
+    /// (address, data key) of each user that still has a key.
+    async fn people(
+        &self,
+        users: Vec<u64>,
+    ) -> Result<HashMap<u64, (String, Option<SecretKey>)>, CommunityError> {
+        let mut users = users;
+        users.sort_unstable();
+        users.dedup();
+        let mut out = HashMap::new();
+        for (u, handle, wrapped) in self.store.wrapped_keys(users).await? {
+            let address = if handle.contains('@') {
+                handle
+            } else {
+                format!("{handle}@{}", self.domain)
+            };
+            let key = self.master.unwrap_data_key(u, &wrapped).ok();
+            out.insert(u, (address, key));
+        }
+        Ok(out)
+    }
+
+    async fn resolve(&self, field: &'static str, address: &str) -> Result<u64, CommunityError> {
+        let (handle, domain) = address
+            .rsplit_once('@')
+            .ok_or_else(|| invalid(field, "must be an address handle@domain"))?;
+        if domain != self.domain {
+            return Err(invalid(field, "must be a user of this node"));
+        }
+        self.store
+            .user_by_handle(handle.to_string())
+            .await?
+            .ok_or_else(|| invalid(field, "no such user on this node"))
+    }
+
+    fn id(s: &str) -> Result<u64, CommunityError> {
+        parse_community_id(s).ok_or(CommunityError::NotFound)
+    }
+
+    async fn view(&self, f: CommunityFacts) -> Result<CommunityView, CommunityError> {
+        Ok(self.views(vec![f]).await?.remove(0))
+    }
+
+    async fn views(&self, list: Vec<CommunityFacts>) -> Result<Vec<CommunityView>, CommunityError> {
+        let people = self
+            .people(list.iter().map(|f| f.community.owner).collect())
+            .await?;
+        Ok(list
+            .into_iter()
+            .map(|f| CommunityView {
+                id: community_id(f.community.id),
+                owner: people.get(&f.community.owner).map(|p| p.0.clone()),
+                name: f.community.name,
+                description: f.community.description,
+                avatar: f.community.avatar,
+                public: f.community.public,
+                created: f.community.created,
+                role: f.role,
+                pending: f.pending,
+                members: f.members,
+            })
+            .collect())
+    }
+
+    /// Checks an avatar: media the user uploaded that is an image.
+    async fn avatar(&self, user: u64, media: &str) -> Result<(), CommunityError> {
+        let t = self
+            .store
+            .media_type(media.to_string(), user)
+            .await?
+            .ok_or_else(|| invalid("avatar", "is not media you uploaded"))?;
+        if Class::of(&t) != Class::Image {
+            return Err(invalid("avatar", "must be an image"));
+        }
+        self.consents.require(user, Purpose::Photos).await?;
+        Ok(())
+    }
+
+    /// Creates a community owned by `user`.
+    pub async fn create(
+        &self,
+        user: u64,
+        name: &str,
+        description: &str,
+        avatar: Option<&str>,
+        visibility: &str,
+    ) -> Result<CommunityView, CommunityError> {
+        let name = shown("name", name, 1, MAX_NAME_CHARS)?;
+        let description = content("description", description, MAX_DESCRIPTION_CHARS)?;
+        let public = match visibility {
+            "public" => true,
+            "private" => false,
+            _ => return Err(invalid("visibility", "must be public or private")),
+        };
+        if let Some(a) = avatar {
+            self.avatar(user, a).await?;
+        }
+        let now = self.clock.now();
+        for _ in 0..4 {
+            let mut b = [0u8; 8];
+            crypto::random_bytes(&mut b)?;
+            let id = u64::from_be_bytes(b);
+            if self
+                .store
+                .create_community(
+                    id,
+                    name.clone(),
+                    description.clone(),
+                    avatar.map(str::to_string),
+                    public,
+                    user,
+                    now,
+                )
+                .await?
+            {
+                let f = self
+                    .store
+                    .community_for(id, user)
+                    .await?
+                    .ok_or(CommunityError::NotFound)?;
+                return self.view(f).await;
+            }
+        }
+        Err(StoreError::Corrupt("community numbers").into())
+    }
+
+    /// A community `user` may know of.
+    pub async fn get(&self, user: u64, id: &str) -> Result<CommunityView, CommunityError> {
+        let f = self
+            .store
+            .community_for(Self::id(id)?, user)
+            .await?
+            .ok_or(CommunityError::NotFound)?;
+        self.view(f).await
+    }
+
+    /// Public communities, optionally those whose name or description holds `q`.
+    pub async fn browse(
+        &self,
+        user: u64,
+        q: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CommunityView>, CommunityError> {
+        let after = match after {
+            Some(a) => {
+                parse_community_id(a).ok_or_else(|| invalid("after", "must be a community id"))?
+            }
+            None => 0,
+        };
+        let q = q
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_string);
+        let list = self.store.public_communities(user, q, after, limit).await?;
+        self.views(list).await
+    }
+
+    /// The communities `user` is a member of.
+    pub async fn mine(&self, user: u64) -> Result<Vec<CommunityView>, CommunityError> {
+        let list = self.store.communities_of(user).await?;
+        self.views(list).await
+    }
+
+    /// Every community `viewer` may read: public ones and those they are a member of (for
+    /// search). Banned viewers read none of a community.
+    // The search helper's entry point (issue 23, Search); nothing on this branch calls it yet.
+    #[allow(dead_code)]
+    pub async fn readable_communities(
+        &self,
+        viewer: u64,
+    ) -> Result<Vec<CommunityView>, CommunityError> {
+        let mut list = self.store.communities_of(viewer).await?;
+        let mut after = 0;
+        loop {
+            let page = self
+                .store
+                .public_communities(viewer, None, after, 500)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.community.id;
+            let full = page.len() >= 500;
+            list.extend(page.into_iter().filter(|f| f.role.is_none() && !f.banned));
+            if !full {
+                break;
+            }
+        }
+        self.views(list).await
+    }
+
+    /// Of `posts`, the numbers `viewer` may see (for search results).
+    // The search helper's entry point (issue 23, Search); nothing on this branch calls it yet.
+    #[allow(dead_code)]
+    pub async fn visible_posts(
+        &self,
+        viewer: u64,
+        posts: Vec<u64>,
+    ) -> Result<Vec<u64>, CommunityError> {
+        Ok(self.store.visible_posts(viewer, posts).await?)
+    }
+
+    /// The owner changes name, description, avatar or visibility.
+    pub async fn update(
+        &self,
+        user: u64,
+        id: &str,
+        change: SettingsChange,
+    ) -> Result<CommunityView, CommunityError> {
+        let c = Self::id(id)?;
+        let mut edit = CommunityEdit::default();
+        if let Some(n) = &change.name {
+            edit.name = Some(shown("name", n, 1, MAX_NAME_CHARS)?);
+        }
+        if let Some(d) = &change.description {
+            edit.description = Some(content("description", d, MAX_DESCRIPTION_CHARS)?);
+        }
+        if let Some(v) = &change.visibility {
+            edit.public = Some(match v.as_str() {
+                "public" => true,
+                "private" => false,
+                _ => return Err(invalid("visibility", "must be public or private")),
+            });
+        }
+        if let Some(a) = &change.avatar {
+            if let Some(m) = a {
+                // Only a member may learn the community exists before being told it is not theirs.
+                self.get(user, id).await?;
+                self.avatar(user, m).await?;
+            }
+            edit.avatar = Some(a.clone());
+        }
+        self.store
+            .update_community(c, user, edit, self.clock.now())
+            .await??;
+        self.get(user, id).await
+    }
+
+    /// Joins (public), accepts an invitation, or asks to join (private). True when a member now.
+    pub async fn join(&self, user: u64, id: &str) -> Result<bool, CommunityError> {
+        let c = Self::id(id)?;
+        let r = self
+            .store
+            .join_community(c, user, self.clock.now())
+            .await??;
+        Ok(r == Joined::Member)
+    }
+
+    pub async fn leave(&self, user: u64, id: &str) -> Result<(), CommunityError> {
+        Ok(self.store.leave_community(Self::id(id)?, user).await??)
+    }
+
+    /// A moderator's action on the user at `address`.
+    pub async fn moderate(
+        &self,
+        user: u64,
+        id: &str,
+        address: &str,
+        action: &str,
+    ) -> Result<(), CommunityError> {
+        let c = Self::id(id)?;
+        // A non-member learns nothing, not even whether the address exists.
+        self.get(user, id).await?;
+        let target = self.resolve("address", address).await?;
+        let m = match action {
+            "admit" => Moderation::Admit(target),
+            "reject" => Moderation::Reject(target),
+            "remove" => Moderation::RemoveMember(target),
+            "ban" => Moderation::Ban(target),
+            "unban" => Moderation::Unban(target),
+            "moderator" => Moderation::SetRole(target, CommunityRole::Moderator),
+            "member" => Moderation::SetRole(target, CommunityRole::Member),
+            _ => {
+                return Err(invalid(
+                    "action",
+                    "must be admit, reject, remove, ban, unban, moderator or member",
+                ));
+            }
+        };
+        Ok(self.store.moderate(c, user, m, self.clock.now()).await??)
+    }
+
+    /// Members (and, for moderators, requests, invitations and bans).
+    pub async fn members(&self, user: u64, id: &str) -> Result<Vec<MemberView>, CommunityError> {
+        let rows: Vec<MemberRow> = self
+            .store
+            .community_members(Self::id(id)?, user)
+            .await?
+            .ok_or(CommunityError::NotFound)?;
+        let people = self.people(rows.iter().map(|r| r.user).collect()).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(MemberView {
+                    address: people.get(&r.user)?.0.clone(),
+                    role: r.role,
+                    pending: r.pending,
+                    since: r.since,
+                })
+            })
+            .collect())
+    }
+
+    /// The moderation log, newest first (moderators only; others get NotFound or Forbidden).
+    pub async fn log(
+        &self,
+        user: u64,
+        id: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LogView>, CommunityError> {
+        let c = Self::id(id)?;
+        let Some(entries) = self
+            .store
+            .moderation_log(c, user, before.unwrap_or(u64::MAX), limit)
+            .await?
+        else {
+            self.get(user, id).await?;
+            return Err(CommunityError::Forbidden(
+                "only the community's moderators read its log",
+            ));
+        };
+        let people = self
+            .people(entries.iter().flat_map(|e| [e.actor, e.target]).collect())
+            .await?;
+        let name = |u: u64| {
+            (u != 0)
+                .then(|| people.get(&u).map(|p| p.0.clone()))
+                .flatten()
+        };
+        Ok(entries
+            .into_iter()
+            .map(|record| LogView {
+                actor: name(record.actor),
+                target: name(record.target),
+                record,
+            })
+            .collect())
+    }
+
+    /// Checks media items: each uploaded by `user`, of a kind that fits it, with the purpose
+    /// its sniffed type needs granted now.
+    async fn check_media(&self, user: u64, media: &[PostMedia]) -> Result<(), CommunityError> {
+        if media.len() > MAX_POST_MEDIA {
+            return Err(invalid("media", format!("at most {MAX_POST_MEDIA} items")));
+        }
+        for m in media {
+            if let Some(n) = &m.name {
+                shown("media.name", n, 1, 255)?;
+            }
+            let t = self
+                .store
+                .media_type(m.media_id.clone(), user)
+                .await?
+                .ok_or_else(|| invalid("media.media_id", "is not media you uploaded"))?;
+            let purpose = m
+                .kind
+                .purpose(Class::of(&t))
+                .map_err(|reason| invalid("media.type", reason))?;
+            if let Some(p) = purpose {
+                self.consents.require(user, p).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A place label: only with `precise_location` granted now.
+    async fn place(&self, user: u64, place: &str) -> Result<String, CommunityError> {
+        let place = shown("place", place, 1, MAX_PLACE_CHARS)?;
+        self.consents
+            .require(user, Purpose::PreciseLocation)
+            .await?;
+        Ok(place)
+    }
+
+    async fn key(&self, user: u64) -> Result<SecretKey, CommunityError> {
+        let acct = self
+            .store
+            .account(user)
+            .await?
+            .ok_or(CommunityError::NotFound)?;
+        Ok(self.master.unwrap_data_key(user, &acct.wrapped_key)?)
+    }
+
+    /// Posts in community `id`.
+    pub async fn post(
+        &self,
+        user: u64,
+        id: &str,
+        new: NewPost,
+    ) -> Result<PostView, CommunityError> {
+        let c = Self::id(id)?;
+        let text = content("text", &new.text, MAX_POST_CHARS)?;
+        if text.is_empty() && new.media.is_empty() {
+            return Err(invalid("text", "a post needs text or media"));
+        }
+        let vis = match &new.visibility {
+            Some(v) => visibility(v)?,
+            None => PostVisibility::Members,
+        };
+        // Learn nothing about the media of a community one may not see.
+        self.get(user, id).await?;
+        self.check_media(user, &new.media).await?;
+        let place = match &new.place {
+            Some(p) => Some(self.place(user, p).await?),
+            None => None,
+        };
+        let key = self.key(user).await?;
+        let body = Body {
+            text,
+            media: new.media.clone(),
+        }
+        .encode();
+        let media_ids = new.media.iter().map(|m| m.media_id.clone()).collect();
+        let (p, wake) = self
+            .store
+            .create_post(c, user, vis, media_ids, self.clock.now(), move |id| {
+                let b = key.seal(&post_aad(id, "body"), &body).map_err(seal_err)?;
+                let pl = match &place {
+                    Some(pl) => key
+                        .seal(&post_aad(id, "place"), pl.as_bytes())
+                        .map_err(seal_err)?,
+                    None => Vec::new(),
+                };
+                Ok((b, pl))
+            })
+            .await??;
+        self.wake(wake);
+        self.one_post(user, id, p).await
+    }
+
+    /// One post `user` may see.
+    pub async fn one_post(&self, user: u64, id: &str, p: u64) -> Result<PostView, CommunityError> {
+        let (post, n) = self
+            .store
+            .post_for(Self::id(id)?, p, user)
+            .await?
+            .ok_or(CommunityError::NotFound)?;
+        self.open_posts(user, vec![(post, n)])
+            .await?
+            .pop()
+            .ok_or(CommunityError::NotFound)
+    }
+
+    async fn open_posts(
+        &self,
+        viewer: u64,
+        posts: Vec<(PostRecord, u64)>,
+    ) -> Result<Vec<PostView>, CommunityError> {
+        let people = self
+            .people(posts.iter().map(|(p, _)| p.author).collect())
+            .await?;
+        let favoured = self
+            .store
+            .favoured(viewer, posts.iter().map(|(p, _)| p.id).collect())
+            .await?;
+        let mut out = Vec::with_capacity(posts.len());
+        for (p, comments) in posts {
+            let Some((author, Some(key))) = people.get(&p.author) else {
+                continue;
+            };
+            let body = Body::decode(&key.open(&post_aad(p.id, "body"), &p.body_sealed)?)?;
+            let place = if p.place_sealed.is_empty() {
+                None
+            } else {
+                Some(
+                    String::from_utf8(key.open(&post_aad(p.id, "place"), &p.place_sealed)?)
+                        .map_err(|_| StoreError::Corrupt("post place"))?,
+                )
+            };
+            out.push(PostView {
+                id: p.id,
+                community: community_id(p.community),
+                author: author.clone(),
+                created: p.created,
+                edited: p.edited,
+                visibility: p.visibility,
+                text: body.text,
+                media: body.media,
+                place,
+                comments,
+                favourite: favoured.contains(&p.id),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The author changes their post.
+    pub async fn edit_post(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        change: PostChange,
+    ) -> Result<PostView, CommunityError> {
+        let c = Self::id(id)?;
+        let current = self.one_post(user, id, p).await?;
+        let text = match &change.text {
+            Some(t) => content("text", t, MAX_POST_CHARS)?,
+            None => current.text.clone(),
+        };
+        let media = match &change.media {
+            Some(m) => {
+                self.check_media(user, m).await?;
+                m.clone()
+            }
+            None => current.media.clone(),
+        };
+        if text.is_empty() && media.is_empty() {
+            return Err(invalid("text", "a post needs text or media"));
+        }
+        let vis = change.visibility.as_deref().map(visibility).transpose()?;
+        let key = self.key(user).await?;
+        let place_sealed = match &change.place {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some(pl)) => {
+                let pl = self.place(user, pl).await?;
+                Some(key.seal(&post_aad(p, "place"), pl.as_bytes())?)
+            }
+        };
+        let body_sealed = key.seal(
+            &post_aad(p, "body"),
+            &Body {
+                text,
+                media: media.clone(),
+            }
+            .encode(),
+        )?;
+        let edit = PostEdit {
+            body_sealed: Some(body_sealed),
+            media: change
+                .media
+                .as_ref()
+                .map(|m| m.iter().map(|x| x.media_id.clone()).collect()),
+            visibility: vis,
+            place_sealed,
+        };
+        self.store
+            .edit_post(c, p, user, edit, self.clock.now())
+            .await??;
+        self.one_post(user, id, p).await
+    }
+
+    async fn address_of(&self, user: u64) -> Result<String, CommunityError> {
+        self.people(vec![user])
+            .await?
+            .remove(&user)
+            .map(|p| p.0)
+            .ok_or(CommunityError::NotFound)
+    }
+
+    /// Deletes a post: its author, or a moderator (logged).
+    pub async fn delete_post(&self, user: u64, id: &str, p: u64) -> Result<(), CommunityError> {
+        let c = Self::id(id)?;
+        self.one_post(user, id, p).await?;
+        Ok(self
+            .store
+            .delete_post(c, p, user, self.clock.now())
+            .await??)
+    }
+
+    /// A page of community `id`'s posts, newest first, numbered below `before`.
+    pub async fn feed(
+        &self,
+        user: u64,
+        id: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<PostView>, CommunityError> {
+        let posts = self
+            .store
+            .community_posts(Self::id(id)?, user, before.unwrap_or(u64::MAX), limit)
+            .await?
+            .ok_or(CommunityError::NotFound)?;
+        self.open_posts(user, posts).await
+    }
+
+    /// A page of posts across my communities.
+    pub async fn my_feed(
+        &self,
+        user: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<PostView>, CommunityError> {
+        let posts = self
+            .store
+            .my_feed(user, before.unwrap_or(u64::MAX), limit)
+            .await?;
+        self.open_posts(user, posts).await
+    }
+
+    /// My favourites I may still see, newest post first.
+    pub async fn favourites(
+        &self,
+        user: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<PostView>, CommunityError> {
+        let posts = self
+            .store
+            .favourites(user, before.unwrap_or(u64::MAX), limit)
+            .await?;
+        self.open_posts(user, posts).await
+    }
+
+    pub async fn set_favourite(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        on: bool,
+    ) -> Result<(), CommunityError> {
+        Ok(self
+            .store
+            .set_favourite(Self::id(id)?, p, user, on, self.clock.now())
+            .await??)
+    }
+
+    /// Comments on a post, oldest first, numbered above `after`.
+    pub async fn comments(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<CommentView>, CommunityError> {
+        let list = self
+            .store
+            .post_comments(Self::id(id)?, p, user, after.unwrap_or(0), limit)
+            .await?
+            .ok_or(CommunityError::NotFound)?;
+        let mut quoted: Vec<u64> = list.iter().map(|c| c.quote).filter(|q| *q != 0).collect();
+        quoted.sort_unstable();
+        quoted.dedup();
+        let quotes = self.store.comments_by_id(p, quoted).await?;
+        let people = self
+            .people(
+                list.iter()
+                    .map(|c| c.author)
+                    .chain(quotes.iter().map(|c| c.author))
+                    .collect(),
+            )
+            .await?;
+        let open = |c: &CommentRecord| -> Option<(String, String)> {
+            let (author, key) = people.get(&c.author)?;
+            let plain = key
+                .as_ref()?
+                .open(&comment_aad(c.id), &c.text_sealed)
+                .ok()?;
+            Some((author.clone(), String::from_utf8(plain).ok()?))
+        };
+        let mut out = Vec::with_capacity(list.len());
+        for c in &list {
+            let Some((author, text)) = open(c) else {
+                continue;
+            };
+            let quote = (c.quote != 0).then(|| QuoteView {
+                comment: c.quote,
+                shown: quotes.iter().find(|q| q.id == c.quote).and_then(&open),
+            });
+            out.push(CommentView {
+                id: c.id,
+                post: p,
+                author,
+                parent: (c.parent != 0).then_some(c.parent),
+                quote,
+                created: c.created,
+                edited: c.edited,
+                text,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Comments on a post (replying to a top-level comment, quoting one, or neither).
+    pub async fn comment(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        text: &str,
+        parent: Option<u64>,
+        quote: Option<u64>,
+    ) -> Result<CommentView, CommunityError> {
+        let c = Self::id(id)?;
+        let text = content("text", text, MAX_COMMENT_CHARS)?;
+        if text.is_empty() {
+            return Err(invalid("text", "must not be empty"));
+        }
+        let key = self.key(user).await?;
+        let sealed_text = text.clone();
+        let (cid, wake) = self
+            .store
+            .create_comment(
+                c,
+                p,
+                user,
+                parent.unwrap_or(0),
+                quote.unwrap_or(0),
+                self.clock.now(),
+                move |cid| {
+                    key.seal(&comment_aad(cid), sealed_text.as_bytes())
+                        .map_err(seal_err)
+                },
+            )
+            .await??;
+        self.wake(wake);
+        self.comments(user, id, p, Some(cid - 1), 1)
+            .await?
+            .pop()
+            .ok_or(CommunityError::NotFound)
+    }
+
+    /// The author changes a comment's text.
+    pub async fn edit_comment(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        comment: u64,
+        text: &str,
+    ) -> Result<CommentView, CommunityError> {
+        let c = Self::id(id)?;
+        self.one_post(user, id, p).await?;
+        let text = content("text", text, MAX_COMMENT_CHARS)?;
+        if text.is_empty() {
+            return Err(invalid("text", "must not be empty"));
+        }
+        let sealed = self
+            .key(user)
+            .await?
+            .seal(&comment_aad(comment), text.as_bytes())?;
+        self.store
+            .edit_comment(c, p, comment, user, sealed, self.clock.now())
+            .await??;
+        self.comments(user, id, p, Some(comment - 1), 1)
+            .await?
+            .pop()
+            .filter(|v| v.id == comment)
+            .ok_or(CommunityError::NotFound)
+    }
+
+    /// Deletes a comment: its author, or a moderator (logged).
+    pub async fn delete_comment(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        comment: u64,
+    ) -> Result<(), CommunityError> {
+        let c = Self::id(id)?;
+        self.one_post(user, id, p).await?;
+        Ok(self
+            .store
+            .delete_comment(c, p, comment, user, self.clock.now())
+            .await??)
+    }
+
+    /// For the export: the user's posts and comments (opened) and favourites.
+    #[allow(clippy::type_complexity)]
+    pub async fn own_data(
+        &self,
+        user: u64,
+    ) -> Result<(Vec<PostView>, Vec<CommentView>, Vec<(u64, String, Millis)>), CommunityError> {
+        let (posts, comments, favs) = self.store.community_data_of(user).await?;
+        let posts = self
+            .open_posts(user, posts.into_iter().map(|p| (p, 0)).collect())
+            .await?;
+        let me = self.address_of(user).await?;
+        let key = self.key(user).await?;
+        let mut cs = Vec::with_capacity(comments.len());
+        for c in comments {
+            let text = String::from_utf8(key.open(&comment_aad(c.id), &c.text_sealed)?)
+                .map_err(|_| StoreError::Corrupt("comment"))?;
+            cs.push(CommentView {
+                id: c.id,
+                post: c.post,
+                author: me.clone(),
+                parent: (c.parent != 0).then_some(c.parent),
+                quote: (c.quote != 0).then_some(QuoteView {
+                    comment: c.quote,
+                    shown: None,
+                }),
+                created: c.created,
+                edited: c.edited,
+                text,
+            });
+        }
+        let favs = favs
+            .into_iter()
+            .map(|(p, c, at)| (p, community_id(c), at))
+            .collect();
+        Ok((posts, cs, favs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn community_ids_are_sixteen_hex_digits() {
+        assert_eq!(community_id(0xab), "00000000000000ab");
+        assert_eq!(parse_community_id("00000000000000ab"), Some(0xab));
+        assert_eq!(parse_community_id("00000000000000AB"), None);
+        assert_eq!(parse_community_id("ab"), None);
+        assert_eq!(parse_community_id("0000000000000000"), None);
+    }
+
+    #[test]
+    fn post_bodies_round_trip() {
+        let b = Body {
+            text: "南京市长江大桥".into(),
+            media: vec![PostMedia {
+                kind: MediaKind::Image,
+                media_id: "m".into(),
+                name: Some("a.png".into()),
+            }],
+        };
+        let d = Body::decode(&b.encode()).unwrap();
+        assert_eq!((d.text, d.media), (b.text, b.media));
+    }
+
+    #[test]
+    fn content_refuses_control_characters_and_long_text() {
+        assert!(content("text", "a\u{7}b", 10).is_err());
+        assert_eq!(content("text", " a\nb ", 10).unwrap(), "a\nb");
+        assert!(content("text", "abc", 2).is_err());
+    }
+}
