@@ -25,6 +25,7 @@ pub use node;
 pub use shanliao_client;
 
 pub mod openapi;
+pub mod setup;
 
 /// The policy version of the built-in configuration.
 pub const POLICY: &str = "2026-11-29";
