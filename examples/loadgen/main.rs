@@ -7,7 +7,8 @@
 //! bounded wait for every observer to have every message. It prints a table, or JSON with
 //! `--json`; a terminal sees a progress bar while messages are sent (`progress`). With
 //! `--runs N` it repeats the workload against fresh nodes and adds each figure's median and
-//! range (`summary`). Only loopback is ever contacted, and every loop is bounded.
+//! range (`summary`). It speaks to the node through `shanliao-client`, one keep-alive connection
+//! per sender. Only loopback is ever contacted, and every loop is bounded.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -19,20 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use bytes::Bytes;
 use clap::Parser;
-use futures_util::{SinkExt, StreamExt};
-use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use shanliao_client::events::{self, EventStream, Frame};
+use shanliao_client::{Api, ClientError, Connection, Endpoint, NewConversation, Registration};
 
 mod progress;
 mod summary;
@@ -266,88 +258,12 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Keep-alive HTTPS/1.1 connections to the node.
-#[derive(Clone)]
-struct Net {
-    port: u16,
-    tls: TlsConnector,
-}
-
-impl Net {
-    fn new(port: u16, cert: &Path) -> Result<Net> {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(cert)? {
-            roots.add(c?)?;
-        }
-        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Net {
-            port,
-            tls: TlsConnector::from(Arc::new(cfg)),
-        })
-    }
-
-    async fn stream(&self) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).await?;
-        tcp.set_nodelay(true)?;
-        Ok(self
-            .tls
-            .connect(ServerName::try_from("localhost")?, tcp)
-            .await?)
-    }
-
-    /// The event WebSocket of the user with `token`.
-    async fn events(
-        &self,
-        token: &str,
-    ) -> Result<tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>>
-    {
-        let mut req = "wss://localhost/api/v1/events".into_client_request()?;
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        let (ws, _) = tokio_tungstenite::client_async(req, self.stream().await?).await?;
-        Ok(ws)
-    }
-
-    async fn conn(&self) -> Result<SendRequest<Full<Bytes>>> {
-        let (send, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(self.stream().await?)).await?;
-        tokio::spawn(conn);
-        Ok(send)
-    }
-}
-
-async fn call(
-    conn: &mut SendRequest<Full<Bytes>>,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Result<(u16, Value)> {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost");
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    let bytes = match body {
-        Some(v) => {
-            b = b.header("content-type", "application/json");
-            Bytes::from(serde_json::to_vec(v)?)
-        }
-        None => Bytes::new(),
-    };
-    conn.ready().await?;
-    let resp = conn.send_request(b.body(Full::new(bytes))?).await?;
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await?.to_bytes();
-    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+/// The node at `port` on loopback, trusting its certificate `cert`.
+fn endpoint(port: u16, cert: &Path) -> Result<Endpoint> {
+    Ok(Endpoint::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        cert,
+    )?)
 }
 
 /// Send-start times of messages in flight, by mark; and delivery latencies per phase.
@@ -548,21 +464,21 @@ async fn purge_under_load(args: &Args, deadline: Instant) -> Result<Value> {
     let started = Instant::now();
     let mut node = NodeProc::start_in(&args.node_bin, dir, retention)?;
     let startup_secs = started.elapsed().as_secs_f64();
-    let net = Net::new(node.port, &node.cert())?;
-    let mut setup = net.conn().await?;
+    let net = endpoint(node.port, &node.cert())?;
+    let mut setup = net.connection().await?;
     let tokens = vec![
         account(&mut setup, "load0", 0).await?,
         account(&mut setup, "load1", 1).await?,
     ];
-    let (_, v) = call(
-        &mut setup,
-        Method::POST,
-        "/api/v1/conversations",
-        Some(&tokens[0]),
-        Some(&json!({"kind": "direct", "with": "load1@localhost"})),
-    )
-    .await?;
-    let room = v["id"].as_str().context("room")?.to_string();
+    let room = setup
+        .create_conversation(
+            &tokens[0],
+            &NewConversation::Direct {
+                with: "load1@localhost",
+            },
+        )
+        .await
+        .context("create the conversation")?;
     let book = Arc::new(Book::default());
     let quick = Args {
         users: 2,
@@ -644,25 +560,23 @@ async fn purge_under_load(args: &Args, deadline: Instant) -> Result<Value> {
 }
 
 /// Registers and logs in `handle` (phone number `n`) over `conn`; returns the token.
-async fn account(conn: &mut SendRequest<Full<Bytes>>, handle: &str, n: usize) -> Result<String> {
-    let reg = json!({"phone": format!("+86139{:08}", n), "handle": handle, "password": "load-password",
-                     "nickname": handle, "accept_policy": "2026-11-29"});
-    let (s, v) = call(conn, Method::POST, "/api/v1/accounts", None, Some(&reg)).await?;
-    if s != 201 {
-        bail!("register {handle}: {s} {v}");
-    }
-    let (s, v) = call(
-        conn,
-        Method::POST,
-        "/api/v1/sessions",
-        None,
-        Some(&json!({"login": handle, "password": "load-password"})),
-    )
-    .await?;
-    if s != 201 {
-        bail!("login {handle}: {s} {v}");
-    }
-    Ok(v["token"].as_str().context("token")?.to_string())
+async fn account(conn: &mut Connection, handle: &str, n: usize) -> Result<String> {
+    let phone = format!("+86139{:08}", n);
+    let form = Registration {
+        phone: &phone,
+        handle,
+        password: "load-password",
+        nickname: handle,
+        accept_policy: "2026-11-29",
+    };
+    conn.register(&form)
+        .await
+        .with_context(|| format!("register {handle}"))?;
+    let session = conn
+        .login(handle, "load-password")
+        .await
+        .with_context(|| format!("login {handle}"))?;
+    Ok(session.token)
 }
 
 /// `--idle-ws`: the server's resident memory per idle event stream. RSS is read after setup
@@ -676,8 +590,8 @@ async fn idle_websockets(args: &Args) -> Result<Value> {
         args.idle_ws + 1_000
     );
     let mut node = NodeProc::start_in(&args.node_bin, dir, &extra)?;
-    let net = Net::new(node.port, &node.cert())?;
-    let mut setup = net.conn().await?;
+    let net = endpoint(node.port, &node.cert())?;
+    let mut setup = net.connection().await?;
     let mut tokens = Vec::new();
     for u in 0..args.users {
         tokens.push(account(&mut setup, &format!("idle{u}"), u).await?);
@@ -696,7 +610,7 @@ async fn idle_websockets(args: &Args) -> Result<Value> {
         );
         pending.spawn(async move {
             let _slot = opening.acquire_owned().await?;
-            net.events(&token).await
+            Ok::<_, anyhow::Error>(net.events(Some(&token), None).await?)
         });
         if i % 1_000 == 999 {
             progress(args, &format!("{} streams asked for", i + 1));
@@ -785,11 +699,11 @@ async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
         nodes.push(NodeProc::start_config(&args.node_bin, dir, &text, cert)?);
     }
     let (na, nb) = (
-        Net::new(nodes[0].port, &nodes[0].cert())?,
-        Net::new(nodes[1].port, &nodes[1].cert())?,
+        endpoint(nodes[0].port, &nodes[0].cert())?,
+        endpoint(nodes[1].port, &nodes[1].cert())?,
     );
     progress(args, "setup: users on both nodes, a group hosted on b.test");
-    let (mut ca, mut cb) = (na.conn().await?, nb.conn().await?);
+    let (mut ca, mut cb) = (na.connection().await?, nb.connection().await?);
     let mut senders = Vec::new();
     for i in 0..args.users {
         senders.push(account(&mut ca, &format!("load{i}"), i).await?);
@@ -801,33 +715,28 @@ async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
     }
     let mut members: Vec<String> = (0..args.users).map(|i| format!("load{i}@a.test")).collect();
     members.extend((0..args.observers).map(|i| format!("obs{i}@b.test")));
-    let mut c = nb.conn().await?;
-    let (s, v) = call(
-        &mut c,
-        Method::POST,
-        "/api/v1/conversations",
-        Some(&host),
-        Some(&json!({"kind": "group", "name": "fed", "members": members})),
-    )
-    .await?;
-    if s != 201 {
-        bail!("create group: {s} {v}");
-    }
-    let room = v["id"].as_str().context("id")?.to_string();
-    let mut ca = na.conn().await?;
+    let mut c = nb.connection().await?;
+    let room = c
+        .create_conversation(
+            &host,
+            &NewConversation::Group {
+                name: "fed",
+                members: &members,
+            },
+        )
+        .await
+        .context("create group")?;
+    let mut ca = na.connection().await?;
     let mut ready = false;
     for _ in 0..200 {
-        let (s, _) = call(
-            &mut ca,
-            Method::GET,
-            &format!("/api/v1/conversations/{room}"),
-            Some(&senders[0]),
-            None,
-        )
-        .await?;
-        if s == 200 {
-            ready = true;
-            break;
+        match ca.conversation(&senders[0], &room).await {
+            Ok(_) => {
+                ready = true;
+                break;
+            }
+            // Not on a.test yet.
+            Err(ClientError::Status { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -841,7 +750,7 @@ async fn federation_load(args: &Args, deadline: Instant) -> Result<Value> {
         (&nb, &b_observers[..], "obs", "b.test"),
     ] {
         for (i, token) in tokens.iter().enumerate() {
-            let ws = net.events(token).await?;
+            let ws = net.events(Some(token), None).await?;
             observers.push(tokio::spawn(observe(
                 ws,
                 format!("{name}{i}@{domain}"),
@@ -919,38 +828,29 @@ fn now_ms() -> u64 {
 }
 
 async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
-    let net = Net::new(node.port, &node.cert())?;
-    let mut setup = net.conn().await?;
+    let net = endpoint(node.port, &node.cert())?;
+    let mut setup = net.connection().await?;
     let mut tokens = Vec::new();
     progress(args, "setup: registering users");
     for i in 0..args.users {
         let token = account(&mut setup, &format!("load{i}"), i).await?;
         // Keep history, as Synapse does, so disk figures compare like with like.
-        call(
-            &mut setup,
-            Method::PUT,
-            "/api/v1/me/consents/cloud_sync",
-            Some(&token),
-            Some(&json!({"granted": true})),
-        )
-        .await?;
+        setup.set_consent(&token, "cloud_sync", true).await?;
         tokens.push(token);
     }
     let members: Vec<String> = (1..args.users)
         .map(|i| format!("load{i}@localhost"))
         .collect();
-    let (s, v) = call(
-        &mut setup,
-        Method::POST,
-        "/api/v1/conversations",
-        Some(&tokens[0]),
-        Some(&json!({"kind": "group", "name": "load", "members": members})),
-    )
-    .await?;
-    if s != 201 {
-        bail!("create group: {s} {v}");
-    }
-    let room = v["id"].as_str().context("id")?.to_string();
+    let room = setup
+        .create_conversation(
+            &tokens[0],
+            &NewConversation::Group {
+                name: "load",
+                members: &members,
+            },
+        )
+        .await
+        .context("create group")?;
 
     let null_rps = if args.null_secs > 0 {
         progress(args, "null-request baseline");
@@ -962,7 +862,7 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     let book = Arc::new(Book::default());
     let mut observers = Vec::new();
     for (i, token) in tokens.iter().enumerate().take(args.observers) {
-        let ws = net.events(token).await?;
+        let ws = net.events(Some(token), None).await?;
         let book = book.clone();
         let me = format!("load{i}@localhost");
         observers.push(tokio::spawn(observe(ws, me, book)));
@@ -1001,7 +901,7 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
     let own_load = cpu_secs_of("self") - own0;
 
     progress(args, "probe");
-    let mut probe_conn = net.conn().await?;
+    let mut probe_conn = net.connection().await?;
     for p in 0..args.probe {
         let mark = format!("p{p}");
         let sender = p % args.users;
@@ -1009,15 +909,15 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(mark.clone(), (Instant::now(), sender, "probe"));
-        let body = json!({"txn_id": mark, "body": {"type": "text", "text": body_text(&mark, args.body_bytes)}});
-        call(
-            &mut probe_conn,
-            Method::POST,
-            &format!("/api/v1/conversations/{room}/messages"),
-            Some(&tokens[sender]),
-            Some(&body),
-        )
-        .await?;
+        probe_conn
+            .send_text(
+                &tokens[sender],
+                &room,
+                &mark,
+                &body_text(&mark, args.body_bytes),
+            )
+            .await
+            .with_context(|| format!("send {mark}"))?;
         tokio::time::sleep(Duration::from_millis(args.probe_interval_ms)).await;
     }
 
@@ -1066,19 +966,16 @@ async fn run(args: &Args, node: &NodeProc, deadline: Instant) -> Result<Value> {
 }
 
 /// GET /health from `concurrency` keep-alive connections in a closed loop for `span`.
-async fn null_baseline(net: &Net, concurrency: usize, span: Duration) -> Result<f64> {
+async fn null_baseline(net: &Endpoint, concurrency: usize, span: Duration) -> Result<f64> {
     let end = Instant::now() + span;
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (net, done) = (net.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
-            let mut conn = net.conn().await?;
+            let mut conn = net.connection().await?;
             while Instant::now() < end {
-                let (s, _) = call(&mut conn, Method::GET, "/health", None, None).await?;
-                if s != 200 {
-                    bail!("health: {s}");
-                }
+                conn.health().await.context("health")?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             Ok::<_, anyhow::Error>(())
@@ -1094,7 +991,7 @@ async fn null_baseline(net: &Net, concurrency: usize, span: Duration) -> Result<
 #[allow(clippy::too_many_arguments)]
 async fn send_phase(
     args: &Args,
-    net: &Net,
+    net: &Endpoint,
     tokens: &[String],
     room: &str,
     book: &Arc<Book>,
@@ -1118,7 +1015,7 @@ async fn send_phase(
         );
         let (users, body_bytes) = (args.users, args.body_bytes);
         tasks.push(tokio::spawn(async move {
-            let mut conn = net.conn().await?;
+            let mut conn = net.connection().await?;
             let mut lat = Vec::new();
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -1128,13 +1025,14 @@ async fn send_phase(
                 let mark = format!("{}{k}", &phase[..1]);
                 let sender = k % users;
                 let t0 = Instant::now();
-                book.starts.lock().unwrap_or_else(|e| e.into_inner()).insert(mark.clone(), (t0, sender, phase));
-                let body = json!({"txn_id": mark, "body": {"type": "text", "text": body_text(&mark, body_bytes)}});
-                let (s, v) = call(&mut conn, Method::POST, &format!("/api/v1/conversations/{room}/messages"), Some(&tokens[sender]), Some(&body)).await?;
-                // 202: queued for the node hosting the conversation (federation).
-                if s != 201 && s != 202 {
-                    bail!("send {mark}: {s} {v}");
-                }
+                book.starts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(mark.clone(), (t0, sender, phase));
+                // 201, or 202: queued for the node hosting the conversation (federation).
+                conn.send_text(&tokens[sender], &room, &mark, &body_text(&mark, body_bytes))
+                    .await
+                    .with_context(|| format!("send {mark}"))?;
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
                 answered.fetch_add(1, Ordering::Relaxed);
             }
@@ -1156,41 +1054,11 @@ async fn send_phase(
     Ok((all.len() as u64, all, elapsed))
 }
 
-/// What an observer reads of an event frame (the rest is skipped, not built into a tree).
-#[derive(serde::Deserialize)]
-struct Event<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    cursor: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    message: Option<EventMessage<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct EventMessage<'a> {
-    #[serde(borrow)]
-    sender: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    body: Option<EventBody<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct EventBody<'a> {
-    #[serde(borrow)]
-    text: Option<std::borrow::Cow<'a, str>>,
-}
-
 /// One observer: records the delivery latency of every message from someone else.
-async fn observe(
-    mut ws: tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>,
-    me: String,
-    book: Arc<Book>,
-) {
+async fn observe(mut ws: EventStream, me: String, book: Arc<Book>) {
     let mut since_ack = 0;
-    while let Some(Ok(frame)) = ws.next().await {
-        let Message::Text(t) = frame else { continue };
-        let Ok(e) = serde_json::from_str::<Event<'_>>(t.as_str()) else {
+    while let Ok(t) = events::next_text(&mut ws).await {
+        let Ok(e) = Frame::parse(t.as_str()) else {
             continue;
         };
         let now = Instant::now();
@@ -1222,8 +1090,7 @@ async fn observe(
         since_ack += 1;
         if since_ack >= 200 {
             since_ack = 0;
-            let ack = json!({"type": "ack", "cursor": e.cursor});
-            let _ = ws.send(Message::Text(ack.to_string().into())).await;
+            let _ = events::ack(&mut ws, &e.cursor).await;
         }
     }
 }

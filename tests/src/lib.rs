@@ -1,6 +1,7 @@
 //! Test support for the black-box tests in `tests/tests/`: starts real nodes on `127.0.0.1:0`
-//! with temporary data directories, and speaks HTTPS to them (HTTP/1.1 or HTTP/2 by ALPN),
-//! trusting each node's own certificate. Nothing here reaches beyond loopback.
+//! with temporary data directories, and speaks HTTPS to them through `shanliao-client`
+//! (HTTP/1.1 or HTTP/2 by ALPN), trusting each node's own certificate, checking every answer
+//! against the API document. Nothing here reaches beyond loopback.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,19 +12,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use node::{Config, Node, SharedClock, SystemClock};
-use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
+use shanliao_client::{
+    Api, ApiError, ClientError, Endpoint, History, NewConversation, Registration, Transport, events,
+};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub use node;
+pub use shanliao_client;
 
 pub mod openapi;
+pub mod setup;
 
 /// The policy version of the built-in configuration.
 pub const POLICY: &str = "2026-11-29";
@@ -741,12 +743,22 @@ fn no_rate_limits_unless_asked(config: &mut Config, extra: &str) {
     }
 }
 
-/// A response, fully read.
+/// A response, fully read (a [`shanliao_client::Reply`] whose helpers panic, for tests).
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl From<shanliao_client::Reply> for Reply {
+    fn from(r: shanliao_client::Reply) -> Reply {
+        Reply {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
 }
 
 impl Reply {
@@ -757,128 +769,93 @@ impl Reply {
 
     /// The `error.code` of an error answer, checking the error shape on the way.
     pub fn error_code(&self) -> String {
-        let v = self.json();
-        let code = v["error"]["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("not an error body: {v}"));
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "error without message: {v}"
-        );
-        code.to_string()
+        let e = ApiError::parse(&self.body).unwrap_or_else(|| {
+            panic!("not an error body: {}", String::from_utf8_lossy(&self.body))
+        });
+        assert!(!e.message.is_empty(), "error without message: {e:?}");
+        e.code
     }
 }
 
-/// An HTTPS client for one node.
-#[derive(Clone)]
+/// An HTTPS client for one node: a [`shanliao_client::Endpoint`] (a fresh connection per
+/// request, 30 s for an answer) whose every answer is checked against the API document, and
+/// whose helpers panic instead of returning errors. It is also a
+/// [`shanliao_client::Transport`], so the typed calls of [`shanliao_client::Api`] run through
+/// the same check.
+#[derive(Clone, Debug)]
 pub struct Client {
-    addr: SocketAddr,
-    connector: TlsConnector,
-    connector_h2: TlsConnector,
+    endpoint: Endpoint,
 }
 
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+impl Transport for Client {
+    async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<shanliao_client::Reply, ClientError> {
+        let r = Client::send(self, req).await;
+        Ok(shanliao_client::Reply {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        })
+    }
+
+    fn host(&self) -> &str {
+        self.endpoint.host()
     }
 }
 
 impl Client {
     pub fn new(addr: SocketAddr, cert_file: &Path) -> Client {
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(cert_file).expect("cert file") {
-            roots.add(cert.expect("cert")).expect("add root");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let make = |alpn: &[&[u8]]| {
-            let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .expect("protocols")
-                .with_root_certificates(roots.clone())
-                .with_no_client_auth();
-            cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-            TlsConnector::from(Arc::new(cfg))
-        };
-        Client {
-            addr,
-            connector: make(&[b"http/1.1"]),
-            connector_h2: make(&[b"h2"]),
-        }
+        let endpoint = Endpoint::new(addr, cert_file)
+            .expect("cert file")
+            .with_timeout(Duration::from_secs(30));
+        Client { endpoint }
+    }
+
+    /// The node's address and trust, for calls of [`shanliao_client`] itself.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// A TLS connection (HTTP/1.1 offered by ALPN), not yet used.
     pub async fn connect_tls(&self) -> std::io::Result<TlsStream<TcpStream>> {
-        let tcp = TcpStream::connect(self.addr).await?;
-        let name = ServerName::try_from("localhost").expect("name");
-        self.connector.connect(name, tcp).await
+        self.endpoint.connect_tls().await.map_err(io_error)
     }
 
     /// A TLS connection with HTTP/2 agreed by ALPN, not yet used.
     pub async fn connect_tls_h2(&self) -> std::io::Result<TlsStream<TcpStream>> {
-        let tcp = TcpStream::connect(self.addr).await?;
-        let name = ServerName::try_from("localhost").expect("name");
-        self.connector_h2.connect(name, tcp).await
+        self.endpoint.connect_tls_h2().await.map_err(io_error)
     }
 
     /// Opens the event WebSocket with a bearer token (or none, to authenticate by frame).
     pub async fn ws(&self, token: Option<&str>, since: Option<&str>) -> Ws {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = match since {
-            Some(s) => format!("wss://localhost/api/v1/events?since={s}"),
-            None => "wss://localhost/api/v1/events".to_string(),
-        };
-        let mut req = url.into_client_request().expect("request");
-        if let Some(t) = token {
-            req.headers_mut().insert(
-                "authorization",
-                format!("Bearer {t}").parse().expect("header"),
-            );
-        }
-        let tls = self.connect_tls().await.expect("TLS connect");
-        let (ws, resp) = tokio_tungstenite::client_async(req, tls)
+        self.endpoint
+            .events(token, since)
             .await
-            .expect("WebSocket handshake");
-        assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
-        ws
+            .unwrap_or_else(|e| panic!("WebSocket handshake: {e}"))
     }
 
     /// Sends one request over a fresh HTTP/1.1 connection.
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Reply {
         let (method, path) = (req.method().to_string(), req.uri().path().to_string());
-        let tls = self.connect_tls().await.expect("TLS connect");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let reply = self
+            .endpoint
+            .send(req)
             .await
-            .expect("HTTP handshake");
-        tokio::spawn(conn);
-        let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
-            .await
-            .expect("response within 30 s")
-            .expect("response");
-        checked(&method, &path, read(resp).await)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        checked(&method, &path, reply.into())
     }
 
     /// Sends one request over a fresh HTTP/2 connection (ALPN h2).
     pub async fn send_h2(&self, req: Request<Full<Bytes>>) -> (Reply, Option<Vec<u8>>) {
-        let tcp = TcpStream::connect(self.addr).await.expect("connect");
-        let name = ServerName::try_from("localhost").expect("name");
-        let tls = self
-            .connector_h2
-            .connect(name, tcp)
-            .await
-            .expect("TLS connect");
-        let alpn = tls.get_ref().1.alpn_protocol().map(|p| p.to_vec());
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                .await
-                .expect("h2 handshake");
-        tokio::spawn(conn);
         let (method, path) = (req.method().to_string(), req.uri().path().to_string());
-        let resp = sender.send_request(req).await.expect("response");
-        (checked(&method, &path, read(resp).await), alpn)
+        let (reply, alpn) = self
+            .endpoint
+            .send_h2(req)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path} over h2: {e}"));
+        (checked(&method, &path, reply.into()), alpn)
     }
 
     /// `method path` with an optional bearer token and JSON body.
@@ -889,21 +866,10 @@ impl Client {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Reply {
-        let mut b = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).expect("method"))
-            .uri(path);
-        b = b.header("host", "localhost");
-        if let Some(t) = token {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        let body = match body {
-            Some(v) => {
-                b = b.header("content-type", "application/json");
-                Bytes::from(serde_json::to_vec(v).expect("json"))
-            }
-            None => Bytes::new(),
-        };
-        self.send(b.body(Full::new(body)).expect("request")).await
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let req = shanliao_client::request(self.endpoint.host(), method, path, token, body)
+            .expect("request");
+        self.send(req).await
     }
 
     /// A request with a raw body and content type.
@@ -915,16 +881,17 @@ impl Client {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
-        let mut b = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).expect("method"))
-            .uri(path)
-            .header("host", "localhost")
-            .header("content-type", content_type);
-        if let Some(t) = token {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        self.send(b.body(Full::new(Bytes::from(body))).expect("request"))
-            .await
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let req = shanliao_client::raw_request(
+            self.endpoint.host(),
+            method,
+            path,
+            token,
+            Some(content_type),
+            Bytes::from(body),
+        )
+        .expect("request");
+        self.send(req).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -933,144 +900,63 @@ impl Client {
 
     /// Registers `handle` with `phone` and password `password-<handle>`; panics unless 201.
     pub async fn register(&self, handle: &str, phone: &str) {
-        let r = self
-            .call(
-                "POST",
-                "/api/v1/accounts",
-                None,
-                Some(&json!({
-                    "phone": phone,
-                    "handle": handle,
-                    "password": format!("password-{handle}"),
-                    "nickname": format!("Nick {handle}"),
-                    "accept_policy": POLICY,
-                })),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "register {handle}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        let form = Registration {
+            phone,
+            handle,
+            password: &format!("password-{handle}"),
+            nickname: &format!("Nick {handle}"),
+            accept_policy: POLICY,
+        };
+        Api::register(&mut self.clone(), &form)
+            .await
+            .unwrap_or_else(|e| panic!("register {handle}: {e}"));
     }
 
     /// Logs in as `handle` (registered by [`Client::register`]); returns (token, device id).
     pub async fn login(&self, handle: &str) -> (String, String) {
-        let r = self
-            .call(
-                "POST",
-                "/api/v1/sessions",
-                None,
-                Some(&json!({"login": handle, "password": format!("password-{handle}")})),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "login {handle}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        let v = r.json();
-        (
-            v["token"].as_str().expect("token").into(),
-            v["device_id"].as_str().expect("device").into(),
-        )
+        let s = Api::login(&mut self.clone(), handle, &format!("password-{handle}"))
+            .await
+            .unwrap_or_else(|e| panic!("login {handle}: {e}"));
+        (s.token, s.device_id)
     }
 
     /// Sends a text message; returns the 201 body.
     pub async fn say(&self, token: &str, conv: &str, txn: &str, text: &str) -> Value {
-        let r = self
-            .call(
-                "POST",
-                &format!("/api/v1/conversations/{conv}/messages"),
-                Some(token),
-                Some(&json!({"txn_id": txn, "body": {"type": "text", "text": text}})),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "send: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        r.json()
+        let sent = self
+            .clone()
+            .send_text(token, conv, txn, text)
+            .await
+            .unwrap_or_else(|e| panic!("send: {e}"));
+        assert!(!sent.queued, "send: 202, not 201: {}", sent.body);
+        sent.body
     }
 
     /// Opens a direct conversation from `token`'s user to `with`; returns its id.
     pub async fn direct(&self, token: &str, with: &str) -> String {
-        let r = self
-            .call(
-                "POST",
-                "/api/v1/conversations",
-                Some(token),
-                Some(&json!({"kind": "direct", "with": with})),
-            )
-            .await;
-        assert!(
-            r.status.is_success(),
-            "direct: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        r.json()["id"].as_str().expect("id").to_string()
+        self.clone()
+            .create_conversation(token, &NewConversation::Direct { with })
+            .await
+            .unwrap_or_else(|e| panic!("direct: {e}"))
     }
 
     /// The texts of a conversation's history as `token` sees it, oldest first.
     pub async fn texts(&self, token: &str, conv: &str) -> Vec<String> {
-        let r = self
-            .get(
-                &format!("/api/v1/conversations/{conv}/messages?limit=200"),
-                Some(token),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.body)
-        );
-        let mut v: Vec<String> = r.json()["messages"]
-            .as_array()
-            .expect("messages")
-            .iter()
-            .map(|m| {
-                m["body"]["text"]
-                    .as_str()
-                    .unwrap_or("<recalled>")
-                    .to_string()
-            })
-            .collect();
-        v.reverse();
-        v
+        let history = self
+            .clone()
+            .history(token, conv, 200)
+            .await
+            .unwrap_or_else(|e| panic!("history: {e}"));
+        shown(&history)
     }
 
     /// Like [`Client::texts`], but an empty list when the history cannot be read (not a
     /// member, or not yet on this node): for polling across nodes.
     pub async fn visible_texts(&self, token: &str, conv: &str) -> Vec<String> {
-        let r = self
-            .get(
-                &format!("/api/v1/conversations/{conv}/messages?limit=200"),
-                Some(token),
-            )
-            .await;
-        if r.status != StatusCode::OK {
-            return Vec::new();
+        match self.clone().history(token, conv, 200).await {
+            Ok(history) => shown(&history),
+            Err(ClientError::Status { .. }) => Vec::new(),
+            Err(e) => panic!("history: {e}"),
         }
-        let mut v: Vec<String> = r.json()["messages"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|m| {
-                        m["body"]["text"]
-                            .as_str()
-                            .unwrap_or("<recalled>")
-                            .to_string()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.reverse();
-        v
     }
 
     /// Grants or revokes a purpose; returns the reply.
@@ -1091,32 +977,38 @@ impl Client {
     }
 }
 
+/// A history's texts oldest first, `<recalled>` for a message without text.
+fn shown(history: &History) -> Vec<String> {
+    history
+        .texts()
+        .into_iter()
+        .map(|t| t.unwrap_or_else(|| "<recalled>".to_string()))
+        .collect()
+}
+
+/// The I/O error under a failed connection (what tests of connection limits look at).
+fn io_error(e: ClientError) -> std::io::Error {
+    match e {
+        ClientError::Connect(e) | ClientError::Tls(e) => e,
+        other => std::io::Error::other(other),
+    }
+}
+
 /// A WebSocket to a node.
-pub type Ws = tokio_tungstenite::WebSocketStream<TlsStream<TcpStream>>;
+pub type Ws = shanliao_client::EventStream;
 
 /// The next event frame on `ws` as JSON (pings skipped), checked against the API document's
 /// `Event`; panics after 10 s.
 pub async fn next_event(ws: &mut Ws) -> Value {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("an event within 10 s")
-            .expect("stream open")
-            .expect("frame");
-        match frame {
-            Message::Text(t) => {
-                let event = serde_json::from_str(t.as_str()).expect("event JSON");
-                if let Err(e) = openapi::check_event(&event) {
-                    panic!("event breaks openapi.json: {e}");
-                }
-                return event;
-            }
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => continue,
-        }
+    let text = tokio::time::timeout(Duration::from_secs(10), events::next_text(ws))
+        .await
+        .expect("an event within 10 s")
+        .unwrap_or_else(|e| panic!("no event: {e}"));
+    let event = serde_json::from_str(text.as_str()).expect("event JSON");
+    if let Err(e) = openapi::check_event(&event) {
+        panic!("event breaks openapi.json: {e}");
     }
+    event
 }
 
 /// Events of type `kind` only, skipping others (sign-in notices and membership events).
@@ -1125,19 +1017,6 @@ pub async fn next_of(ws: &mut Ws, kind: &str) -> Value {
         let e = next_event(ws).await;
         if e["type"] == kind {
             return e;
-        }
-    }
-}
-
-/// Whether another frame arrives within `ms`.
-pub async fn quiet_for(ws: &mut Ws, ms: u64) -> bool {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
-    loop {
-        match tokio::time::timeout(Duration::from_millis(ms), ws.next()).await {
-            Err(_) => return true,
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            Ok(_) => return false,
         }
     }
 }
@@ -1158,16 +1037,6 @@ fn checked(method: &str, path: &str, reply: Reply) -> Reply {
         panic!("response breaks openapi.json: {e}");
     }
     reply
-}
-
-async fn read(resp: http::Response<hyper::body::Incoming>) -> Reply {
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
 }
 
 /// Distinct, valid Chinese mobile numbers for tests: `+86 139 0000 NNNN`.

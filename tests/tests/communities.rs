@@ -12,6 +12,9 @@ use img_parts::jpeg::Jpeg;
 use img_parts::{Bytes, ImageEXIF};
 use node::{AdminRequest, ManualClock, Millis};
 use serde_json::{Value, json};
+use tests::setup::{
+    self, befriend, join_community as join, moderate_community as moderate, post_text as post,
+};
 use tests::{Client, TestNode, next_event, next_of, now_ms, phone};
 
 fn body(r: &tests::Reply) -> String {
@@ -20,56 +23,14 @@ fn body(r: &tests::Reply) -> String {
 
 /// Creates a community; returns its id.
 async fn community(c: &Client, t: &str, name: &str, visibility: &str) -> String {
-    let r = c
-        .call(
-            "POST",
-            "/api/v1/communities",
-            Some(t),
-            Some(&json!({"name": name, "description": "about it", "visibility": visibility})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
-    let v = r.json();
+    let v = setup::create_community(c, t, name, "about it", visibility).await;
     assert_eq!(v["role"], "owner");
     v["id"].as_str().unwrap().to_string()
 }
 
-async fn join(c: &Client, t: &str, id: &str) -> tests::Reply {
-    c.call(
-        "POST",
-        &format!("/api/v1/communities/{id}/join"),
-        Some(t),
-        None,
-    )
-    .await
-}
-
-async fn moderate(c: &Client, t: &str, id: &str, address: &str, action: &str) -> tests::Reply {
-    c.call(
-        "POST",
-        &format!("/api/v1/communities/{id}/moderation"),
-        Some(t),
-        Some(&json!({"address": address, "action": action})),
-    )
-    .await
-}
-
 /// Posts `post` (a JSON body); returns the reply.
 async fn post_raw(c: &Client, t: &str, id: &str, post: Value) -> tests::Reply {
-    c.call(
-        "POST",
-        &format!("/api/v1/communities/{id}/posts"),
-        Some(t),
-        Some(&post),
-    )
-    .await
-}
-
-/// Posts text with a visibility; returns the post's id.
-async fn post(c: &Client, t: &str, id: &str, text: &str, visibility: &str) -> u64 {
-    let r = post_raw(c, t, id, json!({"text": text, "visibility": visibility})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
-    r.json()["id"].as_u64().unwrap()
+    setup::community_post(c, t, id, &post).await
 }
 
 async fn comment(c: &Client, t: &str, id: &str, p: u64, v: Value) -> tests::Reply {
@@ -783,28 +744,6 @@ async fn new_posts_and_comments_arrive_as_events_for_members_who_may_see_them() 
 }
 
 /// `a` asks `b` (at `b_addr`) to be friends and `b` accepts.
-async fn befriend(c: &Client, a: &str, b: &str, b_addr: &str) {
-    let r = c
-        .call(
-            "POST",
-            "/api/v1/friends/requests",
-            Some(a),
-            Some(&json!({ "to": b_addr })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    let r = c
-        .call(
-            "POST",
-            &format!("/api/v1/friends/requests/{id}/accept"),
-            Some(b),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
-}
-
 #[tokio::test]
 async fn friends_only_posts_are_seen_by_the_authors_friends_and_nobody_else() {
     let n = TestNode::start().await;

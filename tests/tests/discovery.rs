@@ -10,6 +10,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tests::node::{AdminRequest, ManualClock, Millis};
+use tests::setup::befriend;
 use tests::{Client, TestNode, now_ms, phone};
 
 /// The client's contact hash, as `docs/PROTOCOL.md`'s discovery section defines it.
@@ -831,28 +832,6 @@ async fn the_export_holds_my_discovery_data_and_no_uploaded_number() {
     ] {
         assert!(!text.contains(never), "{never} in the export");
     }
-}
-
-async fn befriend(c: &Client, a: &str, b: &str, b_addr: &str) {
-    let r = c
-        .call(
-            "POST",
-            "/api/v1/friends/requests",
-            Some(a),
-            Some(&json!({ "to": b_addr })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    let r = c
-        .call(
-            "POST",
-            &format!("/api/v1/friends/requests/{id}/accept"),
-            Some(b),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
 }
 
 #[tokio::test]

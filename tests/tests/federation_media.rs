@@ -8,37 +8,10 @@ use base64::Engine;
 use http::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tests::setup::{send_media as send, upload_media as upload};
 use tests::{Client, eventually, federation, phone};
 
 use crate::media::{XMP_MARKER, contains, decode_jpeg, has_gps, jpeg_with_gps};
-
-async fn upload(c: &Client, token: &str, ct: &str, body: Vec<u8>) -> String {
-    let r = c.raw("POST", "/api/v1/media", Some(token), ct, body).await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    r.json()["media_id"].as_str().unwrap().to_string()
-}
-
-async fn send(
-    c: &Client,
-    token: &str,
-    conv: &str,
-    txn: &str,
-    kind: &str,
-    media: &str,
-) -> tests::Reply {
-    c.call(
-        "POST",
-        &format!("/api/v1/conversations/{conv}/messages"),
-        Some(token),
-        Some(&json!({"txn_id": txn, "body": {"type": kind, "media_id": media}})),
-    )
-    .await
-}
 
 /// The (seq, media id) of the media messages of `conv` as `token` sees them on `c`, oldest
 /// first; empty while the history cannot be read.

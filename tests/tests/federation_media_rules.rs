@@ -4,37 +4,16 @@
 
 use http::StatusCode;
 use serde_json::json;
-use tests::{Client, eventually, federation, phone};
+use tests::{Client, eventually, federation, phone, setup};
 
 use crate::federation_media::{fetch, hosted_file, media_in, noise, reference};
 
 async fn upload(c: &Client, token: &str, body: Vec<u8>) -> String {
-    let r = c
-        .raw(
-            "POST",
-            "/api/v1/media",
-            Some(token),
-            "application/octet-stream",
-            body,
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    r.json()["media_id"].as_str().unwrap().to_string()
+    setup::upload_media(c, token, "application/octet-stream", body).await
 }
 
 async fn send_file(c: &Client, token: &str, conv: &str, txn: &str, media: &str) -> tests::Reply {
-    c.call(
-        "POST",
-        &format!("/api/v1/conversations/{conv}/messages"),
-        Some(token),
-        Some(&json!({"txn_id": txn, "body": {"type": "file", "media_id": media}})),
-    )
-    .await
+    setup::send_media(c, token, conv, txn, "file", media).await
 }
 
 /// How many messages `token` sees in `conv` on `c`.

@@ -6,6 +6,7 @@
 
 use http::StatusCode;
 use serde_json::{Value, json};
+use tests::setup::{self, befriend, post_text as post};
 use tests::{Client, TestNode, phone};
 
 fn body(r: &tests::Reply) -> String {
@@ -52,75 +53,18 @@ async fn communities(c: &Client, token: &str, q: &str) -> Vec<String> {
 }
 
 async fn community(c: &Client, t: &str, name: &str, about: &str, visibility: &str) -> String {
-    let r = c
-        .call(
-            "POST",
-            "/api/v1/communities",
-            Some(t),
-            Some(&json!({"name": name, "description": about, "visibility": visibility})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
-    r.json()["id"].as_str().unwrap().to_string()
+    let v = setup::create_community(c, t, name, about, visibility).await;
+    v["id"].as_str().unwrap().to_string()
 }
 
 async fn join(c: &Client, t: &str, id: &str) {
-    let r = c
-        .call(
-            "POST",
-            &format!("/api/v1/communities/{id}/join"),
-            Some(t),
-            None,
-        )
-        .await;
+    let r = setup::join_community(c, t, id).await;
     assert!(r.status.is_success(), "{}", body(&r));
 }
 
 async fn moderate(c: &Client, t: &str, id: &str, address: &str, action: &str) {
-    let r = c
-        .call(
-            "POST",
-            &format!("/api/v1/communities/{id}/moderation"),
-            Some(t),
-            Some(&json!({"address": address, "action": action})),
-        )
-        .await;
+    let r = setup::moderate_community(c, t, id, address, action).await;
     assert!(r.status.is_success(), "{}", body(&r));
-}
-
-async fn post(c: &Client, t: &str, id: &str, text: &str, visibility: &str) -> u64 {
-    let r = c
-        .call(
-            "POST",
-            &format!("/api/v1/communities/{id}/posts"),
-            Some(t),
-            Some(&json!({"text": text, "visibility": visibility})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
-    r.json()["id"].as_u64().unwrap()
-}
-
-async fn befriend(c: &Client, a: &str, b: &str, b_addr: &str) {
-    let r = c
-        .call(
-            "POST",
-            "/api/v1/friends/requests",
-            Some(a),
-            Some(&json!({ "to": b_addr })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    let r = c
-        .call(
-            "POST",
-            &format!("/api/v1/friends/requests/{id}/accept"),
-            Some(b),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
 }
 
 #[tokio::test]
