@@ -369,16 +369,10 @@ impl Accounts {
             })
             .await?;
         // Tell the account's other devices, so a sign-in the user did not make stands out.
-        let text = format!(
-            "A new device signed in to your account at {}.",
-            now.to_rfc3339()
-        );
-        let notice = crate::storage::EventRecord::Notice {
-            kind: crate::storage::NoticeKind::Security,
-            title: "New sign-in".into(),
-            text,
-        };
-        let pos = self.store.notify_user(account.id, notice).await?;
+        let pos = self
+            .store
+            .notify_user(account.id, crate::notices::sign_in(now))
+            .await?;
         self.hub.publish(&[account.id], pos);
         Ok((token, device_id))
     }

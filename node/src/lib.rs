@@ -22,6 +22,7 @@ mod media;
 mod messaging;
 mod metrics;
 mod metrics_http;
+mod notices;
 mod policy;
 mod privacy;
 mod profile;

@@ -35,7 +35,7 @@ use crate::privacy::{Exporter, Finding, Minors, PrivacyError};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::{RequestError, Requests};
 use crate::storage::{
-    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeKind, Store, StoreError,
+    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeContent, NoticeKind, Store, StoreError,
 };
 use crate::time::{Millis, SharedClock};
 use crate::wiring::wire;
@@ -627,8 +627,10 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                     targets,
                     EventRecord::Notice {
                         kind: NoticeKind::Incident,
-                        title: title.clone(),
-                        text: body.trim().to_string(),
+                        content: NoticeContent::Text {
+                            title: title.clone(),
+                            text: body.trim().to_string(),
+                        },
                     },
                     ctx.audit("incident.notify", None, &format!("{scope} users: {title}")),
                 )
@@ -794,7 +796,7 @@ pub async fn export_to(
 ) -> Result<(), AdminError> {
     use tokio::io::AsyncWriteExt;
     let user = ctx.user(address).await?;
-    let (producer, mut rx) = ctx.exporter.archive(user, "admin");
+    let (producer, mut rx) = ctx.exporter.archive(user, "admin", crate::policy::Lang::Zh);
     let consume = async {
         while let Some(chunk) = rx.recv().await {
             match chunk {

@@ -13,7 +13,7 @@ use super::{Lang, Policy};
 use crate::config::Date;
 use crate::hub::Hub;
 use crate::storage::{
-    AuditEntry, EventRecord, NoticeKind, PolicyVersionRecord, PrivacyRefusal, Store, StoreError,
+    AuditEntry, EventRecord, PolicyVersionRecord, PrivacyRefusal, Store, StoreError,
 };
 use crate::time::{Millis, SharedClock};
 
@@ -282,19 +282,7 @@ impl PolicyBook {
     }
 
     fn notice_of(version: &str, effective: Date, narrows: bool) -> EventRecord {
-        let mut text = format!(
-            "Version {version} of the privacy policy takes effect on {effective}. Read it at GET /api/v1/policy/versions/{version} and accept it with POST /api/v1/me/policy/accept."
-        );
-        if narrows {
-            text.push_str(
-                " It narrows your rights: from that day, optional features are paused until you accept it; basic functions keep working.",
-            );
-        }
-        EventRecord::Notice {
-            kind: NoticeKind::Policy,
-            title: format!("Privacy policy {version} from {effective}"),
-            text,
-        }
+        crate::notices::policy(version, &effective.to_string(), narrows)
     }
 
     /// Records that `user` accepts `version`, which must be the current one or an upcoming one.
