@@ -213,7 +213,11 @@ mod tests {
         assert_eq!(plain.title, "Privacy policy v2 from 2027-01-01");
         assert_eq!(narrow.title, plain.title);
         assert!(!plain.text.contains("narrows"), "{}", plain.text);
-        assert!(narrow.text.contains("narrows your rights"), "{}", narrow.text);
+        assert!(
+            narrow.text.contains("narrows your rights"),
+            "{}",
+            narrow.text
+        );
         let zh = words(&content(policy("v2", "2027-01-01", true)), Lang::Zh);
         assert_eq!(zh.title, "隐私政策 v2（2027-01-01 起生效）");
         assert!(zh.text.contains("缩小了你的权利"), "{}", zh.text);

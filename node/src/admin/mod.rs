@@ -35,7 +35,8 @@ use crate::privacy::{Exporter, Finding, Minors, PrivacyError};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::{RequestError, Requests};
 use crate::storage::{
-    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeContent, NoticeKind, Store, StoreError,
+    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeContent, NoticeKind, Store,
+    StoreError,
 };
 use crate::time::{Millis, SharedClock};
 use crate::wiring::wire;

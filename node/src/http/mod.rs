@@ -315,9 +315,7 @@ async fn public(
         Public::OpenApi => Ok(openapi::get()),
         Public::Policy => policy::get(&api.policy, q, req.headers()),
         Public::PolicyVersions => Ok(policy::versions(&api.policy)),
-        Public::PolicyVersion => {
-            policy::version(&api.policy, param(&params, 0), q, req.headers())
-        }
+        Public::PolicyVersion => policy::version(&api.policy, param(&params, 0), q, req.headers()),
         Public::Page => privacy::public_page(&api.page, param(&params, 0), &api.domain).await,
         Public::Register => accounts::register(&api.accounts, &api.domain, req, api.max_body).await,
         Public::Login => accounts::login(&api.accounts, req, peer, api.max_body).await,

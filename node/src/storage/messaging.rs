@@ -1848,12 +1848,7 @@ mod tests {
 
     #[test]
     fn a_coded_notice_claiming_more_parameters_than_bytes_is_corrupt() {
-        let bad = Enc::new(1)
-            .u64(9)
-            .u64(0)
-            .str("c")
-            .u64(u64::MAX)
-            .finish();
+        let bad = Enc::new(1).u64(9).u64(0).str("c").u64(u64::MAX).finish();
         assert!(matches!(
             EventRecord::decode(&bad),
             Err(StoreError::Corrupt("event"))
