@@ -1,6 +1,6 @@
 //! The event feed: new messages, recalls, membership changes and notices, each with a cursor.
 //!
-//! - `GET /api/v1/sync?since=CURSOR&timeout=MS` — long poll. Returns at once if there are
+//! - `GET /api/v1/sync?since=CURSOR&timeout=MS[&lang=zh|en]` — long poll. Returns at once if there are
 //!   events after `since`, else waits up to `timeout` (0–60000, default 30000). Passing `since`
 //!   acknowledges everything up to it for this device.
 //! - `GET /api/v1/events[?since=CURSOR][&lang=zh|en]` — WebSocket (HTTP/1.1 upgrade). Authenticate with the
@@ -10,6 +10,8 @@
 //!   The server pings every 30 seconds and closes a connection that stays silent for 90.
 //!   A client frame over 16 KiB is answered with close code 1009, a protocol violation with
 //!   1002 and a text frame that is not UTF-8 with 1007, before the connection closes.
+//!
+//! Both word notices in `lang`, else by `Accept-Language` (`lang.rs`), beside their code.
 //!
 //! A client that reconnects with its last cursor misses nothing and gets nothing twice.
 
