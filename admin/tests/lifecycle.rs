@@ -457,10 +457,15 @@ async fn a_users_request_reaches_the_admin_and_the_answer_comes_back_as_a_notice
     );
     let notice = loop {
         let e = tests::next_of(&mut ws, "notice").await;
-        if e["text"].as_str().unwrap().contains("request") {
+        if e["kind"] == "request" {
             break e;
         }
     };
+    assert_eq!(notice["code"], "request.answered", "{notice}");
+    assert_eq!(
+        notice["params"],
+        serde_json::json!({"request": id.to_string()})
+    );
     assert!(
         notice["text"].as_str().unwrap().contains(&format!("#{id}")),
         "{notice}"

@@ -135,7 +135,14 @@ async fn policy_publish_announces_a_version_to_every_user_and_refuses_bad_input(
             .filter(|n| n["kind"] == "policy")
             .collect();
         assert_eq!(policy.len(), 1);
-        assert!(policy[0]["text"].as_str().unwrap().contains("narrows"));
+        // Worded in Chinese without `lang` or `Accept-Language`; the code says it narrows.
+        assert_eq!(policy[0]["code"], "policy.published_narrowing");
+        assert!(
+            policy[0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("缩小了你的权利")
+        );
     }
     let v2 = c
         .get("/api/v1/policy/versions/v2?lang=en", None)

@@ -12,16 +12,12 @@ use serde_json::{Value, json};
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
-use super::lang::{LangQuery, negotiate};
-use super::query::read;
 use domain::accounts::Session;
 use domain::consents::{Consents, Purpose, PurposeState};
 use domain::policy::{Lang, PolicyBook};
 use domain::privacy::Minors;
 
-fn lang_of(query: Option<&str>, headers: &HeaderMap) -> Result<Lang, ApiError> {
-    negotiate(read::<LangQuery>(query)?.lang.as_deref(), headers)
-}
+use super::lang::of_request as lang_of;
 
 fn state_json(s: &PurposeState, lang: Lang) -> Value {
     let words = s.purpose.words(lang);

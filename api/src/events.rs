@@ -1,15 +1,17 @@
 //! The event feed: new messages, recalls, membership changes and notices, each with a cursor.
 //!
-//! - `GET /api/v1/sync?since=CURSOR&timeout=MS` — long poll. Returns at once if there are
+//! - `GET /api/v1/sync?since=CURSOR&timeout=MS[&lang=zh|en]` — long poll. Returns at once if there are
 //!   events after `since`, else waits up to `timeout` (0–60000, default 30000). Passing `since`
 //!   acknowledges everything up to it for this device.
-//! - `GET /api/v1/events[?since=CURSOR]` — WebSocket (HTTP/1.1 upgrade). Authenticate with the
+//! - `GET /api/v1/events[?since=CURSOR][&lang=zh|en]` — WebSocket (HTTP/1.1 upgrade). Authenticate with the
 //!   `Authorization: Bearer` header, or — where a client cannot set headers — with a first text
 //!   frame `{"type":"auth","token":"…"}` within 10 seconds. The server sends one text frame per
 //!   event (`{"type":…,"cursor":"N",…}`); the client acknowledges with `{"type":"ack","cursor":"N"}`.
 //!   The server pings every 30 seconds and closes a connection that stays silent for 90.
 //!   A client frame over 16 KiB is answered with close code 1009, a protocol violation with
 //!   1002 and a text frame that is not UTF-8 with 1007, before the connection closes.
+//!
+//! Both word notices in `lang`, else by `Accept-Language` (`lang.rs`), beside their code.
 //!
 //! A client that reconnects with its last cursor misses nothing and gets nothing twice.
 
@@ -32,10 +34,12 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, reply};
+use super::lang::{LANG_REASON, negotiate};
 use super::messages::{EventWire, event_json};
 use super::query::{Params, Whole, read};
 use domain::accounts::{Accounts, Session};
 use domain::messaging::Messaging;
+use domain::policy::Lang;
 
 /// Events per sync answer or per WebSocket read.
 const BATCH: usize = 200;
@@ -50,12 +54,15 @@ const CURSOR_REASON: &str = "must be a cursor returned by the server";
 pub struct SyncQuery {
     since: Option<Whole>,
     timeout: Option<Whole<0, 60_000>>,
+    /// The language of notices' words (else `Accept-Language`; `lang.rs`).
+    lang: Option<String>,
 }
 
 impl Params for SyncQuery {
     fn expects(name: &str) -> &'static str {
         match name {
             "timeout" => "must be 0 to 60000 ms",
+            "lang" => LANG_REASON,
             _ => CURSOR_REASON,
         }
     }
@@ -65,22 +72,30 @@ impl Params for SyncQuery {
 #[derive(Debug, serde::Deserialize)]
 pub struct StreamQuery {
     since: Option<Whole>,
+    /// The language of notices' words (else `Accept-Language`; `lang.rs`).
+    lang: Option<String>,
 }
 
 impl Params for StreamQuery {
-    fn expects(_: &str) -> &'static str {
-        CURSOR_REASON
+    fn expects(name: &str) -> &'static str {
+        match name {
+            "lang" => LANG_REASON,
+            _ => CURSOR_REASON,
+        }
     }
 }
 
-/// `GET /api/v1/sync?since=CURSOR&timeout=MS` → 200 `{"events":[…],"cursor":"N"}`.
+/// `GET /api/v1/sync?since=CURSOR&timeout=MS[&lang=zh|en]` → 200 `{"events":[…],"cursor":"N"}`;
+/// notices worded in `lang`, else by `Accept-Language`.
 pub async fn sync(
     messaging: &Messaging,
     session: &Session,
     query: Option<&str>,
+    headers: &http::HeaderMap,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Response<Body>, ApiError> {
     let q: SyncQuery = read(query)?;
+    let lang = negotiate(q.lang.as_deref(), headers)?;
     let since = q.since.map(|w| w.0);
     let timeout = q.timeout.map_or(30_000, |w| w.0);
     let (events, cursor) = messaging
@@ -100,7 +115,10 @@ pub async fn sync(
     Ok(reply(
         StatusCode::OK,
         &Answer {
-            events: events.iter().map(|(pos, e)| event_json(*pos, e)).collect(),
+            events: events
+                .iter()
+                .map(|(pos, e)| event_json(*pos, e, lang))
+                .collect(),
             cursor: cursor.to_string(),
         },
     ))
@@ -151,7 +169,9 @@ pub fn upgrade(
             "Sec-WebSocket-Key is missing",
         ));
     }
-    let since = read::<StreamQuery>(req.uri().query())?.since.map(|w| w.0);
+    let q = read::<StreamQuery>(req.uri().query())?;
+    let since = q.since.map(|w| w.0);
+    let lang = negotiate(q.lang.as_deref(), req.headers())?;
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let slot = req.extensions_mut().remove::<super::ConnectionSlot>();
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -169,7 +189,7 @@ pub fn upgrade(
                 Some(ws_config()),
             )
             .await;
-            run(ws, messaging, accounts, session, since, shutdown).await;
+            run(ws, messaging, accounts, session, since, lang, shutdown).await;
             drop(slot); // the socket is closed: its connection slot is free again
         });
     }
@@ -263,6 +283,7 @@ async fn run(
     accounts: Accounts,
     session: Option<Session>,
     since: Option<u64>,
+    lang: Lang,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let session = match session {
@@ -299,7 +320,7 @@ async fn run(
         // One frame per event, gathered and written (one TLS record, one syscall) with the
         // batch's flush rather than one by one.
         for (pos, e) in &events {
-            let Ok(text) = serde_json::to_string(&event_json(*pos, e)) else {
+            let Ok(text) = serde_json::to_string(&event_json(*pos, e, lang)) else {
                 close(&mut ws, CloseCode::Error, "server error").await;
                 return;
             };

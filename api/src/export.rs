@@ -17,18 +17,35 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use domain::privacy::{Minors, PrivacyError, PublicPage, RealName};
 use domain::accounts::Accounts;
 use domain::consents::Consents;
 use domain::media::Media;
 use domain::messaging::Messaging;
-use domain::policy::PolicyBook;
-use domain::privacy::{Minors, PrivacyError, PublicPage, RealName};
+use domain::policy::{Lang, PolicyBook};
 use domain::requests::Requests;
+use storage::{ConvKind, EventRecord, NoticeContent, Store};
 use domain::time::{Millis, SharedClock};
-use storage::{ConvKind, EventRecord, Store};
 
 /// The `format` field of every archive; raised when the schema changes incompatibly.
 pub const EXPORT_FORMAT: &str = "shanliao-export/1";
+
+/// A notice in the archive: `{"kind","code","params","title","text"}` as the client API shows it
+/// (`code` null and `params` empty for an operator's free text), worded in `lang`.
+fn notice_json(kind: &str, content: &NoticeContent, lang: Lang) -> Value {
+    let words = domain::notices::words(content, lang);
+    let (code, params) = match content {
+        NoticeContent::Coded { code, params } => (
+            Some(code.as_str()),
+            params
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                .collect(),
+        ),
+        NoticeContent::Text { .. } => (None, serde_json::Map::new()),
+    };
+    json!({"kind": kind, "code": code, "params": params, "title": words.title, "text": words.text})
+}
 
 /// Messages read per page.
 const PAGE: usize = 500;
@@ -92,11 +109,13 @@ impl Exporter {
     }
 
     /// The archive of `user`'s data: drive the future to produce it while reading the
-    /// receiver. `by` says who asked (`user` or `admin`), recorded in the audit log.
+    /// receiver. `by` says who asked (`user` or `admin`), recorded in the audit log; notices
+    /// the node wrote are worded in `lang`, beside their code and parameters.
     pub fn archive(
         &self,
         user: u64,
         by: &'static str,
+        lang: Lang,
     ) -> (
         impl Future<Output = ()> + Send + 'static,
         mpsc::Receiver<Chunk>,
@@ -105,7 +124,7 @@ impl Exporter {
         let this = self.clone();
         let producer = async move {
             let out = Out { tx: tx.clone() };
-            if let Err(e) = this.produce(user, by, &out).await {
+            if let Err(e) = this.produce(user, by, lang, &out).await {
                 // The reader may be gone already; then nobody needs the reason.
                 let _ = tx.send(Err(e.to_string())).await;
             }
@@ -113,7 +132,13 @@ impl Exporter {
         (producer, rx)
     }
 
-    async fn produce(&self, user: u64, by: &str, out: &Out) -> Result<(), ProduceError> {
+    async fn produce(
+        &self,
+        user: u64,
+        by: &str,
+        lang: Lang,
+        out: &Out,
+    ) -> Result<(), ProduceError> {
         let now = self.clock.now();
         let own = self.accounts.own(user).await?;
         let me = format!("{}@{}", own.handle, self.domain);
@@ -216,7 +241,7 @@ impl Exporter {
                 "answer": r.answer, "resolved": r.resolved.map(|t| t.to_rfc3339()),
             })).collect::<Vec<_>>(),
             "notices": notices.iter().filter_map(|(_, n)| match n {
-                EventRecord::Notice { kind, title, text } => Some(json!({"kind": kind.name(), "title": title, "text": text})),
+                EventRecord::Notice { kind, content } => Some(notice_json(kind.name(), content, lang)),
                 _ => None,
             }).collect::<Vec<_>>(),
             "disclosures": transfers.iter().map(|(peer, kind, outcome, first, last, count)| json!({

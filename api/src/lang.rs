@@ -24,6 +24,15 @@ impl Params for LangQuery {
 /// Why a `lang` is refused.
 pub const LANG_REASON: &str = "must be zh or en";
 
+/// The language of a request whose only query parameter is `lang`: [`negotiate`] on its query
+/// and headers. Endpoints with more parameters read `lang` with them and call `negotiate`.
+pub fn of_request(query: Option<&str>, headers: &HeaderMap) -> Result<Lang, ApiError> {
+    negotiate(
+        super::query::read::<LangQuery>(query)?.lang.as_deref(),
+        headers,
+    )
+}
+
 /// The language for a request with query value `lang` (already read from the query) and
 /// `headers`.
 pub fn negotiate(lang: Option<&str>, headers: &HeaderMap) -> Result<Lang, ApiError> {

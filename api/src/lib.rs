@@ -320,9 +320,9 @@ async fn public(
         Public::Health => Ok(health::get(&api.domain, &api.readiness).await),
         Public::Ready => Ok(health::ready(&api.readiness).await),
         Public::OpenApi => Ok(openapi::get()),
-        Public::Policy => policy::get(&api.policy, q),
+        Public::Policy => policy::get(&api.policy, q, req.headers()),
         Public::PolicyVersions => Ok(policy::versions(&api.policy)),
-        Public::PolicyVersion => policy::version(&api.policy, param(&params, 0), q),
+        Public::PolicyVersion => policy::version(&api.policy, param(&params, 0), q, req.headers()),
         Public::Page => privacy::public_page(&api.page, param(&params, 0), &api.domain).await,
         Public::Register => accounts::register(&api.accounts, &api.domain, req, api.max_body).await,
         Public::Login => accounts::login(&api.accounts, req, peer, api.max_body).await,
@@ -373,7 +373,7 @@ async fn signed(
         Signed::Clear => messages::clear(m, s, id).await,
         Signed::Hide => messages::hide(m, s, id, second).await,
         Signed::Recall => messages::recall(m, s, id, second).await,
-        Signed::Sync => events::sync(m, s, q, api.shutdown.clone()).await,
+        Signed::Sync => events::sync(m, s, q, req.headers(), api.shutdown.clone()).await,
         Signed::MarkRead => conversations::mark_read(m, s, id, req, b).await,
         Signed::Upload => media::upload(&api.media, s, req).await,
         Signed::Download => media::download(&api.media, s, id).await,
@@ -394,7 +394,7 @@ async fn signed(
         Signed::PutConsent => consents::put(&api.consents, &api.minors, s, id, req, b).await,
         Signed::MyPolicy => policy::mine(&api.policy, s).await,
         Signed::AcceptPolicy => policy::accept(&api.policy, &api.accounts, s, req, b).await,
-        Signed::Notices => privacy::notices(&api.accounts, s).await,
+        Signed::Notices => privacy::notices(&api.accounts, s, q, req.headers()).await,
         Signed::RecordGuardian => privacy::record_guardian(&api.minors, s, req, b).await,
         Signed::Guardian => privacy::guardian(&api.minors, s).await,
         Signed::SetRealName => privacy::set_real_name(&api.real_name, s, req, b).await,
@@ -403,7 +403,9 @@ async fn signed(
         Signed::SetPage => privacy::set_page(&api.page, s, req, b).await,
         Signed::PageStatus => privacy::page_status(&api.page, s).await,
         Signed::StartExport => privacy::start_export(&api.exporter, s).await,
-        Signed::DownloadExport => privacy::download_export(&api.exporter, s).await,
+        Signed::DownloadExport => {
+            privacy::download_export(&api.exporter, s, q, req.headers()).await
+        }
         // Friends (issue 22).
         Signed::Friends => friends::list(f, s).await,
         Signed::RemoveFriend => friends::remove(f, s, id).await,

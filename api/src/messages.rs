@@ -19,7 +19,8 @@ use super::json::{Body, no_content, read_json, reply};
 use super::query::{Params, Whole, read};
 use domain::accounts::Session;
 use domain::messaging::{self, Event, MediaKind, MessageView, Messaging, SendOutcome};
-use storage::MemberAction;
+use domain::policy::Lang;
+use storage::{MemberAction, NoticeContent};
 
 /// A message body on the wire: `{"type":"text","text"}` or `{"type":<media kind>,"media_id"[,"name"]}`.
 #[derive(Serialize)]
@@ -126,11 +127,7 @@ enum EventKind<'a> {
         public: bool,
         actor: &'a str,
     },
-    Notice {
-        kind: &'static str,
-        title: &'a str,
-        text: &'a str,
-    },
+    Notice(NoticeWire<'a>),
     Friend {
         action: &'static str,
         id: &'a str,
@@ -143,8 +140,49 @@ enum EventKind<'a> {
     },
 }
 
-/// The wire shape of event `e` at `cursor`.
-pub fn event_json(cursor: u64, e: &Event) -> EventWire<'_> {
+/// A notice on the wire: `{"kind","code","params","title","text"}`. `code` (null for an
+/// operator's free text) and `params` are what a client puts into its own words; `title` and
+/// `text` are the node's words in the reader's language, for clients that do not know the code.
+#[derive(Serialize)]
+pub struct NoticeWire<'a> {
+    kind: &'static str,
+    code: Option<&'a str>,
+    params: ParamsWire<'a>,
+    title: String,
+    text: String,
+}
+
+/// A coded notice's parameters as one JSON object, in their order.
+struct ParamsWire<'a>(&'a [(String, String)]);
+
+impl Serialize for ParamsWire<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// The wire shape of a notice of `kind` saying `content`, worded in `lang`.
+pub fn notice_json<'a>(
+    kind: &'static str,
+    content: &'a NoticeContent,
+    lang: Lang,
+) -> NoticeWire<'a> {
+    let words = domain::notices::words(content, lang);
+    let (code, params): (_, &[(String, String)]) = match content {
+        NoticeContent::Coded { code, params } => (Some(code.as_str()), params),
+        NoticeContent::Text { .. } => (None, &[]),
+    };
+    NoticeWire {
+        kind,
+        code,
+        params: ParamsWire(params),
+        title: words.title,
+        text: words.text,
+    }
+}
+
+/// The wire shape of event `e` at `cursor`; a notice's words are in `lang`.
+pub fn event_json(cursor: u64, e: &Event, lang: Lang) -> EventWire<'_> {
     let event = match e {
         Event::Message {
             conversation,
@@ -188,7 +226,7 @@ pub fn event_json(cursor: u64, e: &Event) -> EventWire<'_> {
             public: *public,
             actor,
         },
-        Event::Notice { kind, title, text } => EventKind::Notice { kind, title, text },
+        Event::Notice { kind, content } => EventKind::Notice(notice_json(kind, content, lang)),
         Event::Friend { action, id, user } => EventKind::Friend { action, id, user },
         Event::Community {
             community,
@@ -382,8 +420,8 @@ pub async fn recall(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::time::Millis;
     use storage::Role;
+    use domain::time::Millis;
 
     fn view(body: Option<messaging::Body>) -> MessageView {
         MessageView {
@@ -396,7 +434,7 @@ mod tests {
     }
 
     fn wire(cursor: u64, e: &Event) -> serde_json::Value {
-        serde_json::to_value(event_json(cursor, e)).unwrap()
+        serde_json::to_value(event_json(cursor, e, Lang::Zh)).unwrap()
     }
 
     #[test]
@@ -449,13 +487,33 @@ mod tests {
                    "role": "member"})
         );
         let notice = Event::Notice {
-            kind: "policy",
-            title: "t".into(),
-            text: "x".into(),
+            kind: "incident",
+            content: NoticeContent::Text {
+                title: "t".into(),
+                text: "x".into(),
+            },
         };
         assert_eq!(
             wire(4, &notice),
-            json!({"type": "notice", "cursor": "4", "kind": "policy", "title": "t", "text": "x"})
+            json!({"type": "notice", "cursor": "4", "kind": "incident", "code": null,
+                   "params": {}, "title": "t", "text": "x"})
+        );
+        let coded = Event::Notice {
+            kind: "request",
+            content: NoticeContent::Coded {
+                code: "request.answered".into(),
+                params: vec![("request".into(), "9".into())],
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(event_json(6, &coded, Lang::En)).unwrap(),
+            json!({"type": "notice", "cursor": "6", "kind": "request", "code": "request.answered",
+                   "params": {"request": "9"}, "title": "Request #9 answered",
+                   "text": "Your request #9 has been answered: GET /api/v1/me/requests shows the answer."})
+        );
+        assert_eq!(
+            serde_json::to_value(event_json(6, &coded, Lang::Zh)).unwrap()["title"],
+            "请求 #9 已答复"
         );
         let recall = Event::Recall {
             conversation: "c1:example.org".into(),

@@ -1,30 +1,23 @@
 //! The privacy policy and its versions, readable before registering (5.4, 7.b), and each user's
 //! acceptance (7.a).
 //!
-//! - `GET /api/v1/policy[?lang=zh|en]` — the version in effect.
+//! - `GET /api/v1/policy[?lang=zh|en]` — the version in effect (without `lang`, in the
+//!   language `Accept-Language` prefers, as every endpoint that answers in words; `lang.rs`).
 //! - `GET /api/v1/policy/versions` — every version, oldest first, without texts.
 //! - `GET /api/v1/policy/versions/{version}[?lang=zh|en]` — one version with its text.
 //! - `GET /api/v1/me/policy` — what I accepted, what is pending, whether I am paused.
 //! - `POST /api/v1/me/policy/accept` `{"version"}` — accept the current or an upcoming version.
 
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_json, reply};
-use super::lang::{LANG_REASON, LangQuery};
-use super::query::read;
+use super::lang::of_request as lang_of;
 use domain::accounts::{Accounts, Session};
 use domain::policy::{Lang, PolicyBook, Version};
-
-fn lang_of(query: Option<&str>) -> Result<Lang, ApiError> {
-    match read::<LangQuery>(query)?.lang {
-        None => Ok(Lang::Zh),
-        Some(v) => Lang::parse(&v).ok_or_else(|| ApiError::invalid("lang", LANG_REASON)),
-    }
-}
 
 fn summary(v: &Version, current: &Version) -> Value {
     json!({
@@ -46,10 +39,15 @@ fn with_text(v: &Version, current: &Version, lang: Lang) -> Value {
 }
 
 /// `GET /api/v1/policy[?lang=zh|en]` → `{"version","effective","published","narrows_rights",
-/// "status","languages","language","text"}`. Chinese by default; a version without an English
-/// text is served in Chinese (`language` says which).
-pub fn get(book: &PolicyBook, query: Option<&str>) -> Result<Response<Body>, ApiError> {
-    let lang = lang_of(query)?;
+/// "status","languages","language","text"}`. In `lang`, else by `Accept-Language`, else
+/// Chinese (`lang.rs`); a version without an English text is served in Chinese (`language`
+/// says which).
+pub fn get(
+    book: &PolicyBook,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let lang = lang_of(query, headers)?;
     let current = book.current();
     Ok(reply(StatusCode::OK, &with_text(&current, &current, lang)))
 }
@@ -62,14 +60,15 @@ pub fn versions(book: &PolicyBook) -> Response<Body> {
     reply(StatusCode::OK, &json!({ "versions": list }))
 }
 
-/// `GET /api/v1/policy/versions/{version}[?lang=zh|en]` → one version with its text; 404
-/// `unknown_version`.
+/// `GET /api/v1/policy/versions/{version}[?lang=zh|en]` → one version with its text, in the
+/// language chosen as for `GET /api/v1/policy`; 404 `unknown_version`.
 pub fn version(
     book: &PolicyBook,
     name: &str,
     query: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
-    let lang = lang_of(query)?;
+    let lang = lang_of(query, headers)?;
     let v = book.get(name).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -1,24 +1,27 @@
 //! The rest of the privacy centre: notices, a minor's guardian consent, real-name
 //! verification, the public page, and the data export.
 //!
-//! - `GET /api/v1/me/notices` — my notices (policy versions, incidents, answers, sign-ins).
+//! - `GET /api/v1/me/notices[?lang=zh|en]` — my notices (policy versions, incidents, answers,
+//!   sign-ins), each with its code and parameters and worded in the asker's language.
 //! - `POST /api/v1/me/guardian-consent` `{"guardian_name","guardian_contact","purposes"}`;
 //!   `GET /api/v1/me/guardian-consent`.
 //! - `POST /api/v1/me/real-name` `{"name","id_number"}`; `GET` and `DELETE` the same path.
 //! - `PUT /api/v1/me/public-page` `{"enabled","phone","password"}`; `GET` the same path.
 //! - `GET /api/v1/pages/{handle}` — a public page, without logging in.
-//! - `POST /api/v1/me/export` starts an export; `GET /api/v1/me/export` downloads it.
+//! - `POST /api/v1/me/export` starts an export; `GET /api/v1/me/export[?lang=zh|en]` downloads it.
 
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, Streamed, no_content, read_json, reply};
-use crate::export::Exporter;
+use super::lang::of_request;
+use super::messages::{NoticeWire, notice_json};
 use domain::accounts::{Accounts, Session};
+use crate::export::Exporter;
 use domain::privacy::{Minors, PrivacyError, PublicPage, RealName, RealNameView};
 use storage::EventRecord;
 
@@ -48,21 +51,38 @@ impl From<PrivacyError> for ApiError {
     }
 }
 
-/// `GET /api/v1/me/notices` → 200 `{"notices":[{"cursor","kind","title","text"}]}`, oldest
-/// first; `kind` is security, request, policy or incident.
-pub async fn notices(accounts: &Accounts, session: &Session) -> Result<Response<Body>, ApiError> {
-    let list: Vec<Value> = accounts
-        .notices(session.user)
-        .await?
-        .into_iter()
+/// `GET /api/v1/me/notices[?lang=zh|en]` → 200 `{"language","notices":[{"cursor","kind","code",
+/// "params","title","text"}]}`, oldest first; `kind` is security, request, policy or incident;
+/// `code` and `params` say what a notice the node wrote is (null and `{}` for an operator's
+/// free text), `title` and `text` word it in `language` (`lang`, else `Accept-Language`).
+pub async fn notices(
+    accounts: &Accounts,
+    session: &Session,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let lang = of_request(query, headers)?;
+    let stored = accounts.notices(session.user).await?;
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        cursor: String,
+        #[serde(flatten)]
+        notice: NoticeWire<'a>,
+    }
+    let list: Vec<Item> = stored
+        .iter()
         .filter_map(|(pos, n)| match n {
-            EventRecord::Notice { kind, title, text } => Some(json!({
-                "cursor": pos.to_string(), "kind": kind.name(), "title": title, "text": text,
-            })),
+            EventRecord::Notice { kind, content } => Some(Item {
+                cursor: pos.to_string(),
+                notice: notice_json(kind.name(), content, lang),
+            }),
             _ => None,
         })
         .collect();
-    Ok(reply(StatusCode::OK, &json!({ "notices": list })))
+    Ok(reply(
+        StatusCode::OK,
+        &json!({ "language": lang.code(), "notices": list }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -246,12 +266,16 @@ pub async fn start_export(
     ))
 }
 
-/// `GET /api/v1/me/export` → 200, the archive (`application/json`, streamed); 404
-/// `no_export` without a recent `POST`.
+/// `GET /api/v1/me/export[?lang=zh|en]` → 200, the archive (`application/json`, streamed),
+/// its notices worded in `lang` (else by `Accept-Language`); 404 `no_export` without a recent
+/// `POST`.
 pub async fn download_export(
     exporter: &Exporter,
     session: &Session,
+    query: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
+    let lang = of_request(query, headers)?;
     exporter.ready(session.user).await.map_err(|e| match e {
         PrivacyError::NotFound => ApiError::new(
             StatusCode::NOT_FOUND,
@@ -260,7 +284,7 @@ pub async fn download_export(
         ),
         other => other.into(),
     })?;
-    let (producer, rx) = exporter.archive(session.user, "user");
+    let (producer, rx) = exporter.archive(session.user, "user", lang);
     let mut r = Response::new(http_body_util::Either::Right(Streamed::new(producer, rx)));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

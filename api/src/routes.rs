@@ -224,6 +224,8 @@ impl Route {
                         | Signed::Suggestions
                         | Signed::Consents
                         | Signed::PutConsent
+                        | Signed::Notices
+                        | Signed::DownloadExport
                 )
             }
             Call::Events => true,

@@ -15,8 +15,8 @@ use crate::hub::Hub;
 use crate::policy::PolicyBook;
 use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
 use crate::ratelimit::{Locked, LoginLimiter};
-use crate::time::{Millis, SharedClock};
 use storage::{AccountRecord, Conflict, NewAccount, SessionRecord, Store, StoreError};
+use crate::time::{Millis, SharedClock};
 
 /// Errors of account operations.
 #[derive(Debug, thiserror::Error)]
@@ -368,16 +368,10 @@ impl Accounts {
             })
             .await?;
         // Tell the account's other devices, so a sign-in the user did not make stands out.
-        let text = format!(
-            "A new device signed in to your account at {}.",
-            now.to_rfc3339()
-        );
-        let notice = storage::EventRecord::Notice {
-            kind: storage::NoticeKind::Security,
-            title: "New sign-in".into(),
-            text,
-        };
-        let pos = self.store.notify_user(account.id, notice).await?;
+        let pos = self
+            .store
+            .notify_user(account.id, crate::notices::sign_in(now))
+            .await?;
         self.hub.publish(&[account.id], pos);
         Ok((token, device_id))
     }
@@ -770,7 +764,10 @@ impl Accounts {
         &self,
         user: u64,
         patch: ProfilePatch,
-        push: impl FnOnce(&SecretKey, &Card) -> Result<Vec<storage::Outgoing>, storage::Refusal>,
+        push: impl FnOnce(
+            &SecretKey,
+            &Card,
+        ) -> Result<Vec<storage::Outgoing>, storage::Refusal>,
     ) -> Result<(OwnAccount, Vec<String>), AccountError> {
         let (acct, key, mut profile) = self
             .account_with_profile(user)

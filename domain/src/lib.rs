@@ -22,6 +22,7 @@ pub mod hash_pool;
 pub mod hub;
 pub mod media;
 pub mod messaging;
+pub mod notices;
 pub mod policy;
 pub mod privacy;
 pub mod profile;

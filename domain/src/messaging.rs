@@ -258,10 +258,11 @@ pub enum Event {
         public: bool,
         actor: String,
     },
+    /// A notice: its words are chosen when it is sent, in the reader's language
+    /// (`notices::words`).
     Notice {
         kind: &'static str,
-        title: String,
-        text: String,
+        content: storage::NoticeContent,
     },
     /// A friends step: `id` names the request (or the friendship, for `removed`), `user` the
     /// other person.
@@ -1146,10 +1147,9 @@ impl Messaging {
                     public,
                     actor: name(&actor),
                 },
-                EventRecord::Notice { kind, title, text } => Event::Notice {
+                EventRecord::Notice { kind, content } => Event::Notice {
                     kind: kind.name(),
-                    title,
-                    text,
+                    content,
                 },
                 EventRecord::Friend { action, id, user } => Event::Friend {
                     action: action.name(),

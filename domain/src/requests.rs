@@ -190,7 +190,13 @@ impl Requests {
         let audit = self.audit("admin.requests.resolve", r.user, &format!("request {id}"));
         match self
             .store
-            .resolve_request(id, sealed, self.clock.now(), audit)
+            .resolve_request(
+                id,
+                sealed,
+                self.clock.now(),
+                crate::notices::request_answered(id),
+                audit,
+            )
             .await?
         {
             Some((user, pos)) => {

@@ -59,8 +59,8 @@ pub use invites::{InviteRecord, InviteRefusal, JoinRecord};
 pub use messaging::MemberRecord;
 pub use messaging::{
     ConvKind, ConversationRecord, ConversationState, EventRecord, MediaRecord, MemberAction,
-    MessageRecord, Mutation, NewConversation, NewMessage, NoticeKind, Notify, Page, Recalled, Role,
-    Sent,
+    MessageRecord, Mutation, NewConversation, NewMessage, NoticeContent, NoticeKind, Notify, Page,
+    Recalled, Role, Sent,
 };
 pub use nearby::CellRecord;
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};

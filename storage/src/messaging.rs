@@ -233,8 +233,7 @@ pub enum EventRecord {
     /// A notice from the node to one user.
     Notice {
         kind: NoticeKind,
-        title: String,
-        text: String,
+        content: NoticeContent,
     },
     /// A friends step (`storage/friends.rs`) for one user: `id` is the request's (or the
     /// friendship's) id, `user` the other person.
@@ -249,6 +248,20 @@ pub enum EventRecord {
         community: u64,
         post: u64,
         comment: u64,
+    },
+}
+
+/// What a notice says: an operator's own words, or a code with parameters that the reader's
+/// language puts into words when the notice is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeContent {
+    /// Free text: what an operator wrote (`incident notify`), or a notice the node wrote
+    /// before its notices had codes.
+    Text { title: String, text: String },
+    /// Written by the node: a stable code and its named parameters, in order.
+    Coded {
+        code: String,
+        params: Vec<(String, String)>,
     },
 }
 
@@ -283,6 +296,12 @@ impl NoticeKind {
     fn code(self) -> u64 {
         self as u64
     }
+    fn from_code(c: u64) -> Result<Self, StoreError> {
+        NoticeKind::ALL
+            .get(c as usize)
+            .copied()
+            .ok_or(StoreError::Corrupt("event"))
+    }
 }
 
 impl EventRecord {
@@ -304,9 +323,17 @@ impl EventRecord {
                 .u64(role.code()),
             EventRecord::Renamed { name, actor } => e.u64(3).str(name).u64(*actor),
             EventRecord::Visibility { public, actor } => e.u64(4).bool(*public).u64(*actor),
-            EventRecord::Notice { kind, title, text } => {
-                e.u64(6).u64(kind.code()).str(title).str(text)
-            }
+            EventRecord::Notice {
+                kind,
+                content: NoticeContent::Text { title, text },
+            } => e.u64(6).u64(kind.code()).str(title).str(text),
+            EventRecord::Notice {
+                kind,
+                content: NoticeContent::Coded { code, params },
+            } => params.iter().fold(
+                e.u64(9).u64(kind.code()).str(code).u64(params.len() as u64),
+                |e, (name, value)| e.str(name).str(value),
+            ),
             EventRecord::Friend { action, id, user } => {
                 e.u64(7).u64(action.code()).u64(*id).u64(*user)
             }
@@ -342,16 +369,35 @@ impl EventRecord {
             // Notices written before they had a kind and a title.
             5 => EventRecord::Notice {
                 kind: NoticeKind::Security,
-                title: String::new(),
-                text: d.string()?,
+                content: NoticeContent::Text {
+                    title: String::new(),
+                    text: d.string()?,
+                },
             },
             6 => EventRecord::Notice {
-                kind: *NoticeKind::ALL
-                    .get(d.u64()? as usize)
-                    .ok_or(StoreError::Corrupt("event"))?,
-                title: d.string()?,
-                text: d.string()?,
+                kind: NoticeKind::from_code(d.u64()?)?,
+                content: NoticeContent::Text {
+                    title: d.string()?,
+                    text: d.string()?,
+                },
             },
+            9 => {
+                let kind = NoticeKind::from_code(d.u64()?)?;
+                let code = d.string()?;
+                let n = d.u64()?;
+                // Each parameter takes at least two bytes: a count beyond that is corrupt.
+                if n > b.len() as u64 {
+                    return Err(StoreError::Corrupt("event"));
+                }
+                let mut params = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    params.push((d.string()?, d.string()?));
+                }
+                EventRecord::Notice {
+                    kind,
+                    content: NoticeContent::Coded { code, params },
+                }
+            }
             7 => EventRecord::Friend {
                 action: *super::FriendAction::ALL
                     .get(d.u64()? as usize)
@@ -1747,6 +1793,63 @@ fn purge_conversation(tx: &WriteTransaction, no: u64) -> Result<u64, StoreError>
 mod tests {
     use super::*;
     use crate::{ConsentEvent, SessionRecord};
+
+    #[test]
+    fn a_coded_notice_keeps_its_code_and_parameters_in_order_and_free_text_stays_text() {
+        for content in [
+            NoticeContent::Coded {
+                code: "sign_in.new_device".into(),
+                params: vec![
+                    ("at".into(), "2026-12-03T10:00:00Z".into()),
+                    ("b".into(), String::new()),
+                ],
+            },
+            NoticeContent::Coded {
+                code: "x".into(),
+                params: vec![],
+            },
+            NoticeContent::Text {
+                title: "Maintenance".into(),
+                text: "Tonight.".into(),
+            },
+        ] {
+            let e = EventRecord::Notice {
+                kind: NoticeKind::Request,
+                content,
+            };
+            assert_eq!(EventRecord::decode(&e.encode()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn notices_stored_before_codes_still_read_as_their_text() {
+        // Tag 6, as written before coded notices: kind, title, text.
+        let old = Enc::new(1)
+            .u64(6)
+            .u64(NoticeKind::Policy.code())
+            .str("Privacy policy v2")
+            .str("Read it.")
+            .finish();
+        assert_eq!(
+            EventRecord::decode(&old).unwrap(),
+            EventRecord::Notice {
+                kind: NoticeKind::Policy,
+                content: NoticeContent::Text {
+                    title: "Privacy policy v2".into(),
+                    text: "Read it.".into(),
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn a_coded_notice_claiming_more_parameters_than_bytes_is_corrupt() {
+        let bad = Enc::new(1).u64(9).u64(0).str("c").u64(u64::MAX).finish();
+        assert!(matches!(
+            EventRecord::decode(&bad),
+            Err(StoreError::Corrupt("event"))
+        ));
+    }
 
     async fn setup() -> (tempfile::TempDir, Store, u64) {
         let dir = tempfile::tempdir().unwrap();

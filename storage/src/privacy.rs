@@ -577,8 +577,10 @@ mod tests {
     fn notice() -> EventRecord {
         EventRecord::Notice {
             kind: super::super::NoticeKind::Policy,
-            title: "t".into(),
-            text: "x".into(),
+            content: super::super::NoticeContent::Text {
+                title: "t".into(),
+                text: "x".into(),
+            },
         }
     }
 

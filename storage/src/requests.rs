@@ -123,15 +123,17 @@ impl Store {
         .await
     }
 
-    /// Records the answer and leaves the user a notice (which names only the request number),
-    /// with `audit`, in one transaction. False if there is no such open request.
+    /// Records the answer and leaves the user `notice` (the caller's words for "request `id`
+    /// answered"), with `audit`, in one transaction. None if there is no such open request.
     pub async fn resolve_request(
         &self,
         id: u64,
         answer_sealed: Vec<u8>,
         now: Millis,
+        notice: EventRecord,
         audit: super::AuditEntry,
     ) -> Result<Option<(u64, u64)>, StoreError> {
+        let notice = notice.encode();
         self.write(move |tx| {
             let mut t = tx.open_table(REQUESTID_REQUEST)?;
             let found = t.get(id)?.map(|v| RequestRecord::decode(id, v.value()));
@@ -146,18 +148,8 @@ impl Store {
             t.insert(id, rec.encode().as_slice())?;
             drop(t);
             let pos = next_pos(tx)?;
-            tx.open_table(USERID_POS_EVENT)?.insert(
-                (rec.user, pos),
-                EventRecord::Notice {
-                    kind: super::NoticeKind::Request,
-                    title: format!("Request #{id} answered"),
-                    text: format!(
-                        "Your request #{id} has been answered: GET /api/v1/me/requests shows the answer."
-                    ),
-                }
-                .encode()
-                .as_slice(),
-            )?;
+            tx.open_table(USERID_POS_EVENT)?
+                .insert((rec.user, pos), notice.as_slice())?;
             super::append_audit(tx, audit.clone())?;
             Ok(Some((rec.user, pos)))
         })

@@ -36,3 +36,5 @@ mod friends;
 mod unread;
 // Media across nodes: limits and retention (issue 25).
 mod federation_media_rules;
+// Node-written notices as code + parameters in the asker's language; policy Accept-Language (issue 21).
+mod notices;

@@ -239,5 +239,6 @@ async fn a_new_sign_in_notifies_the_accounts_other_devices() {
     let mut w = c.ws(Some(&t), None).await;
     c.login("watch").await;
     let e = next_of(&mut w, "notice").await;
-    assert!(e["text"].as_str().unwrap().contains("new device signed in"));
+    assert_eq!(e["code"], "sign_in.new_device", "{e}");
+    assert!(e["text"].as_str().unwrap().contains("有新设备于"), "{e}");
 }

@@ -3,7 +3,7 @@
 // complaints, real-name verification, the public page, guardian consent and account deletion.
 
 import { html, useState, useEffect, useStore, Alert, Field, PolicyText, Dialog } from './ui.js';
-import { t, formatDateTime, policyLanguage } from './i18n.js';
+import { t, has, formatDateTime, policyLanguage } from './i18n.js';
 import * as api from './api.js';
 import { Icon } from './icons.js';
 import { purposesPath } from './purposes.js';
@@ -200,12 +200,29 @@ function PolicyStanding() {
     <//>`}`;
 }
 
+/**
+ * A notice's title and text: a notice the node wrote (`code` with `params`) in this client's
+ * own words; an operator's notice, or a code this client does not know, as the node worded it.
+ * @param {{code: string|null, params: Record<string, string>, title: string, text: string}} n
+ */
+export function noticeWords(n) {
+  const key = 'notice.code.' + n.code;
+  if (!n.code || !has(key + '.title') || !has(key + '.text')) return { title: n.title, text: n.text };
+  const vars = { ...(n.params || {}) };
+  if (vars.at) vars.at = formatDateTime(vars.at);
+  return { title: t(key + '.title', vars), text: t(key + '.text', vars) };
+}
+
 function Notices() {
-  const { value, error } = useResource('/api/v1/me/notices');
+  // The node's words, for notices the client has none for, in the client's language.
+  const { value, error } = useResource('/api/v1/me/notices?lang=' + policyLanguage());
   if (!value) return html`<${Alert} error=${error} />`;
   if (!value.notices.length) return html`<p class="empty">${t('privacy.no_notices')}</p>`;
-  return html`<ul class="card-list">${value.notices.slice().reverse().map((n) => html`<li class="card" key=${n.cursor}>
-    <h3>${n.title} <span class="tag">${t('notice.kind.' + n.kind)}</span></h3><p>${n.text}</p></li>`)}</ul>`;
+  return html`<ul class="card-list">${value.notices.slice().reverse().map((n) => {
+    const w = noticeWords(n);
+    return html`<li class="card" key=${n.cursor} data-code=${n.code || undefined}>
+    <h3>${w.title} <span class="tag">${t('notice.kind.' + n.kind)}</span></h3><p>${w.text}</p></li>`;
+  })}</ul>`;
 }
 
 function Devices({ store, go }) {

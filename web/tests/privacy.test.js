@@ -267,6 +267,25 @@ test('notices: an operator’s notice shows with its title, text and kind', asyn
   }
 });
 
+test('notices: the node’s sign-in notice shows in the client’s own words and language, from its code', async () => {
+  for (const P of people) {
+    await login(P, 'Laptop');
+    await open(P, 'notices');
+    const title = P.T('notice.code.sign_in.new_device.title');
+    const card = P.page.locator('li.card[data-code="sign_in.new_device"]').first();
+    await card.getByRole('heading', { name: title }).waitFor();
+    const text = await card.locator('p').innerText();
+    // The words after the time are the catalogue's (the node's own text has no such hint).
+    const [before, afterAt] = P.T('notice.code.sign_in.new_device.text').split('{at}');
+    assert.ok(text.startsWith(before) && text.endsWith(afterAt), text);
+    assert.doesNotMatch(text, /\d{4}-\d{2}-\d{2}T/, 'the time is shown in local form, not as sent');
+    const foreign = catalogues[P.lang === 'en' ? 'zh-CN' : 'en']['notice.code.sign_in.new_device.title'];
+    assert.equal(await P.page.locator('li.card', { hasText: foreign }).count(), 0, `${P.lang}: no ${foreign}`);
+    assert.equal(hasHan(await card.innerText()), P.lang !== 'en', await card.innerText());
+    await look(P, 'notices-sign-in');
+  }
+});
+
 test('devices: every signed-in device is listed and another one is signed out', async () => {
   for (const P of people) {
     const token = await login(P, 'Tablet');

@@ -10,12 +10,12 @@
 use std::sync::{Arc, RwLock};
 
 use super::{Lang, Policy};
-use crate::hub::Hub;
 use crate::time::Date;
-use crate::time::{Millis, SharedClock};
+use crate::hub::Hub;
 use storage::{
-    AuditEntry, EventRecord, NoticeKind, PolicyVersionRecord, PrivacyRefusal, Store, StoreError,
+    AuditEntry, EventRecord, PolicyVersionRecord, PrivacyRefusal, Store, StoreError,
 };
+use crate::time::{Millis, SharedClock};
 
 /// Largest policy text accepted, per language.
 pub const MAX_TEXT_BYTES: usize = 512 * 1024;
@@ -281,19 +281,7 @@ impl PolicyBook {
     }
 
     fn notice_of(version: &str, effective: Date, narrows: bool) -> EventRecord {
-        let mut text = format!(
-            "Version {version} of the privacy policy takes effect on {effective}. Read it at GET /api/v1/policy/versions/{version} and accept it with POST /api/v1/me/policy/accept."
-        );
-        if narrows {
-            text.push_str(
-                " It narrows your rights: from that day, optional features are paused until you accept it; basic functions keep working.",
-            );
-        }
-        EventRecord::Notice {
-            kind: NoticeKind::Policy,
-            title: format!("Privacy policy {version} from {effective}"),
-            text,
-        }
+        crate::notices::policy(version, &effective.to_string(), narrows)
     }
 
     /// Records that `user` accepts `version`, which must be the current one or an upcoming one.

@@ -29,17 +29,18 @@ use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::MasterKey;
 use crate::erasure::{Erasure, ErasureError, ErasureStatus};
-use crate::http::Exporter;
 use crate::hub::Hub;
 use crate::policy::{Policy, PolicyBook, PolicyBookError, Publication};
+use crate::http::Exporter;
 use crate::privacy::{Finding, Minors, PrivacyError};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::{RequestError, Requests};
+use storage::{
+    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeContent, NoticeKind, Store,
+    StoreError,
+};
 use crate::time::{Millis, SharedClock};
 use crate::wiring::wire;
-use storage::{
-    AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeKind, Store, StoreError,
-};
 
 /// One admin command, as it travels over the socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +199,7 @@ impl Context {
     /// Opens a stopped node's database with its configuration (the same services the node
     /// runs, without listening or delivering).
     pub async fn offline(config: &Config, clock: SharedClock) -> Result<Offline, OpenError> {
-        let db = config.data_dir().join(storage::DB_FILE);
+        let db = config.data_dir().join("node.redb");
         if !db.exists() {
             return Err(OpenError::Missing(db.display().to_string()));
         }
@@ -284,7 +285,11 @@ impl Context {
     /// A legal hold's basis: sealed under the user's key since schema 7 (`legacy`, the clear
     /// text of a hold set before, otherwise); `None` if it can no longer be read.
     async fn hold_basis(&self, user: u64, legacy: String) -> Result<Option<String>, AdminError> {
-        let Some(sealed) = self.store.admin_note(user, storage::HOLD_BASIS).await? else {
+        let Some(sealed) = self
+            .store
+            .admin_note(user, storage::HOLD_BASIS)
+            .await?
+        else {
             return Ok((!legacy.is_empty()).then_some(legacy));
         };
         self.accounts
@@ -624,8 +629,10 @@ pub async fn execute(ctx: &Context, req: Request) -> Result<Value, AdminError> {
                     targets,
                     EventRecord::Notice {
                         kind: NoticeKind::Incident,
-                        title: title.clone(),
-                        text: body.trim().to_string(),
+                        content: NoticeContent::Text {
+                            title: title.clone(),
+                            text: body.trim().to_string(),
+                        },
                     },
                     ctx.audit("incident.notify", None, &format!("{scope} users: {title}")),
                 )
@@ -791,7 +798,7 @@ pub async fn export_to(
 ) -> Result<(), AdminError> {
     use tokio::io::AsyncWriteExt;
     let user = ctx.user(address).await?;
-    let (producer, mut rx) = ctx.exporter.archive(user, "admin");
+    let (producer, mut rx) = ctx.exporter.archive(user, "admin", crate::policy::Lang::Zh);
     let consume = async {
         while let Some(chunk) = rx.recv().await {
             match chunk {
