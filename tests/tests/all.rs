@@ -36,3 +36,5 @@ mod friends;
 mod unread;
 // Media across nodes: limits and retention (issue 25).
 mod federation_media_rules;
+// Avatars as media across nodes (issue 25).
+mod federation_avatars;

@@ -562,6 +562,7 @@ pub(crate) fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bo
             return Ok(false);
         }
     }
+    super::avatars::forget(tx, user)?;
     Ok(true)
 }
 

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod audit;
+mod avatars;
 mod backup;
 mod batch;
 mod bench_seed;
@@ -50,6 +51,7 @@ pub use federation::{
     Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
     Refusal, RemoteUserRecord,
 };
+pub use avatars::RemoteAvatar;
 pub use fedmedia::{FetchJob, IncomingMedia};
 pub use invites::{InviteRecord, InviteRefusal, JoinRecord};
 #[cfg(test)]
@@ -526,6 +528,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(MEDIAID_FETCH)?;
+    tx.open_table(USERID_AVATAR)?;
+    tx.open_table(MEDIAID_AVATAR)?;
     tx.open_table(KEYID_NODEKEY)?;
     tx.open_table(SEQ_AUDITENTRY)?;
     tx.open_table(USERID_PSEUDONYMKEY)?;
