@@ -319,7 +319,9 @@ impl Profile {
         let nickname = d.string()?;
         let avatar = if v1 {
             // Stored before avatars were media: the reference as it was given.
-            d.bool()?.then(|| d.string().map(Avatar::Legacy)).transpose()?
+            d.bool()?
+                .then(|| d.string().map(Avatar::Legacy))
+                .transpose()?
         } else {
             match d.u64()? {
                 0 => None,

@@ -80,7 +80,12 @@ async fn an_avatar_is_an_uploaded_image_fetched_by_the_nodes_holding_its_owner_r
     .await;
 
     // Not a free-form string any more, nor someone else's media, nor a file that is no image.
-    let r = patch_me(&a, &alice, json!({"avatar": "https://example.invalid/a.png"})).await;
+    let r = patch_me(
+        &a,
+        &alice,
+        json!({"avatar": "https://example.invalid/a.png"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let anns = upload(&a, &ann, noisy_jpeg(9)).await;
     let r = patch_me(&a, &alice, json!({"avatar": anns})).await;
@@ -126,7 +131,11 @@ async fn an_avatar_is_an_uploaded_image_fetched_by_the_nodes_holding_its_owner_r
     );
     assert_eq!(r.json()["avatar"], first.as_str());
     let served = fetch(&a, &ann, &first).await;
-    assert_eq!(served.status, StatusCode::OK, "anyone here who sees the profile");
+    assert_eq!(
+        served.status,
+        StatusCode::OK,
+        "anyone here who sees the profile"
+    );
     assert!(!has_gps(&served.body) && !contains(&served.body, XMP_MARKER));
 
     // b.test fetches it and serves it to its users: the same stripped bytes, under its own id.
@@ -164,7 +173,10 @@ async fn an_avatar_is_an_uploaded_image_fetched_by_the_nodes_holding_its_owner_r
     })
     .await;
     let second_served = fetch(&b, &bob, &copy2).await.body.to_vec();
-    assert_eq!(second_served, fetch(&a, &alice, &second).await.body.to_vec());
+    assert_eq!(
+        second_served,
+        fetch(&a, &alice, &second).await.body.to_vec()
+    );
     assert_eq!(fetch(&b, &bob, &copy).await.status, StatusCode::NOT_FOUND);
     let parts = (second_served.len() as u64).div_ceil(256 * 1024);
     assert_eq!(

@@ -281,7 +281,9 @@ async fn public_group_members_see_each_others_nickname_and_avatar_only() {
             "PATCH",
             "/api/v1/me",
             Some(&b),
-            Some(&json!({"bio": {"value": "SecretBio", "visibility": "friends"}, "avatar": avatar})),
+            Some(
+                &json!({"bio": {"value": "SecretBio", "visibility": "friends"}, "avatar": avatar}),
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);

@@ -18,8 +18,8 @@ use super::outbox::Outbox;
 use super::peers::Peers;
 use crate::accounts::Accounts;
 use crate::consents::{Consents, Purpose};
-use crate::profile::Avatar;
 use crate::crypto::{self, MasterKey, SecretKey};
+use crate::profile::Avatar;
 use crate::storage::{Dec, Enc, NewRemoteUser, Refusal, Store};
 use crate::time::SharedClock;
 
@@ -93,6 +93,7 @@ pub async fn load_addresses(store: &Store, master: &MasterKey) -> Result<(), Fed
 }
 
 impl Directory {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         master: MasterKey,
@@ -248,7 +249,10 @@ impl Directory {
         }
         .finish();
         let sealed = key.seal(&profile_aad(id), &plain)?;
-        let queued = self.store.set_remote_profile(id, sealed, fetch, now).await?;
+        let queued = self
+            .store
+            .set_remote_profile(id, sealed, fetch, now)
+            .await?;
         if let (Some(media), Some(f)) = (queued, self.fetcher.get()) {
             f.fetch(media);
         }

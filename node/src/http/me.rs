@@ -65,7 +65,9 @@ pub async fn patch(
             .check_avatar(session.user, id)
             .await
             .map_err(|e| match e {
-                crate::federate::AvatarError::Invalid(reason) => ApiError::invalid("avatar", reason),
+                crate::federate::AvatarError::Invalid(reason) => {
+                    ApiError::invalid("avatar", reason)
+                }
                 crate::federate::AvatarError::Consent(e) => e.into(),
                 crate::federate::AvatarError::Store(e) => e.into(),
             })?;

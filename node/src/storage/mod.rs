@@ -38,6 +38,7 @@ mod writer;
 pub use accounts::{AccountRecord, ConsentEvent, HandleBook, NewAccount, SessionRecord};
 pub(crate) use audit::append_audit;
 pub use audit::{AuditCheck, AuditEntry, AuditRecord, ERASED as ERASED_PSEUDONYM};
+pub use avatars::RemoteAvatar;
 pub use backup::{
     ArchiveKind, ArchiveReader, BackupError, FORMAT_VERSION as BACKUP_FORMAT,
     Header as BackupHeader, Summary as BackupSummary, compact as compact_database, load_archive,
@@ -51,7 +52,6 @@ pub use federation::{
     Disclosure, Fanout, FanoutView, NewRemoteUser, NodeKeyRecord, OutboundRecord, Outgoing,
     Refusal, RemoteUserRecord,
 };
-pub use avatars::RemoteAvatar;
 pub use fedmedia::{FetchJob, IncomingMedia};
 pub use invites::{InviteRecord, InviteRefusal, JoinRecord};
 #[cfg(test)]
