@@ -196,3 +196,57 @@ async fn an_avatar_is_an_uploaded_image_fetched_by_the_nodes_holding_its_owner_r
     let raw = std::fs::read(nodes[1].db_path()).unwrap();
     assert!(!holds_any_of(&raw, &second_served) && !holds_any_of(&raw, &second_bytes));
 }
+
+#[tokio::test]
+async fn only_a_peer_the_owners_profile_goes_to_may_fetch_their_avatar_and_residency_applies() {
+    // e.test (another region) hosts a group alice is in: it holds her, but her data may go
+    // there only with her consent. Bob is in nothing e.test holds.
+    let (peer, nodes, a, alice) = tests::alice_in_a_group_hosted_in("EU", "").await;
+    let bob = a.user("bob", &phone(2)).await;
+    for t in [&alice, &bob] {
+        assert_eq!(a.consent(t, "photos", true).await.status, StatusCode::OK);
+    }
+    let hers = upload(&a, &alice, noisy_jpeg(3)).await;
+    let his = upload(&a, &bob, noisy_jpeg(4)).await;
+    for (t, id) in [(&alice, &hers), (&bob, &his)] {
+        let r = patch_me(&a, t, json!({"avatar": id})).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let get = |id: &str| format!("/_federation/v1/media/{id}/0");
+    let r = crate::federation_media::signed_get(&peer, &nodes[0], &get(&hers)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "no consent to transfers abroad"
+    );
+    assert!(
+        !peer.envelopes().iter().any(|e| e["kind"] == "profile"),
+        "nor was the push queued"
+    );
+    assert_eq!(
+        a.consent(&alice, "cross_border_transfer", true)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = crate::federation_media::signed_get(&peer, &nodes[0], &get(&hers)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, fetch(&a, &alice, &hers).await.body);
+    let r = crate::federation_media::signed_get(&peer, &nodes[0], &get(&his)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "e.test does not hold bob");
+
+    // The next change carries the image's reference to e.test.
+    let r = patch_me(&a, &alice, json!({"nickname": "Alice Two"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let push = eventually(10, "the profile push reached e.test", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["kind"] == "profile")
+    })
+    .await;
+    let c = &push["content"];
+    assert_eq!(c["avatar"], Value::Null);
+    assert_eq!(c["avatar_media"]["origin"], "a.test");
+    assert_eq!(c["avatar_media"]["id"], hers.as_str());
+    assert_eq!(c["avatar_media"]["content_type"], "image/jpeg");
+}
