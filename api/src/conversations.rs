@@ -226,7 +226,7 @@ pub async fn get(
             list.push(json!({
                 "user": messaging.address(&card.handle),
                 "nickname": card.nickname,
-                "avatar": card.avatar,
+                "avatar": card.avatar.as_ref().map(domain::profile::Avatar::shown),
                 "role": role_name(role),
             }));
         }

@@ -205,7 +205,7 @@ impl Exporter {
             },
             "profile": {
                 "nickname": own.profile.nickname,
-                "avatar": own.profile.avatar,
+                "avatar": own.profile.avatar.as_ref().map(domain::profile::Avatar::shown),
                 "fields": fields,
             },
             "policy_acceptances": self.store.policy_acceptances(user).await?.iter().map(|(seq, at)| json!({

@@ -27,7 +27,7 @@ fn own_json(a: &OwnAccount, domain: &str) -> Value {
         "handle": a.handle,
         "phone": a.phone,
         "nickname": a.profile.nickname,
-        "avatar": a.profile.avatar,
+        "avatar": a.profile.avatar.as_ref().map(profile::Avatar::shown),
         "profile": fields,
         "created": a.created.to_rfc3339(),
         "policy_version": a.policy_version,
@@ -44,7 +44,8 @@ pub async fn get(
     Ok(reply(StatusCode::OK, &own_json(&a, domain)))
 }
 
-/// `PATCH /api/v1/me` with any of: `"nickname": "…"`, `"avatar": "…" | null`, and for each
+/// `PATCH /api/v1/me` with any of: `"nickname": "…"`, `"avatar": "<media id>" | null` (an
+/// image the user uploaded, `photos` granted; 422 otherwise), and for each
 /// optional field (`gender`, `birthday`, `region`, `education`, `bio`) either `null` (remove it)
 /// or `{"value": "…", "visibility": "public"|"friends"|"private"}` (either key may be left out).
 /// → 200, the same body as `GET /api/v1/me`. Nothing changes unless every part is valid. A new
@@ -59,6 +60,18 @@ pub async fn patch(
 ) -> Result<Response<Body>, ApiError> {
     let body: Map<String, Value> = read_json(req, limit).await?;
     let patch = parse_patch(body, accounts.now())?;
+    if let Some(Some(profile::Avatar::Media(id))) = &patch.avatar {
+        directory
+            .check_avatar(session.user, id)
+            .await
+            .map_err(|e| match e {
+                domain::federate::AvatarError::Invalid(reason) => {
+                    ApiError::invalid("avatar", reason)
+                }
+                domain::federate::AvatarError::Consent(e) => e.into(),
+                domain::federate::AvatarError::Store(e) => e.into(),
+            })?;
+    }
     let a = directory.update_own_profile(session.user, patch).await?;
     Ok(reply(StatusCode::OK, &own_json(&a, domain)))
 }

@@ -100,7 +100,7 @@ pub struct DeviceSession {
 pub struct Card {
     pub handle: String,
     pub nickname: String,
-    pub avatar: Option<String>,
+    pub avatar: Option<profile::Avatar>,
 }
 
 /// The owner's view of their account.
@@ -789,6 +789,11 @@ impl Accounts {
             Vec::new()
         };
         let sealed = key.seal(&aad(b"profile", user), &profile.encode())?;
+        let avatar = profile
+            .avatar
+            .as_ref()
+            .and_then(|a| a.media())
+            .map(str::to_string);
         // A public education is a suggestion source; any other visibility is not (1.3.c).
         let education = match profile.fields.get(&profile::Field::Education) {
             Some((value, profile::Visibility::Public)) => Some(crate::discovery::education_index(
@@ -799,7 +804,7 @@ impl Accounts {
         };
         let peers = self
             .store
-            .put_profile_queued(user, sealed, education, rows, self.clock.now())
+            .put_profile_queued(user, sealed, education, avatar, rows, self.clock.now())
             .await?
             .ok_or(AccountError::NoSuchUser)?;
         Ok((Self::own_view(acct, &key, profile)?, peers))
@@ -845,7 +850,7 @@ impl Accounts {
                 .collect(),
             handle: acct.handle,
             nickname: profile.nickname,
-            avatar: profile.avatar,
+            avatar: profile.avatar.as_ref().map(|a| a.shown().to_string()),
         })
     }
 

@@ -1,7 +1,8 @@
 //! A user's profile: the nickname and avatar everyone in a conversation sees, and the optional
 //! fields (gender, birthday, region, education, bio), each with its own visibility. Validation
 //! of every field, the view a given viewer is allowed, and the byte encoding that `accounts`
-//! seals under the user's data key.
+//! seals under the user's data key. An avatar is an uploaded image (a media id, issue 25);
+//! the free-form reference strings stored before stay readable as they are.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -158,16 +159,51 @@ pub fn nickname(value: &str) -> Result<String, ProfileError> {
     text("nickname", value, 1, 32)
 }
 
-/// Checks an avatar reference (1–512 characters).
-pub fn avatar(value: &str) -> Result<String, ProfileError> {
-    text("avatar", value, 1, 512)
+/// Checks the form of an avatar given by a client: the id of an uploaded image (whether it is
+/// the user's own image is checked against the store, `Directory::check_avatar`).
+pub fn avatar(value: &str) -> Result<Avatar, ProfileError> {
+    if federation::valid_media_id(value) {
+        Ok(Avatar::Media(value.to_string()))
+    } else {
+        Err(ProfileError::new(
+            "avatar",
+            "must be the media_id of an image you uploaded (POST /api/v1/media)",
+        ))
+    }
+}
+
+/// What a profile shows as its picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Avatar {
+    /// An uploaded image, by media id: served by `GET /api/v1/media/{id}` to whoever may see
+    /// the profile, and fetched by the peers that hold the user.
+    Media(String),
+    /// A free-form reference stored before avatars were media; shown as it is, never fetched.
+    Legacy(String),
+}
+
+impl Avatar {
+    /// What clients are given: the media id, or the old reference.
+    pub fn shown(&self) -> &str {
+        match self {
+            Avatar::Media(s) | Avatar::Legacy(s) => s,
+        }
+    }
+
+    /// The media id, for an uploaded image.
+    pub fn media(&self) -> Option<&str> {
+        match self {
+            Avatar::Media(s) => Some(s),
+            Avatar::Legacy(_) => None,
+        }
+    }
 }
 
 /// A full profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     pub nickname: String,
-    pub avatar: Option<String>,
+    pub avatar: Option<Avatar>,
     pub fields: BTreeMap<Field, (String, Visibility)>,
 }
 
@@ -196,7 +232,7 @@ pub enum FieldChange {
 pub struct ProfilePatch {
     pub nickname: Option<String>,
     /// `Some(None)` removes the avatar.
-    pub avatar: Option<Option<String>>,
+    pub avatar: Option<Option<Avatar>>,
     pub fields: Vec<(Field, FieldChange)>,
 }
 
@@ -261,12 +297,14 @@ impl Profile {
         Ok(())
     }
 
-    /// The plaintext that is sealed for storage.
+    /// The plaintext that is sealed for storage (version 2: the avatar's kind, 0 none,
+    /// 1 old reference, 2 media id, before it; version 1 had a flag and only references).
     pub fn encode(&self) -> Vec<u8> {
-        let mut e = Enc::new(1).str(&self.nickname);
+        let mut e = Enc::new(2).str(&self.nickname);
         e = match &self.avatar {
-            Some(a) => e.bool(true).str(a),
-            None => e.bool(false),
+            None => e.u64(0),
+            Some(Avatar::Legacy(a)) => e.u64(1).str(a),
+            Some(Avatar::Media(a)) => e.u64(2).str(a),
         };
         e = e.u64(self.fields.len() as u64);
         for (f, (v, vis)) in &self.fields {
@@ -276,9 +314,22 @@ impl Profile {
     }
 
     pub fn decode(b: &[u8]) -> Result<Self, StoreError> {
-        let mut d = Dec::new(b, "profile", 1)?;
+        let v1 = b.first() == Some(&1);
+        let mut d = Dec::new(b, "profile", if v1 { 1 } else { 2 })?;
         let nickname = d.string()?;
-        let avatar = if d.bool()? { Some(d.string()?) } else { None };
+        let avatar = if v1 {
+            // Stored before avatars were media: the reference as it was given.
+            d.bool()?
+                .then(|| d.string().map(Avatar::Legacy))
+                .transpose()?
+        } else {
+            match d.u64()? {
+                0 => None,
+                1 => Some(Avatar::Legacy(d.string()?)),
+                2 => Some(Avatar::Media(d.string()?)),
+                _ => return Err(StoreError::Corrupt("profile")),
+            }
+        };
         let n = d.u64()?;
         let mut fields = BTreeMap::new();
         for _ in 0..n.min(Field::ALL.len() as u64) {
@@ -399,9 +450,36 @@ mod tests {
     #[test]
     fn encoding_round_trips() {
         let mut p = Profile::new("Li".into());
-        p.avatar = Some("media:abc".into());
-        p.fields
-            .insert(Field::Birthday, ("2000-01-01".into(), Visibility::Friends));
-        assert_eq!(Profile::decode(&p.encode()).unwrap(), p);
+        for a in [
+            None,
+            Some(Avatar::Media("abc".into())),
+            Some(Avatar::Legacy("https://x.example/a.png".into())),
+        ] {
+            p.avatar = a;
+            p.fields
+                .insert(Field::Birthday, ("2000-01-01".into(), Visibility::Friends));
+            assert_eq!(Profile::decode(&p.encode()).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn a_profile_stored_before_avatars_were_media_keeps_its_reference() {
+        let old = Enc::new(1)
+            .str("Li")
+            .bool(true)
+            .str("media:x")
+            .u64(0)
+            .finish();
+        let p = Profile::decode(&old).unwrap();
+        assert_eq!(p.avatar, Some(Avatar::Legacy("media:x".into())));
+        let none = Enc::new(1).str("Li").bool(false).u64(0).finish();
+        assert_eq!(Profile::decode(&none).unwrap().avatar, None);
+    }
+
+    #[test]
+    fn a_new_avatar_must_be_a_media_id() {
+        assert_eq!(avatar("AbC_-9").unwrap(), Avatar::Media("AbC_-9".into()));
+        assert!(avatar("https://example.invalid/a.png").is_err());
+        assert!(avatar("").is_err());
     }
 }

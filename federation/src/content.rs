@@ -146,13 +146,17 @@ pub enum WireChange {
     },
 }
 
-/// Kind `profile`: nickname and avatar only.
+/// Kind `profile`: nickname and avatar only. An avatar that is an uploaded image travels as
+/// `avatar_media` (`avatar` then null), its bytes fetched by the receiving node like a
+/// message's media; `avatar` is a free-form reference stored before avatars were images.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileContent {
     pub user: String,
     pub nickname: String,
     pub avatar: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_media: Option<MediaRef>,
 }
 
 /// Kind `erasure`: erase everything `user` wrote that you hold, then acknowledge.

@@ -240,3 +240,22 @@ fn the_documented_friend_examples_are_what_the_code_produces() {
         serde_json::from_value::<FriendContent>(read.content).unwrap();
     }
 }
+
+/// The documented `profile` content with an avatar image parses as `ProfileContent`, and its
+/// reference's size and SHA-256 are those of the bytes it names.
+#[test]
+fn the_documented_avatar_reference_is_a_profile_content_with_a_true_hash() {
+    use sha2::Digest;
+    let doc = doc();
+    let v: serde_json::Value =
+        serde_json::from_str(&block(&doc, "profile-avatar-example")).unwrap();
+    let p: federation::ProfileContent = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(p.avatar, None);
+    let m = p.avatar_media.clone().unwrap();
+    let bytes = b"example avatar";
+    assert_eq!(m.size, bytes.len() as u64);
+    assert_eq!(m.sha256, b64(&sha2::Sha256::digest(bytes)));
+    assert_eq!(m.origin, "a.example");
+    assert!(federation::valid_media_id(&m.id));
+    assert_eq!(serde_json::to_value(&p).unwrap(), v, "round-trips");
+}

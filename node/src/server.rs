@@ -212,6 +212,7 @@ impl Node {
             host_limits,
             fetcher.clone(),
         );
+        directory.attach_fetcher(fetcher.clone());
         fetcher.resume().await?;
         let sessions: Sessions = Default::default();
         let metrics = crate::http::metrics::Metrics::new(crate::http::metrics::Live {

@@ -155,6 +155,7 @@ pub(crate) async fn wire(
         accounts.clone(),
         consents.clone(),
         clock.clone(),
+        config.media.max_bytes.get(),
     );
     let messaging = Messaging::new(
         store.clone(),

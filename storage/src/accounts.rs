@@ -383,13 +383,15 @@ impl Store {
     }
 
     /// Stores a profile, its education index (`Some` only for a public education, a suggestion
-    /// source, 1.3.c) and queues `outgoing` (its nickname and avatar pushed to peers) in one
-    /// transaction; None if the account is gone. Returns the peers whose queues grew.
+    /// source, 1.3.c), the media id of its avatar image (`None`: no image) and queues
+    /// `outgoing` (its nickname and avatar pushed to peers) in one transaction; None if the
+    /// account is gone. Returns the peers whose queues grew.
     pub async fn put_profile_queued(
         &self,
         id: u64,
         sealed: Vec<u8>,
         education: Option<[u8; 32]>,
+        avatar: Option<String>,
         outgoing: Vec<super::Outgoing>,
         now: Millis,
     ) -> Result<Option<Vec<String>>, StoreError> {
@@ -401,6 +403,7 @@ impl Store {
                 .insert(id, sealed.as_slice())?;
             super::search::note_change(tx, super::SearchChange::Person(id))?;
             super::discovery::set_education_in(tx, id, education)?;
+            super::avatars::set(tx, id, avatar.as_deref())?;
             Ok(Some(super::federation::enqueue(tx, &outgoing, now)?))
         })
         .await

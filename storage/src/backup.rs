@@ -290,6 +290,9 @@ kinds!(
     MS_PSEUDONYM_SEARCHLOG,
     POS_KIND_ID_SEARCHCHANGE,
     MEDIAID_FETCH,
+    // Avatars as media (issue 25).
+    USERID_AVATAR,
+    MEDIAID_AVATAR,
     // Discovery (issue 22).
     CONTACTINDEX_USERID,
     USERID_DISCOVERY,

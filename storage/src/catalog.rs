@@ -469,6 +469,16 @@ pub const POS_KIND_ID_SEARCHCHANGE: TableDefinition<(u64, u64, u64), ()> =
 /// node refers to, still being fetched from its origin (the parts fetched so far are in
 /// `mediaid_chunkno_chunk`, sealed under the author's key here).
 pub const MEDIAID_FETCH: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_fetch");
+
+/// `userid_avatar`: user id (local, or remote with the top bit) → media id of the image their
+/// profile shows now (for a remote user, the local copy's id, fetched or being fetched). A
+/// profile whose avatar is an old free-form reference has no row.
+pub const USERID_AVATAR: TableDefinition<u64, &str> = TableDefinition::new("userid_avatar");
+
+/// `mediaid_avatar`: media id → the user whose avatar it is now: who may see it (anyone with
+/// an account here, as for the profile) and which peers may fetch it. Written and removed
+/// together with `userid_avatar`.
+pub const MEDIAID_AVATAR: TableDefinition<&str, u64> = TableDefinition::new("mediaid_avatar");
 // ---- Discovery: suggestions, nearby people, invites (issue 22) ------------------------------
 
 /// `contactindex_userid`: HMAC-SHA256(contacts key, the client's contact hash of the user's

@@ -562,6 +562,7 @@ pub fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, Sto
             return Ok(false);
         }
     }
+    super::avatars::forget(tx, user)?;
     Ok(true)
 }
 

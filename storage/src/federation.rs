@@ -552,26 +552,6 @@ impl Store {
         .await
     }
 
-    /// Stores a remote user's nickname and avatar (sealed under their key here).
-    pub async fn set_remote_profile(
-        &self,
-        id: u64,
-        profile_sealed: Vec<u8>,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        self.write(move |tx| {
-            let mut t = tx.open_table(USERID_REMOTEUSER)?;
-            let found = t.get(id)?.map(|v| RemoteUserRecord::decode(v.value()));
-            if let Some(mut rec) = found.transpose()? {
-                rec.profile_sealed = profile_sealed.clone();
-                rec.updated = now;
-                t.insert(id, rec.encode().as_slice())?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
     /// Queues envelopes (not tied to a conversation write).
     pub async fn enqueue(
         &self,

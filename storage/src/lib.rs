@@ -10,6 +10,7 @@
 
 mod accounts;
 mod audit;
+mod avatars;
 mod backup;
 mod batch;
 mod bench_seed;
@@ -40,6 +41,7 @@ pub const DB_FILE: &str = "node.redb";
 pub use accounts::{AccountRecord, ConsentEvent, HandleBook, NewAccount, SessionRecord};
 pub use audit::append_audit;
 pub use audit::{AuditCheck, AuditEntry, AuditRecord, ERASED as ERASED_PSEUDONYM};
+pub use avatars::RemoteAvatar;
 pub use backup::{
     ArchiveKind, ArchiveReader, BackupError, FORMAT_VERSION as BACKUP_FORMAT,
     Header as BackupHeader, Summary as BackupSummary, compact as compact_database, load_archive,
@@ -525,6 +527,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(MEDIAID_FETCH)?;
+    tx.open_table(USERID_AVATAR)?;
+    tx.open_table(MEDIAID_AVATAR)?;
     tx.open_table(KEYID_NODEKEY)?;
     tx.open_table(SEQ_AUDITENTRY)?;
     tx.open_table(USERID_PSEUDONYMKEY)?;

@@ -655,6 +655,10 @@ fn visible_media(
     if super::community::media_visible(tx, id, viewer)? {
         return Ok(Some(rec));
     }
+    // A user's avatar: for anyone with an account here, as their profile is.
+    if super::avatars::visible(tx, id, viewer)? {
+        return Ok(Some(rec));
+    }
     Ok(None)
 }
 

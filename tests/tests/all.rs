@@ -38,3 +38,5 @@ mod unread;
 mod federation_media_rules;
 // Node-written notices as code + parameters in the asker's language; policy Accept-Language (issue 21).
 mod notices;
+// Avatars as media across nodes (issue 25).
+mod federation_avatars;

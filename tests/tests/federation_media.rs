@@ -419,7 +419,11 @@ async fn media_whose_bytes_do_not_match_the_reference_is_refused_and_nothing_of_
 }
 
 /// `GET path` on `node`, signed as `peer` (for this node).
-async fn signed_get(peer: &tests::FakePeer, node: &tests::TestNode, path: &str) -> tests::Reply {
+pub(crate) async fn signed_get(
+    peer: &tests::FakePeer,
+    node: &tests::TestNode,
+    path: &str,
+) -> tests::Reply {
     let auth = federation::sign_request(
         &peer.key,
         "GET",

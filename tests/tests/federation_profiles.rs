@@ -91,14 +91,32 @@ async fn a_nickname_or_avatar_change_reaches_every_peer_holding_the_user_within_
     // Alice withdraws her consent to transfers abroad, then changes her nickname and avatar:
     // the CN peer gets both; the EU peer nothing (its copy stays as it was).
     consent(&a, &alice, false).await;
-    patch_me(&a, &alice, json!({"nickname": "Alice Two", "avatar": "av-1", "bio": {"value": "private bio", "visibility": "public"}})).await;
+    let r = a.consent(&alice, "photos", true).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let image = a
+        .raw(
+            "POST",
+            "/api/v1/media",
+            Some(&alice),
+            "image/jpeg",
+            crate::media::jpeg_with_gps(),
+        )
+        .await
+        .json()["media_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    patch_me(&a, &alice, json!({"nickname": "Alice Two", "avatar": image, "bio": {"value": "private bio", "visibility": "public"}})).await;
     eventually(10, "b.test shows the new nickname", || async {
         let m = member(&b, &bob, &with_bob, "alice@a.test").await;
         (m["nickname"] == "Alice Two").then_some(m)
     })
     .await;
     let m = member(&b, &bob, &with_bob, "alice@a.test").await;
-    assert_eq!(m["avatar"], "av-1");
+    assert!(
+        m["avatar"].is_string() && m["avatar"] != image.as_str(),
+        "b.test's copy of the image: {m}"
+    );
     let log = nodes[0].node().disclosures("alice").await.unwrap();
     let profiles = |peer: &str| {
         log.iter()

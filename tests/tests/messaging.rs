@@ -262,13 +262,31 @@ async fn public_group_members_see_each_others_nickname_and_avatar_only() {
     let c = n.client();
     let a = c.user("pa1", &phone(1)).await;
     let b = c.user("pb1", &phone(2)).await;
-    c.call(
-        "PATCH",
-        "/api/v1/me",
-        Some(&b),
-        Some(&json!({"bio": {"value": "SecretBio", "visibility": "friends"}, "avatar": "media:x"})),
-    )
-    .await;
+    let avatar = c
+        .raw(
+            "POST",
+            "/api/v1/media",
+            Some(&b),
+            "image/jpeg",
+            crate::media::jpeg_with_gps(),
+        )
+        .await
+        .json()["media_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(c.consent(&b, "photos", true).await.status, StatusCode::OK);
+    let r = c
+        .call(
+            "PATCH",
+            "/api/v1/me",
+            Some(&b),
+            Some(
+                &json!({"bio": {"value": "SecretBio", "visibility": "friends"}, "avatar": avatar}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
     let g = group(&c, &a, "Open", &[], true).await;
     let r = c
         .call(
@@ -292,7 +310,7 @@ async fn public_group_members_see_each_others_nickname_and_avatar_only() {
         .unwrap();
     assert_eq!(
         pb,
-        &json!({"user": "pb1@localhost", "nickname": "Nick pb1", "avatar": "media:x", "role": "member"})
+        &json!({"user": "pb1@localhost", "nickname": "Nick pb1", "avatar": avatar, "role": "member"})
     );
     let raw = String::from_utf8_lossy(&r.body);
     assert!(!raw.contains("SecretBio") && !raw.contains(&phone(2)));

@@ -27,7 +27,6 @@ async fn own_profile_shows_everything_with_visibility() {
             Some(&t),
             Some(&json!({
                 "nickname": "小爱",
-                "avatar": "https://example.invalid/a.png",
                 "bio": {"value": "hello"},
                 "region": {"value": "Hangzhou", "visibility": "public"},
                 "education": {"value": "Zhejiang University", "visibility": "friends"},
@@ -130,6 +129,9 @@ async fn invalid_patches_name_the_field_and_change_nothing() {
         (json!({"region": "Hangzhou"}), "region"),
         (json!({"region": {"value": "H", "colour": "red"}}), "region"),
         (json!({"avatar": 7}), "avatar"),
+        // An avatar is an uploaded image now, not a free-form reference.
+        (json!({"avatar": "https://example.invalid/a.png"}), "avatar"),
+        (json!({"avatar": "no-such-media"}), "avatar"),
         (
             json!({"nickname": "ok", "phone": "+8613900000009"}),
             "phone",

@@ -41,7 +41,7 @@ export function ChatScreen({ store, active, go, onLanguage }) {
   return html`<div class=${'chat-layout' + (active ? ' has-active' : '')}>
     <aside class="sidebar" aria-label=${t('chat.conversations')}>
       <header class="sidebar-head">
-        <${Avatar} name=${store.me && store.me.nickname} size=${36} />
+        <${Avatar} name=${store.me && store.me.nickname} media=${store.me && store.me.avatar} size=${36} />
         <div class="me">
           <strong>${store.me && store.me.nickname}</strong>
           <small>${store.me && store.me.user}</small>

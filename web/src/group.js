@@ -1,7 +1,7 @@
 // Managing a group: members and roles, invite, remove, rename, public/private, transfer of
 // ownership, leaving.
 
-import { html, useState, useEffect, useStore, Dialog, Alert, Field } from './ui.js';
+import { html, useState, useEffect, useStore, Dialog, Alert, Field, Avatar } from './ui.js';
 import { t } from './i18n.js';
 
 export function GroupDialog({ store, conv, go, onClose }) {
@@ -62,6 +62,7 @@ export function GroupDialog({ store, conv, go, onClose }) {
       ${members.map((m) => {
         const who = m.user || m.address;
         return html`<li key=${who}>
+          <${Avatar} name=${m.nickname || who} media=${m.avatar} size=${36} />
           <span class="member-name">${m.nickname || who}<small>${who}</small></span>
           <span class="role">${t('group.role.' + m.role)}</span>
           <span class="member-actions">

@@ -7,6 +7,7 @@ import { t, has, formatDateTime, policyLanguage } from './i18n.js';
 import * as api from './api.js';
 import { Icon } from './icons.js';
 import { purposesPath } from './purposes.js';
+import { AvatarPicker } from './avatar.js';
 
 const TABS = ['purposes', 'profile', 'policy', 'notices', 'devices', 'data', 'requests', 'realname', 'page', 'guardian', 'deletion'];
 
@@ -145,6 +146,7 @@ function Profile({ store }) {
   };
   return html`<form class="form" onSubmit=${save}>
     <p class="lead">${t('privacy.profile_lead')}</p>
+    <${AvatarPicker} store=${store} />
     <${Field} id="nick" label=${t('register.nickname')} value=${nickname} onInput=${setNickname} required />
     <p class="meta">${t('privacy.phone_private', { phone: me.phone })}</p>
     ${PROFILE_FIELDS.map((k) => html`<div class="field-pair" key=${k}>

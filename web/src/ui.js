@@ -2,7 +2,7 @@
 
 import { html, render, useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect, Component } from '../vendor/htm/standalone.module.js';
 import { t } from './i18n.js';
-import { ApiError, NetworkError } from './api.js';
+import { ApiError, NetworkError, mediaUrl } from './api.js';
 import { Icon } from './icons.js';
 
 export { html, render, useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect, Component };
@@ -25,8 +25,29 @@ export function errorText(e) {
   return t('error.unexpected');
 }
 
-/** A round badge with the first letter of a name. */
-export function Avatar({ name, size = 40 }) {
+/**
+ * A round badge: the person's avatar image when `media` names one (their upload, or this
+ * node's copy of a remote user's), else the first letter of a name (also while the image
+ * loads, and for an old avatar that is no image).
+ */
+export function Avatar({ name, size = 40, media = /** @type {string|null|undefined} */ (null) }) {
+  const [src, setSrc] = useState(/** @type {string|null} */ (null));
+  useEffect(() => {
+    setSrc(null);
+    if (!media || !/^[A-Za-z0-9_-]{1,64}$/.test(media)) return undefined;
+    let alive = true;
+    /** @type {string|null} */ let url = null;
+    mediaUrl(media).then((u) => {
+      url = u;
+      if (alive) setSrc(u);
+      else URL.revokeObjectURL(u);
+    }, () => {});
+    return () => {
+      alive = false;
+      if (url) URL.revokeObjectURL(url);
+    };
+  }, [media]);
+  if (src) return html`<img class=${"avatar photo s" + size} src=${src} alt="" aria-hidden="true" />`;
   const letter = (name || '?').replace(/^[^A-Za-z0-9\u4e00-\u9fff]+/, '').slice(0, 1).toUpperCase() || '?';
   let hash = 0;
   for (const ch of name || '') hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;

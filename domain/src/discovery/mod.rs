@@ -145,7 +145,7 @@ impl Discovery {
                 (
                     format!("{}@{}", c.handle, self.domain),
                     c.nickname,
-                    c.avatar,
+                    c.avatar.as_ref().map(|a| a.shown().to_string()),
                 )
             }))
     }

@@ -3,9 +3,10 @@
 //! node: nickname and avatar, nothing else), checks the signature, and keeps a local record
 //! with an id and a data key of its own (so what they write here is sealed like a local
 //! user's writing, and erasing them here is destroying that key). Also serves this node's
-//! users to peers' lookups, under the residency rule.
+//! users to peers' lookups, under the residency rule. A user's avatar image travels as a
+//! reference and is fetched into a copy here (`avatar`, `fetch`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use federation::{Envelope, Kind, ProfileContent};
@@ -18,14 +19,16 @@ use super::peers::Peers;
 use crate::accounts::Accounts;
 use crate::consents::{Consents, Purpose};
 use crate::crypto::{self, MasterKey, SecretKey};
-use crate::time::SharedClock;
+use crate::profile::Avatar;
 use storage::{Dec, Enc, NewRemoteUser, Refusal, Store};
+use crate::time::SharedClock;
 
 /// A remote user as a local client sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteProfile {
     pub address: String,
     pub nickname: String,
+    /// What clients are given: for an image, the id of the copy here (`GET /api/v1/media/…`).
     pub avatar: Option<String>,
 }
 
@@ -39,6 +42,11 @@ pub struct Directory {
     accounts: Accounts,
     consents: Consents,
     clock: SharedClock,
+    /// The largest avatar image taken from another node (`media.max_bytes`).
+    max_media_bytes: u64,
+    /// Starts the fetch of a remote user's new avatar image; attached once the fetcher runs
+    /// (a fetch queued before waits for `Fetcher::resume`).
+    fetcher: Arc<OnceLock<super::Fetcher>>,
 }
 
 fn profile_aad(id: u64) -> Vec<u8> {
@@ -85,6 +93,7 @@ pub async fn load_addresses(store: &Store, master: &MasterKey) -> Result<(), Fed
 }
 
 impl Directory {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         master: MasterKey,
@@ -93,6 +102,7 @@ impl Directory {
         accounts: Accounts,
         consents: Consents,
         clock: SharedClock,
+        max_media_bytes: u64,
     ) -> Self {
         Directory {
             store,
@@ -102,7 +112,20 @@ impl Directory {
             accounts,
             consents,
             clock,
+            max_media_bytes,
+            fetcher: Arc::default(),
         }
+    }
+
+    /// Hands the directory the media fetcher, for remote users' avatar images.
+    pub fn attach_fetcher(&self, fetcher: super::Fetcher) {
+        let _ = self.fetcher.set(fetcher);
+    }
+
+    /// Checks that local user `user` may show media `id` as their avatar (an image they
+    /// uploaded, `photos` granted).
+    pub async fn check_avatar(&self, user: u64, id: &str) -> Result<(), super::AvatarError> {
+        super::avatar::check(&self.store, &self.consents, user, id).await
     }
 
     /// The local id and data key of a remote user, creating their record when new. Does not
@@ -199,31 +222,41 @@ impl Directory {
             return Err(bad("another user"));
         }
         let (id, key) = self.ensure(address).await?;
-        self.keep_profile(id, &key, &p).await?;
+        let avatar = self.keep_profile(id, &key, &p).await?;
         Ok(RemoteProfile {
             address: p.user,
             nickname: p.nickname,
-            avatar: p.avatar,
+            avatar: avatar.as_ref().map(|a| a.shown().to_string()),
         })
     }
 
-    /// Stores a remote user's nickname and avatar, sealed under their key here.
+    /// Stores a remote user's nickname and avatar, sealed under their key here (version 2: the
+    /// avatar's kind, 0 none, 1 old reference, 2 image, then its text). A new avatar image
+    /// replaces the copy of the old one and is fetched from their node. Returns the avatar as
+    /// this node shows it.
     pub async fn keep_profile(
         &self,
         id: u64,
         key: &SecretKey,
         p: &ProfileContent,
-    ) -> Result<(), FedError> {
-        let plain = match &p.avatar {
-            Some(a) => Enc::new(1).str(&p.nickname).bool(true).str(a),
-            None => Enc::new(1).str(&p.nickname).bool(false),
+    ) -> Result<Option<Avatar>, FedError> {
+        let now = self.clock.now();
+        let (avatar, fetch) = super::avatar::incoming(p, id, self.max_media_bytes, now)?;
+        let plain = match &avatar {
+            None => Enc::new(2).str(&p.nickname).u64(0),
+            Some(Avatar::Legacy(a)) => Enc::new(2).str(&p.nickname).u64(1).str(a),
+            Some(Avatar::Media(a)) => Enc::new(2).str(&p.nickname).u64(2).str(a),
         }
         .finish();
         let sealed = key.seal(&profile_aad(id), &plain)?;
-        self.store
-            .set_remote_profile(id, sealed, self.clock.now())
+        let queued = self
+            .store
+            .set_remote_profile(id, sealed, fetch, now)
             .await?;
-        Ok(())
+        if let (Some(media), Some(f)) = (queued, self.fetcher.get()) {
+            f.fetch(media);
+        }
+        Ok(avatar)
     }
 
     /// A remote user's address, nickname and avatar as last received (the nickname is the
@@ -246,9 +279,19 @@ impl Directory {
         }
         let key = self.master.unwrap_data_key(id, &rec.wrapped_key)?;
         let plain = key.open(&profile_aad(id), &rec.profile_sealed)?;
-        let mut d = Dec::new(&plain, "remote profile", 1)?;
+        let v1 = plain.first() == Some(&1);
+        let mut d = Dec::new(&plain, "remote profile", if v1 { 1 } else { 2 })?;
         let nickname = d.string()?;
-        let avatar = if d.bool()? { Some(d.string()?) } else { None };
+        let avatar = if v1 {
+            // Kept before avatars were images: the reference as it came.
+            if d.bool()? { Some(d.string()?) } else { None }
+        } else {
+            match d.u64()? {
+                0 => None,
+                1 | 2 => Some(d.string()?),
+                _ => return Err(storage::StoreError::Corrupt("remote profile").into()),
+            }
+        };
         d.end()?;
         Ok(Some(RemoteProfile {
             address: rec.address,
@@ -265,13 +308,35 @@ impl Directory {
         user: u64,
         patch: crate::profile::ProfilePatch,
     ) -> Result<crate::accounts::OwnAccount, crate::accounts::AccountError> {
-        let push =
-            self.outbox.profile_push(user).await.map_err(|r| {
-                crate::accounts::AccountError::Store(storage::StoreError::Refused(r))
-            })?;
+        let push = self.outbox.profile_push(user).await.map_err(|r| {
+            crate::accounts::AccountError::Store(storage::StoreError::Refused(r))
+        })?;
+        // The reference to the avatar image the profile will show, read and hashed before the
+        // write (the push carries it; `wire` leaves it out if the avatar changed meanwhile).
+        let after = match &patch.avatar {
+            Some(a) => a.clone(),
+            None => self.accounts.card(user).await?.and_then(|c| c.avatar),
+        };
+        let image = super::avatar::reference(
+            &self.store,
+            &self.master,
+            user,
+            after.as_ref(),
+            self.peers.own_domain(),
+        )
+        .await
+        .map_err(|e| match e {
+            crate::media::MediaError::Store(e) => crate::accounts::AccountError::Store(e),
+            _ => crate::accounts::AccountError::Invalid {
+                field: "avatar",
+                reason: "is not media you uploaded".into(),
+            },
+        })?;
         let (own, woken) = self
             .accounts
-            .update_profile_pushed(user, patch, |key, card| push.rows(key, card))
+            .update_profile_pushed(user, patch, |key, card| {
+                push.rows(key, card, image.as_ref())
+            })
             .await?;
         self.outbox.wake(&woken);
         Ok(own)
@@ -304,6 +369,16 @@ impl Directory {
                 region,
             }));
         }
+        let image = super::avatar::reference(
+            &self.store,
+            &self.master,
+            id,
+            card.avatar.as_ref(),
+            self.peers.own_domain(),
+        )
+        .await
+        .map_err(|e| FedError::Invalid(e.to_string()))?;
+        let (avatar, avatar_media) = super::avatar::wire(card.avatar.as_ref(), image.as_ref());
         let env = self
             .outbox
             .envelope(
@@ -312,7 +387,8 @@ impl Directory {
                 json!(ProfileContent {
                     user: format!("{}@{}", card.handle, self.peers.own_domain()),
                     nickname: card.nickname,
-                    avatar: card.avatar,
+                    avatar,
+                    avatar_media,
                 }),
             )
             .map_err(FedError::Refused)?;

@@ -182,7 +182,7 @@ fn content_ts(ts: u64, env: &Envelope) -> Result<(), Rejection> {
 }
 
 /// The local id of media `id` of node `origin`: the same on every delivery of it.
-fn remote_media_id(origin: &str, id: &str) -> String {
+pub(super) fn remote_media_id(origin: &str, id: &str) -> String {
     use base64::Engine;
     let d = Sha256::digest(format!("shanliao/remote-media\0{origin}\0{id}"));
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..18])
@@ -850,7 +850,8 @@ impl Inbox {
     }
 
     /// `GET /_federation/v1/media/{id}/{part}` from `origin`: part `part` of a local user's
-    /// media, if `origin` holds a message referring to it (otherwise, as for unknown media or
+    /// media, if `origin` holds a message referring to it or the media is the user's avatar
+    /// and their profile goes to `origin` (otherwise, as for unknown media or
     /// a part past the end, `NotFound`). The last part's answer is counted in the owner's
     /// disclosure log (kind `media`).
     pub async fn media_part(&self, origin: &str, id: &str, part: &str) -> Result<Bytes, FedError> {
@@ -862,11 +863,26 @@ impl Inbox {
         if !federation::valid_media_id(id) {
             return Err(FedError::NoSuchMedia);
         }
-        let rec = self
+        let rec = match self
             .store
             .media_for_peer(id.to_string(), origin.to_string())
             .await?
-            .ok_or(FedError::NoSuchMedia)?;
+        {
+            Some(rec) => rec,
+            // A local user's avatar image, for a peer their profile goes to.
+            None => match self.store.local_avatar(id.to_string()).await? {
+                Some(rec)
+                    if self
+                        .outbox
+                        .may_fetch_avatar(rec.owner, origin)
+                        .await
+                        .map_err(FedError::Refused)? =>
+                {
+                    rec
+                }
+                _ => return Err(FedError::NoSuchMedia),
+            },
+        };
         let parts = rec.size.div_ceil(federation::MEDIA_PART) as u32;
         if part >= parts {
             return Err(FedError::NoSuchMedia);

@@ -837,6 +837,53 @@ impl Outbox {
     /// `cross_border_transfer` (its copy then stays as it was); so is a peer no longer
     /// configured or whose queue is full.
     pub async fn profile_push(&self, user: u64) -> Result<ProfilePush, Refusal> {
+        let peers = self.profile_holders(user).await?;
+        let consented = self
+            .inner
+            .consents
+            .require(user, Purpose::CrossBorderTransfer)
+            .await
+            .is_ok();
+        let shared = &self.inner.shared;
+        let peers = peers
+            .into_iter()
+            .filter(|p| {
+                shared
+                    .peer_with_room(p)
+                    .and_then(|peer| shared.residency(&peer, user, consented))
+                    .is_ok()
+            })
+            .collect();
+        Ok(ProfilePush {
+            shared: shared.clone(),
+            user,
+            peers,
+        })
+    }
+
+    /// Whether peer `peer` may fetch local user `user`'s avatar image: it is one of the peers
+    /// a change of their profile goes to ([`Outbox::profile_push`]: it may hold the user, and
+    /// the residency rule lets their data go to it now), whatever its queue holds.
+    pub async fn may_fetch_avatar(&self, user: u64, peer: &str) -> Result<bool, Refusal> {
+        if !self.profile_holders(user).await?.iter().any(|p| p == peer) {
+            return Ok(false);
+        }
+        let consented = self
+            .inner
+            .consents
+            .require(user, Purpose::CrossBorderTransfer)
+            .await
+            .is_ok();
+        let shared = &self.inner.shared;
+        let Ok(p) = shared.peers.get(peer) else {
+            return Ok(false);
+        };
+        Ok(shared.residency(&p, user, consented).is_ok())
+    }
+
+    /// Every peer that may hold local user `user` (see [`Outbox::profile_push`]), without
+    /// this node, sorted.
+    async fn profile_holders(&self, user: u64) -> Result<Vec<String>, Refusal> {
         let store = &self.inner.store;
         let internal = |e: storage::StoreError| Refusal::Internal(e.to_string());
         let mut peers: Vec<String> = store
@@ -874,27 +921,7 @@ impl Outbox {
         peers.retain(|p| *p != own);
         peers.sort();
         peers.dedup();
-        let consented = self
-            .inner
-            .consents
-            .require(user, Purpose::CrossBorderTransfer)
-            .await
-            .is_ok();
-        let shared = &self.inner.shared;
-        let peers = peers
-            .into_iter()
-            .filter(|p| {
-                shared
-                    .peer_with_room(p)
-                    .and_then(|peer| shared.residency(&peer, user, consented))
-                    .is_ok()
-            })
-            .collect();
-        Ok(ProfilePush {
-            shared: shared.clone(),
-            user,
-            peers,
-        })
+        Ok(peers)
     }
 
     // ---- Friends across nodes (issue 22) --------------------------------------------------
@@ -929,16 +956,20 @@ pub struct ProfilePush {
 impl ProfilePush {
     /// One signed `profile` envelope per peer with the new nickname and avatar (nothing else
     /// of the profile), sealed under the user's data key (an erasure removes what still waits)
-    /// and counted in their disclosure log once its fate is known.
+    /// and counted in their disclosure log once its fate is known. `image` is the reference
+    /// to the avatar image (`super::avatar::reference`), if the card shows one.
     pub fn rows(
         &self,
         key: &SecretKey,
         card: &crate::accounts::Card,
+        image: Option<&federation::MediaRef>,
     ) -> Result<Vec<Outgoing>, Refusal> {
+        let (avatar, avatar_media) = super::avatar::wire(card.avatar.as_ref(), image);
         let content = json!(federation::ProfileContent {
             user: format!("{}@{}", card.handle, self.shared.own_domain()),
             nickname: card.nickname.clone(),
-            avatar: card.avatar.clone(),
+            avatar,
+            avatar_media,
         });
         self.peers
             .iter()
