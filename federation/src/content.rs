@@ -146,13 +146,17 @@ pub enum WireChange {
     },
 }
 
-/// Kind `profile`: nickname and avatar only.
+/// Kind `profile`: nickname and avatar; in the answer to a lookup on behalf of a viewer
+/// (`GET /_federation/v1/users/{handle}/as/{viewer}`) also the optional fields that viewer may
+/// see (name → value), and never in a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileContent {
     pub user: String,
     pub nickname: String,
     pub avatar: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Kind `erasure`: erase everything `user` wrote that you hold, then acknowledge.

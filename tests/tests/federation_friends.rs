@@ -338,3 +338,116 @@ async fn an_erased_user_leaves_the_friend_lists_of_their_friends_on_other_nodes(
     .await;
     assert!(requests(&b, &bob).await.is_empty());
 }
+
+/// The optional fields `token` sees on `address`'s profile, through `c`.
+async fn shown_fields(c: &Client, token: &str, address: &str) -> Value {
+    let r = c
+        .get(&format!("/api/v1/users/{address}"), Some(token))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    r.json()["profile"].clone()
+}
+
+/// `GET path` on `node`, signed by `peer`'s key as `origin`.
+async fn signed_get(
+    node: &tests::TestNode,
+    peer: &tests::FakePeer,
+    origin: &str,
+    path: &str,
+) -> tests::Reply {
+    let auth = federation::sign_request(
+        &peer.key,
+        "GET",
+        path,
+        origin,
+        "b.test",
+        tests::now_ms(),
+        b"",
+    );
+    let req = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(path)
+        .header("host", "localhost")
+        .header("authorization", auth)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    node.client().send(req).await
+}
+
+#[tokio::test]
+async fn friends_fields_reach_a_friend_on_another_node_only_while_friends() {
+    let fake = tests::FakePeer::start("e.test", "CN").await;
+    let nodes = tests::federation_with(&[("a.test", "CN"), ("b.test", "CN")], &[&fake], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let alice = a.user("alice", &phone(1)).await;
+    let carol = a.user("carol", &phone(3)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let r = b
+        .call(
+            "PATCH",
+            "/api/v1/me",
+            Some(&bob),
+            Some(&json!({
+                "region": {"value": "Hangzhou", "visibility": "public"},
+                "education": {"value": "Zhejiang University", "visibility": "friends"},
+                "birthday": {"value": "2001-02-03", "visibility": "private"},
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let public = json!({"region": "Hangzhou"});
+    let as_friend = json!({"region": "Hangzhou", "education": "Zhejiang University"});
+
+    // Before any friendship, alice sees what the public sees.
+    assert_eq!(shown_fields(&a, &alice, "bob@b.test").await, public);
+    befriend(&a, &alice, &b, &bob, "alice@a.test", "bob@b.test").await;
+    assert_eq!(shown_fields(&a, &alice, "bob@b.test").await, as_friend);
+    // Carol, on the same node but no friend of bob's, does not.
+    assert_eq!(shown_fields(&a, &carol, "bob@b.test").await, public);
+
+    // Another peer naming alice as its viewer names its own alice@e.test, no friend of bob's;
+    // a.test's name without a.test's key is refused outright.
+    let r = signed_get(
+        &nodes[1],
+        &fake,
+        "e.test",
+        "/_federation/v1/users/bob/as/alice",
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let env = r.json();
+    assert_eq!(env["kind"], "profile");
+    assert_eq!(env["content"]["fields"], public, "{env}");
+    let r = signed_get(
+        &nodes[1],
+        &fake,
+        "a.test",
+        "/_federation/v1/users/bob/as/alice",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Every answer is counted in bob's disclosure log.
+    let log = nodes[1].node().disclosures("bob").await.unwrap();
+    assert!(
+        log.iter()
+            .any(|(p, k, _, _)| p == "a.test" && k == "profile"),
+        "{log:?}"
+    );
+
+    // Once bob ends the friendship, alice is back to the public fields.
+    let id = friend_id(&b, &bob, "alice@a.test").await;
+    let r = b
+        .call("DELETE", &format!("/api/v1/friends/{id}"), Some(&bob), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    eventually(10, "alice's node learns of the removal", || async {
+        friends(&a, &alice).await.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(shown_fields(&a, &alice, "bob@b.test").await, public);
+}

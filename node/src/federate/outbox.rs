@@ -939,6 +939,7 @@ impl ProfilePush {
             user: format!("{}@{}", card.handle, self.shared.own_domain()),
             nickname: card.nickname.clone(),
             avatar: card.avatar.clone(),
+            fields: None,
         });
         self.peers
             .iter()

@@ -8,6 +8,8 @@
 //!   node; 409 the id was used with another body; 413 too many envelopes or bytes.
 //! - `GET /_federation/v1/users/{handle}` — a local user's nickname and avatar as a signed
 //!   `profile` envelope, signed request → 200; 404 unknown; 451 the residency rule forbids it.
+//! - `GET /_federation/v1/users/{handle}/as/{viewer}` — the same on behalf of `viewer`, a user
+//!   of the signing node: the envelope adds the optional fields that viewer may see.
 //! - `GET /_federation/v1/media/{id}/{part}` — one part of a local user's media, signed
 //!   request from a peer holding a message that refers to it → 200 the bytes; 404 otherwise.
 
@@ -94,7 +96,31 @@ pub async fn user(
     let origin = inbox
         .authenticate(auth.as_deref(), &method, &path, b"")
         .await?;
-    let env = inbox.profile(&origin, handle).await?;
+    let env = inbox.profile(&origin, handle, None).await?;
+    Ok(json_bytes(StatusCode::OK, env))
+}
+
+/// `GET /_federation/v1/users/{handle}/as/{viewer}`: the lookup on behalf of `viewer`, a user
+/// of the signing origin; the answer adds the optional fields that viewer may see.
+pub async fn user_as(
+    inbox: &Inbox,
+    handle: &str,
+    viewer: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    if !federation::valid_address(&format!("{handle}@x")) {
+        return Err(crate::federate::FedError::NoSuchUser.into());
+    }
+    if !federation::valid_address(&format!("{viewer}@x")) {
+        return Err(
+            crate::federate::FedError::Invalid("viewer must be a user's handle".into()).into(),
+        );
+    }
+    let (method, path, auth) = signed_parts(&req);
+    let origin = inbox
+        .authenticate(auth.as_deref(), &method, &path, b"")
+        .await?;
+    let env = inbox.profile(&origin, handle, Some(viewer)).await?;
     Ok(json_bytes(StatusCode::OK, env))
 }
 

@@ -95,6 +95,7 @@ pub enum Federation {
     Keys,
     Transaction,
     User,
+    UserAs,
     MediaPart,
 }
 
@@ -399,6 +400,7 @@ pub const ROUTES: &[Route] = &[
     peer(Get, "/_federation/v1/keys", Federation::Keys),
     peer(Put, "/_federation/v1/transactions/{txn_id}", Federation::Transaction),
     peer(Get, "/_federation/v1/users/{handle}", Federation::User),
+    peer(Get, "/_federation/v1/users/{handle}/as/{viewer}", Federation::UserAs),
     peer(Get, "/_federation/v1/media/{id}/{part}", Federation::MediaPart),
 ];
 
