@@ -256,6 +256,7 @@ pub(crate) async fn wire(
         consents.clone(),
         messaging.clone(),
         friends.clone(),
+        hub.clone(),
         clock.clone(),
         domain.clone(),
     );

@@ -347,7 +347,10 @@ impl Discovery {
             };
         }
         let conversation = invite.conversation.clone();
-        if join.is_some() {
+        if let Some(made) = join {
+            if let Some((users, pos)) = made.notify {
+                self.hub.publish(&users, pos);
+            }
             return Ok(Redeemed::Requested { conversation });
         }
         match self.add_member(invite.owner, &conversation, user).await {
@@ -410,7 +413,11 @@ impl Discovery {
                 Err(e) => return Err(e),
             }
         }
-        self.store.take_join_request(owner, id).await?;
+        if let Some((_, Some((users, pos)))) =
+            self.store.take_join_request(owner, id, accept).await?
+        {
+            self.hub.publish(&users, pos);
+        }
         Ok(())
     }
 }

@@ -79,6 +79,7 @@ pub struct Handles {
     consents: Consents,
     messaging: Messaging,
     friends: crate::friends::Friends,
+    hub: Arc<crate::hub::Hub>,
     clock: SharedClock,
     domain: String,
     contacts_key: SecretKey,
@@ -98,6 +99,7 @@ impl Discovery {
         consents: Consents,
         messaging: Messaging,
         friends: crate::friends::Friends,
+        hub: Arc<crate::hub::Hub>,
         clock: SharedClock,
         domain: String,
     ) -> Self {
@@ -110,6 +112,7 @@ impl Discovery {
             consents,
             messaging,
             friends,
+            hub,
             clock,
             domain,
             limits: Default::default(),

@@ -141,6 +141,12 @@ enum EventKind<'a> {
         post: u64,
         comment: Option<u64>,
     },
+    Join {
+        action: &'static str,
+        id: &'a str,
+        conversation: &'a str,
+        user: &'a str,
+    },
 }
 
 /// The wire shape of event `e` at `cursor`.
@@ -198,6 +204,17 @@ pub fn event_json(cursor: u64, e: &Event) -> EventWire<'_> {
             community,
             post: *post,
             comment: *comment,
+        },
+        Event::Join {
+            action,
+            id,
+            conversation,
+            user,
+        } => EventKind::Join {
+            action,
+            id,
+            conversation,
+            user,
         },
     };
     EventWire {

@@ -51,7 +51,7 @@ pub use federation::{
     Refusal, RemoteUserRecord,
 };
 pub use fedmedia::{FetchJob, IncomingMedia};
-pub use invites::{InviteRecord, InviteRefusal, JoinRecord};
+pub use invites::{InviteRecord, InviteRefusal, JoinAction, JoinRecord};
 #[cfg(test)]
 pub use messaging::MemberRecord;
 pub use messaging::{
