@@ -257,6 +257,7 @@ pub(crate) async fn wire(
         messaging.clone(),
         friends.clone(),
         hub.clone(),
+        directory.clone(),
         clock.clone(),
         domain.clone(),
     );

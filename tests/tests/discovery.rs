@@ -718,12 +718,17 @@ async fn an_invite_ends_with_its_uses_its_expiry_or_its_revocation() {
     let listed = c.get("/api/v1/invites", Some(&alice)).await.json();
     assert_eq!(listed["invites"].as_array().unwrap().len(), 3);
 
-    // A link of another node, or anything not a link, is refused here.
-    for bad in [
+    // A link of a node that is no peer of this one goes nowhere; anything not a link is
+    // refused here.
+    let r = redeem(
+        &c,
+        &users[3],
         "https://other.example/#/invite/AAAAAAAAAAAAAAAAAAAAAA",
-        "https://localhost/#/invite/short",
-        "not a link",
-    ] {
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.json());
+    assert_eq!(r.error_code(), "not_a_peer");
+    for bad in ["https://localhost/#/invite/short", "not a link"] {
         assert_eq!(
             redeem(&c, &users[3], bad).await.status,
             StatusCode::UNPROCESSABLE_ENTITY,

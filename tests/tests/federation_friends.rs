@@ -451,3 +451,154 @@ async fn friends_fields_reach_a_friend_on_another_node_only_while_friends() {
     .await;
     assert_eq!(shown_fields(&a, &alice, "bob@b.test").await, public);
 }
+
+async fn redeem(c: &Client, token: &str, link: &str) -> tests::Reply {
+    c.call(
+        "POST",
+        "/api/v1/invites/redeem",
+        Some(token),
+        Some(&json!({ "link": link })),
+    )
+    .await
+}
+
+async fn make_invite(c: &Client, token: &str, body: Value) -> (String, String) {
+    let r = c
+        .call("POST", "/api/v1/invites", Some(token), Some(&body))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
+    let v = r.json();
+    (
+        v["id"].as_str().unwrap().to_string(),
+        v["link"].as_str().unwrap().to_string(),
+    )
+}
+
+/// How many times invite `id` of `token`'s has been used.
+async fn uses(c: &Client, token: &str, id: &str) -> u64 {
+    let r = c.get("/api/v1/invites", Some(token)).await;
+    r.json()["invites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .and_then(|v| v["uses"].as_u64())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_invite_of_another_node_is_redeemed_there_under_the_residency_rule_and_its_owner_decides()
+ {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "EU")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let alice = a.user("alice", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    consent(&b, &bob, true).await;
+    let r = b
+        .call(
+            "POST",
+            "/api/v1/conversations",
+            Some(&bob),
+            Some(&json!({"kind": "group", "name": "Hiking", "members": [], "public": false})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
+    let conv = r.json()["id"].as_str().unwrap().to_string();
+    let (group_id, group_link) =
+        make_invite(&b, &bob, json!({"kind": "group", "conversation": conv})).await;
+    assert!(
+        group_link.starts_with("https://b.test/#/invite/"),
+        "{group_link}"
+    );
+
+    // Without alice's consent her address does not leave for the EU node: 451, nothing used.
+    let r = redeem(&a, &alice, &group_link).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+        "{}",
+        r.json()
+    );
+    assert_eq!(uses(&b, &bob, &group_id).await, 0);
+
+    // With it: b.test takes the use and leaves a join request for bob, an event on his stream.
+    consent(&a, &alice, true).await;
+    let r = redeem(&a, &alice, &group_link).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    assert_eq!(
+        r.json(),
+        json!({"result": "requested", "conversation": conv})
+    );
+    assert_eq!(uses(&b, &bob, &group_id).await, 1);
+    let r = redeem(&a, &alice, &group_link).await;
+    assert_eq!(r.status, StatusCode::GONE, "once: {}", r.json());
+    let joins = b.get("/api/v1/me/join-requests", Some(&bob)).await.json();
+    let join = &joins["join_requests"][0];
+    assert_eq!(join["requester"], "alice@a.test", "{joins}");
+    let sync = b
+        .get("/api/v1/sync?since=0&timeout=0", Some(&bob))
+        .await
+        .json();
+    assert!(
+        sync["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "join" && e["user"] == "alice@a.test"),
+        "{sync}"
+    );
+    let log = nodes[0].node().disclosures("alice").await.unwrap();
+    assert!(
+        log.iter()
+            .any(|(p, k, _, _)| p == "b.test" && k == "invite"),
+        "{log:?}"
+    );
+
+    // Bob lets her in; she is a member on both nodes.
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/me/join-requests/{}", join["id"].as_str().unwrap()),
+            Some(&bob),
+            Some(&json!({"accept": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json());
+    eventually(10, "alice's node holds the group", || async {
+        let r = a
+            .get(&format!("/api/v1/conversations/{conv}"), Some(&alice))
+            .await;
+        (r.status == StatusCode::OK).then_some(())
+    })
+    .await;
+
+    // A friend invite: the request goes from a.test to bob, who still answers.
+    let (friend_id, friend_link) = make_invite(&b, &bob, json!({"kind": "friend"})).await;
+    let r = redeem(&a, &alice, &friend_link).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    assert_eq!(
+        r.json(),
+        json!({"result": "friend_requested", "address": "bob@b.test"})
+    );
+    assert_eq!(
+        uses(&b, &bob, &friend_id).await,
+        1,
+        "the use is taken on b.test"
+    );
+    let req = incoming(&b, &bob, "alice@a.test").await;
+    assert!(
+        friends(&b, &bob).await.is_empty(),
+        "not friends before bob answers"
+    );
+    let r = answer(&b, &bob, req["id"].as_str().unwrap(), "accept").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    eventually(10, "alice's node learns of the answer", || async {
+        (friends(&a, &alice).await == ["bob@b.test"]).then_some(())
+    })
+    .await;
+
+    // A token b.test never made is unknown there.
+    let forged = format!("https://b.test/#/invite/{}", "A".repeat(22));
+    let r = redeem(&a, &alice, &forged).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.json());
+}

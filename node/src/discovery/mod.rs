@@ -53,6 +53,8 @@ pub enum DiscoveryError {
     #[error(transparent)]
     Friends(#[from] crate::friends::FriendError),
     #[error(transparent)]
+    Federation(#[from] crate::federate::FedError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -80,6 +82,7 @@ pub struct Handles {
     messaging: Messaging,
     friends: crate::friends::Friends,
     hub: Arc<crate::hub::Hub>,
+    directory: crate::federate::Directory,
     clock: SharedClock,
     domain: String,
     contacts_key: SecretKey,
@@ -100,6 +103,7 @@ impl Discovery {
         messaging: Messaging,
         friends: crate::friends::Friends,
         hub: Arc<crate::hub::Hub>,
+        directory: crate::federate::Directory,
         clock: SharedClock,
         domain: String,
     ) -> Self {
@@ -113,6 +117,7 @@ impl Discovery {
             messaging,
             friends,
             hub,
+            directory,
             clock,
             domain,
             limits: Default::default(),
@@ -135,11 +140,19 @@ impl Discovery {
         self.data_key(user, &acct.wrapped_key)
     }
 
-    /// `handle@domain` of a local user, with nickname and avatar; `None` if gone.
+    /// `handle@domain` of a user (local, or of another node: as last heard), with nickname
+    /// and avatar; `None` if gone.
     async fn card(
         &self,
         user: u64,
     ) -> Result<Option<(String, String, Option<String>)>, DiscoveryError> {
+        if user & crate::storage::REMOTE_USER_BIT != 0 {
+            return Ok(self
+                .directory
+                .card(user)
+                .await?
+                .map(|p| (p.address, p.nickname, p.avatar)));
+        }
         Ok(self
             .accounts
             .card(user)

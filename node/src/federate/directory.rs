@@ -32,6 +32,40 @@ pub struct RemoteProfile {
     pub avatar: Option<String>,
 }
 
+/// What a peer answered to redeeming one of its invites for a local user
+/// ([`Directory::redeem_invite`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteRedeem {
+    /// A friend invite of `owner` (a user of that peer): the friend request is this node's
+    /// to send.
+    Friend { owner: String },
+    /// A join request waits for the group's owner there.
+    Requested { conversation: String },
+    /// The group's owner chose to let redeemers in at once: added.
+    Joined { conversation: String },
+    /// No such invite.
+    Unknown,
+    /// Expired, revoked, used up, or already redeemed by this user and unanswered.
+    Unusable,
+}
+
+/// The body of `POST /_federation/v1/invites/redeem`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemWire {
+    pub token: String,
+    pub redeemer: String,
+}
+
+/// Its answer (200).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RedeemAnswerWire {
+    Friend { owner: String },
+    Requested { conversation: String },
+    Joined { conversation: String },
+}
+
 /// Users of other nodes.
 #[derive(Debug, Clone)]
 pub struct Directory {
@@ -278,6 +312,90 @@ impl Directory {
             .into_iter()
             .map(|(f, v)| (f.name().to_string(), v))
             .collect())
+    }
+
+    /// Redeems an invite of node `domain` for local user `user` (address `redeemer`):
+    /// `POST /_federation/v1/invites/redeem` with the token and the redeemer's address, a
+    /// signed request answered once the peer has committed what it did. The redeemer's
+    /// address leaves this node, so the residency rule applies (a peer of another region
+    /// needs their `cross_border_transfer`; checked before anything is sent) and the
+    /// disclosure log counts it (kind `invite`).
+    pub async fn redeem_invite(
+        &self,
+        user: u64,
+        redeemer: &str,
+        domain: &str,
+        token: &str,
+    ) -> Result<RemoteRedeem, FedError> {
+        let peer = self.peers.get(domain)?;
+        if let Some(region) = self.peers.foreign_region(&peer)
+            && self
+                .consents
+                .require(user, Purpose::CrossBorderTransfer)
+                .await
+                .is_err()
+        {
+            return Err(FedError::Refused(Refusal::Residency {
+                peer: domain.to_string(),
+                region,
+            }));
+        }
+        let body = serde_json::to_vec(&RedeemWire {
+            token: token.to_string(),
+            redeemer: redeemer.to_string(),
+        })
+        .map_err(|e| FedError::Invalid(e.to_string()))?;
+        let (status, answer) = self
+            .peers
+            .request(
+                &peer,
+                Method::POST,
+                "/_federation/v1/invites/redeem",
+                Bytes::from(body),
+            )
+            .await?;
+        // Sent and answered: the address reached the peer, whatever it made of it.
+        self.store
+            .record_transfer(user, domain.to_string(), "invite", self.clock.now())
+            .await?;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(RemoteRedeem::Unknown),
+            StatusCode::GONE => return Ok(RemoteRedeem::Unusable),
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => {
+                return Err(FedError::PeerResidency {
+                    peer: domain.to_string(),
+                });
+            }
+            s => {
+                return Err(FedError::Peer(super::PeerError::Status {
+                    peer: domain.to_string(),
+                    status: s.as_u16(),
+                }));
+            }
+        }
+        let bad = |m: &str| FedError::Invalid(format!("{domain} answered a bad redemption: {m}"));
+        let value = federation::parse_json(&answer).map_err(|e| bad(&e.to_string()))?;
+        let a: RedeemAnswerWire = serde_json::from_value(value).map_err(|e| bad(&e.to_string()))?;
+        let theirs = |address: &str| federation::address_domain(address) == Some(domain);
+        Ok(match a {
+            RedeemAnswerWire::Friend { owner }
+                if federation::valid_address(&owner) && theirs(&owner) =>
+            {
+                RemoteRedeem::Friend { owner }
+            }
+            RedeemAnswerWire::Requested { conversation }
+                if federation::conversation_host(&conversation) == Some(domain) =>
+            {
+                RemoteRedeem::Requested { conversation }
+            }
+            RedeemAnswerWire::Joined { conversation }
+                if federation::conversation_host(&conversation) == Some(domain) =>
+            {
+                RemoteRedeem::Joined { conversation }
+            }
+            _ => return Err(bad("a user or group not of its own")),
+        })
     }
 
     /// Stores a remote user's nickname and avatar, sealed under their key here.

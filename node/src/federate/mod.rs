@@ -16,7 +16,7 @@ mod outbox;
 mod peers;
 mod reach;
 
-pub use directory::{Directory, load_addresses};
+pub use directory::{Directory, RedeemAnswerWire, RedeemWire, RemoteRedeem, load_addresses};
 pub use fetch::Fetcher;
 pub use inbox::HostLimits;
 pub use inbox::Inbox;

@@ -97,6 +97,7 @@ pub enum Federation {
     User,
     UserAs,
     MediaPart,
+    RedeemInvite,
 }
 
 /// Handlers that need a session.
@@ -402,6 +403,7 @@ pub const ROUTES: &[Route] = &[
     peer(Get, "/_federation/v1/users/{handle}", Federation::User),
     peer(Get, "/_federation/v1/users/{handle}/as/{viewer}", Federation::UserAs),
     peer(Get, "/_federation/v1/media/{id}/{part}", Federation::MediaPart),
+    peer(Post, "/_federation/v1/invites/redeem", Federation::RedeemInvite),
 ];
 
 /// A matched request's path parameters, in pattern order.
