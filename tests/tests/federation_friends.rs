@@ -601,4 +601,30 @@ async fn an_invite_of_another_node_is_redeemed_there_under_the_residency_rule_an
     let forged = format!("https://b.test/#/invite/{}", "A".repeat(22));
     let r = redeem(&a, &alice, &forged).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.json());
+
+    // A redeemer erased on their node leaves no join request behind on the link's.
+    let carol = a.user("carol", &phone(3)).await;
+    consent(&a, &carol, true).await;
+    let r = redeem(&a, &carol, &group_link).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let joins = b.get("/api/v1/me/join-requests", Some(&bob)).await.json();
+    assert_eq!(
+        joins["join_requests"][0]["requester"], "carol@a.test",
+        "{joins}"
+    );
+    nodes[0]
+        .admin(AdminRequest::UsersErase {
+            address: "carol@a.test".into(),
+            reason: "test".into(),
+        })
+        .await;
+    eventually(10, "carol's join request is gone on b.test", || async {
+        let joins = b.get("/api/v1/me/join-requests", Some(&bob)).await.json();
+        joins["join_requests"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
 }

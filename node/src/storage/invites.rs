@@ -436,3 +436,78 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::federation::Outgoing;
+    use super::super::{NewRemoteUser, OutboundRecord};
+    use super::*;
+
+    /// A user of another node who redeemed a group invite here, then is erased by their node:
+    /// their join request goes with their record (not only out of sight).
+    #[tokio::test]
+    async fn a_peer_erasing_its_user_removes_the_join_requests_they_left_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let remote = store
+            .ensure_remote_user(NewRemoteUser {
+                address: "alice@a.example".into(),
+                id: 7,
+                wrapped_key: vec![1; 40],
+                address_sealed: vec![2; 40],
+                now: Millis(1),
+            })
+            .await
+            .unwrap();
+        let owner = 2;
+        store
+            .create_invite(InviteRecord {
+                no: 0,
+                owner,
+                conversation: "g1:b.example".into(),
+                token_sealed: vec![3; 40],
+                hash: [9; 32],
+                created: Millis(1),
+                expires: Millis(1_000_000),
+                max_uses: 10,
+                uses: 0,
+                revoked: false,
+                auto_join: false,
+            })
+            .await
+            .unwrap();
+        let (_, made) = store
+            .use_invite([9; 32], remote, Millis(5))
+            .await
+            .unwrap()
+            .unwrap();
+        let made = made.expect("a join request");
+        assert_eq!(
+            made.notify.map(|n| n.0),
+            Some(vec![owner]),
+            "only the owner is local"
+        );
+        assert_eq!(store.join_requests_for(owner).await.unwrap().len(), 1);
+        let ack = Outgoing {
+            dest: "a.example".into(),
+            record: OutboundRecord {
+                sealer: 0,
+                subject: 0,
+                payload: vec![0; 8],
+                transfers: Vec::new(),
+            },
+            transfers: Vec::new(),
+        };
+        store
+            .erase_remote_user(
+                "a.example".into(),
+                "e1".into(),
+                "alice@a.example".into(),
+                ack,
+                Millis(20),
+            )
+            .await
+            .unwrap();
+        assert!(store.join_requests_for(owner).await.unwrap().is_empty());
+    }
+}
