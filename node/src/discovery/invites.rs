@@ -358,7 +358,12 @@ impl Discovery {
         {
             return Err(DiscoveryError::NoSuchInvite);
         }
-        let (id, _) = self.directory.ensure(redeemer).await?;
+        // Their node is asked for their nickname the first time (as for a friend request), so
+        // the owner sees who asks; if it does not answer, the handle stands in.
+        let id = match self.directory.resolve(redeemer).await {
+            Ok(id) => id,
+            Err(_) => self.directory.ensure(redeemer).await?.0,
+        };
         self.use_token(id, token, true).await
     }
 
