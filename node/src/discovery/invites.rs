@@ -4,8 +4,9 @@
 //! stays in the fragment, so it never reaches a server log) and the same link as a QR code
 //! (SVG). Redeeming a friend invite sends a friend request through the friends domain (the
 //! owner still accepts); a group invite leaves a join request for the owner, or — only if the
-//! owner chose so when making it — adds the redeemer at once. A friend invite of another node
-//! is redeemed through the link's domain: the request goes to `handle@domain` like any other.
+//! owner chose so when making it — adds the redeemer at once. An invite of another node is
+//! redeemed through the link's domain (`Directory::redeem_invite`): that node checks the token
+//! and takes the use; this node answers the same for a peer's user (`redeem_for_peer`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
