@@ -369,6 +369,7 @@ impl From<DiscoveryError> for ApiError {
             DiscoveryError::Consent(c) => c.into(),
             DiscoveryError::Messaging(m) => m.into(),
             DiscoveryError::Friends(f) => f.into(),
+            DiscoveryError::Federation(f) => f.into(),
             DiscoveryError::Store(s) => s.into(),
             other => {
                 tracing::error!(error = %other, "discovery failed");

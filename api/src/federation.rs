@@ -8,6 +8,10 @@
 //!   node; 409 the id was used with another body; 413 too many envelopes or bytes.
 //! - `GET /_federation/v1/users/{handle}` — a local user's nickname and avatar as a signed
 //!   `profile` envelope, signed request → 200; 404 unknown; 451 the residency rule forbids it.
+//! - `GET /_federation/v1/users/{handle}/as/{viewer}` — the same on behalf of `viewer`, a user
+//!   of the signing node: the envelope adds the optional fields that viewer may see.
+//! - `POST /_federation/v1/invites/redeem` — redeems one of this node's invites for a user of
+//!   the signing peer (see `docs/PROTOCOL.md`, invites).
 //! - `GET /_federation/v1/media/{id}/{part}` — one part of a local user's media, signed
 //!   request from a peer holding a message that refers to it → 200 the bytes; 404 otherwise.
 
@@ -19,7 +23,8 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use super::body::Incoming;
 use super::error::ApiError;
 use super::json::{Body, read_body};
-use domain::federate::Inbox;
+use domain::discovery::Redeemed;
+use domain::federate::{Inbox, RedeemAnswerWire, RedeemWire};
 
 /// `GET /_federation/v1/keys` → 200, the key document of the node's current key set (500 if
 /// it cannot be signed, which start-up already checked).
@@ -94,8 +99,63 @@ pub async fn user(
     let origin = inbox
         .authenticate(auth.as_deref(), &method, &path, b"")
         .await?;
-    let env = inbox.profile(&origin, handle).await?;
+    let env = inbox.profile(&origin, handle, None).await?;
     Ok(json_bytes(StatusCode::OK, env))
+}
+
+/// `GET /_federation/v1/users/{handle}/as/{viewer}`: the lookup on behalf of `viewer`, a user
+/// of the signing origin; the answer adds the optional fields that viewer may see.
+pub async fn user_as(
+    inbox: &Inbox,
+    handle: &str,
+    viewer: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    if !federation::valid_address(&format!("{handle}@x")) {
+        return Err(domain::federate::FedError::NoSuchUser.into());
+    }
+    if !federation::valid_address(&format!("{viewer}@x")) {
+        return Err(
+            domain::federate::FedError::Invalid("viewer must be a user's handle".into()).into(),
+        );
+    }
+    let (method, path, auth) = signed_parts(&req);
+    let origin = inbox
+        .authenticate(auth.as_deref(), &method, &path, b"")
+        .await?;
+    let env = inbox.profile(&origin, handle, Some(viewer)).await?;
+    Ok(json_bytes(StatusCode::OK, env))
+}
+
+/// Largest body of an invite redemption.
+const MAX_REDEEM_BYTES: usize = 4 * 1024;
+
+/// `POST /_federation/v1/invites/redeem` `{"token","redeemer"}` → 200
+/// `{"result":"friend","owner"}` | `{"result":"requested"|"joined","conversation"}`, once
+/// committed; 404 no such invite; 410 it cannot be used; 400 a redeemer not of the origin.
+pub async fn redeem_invite(
+    inbox: &Inbox,
+    discovery: &domain::discovery::Discovery,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (method, path, auth) = signed_parts(&req);
+    let bytes = read_body(req, MAX_REDEEM_BYTES).await?;
+    let origin = inbox
+        .authenticate(auth.as_deref(), &method, &path, &bytes)
+        .await?;
+    let bad = |m: String| ApiError::from(domain::federate::FedError::Invalid(m));
+    let value = federation::parse_json(&bytes).map_err(|e| bad(e.to_string()))?;
+    let b: RedeemWire = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+    let answer = match discovery
+        .redeem_for_peer(&origin, &b.token, &b.redeemer)
+        .await?
+    {
+        Redeemed::FriendRequested { address } => RedeemAnswerWire::Friend { owner: address },
+        Redeemed::Requested { conversation } => RedeemAnswerWire::Requested { conversation },
+        Redeemed::Joined { conversation } => RedeemAnswerWire::Joined { conversation },
+    };
+    let out = serde_json::to_vec(&answer).map_err(|e| bad(e.to_string()))?;
+    Ok(json_bytes(StatusCode::OK, Bytes::from(out)))
 }
 
 /// `GET /_federation/v1/media/{id}/{part}` → 200 `application/octet-stream`.

@@ -340,7 +340,11 @@ async fn federation(
         Federation::Keys => Ok(federation::keys(&api.key_document)),
         Federation::Transaction => federation::transaction(&api.inbox, first, req).await,
         Federation::User => federation::user(&api.inbox, first, req).await,
+        Federation::UserAs => federation::user_as(&api.inbox, first, second, req).await,
         Federation::MediaPart => federation::media_part(&api.inbox, first, second, req).await,
+        Federation::RedeemInvite => {
+            federation::redeem_invite(&api.inbox, &api.discovery, req).await
+        }
     }
 }
 

@@ -192,15 +192,28 @@ pub async fn view_user(
         .rsplit_once('@')
         .ok_or_else(|| ApiError::invalid("address", "must be handle@domain"))?;
     if user_domain != domain {
-        // A user of another node: asked of their node, which sends nickname and avatar only.
-        let p = inbox.directory().lookup(address).await?;
+        // A user of another node: asked of their node on behalf of this user, which answers
+        // nickname, avatar and the optional fields it lets them see (public ones, and
+        // "friends" ones if it holds their friendship).
+        let own = accounts
+            .card(session.user)
+            .await?
+            .ok_or(domain::accounts::AccountError::NoSuchUser)?;
+        let (p, shown) = inbox
+            .directory()
+            .lookup_as(address, Some(&own.handle))
+            .await?;
+        let mut fields = Map::new();
+        for (f, value) in shown {
+            fields.insert(f.name().into(), Value::String(value));
+        }
         return Ok(reply(
             StatusCode::OK,
             &json!({
                 "user": p.address,
                 "nickname": p.nickname,
                 "avatar": p.avatar,
-                "profile": {},
+                "profile": fields,
             }),
         ));
     }

@@ -138,6 +138,12 @@ enum EventKind<'a> {
         post: u64,
         comment: Option<u64>,
     },
+    Join {
+        action: &'static str,
+        id: &'a str,
+        conversation: &'a str,
+        user: &'a str,
+    },
 }
 
 /// A notice on the wire: `{"kind","code","params","title","text"}`. `code` (null for an
@@ -236,6 +242,17 @@ pub fn event_json(cursor: u64, e: &Event, lang: Lang) -> EventWire<'_> {
             community,
             post: *post,
             comment: *comment,
+        },
+        Event::Join {
+            action,
+            id,
+            conversation,
+            user,
+        } => EventKind::Join {
+            action,
+            id,
+            conversation,
+            user,
         },
     };
     EventWire {

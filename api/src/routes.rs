@@ -95,7 +95,9 @@ pub enum Federation {
     Keys,
     Transaction,
     User,
+    UserAs,
     MediaPart,
+    RedeemInvite,
 }
 
 /// Handlers that need a session.
@@ -401,7 +403,9 @@ pub const ROUTES: &[Route] = &[
     peer(Get, "/_federation/v1/keys", Federation::Keys),
     peer(Put, "/_federation/v1/transactions/{txn_id}", Federation::Transaction),
     peer(Get, "/_federation/v1/users/{handle}", Federation::User),
+    peer(Get, "/_federation/v1/users/{handle}/as/{viewer}", Federation::UserAs),
     peer(Get, "/_federation/v1/media/{id}/{part}", Federation::MediaPart),
+    peer(Post, "/_federation/v1/invites/redeem", Federation::RedeemInvite),
 ];
 
 /// A matched request's path parameters, in pattern order.

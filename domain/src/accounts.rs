@@ -824,6 +824,17 @@ impl Accounts {
 
     /// Another local user's profile as `viewer` may see it.
     pub async fn view(&self, viewer: u64, handle: &str) -> Result<PublicView, AccountError> {
+        self.view_by(Some(viewer), handle).await
+    }
+
+    /// [`Accounts::view`] for a viewer who may be no one this node knows (`None`: sees what
+    /// the public sees). A viewer may be a remote user's local id: their friendship with a
+    /// local user is stored like any other.
+    pub async fn view_by(
+        &self,
+        viewer: Option<u64>,
+        handle: &str,
+    ) -> Result<PublicView, AccountError> {
         let id = self
             .store
             .user_by_handle(handle.to_string())
@@ -835,9 +846,11 @@ impl Accounts {
             .ok_or(AccountError::NoSuchUser)?;
         // "friends" fields for friends only; a blocked user is never a friend (blocking ends
         // the friendship), so they see what the public sees.
-        let relation = if viewer == id {
+        let relation = if viewer == Some(id) {
             Viewer::Owner
-        } else if self.store.are_friends(viewer, id).await? {
+        } else if let Some(viewer) = viewer
+            && self.store.are_friends(viewer, id).await?
+        {
             Viewer::Friend
         } else {
             Viewer::Other

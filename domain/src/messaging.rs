@@ -277,6 +277,14 @@ pub enum Event {
         post: u64,
         comment: Option<u64>,
     },
+    /// A join request to the group `conversation` was made or answered: `id` names the
+    /// request (as the owner's join-request list does), `user` the other person.
+    Join {
+        action: &'static str,
+        id: String,
+        conversation: String,
+        user: String,
+    },
 }
 
 /// Settings of the messaging service.
@@ -1164,6 +1172,17 @@ impl Messaging {
                     community: crate::community::community_id(community),
                     post,
                     comment: (comment != 0).then_some(comment),
+                },
+                EventRecord::Join {
+                    action,
+                    id,
+                    conversation,
+                    user,
+                } => Event::Join {
+                    action: action.name(),
+                    id: id.to_string(),
+                    conversation,
+                    user: name(&user),
                 },
             };
             out.push((e.pos, ev));

@@ -148,7 +148,9 @@ pub enum WireChange {
 
 /// Kind `profile`: nickname and avatar only. An avatar that is an uploaded image travels as
 /// `avatar_media` (`avatar` then null), its bytes fetched by the receiving node like a
-/// message's media; `avatar` is a free-form reference stored before avatars were images.
+/// message's media; `avatar` is a free-form reference stored before avatars were images. In the
+/// answer to a lookup on behalf of a viewer (`GET /_federation/v1/users/{handle}/as/{viewer}`)
+/// also the optional fields that viewer may see (name → value), and never in a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileContent {
@@ -157,6 +159,7 @@ pub struct ProfileContent {
     pub avatar: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_media: Option<MediaRef>,
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Kind `erasure`: erase everything `user` wrote that you hold, then acknowledge.

@@ -2,7 +2,8 @@
 //! key and compared byte for byte.
 
 use federation::{
-    Envelope, FriendContent, KeyId, Kind, MessageContent, NodeKey, RequestAuth, b64, sign_request,
+    Envelope, FriendContent, KeyId, Kind, MessageContent, NodeKey, ProfileContent, RequestAuth,
+    b64, sign_request,
 };
 use serde_json::json;
 
@@ -249,7 +250,7 @@ fn the_documented_avatar_reference_is_a_profile_content_with_a_true_hash() {
     let doc = doc();
     let v: serde_json::Value =
         serde_json::from_str(&block(&doc, "profile-avatar-example")).unwrap();
-    let p: federation::ProfileContent = serde_json::from_value(v.clone()).unwrap();
+    let p: ProfileContent = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(p.avatar, None);
     let m = p.avatar_media.clone().unwrap();
     let bytes = b"example avatar";
@@ -258,4 +259,61 @@ fn the_documented_avatar_reference_is_a_profile_content_with_a_true_hash() {
     assert_eq!(m.origin, "a.example");
     assert!(federation::valid_media_id(&m.id));
     assert_eq!(serde_json::to_value(&p).unwrap(), v, "round-trips");
+}
+
+#[test]
+fn the_documented_lookup_for_a_viewer_is_what_the_code_produces() {
+    let doc = doc();
+    let key = test_key(&doc);
+    let path = "/_federation/v1/users/bob/as/alice";
+    let header = sign_request(
+        &key,
+        "GET",
+        path,
+        "a.example",
+        "b.example",
+        1_764_400_003_000,
+        b"",
+    );
+    let show = |name: &str, want: String| {
+        assert_eq!(
+            block(&doc, name),
+            want,
+            "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
+        );
+    };
+    show("example-viewer-authorization", header.clone());
+    RequestAuth::parse(&header)
+        .unwrap()
+        .verify(&key.public(), "GET", path, b"")
+        .unwrap();
+    let mut answer = Envelope::new(
+        "ex5",
+        "b.example",
+        "a.example",
+        1_764_400_003_100,
+        Kind::Profile,
+        json!(ProfileContent {
+            user: "bob@b.example".into(),
+            nickname: "Bob".into(),
+            avatar: None,
+            avatar_media: None,
+            fields: Some(
+                [
+                    ("education".to_string(), "浙江大学".to_string()),
+                    ("region".to_string(), "杭州".to_string()),
+                ]
+                .into()
+            ),
+        }),
+    )
+    .unwrap();
+    answer.sign(&key).unwrap();
+    show("example-viewer-profile", answer.to_json().unwrap());
+    let read =
+        Envelope::from_value(serde_json::from_str(&block(&doc, "example-viewer-profile")).unwrap())
+            .unwrap();
+    read.verify(&key.public()).unwrap();
+    let p: ProfileContent = serde_json::from_value(read.content).unwrap();
+    assert_eq!(p.fields.map(|f| f.len()), Some(2));
 }

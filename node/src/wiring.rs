@@ -258,6 +258,8 @@ pub(crate) async fn wire(
         consents.clone(),
         messaging.clone(),
         friends.clone(),
+        hub.clone(),
+        directory.clone(),
         clock.clone(),
         domain.clone(),
     );

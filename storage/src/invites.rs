@@ -1,6 +1,7 @@
 //! QR invites as stored (issue 22, 1.3.e): the invite (friend or group; its token sealed under
 //! the owner's key and found by its SHA-256), its uses, and the join requests a group invite
-//! leaves for its owner to answer.
+//! leaves for its owner to answer. A join request made and answered is an event on the
+//! owner's and the requester's streams, written in the same transaction.
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -8,6 +9,61 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::{Store, StoreError};
 use primitives::time::Millis;
+
+/// A step of a join request, as an event on the owner's and the requester's streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinAction {
+    Requested,
+    Accepted,
+    Declined,
+}
+
+impl JoinAction {
+    pub const ALL: [JoinAction; 3] = [
+        JoinAction::Requested,
+        JoinAction::Accepted,
+        JoinAction::Declined,
+    ];
+    pub const fn name(self) -> &'static str {
+        match self {
+            JoinAction::Requested => "requested",
+            JoinAction::Accepted => "accepted",
+            JoinAction::Declined => "declined",
+        }
+    }
+    pub fn code(self) -> u64 {
+        self as u64
+    }
+}
+
+/// Writes the join event of `j` for its owner (naming the requester) and its requester
+/// (naming the owner), those of them who are local, at one new position. Returns the users
+/// to wake and the position.
+fn join_events(
+    tx: &WriteTransaction,
+    action: JoinAction,
+    j: &JoinRecord,
+) -> Result<Option<(Vec<u64>, u64)>, StoreError> {
+    let to: Vec<(u64, u64)> = [(j.owner, j.requester), (j.requester, j.owner)]
+        .into_iter()
+        .filter(|(u, _)| u & REMOTE_USER_BIT == 0)
+        .collect();
+    if to.is_empty() {
+        return Ok(None);
+    }
+    let pos = super::messaging::next_pos(tx)?;
+    let mut t = tx.open_table(USERID_POS_EVENT)?;
+    for (user, other) in &to {
+        let e = super::messaging::EventRecord::Join {
+            action,
+            id: j.no,
+            conversation: j.conversation.clone(),
+            user: *other,
+        };
+        t.insert((*user, pos), e.encode().as_slice())?;
+    }
+    Ok(Some((to.iter().map(|(u, _)| *u).collect(), pos)))
+}
 
 /// An invite.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +124,14 @@ impl InviteRecord {
         d.end()?;
         Ok(r)
     }
+}
+
+/// A join request just made by [`Store::use_invite`]: its number, and the users to wake and
+/// the event position of its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinMade {
+    pub no: u64,
+    pub notify: Option<(Vec<u64>, u64)>,
 }
 
 /// A pending request to join a group through an invite.
@@ -238,14 +302,15 @@ impl Store {
     }
 
     /// Takes one use of the invite with this token hash for `user`, if it can be used at
-    /// `now`; for a group invite without auto-join, also leaves the join request. Returns the
-    /// invite as it was before (and the join request's number).
+    /// `now`; for a group invite without auto-join, also leaves the join request and its
+    /// events. Returns the invite as it was before (and the join request, with the users to
+    /// wake and the event position).
     pub async fn use_invite(
         &self,
         hash: [u8; 32],
         user: u64,
         now: Millis,
-    ) -> Result<Result<(InviteRecord, Option<u64>), InviteRefusal>, StoreError> {
+    ) -> Result<Result<(InviteRecord, Option<JoinMade>), InviteRefusal>, StoreError> {
         self.write(move |tx| {
             let Some(no) = tx
                 .open_table(INVITEHASH_INVITENO)?
@@ -301,7 +366,8 @@ impl Store {
                     .insert((r.owner, jn), j.encode().as_slice())?;
                 tx.open_table(REQUESTER_USERID_JOINNO)?
                     .insert((user, r.owner, jn), ())?;
-                join = Some(jn);
+                let notify = join_events(tx, JoinAction::Requested, &j)?;
+                join = Some(JoinMade { no: jn, notify });
             }
             r.uses += 1;
             tx.open_table(INVITENO_INVITE)?
@@ -340,12 +406,14 @@ impl Store {
         .await
     }
 
-    /// Removes and returns the owner's join request `no` (answered either way).
+    /// Removes and returns the owner's join request `no`, answered (`accept`) with the
+    /// answer's events in the same transaction (and the users to wake and their position).
     pub async fn take_join_request(
         &self,
         owner: u64,
         no: u64,
-    ) -> Result<Option<JoinRecord>, StoreError> {
+        accept: bool,
+    ) -> Result<Option<(JoinRecord, Option<(Vec<u64>, u64)>)>, StoreError> {
         self.write(move |tx| {
             let mut t = tx.open_table(USERID_JOINNO_JOIN)?;
             let Some(j) = t
@@ -358,8 +426,88 @@ impl Store {
             drop(t);
             tx.open_table(REQUESTER_USERID_JOINNO)?
                 .remove((j.requester, owner, no))?;
-            Ok(Some(j))
+            let action = match accept {
+                true => JoinAction::Accepted,
+                false => JoinAction::Declined,
+            };
+            let notify = join_events(tx, action, &j)?;
+            Ok(Some((j, notify)))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::federation::Outgoing;
+    use super::super::{NewRemoteUser, OutboundRecord};
+    use super::*;
+
+    /// A user of another node who redeemed a group invite here, then is erased by their node:
+    /// their join request goes with their record (not only out of sight).
+    #[tokio::test]
+    async fn a_peer_erasing_its_user_removes_the_join_requests_they_left_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let remote = store
+            .ensure_remote_user(NewRemoteUser {
+                address: "alice@a.example".into(),
+                id: 7,
+                wrapped_key: vec![1; 40],
+                address_sealed: vec![2; 40],
+                now: Millis(1),
+            })
+            .await
+            .unwrap();
+        let owner = 2;
+        store
+            .create_invite(InviteRecord {
+                no: 0,
+                owner,
+                conversation: "g1:b.example".into(),
+                token_sealed: vec![3; 40],
+                hash: [9; 32],
+                created: Millis(1),
+                expires: Millis(1_000_000),
+                max_uses: 10,
+                uses: 0,
+                revoked: false,
+                auto_join: false,
+            })
+            .await
+            .unwrap();
+        let (_, made) = store
+            .use_invite([9; 32], remote, Millis(5))
+            .await
+            .unwrap()
+            .unwrap();
+        let made = made.expect("a join request");
+        assert_eq!(
+            made.notify.map(|n| n.0),
+            Some(vec![owner]),
+            "only the owner is local"
+        );
+        assert_eq!(store.join_requests_for(owner).await.unwrap().len(), 1);
+        let ack = Outgoing {
+            dest: "a.example".into(),
+            record: OutboundRecord {
+                sealer: 0,
+                subject: 0,
+                payload: vec![0; 8],
+                transfers: Vec::new(),
+            },
+            transfers: Vec::new(),
+        };
+        store
+            .erase_remote_user(
+                "a.example".into(),
+                "e1".into(),
+                "alice@a.example".into(),
+                ack,
+                Millis(20),
+            )
+            .await
+            .unwrap();
+        assert!(store.join_requests_for(owner).await.unwrap().is_empty());
     }
 }

@@ -56,7 +56,7 @@ pub use federation::{
     Refusal, RemoteUserRecord,
 };
 pub use fedmedia::{FetchJob, IncomingMedia};
-pub use invites::{InviteRecord, InviteRefusal, JoinRecord};
+pub use invites::{InviteRecord, InviteRefusal, JoinAction, JoinRecord};
 #[cfg(any(test, feature = "test-support"))]
 pub use messaging::MemberRecord;
 pub use messaging::{

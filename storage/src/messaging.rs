@@ -249,6 +249,14 @@ pub enum EventRecord {
         post: u64,
         comment: u64,
     },
+    /// A join request's step (`storage/invites.rs`) for its owner or requester: `id` is the
+    /// request's number (the owner's), `user` the other person.
+    Join {
+        action: super::JoinAction,
+        id: u64,
+        conversation: String,
+        user: u64,
+    },
 }
 
 /// What a notice says: an operator's own words, or a code with parameters that the reader's
@@ -342,6 +350,17 @@ impl EventRecord {
                 post,
                 comment,
             } => e.u64(8).u64(*community).u64(*post).u64(*comment),
+            EventRecord::Join {
+                action,
+                id,
+                conversation,
+                user,
+            } => e
+                .u64(10)
+                .u64(action.code())
+                .u64(*id)
+                .str(conversation)
+                .u64(*user),
         }
         .finish()
     }
@@ -409,6 +428,14 @@ impl EventRecord {
                 community: d.u64()?,
                 post: d.u64()?,
                 comment: d.u64()?,
+            },
+            10 => EventRecord::Join {
+                action: *super::JoinAction::ALL
+                    .get(d.u64()? as usize)
+                    .ok_or(StoreError::Corrupt("event"))?,
+                id: d.u64()?,
+                conversation: d.string()?,
+                user: d.u64()?,
             },
             _ => return Err(StoreError::Corrupt("event")),
         };
@@ -1237,7 +1264,9 @@ impl Store {
                     EventRecord::Renamed { actor, .. } | EventRecord::Visibility { actor, .. } => {
                         named.push(*actor)
                     }
-                    EventRecord::Friend { user, .. } => named.push(*user),
+                    EventRecord::Friend { user, .. } | EventRecord::Join { user, .. } => {
+                        named.push(*user)
+                    }
                     _ => {}
                 }
                 if let Some(m) = &e.message {

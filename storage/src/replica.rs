@@ -600,6 +600,8 @@ fn erase_remote_rows(
     let (users, pos) = super::erasure::leave_everywhere(tx, id)?;
     // Friendships and requests with this node's users end with them (friends).
     super::friends::erase_friend_rows(tx, id)?;
+    // And the join requests they left through this node's invites.
+    super::invites::erase_invite_rows(tx, id)?;
     let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
     queue.retain(|_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id))?;
     tx.open_table(REMOTEID_ERASED)?.insert(id, now.0)?;

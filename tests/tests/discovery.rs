@@ -719,12 +719,17 @@ async fn an_invite_ends_with_its_uses_its_expiry_or_its_revocation() {
     let listed = c.get("/api/v1/invites", Some(&alice)).await.json();
     assert_eq!(listed["invites"].as_array().unwrap().len(), 3);
 
-    // A link of another node, or anything not a link, is refused here.
-    for bad in [
+    // A link of a node that is no peer of this one goes nowhere; anything not a link is
+    // refused here.
+    let r = redeem(
+        &c,
+        &users[3],
         "https://other.example/#/invite/AAAAAAAAAAAAAAAAAAAAAA",
-        "https://localhost/#/invite/short",
-        "not a link",
-    ] {
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.json());
+    assert_eq!(r.error_code(), "not_a_peer");
+    for bad in ["https://localhost/#/invite/short", "not a link"] {
         assert_eq!(
             redeem(&c, &users[3], bad).await.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -947,4 +952,106 @@ async fn a_friend_invite_sends_a_friend_request_the_owner_still_answers() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.error_code(), "not_a_peer");
+}
+
+/// (action, id, conversation, user) of every join event on `token`'s stream so far.
+async fn join_events(c: &Client, token: &str) -> Vec<(String, String, String, String)> {
+    let r = c.get("/api/v1/sync?since=0&timeout=0", Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    r.json()["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "join")
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (s("action"), s("id"), s("conversation"), s("user"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_join_request_and_its_answer_are_events_for_the_owner_and_the_requester() {
+    let n = TestNode::start().await;
+    let c = n.client();
+    let alice = c.user("alice", &phone(1)).await;
+    let bob = c.user("bob", &phone(2)).await;
+    let carol = c.user("carol", &phone(3)).await;
+    let conv = group(&c, &alice, &[]).await;
+    let r = invite(&c, &alice, json!({"kind": "group", "conversation": conv})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let link = r.json()["link"].as_str().unwrap().to_string();
+
+    // Alice's open stream is told at once of bob's request.
+    let mut ws = c.ws(Some(&alice), None).await;
+    let r = redeem(&c, &bob, &link).await;
+    assert_eq!(r.json()["result"], "requested");
+    let e = tests::next_of(&mut ws, "join").await;
+    assert_eq!(
+        (&e["action"], &e["conversation"], &e["user"]),
+        (&json!("requested"), &json!(conv), &json!("bob@localhost")),
+        "{e}"
+    );
+    let listed = c.get("/api/v1/me/join-requests", Some(&alice)).await.json();
+    let bob_id = listed["join_requests"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e["id"], bob_id,
+        "the event names the request as the list does"
+    );
+    let r = redeem(&c, &carol, &link).await;
+    assert_eq!(r.json()["result"], "requested");
+    let e = tests::next_of(&mut ws, "join").await;
+    assert_eq!(e["user"], "carol@localhost");
+    let carol_id = e["id"].as_str().unwrap().to_string();
+
+    // Accepting bob and declining carol: each answer on both streams.
+    for (id, accept) in [(&bob_id, true), (&carol_id, false)] {
+        let r = c
+            .call(
+                "POST",
+                &format!("/api/v1/me/join-requests/{id}"),
+                Some(&alice),
+                Some(&json!({ "accept": accept })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+    }
+    let e = tests::next_of(&mut ws, "join").await;
+    assert_eq!(
+        (&e["action"], &e["id"]),
+        (&json!("accepted"), &json!(bob_id))
+    );
+    let e = tests::next_of(&mut ws, "join").await;
+    assert_eq!(
+        (&e["action"], &e["id"]),
+        (&json!("declined"), &json!(carol_id))
+    );
+    let s =
+        |a: &str, id: &str, u: &str| (a.to_string(), id.to_string(), conv.clone(), u.to_string());
+    assert_eq!(
+        join_events(&c, &alice).await,
+        [
+            s("requested", &bob_id, "bob@localhost"),
+            s("requested", &carol_id, "carol@localhost"),
+            s("accepted", &bob_id, "bob@localhost"),
+            s("declined", &carol_id, "carol@localhost"),
+        ]
+    );
+    assert_eq!(
+        join_events(&c, &bob).await,
+        [
+            s("requested", &bob_id, "alice@localhost"),
+            s("accepted", &bob_id, "alice@localhost"),
+        ]
+    );
+    assert_eq!(
+        join_events(&c, &carol).await,
+        [
+            s("requested", &carol_id, "alice@localhost"),
+            s("declined", &carol_id, "alice@localhost"),
+        ]
+    );
 }

@@ -512,7 +512,7 @@ function Invites({ store, go }) {
       setList(i.invites);
       setJoins(j.join_requests);
     }, setErr);
-  }, [n, store.friendEvents, store.conversations.length]);
+  }, [n, store.friendEvents, store.joinEvents, store.conversations.length]);
   const reload = () => setN(n + 1);
   const act = async (fn) => {
     setErr(null);

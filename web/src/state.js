@@ -48,6 +48,8 @@ export class Store {
     this.noticeCount = 0;
     /** Friend events seen: the friends screen reloads on each. */
     this.friendEvents = 0;
+    /** Join-request events seen (made or answered): the invites screen reloads on each. */
+    this.joinEvents = 0;
     /**
      * The last community events (new posts and comments), numbered, for the screens showing
      * them to catch up with what came since they last looked; a bounded window.
@@ -442,6 +444,9 @@ export class Store {
         break;
       case 'friend':
         this.friendEvents += 1;
+        break;
+      case 'join':
+        this.joinEvents += 1;
         break;
       case 'community':
         this.communitySeen += 1;

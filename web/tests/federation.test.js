@@ -233,3 +233,62 @@ test('a friend request to a user of the other node needs consent across the bord
   assert.deepEqual(A.problems, []);
   assert.deepEqual(B.problems, []);
 });
+
+test('a group invite of the other node is redeemed through its domain: refused across the border without consent, then the owner there sees the request live and lets him in', async () => {
+  const A = await person(browser, alpha.url, { locale: 'en-US' });
+  const B = await person(browser, beta.url, { locale: 'en-US' });
+  pages.length = 0;
+  pages.push(A.page, B.page);
+  const a = newPerson('eli');
+  const b = newPerson('fen');
+  await register(A.page, a);
+  await register(B.page, b);
+  const aAddress = `${a.handle}@alpha.test`;
+  // Fen lets her data cross (the group's state goes to alpha once Eli is in).
+  await B.page.goto(beta.url + '/#/privacy/purposes');
+  await B.page.getByRole('switch', { name: /Cross-border transfer/ }).check();
+  await B.page.getByText(/Allowed since/).first().waitFor();
+  await B.page.goto(beta.url + '/#/chats');
+  await B.page.getByRole('button', { name: 'New chat' }).first().click();
+  await B.page.getByRole('tab', { name: 'Group' }).click();
+  await B.page.getByLabel('Group name').fill('Weekend hike');
+  await B.page.getByRole('button', { name: 'Create group' }).click();
+  await B.page.getByRole('heading', { name: 'Weekend hike' }).waitFor();
+  await B.page.getByRole('link', { name: 'Find people' }).click();
+  await B.page.getByRole('link', { name: 'Invites' }).click();
+  await B.page.getByRole('radio', { name: 'Join a group' }).check();
+  await B.page.getByLabel('Group', { exact: true }).selectOption({ label: 'Weekend hike' });
+  await B.page.getByRole('button', { name: 'Make the invite' }).click();
+  const link = await B.page.getByRole('region', { name: 'Your invite to Weekend hike' }).getByLabel('Invite link').inputValue();
+  assert.match(link, /^https:\/\/beta\.test\/#\/invite\/[A-Za-z0-9_-]{22}$/);
+
+  // Eli pastes beta's link into his own node's screen: without his consent it stops there.
+  await A.page.goto(alpha.url + '/#/discover');
+  await A.page.getByRole('link', { name: 'Invites' }).click();
+  await A.page.getByLabel('Invite link or code').fill(link);
+  await A.page.getByRole('button', { name: 'Use the invite' }).click();
+  await A.page.getByText(/other server is in another region/).waitFor();
+  await A.page.goto(alpha.url + '/#/privacy/purposes');
+  await A.page.getByRole('switch', { name: /Cross-border transfer/ }).check();
+  await A.page.getByText(/Allowed since/).first().waitFor();
+  await A.page.goto(alpha.url + '/#/discover');
+  await A.page.getByRole('link', { name: 'Invites' }).click();
+  await A.page.getByLabel('Invite link or code').fill(link);
+  await A.page.getByRole('button', { name: 'Use the invite' }).click();
+  await A.page.getByText('Your request to join waits for the group’s answer.').waitFor();
+  assert.deepEqual(await axe(A.page), []);
+
+  // Fen's invites screen was open: the request arrives there (a join event); she lets him in.
+  const joins = B.page.getByRole('region', { name: 'Requests to join my groups' });
+  await joins.getByText(aAddress).waitFor({ timeout: 60000 });
+  assert.deepEqual(await axe(B.page), []);
+  await B.page.screenshot({ path: join(shots, 'federation-join-request-beta.png'), fullPage: true });
+  await joins.getByRole('button', { name: `Let in ${a.nickname}` }).click();
+  await B.page.getByText('No one is waiting to join.').waitFor();
+  // The group reaches his node: it is in his list without a reload.
+  await A.page.getByRole('link', { name: 'Back to chats' }).click();
+  await A.page.getByRole('link', { name: /Weekend hike/ }).waitFor({ timeout: 60000 });
+  await A.page.screenshot({ path: join(shots, 'federation-joined-alpha.png'), fullPage: true });
+  assert.deepEqual(A.problems, []);
+  assert.deepEqual(B.problems, []);
+});

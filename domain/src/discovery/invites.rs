@@ -4,8 +4,9 @@
 //! stays in the fragment, so it never reaches a server log) and the same link as a QR code
 //! (SVG). Redeeming a friend invite sends a friend request through the friends domain (the
 //! owner still accepts); a group invite leaves a join request for the owner, or — only if the
-//! owner chose so when making it — adds the redeemer at once. A friend invite of another node
-//! is redeemed through the link's domain: the request goes to `handle@domain` like any other.
+//! owner chose so when making it — adds the redeemer at once. An invite of another node is
+//! redeemed through the link's domain (`Directory::redeem_invite`): that node checks the token
+//! and takes the use; this node answers the same for a peer's user (`redeem_for_peer`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -296,21 +297,85 @@ impl Discovery {
 
     /// Redeems an invite link (or token) for `user`.
     pub async fn redeem(&self, user: u64, link: &str) -> Result<Redeemed, DiscoveryError> {
-        let (domain, token, handle) = self.parse_link(link)?;
+        let (domain, token, _) = self.parse_link(link)?;
         if domain != self.domain {
-            // Through the link's domain: a friend request to its owner, who still accepts.
-            let Some(handle) = handle else {
-                return Err(DiscoveryError::Invalid {
-                    field: "link",
-                    reason: format!(
-                        "is a group invite of {domain}: it is redeemed by an account there"
-                    ),
-                });
-            };
-            let address = format!("{handle}@{domain}");
-            self.friends.request(user, &address, None).await?;
-            return Ok(Redeemed::FriendRequested { address });
+            return self.redeem_abroad(user, domain, token).await;
         }
+        self.use_token(user, token, false).await
+    }
+
+    /// An invite of another node, redeemed through the link's domain: that node checks the
+    /// token and takes the use (a group invite leaves the join request there, for its owner
+    /// to answer); a friend invite's request is then sent from here like any other, and its
+    /// owner still answers.
+    async fn redeem_abroad(
+        &self,
+        user: u64,
+        domain: &str,
+        token: &str,
+    ) -> Result<Redeemed, DiscoveryError> {
+        let (address, _, _) = self.card(user).await?.ok_or(DiscoveryError::NoSuchUser)?;
+        use crate::federate::RemoteRedeem as R;
+        match self
+            .directory
+            .redeem_invite(user, &address, domain, token)
+            .await?
+        {
+            R::Friend { owner } => {
+                self.friends.request(user, &owner, None).await?;
+                Ok(Redeemed::FriendRequested { address: owner })
+            }
+            R::Requested { conversation } => Ok(Redeemed::Requested { conversation }),
+            R::Joined { conversation } => Ok(Redeemed::Joined { conversation }),
+            R::Unknown => Err(DiscoveryError::NoSuchInvite),
+            R::Unusable => Err(DiscoveryError::InviteUnusable(
+                "cannot be used: it has expired, was revoked or used up, or you redeemed it already",
+            )),
+        }
+    }
+
+    /// Redeems one of this node's invites for `redeemer`, a user of the peer `origin` that
+    /// signed the request (`POST /_federation/v1/invites/redeem`): the same checks and uses
+    /// as for a local user; a friend invite names its owner (the request comes from the
+    /// redeemer's node).
+    pub async fn redeem_for_peer(
+        &self,
+        origin: &str,
+        token: &str,
+        redeemer: &str,
+    ) -> Result<Redeemed, DiscoveryError> {
+        if !federation::valid_address(redeemer)
+            || federation::address_domain(redeemer) != Some(origin)
+        {
+            return Err(DiscoveryError::Invalid {
+                field: "redeemer",
+                reason: "must be a user of the requesting node".into(),
+            });
+        }
+        if token.len() != 22
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(DiscoveryError::NoSuchInvite);
+        }
+        // Their node is asked for their nickname the first time (as for a friend request), so
+        // the owner sees who asks; if it does not answer, the handle stands in.
+        let id = match self.directory.resolve(redeemer).await {
+            Ok(id) => id,
+            Err(_) => self.directory.ensure(redeemer).await?.0,
+        };
+        self.use_token(id, token, true).await
+    }
+
+    /// Takes a use of this node's invite `token` for `user` and does what it leads to. For a
+    /// redeemer of another node (`abroad`) a friend invite only names its owner.
+    async fn use_token(
+        &self,
+        user: u64,
+        token: &str,
+        abroad: bool,
+    ) -> Result<Redeemed, DiscoveryError> {
         let now = self.clock.now();
         let (invite, join) = match self.store.use_invite(hash(token), user, now).await? {
             Ok(found) => found,
@@ -338,6 +403,9 @@ impl Discovery {
                 .card(invite.owner)
                 .await?
                 .ok_or(DiscoveryError::NoSuchInvite)?;
+            if abroad {
+                return Ok(Redeemed::FriendRequested { address });
+            }
             return match self.friends.request(user, &address, None).await {
                 Ok(_) => Ok(Redeemed::FriendRequested { address }),
                 Err(e) => {
@@ -347,7 +415,10 @@ impl Discovery {
             };
         }
         let conversation = invite.conversation.clone();
-        if join.is_some() {
+        if let Some(made) = join {
+            if let Some((users, pos)) = made.notify {
+                self.hub.publish(&users, pos);
+            }
             return Ok(Redeemed::Requested { conversation });
         }
         match self.add_member(invite.owner, &conversation, user).await {
@@ -410,7 +481,11 @@ impl Discovery {
                 Err(e) => return Err(e),
             }
         }
-        self.store.take_join_request(owner, id).await?;
+        if let Some((_, Some((users, pos)))) =
+            self.store.take_join_request(owner, id, accept).await?
+        {
+            self.hub.publish(&users, pos);
+        }
         Ok(())
     }
 }

@@ -52,6 +52,8 @@ pub enum DiscoveryError {
     #[error(transparent)]
     Friends(#[from] crate::friends::FriendError),
     #[error(transparent)]
+    Federation(#[from] crate::federate::FedError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -78,6 +80,8 @@ pub struct Handles {
     consents: Consents,
     messaging: Messaging,
     friends: crate::friends::Friends,
+    hub: Arc<crate::hub::Hub>,
+    directory: crate::federate::Directory,
     clock: SharedClock,
     domain: String,
     contacts_key: SecretKey,
@@ -97,6 +101,8 @@ impl Discovery {
         consents: Consents,
         messaging: Messaging,
         friends: crate::friends::Friends,
+        hub: Arc<crate::hub::Hub>,
+        directory: crate::federate::Directory,
         clock: SharedClock,
         domain: String,
     ) -> Self {
@@ -109,6 +115,8 @@ impl Discovery {
             consents,
             messaging,
             friends,
+            hub,
+            directory,
             clock,
             domain,
             limits: Default::default(),
@@ -131,11 +139,19 @@ impl Discovery {
         self.data_key(user, &acct.wrapped_key)
     }
 
-    /// `handle@domain` of a local user, with nickname and avatar; `None` if gone.
+    /// `handle@domain` of a user (local, or of another node: as last heard), with nickname
+    /// and avatar; `None` if gone.
     async fn card(
         &self,
         user: u64,
     ) -> Result<Option<(String, String, Option<String>)>, DiscoveryError> {
+        if user & storage::REMOTE_USER_BIT != 0 {
+            return Ok(self
+                .directory
+                .card(user)
+                .await?
+                .map(|p| (p.address, p.nickname, p.avatar)));
+        }
         Ok(self
             .accounts
             .card(user)

@@ -151,6 +151,7 @@ mod tests {
             nickname: "A".into(),
             avatar: avatar.map(str::to_string),
             avatar_media: media,
+            fields: None,
         }
     }
 

@@ -1,11 +1,13 @@
 //! `Directory`: users of other nodes. Looking one up asks their node
 //! (`GET /_federation/v1/users/{handle}`, answered with a `profile` envelope signed by that
-//! node: nickname and avatar, nothing else), checks the signature, and keeps a local record
+//! node: nickname and avatar; `…/as/{viewer}` on behalf of a local user adds the optional
+//! fields that user may see, shown and never kept), checks the signature, and keeps a local record
 //! with an id and a data key of its own (so what they write here is sealed like a local
 //! user's writing, and erasing them here is destroying that key). Also serves this node's
 //! users to peers' lookups, under the residency rule. A user's avatar image travels as a
 //! reference and is fetched into a copy here (`avatar`, `fetch`).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -19,7 +21,7 @@ use super::peers::Peers;
 use crate::accounts::Accounts;
 use crate::consents::{Consents, Purpose};
 use crate::crypto::{self, MasterKey, SecretKey};
-use crate::profile::Avatar;
+use crate::profile::{Avatar, Field};
 use storage::{Dec, Enc, NewRemoteUser, Refusal, Store};
 use crate::time::SharedClock;
 
@@ -30,6 +32,40 @@ pub struct RemoteProfile {
     pub nickname: String,
     /// What clients are given: for an image, the id of the copy here (`GET /api/v1/media/…`).
     pub avatar: Option<String>,
+}
+
+/// What a peer answered to redeeming one of its invites for a local user
+/// ([`Directory::redeem_invite`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteRedeem {
+    /// A friend invite of `owner` (a user of that peer): the friend request is this node's
+    /// to send.
+    Friend { owner: String },
+    /// A join request waits for the group's owner there.
+    Requested { conversation: String },
+    /// The group's owner chose to let redeemers in at once: added.
+    Joined { conversation: String },
+    /// No such invite.
+    Unknown,
+    /// Expired, revoked, used up, or already redeemed by this user and unanswered.
+    Unusable,
+}
+
+/// The body of `POST /_federation/v1/invites/redeem`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemWire {
+    pub token: String,
+    pub redeemer: String,
+}
+
+/// Its answer (200).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RedeemAnswerWire {
+    Friend { owner: String },
+    Requested { conversation: String },
+    Joined { conversation: String },
 }
 
 /// Users of other nodes.
@@ -90,6 +126,22 @@ pub async fn load_addresses(store: &Store, master: &MasterKey) -> Result<(), Fed
         book.insert(id, address);
     }
     Ok(())
+}
+
+/// Checks the optional fields a peer answered for a viewer: known names, values as this node
+/// would accept them from its own users (so what is shown here follows the same rules).
+fn read_fields(
+    fields: &BTreeMap<String, String>,
+    today: crate::time::Millis,
+) -> Result<Vec<(Field, String)>, String> {
+    fields
+        .iter()
+        .map(|(name, value)| {
+            let f: Field = name.parse().map_err(|()| format!("`{name}` is unknown"))?;
+            let v = f.validate(value, today).map_err(|e| e.to_string())?;
+            Ok((f, v))
+        })
+        .collect()
 }
 
 impl Directory {
@@ -178,12 +230,26 @@ impl Directory {
 
     /// Asks the user's node for their nickname and avatar, and keeps them.
     pub async fn lookup(&self, address: &str) -> Result<RemoteProfile, FedError> {
+        Ok(self.lookup_as(address, None).await?.0)
+    }
+
+    /// [`Directory::lookup`] on behalf of the local user `viewer` (their handle): the answer
+    /// also carries the optional fields their node lets that viewer see (checked here, shown,
+    /// never stored). Without a viewer there are none.
+    pub async fn lookup_as(
+        &self,
+        address: &str,
+        viewer: Option<&str>,
+    ) -> Result<(RemoteProfile, Vec<(Field, String)>), FedError> {
         let (handle, domain) = address
             .split_once('@')
             .filter(|_| federation::valid_address(address))
             .ok_or_else(|| FedError::Invalid("must be handle@domain".into()))?;
         let peer = self.peers.get(domain)?;
-        let path = format!("/_federation/v1/users/{handle}");
+        let path = match viewer {
+            Some(v) => format!("/_federation/v1/users/{handle}/as/{v}"),
+            None => format!("/_federation/v1/users/{handle}"),
+        };
         let (status, body) = self
             .peers
             .request(&peer, Method::GET, &path, Bytes::new())
@@ -221,12 +287,136 @@ impl Directory {
         if p.user != address {
             return Err(bad("another user"));
         }
+        let fields = match (&p.fields, viewer) {
+            (None, None) => Vec::new(),
+            (Some(f), Some(_)) => {
+                read_fields(f, self.clock.now()).map_err(|e| bad(&format!("field {e}")))?
+            }
+            _ => return Err(bad("fields only and always in an answer for a viewer")),
+        };
         let (id, key) = self.ensure(address).await?;
         let avatar = self.keep_profile(id, &key, &p).await?;
-        Ok(RemoteProfile {
-            address: p.user,
-            nickname: p.nickname,
-            avatar: avatar.as_ref().map(|a| a.shown().to_string()),
+        Ok((
+            RemoteProfile {
+                address: p.user,
+                nickname: p.nickname,
+                avatar: avatar.as_ref().map(|a| a.shown().to_string()),
+            },
+            fields,
+        ))
+    }
+
+    /// The optional fields of local user `handle` that `viewer` of node `requester` may see
+    /// (see [`Directory::serve`]).
+    async fn fields_for(
+        &self,
+        requester: &str,
+        handle: &str,
+        viewer: &str,
+    ) -> Result<BTreeMap<String, String>, FedError> {
+        let address = format!("{viewer}@{requester}");
+        // Only a user this node already knows can be a friend: an unknown viewer is not
+        // recorded (a lookup leaves no trace of who asked beyond the disclosure log).
+        let known = match federation::valid_address(&address) {
+            true => self.store.remote_user_id(address).await?,
+            false => None,
+        };
+        let view = self
+            .accounts
+            .view_by(known, handle)
+            .await
+            .map_err(|e| match e {
+                crate::accounts::AccountError::NoSuchUser => FedError::NoSuchUser,
+                e => FedError::Invalid(e.to_string()),
+            })?;
+        Ok(view
+            .fields
+            .into_iter()
+            .map(|(f, v)| (f.name().to_string(), v))
+            .collect())
+    }
+
+    /// Redeems an invite of node `domain` for local user `user` (address `redeemer`):
+    /// `POST /_federation/v1/invites/redeem` with the token and the redeemer's address, a
+    /// signed request answered once the peer has committed what it did. The redeemer's
+    /// address leaves this node, so the residency rule applies (a peer of another region
+    /// needs their `cross_border_transfer`; checked before anything is sent) and the
+    /// disclosure log counts it (kind `invite`).
+    pub async fn redeem_invite(
+        &self,
+        user: u64,
+        redeemer: &str,
+        domain: &str,
+        token: &str,
+    ) -> Result<RemoteRedeem, FedError> {
+        let peer = self.peers.get(domain)?;
+        if let Some(region) = self.peers.foreign_region(&peer)
+            && self
+                .consents
+                .require(user, Purpose::CrossBorderTransfer)
+                .await
+                .is_err()
+        {
+            return Err(FedError::Refused(Refusal::Residency {
+                peer: domain.to_string(),
+                region,
+            }));
+        }
+        let body = serde_json::to_vec(&RedeemWire {
+            token: token.to_string(),
+            redeemer: redeemer.to_string(),
+        })
+        .map_err(|e| FedError::Invalid(e.to_string()))?;
+        let (status, answer) = self
+            .peers
+            .request(
+                &peer,
+                Method::POST,
+                "/_federation/v1/invites/redeem",
+                Bytes::from(body),
+            )
+            .await?;
+        // Sent and answered: the address reached the peer, whatever it made of it.
+        self.store
+            .record_transfer(user, domain.to_string(), "invite", self.clock.now())
+            .await?;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(RemoteRedeem::Unknown),
+            StatusCode::GONE => return Ok(RemoteRedeem::Unusable),
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => {
+                return Err(FedError::PeerResidency {
+                    peer: domain.to_string(),
+                });
+            }
+            s => {
+                return Err(FedError::Peer(super::PeerError::Status {
+                    peer: domain.to_string(),
+                    status: s.as_u16(),
+                }));
+            }
+        }
+        let bad = |m: &str| FedError::Invalid(format!("{domain} answered a bad redemption: {m}"));
+        let value = federation::parse_json(&answer).map_err(|e| bad(&e.to_string()))?;
+        let a: RedeemAnswerWire = serde_json::from_value(value).map_err(|e| bad(&e.to_string()))?;
+        let theirs = |address: &str| federation::address_domain(address) == Some(domain);
+        Ok(match a {
+            RedeemAnswerWire::Friend { owner }
+                if federation::valid_address(&owner) && theirs(&owner) =>
+            {
+                RemoteRedeem::Friend { owner }
+            }
+            RedeemAnswerWire::Requested { conversation }
+                if federation::conversation_host(&conversation) == Some(domain) =>
+            {
+                RemoteRedeem::Requested { conversation }
+            }
+            RedeemAnswerWire::Joined { conversation }
+                if federation::conversation_host(&conversation) == Some(domain) =>
+            {
+                RemoteRedeem::Joined { conversation }
+            }
+            _ => return Err(bad("a user or group not of its own")),
         })
     }
 
@@ -344,7 +534,18 @@ impl Directory {
 
     /// Answers a peer's lookup of local user `handle`: a signed `profile` envelope. Refused
     /// (residency) when the peer is in another region and the user has not consented.
-    pub async fn serve(&self, requester: &str, handle: &str) -> Result<Envelope, FedError> {
+    ///
+    /// With `viewer` (the handle of a user of `requester`, which signed the request: all it
+    /// vouches for is "this user of mine asks") the answer also carries the optional fields
+    /// that viewer may see: the public ones, and the "friends" ones exactly when this node
+    /// holds a friendship between the two. Nothing the requester says about the friendship is
+    /// believed; a viewer this node does not know sees what the public sees.
+    pub async fn serve(
+        &self,
+        requester: &str,
+        handle: &str,
+        viewer: Option<&str>,
+    ) -> Result<Envelope, FedError> {
         let id = self
             .store
             .user_by_handle(handle.to_string())
@@ -379,6 +580,10 @@ impl Directory {
         .await
         .map_err(|e| FedError::Invalid(e.to_string()))?;
         let (avatar, avatar_media) = super::avatar::wire(card.avatar.as_ref(), image.as_ref());
+        let fields = match viewer {
+            None => None,
+            Some(viewer) => Some(self.fields_for(requester, &card.handle, viewer).await?),
+        };
         let env = self
             .outbox
             .envelope(
@@ -389,6 +594,7 @@ impl Directory {
                     nickname: card.nickname,
                     avatar,
                     avatar_media,
+                    fields,
                 }),
             )
             .map_err(FedError::Refused)?;
@@ -403,6 +609,30 @@ impl Directory {
 mod tests {
     use super::*;
     use storage::RemoteUserRecord;
+
+    #[test]
+    fn a_peers_fields_are_read_by_this_nodes_own_rules() {
+        let today = crate::time::Millis(1_764_400_000_000);
+        let ok: BTreeMap<String, String> = [
+            ("region".to_string(), " 杭州 ".to_string()),
+            ("birthday".to_string(), "2001-02-03".to_string()),
+        ]
+        .into();
+        assert_eq!(
+            read_fields(&ok, today).unwrap(),
+            vec![
+                (Field::Birthday, "2001-02-03".to_string()),
+                (Field::Region, "杭州".to_string())
+            ]
+        );
+        let unknown: BTreeMap<String, String> = [("phone".to_string(), "1".to_string())].into();
+        assert!(read_fields(&unknown, today).is_err());
+        let future: BTreeMap<String, String> =
+            [("birthday".to_string(), "2999-01-01".to_string())].into();
+        assert!(read_fields(&future, today).is_err());
+        let long: BTreeMap<String, String> = [("gender".to_string(), "x".repeat(33))].into();
+        assert!(read_fields(&long, today).is_err());
+    }
 
     /// A schema 6 remote user (address in clear in the record and in `remoteaddr_userid`) is
     /// converted when the node loads addresses: sealed, indexed by keyed hash, clear row gone.

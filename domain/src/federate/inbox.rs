@@ -549,6 +549,10 @@ impl Inbox {
             Kind::Profile => {
                 let c: ProfileContent = serde_json::from_value(content).map_err(bad)?;
                 self.own_user_of(&env, &c.user)?;
+                // Optional fields only ever answer one viewer's lookup; a push carries none.
+                if c.fields.is_some() {
+                    return Err(reject("malformed", "a pushed profile carries no fields"));
+                }
                 if let Some(id) = self.store.remote_user_id(c.user.clone()).await? {
                     let (_, key) = self.directory.ensure(&c.user).await?;
                     self.directory.keep_profile(id, &key, &c).await?;
@@ -1062,9 +1066,15 @@ impl Inbox {
         }
     }
 
-    /// The key document bytes are served elsewhere; this answers a peer's user lookup.
-    pub async fn profile(&self, origin: &str, handle: &str) -> Result<Bytes, FedError> {
-        let env = self.directory.serve(origin, handle).await?;
+    /// The key document bytes are served elsewhere; this answers a peer's user lookup, on
+    /// behalf of `viewer` (a handle of a user of `origin`) when given.
+    pub async fn profile(
+        &self,
+        origin: &str,
+        handle: &str,
+        viewer: Option<&str>,
+    ) -> Result<Bytes, FedError> {
+        let env = self.directory.serve(origin, handle, viewer).await?;
         Ok(Bytes::from(
             env.to_json()
                 .map_err(|e| FedError::Invalid(e.to_string()))?,

@@ -18,7 +18,7 @@ mod peers;
 mod reach;
 
 pub use avatar::AvatarError;
-pub use directory::{Directory, load_addresses};
+pub use directory::{Directory, RedeemAnswerWire, RedeemWire, RemoteRedeem, load_addresses};
 pub use fetch::Fetcher;
 pub use inbox::HostLimits;
 pub use inbox::Inbox;

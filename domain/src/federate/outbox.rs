@@ -970,6 +970,7 @@ impl ProfilePush {
             nickname: card.nickname.clone(),
             avatar,
             avatar_media,
+            fields: None,
         });
         self.peers
             .iter()
