@@ -55,6 +55,8 @@ pub(crate) struct Services {
     pub friends: crate::friends::Friends,
     /// Communities (小组).
     pub communities: Communities,
+    /// Remote members' calls to the communities this node hosts (issue 23).
+    pub community_host: crate::federate::CommunityHost,
     pub search: Search,
     /// The search indexer, joined by the node at shutdown.
     pub search_task: Option<tokio::task::JoinHandle<()>>,
@@ -236,6 +238,20 @@ pub(crate) async fn wire(
         hub.clone(),
         clock.clone(),
         domain.clone(),
+        crate::federate::CommunityClient::new(
+            peers.clone(),
+            outbox.clone(),
+            store.clone(),
+            clock.clone(),
+        ),
+    );
+    let community_host = crate::federate::CommunityHost::new(
+        communities.clone(),
+        directory.clone(),
+        peers.clone(),
+        consents.clone(),
+        store.clone(),
+        clock.clone(),
     );
     let search = Search::new(
         store.clone(),
@@ -299,6 +315,7 @@ pub(crate) async fn wire(
         exporter,
         friends,
         communities,
+        community_host,
         search,
         search_task,
         discovery,

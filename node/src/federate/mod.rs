@@ -9,6 +9,7 @@
 //! applies it by the same rules as a local one and relays it. Every queued envelope commits in
 //! the same transaction as the write it comes from.
 
+mod community;
 mod directory;
 mod fetch;
 mod inbox;
@@ -16,6 +17,10 @@ mod outbox;
 mod peers;
 mod reach;
 
+pub use community::{
+    CallError, CommunityClient, CommunityHost, HostError, MAX_BODY as COMMUNITY_MAX_BODY,
+    parse_address as parse_community_address,
+};
 pub use directory::{Directory, load_addresses};
 pub use fetch::Fetcher;
 pub use inbox::HostLimits;

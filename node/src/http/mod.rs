@@ -79,6 +79,8 @@ pub struct Api {
     pub friends: crate::friends::Friends,
     /// Communities (小组).
     pub communities: crate::community::Communities,
+    /// Calls from partner nodes' users to the communities this node hosts (issue 23).
+    pub community_host: crate::federate::CommunityHost,
     pub search: crate::search::Search,
     /// Suggestions, nearby people, invites (issue 22).
     pub discovery: crate::discovery::Discovery,
@@ -334,6 +336,7 @@ async fn federation(
         Federation::Transaction => federation::transaction(&api.inbox, first, req).await,
         Federation::User => federation::user(&api.inbox, first, req).await,
         Federation::MediaPart => federation::media_part(&api.inbox, first, second, req).await,
+        Federation::Community => federation::community(&api.inbox, &api.community_host, req).await,
     }
 }
 

@@ -96,6 +96,8 @@ pub enum Federation {
     Transaction,
     User,
     MediaPart,
+    /// A remote member's call to a community hosted here (issue 23).
+    Community,
 }
 
 /// Handlers that need a session.
@@ -400,6 +402,7 @@ pub const ROUTES: &[Route] = &[
     peer(Put, "/_federation/v1/transactions/{txn_id}", Federation::Transaction),
     peer(Get, "/_federation/v1/users/{handle}", Federation::User),
     peer(Get, "/_federation/v1/media/{id}/{part}", Federation::MediaPart),
+    peer(Post, "/_federation/v1/communities", Federation::Community),
 ];
 
 /// A matched request's path parameters, in pattern order.

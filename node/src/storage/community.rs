@@ -59,6 +59,16 @@ impl CommunityRole {
             CommunityRole::Owner => "owner",
         }
     }
+    /// The role named `s` (as [`CommunityRole::name`] writes it).
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CommunityRole::Member,
+            CommunityRole::Moderator,
+            CommunityRole::Owner,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
+    }
     fn code(self) -> u64 {
         self as u64
     }
