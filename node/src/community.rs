@@ -27,8 +27,8 @@ use crate::media::sniff::Class;
 use crate::messaging::MediaKind;
 use crate::storage::{
     CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Dec, Enc,
-    Joined, MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
-    REMOTE_USER_BIT, Store, StoreError,
+    FANOUT_BATCH, Joined, MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord,
+    PostVisibility, REMOTE_USER_BIT, Store, StoreError,
 };
 use crate::time::{Millis, SharedClock};
 
@@ -325,6 +325,23 @@ impl Communities {
         if !users.is_empty() {
             self.hub.publish(&users, pos);
         }
+    }
+
+    /// Writes a new post's or comment's events, a bounded batch of members per transaction,
+    /// waking each batch's users as it commits.
+    async fn fan_out(&self, job: u64) -> Result<(), StoreError> {
+        while let Some(w) = self.store.fan_out_step(job, FANOUT_BATCH).await? {
+            self.wake(w);
+        }
+        Ok(())
+    }
+
+    /// Finishes the fan-out of posts and comments stored before a stop cut it short.
+    pub async fn resume_fan_out(&self) -> Result<(), StoreError> {
+        for job in self.store.fan_out_jobs().await? {
+            self.fan_out(job).await?;
+        }
+        Ok(())
     }
 
     /// (address, data key) of each user that still has a key.
@@ -787,7 +804,7 @@ impl Communities {
         }
         .encode();
         let media_ids = new.media.iter().map(|m| m.media_id.clone()).collect();
-        let (p, wake) = self
+        let (p, job) = self
             .store
             .create_post(c, user, vis, media_ids, self.clock.now(), move |id| {
                 let b = key.seal(&post_aad(id, "body"), &body).map_err(seal_err)?;
@@ -800,7 +817,7 @@ impl Communities {
                 Ok((b, pl))
             })
             .await??;
-        self.wake(wake);
+        self.fan_out(job).await?;
         self.one_post(user, id, p).await
     }
 
@@ -1101,7 +1118,7 @@ impl Communities {
         }
         let key = self.key(user).await?;
         let sealed_text = text.clone();
-        let (cid, wake) = self
+        let (cid, job) = self
             .store
             .create_comment(
                 c,
@@ -1116,7 +1133,7 @@ impl Communities {
                 },
             )
             .await??;
-        self.wake(wake);
+        self.fan_out(job).await?;
         self.comments(user, id, p, Some(cid - 1), 1)
             .await?
             .pop()

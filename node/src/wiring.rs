@@ -245,6 +245,8 @@ pub(crate) async fn wire(
             clock.clone(),
         ),
     );
+    // Events of posts and comments a stop cut short are written before anything new.
+    communities.resume_fan_out().await?;
     let community_host = crate::federate::CommunityHost::new(
         communities.clone(),
         directory.clone(),

@@ -251,7 +251,22 @@ async fn the_remote_authors_erasure_removes_their_posts_on_the_host() {
     let p = r.json()["id"].as_u64().unwrap();
     let r = post(&a, &ann, &id, "安的帖子").await;
     assert_eq!(r.status, StatusCode::CREATED);
+    let ann_post = r.json()["id"].as_u64().unwrap();
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{remote}/posts/{ann_post}/comments"),
+            Some(&bob),
+            Some(&json!({"text": "鲍勃的评论"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
     assert_eq!(feed(&a, &ann, &id).await.len(), 2);
+    let shown = |r: &tests::Reply| (r.json()["members"].as_u64(), r.status);
+    let r = a
+        .get(&format!("/api/v1/communities/{id}"), Some(&ann))
+        .await;
+    assert_eq!(shown(&r), (Some(2), StatusCode::OK));
     // Sealed at rest under Bob's shadow key on the host.
     let raw = std::fs::read(nodes[0].db_path()).unwrap();
     assert!(
@@ -277,15 +292,19 @@ async fn the_remote_authors_erasure_removes_their_posts_on_the_host() {
         .get(&format!("/api/v1/communities/{id}/posts/{p}"), Some(&ann))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Not only unreadable (their shadow key is gone): their rows are gone too — the comment
+    // no longer counts on Ann's post, and they no longer count as a member.
     let r = a
-        .get(&format!("/api/v1/communities/{id}/members"), Some(&ann))
+        .get(
+            &format!("/api/v1/communities/{id}/posts/{ann_post}"),
+            Some(&ann),
+        )
         .await;
-    assert_eq!(
-        r.json()["members"].as_array().unwrap().len(),
-        1,
-        "{}",
-        body(&r)
-    );
+    assert_eq!(r.json()["comments"], 0, "{}", body(&r));
+    let r = a
+        .get(&format!("/api/v1/communities/{id}"), Some(&ann))
+        .await;
+    assert_eq!(shown(&r), (Some(1), StatusCode::OK));
 }
 
 #[tokio::test]
