@@ -220,7 +220,7 @@ pub enum CommunityContent {
         before: Option<u64>,
         limit: u64,
     },
-    /// A new post; `visibility` is `members` (when null) or `public`.
+    /// A new post; `visibility` is `members` (when null), `friends` or `public`.
     Post {
         user: String,
         community: String,
