@@ -527,6 +527,37 @@ pub async fn route(
     }
 }
 
+/// A refusal from the host of a community of another node, as this node answers its client:
+/// the host's own refusals keep their status and code; anything else from it is 502.
+fn remote_error(e: domain::federate::CallError) -> ApiError {
+    use domain::federate::CallError;
+    match e {
+        CallError::Refused(r) => r.into(),
+        CallError::Federation(f) => f.into(),
+        CallError::Host {
+            status,
+            code,
+            message,
+        } => {
+            let (status, code) = match (status, code.as_str()) {
+                (404, _) => (StatusCode::NOT_FOUND, "not_found"),
+                (403, "banned") => (StatusCode::FORBIDDEN, "banned"),
+                (403, "forbidden") => (StatusCode::FORBIDDEN, "forbidden"),
+                (409, _) => (StatusCode::CONFLICT, "conflict"),
+                (422, _) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+                _ => {
+                    return ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "peer_refused",
+                        format!("the community's host answered {status}"),
+                    );
+                }
+            };
+            ApiError::new(status, code, message)
+        }
+    }
+}
+
 impl From<CommunityError> for ApiError {
     fn from(e: CommunityError) -> Self {
         match e {
@@ -537,6 +568,7 @@ impl From<CommunityError> for ApiError {
             CommunityError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             CommunityError::Consent(c) => c.into(),
             CommunityError::Store(s) => s.into(),
+            CommunityError::Remote(r) => remote_error(r),
             other => {
                 tracing::error!(error = %other, "community handling failed");
                 ApiError::internal()

@@ -14,6 +14,9 @@
 //!   the signing peer (see `docs/PROTOCOL.md`, invites).
 //! - `GET /_federation/v1/media/{id}/{part}` — one part of a local user's media, signed
 //!   request from a peer holding a message that refers to it → 200 the bytes; 404 otherwise.
+//! - `POST /_federation/v1/communities` — a remote user's call to a community hosted here: the
+//!   body is a signed `community` envelope, signed request → 200 the answer; the community's
+//!   refusals as for a local user (403 `banned`/`forbidden`, 404, 409, 422).
 
 use bytes::Bytes;
 use federation::MAX_TXN_BYTES;
@@ -156,6 +159,24 @@ pub async fn redeem_invite(
     };
     let out = serde_json::to_vec(&answer).map_err(|e| bad(e.to_string()))?;
     Ok(json_bytes(StatusCode::OK, Bytes::from(out)))
+}
+
+/// `POST /_federation/v1/communities` → 200 with the call's answer.
+pub async fn community(
+    inbox: &Inbox,
+    host: &domain::federate::CommunityHost,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (method, path, auth) = signed_parts(&req);
+    let bytes = read_body(req, domain::federate::COMMUNITY_MAX_BODY).await?;
+    let origin = inbox
+        .authenticate(auth.as_deref(), &method, &path, &bytes)
+        .await?;
+    let answer = host.answer(&origin, &bytes).await.map_err(|e| match e {
+        domain::federate::HostError::Federation(f) => ApiError::from(f),
+        domain::federate::HostError::Community(c) => ApiError::from(c),
+    })?;
+    Ok(super::json::reply(StatusCode::OK, &answer))
 }
 
 /// `GET /_federation/v1/media/{id}/{part}` → 200 `application/octet-stream`.

@@ -86,6 +86,8 @@ pub struct Api {
     pub friends: domain::friends::Friends,
     /// Communities (小组).
     pub communities: domain::community::Communities,
+    /// Calls from partner nodes' users to the communities this node hosts (issue 23).
+    pub community_host: domain::federate::CommunityHost,
     pub search: domain::search::Search,
     /// Suggestions, nearby people, invites (issue 22).
     pub discovery: domain::discovery::Discovery,
@@ -345,6 +347,7 @@ async fn federation(
         Federation::RedeemInvite => {
             federation::redeem_invite(&api.inbox, &api.discovery, req).await
         }
+        Federation::Community => federation::community(&api.inbox, &api.community_host, req).await,
     }
 }
 

@@ -98,6 +98,8 @@ pub enum Federation {
     UserAs,
     MediaPart,
     RedeemInvite,
+    /// A remote member's call to a community hosted here (issue 23).
+    Community,
 }
 
 /// Handlers that need a session.
@@ -406,6 +408,7 @@ pub const ROUTES: &[Route] = &[
     peer(Get, "/_federation/v1/users/{handle}/as/{viewer}", Federation::UserAs),
     peer(Get, "/_federation/v1/media/{id}/{part}", Federation::MediaPart),
     peer(Post, "/_federation/v1/invites/redeem", Federation::RedeemInvite),
+    peer(Post, "/_federation/v1/communities", Federation::Community),
 ];
 
 /// A matched request's path parameters, in pattern order.

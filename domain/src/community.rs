@@ -9,20 +9,27 @@
 //! `storage::community::may_see`, inside the read that lists it. For search: [`Communities::
 //! visible_posts`] filters post numbers by what a viewer may see, and
 //! [`Communities::readable_communities`] lists the communities a viewer may read.
+//!
+//! Across nodes (issue 23): a community is hosted by its node. A community of another node is
+//! named `<id>@<host>`; reading it, joining it, posting, commenting and favouriting in it go
+//! to the host through `federate::CommunityClient` (residency first). On the host, a remote
+//! user is known by a remote id whose shadow data key seals what they write, so every rule
+//! here (bans, moderation, visibility) applies to them as to a local user.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::consents::{ConsentError, Consents, Purpose};
 use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
+use crate::federate::{CallError, CommunityClient};
 use crate::hub::Hub;
 use crate::media::sniff::Class;
 use crate::messaging::MediaKind;
 use crate::time::{Millis, SharedClock};
 use storage::{
     CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Dec, Enc,
-    Joined, MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility, Store,
-    StoreError,
+    FANOUT_BATCH, Joined, MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord,
+    PostVisibility, REMOTE_USER_BIT, Store, StoreError,
 };
 
 /// Longest community name, in characters.
@@ -71,6 +78,9 @@ pub enum CommunityError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A call to the host of a community of another node failed or was refused there.
+    #[error(transparent)]
+    Remote(#[from] CallError),
 }
 
 impl From<CommunityRefusal> for CommunityError {
@@ -281,6 +291,7 @@ pub struct Communities {
     hub: Arc<Hub>,
     clock: SharedClock,
     domain: String,
+    remote: CommunityClient,
 }
 
 impl Communities {
@@ -291,6 +302,7 @@ impl Communities {
         hub: Arc<Hub>,
         clock: SharedClock,
         domain: String,
+        remote: CommunityClient,
     ) -> Self {
         Communities {
             store,
@@ -299,13 +311,36 @@ impl Communities {
             hub,
             clock,
             domain,
+            remote,
         }
+    }
+
+    /// (id, host) when `id` names a community of another node (`<id>@<host>`).
+    fn remote_of(&self, id: &str) -> Option<(String, String)> {
+        crate::federate::parse_community_address(id).filter(|(_, host)| !self.remote.is_own(host))
     }
 
     fn wake(&self, (users, pos): (Vec<u64>, u64)) {
         if !users.is_empty() {
             self.hub.publish(&users, pos);
         }
+    }
+
+    /// Writes a new post's or comment's events, a bounded batch of members per transaction,
+    /// waking each batch's users as it commits.
+    async fn fan_out(&self, job: u64) -> Result<(), StoreError> {
+        while let Some(w) = self.store.fan_out_step(job, FANOUT_BATCH).await? {
+            self.wake(w);
+        }
+        Ok(())
+    }
+
+    /// Finishes the fan-out of posts and comments stored before a stop cut it short.
+    pub async fn resume_fan_out(&self) -> Result<(), StoreError> {
+        for job in self.store.fan_out_jobs().await? {
+            self.fan_out(job).await?;
+        }
+        Ok(())
     }
 
     /// (address, data key) of each user that still has a key.
@@ -334,7 +369,12 @@ impl Communities {
             .rsplit_once('@')
             .ok_or_else(|| invalid(field, "must be an address handle@domain"))?;
         if domain != self.domain {
-            return Err(invalid(field, "must be a user of this node"));
+            // A member from a partner node is known here by the id their calls made.
+            return self
+                .store
+                .remote_user_id(address.to_string())
+                .await?
+                .ok_or_else(|| invalid(field, "no such user known to this node"));
         }
         self.store
             .user_by_handle(handle.to_string())
@@ -435,6 +475,10 @@ impl Communities {
 
     /// A community `user` may know of.
     pub async fn get(&self, user: u64, id: &str) -> Result<CommunityView, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self.remote.get(user, me, &c, &host).await?);
+        }
         let f = self
             .store
             .community_for(Self::id(id)?, user)
@@ -546,6 +590,10 @@ impl Communities {
 
     /// Joins (public), accepts an invitation, or asks to join (private). True when a member now.
     pub async fn join(&self, user: u64, id: &str) -> Result<bool, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self.remote.join(user, me, &c, &host).await?);
+        }
         let c = Self::id(id)?;
         let r = self
             .store
@@ -555,6 +603,10 @@ impl Communities {
     }
 
     pub async fn leave(&self, user: u64, id: &str) -> Result<(), CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self.remote.leave(user, me, &c, &host).await?);
+        }
         Ok(self.store.leave_community(Self::id(id)?, user).await??)
     }
 
@@ -682,6 +734,17 @@ impl Communities {
     }
 
     async fn key(&self, user: u64) -> Result<SecretKey, CommunityError> {
+        if user & REMOTE_USER_BIT != 0 {
+            // A member from a partner node: their shadow key here (erasure destroys it).
+            let (_, _, wrapped) = self
+                .store
+                .wrapped_keys(vec![user])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(CommunityError::NotFound)?;
+            return Ok(self.master.unwrap_data_key(user, &wrapped)?);
+        }
         let acct = self
             .store
             .account(user)
@@ -697,6 +760,26 @@ impl Communities {
         id: &str,
         new: NewPost,
     ) -> Result<PostView, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            if !new.media.is_empty() || new.place.is_some() {
+                return Err(invalid(
+                    "media",
+                    "posts in a community of another node hold text only (no media, no place)",
+                ));
+            }
+            let text = content("text", &new.text, MAX_POST_CHARS)?;
+            if text.is_empty() {
+                return Err(invalid("text", "a post needs text or media"));
+            }
+            if let Some(v) = &new.visibility {
+                visibility(v)?;
+            }
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .post(user, me, (&c, &host), text, new.visibility)
+                .await?);
+        }
         let c = Self::id(id)?;
         let text = content("text", &new.text, MAX_POST_CHARS)?;
         if text.is_empty() && new.media.is_empty() {
@@ -720,7 +803,7 @@ impl Communities {
         }
         .encode();
         let media_ids = new.media.iter().map(|m| m.media_id.clone()).collect();
-        let (p, wake) = self
+        let (p, job) = self
             .store
             .create_post(c, user, vis, media_ids, self.clock.now(), move |id| {
                 let b = key.seal(&post_aad(id, "body"), &body).map_err(seal_err)?;
@@ -733,7 +816,7 @@ impl Communities {
                 Ok((b, pl))
             })
             .await??;
-        self.wake(wake);
+        self.fan_out(job).await?;
         self.one_post(user, id, p).await
     }
 
@@ -876,6 +959,13 @@ impl Communities {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<PostView>, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .feed(user, me, (&c, &host), before, limit)
+                .await?);
+        }
         let posts = self
             .store
             .community_posts(Self::id(id)?, user, before.unwrap_or(u64::MAX), limit)
@@ -919,6 +1009,10 @@ impl Communities {
         p: u64,
         on: bool,
     ) -> Result<(), CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self.remote.favourite(user, me, (&c, &host), p, on).await?);
+        }
         Ok(self
             .store
             .set_favourite(Self::id(id)?, p, user, on, self.clock.now())
@@ -934,6 +1028,13 @@ impl Communities {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<CommentView>, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .comments(user, me, (&c, &host), p, after, limit)
+                .await?);
+        }
         let list = self
             .store
             .post_comments(Self::id(id)?, p, user, after.unwrap_or(0), limit)
@@ -992,6 +1093,23 @@ impl Communities {
         parent: Option<u64>,
         quote: Option<u64>,
     ) -> Result<CommentView, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            if quote.is_some() {
+                return Err(invalid(
+                    "quote",
+                    "quotes are not sent to another node's community",
+                ));
+            }
+            let text = content("text", text, MAX_COMMENT_CHARS)?;
+            if text.is_empty() {
+                return Err(invalid("text", "must not be empty"));
+            }
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .comment(user, me, (&c, &host), p, text, parent)
+                .await?);
+        }
         let c = Self::id(id)?;
         let text = content("text", text, MAX_COMMENT_CHARS)?;
         if text.is_empty() {
@@ -999,7 +1117,7 @@ impl Communities {
         }
         let key = self.key(user).await?;
         let sealed_text = text.clone();
-        let (cid, wake) = self
+        let (cid, job) = self
             .store
             .create_comment(
                 c,
@@ -1014,7 +1132,7 @@ impl Communities {
                 },
             )
             .await??;
-        self.wake(wake);
+        self.fan_out(job).await?;
         self.comments(user, id, p, Some(cid - 1), 1)
             .await?
             .pop()

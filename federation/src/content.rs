@@ -206,6 +206,89 @@ pub enum FriendContent {
     Remove { user: String, friend: String },
 }
 
+/// Kind `community` (issue 23): a user of the origin acts in, or reads, a community hosted by
+/// the destination. Sent as the body of `POST /_federation/v1/communities` (a signed request),
+/// never queued: the host applies it by its own rules for that user and answers at once.
+/// `community` is the host's id of it (16 lower-case hex digits); `user` must belong to the
+/// origin. Posts cross as text only (no media, no place).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CommunityContent {
+    /// The community as `user` may see it.
+    Get { user: String, community: String },
+    /// Join (public) or ask to join (private).
+    Join { user: String, community: String },
+    /// Leave, or withdraw a request.
+    Leave { user: String, community: String },
+    /// A page of posts, newest first, numbered below `before`.
+    Feed {
+        user: String,
+        community: String,
+        before: Option<u64>,
+        limit: u64,
+    },
+    /// A new post; `visibility` is `members` (when null), `friends` or `public`.
+    Post {
+        user: String,
+        community: String,
+        text: String,
+        visibility: Option<String>,
+    },
+    /// A page of a post's comments, oldest first, numbered above `after`.
+    Comments {
+        user: String,
+        community: String,
+        post: u64,
+        after: Option<u64>,
+        limit: u64,
+    },
+    /// A new comment, replying to top-level comment `parent` or to the post.
+    Comment {
+        user: String,
+        community: String,
+        post: u64,
+        text: String,
+        parent: Option<u64>,
+    },
+    /// Marks (`on`) or unmarks a post as one of `user`'s favourites, kept on the host.
+    Favourite {
+        user: String,
+        community: String,
+        post: u64,
+        on: bool,
+    },
+}
+
+impl CommunityContent {
+    /// The acting user's address.
+    pub fn user(&self) -> &str {
+        match self {
+            CommunityContent::Get { user, .. }
+            | CommunityContent::Join { user, .. }
+            | CommunityContent::Leave { user, .. }
+            | CommunityContent::Feed { user, .. }
+            | CommunityContent::Post { user, .. }
+            | CommunityContent::Comments { user, .. }
+            | CommunityContent::Comment { user, .. }
+            | CommunityContent::Favourite { user, .. } => user,
+        }
+    }
+
+    /// The host's id of the community.
+    pub fn community(&self) -> &str {
+        match self {
+            CommunityContent::Get { community, .. }
+            | CommunityContent::Join { community, .. }
+            | CommunityContent::Leave { community, .. }
+            | CommunityContent::Feed { community, .. }
+            | CommunityContent::Post { community, .. }
+            | CommunityContent::Comments { community, .. }
+            | CommunityContent::Comment { community, .. }
+            | CommunityContent::Favourite { community, .. } => community,
+        }
+    }
+}
+
 /// The body of `PUT /_federation/v1/transactions/{txn_id}`. Envelopes stay JSON values here,
 /// so that one malformed envelope is answered on its own instead of failing the batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -25,6 +25,8 @@ pub enum Kind {
     ErasureAck,
     /// Friend requests, answers, cancels and removals between users of two nodes.
     Friend,
+    /// A user of the origin acting in a community the destination hosts (issue 23).
+    Community,
 }
 
 /// Oldest an envelope may be when it is received: 30 days after its `ts`. A sender drops (and

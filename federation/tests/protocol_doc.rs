@@ -2,7 +2,8 @@
 //! key and compared byte for byte.
 
 use federation::{
-    Envelope, FriendContent, KeyId, Kind, MessageContent, NodeKey, ProfileContent, RequestAuth,
+    CommunityContent, Envelope, FriendContent, KeyId, Kind, MessageContent, NodeKey, ProfileContent,
+    RequestAuth,
     b64, sign_request,
 };
 use serde_json::json;
@@ -316,4 +317,39 @@ fn the_documented_lookup_for_a_viewer_is_what_the_code_produces() {
     read.verify(&key.public()).unwrap();
     let p: ProfileContent = serde_json::from_value(read.content).unwrap();
     assert_eq!(p.fields.map(|f| f.len()), Some(2));
+}
+
+#[test]
+fn the_documented_community_example_is_what_the_code_produces() {
+    let doc = doc();
+    let key = test_key(&doc);
+    let content = CommunityContent::Post {
+        user: "alice@a.example".into(),
+        community: "4f1c2a9e0b7d3c58".into(),
+        text: "长江大桥的照片".into(),
+        visibility: None,
+    };
+    let mut e = Envelope::new(
+        "ex5",
+        "a.example",
+        "b.example",
+        1_764_400_003_000,
+        Kind::Community,
+        json!(content),
+    )
+    .unwrap();
+    e.sign(&key).unwrap();
+    let want = e.to_json().unwrap();
+    let name = "example-community-post";
+    assert_eq!(
+        block(&doc, name),
+        want,
+        "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
+    );
+    let read = Envelope::from_value(serde_json::from_str(&block(&doc, name)).unwrap()).unwrap();
+    read.verify(&key.public()).unwrap();
+    assert_eq!(
+        serde_json::from_value::<CommunityContent>(read.content).unwrap(),
+        content
+    );
 }

@@ -56,6 +56,8 @@ pub(crate) struct Services {
     pub friends: crate::friends::Friends,
     /// Communities (小组).
     pub communities: Communities,
+    /// Remote members' calls to the communities this node hosts (issue 23).
+    pub community_host: crate::federate::CommunityHost,
     pub search: Search,
     /// The search indexer, joined by the node at shutdown.
     pub search_task: Option<tokio::task::JoinHandle<()>>,
@@ -238,6 +240,22 @@ pub(crate) async fn wire(
         hub.clone(),
         clock.clone(),
         domain.clone(),
+        crate::federate::CommunityClient::new(
+            peers.clone(),
+            outbox.clone(),
+            store.clone(),
+            clock.clone(),
+        ),
+    );
+    // Events of posts and comments a stop cut short are written before anything new.
+    communities.resume_fan_out().await?;
+    let community_host = crate::federate::CommunityHost::new(
+        communities.clone(),
+        directory.clone(),
+        peers.clone(),
+        consents.clone(),
+        store.clone(),
+        clock.clone(),
     );
     let search = Search::new(
         store.clone(),
@@ -303,6 +321,7 @@ pub(crate) async fn wire(
         exporter,
         friends,
         communities,
+        community_host,
         search,
         search_task,
         discovery,

@@ -285,6 +285,8 @@ kinds!(
     USERID_POSTNO_FAVOURITE,
     POSTNO_USERID_FAVOURITE,
     MEDIAID_COMMUNITYNO_POSTNO,
+    // Fan-out jobs of new posts' events (communities across nodes, issue 23).
+    FANOUTNO_JOB,
     // Search log (issue 23).
     PSEUDONYM_MS_SEARCHLOG,
     MS_PSEUDONYM_SEARCHLOG,

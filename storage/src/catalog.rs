@@ -438,6 +438,10 @@ pub const POSTNO_USERID_FAVOURITE: TableDefinition<(u64, u64), ()> =
 /// a media object is shown, for who may fetch it.
 pub const MEDIAID_COMMUNITYNO_POSTNO: TableDefinition<(&str, u64, u64), ()> =
     TableDefinition::new("mediaid_communityno_postno");
+/// `fanoutno_job`: fan-out job → (community, post, comment or 0, next member id): a new post's
+/// or comment's events still to be written, a bounded batch of members per transaction.
+pub const FANOUTNO_JOB: TableDefinition<u64, (u64, u64, u64, u64)> =
+    TableDefinition::new("fanoutno_job");
 // ---- Search (issue 23) -----------------------------------------------------------------
 // The search index itself is never stored: it lives in memory and is rebuilt at start.
 

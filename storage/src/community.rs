@@ -38,6 +38,7 @@ pub fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_POSTNO_FAVOURITE)?;
     tx.open_table(POSTNO_USERID_FAVOURITE)?;
     tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+    tx.open_table(FANOUTNO_JOB)?;
     Ok(())
 }
 
@@ -58,6 +59,16 @@ impl CommunityRole {
             CommunityRole::Moderator => "moderator",
             CommunityRole::Owner => "owner",
         }
+    }
+    /// The role named `s` (as [`CommunityRole::name`] writes it).
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CommunityRole::Member,
+            CommunityRole::Moderator,
+            CommunityRole::Owner,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
     }
     fn code(self) -> u64 {
         self as u64
@@ -721,22 +732,45 @@ fn remove_comment(tx: &WriteTransaction, c: &CommentRecord) -> Result<u64, Store
     Ok(gone.len() as u64)
 }
 
-/// The members who may see `post` (its author included), each given an event at one new
-/// position. Returns (users, pos).
-fn announce(
+/// Members read in one fan-out transaction.
+pub const FANOUT_BATCH: usize = 256;
+
+/// Queues the events of a new post (`comment` 0) or comment, to be written after the commit by
+/// [`Store::fan_out_step`] in bounded transactions — never by reading every member in the
+/// write that stores the post. Returns the job's number.
+fn queue_fanout(tx: &WriteTransaction, c: u64, post: u64, comment: u64) -> Result<u64, StoreError> {
+    let job = super::take_numbers(tx, "next_fanout", 1)?;
+    tx.open_table(FANOUTNO_JOB)?
+        .insert(job, (c, post, comment, 0))?;
+    Ok(job)
+}
+
+/// Of the members from `from` on (at most `batch`), those who may see `post`, each given an
+/// event at one new position. Returns (users, pos) and the next member to read (None: done).
+fn announce_batch(
     tx: &WriteTransaction,
     community: &CommunityRecord,
     post: &PostRecord,
     comment: u64,
-) -> Result<(Vec<u64>, u64), StoreError> {
+    from: u64,
+    batch: usize,
+) -> Result<(Wake, Option<u64>), StoreError> {
     let members: Vec<(u64, CommunityRole)> = {
         let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
         let mut out = Vec::new();
-        for row in t.range((community.id, 0)..=(community.id, u64::MAX))? {
+        for row in t
+            .range((community.id, from)..=(community.id, u64::MAX))?
+            .take(batch.max(1))
+        {
             let (k, v) = row?;
             out.push((k.value().1, CommunityRole::from_code(v.value().0)?));
         }
         out
+    };
+    let next = if members.len() < batch.max(1) {
+        None
+    } else {
+        members.last().and_then(|(u, _)| u.checked_add(1))
     };
     let mut users = Vec::new();
     for (u, role) in members {
@@ -754,7 +788,7 @@ fn announce(
         }
     }
     if users.is_empty() {
-        return Ok((users, 0));
+        return Ok(((users, 0), next));
     }
     let pos = next_pos(tx)?;
     let ev = EventRecord::Community {
@@ -767,7 +801,7 @@ fn announce(
     for u in &users {
         events.insert((*u, pos), ev.as_slice())?;
     }
-    Ok((users, pos))
+    Ok(((users, pos), next))
 }
 
 // ---- Inputs and outcomes ------------------------------------------------------------------
@@ -1328,8 +1362,53 @@ impl Store {
         .await
     }
 
+    /// Writes the next batch (at most `batch` members) of fan-out job `job`'s events in one
+    /// transaction. Returns the users woken and their position, or None once the job is done
+    /// (or its post is gone); each step reads on from where the last one stopped.
+    pub async fn fan_out_step(&self, job: u64, batch: usize) -> Result<Option<Wake>, StoreError> {
+        self.write(move |tx| {
+            let Some((c, p, comment, from)) =
+                tx.open_table(FANOUTNO_JOB)?.get(job)?.map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            let found = match (get_community_w(tx, c)?, get_post_w(tx, p)?) {
+                (Some(community), Some(post)) if post.community == c => Some((community, post)),
+                _ => None,
+            };
+            let Some((community, post)) = found else {
+                tx.open_table(FANOUTNO_JOB)?.remove(job)?;
+                return Ok(None);
+            };
+            let (wake, next) = announce_batch(tx, &community, &post, comment, from, batch)?;
+            match next {
+                Some(n) => {
+                    tx.open_table(FANOUTNO_JOB)?
+                        .insert(job, (c, p, comment, n))?;
+                }
+                None => {
+                    tx.open_table(FANOUTNO_JOB)?.remove(job)?;
+                }
+            }
+            Ok(Some(wake))
+        })
+        .await
+    }
+
+    /// Fan-out jobs not finished (left by a stop between a post's commit and its events).
+    pub async fn fan_out_jobs(&self) -> Result<Vec<u64>, StoreError> {
+        self.read(|tx| {
+            tx.open_table(FANOUTNO_JOB)?
+                .iter()?
+                .map(|r| r.map(|(k, _)| k.value()).map_err(StoreError::from))
+                .collect()
+        })
+        .await
+    }
+
     /// Stores a new post by a member; `seal(id)` seals body and place under the author's
     /// key for the number assigned. Media must be the author's (checked by the domain).
+    /// Returns the post's number and its fan-out job (see [`Store::fan_out_step`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn create_post(
         &self,
@@ -1339,7 +1418,7 @@ impl Store {
         media: Vec<String>,
         now: Millis,
         seal: impl Fn(u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> + Send + 'static,
-    ) -> Result<Result<(u64, Wake), CommunityRefusal>, StoreError> {
+    ) -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
             let Some(community) = get_community_w(tx, c)? else {
                 return Ok(Err(CommunityRefusal::NotFound));
@@ -1382,8 +1461,7 @@ impl Store {
                     refs.insert((m.as_str(), c, id), ())?;
                 }
             }
-            let wake = announce(tx, &community, &post, 0)?;
-            Ok(Ok((id, wake)))
+            Ok(Ok((id, queue_fanout(tx, community.id, id, 0)?)))
         })
         .await
     }
@@ -1597,7 +1675,8 @@ impl Store {
     }
 
     /// Adds a comment by someone who may see the post and is a member (or, in a public
-    /// community, anyone not banned). `seal(id)` seals the text.
+    /// community, anyone not banned). `seal(id)` seals the text. Returns the comment's number
+    /// and its fan-out job (see [`Store::fan_out_step`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn create_comment(
         &self,
@@ -1608,7 +1687,7 @@ impl Store {
         quote: u64,
         now: Millis,
         seal: impl Fn(u64) -> Result<Vec<u8>, StoreError> + Send + 'static,
-    ) -> Result<Result<(u64, Wake), CommunityRefusal>, StoreError> {
+    ) -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
             let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
                 return Ok(Err(CommunityRefusal::NotFound));
@@ -1675,8 +1754,7 @@ impl Store {
             tx.open_table(POSTNO_COMMENTNO_COMMENT)?
                 .insert((p, id), rec.encode().as_slice())?;
             tx.open_table(USERID_COMMENTNO)?.insert((author, id), p)?;
-            let wake = announce(tx, &community, &post, id)?;
-            Ok(Ok((id, wake)))
+            Ok(Ok((id, queue_fanout(tx, community.id, post.id, id)?)))
         })
         .await
     }
@@ -2558,6 +2636,48 @@ mod tests {
 
     fn seal(id: u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
         Ok((id.to_be_bytes().to_vec(), Vec::new()))
+    }
+
+    /// A post's events are written after it, a bounded batch of members per transaction, to
+    /// every member who may see it; a job a stop cut short is still listed, to be finished.
+    #[tokio::test]
+    async fn a_posts_events_reach_every_member_in_bounded_batches_after_the_post() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let now = Millis(10);
+        assert!(
+            store
+                .create_community(7, "big".into(), String::new(), None, true, 1, now)
+                .await
+                .unwrap()
+        );
+        for m in 2..=7 {
+            store.join_community(7, m, now).await.unwrap().unwrap();
+        }
+        let (_, job) = store
+            .create_post(7, 1, PostVisibility::Members, Vec::new(), now, seal)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.fan_out_jobs().await.unwrap(),
+            [job],
+            "queued with the post"
+        );
+        let mut woken = Vec::new();
+        let mut steps = 0;
+        while let Some((users, pos)) = store.fan_out_step(job, 2).await.unwrap() {
+            assert!(users.len() <= 2, "one batch at most: {users:?}");
+            assert!(users.is_empty() || pos > 0);
+            woken.extend(users);
+            steps += 1;
+            assert!(steps < 10, "the job ends");
+        }
+        woken.sort_unstable();
+        assert_eq!(woken, (1..=7).collect::<Vec<u64>>());
+        assert!(steps >= 4, "seven members in batches of two: {steps}");
+        assert!(store.fan_out_jobs().await.unwrap().is_empty());
+        assert_eq!(store.fan_out_step(job, 2).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -81,6 +81,8 @@ pub use community::{
     CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Joined,
     MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
 };
+// Communities across nodes and a bounded fan-out of post events (issue 23).
+pub use community::FANOUT_BATCH;
 // Search over communities and posts (issue 23).
 pub use community::{CommunityRecord, Facts as PostFacts, may_see};
 pub use search::{SearchChange, Seen, SocialView};

@@ -586,7 +586,8 @@ impl Store {
 
 /// Everything this node holds of the remote user `id` but their index entry: their record (and
 /// the data key sealing what they wrote) first, their media copies, their messages (left as
-/// empty tombstones), memberships, friendships and queued relays; and the record that they
+/// empty tombstones), memberships, friendships, community posts, comments and favourites, and
+/// queued relays; and the record that they
 /// were erased (`remoteid_erased`, for restores). Returns the local users to notify and the
 /// last event position.
 fn erase_remote_rows(
@@ -602,6 +603,12 @@ fn erase_remote_rows(
     super::friends::erase_friend_rows(tx, id)?;
     // And the join requests they left through this node's invites.
     super::invites::erase_invite_rows(tx, id)?;
+    // Their posts, comments, favourites and memberships in communities hosted here (issue 23),
+    // in one go: a remote member's share of a community is what they wrote through it.
+    let mut cursor = (0, 0);
+    if !super::community::erase_step(tx, id, usize::MAX, &mut cursor)? {
+        return Err(StoreError::Corrupt("a remote member's community rows"));
+    }
     let mut queue = tx.open_table(DEST_SEQ_OUTBOUND)?;
     queue.retain(|_, v| !matches!(super::OutboundRecord::decode_sealer(v), Ok(s) if s == id))?;
     tx.open_table(REMOTEID_ERASED)?.insert(id, now.0)?;

@@ -40,3 +40,5 @@ mod federation_media_rules;
 mod notices;
 // Avatars as media across nodes (issue 25).
 mod federation_avatars;
+// Communities across nodes (issue 23).
+mod federation_communities;

@@ -88,6 +88,36 @@ function CreateDialog({ onClose, onCreated }) {
   <//>`;
 }
 
+/** A community of another node is named `<16 hex digits>@<host>` (issue 23). */
+const REMOTE_ADDRESS = /^[0-9a-f]{16}@[a-z0-9.-]+(:[0-9]{1,5})?$/;
+
+/** The host of a community address, or null for a community of this node. */
+export function remoteHost(id) {
+  const at = id.indexOf('@');
+  return at < 0 ? null : id.slice(at + 1);
+}
+
+/** Opening a community of another node by its address. */
+function OpenRemote() {
+  const [address, setAddress] = useState('');
+  const [error, setError] = useState(/** @type {string|null} */ (null));
+  const open = (e) => {
+    e.preventDefault();
+    const a = address.trim().toLowerCase();
+    if (!REMOTE_ADDRESS.test(a)) {
+      setError(t('community.bad_address'));
+      return;
+    }
+    setError(null);
+    location.hash = '#/communities/c/' + a;
+  };
+  return html`<form class="inline-form" onSubmit=${open}>
+    <${Field} id="community-address" label=${t('community.open_address')} value=${address} onInput=${setAddress} hint=${t('community.open_address_hint')} />
+    <button type="submit" disabled=${!address.trim()}>${t('community.open_button')}</button>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </form>`;
+}
+
 function Browse() {
   const [q, setQ] = useState('');
   const [list, setList] = useState(/** @type {any[]|null} */ (null));
@@ -111,6 +141,7 @@ function Browse() {
       <${Field} id="community-search" label=${t('community.search')} value=${q} onInput=${setQ} type="search" />
       <button type="submit">${t('community.search_button')}</button>
     </form>
+    <${OpenRemote} />
     <${Alert} error=${error} />
     ${list && list.length === 0 && html`<p class="empty">${t('community.nothing_found')}</p>`}
     <ul class="card-list">
@@ -211,32 +242,36 @@ function Community({ store, id, onChange }) {
   };
   if (error && !c) return html`<${Alert} error=${error} />`;
   if (!c) return html`<p class="muted">${t('common.wait')}</p>`;
-  const moderator = c.role === 'owner' || c.role === 'moderator';
+  // A community of another node is read and written through its host: no members list, log
+  // or live events here, and posts are text only.
+  const host = remoteHost(id);
+  const moderator = !host && (c.role === 'owner' || c.role === 'moderator');
   const readable = c.visibility === 'public' || c.role;
   return html`<section aria-labelledby="community-title">
     <div class="community-head card">
       <h2 id="community-title">${c.name}</h2>
       ${c.description && html`<p>${c.description}</p>`}
+      ${host && html`<p class="hint">${t('community.remote_hosted', { host })}</p>`}
       <p class="meta">${t('community.visibility.' + c.visibility)} · ${t('community.members_n', { n: c.members })}${c.role ? ' · ' + t('community.role.' + c.role) : ''}</p>
       <div class="row-actions">
         ${!c.role && !c.pending && html`<button type="button" class="primary" onClick=${() => act('join')}>${c.visibility === 'public' ? t('community.join') : t('community.ask_to_join')}</button>`}
         ${c.pending === 'invited' && html`<button type="button" class="primary" onClick=${() => act('join')}>${t('community.accept_invitation')}</button>`}
         ${c.pending === 'asked' && html`<span class="muted">${t('community.asked')}</span>`}
-        ${c.role && html`<button type="button" onClick=${() => setDialog('members')}>${t('community.members')}</button>`}
+        ${c.role && !host && html`<button type="button" onClick=${() => setDialog('members')}>${t('community.members')}</button>`}
         ${moderator && html`<button type="button" onClick=${() => setDialog('log')}>${t('community.log')}</button>`}
         ${(c.role === 'member' || c.role === 'moderator' || c.pending === 'asked') && html`<button type="button" class="ghost" onClick=${() => act('leave')}>${c.pending === 'asked' ? t('community.withdraw') : t('community.leave')}</button>`}
       </div>
       <${Alert} error=${error} />
     </div>
-    ${c.role && html`<${Compose} community=${id} onPosted=${() => setN(n + 1)} />`}
-    ${readable && html`<${Feed} key=${'c' + n} store=${store} path=${`/api/v1/communities/${id}/posts`} live=${c.role ? id : null} title="" role=${c.role} empty=${t('community.no_posts')} />`}
+    ${c.role && html`<${Compose} community=${id} remote=${!!host} onPosted=${() => setN(n + 1)} />`}
+    ${readable && html`<${Feed} key=${'c' + n} store=${store} path=${`/api/v1/communities/${id}/posts`} live=${c.role && !host ? id : null} title="" role=${c.role} empty=${t('community.no_posts')} />`}
     ${dialog === 'members' && html`<${MembersDialog} community=${c} onClose=${() => setDialog(null)} />`}
     ${dialog === 'log' && html`<${LogDialog} community=${c} onClose=${() => setDialog(null)} />`}
   </section>`;
 }
 
 /** Composing a post: text, attachments (each asking its purpose first), visibility, place. */
-function Compose({ community, onPosted }) {
+function Compose({ community, remote = false, onPosted }) {
   const [text, setText] = useState('');
   const [media, setMedia] = useState(/** @type {any[]} */ ([]));
   const [visibility, setVisibility] = useState('members');
@@ -297,16 +332,17 @@ function Compose({ community, onPosted }) {
     ${media.length > 0 && html`<ul class="attached">${media.map((m, i) => html`<li>
       <${Icon} name="file" size=${16} /> ${m.label}
       <button type="button" class="small ghost" onClick=${() => setMedia(media.filter((_, j) => j !== i))}>${t('community.remove_attachment')}</button></li>`)}</ul>`}
+    ${remote && html`<p class="hint">${t('community.remote_text_only')}</p>`}
     <div class="compose-row">
-      <button type="button" class="icon-button" aria-label=${t('composer.attach')} title=${t('composer.attach')} disabled=${busy || media.length >= 9}
-        onClick=${() => fileInput.current && fileInput.current.click()}><${Icon} name="attach" /></button>
+      ${!remote && html`<button type="button" class="icon-button" aria-label=${t('composer.attach')} title=${t('composer.attach')} disabled=${busy || media.length >= 9}
+        onClick=${() => fileInput.current && fileInput.current.click()}><${Icon} name="attach" /></button>`}
       <input type="file" ref=${fileInput} class="visually-hidden" tabindex="-1" aria-hidden="true"
         onChange=${(e) => { const f = e.currentTarget.files && e.currentTarget.files[0]; e.currentTarget.value = ''; if (f) attach(f); }} />
       <label class="inline-label">${t('community.post_visibility')}
         <select value=${visibility} onChange=${(e) => setVisibility(e.currentTarget.value)}>
           ${VISIBILITIES.map((v) => html`<option value=${v}>${t('community.post_visibility.' + v)}</option>`)}
         </select></label>
-      <label class="inline-label"><input type="checkbox" checked=${showPlace} onChange=${(e) => togglePlace(e.currentTarget.checked)} /> ${t('community.show_place')}</label>
+      ${!remote && html`<label class="inline-label"><input type="checkbox" checked=${showPlace} onChange=${(e) => togglePlace(e.currentTarget.checked)} /> ${t('community.show_place')}</label>`}
       <span class="spacer"></span>
       <button type="submit" class="primary" disabled=${busy || (!text.trim() && media.length === 0)}>${t('community.publish')}</button>
     </div>
@@ -344,7 +380,8 @@ function Post({ store, post, role, onChange, onRemove }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(post.text);
   const [error, setError] = useState(/** @type {any} */ (null));
-  const mine = store.me && post.author === store.me.user;
+  // Editing and deleting a post in a community of another node do not cross (yet).
+  const mine = store.me && post.author === store.me.user && !remoteHost(post.community);
   const base = `/api/v1/communities/${post.community}/posts/${post.id}`;
   const run = async (f) => {
     setError(null);

@@ -292,3 +292,55 @@ test('a group invite of the other node is redeemed through its domain: refused a
   assert.deepEqual(A.problems, []);
   assert.deepEqual(B.problems, []);
 });
+
+test('a community of the other node is opened by its address, joined and posted in, and its host sees the post', async () => {
+  const A = await person(browser, alpha.url, { locale: 'en-US' });
+  const B = await person(browser, beta.url, { locale: 'en-US' });
+  pages.length = 0;
+  pages.push(A.page, B.page);
+  const a = newPerson('fang');
+  const b = newPerson('gu');
+  await register(A.page, a);
+  await register(B.page, b);
+  // Both let their data cross the border (alpha is in CN, beta in HK).
+  for (const [P, url] of [[A, alpha.url], [B, beta.url]]) {
+    await P.page.goto(url + '/#/privacy/purposes');
+    await P.page.getByRole('switch', { name: /Cross-border transfer/ }).check();
+    await P.page.getByText(/Allowed since/).first().waitFor();
+  }
+
+  // Fang makes a public community on alpha.
+  await A.page.goto(alpha.url + '/#/communities/feed');
+  await A.page.getByRole('button', { name: 'Create community' }).click();
+  await A.page.getByLabel('Name', { exact: true }).fill('Lake walks');
+  await A.page.getByRole('dialog').getByRole('button', { name: 'Create community' }).click();
+  await A.page.getByRole('heading', { name: 'Lake walks' }).waitFor();
+  const id = decodeURIComponent(new URL(A.page.url()).hash).split('/').pop();
+  assert.match(id, /^[0-9a-f]{16}$/);
+
+  // Gu opens it on beta by its address, joins through alpha and posts.
+  await B.page.goto(beta.url + '/#/communities/browse');
+  await B.page.getByLabel('A community on another node').fill(`${id}@alpha.test`);
+  await B.page.getByRole('button', { name: 'Open', exact: true }).click();
+  await B.page.getByRole('heading', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
+  await B.page.getByText('Hosted by alpha.test').waitFor();
+  await B.page.getByRole('button', { name: 'Join', exact: true }).click();
+  await B.page.getByText('Posts in a community of another node hold text only').waitFor();
+  assert.equal(await B.page.getByRole('button', { name: 'Attach a photo, voice, video or file' }).count(), 0, 'no media toward another node');
+  await B.page.getByLabel('New post').fill('长江边的早晨');
+  await B.page.getByRole('button', { name: 'Post', exact: true }).click();
+  await B.page.getByText('长江边的早晨').waitFor({ timeout: 30000 });
+  assert.equal(await B.page.getByRole('button', { name: 'Edit' }).count(), 0, 'editing does not cross');
+  assert.deepEqual(await axe(B.page), []);
+
+  // The host's member sees it, by the remote author's address.
+  // (Away and back by the address bar's hash: the community is read again, without a reload.)
+  await A.page.goto(alpha.url + '/#/communities/browse');
+  await A.page.goto(alpha.url + '/#/communities/c/' + id);
+  await A.page.getByText('长江边的早晨').waitFor({ timeout: 30000 });
+  await A.page.getByText(`${b.handle}@beta.test`).first().waitFor();
+  await A.page.screenshot({ path: join(shots, 'federation-community-alpha.png'), fullPage: true });
+  await B.page.screenshot({ path: join(shots, 'federation-community-beta.png'), fullPage: true });
+  assert.deepEqual(A.problems, []);
+  assert.deepEqual(B.problems, []);
+});

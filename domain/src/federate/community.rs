@@ -1,0 +1,746 @@
+//! Communities across nodes (issue 23). A community is hosted by its node, like a group: a
+//! user of a partner node reads and writes it *through the host*. Their node sends a signed
+//! `community` envelope as the body of a signed `POST /_federation/v1/communities` and the
+//! host answers at once (nothing is queued: the host commits before it answers, and the
+//! member's client learns the outcome from that answer).
+//!
+//! - [`CommunityClient`] is the member's side: residency first (451 without
+//!   `cross_border_transfer` toward another region, nothing sent), then the call, then one
+//!   `community` line in the user's disclosure log — which is also what makes the user's
+//!   erasure reach the host.
+//! - [`CommunityHost`] is the host's side: it checks the envelope (origin, destination, time,
+//!   signature, that the user belongs to the origin), knows the user by a remote id whose
+//!   shadow key seals what they write here, applies the community's rules to them as to a
+//!   local user (bans and moderation included), and leaves out of its answer what its own
+//!   users wrote when their data may not go to the requester's region.
+//!
+//! The answers' wire shapes are the `Wire*` types here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use federation::{CommunityContent, Envelope, Kind, address_domain};
+use http::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Directory, FedError, Outbox, Peers};
+use crate::community::{
+    CommentView, Communities, CommunityError, CommunityView, NewPost, PostView, QuoteView,
+};
+use crate::consents::{Consents, Purpose};
+use storage::{CommunityRole, PostVisibility, Refusal, Store};
+use crate::time::{Millis, SharedClock};
+
+/// The path the calls go to.
+pub const PATH: &str = "/_federation/v1/communities";
+/// Largest answer or request body, in bytes.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Longest error message kept from a host's answer, in characters.
+const MAX_HOST_MESSAGE: usize = 300;
+
+/// A community as the host shows it to a remote user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireCommunity {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub public: bool,
+    pub owner: Option<String>,
+    pub created: u64,
+    pub role: Option<String>,
+    pub pending: Option<String>,
+    pub members: u64,
+}
+
+/// A post as the host shows it to a remote user (text only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WirePost {
+    pub id: u64,
+    pub author: String,
+    pub created: u64,
+    pub edited: Option<u64>,
+    pub visibility: String,
+    pub text: String,
+    pub comments: u64,
+    pub favourite: bool,
+}
+
+/// A comment as the host shows it to a remote user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireComment {
+    pub id: u64,
+    pub post: u64,
+    pub author: String,
+    pub parent: Option<u64>,
+    pub created: u64,
+    pub edited: Option<u64>,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireJoined {
+    status: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WirePosts {
+    posts: Vec<WirePost>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireComments {
+    comments: Vec<WireComment>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireDone {}
+
+#[derive(Debug, Deserialize)]
+struct WireErrorBody {
+    error: WireError,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireError {
+    code: String,
+    message: String,
+}
+
+/// A community address `<16 hex digits>@<host domain>` split into (id, host); `None` for
+/// anything else.
+pub fn parse_address(s: &str) -> Option<(String, String)> {
+    let (id, host) = s.split_once('@')?;
+    crate::community::parse_community_id(id)?;
+    federation::valid_domain(host).then(|| (id.to_string(), host.to_string()))
+}
+
+fn millis(t: Millis) -> u64 {
+    t.0
+}
+
+impl WireCommunity {
+    fn of(v: &CommunityView) -> Self {
+        WireCommunity {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            description: v.description.clone(),
+            public: v.public,
+            owner: v.owner.clone(),
+            created: millis(v.created),
+            role: v.role.map(|r| r.name().to_string()),
+            pending: v.pending.map(str::to_string),
+            members: v.members,
+        }
+    }
+
+    fn view(self, host: &str) -> Result<CommunityView, FedError> {
+        let bad = |m: &str| FedError::Invalid(format!("{host} answered a bad community: {m}"));
+        Ok(CommunityView {
+            id: format!("{}@{host}", self.id),
+            name: crate::shown::text("name", &self.name, 1, crate::community::MAX_NAME_CHARS)
+                .map_err(|_| bad("name"))?,
+            description: self.description,
+            avatar: None,
+            public: self.public,
+            owner: self.owner.filter(|o| federation::valid_address(o)),
+            created: Millis(self.created),
+            role: match self.role.as_deref() {
+                None => None,
+                Some(r) => Some(CommunityRole::parse(r).ok_or_else(|| bad("role"))?),
+            },
+            pending: match self.pending.as_deref() {
+                None => None,
+                Some("asked") => Some("asked"),
+                Some("invited") => Some("invited"),
+                Some("banned") => Some("banned"),
+                Some(_) => return Err(bad("pending")),
+            },
+            members: self.members,
+        })
+    }
+}
+
+impl WirePost {
+    fn of(p: &PostView) -> Self {
+        WirePost {
+            id: p.id,
+            author: p.author.clone(),
+            created: millis(p.created),
+            edited: p.edited.map(millis),
+            visibility: p.visibility.name().to_string(),
+            text: p.text.clone(),
+            comments: p.comments,
+            favourite: p.favourite,
+        }
+    }
+
+    fn view(self, community: &str, host: &str) -> Result<PostView, FedError> {
+        let bad = |m: &str| FedError::Invalid(format!("{host} answered a bad post: {m}"));
+        if !federation::valid_address(&self.author) {
+            return Err(bad("author"));
+        }
+        if self.text.chars().count() > crate::community::MAX_POST_CHARS {
+            return Err(bad("text"));
+        }
+        Ok(PostView {
+            id: self.id,
+            community: community.to_string(),
+            author: self.author,
+            created: Millis(self.created),
+            edited: self.edited.map(Millis),
+            visibility: PostVisibility::parse(&self.visibility).ok_or_else(|| bad("visibility"))?,
+            text: self.text,
+            media: Vec::new(),
+            place: None,
+            comments: self.comments,
+            favourite: self.favourite,
+        })
+    }
+}
+
+impl WireComment {
+    fn of(c: &CommentView) -> Self {
+        WireComment {
+            id: c.id,
+            post: c.post,
+            author: c.author.clone(),
+            parent: c.parent,
+            created: millis(c.created),
+            edited: c.edited.map(millis),
+            text: c.text.clone(),
+        }
+    }
+
+    fn view(self, host: &str) -> Result<CommentView, FedError> {
+        let bad = |m: &str| FedError::Invalid(format!("{host} answered a bad comment: {m}"));
+        if !federation::valid_address(&self.author) {
+            return Err(bad("author"));
+        }
+        if self.text.chars().count() > crate::community::MAX_COMMENT_CHARS {
+            return Err(bad("text"));
+        }
+        Ok(CommentView {
+            id: self.id,
+            post: self.post,
+            author: self.author,
+            parent: self.parent,
+            quote: None::<QuoteView>,
+            created: Millis(self.created),
+            edited: self.edited.map(Millis),
+            text: self.text,
+        })
+    }
+}
+
+// ---- The member's side ----------------------------------------------------------------------
+
+/// Why a call to a community's host failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The residency rule (or an unknown peer) stopped it before anything was sent.
+    #[error("{}", super::refusal_text(.0))]
+    Refused(Refusal),
+    /// The host could not be reached, or answered something unreadable.
+    #[error(transparent)]
+    Federation(#[from] FedError),
+    /// The host refused: its status and code, and its words (for people).
+    #[error("{message}")]
+    Host {
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+/// A member node's calls to the hosts of communities its users read or write remotely.
+#[derive(Debug, Clone)]
+pub struct CommunityClient {
+    peers: Arc<Peers>,
+    outbox: Outbox,
+    store: Store,
+    clock: SharedClock,
+}
+
+impl CommunityClient {
+    pub fn new(peers: Arc<Peers>, outbox: Outbox, store: Store, clock: SharedClock) -> Self {
+        CommunityClient {
+            peers,
+            outbox,
+            store,
+            clock,
+        }
+    }
+
+    /// Whether `host` is this node (its communities are local).
+    pub fn is_own(&self, host: &str) -> bool {
+        host == self.peers.own_domain()
+    }
+
+    /// Sends `content` for local user `user` to `host` and reads the answer as `T`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        user: u64,
+        host: &str,
+        content: CommunityContent,
+    ) -> Result<T, CallError> {
+        // Residency before anything leaves: a peer of another region needs the user's consent.
+        self.outbox
+            .check_residency(user, &[host.to_string()])
+            .await
+            .map_err(CallError::Refused)?;
+        let peer = self.peers.get(host).map_err(FedError::from)?;
+        let env = self
+            .outbox
+            .envelope(host, Kind::Community, json!(content))
+            .map_err(CallError::Refused)?;
+        let body = env
+            .to_json()
+            .map_err(|e| FedError::Invalid(format!("envelope: {e}")))?;
+        let (status, answer) = self
+            .peers
+            .request(&peer, Method::POST, PATH, Bytes::from(body))
+            .await
+            .map_err(FedError::from)?;
+        // The request (the user's address and what they asked or wrote) reached the host,
+        // whatever it answered: counted, so that the user's erasure is asked of the host too.
+        self.store
+            .record_transfer(user, host.to_string(), "community", self.clock.now())
+            .await
+            .map_err(FedError::from)?;
+        let bad = |m: String| FedError::Invalid(format!("{host} answered badly: {m}"));
+        if status != StatusCode::OK {
+            let e: WireErrorBody = federation::parse_json(&answer)
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or_else(|| {
+                    FedError::Peer(super::PeerError::Status {
+                        peer: host.to_string(),
+                        status: status.as_u16(),
+                    })
+                })?;
+            return Err(CallError::Host {
+                status: status.as_u16(),
+                code: e.error.code.chars().take(40).collect(),
+                message: e.error.message.chars().take(MAX_HOST_MESSAGE).collect(),
+            });
+        }
+        let v = federation::parse_json(&answer).map_err(|e| bad(e.to_string()))?;
+        Ok(serde_json::from_value(v).map_err(|e| bad(e.to_string()))?)
+    }
+
+    pub async fn get(
+        &self,
+        user: u64,
+        address: String,
+        id: &str,
+        host: &str,
+    ) -> Result<CommunityView, CallError> {
+        let c = CommunityContent::Get {
+            user: address,
+            community: id.to_string(),
+        };
+        Ok(self
+            .call::<WireCommunity>(user, host, c)
+            .await?
+            .view(host)?)
+    }
+
+    /// True when `user` is a member now, false when they asked (a private community).
+    pub async fn join(
+        &self,
+        user: u64,
+        address: String,
+        id: &str,
+        host: &str,
+    ) -> Result<bool, CallError> {
+        let c = CommunityContent::Join {
+            user: address,
+            community: id.to_string(),
+        };
+        let j: WireJoined = self.call(user, host, c).await?;
+        match j.status.as_str() {
+            "member" => Ok(true),
+            "asked" => Ok(false),
+            _ => Err(FedError::Invalid(format!("{host} answered a bad join")).into()),
+        }
+    }
+
+    pub async fn leave(
+        &self,
+        user: u64,
+        address: String,
+        id: &str,
+        host: &str,
+    ) -> Result<(), CallError> {
+        let c = CommunityContent::Leave {
+            user: address,
+            community: id.to_string(),
+        };
+        let _: WireDone = self.call(user, host, c).await?;
+        Ok(())
+    }
+
+    pub async fn feed(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<PostView>, CallError> {
+        let c = CommunityContent::Feed {
+            user: address,
+            community: id.to_string(),
+            before,
+            limit: limit as u64,
+        };
+        let page: WirePosts = self.call(user, host, c).await?;
+        let shown = format!("{id}@{host}");
+        page.posts
+            .into_iter()
+            .take(limit)
+            .map(|p| p.view(&shown, host).map_err(CallError::from))
+            .collect()
+    }
+
+    pub async fn post(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        text: String,
+        visibility: Option<String>,
+    ) -> Result<PostView, CallError> {
+        let c = CommunityContent::Post {
+            user: address,
+            community: id.to_string(),
+            text,
+            visibility,
+        };
+        let p: WirePost = self.call(user, host, c).await?;
+        Ok(p.view(&format!("{id}@{host}"), host)?)
+    }
+
+    pub async fn comments(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        post: u64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<CommentView>, CallError> {
+        let c = CommunityContent::Comments {
+            user: address,
+            community: id.to_string(),
+            post,
+            after,
+            limit: limit as u64,
+        };
+        let page: WireComments = self.call(user, host, c).await?;
+        page.comments
+            .into_iter()
+            .take(limit)
+            .map(|c| c.view(host).map_err(CallError::from))
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn comment(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        post: u64,
+        text: String,
+        parent: Option<u64>,
+    ) -> Result<CommentView, CallError> {
+        let c = CommunityContent::Comment {
+            user: address,
+            community: id.to_string(),
+            post,
+            text,
+            parent,
+        };
+        let c: WireComment = self.call(user, host, c).await?;
+        Ok(c.view(host)?)
+    }
+
+    pub async fn favourite(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        post: u64,
+        on: bool,
+    ) -> Result<(), CallError> {
+        let c = CommunityContent::Favourite {
+            user: address,
+            community: id.to_string(),
+            post,
+            on,
+        };
+        let _: WireDone = self.call(user, host, c).await?;
+        Ok(())
+    }
+}
+
+// ---- The host's side ------------------------------------------------------------------------
+
+/// Why the host did not apply a call.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Federation(#[from] FedError),
+    #[error(transparent)]
+    Community(#[from] CommunityError),
+}
+
+/// The host's answers to remote users' calls.
+#[derive(Debug, Clone)]
+pub struct CommunityHost {
+    communities: Communities,
+    directory: Directory,
+    peers: Arc<Peers>,
+    consents: Consents,
+    store: Store,
+    clock: SharedClock,
+}
+
+impl CommunityHost {
+    pub fn new(
+        communities: Communities,
+        directory: Directory,
+        peers: Arc<Peers>,
+        consents: Consents,
+        store: Store,
+        clock: SharedClock,
+    ) -> Self {
+        CommunityHost {
+            communities,
+            directory,
+            peers,
+            consents,
+            store,
+            clock,
+        }
+    }
+
+    /// Checks the envelope in `body` from the authenticated `origin` and applies it; the
+    /// answer's JSON.
+    pub async fn answer(&self, origin: &str, body: &[u8]) -> Result<serde_json::Value, HostError> {
+        let bad = |m: String| FedError::Invalid(m);
+        let value = federation::parse_json(body).map_err(|e| bad(e.to_string()))?;
+        let env = Envelope::from_value(value).map_err(|e| bad(e.to_string()))?;
+        if env.origin != origin {
+            return Err(bad("the envelope's origin is not the signed request's".into()).into());
+        }
+        if env.destination != self.peers.own_domain() {
+            return Err(FedError::Forbidden("addressed to another node".into()).into());
+        }
+        if env.kind != Kind::Community {
+            return Err(bad("the envelope's kind must be community".into()).into());
+        }
+        if !env.fresh_at(self.clock.now().0) {
+            return Err(bad("the envelope's ts is outside the accepted window".into()).into());
+        }
+        super::inbox::verify_envelope(&self.peers, &env).await?;
+        let content: CommunityContent =
+            serde_json::from_value(env.content.clone()).map_err(|e| bad(e.to_string()))?;
+        let address = content.user().to_string();
+        if !federation::valid_address(&address) || address_domain(&address) != Some(origin) {
+            return Err(FedError::Forbidden(
+                "the user is not a user of the envelope's origin".into(),
+            )
+            .into());
+        }
+        if crate::community::parse_community_id(content.community()).is_none() {
+            return Err(CommunityError::NotFound.into());
+        }
+        let (user, _) = self.directory.ensure(&address).await?;
+        let c = &self.communities;
+        let foreign = self.foreign(origin)?;
+        let v = match content {
+            CommunityContent::Get { community, .. } => {
+                let mut v = c.get(user, &community).await?;
+                if let Some(o) = v.owner.clone()
+                    && !self.releases(foreign, &o, &mut HashMap::new()).await?
+                {
+                    v.owner = None;
+                }
+                json!(WireCommunity::of(&v))
+            }
+            CommunityContent::Join { community, .. } => {
+                let member = c.join(user, &community).await?;
+                json!(WireJoined {
+                    status: if member { "member" } else { "asked" }.into()
+                })
+            }
+            CommunityContent::Leave { community, .. } => {
+                c.leave(user, &community).await?;
+                json!(WireDone {})
+            }
+            CommunityContent::Feed {
+                community,
+                before,
+                limit,
+                ..
+            } => {
+                let posts = c
+                    .feed(user, &community, before, limit.clamp(1, 100) as usize)
+                    .await?;
+                let posts = self.keep(foreign, posts, |p| &p.author).await?;
+                self.count(origin, posts.iter().map(|p| p.author.as_str()))
+                    .await?;
+                json!(WirePosts {
+                    posts: posts.iter().map(WirePost::of).collect()
+                })
+            }
+            CommunityContent::Post {
+                community,
+                text,
+                visibility,
+                ..
+            } => {
+                let p = c
+                    .post(
+                        user,
+                        &community,
+                        NewPost {
+                            text,
+                            media: Vec::new(),
+                            visibility,
+                            place: None,
+                        },
+                    )
+                    .await?;
+                json!(WirePost::of(&p))
+            }
+            CommunityContent::Comments {
+                community,
+                post,
+                after,
+                limit,
+                ..
+            } => {
+                let list = c
+                    .comments(user, &community, post, after, limit.clamp(1, 100) as usize)
+                    .await?;
+                let list = self.keep(foreign, list, |x| &x.author).await?;
+                self.count(origin, list.iter().map(|x| x.author.as_str()))
+                    .await?;
+                json!(WireComments {
+                    comments: list.iter().map(WireComment::of).collect()
+                })
+            }
+            CommunityContent::Comment {
+                community,
+                post,
+                text,
+                parent,
+                ..
+            } => {
+                let v = c
+                    .comment(user, &community, post, &text, parent, None)
+                    .await?;
+                json!(WireComment::of(&v))
+            }
+            CommunityContent::Favourite {
+                community,
+                post,
+                on,
+                ..
+            } => {
+                c.set_favourite(user, &community, post, on).await?;
+                json!(WireDone {})
+            }
+        };
+        Ok(v)
+    }
+
+    /// Whether `origin` is of another region than this node (or of none known).
+    fn foreign(&self, origin: &str) -> Result<bool, FedError> {
+        let peer = self.peers.get(origin)?;
+        Ok(self.peers.foreign_region(&peer).is_some())
+    }
+
+    /// Whether what `address` wrote may go to the peer: always when the peer is of this
+    /// node's region or `address` is not of this node; otherwise only with that user's
+    /// `cross_border_transfer`. `seen` remembers the answers per address.
+    async fn releases(
+        &self,
+        foreign: bool,
+        address: &str,
+        seen: &mut HashMap<String, bool>,
+    ) -> Result<bool, FedError> {
+        if !foreign {
+            return Ok(true);
+        }
+        let Some(handle) = address.strip_suffix(&format!("@{}", self.peers.own_domain())) else {
+            return Ok(true);
+        };
+        if let Some(ok) = seen.get(address) {
+            return Ok(*ok);
+        }
+        let ok = match self.store.user_by_handle(handle.to_string()).await? {
+            Some(id) => self
+                .consents
+                .require(id, Purpose::CrossBorderTransfer)
+                .await
+                .is_ok(),
+            None => false,
+        };
+        seen.insert(address.to_string(), ok);
+        Ok(ok)
+    }
+
+    /// `list` without what the peer may not receive (see [`CommunityHost::releases`]).
+    async fn keep<T>(
+        &self,
+        foreign: bool,
+        list: Vec<T>,
+        author: impl Fn(&T) -> &str,
+    ) -> Result<Vec<T>, FedError> {
+        let mut seen = HashMap::new();
+        let mut out = Vec::with_capacity(list.len());
+        for x in list {
+            if self.releases(foreign, author(&x), &mut seen).await? {
+                out.push(x);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One `community` line in the disclosure log of each of this node's users whose posts or
+    /// comments an answer carries to `origin`.
+    async fn count<'a>(
+        &self,
+        origin: &str,
+        authors: impl Iterator<Item = &'a str>,
+    ) -> Result<(), FedError> {
+        let own = format!("@{}", self.peers.own_domain());
+        let mut handles: Vec<&str> = authors
+            .filter_map(|a| a.strip_suffix(own.as_str()))
+            .collect();
+        handles.sort_unstable();
+        handles.dedup();
+        for h in handles {
+            if let Some(id) = self.store.user_by_handle(h.to_string()).await? {
+                self.store
+                    .record_transfer(id, origin.to_string(), "community", self.clock.now())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,378 @@
+//! Communities across nodes (issue 23): a community is hosted by its node; a user of a
+//! partner node names it `<id>@<host>` and reads, joins, posts, comments and favourites
+//! through the host, under the residency rule; the host's bans apply to them, and their
+//! erasure removes what they wrote there.
+
+use http::StatusCode;
+use node::AdminRequest;
+use serde_json::{Value, json};
+use tests::{Client, eventually, federation, phone};
+
+fn body(r: &tests::Reply) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+async fn community(c: &Client, t: &str, name: &str, visibility: &str) -> String {
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/communities",
+            Some(t),
+            Some(&json!({"name": name, "visibility": visibility})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+async fn join(c: &Client, t: &str, id: &str) -> tests::Reply {
+    c.call(
+        "POST",
+        &format!("/api/v1/communities/{id}/join"),
+        Some(t),
+        None,
+    )
+    .await
+}
+
+async fn post(c: &Client, t: &str, id: &str, text: &str) -> tests::Reply {
+    c.call(
+        "POST",
+        &format!("/api/v1/communities/{id}/posts"),
+        Some(t),
+        Some(&json!({"text": text})),
+    )
+    .await
+}
+
+async fn moderate(c: &Client, t: &str, id: &str, address: &str, action: &str) {
+    let r = c
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{id}/moderation"),
+            Some(t),
+            Some(&json!({"address": address, "action": action})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", body(&r));
+}
+
+/// (author, text) of the first page of `id`'s feed as `t` sees it.
+async fn feed(c: &Client, t: &str, id: &str) -> Vec<(String, String)> {
+    let r = c
+        .get(&format!("/api/v1/communities/{id}/posts"), Some(t))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    r.json()["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["author"].as_str().unwrap().to_string(),
+                p["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+fn pair(author: &str, text: &str) -> (String, String) {
+    (author.to_string(), text.to_string())
+}
+
+#[tokio::test]
+async fn a_remote_member_joins_posts_comments_and_reads_the_feed_through_the_host() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let id = community(&a, &ann, "南京读书会", "public").await;
+    let remote = format!("{id}@a.test");
+
+    // Found on the host by its address.
+    let r = b
+        .get(&format!("/api/v1/communities/{remote}"), Some(&bob))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let v = r.json();
+    assert_eq!(v["id"], remote.as_str());
+    assert_eq!(v["name"], "南京读书会");
+    assert_eq!(v["owner"], "ann@a.test");
+    assert_eq!(v["role"], Value::Null);
+
+    // Posting needs joining, as for a local user.
+    let r = post(&b, &bob, &remote, "还没加入").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", body(&r));
+    let r = join(&b, &bob, &remote).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert_eq!(r.json()["status"], "member");
+
+    let r = post(&b, &bob, &remote, "长江大桥的照片").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    assert_eq!(r.json()["author"], "bob@b.test");
+    assert_eq!(r.json()["community"], remote.as_str());
+
+    // The host's member sees it; the remote member reads the host's feed.
+    assert_eq!(
+        feed(&a, &ann, &id).await,
+        [pair("bob@b.test", "长江大桥的照片")]
+    );
+    let r = post(&a, &ann, &id, "欢迎").await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let ann_post = r.json()["id"].as_u64().unwrap();
+    assert_eq!(
+        feed(&b, &bob, &remote).await,
+        [
+            pair("ann@a.test", "欢迎"),
+            pair("bob@b.test", "长江大桥的照片")
+        ]
+    );
+
+    // Comments and favourites go through the host too.
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{remote}/posts/{ann_post}/comments"),
+            Some(&bob),
+            Some(&json!({"text": "谢谢"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let r = a
+        .get(
+            &format!("/api/v1/communities/{id}/posts/{ann_post}/comments"),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.json()["comments"][0]["author"], "bob@b.test");
+    assert_eq!(r.json()["comments"][0]["text"], "谢谢");
+    let r = b
+        .get(
+            &format!("/api/v1/communities/{remote}/posts/{ann_post}/comments"),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(r.json()["comments"][0]["text"], "谢谢", "{}", body(&r));
+    let r = b
+        .call(
+            "PUT",
+            &format!("/api/v1/communities/{remote}/posts/{ann_post}/favourite"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", body(&r));
+    let r = b
+        .get(&format!("/api/v1/communities/{remote}/posts"), Some(&bob))
+        .await;
+    assert_eq!(r.json()["posts"][0]["favourite"], true);
+
+    // Every call is in Bob's disclosure log; Ann's post reaching b.test is in hers.
+    let bobs = nodes[1].node().disclosures("bob").await.unwrap();
+    assert!(
+        bobs.iter()
+            .any(|(peer, kind, _, n)| peer == "a.test" && kind == "community" && *n >= 5),
+        "{bobs:?}"
+    );
+    let anns = nodes[0].node().disclosures("ann").await.unwrap();
+    assert!(
+        anns.iter()
+            .any(|(peer, kind, _, _)| peer == "b.test" && kind == "community"),
+        "{anns:?}"
+    );
+
+    // A ban on the host stops the remote member in a public community too.
+    moderate(&a, &ann, &id, "bob@b.test", "ban").await;
+    let r = post(&b, &bob, &remote, "被禁以后").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", body(&r));
+    assert_eq!(r.error_code(), "banned");
+    assert_eq!(feed(&a, &ann, &id).await.len(), 2, "nothing new arrived");
+}
+
+#[tokio::test]
+async fn a_private_community_admits_a_remote_user_on_approval_and_a_ban_stops_them() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let id = community(&a, &ann, "closed", "private").await;
+    let remote = format!("{id}@a.test");
+
+    let r = join(&b, &bob, &remote).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", body(&r));
+    assert_eq!(r.json()["status"], "asked");
+    let r = post(&b, &bob, &remote, "让我进去").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+
+    moderate(&a, &ann, &id, "bob@b.test", "admit").await;
+    let r = post(&b, &bob, &remote, "谢谢批准").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    assert_eq!(feed(&a, &ann, &id).await, [pair("bob@b.test", "谢谢批准")]);
+
+    // The host's ban applies to the remote member at once: as for a local member banned from
+    // a private community, it is no longer there for them.
+    moderate(&a, &ann, &id, "bob@b.test", "ban").await;
+    let r = post(&b, &bob, &remote, "被禁以后").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+    let r = b
+        .get(&format!("/api/v1/communities/{remote}/posts"), Some(&bob))
+        .await;
+    assert_ne!(r.status, StatusCode::OK, "{}", body(&r));
+    assert_eq!(feed(&a, &ann, &id).await.len(), 1, "nothing new arrived");
+    let r = a
+        .get(&format!("/api/v1/communities/{id}/log"), Some(&ann))
+        .await;
+    let log = r.json();
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "ban" && e["target"] == "bob@b.test"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn the_remote_authors_erasure_removes_their_posts_on_the_host() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let id = community(&a, &ann, "walks", "public").await;
+    let remote = format!("{id}@a.test");
+    assert_eq!(join(&b, &bob, &remote).await.status, StatusCode::OK);
+    let r = post(&b, &bob, &remote, "玄武湖边散步").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let p = r.json()["id"].as_u64().unwrap();
+    let r = post(&a, &ann, &id, "安的帖子").await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let ann_post = r.json()["id"].as_u64().unwrap();
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{remote}/posts/{ann_post}/comments"),
+            Some(&bob),
+            Some(&json!({"text": "鲍勃的评论"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    assert_eq!(feed(&a, &ann, &id).await.len(), 2);
+    let shown = |r: &tests::Reply| (r.json()["members"].as_u64(), r.status);
+    let r = a
+        .get(&format!("/api/v1/communities/{id}"), Some(&ann))
+        .await;
+    assert_eq!(shown(&r), (Some(2), StatusCode::OK));
+    // Sealed at rest under Bob's shadow key on the host.
+    let raw = std::fs::read(nodes[0].db_path()).unwrap();
+    assert!(
+        !contains(&raw, "玄武湖边散步"),
+        "the post is sealed at rest"
+    );
+    assert!(
+        !contains(&raw, "bob@b.test"),
+        "so is the remote author's address"
+    );
+
+    nodes[1]
+        .admin(AdminRequest::UsersErase {
+            address: "bob@b.test".into(),
+            reason: "test".into(),
+        })
+        .await;
+    eventually(10, "bob's post leaves the host", || async {
+        (feed(&a, &ann, &id).await == [pair("ann@a.test", "安的帖子")]).then_some(())
+    })
+    .await;
+    let r = a
+        .get(&format!("/api/v1/communities/{id}/posts/{p}"), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Not only unreadable (their shadow key is gone): their rows are gone too — the comment
+    // no longer counts on Ann's post, and they no longer count as a member.
+    let r = a
+        .get(
+            &format!("/api/v1/communities/{id}/posts/{ann_post}"),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.json()["comments"], 0, "{}", body(&r));
+    let r = a
+        .get(&format!("/api/v1/communities/{id}"), Some(&ann))
+        .await;
+    assert_eq!(shown(&r), (Some(1), StatusCode::OK));
+}
+
+#[tokio::test]
+async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its_users_posts() {
+    let nodes = federation(&[("a.test", "CN"), ("c.test", "EU")], "").await;
+    let (a, c) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let carol = c.user("carol", &phone(3)).await;
+    let id = community(&a, &ann, "open", "public").await;
+    let remote = format!("{id}@a.test");
+    let r = post(&a, &ann, &id, "只给本区域").await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    // Carol has not consented: 451, nothing sent, nothing logged.
+    let r = c
+        .get(&format!("/api/v1/communities/{remote}"), Some(&carol))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+        "{}",
+        body(&r)
+    );
+    assert_eq!(r.error_code(), "residency");
+    let r = join(&c, &carol, &remote).await;
+    assert_eq!(r.status, StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+    assert!(
+        nodes[1]
+            .node()
+            .disclosures("carol")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let r = a
+        .get(&format!("/api/v1/communities/{id}/members"), Some(&ann))
+        .await;
+    assert_eq!(r.json()["members"].as_array().unwrap().len(), 1);
+
+    // With her consent she joins and posts; Ann's post stays home until Ann consents too.
+    let r = c.consent(&carol, "cross_border_transfer", true).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(join(&c, &carol, &remote).await.status, StatusCode::OK);
+    let r = post(&c, &carol, &remote, "来自欧洲").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    assert_eq!(
+        feed(&c, &carol, &remote).await,
+        [pair("carol@c.test", "来自欧洲")]
+    );
+    let r = c
+        .get(&format!("/api/v1/communities/{remote}"), Some(&carol))
+        .await;
+    assert_eq!(
+        r.json()["owner"],
+        Value::Null,
+        "the owner's address stays home"
+    );
+    assert!(
+        nodes[0].node().disclosures("ann").await.unwrap().is_empty(),
+        "nothing of Ann's went"
+    );
+    let r = a.consent(&ann, "cross_border_transfer", true).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        feed(&c, &carol, &remote).await,
+        [
+            pair("carol@c.test", "来自欧洲"),
+            pair("ann@a.test", "只给本区域")
+        ]
+    );
+}
