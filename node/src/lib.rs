@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin;
+mod behaviour;
 mod community;
 mod config;
 mod consents;

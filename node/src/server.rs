@@ -167,6 +167,7 @@ impl Node {
             friends,
             communities,
             search,
+            behaviour,
             search_task,
             discovery,
         } = services;
@@ -289,6 +290,7 @@ impl Node {
             friends,
             communities,
             search,
+            behaviour,
             discovery: discovery.clone(),
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,

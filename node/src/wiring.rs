@@ -56,6 +56,8 @@ pub(crate) struct Services {
     /// Communities (小组).
     pub communities: Communities,
     pub search: Search,
+    /// The behaviour log and suggested communities (issue 23).
+    pub behaviour: crate::behaviour::Behaviour,
     /// The search indexer, joined by the node at shutdown.
     pub search_task: Option<tokio::task::JoinHandle<()>>,
     /// Suggestions, nearby people and invites (issue 22).
@@ -237,6 +239,15 @@ pub(crate) async fn wire(
         clock.clone(),
         domain.clone(),
     );
+    let behaviour = crate::behaviour::Behaviour::new(
+        store.clone(),
+        accounts.clone(),
+        consents.clone(),
+        clock.clone(),
+        crate::behaviour::Settings {
+            days: config.retention.behaviour_log_days.get(),
+        },
+    );
     let search = Search::new(
         store.clone(),
         master.clone(),
@@ -247,6 +258,7 @@ pub(crate) async fn wire(
         search::Settings {
             log_days: config.retention.search_log_days.get(),
         },
+        behaviour.clone(),
     );
     let search_task = search.start(stopped_search);
     let discovery = Discovery::new(
@@ -274,6 +286,7 @@ pub(crate) async fn wire(
         policy: policy.clone(),
         communities: communities.clone(),
         search: search.clone(),
+        behaviour: behaviour.clone(),
         clock: clock.clone(),
         domain,
         interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,
@@ -300,6 +313,7 @@ pub(crate) async fn wire(
         friends,
         communities,
         search,
+        behaviour,
         search_task,
         discovery,
     })

@@ -5,6 +5,7 @@
 //! **Boundary:** this is the only module that knows HTTP paths and JSON shapes of the client API.
 
 mod accounts;
+mod behaviour;
 mod body;
 mod communities;
 mod consents;
@@ -80,6 +81,8 @@ pub struct Api {
     /// Communities (小组).
     pub communities: crate::community::Communities,
     pub search: crate::search::Search,
+    /// The behaviour log and suggested communities (issue 23).
+    pub behaviour: crate::behaviour::Behaviour,
     /// Suggestions, nearby people, invites (issue 22).
     pub discovery: crate::discovery::Discovery,
     pub domain: String,
@@ -411,7 +414,17 @@ async fn signed(
         Signed::DirectMessages => friends::direct_messages(f, s).await,
         Signed::SetDirectMessages => friends::set_direct_messages(f, s, req, b).await,
         Signed::Community(op) => {
-            communities::route(&api.communities, s, op, &params, q, req, b).await
+            let r = communities::route(&api.communities, s, op, &params, q, req, b).await;
+            if let Ok(ok) = &r {
+                behaviour::noticed(&api.behaviour, s, op, &params, q, ok.status()).await;
+            }
+            r
+        }
+        Signed::SuggestedCommunities => {
+            behaviour::suggested(&api.behaviour, &api.communities, s, q).await
+        }
+        Signed::SharePost => {
+            behaviour::share(&api.behaviour, &api.communities, s, id, second, req).await
         }
         // Discovery (issue 22).
         Signed::DiscoverySettings => discovery::settings(d, s).await,

@@ -55,6 +55,8 @@ pub struct Exporter {
     pub(crate) communities: crate::community::Communities,
     /// The search log (recent searches), kept only with `personalisation`.
     pub(crate) search: crate::search::Search,
+    /// The behaviour log, kept only with `personalisation`.
+    pub(crate) behaviour: crate::behaviour::Behaviour,
     pub(crate) clock: SharedClock,
     pub(crate) domain: String,
     /// Least time between two requests, and how long a request stays downloadable.
@@ -151,6 +153,11 @@ impl Exporter {
             .logged(user)
             .await
             .map_err(|e| ProduceError(e.to_string()))?;
+        let behaviour = self
+            .behaviour
+            .events(user)
+            .await
+            .map_err(|e| ProduceError(e.to_string()))?;
         let sessions = self.accounts.sessions(user).await?;
         let guardian = self.minors.guardian(user).await?;
         let real_name = self.real_name.get(user).await?;
@@ -229,6 +236,10 @@ impl Exporter {
             })).collect::<Vec<_>>(),
             "searches": searches.iter().map(|(at, q)| json!({"query": q, "at": at.to_rfc3339()}))
                 .collect::<Vec<_>>(),
+            "behaviour": behaviour.iter().map(|(at, e)| json!({
+                "kind": e.kind(), "community": crate::community::community_id(e.community()),
+                "post": e.post(), "at": at.to_rfc3339(),
+            })).collect::<Vec<_>>(),
         });
         let mut head = head;
         if let (Some(h), Value::Object(f)) = (head.as_object_mut(), friends_part) {

@@ -58,6 +58,9 @@ pub(super) async fn run(search: Search, mut stopped: watch::Receiver<bool>) {
             if let Err(e) = prune(&search).await {
                 tracing::warn!(error = %e, "search log retention failed");
             }
+            if let Err(e) = search.inner.behaviour.prune().await {
+                tracing::warn!(error = %e, "behaviour log retention failed");
+            }
             if let Err(e) = forget_changes(&search, pos).await {
                 tracing::warn!(error = %e, "removing applied search changes failed");
             }

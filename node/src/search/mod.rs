@@ -184,6 +184,8 @@ struct Inner {
     messaging: Messaging,
     clock: SharedClock,
     settings: Settings,
+    /// The behaviour log, whose retention the indexer runs beside the search log's.
+    behaviour: crate::behaviour::Behaviour,
     index: RwLock<MessageIndex>,
     people: RwLock<People>,
     social: RwLock<social::Social>,
@@ -251,6 +253,7 @@ impl Search {
         messaging: Messaging,
         clock: SharedClock,
         settings: Settings,
+        behaviour: crate::behaviour::Behaviour,
     ) -> Search {
         Search {
             inner: Arc::new(Inner {
@@ -261,6 +264,7 @@ impl Search {
                 messaging,
                 clock,
                 settings,
+                behaviour,
                 index: RwLock::default(),
                 people: RwLock::default(),
                 social: RwLock::default(),

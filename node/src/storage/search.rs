@@ -122,11 +122,16 @@ fn log_pseudonym(key: &[u8; 32], user: u64) -> u64 {
     u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
 }
 
-/// The user's search pseudonym if they have a pseudonym key (made when `make`).
-fn pseudonym_w(tx: &WriteTransaction, user: u64, make: bool) -> Result<Option<u64>, StoreError> {
+/// The user's pseudonym key if they have one (made when `make`): the search log and the
+/// behaviour log derive their pseudonyms from it.
+pub(super) fn pseudonym_key_w(
+    tx: &WriteTransaction,
+    user: u64,
+    make: bool,
+) -> Result<Option<[u8; 32]>, StoreError> {
     let mut keys = tx.open_table(USERID_PSEUDONYMKEY)?;
     if let Some(k) = keys.get(user)? {
-        return Ok(Some(log_pseudonym(k.value(), user)));
+        return Ok(Some(*k.value()));
     }
     if !make {
         return Ok(None);
@@ -134,7 +139,12 @@ fn pseudonym_w(tx: &WriteTransaction, user: u64, make: bool) -> Result<Option<u6
     let mut key = [0u8; 32];
     crate::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
     keys.insert(user, &key)?;
-    Ok(Some(log_pseudonym(&key, user)))
+    Ok(Some(key))
+}
+
+/// The user's search pseudonym if they have a pseudonym key (made when `make`).
+fn pseudonym_w(tx: &WriteTransaction, user: u64, make: bool) -> Result<Option<u64>, StoreError> {
+    Ok(pseudonym_key_w(tx, user, make)?.map(|k| log_pseudonym(&k, user)))
 }
 
 /// Removes every search-log row of `user`: at revocation of `personalisation` and at erasure
