@@ -25,11 +25,22 @@ const PRUNE_BATCH: usize = 1_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// Joined (or asked to join) a community.
-    Follow { community: u64 },
-    Favourite { community: u64, post: u64 },
+    Follow {
+        community: u64,
+    },
+    Favourite {
+        community: u64,
+        post: u64,
+    },
     /// Opened a post (read it alone, or opened its comments).
-    View { community: u64, post: u64 },
-    Share { community: u64, post: u64 },
+    View {
+        community: u64,
+        post: u64,
+    },
+    Share {
+        community: u64,
+        post: u64,
+    },
 }
 
 impl Event {
@@ -54,9 +65,9 @@ impl Event {
     pub const fn post(self) -> Option<u64> {
         match self {
             Event::Follow { .. } => None,
-            Event::Favourite { post, .. } | Event::View { post, .. } | Event::Share { post, .. } => {
-                Some(post)
-            }
+            Event::Favourite { post, .. }
+            | Event::View { post, .. }
+            | Event::Share { post, .. } => Some(post),
         }
     }
 
@@ -218,10 +229,7 @@ impl Behaviour {
         let cutoff = self.cutoff();
         let mut total = 0;
         loop {
-            let n = self
-                .store
-                .prune_behaviour_log(cutoff, PRUNE_BATCH)
-                .await?;
+            let n = self.store.prune_behaviour_log(cutoff, PRUNE_BATCH).await?;
             total += n;
             if n < PRUNE_BATCH as u64 {
                 return Ok(total);
@@ -272,9 +280,27 @@ mod tests {
     fn interest_adds_the_weights_of_each_communitys_events() {
         let at = Millis(0);
         let got = interest(&[
-            (at, Event::View { community: 2, post: 1 }),
-            (at, Event::View { community: 2, post: 3 }),
-            (at, Event::Favourite { community: 2, post: 3 }),
+            (
+                at,
+                Event::View {
+                    community: 2,
+                    post: 1,
+                },
+            ),
+            (
+                at,
+                Event::View {
+                    community: 2,
+                    post: 3,
+                },
+            ),
+            (
+                at,
+                Event::Favourite {
+                    community: 2,
+                    post: 3,
+                },
+            ),
             (at, Event::Follow { community: 5 }),
         ]);
         assert_eq!(got, vec![(2, 5), (5, 4)]);

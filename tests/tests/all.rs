@@ -36,3 +36,5 @@ mod friends;
 mod unread;
 // Media across nodes: limits and retention (issue 25).
 mod federation_media_rules;
+// Behaviour log and suggested communities (issue 23).
+mod behaviour;

@@ -41,8 +41,10 @@ fn rows_of(tx: &WriteTransaction, p: u64) -> Result<Vec<(u64, u64)>, StoreError>
 }
 
 fn remove_row(tx: &WriteTransaction, p: u64, at: u64, n: u64) -> Result<(), StoreError> {
-    tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?.remove((p, at, n))?;
-    tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?.remove((at, p, n))?;
+    tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?
+        .remove((p, at, n))?;
+    tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?
+        .remove((at, p, n))?;
     Ok(())
 }
 
@@ -130,6 +132,18 @@ impl Store {
         .await
     }
 
+    /// How many behaviour events are stored, for everyone (rows of both tables): what a
+    /// check of the database file (an operator's, a test's) sees.
+    pub async fn behaviour_rows(&self) -> Result<(u64, u64), StoreError> {
+        self.read(|tx| {
+            Ok((
+                redb::ReadableTableMetadata::len(&tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?)?,
+                redb::ReadableTableMetadata::len(&tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?)?,
+            ))
+        })
+        .await
+    }
+
     /// Removes up to `batch` behaviour events older than `cutoff` (retention); how many.
     pub async fn prune_behaviour_log(
         &self,
@@ -181,7 +195,10 @@ impl Store {
                     if m == user {
                         continue;
                     }
-                    for row in of_user.range((m, 0)..=(m, u64::MAX))?.take(THEIR_COMMUNITIES) {
+                    for row in of_user
+                        .range((m, 0)..=(m, u64::MAX))?
+                        .take(THEIR_COMMUNITIES)
+                    {
                         let other = row?.0.value().1;
                         if other != *c {
                             *scores.entry(other).or_default() += w;
@@ -234,14 +251,7 @@ mod tests {
     }
 
     async fn rows(s: &Store) -> (u64, u64) {
-        s.read(|tx| {
-            Ok((
-                redb::ReadableTableMetadata::len(&tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?)?,
-                redb::ReadableTableMetadata::len(&tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?)?,
-            ))
-        })
-        .await
-        .unwrap()
+        s.behaviour_rows().await.unwrap()
     }
 
     #[tokio::test]
@@ -279,7 +289,11 @@ mod tests {
         assert_eq!(s.behaviour_log(1, Millis(0)).await.unwrap().len(), 1);
         s.record_consent(1, consent(false), None).await.unwrap();
         assert!(s.behaviour_log(1, Millis(0)).await.unwrap().is_empty());
-        assert_eq!(rows(&s).await, (0, 0), "both tables are emptied at revocation");
+        assert_eq!(
+            rows(&s).await,
+            (0, 0),
+            "both tables are emptied at revocation"
+        );
     }
 
     #[tokio::test]
@@ -299,5 +313,47 @@ mod tests {
         assert_eq!(log.len(), MAX_EVENTS_PER_USER);
         assert_eq!(log.last().unwrap().0, Millis(105), "the oldest went");
         assert_eq!(rows(&s).await.1, MAX_EVENTS_PER_USER as u64);
+    }
+
+    #[tokio::test]
+    async fn the_first_erasure_step_removes_the_behaviour_log_before_its_key_goes() {
+        use crate::storage::{AuditEntry, ErasureRecord, Phase, Step};
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        for (u, h) in [(1, "alice"), (2, "bob")] {
+            s.insert_account(crate::storage::tests::account(u, h))
+                .await
+                .unwrap();
+            s.record_consent(u, consent(true), None).await.unwrap();
+            s.log_behaviour(u, Millis(10), vec![u as u8], Millis(0))
+                .await
+                .unwrap();
+        }
+        let audit = AuditEntry {
+            at: Millis(1),
+            actor: "node".into(),
+            action: "erasure.done".into(),
+            target: String::new(),
+            subject: None,
+            detail: String::new(),
+        };
+        let rec = ErasureRecord {
+            requested: Millis(1),
+            due: Millis(5),
+            by: "admin".into(),
+            reason: "test".into(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        };
+        assert!(
+            s.schedule_erasure(1, rec, audit.clone(), None)
+                .await
+                .unwrap()
+        );
+        let step = s.erasure_step(1, Millis(10), 100, audit).await.unwrap();
+        assert_eq!(step, Step::Progress(Phase::Begun));
+        assert_eq!(rows(&s).await, (1, 1), "only bob's event is left");
+        assert_eq!(s.behaviour_log(2, Millis(0)).await.unwrap().len(), 1);
     }
 }
