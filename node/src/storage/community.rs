@@ -525,6 +525,10 @@ pub(crate) fn decode_community(id: u64, b: &[u8]) -> Result<CommunityRecord, Sto
     CommunityRecord::decode(id, b)
 }
 
+pub(crate) fn decode_comment(post: u64, id: u64, b: &[u8]) -> Result<CommentRecord, StoreError> {
+    CommentRecord::decode(post, id, b)
+}
+
 pub(crate) fn role_from_code(c: u64) -> Result<CommunityRole, StoreError> {
     CommunityRole::from_code(c)
 }
@@ -716,6 +720,8 @@ fn remove_comment(tx: &WriteTransaction, c: &CommentRecord) -> Result<u64, Store
             }
         }
     }
+    // Search indexes comments by their post: the post's comments are read again.
+    note_change(tx, SearchChange::Post(c.post))?;
     let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
     let mut by_user = tx.open_table(USERID_COMMENTNO)?;
     for (author, id) in &gone {
@@ -1679,6 +1685,7 @@ impl Store {
             tx.open_table(POSTNO_COMMENTNO_COMMENT)?
                 .insert((p, id), rec.encode().as_slice())?;
             tx.open_table(USERID_COMMENTNO)?.insert((author, id), p)?;
+            note_change(tx, SearchChange::Post(p))?;
             let wake = announce(tx, &community, &post, id)?;
             Ok(Ok((id, wake)))
         })
@@ -1714,6 +1721,7 @@ impl Store {
             rec.text_sealed = text_sealed.clone();
             rec.edited = Some(now);
             t.insert((p, id), rec.encode().as_slice())?;
+            note_change(tx, SearchChange::Post(p))?;
             Ok(Ok(()))
         })
         .await
