@@ -277,7 +277,7 @@ impl MessageIndex {
                 })
             })
             .collect();
-        hits.sort_unstable_by(|a, b| cursor_of(b).cmp(&cursor_of(a)));
+        hits.sort_unstable_by_key(|h| Reverse(cursor_of(h)));
         hits
     }
 }
@@ -445,7 +445,7 @@ mod tests {
             let all = ix.search(&parsed, visible, None, usize::MAX / 2);
             let expected: Vec<Hit> = {
                 let mut v = all.clone();
-                v.sort_by(|a, b| cursor_of(b).cmp(&cursor_of(a)));
+                v.sort_by_key(|h| Reverse(cursor_of(h)));
                 v
             };
             assert!(all.iter().all(|h| h.conv != 2));
