@@ -8,6 +8,8 @@ use std::collections::{HashMap, HashSet};
 
 use redb::{ReadableTable, WriteTransaction};
 
+#[cfg(test)]
+use super::Joined;
 use super::catalog::*;
 use super::{Store, StoreError};
 use crate::time::Millis;
@@ -187,8 +189,21 @@ impl Store {
                 .collect::<Result<_, _>>()?;
             let members = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
             let of_user = tx.open_table(USERID_COMMUNITYNO)?;
+            let communities = tx.open_table(COMMUNITYNO_COMMUNITY)?;
             let mut scores: HashMap<u64, u64> = HashMap::new();
             for (c, w) in &interest {
+                // Whose members count: a community the user may read — public, or theirs
+                // (asking to join a private one shows them nothing of its members).
+                let readable = match communities.get(*c)? {
+                    Some(v) => {
+                        mine.contains(c)
+                            || super::community::decode_community(*c, v.value())?.public
+                    }
+                    None => false,
+                };
+                if !readable {
+                    continue;
+                }
                 *scores.entry(*c).or_default() += w * DIRECT;
                 for row in members.range((*c, 0)..=(*c, u64::MAX))?.take(MEMBERS_READ) {
                     let m = row?.0.value().1;
@@ -206,7 +221,6 @@ impl Store {
                     }
                 }
             }
-            let communities = tx.open_table(COMMUNITYNO_COMMUNITY)?;
             let bans = tx.open_table(COMMUNITYNO_USERID_BAN)?;
             let pending = tx.open_table(COMMUNITYNO_USERID_PENDING)?;
             let mut ranked: Vec<(u64, u64)> = Vec::new();
@@ -355,5 +369,57 @@ mod tests {
         assert_eq!(step, Step::Progress(Phase::Begun));
         assert_eq!(rows(&s).await, (1, 1), "only bob's event is left");
         assert_eq!(s.behaviour_log(2, Millis(0)).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn suggestions_are_public_communities_not_mine_and_never_from_a_private_ones_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let make = |id: u64, public: bool, owner: u64| {
+            let s = s.clone();
+            async move {
+                assert!(
+                    s.create_community(
+                        id,
+                        format!("c{id}"),
+                        String::new(),
+                        None,
+                        public,
+                        owner,
+                        Millis(1)
+                    )
+                    .await
+                    .unwrap()
+                );
+            }
+        };
+        // 10 public and 20 private, both owned by 2, who is also in 11 and 12; the user 1
+        // asked to join 20 and is in 13.
+        make(10, true, 2).await;
+        make(11, true, 2).await;
+        make(20, false, 2).await;
+        make(21, true, 3).await;
+        make(12, false, 3).await;
+        make(13, true, 3).await;
+        s.join_community(21, 2, Millis(2)).await.unwrap().unwrap();
+        s.join_community(13, 1, Millis(2)).await.unwrap().unwrap();
+        assert_eq!(
+            s.join_community(20, 1, Millis(2)).await.unwrap().unwrap(),
+            Joined::Requested
+        );
+        let got = s
+            .suggest_communities(1, vec![(10, 3), (20, 50), (13, 1)], 10)
+            .await
+            .unwrap();
+        // 10 itself first; 11 and 21 through 2, a member of 10, and 21 also through 3, the
+        // owner of 13 (so ahead); 12 is private, 13 mine, and 20's members count for nothing
+        // (not readable by the user, nor suggested).
+        assert_eq!(got, [10, 21, 11]);
+        assert!(
+            s.suggest_communities(1, vec![(20, 50)], 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }
