@@ -118,7 +118,7 @@ fn media(list: Vec<MediaBody>) -> Result<Vec<PostMedia>, ApiError> {
         .collect()
 }
 
-fn community_json(c: &CommunityView) -> Value {
+pub(super) fn community_json(c: &CommunityView) -> Value {
     json!({
         "id": c.id,
         "name": c.name,

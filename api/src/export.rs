@@ -17,15 +17,15 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use domain::privacy::{Minors, PrivacyError, PublicPage, RealName};
 use domain::accounts::Accounts;
 use domain::consents::Consents;
 use domain::media::Media;
 use domain::messaging::Messaging;
 use domain::policy::{Lang, PolicyBook};
+use domain::privacy::{Minors, PrivacyError, PublicPage, RealName};
 use domain::requests::Requests;
-use storage::{ConvKind, EventRecord, NoticeContent, Store};
 use domain::time::{Millis, SharedClock};
+use storage::{ConvKind, EventRecord, NoticeContent, Store};
 
 /// The `format` field of every archive; raised when the schema changes incompatibly.
 pub const EXPORT_FORMAT: &str = "shanliao-export/1";
@@ -72,6 +72,8 @@ pub struct Exporter {
     pub communities: domain::community::Communities,
     /// The search log (recent searches), kept only with `personalisation`.
     pub search: domain::search::Search,
+    /// The behaviour log, kept only with `personalisation`.
+    pub behaviour: domain::behaviour::Behaviour,
     pub clock: SharedClock,
     pub domain: String,
     /// Least time between two requests, and how long a request stays downloadable.
@@ -176,6 +178,11 @@ impl Exporter {
             .logged(user)
             .await
             .map_err(|e| ProduceError(e.to_string()))?;
+        let behaviour = self
+            .behaviour
+            .events(user)
+            .await
+            .map_err(|e| ProduceError(e.to_string()))?;
         let sessions = self.accounts.sessions(user).await?;
         let guardian = self.minors.guardian(user).await?;
         let real_name = self.real_name.get(user).await?;
@@ -254,6 +261,10 @@ impl Exporter {
             })).collect::<Vec<_>>(),
             "searches": searches.iter().map(|(at, q)| json!({"query": q, "at": at.to_rfc3339()}))
                 .collect::<Vec<_>>(),
+            "behaviour": behaviour.iter().map(|(at, e)| json!({
+                "kind": e.kind(), "community": domain::community::community_id(e.community()),
+                "post": e.post(), "at": at.to_rfc3339(),
+            })).collect::<Vec<_>>(),
         });
         let mut head = head;
         if let (Some(h), Value::Object(f)) = (head.as_object_mut(), friends_part) {

@@ -8,6 +8,7 @@
 //! types they return.
 
 mod accounts;
+mod behaviour;
 mod body;
 mod communities;
 mod consents;
@@ -89,6 +90,8 @@ pub struct Api {
     /// Calls from partner nodes' users to the communities this node hosts (issue 23).
     pub community_host: domain::federate::CommunityHost,
     pub search: domain::search::Search,
+    /// The behaviour log and suggested communities (issue 23).
+    pub behaviour: domain::behaviour::Behaviour,
     /// Suggestions, nearby people, invites (issue 22).
     pub discovery: domain::discovery::Discovery,
     pub domain: String,
@@ -427,7 +430,17 @@ async fn signed(
         Signed::DirectMessages => friends::direct_messages(f, s).await,
         Signed::SetDirectMessages => friends::set_direct_messages(f, s, req, b).await,
         Signed::Community(op) => {
-            communities::route(&api.communities, s, op, &params, q, req, b).await
+            let r = communities::route(&api.communities, s, op, &params, q, req, b).await;
+            if let Ok(ok) = &r {
+                behaviour::noticed(&api.behaviour, s, op, &params, q, ok.status()).await;
+            }
+            r
+        }
+        Signed::SuggestedCommunities => {
+            behaviour::suggested(&api.behaviour, &api.communities, s, q).await
+        }
+        Signed::SharePost => {
+            behaviour::share(&api.behaviour, &api.communities, s, id, second, req).await
         }
         // Discovery (issue 22).
         Signed::DiscoverySettings => discovery::settings(d, s).await,

@@ -162,6 +162,9 @@ pub enum Signed {
     Search,
     RecentSearches,
     ClearSearches,
+    /// Behaviour log (issue 23).
+    SuggestedCommunities,
+    SharePost,
     DiscoverySettings,
     PutDiscoverySettings,
     UploadContacts,
@@ -226,6 +229,7 @@ impl Route {
                     Signed::History
                         | Signed::Sync
                         | Signed::Suggestions
+                        | Signed::SuggestedCommunities
                         | Signed::Consents
                         | Signed::PutConsent
                         | Signed::Notices
@@ -362,6 +366,8 @@ pub const ROUTES: &[Route] = &[
     community(Get, "/api/v1/communities/mine", Op::Mine),
     community(Get, "/api/v1/communities/feed", Op::MyFeed),
     community(Get, "/api/v1/communities/favourites", Op::Favourites),
+    // Behaviour log (issue 23): before `{id}`, which would take the literal.
+    session(Get, "/api/v1/communities/suggested", S::SuggestedCommunities),
     community(Get, "/api/v1/communities/{id}", Op::Get),
     community(Patch, "/api/v1/communities/{id}", Op::Update),
     community(Post, "/api/v1/communities/{id}/join", Op::Join),
@@ -380,6 +386,8 @@ pub const ROUTES: &[Route] = &[
     community(Delete, "/api/v1/communities/{id}/posts/{post}/comments/{comment}", Op::DeleteComment),
     community(Put, "/api/v1/communities/{id}/posts/{post}/favourite", Op::Favourite),
     community(Delete, "/api/v1/communities/{id}/posts/{post}/favourite", Op::Unfavourite),
+    // Behaviour log (issue 23).
+    session(Post, "/api/v1/communities/{id}/posts/{post}/share", S::SharePost),
     // Search (issue 23)
     session(Post, "/api/v1/search", S::Search),
     session(Get, "/api/v1/me/searches", S::RecentSearches),

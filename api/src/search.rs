@@ -1,7 +1,8 @@
 //! Search and recent searches (policy 1.5, 1.4.1, 1.8.1).
 //!
 //! - `POST /api/v1/search` `{"query","scopes"?,"limit"?,"cursor"?}` → 200 with one section per
-//!   scope asked (`people`, `groups`, `communities`, `posts`, `messages`; all by default), each
+//!   scope asked (`people`, `groups`, `communities`, `posts`, `comments`, `messages`; all by
+//!   default), each
 //!   `{"items":[…],"next"}`. The query travels in the body, never in the URL (it is personal
 //!   data). Highlights are [start, end) offsets in Unicode code points of the text they follow.
 //!   `logged` says whether the search went into the user's recent searches (only with
@@ -100,6 +101,23 @@ pub async fn search(
                     "community": h.community,
                     "community_name": h.community_name,
                     "id": h.post,
+                    "author": h.author,
+                    "created": h.created.to_rfc3339(),
+                    "snippet": h.snippet,
+                    "highlights": spans(&h.spans),
+                })
+            }),
+        );
+    }
+    if let Some(p) = res.comments {
+        out.insert(
+            "comments".into(),
+            page(p, |h| {
+                json!({
+                    "community": h.community,
+                    "community_name": h.community_name,
+                    "post": h.post,
+                    "id": h.comment,
                     "author": h.author,
                     "created": h.created.to_rfc3339(),
                     "snippet": h.snippet,

@@ -248,6 +248,12 @@ pub fn post_text(key: &SecretKey, post: &PostRecord) -> Result<String, Community
     Ok(Body::decode(&key.open(&post_aad(post.id, "body"), &post.body_sealed)?)?.text)
 }
 
+/// The text of a comment, opened with its author's data key (search indexes it).
+pub fn comment_text(key: &SecretKey, c: &CommentRecord) -> Result<String, CommunityError> {
+    String::from_utf8(key.open(&comment_aad(c.id), &c.text_sealed)?)
+        .map_err(|_| StoreError::Corrupt("comment").into())
+}
+
 fn post_aad(id: u64, part: &str) -> Vec<u8> {
     format!("shanliao/community/post/{id}/{part}").into_bytes()
 }

@@ -231,6 +231,9 @@ pub struct RetentionConfig {
     pub community_log_max_days: Bounded<0, 36_500>,
     /// How long searches are kept in a user's recent searches (only with `personalisation`).
     pub search_log_days: Bounded<1, 3_650>,
+    /// How long behaviour events (follows, favourites, views, shares) are kept for suggested
+    /// communities (only with `personalisation`).
+    pub behaviour_log_days: Bounded<1, 3_650>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -446,6 +449,7 @@ impl Default for RetentionConfig {
             community_comments_max_days: Bounded(0),
             community_log_max_days: Bounded(365),
             search_log_days: Bounded(30),
+            behaviour_log_days: Bounded(90),
         }
     }
 }

@@ -11,6 +11,7 @@
 pub use primitives::{crypto, time};
 
 pub mod accounts;
+pub mod behaviour;
 pub mod community;
 pub mod config;
 pub mod consents;

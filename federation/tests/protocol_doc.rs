@@ -2,9 +2,8 @@
 //! key and compared byte for byte.
 
 use federation::{
-    CommunityContent, Envelope, FriendContent, KeyId, Kind, MessageContent, NodeKey, ProfileContent,
-    RequestAuth,
-    b64, sign_request,
+    CommunityContent, Envelope, FriendContent, KeyId, Kind, MessageContent, NodeKey,
+    ProfileContent, RequestAuth, b64, sign_request,
 };
 use serde_json::json;
 

@@ -11,8 +11,9 @@
 // `crate::accounts`, … and the client API as `crate::http`.
 use api as http;
 use domain::{
-    accounts, community, config, consents, crypto, discovery, erasure, federate, friends,
-    hash_pool, hub, media, messaging, policy, privacy, ratelimit, requests, search, signing, time,
+    accounts, behaviour, community, config, consents, crypto, discovery, erasure, federate,
+    friends, hash_pool, hub, media, messaging, policy, privacy, ratelimit, requests, search,
+    signing, time,
 };
 
 mod admin;

@@ -168,6 +168,7 @@ impl Node {
             communities,
             community_host,
             search,
+            behaviour,
             search_task,
             discovery,
         } = services;
@@ -292,6 +293,7 @@ impl Node {
             communities,
             community_host,
             search,
+            behaviour,
             discovery: discovery.clone(),
             domain: config.server.domain.as_str().to_string(),
             max_body: config.http.max_body_bytes.get() as usize,

@@ -59,6 +59,8 @@ pub(crate) struct Services {
     /// Remote members' calls to the communities this node hosts (issue 23).
     pub community_host: crate::federate::CommunityHost,
     pub search: Search,
+    /// The behaviour log and suggested communities (issue 23).
+    pub behaviour: crate::behaviour::Behaviour,
     /// The search indexer, joined by the node at shutdown.
     pub search_task: Option<tokio::task::JoinHandle<()>>,
     /// Suggestions, nearby people and invites (issue 22).
@@ -257,6 +259,15 @@ pub(crate) async fn wire(
         store.clone(),
         clock.clone(),
     );
+    let behaviour = crate::behaviour::Behaviour::new(
+        store.clone(),
+        accounts.clone(),
+        consents.clone(),
+        clock.clone(),
+        crate::behaviour::Settings {
+            days: config.retention.behaviour_log_days.get(),
+        },
+    );
     let search = Search::new(
         store.clone(),
         master.clone(),
@@ -267,6 +278,7 @@ pub(crate) async fn wire(
         search::Settings {
             log_days: config.retention.search_log_days.get(),
         },
+        behaviour.clone(),
     );
     let search_task = search.start(stopped_search);
     let discovery = Discovery::new(
@@ -296,6 +308,7 @@ pub(crate) async fn wire(
         policy: policy.clone(),
         communities: communities.clone(),
         search: search.clone(),
+        behaviour: behaviour.clone(),
         clock: clock.clone(),
         domain,
         interval_ms: config.privacy.export_interval_hours.get() * 3_600_000,
@@ -323,6 +336,7 @@ pub(crate) async fn wire(
         communities,
         community_host,
         search,
+        behaviour,
         search_task,
         discovery,
     })

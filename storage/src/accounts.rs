@@ -598,6 +598,7 @@ impl Store {
                     }
                     "personalisation" => {
                         super::search::erase_logs(tx, user)?;
+                        super::behaviour::erase_behaviour(tx, user)?;
                     }
                     // Discovery (issue 22): contact matches and the last cell.
                     "contacts_matching" => super::discovery::drop_matches(tx, user)?,

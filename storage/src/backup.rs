@@ -316,6 +316,9 @@ kinds!(
     // Operations (issue 24).
     REMOTEID_ERASED,
     PEER_REACH,
+    // Behaviour log (issue 23).
+    PSEUDONYM_MS_N_BEHAVIOUR,
+    MS_PSEUDONYM_N_BEHAVIOUR,
 );
 
 /// The tables an erasure ledger carries: local users' erasures, their handles' keyed hashes,

@@ -459,6 +459,22 @@ pub const PSEUDONYM_MS_SEARCHLOG: TableDefinition<(u64, u64), &[u8]> =
 pub const MS_PSEUDONYM_SEARCHLOG: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("ms_pseudonym_searchlog");
 
+// ---- Behaviour log (issue 23, policy 1.4.1) ----------------------------------------------
+
+/// `pseudonym_ms_n_behaviour`: (behaviour pseudonym, time ms, number within that ms) → one
+/// behaviour event (kind, community, post) sealed under the user's data key. The pseudonym is
+/// the first 8 bytes of HMAC(the user's pseudonym key from `userid_pseudonymkey`,
+/// "behaviour-log" ‖ user id): no row names the user, and once erasure destroys the key
+/// nothing links them. Written only while `personalisation` is granted; removed in the
+/// transaction that revokes it, by erasure, and after `retention.behaviour_log_days`.
+pub const PSEUDONYM_MS_N_BEHAVIOUR: TableDefinition<(u64, u64, u64), &[u8]> =
+    TableDefinition::new("pseudonym_ms_n_behaviour");
+
+/// `ms_pseudonym_n_behaviour`: (time ms, behaviour pseudonym, number) → (): the same rows in
+/// time order, for retention. Written and removed together with `pseudonym_ms_n_behaviour`.
+pub const MS_PSEUDONYM_N_BEHAVIOUR: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("ms_pseudonym_n_behaviour");
+
 /// `pos_kind_id_searchchange`: (event position, kind: 1 person, 2 community, 3 post, the
 /// user, community or post number) → (): what a write changed that search shows, recorded in
 /// the same transaction at a new event position, so the in-memory index follows commits from

@@ -532,6 +532,10 @@ pub fn decode_community(id: u64, b: &[u8]) -> Result<CommunityRecord, StoreError
     CommunityRecord::decode(id, b)
 }
 
+pub fn decode_comment(post: u64, id: u64, b: &[u8]) -> Result<CommentRecord, StoreError> {
+    CommentRecord::decode(post, id, b)
+}
+
 pub fn role_from_code(c: u64) -> Result<CommunityRole, StoreError> {
     CommunityRole::from_code(c)
 }
@@ -723,6 +727,8 @@ fn remove_comment(tx: &WriteTransaction, c: &CommentRecord) -> Result<u64, Store
             }
         }
     }
+    // Search indexes comments by their post: the post's comments are read again.
+    note_change(tx, SearchChange::Post(c.post))?;
     let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
     let mut by_user = tx.open_table(USERID_COMMENTNO)?;
     for (author, id) in &gone {
@@ -1754,6 +1760,7 @@ impl Store {
             tx.open_table(POSTNO_COMMENTNO_COMMENT)?
                 .insert((p, id), rec.encode().as_slice())?;
             tx.open_table(USERID_COMMENTNO)?.insert((author, id), p)?;
+            note_change(tx, SearchChange::Post(p))?;
             Ok(Ok((id, queue_fanout(tx, community.id, post.id, id)?)))
         })
         .await
@@ -1788,6 +1795,7 @@ impl Store {
             rec.text_sealed = text_sealed.clone();
             rec.edited = Some(now);
             t.insert((p, id), rec.encode().as_slice())?;
+            note_change(tx, SearchChange::Post(p))?;
             Ok(Ok(()))
         })
         .await

@@ -467,8 +467,9 @@ fn begin(tx: &WriteTransaction, user: u64, now: Millis) -> Result<(), StoreError
     }
     // The pseudonym key goes with the account: the audit log's entries about them stay, and
     // still verify, but no longer lead to them.
-    // The search log is found by that key: it goes first.
+    // The search and behaviour logs are found by that key: they go first.
     super::search::erase_logs(tx, user)?;
+    super::behaviour::erase_behaviour(tx, user)?;
     super::audit::forget_pseudonym(tx, user)?;
     Ok(())
 }

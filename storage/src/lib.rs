@@ -13,6 +13,7 @@ mod audit;
 mod avatars;
 mod backup;
 mod batch;
+mod behaviour;
 mod bench_seed;
 mod catalog;
 mod codec;
@@ -574,6 +575,9 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
     tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
     tx.open_table(POS_KIND_ID_SEARCHCHANGE)?;
+    // Behaviour log (issue 23).
+    tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?;
+    tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?;
     // Discovery (issue 22).
     tx.open_table(CONTACTINDEX_USERID)?;
     tx.open_table(USERID_DISCOVERY)?;

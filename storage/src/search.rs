@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::catalog::*;
-use super::community::{CommunityRecord, CommunityRole, PostRecord};
+use super::community::{CommentRecord, CommunityRecord, CommunityRole, PostRecord};
 use super::messaging::{history_lower, last_pos, next_pos, view_floor};
 use super::{ConvKind, ConversationRecord, EventRecord, MessageRecord, Store, StoreError};
 use primitives::time::Millis;
@@ -94,6 +94,13 @@ pub struct RecordBatch<T> {
     pub next: Option<u64>,
 }
 
+/// Comments read for the index rebuild, and the (post, comment) to go on from.
+#[derive(Debug, Default)]
+pub struct CommentBatch {
+    pub items: Vec<CommentRecord>,
+    pub next: Option<(u64, u64)>,
+}
+
 /// What a viewer may read of one post or community, decided in the read that loads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen<T> {
@@ -122,11 +129,16 @@ fn log_pseudonym(key: &[u8; 32], user: u64) -> u64 {
     u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
 }
 
-/// The user's search pseudonym if they have a pseudonym key (made when `make`).
-fn pseudonym_w(tx: &WriteTransaction, user: u64, make: bool) -> Result<Option<u64>, StoreError> {
+/// The user's pseudonym key if they have one (made when `make`): the search log and the
+/// behaviour log derive their pseudonyms from it.
+pub(super) fn pseudonym_key_w(
+    tx: &WriteTransaction,
+    user: u64,
+    make: bool,
+) -> Result<Option<[u8; 32]>, StoreError> {
     let mut keys = tx.open_table(USERID_PSEUDONYMKEY)?;
     if let Some(k) = keys.get(user)? {
-        return Ok(Some(log_pseudonym(k.value(), user)));
+        return Ok(Some(*k.value()));
     }
     if !make {
         return Ok(None);
@@ -134,7 +146,12 @@ fn pseudonym_w(tx: &WriteTransaction, user: u64, make: bool) -> Result<Option<u6
     let mut key = [0u8; 32];
     primitives::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
     keys.insert(user, &key)?;
-    Ok(Some(log_pseudonym(&key, user)))
+    Ok(Some(key))
+}
+
+/// The user's search pseudonym if they have a pseudonym key (made when `make`).
+fn pseudonym_w(tx: &WriteTransaction, user: u64, make: bool) -> Result<Option<u64>, StoreError> {
+    Ok(pseudonym_key_w(tx, user, make)?.map(|k| log_pseudonym(&k, user)))
 }
 
 /// Removes every search-log row of `user`: at revocation of `personalisation` and at erasure
@@ -357,6 +374,100 @@ impl Store {
                         .map(|v| super::community::decode_post(p, v.value()))
                         .transpose()?,
                 );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Up to `limit` comments from (post, comment) `from` in key order, for the index rebuild.
+    pub async fn comment_batch(
+        &self,
+        from: (u64, u64),
+        limit: usize,
+    ) -> Result<CommentBatch, StoreError> {
+        self.read(move |tx| {
+            let mut out = CommentBatch::default();
+            for row in tx.open_table(POSTNO_COMMENTNO_COMMENT)?.range(from..)? {
+                let (k, v) = row?;
+                let (p, c) = k.value();
+                if out.items.len() >= limit {
+                    out.next = Some((p, c));
+                    break;
+                }
+                out.items
+                    .push(super::community::decode_comment(p, c, v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every comment on each of `posts` as stored now, for the catch-up (a post's change row
+    /// also stands for a comment on it written, edited or removed).
+    pub async fn comments_on(
+        &self,
+        posts: Vec<u64>,
+    ) -> Result<Vec<(u64, Vec<CommentRecord>)>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+            let mut out = Vec::with_capacity(posts.len());
+            for p in posts {
+                let mut list = Vec::new();
+                for row in t.range((p, 0)..=(p, u64::MAX))? {
+                    let (k, v) = row?;
+                    list.push(super::community::decode_comment(p, k.value().1, v.value())?);
+                }
+                out.push((p, list));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The comments at `keys` (post, comment) as stored now (`None` where gone).
+    pub async fn comments_at(
+        &self,
+        keys: Vec<(u64, u64)>,
+    ) -> Result<Vec<Option<CommentRecord>>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for (p, c) in keys {
+                out.push(
+                    t.get((p, c))?
+                        .map(|v| super::community::decode_comment(p, c, v.value()))
+                        .transpose()?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Of `comments` ((post, comment), author as indexed), those gone or whose author's key
+    /// is gone (erased): what the index must forget.
+    pub async fn comments_gone(
+        &self,
+        comments: Vec<((u64, u64), u64)>,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+            let mut keyless = HashMap::new();
+            let mut out = Vec::new();
+            for (key, author) in comments {
+                let gone = t.get(key)?.is_none()
+                    || match keyless.get(&author) {
+                        Some(k) => *k,
+                        None => {
+                            let k = !has_key(tx, author)?;
+                            keyless.insert(author, k);
+                            k
+                        }
+                    };
+                if gone {
+                    out.push(key);
+                }
             }
             Ok(out)
         })

@@ -42,3 +42,5 @@ mod notices;
 mod federation_avatars;
 // Communities across nodes (issue 23).
 mod federation_communities;
+// Behaviour log and suggested communities (issue 23).
+mod behaviour;

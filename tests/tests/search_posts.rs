@@ -307,3 +307,133 @@ async fn a_new_account_and_a_new_nickname_are_found_from_the_store_alone() {
     let v = search(&c, &ann, json!({"query": "大伟", "scopes": ["people"]})).await;
     assert_eq!(v["people"]["items"], json!([]));
 }
+
+/// The comments `token` finds for `q`: (post, comment id, snippet), sorted.
+async fn comments(c: &Client, token: &str, q: &str) -> Vec<(u64, u64, String)> {
+    let v = search(c, token, json!({"query": q, "scopes": ["comments"]})).await;
+    let mut out: Vec<(u64, u64, String)> = v["comments"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["post"].as_u64().unwrap(),
+                m["id"].as_u64().unwrap(),
+                m["snippet"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+async fn comment(c: &Client, t: &str, id: &str, p: u64, text: &str) -> u64 {
+    let r = c
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{id}/posts/{p}/comments"),
+            Some(t),
+            Some(&json!({ "text": text })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    r.json()["id"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn comments_are_found_by_a_chinese_substring_by_whoever_may_see_their_post() {
+    let mut n = TestNode::start().await;
+    let mut c = n.client();
+    let ann = c.user("ann", &phone(1)).await;
+    let ben = c.user("ben", &phone(2)).await;
+    let cat = c.user("cat", &phone(3)).await;
+    let dora = c.user("dora", &phone(4)).await;
+    let open = community(&c, &ann, "旅行", "到处走走", "public").await;
+    let secret = community(&c, &ann, "密室", "只给成员", "private").await;
+    join(&c, &ben, &open).await;
+    join(&c, &dora, &open).await;
+    let public = post(&c, &ann, &open, "照片", "public").await;
+    let members = post(&c, &ann, &open, "成员的帖子", "members").await;
+    let hidden = post(&c, &ann, &secret, "密室的帖子", "public").await;
+    let c1 = comment(&c, &ben, &open, public, "南京市长江大桥的夜景").await;
+    let c2 = comment(&c, &ben, &open, members, "市长也来吃饭").await;
+    comment(&c, &ann, &secret, hidden, "密室里的市长").await;
+
+    // The outsider finds the comment on the public post, by a substring across words, and
+    // nothing on the members' post or in the private community; the post's text is not it.
+    assert_eq!(
+        comments(&c, &cat, "市长").await,
+        [(public, c1, "南京市长江大桥的夜景".to_string())]
+    );
+    assert!(comments(&c, &cat, "照片").await.is_empty());
+    assert_eq!(
+        comments(&c, &ben, "市长").await.len(),
+        2,
+        "a member sees both"
+    );
+    assert_eq!(comments(&c, &ann, "市长").await.len(), 3);
+    let v = search(&c, &cat, json!({"query": "江大", "scopes": ["comments"]})).await;
+    let hit = &v["comments"]["items"][0];
+    assert_eq!(hit["community"], open.as_str(), "{v}");
+    assert_eq!(hit["community_name"], "旅行");
+    assert_eq!(hit["author"], "ben@localhost");
+    assert_eq!(hit["highlights"], json!([[4, 6]]));
+    // All scopes by default: comments among them.
+    let v = search(&c, &cat, json!({"query": "夜景"})).await;
+    assert_eq!(v["comments"]["items"].as_array().unwrap().len(), 1, "{v}");
+
+    // Edited: the new words are found, the old ones not.
+    let r = c
+        .call(
+            "PATCH",
+            &format!("/api/v1/communities/{open}/posts/{public}/comments/{c1}"),
+            Some(&ben),
+            Some(&json!({"text": "北京吃饭"})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", body(&r));
+    assert!(comments(&c, &cat, "江大").await.is_empty());
+    assert_eq!(comments(&c, &cat, "京吃").await.len(), 1);
+    // The post turns members-only: its comments go with it for outsiders.
+    let r = c
+        .call(
+            "PATCH",
+            &format!("/api/v1/communities/{open}/posts/{public}"),
+            Some(&ann),
+            Some(&json!({"visibility": "members"})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", body(&r));
+    assert!(comments(&c, &cat, "京吃").await.is_empty());
+    assert_eq!(comments(&c, &ben, "京吃").await.len(), 1);
+    // Deleted by its author: gone for everyone.
+    let r = c
+        .call(
+            "DELETE",
+            &format!("/api/v1/communities/{open}/posts/{members}/comments/{c2}"),
+            Some(&ben),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", body(&r));
+    assert!(comments(&c, &ann, "吃饭").await.iter().all(|h| h.1 != c2));
+
+    // An erased commenter's words cannot be found by anyone, nor after a restart.
+    comment(&c, &dora, &open, members, "独一无二的暗号 zebrafish").await;
+    assert_eq!(comments(&c, &ann, "zebrafish").await.len(), 1);
+    n.admin(node::AdminRequest::UsersErase {
+        address: "dora@localhost".into(),
+        reason: "test".into(),
+    })
+    .await;
+    assert!(comments(&c, &ann, "zebrafish").await.is_empty());
+    assert!(comments(&c, &ann, "暗号").await.is_empty());
+    n.restart_in_place().await;
+    c = n.client();
+    assert!(comments(&c, &ann, "暗号").await.is_empty());
+    assert_eq!(
+        comments(&c, &ben, "京吃").await.len(),
+        1,
+        "the rebuilt index has the rest"
+    );
+}

@@ -135,7 +135,8 @@ function Browse() {
   useEffect(() => {
     search(null);
   }, []);
-  return html`<section aria-labelledby="browse-title">
+  return html`<${Suggested} />
+  <section aria-labelledby="browse-title">
     <h2 id="browse-title">${t('community.browse')}</h2>
     <form class="inline-form" role="search" onSubmit=${search}>
       <${Field} id="community-search" label=${t('community.search')} value=${q} onInput=${setQ} type="search" />
@@ -151,6 +152,41 @@ function Browse() {
           <p class="meta">${t('community.members_n', { n: c.members })}${c.role ? ' · ' + t('community.role.' + c.role) : ''}</p></div>
       </div></li>`)}
     </ul>
+  </section>`;
+}
+
+/**
+ * Suggested communities: public ones I am not in, ranked by the node from what I joined,
+ * favourited, opened and shared — only while I grant `personalisation` (otherwise the node
+ * keeps none of it, and this says how to turn it on).
+ */
+function Suggested() {
+  const [list, setList] = useState(/** @type {any[]|null} */ (null));
+  const [personal, setPersonal] = useState(false);
+  const [error, setError] = useState(/** @type {any} */ (null));
+  useEffect(() => {
+    (async () => {
+      try {
+        const c = await api.call('GET', '/api/v1/me/consents');
+        setPersonal(c.consents.some((x) => x.purpose === 'personalisation' && x.granted));
+        setList((await api.call('GET', '/api/v1/communities/suggested')).communities);
+      } catch (err) {
+        setError(err);
+      }
+    })();
+  }, []);
+  return html`<section aria-labelledby="suggested-title" class="suggested">
+    <h2 id="suggested-title">${t('community.suggested')}</h2>
+    <${Alert} error=${error} />
+    ${list && !personal && html`<p class="meta">${t('community.suggested_off')} <a href="#/privacy/purposes">${t('community.suggested_turn_on')}</a></p>`}
+    ${list && personal && list.length === 0 && html`<p class="meta">${t('community.suggested_none')}</p>`}
+    ${list && list.length > 0 && html`<ul class="card-list" aria-labelledby="suggested-title">
+      ${list.map((c) => html`<li class="card" key=${c.id}><div class="card-row">
+        <div class="card-text"><p><a href=${'#/communities/c/' + c.id}><strong>${c.name}</strong></a></p>
+          ${c.description && html`<p class="muted">${c.description}</p>`}
+          <p class="meta">${t('community.members_n', { n: c.members })}</p></div>
+      </div></li>`)}
+    </ul>`}
   </section>`;
 }
 
@@ -406,6 +442,18 @@ function Post({ store, post, role, onChange, onRemove }) {
     await api.call('DELETE', base);
     onRemove(post);
   });
+  const [shared, setShared] = useState(false);
+  const share = () => run(async () => {
+    const link = location.origin + location.pathname + '#/communities/c/' + post.community;
+    // The clipboard may be refused (no permission): the link is still shared by hand.
+    try {
+      await navigator.clipboard.writeText(link);
+    } catch {
+      // nothing to undo
+    }
+    await api.call('POST', base + '/share');
+    setShared(true);
+  });
   return html`<article class="card post" aria-label=${t('community.post_by', { author: post.author })}>
     <header class="post-head"><strong>${post.author}</strong>
       <span class="meta"><time datetime=${post.created}>${formatDateTime(post.created)}</time> · ${t('community.post_visibility.' + post.visibility)}${post.edited ? ' · ' + t('community.edited') : ''}</span></header>
@@ -421,6 +469,8 @@ function Post({ store, post, role, onChange, onRemove }) {
     <div class="post-actions">
       <button type="button" class="small ghost" aria-pressed=${post.favourite} onClick=${favourite}>${post.favourite ? t('community.unfavourite') : t('community.favourite')}</button>
       <button type="button" class="small ghost" aria-expanded=${open} onClick=${() => setOpen(!open)}>${t('community.comments_n', { n: post.comments })}</button>
+      <button type="button" class="small ghost" onClick=${share}>${t('community.share')}</button>
+      ${shared && html`<span class="meta" role="status">${t('community.shared')}</span>`}
       ${mine && !editing && html`<button type="button" class="small ghost" onClick=${() => { setDraft(post.text); setEditing(true); }}>${t('community.edit')}</button>`}
       ${(mine || role === 'owner' || role === 'moderator') && html`<button type="button" class="small ghost danger" onClick=${remove}>${mine ? t('community.delete') : t('community.remove')}</button>`}
     </div>

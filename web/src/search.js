@@ -1,5 +1,5 @@
-// The search screen (#/search): one box over people, groups, communities, posts and my
-// messages, with a scope choice, highlighted results that open the conversation or the
+// The search screen (#/search): one box over people, groups, communities, posts, comments
+// and my messages, with a scope choice, highlighted results that open the conversation or the
 // community, and — only while the person grants `personalisation` — their recent searches,
 // which they can clear. The query goes in a POST body, never in the address bar.
 
@@ -9,7 +9,7 @@ import { Icon } from './icons.js';
 import { t, formatDateTime } from './i18n.js';
 import * as api from './api.js';
 
-const SCOPES = ['all', 'people', 'groups', 'communities', 'posts', 'messages'];
+const SCOPES = ['all', 'people', 'groups', 'communities', 'posts', 'comments', 'messages'];
 
 /**
  * `text` with the [start, end) code-point ranges in `spans` marked.
@@ -160,6 +160,11 @@ export function SearchScreen({ store, go }) {
         <a class="search-hit" href=${'#/communities/c/' + p.community}>
           <span><small>${p.community_name} · ${p.author} · ${formatDateTime(p.created)}</small>
             <span class="snippet"><${Marked} text=${p.snippet} spans=${p.highlights} /></span></span>
+        </a></li>`)}
+      ${section('comments', (c) => html`<li key=${c.post + '/' + c.id}>
+        <a class="search-hit" href=${'#/communities/c/' + c.community}>
+          <span><small>${t('search.comment_on', { community: c.community_name })} · ${c.author} · ${formatDateTime(c.created)}</small>
+            <span class="snippet"><${Marked} text=${c.snippet} spans=${c.highlights} /></span></span>
         </a></li>`)}
       ${section('messages', (m) => html`<li key=${m.id}>
         <a class="search-hit" href=${'#/chats/' + m.conversation}>

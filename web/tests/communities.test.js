@@ -183,3 +183,39 @@ test('at phone width the community screen fits the screen', async () => {
   await check(A.page, 'community-phone-zh');
   await A.page.setViewportSize({ width: 1280, height: 800 });
 });
+
+test('Bo is suggested a community from a post he shares, only once he allows personalisation', async () => {
+  // Ana also runs a second public community, which Bo is not in.
+  const WALKS = '江边徒步 Riverside walks';
+  const login = await A.page.request.post(node.url + '/api/v1/sessions', { data: { login: a.handle, password: a.password } });
+  const { token } = await login.json();
+  const made = await A.page.request.post(node.url + '/api/v1/communities', {
+    headers: { authorization: `Bearer ${token}` },
+    data: { name: WALKS, description: '周末沿江走走', visibility: 'public' },
+  });
+  assert.equal(made.status(), 201);
+  const page = B.page;
+  await page.goto(node.url + '/#/communities/browse');
+  const suggested = page.getByRole('region', { name: 'Suggested for you' });
+  // Without personalisation: nothing of what he did was kept, and the screen says so.
+  await suggested.getByText(/only while you allow personalisation/).waitFor();
+  await check(page, 'suggested-off-en');
+
+  const saved = page.waitForResponse((r) => r.url().endsWith('/api/v1/me/consents/personalisation') && r.request().method() === 'PUT');
+  await page.goto(node.url + '/#/privacy/purposes');
+  await page.getByRole('switch', { name: 'Personalisation' }).check();
+  assert.ok((await saved).ok());
+  await page.goto(node.url + '/#/communities/browse');
+  // His favourite and comment from before were not recorded: no suggestion yet.
+  await suggested.getByText(/No suggestions yet/).waitFor();
+
+  await page.getByRole('navigation', { name: 'Community sections' }).getByRole('link', { name: NAME }).click();
+  const post = page.getByRole('article', { name: /Post by/ }).filter({ hasText: TEXT });
+  await post.getByRole('button', { name: 'Share' }).click();
+  await post.getByRole('status').getByText('Link copied').waitFor();
+  await page.getByRole('link', { name: 'Find communities' }).click();
+  // Ana, a member of the community whose post he shared, also runs this one.
+  await suggested.getByRole('link', { name: WALKS }).waitFor();
+  assert.equal(await suggested.getByRole('link', { name: NAME }).count(), 0, 'not one he is in');
+  await check(page, 'suggested-en');
+});

@@ -31,8 +31,8 @@ use crate::community::{
     CommentView, Communities, CommunityError, CommunityView, NewPost, PostView, QuoteView,
 };
 use crate::consents::{Consents, Purpose};
-use storage::{CommunityRole, PostVisibility, Refusal, Store};
 use crate::time::{Millis, SharedClock};
+use storage::{CommunityRole, PostVisibility, Refusal, Store};
 
 /// The path the calls go to.
 pub const PATH: &str = "/_federation/v1/communities";

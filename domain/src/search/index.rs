@@ -6,7 +6,8 @@
 //! on, checks the run is contiguous); Latin words sit in an ordered map so a query word reads
 //! the lists of every word it is a prefix of. Pure data structure: no I/O, no locking.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use super::text::{self, Query, Run};
 
@@ -228,40 +229,55 @@ impl MessageIndex {
         } else {
             std::borrow::Cow::Owned(intersect(&refs))
         };
-        let mut hits: Vec<Hit> = Vec::new();
+        if want == 0 {
+            return Vec::new();
+        }
+        // The best `want` so far, worst on top. A candidate is ranked first (its length is all
+        // the score needs), and only one that would enter the page is checked for visibility
+        // and contiguity: those checks touch the text and the caller's view, the costly part
+        // when most documents match.
+        let mut best: BinaryHeap<Reverse<(Cursor, u32)>> =
+            BinaryHeap::with_capacity(want.min(candidates.len()) + 1);
         for id in candidates.iter() {
             let Some(Some(d)) = self.docs.get(*id as usize) else {
                 continue;
             };
+            // Shorter messages rank higher for the same terms (BM25's length part, with the
+            // term frequency taken as one); equal scores go newest first.
+            let norm = 0.25 + 0.75 * f64::from(d.len) / avg;
+            let score = (idf / norm * 1000.0).min(f64::from(u32::MAX)) as u32;
+            let cursor = Cursor { score, pos: d.pos };
+            if after.is_some_and(|c| cursor >= c) {
+                continue;
+            }
+            if best.len() == want && best.peek().is_some_and(|w| cursor <= w.0.0) {
+                continue;
+            }
             if !visible(d.conv, d.seq, d.pos) {
                 continue;
             }
             if !verify.iter().all(|v| d.norm.contains(v.as_str())) {
                 continue;
             }
-            // Shorter messages rank higher for the same terms (BM25's length part, with the
-            // term frequency taken as one); equal scores go newest first.
-            let norm = 0.25 + 0.75 * f64::from(d.len) / avg;
-            let score = (idf / norm * 1000.0).min(f64::from(u32::MAX)) as u32;
-            let hit = Hit {
-                conv: d.conv,
-                seq: d.seq,
-                pos: d.pos,
-                author: d.author,
-                score,
-            };
-            if after.is_some_and(|c| cursor_of(&hit) >= c) {
-                continue;
+            best.push(Reverse((cursor, *id)));
+            if best.len() > want {
+                best.pop();
             }
-            hits.push(hit);
         }
-        let order = |a: &Hit, b: &Hit| cursor_of(b).cmp(&cursor_of(a));
-        if hits.len() > want && want > 0 {
-            hits.select_nth_unstable_by(want - 1, order);
-            hits.truncate(want);
-        }
-        hits.sort_unstable_by(order);
-        hits.truncate(want);
+        let mut hits: Vec<Hit> = best
+            .into_iter()
+            .filter_map(|Reverse((c, id))| {
+                let d = self.docs.get(id as usize)?.as_ref()?;
+                Some(Hit {
+                    conv: d.conv,
+                    seq: d.seq,
+                    pos: d.pos,
+                    author: d.author,
+                    score: c.score,
+                })
+            })
+            .collect();
+        hits.sort_unstable_by_key(|h| Reverse(cursor_of(h)));
         hits
     }
 }
@@ -392,5 +408,74 @@ mod tests {
         let hits = ix.search(&Query::parse("北京").unwrap(), |_, _, _| true, None, 10);
         assert_eq!(hits[0].seq, 2);
         assert!(hits[0].score > hits[1].score);
+    }
+
+    #[test]
+    fn a_page_is_the_best_visible_matches_whatever_the_order_they_are_met_in() {
+        // What the bounded selection must equal: every visible, contiguous match, ranked, cut.
+        let words = [
+            "出租车",
+            "出租",
+            "租车",
+            "北京",
+            "吃饭",
+            "的",
+            "好",
+            "art",
+            "artist",
+        ];
+        let mut ix = MessageIndex::default();
+        let mut texts = Vec::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 1..=400u64 {
+            let mut t = String::new();
+            for _ in 0..1 + i % 5 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t.push_str(words[(x % words.len() as u64) as usize]);
+                t.push(' ');
+            }
+            ix.insert(doc(1 + i % 3, i, &t));
+            texts.push((1 + i % 3, i, t));
+        }
+        for q in ["出租车", "租车", "的", "art", "北京 吃饭"] {
+            let parsed = Query::parse(q).unwrap();
+            let visible = |conv: u64, _: u64, _: u64| conv != 2;
+            let all = ix.search(&parsed, visible, None, usize::MAX / 2);
+            let expected: Vec<Hit> = {
+                let mut v = all.clone();
+                v.sort_by_key(|h| Reverse(cursor_of(h)));
+                v
+            };
+            assert!(all.iter().all(|h| h.conv != 2));
+            let matching = texts
+                .iter()
+                .filter(|(c, _, t)| *c != 2 && q.split(' ').all(|p| t.contains(p)))
+                .count();
+            assert_eq!(all.len(), matching, "{q}: every visible match");
+            // Contiguity is checked: every hit holds the query's runs as written.
+            for h in &all {
+                let (_, _, t) = texts
+                    .iter()
+                    .find(|(c, s, _)| (*c, *s) == (h.conv, h.seq))
+                    .unwrap();
+                for part in q.split(' ') {
+                    assert!(t.contains(part), "{q} in {t}");
+                }
+            }
+            for want in [1, 3, 7, 20] {
+                let mut after = None;
+                let mut paged = Vec::new();
+                loop {
+                    let page = ix.search(&parsed, visible, after, want);
+                    assert!(page.len() <= want);
+                    let Some(last) = page.last() else { break };
+                    after = Some(cursor_of(last));
+                    paged.extend(page);
+                }
+                assert_eq!(paged, expected, "{q}, pages of {want}");
+            }
+        }
     }
 }

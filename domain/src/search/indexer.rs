@@ -1,5 +1,5 @@
 //! Keeps the in-memory search indexes level with the store: at start it reads every stored
-//! message, post and community in batches, and every account (from the event position the
+//! message, post, comment and community in batches, and every account (from the event position the
 //! store had when it began), and indexes the texts, opening them on the blocking pool; then
 //! after every commit it reads what was sent or recalled after the position it reached, and
 //! the search-change rows written there (people, communities, posts), applies them and records
@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use super::index::NewDoc;
 use super::{Search, SearchError, write};
 use crate::messaging::Body;
-use storage::{MessageRecord, PostRecord, SearchChange, StoreError};
+use storage::{CommentRecord, MessageRecord, PostRecord, SearchChange, StoreError};
 
 /// Messages read per rebuild batch.
 const REBUILD_BATCH: usize = 5_000;
@@ -57,6 +57,9 @@ pub(super) async fn run(search: Search, mut stopped: watch::Receiver<bool>) {
             }
             if let Err(e) = prune(&search).await {
                 tracing::warn!(error = %e, "search log retention failed");
+            }
+            if let Err(e) = search.inner.behaviour.prune().await {
+                tracing::warn!(error = %e, "behaviour log retention failed");
             }
             if let Err(e) = forget_changes(&search, pos).await {
                 tracing::warn!(error = %e, "removing applied search changes failed");
@@ -118,6 +121,18 @@ async fn rebuild(
         }
         let batch = store.post_batch(from, SOCIAL_BATCH).await?;
         index_posts(search, batch.items).await?;
+        match batch.next {
+            Some(n) => from = n,
+            None => break,
+        }
+    }
+    let mut from = (0, 0);
+    loop {
+        if *stopped.borrow() {
+            return Ok(None);
+        }
+        let batch = store.comment_batch(from, SOCIAL_BATCH).await?;
+        index_comments(search, batch.items).await?;
         match batch.next {
             Some(n) => from = n,
             None => break,
@@ -201,8 +216,69 @@ async fn apply(search: &Search, changed: Vec<SearchChange>) -> Result<(), Search
             }
         })
         .await?;
+    let ids: Vec<u64> = live.iter().map(|p| p.id).collect();
     index_posts(search, live).await?;
+    // A post's change row also stands for its comments: bring them level.
+    if !ids.is_empty() {
+        let threads = store.comments_on(ids).await?;
+        let todo = search
+            .write_social(move |social| {
+                threads
+                    .into_iter()
+                    .flat_map(|(p, list)| social.sync_comments(p, list))
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        index_comments(search, todo).await?;
+    }
     Ok(())
+}
+
+/// Opens and indexes comments (their authors' keys read in one go); a comment whose author
+/// has no key any more (erased) is forgotten instead.
+async fn index_comments(search: &Search, comments: Vec<CommentRecord>) -> Result<(), StoreError> {
+    if comments.is_empty() {
+        return Ok(());
+    }
+    let keys = search.authors(comments.iter().map(|c| c.author)).await?;
+    let s = search.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut opened = HashMap::new();
+        let mut texts = Vec::with_capacity(comments.len());
+        for c in comments {
+            let text = keys.get(&c.author).and_then(|(_, wrapped)| {
+                let key = match opened.entry(c.author) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        match s.inner.master.unwrap_data_key(c.author, wrapped) {
+                            Ok(k) => v.insert(k),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "a data key did not unwrap for search");
+                                return None;
+                            }
+                        }
+                    }
+                };
+                match crate::community::comment_text(key, &c) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a comment did not open for search");
+                        None
+                    }
+                }
+            });
+            texts.push((c, text));
+        }
+        let mut social = write(&s.inner.social);
+        for (c, text) in texts {
+            match text {
+                Some(t) => social.put_comment(&c, t),
+                None => social.drop_comment(c.id),
+            }
+        }
+    })
+    .await
+    .map_err(|_| StoreError::Worker)
 }
 
 /// Opens and indexes posts (their authors' keys read in one go); a post whose author has no
@@ -317,6 +393,19 @@ pub(super) async fn check(search: &Search) -> Result<(), StoreError> {
             tokio::task::spawn_blocking(move || write(&s.inner.index).remove(&gone))
                 .await
                 .map_err(|_| StoreError::Worker)?;
+        }
+    }
+    let comments = search.read_social(|social| social.comment_keys()).await?;
+    for chunk in comments.chunks(CHECK_BATCH) {
+        let gone = search.inner.store.comments_gone(chunk.to_vec()).await?;
+        if !gone.is_empty() {
+            search
+                .write_social(move |social| {
+                    for (_, c) in gone {
+                        social.drop_comment(c);
+                    }
+                })
+                .await?;
         }
     }
     let posts = search.read_social(|social| social.post_keys()).await?;

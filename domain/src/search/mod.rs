@@ -1,6 +1,7 @@
 //! Search (policy 1.5) and the search log (1.4.1, 1.8.1): one query over the scopes a user
-//! may search — people (handle, nickname), groups (theirs and public ones), communities and
-//! posts they may read ([`social`]), and their messages as this device may see them — and,
+//! may search — people (handle, nickname), groups (theirs and public ones), communities, posts
+//! and comments on posts they may read ([`social`]), and their messages as this device may see
+//! them — and,
 //! only with `personalisation`, their recent searches.
 //!
 //! Messages, posts and communities are found through [`index::MessageIndex`]es, people through
@@ -48,15 +49,17 @@ pub enum Scope {
     Groups,
     Communities,
     Posts,
+    Comments,
     Messages,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::People,
         Scope::Groups,
         Scope::Communities,
         Scope::Posts,
+        Scope::Comments,
         Scope::Messages,
     ];
     pub const fn name(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Scope {
             Scope::Groups => "groups",
             Scope::Communities => "communities",
             Scope::Posts => "posts",
+            Scope::Comments => "comments",
             Scope::Messages => "messages",
         }
     }
@@ -149,6 +153,7 @@ pub struct Results {
     pub groups: Option<Page<GroupHit>>,
     pub communities: Option<Page<social::CommunityHit>>,
     pub posts: Option<Page<social::PostHit>>,
+    pub comments: Option<Page<social::CommentHit>>,
     pub messages: Option<Page<MessageHit>>,
     /// Whether the search was recorded in the user's recent searches.
     pub logged: bool,
@@ -183,6 +188,8 @@ struct Inner {
     messaging: Messaging,
     clock: SharedClock,
     settings: Settings,
+    /// The behaviour log, whose retention the indexer runs beside the search log's.
+    behaviour: crate::behaviour::Behaviour,
     index: RwLock<MessageIndex>,
     people: RwLock<People>,
     social: RwLock<social::Social>,
@@ -250,6 +257,7 @@ impl Search {
         messaging: Messaging,
         clock: SharedClock,
         settings: Settings,
+        behaviour: crate::behaviour::Behaviour,
     ) -> Search {
         Search {
             inner: Arc::new(Inner {
@@ -260,6 +268,7 @@ impl Search {
                 messaging,
                 clock,
                 settings,
+                behaviour,
                 index: RwLock::default(),
                 people: RwLock::default(),
                 social: RwLock::default(),
@@ -318,7 +327,7 @@ impl Search {
                     let scope = Scope::parse(&s).ok_or_else(|| {
                         invalid(
                             "scopes",
-                            "each is one of people, groups, communities, posts, messages",
+                            "each is one of people, groups, communities, posts, comments, messages",
                         )
                     })?;
                     if !out.contains(&scope) {
@@ -381,6 +390,10 @@ impl Search {
                 Scope::Posts => {
                     let after = rank_cursor(r.cursor.as_deref())?;
                     out.posts = Some(self.posts(session.user, &q, after, r.limit).await?);
+                }
+                Scope::Comments => {
+                    let after = rank_cursor(r.cursor.as_deref())?;
+                    out.comments = Some(self.comments(session.user, &q, after, r.limit).await?);
                 }
                 Scope::Messages => {
                     let after = rank_cursor(r.cursor.as_deref())?;

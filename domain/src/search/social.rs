@@ -1,6 +1,8 @@
-//! Search over communities and posts (policy 1.5): the in-memory index of community names and
-//! descriptions and of post texts (derived personal data: never written to disk), which the
-//! indexer keeps level with the store's search-change rows, and the two scopes' queries.
+//! Search over communities, posts and comments (policy 1.5): the in-memory index of community
+//! names and descriptions, of post texts and of comment texts (derived personal data: never
+//! written to disk), which the indexer keeps level with the store's search-change rows (a
+//! comment written, edited or removed records a change of its post), and the three scopes'
+//! queries. A comment is seen by whoever may see its post.
 //!
 //! Who may see what is the communities' one rule, `storage::may_see`: hits are first filtered
 //! in memory with the facts known here (the viewer's roles and friends, each post's community,
@@ -10,15 +12,18 @@
 //! that is gone, or whose author is erased, is dropped from the index at once; one the viewer
 //! may not see is skipped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::index::{Cursor, MessageIndex, NewDoc, cursor_of};
 use super::text::{self, Query};
 use super::{Page, Search, SearchError, Spans, cursor_text};
-use crate::community::{community_id, post_text};
+use crate::community::{comment_text, community_id, post_text};
 use crate::time::Millis;
-use storage::{CommunityRecord, PostFacts, PostRecord, PostVisibility, Seen, SocialView, may_see};
+use storage::{
+    CommentRecord, CommunityRecord, PostFacts, PostRecord, PostVisibility, Seen, SocialView,
+    may_see,
+};
 
 /// Rounds of (index page, store check) one query runs before it answers with a cursor.
 const ROUNDS: usize = 4;
@@ -46,6 +51,25 @@ pub struct PostHit {
     pub spans: Spans,
 }
 
+#[derive(Debug, Clone)]
+pub struct CommentHit {
+    pub community: String,
+    pub community_name: String,
+    pub post: u64,
+    pub comment: u64,
+    pub author: String,
+    pub created: Millis,
+    pub snippet: String,
+    pub spans: Spans,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CommentMeta {
+    post: u64,
+    author: u64,
+    edited: Option<Millis>,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct PostMeta {
     community: u64,
@@ -59,22 +83,37 @@ struct CommunityMeta {
     name: String,
 }
 
-/// The indexed communities and posts. Posts are documents keyed (community, post) with the
-/// post number as their position (numbers grow with time: equal scores go newest first);
-/// communities are documents keyed (community, 0) holding name and description.
+/// The indexed communities, posts and comments. Posts are documents keyed (community, post)
+/// with the post number as their position (numbers grow with time: equal scores go newest
+/// first); comments are documents keyed (post, comment), the comment number as position;
+/// communities are documents keyed (community, 0) holding name and description. Every known
+/// post has its facts here (with or without text), so its comments can be filtered.
 #[derive(Debug, Default)]
 pub struct Social {
     posts: MessageIndex,
     post_meta: HashMap<u64, PostMeta>,
     communities: MessageIndex,
     community_meta: HashMap<u64, CommunityMeta>,
+    comments: MessageIndex,
+    comment_meta: HashMap<u64, CommentMeta>,
+    post_comments: HashMap<u64, BTreeSet<u64>>,
 }
 
 impl Social {
-    /// Indexes (or re-indexes) a post with its opened text; a post without text is not
-    /// indexed.
+    /// Indexes (or re-indexes) a post with its opened text; a post without text has only its
+    /// facts kept (for its comments). Its comments stay.
     pub fn put_post(&mut self, post: &PostRecord, text: String) {
-        self.drop_post(post.id);
+        if let Some(m) = self.post_meta.get(&post.id) {
+            self.posts.remove(&[(m.community, post.id)]);
+        }
+        self.post_meta.insert(
+            post.id,
+            PostMeta {
+                community: post.community,
+                author: post.author,
+                visibility: post.visibility,
+            },
+        );
         if text.trim().is_empty() {
             return;
         }
@@ -85,23 +124,80 @@ impl Social {
             author: post.author,
             text,
         });
-        self.post_meta.insert(
-            post.id,
-            PostMeta {
-                community: post.community,
-                author: post.author,
-                visibility: post.visibility,
-            },
-        );
     }
 
+    /// Forgets a post, and every comment on it.
     pub fn drop_post(&mut self, post: u64) {
         if let Some(m) = self.post_meta.remove(&post) {
             self.posts.remove(&[(m.community, post)]);
         }
+        for c in self.post_comments.remove(&post).unwrap_or_default() {
+            if self.comment_meta.remove(&c).is_some() {
+                self.comments.remove(&[(post, c)]);
+            }
+        }
     }
 
-    /// Forgets every post of `author` (their erasure has begun).
+    /// Indexes (or re-indexes) a comment with its opened text.
+    pub fn put_comment(&mut self, c: &CommentRecord, text: String) {
+        self.drop_comment(c.id);
+        if text.trim().is_empty() {
+            return;
+        }
+        self.comments.insert(NewDoc {
+            conv: c.post,
+            seq: c.id,
+            pos: c.id,
+            author: c.author,
+            text,
+        });
+        self.comment_meta.insert(
+            c.id,
+            CommentMeta {
+                post: c.post,
+                author: c.author,
+                edited: c.edited,
+            },
+        );
+        self.post_comments.entry(c.post).or_default().insert(c.id);
+    }
+
+    pub fn drop_comment(&mut self, comment: u64) {
+        let Some(m) = self.comment_meta.remove(&comment) else {
+            return;
+        };
+        self.comments.remove(&[(m.post, comment)]);
+        if let Some(set) = self.post_comments.get_mut(&m.post) {
+            set.remove(&comment);
+            if set.is_empty() {
+                self.post_comments.remove(&m.post);
+            }
+        }
+    }
+
+    /// Brings a post's indexed comments level with `current` (all its comments as stored
+    /// now): drops those gone, and returns those to (re)index — new or edited since.
+    pub fn sync_comments(&mut self, post: u64, current: Vec<CommentRecord>) -> Vec<CommentRecord> {
+        let now: BTreeSet<u64> = current.iter().map(|c| c.id).collect();
+        let gone: Vec<u64> = self
+            .post_comments
+            .get(&post)
+            .map(|s| s.difference(&now).copied().collect())
+            .unwrap_or_default();
+        for c in gone {
+            self.drop_comment(c);
+        }
+        current
+            .into_iter()
+            .filter(|c| {
+                self.comment_meta
+                    .get(&c.id)
+                    .is_none_or(|m| m.edited != c.edited || m.author != c.author)
+            })
+            .collect()
+    }
+
+    /// Forgets every post and comment of `author` (their erasure has begun).
     pub fn drop_author(&mut self, author: u64) {
         let theirs: Vec<u64> = self
             .post_meta
@@ -112,6 +208,23 @@ impl Social {
         for p in theirs {
             self.drop_post(p);
         }
+        let comments: Vec<u64> = self
+            .comment_meta
+            .iter()
+            .filter(|(_, m)| m.author == author)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in comments {
+            self.drop_comment(c);
+        }
+    }
+
+    /// Every indexed comment: ((post, comment), author).
+    pub fn comment_keys(&self) -> Vec<((u64, u64), u64)> {
+        self.comment_meta
+            .iter()
+            .map(|(c, m)| ((m.post, *c), m.author))
+            .collect()
     }
 
     pub fn put_community(&mut self, c: &CommunityRecord) {
@@ -143,10 +256,10 @@ impl Social {
         self.post_meta.iter().map(|(p, m)| (*p, m.author)).collect()
     }
 
-    /// (posts, communities) indexed.
+    /// (posts with text, communities) indexed.
     #[cfg(test)]
     pub fn counts(&self) -> (usize, usize) {
-        (self.post_meta.len(), self.community_meta.len())
+        (self.posts.stats().documents, self.community_meta.len())
     }
 
     /// Whether `viewer` may see post `p` by what is known here (the store checks again).
@@ -353,6 +466,121 @@ impl Search {
         }
         Ok(Page { items, next })
     }
+
+    /// Comments whose text matches, on posts `user` may see (a comment is seen by whoever
+    /// may see its post).
+    pub(super) async fn comments(
+        &self,
+        user: u64,
+        q: &Query,
+        mut after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page<CommentHit>, SearchError> {
+        let view = Arc::new(self.inner.store.social_view(user).await?);
+        self.caught_up(view.head).await;
+        let q = Arc::new(q.clone());
+        let mut items = Vec::new();
+        let mut next = None;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let want = limit - items.len() + 1;
+            let (v, qq) = (view.clone(), q.clone());
+            let (hits, names) = self
+                .read_social(move |s| {
+                    let hits =
+                        s.comments
+                            .search(&qq, |p, _, _| s.post_visible(&v, user, p), after, want);
+                    let names: HashMap<u64, String> = hits
+                        .iter()
+                        .filter_map(|h| {
+                            let c = s.post_meta.get(&h.conv)?.community;
+                            Some((c, s.community_meta.get(&c)?.name.clone()))
+                        })
+                        .collect();
+                    (hits, names)
+                })
+                .await?;
+            let exhausted = hits.len() < want;
+            let seen = self
+                .inner
+                .store
+                .posts_seen_by(user, hits.iter().map(|h| h.conv).collect())
+                .await?;
+            let records = self
+                .inner
+                .store
+                .comments_at(hits.iter().map(|h| (h.conv, h.seq)).collect())
+                .await?;
+            let keys = self.authors(hits.iter().map(|h| h.author)).await?;
+            let mut dead = Vec::new();
+            for ((hit, seen), rec) in hits.iter().zip(seen).zip(records) {
+                if items.len() == limit {
+                    next = after.map(cursor_text);
+                    break;
+                }
+                after = Some(cursor_of(hit));
+                let post = match seen {
+                    Seen::Gone => {
+                        dead.push(hit.seq);
+                        continue;
+                    }
+                    Seen::Hidden => continue,
+                    Seen::Shown(p) => p,
+                };
+                let Some(c) = rec.filter(|c| c.author == hit.author) else {
+                    dead.push(hit.seq);
+                    continue;
+                };
+                // The author erased (no key): nothing of theirs is shown, or kept.
+                let Some((handle, wrapped)) = keys.get(&c.author) else {
+                    dead.push(hit.seq);
+                    continue;
+                };
+                let key = self.inner.master.unwrap_data_key(c.author, wrapped)?;
+                let t = match comment_text(&key, &c) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a comment did not open for search");
+                        dead.push(hit.seq);
+                        continue;
+                    }
+                };
+                let (spans, _) = text::find(&q, &t);
+                if spans.is_empty() {
+                    // Edited since it was indexed; the catch-up indexes the new text.
+                    continue;
+                }
+                let (snippet, spans) = text::snippet(&t, &spans);
+                items.push(CommentHit {
+                    community: community_id(post.community),
+                    community_name: names.get(&post.community).cloned().unwrap_or_default(),
+                    post: post.id,
+                    comment: c.id,
+                    author: self.inner.messaging.address(handle),
+                    created: c.created,
+                    snippet,
+                    spans,
+                });
+            }
+            if !dead.is_empty() {
+                self.write_social(move |s| {
+                    for c in dead {
+                        s.drop_comment(c);
+                    }
+                })
+                .await?;
+            }
+            if next.is_some() || exhausted {
+                break;
+            }
+            if rounds == ROUNDS {
+                next = after.map(cursor_text);
+                break;
+            }
+        }
+        Ok(Page { items, next })
+    }
 }
 
 #[cfg(test)]
@@ -447,6 +675,79 @@ mod tests {
         let mut inside = SocialView::default();
         inside.roles.insert(20, CommunityRole::Member);
         assert_eq!(found(&s, &inside, 9, "市长"), [1, 4]);
+    }
+
+    fn comment(id: u64, post: u64, author: u64, edited: Option<u64>) -> CommentRecord {
+        CommentRecord {
+            id,
+            post,
+            author,
+            parent: 0,
+            quote: 0,
+            created: Millis(id),
+            edited: edited.map(Millis),
+            text_sealed: Vec::new(),
+        }
+    }
+
+    fn found_comments(s: &Social, view: &SocialView, viewer: u64, q: &str) -> Vec<u64> {
+        let mut v: Vec<u64> = s
+            .comments
+            .search(
+                &Query::parse(q).unwrap(),
+                |p, _, _| s.post_visible(view, viewer, p),
+                None,
+                100,
+            )
+            .into_iter()
+            .map(|h| h.seq)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn comments_are_seen_as_their_post_and_follow_its_changes() {
+        let mut s = Social::default();
+        s.put_community(&community(10, "读书会", true));
+        // A post without text still carries its comments.
+        s.put_post(&post(1, 10, 1, PostVisibility::Public), String::new());
+        s.put_post(&post(2, 10, 1, PostVisibility::Members), "成员".into());
+        s.put_comment(&comment(100, 1, 5, None), "南京市长江大桥真美".into());
+        s.put_comment(&comment(101, 2, 5, None), "市长也来了".into());
+        let outsider = SocialView::default();
+        assert_eq!(found_comments(&s, &outsider, 9, "市长"), [100]);
+        let mut member = SocialView::default();
+        member.roles.insert(10, CommunityRole::Member);
+        assert_eq!(found_comments(&s, &member, 9, "市长"), [100, 101]);
+        // The post turns members-only: its comment follows.
+        s.put_post(&post(1, 10, 1, PostVisibility::Members), String::new());
+        assert!(found_comments(&s, &outsider, 9, "市长").is_empty());
+        assert_eq!(
+            found_comments(&s, &member, 9, "江大"),
+            [100],
+            "comments stay"
+        );
+        // A sync drops what is gone and returns what is new or edited.
+        let todo = s.sync_comments(
+            2,
+            vec![comment(102, 2, 6, None), comment(103, 2, 6, Some(7))],
+        );
+        assert_eq!(todo.iter().map(|c| c.id).collect::<Vec<_>>(), [102, 103]);
+        assert!(
+            found_comments(&s, &member, 9, "也来").is_empty(),
+            "101 is gone"
+        );
+        s.put_comment(&todo[0], "北京吃饭".into());
+        let again = s.sync_comments(2, vec![comment(102, 2, 6, None)]);
+        assert!(again.is_empty(), "unchanged: nothing to open again");
+        let edited = s.sync_comments(2, vec![comment(102, 2, 6, Some(9))]);
+        assert_eq!(edited.len(), 1);
+        // Erasure of the commenter, and removal of the post, take the comments.
+        s.drop_author(5);
+        assert!(found_comments(&s, &member, 9, "大桥").is_empty());
+        s.drop_post(2);
+        assert!(s.comment_keys().is_empty());
     }
 
     #[test]
