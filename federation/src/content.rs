@@ -159,6 +159,7 @@ pub struct ProfileContent {
     pub avatar: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_media: Option<MediaRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
