@@ -8,7 +8,8 @@
 //! every node reaches each peer, and the load generator reaches every node, through a relay of
 //! its own, so the federation bytes (node to node) and the client bytes (the upload, the polls,
 //! one full download per member) are told apart. `/proc/<pid>/io`'s storage writes are reported
-//! beside them.
+//! beside them. The members' polling costs the nodes CPU as well; its cost per request is
+//! measured before the send, and the CPU less the polls' estimated share is reported too.
 
 use std::path::Path;
 use std::process::Command;
@@ -33,6 +34,8 @@ const SERVABLE_WITHIN: Duration = Duration::from_secs(180);
 /// Quiet time after the last node serves it, before the "after" figures are read: the
 /// acknowledgements and disclosure records that follow a transfer are part of its cost.
 const SETTLE: Duration = Duration::from_secs(1);
+/// Polls (each a history page and a media request) whose CPU is measured before the send.
+const CALIBRATION_POLLS: usize = 200;
 
 /// What one node has cost so far.
 #[derive(Clone, Copy)]
@@ -271,6 +274,20 @@ async fn measure(args: &Args, fed: &Federation, photo: &Photo) -> Result<Value> 
         bail!("a.test does not serve the upload: {}", stored.status);
     }
     let stored = stored.body;
+    // The members poll their nodes while the photo travels, and that costs the nodes CPU too:
+    // measured here, before the send, with the same requests (a history page, and media that
+    // is not there yet), so it can be told apart from the photo's own cost.
+    let mut poll_cpu_ms = [0.0; 3];
+    for (j, conn) in conns.iter_mut().enumerate() {
+        let before = cpu_secs_of(&fed.nodes[j].pid.to_string());
+        for _ in 0..CALIBRATION_POLLS {
+            let page = format!("/api/v1/conversations/{group}/messages?limit=20");
+            get(conn, &tokens[j], &page).await?;
+            get(conn, &tokens[j], "/api/v1/media/AAAAAAAAAAAAAAAAAAAAAAAA").await?;
+        }
+        let spent = cpu_secs_of(&fed.nodes[j].pid.to_string()) - before;
+        poll_cpu_ms[j] = spent * 1000.0 / (2 * CALIBRATION_POLLS) as f64;
+    }
     // Nothing should be travelling now: let the nodes go quiet before the "before" figures.
     tokio::time::sleep(SETTLE).await;
 
@@ -294,10 +311,11 @@ async fn measure(args: &Args, fed: &Federation, photo: &Photo) -> Result<Value> 
             (j, r)
         });
     }
-    let mut servable_ms = [0.0; 3];
+    let (mut servable_ms, mut download_ms, mut polls) = ([0.0; 3], [0.0; 3], [0; 3]);
     while let Some(done) = waits.join_next().await {
         let (j, r) = done?;
-        servable_ms[j] = ms(r.with_context(|| format!("on {}", DOMAINS[j]))?);
+        let w = r.with_context(|| format!("on {}", DOMAINS[j]))?;
+        (servable_ms[j], download_ms[j], polls[j]) = (ms(w.until), ms(w.download), w.polls);
     }
     let all_ms = servable_ms.iter().copied().fold(0.0, f64::max);
     tokio::time::sleep(SETTLE).await;
@@ -306,11 +324,17 @@ async fn measure(args: &Args, fed: &Federation, photo: &Photo) -> Result<Value> 
     let mut per_node = serde_json::Map::new();
     for j in 0..DOMAINS.len() {
         let d = |k: usize| wire1[j][k] - wire0[j][k];
+        let cpu_ms = (cost1[j].cpu_secs - cost0[j].cpu_secs) * 1000.0;
+        let polls_cpu_ms = polls[j] as f64 * poll_cpu_ms[j];
         per_node.insert(
             DOMAINS[j].to_string(),
             json!({
                 "servable_ms": servable_ms[j],
-                "cpu_ms": (cost1[j].cpu_secs - cost0[j].cpu_secs) * 1000.0,
+                "last_download_ms": download_ms[j],
+                "cpu_ms": cpu_ms,
+                "polls": polls[j],
+                "polls_cpu_ms_estimate": polls_cpu_ms,
+                "cpu_ms_less_polls": cpu_ms - polls_cpu_ms,
                 "federation_bytes_sent": d(0),
                 "federation_bytes_received": d(1),
                 "client_bytes_sent": d(2),
@@ -337,22 +361,35 @@ async fn measure(args: &Args, fed: &Federation, photo: &Photo) -> Result<Value> 
     }))
 }
 
-/// Time from `sent_at` until `token`'s user sees a photo in `group` on this node and the node
-/// serves it with exactly `stored`.
+/// How a member's wait for the photo went.
+struct Wait {
+    /// From the send until the node served the photo.
+    until: Duration,
+    /// The successful download alone (the node's serving, the transfer, and this process's
+    /// TLS decryption of it).
+    download: Duration,
+    /// Requests made before that one.
+    polls: u64,
+}
+
+/// Waits until `token`'s user sees a photo in `group` on this node and the node serves it
+/// with exactly `stored`.
 async fn servable(
     mut conn: Connection,
     token: &str,
     group: &str,
     stored: &Bytes,
     sent_at: Instant,
-) -> Result<Duration> {
+) -> Result<Wait> {
     let history = format!("/api/v1/conversations/{group}/messages?limit=20");
     let mut media = None;
+    let mut polls = 0;
     while sent_at.elapsed() < SERVABLE_WITHIN {
         let id = match &media {
             Some(id) => Some(id),
             None => {
                 let r = get(&mut conn, token, &history).await?;
+                polls += 1;
                 if r.status == StatusCode::OK {
                     media = first_media(&r.json()?);
                 }
@@ -360,6 +397,7 @@ async fn servable(
             }
         };
         if let Some(id) = id {
+            let asked = Instant::now();
             let r = get(&mut conn, token, &format!("/api/v1/media/{id}")).await?;
             if r.status == StatusCode::OK {
                 if r.body != *stored {
@@ -369,8 +407,13 @@ async fn servable(
                         stored.len()
                     );
                 }
-                return Ok(sent_at.elapsed());
+                return Ok(Wait {
+                    until: sent_at.elapsed(),
+                    download: asked.elapsed(),
+                    polls,
+                });
             }
+            polls += 1;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
