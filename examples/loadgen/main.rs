@@ -8,7 +8,9 @@
 //! `--json`; a terminal sees a progress bar while messages are sent (`progress`). With
 //! `--runs N` it repeats the workload against fresh nodes and adds each figure's median and
 //! range (`summary`). It speaks to the node through `shanliao-client`, one keep-alive connection
-//! per sender. Only loopback is ever contacted, and every loop is bounded.
+//! per sender. Only loopback is ever contacted, and every loop is bounded. The other modes
+//! (`--federation`, `--purge-fill`, `--idle-ws`, `--federated-photo` in `media`) each start the
+//! nodes they need and report JSON.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};

@@ -323,7 +323,7 @@ async fn measure(args: &Args, fed: &Federation, photo: &Photo) -> Result<Value> 
 
     let mut per_node = serde_json::Map::new();
     for j in 0..DOMAINS.len() {
-        let d = |k: usize| wire1[j][k] - wire0[j][k];
+        let d = |k: usize| wire1[j][k].saturating_sub(wire0[j][k]);
         let cpu_ms = (cost1[j].cpu_secs - cost0[j].cpu_secs) * 1000.0;
         let polls_cpu_ms = polls[j] as f64 * poll_cpu_ms[j];
         per_node.insert(
@@ -339,8 +339,8 @@ async fn measure(args: &Args, fed: &Federation, photo: &Photo) -> Result<Value> 
                 "federation_bytes_received": d(1),
                 "client_bytes_sent": d(2),
                 "client_bytes_received": d(3),
-                "storage_write_bytes": cost1[j].io.write_bytes - cost0[j].io.write_bytes,
-                "storage_read_bytes": cost1[j].io.read_bytes - cost0[j].io.read_bytes,
+                "storage_write_bytes": cost1[j].io.write_bytes.saturating_sub(cost0[j].io.write_bytes),
+                "storage_read_bytes": cost1[j].io.read_bytes.saturating_sub(cost0[j].io.read_bytes),
             }),
         );
     }
