@@ -8,7 +8,9 @@
 //! `--json`; a terminal sees a progress bar while messages are sent (`progress`). With
 //! `--runs N` it repeats the workload against fresh nodes and adds each figure's median and
 //! range (`summary`). It speaks to the node through `shanliao-client`, one keep-alive connection
-//! per sender. Only loopback is ever contacted, and every loop is bounded.
+//! per sender. Only loopback is ever contacted, and every loop is bounded. The other modes
+//! (`--federation`, `--purge-fill`, `--idle-ws`, `--federated-photo` in `media`) each start the
+//! nodes they need and report JSON.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -26,8 +28,11 @@ use serde_json::{Value, json};
 use shanliao_client::events::{self, EventStream, Frame};
 use shanliao_client::{Api, ClientError, Connection, Endpoint, NewConversation, Registration};
 
+mod jpeg;
+mod media;
 mod progress;
 mod summary;
+mod tap;
 
 use progress::Progress;
 
@@ -103,6 +108,11 @@ struct Args {
     /// report the server's memory per connection (0: off).
     #[arg(long, default_value_t = 0)]
     idle_ws: usize,
+    /// One photo of this many bytes (a generated JPEG) sent into a group hosted on b.test with
+    /// members on a.test (the sender), b.test and c.test; reports per node the time until it
+    /// serves the photo, its CPU and its bytes on the wire (0: off).
+    #[arg(long, default_value_t = 0)]
+    federated_photo: usize,
     /// The node-admin binary (for --purge-fill).
     #[arg(long, default_value = "target/release/node-admin")]
     admin_bin: PathBuf,
@@ -110,9 +120,10 @@ struct Args {
 
 impl Args {
     /// Whether the workload is the group chat (reported as a table), not one of the special
-    /// modes (`--federation`, `--purge-fill`, `--idle-ws`, which report JSON).
+    /// modes (`--federation`, `--purge-fill`, `--idle-ws`, `--federated-photo`, which report
+    /// JSON).
     fn chat(&self) -> bool {
-        !(self.federation || self.purge_fill > 0 || self.idle_ws > 0)
+        !(self.federation || self.purge_fill > 0 || self.idle_ws > 0 || self.federated_photo > 0)
     }
 }
 
@@ -310,13 +321,19 @@ async fn main() -> Result<()> {
     if !(1..=99).contains(&args.runs) {
         bail!("--runs must be between 1 and 99, not {}", args.runs);
     }
+    let photo = if args.federated_photo > 0 {
+        progress(&args, "generating the photo");
+        Some(jpeg::photo_of_size(args.federated_photo, 1)?)
+    } else {
+        None
+    };
     let mut reports = Vec::with_capacity(args.runs);
     for i in 0..args.runs {
         if args.runs > 1 {
             progress(&args, &format!("run {} of {}", i + 1, args.runs));
         }
         reports.push(
-            one_run(&args)
+            one_run(&args, photo.as_ref())
                 .await
                 .with_context(|| format!("run {}", i + 1))?,
         );
@@ -351,12 +368,14 @@ async fn main() -> Result<()> {
 }
 
 /// One run of the chosen workload against fresh nodes; its report.
-async fn one_run(args: &Args) -> Result<Value> {
+async fn one_run(args: &Args, photo: Option<&jpeg::Photo>) -> Result<Value> {
     let deadline = Instant::now() + Duration::from_secs(args.hard_timeout_s);
     let limit = Duration::from_secs(args.hard_timeout_s);
     if !args.chat() {
         let work = async {
-            if args.federation {
+            if let Some(photo) = photo {
+                media::federated_photo(args, photo).await
+            } else if args.federation {
                 federation_load(args, deadline).await
             } else if args.idle_ws > 0 {
                 idle_websockets(args).await
