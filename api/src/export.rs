@@ -17,15 +17,15 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use domain::privacy::{Minors, PrivacyError, PublicPage, RealName};
 use domain::accounts::Accounts;
 use domain::consents::Consents;
 use domain::media::Media;
 use domain::messaging::Messaging;
 use domain::policy::{Lang, PolicyBook};
+use domain::privacy::{Minors, PrivacyError, PublicPage, RealName};
 use domain::requests::Requests;
-use storage::{ConvKind, EventRecord, NoticeContent, Store};
 use domain::time::{Millis, SharedClock};
+use storage::{ConvKind, EventRecord, NoticeContent, Store};
 
 /// The `format` field of every archive; raised when the schema changes incompatibly.
 pub const EXPORT_FORMAT: &str = "shanliao-export/1";

@@ -420,8 +420,8 @@ pub async fn recall(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storage::Role;
     use domain::time::Millis;
+    use storage::Role;
 
     fn view(body: Option<messaging::Body>) -> MessageView {
         MessageView {

@@ -20,8 +20,8 @@ use super::error::ApiError;
 use super::json::{Body, Streamed, no_content, read_json, reply};
 use super::lang::of_request;
 use super::messages::{NoticeWire, notice_json};
-use domain::accounts::{Accounts, Session};
 use crate::export::Exporter;
+use domain::accounts::{Accounts, Session};
 use domain::privacy::{Minors, PrivacyError, PublicPage, RealName, RealNameView};
 use storage::EventRecord;
 

@@ -15,8 +15,8 @@ use crate::hub::Hub;
 use crate::policy::PolicyBook;
 use crate::profile::{self, Profile, ProfileError, ProfilePatch, Viewer};
 use crate::ratelimit::{Locked, LoginLimiter};
-use storage::{AccountRecord, Conflict, NewAccount, SessionRecord, Store, StoreError};
 use crate::time::{Millis, SharedClock};
+use storage::{AccountRecord, Conflict, NewAccount, SessionRecord, Store, StoreError};
 
 /// Errors of account operations.
 #[derive(Debug, thiserror::Error)]
@@ -764,10 +764,7 @@ impl Accounts {
         &self,
         user: u64,
         patch: ProfilePatch,
-        push: impl FnOnce(
-            &SecretKey,
-            &Card,
-        ) -> Result<Vec<storage::Outgoing>, storage::Refusal>,
+        push: impl FnOnce(&SecretKey, &Card) -> Result<Vec<storage::Outgoing>, storage::Refusal>,
     ) -> Result<(OwnAccount, Vec<String>), AccountError> {
         let (acct, key, mut profile) = self
             .account_with_profile(user)

@@ -4,8 +4,8 @@
 //! (`incident notify`) and notices stored before codes existed are free text and stay as written.
 
 use crate::policy::Lang;
-use storage::{EventRecord, NoticeContent, NoticeKind};
 use crate::time::Millis;
+use storage::{EventRecord, NoticeContent, NoticeKind};
 
 /// `sign_in.new_device` {`at`}: a device signed in to the account.
 pub const SIGN_IN: &str = "sign_in.new_device";

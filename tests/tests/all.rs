@@ -40,3 +40,5 @@ mod federation_media_rules;
 mod notices;
 // Avatars as media across nodes (issue 25).
 mod federation_avatars;
+// The host re-checks residency and media limits when it relays (issue 25).
+mod federation_relay;

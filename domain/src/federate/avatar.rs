@@ -13,8 +13,8 @@ use crate::crypto::MasterKey;
 use crate::media::MediaError;
 use crate::media::sniff::Class;
 use crate::profile::Avatar;
-use storage::{FetchJob, RemoteAvatar, Store, StoreError};
 use crate::time::Millis;
+use storage::{FetchJob, RemoteAvatar, Store, StoreError};
 
 /// Why an avatar was not taken.
 #[derive(Debug, thiserror::Error)]

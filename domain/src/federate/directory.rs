@@ -20,8 +20,8 @@ use crate::accounts::Accounts;
 use crate::consents::{Consents, Purpose};
 use crate::crypto::{self, MasterKey, SecretKey};
 use crate::profile::Avatar;
-use storage::{Dec, Enc, NewRemoteUser, Refusal, Store};
 use crate::time::SharedClock;
+use storage::{Dec, Enc, NewRemoteUser, Refusal, Store};
 
 /// A remote user as a local client sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,9 +308,10 @@ impl Directory {
         user: u64,
         patch: crate::profile::ProfilePatch,
     ) -> Result<crate::accounts::OwnAccount, crate::accounts::AccountError> {
-        let push = self.outbox.profile_push(user).await.map_err(|r| {
-            crate::accounts::AccountError::Store(storage::StoreError::Refused(r))
-        })?;
+        let push =
+            self.outbox.profile_push(user).await.map_err(|r| {
+                crate::accounts::AccountError::Store(storage::StoreError::Refused(r))
+            })?;
         // The reference to the avatar image the profile will show, read and hashed before the
         // write (the push carries it; `wire` leaves it out if the avatar changed meanwhile).
         let after = match &patch.avatar {

@@ -10,12 +10,10 @@
 use std::sync::{Arc, RwLock};
 
 use super::{Lang, Policy};
-use crate::time::Date;
 use crate::hub::Hub;
-use storage::{
-    AuditEntry, EventRecord, PolicyVersionRecord, PrivacyRefusal, Store, StoreError,
-};
+use crate::time::Date;
 use crate::time::{Millis, SharedClock};
+use storage::{AuditEntry, EventRecord, PolicyVersionRecord, PrivacyRefusal, Store, StoreError};
 
 /// Largest policy text accepted, per language.
 pub const MAX_TEXT_BYTES: usize = 512 * 1024;

@@ -29,18 +29,18 @@ use crate::config::Config;
 use crate::consents::Consents;
 use crate::crypto::MasterKey;
 use crate::erasure::{Erasure, ErasureError, ErasureStatus};
+use crate::http::Exporter;
 use crate::hub::Hub;
 use crate::policy::{Policy, PolicyBook, PolicyBookError, Publication};
-use crate::http::Exporter;
 use crate::privacy::{Finding, Minors, PrivacyError};
 use crate::ratelimit::LoginLimiter;
 use crate::requests::{RequestError, Requests};
+use crate::time::{Millis, SharedClock};
+use crate::wiring::wire;
 use storage::{
     AuditCheck, AuditEntry, ERASED_PSEUDONYM, EventRecord, NoticeContent, NoticeKind, Store,
     StoreError,
 };
-use crate::time::{Millis, SharedClock};
-use crate::wiring::wire;
 
 /// One admin command, as it travels over the socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,11 +285,7 @@ impl Context {
     /// A legal hold's basis: sealed under the user's key since schema 7 (`legacy`, the clear
     /// text of a hold set before, otherwise); `None` if it can no longer be read.
     async fn hold_basis(&self, user: u64, legacy: String) -> Result<Option<String>, AdminError> {
-        let Some(sealed) = self
-            .store
-            .admin_note(user, storage::HOLD_BASIS)
-            .await?
-        else {
+        let Some(sealed) = self.store.admin_note(user, storage::HOLD_BASIS).await? else {
             return Ok((!legacy.is_empty()).then_some(legacy));
         };
         self.accounts
