@@ -224,3 +224,90 @@ async fn the_host_withholds_media_larger_than_a_receiving_node_takes_from_that_n
         "{log:?}"
     );
 }
+
+#[tokio::test]
+async fn a_relay_naming_withheld_peers_counts_them_for_the_author_only_when_it_carries_their_own_submission()
+ {
+    let (peer, nodes, a, alice) = tests::alice_in_a_hosted_group("retry_max_secs = 1").await;
+    let now = tests::now_ms();
+    let txn = |envs: Vec<&federation::Envelope>| json!({"origin": "e.test", "envelopes": envs.iter().map(|e| serde_json::to_value(e).unwrap()).collect::<Vec<_>>()});
+    let relay = |id: &str, seq: u64, sub: &serde_json::Value, withheld: serde_json::Value| {
+        peer.envelope(
+            id,
+            "a.test",
+            federation::Kind::Message,
+            json!({"type": "hosted", "conversation": "q1:e.test", "seq": seq,
+                   "submission": sub, "withheld": withheld}),
+        )
+    };
+    // A relay of the host's own user's message may not name withheld peers.
+    let eves = peer.envelope(
+        "sub-eve",
+        "e.test",
+        federation::Kind::Message,
+        json!({"type": "submit", "conversation": "q1:e.test",
+               "message_id": "0123456789abcdef0123456789abcdef",
+               "sender": "eve@e.test", "ts": now, "body": {"type": "text", "text": "hi"}}),
+    );
+    let not_hers = relay(
+        "r0",
+        1,
+        &serde_json::to_value(&eves).unwrap(),
+        json!(["x.test"]),
+    );
+    let r = peer
+        .put(
+            &nodes[0],
+            "t2",
+            &txn(vec![&not_hers]),
+            "a.test",
+            now,
+            &peer.key,
+        )
+        .await;
+    assert_eq!(r.json()["results"]["r0"]["error"]["code"], "malformed");
+
+    // Alice's own submission comes back naming the peers the host skipped.
+    post(&a, &alice, "q1:e.test", "1", "mine").await;
+    let submission = eventually(10, "the submission at the host", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["content"]["type"] == "submit")
+    })
+    .await;
+    // Not sorted, or repeated: malformed, nothing counted.
+    for (id, list) in [
+        ("r1", json!(["y.test", "x.test"])),
+        ("r2", json!(["x.test", "x.test"])),
+    ] {
+        let bad = relay(id, 2, &submission, list);
+        let r = peer
+            .put(&nodes[0], id, &txn(vec![&bad]), "a.test", now, &peer.key)
+            .await;
+        assert_eq!(
+            r.json()["results"][id]["error"]["code"],
+            "malformed",
+            "{id}"
+        );
+    }
+    let good = relay("r3", 2, &submission, json!(["x.test", "y.test"]));
+    let r = peer
+        .put(&nodes[0], "t3", &txn(vec![&good]), "a.test", now, &peer.key)
+        .await;
+    assert_eq!(r.json()["results"]["r3"], json!({}));
+    let log = log_of(&nodes[0], "alice").await;
+    assert!(
+        log.contains(&withheld("x.test", 1)) && log.contains(&withheld("y.test", 1)),
+        "{log:?}"
+    );
+    // The same relay again is a duplicate: counted once.
+    let r = peer
+        .put(&nodes[0], "t4", &txn(vec![&good]), "a.test", now, &peer.key)
+        .await;
+    assert_eq!(r.json()["results"]["r3"], json!({}));
+    assert!(
+        log_of(&nodes[0], "alice")
+            .await
+            .contains(&withheld("x.test", 1))
+    );
+}

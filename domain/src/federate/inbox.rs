@@ -789,6 +789,7 @@ impl Inbox {
                     parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
                 content_ts(ts, &submission)?;
                 let (body, media) = self.body_of(&body, &sender)?;
+                let withheld = self.withheld_peers(&submission, withheld)?;
                 // Our own submission coming back unchanged is recognised by its digest; any
                 // other submission's signature is checked.
                 if !self.outbox.relayed_own_submission(&submission) {
@@ -796,7 +797,6 @@ impl Inbox {
                         .await
                         .map_err(|e| reject("bad_signature", format!("submission: {e}")))?;
                 }
-                let withheld = self.withheld_peers(&submission, withheld)?;
                 let (author, key) = self.author(&sender).await?;
                 let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
                 let media = with_author(media, author);

@@ -633,14 +633,13 @@ impl Outbox {
             let mut sending = Vec::new();
             for d in dests {
                 let peer = this.peer_with_room(&d)?;
-                if d != origin {
-                    if let Some(reason) =
+                if d != origin
+                    && let Some(reason) =
                         this.relay_withheld(&origin_peer, &peer, cross_border, media_size)
-                    {
-                        tracing::info!(peer = %d, reason, "a relayed message is withheld from a peer");
-                        withheld.push(d);
-                        continue;
-                    }
+                {
+                    tracing::info!(peer = %d, reason, "a relayed message is withheld from a peer");
+                    withheld.push(d);
+                    continue;
                 }
                 sending.push(d);
             }
