@@ -66,6 +66,11 @@ pub enum MessageContent {
         sender: String,
         ts: u64,
         body: WireBody,
+        /// Whether the sender allows the host to relay this message to nodes of a region other
+        /// than the sender's node's (their `cross_border_transfer` consent). Absent (a node
+        /// before this field) means `false`; sent only when `true`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        cross_border: bool,
     },
     /// The host relays a message it sequenced; `submission` is the `submit` envelope exactly
     /// as its origin signed it.
@@ -73,7 +78,16 @@ pub enum MessageContent {
         conversation: String,
         seq: u64,
         submission: Box<Envelope>,
+        /// Only in the copy to the submission's origin: the peers the host did not relay this
+        /// message to (the sender's consent or a peer's media limit did not allow it), sorted.
+        /// Sent only when not empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        withheld: Vec<String>,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Kind `recall`.

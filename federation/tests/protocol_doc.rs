@@ -329,7 +329,7 @@ fn the_documented_community_example_is_what_the_code_produces() {
         visibility: None,
     };
     let mut e = Envelope::new(
-        "ex5",
+        "ex6",
         "a.example",
         "b.example",
         1_764_400_003_000,
@@ -351,4 +351,81 @@ fn the_documented_community_example_is_what_the_code_produces() {
         serde_json::from_value::<CommunityContent>(read.content).unwrap(),
         content
     );
+}
+
+/// The documented submission that allows transfers abroad, and the host's relay to its origin
+/// naming the peer it withheld the message from, are what the code produces and read back as
+/// `MessageContent` with those fields.
+#[test]
+fn the_documented_cross_border_submission_and_withheld_relay_are_what_the_code_produces() {
+    let doc = doc();
+    let key = test_key(&doc);
+    let mut submission = Envelope::new(
+        "ex7",
+        "a.example",
+        "b.example",
+        1_764_400_003_000,
+        Kind::Message,
+        json!(MessageContent::Submit {
+            conversation: "x1:b.example".into(),
+            message_id: "00112233445566778899aabbccddee01".into(),
+            sender: "alice@a.example".into(),
+            ts: 1_764_400_003_000,
+            body: federation::WireBody::Text {
+                text: "你好".into()
+            },
+            cross_border: true,
+        }),
+    )
+    .unwrap();
+    submission.sign(&key).unwrap();
+    let mut hosted = Envelope::new(
+        "ex8",
+        "b.example",
+        "a.example",
+        1_764_400_003_500,
+        Kind::Message,
+        json!(MessageContent::Hosted {
+            conversation: "x1:b.example".into(),
+            seq: 8,
+            submission: Box::new(submission.clone()),
+            withheld: vec!["c.example".into()],
+        }),
+    )
+    .unwrap();
+    hosted.sign(&key).unwrap();
+    for (name, e) in [
+        ("example-submission-cross-border", &submission),
+        ("example-hosted-withheld", &hosted),
+    ] {
+        let want = e.to_json().unwrap();
+        assert_eq!(
+            block(&doc, name),
+            want,
+            "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
+        );
+    }
+    let read = |name: &str| {
+        let e = Envelope::from_value(serde_json::from_str(&block(&doc, name)).unwrap()).unwrap();
+        e.verify(&key.public()).unwrap();
+        serde_json::from_value::<MessageContent>(e.content).unwrap()
+    };
+    assert!(matches!(
+        read("example-submission-cross-border"),
+        MessageContent::Submit {
+            cross_border: true,
+            ..
+        }
+    ));
+    let MessageContent::Hosted { withheld, .. } = read("example-hosted-withheld") else {
+        panic!("not a relay");
+    };
+    assert_eq!(withheld, ["c.example"]);
+    // Without the field (an older node's submission) the sender allows nothing abroad.
+    let MessageContent::Submit { cross_border, .. } =
+        serde_json::from_value(example_submission(&key).content).unwrap()
+    else {
+        panic!("not a submission");
+    };
+    assert!(!cross_border);
 }

@@ -230,6 +230,9 @@ pub enum Disclosure {
     Refused,
     /// It was queued but never sent (consent revoked, too old, or its user erased).
     Dropped,
+    /// The conversation's host did not relay it to the peer (the user's residency choice or
+    /// the peer's media limit); the host said so in its relay.
+    Withheld,
 }
 
 impl Disclosure {
@@ -238,6 +241,7 @@ impl Disclosure {
             Disclosure::Delivered => "delivered",
             Disclosure::Refused => "refused",
             Disclosure::Dropped => "dropped",
+            Disclosure::Withheld => "withheld",
         }
     }
 }
@@ -809,6 +813,24 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |tx| count_disclosure(tx, user, &peer, kind, Disclosure::Delivered, now))
             .await
+    }
+
+    /// Records that a conversation's host withheld some of `user`'s data of `kind` from each
+    /// of `peers` (it said so when it relayed the rest).
+    pub async fn record_withheld(
+        &self,
+        user: u64,
+        peers: Vec<String>,
+        kind: &'static str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            for peer in &peers {
+                count_disclosure(tx, user, peer, kind, Disclosure::Withheld, now)?;
+            }
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -307,6 +307,48 @@ pub async fn federation_on(
     federation_keys: &str,
     clock: SharedClock,
 ) -> Vec<TestNode> {
+    Box::pin(federation_apart_on(
+        nodes,
+        &[],
+        &[],
+        fakes,
+        extra,
+        federation_keys,
+        clock,
+    ))
+    .await
+}
+
+/// Like [`federation`], except that the nodes of each pair in `apart` are not peers of each
+/// other (neither lists the other), as two nodes that each federate with a third only.
+/// `own` adds configuration to single nodes: (domain, text put after `extra` in its file).
+pub async fn federation_apart(
+    nodes: &[(&str, &str)],
+    apart: &[(&str, &str)],
+    own: &[(&str, &str)],
+    extra: &str,
+) -> Vec<TestNode> {
+    Box::pin(federation_apart_on(
+        nodes,
+        apart,
+        own,
+        &[],
+        extra,
+        "retry_max_secs = 1",
+        Arc::new(SystemClock),
+    ))
+    .await
+}
+
+async fn federation_apart_on(
+    nodes: &[(&str, &str)],
+    apart: &[(&str, &str)],
+    own: &[(&str, &str)],
+    fakes: &[&FakePeer],
+    extra: &str,
+    federation_keys: &str,
+    clock: SharedClock,
+) -> Vec<TestNode> {
     struct Prepared {
         dir: tempfile::TempDir,
         domain: String,
@@ -357,16 +399,27 @@ pub async fn federation_on(
             "[server]\ndomain = \"{domain}\"\nlisten = \"127.0.0.1:{port}\"\n\
              [storage]\ndata_dir = \"{}\"\n\
              [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
-             [residency]\nregion = \"{region}\"\n{extra}\n\
+             [residency]\nregion = \"{region}\"\n{extra}\n{}\n\
              [federation]\n{federation_keys}\n",
             p.dir.path().display(),
             cert.display(),
             key.display(),
+            own.iter()
+                .filter(|(d, _)| *d == domain.as_str())
+                .map(|(_, t)| *t)
+                .collect::<Vec<_>>()
+                .join("\n"),
         );
         let others = prepared
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
+            .filter(|(_, o)| {
+                !apart.iter().any(|(x, y)| {
+                    (*x == domain.as_str() && *y == o.domain.as_str())
+                        || (*y == domain.as_str() && *x == o.domain.as_str())
+                })
+            })
             .map(|(_, o)| {
                 (
                     o.domain.as_str(),

@@ -44,3 +44,5 @@ mod federation_avatars;
 mod federation_communities;
 // Behaviour log and suggested communities (issue 23).
 mod behaviour;
+// The host re-checks residency and media limits when it relays (issue 25).
+mod federation_relay;

@@ -67,8 +67,14 @@ enum Prepared {
         ts: Millis,
         body_sealed: Vec<u8>,
         media: Option<storage::IncomingMedia>,
+        /// Peers the host withheld this node's own user's message from (only when the
+        /// submission is this node's).
+        withheld: Vec<String>,
     },
 }
+
+/// Most peers a host's relay may name as withheld.
+const MAX_WITHHELD: usize = 256;
 
 /// An envelope that passed its checks.
 #[derive(Debug)]
@@ -708,16 +714,31 @@ impl Inbox {
                 sender,
                 ts,
                 body,
+                cross_border,
             } => {
                 self.hosted_here(&conversation)?;
                 self.own_user_of(env, &sender)?;
                 let msg_id =
                     parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
                 content_ts(ts, env)?;
+                let media_size = match &body {
+                    WireBody::Media { media, .. } => Some(media.size),
+                    WireBody::Text { .. } => None,
+                };
                 let (body, media) = self.body_of(&body, &sender)?;
+                if media_size.is_some() {
+                    // The relay withholds media from a node that takes less; it needs the
+                    // receiving nodes' published limits known.
+                    let nodes = self.receiving_nodes(&conversation).await?;
+                    self.outbox
+                        .learn_limits(&nodes, std::time::Duration::from_secs(3))
+                        .await;
+                }
                 let (author, key) = self.directory.ensure(&sender).await?;
                 let body_sealed = messaging::seal_body(&key, &conversation, &msg_id, &body)?;
-                let fanout = self.outbox.relay_fanout(author, key, env.clone());
+                let fanout =
+                    self.outbox
+                        .relay_fanout(author, key, env.clone(), cross_border, media_size);
                 let media = with_author(media, author);
                 Ok(Prepared::Submit(Submission {
                     origin: env.origin.clone(),
@@ -735,6 +756,7 @@ impl Inbox {
                 conversation,
                 seq,
                 submission,
+                withheld,
             } => {
                 self.hosted_by(env, &conversation)?;
                 // Everything that needs no key first: nothing is fetched for the origin a
@@ -754,6 +776,7 @@ impl Inbox {
                     sender,
                     ts,
                     body,
+                    ..
                 } = MessageContent::deserialize(&submission.content)
                     .map_err(|e| reject("malformed", e.to_string()))?
                 else {
@@ -770,6 +793,7 @@ impl Inbox {
                     parse_msg_id(&message_id).ok_or_else(|| reject("malformed", "message_id"))?;
                 content_ts(ts, &submission)?;
                 let (body, media) = self.body_of(&body, &sender)?;
+                let withheld = self.withheld_peers(&submission, withheld)?;
                 // Our own submission coming back unchanged is recognised by its digest; any
                 // other submission's signature is checked.
                 if !self.outbox.relayed_own_submission(&submission) {
@@ -790,9 +814,66 @@ impl Inbox {
                     ts: Millis(ts),
                     body_sealed,
                     media,
+                    withheld,
                 })
             }
         }
+    }
+
+    /// The nodes of the remote members of `conv`, a conversation this node hosts.
+    async fn receiving_nodes(&self, conv: &str) -> Result<Vec<String>, Rejection> {
+        let Some(no) = self.store.conversation_no(conv.to_string()).await? else {
+            return Ok(Vec::new());
+        };
+        let remote: Vec<u64> = self
+            .store
+            .conversation_state(no)
+            .await?
+            .map(|s| {
+                s.members
+                    .iter()
+                    .map(|m| m.user)
+                    .filter(|u| u & storage::REMOTE_USER_BIT != 0)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out: Vec<String> = Vec::new();
+        for (_, r) in self.store.remote_users(remote).await? {
+            if let Some(d) = address_domain(&r.address)
+                && !out.iter().any(|o| o == d)
+            {
+                out.push(d.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `withheld` list of a host's relay: only in the copy of this node's own submission,
+    /// at most [`MAX_WITHHELD`] distinct peer domains.
+    fn withheld_peers(
+        &self,
+        submission: &Envelope,
+        withheld: Vec<String>,
+    ) -> Result<Vec<String>, Rejection> {
+        if withheld.is_empty() {
+            return Ok(withheld);
+        }
+        if submission.origin != self.peers.own_domain() {
+            return Err(reject(
+                "malformed",
+                "withheld is only for the submission's origin",
+            ));
+        }
+        if withheld.len() > MAX_WITHHELD
+            || !withheld.iter().all(|d| federation::valid_domain(d))
+            || withheld.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(reject(
+                "malformed",
+                "withheld must be distinct, sorted peer domains",
+            ));
+        }
+        Ok(withheld)
     }
 
     /// The write a prepared message needs.
@@ -815,8 +896,10 @@ impl Inbox {
                 ts,
                 body_sealed,
                 media,
+                withheld,
             } => {
-                self.store
+                let n = self
+                    .store
                     .apply_hosted_message(
                         origin,
                         envelope_id,
@@ -829,7 +912,17 @@ impl Inbox {
                         media,
                         self.clock.now(),
                     )
-                    .await?
+                    .await?;
+                if let Inbound::Applied(_) = &n
+                    && !withheld.is_empty()
+                {
+                    // The author is told, in their disclosure log, which nodes the host did
+                    // not relay their message to.
+                    self.store
+                        .record_withheld(author, withheld, "message", self.clock.now())
+                        .await?;
+                }
+                n
             }
         };
         if let (Some(id), Inbound::Applied(_)) = (fetch, &n) {

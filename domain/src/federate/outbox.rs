@@ -218,6 +218,30 @@ impl Shared {
         Ok(())
     }
 
+    /// Why the host may not relay a message from `origin`'s user to `peer` (`None`: it may):
+    /// `residency` when the user did not allow transfers abroad and the two nodes' regions
+    /// differ (or one is not known), `media_limit` when the media is larger than `peer`
+    /// published that it takes (a limit not known is not held against it; the peer refuses
+    /// on arrival).
+    fn relay_withheld(
+        &self,
+        origin: &Peer,
+        peer: &Peer,
+        cross_border: bool,
+        media_size: Option<u64>,
+    ) -> Option<&'static str> {
+        let same_region = matches!((&origin.region, &peer.region), (Some(a), Some(b)) if a == b);
+        if !cross_border && !same_region {
+            return Some("residency");
+        }
+        if let (Some(size), Some(limit)) = (media_size, self.peers.media_limit(&peer.domain))
+            && size > limit
+        {
+            return Some("media_limit");
+        }
+        None
+    }
+
     /// The residency rule for local user `user` and `peer`.
     fn residency(&self, peer: &Peer, user: u64, consented: bool) -> Result<(), Refusal> {
         if user & REMOTE_USER_BIT != 0 || consented {
@@ -524,6 +548,7 @@ impl Outbox {
                         sender: sender.clone(),
                         ts,
                         body: body.clone(),
+                        cross_border: consented,
                     }),
                 )
             };
@@ -570,6 +595,7 @@ impl Outbox {
                         conversation: conv.clone(),
                         seq,
                         submission: submission.clone(),
+                        withheld: Vec::new(),
                     }),
                 )?;
                 out.push(this.row(&env, sealer, author, vec![(author, "message")])?);
@@ -579,8 +605,20 @@ impl Outbox {
     }
 
     /// Fan-out, as host, of a member's message that arrived from their node: the original
-    /// submission, unchanged, to the node of every remote member (the sender's included).
-    pub fn relay_fanout(&self, author: u64, author_key: SecretKey, submission: Envelope) -> Fanout {
+    /// submission, unchanged, to the node of every remote member (the sender's included) —
+    /// except the nodes the host may not relay it to, whose copies are withheld (not sent, and
+    /// logged without personal data): a node of a region other than the sender's node's when
+    /// the submission does not state `cross_border`, and a node whose published media limit
+    /// is smaller than the message's media. The copy to the sender's node names the nodes
+    /// withheld, so the sender is told.
+    pub fn relay_fanout(
+        &self,
+        author: u64,
+        author_key: SecretKey,
+        submission: Envelope,
+        cross_border: bool,
+        media_size: Option<u64>,
+    ) -> Fanout {
         let this = self.inner.shared.clone();
         let submission = Box::new(submission);
         Fanout::about(author, self.inner.store.handles(), move |view| {
@@ -588,9 +626,26 @@ impl Outbox {
                 Some(storage::EventRecord::Message { seq }) => *seq,
                 _ => return Err(Refusal::Internal("no message event".into())),
             };
+            let origin = submission.origin.clone();
+            let origin_peer = this.peer_with_room(&origin)?;
+            let dests = this.remote_domains(view);
+            let mut withheld = Vec::new();
+            let mut sending = Vec::new();
+            for d in dests {
+                let peer = this.peer_with_room(&d)?;
+                if d != origin
+                    && let Some(reason) =
+                        this.relay_withheld(&origin_peer, &peer, cross_border, media_size)
+                {
+                    tracing::info!(peer = %d, reason, "a relayed message is withheld from a peer");
+                    withheld.push(d);
+                    continue;
+                }
+                sending.push(d);
+            }
+            withheld.sort();
             let mut out = Vec::new();
-            for d in this.remote_domains(view) {
-                this.peer_with_room(&d)?;
+            for d in sending {
                 let env = this.envelope(
                     &d,
                     Kind::Message,
@@ -598,6 +653,11 @@ impl Outbox {
                         conversation: view.conversation.id.clone(),
                         seq,
                         submission: submission.clone(),
+                        withheld: if d == origin {
+                            withheld.clone()
+                        } else {
+                            Vec::new()
+                        },
                     }),
                 )?;
                 out.push(this.row(&env, Some((author, &author_key)), 0, Vec::new())?);
@@ -760,7 +820,7 @@ impl Outbox {
         // queues behind it); not peers to which it was only ever dropped.
         let mut peers: Vec<String> = transfers
             .into_iter()
-            .filter(|t| t.2 != Disclosure::Dropped.name())
+            .filter(|t| t.2 != Disclosure::Dropped.name() && t.2 != Disclosure::Withheld.name())
             .map(|t| t.0)
             .collect();
         peers.extend(
@@ -891,7 +951,7 @@ impl Outbox {
             .await
             .map_err(internal)?
             .into_iter()
-            .filter(|t| t.2 != Disclosure::Dropped.name())
+            .filter(|t| t.2 != Disclosure::Dropped.name() && t.2 != Disclosure::Withheld.name())
             .map(|t| t.0)
             .collect();
         peers.extend(store.pending_peers_of(user).await.map_err(internal)?);
