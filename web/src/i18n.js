@@ -50,6 +50,8 @@ export function policyLanguage() {
  */
 export function t(key, vars) {
   let s = catalogue[key];
+  // A count of one takes the key's `_one` form where the language has one ("1 member").
+  if (vars && typeof vars.n === 'number' && plural(vars.n) === 'one' && has(`${key}_one`)) s = catalogue[`${key}_one`];
   if (s === undefined) s = key;
   if (vars) for (const [k, v] of Object.entries(vars)) s = s.split(`{${k}}`).join(String(v));
   return s;
@@ -58,6 +60,13 @@ export function t(key, vars) {
 /** Whether the catalogue has `key` (for server error codes that may have a translation). */
 export function has(key) {
   return Object.prototype.hasOwnProperty.call(catalogue, key);
+}
+
+/** The plural category of `n` in the current language (`one`, `other`, …). */
+let plurals = { lang: '', rules: /** @type {Intl.PluralRules|null} */ (null) };
+function plural(/** @type {number} */ n) {
+  if (plurals.lang !== current) plurals = { lang: current, rules: new Intl.PluralRules(current) };
+  return /** @type {Intl.PluralRules} */ (plurals.rules).select(n);
 }
 
 /** Formatters of the current language, made once (Intl objects are costly to create). */

@@ -217,5 +217,7 @@ test('Bo is suggested a community from a post he shares, only once he allows per
   // Ana, a member of the community whose post he shared, also runs this one.
   await suggested.getByRole('link', { name: WALKS }).waitFor();
   assert.equal(await suggested.getByRole('link', { name: NAME }).count(), 0, 'not one he is in');
+  // Its one member is counted in the singular (the catalogue's `_one` form).
+  await suggested.getByText('1 member', { exact: true }).waitFor();
   await check(page, 'suggested-en');
 });
