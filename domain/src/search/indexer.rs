@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::index::NewDoc;
+use super::social::Social;
 use super::{Search, SearchError, write};
+use crate::community::CommunityError;
+use crate::crypto::SecretKey;
 use crate::messaging::Body;
 use storage::{CommentRecord, MessageRecord, PostRecord, SearchChange, StoreError};
 
@@ -234,70 +237,73 @@ async fn apply(search: &Search, changed: Vec<SearchChange>) -> Result<(), Search
     Ok(())
 }
 
-/// Opens and indexes comments (their authors' keys read in one go); a comment whose author
-/// has no key any more (erased) is forgotten instead.
+/// Opens and indexes comments; a comment whose author has no key any more (erased) is
+/// forgotten instead.
 async fn index_comments(search: &Search, comments: Vec<CommentRecord>) -> Result<(), StoreError> {
-    if comments.is_empty() {
-        return Ok(());
-    }
-    let keys = search.authors(comments.iter().map(|c| c.author)).await?;
-    let s = search.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut opened = HashMap::new();
-        let mut texts = Vec::with_capacity(comments.len());
-        for c in comments {
-            let text = keys.get(&c.author).and_then(|(_, wrapped)| {
-                let key = match opened.entry(c.author) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        match s.inner.master.unwrap_data_key(c.author, wrapped) {
-                            Ok(k) => v.insert(k),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "a data key did not unwrap for search");
-                                return None;
-                            }
-                        }
-                    }
-                };
-                match crate::community::comment_text(key, &c) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a comment did not open for search");
-                        None
-                    }
-                }
-            });
-            texts.push((c, text));
-        }
-        let mut social = write(&s.inner.social);
-        for (c, text) in texts {
-            match text {
-                Some(t) => social.put_comment(&c, t),
-                None => social.drop_comment(c.id),
-            }
-        }
-    })
+    index_texts(
+        search,
+        comments,
+        Texts {
+            author: |c| c.author,
+            open: crate::community::comment_text,
+            put: |social, c, t| social.put_comment(c, t),
+            drop: |social, c| social.drop_comment(c.id),
+            what: "a comment did not open for search",
+        },
+    )
     .await
-    .map_err(|_| StoreError::Worker)
 }
 
-/// Opens and indexes posts (their authors' keys read in one go); a post whose author has no
-/// key any more (erased) is forgotten instead.
+/// Opens and indexes posts; a post whose author has no key any more (erased) is forgotten
+/// instead.
 async fn index_posts(search: &Search, posts: Vec<PostRecord>) -> Result<(), StoreError> {
-    if posts.is_empty() {
+    index_texts(
+        search,
+        posts,
+        Texts {
+            author: |p| p.author,
+            open: crate::community::post_text,
+            put: |social, p, t| social.put_post(p, t),
+            drop: |social, p| social.drop_post(p.id),
+            what: "a post did not open for search",
+        },
+    )
+    .await
+}
+
+/// How one kind of community record is opened and put into (or dropped from) the index.
+struct Texts<R> {
+    author: fn(&R) -> u64,
+    open: fn(&SecretKey, &R) -> Result<String, CommunityError>,
+    put: fn(&mut Social, &R, String),
+    drop: fn(&mut Social, &R),
+    /// The warning logged when a record's text does not open.
+    what: &'static str,
+}
+
+/// Opens the texts of `records` on the blocking pool (their authors' keys read in one go, each
+/// unwrapped once) and indexes them; a record whose author's key is gone or whose text does not
+/// open is dropped from the index instead.
+async fn index_texts<R: Send + 'static>(
+    search: &Search,
+    records: Vec<R>,
+    how: Texts<R>,
+) -> Result<(), StoreError> {
+    if records.is_empty() {
         return Ok(());
     }
-    let keys = search.authors(posts.iter().map(|p| p.author)).await?;
+    let keys = search.authors(records.iter().map(how.author)).await?;
     let s = search.clone();
     tokio::task::spawn_blocking(move || {
         let mut opened = HashMap::new();
-        let mut texts = Vec::with_capacity(posts.len());
-        for p in posts {
-            let text = keys.get(&p.author).and_then(|(_, wrapped)| {
-                let key = match opened.entry(p.author) {
+        let mut texts = Vec::with_capacity(records.len());
+        for r in records {
+            let author = (how.author)(&r);
+            let text = keys.get(&author).and_then(|(_, wrapped)| {
+                let key = match opened.entry(author) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(v) => {
-                        match s.inner.master.unwrap_data_key(p.author, wrapped) {
+                        match s.inner.master.unwrap_data_key(author, wrapped) {
                             Ok(k) => v.insert(k),
                             Err(e) => {
                                 tracing::warn!(error = %e, "a data key did not unwrap for search");
@@ -306,21 +312,21 @@ async fn index_posts(search: &Search, posts: Vec<PostRecord>) -> Result<(), Stor
                         }
                     }
                 };
-                match crate::community::post_text(key, &p) {
+                match (how.open)(key, &r) {
                     Ok(t) => Some(t),
                     Err(e) => {
-                        tracing::warn!(error = %e, "a post did not open for search");
+                        tracing::warn!(error = %e, "{}", how.what);
                         None
                     }
                 }
             });
-            texts.push((p, text));
+            texts.push((r, text));
         }
         let mut social = write(&s.inner.social);
-        for (p, text) in texts {
+        for (r, text) in texts {
             match text {
-                Some(t) => social.put_post(&p, t),
-                None => social.drop_post(p.id),
+                Some(t) => (how.put)(&mut social, &r, t),
+                None => (how.drop)(&mut social, &r),
             }
         }
     })
