@@ -331,7 +331,6 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_erasure_step_removes_the_behaviour_log_before_its_key_goes() {
-        use crate::{AuditEntry, ErasureRecord, Phase, Step};
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
         for (u, h) in [(1, "alice"), (2, "bob")] {
@@ -341,30 +340,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let audit = AuditEntry {
-            at: Millis(1),
-            actor: "node".into(),
-            action: "erasure.done".into(),
-            target: String::new(),
-            subject: None,
-            detail: String::new(),
-        };
-        let rec = ErasureRecord {
-            requested: Millis(1),
-            due: Millis(5),
-            by: "admin".into(),
-            reason: "test".into(),
-            phase: Phase::Scheduled,
-            cursor: (0, 0),
-            finished: None,
-        };
-        assert!(
-            s.schedule_erasure(1, rec, audit.clone(), None)
-                .await
-                .unwrap()
-        );
-        let step = s.erasure_step(1, Millis(10), 100, audit).await.unwrap();
-        assert_eq!(step, Step::Progress(Phase::Begun));
+        crate::tests::begin_erasure(&s, 1).await;
         assert_eq!(rows(&s).await, (1, 1), "only bob's event is left");
         assert_eq!(s.behaviour_log(2, Millis(0)).await.unwrap().len(), 1);
     }

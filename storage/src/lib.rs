@@ -631,6 +631,35 @@ mod tests {
         }
     }
 
+    /// Schedules user `user`'s erasure (asked at 1, due at 5) and runs its first step at 10,
+    /// the one that removes what goes before the user's keys do.
+    pub async fn begin_erasure(s: &Store, user: u64) {
+        let audit = AuditEntry {
+            at: Millis(1),
+            actor: "node".into(),
+            action: "erasure.done".into(),
+            target: String::new(),
+            subject: None,
+            detail: String::new(),
+        };
+        let rec = ErasureRecord {
+            requested: Millis(1),
+            due: Millis(5),
+            by: "admin".into(),
+            reason: "test".into(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        };
+        assert!(
+            s.schedule_erasure(user, rec, audit.clone(), None)
+                .await
+                .unwrap()
+        );
+        let step = s.erasure_step(user, Millis(10), 100, audit).await.unwrap();
+        assert_eq!(step, Step::Progress(Phase::Begun));
+    }
+
     /// Conversation `id` (number `no`) created at time 1 by user 1 with `others`.
     pub fn conversation(id: &str, no: u64, kind: ConvKind, others: Vec<u64>) -> NewConversation {
         NewConversation {
