@@ -272,7 +272,8 @@ export class Store {
       this.details.set(id, await api.call('GET', `/api/v1/conversations/${id}`));
       this.changed();
     } catch {
-      /* the header shows what the list knows */
+      // The header shows what the list knows; details kept from before are no longer trusted.
+      if (this.details.delete(id)) this.changed();
     }
   }
 
@@ -430,11 +431,17 @@ export class Store {
       case 'membership':
       case 'renamed':
       case 'visibility':
-        this.details.delete(ev.conversation);
+        // The open conversation keeps its details on screen until the fresh ones replace them
+        // (dropping them first drew an empty member list in between); any other is read again
+        // when it is next opened.
+        if (this.active !== ev.conversation) this.details.delete(ev.conversation);
         this.refreshConversations().then(() => {
           if (this.active === ev.conversation) {
             if (this.conversations.some((c) => c.id === ev.conversation)) this.loadDetails(ev.conversation);
-            else this.active = null;
+            else {
+              this.details.delete(ev.conversation);
+              this.active = null;
+            }
           }
           this.changed();
         });
@@ -507,10 +514,13 @@ export class Store {
   /** Runs a group change, then refreshes what it affects. */
   async groupChange(id, method, path, body) {
     await api.call(method, `/api/v1/conversations/${id}${path}`, body);
-    this.details.delete(id);
     await this.loadConversations();
+    // The details stay until the fresh ones replace them, as for a membership event.
     if (this.conversations.some((c) => c.id === id)) await this.loadDetails(id);
-    else if (this.active === id) this.active = null;
+    else {
+      this.details.delete(id);
+      if (this.active === id) this.active = null;
+    }
     this.changed();
   }
 
