@@ -376,7 +376,7 @@ pub const USERID_FRIENDQUOTA: TableDefinition<u64, (u64, u64)> =
 /// conversation (their "mark read"); unread counts are the visible messages of others above it.
 pub const USERID_CONVNO_READ: TableDefinition<(u64, u64), u64> =
     TableDefinition::new("userid_convno_read");
-// ---- Communities (小组; `storage/community.rs`) -------------------------------------------------------------------------------
+// ---- Communities (小组; `storage/community/`) --------------------------------------------------------------------------------
 
 /// `communityno_community`: community number → encoded [`super::community::CommunityRecord`] (name, description,
 /// avatar media id, public or private, owner, created).

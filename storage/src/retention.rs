@@ -47,7 +47,7 @@ pub struct Counts {
     pub security_logs: u64,
     pub federation_seen: u64,
     pub txn_ids: u64,
-    /// Communities (`storage/community.rs`): posts with their comments, comments, and
+    /// Communities (`storage/community/retention.rs`): posts with their comments, comments, and
     /// moderation log entries.
     pub community_posts: u64,
     pub community_comments: u64,

@@ -1,0 +1,364 @@
+//! Communities and their members: creating, finding and changing a community (the owner's
+//! settings), joining and leaving, and the members list (with pending requests, invitations and,
+//! for moderators, bans).
+
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::moderation::{entry, log};
+use super::visibility::facts_r;
+use super::{
+    CommunityEdit, CommunityFacts, CommunityRecord, CommunityRefusal, CommunityRole, Joined,
+    MemberRow, ModAction,
+};
+use super::{get_community_r, get_community_w, role_of, role_w};
+use crate::catalog::*;
+use crate::search::{SearchChange, note_change};
+use crate::{Store, StoreError};
+use primitives::time::Millis;
+
+pub(super) fn add_member(
+    tx: &WriteTransaction,
+    c: u64,
+    u: u64,
+    role: CommunityRole,
+    now: Millis,
+) -> Result<(), StoreError> {
+    tx.open_table(COMMUNITYNO_USERID_MEMBER)?
+        .insert((c, u), (role.code(), now.0))?;
+    tx.open_table(USERID_COMMUNITYNO)?
+        .insert((u, c), role.code())?;
+    tx.open_table(COMMUNITYNO_USERID_PENDING)?.remove((c, u))?;
+    Ok(())
+}
+
+pub(super) fn remove_member(tx: &WriteTransaction, c: u64, u: u64) -> Result<bool, StoreError> {
+    let had = tx
+        .open_table(COMMUNITYNO_USERID_MEMBER)?
+        .remove((c, u))?
+        .is_some();
+    tx.open_table(USERID_COMMUNITYNO)?.remove((u, c))?;
+    Ok(had)
+}
+
+fn pending_name(kind: u64) -> &'static str {
+    if kind == 1 { "invited" } else { "asked" }
+}
+
+fn community_facts_r(
+    tx: &ReadTransaction,
+    community: CommunityRecord,
+    viewer: u64,
+) -> Result<CommunityFacts, StoreError> {
+    let f = facts_r(tx, &community, viewer)?;
+    let pending = tx
+        .open_table(COMMUNITYNO_USERID_PENDING)?
+        .get((community.id, viewer))?
+        .map(|v| pending_name(v.value().0));
+    let members = tx
+        .open_table(COMMUNITYNO_USERID_MEMBER)?
+        .range((community.id, 0)..=(community.id, u64::MAX))?
+        .count() as u64;
+    Ok(CommunityFacts {
+        community,
+        role: f.role,
+        pending,
+        banned: f.banned,
+        members,
+    })
+}
+
+/// Whether `viewer` can see that the community exists: public ones everyone, private ones their
+/// members and those invited or asking.
+fn knows(c: &CommunityFacts) -> bool {
+    c.community.public || c.role.is_some() || c.pending.is_some()
+}
+
+impl Store {
+    /// Creates community `id` (a random number: knowing it is being told of it) owned by
+    /// `owner`; false if the number is taken.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_community(
+        &self,
+        id: u64,
+        name: String,
+        description: String,
+        avatar: Option<String>,
+        public: bool,
+        owner: u64,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            if id == 0 || get_community_w(tx, id)?.is_some() {
+                return Ok(false);
+            }
+            let rec = CommunityRecord {
+                id,
+                name: name.clone(),
+                description: description.clone(),
+                avatar: avatar.clone(),
+                public,
+                owner,
+                created: now,
+            };
+            tx.open_table(COMMUNITYNO_COMMUNITY)?
+                .insert(id, rec.encode().as_slice())?;
+            add_member(tx, id, owner, CommunityRole::Owner, now)?;
+            if let Some(a) = &avatar {
+                tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?
+                    .insert((a.as_str(), id, 0), ())?;
+            }
+            note_change(tx, SearchChange::Community(id))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// A community as `viewer` sees it; None if it does not exist or `viewer` may not know of
+    /// it (a private community they are not a member of, invited to or asking to join).
+    pub async fn community_for(
+        &self,
+        c: u64,
+        viewer: u64,
+    ) -> Result<Option<CommunityFacts>, StoreError> {
+        self.read(move |tx| {
+            let Some(rec) = get_community_r(tx, c)? else {
+                return Ok(None);
+            };
+            let f = community_facts_r(tx, rec, viewer)?;
+            Ok(knows(&f).then_some(f))
+        })
+        .await
+    }
+
+    /// Public communities with a number above `after` whose name or description contains
+    /// `q` (case-insensitive; every one without `q`), at most `limit`, in number order.
+    pub async fn public_communities(
+        &self,
+        viewer: u64,
+        q: Option<String>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<CommunityFacts>, StoreError> {
+        self.read(move |tx| {
+            let q = q.map(|q| q.to_lowercase());
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(COMMUNITYNO_COMMUNITY)?
+                .range(after.saturating_add(1)..)?
+            {
+                let (k, v) = row?;
+                let rec = CommunityRecord::decode(k.value(), v.value())?;
+                if !rec.public {
+                    continue;
+                }
+                if let Some(q) = &q
+                    && !rec.name.to_lowercase().contains(q.as_str())
+                    && !rec.description.to_lowercase().contains(q.as_str())
+                {
+                    continue;
+                }
+                out.push(community_facts_r(tx, rec, viewer)?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The communities `user` is a member of, in number order.
+    pub async fn communities_of(&self, user: u64) -> Result<Vec<CommunityFacts>, StoreError> {
+        self.read(move |tx| {
+            let ids: Vec<u64> = tx
+                .open_table(USERID_COMMUNITYNO)?
+                .range((user, 0)..=(user, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::new();
+            for c in ids {
+                if let Some(rec) = get_community_r(tx, c)? {
+                    out.push(community_facts_r(tx, rec, user)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The owner changes the settings (logged).
+    pub async fn update_community(
+        &self,
+        c: u64,
+        actor: u64,
+        edit: CommunityEdit,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(mut rec) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            match role_w(tx, c, actor)? {
+                Some(CommunityRole::Owner) => {}
+                Some(_) => {
+                    return Ok(Err(CommunityRefusal::Forbidden(
+                        "only the owner changes the community's settings",
+                    )));
+                }
+                None => return Ok(Err(CommunityRefusal::NotFound)),
+            }
+            if let Some(n) = &edit.name {
+                rec.name = n.clone();
+            }
+            if let Some(d) = &edit.description {
+                rec.description = d.clone();
+            }
+            if let Some(p) = edit.public {
+                rec.public = p;
+            }
+            if let Some(a) = &edit.avatar {
+                let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+                if let Some(old) = &rec.avatar {
+                    refs.remove((old.as_str(), c, 0))?;
+                }
+                if let Some(new) = a {
+                    refs.insert((new.as_str(), c, 0), ())?;
+                }
+                rec.avatar = a.clone();
+            }
+            tx.open_table(COMMUNITYNO_COMMUNITY)?
+                .insert(c, rec.encode().as_slice())?;
+            note_change(tx, SearchChange::Community(c))?;
+            log(tx, c, entry(now, actor, ModAction::Update, 0))?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// `user` joins: a public community at once, a private one when invited (otherwise the
+    /// request waits for a moderator).
+    pub async fn join_community(
+        &self,
+        c: u64,
+        user: u64,
+        now: Millis,
+    ) -> Result<Result<Joined, CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(rec) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if role_w(tx, c, user)?.is_some() {
+                return Ok(Ok(Joined::Member));
+            }
+            let pending = tx
+                .open_table(COMMUNITYNO_USERID_PENDING)?
+                .get((c, user))?
+                .map(|v| v.value().0);
+            if tx
+                .open_table(COMMUNITYNO_USERID_BAN)?
+                .get((c, user))?
+                .is_some()
+            {
+                return Ok(Err(CommunityRefusal::Banned));
+            }
+            if rec.public || pending == Some(1) {
+                add_member(tx, c, user, CommunityRole::Member, now)?;
+                Ok(Ok(Joined::Member))
+            } else {
+                tx.open_table(COMMUNITYNO_USERID_PENDING)?
+                    .insert((c, user), (0, now.0, 0))?;
+                Ok(Ok(Joined::Requested))
+            }
+        })
+        .await
+    }
+
+    /// `user` leaves (or withdraws their request). The owner cannot leave.
+    pub async fn leave_community(
+        &self,
+        c: u64,
+        user: u64,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            if get_community_w(tx, c)?.is_none() {
+                return Ok(Err(CommunityRefusal::NotFound));
+            }
+            match role_w(tx, c, user)? {
+                Some(CommunityRole::Owner) => Ok(Err(CommunityRefusal::Conflict(
+                    "the owner cannot leave the community",
+                ))),
+                Some(_) => {
+                    remove_member(tx, c, user)?;
+                    Ok(Ok(()))
+                }
+                None => {
+                    let had = tx
+                        .open_table(COMMUNITYNO_USERID_PENDING)?
+                        .remove((c, user))?
+                        .is_some();
+                    Ok(if had {
+                        Ok(())
+                    } else {
+                        Err(CommunityRefusal::NotFound)
+                    })
+                }
+            }
+        })
+        .await
+    }
+
+    /// Members (with roles), then pending requests and invitations, then (for moderators)
+    /// bans as role None with pending "banned". None if `viewer` is not a member.
+    pub async fn community_members(
+        &self,
+        c: u64,
+        viewer: u64,
+    ) -> Result<Option<Vec<MemberRow>>, StoreError> {
+        self.read(move |tx| {
+            let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
+            let Some(mine) = role_of(&t, c, viewer)? else {
+                return Ok(None);
+            };
+            let mut out = Vec::new();
+            for row in t.range((c, 0)..=(c, u64::MAX))? {
+                let (k, v) = row?;
+                let (role, joined) = v.value();
+                out.push(MemberRow {
+                    user: k.value().1,
+                    role: Some(CommunityRole::from_code(role)?),
+                    pending: None,
+                    since: Millis(joined),
+                });
+            }
+            if mine.moderates() {
+                for row in tx
+                    .open_table(COMMUNITYNO_USERID_PENDING)?
+                    .range((c, 0)..=(c, u64::MAX))?
+                {
+                    let (k, v) = row?;
+                    let (kind, at, _) = v.value();
+                    out.push(MemberRow {
+                        user: k.value().1,
+                        role: None,
+                        pending: Some(pending_name(kind)),
+                        since: Millis(at),
+                    });
+                }
+                for row in tx
+                    .open_table(COMMUNITYNO_USERID_BAN)?
+                    .range((c, 0)..=(c, u64::MAX))?
+                {
+                    let (k, v) = row?;
+                    out.push(MemberRow {
+                        user: k.value().1,
+                        role: None,
+                        pending: Some("banned"),
+                        since: Millis(v.value().0),
+                    });
+                }
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
+}

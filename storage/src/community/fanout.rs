@@ -1,0 +1,184 @@
+//! The post fan-out job: a new post's or comment's events are queued with it
+//! (`queue_fanout`) and written after its commit by [`Store::fan_out_step`], a bounded batch of
+//! members per transaction, to those who may see it.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::visibility::{Facts, are_friends_w, may_see};
+use super::{CommunityRecord, CommunityRole, PostRecord, PostVisibility, Wake};
+use super::{get_community_w, get_post_w};
+use crate::catalog::*;
+use crate::messaging::{EventRecord, next_pos};
+use crate::{Store, StoreError};
+
+/// Members read in one fan-out transaction.
+pub const FANOUT_BATCH: usize = 256;
+
+/// Queues the events of a new post (`comment` 0) or comment, to be written after the commit by
+/// [`Store::fan_out_step`] in bounded transactions — never by reading every member in the
+/// write that stores the post. Returns the job's number.
+pub(super) fn queue_fanout(
+    tx: &WriteTransaction,
+    c: u64,
+    post: u64,
+    comment: u64,
+) -> Result<u64, StoreError> {
+    let job = crate::take_numbers(tx, "next_fanout", 1)?;
+    tx.open_table(FANOUTNO_JOB)?
+        .insert(job, (c, post, comment, 0))?;
+    Ok(job)
+}
+
+/// Of the members from `from` on (at most `batch`), those who may see `post`, each given an
+/// event at one new position. Returns (users, pos) and the next member to read (None: done).
+fn announce_batch(
+    tx: &WriteTransaction,
+    community: &CommunityRecord,
+    post: &PostRecord,
+    comment: u64,
+    from: u64,
+    batch: usize,
+) -> Result<(Wake, Option<u64>), StoreError> {
+    let members: Vec<(u64, CommunityRole)> = {
+        let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
+        let mut out = Vec::new();
+        for row in t
+            .range((community.id, from)..=(community.id, u64::MAX))?
+            .take(batch.max(1))
+        {
+            let (k, v) = row?;
+            out.push((k.value().1, CommunityRole::from_code(v.value().0)?));
+        }
+        out
+    };
+    let next = if members.len() < batch.max(1) {
+        None
+    } else {
+        members.last().and_then(|(u, _)| u.checked_add(1))
+    };
+    let mut users = Vec::new();
+    for (u, role) in members {
+        let f = Facts {
+            community_public: community.public,
+            role: Some(role),
+            banned: false,
+            is_author: u == post.author,
+            friends: post.visibility == PostVisibility::Friends
+                && u != post.author
+                && are_friends_w(tx, post.author, u)?,
+        };
+        if may_see(post.visibility, &f) {
+            users.push(u);
+        }
+    }
+    if users.is_empty() {
+        return Ok(((users, 0), next));
+    }
+    let pos = next_pos(tx)?;
+    let ev = EventRecord::Community {
+        community: community.id,
+        post: post.id,
+        comment,
+    }
+    .encode();
+    let mut events = tx.open_table(USERID_POS_EVENT)?;
+    for u in &users {
+        events.insert((*u, pos), ev.as_slice())?;
+    }
+    Ok(((users, pos), next))
+}
+
+impl Store {
+    /// Writes the next batch (at most `batch` members) of fan-out job `job`'s events in one
+    /// transaction. Returns the users woken and their position, or None once the job is done
+    /// (or its post is gone); each step reads on from where the last one stopped.
+    pub async fn fan_out_step(&self, job: u64, batch: usize) -> Result<Option<Wake>, StoreError> {
+        self.write(move |tx| {
+            let Some((c, p, comment, from)) =
+                tx.open_table(FANOUTNO_JOB)?.get(job)?.map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            let found = match (get_community_w(tx, c)?, get_post_w(tx, p)?) {
+                (Some(community), Some(post)) if post.community == c => Some((community, post)),
+                _ => None,
+            };
+            let Some((community, post)) = found else {
+                tx.open_table(FANOUTNO_JOB)?.remove(job)?;
+                return Ok(None);
+            };
+            let (wake, next) = announce_batch(tx, &community, &post, comment, from, batch)?;
+            match next {
+                Some(n) => {
+                    tx.open_table(FANOUTNO_JOB)?
+                        .insert(job, (c, p, comment, n))?;
+                }
+                None => {
+                    tx.open_table(FANOUTNO_JOB)?.remove(job)?;
+                }
+            }
+            Ok(Some(wake))
+        })
+        .await
+    }
+
+    /// Fan-out jobs not finished (left by a stop between a post's commit and its events).
+    pub async fn fan_out_jobs(&self) -> Result<Vec<u64>, StoreError> {
+        self.read(|tx| {
+            tx.open_table(FANOUTNO_JOB)?
+                .iter()?
+                .map(|r| r.map(|(k, _)| k.value()).map_err(StoreError::from))
+                .collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::community::tests::seal;
+    use primitives::time::Millis;
+
+    /// A post's events are written after it, a bounded batch of members per transaction, to
+    /// every member who may see it; a job a stop cut short is still listed, to be finished.
+    #[tokio::test]
+    async fn a_posts_events_reach_every_member_in_bounded_batches_after_the_post() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let now = Millis(10);
+        assert!(
+            store
+                .create_community(7, "big".into(), String::new(), None, true, 1, now)
+                .await
+                .unwrap()
+        );
+        for m in 2..=7 {
+            store.join_community(7, m, now).await.unwrap().unwrap();
+        }
+        let (_, job) = store
+            .create_post(7, 1, PostVisibility::Members, Vec::new(), now, seal)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.fan_out_jobs().await.unwrap(),
+            [job],
+            "queued with the post"
+        );
+        let mut woken = Vec::new();
+        let mut steps = 0;
+        while let Some((users, pos)) = store.fan_out_step(job, 2).await.unwrap() {
+            assert!(users.len() <= 2, "one batch at most: {users:?}");
+            assert!(users.is_empty() || pos > 0);
+            woken.extend(users);
+            steps += 1;
+            assert!(steps < 10, "the job ends");
+        }
+        woken.sort_unstable();
+        assert_eq!(woken, (1..=7).collect::<Vec<u64>>());
+        assert!(steps >= 4, "seven members in batches of two: {steps}");
+        assert!(store.fan_out_jobs().await.unwrap().is_empty());
+        assert_eq!(store.fan_out_step(job, 2).await.unwrap(), None);
+    }
+}

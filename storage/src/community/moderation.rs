@@ -1,0 +1,221 @@
+//! Moderation: a moderator's actions on members ([`Store::moderate`]), each community's
+//! moderation log (writing an entry, reading it), and the rule of who may remove a post or a
+//! comment (its author, or a moderator, logged).
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::communities::{add_member, remove_member};
+use super::{CommunityRefusal, CommunityRole, ModAction, ModLogRecord, Moderation};
+use super::{get_community_w, role_of, role_w};
+use crate::catalog::*;
+use crate::{Store, StoreError};
+use primitives::time::Millis;
+
+pub(super) fn log(
+    tx: &WriteTransaction,
+    c: u64,
+    mut entry: ModLogRecord,
+) -> Result<(), StoreError> {
+    let mut t = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
+    let seq = match t.range((c, 0)..=(c, u64::MAX))?.next_back() {
+        Some(row) => row?.0.value().1 + 1,
+        None => 1,
+    };
+    entry.seq = seq;
+    t.insert((c, seq), entry.encode().as_slice())?;
+    Ok(())
+}
+
+/// Whether `removal.actor` may remove what `removal.target` wrote in community `c`: its author
+/// may, silently; a moderator may, and `removal` goes into the community's log; any other
+/// member is refused with `forbidden`, and a non-member is told nothing exists.
+pub(super) fn author_or_moderator(
+    tx: &WriteTransaction,
+    c: u64,
+    removal: ModLogRecord,
+    forbidden: &'static str,
+) -> Result<Result<(), CommunityRefusal>, StoreError> {
+    if removal.actor == removal.target {
+        return Ok(Ok(()));
+    }
+    match role_w(tx, c, removal.actor)? {
+        Some(r) if r.moderates() => {
+            log(tx, c, removal)?;
+            Ok(Ok(()))
+        }
+        Some(_) => Ok(Err(CommunityRefusal::Forbidden(forbidden))),
+        None => Ok(Err(CommunityRefusal::NotFound)),
+    }
+}
+
+pub(super) fn entry(at: Millis, actor: u64, action: ModAction, target: u64) -> ModLogRecord {
+    ModLogRecord {
+        seq: 0,
+        at,
+        actor,
+        action,
+        target,
+        post: 0,
+        comment: 0,
+        role: None,
+    }
+}
+
+impl Store {
+    /// A moderator's action on a member, logged in the community's log.
+    pub async fn moderate(
+        &self,
+        c: u64,
+        actor: u64,
+        action: Moderation,
+        now: Millis,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.write(move |tx| {
+            let Some(_rec) = get_community_w(tx, c)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            let Some(mine) = role_w(tx, c, actor)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            if !mine.moderates() {
+                return Ok(Err(CommunityRefusal::Forbidden(
+                    "only the community's moderators do this",
+                )));
+            }
+            let target = match action {
+                Moderation::Admit(u)
+                | Moderation::Reject(u)
+                | Moderation::RemoveMember(u)
+                | Moderation::Ban(u)
+                | Moderation::Unban(u)
+                | Moderation::SetRole(u, _) => u,
+            };
+            let theirs = role_w(tx, c, target)?;
+            // Nobody acts on someone of their own rank or above (the owner on themselves).
+            if let Some(r) = theirs
+                && r >= mine
+                && !matches!(action, Moderation::Admit(_))
+            {
+                return Ok(Err(CommunityRefusal::Forbidden(
+                    "moderators act on members; only the owner acts on moderators",
+                )));
+            }
+            let mut e = entry(now, actor, ModAction::Update, target);
+            match action {
+                Moderation::Admit(u) => {
+                    if theirs.is_some() {
+                        return Ok(Ok(()));
+                    }
+                    if tx
+                        .open_table(COMMUNITYNO_USERID_BAN)?
+                        .get((c, u))?
+                        .is_some()
+                    {
+                        return Ok(Err(CommunityRefusal::Conflict(
+                            "the user is banned; unban them first",
+                        )));
+                    }
+                    let asked = tx
+                        .open_table(COMMUNITYNO_USERID_PENDING)?
+                        .get((c, u))?
+                        .map(|v| v.value().0);
+                    match asked {
+                        Some(0) => {
+                            add_member(tx, c, u, CommunityRole::Member, now)?;
+                            e.action = ModAction::Approve;
+                        }
+                        Some(_) => return Ok(Ok(())),
+                        None => {
+                            tx.open_table(COMMUNITYNO_USERID_PENDING)?
+                                .insert((c, u), (1, now.0, actor))?;
+                            e.action = ModAction::Invite;
+                        }
+                    }
+                }
+                Moderation::Reject(u) => {
+                    if tx
+                        .open_table(COMMUNITYNO_USERID_PENDING)?
+                        .remove((c, u))?
+                        .is_none()
+                    {
+                        return Ok(Err(CommunityRefusal::NotFound));
+                    }
+                    e.action = ModAction::Reject;
+                }
+                Moderation::RemoveMember(u) => {
+                    if !remove_member(tx, c, u)? {
+                        return Ok(Err(CommunityRefusal::NotFound));
+                    }
+                    e.action = ModAction::RemoveMember;
+                }
+                Moderation::Ban(u) => {
+                    if u == actor {
+                        return Ok(Err(CommunityRefusal::Conflict("you cannot ban yourself")));
+                    }
+                    remove_member(tx, c, u)?;
+                    tx.open_table(COMMUNITYNO_USERID_PENDING)?.remove((c, u))?;
+                    tx.open_table(COMMUNITYNO_USERID_BAN)?
+                        .insert((c, u), (now.0, actor))?;
+                    e.action = ModAction::Ban;
+                }
+                Moderation::Unban(u) => {
+                    if tx
+                        .open_table(COMMUNITYNO_USERID_BAN)?
+                        .remove((c, u))?
+                        .is_none()
+                    {
+                        return Ok(Err(CommunityRefusal::NotFound));
+                    }
+                    e.action = ModAction::Unban;
+                }
+                Moderation::SetRole(u, role) => {
+                    if mine != CommunityRole::Owner {
+                        return Ok(Err(CommunityRefusal::Forbidden(
+                            "only the owner appoints moderators",
+                        )));
+                    }
+                    if theirs.is_none() {
+                        return Ok(Err(CommunityRefusal::NotFound));
+                    }
+                    if role == CommunityRole::Owner {
+                        return Ok(Err(CommunityRefusal::Conflict("a community has one owner")));
+                    }
+                    add_member(tx, c, u, role, now)?;
+                    e.action = ModAction::SetRole;
+                    e.role = Some(role);
+                }
+            }
+            log(tx, c, e)?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// The moderation log, newest first, below `before`; None unless `viewer` moderates.
+    pub async fn moderation_log(
+        &self,
+        c: u64,
+        viewer: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<ModLogRecord>>, StoreError> {
+        self.read(move |tx| {
+            match role_of(&tx.open_table(COMMUNITYNO_USERID_MEMBER)?, c, viewer)? {
+                Some(r) if r.moderates() => {}
+                _ => return Ok(None),
+            }
+            let mut out = Vec::new();
+            for row in tx
+                .open_table(COMMUNITYNO_SEQ_MODLOG)?
+                .range((c, 0)..(c, before))?
+                .rev()
+                .take(limit)
+            {
+                let (k, v) = row?;
+                out.push(ModLogRecord::decode(k.value().1, v.value())?);
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
+}
