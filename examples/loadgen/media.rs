@@ -24,8 +24,10 @@ use shanliao_client::{
 };
 
 use crate::jpeg::Photo;
+use crate::nodes::{NO_RATE_LIMITS, NodeProc, cpu_secs_of, endpoint};
 use crate::tap::Tap;
-use crate::{Args, NO_RATE_LIMITS, NodeProc, account, cpu_secs_of, endpoint, progress};
+use crate::traffic::account;
+use crate::{Args, progress};
 
 const DOMAINS: [&str; 3] = ["a.test", "b.test", "c.test"];
 const HANDLES: [&str; 3] = ["alice", "bob", "carol"];
