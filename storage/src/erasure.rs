@@ -490,8 +490,10 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     );
     {
         super::sentlog::flush(tx)?;
+        // Every key of theirs, whatever its device and txn id strings: up to the next user's.
+        let next = user.checked_add(1).ok_or(StoreError::Corrupt("user id"))?;
         let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
-        sent.retain(|k, _| k.0 != user)?;
+        sent.retain_in((user, "", "")..(next, "", ""), |_, _| false)?;
     }
     remove_user_range!(tx, USERID_POS_EVENT, (user, 0), (user, u64::MAX));
     super::friends::erase_friend_rows(tx, user)?;
@@ -522,8 +524,6 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
 /// Leaves every conversation (with a `left` event the others see).
 fn memberships(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     leave_everywhere(tx, user)?;
-    tx.open_table(USERPAIR_CONVNO)?
-        .retain(|k, _| k.0 != user && k.1 != user)?;
     Ok(())
 }
 
@@ -604,8 +604,10 @@ pub fn messages(
     })
 }
 
-/// Removes `user` from every conversation they are in, each with a `left` event. Returns the
-/// members left behind (to wake) and the last event position.
+/// Removes `user` from every conversation they are in, each with a `left` event, and the
+/// user-pair index of their direct conversations (a direct conversation keeps its two
+/// members until one of them is erased, so the pair is found from its members here, not by a
+/// scan of the index). Returns the members left behind (to wake) and the last event position.
 pub fn leave_everywhere(tx: &WriteTransaction, user: u64) -> Result<(Vec<u64>, u64), StoreError> {
     let convs: Vec<u64> = tx
         .open_table(USERID_CONVNO)?
@@ -616,6 +618,15 @@ pub fn leave_everywhere(tx: &WriteTransaction, user: u64) -> Result<(Vec<u64>, u
     let mut pos = 0;
     for no in convs {
         if let Some(s) = load_state_w(tx, no)? {
+            if s.conversation.kind == super::ConvKind::Direct
+                && let [a, b] = s.members.as_slice()
+            {
+                let pair = (a.user.min(b.user), a.user.max(b.user));
+                let mut pairs = tx.open_table(USERPAIR_CONVNO)?;
+                if pairs.get(pair)?.is_some_and(|v| v.value() == no) {
+                    pairs.remove(pair)?;
+                }
+            }
             others.extend(s.members.iter().map(|m| m.user).filter(|u| *u != user));
         }
         tx.open_table(CONVNO_USERID_MEMBER)?.remove((no, user))?;
@@ -723,6 +734,7 @@ mod tests {
         store.handles().load(key.clone(), Vec::new());
         account(&store, 1, "gone").await;
         account(&store, 2, "stays").await;
+        account(&store, 3, "also").await;
         store
             .create_conversation(crate::tests::conversation(
                 "c:x",
@@ -733,6 +745,9 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        let mut theirs = crate::tests::conversation("c:y", 10, ConvKind::Direct, vec![2]);
+        theirs.creator = 3;
+        store.create_conversation(theirs).await.unwrap().unwrap();
         for (n, author) in [(1u64, 1u64), (2, 2), (3, 1)] {
             store
                 .send_message(NewMessage {
@@ -836,6 +851,18 @@ mod tests {
         );
         assert_eq!(sends_of(&store, 1).await, 0, "and gone, from the log too");
         assert_eq!(sends_of(&store, 2).await, 1, "not the other user's");
+        let pairs = store
+            .read(|tx| {
+                let t = tx.open_table(USERPAIR_CONVNO)?;
+                Ok((t.get((1, 2))?.is_some(), t.get((2, 3))?.is_some()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            pairs,
+            (false, true),
+            "their direct conversation leaves the pair index; the others' stays"
+        );
         assert!(store.due_erasures(Millis(10)).await.unwrap().is_empty());
         // Running it again does nothing.
         assert_eq!(

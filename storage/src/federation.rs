@@ -288,8 +288,10 @@ pub struct FanoutView<'a> {
     pub cross_border: &'a [u64],
 }
 
-/// Builds the envelopes a write sends to other nodes. Runs inside the write transaction (so
-/// the queue rows commit with the data), possibly more than once.
+/// Plans what a write sends to other nodes — who receives it, whether the residency rule and
+/// the peers' queues allow it — and builds the queue rows (sealed, unsigned envelopes; the
+/// delivery side signs). Runs inside the write transaction (so the queue rows commit with the
+/// data), possibly more than once.
 #[derive(Clone)]
 pub struct Fanout {
     build: std::sync::Arc<FanoutFn>,

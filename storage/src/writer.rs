@@ -189,7 +189,12 @@ impl Drop for Writer {
         // Closing the queue lets the thread finish what is queued and exit.
         self.queue.take();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // The last `Store` can go on the writer thread itself (a job that held a clone is
+            // dropped there): the thread cannot wait for itself, and needs not — the queue is
+            // closed, so it leaves its loop once this job is done, releasing the database.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -447,6 +452,59 @@ mod tests {
             results.push(h.await.unwrap());
         }
         results
+    }
+
+    /// Drops the writer it holds only once told to, and reports whether that drop panicked.
+    struct LastHandle {
+        writer: Option<Arc<Writer>>,
+        go: std::sync::mpsc::Receiver<()>,
+        done: std::sync::mpsc::Sender<bool>,
+    }
+
+    impl Drop for LastHandle {
+        fn drop(&mut self) {
+            let _ = self.go.recv_timeout(Duration::from_secs(30));
+            let writer = self.writer.take();
+            let fine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(writer)));
+            let _ = self.done.send(fine.is_ok());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_may_hold_the_last_handle_to_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.redb");
+        let db = Arc::new(Database::create(&path).unwrap());
+        let writer = Arc::new(Writer::start(db, 8, FLUSH_DEFERRED).unwrap());
+        let (go, wait) = std::sync::mpsc::channel();
+        let (done, report) = std::sync::mpsc::channel();
+        let held = std::sync::Mutex::new(Some(LastHandle {
+            writer: Some(writer.clone()),
+            go: wait,
+            done,
+        }));
+        let job: Job = Box::new(move |_| {
+            let _ = &held;
+            Ok(Box::new(0u64) as Output)
+        });
+        writer.submit(job, Durability::Immediate).await.unwrap();
+        // Once this handle is gone, the job's is the last; it goes on the writer thread.
+        drop(writer);
+        go.send(()).unwrap();
+        let fine =
+            tokio::task::spawn_blocking(move || report.recv_timeout(Duration::from_secs(30)))
+                .await
+                .unwrap()
+                .unwrap();
+        assert!(fine, "dropping the last writer on its own thread panicked");
+        // And the thread then ends, releasing the database (bounded wait for a state).
+        for _ in 0..1000 {
+            if Database::open(&path).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the writer thread did not release the database");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,13 @@
-//! `Outbox`: everything this node sends to peers. It builds signed envelopes, decides (inside
-//! the write transaction, through the storage layer's `Fanout` hook) which peers a write goes
-//! to and whether the residency rule allows it, and runs one delivery worker per peer.
+//! `Outbox`: everything this node sends to peers. It decides (inside the write transaction,
+//! through the storage layer's `Fanout` hook) which peers a write goes to and whether the
+//! residency rule allows it, and queues the envelopes that implies, sealed but not yet
+//! signed; it runs one delivery worker per peer, which signs what it sends.
 //!
 //! Delivery: a worker takes the oldest queued envelopes for its peer (at most
-//! [`federation::MAX_TXN_ENVELOPES`] and about 1 MiB), sends them as one transaction whose id is
+//! [`federation::MAX_TXN_ENVELOPES`] and about 1 MiB), signs them on the blocking pool (and
+//! the `submit` a hosted message carries, when it is this node's own; [`sign_queued`]) — so no
+//! write transaction, and no other write behind it, waits for an ed25519 signature — and
+//! sends them as one transaction whose id is
 //! the range of queue numbers it holds, and removes what the peer answered for. A failed
 //! attempt waits 1 s, then 2 s, 4 s … up to `federation.retry_max_secs` (each wait drawn
 //! uniformly from its upper half, so peers coming back are not stampeded); the wait ends at
@@ -69,8 +73,8 @@ struct Worker {
     progress: Arc<Notify>,
 }
 
-/// What fan-out functions need: it holds no database handle, because fan-outs run (and are
-/// dropped) on the database's writer thread, which must never drop the last `Store`.
+/// What fan-out functions and delivery workers share: peers, the queue's key, the clock, the
+/// queue counts. Fan-outs run on the database's writer thread, so it holds nothing slow.
 #[derive(Debug)]
 struct Shared {
     queue_key: SecretKey,
@@ -96,6 +100,11 @@ const SENT_DIGESTS_MAX: usize = 20_000;
 /// Hash of an envelope id → SHA-256 of the canonical JSON of the whole signed envelope, and the
 /// id hashes in sending order. Two ids sharing a hash can only make a lookup miss (the digest
 /// still has to match), never accept anything.
+/// An envelope of this node before its signature: what the queue holds. Only the delivery
+/// worker signs it ([`sign_queued`]), outside any write transaction.
+#[derive(Debug, Clone)]
+struct Unsigned(Envelope);
+
 #[derive(Debug, Default)]
 struct SentDigests {
     by_id: HashMap<u64, [u8; 32]>,
@@ -138,10 +147,20 @@ impl Shared {
         self.peers.own_domain()
     }
 
-    /// A signed envelope from this node.
+    /// A signed envelope from this node, for a request sent at once (not queued).
     fn envelope(&self, dest: &str, kind: Kind, content: Value) -> Result<Envelope, Refusal> {
+        let Unsigned(mut e) = self.unsigned(dest, kind, content)?;
+        e.sign(&self.peers.node_keys().current())
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        Ok(e)
+    }
+
+    /// An envelope from this node for the queue: its id and time fixed now, its signature
+    /// added by the delivery worker when it sends it ([`sign_queued`]), so no write
+    /// transaction waits for an ed25519 signature.
+    fn unsigned(&self, dest: &str, kind: Kind, content: Value) -> Result<Unsigned, Refusal> {
         let id = crypto::random_id(16).map_err(|e| Refusal::Internal(e.to_string()))?;
-        let mut e = Envelope::new(
+        Envelope::new(
             &id,
             self.own_domain(),
             dest,
@@ -149,20 +168,19 @@ impl Shared {
             kind,
             content,
         )
-        .map_err(|e| Refusal::Internal(e.to_string()))?;
-        e.sign(&self.peers.node_keys().current())
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
-        Ok(e)
+        .map(Unsigned)
+        .map_err(|e| Refusal::Internal(e.to_string()))
     }
 
     /// A queue row for `env`, sealed under `sealer`'s key (or the node's outbound key).
     fn row(
         &self,
-        env: &Envelope,
+        env: &Unsigned,
         sealer: Option<(u64, &SecretKey)>,
         subject: u64,
         transfers: Vec<(u64, &'static str)>,
     ) -> Result<Outgoing, Refusal> {
+        let env = &env.0;
         let json = env
             .to_json()
             .map_err(|e| Refusal::Internal(e.to_string()))?;
@@ -539,7 +557,7 @@ impl Outbox {
                 .ok_or_else(|| Refusal::Internal("author is not a member".into()))?;
             let consented = view.cross_border.contains(&author);
             let submit = |dest: &str| {
-                this.envelope(
+                this.unsigned(
                     dest,
                     Kind::Message,
                     json!(MessageContent::Submit {
@@ -565,7 +583,6 @@ impl Outbox {
                 let peer = this.peer_with_room(&host)?;
                 this.residency(&peer, author, consented)?;
                 let env = submit(&host)?;
-                this.remember_sent(&env);
                 return Ok(vec![this.row(
                     &env,
                     sealer,
@@ -585,10 +602,11 @@ impl Outbox {
                 let peer = this.peer_with_room(d)?;
                 this.residency(&peer, author, consented)?;
             }
-            let submission = Box::new(submit(this.own_domain())?);
+            // Signed by each delivery worker with the envelope around it (`sign_queued`).
+            let submission = Box::new(submit(this.own_domain())?.0);
             let mut out = Vec::with_capacity(dests.len());
             for d in &dests {
-                let env = this.envelope(
+                let env = this.unsigned(
                     d,
                     Kind::Message,
                     json!(MessageContent::Hosted {
@@ -646,7 +664,7 @@ impl Outbox {
             withheld.sort();
             let mut out = Vec::new();
             for d in sending {
-                let env = this.envelope(
+                let env = this.unsigned(
                     &d,
                     Kind::Message,
                     json!(MessageContent::Hosted {
@@ -696,7 +714,7 @@ impl Outbox {
                         role: role_name(m.role).to_string(),
                     });
                 }
-                let env = this.envelope(
+                let env = this.unsigned(
                     &d,
                     Kind::Membership,
                     json!(MembershipContent::State {
@@ -739,7 +757,7 @@ impl Outbox {
                 let sender = this
                     .address(view, author)
                     .ok_or_else(|| Refusal::Internal("author is not a member".into()))?;
-                let env = this.envelope(
+                let env = this.unsigned(
                     &host,
                     Kind::Recall,
                     json!(RecallContent::Request {
@@ -759,7 +777,7 @@ impl Outbox {
             let mut out = Vec::new();
             for d in this.remote_domains(view) {
                 this.peer_with_room(&d)?;
-                let env = this.envelope(
+                let env = this.unsigned(
                     &d,
                     Kind::Recall,
                     json!(RecallContent::Hosted {
@@ -784,7 +802,7 @@ impl Outbox {
         let host = conversation_host(conv_id).unwrap_or_default().to_string();
         self.check_residency(actor, std::slice::from_ref(&host))
             .await?;
-        let env = self.envelope(
+        let env = self.inner.shared.unsigned(
             &host,
             Kind::Membership,
             json!(MembershipContent::Request {
@@ -834,7 +852,7 @@ impl Outbox {
         let mut rows = Vec::new();
         for p in &peers {
             let reference = format!("{user:016x}");
-            let env = self.envelope(
+            let env = self.inner.shared.unsigned(
                 p,
                 Kind::Erasure,
                 json!(federation::ErasureContent {
@@ -845,7 +863,7 @@ impl Outbox {
             let expected = super::inbox::erasure_ack_digest(&federation::ErasureAckContent {
                 user: address.to_string(),
                 reference,
-                erasure: env.id.clone(),
+                erasure: env.0.id.clone(),
             });
             rows.push((self.inner.shared.row(&env, None, 0, Vec::new())?, expected));
         }
@@ -875,7 +893,7 @@ impl Outbox {
         reference: &str,
         erasure: &str,
     ) -> Result<Outgoing, Refusal> {
-        let env = self.envelope(
+        let env = self.inner.shared.unsigned(
             dest,
             Kind::ErasureAck,
             json!(federation::ErasureAckContent {
@@ -998,7 +1016,10 @@ impl Outbox {
         content: federation::FriendContent,
     ) -> Result<Outgoing, Refusal> {
         self.check_residency(user, &[dest.to_string()]).await?;
-        let env = self.envelope(dest, Kind::Friend, json!(content))?;
+        let env = self
+            .inner
+            .shared
+            .unsigned(dest, Kind::Friend, json!(content))?;
         self.inner
             .shared
             .row(&env, Some((user, key)), user, vec![(user, "friend")])
@@ -1035,7 +1056,7 @@ impl ProfilePush {
         self.peers
             .iter()
             .map(|p| {
-                let env = self.shared.envelope(p, Kind::Profile, content.clone())?;
+                let env = self.shared.unsigned(p, Kind::Profile, content.clone())?;
                 self.shared.row(
                     &env,
                     Some((self.user, key)),
@@ -1190,6 +1211,14 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
                 .collect();
             remove_done(&inner, &dest, dropped, &progress).await;
         }
+        let (envelopes, unsignable) = sign_queued(inner.shared.clone(), envelopes).await;
+        if !unsignable.is_empty() {
+            let dropped = unsignable
+                .into_iter()
+                .map(|s| (s, Disclosure::Dropped))
+                .collect();
+            remove_done(&inner, &dest, dropped, &progress).await;
+        }
         if envelopes.is_empty() {
             continue;
         }
@@ -1292,6 +1321,76 @@ async fn deliver(inner: Arc<Inner>, dest: String, signals: Worker) {
         }
         backing_off.store(false, Ordering::Relaxed);
     }
+}
+
+/// Signs the queued envelopes about to be sent (on the blocking pool: a hundred signatures
+/// are milliseconds of CPU): each of this node's that is not signed yet, and first the
+/// `submit` it carries when this node is the host relaying its own user's message. A `submit`
+/// to another host is remembered once signed ([`Outbox::relayed_own_submission`]). Envelopes
+/// queued already signed (by a node before this change) pass unchanged. Returns what to send
+/// and the queue numbers of what could not be signed (logged, dropped).
+async fn sign_queued(
+    shared: Arc<Shared>,
+    envelopes: Vec<(u64, Value)>,
+) -> (Vec<(u64, Value)>, Vec<u64>) {
+    let job = tokio::task::spawn_blocking(move || {
+        let key = shared.peers.node_keys().current();
+        let mut out = Vec::with_capacity(envelopes.len());
+        let mut failed = Vec::new();
+        for (seq, v) in envelopes {
+            if is_signed(&v) {
+                out.push((seq, v));
+                continue;
+            }
+            match sign_one(&shared, &key, v) {
+                Ok(v) => out.push((seq, v)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a queued envelope could not be signed; dropped");
+                    failed.push(seq);
+                }
+            }
+        }
+        (out, failed)
+    });
+    match job.await {
+        Ok(r) => r,
+        Err(e) => {
+            // Only a panic ends up here; the batch stays queued and is tried again.
+            tracing::error!(error = %e, "signing queued envelopes failed");
+            (Vec::new(), Vec::new())
+        }
+    }
+}
+
+fn is_signed(v: &Value) -> bool {
+    v.get("signatures")
+        .and_then(Value::as_object)
+        .is_some_and(|m| !m.is_empty())
+}
+
+fn sign_one(
+    shared: &Shared,
+    key: &federation::NodeKey,
+    v: Value,
+) -> Result<Value, federation::EnvelopeError> {
+    let malformed = |e: serde_json::Error| federation::EnvelopeError::Malformed(e.to_string());
+    let mut env: Envelope = serde_json::from_value(v).map_err(malformed)?;
+    if env.kind == Kind::Message
+        && let Some(inner) = env.content.get_mut("submission")
+        && !is_signed(inner)
+        && inner.get("origin").and_then(Value::as_str) == Some(shared.own_domain())
+    {
+        let mut submission: Envelope = serde_json::from_value(inner.take()).map_err(malformed)?;
+        submission.sign(key)?;
+        *inner = serde_json::to_value(&submission).map_err(malformed)?;
+    }
+    env.sign(key)?;
+    if env.kind == Kind::Message
+        && env.content.get("type").and_then(Value::as_str) == Some("submit")
+    {
+        shared.remember_sent(&env);
+    }
+    serde_json::to_value(&env).map_err(malformed)
 }
 
 /// Takes delivered (or dropped) envelopes off `dest`'s queue, lowers its count for the queue

@@ -285,71 +285,55 @@ impl Social {
     }
 }
 
+/// What one hit of an index page came to, once checked in the store.
+enum Checked<T> {
+    /// Shown to the viewer.
+    Item(T),
+    /// Not for this viewer, or no longer matching (edited since it was indexed: the catch-up
+    /// indexes the new text): skipped.
+    Skip,
+    /// Gone from the store (removed, or its author erased): dropped from the index.
+    Dead(u64),
+}
+
 impl Search {
-    /// Communities `user` may read whose name or description matches.
-    pub(super) async fn communities(
+    /// The paging the three scopes share: rounds of one index page after the cursor (`round`:
+    /// at most `want` hits, each checked in the store) until `limit` items are found, the
+    /// index has no more, or [`ROUNDS`] rounds ran (then the next page goes on from there).
+    /// What a round found gone leaves the index (`forget`).
+    async fn social_page<T, R>(
         &self,
-        user: u64,
-        q: &Query,
-        mut after: Option<Cursor>,
         limit: usize,
-    ) -> Result<Page<CommunityHit>, SearchError> {
-        let view = Arc::new(self.inner.store.social_view(user).await?);
-        self.caught_up(view.head).await;
-        let q = Arc::new(q.clone());
+        mut after: Option<Cursor>,
+        mut round: impl FnMut(Option<Cursor>, usize) -> R,
+        forget: fn(&mut Social, u64),
+    ) -> Result<Page<T>, SearchError>
+    where
+        R: Future<Output = Result<Vec<(Cursor, Checked<T>)>, SearchError>>,
+    {
         let mut items = Vec::new();
         let mut next = None;
-        let mut rounds = 0;
-        loop {
-            rounds += 1;
+        for rounds in 1..=ROUNDS {
             let want = limit - items.len() + 1;
-            let (v, qq) = (view.clone(), q.clone());
-            let hits = self
-                .read_social(move |s| {
-                    s.communities
-                        .search(&qq, |c, _, _| s.community_visible(&v, c), after, want)
-                })
-                .await?;
+            let hits = round(after, want).await?;
             let exhausted = hits.len() < want;
-            let seen = self
-                .inner
-                .store
-                .communities_read_by(user, hits.iter().map(|h| h.conv).collect())
-                .await?;
             let mut dead = Vec::new();
-            for (hit, seen) in hits.iter().zip(seen) {
+            for (cursor, checked) in hits {
                 if items.len() == limit {
                     next = after.map(cursor_text);
                     break;
                 }
-                after = Some(cursor_of(hit));
-                match seen {
-                    Seen::Gone => dead.push(hit.conv),
-                    Seen::Hidden => {}
-                    Seen::Shown(c) => {
-                        // Read again from the store: a change not yet indexed may not match.
-                        if let Some((name_spans, d)) =
-                            super::two_fields(&q, &c.name, &c.description)
-                        {
-                            let (description, description_spans) =
-                                text::snippet(&c.description, &d);
-                            items.push(CommunityHit {
-                                id: community_id(c.id),
-                                member: view.roles.contains_key(&c.id),
-                                name: c.name,
-                                name_spans,
-                                description,
-                                description_spans,
-                                public: c.public,
-                            });
-                        }
-                    }
+                after = Some(cursor);
+                match checked {
+                    Checked::Item(item) => items.push(item),
+                    Checked::Skip => {}
+                    Checked::Dead(id) => dead.push(id),
                 }
             }
             if !dead.is_empty() {
                 self.write_social(move |s| {
-                    for c in dead {
-                        s.drop_community(c);
+                    for id in dead {
+                        forget(s, id);
                     }
                 })
                 .await?;
@@ -358,12 +342,69 @@ impl Search {
                 break;
             }
             if rounds == ROUNDS {
-                // Not exhausted: the next page goes on from here.
                 next = after.map(cursor_text);
-                break;
             }
         }
         Ok(Page { items, next })
+    }
+
+    /// Communities `user` may read whose name or description matches.
+    pub(super) async fn communities(
+        &self,
+        user: u64,
+        q: &Query,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page<CommunityHit>, SearchError> {
+        let view = Arc::new(self.inner.store.social_view(user).await?);
+        self.caught_up(view.head).await;
+        let q = Arc::new(q.clone());
+        // Each round owns its handles (a future borrowing the closure could not be `Send`).
+        let round = |after, want| {
+            let (view, q) = (view.clone(), q.clone());
+            async move {
+                let (v, qq) = (view.clone(), q.clone());
+                let hits = self
+                    .read_social(move |s| {
+                        s.communities
+                            .search(&qq, |c, _, _| s.community_visible(&v, c), after, want)
+                    })
+                    .await?;
+                let seen = self
+                    .inner
+                    .store
+                    .communities_read_by(user, hits.iter().map(|h| h.conv).collect())
+                    .await?;
+                let mut out = Vec::with_capacity(hits.len());
+                for (hit, seen) in hits.iter().zip(seen) {
+                    let checked = match seen {
+                        Seen::Gone => Checked::Dead(hit.conv),
+                        Seen::Hidden => Checked::Skip,
+                        // Read again from the store: a change not yet indexed may not match.
+                        Seen::Shown(c) => match super::two_fields(&q, &c.name, &c.description) {
+                            None => Checked::Skip,
+                            Some((name_spans, d)) => {
+                                let (description, description_spans) =
+                                    text::snippet(&c.description, &d);
+                                Checked::Item(CommunityHit {
+                                    id: community_id(c.id),
+                                    member: view.roles.contains_key(&c.id),
+                                    name: c.name,
+                                    name_spans,
+                                    description,
+                                    description_spans,
+                                    public: c.public,
+                                })
+                            }
+                        },
+                    };
+                    out.push((cursor_of(hit), checked));
+                }
+                Ok(out)
+            }
+        };
+        self.social_page(limit, after, round, Social::drop_community)
+            .await
     }
 
     /// Posts `user` may see whose text matches, in communities they may read.
@@ -371,100 +412,79 @@ impl Search {
         &self,
         user: u64,
         q: &Query,
-        mut after: Option<Cursor>,
+        after: Option<Cursor>,
         limit: usize,
     ) -> Result<Page<PostHit>, SearchError> {
         let view = Arc::new(self.inner.store.social_view(user).await?);
         self.caught_up(view.head).await;
         let q = Arc::new(q.clone());
-        let mut items = Vec::new();
-        let mut next = None;
-        let mut rounds = 0;
-        loop {
-            rounds += 1;
-            let want = limit - items.len() + 1;
-            let (v, qq) = (view.clone(), q.clone());
-            let (hits, names) = self
-                .read_social(move |s| {
-                    let hits =
-                        s.posts
-                            .search(&qq, |_, p, _| s.post_visible(&v, user, p), after, want);
-                    let names: HashMap<u64, String> = hits
-                        .iter()
-                        .filter_map(|h| Some((h.conv, s.community_meta.get(&h.conv)?.name.clone())))
-                        .collect();
-                    (hits, names)
-                })
-                .await?;
-            let exhausted = hits.len() < want;
-            let seen = self
-                .inner
-                .store
-                .posts_seen_by(user, hits.iter().map(|h| h.seq).collect())
-                .await?;
-            let keys = self.authors(hits.iter().map(|h| h.author)).await?;
-            let mut dead = Vec::new();
-            for (hit, seen) in hits.iter().zip(seen) {
-                if items.len() == limit {
-                    next = after.map(cursor_text);
-                    break;
+        // Each round owns its handles (a future borrowing the closure could not be `Send`).
+        let round = |after, want| {
+            let (view, q) = (view.clone(), q.clone());
+            async move {
+                let (v, qq) = (view.clone(), q.clone());
+                let (hits, names) = self
+                    .read_social(move |s| {
+                        let hits =
+                            s.posts
+                                .search(&qq, |_, p, _| s.post_visible(&v, user, p), after, want);
+                        let names: HashMap<u64, String> = hits
+                            .iter()
+                            .filter_map(|h| {
+                                Some((h.conv, s.community_meta.get(&h.conv)?.name.clone()))
+                            })
+                            .collect();
+                        (hits, names)
+                    })
+                    .await?;
+                let seen = self
+                    .inner
+                    .store
+                    .posts_seen_by(user, hits.iter().map(|h| h.seq).collect())
+                    .await?;
+                let keys = self.authors(hits.iter().map(|h| h.author)).await?;
+                let mut out = Vec::with_capacity(hits.len());
+                for (hit, seen) in hits.iter().zip(seen) {
+                    let checked = match seen {
+                        Seen::Gone => Checked::Dead(hit.seq),
+                        Seen::Hidden => Checked::Skip,
+                        // The author erased (no key): nothing of theirs is shown, or kept.
+                        Seen::Shown(post) => match keys.get(&post.author) {
+                            None => Checked::Dead(hit.seq),
+                            Some((handle, wrapped)) => {
+                                let key =
+                                    self.inner.master.unwrap_data_key(post.author, wrapped)?;
+                                match post_text(&key, &post) {
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "a post did not open for search");
+                                        Checked::Dead(hit.seq)
+                                    }
+                                    Ok(t) => match found(&q, &t) {
+                                        None => Checked::Skip,
+                                        Some((snippet, spans)) => Checked::Item(PostHit {
+                                            community: community_id(post.community),
+                                            community_name: names
+                                                .get(&post.community)
+                                                .cloned()
+                                                .unwrap_or_default(),
+                                            post: post.id,
+                                            author: self.inner.messaging.address(handle),
+                                            created: post.created,
+                                            snippet,
+                                            spans,
+                                        }),
+                                    },
+                                }
+                            }
+                        },
+                    };
+                    out.push((cursor_of(hit), checked));
                 }
-                after = Some(cursor_of(hit));
-                let post = match seen {
-                    Seen::Gone => {
-                        dead.push(hit.seq);
-                        continue;
-                    }
-                    Seen::Hidden => continue,
-                    Seen::Shown(p) => p,
-                };
-                // The author erased (no key): nothing of theirs is shown, or kept.
-                let Some((handle, wrapped)) = keys.get(&post.author) else {
-                    dead.push(hit.seq);
-                    continue;
-                };
-                let key = self.inner.master.unwrap_data_key(post.author, wrapped)?;
-                let t = match post_text(&key, &post) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a post did not open for search");
-                        dead.push(hit.seq);
-                        continue;
-                    }
-                };
-                let (spans, _) = text::find(&q, &t);
-                if spans.is_empty() {
-                    // Edited since it was indexed; the catch-up indexes the new text.
-                    continue;
-                }
-                let (snippet, spans) = text::snippet(&t, &spans);
-                items.push(PostHit {
-                    community: community_id(post.community),
-                    community_name: names.get(&post.community).cloned().unwrap_or_default(),
-                    post: post.id,
-                    author: self.inner.messaging.address(handle),
-                    created: post.created,
-                    snippet,
-                    spans,
-                });
+                Ok(out)
             }
-            if !dead.is_empty() {
-                self.write_social(move |s| {
-                    for p in dead {
-                        s.drop_post(p);
-                    }
-                })
-                .await?;
-            }
-            if next.is_some() || exhausted {
-                break;
-            }
-            if rounds == ROUNDS {
-                next = after.map(cursor_text);
-                break;
-            }
-        }
-        Ok(Page { items, next })
+        };
+        self.social_page(limit, after, round, Social::drop_post)
+            .await
     }
 
     /// Comments whose text matches, on posts `user` may see (a comment is seen by whoever
@@ -473,114 +493,105 @@ impl Search {
         &self,
         user: u64,
         q: &Query,
-        mut after: Option<Cursor>,
+        after: Option<Cursor>,
         limit: usize,
     ) -> Result<Page<CommentHit>, SearchError> {
         let view = Arc::new(self.inner.store.social_view(user).await?);
         self.caught_up(view.head).await;
         let q = Arc::new(q.clone());
-        let mut items = Vec::new();
-        let mut next = None;
-        let mut rounds = 0;
-        loop {
-            rounds += 1;
-            let want = limit - items.len() + 1;
-            let (v, qq) = (view.clone(), q.clone());
-            let (hits, names) = self
-                .read_social(move |s| {
-                    let hits =
-                        s.comments
-                            .search(&qq, |p, _, _| s.post_visible(&v, user, p), after, want);
-                    let names: HashMap<u64, String> = hits
-                        .iter()
-                        .filter_map(|h| {
-                            let c = s.post_meta.get(&h.conv)?.community;
-                            Some((c, s.community_meta.get(&c)?.name.clone()))
-                        })
-                        .collect();
-                    (hits, names)
-                })
-                .await?;
-            let exhausted = hits.len() < want;
-            let seen = self
-                .inner
-                .store
-                .posts_seen_by(user, hits.iter().map(|h| h.conv).collect())
-                .await?;
-            let records = self
-                .inner
-                .store
-                .comments_at(hits.iter().map(|h| (h.conv, h.seq)).collect())
-                .await?;
-            let keys = self.authors(hits.iter().map(|h| h.author)).await?;
-            let mut dead = Vec::new();
-            for ((hit, seen), rec) in hits.iter().zip(seen).zip(records) {
-                if items.len() == limit {
-                    next = after.map(cursor_text);
-                    break;
+        // Each round owns its handles (a future borrowing the closure could not be `Send`).
+        let round = |after, want| {
+            let (view, q) = (view.clone(), q.clone());
+            async move {
+                let (v, qq) = (view.clone(), q.clone());
+                let (hits, names) = self
+                    .read_social(move |s| {
+                        let hits = s.comments.search(
+                            &qq,
+                            |p, _, _| s.post_visible(&v, user, p),
+                            after,
+                            want,
+                        );
+                        let names: HashMap<u64, String> = hits
+                            .iter()
+                            .filter_map(|h| {
+                                let c = s.post_meta.get(&h.conv)?.community;
+                                Some((c, s.community_meta.get(&c)?.name.clone()))
+                            })
+                            .collect();
+                        (hits, names)
+                    })
+                    .await?;
+                let seen = self
+                    .inner
+                    .store
+                    .posts_seen_by(user, hits.iter().map(|h| h.conv).collect())
+                    .await?;
+                let records = self
+                    .inner
+                    .store
+                    .comments_at(hits.iter().map(|h| (h.conv, h.seq)).collect())
+                    .await?;
+                let keys = self.authors(hits.iter().map(|h| h.author)).await?;
+                let mut out = Vec::with_capacity(hits.len());
+                for ((hit, seen), rec) in hits.iter().zip(seen).zip(records) {
+                    let post = match seen {
+                        Seen::Gone => {
+                            out.push((cursor_of(hit), Checked::Dead(hit.seq)));
+                            continue;
+                        }
+                        Seen::Hidden => {
+                            out.push((cursor_of(hit), Checked::Skip));
+                            continue;
+                        }
+                        Seen::Shown(p) => p,
+                    };
+                    let checked = match rec.filter(|c| c.author == hit.author) {
+                        None => Checked::Dead(hit.seq),
+                        // The author erased (no key): nothing of theirs is shown, or kept.
+                        Some(c) => match keys.get(&c.author) {
+                            None => Checked::Dead(hit.seq),
+                            Some((handle, wrapped)) => {
+                                let key = self.inner.master.unwrap_data_key(c.author, wrapped)?;
+                                match comment_text(&key, &c) {
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "a comment did not open for search");
+                                        Checked::Dead(hit.seq)
+                                    }
+                                    Ok(t) => match found(&q, &t) {
+                                        None => Checked::Skip,
+                                        Some((snippet, spans)) => Checked::Item(CommentHit {
+                                            community: community_id(post.community),
+                                            community_name: names
+                                                .get(&post.community)
+                                                .cloned()
+                                                .unwrap_or_default(),
+                                            post: post.id,
+                                            comment: c.id,
+                                            author: self.inner.messaging.address(handle),
+                                            created: c.created,
+                                            snippet,
+                                            spans,
+                                        }),
+                                    },
+                                }
+                            }
+                        },
+                    };
+                    out.push((cursor_of(hit), checked));
                 }
-                after = Some(cursor_of(hit));
-                let post = match seen {
-                    Seen::Gone => {
-                        dead.push(hit.seq);
-                        continue;
-                    }
-                    Seen::Hidden => continue,
-                    Seen::Shown(p) => p,
-                };
-                let Some(c) = rec.filter(|c| c.author == hit.author) else {
-                    dead.push(hit.seq);
-                    continue;
-                };
-                // The author erased (no key): nothing of theirs is shown, or kept.
-                let Some((handle, wrapped)) = keys.get(&c.author) else {
-                    dead.push(hit.seq);
-                    continue;
-                };
-                let key = self.inner.master.unwrap_data_key(c.author, wrapped)?;
-                let t = match comment_text(&key, &c) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a comment did not open for search");
-                        dead.push(hit.seq);
-                        continue;
-                    }
-                };
-                let (spans, _) = text::find(&q, &t);
-                if spans.is_empty() {
-                    // Edited since it was indexed; the catch-up indexes the new text.
-                    continue;
-                }
-                let (snippet, spans) = text::snippet(&t, &spans);
-                items.push(CommentHit {
-                    community: community_id(post.community),
-                    community_name: names.get(&post.community).cloned().unwrap_or_default(),
-                    post: post.id,
-                    comment: c.id,
-                    author: self.inner.messaging.address(handle),
-                    created: c.created,
-                    snippet,
-                    spans,
-                });
+                Ok(out)
             }
-            if !dead.is_empty() {
-                self.write_social(move |s| {
-                    for c in dead {
-                        s.drop_comment(c);
-                    }
-                })
-                .await?;
-            }
-            if next.is_some() || exhausted {
-                break;
-            }
-            if rounds == ROUNDS {
-                next = after.map(cursor_text);
-                break;
-            }
-        }
-        Ok(Page { items, next })
+        };
+        self.social_page(limit, after, round, Social::drop_comment)
+            .await
     }
+}
+
+/// The snippet of `t` around the query's matches, or `None` when it no longer matches.
+fn found(q: &Query, t: &str) -> Option<(String, Spans)> {
+    let (spans, _) = text::find(q, t);
+    (!spans.is_empty()).then(|| text::snippet(t, &spans))
 }
 
 #[cfg(test)]
