@@ -6,9 +6,8 @@
 //!
 //! Post and comment texts and places are sealed under their author's data key, so erasing the
 //! author shreds every copy; who may see a post is decided by one rule,
-//! `storage::community::may_see`, inside the read that lists it. For search: [`Communities::
-//! visible_posts`] filters post numbers by what a viewer may see, and
-//! [`Communities::readable_communities`] lists the communities a viewer may read.
+//! `storage::community::may_see`, inside the read that lists it (search checks its hits with
+//! the same rule, through `Store::posts_seen_by` and `Store::communities_read_by`).
 //!
 //! Across nodes (issue 23): a community is hosted by its node. A community of another node is
 //! named `<id>@<host>`; reading it, joining it, posting, commenting and favouriting in it go
@@ -519,43 +518,6 @@ impl Communities {
     pub async fn mine(&self, user: u64) -> Result<Vec<CommunityView>, CommunityError> {
         let list = self.store.communities_of(user).await?;
         self.views(list).await
-    }
-
-    /// Every community `viewer` may read: public ones and those they are a member of (for
-    /// search). Banned viewers read none of a community.
-    // The search helper's entry point (issue 23, Search); nothing on this branch calls it yet.
-    #[allow(dead_code)]
-    pub async fn readable_communities(
-        &self,
-        viewer: u64,
-    ) -> Result<Vec<CommunityView>, CommunityError> {
-        let mut list = self.store.communities_of(viewer).await?;
-        let mut after = 0;
-        loop {
-            let page = self
-                .store
-                .public_communities(viewer, None, after, 500)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.community.id;
-            let full = page.len() >= 500;
-            list.extend(page.into_iter().filter(|f| f.role.is_none() && !f.banned));
-            if !full {
-                break;
-            }
-        }
-        self.views(list).await
-    }
-
-    /// Of `posts`, the numbers `viewer` may see (for search results).
-    // The search helper's entry point (issue 23, Search); nothing on this branch calls it yet.
-    #[allow(dead_code)]
-    pub async fn visible_posts(
-        &self,
-        viewer: u64,
-        posts: Vec<u64>,
-    ) -> Result<Vec<u64>, CommunityError> {
-        Ok(self.store.visible_posts(viewer, posts).await?)
     }
 
     /// The owner changes name, description, avatar or visibility.
