@@ -601,8 +601,12 @@ pub const PEER_REACH: TableDefinition<&str, (u64, u64, u64, &str)> =
 /// became (the post's or comment's number, a join's result, or done), so a repeated envelope is
 /// answered again, never applied again. Ids and numbers only: no user, no address, no text.
 /// Kept until the envelope's `ts` plus `federation::MAX_ENVELOPE_AGE_MS` (the expiry).
-pub const ORIGIN_ENVID_COMMUNITYCALL: TableDefinition<(&str, &str), (u64, u8, u8, u64, u64)> =
+pub const ORIGIN_ENVID_COMMUNITYCALL: TableDefinition<(&str, &str), CallRow> =
     TableDefinition::new("origin_envid_communitycall");
+
+/// An `origin_envid_communitycall` value: (expiry ms, kind code, outcome code, first number,
+/// second number).
+pub type CallRow = (u64, u8, u8, u64, u64);
 
 /// `expiry_origin_envid_communitycall`: (expiry ms, origin domain, envelope id) → (): the same
 /// rows in the order they expire (redb orders the tuple field by field, the number

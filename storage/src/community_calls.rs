@@ -19,7 +19,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::catalog::{EXPIRY_ORIGIN_ENVID_COMMUNITYCALL, ORIGIN_ENVID_COMMUNITYCALL};
+use super::catalog::{CallRow, EXPIRY_ORIGIN_ENVID_COMMUNITYCALL, ORIGIN_ENVID_COMMUNITYCALL};
 use super::{Store, StoreError};
 use primitives::time::Millis;
 
@@ -109,9 +109,6 @@ pub struct CommunityCall {
     pub kind: CallKind,
     pub outcome: CallOutcome,
 }
-
-/// A row's value: (expires ms, kind code, outcome code, first number, second number).
-pub type CallRow = (u64, u8, u8, u64, u64);
 
 fn row(call: &CommunityCall) -> CallRow {
     let (code, a, b) = call.outcome.encode();
