@@ -540,7 +540,9 @@ fn remote_error(e: domain::federate::CallError) -> ApiError {
             message,
         } => {
             let (status, code) = match (status, code.as_str()) {
-                (404, _) => (StatusCode::NOT_FOUND, "not_found"),
+                // 410: a repeat of this call (its first answer lost) found its post or
+                // comment removed since.
+                (404 | 410, _) => (StatusCode::NOT_FOUND, "not_found"),
                 (403, "banned") => (StatusCode::FORBIDDEN, "banned"),
                 (403, "forbidden") => (StatusCode::FORBIDDEN, "forbidden"),
                 (409, _) => (StatusCode::CONFLICT, "conflict"),

@@ -16,7 +16,10 @@
 //!   request from a peer holding a message that refers to it → 200 the bytes; 404 otherwise.
 //! - `POST /_federation/v1/communities` — a remote user's call to a community hosted here: the
 //!   body is a signed `community` envelope, signed request → 200 the answer; the community's
-//!   refusals as for a local user (403 `banned`/`forbidden`, 404, 409, 422).
+//!   refusals as for a local user (403 `banned`/`forbidden`, 404, 409, 422). A repeated
+//!   envelope (same origin and id) is the same call: answered again, not applied again (409
+//!   `conflict` if the id came with another kind of call, 409 `outcome_unknown` if the host
+//!   cannot tell whether it was applied, 410 `gone` if what it made has since been removed).
 
 use bytes::Bytes;
 use federation::MAX_TXN_BYTES;
@@ -172,9 +175,16 @@ pub async fn community(
     let origin = inbox
         .authenticate(auth.as_deref(), &method, &path, &bytes)
         .await?;
-    let answer = host.answer(&origin, &bytes).await.map_err(|e| match e {
-        domain::federate::HostError::Federation(f) => ApiError::from(f),
-        domain::federate::HostError::Community(c) => ApiError::from(c),
+    let answer = host.answer(&origin, &bytes).await.map_err(|e| {
+        use domain::federate::HostError;
+        let text = e.to_string();
+        match e {
+            HostError::Federation(f) => ApiError::from(f),
+            HostError::Community(c) => ApiError::from(c),
+            HostError::Reused => ApiError::new(StatusCode::CONFLICT, "conflict", text),
+            HostError::Unknown => ApiError::new(StatusCode::CONFLICT, "outcome_unknown", text),
+            HostError::Removed => ApiError::new(StatusCode::GONE, "gone", text),
+        }
     })?;
     Ok(super::json::reply(StatusCode::OK, &answer))
 }

@@ -748,6 +748,13 @@ impl Communities {
                 .post(user, me, (&c, &host), text, new.visibility)
                 .await?);
         }
+        let p = self.add_post(user, id, new).await?;
+        self.one_post(user, id, p).await
+    }
+
+    /// Posts in community `id` of this node; the new post's number, once it and its events
+    /// are committed (a call from another node's user answers from it: `federate::community`).
+    pub async fn add_post(&self, user: u64, id: &str, new: NewPost) -> Result<u64, CommunityError> {
         let c = Self::id(id)?;
         let text = content("text", &new.text, MAX_POST_CHARS)?;
         if text.is_empty() && new.media.is_empty() {
@@ -785,7 +792,7 @@ impl Communities {
             })
             .await??;
         self.fan_out(job).await?;
-        self.one_post(user, id, p).await
+        Ok(p)
     }
 
     /// One post `user` may see.
@@ -1078,6 +1085,21 @@ impl Communities {
                 .comment(user, me, (&c, &host), p, text, parent)
                 .await?);
         }
+        let cid = self.add_comment(user, id, p, text, parent, quote).await?;
+        self.one_comment(user, id, p, cid).await
+    }
+
+    /// Comments on post `p` in community `id` of this node; the new comment's number, once it
+    /// and its events are committed.
+    pub async fn add_comment(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        text: &str,
+        parent: Option<u64>,
+        quote: Option<u64>,
+    ) -> Result<u64, CommunityError> {
         let c = Self::id(id)?;
         let text = content("text", text, MAX_COMMENT_CHARS)?;
         if text.is_empty() {
@@ -1101,9 +1123,21 @@ impl Communities {
             )
             .await??;
         self.fan_out(job).await?;
-        self.comments(user, id, p, Some(cid - 1), 1)
+        Ok(cid)
+    }
+
+    /// Comment `comment` on post `p`, as `user` may see it now.
+    pub async fn one_comment(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        comment: u64,
+    ) -> Result<CommentView, CommunityError> {
+        self.comments(user, id, p, Some(comment.saturating_sub(1)), 1)
             .await?
             .pop()
+            .filter(|v| v.id == comment)
             .ok_or(CommunityError::NotFound)
     }
 

@@ -40,7 +40,7 @@ pub use admin::{
 pub use config::{Config, ConfigError, DEFAULT_CONFIG_TOML, LogFormat};
 pub use consents::Purpose;
 pub use crypto::SecretKey;
-pub use federate::FedError;
+pub use federate::{COMMUNITY_RETRY_WAITS, FedError};
 pub use http::{Auth, MAX_URI_BYTES, ROUTES, Route};
 pub use policy::MAX_TEXT_BYTES as POLICY_MAX_BYTES;
 pub use server::{Node, StartError, run};

@@ -291,7 +291,7 @@ impl Node {
             exporter,
             friends,
             communities,
-            community_host,
+            community_host: community_host.clone(),
             search,
             behaviour,
             discovery: discovery.clone(),
@@ -334,6 +334,7 @@ impl Node {
         let maintainer = tokio::spawn(maintenance_loop(
             erasure,
             retention,
+            community_host.clone(),
             Duration::from_secs(config.retention.interval_secs.get()),
             stopped.clone(),
             metrics.clone(),
@@ -548,10 +549,12 @@ async fn purge_loop(
 }
 
 /// Runs due account erasures at start (resuming any a stop interrupted) and every `every`
-/// after, and applies retention every `every`, until shutdown.
+/// after, and applies retention (and forgets community calls too old to be repeated) every
+/// `every`, until shutdown.
 async fn maintenance_loop(
     erasure: Erasure,
     retention: Retention,
+    community_host: crate::federate::CommunityHost,
     every: Duration,
     mut stopped: watch::Receiver<bool>,
     metrics: crate::http::metrics::Metrics,
@@ -589,6 +592,11 @@ async fn maintenance_loop(
                     ),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "applying retention failed"),
+                }
+                match community_host.forget_expired_calls().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(calls = n, "forgot expired community calls"),
+                    Err(e) => tracing::error!(error = %e, "forgetting expired community calls failed"),
                 }
             }
             _ = stopped.changed() => return,

@@ -319,6 +319,9 @@ kinds!(
     // Behaviour log (issue 23).
     PSEUDONYM_MS_N_BEHAVIOUR,
     MS_PSEUDONYM_N_BEHAVIOUR,
+    // Calls to communities hosted here (issue 23).
+    ORIGIN_ENVID_COMMUNITYCALL,
+    EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
 );
 
 /// The tables an erasure ledger carries: local users' erasures, their handles' keyed hashes,

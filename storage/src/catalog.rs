@@ -592,3 +592,25 @@ pub const REMOTEID_ERASED: TableDefinition<u64, u64> = TableDefinition::new("rem
 /// for never). Partner nodes' state only: no user, no address, no error text.
 pub const PEER_REACH: TableDefinition<&str, (u64, u64, u64, &str)> =
     TableDefinition::new("peer_reach");
+
+// ---- Communities across nodes: calls remembered by the host (issue 23) ---------------------
+
+/// `origin_envid_communitycall`: (origin domain, envelope id) → (expiry ms, kind of call, outcome
+/// code, first number, second number): a remote user's write call to a community hosted here
+/// (`storage/community_calls.rs`), claimed before it is applied and settled with what it
+/// became (the post's or comment's number, a join's result, or done), so a repeated envelope is
+/// answered again, never applied again. Ids and numbers only: no user, no address, no text.
+/// Kept until the envelope's `ts` plus `federation::MAX_ENVELOPE_AGE_MS` (the expiry).
+pub const ORIGIN_ENVID_COMMUNITYCALL: TableDefinition<(&str, &str), CallRow> =
+    TableDefinition::new("origin_envid_communitycall");
+
+/// An `origin_envid_communitycall` value: (expiry ms, kind code, outcome code, first number,
+/// second number).
+pub type CallRow = (u64, u8, u8, u64, u64);
+
+/// `expiry_origin_envid_communitycall`: (expiry ms, origin domain, envelope id) → (): the same
+/// rows in the order they expire (redb orders the tuple field by field, the number
+/// numerically), so pruning reads only what is due. Written and removed together with
+/// `origin_envid_communitycall`.
+pub const EXPIRY_ORIGIN_ENVID_COMMUNITYCALL: TableDefinition<(u64, &str, &str), ()> =
+    TableDefinition::new("expiry_origin_envid_communitycall");

@@ -18,6 +18,7 @@ mod bench_seed;
 mod catalog;
 mod codec;
 mod community;
+mod community_calls;
 mod discovery;
 mod erasure;
 mod federation;
@@ -84,6 +85,7 @@ pub use community::{
 };
 // Communities across nodes and a bounded fan-out of post events (issue 23).
 pub use community::FANOUT_BATCH;
+pub use community_calls::{CallKind, CallOutcome, CommunityCall};
 // Search over communities and posts (issue 23).
 pub use community::{CommunityRecord, Facts as PostFacts, may_see};
 pub use search::{SearchChange, Seen, SocialView};
@@ -599,6 +601,9 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     // Operations (issue 24).
     tx.open_table(REMOTEID_ERASED)?;
     tx.open_table(PEER_REACH)?;
+    // Calls to communities hosted here (issue 23).
+    tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?;
+    tx.open_table(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL)?;
     Ok(())
 }
 

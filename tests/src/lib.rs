@@ -25,7 +25,10 @@ pub use node;
 pub use shanliao_client;
 
 pub mod openapi;
+pub mod relay;
 pub mod setup;
+
+pub use relay::Relay;
 
 /// The policy version of the built-in configuration.
 pub const POLICY: &str = "2026-11-29";
@@ -315,8 +318,32 @@ pub async fn federation_on(
         extra,
         federation_keys,
         clock,
+        None,
     ))
     .await
+    .0
+}
+
+/// Like [`federation_on`] (no fake peers, nothing extra), except that node `from` reaches node
+/// `to` through a [`Relay`] (its configuration names the relay as `to`'s URL), which the test
+/// can tell to lose `to`'s answers.
+pub async fn federation_relayed(
+    nodes: &[(&str, &str)],
+    (from, to): (&str, &str),
+    clock: SharedClock,
+) -> (Vec<TestNode>, Relay) {
+    let (nodes, relay) = Box::pin(federation_apart_on(
+        nodes,
+        &[],
+        &[],
+        &[],
+        "",
+        "retry_max_secs = 1",
+        clock,
+        Some((from, to)),
+    ))
+    .await;
+    (nodes, relay.expect("the relay"))
 }
 
 /// Like [`federation`], except that the nodes of each pair in `apart` are not peers of each
@@ -336,10 +363,14 @@ pub async fn federation_apart(
         extra,
         "retry_max_secs = 1",
         Arc::new(SystemClock),
+        None,
     ))
     .await
+    .0
 }
 
+/// The nodes, and the relay between (from, to) in `relayed` if asked for.
+#[allow(clippy::too_many_arguments)]
 async fn federation_apart_on(
     nodes: &[(&str, &str)],
     apart: &[(&str, &str)],
@@ -348,7 +379,8 @@ async fn federation_apart_on(
     extra: &str,
     federation_keys: &str,
     clock: SharedClock,
-) -> Vec<TestNode> {
+    relayed: Option<(&str, &str)>,
+) -> (Vec<TestNode>, Option<Relay>) {
     struct Prepared {
         dir: tempfile::TempDir,
         domain: String,
@@ -384,6 +416,14 @@ async fn federation_apart_on(
             port,
             listener,
         });
+    }
+    let mut relay = None;
+    if let Some((_, to)) = relayed {
+        let p = prepared
+            .iter()
+            .find(|p| p.domain == to)
+            .expect("the relayed node is one of the nodes");
+        relay = Some(Relay::start(&p.domain, &p.cert, &p.key, p.port).await);
     }
     let mut out = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
@@ -421,12 +461,13 @@ async fn federation_apart_on(
                 })
             })
             .map(|(_, o)| {
-                (
-                    o.domain.as_str(),
-                    o.region.as_str(),
-                    o.cert.as_path(),
-                    o.port,
-                )
+                let port = match (&relay, relayed) {
+                    (Some(r), Some((from, to))) if from == domain.as_str() && to == o.domain => {
+                        r.port
+                    }
+                    _ => o.port,
+                };
+                (o.domain.as_str(), o.region.as_str(), o.cert.as_path(), port)
             });
         let fakes = fakes.iter().map(|f| {
             (
@@ -451,7 +492,7 @@ async fn federation_apart_on(
     for (p, config) in prepared.into_iter().zip(out) {
         nodes_out.push(TestNode::start_on(p.dir, config, clock.clone(), p.listener).await);
     }
-    nodes_out
+    (nodes_out, relay)
 }
 
 /// A peer the test controls: it publishes a key document for its domain over HTTPS (like a
@@ -722,6 +763,29 @@ impl FakePeer {
             json!({"type": "state", "conversation": conv, "kind": "group", "name": name,
                    "public": false, "actor": owner, "members": list}),
         )
+    }
+
+    /// `POST path` to `node` with `body`, signed as this peer for `node`'s domain `destination`
+    /// now (a community call's body is its signed envelope).
+    pub async fn post(&self, node: &TestNode, path: &str, body: Bytes, destination: &str) -> Reply {
+        let auth = federation::sign_request(
+            &self.key,
+            "POST",
+            path,
+            &self.domain,
+            destination,
+            now_ms(),
+            &body,
+        );
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", "localhost")
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .expect("request");
+        node.client().send(req).await
     }
 
     /// `PUT /_federation/v1/transactions/{txn}` to `node` with `body`, signed as this peer at

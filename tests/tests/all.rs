@@ -42,6 +42,8 @@ mod notices;
 mod federation_avatars;
 // Communities across nodes (issue 23).
 mod federation_communities;
+// Calls to a community's host applied once, retried on a lost answer (issue 23).
+mod federation_community_calls;
 // Behaviour log and suggested communities (issue 23).
 mod behaviour;
 // The host re-checks residency and media limits when it relays (issue 25).

@@ -5,37 +5,56 @@
 //! member's client learns the outcome from that answer).
 //!
 //! - [`CommunityClient`] is the member's side: residency first (451 without
-//!   `cross_border_transfer` toward another region, nothing sent), then the call, then one
-//!   `community` line in the user's disclosure log — which is also what makes the user's
-//!   erasure reach the host.
+//!   `cross_border_transfer` toward another region, nothing sent), then one `community` line
+//!   in the user's disclosure log — before anything is sent, since the bytes may reach the
+//!   host even when no answer comes back; it is what makes the user's erasure reach the host
+//!   — then the call. When no answer comes (connection refused, reset, timed out), the *same*
+//!   envelope is sent again, at most [`RETRY_WAITS`]`.len()` more times after short waits on
+//!   the node's clock; any answer the host gives, whatever its status, is final.
 //! - [`CommunityHost`] is the host's side: it checks the envelope (origin, destination, time,
 //!   signature, that the user belongs to the origin), knows the user by a remote id whose
 //!   shadow key seals what they write here, applies the community's rules to them as to a
 //!   local user (bans and moderation included), and leaves out of its answer what its own
-//!   users wrote when their data may not go to the requester's region.
+//!   users wrote when their data may not go to the requester's region. A write call (`join`,
+//!   `leave`, `post`, `comment`, `favourite`) is applied at most once per (origin, envelope
+//!   id): claimed in the store before it is applied, settled with what it became before the
+//!   answer, and a repeat — also one arriving while the first is applied (`call_turns.rs`) —
+//!   is answered from that, as the post or comment is now (`storage/community_calls.rs`). The
+//!   apply runs as a task of its own, so a member that hangs up does not cut it short.
 //!
 //! The answers' wire shapes are the `Wire*` types here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use federation::{CommunityContent, Envelope, Kind, address_domain};
+use federation::{CommunityContent, Envelope, Kind, MAX_ENVELOPE_AGE_MS, address_domain};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::call_turns::Turns;
+use super::peers::Peer;
 use super::{Directory, FedError, Outbox, Peers};
 use crate::community::{
     CommentView, Communities, CommunityError, CommunityView, NewPost, PostView, QuoteView,
 };
 use crate::consents::{Consents, Purpose};
 use crate::time::{Millis, SharedClock};
-use storage::{CommunityRole, PostVisibility, Refusal, Store};
+use storage::{
+    CallKind, CallOutcome, CommunityCall, CommunityRole, PostVisibility, Refusal, Store, StoreError,
+};
 
 /// The path the calls go to.
 pub const PATH: &str = "/_federation/v1/communities";
+/// How long the member's node waits before sending a call's envelope again when no answer
+/// came: one wait per retry.
+pub const RETRY_WAITS: [Duration; 2] = [Duration::from_millis(250), Duration::from_secs(1)];
+/// Expired calls the host forgets per transaction, and transactions per pruning run.
+const PRUNE_BATCH: usize = 512;
+const PRUNE_BATCHES: usize = 64;
 /// Largest answer or request body, in bytes.
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Longest error message kept from a host's answer, in characters.
@@ -306,17 +325,14 @@ impl CommunityClient {
         let body = env
             .to_json()
             .map_err(|e| FedError::Invalid(format!("envelope: {e}")))?;
-        let (status, answer) = self
-            .peers
-            .request(&peer, Method::POST, PATH, Bytes::from(body))
-            .await
-            .map_err(FedError::from)?;
-        // The request (the user's address and what they asked or wrote) reached the host,
-        // whatever it answered: counted, so that the user's erasure is asked of the host too.
+        // The request (the user's address and what they ask or write) may reach the host even
+        // if no answer comes back: counted before it is sent, so that the user's erasure is
+        // asked of the host too.
         self.store
             .record_transfer(user, host.to_string(), "community", self.clock.now())
             .await
             .map_err(FedError::from)?;
+        let (status, answer) = self.send(&peer, Bytes::from(body)).await?;
         let bad = |m: String| FedError::Invalid(format!("{host} answered badly: {m}"));
         if status != StatusCode::OK {
             let e: WireErrorBody = federation::parse_json(&answer)
@@ -336,6 +352,26 @@ impl CommunityClient {
         }
         let v = federation::parse_json(&answer).map_err(|e| bad(e.to_string()))?;
         Ok(serde_json::from_value(v).map_err(|e| bad(e.to_string()))?)
+    }
+
+    /// Sends one envelope to the host and returns its answer, sending the same envelope again
+    /// after each of [`RETRY_WAITS`] while no answer comes (the host answers a repeat as the
+    /// same call). An answer is never sent again, whatever its status.
+    async fn send(&self, peer: &Peer, body: Bytes) -> Result<(StatusCode, Bytes), FedError> {
+        let mut waits = RETRY_WAITS.iter();
+        loop {
+            match self
+                .peers
+                .request(peer, Method::POST, PATH, body.clone())
+                .await
+            {
+                Ok(answer) => return Ok(answer),
+                Err(e) => match waits.next() {
+                    Some(wait) => self.clock.sleep(*wait).await,
+                    None => return Err(e.into()),
+                },
+            }
+        }
     }
 
     pub async fn get(
@@ -504,6 +540,48 @@ pub enum HostError {
     Federation(#[from] FedError),
     #[error(transparent)]
     Community(#[from] CommunityError),
+    /// The envelope's id came before with another kind of call (409).
+    #[error("this envelope id was already used for another call")]
+    Reused,
+    /// A repeat of a call begun before whose outcome this host does not know: it stopped or
+    /// failed while applying it (409). The call is not applied again.
+    #[error(
+        "this envelope's call was begun before and whether it was applied is not known here; look before trying again"
+    )]
+    Unknown,
+    /// A repeat of a call whose post or comment has since been removed (410).
+    #[error("the post or comment this envelope's call made has since been removed")]
+    Removed,
+}
+
+/// The kind of a write call, `None` for a read (`get`, `feed`, `comments`: nothing to apply
+/// twice, nothing remembered).
+fn write_kind(c: &CommunityContent) -> Option<CallKind> {
+    match c {
+        CommunityContent::Join { .. } => Some(CallKind::Join),
+        CommunityContent::Leave { .. } => Some(CallKind::Leave),
+        CommunityContent::Post { .. } => Some(CallKind::Post),
+        CommunityContent::Comment { .. } => Some(CallKind::Comment),
+        CommunityContent::Favourite { .. } => Some(CallKind::Favourite),
+        CommunityContent::Get { .. }
+        | CommunityContent::Feed { .. }
+        | CommunityContent::Comments { .. } => None,
+    }
+}
+
+/// Whether `e` refused a write before anything of it was written (the community's rules, bad
+/// input, a missing consent), so that a repeat may be judged afresh. Anything else (the store
+/// failing, a key that would not open) leaves the outcome unknown.
+fn refused_before_applying(e: &CommunityError) -> bool {
+    matches!(
+        e,
+        CommunityError::Invalid { .. }
+            | CommunityError::NotFound
+            | CommunityError::Forbidden(_)
+            | CommunityError::Conflict(_)
+            | CommunityError::Banned
+            | CommunityError::Consent(_)
+    )
 }
 
 /// The host's answers to remote users' calls.
@@ -515,6 +593,7 @@ pub struct CommunityHost {
     consents: Consents,
     store: Store,
     clock: SharedClock,
+    turns: Turns,
 }
 
 impl CommunityHost {
@@ -533,6 +612,7 @@ impl CommunityHost {
             consents,
             store,
             clock,
+            turns: Turns::default(),
         }
     }
 
@@ -568,9 +648,33 @@ impl CommunityHost {
             return Err(CommunityError::NotFound.into());
         }
         let (user, _) = self.directory.ensure(&address).await?;
+        let Some(kind) = write_kind(&content) else {
+            return self.read(origin, user, content).await;
+        };
+        // A write: in a task of its own, so that a member hanging up (its answer lost) does not
+        // stop it between applying and settling.
+        let host = self.clone();
+        let expires = Millis(env.ts.saturating_add(MAX_ENVELOPE_AGE_MS));
+        let (origin, id) = (origin.to_string(), env.id);
+        tokio::spawn(async move {
+            host.write_once(origin, id, kind, expires, user, content)
+                .await
+        })
+        .await
+        // Only a panic ends the task otherwise: answered as an internal failure.
+        .map_err(|_| FedError::Store(StoreError::Worker))?
+    }
+
+    /// Answers a read call.
+    async fn read(
+        &self,
+        origin: &str,
+        user: u64,
+        content: CommunityContent,
+    ) -> Result<serde_json::Value, HostError> {
         let c = &self.communities;
         let foreign = self.foreign(origin)?;
-        let v = match content {
+        Ok(match content {
             CommunityContent::Get { community, .. } => {
                 let mut v = c.get(user, &community).await?;
                 if let Some(o) = v.owner.clone()
@@ -579,16 +683,6 @@ impl CommunityHost {
                     v.owner = None;
                 }
                 json!(WireCommunity::of(&v))
-            }
-            CommunityContent::Join { community, .. } => {
-                let member = c.join(user, &community).await?;
-                json!(WireJoined {
-                    status: if member { "member" } else { "asked" }.into()
-                })
-            }
-            CommunityContent::Leave { community, .. } => {
-                c.leave(user, &community).await?;
-                json!(WireDone {})
             }
             CommunityContent::Feed {
                 community,
@@ -605,26 +699,6 @@ impl CommunityHost {
                 json!(WirePosts {
                     posts: posts.iter().map(WirePost::of).collect()
                 })
-            }
-            CommunityContent::Post {
-                community,
-                text,
-                visibility,
-                ..
-            } => {
-                let p = c
-                    .post(
-                        user,
-                        &community,
-                        NewPost {
-                            text,
-                            media: Vec::new(),
-                            visibility,
-                            place: None,
-                        },
-                    )
-                    .await?;
-                json!(WirePost::of(&p))
             }
             CommunityContent::Comments {
                 community,
@@ -643,6 +717,91 @@ impl CommunityHost {
                     comments: list.iter().map(WireComment::of).collect()
                 })
             }
+            CommunityContent::Join { .. }
+            | CommunityContent::Leave { .. }
+            | CommunityContent::Post { .. }
+            | CommunityContent::Comment { .. }
+            | CommunityContent::Favourite { .. } => {
+                return Err(FedError::Invalid("not a read call".into()).into());
+            }
+        })
+    }
+
+    /// Applies write call `id` from `origin` unless it was applied before, and answers it from
+    /// what it became — the first time and for every repeat alike.
+    async fn write_once(
+        &self,
+        origin: String,
+        id: String,
+        kind: CallKind,
+        expires: Millis,
+        user: u64,
+        content: CommunityContent,
+    ) -> Result<serde_json::Value, HostError> {
+        let _turn = self.turns.enter(&origin, &id).await;
+        let known = self
+            .store
+            .claim_community_call(origin.clone(), id.clone(), kind, expires)
+            .await
+            .map_err(FedError::from)?;
+        let outcome = match known {
+            Some(CommunityCall { kind: k, .. }) if k != kind => return Err(HostError::Reused),
+            Some(CommunityCall {
+                outcome: CallOutcome::Pending,
+                ..
+            }) => return Err(HostError::Unknown),
+            Some(call) => call.outcome,
+            None => match self.apply(user, &content).await {
+                Ok(outcome) => {
+                    self.store
+                        .settle_community_call(origin, id, outcome)
+                        .await
+                        .map_err(FedError::from)?;
+                    outcome
+                }
+                Err(e) => {
+                    if refused_before_applying(&e)
+                        && let Err(f) = self.store.forget_community_call(origin, id).await
+                    {
+                        // The claim stays: a repeat is answered as of unknown outcome.
+                        tracing::warn!(error = %f, "a refused community call was not forgotten");
+                    }
+                    return Err(e.into());
+                }
+            },
+        };
+        self.answer_of(user, &content, outcome).await
+    }
+
+    /// Applies a write call for `user`; what it became.
+    async fn apply(
+        &self,
+        user: u64,
+        content: &CommunityContent,
+    ) -> Result<CallOutcome, CommunityError> {
+        let c = &self.communities;
+        Ok(match content.clone() {
+            CommunityContent::Join { community, .. } => {
+                CallOutcome::Joined(c.join(user, &community).await?)
+            }
+            CommunityContent::Leave { community, .. } => {
+                c.leave(user, &community).await?;
+                CallOutcome::Done
+            }
+            CommunityContent::Post {
+                community,
+                text,
+                visibility,
+                ..
+            } => {
+                let new = NewPost {
+                    text,
+                    media: Vec::new(),
+                    visibility,
+                    place: None,
+                };
+                CallOutcome::Post(c.add_post(user, &community, new).await?)
+            }
             CommunityContent::Comment {
                 community,
                 post,
@@ -650,10 +809,10 @@ impl CommunityHost {
                 parent,
                 ..
             } => {
-                let v = c
-                    .comment(user, &community, post, &text, parent, None)
+                let made = c
+                    .add_comment(user, &community, post, &text, parent, None)
                     .await?;
-                json!(WireComment::of(&v))
+                CallOutcome::Comment(post, made)
             }
             CommunityContent::Favourite {
                 community,
@@ -662,10 +821,65 @@ impl CommunityHost {
                 ..
             } => {
                 c.set_favourite(user, &community, post, on).await?;
-                json!(WireDone {})
+                CallOutcome::Done
             }
+            CommunityContent::Get { .. }
+            | CommunityContent::Feed { .. }
+            | CommunityContent::Comments { .. } => {
+                return Err(CommunityError::Conflict("not a write call"));
+            }
+        })
+    }
+
+    /// The answer to a write call that became `outcome`: a post or comment as `user` sees it
+    /// now ([`HostError::Removed`] once it is gone).
+    async fn answer_of(
+        &self,
+        user: u64,
+        content: &CommunityContent,
+        outcome: CallOutcome,
+    ) -> Result<serde_json::Value, HostError> {
+        let c = &self.communities;
+        let gone = |e: CommunityError| match e {
+            CommunityError::NotFound => HostError::Removed,
+            other => other.into(),
         };
-        Ok(v)
+        Ok(match outcome {
+            CallOutcome::Pending => return Err(HostError::Unknown),
+            CallOutcome::Done => json!(WireDone {}),
+            CallOutcome::Joined(member) => json!(WireJoined {
+                status: if member { "member" } else { "asked" }.into()
+            }),
+            CallOutcome::Post(p) => {
+                let v = c
+                    .one_post(user, content.community(), p)
+                    .await
+                    .map_err(gone)?;
+                json!(WirePost::of(&v))
+            }
+            CallOutcome::Comment(p, made) => {
+                let v = c
+                    .one_comment(user, content.community(), p, made)
+                    .await
+                    .map_err(gone)?;
+                json!(WireComment::of(&v))
+            }
+        })
+    }
+
+    /// Forgets the calls whose envelopes are too old to be accepted any more, in bounded
+    /// batches (the node's maintenance step); how many.
+    pub async fn forget_expired_calls(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let mut total = 0;
+        for _ in 0..PRUNE_BATCHES {
+            let n = self.store.prune_community_calls(now, PRUNE_BATCH).await?;
+            total += n;
+            if n < PRUNE_BATCH {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     /// Whether `origin` is of another region than this node (or of none known).

@@ -10,6 +10,7 @@
 //! the same transaction as the write it comes from.
 
 mod avatar;
+mod call_turns;
 mod community;
 mod directory;
 mod fetch;
@@ -21,7 +22,7 @@ mod reach;
 pub use avatar::AvatarError;
 pub use community::{
     CallError, CommunityClient, CommunityHost, HostError, MAX_BODY as COMMUNITY_MAX_BODY,
-    parse_address as parse_community_address,
+    RETRY_WAITS as COMMUNITY_RETRY_WAITS, parse_address as parse_community_address,
 };
 pub use directory::{Directory, RedeemAnswerWire, RedeemWire, RemoteRedeem, load_addresses};
 pub use fetch::Fetcher;
