@@ -573,12 +573,14 @@ async fn only_a_peer_holding_a_message_that_refers_to_a_media_may_fetch_it() {
     let r = signed_get(&peer, &nodes[0], &path).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body.to_vec(), bytes);
-    // What the envelope said of it.
-    let sent = peer.envelopes();
-    let media = &sent
-        .iter()
-        .find(|e| e["kind"] == "message")
-        .expect("the submission")["content"]["body"]["media"];
+    // What the envelope said of it, once the host has it (202 said queued, not delivered).
+    let submission = eventually(10, "the submission at the host", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["kind"] == "message")
+    })
+    .await;
+    let media = &submission["content"]["body"]["media"];
     assert_eq!(media["origin"], "a.test");
     assert_eq!(media["id"], id.as_str());
     assert_eq!(media["size"], bytes.len());
