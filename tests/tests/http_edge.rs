@@ -617,7 +617,9 @@ async fn h2_health(sender: &mut hyper::client::conn::http2::SendRequest<Full<Byt
 
 #[tokio::test]
 async fn idle_keep_alive_connections_outlive_the_header_timeout_and_close_cleanly_when_idle() {
-    let n = TestNode::start_toml("[http]\nheader_read_timeout_ms = 300\nidle_timeout_ms = 2000\n")
+    // The idle timeout is ten times the header timeout: room for the steps between an idle
+    // connection's first request and its second (a slow head being cut, mostly).
+    let n = TestNode::start_toml("[http]\nheader_read_timeout_ms = 300\nidle_timeout_ms = 3000\n")
         .await;
     let c = n.client();
     // An HTTP/1.1 keep-alive connection and an HTTP/2 one, each served once, then idle.
