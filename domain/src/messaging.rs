@@ -13,7 +13,7 @@ use crate::crypto::{self, CryptoError, MasterKey, SecretKey};
 use crate::federate::{Directory, FedError, Outbox};
 use crate::hub::Hub;
 use crate::media::sniff::Class;
-use crate::time::{Millis, SharedClock};
+use crate::time::{Millis, SharedClock, Sleep};
 use federation::{WireBody, WireChange, conversation_host};
 use storage::{
     ConvKind, ConversationRecord, ConversationState, Dec, Enc, EventRecord, MemberAction,
@@ -1191,7 +1191,9 @@ impl Messaging {
     }
 
     /// Waits up to `timeout` for events after `since`; acknowledges `since` first (the client
-    /// says it has everything up to there).
+    /// says it has everything up to there). The timeout runs on the node's clock from the first
+    /// read that found nothing, so a timer of `timeout` on it means a poll is waiting (a test on
+    /// a manual clock sees it, and ends it only by moving the clock).
     pub async fn long_poll(
         &self,
         session: &Session,
@@ -1205,15 +1207,17 @@ impl Messaging {
         }
         let mut wake = self.subscribe(session.user);
         wake.borrow_and_update();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let mut expiry: Option<Sleep> = None;
+        let mut expired = timeout.is_zero();
         loop {
             let (events, cursor) = self.events(session, since, limit).await?;
-            if !events.is_empty() || tokio::time::Instant::now() >= deadline || *shutdown.borrow() {
+            if !events.is_empty() || expired || *shutdown.borrow() {
                 return Ok((events, cursor));
             }
+            let expiry = expiry.get_or_insert_with(|| self.clock.sleep(timeout));
             tokio::select! {
                 _ = wake.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => {}
+                () = expiry => expired = true,
                 _ = shutdown.changed() => {}
             }
         }

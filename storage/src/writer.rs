@@ -25,7 +25,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -86,7 +86,18 @@ pub struct Stats {
     /// Counts commits; receivers (the search indexer) wake after each one. Only a number
     /// travels, never content.
     pub committed: tokio::sync::watch::Sender<u64>,
+    /// What the thread waits for between batches ([`WORKING`], [`FOR_A_JOB`],
+    /// [`FOR_A_JOB_OR_DEADLINE`]): a test knows from it that no commit can come until it
+    /// submits a job, instead of waiting to see none come.
+    waiting: AtomicU8,
 }
+
+/// The writer thread is running a batch or about to wait.
+const WORKING: u8 = 0;
+/// The writer thread waits for the next job, with no deadline: nothing is pending.
+const FOR_A_JOB: u8 = 1;
+/// The writer thread waits for the next job or the deferred commits' deadline.
+const FOR_A_JOB_OR_DEADLINE: u8 = 2;
 
 /// Receives the duration of each commit.
 pub struct CommitObserver(pub Box<dyn Fn(Duration) + Send + Sync>);
@@ -168,6 +179,13 @@ impl Writer {
         self.stats.deferred.load(Ordering::Relaxed)
     }
 
+    /// Whether the thread waits for a job with no deadline: with nothing deferred pending, it
+    /// makes no commit until a job comes.
+    #[cfg(test)]
+    fn idle_without_deadline(&self) -> bool {
+        self.stats.waiting.load(Ordering::SeqCst) == FOR_A_JOB
+    }
+
     /// Queues `job` and waits for its result, committed as `durability` says.
     pub async fn submit(&self, job: Job, durability: Durability) -> Result<Output, StoreError> {
         let (reply, answer) = oneshot::channel();
@@ -219,6 +237,9 @@ impl Thread<'_> {
     ) {
         loop {
             let first = if self.pending {
+                self.stats
+                    .waiting
+                    .store(FOR_A_JOB_OR_DEADLINE, Ordering::SeqCst);
                 // The timer is made inside `block_on`, where the runtime's clock is current.
                 let next =
                     clock.block_on(async { tokio::time::timeout(flush_deferred, rx.recv()).await });
@@ -227,16 +248,19 @@ impl Thread<'_> {
                     // Closed: redb makes the pending commit durable when the database closes.
                     Ok(None) => return,
                     Err(_) => {
+                        self.stats.waiting.store(WORKING, Ordering::SeqCst);
                         self.make_durable();
                         continue;
                     }
                 }
             } else {
+                self.stats.waiting.store(FOR_A_JOB, Ordering::SeqCst);
                 match rx.blocking_recv() {
                     Some(r) => r,
                     None => return,
                 }
             };
+            self.stats.waiting.store(WORKING, Ordering::SeqCst);
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -421,6 +445,18 @@ mod tests {
         (release, first)
     }
 
+    /// Waits (bounded) until the writer waits for a job with no deadline, so that it makes no
+    /// commit until the test submits one.
+    async fn idle_without_deadline(writer: &Writer) {
+        for _ in 0..10_000 {
+            if writer.idle_without_deadline() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("the writer still waits on a deadline");
+    }
+
     /// Waits (bounded) until `n` jobs are queued behind the held one.
     async fn queued(writer: &Writer, n: usize) {
         for _ in 0..10_000 {
@@ -600,8 +636,9 @@ mod tests {
     async fn a_deferred_job_is_visible_at_once_and_made_durable_by_the_next_durable_commit() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
-        // A deadline the test outwaits once the durable job has covered the deferred one.
-        let writer = Writer::start(db.clone(), 8, Duration::from_secs(1)).unwrap();
+        // A deadline that does not pass during the test: only the durable job can cover the
+        // deferred one.
+        let writer = Writer::start(db.clone(), 8, Duration::from_secs(3600)).unwrap();
         writer
             .submit(put(1, false), Durability::Deferred)
             .await
@@ -618,12 +655,11 @@ mod tests {
             .submit(put(2, false), Durability::Immediate)
             .await
             .unwrap();
-        assert_eq!(writer.stats(), (2, 1));
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        idle_without_deadline(&writer).await;
         assert_eq!(
             writer.stats(),
             (2, 1),
-            "no empty commit after the deadline: the durable one covered the deferred one"
+            "no empty commit to come: the durable one covered the deferred one"
         );
         writer
             .submit(put(3, false), Durability::Deferred)
@@ -678,11 +714,11 @@ mod tests {
             (1, 1),
             "one empty durable commit after the deadline"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        idle_without_deadline(&writer).await;
         assert_eq!(
             writer.stats(),
             (1, 1),
-            "and no more while nothing is pending"
+            "and no more to come while nothing is pending"
         );
     }
 

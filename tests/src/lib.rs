@@ -669,13 +669,12 @@ impl FakePeer {
         }
     }
 
-    /// Serves `bytes` as media `id`, in parts of 256 KiB, to any requester.
+    /// Serves `bytes` as media `id`, in parts of 256 KiB, to any requester: all of it, also
+    /// after [`FakePeer::serve_media_partly`].
     pub fn serve_media(&self, id: &str, bytes: Vec<u8>) {
-        self.media
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .insert(id.to_string(), Bytes::from(bytes));
+        let mut m = self.media.lock().unwrap_or_else(|p| p.into_inner());
+        m.0.insert(id.to_string(), Bytes::from(bytes));
+        m.2.remove(id);
     }
 
     /// Serves media `id` like [`FakePeer::serve_media`], but only its first `parts` parts: the

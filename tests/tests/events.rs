@@ -1,12 +1,15 @@
 //! Realtime delivery: the WebSocket event stream and the long-poll sync, across users and
 //! devices; reconnecting with the last cursor misses nothing and repeats nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::SinkExt;
 use http::StatusCode;
 use serde_json::json;
-use tests::{TestNode, next_of, phone};
+use tests::node::{Clock, ManualClock, Millis};
+use tests::{Client, Reply, TestNode, eventually, next_of, now_ms, phone};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -150,9 +153,40 @@ async fn reconnecting_with_the_last_cursor_misses_nothing_and_repeats_nothing() 
     assert_eq!(r["events"], json!([]));
 }
 
+/// A long poll by `token` from `since`, waiting at most `ms`, answered on its own task.
+fn long_poll(c: &Client, token: &str, since: &str, ms: u64) -> JoinHandle<Reply> {
+    let (c, token, path) = (
+        c.clone(),
+        token.to_string(),
+        format!("/api/v1/sync?since={since}&timeout={ms}"),
+    );
+    tokio::spawn(async move { c.get(&path, Some(&token)).await })
+}
+
+/// Waits until a long poll waits on `clock` for `ms` from now: it has read, found nothing, and
+/// started its timeout (a timer of exactly that length).
+async fn poll_waits(clock: &ManualClock, ms: u64) {
+    eventually(10, "a long poll waiting on its timeout", || async {
+        let due = Millis(clock.now().0 + ms);
+        clock.timers().contains(&due).then_some(())
+    })
+    .await;
+}
+
+/// The answer of a long poll's task, within 10 s (`what` says why it should come).
+async fn answer(poll: JoinHandle<Reply>, what: &str) -> Reply {
+    let r = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .expect(what)
+        .expect("the poll's task");
+    assert_eq!(r.status, StatusCode::OK);
+    r
+}
+
 #[tokio::test]
-async fn long_poll_waits_for_the_next_event() {
-    let n = TestNode::start().await;
+async fn long_poll_waits_for_the_next_event_or_its_timeout_on_the_clock() {
+    let clock = Arc::new(ManualClock::new(Millis(now_ms())));
+    let n = TestNode::start_manual("", clock.clone()).await;
     let c = n.client();
     let a = c.user("polla", &phone(1)).await;
     let b = c.user("pollb", &phone(2)).await;
@@ -161,28 +195,29 @@ async fn long_poll_waits_for_the_next_event() {
         .as_str()
         .unwrap()
         .to_string();
-    let (c2, b2, head2) = (c.clone(), b.clone(), head.clone());
-    let waiting = tokio::spawn(async move {
-        c2.get(
-            &format!("/api/v1/sync?since={head2}&timeout=20000"),
-            Some(&b2),
-        )
-        .await
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = long_poll(&c, &b, &head, 20_000);
+    // It has found nothing and waits on the clock, which stays: only an event can end it now.
+    poll_waits(&clock, 20_000).await;
     assert!(!waiting.is_finished(), "it waits");
     c.say(&a, &id, "1", "wake up").await;
-    let r = tokio::time::timeout(Duration::from_secs(10), waiting)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(r.status, StatusCode::OK);
-    let events = r.json()["events"].as_array().unwrap().clone();
+    let r = answer(waiting, "woken by the message").await.json();
+    let events = r["events"].as_array().unwrap().clone();
     assert!(
         events
             .iter()
             .any(|e| e["message"]["body"]["text"] == "wake up")
     );
+
+    // Nothing more comes: the poll answers, with nothing and the same cursor, once the clock
+    // reaches its timeout.
+    let cursor = r["cursor"].as_str().unwrap().to_string();
+    let waiting = long_poll(&c, &b, &cursor, 5_000);
+    poll_waits(&clock, 5_000).await;
+    assert!(!waiting.is_finished(), "it waits for its timeout");
+    clock.advance_ms(5_000);
+    let r = answer(waiting, "answered at its timeout").await.json();
+    assert_eq!(r["events"], json!([]));
+    assert_eq!(r["cursor"], cursor.as_str());
 
     let r = c.get("/api/v1/sync?since=abc", Some(&b)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -4,10 +4,13 @@
 //! checked against the hash), keeps them sealed under the author's key there, and serves them
 //! only to its members of the conversation; recall and the author's erasure remove every copy.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use http::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tests::node::{Clock, ManualClock, Millis};
 use tests::setup::{send_media as send, upload_media as upload};
 use tests::{Client, eventually, federation, phone};
 
@@ -418,6 +421,101 @@ async fn media_whose_bytes_do_not_match_the_reference_is_refused_and_nothing_of_
     assert!(!holds_any_of(&raw, &served));
 }
 
+/// Waits until `peer` has had `requests` media requests and the fetch waits on `clock`: its one
+/// timer, which must end between `lo` and `hi` ms from now. Returns that timer's deadline.
+async fn fetch_backs_off(
+    clock: &ManualClock,
+    peer: &tests::FakePeer,
+    requests: usize,
+    (lo, hi): (u64, u64),
+) -> Millis {
+    let due = eventually(
+        10,
+        &format!("backing off after request {requests}"),
+        || async {
+            let timers = clock.timers();
+            (peer.media_requests().len() == requests && timers.len() == 1).then(|| timers[0])
+        },
+    )
+    .await;
+    let wait = due.0 - clock.now().0;
+    assert!(
+        (lo..=hi).contains(&wait),
+        "after request {requests}: a wait of {wait} ms, not {lo}–{hi}"
+    );
+    // The clock stays: nothing is tried again meanwhile.
+    assert_eq!(
+        peer.media_requests().len(),
+        requests,
+        "retried before its wait"
+    );
+    due
+}
+
+#[tokio::test]
+async fn a_fetch_the_origin_fails_is_retried_only_once_its_backoff_has_passed_on_the_clock() {
+    let clock = Arc::new(ManualClock::new(Millis(tests::now_ms())));
+    let (peer, nodes, a, alice) =
+        tests::alice_in_a_hosted_group_on("", "retry_max_secs = 4", clock.clone()).await;
+    // Two parts; the origin answers 503 to both for now.
+    let file = noise(300 * 1024, 6);
+    peer.serve_media_partly("later", file.clone(), 0);
+    let txn = json!({"origin": "e.test", "envelopes": [hosted_file(&peer, 1, reference("later", &file))]});
+    let r = peer
+        .put(&nodes[0], "m1", &txn, "a.test", tests::now_ms(), &peer.key)
+        .await;
+    assert_eq!(r.json()["results"], json!({"h1": {}}), "{}", r.json());
+    let ids = eventually(10, "the message", || async {
+        let ids = media_in(&a, &alice, "q1:e.test").await;
+        (!ids.is_empty()).then_some(ids)
+    })
+    .await;
+
+    // The delivery backoff (docs/PROTOCOL.md): 1 s, 2 s, 4 s, … up to retry_max_secs, each wait
+    // drawn from its upper half. Each retry comes once the clock reaches its wait.
+    let mut due = Millis(0);
+    for (request, window) in [
+        (1, (500, 1000)),
+        (2, (1000, 2000)),
+        (3, (2000, 4000)),
+        (4, (2000, 4000)),
+    ] {
+        due = fetch_backs_off(&clock, &peer, request, window).await;
+        if request < 4 {
+            clock.set(due);
+        }
+    }
+    // The origin serves the first part now: fetched, the second fails, and the backoff starts
+    // again from 1 s (a part that arrived resets it).
+    peer.serve_media_partly("later", file.clone(), 1);
+    clock.set(due);
+    let due = fetch_backs_off(&clock, &peer, 6, (500, 1000)).await;
+    // All of it: the last part comes at the next attempt, and the copy is complete.
+    peer.serve_media("later", file.clone());
+    clock.set(due);
+    let got = eventually(10, "the file once its last part came", || async {
+        let r = fetch(&a, &alice, &ids[0].1).await;
+        (r.status == StatusCode::OK).then_some(r)
+    })
+    .await;
+    assert_eq!(got.body.to_vec(), file);
+    let parts: Vec<String> = peer.media_requests();
+    let part = |n: u32| format!("/_federation/v1/media/later/{n}");
+    assert_eq!(
+        parts,
+        [
+            part(0),
+            part(0),
+            part(0),
+            part(0),
+            part(0),
+            part(1),
+            part(1)
+        ],
+        "each part asked for again only after a failure"
+    );
+}
+
 /// `GET path` on `node`, signed as `peer` (for this node).
 pub(crate) async fn signed_get(
     peer: &tests::FakePeer,
@@ -475,12 +573,14 @@ async fn only_a_peer_holding_a_message_that_refers_to_a_media_may_fetch_it() {
     let r = signed_get(&peer, &nodes[0], &path).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body.to_vec(), bytes);
-    // What the envelope said of it.
-    let sent = peer.envelopes();
-    let media = &sent
-        .iter()
-        .find(|e| e["kind"] == "message")
-        .expect("the submission")["content"]["body"]["media"];
+    // What the envelope said of it, once the host has it (202 said queued, not delivered).
+    let submission = eventually(10, "the submission at the host", || async {
+        peer.envelopes()
+            .into_iter()
+            .find(|e| e["kind"] == "message")
+    })
+    .await;
+    let media = &submission["content"]["body"]["media"];
     assert_eq!(media["origin"], "a.test");
     assert_eq!(media["id"], id.as_str());
     assert_eq!(media["size"], bytes.len());

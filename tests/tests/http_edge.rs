@@ -3,7 +3,7 @@
 //! duplicated headers, over-long targets, idle keep-alive connections, the `Allow` header of a
 //! 405, and WebSocket frames over the cap.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -47,35 +47,22 @@ async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> String {
     }
 }
 
-/// Reads and discards until the server closes; how long that took, if within `limit`.
-async fn closed_after<S: AsyncRead + Unpin>(s: &mut S, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    let mut chunk = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
-            Err(_) => return None,
-            Ok(Ok(n)) if n > 0 => continue,
-            Ok(_) => return Some(started.elapsed()),
-        }
-    }
+/// Reads and discards until the server closes; whether it did within `limit`.
+async fn closed_within<S: AsyncRead + Unpin>(s: &mut S, limit: Duration) -> bool {
+    closed_cleanly_within(s, limit).await.is_some()
 }
 
-/// Like [`closed_after`], also telling whether the close was clean: TLS close_notify before
-/// the end of the stream, rather than a cut connection.
-async fn closed_cleanly_after<S: AsyncRead + Unpin>(
-    s: &mut S,
-    limit: Duration,
-) -> Option<(Duration, bool)> {
-    let started = Instant::now();
+/// Like [`closed_within`], telling whether the close was clean (TLS close_notify before the
+/// end of the stream, rather than a cut connection); `None` if it did not close within `limit`.
+async fn closed_cleanly_within<S: AsyncRead + Unpin>(s: &mut S, limit: Duration) -> Option<bool> {
     let mut chunk = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
             Err(_) => return None,
-            Ok(Ok(0)) => return Some((started.elapsed(), true)),
+            Ok(Ok(0)) => return Some(true),
             Ok(Ok(_)) => continue,
-            Ok(Err(_)) => return Some((started.elapsed(), false)),
+            Ok(Err(_)) => return Some(false),
         }
     }
 }
@@ -190,11 +177,13 @@ async fn a_stalled_upload_raw_or_multipart_gets_408_and_gives_its_upload_place_b
 }
 
 #[tokio::test]
-async fn a_body_at_the_minimum_rate_is_read_past_the_base_timeout() {
+async fn a_body_whose_bytes_keep_up_the_minimum_rate_is_read_past_the_base_timeout() {
+    // Every byte received earns 10 ms on top of the 300 ms base.
     let n =
-        TestNode::start_toml("[http]\nbody_read_timeout_ms = 300\nbody_min_bytes_per_sec = 1000\n")
+        TestNode::start_toml("[http]\nbody_read_timeout_ms = 300\nbody_min_bytes_per_sec = 100\n")
             .await;
     let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(1990));
+    let (first, rest) = body.as_bytes().split_at(1000);
     let mut tls = n.client().connect_tls().await.unwrap();
     let head = format!(
         "POST /api/v1/accounts HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
@@ -202,14 +191,13 @@ async fn a_body_at_the_minimum_rate_is_read_past_the_base_timeout() {
         body.len()
     );
     tls.write_all(head.as_bytes()).await.unwrap();
-    let started = Instant::now();
-    // 100 bytes every 50 ms: 2000 bytes a second, twice the minimum; about one second in all.
-    for piece in body.as_bytes().chunks(100) {
-        tls.write_all(piece).await.unwrap();
-        tls.flush().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(started.elapsed() > Duration::from_millis(600));
+    // 1000 bytes at once: 10 s earned. Then a pause twice the base timeout (a sleep ends no
+    // sooner), so a deadline that did not count the bytes would have passed: 408.
+    tls.write_all(first).await.unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    tls.write_all(rest).await.unwrap();
+    tls.flush().await.unwrap();
     let answer = read_response(&mut tls).await;
     // Read whole and parsed: refused for its unknown field, not for its pace.
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
@@ -478,8 +466,10 @@ async fn discarding_after_an_early_answer_is_bounded() {
     tls.flush().await.unwrap();
     let answer = read_response(&mut tls).await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
-    let closed = closed_after(&mut tls, Duration::from_secs(5)).await;
-    assert!(closed.is_some(), "closed once the discard time is over");
+    assert!(
+        closed_within(&mut tls, Duration::from_secs(5)).await,
+        "closed once the discard time is over"
+    );
 }
 
 /// A request with these headers, in this order (repeated names are sent repeatedly).
@@ -612,33 +602,10 @@ async fn what_hyper_answers_itself_is_as_documented() {
     assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
 }
 
-#[tokio::test]
-async fn idle_keep_alive_connections_close_after_the_idle_timeout_and_not_before() {
-    let n = TestNode::start_toml("[http]\nheader_read_timeout_ms = 300\nidle_timeout_ms = 1500\n")
-        .await;
-    let c = n.client();
-    let in_bounds = |d: Duration| d >= Duration::from_millis(1300) && d < Duration::from_secs(4);
+const GET_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-    // HTTP/1.1 keep-alive.
-    let mut tls = c.connect_tls().await.unwrap();
-    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    tls.flush().await.unwrap();
-    assert!(read_response(&mut tls).await.starts_with("HTTP/1.1 200"));
-    let idle = closed_cleanly_after(&mut tls, Duration::from_secs(6)).await;
-    assert!(
-        idle.is_some_and(|(d, clean)| in_bounds(d) && clean),
-        "HTTP/1.1 idle close (after, with close_notify) {idle:?}"
-    );
-
-    // HTTP/2.
-    let tls = c.connect_tls_h2().await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-            .await
-            .unwrap();
-    let conn = tokio::spawn(conn);
+/// A `GET /health` over an HTTP/2 connection's `sender`, answered 200.
+async fn h2_health(sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>) {
     let req = Request::builder()
         .uri("https://localhost/health")
         .body(Full::new(Bytes::new()))
@@ -646,38 +613,76 @@ async fn idle_keep_alive_connections_close_after_the_idle_timeout_and_not_before
     let resp = sender.send_request(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     resp.into_body().collect().await.unwrap();
-    let started = Instant::now();
-    let ended = tokio::time::timeout(Duration::from_secs(6), conn).await;
-    // Ended by the server's GOAWAY and close_notify, not by a cut connection.
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_outlive_the_header_timeout_and_close_cleanly_when_idle() {
+    // The idle timeout is ten times the header timeout: room for the steps between an idle
+    // connection's first request and its second (a slow head being cut, mostly).
+    let n = TestNode::start_toml("[http]\nheader_read_timeout_ms = 300\nidle_timeout_ms = 3000\n")
+        .await;
+    let c = n.client();
+    // An HTTP/1.1 keep-alive connection and an HTTP/2 one, each served once, then idle.
+    let mut h1 = c.connect_tls().await.unwrap();
+    h1.write_all(GET_HEALTH).await.unwrap();
+    h1.flush().await.unwrap();
+    assert!(read_response(&mut h1).await.starts_with("HTTP/1.1 200"));
+    let tls = c.connect_tls_h2().await.unwrap();
+    let (mut h2, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    h2_health(&mut h2).await;
+
+    // After them, a third connection is served once, then sends the head of its next request
+    // a byte every 50 ms, for seconds: the header timeout cuts it while the head is still
+    // arriving (its bytes keep it from ever being idle).
+    let mut slow = c.connect_tls().await.unwrap();
+    slow.write_all(GET_HEALTH).await.unwrap();
+    slow.flush().await.unwrap();
+    assert!(read_response(&mut slow).await.starts_with("HTTP/1.1 200"));
+    let (mut rd, mut wr) = tokio::io::split(slow);
+    let trickler = tokio::spawn(async move {
+        let head = format!(
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}",
+            "a".repeat(100)
+        );
+        for b in head.as_bytes() {
+            if wr.write_all(&[*b]).await.is_err() || wr.flush().await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    assert!(
+        closed_within(&mut rd, Duration::from_secs(10)).await,
+        "a slow head is cut"
+    );
+    assert!(
+        trickler.await.unwrap(),
+        "cut while its head was still arriving, by the header timeout"
+    );
+
+    // The idle connections went idle before that head began, so a header timeout applied to
+    // them would have closed them before it cut the head. Both are still served …
+    h1.write_all(GET_HEALTH).await.unwrap();
+    h1.flush().await.unwrap();
+    assert!(read_response(&mut h1).await.starts_with("HTTP/1.1 200"));
+    h2_health(&mut h2).await;
+    // … and, idle again, closed by the node: HTTP/1.1 with close_notify, HTTP/2 with GOAWAY
+    // and close_notify, not cut.
+    assert_eq!(
+        closed_cleanly_within(&mut h1, Duration::from_secs(10)).await,
+        Some(true),
+        "HTTP/1.1 idle close, with close_notify"
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn).await;
     assert!(
         matches!(ended, Ok(Ok(Ok(())))),
         "HTTP/2 connection closed cleanly: {ended:?}"
     );
-    let idle = started.elapsed();
-    assert!(in_bounds(idle), "HTTP/2 idle close after {idle:?}");
-
-    // The header timeout still holds for the head of a keep-alive connection's next request.
-    let mut tls = c.connect_tls().await.unwrap();
-    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    tls.flush().await.unwrap();
-    assert!(read_response(&mut tls).await.starts_with("HTTP/1.1 200"));
-    let (mut rd, mut wr) = tokio::io::split(tls);
-    let trickler = tokio::spawn(async move {
-        for b in b"GET /health HTTP/1.1\r\nHost: localhost\r\n" {
-            if wr.write_all(&[*b]).await.is_err() || wr.flush().await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
-    let cut = closed_after(&mut rd, Duration::from_secs(6)).await;
-    assert!(
-        cut.is_some_and(|d| d < Duration::from_millis(1200)),
-        "a slow head is cut at the header timeout: {cut:?}"
-    );
-    trickler.abort();
 }
 
 /// The close code of the first close frame on `ws`, skipping other frames; panics if the
@@ -722,7 +727,9 @@ async fn a_websocket_frame_over_the_cap_is_answered_with_close_1009() {
 
 #[tokio::test]
 async fn a_client_waiting_for_100_continue_gets_the_early_answer_and_is_not_asked_for_its_body() {
-    let n = TestNode::start().await;
+    // A minute of discarding and of idling: a connection that waited for either would still be
+    // open long after the bound below.
+    let n = TestNode::start_toml("[http]\nlinger_ms = 60000\nidle_timeout_ms = 60000\n").await;
     let c = n.client();
     for (method, path, status) in [
         ("PATCH", "/api/v1/me", "401"),
@@ -741,7 +748,9 @@ async fn a_client_waiting_for_100_continue_gets_the_early_answer_and_is_not_aske
             "{method} {path}: {answer}"
         );
         // Nothing more is asked of it, nor waited for: the connection ends at once.
-        let closed = closed_after(&mut tls, Duration::from_secs(2)).await;
-        assert!(closed.is_some(), "{method} {path}: closed after the answer");
+        assert!(
+            closed_within(&mut tls, Duration::from_secs(10)).await,
+            "{method} {path}: closed after the answer"
+        );
     }
 }

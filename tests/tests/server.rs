@@ -16,6 +16,26 @@ async fn read_to_close<S: AsyncReadExt + Unpin>(s: &mut S) -> Option<String> {
     }
 }
 
+/// Reads one response head (up to its blank line, and not a byte further) within 10 s.
+async fn read_head<S: AsyncReadExt + Unpin>(s: &mut S) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut byte))
+            .await
+            .expect("a response head within 10 s")
+            .expect("reading a response head");
+        assert_eq!(
+            n,
+            1,
+            "closed before a whole head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_request_finish_then_stops_accepting() {
     let mut n = TestNode::start().await;
@@ -28,18 +48,28 @@ async fn shutdown_lets_an_in_flight_request_finish_then_stops_accepting() {
     let mut tls = c.connect_tls().await.unwrap();
     let head = format!(
         "POST /api/v1/accounts HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
+         Expect: 100-continue\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     tls.write_all(head.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    // The node asks for the body when its handler starts reading it: the request is in flight.
+    let asked = read_head(&mut tls).await;
+    assert!(asked.starts_with("HTTP/1.1 100"), "{asked}");
     tls.write_all(&body[..10]).await.unwrap();
     tls.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let node = n.node.take().unwrap();
     let addr = node.local_addr();
     let stopping = tokio::spawn(node.shutdown());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The listener closes first; then shutdown waits for the connections' requests.
+    eventually(10, "the node to stop accepting", || async {
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
     assert!(
         !stopping.is_finished(),
         "shutdown waits for the request in flight"
