@@ -558,6 +558,20 @@ impl Accounts {
         Ok(Some(mask_phone(&phone)))
     }
 
+    /// The blind index of the user's phone number, which finds their account by phone; `None`
+    /// if the account or its key is gone. Erasure removes exactly that row, not a scan for it.
+    pub async fn phone_index_of(&self, user: u64) -> Result<Option<[u8; 32]>, AccountError> {
+        let Some(acct) = self.store.account(user).await? else {
+            return Ok(None);
+        };
+        if acct.wrapped_key.is_empty() {
+            return Ok(None);
+        }
+        let key = self.data_key(&acct)?;
+        let phone = key.open(&aad(b"phone", user), &acct.phone_sealed)?;
+        Ok(Some(self.phone_index.blind_index(&phone)))
+    }
+
     /// Forgets every cached session of `user` (their account changed: erasure scheduled,
     /// cancelled or begun), so the next request reads the store again.
     pub fn forget_user(&self, user: u64) {

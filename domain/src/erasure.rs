@@ -206,6 +206,15 @@ impl Erasure {
             self.ask_peers(user, &handle).await?;
             self.committed()?;
         }
+        // Read while the key exists: the first step removes this one row of the phone index
+        // (without it, it would have to look through every row for the user's).
+        let phone_index = match self.accounts.phone_index_of(user).await {
+            Ok(ix) => ix,
+            Err(e) => {
+                tracing::warn!(error = %e, "an erasing user's phone index could not be read");
+                None
+            }
+        };
         loop {
             let done = self.audit("node", "erasure.done", user, "");
             // The first step deletes the sessions and the data key in one commit: run through
@@ -216,7 +225,7 @@ impl Erasure {
                 .dropping_sessions(
                     user,
                     self.store
-                        .erasure_step(user, self.clock.now(), STEP_ROWS, done),
+                        .erasure_step(user, self.clock.now(), STEP_ROWS, phone_index, done),
                 )
                 .await?;
             self.committed()?;

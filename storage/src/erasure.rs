@@ -228,11 +228,16 @@ impl Store {
 
     /// Runs the next bounded step of `user`'s erasure. `handle_hash` is the keyed hash kept
     /// for the handle; `batch` bounds the rows one step touches.
+    ///
+    /// `phone_index` is the blind index of the user's phone number while their key exists
+    /// (the first step removes that row of `phoneindex_userid`); `None` when it could not be
+    /// read, and then the first step looks through the whole index for the user's row.
     pub async fn erasure_step(
         &self,
         user: u64,
         now: Millis,
         batch: usize,
+        phone_index: Option<[u8; 32]>,
         done_audit: AuditEntry,
     ) -> Result<Step, StoreError> {
         let step = self
@@ -248,7 +253,7 @@ impl Store {
                 }
                 rec.phase = match rec.phase {
                     Phase::Scheduled => {
-                        begin(tx, user, now)?;
+                        begin(tx, user, phone_index, now)?;
                         Phase::Begun
                     }
                     // The domain asks the peers, then calls `erasure_peers_asked`.
@@ -423,7 +428,12 @@ impl Store {
 }
 
 /// The first step: everything that identifies or unlocks the user, in one transaction.
-fn begin(tx: &WriteTransaction, user: u64, now: Millis) -> Result<(), StoreError> {
+fn begin(
+    tx: &WriteTransaction,
+    user: u64,
+    phone_index: Option<[u8; 32]>,
+    now: Millis,
+) -> Result<(), StoreError> {
     // Sealed under the key that goes next; the rows go with it (no hold is in force here).
     let mut notes = tx.open_table(USERID_NOTE_ADMINNOTE)?;
     notes.remove((user, ERASURE_REASON))?;
@@ -439,8 +449,16 @@ fn begin(tx: &WriteTransaction, user: u64, now: Millis) -> Result<(), StoreError
         a.password_phc.clear();
         true
     })?;
-    tx.open_table(PHONEINDEX_USERID)?
-        .retain(|_, id| id != user)?;
+    let mut phones = tx.open_table(PHONEINDEX_USERID)?;
+    match phone_index {
+        Some(ix) => {
+            if phones.get(&ix)?.is_some_and(|v| v.value() == user) {
+                phones.remove(&ix)?;
+            }
+        }
+        None => phones.retain(|_, id| id != user)?,
+    }
+    drop(phones);
     tx.open_table(USERID_PROFILE)?.remove(user)?;
     // People search forgets them, and the index their posts, once this commits.
     super::search::note_change(tx, super::SearchChange::Person(user))?;
@@ -772,11 +790,17 @@ mod tests {
         let rec = scheduled();
         assert!(store.schedule_erasure(1, rec, audit(), None).await.unwrap());
         assert_eq!(
-            store.erasure_step(1, Millis(4), 1, audit()).await.unwrap(),
+            store
+                .erasure_step(1, Millis(4), 1, Some([1; 32]), audit())
+                .await
+                .unwrap(),
             Step::NotDue,
             "not before it is due"
         );
-        let step = store.erasure_step(1, Millis(10), 1, audit()).await.unwrap();
+        let step = store
+            .erasure_step(1, Millis(10), 1, Some([1; 32]), audit())
+            .await
+            .unwrap();
         assert_eq!(step, Step::Progress(Phase::Begun));
         assert!(
             store
@@ -792,6 +816,16 @@ mod tests {
             store.session([101; 32]).await.unwrap().is_none(),
             "sessions end"
         );
+        assert_eq!(
+            store.user_by_phone_index([1; 32]).await.unwrap(),
+            None,
+            "their phone no longer finds them"
+        );
+        assert_eq!(
+            store.user_by_phone_index([2; 32]).await.unwrap(),
+            Some(2),
+            "the others' still do"
+        );
 
         // Killed here: the store is dropped and opened again.
         drop(store);
@@ -803,7 +837,11 @@ mod tests {
         loop {
             steps += 1;
             assert!(steps < 50, "bounded");
-            match store.erasure_step(1, Millis(10), 1, audit()).await.unwrap() {
+            match store
+                .erasure_step(1, Millis(10), 1, Some([1; 32]), audit())
+                .await
+                .unwrap()
+            {
                 Step::Progress(Phase::Done) => break,
                 Step::Progress(_) => {}
                 other => panic!("{other:?}"),
@@ -866,7 +904,10 @@ mod tests {
         assert!(store.due_erasures(Millis(10)).await.unwrap().is_empty());
         // Running it again does nothing.
         assert_eq!(
-            store.erasure_step(1, Millis(10), 1, audit()).await.unwrap(),
+            store
+                .erasure_step(1, Millis(10), 1, Some([1; 32]), audit())
+                .await
+                .unwrap(),
             Step::NotDue
         );
     }
@@ -900,7 +941,7 @@ mod tests {
                 .unwrap()
         );
         let step = store
-            .erasure_step(1, Millis(10), 1, about(1, "erasure.done"))
+            .erasure_step(1, Millis(10), 1, None, about(1, "erasure.done"))
             .await
             .unwrap();
         assert_eq!(step, Step::Progress(Phase::Begun));

@@ -661,7 +661,10 @@ mod tests {
                 .await
                 .unwrap()
         );
-        let step = s.erasure_step(user, Millis(10), 100, audit).await.unwrap();
+        let step = s
+            .erasure_step(user, Millis(10), 100, None, audit)
+            .await
+            .unwrap();
         assert_eq!(step, Step::Progress(Phase::Begun));
     }
 

@@ -166,4 +166,17 @@ async fn after_the_cooling_off_period_the_account_is_erased_and_its_handle_canno
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+    // Her phone number no longer finds any account: it may register again.
+    let r = c
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(
+                &json!({"phone": phone(1), "handle": "dora2", "password": "password-dora2",
+                         "nickname": "new dora", "accept_policy": tests::POLICY}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
