@@ -18,7 +18,8 @@ use std::sync::Arc;
 use super::index::{Cursor, MessageIndex, NewDoc, cursor_of};
 use super::text::{self, Query};
 use super::{Page, Search, SearchError, Spans, cursor_text};
-use crate::community::{comment_text, community_id, post_text};
+use crate::community::{CommunityError, comment_text, community_id, post_text};
+use crate::crypto::SecretKey;
 use crate::time::Millis;
 use storage::{
     CommentRecord, CommunityRecord, PostFacts, PostRecord, PostVisibility, Seen, SocialView,
@@ -348,6 +349,37 @@ impl Search {
         Ok(Page { items, next })
     }
 
+    /// A post's or comment's text opened again with its author's key (`open`) and matched
+    /// once more, made into a hit (`item`: the author's address, the snippet, its spans); or
+    /// what became of it. `(author, number, kind)` name the text, its index entry and, for the
+    /// log, what it is.
+    fn reopen<T>(
+        &self,
+        q: &Query,
+        keys: &HashMap<u64, (String, Vec<u8>)>,
+        (author, number, kind): (u64, u64, &'static str),
+        open: impl FnOnce(&SecretKey) -> Result<String, CommunityError>,
+        item: impl FnOnce(String, String, Spans) -> T,
+    ) -> Result<Checked<T>, SearchError> {
+        // The author erased (no key): nothing of theirs is shown, or kept.
+        let Some((handle, wrapped)) = keys.get(&author) else {
+            return Ok(Checked::Dead(number));
+        };
+        let key = self.inner.master.unwrap_data_key(author, wrapped)?;
+        Ok(match open(&key) {
+            Err(e) => {
+                tracing::warn!(error = %e, kind, "a text did not open for search");
+                Checked::Dead(number)
+            }
+            Ok(t) => match found(q, &t) {
+                None => Checked::Skip,
+                Some((snippet, spans)) => {
+                    Checked::Item(item(self.inner.messaging.address(handle), snippet, spans))
+                }
+            },
+        })
+    }
+
     /// Communities `user` may read whose name or description matches.
     pub(super) async fn communities(
         &self,
@@ -448,35 +480,24 @@ impl Search {
                     let checked = match seen {
                         Seen::Gone => Checked::Dead(hit.seq),
                         Seen::Hidden => Checked::Skip,
-                        // The author erased (no key): nothing of theirs is shown, or kept.
-                        Seen::Shown(post) => match keys.get(&post.author) {
-                            None => Checked::Dead(hit.seq),
-                            Some((handle, wrapped)) => {
-                                let key =
-                                    self.inner.master.unwrap_data_key(post.author, wrapped)?;
-                                match post_text(&key, &post) {
-                                    Err(e) => {
-                                        tracing::warn!(error = %e, "a post did not open for search");
-                                        Checked::Dead(hit.seq)
-                                    }
-                                    Ok(t) => match found(&q, &t) {
-                                        None => Checked::Skip,
-                                        Some((snippet, spans)) => Checked::Item(PostHit {
-                                            community: community_id(post.community),
-                                            community_name: names
-                                                .get(&post.community)
-                                                .cloned()
-                                                .unwrap_or_default(),
-                                            post: post.id,
-                                            author: self.inner.messaging.address(handle),
-                                            created: post.created,
-                                            snippet,
-                                            spans,
-                                        }),
-                                    },
-                                }
-                            }
-                        },
+                        Seen::Shown(post) => self.reopen(
+                            &q,
+                            &keys,
+                            (post.author, hit.seq, "post"),
+                            |key| post_text(key, &post),
+                            |author, snippet, spans| PostHit {
+                                community: community_id(post.community),
+                                community_name: names
+                                    .get(&post.community)
+                                    .cloned()
+                                    .unwrap_or_default(),
+                                post: post.id,
+                                author,
+                                created: post.created,
+                                snippet,
+                                spans,
+                            },
+                        )?,
                     };
                     out.push((cursor_of(hit), checked));
                 }
@@ -548,35 +569,25 @@ impl Search {
                     };
                     let checked = match rec.filter(|c| c.author == hit.author) {
                         None => Checked::Dead(hit.seq),
-                        // The author erased (no key): nothing of theirs is shown, or kept.
-                        Some(c) => match keys.get(&c.author) {
-                            None => Checked::Dead(hit.seq),
-                            Some((handle, wrapped)) => {
-                                let key = self.inner.master.unwrap_data_key(c.author, wrapped)?;
-                                match comment_text(&key, &c) {
-                                    Err(e) => {
-                                        tracing::warn!(error = %e, "a comment did not open for search");
-                                        Checked::Dead(hit.seq)
-                                    }
-                                    Ok(t) => match found(&q, &t) {
-                                        None => Checked::Skip,
-                                        Some((snippet, spans)) => Checked::Item(CommentHit {
-                                            community: community_id(post.community),
-                                            community_name: names
-                                                .get(&post.community)
-                                                .cloned()
-                                                .unwrap_or_default(),
-                                            post: post.id,
-                                            comment: c.id,
-                                            author: self.inner.messaging.address(handle),
-                                            created: c.created,
-                                            snippet,
-                                            spans,
-                                        }),
-                                    },
-                                }
-                            }
-                        },
+                        Some(c) => self.reopen(
+                            &q,
+                            &keys,
+                            (c.author, hit.seq, "comment"),
+                            |key| comment_text(key, &c),
+                            |author, snippet, spans| CommentHit {
+                                community: community_id(post.community),
+                                community_name: names
+                                    .get(&post.community)
+                                    .cloned()
+                                    .unwrap_or_default(),
+                                post: post.id,
+                                comment: c.id,
+                                author,
+                                created: c.created,
+                                snippet,
+                                spans,
+                            },
+                        )?,
                     };
                     out.push((cursor_of(hit), checked));
                 }
