@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use super::catalog::*;
 use super::erasure::{ErasureRecord, Phase};
-use super::{SCHEMA_VERSION, StoreError};
+use super::{SCHEMA_VERSION, StoreError, kv};
 use primitives::crypto::SecretKey;
 
 /// The archive's first bytes.
@@ -187,19 +187,61 @@ fn load_rows<K: Key + 'static, V: Value + 'static>(
     Ok(())
 }
 
-macro_rules! kinds {
-    ($($t:ident),* $(,)?) => {
-        /// Every table of the catalog. A table missing here makes a backup refuse to run
-        /// (see `backup_refuses_a_table_it_does_not_know`), so none is ever left out silently.
-        fn kinds() -> Vec<Kind> {
-            vec![$(Kind {
-                name: $t.name(),
-                len: |tx| len_of(tx, $t),
-                dump: |tx, sink| dump_rows(tx, $t, sink),
-                load: |tx, rows| load_rows(tx, $t, rows),
-            }),*]
+macro_rules! kind {
+    ($def:expr) => {
+        Kind {
+            name: $def.name(),
+            len: |tx| len_of(tx, $def),
+            dump: |tx, sink| dump_rows(tx, $def, sink),
+            load: |tx, rows| load_rows(tx, $def, rows),
         }
     };
+    (seam $t:ident) => {
+        Kind {
+            name: $t.name(),
+            len: |tx| len_of(tx, kv::redb_def($t.name())),
+            dump: |tx, sink| dump_rows(tx, kv::redb_def($t.name()), sink),
+            load: |tx, rows| load_rows(tx, kv::redb_def($t.name()), rows),
+        }
+    };
+}
+
+macro_rules! kinds {
+    ($($t:ident),* $(,)?) => {
+        /// Every table of the catalog, for rows in `schema`. A table missing here makes a
+        /// backup refuse to run (see `backup_refuses_a_table_it_does_not_know`), so none is
+        /// ever left out silently.
+        fn kinds(schema: u32) -> Vec<Kind> {
+            let mut kinds = vec![$(kind!($t)),*];
+            kinds.extend(if schema >= 8 { seam_kinds() } else { v7_kinds() });
+            kinds
+        }
+    };
+}
+
+/// The tables behind the key-value seam (`kv`): byte keys and values, copied as they are.
+fn seam_kinds() -> Vec<Kind> {
+    vec![
+        kind!(seam CELLINDEX_USERID),
+        kind!(seam USERID_CELL),
+        kind!(seam EXPIRY_USERID_CELL),
+        kind!(seam PEER_REACH),
+        kind!(seam PSEUDONYM_MS_N_BEHAVIOUR),
+        kind!(seam MS_PSEUDONYM_N_BEHAVIOUR),
+    ]
+}
+
+/// The same tables in an archive of schema 7 or older, where they were typed redb tables:
+/// restored as such, and moved behind the seam by the migration when the node opens the file.
+fn v7_kinds() -> Vec<Kind> {
+    vec![
+        kind!(CELLINDEX_USERID_V7),
+        kind!(USERID_CELL_V7),
+        kind!(EXPIRY_USERID_CELL_V7),
+        kind!(PEER_REACH_V7),
+        kind!(PSEUDONYM_MS_N_BEHAVIOUR_V7),
+        kind!(MS_PSEUDONYM_N_BEHAVIOUR_V7),
+    ]
 }
 
 kinds!(
@@ -305,9 +347,6 @@ kinds!(
     USERID_EDUINDEX,
     USERID_DISMISSED,
     DISMISSED_USERID,
-    CELLINDEX_USERID,
-    USERID_CELL,
-    EXPIRY_USERID_CELL,
     INVITENO_INVITE,
     INVITEHASH_INVITENO,
     USERID_INVITENO,
@@ -315,10 +354,7 @@ kinds!(
     REQUESTER_USERID_JOINNO,
     // Operations (issue 24).
     REMOTEID_ERASED,
-    PEER_REACH,
     // Behaviour log (issue 23).
-    PSEUDONYM_MS_N_BEHAVIOUR,
-    MS_PSEUDONYM_N_BEHAVIOUR,
     // Calls to communities hosted here (issue 23).
     ORIGIN_ENVID_COMMUNITYCALL,
     EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
@@ -410,7 +446,7 @@ pub(super) fn write_archive(
     if tx.list_multimap_tables()?.next().is_some() {
         return Err(BackupError::UnknownTable("(a multimap table)".into()));
     }
-    let kinds = kinds();
+    let kinds = kinds(SCHEMA_VERSION);
     let mut names: Vec<String> = tx
         .list_tables()?
         .map(|t| t.name().to_string())
@@ -748,7 +784,7 @@ pub fn load_archive<R: Read, L: Read>(
         ));
     }
     let db = redb::Builder::new().create(path)?;
-    let kinds = kinds();
+    let kinds = kinds(archive.header().schema);
     let mut loaded = 0u64;
     let summary = archive.read_all(&mut |name, rows| {
         let kind = kind_of(&kinds, name)?;

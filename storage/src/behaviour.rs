@@ -5,8 +5,11 @@
 //! public communities they are not in.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::WriteTransaction;
+
+use super::kv::{self, Order};
 
 #[cfg(test)]
 use super::Joined;
@@ -34,19 +37,19 @@ fn pseudonym(key: &[u8; 32], user: u64) -> u64 {
     u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
 }
 
-fn rows_of(tx: &WriteTransaction, p: u64) -> Result<Vec<(u64, u64)>, StoreError> {
-    Ok(tx
-        .open_table(PSEUDONYM_MS_N_BEHAVIOUR)?
-        .range((p, 0, 0)..=(p, u64::MAX, u64::MAX))?
-        .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
-        .collect::<Result<_, _>>()?)
+/// The (time, number) of pseudonym `p`'s events, oldest first. A user has at most
+/// [`MAX_EVENTS_PER_USER`] (one more while a new one is being added), so the read is bounded.
+fn rows_of(tx: &impl kv::Read, p: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+    Ok(PSEUDONYM_MS_N_BEHAVIOUR
+        .prefixed(tx, &p, Order::Ascending, MAX_EVENTS_PER_USER + 1)?
+        .into_iter()
+        .map(|((_, at, n), _)| (at, n))
+        .collect())
 }
 
-fn remove_row(tx: &WriteTransaction, p: u64, at: u64, n: u64) -> Result<(), StoreError> {
-    tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?
-        .remove((p, at, n))?;
-    tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?
-        .remove((at, p, n))?;
+fn remove_row(tx: &impl kv::Write, p: u64, at: u64, n: u64) -> Result<(), StoreError> {
+    PSEUDONYM_MS_N_BEHAVIOUR.remove(tx, &(p, at, n))?;
+    MS_PSEUDONYM_N_BEHAVIOUR.remove(tx, &(at, p, n))?;
     Ok(())
 }
 
@@ -95,10 +98,8 @@ impl Store {
                 .map(|(_, n)| n + 1)
                 .max()
                 .unwrap_or(0);
-            tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?
-                .insert((p, at.0, n), sealed.as_slice())?;
-            tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?
-                .insert((at.0, p, n), ())?;
+            PSEUDONYM_MS_N_BEHAVIOUR.insert(tx, &(p, at.0, n), &sealed)?;
+            MS_PSEUDONYM_N_BEHAVIOUR.insert(tx, &(at.0, p, n), &())?;
             rows.push((at.0, n));
             rows.sort_unstable();
             let excess = rows.len().saturating_sub(MAX_EVENTS_PER_USER);
@@ -123,13 +124,17 @@ impl Store {
                 return Ok(Vec::new());
             };
             let p = pseudonym(k.value(), user);
-            let mut out: Vec<(Millis, Vec<u8>)> = tx
-                .open_table(PSEUDONYM_MS_N_BEHAVIOUR)?
-                .range((p, cutoff.0, 0)..=(p, u64::MAX, u64::MAX))?
-                .map(|r| r.map(|(k, v)| (Millis(k.value().1), v.value().to_vec())))
-                .collect::<Result<_, _>>()?;
-            out.reverse();
-            Ok(out)
+            Ok(PSEUDONYM_MS_N_BEHAVIOUR
+                .range(
+                    tx,
+                    Bound::Included(&(p, cutoff.0, 0)),
+                    Bound::Included(&(p, u64::MAX, u64::MAX)),
+                    Order::Descending,
+                    MAX_EVENTS_PER_USER,
+                )?
+                .into_iter()
+                .map(|((_, at, _), sealed)| (Millis(at), sealed))
+                .collect())
         })
         .await
     }
@@ -139,8 +144,8 @@ impl Store {
     pub async fn behaviour_rows(&self) -> Result<(u64, u64), StoreError> {
         self.read(|tx| {
             Ok((
-                redb::ReadableTableMetadata::len(&tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?)?,
-                redb::ReadableTableMetadata::len(&tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?)?,
+                kv::rows_in(tx, PSEUDONYM_MS_N_BEHAVIOUR.name())?,
+                kv::rows_in(tx, MS_PSEUDONYM_N_BEHAVIOUR.name())?,
             ))
         })
         .await
@@ -153,13 +158,14 @@ impl Store {
         batch: usize,
     ) -> Result<u64, StoreError> {
         self.write(move |tx| {
-            let due: Vec<(u64, u64, u64)> = tx
-                .open_table(MS_PSEUDONYM_N_BEHAVIOUR)?
-                .range((0, 0, 0)..(cutoff.0, 0, 0))?
-                .take(batch)
-                .map(|r| r.map(|(k, _)| k.value()))
-                .collect::<Result<_, _>>()?;
-            for (t, p, n) in &due {
+            let due = MS_PSEUDONYM_N_BEHAVIOUR.range(
+                tx,
+                Bound::Unbounded,
+                Bound::Excluded(&(cutoff.0, 0, 0)),
+                Order::Ascending,
+                batch,
+            )?;
+            for ((t, p, n), ()) in &due {
                 remove_row(tx, *p, *t, *n)?;
             }
             Ok(due.len() as u64)

@@ -52,9 +52,8 @@ impl Store {
                 settings.insert(*u, rec.as_slice())?;
             }
             drop((idx, settings));
-            let mut cells = tx.open_table(CELLINDEX_USERID)?;
             for (index, u, exp) in &seed.cells {
-                cells.insert((index, *u), *exp)?;
+                CELLINDEX_USERID.insert(tx, &(*index, *u), exp)?;
             }
             Ok(())
         })

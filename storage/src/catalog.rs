@@ -3,6 +3,8 @@
 
 use redb::TableDefinition;
 
+use super::kv;
+
 /// `meta`: name → bytes.
 /// Keys: `schema_version` (u32 big-endian), `master_key_check` (a value sealed with the master
 /// key, to detect a wrong key file at start).
@@ -467,13 +469,13 @@ pub const MS_PSEUDONYM_SEARCHLOG: TableDefinition<(u64, u64), ()> =
 /// "behaviour-log" ‖ user id): no row names the user, and once erasure destroys the key
 /// nothing links them. Written only while `personalisation` is granted; removed in the
 /// transaction that revokes it, by erasure, and after `retention.behaviour_log_days`.
-pub const PSEUDONYM_MS_N_BEHAVIOUR: TableDefinition<(u64, u64, u64), &[u8]> =
-    TableDefinition::new("pseudonym_ms_n_behaviour");
+pub const PSEUDONYM_MS_N_BEHAVIOUR: kv::Table<(u64, u64, u64), Vec<u8>> =
+    kv::Table::new("pseudonym_ms_n_behaviour");
 
 /// `ms_pseudonym_n_behaviour`: (time ms, behaviour pseudonym, number) → (): the same rows in
 /// time order, for retention. Written and removed together with `pseudonym_ms_n_behaviour`.
-pub const MS_PSEUDONYM_N_BEHAVIOUR: TableDefinition<(u64, u64, u64), ()> =
-    TableDefinition::new("ms_pseudonym_n_behaviour");
+pub const MS_PSEUDONYM_N_BEHAVIOUR: kv::Table<(u64, u64, u64), ()> =
+    kv::Table::new("ms_pseudonym_n_behaviour");
 
 /// `pos_kind_id_searchchange`: (event position, kind: 1 person, 2 community, 3 post, the
 /// user, community or post number) → (): what a write changed that search shows, recorded in
@@ -545,12 +547,11 @@ pub const DISMISSED_USERID: TableDefinition<(u64, u64), ()> =
 
 /// `cellindex_userid`: (HMAC-SHA256(cell key, H3 cell), user) → expiry (ms): who is visible
 /// in a cell. Only while `precise_location` is granted; the cell is never stored in clear.
-pub const CELLINDEX_USERID: TableDefinition<(&[u8; 32], u64), u64> =
-    TableDefinition::new("cellindex_userid");
+pub const CELLINDEX_USERID: kv::Table<([u8; 32], u64), u64> = kv::Table::new("cellindex_userid");
 
 /// `userid_cell`: user → encoded location record (cell sealed under the user's key, its index,
 /// time set, expiry): the user's last cell.
-pub const USERID_CELL: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_cell");
+pub const USERID_CELL: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_cell");
 
 /// `inviteno_invite`: invite number (META `next_invite`) → encoded invite record (owner,
 /// friend or group, conversation id, token sealed under the owner's key, expiry, uses).
@@ -576,8 +577,7 @@ pub const REQUESTER_USERID_JOINNO: TableDefinition<(u64, u64, u64), ()> =
 
 /// `expiry_userid_cell`: (expiry ms, user) → (): cells in the order they expire, so expired
 /// ones are deleted in bounded batches.
-pub const EXPIRY_USERID_CELL: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("expiry_userid_cell");
+pub const EXPIRY_USERID_CELL: kv::Table<(u64, u64), ()> = kv::Table::new("expiry_userid_cell");
 
 // ---- Operations (issue 24) -----------------------------------------------------------------
 
@@ -590,8 +590,7 @@ pub const REMOTEID_ERASED: TableDefinition<u64, u64> = TableDefinition::new("rem
 /// `peer_reach`: peer domain → (last successful request ms, last failed request ms,
 /// consecutive failures, kind of the last failure such as `connect` or `status_503`; 0 and ""
 /// for never). Partner nodes' state only: no user, no address, no error text.
-pub const PEER_REACH: TableDefinition<&str, (u64, u64, u64, &str)> =
-    TableDefinition::new("peer_reach");
+pub const PEER_REACH: kv::Table<String, (u64, u64, u64, String)> = kv::Table::new("peer_reach");
 
 // ---- Communities across nodes: calls remembered by the host (issue 23) ---------------------
 
@@ -614,3 +613,19 @@ pub type CallRow = (u64, u8, u8, u64, u64);
 /// `origin_envid_communitycall`.
 pub const EXPIRY_ORIGIN_ENVID_COMMUNITYCALL: TableDefinition<(u64, &str, &str), ()> =
     TableDefinition::new("expiry_origin_envid_communitycall");
+
+// ---- Schema 7's typed tables now behind the key-value seam -------------------------------
+// Read only by the migration that moves their rows into the seam's tables of the same name
+// (`storage/src/lib.rs`, 7 → 8); renamed to `<name>_v7` while it copies.
+
+pub const PSEUDONYM_MS_N_BEHAVIOUR_V7: TableDefinition<(u64, u64, u64), &[u8]> =
+    TableDefinition::new("pseudonym_ms_n_behaviour");
+pub const MS_PSEUDONYM_N_BEHAVIOUR_V7: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("ms_pseudonym_n_behaviour");
+pub const CELLINDEX_USERID_V7: TableDefinition<(&[u8; 32], u64), u64> =
+    TableDefinition::new("cellindex_userid");
+pub const USERID_CELL_V7: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_cell");
+pub const EXPIRY_USERID_CELL_V7: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("expiry_userid_cell");
+pub const PEER_REACH_V7: TableDefinition<&str, (u64, u64, u64, &str)> =
+    TableDefinition::new("peer_reach");

@@ -25,6 +25,7 @@ mod federation;
 mod fedmedia;
 mod friends;
 mod invites;
+pub mod kv;
 mod messaging;
 mod nearby;
 mod privacy;
@@ -98,7 +99,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -114,6 +115,7 @@ const MIGRATIONS: &[Migration] = &[
     disclosures_count_outcomes,
     handles_are_sealed,
     remote_addresses_are_sealed,
+    tables_move_behind_the_key_value_seam,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -197,6 +199,67 @@ fn handles_are_sealed(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// so an older build, which cannot read the new records, refuses the file.
 fn remote_addresses_are_sealed(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(REMOTEINDEX_USERID)?;
+    Ok(())
+}
+
+/// 7 → 8: the first tables move behind the key-value seam (`kv`): the behaviour log, the
+/// nearby cells and the peers' reachability. Each schema 7 table is renamed `<name>_v7`, its
+/// rows are copied into the seam table of the same name with keys in the order-preserving
+/// encoding, and it is deleted. This is the one step that reads those tables whole: they are
+/// small (bounded per user, per partner), and it runs once, before the node serves.
+fn tables_move_behind_the_key_value_seam(tx: &WriteTransaction) -> Result<(), StoreError> {
+    use redb::TableDefinition;
+    /// The schema 7 table `old` under the name it is parked at while its rows are copied.
+    fn parked<'n, K: redb::Key + 'static, V: redb::Value + 'static>(
+        _old: TableDefinition<'static, K, V>,
+        name: &'n str,
+    ) -> TableDefinition<'n, K, V> {
+        TableDefinition::new(name)
+    }
+    macro_rules! move_table {
+        ($old:expr, $new:expr, |$k:ident, $v:ident| ($key:expr, $value:expr)) => {{
+            let name = format!("{}_v7", $new.name());
+            let at = parked($old, &name);
+            // Opening it typed makes an empty one where there was none, and tells a seam
+            // table (a file of schema 8 told it is older, as the tests of earlier steps do,
+            // holds nothing to move).
+            let there = match tx.open_table($old) {
+                Ok(_) => true,
+                Err(redb::TableError::TableTypeMismatch { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if there {
+                tx.rename_table($old, at)?;
+                for row in tx.open_table(at)?.iter()? {
+                    let (k, v) = row?;
+                    let ($k, $v) = (k.value(), v.value());
+                    $new.insert(tx, &$key, &$value)?;
+                }
+                tx.delete_table(at)?;
+            }
+            tx.open_table(kv::redb_def($new.name()))?;
+        }};
+    }
+    move_table!(
+        PSEUDONYM_MS_N_BEHAVIOUR_V7,
+        PSEUDONYM_MS_N_BEHAVIOUR,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(
+        MS_PSEUDONYM_N_BEHAVIOUR_V7,
+        MS_PSEUDONYM_N_BEHAVIOUR,
+        |k, v| (k, v)
+    );
+    move_table!(CELLINDEX_USERID_V7, CELLINDEX_USERID, |k, v| (
+        (*k.0, k.1),
+        v
+    ));
+    move_table!(USERID_CELL_V7, USERID_CELL, |k, v| (k, v.to_vec()));
+    move_table!(EXPIRY_USERID_CELL_V7, EXPIRY_USERID_CELL, |k, v| (k, v));
+    move_table!(PEER_REACH_V7, PEER_REACH, |k, v| (
+        k.to_string(),
+        (v.0, v.1, v.2, v.3.to_string())
+    ));
     Ok(())
 }
 
@@ -578,8 +641,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
     tx.open_table(POS_KIND_ID_SEARCHCHANGE)?;
     // Behaviour log (issue 23).
-    tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR)?;
-    tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR)?;
+    tx.open_table(kv::redb_def(PSEUDONYM_MS_N_BEHAVIOUR.name()))?;
+    tx.open_table(kv::redb_def(MS_PSEUDONYM_N_BEHAVIOUR.name()))?;
     // Discovery (issue 22).
     tx.open_table(CONTACTINDEX_USERID)?;
     tx.open_table(USERID_DISCOVERY)?;
@@ -590,9 +653,9 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_EDUINDEX)?;
     tx.open_table(USERID_DISMISSED)?;
     tx.open_table(DISMISSED_USERID)?;
-    tx.open_table(CELLINDEX_USERID)?;
-    tx.open_table(USERID_CELL)?;
-    tx.open_table(EXPIRY_USERID_CELL)?;
+    tx.open_table(kv::redb_def(CELLINDEX_USERID.name()))?;
+    tx.open_table(kv::redb_def(USERID_CELL.name()))?;
+    tx.open_table(kv::redb_def(EXPIRY_USERID_CELL.name()))?;
     tx.open_table(INVITENO_INVITE)?;
     tx.open_table(INVITEHASH_INVITENO)?;
     tx.open_table(USERID_INVITENO)?;
@@ -600,7 +663,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(REQUESTER_USERID_JOINNO)?;
     // Operations (issue 24).
     tx.open_table(REMOTEID_ERASED)?;
-    tx.open_table(PEER_REACH)?;
+    tx.open_table(kv::redb_def(PEER_REACH.name()))?;
     // Calls to communities hosted here (issue 23).
     tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?;
     tx.open_table(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL)?;
@@ -844,6 +907,87 @@ mod tests {
             Some([0u8; 32])
         );
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 0);
+    }
+
+    #[tokio::test]
+    async fn schema_7_tables_move_behind_the_seam_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        {
+            // What schema 7 wrote: these six as typed redb tables.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 7u32.to_be_bytes().as_slice())
+                .unwrap();
+            for name in [
+                PEER_REACH.name(),
+                CELLINDEX_USERID.name(),
+                USERID_CELL.name(),
+                EXPIRY_USERID_CELL.name(),
+                PSEUDONYM_MS_N_BEHAVIOUR.name(),
+                MS_PSEUDONYM_N_BEHAVIOUR.name(),
+            ] {
+                tx.delete_table(kv::redb_def(name)).unwrap();
+            }
+            let mut reach = tx.open_table(PEER_REACH_V7).unwrap();
+            reach.insert("b.test", (1, 2, 3, "connect")).unwrap();
+            reach.insert("a.test", (4, 0, 0, "")).unwrap();
+            drop(reach);
+            let cell = [9u8; 32];
+            let mut idx = tx.open_table(CELLINDEX_USERID_V7).unwrap();
+            idx.insert((&cell, 5), 77).unwrap();
+            drop(idx);
+            let mut last = tx.open_table(USERID_CELL_V7).unwrap();
+            last.insert(5, b"record".as_slice()).unwrap();
+            drop(last);
+            let mut exp = tx.open_table(EXPIRY_USERID_CELL_V7).unwrap();
+            exp.insert((77, 5), ()).unwrap();
+            drop(exp);
+            let mut by_user = tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR_V7).unwrap();
+            by_user.insert((3, 1_000, 1), b"sealed".as_slice()).unwrap();
+            drop(by_user);
+            let mut by_time = tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR_V7).unwrap();
+            by_time.insert((1_000, 3, 1), ()).unwrap();
+            drop(by_time);
+            tx.commit().unwrap();
+        }
+        let s = open(dir.path());
+        assert_eq!(
+            s.peer_reach().await.unwrap(),
+            vec![
+                ("a.test".to_string(), (4, 0, 0, String::new())),
+                ("b.test".to_string(), (1, 2, 3, "connect".to_string())),
+            ],
+            "in key order, as typed keys were"
+        );
+        assert_eq!(s.behaviour_rows().await.unwrap(), (1, 1));
+        let (idx, last, exp, left) = s
+            .read(|tx| {
+                use redb::TableHandle;
+                let left: Vec<String> = tx
+                    .list_tables()?
+                    .map(|t| t.name().to_string())
+                    .filter(|n| n.ends_with("_v7"))
+                    .collect();
+                Ok((
+                    CELLINDEX_USERID.get(tx, &([9u8; 32], 5))?,
+                    USERID_CELL.get(tx, &5)?,
+                    EXPIRY_USERID_CELL.page(tx, None, 10)?,
+                    left,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(idx, Some(77));
+        assert_eq!(last, Some(b"record".to_vec()));
+        assert_eq!(exp, vec![((77, 5), ())]);
+        assert!(left.is_empty(), "no parked table is left: {left:?}");
+        drop(s);
+        let again = open(dir.path());
+        assert_eq!(again.behaviour_rows().await.unwrap(), (1, 1), "opens again");
     }
 
     #[tokio::test]

@@ -2,10 +2,11 @@
 //! data key, and a keyed index of cells to find who is in one. A cell expires an hour after it
 //! was set; revoking `precise_location`, "clear my location" and erasure delete it at once.
 
-use redb::{ReadableTable, WriteTransaction};
+use std::ops::Bound;
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv::{self, Order};
 use super::privacy::purpose_active;
 use super::{Store, StoreError};
 use primitives::time::Millis;
@@ -49,31 +50,26 @@ impl CellRecord {
 }
 
 /// Deletes `user`'s cell and its index row.
-pub fn drop_cell(tx: &WriteTransaction, user: u64) -> Result<bool, StoreError> {
-    let gone = tx
-        .open_table(USERID_CELL)?
-        .remove(user)?
-        .map(|v| CellRecord::decode(v.value()))
-        .transpose()?;
-    let Some(rec) = gone else {
+pub fn drop_cell(tx: &impl kv::Write, user: u64) -> Result<bool, StoreError> {
+    let Some(rec) = USERID_CELL.take(tx, &user)? else {
         return Ok(false);
     };
-    tx.open_table(CELLINDEX_USERID)?
-        .remove((&rec.index, user))?;
-    tx.open_table(EXPIRY_USERID_CELL)?
-        .remove((rec.expires.0, user))?;
+    let rec = CellRecord::decode(&rec)?;
+    CELLINDEX_USERID.remove(tx, &(rec.index, user))?;
+    EXPIRY_USERID_CELL.remove(tx, &(rec.expires.0, user))?;
     Ok(true)
 }
 
 /// Deletes up to `batch` cells expired at `now`; how many.
-fn purge_expired(tx: &WriteTransaction, now: Millis, batch: usize) -> Result<usize, StoreError> {
-    let due: Vec<u64> = tx
-        .open_table(EXPIRY_USERID_CELL)?
-        .range((0, 0)..=(now.0, u64::MAX))?
-        .take(batch)
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for user in &due {
+fn purge_expired(tx: &impl kv::Write, now: Millis, batch: usize) -> Result<usize, StoreError> {
+    let due = EXPIRY_USERID_CELL.range(
+        tx,
+        Bound::Unbounded,
+        Bound::Included(&(now.0, u64::MAX)),
+        Order::Ascending,
+        batch,
+    )?;
+    for ((_, user), ()) in &due {
         drop_cell(tx, *user)?;
     }
     Ok(due.len())
@@ -83,9 +79,9 @@ impl Store {
     /// The user's last cell, expired or not.
     pub async fn cell_of(&self, user: u64) -> Result<Option<CellRecord>, StoreError> {
         self.read(move |tx| {
-            tx.open_table(USERID_CELL)?
-                .get(user)?
-                .map(|v| CellRecord::decode(v.value()))
+            USERID_CELL
+                .get(tx, &user)?
+                .map(|v| CellRecord::decode(&v))
                 .transpose()
         })
         .await
@@ -105,12 +101,9 @@ impl Store {
             }
             drop_cell(tx, user)?;
             purge_expired(tx, now, 64)?;
-            tx.open_table(CELLINDEX_USERID)?
-                .insert((&rec.index, user), rec.expires.0)?;
-            tx.open_table(EXPIRY_USERID_CELL)?
-                .insert((rec.expires.0, user), ())?;
-            tx.open_table(USERID_CELL)?
-                .insert(user, rec.encode().as_slice())?;
+            CELLINDEX_USERID.insert(tx, &(rec.index, user), &rec.expires.0)?;
+            EXPIRY_USERID_CELL.insert(tx, &(rec.expires.0, user), &())?;
+            USERID_CELL.insert(tx, &user, &rec.encode())?;
             Ok(true)
         })
         .await
@@ -139,13 +132,12 @@ impl Store {
         now: Millis,
     ) -> Result<Vec<(u64, u8)>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(CELLINDEX_USERID)?;
             let mut out = Vec::new();
             for (index, ring) in &cells {
-                for r in t.range((index, 0)..=(index, u64::MAX))?.take(PER_CELL) {
-                    let (k, v) = r?;
-                    let other = k.value().1;
-                    if other != user && v.value() > now.0 {
+                for ((_, other), expires) in
+                    CELLINDEX_USERID.prefixed(tx, index, Order::Ascending, PER_CELL)?
+                {
+                    if other != user && expires > now.0 {
                         out.push((other, *ring));
                     }
                 }

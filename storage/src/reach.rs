@@ -3,8 +3,6 @@
 //! restarted node still shows what it knew. The live values are kept in memory by
 //! `federate::Reachability`, which saves what changed now and then and at shutdown.
 
-use redb::ReadableTable;
-
 use super::catalog::PEER_REACH;
 use super::{Store, StoreError};
 
@@ -12,17 +10,23 @@ use super::{Store, StoreError};
 /// failures, kind of the last failure); 0 and "" for never.
 pub type ReachRow = (u64, u64, u64, String);
 
+/// Rows of `peer_reach` read at a time.
+const REACH_PAGE: usize = 256;
+
 impl Store {
-    /// Every peer's stored reachability.
+    /// Every peer's stored reachability: a node has few partners, read in pages of
+    /// [`REACH_PAGE`] rows inside one read transaction.
     pub async fn peer_reach(&self) -> Result<Vec<(String, ReachRow)>, StoreError> {
         self.read(|tx| {
-            let mut out = Vec::new();
-            for row in tx.open_table(PEER_REACH)?.iter()? {
-                let (k, v) = row?;
-                let (ok, failed, n, kind) = v.value();
-                out.push((k.value().to_string(), (ok, failed, n, kind.to_string())));
+            let mut out: Vec<(String, ReachRow)> = Vec::new();
+            loop {
+                let page = PEER_REACH.page(tx, out.last().map(|(k, _)| k), REACH_PAGE)?;
+                let done = page.len() < REACH_PAGE;
+                out.extend(page);
+                if done {
+                    return Ok(out);
+                }
             }
-            Ok(out)
         })
         .await
     }
@@ -33,9 +37,8 @@ impl Store {
             return Ok(());
         }
         self.write(move |tx| {
-            let mut t = tx.open_table(PEER_REACH)?;
-            for (peer, (ok, failed, n, kind)) in &rows {
-                t.insert(peer.as_str(), (*ok, *failed, *n, kind.as_str()))?;
+            for (peer, row) in &rows {
+                PEER_REACH.insert(tx, peer, row)?;
             }
             Ok(())
         })
