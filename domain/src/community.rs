@@ -28,7 +28,7 @@ use crate::time::{Millis, SharedClock};
 use storage::{
     CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Dec, Enc,
     FANOUT_BATCH, Joined, MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord,
-    PostVisibility, REMOTE_USER_BIT, Store, StoreError,
+    PostVisibility, REMOTE_USER_BIT, RemoteCall, Store, StoreError,
 };
 
 /// Longest community name, in characters.
@@ -558,6 +558,16 @@ impl Communities {
 
     /// Joins (public), accepts an invitation, or asks to join (private). True when a member now.
     pub async fn join(&self, user: u64, id: &str) -> Result<bool, CommunityError> {
+        self.join_with(user, id, None).await
+    }
+
+    /// [`Communities::join`], recording a remote user's `call` with what it became.
+    pub(crate) async fn join_with(
+        &self,
+        user: u64,
+        id: &str,
+        call: Option<RemoteCall>,
+    ) -> Result<bool, CommunityError> {
         if let Some((c, host)) = self.remote_of(id) {
             let me = self.address_of(user).await?;
             return Ok(self.remote.join(user, me, &c, &host).await?);
@@ -565,17 +575,30 @@ impl Communities {
         let c = Self::id(id)?;
         let r = self
             .store
-            .join_community(c, user, self.clock.now())
+            .join_community(c, user, self.clock.now(), call)
             .await??;
         Ok(r == Joined::Member)
     }
 
     pub async fn leave(&self, user: u64, id: &str) -> Result<(), CommunityError> {
+        self.leave_with(user, id, None).await
+    }
+
+    /// [`Communities::leave`], recording a remote user's `call`.
+    pub(crate) async fn leave_with(
+        &self,
+        user: u64,
+        id: &str,
+        call: Option<RemoteCall>,
+    ) -> Result<(), CommunityError> {
         if let Some((c, host)) = self.remote_of(id) {
             let me = self.address_of(user).await?;
             return Ok(self.remote.leave(user, me, &c, &host).await?);
         }
-        Ok(self.store.leave_community(Self::id(id)?, user).await??)
+        Ok(self
+            .store
+            .leave_community(Self::id(id)?, user, call)
+            .await??)
     }
 
     /// A moderator's action on the user at `address`.
@@ -748,13 +771,19 @@ impl Communities {
                 .post(user, me, (&c, &host), text, new.visibility)
                 .await?);
         }
-        let p = self.add_post(user, id, new).await?;
+        let p = self.add_post(user, id, new, None).await?;
         self.one_post(user, id, p).await
     }
 
     /// Posts in community `id` of this node; the new post's number, once it and its events
     /// are committed (a call from another node's user answers from it: `federate::community`).
-    pub async fn add_post(&self, user: u64, id: &str, new: NewPost) -> Result<u64, CommunityError> {
+    pub async fn add_post(
+        &self,
+        user: u64,
+        id: &str,
+        new: NewPost,
+        call: Option<RemoteCall>,
+    ) -> Result<u64, CommunityError> {
         let c = Self::id(id)?;
         let text = content("text", &new.text, MAX_POST_CHARS)?;
         if text.is_empty() && new.media.is_empty() {
@@ -780,7 +809,7 @@ impl Communities {
         let media_ids = new.media.iter().map(|m| m.media_id.clone()).collect();
         let (p, job) = self
             .store
-            .create_post(c, user, vis, media_ids, self.clock.now(), move |id| {
+            .create_post(c, user, vis, media_ids, self.clock.now(), call, move |id| {
                 let b = key.seal(&post_aad(id, "body"), &body).map_err(seal_err)?;
                 let pl = match &place {
                     Some(pl) => key
@@ -984,13 +1013,25 @@ impl Communities {
         p: u64,
         on: bool,
     ) -> Result<(), CommunityError> {
+        self.set_favourite_with(user, id, p, on, None).await
+    }
+
+    /// [`Communities::set_favourite`], recording a remote user's `call`.
+    pub(crate) async fn set_favourite_with(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        on: bool,
+        call: Option<RemoteCall>,
+    ) -> Result<(), CommunityError> {
         if let Some((c, host)) = self.remote_of(id) {
             let me = self.address_of(user).await?;
             return Ok(self.remote.favourite(user, me, (&c, &host), p, on).await?);
         }
         Ok(self
             .store
-            .set_favourite(Self::id(id)?, p, user, on, self.clock.now())
+            .set_favourite(Self::id(id)?, p, user, on, self.clock.now(), call)
             .await??)
     }
 
@@ -1085,12 +1126,15 @@ impl Communities {
                 .comment(user, me, (&c, &host), p, text, parent)
                 .await?);
         }
-        let cid = self.add_comment(user, id, p, text, parent, quote).await?;
+        let cid = self
+            .add_comment(user, id, p, text, parent, quote, None)
+            .await?;
         self.one_comment(user, id, p, cid).await
     }
 
     /// Comments on post `p` in community `id` of this node; the new comment's number, once it
     /// and its events are committed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_comment(
         &self,
         user: u64,
@@ -1099,6 +1143,7 @@ impl Communities {
         text: &str,
         parent: Option<u64>,
         quote: Option<u64>,
+        call: Option<RemoteCall>,
     ) -> Result<u64, CommunityError> {
         let c = Self::id(id)?;
         let text = content("text", text, MAX_COMMENT_CHARS)?;
@@ -1116,6 +1161,7 @@ impl Communities {
                 parent.unwrap_or(0),
                 quote.unwrap_or(0),
                 self.clock.now(),
+                call,
                 move |cid| {
                     key.seal(&comment_aad(cid), sealed_text.as_bytes())
                         .map_err(seal_err)

@@ -381,10 +381,19 @@ mod tests {
         make(21, true, 3).await;
         make(12, false, 3).await;
         make(13, true, 3).await;
-        s.join_community(21, 2, Millis(2)).await.unwrap().unwrap();
-        s.join_community(13, 1, Millis(2)).await.unwrap().unwrap();
+        s.join_community(21, 2, Millis(2), None)
+            .await
+            .unwrap()
+            .unwrap();
+        s.join_community(13, 1, Millis(2), None)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            s.join_community(20, 1, Millis(2)).await.unwrap().unwrap(),
+            s.join_community(20, 1, Millis(2), None)
+                .await
+                .unwrap()
+                .unwrap(),
             Joined::Requested
         );
         let got = s

@@ -3,12 +3,13 @@
 //! id), with what it became — so a repeated envelope (its member's node retrying after an
 //! answer was lost) is answered again instead of applied again.
 //!
-//! A call is *claimed* before it is applied (a deferred write: it reaches the disk with the
-//! apply's own durable commit at the latest, and a crash before that loses both) and
-//! *settled* with its outcome once applied (durable, before the host answers). A claim that
-//! was never settled — the host stopped, or failed, between applying and settling — stays a
-//! claim: its repeats are refused as of unknown outcome, never applied. A call refused before
-//! anything was applied is forgotten, so a repeat is judged afresh.
+//! A call is recorded, with its outcome, by the write that applies it ([`record_call`], at the
+//! end of `join_community`, `leave_community`, `create_post`, `create_comment` and
+//! `set_favourite`), so the call and its effect reach the disk in one commit or not at all: a
+//! crash can lose both, never split them. A call refused is not recorded, so a repeat is
+//! judged afresh. (Builds before this one claimed a call in a transaction of its own before
+//! applying it; a claim they left unsettled reads as [`CallOutcome::Pending`], and its
+//! repeats are refused as of unknown outcome.)
 //!
 //! Rows hold ids and numbers only — the origin's domain, the envelope's random id, the kind of
 //! call, the numbers of the post or comment made — never the user, their address or what they
@@ -63,7 +64,7 @@ impl CallKind {
 /// What a remembered call became.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallOutcome {
-    /// Claimed, not settled: being applied now, or its outcome is unknown.
+    /// Claimed by an earlier build and never settled: its outcome is unknown.
     Pending,
     /// Applied; the answer carries nothing (`leave`, `favourite`).
     Done,
@@ -159,60 +160,55 @@ fn remove_w(tx: &WriteTransaction, origin: &str, id: &str) -> Result<bool, Store
     Ok(gone.is_some())
 }
 
+/// A remote user's write call, as the write that applies it records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteCall {
+    pub origin: String,
+    /// The envelope's id.
+    pub id: String,
+    pub kind: CallKind,
+    /// When its envelope stops being accepted, and the row may go.
+    pub expires: Millis,
+}
+
+/// The end of a write that applies `call`: when it was applied (not refused), records what it
+/// became — `outcome` of its result — in the same transaction. A call recorded already fails
+/// the whole write, which is rolled back: it was applied before (the host lets one copy of a
+/// call in at a time, so only a second process could get here).
+pub(crate) fn record_call<T, E>(
+    tx: &WriteTransaction,
+    call: Option<&RemoteCall>,
+    applied: Result<T, E>,
+    outcome: impl FnOnce(&T) -> CallOutcome,
+) -> Result<Result<T, E>, StoreError> {
+    if let (Some(call), Ok(done)) = (call, &applied) {
+        if get_w(tx, &call.origin, &call.id)?.is_some() {
+            return Err(StoreError::Db("a community call was applied twice".into()));
+        }
+        let row = CommunityCall {
+            expires: call.expires,
+            kind: call.kind,
+            outcome: outcome(done),
+        };
+        put_w(tx, &call.origin, &call.id, &row)?;
+    }
+    Ok(applied)
+}
+
 impl Store {
-    /// Claims call `id` from `origin` (of `kind`, remembered until `expires`) unless it is
-    /// already remembered: `None` when claimed now (the caller applies it, then settles or
-    /// forgets it), else the call as remembered (the caller answers from it). A deferred write:
-    /// the apply's durable commit, which follows it, takes it to the disk.
-    pub async fn claim_community_call(
+    /// Call `id` from `origin` as remembered, if it was applied (and not pruned since).
+    pub async fn community_call(
         &self,
         origin: String,
         id: String,
-        kind: CallKind,
-        expires: Millis,
     ) -> Result<Option<CommunityCall>, StoreError> {
-        self.write_deferred(move |tx| {
-            if let Some(known) = get_w(tx, &origin, &id)? {
-                return Ok(Some(known));
-            }
-            let call = CommunityCall {
-                expires,
-                kind,
-                outcome: CallOutcome::Pending,
-            };
-            put_w(tx, &origin, &id, &call)?;
-            Ok(None)
+        self.read(move |tx| {
+            tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?
+                .get((origin.as_str(), id.as_str()))?
+                .map(|v| decode(v.value()))
+                .transpose()
         })
         .await
-    }
-
-    /// Records what the claimed call `id` from `origin` became (durably: the host answers
-    /// after this). A call not claimed (pruned meanwhile) is not written.
-    pub async fn settle_community_call(
-        &self,
-        origin: String,
-        id: String,
-        outcome: CallOutcome,
-    ) -> Result<(), StoreError> {
-        self.write(move |tx| {
-            if let Some(mut call) = get_w(tx, &origin, &id)? {
-                call.outcome = outcome;
-                put_w(tx, &origin, &id, &call)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Forgets the claimed call `id` from `origin`: it was refused before anything was applied,
-    /// so a repeat is judged afresh.
-    pub async fn forget_community_call(
-        &self,
-        origin: String,
-        id: String,
-    ) -> Result<(), StoreError> {
-        self.write(move |tx| remove_w(tx, &origin, &id).map(|_| ()))
-            .await
     }
 
     /// Removes up to `limit` calls whose envelopes expired before `now` (oldest first); how
@@ -247,6 +243,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PostVisibility;
 
     fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -254,10 +251,26 @@ mod tests {
         (dir, s)
     }
 
-    async fn claim(s: &Store, id: &str, kind: CallKind, expires: u64) -> Option<CommunityCall> {
-        s.claim_community_call("b.test".into(), id.into(), kind, Millis(expires))
+    fn call(id: &str, kind: CallKind) -> Option<RemoteCall> {
+        Some(RemoteCall {
+            origin: "b.test".into(),
+            id: id.into(),
+            kind,
+            expires: Millis(100),
+        })
+    }
+
+    async fn known(s: &Store, id: &str) -> Option<CallOutcome> {
+        let c = s
+            .community_call("b.test".into(), id.into())
             .await
-            .unwrap()
+            .unwrap()?;
+        assert_eq!(c.expires, Millis(100));
+        Some(c.outcome)
+    }
+
+    fn seal_post(id: u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        Ok((id.to_be_bytes().to_vec(), Vec::new()))
     }
 
     /// Every row of both tables, in key order.
@@ -282,82 +295,129 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_call_is_claimed_once_and_its_repeats_get_what_it_became() {
+    async fn each_applying_write_records_its_call_with_what_it_became() {
         let (_d, s) = open();
-        assert_eq!(claim(&s, "e1", CallKind::Post, 100).await, None, "claimed");
-        let pending = CommunityCall {
-            expires: Millis(100),
-            kind: CallKind::Post,
-            outcome: CallOutcome::Pending,
-        };
-        assert_eq!(
-            claim(&s, "e1", CallKind::Post, 100).await,
-            Some(pending),
-            "a repeat before it is settled finds the claim"
-        );
-        s.settle_community_call("b.test".into(), "e1".into(), CallOutcome::Post(7))
+        let (owner, remote) = (1, 2 | (1 << 63));
+        let now = Millis(10);
+        s.create_community(7, "open".into(), String::new(), None, true, owner, now)
             .await
             .unwrap();
-        assert_eq!(
-            claim(&s, "e1", CallKind::Post, 100).await,
-            Some(CommunityCall {
-                outcome: CallOutcome::Post(7),
-                ..pending
-            })
-        );
-        // The same id from another origin is another call.
-        let other = s
-            .claim_community_call("c.test".into(), "e1".into(), CallKind::Join, Millis(100))
+        let joined = s.join_community(7, remote, now, call("j", CallKind::Join));
+        assert_eq!(joined.await.unwrap().unwrap(), crate::Joined::Member);
+        assert_eq!(known(&s, "j").await, Some(CallOutcome::Joined(true)));
+        let (p, _) = s
+            .create_post(
+                7,
+                remote,
+                PostVisibility::Members,
+                Vec::new(),
+                now,
+                call("p", CallKind::Post),
+                seal_post,
+            )
             .await
+            .unwrap()
             .unwrap();
-        assert_eq!(other, None);
-        for outcome in [
-            CallOutcome::Done,
-            CallOutcome::Joined(true),
-            CallOutcome::Joined(false),
-            CallOutcome::Comment(3, 9),
-        ] {
-            s.settle_community_call("c.test".into(), "e1".into(), outcome)
-                .await
-                .unwrap();
-            let back = s
-                .claim_community_call("c.test".into(), "e1".into(), CallKind::Join, Millis(1))
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!((back.outcome, back.expires), (outcome, Millis(100)));
-        }
+        assert_eq!(known(&s, "p").await, Some(CallOutcome::Post(p)));
+        let (c, _) = s
+            .create_comment(
+                7,
+                p,
+                remote,
+                0,
+                0,
+                now,
+                call("c", CallKind::Comment),
+                |id| Ok(id.to_be_bytes().to_vec()),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(known(&s, "c").await, Some(CallOutcome::Comment(p, c)));
+        s.set_favourite(7, p, remote, true, now, call("f", CallKind::Favourite))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(known(&s, "f").await, Some(CallOutcome::Done));
+        s.leave_community(7, remote, call("l", CallKind::Leave))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(known(&s, "l").await, Some(CallOutcome::Done));
+        // A local user's write records nothing.
+        s.create_post(
+            7,
+            owner,
+            PostVisibility::Members,
+            Vec::new(),
+            now,
+            None,
+            seal_post,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let (calls, index) = rows(&s).await;
-        assert_eq!(calls.len(), 2);
+        assert_eq!(calls.len(), 5);
+        assert_eq!(index.len(), 5);
+        // The same id from another origin is another call.
         assert_eq!(
-            index,
-            [
-                (100, "b.test".to_string(), "e1".to_string()),
-                (100, "c.test".to_string(), "e1".to_string())
-            ]
+            s.community_call("c.test".into(), "p".into()).await.unwrap(),
+            None
         );
     }
 
     #[tokio::test]
-    async fn a_forgotten_claim_is_judged_afresh_and_an_unclaimed_call_is_not_settled() {
+    async fn a_refused_call_is_not_recorded_and_a_recorded_one_is_not_applied_again() {
         let (_d, s) = open();
-        assert_eq!(claim(&s, "e1", CallKind::Comment, 50).await, None);
-        s.forget_community_call("b.test".into(), "e1".into())
+        let now = Millis(10);
+        let refused = s.join_community(7, 2, now, call("j", CallKind::Join));
+        assert!(refused.await.unwrap().is_err(), "no such community");
+        assert_eq!(known(&s, "j").await, None, "judged afresh next time");
+        s.create_community(7, "open".into(), String::new(), None, true, 1, now)
             .await
             .unwrap();
-        assert_eq!(rows(&s).await, (vec![], vec![]), "both rows went");
-        assert_eq!(claim(&s, "e1", CallKind::Comment, 50).await, None);
-        s.settle_community_call("b.test".into(), "e2".into(), CallOutcome::Done)
+        s.join_community(7, 2, now, call("j", CallKind::Join))
             .await
+            .unwrap()
             .unwrap();
-        assert_eq!(rows(&s).await.0.len(), 1, "e2 was never claimed");
+        let post = |id| {
+            s.create_post(
+                7,
+                2,
+                PostVisibility::Public,
+                Vec::new(),
+                now,
+                call(id, CallKind::Post),
+                seal_post,
+            )
+        };
+        let (p, _) = post("p").await.unwrap().unwrap();
+        let again = post("p").await;
+        assert!(matches!(again, Err(StoreError::Db(_))), "{again:?}");
+        assert_eq!(known(&s, "p").await, Some(CallOutcome::Post(p)));
+        let (next, _) = post("p2").await.unwrap().unwrap();
+        assert_eq!(
+            next,
+            p + 1,
+            "the second apply was rolled back, its number too"
+        );
     }
 
     #[tokio::test]
     async fn pruning_removes_expired_calls_oldest_first_in_bounded_batches() {
         let (_d, s) = open();
         for (id, at) in [("late", 900), ("a", 10), ("b", 20), ("c", 30), ("now", 500)] {
-            assert_eq!(claim(&s, id, CallKind::Favourite, at).await, None);
+            s.write(move |tx| {
+                let row = CommunityCall {
+                    expires: Millis(at),
+                    kind: CallKind::Favourite,
+                    outcome: CallOutcome::Done,
+                };
+                put_w(tx, "b.test", id, &row)
+            })
+            .await
+            .unwrap();
         }
         assert_eq!(s.prune_community_calls(Millis(500), 2).await.unwrap(), 2);
         let (calls, index) = rows(&s).await;
@@ -374,7 +434,22 @@ mod tests {
             index.iter().map(|(at, ..)| *at).collect::<Vec<_>>(),
             [500, 900]
         );
-        // A pruned call is claimed afresh (only an envelope too old to be accepted could ask).
-        assert_eq!(claim(&s, "a", CallKind::Favourite, 10).await, None);
+    }
+
+    #[test]
+    fn outcomes_round_trip_and_an_unknown_code_is_damage() {
+        for o in [
+            CallOutcome::Pending,
+            CallOutcome::Done,
+            CallOutcome::Joined(true),
+            CallOutcome::Joined(false),
+            CallOutcome::Post(7),
+            CallOutcome::Comment(3, 9),
+        ] {
+            let (code, a, b) = o.encode();
+            assert_eq!(CallOutcome::decode(code, a, b).unwrap(), o);
+        }
+        assert!(CallOutcome::decode(9, 0, 0).is_err());
+        assert!(CallKind::of_code(0).is_err());
     }
 }

@@ -86,7 +86,7 @@ pub use community::{
 };
 // Communities across nodes and a bounded fan-out of post events (issue 23).
 pub use community::FANOUT_BATCH;
-pub use community_calls::{CallKind, CallOutcome, CommunityCall};
+pub use community_calls::{CallKind, CallOutcome, CommunityCall, RemoteCall};
 // Search over communities and posts (issue 23).
 pub use community::{CommunityRecord, Facts as PostFacts, may_see};
 pub use search::{SearchChange, Seen, SocialView};

@@ -1,8 +1,8 @@
 //! One call at a time per (origin, envelope id): the host's in-memory turns for remote users'
 //! write calls to its communities (`community.rs`). A repeat of an envelope that arrives while
 //! the first copy is still being applied waits for it, then finds what it became in the store
-//! (`storage/community_calls.rs`), instead of finding a claim it could not tell from one
-//! abandoned. Only calls in progress have an entry, so the map stays as small as the number
+//! (`storage/community_calls.rs`), instead of finding nothing yet and applying it a second time
+//! (which the store would refuse, rolling the second write back). Only calls in progress have an entry, so the map stays as small as the number
 //! of requests being served.
 
 use std::collections::HashMap;

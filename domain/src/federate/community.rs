@@ -17,8 +17,8 @@
 //!   local user (bans and moderation included), and leaves out of its answer what its own
 //!   users wrote when their data may not go to the requester's region. A write call (`join`,
 //!   `leave`, `post`, `comment`, `favourite`) is applied at most once per (origin, envelope
-//!   id): claimed in the store before it is applied, settled with what it became before the
-//!   answer, and a repeat — also one arriving while the first is applied (`call_turns.rs`) —
+//!   id): the write that applies it records it with what it became, in the same commit, and a
+//!   repeat — also one arriving while the first is applied (`call_turns.rs`) —
 //!   is answered from that, as the post or comment is now (`storage/community_calls.rs`). The
 //!   apply runs as a task of its own, so a member that hangs up does not cut it short.
 //!
@@ -44,7 +44,8 @@ use crate::community::{
 use crate::consents::{Consents, Purpose};
 use crate::time::{Millis, SharedClock};
 use storage::{
-    CallKind, CallOutcome, CommunityCall, CommunityRole, PostVisibility, Refusal, Store, StoreError,
+    CallKind, CallOutcome, CommunityCall, CommunityRole, PostVisibility, Refusal, RemoteCall,
+    Store, StoreError,
 };
 
 /// The path the calls go to.
@@ -569,21 +570,6 @@ fn write_kind(c: &CommunityContent) -> Option<CallKind> {
     }
 }
 
-/// Whether `e` refused a write before anything of it was written (the community's rules, bad
-/// input, a missing consent), so that a repeat may be judged afresh. Anything else (the store
-/// failing, a key that would not open) leaves the outcome unknown.
-fn refused_before_applying(e: &CommunityError) -> bool {
-    matches!(
-        e,
-        CommunityError::Invalid { .. }
-            | CommunityError::NotFound
-            | CommunityError::Forbidden(_)
-            | CommunityError::Conflict(_)
-            | CommunityError::Banned
-            | CommunityError::Consent(_)
-    )
-}
-
 /// The host's answers to remote users' calls.
 #[derive(Debug, Clone)]
 pub struct CommunityHost {
@@ -741,51 +727,41 @@ impl CommunityHost {
         let _turn = self.turns.enter(&origin, &id).await;
         let known = self
             .store
-            .claim_community_call(origin.clone(), id.clone(), kind, expires)
+            .community_call(origin.clone(), id.clone())
             .await
             .map_err(FedError::from)?;
         let outcome = match known {
             Some(CommunityCall { kind: k, .. }) if k != kind => return Err(HostError::Reused),
-            Some(CommunityCall {
-                outcome: CallOutcome::Pending,
-                ..
-            }) => return Err(HostError::Unknown),
             Some(call) => call.outcome,
-            None => match self.apply(user, &content).await {
-                Ok(outcome) => {
-                    self.store
-                        .settle_community_call(origin, id, outcome)
-                        .await
-                        .map_err(FedError::from)?;
-                    outcome
-                }
-                Err(e) => {
-                    if refused_before_applying(&e)
-                        && let Err(f) = self.store.forget_community_call(origin, id).await
-                    {
-                        // The claim stays: a repeat is answered as of unknown outcome.
-                        tracing::warn!(error = %f, "a refused community call was not forgotten");
-                    }
-                    return Err(e.into());
-                }
-            },
+            None => {
+                let call = RemoteCall {
+                    origin,
+                    id,
+                    kind,
+                    expires,
+                };
+                self.apply(user, &content, call).await?
+            }
         };
         self.answer_of(user, &content, outcome).await
     }
 
-    /// Applies a write call for `user`; what it became.
+    /// Applies write call `call` for `user`, recorded with what it became by the write that
+    /// applies it; what it became.
     async fn apply(
         &self,
         user: u64,
         content: &CommunityContent,
+        call: RemoteCall,
     ) -> Result<CallOutcome, CommunityError> {
         let c = &self.communities;
+        let call = Some(call);
         Ok(match content.clone() {
             CommunityContent::Join { community, .. } => {
-                CallOutcome::Joined(c.join(user, &community).await?)
+                CallOutcome::Joined(c.join_with(user, &community, call).await?)
             }
             CommunityContent::Leave { community, .. } => {
-                c.leave(user, &community).await?;
+                c.leave_with(user, &community, call).await?;
                 CallOutcome::Done
             }
             CommunityContent::Post {
@@ -800,7 +776,7 @@ impl CommunityHost {
                     visibility,
                     place: None,
                 };
-                CallOutcome::Post(c.add_post(user, &community, new).await?)
+                CallOutcome::Post(c.add_post(user, &community, new, call).await?)
             }
             CommunityContent::Comment {
                 community,
@@ -810,7 +786,7 @@ impl CommunityHost {
                 ..
             } => {
                 let made = c
-                    .add_comment(user, &community, post, &text, parent, None)
+                    .add_comment(user, &community, post, &text, parent, None, call)
                     .await?;
                 CallOutcome::Comment(post, made)
             }
@@ -820,7 +796,8 @@ impl CommunityHost {
                 on,
                 ..
             } => {
-                c.set_favourite(user, &community, post, on).await?;
+                c.set_favourite_with(user, &community, post, on, call)
+                    .await?;
                 CallOutcome::Done
             }
             CommunityContent::Get { .. }

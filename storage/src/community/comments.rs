@@ -9,6 +9,7 @@ use super::visibility::{Facts, are_friends_w, facts_r, may_see, sees_r};
 use super::{CommentRecord, CommunityRefusal, ModAction, PostVisibility};
 use super::{get_community_r, get_community_w, get_post_r, get_post_w, role_w};
 use crate::catalog::*;
+use crate::community_calls::{CallOutcome, RemoteCall, record_call};
 use crate::search::{SearchChange, note_change};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
@@ -104,76 +105,82 @@ impl Store {
         parent: u64,
         quote: u64,
         now: Millis,
+        call: Option<RemoteCall>,
         seal: impl Fn(u64) -> Result<Vec<u8>, StoreError> + Send + 'static,
     ) -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            let Some(community) = get_community_w(tx, c)? else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            let banned = tx
-                .open_table(COMMUNITYNO_USERID_BAN)?
-                .get((c, author))?
-                .is_some();
-            let role = role_w(tx, c, author)?;
-            let f = Facts {
-                community_public: community.public,
-                role,
-                banned,
-                is_author: post.author == author,
-                friends: post.visibility == PostVisibility::Friends
-                    && post.author != author
-                    && are_friends_w(tx, post.author, author)?,
-            };
-            if !may_see(post.visibility, &f) {
-                return Ok(Err(CommunityRefusal::NotFound));
-            }
-            if banned {
-                return Ok(Err(CommunityRefusal::Banned));
-            }
-            if role.is_none() {
-                return Ok(Err(CommunityRefusal::Forbidden(
-                    "join the community to comment",
-                )));
-            }
-            {
-                let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-                if parent != 0 {
-                    let Some(v) = t.get((p, parent))? else {
+            let applied = (|| -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
+                let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                let Some(community) = get_community_w(tx, c)? else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                let banned = tx
+                    .open_table(COMMUNITYNO_USERID_BAN)?
+                    .get((c, author))?
+                    .is_some();
+                let role = role_w(tx, c, author)?;
+                let f = Facts {
+                    community_public: community.public,
+                    role,
+                    banned,
+                    is_author: post.author == author,
+                    friends: post.visibility == PostVisibility::Friends
+                        && post.author != author
+                        && are_friends_w(tx, post.author, author)?,
+                };
+                if !may_see(post.visibility, &f) {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                }
+                if banned {
+                    return Ok(Err(CommunityRefusal::Banned));
+                }
+                if role.is_none() {
+                    return Ok(Err(CommunityRefusal::Forbidden(
+                        "join the community to comment",
+                    )));
+                }
+                {
+                    let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+                    if parent != 0 {
+                        let Some(v) = t.get((p, parent))? else {
+                            return Ok(Err(CommunityRefusal::Conflict(
+                                "the comment replied to is not on this post",
+                            )));
+                        };
+                        if CommentRecord::decode(p, parent, v.value())?.parent != 0 {
+                            return Ok(Err(CommunityRefusal::Conflict(
+                                "replies are one level deep: reply to the top-level comment",
+                            )));
+                        }
+                    }
+                    if quote != 0 && t.get((p, quote))?.is_none() {
                         return Ok(Err(CommunityRefusal::Conflict(
-                            "the comment replied to is not on this post",
-                        )));
-                    };
-                    if CommentRecord::decode(p, parent, v.value())?.parent != 0 {
-                        return Ok(Err(CommunityRefusal::Conflict(
-                            "replies are one level deep: reply to the top-level comment",
+                            "the comment quoted is not on this post",
                         )));
                     }
                 }
-                if quote != 0 && t.get((p, quote))?.is_none() {
-                    return Ok(Err(CommunityRefusal::Conflict(
-                        "the comment quoted is not on this post",
-                    )));
-                }
-            }
-            let id = crate::take_numbers(tx, "next_comment", 1)?;
-            let rec = CommentRecord {
-                id,
-                post: p,
-                author,
-                parent,
-                quote,
-                created: now,
-                edited: None,
-                text_sealed: seal(id)?,
-            };
-            tx.open_table(POSTNO_COMMENTNO_COMMENT)?
-                .insert((p, id), rec.encode().as_slice())?;
-            tx.open_table(USERID_COMMENTNO)?.insert((author, id), p)?;
-            note_change(tx, SearchChange::Post(p))?;
-            Ok(Ok((id, queue_fanout(tx, community.id, post.id, id)?)))
+                let id = crate::take_numbers(tx, "next_comment", 1)?;
+                let rec = CommentRecord {
+                    id,
+                    post: p,
+                    author,
+                    parent,
+                    quote,
+                    created: now,
+                    edited: None,
+                    text_sealed: seal(id)?,
+                };
+                tx.open_table(POSTNO_COMMENTNO_COMMENT)?
+                    .insert((p, id), rec.encode().as_slice())?;
+                tx.open_table(USERID_COMMENTNO)?.insert((author, id), p)?;
+                note_change(tx, SearchChange::Post(p))?;
+                Ok(Ok((id, queue_fanout(tx, community.id, post.id, id)?)))
+            })()?;
+            record_call(tx, call.as_ref(), applied, |&(comment, _)| {
+                CallOutcome::Comment(p, comment)
+            })
         })
         .await
     }

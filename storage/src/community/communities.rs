@@ -12,6 +12,7 @@ use super::{
 };
 use super::{get_community_r, get_community_w, role_of, role_w};
 use crate::catalog::*;
+use crate::community_calls::{CallOutcome, RemoteCall, record_call};
 use crate::search::{SearchChange, note_change};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
@@ -236,73 +237,34 @@ impl Store {
     }
 
     /// `user` joins: a public community at once, a private one when invited (otherwise the
-    /// request waits for a moderator).
+    /// request waits for a moderator). A remote user's `call` is recorded with the outcome.
     pub async fn join_community(
         &self,
         c: u64,
         user: u64,
         now: Millis,
+        call: Option<RemoteCall>,
     ) -> Result<Result<Joined, CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            let Some(rec) = get_community_w(tx, c)? else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            if role_w(tx, c, user)?.is_some() {
-                return Ok(Ok(Joined::Member));
-            }
-            let pending = tx
-                .open_table(COMMUNITYNO_USERID_PENDING)?
-                .get((c, user))?
-                .map(|v| v.value().0);
-            if tx
-                .open_table(COMMUNITYNO_USERID_BAN)?
-                .get((c, user))?
-                .is_some()
-            {
-                return Ok(Err(CommunityRefusal::Banned));
-            }
-            if rec.public || pending == Some(1) {
-                add_member(tx, c, user, CommunityRole::Member, now)?;
-                Ok(Ok(Joined::Member))
-            } else {
-                tx.open_table(COMMUNITYNO_USERID_PENDING)?
-                    .insert((c, user), (0, now.0, 0))?;
-                Ok(Ok(Joined::Requested))
-            }
+            let joined = join_w(tx, c, user, now)?;
+            record_call(tx, call.as_ref(), joined, |j| {
+                CallOutcome::Joined(*j == Joined::Member)
+            })
         })
         .await
     }
 
-    /// `user` leaves (or withdraws their request). The owner cannot leave.
+    /// `user` leaves (or withdraws their request). The owner cannot leave. A remote user's
+    /// `call` is recorded with the outcome.
     pub async fn leave_community(
         &self,
         c: u64,
         user: u64,
+        call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            if get_community_w(tx, c)?.is_none() {
-                return Ok(Err(CommunityRefusal::NotFound));
-            }
-            match role_w(tx, c, user)? {
-                Some(CommunityRole::Owner) => Ok(Err(CommunityRefusal::Conflict(
-                    "the owner cannot leave the community",
-                ))),
-                Some(_) => {
-                    remove_member(tx, c, user)?;
-                    Ok(Ok(()))
-                }
-                None => {
-                    let had = tx
-                        .open_table(COMMUNITYNO_USERID_PENDING)?
-                        .remove((c, user))?
-                        .is_some();
-                    Ok(if had {
-                        Ok(())
-                    } else {
-                        Err(CommunityRefusal::NotFound)
-                    })
-                }
-            }
+            let left = leave_w(tx, c, user)?;
+            record_call(tx, call.as_ref(), left, |_| CallOutcome::Done)
         })
         .await
     }
@@ -360,5 +322,70 @@ impl Store {
             Ok(Some(out))
         })
         .await
+    }
+}
+
+/// `user` joins `c`: the write of [`Store::join_community`].
+fn join_w(
+    tx: &WriteTransaction,
+    c: u64,
+    user: u64,
+    now: Millis,
+) -> Result<Result<Joined, CommunityRefusal>, StoreError> {
+    let Some(rec) = get_community_w(tx, c)? else {
+        return Ok(Err(CommunityRefusal::NotFound));
+    };
+    if role_w(tx, c, user)?.is_some() {
+        return Ok(Ok(Joined::Member));
+    }
+    let pending = tx
+        .open_table(COMMUNITYNO_USERID_PENDING)?
+        .get((c, user))?
+        .map(|v| v.value().0);
+    if tx
+        .open_table(COMMUNITYNO_USERID_BAN)?
+        .get((c, user))?
+        .is_some()
+    {
+        return Ok(Err(CommunityRefusal::Banned));
+    }
+    if rec.public || pending == Some(1) {
+        add_member(tx, c, user, CommunityRole::Member, now)?;
+        Ok(Ok(Joined::Member))
+    } else {
+        tx.open_table(COMMUNITYNO_USERID_PENDING)?
+            .insert((c, user), (0, now.0, 0))?;
+        Ok(Ok(Joined::Requested))
+    }
+}
+
+/// `user` leaves `c`: the write of [`Store::leave_community`].
+fn leave_w(
+    tx: &WriteTransaction,
+    c: u64,
+    user: u64,
+) -> Result<Result<(), CommunityRefusal>, StoreError> {
+    if get_community_w(tx, c)?.is_none() {
+        return Ok(Err(CommunityRefusal::NotFound));
+    }
+    match role_w(tx, c, user)? {
+        Some(CommunityRole::Owner) => Ok(Err(CommunityRefusal::Conflict(
+            "the owner cannot leave the community",
+        ))),
+        Some(_) => {
+            remove_member(tx, c, user)?;
+            Ok(Ok(()))
+        }
+        None => {
+            let had = tx
+                .open_table(COMMUNITYNO_USERID_PENDING)?
+                .remove((c, user))?
+                .is_some();
+            Ok(if had {
+                Ok(())
+            } else {
+                Err(CommunityRefusal::NotFound)
+            })
+        }
     }
 }

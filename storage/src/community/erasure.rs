@@ -464,8 +464,16 @@ mod tests {
         mk(7, gone).await;
         mk(8, gone).await;
         mk(9, cal).await;
-        store.join_community(7, ann, now).await.unwrap().unwrap();
-        store.join_community(9, gone, now).await.unwrap().unwrap();
+        store
+            .join_community(7, ann, now, None)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .join_community(9, gone, now, None)
+            .await
+            .unwrap()
+            .unwrap();
         store
             .moderate(9, cal, Moderation::Ban(gone), now)
             .await
@@ -473,44 +481,48 @@ mod tests {
             .unwrap();
         for _ in 0..6 {
             let (p, _) = store
-                .create_post(7, gone, PostVisibility::Public, Vec::new(), now, seal)
+                .create_post(7, gone, PostVisibility::Public, Vec::new(), now, None, seal)
                 .await
                 .unwrap()
                 .unwrap();
             for _ in 0..2 {
                 store
-                    .create_comment(7, p, ann, 0, 0, now, |id| Ok(id.to_be_bytes().to_vec()))
+                    .create_comment(7, p, ann, 0, 0, now, None, |id| {
+                        Ok(id.to_be_bytes().to_vec())
+                    })
                     .await
                     .unwrap()
                     .unwrap();
             }
             store
-                .set_favourite(7, p, ann, true, now)
+                .set_favourite(7, p, ann, true, now, None)
                 .await
                 .unwrap()
                 .unwrap();
         }
         for _ in 0..5 {
             store
-                .create_post(8, gone, PostVisibility::Public, Vec::new(), now, seal)
+                .create_post(8, gone, PostVisibility::Public, Vec::new(), now, None, seal)
                 .await
                 .unwrap()
                 .unwrap();
         }
         let (kept, _) = store
-            .create_post(7, ann, PostVisibility::Public, Vec::new(), now, seal)
+            .create_post(7, ann, PostVisibility::Public, Vec::new(), now, None, seal)
             .await
             .unwrap()
             .unwrap();
         let top = store
-            .create_comment(7, kept, gone, 0, 0, now, |id| Ok(id.to_be_bytes().to_vec()))
+            .create_comment(7, kept, gone, 0, 0, now, None, |id| {
+                Ok(id.to_be_bytes().to_vec())
+            })
             .await
             .unwrap()
             .unwrap()
             .0;
         for _ in 0..3 {
             store
-                .create_comment(7, kept, ann, top, 0, now, |id| {
+                .create_comment(7, kept, ann, top, 0, now, None, |id| {
                     Ok(id.to_be_bytes().to_vec())
                 })
                 .await

@@ -154,10 +154,14 @@ mod tests {
                 .unwrap()
         );
         for m in 2..=7 {
-            store.join_community(7, m, now).await.unwrap().unwrap();
+            store
+                .join_community(7, m, now, None)
+                .await
+                .unwrap()
+                .unwrap();
         }
         let (_, job) = store
-            .create_post(7, 1, PostVisibility::Members, Vec::new(), now, seal)
+            .create_post(7, 1, PostVisibility::Members, Vec::new(), now, None, seal)
             .await
             .unwrap()
             .unwrap();

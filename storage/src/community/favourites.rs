@@ -7,6 +7,7 @@ use super::visibility::{Facts, are_friends_w, facts_r, may_see, sees_r};
 use super::{CommunityRefusal, PostRecord, PostVisibility};
 use super::{get_community_r, get_community_w, get_post_r, get_post_w, role_w};
 use crate::catalog::*;
+use crate::community_calls::{CallOutcome, RemoteCall, record_call};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
 
@@ -19,39 +20,43 @@ impl Store {
         user: u64,
         on: bool,
         now: Millis,
+        call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            if !on {
-                tx.open_table(USERID_POSTNO_FAVOURITE)?.remove((user, p))?;
-                tx.open_table(POSTNO_USERID_FAVOURITE)?.remove((p, user))?;
-                return Ok(Ok(()));
-            }
-            let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            let Some(community) = get_community_w(tx, c)? else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            let f = Facts {
-                community_public: community.public,
-                role: role_w(tx, c, user)?,
-                banned: tx
-                    .open_table(COMMUNITYNO_USERID_BAN)?
-                    .get((c, user))?
-                    .is_some(),
-                is_author: post.author == user,
-                friends: post.visibility == PostVisibility::Friends
-                    && post.author != user
-                    && are_friends_w(tx, post.author, user)?,
-            };
-            if !may_see(post.visibility, &f) {
-                return Ok(Err(CommunityRefusal::NotFound));
-            }
-            tx.open_table(USERID_POSTNO_FAVOURITE)?
-                .insert((user, p), now.0)?;
-            tx.open_table(POSTNO_USERID_FAVOURITE)?
-                .insert((p, user), ())?;
-            Ok(Ok(()))
+            let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
+                if !on {
+                    tx.open_table(USERID_POSTNO_FAVOURITE)?.remove((user, p))?;
+                    tx.open_table(POSTNO_USERID_FAVOURITE)?.remove((p, user))?;
+                    return Ok(Ok(()));
+                }
+                let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                let Some(community) = get_community_w(tx, c)? else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                let f = Facts {
+                    community_public: community.public,
+                    role: role_w(tx, c, user)?,
+                    banned: tx
+                        .open_table(COMMUNITYNO_USERID_BAN)?
+                        .get((c, user))?
+                        .is_some(),
+                    is_author: post.author == user,
+                    friends: post.visibility == PostVisibility::Friends
+                        && post.author != user
+                        && are_friends_w(tx, post.author, user)?,
+                };
+                if !may_see(post.visibility, &f) {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                }
+                tx.open_table(USERID_POSTNO_FAVOURITE)?
+                    .insert((user, p), now.0)?;
+                tx.open_table(POSTNO_USERID_FAVOURITE)?
+                    .insert((p, user), ())?;
+                Ok(Ok(()))
+            })()?;
+            record_call(tx, call.as_ref(), applied, |_| CallOutcome::Done)
         })
         .await
     }

@@ -9,6 +9,7 @@ use super::visibility::{facts_r, sees_r};
 use super::{CommentRecord, CommunityRefusal, ModAction, PostEdit, PostRecord, PostVisibility};
 use super::{get_community_r, get_community_w, get_post_r, get_post_w, role_w};
 use crate::catalog::*;
+use crate::community_calls::{CallOutcome, RemoteCall, record_call};
 use crate::search::{SearchChange, note_change};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
@@ -71,51 +72,57 @@ impl Store {
         visibility: PostVisibility,
         media: Vec<String>,
         now: Millis,
+        call: Option<RemoteCall>,
         seal: impl Fn(u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> + Send + 'static,
     ) -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            let Some(community) = get_community_w(tx, c)? else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            if tx
-                .open_table(COMMUNITYNO_USERID_BAN)?
-                .get((c, author))?
-                .is_some()
-            {
-                return Ok(Err(CommunityRefusal::Banned));
-            }
-            if role_w(tx, c, author)?.is_none() {
-                return Ok(Err(if community.public {
-                    CommunityRefusal::Forbidden("join the community to post in it")
-                } else {
-                    CommunityRefusal::NotFound
-                }));
-            }
-            let id = crate::take_numbers(tx, "next_post", 1)?;
-            let (body_sealed, place_sealed) = seal(id)?;
-            let post = PostRecord {
-                id,
-                community: c,
-                author,
-                created: now,
-                edited: None,
-                visibility,
-                body_sealed,
-                place_sealed,
-                media: media.clone(),
-            };
-            tx.open_table(POSTNO_POST)?
-                .insert(id, post.encode().as_slice())?;
-            note_change(tx, SearchChange::Post(id))?;
-            tx.open_table(COMMUNITYNO_POSTNO)?.insert((c, id), ())?;
-            tx.open_table(USERID_POSTNO)?.insert((author, id), ())?;
-            {
-                let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
-                for m in &media {
-                    refs.insert((m.as_str(), c, id), ())?;
+            let applied = (|| -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
+                let Some(community) = get_community_w(tx, c)? else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                if tx
+                    .open_table(COMMUNITYNO_USERID_BAN)?
+                    .get((c, author))?
+                    .is_some()
+                {
+                    return Ok(Err(CommunityRefusal::Banned));
                 }
-            }
-            Ok(Ok((id, queue_fanout(tx, community.id, id, 0)?)))
+                if role_w(tx, c, author)?.is_none() {
+                    return Ok(Err(if community.public {
+                        CommunityRefusal::Forbidden("join the community to post in it")
+                    } else {
+                        CommunityRefusal::NotFound
+                    }));
+                }
+                let id = crate::take_numbers(tx, "next_post", 1)?;
+                let (body_sealed, place_sealed) = seal(id)?;
+                let post = PostRecord {
+                    id,
+                    community: c,
+                    author,
+                    created: now,
+                    edited: None,
+                    visibility,
+                    body_sealed,
+                    place_sealed,
+                    media: media.clone(),
+                };
+                tx.open_table(POSTNO_POST)?
+                    .insert(id, post.encode().as_slice())?;
+                note_change(tx, SearchChange::Post(id))?;
+                tx.open_table(COMMUNITYNO_POSTNO)?.insert((c, id), ())?;
+                tx.open_table(USERID_POSTNO)?.insert((author, id), ())?;
+                {
+                    let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+                    for m in &media {
+                        refs.insert((m.as_str(), c, id), ())?;
+                    }
+                }
+                Ok(Ok((id, queue_fanout(tx, community.id, id, 0)?)))
+            })()?;
+            record_call(tx, call.as_ref(), applied, |&(post, _)| {
+                CallOutcome::Post(post)
+            })
         })
         .await
     }

@@ -269,7 +269,11 @@ mod tests {
                 .unwrap(),
             "a number is taken once"
         );
-        store.join_community(7, member, now).await.unwrap().unwrap();
+        store
+            .join_community(7, member, now, None)
+            .await
+            .unwrap()
+            .unwrap();
         let mut posts = Vec::new();
         for (c, vis) in [
             (7, PostVisibility::Public),
@@ -278,7 +282,7 @@ mod tests {
             (8, PostVisibility::Public),
         ] {
             let (p, _) = store
-                .create_post(c, owner, vis, Vec::new(), now, seal)
+                .create_post(c, owner, vis, Vec::new(), now, None, seal)
                 .await
                 .unwrap()
                 .unwrap();
