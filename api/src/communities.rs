@@ -130,6 +130,7 @@ pub(super) fn community_json(c: &CommunityView) -> Value {
         "role": c.role.map(|r| r.name()),
         "pending": c.pending,
         "members": c.members,
+        "reachable": c.reachable,
     })
 }
 

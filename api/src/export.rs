@@ -340,7 +340,7 @@ impl Exporter {
         // Communities: memberships, my posts and comments (opened), my favourites.
         let memberships = self
             .communities
-            .mine(user)
+            .mine_here(user)
             .await
             .map_err(|e| ProduceError(e.to_string()))?;
         let (posts, comments, favourites) = self

@@ -28,11 +28,13 @@ use crate::time::{Millis, SharedClock};
 use storage::{
     CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Dec, Enc,
     FANOUT_BATCH, Joined, MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord,
-    PostVisibility, REMOTE_USER_BIT, RemoteCall, Store, StoreError,
+    PostVisibility, REMOTE_USER_BIT, RemoteCall, RemoteMembership, Store, StoreError,
 };
 
 /// Longest community name, in characters.
 pub const MAX_NAME_CHARS: usize = 40;
+/// How long "my communities" waits for the hosts of those of other nodes.
+pub const REMOTE_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Longest description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 /// Longest post text, in characters.
@@ -100,6 +102,28 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> CommunityError {
     }
 }
 
+/// A community of another node as its member's node last knew it (see
+/// [`CommunityView::reachable`]).
+fn last_known(m: RemoteMembership) -> CommunityView {
+    CommunityView {
+        name: if m.name.is_empty() {
+            m.address.clone()
+        } else {
+            m.name
+        },
+        id: m.address,
+        description: String::new(),
+        avatar: None,
+        public: false,
+        owner: None,
+        created: m.joined,
+        role: None,
+        pending: None,
+        members: 0,
+        reachable: false,
+    }
+}
+
 /// A community as one user sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommunityView {
@@ -113,6 +137,11 @@ pub struct CommunityView {
     pub role: Option<CommunityRole>,
     pub pending: Option<&'static str>,
     pub members: u64,
+    /// False only in [`Communities::mine`], for a community of another node whose host did not
+    /// answer in time: then only `id` and `name` (as the host last told it) are known, and the
+    /// rest are placeholders (no role, nothing pending, no members, `created` the time the user
+    /// joined).
+    pub reachable: bool,
 }
 
 /// One media item of a post.
@@ -412,6 +441,7 @@ impl Communities {
                 role: f.role,
                 pending: f.pending,
                 members: f.members,
+                reachable: true,
             })
             .collect())
     }
@@ -514,10 +544,75 @@ impl Communities {
         self.views(list).await
     }
 
-    /// The communities `user` is a member of.
+    /// The communities `user` is a member of (or asked to join, for those of other nodes):
+    /// this node's, then those of other nodes as their hosts show them now, asked of all hosts
+    /// at once. A host that does not answer within [`REMOTE_LIST_WAIT`] leaves its community
+    /// listed as last known ([`CommunityView::reachable`] false); one that says the user is no
+    /// longer a member (refused, banned) leaves it out.
     pub async fn mine(&self, user: u64) -> Result<Vec<CommunityView>, CommunityError> {
         let list = self.store.communities_of(user).await?;
-        self.views(list).await
+        let mut views = self.views(list).await?;
+        let remote = self.store.remote_communities(user).await?;
+        if remote.is_empty() {
+            return Ok(views);
+        }
+        let me = self.address_of(user).await?;
+        let asked = remote
+            .into_iter()
+            .map(|m| self.remote_listed(user, me.clone(), m));
+        views.extend(
+            futures_util::future::join_all(asked)
+                .await
+                .into_iter()
+                .flatten(),
+        );
+        Ok(views)
+    }
+
+    /// [`Communities::mine`] as this node knows it, asking no host: those of other nodes as
+    /// last known (for the export).
+    pub async fn mine_here(&self, user: u64) -> Result<Vec<CommunityView>, CommunityError> {
+        let list = self.store.communities_of(user).await?;
+        let mut views = self.views(list).await?;
+        let remote = self.store.remote_communities(user).await?;
+        views.extend(remote.into_iter().map(last_known));
+        Ok(views)
+    }
+
+    /// How `user`'s community of another node shows in [`Communities::mine`], if at all.
+    async fn remote_listed(
+        &self,
+        user: u64,
+        me: String,
+        m: RemoteMembership,
+    ) -> Option<CommunityView> {
+        let (c, host) = self.remote_of(&m.address)?;
+        let last_known = last_known(m);
+        let wait = self.clock.sleep(REMOTE_LIST_WAIT);
+        let answer = tokio::select! {
+            r = self.remote.get(user, me, &c, &host) => r,
+            _ = wait => return Some(last_known),
+        };
+        match answer {
+            Ok(v) if v.role.is_some() || matches!(v.pending, Some("asked" | "invited")) => Some(v),
+            // The host says they are not a member (any more): refused, banned, or the
+            // community is gone. The note goes, so it stops counting toward the limit.
+            Ok(_)
+            | Err(CallError::Host {
+                status: 403 | 404 | 410,
+                ..
+            }) => {
+                if let Err(e) = self
+                    .store
+                    .forget_remote_community(user, last_known.id)
+                    .await
+                {
+                    tracing::warn!(error = %e, "a community of another node was not forgotten");
+                }
+                None
+            }
+            Err(_) => Some(last_known),
+        }
     }
 
     /// The owner changes name, description, avatar or visibility.
@@ -569,8 +664,7 @@ impl Communities {
         call: Option<RemoteCall>,
     ) -> Result<bool, CommunityError> {
         if let Some((c, host)) = self.remote_of(id) {
-            let me = self.address_of(user).await?;
-            return Ok(self.remote.join(user, me, &c, &host).await?);
+            return self.join_remote(user, id, &c, &host).await;
         }
         let c = Self::id(id)?;
         let r = self
@@ -578,6 +672,37 @@ impl Communities {
             .join_community(c, user, self.clock.now(), call)
             .await??;
         Ok(r == Joined::Member)
+    }
+
+    /// Joins community `c` of `host` (its address `id`) through the host, and notes it among
+    /// the user's communities with the name the host gives it.
+    async fn join_remote(
+        &self,
+        user: u64,
+        id: &str,
+        c: &str,
+        host: &str,
+    ) -> Result<bool, CommunityError> {
+        if !self
+            .store
+            .remote_community_room(user, id.to_string())
+            .await?
+        {
+            return Err(CommunityError::Conflict(
+                "you belong to as many communities of other nodes as one may",
+            ));
+        }
+        let me = self.address_of(user).await?;
+        let member = self.remote.join(user, me.clone(), c, host).await?;
+        // The name is for listing only: without it the community is listed by its address.
+        let name = match self.remote.get(user, me, c, host).await {
+            Ok(v) => v.name,
+            Err(_) => String::new(),
+        };
+        self.store
+            .note_remote_community(user, id.to_string(), name, self.clock.now())
+            .await?;
+        Ok(member)
     }
 
     pub async fn leave(&self, user: u64, id: &str) -> Result<(), CommunityError> {
@@ -593,7 +718,11 @@ impl Communities {
     ) -> Result<(), CommunityError> {
         if let Some((c, host)) = self.remote_of(id) {
             let me = self.address_of(user).await?;
-            return Ok(self.remote.leave(user, me, &c, &host).await?);
+            self.remote.leave(user, me, &c, &host).await?;
+            self.store
+                .forget_remote_community(user, id.to_string())
+                .await?;
+            return Ok(());
         }
         Ok(self
             .store

@@ -228,6 +228,7 @@ fn seam_kinds() -> Vec<Kind> {
         kind!(seam PEER_REACH),
         kind!(seam PSEUDONYM_MS_N_BEHAVIOUR),
         kind!(seam MS_PSEUDONYM_N_BEHAVIOUR),
+        kind!(seam USERID_REMOTECOMMUNITY),
     ]
 }
 

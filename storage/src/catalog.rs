@@ -614,6 +614,15 @@ pub type CallRow = (u64, u8, u8, u64, u64);
 pub const EXPIRY_ORIGIN_ENVID_COMMUNITYCALL: TableDefinition<(u64, &str, &str), ()> =
     TableDefinition::new("expiry_origin_envid_communitycall");
 
+// ---- Communities of other nodes, as their members' node keeps them (issue 23) -------------
+
+/// `userid_remotecommunity`: (user, community address `<16 hex>@<host>`) → (when they joined
+/// or asked to join, ms; the community's name as its host last told it): the communities of
+/// other nodes a user of this node belongs to, so "my communities" can list them. At most
+/// `remote_communities::MAX_PER_USER` per user. Removed when they leave, and by their erasure.
+pub const USERID_REMOTECOMMUNITY: kv::Table<(u64, String), (u64, String)> =
+    kv::Table::new("userid_remotecommunity");
+
 // ---- Schema 7's typed tables now behind the key-value seam -------------------------------
 // Read only by the migration that moves their rows into the seam's tables of the same name
 // (`storage/src/lib.rs`, 7 → 8); renamed to `<name>_v7` while it copies.

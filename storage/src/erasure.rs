@@ -488,6 +488,7 @@ fn begin(
     // The search and behaviour logs are found by that key: they go first.
     super::search::erase_logs(tx, user)?;
     super::behaviour::erase_behaviour(tx, user)?;
+    super::remote_communities::erase_remote_communities(tx, user)?;
     super::audit::forget_pseudonym(tx, user)?;
     Ok(())
 }

@@ -31,6 +31,7 @@ mod nearby;
 mod privacy;
 mod reach;
 mod reading;
+mod remote_communities;
 mod replica;
 mod requests;
 mod retention;
@@ -71,6 +72,7 @@ pub use nearby::CellRecord;
 pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
 pub use reach::ReachRow;
 pub use reading::Activity;
+pub use remote_communities::{MAX_PER_USER as MAX_REMOTE_COMMUNITIES, RemoteMembership};
 pub use replica::{Inbound, ReplicaState, Submission};
 pub use requests::RequestRecord;
 // Friends (issue 22).
@@ -664,6 +666,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     // Operations (issue 24).
     tx.open_table(REMOTEID_ERASED)?;
     tx.open_table(kv::redb_def(PEER_REACH.name()))?;
+    tx.open_table(kv::redb_def(USERID_REMOTECOMMUNITY.name()))?;
     // Calls to communities hosted here (issue 23).
     tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?;
     tx.open_table(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL)?;

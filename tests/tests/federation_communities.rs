@@ -376,3 +376,114 @@ async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its
         ]
     );
 }
+
+/// (id, name, role, reachable) of `t`'s communities, in the order listed.
+async fn mine(c: &Client, t: &str) -> Vec<(String, String, Value, bool)> {
+    let r = c.get("/api/v1/communities/mine", Some(t)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    r.json()["communities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["name"].as_str().unwrap().to_string(),
+                c["role"].clone(),
+                c["reachable"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn my_communities_list_those_of_partner_nodes_as_their_hosts_show_them() {
+    let mut nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let book = community(&a, &ann, "南京读书会", "public").await;
+    let run = community(&a, &ann, "跑步", "public").await;
+    let closed = community(&a, &ann, "内部", "private").await;
+    let here = community(&b, &bob, "本地", "public").await;
+    let (book_at, run_at, closed_at) = (
+        format!("{book}@a.test"),
+        format!("{run}@a.test"),
+        format!("{closed}@a.test"),
+    );
+    assert_eq!(
+        mine(&b, &bob).await.len(),
+        1,
+        "only this node's, before joining"
+    );
+    for (id, status) in [
+        (&book_at, StatusCode::OK),
+        (&run_at, StatusCode::OK),
+        (&closed_at, StatusCode::ACCEPTED),
+    ] {
+        let r = join(&b, &bob, id).await;
+        assert_eq!(r.status, status, "{}", body(&r));
+    }
+    let member = json!("member");
+    let mut listed = mine(&b, &bob).await;
+    listed[1..].sort_by(|x, y| x.0.cmp(&y.0));
+    let mut want = vec![
+        (here.clone(), "本地".to_string(), json!("owner"), true),
+        (
+            book_at.clone(),
+            "南京读书会".to_string(),
+            member.clone(),
+            true,
+        ),
+        (run_at.clone(), "跑步".to_string(), member.clone(), true),
+        (closed_at.clone(), "内部".to_string(), Value::Null, true),
+    ];
+    want[1..].sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(listed, want, "the private one shows the request");
+
+    // Left here, banned there: gone from the list, and the host is not asked again.
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{run_at}/leave"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", body(&r));
+    moderate(&a, &ann, &book, "bob@b.test", "ban").await;
+    let ids: Vec<String> = mine(&b, &bob).await.into_iter().map(|c| c.0).collect();
+    assert_eq!(ids, [here.clone(), closed_at.clone()]);
+
+    // The export holds what this node knows, without asking the host.
+    assert_eq!(
+        b.call("POST", "/api/v1/me/export", Some(&bob), None)
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let v = b.get("/api/v1/me/export", Some(&bob)).await.json();
+    let held: Vec<(&str, &Value)> = v["communities"]["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap(), &m["role"]))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            (here.as_str(), &json!("owner")),
+            (closed_at.as_str(), &Value::Null)
+        ]
+    );
+
+    // A host that is down leaves its community listed as last known.
+    nodes[0].stop().await;
+    assert_eq!(
+        mine(&b, &bob).await,
+        [
+            (here, "本地".to_string(), json!("owner"), true),
+            (closed_at, "内部".to_string(), Value::Null, false),
+        ]
+    );
+}

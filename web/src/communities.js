@@ -42,7 +42,7 @@ export function CommunitiesScreen({ store, parts }) {
         <h2 class="nav-title">${t('community.mine')}</h2>
         <ul>
           ${mine && mine.length === 0 && html`<li class="muted nav-empty">${t('community.none_yet')}</li>`}
-          ${(mine || []).map((c) => link('c/' + c.id, c.name))}
+          ${(mine || []).map((c) => link('c/' + c.id, c.reachable === false ? html`${c.name} <span class="muted">(${t('community.unreachable')})</span>` : c.name))}
         </ul>
       </nav>
       <main class="privacy-main" id="main" tabindex="0">

@@ -326,6 +326,9 @@ test('a community of the other node is opened by its address, joined and posted 
   await B.page.getByText('Hosted by alpha.test').waitFor();
   await B.page.getByRole('button', { name: 'Join', exact: true }).click();
   await B.page.getByText('Posts in a community of another node hold text only').waitFor();
+  // Listed among Gu's communities on beta, as its host shows it.
+  const sections = B.page.getByRole('navigation', { name: 'Community sections' });
+  await sections.getByRole('link', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
   assert.equal(await B.page.getByRole('button', { name: 'Attach a photo, voice, video or file' }).count(), 0, 'no media toward another node');
   await B.page.getByLabel('New post').fill('长江边的早晨');
   await B.page.getByRole('button', { name: 'Post', exact: true }).click();
@@ -341,6 +344,10 @@ test('a community of the other node is opened by its address, joined and posted 
   await A.page.getByText(`${b.handle}@beta.test`).first().waitFor();
   await A.page.screenshot({ path: join(shots, 'federation-community-alpha.png'), fullPage: true });
   await B.page.screenshot({ path: join(shots, 'federation-community-beta.png'), fullPage: true });
+  // Left, it is no longer listed.
+  await B.page.getByRole('button', { name: 'Leave', exact: true }).click();
+  await B.page.getByRole('button', { name: 'Join', exact: true }).waitFor({ timeout: 30000 });
+  await sections.getByRole('link', { name: 'Lake walks' }).waitFor({ state: 'detached', timeout: 30000 });
   assert.deepEqual(A.problems, []);
   assert.deepEqual(B.problems, []);
 });

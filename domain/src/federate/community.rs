@@ -186,6 +186,7 @@ impl WireCommunity {
                 Some(_) => return Err(bad("pending")),
             },
             members: self.members,
+            reachable: true,
         })
     }
 }

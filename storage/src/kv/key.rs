@@ -213,6 +213,15 @@ macro_rules! value_by_key {
 }
 value_by_key!((), u64, String);
 
+impl<A: Key, B: Key> Value for (A, B) {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        <Self as Key>::decode(bytes).map_err(|_| StoreError::Corrupt("value"))
+    }
+}
+
 impl<A: Key, B: Key, C: Key, D: Key> Value for (A, B, C, D) {
     fn to_bytes(&self) -> Vec<u8> {
         self.encode()
