@@ -1017,6 +1017,47 @@ impl Communities {
         p: u64,
         change: PostChange,
     ) -> Result<PostView, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            if change.media.is_some() {
+                return Err(invalid(
+                    "media",
+                    "posts in a community of another node hold text only",
+                ));
+            }
+            if matches!(change.place, Some(Some(_))) {
+                return Err(invalid(
+                    "place",
+                    "posts in a community of another node hold text only",
+                ));
+            }
+            let text = change
+                .text
+                .ok_or_else(|| invalid("text", "is needed to edit a post of another node"))?;
+            let text = content("text", &text, MAX_POST_CHARS)?;
+            if text.is_empty() {
+                return Err(invalid("text", "must not be empty"));
+            }
+            if let Some(v) = &change.visibility {
+                visibility(v)?;
+            }
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .edit_post(user, me, (&c, &host), p, text, change.visibility)
+                .await?);
+        }
+        self.edit_post_with(user, id, p, change, None).await
+    }
+
+    /// [`Communities::edit_post`] of a post here, recording a remote user's `call`.
+    pub(crate) async fn edit_post_with(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        change: PostChange,
+        call: Option<RemoteCall>,
+    ) -> Result<PostView, CommunityError> {
         let c = Self::id(id)?;
         let current = self.one_post(user, id, p).await?;
         let text = match &change.text {
@@ -1061,7 +1102,7 @@ impl Communities {
             place_sealed,
         };
         self.store
-            .edit_post(c, p, user, edit, self.clock.now())
+            .edit_post(c, p, user, edit, self.clock.now(), call)
             .await??;
         self.one_post(user, id, p).await
     }
@@ -1076,11 +1117,26 @@ impl Communities {
 
     /// Deletes a post: its author, or a moderator (logged).
     pub async fn delete_post(&self, user: u64, id: &str, p: u64) -> Result<(), CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self.remote.delete_post(user, me, (&c, &host), p).await?);
+        }
+        self.delete_post_with(user, id, p, None).await
+    }
+
+    /// [`Communities::delete_post`] of a post here, recording a remote user's `call`.
+    pub(crate) async fn delete_post_with(
+        &self,
+        user: u64,
+        id: &str,
+        p: u64,
+        call: Option<RemoteCall>,
+    ) -> Result<(), CommunityError> {
         let c = Self::id(id)?;
         self.one_post(user, id, p).await?;
         Ok(self
             .store
-            .delete_post(c, p, user, self.clock.now())
+            .delete_post(c, p, user, self.clock.now(), call)
             .await??)
     }
 
@@ -1325,18 +1381,38 @@ impl Communities {
         comment: u64,
         text: &str,
     ) -> Result<CommentView, CommunityError> {
-        let c = Self::id(id)?;
-        self.one_post(user, id, p).await?;
         let text = content("text", text, MAX_COMMENT_CHARS)?;
         if text.is_empty() {
             return Err(invalid("text", "must not be empty"));
         }
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .edit_comment(user, me, (&c, &host), (p, comment), text)
+                .await?);
+        }
+        self.edit_comment_with(user, id, (p, comment), &text, None)
+            .await
+    }
+
+    /// [`Communities::edit_comment`] of a comment here, recording a remote user's `call`.
+    pub(crate) async fn edit_comment_with(
+        &self,
+        user: u64,
+        id: &str,
+        (p, comment): (u64, u64),
+        text: &str,
+        call: Option<RemoteCall>,
+    ) -> Result<CommentView, CommunityError> {
+        let c = Self::id(id)?;
+        self.one_post(user, id, p).await?;
         let sealed = self
             .key(user)
             .await?
             .seal(&comment_aad(comment), text.as_bytes())?;
         self.store
-            .edit_comment(c, p, comment, user, sealed, self.clock.now())
+            .edit_comment(c, p, comment, user, sealed, self.clock.now(), call)
             .await??;
         self.comments(user, id, p, Some(comment - 1), 1)
             .await?
@@ -1353,11 +1429,29 @@ impl Communities {
         p: u64,
         comment: u64,
     ) -> Result<(), CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .delete_comment(user, me, (&c, &host), (p, comment))
+                .await?);
+        }
+        self.delete_comment_with(user, id, (p, comment), None).await
+    }
+
+    /// [`Communities::delete_comment`] of a comment here, recording a remote user's `call`.
+    pub(crate) async fn delete_comment_with(
+        &self,
+        user: u64,
+        id: &str,
+        (p, comment): (u64, u64),
+        call: Option<RemoteCall>,
+    ) -> Result<(), CommunityError> {
         let c = Self::id(id)?;
         self.one_post(user, id, p).await?;
         Ok(self
             .store
-            .delete_comment(c, p, comment, user, self.clock.now())
+            .delete_comment(c, p, comment, user, self.clock.now(), call)
             .await??)
     }
 

@@ -272,6 +272,35 @@ pub enum CommunityContent {
         post: u64,
         on: bool,
     },
+    /// The author changes their post's text and, when given, its visibility.
+    EditPost {
+        user: String,
+        community: String,
+        post: u64,
+        text: String,
+        visibility: Option<String>,
+    },
+    /// The author deletes their post, or a moderator removes it.
+    DeletePost {
+        user: String,
+        community: String,
+        post: u64,
+    },
+    /// The author changes their comment's text.
+    EditComment {
+        user: String,
+        community: String,
+        post: u64,
+        comment: u64,
+        text: String,
+    },
+    /// The author deletes their comment, or a moderator removes it.
+    DeleteComment {
+        user: String,
+        community: String,
+        post: u64,
+        comment: u64,
+    },
 }
 
 impl CommunityContent {
@@ -285,7 +314,11 @@ impl CommunityContent {
             | CommunityContent::Post { user, .. }
             | CommunityContent::Comments { user, .. }
             | CommunityContent::Comment { user, .. }
-            | CommunityContent::Favourite { user, .. } => user,
+            | CommunityContent::Favourite { user, .. }
+            | CommunityContent::EditPost { user, .. }
+            | CommunityContent::DeletePost { user, .. }
+            | CommunityContent::EditComment { user, .. }
+            | CommunityContent::DeleteComment { user, .. } => user,
         }
     }
 
@@ -299,7 +332,11 @@ impl CommunityContent {
             | CommunityContent::Post { community, .. }
             | CommunityContent::Comments { community, .. }
             | CommunityContent::Comment { community, .. }
-            | CommunityContent::Favourite { community, .. } => community,
+            | CommunityContent::Favourite { community, .. }
+            | CommunityContent::EditPost { community, .. }
+            | CommunityContent::DeletePost { community, .. }
+            | CommunityContent::EditComment { community, .. }
+            | CommunityContent::DeleteComment { community, .. } => community,
         }
     }
 }

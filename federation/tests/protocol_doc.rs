@@ -351,6 +351,34 @@ fn the_documented_community_example_is_what_the_code_produces() {
         serde_json::from_value::<CommunityContent>(read.content).unwrap(),
         content
     );
+    let content = CommunityContent::DeletePost {
+        user: "alice@a.example".into(),
+        community: "4f1c2a9e0b7d3c58".into(),
+        post: 12,
+    };
+    let mut e = Envelope::new(
+        "ex6d",
+        "a.example",
+        "b.example",
+        1_764_400_004_000,
+        Kind::Community,
+        json!(content),
+    )
+    .unwrap();
+    e.sign(&key).unwrap();
+    let want = e.to_json().unwrap();
+    let name = "example-community-delete-post";
+    assert_eq!(
+        block(&doc, name),
+        want,
+        "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
+    );
+    let read = Envelope::from_value(serde_json::from_str(&block(&doc, name)).unwrap()).unwrap();
+    read.verify(&key.public()).unwrap();
+    assert_eq!(
+        serde_json::from_value::<CommunityContent>(read.content).unwrap(),
+        content
+    );
 }
 
 /// The documented submission that allows transfers abroad, and the host's relay to its origin

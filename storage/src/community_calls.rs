@@ -1,13 +1,13 @@
 //! Remote users' calls to communities hosted here, as remembered by the host (issue 23): each
-//! write call (`join`, `leave`, `post`, `comment`, `favourite`) by (origin domain, envelope
-//! id), with what it became — so a repeated envelope (its member's node retrying after an
-//! answer was lost) is answered again instead of applied again.
+//! write call (`join`, `leave`, `post`, `comment`, `favourite`, and the edits and deletions
+//! of posts and comments) by (origin domain, envelope id), with what it became — so a
+//! repeated envelope (its member's node retrying after an answer was lost) is answered again
+//! instead of applied again.
 //!
 //! A call is recorded, with its outcome, by the write that applies it ([`record_call`], at the
-//! end of `join_community`, `leave_community`, `create_post`, `create_comment` and
-//! `set_favourite`), so the call and its effect reach the disk in one commit or not at all: a
-//! crash can lose both, never split them. A call refused is not recorded, so a repeat is
-//! judged afresh. (Builds before this one claimed a call in a transaction of its own before
+//! end of each of those writes in `community/`), so the call and its effect reach the disk in
+//! one commit or not at all: a crash can lose both, never split them. A call refused is not
+//! recorded, so a repeat is judged afresh. (Builds before this one claimed a call in a transaction of its own before
 //! applying it; a claim they left unsettled reads as [`CallOutcome::Pending`], and its
 //! repeats are refused as of unknown outcome.)
 //!
@@ -24,7 +24,8 @@ use super::catalog::{CallRow, EXPIRY_ORIGIN_ENVID_COMMUNITYCALL, ORIGIN_ENVID_CO
 use super::{Store, StoreError};
 use primitives::time::Millis;
 
-/// The write calls remembered.
+/// The write calls remembered. An edit remembers the post or comment it changed; a deletion
+/// is [`CallOutcome::Done`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
     Join,
@@ -32,15 +33,23 @@ pub enum CallKind {
     Post,
     Comment,
     Favourite,
+    EditPost,
+    DeletePost,
+    EditComment,
+    DeleteComment,
 }
 
 impl CallKind {
-    const ALL: [CallKind; 5] = [
+    const ALL: [CallKind; 9] = [
         CallKind::Join,
         CallKind::Leave,
         CallKind::Post,
         CallKind::Comment,
         CallKind::Favourite,
+        CallKind::EditPost,
+        CallKind::DeletePost,
+        CallKind::EditComment,
+        CallKind::DeleteComment,
     ];
 
     fn code(self) -> u8 {
@@ -50,6 +59,10 @@ impl CallKind {
             CallKind::Post => 3,
             CallKind::Comment => 4,
             CallKind::Favourite => 5,
+            CallKind::EditPost => 6,
+            CallKind::DeletePost => 7,
+            CallKind::EditComment => 8,
+            CallKind::DeleteComment => 9,
         }
     }
 

@@ -487,3 +487,118 @@ async fn my_communities_list_those_of_partner_nodes_as_their_hosts_show_them() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_remote_member_edits_and_deletes_their_own_posts_and_comments_through_the_host() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let id = community(&a, &ann, "读书会", "public").await;
+    let remote = format!("{id}@a.test");
+    assert_eq!(join(&b, &bob, &remote).await.status, StatusCode::OK);
+    let r = post(&b, &bob, &remote, "初稿").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let p = r.json()["id"].as_u64().unwrap();
+    let anns = post(&a, &ann, &id, "安的帖子").await.json()["id"]
+        .as_u64()
+        .unwrap();
+    let at = |path: &str| format!("/api/v1/communities/{remote}/posts/{path}");
+
+    // Edited: the host holds the new text, and the answer is the post as it is now.
+    let r = b
+        .call(
+            "PATCH",
+            &at(&p.to_string()),
+            Some(&bob),
+            Some(&json!({"text": "定稿"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert_eq!(r.json()["text"], "定稿");
+    assert!(r.json()["edited"].is_string(), "{}", body(&r));
+    assert_eq!(
+        feed(&a, &ann, &id).await,
+        [pair("ann@a.test", "安的帖子"), pair("bob@b.test", "定稿")]
+    );
+    // Text only crosses; and only the author edits.
+    let r = b
+        .call(
+            "PATCH",
+            &at(&p.to_string()),
+            Some(&bob),
+            Some(&json!({"text": "x", "place": "南京"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", body(&r));
+    let r = b
+        .call(
+            "PATCH",
+            &at(&anns.to_string()),
+            Some(&bob),
+            Some(&json!({"text": "改别人的"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", body(&r));
+
+    // A comment, edited, then deleted.
+    let r = b
+        .call(
+            "POST",
+            &at(&format!("{anns}/comments")),
+            Some(&bob),
+            Some(&json!({"text": "好"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let cm = r.json()["id"].as_u64().unwrap();
+    let r = b
+        .call(
+            "PATCH",
+            &at(&format!("{anns}/comments/{cm}")),
+            Some(&bob),
+            Some(&json!({"text": "很好"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert_eq!(r.json()["text"], "很好");
+    let comments = |c: Client, t: String, path: String| async move {
+        c.get(&path, Some(&t)).await.json()["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["text"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let on_host = format!("/api/v1/communities/{id}/posts/{anns}/comments");
+    assert_eq!(
+        comments(a.clone(), ann.clone(), on_host.clone()).await,
+        ["很好"]
+    );
+    let r = b
+        .call(
+            "DELETE",
+            &at(&format!("{anns}/comments/{cm}")),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", body(&r));
+    assert!(comments(a.clone(), ann.clone(), on_host).await.is_empty());
+
+    // The post, deleted: gone on the host; deleting it again finds nothing.
+    let r = b
+        .call("DELETE", &at(&p.to_string()), Some(&bob), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", body(&r));
+    assert_eq!(feed(&a, &ann, &id).await, [pair("ann@a.test", "安的帖子")]);
+    let r = b
+        .call("DELETE", &at(&p.to_string()), Some(&bob), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+    // Nor may a member delete another's post.
+    let r = b
+        .call("DELETE", &at(&anns.to_string()), Some(&bob), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", body(&r));
+}

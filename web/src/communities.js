@@ -416,8 +416,8 @@ function Post({ store, post, role, onChange, onRemove }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(post.text);
   const [error, setError] = useState(/** @type {any} */ (null));
-  // Editing and deleting a post in a community of another node do not cross (yet).
-  const mine = store.me && post.author === store.me.user && !remoteHost(post.community);
+  // In a community of another node too: the edit or deletion goes through its host.
+  const mine = store.me && post.author === store.me.user;
   const base = `/api/v1/communities/${post.community}/posts/${post.id}`;
   const run = async (f) => {
     setError(null);

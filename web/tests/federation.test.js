@@ -333,17 +333,29 @@ test('a community of the other node is opened by its address, joined and posted 
   await B.page.getByLabel('New post').fill('长江边的早晨');
   await B.page.getByRole('button', { name: 'Post', exact: true }).click();
   await B.page.getByText('长江边的早晨').waitFor({ timeout: 30000 });
-  assert.equal(await B.page.getByRole('button', { name: 'Edit' }).count(), 0, 'editing does not cross');
+  // Gu edits it: through alpha, which holds the post.
+  await B.page.getByRole('button', { name: 'Edit', exact: true }).click();
+  await B.page.getByRole('textbox', { name: 'Edit' }).fill('长江边的早晨，有雾');
+  await B.page.getByRole('button', { name: 'Save', exact: true }).click();
+  await B.page.getByText('长江边的早晨，有雾').waitFor({ timeout: 30000 });
   assert.deepEqual(await axe(B.page), []);
 
   // The host's member sees it, by the remote author's address.
   // (Away and back by the address bar's hash: the community is read again, without a reload.)
   await A.page.goto(alpha.url + '/#/communities/browse');
   await A.page.goto(alpha.url + '/#/communities/c/' + id);
-  await A.page.getByText('长江边的早晨').waitFor({ timeout: 30000 });
+  await A.page.getByText('长江边的早晨，有雾').waitFor({ timeout: 30000 });
   await A.page.getByText(`${b.handle}@beta.test`).first().waitFor();
   await A.page.screenshot({ path: join(shots, 'federation-community-alpha.png'), fullPage: true });
   await B.page.screenshot({ path: join(shots, 'federation-community-beta.png'), fullPage: true });
+  // Gu deletes the post: gone on alpha too.
+  await B.page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await B.page.getByText('长江边的早晨，有雾').waitFor({ state: 'detached', timeout: 30000 });
+  await A.page.goto(alpha.url + '/#/communities/browse');
+  await A.page.goto(alpha.url + '/#/communities/c/' + id);
+  await A.page.getByRole('heading', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
+  await A.page.getByText('No posts yet.').waitFor({ timeout: 30000 });
+  assert.equal(await A.page.getByText('长江边的早晨，有雾').count(), 0, 'deleted on the host');
   // Left, it is no longer listed.
   await B.page.getByRole('button', { name: 'Leave', exact: true }).click();
   await B.page.getByRole('button', { name: 'Join', exact: true }).waitFor({ timeout: 30000 });

@@ -16,8 +16,8 @@
 //!   shadow key seals what they write here, applies the community's rules to them as to a
 //!   local user (bans and moderation included), and leaves out of its answer what its own
 //!   users wrote when their data may not go to the requester's region. A write call (`join`,
-//!   `leave`, `post`, `comment`, `favourite`) is applied at most once per (origin, envelope
-//!   id): the write that applies it records it with what it became, in the same commit, and a
+//!   `leave`, `post`, `comment`, `favourite`, and editing or deleting a post or comment) is
+//!   applied at most once per (origin, envelope id): the write that applies it records it with what it became, in the same commit, and a
 //!   repeat — also one arriving while the first is applied (`call_turns.rs`) —
 //!   is answered from that, as the post or comment is now (`storage/community_calls.rs`). The
 //!   apply runs as a task of its own, so a member that hangs up does not cut it short.
@@ -39,7 +39,8 @@ use super::call_turns::Turns;
 use super::peers::Peer;
 use super::{Directory, FedError, Outbox, Peers};
 use crate::community::{
-    CommentView, Communities, CommunityError, CommunityView, NewPost, PostView, QuoteView,
+    CommentView, Communities, CommunityError, CommunityView, NewPost, PostChange, PostView,
+    QuoteView,
 };
 use crate::consents::{Consents, Purpose};
 use crate::time::{Millis, SharedClock};
@@ -531,6 +532,81 @@ impl CommunityClient {
         let _: WireDone = self.call(user, host, c).await?;
         Ok(())
     }
+
+    /// The author's new text (and visibility, when given) for their post; the post as it is.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn edit_post(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        post: u64,
+        text: String,
+        visibility: Option<String>,
+    ) -> Result<PostView, CallError> {
+        let c = CommunityContent::EditPost {
+            user: address,
+            community: id.to_string(),
+            post,
+            text,
+            visibility,
+        };
+        let p: WirePost = self.call(user, host, c).await?;
+        Ok(p.view(&format!("{id}@{host}"), host)?)
+    }
+
+    pub async fn delete_post(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        post: u64,
+    ) -> Result<(), CallError> {
+        let c = CommunityContent::DeletePost {
+            user: address,
+            community: id.to_string(),
+            post,
+        };
+        let _: WireDone = self.call(user, host, c).await?;
+        Ok(())
+    }
+
+    /// The author's new text for their comment; the comment as it is.
+    pub async fn edit_comment(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        (post, comment): (u64, u64),
+        text: String,
+    ) -> Result<CommentView, CallError> {
+        let c = CommunityContent::EditComment {
+            user: address,
+            community: id.to_string(),
+            post,
+            comment,
+            text,
+        };
+        let c: WireComment = self.call(user, host, c).await?;
+        Ok(c.view(host)?)
+    }
+
+    pub async fn delete_comment(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        (post, comment): (u64, u64),
+    ) -> Result<(), CallError> {
+        let c = CommunityContent::DeleteComment {
+            user: address,
+            community: id.to_string(),
+            post,
+            comment,
+        };
+        let _: WireDone = self.call(user, host, c).await?;
+        Ok(())
+    }
 }
 
 // ---- The host's side ------------------------------------------------------------------------
@@ -565,6 +641,10 @@ fn write_kind(c: &CommunityContent) -> Option<CallKind> {
         CommunityContent::Post { .. } => Some(CallKind::Post),
         CommunityContent::Comment { .. } => Some(CallKind::Comment),
         CommunityContent::Favourite { .. } => Some(CallKind::Favourite),
+        CommunityContent::EditPost { .. } => Some(CallKind::EditPost),
+        CommunityContent::DeletePost { .. } => Some(CallKind::DeletePost),
+        CommunityContent::EditComment { .. } => Some(CallKind::EditComment),
+        CommunityContent::DeleteComment { .. } => Some(CallKind::DeleteComment),
         CommunityContent::Get { .. }
         | CommunityContent::Feed { .. }
         | CommunityContent::Comments { .. } => None,
@@ -708,7 +788,11 @@ impl CommunityHost {
             | CommunityContent::Leave { .. }
             | CommunityContent::Post { .. }
             | CommunityContent::Comment { .. }
-            | CommunityContent::Favourite { .. } => {
+            | CommunityContent::Favourite { .. }
+            | CommunityContent::EditPost { .. }
+            | CommunityContent::DeletePost { .. }
+            | CommunityContent::EditComment { .. }
+            | CommunityContent::DeleteComment { .. } => {
                 return Err(FedError::Invalid("not a read call".into()).into());
             }
         })
@@ -798,6 +882,50 @@ impl CommunityHost {
                 ..
             } => {
                 c.set_favourite_with(user, &community, post, on, call)
+                    .await?;
+                CallOutcome::Done
+            }
+            CommunityContent::EditPost {
+                community,
+                post,
+                text,
+                visibility,
+                ..
+            } => {
+                let change = PostChange {
+                    text: Some(text),
+                    media: None,
+                    visibility,
+                    place: None,
+                };
+                c.edit_post_with(user, &community, post, change, call)
+                    .await?;
+                CallOutcome::Post(post)
+            }
+            CommunityContent::DeletePost {
+                community, post, ..
+            } => {
+                c.delete_post_with(user, &community, post, call).await?;
+                CallOutcome::Done
+            }
+            CommunityContent::EditComment {
+                community,
+                post,
+                comment,
+                text,
+                ..
+            } => {
+                c.edit_comment_with(user, &community, (post, comment), &text, call)
+                    .await?;
+                CallOutcome::Comment(post, comment)
+            }
+            CommunityContent::DeleteComment {
+                community,
+                post,
+                comment,
+                ..
+            } => {
+                c.delete_comment_with(user, &community, (post, comment), call)
                     .await?;
                 CallOutcome::Done
             }

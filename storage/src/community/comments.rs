@@ -186,6 +186,7 @@ impl Store {
     }
 
     /// The author edits a comment's text.
+    #[allow(clippy::too_many_arguments)]
     pub async fn edit_comment(
         &self,
         c: u64,
@@ -194,28 +195,32 @@ impl Store {
         author: u64,
         text_sealed: Vec<u8>,
         now: Millis,
+        call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            if get_post_w(tx, p)?.filter(|x| x.community == c).is_none() {
-                return Ok(Err(CommunityRefusal::NotFound));
-            }
-            let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-            let found = t
-                .get((p, id))?
-                .map(|v| CommentRecord::decode(p, id, v.value()));
-            let Some(mut rec) = found.transpose()? else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            if rec.author != author {
-                return Ok(Err(CommunityRefusal::Forbidden(
-                    "only its author edits a comment",
-                )));
-            }
-            rec.text_sealed = text_sealed.clone();
-            rec.edited = Some(now);
-            t.insert((p, id), rec.encode().as_slice())?;
-            note_change(tx, SearchChange::Post(p))?;
-            Ok(Ok(()))
+            let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
+                if get_post_w(tx, p)?.filter(|x| x.community == c).is_none() {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                }
+                let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
+                let found = t
+                    .get((p, id))?
+                    .map(|v| CommentRecord::decode(p, id, v.value()));
+                let Some(mut rec) = found.transpose()? else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                if rec.author != author {
+                    return Ok(Err(CommunityRefusal::Forbidden(
+                        "only its author edits a comment",
+                    )));
+                }
+                rec.text_sealed = text_sealed.clone();
+                rec.edited = Some(now);
+                t.insert((p, id), rec.encode().as_slice())?;
+                note_change(tx, SearchChange::Post(p))?;
+                Ok(Ok(()))
+            })()?;
+            record_call(tx, call.as_ref(), applied, |_| CallOutcome::Comment(p, id))
         })
         .await
     }
@@ -228,28 +233,35 @@ impl Store {
         id: u64,
         actor: u64,
         now: Millis,
+        call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            if get_post_w(tx, p)?.filter(|x| x.community == c).is_none() {
-                return Ok(Err(CommunityRefusal::NotFound));
-            }
-            let found = tx
-                .open_table(POSTNO_COMMENTNO_COMMENT)?
-                .get((p, id))?
-                .map(|v| CommentRecord::decode(p, id, v.value()));
-            let Some(rec) = found.transpose()? else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
-            e.post = p;
-            e.comment = id;
-            if let Err(refused) =
-                author_or_moderator(tx, c, e, "only its author or a moderator deletes a comment")?
-            {
-                return Ok(Err(refused));
-            }
-            remove_comment(tx, &rec)?;
-            Ok(Ok(()))
+            let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
+                if get_post_w(tx, p)?.filter(|x| x.community == c).is_none() {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                }
+                let found = tx
+                    .open_table(POSTNO_COMMENTNO_COMMENT)?
+                    .get((p, id))?
+                    .map(|v| CommentRecord::decode(p, id, v.value()));
+                let Some(rec) = found.transpose()? else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
+                e.post = p;
+                e.comment = id;
+                if let Err(refused) = author_or_moderator(
+                    tx,
+                    c,
+                    e,
+                    "only its author or a moderator deletes a comment",
+                )? {
+                    return Ok(Err(refused));
+                }
+                remove_comment(tx, &rec)?;
+                Ok(Ok(()))
+            })()?;
+            record_call(tx, call.as_ref(), applied, |_| CallOutcome::Done)
         })
         .await
     }

@@ -165,40 +165,44 @@ impl Store {
         author: u64,
         edit: PostEdit,
         now: Millis,
+        call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            let Some(mut post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            if post.author != author {
-                return Ok(Err(CommunityRefusal::Forbidden(
-                    "only its author edits a post",
-                )));
-            }
-            if let Some(b) = &edit.body_sealed {
-                post.body_sealed = b.clone();
-            }
-            if let Some(v) = edit.visibility {
-                post.visibility = v;
-            }
-            if let Some(pl) = &edit.place_sealed {
-                post.place_sealed = pl.clone();
-            }
-            if let Some(m) = &edit.media {
-                let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
-                for old in &post.media {
-                    refs.remove((old.as_str(), c, p))?;
+            let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
+                let Some(mut post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                if post.author != author {
+                    return Ok(Err(CommunityRefusal::Forbidden(
+                        "only its author edits a post",
+                    )));
                 }
-                for new in m {
-                    refs.insert((new.as_str(), c, p), ())?;
+                if let Some(b) = &edit.body_sealed {
+                    post.body_sealed = b.clone();
                 }
-                post.media = m.clone();
-            }
-            post.edited = Some(now);
-            tx.open_table(POSTNO_POST)?
-                .insert(p, post.encode().as_slice())?;
-            note_change(tx, SearchChange::Post(p))?;
-            Ok(Ok(()))
+                if let Some(v) = edit.visibility {
+                    post.visibility = v;
+                }
+                if let Some(pl) = &edit.place_sealed {
+                    post.place_sealed = pl.clone();
+                }
+                if let Some(m) = &edit.media {
+                    let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+                    for old in &post.media {
+                        refs.remove((old.as_str(), c, p))?;
+                    }
+                    for new in m {
+                        refs.insert((new.as_str(), c, p), ())?;
+                    }
+                    post.media = m.clone();
+                }
+                post.edited = Some(now);
+                tx.open_table(POSTNO_POST)?
+                    .insert(p, post.encode().as_slice())?;
+                note_change(tx, SearchChange::Post(p))?;
+                Ok(Ok(()))
+            })()?;
+            record_call(tx, call.as_ref(), applied, |_| CallOutcome::Post(p))
         })
         .await
     }
@@ -211,20 +215,24 @@ impl Store {
         p: u64,
         actor: u64,
         now: Millis,
+        call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
-                return Ok(Err(CommunityRefusal::NotFound));
-            };
-            let mut e = entry(now, actor, ModAction::RemovePost, post.author);
-            e.post = p;
-            if let Err(refused) =
-                author_or_moderator(tx, c, e, "only its author or a moderator deletes a post")?
-            {
-                return Ok(Err(refused));
-            }
-            remove_post(tx, &post)?;
-            Ok(Ok(()))
+            let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
+                let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                    return Ok(Err(CommunityRefusal::NotFound));
+                };
+                let mut e = entry(now, actor, ModAction::RemovePost, post.author);
+                e.post = p;
+                if let Err(refused) =
+                    author_or_moderator(tx, c, e, "only its author or a moderator deletes a post")?
+                {
+                    return Ok(Err(refused));
+                }
+                remove_post(tx, &post)?;
+                Ok(Ok(()))
+            })()?;
+            record_call(tx, call.as_ref(), applied, |_| CallOutcome::Done)
         })
         .await
     }
