@@ -182,6 +182,12 @@ pub const USERID_REMOTEUSER: TableDefinition<u64, &[u8]> =
 pub const DEST_SEQ_OUTBOUND: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("dest_seq_outbound");
 
+/// `dest_outboundcount` (behind the key-value seam, schema 9): peer domain → how many rows of
+/// `dest_seq_outbound` wait for it (no row: none). Written in the same transactions that queue
+/// and remove envelopes, so the queue depths (the outbox's start, `node-admin status`, the
+/// metrics) are read without visiting the queue. Partner nodes only: no user.
+pub const DEST_OUTBOUNDCOUNT: kv::Table<String, u64> = kv::Table::new("dest_outboundcount");
+
 /// `origin_envid_seen`: (origin domain, envelope id) → time received (ms): every envelope
 /// applied, so a repeat is never applied twice.
 pub const ORIGIN_ENVID_SEEN: TableDefinition<(&str, &str), u64> =

@@ -447,7 +447,31 @@ pub fn enqueue(
             dests.push(o.dest.clone());
         }
     }
+    drop(queue);
+    for dest in &dests {
+        let n = outgoing.iter().filter(|o| &o.dest == dest).count() as u64;
+        count_queued(tx, dest, n, 0)?;
+    }
     Ok(dests)
+}
+
+/// Moves `dest`'s count in `dest_outboundcount` by `added` rows queued and `removed` taken
+/// off; a queue left empty has no row.
+fn count_queued(
+    tx: &WriteTransaction,
+    dest: &str,
+    added: u64,
+    removed: u64,
+) -> Result<(), StoreError> {
+    let key = dest.to_string();
+    let now = DEST_OUTBOUNDCOUNT.get(tx, &key)?.unwrap_or(0);
+    match (now + added).saturating_sub(removed) {
+        0 => {
+            DEST_OUTBOUNDCOUNT.remove(tx, &key)?;
+        }
+        n => DEST_OUTBOUNDCOUNT.insert(tx, &key, &n)?,
+    }
+    Ok(())
 }
 
 /// Counts one more envelope of (user, peer, kind) with `outcome` at `now`, in the disclosure
@@ -567,19 +591,18 @@ impl Store {
         self.write(move |tx| enqueue(tx, &outgoing, now)).await
     }
 
-    /// How many envelopes wait for each peer.
+    /// How many envelopes wait for each peer (peers in order; none with an empty queue), from
+    /// `dest_outboundcount`: one row per peer with a queue, never the queue itself.
     pub async fn outbound_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(|tx| {
             let mut out: Vec<(String, u64)> = Vec::new();
-            for row in tx.open_table(DEST_SEQ_OUTBOUND)?.iter()? {
-                let (k, _) = row?;
-                let dest = k.value().0;
-                match out.last_mut() {
-                    Some((d, n)) if d == dest => *n += 1,
-                    _ => out.push((dest.to_string(), 1)),
+            loop {
+                let page = DEST_OUTBOUNDCOUNT.page(tx, out.last().map(|(d, _)| d), 256)?;
+                if page.is_empty() {
+                    return Ok(out);
                 }
+                out.extend(page);
             }
-            Ok(out)
         })
         .await
     }
@@ -623,15 +646,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write_deferred(move |tx| {
             let mut t = tx.open_table(DEST_SEQ_OUTBOUND)?;
+            let mut removed = 0;
             for (s, outcome) in &seqs {
                 let Some(row) = t.remove((dest.as_str(), *s))? else {
                     continue;
                 };
+                removed += 1;
                 let rec = OutboundRecord::decode(row.value())?;
                 drop(row);
                 for (user, kind) in &rec.transfers {
                     count_disclosure(tx, *user, &dest, kind, *outcome, now)?;
                 }
+            }
+            drop(t);
+            if removed > 0 {
+                count_queued(tx, &dest, 0, removed)?;
             }
             Ok(())
         })
@@ -1012,6 +1041,69 @@ mod tests {
         let mut damaged = rec.encode();
         damaged[0] = 3;
         assert!(OutboundRecord::decode(&damaged).is_err());
+    }
+
+    #[tokio::test]
+    async fn queue_depths_follow_queueing_and_removal_without_reading_the_queue() {
+        let (_dir, store, _) = store_with_members().await;
+        let row = |dest: &str| Outgoing {
+            dest: dest.into(),
+            record: OutboundRecord {
+                sealer: 0,
+                subject: 0,
+                payload: vec![1],
+                transfers: Vec::new(),
+            },
+            transfers: Vec::new(),
+        };
+        store
+            .enqueue(vec![row("b.test"), row("a.test"), row("b.test")], Millis(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outbound_counts().await.unwrap(),
+            vec![("a.test".to_string(), 1), ("b.test".to_string(), 2)]
+        );
+        // A queue row written behind the counts' back is not seen: the depths are the count
+        // table's, not a walk over the queue.
+        store
+            .write(|tx| {
+                tx.open_table(DEST_SEQ_OUTBOUND)?
+                    .insert(("c.test", 1), b"x".as_slice())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let b: Vec<u64> = store
+            .outbound_batch("b.test".into(), 10, 1 << 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let done = |seqs: Vec<u64>| {
+            seqs.into_iter()
+                .map(|s| (s, Disclosure::Delivered))
+                .collect()
+        };
+        store
+            .outbound_done("b.test".into(), done(vec![b[0], 999]), Millis(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outbound_counts().await.unwrap(),
+            vec![("a.test".to_string(), 1), ("b.test".to_string(), 1)],
+            "only rows actually removed count"
+        );
+        store
+            .outbound_done("b.test".into(), done(b.clone()), Millis(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outbound_counts().await.unwrap(),
+            vec![("a.test".to_string(), 1)],
+            "an emptied queue has no row"
+        );
     }
 
     #[tokio::test]

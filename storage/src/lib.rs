@@ -99,7 +99,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -116,6 +116,7 @@ const MIGRATIONS: &[Migration] = &[
     handles_are_sealed,
     remote_addresses_are_sealed,
     tables_move_behind_the_key_value_seam,
+    derived_rows_replace_scans,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -260,6 +261,25 @@ fn tables_move_behind_the_key_value_seam(tx: &WriteTransaction) -> Result<(), St
         k.to_string(),
         (v.0, v.1, v.2, v.3.to_string())
     ));
+    Ok(())
+}
+
+/// 8 → 9: rows that let writes find by key what they looked for by scanning (issue 20): the
+/// per-peer queue depths (`dest_outboundcount`), counted from the queue's rows. Like 7 → 8 it
+/// reads that table whole, once, before the node serves.
+fn derived_rows_replace_scans(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    for row in tx.open_table(DEST_SEQ_OUTBOUND)?.iter()? {
+        let (k, _) = row?;
+        let dest = k.value().0;
+        match counts.last_mut() {
+            Some((d, n)) if d == dest => *n += 1,
+            _ => counts.push((dest.to_string(), 1)),
+        }
+    }
+    for (dest, n) in &counts {
+        DEST_OUTBOUNDCOUNT.insert(tx, dest, n)?;
+    }
     Ok(())
 }
 
@@ -604,6 +624,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(REMOTEINDEX_USERID)?;
     tx.open_table(USERID_REMOTEUSER)?;
     tx.open_table(DEST_SEQ_OUTBOUND)?;
+    tx.open_table(kv::redb_def(DEST_OUTBOUNDCOUNT.name()))?;
     tx.open_table(ORIGIN_ENVID_SEEN)?;
     tx.open_table(ORIGIN_TXNID_ANSWER)?;
     tx.open_table(MS_ORIGIN_ENVID_SEEN)?;
@@ -988,6 +1009,41 @@ mod tests {
         drop(s);
         let again = open(dir.path());
         assert_eq!(again.behaviour_rows().await.unwrap(), (1, 1), "opens again");
+    }
+
+    #[tokio::test]
+    async fn schema_8_queues_get_their_depths_counted_by_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        {
+            // What schema 8 wrote: queue rows and no count table.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 8u32.to_be_bytes().as_slice())
+                .unwrap();
+            tx.delete_table(kv::redb_def(DEST_OUTBOUNDCOUNT.name()))
+                .unwrap();
+            let mut q = tx.open_table(DEST_SEQ_OUTBOUND).unwrap();
+            for (dest, n) in [("b.test", 1), ("a.test", 2), ("b.test", 3), ("b.test", 4)] {
+                q.insert((dest, n), b"row".as_slice()).unwrap();
+            }
+            drop(q);
+            tx.commit().unwrap();
+        }
+        let s = open(dir.path());
+        assert_eq!(
+            s.outbound_counts().await.unwrap(),
+            vec![("a.test".to_string(), 1), ("b.test".to_string(), 3)]
+        );
+        drop(s);
+        assert_eq!(
+            open(dir.path()).outbound_counts().await.unwrap().len(),
+            2,
+            "opens again, counted once"
+        );
     }
 
     #[tokio::test]
