@@ -228,8 +228,9 @@ fn seam_kinds() -> Vec<Kind> {
         kind!(seam PEER_REACH),
         kind!(seam PSEUDONYM_MS_N_BEHAVIOUR),
         kind!(seam MS_PSEUDONYM_N_BEHAVIOUR),
-        // Queue depths (schema 9; an archive of schema 8 has none: the migration counts them).
+        // Schema 9's (an archive of schema 8 has none: the migration builds them).
         kind!(seam DEST_OUTBOUNDCOUNT),
+        kind!(seam USERID_PHONEINDEX),
     ]
 }
 

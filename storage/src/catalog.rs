@@ -28,6 +28,11 @@ pub const HANDLE_USERID_V4: TableDefinition<&str, u64> = TableDefinition::new("h
 pub const PHONEINDEX_USERID: TableDefinition<&[u8; 32], u64> =
     TableDefinition::new("phoneindex_userid");
 
+/// `userid_phoneindex` (behind the key-value seam, schema 9): user id → their row's key in
+/// `phoneindex_userid` (32 bytes), so the erasure removes that row by key even when the phone
+/// can no longer be opened. Written and removed together with it.
+pub const USERID_PHONEINDEX: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_phoneindex");
+
 /// `userid_profile`: user id → profile (nickname, avatar, optional fields and their
 /// visibility), sealed under the user's data key.
 pub const USERID_PROFILE: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_profile");

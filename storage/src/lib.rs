@@ -265,8 +265,9 @@ fn tables_move_behind_the_key_value_seam(tx: &WriteTransaction) -> Result<(), St
 }
 
 /// 8 → 9: rows that let writes find by key what they looked for by scanning (issue 20): the
-/// per-peer queue depths (`dest_outboundcount`), counted from the queue's rows. Like 7 → 8 it
-/// reads that table whole, once, before the node serves.
+/// per-peer queue depths (`dest_outboundcount`), counted from the queue's rows, and each
+/// account's phone-index key (`userid_phoneindex`), from `phoneindex_userid`. Like 7 → 8 it
+/// reads those tables whole, once, before the node serves.
 fn derived_rows_replace_scans(tx: &WriteTransaction) -> Result<(), StoreError> {
     let mut counts: Vec<(String, u64)> = Vec::new();
     for row in tx.open_table(DEST_SEQ_OUTBOUND)?.iter()? {
@@ -279,6 +280,10 @@ fn derived_rows_replace_scans(tx: &WriteTransaction) -> Result<(), StoreError> {
     }
     for (dest, n) in &counts {
         DEST_OUTBOUNDCOUNT.insert(tx, dest, n)?;
+    }
+    for row in tx.open_table(PHONEINDEX_USERID)?.iter()? {
+        let (k, v) = row?;
+        USERID_PHONEINDEX.insert(tx, &v.value(), &k.value().to_vec())?;
     }
     Ok(())
 }
@@ -591,6 +596,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_ACCOUNT)?;
     tx.open_table(HANDLEINDEX_USERID)?;
     tx.open_table(PHONEINDEX_USERID)?;
+    tx.open_table(kv::redb_def(USERID_PHONEINDEX.name()))?;
     tx.open_table(USERID_PROFILE)?;
     tx.open_table(TOKENHASH_SESSION)?;
     tx.open_table(USERID_DEVICEID_TOKENHASH)?;
@@ -1012,7 +1018,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn schema_8_queues_get_their_depths_counted_by_the_migration() {
+    async fn schema_8_gets_queue_depths_and_phone_index_keys_from_its_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.redb");
         drop(open(dir.path()));
@@ -1026,6 +1032,12 @@ mod tests {
                 .unwrap();
             tx.delete_table(kv::redb_def(DEST_OUTBOUNDCOUNT.name()))
                 .unwrap();
+            tx.delete_table(kv::redb_def(USERID_PHONEINDEX.name()))
+                .unwrap();
+            tx.open_table(PHONEINDEX_USERID)
+                .unwrap()
+                .insert(&[7u8; 32], 70)
+                .unwrap();
             let mut q = tx.open_table(DEST_SEQ_OUTBOUND).unwrap();
             for (dest, n) in [("b.test", 1), ("a.test", 2), ("b.test", 3), ("b.test", 4)] {
                 q.insert((dest, n), b"row".as_slice()).unwrap();
@@ -1037,6 +1049,11 @@ mod tests {
         assert_eq!(
             s.outbound_counts().await.unwrap(),
             vec![("a.test".to_string(), 1), ("b.test".to_string(), 3)]
+        );
+        assert_eq!(
+            s.read(|tx| USERID_PHONEINDEX.get(tx, &70)).await.unwrap(),
+            Some(vec![7; 32]),
+            "each account's phone-index key, for its erasure"
         );
         drop(s);
         assert_eq!(
