@@ -231,6 +231,7 @@ fn seam_kinds() -> Vec<Kind> {
         // Schema 9's (an archive of schema 8 has none: the migration builds them).
         kind!(seam DEST_OUTBOUNDCOUNT),
         kind!(seam USERID_PHONEINDEX),
+        kind!(seam USERID_REMOTEINDEX),
     ]
 }
 

@@ -174,6 +174,12 @@ pub const REMOTEADDR_USERID: TableDefinition<&str, u64> = TableDefinition::new("
 pub const REMOTEINDEX_USERID: TableDefinition<&[u8; 32], u64> =
     TableDefinition::new("remoteindex_userid");
 
+/// `userid_remoteindex` (behind the key-value seam, schema 9): local id of a remote user →
+/// their row's key in `remoteindex_userid` (32 bytes), so erasing them by id (a restore
+/// re-applying their node's request) removes that row by key. Written and removed together
+/// with it.
+pub const USERID_REMOTEINDEX: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_remoteindex");
+
 /// `userid_remoteuser`: local id of a remote user → encoded [`super::RemoteUserRecord`]
 /// (a data key wrapped by the master key that seals what they wrote here, their address and
 /// their nickname and avatar sealed under it). Removing the row shreds everything of theirs

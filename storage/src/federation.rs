@@ -155,6 +155,7 @@ pub fn ensure_remote_user(
         return Err(StoreError::Conflict(super::Conflict::UserId));
     }
     ids.insert(&index, id)?;
+    USERID_REMOTEINDEX.insert(tx, &id, &index.to_vec())?;
     users.insert(
         id,
         RemoteUserRecord {
@@ -573,7 +574,9 @@ impl Store {
                 if let Some(mut rec) = found.transpose()? {
                     rec.address_sealed = address_sealed.clone();
                     users.insert(*id, rec.encode().as_slice())?;
-                    index.insert(&book.index(address), *id)?;
+                    let ix = book.index(address);
+                    index.insert(&ix, *id)?;
+                    USERID_REMOTEINDEX.insert(tx, id, &ix.to_vec())?;
                 }
             }
             tx.open_table(REMOTEADDR_USERID)?.retain(|_, _| false)?;
@@ -1041,6 +1044,50 @@ mod tests {
         let mut damaged = rec.encode();
         damaged[0] = 3;
         assert!(OutboundRecord::decode(&damaged).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_remote_user_erased_by_id_loses_their_index_row_found_by_key() {
+        let (_dir, store, _) = store_with_members().await;
+        let ensure = |address: &str, id: u64| {
+            store.ensure_remote_user(NewRemoteUser {
+                address: address.into(),
+                id,
+                wrapped_key: vec![],
+                address_sealed: vec![],
+                now: Millis(0),
+            })
+        };
+        let kept = store.remote_user_id("rita@b.test".into()).await.unwrap();
+        let gone = ensure("sam@b.test", 10).await.unwrap();
+        let recorded = |id: u64| store.read(move |tx| USERID_REMOTEINDEX.get(tx, &id));
+        let index = store.handles().index("sam@b.test");
+        assert_eq!(recorded(gone).await.unwrap(), Some(index.to_vec()));
+        // Not in memory (the address book is not loaded yet): the recorded key finds the row.
+        store.handles().remove(gone);
+        assert!(store.erase_remote_id(gone, Millis(5)).await.unwrap());
+        assert_eq!(
+            store.remote_user_id("sam@b.test".into()).await.unwrap(),
+            None
+        );
+        assert_eq!(recorded(gone).await.unwrap(), None);
+        assert_eq!(
+            store.remote_user_id("rita@b.test".into()).await.unwrap(),
+            kept,
+            "another remote user keeps theirs"
+        );
+        assert!(recorded(kept.unwrap()).await.unwrap().is_some());
+        // A user whose key was not recorded (the book still knows their address) is found too.
+        let old = ensure("tom@b.test", 11).await.unwrap();
+        store
+            .write(move |tx| USERID_REMOTEINDEX.remove(tx, &old))
+            .await
+            .unwrap();
+        assert!(store.erase_remote_id(old, Millis(6)).await.unwrap());
+        assert_eq!(
+            store.remote_user_id("tom@b.test".into()).await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -266,7 +266,8 @@ fn tables_move_behind_the_key_value_seam(tx: &WriteTransaction) -> Result<(), St
 
 /// 8 → 9: rows that let writes find by key what they looked for by scanning (issue 20): the
 /// per-peer queue depths (`dest_outboundcount`), counted from the queue's rows, and each
-/// account's phone-index key (`userid_phoneindex`), from `phoneindex_userid`. Like 7 → 8 it
+/// account's phone-index key (`userid_phoneindex`), from `phoneindex_userid`, and each remote
+/// user's (`userid_remoteindex`), from `remoteindex_userid`. Like 7 → 8 it
 /// reads those tables whole, once, before the node serves.
 fn derived_rows_replace_scans(tx: &WriteTransaction) -> Result<(), StoreError> {
     let mut counts: Vec<(String, u64)> = Vec::new();
@@ -284,6 +285,10 @@ fn derived_rows_replace_scans(tx: &WriteTransaction) -> Result<(), StoreError> {
     for row in tx.open_table(PHONEINDEX_USERID)?.iter()? {
         let (k, v) = row?;
         USERID_PHONEINDEX.insert(tx, &v.value(), &k.value().to_vec())?;
+    }
+    for row in tx.open_table(REMOTEINDEX_USERID)?.iter()? {
+        let (k, v) = row?;
+        USERID_REMOTEINDEX.insert(tx, &v.value(), &k.value().to_vec())?;
     }
     Ok(())
 }
@@ -628,6 +633,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_PSEUDONYMKEY)?;
     tx.open_table(REMOTEADDR_USERID)?;
     tx.open_table(REMOTEINDEX_USERID)?;
+    tx.open_table(kv::redb_def(USERID_REMOTEINDEX.name()))?;
     tx.open_table(USERID_REMOTEUSER)?;
     tx.open_table(DEST_SEQ_OUTBOUND)?;
     tx.open_table(kv::redb_def(DEST_OUTBOUNDCOUNT.name()))?;
@@ -1018,7 +1024,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn schema_8_gets_queue_depths_and_phone_index_keys_from_its_rows() {
+    async fn schema_8_gets_queue_depths_and_index_keys_from_its_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.redb");
         drop(open(dir.path()));
@@ -1038,6 +1044,12 @@ mod tests {
                 .unwrap()
                 .insert(&[7u8; 32], 70)
                 .unwrap();
+            tx.delete_table(kv::redb_def(USERID_REMOTEINDEX.name()))
+                .unwrap();
+            tx.open_table(REMOTEINDEX_USERID)
+                .unwrap()
+                .insert(&[8u8; 32], REMOTE_USER_BIT | 80)
+                .unwrap();
             let mut q = tx.open_table(DEST_SEQ_OUTBOUND).unwrap();
             for (dest, n) in [("b.test", 1), ("a.test", 2), ("b.test", 3), ("b.test", 4)] {
                 q.insert((dest, n), b"row".as_slice()).unwrap();
@@ -1054,6 +1066,13 @@ mod tests {
             s.read(|tx| USERID_PHONEINDEX.get(tx, &70)).await.unwrap(),
             Some(vec![7; 32]),
             "each account's phone-index key, for its erasure"
+        );
+        assert_eq!(
+            s.read(|tx| USERID_REMOTEINDEX.get(tx, &(REMOTE_USER_BIT | 80)))
+                .await
+                .unwrap(),
+            Some(vec![8; 32]),
+            "each remote user's index key"
         );
         drop(s);
         assert_eq!(
