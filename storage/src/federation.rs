@@ -560,7 +560,9 @@ impl Store {
     }
 
     /// Converts schema 6 remote users: each (id, sealed address) replaces the clear address in
-    /// the record and is indexed by keyed hash; the clear-address table is emptied.
+    /// the record and is indexed by keyed hash, and its row of the clear-address table goes
+    /// (by key). The caller hands them over in bounded batches; rows of that table no record
+    /// names are left to [`Store::drop_schema6_addresses`].
     pub async fn seal_remote_addresses(
         &self,
         sealed: Vec<(u64, String, Vec<u8>)>,
@@ -569,7 +571,14 @@ impl Store {
         self.write(move |tx| {
             let mut users = tx.open_table(USERID_REMOTEUSER)?;
             let mut index = tx.open_table(REMOTEINDEX_USERID)?;
+            let mut clear = tx.open_table(REMOTEADDR_USERID)?;
             for (id, address, address_sealed) in &sealed {
+                if clear
+                    .get(address.as_str())?
+                    .is_some_and(|v| v.value() == *id)
+                {
+                    clear.remove(address.as_str())?;
+                }
                 let found = users.get(*id)?.map(|v| RemoteUserRecord::decode(v.value()));
                 if let Some(mut rec) = found.transpose()? {
                     rec.address_sealed = address_sealed.clone();
@@ -579,8 +588,25 @@ impl Store {
                     USERID_REMOTEINDEX.insert(tx, id, &ix.to_vec())?;
                 }
             }
-            tx.open_table(REMOTEADDR_USERID)?.retain(|_, _| false)?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Removes at most `limit` rows left in schema 6's clear-address table (one write); how
+    /// many it removed (fewer than `limit`: the table is empty).
+    pub async fn drop_schema6_addresses(&self, limit: usize) -> Result<usize, StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(REMOTEADDR_USERID)?;
+            let keys: Vec<String> = t
+                .iter()?
+                .take(limit)
+                .map(|r| r.map(|(k, _)| k.value().to_string()))
+                .collect::<Result<_, _>>()?;
+            for k in &keys {
+                t.remove(k.as_str())?;
+            }
+            Ok(keys.len())
         })
         .await
     }
@@ -1088,6 +1114,52 @@ mod tests {
             store.remote_user_id("tom@b.test".into()).await.unwrap(),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn schema_6_clear_addresses_go_by_key_as_converted_and_the_rest_in_batches() {
+        let (_dir, store, _) = store_with_members().await;
+        let v1 = |address: &str| {
+            Enc::new(1)
+                .str(address)
+                .bytes(&[])
+                .bytes(&[])
+                .u64(5)
+                .finish()
+        };
+        for (n, address) in [(20u64, "a@b.test"), (21, "c@b.test"), (22, "d@b.test")] {
+            store
+                .put_schema6_remote_user(REMOTE_USER_BIT | n, address, v1(address))
+                .await;
+        }
+        store
+            .seal_remote_addresses(vec![
+                (REMOTE_USER_BIT | 20, "a@b.test".into(), vec![1]),
+                (REMOTE_USER_BIT | 21, "c@b.test".into(), vec![2]),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.schema6_remote_addresses().await,
+            1,
+            "only the converted users' rows go, each by its key"
+        );
+        assert_eq!(
+            store.remote_user_id("c@b.test".into()).await.unwrap(),
+            Some(REMOTE_USER_BIT | 21)
+        );
+        store
+            .write(|tx| {
+                tx.open_table(REMOTEADDR_USERID)?
+                    .insert("orphan@b.test", 99)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.drop_schema6_addresses(1).await.unwrap(), 1, "bounded");
+        assert_eq!(store.schema6_remote_addresses().await, 1);
+        assert_eq!(store.drop_schema6_addresses(5).await.unwrap(), 1);
+        assert_eq!(store.schema6_remote_addresses().await, 0);
     }
 
     #[tokio::test]
