@@ -232,6 +232,7 @@ fn seam_kinds() -> Vec<Kind> {
         kind!(seam DEST_OUTBOUNDCOUNT),
         kind!(seam USERID_PHONEINDEX),
         kind!(seam USERID_REMOTEINDEX),
+        kind!(seam NOTICENO_JOB),
     ]
 }
 

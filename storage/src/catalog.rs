@@ -327,6 +327,13 @@ pub const POLICYSEQ_NARROWING: TableDefinition<u64, u64> =
 pub const USERID_POLICYSEQ_ACCEPTED: TableDefinition<(u64, u64), u64> =
     TableDefinition::new("userid_policyseq_accepted");
 
+/// `noticeno_job` (behind the key-value seam, schema 9): job number (META `next_notice_job`)
+/// → a notice being left for every live account a batch at a time (the encoded notice, the
+/// publication time — accounts created after it are left out —, and the last user id done):
+/// a policy version's publication or an admin's notice to all. Removed when the last batch
+/// is done; one left over (a stop) is finished at the next start. No user's data.
+pub const NOTICENO_JOB: kv::Table<u64, Vec<u8>> = kv::Table::new("noticeno_job");
+
 /// `userid_guardian`: user id → encoded [`super::GuardianRecord`]: a minor's guardian consent
 /// (time, the purposes it covers, guardian name and contact sealed under the user's key).
 pub const USERID_GUARDIAN: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_guardian");

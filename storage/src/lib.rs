@@ -68,7 +68,9 @@ pub use messaging::{
     Recalled, Role, Sent,
 };
 pub use nearby::CellRecord;
-pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
+pub use privacy::{
+    GuardianRecord, NOTICE_BATCH, PolicyVersionRecord, PrivacyRefusal, PurposeStatus,
+};
 pub use reach::ReachRow;
 pub use reading::Activity;
 pub use replica::{Inbound, ReplicaState, Submission};
@@ -653,6 +655,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REQUESTID)?;
     tx.open_table(POLICYSEQ_VERSION)?;
     tx.open_table(POLICYSEQ_NARROWING)?;
+    tx.open_table(kv::redb_def(NOTICENO_JOB.name()))?;
     tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
     tx.open_table(USERID_GUARDIAN)?;
     tx.open_table(USERID_REALNAME)?;
