@@ -7,7 +7,9 @@ use super::kv;
 
 /// `meta`: name → bytes.
 /// Keys: `schema_version` (u32 big-endian), `master_key_check` (a value sealed with the master
-/// key, to detect a wrong key file at start).
+/// key, to detect a wrong key file at start), the counters `next_*` (u64 big-endian, see
+/// `take_numbers`), `purge_cursor` (where the background purge of delivered messages goes on:
+/// conversation and event position, u64 big-endian each; `messaging/purge.rs`).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// `userid_account`: user id (random u64) → encoded [`super::AccountRecord`] (handle index,
