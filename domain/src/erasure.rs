@@ -207,7 +207,7 @@ impl Erasure {
             self.committed()?;
         }
         // Read while the key exists: the first step removes this one row of the phone index
-        // (without it, it would have to look through every row for the user's).
+        // (and the one the account recorded, `userid_phoneindex`, which needs no key).
         let phone_index = match self.accounts.phone_index_of(user).await {
             Ok(ix) => ix,
             Err(e) => {

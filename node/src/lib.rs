@@ -20,6 +20,8 @@ mod admin;
 #[cfg(test)]
 mod erasure_resume;
 mod metrics_http;
+#[cfg(test)]
+mod notice_resume;
 /// The search index and its text rules, for the benchmark in `node/examples/search_index.rs`.
 #[doc(hidden)]
 pub use search::{index as search_index, text as search_text};

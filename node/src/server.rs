@@ -276,6 +276,7 @@ impl Node {
             }
             None => (None, None),
         };
+        let notices = policy.clone();
         let api = Arc::new(Api {
             accounts,
             consents,
@@ -333,6 +334,7 @@ impl Node {
         ));
         let maintainer = tokio::spawn(maintenance_loop(
             erasure,
+            notices,
             retention,
             community_host.clone(),
             Duration::from_secs(config.retention.interval_secs.get()),
@@ -447,6 +449,12 @@ impl Node {
         Ok(outbox.store().fetch_jobs().await?.len())
     }
 
+    /// The node's store, for the crate's tests of what its background work leaves.
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> Option<&Store> {
+        self.outbox.as_ref().map(Outbox::store)
+    }
+
     /// How many envelopes are durably queued for `peer` (for tests: what is left to send).
     pub async fn queued_for(&self, peer: &str) -> Result<u64, FedError> {
         let outbox = self.outbox.as_ref().ok_or(FedError::NoSuchUser)?;
@@ -548,11 +556,12 @@ async fn purge_loop(
     }
 }
 
-/// Runs due account erasures at start (resuming any a stop interrupted) and every `every`
-/// after, and applies retention (and forgets community calls too old to be repeated) every
-/// `every`, until shutdown.
+/// Runs due account erasures and finishes notices to all users (a policy publication's) at
+/// start, resuming any a stop interrupted, and every `every` after, and applies retention (and
+/// forgets community calls too old to be repeated) every `every`, until shutdown.
 async fn maintenance_loop(
     erasure: Erasure,
+    policy: crate::policy::PolicyBook,
     retention: Retention,
     community_host: crate::federate::CommunityHost,
     every: Duration,
@@ -571,6 +580,11 @@ async fn maintenance_loop(
                         tracing::info!(accounts = n, "account erasures finished");
                     }
                     Err(e) => tracing::error!(error = %e, "running account erasures failed"),
+                }
+                match policy.resume_notices().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(notices = n, "unfinished notices to all users left"),
+                    Err(e) => tracing::error!(error = %e, "leaving unfinished notices failed"),
                 }
                 // Retention waits one interval after start, so a restart does not begin with a
                 // large purge (erasures above resume at once).

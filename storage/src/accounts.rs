@@ -299,6 +299,8 @@ impl Store {
                 accounts.insert(id, new.account.encode().as_slice())?;
                 handles.insert(&new.account.handle_index, id)?;
                 phones.insert(&new.phone_index, id)?;
+                drop(phones);
+                USERID_PHONEINDEX.insert(tx, &id, &new.phone_index.to_vec())?;
                 tx.open_table(USERID_PROFILE)?
                     .insert(id, new.profile_sealed.as_slice())?;
                 tx.open_table(USERID_POLICYSEQ_ACCEPTED)?

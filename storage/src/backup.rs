@@ -229,6 +229,11 @@ fn seam_kinds() -> Vec<Kind> {
         kind!(seam PSEUDONYM_MS_N_BEHAVIOUR),
         kind!(seam MS_PSEUDONYM_N_BEHAVIOUR),
         kind!(seam USERID_REMOTECOMMUNITY),
+        // Schema 9's (an archive of schema 8 has none: the migration builds them).
+        kind!(seam DEST_OUTBOUNDCOUNT),
+        kind!(seam USERID_PHONEINDEX),
+        kind!(seam USERID_REMOTEINDEX),
+        kind!(seam NOTICENO_JOB),
     ]
 }
 

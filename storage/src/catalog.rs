@@ -7,7 +7,9 @@ use super::kv;
 
 /// `meta`: name → bytes.
 /// Keys: `schema_version` (u32 big-endian), `master_key_check` (a value sealed with the master
-/// key, to detect a wrong key file at start).
+/// key, to detect a wrong key file at start), the counters `next_*` (u64 big-endian, see
+/// `take_numbers`), `purge_cursor` (where the background purge of delivered messages goes on:
+/// conversation and event position, u64 big-endian each; `messaging/purge.rs`).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// `userid_account`: user id (random u64) → encoded [`super::AccountRecord`] (handle index,
@@ -27,6 +29,11 @@ pub const HANDLE_USERID_V4: TableDefinition<&str, u64> = TableDefinition::new("h
 /// is only in `userid_account`, sealed.
 pub const PHONEINDEX_USERID: TableDefinition<&[u8; 32], u64> =
     TableDefinition::new("phoneindex_userid");
+
+/// `userid_phoneindex` (behind the key-value seam, schema 9): user id → their row's key in
+/// `phoneindex_userid` (32 bytes), so the erasure removes that row by key even when the phone
+/// can no longer be opened. Written and removed together with it.
+pub const USERID_PHONEINDEX: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_phoneindex");
 
 /// `userid_profile`: user id → profile (nickname, avatar, optional fields and their
 /// visibility), sealed under the user's data key.
@@ -169,6 +176,12 @@ pub const REMOTEADDR_USERID: TableDefinition<&str, u64> = TableDefinition::new("
 pub const REMOTEINDEX_USERID: TableDefinition<&[u8; 32], u64> =
     TableDefinition::new("remoteindex_userid");
 
+/// `userid_remoteindex` (behind the key-value seam, schema 9): local id of a remote user →
+/// their row's key in `remoteindex_userid` (32 bytes), so erasing them by id (a restore
+/// re-applying their node's request) removes that row by key. Written and removed together
+/// with it.
+pub const USERID_REMOTEINDEX: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_remoteindex");
+
 /// `userid_remoteuser`: local id of a remote user → encoded [`super::RemoteUserRecord`]
 /// (a data key wrapped by the master key that seals what they wrote here, their address and
 /// their nickname and avatar sealed under it). Removing the row shreds everything of theirs
@@ -181,6 +194,12 @@ pub const USERID_REMOTEUSER: TableDefinition<u64, &[u8]> =
 /// key of the user whose data it carries.
 pub const DEST_SEQ_OUTBOUND: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("dest_seq_outbound");
+
+/// `dest_outboundcount` (behind the key-value seam, schema 9): peer domain → how many rows of
+/// `dest_seq_outbound` wait for it (no row: none). Written in the same transactions that queue
+/// and remove envelopes, so the queue depths (the outbox's start, `node-admin status`, the
+/// metrics) are read without visiting the queue. Partner nodes only: no user.
+pub const DEST_OUTBOUNDCOUNT: kv::Table<String, u64> = kv::Table::new("dest_outboundcount");
 
 /// `origin_envid_seen`: (origin domain, envelope id) → time received (ms): every envelope
 /// applied, so a repeat is never applied twice.
@@ -309,6 +328,13 @@ pub const POLICYSEQ_NARROWING: TableDefinition<u64, u64> =
 /// number is what the user has agreed to.
 pub const USERID_POLICYSEQ_ACCEPTED: TableDefinition<(u64, u64), u64> =
     TableDefinition::new("userid_policyseq_accepted");
+
+/// `noticeno_job` (behind the key-value seam, schema 9): job number (META `next_notice_job`)
+/// → a notice being left for every live account a batch at a time (the encoded notice, the
+/// publication time — accounts created after it are left out —, and the last user id done):
+/// a policy version's publication or an admin's notice to all. Removed when the last batch
+/// is done; one left over (a stop) is finished at the next start. No user's data.
+pub const NOTICENO_JOB: kv::Table<u64, Vec<u8>> = kv::Table::new("noticeno_job");
 
 /// `userid_guardian`: user id → encoded [`super::GuardianRecord`]: a minor's guardian consent
 /// (time, the purposes it covers, guardian name and contact sealed under the user's key).

@@ -229,9 +229,10 @@ impl Store {
     /// Runs the next bounded step of `user`'s erasure. `handle_hash` is the keyed hash kept
     /// for the handle; `batch` bounds the rows one step touches.
     ///
-    /// `phone_index` is the blind index of the user's phone number while their key exists
-    /// (the first step removes that row of `phoneindex_userid`); `None` when it could not be
-    /// read, and then the first step looks through the whole index for the user's row.
+    /// `phone_index` is the blind index of the user's phone number while their key exists;
+    /// the first step removes that row of `phoneindex_userid` and the one `userid_phoneindex`
+    /// recorded for the user (so `None`, when the phone could not be read, still finds it —
+    /// by key, never by looking through the index).
     pub async fn erasure_step(
         &self,
         user: u64,
@@ -449,14 +450,21 @@ fn begin(
         a.password_phc.clear();
         true
     })?;
+    // The phone index's row is found by key: the one the account recorded (schema 9, and
+    // built for older accounts by the migration), and the one the domain read from the phone.
+    let recorded = USERID_PHONEINDEX.take(tx, &user)?;
     let mut phones = tx.open_table(PHONEINDEX_USERID)?;
-    match phone_index {
-        Some(ix) => {
-            if phones.get(&ix)?.is_some_and(|v| v.value() == user) {
-                phones.remove(&ix)?;
-            }
+    for ix in recorded
+        .as_deref()
+        .into_iter()
+        .chain(phone_index.as_ref().map(|i| &i[..]))
+    {
+        let Ok(ix) = <&[u8; 32]>::try_from(ix) else {
+            return Err(StoreError::Corrupt("phone index"));
+        };
+        if phones.get(ix)?.is_some_and(|v| v.value() == user) {
+            phones.remove(ix)?;
         }
-        None => phones.retain(|_, id| id != user)?,
     }
     drop(phones);
     tx.open_table(USERID_PROFILE)?.remove(user)?;
@@ -742,6 +750,36 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_first_step_finds_the_phone_row_by_the_key_the_account_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        account(&store, 1, "gone").await;
+        account(&store, 2, "stays").await;
+        let recorded = |user: u64| store.read(move |tx| USERID_PHONEINDEX.get(tx, &user));
+        assert_eq!(recorded(1).await.unwrap(), Some(vec![1; 32]));
+        assert!(
+            store
+                .schedule_erasure(1, scheduled(), audit(), None)
+                .await
+                .unwrap()
+        );
+        // The phone could not be opened: no index from the domain.
+        let step = store
+            .erasure_step(1, Millis(10), 10, None, audit())
+            .await
+            .unwrap();
+        assert_eq!(step, Step::Progress(Phase::Begun));
+        assert_eq!(store.user_by_phone_index([1; 32]).await.unwrap(), None);
+        assert_eq!(
+            recorded(1).await.unwrap(),
+            None,
+            "the record goes with the row"
+        );
+        assert_eq!(store.user_by_phone_index([2; 32]).await.unwrap(), Some(2));
+        assert_eq!(recorded(2).await.unwrap(), Some(vec![2; 32]));
     }
 
     #[tokio::test]

@@ -155,6 +155,7 @@ pub fn ensure_remote_user(
         return Err(StoreError::Conflict(super::Conflict::UserId));
     }
     ids.insert(&index, id)?;
+    USERID_REMOTEINDEX.insert(tx, &id, &index.to_vec())?;
     users.insert(
         id,
         RemoteUserRecord {
@@ -447,7 +448,31 @@ pub fn enqueue(
             dests.push(o.dest.clone());
         }
     }
+    drop(queue);
+    for dest in &dests {
+        let n = outgoing.iter().filter(|o| &o.dest == dest).count() as u64;
+        count_queued(tx, dest, n, 0)?;
+    }
     Ok(dests)
+}
+
+/// Moves `dest`'s count in `dest_outboundcount` by `added` rows queued and `removed` taken
+/// off; a queue left empty has no row.
+fn count_queued(
+    tx: &WriteTransaction,
+    dest: &str,
+    added: u64,
+    removed: u64,
+) -> Result<(), StoreError> {
+    let key = dest.to_string();
+    let now = DEST_OUTBOUNDCOUNT.get(tx, &key)?.unwrap_or(0);
+    match (now + added).saturating_sub(removed) {
+        0 => {
+            DEST_OUTBOUNDCOUNT.remove(tx, &key)?;
+        }
+        n => DEST_OUTBOUNDCOUNT.insert(tx, &key, &n)?,
+    }
+    Ok(())
 }
 
 /// Counts one more envelope of (user, peer, kind) with `outcome` at `now`, in the disclosure
@@ -535,7 +560,9 @@ impl Store {
     }
 
     /// Converts schema 6 remote users: each (id, sealed address) replaces the clear address in
-    /// the record and is indexed by keyed hash; the clear-address table is emptied.
+    /// the record and is indexed by keyed hash, and its row of the clear-address table goes
+    /// (by key). The caller hands them over in bounded batches; rows of that table no record
+    /// names are left to [`Store::drop_schema6_addresses`].
     pub async fn seal_remote_addresses(
         &self,
         sealed: Vec<(u64, String, Vec<u8>)>,
@@ -544,16 +571,42 @@ impl Store {
         self.write(move |tx| {
             let mut users = tx.open_table(USERID_REMOTEUSER)?;
             let mut index = tx.open_table(REMOTEINDEX_USERID)?;
+            let mut clear = tx.open_table(REMOTEADDR_USERID)?;
             for (id, address, address_sealed) in &sealed {
+                if clear
+                    .get(address.as_str())?
+                    .is_some_and(|v| v.value() == *id)
+                {
+                    clear.remove(address.as_str())?;
+                }
                 let found = users.get(*id)?.map(|v| RemoteUserRecord::decode(v.value()));
                 if let Some(mut rec) = found.transpose()? {
                     rec.address_sealed = address_sealed.clone();
                     users.insert(*id, rec.encode().as_slice())?;
-                    index.insert(&book.index(address), *id)?;
+                    let ix = book.index(address);
+                    index.insert(&ix, *id)?;
+                    USERID_REMOTEINDEX.insert(tx, id, &ix.to_vec())?;
                 }
             }
-            tx.open_table(REMOTEADDR_USERID)?.retain(|_, _| false)?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Removes at most `limit` rows left in schema 6's clear-address table (one write); how
+    /// many it removed (fewer than `limit`: the table is empty).
+    pub async fn drop_schema6_addresses(&self, limit: usize) -> Result<usize, StoreError> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(REMOTEADDR_USERID)?;
+            let keys: Vec<String> = t
+                .iter()?
+                .take(limit)
+                .map(|r| r.map(|(k, _)| k.value().to_string()))
+                .collect::<Result<_, _>>()?;
+            for k in &keys {
+                t.remove(k.as_str())?;
+            }
+            Ok(keys.len())
         })
         .await
     }
@@ -567,19 +620,18 @@ impl Store {
         self.write(move |tx| enqueue(tx, &outgoing, now)).await
     }
 
-    /// How many envelopes wait for each peer.
+    /// How many envelopes wait for each peer (peers in order; none with an empty queue), from
+    /// `dest_outboundcount`: one row per peer with a queue, never the queue itself.
     pub async fn outbound_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(|tx| {
             let mut out: Vec<(String, u64)> = Vec::new();
-            for row in tx.open_table(DEST_SEQ_OUTBOUND)?.iter()? {
-                let (k, _) = row?;
-                let dest = k.value().0;
-                match out.last_mut() {
-                    Some((d, n)) if d == dest => *n += 1,
-                    _ => out.push((dest.to_string(), 1)),
+            loop {
+                let page = DEST_OUTBOUNDCOUNT.page(tx, out.last().map(|(d, _)| d), 256)?;
+                if page.is_empty() {
+                    return Ok(out);
                 }
+                out.extend(page);
             }
-            Ok(out)
         })
         .await
     }
@@ -623,15 +675,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write_deferred(move |tx| {
             let mut t = tx.open_table(DEST_SEQ_OUTBOUND)?;
+            let mut removed = 0;
             for (s, outcome) in &seqs {
                 let Some(row) = t.remove((dest.as_str(), *s))? else {
                     continue;
                 };
+                removed += 1;
                 let rec = OutboundRecord::decode(row.value())?;
                 drop(row);
                 for (user, kind) in &rec.transfers {
                     count_disclosure(tx, *user, &dest, kind, *outcome, now)?;
                 }
+            }
+            drop(t);
+            if removed > 0 {
+                count_queued(tx, &dest, 0, removed)?;
             }
             Ok(())
         })
@@ -1012,6 +1070,159 @@ mod tests {
         let mut damaged = rec.encode();
         damaged[0] = 3;
         assert!(OutboundRecord::decode(&damaged).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_remote_user_erased_by_id_loses_their_index_row_found_by_key() {
+        let (_dir, store, _) = store_with_members().await;
+        let ensure = |address: &str, id: u64| {
+            store.ensure_remote_user(NewRemoteUser {
+                address: address.into(),
+                id,
+                wrapped_key: vec![],
+                address_sealed: vec![],
+                now: Millis(0),
+            })
+        };
+        let kept = store.remote_user_id("rita@b.test".into()).await.unwrap();
+        let gone = ensure("sam@b.test", 10).await.unwrap();
+        let recorded = |id: u64| store.read(move |tx| USERID_REMOTEINDEX.get(tx, &id));
+        let index = store.handles().index("sam@b.test");
+        assert_eq!(recorded(gone).await.unwrap(), Some(index.to_vec()));
+        // Not in memory (the address book is not loaded yet): the recorded key finds the row.
+        store.handles().remove(gone);
+        assert!(store.erase_remote_id(gone, Millis(5)).await.unwrap());
+        assert_eq!(
+            store.remote_user_id("sam@b.test".into()).await.unwrap(),
+            None
+        );
+        assert_eq!(recorded(gone).await.unwrap(), None);
+        assert_eq!(
+            store.remote_user_id("rita@b.test".into()).await.unwrap(),
+            kept,
+            "another remote user keeps theirs"
+        );
+        assert!(recorded(kept.unwrap()).await.unwrap().is_some());
+        // A user whose key was not recorded (the book still knows their address) is found too.
+        let old = ensure("tom@b.test", 11).await.unwrap();
+        store
+            .write(move |tx| USERID_REMOTEINDEX.remove(tx, &old))
+            .await
+            .unwrap();
+        assert!(store.erase_remote_id(old, Millis(6)).await.unwrap());
+        assert_eq!(
+            store.remote_user_id("tom@b.test".into()).await.unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn schema_6_clear_addresses_go_by_key_as_converted_and_the_rest_in_batches() {
+        let (_dir, store, _) = store_with_members().await;
+        let v1 = |address: &str| {
+            Enc::new(1)
+                .str(address)
+                .bytes(&[])
+                .bytes(&[])
+                .u64(5)
+                .finish()
+        };
+        for (n, address) in [(20u64, "a@b.test"), (21, "c@b.test"), (22, "d@b.test")] {
+            store
+                .put_schema6_remote_user(REMOTE_USER_BIT | n, address, v1(address))
+                .await;
+        }
+        store
+            .seal_remote_addresses(vec![
+                (REMOTE_USER_BIT | 20, "a@b.test".into(), vec![1]),
+                (REMOTE_USER_BIT | 21, "c@b.test".into(), vec![2]),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.schema6_remote_addresses().await,
+            1,
+            "only the converted users' rows go, each by its key"
+        );
+        assert_eq!(
+            store.remote_user_id("c@b.test".into()).await.unwrap(),
+            Some(REMOTE_USER_BIT | 21)
+        );
+        store
+            .write(|tx| {
+                tx.open_table(REMOTEADDR_USERID)?
+                    .insert("orphan@b.test", 99)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.drop_schema6_addresses(1).await.unwrap(), 1, "bounded");
+        assert_eq!(store.schema6_remote_addresses().await, 1);
+        assert_eq!(store.drop_schema6_addresses(5).await.unwrap(), 1);
+        assert_eq!(store.schema6_remote_addresses().await, 0);
+    }
+
+    #[tokio::test]
+    async fn queue_depths_follow_queueing_and_removal_without_reading_the_queue() {
+        let (_dir, store, _) = store_with_members().await;
+        let row = |dest: &str| Outgoing {
+            dest: dest.into(),
+            record: OutboundRecord {
+                sealer: 0,
+                subject: 0,
+                payload: vec![1],
+                transfers: Vec::new(),
+            },
+            transfers: Vec::new(),
+        };
+        store
+            .enqueue(vec![row("b.test"), row("a.test"), row("b.test")], Millis(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outbound_counts().await.unwrap(),
+            vec![("a.test".to_string(), 1), ("b.test".to_string(), 2)]
+        );
+        // A queue row written behind the counts' back is not seen: the depths are the count
+        // table's, not a walk over the queue.
+        store
+            .write(|tx| {
+                tx.open_table(DEST_SEQ_OUTBOUND)?
+                    .insert(("c.test", 1), b"x".as_slice())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let b: Vec<u64> = store
+            .outbound_batch("b.test".into(), 10, 1 << 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let done = |seqs: Vec<u64>| {
+            seqs.into_iter()
+                .map(|s| (s, Disclosure::Delivered))
+                .collect()
+        };
+        store
+            .outbound_done("b.test".into(), done(vec![b[0], 999]), Millis(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outbound_counts().await.unwrap(),
+            vec![("a.test".to_string(), 1), ("b.test".to_string(), 1)],
+            "only rows actually removed count"
+        );
+        store
+            .outbound_done("b.test".into(), done(b.clone()), Millis(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outbound_counts().await.unwrap(),
+            vec![("a.test".to_string(), 1)],
+            "an emptied queue has no row"
+        );
     }
 
     #[tokio::test]

@@ -69,7 +69,9 @@ pub use messaging::{
     Recalled, Role, Sent,
 };
 pub use nearby::CellRecord;
-pub use privacy::{GuardianRecord, PolicyVersionRecord, PrivacyRefusal, PurposeStatus};
+pub use privacy::{
+    GuardianRecord, NOTICE_BATCH, PolicyVersionRecord, PrivacyRefusal, PurposeStatus,
+};
 pub use reach::ReachRow;
 pub use reading::Activity;
 pub use remote_communities::{MAX_PER_USER as MAX_REMOTE_COMMUNITIES, RemoteMembership};
@@ -101,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -118,6 +120,7 @@ const MIGRATIONS: &[Migration] = &[
     handles_are_sealed,
     remote_addresses_are_sealed,
     tables_move_behind_the_key_value_seam,
+    derived_rows_replace_scans,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -262,6 +265,35 @@ fn tables_move_behind_the_key_value_seam(tx: &WriteTransaction) -> Result<(), St
         k.to_string(),
         (v.0, v.1, v.2, v.3.to_string())
     ));
+    Ok(())
+}
+
+/// 8 → 9: rows that let writes find by key what they looked for by scanning (issue 20): the
+/// per-peer queue depths (`dest_outboundcount`), counted from the queue's rows, and each
+/// account's phone-index key (`userid_phoneindex`), from `phoneindex_userid`, and each remote
+/// user's (`userid_remoteindex`), from `remoteindex_userid`. Like 7 → 8 it
+/// reads those tables whole, once, before the node serves.
+fn derived_rows_replace_scans(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    for row in tx.open_table(DEST_SEQ_OUTBOUND)?.iter()? {
+        let (k, _) = row?;
+        let dest = k.value().0;
+        match counts.last_mut() {
+            Some((d, n)) if d == dest => *n += 1,
+            _ => counts.push((dest.to_string(), 1)),
+        }
+    }
+    for (dest, n) in &counts {
+        DEST_OUTBOUNDCOUNT.insert(tx, dest, n)?;
+    }
+    for row in tx.open_table(PHONEINDEX_USERID)?.iter()? {
+        let (k, v) = row?;
+        USERID_PHONEINDEX.insert(tx, &v.value(), &k.value().to_vec())?;
+    }
+    for row in tx.open_table(REMOTEINDEX_USERID)?.iter()? {
+        let (k, v) = row?;
+        USERID_REMOTEINDEX.insert(tx, &v.value(), &k.value().to_vec())?;
+    }
     Ok(())
 }
 
@@ -573,6 +605,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_ACCOUNT)?;
     tx.open_table(HANDLEINDEX_USERID)?;
     tx.open_table(PHONEINDEX_USERID)?;
+    tx.open_table(kv::redb_def(USERID_PHONEINDEX.name()))?;
     tx.open_table(USERID_PROFILE)?;
     tx.open_table(TOKENHASH_SESSION)?;
     tx.open_table(USERID_DEVICEID_TOKENHASH)?;
@@ -604,8 +637,10 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_PSEUDONYMKEY)?;
     tx.open_table(REMOTEADDR_USERID)?;
     tx.open_table(REMOTEINDEX_USERID)?;
+    tx.open_table(kv::redb_def(USERID_REMOTEINDEX.name()))?;
     tx.open_table(USERID_REMOTEUSER)?;
     tx.open_table(DEST_SEQ_OUTBOUND)?;
+    tx.open_table(kv::redb_def(DEST_OUTBOUNDCOUNT.name()))?;
     tx.open_table(ORIGIN_ENVID_SEEN)?;
     tx.open_table(ORIGIN_TXNID_ANSWER)?;
     tx.open_table(MS_ORIGIN_ENVID_SEEN)?;
@@ -622,6 +657,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_REQUESTID)?;
     tx.open_table(POLICYSEQ_VERSION)?;
     tx.open_table(POLICYSEQ_NARROWING)?;
+    tx.open_table(kv::redb_def(NOTICENO_JOB.name()))?;
     tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
     tx.open_table(USERID_GUARDIAN)?;
     tx.open_table(USERID_REALNAME)?;
@@ -991,6 +1027,65 @@ mod tests {
         drop(s);
         let again = open(dir.path());
         assert_eq!(again.behaviour_rows().await.unwrap(), (1, 1), "opens again");
+    }
+
+    #[tokio::test]
+    async fn schema_8_gets_queue_depths_and_index_keys_from_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        {
+            // What schema 8 wrote: queue rows and no count table.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 8u32.to_be_bytes().as_slice())
+                .unwrap();
+            tx.delete_table(kv::redb_def(DEST_OUTBOUNDCOUNT.name()))
+                .unwrap();
+            tx.delete_table(kv::redb_def(USERID_PHONEINDEX.name()))
+                .unwrap();
+            tx.open_table(PHONEINDEX_USERID)
+                .unwrap()
+                .insert(&[7u8; 32], 70)
+                .unwrap();
+            tx.delete_table(kv::redb_def(USERID_REMOTEINDEX.name()))
+                .unwrap();
+            tx.open_table(REMOTEINDEX_USERID)
+                .unwrap()
+                .insert(&[8u8; 32], REMOTE_USER_BIT | 80)
+                .unwrap();
+            let mut q = tx.open_table(DEST_SEQ_OUTBOUND).unwrap();
+            for (dest, n) in [("b.test", 1), ("a.test", 2), ("b.test", 3), ("b.test", 4)] {
+                q.insert((dest, n), b"row".as_slice()).unwrap();
+            }
+            drop(q);
+            tx.commit().unwrap();
+        }
+        let s = open(dir.path());
+        assert_eq!(
+            s.outbound_counts().await.unwrap(),
+            vec![("a.test".to_string(), 1), ("b.test".to_string(), 3)]
+        );
+        assert_eq!(
+            s.read(|tx| USERID_PHONEINDEX.get(tx, &70)).await.unwrap(),
+            Some(vec![7; 32]),
+            "each account's phone-index key, for its erasure"
+        );
+        assert_eq!(
+            s.read(|tx| USERID_REMOTEINDEX.get(tx, &(REMOTE_USER_BIT | 80)))
+                .await
+                .unwrap(),
+            Some(vec![8; 32]),
+            "each remote user's index key"
+        );
+        drop(s);
+        assert_eq!(
+            open(dir.path()).outbound_counts().await.unwrap().len(),
+            2,
+            "opens again, counted once"
+        );
     }
 
     #[tokio::test]

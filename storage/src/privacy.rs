@@ -1,7 +1,10 @@
 //! Privacy-centre records: published policy versions and who accepted which; the check that
 //! pauses optional processing for a user who has not accepted a version narrowing their rights;
-//! notices to many users at once; a minor's guardian consent; a verified real name; the public
+//! notices to many users at once (to every user as a job of bounded batches that a stop
+//! leaves resumable, `noticeno_job`); a minor's guardian consent; a verified real name; the public
 //! page switch; and the export rate limit.
+
+use std::ops::Bound;
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -176,30 +179,111 @@ pub fn purpose_active(
     Ok(status == PurposeStatus::Granted)
 }
 
-/// Users who still have an account (not in the middle of an erasure).
-fn live_users(tx: &WriteTransaction) -> Result<Vec<u64>, StoreError> {
-    let mut out = Vec::new();
-    for row in tx.open_table(USERID_ACCOUNT)?.iter()? {
-        let (k, v) = row?;
-        if !AccountRecord::decode(v.value())?.wrapped_key.is_empty() {
-            out.push(k.value());
-        }
-    }
-    Ok(out)
+/// Accounts one notice batch visits (one write each).
+pub const NOTICE_BATCH: usize = 500;
+
+/// A notice being left for every live account, a batch at a time (`noticeno_job`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NoticeJob {
+    /// The encoded [`EventRecord`].
+    notice: Vec<u8>,
+    /// Accounts created after this are left out (they were not there when it was published).
+    until: Millis,
+    /// The last user id done.
+    after: Option<u64>,
 }
 
-/// Leaves `notice` for each user; returns (user, pos) for the live events.
+impl NoticeJob {
+    fn encode(&self) -> Vec<u8> {
+        Enc::new(1)
+            .bytes(&self.notice)
+            .u64(self.until.0)
+            .bool(self.after.is_some())
+            .u64(self.after.unwrap_or(0))
+            .finish()
+    }
+    fn decode(b: &[u8]) -> Result<Self, StoreError> {
+        let mut d = Dec::new(b, "notice job", 1)?;
+        let notice = d.bytes()?;
+        let until = Millis(d.u64()?);
+        let some = d.bool()?;
+        let after = d.u64()?;
+        d.end()?;
+        Ok(NoticeJob {
+            notice,
+            until,
+            after: some.then_some(after),
+        })
+    }
+}
+
+/// Records a job leaving `notice` for every account live and created by `until`; its number.
+fn start_notice_job(
+    tx: &WriteTransaction,
+    notice: &EventRecord,
+    until: Millis,
+) -> Result<u64, StoreError> {
+    let job = super::take_numbers(tx, "next_notice_job", 1)?;
+    let rec = NoticeJob {
+        notice: notice.encode(),
+        until,
+        after: None,
+    };
+    NOTICENO_JOB.insert(tx, &job, &rec.encode())?;
+    Ok(job)
+}
+
+/// The next batch of notice job `job`: the accounts after its cursor, at most `limit` of them;
+/// the live ones created by its time get the notice, and the cursor moves past them in the same
+/// transaction (so each gets exactly one). Returns (user, pos) per notice and whether the job
+/// is done (then removed; also when there is no such job).
+fn notice_batch(
+    tx: &WriteTransaction,
+    job: u64,
+    limit: usize,
+) -> Result<(Vec<(u64, u64)>, bool), StoreError> {
+    let Some(bytes) = NOTICENO_JOB.get(tx, &job)? else {
+        return Ok((Vec::new(), true));
+    };
+    let mut rec = NoticeJob::decode(&bytes)?;
+    let start = rec.after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut visited = 0;
+    let mut users = Vec::new();
+    for row in tx
+        .open_table(USERID_ACCOUNT)?
+        .range::<u64>((start, Bound::Unbounded))?
+        .take(limit)
+    {
+        let (k, v) = row?;
+        visited += 1;
+        rec.after = Some(k.value());
+        let a = AccountRecord::decode(v.value())?;
+        // Not in the middle of an erasure, and there when the notice was published.
+        if !a.wrapped_key.is_empty() && a.created <= rec.until {
+            users.push(k.value());
+        }
+    }
+    let notified = leave_notices(tx, &users, &rec.notice)?;
+    let done = visited < limit;
+    if done {
+        NOTICENO_JOB.remove(tx, &job)?;
+    } else {
+        NOTICENO_JOB.insert(tx, &job, &rec.encode())?;
+    }
+    Ok((notified, done))
+}
+
+/// Leaves the encoded `notice` for each user; returns (user, pos) for the live events.
 fn leave_notices(
     tx: &WriteTransaction,
     users: &[u64],
-    notice: &EventRecord,
+    notice: &[u8],
 ) -> Result<Vec<(u64, u64)>, StoreError> {
-    let encoded = notice.encode();
     let mut events = tx.open_table(USERID_POS_EVENT)?;
     let mut out = Vec::with_capacity(users.len());
     for &u in users {
         let pos = next_pos(tx)?;
-        events.insert((u, pos), encoded.as_slice())?;
+        events.insert((u, pos), notice)?;
         out.push((u, pos));
     }
     Ok(out)
@@ -230,15 +314,19 @@ impl Store {
         .await
     }
 
-    /// Publishes a version (its `seq` is assigned here) and leaves `notice` for every user, with
-    /// `audit`, in one transaction. Returns the record and (user, pos) of every notice.
+    /// Publishes a version (its `seq` is assigned here) with `audit`, and records the job that
+    /// leaves `notice` for every live user (created by its publication time), in one
+    /// transaction. The notices follow in bounded batches ([`Store::notice_batch`]); what pauses
+    /// a user's processing is the version's own row, so it holds before their notice is there.
+    /// Returns the record and the notice job's number.
     pub async fn publish_policy(
         &self,
         rec: PolicyVersionRecord,
         notice: EventRecord,
         audit: AuditEntry,
-    ) -> Result<Result<(PolicyVersionRecord, Vec<(u64, u64)>), PrivacyRefusal>, StoreError> {
+    ) -> Result<Result<(PolicyVersionRecord, u64), PrivacyRefusal>, StoreError> {
         self.write(move |tx| {
+            // Versions are few (one per publication), unlike users.
             for row in tx.open_table(POLICYSEQ_VERSION)?.iter()? {
                 let (k, v) = row?;
                 if PolicyVersionRecord::decode(k.value(), v.value())?.version == rec.version {
@@ -253,12 +341,49 @@ impl Store {
                 tx.open_table(POLICYSEQ_NARROWING)?
                     .insert(seq, rec.effective.0)?;
             }
-            let users = live_users(tx)?;
-            let notified = leave_notices(tx, &users, &notice)?;
+            let job = start_notice_job(tx, &notice, rec.published)?;
             append_audit(tx, audit.clone())?;
-            Ok(Ok((rec, notified)))
+            Ok(Ok((rec, job)))
         })
         .await
+    }
+
+    /// Runs the next batch (at most `limit` accounts, one write) of notice job `job`. Returns
+    /// (user, pos) per notice left and whether the job is done.
+    pub async fn notice_batch(
+        &self,
+        job: u64,
+        limit: usize,
+    ) -> Result<(Vec<(u64, u64)>, bool), StoreError> {
+        self.write(move |tx| notice_batch(tx, job, limit.max(1)))
+            .await
+    }
+
+    /// The notice jobs not yet done, oldest first.
+    pub async fn notice_jobs(&self) -> Result<Vec<u64>, StoreError> {
+        self.read(|tx| {
+            let mut out: Vec<u64> = Vec::new();
+            loop {
+                let page = NOTICENO_JOB.page(tx, out.last(), 64)?;
+                if page.is_empty() {
+                    return Ok(out);
+                }
+                out.extend(page.into_iter().map(|(job, _)| job));
+            }
+        })
+        .await
+    }
+
+    /// Runs notice job `job` to its end, batch after batch; (user, pos) per notice.
+    async fn run_notice_job(&self, job: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut out = Vec::new();
+        loop {
+            let (notified, done) = self.notice_batch(job, NOTICE_BATCH).await?;
+            out.extend(notified);
+            if done {
+                return Ok(out);
+            }
+        }
     }
 
     /// Records that `user` accepted version `seq` (named `version`) at `now`; the account then
@@ -338,24 +463,38 @@ impl Store {
     }
 
     /// Leaves `notice` for `users` (every live account when `None`; unknown ids are skipped),
-    /// with `audit`, in one transaction. Returns (user, pos) per notice.
+    /// with `audit`. Listed users get theirs in one transaction, each found by key; every live
+    /// account's come from a notice job in bounded batches (one left unfinished by a stop is
+    /// finished at the next start). Returns (user, pos) per notice.
     pub async fn notify_users(
         &self,
         users: Option<Vec<u64>>,
         notice: EventRecord,
         audit: AuditEntry,
     ) -> Result<Vec<(u64, u64)>, StoreError> {
+        let Some(list) = users else {
+            let job = self
+                .write(move |tx| {
+                    let job = start_notice_job(tx, &notice, audit.at)?;
+                    append_audit(tx, audit.clone())?;
+                    Ok(job)
+                })
+                .await?;
+            return self.run_notice_job(job).await;
+        };
         self.write(move |tx| {
-            let live = live_users(tx)?;
-            let targets = match &users {
-                None => live,
-                Some(list) => list
-                    .iter()
-                    .copied()
-                    .filter(|u| live.binary_search(u).is_ok())
-                    .collect(),
-            };
-            let out = leave_notices(tx, &targets, &notice)?;
+            let mut live = Vec::with_capacity(list.len());
+            {
+                let accounts = tx.open_table(USERID_ACCOUNT)?;
+                for &u in &list {
+                    if let Some(v) = accounts.get(u)?
+                        && !AccountRecord::decode(v.value())?.wrapped_key.is_empty()
+                    {
+                        live.push(u);
+                    }
+                }
+            }
+            let out = leave_notices(tx, &live, &notice.encode())?;
             append_audit(tx, audit.clone())?;
             Ok(out)
         })
@@ -637,6 +776,109 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(at(270).await.unwrap(), PurposeStatus::Granted);
+    }
+
+    #[tokio::test]
+    async fn a_publication_cut_short_leaves_each_live_user_exactly_one_notice_when_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let mut users = Vec::new();
+        for n in 1..=5u64 {
+            let mut a = super::super::tests::account(n, &format!("u{n}"));
+            a.account.created = Millis(1);
+            s.insert_account(a).await.unwrap();
+            users.push(n);
+        }
+        // One in the middle of an erasure (no key) is left out, as before.
+        update(&s, 4, |a| a.wrapped_key.clear()).await;
+        s.record_consent(
+            2,
+            ConsentEvent {
+                purpose: "photos".into(),
+                granted: true,
+                at: Millis(1),
+                policy_version: "v0".into(),
+                device_id: "d".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        let mut v = version("v1", 200, true);
+        v.published = Millis(10);
+        let (rec, job) = s
+            .publish_policy(v, notice(), audit())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.notice_jobs().await.unwrap(), vec![job]);
+        // Before any notice is there, the version already pauses who has not accepted it.
+        assert_eq!(
+            s.purpose_status(2, "photos", Millis(200)).await.unwrap(),
+            PurposeStatus::Paused { seq: rec.seq }
+        );
+        let (first, done) = s.notice_batch(job, 2).await.unwrap();
+        assert!(!done);
+        assert_eq!(first.iter().map(|(u, _)| *u).collect::<Vec<_>>(), [1, 2]);
+        // A newcomer after the publication gets theirs at registration, not from the job.
+        let mut late = super::super::tests::account(6, "late");
+        late.account.created = Millis(11);
+        s.insert_account(late).await.unwrap();
+        // Stopped here: the job is taken up again after the store opens.
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.notice_jobs().await.unwrap(), vec![job]);
+        let mut batches = 0;
+        loop {
+            batches += 1;
+            assert!(batches < 10);
+            if s.notice_batch(job, 2).await.unwrap().1 {
+                break;
+            }
+        }
+        assert!(
+            s.notice_jobs().await.unwrap().is_empty(),
+            "done and removed"
+        );
+        assert!(
+            s.notice_batch(job, 2).await.unwrap().1,
+            "a finished job is done"
+        );
+        for u in 1..=6u64 {
+            let want = usize::from([1, 2, 3, 5].contains(&u));
+            assert_eq!(s.notices_of(u).await.unwrap().len(), want, "user {u}");
+        }
+    }
+
+    async fn update(s: &Store, user: u64, f: fn(&mut AccountRecord)) {
+        s.write(move |tx| {
+            update_account(tx, user, |a| {
+                f(a);
+                true
+            })
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_notice_to_listed_users_reaches_only_the_live_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        for n in 1..=3u64 {
+            s.insert_account(super::super::tests::account(n, &format!("u{n}")))
+                .await
+                .unwrap();
+        }
+        update(&s, 3, |a| a.wrapped_key.clear()).await;
+        let out = s
+            .notify_users(Some(vec![2, 3, 9]), notice(), audit())
+            .await
+            .unwrap();
+        assert_eq!(out.iter().map(|(u, _)| *u).collect::<Vec<_>>(), [2]);
+        let all = s.notify_users(None, notice(), audit()).await.unwrap();
+        assert_eq!(all.iter().map(|(u, _)| *u).collect::<Vec<_>>(), [1, 2]);
+        assert!(s.notice_jobs().await.unwrap().is_empty());
     }
 
     #[tokio::test]

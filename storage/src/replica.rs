@@ -525,14 +525,28 @@ impl Store {
 
     /// Erases the remote user `id` again, as [`Store::erase_remote_user`] did when their node
     /// asked (a restore re-applies it to an older backup that still holds them). Their entry
-    /// in `remoteindex_userid` is found by its value. Returns whether they were there.
+    /// in `remoteindex_userid` is found by key: the one `userid_remoteindex` recorded, else
+    /// the keyed hash of their address as the handle book holds it. Returns whether they
+    /// were there.
     pub async fn erase_remote_id(&self, id: u64, now: Millis) -> Result<bool, StoreError> {
+        let from_book = self.handles().get(id).map(|a| self.handles().index(&a));
         let found = self
             .write(move |tx| {
                 if tx.open_table(USERID_REMOTEUSER)?.get(id)?.is_none() {
                     return Ok(false);
                 }
-                tx.open_table(REMOTEINDEX_USERID)?.retain(|_, v| v != id)?;
+                let recorded = USERID_REMOTEINDEX.get(tx, &id)?;
+                let mut index = tx.open_table(REMOTEINDEX_USERID)?;
+                let keys = recorded.iter().map(Vec::as_slice);
+                for ix in keys.chain(from_book.as_ref().map(|i| &i[..])) {
+                    let ix: &[u8; 32] = ix
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("remote index"))?;
+                    if index.get(ix)?.is_some_and(|v| v.value() == id) {
+                        index.remove(ix)?;
+                    }
+                }
+                drop(index);
                 erase_remote_rows(tx, id, now)?;
                 Ok(true)
             })
@@ -584,7 +598,8 @@ impl Store {
     }
 }
 
-/// Everything this node holds of the remote user `id` but their index entry: their record (and
+/// Everything this node holds of the remote user `id` but their index entry (the record of its
+/// key goes, though): their record (and
 /// the data key sealing what they wrote) first, their media copies, their messages (left as
 /// empty tombstones), memberships, friendships, community posts, comments and favourites, and
 /// queued relays; and the record that they
@@ -596,6 +611,7 @@ fn erase_remote_rows(
     now: Millis,
 ) -> Result<(Vec<u64>, u64), StoreError> {
     tx.open_table(USERID_REMOTEUSER)?.remove(id)?;
+    USERID_REMOTEINDEX.remove(tx, &id)?;
     super::fedmedia::drop_remote_media_of(tx, id)?;
     super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
     let (users, pos) = super::erasure::leave_everywhere(tx, id)?;

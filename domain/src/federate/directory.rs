@@ -98,6 +98,9 @@ fn address_aad(id: u64) -> Vec<u8> {
     v
 }
 
+/// Remote users converted from schema 6 per write at start.
+const CONVERT_BATCH: usize = 500;
+
 /// Loads every remote user's address (opened with their data key) into the store's in-memory
 /// [`storage::HandleBook`], converting rows of schema 6 (address in clear) to sealed
 /// ones first. Called once while the node is wired, after the handles are loaded (it needs
@@ -118,9 +121,12 @@ pub async fn load_addresses(store: &Store, master: &MasterKey) -> Result<(), Fed
             loaded.push((id, address));
         }
     }
-    if !convert.is_empty() {
-        store.seal_remote_addresses(convert).await?;
+    // A write per batch; a start cut short converts the rest next time (they still lack
+    // their sealed address), and the clear rows no record names are emptied after.
+    for batch in convert.chunks(CONVERT_BATCH) {
+        store.seal_remote_addresses(batch.to_vec()).await?;
     }
+    while store.drop_schema6_addresses(CONVERT_BATCH).await? == CONVERT_BATCH {}
     let book = store.handles();
     for (id, address) in loaded {
         book.insert(id, address);

@@ -115,6 +115,9 @@ pub struct PolicyBook {
     hub: Arc<Hub>,
     /// Every version in publication order; index 0 is the configured one.
     versions: Arc<RwLock<Vec<Arc<Version>>>>,
+    /// Held while notice jobs run, so a publication and the maintenance loop's resumption
+    /// never share one job (each reports the notices it left).
+    notice_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PolicyBook {
@@ -142,6 +145,7 @@ impl PolicyBook {
             clock,
             hub,
             versions: Arc::new(RwLock::new(versions)),
+            notice_turn: Arc::default(),
         })
     }
 
@@ -181,7 +185,9 @@ impl PolicyBook {
     }
 
     /// Publishes a version and leaves every user a notice. Returns it and how many users were
-    /// notified.
+    /// notified. The version and its notice job commit together; the notices follow in bounded
+    /// batches (`storage::NOTICE_BATCH` users per write), and a publication an earlier stop cut
+    /// short is finished first.
     pub async fn publish(&self, p: Publication) -> Result<(Arc<Version>, usize), PolicyBookError> {
         let invalid = |field, reason: &str| PolicyBookError::Invalid {
             field,
@@ -252,8 +258,10 @@ impl PolicyBook {
             zh: p.zh,
             en: p.en.unwrap_or_default(),
         };
+        let _turn = self.notice_turn.lock().await;
+        self.resume_locked().await?;
         let notice = Self::notice_of(&rec.version, Date::of(rec.effective), rec.narrows);
-        let (rec, notified) = match self.store.publish_policy(rec, notice, audit).await? {
+        let (rec, job) = match self.store.publish_policy(rec, notice, audit).await? {
             Ok(done) => done,
             Err(PrivacyRefusal::VersionExists) => return Err(PolicyBookError::Exists(p.version)),
             Err(_) => {
@@ -267,10 +275,40 @@ impl PolicyBook {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(version.clone());
-        for (user, pos) in &notified {
-            self.hub.publish(&[*user], *pos);
+        let notified = self.run_notices(job).await?;
+        Ok((version, notified))
+    }
+
+    /// Finishes every notice job a stop left unfinished (a publication's, or an admin's notice
+    /// to all users), from where each got to: every live user it was for gets exactly one
+    /// notice. Called at start and by the maintenance loop; returns the notices left.
+    pub async fn resume_notices(&self) -> Result<usize, StoreError> {
+        let _turn = self.notice_turn.lock().await;
+        self.resume_locked().await
+    }
+
+    /// [`PolicyBook::resume_notices`], with the notice turn held.
+    async fn resume_locked(&self) -> Result<usize, StoreError> {
+        let mut left = 0;
+        for job in self.store.notice_jobs().await? {
+            left += self.run_notices(job).await?;
         }
-        Ok((version, notified.len()))
+        Ok(left)
+    }
+
+    /// Runs notice job `job` to its end, waking each user's streams after every batch.
+    async fn run_notices(&self, job: u64) -> Result<usize, StoreError> {
+        let mut count = 0;
+        loop {
+            let (notified, done) = self.store.notice_batch(job, storage::NOTICE_BATCH).await?;
+            for (user, pos) in &notified {
+                self.hub.publish(&[*user], *pos);
+            }
+            count += notified.len();
+            if done {
+                return Ok(count);
+            }
+        }
     }
 
     /// The notice telling a user about `v`.
@@ -330,7 +368,7 @@ impl PolicyBook {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::time::ManualClock;
+    use crate::time::{Clock, ManualClock};
 
     fn date(s: &str) -> Date {
         crate::time::parse_date(s).unwrap()
@@ -425,5 +463,117 @@ mod tests {
                 .await,
             Err(PolicyBookError::Exists(_))
         ));
+    }
+
+    fn new_account(id: u64) -> storage::NewAccount {
+        storage::NewAccount {
+            account: storage::AccountRecord {
+                id,
+                handle: format!("user{id}"),
+                handle_index: [0; 32],
+                handle_sealed: vec![],
+                phone_sealed: vec![1],
+                password_phc: "phc".into(),
+                wrapped_key: vec![2],
+                created: Millis(1),
+                policy_version: "v".into(),
+                policy_accepted: Millis(1),
+            },
+            phone_index: [id as u8; 32],
+            profile_sealed: vec![3],
+            policy_seq: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_publication_a_stop_cut_short_is_finished_at_start_and_before_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(date("2027-01-10").start_millis()));
+        let b = book(clock.clone(), dir.path()).await;
+        for id in 1..=3 {
+            b.store.insert_account(new_account(id)).await.unwrap();
+        }
+        // What a stop after the first batch leaves: the version and its job, one user done.
+        let rec = PolicyVersionRecord {
+            seq: 0,
+            version: "2027-02".into(),
+            published: clock.now(),
+            effective: date("2027-02-01").start_millis(),
+            narrows: false,
+            zh: "新的政策".into(),
+            en: String::new(),
+        };
+        let notice = PolicyBook::notice_of("2027-02", date("2027-02-01"), false);
+        let audit = AuditEntry {
+            at: clock.now(),
+            actor: "admin".into(),
+            action: "policy.publish".into(),
+            target: String::new(),
+            subject: None,
+            detail: String::new(),
+        };
+        let (_, job) = b
+            .store
+            .publish_policy(rec, notice, audit)
+            .await
+            .unwrap()
+            .unwrap();
+        let (done, _) = b.store.notice_batch(job, 1).await.unwrap();
+        assert_eq!(done.len(), 1);
+        // The node starts again.
+        let hub = Arc::new(Hub::default());
+        let again = PolicyBook::load(
+            b.store.clone(),
+            clock.clone(),
+            hub.clone(),
+            &Policy::load(&Config::default()).unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.upcoming().len(), 1, "the version is there already");
+        let woken = hub.subscribe(3);
+        assert_eq!(again.resume_notices().await.unwrap(), 2, "the two left");
+        assert!(woken.has_changed().unwrap(), "their streams are woken");
+        assert_eq!(again.resume_notices().await.unwrap(), 0, "nothing twice");
+        // Cut short again, then the next publication finishes it before its own.
+        let (_, job) = again
+            .store
+            .publish_policy(
+                PolicyVersionRecord {
+                    seq: 0,
+                    version: "2027-03".into(),
+                    published: clock.now(),
+                    effective: date("2027-03-01").start_millis(),
+                    narrows: false,
+                    zh: "新的政策".into(),
+                    en: String::new(),
+                },
+                PolicyBook::notice_of("2027-03", date("2027-03-01"), false),
+                AuditEntry {
+                    at: clock.now(),
+                    actor: "admin".into(),
+                    action: "policy.publish".into(),
+                    target: String::new(),
+                    subject: None,
+                    detail: String::new(),
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!again.store.notice_batch(job, 1).await.unwrap().1);
+        let (_, notified) = again
+            .publish(publication("2027-04", "2027-04-01", false))
+            .await
+            .unwrap();
+        assert_eq!(notified, 3);
+        for id in 1..=3 {
+            assert_eq!(
+                again.store.notices_of(id).await.unwrap().len(),
+                3,
+                "one notice per version for user {id}"
+            );
+        }
+        assert!(again.store.notice_jobs().await.unwrap().is_empty());
     }
 }
