@@ -318,66 +318,61 @@ fn the_documented_lookup_for_a_viewer_is_what_the_code_produces() {
     assert_eq!(p.fields.map(|f| f.len()), Some(2));
 }
 
+/// Checks PROTOCOL.md block `name`: the `community` envelope `id` of `ts` with `content`,
+/// signed with the test key, reads back as that content.
+fn community_example(doc: &str, name: &str, id: &str, ts: u64, content: CommunityContent) {
+    let key = test_key(doc);
+    let mut e = Envelope::new(
+        id,
+        "a.example",
+        "b.example",
+        ts,
+        Kind::Community,
+        json!(content),
+    )
+    .unwrap();
+    e.sign(&key).unwrap();
+    let want = e.to_json().unwrap();
+    assert_eq!(
+        block(doc, name),
+        want,
+        "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
+    );
+    let read = Envelope::from_value(serde_json::from_str(&block(doc, name)).unwrap()).unwrap();
+    read.verify(&key.public()).unwrap();
+    assert_eq!(
+        serde_json::from_value::<CommunityContent>(read.content).unwrap(),
+        content
+    );
+}
+
 #[test]
-fn the_documented_community_example_is_what_the_code_produces() {
+fn the_documented_community_examples_are_what_the_code_produces() {
     let doc = doc();
-    let key = test_key(&doc);
-    let content = CommunityContent::Post {
+    let post = CommunityContent::Post {
         user: "alice@a.example".into(),
         community: "4f1c2a9e0b7d3c58".into(),
         text: "长江大桥的照片".into(),
         visibility: None,
     };
-    let mut e = Envelope::new(
+    community_example(
+        &doc,
+        "example-community-post",
         "ex6",
-        "a.example",
-        "b.example",
         1_764_400_003_000,
-        Kind::Community,
-        json!(content),
-    )
-    .unwrap();
-    e.sign(&key).unwrap();
-    let want = e.to_json().unwrap();
-    let name = "example-community-post";
-    assert_eq!(
-        block(&doc, name),
-        want,
-        "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
+        post,
     );
-    let read = Envelope::from_value(serde_json::from_str(&block(&doc, name)).unwrap()).unwrap();
-    read.verify(&key.public()).unwrap();
-    assert_eq!(
-        serde_json::from_value::<CommunityContent>(read.content).unwrap(),
-        content
-    );
-    let content = CommunityContent::DeletePost {
+    let delete = CommunityContent::DeletePost {
         user: "alice@a.example".into(),
         community: "4f1c2a9e0b7d3c58".into(),
         post: 12,
     };
-    let mut e = Envelope::new(
+    community_example(
+        &doc,
+        "example-community-delete-post",
         "ex6d",
-        "a.example",
-        "b.example",
         1_764_400_004_000,
-        Kind::Community,
-        json!(content),
-    )
-    .unwrap();
-    e.sign(&key).unwrap();
-    let want = e.to_json().unwrap();
-    let name = "example-community-delete-post";
-    assert_eq!(
-        block(&doc, name),
-        want,
-        "PROTOCOL.md block {name} is out of date; it should read:\n{want}"
-    );
-    let read = Envelope::from_value(serde_json::from_str(&block(&doc, name)).unwrap()).unwrap();
-    read.verify(&key.public()).unwrap();
-    assert_eq!(
-        serde_json::from_value::<CommunityContent>(read.content).unwrap(),
-        content
+        delete,
     );
 }
 

@@ -718,6 +718,19 @@ mod tests {
         Store::open(&dir.join("node.redb"), |_| Ok(None)).unwrap().0
     }
 
+    /// Turns the file at `path` into what schema `version` wrote: its version number, and
+    /// whatever `f` changes (tables that version lacked or held in another form).
+    fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
+        let db = Database::create(path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", version.to_be_bytes().as_slice())
+            .unwrap();
+        f(&tx);
+        tx.commit().unwrap();
+    }
+
     pub fn account(id: u64, handle: &str) -> NewAccount {
         NewAccount {
             account: AccountRecord {
@@ -811,18 +824,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.redb");
         let as_schema_4 = |with_handle: bool| {
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("schema_version", 4u32.to_be_bytes().as_slice())
-                .unwrap();
-            let mut old = tx.open_table(HANDLE_USERID_V4).unwrap();
-            if with_handle {
-                old.insert("alice", 1).unwrap();
-            }
-            drop(old);
-            tx.commit().unwrap();
+            as_schema(&path, 4, |tx| {
+                let mut old = tx.open_table(HANDLE_USERID_V4).unwrap();
+                if with_handle {
+                    old.insert("alice", 1).unwrap();
+                }
+                drop(old);
+            });
         };
         drop(open(dir.path()));
         as_schema_4(true);
@@ -858,18 +866,13 @@ mod tests {
         old_value.extend_from_slice(br#"{"results":{}}"#);
         {
             // Turn the new file into what schema 1 wrote.
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("schema_version", 1u32.to_be_bytes().as_slice())
-                .unwrap();
-            tx.delete_table(ORIGIN_TXNID_ANSWER).unwrap();
-            tx.open_table(ORIGIN_TXNID_TXN_V1)
-                .unwrap()
-                .insert(("b.test", "t1"), old_value.as_slice())
-                .unwrap();
-            tx.commit().unwrap();
+            as_schema(&path, 1, |tx| {
+                tx.delete_table(ORIGIN_TXNID_ANSWER).unwrap();
+                tx.open_table(ORIGIN_TXNID_TXN_V1)
+                    .unwrap()
+                    .insert(("b.test", "t1"), old_value.as_slice())
+                    .unwrap();
+            });
         }
         let s = open(dir.path());
         assert_eq!(
@@ -907,28 +910,23 @@ mod tests {
         drop(open(dir.path()));
         {
             // What schema 2 wrote: the rows without their time indexes.
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("schema_version", 2u32.to_be_bytes().as_slice())
-                .unwrap();
-            tx.delete_table(MS_ORIGIN_ENVID_SEEN).unwrap();
-            tx.delete_table(MS_ORIGIN_TXNID_ANSWERED).unwrap();
-            let mut seen = tx.open_table(ORIGIN_ENVID_SEEN).unwrap();
-            seen.insert(("b.test", "old"), 1_000).unwrap();
-            seen.insert(("b.test", "new"), 9_000).unwrap();
-            drop(seen);
-            let mut answers = tx.open_table(ORIGIN_TXNID_ANSWER).unwrap();
-            let v = [0u8; 32];
-            answers
-                .insert(("b.test", "t-old"), (1_000, v.as_slice()))
-                .unwrap();
-            answers
-                .insert(("b.test", "t-new"), (9_000, v.as_slice()))
-                .unwrap();
-            drop(answers);
-            tx.commit().unwrap();
+            as_schema(&path, 2, |tx| {
+                tx.delete_table(MS_ORIGIN_ENVID_SEEN).unwrap();
+                tx.delete_table(MS_ORIGIN_TXNID_ANSWERED).unwrap();
+                let mut seen = tx.open_table(ORIGIN_ENVID_SEEN).unwrap();
+                seen.insert(("b.test", "old"), 1_000).unwrap();
+                seen.insert(("b.test", "new"), 9_000).unwrap();
+                drop(seen);
+                let mut answers = tx.open_table(ORIGIN_TXNID_ANSWER).unwrap();
+                let v = [0u8; 32];
+                answers
+                    .insert(("b.test", "t-old"), (1_000, v.as_slice()))
+                    .unwrap();
+                answers
+                    .insert(("b.test", "t-new"), (9_000, v.as_slice()))
+                    .unwrap();
+                drop(answers);
+            });
         }
         let s = open(dir.path());
         let cut = Cutoffs {
@@ -955,43 +953,38 @@ mod tests {
         drop(open(dir.path()));
         {
             // What schema 7 wrote: these six as typed redb tables.
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("schema_version", 7u32.to_be_bytes().as_slice())
-                .unwrap();
-            for name in [
-                PEER_REACH.name(),
-                CELLINDEX_USERID.name(),
-                USERID_CELL.name(),
-                EXPIRY_USERID_CELL.name(),
-                PSEUDONYM_MS_N_BEHAVIOUR.name(),
-                MS_PSEUDONYM_N_BEHAVIOUR.name(),
-            ] {
-                tx.delete_table(kv::redb_def(name)).unwrap();
-            }
-            let mut reach = tx.open_table(PEER_REACH_V7).unwrap();
-            reach.insert("b.test", (1, 2, 3, "connect")).unwrap();
-            reach.insert("a.test", (4, 0, 0, "")).unwrap();
-            drop(reach);
-            let cell = [9u8; 32];
-            let mut idx = tx.open_table(CELLINDEX_USERID_V7).unwrap();
-            idx.insert((&cell, 5), 77).unwrap();
-            drop(idx);
-            let mut last = tx.open_table(USERID_CELL_V7).unwrap();
-            last.insert(5, b"record".as_slice()).unwrap();
-            drop(last);
-            let mut exp = tx.open_table(EXPIRY_USERID_CELL_V7).unwrap();
-            exp.insert((77, 5), ()).unwrap();
-            drop(exp);
-            let mut by_user = tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR_V7).unwrap();
-            by_user.insert((3, 1_000, 1), b"sealed".as_slice()).unwrap();
-            drop(by_user);
-            let mut by_time = tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR_V7).unwrap();
-            by_time.insert((1_000, 3, 1), ()).unwrap();
-            drop(by_time);
-            tx.commit().unwrap();
+            as_schema(&path, 7, |tx| {
+                for name in [
+                    PEER_REACH.name(),
+                    CELLINDEX_USERID.name(),
+                    USERID_CELL.name(),
+                    EXPIRY_USERID_CELL.name(),
+                    PSEUDONYM_MS_N_BEHAVIOUR.name(),
+                    MS_PSEUDONYM_N_BEHAVIOUR.name(),
+                ] {
+                    tx.delete_table(kv::redb_def(name)).unwrap();
+                }
+                let mut reach = tx.open_table(PEER_REACH_V7).unwrap();
+                reach.insert("b.test", (1, 2, 3, "connect")).unwrap();
+                reach.insert("a.test", (4, 0, 0, "")).unwrap();
+                drop(reach);
+                let cell = [9u8; 32];
+                let mut idx = tx.open_table(CELLINDEX_USERID_V7).unwrap();
+                idx.insert((&cell, 5), 77).unwrap();
+                drop(idx);
+                let mut last = tx.open_table(USERID_CELL_V7).unwrap();
+                last.insert(5, b"record".as_slice()).unwrap();
+                drop(last);
+                let mut exp = tx.open_table(EXPIRY_USERID_CELL_V7).unwrap();
+                exp.insert((77, 5), ()).unwrap();
+                drop(exp);
+                let mut by_user = tx.open_table(PSEUDONYM_MS_N_BEHAVIOUR_V7).unwrap();
+                by_user.insert((3, 1_000, 1), b"sealed".as_slice()).unwrap();
+                drop(by_user);
+                let mut by_time = tx.open_table(MS_PSEUDONYM_N_BEHAVIOUR_V7).unwrap();
+                by_time.insert((1_000, 3, 1), ()).unwrap();
+                drop(by_time);
+            });
         }
         let s = open(dir.path());
         assert_eq!(
@@ -1036,32 +1029,27 @@ mod tests {
         drop(open(dir.path()));
         {
             // What schema 8 wrote: queue rows and no count table.
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("schema_version", 8u32.to_be_bytes().as_slice())
-                .unwrap();
-            tx.delete_table(kv::redb_def(DEST_OUTBOUNDCOUNT.name()))
-                .unwrap();
-            tx.delete_table(kv::redb_def(USERID_PHONEINDEX.name()))
-                .unwrap();
-            tx.open_table(PHONEINDEX_USERID)
-                .unwrap()
-                .insert(&[7u8; 32], 70)
-                .unwrap();
-            tx.delete_table(kv::redb_def(USERID_REMOTEINDEX.name()))
-                .unwrap();
-            tx.open_table(REMOTEINDEX_USERID)
-                .unwrap()
-                .insert(&[8u8; 32], REMOTE_USER_BIT | 80)
-                .unwrap();
-            let mut q = tx.open_table(DEST_SEQ_OUTBOUND).unwrap();
-            for (dest, n) in [("b.test", 1), ("a.test", 2), ("b.test", 3), ("b.test", 4)] {
-                q.insert((dest, n), b"row".as_slice()).unwrap();
-            }
-            drop(q);
-            tx.commit().unwrap();
+            as_schema(&path, 8, |tx| {
+                tx.delete_table(kv::redb_def(DEST_OUTBOUNDCOUNT.name()))
+                    .unwrap();
+                tx.delete_table(kv::redb_def(USERID_PHONEINDEX.name()))
+                    .unwrap();
+                tx.open_table(PHONEINDEX_USERID)
+                    .unwrap()
+                    .insert(&[7u8; 32], 70)
+                    .unwrap();
+                tx.delete_table(kv::redb_def(USERID_REMOTEINDEX.name()))
+                    .unwrap();
+                tx.open_table(REMOTEINDEX_USERID)
+                    .unwrap()
+                    .insert(&[8u8; 32], REMOTE_USER_BIT | 80)
+                    .unwrap();
+                let mut q = tx.open_table(DEST_SEQ_OUTBOUND).unwrap();
+                for (dest, n) in [("b.test", 1), ("a.test", 2), ("b.test", 3), ("b.test", 4)] {
+                    q.insert((dest, n), b"row".as_slice()).unwrap();
+                }
+                drop(q);
+            });
         }
         let s = open(dir.path());
         assert_eq!(

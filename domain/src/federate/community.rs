@@ -357,6 +357,34 @@ impl CommunityClient {
         Ok(serde_json::from_value(v).map_err(|e| bad(e.to_string()))?)
     }
 
+    /// [`CommunityClient::call`] for a write answered with a post: the post as shown here.
+    async fn post_call(
+        &self,
+        user: u64,
+        (id, host): (&str, &str),
+        c: CommunityContent,
+    ) -> Result<PostView, CallError> {
+        let p: WirePost = self.call(user, host, c).await?;
+        Ok(p.view(&format!("{id}@{host}"), host)?)
+    }
+
+    /// [`CommunityClient::call`] for a write answered with a comment.
+    async fn comment_call(
+        &self,
+        user: u64,
+        host: &str,
+        c: CommunityContent,
+    ) -> Result<CommentView, CallError> {
+        let c: WireComment = self.call(user, host, c).await?;
+        Ok(c.view(host)?)
+    }
+
+    /// [`CommunityClient::call`] for a write answered with `{}`.
+    async fn done_call(&self, user: u64, host: &str, c: CommunityContent) -> Result<(), CallError> {
+        let _: WireDone = self.call(user, host, c).await?;
+        Ok(())
+    }
+
     /// Sends one envelope to the host and returns its answer, sending the same envelope again
     /// after each of [`RETRY_WAITS`] while no answer comes (the host answers a repeat as the
     /// same call). An answer is never sent again, whatever its status.
@@ -425,8 +453,7 @@ impl CommunityClient {
             user: address,
             community: id.to_string(),
         };
-        let _: WireDone = self.call(user, host, c).await?;
-        Ok(())
+        self.done_call(user, host, c).await
     }
 
     pub async fn feed(
@@ -466,8 +493,7 @@ impl CommunityClient {
             text,
             visibility,
         };
-        let p: WirePost = self.call(user, host, c).await?;
-        Ok(p.view(&format!("{id}@{host}"), host)?)
+        self.post_call(user, (id, host), c).await
     }
 
     pub async fn comments(
@@ -511,8 +537,7 @@ impl CommunityClient {
             text,
             parent,
         };
-        let c: WireComment = self.call(user, host, c).await?;
-        Ok(c.view(host)?)
+        self.comment_call(user, host, c).await
     }
 
     pub async fn favourite(
@@ -529,8 +554,7 @@ impl CommunityClient {
             post,
             on,
         };
-        let _: WireDone = self.call(user, host, c).await?;
-        Ok(())
+        self.done_call(user, host, c).await
     }
 
     /// The author's new text (and visibility, when given) for their post; the post as it is.
@@ -551,8 +575,7 @@ impl CommunityClient {
             text,
             visibility,
         };
-        let p: WirePost = self.call(user, host, c).await?;
-        Ok(p.view(&format!("{id}@{host}"), host)?)
+        self.post_call(user, (id, host), c).await
     }
 
     pub async fn delete_post(
@@ -567,8 +590,7 @@ impl CommunityClient {
             community: id.to_string(),
             post,
         };
-        let _: WireDone = self.call(user, host, c).await?;
-        Ok(())
+        self.done_call(user, host, c).await
     }
 
     /// The author's new text for their comment; the comment as it is.
@@ -587,8 +609,7 @@ impl CommunityClient {
             comment,
             text,
         };
-        let c: WireComment = self.call(user, host, c).await?;
-        Ok(c.view(host)?)
+        self.comment_call(user, host, c).await
     }
 
     pub async fn delete_comment(
@@ -604,8 +625,7 @@ impl CommunityClient {
             post,
             comment,
         };
-        let _: WireDone = self.call(user, host, c).await?;
-        Ok(())
+        self.done_call(user, host, c).await
     }
 }
 
