@@ -17,8 +17,8 @@ use super::json::{self, Body, no_content, read_json, reply};
 use super::query::{Params, Whole, read};
 use domain::accounts::Session;
 use domain::community::{
-    CommentView, Communities, CommunityError, CommunityView, LogView, MemberView, NewPost,
-    PostChange, PostMedia, PostView, SettingsChange,
+    CommentView, Communities, CommunityError, CommunityView, FeedCursor, LogView, MemberView,
+    NewPost, PostChange, PostMedia, PostView, SettingsChange,
 };
 use domain::messaging::MediaKind;
 
@@ -261,6 +261,28 @@ impl Params for PageQuery {
     }
 }
 
+// A feed cursor fits in a request target with the path around it.
+const _: () = assert!(domain::community::MAX_CURSOR_LEN + 64 < crate::MAX_URI_BYTES);
+
+/// A page of my feed: `?cursor=C&limit=N` across nodes, or `?before=N&limit=N` of this node's
+/// communities only.
+#[derive(Debug, Deserialize)]
+pub struct FeedQuery {
+    before: Option<Whole<1>>,
+    cursor: Option<String>,
+    limit: Limit,
+}
+
+impl Params for FeedQuery {
+    fn expects(name: &str) -> &'static str {
+        match name {
+            "limit" => LIMIT_REASON,
+            "cursor" => "must be the cursor of an earlier page",
+            _ => "must be a post number",
+        }
+    }
+}
+
 /// A page of comments, oldest first: `?after=N&limit=N`.
 #[derive(Debug, Deserialize)]
 pub struct CommentsQuery {
@@ -369,10 +391,33 @@ pub async fn route(
             ))
         }
         Op::MyFeed => {
-            let q: PageQuery = read(query)?;
+            let q: FeedQuery = read(query)?;
             let n = limit(q.limit);
-            let posts = c.my_feed(user, q.before.map(|w| w.0), n as usize).await?;
-            Ok(reply(StatusCode::OK, &page(&posts, n)))
+            if let Some(before) = q.before {
+                if q.cursor.is_some() {
+                    return Err(ApiError::invalid(
+                        "cursor",
+                        "goes without `before`: one pages across nodes, the other this node only",
+                    ));
+                }
+                let posts = c.my_feed(user, Some(before.0), n as usize).await?;
+                return Ok(reply(StatusCode::OK, &page(&posts, n)));
+            }
+            let cursor = match q.cursor.as_deref() {
+                None => None,
+                Some(s) => Some(FeedCursor::parse(s).ok_or_else(|| {
+                    ApiError::invalid("cursor", "must be the cursor of an earlier page")
+                })?),
+            };
+            let (posts, next) = c.my_feed_across(user, cursor, n as usize).await?;
+            // `next` pages this node's posts only: given while no post of another node is in.
+            let local = posts.iter().all(|p| !p.community.contains('@'));
+            let mut v = page(&posts, n);
+            if !local {
+                v["next"] = Value::Null;
+            }
+            v["cursor"] = next.map(|c| c.encode()).into();
+            Ok(reply(StatusCode::OK, &v))
         }
         Op::Favourites => {
             let q: PageQuery = read(query)?;

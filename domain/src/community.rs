@@ -15,6 +15,10 @@
 //! user is known by a remote id whose shadow data key seals what they write, so every rule
 //! here (bans, moderation, visibility) applies to them as to a local user.
 
+mod merged_feed;
+
+pub use merged_feed::{FeedCursor, MAX_CURSOR_LEN};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

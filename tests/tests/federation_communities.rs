@@ -3,9 +3,12 @@
 //! through the host, under the residency rule; the host's bans apply to them, and their
 //! erasure removes what they wrote there.
 
+use std::sync::Arc;
+
 use http::StatusCode;
 use node::AdminRequest;
 use serde_json::{Value, json};
+use tests::node::{ManualClock, Millis};
 use tests::{Client, eventually, federation, phone};
 
 fn body(r: &tests::Reply) -> String {
@@ -601,4 +604,109 @@ async fn a_remote_member_edits_and_deletes_their_own_posts_and_comments_through_
         .call("DELETE", &at(&anns.to_string()), Some(&bob), None)
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", body(&r));
+}
+
+/// (community, text) of each post of a page of `t`'s feed, and the page's `next` and `cursor`.
+async fn my_feed_page(c: &Client, t: &str, query: &str) -> (Vec<(String, String)>, Value, Value) {
+    let r = c
+        .get(&format!("/api/v1/communities/feed?limit=2{query}"), Some(t))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let v = r.json();
+    let posts = v["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["community"].as_str().unwrap().to_string(),
+                p["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (posts, v["next"].clone(), v["cursor"].clone())
+}
+
+#[tokio::test]
+async fn my_feed_merges_the_posts_of_partner_nodes_communities_newest_first_page_by_page() {
+    let clock = Arc::new(ManualClock::new(Millis(tests::now_ms())));
+    let nodes = tests::federation_on(
+        &[("a.test", "CN"), ("b.test", "CN")],
+        &[],
+        "",
+        "",
+        clock.clone(),
+    )
+    .await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let there = community(&a, &ann, "那边", "public").await;
+    let remote = format!("{there}@a.test");
+    let here = community(&b, &bob, "这边", "public").await;
+    assert_eq!(join(&b, &bob, &remote).await.status, StatusCode::OK);
+    // Alternating, a second apart: here 1, there 2, there 3, here 4, there 5.
+    for (on, text) in [
+        ("here", "一"),
+        ("there", "二"),
+        ("there", "三"),
+        ("here", "四"),
+        ("there", "五"),
+    ] {
+        clock.advance_ms(1_000);
+        let r = match on {
+            "here" => post(&b, &bob, &here, text).await,
+            _ => post(&a, &ann, &there, text).await,
+        };
+        assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    }
+    let p = |c: &str, t: &str| (c.to_string(), t.to_string());
+    let (first, next, cursor) = my_feed_page(&b, &bob, "").await;
+    assert_eq!(first, [p(&remote, "五"), p(&here, "四")]);
+    assert_eq!(
+        next,
+        Value::Null,
+        "a partner node's post is in: only the cursor pages"
+    );
+    let cursor = cursor.as_str().unwrap().to_string();
+    let q = |c: &str| format!("&cursor={}", c.replace(':', "%3A"));
+    let (second, _, cursor) = my_feed_page(&b, &bob, &q(&cursor)).await;
+    assert_eq!(second, [p(&remote, "三"), p(&remote, "二")]);
+    let (third, _, cursor) = my_feed_page(&b, &bob, &q(cursor.as_str().unwrap())).await;
+    assert_eq!(third, [p(&here, "一")]);
+    assert_eq!(cursor, Value::Null, "the end");
+
+    // `before` pages this node's posts only, as it did.
+    let r = b
+        .get("/api/v1/communities/feed?before=999999&limit=5", Some(&bob))
+        .await;
+    let v = r.json();
+    let texts: Vec<&str> = v["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["四", "一"]);
+    assert!(v.get("cursor").is_none(), "{}", body(&r));
+    // A cursor is the server's own, and goes without `before`.
+    for bad in [
+        "&cursor=l%3A0",
+        "&cursor=nonsense",
+        "&before=5&cursor=l%3At",
+    ] {
+        let r = b
+            .get(
+                &format!("/api/v1/communities/feed?limit=2{bad}"),
+                Some(&bob),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            body(&r)
+        );
+    }
+    drop(cursor);
 }

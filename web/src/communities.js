@@ -190,6 +190,10 @@ function Suggested() {
   </section>`;
 }
 
+/** A post's key: its community and number (posts of different nodes share numbers). */
+const keyOf = (/** @type {any} */ p) => p.community + '/' + p.id;
+const same = (/** @type {any} */ a, /** @type {any} */ b) => keyOf(a) === keyOf(b);
+
 /**
  * A page of posts from `path` (the feed across mine, one community's, or favourites), with
  * "more". `live` says which community events it follows: one community's id, `'*'` for all of
@@ -199,14 +203,16 @@ function Suggested() {
  */
 function Feed({ store, path, title, empty, role = null, live = null }) {
   const [posts, setPosts] = useState(/** @type {any[]|null} */ (null));
-  const [next, setNext] = useState(/** @type {number|null} */ (null));
+  // The query of the next page: `cursor=…` across nodes (my feed), else `before=N`.
+  const [next, setNext] = useState(/** @type {string|null} */ (null));
   const [error, setError] = useState(/** @type {any} */ (null));
   const seen = useRef(store.communitySeen);
-  const load = async (before) => {
+  const load = async (more) => {
     try {
-      const r = await api.call('GET', path + (before ? (path.includes('?') ? '&' : '?') + 'before=' + before : ''));
-      setPosts((p) => (before ? [...(p || []), ...r.posts] : r.posts));
-      setNext(r.next);
+      const r = await api.call('GET', path + (more ? (path.includes('?') ? '&' : '?') + more : ''));
+      setPosts((p) => (more ? [...(p || []), ...r.posts.filter((x) => !(p || []).some((y) => same(x, y)))] : r.posts));
+      if (r.cursor !== undefined) setNext(r.cursor ? 'cursor=' + encodeURIComponent(r.cursor) : null);
+      else setNext(r.next ? 'before=' + r.next : null);
     } catch (err) {
       setError(err);
     }
@@ -215,10 +221,7 @@ function Feed({ store, path, title, empty, role = null, live = null }) {
   const merge = async () => {
     try {
       const r = await api.call('GET', path);
-      setPosts((list) => {
-        const have = new Set((list || []).map((x) => x.id));
-        return [...r.posts.filter((x) => !have.has(x.id)), ...(list || [])];
-      });
+      setPosts((list) => [...r.posts.filter((x) => !(list || []).some((y) => same(x, y))), ...(list || [])]);
     } catch (err) {
       setError(err);
     }
@@ -226,7 +229,7 @@ function Feed({ store, path, title, empty, role = null, live = null }) {
   const refresh = async (community, id) => {
     try {
       const p = await api.call('GET', `/api/v1/communities/${community}/posts/${id}`);
-      setPosts((list) => (list || []).map((x) => (x.id === p.id ? { ...x, comments: p.comments } : x)));
+      setPosts((list) => (list || []).map((x) => (same(x, p) ? { ...x, comments: p.comments } : x)));
     } catch {
       // Gone or no longer visible: the next load shows it as it is.
     }
@@ -239,21 +242,21 @@ function Feed({ store, path, title, empty, role = null, live = null }) {
     seen.current = store.communitySeen;
     if (!live || !posts) return;
     const mine = fresh.filter((e) => live === '*' || e.community === live);
-    const shown = new Set(posts.map((x) => x.id));
-    if (mine.some((e) => e.comment === null && !shown.has(e.post))) merge();
-    const commented = new Set(mine.filter((e) => e.comment !== null && shown.has(e.post)).map((e) => e.community + '/' + e.post));
+    const shown = new Set(posts.map(keyOf));
+    if (mine.some((e) => e.comment === null && !shown.has(e.community + '/' + e.post))) merge();
+    const commented = new Set(mine.filter((e) => e.comment !== null && shown.has(e.community + '/' + e.post)).map((e) => e.community + '/' + e.post));
     for (const k of commented) {
       const [community, id] = k.split('/');
       refresh(community, Number(id));
     }
   }, [store.communitySeen]);
-  const replace = (p) => setPosts((list) => (list || []).map((x) => (x.id === p.id ? p : x)));
-  const remove = (p) => setPosts((list) => (list || []).filter((x) => x.id !== p.id));
+  const replace = (p) => setPosts((list) => (list || []).map((x) => (same(x, p) ? p : x)));
+  const remove = (p) => setPosts((list) => (list || []).filter((x) => !same(x, p)));
   return html`<section aria-label=${title}>
     ${title && html`<h2>${title}</h2>`}
     <${Alert} error=${error} />
     ${posts && posts.length === 0 && html`<p class="empty">${empty}</p>`}
-    <ul class="post-list">${(posts || []).map((p) => html`<li key=${p.id}><${Post} store=${store} post=${p} role=${role} onChange=${replace} onRemove=${remove} /></li>`)}</ul>
+    <ul class="post-list">${(posts || []).map((p) => html`<li key=${keyOf(p)}><${Post} store=${store} post=${p} role=${role} onChange=${replace} onRemove=${remove} /></li>`)}</ul>
     ${next && html`<button type="button" onClick=${() => load(next)}>${t('community.more')}</button>`}
   </section>`;
 }

@@ -348,6 +348,14 @@ test('a community of the other node is opened by its address, joined and posted 
   await A.page.getByText(`${b.handle}@beta.test`).first().waitFor();
   await A.page.screenshot({ path: join(shots, 'federation-community-alpha.png'), fullPage: true });
   await B.page.screenshot({ path: join(shots, 'federation-community-beta.png'), fullPage: true });
+  // Gu's feed holds it among the posts of his communities, the remote one's included.
+  await B.page.goto(beta.url + '/#/communities/feed');
+  await B.page.getByRole('heading', { name: 'My feed' }).waitFor();
+  await B.page.getByText('长江边的早晨，有雾').waitFor({ timeout: 30000 });
+  assert.deepEqual(await axe(B.page), []);
+  await B.page.screenshot({ path: join(shots, 'federation-feed-beta.png'), fullPage: true });
+  await B.page.goto(beta.url + '/#/communities/c/' + id + '@alpha.test');
+  await B.page.getByRole('heading', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
   // Gu deletes the post: gone on alpha too.
   await B.page.getByRole('button', { name: 'Delete', exact: true }).click();
   await B.page.getByText('长江边的早晨，有雾').waitFor({ state: 'detached', timeout: 30000 });
