@@ -298,25 +298,31 @@ enum Checked<T> {
 }
 
 impl Search {
-    /// The paging the three scopes share: rounds of one index page after the cursor (`round`:
-    /// at most `want` hits, each checked in the store) until `limit` items are found, the
-    /// index has no more, or [`ROUNDS`] rounds ran (then the next page goes on from there).
-    /// What a round found gone leaves the index (`forget`).
+    /// The paging the three scopes share: what `user` may see (`view`, once the index has
+    /// caught up with it), then rounds of one index page after the cursor (`round`: at most
+    /// `want` hits, each checked in the store) until `limit` items are found, the index has no
+    /// more, or [`ROUNDS`] rounds ran (then the next page goes on from there). What a round
+    /// found gone leaves the index (`forget`). Each round is handed its own handles to the view
+    /// and the query (a future borrowing the closure could not be `Send`).
     async fn social_page<T, R>(
         &self,
+        (user, q): (u64, &Query),
         limit: usize,
         mut after: Option<Cursor>,
-        mut round: impl FnMut(Option<Cursor>, usize) -> R,
+        mut round: impl FnMut(Arc<SocialView>, Arc<Query>, Option<Cursor>, usize) -> R,
         forget: fn(&mut Social, u64),
     ) -> Result<Page<T>, SearchError>
     where
         R: Future<Output = Result<Vec<(Cursor, Checked<T>)>, SearchError>>,
     {
+        let view = Arc::new(self.inner.store.social_view(user).await?);
+        self.caught_up(view.head).await;
+        let q = Arc::new(q.clone());
         let mut items = Vec::new();
         let mut next = None;
         for rounds in 1..=ROUNDS {
             let want = limit - items.len() + 1;
-            let hits = round(after, want).await?;
+            let hits = round(view.clone(), q.clone(), after, want).await?;
             let exhausted = hits.len() < want;
             let mut dead = Vec::new();
             for (cursor, checked) in hits {
@@ -388,12 +394,7 @@ impl Search {
         after: Option<Cursor>,
         limit: usize,
     ) -> Result<Page<CommunityHit>, SearchError> {
-        let view = Arc::new(self.inner.store.social_view(user).await?);
-        self.caught_up(view.head).await;
-        let q = Arc::new(q.clone());
-        // Each round owns its handles (a future borrowing the closure could not be `Send`).
-        let round = |after, want| {
-            let (view, q) = (view.clone(), q.clone());
+        let round = |view: Arc<SocialView>, q: Arc<Query>, after, want| {
             async move {
                 let (v, qq) = (view.clone(), q.clone());
                 let hits = self
@@ -435,7 +436,7 @@ impl Search {
                 Ok(out)
             }
         };
-        self.social_page(limit, after, round, Social::drop_community)
+        self.social_page((user, q), limit, after, round, Social::drop_community)
             .await
     }
 
@@ -447,64 +448,52 @@ impl Search {
         after: Option<Cursor>,
         limit: usize,
     ) -> Result<Page<PostHit>, SearchError> {
-        let view = Arc::new(self.inner.store.social_view(user).await?);
-        self.caught_up(view.head).await;
-        let q = Arc::new(q.clone());
-        // Each round owns its handles (a future borrowing the closure could not be `Send`).
-        let round = |after, want| {
-            let (view, q) = (view.clone(), q.clone());
-            async move {
-                let (v, qq) = (view.clone(), q.clone());
-                let (hits, names) = self
-                    .read_social(move |s| {
-                        let hits =
-                            s.posts
-                                .search(&qq, |_, p, _| s.post_visible(&v, user, p), after, want);
-                        let names: HashMap<u64, String> = hits
-                            .iter()
-                            .filter_map(|h| {
-                                Some((h.conv, s.community_meta.get(&h.conv)?.name.clone()))
-                            })
-                            .collect();
-                        (hits, names)
-                    })
-                    .await?;
-                let seen = self
-                    .inner
-                    .store
-                    .posts_seen_by(user, hits.iter().map(|h| h.seq).collect())
-                    .await?;
-                let keys = self.authors(hits.iter().map(|h| h.author)).await?;
-                let mut out = Vec::with_capacity(hits.len());
-                for (hit, seen) in hits.iter().zip(seen) {
-                    let checked = match seen {
-                        Seen::Gone => Checked::Dead(hit.seq),
-                        Seen::Hidden => Checked::Skip,
-                        Seen::Shown(post) => self.reopen(
-                            &q,
-                            &keys,
-                            (post.author, hit.seq, "post"),
-                            |key| post_text(key, &post),
-                            |author, snippet, spans| PostHit {
-                                community: community_id(post.community),
-                                community_name: names
-                                    .get(&post.community)
-                                    .cloned()
-                                    .unwrap_or_default(),
-                                post: post.id,
-                                author,
-                                created: post.created,
-                                snippet,
-                                spans,
-                            },
-                        )?,
-                    };
-                    out.push((cursor_of(hit), checked));
-                }
-                Ok(out)
+        let round = |view: Arc<SocialView>, q: Arc<Query>, after, want| async move {
+            let (v, qq) = (view.clone(), q.clone());
+            let (hits, names) = self
+                .read_social(move |s| {
+                    let hits =
+                        s.posts
+                            .search(&qq, |_, p, _| s.post_visible(&v, user, p), after, want);
+                    let names: HashMap<u64, String> = hits
+                        .iter()
+                        .filter_map(|h| Some((h.conv, s.community_meta.get(&h.conv)?.name.clone())))
+                        .collect();
+                    (hits, names)
+                })
+                .await?;
+            let seen = self
+                .inner
+                .store
+                .posts_seen_by(user, hits.iter().map(|h| h.seq).collect())
+                .await?;
+            let keys = self.authors(hits.iter().map(|h| h.author)).await?;
+            let mut out = Vec::with_capacity(hits.len());
+            for (hit, seen) in hits.iter().zip(seen) {
+                let checked = match seen {
+                    Seen::Gone => Checked::Dead(hit.seq),
+                    Seen::Hidden => Checked::Skip,
+                    Seen::Shown(post) => self.reopen(
+                        &q,
+                        &keys,
+                        (post.author, hit.seq, "post"),
+                        |key| post_text(key, &post),
+                        |author, snippet, spans| PostHit {
+                            community: community_id(post.community),
+                            community_name: names.get(&post.community).cloned().unwrap_or_default(),
+                            post: post.id,
+                            author,
+                            created: post.created,
+                            snippet,
+                            spans,
+                        },
+                    )?,
+                };
+                out.push((cursor_of(hit), checked));
             }
+            Ok(out)
         };
-        self.social_page(limit, after, round, Social::drop_post)
+        self.social_page((user, q), limit, after, round, Social::drop_post)
             .await
     }
 
@@ -517,84 +506,71 @@ impl Search {
         after: Option<Cursor>,
         limit: usize,
     ) -> Result<Page<CommentHit>, SearchError> {
-        let view = Arc::new(self.inner.store.social_view(user).await?);
-        self.caught_up(view.head).await;
-        let q = Arc::new(q.clone());
-        // Each round owns its handles (a future borrowing the closure could not be `Send`).
-        let round = |after, want| {
-            let (view, q) = (view.clone(), q.clone());
-            async move {
-                let (v, qq) = (view.clone(), q.clone());
-                let (hits, names) = self
-                    .read_social(move |s| {
-                        let hits = s.comments.search(
-                            &qq,
-                            |p, _, _| s.post_visible(&v, user, p),
-                            after,
-                            want,
-                        );
-                        let names: HashMap<u64, String> = hits
-                            .iter()
-                            .filter_map(|h| {
-                                let c = s.post_meta.get(&h.conv)?.community;
-                                Some((c, s.community_meta.get(&c)?.name.clone()))
-                            })
-                            .collect();
-                        (hits, names)
-                    })
-                    .await?;
-                let seen = self
-                    .inner
-                    .store
-                    .posts_seen_by(user, hits.iter().map(|h| h.conv).collect())
-                    .await?;
-                let records = self
-                    .inner
-                    .store
-                    .comments_at(hits.iter().map(|h| (h.conv, h.seq)).collect())
-                    .await?;
-                let keys = self.authors(hits.iter().map(|h| h.author)).await?;
-                let mut out = Vec::with_capacity(hits.len());
-                for ((hit, seen), rec) in hits.iter().zip(seen).zip(records) {
-                    let post = match seen {
-                        Seen::Gone => {
-                            out.push((cursor_of(hit), Checked::Dead(hit.seq)));
-                            continue;
-                        }
-                        Seen::Hidden => {
-                            out.push((cursor_of(hit), Checked::Skip));
-                            continue;
-                        }
-                        Seen::Shown(p) => p,
-                    };
-                    let checked = match rec.filter(|c| c.author == hit.author) {
-                        None => Checked::Dead(hit.seq),
-                        Some(c) => self.reopen(
-                            &q,
-                            &keys,
-                            (c.author, hit.seq, "comment"),
-                            |key| comment_text(key, &c),
-                            |author, snippet, spans| CommentHit {
-                                community: community_id(post.community),
-                                community_name: names
-                                    .get(&post.community)
-                                    .cloned()
-                                    .unwrap_or_default(),
-                                post: post.id,
-                                comment: c.id,
-                                author,
-                                created: c.created,
-                                snippet,
-                                spans,
-                            },
-                        )?,
-                    };
-                    out.push((cursor_of(hit), checked));
-                }
-                Ok(out)
+        let round = |view: Arc<SocialView>, q: Arc<Query>, after, want| async move {
+            let (v, qq) = (view.clone(), q.clone());
+            let (hits, names) = self
+                .read_social(move |s| {
+                    let hits =
+                        s.comments
+                            .search(&qq, |p, _, _| s.post_visible(&v, user, p), after, want);
+                    let names: HashMap<u64, String> = hits
+                        .iter()
+                        .filter_map(|h| {
+                            let c = s.post_meta.get(&h.conv)?.community;
+                            Some((c, s.community_meta.get(&c)?.name.clone()))
+                        })
+                        .collect();
+                    (hits, names)
+                })
+                .await?;
+            let seen = self
+                .inner
+                .store
+                .posts_seen_by(user, hits.iter().map(|h| h.conv).collect())
+                .await?;
+            let records = self
+                .inner
+                .store
+                .comments_at(hits.iter().map(|h| (h.conv, h.seq)).collect())
+                .await?;
+            let keys = self.authors(hits.iter().map(|h| h.author)).await?;
+            let mut out = Vec::with_capacity(hits.len());
+            for ((hit, seen), rec) in hits.iter().zip(seen).zip(records) {
+                let post = match seen {
+                    Seen::Gone => {
+                        out.push((cursor_of(hit), Checked::Dead(hit.seq)));
+                        continue;
+                    }
+                    Seen::Hidden => {
+                        out.push((cursor_of(hit), Checked::Skip));
+                        continue;
+                    }
+                    Seen::Shown(p) => p,
+                };
+                let checked = match rec.filter(|c| c.author == hit.author) {
+                    None => Checked::Dead(hit.seq),
+                    Some(c) => self.reopen(
+                        &q,
+                        &keys,
+                        (c.author, hit.seq, "comment"),
+                        |key| comment_text(key, &c),
+                        |author, snippet, spans| CommentHit {
+                            community: community_id(post.community),
+                            community_name: names.get(&post.community).cloned().unwrap_or_default(),
+                            post: post.id,
+                            comment: c.id,
+                            author,
+                            created: c.created,
+                            snippet,
+                            spans,
+                        },
+                    )?,
+                };
+                out.push((cursor_of(hit), checked));
             }
+            Ok(out)
         };
-        self.social_page(limit, after, round, Social::drop_comment)
+        self.social_page((user, q), limit, after, round, Social::drop_comment)
             .await
     }
 }
