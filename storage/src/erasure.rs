@@ -826,6 +826,15 @@ mod tests {
         assert_eq!(store.mark_read(2, 9, 3).await.unwrap(), Some(3));
         use crate::sentlog::tests::sends_of;
         assert_eq!(sends_of(&store, 1).await, 2, "their txn ids are recorded");
+        for user in [1, 2] {
+            let at = "00000000000000ab@b.test".to_string();
+            assert!(
+                store
+                    .note_remote_community(user, at, "读书会".into(), Millis(2))
+                    .await
+                    .unwrap()
+            );
+        }
         let rec = scheduled();
         assert!(store.schedule_erasure(1, rec, audit(), None).await.unwrap());
         assert_eq!(
@@ -888,6 +897,11 @@ mod tests {
         }
         assert!(store.account(1).await.unwrap().is_none());
         assert!(store.user_by_handle("gone".into()).await.unwrap().is_none());
+        assert!(
+            store.remote_communities(1).await.unwrap().is_empty(),
+            "their communities of other nodes are forgotten here"
+        );
+        assert_eq!(store.remote_communities(2).await.unwrap().len(), 1);
         assert_eq!(
             store
                 .erased_user(store.handles().index("gone"))
