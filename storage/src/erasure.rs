@@ -524,15 +524,7 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
     }
     remove_user_range!(tx, USERID_POS_EVENT, (user, 0), (user, u64::MAX));
     super::friends::erase_friend_rows(tx, user)?;
-    let requests: Vec<u64> = tx
-        .open_table(USERID_REQUESTID)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for id in requests {
-        tx.open_table(REQUESTID_REQUEST)?.remove(id)?;
-        tx.open_table(USERID_REQUESTID)?.remove((user, id))?;
-    }
+    super::requests::erase_requests(tx, user)?;
     remove_user_range!(
         tx,
         USERID_PEER_KIND_TRANSFER,
