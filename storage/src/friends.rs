@@ -307,53 +307,56 @@ pub fn direct_refused(tx: &impl kv::Read, a: u64, b: u64) -> Result<bool, StoreE
 }
 
 /// Erasure: every friendship, request, block, setting and count naming `user`, from both
-/// ends. Bounded by the user's own rows, which it reads and removes a page at a time;
-/// idempotent.
-pub fn erase_friend_rows(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
-    loop {
-        let friends = USERID_USERID_FRIEND.prefixed_page(tx, &user, None, PAGE)?;
-        for ((_, f), _) in &friends {
-            USERID_USERID_FRIEND.remove(tx, &(user, *f))?;
-            USERID_USERID_FRIEND.remove(tx, &(*f, user))?;
-        }
-        if friends.len() < PAGE {
-            break;
-        }
+/// ends — at most `budget` of the user's friendships, requests and blocks (taken from the
+/// budget), so a step's work is bounded; true when none is left, and a later call goes on
+/// where this one stopped. Idempotent.
+pub fn erase_friend_rows(
+    tx: &impl kv::Write,
+    user: u64,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    /// Takes a page of at most `budget` rows from `budget`; whether it was the last.
+    fn taken<T>(rows: &[T], budget: &mut usize) -> bool {
+        let last = rows.len() < *budget;
+        *budget -= rows.len();
+        last
     }
-    loop {
-        let requests = USERID_FRIENDREQID.prefixed_page(tx, &user, None, PAGE)?;
-        for ((_, id), _) in &requests {
-            remove_request(tx, *id)?;
-            // A request whose record is gone leaves no index row behind either.
-            USERID_FRIENDREQID.remove(tx, &(user, *id))?;
-        }
-        if requests.len() < PAGE {
-            break;
-        }
+    let friends = USERID_USERID_FRIEND.prefixed_page(tx, &user, None, *budget)?;
+    for ((_, f), _) in &friends {
+        USERID_USERID_FRIEND.remove(tx, &(user, *f))?;
+        USERID_USERID_FRIEND.remove(tx, &(*f, user))?;
     }
-    loop {
-        let blocked = USERID_USERID_BLOCK.prefixed_page(tx, &user, None, PAGE)?;
-        for ((_, b), _) in &blocked {
-            USERID_USERID_BLOCK.remove(tx, &(user, *b))?;
-            USERID_USERID_BLOCKEDBY.remove(tx, &(*b, user))?;
-        }
-        if blocked.len() < PAGE {
-            break;
-        }
+    if !taken(&friends, budget) {
+        return Ok(false);
     }
-    loop {
-        let blockers = USERID_USERID_BLOCKEDBY.prefixed_page(tx, &user, None, PAGE)?;
-        for ((_, b), _) in &blockers {
-            USERID_USERID_BLOCK.remove(tx, &(*b, user))?;
-            USERID_USERID_BLOCKEDBY.remove(tx, &(user, *b))?;
-        }
-        if blockers.len() < PAGE {
-            break;
-        }
+    let requests = USERID_FRIENDREQID.prefixed_page(tx, &user, None, *budget)?;
+    for ((_, id), _) in &requests {
+        remove_request(tx, *id)?;
+        // A request whose record is gone leaves no index row behind either.
+        USERID_FRIENDREQID.remove(tx, &(user, *id))?;
+    }
+    if !taken(&requests, budget) {
+        return Ok(false);
+    }
+    let blocked = USERID_USERID_BLOCK.prefixed_page(tx, &user, None, *budget)?;
+    for ((_, b), _) in &blocked {
+        USERID_USERID_BLOCK.remove(tx, &(user, *b))?;
+        USERID_USERID_BLOCKEDBY.remove(tx, &(*b, user))?;
+    }
+    if !taken(&blocked, budget) {
+        return Ok(false);
+    }
+    let blockers = USERID_USERID_BLOCKEDBY.prefixed_page(tx, &user, None, *budget)?;
+    for ((_, b), _) in &blockers {
+        USERID_USERID_BLOCK.remove(tx, &(*b, user))?;
+        USERID_USERID_BLOCKEDBY.remove(tx, &(user, *b))?;
+    }
+    if !taken(&blockers, budget) {
+        return Ok(false);
     }
     USERID_DIRECTMESSAGES.remove(tx, &user)?;
     USERID_FRIENDQUOTA.remove(tx, &user)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Removes a request and every index row of it.
@@ -789,9 +792,16 @@ mod tests {
         store.set_direct_messages(1, true).await.unwrap();
         assert!(store.are_friends(2, 1).await.unwrap());
 
-        for _ in 0..2 {
-            store.write(|tx| erase_friend_rows(tx, 1)).await.unwrap();
+        // Two rows a call: six rows name user 1, so a call stops with some left and the next
+        // goes on where it stopped; once done, another call changes nothing.
+        let step = || store.write(|tx| erase_friend_rows(tx, 1, &mut 2));
+        let mut calls = 1;
+        while !step().await.unwrap() {
+            calls += 1;
+            assert!(calls < 10, "each call goes on where the last stopped");
         }
+        assert!(calls >= 3, "bounded: {calls} calls");
+        assert!(step().await.unwrap(), "idempotent");
         assert!(!store.are_friends(2, 1).await.unwrap());
         assert!(store.friends_of(2).await.unwrap().is_empty());
         for other in [2, 3, 6] {

@@ -148,11 +148,13 @@ fn activity_in(
     Ok(Some(a))
 }
 
-/// Removes every read position of `user` (erasure), a page at a time: a user has one per
-/// conversation they read in.
-pub fn erase_reads(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
-    while USERID_CONVNO_READ.remove_prefixed(tx, &user, PAGE)? == PAGE {}
-    Ok(())
+/// Removes at most `budget` read positions of `user` (erasure), taking what it removed from
+/// the budget; true when none is left.
+pub fn erase_reads(tx: &impl kv::Write, user: u64, budget: &mut usize) -> Result<bool, StoreError> {
+    let n = USERID_CONVNO_READ.remove_prefixed(tx, &user, *budget)?;
+    let done = n < *budget;
+    *budget -= n;
+    Ok(done)
 }
 
 /// Removes `user`'s read position in conversation `no` (they left or were removed).

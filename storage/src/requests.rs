@@ -61,18 +61,21 @@ fn get_request(tx: &impl kv::Read, id: u64) -> Result<Option<RequestRecord>, Sto
         .transpose()
 }
 
-/// Removes every request of `user` (erasure), a page at a time.
-pub(crate) fn erase_requests(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
-    loop {
-        let ids = USERID_REQUESTID.prefixed_page(tx, &user, None, PAGE)?;
-        for ((_, id), ()) in &ids {
-            REQUESTID_REQUEST.remove(tx, id)?;
-            USERID_REQUESTID.remove(tx, &(user, *id))?;
-        }
-        if ids.len() < PAGE {
-            return Ok(());
-        }
+/// Removes at most `budget` requests of `user` (erasure), taking what it removed from the
+/// budget; true when none is left.
+pub(crate) fn erase_requests(
+    tx: &impl kv::Write,
+    user: u64,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    let ids = USERID_REQUESTID.prefixed_page(tx, &user, None, *budget)?;
+    for ((_, id), ()) in &ids {
+        REQUESTID_REQUEST.remove(tx, id)?;
+        USERID_REQUESTID.remove(tx, &(user, *id))?;
     }
+    let done = ids.len() < *budget;
+    *budget -= ids.len();
+    Ok(done)
 }
 
 impl Store {
