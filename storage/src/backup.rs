@@ -213,21 +213,16 @@ macro_rules! kinds {
         /// ever left out silently.
         fn kinds(schema: u32) -> Vec<Kind> {
             let mut kinds = vec![$(kind!($t)),*];
-            kinds.extend(if schema >= 8 { seam_kinds() } else { v7_kinds() });
+            kinds.extend(seam_kinds());
+            kinds.extend(moved_kinds().into_iter().map(|m| m.in_schema(schema)));
             kinds
         }
     };
 }
 
-/// The tables behind the key-value seam (`kv`): byte keys and values, copied as they are.
+/// The tables made behind the key-value seam (`kv`): byte keys and values, copied as they are.
 fn seam_kinds() -> Vec<Kind> {
     vec![
-        kind!(seam CELLINDEX_USERID),
-        kind!(seam USERID_CELL),
-        kind!(seam EXPIRY_USERID_CELL),
-        kind!(seam PEER_REACH),
-        kind!(seam PSEUDONYM_MS_N_BEHAVIOUR),
-        kind!(seam MS_PSEUDONYM_N_BEHAVIOUR),
         kind!(seam USERID_REMOTECOMMUNITY),
         // Schema 9's (an archive of schema 8 has none: the migration builds them).
         kind!(seam DEST_OUTBOUNDCOUNT),
@@ -237,16 +232,74 @@ fn seam_kinds() -> Vec<Kind> {
     ]
 }
 
-/// The same tables in an archive of schema 7 or older, where they were typed redb tables:
-/// restored as such, and moved behind the seam by the migration when the node opens the file.
-fn v7_kinds() -> Vec<Kind> {
+/// A table that was a typed redb table until schema `at` moved it behind the seam.
+struct Moved {
+    at: u32,
+    seam: Kind,
+    typed: Kind,
+}
+
+impl Moved {
+    /// How its rows are in an archive of `schema`: as the seam's bytes from `at` on; before,
+    /// as the typed table, restored as such and moved by the migration when the node opens
+    /// the file.
+    fn in_schema(self, schema: u32) -> Kind {
+        if schema >= self.at {
+            self.seam
+        } else {
+            self.typed
+        }
+    }
+}
+
+macro_rules! moved {
+    ($at:expr, $t:ident, $typed:ident) => {
+        Moved {
+            at: $at,
+            seam: kind!(seam $t),
+            typed: kind!($typed),
+        }
+    };
+}
+
+/// Every table moved behind the seam, with the schema that moved it.
+fn moved_kinds() -> Vec<Moved> {
     vec![
-        kind!(CELLINDEX_USERID_V7),
-        kind!(USERID_CELL_V7),
-        kind!(EXPIRY_USERID_CELL_V7),
-        kind!(PEER_REACH_V7),
-        kind!(PSEUDONYM_MS_N_BEHAVIOUR_V7),
-        kind!(MS_PSEUDONYM_N_BEHAVIOUR_V7),
+        // Schema 8 (`tables_move_behind_the_key_value_seam`).
+        moved!(8, CELLINDEX_USERID, CELLINDEX_USERID_V7),
+        moved!(8, USERID_CELL, USERID_CELL_V7),
+        moved!(8, EXPIRY_USERID_CELL, EXPIRY_USERID_CELL_V7),
+        moved!(8, PEER_REACH, PEER_REACH_V7),
+        moved!(8, PSEUDONYM_MS_N_BEHAVIOUR, PSEUDONYM_MS_N_BEHAVIOUR_V7),
+        moved!(8, MS_PSEUDONYM_N_BEHAVIOUR, MS_PSEUDONYM_N_BEHAVIOUR_V7),
+        // Schema 10 (`more_tables_move_behind_the_seam`).
+        moved!(10, REQUESTID_REQUEST, REQUESTID_REQUEST_V9),
+        moved!(10, USERID_REQUESTID, USERID_REQUESTID_V9),
+        moved!(10, FRIENDREQID_REQUEST, FRIENDREQID_REQUEST_V9),
+        moved!(10, USERID_FRIENDREQID, USERID_FRIENDREQID_V9),
+        moved!(10, USERPAIR_FRIENDREQID, USERPAIR_FRIENDREQID_V9),
+        moved!(10, MS_FRIENDREQID_CLOSED, MS_FRIENDREQID_CLOSED_V9),
+        moved!(10, USERID_USERID_FRIEND, USERID_USERID_FRIEND_V9),
+        moved!(10, USERID_USERID_BLOCK, USERID_USERID_BLOCK_V9),
+        moved!(10, USERID_USERID_BLOCKEDBY, USERID_USERID_BLOCKEDBY_V9),
+        moved!(10, USERID_DIRECTMESSAGES, USERID_DIRECTMESSAGES_V9),
+        moved!(10, USERID_FRIENDQUOTA, USERID_FRIENDQUOTA_V9),
+        moved!(10, USERID_CONVNO_READ, USERID_CONVNO_READ_V9),
+        moved!(10, INVITENO_INVITE, INVITENO_INVITE_V9),
+        moved!(10, INVITEHASH_INVITENO, INVITEHASH_INVITENO_V9),
+        moved!(10, USERID_INVITENO, USERID_INVITENO_V9),
+        moved!(10, USERID_JOINNO_JOIN, USERID_JOINNO_JOIN_V9),
+        moved!(10, REQUESTER_USERID_JOINNO, REQUESTER_USERID_JOINNO_V9),
+        moved!(
+            10,
+            ORIGIN_ENVID_COMMUNITYCALL,
+            ORIGIN_ENVID_COMMUNITYCALL_V9
+        ),
+        moved!(
+            10,
+            EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
+            EXPIRY_ORIGIN_ENVID_COMMUNITYCALL_V9
+        ),
     ]
 }
 
@@ -298,8 +351,6 @@ kinds!(
     HANDLEHASH_ERASED,
     USERID_LEGALHOLD,
     USERID_NOTE_ADMINNOTE,
-    REQUESTID_REQUEST,
-    USERID_REQUESTID,
     POLICYSEQ_VERSION,
     POLICYSEQ_NARROWING,
     USERID_POLICYSEQ_ACCEPTED,
@@ -307,17 +358,6 @@ kinds!(
     USERID_REALNAME,
     USERID_PUBLICPAGE,
     USERID_EXPORT,
-    // Friends (issue 22).
-    FRIENDREQID_REQUEST,
-    USERID_FRIENDREQID,
-    USERPAIR_FRIENDREQID,
-    MS_FRIENDREQID_CLOSED,
-    USERID_USERID_FRIEND,
-    USERID_USERID_BLOCK,
-    USERID_USERID_BLOCKEDBY,
-    USERID_DIRECTMESSAGES,
-    USERID_FRIENDQUOTA,
-    USERID_CONVNO_READ,
     // Communities (community helper).
     COMMUNITYNO_COMMUNITY,
     COMMUNITYNO_USERID_MEMBER,
@@ -353,17 +393,8 @@ kinds!(
     USERID_EDUINDEX,
     USERID_DISMISSED,
     DISMISSED_USERID,
-    INVITENO_INVITE,
-    INVITEHASH_INVITENO,
-    USERID_INVITENO,
-    USERID_JOINNO_JOIN,
-    REQUESTER_USERID_JOINNO,
     // Operations (issue 24).
     REMOTEID_ERASED,
-    // Behaviour log (issue 23).
-    // Calls to communities hosted here (issue 23).
-    ORIGIN_ENVID_COMMUNITYCALL,
-    EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
 );
 
 /// The tables an erasure ledger carries: local users' erasures, their handles' keyed hashes,
@@ -452,7 +483,10 @@ pub(super) fn write_archive(
     if tx.list_multimap_tables()?.next().is_some() {
         return Err(BackupError::UnknownTable("(a multimap table)".into()));
     }
-    let kinds = kinds(SCHEMA_VERSION);
+    // The file's own schema says which tables are behind the seam (a node's file is always
+    // at this build's, but a tool may archive one it has not opened).
+    header.schema = stored_schema(&tx)?;
+    let kinds = kinds(header.schema);
     let mut names: Vec<String> = tx
         .list_tables()?
         .map(|t| t.name().to_string())
@@ -465,7 +499,6 @@ pub(super) fn write_archive(
     for n in &names {
         kind_of(&kinds, n)?;
     }
-    header.schema = stored_schema(&tx)?;
     let header_json = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
     let mut start = MAGIC.to_vec();
     start.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
@@ -1103,6 +1136,42 @@ mod tests {
         let tx = back.begin_read().unwrap();
         let t = tx.open_table(REMOTEID_ERASED).unwrap();
         assert_eq!(t.len().unwrap(), 2, "both records carried into the restore");
+    }
+
+    /// An archive of schema 9 holds the tables 9 → 10 moved as typed tables: they restore as
+    /// such, and the migration moves their rows behind the seam when the node opens the file.
+    #[tokio::test]
+    async fn a_schema_9_archive_restores_typed_tables_that_the_migration_then_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+        let key = SecretKey::generate().unwrap();
+        let bytes = {
+            let db = redb::Builder::new().create(&path).unwrap();
+            crate::tests::write_schema_9_rows(&db);
+            archive_of(&db, &key, ArchiveKind::Backup)
+        };
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        assert_eq!(r.header().schema, 9);
+        let to = dir.path().join("restored.redb");
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        assert!(
+            summary
+                .tables
+                .contains(&(USERID_USERID_FRIEND.name().into(), 2))
+        );
+        {
+            let back = redb::Builder::new().create(&to).unwrap();
+            let tx = back.begin_read().unwrap();
+            let friends = tx.open_table(USERID_USERID_FRIEND_V9).unwrap();
+            assert_eq!(
+                friends.len().unwrap(),
+                2,
+                "restored as the typed table it was"
+            );
+        }
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        crate::tests::assert_schema_9_rows_moved(&s).await;
     }
 
     /// What restore promises about freed pages: after a restore-time erasure removed rows,

@@ -25,12 +25,11 @@ impl Store {
     pub async fn seed_for_bench(&self, seed: BenchSeed) -> Result<(), StoreError> {
         let seed = std::sync::Arc::new(seed);
         self.write(move |tx| {
-            let mut f = tx.open_table(USERID_USERID_FRIEND)?;
             for (i, (a, b)) in seed.friendships.iter().enumerate() {
-                f.insert((*a, *b), (1, i as u64 + 1))?;
-                f.insert((*b, *a), (1, i as u64 + 1))?;
+                let link = (1, i as u64 + 1);
+                USERID_USERID_FRIEND.insert(tx, &(*a, *b), &link)?;
+                USERID_USERID_FRIEND.insert(tx, &(*b, *a), &link)?;
             }
-            drop(f);
             let mut c = tx.open_table(USERID_PURPOSE_CONSENT)?;
             for (u, purpose) in &seed.grants {
                 let granted = ConsentEvent {

@@ -285,16 +285,15 @@ pub const USERID_NOTE_ADMINNOTE: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("userid_note_adminnote");
 
 // ---- Requests and complaints ---------------------------------------------------------------
+// Behind the key-value seam since schema 10 (`requests.rs`).
 
 /// `requestid_request`: request number (META `next_request`, from 1) → encoded
 /// [`super::RequestRecord`]: a user's request or complaint to the admin (kind, text and answer
 /// sealed under the user's data key, times, status).
-pub const REQUESTID_REQUEST: TableDefinition<u64, &[u8]> =
-    TableDefinition::new("requestid_request");
+pub const REQUESTID_REQUEST: kv::Table<u64, Vec<u8>> = kv::Table::new("requestid_request");
 
 /// `userid_requestid`: (user id, request number) → (): a user's requests.
-pub const USERID_REQUESTID: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("userid_requestid");
+pub const USERID_REQUESTID: kv::Table<(u64, u64), ()> = kv::Table::new("userid_requestid");
 
 // ---- Audit --------------------------------------------------------------------------------
 
@@ -353,57 +352,52 @@ pub const USERID_PUBLICPAGE: TableDefinition<u64, u64> = TableDefinition::new("u
 pub const USERID_EXPORT: TableDefinition<u64, u64> = TableDefinition::new("userid_export");
 
 // ---- Friends (issue 22) ------------------------------------------------------------------------
+// Behind the key-value seam since schema 10 (`friends.rs`), like the read positions below.
 // `user` ids below are local ids (remote users' with the top bit set). Friendships and blocks
 // are stored from both ends so each side's list, and every row naming an erased user, is one
 // range read.
 
 /// `friendreqid_request`: request id (random u64) → encoded [`super::FriendRequestRecord`]:
 /// sender, recipient, note sealed under the sender's data key, times, state.
-pub const FRIENDREQID_REQUEST: TableDefinition<u64, &[u8]> =
-    TableDefinition::new("friendreqid_request");
+pub const FRIENDREQID_REQUEST: kv::Table<u64, Vec<u8>> = kv::Table::new("friendreqid_request");
 
 /// `userid_friendreqid`: (user id, request id) → (): the requests a user sent or received.
-pub const USERID_FRIENDREQID: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("userid_friendreqid");
+pub const USERID_FRIENDREQID: kv::Table<(u64, u64), ()> = kv::Table::new("userid_friendreqid");
 
 /// `userpair_friendreqid`: (sender, recipient) → the latest request between them in that
 /// direction (pending, or answered: for "one pending per pair" and the decline cool-down).
-pub const USERPAIR_FRIENDREQID: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userpair_friendreqid");
+pub const USERPAIR_FRIENDREQID: kv::Table<(u64, u64), u64> = kv::Table::new("userpair_friendreqid");
 
 /// `ms_friendreqid_closed`: (time answered or cancelled, request id) → (): closed requests in
 /// time order, for retention.
-pub const MS_FRIENDREQID_CLOSED: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("ms_friendreqid_closed");
+pub const MS_FRIENDREQID_CLOSED: kv::Table<(u64, u64), ()> =
+    kv::Table::new("ms_friendreqid_closed");
 
 /// `userid_userid_friend`: (user, friend) → (since ms, friendship id): written in both
 /// directions in one transaction. The friendship id is the accepted request's id.
-pub const USERID_USERID_FRIEND: TableDefinition<(u64, u64), (u64, u64)> =
-    TableDefinition::new("userid_userid_friend");
+pub const USERID_USERID_FRIEND: kv::Table<(u64, u64), (u64, u64)> =
+    kv::Table::new("userid_userid_friend");
 
 /// `userid_userid_block`: (blocker, blocked) → (since ms, block id).
-pub const USERID_USERID_BLOCK: TableDefinition<(u64, u64), (u64, u64)> =
-    TableDefinition::new("userid_userid_block");
+pub const USERID_USERID_BLOCK: kv::Table<(u64, u64), (u64, u64)> =
+    kv::Table::new("userid_userid_block");
 
 /// `userid_userid_blockedby`: (blocked, blocker) → (): the same rows from the blocked end, so
 /// erasing either user finds them. Never shown to the blocked user.
-pub const USERID_USERID_BLOCKEDBY: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("userid_userid_blockedby");
+pub const USERID_USERID_BLOCKEDBY: kv::Table<(u64, u64), ()> =
+    kv::Table::new("userid_userid_blockedby");
 
 /// `userid_directmessages`: user id → 1 when only friends may open a direct conversation with
 /// them (absent: anyone).
-pub const USERID_DIRECTMESSAGES: TableDefinition<u64, u8> =
-    TableDefinition::new("userid_directmessages");
+pub const USERID_DIRECTMESSAGES: kv::Table<u64, u8> = kv::Table::new("userid_directmessages");
 
 /// `userid_friendquota`: user id → (UTC day number, friend requests sent that day).
-pub const USERID_FRIENDQUOTA: TableDefinition<u64, (u64, u64)> =
-    TableDefinition::new("userid_friendquota");
+pub const USERID_FRIENDQUOTA: kv::Table<u64, (u64, u64)> = kv::Table::new("userid_friendquota");
 // --- web client (issue 21): read positions ---
 
 /// `userid_convno_read`: (user id, conv) → seq of the newest message the user has read in the
 /// conversation (their "mark read"); unread counts are the visible messages of others above it.
-pub const USERID_CONVNO_READ: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_convno_read");
+pub const USERID_CONVNO_READ: kv::Table<(u64, u64), u64> = kv::Table::new("userid_convno_read");
 // ---- Communities (小组; `storage/community/`) --------------------------------------------------------------------------------
 
 /// `communityno_community`: community number → encoded [`super::community::CommunityRecord`] (name, description,
@@ -579,27 +573,26 @@ pub const CELLINDEX_USERID: kv::Table<([u8; 32], u64), u64> = kv::Table::new("ce
 /// time set, expiry): the user's last cell.
 pub const USERID_CELL: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_cell");
 
+// The invites' five tables are behind the key-value seam since schema 10 (`invites.rs`).
+
 /// `inviteno_invite`: invite number (META `next_invite`) → encoded invite record (owner,
 /// friend or group, conversation id, token sealed under the owner's key, expiry, uses).
-pub const INVITENO_INVITE: TableDefinition<u64, &[u8]> = TableDefinition::new("inviteno_invite");
+pub const INVITENO_INVITE: kv::Table<u64, Vec<u8>> = kv::Table::new("inviteno_invite");
 
 /// `invitehash_inviteno`: SHA-256 of the invite's token → invite number.
-pub const INVITEHASH_INVITENO: TableDefinition<&[u8; 32], u64> =
-    TableDefinition::new("invitehash_inviteno");
+pub const INVITEHASH_INVITENO: kv::Table<[u8; 32], u64> = kv::Table::new("invitehash_inviteno");
 
 /// `userid_inviteno`: (owner, invite number) → (): a user's invites.
-pub const USERID_INVITENO: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("userid_inviteno");
+pub const USERID_INVITENO: kv::Table<(u64, u64), ()> = kv::Table::new("userid_inviteno");
 
 /// `userid_joinno_join`: (group invite's owner, join request number, META `next_join`) →
 /// encoded join request (requester, invite number, conversation id, time).
-pub const USERID_JOINNO_JOIN: TableDefinition<(u64, u64), &[u8]> =
-    TableDefinition::new("userid_joinno_join");
+pub const USERID_JOINNO_JOIN: kv::Table<(u64, u64), Vec<u8>> = kv::Table::new("userid_joinno_join");
 
 /// `requester_userid_joinno`: (requester, owner, join request number) → (): the reverse, for
 /// the requester's erasure and for refusing a second pending request.
-pub const REQUESTER_USERID_JOINNO: TableDefinition<(u64, u64, u64), ()> =
-    TableDefinition::new("requester_userid_joinno");
+pub const REQUESTER_USERID_JOINNO: kv::Table<(u64, u64, u64), ()> =
+    kv::Table::new("requester_userid_joinno");
 
 /// `expiry_userid_cell`: (expiry ms, user) → (): cells in the order they expire, so expired
 /// ones are deleted in bounded batches.
@@ -619,6 +612,7 @@ pub const REMOTEID_ERASED: TableDefinition<u64, u64> = TableDefinition::new("rem
 pub const PEER_REACH: kv::Table<String, (u64, u64, u64, String)> = kv::Table::new("peer_reach");
 
 // ---- Communities across nodes: calls remembered by the host (issue 23) ---------------------
+// Behind the key-value seam since schema 10 (`community_calls.rs`).
 
 /// `origin_envid_communitycall`: (origin domain, envelope id) → (expiry ms, kind of call, outcome
 /// code, first number, second number): a remote user's write call to a community hosted here
@@ -626,19 +620,19 @@ pub const PEER_REACH: kv::Table<String, (u64, u64, u64, String)> = kv::Table::ne
 /// became (the post's or comment's number, a join's result, or done), so a repeated envelope is
 /// answered again, never applied again. Ids and numbers only: no user, no address, no text.
 /// Kept until the envelope's `ts` plus `federation::MAX_ENVELOPE_AGE_MS` (the expiry).
-pub const ORIGIN_ENVID_COMMUNITYCALL: TableDefinition<(&str, &str), CallRow> =
-    TableDefinition::new("origin_envid_communitycall");
+pub const ORIGIN_ENVID_COMMUNITYCALL: kv::Table<(String, String), CallRow> =
+    kv::Table::new("origin_envid_communitycall");
 
 /// An `origin_envid_communitycall` value: (expiry ms, kind code, outcome code, first number,
 /// second number).
 pub type CallRow = (u64, u8, u8, u64, u64);
 
 /// `expiry_origin_envid_communitycall`: (expiry ms, origin domain, envelope id) → (): the same
-/// rows in the order they expire (redb orders the tuple field by field, the number
-/// numerically), so pruning reads only what is due. Written and removed together with
+/// rows in the order they expire (the key encoding orders the tuple field by field, the
+/// number numerically), so pruning reads only what is due. Written and removed together with
 /// `origin_envid_communitycall`.
-pub const EXPIRY_ORIGIN_ENVID_COMMUNITYCALL: TableDefinition<(u64, &str, &str), ()> =
-    TableDefinition::new("expiry_origin_envid_communitycall");
+pub const EXPIRY_ORIGIN_ENVID_COMMUNITYCALL: kv::Table<(u64, String, String), ()> =
+    kv::Table::new("expiry_origin_envid_communitycall");
 
 // ---- Communities of other nodes, as their members' node keeps them (issue 23) -------------
 
@@ -664,3 +658,47 @@ pub const EXPIRY_USERID_CELL_V7: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("expiry_userid_cell");
 pub const PEER_REACH_V7: TableDefinition<&str, (u64, u64, u64, &str)> =
     TableDefinition::new("peer_reach");
+
+// ---- Schema 9's typed tables now behind the key-value seam -------------------------------
+// Read only by the migration that moves their rows into the seam's tables of the same name
+// (`storage/src/lib.rs`, 9 → 10; renamed to `<name>_v9` while it copies) and by the restore
+// of an archive of schema 9 or older (`backup.rs`): the tables of `requests.rs`,
+// `friends.rs`, `reading.rs`, `invites.rs` and `community_calls.rs`.
+
+pub const REQUESTID_REQUEST_V9: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("requestid_request");
+pub const USERID_REQUESTID_V9: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_requestid");
+pub const FRIENDREQID_REQUEST_V9: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("friendreqid_request");
+pub const USERID_FRIENDREQID_V9: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_friendreqid");
+pub const USERPAIR_FRIENDREQID_V9: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userpair_friendreqid");
+pub const MS_FRIENDREQID_CLOSED_V9: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("ms_friendreqid_closed");
+pub const USERID_USERID_FRIEND_V9: TableDefinition<(u64, u64), (u64, u64)> =
+    TableDefinition::new("userid_userid_friend");
+pub const USERID_USERID_BLOCK_V9: TableDefinition<(u64, u64), (u64, u64)> =
+    TableDefinition::new("userid_userid_block");
+pub const USERID_USERID_BLOCKEDBY_V9: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_userid_blockedby");
+pub const USERID_DIRECTMESSAGES_V9: TableDefinition<u64, u8> =
+    TableDefinition::new("userid_directmessages");
+pub const USERID_FRIENDQUOTA_V9: TableDefinition<u64, (u64, u64)> =
+    TableDefinition::new("userid_friendquota");
+pub const USERID_CONVNO_READ_V9: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_convno_read");
+pub const INVITENO_INVITE_V9: TableDefinition<u64, &[u8]> = TableDefinition::new("inviteno_invite");
+pub const INVITEHASH_INVITENO_V9: TableDefinition<&[u8; 32], u64> =
+    TableDefinition::new("invitehash_inviteno");
+pub const USERID_INVITENO_V9: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_inviteno");
+pub const USERID_JOINNO_JOIN_V9: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("userid_joinno_join");
+pub const REQUESTER_USERID_JOINNO_V9: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("requester_userid_joinno");
+pub const ORIGIN_ENVID_COMMUNITYCALL_V9: TableDefinition<(&str, &str), CallRow> =
+    TableDefinition::new("origin_envid_communitycall");
+pub const EXPIRY_ORIGIN_ENVID_COMMUNITYCALL_V9: TableDefinition<(u64, &str, &str), ()> =
+    TableDefinition::new("expiry_origin_envid_communitycall");

@@ -18,9 +18,10 @@
 //! `ts` plus `federation::MAX_ENVELOPE_AGE_MS`; older envelopes are refused as stale before
 //! this table is read) and is pruned after, in bounded batches through the expiry index.
 
-use redb::{ReadableTable, WriteTransaction};
+use std::ops::Bound;
 
 use super::catalog::{CallRow, EXPIRY_ORIGIN_ENVID_COMMUNITYCALL, ORIGIN_ENVID_COMMUNITYCALL};
+use super::kv;
 use super::{Store, StoreError};
 use primitives::time::Millis;
 
@@ -137,38 +138,34 @@ fn decode((expires, kind, code, a, b): CallRow) -> Result<CommunityCall, StoreEr
     })
 }
 
-fn get_w(
-    tx: &WriteTransaction,
-    origin: &str,
-    id: &str,
-) -> Result<Option<CommunityCall>, StoreError> {
-    tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?
-        .get((origin, id))?
-        .map(|v| decode(v.value()))
+fn key(origin: &str, id: &str) -> (String, String) {
+    (origin.to_string(), id.to_string())
+}
+
+fn get_w(tx: &impl kv::Read, origin: &str, id: &str) -> Result<Option<CommunityCall>, StoreError> {
+    ORIGIN_ENVID_COMMUNITYCALL
+        .get(tx, &key(origin, id))?
+        .map(decode)
         .transpose()
 }
 
 fn put_w(
-    tx: &WriteTransaction,
+    tx: &impl kv::Write,
     origin: &str,
     id: &str,
     call: &CommunityCall,
 ) -> Result<(), StoreError> {
-    tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?
-        .insert((origin, id), row(call))?;
-    tx.open_table(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL)?
-        .insert((call.expires.0, origin, id), ())?;
+    ORIGIN_ENVID_COMMUNITYCALL.insert(tx, &key(origin, id), &row(call))?;
+    let (origin, id) = key(origin, id);
+    EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.insert(tx, &(call.expires.0, origin, id), &())?;
     Ok(())
 }
 
-fn remove_w(tx: &WriteTransaction, origin: &str, id: &str) -> Result<bool, StoreError> {
-    let gone = tx
-        .open_table(ORIGIN_ENVID_COMMUNITYCALL)?
-        .remove((origin, id))?
-        .map(|v| v.value());
+fn remove_w(tx: &impl kv::Write, origin: &str, id: &str) -> Result<bool, StoreError> {
+    let gone = ORIGIN_ENVID_COMMUNITYCALL.take(tx, &key(origin, id))?;
     if let Some((expires, ..)) = gone {
-        tx.open_table(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL)?
-            .remove((expires, origin, id))?;
+        let (origin, id) = key(origin, id);
+        EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.remove(tx, &(expires, origin, id))?;
     }
     Ok(gone.is_some())
 }
@@ -189,7 +186,7 @@ pub struct RemoteCall {
 /// the whole write, which is rolled back: it was applied before (the host lets one copy of a
 /// call in at a time, so only a second process could get here).
 pub(crate) fn record_call<T, E>(
-    tx: &WriteTransaction,
+    tx: &impl kv::Write,
     call: Option<&RemoteCall>,
     applied: Result<T, E>,
     outcome: impl FnOnce(&T) -> CallOutcome,
@@ -215,13 +212,7 @@ impl Store {
         origin: String,
         id: String,
     ) -> Result<Option<CommunityCall>, StoreError> {
-        self.read(move |tx| {
-            tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?
-                .get((origin.as_str(), id.as_str()))?
-                .map(|v| decode(v.value()))
-                .transpose()
-        })
-        .await
+        self.read(move |tx| get_w(tx, &origin, &id)).await
     }
 
     /// Removes up to `limit` calls whose envelopes expired before `now` (oldest first); how
@@ -233,19 +224,19 @@ impl Store {
         limit: usize,
     ) -> Result<usize, StoreError> {
         self.write(move |tx| {
-            let due: Vec<(String, String)> = tx
-                .open_table(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL)?
-                .range(..(now.0, "", ""))?
-                .take(limit)
-                .map(|r| {
-                    r.map(|(k, _)| {
-                        let (_, origin, id) = k.value();
-                        (origin.to_string(), id.to_string())
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            for (origin, id) in &due {
+            let before = (now.0, String::new(), String::new());
+            let due = EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.range(
+                tx,
+                Bound::Unbounded,
+                Bound::Excluded(&before),
+                kv::Order::Ascending,
+                limit,
+            )?;
+            for (k, ()) in &due {
+                let (_, origin, id) = k;
                 remove_w(tx, origin, id)?;
+                // An index row without its call goes too, so pruning moves on.
+                EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.remove(tx, k)?;
             }
             Ok(due.len())
         })
@@ -289,18 +280,12 @@ mod tests {
     /// Every row of both tables, in key order.
     async fn rows(s: &Store) -> (Vec<((String, String), CallRow)>, Vec<(u64, String, String)>) {
         s.read(|tx| {
-            let mut calls = Vec::new();
-            for r in tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?.iter()? {
-                let (k, v) = r?;
-                let (o, i) = k.value();
-                calls.push(((o.to_string(), i.to_string()), v.value()));
-            }
-            let mut index = Vec::new();
-            for r in tx.open_table(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL)?.iter()? {
-                let k = r?.0;
-                let (at, o, i) = k.value();
-                index.push((at, o.to_string(), i.to_string()));
-            }
+            let calls = ORIGIN_ENVID_COMMUNITYCALL.page(tx, None, 100)?;
+            let index = EXPIRY_ORIGIN_ENVID_COMMUNITYCALL
+                .page(tx, None, 100)?
+                .into_iter()
+                .map(|(k, ())| k)
+                .collect();
             Ok((calls, index))
         })
         .await

@@ -10,6 +10,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv;
 use super::privacy::{purpose_active, purpose_status_in};
 use super::{PurposeStatus, Store, StoreError};
 use primitives::time::Millis;
@@ -344,18 +345,16 @@ impl Store {
                     found.entry(r?.0.value().1).or_default().education = true;
                 }
             }
-            let friendships = tx.open_table(USERID_USERID_FRIEND)?;
-            let mine: std::collections::BTreeSet<u64> = friendships
-                .range((user, 0)..=(user, u64::MAX))?
-                .take(FRIENDS_FAN)
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
+            let friends_of = |u: u64| -> Result<Vec<u64>, StoreError> {
+                Ok(USERID_USERID_FRIEND
+                    .prefixed(tx, &u, kv::Order::Ascending, FRIENDS_FAN)?
+                    .into_iter()
+                    .map(|((_, f), _)| f)
+                    .collect())
+            };
+            let mine: std::collections::BTreeSet<u64> = friends_of(user)?.into_iter().collect();
             for f in &mine {
-                for r in friendships
-                    .range((*f, 0)..=(*f, u64::MAX))?
-                    .take(FRIENDS_FAN)
-                {
-                    let g = r?.0.value().1;
+                for g in friends_of(*f)? {
                     if g & REMOTE_USER_BIT == 0 {
                         found.entry(g).or_default().mutual += 1;
                     }
@@ -365,16 +364,14 @@ impl Store {
             found.remove(&user);
             let settings = tx.open_table(USERID_DISCOVERY)?;
             let dismissed = tx.open_table(USERID_DISMISSED)?;
-            let blocks = tx.open_table(USERID_USERID_BLOCK)?;
-            let blocked_by = tx.open_table(USERID_USERID_BLOCKEDBY)?;
             let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
             let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
             let narrowing = tx.open_table(POLICYSEQ_NARROWING)?;
             let mut out = Vec::with_capacity(found.len());
             for (cand, mut sources) in found {
                 if dismissed.get((user, cand))?.is_some()
-                    || blocks.get((user, cand))?.is_some()
-                    || blocked_by.get((user, cand))?.is_some()
+                    || USERID_USERID_BLOCK.get(tx, &(user, cand))?.is_some()
+                    || USERID_USERID_BLOCKEDBY.get(tx, &(user, cand))?.is_some()
                 {
                     continue;
                 }

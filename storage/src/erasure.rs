@@ -260,8 +260,11 @@ impl Store {
                     // The domain asks the peers, then calls `erasure_peers_asked`.
                     Phase::Begun => Phase::Begun,
                     Phase::PeersAsked => {
-                        own_rows(tx, user)?;
-                        Phase::RowsGone
+                        if own_rows(tx, user, batch)? {
+                            Phase::RowsGone
+                        } else {
+                            Phase::PeersAsked
+                        }
                     }
                     Phase::RowsGone => {
                         // Communities first, in bounded steps (posts, comments, memberships,
@@ -501,14 +504,15 @@ fn begin(
     Ok(())
 }
 
-/// The user's own small tables.
-fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+/// The user's own small tables; true once none is left. Those behind the key-value seam (read
+/// positions, friends, requests) go at most `batch` rows per step, resumed by the next step
+/// (the typed ones, already gone then, cost a look each).
+fn own_rows(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
     remove_user_range!(tx, USERID_PURPOSE_CONSENT, (user, ""), (user, "\u{10ffff}"));
     remove_user_range!(tx, USERID_SEQ_CONSENTEVENT, (user, 0), (user, u64::MAX));
     remove_user_range!(tx, USERID_DEVICEID_CURSOR, (user, ""), (user, "\u{10ffff}"));
     tx.open_table(USERID_FLOOR)?.remove(user)?;
     remove_user_range!(tx, USERID_CONVNO_CLEARED, (user, 0), (user, u64::MAX));
-    super::reading::erase_reads(tx, user)?;
     remove_user_range!(
         tx,
         USERID_CONVNO_SEQ_HIDDEN,
@@ -523,16 +527,6 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
         sent.retain_in((user, "", "")..(next, "", ""), |_, _| false)?;
     }
     remove_user_range!(tx, USERID_POS_EVENT, (user, 0), (user, u64::MAX));
-    super::friends::erase_friend_rows(tx, user)?;
-    let requests: Vec<u64> = tx
-        .open_table(USERID_REQUESTID)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for id in requests {
-        tx.open_table(REQUESTID_REQUEST)?.remove(id)?;
-        tx.open_table(USERID_REQUESTID)?.remove((user, id))?;
-    }
     remove_user_range!(
         tx,
         USERID_PEER_KIND_TRANSFER,
@@ -545,7 +539,10 @@ fn own_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
         (user, "", "", ""),
         (user, "\u{10ffff}", "\u{10ffff}", "\u{10ffff}")
     );
-    Ok(())
+    let mut budget = batch.max(1);
+    Ok(super::reading::erase_reads(tx, user, &mut budget)?
+        && super::friends::erase_friend_rows(tx, user, &mut budget)?
+        && super::requests::erase_requests(tx, user, &mut budget)?)
 }
 
 /// Leaves every conversation (with a `left` event the others see).
@@ -780,6 +777,57 @@ mod tests {
         );
         assert_eq!(store.user_by_phone_index([2; 32]).await.unwrap(), Some(2));
         assert_eq!(recorded(2).await.unwrap(), Some(vec![2; 32]));
+    }
+
+    /// The account-data step removes the rows behind the key-value seam (friends here) a batch
+    /// per step, and stays at its phase until none is left.
+    #[tokio::test]
+    async fn the_account_data_step_removes_friend_rows_a_batch_per_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        account(&store, 1, "gone").await;
+        store
+            .write(|tx| {
+                for f in 2..5u64 {
+                    USERID_USERID_FRIEND.insert(tx, &(1, f), &(1, f))?;
+                    USERID_USERID_FRIEND.insert(tx, &(f, 1), &(1, f))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(
+            store
+                .schedule_erasure(1, scheduled(), audit(), None)
+                .await
+                .unwrap()
+        );
+        let step = || store.erasure_step(1, Millis(10), 1, None, audit());
+        assert_eq!(step().await.unwrap(), Step::Progress(Phase::Begun));
+        store.erasure_peers_asked(1).await.unwrap();
+        let mut phases = Vec::new();
+        loop {
+            let Step::Progress(p) = step().await.unwrap() else {
+                panic!("stopped");
+            };
+            phases.push(p);
+            if p != Phase::PeersAsked {
+                break;
+            }
+        }
+        assert_eq!(
+            phases,
+            [
+                Phase::PeersAsked,
+                Phase::PeersAsked,
+                Phase::PeersAsked,
+                Phase::RowsGone
+            ],
+            "one friendship per step, then the step that finds none left"
+        );
+        for f in 2..5 {
+            assert!(store.friends_of(f).await.unwrap().is_empty());
+        }
     }
 
     #[tokio::test]

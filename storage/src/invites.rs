@@ -3,10 +3,11 @@
 //! leaves for its owner to answer. A join request made and answered is an event on the
 //! owner's and the requester's streams, written in the same transaction.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::WriteTransaction;
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv;
 use super::{Store, StoreError};
 use primitives::time::Millis;
 
@@ -181,55 +182,52 @@ pub enum InviteRefusal {
     Pending,
 }
 
-/// Removes the user's invites, and join requests they made or received (erasure).
-pub fn erase_invite_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
-    let nos: Vec<u64> = tx
-        .open_table(USERID_INVITENO)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for no in nos {
-        let gone = tx
-            .open_table(INVITENO_INVITE)?
-            .remove(no)?
-            .map(|v| InviteRecord::decode(no, v.value()))
-            .transpose()?;
-        if let Some(r) = gone {
-            tx.open_table(INVITEHASH_INVITENO)?.remove(&r.hash)?;
+/// Invites and join requests of one user read or removed at a time.
+const PAGE: usize = 256;
+
+/// Removes the user's invites, and join requests they made or received (erasure), a page at
+/// a time.
+pub fn erase_invite_rows(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
+    loop {
+        let nos = USERID_INVITENO.prefixed_page(tx, &user, None, PAGE)?;
+        for ((_, no), ()) in &nos {
+            if let Some(v) = INVITENO_INVITE.take(tx, no)? {
+                INVITEHASH_INVITENO.remove(tx, &InviteRecord::decode(*no, &v)?.hash)?;
+            }
+            USERID_INVITENO.remove(tx, &(user, *no))?;
         }
-        tx.open_table(USERID_INVITENO)?.remove((user, no))?;
+        if nos.len() < PAGE {
+            break;
+        }
     }
-    let received: Vec<(u64, u64)> = tx
-        .open_table(USERID_JOINNO_JOIN)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| {
-            r.map_err(StoreError::from).and_then(|(k, v)| {
-                JoinRecord::decode(user, k.value().1, v.value()).map(|j| (j.no, j.requester))
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    for (no, requester) in received {
-        tx.open_table(USERID_JOINNO_JOIN)?.remove((user, no))?;
-        tx.open_table(REQUESTER_USERID_JOINNO)?
-            .remove((requester, user, no))?;
+    loop {
+        let received = USERID_JOINNO_JOIN.prefixed_page(tx, &user, None, PAGE)?;
+        for ((_, no), v) in &received {
+            let requester = JoinRecord::decode(user, *no, v)?.requester;
+            USERID_JOINNO_JOIN.remove(tx, &(user, *no))?;
+            REQUESTER_USERID_JOINNO.remove(tx, &(requester, user, *no))?;
+        }
+        if received.len() < PAGE {
+            break;
+        }
     }
-    let made: Vec<(u64, u64)> = tx
-        .open_table(REQUESTER_USERID_JOINNO)?
-        .range((user, 0, 0)..=(user, u64::MAX, u64::MAX))?
-        .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
-        .collect::<Result<_, _>>()?;
-    for (owner, no) in made {
-        tx.open_table(USERID_JOINNO_JOIN)?.remove((owner, no))?;
-        tx.open_table(REQUESTER_USERID_JOINNO)?
-            .remove((user, owner, no))?;
+    loop {
+        let made = REQUESTER_USERID_JOINNO.prefixed_page(tx, &user, None, PAGE)?;
+        for ((_, owner, no), ()) in &made {
+            USERID_JOINNO_JOIN.remove(tx, &(*owner, *no))?;
+            REQUESTER_USERID_JOINNO.remove(tx, &(user, *owner, *no))?;
+        }
+        if made.len() < PAGE {
+            break;
+        }
     }
     Ok(())
 }
 
-fn get_invite(tx: &WriteTransaction, no: u64) -> Result<Option<InviteRecord>, StoreError> {
-    tx.open_table(INVITENO_INVITE)?
-        .get(no)?
-        .map(|v| InviteRecord::decode(no, v.value()))
+fn get_invite(tx: &impl kv::Read, no: u64) -> Result<Option<InviteRecord>, StoreError> {
+    INVITENO_INVITE
+        .get(tx, &no)?
+        .map(|v| InviteRecord::decode(no, &v))
         .transpose()
 }
 
@@ -241,10 +239,9 @@ impl Store {
             let no = super::take_numbers(tx, "next_invite", 1)?;
             let mut r = rec.clone();
             r.no = no;
-            tx.open_table(INVITENO_INVITE)?
-                .insert(no, r.encode().as_slice())?;
-            tx.open_table(INVITEHASH_INVITENO)?.insert(&r.hash, no)?;
-            tx.open_table(USERID_INVITENO)?.insert((r.owner, no), ())?;
+            INVITENO_INVITE.insert(tx, &no, &r.encode())?;
+            INVITEHASH_INVITENO.insert(tx, &r.hash, &no)?;
+            USERID_INVITENO.insert(tx, &(r.owner, no), &())?;
             Ok(no)
         })
         .await
@@ -253,16 +250,9 @@ impl Store {
     /// The user's invites, oldest first.
     pub async fn invites_of(&self, user: u64) -> Result<Vec<InviteRecord>, StoreError> {
         self.read(move |tx| {
-            let all = tx.open_table(INVITENO_INVITE)?;
             let mut out = Vec::new();
-            for r in tx
-                .open_table(USERID_INVITENO)?
-                .range((user, 0)..=(user, u64::MAX))?
-            {
-                let no = r?.0.value().1;
-                if let Some(v) = all.get(no)? {
-                    out.push(InviteRecord::decode(no, v.value())?);
-                }
+            for ((_, no), ()) in USERID_INVITENO.prefixed_in_pages(tx, &user, PAGE)? {
+                out.extend(get_invite(tx, no)?);
             }
             Ok(out)
         })
@@ -272,17 +262,10 @@ impl Store {
     /// The invite whose token has this SHA-256.
     pub async fn invite_by_hash(&self, hash: [u8; 32]) -> Result<Option<InviteRecord>, StoreError> {
         self.read(move |tx| {
-            let Some(no) = tx
-                .open_table(INVITEHASH_INVITENO)?
-                .get(&hash)?
-                .map(|v| v.value())
-            else {
+            let Some(no) = INVITEHASH_INVITENO.get(tx, &hash)? else {
                 return Ok(None);
             };
-            tx.open_table(INVITENO_INVITE)?
-                .get(no)?
-                .map(|v| InviteRecord::decode(no, v.value()))
-                .transpose()
+            get_invite(tx, no)
         })
         .await
     }
@@ -294,8 +277,7 @@ impl Store {
                 return Ok(false);
             };
             r.revoked = true;
-            tx.open_table(INVITENO_INVITE)?
-                .insert(no, r.encode().as_slice())?;
+            INVITENO_INVITE.insert(tx, &no, &r.encode())?;
             Ok(true)
         })
         .await
@@ -312,11 +294,7 @@ impl Store {
         now: Millis,
     ) -> Result<Result<(InviteRecord, Option<JoinMade>), InviteRefusal>, StoreError> {
         self.write(move |tx| {
-            let Some(no) = tx
-                .open_table(INVITEHASH_INVITENO)?
-                .get(&hash)?
-                .map(|v| v.value())
-            else {
+            let Some(no) = INVITEHASH_INVITENO.get(tx, &hash)? else {
                 return Ok(Err(InviteRefusal::Unknown));
             };
             let Some(mut r) = get_invite(tx, no)? else {
@@ -339,20 +317,14 @@ impl Store {
             let before = r.clone();
             let mut join = None;
             if r.is_group() && !r.auto_join {
-                let joins = tx.open_table(USERID_JOINNO_JOIN)?;
-                for row in tx
-                    .open_table(REQUESTER_USERID_JOINNO)?
-                    .range((user, r.owner, 0)..=(user, r.owner, u64::MAX))?
-                {
-                    let jn = row?.0.value().2;
-                    if let Some(v) = joins.get((r.owner, jn))?
-                        && JoinRecord::decode(r.owner, jn, v.value())?.conversation
-                            == r.conversation
+                let mine = REQUESTER_USERID_JOINNO.prefixed_in_pages(tx, &(user, r.owner), PAGE)?;
+                for ((_, _, jn), ()) in mine {
+                    if let Some(v) = USERID_JOINNO_JOIN.get(tx, &(r.owner, jn))?
+                        && JoinRecord::decode(r.owner, jn, &v)?.conversation == r.conversation
                     {
                         return Ok(Err(InviteRefusal::Pending));
                     }
                 }
-                drop(joins);
                 let jn = super::take_numbers(tx, "next_join", 1)?;
                 let j = JoinRecord {
                     no: jn,
@@ -362,16 +334,13 @@ impl Store {
                     conversation: r.conversation.clone(),
                     at: now,
                 };
-                tx.open_table(USERID_JOINNO_JOIN)?
-                    .insert((r.owner, jn), j.encode().as_slice())?;
-                tx.open_table(REQUESTER_USERID_JOINNO)?
-                    .insert((user, r.owner, jn), ())?;
+                USERID_JOINNO_JOIN.insert(tx, &(r.owner, jn), &j.encode())?;
+                REQUESTER_USERID_JOINNO.insert(tx, &(user, r.owner, jn), &())?;
                 let notify = join_events(tx, JoinAction::Requested, &j)?;
                 join = Some(JoinMade { no: jn, notify });
             }
             r.uses += 1;
-            tx.open_table(INVITENO_INVITE)?
-                .insert(no, r.encode().as_slice())?;
+            INVITENO_INVITE.insert(tx, &no, &r.encode())?;
             Ok(Ok((before, join)))
         })
         .await
@@ -382,8 +351,7 @@ impl Store {
         self.write(move |tx| {
             if let Some(mut r) = get_invite(tx, no)? {
                 r.uses = r.uses.saturating_sub(1);
-                tx.open_table(INVITENO_INVITE)?
-                    .insert(no, r.encode().as_slice())?;
+                INVITENO_INVITE.insert(tx, &no, &r.encode())?;
             }
             Ok(())
         })
@@ -393,15 +361,11 @@ impl Store {
     /// Join requests waiting for `owner`, oldest first.
     pub async fn join_requests_for(&self, owner: u64) -> Result<Vec<JoinRecord>, StoreError> {
         self.read(move |tx| {
-            let mut out = Vec::new();
-            for r in tx
-                .open_table(USERID_JOINNO_JOIN)?
-                .range((owner, 0)..=(owner, u64::MAX))?
-            {
-                let (k, v) = r?;
-                out.push(JoinRecord::decode(owner, k.value().1, v.value())?);
-            }
-            Ok(out)
+            USERID_JOINNO_JOIN
+                .prefixed_in_pages(tx, &owner, PAGE)?
+                .into_iter()
+                .map(|((_, no), v)| JoinRecord::decode(owner, no, &v))
+                .collect()
         })
         .await
     }
@@ -415,17 +379,14 @@ impl Store {
         accept: bool,
     ) -> Result<Option<(JoinRecord, Option<(Vec<u64>, u64)>)>, StoreError> {
         self.write(move |tx| {
-            let mut t = tx.open_table(USERID_JOINNO_JOIN)?;
-            let Some(j) = t
-                .remove((owner, no))?
-                .map(|v| JoinRecord::decode(owner, no, v.value()))
+            let Some(j) = USERID_JOINNO_JOIN
+                .take(tx, &(owner, no))?
+                .map(|v| JoinRecord::decode(owner, no, &v))
                 .transpose()?
             else {
                 return Ok(None);
             };
-            drop(t);
-            tx.open_table(REQUESTER_USERID_JOINNO)?
-                .remove((j.requester, owner, no))?;
+            REQUESTER_USERID_JOINNO.remove(tx, &(j.requester, owner, no))?;
             let action = match accept {
                 true => JoinAction::Accepted,
                 false => JoinAction::Declined,

@@ -103,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -121,6 +121,7 @@ const MIGRATIONS: &[Migration] = &[
     remote_addresses_are_sealed,
     tables_move_behind_the_key_value_seam,
     derived_rows_replace_scans,
+    more_tables_move_behind_the_seam,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -207,61 +208,78 @@ fn remote_addresses_are_sealed(tx: &WriteTransaction) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// The parked name of a table of an older schema while its rows are copied.
+fn parked<'n, K: redb::Key + 'static, V: redb::Value + 'static>(
+    _old: redb::TableDefinition<'static, K, V>,
+    name: &'n str,
+) -> redb::TableDefinition<'n, K, V> {
+    redb::TableDefinition::new(name)
+}
+
+/// Moves the typed table `$old` behind the seam as `$new` (same name): renamed to
+/// `<name>$suffix`, its rows copied with keys in the order-preserving encoding (`|k, v|` turns
+/// a typed row into the seam's key and value), then deleted. Opening it typed makes an empty
+/// one where there was none, and tells a seam table (a newer file told it is older, as the
+/// tests of earlier steps do: nothing to move) by its type mismatch.
+macro_rules! move_table {
+    ($tx:expr, $suffix:expr, $old:expr, $new:expr, |$k:ident, $v:ident| ($key:expr, $value:expr)) => {{
+        let tx = $tx;
+        let name = format!("{}{}", $new.name(), $suffix);
+        let at = parked($old, &name);
+        let there = match tx.open_table($old) {
+            Ok(_) => true,
+            Err(redb::TableError::TableTypeMismatch { .. }) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if there {
+            tx.rename_table($old, at)?;
+            for row in tx.open_table(at)?.iter()? {
+                let (k, v) = row?;
+                let ($k, $v) = (k.value(), v.value());
+                $new.insert(tx, &$key, &$value)?;
+            }
+            tx.delete_table(at)?;
+        }
+        tx.open_table(kv::redb_def($new.name()))?;
+    }};
+}
+
 /// 7 → 8: the first tables move behind the key-value seam (`kv`): the behaviour log, the
 /// nearby cells and the peers' reachability. Each schema 7 table is renamed `<name>_v7`, its
 /// rows are copied into the seam table of the same name with keys in the order-preserving
 /// encoding, and it is deleted. This is the one step that reads those tables whole: they are
 /// small (bounded per user, per partner), and it runs once, before the node serves.
 fn tables_move_behind_the_key_value_seam(tx: &WriteTransaction) -> Result<(), StoreError> {
-    use redb::TableDefinition;
-    /// The schema 7 table `old` under the name it is parked at while its rows are copied.
-    fn parked<'n, K: redb::Key + 'static, V: redb::Value + 'static>(
-        _old: TableDefinition<'static, K, V>,
-        name: &'n str,
-    ) -> TableDefinition<'n, K, V> {
-        TableDefinition::new(name)
-    }
-    macro_rules! move_table {
-        ($old:expr, $new:expr, |$k:ident, $v:ident| ($key:expr, $value:expr)) => {{
-            let name = format!("{}_v7", $new.name());
-            let at = parked($old, &name);
-            // Opening it typed makes an empty one where there was none, and tells a seam
-            // table (a file of schema 8 told it is older, as the tests of earlier steps do,
-            // holds nothing to move).
-            let there = match tx.open_table($old) {
-                Ok(_) => true,
-                Err(redb::TableError::TableTypeMismatch { .. }) => false,
-                Err(e) => return Err(e.into()),
-            };
-            if there {
-                tx.rename_table($old, at)?;
-                for row in tx.open_table(at)?.iter()? {
-                    let (k, v) = row?;
-                    let ($k, $v) = (k.value(), v.value());
-                    $new.insert(tx, &$key, &$value)?;
-                }
-                tx.delete_table(at)?;
-            }
-            tx.open_table(kv::redb_def($new.name()))?;
-        }};
-    }
     move_table!(
+        tx,
+        "_v7",
         PSEUDONYM_MS_N_BEHAVIOUR_V7,
         PSEUDONYM_MS_N_BEHAVIOUR,
         |k, v| (k, v.to_vec())
     );
     move_table!(
+        tx,
+        "_v7",
         MS_PSEUDONYM_N_BEHAVIOUR_V7,
         MS_PSEUDONYM_N_BEHAVIOUR,
         |k, v| (k, v)
     );
-    move_table!(CELLINDEX_USERID_V7, CELLINDEX_USERID, |k, v| (
+    move_table!(tx, "_v7", CELLINDEX_USERID_V7, CELLINDEX_USERID, |k, v| (
         (*k.0, k.1),
         v
     ));
-    move_table!(USERID_CELL_V7, USERID_CELL, |k, v| (k, v.to_vec()));
-    move_table!(EXPIRY_USERID_CELL_V7, EXPIRY_USERID_CELL, |k, v| (k, v));
-    move_table!(PEER_REACH_V7, PEER_REACH, |k, v| (
+    move_table!(tx, "_v7", USERID_CELL_V7, USERID_CELL, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(
+        tx,
+        "_v7",
+        EXPIRY_USERID_CELL_V7,
+        EXPIRY_USERID_CELL,
+        |k, v| (k, v)
+    );
+    move_table!(tx, "_v7", PEER_REACH_V7, PEER_REACH, |k, v| (
         k.to_string(),
         (v.0, v.1, v.2, v.3.to_string())
     ));
@@ -294,6 +312,115 @@ fn derived_rows_replace_scans(tx: &WriteTransaction) -> Result<(), StoreError> {
         let (k, v) = row?;
         USERID_REMOTEINDEX.insert(tx, &v.value(), &k.value().to_vec())?;
     }
+    Ok(())
+}
+
+/// 9 → 10: the tables of `requests.rs`, `friends.rs`, `reading.rs`, `invites.rs` and
+/// `community_calls.rs` move behind the key-value seam, as 7 → 8 moved the first ones (each
+/// parked as `<name>_v9` while its rows are copied). Like that step it reads them whole, once,
+/// in the transaction that opens the file, before the node serves.
+fn more_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let s = "_v9";
+    move_table!(tx, s, REQUESTID_REQUEST_V9, REQUESTID_REQUEST, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(tx, s, USERID_REQUESTID_V9, USERID_REQUESTID, |k, v| (k, v));
+    move_table!(
+        tx,
+        s,
+        FRIENDREQID_REQUEST_V9,
+        FRIENDREQID_REQUEST,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(tx, s, USERID_FRIENDREQID_V9, USERID_FRIENDREQID, |k, v| (
+        k, v
+    ));
+    move_table!(
+        tx,
+        s,
+        USERPAIR_FRIENDREQID_V9,
+        USERPAIR_FRIENDREQID,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        MS_FRIENDREQID_CLOSED_V9,
+        MS_FRIENDREQID_CLOSED,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_USERID_FRIEND_V9,
+        USERID_USERID_FRIEND,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_USERID_BLOCK_V9,
+        USERID_USERID_BLOCK,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_USERID_BLOCKEDBY_V9,
+        USERID_USERID_BLOCKEDBY,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_DIRECTMESSAGES_V9,
+        USERID_DIRECTMESSAGES,
+        |k, v| (k, v)
+    );
+    move_table!(tx, s, USERID_FRIENDQUOTA_V9, USERID_FRIENDQUOTA, |k, v| (
+        k, v
+    ));
+    move_table!(tx, s, USERID_CONVNO_READ_V9, USERID_CONVNO_READ, |k, v| (
+        k, v
+    ));
+    move_table!(tx, s, INVITENO_INVITE_V9, INVITENO_INVITE, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(
+        tx,
+        s,
+        INVITEHASH_INVITENO_V9,
+        INVITEHASH_INVITENO,
+        |k, v| (*k, v)
+    );
+    move_table!(tx, s, USERID_INVITENO_V9, USERID_INVITENO, |k, v| (k, v));
+    move_table!(tx, s, USERID_JOINNO_JOIN_V9, USERID_JOINNO_JOIN, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(
+        tx,
+        s,
+        REQUESTER_USERID_JOINNO_V9,
+        REQUESTER_USERID_JOINNO,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        ORIGIN_ENVID_COMMUNITYCALL_V9,
+        ORIGIN_ENVID_COMMUNITYCALL,
+        |k, v| ((k.0.to_string(), k.1.to_string()), v)
+    );
+    move_table!(
+        tx,
+        s,
+        EXPIRY_ORIGIN_ENVID_COMMUNITYCALL_V9,
+        EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
+        |k, v| ((k.0, k.1.to_string(), k.2.to_string()), v)
+    );
     Ok(())
 }
 
@@ -653,8 +780,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(HANDLEHASH_ERASED)?;
     tx.open_table(USERID_LEGALHOLD)?;
     tx.open_table(USERID_NOTE_ADMINNOTE)?;
-    tx.open_table(REQUESTID_REQUEST)?;
-    tx.open_table(USERID_REQUESTID)?;
+    tx.open_table(kv::redb_def(REQUESTID_REQUEST.name()))?;
+    tx.open_table(kv::redb_def(USERID_REQUESTID.name()))?;
     tx.open_table(POLICYSEQ_VERSION)?;
     tx.open_table(POLICYSEQ_NARROWING)?;
     tx.open_table(kv::redb_def(NOTICENO_JOB.name()))?;
@@ -664,16 +791,16 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_PUBLICPAGE)?;
     tx.open_table(USERID_EXPORT)?;
     // Friends (issue 22).
-    tx.open_table(FRIENDREQID_REQUEST)?;
-    tx.open_table(USERID_FRIENDREQID)?;
-    tx.open_table(USERPAIR_FRIENDREQID)?;
-    tx.open_table(MS_FRIENDREQID_CLOSED)?;
-    tx.open_table(USERID_USERID_FRIEND)?;
-    tx.open_table(USERID_USERID_BLOCK)?;
-    tx.open_table(USERID_USERID_BLOCKEDBY)?;
-    tx.open_table(USERID_DIRECTMESSAGES)?;
-    tx.open_table(USERID_FRIENDQUOTA)?;
-    tx.open_table(USERID_CONVNO_READ)?;
+    tx.open_table(kv::redb_def(FRIENDREQID_REQUEST.name()))?;
+    tx.open_table(kv::redb_def(USERID_FRIENDREQID.name()))?;
+    tx.open_table(kv::redb_def(USERPAIR_FRIENDREQID.name()))?;
+    tx.open_table(kv::redb_def(MS_FRIENDREQID_CLOSED.name()))?;
+    tx.open_table(kv::redb_def(USERID_USERID_FRIEND.name()))?;
+    tx.open_table(kv::redb_def(USERID_USERID_BLOCK.name()))?;
+    tx.open_table(kv::redb_def(USERID_USERID_BLOCKEDBY.name()))?;
+    tx.open_table(kv::redb_def(USERID_DIRECTMESSAGES.name()))?;
+    tx.open_table(kv::redb_def(USERID_FRIENDQUOTA.name()))?;
+    tx.open_table(kv::redb_def(USERID_CONVNO_READ.name()))?;
     community::create_tables(tx)?;
     tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
     tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
@@ -694,18 +821,18 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(kv::redb_def(CELLINDEX_USERID.name()))?;
     tx.open_table(kv::redb_def(USERID_CELL.name()))?;
     tx.open_table(kv::redb_def(EXPIRY_USERID_CELL.name()))?;
-    tx.open_table(INVITENO_INVITE)?;
-    tx.open_table(INVITEHASH_INVITENO)?;
-    tx.open_table(USERID_INVITENO)?;
-    tx.open_table(USERID_JOINNO_JOIN)?;
-    tx.open_table(REQUESTER_USERID_JOINNO)?;
+    tx.open_table(kv::redb_def(INVITENO_INVITE.name()))?;
+    tx.open_table(kv::redb_def(INVITEHASH_INVITENO.name()))?;
+    tx.open_table(kv::redb_def(USERID_INVITENO.name()))?;
+    tx.open_table(kv::redb_def(USERID_JOINNO_JOIN.name()))?;
+    tx.open_table(kv::redb_def(REQUESTER_USERID_JOINNO.name()))?;
     // Operations (issue 24).
     tx.open_table(REMOTEID_ERASED)?;
     tx.open_table(kv::redb_def(PEER_REACH.name()))?;
     tx.open_table(kv::redb_def(USERID_REMOTECOMMUNITY.name()))?;
     // Calls to communities hosted here (issue 23).
-    tx.open_table(ORIGIN_ENVID_COMMUNITYCALL)?;
-    tx.open_table(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL)?;
+    tx.open_table(kv::redb_def(ORIGIN_ENVID_COMMUNITYCALL.name()))?;
+    tx.open_table(kv::redb_def(EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.name()))?;
     Ok(())
 }
 
@@ -944,6 +1071,175 @@ mod tests {
             Some([0u8; 32])
         );
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 0);
+    }
+
+    /// What schema 9 wrote, as typed redb tables: a row in each table that 9 → 10 moves.
+    pub(crate) fn write_schema_9_rows(db: &Database) {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", 9u32.to_be_bytes().as_slice())
+            .unwrap();
+        for name in MOVED_AT_10 {
+            tx.delete_table(kv::redb_def(name)).unwrap();
+        }
+        macro_rules! put {
+            ($t:expr, $k:expr, $v:expr) => {
+                tx.open_table($t).unwrap().insert($k, $v).unwrap();
+            };
+        }
+        put!(REQUESTID_REQUEST_V9, 4, b"request".as_slice());
+        put!(USERID_REQUESTID_V9, (1, 4), ());
+        put!(FRIENDREQID_REQUEST_V9, 100, b"friend request".as_slice());
+        put!(USERID_FRIENDREQID_V9, (1, 100), ());
+        put!(USERID_FRIENDREQID_V9, (2, 100), ());
+        put!(USERPAIR_FRIENDREQID_V9, (1, 2), 100);
+        put!(MS_FRIENDREQID_CLOSED_V9, (11, 100), ());
+        put!(USERID_USERID_FRIEND_V9, (1, 2), (11, 100));
+        put!(USERID_USERID_FRIEND_V9, (2, 1), (11, 100));
+        put!(USERID_USERID_BLOCK_V9, (1, 5), (12, 200));
+        put!(USERID_USERID_BLOCKEDBY_V9, (5, 1), ());
+        put!(USERID_DIRECTMESSAGES_V9, 1, 1u8);
+        put!(USERID_FRIENDQUOTA_V9, 1, (3, 1));
+        put!(USERID_CONVNO_READ_V9, (1, 77), 9);
+        put!(INVITENO_INVITE_V9, 6, b"invite".as_slice());
+        put!(INVITEHASH_INVITENO_V9, &[8u8; 32], 6);
+        put!(USERID_INVITENO_V9, (1, 6), ());
+        put!(USERID_JOINNO_JOIN_V9, (1, 3), b"join".as_slice());
+        put!(REQUESTER_USERID_JOINNO_V9, (2, 1, 3), ());
+        put!(
+            ORIGIN_ENVID_COMMUNITYCALL_V9,
+            ("b.test", "e1"),
+            (500, 3, 4, 7, 0)
+        );
+        put!(
+            EXPIRY_ORIGIN_ENVID_COMMUNITYCALL_V9,
+            (500, "b.test", "e1"),
+            ()
+        );
+        tx.commit().unwrap();
+    }
+
+    /// The tables schema 10 moved behind the seam.
+    const MOVED_AT_10: [&str; 19] = [
+        REQUESTID_REQUEST.name(),
+        USERID_REQUESTID.name(),
+        FRIENDREQID_REQUEST.name(),
+        USERID_FRIENDREQID.name(),
+        USERPAIR_FRIENDREQID.name(),
+        MS_FRIENDREQID_CLOSED.name(),
+        USERID_USERID_FRIEND.name(),
+        USERID_USERID_BLOCK.name(),
+        USERID_USERID_BLOCKEDBY.name(),
+        USERID_DIRECTMESSAGES.name(),
+        USERID_FRIENDQUOTA.name(),
+        USERID_CONVNO_READ.name(),
+        INVITENO_INVITE.name(),
+        INVITEHASH_INVITENO.name(),
+        USERID_INVITENO.name(),
+        USERID_JOINNO_JOIN.name(),
+        REQUESTER_USERID_JOINNO.name(),
+        ORIGIN_ENVID_COMMUNITYCALL.name(),
+        EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.name(),
+    ];
+
+    /// Checks, through the seam and the store, that `s` holds the rows of
+    /// [`write_schema_9_rows`] and no parked table.
+    pub(crate) async fn assert_schema_9_rows_moved(s: &Store) {
+        assert_eq!(s.friends_of(2).await.unwrap(), vec![(1, Millis(11), 100)]);
+        assert_eq!(s.blocks_of(1).await.unwrap(), vec![(5, Millis(12), 200)]);
+        assert!(s.direct_messages_friends_only(1).await.unwrap());
+        assert!(s.direct_refused(3, 1).await.unwrap(), "friends only");
+        assert!(s.blocked_either(5, 1).await.unwrap());
+        let call = s
+            .community_call("b.test".into(), "e1".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            call.map(|c| (c.expires, c.kind, c.outcome)),
+            Some((Millis(500), CallKind::Post, CallOutcome::Post(7)))
+        );
+        let rows = s
+            .read(|tx| {
+                use redb::TableHandle;
+                let parked: Vec<String> = tx
+                    .list_tables()?
+                    .map(|t| t.name().to_string())
+                    .filter(|n| n.ends_with("_v9"))
+                    .collect();
+                let n = |name| kv::rows_in(tx, name);
+                let mut counts = Vec::new();
+                for name in MOVED_AT_10 {
+                    counts.push(n(name)?);
+                }
+                Ok((
+                    parked,
+                    counts,
+                    REQUESTID_REQUEST.get(tx, &4)?,
+                    USERID_REQUESTID.page(tx, None, 10)?,
+                    FRIENDREQID_REQUEST.get(tx, &100)?,
+                    USERID_FRIENDREQID.prefixed(tx, &2u64, kv::Order::Ascending, 10)?,
+                    USERPAIR_FRIENDREQID.get(tx, &(1, 2))?,
+                    MS_FRIENDREQID_CLOSED.page(tx, None, 10)?,
+                    USERID_USERID_BLOCKEDBY.get(tx, &(5, 1))?,
+                    USERID_FRIENDQUOTA.get(tx, &1)?,
+                    USERID_CONVNO_READ.get(tx, &(1, 77))?,
+                    (
+                        INVITENO_INVITE.get(tx, &6)?,
+                        INVITEHASH_INVITENO.get(tx, &[8u8; 32])?,
+                        USERID_INVITENO.page(tx, None, 10)?,
+                        USERID_JOINNO_JOIN.get(tx, &(1, 3))?,
+                        REQUESTER_USERID_JOINNO.prefixed(
+                            tx,
+                            &(2u64, 1u64),
+                            kv::Order::Ascending,
+                            10,
+                        )?,
+                        EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.page(tx, None, 10)?,
+                    ),
+                ))
+            })
+            .await
+            .unwrap();
+        let (parked, counts, req, my_reqs, freq, his, pair, closed, by, quota, read, inv) = rows;
+        assert!(parked.is_empty(), "no parked table is left: {parked:?}");
+        assert_eq!(
+            counts,
+            [1, 1, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            "every row, none twice"
+        );
+        assert_eq!(req, Some(b"request".to_vec()));
+        assert_eq!(my_reqs, vec![((1, 4), ())]);
+        assert_eq!(freq, Some(b"friend request".to_vec()));
+        assert_eq!(his, vec![((2, 100), ())]);
+        assert_eq!(pair, Some(100));
+        assert_eq!(closed, vec![((11, 100), ())]);
+        assert_eq!(by, Some(()));
+        assert_eq!(quota, Some((3, 1)));
+        assert_eq!(read, Some(9));
+        let (invite, hash, mine, join, joins, expiry) = inv;
+        assert_eq!(invite, Some(b"invite".to_vec()));
+        assert_eq!(hash, Some(6));
+        assert_eq!(mine, vec![((1, 6), ())]);
+        assert_eq!(join, Some(b"join".to_vec()));
+        assert_eq!(joins, vec![((2, 1, 3), ())]);
+        assert_eq!(
+            expiry,
+            vec![((500, "b.test".to_string(), "e1".to_string()), ())]
+        );
+    }
+
+    #[tokio::test]
+    async fn schema_9_tables_move_behind_the_seam_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        write_schema_9_rows(&Database::create(&path).unwrap());
+        let s = open(dir.path());
+        assert_schema_9_rows_moved(&s).await;
+        drop(s);
+        let again = open(dir.path());
+        assert_schema_9_rows_moved(&again).await;
     }
 
     #[tokio::test]

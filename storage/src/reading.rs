@@ -8,15 +8,19 @@
 
 use std::collections::HashMap;
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable};
 
 use super::catalog::*;
+use super::kv;
 use super::messaging::{ConversationRecord, MessageRecord, view_lower_pos};
 use super::{Store, StoreError};
 use primitives::time::Millis;
 
 /// Unread counts stop at this many: a list shows "999+" long before, and counting stays bounded.
 pub const UNREAD_CAP: u64 = 1000;
+
+/// Read positions of one user read or removed at a time.
+const PAGE: usize = 256;
 
 /// How many of the newest visible messages [`Store::activity`] returns per conversation, so the
 /// caller can skip ones it cannot show (an erased author's) and still have a last message.
@@ -49,11 +53,10 @@ impl Store {
                 Some(v) => ConversationRecord::decode(no, v.value())?.last_seq,
                 None => return Ok(None),
             };
-            let mut reads = tx.open_table(USERID_CONVNO_READ)?;
-            let old = reads.get((user, no))?.map_or(0, |v| v.value());
+            let old = USERID_CONVNO_READ.get(tx, &(user, no))?.unwrap_or(0);
             let new = old.max(seq.min(last));
             if new != old {
-                reads.insert((user, no), new)?;
+                USERID_CONVNO_READ.insert(tx, &(user, no), &new)?;
             }
             Ok(Some(new))
         })
@@ -86,14 +89,9 @@ impl Store {
         self.read(move |tx| {
             let convs = tx.open_table(CONVNO_CONVERSATION)?;
             let mut out = Vec::new();
-            for row in tx
-                .open_table(USERID_CONVNO_READ)?
-                .range((user, 0)..=(user, u64::MAX))?
-            {
-                let (k, v) = row?;
-                let no = k.value().1;
+            for ((_, no), seq) in USERID_CONVNO_READ.prefixed_in_pages(tx, &user, PAGE)? {
                 if let Some(c) = convs.get(no)? {
-                    out.push((ConversationRecord::decode(no, c.value())?.id, v.value()));
+                    out.push((ConversationRecord::decode(no, c.value())?.id, seq));
                 }
             }
             Ok(out)
@@ -116,10 +114,7 @@ fn activity_in(
     {
         return Ok(None);
     }
-    let read_seq = tx
-        .open_table(USERID_CONVNO_READ)?
-        .get((user, no))?
-        .map_or(0, |v| v.value());
+    let read_seq = USERID_CONVNO_READ.get(tx, &(user, no))?.unwrap_or(0);
     let lower_pos = view_lower_pos(tx, user, device, no, now)?;
     let hidden = tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
     let messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
@@ -153,15 +148,17 @@ fn activity_in(
     Ok(Some(a))
 }
 
-/// Removes every read position of `user` (erasure).
-pub fn erase_reads(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
-    tx.open_table(USERID_CONVNO_READ)?
-        .retain_in((user, 0)..=(user, u64::MAX), |_, _| false)?;
-    Ok(())
+/// Removes at most `budget` read positions of `user` (erasure), taking what it removed from
+/// the budget; true when none is left.
+pub fn erase_reads(tx: &impl kv::Write, user: u64, budget: &mut usize) -> Result<bool, StoreError> {
+    let n = USERID_CONVNO_READ.remove_prefixed(tx, &user, *budget)?;
+    let done = n < *budget;
+    *budget -= n;
+    Ok(done)
 }
 
 /// Removes `user`'s read position in conversation `no` (they left or were removed).
-pub fn forget_read(tx: &WriteTransaction, user: u64, no: u64) -> Result<(), StoreError> {
-    tx.open_table(USERID_CONVNO_READ)?.remove((user, no))?;
+pub fn forget_read(tx: &impl kv::Write, user: u64, no: u64) -> Result<(), StoreError> {
+    USERID_CONVNO_READ.remove(tx, &(user, no))?;
     Ok(())
 }

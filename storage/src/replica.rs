@@ -616,7 +616,9 @@ fn erase_remote_rows(
     super::erasure::messages(tx, id, (0, 0), usize::MAX)?;
     let (users, pos) = super::erasure::leave_everywhere(tx, id)?;
     // Friendships and requests with this node's users end with them (friends).
-    super::friends::erase_friend_rows(tx, id)?;
+    if !super::friends::erase_friend_rows(tx, id, &mut { usize::MAX })? {
+        return Err(StoreError::Corrupt("a remote user's friend rows"));
+    }
     // And the join requests they left through this node's invites.
     super::invites::erase_invite_rows(tx, id)?;
     // Their posts, comments, favourites and memberships in communities hosted here (issue 23),

@@ -1,9 +1,8 @@
 //! Users' requests and complaints to the admin (clause 5.5.1) as stored records.
 
-use redb::ReadableTable;
-
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv;
 use super::messaging::{EventRecord, next_pos};
 use super::{Store, StoreError};
 use primitives::time::Millis;
@@ -52,6 +51,33 @@ impl RequestRecord {
     }
 }
 
+/// Requests read at a time.
+const PAGE: usize = 256;
+
+fn get_request(tx: &impl kv::Read, id: u64) -> Result<Option<RequestRecord>, StoreError> {
+    REQUESTID_REQUEST
+        .get(tx, &id)?
+        .map(|v| RequestRecord::decode(id, &v))
+        .transpose()
+}
+
+/// Removes at most `budget` requests of `user` (erasure), taking what it removed from the
+/// budget; true when none is left.
+pub(crate) fn erase_requests(
+    tx: &impl kv::Write,
+    user: u64,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    let ids = USERID_REQUESTID.prefixed_page(tx, &user, None, *budget)?;
+    for ((_, id), ()) in &ids {
+        REQUESTID_REQUEST.remove(tx, id)?;
+        USERID_REQUESTID.remove(tx, &(user, *id))?;
+    }
+    let done = ids.len() < *budget;
+    *budget -= ids.len();
+    Ok(done)
+}
+
 impl Store {
     /// Files a new request; `seal` seals its text under the user's key, bound to the id this
     /// assigns. Returns the id.
@@ -73,9 +99,8 @@ impl Store {
                 answer_sealed: Vec::new(),
                 resolved: None,
             };
-            tx.open_table(REQUESTID_REQUEST)?
-                .insert(id, rec.encode().as_slice())?;
-            tx.open_table(USERID_REQUESTID)?.insert((user, id), ())?;
+            REQUESTID_REQUEST.insert(tx, &id, &rec.encode())?;
+            USERID_REQUESTID.insert(tx, &(user, id), &())?;
             Ok(id)
         })
         .await
@@ -84,43 +109,36 @@ impl Store {
     /// A user's requests, oldest first.
     pub async fn requests_of(&self, user: u64) -> Result<Vec<RequestRecord>, StoreError> {
         self.read(move |tx| {
-            let all = tx.open_table(REQUESTID_REQUEST)?;
             let mut out = Vec::new();
-            for row in tx
-                .open_table(USERID_REQUESTID)?
-                .range((user, 0)..=(user, u64::MAX))?
-            {
-                let id = row?.0.value().1;
-                if let Some(v) = all.get(id)? {
-                    out.push(RequestRecord::decode(id, v.value())?);
-                }
+            for ((_, id), ()) in USERID_REQUESTID.prefixed_in_pages(tx, &user, PAGE)? {
+                out.extend(get_request(tx, id)?);
             }
             Ok(out)
         })
         .await
     }
 
-    /// Every request, oldest first.
+    /// Every request, oldest first: read [`PAGE`] at a time, in one read transaction.
     pub async fn all_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
         self.read(|tx| {
-            let mut out = Vec::new();
-            for row in tx.open_table(REQUESTID_REQUEST)?.iter()? {
-                let (k, v) = row?;
-                out.push(RequestRecord::decode(k.value(), v.value())?);
+            let mut out: Vec<RequestRecord> = Vec::new();
+            loop {
+                let after = out.last().map(|r| r.id);
+                let page = REQUESTID_REQUEST.page(tx, after.as_ref(), PAGE)?;
+                let done = page.len() < PAGE;
+                for (id, v) in page {
+                    out.push(RequestRecord::decode(id, &v)?);
+                }
+                if done {
+                    return Ok(out);
+                }
             }
-            Ok(out)
         })
         .await
     }
 
     pub async fn request(&self, id: u64) -> Result<Option<RequestRecord>, StoreError> {
-        self.read(move |tx| {
-            tx.open_table(REQUESTID_REQUEST)?
-                .get(id)?
-                .map(|v| RequestRecord::decode(id, v.value()))
-                .transpose()
-        })
-        .await
+        self.read(move |tx| get_request(tx, id)).await
     }
 
     /// Records the answer and leaves the user `notice` (the caller's words for "request `id`
@@ -135,9 +153,7 @@ impl Store {
     ) -> Result<Option<(u64, u64)>, StoreError> {
         let notice = notice.encode();
         self.write(move |tx| {
-            let mut t = tx.open_table(REQUESTID_REQUEST)?;
-            let found = t.get(id)?.map(|v| RequestRecord::decode(id, v.value()));
-            let Some(mut rec) = found.transpose()? else {
+            let Some(mut rec) = get_request(tx, id)? else {
                 return Ok(None);
             };
             if rec.resolved.is_some() {
@@ -145,8 +161,7 @@ impl Store {
             }
             rec.answer_sealed = answer_sealed.clone();
             rec.resolved = Some(now);
-            t.insert(id, rec.encode().as_slice())?;
-            drop(t);
+            REQUESTID_REQUEST.insert(tx, &id, &rec.encode())?;
             let pos = next_pos(tx)?;
             tx.open_table(USERID_POS_EVENT)?
                 .insert((rec.user, pos), notice.as_slice())?;

@@ -536,11 +536,11 @@ impl Store {
                 let (k, v) = row?;
                 roles.insert(k.value().1, super::community::role_from_code(v.value())?);
             }
-            let friends = tx
-                .open_table(USERID_USERID_FRIEND)?
-                .range((viewer, 0)..=(viewer, u64::MAX))?
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
+            let friends = USERID_USERID_FRIEND
+                .prefixed_in_pages(tx, &viewer, 256)?
+                .into_iter()
+                .map(|((_, f), _)| f)
+                .collect();
             Ok(SocialView {
                 head,
                 roles,

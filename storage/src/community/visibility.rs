@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, WriteTransaction};
 
 use super::{CommunityRecord, CommunityRole, PostRecord, PostVisibility};
 use super::{get_community_r, get_post_r, role_of};
@@ -50,12 +50,12 @@ pub fn may_see(visibility: PostVisibility, f: &Facts) -> bool {
 
 /// Whether `a` and `b` are friends (the friend graph of `storage/friends.rs`).
 fn are_friends(tx: &ReadTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
-    crate::friends::are_friends_r(tx, a, b)
+    crate::friends::are_friends(tx, a, b)
 }
 
 /// [`are_friends`] inside a write transaction.
 pub(super) fn are_friends_w(tx: &WriteTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
-    Ok(tx.open_table(USERID_USERID_FRIEND)?.get((a, b))?.is_some())
+    crate::friends::are_friends(tx, a, b)
 }
 
 /// Facts about a viewer and a community, read in `tx`.

@@ -162,6 +162,7 @@ macro_rules! tuple {
 tuple!(A, B);
 tuple!(A, B, C);
 tuple!(A, B, C, D);
+tuple!(A, B, C, D, E);
 
 impl<A: Key, B: Key> Prefix<A> for (A, B) {}
 impl<A: Key, B: Key, C: Key> Prefix<A> for (A, B, C) {}
@@ -169,6 +170,7 @@ impl<A: Key, B: Key, C: Key> Prefix<(A, B)> for (A, B, C) {}
 impl<A: Key, B: Key, C: Key, D: Key> Prefix<A> for (A, B, C, D) {}
 impl<A: Key, B: Key, C: Key, D: Key> Prefix<(A, B)> for (A, B, C, D) {}
 impl<A: Key, B: Key, C: Key, D: Key> Prefix<(A, B, C)> for (A, B, C, D) {}
+impl<A: Key, B: Key, C: Key, D: Key, E: Key> Prefix<A> for (A, B, C, D, E) {}
 
 /// The smallest byte string greater than every string that starts with `prefix`; `None`
 /// when there is none (the prefix is all 0xFF, or empty).
@@ -211,25 +213,25 @@ macro_rules! value_by_key {
         }
     )*};
 }
-value_by_key!((), u64, String);
+value_by_key!((), u8, u64, String);
 
-impl<A: Key, B: Key> Value for (A, B) {
-    fn to_bytes(&self) -> Vec<u8> {
-        self.encode()
-    }
-    fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
-        <Self as Key>::decode(bytes).map_err(|_| StoreError::Corrupt("value"))
-    }
+/// Tuples are kept in the key encoding (fixed-width integers, terminated strings).
+macro_rules! value_tuple {
+    ($($n:ident),+) => {
+        impl<$($n: Key),+> Value for ($($n,)+) {
+            fn to_bytes(&self) -> Vec<u8> {
+                self.encode()
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+                <Self as Key>::decode(bytes).map_err(|_| StoreError::Corrupt("value"))
+            }
+        }
+    };
 }
-
-impl<A: Key, B: Key, C: Key, D: Key> Value for (A, B, C, D) {
-    fn to_bytes(&self) -> Vec<u8> {
-        self.encode()
-    }
-    fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
-        <Self as Key>::decode(bytes).map_err(|_| StoreError::Corrupt("value"))
-    }
-}
+value_tuple!(A, B);
+value_tuple!(A, B, C);
+value_tuple!(A, B, C, D);
+value_tuple!(A, B, C, D, E);
 
 #[cfg(test)]
 mod tests {

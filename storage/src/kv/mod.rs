@@ -180,6 +180,50 @@ impl<K: Key, V: Value> Table<K, V> {
         self.range(tx, start, Bound::Unbounded, Order::Ascending, limit)
     }
 
+    /// The next page of at most `limit` rows whose keys start with `prefix`, in key order,
+    /// after `after` (from the prefix's first row when `None`): [`Table::page`] within one
+    /// prefix, for reading all of one user's rows a bounded batch at a time.
+    pub fn prefixed_page<P: Key>(
+        &self,
+        tx: &(impl Read + ?Sized),
+        prefix: &P,
+        after: Option<&K>,
+        limit: usize,
+    ) -> Result<Vec<(K, V)>, StoreError>
+    where
+        K: Prefix<P>,
+    {
+        let mut span = Span::prefix(prefix.encode());
+        if let Some(k) = after {
+            span.start = Bound::Excluded(k.encode());
+        }
+        self.decoded(tx.range(self.name, &span, Order::Ascending, limit)?)
+    }
+
+    /// Every row whose key starts with `prefix`, read [`Table::prefixed_page`] by page of
+    /// `page` rows: for an answer that is all of one user's rows (their friends, their
+    /// requests), each read bounded. The rows are the prefix's, never a whole table's.
+    pub fn prefixed_in_pages<P: Key>(
+        &self,
+        tx: &(impl Read + ?Sized),
+        prefix: &P,
+        page: usize,
+    ) -> Result<Vec<(K, V)>, StoreError>
+    where
+        K: Prefix<P>,
+    {
+        let page = page.max(1);
+        let mut out: Vec<(K, V)> = Vec::new();
+        loop {
+            let rows = self.prefixed_page(tx, prefix, out.last().map(|(k, _)| k), page)?;
+            let done = rows.len() < page;
+            out.extend(rows);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Removes at most `limit` rows whose keys start with `prefix`; how many it removed (fewer
     /// than `limit`: none are left).
     pub fn remove_prefixed<P: Key>(

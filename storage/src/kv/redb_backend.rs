@@ -196,6 +196,11 @@ mod tests {
             .is_empty(),
             "a range whose start is past its end is empty, not an error"
         );
+        let first = keys(T.prefixed_page(&tx, &1u64, None, 3).unwrap());
+        let rest = keys(T.prefixed_page(&tx, &1u64, first.last(), 3).unwrap());
+        assert_eq!((first.len(), rest.len()), (3, 1), "one prefix, paged");
+        assert_eq!(first[0], (1, "a".to_string()));
+        assert_eq!(rest, [(1, "b".to_string())]);
         assert_eq!(T.remove_prefixed(&tx, &1u64, 3).unwrap(), 3);
         assert_eq!(T.remove_prefixed(&tx, &1u64, 3).unwrap(), 1);
         assert_eq!(T.take(&tx, &(2, "b".into())).unwrap(), Some(2));
