@@ -703,7 +703,10 @@ async fn feeds_page_by_cursor_per_community_and_across_mine() {
     assert_eq!(r.json()["posts"][0]["text"], "a2");
     let r = c.get("/api/v1/communities/feed?limit=0", Some(&ann)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A cursor is one the node gave (422 otherwise); a name it does not take is 400.
     let r = c.get("/api/v1/communities/feed?cursor=1", Some(&ann)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = c.get("/api/v1/communities/feed?page=1", Some(&ann)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 

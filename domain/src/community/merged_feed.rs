@@ -104,7 +104,9 @@ impl FeedCursor {
             for (i, k) in key.iter_mut().enumerate() {
                 *k = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
             }
-            if remote.iter().any(|(k, _)| *k == key) {
+            if remote.iter().any(|(k, _)| *k == key)
+                || remote.len() == storage::MAX_REMOTE_COMMUNITIES
+            {
                 return None;
             }
             remote.push((key, Place::parse(place)?));
@@ -297,8 +299,14 @@ mod tests {
         ] {
             assert_eq!(FeedCursor::parse(bad), None, "{bad}");
         }
-        let long: String = (0..300u32).map(|i| format!(".{i:08x}:t")).collect();
-        assert_eq!(FeedCursor::parse(&format!("l:t{long}")), None, "too long");
+        let many: String = (0..201u32).map(|i| format!(".{i:08x}:t")).collect();
+        assert_eq!(
+            FeedCursor::parse(&format!("l:t{many}")),
+            None,
+            "more than one may join"
+        );
+        let long = format!("l:t{}", ".00000000:t".repeat(600));
+        assert_eq!(FeedCursor::parse(&long), None, "too long");
         let most: String = (0..200u32)
             .map(|i| format!(".{i:08x}:{}", u64::MAX))
             .collect();
