@@ -604,6 +604,24 @@ async fn a_remote_member_edits_and_deletes_their_own_posts_and_comments_through_
         .call("DELETE", &at(&anns.to_string()), Some(&bob), None)
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", body(&r));
+
+    // Made a moderator there, he removes a member's post through the host, and the
+    // community's log names him.
+    let cal = a.user("cal", &phone(3)).await;
+    assert_eq!(join(&a, &cal, &id).await.status, StatusCode::OK);
+    let cals = post(&a, &cal, &id, "卡尔的帖子").await.json()["id"]
+        .as_u64()
+        .unwrap();
+    moderate(&a, &ann, &id, "bob@b.test", "moderator").await;
+    let r = b
+        .call("DELETE", &at(&cals.to_string()), Some(&bob), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", body(&r));
+    assert_eq!(feed(&a, &ann, &id).await, [pair("ann@a.test", "安的帖子")]);
+    let r = a
+        .get(&format!("/api/v1/communities/{id}/log"), Some(&ann))
+        .await;
+    assert!(body(&r).contains("bob@b.test"), "{}", body(&r));
 }
 
 /// (community, text) of each post of a page of `t`'s feed, and the page's `next` and `cursor`.
