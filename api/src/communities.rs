@@ -17,8 +17,8 @@ use super::json::{self, Body, no_content, read_json, reply};
 use super::query::{Params, Whole, read};
 use domain::accounts::Session;
 use domain::community::{
-    CommentView, Communities, CommunityError, CommunityView, FeedCursor, LogView, MemberView,
-    NewPost, PostChange, PostMedia, PostView, SettingsChange,
+    Across, CommentView, Communities, CommunityError, CommunityView, FeedCursor, LogView,
+    MemberView, NewPost, PostChange, PostMedia, PostView, SettingsChange,
 };
 use domain::messaging::MediaKind;
 
@@ -337,6 +337,46 @@ impl Op {
     }
 }
 
+/// A page of my feed or my favourites: across nodes by `cursor`, or this node's alone by
+/// `before` (as before partner nodes' communities were in them).
+async fn across_page(
+    c: &Communities,
+    user: u64,
+    list: Across,
+    q: FeedQuery,
+) -> Result<Response<Body>, ApiError> {
+    let n = limit(q.limit);
+    if let Some(before) = q.before {
+        if q.cursor.is_some() {
+            return Err(ApiError::invalid(
+                "cursor",
+                "goes without `before`: one pages across nodes, the other this node only",
+            ));
+        }
+        let posts = match list {
+            Across::Feed => c.my_feed(user, Some(before.0), n as usize).await?,
+            Across::Favourites => c.favourites(user, Some(before.0), n as usize).await?,
+        };
+        return Ok(reply(StatusCode::OK, &page(&posts, n)));
+    }
+    let cursor =
+        match q.cursor.as_deref() {
+            None => None,
+            Some(s) => Some(FeedCursor::parse(s).ok_or_else(|| {
+                ApiError::invalid("cursor", "must be the cursor of an earlier page")
+            })?),
+        };
+    let (posts, next) = c.across(user, list, cursor, n as usize).await?;
+    // `next` pages this node's posts only: given while no post of another node is in.
+    let local = posts.iter().all(|p| !p.community.contains('@'));
+    let mut v = page(&posts, n);
+    if !local {
+        v["next"] = Value::Null;
+    }
+    v["cursor"] = next.map(|c| c.encode()).into();
+    Ok(reply(StatusCode::OK, &v))
+}
+
 /// Answers every `/api/v1/communities…` route.
 pub async fn route(
     c: &Communities,
@@ -390,43 +430,8 @@ pub async fn route(
                 &json!({"communities": list.iter().map(community_json).collect::<Vec<_>>()}),
             ))
         }
-        Op::MyFeed => {
-            let q: FeedQuery = read(query)?;
-            let n = limit(q.limit);
-            if let Some(before) = q.before {
-                if q.cursor.is_some() {
-                    return Err(ApiError::invalid(
-                        "cursor",
-                        "goes without `before`: one pages across nodes, the other this node only",
-                    ));
-                }
-                let posts = c.my_feed(user, Some(before.0), n as usize).await?;
-                return Ok(reply(StatusCode::OK, &page(&posts, n)));
-            }
-            let cursor = match q.cursor.as_deref() {
-                None => None,
-                Some(s) => Some(FeedCursor::parse(s).ok_or_else(|| {
-                    ApiError::invalid("cursor", "must be the cursor of an earlier page")
-                })?),
-            };
-            let (posts, next) = c.my_feed_across(user, cursor, n as usize).await?;
-            // `next` pages this node's posts only: given while no post of another node is in.
-            let local = posts.iter().all(|p| !p.community.contains('@'));
-            let mut v = page(&posts, n);
-            if !local {
-                v["next"] = Value::Null;
-            }
-            v["cursor"] = next.map(|c| c.encode()).into();
-            Ok(reply(StatusCode::OK, &v))
-        }
-        Op::Favourites => {
-            let q: PageQuery = read(query)?;
-            let n = limit(q.limit);
-            let posts = c
-                .favourites(user, q.before.map(|w| w.0), n as usize)
-                .await?;
-            Ok(reply(StatusCode::OK, &page(&posts, n)))
-        }
+        Op::MyFeed => across_page(c, user, Across::Feed, read(query)?).await,
+        Op::Favourites => across_page(c, user, Across::Favourites, read(query)?).await,
         Op::Get => Ok(reply(
             StatusCode::OK,
             &community_json(&c.get(user, id).await?),

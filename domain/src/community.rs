@@ -17,7 +17,7 @@
 
 mod merged_feed;
 
-pub use merged_feed::{FeedCursor, MAX_CURSOR_LEN};
+pub use merged_feed::{Across, FeedCursor, MAX_CURSOR_LEN};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -1190,7 +1190,24 @@ impl Communities {
     ) -> Result<Vec<PostView>, CommunityError> {
         let posts = self
             .store
-            .favourites(user, before.unwrap_or(u64::MAX), limit)
+            .favourites(user, before.unwrap_or(u64::MAX), limit, None)
+            .await?;
+        self.open_posts(user, posts).await
+    }
+
+    /// My favourites in community `id` of this node (for a member of another node, who keeps
+    /// theirs with the host), newest post first.
+    pub(crate) async fn favourites_in(
+        &self,
+        user: u64,
+        id: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<PostView>, CommunityError> {
+        let c = Self::id(id)?;
+        let posts = self
+            .store
+            .favourites(user, before.unwrap_or(u64::MAX), limit, Some(c))
             .await?;
         self.open_posts(user, posts).await
     }

@@ -249,6 +249,14 @@ pub enum CommunityContent {
         text: String,
         visibility: Option<String>,
     },
+    /// A page of `user`'s favourites in the community (kept on the host), newest post first,
+    /// numbered below `before`.
+    Favourites {
+        user: String,
+        community: String,
+        before: Option<u64>,
+        limit: u64,
+    },
     /// A page of a post's comments, oldest first, numbered above `after`.
     Comments {
         user: String,
@@ -311,6 +319,7 @@ impl CommunityContent {
             | CommunityContent::Join { user, .. }
             | CommunityContent::Leave { user, .. }
             | CommunityContent::Feed { user, .. }
+            | CommunityContent::Favourites { user, .. }
             | CommunityContent::Post { user, .. }
             | CommunityContent::Comments { user, .. }
             | CommunityContent::Comment { user, .. }
@@ -329,6 +338,7 @@ impl CommunityContent {
             | CommunityContent::Join { community, .. }
             | CommunityContent::Leave { community, .. }
             | CommunityContent::Feed { community, .. }
+            | CommunityContent::Favourites { community, .. }
             | CommunityContent::Post { community, .. }
             | CommunityContent::Comments { community, .. }
             | CommunityContent::Comment { community, .. }

@@ -646,7 +646,7 @@ async fn my_feed_page(c: &Client, t: &str, query: &str) -> (Vec<(String, String)
 }
 
 #[tokio::test]
-async fn my_feed_merges_the_posts_of_partner_nodes_communities_newest_first_page_by_page() {
+async fn my_feed_and_favourites_merge_partner_nodes_communities_newest_first_page_by_page() {
     let clock = Arc::new(ManualClock::new(Millis(tests::now_ms())));
     let nodes = tests::federation_on(
         &[("a.test", "CN"), ("b.test", "CN")],
@@ -693,6 +693,59 @@ async fn my_feed_merges_the_posts_of_partner_nodes_communities_newest_first_page
     let (third, _, cursor) = my_feed_page(&b, &bob, &q(cursor.as_str().unwrap())).await;
     assert_eq!(third, [p(&here, "一")]);
     assert_eq!(cursor, Value::Null, "the end");
+
+    // My favourites merge the same way: a remote favourite is kept by its host.
+    let fav = |c: &Client, t: &str, path: String| {
+        let (c, t) = (c.clone(), t.to_string());
+        async move { c.call("PUT", &path, Some(&t), None).await.status }
+    };
+    let remote_posts = b
+        .get(&format!("/api/v1/communities/{remote}/posts"), Some(&bob))
+        .await
+        .json();
+    let (five, two) = (
+        remote_posts["posts"][0]["id"].as_u64().unwrap(),
+        remote_posts["posts"][2]["id"].as_u64().unwrap(),
+    );
+    let local_posts = b
+        .get(&format!("/api/v1/communities/{here}/posts"), Some(&bob))
+        .await
+        .json();
+    let four = local_posts["posts"][0]["id"].as_u64().unwrap();
+    for path in [
+        format!("/api/v1/communities/{remote}/posts/{five}/favourite"),
+        format!("/api/v1/communities/{remote}/posts/{two}/favourite"),
+        format!("/api/v1/communities/{here}/posts/{four}/favourite"),
+    ] {
+        assert_eq!(fav(&b, &bob, path).await, StatusCode::NO_CONTENT);
+    }
+    let r = b
+        .get("/api/v1/communities/favourites?limit=2", Some(&bob))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let texts = |v: &Value| -> Vec<String> {
+        v["posts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let v = r.json();
+    assert_eq!(texts(&v), ["五", "四"]);
+    let cursor = v["cursor"].as_str().unwrap().replace(':', "%3A");
+    let r = b
+        .get(
+            &format!("/api/v1/communities/favourites?limit=2&cursor={cursor}"),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(texts(&r.json()), ["二"]);
+    assert_eq!(r.json()["cursor"], Value::Null);
+    let r = b
+        .get("/api/v1/communities/favourites?before=999999", Some(&bob))
+        .await;
+    assert_eq!(texts(&r.json()), ["四"], "`before`: this node's only");
 
     // `before` pages this node's posts only, as it did.
     let r = b

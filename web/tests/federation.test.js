@@ -354,6 +354,13 @@ test('a community of the other node is opened by its address, joined and posted 
   await B.page.getByText('长江边的早晨，有雾').waitFor({ timeout: 30000 });
   assert.deepEqual(await axe(B.page), []);
   await B.page.screenshot({ path: join(shots, 'federation-feed-beta.png'), fullPage: true });
+  // A favourite kept by alpha shows in Gu's favourites on beta.
+  await B.page.getByRole('button', { name: 'Favourite', exact: true }).click();
+  await B.page.getByRole('button', { name: 'Unfavourite', exact: true }).waitFor({ timeout: 30000 });
+  await B.page.goto(beta.url + '/#/communities/favourites');
+  await B.page.getByRole('heading', { name: 'My favourites' }).waitFor();
+  await B.page.getByText('长江边的早晨，有雾').waitFor({ timeout: 30000 });
+  assert.deepEqual(await axe(B.page), []);
   await B.page.goto(beta.url + '/#/communities/c/' + id + '@alpha.test');
   await B.page.getByRole('heading', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
   // Gu deletes the post: gone on alpha too.

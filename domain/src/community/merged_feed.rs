@@ -1,5 +1,6 @@
-//! "My feed" across nodes (issue 23): the posts of my communities here and of those of partner
-//! nodes I belong to, merged newest first and paged by one cursor.
+//! "My feed" and "my favourites" across nodes (issue 23): the posts of my communities here and
+//! of those of partner nodes I belong to (or my favourites among them, which a member of
+//! another node keeps with each community's host), merged newest first and paged by one cursor.
 //!
 //! Each source — this node's communities as one, and each community of another node — is
 //! paged on its own, by its own post numbers (a host numbers its posts in the order it stores
@@ -128,6 +129,15 @@ fn key_of(address: &str) -> [u8; 4] {
     [d[0], d[1], d[2], d[3]]
 }
 
+/// Which list is merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Across {
+    /// The posts of my communities.
+    Feed,
+    /// My favourites.
+    Favourites,
+}
+
 /// One source's part of a page: its place before, and what it gave (`None`: its host did not
 /// answer in time, or refused).
 struct Fetched {
@@ -137,12 +147,13 @@ struct Fetched {
 }
 
 impl Communities {
-    /// A page of posts across my communities, here and on partner nodes, newest first, from
+    /// A page of `list` across my communities, here and on partner nodes, newest first, from
     /// `cursor` (the first page when `None`), and the cursor of the next page (`None` at the
     /// end). See the module's documentation.
-    pub async fn my_feed_across(
+    pub async fn across(
         &self,
         user: u64,
+        list: Across,
         cursor: Option<FeedCursor>,
         limit: usize,
     ) -> Result<(Vec<PostView>, Option<FeedCursor>), CommunityError> {
@@ -157,9 +168,10 @@ impl Communities {
             self.address_of(user).await?
         };
         let local = async {
-            let posts = match cursor.local {
-                Place::Done => Vec::new(),
-                place => self.my_feed(user, place.before(), limit).await?,
+            let posts = match (cursor.local, list) {
+                (Place::Done, _) => Vec::new(),
+                (place, Across::Feed) => self.my_feed(user, place.before(), limit).await?,
+                (place, Across::Favourites) => self.favourites(user, place.before(), limit).await?,
             };
             Ok::<_, CommunityError>(Fetched {
                 key: None,
@@ -177,8 +189,20 @@ impl Communities {
                     Place::Done => Some(Vec::new()),
                     _ => {
                         let wait = self.clock.sleep(REMOTE_LIST_WAIT);
+                        let at = (c.as_str(), host.as_str());
+                        let asked = async {
+                            match list {
+                                Across::Feed => {
+                                    self.remote.feed(user, me, at, place.before(), limit).await
+                                }
+                                Across::Favourites => {
+                                    let r = &self.remote;
+                                    r.favourites(user, me, at, place.before(), limit).await
+                                }
+                            }
+                        };
                         tokio::select! {
-                            r = self.remote.feed(user, me, (&c, &host), place.before(), limit) => r.ok(),
+                            r = asked => r.ok(),
                             _ = wait => None,
                         }
                     }

@@ -479,6 +479,30 @@ impl CommunityClient {
             .collect()
     }
 
+    /// A page of `user`'s favourites in community `id` of `host`, newest post first.
+    pub async fn favourites(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<PostView>, CallError> {
+        let c = CommunityContent::Favourites {
+            user: address,
+            community: id.to_string(),
+            before,
+            limit: limit as u64,
+        };
+        let page: WirePosts = self.call(user, host, c).await?;
+        let shown = format!("{id}@{host}");
+        page.posts
+            .into_iter()
+            .take(limit)
+            .map(|p| p.view(&shown, host).map_err(CallError::from))
+            .collect()
+    }
+
     pub async fn post(
         &self,
         user: u64,
@@ -667,6 +691,7 @@ fn write_kind(c: &CommunityContent) -> Option<CallKind> {
         CommunityContent::DeleteComment { .. } => Some(CallKind::DeleteComment),
         CommunityContent::Get { .. }
         | CommunityContent::Feed { .. }
+        | CommunityContent::Favourites { .. }
         | CommunityContent::Comments { .. } => None,
     }
 }
@@ -779,6 +804,22 @@ impl CommunityHost {
             } => {
                 let posts = c
                     .feed(user, &community, before, limit.clamp(1, 100) as usize)
+                    .await?;
+                let posts = self.keep(foreign, posts, |p| &p.author).await?;
+                self.count(origin, posts.iter().map(|p| p.author.as_str()))
+                    .await?;
+                json!(WirePosts {
+                    posts: posts.iter().map(WirePost::of).collect()
+                })
+            }
+            CommunityContent::Favourites {
+                community,
+                before,
+                limit,
+                ..
+            } => {
+                let posts = c
+                    .favourites_in(user, &community, before, limit.clamp(1, 100) as usize)
                     .await?;
                 let posts = self.keep(foreign, posts, |p| &p.author).await?;
                 self.count(origin, posts.iter().map(|p| p.author.as_str()))
@@ -951,6 +992,7 @@ impl CommunityHost {
             }
             CommunityContent::Get { .. }
             | CommunityContent::Feed { .. }
+            | CommunityContent::Favourites { .. }
             | CommunityContent::Comments { .. } => {
                 return Err(CommunityError::Conflict("not a write call"));
             }

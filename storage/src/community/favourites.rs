@@ -61,12 +61,14 @@ impl Store {
         .await
     }
 
-    /// `user`'s favourites that they may still see, newest post first, below `before`.
+    /// `user`'s favourites that they may still see, newest post first, below `before`; in
+    /// community `only` alone when given.
     pub async fn favourites(
         &self,
         user: u64,
         before: u64,
         limit: usize,
+        only: Option<u64>,
     ) -> Result<Vec<(PostRecord, u64)>, StoreError> {
         self.read(move |tx| {
             let mut out = Vec::new();
@@ -76,7 +78,9 @@ impl Store {
                 .rev()
             {
                 let p = row?.0.value().1;
-                let Some(post) = get_post_r(tx, p)? else {
+                let Some(post) =
+                    get_post_r(tx, p)?.filter(|x| only.is_none_or(|c| x.community == c))
+                else {
                     continue;
                 };
                 let Some(community) = get_community_r(tx, post.community)? else {
