@@ -368,6 +368,24 @@ impl CommunityClient {
         Ok(p.view(&format!("{id}@{host}"), host)?)
     }
 
+    /// [`CommunityClient::call`] for a read answered with a page of posts: at most `limit`,
+    /// as shown here.
+    async fn page_call(
+        &self,
+        user: u64,
+        (id, host): (&str, &str),
+        c: CommunityContent,
+        limit: usize,
+    ) -> Result<Vec<PostView>, CallError> {
+        let page: WirePosts = self.call(user, host, c).await?;
+        let shown = format!("{id}@{host}");
+        page.posts
+            .into_iter()
+            .take(limit)
+            .map(|p| p.view(&shown, host).map_err(CallError::from))
+            .collect()
+    }
+
     /// [`CommunityClient::call`] for a write answered with a comment.
     async fn comment_call(
         &self,
@@ -470,13 +488,7 @@ impl CommunityClient {
             before,
             limit: limit as u64,
         };
-        let page: WirePosts = self.call(user, host, c).await?;
-        let shown = format!("{id}@{host}");
-        page.posts
-            .into_iter()
-            .take(limit)
-            .map(|p| p.view(&shown, host).map_err(CallError::from))
-            .collect()
+        self.page_call(user, (id, host), c, limit).await
     }
 
     /// A page of `user`'s favourites in community `id` of `host`, newest post first.
@@ -494,13 +506,7 @@ impl CommunityClient {
             before,
             limit: limit as u64,
         };
-        let page: WirePosts = self.call(user, host, c).await?;
-        let shown = format!("{id}@{host}");
-        page.posts
-            .into_iter()
-            .take(limit)
-            .map(|p| p.view(&shown, host).map_err(CallError::from))
-            .collect()
+        self.page_call(user, (id, host), c, limit).await
     }
 
     pub async fn post(
