@@ -781,3 +781,33 @@ async fn my_feed_and_favourites_merge_partner_nodes_communities_newest_first_pag
     }
     drop(cursor);
 }
+
+#[tokio::test]
+async fn a_host_that_takes_the_call_and_says_nothing_is_reported_within_the_call_timeout() {
+    let (host, _nodes, a, alice) =
+        tests::alice_in_a_hosted_group("community_call_timeout_ms = 500").await;
+    host.hold();
+    // Without the deadline the one attempt would wait for the request timeout (30 s), and
+    // then be sent twice more: the bound here only keeps a failing run short.
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        a.get("/api/v1/communities/00000000000000c1@e.test", Some(&alice)),
+    )
+    .await
+    .expect("answered within the call timeout");
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", body(&r));
+    assert_eq!(r.json()["error"]["code"], "peer_unreachable");
+    assert_eq!(
+        host.community_calls(),
+        1,
+        "a hung attempt is not sent again"
+    );
+
+    // Once the host answers, its answer (it hosts no such community) is the user's.
+    host.release();
+    let r = a
+        .get("/api/v1/communities/00000000000000c1@e.test", Some(&alice))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+    assert_eq!(host.community_calls(), 2);
+}

@@ -10,7 +10,8 @@
 //!   host even when no answer comes back; it is what makes the user's erasure reach the host
 //!   — then the call. When no answer comes (connection refused, reset, timed out), the *same*
 //!   envelope is sent again, at most [`RETRY_WAITS`]`.len()` more times after short waits on
-//!   the node's clock; any answer the host gives, whatever its status, is final.
+//!   the node's clock; any answer the host gives, whatever its status, is final. The whole
+//!   call, retries included, ends after `federation.community_call_timeout_ms`.
 //! - [`CommunityHost`] is the host's side: it checks the envelope (origin, destination, time,
 //!   signature, that the user belongs to the origin), knows the user by a remote id whose
 //!   shadow key seals what they write here, applies the community's rules to them as to a
@@ -291,15 +292,24 @@ pub struct CommunityClient {
     outbox: Outbox,
     store: Store,
     clock: SharedClock,
+    /// The longest one call may take, retries included (`federation.community_call_timeout_ms`).
+    deadline: Duration,
 }
 
 impl CommunityClient {
-    pub fn new(peers: Arc<Peers>, outbox: Outbox, store: Store, clock: SharedClock) -> Self {
+    pub fn new(
+        peers: Arc<Peers>,
+        outbox: Outbox,
+        store: Store,
+        clock: SharedClock,
+        deadline: Duration,
+    ) -> Self {
         CommunityClient {
             peers,
             outbox,
             store,
             clock,
+            deadline,
         }
     }
 
@@ -407,19 +417,31 @@ impl CommunityClient {
     /// after each of [`RETRY_WAITS`] while no answer comes (the host answers a repeat as the
     /// same call). An answer is never sent again, whatever its status.
     async fn send(&self, peer: &Peer, body: Bytes) -> Result<(StatusCode, Bytes), FedError> {
-        let mut waits = RETRY_WAITS.iter();
-        loop {
-            match self
-                .peers
-                .request(peer, Method::POST, PATH, body.clone())
-                .await
-            {
-                Ok(answer) => return Ok(answer),
-                Err(e) => match waits.next() {
-                    Some(wait) => self.clock.sleep(*wait).await,
-                    None => return Err(e.into()),
-                },
+        let attempts = async {
+            let mut waits = RETRY_WAITS.iter();
+            loop {
+                match self
+                    .peers
+                    .request(peer, Method::POST, PATH, body.clone())
+                    .await
+                {
+                    Ok(answer) => return Ok(answer),
+                    Err(e) => match waits.next() {
+                        Some(wait) => self.clock.sleep(*wait).await,
+                        None => return Err(e.into()),
+                    },
+                }
             }
+        };
+        // A host that takes the connection and then says nothing would otherwise hold the
+        // user for every attempt's connect and request timeouts in turn.
+        tokio::select! {
+            answer = attempts => answer,
+            () = self.clock.sleep(self.deadline) => Err(super::PeerError::Unreachable {
+                peer: peer.domain.clone(),
+                reason: format!("no answer within {} ms", self.deadline.as_millis()),
+            }
+            .into()),
         }
     }
 
