@@ -598,7 +598,18 @@ impl Communities {
             _ = wait => return Some(last_known),
         };
         match answer {
-            Ok(v) if v.role.is_some() || matches!(v.pending, Some("asked" | "invited")) => Some(v),
+            Ok(v) if v.role.is_some() || matches!(v.pending, Some("asked" | "invited")) => {
+                // Kept as last known, for when the host does not answer.
+                if v.name != last_known.name
+                    && let Err(e) = self
+                        .store
+                        .rename_remote_community(user, last_known.id.clone(), v.name.clone())
+                        .await
+                {
+                    tracing::warn!(error = %e, "a community of another node kept its old name");
+                }
+                Some(v)
+            }
             // The host says they are not a member (any more): refused, banned, or the
             // community is gone. The note goes, so it stops counting toward the limit.
             Ok(_)

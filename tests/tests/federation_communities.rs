@@ -480,13 +480,25 @@ async fn my_communities_list_those_of_partner_nodes_as_their_hosts_show_them() {
         ]
     );
 
+    // Renamed on the host: listed by its new name, which is what is kept as last known.
+    let r = a
+        .call(
+            "PATCH",
+            &format!("/api/v1/communities/{closed}"),
+            Some(&ann),
+            Some(&json!({"name": "内部资料"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert_eq!(mine(&b, &bob).await[1].1, "内部资料");
+
     // A host that is down leaves its community listed as last known.
     nodes[0].stop().await;
     assert_eq!(
         mine(&b, &bob).await,
         [
             (here, "本地".to_string(), json!("owner"), true),
-            (closed_at, "内部".to_string(), Value::Null, false),
+            (closed_at, "内部资料".to_string(), Value::Null, false),
         ]
     );
 }
