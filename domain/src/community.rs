@@ -16,8 +16,10 @@
 //! here (bans, moderation, visibility) applies to them as to a local user.
 
 mod merged_feed;
+mod post_media;
 
 pub use merged_feed::{Across, FeedCursor, MAX_CURSOR_LEN};
+pub use post_media::{MediaPart, PostMediaReader};
 
 use std::collections::HashMap;
 use std::sync::Arc;
