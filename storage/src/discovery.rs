@@ -391,3 +391,138 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ConsentEvent;
+
+    const DAY_MS: u64 = 86_400_000;
+
+    fn open(dir: &std::path::Path) -> Store {
+        Store::open(&dir.join("n.redb"), |_| Ok(None)).unwrap().0
+    }
+
+    /// How many rows each discovery table of pairs holds, as the file sees it.
+    async fn rows(s: &Store) -> [u64; 5] {
+        s.read(|tx| {
+            Ok([
+                kv::rows_in(tx, USERID_MATCHED_EXPIRY.name())?,
+                kv::rows_in(tx, MATCHED_USERID.name())?,
+                kv::rows_in(tx, USERID_DAY_CONTACTS.name())?,
+                kv::rows_in(tx, USERID_DISMISSED.name())?,
+                kv::rows_in(tx, DISMISSED_USERID.name())?,
+            ])
+        })
+        .await
+        .unwrap()
+    }
+
+    /// More rows name the user than one page holds, from both ends of every pair: the
+    /// erasure removes them all, page by page, and nobody else's.
+    #[tokio::test]
+    async fn erasure_removes_every_row_naming_the_user_over_several_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let n = 2 * PAGE as u64 + 3;
+        s.write(move |tx| {
+            for o in 10..10 + n {
+                USERID_MATCHED_EXPIRY.insert(tx, &(1, o), &9)?;
+                MATCHED_USERID.insert(tx, &(o, 1), &())?;
+                USERID_MATCHED_EXPIRY.insert(tx, &(o, 1), &9)?;
+                MATCHED_USERID.insert(tx, &(1, o), &())?;
+                USERID_DISMISSED.insert(tx, &(1, o), &5)?;
+                DISMISSED_USERID.insert(tx, &(o, 1), &())?;
+                USERID_DISMISSED.insert(tx, &(o, 1), &5)?;
+                DISMISSED_USERID.insert(tx, &(1, o), &())?;
+                USERID_DAY_CONTACTS.insert(tx, &(1, o), &1)?;
+            }
+            // User 2's own rows, about user 3.
+            USERID_MATCHED_EXPIRY.insert(tx, &(2, 3), &9)?;
+            MATCHED_USERID.insert(tx, &(3, 2), &())?;
+            USERID_DISMISSED.insert(tx, &(2, 3), &5)?;
+            DISMISSED_USERID.insert(tx, &(3, 2), &())?;
+            USERID_DAY_CONTACTS.insert(tx, &(2, 0), &1)?;
+            set_education_in(tx, 1, Some([4; 32]))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(s.dismissed_count(1).await.unwrap(), n as usize);
+        assert_eq!(s.match_count(1, Millis(8)).await.unwrap(), n as usize);
+        assert_eq!(s.match_count(1, Millis(9)).await.unwrap(), 0, "expired");
+        s.write(|tx| erase_discovery_rows(tx, 1)).await.unwrap();
+        assert_eq!(
+            rows(&s).await,
+            [1, 1, 1, 1, 1],
+            "only user 2's rows are left"
+        );
+        assert_eq!(s.dismissed_count(2).await.unwrap(), 1);
+        assert_eq!(s.match_count(2, Millis(8)).await.unwrap(), 1);
+        let education = s
+            .read(|tx| {
+                Ok((
+                    USERID_EDUINDEX.get(tx, &1)?,
+                    EDUINDEX_USERID.prefixed(tx, &[4u8; 32], Order::Ascending, 10)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(education, (None, vec![]));
+    }
+
+    /// An upload removes the user's expired matches and earlier days' counts however many
+    /// pages they take, and keeps the rest.
+    #[tokio::test]
+    async fn an_upload_sweeps_expired_matches_and_old_days_over_several_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let now = Millis(1_000 * DAY_MS);
+        let granted = ConsentEvent {
+            purpose: "contacts_matching".into(),
+            granted: true,
+            at: Millis(1),
+            policy_version: "v1".into(),
+            device_id: "d".into(),
+        };
+        assert!(s.record_consent(1, granted, None).await.unwrap());
+        let n = 2 * PAGE as u64 + 3;
+        s.write(move |tx| {
+            for o in 10..10 + 2 * n {
+                // Every other match has expired.
+                let expiry = if o % 2 == 0 { now.0 } else { now.0 + 1 };
+                USERID_MATCHED_EXPIRY.insert(tx, &(1, o), &expiry)?;
+                MATCHED_USERID.insert(tx, &(o, 1), &())?;
+            }
+            for d in 0..n {
+                USERID_DAY_CONTACTS.insert(tx, &(1, d), &1)?;
+            }
+            USERID_DAY_CONTACTS.insert(tx, &(1, day(now)), &2)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let out = s
+            .match_contacts(1, vec![[7; 32]], 10, now, Millis(now.0 + 5))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            Ok(UploadOutcome {
+                matched: 0,
+                quota_left: 7
+            })
+        );
+        assert_eq!(
+            rows(&s).await[..3],
+            [n, n, 1],
+            "half the matches, today only"
+        );
+        assert_eq!(s.match_count(1, now).await.unwrap(), n as usize);
+        let today = s
+            .read(move |tx| USERID_DAY_CONTACTS.get(tx, &(1, day(now))))
+            .await
+            .unwrap();
+        assert_eq!(today, Some(3));
+    }
+}
