@@ -300,6 +300,18 @@ fn moved_kinds() -> Vec<Moved> {
             EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
             EXPIRY_ORIGIN_ENVID_COMMUNITYCALL_V9
         ),
+        // Schema 11 (`discovery_and_avatar_tables_move_behind_the_seam`).
+        moved!(11, USERID_AVATAR, USERID_AVATAR_V10),
+        moved!(11, MEDIAID_AVATAR, MEDIAID_AVATAR_V10),
+        moved!(11, CONTACTINDEX_USERID, CONTACTINDEX_USERID_V10),
+        moved!(11, USERID_DISCOVERY, USERID_DISCOVERY_V10),
+        moved!(11, USERID_MATCHED_EXPIRY, USERID_MATCHED_EXPIRY_V10),
+        moved!(11, MATCHED_USERID, MATCHED_USERID_V10),
+        moved!(11, USERID_DAY_CONTACTS, USERID_DAY_CONTACTS_V10),
+        moved!(11, EDUINDEX_USERID, EDUINDEX_USERID_V10),
+        moved!(11, USERID_EDUINDEX, USERID_EDUINDEX_V10),
+        moved!(11, USERID_DISMISSED, USERID_DISMISSED_V10),
+        moved!(11, DISMISSED_USERID, DISMISSED_USERID_V10),
     ]
 }
 
@@ -380,19 +392,7 @@ kinds!(
     MS_PSEUDONYM_SEARCHLOG,
     POS_KIND_ID_SEARCHCHANGE,
     MEDIAID_FETCH,
-    // Avatars as media (issue 25).
-    USERID_AVATAR,
-    MEDIAID_AVATAR,
-    // Discovery (issue 22).
-    CONTACTINDEX_USERID,
-    USERID_DISCOVERY,
-    USERID_MATCHED_EXPIRY,
-    MATCHED_USERID,
-    USERID_DAY_CONTACTS,
-    EDUINDEX_USERID,
-    USERID_EDUINDEX,
-    USERID_DISMISSED,
-    DISMISSED_USERID,
+    // Avatars as media (issue 25) and discovery (issue 22): in `moved_kinds` (schema 11).
     // Operations (issue 24).
     REMOTEID_ERASED,
 );
@@ -1172,6 +1172,40 @@ mod tests {
         }
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_9_rows_moved(&s).await;
+        crate::tests::assert_schema_10_rows_moved(&s).await;
+    }
+
+    /// An archive of schema 10 holds the tables 10 → 11 moved (discovery, avatars) as typed
+    /// tables: they restore as such, and the migration moves their rows behind the seam when
+    /// the node opens the file.
+    #[tokio::test]
+    async fn a_schema_10_archive_restores_typed_tables_that_the_migration_then_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+        let key = SecretKey::generate().unwrap();
+        let bytes = {
+            let db = redb::Builder::new().create(&path).unwrap();
+            crate::tests::write_schema_10_rows(&db);
+            archive_of(&db, &key, ArchiveKind::Backup)
+        };
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        assert_eq!(r.header().schema, 10);
+        let to = dir.path().join("restored.redb");
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        assert!(summary.tables.contains(&(EDUINDEX_USERID.name().into(), 2)));
+        {
+            let back = redb::Builder::new().create(&to).unwrap();
+            let tx = back.begin_read().unwrap();
+            let education = tx.open_table(EDUINDEX_USERID_V10).unwrap();
+            assert_eq!(
+                education.len().unwrap(),
+                2,
+                "restored as the typed table it was"
+            );
+        }
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        crate::tests::assert_schema_10_rows_moved(&s).await;
     }
 
     /// What restore promises about freed pages: after a restore-time erasure removed rows,

@@ -103,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -122,6 +122,7 @@ const MIGRATIONS: &[Migration] = &[
     tables_move_behind_the_key_value_seam,
     derived_rows_replace_scans,
     more_tables_move_behind_the_seam,
+    discovery_and_avatar_tables_move_behind_the_seam,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -421,6 +422,59 @@ fn more_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), StoreEr
         EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
         |k, v| ((k.0, k.1.to_string(), k.2.to_string()), v)
     );
+    Ok(())
+}
+
+/// 10 → 11: the tables of `discovery.rs` (findable-by-phone settings and contact index,
+/// contact matches and the daily quota, the education index, dismissals) and of `avatars.rs`
+/// move behind the key-value seam, as 9 → 10 moved others (each parked as `<name>_v10` while
+/// its rows are copied). Like that step it reads them whole, once, in the transaction that
+/// opens the file, before the node serves.
+fn discovery_and_avatar_tables_move_behind_the_seam(
+    tx: &WriteTransaction,
+) -> Result<(), StoreError> {
+    let s = "_v10";
+    move_table!(tx, s, USERID_AVATAR_V10, USERID_AVATAR, |k, v| (
+        k,
+        v.to_string()
+    ));
+    move_table!(tx, s, MEDIAID_AVATAR_V10, MEDIAID_AVATAR, |k, v| (
+        k.to_string(),
+        v
+    ));
+    move_table!(
+        tx,
+        s,
+        CONTACTINDEX_USERID_V10,
+        CONTACTINDEX_USERID,
+        |k, v| (*k, v)
+    );
+    move_table!(tx, s, USERID_DISCOVERY_V10, USERID_DISCOVERY, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(
+        tx,
+        s,
+        USERID_MATCHED_EXPIRY_V10,
+        USERID_MATCHED_EXPIRY,
+        |k, v| (k, v)
+    );
+    move_table!(tx, s, MATCHED_USERID_V10, MATCHED_USERID, |k, v| (k, v));
+    move_table!(
+        tx,
+        s,
+        USERID_DAY_CONTACTS_V10,
+        USERID_DAY_CONTACTS,
+        |k, v| (k, v)
+    );
+    move_table!(tx, s, EDUINDEX_USERID_V10, EDUINDEX_USERID, |k, v| (
+        (*k.0, k.1),
+        v
+    ));
+    move_table!(tx, s, USERID_EDUINDEX_V10, USERID_EDUINDEX, |k, v| (k, *v));
+    move_table!(tx, s, USERID_DISMISSED_V10, USERID_DISMISSED, |k, v| (k, v));
+    move_table!(tx, s, DISMISSED_USERID_V10, DISMISSED_USERID, |k, v| (k, v));
     Ok(())
 }
 
@@ -757,8 +811,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(MEDIAID_FETCH)?;
-    tx.open_table(USERID_AVATAR)?;
-    tx.open_table(MEDIAID_AVATAR)?;
+    tx.open_table(kv::redb_def(USERID_AVATAR.name()))?;
+    tx.open_table(kv::redb_def(MEDIAID_AVATAR.name()))?;
     tx.open_table(KEYID_NODEKEY)?;
     tx.open_table(SEQ_AUDITENTRY)?;
     tx.open_table(USERID_PSEUDONYMKEY)?;
@@ -809,15 +863,15 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(kv::redb_def(PSEUDONYM_MS_N_BEHAVIOUR.name()))?;
     tx.open_table(kv::redb_def(MS_PSEUDONYM_N_BEHAVIOUR.name()))?;
     // Discovery (issue 22).
-    tx.open_table(CONTACTINDEX_USERID)?;
-    tx.open_table(USERID_DISCOVERY)?;
-    tx.open_table(USERID_MATCHED_EXPIRY)?;
-    tx.open_table(MATCHED_USERID)?;
-    tx.open_table(USERID_DAY_CONTACTS)?;
-    tx.open_table(EDUINDEX_USERID)?;
-    tx.open_table(USERID_EDUINDEX)?;
-    tx.open_table(USERID_DISMISSED)?;
-    tx.open_table(DISMISSED_USERID)?;
+    tx.open_table(kv::redb_def(CONTACTINDEX_USERID.name()))?;
+    tx.open_table(kv::redb_def(USERID_DISCOVERY.name()))?;
+    tx.open_table(kv::redb_def(USERID_MATCHED_EXPIRY.name()))?;
+    tx.open_table(kv::redb_def(MATCHED_USERID.name()))?;
+    tx.open_table(kv::redb_def(USERID_DAY_CONTACTS.name()))?;
+    tx.open_table(kv::redb_def(EDUINDEX_USERID.name()))?;
+    tx.open_table(kv::redb_def(USERID_EDUINDEX.name()))?;
+    tx.open_table(kv::redb_def(USERID_DISMISSED.name()))?;
+    tx.open_table(kv::redb_def(DISMISSED_USERID.name()))?;
     tx.open_table(kv::redb_def(CELLINDEX_USERID.name()))?;
     tx.open_table(kv::redb_def(USERID_CELL.name()))?;
     tx.open_table(kv::redb_def(EXPIRY_USERID_CELL.name()))?;
@@ -845,8 +899,9 @@ mod tests {
         Store::open(&dir.join("node.redb"), |_| Ok(None)).unwrap().0
     }
 
-    /// Turns the file at `path` into what schema `version` wrote: its version number, and
-    /// whatever `f` changes (tables that version lacked or held in another form).
+    /// Turns the file at `path` into what schema `version` wrote: its version number, the
+    /// tables 10 → 11 moved as the typed (empty) tables they were before it, and whatever `f`
+    /// changes (tables that version lacked or held in another form).
     fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
         let db = Database::create(path).unwrap();
         let tx = db.begin_write().unwrap();
@@ -854,6 +909,9 @@ mod tests {
             .unwrap()
             .insert("schema_version", version.to_be_bytes().as_slice())
             .unwrap();
+        if version < 11 {
+            typed_before_11(&tx);
+        }
         f(&tx);
         tx.commit().unwrap();
     }
@@ -1083,6 +1141,8 @@ mod tests {
         for name in MOVED_AT_10 {
             tx.delete_table(kv::redb_def(name)).unwrap();
         }
+        // Schema 9 held the tables 10 → 11 moves as typed tables too.
+        put_schema_10_rows(&tx);
         macro_rules! put {
             ($t:expr, $k:expr, $v:expr) => {
                 tx.open_table($t).unwrap().insert($k, $v).unwrap();
@@ -1237,9 +1297,158 @@ mod tests {
         write_schema_9_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
         assert_schema_9_rows_moved(&s).await;
+        assert_schema_10_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_9_rows_moved(&again).await;
+        assert_schema_10_rows_moved(&again).await;
+    }
+
+    /// The tables 10 → 11 moves behind the seam (`discovery.rs`, `avatars.rs`).
+    const MOVED_AT_11: [&str; 11] = [
+        USERID_AVATAR.name(),
+        MEDIAID_AVATAR.name(),
+        CONTACTINDEX_USERID.name(),
+        USERID_DISCOVERY.name(),
+        USERID_MATCHED_EXPIRY.name(),
+        MATCHED_USERID.name(),
+        USERID_DAY_CONTACTS.name(),
+        EDUINDEX_USERID.name(),
+        USERID_EDUINDEX.name(),
+        USERID_DISMISSED.name(),
+        DISMISSED_USERID.name(),
+    ];
+
+    /// The tables 10 → 11 moves as every schema before it held them: typed (and empty).
+    fn typed_before_11(tx: &WriteTransaction) {
+        for name in MOVED_AT_11 {
+            tx.delete_table(kv::redb_def(name)).unwrap();
+        }
+        tx.open_table(USERID_AVATAR_V10).unwrap();
+        tx.open_table(MEDIAID_AVATAR_V10).unwrap();
+        tx.open_table(CONTACTINDEX_USERID_V10).unwrap();
+        tx.open_table(USERID_DISCOVERY_V10).unwrap();
+        tx.open_table(USERID_MATCHED_EXPIRY_V10).unwrap();
+        tx.open_table(MATCHED_USERID_V10).unwrap();
+        tx.open_table(USERID_DAY_CONTACTS_V10).unwrap();
+        tx.open_table(EDUINDEX_USERID_V10).unwrap();
+        tx.open_table(USERID_EDUINDEX_V10).unwrap();
+        tx.open_table(USERID_DISMISSED_V10).unwrap();
+        tx.open_table(DISMISSED_USERID_V10).unwrap();
+    }
+
+    /// The tables 10 → 11 moves, typed, with a row in each (two in the education index):
+    /// user 1 shows avatar `m1`, matched user 2 (findable by phone) and dismissed user 3;
+    /// both share an education.
+    fn put_schema_10_rows(tx: &WriteTransaction) {
+        typed_before_11(tx);
+        macro_rules! put {
+            ($t:expr, $k:expr, $v:expr) => {
+                tx.open_table($t).unwrap().insert($k, $v).unwrap();
+            };
+        }
+        put!(USERID_AVATAR_V10, 1, "m1");
+        put!(MEDIAID_AVATAR_V10, "m1", 1);
+        put!(CONTACTINDEX_USERID_V10, &[5u8; 32], 2);
+        let settings = Enc::new(1).bool(true).bytes(&[5u8; 32]).finish();
+        put!(USERID_DISCOVERY_V10, 2, settings.as_slice());
+        put!(USERID_MATCHED_EXPIRY_V10, (1, 2), 900);
+        put!(MATCHED_USERID_V10, (2, 1), ());
+        put!(USERID_DAY_CONTACTS_V10, (1, 3), 4);
+        put!(EDUINDEX_USERID_V10, (&[6u8; 32], 1), ());
+        put!(EDUINDEX_USERID_V10, (&[6u8; 32], 2), ());
+        put!(USERID_EDUINDEX_V10, 1, &[6u8; 32]);
+        put!(USERID_EDUINDEX_V10, 2, &[6u8; 32]);
+        put!(USERID_DISMISSED_V10, (1, 3), 700);
+        put!(DISMISSED_USERID_V10, (3, 1), ());
+    }
+
+    /// What schema 10 wrote, as typed redb tables: a row in each table that 10 → 11 moves.
+    pub(crate) fn write_schema_10_rows(db: &Database) {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", 10u32.to_be_bytes().as_slice())
+            .unwrap();
+        put_schema_10_rows(&tx);
+        tx.commit().unwrap();
+    }
+
+    /// Checks, through the seam and the store, that `s` holds the rows of
+    /// [`write_schema_10_rows`] and no parked table.
+    pub(crate) async fn assert_schema_10_rows_moved(s: &Store) {
+        assert!(s.discovery_settings(2).await.unwrap().findable_by_phone);
+        assert!(!s.discovery_settings(1).await.unwrap().findable_by_phone);
+        assert_eq!(s.match_count(1, Millis(899)).await.unwrap(), 1);
+        assert_eq!(s.match_count(1, Millis(900)).await.unwrap(), 0, "expired");
+        assert_eq!(s.dismissed_count(1).await.unwrap(), 1);
+        let rows = s
+            .read(|tx| {
+                use redb::TableHandle;
+                let parked: Vec<String> = tx
+                    .list_tables()?
+                    .map(|t| t.name().to_string())
+                    .filter(|n| n.ends_with("_v10"))
+                    .collect();
+                let mut counts = Vec::new();
+                for name in MOVED_AT_11 {
+                    counts.push(kv::rows_in(tx, name)?);
+                }
+                Ok((
+                    parked,
+                    counts,
+                    (
+                        USERID_AVATAR.get(tx, &1)?,
+                        MEDIAID_AVATAR.get(tx, &"m1".to_string())?,
+                        CONTACTINDEX_USERID.get(tx, &[5u8; 32])?,
+                    ),
+                    (
+                        USERID_MATCHED_EXPIRY.get(tx, &(1, 2))?,
+                        MATCHED_USERID.prefixed(tx, &2u64, kv::Order::Ascending, 10)?,
+                        USERID_DAY_CONTACTS.get(tx, &(1, 3))?,
+                    ),
+                    (
+                        EDUINDEX_USERID.prefixed(tx, &[6u8; 32], kv::Order::Ascending, 10)?,
+                        USERID_EDUINDEX.get(tx, &2)?,
+                    ),
+                    (
+                        USERID_DISMISSED.get(tx, &(1, 3))?,
+                        DISMISSED_USERID.page(tx, None, 10)?,
+                    ),
+                ))
+            })
+            .await
+            .unwrap();
+        let (parked, counts, avatar, matches, education, dismissals) = rows;
+        assert!(parked.is_empty(), "no parked table is left: {parked:?}");
+        assert_eq!(
+            counts,
+            [1, 1, 1, 1, 1, 1, 1, 2, 2, 1, 1],
+            "every row, none twice"
+        );
+        assert_eq!(avatar, (Some("m1".to_string()), Some(1), Some(2)));
+        assert_eq!(matches, (Some(900), vec![((2, 1), ())], Some(4)));
+        assert_eq!(
+            education,
+            (
+                vec![(([6u8; 32], 1), ()), (([6u8; 32], 2), ())],
+                Some([6u8; 32])
+            )
+        );
+        assert_eq!(dismissals, (Some(700), vec![((3, 1), ())]));
+    }
+
+    #[tokio::test]
+    async fn schema_10_tables_move_behind_the_seam_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        write_schema_10_rows(&Database::create(&path).unwrap());
+        let s = open(dir.path());
+        assert_schema_10_rows_moved(&s).await;
+        drop(s);
+        let again = open(dir.path());
+        assert_schema_10_rows_moved(&again).await;
     }
 
     #[tokio::test]
