@@ -367,10 +367,32 @@ impl Communities {
     }
 
     /// Writes a new post's or comment's events, a bounded batch of members per transaction,
-    /// waking each batch's users as it commits.
+    /// waking each batch's users as it commits and telling the nodes of its members of other
+    /// nodes who may see it (after that commit, best effort).
     async fn fan_out(&self, job: u64) -> Result<(), StoreError> {
-        while let Some(w) = self.store.fan_out_step(job, FANOUT_BATCH).await? {
-            self.wake(w);
+        let mut author_crosses = None;
+        while let Some(a) = self.store.fan_out_step(job, FANOUT_BATCH).await? {
+            self.wake((a.users, a.pos));
+            if a.remote.is_empty() {
+                continue;
+            }
+            // Whether what the author wrote may go to a node of another region, asked once.
+            let crosses = match author_crosses {
+                Some(c) => c,
+                None => {
+                    let c = a.author & REMOTE_USER_BIT != 0
+                        || self
+                            .consents
+                            .require(a.author, Purpose::CrossBorderTransfer)
+                            .await
+                            .is_ok();
+                    author_crosses = Some(c);
+                    c
+                }
+            };
+            self.remote
+                .tell_member_nodes((a.community, a.post, a.comment), a.remote, crosses)
+                .await;
         }
         Ok(())
     }

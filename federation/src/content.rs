@@ -363,6 +363,22 @@ impl CommunityContent {
     }
 }
 
+/// Most members one `community-event` envelope names.
+pub const MAX_EVENT_MEMBERS: usize = 256;
+
+/// The content of a `community-event` envelope: a new post (`comment` null) or comment in
+/// community `community` (the origin's 16-hex-digit id), for `members` — users of the
+/// destination who belong to it and may see the post (at most [`MAX_EVENT_MEMBERS`]).
+/// Numbers only: each member's client reads the post through the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunityEventContent {
+    pub community: String,
+    pub post: u64,
+    pub comment: Option<u64>,
+    pub members: Vec<String>,
+}
+
 /// The body of `PUT /_federation/v1/transactions/{txn_id}`. Envelopes stay JSON values here,
 /// so that one malformed envelope is answered on its own instead of failing the batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

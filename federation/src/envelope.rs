@@ -27,6 +27,9 @@ pub enum Kind {
     Friend,
     /// A user of the origin acting in a community the destination hosts (issue 23).
     Community,
+    /// A new post or comment in a community the origin hosts, for members of the
+    /// destination's who may see it (issue 23; queued like any delivery).
+    CommunityEvent,
 }
 
 /// Oldest an envelope may be when it is received: 30 days after its `ts`. A sender drops (and

@@ -16,10 +16,10 @@ mod strict;
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, canonical_json};
 pub use client::{ClientError, Connection, PeerTarget, is_public_ip, tls_config};
 pub use content::{
-    CommunityContent, ErasureAckContent, ErasureContent, FriendContent, MAX_TXN_BYTES,
-    MAX_TXN_ENVELOPES, MEDIA_PART, MediaRef, MembershipContent, MessageContent, ProfileContent,
-    RecallContent, Transaction, WireBody, WireChange, WireMember, address_domain,
-    conversation_host, valid_address, valid_media_id, valid_txn_id,
+    CommunityContent, CommunityEventContent, ErasureAckContent, ErasureContent, FriendContent,
+    MAX_EVENT_MEMBERS, MAX_TXN_BYTES, MAX_TXN_ENVELOPES, MEDIA_PART, MediaRef, MembershipContent,
+    MessageContent, ProfileContent, RecallContent, Transaction, WireBody, WireChange, WireMember,
+    address_domain, conversation_host, valid_address, valid_media_id, valid_txn_id,
 };
 pub use envelope::{
     Envelope, EnvelopeError, Kind, MAX_ENVELOPE_AGE_MS, ts_fresh, valid_domain, valid_public_domain,

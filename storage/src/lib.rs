@@ -89,7 +89,7 @@ pub use community::{
     MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
 };
 // Communities across nodes and a bounded fan-out of post events (issue 23).
-pub use community::FANOUT_BATCH;
+pub use community::{Announced, FANOUT_BATCH};
 pub use community_calls::{CallKind, CallOutcome, CommunityCall, RemoteCall};
 // Search over communities and posts (issue 23).
 pub use community::{CommunityRecord, Facts as PostFacts, may_see};

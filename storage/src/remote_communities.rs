@@ -84,6 +84,47 @@ impl Store {
         .await
     }
 
+    /// Gives each of `users` who noted the community at `address` an event of its new post
+    /// (`comment` 0) or comment, at one new position: its host told this node
+    /// (`community-event`). Returns those users and the position (no one: nothing written).
+    pub async fn remote_community_event(
+        &self,
+        address: String,
+        post: u64,
+        comment: u64,
+        users: Vec<u64>,
+    ) -> Result<crate::community::Wake, StoreError> {
+        self.write(move |tx| {
+            let mut members = Vec::new();
+            for u in &users {
+                if USERID_REMOTECOMMUNITY
+                    .get(tx, &(*u, address.clone()))?
+                    .is_some()
+                {
+                    members.push(*u);
+                }
+            }
+            members.sort_unstable();
+            members.dedup();
+            if members.is_empty() {
+                return Ok((members, 0));
+            }
+            let pos = crate::messaging::next_pos(tx)?;
+            let ev = crate::messaging::EventRecord::RemoteCommunity {
+                address: address.clone(),
+                post,
+                comment,
+            }
+            .encode();
+            let mut events = tx.open_table(crate::catalog::USERID_POS_EVENT)?;
+            for u in &members {
+                events.insert((*u, pos), ev.as_slice())?;
+            }
+            Ok((members, pos))
+        })
+        .await
+    }
+
     /// Whether `user` may note the community at `address` (see [`MAX_PER_USER`]).
     pub async fn remote_community_room(
         &self,

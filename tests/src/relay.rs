@@ -1,5 +1,5 @@
 //! `Relay`: a loopback relay between a node and one of its peers (the node's configuration
-//! names the relay as that peer's URL) that can lose the peer's answers. It ends TLS with the
+//! names the relay as that peer's URL) that can lose the peer's answers to community calls. It ends TLS with the
 //! peer's own certificate and key, so the node still verifies the peer's domain, passes each
 //! request on to the peer over TLS, and — while told to lose answers — cuts the connection to
 //! the node at the first byte of the peer's answer: the peer has handled (and committed) the
@@ -96,7 +96,9 @@ impl Relay {
         Relay { port, counts, task }
     }
 
-    /// The next `n` answers are lost (each on its own connection).
+    /// The next `n` answers to community calls (`POST /_federation/v1/communities`) are lost
+    /// (each on its own connection); other requests, such as a key fetch or a transaction the
+    /// host's node sends on, pass and are not counted.
     pub fn lose_answers(&self, n: usize) {
         self.counts.to_lose.store(n, Ordering::SeqCst);
     }
@@ -106,14 +108,18 @@ impl Relay {
         self.counts.lost.load(Ordering::SeqCst)
     }
 
-    /// How many answers reached the node so far.
+    /// How many answers to community calls reached the node so far.
     pub fn passed(&self) -> usize {
         self.counts.passed.load(Ordering::SeqCst)
     }
 }
 
-/// Copies bytes both ways until either side is done; at the first byte of an answer, decides
-/// whether this one is lost (then the connection to the node ends there).
+/// What a community call's request starts with.
+const COMMUNITY_CALL: &[u8] = b"POST /_federation/v1/communities ";
+
+/// Copies bytes both ways until either side is done; at the first byte of the answer to a
+/// community call, decides whether this one is lost (then the connection to the node ends
+/// there).
 async fn relay<D, U>(downstream: D, upstream: U, counts: &Counts)
 where
     D: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -121,8 +127,24 @@ where
 {
     let (mut down_r, mut down_w) = tokio::io::split(downstream);
     let (mut up_r, mut up_w) = tokio::io::split(upstream);
+    // Set before the request goes on, so before any answer to it comes back.
+    let call = std::sync::atomic::AtomicBool::new(false);
     let forward = async {
-        let _ = tokio::io::copy(&mut down_r, &mut up_w).await;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut head = Vec::new();
+        loop {
+            let n = match down_r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if head.len() < COMMUNITY_CALL.len() {
+                head.extend_from_slice(&buf[..n]);
+                call.store(head.starts_with(COMMUNITY_CALL), Ordering::SeqCst);
+            }
+            if up_w.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
         let _ = up_w.shutdown().await;
     };
     let back = async {
@@ -133,7 +155,7 @@ where
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if std::mem::take(&mut first) {
+            if std::mem::take(&mut first) && call.load(Ordering::SeqCst) {
                 let lose = counts
                     .to_lose
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

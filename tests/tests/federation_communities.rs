@@ -354,8 +354,14 @@ async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its
     let r = c.consent(&carol, "cross_border_transfer", true).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(join(&c, &carol, &remote).await.status, StatusCode::OK);
+    // Nor is she told of Ann's new posts: the first event she gets is of her own.
+    let mut ws = c.ws(Some(&carol), None).await;
+    let r = post(&a, &ann, &id, "还是只给本区域").await;
+    assert_eq!(r.status, StatusCode::CREATED);
     let r = post(&c, &carol, &remote, "来自欧洲").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let e = tests::next_of(&mut ws, "community").await;
+    assert_eq!(e["post"], r.json()["id"], "her own post, not Ann's");
     assert_eq!(
         feed(&c, &carol, &remote).await,
         [pair("carol@c.test", "来自欧洲")]
@@ -381,6 +387,7 @@ async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its
         feed(&c, &carol, &remote).await,
         [
             pair("carol@c.test", "来自欧洲"),
+            pair("ann@a.test", "还是只给本区域"),
             pair("ann@a.test", "只给本区域"),
             pair("ann@a.test", "附件"),
         ]
@@ -919,4 +926,61 @@ async fn a_remote_member_reads_the_media_a_post_shows_through_the_host_part_by_p
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
     assert!(r.body == data);
+}
+
+#[tokio::test]
+async fn a_remote_member_hears_of_new_posts_and_comments_they_may_see_from_the_host() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let cat = b.user("cat", &phone(3)).await;
+    let id = community(&a, &ann, "江边", "public").await;
+    let at = format!("{id}@a.test");
+    assert_eq!(join(&b, &bob, &at).await.status, StatusCode::OK);
+    let mut ws = b.ws(Some(&bob), None).await;
+    let mut other = b.ws(Some(&cat), None).await;
+
+    let r = post(&a, &ann, &id, "涨水了").await;
+    let p = r.json()["id"].as_u64().unwrap();
+    let e = tests::next_of(&mut ws, "community").await;
+    assert_eq!(
+        (&e["community"], e["post"].as_u64(), &e["comment"]),
+        (&json!(at), Some(p), &Value::Null)
+    );
+    let r = a
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{id}/posts/{p}/comments"),
+            Some(&ann),
+            Some(&json!({"text": "注意安全"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let cm = r.json()["id"].as_u64();
+    let e = tests::next_of(&mut ws, "community").await;
+    assert_eq!((e["post"].as_u64(), e["comment"].as_u64()), (Some(p), cm));
+    assert!(!contains(e.to_string().as_bytes(), "注意"), "numbers only");
+
+    // A friends-only post is no event for bob, who is not ann's friend: the next one he hears
+    // of is the members' post after it.
+    let r = a
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{id}/posts"),
+            Some(&ann),
+            Some(&json!({"text": "只给朋友", "visibility": "friends"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let after = post(&a, &ann, &id, "大家好").await.json()["id"].as_u64();
+    let e = tests::next_of(&mut ws, "community").await;
+    assert_eq!(e["post"].as_u64(), after);
+
+    // Cat, on the same node but no member, heard of none of it: her first community event is
+    // of the community she joins now.
+    assert_eq!(join(&b, &cat, &at).await.status, StatusCode::OK);
+    let last = post(&a, &ann, &id, "欢迎").await.json()["id"].as_u64();
+    let e = tests::next_of(&mut other, "community").await;
+    assert_eq!((&e["community"], e["post"].as_u64()), (&json!(at), last));
 }

@@ -281,8 +281,8 @@ function Community({ store, id, onChange }) {
   };
   if (error && !c) return html`<${Alert} error=${error} />`;
   if (!c) return html`<p class="muted">${t('common.wait')}</p>`;
-  // A community of another node is read and written through its host: no members list, log
-  // or live events here, and its posts (with their media) are read there; what one posts
+  // A community of another node is read and written through its host, which tells this node
+  // of new posts and comments (live events): no members list or log here, and what one posts
   // there is text only.
   const host = remoteHost(id);
   const moderator = !host && (c.role === 'owner' || c.role === 'moderator');
@@ -304,7 +304,7 @@ function Community({ store, id, onChange }) {
       <${Alert} error=${error} />
     </div>
     ${c.role && html`<${Compose} community=${id} remote=${!!host} onPosted=${() => setN(n + 1)} />`}
-    ${readable && html`<${Feed} key=${'c' + n} store=${store} path=${`/api/v1/communities/${id}/posts`} live=${c.role && !host ? id : null} title="" role=${c.role} empty=${t('community.no_posts')} />`}
+    ${readable && html`<${Feed} key=${'c' + n} store=${store} path=${`/api/v1/communities/${id}/posts`} live=${c.role ? id : null} title="" role=${c.role} empty=${t('community.no_posts')} />`}
     ${dialog === 'members' && html`<${MembersDialog} community=${c} onClose=${() => setDialog(null)} />`}
     ${dialog === 'log' && html`<${LogDialog} community=${c} onClose=${() => setDialog(null)} />`}
   </section>`;

@@ -373,6 +373,68 @@ impl CommunityClient {
         }
     }
 
+    /// Tells the nodes of `members` (users of other nodes who may see it) of a new post
+    /// (`comment` 0) or comment in community `community` here: one queued `community-event`
+    /// per node and at most [`federation::MAX_EVENT_MEMBERS`] of its users. A node of another
+    /// region is told only when the author's data may go there (`author_crosses`: their
+    /// `cross_border_transfer`, or an author who is not of this node), as a read there would
+    /// show the post. Best effort, after the post's commit: a failure is logged, and members
+    /// still find the post in the feed.
+    pub async fn tell_member_nodes(
+        &self,
+        (community, post, comment): (u64, u64, u64),
+        members: Vec<u64>,
+        author_crosses: bool,
+    ) {
+        let people = match self.store.wrapped_keys(members).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "members of other nodes were not told of a post");
+                return;
+            }
+        };
+        let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (_, address, _) in people {
+            if let Some(d) = address_domain(&address) {
+                by_node.entry(d.to_string()).or_default().push(address);
+            }
+        }
+        let mut rows = Vec::new();
+        for (dest, addresses) in by_node {
+            let told = match self.peers.get(&dest) {
+                Ok(peer) => author_crosses || self.peers.foreign_region(&peer).is_none(),
+                Err(_) => false,
+            };
+            if !told {
+                continue;
+            }
+            for chunk in addresses.chunks(federation::MAX_EVENT_MEMBERS) {
+                let content = federation::CommunityEventContent {
+                    community: crate::community::community_id(community),
+                    post,
+                    comment: (comment != 0).then_some(comment),
+                    members: chunk.to_vec(),
+                };
+                match self.outbox.community_event_row(&dest, content) {
+                    Ok(row) => rows.push(row),
+                    Err(r) => tracing::info!(
+                        peer = %dest,
+                        reason = %super::refusal_text(&r),
+                        "a community event was not queued"
+                    ),
+                }
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let grown: Vec<String> = rows.iter().map(|r| r.dest.clone()).collect();
+        match self.store.enqueue(rows, self.clock.now()).await {
+            Ok(_) => self.outbox.wake(&grown),
+            Err(e) => tracing::warn!(error = %e, "community events were not queued"),
+        }
+    }
+
     /// Whether `host` is this node (its communities are local).
     pub fn is_own(&self, host: &str) -> bool {
         host == self.peers.own_domain()

@@ -5,6 +5,7 @@
 //! belong to its origin, that only a conversation's host speaks for it) and applies it at most
 //! once.
 
+mod community_events;
 mod friendship;
 
 use std::sync::Arc;
@@ -615,6 +616,11 @@ impl Inbox {
             Kind::Friend => {
                 let c: federation::FriendContent = serde_json::from_value(content).map_err(bad)?;
                 self.friend(&env, c).await
+            }
+            Kind::CommunityEvent => {
+                let c: federation::CommunityEventContent =
+                    serde_json::from_value(content).map_err(bad)?;
+                self.community_event(&env, c).await
             }
             _ => Err(reject("unsupported", "unknown envelope kind")),
         }

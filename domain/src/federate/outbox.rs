@@ -1026,6 +1026,27 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    // ---- Communities across nodes (issue 23) ---------------------------------------------
+
+    /// A `community-event` envelope to `dest`, as a queue row sealed under the node's
+    /// outbound key: it names a community of this node, post and comment numbers, and
+    /// `dest`'s own users, nothing of anyone else. Refused when `dest` is not a peer or its
+    /// queue is full (the event is then not sent: members read the feed anyway).
+    pub fn community_event_row(
+        &self,
+        dest: &str,
+        content: federation::CommunityEventContent,
+    ) -> Result<Outgoing, Refusal> {
+        self.inner.shared.peer_with_room(dest)?;
+        let env = self
+            .inner
+            .shared
+            .unsigned(dest, Kind::CommunityEvent, json!(content))?;
+        self.inner.shared.row(&env, None, 0, Vec::new())
+    }
+}
+
 /// The peers a profile change goes to (see [`Outbox::profile_push`]).
 #[derive(Debug)]
 pub struct ProfilePush {

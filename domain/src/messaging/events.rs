@@ -116,6 +116,15 @@ impl Messaging {
                     post,
                     comment: (comment != 0).then_some(comment),
                 },
+                EventRecord::RemoteCommunity {
+                    address,
+                    post,
+                    comment,
+                } => Event::Community {
+                    community: address,
+                    post,
+                    comment: (comment != 0).then_some(comment),
+                },
                 EventRecord::Join {
                     action,
                     id,

@@ -29,8 +29,25 @@ pub(super) fn queue_fanout(
     Ok(job)
 }
 
-/// Of the members from `from` on (at most `batch`), those who may see `post`, each given an
-/// event at one new position. Returns (users, pos) and the next member to read (None: done).
+/// What one fan-out step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announced {
+    /// This node's members who may see the post, each given an event at `pos` (0: none).
+    pub users: Vec<u64>,
+    pub pos: u64,
+    /// The members of other nodes who may see it: no event here (they have no session on
+    /// this node); their nodes are told (`community-event`).
+    pub remote: Vec<u64>,
+    pub community: u64,
+    pub post: u64,
+    /// 0 for the post itself.
+    pub comment: u64,
+    pub author: u64,
+}
+
+/// Of the members from `from` on (at most `batch`), those who may see `post`: this node's
+/// each given an event at one new position, and those of other nodes. Returns (users, pos),
+/// the others, and the next member to read (None: done).
 fn announce_batch(
     tx: &WriteTransaction,
     community: &CommunityRecord,
@@ -38,7 +55,7 @@ fn announce_batch(
     comment: u64,
     from: u64,
     batch: usize,
-) -> Result<(Wake, Option<u64>), StoreError> {
+) -> Result<(Wake, Vec<u64>, Option<u64>), StoreError> {
     let members: Vec<(u64, CommunityRole)> = {
         let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
         let mut out = Vec::new();
@@ -57,6 +74,7 @@ fn announce_batch(
         members.last().and_then(|(u, _)| u.checked_add(1))
     };
     let mut users = Vec::new();
+    let mut remote = Vec::new();
     for (u, role) in members {
         let f = Facts {
             community_public: community.public,
@@ -67,12 +85,17 @@ fn announce_batch(
                 && u != post.author
                 && are_friends_w(tx, post.author, u)?,
         };
-        if may_see(post.visibility, &f) {
+        if !may_see(post.visibility, &f) {
+            continue;
+        }
+        if u & REMOTE_USER_BIT == 0 {
             users.push(u);
+        } else {
+            remote.push(u);
         }
     }
     if users.is_empty() {
-        return Ok(((users, 0), next));
+        return Ok(((users, 0), remote, next));
     }
     let pos = next_pos(tx)?;
     let ev = EventRecord::Community {
@@ -85,14 +108,18 @@ fn announce_batch(
     for u in &users {
         events.insert((*u, pos), ev.as_slice())?;
     }
-    Ok(((users, pos), next))
+    Ok(((users, pos), remote, next))
 }
 
 impl Store {
     /// Writes the next batch (at most `batch` members) of fan-out job `job`'s events in one
-    /// transaction. Returns the users woken and their position, or None once the job is done
-    /// (or its post is gone); each step reads on from where the last one stopped.
-    pub async fn fan_out_step(&self, job: u64, batch: usize) -> Result<Option<Wake>, StoreError> {
+    /// transaction. Returns what it did, or None once the job is done (or its post is gone);
+    /// each step reads on from where the last one stopped.
+    pub async fn fan_out_step(
+        &self,
+        job: u64,
+        batch: usize,
+    ) -> Result<Option<Announced>, StoreError> {
         self.write(move |tx| {
             let Some((c, p, comment, from)) =
                 tx.open_table(FANOUTNO_JOB)?.get(job)?.map(|v| v.value())
@@ -107,7 +134,8 @@ impl Store {
                 tx.open_table(FANOUTNO_JOB)?.remove(job)?;
                 return Ok(None);
             };
-            let (wake, next) = announce_batch(tx, &community, &post, comment, from, batch)?;
+            let ((users, pos), remote, next) =
+                announce_batch(tx, &community, &post, comment, from, batch)?;
             match next {
                 Some(n) => {
                     tx.open_table(FANOUTNO_JOB)?
@@ -117,7 +145,15 @@ impl Store {
                     tx.open_table(FANOUTNO_JOB)?.remove(job)?;
                 }
             }
-            Ok(Some(wake))
+            Ok(Some(Announced {
+                users,
+                pos,
+                remote,
+                community: c,
+                post: p,
+                comment,
+                author: post.author,
+            }))
         })
         .await
     }
@@ -172,7 +208,7 @@ mod tests {
         );
         let mut woken = Vec::new();
         let mut steps = 0;
-        while let Some((users, pos)) = store.fan_out_step(job, 2).await.unwrap() {
+        while let Some(Announced { users, pos, .. }) = store.fan_out_step(job, 2).await.unwrap() {
             assert!(users.len() <= 2, "one batch at most: {users:?}");
             assert!(users.is_empty() || pos > 0);
             woken.extend(users);

@@ -32,7 +32,7 @@ mod retention;
 mod visibility;
 
 pub use erasure::{drop_places, erase_step};
-pub use fanout::FANOUT_BATCH;
+pub use fanout::{Announced, FANOUT_BATCH};
 pub use visibility::{Facts, communities_read_r, may_see, media_visible, posts_seen_r};
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};

@@ -74,6 +74,13 @@ pub enum EventRecord {
         post: u64,
         comment: u64,
     },
+    /// A new post (`comment` 0) or comment in a community of another node the member belongs
+    /// to, `address` being `<id>@<host>` (its host told this node: `community-event`).
+    RemoteCommunity {
+        address: String,
+        post: u64,
+        comment: u64,
+    },
     /// A join request's step (`storage/invites.rs`) for its owner or requester: `id` is the
     /// request's number (the owner's), `user` the other person.
     Join {
@@ -175,6 +182,11 @@ impl EventRecord {
                 post,
                 comment,
             } => e.u64(8).u64(*community).u64(*post).u64(*comment),
+            EventRecord::RemoteCommunity {
+                address,
+                post,
+                comment,
+            } => e.u64(11).str(address).u64(*post).u64(*comment),
             EventRecord::Join {
                 action,
                 id,
@@ -251,6 +263,11 @@ impl EventRecord {
             },
             8 => EventRecord::Community {
                 community: d.u64()?,
+                post: d.u64()?,
+                comment: d.u64()?,
+            },
+            11 => EventRecord::RemoteCommunity {
+                address: d.string()?,
                 post: d.u64()?,
                 comment: d.u64()?,
             },
@@ -332,6 +349,16 @@ mod tests {
                 },
             }
         );
+    }
+
+    #[test]
+    fn a_remote_community_event_keeps_its_address_and_numbers() {
+        let e = EventRecord::RemoteCommunity {
+            address: "00000000000000ab@b.test".into(),
+            post: 7,
+            comment: 0,
+        };
+        assert_eq!(EventRecord::decode(&e.encode()).unwrap(), e);
     }
 
     #[test]
