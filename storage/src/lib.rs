@@ -103,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -122,6 +122,7 @@ const MIGRATIONS: &[Migration] = &[
     tables_move_behind_the_key_value_seam,
     derived_rows_replace_scans,
     more_tables_move_behind_the_seam,
+    community_tables_move_behind_the_seam,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -421,6 +422,89 @@ fn more_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), StoreEr
         EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
         |k, v| ((k.0, k.1.to_string(), k.2.to_string()), v)
     );
+    Ok(())
+}
+
+/// 10 → 11: the tables of communities (`storage/community/`: communities, members, requests,
+/// bans, moderation logs, posts, comments, favourites, media references and fan-out jobs)
+/// move behind the key-value seam, as 9 → 10 moved the last ones (each parked as
+/// `<name>_v10` while its rows are copied). Like that step it reads them whole, once, in the
+/// transaction that opens the file, before the node serves.
+fn community_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let s = "_v10";
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_COMMUNITY_V10,
+        COMMUNITYNO_COMMUNITY,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_USERID_MEMBER_V10,
+        COMMUNITYNO_USERID_MEMBER,
+        |k, v| (k, v)
+    );
+    move_table!(tx, s, USERID_COMMUNITYNO_V10, USERID_COMMUNITYNO, |k, v| (
+        k, v
+    ));
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_USERID_PENDING_V10,
+        COMMUNITYNO_USERID_PENDING,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_USERID_BAN_V10,
+        COMMUNITYNO_USERID_BAN,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_SEQ_MODLOG_V10,
+        COMMUNITYNO_SEQ_MODLOG,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(tx, s, POSTNO_POST_V10, POSTNO_POST, |k, v| (k, v.to_vec()));
+    move_table!(tx, s, COMMUNITYNO_POSTNO_V10, COMMUNITYNO_POSTNO, |k, v| (
+        k, v
+    ));
+    move_table!(tx, s, USERID_POSTNO_V10, USERID_POSTNO, |k, v| (k, v));
+    move_table!(
+        tx,
+        s,
+        POSTNO_COMMENTNO_COMMENT_V10,
+        POSTNO_COMMENTNO_COMMENT,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(tx, s, USERID_COMMENTNO_V10, USERID_COMMENTNO, |k, v| (k, v));
+    move_table!(
+        tx,
+        s,
+        USERID_POSTNO_FAVOURITE_V10,
+        USERID_POSTNO_FAVOURITE,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        POSTNO_USERID_FAVOURITE_V10,
+        POSTNO_USERID_FAVOURITE,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        MEDIAID_COMMUNITYNO_POSTNO_V10,
+        MEDIAID_COMMUNITYNO_POSTNO,
+        |k, v| ((k.0.to_string(), k.1, k.2), v)
+    );
+    move_table!(tx, s, FANOUTNO_JOB_V10, FANOUTNO_JOB, |k, v| (k, v));
     Ok(())
 }
 
@@ -1073,8 +1157,184 @@ mod tests {
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 0);
     }
 
-    /// What schema 9 wrote, as typed redb tables: a row in each table that 9 → 10 moves.
+    /// What schema 10 wrote, as typed redb tables: a row in each table that 10 → 11 moves.
+    pub(crate) fn write_schema_10_rows(db: &Database) {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", 10u32.to_be_bytes().as_slice())
+            .unwrap();
+        for name in MOVED_AT_11 {
+            tx.delete_table(kv::redb_def(name)).unwrap();
+        }
+        macro_rules! put {
+            ($t:expr, $k:expr, $v:expr) => {
+                tx.open_table($t).unwrap().insert($k, $v).unwrap();
+            };
+        }
+        let community = CommunityRecord {
+            id: 7,
+            name: "读书会".into(),
+            description: String::new(),
+            avatar: Some("m1".into()),
+            public: true,
+            owner: 1,
+            created: Millis(5),
+        };
+        put!(COMMUNITYNO_COMMUNITY_V10, 7, community.encode().as_slice());
+        put!(COMMUNITYNO_USERID_MEMBER_V10, (7, 1), (2, 5));
+        put!(COMMUNITYNO_USERID_MEMBER_V10, (7, 2), (0, 6));
+        put!(USERID_COMMUNITYNO_V10, (1, 7), 2);
+        put!(USERID_COMMUNITYNO_V10, (2, 7), 0);
+        put!(COMMUNITYNO_USERID_PENDING_V10, (7, 3), (0, 8, 0));
+        put!(COMMUNITYNO_USERID_BAN_V10, (7, 4), (9, 1));
+        put!(COMMUNITYNO_SEQ_MODLOG_V10, (7, 1), b"log entry".as_slice());
+        let post = PostRecord {
+            id: 20,
+            community: 7,
+            author: 2,
+            created: Millis(10),
+            edited: None,
+            visibility: PostVisibility::Public,
+            body_sealed: b"body".to_vec(),
+            place_sealed: Vec::new(),
+            media: vec!["m2".into()],
+        };
+        put!(POSTNO_POST_V10, 20, post.encode().as_slice());
+        put!(COMMUNITYNO_POSTNO_V10, (7, 20), ());
+        put!(USERID_POSTNO_V10, (2, 20), ());
+        put!(
+            POSTNO_COMMENTNO_COMMENT_V10,
+            (20, 30),
+            b"comment".as_slice()
+        );
+        put!(USERID_COMMENTNO_V10, (1, 30), 20);
+        put!(USERID_POSTNO_FAVOURITE_V10, (1, 20), 11);
+        put!(POSTNO_USERID_FAVOURITE_V10, (20, 1), ());
+        put!(MEDIAID_COMMUNITYNO_POSTNO_V10, ("m1", 7, 0), ());
+        put!(MEDIAID_COMMUNITYNO_POSTNO_V10, ("m2", 7, 20), ());
+        put!(FANOUTNO_JOB_V10, 40, (7, 20, 0, 3));
+        tx.commit().unwrap();
+    }
+
+    /// The tables schema 11 moved behind the seam.
+    const MOVED_AT_11: [&str; 15] = [
+        COMMUNITYNO_COMMUNITY.name(),
+        COMMUNITYNO_USERID_MEMBER.name(),
+        USERID_COMMUNITYNO.name(),
+        COMMUNITYNO_USERID_PENDING.name(),
+        COMMUNITYNO_USERID_BAN.name(),
+        COMMUNITYNO_SEQ_MODLOG.name(),
+        POSTNO_POST.name(),
+        COMMUNITYNO_POSTNO.name(),
+        USERID_POSTNO.name(),
+        POSTNO_COMMENTNO_COMMENT.name(),
+        USERID_COMMENTNO.name(),
+        USERID_POSTNO_FAVOURITE.name(),
+        POSTNO_USERID_FAVOURITE.name(),
+        MEDIAID_COMMUNITYNO_POSTNO.name(),
+        FANOUTNO_JOB.name(),
+    ];
+
+    /// Checks, through the seam and the store, that `s` holds the rows of
+    /// [`write_schema_10_rows`] and no parked table.
+    pub(crate) async fn assert_schema_10_rows_moved(s: &Store) {
+        let facts = s.community_for(7, 2).await.unwrap().unwrap();
+        assert_eq!(
+            (facts.community.name.as_str(), facts.members, facts.role),
+            ("读书会", 2, Some(CommunityRole::Member))
+        );
+        let mine = s.communities_of(1).await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].role, Some(CommunityRole::Owner));
+        let (post, comments) = s.post_for(7, 20, 3).await.unwrap().unwrap();
+        assert_eq!(
+            (post.body_sealed.as_slice(), comments),
+            (b"body".as_slice(), 1)
+        );
+        let feed = s
+            .community_posts(7, 2, u64::MAX, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(feed.len(), 1, "the community's post index");
+        assert_eq!(s.favoured(1, vec![20, 21]).await.unwrap(), [20]);
+        assert_eq!(s.fan_out_jobs().await.unwrap(), [40]);
+        let rows = s
+            .read(|tx| {
+                use redb::TableHandle;
+                let parked: Vec<String> = tx
+                    .list_tables()?
+                    .map(|t| t.name().to_string())
+                    .filter(|n| n.ends_with("_v10"))
+                    .collect();
+                let mut counts = Vec::new();
+                for name in MOVED_AT_11 {
+                    counts.push(kv::rows_in(tx, name)?);
+                }
+                Ok((
+                    parked,
+                    counts,
+                    COMMUNITYNO_USERID_PENDING.get(tx, &(7, 3))?,
+                    COMMUNITYNO_USERID_BAN.get(tx, &(7, 4))?,
+                    COMMUNITYNO_SEQ_MODLOG.get(tx, &(7, 1))?,
+                    USERID_POSTNO.prefixed(tx, &2u64, kv::Order::Ascending, 10)?,
+                    POSTNO_COMMENTNO_COMMENT.get(tx, &(20, 30))?,
+                    USERID_COMMENTNO.get(tx, &(1, 30))?,
+                    (
+                        USERID_POSTNO_FAVOURITE.get(tx, &(1, 20))?,
+                        POSTNO_USERID_FAVOURITE.get(tx, &(20, 1))?,
+                        MEDIAID_COMMUNITYNO_POSTNO.page(tx, None, 10)?,
+                        FANOUTNO_JOB.get(tx, &40)?,
+                    ),
+                ))
+            })
+            .await
+            .unwrap();
+        let (parked, counts, pending, ban, log, posts, comment, by_author, rest) = rows;
+        assert!(parked.is_empty(), "no parked table is left: {parked:?}");
+        assert_eq!(
+            counts,
+            [1, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1],
+            "every row, none twice"
+        );
+        assert_eq!(pending, Some((0, 8, 0)));
+        assert_eq!(ban, Some((9, 1)));
+        assert_eq!(log, Some(b"log entry".to_vec()));
+        assert_eq!(posts, vec![((2, 20), ())]);
+        assert_eq!(comment, Some(b"comment".to_vec()));
+        assert_eq!(by_author, Some(20));
+        let (fav, fan, media, job) = rest;
+        assert_eq!(fav, Some(11));
+        assert_eq!(fan, Some(()));
+        assert_eq!(
+            media,
+            vec![
+                (("m1".to_string(), 7, 0), ()),
+                (("m2".to_string(), 7, 20), ())
+            ],
+            "in key order, as typed keys were"
+        );
+        assert_eq!(job, Some((7, 20, 0, 3)));
+    }
+
+    #[tokio::test]
+    async fn schema_10_tables_move_behind_the_seam_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        write_schema_10_rows(&Database::create(&path).unwrap());
+        let s = open(dir.path());
+        assert_schema_10_rows_moved(&s).await;
+        drop(s);
+        let again = open(dir.path());
+        assert_schema_10_rows_moved(&again).await;
+    }
+
+    /// What schema 9 wrote, as typed redb tables: a row in each table that 9 → 10 moves, and
+    /// (as every older schema) the tables 10 → 11 moves, with [`write_schema_10_rows`]'s rows.
     pub(crate) fn write_schema_9_rows(db: &Database) {
+        write_schema_10_rows(db);
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
             .unwrap()
@@ -1144,8 +1404,9 @@ mod tests {
     ];
 
     /// Checks, through the seam and the store, that `s` holds the rows of
-    /// [`write_schema_9_rows`] and no parked table.
+    /// [`write_schema_9_rows`] (the ones of [`write_schema_10_rows`] too) and no parked table.
     pub(crate) async fn assert_schema_9_rows_moved(s: &Store) {
+        assert_schema_10_rows_moved(s).await;
         assert_eq!(s.friends_of(2).await.unwrap(), vec![(1, Millis(11), 100)]);
         assert_eq!(s.blocks_of(1).await.unwrap(), vec![(5, Millis(12), 200)]);
         assert!(s.direct_messages_friends_only(1).await.unwrap());
