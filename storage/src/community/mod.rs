@@ -635,6 +635,64 @@ mod tests {
         Ok((id.to_be_bytes().to_vec(), Vec::new()))
     }
 
+    /// The paged walks visit every row of a prefix past a page, in either order, and stop
+    /// when told; a prefix's removal takes every page.
+    #[test]
+    fn paged_walks_cover_a_prefix_past_one_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        let n = (PAGE * 2 + 7) as u64;
+        for i in 1..=n {
+            COMMUNITYNO_POSTNO.insert(&tx, &(5, i), &()).unwrap();
+        }
+        COMMUNITYNO_POSTNO.insert(&tx, &(4, 1), &()).unwrap();
+        COMMUNITYNO_POSTNO.insert(&tx, &(6, 1), &()).unwrap();
+        assert_eq!(count_under(&tx, COMMUNITYNO_POSTNO, 5).unwrap(), n);
+        for order in [kv::Order::Ascending, kv::Order::Descending] {
+            let mut seen = Vec::new();
+            let (start, end) = under(5);
+            each_row(&tx, COMMUNITYNO_POSTNO, start, end, order, |(_, p), ()| {
+                seen.push(p);
+                Ok(true)
+            })
+            .unwrap();
+            let mut all: Vec<u64> = (1..=n).collect();
+            if order == kv::Order::Descending {
+                all.reverse();
+            }
+            assert_eq!(seen, all, "{order:?}");
+        }
+        let mut first = Vec::new();
+        each_row(
+            &tx,
+            COMMUNITYNO_POSTNO,
+            Bound::Included((5, 0)),
+            Bound::Excluded((5, 300)),
+            kv::Order::Descending,
+            |(_, p), ()| {
+                first.push(p);
+                Ok(first.len() < 3)
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            first,
+            [299, 298, 297],
+            "newest first below the bound, then stop"
+        );
+        let mut gone = 0;
+        remove_under(&tx, COMMUNITYNO_POSTNO, 5, |_, ()| {
+            gone += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(gone, n);
+        assert!(!any_under(&tx, COMMUNITYNO_POSTNO, 5).unwrap());
+        assert!(any_under(&tx, COMMUNITYNO_POSTNO, 4).unwrap());
+        assert!(any_under(&tx, COMMUNITYNO_POSTNO, 6).unwrap());
+    }
+
     #[test]
     fn records_round_trip() {
         let p = PostRecord {
