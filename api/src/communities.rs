@@ -325,6 +325,7 @@ pub enum Op {
     DeleteComment,
     Favourite,
     Unfavourite,
+    PostMedia,
 }
 
 impl Op {
@@ -574,6 +575,12 @@ pub async fn route(
         Op::Unfavourite => {
             c.set_favourite(user, id, post()?, false).await?;
             Ok(no_content())
+        }
+        Op::PostMedia => {
+            let media = params.get(2).map(String::as_str).unwrap_or("");
+            let r = c.post_media(user, id, post()?, media).await?;
+            let (t, size) = (r.content_type.clone(), r.size);
+            Ok(super::media::streamed(&t, size, r))
         }
     }
 }

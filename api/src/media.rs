@@ -10,7 +10,8 @@
 //! - `GET /api/v1/media/{id}` — the file, for its owner and members of conversations it was
 //!   sent in (404 for anyone else), streamed chunk by chunk, with its sniffed type, `nosniff`, a `sandbox` CSP, and
 //!   `Content-Disposition: attachment` unless it is an image, audio or video type browsers
-//!   render safely.
+//!   render safely. A post's media is served the same way by
+//!   `GET /api/v1/communities/{id}/posts/{post}/media/{media}` (`communities.rs`).
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -206,10 +207,33 @@ pub async fn download(
     let mut reader = media.open(session.user, id).await?;
     let stored_type = std::mem::take(&mut reader.content_type);
     let size = reader.size;
+    Ok(streamed(&stored_type, size, reader))
+}
+
+/// Media read chunk by chunk (this node's, or a post's through its host).
+pub(crate) trait Chunks: Send + 'static {
+    fn next(&mut self) -> impl Future<Output = Result<Option<Vec<u8>>, String>> + Send;
+}
+
+impl Chunks for domain::media::MediaReader {
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
+        self.next_chunk().await.map_err(|e| e.to_string())
+    }
+}
+
+impl Chunks for domain::community::PostMediaReader {
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
+        self.next_chunk().await.map_err(|e| e.to_string())
+    }
+}
+
+/// The answer that streams `reader`'s `size` bytes of type `stored_type`, with the headers
+/// that keep media from running or loading anything.
+pub(crate) fn streamed(stored_type: &str, size: u64, mut reader: impl Chunks) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let producer = async move {
         loop {
-            let item = match reader.next_chunk().await {
+            let item = match reader.next().await {
                 Ok(Some(chunk)) => Ok(Bytes::from(chunk)),
                 Ok(None) => break,
                 Err(e) => {
@@ -224,7 +248,7 @@ pub async fn download(
         }
     };
     let mut r = Response::new(Either::Right(Streamed::new(producer, rx)));
-    let ct = served_type(&stored_type);
+    let ct = served_type(stored_type);
     let h = r.headers_mut();
     h.insert(CONTENT_LENGTH, HeaderValue::from(size));
     h.insert(
@@ -257,7 +281,7 @@ pub async fn download(
         "cache-control",
         HeaderValue::from_static("private, max-age=86400"),
     );
-    Ok(r)
+    r
 }
 
 impl From<MediaError> for ApiError {

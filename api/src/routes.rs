@@ -386,6 +386,7 @@ pub const ROUTES: &[Route] = &[
     community(Delete, "/api/v1/communities/{id}/posts/{post}/comments/{comment}", Op::DeleteComment),
     community(Put, "/api/v1/communities/{id}/posts/{post}/favourite", Op::Favourite),
     community(Delete, "/api/v1/communities/{id}/posts/{post}/favourite", Op::Unfavourite),
+    community(Get, "/api/v1/communities/{id}/posts/{post}/media/{media}", Op::PostMedia),
     // Behaviour log (issue 23).
     session(Post, "/api/v1/communities/{id}/posts/{post}/share", S::SharePost),
     // Search (issue 23)

@@ -16,8 +16,10 @@
 //! here (bans, moderation, visibility) applies to them as to a local user.
 
 mod merged_feed;
+mod post_media;
 
 pub use merged_feed::{Across, FeedCursor, MAX_CURSOR_LEN};
+pub use post_media::{MediaPart, PostMediaReader};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -598,7 +600,18 @@ impl Communities {
             _ = wait => return Some(last_known),
         };
         match answer {
-            Ok(v) if v.role.is_some() || matches!(v.pending, Some("asked" | "invited")) => Some(v),
+            Ok(v) if v.role.is_some() || matches!(v.pending, Some("asked" | "invited")) => {
+                // Kept as last known, for when the host does not answer.
+                if v.name != last_known.name
+                    && let Err(e) = self
+                        .store
+                        .rename_remote_community(user, last_known.id.clone(), v.name.clone())
+                        .await
+                {
+                    tracing::warn!(error = %e, "a community of another node kept its old name");
+                }
+                Some(v)
+            }
             // The host says they are not a member (any more): refused, banned, or the
             // community is gone. The note goes, so it stops counting toward the limit.
             Ok(_)

@@ -225,7 +225,8 @@ pub enum FriendContent {
 /// the destination. Sent as the body of `POST /_federation/v1/communities` (a signed request),
 /// never queued: the host applies it by its own rules for that user and answers at once.
 /// `community` is the host's id of it (16 lower-case hex digits); `user` must belong to the
-/// origin. Posts cross as text only (no media, no place).
+/// origin. Posts cross with their text and media (read part by part through the host with
+/// `post-media`), never with a place; a remote member's own posts hold text only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum CommunityContent {
@@ -309,6 +310,15 @@ pub enum CommunityContent {
         post: u64,
         comment: u64,
     },
+    /// Part `part` (of [`crate::MEDIA_PART`] bytes, from 0) of media `media` shown in post
+    /// `post`, for a user who may see the post.
+    PostMedia {
+        user: String,
+        community: String,
+        post: u64,
+        media: String,
+        part: u32,
+    },
 }
 
 impl CommunityContent {
@@ -327,7 +337,8 @@ impl CommunityContent {
             | CommunityContent::EditPost { user, .. }
             | CommunityContent::DeletePost { user, .. }
             | CommunityContent::EditComment { user, .. }
-            | CommunityContent::DeleteComment { user, .. } => user,
+            | CommunityContent::DeleteComment { user, .. }
+            | CommunityContent::PostMedia { user, .. } => user,
         }
     }
 
@@ -346,7 +357,8 @@ impl CommunityContent {
             | CommunityContent::EditPost { community, .. }
             | CommunityContent::DeletePost { community, .. }
             | CommunityContent::EditComment { community, .. }
-            | CommunityContent::DeleteComment { community, .. } => community,
+            | CommunityContent::DeleteComment { community, .. }
+            | CommunityContent::PostMedia { community, .. } => community,
         }
     }
 }

@@ -247,6 +247,7 @@ pub(crate) async fn wire(
             outbox.clone(),
             store.clone(),
             clock.clone(),
+            Duration::from_millis(config.federation.community_call_timeout_ms.get()),
         ),
     );
     // Events of posts and comments a stop cut short are written before anything new.

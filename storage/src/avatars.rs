@@ -3,48 +3,50 @@
 //! local user's avatar a peer asks for, and a remote user's profile with its avatar copy —
 //! the copy of the image they showed before removed, the new one queued for fetching — in one
 //! transaction.
+//!
+//! **Boundary:** the two avatar tables are behind the key-value seam (schema 11): what only
+//! touches them takes `&impl kv::Read` / `&impl kv::Write`; what also reads a typed table (the
+//! accounts, the media) still takes redb's transaction for that.
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable};
 
 use super::catalog::*;
 use super::fedmedia::{FetchJob, drop_remote_copy};
+use super::kv;
 use super::messaging::MediaRecord;
 use super::{RemoteUserRecord, Store, StoreError};
 use primitives::time::Millis;
 
 /// Makes `media` the avatar of `user` (None: no image); returns the media id shown before.
 pub fn set(
-    tx: &WriteTransaction,
+    tx: &impl kv::Write,
     user: u64,
     media: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    let mut by_user = tx.open_table(USERID_AVATAR)?;
-    let mut by_media = tx.open_table(MEDIAID_AVATAR)?;
-    let old = by_user.remove(user)?.map(|v| v.value().to_string());
+    let old = USERID_AVATAR.take(tx, &user)?;
     if let Some(old) = &old {
-        by_media.remove(old.as_str())?;
+        MEDIAID_AVATAR.remove(tx, old)?;
     }
     if let Some(id) = media {
-        by_user.insert(user, id)?;
-        by_media.insert(id, user)?;
+        USERID_AVATAR.insert(tx, &user, &id.to_string())?;
+        MEDIAID_AVATAR.insert(tx, &id.to_string(), &user)?;
     }
     Ok(old)
 }
 
 /// Removes the record of `user`'s avatar (their erasure; the media itself goes with theirs).
-pub fn forget(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+pub fn forget(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
     set(tx, user, None).map(|_| ())
 }
 
 /// The user whose avatar media `id` is now, if it is someone's.
-fn owner_of(tx: &ReadTransaction, id: &str) -> Result<Option<u64>, StoreError> {
-    let Some(owner) = tx.open_table(MEDIAID_AVATAR)?.get(id)?.map(|v| v.value()) else {
+fn owner_of(tx: &impl kv::Read, id: &str) -> Result<Option<u64>, StoreError> {
+    let Some(owner) = MEDIAID_AVATAR.get(tx, &id.to_string())? else {
         return Ok(None);
     };
-    let current = tx
-        .open_table(USERID_AVATAR)?
-        .get(owner)?
-        .is_some_and(|v| v.value() == id);
+    let current = USERID_AVATAR
+        .get(tx, &owner)?
+        .is_some_and(|shown| shown == id);
     Ok(current.then_some(owner))
 }
 

@@ -300,31 +300,43 @@ fn moved_kinds() -> Vec<Moved> {
             EXPIRY_ORIGIN_ENVID_COMMUNITYCALL,
             EXPIRY_ORIGIN_ENVID_COMMUNITYCALL_V9
         ),
-        // Schema 11 (`community_tables_move_behind_the_seam`): communities, and the fan-out
+        // Schema 11 (`discovery_and_avatar_tables_move_behind_the_seam`).
+        moved!(11, USERID_AVATAR, USERID_AVATAR_V10),
+        moved!(11, MEDIAID_AVATAR, MEDIAID_AVATAR_V10),
+        moved!(11, CONTACTINDEX_USERID, CONTACTINDEX_USERID_V10),
+        moved!(11, USERID_DISCOVERY, USERID_DISCOVERY_V10),
+        moved!(11, USERID_MATCHED_EXPIRY, USERID_MATCHED_EXPIRY_V10),
+        moved!(11, MATCHED_USERID, MATCHED_USERID_V10),
+        moved!(11, USERID_DAY_CONTACTS, USERID_DAY_CONTACTS_V10),
+        moved!(11, EDUINDEX_USERID, EDUINDEX_USERID_V10),
+        moved!(11, USERID_EDUINDEX, USERID_EDUINDEX_V10),
+        moved!(11, USERID_DISMISSED, USERID_DISMISSED_V10),
+        moved!(11, DISMISSED_USERID, DISMISSED_USERID_V10),
+        // Schema 12 (`community_tables_move_behind_the_seam`): communities, and the fan-out
         // jobs of new posts' events.
-        moved!(11, COMMUNITYNO_COMMUNITY, COMMUNITYNO_COMMUNITY_V10),
-        moved!(11, COMMUNITYNO_USERID_MEMBER, COMMUNITYNO_USERID_MEMBER_V10),
-        moved!(11, USERID_COMMUNITYNO, USERID_COMMUNITYNO_V10),
+        moved!(12, COMMUNITYNO_COMMUNITY, COMMUNITYNO_COMMUNITY_V11),
+        moved!(12, COMMUNITYNO_USERID_MEMBER, COMMUNITYNO_USERID_MEMBER_V11),
+        moved!(12, USERID_COMMUNITYNO, USERID_COMMUNITYNO_V11),
         moved!(
-            11,
+            12,
             COMMUNITYNO_USERID_PENDING,
-            COMMUNITYNO_USERID_PENDING_V10
+            COMMUNITYNO_USERID_PENDING_V11
         ),
-        moved!(11, COMMUNITYNO_USERID_BAN, COMMUNITYNO_USERID_BAN_V10),
-        moved!(11, COMMUNITYNO_SEQ_MODLOG, COMMUNITYNO_SEQ_MODLOG_V10),
-        moved!(11, POSTNO_POST, POSTNO_POST_V10),
-        moved!(11, COMMUNITYNO_POSTNO, COMMUNITYNO_POSTNO_V10),
-        moved!(11, USERID_POSTNO, USERID_POSTNO_V10),
-        moved!(11, POSTNO_COMMENTNO_COMMENT, POSTNO_COMMENTNO_COMMENT_V10),
-        moved!(11, USERID_COMMENTNO, USERID_COMMENTNO_V10),
-        moved!(11, USERID_POSTNO_FAVOURITE, USERID_POSTNO_FAVOURITE_V10),
-        moved!(11, POSTNO_USERID_FAVOURITE, POSTNO_USERID_FAVOURITE_V10),
+        moved!(12, COMMUNITYNO_USERID_BAN, COMMUNITYNO_USERID_BAN_V11),
+        moved!(12, COMMUNITYNO_SEQ_MODLOG, COMMUNITYNO_SEQ_MODLOG_V11),
+        moved!(12, POSTNO_POST, POSTNO_POST_V11),
+        moved!(12, COMMUNITYNO_POSTNO, COMMUNITYNO_POSTNO_V11),
+        moved!(12, USERID_POSTNO, USERID_POSTNO_V11),
+        moved!(12, POSTNO_COMMENTNO_COMMENT, POSTNO_COMMENTNO_COMMENT_V11),
+        moved!(12, USERID_COMMENTNO, USERID_COMMENTNO_V11),
+        moved!(12, USERID_POSTNO_FAVOURITE, USERID_POSTNO_FAVOURITE_V11),
+        moved!(12, POSTNO_USERID_FAVOURITE, POSTNO_USERID_FAVOURITE_V11),
         moved!(
-            11,
+            12,
             MEDIAID_COMMUNITYNO_POSTNO,
-            MEDIAID_COMMUNITYNO_POSTNO_V10
+            MEDIAID_COMMUNITYNO_POSTNO_V11
         ),
-        moved!(11, FANOUTNO_JOB, FANOUTNO_JOB_V10),
+        moved!(12, FANOUTNO_JOB, FANOUTNO_JOB_V11),
     ]
 }
 
@@ -388,19 +400,7 @@ kinds!(
     MS_PSEUDONYM_SEARCHLOG,
     POS_KIND_ID_SEARCHCHANGE,
     MEDIAID_FETCH,
-    // Avatars as media (issue 25).
-    USERID_AVATAR,
-    MEDIAID_AVATAR,
-    // Discovery (issue 22).
-    CONTACTINDEX_USERID,
-    USERID_DISCOVERY,
-    USERID_MATCHED_EXPIRY,
-    MATCHED_USERID,
-    USERID_DAY_CONTACTS,
-    EDUINDEX_USERID,
-    USERID_EDUINDEX,
-    USERID_DISMISSED,
-    DISMISSED_USERID,
+    // Avatars as media (issue 25) and discovery (issue 22): in `moved_kinds` (schema 11).
     // Operations (issue 24).
     REMOTEID_ERASED,
 );
@@ -1180,12 +1180,15 @@ mod tests {
         }
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_9_rows_moved(&s).await;
+        crate::tests::assert_schema_10_rows_moved(&s).await;
+        crate::tests::assert_schema_11_rows_moved(&s).await;
     }
 
-    /// An archive of schema 10 holds the tables of communities, which 10 → 11 moved, as typed
-    /// tables: they restore as such, and the migration moves them behind the seam.
+    /// An archive of schema 10 holds the tables 10 → 11 moved (discovery, avatars), and those
+    /// 11 → 12 moved (communities), as typed tables: they restore as such, and the migrations
+    /// move their rows behind the seam when the node opens the file.
     #[tokio::test]
-    async fn a_schema_10_archive_restores_community_tables_that_the_migration_then_moves() {
+    async fn a_schema_10_archive_restores_typed_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.redb");
         drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
@@ -1199,6 +1202,39 @@ mod tests {
         assert_eq!(r.header().schema, 10);
         let to = dir.path().join("restored.redb");
         let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        assert!(summary.tables.contains(&(EDUINDEX_USERID.name().into(), 2)));
+        {
+            let back = redb::Builder::new().create(&to).unwrap();
+            let tx = back.begin_read().unwrap();
+            let education = tx.open_table(EDUINDEX_USERID_V10).unwrap();
+            assert_eq!(
+                education.len().unwrap(),
+                2,
+                "restored as the typed table it was"
+            );
+        }
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        crate::tests::assert_schema_10_rows_moved(&s).await;
+        crate::tests::assert_schema_11_rows_moved(&s).await;
+    }
+
+    /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved, as typed
+    /// tables: they restore as such, and the migration moves them behind the seam.
+    #[tokio::test]
+    async fn a_schema_11_archive_restores_community_tables_that_the_migration_then_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+        let key = SecretKey::generate().unwrap();
+        let bytes = {
+            let db = redb::Builder::new().create(&path).unwrap();
+            crate::tests::write_schema_11_rows(&db);
+            archive_of(&db, &key, ArchiveKind::Backup)
+        };
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        assert_eq!(r.header().schema, 11);
+        let to = dir.path().join("restored.redb");
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
         assert!(
             summary
                 .tables
@@ -1207,7 +1243,7 @@ mod tests {
         {
             let back = redb::Builder::new().create(&to).unwrap();
             let tx = back.begin_read().unwrap();
-            let members = tx.open_table(COMMUNITYNO_USERID_MEMBER_V10).unwrap();
+            let members = tx.open_table(COMMUNITYNO_USERID_MEMBER_V11).unwrap();
             assert_eq!(
                 members.len().unwrap(),
                 2,
@@ -1215,7 +1251,7 @@ mod tests {
             );
         }
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
-        crate::tests::assert_schema_10_rows_moved(&s).await;
+        crate::tests::assert_schema_11_rows_moved(&s).await;
     }
 
     /// What restore promises about freed pages: after a restore-time erasure removed rows,

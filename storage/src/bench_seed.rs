@@ -43,14 +43,11 @@ impl Store {
                 c.insert((*u, *purpose), granted.as_slice())?;
             }
             drop(c);
-            let mut idx = tx.open_table(CONTACTINDEX_USERID)?;
-            let mut settings = tx.open_table(USERID_DISCOVERY)?;
             for (index, u) in &seed.findable {
-                idx.insert(index, *u)?;
+                CONTACTINDEX_USERID.insert(tx, index, u)?;
                 let rec = super::codec::Enc::new(1).bool(true).bytes(index).finish();
-                settings.insert(*u, rec.as_slice())?;
+                USERID_DISCOVERY.insert(tx, u, &rec)?;
             }
-            drop((idx, settings));
             for (index, u, exp) in &seed.cells {
                 CELLINDEX_USERID.insert(tx, &(*index, *u), exp)?;
             }

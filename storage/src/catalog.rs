@@ -399,7 +399,7 @@ pub const USERID_FRIENDQUOTA: kv::Table<u64, (u64, u64)> = kv::Table::new("useri
 /// conversation (their "mark read"); unread counts are the visible messages of others above it.
 pub const USERID_CONVNO_READ: kv::Table<(u64, u64), u64> = kv::Table::new("userid_convno_read");
 // ---- Communities (小组; `storage/community/`) --------------------------------------------------------------------------------
-// Behind the key-value seam since schema 11 (`storage/community/`).
+// Behind the key-value seam since schema 12 (`storage/community/`).
 
 /// `communityno_community`: community number → encoded [`super::community::CommunityRecord`] (name, description,
 /// avatar media id, public or private, owner, created).
@@ -508,58 +508,55 @@ pub const POS_KIND_ID_SEARCHCHANGE: TableDefinition<(u64, u64, u64), ()> =
 /// `mediaid_chunkno_chunk`, sealed under the author's key here).
 pub const MEDIAID_FETCH: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_fetch");
 
+// Avatars (`avatars.rs`) and the discovery tables below (`discovery.rs`) are behind the
+// key-value seam since schema 11.
+
 /// `userid_avatar`: user id (local, or remote with the top bit) → media id of the image their
 /// profile shows now (for a remote user, the local copy's id, fetched or being fetched). A
 /// profile whose avatar is an old free-form reference has no row.
-pub const USERID_AVATAR: TableDefinition<u64, &str> = TableDefinition::new("userid_avatar");
+pub const USERID_AVATAR: kv::Table<u64, String> = kv::Table::new("userid_avatar");
 
 /// `mediaid_avatar`: media id → the user whose avatar it is now: who may see it (anyone with
 /// an account here, as for the profile) and which peers may fetch it. Written and removed
 /// together with `userid_avatar`.
-pub const MEDIAID_AVATAR: TableDefinition<&str, u64> = TableDefinition::new("mediaid_avatar");
+pub const MEDIAID_AVATAR: kv::Table<String, u64> = kv::Table::new("mediaid_avatar");
 // ---- Discovery: suggestions, nearby people, invites (issue 22) ------------------------------
 
 /// `contactindex_userid`: HMAC-SHA256(contacts key, the client's contact hash of the user's
 /// own phone) → user id. Present only while the user chooses to be findable by phone number;
 /// an uploaded contact is looked up here and never written anywhere.
-pub const CONTACTINDEX_USERID: TableDefinition<&[u8; 32], u64> =
-    TableDefinition::new("contactindex_userid");
+pub const CONTACTINDEX_USERID: kv::Table<[u8; 32], u64> = kv::Table::new("contactindex_userid");
 
 /// `userid_discovery`: user id → encoded discovery settings (findable by phone number, and the
 /// contact index written for it, so turning it off or erasure removes exactly that row).
-pub const USERID_DISCOVERY: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_discovery");
+pub const USERID_DISCOVERY: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_discovery");
 
 /// `userid_matched_expiry`: (user, matched user) → expiry (ms): a contact match from the
 /// user's upload. Only while `contacts_matching` is granted.
-pub const USERID_MATCHED_EXPIRY: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_matched_expiry");
+pub const USERID_MATCHED_EXPIRY: kv::Table<(u64, u64), u64> =
+    kv::Table::new("userid_matched_expiry");
 
 /// `matched_userid`: (matched user, user) → (): the reverse of `userid_matched_expiry`, so the
 /// matched user's erasure finds every match naming them.
-pub const MATCHED_USERID: TableDefinition<(u64, u64), ()> = TableDefinition::new("matched_userid");
+pub const MATCHED_USERID: kv::Table<(u64, u64), ()> = kv::Table::new("matched_userid");
 
 /// `userid_day_contacts`: (user, day number since 1970) → distinct numbers checked that day,
 /// for the daily quota.
-pub const USERID_DAY_CONTACTS: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_day_contacts");
+pub const USERID_DAY_CONTACTS: kv::Table<(u64, u64), u64> = kv::Table::new("userid_day_contacts");
 
 /// `eduindex_userid`: (HMAC-SHA256(education key, normalised education), user) → (): users
 /// whose education is set with public visibility. Nothing else makes it a source.
-pub const EDUINDEX_USERID: TableDefinition<(&[u8; 32], u64), ()> =
-    TableDefinition::new("eduindex_userid");
+pub const EDUINDEX_USERID: kv::Table<([u8; 32], u64), ()> = kv::Table::new("eduindex_userid");
 
 /// `userid_eduindex`: user → their row's index in `eduindex_userid`.
-pub const USERID_EDUINDEX: TableDefinition<u64, &[u8; 32]> =
-    TableDefinition::new("userid_eduindex");
+pub const USERID_EDUINDEX: kv::Table<u64, [u8; 32]> = kv::Table::new("userid_eduindex");
 
 /// `userid_dismissed`: (user, dismissed user) → time (ms): suggestions the user dismissed.
-pub const USERID_DISMISSED: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_dismissed");
+pub const USERID_DISMISSED: kv::Table<(u64, u64), u64> = kv::Table::new("userid_dismissed");
 
 /// `dismissed_userid`: (dismissed user, user) → (): the reverse, for the dismissed user's
 /// erasure.
-pub const DISMISSED_USERID: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("dismissed_userid");
+pub const DISMISSED_USERID: kv::Table<(u64, u64), ()> = kv::Table::new("dismissed_userid");
 
 /// `cellindex_userid`: (HMAC-SHA256(cell key, H3 cell), user) → expiry (ms): who is visible
 /// in a cell. Only while `precise_location` is granted; the cell is never stored in clear.
@@ -702,34 +699,61 @@ pub const EXPIRY_ORIGIN_ENVID_COMMUNITYCALL_V9: TableDefinition<(u64, &str, &str
 // ---- Schema 10's typed tables now behind the key-value seam ------------------------------
 // Read only by the migration that moves their rows into the seam's tables of the same name
 // (`storage/src/lib.rs`, 10 → 11; renamed to `<name>_v10` while it copies) and by the restore
-// of an archive of schema 10 or older (`backup.rs`): the tables of `storage/community/`.
+// of an archive of schema 10 or older (`backup.rs`): the tables of `discovery.rs` and
+// `avatars.rs`.
 
-pub const COMMUNITYNO_COMMUNITY_V10: TableDefinition<u64, &[u8]> =
+pub const USERID_AVATAR_V10: TableDefinition<u64, &str> = TableDefinition::new("userid_avatar");
+pub const MEDIAID_AVATAR_V10: TableDefinition<&str, u64> = TableDefinition::new("mediaid_avatar");
+pub const CONTACTINDEX_USERID_V10: TableDefinition<&[u8; 32], u64> =
+    TableDefinition::new("contactindex_userid");
+pub const USERID_DISCOVERY_V10: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("userid_discovery");
+pub const USERID_MATCHED_EXPIRY_V10: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_matched_expiry");
+pub const MATCHED_USERID_V10: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("matched_userid");
+pub const USERID_DAY_CONTACTS_V10: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_day_contacts");
+pub const EDUINDEX_USERID_V10: TableDefinition<(&[u8; 32], u64), ()> =
+    TableDefinition::new("eduindex_userid");
+pub const USERID_EDUINDEX_V10: TableDefinition<u64, &[u8; 32]> =
+    TableDefinition::new("userid_eduindex");
+pub const USERID_DISMISSED_V10: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_dismissed");
+pub const DISMISSED_USERID_V10: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("dismissed_userid");
+
+// ---- Schema 11's typed tables now behind the key-value seam ------------------------------
+// Read only by the migration that moves their rows into the seam's tables of the same name
+// (`storage/src/lib.rs`, 11 → 12; renamed to `<name>_v11` while it copies) and by the restore
+// of an archive of schema 11 or older (`backup.rs`): the tables of `storage/community/`.
+
+pub const COMMUNITYNO_COMMUNITY_V11: TableDefinition<u64, &[u8]> =
     TableDefinition::new("communityno_community");
-pub const COMMUNITYNO_USERID_MEMBER_V10: TableDefinition<(u64, u64), (u64, u64)> =
+pub const COMMUNITYNO_USERID_MEMBER_V11: TableDefinition<(u64, u64), (u64, u64)> =
     TableDefinition::new("communityno_userid_member");
-pub const USERID_COMMUNITYNO_V10: TableDefinition<(u64, u64), u64> =
+pub const USERID_COMMUNITYNO_V11: TableDefinition<(u64, u64), u64> =
     TableDefinition::new("userid_communityno");
-pub const COMMUNITYNO_USERID_PENDING_V10: TableDefinition<(u64, u64), (u64, u64, u64)> =
+pub const COMMUNITYNO_USERID_PENDING_V11: TableDefinition<(u64, u64), (u64, u64, u64)> =
     TableDefinition::new("communityno_userid_pending");
-pub const COMMUNITYNO_USERID_BAN_V10: TableDefinition<(u64, u64), (u64, u64)> =
+pub const COMMUNITYNO_USERID_BAN_V11: TableDefinition<(u64, u64), (u64, u64)> =
     TableDefinition::new("communityno_userid_ban");
-pub const COMMUNITYNO_SEQ_MODLOG_V10: TableDefinition<(u64, u64), &[u8]> =
+pub const COMMUNITYNO_SEQ_MODLOG_V11: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("communityno_seq_modlog");
-pub const POSTNO_POST_V10: TableDefinition<u64, &[u8]> = TableDefinition::new("postno_post");
-pub const COMMUNITYNO_POSTNO_V10: TableDefinition<(u64, u64), ()> =
+pub const POSTNO_POST_V11: TableDefinition<u64, &[u8]> = TableDefinition::new("postno_post");
+pub const COMMUNITYNO_POSTNO_V11: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("communityno_postno");
-pub const USERID_POSTNO_V10: TableDefinition<(u64, u64), ()> =
+pub const USERID_POSTNO_V11: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("userid_postno");
-pub const POSTNO_COMMENTNO_COMMENT_V10: TableDefinition<(u64, u64), &[u8]> =
+pub const POSTNO_COMMENTNO_COMMENT_V11: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("postno_commentno_comment");
-pub const USERID_COMMENTNO_V10: TableDefinition<(u64, u64), u64> =
+pub const USERID_COMMENTNO_V11: TableDefinition<(u64, u64), u64> =
     TableDefinition::new("userid_commentno");
-pub const USERID_POSTNO_FAVOURITE_V10: TableDefinition<(u64, u64), u64> =
+pub const USERID_POSTNO_FAVOURITE_V11: TableDefinition<(u64, u64), u64> =
     TableDefinition::new("userid_postno_favourite");
-pub const POSTNO_USERID_FAVOURITE_V10: TableDefinition<(u64, u64), ()> =
+pub const POSTNO_USERID_FAVOURITE_V11: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("postno_userid_favourite");
-pub const MEDIAID_COMMUNITYNO_POSTNO_V10: TableDefinition<(&str, u64, u64), ()> =
+pub const MEDIAID_COMMUNITYNO_POSTNO_V11: TableDefinition<(&str, u64, u64), ()> =
     TableDefinition::new("mediaid_communityno_postno");
-pub const FANOUTNO_JOB_V10: TableDefinition<u64, (u64, u64, u64, u64)> =
+pub const FANOUTNO_JOB_V11: TableDefinition<u64, (u64, u64, u64, u64)> =
     TableDefinition::new("fanoutno_job");

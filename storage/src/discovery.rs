@@ -5,12 +5,19 @@
 //!
 //! **Invariant:** an uploaded contact is only ever looked up; neither it nor its index is
 //! written. Only matches are kept.
+//!
+//! **Boundary:** these tables are behind the key-value seam (schema 11): what only touches
+//! them takes `&impl kv::Read` / `&impl kv::Write`, and every range names a user's (or an
+//! education index's) prefix and a limit; what must visit all of one user's rows does it
+//! [`PAGE`] rows at a time.
 
-use redb::{ReadableTable, WriteTransaction};
+use std::ops::Bound;
+
+use redb::ReadableTable;
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
-use super::kv;
+use super::kv::{self, Order};
 use super::privacy::{purpose_active, purpose_status_in};
 use super::{PurposeStatus, Store, StoreError};
 use primitives::time::Millis;
@@ -21,6 +28,9 @@ const FRIENDS_FAN: usize = 5_000;
 /// Most candidates one education value contributes (a popular school would otherwise make
 /// every suggestion read scan all its pupils).
 const EDUCATION_FAN: usize = 2_000;
+
+/// Rows one range of a user's matches, day counts or dismissals reads at most.
+const PAGE: usize = 256;
 
 /// A user's discovery settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,68 +84,70 @@ fn day(at: Millis) -> u64 {
     at.0 / 86_400_000
 }
 
-/// Deletes every contact match of `user`'s uploads (revoking `contacts_matching`).
-pub fn drop_matches(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
-    let matched: Vec<u64> = tx
-        .open_table(USERID_MATCHED_EXPIRY)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    let mut fwd = tx.open_table(USERID_MATCHED_EXPIRY)?;
-    let mut rev = tx.open_table(MATCHED_USERID)?;
-    for m in matched {
-        fwd.remove((user, m))?;
-        rev.remove((m, user))?;
+/// Removes every row `(user, other)` of `table` and its reverse `(other, user)` of
+/// `reverse`, [`PAGE`] rows per read (each read starts at the user's first row left).
+fn remove_pairs<V: kv::Value, W: kv::Value>(
+    tx: &impl kv::Write,
+    table: kv::Table<(u64, u64), V>,
+    reverse: kv::Table<(u64, u64), W>,
+    user: u64,
+) -> Result<(), StoreError> {
+    loop {
+        let rows = table.prefixed_page(tx, &user, None, PAGE)?;
+        for ((_, other), _) in &rows {
+            table.remove(tx, &(user, *other))?;
+            reverse.remove(tx, &(*other, user))?;
+        }
+        if rows.len() < PAGE {
+            return Ok(());
+        }
     }
-    Ok(())
+}
+
+/// How many rows of `table` under `user` hold a value `counts` accepts, read [`PAGE`] rows
+/// at a time.
+fn count_rows<V: kv::Value>(
+    tx: &impl kv::Read,
+    table: kv::Table<(u64, u64), V>,
+    user: u64,
+    counts: impl Fn(&V) -> bool,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    let mut after = None;
+    loop {
+        let rows = table.prefixed_page(tx, &user, after.as_ref(), PAGE)?;
+        n += rows.iter().filter(|(_, v)| counts(v)).count();
+        if rows.len() < PAGE {
+            return Ok(n);
+        }
+        after = rows.last().map(|(k, _)| *k);
+    }
+}
+
+/// Deletes every contact match of `user`'s uploads (revoking `contacts_matching`).
+pub fn drop_matches(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
+    remove_pairs(tx, USERID_MATCHED_EXPIRY, MATCHED_USERID, user)
 }
 
 /// Removes `user` from every suggestion source and every other user's matches and
 /// dismissals, and their own settings, quota and dismissals (erasure). Bounded by the rows
-/// naming the user.
-pub fn erase_discovery_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
+/// naming the user, read a page at a time.
+pub fn erase_discovery_rows(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
     drop_matches(tx, user)?;
     // Matches others made of this user.
-    let by: Vec<u64> = tx
-        .open_table(MATCHED_USERID)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for o in by {
-        tx.open_table(USERID_MATCHED_EXPIRY)?.remove((o, user))?;
-        tx.open_table(MATCHED_USERID)?.remove((user, o))?;
-    }
-    let gone = tx
-        .open_table(USERID_DISCOVERY)?
-        .remove(user)?
-        .map(|v| decode_settings(v.value()))
+    remove_pairs(tx, MATCHED_USERID, USERID_MATCHED_EXPIRY, user)?;
+    let gone = USERID_DISCOVERY
+        .take(tx, &user)?
+        .map(|v| decode_settings(&v))
         .transpose()?;
     if let Some((_, index)) = gone {
-        tx.open_table(CONTACTINDEX_USERID)?.remove(&index)?;
+        CONTACTINDEX_USERID.remove(tx, &index)?;
     }
-    {
-        let mut t = tx.open_table(USERID_DAY_CONTACTS)?;
-        t.retain_in((user, 0)..=(user, u64::MAX), |_, _| false)?;
-    }
+    while USERID_DAY_CONTACTS.remove_prefixed(tx, &user, PAGE)? == PAGE {}
     set_education_in(tx, user, None)?;
-    let dismissed: Vec<u64> = tx
-        .open_table(USERID_DISMISSED)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for d in dismissed {
-        tx.open_table(USERID_DISMISSED)?.remove((user, d))?;
-        tx.open_table(DISMISSED_USERID)?.remove((d, user))?;
-    }
-    let dismissers: Vec<u64> = tx
-        .open_table(DISMISSED_USERID)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for o in dismissers {
-        tx.open_table(USERID_DISMISSED)?.remove((o, user))?;
-        tx.open_table(DISMISSED_USERID)?.remove((user, o))?;
-    }
+    remove_pairs(tx, USERID_DISMISSED, DISMISSED_USERID, user)?;
+    // Others' dismissals of this user.
+    remove_pairs(tx, DISMISSED_USERID, USERID_DISMISSED, user)?;
     super::nearby::drop_cell(tx, user)?;
     super::invites::erase_invite_rows(tx, user)?;
     Ok(())
@@ -143,23 +155,21 @@ pub fn erase_discovery_rows(tx: &WriteTransaction, user: u64) -> Result<(), Stor
 
 /// Points `user`'s education entry at `index` (or removes it).
 pub fn set_education_in(
-    tx: &WriteTransaction,
+    tx: &impl kv::Write,
     user: u64,
     index: Option<[u8; 32]>,
 ) -> Result<(), StoreError> {
-    let mut by_user = tx.open_table(USERID_EDUINDEX)?;
-    let old = by_user.get(user)?.map(|v| *v.value());
+    let old = USERID_EDUINDEX.get(tx, &user)?;
     if old == index {
         return Ok(());
     }
-    let mut by_index = tx.open_table(EDUINDEX_USERID)?;
     if let Some(old) = old {
-        by_index.remove((&old, user))?;
-        by_user.remove(user)?;
+        EDUINDEX_USERID.remove(tx, &(old, user))?;
+        USERID_EDUINDEX.remove(tx, &user)?;
     }
     if let Some(new) = index {
-        by_index.insert((&new, user), ())?;
-        by_user.insert(user, &new)?;
+        EDUINDEX_USERID.insert(tx, &(new, user), &())?;
+        USERID_EDUINDEX.insert(tx, &user, &new)?;
     }
     Ok(())
 }
@@ -168,8 +178,8 @@ impl Store {
     /// The user's discovery settings (defaults when never set).
     pub async fn discovery_settings(&self, user: u64) -> Result<DiscoverySettings, StoreError> {
         self.read(move |tx| {
-            Ok(match tx.open_table(USERID_DISCOVERY)?.get(user)? {
-                Some(v) => decode_settings(v.value())?.0,
+            Ok(match USERID_DISCOVERY.get(tx, &user)? {
+                Some(v) => decode_settings(&v)?.0,
                 None => DiscoverySettings::default(),
             })
         })
@@ -188,17 +198,15 @@ impl Store {
             if tx.open_table(USERID_ACCOUNT)?.get(user)?.is_none() {
                 return Ok(false);
             }
-            let mut settings = tx.open_table(USERID_DISCOVERY)?;
-            let mut contacts = tx.open_table(CONTACTINDEX_USERID)?;
-            if let Some(v) = settings.get(user)? {
-                let (_, old) = decode_settings(v.value())?;
-                contacts.remove(&old)?;
+            if let Some(v) = USERID_DISCOVERY.get(tx, &user)? {
+                let (_, old) = decode_settings(&v)?;
+                CONTACTINDEX_USERID.remove(tx, &old)?;
             }
             if findable {
-                contacts.insert(&index, user)?;
+                CONTACTINDEX_USERID.insert(tx, &index, &user)?;
             }
             let rec = Enc::new(1).bool(findable).bytes(&index).finish();
-            settings.insert(user, rec.as_slice())?;
+            USERID_DISCOVERY.insert(tx, &user, &rec)?;
             Ok(true)
         })
         .await
@@ -221,8 +229,7 @@ impl Store {
                 return Ok(Err(UploadRefusal::NotGranted));
             }
             let today = day(now);
-            let mut counts = tx.open_table(USERID_DAY_CONTACTS)?;
-            let used = counts.get((user, today))?.map_or(0, |v| v.value());
+            let used = USERID_DAY_CONTACTS.get(tx, &(user, today))?.unwrap_or(0);
             let n = indexes.len() as u64;
             if used + n > quota {
                 return Ok(Err(UploadRefusal::Quota {
@@ -230,32 +237,44 @@ impl Store {
                 }));
             }
             // Earlier days' counts are no longer needed.
-            counts.retain_in((user, 0)..(user, today), |_, _| false)?;
-            counts.insert((user, today), used + n)?;
-            drop(counts);
-            let contacts = tx.open_table(CONTACTINDEX_USERID)?;
-            let mut fwd = tx.open_table(USERID_MATCHED_EXPIRY)?;
-            let mut rev = tx.open_table(MATCHED_USERID)?;
-            // Expired matches of this user go now.
-            let expired: Vec<u64> = fwd
-                .range((user, 0)..=(user, u64::MAX))?
-                .filter_map(|r| match r {
-                    Ok((k, v)) if v.value() <= now.0 => Some(Ok(k.value().1)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<_, _>>()?;
-            for m in expired {
-                fwd.remove((user, m))?;
-                rev.remove((m, user))?;
+            loop {
+                let earlier = USERID_DAY_CONTACTS.range(
+                    tx,
+                    Bound::Included(&(user, 0)),
+                    Bound::Excluded(&(user, today)),
+                    Order::Ascending,
+                    PAGE,
+                )?;
+                for (k, _) in &earlier {
+                    USERID_DAY_CONTACTS.remove(tx, k)?;
+                }
+                if earlier.len() < PAGE {
+                    break;
+                }
+            }
+            USERID_DAY_CONTACTS.insert(tx, &(user, today), &(used + n))?;
+            // Expired matches of this user go now, read a page at a time.
+            let mut after = None;
+            loop {
+                let page = USERID_MATCHED_EXPIRY.prefixed_page(tx, &user, after.as_ref(), PAGE)?;
+                for ((_, m), expiry) in &page {
+                    if *expiry <= now.0 {
+                        USERID_MATCHED_EXPIRY.remove(tx, &(user, *m))?;
+                        MATCHED_USERID.remove(tx, &(*m, user))?;
+                    }
+                }
+                if page.len() < PAGE {
+                    break;
+                }
+                after = page.last().map(|(k, _)| *k);
             }
             let mut matched = 0;
             for index in &indexes {
-                if let Some(m) = contacts.get(index)?.map(|v| v.value())
+                if let Some(m) = CONTACTINDEX_USERID.get(tx, index)?
                     && m != user
                 {
-                    fwd.insert((user, m), expires.0)?;
-                    rev.insert((m, user), ())?;
+                    USERID_MATCHED_EXPIRY.insert(tx, &(user, m), &expires.0)?;
+                    MATCHED_USERID.insert(tx, &(m, user), &())?;
                     matched += 1;
                 }
             }
@@ -275,9 +294,8 @@ impl Store {
     /// Dismisses `other` from `user`'s suggestions, for good.
     pub async fn dismiss(&self, user: u64, other: u64, now: Millis) -> Result<(), StoreError> {
         self.write(move |tx| {
-            tx.open_table(USERID_DISMISSED)?
-                .insert((user, other), now.0)?;
-            tx.open_table(DISMISSED_USERID)?.insert((other, user), ())?;
+            USERID_DISMISSED.insert(tx, &(user, other), &now.0)?;
+            DISMISSED_USERID.insert(tx, &(other, user), &())?;
             Ok(())
         })
         .await
@@ -285,30 +303,14 @@ impl Store {
 
     /// Number of users `user` dismissed (for the export).
     pub async fn dismissed_count(&self, user: u64) -> Result<usize, StoreError> {
-        self.read(move |tx| {
-            Ok(tx
-                .open_table(USERID_DISMISSED)?
-                .range((user, 0)..=(user, u64::MAX))?
-                .count())
-        })
-        .await
+        self.read(move |tx| count_rows(tx, USERID_DISMISSED, user, |_| true))
+            .await
     }
 
     /// Number of current contact matches of `user`'s uploads (for the export).
     pub async fn match_count(&self, user: u64, now: Millis) -> Result<usize, StoreError> {
-        self.read(move |tx| {
-            let mut n = 0;
-            for r in tx
-                .open_table(USERID_MATCHED_EXPIRY)?
-                .range((user, 0)..=(user, u64::MAX))?
-            {
-                if r?.1.value() > now.0 {
-                    n += 1;
-                }
-            }
-            Ok(n)
-        })
-        .await
+        self.read(move |tx| count_rows(tx, USERID_MATCHED_EXPIRY, user, |exp| *exp > now.0))
+            .await
     }
 
     /// Every candidate suggestion for `user` with its sources: current contact matches whose
@@ -323,31 +325,21 @@ impl Store {
     ) -> Result<Vec<(u64, Sources)>, StoreError> {
         self.read(move |tx| {
             let mut found: std::collections::BTreeMap<u64, Sources> = Default::default();
-            for r in tx
-                .open_table(USERID_MATCHED_EXPIRY)?
-                .range((user, 0)..=(user, u64::MAX))?
-            {
-                let (k, v) = r?;
-                if v.value() > now.0 {
-                    found.entry(k.value().1).or_default().contact = true;
+            for ((_, m), expiry) in USERID_MATCHED_EXPIRY.prefixed_in_pages(tx, &user, PAGE)? {
+                if expiry > now.0 {
+                    found.entry(m).or_default().contact = true;
                 }
             }
-            if let Some(index) = tx
-                .open_table(USERID_EDUINDEX)?
-                .get(user)?
-                .map(|v| *v.value())
-            {
-                for r in tx
-                    .open_table(EDUINDEX_USERID)?
-                    .range((&index, 0)..=(&index, u64::MAX))?
-                    .take(EDUCATION_FAN)
+            if let Some(index) = USERID_EDUINDEX.get(tx, &user)? {
+                for ((_, other), ()) in
+                    EDUINDEX_USERID.prefixed(tx, &index, Order::Ascending, EDUCATION_FAN)?
                 {
-                    found.entry(r?.0.value().1).or_default().education = true;
+                    found.entry(other).or_default().education = true;
                 }
             }
             let friends_of = |u: u64| -> Result<Vec<u64>, StoreError> {
                 Ok(USERID_USERID_FRIEND
-                    .prefixed(tx, &u, kv::Order::Ascending, FRIENDS_FAN)?
+                    .prefixed(tx, &u, Order::Ascending, FRIENDS_FAN)?
                     .into_iter()
                     .map(|((_, f), _)| f)
                     .collect())
@@ -362,14 +354,12 @@ impl Store {
             }
             found.retain(|cand, _| !mine.contains(cand) && *cand & REMOTE_USER_BIT == 0);
             found.remove(&user);
-            let settings = tx.open_table(USERID_DISCOVERY)?;
-            let dismissed = tx.open_table(USERID_DISMISSED)?;
             let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
             let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
             let narrowing = tx.open_table(POLICYSEQ_NARROWING)?;
             let mut out = Vec::with_capacity(found.len());
             for (cand, mut sources) in found {
-                if dismissed.get((user, cand))?.is_some()
+                if USERID_DISMISSED.get(tx, &(user, cand))?.is_some()
                     || USERID_USERID_BLOCK.get(tx, &(user, cand))?.is_some()
                     || USERID_USERID_BLOCKEDBY.get(tx, &(user, cand))?.is_some()
                 {
@@ -388,8 +378,8 @@ impl Store {
                 }
                 if sources.contact {
                     // The matched user's own choice decides, also after the match was made.
-                    let findable = match settings.get(cand)? {
-                        Some(v) => decode_settings(v.value())?.0.findable_by_phone,
+                    let findable = match USERID_DISCOVERY.get(tx, &cand)? {
+                        Some(v) => decode_settings(&v)?.0.findable_by_phone,
                         None => false,
                     };
                     sources.contact = findable;
@@ -399,5 +389,140 @@ impl Store {
             Ok(out)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ConsentEvent;
+
+    const DAY_MS: u64 = 86_400_000;
+
+    fn open(dir: &std::path::Path) -> Store {
+        Store::open(&dir.join("n.redb"), |_| Ok(None)).unwrap().0
+    }
+
+    /// How many rows each discovery table of pairs holds, as the file sees it.
+    async fn rows(s: &Store) -> [u64; 5] {
+        s.read(|tx| {
+            Ok([
+                kv::rows_in(tx, USERID_MATCHED_EXPIRY.name())?,
+                kv::rows_in(tx, MATCHED_USERID.name())?,
+                kv::rows_in(tx, USERID_DAY_CONTACTS.name())?,
+                kv::rows_in(tx, USERID_DISMISSED.name())?,
+                kv::rows_in(tx, DISMISSED_USERID.name())?,
+            ])
+        })
+        .await
+        .unwrap()
+    }
+
+    /// More rows name the user than one page holds, from both ends of every pair: the
+    /// erasure removes them all, page by page, and nobody else's.
+    #[tokio::test]
+    async fn erasure_removes_every_row_naming_the_user_over_several_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let n = 2 * PAGE as u64 + 3;
+        s.write(move |tx| {
+            for o in 10..10 + n {
+                USERID_MATCHED_EXPIRY.insert(tx, &(1, o), &9)?;
+                MATCHED_USERID.insert(tx, &(o, 1), &())?;
+                USERID_MATCHED_EXPIRY.insert(tx, &(o, 1), &9)?;
+                MATCHED_USERID.insert(tx, &(1, o), &())?;
+                USERID_DISMISSED.insert(tx, &(1, o), &5)?;
+                DISMISSED_USERID.insert(tx, &(o, 1), &())?;
+                USERID_DISMISSED.insert(tx, &(o, 1), &5)?;
+                DISMISSED_USERID.insert(tx, &(1, o), &())?;
+                USERID_DAY_CONTACTS.insert(tx, &(1, o), &1)?;
+            }
+            // User 2's own rows, about user 3.
+            USERID_MATCHED_EXPIRY.insert(tx, &(2, 3), &9)?;
+            MATCHED_USERID.insert(tx, &(3, 2), &())?;
+            USERID_DISMISSED.insert(tx, &(2, 3), &5)?;
+            DISMISSED_USERID.insert(tx, &(3, 2), &())?;
+            USERID_DAY_CONTACTS.insert(tx, &(2, 0), &1)?;
+            set_education_in(tx, 1, Some([4; 32]))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(s.dismissed_count(1).await.unwrap(), n as usize);
+        assert_eq!(s.match_count(1, Millis(8)).await.unwrap(), n as usize);
+        assert_eq!(s.match_count(1, Millis(9)).await.unwrap(), 0, "expired");
+        s.write(|tx| erase_discovery_rows(tx, 1)).await.unwrap();
+        assert_eq!(
+            rows(&s).await,
+            [1, 1, 1, 1, 1],
+            "only user 2's rows are left"
+        );
+        assert_eq!(s.dismissed_count(2).await.unwrap(), 1);
+        assert_eq!(s.match_count(2, Millis(8)).await.unwrap(), 1);
+        let education = s
+            .read(|tx| {
+                Ok((
+                    USERID_EDUINDEX.get(tx, &1)?,
+                    EDUINDEX_USERID.prefixed(tx, &[4u8; 32], Order::Ascending, 10)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(education, (None, vec![]));
+    }
+
+    /// An upload removes the user's expired matches and earlier days' counts however many
+    /// pages they take, and keeps the rest.
+    #[tokio::test]
+    async fn an_upload_sweeps_expired_matches_and_old_days_over_several_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let now = Millis(1_000 * DAY_MS);
+        let granted = ConsentEvent {
+            purpose: "contacts_matching".into(),
+            granted: true,
+            at: Millis(1),
+            policy_version: "v1".into(),
+            device_id: "d".into(),
+        };
+        assert!(s.record_consent(1, granted, None).await.unwrap());
+        let n = 2 * PAGE as u64 + 3;
+        s.write(move |tx| {
+            for o in 10..10 + 2 * n {
+                // Every other match has expired.
+                let expiry = if o % 2 == 0 { now.0 } else { now.0 + 1 };
+                USERID_MATCHED_EXPIRY.insert(tx, &(1, o), &expiry)?;
+                MATCHED_USERID.insert(tx, &(o, 1), &())?;
+            }
+            for d in 0..n {
+                USERID_DAY_CONTACTS.insert(tx, &(1, d), &1)?;
+            }
+            USERID_DAY_CONTACTS.insert(tx, &(1, day(now)), &2)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let out = s
+            .match_contacts(1, vec![[7; 32]], 10, now, Millis(now.0 + 5))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            Ok(UploadOutcome {
+                matched: 0,
+                quota_left: 7
+            })
+        );
+        assert_eq!(
+            rows(&s).await[..3],
+            [n, n, 1],
+            "half the matches, today only"
+        );
+        assert_eq!(s.match_count(1, now).await.unwrap(), n as usize);
+        let today = s
+            .read(move |tx| USERID_DAY_CONTACTS.get(tx, &(1, day(now))))
+            .await
+            .unwrap();
+        assert_eq!(today, Some(3));
     }
 }

@@ -64,6 +64,26 @@ impl Store {
         .await
     }
 
+    /// Updates the name of `user`'s noted community at `address` to what its host shows now;
+    /// nothing when there is no such note (they left meanwhile) or the name is the same.
+    pub async fn rename_remote_community(
+        &self,
+        user: u64,
+        address: String,
+        name: String,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let key = (user, address.clone());
+            if let Some((joined, was)) = USERID_REMOTECOMMUNITY.get(tx, &key)?
+                && was != name
+            {
+                USERID_REMOTECOMMUNITY.insert(tx, &key, &(joined, name.clone()))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Whether `user` may note the community at `address` (see [`MAX_PER_USER`]).
     pub async fn remote_community_room(
         &self,
@@ -155,7 +175,21 @@ mod tests {
         );
         assert!(s.forget_remote_community(1, addr(2)).await.unwrap());
         assert!(!s.forget_remote_community(1, addr(2)).await.unwrap());
-        assert_eq!(s.remote_communities(1).await.unwrap().len(), 1);
+        // A rename reaches only a note that is there, and keeps when it was made.
+        s.rename_remote_community(1, addr(2), "late".into())
+            .await
+            .unwrap();
+        s.rename_remote_community(1, addr(1), "z".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.remote_communities(1).await.unwrap(),
+            vec![RemoteMembership {
+                address: addr(1),
+                joined: Millis(30),
+                name: "z".into()
+            }]
+        );
         assert_eq!(
             s.remote_communities(2).await.unwrap().len(),
             1,

@@ -519,6 +519,9 @@ pub struct FakePeer {
     /// Media this peer serves at `/_federation/v1/media/{id}/{part}` ([`FakePeer::serve_media`]),
     /// and the paths of the media requests it got.
     media: ServedMedia,
+    /// Community calls (`/_federation/v1/communities`) received so far; they are held like
+    /// transactions, and answered 404 (this peer hosts no community).
+    community_calls: Arc<std::sync::atomic::AtomicUsize>,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
@@ -567,6 +570,8 @@ impl FakePeer {
         let refusing = unavailable.clone();
         let media: ServedMedia = Arc::default();
         let served = media.clone();
+        let community_calls: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let calls = community_calls.clone();
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
@@ -575,17 +580,19 @@ impl FakePeer {
                 let held_rx = held_rx.clone();
                 let refusing = refusing.clone();
                 let served = served.clone();
+                let calls = calls.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let service =
-                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let service = hyper::service::service_fn(
+                        move |req: Request<hyper::body::Incoming>| {
                             let doc = doc.clone();
                             let inbox = inbox.clone();
                             let mut held_rx = held_rx.clone();
                             let refusing = refusing.clone();
                             let served = served.clone();
+                            let calls = calls.clone();
                             async move {
                                 let path = req.uri().path().to_string();
                                 let transaction = path.starts_with("/_federation/v1/transactions/");
@@ -611,6 +618,15 @@ impl FakePeer {
                                         ),
                                         _ => (StatusCode::NOT_FOUND, Bytes::from_static(b"{}")),
                                     }
+                                } else if path == "/_federation/v1/communities" {
+                                    calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    let _ = held_rx.wait_for(|h| !*h).await;
+                                    (
+                                        StatusCode::NOT_FOUND,
+                                        Bytes::from_static(
+                                            br#"{"error":{"code":"not_found","message":"no such community"}}"#,
+                                        ),
+                                    )
                                 } else if transaction
                                     && refusing.load(std::sync::atomic::Ordering::SeqCst)
                                 {
@@ -647,7 +663,8 @@ impl FakePeer {
                                 *r.status_mut() = status;
                                 Ok::<_, std::convert::Infallible>(r)
                             }
-                        });
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), service)
                         .await;
@@ -664,6 +681,7 @@ impl FakePeer {
             held,
             unavailable,
             media,
+            community_calls,
             _dir: dir,
             task,
         }
@@ -694,13 +712,19 @@ impl FakePeer {
             .clone()
     }
 
-    /// From now on, transactions are held unanswered until [`FakePeer::release`] (a peer that
-    /// is up but slow).
+    /// How many community calls this peer has received.
+    pub fn community_calls(&self) -> usize {
+        self.community_calls
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// From now on, transactions and community calls are held unanswered until
+    /// [`FakePeer::release`] (a peer that is up but slow, or hung).
     pub fn hold(&self) {
         self.held.send_replace(true);
     }
 
-    /// Answers the held transactions and every later one at once.
+    /// Answers the held transactions and calls, and every later one, at once.
     pub fn release(&self) {
         self.held.send_replace(false);
     }

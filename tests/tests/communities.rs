@@ -446,12 +446,21 @@ async fn post_media_needs_the_purpose_of_its_type_loses_its_metadata_and_is_show
     let r = post_raw(&c, &ann, &id, with_photo).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
     assert_eq!(r.json()["media"][0]["media_id"], m.as_str());
+    let p = r.json()["id"].as_u64().unwrap();
 
     // A member downloads it without its GPS; someone outside the community cannot.
     let r = c.get(&format!("/api/v1/media/{m}"), Some(&bob)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(!has_gps(&r.body));
     let r = c.get(&format!("/api/v1/media/{m}"), Some(&out)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The same through the post that shows it.
+    let at = format!("/api/v1/communities/{id}/posts/{p}/media/{m}");
+    let r = c.get(&at, Some(&bob)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert_eq!(r.headers["content-type"], "image/jpeg");
+    assert!(!has_gps(&r.body));
+    let r = c.get(&at, Some(&out)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 

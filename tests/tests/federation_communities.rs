@@ -318,8 +318,11 @@ async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its
     let carol = c.user("carol", &phone(3)).await;
     let id = community(&a, &ann, "open", "public").await;
     let remote = format!("{id}@a.test");
+    let file = upload(&a, &ann, "application/octet-stream", vec![9; 1000]).await;
+    let with_file = post_with_file(&a, &ann, &id, "附件", &file).await;
     let r = post(&a, &ann, &id, "只给本区域").await;
     assert_eq!(r.status, StatusCode::CREATED);
+    let media_path = format!("/api/v1/communities/{remote}/posts/{with_file}/media/{file}");
 
     // Carol has not consented: 451, nothing sent, nothing logged.
     let r = c
@@ -365,6 +368,9 @@ async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its
         Value::Null,
         "the owner's address stays home"
     );
+    // Her media neither, when asked for by the post's number.
+    let r = c.get(&media_path, Some(&carol)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
     assert!(
         nodes[0].node().disclosures("ann").await.unwrap().is_empty(),
         "nothing of Ann's went"
@@ -375,9 +381,13 @@ async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its
         feed(&c, &carol, &remote).await,
         [
             pair("carol@c.test", "来自欧洲"),
-            pair("ann@a.test", "只给本区域")
+            pair("ann@a.test", "只给本区域"),
+            pair("ann@a.test", "附件"),
         ]
     );
+    let r = c.get(&media_path, Some(&carol)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert!(r.body == vec![9; 1000]);
 }
 
 /// (id, name, role, reachable) of `t`'s communities, in the order listed.
@@ -480,13 +490,25 @@ async fn my_communities_list_those_of_partner_nodes_as_their_hosts_show_them() {
         ]
     );
 
+    // Renamed on the host: listed by its new name, which is what is kept as last known.
+    let r = a
+        .call(
+            "PATCH",
+            &format!("/api/v1/communities/{closed}"),
+            Some(&ann),
+            Some(&json!({"name": "内部资料"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert_eq!(mine(&b, &bob).await[1].1, "内部资料");
+
     // A host that is down leaves its community listed as last known.
     nodes[0].stop().await;
     assert_eq!(
         mine(&b, &bob).await,
         [
             (here, "本地".to_string(), json!("owner"), true),
-            (closed_at, "内部".to_string(), Value::Null, false),
+            (closed_at, "内部资料".to_string(), Value::Null, false),
         ]
     );
 }
@@ -780,4 +802,121 @@ async fn my_feed_and_favourites_merge_partner_nodes_communities_newest_first_pag
         );
     }
     drop(cursor);
+}
+
+#[tokio::test]
+async fn a_host_that_takes_the_call_and_says_nothing_is_reported_within_the_call_timeout() {
+    let (host, _nodes, a, alice) =
+        tests::alice_in_a_hosted_group("community_call_timeout_ms = 500").await;
+    host.hold();
+    // Without the deadline the one attempt would wait for the request timeout (30 s), and
+    // then be sent twice more: the bound here only keeps a failing run short.
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        a.get("/api/v1/communities/00000000000000c1@e.test", Some(&alice)),
+    )
+    .await
+    .expect("answered within the call timeout");
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", body(&r));
+    assert_eq!(r.json()["error"]["code"], "peer_unreachable");
+    assert_eq!(
+        host.community_calls(),
+        1,
+        "a hung attempt is not sent again"
+    );
+
+    // Once the host answers, its answer (it hosts no such community) is the user's.
+    host.release();
+    let r = a
+        .get("/api/v1/communities/00000000000000c1@e.test", Some(&alice))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+    assert_eq!(host.community_calls(), 2);
+}
+
+async fn upload(c: &Client, t: &str, ct: &str, data: Vec<u8>) -> String {
+    let r = c.raw("POST", "/api/v1/media", Some(t), ct, data).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    r.json()["media_id"].as_str().unwrap().to_string()
+}
+
+/// The number of a post `t` makes in `id` with `text` and the file `media` in it.
+async fn post_with_file(c: &Client, t: &str, id: &str, text: &str, media: &str) -> u64 {
+    let r = c
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{id}/posts"),
+            Some(t),
+            Some(&json!({
+                "text": text,
+                "media": [{"type": "file", "media_id": media, "name": "报告.bin"}],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    r.json()["id"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_remote_member_reads_the_media_a_post_shows_through_the_host_part_by_part() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let open = community(&a, &ann, "资料", "public").await;
+    let closed = community(&a, &ann, "内部", "private").await;
+    // Three parts of 256 KiB, the last one short.
+    let data: Vec<u8> = (0..600_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let m = upload(&a, &ann, "application/octet-stream", data.clone()).await;
+    let other = upload(&a, &ann, "application/octet-stream", vec![1; 10]).await;
+    let p = post_with_file(&a, &ann, &open, "年度报告", &m).await;
+    let hidden = post_with_file(&a, &ann, &closed, "内部报告", &m).await;
+    let r = post(&a, &ann, &open, "没有附件").await;
+    let plain = r.json()["id"].as_u64().unwrap();
+    let at = format!("{open}@a.test");
+    assert_eq!(join(&b, &bob, &at).await.status, StatusCode::OK);
+
+    let r = b
+        .get(&format!("/api/v1/communities/{at}/posts"), Some(&bob))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert_eq!(
+        r.json()["posts"][1]["media"],
+        json!([{"type": "file", "media_id": m, "name": "报告.bin"}])
+    );
+    assert_eq!(r.json()["posts"][1]["id"], p);
+    assert_eq!(r.json()["posts"][0]["media"], json!([]));
+    let r = b
+        .get(
+            &format!("/api/v1/communities/{at}/posts/{p}/media/{m}"),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert!(r.body == data, "the same bytes, in order");
+    assert_eq!(r.headers["content-type"], "application/octet-stream");
+    assert_eq!(r.headers["content-disposition"], "attachment");
+
+    // Media the post does not show (also when another post shows it), and a post of a
+    // community bob may not read: not found, the same answer as for no such media.
+    for path in [
+        format!("/api/v1/communities/{at}/posts/{p}/media/{other}"),
+        format!("/api/v1/communities/{at}/posts/{plain}/media/{m}"),
+        format!("/api/v1/communities/{closed}@a.test/posts/{hidden}/media/{m}"),
+        format!("/api/v1/communities/{at}/posts/{p}/media/no-such-media"),
+    ] {
+        let r = b.get(&path, Some(&bob)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    // The host's own route serves its users the same way.
+    let r = a
+        .get(
+            &format!("/api/v1/communities/{open}/posts/{p}/media/{m}"),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert!(r.body == data);
 }

@@ -114,8 +114,20 @@ export function upload(file, onProgress) {
 }
 
 /** Downloads a media file as a blob URL (an <img> cannot send the bearer token). */
-export async function mediaUrl(id) {
-  const r = await fetch(`/api/v1/media/${encodeURIComponent(id)}`, {
+export function mediaUrl(id) {
+  return blobUrl(`/api/v1/media/${encodeURIComponent(id)}`);
+}
+
+/**
+ * Downloads media a community post shows, as a blob URL: this node's, or through the host
+ * of a community of another node.
+ */
+export function postMediaUrl(community, post, id) {
+  return blobUrl(`/api/v1/communities/${community}/posts/${post}/media/${encodeURIComponent(id)}`);
+}
+
+async function blobUrl(path) {
+  const r = await fetch(path, {
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
   if (!r.ok) {

@@ -282,7 +282,8 @@ function Community({ store, id, onChange }) {
   if (error && !c) return html`<${Alert} error=${error} />`;
   if (!c) return html`<p class="muted">${t('common.wait')}</p>`;
   // A community of another node is read and written through its host: no members list, log
-  // or live events here, and posts are text only.
+  // or live events here, and its posts (with their media) are read there; what one posts
+  // there is text only.
   const host = remoteHost(id);
   const moderator = !host && (c.role === 'owner' || c.role === 'moderator');
   const readable = c.visibility === 'public' || c.role;
@@ -393,18 +394,18 @@ function Compose({ community, remote = false, onPosted }) {
 }
 
 /** A media item of a post, fetched with the token. */
-function PostMedia({ m }) {
+function PostMedia({ post, m }) {
   const [url, setUrl] = useState(/** @type {string|null} */ (null));
   const [failed, setFailed] = useState(false);
   useEffect(() => {
     let u = null;
     let live = true;
-    api.mediaUrl(m.media_id).then((x) => { u = x; if (live) setUrl(x); }, () => live && setFailed(true));
+    api.postMediaUrl(post.community, post.id, m.media_id).then((x) => { u = x; if (live) setUrl(x); }, () => live && setFailed(true));
     return () => {
       live = false;
       if (u) URL.revokeObjectURL(u);
     };
-  }, [m.media_id]);
+  }, [post.community, post.id, m.media_id]);
   const name = m.name || t('chat.kind.' + m.type);
   if (failed) return html`<p class="muted">${t('chat.media_failed')}</p>`;
   if (!url) return html`<p class="muted">${t('chat.loading')}</p>`;
@@ -467,7 +468,7 @@ function Post({ store, post, role, onChange, onRemove }) {
           <div class="row-actions"><button type="button" onClick=${() => setEditing(false)}>${t('community.cancel')}</button><button type="submit" class="primary">${t('common.save')}</button></div>
         </form>`
       : post.text && html`<p class="post-text">${post.text}</p>`}
-    ${post.media.length > 0 && html`<div class="post-media">${post.media.map((m) => html`<${PostMedia} key=${m.media_id} m=${m} />`)}</div>`}
+    ${post.media.length > 0 && html`<div class="post-media">${post.media.map((m) => html`<${PostMedia} key=${m.media_id} post=${post} m=${m} />`)}</div>`}
     ${post.place && html`<p class="meta">${t('community.at_place', { place: post.place })}</p>`}
     <div class="post-actions">
       <button type="button" class="small ghost" aria-pressed=${post.favourite} onClick=${favourite}>${post.favourite ? t('community.unfavourite') : t('community.favourite')}</button>

@@ -97,7 +97,8 @@ test('Bo finds the community, joins, comments and keeps the post as a favourite'
   await page.getByRole('heading', { name: NAME }).waitFor();
   // Readable before joining, since the post is for members: not yet.
   await page.getByText('No posts yet.').waitFor();
-  const served = page.waitForResponse((r) => /\/api\/v1\/media\/[^/]+$/.test(new URL(r.url()).pathname));
+  // The post's media is fetched through the post that shows it.
+  const served = page.waitForResponse((r) => /\/api\/v1\/communities\/[0-9a-f]{16}\/posts\/\d+\/media\/[^/]+$/.test(new URL(r.url()).pathname));
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   const post = page.getByRole('article', { name: /Post by/ });
   await post.getByText(TEXT).waitFor();

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNode, launch, person, newPerson, register, binary, shots, axe } from './harness.js';
+import { jpegWithGps } from './fixtures.js';
 
 /** A loopback port free right now (the node binds it a moment later). */
 function freePort() {
@@ -293,7 +294,7 @@ test('a group invite of the other node is redeemed through its domain: refused a
   assert.deepEqual(B.problems, []);
 });
 
-test('a community of the other node is opened by its address, joined and posted in, and its host sees the post', async () => {
+test('a community of the other node is opened by its address, joined and posted in, its host sees the post, and its members\' photos show through the host', async () => {
   const A = await person(browser, alpha.url, { locale: 'en-US' });
   const B = await person(browser, beta.url, { locale: 'en-US' });
   pages.length = 0;
@@ -325,7 +326,7 @@ test('a community of the other node is opened by its address, joined and posted 
   await B.page.getByRole('heading', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
   await B.page.getByText('Hosted by alpha.test').waitFor();
   await B.page.getByRole('button', { name: 'Join', exact: true }).click();
-  await B.page.getByText('Posts in a community of another node hold text only').waitFor();
+  await B.page.getByText('Your posts in a community of another node hold text only').waitFor();
   // Listed among Gu's communities on beta, as its host shows it.
   const sections = B.page.getByRole('navigation', { name: 'Community sections' });
   await sections.getByRole('link', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
@@ -346,6 +347,22 @@ test('a community of the other node is opened by its address, joined and posted 
   await A.page.goto(alpha.url + '/#/communities/c/' + id);
   await A.page.getByText('长江边的早晨，有雾').waitFor({ timeout: 30000 });
   await A.page.getByText(`${b.handle}@beta.test`).first().waitFor();
+  // Fang posts a photo there; Gu sees it on beta, read through alpha.
+  const photo = join(tmpdir(), `shanliao-federation-${process.pid}.jpg`);
+  writeFileSync(photo, await jpegWithGps(A.page));
+  await A.page.getByLabel('New post').fill('湖边的日出');
+  await A.page.setInputFiles('form.compose input[type=file]', photo);
+  await A.page.getByRole('dialog', { name: /^Allow/ }).waitFor();
+  await A.page.getByRole('button', { name: 'Allow', exact: true }).click();
+  await A.page.locator('ul.attached li').waitFor();
+  await A.page.getByRole('button', { name: 'Post', exact: true }).click();
+  await A.page.getByRole('article').filter({ hasText: '湖边的日出' }).locator('img.post-image').waitFor({ timeout: 30000 });
+  await B.page.goto(beta.url + '/#/communities/feed');
+  await B.page.goto(beta.url + '/#/communities/c/' + id + '@alpha.test');
+  const shown = B.page.getByRole('article').filter({ hasText: '湖边的日出' }).locator('img.post-image');
+  await shown.waitFor({ timeout: 30000 });
+  await B.page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await shown.elementHandle());
+  assert.deepEqual(await axe(B.page), []);
   await A.page.screenshot({ path: join(shots, 'federation-community-alpha.png'), fullPage: true });
   await B.page.screenshot({ path: join(shots, 'federation-community-beta.png'), fullPage: true });
   // Gu's feed holds it among the posts of his communities, the remote one's included.
@@ -355,21 +372,22 @@ test('a community of the other node is opened by its address, joined and posted 
   assert.deepEqual(await axe(B.page), []);
   await B.page.screenshot({ path: join(shots, 'federation-feed-beta.png'), fullPage: true });
   // A favourite kept by alpha shows in Gu's favourites on beta.
-  await B.page.getByRole('button', { name: 'Favourite', exact: true }).click();
-  await B.page.getByRole('button', { name: 'Unfavourite', exact: true }).waitFor({ timeout: 30000 });
+  const his = (P) => P.getByRole('article').filter({ hasText: '长江边的早晨，有雾' });
+  await his(B.page).getByRole('button', { name: 'Favourite', exact: true }).click();
+  await his(B.page).getByRole('button', { name: 'Unfavourite', exact: true }).waitFor({ timeout: 30000 });
   await B.page.goto(beta.url + '/#/communities/favourites');
   await B.page.getByRole('heading', { name: 'My favourites' }).waitFor();
   await B.page.getByText('长江边的早晨，有雾').waitFor({ timeout: 30000 });
   assert.deepEqual(await axe(B.page), []);
   await B.page.goto(beta.url + '/#/communities/c/' + id + '@alpha.test');
   await B.page.getByRole('heading', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
-  // Gu deletes the post: gone on alpha too.
-  await B.page.getByRole('button', { name: 'Delete', exact: true }).click();
+  // Gu deletes the post: gone on alpha too, where Fang's stays.
+  await his(B.page).getByRole('button', { name: 'Delete', exact: true }).click();
   await B.page.getByText('长江边的早晨，有雾').waitFor({ state: 'detached', timeout: 30000 });
   await A.page.goto(alpha.url + '/#/communities/browse');
   await A.page.goto(alpha.url + '/#/communities/c/' + id);
   await A.page.getByRole('heading', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
-  await A.page.getByText('No posts yet.').waitFor({ timeout: 30000 });
+  await A.page.getByText('湖边的日出').waitFor({ timeout: 30000 });
   assert.equal(await A.page.getByText('长江边的早晨，有雾').count(), 0, 'deleted on the host');
   // Left, it is no longer listed.
   await B.page.getByRole('button', { name: 'Leave', exact: true }).click();

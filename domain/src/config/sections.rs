@@ -131,6 +131,10 @@ pub struct FederationConfig {
     pub pace_depth: Bounded<0, 100_000>,
     /// The longest a send waits for pacing, in milliseconds; it is answered then anyway.
     pub pace_wait_ms: Bounded<1, 60_000>,
+    /// The longest a call to the host of another node's community (a read or a write a user
+    /// waits for) may take, retries included, in milliseconds; then the user is told the host
+    /// is not answering.
+    pub community_call_timeout_ms: Bounded<100, 120_000>,
     pub peers: Vec<PeerConfig>,
 }
 
@@ -361,6 +365,7 @@ impl Default for FederationConfig {
             queue_max: Bounded(100_000),
             pace_depth: Bounded(12),
             pace_wait_ms: Bounded(1_000),
+            community_call_timeout_ms: Bounded(10_000),
             peers: Vec::new(),
         }
     }

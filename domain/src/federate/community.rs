@@ -10,7 +10,8 @@
 //!   host even when no answer comes back; it is what makes the user's erasure reach the host
 //!   — then the call. When no answer comes (connection refused, reset, timed out), the *same*
 //!   envelope is sent again, at most [`RETRY_WAITS`]`.len()` more times after short waits on
-//!   the node's clock; any answer the host gives, whatever its status, is final.
+//!   the node's clock; any answer the host gives, whatever its status, is final. The whole
+//!   call, retries included, ends after `federation.community_call_timeout_ms`.
 //! - [`CommunityHost`] is the host's side: it checks the envelope (origin, destination, time,
 //!   signature, that the user belongs to the origin), knows the user by a remote id whose
 //!   shadow key seals what they write here, applies the community's rules to them as to a
@@ -39,10 +40,11 @@ use super::call_turns::Turns;
 use super::peers::Peer;
 use super::{Directory, FedError, Outbox, Peers};
 use crate::community::{
-    CommentView, Communities, CommunityError, CommunityView, NewPost, PostChange, PostView,
-    QuoteView,
+    CommentView, Communities, CommunityError, CommunityView, NewPost, PostChange, PostMedia,
+    PostView, QuoteView,
 };
 use crate::consents::{Consents, Purpose};
+use crate::messaging::MediaKind;
 use crate::time::{Millis, SharedClock};
 use storage::{
     CallKind, CallOutcome, CommunityCall, CommunityRole, PostVisibility, Refusal, RemoteCall,
@@ -77,7 +79,8 @@ pub struct WireCommunity {
     pub members: u64,
 }
 
-/// A post as the host shows it to a remote user (text only).
+/// A post as the host shows it to a remote user: its text and the media it shows (read with
+/// `post-media`), never its place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WirePost {
@@ -89,6 +92,31 @@ pub struct WirePost {
     pub text: String,
     pub comments: u64,
     pub favourite: bool,
+    /// Left out when there is none, so that a text-only post reads as it did before media
+    /// crossed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<WirePostMedia>,
+}
+
+/// One media item a post shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WirePostMedia {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub media_id: String,
+    pub name: Option<String>,
+}
+
+/// One part of a post's media (the answer to `post-media`): `data` is the part's bytes in
+/// standard base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireMediaPart {
+    pub content_type: String,
+    pub size: u64,
+    pub parts: u32,
+    pub data: String,
 }
 
 /// A comment as the host shows it to a remote user.
@@ -203,6 +231,15 @@ impl WirePost {
             text: p.text.clone(),
             comments: p.comments,
             favourite: p.favourite,
+            media: p
+                .media
+                .iter()
+                .map(|m| WirePostMedia {
+                    kind: m.kind.name().to_string(),
+                    media_id: m.media_id.clone(),
+                    name: m.name.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -214,6 +251,30 @@ impl WirePost {
         if self.text.chars().count() > crate::community::MAX_POST_CHARS {
             return Err(bad("text"));
         }
+        if self.media.len() > crate::community::MAX_POST_MEDIA {
+            return Err(bad("media"));
+        }
+        let media = self
+            .media
+            .into_iter()
+            .map(|m| {
+                let kind = MediaKind::parse(&m.kind).ok_or_else(|| bad("media type"))?;
+                if !federation::valid_media_id(&m.media_id) {
+                    return Err(bad("media id"));
+                }
+                let name = m
+                    .name
+                    .map(|n| {
+                        crate::shown::text("media.name", &n, 1, 255).map_err(|_| bad("media name"))
+                    })
+                    .transpose()?;
+                Ok(PostMedia {
+                    kind,
+                    media_id: m.media_id,
+                    name,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(PostView {
             id: self.id,
             community: community.to_string(),
@@ -222,7 +283,7 @@ impl WirePost {
             edited: self.edited.map(Millis),
             visibility: PostVisibility::parse(&self.visibility).ok_or_else(|| bad("visibility"))?,
             text: self.text,
-            media: Vec::new(),
+            media,
             place: None,
             comments: self.comments,
             favourite: self.favourite,
@@ -291,15 +352,24 @@ pub struct CommunityClient {
     outbox: Outbox,
     store: Store,
     clock: SharedClock,
+    /// The longest one call may take, retries included (`federation.community_call_timeout_ms`).
+    deadline: Duration,
 }
 
 impl CommunityClient {
-    pub fn new(peers: Arc<Peers>, outbox: Outbox, store: Store, clock: SharedClock) -> Self {
+    pub fn new(
+        peers: Arc<Peers>,
+        outbox: Outbox,
+        store: Store,
+        clock: SharedClock,
+        deadline: Duration,
+    ) -> Self {
         CommunityClient {
             peers,
             outbox,
             store,
             clock,
+            deadline,
         }
     }
 
@@ -407,19 +477,31 @@ impl CommunityClient {
     /// after each of [`RETRY_WAITS`] while no answer comes (the host answers a repeat as the
     /// same call). An answer is never sent again, whatever its status.
     async fn send(&self, peer: &Peer, body: Bytes) -> Result<(StatusCode, Bytes), FedError> {
-        let mut waits = RETRY_WAITS.iter();
-        loop {
-            match self
-                .peers
-                .request(peer, Method::POST, PATH, body.clone())
-                .await
-            {
-                Ok(answer) => return Ok(answer),
-                Err(e) => match waits.next() {
-                    Some(wait) => self.clock.sleep(*wait).await,
-                    None => return Err(e.into()),
-                },
+        let attempts = async {
+            let mut waits = RETRY_WAITS.iter();
+            loop {
+                match self
+                    .peers
+                    .request(peer, Method::POST, PATH, body.clone())
+                    .await
+                {
+                    Ok(answer) => return Ok(answer),
+                    Err(e) => match waits.next() {
+                        Some(wait) => self.clock.sleep(*wait).await,
+                        None => return Err(e.into()),
+                    },
+                }
             }
+        };
+        // A host that takes the connection and then says nothing would otherwise hold the
+        // user for every attempt's connect and request timeouts in turn.
+        tokio::select! {
+            answer = attempts => answer,
+            () = self.clock.sleep(self.deadline) => Err(super::PeerError::Unreachable {
+                peer: peer.domain.clone(),
+                reason: format!("no answer within {} ms", self.deadline.as_millis()),
+            }
+            .into()),
         }
     }
 
@@ -608,6 +690,27 @@ impl CommunityClient {
         self.post_call(user, (id, host), c).await
     }
 
+    /// Part `part` of media `media` of post `post`, as the host gives it (checked by the caller
+    /// against what it asked: `community::post_media`).
+    pub async fn post_media(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        post: u64,
+        media: String,
+        part: u32,
+    ) -> Result<WireMediaPart, CallError> {
+        let c = CommunityContent::PostMedia {
+            user: address,
+            community: id.to_string(),
+            post,
+            media,
+            part,
+        };
+        self.call(user, host, c).await
+    }
+
     pub async fn delete_post(
         &self,
         user: u64,
@@ -698,7 +801,8 @@ fn write_kind(c: &CommunityContent) -> Option<CallKind> {
         CommunityContent::Get { .. }
         | CommunityContent::Feed { .. }
         | CommunityContent::Favourites { .. }
-        | CommunityContent::Comments { .. } => None,
+        | CommunityContent::Comments { .. }
+        | CommunityContent::PostMedia { .. } => None,
     }
 }
 
@@ -851,6 +955,32 @@ impl CommunityHost {
                     comments: list.iter().map(WireComment::of).collect()
                 })
             }
+            CommunityContent::PostMedia {
+                community,
+                post,
+                media,
+                part,
+                ..
+            } => {
+                let (author, p) = c
+                    .post_media_part(user, &community, post, &media, part)
+                    .await?;
+                // Kept back as the post itself would be.
+                if !self.releases(foreign, &author, &mut HashMap::new()).await? {
+                    return Err(CommunityError::NotFound.into());
+                }
+                // Counted once, when the last part leaves.
+                if part + 1 == p.parts {
+                    self.count(origin, std::iter::once(author.as_str())).await?;
+                }
+                use base64::Engine;
+                json!(WireMediaPart {
+                    content_type: p.content_type,
+                    size: p.size,
+                    parts: p.parts,
+                    data: base64::engine::general_purpose::STANDARD.encode(&p.bytes),
+                })
+            }
             CommunityContent::Join { .. }
             | CommunityContent::Leave { .. }
             | CommunityContent::Post { .. }
@@ -999,7 +1129,8 @@ impl CommunityHost {
             CommunityContent::Get { .. }
             | CommunityContent::Feed { .. }
             | CommunityContent::Favourites { .. }
-            | CommunityContent::Comments { .. } => {
+            | CommunityContent::Comments { .. }
+            | CommunityContent::PostMedia { .. } => {
                 return Err(CommunityError::Conflict("not a write call"));
             }
         })

@@ -22,7 +22,7 @@ mod reach;
 pub use avatar::AvatarError;
 pub use community::{
     CallError, CommunityClient, CommunityHost, HostError, MAX_BODY as COMMUNITY_MAX_BODY,
-    RETRY_WAITS as COMMUNITY_RETRY_WAITS, parse_address as parse_community_address,
+    RETRY_WAITS as COMMUNITY_RETRY_WAITS, WireMediaPart, parse_address as parse_community_address,
 };
 pub use directory::{Directory, RedeemAnswerWire, RedeemWire, RemoteRedeem, load_addresses};
 pub use fetch::Fetcher;

@@ -335,10 +335,24 @@ impl MediaReader {
     /// The next chunk's bytes, None after the last. A chunk that is gone (the media was removed
     /// meanwhile) is `NotFound`.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, MediaError> {
-        if self.next == self.chunks {
+        let chunk = self.chunk(self.next).await?;
+        if chunk.is_some() {
+            self.next += 1;
+        }
+        Ok(chunk)
+    }
+
+    /// How many chunks the media has; each but the last is
+    /// [`federation::MEDIA_PART`] bytes.
+    pub fn chunks(&self) -> u32 {
+        self.chunks
+    }
+
+    /// Chunk `no`'s bytes, None past the last (`NotFound` as for [`MediaReader::next_chunk`]).
+    pub async fn chunk(&self, no: u32) -> Result<Option<Vec<u8>>, MediaError> {
+        if no >= self.chunks {
             return Ok(None);
         }
-        let no = self.next;
         let sealed = self
             .store
             .media_chunk(self.id.clone(), no)
@@ -349,7 +363,6 @@ impl MediaReader {
         let plain = tokio::task::spawn_blocking(move || key.open(&aad, &sealed))
             .await
             .map_err(|_| MediaError::Store(StoreError::Worker))??;
-        self.next += 1;
         Ok(Some(plain))
     }
 }

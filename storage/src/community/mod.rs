@@ -19,7 +19,7 @@
 //! post's or comment's events after its commit; `erasure.rs` the erasure step and the
 //! revocation of places; `export.rs` what the export reads; `retention.rs` community retention.
 //!
-//! The tables are behind the key-value seam (`kv`, since schema 11): this code takes
+//! The tables are behind the key-value seam (`kv`, since schema 12): this code takes
 //! `&impl kv::Read` / `&impl kv::Write` for them (redb's transaction only where it also writes
 //! a typed table: events, search changes, META counters), and reads a community's, post's or
 //! user's rows a bounded page at a time.
@@ -51,7 +51,7 @@ use super::kv;
 use primitives::time::Millis;
 
 /// Rows of one community, post or user read at a time (the tables are behind the key-value
-/// seam since schema 11: every read names its limit).
+/// seam since schema 12: every read names its limit).
 const PAGE: usize = 256;
 
 /// Opens every table of this module (so read transactions never meet a missing one).

@@ -12,8 +12,8 @@
 //! A tuple key's leading components, encoded alone, are a byte prefix of every key that starts
 //! with them ([`Prefix`]), which is how a table is ranged over "all rows of this user".
 //!
-//! Values are not ordered; [`Value`] keeps them compact (raw bytes, big-endian integers, or the
-//! key encoding for tuples).
+//! Values are not ordered; [`Value`] keeps them compact (raw bytes, fixed-width byte arrays as
+//! they are, big-endian integers, or the key encoding for tuples).
 
 use super::super::StoreError;
 
@@ -201,6 +201,16 @@ impl Value for Vec<u8> {
     }
 }
 
+/// A fixed-width byte array (a keyed hash), kept as it is; any other length is damage.
+impl<const N: usize> Value for [u8; N] {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.to_vec()
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        bytes.try_into().map_err(|_| StoreError::Corrupt("value"))
+    }
+}
+
 macro_rules! value_by_key {
     ($($t:ty),*) => {$(
         impl Value for $t {
@@ -300,6 +310,15 @@ mod tests {
         k.truncate(k.len() - 2);
         assert!(<(u64, String)>::decode(&k).is_err(), "terminator missing");
         assert!(<u64>::decode(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn a_byte_array_value_is_kept_as_is_and_only_at_its_width() {
+        let v = [7u8; 32];
+        assert_eq!(Value::to_bytes(&v), vec![7u8; 32]);
+        assert_eq!(<[u8; 32] as Value>::from_bytes(&[7u8; 32]).unwrap(), v);
+        assert!(<[u8; 32] as Value>::from_bytes(&[7u8; 31]).is_err());
+        assert!(<[u8; 32] as Value>::from_bytes(&[7u8; 33]).is_err());
     }
 
     #[test]
