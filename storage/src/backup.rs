@@ -312,6 +312,31 @@ fn moved_kinds() -> Vec<Moved> {
         moved!(11, USERID_EDUINDEX, USERID_EDUINDEX_V10),
         moved!(11, USERID_DISMISSED, USERID_DISMISSED_V10),
         moved!(11, DISMISSED_USERID, DISMISSED_USERID_V10),
+        // Schema 12 (`community_tables_move_behind_the_seam`): communities, and the fan-out
+        // jobs of new posts' events.
+        moved!(12, COMMUNITYNO_COMMUNITY, COMMUNITYNO_COMMUNITY_V11),
+        moved!(12, COMMUNITYNO_USERID_MEMBER, COMMUNITYNO_USERID_MEMBER_V11),
+        moved!(12, USERID_COMMUNITYNO, USERID_COMMUNITYNO_V11),
+        moved!(
+            12,
+            COMMUNITYNO_USERID_PENDING,
+            COMMUNITYNO_USERID_PENDING_V11
+        ),
+        moved!(12, COMMUNITYNO_USERID_BAN, COMMUNITYNO_USERID_BAN_V11),
+        moved!(12, COMMUNITYNO_SEQ_MODLOG, COMMUNITYNO_SEQ_MODLOG_V11),
+        moved!(12, POSTNO_POST, POSTNO_POST_V11),
+        moved!(12, COMMUNITYNO_POSTNO, COMMUNITYNO_POSTNO_V11),
+        moved!(12, USERID_POSTNO, USERID_POSTNO_V11),
+        moved!(12, POSTNO_COMMENTNO_COMMENT, POSTNO_COMMENTNO_COMMENT_V11),
+        moved!(12, USERID_COMMENTNO, USERID_COMMENTNO_V11),
+        moved!(12, USERID_POSTNO_FAVOURITE, USERID_POSTNO_FAVOURITE_V11),
+        moved!(12, POSTNO_USERID_FAVOURITE, POSTNO_USERID_FAVOURITE_V11),
+        moved!(
+            12,
+            MEDIAID_COMMUNITYNO_POSTNO,
+            MEDIAID_COMMUNITYNO_POSTNO_V11
+        ),
+        moved!(12, FANOUTNO_JOB, FANOUTNO_JOB_V11),
     ]
 }
 
@@ -370,23 +395,6 @@ kinds!(
     USERID_REALNAME,
     USERID_PUBLICPAGE,
     USERID_EXPORT,
-    // Communities (community helper).
-    COMMUNITYNO_COMMUNITY,
-    COMMUNITYNO_USERID_MEMBER,
-    USERID_COMMUNITYNO,
-    COMMUNITYNO_USERID_PENDING,
-    COMMUNITYNO_USERID_BAN,
-    COMMUNITYNO_SEQ_MODLOG,
-    POSTNO_POST,
-    COMMUNITYNO_POSTNO,
-    USERID_POSTNO,
-    POSTNO_COMMENTNO_COMMENT,
-    USERID_COMMENTNO,
-    USERID_POSTNO_FAVOURITE,
-    POSTNO_USERID_FAVOURITE,
-    MEDIAID_COMMUNITYNO_POSTNO,
-    // Fan-out jobs of new posts' events (communities across nodes, issue 23).
-    FANOUTNO_JOB,
     // Search log (issue 23).
     PSEUDONYM_MS_SEARCHLOG,
     MS_PSEUDONYM_SEARCHLOG,
@@ -1173,11 +1181,12 @@ mod tests {
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_9_rows_moved(&s).await;
         crate::tests::assert_schema_10_rows_moved(&s).await;
+        crate::tests::assert_schema_11_rows_moved(&s).await;
     }
 
-    /// An archive of schema 10 holds the tables 10 → 11 moved (discovery, avatars) as typed
-    /// tables: they restore as such, and the migration moves their rows behind the seam when
-    /// the node opens the file.
+    /// An archive of schema 10 holds the tables 10 → 11 moved (discovery, avatars), and those
+    /// 11 → 12 moved (communities), as typed tables: they restore as such, and the migrations
+    /// move their rows behind the seam when the node opens the file.
     #[tokio::test]
     async fn a_schema_10_archive_restores_typed_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
@@ -1206,6 +1215,43 @@ mod tests {
         }
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_10_rows_moved(&s).await;
+        crate::tests::assert_schema_11_rows_moved(&s).await;
+    }
+
+    /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved, as typed
+    /// tables: they restore as such, and the migration moves them behind the seam.
+    #[tokio::test]
+    async fn a_schema_11_archive_restores_community_tables_that_the_migration_then_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+        let key = SecretKey::generate().unwrap();
+        let bytes = {
+            let db = redb::Builder::new().create(&path).unwrap();
+            crate::tests::write_schema_11_rows(&db);
+            archive_of(&db, &key, ArchiveKind::Backup)
+        };
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        assert_eq!(r.header().schema, 11);
+        let to = dir.path().join("restored.redb");
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        assert!(
+            summary
+                .tables
+                .contains(&(COMMUNITYNO_USERID_MEMBER.name().into(), 2))
+        );
+        {
+            let back = redb::Builder::new().create(&to).unwrap();
+            let tx = back.begin_read().unwrap();
+            let members = tx.open_table(COMMUNITYNO_USERID_MEMBER_V11).unwrap();
+            assert_eq!(
+                members.len().unwrap(),
+                2,
+                "restored as the typed table it was"
+            );
+        }
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        crate::tests::assert_schema_11_rows_moved(&s).await;
     }
 
     /// What restore promises about freed pages: after a restore-time erasure removed rows,

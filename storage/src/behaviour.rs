@@ -188,22 +188,18 @@ impl Store {
             let mut interest = interest;
             interest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             interest.truncate(INTEREST_COMMUNITIES);
-            let mine: HashSet<u64> = tx
-                .open_table(USERID_COMMUNITYNO)?
-                .range((user, 0)..=(user, u64::MAX))?
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
-            let members = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
-            let of_user = tx.open_table(USERID_COMMUNITYNO)?;
-            let communities = tx.open_table(COMMUNITYNO_COMMUNITY)?;
+            let mine: HashSet<u64> = USERID_COMMUNITYNO
+                .prefixed_in_pages(tx, &user, 256)?
+                .into_iter()
+                .map(|((_, c), _)| c)
+                .collect();
             let mut scores: HashMap<u64, u64> = HashMap::new();
             for (c, w) in &interest {
                 // Whose members count: a community the user may read — public, or theirs
                 // (asking to join a private one shows them nothing of its members).
-                let readable = match communities.get(*c)? {
+                let readable = match COMMUNITYNO_COMMUNITY.get(tx, c)? {
                     Some(v) => {
-                        mine.contains(c)
-                            || super::community::decode_community(*c, v.value())?.public
+                        mine.contains(c) || super::community::decode_community(*c, &v)?.public
                     }
                     None => false,
                 };
@@ -211,36 +207,33 @@ impl Store {
                     continue;
                 }
                 *scores.entry(*c).or_default() += w * DIRECT;
-                for row in members.range((*c, 0)..=(*c, u64::MAX))?.take(MEMBERS_READ) {
-                    let m = row?.0.value().1;
+                let members =
+                    COMMUNITYNO_USERID_MEMBER.prefixed(tx, c, Order::Ascending, MEMBERS_READ)?;
+                for ((_, m), _) in members {
                     if m == user {
                         continue;
                     }
-                    for row in of_user
-                        .range((m, 0)..=(m, u64::MAX))?
-                        .take(THEIR_COMMUNITIES)
-                    {
-                        let other = row?.0.value().1;
+                    let theirs =
+                        USERID_COMMUNITYNO.prefixed(tx, &m, Order::Ascending, THEIR_COMMUNITIES)?;
+                    for ((_, other), _) in theirs {
                         if other != *c {
                             *scores.entry(other).or_default() += w;
                         }
                     }
                 }
             }
-            let bans = tx.open_table(COMMUNITYNO_USERID_BAN)?;
-            let pending = tx.open_table(COMMUNITYNO_USERID_PENDING)?;
             let mut ranked: Vec<(u64, u64)> = Vec::new();
             for (c, score) in scores {
                 if mine.contains(&c)
-                    || bans.get((c, user))?.is_some()
-                    || pending.get((c, user))?.is_some()
+                    || COMMUNITYNO_USERID_BAN.get(tx, &(c, user))?.is_some()
+                    || COMMUNITYNO_USERID_PENDING.get(tx, &(c, user))?.is_some()
                 {
                     continue;
                 }
-                let Some(v) = communities.get(c)? else {
+                let Some(v) = COMMUNITYNO_COMMUNITY.get(tx, &c)? else {
                     continue;
                 };
-                if super::community::decode_community(c, v.value())?.public {
+                if super::community::decode_community(c, &v)?.public {
                     ranked.push((c, score));
                 }
             }

@@ -399,71 +399,67 @@ pub const USERID_FRIENDQUOTA: kv::Table<u64, (u64, u64)> = kv::Table::new("useri
 /// conversation (their "mark read"); unread counts are the visible messages of others above it.
 pub const USERID_CONVNO_READ: kv::Table<(u64, u64), u64> = kv::Table::new("userid_convno_read");
 // ---- Communities (小组; `storage/community/`) --------------------------------------------------------------------------------
+// Behind the key-value seam since schema 12 (`storage/community/`).
 
 /// `communityno_community`: community number → encoded [`super::community::CommunityRecord`] (name, description,
 /// avatar media id, public or private, owner, created).
-pub const COMMUNITYNO_COMMUNITY: TableDefinition<u64, &[u8]> =
-    TableDefinition::new("communityno_community");
+pub const COMMUNITYNO_COMMUNITY: kv::Table<u64, Vec<u8>> = kv::Table::new("communityno_community");
 
 /// `communityno_userid_member`: (community, user) → (role code, joined ms).
-pub const COMMUNITYNO_USERID_MEMBER: TableDefinition<(u64, u64), (u64, u64)> =
-    TableDefinition::new("communityno_userid_member");
+pub const COMMUNITYNO_USERID_MEMBER: kv::Table<(u64, u64), (u64, u64)> =
+    kv::Table::new("communityno_userid_member");
 
 /// `userid_communityno`: (user, community) → role code: a user's communities.
-pub const USERID_COMMUNITYNO: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_communityno");
+pub const USERID_COMMUNITYNO: kv::Table<(u64, u64), u64> = kv::Table::new("userid_communityno");
 
 /// `communityno_userid_pending`: (community, user) → (kind: 0 asked to join, 1 invited; ms;
 /// the moderator who invited, or 0).
-pub const COMMUNITYNO_USERID_PENDING: TableDefinition<(u64, u64), (u64, u64, u64)> =
-    TableDefinition::new("communityno_userid_pending");
+pub const COMMUNITYNO_USERID_PENDING: kv::Table<(u64, u64), (u64, u64, u64)> =
+    kv::Table::new("communityno_userid_pending");
 
 /// `communityno_userid_ban`: (community, user) → (ms, moderator who banned).
-pub const COMMUNITYNO_USERID_BAN: TableDefinition<(u64, u64), (u64, u64)> =
-    TableDefinition::new("communityno_userid_ban");
+pub const COMMUNITYNO_USERID_BAN: kv::Table<(u64, u64), (u64, u64)> =
+    kv::Table::new("communityno_userid_ban");
 
 /// `communityno_seq_modlog`: (community, seq from 1) → encoded [`super::community::ModLogRecord`]: the
 /// community's moderation log (who did what to whom, by ids; no text).
-pub const COMMUNITYNO_SEQ_MODLOG: TableDefinition<(u64, u64), &[u8]> =
-    TableDefinition::new("communityno_seq_modlog");
+pub const COMMUNITYNO_SEQ_MODLOG: kv::Table<(u64, u64), Vec<u8>> =
+    kv::Table::new("communityno_seq_modlog");
 
 /// `postno_post`: post number → encoded [`super::community::PostRecord`] (body and place sealed under the
 /// author's key).
-pub const POSTNO_POST: TableDefinition<u64, &[u8]> = TableDefinition::new("postno_post");
+pub const POSTNO_POST: kv::Table<u64, Vec<u8>> = kv::Table::new("postno_post");
 
 /// `communityno_postno`: (community, post) → (): a community's posts.
-pub const COMMUNITYNO_POSTNO: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("communityno_postno");
+pub const COMMUNITYNO_POSTNO: kv::Table<(u64, u64), ()> = kv::Table::new("communityno_postno");
 
 /// `userid_postno`: (author, post) → (): a user's posts (erasure, export).
-pub const USERID_POSTNO: TableDefinition<(u64, u64), ()> = TableDefinition::new("userid_postno");
+pub const USERID_POSTNO: kv::Table<(u64, u64), ()> = kv::Table::new("userid_postno");
 
 /// `postno_commentno_comment`: (post, comment) → encoded [`super::community::CommentRecord`] (text sealed under
 /// the author's key).
-pub const POSTNO_COMMENTNO_COMMENT: TableDefinition<(u64, u64), &[u8]> =
-    TableDefinition::new("postno_commentno_comment");
+pub const POSTNO_COMMENTNO_COMMENT: kv::Table<(u64, u64), Vec<u8>> =
+    kv::Table::new("postno_commentno_comment");
 
 /// `userid_commentno`: (author, comment) → post: a user's comments.
-pub const USERID_COMMENTNO: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_commentno");
+pub const USERID_COMMENTNO: kv::Table<(u64, u64), u64> = kv::Table::new("userid_commentno");
 
 /// `userid_postno_favourite`: (user, post) → ms: a user's private list of favourites.
-pub const USERID_POSTNO_FAVOURITE: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_postno_favourite");
+pub const USERID_POSTNO_FAVOURITE: kv::Table<(u64, u64), u64> =
+    kv::Table::new("userid_postno_favourite");
 
 /// `postno_userid_favourite`: (post, user) → (): who favoured a post, so a removed post leaves
 /// no favourite behind.
-pub const POSTNO_USERID_FAVOURITE: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("postno_userid_favourite");
+pub const POSTNO_USERID_FAVOURITE: kv::Table<(u64, u64), ()> =
+    kv::Table::new("postno_userid_favourite");
 
 /// `mediaid_communityno_postno`: (media id, community, post or 0 for the avatar) → (): where
 /// a media object is shown, for who may fetch it.
-pub const MEDIAID_COMMUNITYNO_POSTNO: TableDefinition<(&str, u64, u64), ()> =
-    TableDefinition::new("mediaid_communityno_postno");
+pub const MEDIAID_COMMUNITYNO_POSTNO: kv::Table<(String, u64, u64), ()> =
+    kv::Table::new("mediaid_communityno_postno");
 /// `fanoutno_job`: fan-out job → (community, post, comment or 0, next member id): a new post's
 /// or comment's events still to be written, a bounded batch of members per transaction.
-pub const FANOUTNO_JOB: TableDefinition<u64, (u64, u64, u64, u64)> =
-    TableDefinition::new("fanoutno_job");
+pub const FANOUTNO_JOB: kv::Table<u64, (u64, u64, u64, u64)> = kv::Table::new("fanoutno_job");
 // ---- Search (issue 23) -----------------------------------------------------------------
 // The search index itself is never stored: it lives in memory and is rebuilt at start.
 
@@ -726,3 +722,38 @@ pub const USERID_DISMISSED_V10: TableDefinition<(u64, u64), u64> =
     TableDefinition::new("userid_dismissed");
 pub const DISMISSED_USERID_V10: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("dismissed_userid");
+
+// ---- Schema 11's typed tables now behind the key-value seam ------------------------------
+// Read only by the migration that moves their rows into the seam's tables of the same name
+// (`storage/src/lib.rs`, 11 → 12; renamed to `<name>_v11` while it copies) and by the restore
+// of an archive of schema 11 or older (`backup.rs`): the tables of `storage/community/`.
+
+pub const COMMUNITYNO_COMMUNITY_V11: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("communityno_community");
+pub const COMMUNITYNO_USERID_MEMBER_V11: TableDefinition<(u64, u64), (u64, u64)> =
+    TableDefinition::new("communityno_userid_member");
+pub const USERID_COMMUNITYNO_V11: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_communityno");
+pub const COMMUNITYNO_USERID_PENDING_V11: TableDefinition<(u64, u64), (u64, u64, u64)> =
+    TableDefinition::new("communityno_userid_pending");
+pub const COMMUNITYNO_USERID_BAN_V11: TableDefinition<(u64, u64), (u64, u64)> =
+    TableDefinition::new("communityno_userid_ban");
+pub const COMMUNITYNO_SEQ_MODLOG_V11: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("communityno_seq_modlog");
+pub const POSTNO_POST_V11: TableDefinition<u64, &[u8]> = TableDefinition::new("postno_post");
+pub const COMMUNITYNO_POSTNO_V11: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("communityno_postno");
+pub const USERID_POSTNO_V11: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("userid_postno");
+pub const POSTNO_COMMENTNO_COMMENT_V11: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("postno_commentno_comment");
+pub const USERID_COMMENTNO_V11: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_commentno");
+pub const USERID_POSTNO_FAVOURITE_V11: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_postno_favourite");
+pub const POSTNO_USERID_FAVOURITE_V11: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("postno_userid_favourite");
+pub const MEDIAID_COMMUNITYNO_POSTNO_V11: TableDefinition<(&str, u64, u64), ()> =
+    TableDefinition::new("mediaid_communityno_postno");
+pub const FANOUTNO_JOB_V11: TableDefinition<u64, (u64, u64, u64, u64)> =
+    TableDefinition::new("fanoutno_job");

@@ -103,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 11;
+pub const SCHEMA_VERSION: u32 = 12;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -123,6 +123,7 @@ const MIGRATIONS: &[Migration] = &[
     derived_rows_replace_scans,
     more_tables_move_behind_the_seam,
     discovery_and_avatar_tables_move_behind_the_seam,
+    community_tables_move_behind_the_seam,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -475,6 +476,89 @@ fn discovery_and_avatar_tables_move_behind_the_seam(
     move_table!(tx, s, USERID_EDUINDEX_V10, USERID_EDUINDEX, |k, v| (k, *v));
     move_table!(tx, s, USERID_DISMISSED_V10, USERID_DISMISSED, |k, v| (k, v));
     move_table!(tx, s, DISMISSED_USERID_V10, DISMISSED_USERID, |k, v| (k, v));
+    Ok(())
+}
+
+/// 11 → 12: the tables of communities (`storage/community/`: communities, members, requests,
+/// bans, moderation logs, posts, comments, favourites, media references and fan-out jobs)
+/// move behind the key-value seam, as 10 → 11 moved those of discovery and avatars (each
+/// parked as `<name>_v11` while its rows are copied). Like that step it reads them whole,
+/// once, in the transaction that opens the file, before the node serves.
+fn community_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let s = "_v11";
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_COMMUNITY_V11,
+        COMMUNITYNO_COMMUNITY,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_USERID_MEMBER_V11,
+        COMMUNITYNO_USERID_MEMBER,
+        |k, v| (k, v)
+    );
+    move_table!(tx, s, USERID_COMMUNITYNO_V11, USERID_COMMUNITYNO, |k, v| (
+        k, v
+    ));
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_USERID_PENDING_V11,
+        COMMUNITYNO_USERID_PENDING,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_USERID_BAN_V11,
+        COMMUNITYNO_USERID_BAN,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        COMMUNITYNO_SEQ_MODLOG_V11,
+        COMMUNITYNO_SEQ_MODLOG,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(tx, s, POSTNO_POST_V11, POSTNO_POST, |k, v| (k, v.to_vec()));
+    move_table!(tx, s, COMMUNITYNO_POSTNO_V11, COMMUNITYNO_POSTNO, |k, v| (
+        k, v
+    ));
+    move_table!(tx, s, USERID_POSTNO_V11, USERID_POSTNO, |k, v| (k, v));
+    move_table!(
+        tx,
+        s,
+        POSTNO_COMMENTNO_COMMENT_V11,
+        POSTNO_COMMENTNO_COMMENT,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(tx, s, USERID_COMMENTNO_V11, USERID_COMMENTNO, |k, v| (k, v));
+    move_table!(
+        tx,
+        s,
+        USERID_POSTNO_FAVOURITE_V11,
+        USERID_POSTNO_FAVOURITE,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        POSTNO_USERID_FAVOURITE_V11,
+        POSTNO_USERID_FAVOURITE,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        MEDIAID_COMMUNITYNO_POSTNO_V11,
+        MEDIAID_COMMUNITYNO_POSTNO,
+        |k, v| ((k.0.to_string(), k.1, k.2), v)
+    );
+    move_table!(tx, s, FANOUTNO_JOB_V11, FANOUTNO_JOB, |k, v| (k, v));
     Ok(())
 }
 
@@ -900,8 +984,8 @@ mod tests {
     }
 
     /// Turns the file at `path` into what schema `version` wrote: its version number, the
-    /// tables 10 → 11 moved as the typed (empty) tables they were before it, and whatever `f`
-    /// changes (tables that version lacked or held in another form).
+    /// tables 10 → 11 and 11 → 12 moved as the typed (empty) tables they were before each, and
+    /// whatever `f` changes (tables that version lacked or held in another form).
     fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
         let db = Database::create(path).unwrap();
         let tx = db.begin_write().unwrap();
@@ -911,6 +995,9 @@ mod tests {
             .unwrap();
         if version < 11 {
             typed_before_11(&tx);
+        }
+        if version < 12 {
+            typed_before_12(&tx);
         }
         f(&tx);
         tx.commit().unwrap();
@@ -1131,7 +1218,8 @@ mod tests {
         assert_eq!(s.retention_count(cut).await.unwrap().federation_seen, 0);
     }
 
-    /// What schema 9 wrote, as typed redb tables: a row in each table that 9 → 10 moves.
+    /// What schema 9 wrote, as typed redb tables: a row in each table that 9 → 10 moves, and
+    /// (as every older schema) the tables 10 → 11 and 11 → 12 move, with their rows.
     pub(crate) fn write_schema_9_rows(db: &Database) {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
@@ -1141,8 +1229,9 @@ mod tests {
         for name in MOVED_AT_10 {
             tx.delete_table(kv::redb_def(name)).unwrap();
         }
-        // Schema 9 held the tables 10 → 11 moves as typed tables too.
+        // Schema 9 held the tables 10 → 11 and 11 → 12 move as typed tables too.
         put_schema_10_rows(&tx);
+        put_schema_11_rows(&tx);
         macro_rules! put {
             ($t:expr, $k:expr, $v:expr) => {
                 tx.open_table($t).unwrap().insert($k, $v).unwrap();
@@ -1298,10 +1387,12 @@ mod tests {
         let s = open(dir.path());
         assert_schema_9_rows_moved(&s).await;
         assert_schema_10_rows_moved(&s).await;
+        assert_schema_11_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_9_rows_moved(&again).await;
         assert_schema_10_rows_moved(&again).await;
+        assert_schema_11_rows_moved(&again).await;
     }
 
     /// The tables 10 → 11 moves behind the seam (`discovery.rs`, `avatars.rs`).
@@ -1363,7 +1454,8 @@ mod tests {
         put!(DISMISSED_USERID_V10, (3, 1), ());
     }
 
-    /// What schema 10 wrote, as typed redb tables: a row in each table that 10 → 11 moves.
+    /// What schema 10 wrote, as typed redb tables: a row in each table that 10 → 11 moves, and
+    /// the tables 11 → 12 moves with [`write_schema_11_rows`]'s rows.
     pub(crate) fn write_schema_10_rows(db: &Database) {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
@@ -1371,6 +1463,8 @@ mod tests {
             .insert("schema_version", 10u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_10_rows(&tx);
+        // Schema 10 held the tables 11 → 12 moves as typed tables too.
+        put_schema_11_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -1446,9 +1540,213 @@ mod tests {
         write_schema_10_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
         assert_schema_10_rows_moved(&s).await;
+        assert_schema_11_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_10_rows_moved(&again).await;
+        assert_schema_11_rows_moved(&again).await;
+    }
+
+    /// The tables 11 → 12 moves behind the seam (`community/`).
+    const MOVED_AT_12: [&str; 15] = [
+        COMMUNITYNO_COMMUNITY.name(),
+        COMMUNITYNO_USERID_MEMBER.name(),
+        USERID_COMMUNITYNO.name(),
+        COMMUNITYNO_USERID_PENDING.name(),
+        COMMUNITYNO_USERID_BAN.name(),
+        COMMUNITYNO_SEQ_MODLOG.name(),
+        POSTNO_POST.name(),
+        COMMUNITYNO_POSTNO.name(),
+        USERID_POSTNO.name(),
+        POSTNO_COMMENTNO_COMMENT.name(),
+        USERID_COMMENTNO.name(),
+        USERID_POSTNO_FAVOURITE.name(),
+        POSTNO_USERID_FAVOURITE.name(),
+        MEDIAID_COMMUNITYNO_POSTNO.name(),
+        FANOUTNO_JOB.name(),
+    ];
+
+    /// The tables 11 → 12 moves as every schema before it held them: typed (and empty).
+    fn typed_before_12(tx: &WriteTransaction) {
+        for name in MOVED_AT_12 {
+            tx.delete_table(kv::redb_def(name)).unwrap();
+        }
+        tx.open_table(COMMUNITYNO_COMMUNITY_V11).unwrap();
+        tx.open_table(COMMUNITYNO_USERID_MEMBER_V11).unwrap();
+        tx.open_table(USERID_COMMUNITYNO_V11).unwrap();
+        tx.open_table(COMMUNITYNO_USERID_PENDING_V11).unwrap();
+        tx.open_table(COMMUNITYNO_USERID_BAN_V11).unwrap();
+        tx.open_table(COMMUNITYNO_SEQ_MODLOG_V11).unwrap();
+        tx.open_table(POSTNO_POST_V11).unwrap();
+        tx.open_table(COMMUNITYNO_POSTNO_V11).unwrap();
+        tx.open_table(USERID_POSTNO_V11).unwrap();
+        tx.open_table(POSTNO_COMMENTNO_COMMENT_V11).unwrap();
+        tx.open_table(USERID_COMMENTNO_V11).unwrap();
+        tx.open_table(USERID_POSTNO_FAVOURITE_V11).unwrap();
+        tx.open_table(POSTNO_USERID_FAVOURITE_V11).unwrap();
+        tx.open_table(MEDIAID_COMMUNITYNO_POSTNO_V11).unwrap();
+        tx.open_table(FANOUTNO_JOB_V11).unwrap();
+    }
+
+    /// The tables 11 → 12 moves, typed, with a row in each (two in the member tables and the
+    /// media references): community 7 of owner 1 with member 2, who posted post 20 that user 1
+    /// commented on and favoured, a pending user 3, a banned user 4 and a fan-out job.
+    fn put_schema_11_rows(tx: &WriteTransaction) {
+        typed_before_12(tx);
+        macro_rules! put {
+            ($t:expr, $k:expr, $v:expr) => {
+                tx.open_table($t).unwrap().insert($k, $v).unwrap();
+            };
+        }
+        let community = CommunityRecord {
+            id: 7,
+            name: "读书会".into(),
+            description: String::new(),
+            avatar: Some("m1".into()),
+            public: true,
+            owner: 1,
+            created: Millis(5),
+        };
+        put!(COMMUNITYNO_COMMUNITY_V11, 7, community.encode().as_slice());
+        put!(COMMUNITYNO_USERID_MEMBER_V11, (7, 1), (2, 5));
+        put!(COMMUNITYNO_USERID_MEMBER_V11, (7, 2), (0, 6));
+        put!(USERID_COMMUNITYNO_V11, (1, 7), 2);
+        put!(USERID_COMMUNITYNO_V11, (2, 7), 0);
+        put!(COMMUNITYNO_USERID_PENDING_V11, (7, 3), (0, 8, 0));
+        put!(COMMUNITYNO_USERID_BAN_V11, (7, 4), (9, 1));
+        put!(COMMUNITYNO_SEQ_MODLOG_V11, (7, 1), b"log entry".as_slice());
+        let post = PostRecord {
+            id: 20,
+            community: 7,
+            author: 2,
+            created: Millis(10),
+            edited: None,
+            visibility: PostVisibility::Public,
+            body_sealed: b"body".to_vec(),
+            place_sealed: Vec::new(),
+            media: vec!["m2".into()],
+        };
+        put!(POSTNO_POST_V11, 20, post.encode().as_slice());
+        put!(COMMUNITYNO_POSTNO_V11, (7, 20), ());
+        put!(USERID_POSTNO_V11, (2, 20), ());
+        put!(
+            POSTNO_COMMENTNO_COMMENT_V11,
+            (20, 30),
+            b"comment".as_slice()
+        );
+        put!(USERID_COMMENTNO_V11, (1, 30), 20);
+        put!(USERID_POSTNO_FAVOURITE_V11, (1, 20), 11);
+        put!(POSTNO_USERID_FAVOURITE_V11, (20, 1), ());
+        put!(MEDIAID_COMMUNITYNO_POSTNO_V11, ("m1", 7, 0), ());
+        put!(MEDIAID_COMMUNITYNO_POSTNO_V11, ("m2", 7, 20), ());
+        put!(FANOUTNO_JOB_V11, 40, (7, 20, 0, 3));
+    }
+
+    /// What schema 11 wrote, as typed redb tables: a row in each table that 11 → 12 moves (the
+    /// tables 10 → 11 moved are behind the seam, as a file of schema 11 holds them).
+    pub(crate) fn write_schema_11_rows(db: &Database) {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", 11u32.to_be_bytes().as_slice())
+            .unwrap();
+        put_schema_11_rows(&tx);
+        tx.commit().unwrap();
+    }
+
+    /// Checks, through the seam and the store, that `s` holds the rows of
+    /// [`write_schema_11_rows`] and no parked table.
+    pub(crate) async fn assert_schema_11_rows_moved(s: &Store) {
+        let facts = s.community_for(7, 2).await.unwrap().unwrap();
+        assert_eq!(
+            (facts.community.name.as_str(), facts.members, facts.role),
+            ("读书会", 2, Some(CommunityRole::Member))
+        );
+        let mine = s.communities_of(1).await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].role, Some(CommunityRole::Owner));
+        let (post, comments) = s.post_for(7, 20, 3).await.unwrap().unwrap();
+        assert_eq!(
+            (post.body_sealed.as_slice(), comments),
+            (b"body".as_slice(), 1)
+        );
+        let feed = s
+            .community_posts(7, 2, u64::MAX, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(feed.len(), 1, "the community's post index");
+        assert_eq!(s.favoured(1, vec![20, 21]).await.unwrap(), [20]);
+        assert_eq!(s.fan_out_jobs().await.unwrap(), [40]);
+        let rows = s
+            .read(|tx| {
+                use redb::TableHandle;
+                let parked: Vec<String> = tx
+                    .list_tables()?
+                    .map(|t| t.name().to_string())
+                    .filter(|n| n.ends_with("_v11"))
+                    .collect();
+                let mut counts = Vec::new();
+                for name in MOVED_AT_12 {
+                    counts.push(kv::rows_in(tx, name)?);
+                }
+                Ok((
+                    parked,
+                    counts,
+                    COMMUNITYNO_USERID_PENDING.get(tx, &(7, 3))?,
+                    COMMUNITYNO_USERID_BAN.get(tx, &(7, 4))?,
+                    COMMUNITYNO_SEQ_MODLOG.get(tx, &(7, 1))?,
+                    USERID_POSTNO.prefixed(tx, &2u64, kv::Order::Ascending, 10)?,
+                    POSTNO_COMMENTNO_COMMENT.get(tx, &(20, 30))?,
+                    USERID_COMMENTNO.get(tx, &(1, 30))?,
+                    (
+                        USERID_POSTNO_FAVOURITE.get(tx, &(1, 20))?,
+                        POSTNO_USERID_FAVOURITE.get(tx, &(20, 1))?,
+                        MEDIAID_COMMUNITYNO_POSTNO.page(tx, None, 10)?,
+                        FANOUTNO_JOB.get(tx, &40)?,
+                    ),
+                ))
+            })
+            .await
+            .unwrap();
+        let (parked, counts, pending, ban, log, posts, comment, by_author, rest) = rows;
+        assert!(parked.is_empty(), "no parked table is left: {parked:?}");
+        assert_eq!(
+            counts,
+            [1, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1],
+            "every row, none twice"
+        );
+        assert_eq!(pending, Some((0, 8, 0)));
+        assert_eq!(ban, Some((9, 1)));
+        assert_eq!(log, Some(b"log entry".to_vec()));
+        assert_eq!(posts, vec![((2, 20), ())]);
+        assert_eq!(comment, Some(b"comment".to_vec()));
+        assert_eq!(by_author, Some(20));
+        let (fav, fan, media, job) = rest;
+        assert_eq!(fav, Some(11));
+        assert_eq!(fan, Some(()));
+        assert_eq!(
+            media,
+            vec![
+                (("m1".to_string(), 7, 0), ()),
+                (("m2".to_string(), 7, 20), ())
+            ],
+            "in key order, as typed keys were"
+        );
+        assert_eq!(job, Some((7, 20, 0, 3)));
+    }
+
+    #[tokio::test]
+    async fn schema_11_tables_move_behind_the_seam_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        write_schema_11_rows(&Database::create(&path).unwrap());
+        let s = open(dir.path());
+        assert_schema_11_rows_moved(&s).await;
+        drop(s);
+        let again = open(dir.path());
+        assert_schema_11_rows_moved(&again).await;
     }
 
     #[tokio::test]

@@ -6,11 +6,13 @@
 //! searches, kept only with `personalisation`, under the user's search pseudonym).
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::catalog::*;
 use super::community::{CommentRecord, CommunityRecord, CommunityRole, PostRecord};
+use super::kv;
 use super::messaging::{history_lower, last_pos, next_pos, view_floor};
 use super::{ConvKind, ConversationRecord, EventRecord, MessageRecord, Store, StoreError};
 use primitives::time::Millis;
@@ -86,6 +88,9 @@ pub fn note_change(tx: &WriteTransaction, change: SearchChange) -> Result<(), St
         .insert((pos, kind, id), ())?;
     Ok(())
 }
+
+/// Rows of one user's or one post's read at a time from the tables behind the key-value seam.
+const PAGE: usize = 256;
 
 /// A batch of posts or communities for the index rebuild, and the number to go on from.
 #[derive(Debug)]
@@ -366,12 +371,12 @@ impl Store {
     /// The posts numbered `ids` as stored now (`None` where gone), for the catch-up.
     pub async fn posts_at(&self, ids: Vec<u64>) -> Result<Vec<Option<PostRecord>>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(POSTNO_POST)?;
             let mut out = Vec::with_capacity(ids.len());
             for p in ids {
                 out.push(
-                    t.get(p)?
-                        .map(|v| super::community::decode_post(p, v.value()))
+                    POSTNO_POST
+                        .get(tx, &p)?
+                        .map(|v| super::community::decode_post(p, &v))
                         .transpose()?,
                 );
             }
@@ -388,15 +393,19 @@ impl Store {
     ) -> Result<CommentBatch, StoreError> {
         self.read(move |tx| {
             let mut out = CommentBatch::default();
-            for row in tx.open_table(POSTNO_COMMENTNO_COMMENT)?.range(from..)? {
-                let (k, v) = row?;
-                let (p, c) = k.value();
+            let rows = POSTNO_COMMENTNO_COMMENT.range(
+                tx,
+                Bound::Included(&from),
+                Bound::Unbounded,
+                kv::Order::Ascending,
+                limit.saturating_add(1),
+            )?;
+            for ((p, c), v) in rows {
                 if out.items.len() >= limit {
                     out.next = Some((p, c));
                     break;
                 }
-                out.items
-                    .push(super::community::decode_comment(p, c, v.value())?);
+                out.items.push(super::community::decode_comment(p, c, &v)?);
             }
             Ok(out)
         })
@@ -410,13 +419,11 @@ impl Store {
         posts: Vec<u64>,
     ) -> Result<Vec<(u64, Vec<CommentRecord>)>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
             let mut out = Vec::with_capacity(posts.len());
             for p in posts {
                 let mut list = Vec::new();
-                for row in t.range((p, 0)..=(p, u64::MAX))? {
-                    let (k, v) = row?;
-                    list.push(super::community::decode_comment(p, k.value().1, v.value())?);
+                for ((_, c), v) in POSTNO_COMMENTNO_COMMENT.prefixed_in_pages(tx, &p, PAGE)? {
+                    list.push(super::community::decode_comment(p, c, &v)?);
                 }
                 out.push((p, list));
             }
@@ -431,12 +438,12 @@ impl Store {
         keys: Vec<(u64, u64)>,
     ) -> Result<Vec<Option<CommentRecord>>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
             let mut out = Vec::with_capacity(keys.len());
             for (p, c) in keys {
                 out.push(
-                    t.get((p, c))?
-                        .map(|v| super::community::decode_comment(p, c, v.value()))
+                    POSTNO_COMMENTNO_COMMENT
+                        .get(tx, &(p, c))?
+                        .map(|v| super::community::decode_comment(p, c, &v))
                         .transpose()?,
                 );
             }
@@ -452,11 +459,10 @@ impl Store {
         comments: Vec<((u64, u64), u64)>,
     ) -> Result<Vec<(u64, u64)>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
             let mut keyless = HashMap::new();
             let mut out = Vec::new();
             for (key, author) in comments {
-                let gone = t.get(key)?.is_none()
+                let gone = POSTNO_COMMENTNO_COMMENT.get(tx, &key)?.is_none()
                     || match keyless.get(&author) {
                         Some(k) => *k,
                         None => {
@@ -480,12 +486,12 @@ impl Store {
         ids: Vec<u64>,
     ) -> Result<Vec<Option<CommunityRecord>>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(COMMUNITYNO_COMMUNITY)?;
             let mut out = Vec::with_capacity(ids.len());
             for c in ids {
                 out.push(
-                    t.get(c)?
-                        .map(|v| super::community::decode_community(c, v.value()))
+                    COMMUNITYNO_COMMUNITY
+                        .get(tx, &c)?
+                        .map(|v| super::community::decode_community(c, &v))
                         .transpose()?,
                 );
             }
@@ -498,13 +504,12 @@ impl Store {
     /// author's key is gone (erased): what the index must forget.
     pub async fn posts_gone(&self, posts: Vec<(u64, u64)>) -> Result<Vec<u64>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(POSTNO_POST)?;
             let mut keyless = HashMap::new();
             let mut out = Vec::new();
             for (p, author) in posts {
-                let gone = match t.get(p)? {
+                let gone = match POSTNO_POST.get(tx, &p)? {
                     None => true,
-                    Some(v) => super::community::decode_post(p, v.value())?.author != author,
+                    Some(v) => super::community::decode_post(p, &v)?.author != author,
                 };
                 let gone = gone
                     || match keyless.get(&author) {
@@ -529,15 +534,11 @@ impl Store {
         self.read(move |tx| {
             let head = last_pos(&tx.open_table(META)?)?;
             let mut roles = HashMap::new();
-            for row in tx
-                .open_table(USERID_COMMUNITYNO)?
-                .range((viewer, 0)..=(viewer, u64::MAX))?
-            {
-                let (k, v) = row?;
-                roles.insert(k.value().1, super::community::role_from_code(v.value())?);
+            for ((_, c), role) in USERID_COMMUNITYNO.prefixed_in_pages(tx, &viewer, PAGE)? {
+                roles.insert(c, super::community::role_from_code(role)?);
             }
             let friends = USERID_USERID_FRIEND
-                .prefixed_in_pages(tx, &viewer, 256)?
+                .prefixed_in_pages(tx, &viewer, PAGE)?
                 .into_iter()
                 .map(|((_, f), _)| f)
                 .collect();
@@ -768,7 +769,7 @@ fn has_key(tx: &ReadTransaction, user: u64) -> Result<bool, StoreError> {
 /// from (a rebuild's batch).
 fn record_batch<T>(
     tx: &ReadTransaction,
-    table: redb::TableDefinition<u64, &[u8]>,
+    table: kv::Table<u64, Vec<u8>>,
     from: u64,
     limit: usize,
     decode: fn(u64, &[u8]) -> Result<T, StoreError>,
@@ -777,13 +778,19 @@ fn record_batch<T>(
         items: Vec::new(),
         next: None,
     };
-    for row in tx.open_table(table)?.range(from..)? {
-        let (k, v) = row?;
+    let rows = table.range(
+        tx,
+        Bound::Included(&from),
+        Bound::Unbounded,
+        kv::Order::Ascending,
+        limit.saturating_add(1),
+    )?;
+    for (k, v) in rows {
         if out.items.len() >= limit {
-            out.next = Some(k.value());
+            out.next = Some(k);
             break;
         }
-        out.items.push(decode(k.value(), v.value())?);
+        out.items.push(decode(k, &v)?);
     }
     Ok(out)
 }

@@ -1,40 +1,48 @@
 //! Comments, one level deep, quoting by reference: a post's comments, the quoted ones,
 //! creating one, the author's edit, deletion by its author or a moderator, and a post's count.
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use std::ops::Bound;
+
+use redb::WriteTransaction;
 
 use super::fanout::queue_fanout;
 use super::moderation::{author_or_moderator, entry};
-use super::visibility::{Facts, are_friends_w, facts_r, may_see, sees_r};
+use super::visibility::{Facts, are_friends, facts_r, may_see, sees_r};
 use super::{CommentRecord, CommunityRefusal, ModAction, PostVisibility};
-use super::{get_community_r, get_community_w, get_post_r, get_post_w, role_w};
+use super::{count_under, each_row, get_comment, get_community, get_post, role_of};
 use crate::catalog::*;
 use crate::community_calls::{CallOutcome, RemoteCall, record_call};
+use crate::kv;
 use crate::search::{SearchChange, note_change};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
 
-/// Removes one comment; a top-level comment takes its replies with it. Quotes of it stay
-/// references to a comment that is gone.
+/// Removes one comment; a top-level comment takes its replies with it (the post's later
+/// comments are read a page at a time to find them). Quotes of it stay references to a
+/// comment that is gone.
 fn remove_comment(tx: &WriteTransaction, c: &CommentRecord) -> Result<u64, StoreError> {
     let mut gone = vec![(c.author, c.id)];
     if c.parent == 0 {
-        let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-        for row in t.range((c.post, c.id + 1)..=(c.post, u64::MAX))? {
-            let (k, v) = row?;
-            let r = CommentRecord::decode(c.post, k.value().1, v.value())?;
-            if r.parent == c.id {
-                gone.push((r.author, r.id));
-            }
-        }
+        each_row(
+            tx,
+            POSTNO_COMMENTNO_COMMENT,
+            Bound::Excluded((c.post, c.id)),
+            Bound::Included((c.post, u64::MAX)),
+            kv::Order::Ascending,
+            |(_, id), v| {
+                let r = CommentRecord::decode(c.post, id, &v)?;
+                if r.parent == c.id {
+                    gone.push((r.author, r.id));
+                }
+                Ok(true)
+            },
+        )?;
     }
     // Search indexes comments by their post: the post's comments are read again.
     note_change(tx, SearchChange::Post(c.post))?;
-    let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-    let mut by_user = tx.open_table(USERID_COMMENTNO)?;
     for (author, id) in &gone {
-        t.remove((c.post, *id))?;
-        by_user.remove((*author, *id))?;
+        POSTNO_COMMENTNO_COMMENT.remove(tx, &(c.post, *id))?;
+        USERID_COMMENTNO.remove(tx, &(*author, *id))?;
     }
     Ok(gone.len() as u64)
 }
@@ -50,26 +58,30 @@ impl Store {
         limit: usize,
     ) -> Result<Option<Vec<CommentRecord>>, StoreError> {
         self.read(move |tx| {
-            let Some(post) = get_post_r(tx, p)?.filter(|x| x.community == c) else {
+            let Some(post) = get_post(tx, p)?.filter(|x| x.community == c) else {
                 return Ok(None);
             };
-            let Some(community) = get_community_r(tx, c)? else {
+            let Some(community) = get_community(tx, c)? else {
                 return Ok(None);
             };
             let facts = facts_r(tx, &community, viewer)?;
             if !sees_r(tx, &facts, &post, viewer)? {
                 return Ok(None);
             }
-            let mut out = Vec::new();
-            for row in tx
-                .open_table(POSTNO_COMMENTNO_COMMENT)?
-                .range((p, after.saturating_add(1))..=(p, u64::MAX))?
-                .take(limit)
-            {
-                let (k, v) = row?;
-                out.push(CommentRecord::decode(p, k.value().1, v.value())?);
-            }
-            Ok(Some(out))
+            let start = (p, after.saturating_add(1));
+            let end = (p, u64::MAX);
+            POSTNO_COMMENTNO_COMMENT
+                .range(
+                    tx,
+                    Bound::Included(&start),
+                    Bound::Included(&end),
+                    kv::Order::Ascending,
+                    limit,
+                )?
+                .into_iter()
+                .map(|((_, id), v)| CommentRecord::decode(p, id, &v))
+                .collect::<Result<_, _>>()
+                .map(Some)
         })
         .await
     }
@@ -81,12 +93,9 @@ impl Store {
         ids: Vec<u64>,
     ) -> Result<Vec<CommentRecord>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
             let mut out = Vec::new();
             for id in ids {
-                if let Some(v) = t.get((p, id))? {
-                    out.push(CommentRecord::decode(p, id, v.value())?);
-                }
+                out.extend(get_comment(tx, p, id)?);
             }
             Ok(out)
         })
@@ -110,17 +119,14 @@ impl Store {
     ) -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
             let applied = (|| -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
-                let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                let Some(post) = get_post(tx, p)?.filter(|x| x.community == c) else {
                     return Ok(Err(CommunityRefusal::NotFound));
                 };
-                let Some(community) = get_community_w(tx, c)? else {
+                let Some(community) = get_community(tx, c)? else {
                     return Ok(Err(CommunityRefusal::NotFound));
                 };
-                let banned = tx
-                    .open_table(COMMUNITYNO_USERID_BAN)?
-                    .get((c, author))?
-                    .is_some();
-                let role = role_w(tx, c, author)?;
+                let banned = COMMUNITYNO_USERID_BAN.get(tx, &(c, author))?.is_some();
+                let role = role_of(tx, c, author)?;
                 let f = Facts {
                     community_public: community.public,
                     role,
@@ -128,7 +134,7 @@ impl Store {
                     is_author: post.author == author,
                     friends: post.visibility == PostVisibility::Friends
                         && post.author != author
-                        && are_friends_w(tx, post.author, author)?,
+                        && are_friends(tx, post.author, author)?,
                 };
                 if !may_see(post.visibility, &f) {
                     return Ok(Err(CommunityRefusal::NotFound));
@@ -141,25 +147,22 @@ impl Store {
                         "join the community to comment",
                     )));
                 }
-                {
-                    let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-                    if parent != 0 {
-                        let Some(v) = t.get((p, parent))? else {
-                            return Ok(Err(CommunityRefusal::Conflict(
-                                "the comment replied to is not on this post",
-                            )));
-                        };
-                        if CommentRecord::decode(p, parent, v.value())?.parent != 0 {
-                            return Ok(Err(CommunityRefusal::Conflict(
-                                "replies are one level deep: reply to the top-level comment",
-                            )));
-                        }
-                    }
-                    if quote != 0 && t.get((p, quote))?.is_none() {
+                if parent != 0 {
+                    let Some(v) = POSTNO_COMMENTNO_COMMENT.get(tx, &(p, parent))? else {
                         return Ok(Err(CommunityRefusal::Conflict(
-                            "the comment quoted is not on this post",
+                            "the comment replied to is not on this post",
+                        )));
+                    };
+                    if CommentRecord::decode(p, parent, &v)?.parent != 0 {
+                        return Ok(Err(CommunityRefusal::Conflict(
+                            "replies are one level deep: reply to the top-level comment",
                         )));
                     }
+                }
+                if quote != 0 && POSTNO_COMMENTNO_COMMENT.get(tx, &(p, quote))?.is_none() {
+                    return Ok(Err(CommunityRefusal::Conflict(
+                        "the comment quoted is not on this post",
+                    )));
                 }
                 let id = crate::take_numbers(tx, "next_comment", 1)?;
                 let rec = CommentRecord {
@@ -172,9 +175,8 @@ impl Store {
                     edited: None,
                     text_sealed: seal(id)?,
                 };
-                tx.open_table(POSTNO_COMMENTNO_COMMENT)?
-                    .insert((p, id), rec.encode().as_slice())?;
-                tx.open_table(USERID_COMMENTNO)?.insert((author, id), p)?;
+                POSTNO_COMMENTNO_COMMENT.insert(tx, &(p, id), &rec.encode())?;
+                USERID_COMMENTNO.insert(tx, &(author, id), &p)?;
                 note_change(tx, SearchChange::Post(p))?;
                 Ok(Ok((id, queue_fanout(tx, community.id, post.id, id)?)))
             })()?;
@@ -199,14 +201,10 @@ impl Store {
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
             let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
-                if get_post_w(tx, p)?.filter(|x| x.community == c).is_none() {
+                if get_post(tx, p)?.filter(|x| x.community == c).is_none() {
                     return Ok(Err(CommunityRefusal::NotFound));
                 }
-                let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-                let found = t
-                    .get((p, id))?
-                    .map(|v| CommentRecord::decode(p, id, v.value()));
-                let Some(mut rec) = found.transpose()? else {
+                let Some(mut rec) = get_comment(tx, p, id)? else {
                     return Ok(Err(CommunityRefusal::NotFound));
                 };
                 if rec.author != author {
@@ -216,7 +214,7 @@ impl Store {
                 }
                 rec.text_sealed = text_sealed.clone();
                 rec.edited = Some(now);
-                t.insert((p, id), rec.encode().as_slice())?;
+                POSTNO_COMMENTNO_COMMENT.insert(tx, &(p, id), &rec.encode())?;
                 note_change(tx, SearchChange::Post(p))?;
                 Ok(Ok(()))
             })()?;
@@ -237,14 +235,10 @@ impl Store {
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
             let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
-                if get_post_w(tx, p)?.filter(|x| x.community == c).is_none() {
+                if get_post(tx, p)?.filter(|x| x.community == c).is_none() {
                     return Ok(Err(CommunityRefusal::NotFound));
                 }
-                let found = tx
-                    .open_table(POSTNO_COMMENTNO_COMMENT)?
-                    .get((p, id))?
-                    .map(|v| CommentRecord::decode(p, id, v.value()));
-                let Some(rec) = found.transpose()? else {
+                let Some(rec) = get_comment(tx, p, id)? else {
                     return Ok(Err(CommunityRefusal::NotFound));
                 };
                 let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
@@ -267,9 +261,6 @@ impl Store {
     }
 }
 
-pub(super) fn comment_count(tx: &ReadTransaction, p: u64) -> Result<u64, StoreError> {
-    Ok(tx
-        .open_table(POSTNO_COMMENTNO_COMMENT)?
-        .range((p, 0)..=(p, u64::MAX))?
-        .count() as u64)
+pub(super) fn comment_count(tx: &impl kv::Read, p: u64) -> Result<u64, StoreError> {
+    count_under(tx, POSTNO_COMMENTNO_COMMENT, p)
 }

@@ -2,7 +2,9 @@
 //! settings), joining and leaving, and the members list (with pending requests, invitations and,
 //! for moderators, bans).
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use std::ops::Bound;
+
+use redb::WriteTransaction;
 
 use super::moderation::{entry, log};
 use super::visibility::facts_r;
@@ -10,34 +12,30 @@ use super::{
     CommunityEdit, CommunityFacts, CommunityRecord, CommunityRefusal, CommunityRole, Joined,
     MemberRow, ModAction,
 };
-use super::{get_community_r, get_community_w, role_of, role_w};
+use super::{count_under, each_row, get_community, role_of, under};
 use crate::catalog::*;
 use crate::community_calls::{CallOutcome, RemoteCall, record_call};
+use crate::kv;
 use crate::search::{SearchChange, note_change};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
 
 pub(super) fn add_member(
-    tx: &WriteTransaction,
+    tx: &impl kv::Write,
     c: u64,
     u: u64,
     role: CommunityRole,
     now: Millis,
 ) -> Result<(), StoreError> {
-    tx.open_table(COMMUNITYNO_USERID_MEMBER)?
-        .insert((c, u), (role.code(), now.0))?;
-    tx.open_table(USERID_COMMUNITYNO)?
-        .insert((u, c), role.code())?;
-    tx.open_table(COMMUNITYNO_USERID_PENDING)?.remove((c, u))?;
+    COMMUNITYNO_USERID_MEMBER.insert(tx, &(c, u), &(role.code(), now.0))?;
+    USERID_COMMUNITYNO.insert(tx, &(u, c), &role.code())?;
+    COMMUNITYNO_USERID_PENDING.remove(tx, &(c, u))?;
     Ok(())
 }
 
-pub(super) fn remove_member(tx: &WriteTransaction, c: u64, u: u64) -> Result<bool, StoreError> {
-    let had = tx
-        .open_table(COMMUNITYNO_USERID_MEMBER)?
-        .remove((c, u))?
-        .is_some();
-    tx.open_table(USERID_COMMUNITYNO)?.remove((u, c))?;
+pub(super) fn remove_member(tx: &impl kv::Write, c: u64, u: u64) -> Result<bool, StoreError> {
+    let had = COMMUNITYNO_USERID_MEMBER.remove(tx, &(c, u))?;
+    USERID_COMMUNITYNO.remove(tx, &(u, c))?;
     Ok(had)
 }
 
@@ -46,19 +44,15 @@ fn pending_name(kind: u64) -> &'static str {
 }
 
 fn community_facts_r(
-    tx: &ReadTransaction,
+    tx: &impl kv::Read,
     community: CommunityRecord,
     viewer: u64,
 ) -> Result<CommunityFacts, StoreError> {
     let f = facts_r(tx, &community, viewer)?;
-    let pending = tx
-        .open_table(COMMUNITYNO_USERID_PENDING)?
-        .get((community.id, viewer))?
-        .map(|v| pending_name(v.value().0));
-    let members = tx
-        .open_table(COMMUNITYNO_USERID_MEMBER)?
-        .range((community.id, 0)..=(community.id, u64::MAX))?
-        .count() as u64;
+    let pending = COMMUNITYNO_USERID_PENDING
+        .get(tx, &(community.id, viewer))?
+        .map(|v| pending_name(v.0));
+    let members = count_under(tx, COMMUNITYNO_USERID_MEMBER, community.id)?;
     Ok(CommunityFacts {
         community,
         role: f.role,
@@ -89,7 +83,7 @@ impl Store {
         now: Millis,
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
-            if id == 0 || get_community_w(tx, id)?.is_some() {
+            if id == 0 || get_community(tx, id)?.is_some() {
                 return Ok(false);
             }
             let rec = CommunityRecord {
@@ -101,12 +95,10 @@ impl Store {
                 owner,
                 created: now,
             };
-            tx.open_table(COMMUNITYNO_COMMUNITY)?
-                .insert(id, rec.encode().as_slice())?;
+            COMMUNITYNO_COMMUNITY.insert(tx, &id, &rec.encode())?;
             add_member(tx, id, owner, CommunityRole::Owner, now)?;
             if let Some(a) = &avatar {
-                tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?
-                    .insert((a.as_str(), id, 0), ())?;
+                MEDIAID_COMMUNITYNO_POSTNO.insert(tx, &(a.clone(), id, 0), &())?;
             }
             note_change(tx, SearchChange::Community(id))?;
             Ok(true)
@@ -122,7 +114,7 @@ impl Store {
         viewer: u64,
     ) -> Result<Option<CommunityFacts>, StoreError> {
         self.read(move |tx| {
-            let Some(rec) = get_community_r(tx, c)? else {
+            let Some(rec) = get_community(tx, c)? else {
                 return Ok(None);
             };
             let f = community_facts_r(tx, rec, viewer)?;
@@ -143,26 +135,27 @@ impl Store {
         self.read(move |tx| {
             let q = q.map(|q| q.to_lowercase());
             let mut out = Vec::new();
-            for row in tx
-                .open_table(COMMUNITYNO_COMMUNITY)?
-                .range(after.saturating_add(1)..)?
-            {
-                let (k, v) = row?;
-                let rec = CommunityRecord::decode(k.value(), v.value())?;
-                if !rec.public {
-                    continue;
-                }
-                if let Some(q) = &q
-                    && !rec.name.to_lowercase().contains(q.as_str())
-                    && !rec.description.to_lowercase().contains(q.as_str())
-                {
-                    continue;
-                }
-                out.push(community_facts_r(tx, rec, viewer)?);
-                if out.len() >= limit {
-                    break;
-                }
-            }
+            each_row(
+                tx,
+                COMMUNITYNO_COMMUNITY,
+                Bound::Included(after.saturating_add(1)),
+                Bound::Unbounded,
+                kv::Order::Ascending,
+                |id, v| {
+                    let rec = CommunityRecord::decode(id, &v)?;
+                    if !rec.public {
+                        return Ok(true);
+                    }
+                    if let Some(q) = &q
+                        && !rec.name.to_lowercase().contains(q.as_str())
+                        && !rec.description.to_lowercase().contains(q.as_str())
+                    {
+                        return Ok(true);
+                    }
+                    out.push(community_facts_r(tx, rec, viewer)?);
+                    Ok(out.len() < limit)
+                },
+            )?;
             Ok(out)
         })
         .await
@@ -171,14 +164,9 @@ impl Store {
     /// The communities `user` is a member of, in number order.
     pub async fn communities_of(&self, user: u64) -> Result<Vec<CommunityFacts>, StoreError> {
         self.read(move |tx| {
-            let ids: Vec<u64> = tx
-                .open_table(USERID_COMMUNITYNO)?
-                .range((user, 0)..=(user, u64::MAX))?
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
             let mut out = Vec::new();
-            for c in ids {
-                if let Some(rec) = get_community_r(tx, c)? {
+            for ((_, c), _) in USERID_COMMUNITYNO.prefixed_in_pages(tx, &user, super::PAGE)? {
+                if let Some(rec) = get_community(tx, c)? {
                     out.push(community_facts_r(tx, rec, user)?);
                 }
             }
@@ -196,10 +184,10 @@ impl Store {
         now: Millis,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            let Some(mut rec) = get_community_w(tx, c)? else {
+            let Some(mut rec) = get_community(tx, c)? else {
                 return Ok(Err(CommunityRefusal::NotFound));
             };
-            match role_w(tx, c, actor)? {
+            match role_of(tx, c, actor)? {
                 Some(CommunityRole::Owner) => {}
                 Some(_) => {
                     return Ok(Err(CommunityRefusal::Forbidden(
@@ -218,17 +206,15 @@ impl Store {
                 rec.public = p;
             }
             if let Some(a) = &edit.avatar {
-                let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
                 if let Some(old) = &rec.avatar {
-                    refs.remove((old.as_str(), c, 0))?;
+                    MEDIAID_COMMUNITYNO_POSTNO.remove(tx, &(old.clone(), c, 0))?;
                 }
                 if let Some(new) = a {
-                    refs.insert((new.as_str(), c, 0), ())?;
+                    MEDIAID_COMMUNITYNO_POSTNO.insert(tx, &(new.clone(), c, 0), &())?;
                 }
                 rec.avatar = a.clone();
             }
-            tx.open_table(COMMUNITYNO_COMMUNITY)?
-                .insert(c, rec.encode().as_slice())?;
+            COMMUNITYNO_COMMUNITY.insert(tx, &c, &rec.encode())?;
             note_change(tx, SearchChange::Community(c))?;
             log(tx, c, entry(now, actor, ModAction::Update, 0))?;
             Ok(Ok(()))
@@ -277,47 +263,62 @@ impl Store {
         viewer: u64,
     ) -> Result<Option<Vec<MemberRow>>, StoreError> {
         self.read(move |tx| {
-            let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
-            let Some(mine) = role_of(&t, c, viewer)? else {
+            let Some(mine) = role_of(tx, c, viewer)? else {
                 return Ok(None);
             };
             let mut out = Vec::new();
-            for row in t.range((c, 0)..=(c, u64::MAX))? {
-                let (k, v) = row?;
-                let (role, joined) = v.value();
-                out.push(MemberRow {
-                    user: k.value().1,
-                    role: Some(CommunityRole::from_code(role)?),
-                    pending: None,
-                    since: Millis(joined),
-                });
-            }
+            let (start, end) = under(c);
+            each_row(
+                tx,
+                COMMUNITYNO_USERID_MEMBER,
+                start,
+                end,
+                kv::Order::Ascending,
+                |(_, user), (role, joined)| {
+                    out.push(MemberRow {
+                        user,
+                        role: Some(CommunityRole::from_code(role)?),
+                        pending: None,
+                        since: Millis(joined),
+                    });
+                    Ok(true)
+                },
+            )?;
             if mine.moderates() {
-                for row in tx
-                    .open_table(COMMUNITYNO_USERID_PENDING)?
-                    .range((c, 0)..=(c, u64::MAX))?
-                {
-                    let (k, v) = row?;
-                    let (kind, at, _) = v.value();
-                    out.push(MemberRow {
-                        user: k.value().1,
-                        role: None,
-                        pending: Some(pending_name(kind)),
-                        since: Millis(at),
-                    });
-                }
-                for row in tx
-                    .open_table(COMMUNITYNO_USERID_BAN)?
-                    .range((c, 0)..=(c, u64::MAX))?
-                {
-                    let (k, v) = row?;
-                    out.push(MemberRow {
-                        user: k.value().1,
-                        role: None,
-                        pending: Some("banned"),
-                        since: Millis(v.value().0),
-                    });
-                }
+                let (start, end) = under(c);
+                each_row(
+                    tx,
+                    COMMUNITYNO_USERID_PENDING,
+                    start,
+                    end,
+                    kv::Order::Ascending,
+                    |(_, user), (kind, at, _)| {
+                        out.push(MemberRow {
+                            user,
+                            role: None,
+                            pending: Some(pending_name(kind)),
+                            since: Millis(at),
+                        });
+                        Ok(true)
+                    },
+                )?;
+                let (start, end) = under(c);
+                each_row(
+                    tx,
+                    COMMUNITYNO_USERID_BAN,
+                    start,
+                    end,
+                    kv::Order::Ascending,
+                    |(_, user), (at, _)| {
+                        out.push(MemberRow {
+                            user,
+                            role: None,
+                            pending: Some("banned"),
+                            since: Millis(at),
+                        });
+                        Ok(true)
+                    },
+                )?;
             }
             Ok(Some(out))
         })
@@ -332,29 +333,21 @@ fn join_w(
     user: u64,
     now: Millis,
 ) -> Result<Result<Joined, CommunityRefusal>, StoreError> {
-    let Some(rec) = get_community_w(tx, c)? else {
+    let Some(rec) = get_community(tx, c)? else {
         return Ok(Err(CommunityRefusal::NotFound));
     };
-    if role_w(tx, c, user)?.is_some() {
+    if role_of(tx, c, user)?.is_some() {
         return Ok(Ok(Joined::Member));
     }
-    let pending = tx
-        .open_table(COMMUNITYNO_USERID_PENDING)?
-        .get((c, user))?
-        .map(|v| v.value().0);
-    if tx
-        .open_table(COMMUNITYNO_USERID_BAN)?
-        .get((c, user))?
-        .is_some()
-    {
+    let pending = COMMUNITYNO_USERID_PENDING.get(tx, &(c, user))?.map(|v| v.0);
+    if COMMUNITYNO_USERID_BAN.get(tx, &(c, user))?.is_some() {
         return Ok(Err(CommunityRefusal::Banned));
     }
     if rec.public || pending == Some(1) {
         add_member(tx, c, user, CommunityRole::Member, now)?;
         Ok(Ok(Joined::Member))
     } else {
-        tx.open_table(COMMUNITYNO_USERID_PENDING)?
-            .insert((c, user), (0, now.0, 0))?;
+        COMMUNITYNO_USERID_PENDING.insert(tx, &(c, user), &(0, now.0, 0))?;
         Ok(Ok(Joined::Requested))
     }
 }
@@ -365,10 +358,10 @@ fn leave_w(
     c: u64,
     user: u64,
 ) -> Result<Result<(), CommunityRefusal>, StoreError> {
-    if get_community_w(tx, c)?.is_none() {
+    if get_community(tx, c)?.is_none() {
         return Ok(Err(CommunityRefusal::NotFound));
     }
-    match role_w(tx, c, user)? {
+    match role_of(tx, c, user)? {
         Some(CommunityRole::Owner) => Ok(Err(CommunityRefusal::Conflict(
             "the owner cannot leave the community",
         ))),
@@ -377,10 +370,7 @@ fn leave_w(
             Ok(Ok(()))
         }
         None => {
-            let had = tx
-                .open_table(COMMUNITYNO_USERID_PENDING)?
-                .remove((c, user))?
-                .is_some();
+            let had = COMMUNITYNO_USERID_PENDING.remove(tx, &(c, user))?;
             Ok(if had {
                 Ok(())
             } else {

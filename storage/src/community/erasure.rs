@@ -1,14 +1,17 @@
 //! A user's erasure from communities ([`erase_step`], bounded and resumable) and the revocation
 //! of `precise_location` ([`drop_places`]).
 
-use redb::{ReadableTable, WriteTransaction};
+use std::ops::Bound;
+
+use redb::WriteTransaction;
 
 use super::communities::{add_member, remove_member};
 use super::posts::remove_post;
 use super::{CommentRecord, CommunityRole, ModLogRecord, PostRecord};
-use super::{get_community_w, get_post_w};
+use super::{any_under, each_row, get_comment, get_community, get_post, under};
 use crate::StoreError;
 use crate::catalog::*;
+use crate::kv;
 use crate::search::{SearchChange, note_change};
 use primitives::time::Millis;
 
@@ -30,21 +33,16 @@ pub fn erase_step(
     cursor: &mut (u64, u64),
 ) -> Result<bool, StoreError> {
     let mut budget = batch.max(1);
-    let posts: Vec<u64> = tx
-        .open_table(USERID_POSTNO)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .take(budget)
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for p in &posts {
-        match get_post_w(tx, *p)? {
+    let posts = USERID_POSTNO.prefixed_page(tx, &user, None, budget)?;
+    for ((_, p), ()) in &posts {
+        match get_post(tx, *p)? {
             Some(post) => {
                 if !remove_post_within(tx, &post, &mut budget)? {
                     return Ok(false);
                 }
             }
             None => {
-                tx.open_table(USERID_POSTNO)?.remove((user, *p))?;
+                USERID_POSTNO.remove(tx, &(user, *p))?;
                 budget = budget.saturating_sub(1);
             }
         }
@@ -52,25 +50,16 @@ pub fn erase_step(
             return Ok(false);
         }
     }
-    let comments: Vec<(u64, u64)> = tx
-        .open_table(USERID_COMMENTNO)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .take(budget)
-        .map(|r| r.map(|(k, v)| (k.value().1, v.value())))
-        .collect::<Result<_, _>>()?;
-    for (id, p) in &comments {
-        let found = tx
-            .open_table(POSTNO_COMMENTNO_COMMENT)?
-            .get((*p, *id))?
-            .map(|v| CommentRecord::decode(*p, *id, v.value()));
-        match found.transpose()? {
+    let comments = USERID_COMMENTNO.prefixed_page(tx, &user, None, budget)?;
+    for ((_, id), p) in &comments {
+        match get_comment(tx, *p, *id)? {
             Some(rec) => {
                 if !remove_comment_within(tx, &rec, &mut budget)? {
                     return Ok(false);
                 }
             }
             None => {
-                tx.open_table(USERID_COMMENTNO)?.remove((user, *id))?;
+                USERID_COMMENTNO.remove(tx, &(user, *id))?;
                 budget = budget.saturating_sub(1);
             }
         }
@@ -78,27 +67,17 @@ pub fn erase_step(
             return Ok(false);
         }
     }
-    let favs: Vec<u64> = tx
-        .open_table(USERID_POSTNO_FAVOURITE)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .take(budget)
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for p in &favs {
-        tx.open_table(POSTNO_USERID_FAVOURITE)?.remove((*p, user))?;
-        tx.open_table(USERID_POSTNO_FAVOURITE)?.remove((user, *p))?;
+    let favs = USERID_POSTNO_FAVOURITE.prefixed_page(tx, &user, None, budget)?;
+    for ((_, p), _) in &favs {
+        POSTNO_USERID_FAVOURITE.remove(tx, &(*p, user))?;
+        USERID_POSTNO_FAVOURITE.remove(tx, &(user, *p))?;
         budget -= 1;
     }
     if budget == 0 {
         return Ok(false);
     }
-    let mine: Vec<(u64, u64)> = tx
-        .open_table(USERID_COMMUNITYNO)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .take(budget)
-        .map(|r| r.map(|(k, v)| (k.value().1, v.value())))
-        .collect::<Result<_, _>>()?;
-    for (c, role) in mine {
+    let mine = USERID_COMMUNITYNO.prefixed_page(tx, &user, None, budget)?;
+    for ((_, c), role) in mine {
         if role == CommunityRole::Owner.code() {
             if !hand_over(tx, c, user, &mut budget)? {
                 return Ok(false);
@@ -117,18 +96,32 @@ pub fn erase_step(
 /// The last part of [`erase_step`]: from `cursor`, every community loses the user's request
 /// and ban, and its log entries naming them lose the name. True at the end.
 fn scan_communities(
-    tx: &WriteTransaction,
+    tx: &impl kv::Write,
     user: u64,
     budget: &mut usize,
     cursor: &mut (u64, u64),
 ) -> Result<bool, StoreError> {
+    let log_from = |c: u64, seq: u64, limit: usize| {
+        COMMUNITYNO_SEQ_MODLOG.range(
+            tx,
+            Bound::Included(&(c, seq)),
+            Bound::Included(&(c, u64::MAX)),
+            kv::Order::Ascending,
+            limit,
+        )
+    };
     loop {
-        let next = tx
-            .open_table(COMMUNITYNO_COMMUNITY)?
-            .range(cursor.0..)?
+        let next = COMMUNITYNO_COMMUNITY
+            .range(
+                tx,
+                Bound::Included(&cursor.0),
+                Bound::Unbounded,
+                kv::Order::Ascending,
+                1,
+            )?
+            .into_iter()
             .next()
-            .transpose()?
-            .map(|(k, _)| k.value());
+            .map(|(k, _)| k);
         let Some(c) = next else {
             return Ok(true);
         };
@@ -136,20 +129,15 @@ fn scan_communities(
             *cursor = (c, 0);
         }
         if cursor.1 == 0 {
-            tx.open_table(COMMUNITYNO_USERID_PENDING)?
-                .remove((c, user))?;
-            tx.open_table(COMMUNITYNO_USERID_BAN)?.remove((c, user))?;
+            COMMUNITYNO_USERID_PENDING.remove(tx, &(c, user))?;
+            COMMUNITYNO_USERID_BAN.remove(tx, &(c, user))?;
             cursor.1 = 1;
             *budget = budget.saturating_sub(1);
         }
-        let mut log = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
-        let mut entries = Vec::new();
-        for row in log.range((c, cursor.1)..=(c, u64::MAX))?.take(*budget) {
-            let (k, v) = row?;
-            entries.push(ModLogRecord::decode(k.value().1, v.value())?);
-        }
+        let entries = log_from(c, cursor.1, *budget)?;
         let read = entries.len();
-        for mut r in entries {
+        for ((_, seq), v) in entries {
+            let mut r = ModLogRecord::decode(seq, &v)?;
             cursor.1 = r.seq.saturating_add(1);
             if r.actor == user || r.target == user {
                 if r.actor == user {
@@ -158,11 +146,11 @@ fn scan_communities(
                 if r.target == user {
                     r.target = 0;
                 }
-                log.insert((c, r.seq), r.encode().as_slice())?;
+                COMMUNITYNO_SEQ_MODLOG.insert(tx, &(c, r.seq), &r.encode())?;
             }
         }
         *budget = budget.saturating_sub(read);
-        let more = log.range((c, cursor.1)..=(c, u64::MAX))?.next().is_some();
+        let more = !log_from(c, cursor.1, 1)?.is_empty();
         if more {
             return Ok(false);
         }
@@ -183,50 +171,21 @@ fn remove_post_within(
     post: &PostRecord,
     budget: &mut usize,
 ) -> Result<bool, StoreError> {
-    let comments: Vec<(u64, u64)> = {
-        let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-        let mut out = Vec::new();
-        for row in t.range((post.id, 0)..=(post.id, u64::MAX))?.take(*budget) {
-            let (k, v) = row?;
-            let c = CommentRecord::decode(post.id, k.value().1, v.value())?;
-            out.push((c.author, c.id));
-        }
-        out
-    };
-    {
-        let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-        let mut by_user = tx.open_table(USERID_COMMENTNO)?;
-        for (author, id) in &comments {
-            t.remove((post.id, *id))?;
-            by_user.remove((*author, *id))?;
-        }
+    let comments = POSTNO_COMMENTNO_COMMENT.prefixed_page(tx, &post.id, None, *budget)?;
+    for ((_, id), v) in &comments {
+        let c = CommentRecord::decode(post.id, *id, v)?;
+        POSTNO_COMMENTNO_COMMENT.remove(tx, &(post.id, c.id))?;
+        USERID_COMMENTNO.remove(tx, &(c.author, c.id))?;
     }
     *budget = budget.saturating_sub(comments.len());
-    let fans: Vec<u64> = tx
-        .open_table(POSTNO_USERID_FAVOURITE)?
-        .range((post.id, 0)..=(post.id, u64::MAX))?
-        .take(*budget)
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    {
-        let mut favs = tx.open_table(USERID_POSTNO_FAVOURITE)?;
-        let mut by_post = tx.open_table(POSTNO_USERID_FAVOURITE)?;
-        for u in &fans {
-            favs.remove((*u, post.id))?;
-            by_post.remove((post.id, *u))?;
-        }
+    let fans = POSTNO_USERID_FAVOURITE.prefixed_page(tx, &post.id, None, *budget)?;
+    for ((_, u), ()) in &fans {
+        USERID_POSTNO_FAVOURITE.remove(tx, &(*u, post.id))?;
+        POSTNO_USERID_FAVOURITE.remove(tx, &(post.id, *u))?;
     }
     *budget = budget.saturating_sub(fans.len());
-    let left = tx
-        .open_table(POSTNO_COMMENTNO_COMMENT)?
-        .range((post.id, 0)..=(post.id, u64::MAX))?
-        .next()
-        .is_some()
-        || tx
-            .open_table(POSTNO_USERID_FAVOURITE)?
-            .range((post.id, 0)..=(post.id, u64::MAX))?
-            .next()
-            .is_some();
+    let left = any_under(tx, POSTNO_COMMENTNO_COMMENT, post.id)?
+        || any_under(tx, POSTNO_USERID_FAVOURITE, post.id)?;
     if left || *budget == 0 {
         return Ok(false);
     }
@@ -236,52 +195,53 @@ fn remove_post_within(
 }
 
 /// Removes up to `budget` replies of a top-level comment, then the comment; true once gone.
+/// The post's later comments are read a page at a time to find the replies.
 fn remove_comment_within(
-    tx: &WriteTransaction,
+    tx: &impl kv::Write,
     c: &CommentRecord,
     budget: &mut usize,
 ) -> Result<bool, StoreError> {
     if c.parent == 0 {
-        let replies: Vec<(u64, u64)> = {
-            let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-            let mut out = Vec::new();
-            for row in t.range((c.post, c.id + 1)..=(c.post, u64::MAX))? {
-                if out.len() >= *budget {
-                    break;
+        let room = *budget;
+        let mut replies: Vec<(u64, u64)> = Vec::new();
+        each_row(
+            tx,
+            POSTNO_COMMENTNO_COMMENT,
+            Bound::Excluded((c.post, c.id)),
+            Bound::Included((c.post, u64::MAX)),
+            kv::Order::Ascending,
+            |(_, id), v| {
+                if replies.len() >= room {
+                    return Ok(false);
                 }
-                let (k, v) = row?;
-                let r = CommentRecord::decode(c.post, k.value().1, v.value())?;
+                let r = CommentRecord::decode(c.post, id, &v)?;
                 if r.parent == c.id {
-                    out.push((r.author, r.id));
+                    replies.push((r.author, r.id));
                 }
-            }
-            out
-        };
-        let full = replies.len() >= *budget;
-        {
-            let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-            let mut by_user = tx.open_table(USERID_COMMENTNO)?;
-            for (author, id) in &replies {
-                t.remove((c.post, *id))?;
-                by_user.remove((*author, *id))?;
-            }
+                Ok(true)
+            },
+        )?;
+        let full = replies.len() >= room;
+        for (author, id) in &replies {
+            POSTNO_COMMENTNO_COMMENT.remove(tx, &(c.post, *id))?;
+            USERID_COMMENTNO.remove(tx, &(*author, *id))?;
         }
         *budget = budget.saturating_sub(replies.len());
         if full {
             return Ok(false);
         }
     }
-    tx.open_table(POSTNO_COMMENTNO_COMMENT)?
-        .remove((c.post, c.id))?;
-    tx.open_table(USERID_COMMENTNO)?.remove((c.author, c.id))?;
+    POSTNO_COMMENTNO_COMMENT.remove(tx, &(c.post, c.id))?;
+    USERID_COMMENTNO.remove(tx, &(c.author, c.id))?;
     *budget = budget.saturating_sub(1);
     Ok(true)
 }
 
 /// The owner `user` leaves community `c`: it passes to its longest-serving moderator, else
-/// member; with no other member it is removed with whatever is still in it, up to `budget`
-/// rows a step (the owner's membership stays until the community is gone, so the next step
-/// finds it again). True once the owner is out.
+/// member (its members read a page at a time to find them); with no other member it is
+/// removed with whatever is still in it, up to `budget` rows a step (the owner's membership
+/// stays until the community is gone, so the next step finds it again). True once the owner
+/// is out.
 fn hand_over(
     tx: &WriteTransaction,
     c: u64,
@@ -289,27 +249,32 @@ fn hand_over(
     budget: &mut usize,
 ) -> Result<bool, StoreError> {
     let heir = {
-        let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
         let mut best: Option<(CommunityRole, std::cmp::Reverse<u64>, u64)> = None;
-        for row in t.range((c, 0)..=(c, u64::MAX))? {
-            let (k, v) = row?;
-            let u = k.value().1;
-            if u == user {
-                continue;
-            }
-            let (role, joined) = v.value();
-            let cand = (
-                CommunityRole::from_code(role)?,
-                std::cmp::Reverse(joined),
-                u,
-            );
-            if best.as_ref().is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
-                best = Some(cand);
-            }
-        }
+        let (start, end) = under(c);
+        each_row(
+            tx,
+            COMMUNITYNO_USERID_MEMBER,
+            start,
+            end,
+            kv::Order::Ascending,
+            |(_, u), (role, joined)| {
+                if u == user {
+                    return Ok(true);
+                }
+                let cand = (
+                    CommunityRole::from_code(role)?,
+                    std::cmp::Reverse(joined),
+                    u,
+                );
+                if best.as_ref().is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
+                    best = Some(cand);
+                }
+                Ok(true)
+            },
+        )?;
         best.map(|(_, std::cmp::Reverse(joined), u)| (u, joined))
     };
-    let Some(mut rec) = get_community_w(tx, c)? else {
+    let Some(mut rec) = get_community(tx, c)? else {
         remove_member(tx, c, user)?;
         *budget = budget.saturating_sub(1);
         return Ok(true);
@@ -318,27 +283,21 @@ fn hand_over(
         remove_member(tx, c, user)?;
         add_member(tx, c, u, CommunityRole::Owner, Millis(joined))?;
         rec.owner = u;
-        tx.open_table(COMMUNITYNO_COMMUNITY)?
-            .insert(c, rec.encode().as_slice())?;
+        COMMUNITYNO_COMMUNITY.insert(tx, &c, &rec.encode())?;
         *budget = budget.saturating_sub(2);
         return Ok(true);
     }
     // Nobody is left: the community goes, a batch at a time.
-    let posts: Vec<u64> = tx
-        .open_table(COMMUNITYNO_POSTNO)?
-        .range((c, 0)..=(c, u64::MAX))?
-        .take(*budget)
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for p in posts {
-        match get_post_w(tx, p)? {
+    let posts = COMMUNITYNO_POSTNO.prefixed_page(tx, &c, None, *budget)?;
+    for ((_, p), ()) in posts {
+        match get_post(tx, p)? {
             Some(post) => {
                 if !remove_post_within(tx, &post, budget)? {
                     return Ok(false);
                 }
             }
             None => {
-                tx.open_table(COMMUNITYNO_POSTNO)?.remove((c, p))?;
+                COMMUNITYNO_POSTNO.remove(tx, &(c, p))?;
                 *budget = budget.saturating_sub(1);
             }
         }
@@ -346,12 +305,7 @@ fn hand_over(
             return Ok(false);
         }
     }
-    if tx
-        .open_table(COMMUNITYNO_POSTNO)?
-        .range((c, 0)..=(c, u64::MAX))?
-        .next()
-        .is_some()
-    {
+    if any_under(tx, COMMUNITYNO_POSTNO, c)? {
         return Ok(false);
     }
     if !drain(tx, COMMUNITYNO_SEQ_MODLOG, c, budget)?
@@ -361,10 +315,9 @@ fn hand_over(
         return Ok(false);
     }
     if let Some(a) = &rec.avatar {
-        tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?
-            .remove((a.as_str(), c, 0))?;
+        MEDIAID_COMMUNITYNO_POSTNO.remove(tx, &(a.clone(), c, 0))?;
     }
-    tx.open_table(COMMUNITYNO_COMMUNITY)?.remove(c)?;
+    COMMUNITYNO_COMMUNITY.remove(tx, &c)?;
     note_change(tx, SearchChange::Community(c))?;
     remove_member(tx, c, user)?;
     *budget = budget.saturating_sub(1);
@@ -373,44 +326,37 @@ fn hand_over(
 
 /// Removes up to `budget` of community `c`'s rows of `table` (keyed (community, …)); true once
 /// none is left.
-fn drain<V: redb::Value + 'static>(
-    tx: &WriteTransaction,
-    table: redb::TableDefinition<'static, (u64, u64), V>,
+fn drain<V: kv::Value>(
+    tx: &impl kv::Write,
+    table: kv::Table<(u64, u64), V>,
     c: u64,
     budget: &mut usize,
 ) -> Result<bool, StoreError> {
-    let mut t = tx.open_table(table)?;
-    let keys: Vec<(u64, u64)> = t
-        .range((c, 0)..=(c, u64::MAX))?
-        .take(*budget)
-        .map(|r| r.map(|(k, _)| k.value()))
-        .collect::<Result<_, _>>()?;
-    for k in &keys {
-        t.remove(*k)?;
-    }
-    *budget = budget.saturating_sub(keys.len());
-    Ok(t.range((c, 0)..=(c, u64::MAX))?.next().is_none())
+    let n = table.remove_prefixed(tx, &c, *budget)?;
+    *budget = budget.saturating_sub(n);
+    Ok(!any_under(tx, table, c)?)
 }
 
 /// Revoking `precise_location` removes the place of every post of `user`, in the transaction
-/// that records the revocation.
-pub fn drop_places(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
-    let posts: Vec<u64> = tx
-        .open_table(USERID_POSTNO)?
-        .range((user, 0)..=(user, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    let mut t = tx.open_table(POSTNO_POST)?;
-    for p in posts {
-        let found = t.get(p)?.map(|v| PostRecord::decode(p, v.value()));
-        if let Some(mut post) = found.transpose()?
-            && !post.place_sealed.is_empty()
-        {
-            post.place_sealed.clear();
-            t.insert(p, post.encode().as_slice())?;
-        }
-    }
-    Ok(())
+/// that records the revocation (their posts read a page at a time).
+pub fn drop_places(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
+    let (start, end) = under(user);
+    each_row(
+        tx,
+        USERID_POSTNO,
+        start,
+        end,
+        kv::Order::Ascending,
+        |(_, p), ()| {
+            if let Some(mut post) = get_post(tx, p)?
+                && !post.place_sealed.is_empty()
+            {
+                post.place_sealed.clear();
+                POSTNO_POST.insert(tx, &p, &post.encode())?;
+            }
+            Ok(true)
+        },
+    )
 }
 
 #[cfg(test)]
@@ -424,17 +370,15 @@ mod tests {
     async fn census(store: &Store, u: u64) -> (u64, u64, u64, bool) {
         store
             .read(move |tx| {
-                use redb::ReadableTableMetadata;
                 let mut named = false;
-                for row in tx.open_table(COMMUNITYNO_SEQ_MODLOG)?.iter()? {
-                    let (k, v) = row?;
-                    let r = ModLogRecord::decode(k.value().1, v.value())?;
+                for ((_, seq), v) in COMMUNITYNO_SEQ_MODLOG.page(tx, None, 1000)? {
+                    let r = ModLogRecord::decode(seq, &v)?;
                     named |= r.actor == u || r.target == u;
                 }
                 Ok((
-                    tx.open_table(POSTNO_POST)?.len()?,
-                    tx.open_table(POSTNO_COMMENTNO_COMMENT)?.len()?,
-                    tx.open_table(USERID_POSTNO_FAVOURITE)?.len()?,
+                    kv::rows_in(tx, POSTNO_POST.name())?,
+                    kv::rows_in(tx, POSTNO_COMMENTNO_COMMENT.name())?,
+                    kv::rows_in(tx, USERID_POSTNO_FAVOURITE.name())?,
                     named,
                 ))
             })
@@ -566,12 +510,7 @@ mod tests {
         );
         assert!(store.community_for(8, ann).await.unwrap().is_none());
         let banned = store
-            .read(move |tx| {
-                Ok(tx
-                    .open_table(COMMUNITYNO_USERID_BAN)?
-                    .get((9, gone))?
-                    .is_some())
-            })
+            .read(move |tx| Ok(COMMUNITYNO_USERID_BAN.get(tx, &(9, gone))?.is_some()))
             .await
             .unwrap();
         assert!(!banned);

@@ -2,12 +2,15 @@
 //! (`queue_fanout`) and written after its commit by [`Store::fan_out_step`], a bounded batch of
 //! members per transaction, to those who may see it.
 
-use redb::{ReadableTable, WriteTransaction};
+use std::ops::Bound;
 
-use super::visibility::{Facts, are_friends_w, may_see};
+use redb::WriteTransaction;
+
+use super::visibility::{Facts, are_friends, may_see};
 use super::{CommunityRecord, CommunityRole, PostRecord, PostVisibility, Wake};
-use super::{get_community_w, get_post_w};
+use super::{get_community, get_post};
 use crate::catalog::*;
+use crate::kv;
 use crate::messaging::{EventRecord, next_pos};
 use crate::{Store, StoreError};
 
@@ -24,8 +27,7 @@ pub(super) fn queue_fanout(
     comment: u64,
 ) -> Result<u64, StoreError> {
     let job = crate::take_numbers(tx, "next_fanout", 1)?;
-    tx.open_table(FANOUTNO_JOB)?
-        .insert(job, (c, post, comment, 0))?;
+    FANOUTNO_JOB.insert(tx, &job, &(c, post, comment, 0))?;
     Ok(job)
 }
 
@@ -56,18 +58,17 @@ fn announce_batch(
     from: u64,
     batch: usize,
 ) -> Result<(Wake, Vec<u64>, Option<u64>), StoreError> {
-    let members: Vec<(u64, CommunityRole)> = {
-        let t = tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
-        let mut out = Vec::new();
-        for row in t
-            .range((community.id, from)..=(community.id, u64::MAX))?
-            .take(batch.max(1))
-        {
-            let (k, v) = row?;
-            out.push((k.value().1, CommunityRole::from_code(v.value().0)?));
-        }
-        out
-    };
+    let members: Vec<(u64, CommunityRole)> = COMMUNITYNO_USERID_MEMBER
+        .range(
+            tx,
+            Bound::Included(&(community.id, from)),
+            Bound::Included(&(community.id, u64::MAX)),
+            kv::Order::Ascending,
+            batch.max(1),
+        )?
+        .into_iter()
+        .map(|((_, u), (role, _))| Ok((u, CommunityRole::from_code(role)?)))
+        .collect::<Result<_, StoreError>>()?;
     let next = if members.len() < batch.max(1) {
         None
     } else {
@@ -83,7 +84,7 @@ fn announce_batch(
             is_author: u == post.author,
             friends: post.visibility == PostVisibility::Friends
                 && u != post.author
-                && are_friends_w(tx, post.author, u)?,
+                && are_friends(tx, post.author, u)?,
         };
         if !may_see(post.visibility, &f) {
             continue;
@@ -121,28 +122,25 @@ impl Store {
         batch: usize,
     ) -> Result<Option<Announced>, StoreError> {
         self.write(move |tx| {
-            let Some((c, p, comment, from)) =
-                tx.open_table(FANOUTNO_JOB)?.get(job)?.map(|v| v.value())
-            else {
+            let Some((c, p, comment, from)) = FANOUTNO_JOB.get(tx, &job)? else {
                 return Ok(None);
             };
-            let found = match (get_community_w(tx, c)?, get_post_w(tx, p)?) {
+            let found = match (get_community(tx, c)?, get_post(tx, p)?) {
                 (Some(community), Some(post)) if post.community == c => Some((community, post)),
                 _ => None,
             };
             let Some((community, post)) = found else {
-                tx.open_table(FANOUTNO_JOB)?.remove(job)?;
+                FANOUTNO_JOB.remove(tx, &job)?;
                 return Ok(None);
             };
             let ((users, pos), remote, next) =
                 announce_batch(tx, &community, &post, comment, from, batch)?;
             match next {
                 Some(n) => {
-                    tx.open_table(FANOUTNO_JOB)?
-                        .insert(job, (c, p, comment, n))?;
+                    FANOUTNO_JOB.insert(tx, &job, &(c, p, comment, n))?;
                 }
                 None => {
-                    tx.open_table(FANOUTNO_JOB)?.remove(job)?;
+                    FANOUTNO_JOB.remove(tx, &job)?;
                 }
             }
             Ok(Some(Announced {
@@ -158,13 +156,23 @@ impl Store {
         .await
     }
 
-    /// Fan-out jobs not finished (left by a stop between a post's commit and its events).
+    /// Fan-out jobs not finished (left by a stop between a post's commit and its events),
+    /// read a page at a time.
     pub async fn fan_out_jobs(&self) -> Result<Vec<u64>, StoreError> {
         self.read(|tx| {
-            tx.open_table(FANOUTNO_JOB)?
-                .iter()?
-                .map(|r| r.map(|(k, _)| k.value()).map_err(StoreError::from))
-                .collect()
+            let mut out = Vec::new();
+            super::each_row(
+                tx,
+                FANOUTNO_JOB,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                kv::Order::Ascending,
+                |job, _| {
+                    out.push(job);
+                    Ok(true)
+                },
+            )?;
+            Ok(out)
         })
         .await
     }

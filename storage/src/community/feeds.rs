@@ -2,14 +2,14 @@
 //! first, paged by number, each with its comment count.
 
 use std::collections::BTreeMap;
-
-use redb::ReadTransaction;
+use std::ops::Bound;
 
 use super::comments::comment_count;
 use super::visibility::{Facts, facts_r, sees_r};
 use super::{CommunityRecord, PostRecord};
-use super::{get_community_r, get_post_r};
+use super::{each_row, get_community, get_post};
 use crate::catalog::*;
+use crate::kv;
 use crate::{Store, StoreError};
 
 impl Store {
@@ -23,7 +23,7 @@ impl Store {
         limit: usize,
     ) -> Result<Option<Vec<(PostRecord, u64)>>, StoreError> {
         self.read(move |tx| {
-            let Some(community) = get_community_r(tx, c)? else {
+            let Some(community) = get_community(tx, c)? else {
                 return Ok(None);
             };
             let facts = facts_r(tx, &community, viewer)?;
@@ -49,14 +49,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(PostRecord, u64)>, StoreError> {
         self.read(move |tx| {
-            let ids: Vec<u64> = tx
-                .open_table(USERID_COMMUNITYNO)?
-                .range((viewer, 0)..=(viewer, u64::MAX))?
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
+            let mine = USERID_COMMUNITYNO.prefixed_in_pages(tx, &viewer, super::PAGE)?;
             let mut sources = Vec::new();
-            for c in ids {
-                if let Some(community) = get_community_r(tx, c)? {
+            for ((_, c), _) in mine {
+                if let Some(community) = get_community(tx, c)? {
                     let f = facts_r(tx, &community, viewer)?;
                     sources.push((community, f));
                 }
@@ -70,42 +66,45 @@ impl Store {
 /// The newest `limit` posts below `before` across `sources` that `viewer` may see, with their
 /// comment counts. Each community contributes at most `limit` candidates it reads newest first.
 fn page_of(
-    tx: &ReadTransaction,
+    tx: &impl kv::Read,
     sources: &[(CommunityRecord, Facts)],
     viewer: u64,
     before: u64,
     limit: usize,
 ) -> Result<Vec<(PostRecord, u64)>, StoreError> {
-    let index = tx.open_table(COMMUNITYNO_POSTNO)?;
     let mut found: BTreeMap<u64, PostRecord> = BTreeMap::new();
     for (community, facts) in sources {
         if facts.banned {
             continue;
         }
         let mut taken = 0;
-        for row in index
-            .range((community.id, 0)..(community.id, before))?
-            .rev()
-        {
-            let p = row?.0.value().1;
-            // Older than everything already kept in a full page: nothing further here helps.
-            if found.len() >= limit && found.keys().next().is_some_and(|k| p < *k) {
-                break;
-            }
-            let Some(post) = get_post_r(tx, p)? else {
-                continue;
-            };
-            if sees_r(tx, facts, &post, viewer)? {
-                found.insert(p, post);
-                taken += 1;
-                while found.len() > limit {
-                    found.pop_first();
+        each_row(
+            tx,
+            COMMUNITYNO_POSTNO,
+            Bound::Included((community.id, 0)),
+            Bound::Excluded((community.id, before)),
+            kv::Order::Descending,
+            |(_, p), ()| {
+                // Older than everything already kept in a full page: nothing further here helps.
+                if found.len() >= limit && found.keys().next().is_some_and(|k| p < *k) {
+                    return Ok(false);
                 }
-                if taken >= limit {
-                    break;
+                let Some(post) = get_post(tx, p)? else {
+                    return Ok(true);
+                };
+                if sees_r(tx, facts, &post, viewer)? {
+                    found.insert(p, post);
+                    taken += 1;
+                    while found.len() > limit {
+                        found.pop_first();
+                    }
+                    if taken >= limit {
+                        return Ok(false);
+                    }
                 }
-            }
-        }
+                Ok(true)
+            },
+        )?;
     }
     let mut out = Vec::with_capacity(found.len());
     for (p, post) in found.into_iter().rev() {

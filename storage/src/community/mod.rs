@@ -18,6 +18,11 @@
 //! `favourites.rs` and `feeds.rs` what their names say; `fanout.rs` the job that writes a new
 //! post's or comment's events after its commit; `erasure.rs` the erasure step and the
 //! revocation of places; `export.rs` what the export reads; `retention.rs` community retention.
+//!
+//! The tables are behind the key-value seam (`kv`, since schema 12): this code takes
+//! `&impl kv::Read` / `&impl kv::Write` for them (redb's transaction only where it also writes
+//! a typed table: events, search changes, META counters), and reads a community's, post's or
+//! user's rows a bounded page at a time.
 
 mod comments;
 mod communities;
@@ -35,31 +40,135 @@ pub use erasure::{drop_places, erase_step};
 pub use fanout::{Announced, FANOUT_BATCH};
 pub use visibility::{Facts, communities_read_r, may_see, media_visible, posts_seen_r};
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use std::ops::Bound;
+
+use redb::WriteTransaction;
 
 use super::StoreError;
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv;
 use primitives::time::Millis;
+
+/// Rows of one community, post or user read at a time (the tables are behind the key-value
+/// seam since schema 12: every read names its limit).
+const PAGE: usize = 256;
 
 /// Opens every table of this module (so read transactions never meet a missing one).
 pub fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
-    tx.open_table(COMMUNITYNO_COMMUNITY)?;
-    tx.open_table(COMMUNITYNO_USERID_MEMBER)?;
-    tx.open_table(USERID_COMMUNITYNO)?;
-    tx.open_table(COMMUNITYNO_USERID_PENDING)?;
-    tx.open_table(COMMUNITYNO_USERID_BAN)?;
-    tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
-    tx.open_table(POSTNO_POST)?;
-    tx.open_table(COMMUNITYNO_POSTNO)?;
-    tx.open_table(USERID_POSTNO)?;
-    tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-    tx.open_table(USERID_COMMENTNO)?;
-    tx.open_table(USERID_POSTNO_FAVOURITE)?;
-    tx.open_table(POSTNO_USERID_FAVOURITE)?;
-    tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
-    tx.open_table(FANOUTNO_JOB)?;
+    for name in [
+        COMMUNITYNO_COMMUNITY.name(),
+        COMMUNITYNO_USERID_MEMBER.name(),
+        USERID_COMMUNITYNO.name(),
+        COMMUNITYNO_USERID_PENDING.name(),
+        COMMUNITYNO_USERID_BAN.name(),
+        COMMUNITYNO_SEQ_MODLOG.name(),
+        POSTNO_POST.name(),
+        COMMUNITYNO_POSTNO.name(),
+        USERID_POSTNO.name(),
+        POSTNO_COMMENTNO_COMMENT.name(),
+        USERID_COMMENTNO.name(),
+        USERID_POSTNO_FAVOURITE.name(),
+        POSTNO_USERID_FAVOURITE.name(),
+        MEDIAID_COMMUNITYNO_POSTNO.name(),
+        FANOUTNO_JOB.name(),
+    ] {
+        tx.open_table(kv::redb_def(name))?;
+    }
     Ok(())
+}
+
+/// Hands the rows of `table` from `start` to `end`, in `order`, to `each` until it answers
+/// false or none is left, reading [`PAGE`] rows at a time: every read bounded, and nothing
+/// held open between them, so `each` may read and write (the rows it was handed included).
+/// In a write, callers bound the range to one community's, post's or user's rows; the walks
+/// of a whole table (what retention finds due, the fan-out jobs left) are reads.
+fn each_row<K: kv::Key + Clone, V: kv::Value>(
+    tx: &impl kv::Read,
+    table: kv::Table<K, V>,
+    start: Bound<K>,
+    end: Bound<K>,
+    order: kv::Order,
+    mut each: impl FnMut(K, V) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let (mut start, mut end) = (start, end);
+    loop {
+        let rows = table.range(tx, start.as_ref(), end.as_ref(), order, PAGE)?;
+        let full = rows.len() >= PAGE;
+        let mut last = None;
+        for (k, v) in rows {
+            last = Some(k.clone());
+            if !each(k, v)? {
+                return Ok(());
+            }
+        }
+        match (last, full) {
+            (Some(k), true) => match order {
+                kv::Order::Ascending => start = Bound::Excluded(k),
+                kv::Order::Descending => end = Bound::Excluded(k),
+            },
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// A range of (u64, u64) keys, as its two bounds.
+type Span2 = (Bound<(u64, u64)>, Bound<(u64, u64)>);
+
+/// The (first, second) key range of every row of a (u64, u64)-keyed table under `first`.
+fn under(first: u64) -> Span2 {
+    (
+        Bound::Included((first, 0)),
+        Bound::Included((first, u64::MAX)),
+    )
+}
+
+/// How many rows of a (u64, u64)-keyed table are under `first` (a community's members, a
+/// post's comments), counted a page at a time.
+fn count_under<V: kv::Value>(
+    tx: &impl kv::Read,
+    table: kv::Table<(u64, u64), V>,
+    first: u64,
+) -> Result<u64, StoreError> {
+    let mut n = 0;
+    let (start, end) = under(first);
+    each_row(tx, table, start, end, kv::Order::Ascending, |_, _| {
+        n += 1;
+        Ok(true)
+    })?;
+    Ok(n)
+}
+
+/// Removes every row of a (u64, u64)-keyed table under `first` (one post's comments or
+/// favourites), a page at a time, handing each to `each` before it goes.
+fn remove_under<V: kv::Value>(
+    tx: &impl kv::Write,
+    table: kv::Table<(u64, u64), V>,
+    first: u64,
+    mut each: impl FnMut((u64, u64), V) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    loop {
+        let rows = table.prefixed_page(tx, &first, None, PAGE)?;
+        let done = rows.len() < PAGE;
+        for (k, v) in rows {
+            table.remove(tx, &k)?;
+            each(k, v)?;
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether any row of a (u64, u64)-keyed table is under `first`.
+fn any_under<V: kv::Value>(
+    tx: &impl kv::Read,
+    table: kv::Table<(u64, u64), V>,
+    first: u64,
+) -> Result<bool, StoreError> {
+    Ok(!table
+        .prefixed(tx, &first, kv::Order::Ascending, 1)?
+        .is_empty())
 }
 
 // ---- Records ------------------------------------------------------------------------------
@@ -159,7 +268,7 @@ pub struct CommunityRecord {
 }
 
 impl CommunityRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .str(&self.name)
             .str(&self.description)
@@ -202,7 +311,7 @@ pub struct PostRecord {
 }
 
 impl PostRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut e = Enc::new(1)
             .u64(self.community)
             .u64(self.author)
@@ -393,46 +502,32 @@ impl ModLogRecord {
 
 // ---- Lookups every part shares -----------------------------------------------------------
 
-fn role_of(
-    t: &impl ReadableTable<(u64, u64), (u64, u64)>,
-    c: u64,
-    u: u64,
-) -> Result<Option<CommunityRole>, StoreError> {
-    t.get((c, u))?
-        .map(|v| CommunityRole::from_code(v.value().0))
+fn role_of(tx: &impl kv::Read, c: u64, u: u64) -> Result<Option<CommunityRole>, StoreError> {
+    COMMUNITYNO_USERID_MEMBER
+        .get(tx, &(c, u))?
+        .map(|(role, _)| CommunityRole::from_code(role))
         .transpose()
 }
 
-fn get_community_r(tx: &ReadTransaction, c: u64) -> Result<Option<CommunityRecord>, StoreError> {
-    tx.open_table(COMMUNITYNO_COMMUNITY)?
-        .get(c)?
-        .map(|v| CommunityRecord::decode(c, v.value()))
+fn get_community(tx: &impl kv::Read, c: u64) -> Result<Option<CommunityRecord>, StoreError> {
+    COMMUNITYNO_COMMUNITY
+        .get(tx, &c)?
+        .map(|v| CommunityRecord::decode(c, &v))
         .transpose()
 }
 
-fn get_community_w(tx: &WriteTransaction, c: u64) -> Result<Option<CommunityRecord>, StoreError> {
-    tx.open_table(COMMUNITYNO_COMMUNITY)?
-        .get(c)?
-        .map(|v| CommunityRecord::decode(c, v.value()))
+fn get_post(tx: &impl kv::Read, p: u64) -> Result<Option<PostRecord>, StoreError> {
+    POSTNO_POST
+        .get(tx, &p)?
+        .map(|v| PostRecord::decode(p, &v))
         .transpose()
 }
 
-fn get_post_r(tx: &ReadTransaction, p: u64) -> Result<Option<PostRecord>, StoreError> {
-    tx.open_table(POSTNO_POST)?
-        .get(p)?
-        .map(|v| PostRecord::decode(p, v.value()))
+fn get_comment(tx: &impl kv::Read, p: u64, id: u64) -> Result<Option<CommentRecord>, StoreError> {
+    POSTNO_COMMENTNO_COMMENT
+        .get(tx, &(p, id))?
+        .map(|v| CommentRecord::decode(p, id, &v))
         .transpose()
-}
-
-fn get_post_w(tx: &WriteTransaction, p: u64) -> Result<Option<PostRecord>, StoreError> {
-    tx.open_table(POSTNO_POST)?
-        .get(p)?
-        .map(|v| PostRecord::decode(p, v.value()))
-        .transpose()
-}
-
-fn role_w(tx: &WriteTransaction, c: u64, u: u64) -> Result<Option<CommunityRole>, StoreError> {
-    role_of(&tx.open_table(COMMUNITYNO_USERID_MEMBER)?, c, u)
 }
 
 // ---- For search ---------------------------------------------------------------------------
@@ -538,6 +633,64 @@ mod tests {
 
     pub(super) fn seal(id: u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
         Ok((id.to_be_bytes().to_vec(), Vec::new()))
+    }
+
+    /// The paged walks visit every row of a prefix past a page, in either order, and stop
+    /// when told; a prefix's removal takes every page.
+    #[test]
+    fn paged_walks_cover_a_prefix_past_one_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        let n = (PAGE * 2 + 7) as u64;
+        for i in 1..=n {
+            COMMUNITYNO_POSTNO.insert(&tx, &(5, i), &()).unwrap();
+        }
+        COMMUNITYNO_POSTNO.insert(&tx, &(4, 1), &()).unwrap();
+        COMMUNITYNO_POSTNO.insert(&tx, &(6, 1), &()).unwrap();
+        assert_eq!(count_under(&tx, COMMUNITYNO_POSTNO, 5).unwrap(), n);
+        for order in [kv::Order::Ascending, kv::Order::Descending] {
+            let mut seen = Vec::new();
+            let (start, end) = under(5);
+            each_row(&tx, COMMUNITYNO_POSTNO, start, end, order, |(_, p), ()| {
+                seen.push(p);
+                Ok(true)
+            })
+            .unwrap();
+            let mut all: Vec<u64> = (1..=n).collect();
+            if order == kv::Order::Descending {
+                all.reverse();
+            }
+            assert_eq!(seen, all, "{order:?}");
+        }
+        let mut first = Vec::new();
+        each_row(
+            &tx,
+            COMMUNITYNO_POSTNO,
+            Bound::Included((5, 0)),
+            Bound::Excluded((5, 300)),
+            kv::Order::Descending,
+            |(_, p), ()| {
+                first.push(p);
+                Ok(first.len() < 3)
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            first,
+            [299, 298, 297],
+            "newest first below the bound, then stop"
+        );
+        let mut gone = 0;
+        remove_under(&tx, COMMUNITYNO_POSTNO, 5, |_, ()| {
+            gone += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(gone, n);
+        assert!(!any_under(&tx, COMMUNITYNO_POSTNO, 5).unwrap());
+        assert!(any_under(&tx, COMMUNITYNO_POSTNO, 4).unwrap());
+        assert!(any_under(&tx, COMMUNITYNO_POSTNO, 6).unwrap());
     }
 
     #[test]

@@ -2,27 +2,24 @@
 //! moderation log (writing an entry, reading it), and the rule of who may remove a post or a
 //! comment (its author, or a moderator, logged).
 
-use redb::{ReadableTable, WriteTransaction};
+use std::ops::Bound;
 
 use super::communities::{add_member, remove_member};
 use super::{CommunityRefusal, CommunityRole, ModAction, ModLogRecord, Moderation};
-use super::{get_community_w, role_of, role_w};
+use super::{get_community, role_of};
 use crate::catalog::*;
+use crate::kv;
 use crate::{Store, StoreError};
 use primitives::time::Millis;
 
-pub(super) fn log(
-    tx: &WriteTransaction,
-    c: u64,
-    mut entry: ModLogRecord,
-) -> Result<(), StoreError> {
-    let mut t = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
-    let seq = match t.range((c, 0)..=(c, u64::MAX))?.next_back() {
-        Some(row) => row?.0.value().1 + 1,
+pub(super) fn log(tx: &impl kv::Write, c: u64, mut entry: ModLogRecord) -> Result<(), StoreError> {
+    let last = COMMUNITYNO_SEQ_MODLOG.prefixed(tx, &c, kv::Order::Descending, 1)?;
+    let seq = match last.first() {
+        Some(((_, seq), _)) => seq + 1,
         None => 1,
     };
     entry.seq = seq;
-    t.insert((c, seq), entry.encode().as_slice())?;
+    COMMUNITYNO_SEQ_MODLOG.insert(tx, &(c, seq), &entry.encode())?;
     Ok(())
 }
 
@@ -30,7 +27,7 @@ pub(super) fn log(
 /// may, silently; a moderator may, and `removal` goes into the community's log; any other
 /// member is refused with `forbidden`, and a non-member is told nothing exists.
 pub(super) fn author_or_moderator(
-    tx: &WriteTransaction,
+    tx: &impl kv::Write,
     c: u64,
     removal: ModLogRecord,
     forbidden: &'static str,
@@ -38,7 +35,7 @@ pub(super) fn author_or_moderator(
     if removal.actor == removal.target {
         return Ok(Ok(()));
     }
-    match role_w(tx, c, removal.actor)? {
+    match role_of(tx, c, removal.actor)? {
         Some(r) if r.moderates() => {
             log(tx, c, removal)?;
             Ok(Ok(()))
@@ -71,10 +68,10 @@ impl Store {
         now: Millis,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
-            let Some(_rec) = get_community_w(tx, c)? else {
+            let Some(_rec) = get_community(tx, c)? else {
                 return Ok(Err(CommunityRefusal::NotFound));
             };
-            let Some(mine) = role_w(tx, c, actor)? else {
+            let Some(mine) = role_of(tx, c, actor)? else {
                 return Ok(Err(CommunityRefusal::NotFound));
             };
             if !mine.moderates() {
@@ -90,7 +87,7 @@ impl Store {
                 | Moderation::Unban(u)
                 | Moderation::SetRole(u, _) => u,
             };
-            let theirs = role_w(tx, c, target)?;
+            let theirs = role_of(tx, c, target)?;
             // Nobody acts on someone of their own rank or above (the owner on themselves).
             if let Some(r) = theirs
                 && r >= mine
@@ -106,19 +103,12 @@ impl Store {
                     if theirs.is_some() {
                         return Ok(Ok(()));
                     }
-                    if tx
-                        .open_table(COMMUNITYNO_USERID_BAN)?
-                        .get((c, u))?
-                        .is_some()
-                    {
+                    if COMMUNITYNO_USERID_BAN.get(tx, &(c, u))?.is_some() {
                         return Ok(Err(CommunityRefusal::Conflict(
                             "the user is banned; unban them first",
                         )));
                     }
-                    let asked = tx
-                        .open_table(COMMUNITYNO_USERID_PENDING)?
-                        .get((c, u))?
-                        .map(|v| v.value().0);
+                    let asked = COMMUNITYNO_USERID_PENDING.get(tx, &(c, u))?.map(|v| v.0);
                     match asked {
                         Some(0) => {
                             add_member(tx, c, u, CommunityRole::Member, now)?;
@@ -126,18 +116,13 @@ impl Store {
                         }
                         Some(_) => return Ok(Ok(())),
                         None => {
-                            tx.open_table(COMMUNITYNO_USERID_PENDING)?
-                                .insert((c, u), (1, now.0, actor))?;
+                            COMMUNITYNO_USERID_PENDING.insert(tx, &(c, u), &(1, now.0, actor))?;
                             e.action = ModAction::Invite;
                         }
                     }
                 }
                 Moderation::Reject(u) => {
-                    if tx
-                        .open_table(COMMUNITYNO_USERID_PENDING)?
-                        .remove((c, u))?
-                        .is_none()
-                    {
+                    if !COMMUNITYNO_USERID_PENDING.remove(tx, &(c, u))? {
                         return Ok(Err(CommunityRefusal::NotFound));
                     }
                     e.action = ModAction::Reject;
@@ -153,17 +138,12 @@ impl Store {
                         return Ok(Err(CommunityRefusal::Conflict("you cannot ban yourself")));
                     }
                     remove_member(tx, c, u)?;
-                    tx.open_table(COMMUNITYNO_USERID_PENDING)?.remove((c, u))?;
-                    tx.open_table(COMMUNITYNO_USERID_BAN)?
-                        .insert((c, u), (now.0, actor))?;
+                    COMMUNITYNO_USERID_PENDING.remove(tx, &(c, u))?;
+                    COMMUNITYNO_USERID_BAN.insert(tx, &(c, u), &(now.0, actor))?;
                     e.action = ModAction::Ban;
                 }
                 Moderation::Unban(u) => {
-                    if tx
-                        .open_table(COMMUNITYNO_USERID_BAN)?
-                        .remove((c, u))?
-                        .is_none()
-                    {
+                    if !COMMUNITYNO_USERID_BAN.remove(tx, &(c, u))? {
                         return Ok(Err(CommunityRefusal::NotFound));
                     }
                     e.action = ModAction::Unban;
@@ -200,21 +180,22 @@ impl Store {
         limit: usize,
     ) -> Result<Option<Vec<ModLogRecord>>, StoreError> {
         self.read(move |tx| {
-            match role_of(&tx.open_table(COMMUNITYNO_USERID_MEMBER)?, c, viewer)? {
+            match role_of(tx, c, viewer)? {
                 Some(r) if r.moderates() => {}
                 _ => return Ok(None),
             }
-            let mut out = Vec::new();
-            for row in tx
-                .open_table(COMMUNITYNO_SEQ_MODLOG)?
-                .range((c, 0)..(c, before))?
-                .rev()
-                .take(limit)
-            {
-                let (k, v) = row?;
-                out.push(ModLogRecord::decode(k.value().1, v.value())?);
-            }
-            Ok(Some(out))
+            COMMUNITYNO_SEQ_MODLOG
+                .range(
+                    tx,
+                    Bound::Included(&(c, 0)),
+                    Bound::Excluded(&(c, before)),
+                    kv::Order::Descending,
+                    limit,
+                )?
+                .into_iter()
+                .map(|((_, seq), v)| ModLogRecord::decode(seq, &v))
+                .collect::<Result<_, _>>()
+                .map(Some)
         })
         .await
     }

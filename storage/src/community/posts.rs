@@ -1,61 +1,37 @@
 //! Posts: creating one, reading one, the author's edit, and deletion by its author or a
 //! moderator (its comments, favourites and media references go with it).
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::WriteTransaction;
 
 use super::fanout::queue_fanout;
 use super::moderation::{author_or_moderator, entry};
 use super::visibility::{facts_r, sees_r};
 use super::{CommentRecord, CommunityRefusal, ModAction, PostEdit, PostRecord, PostVisibility};
-use super::{get_community_r, get_community_w, get_post_r, get_post_w, role_w};
+use super::{count_under, get_community, get_post, remove_under, role_of};
 use crate::catalog::*;
 use crate::community_calls::{CallOutcome, RemoteCall, record_call};
 use crate::search::{SearchChange, note_change};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
 
-/// Removes a post with its comments, favourites and media references.
+/// Removes a post with its comments, favourites and media references (all of one post's,
+/// read a page at a time).
 pub(super) fn remove_post(tx: &WriteTransaction, post: &PostRecord) -> Result<(), StoreError> {
-    tx.open_table(POSTNO_POST)?.remove(post.id)?;
+    POSTNO_POST.remove(tx, &post.id)?;
     note_change(tx, SearchChange::Post(post.id))?;
-    tx.open_table(COMMUNITYNO_POSTNO)?
-        .remove((post.community, post.id))?;
-    tx.open_table(USERID_POSTNO)?
-        .remove((post.author, post.id))?;
-    let comments: Vec<(u64, u64)> = {
-        let t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-        let mut out = Vec::new();
-        for row in t.range((post.id, 0)..=(post.id, u64::MAX))? {
-            let (k, v) = row?;
-            let c = CommentRecord::decode(post.id, k.value().1, v.value())?;
-            out.push((c.author, c.id));
-        }
-        out
-    };
-    {
-        let mut by_user = tx.open_table(USERID_COMMENTNO)?;
-        for (author, id) in &comments {
-            by_user.remove((*author, *id))?;
-        }
-    }
-    tx.open_table(POSTNO_COMMENTNO_COMMENT)?
-        .retain_in((post.id, 0)..=(post.id, u64::MAX), |_, _| false)?;
-    let fans: Vec<u64> = tx
-        .open_table(POSTNO_USERID_FAVOURITE)?
-        .range((post.id, 0)..=(post.id, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    {
-        let mut favs = tx.open_table(USERID_POSTNO_FAVOURITE)?;
-        for u in &fans {
-            favs.remove((*u, post.id))?;
-        }
-    }
-    tx.open_table(POSTNO_USERID_FAVOURITE)?
-        .retain_in((post.id, 0)..=(post.id, u64::MAX), |_, _| false)?;
-    let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
+    COMMUNITYNO_POSTNO.remove(tx, &(post.community, post.id))?;
+    USERID_POSTNO.remove(tx, &(post.author, post.id))?;
+    remove_under(tx, POSTNO_COMMENTNO_COMMENT, post.id, |(_, id), v| {
+        let c = CommentRecord::decode(post.id, id, &v)?;
+        USERID_COMMENTNO.remove(tx, &(c.author, c.id))?;
+        Ok(())
+    })?;
+    remove_under(tx, POSTNO_USERID_FAVOURITE, post.id, |(_, u), ()| {
+        USERID_POSTNO_FAVOURITE.remove(tx, &(u, post.id))?;
+        Ok(())
+    })?;
     for m in &post.media {
-        refs.remove((m.as_str(), post.community, post.id))?;
+        MEDIAID_COMMUNITYNO_POSTNO.remove(tx, &(m.clone(), post.community, post.id))?;
     }
     Ok(())
 }
@@ -77,17 +53,13 @@ impl Store {
     ) -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
             let applied = (|| -> Result<Result<(u64, u64), CommunityRefusal>, StoreError> {
-                let Some(community) = get_community_w(tx, c)? else {
+                let Some(community) = get_community(tx, c)? else {
                     return Ok(Err(CommunityRefusal::NotFound));
                 };
-                if tx
-                    .open_table(COMMUNITYNO_USERID_BAN)?
-                    .get((c, author))?
-                    .is_some()
-                {
+                if COMMUNITYNO_USERID_BAN.get(tx, &(c, author))?.is_some() {
                     return Ok(Err(CommunityRefusal::Banned));
                 }
-                if role_w(tx, c, author)?.is_none() {
+                if role_of(tx, c, author)?.is_none() {
                     return Ok(Err(if community.public {
                         CommunityRefusal::Forbidden("join the community to post in it")
                     } else {
@@ -107,16 +79,12 @@ impl Store {
                     place_sealed,
                     media: media.clone(),
                 };
-                tx.open_table(POSTNO_POST)?
-                    .insert(id, post.encode().as_slice())?;
+                POSTNO_POST.insert(tx, &id, &post.encode())?;
                 note_change(tx, SearchChange::Post(id))?;
-                tx.open_table(COMMUNITYNO_POSTNO)?.insert((c, id), ())?;
-                tx.open_table(USERID_POSTNO)?.insert((author, id), ())?;
-                {
-                    let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
-                    for m in &media {
-                        refs.insert((m.as_str(), c, id), ())?;
-                    }
+                COMMUNITYNO_POSTNO.insert(tx, &(c, id), &())?;
+                USERID_POSTNO.insert(tx, &(author, id), &())?;
+                for m in &media {
+                    MEDIAID_COMMUNITYNO_POSTNO.insert(tx, &(m.clone(), c, id), &())?;
                 }
                 Ok(Ok((id, queue_fanout(tx, community.id, id, 0)?)))
             })()?;
@@ -135,23 +103,20 @@ impl Store {
         viewer: u64,
     ) -> Result<Option<(PostRecord, u64)>, StoreError> {
         self.read(move |tx| {
-            let Some(post) = get_post_r(tx, p)? else {
+            let Some(post) = get_post(tx, p)? else {
                 return Ok(None);
             };
             if post.community != c {
                 return Ok(None);
             }
-            let Some(community) = get_community_r(tx, c)? else {
+            let Some(community) = get_community(tx, c)? else {
                 return Ok(None);
             };
             let facts = facts_r(tx, &community, viewer)?;
             if !sees_r(tx, &facts, &post, viewer)? {
                 return Ok(None);
             }
-            let comments = tx
-                .open_table(POSTNO_COMMENTNO_COMMENT)?
-                .range((p, 0)..=(p, u64::MAX))?
-                .count() as u64;
+            let comments = count_under(tx, POSTNO_COMMENTNO_COMMENT, p)?;
             Ok(Some((post, comments)))
         })
         .await
@@ -169,7 +134,7 @@ impl Store {
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
             let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
-                let Some(mut post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                let Some(mut post) = get_post(tx, p)?.filter(|x| x.community == c) else {
                     return Ok(Err(CommunityRefusal::NotFound));
                 };
                 if post.author != author {
@@ -187,18 +152,16 @@ impl Store {
                     post.place_sealed = pl.clone();
                 }
                 if let Some(m) = &edit.media {
-                    let mut refs = tx.open_table(MEDIAID_COMMUNITYNO_POSTNO)?;
                     for old in &post.media {
-                        refs.remove((old.as_str(), c, p))?;
+                        MEDIAID_COMMUNITYNO_POSTNO.remove(tx, &(old.clone(), c, p))?;
                     }
                     for new in m {
-                        refs.insert((new.as_str(), c, p), ())?;
+                        MEDIAID_COMMUNITYNO_POSTNO.insert(tx, &(new.clone(), c, p), &())?;
                     }
                     post.media = m.clone();
                 }
                 post.edited = Some(now);
-                tx.open_table(POSTNO_POST)?
-                    .insert(p, post.encode().as_slice())?;
+                POSTNO_POST.insert(tx, &p, &post.encode())?;
                 note_change(tx, SearchChange::Post(p))?;
                 Ok(Ok(()))
             })()?;
@@ -219,7 +182,7 @@ impl Store {
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         self.write(move |tx| {
             let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
-                let Some(post) = get_post_w(tx, p)?.filter(|x| x.community == c) else {
+                let Some(post) = get_post(tx, p)?.filter(|x| x.community == c) else {
                     return Ok(Err(CommunityRefusal::NotFound));
                 };
                 let mut e = entry(now, actor, ModAction::RemovePost, post.author);

@@ -2,13 +2,27 @@
 //! past their time removed in bounded batches, sparing authors under legal hold, or counted
 //! (a dry run).
 
+use std::collections::HashSet;
+use std::ops::Bound;
+
 use redb::{ReadTransaction, ReadableTable};
 
 use super::posts::remove_post;
 use super::{CommentRecord, ModLogRecord, PostRecord};
+use super::{each_row, get_comment, get_post};
 use crate::catalog::*;
+use crate::kv;
 use crate::{Store, StoreError};
 use primitives::time::Millis;
+
+/// What one batch of community retention removes, found in a read snapshot: post numbers,
+/// (post, comment) keys and (community, seq) keys.
+#[derive(Debug, Default)]
+struct Due {
+    posts: Vec<u64>,
+    comments: Vec<(u64, u64)>,
+    log: Vec<(u64, u64)>,
+}
 
 impl Store {
     /// Retention of communities: removes up to `limit` posts (with their comments) created
@@ -16,6 +30,10 @@ impl Store {
     /// sparing authors under legal hold. Returns what went (posts, comments, log entries);
     /// fewer than `limit` of each means that category is done. With `dry_run`, counts in a
     /// read snapshot and changes nothing.
+    ///
+    /// What is due is found in a read snapshot (the tables read a page at a time), and the
+    /// write removes it by key, each row looked up again (a row gone since, or whose author
+    /// was put under legal hold since, is left out): the write reads no table whole.
     pub async fn community_retention(
         &self,
         posts: Option<Millis>,
@@ -29,86 +47,158 @@ impl Store {
                 .read(move |tx| count_due(tx, posts, comments, log_before))
                 .await;
         }
+        let due = self
+            .read(move |tx| find_due(tx, posts, comments, log_before, limit))
+            .await?;
+        if due.posts.is_empty() && due.comments.is_empty() && due.log.is_empty() {
+            return Ok((0, 0, 0));
+        }
         self.write(move |tx| {
-            let held: std::collections::HashSet<u64> = tx
-                .open_table(USERID_LEGALHOLD)?
-                .iter()?
-                .map(|r| r.map(|(k, _)| k.value()))
-                .collect::<Result<_, _>>()?;
+            let held = |user: u64| -> Result<bool, StoreError> {
+                Ok(tx.open_table(USERID_LEGALHOLD)?.get(user)?.is_some())
+            };
             let mut counts = (0, 0, 0);
-            if let Some(cut) = posts {
-                let due: Vec<PostRecord> = {
-                    let mut out = Vec::new();
-                    // Numbers increase with time: the oldest come first.
-                    for row in tx.open_table(POSTNO_POST)?.iter()? {
-                        let (k, v) = row?;
-                        let post = PostRecord::decode(k.value(), v.value())?;
-                        if post.created >= cut {
-                            break;
-                        }
-                        if !held.contains(&post.author) {
-                            out.push(post);
-                            if out.len() >= limit {
-                                break;
-                            }
-                        }
-                    }
-                    out
-                };
-                for post in &due {
-                    remove_post(tx, post)?;
+            for p in &due.posts {
+                if let Some(post) = get_post(tx, *p)?
+                    && !held(post.author)?
+                {
+                    remove_post(tx, &post)?;
+                    counts.0 += 1;
                 }
-                counts.0 = due.len() as u64;
             }
-            if let Some(cut) = comments {
-                let due: Vec<CommentRecord> = {
-                    let mut out = Vec::new();
-                    for row in tx.open_table(POSTNO_COMMENTNO_COMMENT)?.iter()? {
-                        let (k, v) = row?;
-                        let (p, id) = k.value();
-                        let rec = CommentRecord::decode(p, id, v.value())?;
-                        if rec.created < cut && !held.contains(&rec.author) {
-                            out.push(rec);
-                            if out.len() >= limit {
-                                break;
-                            }
-                        }
-                    }
-                    out
-                };
-                let mut t = tx.open_table(POSTNO_COMMENTNO_COMMENT)?;
-                let mut by_user = tx.open_table(USERID_COMMENTNO)?;
-                for rec in &due {
-                    t.remove((rec.post, rec.id))?;
-                    by_user.remove((rec.author, rec.id))?;
+            for (p, id) in &due.comments {
+                if let Some(rec) = get_comment(tx, *p, *id)?
+                    && !held(rec.author)?
+                {
+                    POSTNO_COMMENTNO_COMMENT.remove(tx, &(rec.post, rec.id))?;
+                    USERID_COMMENTNO.remove(tx, &(rec.author, rec.id))?;
+                    counts.1 += 1;
                 }
-                counts.1 = due.len() as u64;
             }
-            if let Some(cut) = log_before {
-                let mut t = tx.open_table(COMMUNITYNO_SEQ_MODLOG)?;
-                let due: Vec<(u64, u64)> = {
-                    let mut out = Vec::new();
-                    for row in t.iter()? {
-                        let (k, v) = row?;
-                        let (c, seq) = k.value();
-                        if ModLogRecord::decode(seq, v.value())?.at < cut {
-                            out.push((c, seq));
-                            if out.len() >= limit {
-                                break;
-                            }
-                        }
-                    }
-                    out
-                };
-                for key in &due {
-                    t.remove(*key)?;
+            for key in &due.log {
+                if COMMUNITYNO_SEQ_MODLOG.remove(tx, key)? {
+                    counts.2 += 1;
                 }
-                counts.2 = due.len() as u64;
             }
             Ok(counts)
         })
         .await
     }
+}
+
+/// The users under legal hold.
+fn held(tx: &ReadTransaction) -> Result<HashSet<u64>, StoreError> {
+    tx.open_table(USERID_LEGALHOLD)?
+        .iter()?
+        .map(|r| r.map(|(k, _)| k.value()).map_err(StoreError::from))
+        .collect()
+}
+
+/// Calls `each` on every post created before `cut` whose author is not held, oldest first
+/// (numbers increase with time, so the scan stops at the first post not due), until it
+/// answers false.
+fn posts_due(
+    tx: &ReadTransaction,
+    cut: Millis,
+    held: &HashSet<u64>,
+    mut each: impl FnMut(PostRecord) -> bool,
+) -> Result<(), StoreError> {
+    each_row(
+        tx,
+        POSTNO_POST,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        kv::Order::Ascending,
+        |p, v| {
+            let post = PostRecord::decode(p, &v)?;
+            if post.created >= cut {
+                return Ok(false);
+            }
+            Ok(held.contains(&post.author) || each(post))
+        },
+    )
+}
+
+/// Calls `each` on every comment created before `cut` whose author is not held, in key order,
+/// until it answers false.
+fn comments_due(
+    tx: &ReadTransaction,
+    cut: Millis,
+    held: &HashSet<u64>,
+    mut each: impl FnMut(CommentRecord) -> bool,
+) -> Result<(), StoreError> {
+    each_row(
+        tx,
+        POSTNO_COMMENTNO_COMMENT,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        kv::Order::Ascending,
+        |(p, id), v| {
+            let rec = CommentRecord::decode(p, id, &v)?;
+            if rec.created < cut && !held.contains(&rec.author) {
+                return Ok(each(rec));
+            }
+            Ok(true)
+        },
+    )
+}
+
+/// Calls `each` on the key of every moderation-log entry before `cut`, in key order, until it
+/// answers false.
+fn log_due(
+    tx: &ReadTransaction,
+    cut: Millis,
+    mut each: impl FnMut((u64, u64)) -> bool,
+) -> Result<(), StoreError> {
+    each_row(
+        tx,
+        COMMUNITYNO_SEQ_MODLOG,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        kv::Order::Ascending,
+        |(c, seq), v| {
+            if ModLogRecord::decode(seq, &v)?.at < cut {
+                return Ok(each((c, seq)));
+            }
+            Ok(true)
+        },
+    )
+}
+
+/// The next batch of community retention: at most `limit` of each kind. Comments on the posts
+/// of the batch are left to go with their post.
+fn find_due(
+    tx: &ReadTransaction,
+    posts: Option<Millis>,
+    comments: Option<Millis>,
+    log_before: Option<Millis>,
+    limit: usize,
+) -> Result<Due, StoreError> {
+    let held = held(tx)?;
+    let mut due = Due::default();
+    if let Some(cut) = posts {
+        posts_due(tx, cut, &held, |post| {
+            due.posts.push(post.id);
+            due.posts.len() < limit
+        })?;
+    }
+    if let Some(cut) = comments {
+        let going: HashSet<u64> = due.posts.iter().copied().collect();
+        comments_due(tx, cut, &held, |rec| {
+            if going.contains(&rec.post) {
+                return true;
+            }
+            due.comments.push((rec.post, rec.id));
+            due.comments.len() < limit
+        })?;
+    }
+    if let Some(cut) = log_before {
+        log_due(tx, cut, |key| {
+            due.log.push(key);
+            due.log.len() < limit
+        })?;
+    }
+    Ok(due)
 }
 
 /// What community retention would remove now (posts, comments not on those posts, log).
@@ -118,43 +208,29 @@ fn count_due(
     comments: Option<Millis>,
     log_before: Option<Millis>,
 ) -> Result<(u64, u64, u64), StoreError> {
-    let held: std::collections::HashSet<u64> = tx
-        .open_table(USERID_LEGALHOLD)?
-        .iter()?
-        .map(|r| r.map(|(k, _)| k.value()))
-        .collect::<Result<_, _>>()?;
+    let held = held(tx)?;
     let mut counts = (0, 0, 0);
-    let mut gone = std::collections::HashSet::new();
+    let mut gone = HashSet::new();
     if let Some(cut) = posts {
-        for row in tx.open_table(POSTNO_POST)?.iter()? {
-            let (k, v) = row?;
-            let post = PostRecord::decode(k.value(), v.value())?;
-            if post.created >= cut {
-                break;
-            }
-            if !held.contains(&post.author) {
-                gone.insert(post.id);
-                counts.0 += 1;
-            }
-        }
+        posts_due(tx, cut, &held, |post| {
+            gone.insert(post.id);
+            counts.0 += 1;
+            true
+        })?;
     }
     if let Some(cut) = comments {
-        for row in tx.open_table(POSTNO_COMMENTNO_COMMENT)?.iter()? {
-            let (k, v) = row?;
-            let (p, id) = k.value();
-            let rec = CommentRecord::decode(p, id, v.value())?;
-            if rec.created < cut && !held.contains(&rec.author) && !gone.contains(&p) {
+        comments_due(tx, cut, &held, |rec| {
+            if !gone.contains(&rec.post) {
                 counts.1 += 1;
             }
-        }
+            true
+        })?;
     }
     if let Some(cut) = log_before {
-        for row in tx.open_table(COMMUNITYNO_SEQ_MODLOG)?.iter()? {
-            let (k, v) = row?;
-            if ModLogRecord::decode(k.value().1, v.value())?.at < cut {
-                counts.2 += 1;
-            }
-        }
+        log_due(tx, cut, |_| {
+            counts.2 += 1;
+            true
+        })?;
     }
     Ok(counts)
 }

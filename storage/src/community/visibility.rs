@@ -5,11 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadTransaction, WriteTransaction};
-
 use super::{CommunityRecord, CommunityRole, PostRecord, PostVisibility};
-use super::{get_community_r, get_post_r, role_of};
+use super::{get_community, get_post, role_of};
 use crate::catalog::*;
+use crate::kv;
 use crate::search::Seen;
 use crate::{Store, StoreError};
 
@@ -48,32 +47,23 @@ pub fn may_see(visibility: PostVisibility, f: &Facts) -> bool {
     }
 }
 
-/// Whether `a` and `b` are friends (the friend graph of `storage/friends.rs`).
-fn are_friends(tx: &ReadTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
-    crate::friends::are_friends(tx, a, b)
-}
-
-/// [`are_friends`] inside a write transaction.
-pub(super) fn are_friends_w(tx: &WriteTransaction, a: u64, b: u64) -> Result<bool, StoreError> {
+/// Whether `a` and `b` are friends (the friend graph of `storage/friends.rs`), inside a read
+/// or write transaction.
+pub(super) fn are_friends(tx: &impl kv::Read, a: u64, b: u64) -> Result<bool, StoreError> {
     crate::friends::are_friends(tx, a, b)
 }
 
 /// Facts about a viewer and a community, read in `tx`.
 pub(super) fn facts_r(
-    tx: &ReadTransaction,
+    tx: &impl kv::Read,
     community: &CommunityRecord,
     viewer: u64,
 ) -> Result<Facts, StoreError> {
     Ok(Facts {
         community_public: community.public,
-        role: role_of(
-            &tx.open_table(COMMUNITYNO_USERID_MEMBER)?,
-            community.id,
-            viewer,
-        )?,
-        banned: tx
-            .open_table(COMMUNITYNO_USERID_BAN)?
-            .get((community.id, viewer))?
+        role: role_of(tx, community.id, viewer)?,
+        banned: COMMUNITYNO_USERID_BAN
+            .get(tx, &(community.id, viewer))?
             .is_some(),
         is_author: false,
         friends: false,
@@ -82,7 +72,7 @@ pub(super) fn facts_r(
 
 /// Whether `viewer` may see `post`, given the facts about its community.
 pub(super) fn sees_r(
-    tx: &ReadTransaction,
+    tx: &impl kv::Read,
     base: &Facts,
     post: &PostRecord,
     viewer: u64,
@@ -96,21 +86,17 @@ pub(super) fn sees_r(
 }
 
 /// Whether `media` is shown in a community post or as an avatar that `viewer` may see.
-pub fn media_visible(tx: &ReadTransaction, media: &str, viewer: u64) -> Result<bool, StoreError> {
-    let refs: Vec<(u64, u64)> = tx
-        .open_table(MEDIAID_COMMUNITYNO_POSTNO)?
-        .range((media, 0, 0)..=(media, u64::MAX, u64::MAX))?
-        .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
-        .collect::<Result<_, _>>()?;
-    for (c, p) in refs {
-        let Some(community) = get_community_r(tx, c)? else {
+pub fn media_visible(tx: &impl kv::Read, media: &str, viewer: u64) -> Result<bool, StoreError> {
+    let refs = MEDIAID_COMMUNITYNO_POSTNO.prefixed_in_pages(tx, &media.to_string(), super::PAGE)?;
+    for ((_, c, p), ()) in refs {
+        let Some(community) = get_community(tx, c)? else {
             continue;
         };
         let facts = facts_r(tx, &community, viewer)?;
         let ok = if p == 0 {
             community.public || facts.role.is_some()
         } else {
-            match get_post_r(tx, p)? {
+            match get_post(tx, p)? {
                 Some(post) => sees_r(tx, &facts, &post, viewer)?,
                 None => false,
             }
@@ -126,21 +112,21 @@ pub fn media_visible(tx: &ReadTransaction, media: &str, viewer: u64) -> Result<b
 
 /// Each of `posts` as `viewer` may see it, by [`may_see`] with facts read in `tx`.
 pub fn posts_seen_r(
-    tx: &ReadTransaction,
+    tx: &impl kv::Read,
     viewer: u64,
     posts: &[u64],
 ) -> Result<Vec<Seen<PostRecord>>, StoreError> {
     let mut out = Vec::with_capacity(posts.len());
     let mut facts: BTreeMap<u64, Option<Facts>> = BTreeMap::new();
     for p in posts {
-        let Some(post) = get_post_r(tx, *p)? else {
+        let Some(post) = get_post(tx, *p)? else {
             out.push(Seen::Gone);
             continue;
         };
         let f = match facts.get(&post.community) {
             Some(f) => *f,
             None => {
-                let f = get_community_r(tx, post.community)?
+                let f = get_community(tx, post.community)?
                     .map(|c| facts_r(tx, &c, viewer))
                     .transpose()?;
                 facts.insert(post.community, f);
@@ -159,13 +145,13 @@ pub fn posts_seen_r(
 /// Each of `communities` as `viewer` may read it: a public one unless they are banned from
 /// it, a private one only as a member (what `community_posts` lets them read).
 pub fn communities_read_r(
-    tx: &ReadTransaction,
+    tx: &impl kv::Read,
     viewer: u64,
     communities: &[u64],
 ) -> Result<Vec<Seen<CommunityRecord>>, StoreError> {
     let mut out = Vec::with_capacity(communities.len());
     for c in communities {
-        let Some(rec) = get_community_r(tx, *c)? else {
+        let Some(rec) = get_community(tx, *c)? else {
             out.push(Seen::Gone);
             continue;
         };
