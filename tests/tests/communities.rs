@@ -876,8 +876,27 @@ async fn retention_removes_posts_and_comments_past_their_days_per_category() {
         2,
         "a dry run changes nothing"
     );
+    let found = |q: &'static str| {
+        let (c, ann) = (c.clone(), ann.clone());
+        async move {
+            let r = c
+                .call(
+                    "POST",
+                    "/api/v1/search",
+                    Some(&ann),
+                    Some(&json!({"query": q, "scopes": ["comments"]})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+            r.json()["comments"]["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(found("old comment").await, 1, "indexed");
     let run = n.admin(AdminRequest::RetentionRun { dry_run: false }).await;
     assert_eq!(run["removed"]["community_comments"], 1, "{run}");
+    // Out of the search index with it, not at the index's next periodic check.
+    assert_eq!(found("old comment").await, 0);
+    assert_eq!(found("newer comment").await, 1);
     let left: Vec<String> = comment_texts(&c, &ann, &id, old)
         .await
         .into_iter()

@@ -12,6 +12,7 @@ use super::{CommentRecord, ModLogRecord, PostRecord};
 use super::{each_row, get_comment, get_post};
 use crate::catalog::*;
 use crate::kv;
+use crate::search::{SearchChange, note_change};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
 
@@ -66,14 +67,23 @@ impl Store {
                     counts.0 += 1;
                 }
             }
+            let mut thinned = Vec::new();
             for (p, id) in &due.comments {
                 if let Some(rec) = get_comment(tx, *p, *id)?
                     && !held(rec.author)?
                 {
                     POSTNO_COMMENTNO_COMMENT.remove(tx, &(rec.post, rec.id))?;
                     USERID_COMMENTNO.remove(tx, &(rec.author, rec.id))?;
+                    thinned.push(rec.post);
                     counts.1 += 1;
                 }
+            }
+            // The search index brings a changed post's comments level: the removed ones
+            // leave it with this commit, not at its next periodic check.
+            thinned.sort_unstable();
+            thinned.dedup();
+            for p in thinned {
+                note_change(tx, SearchChange::Post(p))?;
             }
             for key in &due.log {
                 if COMMUNITYNO_SEQ_MODLOG.remove(tx, key)? {
