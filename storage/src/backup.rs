@@ -337,6 +337,17 @@ fn moved_kinds() -> Vec<Moved> {
             MEDIAID_COMMUNITYNO_POSTNO_V11
         ),
         moved!(12, FANOUTNO_JOB, FANOUTNO_JOB_V11),
+        // Schema 13 (`privacy_and_audit_tables_move_behind_the_seam`).
+        moved!(13, SEQ_AUDITENTRY, SEQ_AUDITENTRY_V12),
+        moved!(13, POLICYSEQ_VERSION, POLICYSEQ_VERSION_V12),
+        moved!(13, POLICYSEQ_NARROWING, POLICYSEQ_NARROWING_V12),
+        moved!(13, USERID_POLICYSEQ_ACCEPTED, USERID_POLICYSEQ_ACCEPTED_V12),
+        moved!(13, USERID_GUARDIAN, USERID_GUARDIAN_V12),
+        moved!(13, USERID_REALNAME, USERID_REALNAME_V12),
+        moved!(13, USERID_PUBLICPAGE, USERID_PUBLICPAGE_V12),
+        moved!(13, USERID_EXPORT, USERID_EXPORT_V12),
+        moved!(13, USERID_NOTE_ADMINNOTE, USERID_NOTE_ADMINNOTE_V12),
+        moved!(13, USERID_SEQ_CONSENTEVENT, USERID_SEQ_CONSENTEVENT_V12),
     ]
 }
 
@@ -350,7 +361,8 @@ kinds!(
     TOKENHASH_SESSION,
     USERID_DEVICEID_TOKENHASH,
     USERID_PURPOSE_CONSENT,
-    USERID_SEQ_CONSENTEVENT,
+    // The consent history, audit log, admin notes and policy and privacy-centre tables: in
+    // `moved_kinds` (schema 13).
     CONVNO_CONVERSATION,
     CONVID_CONVNO,
     CONVNO_USERID_MEMBER,
@@ -370,7 +382,6 @@ kinds!(
     USERID_MEDIAID,
     MEDIAID_CONVNO,
     KEYID_NODEKEY,
-    SEQ_AUDITENTRY,
     REMOTEADDR_USERID,
     REMOTEINDEX_USERID,
     USERID_REMOTEUSER,
@@ -387,14 +398,6 @@ kinds!(
     USERID_ERASURE,
     HANDLEHASH_ERASED,
     USERID_LEGALHOLD,
-    USERID_NOTE_ADMINNOTE,
-    POLICYSEQ_VERSION,
-    POLICYSEQ_NARROWING,
-    USERID_POLICYSEQ_ACCEPTED,
-    USERID_GUARDIAN,
-    USERID_REALNAME,
-    USERID_PUBLICPAGE,
-    USERID_EXPORT,
     // Search log (issue 23).
     PSEUDONYM_MS_SEARCHLOG,
     MS_PSEUDONYM_SEARCHLOG,
@@ -1182,11 +1185,13 @@ mod tests {
         crate::tests::assert_schema_9_rows_moved(&s).await;
         crate::tests::assert_schema_10_rows_moved(&s).await;
         crate::tests::assert_schema_11_rows_moved(&s).await;
+        crate::tests::assert_schema_12_rows_moved(&s).await;
     }
 
     /// An archive of schema 10 holds the tables 10 → 11 moved (discovery, avatars), and those
-    /// 11 → 12 moved (communities), as typed tables: they restore as such, and the migrations
-    /// move their rows behind the seam when the node opens the file.
+    /// later steps moved (communities; the audit log, policy and privacy-centre tables), as
+    /// typed tables: they restore as such, and the migrations move their rows behind the seam
+    /// when the node opens the file.
     #[tokio::test]
     async fn a_schema_10_archive_restores_typed_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
@@ -1216,10 +1221,12 @@ mod tests {
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_10_rows_moved(&s).await;
         crate::tests::assert_schema_11_rows_moved(&s).await;
+        crate::tests::assert_schema_12_rows_moved(&s).await;
     }
 
-    /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved, as typed
-    /// tables: they restore as such, and the migration moves them behind the seam.
+    /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved (and those
+    /// 12 → 13 moved), as typed tables: they restore as such, and the migrations move them
+    /// behind the seam.
     #[tokio::test]
     async fn a_schema_11_archive_restores_community_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
@@ -1252,6 +1259,44 @@ mod tests {
         }
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_11_rows_moved(&s).await;
+        crate::tests::assert_schema_12_rows_moved(&s).await;
+    }
+
+    /// An archive of schema 12 holds the audit log, policy and privacy-centre tables, admin
+    /// notes and consent history, which 12 → 13 moved, as typed tables: they restore as such,
+    /// and the migration moves them behind the seam.
+    #[tokio::test]
+    async fn a_schema_12_archive_restores_privacy_and_audit_tables_that_the_migration_then_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+        let key = SecretKey::generate().unwrap();
+        let bytes = {
+            let db = redb::Builder::new().create(&path).unwrap();
+            crate::tests::write_schema_12_rows(&db);
+            archive_of(&db, &key, ArchiveKind::Backup)
+        };
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        assert_eq!(r.header().schema, 12);
+        let to = dir.path().join("restored.redb");
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        assert!(
+            summary
+                .tables
+                .contains(&(USERID_POLICYSEQ_ACCEPTED.name().into(), 2))
+        );
+        {
+            let back = redb::Builder::new().create(&to).unwrap();
+            let tx = back.begin_read().unwrap();
+            let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED_V12).unwrap();
+            assert_eq!(
+                accepted.len().unwrap(),
+                2,
+                "restored as the typed table it was"
+            );
+        }
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        crate::tests::assert_schema_12_rows_moved(&s).await;
     }
 
     /// What restore promises about freed pages: after a restore-time erasure removed rows,

@@ -154,8 +154,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
             if let Some(sealed) = &reason_sealed {
-                tx.open_table(USERID_NOTE_ADMINNOTE)?
-                    .insert((user, ERASURE_REASON), sealed.as_slice())?;
+                USERID_NOTE_ADMINNOTE.insert(tx, &(user, ERASURE_REASON.to_string()), sealed)?;
             }
             if get_erasure(tx, user)?.is_some() {
                 return Ok(false);
@@ -365,8 +364,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
             tx.open_table(USERID_LEGALHOLD)?.insert(user, (now.0, ""))?;
-            tx.open_table(USERID_NOTE_ADMINNOTE)?
-                .insert((user, HOLD_BASIS), basis_sealed.as_slice())?;
+            USERID_NOTE_ADMINNOTE.insert(tx, &(user, HOLD_BASIS.to_string()), &basis_sealed)?;
             append_audit(tx, audit.clone())?;
             Ok(())
         })
@@ -379,20 +377,14 @@ impl Store {
         user: u64,
         name: &'static str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(move |tx| {
-            Ok(tx
-                .open_table(USERID_NOTE_ADMINNOTE)?
-                .get((user, name))?
-                .map(|v| v.value().to_vec()))
-        })
-        .await
+        self.read(move |tx| USERID_NOTE_ADMINNOTE.get(tx, &(user, name.to_string())))
+            .await
     }
 
     /// Clears a legal hold; false if there was none.
     pub async fn clear_legal_hold(&self, user: u64, audit: AuditEntry) -> Result<bool, StoreError> {
         self.write(move |tx| {
-            tx.open_table(USERID_NOTE_ADMINNOTE)?
-                .remove((user, HOLD_BASIS))?;
+            USERID_NOTE_ADMINNOTE.remove(tx, &(user, HOLD_BASIS.to_string()))?;
             let had = tx.open_table(USERID_LEGALHOLD)?.remove(user)?.is_some();
             if had {
                 append_audit(tx, audit.clone())?;
@@ -439,10 +431,8 @@ fn begin(
     now: Millis,
 ) -> Result<(), StoreError> {
     // Sealed under the key that goes next; the rows go with it (no hold is in force here).
-    let mut notes = tx.open_table(USERID_NOTE_ADMINNOTE)?;
-    notes.remove((user, ERASURE_REASON))?;
-    notes.remove((user, HOLD_BASIS))?;
-    drop(notes);
+    USERID_NOTE_ADMINNOTE.remove(tx, &(user, ERASURE_REASON.to_string()))?;
+    USERID_NOTE_ADMINNOTE.remove(tx, &(user, HOLD_BASIS.to_string()))?;
     let mut handle_hash = None;
     update_account(tx, user, |a| {
         handle_hash = Some(a.handle_index);
@@ -504,12 +494,11 @@ fn begin(
     Ok(())
 }
 
-/// The user's own small tables; true once none is left. Those behind the key-value seam (read
-/// positions, friends, requests) go at most `batch` rows per step, resumed by the next step
-/// (the typed ones, already gone then, cost a look each).
+/// The user's own small tables; true once none is left. Those behind the key-value seam
+/// (consent history, read positions, friends, requests) go at most `batch` rows per step,
+/// resumed by the next step (the typed ones, already gone then, cost a look each).
 fn own_rows(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
     remove_user_range!(tx, USERID_PURPOSE_CONSENT, (user, ""), (user, "\u{10ffff}"));
-    remove_user_range!(tx, USERID_SEQ_CONSENTEVENT, (user, 0), (user, u64::MAX));
     remove_user_range!(tx, USERID_DEVICEID_CURSOR, (user, ""), (user, "\u{10ffff}"));
     tx.open_table(USERID_FLOOR)?.remove(user)?;
     remove_user_range!(tx, USERID_CONVNO_CLEARED, (user, 0), (user, u64::MAX));
@@ -540,9 +529,12 @@ fn own_rows(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, Stor
         (user, "\u{10ffff}", "\u{10ffff}", "\u{10ffff}")
     );
     let mut budget = batch.max(1);
-    Ok(super::reading::erase_reads(tx, user, &mut budget)?
-        && super::friends::erase_friend_rows(tx, user, &mut budget)?
-        && super::requests::erase_requests(tx, user, &mut budget)?)
+    Ok(
+        super::accounts::erase_consent_history(tx, user, &mut budget)?
+            && super::reading::erase_reads(tx, user, &mut budget)?
+            && super::friends::erase_friend_rows(tx, user, &mut budget)?
+            && super::requests::erase_requests(tx, user, &mut budget)?,
+    )
 }
 
 /// Leaves every conversation (with a `left` event the others see).
