@@ -301,9 +301,8 @@ impl Store {
                 let mut phones = tx.open_table(PHONEINDEX_USERID)?;
                 let id = new.account.id;
                 if handles.get(&new.account.handle_index)?.is_some()
-                    || tx
-                        .open_table(HANDLEHASH_ERASED)?
-                        .get(&new.account.handle_index)?
+                    || HANDLEHASH_ERASED
+                        .get(tx, &new.account.handle_index)?
                         .is_some()
                 {
                     return Err(StoreError::Conflict(Conflict::Handle));
@@ -478,10 +477,9 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let deletion_due = tx
-                .open_table(USERID_ERASURE)?
-                .get(session.user)?
-                .map(|v| super::erasure::ErasureRecord::decode(v.value()))
+            let deletion_due = USERID_ERASURE
+                .get(tx, &session.user)?
+                .map(|v| super::erasure::ErasureRecord::decode(&v))
                 .transpose()?
                 .map(|e| e.due);
             Ok(Some(SessionLookup {

@@ -260,17 +260,17 @@ pub const USERID_PEER_ERASUREACK: TableDefinition<(u64, &str), &[u8; 32]> =
     TableDefinition::new("userid_peer_erasureack");
 
 // ---- Erasure and legal hold ----------------------------------------------------------------
+// `userid_erasure` and `handlehash_erased` are behind the key-value seam since schema 13.
 
 /// `userid_erasure`: user id → encoded [`super::ErasureRecord`]: a scheduled, running or
 /// finished account erasure (when due, who asked and why, how far it got). Kept after the
 /// account is gone as the record that it was erased (it holds no personal data).
-pub const USERID_ERASURE: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_erasure");
+pub const USERID_ERASURE: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_erasure");
 
 /// `handlehash_erased`: HMAC(handle key, handle) → (time erased, the random user id): handles
 /// of erased accounts, kept only as a keyed hash so they cannot be registered again to
 /// impersonate (and so an admin can still ask how the erasure went).
-pub const HANDLEHASH_ERASED: TableDefinition<&[u8; 32], (u64, u64)> =
-    TableDefinition::new("handlehash_erased");
+pub const HANDLEHASH_ERASED: kv::Table<[u8; 32], (u64, u64)> = kv::Table::new("handlehash_erased");
 
 /// `userid_legalhold`: user id → (set ms, basis text): while present, neither retention nor
 /// erasure removes the user's data. Since schema 7 the text is empty and the basis is in
@@ -763,7 +763,8 @@ pub const FANOUTNO_JOB_V11: TableDefinition<u64, (u64, u64, u64, u64)> =
 // Read only by the migration that moves their rows into the seam's tables of the same name
 // (`storage/src/lib.rs`, 12 → 13; renamed to `<name>_v12` while it copies) and by the restore
 // of an archive of schema 12 or older (`backup.rs`): the audit log, the policy versions and
-// acceptances, the privacy centre's per-user rows, admin notes and the consent history.
+// acceptances, the privacy centre's per-user rows, admin notes, the consent history, and the
+// erasure records and erased handles.
 
 pub const SEQ_AUDITENTRY_V12: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_auditentry");
 pub const POLICYSEQ_VERSION_V12: TableDefinition<u64, &[u8]> =
@@ -783,3 +784,6 @@ pub const USERID_NOTE_ADMINNOTE_V12: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("userid_note_adminnote");
 pub const USERID_SEQ_CONSENTEVENT_V12: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("userid_seq_consentevent");
+pub const USERID_ERASURE_V12: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_erasure");
+pub const HANDLEHASH_ERASED_V12: TableDefinition<&[u8; 32], (u64, u64)> =
+    TableDefinition::new("handlehash_erased");

@@ -566,11 +566,10 @@ fn community_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), St
 /// 12 → 13: the audit log (`audit.rs`), the policy versions, narrowing versions and users'
 /// acceptances, the privacy centre's per-user rows (guardian consent, real name, public page,
 /// export time; `privacy.rs`), admin notes about users (`erasure.rs`) and the consent history
-/// (`accounts.rs`) move behind the key-value seam, as 11 → 12 moved the community tables
-/// (each parked as `<name>_v12` while its rows are copied). Like that step it reads them
-/// whole, once, in the transaction that opens the file, before the node serves. The erasure
-/// records and erased handles stay typed: with `remoteid_erased` they are the erasure ledger,
-/// whose rows a restore applies to a file of the backup's schema.
+/// (`accounts.rs`), the erasure records and erased handles (`erasure.rs`) move behind the
+/// key-value seam, as 11 → 12 moved the community tables (each parked as `<name>_v12` while
+/// its rows are copied). Like that step it reads them whole, once, in the transaction that
+/// opens the file, before the node serves.
 fn privacy_and_audit_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), StoreError> {
     let s = "_v12";
     move_table!(tx, s, SEQ_AUDITENTRY_V12, SEQ_AUDITENTRY, |k, v| (
@@ -621,6 +620,13 @@ fn privacy_and_audit_tables_move_behind_the_seam(tx: &WriteTransaction) -> Resul
         USERID_SEQ_CONSENTEVENT,
         |k, v| (k, v.to_vec())
     );
+    move_table!(tx, s, USERID_ERASURE_V12, USERID_ERASURE, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(tx, s, HANDLEHASH_ERASED_V12, HANDLEHASH_ERASED, |k, v| (
+        *k, v
+    ));
     Ok(())
 }
 
@@ -976,8 +982,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_PEER_ERASURE)?;
     tx.open_table(USERID_PEER_ERASUREACK)?;
     tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
-    tx.open_table(USERID_ERASURE)?;
-    tx.open_table(HANDLEHASH_ERASED)?;
+    tx.open_table(kv::redb_def(USERID_ERASURE.name()))?;
+    tx.open_table(kv::redb_def(HANDLEHASH_ERASED.name()))?;
     tx.open_table(USERID_LEGALHOLD)?;
     tx.open_table(kv::redb_def(USERID_NOTE_ADMINNOTE.name()))?;
     tx.open_table(kv::redb_def(REQUESTID_REQUEST.name()))?;
@@ -1827,8 +1833,8 @@ mod tests {
     }
 
     /// The tables 12 → 13 moves behind the seam (`audit.rs`, `privacy.rs`, admin notes, the
-    /// consent history).
-    const MOVED_AT_13: [&str; 10] = [
+    /// consent history, erasure records and erased handles).
+    const MOVED_AT_13: [&str; 12] = [
         SEQ_AUDITENTRY.name(),
         POLICYSEQ_VERSION.name(),
         POLICYSEQ_NARROWING.name(),
@@ -1839,6 +1845,8 @@ mod tests {
         USERID_EXPORT.name(),
         USERID_NOTE_ADMINNOTE.name(),
         USERID_SEQ_CONSENTEVENT.name(),
+        USERID_ERASURE.name(),
+        HANDLEHASH_ERASED.name(),
     ];
 
     /// The tables 12 → 13 moves as every schema before it held them: typed (and empty).
@@ -1856,6 +1864,21 @@ mod tests {
         tx.open_table(USERID_EXPORT_V12).unwrap();
         tx.open_table(USERID_NOTE_ADMINNOTE_V12).unwrap();
         tx.open_table(USERID_SEQ_CONSENTEVENT_V12).unwrap();
+        tx.open_table(USERID_ERASURE_V12).unwrap();
+        tx.open_table(HANDLEHASH_ERASED_V12).unwrap();
+    }
+
+    /// The erasure record [`put_schema_12_rows`] writes for user 9 (scheduled, not begun).
+    fn schema_12_erasure() -> ErasureRecord {
+        ErasureRecord {
+            requested: Millis(1),
+            due: Millis(2),
+            by: "admin".into(),
+            reason: String::new(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        }
     }
 
     /// The consent history [`put_schema_12_rows`] writes for user 1: a grant, then its
@@ -1873,7 +1896,8 @@ mod tests {
 
     /// The tables 12 → 13 moves, typed, with a row in each (two audit entries, two
     /// acceptances, two consent events): user 1 accepted only the configured policy, which
-    /// narrowing version 3 (in effect from 50) pauses; user 2 accepted version 3.
+    /// narrowing version 3 (in effect from 50) pauses; user 2 accepted version 3; user 9's
+    /// erasure is scheduled, and the handle hash `[4; 32]` is of an erased account.
     fn put_schema_12_rows(tx: &WriteTransaction) {
         typed_before_13(tx);
         macro_rules! put {
@@ -1903,6 +1927,12 @@ mod tests {
                 event.encode().as_slice()
             );
         }
+        put!(
+            USERID_ERASURE_V12,
+            9,
+            schema_12_erasure().encode().as_slice()
+        );
+        put!(HANDLEHASH_ERASED_V12, &[4u8; 32], (3, 8));
     }
 
     /// What schema 12 wrote, as typed redb tables: a row in each table that 12 → 13 moves (the
@@ -1941,6 +1971,9 @@ mod tests {
             s.consents_of(1).await.unwrap().1,
             schema_12_consents().to_vec()
         );
+        assert_eq!(s.erasure_of(9).await.unwrap(), Some(schema_12_erasure()));
+        assert_eq!(s.due_erasures(Millis(2)).await.unwrap(), [9]);
+        assert_eq!(s.erased_user([4u8; 32]).await.unwrap(), Some(8));
         let rows = s
             .read(|tx| {
                 use redb::TableHandle;
@@ -1967,7 +2000,7 @@ mod tests {
         assert!(parked.is_empty(), "no parked table is left: {parked:?}");
         assert_eq!(
             counts,
-            [2, 1, 1, 2, 1, 1, 1, 1, 1, 2],
+            [2, 1, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1],
             "every row, none twice"
         );
         assert_eq!(
