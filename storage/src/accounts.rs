@@ -15,8 +15,26 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv::Order;
 use super::{Conflict, Store, StoreError};
 use primitives::time::Millis;
+
+/// Rows of a user's consent history read at a time (behind the key-value seam since schema
+/// 13: every read names its limit).
+const CONSENT_PAGE: usize = 256;
+
+/// Removes at most `budget` rows of `user`'s consent history (erasure), taking what it
+/// removed from the budget; true when none is left.
+pub fn erase_consent_history(
+    tx: &impl super::kv::Write,
+    user: u64,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    let n = USERID_SEQ_CONSENTEVENT.remove_prefixed(tx, &user, *budget)?;
+    let done = n < *budget;
+    *budget -= n;
+    Ok(done)
+}
 
 /// The clear handles of live local accounts and the addresses of known users of other nodes
 /// (ids with [`REMOTE_USER_BIT`]; schema 7), in memory only, and the key their index is made
@@ -283,9 +301,8 @@ impl Store {
                 let mut phones = tx.open_table(PHONEINDEX_USERID)?;
                 let id = new.account.id;
                 if handles.get(&new.account.handle_index)?.is_some()
-                    || tx
-                        .open_table(HANDLEHASH_ERASED)?
-                        .get(&new.account.handle_index)?
+                    || HANDLEHASH_ERASED
+                        .get(tx, &new.account.handle_index)?
                         .is_some()
                 {
                     return Err(StoreError::Conflict(Conflict::Handle));
@@ -303,8 +320,11 @@ impl Store {
                 USERID_PHONEINDEX.insert(tx, &id, &new.phone_index.to_vec())?;
                 tx.open_table(USERID_PROFILE)?
                     .insert(id, new.profile_sealed.as_slice())?;
-                tx.open_table(USERID_POLICYSEQ_ACCEPTED)?
-                    .insert((id, new.policy_seq), new.account.policy_accepted.0)?;
+                USERID_POLICYSEQ_ACCEPTED.insert(
+                    tx,
+                    &(id, new.policy_seq),
+                    &new.account.policy_accepted.0,
+                )?;
                 super::search::note_change(tx, super::SearchChange::Person(id))?;
                 Ok(())
             })
@@ -457,10 +477,9 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let deletion_due = tx
-                .open_table(USERID_ERASURE)?
-                .get(session.user)?
-                .map(|v| super::erasure::ErasureRecord::decode(v.value()))
+            let deletion_due = USERID_ERASURE
+                .get(tx, &session.user)?
+                .map(|v| super::erasure::ErasureRecord::decode(&v))
                 .transpose()?
                 .map(|e| e.due);
             Ok(Some(SessionLookup {
@@ -545,11 +564,8 @@ impl Store {
                 latest.push(ConsentEvent::decode(v.value())?);
             }
             let mut history = Vec::new();
-            for row in tx
-                .open_table(USERID_SEQ_CONSENTEVENT)?
-                .range((user, 0)..=(user, u64::MAX))?
-            {
-                history.push(ConsentEvent::decode(row?.1.value())?);
+            for (_, v) in USERID_SEQ_CONSENTEVENT.prefixed_in_pages(tx, &user, CONSENT_PAGE)? {
+                history.push(ConsentEvent::decode(&v)?);
             }
             Ok((latest, history))
         })
@@ -577,14 +593,15 @@ impl Store {
             }
             let encoded = event.encode();
             latest.insert((user, event.purpose.as_str()), encoded.as_slice())?;
-            let mut history = tx.open_table(USERID_SEQ_CONSENTEVENT)?;
-            let next = match history.range((user, 0)..=(user, u64::MAX))?.next_back() {
-                Some(row) => row?.0.value().1 + 1,
+            drop(latest);
+            let next = match USERID_SEQ_CONSENTEVENT
+                .prefixed(tx, &user, Order::Descending, 1)?
+                .first()
+            {
+                Some(((_, seq), _)) => seq + 1,
                 None => 0,
             };
-            history.insert((user, next), encoded.as_slice())?;
-            drop(history);
-            drop(latest);
+            USERID_SEQ_CONSENTEVENT.insert(tx, &(user, next), &encoded)?;
             if event.purpose == "cloud_sync" && !event.granted {
                 // Revoking cloud history deletes what is kept for this user, now.
                 Store::drop_history(tx, user)?;
@@ -593,10 +610,10 @@ impl Store {
             if !event.granted {
                 match event.purpose.as_str() {
                     "real_name" => {
-                        tx.open_table(USERID_REALNAME)?.remove(user)?;
+                        USERID_REALNAME.remove(tx, &user)?;
                     }
                     "public_page" => {
-                        tx.open_table(USERID_PUBLICPAGE)?.remove(user)?;
+                        USERID_PUBLICPAGE.remove(tx, &user)?;
                     }
                     "personalisation" => {
                         super::search::erase_logs(tx, user)?;

@@ -9,14 +9,24 @@
 //! entry and destroyed when their erasure begins: from then on nothing links the entries about
 //! them to them, while the chain still verifies (it covers the pseudonyms as written). Entries
 //! about a user written after that name [`ERASED`].
+//!
+//! The log is behind the key-value seam (schema 13). Reading or verifying it goes [`PAGE`]
+//! entries at a time; pruning removes at most the batch it is given.
+
+use std::ops::Bound;
 
 use redb::{ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
 
 use super::catalog::{META, SEQ_AUDITENTRY, USERID_ACCOUNT, USERID_PSEUDONYMKEY};
 use super::codec::{Dec, Enc};
+use super::kv::Order;
 use super::{Store, StoreError};
 use primitives::time::Millis;
+
+/// Entries read at a time (the log is behind the key-value seam since schema 13: every read
+/// names its limit).
+const PAGE: usize = 256;
 
 /// What to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,8 +197,7 @@ pub fn append_audit(tx: &WriteTransaction, mut entry: AuditEntry) -> Result<(), 
         prev,
         hash,
     };
-    tx.open_table(SEQ_AUDITENTRY)?
-        .insert(count, rec.encode().as_slice())?;
+    SEQ_AUDITENTRY.insert(tx, &count, &rec.encode())?;
     let mut new_head = (count + 1).to_be_bytes().to_vec();
     new_head.extend_from_slice(&hash);
     meta.insert("audit_head", new_head.as_slice())?;
@@ -221,25 +230,41 @@ fn base(
     })
 }
 
-/// Removes the entries before `below` (retention of the security log) and records the new
+/// Removes the entries before `below` (retention of the security log), at most `limit` of
+/// them (the first ones: the new base is then the first entry kept), and records the new
 /// base, so the rest still verifies; returns how many went.
-pub fn prune_audit(tx: &WriteTransaction, below: u64) -> Result<u64, StoreError> {
-    let mut entries = tx.open_table(SEQ_AUDITENTRY)?;
+pub fn prune_audit(tx: &WriteTransaction, below: u64, limit: usize) -> Result<u64, StoreError> {
+    let limit = limit.max(1);
     // The newest entry always stays, so the head remains provable from what is kept.
-    let last = match entries.last()? {
-        Some(e) => e.0.value(),
+    let last = match SEQ_AUDITENTRY
+        .range(tx, Bound::Unbounded, Bound::Unbounded, Order::Descending, 1)?
+        .first()
+    {
+        Some((seq, _)) => *seq,
         None => return Ok(0),
     };
     let below = below.min(last);
-    let rec = match entries.get(below)? {
-        Some(v) => AuditRecord::decode(below, v.value())?,
+    let doomed = SEQ_AUDITENTRY.range(
+        tx,
+        Bound::Unbounded,
+        Bound::Excluded(&below),
+        Order::Ascending,
+        limit,
+    )?;
+    // Past `limit` entries, the chain's new base is the first one not removed.
+    let below = match doomed.last() {
+        Some((seq, _)) if doomed.len() == limit => seq + 1,
+        _ => below,
+    };
+    let rec = match SEQ_AUDITENTRY.get(tx, &below)? {
+        Some(v) => AuditRecord::decode(below, &v)?,
         None => return Ok(0),
     };
     let mut n = 0;
-    entries.retain_in(..below, |_, _| {
+    for (seq, _) in &doomed {
+        SEQ_AUDITENTRY.remove(tx, seq)?;
         n += 1;
-        false
-    })?;
+    }
     let mut v = rec.seq.to_be_bytes().to_vec();
     v.extend_from_slice(&rec.prev);
     tx.open_table(META)?.insert("audit_base", v.as_slice())?;
@@ -286,14 +311,20 @@ impl Store {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         self.read(move |tx| {
             let mut out = Vec::new();
-            for row in tx.open_table(SEQ_AUDITENTRY)?.iter()? {
-                let (k, v) = row?;
-                let rec = AuditRecord::decode(k.value(), v.value())?;
-                if keep(&rec.entry) {
-                    out.push(rec);
+            let mut after = None;
+            loop {
+                let rows = SEQ_AUDITENTRY.page(tx, after.as_ref(), PAGE)?;
+                for (seq, v) in &rows {
+                    let rec = AuditRecord::decode(*seq, v)?;
+                    if keep(&rec.entry) {
+                        out.push(rec);
+                    }
+                }
+                match rows.last() {
+                    Some((seq, _)) if rows.len() == PAGE => after = Some(*seq),
+                    _ => return Ok(out),
                 }
             }
-            Ok(out)
         })
         .await
     }
@@ -305,35 +336,42 @@ impl Store {
             let (count, head_hash) = head(&meta)?;
             // After pruning, the chain starts at the recorded base.
             let (mut expected, mut prev) = base(&meta)?;
-            for row in tx.open_table(SEQ_AUDITENTRY)?.iter()? {
-                let (k, v) = row?;
-                let seq = k.value();
-                if seq != expected {
-                    return Ok(AuditCheck::Broken {
-                        at: expected,
-                        reason: "an entry is missing",
-                    });
+            let mut after = None;
+            loop {
+                let rows = SEQ_AUDITENTRY.page(tx, after.as_ref(), PAGE)?;
+                after = rows.last().map(|(seq, _)| *seq);
+                let last_page = rows.len() < PAGE;
+                for (seq, v) in rows {
+                    if seq != expected {
+                        return Ok(AuditCheck::Broken {
+                            at: expected,
+                            reason: "an entry is missing",
+                        });
+                    }
+                    let Ok(rec) = AuditRecord::decode(seq, &v) else {
+                        return Ok(AuditCheck::Broken {
+                            at: seq,
+                            reason: "an entry is damaged",
+                        });
+                    };
+                    if rec.prev != prev {
+                        return Ok(AuditCheck::Broken {
+                            at: seq,
+                            reason: "the link to the entry before does not match",
+                        });
+                    }
+                    if chain_hash(&prev, seq, &rec.entry) != rec.hash {
+                        return Ok(AuditCheck::Broken {
+                            at: seq,
+                            reason: "the entry was changed",
+                        });
+                    }
+                    prev = rec.hash;
+                    expected += 1;
                 }
-                let Ok(rec) = AuditRecord::decode(seq, v.value()) else {
-                    return Ok(AuditCheck::Broken {
-                        at: seq,
-                        reason: "an entry is damaged",
-                    });
-                };
-                if rec.prev != prev {
-                    return Ok(AuditCheck::Broken {
-                        at: seq,
-                        reason: "the link to the entry before does not match",
-                    });
+                if last_page {
+                    break;
                 }
-                if chain_hash(&prev, seq, &rec.entry) != rec.hash {
-                    return Ok(AuditCheck::Broken {
-                        at: seq,
-                        reason: "the entry was changed",
-                    });
-                }
-                prev = rec.hash;
-                expected += 1;
             }
             if expected != count || prev != head_hash {
                 return Ok(AuditCheck::Broken {
@@ -381,6 +419,46 @@ mod tests {
         store.write(f).await.unwrap();
     }
 
+    /// A chain longer than a page verifies and reads whole; pruning it a batch at a time
+    /// records each new base, so what is kept still verifies, and the newest entry stays.
+    #[tokio::test]
+    async fn a_long_chain_verifies_and_prunes_a_batch_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("a.redb"), |_| Ok(None)).unwrap();
+        let n = PAGE as u64 + 5;
+        poke(&store, move |tx| {
+            for i in 0..n {
+                append_audit(tx, entry(i))?;
+            }
+            Ok(())
+        })
+        .await;
+        assert_eq!(store.audit_entries(None).await.unwrap().len(), n as usize);
+        assert!(matches!(
+            store.verify_audit().await.unwrap(),
+            AuditCheck::Intact { entries, .. } if entries == n
+        ));
+        let pruned = store.write(|tx| prune_audit(tx, 10, 4)).await.unwrap();
+        assert_eq!(pruned, 4, "at most the batch");
+        assert_eq!(store.audit_entries(None).await.unwrap()[0].seq, 4);
+        assert!(matches!(
+            store.verify_audit().await.unwrap(),
+            AuditCheck::Intact { .. }
+        ));
+        let pruned = store
+            .write(|tx| prune_audit(tx, u64::MAX, 1000))
+            .await
+            .unwrap();
+        assert_eq!(pruned, n - 5, "all but the newest");
+        let kept = store.audit_entries(None).await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].seq, n - 1);
+        assert!(matches!(
+            store.verify_audit().await.unwrap(),
+            AuditCheck::Intact { .. }
+        ));
+    }
+
     #[tokio::test]
     async fn an_untouched_chain_verifies() {
         let (_d, store) = chain().await;
@@ -395,10 +473,9 @@ mod tests {
     async fn an_edited_entry_is_detected() {
         let (_d, store) = chain().await;
         poke(&store, |tx| {
-            let mut t = tx.open_table(SEQ_AUDITENTRY)?;
-            let mut rec = AuditRecord::decode(1, t.get(1)?.unwrap().value())?;
+            let mut rec = AuditRecord::decode(1, &SEQ_AUDITENTRY.get(tx, &1)?.unwrap())?;
             rec.entry.action = "consent.revoke:p1".into();
-            t.insert(1, rec.encode().as_slice())?;
+            SEQ_AUDITENTRY.insert(tx, &1, &rec.encode())?;
             Ok(())
         })
         .await;
@@ -415,7 +492,7 @@ mod tests {
     async fn a_removed_entry_and_a_cut_end_are_detected() {
         let (_d, store) = chain().await;
         poke(&store, |tx| {
-            tx.open_table(SEQ_AUDITENTRY)?.remove(1)?;
+            SEQ_AUDITENTRY.remove(tx, &1)?;
             Ok(())
         })
         .await;
@@ -425,7 +502,7 @@ mod tests {
         ));
         let (_d2, store) = chain().await;
         poke(&store, |tx| {
-            tx.open_table(SEQ_AUDITENTRY)?.remove(2)?;
+            SEQ_AUDITENTRY.remove(tx, &2)?;
             Ok(())
         })
         .await;

@@ -337,6 +337,19 @@ fn moved_kinds() -> Vec<Moved> {
             MEDIAID_COMMUNITYNO_POSTNO_V11
         ),
         moved!(12, FANOUTNO_JOB, FANOUTNO_JOB_V11),
+        // Schema 13 (`privacy_and_audit_tables_move_behind_the_seam`).
+        moved!(13, SEQ_AUDITENTRY, SEQ_AUDITENTRY_V12),
+        moved!(13, POLICYSEQ_VERSION, POLICYSEQ_VERSION_V12),
+        moved!(13, POLICYSEQ_NARROWING, POLICYSEQ_NARROWING_V12),
+        moved!(13, USERID_POLICYSEQ_ACCEPTED, USERID_POLICYSEQ_ACCEPTED_V12),
+        moved!(13, USERID_GUARDIAN, USERID_GUARDIAN_V12),
+        moved!(13, USERID_REALNAME, USERID_REALNAME_V12),
+        moved!(13, USERID_PUBLICPAGE, USERID_PUBLICPAGE_V12),
+        moved!(13, USERID_EXPORT, USERID_EXPORT_V12),
+        moved!(13, USERID_NOTE_ADMINNOTE, USERID_NOTE_ADMINNOTE_V12),
+        moved!(13, USERID_SEQ_CONSENTEVENT, USERID_SEQ_CONSENTEVENT_V12),
+        moved!(13, USERID_ERASURE, USERID_ERASURE_V12),
+        moved!(13, HANDLEHASH_ERASED, HANDLEHASH_ERASED_V12),
     ]
 }
 
@@ -350,7 +363,8 @@ kinds!(
     TOKENHASH_SESSION,
     USERID_DEVICEID_TOKENHASH,
     USERID_PURPOSE_CONSENT,
-    USERID_SEQ_CONSENTEVENT,
+    // The consent history, audit log, admin notes, policy and privacy-centre tables, erasure
+    // records and erased handles: in `moved_kinds` (schema 13).
     CONVNO_CONVERSATION,
     CONVID_CONVNO,
     CONVNO_USERID_MEMBER,
@@ -370,7 +384,6 @@ kinds!(
     USERID_MEDIAID,
     MEDIAID_CONVNO,
     KEYID_NODEKEY,
-    SEQ_AUDITENTRY,
     REMOTEADDR_USERID,
     REMOTEINDEX_USERID,
     USERID_REMOTEUSER,
@@ -384,17 +397,7 @@ kinds!(
     USERID_PEER_KIND_OUTCOME_DISCLOSURE,
     USERID_PEER_ERASUREACK,
     USERID_PEER_ERASURE,
-    USERID_ERASURE,
-    HANDLEHASH_ERASED,
     USERID_LEGALHOLD,
-    USERID_NOTE_ADMINNOTE,
-    POLICYSEQ_VERSION,
-    POLICYSEQ_NARROWING,
-    USERID_POLICYSEQ_ACCEPTED,
-    USERID_GUARDIAN,
-    USERID_REALNAME,
-    USERID_PUBLICPAGE,
-    USERID_EXPORT,
     // Search log (issue 23).
     PSEUDONYM_MS_SEARCHLOG,
     MS_PSEUDONYM_SEARCHLOG,
@@ -796,6 +799,35 @@ fn read_header(input: &mut impl Read) -> Result<(Header, Vec<u8>), BackupError> 
     Ok((header, json))
 }
 
+/// The schema that moved `userid_erasure` and `handlehash_erased` behind the seam: an archive
+/// of it or later holds their rows in the seam's encoding, an older one as typed redb rows.
+const ERASURE_SEAM: u32 = 13;
+
+/// The user of an erasure ledger's `userid_erasure` row, as its schema encoded the key.
+fn ledger_user(seam: bool, k: &[u8]) -> Result<u64, BackupError> {
+    if seam {
+        <u64 as kv::Key>::decode(k).map_err(|_| damaged("userid_erasure"))
+    } else {
+        fits::<u64>(k, "userid_erasure")?;
+        Ok(u64::from_bytes(k))
+    }
+}
+
+/// The hash and (time, user) of an erasure ledger's `handlehash_erased` row, as its schema
+/// encoded them.
+fn ledger_hash(seam: bool, k: &[u8], v: &[u8]) -> Result<([u8; 32], (u64, u64)), BackupError> {
+    if seam {
+        let hash = <[u8; 32] as kv::Key>::decode(k).map_err(|_| damaged("hash"))?;
+        let row = <(u64, u64) as kv::Value>::from_bytes(v).map_err(|_| damaged("hash"))?;
+        Ok((hash, row))
+    } else {
+        fits::<&[u8; 32]>(k, "handlehash_erased")?;
+        fits::<(u64, u64)>(v, "handlehash_erased")?;
+        let hash: [u8; 32] = k.try_into().map_err(|_| damaged("hash"))?;
+        Ok((hash, <(u64, u64)>::from_bytes(v)))
+    }
+}
+
 /// What [`load_archive`] did with an erasure ledger.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerApplied {
@@ -857,15 +889,31 @@ pub fn load_archive<R: Read, L: Read>(
             }
             Ok(())
         })?;
+        // Both tables are as the ledger's schema wrote them, and go into the restored file as
+        // the backup's schema holds them (typed before 13, behind the seam from it on); the
+        // migration moves typed ones when the node opens the file.
+        let from_seam = ledger.header().schema >= ERASURE_SEAM;
+        let to_seam = archive.header().schema >= ERASURE_SEAM;
+        let hashes = hashes
+            .iter()
+            .map(|(k, v)| ledger_hash(from_seam, k, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let erasures = erasures
+            .iter()
+            .map(|(k, v)| ledger_user(from_seam, k).map(|user| (user, v)))
+            .collect::<Result<Vec<_>, _>>()?;
         let tx = db.begin_write()?;
         {
-            let mut table = tx.open_table(HANDLEHASH_ERASED)?;
-            for (k, v) in &hashes {
-                fits::<&[u8; 32]>(k, "handlehash_erased")?;
-                fits::<(u64, u64)>(v, "handlehash_erased")?;
-                let k: &[u8; 32] = k.as_slice().try_into().map_err(|_| damaged("hash"))?;
-                if table.get(k)?.is_none() {
-                    table.insert(k, <(u64, u64)>::from_bytes(v))?;
+            for (hash, row) in &hashes {
+                if to_seam {
+                    if HANDLEHASH_ERASED.get(&tx, hash)?.is_none() {
+                        HANDLEHASH_ERASED.insert(&tx, hash, row)?;
+                    }
+                } else {
+                    let mut table = tx.open_table(HANDLEHASH_ERASED_V12)?;
+                    if table.get(hash)?.is_none() {
+                        table.insert(hash, *row)?;
+                    }
                 }
             }
             let remote_users = tx.open_table(USERID_REMOTEUSER)?;
@@ -882,18 +930,21 @@ pub fn load_archive<R: Read, L: Read>(
                 }
             }
             let accounts = tx.open_table(USERID_ACCOUNT)?;
-            let mut records = tx.open_table(USERID_ERASURE)?;
             let mut holds = tx.open_table(USERID_LEGALHOLD)?;
-            for (k, v) in &erasures {
-                fits::<u64>(k, "userid_erasure")?;
-                let user = u64::from_bytes(k);
+            for &(user, v) in &erasures {
                 let rec = ErasureRecord::decode(v)?;
                 if rec.phase != Phase::Done {
                     continue;
                 }
-                let here_done = records
-                    .get(user)?
-                    .map(|r| ErasureRecord::decode(r.value()))
+                let here = if to_seam {
+                    USERID_ERASURE.get(&tx, &user)?
+                } else {
+                    tx.open_table(USERID_ERASURE_V12)?
+                        .get(user)?
+                        .map(|r| r.value().to_vec())
+                };
+                let here_done = here
+                    .map(|r| ErasureRecord::decode(&r))
                     .transpose()?
                     .is_some_and(|r| r.phase == Phase::Done);
                 if here_done {
@@ -903,7 +954,12 @@ pub fn load_archive<R: Read, L: Read>(
                     holds.remove(user)?;
                     applied.to_erase.push(user);
                 } else {
-                    records.insert(user, v.as_slice())?;
+                    if to_seam {
+                        USERID_ERASURE.insert(&tx, &user, v)?;
+                    } else {
+                        tx.open_table(USERID_ERASURE_V12)?
+                            .insert(user, v.as_slice())?;
+                    }
                     applied.recorded += 1;
                 }
             }
@@ -1182,11 +1238,13 @@ mod tests {
         crate::tests::assert_schema_9_rows_moved(&s).await;
         crate::tests::assert_schema_10_rows_moved(&s).await;
         crate::tests::assert_schema_11_rows_moved(&s).await;
+        crate::tests::assert_schema_12_rows_moved(&s).await;
     }
 
     /// An archive of schema 10 holds the tables 10 → 11 moved (discovery, avatars), and those
-    /// 11 → 12 moved (communities), as typed tables: they restore as such, and the migrations
-    /// move their rows behind the seam when the node opens the file.
+    /// later steps moved (communities; the audit log, policy and privacy-centre tables), as
+    /// typed tables: they restore as such, and the migrations move their rows behind the seam
+    /// when the node opens the file.
     #[tokio::test]
     async fn a_schema_10_archive_restores_typed_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
@@ -1216,10 +1274,12 @@ mod tests {
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_10_rows_moved(&s).await;
         crate::tests::assert_schema_11_rows_moved(&s).await;
+        crate::tests::assert_schema_12_rows_moved(&s).await;
     }
 
-    /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved, as typed
-    /// tables: they restore as such, and the migration moves them behind the seam.
+    /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved (and those
+    /// 12 → 13 moved), as typed tables: they restore as such, and the migrations move them
+    /// behind the seam.
     #[tokio::test]
     async fn a_schema_11_archive_restores_community_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
@@ -1252,6 +1312,125 @@ mod tests {
         }
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_11_rows_moved(&s).await;
+        crate::tests::assert_schema_12_rows_moved(&s).await;
+    }
+
+    /// An archive of schema 12 holds the audit log, policy and privacy-centre tables, admin
+    /// notes and consent history, which 12 → 13 moved, as typed tables: they restore as such,
+    /// and the migration moves them behind the seam.
+    #[tokio::test]
+    async fn a_schema_12_archive_restores_privacy_and_audit_tables_that_the_migration_then_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+        let key = SecretKey::generate().unwrap();
+        let bytes = {
+            let db = redb::Builder::new().create(&path).unwrap();
+            crate::tests::write_schema_12_rows(&db);
+            archive_of(&db, &key, ArchiveKind::Backup)
+        };
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        assert_eq!(r.header().schema, 12);
+        let to = dir.path().join("restored.redb");
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        assert!(
+            summary
+                .tables
+                .contains(&(USERID_POLICYSEQ_ACCEPTED.name().into(), 2))
+        );
+        {
+            let back = redb::Builder::new().create(&to).unwrap();
+            let tx = back.begin_read().unwrap();
+            let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED_V12).unwrap();
+            assert_eq!(
+                accepted.len().unwrap(),
+                2,
+                "restored as the typed table it was"
+            );
+        }
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        crate::tests::assert_schema_12_rows_moved(&s).await;
+    }
+
+    /// An erasure record and an erased handle as a ledger of `schema` holds them: typed
+    /// before 13, behind the seam from it on. The file at `path` is made for the schema.
+    fn ledger_of(path: &std::path::Path, schema: u32, key: &SecretKey) -> Vec<u8> {
+        use primitives::time::Millis;
+        let done = ErasureRecord {
+            requested: Millis(1),
+            due: Millis(2),
+            by: "user".into(),
+            reason: String::new(),
+            phase: Phase::Done,
+            cursor: (0, 0),
+            finished: Some(Millis(3)),
+        };
+        drop(super::super::Store::open(path, |_| Ok(None)).unwrap());
+        let db = redb::Builder::new().create(path).unwrap();
+        if schema < ERASURE_SEAM {
+            crate::tests::write_schema_12_rows(&db);
+        }
+        let tx = db.begin_write().unwrap();
+        if schema < ERASURE_SEAM {
+            tx.open_table(USERID_ERASURE_V12)
+                .unwrap()
+                .insert(11, done.encode().as_slice())
+                .unwrap();
+            tx.open_table(HANDLEHASH_ERASED_V12)
+                .unwrap()
+                .insert(&[7u8; 32], (10, 11))
+                .unwrap();
+        } else {
+            USERID_ERASURE.insert(&tx, &11, &done.encode()).unwrap();
+            HANDLEHASH_ERASED
+                .insert(&tx, &[7u8; 32], &(10, 11))
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        let ledger = archive_of(&db, key, ArchiveKind::ErasureLedger);
+        assert_eq!(
+            ArchiveReader::open(ledger.as_slice(), key.clone())
+                .unwrap()
+                .header()
+                .schema,
+            schema
+        );
+        ledger
+    }
+
+    /// A ledger's erasure records and erased handles are read as its schema wrote them and
+    /// written as the backup's schema holds them, whichever of the two is older: the user
+    /// erased after the backup is recorded as erased and their handle stays taken.
+    #[tokio::test]
+    async fn a_ledger_applies_across_the_schema_that_moved_its_tables() {
+        for (backup_schema, ledger_schema) in [(12, SCHEMA_VERSION), (SCHEMA_VERSION, 12)] {
+            let dir = tempfile::tempdir().unwrap();
+            let key = SecretKey::generate().unwrap();
+            let path = dir.path().join("node.redb");
+            drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+            let backup = {
+                let db = redb::Builder::new().create(&path).unwrap();
+                if backup_schema < ERASURE_SEAM {
+                    crate::tests::write_schema_12_rows(&db);
+                }
+                archive_of(&db, &key, ArchiveKind::Backup)
+            };
+            let ledger = ledger_of(&dir.path().join("later.redb"), ledger_schema, &key);
+            let to = dir.path().join("restored.redb");
+            let mut a = ArchiveReader::open(backup.as_slice(), key.clone()).unwrap();
+            assert_eq!(a.header().schema, backup_schema);
+            let mut l = ArchiveReader::open(ledger.as_slice(), key).unwrap();
+            let (_, applied) = load_archive(&to, &mut a, Some(&mut l), &mut |_| {}).unwrap();
+            assert_eq!(applied.recorded, 1, "{backup_schema} from {ledger_schema}");
+            let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+            let rec = s.erasure_of(11).await.unwrap().unwrap();
+            assert_eq!(
+                rec.phase,
+                Phase::Done,
+                "{backup_schema} from {ledger_schema}"
+            );
+            assert_eq!(s.erased_user([7u8; 32]).await.unwrap(), Some(11));
+        }
     }
 
     /// What restore promises about freed pages: after a restore-time erasure removed rows,

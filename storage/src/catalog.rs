@@ -54,9 +54,10 @@ pub const USERID_PURPOSE_CONSENT: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("userid_purpose_consent");
 
 /// `userid_seq_consentevent`: (user id, sequence from 0) → encoded [`super::ConsentEvent`]:
-/// every grant and revocation, kept for the user's history.
-pub const USERID_SEQ_CONSENTEVENT: TableDefinition<(u64, u64), &[u8]> =
-    TableDefinition::new("userid_seq_consentevent");
+/// every grant and revocation, kept for the user's history. Behind the key-value seam since
+/// schema 13, like the audit log and the policy and privacy-centre tables below.
+pub const USERID_SEQ_CONSENTEVENT: kv::Table<(u64, u64), Vec<u8>> =
+    kv::Table::new("userid_seq_consentevent");
 
 // ---- Conversations and messages ----------------------------------------------------------
 // `conv` below is a conversation's internal number (random u64); its public id is a string
@@ -259,17 +260,17 @@ pub const USERID_PEER_ERASUREACK: TableDefinition<(u64, &str), &[u8; 32]> =
     TableDefinition::new("userid_peer_erasureack");
 
 // ---- Erasure and legal hold ----------------------------------------------------------------
+// `userid_erasure` and `handlehash_erased` are behind the key-value seam since schema 13.
 
 /// `userid_erasure`: user id → encoded [`super::ErasureRecord`]: a scheduled, running or
 /// finished account erasure (when due, who asked and why, how far it got). Kept after the
 /// account is gone as the record that it was erased (it holds no personal data).
-pub const USERID_ERASURE: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_erasure");
+pub const USERID_ERASURE: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_erasure");
 
 /// `handlehash_erased`: HMAC(handle key, handle) → (time erased, the random user id): handles
 /// of erased accounts, kept only as a keyed hash so they cannot be registered again to
 /// impersonate (and so an admin can still ask how the erasure went).
-pub const HANDLEHASH_ERASED: TableDefinition<&[u8; 32], (u64, u64)> =
-    TableDefinition::new("handlehash_erased");
+pub const HANDLEHASH_ERASED: kv::Table<[u8; 32], (u64, u64)> = kv::Table::new("handlehash_erased");
 
 /// `userid_legalhold`: user id → (set ms, basis text): while present, neither retention nor
 /// erasure removes the user's data. Since schema 7 the text is empty and the basis is in
@@ -281,8 +282,9 @@ pub const USERID_LEGALHOLD: TableDefinition<u64, (u64, &str)> =
 /// user, sealed under the user's data key: `erasure_reason` (`users erase --reason`), removed
 /// in the erasure's first step (which destroys the key anyway), and `hold_basis` (`hold set
 /// --basis`), removed when the hold is cleared. The records they belong to hold no free text.
-pub const USERID_NOTE_ADMINNOTE: TableDefinition<(u64, &str), &[u8]> =
-    TableDefinition::new("userid_note_adminnote");
+/// Behind the key-value seam since schema 13.
+pub const USERID_NOTE_ADMINNOTE: kv::Table<(u64, String), Vec<u8>> =
+    kv::Table::new("userid_note_adminnote");
 
 // ---- Requests and complaints ---------------------------------------------------------------
 // Behind the key-value seam since schema 10 (`requests.rs`).
@@ -306,27 +308,27 @@ pub const USERID_PSEUDONYMKEY: TableDefinition<u64, &[u8; 32]> =
 
 /// `seq_auditentry`: entry number from 0 → encoded [`super::AuditRecord`]: time, actor, action,
 /// pseudonymous target, detail, and the hash chaining it to the entry before. META
-/// `audit_head` holds (count, last hash), written in the same transaction.
-pub const SEQ_AUDITENTRY: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_auditentry");
+/// `audit_head` holds (count, last hash), written in the same transaction. Behind the key-value
+/// seam since schema 13.
+pub const SEQ_AUDITENTRY: kv::Table<u64, Vec<u8>> = kv::Table::new("seq_auditentry");
 
 // ---- Policy versions, guardians, real name, public page --------------------------------------
+// Behind the key-value seam since schema 13 (`privacy.rs`), with the audit log (`audit.rs`).
 
 /// `policyseq_version`: publication number (from 1, META `next_policy`) → encoded
 /// [`super::PolicyVersionRecord`] (version name, published ms, effective date, whether it
 /// narrows users' rights, zh and en text). Number 0 is the configured policy, not stored here.
-pub const POLICYSEQ_VERSION: TableDefinition<u64, &[u8]> =
-    TableDefinition::new("policyseq_version");
+pub const POLICYSEQ_VERSION: kv::Table<u64, Vec<u8>> = kv::Table::new("policyseq_version");
 
 /// `policyseq_narrowing`: publication number → start of its effective date (ms): the versions
 /// that narrow users' rights, kept apart so the check at every optional use reads no text.
-pub const POLICYSEQ_NARROWING: TableDefinition<u64, u64> =
-    TableDefinition::new("policyseq_narrowing");
+pub const POLICYSEQ_NARROWING: kv::Table<u64, u64> = kv::Table::new("policyseq_narrowing");
 
 /// `userid_policyseq_accepted`: (user id, publication number) → time accepted (ms): every
 /// version a user accepted (0 = the configured one), registration included. The highest
 /// number is what the user has agreed to.
-pub const USERID_POLICYSEQ_ACCEPTED: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_policyseq_accepted");
+pub const USERID_POLICYSEQ_ACCEPTED: kv::Table<(u64, u64), u64> =
+    kv::Table::new("userid_policyseq_accepted");
 
 /// `noticeno_job` (behind the key-value seam, schema 9): job number (META `next_notice_job`)
 /// → a notice being left for every live account a batch at a time (the encoded notice, the
@@ -337,19 +339,18 @@ pub const NOTICENO_JOB: kv::Table<u64, Vec<u8>> = kv::Table::new("noticeno_job")
 
 /// `userid_guardian`: user id → encoded [`super::GuardianRecord`]: a minor's guardian consent
 /// (time, the purposes it covers, guardian name and contact sealed under the user's key).
-pub const USERID_GUARDIAN: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_guardian");
+pub const USERID_GUARDIAN: kv::Table<u64, Vec<u8>> = kv::Table::new("userid_guardian");
 
 /// `userid_realname`: user id → (verified ms, name and resident ID number sealed under the
 /// user's key). Present only while `real_name` is granted.
-pub const USERID_REALNAME: TableDefinition<u64, (u64, &[u8])> =
-    TableDefinition::new("userid_realname");
+pub const USERID_REALNAME: kv::Table<u64, (u64, kv::Var)> = kv::Table::new("userid_realname");
 
 /// `userid_publicpage`: user id → time the public page was enabled (ms). Present only while
 /// `public_page` is granted and the user confirmed their phone number and password.
-pub const USERID_PUBLICPAGE: TableDefinition<u64, u64> = TableDefinition::new("userid_publicpage");
+pub const USERID_PUBLICPAGE: kv::Table<u64, u64> = kv::Table::new("userid_publicpage");
 
 /// `userid_export`: user id → time of the user's last export request (ms), for the rate limit.
-pub const USERID_EXPORT: TableDefinition<u64, u64> = TableDefinition::new("userid_export");
+pub const USERID_EXPORT: kv::Table<u64, u64> = kv::Table::new("userid_export");
 
 // ---- Friends (issue 22) ------------------------------------------------------------------------
 // Behind the key-value seam since schema 10 (`friends.rs`), like the read positions below.
@@ -757,3 +758,32 @@ pub const MEDIAID_COMMUNITYNO_POSTNO_V11: TableDefinition<(&str, u64, u64), ()> 
     TableDefinition::new("mediaid_communityno_postno");
 pub const FANOUTNO_JOB_V11: TableDefinition<u64, (u64, u64, u64, u64)> =
     TableDefinition::new("fanoutno_job");
+
+// ---- Schema 12's typed tables now behind the key-value seam ------------------------------
+// Read only by the migration that moves their rows into the seam's tables of the same name
+// (`storage/src/lib.rs`, 12 → 13; renamed to `<name>_v12` while it copies) and by the restore
+// of an archive of schema 12 or older (`backup.rs`): the audit log, the policy versions and
+// acceptances, the privacy centre's per-user rows, admin notes, the consent history, and the
+// erasure records and erased handles.
+
+pub const SEQ_AUDITENTRY_V12: TableDefinition<u64, &[u8]> = TableDefinition::new("seq_auditentry");
+pub const POLICYSEQ_VERSION_V12: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("policyseq_version");
+pub const POLICYSEQ_NARROWING_V12: TableDefinition<u64, u64> =
+    TableDefinition::new("policyseq_narrowing");
+pub const USERID_POLICYSEQ_ACCEPTED_V12: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_policyseq_accepted");
+pub const USERID_GUARDIAN_V12: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("userid_guardian");
+pub const USERID_REALNAME_V12: TableDefinition<u64, (u64, &[u8])> =
+    TableDefinition::new("userid_realname");
+pub const USERID_PUBLICPAGE_V12: TableDefinition<u64, u64> =
+    TableDefinition::new("userid_publicpage");
+pub const USERID_EXPORT_V12: TableDefinition<u64, u64> = TableDefinition::new("userid_export");
+pub const USERID_NOTE_ADMINNOTE_V12: TableDefinition<(u64, &str), &[u8]> =
+    TableDefinition::new("userid_note_adminnote");
+pub const USERID_SEQ_CONSENTEVENT_V12: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("userid_seq_consentevent");
+pub const USERID_ERASURE_V12: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_erasure");
+pub const HANDLEHASH_ERASED_V12: TableDefinition<&[u8; 32], (u64, u64)> =
+    TableDefinition::new("handlehash_erased");

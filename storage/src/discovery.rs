@@ -355,8 +355,6 @@ impl Store {
             found.retain(|cand, _| !mine.contains(cand) && *cand & REMOTE_USER_BIT == 0);
             found.remove(&user);
             let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
-            let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
-            let narrowing = tx.open_table(POLICYSEQ_NARROWING)?;
             let mut out = Vec::with_capacity(found.len());
             for (cand, mut sources) in found {
                 if USERID_DISMISSED.get(tx, &(user, cand))?.is_some()
@@ -365,14 +363,8 @@ impl Store {
                 {
                     continue;
                 }
-                if purpose_status_in(
-                    &consents,
-                    &accepted,
-                    &narrowing,
-                    cand,
-                    "be_recommended",
-                    now,
-                )? != PurposeStatus::Granted
+                if purpose_status_in(&consents, tx, cand, "be_recommended", now)?
+                    != PurposeStatus::Granted
                 {
                     continue;
                 }

@@ -7,6 +7,9 @@
 //! → `Peers` (the domain asks peers to erase) → `Rows` (the user's own small tables) →
 //! `Memberships` → `Media` (in batches) → `Messages` (a scan in batches turning what they wrote
 //! into tombstones) → `Done` (the account and handle rows go).
+//!
+//! The erasure records and erased handles are behind the key-value seam (schema 13); the list
+//! of due erasures reads the records [`PAGE`] at a time.
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -14,6 +17,7 @@ use super::accounts::update_account;
 use super::audit::{AuditEntry, append_audit};
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv;
 use super::messaging::{
     EventRecord, MemberAction, MessageRecord, Role, load_state_w, next_pos, put_event,
 };
@@ -58,6 +62,10 @@ impl Phase {
     }
 }
 
+/// Erasure records read at a time (`userid_erasure` is behind the key-value seam since schema
+/// 13: every read names its limit).
+const PAGE: usize = 256;
+
 /// The `userid_note_adminnote` name of an admin's erasure reason.
 pub const ERASURE_REASON: &str = "erasure_reason";
 /// The `userid_note_adminnote` name of a legal hold's basis.
@@ -78,7 +86,7 @@ pub struct ErasureRecord {
 }
 
 impl ErasureRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .u64(self.requested.0)
             .u64(self.due.0)
@@ -111,17 +119,15 @@ impl ErasureRecord {
     }
 }
 
-fn get_erasure(tx: &WriteTransaction, user: u64) -> Result<Option<ErasureRecord>, StoreError> {
-    tx.open_table(USERID_ERASURE)?
-        .get(user)?
-        .map(|v| ErasureRecord::decode(v.value()))
+fn get_erasure(tx: &impl kv::Read, user: u64) -> Result<Option<ErasureRecord>, StoreError> {
+    USERID_ERASURE
+        .get(tx, &user)?
+        .map(|v| ErasureRecord::decode(&v))
         .transpose()
 }
 
-fn put_erasure(tx: &WriteTransaction, user: u64, r: &ErasureRecord) -> Result<(), StoreError> {
-    tx.open_table(USERID_ERASURE)?
-        .insert(user, r.encode().as_slice())?;
-    Ok(())
+fn put_erasure(tx: &impl kv::Write, user: u64, r: &ErasureRecord) -> Result<(), StoreError> {
+    USERID_ERASURE.insert(tx, &user, &r.encode())
 }
 
 /// Removes every key of `table` in the range of one user (first tuple element).
@@ -154,8 +160,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
             if let Some(sealed) = &reason_sealed {
-                tx.open_table(USERID_NOTE_ADMINNOTE)?
-                    .insert((user, ERASURE_REASON), sealed.as_slice())?;
+                USERID_NOTE_ADMINNOTE.insert(tx, &(user, ERASURE_REASON.to_string()), sealed)?;
             }
             if get_erasure(tx, user)?.is_some() {
                 return Ok(false);
@@ -171,7 +176,7 @@ impl Store {
     pub async fn cancel_erasure(&self, user: u64, audit: AuditEntry) -> Result<bool, StoreError> {
         self.write(move |tx| match get_erasure(tx, user)? {
             Some(r) if r.phase == Phase::Scheduled => {
-                tx.open_table(USERID_ERASURE)?.remove(user)?;
+                USERID_ERASURE.remove(tx, &user)?;
                 append_audit(tx, audit.clone())?;
                 Ok(true)
             }
@@ -181,13 +186,7 @@ impl Store {
     }
 
     pub async fn erasure_of(&self, user: u64) -> Result<Option<ErasureRecord>, StoreError> {
-        self.read(move |tx| {
-            tx.open_table(USERID_ERASURE)?
-                .get(user)?
-                .map(|v| ErasureRecord::decode(v.value()))
-                .transpose()
-        })
-        .await
+        self.read(move |tx| get_erasure(tx, user)).await
     }
 
     /// Users whose erasure is due at `now` and not finished (held ones included; the step
@@ -195,14 +194,20 @@ impl Store {
     pub async fn due_erasures(&self, now: Millis) -> Result<Vec<u64>, StoreError> {
         self.read(move |tx| {
             let mut out = Vec::new();
-            for row in tx.open_table(USERID_ERASURE)?.iter()? {
-                let (k, v) = row?;
-                let r = ErasureRecord::decode(v.value())?;
-                if r.phase != Phase::Done && r.due <= now {
-                    out.push(k.value());
+            let mut after = None;
+            loop {
+                let rows = USERID_ERASURE.page(tx, after.as_ref(), PAGE)?;
+                for (user, v) in &rows {
+                    let r = ErasureRecord::decode(v)?;
+                    if r.phase != Phase::Done && r.due <= now {
+                        out.push(*user);
+                    }
+                }
+                match rows.last() {
+                    Some((user, _)) if rows.len() == PAGE => after = Some(*user),
+                    _ => return Ok(out),
                 }
             }
-            Ok(out)
         })
         .await
     }
@@ -211,12 +216,7 @@ impl Store {
     /// The domain asks the peers before that step, while the handle is still known.
     pub async fn erasure_may_begin(&self, user: u64, now: Millis) -> Result<bool, StoreError> {
         self.read(move |tx| {
-            let Some(rec) = tx
-                .open_table(USERID_ERASURE)?
-                .get(user)?
-                .map(|v| ErasureRecord::decode(v.value()))
-                .transpose()?
-            else {
+            let Some(rec) = get_erasure(tx, user)? else {
                 return Ok(false);
             };
             Ok(rec.phase == Phase::Scheduled
@@ -346,13 +346,8 @@ impl Store {
 
     /// The id of the erased account whose handle has this keyed hash.
     pub async fn erased_user(&self, hash: [u8; 32]) -> Result<Option<u64>, StoreError> {
-        self.read(move |tx| {
-            Ok(tx
-                .open_table(HANDLEHASH_ERASED)?
-                .get(&hash)?
-                .map(|v| v.value().1))
-        })
-        .await
+        self.read(move |tx| Ok(HANDLEHASH_ERASED.get(tx, &hash)?.map(|(_, user)| user)))
+            .await
     }
 
     /// Places or replaces a legal hold; its basis is sealed under the user's key.
@@ -365,8 +360,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
             tx.open_table(USERID_LEGALHOLD)?.insert(user, (now.0, ""))?;
-            tx.open_table(USERID_NOTE_ADMINNOTE)?
-                .insert((user, HOLD_BASIS), basis_sealed.as_slice())?;
+            USERID_NOTE_ADMINNOTE.insert(tx, &(user, HOLD_BASIS.to_string()), &basis_sealed)?;
             append_audit(tx, audit.clone())?;
             Ok(())
         })
@@ -379,20 +373,14 @@ impl Store {
         user: u64,
         name: &'static str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(move |tx| {
-            Ok(tx
-                .open_table(USERID_NOTE_ADMINNOTE)?
-                .get((user, name))?
-                .map(|v| v.value().to_vec()))
-        })
-        .await
+        self.read(move |tx| USERID_NOTE_ADMINNOTE.get(tx, &(user, name.to_string())))
+            .await
     }
 
     /// Clears a legal hold; false if there was none.
     pub async fn clear_legal_hold(&self, user: u64, audit: AuditEntry) -> Result<bool, StoreError> {
         self.write(move |tx| {
-            tx.open_table(USERID_NOTE_ADMINNOTE)?
-                .remove((user, HOLD_BASIS))?;
+            USERID_NOTE_ADMINNOTE.remove(tx, &(user, HOLD_BASIS.to_string()))?;
             let had = tx.open_table(USERID_LEGALHOLD)?.remove(user)?.is_some();
             if had {
                 append_audit(tx, audit.clone())?;
@@ -439,10 +427,8 @@ fn begin(
     now: Millis,
 ) -> Result<(), StoreError> {
     // Sealed under the key that goes next; the rows go with it (no hold is in force here).
-    let mut notes = tx.open_table(USERID_NOTE_ADMINNOTE)?;
-    notes.remove((user, ERASURE_REASON))?;
-    notes.remove((user, HOLD_BASIS))?;
-    drop(notes);
+    USERID_NOTE_ADMINNOTE.remove(tx, &(user, ERASURE_REASON.to_string()))?;
+    USERID_NOTE_ADMINNOTE.remove(tx, &(user, HOLD_BASIS.to_string()))?;
     let mut handle_hash = None;
     update_account(tx, user, |a| {
         handle_hash = Some(a.handle_index);
@@ -491,8 +477,7 @@ fn begin(
     }
     if let Some(hash) = handle_hash {
         // The same keyed hash the handle was indexed by: it can never be registered again.
-        tx.open_table(HANDLEHASH_ERASED)?
-            .insert(&hash, (now.0, user))?;
+        HANDLEHASH_ERASED.insert(tx, &hash, &(now.0, user))?;
     }
     // The pseudonym key goes with the account: the audit log's entries about them stay, and
     // still verify, but no longer lead to them.
@@ -504,12 +489,11 @@ fn begin(
     Ok(())
 }
 
-/// The user's own small tables; true once none is left. Those behind the key-value seam (read
-/// positions, friends, requests) go at most `batch` rows per step, resumed by the next step
-/// (the typed ones, already gone then, cost a look each).
+/// The user's own small tables; true once none is left. Those behind the key-value seam
+/// (consent history, read positions, friends, requests) go at most `batch` rows per step,
+/// resumed by the next step (the typed ones, already gone then, cost a look each).
 fn own_rows(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
     remove_user_range!(tx, USERID_PURPOSE_CONSENT, (user, ""), (user, "\u{10ffff}"));
-    remove_user_range!(tx, USERID_SEQ_CONSENTEVENT, (user, 0), (user, u64::MAX));
     remove_user_range!(tx, USERID_DEVICEID_CURSOR, (user, ""), (user, "\u{10ffff}"));
     tx.open_table(USERID_FLOOR)?.remove(user)?;
     remove_user_range!(tx, USERID_CONVNO_CLEARED, (user, 0), (user, u64::MAX));
@@ -540,9 +524,12 @@ fn own_rows(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, Stor
         (user, "\u{10ffff}", "\u{10ffff}", "\u{10ffff}")
     );
     let mut budget = batch.max(1);
-    Ok(super::reading::erase_reads(tx, user, &mut budget)?
-        && super::friends::erase_friend_rows(tx, user, &mut budget)?
-        && super::requests::erase_requests(tx, user, &mut budget)?)
+    Ok(
+        super::accounts::erase_consent_history(tx, user, &mut budget)?
+            && super::reading::erase_reads(tx, user, &mut budget)?
+            && super::friends::erase_friend_rows(tx, user, &mut budget)?
+            && super::requests::erase_requests(tx, user, &mut budget)?,
+    )
 }
 
 /// Leaves every conversation (with a `left` event the others see).

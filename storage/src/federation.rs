@@ -359,8 +359,6 @@ fn named(
     let accounts = tx.open_table(USERID_ACCOUNT)?;
     let remotes = tx.open_table(USERID_REMOTEUSER)?;
     let consents = tx.open_table(USERID_PURPOSE_CONSENT)?;
-    let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
-    let narrowing = tx.open_table(POLICYSEQ_NARROWING)?;
     let mut out = Vec::with_capacity(members.len());
     let mut cross = Vec::new();
     for m in members {
@@ -374,8 +372,7 @@ fn named(
             out.push((*m, handles.get(m.user).unwrap_or_default()));
             let status = super::privacy::purpose_status_in(
                 &consents,
-                &accepted,
-                &narrowing,
+                tx,
                 m.user,
                 "cross_border_transfer",
                 now,

@@ -103,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 12;
+pub const SCHEMA_VERSION: u32 = 13;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -124,6 +124,7 @@ const MIGRATIONS: &[Migration] = &[
     more_tables_move_behind_the_seam,
     discovery_and_avatar_tables_move_behind_the_seam,
     community_tables_move_behind_the_seam,
+    privacy_and_audit_tables_move_behind_the_seam,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -562,6 +563,73 @@ fn community_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), St
     Ok(())
 }
 
+/// 12 → 13: the audit log (`audit.rs`), the policy versions, narrowing versions and users'
+/// acceptances, the privacy centre's per-user rows (guardian consent, real name, public page,
+/// export time; `privacy.rs`), admin notes about users (`erasure.rs`) and the consent history
+/// (`accounts.rs`), the erasure records and erased handles (`erasure.rs`) move behind the
+/// key-value seam, as 11 → 12 moved the community tables (each parked as `<name>_v12` while
+/// its rows are copied). Like that step it reads them whole, once, in the transaction that
+/// opens the file, before the node serves.
+fn privacy_and_audit_tables_move_behind_the_seam(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let s = "_v12";
+    move_table!(tx, s, SEQ_AUDITENTRY_V12, SEQ_AUDITENTRY, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(tx, s, POLICYSEQ_VERSION_V12, POLICYSEQ_VERSION, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(
+        tx,
+        s,
+        POLICYSEQ_NARROWING_V12,
+        POLICYSEQ_NARROWING,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_POLICYSEQ_ACCEPTED_V12,
+        USERID_POLICYSEQ_ACCEPTED,
+        |k, v| (k, v)
+    );
+    move_table!(tx, s, USERID_GUARDIAN_V12, USERID_GUARDIAN, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(tx, s, USERID_REALNAME_V12, USERID_REALNAME, |k, v| (
+        k,
+        (v.0, kv::Var(v.1.to_vec()))
+    ));
+    move_table!(tx, s, USERID_PUBLICPAGE_V12, USERID_PUBLICPAGE, |k, v| (
+        k, v
+    ));
+    move_table!(tx, s, USERID_EXPORT_V12, USERID_EXPORT, |k, v| (k, v));
+    move_table!(
+        tx,
+        s,
+        USERID_NOTE_ADMINNOTE_V12,
+        USERID_NOTE_ADMINNOTE,
+        |k, v| ((k.0, k.1.to_string()), v.to_vec())
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_SEQ_CONSENTEVENT_V12,
+        USERID_SEQ_CONSENTEVENT,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(tx, s, USERID_ERASURE_V12, USERID_ERASURE, |k, v| (
+        k,
+        v.to_vec()
+    ));
+    move_table!(tx, s, HANDLEHASH_ERASED_V12, HANDLEHASH_ERASED, |k, v| (
+        *k, v
+    ));
+    Ok(())
+}
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -875,7 +943,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(TOKENHASH_SESSION)?;
     tx.open_table(USERID_DEVICEID_TOKENHASH)?;
     tx.open_table(USERID_PURPOSE_CONSENT)?;
-    tx.open_table(USERID_SEQ_CONSENTEVENT)?;
+    tx.open_table(kv::redb_def(USERID_SEQ_CONSENTEVENT.name()))?;
     tx.open_table(CONVNO_CONVERSATION)?;
     tx.open_table(CONVID_CONVNO)?;
     tx.open_table(CONVNO_USERID_MEMBER)?;
@@ -898,7 +966,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(kv::redb_def(USERID_AVATAR.name()))?;
     tx.open_table(kv::redb_def(MEDIAID_AVATAR.name()))?;
     tx.open_table(KEYID_NODEKEY)?;
-    tx.open_table(SEQ_AUDITENTRY)?;
+    tx.open_table(kv::redb_def(SEQ_AUDITENTRY.name()))?;
     tx.open_table(USERID_PSEUDONYMKEY)?;
     tx.open_table(REMOTEADDR_USERID)?;
     tx.open_table(REMOTEINDEX_USERID)?;
@@ -914,20 +982,20 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_PEER_ERASURE)?;
     tx.open_table(USERID_PEER_ERASUREACK)?;
     tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
-    tx.open_table(USERID_ERASURE)?;
-    tx.open_table(HANDLEHASH_ERASED)?;
+    tx.open_table(kv::redb_def(USERID_ERASURE.name()))?;
+    tx.open_table(kv::redb_def(HANDLEHASH_ERASED.name()))?;
     tx.open_table(USERID_LEGALHOLD)?;
-    tx.open_table(USERID_NOTE_ADMINNOTE)?;
+    tx.open_table(kv::redb_def(USERID_NOTE_ADMINNOTE.name()))?;
     tx.open_table(kv::redb_def(REQUESTID_REQUEST.name()))?;
     tx.open_table(kv::redb_def(USERID_REQUESTID.name()))?;
-    tx.open_table(POLICYSEQ_VERSION)?;
-    tx.open_table(POLICYSEQ_NARROWING)?;
+    tx.open_table(kv::redb_def(POLICYSEQ_VERSION.name()))?;
+    tx.open_table(kv::redb_def(POLICYSEQ_NARROWING.name()))?;
     tx.open_table(kv::redb_def(NOTICENO_JOB.name()))?;
-    tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
-    tx.open_table(USERID_GUARDIAN)?;
-    tx.open_table(USERID_REALNAME)?;
-    tx.open_table(USERID_PUBLICPAGE)?;
-    tx.open_table(USERID_EXPORT)?;
+    tx.open_table(kv::redb_def(USERID_POLICYSEQ_ACCEPTED.name()))?;
+    tx.open_table(kv::redb_def(USERID_GUARDIAN.name()))?;
+    tx.open_table(kv::redb_def(USERID_REALNAME.name()))?;
+    tx.open_table(kv::redb_def(USERID_PUBLICPAGE.name()))?;
+    tx.open_table(kv::redb_def(USERID_EXPORT.name()))?;
     // Friends (issue 22).
     tx.open_table(kv::redb_def(FRIENDREQID_REQUEST.name()))?;
     tx.open_table(kv::redb_def(USERID_FRIENDREQID.name()))?;
@@ -984,8 +1052,8 @@ mod tests {
     }
 
     /// Turns the file at `path` into what schema `version` wrote: its version number, the
-    /// tables 10 → 11 and 11 → 12 moved as the typed (empty) tables they were before each, and
-    /// whatever `f` changes (tables that version lacked or held in another form).
+    /// tables 10 → 11, 11 → 12 and 12 → 13 moved as the typed (empty) tables they were before
+    /// each, and whatever `f` changes (tables that version lacked or held in another form).
     fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
         let db = Database::create(path).unwrap();
         let tx = db.begin_write().unwrap();
@@ -998,6 +1066,9 @@ mod tests {
         }
         if version < 12 {
             typed_before_12(&tx);
+        }
+        if version < 13 {
+            typed_before_13(&tx);
         }
         f(&tx);
         tx.commit().unwrap();
@@ -1219,7 +1290,7 @@ mod tests {
     }
 
     /// What schema 9 wrote, as typed redb tables: a row in each table that 9 → 10 moves, and
-    /// (as every older schema) the tables 10 → 11 and 11 → 12 move, with their rows.
+    /// (as every older schema) the tables 10 → 11, 11 → 12 and 12 → 13 move, with their rows.
     pub(crate) fn write_schema_9_rows(db: &Database) {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
@@ -1229,9 +1300,10 @@ mod tests {
         for name in MOVED_AT_10 {
             tx.delete_table(kv::redb_def(name)).unwrap();
         }
-        // Schema 9 held the tables 10 → 11 and 11 → 12 move as typed tables too.
+        // Schema 9 held the tables 10 → 11, 11 → 12 and 12 → 13 move as typed tables too.
         put_schema_10_rows(&tx);
         put_schema_11_rows(&tx);
+        put_schema_12_rows(&tx);
         macro_rules! put {
             ($t:expr, $k:expr, $v:expr) => {
                 tx.open_table($t).unwrap().insert($k, $v).unwrap();
@@ -1388,11 +1460,13 @@ mod tests {
         assert_schema_9_rows_moved(&s).await;
         assert_schema_10_rows_moved(&s).await;
         assert_schema_11_rows_moved(&s).await;
+        assert_schema_12_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_9_rows_moved(&again).await;
         assert_schema_10_rows_moved(&again).await;
         assert_schema_11_rows_moved(&again).await;
+        assert_schema_12_rows_moved(&again).await;
     }
 
     /// The tables 10 → 11 moves behind the seam (`discovery.rs`, `avatars.rs`).
@@ -1455,7 +1529,8 @@ mod tests {
     }
 
     /// What schema 10 wrote, as typed redb tables: a row in each table that 10 → 11 moves, and
-    /// the tables 11 → 12 moves with [`write_schema_11_rows`]'s rows.
+    /// the tables later steps move with [`write_schema_11_rows`]'s and
+    /// [`write_schema_12_rows`]'s rows.
     pub(crate) fn write_schema_10_rows(db: &Database) {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
@@ -1463,8 +1538,9 @@ mod tests {
             .insert("schema_version", 10u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_10_rows(&tx);
-        // Schema 10 held the tables 11 → 12 moves as typed tables too.
+        // Schema 10 held the tables 11 → 12 and 12 → 13 move as typed tables too.
         put_schema_11_rows(&tx);
+        put_schema_12_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -1541,10 +1617,12 @@ mod tests {
         let s = open(dir.path());
         assert_schema_10_rows_moved(&s).await;
         assert_schema_11_rows_moved(&s).await;
+        assert_schema_12_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_10_rows_moved(&again).await;
         assert_schema_11_rows_moved(&again).await;
+        assert_schema_12_rows_moved(&again).await;
     }
 
     /// The tables 11 → 12 moves behind the seam (`community/`).
@@ -1642,8 +1720,9 @@ mod tests {
         put!(FANOUTNO_JOB_V11, 40, (7, 20, 0, 3));
     }
 
-    /// What schema 11 wrote, as typed redb tables: a row in each table that 11 → 12 moves (the
-    /// tables 10 → 11 moved are behind the seam, as a file of schema 11 holds them).
+    /// What schema 11 wrote, as typed redb tables: a row in each table that 11 → 12 moves, and
+    /// the tables 12 → 13 moves with [`write_schema_12_rows`]'s rows (the tables 10 → 11 moved
+    /// are behind the seam, as a file of schema 11 holds them).
     pub(crate) fn write_schema_11_rows(db: &Database) {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
@@ -1651,6 +1730,8 @@ mod tests {
             .insert("schema_version", 11u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_11_rows(&tx);
+        // Schema 11 held the tables 12 → 13 moves as typed tables too.
+        put_schema_12_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -1744,9 +1825,204 @@ mod tests {
         write_schema_11_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
         assert_schema_11_rows_moved(&s).await;
+        assert_schema_12_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_11_rows_moved(&again).await;
+        assert_schema_12_rows_moved(&again).await;
+    }
+
+    /// The tables 12 → 13 moves behind the seam (`audit.rs`, `privacy.rs`, admin notes, the
+    /// consent history, erasure records and erased handles).
+    const MOVED_AT_13: [&str; 12] = [
+        SEQ_AUDITENTRY.name(),
+        POLICYSEQ_VERSION.name(),
+        POLICYSEQ_NARROWING.name(),
+        USERID_POLICYSEQ_ACCEPTED.name(),
+        USERID_GUARDIAN.name(),
+        USERID_REALNAME.name(),
+        USERID_PUBLICPAGE.name(),
+        USERID_EXPORT.name(),
+        USERID_NOTE_ADMINNOTE.name(),
+        USERID_SEQ_CONSENTEVENT.name(),
+        USERID_ERASURE.name(),
+        HANDLEHASH_ERASED.name(),
+    ];
+
+    /// The tables 12 → 13 moves as every schema before it held them: typed (and empty).
+    fn typed_before_13(tx: &WriteTransaction) {
+        for name in MOVED_AT_13 {
+            tx.delete_table(kv::redb_def(name)).unwrap();
+        }
+        tx.open_table(SEQ_AUDITENTRY_V12).unwrap();
+        tx.open_table(POLICYSEQ_VERSION_V12).unwrap();
+        tx.open_table(POLICYSEQ_NARROWING_V12).unwrap();
+        tx.open_table(USERID_POLICYSEQ_ACCEPTED_V12).unwrap();
+        tx.open_table(USERID_GUARDIAN_V12).unwrap();
+        tx.open_table(USERID_REALNAME_V12).unwrap();
+        tx.open_table(USERID_PUBLICPAGE_V12).unwrap();
+        tx.open_table(USERID_EXPORT_V12).unwrap();
+        tx.open_table(USERID_NOTE_ADMINNOTE_V12).unwrap();
+        tx.open_table(USERID_SEQ_CONSENTEVENT_V12).unwrap();
+        tx.open_table(USERID_ERASURE_V12).unwrap();
+        tx.open_table(HANDLEHASH_ERASED_V12).unwrap();
+    }
+
+    /// The erasure record [`put_schema_12_rows`] writes for user 9 (scheduled, not begun).
+    fn schema_12_erasure() -> ErasureRecord {
+        ErasureRecord {
+            requested: Millis(1),
+            due: Millis(2),
+            by: "admin".into(),
+            reason: String::new(),
+            phase: Phase::Scheduled,
+            cursor: (0, 0),
+            finished: None,
+        }
+    }
+
+    /// The consent history [`put_schema_12_rows`] writes for user 1: a grant, then its
+    /// revocation.
+    fn schema_12_consents() -> [ConsentEvent; 2] {
+        let event = |granted, at| ConsentEvent {
+            purpose: "real_name".into(),
+            granted,
+            at: Millis(at),
+            policy_version: "v1".into(),
+            device_id: "d1".into(),
+        };
+        [event(true, 3), event(false, 4)]
+    }
+
+    /// The tables 12 → 13 moves, typed, with a row in each (two audit entries, two
+    /// acceptances, two consent events): user 1 accepted only the configured policy, which
+    /// narrowing version 3 (in effect from 50) pauses; user 2 accepted version 3; user 9's
+    /// erasure is scheduled, and the handle hash `[4; 32]` is of an erased account.
+    fn put_schema_12_rows(tx: &WriteTransaction) {
+        typed_before_13(tx);
+        macro_rules! put {
+            ($t:expr, $k:expr, $v:expr) => {
+                tx.open_table($t).unwrap().insert($k, $v).unwrap();
+            };
+        }
+        put!(SEQ_AUDITENTRY_V12, 0, b"entry 0".as_slice());
+        put!(SEQ_AUDITENTRY_V12, 1, b"entry 1".as_slice());
+        put!(POLICYSEQ_VERSION_V12, 3, b"version 3".as_slice());
+        put!(POLICYSEQ_NARROWING_V12, 3, 50);
+        put!(USERID_POLICYSEQ_ACCEPTED_V12, (1, 0), 5);
+        put!(USERID_POLICYSEQ_ACCEPTED_V12, (2, 3), 60);
+        put!(USERID_GUARDIAN_V12, 1, b"guardian".as_slice());
+        put!(USERID_REALNAME_V12, 1, (7, b"sealed name".as_slice()));
+        put!(USERID_PUBLICPAGE_V12, 1, 8);
+        put!(USERID_EXPORT_V12, 1, 9);
+        put!(
+            USERID_NOTE_ADMINNOTE_V12,
+            (1, ERASURE_REASON),
+            b"reason".as_slice()
+        );
+        for (seq, event) in schema_12_consents().iter().enumerate() {
+            put!(
+                USERID_SEQ_CONSENTEVENT_V12,
+                (1, seq as u64),
+                event.encode().as_slice()
+            );
+        }
+        put!(
+            USERID_ERASURE_V12,
+            9,
+            schema_12_erasure().encode().as_slice()
+        );
+        put!(HANDLEHASH_ERASED_V12, &[4u8; 32], (3, 8));
+    }
+
+    /// What schema 12 wrote, as typed redb tables: a row in each table that 12 → 13 moves (the
+    /// tables earlier steps moved are behind the seam, as a file of schema 12 holds them).
+    pub(crate) fn write_schema_12_rows(db: &Database) {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", 12u32.to_be_bytes().as_slice())
+            .unwrap();
+        put_schema_12_rows(&tx);
+        tx.commit().unwrap();
+    }
+
+    /// Checks, through the seam and the store, that `s` holds the rows of
+    /// [`write_schema_12_rows`] and no parked table.
+    pub(crate) async fn assert_schema_12_rows_moved(s: &Store) {
+        assert_eq!(s.processing_paused(1, Millis(49)).await.unwrap(), None);
+        assert_eq!(s.processing_paused(1, Millis(50)).await.unwrap(), Some(3));
+        assert_eq!(s.processing_paused(2, Millis(50)).await.unwrap(), None);
+        assert_eq!(
+            s.policy_acceptances(2).await.unwrap(),
+            vec![(3, Millis(60))]
+        );
+        assert_eq!(
+            s.real_name_of(1).await.unwrap(),
+            Some((Millis(7), b"sealed name".to_vec()))
+        );
+        assert_eq!(s.public_page_of(1).await.unwrap(), Some(Millis(8)));
+        assert_eq!(s.last_export(1).await.unwrap(), Some(Millis(9)));
+        assert_eq!(
+            s.admin_note(1, ERASURE_REASON).await.unwrap(),
+            Some(b"reason".to_vec())
+        );
+        assert_eq!(
+            s.consents_of(1).await.unwrap().1,
+            schema_12_consents().to_vec()
+        );
+        assert_eq!(s.erasure_of(9).await.unwrap(), Some(schema_12_erasure()));
+        assert_eq!(s.due_erasures(Millis(2)).await.unwrap(), [9]);
+        assert_eq!(s.erased_user([4u8; 32]).await.unwrap(), Some(8));
+        let rows = s
+            .read(|tx| {
+                use redb::TableHandle;
+                let parked: Vec<String> = tx
+                    .list_tables()?
+                    .map(|t| t.name().to_string())
+                    .filter(|n| n.ends_with("_v12"))
+                    .collect();
+                let mut counts = Vec::new();
+                for name in MOVED_AT_13 {
+                    counts.push(kv::rows_in(tx, name)?);
+                }
+                Ok((
+                    parked,
+                    counts,
+                    SEQ_AUDITENTRY.page(tx, None, 10)?,
+                    POLICYSEQ_VERSION.get(tx, &3)?,
+                    USERID_GUARDIAN.get(tx, &1)?,
+                ))
+            })
+            .await
+            .unwrap();
+        let (parked, counts, audit, version, guardian) = rows;
+        assert!(parked.is_empty(), "no parked table is left: {parked:?}");
+        assert_eq!(
+            counts,
+            [2, 1, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1],
+            "every row, none twice"
+        );
+        assert_eq!(
+            audit,
+            vec![(0, b"entry 0".to_vec()), (1, b"entry 1".to_vec())],
+            "in key order, as typed keys were"
+        );
+        assert_eq!(version, Some(b"version 3".to_vec()));
+        assert_eq!(guardian, Some(b"guardian".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn schema_12_tables_move_behind_the_seam_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        write_schema_12_rows(&Database::create(&path).unwrap());
+        let s = open(dir.path());
+        assert_schema_12_rows_moved(&s).await;
+        drop(s);
+        let again = open(dir.path());
+        assert_schema_12_rows_moved(&again).await;
     }
 
     #[tokio::test]
@@ -1931,6 +2207,53 @@ mod tests {
             s.consents_of(8).await.unwrap().1.is_empty(),
             "other users unaffected"
         );
+    }
+
+    /// A consent history longer than a page reads whole, in order, and the erasure removes it
+    /// at most a budget's rows per step, only the user's.
+    #[tokio::test]
+    async fn a_long_consent_history_reads_whole_and_goes_a_budget_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let ev = |at| ConsentEvent {
+            purpose: "photos".into(),
+            granted: at % 2 == 0,
+            at: Millis(at),
+            policy_version: "v1".into(),
+            device_id: "d".into(),
+        };
+        let n = 300u64;
+        s.write(move |tx| {
+            for at in 0..n {
+                USERID_SEQ_CONSENTEVENT.insert(tx, &(7, at), &ev(at).encode())?;
+            }
+            USERID_SEQ_CONSENTEVENT.insert(tx, &(8, 0), &ev(0).encode())?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let history = s.consents_of(7).await.unwrap().1;
+        assert_eq!(history, (0..n).map(ev).collect::<Vec<_>>());
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            let (done, left) = s
+                .write(|tx| {
+                    let mut budget = 128;
+                    let done = accounts::erase_consent_history(tx, 7, &mut budget)?;
+                    Ok((done, budget))
+                })
+                .await
+                .unwrap();
+            if done {
+                assert!(left > 0, "the last step had budget to spare");
+                break;
+            }
+            assert_eq!(left, 0, "a step that is not done spent its budget");
+        }
+        assert_eq!(steps, 3);
+        assert!(s.consents_of(7).await.unwrap().1.is_empty());
+        assert_eq!(s.consents_of(8).await.unwrap().1.len(), 1, "not another's");
     }
 
     #[tokio::test]

@@ -3,6 +3,11 @@
 //! notices to many users at once (to every user as a job of bounded batches that a stop
 //! leaves resumable, `noticeno_job`); a minor's guardian consent; a verified real name; the public
 //! page switch; and the export rate limit.
+//!
+//! **Boundary:** these tables are behind the key-value seam (schema 13): what only touches
+//! them takes `&impl kv::Read` / `&impl kv::Write` (the purpose check also reads the typed
+//! consents table), and every range names its limit; what visits all policy versions or all
+//! of one user's acceptances does it [`PAGE`] rows at a time.
 
 use std::ops::Bound;
 
@@ -11,9 +16,14 @@ use redb::{ReadableTable, WriteTransaction};
 use super::accounts::update_account;
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv::{self, Order};
 use super::messaging::{EventRecord, next_pos};
 use super::{AccountRecord, AuditEntry, ConsentEvent, Store, StoreError, append_audit};
 use primitives::time::Millis;
+
+/// Rows read at a time from the tables behind the key-value seam (since schema 13: every
+/// read names its limit): policy versions, narrowing versions, a user's acceptances.
+const PAGE: usize = 256;
 
 /// A published policy version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,24 +120,33 @@ pub enum PurposeStatus {
 }
 
 /// The first version in effect at `now` that narrows rights and that `user` has not accepted
-/// (nor any later version), if any.
+/// (nor any later version), if any. The user's highest acceptance is one row; the narrowing
+/// versions after it are read a page at a time (they are few: one per publication).
 pub fn paused_by(
-    accepted: &impl ReadableTable<(u64, u64), u64>,
-    narrowing: &impl ReadableTable<u64, u64>,
+    tx: &(impl kv::Read + ?Sized),
     user: u64,
     now: Millis,
 ) -> Result<Option<u64>, StoreError> {
-    let agreed = match accepted.range((user, 0)..=(user, u64::MAX))?.next_back() {
-        Some(row) => row?.0.value().1,
+    let agreed = match USERID_POLICYSEQ_ACCEPTED
+        .prefixed(tx, &user, Order::Descending, 1)?
+        .first()
+    {
+        Some(((_, seq), _)) => *seq,
         None => 0,
     };
-    for row in narrowing.range(agreed + 1..)? {
-        let (seq, effective) = row?;
-        if effective.value() <= now.0 {
-            return Ok(Some(seq.value()));
+    let mut after = agreed;
+    loop {
+        let rows = POLICYSEQ_NARROWING.page(tx, Some(&after), PAGE)?;
+        for (seq, effective) in &rows {
+            if *effective <= now.0 {
+                return Ok(Some(*seq));
+            }
+        }
+        match rows.last() {
+            Some((seq, _)) if rows.len() == PAGE => after = *seq,
+            _ => return Ok(None),
         }
     }
-    Ok(None)
 }
 
 /// Whether `user`'s latest decision on `purpose` is a grant (paused or not).
@@ -143,11 +162,11 @@ pub fn granted(
 }
 
 /// Whether `user` may be processed for `purpose` at `now`: the one definition every check
-/// uses, in a read or a write transaction, given the three tables it reads.
+/// uses, in a read or a write transaction, given the consents table it reads and the
+/// transaction (for the acceptances and narrowing versions behind the key-value seam).
 pub fn purpose_status_in(
     consents: &impl ReadableTable<(u64, &'static str), &'static [u8]>,
-    accepted: &impl ReadableTable<(u64, u64), u64>,
-    narrowing: &impl ReadableTable<u64, u64>,
+    tx: &(impl kv::Read + ?Sized),
     user: u64,
     purpose: &str,
     now: Millis,
@@ -155,7 +174,7 @@ pub fn purpose_status_in(
     if !granted(consents, user, purpose)? {
         return Ok(PurposeStatus::NotGranted);
     }
-    Ok(match paused_by(accepted, narrowing, user, now)? {
+    Ok(match paused_by(tx, user, now)? {
         Some(seq) => PurposeStatus::Paused { seq },
         None => PurposeStatus::Granted,
     })
@@ -170,8 +189,7 @@ pub fn purpose_active(
 ) -> Result<bool, StoreError> {
     let status = purpose_status_in(
         &tx.open_table(USERID_PURPOSE_CONSENT)?,
-        &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
-        &tx.open_table(POLICYSEQ_NARROWING)?,
+        tx,
         user,
         purpose,
         now,
@@ -305,11 +323,17 @@ impl Store {
     pub async fn policy_versions(&self) -> Result<Vec<PolicyVersionRecord>, StoreError> {
         self.read(|tx| {
             let mut out = Vec::new();
-            for row in tx.open_table(POLICYSEQ_VERSION)?.iter()? {
-                let (k, v) = row?;
-                out.push(PolicyVersionRecord::decode(k.value(), v.value())?);
+            let mut after = None;
+            loop {
+                let rows = POLICYSEQ_VERSION.page(tx, after.as_ref(), PAGE)?;
+                for (seq, v) in &rows {
+                    out.push(PolicyVersionRecord::decode(*seq, v)?);
+                }
+                match rows.last() {
+                    Some((seq, _)) if rows.len() == PAGE => after = Some(*seq),
+                    _ => return Ok(out),
+                }
             }
-            Ok(out)
         })
         .await
     }
@@ -326,20 +350,26 @@ impl Store {
         audit: AuditEntry,
     ) -> Result<Result<(PolicyVersionRecord, u64), PrivacyRefusal>, StoreError> {
         self.write(move |tx| {
-            // Versions are few (one per publication), unlike users.
-            for row in tx.open_table(POLICYSEQ_VERSION)?.iter()? {
-                let (k, v) = row?;
-                if PolicyVersionRecord::decode(k.value(), v.value())?.version == rec.version {
-                    return Ok(Err(PrivacyRefusal::VersionExists));
+            // Versions are few (one per publication), unlike users: every one is read, a page
+            // at a time, for a name already taken.
+            let mut after = None;
+            loop {
+                let rows = POLICYSEQ_VERSION.page(tx, after.as_ref(), PAGE)?;
+                for (seq, v) in &rows {
+                    if PolicyVersionRecord::decode(*seq, v)?.version == rec.version {
+                        return Ok(Err(PrivacyRefusal::VersionExists));
+                    }
+                }
+                match rows.last() {
+                    Some((seq, _)) if rows.len() == PAGE => after = Some(*seq),
+                    _ => break,
                 }
             }
             let seq = super::take_numbers(tx, "next_policy", 1)?;
             let rec = PolicyVersionRecord { seq, ..rec.clone() };
-            tx.open_table(POLICYSEQ_VERSION)?
-                .insert(seq, rec.encode().as_slice())?;
+            POLICYSEQ_VERSION.insert(tx, &seq, &rec.encode())?;
             if rec.narrows {
-                tx.open_table(POLICYSEQ_NARROWING)?
-                    .insert(seq, rec.effective.0)?;
+                POLICYSEQ_NARROWING.insert(tx, &seq, &rec.effective.0)?;
             }
             let job = start_notice_job(tx, &notice, rec.published)?;
             append_audit(tx, audit.clone())?;
@@ -404,9 +434,8 @@ impl Store {
             if !found {
                 return Ok(false);
             }
-            let mut accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED)?;
-            if accepted.get((user, seq))?.is_none() {
-                accepted.insert((user, seq), now.0)?;
+            if USERID_POLICYSEQ_ACCEPTED.get(tx, &(user, seq))?.is_none() {
+                USERID_POLICYSEQ_ACCEPTED.insert(tx, &(user, seq), &now.0)?;
             }
             Ok(true)
         })
@@ -416,11 +445,11 @@ impl Store {
     /// Every version `user` accepted: (publication number, when), in order.
     pub async fn policy_acceptances(&self, user: u64) -> Result<Vec<(u64, Millis)>, StoreError> {
         self.read(move |tx| {
-            tx.open_table(USERID_POLICYSEQ_ACCEPTED)?
-                .range((user, 0)..=(user, u64::MAX))?
-                .map(|r| r.map(|(k, v)| (k.value().1, Millis(v.value()))))
-                .collect::<Result<_, _>>()
-                .map_err(Into::into)
+            Ok(USERID_POLICYSEQ_ACCEPTED
+                .prefixed_in_pages(tx, &user, PAGE)?
+                .into_iter()
+                .map(|((_, seq), at)| (seq, Millis(at)))
+                .collect())
         })
         .await
     }
@@ -435,8 +464,7 @@ impl Store {
         self.read(move |tx| {
             purpose_status_in(
                 &tx.open_table(USERID_PURPOSE_CONSENT)?,
-                &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
-                &tx.open_table(POLICYSEQ_NARROWING)?,
+                tx,
                 user,
                 purpose,
                 now,
@@ -451,15 +479,7 @@ impl Store {
         user: u64,
         now: Millis,
     ) -> Result<Option<u64>, StoreError> {
-        self.read(move |tx| {
-            paused_by(
-                &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
-                &tx.open_table(POLICYSEQ_NARROWING)?,
-                user,
-                now,
-            )
-        })
-        .await
+        self.read(move |tx| paused_by(tx, user, now)).await
     }
 
     /// Leaves `notice` for `users` (every live account when `None`; unknown ids are skipped),
@@ -523,8 +543,7 @@ impl Store {
     /// Records (or replaces) a minor's guardian consent.
     pub async fn set_guardian(&self, user: u64, rec: GuardianRecord) -> Result<(), StoreError> {
         self.write(move |tx| {
-            tx.open_table(USERID_GUARDIAN)?
-                .insert(user, rec.encode().as_slice())?;
+            USERID_GUARDIAN.insert(tx, &user, &rec.encode())?;
             Ok(())
         })
         .await
@@ -532,9 +551,9 @@ impl Store {
 
     pub async fn guardian_of(&self, user: u64) -> Result<Option<GuardianRecord>, StoreError> {
         self.read(move |tx| {
-            tx.open_table(USERID_GUARDIAN)?
-                .get(user)?
-                .map(|v| GuardianRecord::decode(v.value()))
+            USERID_GUARDIAN
+                .get(tx, &user)?
+                .map(|v| GuardianRecord::decode(&v))
                 .transpose()
         })
         .await
@@ -552,8 +571,7 @@ impl Store {
             if !purpose_active(tx, user, "real_name", now)? {
                 return Ok(Err(PrivacyRefusal::NotGranted));
             }
-            tx.open_table(USERID_REALNAME)?
-                .insert(user, (now.0, sealed.as_slice()))?;
+            USERID_REALNAME.insert(tx, &user, &(now.0, kv::Var(sealed.clone())))?;
             Ok(Ok(()))
         })
         .await
@@ -562,17 +580,16 @@ impl Store {
     /// The stored real name: (verified, sealed name and number).
     pub async fn real_name_of(&self, user: u64) -> Result<Option<(Millis, Vec<u8>)>, StoreError> {
         self.read(move |tx| {
-            Ok(tx.open_table(USERID_REALNAME)?.get(user)?.map(|v| {
-                let (at, sealed) = v.value();
-                (Millis(at), sealed.to_vec())
-            }))
+            Ok(USERID_REALNAME
+                .get(tx, &user)?
+                .map(|(at, sealed)| (Millis(at), sealed.0)))
         })
         .await
     }
 
     /// Deletes the stored real name; false if there was none.
     pub async fn delete_real_name(&self, user: u64) -> Result<bool, StoreError> {
-        self.write(move |tx| Ok(tx.open_table(USERID_REALNAME)?.remove(user)?.is_some()))
+        self.write(move |tx| USERID_REALNAME.remove(tx, &user))
             .await
     }
 
@@ -585,18 +602,15 @@ impl Store {
         now: Millis,
     ) -> Result<Result<(), PrivacyRefusal>, StoreError> {
         self.write(move |tx| {
-            let mut t = tx.open_table(USERID_PUBLICPAGE)?;
             if !enabled {
-                t.remove(user)?;
+                USERID_PUBLICPAGE.remove(tx, &user)?;
                 return Ok(Ok(()));
             }
-            drop(t);
             if !purpose_active(tx, user, "public_page", now)? {
                 return Ok(Err(PrivacyRefusal::NotGranted));
             }
-            let mut t = tx.open_table(USERID_PUBLICPAGE)?;
-            if t.get(user)?.is_none() {
-                t.insert(user, now.0)?;
+            if USERID_PUBLICPAGE.get(tx, &user)?.is_none() {
+                USERID_PUBLICPAGE.insert(tx, &user, &now.0)?;
             }
             Ok(Ok(()))
         })
@@ -611,10 +625,10 @@ impl Store {
     /// The time a user id maps to in `table`, if any.
     async fn user_time(
         &self,
-        table: redb::TableDefinition<'static, u64, u64>,
+        table: kv::Table<u64, u64>,
         user: u64,
     ) -> Result<Option<Millis>, StoreError> {
-        self.read(move |tx| Ok(tx.open_table(table)?.get(user)?.map(|v| Millis(v.value()))))
+        self.read(move |tx| Ok(table.get(tx, &user)?.map(Millis)))
             .await
     }
 
@@ -627,13 +641,12 @@ impl Store {
         interval_ms: u64,
     ) -> Result<Result<(), PrivacyRefusal>, StoreError> {
         self.write(move |tx| {
-            let mut t = tx.open_table(USERID_EXPORT)?;
-            if let Some(last) = t.get(user)?.map(|v| v.value())
+            if let Some(last) = USERID_EXPORT.get(tx, &user)?
                 && now.0 < last.saturating_add(interval_ms)
             {
                 return Ok(Err(PrivacyRefusal::TooSoon(Millis(last + interval_ms))));
             }
-            t.insert(user, now.0)?;
+            USERID_EXPORT.insert(tx, &user, &now.0)?;
             Ok(Ok(()))
         })
         .await
@@ -671,14 +684,14 @@ impl Store {
 }
 
 /// The privacy-centre rows of one user, removed with the account's first erasure step (the
-/// sealed ones are unreadable once the data key is gone; this removes them outright).
-pub fn erase_privacy_rows(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
-    tx.open_table(USERID_GUARDIAN)?.remove(user)?;
-    tx.open_table(USERID_REALNAME)?.remove(user)?;
-    tx.open_table(USERID_PUBLICPAGE)?.remove(user)?;
-    tx.open_table(USERID_EXPORT)?.remove(user)?;
-    tx.open_table(USERID_POLICYSEQ_ACCEPTED)?
-        .retain_in((user, 0)..=(user, u64::MAX), |_, _| false)?;
+/// sealed ones are unreadable once the data key is gone; this removes them outright). Their
+/// acceptances go a page at a time, all in this step: at most one per published version.
+pub fn erase_privacy_rows(tx: &impl kv::Write, user: u64) -> Result<(), StoreError> {
+    USERID_GUARDIAN.remove(tx, &user)?;
+    USERID_REALNAME.remove(tx, &user)?;
+    USERID_PUBLICPAGE.remove(tx, &user)?;
+    USERID_EXPORT.remove(tx, &user)?;
+    while USERID_POLICYSEQ_ACCEPTED.remove_prefixed(tx, &user, PAGE)? == PAGE {}
     Ok(())
 }
 
@@ -721,6 +734,35 @@ mod tests {
                 text: "x".into(),
             },
         }
+    }
+
+    /// The narrowing versions after a user's acceptance are read a page at a time: one past
+    /// the first page still pauses them, and accepting it lifts the pause.
+    #[tokio::test]
+    async fn a_narrowing_version_past_a_page_still_pauses() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let last = PAGE as u64 + 10;
+        s.write(move |tx| {
+            // Every version narrows, all but the last from a date still to come.
+            for seq in 1..=last {
+                let from = if seq == last { 5 } else { 1_000 };
+                POLICYSEQ_NARROWING.insert(tx, &seq, &from)?;
+            }
+            USERID_POLICYSEQ_ACCEPTED.insert(tx, &(1, 0), &1)?;
+            USERID_POLICYSEQ_ACCEPTED.insert(tx, &(2, last), &6)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(s.processing_paused(1, Millis(5)).await.unwrap(), Some(last));
+        assert_eq!(s.processing_paused(1, Millis(4)).await.unwrap(), None);
+        assert_eq!(s.processing_paused(2, Millis(2_000)).await.unwrap(), None);
+        assert_eq!(
+            s.processing_paused(1, Millis(1_000)).await.unwrap(),
+            Some(1),
+            "the first in effect"
+        );
     }
 
     #[tokio::test]

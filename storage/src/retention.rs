@@ -154,6 +154,9 @@ fn held(tx: &ReadTransaction) -> Result<HashSet<u64>, StoreError> {
     Ok(out)
 }
 
+/// Audit log entries [`find`] reads at a time (the log is behind the key-value seam).
+const AUDIT_PAGE: usize = 256;
+
 fn find(
     tx: &ReadTransaction,
     cut: &Cutoffs,
@@ -241,14 +244,22 @@ fn find(
     }
     if let Some(c) = cut.security_logs {
         let mut below = None;
-        for row in tx.open_table(SEQ_AUDITENTRY)?.iter()? {
-            let (k, v) = row?;
-            let rec = super::AuditRecord::decode(k.value(), v.value())?;
-            if rec.entry.at >= c || f.audit_count as usize >= limit {
+        // From the log's start, a page at a time, up to the first entry kept or `limit`.
+        let page = limit.clamp(1, AUDIT_PAGE);
+        'audit: loop {
+            let rows = SEQ_AUDITENTRY.page(tx, below.map(|b: u64| b - 1).as_ref(), page)?;
+            let more = rows.len() == page;
+            for (seq, v) in rows {
+                let rec = super::AuditRecord::decode(seq, &v)?;
+                if rec.entry.at >= c || f.audit_count as usize >= limit {
+                    break 'audit;
+                }
+                below = Some(seq + 1);
+                f.audit_count += 1;
+            }
+            if !more {
                 break;
             }
-            below = Some(k.value() + 1);
-            f.audit_count += 1;
         }
         f.audit_below = below;
     }
@@ -409,7 +420,7 @@ impl Store {
                     }
                 }
                 if let Some(below) = found.audit_below {
-                    c.security_logs = super::audit::prune_audit(tx, below)?;
+                    c.security_logs = super::audit::prune_audit(tx, below, limit)?;
                 }
                 let mut seen = tx.open_table(ORIGIN_ENVID_SEEN)?;
                 let mut seen_by_time = tx.open_table(MS_ORIGIN_ENVID_SEEN)?;

@@ -122,8 +122,7 @@ pub(super) fn device_floor(
         .map_or(0, |v| v.value());
     let cloud = crate::privacy::purpose_status_in(
         &tx.open_table(USERID_PURPOSE_CONSENT)?,
-        &tx.open_table(USERID_POLICYSEQ_ACCEPTED)?,
-        &tx.open_table(POLICYSEQ_NARROWING)?,
+        tx,
         user,
         "cloud_sync",
         now,
