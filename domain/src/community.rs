@@ -777,6 +777,34 @@ impl Communities {
         address: &str,
         action: &str,
     ) -> Result<(), CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            if !federation::valid_address(address) {
+                return Err(invalid("address", "must be an address handle@domain"));
+            }
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .moderate(
+                    user,
+                    me,
+                    (&c, &host),
+                    address.to_string(),
+                    action.to_string(),
+                )
+                .await?);
+        }
+        self.moderate_with(user, id, address, action, None).await
+    }
+
+    /// [`Communities::moderate`] in a community here, recording a remote moderator's `call`.
+    pub(crate) async fn moderate_with(
+        &self,
+        user: u64,
+        id: &str,
+        address: &str,
+        action: &str,
+        call: Option<RemoteCall>,
+    ) -> Result<(), CommunityError> {
         let c = Self::id(id)?;
         // A non-member learns nothing, not even whether the address exists.
         self.get(user, id).await?;
@@ -796,11 +824,18 @@ impl Communities {
                 ));
             }
         };
-        Ok(self.store.moderate(c, user, m, self.clock.now()).await??)
+        Ok(self
+            .store
+            .moderate(c, user, m, self.clock.now(), call)
+            .await??)
     }
 
     /// Members (and, for moderators, requests, invitations and bans).
     pub async fn members(&self, user: u64, id: &str) -> Result<Vec<MemberView>, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self.remote.members(user, me, (&c, &host)).await?);
+        }
         let rows: Vec<MemberRow> = self
             .store
             .community_members(Self::id(id)?, user)
@@ -828,6 +863,13 @@ impl Communities {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<LogView>, CommunityError> {
+        if let Some((c, host)) = self.remote_of(id) {
+            let me = self.address_of(user).await?;
+            return Ok(self
+                .remote
+                .log(user, me, (&c, &host), before, limit)
+                .await?);
+        }
         let c = Self::id(id)?;
         let Some(entries) = self
             .store

@@ -310,6 +310,23 @@ pub enum CommunityContent {
         post: u64,
         comment: u64,
     },
+    /// The members, and for a moderator also the requests, invitations and bans.
+    Members { user: String, community: String },
+    /// A page of the moderation log, newest first, numbered below `before` (moderators only).
+    Log {
+        user: String,
+        community: String,
+        before: Option<u64>,
+        limit: u64,
+    },
+    /// A moderator's action on the member at `address`: `admit`, `reject`, `remove`, `ban`,
+    /// `unban`, `moderator` or `member`.
+    Moderate {
+        user: String,
+        community: String,
+        address: String,
+        action: String,
+    },
     /// Part `part` (of [`crate::MEDIA_PART`] bytes, from 0) of media `media` shown in post
     /// `post`, for a user who may see the post.
     PostMedia {
@@ -338,7 +355,10 @@ impl CommunityContent {
             | CommunityContent::DeletePost { user, .. }
             | CommunityContent::EditComment { user, .. }
             | CommunityContent::DeleteComment { user, .. }
-            | CommunityContent::PostMedia { user, .. } => user,
+            | CommunityContent::PostMedia { user, .. }
+            | CommunityContent::Members { user, .. }
+            | CommunityContent::Log { user, .. }
+            | CommunityContent::Moderate { user, .. } => user,
         }
     }
 
@@ -358,7 +378,10 @@ impl CommunityContent {
             | CommunityContent::DeletePost { community, .. }
             | CommunityContent::EditComment { community, .. }
             | CommunityContent::DeleteComment { community, .. }
-            | CommunityContent::PostMedia { community, .. } => community,
+            | CommunityContent::PostMedia { community, .. }
+            | CommunityContent::Members { community, .. }
+            | CommunityContent::Log { community, .. }
+            | CommunityContent::Moderate { community, .. } => community,
         }
     }
 }

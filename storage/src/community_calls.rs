@@ -38,10 +38,11 @@ pub enum CallKind {
     DeletePost,
     EditComment,
     DeleteComment,
+    Moderate,
 }
 
 impl CallKind {
-    const ALL: [CallKind; 9] = [
+    const ALL: [CallKind; 10] = [
         CallKind::Join,
         CallKind::Leave,
         CallKind::Post,
@@ -51,6 +52,7 @@ impl CallKind {
         CallKind::DeletePost,
         CallKind::EditComment,
         CallKind::DeleteComment,
+        CallKind::Moderate,
     ];
 
     fn code(self) -> u8 {
@@ -64,6 +66,7 @@ impl CallKind {
             CallKind::DeletePost => 7,
             CallKind::EditComment => 8,
             CallKind::DeleteComment => 9,
+            CallKind::Moderate => 10,
         }
     }
 

@@ -86,7 +86,7 @@ pub use retention::{Counts, Cutoffs, Resume};
 // Communities (community helper).
 pub use community::{
     CommentRecord, CommunityEdit, CommunityFacts, CommunityRefusal, CommunityRole, Joined,
-    MemberRow, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
+    MemberRow, ModAction, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
 };
 // Communities across nodes and a bounded fan-out of post events (issue 23).
 pub use community::{Announced, FANOUT_BATCH};

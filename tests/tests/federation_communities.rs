@@ -362,6 +362,13 @@ async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its
     assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
     let e = tests::next_of(&mut ws, "community").await;
     assert_eq!(e["post"], r.json()["id"], "her own post, not Ann's");
+    // The members list leaves Ann out too.
+    let listed: Vec<String> = members(&c, &carol, &remote)
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(listed, ["carol@c.test"]);
     assert_eq!(
         feed(&c, &carol, &remote).await,
         [pair("carol@c.test", "来自欧洲")]
@@ -395,6 +402,7 @@ async fn a_community_of_another_region_needs_consent_and_the_host_keeps_back_its
     let r = c.get(&media_path, Some(&carol)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
     assert!(r.body == vec![9; 1000]);
+    assert_eq!(members(&c, &carol, &remote).await.len(), 2, "with Ann now");
 }
 
 /// (id, name, role, reachable) of `t`'s communities, in the order listed.
@@ -983,4 +991,105 @@ async fn a_remote_member_hears_of_new_posts_and_comments_they_may_see_from_the_h
     let last = post(&a, &ann, &id, "欢迎").await.json()["id"].as_u64();
     let e = tests::next_of(&mut other, "community").await;
     assert_eq!((&e["community"], e["post"].as_u64()), (&json!(at), last));
+}
+
+/// (address, role, status) of the members `t` is shown of `id`.
+async fn members(c: &Client, t: &str, id: &str) -> Vec<(String, Value, String)> {
+    let r = c
+        .get(&format!("/api/v1/communities/{id}/members"), Some(t))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let mut list: Vec<(String, Value, String)> = r.json()["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["address"].as_str().unwrap().to_string(),
+                m["role"].clone(),
+                m["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list
+}
+
+#[tokio::test]
+async fn a_moderator_of_another_node_lists_members_admits_bans_and_reads_the_log_through_the_host()
+{
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let cat = b.user("cat", &phone(3)).await;
+    let id = community(&a, &ann, "内部", "private").await;
+    let at = format!("{id}@a.test");
+    assert_eq!(join(&b, &bob, &at).await.status, StatusCode::ACCEPTED);
+    moderate(&a, &ann, &id, "bob@b.test", "admit").await;
+    moderate(&a, &ann, &id, "bob@b.test", "moderator").await;
+    assert_eq!(join(&b, &cat, &at).await.status, StatusCode::ACCEPTED);
+
+    let (owner, moderator) = (json!("owner"), json!("moderator"));
+    assert_eq!(
+        members(&b, &bob, &at).await,
+        [
+            ("ann@a.test".into(), owner.clone(), "member".into()),
+            ("bob@b.test".into(), moderator.clone(), "member".into()),
+            ("cat@b.test".into(), Value::Null, "asked".into()),
+        ]
+    );
+    // Bob lets cat in through the host, then bans her; he may not act on the owner.
+    moderate(&b, &bob, &at, "cat@b.test", "admit").await;
+    assert_eq!(members(&b, &cat, &at).await.len(), 3, "cat is a member now");
+    moderate(&b, &bob, &at, "cat@b.test", "ban").await;
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{at}/moderation"),
+            Some(&bob),
+            Some(&json!({"address": "ann@a.test", "action": "remove"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", body(&r));
+    assert_eq!(
+        members(&a, &ann, &id).await,
+        [
+            ("ann@a.test".into(), owner, "member".into()),
+            ("bob@b.test".into(), moderator, "member".into()),
+            ("cat@b.test".into(), Value::Null, "banned".into()),
+        ],
+        "as the host holds it"
+    );
+
+    // The log, newest first, names everyone by address.
+    let r = b
+        .get(&format!("/api/v1/communities/{at}/log"), Some(&bob))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let log: Vec<(String, Value, Value)> = r.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].clone(),
+                e["target"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        log[..3],
+        [
+            ("ban".into(), json!("bob@b.test"), json!("cat@b.test")),
+            ("approve".into(), json!("bob@b.test"), json!("cat@b.test")),
+            ("set_role".into(), json!("ann@a.test"), json!("bob@b.test")),
+        ]
+    );
+    // Cat, banned, reads none of it.
+    let r = b
+        .get(&format!("/api/v1/communities/{at}/log"), Some(&cat))
+        .await;
+    assert!(r.status.is_client_error(), "{}", body(&r));
 }

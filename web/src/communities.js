@@ -281,11 +281,11 @@ function Community({ store, id, onChange }) {
   };
   if (error && !c) return html`<${Alert} error=${error} />`;
   if (!c) return html`<p class="muted">${t('common.wait')}</p>`;
-  // A community of another node is read and written through its host, which tells this node
-  // of new posts and comments (live events): no members list or log here, and what one posts
-  // there is text only.
+  // A community of another node is read and written through its host — its members, its log
+  // and a moderator's actions too — and the host tells this node of new posts and comments
+  // (live events); what one posts there is text only.
   const host = remoteHost(id);
-  const moderator = !host && (c.role === 'owner' || c.role === 'moderator');
+  const moderator = c.role === 'owner' || c.role === 'moderator';
   const readable = c.visibility === 'public' || c.role;
   return html`<section aria-labelledby="community-title">
     <div class="community-head card">
@@ -297,7 +297,7 @@ function Community({ store, id, onChange }) {
         ${!c.role && !c.pending && html`<button type="button" class="primary" onClick=${() => act('join')}>${c.visibility === 'public' ? t('community.join') : t('community.ask_to_join')}</button>`}
         ${c.pending === 'invited' && html`<button type="button" class="primary" onClick=${() => act('join')}>${t('community.accept_invitation')}</button>`}
         ${c.pending === 'asked' && html`<span class="muted">${t('community.asked')}</span>`}
-        ${c.role && !host && html`<button type="button" onClick=${() => setDialog('members')}>${t('community.members')}</button>`}
+        ${c.role && html`<button type="button" onClick=${() => setDialog('members')}>${t('community.members')}</button>`}
         ${moderator && html`<button type="button" onClick=${() => setDialog('log')}>${t('community.log')}</button>`}
         ${(c.role === 'member' || c.role === 'moderator' || c.pending === 'asked') && html`<button type="button" class="ghost" onClick=${() => act('leave')}>${c.pending === 'asked' ? t('community.withdraw') : t('community.leave')}</button>`}
       </div>

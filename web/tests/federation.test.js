@@ -362,6 +362,25 @@ test('a community of the other node is opened by its address, joined and posted 
   await shown.waitFor({ timeout: 30000 });
   await B.page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await shown.elementHandle());
   assert.deepEqual(await axe(B.page), []);
+  // Fang makes Gu a moderator on alpha; on beta, Gu then reads the members and the log
+  // through alpha.
+  await A.page.getByRole('button', { name: 'Members', exact: true }).click();
+  const gu = A.page.getByRole('dialog', { name: 'Members' }).getByRole('listitem').filter({ hasText: `${b.handle}@beta.test` });
+  await gu.getByRole('button', { name: 'Make moderator' }).click();
+  await gu.getByText('Moderator', { exact: true }).waitFor({ timeout: 30000 });
+  await A.page.getByRole('dialog', { name: 'Members' }).getByRole('button', { name: 'Close' }).click();
+  await B.page.goto(beta.url + '/#/communities/feed');
+  await B.page.goto(beta.url + '/#/communities/c/' + id + '@alpha.test');
+  await B.page.getByRole('button', { name: 'Members', exact: true }).click();
+  const listed = B.page.getByRole('dialog', { name: 'Members' });
+  await listed.getByText(`${a.handle}@alpha.test`).waitFor({ timeout: 30000 });
+  assert.deepEqual(await axe(B.page), []);
+  await B.page.screenshot({ path: join(shots, 'federation-members-beta.png'), fullPage: true });
+  await listed.getByRole('button', { name: 'Close' }).click();
+  await B.page.getByRole('button', { name: 'Moderation log', exact: true }).click();
+  const logged = B.page.getByRole('dialog', { name: 'Moderation log' });
+  await logged.getByText(/changed the role of/).waitFor({ timeout: 30000 });
+  await logged.getByRole('button', { name: 'Close' }).click();
   await A.page.screenshot({ path: join(shots, 'federation-community-alpha.png'), fullPage: true });
   await B.page.screenshot({ path: join(shots, 'federation-community-beta.png'), fullPage: true });
   // Gu's feed holds it among the posts of his communities, the remote one's included.

@@ -40,15 +40,15 @@ use super::call_turns::Turns;
 use super::peers::Peer;
 use super::{Directory, FedError, Outbox, Peers};
 use crate::community::{
-    CommentView, Communities, CommunityError, CommunityView, NewPost, PostChange, PostMedia,
-    PostView, QuoteView,
+    CommentView, Communities, CommunityError, CommunityView, LogView, MemberView, NewPost,
+    PostChange, PostMedia, PostView, QuoteView,
 };
 use crate::consents::{Consents, Purpose};
 use crate::messaging::MediaKind;
 use crate::time::{Millis, SharedClock};
 use storage::{
-    CallKind, CallOutcome, CommunityCall, CommunityRole, PostVisibility, Refusal, RemoteCall,
-    Store, StoreError,
+    CallKind, CallOutcome, CommunityCall, CommunityRole, ModAction, ModLogRecord, PostVisibility,
+    Refusal, RemoteCall, Store, StoreError,
 };
 
 /// The path the calls go to.
@@ -106,6 +106,44 @@ pub struct WirePostMedia {
     pub kind: String,
     pub media_id: String,
     pub name: Option<String>,
+}
+
+/// A member, request, invitation or ban as the host shows it (the answer to `members`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireMember {
+    pub address: String,
+    pub role: Option<String>,
+    /// `member`, or `asked`, `invited`, `banned`.
+    pub status: String,
+    pub since: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireMembers {
+    members: Vec<WireMember>,
+}
+
+/// A moderation log entry as the host shows it (the answer to `log`): users by address,
+/// `null` when erased or kept back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireLogEntry {
+    pub seq: u64,
+    pub at: u64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub post: Option<u64>,
+    pub comment: Option<u64>,
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireLog {
+    entries: Vec<WireLogEntry>,
 }
 
 /// One part of a post's media (the answer to `post-media`): `data` is the part's bytes in
@@ -321,6 +359,82 @@ impl WireComment {
             created: Millis(self.created),
             edited: self.edited.map(Millis),
             text: self.text,
+        })
+    }
+}
+
+impl WireMember {
+    fn of(m: &MemberView) -> Self {
+        WireMember {
+            address: m.address.clone(),
+            role: m.role.map(|r| r.name().to_string()),
+            status: m.pending.unwrap_or("member").to_string(),
+            since: millis(m.since),
+        }
+    }
+
+    fn view(self, host: &str) -> Result<MemberView, FedError> {
+        let bad = |m: &str| FedError::Invalid(format!("{host} answered a bad member: {m}"));
+        if !federation::valid_address(&self.address) {
+            return Err(bad("address"));
+        }
+        Ok(MemberView {
+            address: self.address,
+            role: match self.role.as_deref() {
+                None => None,
+                Some(r) => Some(CommunityRole::parse(r).ok_or_else(|| bad("role"))?),
+            },
+            pending: match self.status.as_str() {
+                "member" => None,
+                "asked" => Some("asked"),
+                "invited" => Some("invited"),
+                "banned" => Some("banned"),
+                _ => return Err(bad("status")),
+            },
+            since: Millis(self.since),
+        })
+    }
+}
+
+impl WireLogEntry {
+    fn of(e: &LogView) -> Self {
+        let r = &e.record;
+        WireLogEntry {
+            seq: r.seq,
+            at: millis(r.at),
+            actor: e.actor.clone(),
+            action: r.action.name().to_string(),
+            target: e.target.clone(),
+            post: (r.post != 0).then_some(r.post),
+            comment: (r.comment != 0).then_some(r.comment),
+            role: r.role.map(|x| x.name().to_string()),
+        }
+    }
+
+    fn view(self, host: &str) -> Result<LogView, FedError> {
+        let bad = |m: &str| FedError::Invalid(format!("{host} answered a bad log entry: {m}"));
+        let who = |a: Option<String>| match a {
+            Some(a) if federation::valid_address(&a) => Ok(Some(a)),
+            Some(_) => Err(bad("address")),
+            None => Ok(None),
+        };
+        Ok(LogView {
+            record: ModLogRecord {
+                seq: self.seq,
+                at: Millis(self.at),
+                // The host's ids mean nothing here: the entry names people by address.
+                actor: 0,
+                action: ModAction::parse(&self.action).ok_or_else(|| bad("action"))?,
+                target: 0,
+                post: self.post.unwrap_or(0),
+                comment: self.comment.unwrap_or(0),
+                role: match self.role.as_deref() {
+                    None => None,
+                    Some(r) => Some(CommunityRole::parse(r).ok_or_else(|| bad("role"))?),
+                },
+            },
+            actor: who(self.actor)?,
+            target: who(self.target)?,
         })
     }
 }
@@ -752,6 +866,67 @@ impl CommunityClient {
         self.post_call(user, (id, host), c).await
     }
 
+    /// The members (and for a moderator the requests, invitations and bans), as the host
+    /// shows them.
+    pub async fn members(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+    ) -> Result<Vec<MemberView>, CallError> {
+        let c = CommunityContent::Members {
+            user: address,
+            community: id.to_string(),
+        };
+        let list: WireMembers = self.call(user, host, c).await?;
+        list.members
+            .into_iter()
+            .map(|m| m.view(host).map_err(CallError::from))
+            .collect()
+    }
+
+    /// A page of the moderation log (moderators only), newest first.
+    pub async fn log(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LogView>, CallError> {
+        let c = CommunityContent::Log {
+            user: address,
+            community: id.to_string(),
+            before,
+            limit: limit as u64,
+        };
+        let log: WireLog = self.call(user, host, c).await?;
+        log.entries
+            .into_iter()
+            .take(limit)
+            .map(|e| e.view(host).map_err(CallError::from))
+            .collect()
+    }
+
+    /// A moderator's `action` on the member at `target`, through the host.
+    pub async fn moderate(
+        &self,
+        user: u64,
+        address: String,
+        (id, host): (&str, &str),
+        target: String,
+        action: String,
+    ) -> Result<(), CallError> {
+        let c = CommunityContent::Moderate {
+            user: address,
+            community: id.to_string(),
+            address: target,
+            action,
+        };
+        let _: WireDone = self.call(user, host, c).await?;
+        Ok(())
+    }
+
     /// Part `part` of media `media` of post `post`, as the host gives it (checked by the caller
     /// against what it asked: `community::post_media`).
     pub async fn post_media(
@@ -860,11 +1035,14 @@ fn write_kind(c: &CommunityContent) -> Option<CallKind> {
         CommunityContent::DeletePost { .. } => Some(CallKind::DeletePost),
         CommunityContent::EditComment { .. } => Some(CallKind::EditComment),
         CommunityContent::DeleteComment { .. } => Some(CallKind::DeleteComment),
+        CommunityContent::Moderate { .. } => Some(CallKind::Moderate),
         CommunityContent::Get { .. }
         | CommunityContent::Feed { .. }
         | CommunityContent::Favourites { .. }
         | CommunityContent::Comments { .. }
-        | CommunityContent::PostMedia { .. } => None,
+        | CommunityContent::PostMedia { .. }
+        | CommunityContent::Members { .. }
+        | CommunityContent::Log { .. } => None,
     }
 }
 
@@ -1043,7 +1221,58 @@ impl CommunityHost {
                     data: base64::engine::general_purpose::STANDARD.encode(&p.bytes),
                 })
             }
-            CommunityContent::Join { .. }
+            CommunityContent::Members { community, .. } => {
+                let list = c.members(user, &community).await?;
+                let list = self.keep(foreign, list, |m| &m.address).await?;
+                self.count(origin, list.iter().map(|m| m.address.as_str()))
+                    .await?;
+                json!(WireMembers {
+                    members: list.iter().map(WireMember::of).collect()
+                })
+            }
+            CommunityContent::Log {
+                community,
+                before,
+                limit,
+                ..
+            } => {
+                let mut entries = c
+                    .log(user, &community, before, limit.clamp(1, 100) as usize)
+                    .await?;
+                // Who may not be named toward that region is left unnamed.
+                let mut seen = HashMap::new();
+                let named: Vec<String> = entries
+                    .iter()
+                    .flat_map(|e| [e.actor.clone(), e.target.clone()])
+                    .flatten()
+                    .collect();
+                for a in named {
+                    self.releases(foreign, &a, &mut seen).await?;
+                }
+                let hidden = |a: &Option<String>| {
+                    a.as_ref()
+                        .is_some_and(|a| seen.get(a.as_str()) == Some(&false))
+                };
+                for e in &mut entries {
+                    if hidden(&e.actor) {
+                        e.actor = None;
+                    }
+                    if hidden(&e.target) {
+                        e.target = None;
+                    }
+                }
+                let shown: Vec<String> = entries
+                    .iter()
+                    .flat_map(|e| [e.actor.clone(), e.target.clone()])
+                    .flatten()
+                    .collect();
+                self.count(origin, shown.iter().map(String::as_str)).await?;
+                json!(WireLog {
+                    entries: entries.iter().map(WireLogEntry::of).collect()
+                })
+            }
+            CommunityContent::Moderate { .. }
+            | CommunityContent::Join { .. }
             | CommunityContent::Leave { .. }
             | CommunityContent::Post { .. }
             | CommunityContent::Comment { .. }
@@ -1188,11 +1417,23 @@ impl CommunityHost {
                     .await?;
                 CallOutcome::Done
             }
+            CommunityContent::Moderate {
+                community,
+                address,
+                action,
+                ..
+            } => {
+                c.moderate_with(user, &community, &address, &action, call)
+                    .await?;
+                CallOutcome::Done
+            }
             CommunityContent::Get { .. }
             | CommunityContent::Feed { .. }
             | CommunityContent::Favourites { .. }
             | CommunityContent::Comments { .. }
-            | CommunityContent::PostMedia { .. } => {
+            | CommunityContent::PostMedia { .. }
+            | CommunityContent::Members { .. }
+            | CommunityContent::Log { .. } => {
                 return Err(CommunityError::Conflict("not a write call"));
             }
         })

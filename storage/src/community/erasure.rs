@@ -419,7 +419,7 @@ mod tests {
             .unwrap()
             .unwrap();
         store
-            .moderate(9, cal, Moderation::Ban(gone), now)
+            .moderate(9, cal, Moderation::Ban(gone), now, None)
             .await
             .unwrap()
             .unwrap();

@@ -448,6 +448,10 @@ impl ModAction {
     fn code(self) -> u64 {
         self as u64
     }
+    /// The action named `s` (as [`ModAction::name`] gives it).
+    pub fn parse(s: &str) -> Option<ModAction> {
+        ModAction::ALL.into_iter().find(|a| a.name() == s)
+    }
 }
 
 /// One moderation log entry. Users are named by id (0 once erased); no text of a post or
