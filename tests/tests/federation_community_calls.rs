@@ -170,6 +170,75 @@ async fn a_repeated_community_envelope_is_answered_again_and_never_applied_twice
     assert_eq!(feed(&a, &ann, &id).await, [pair("fay@f.test", "第二圈")]);
 }
 
+#[tokio::test]
+async fn a_repeated_moderate_envelope_is_applied_once_even_after_it_was_undone() {
+    let fake = FakePeer::start("f.test", "CN").await;
+    let nodes = tests::federation_with(&[("a.test", "CN")], &[&fake], "").await;
+    let a = nodes[0].client();
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = a.user("bob", &phone(2)).await;
+    let id = community(&a, &ann).await;
+    let join = envelope(
+        &fake,
+        "j1",
+        json!({"type": "join", "user": "fay@f.test", "community": id}),
+    );
+    assert_eq!(call(&fake, &nodes[0], &join).await.status, StatusCode::OK);
+    let r = tests::setup::join_community(&a, &bob, &id).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let moderate = |who: &str, action: &str| {
+        let (a, ann, id) = (a.clone(), ann.clone(), id.clone());
+        let body = json!({"address": who, "action": action});
+        async move {
+            a.call(
+                "POST",
+                &format!("/api/v1/communities/{id}/moderation"),
+                Some(&ann),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        moderate("fay@f.test", "moderator").await.status,
+        StatusCode::NO_CONTENT
+    );
+
+    // Fay bans bob; the same envelope again is answered alike and bans nobody twice.
+    let ban = envelope(
+        &fake,
+        "m1",
+        json!({"type": "moderate", "user": "fay@f.test", "community": id,
+               "address": "bob@a.test", "action": "ban"}),
+    );
+    let first = call(&fake, &nodes[0], &ban).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", body(&first));
+    assert_eq!(first.json(), json!({}));
+    // Ann lifts the ban; the repeat still does not put it back.
+    assert_eq!(
+        moderate("bob@a.test", "unban").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let again = call(&fake, &nodes[0], &ban).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", body(&again));
+    assert_eq!(again.json(), json!({}));
+    let r = a
+        .get(&format!("/api/v1/communities/{id}/log"), Some(&ann))
+        .await;
+    let actions: Vec<String> = r.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["unban", "ban"], "one ban, then its undoing");
+    let r = a
+        .get(&format!("/api/v1/communities/{id}/posts"), Some(&bob))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "bob is not banned again");
+}
+
 /// A manual clock at the real time.
 fn manual_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(Millis(now_ms())))
