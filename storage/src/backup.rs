@@ -1489,6 +1489,51 @@ mod tests {
         }
     }
 
+    /// A ledger that says a user of the backup was erased lifts their legal hold, in the table
+    /// as the backup's schema holds it: typed in a backup of schema 13, behind the seam in one
+    /// of 14. (Removing it from the other form leaves the hold, and the erasure stops at it.)
+    #[tokio::test]
+    async fn a_ledger_lifts_a_hold_as_the_backup_schema_holds_it() {
+        for backup_schema in [13, SCHEMA_VERSION] {
+            let dir = tempfile::tempdir().unwrap();
+            let key = SecretKey::generate().unwrap();
+            let path = dir.path().join("node.redb");
+            {
+                let s = super::super::Store::open(&path, |_| Ok(None)).unwrap().0;
+                s.insert_account(crate::tests::account(11, "held"))
+                    .await
+                    .unwrap();
+                s.write(|tx| USERID_LEGALHOLD.insert(tx, &11, &(5, String::new())))
+                    .await
+                    .unwrap();
+            }
+            if backup_schema < HOLD_SEAM {
+                crate::tests::as_schema(&path, backup_schema, |tx| {
+                    tx.open_table(USERID_LEGALHOLD_V13)
+                        .unwrap()
+                        .insert(11, (5, ""))
+                        .unwrap();
+                });
+            }
+            let backup = {
+                let db = redb::Builder::new().create(&path).unwrap();
+                archive_of(&db, &key, ArchiveKind::Backup)
+            };
+            let ledger = ledger_of(&dir.path().join("later.redb"), SCHEMA_VERSION, &key);
+            let to = dir.path().join("restored.redb");
+            let mut a = ArchiveReader::open(backup.as_slice(), key.clone()).unwrap();
+            assert_eq!(a.header().schema, backup_schema);
+            let mut l = ArchiveReader::open(ledger.as_slice(), key).unwrap();
+            let (_, applied) = load_archive(&to, &mut a, Some(&mut l), &mut |_| {}).unwrap();
+            assert_eq!(applied.to_erase, [11], "{backup_schema}");
+            let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+            assert!(
+                s.legal_holds().await.unwrap().is_empty(),
+                "the hold is lifted ({backup_schema})"
+            );
+        }
+    }
+
     /// What restore promises about freed pages: after a restore-time erasure removed rows,
     /// `compact` leaves no page of the file holding them (redb does not zero freed pages, so
     /// without it the removed rows stay readable in the file).

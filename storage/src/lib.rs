@@ -1102,7 +1102,7 @@ mod tests {
     /// Turns the file at `path` into what schema `version` wrote: its version number, the
     /// tables 10 → 11, 11 → 12, 12 → 13 and 13 → 14 moved as the typed (empty) tables they
     /// were before each, and whatever `f` changes (tables that version lacked or held in another form).
-    fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
+    pub(crate) fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
         let db = Database::create(path).unwrap();
         let tx = db.begin_write().unwrap();
         tx.open_table(META)

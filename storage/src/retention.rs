@@ -533,6 +533,31 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// More legal holds than a page: the set of held users and the list of holds have them
+    /// all, each read bounded.
+    #[tokio::test]
+    async fn legal_holds_past_a_page_are_all_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let n = HOLD_PAGE as u64 * 2 + 3;
+        s.write(move |tx| {
+            for u in 1..=n {
+                USERID_LEGALHOLD.insert(tx, &u, &(u, String::new()))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let set = s.read(|tx| held(tx)).await.unwrap();
+        assert_eq!(set, (1..=n).collect::<HashSet<u64>>());
+        let holds = s.legal_holds().await.unwrap();
+        assert_eq!(
+            holds.iter().map(|h| h.0).collect::<Vec<_>>(),
+            (1..=n).collect::<Vec<_>>(),
+            "in user order, each once"
+        );
+    }
+
     /// A fresh store in which envelope ids from b.test were received at the given times.
     async fn store_with_seen(seen: &'static [(&'static str, u64)]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();

@@ -835,6 +835,76 @@ mod tests {
         }
     }
 
+    /// A user's search log longer than a page (as a log written before the cap could hold)
+    /// is trimmed to the newest LOG_MAX_PER_USER at the next search, and clearing removes
+    /// every row past a page, with the time index, and no one else's.
+    #[tokio::test]
+    async fn a_search_log_past_a_page_is_trimmed_and_cleared_whole_and_only_the_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        for u in [1, 2] {
+            s.insert_account(crate::tests::account(u, &format!("u{u}")))
+                .await
+                .unwrap();
+            s.record_consent(u, consent(true), None).await.unwrap();
+            s.log_search(u, Millis(1), vec![0], Millis(0))
+                .await
+                .unwrap();
+        }
+        let n = PAGE as u64 + 40;
+        s.write(move |tx| {
+            let p = pseudonym_w(tx, 1, false)?.unwrap();
+            for at in 2..2 + n {
+                PSEUDONYM_MS_SEARCHLOG.insert(tx, &(p, at), &vec![1])?;
+                MS_PSEUDONYM_SEARCHLOG.insert(tx, &(at, p), &())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        s.log_search(1, Millis(10_000), vec![2], Millis(0))
+            .await
+            .unwrap();
+        let log = s.search_log(1, Millis(0)).await.unwrap();
+        assert_eq!(log.len(), LOG_MAX_PER_USER);
+        assert_eq!(log[0], (Millis(10_000), vec![2]), "the newest stays");
+        assert_eq!(
+            log[LOG_MAX_PER_USER - 1].0,
+            Millis(2 + n - 49),
+            "the oldest go"
+        );
+        async fn rows(s: &Store) -> Result<(u64, u64), StoreError> {
+            s.read(|tx| {
+                Ok((
+                    kv::rows_in(tx, PSEUDONYM_MS_SEARCHLOG.name())?,
+                    kv::rows_in(tx, MS_PSEUDONYM_SEARCHLOG.name())?,
+                ))
+            })
+            .await
+        }
+        assert_eq!(
+            rows(&s).await.unwrap(),
+            (51, 51),
+            "the time index with them"
+        );
+        // Refill past a page and clear.
+        s.write(move |tx| {
+            let p = pseudonym_w(tx, 1, false)?.unwrap();
+            for at in 2..2 + n {
+                PSEUDONYM_MS_SEARCHLOG.insert(tx, &(p, at), &vec![1])?;
+                MS_PSEUDONYM_SEARCHLOG.insert(tx, &(at, p), &())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // The n refilled rows (some over kept ones) and the newest.
+        assert_eq!(s.clear_search_log(1).await.unwrap(), n + 1);
+        assert!(s.search_log(1, Millis(0)).await.unwrap().is_empty());
+        assert_eq!(rows(&s).await.unwrap(), (1, 1), "only user 2's row is left");
+        assert_eq!(s.search_log(2, Millis(0)).await.unwrap().len(), 1);
+    }
+
     #[tokio::test]
     async fn searches_are_logged_only_with_personalisation_and_revoking_deletes_them() {
         let dir = tempfile::tempdir().unwrap();
