@@ -548,7 +548,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let set = s.read(|tx| held(tx)).await.unwrap();
+        let set = s.read(held).await.unwrap();
         assert_eq!(set, (1..=n).collect::<HashSet<u64>>());
         let holds = s.legal_holds().await.unwrap();
         assert_eq!(
