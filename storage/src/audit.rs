@@ -60,9 +60,8 @@ fn pseudonym(key: &[u8; 32], user: u64) -> String {
 /// The pseudonym of `user` in a write: their key, made now if an account that is not being
 /// erased has none yet; [`ERASED`] once the key is gone.
 fn pseudonym_in(tx: &WriteTransaction, user: u64) -> Result<String, StoreError> {
-    let mut keys = tx.open_table(USERID_PSEUDONYMKEY)?;
-    if let Some(k) = keys.get(user)? {
-        return Ok(format!("u:{}", pseudonym(k.value(), user)));
+    if let Some(k) = USERID_PSEUDONYMKEY.get(tx, &user)? {
+        return Ok(format!("u:{}", pseudonym(&k, user)));
     }
     let active = match tx.open_table(USERID_ACCOUNT)?.get(user)? {
         Some(v) => !super::AccountRecord::decode(v.value())?
@@ -75,13 +74,13 @@ fn pseudonym_in(tx: &WriteTransaction, user: u64) -> Result<String, StoreError> 
     }
     let mut key = [0u8; 32];
     primitives::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
-    keys.insert(user, &key)?;
+    USERID_PSEUDONYMKEY.insert(tx, &user, &key)?;
     Ok(format!("u:{}", pseudonym(&key, user)))
 }
 
 /// Destroys `user`'s pseudonym key (the first step of their erasure).
 pub fn forget_pseudonym(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
-    tx.open_table(USERID_PSEUDONYMKEY)?.remove(user)?;
+    USERID_PSEUDONYMKEY.remove(tx, &user)?;
     Ok(())
 }
 
@@ -297,10 +296,9 @@ impl Store {
     /// `user`'s pseudonym in the audit log, if they have one (not yet erased, ever audited).
     pub async fn pseudonym_of(&self, user: u64) -> Result<Option<String>, StoreError> {
         self.read(move |tx| {
-            Ok(tx
-                .open_table(USERID_PSEUDONYMKEY)?
-                .get(user)?
-                .map(|k| format!("u:{}", pseudonym(k.value(), user))))
+            Ok(USERID_PSEUDONYMKEY
+                .get(tx, &user)?
+                .map(|k| format!("u:{}", pseudonym(&k, user))))
         })
         .await
     }

@@ -130,11 +130,10 @@ impl Store {
                 .open_table(MEDIAID_MEDIA)?
                 .get(a.local_id.as_str())?
                 .is_some();
-            let mut jobs = tx.open_table(MEDIAID_FETCH)?;
-            if here || jobs.get(a.local_id.as_str())?.is_some() {
+            if here || MEDIAID_FETCH.get(tx, &a.local_id)?.is_some() {
                 return Ok(None);
             }
-            jobs.insert(a.local_id.as_str(), a.job.encode().as_slice())?;
+            MEDIAID_FETCH.insert(tx, &a.local_id, &a.job.encode())?;
             Ok(Some(a.local_id.clone()))
         })
         .await

@@ -350,6 +350,13 @@ fn moved_kinds() -> Vec<Moved> {
         moved!(13, USERID_SEQ_CONSENTEVENT, USERID_SEQ_CONSENTEVENT_V12),
         moved!(13, USERID_ERASURE, USERID_ERASURE_V12),
         moved!(13, HANDLEHASH_ERASED, HANDLEHASH_ERASED_V12),
+        // Schema 14 (`search_log_holds_fetches_and_keys_move_behind_the_seam`).
+        moved!(14, PSEUDONYM_MS_SEARCHLOG, PSEUDONYM_MS_SEARCHLOG_V13),
+        moved!(14, MS_PSEUDONYM_SEARCHLOG, MS_PSEUDONYM_SEARCHLOG_V13),
+        moved!(14, USERID_PSEUDONYMKEY, USERID_PSEUDONYMKEY_V13),
+        moved!(14, USERID_LEGALHOLD, USERID_LEGALHOLD_V13),
+        moved!(14, MEDIAID_FETCH, MEDIAID_FETCH_V13),
+        moved!(14, KEYID_NODEKEY, KEYID_NODEKEY_V13),
     ]
 }
 
@@ -357,7 +364,8 @@ kinds!(
     META,
     USERID_ACCOUNT,
     HANDLEINDEX_USERID,
-    USERID_PSEUDONYMKEY,
+    // The pseudonym keys, legal holds, search log, media fetches and node keys: in
+    // `moved_kinds` (schema 14).
     PHONEINDEX_USERID,
     USERID_PROFILE,
     TOKENHASH_SESSION,
@@ -383,7 +391,6 @@ kinds!(
     MEDIAID_CHUNKNO_CHUNK,
     USERID_MEDIAID,
     MEDIAID_CONVNO,
-    KEYID_NODEKEY,
     REMOTEADDR_USERID,
     REMOTEINDEX_USERID,
     USERID_REMOTEUSER,
@@ -397,12 +404,8 @@ kinds!(
     USERID_PEER_KIND_OUTCOME_DISCLOSURE,
     USERID_PEER_ERASUREACK,
     USERID_PEER_ERASURE,
-    USERID_LEGALHOLD,
-    // Search log (issue 23).
-    PSEUDONYM_MS_SEARCHLOG,
-    MS_PSEUDONYM_SEARCHLOG,
+    // Search changes (issue 23).
     POS_KIND_ID_SEARCHCHANGE,
-    MEDIAID_FETCH,
     // Avatars as media (issue 25) and discovery (issue 22): in `moved_kinds` (schema 11).
     // Operations (issue 24).
     REMOTEID_ERASED,
@@ -803,6 +806,9 @@ fn read_header(input: &mut impl Read) -> Result<(Header, Vec<u8>), BackupError> 
 /// of it or later holds their rows in the seam's encoding, an older one as typed redb rows.
 const ERASURE_SEAM: u32 = 13;
 
+/// The schema that moved the legal holds behind the key-value seam.
+const HOLD_SEAM: u32 = 14;
+
 /// The user of an erasure ledger's `userid_erasure` row, as its schema encoded the key.
 fn ledger_user(seam: bool, k: &[u8]) -> Result<u64, BackupError> {
     if seam {
@@ -894,6 +900,9 @@ pub fn load_archive<R: Read, L: Read>(
         // migration moves typed ones when the node opens the file.
         let from_seam = ledger.header().schema >= ERASURE_SEAM;
         let to_seam = archive.header().schema >= ERASURE_SEAM;
+        // The legal holds moved a schema later: the hold of a user the ledger erased goes from
+        // the table as the backup's schema holds it.
+        let holds_on_seam = archive.header().schema >= HOLD_SEAM;
         let hashes = hashes
             .iter()
             .map(|(k, v)| ledger_hash(from_seam, k, v))
@@ -930,7 +939,6 @@ pub fn load_archive<R: Read, L: Read>(
                 }
             }
             let accounts = tx.open_table(USERID_ACCOUNT)?;
-            let mut holds = tx.open_table(USERID_LEGALHOLD)?;
             for &(user, v) in &erasures {
                 let rec = ErasureRecord::decode(v)?;
                 if rec.phase != Phase::Done {
@@ -951,7 +959,11 @@ pub fn load_archive<R: Read, L: Read>(
                     continue;
                 }
                 if accounts.get(user)?.is_some() {
-                    holds.remove(user)?;
+                    if holds_on_seam {
+                        USERID_LEGALHOLD.remove(&tx, &user)?;
+                    } else {
+                        tx.open_table(USERID_LEGALHOLD_V13)?.remove(user)?;
+                    }
                     applied.to_erase.push(user);
                 } else {
                     if to_seam {
@@ -1239,6 +1251,7 @@ mod tests {
         crate::tests::assert_schema_10_rows_moved(&s).await;
         crate::tests::assert_schema_11_rows_moved(&s).await;
         crate::tests::assert_schema_12_rows_moved(&s).await;
+        crate::tests::assert_schema_13_rows_moved(&s).await;
     }
 
     /// An archive of schema 10 holds the tables 10 → 11 moved (discovery, avatars), and those
@@ -1275,6 +1288,7 @@ mod tests {
         crate::tests::assert_schema_10_rows_moved(&s).await;
         crate::tests::assert_schema_11_rows_moved(&s).await;
         crate::tests::assert_schema_12_rows_moved(&s).await;
+        crate::tests::assert_schema_13_rows_moved(&s).await;
     }
 
     /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved (and those
@@ -1313,6 +1327,7 @@ mod tests {
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_11_rows_moved(&s).await;
         crate::tests::assert_schema_12_rows_moved(&s).await;
+        crate::tests::assert_schema_13_rows_moved(&s).await;
     }
 
     /// An archive of schema 12 holds the audit log, policy and privacy-centre tables, admin
@@ -1350,6 +1365,47 @@ mod tests {
         }
         let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
         crate::tests::assert_schema_12_rows_moved(&s).await;
+        crate::tests::assert_schema_13_rows_moved(&s).await;
+    }
+
+    /// An archive of schema 13 holds the search log, pseudonym keys, legal holds, media
+    /// fetches and node keys, which 13 → 14 moved, as typed tables: they restore as such, and
+    /// the migration moves them behind the seam.
+    #[tokio::test]
+    async fn a_schema_13_archive_restores_search_log_holds_fetches_and_keys_that_the_migration_then_moves()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+        let key = SecretKey::generate().unwrap();
+        let bytes = {
+            let db = redb::Builder::new().create(&path).unwrap();
+            crate::tests::write_schema_13_rows(&db);
+            archive_of(&db, &key, ArchiveKind::Backup)
+        };
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        assert_eq!(r.header().schema, 13);
+        let to = dir.path().join("restored.redb");
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        assert!(
+            summary
+                .tables
+                .contains(&(PSEUDONYM_MS_SEARCHLOG.name().into(), 2))
+        );
+        {
+            let back = redb::Builder::new().create(&to).unwrap();
+            let tx = back.begin_read().unwrap();
+            let log = tx.open_table(PSEUDONYM_MS_SEARCHLOG_V13).unwrap();
+            assert_eq!(log.len().unwrap(), 2, "restored as the typed table it was");
+            let holds = tx.open_table(USERID_LEGALHOLD_V13).unwrap();
+            assert_eq!(
+                holds.len().unwrap(),
+                1,
+                "restored as the typed table it was"
+            );
+        }
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        crate::tests::assert_schema_13_rows_moved(&s).await;
     }
 
     /// An erasure record and an erased handle as a ledger of `schema` holds them: typed
@@ -1430,6 +1486,51 @@ mod tests {
                 "{backup_schema} from {ledger_schema}"
             );
             assert_eq!(s.erased_user([7u8; 32]).await.unwrap(), Some(11));
+        }
+    }
+
+    /// A ledger that says a user of the backup was erased lifts their legal hold, in the table
+    /// as the backup's schema holds it: typed in a backup of schema 13, behind the seam in one
+    /// of 14. (Removing it from the other form leaves the hold, and the erasure stops at it.)
+    #[tokio::test]
+    async fn a_ledger_lifts_a_hold_as_the_backup_schema_holds_it() {
+        for backup_schema in [13, SCHEMA_VERSION] {
+            let dir = tempfile::tempdir().unwrap();
+            let key = SecretKey::generate().unwrap();
+            let path = dir.path().join("node.redb");
+            {
+                let s = super::super::Store::open(&path, |_| Ok(None)).unwrap().0;
+                s.insert_account(crate::tests::account(11, "held"))
+                    .await
+                    .unwrap();
+                s.write(|tx| USERID_LEGALHOLD.insert(tx, &11, &(5, String::new())))
+                    .await
+                    .unwrap();
+            }
+            if backup_schema < HOLD_SEAM {
+                crate::tests::as_schema(&path, backup_schema, |tx| {
+                    tx.open_table(USERID_LEGALHOLD_V13)
+                        .unwrap()
+                        .insert(11, (5, ""))
+                        .unwrap();
+                });
+            }
+            let backup = {
+                let db = redb::Builder::new().create(&path).unwrap();
+                archive_of(&db, &key, ArchiveKind::Backup)
+            };
+            let ledger = ledger_of(&dir.path().join("later.redb"), SCHEMA_VERSION, &key);
+            let to = dir.path().join("restored.redb");
+            let mut a = ArchiveReader::open(backup.as_slice(), key.clone()).unwrap();
+            assert_eq!(a.header().schema, backup_schema);
+            let mut l = ArchiveReader::open(ledger.as_slice(), key).unwrap();
+            let (_, applied) = load_archive(&to, &mut a, Some(&mut l), &mut |_| {}).unwrap();
+            assert_eq!(applied.to_erase, [11], "{backup_schema}");
+            let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+            assert!(
+                s.legal_holds().await.unwrap().is_empty(),
+                "the hold is lifted ({backup_schema})"
+            );
         }
     }
 

@@ -120,10 +120,10 @@ impl Store {
         cutoff: Millis,
     ) -> Result<Vec<(Millis, Vec<u8>)>, StoreError> {
         self.read(move |tx| {
-            let Some(k) = tx.open_table(USERID_PSEUDONYMKEY)?.get(user)? else {
+            let Some(k) = USERID_PSEUDONYMKEY.get(tx, &user)? else {
                 return Ok(Vec::new());
             };
-            let p = pseudonym(k.value(), user);
+            let p = pseudonym(&k, user);
             Ok(PSEUDONYM_MS_N_BEHAVIOUR
                 .range(
                     tx,

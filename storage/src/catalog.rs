@@ -156,8 +156,8 @@ pub const MEDIAID_CONVNO: TableDefinition<(&str, u64), ()> = TableDefinition::ne
 
 /// `keyid_nodekey`: node signing key id (`ed25519:…`) → encoded [`super::NodeKeyRecord`]: the
 /// seed sealed with the master key, creation time and end of validity. Expired keys stay, so
-/// what they signed can still be checked.
-pub const KEYID_NODEKEY: TableDefinition<&str, &[u8]> = TableDefinition::new("keyid_nodekey");
+/// what they signed can still be checked. Behind the key-value seam since schema 14.
+pub const KEYID_NODEKEY: kv::Table<String, Vec<u8>> = kv::Table::new("keyid_nodekey");
 
 // User ids: a local account's id has the top bit clear; a user of another node gets a local
 // id with the top bit set ([`REMOTE_USER_BIT`]) when this node first meets them, so member
@@ -274,9 +274,9 @@ pub const HANDLEHASH_ERASED: kv::Table<[u8; 32], (u64, u64)> = kv::Table::new("h
 
 /// `userid_legalhold`: user id → (set ms, basis text): while present, neither retention nor
 /// erasure removes the user's data. Since schema 7 the text is empty and the basis is in
-/// `userid_note_adminnote`, sealed; holds set before keep their basis here in clear.
-pub const USERID_LEGALHOLD: TableDefinition<u64, (u64, &str)> =
-    TableDefinition::new("userid_legalhold");
+/// `userid_note_adminnote`, sealed; holds set before keep their basis here in clear. Behind
+/// the key-value seam since schema 14.
+pub const USERID_LEGALHOLD: kv::Table<u64, (u64, String)> = kv::Table::new("userid_legalhold");
 
 /// `userid_note_adminnote` (harden): (user id, note name) → an admin's free text about the
 /// user, sealed under the user's data key: `erasure_reason` (`users erase --reason`), removed
@@ -302,9 +302,9 @@ pub const USERID_REQUESTID: kv::Table<(u64, u64), ()> = kv::Table::new("userid_r
 /// `userid_pseudonymkey`: local user id → the user's own pseudonym key (32 random bytes): the
 /// audit log names the user by HMAC(this key, user id). Made with the user's first audit entry
 /// and removed in the first step of their erasure, so entries written before it can no longer
-/// be linked to them, not even by someone holding the master key.
-pub const USERID_PSEUDONYMKEY: TableDefinition<u64, &[u8; 32]> =
-    TableDefinition::new("userid_pseudonymkey");
+/// be linked to them, not even by someone holding the master key. Behind the key-value seam
+/// since schema 14.
+pub const USERID_PSEUDONYMKEY: kv::Table<u64, [u8; 32]> = kv::Table::new("userid_pseudonymkey");
 
 /// `seq_auditentry`: entry number from 0 → encoded [`super::AuditRecord`]: time, actor, action,
 /// pseudonymous target, detail, and the hash chaining it to the entry before. META
@@ -470,13 +470,14 @@ pub const FANOUTNO_JOB: kv::Table<u64, (u64, u64, u64, u64)> = kv::Table::new("f
 /// destroys the key nothing links them. Written only while `personalisation` is granted;
 /// removed in the transaction that revokes it, by erasure, and after
 /// `retention.search_log_days`.
-pub const PSEUDONYM_MS_SEARCHLOG: TableDefinition<(u64, u64), &[u8]> =
-    TableDefinition::new("pseudonym_ms_searchlog");
+/// Behind the key-value seam since schema 14, like the time index below.
+pub const PSEUDONYM_MS_SEARCHLOG: kv::Table<(u64, u64), Vec<u8>> =
+    kv::Table::new("pseudonym_ms_searchlog");
 
 /// `ms_pseudonym_searchlog`: (time ms, search pseudonym) → (): the same rows in time order,
 /// for retention. Written and removed together with `pseudonym_ms_searchlog`.
-pub const MS_PSEUDONYM_SEARCHLOG: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("ms_pseudonym_searchlog");
+pub const MS_PSEUDONYM_SEARCHLOG: kv::Table<(u64, u64), ()> =
+    kv::Table::new("ms_pseudonym_searchlog");
 
 // ---- Behaviour log (issue 23, policy 1.4.1) ----------------------------------------------
 
@@ -506,8 +507,9 @@ pub const POS_KIND_ID_SEARCHCHANGE: TableDefinition<(u64, u64, u64), ()> =
 
 /// `mediaid_fetch`: local media id → encoded [`super::FetchJob`]: media a message from another
 /// node refers to, still being fetched from its origin (the parts fetched so far are in
-/// `mediaid_chunkno_chunk`, sealed under the author's key here).
-pub const MEDIAID_FETCH: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_fetch");
+/// `mediaid_chunkno_chunk`, sealed under the author's key here). Behind the key-value seam
+/// since schema 14.
+pub const MEDIAID_FETCH: kv::Table<String, Vec<u8>> = kv::Table::new("mediaid_fetch");
 
 // Avatars (`avatars.rs`) and the discovery tables below (`discovery.rs`) are behind the
 // key-value seam since schema 11.
@@ -787,3 +789,20 @@ pub const USERID_SEQ_CONSENTEVENT_V12: TableDefinition<(u64, u64), &[u8]> =
 pub const USERID_ERASURE_V12: TableDefinition<u64, &[u8]> = TableDefinition::new("userid_erasure");
 pub const HANDLEHASH_ERASED_V12: TableDefinition<&[u8; 32], (u64, u64)> =
     TableDefinition::new("handlehash_erased");
+
+// ---- Schema 13's typed tables now behind the key-value seam ------------------------------
+// Read only by the migration that moves their rows into the seam's tables of the same name
+// (`storage/src/lib.rs`, 13 → 14; renamed to `<name>_v13` while it copies) and by the restore
+// of an archive of schema 13 or older (`backup.rs`): the search log and its time index, the
+// pseudonym keys, legal holds, the fetches of other nodes' media and the node's signing keys.
+
+pub const PSEUDONYM_MS_SEARCHLOG_V13: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("pseudonym_ms_searchlog");
+pub const MS_PSEUDONYM_SEARCHLOG_V13: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("ms_pseudonym_searchlog");
+pub const USERID_PSEUDONYMKEY_V13: TableDefinition<u64, &[u8; 32]> =
+    TableDefinition::new("userid_pseudonymkey");
+pub const USERID_LEGALHOLD_V13: TableDefinition<u64, (u64, &str)> =
+    TableDefinition::new("userid_legalhold");
+pub const MEDIAID_FETCH_V13: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_fetch");
+pub const KEYID_NODEKEY_V13: TableDefinition<&str, &[u8]> = TableDefinition::new("keyid_nodekey");

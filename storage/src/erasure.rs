@@ -221,7 +221,7 @@ impl Store {
             };
             Ok(rec.phase == Phase::Scheduled
                 && rec.due <= now
-                && tx.open_table(USERID_LEGALHOLD)?.get(user)?.is_none())
+                && USERID_LEGALHOLD.get(tx, &user)?.is_none())
         })
         .await
     }
@@ -249,7 +249,7 @@ impl Store {
                 if rec.phase == Phase::Done || rec.due > now {
                     return Ok(Step::NotDue);
                 }
-                if tx.open_table(USERID_LEGALHOLD)?.get(user)?.is_some() {
+                if USERID_LEGALHOLD.get(tx, &user)?.is_some() {
                     return Ok(Step::Held);
                 }
                 rec.phase = match rec.phase {
@@ -359,7 +359,7 @@ impl Store {
         audit: AuditEntry,
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
-            tx.open_table(USERID_LEGALHOLD)?.insert(user, (now.0, ""))?;
+            USERID_LEGALHOLD.insert(tx, &user, &(now.0, String::new()))?;
             USERID_NOTE_ADMINNOTE.insert(tx, &(user, HOLD_BASIS.to_string()), &basis_sealed)?;
             append_audit(tx, audit.clone())?;
             Ok(())
@@ -381,7 +381,7 @@ impl Store {
     pub async fn clear_legal_hold(&self, user: u64, audit: AuditEntry) -> Result<bool, StoreError> {
         self.write(move |tx| {
             USERID_NOTE_ADMINNOTE.remove(tx, &(user, HOLD_BASIS.to_string()))?;
-            let had = tx.open_table(USERID_LEGALHOLD)?.remove(user)?.is_some();
+            let had = USERID_LEGALHOLD.remove(tx, &user)?;
             if had {
                 append_audit(tx, audit.clone())?;
             }
@@ -393,13 +393,18 @@ impl Store {
     /// Every legal hold: (user, set, basis).
     pub async fn legal_holds(&self) -> Result<Vec<(u64, Millis, String)>, StoreError> {
         self.read(|tx| {
-            let mut out = Vec::new();
-            for row in tx.open_table(USERID_LEGALHOLD)?.iter()? {
-                let (k, v) = row?;
-                let (at, basis) = v.value();
-                out.push((k.value(), Millis(at), basis.to_string()));
+            let mut out: Vec<(u64, Millis, String)> = Vec::new();
+            loop {
+                let rows = USERID_LEGALHOLD.page(tx, out.last().map(|(u, _, _)| u), PAGE)?;
+                let done = rows.len() < PAGE;
+                out.extend(
+                    rows.into_iter()
+                        .map(|(u, (at, basis))| (u, Millis(at), basis)),
+                );
+                if done {
+                    return Ok(out);
+                }
             }
-            Ok(out)
         })
         .await
     }

@@ -10,6 +10,9 @@ use super::messaging::{ConversationRecord, EventRecord, MemberRecord};
 use super::{Store, StoreError};
 use primitives::time::Millis;
 
+/// Signing keys read at a time (a node has a handful: one per rotation).
+const KEY_PAGE: usize = 64;
+
 /// A node signing key: its id, its seed sealed with the master key, and its validity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeKeyRecord {
@@ -20,7 +23,7 @@ pub struct NodeKeyRecord {
 }
 
 impl NodeKeyRecord {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         Enc::new(1)
             .bytes(&self.seed_sealed)
             .u64(self.created.0)
@@ -45,11 +48,18 @@ impl Store {
     pub async fn node_keys(&self) -> Result<Vec<NodeKeyRecord>, StoreError> {
         self.read(|tx| {
             let mut out = Vec::new();
-            for row in tx.open_table(KEYID_NODEKEY)?.iter()? {
-                let (k, v) = row?;
-                out.push(NodeKeyRecord::decode(k.value(), v.value())?);
+            let mut after: Option<String> = None;
+            loop {
+                let rows = KEYID_NODEKEY.page(tx, after.as_ref(), KEY_PAGE)?;
+                let done = rows.len() < KEY_PAGE;
+                for (k, v) in &rows {
+                    out.push(NodeKeyRecord::decode(k, v)?);
+                }
+                after = rows.last().map(|(k, _)| k.clone());
+                if done {
+                    return Ok(out);
+                }
             }
-            Ok(out)
         })
         .await
     }
@@ -57,11 +67,10 @@ impl Store {
     /// Adds a new signing key.
     pub async fn insert_node_key(&self, rec: NodeKeyRecord) -> Result<(), StoreError> {
         self.write(move |tx| {
-            let mut t = tx.open_table(KEYID_NODEKEY)?;
-            if t.get(rec.id.as_str())?.is_some() {
+            if KEYID_NODEKEY.get(tx, &rec.id)?.is_some() {
                 return Err(StoreError::Conflict(super::Conflict::UserId));
             }
-            t.insert(rec.id.as_str(), rec.encode().as_slice())?;
+            KEYID_NODEKEY.insert(tx, &rec.id, &rec.encode())?;
             Ok(())
         })
         .await

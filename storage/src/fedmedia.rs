@@ -9,6 +9,9 @@ use super::catalog::*;
 use super::codec::{Dec, Enc};
 use super::messaging::{ConversationRecord, MediaRecord};
 use super::{Store, StoreError};
+
+/// Rows read at a time where fetch jobs are visited in pages.
+const PAGE: usize = 256;
 use primitives::time::Millis;
 
 /// Media a message from another node refers to, being fetched from its origin.
@@ -93,17 +96,17 @@ pub fn note_incoming_media(
     if tx.open_table(MEDIAID_MEDIA)?.get(id)?.is_some() {
         return Ok(false);
     }
-    let mut jobs = tx.open_table(MEDIAID_FETCH)?;
-    if jobs.get(id)?.is_some() {
+    let key = id.to_string();
+    if MEDIAID_FETCH.get(tx, &key)?.is_some() {
         return Ok(false);
     }
-    jobs.insert(id, job.encode().as_slice())?;
+    MEDIAID_FETCH.insert(tx, &key, &job.encode())?;
     Ok(true)
 }
 
 /// Removes a fetch job and every part stored for it.
 fn drop_fetch(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
-    tx.open_table(MEDIAID_FETCH)?.remove(id)?;
+    MEDIAID_FETCH.remove(tx, &id.to_string())?;
     tx.open_table(MEDIAID_CHUNKNO_CHUNK)?
         .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
     Ok(())
@@ -113,7 +116,7 @@ fn drop_fetch(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
 /// record of which conversations refer to it (as retention does for a copy). False if the
 /// fetch is not there (finished or removed meanwhile).
 pub fn drop_unfinished_fetch(tx: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
-    if tx.open_table(MEDIAID_FETCH)?.get(id)?.is_none() {
+    if MEDIAID_FETCH.get(tx, &id.to_string())?.is_none() {
         return Ok(false);
     }
     drop_fetch(tx, id)?;
@@ -124,11 +127,21 @@ pub fn drop_unfinished_fetch(tx: &WriteTransaction, id: &str) -> Result<bool, St
 
 /// Removes the copies and fetch jobs of media by remote user `author` (their erasure here).
 pub fn drop_remote_media_of(tx: &WriteTransaction, author: u64) -> Result<(), StoreError> {
+    // The fetches are not indexed by author: they are read a page at a time (fetches in
+    // progress are few, each gone once its media is here).
     let mut ids = Vec::new();
-    for row in tx.open_table(MEDIAID_FETCH)?.iter()? {
-        let (k, v) = row?;
-        if FetchJob::decode(v.value())?.author == author {
-            ids.push(k.value().to_string());
+    let mut after: Option<String> = None;
+    loop {
+        let rows = MEDIAID_FETCH.page(tx, after.as_ref(), PAGE)?;
+        let done = rows.len() < PAGE;
+        for (k, v) in &rows {
+            if FetchJob::decode(v)?.author == author {
+                ids.push(k.clone());
+            }
+        }
+        after = rows.last().map(|(k, _)| k.clone());
+        if done {
+            break;
         }
     }
     for id in &ids {
@@ -163,12 +176,18 @@ impl Store {
     /// Every fetch still to do (to resume them at start).
     pub async fn fetch_jobs(&self) -> Result<Vec<(String, FetchJob)>, StoreError> {
         self.read(|tx| {
-            let mut out = Vec::new();
-            for row in tx.open_table(MEDIAID_FETCH)?.iter()? {
-                let (k, v) = row?;
-                out.push((k.value().to_string(), FetchJob::decode(v.value())?));
+            let mut out: Vec<(String, FetchJob)> = Vec::new();
+            loop {
+                let rows = MEDIAID_FETCH.page(tx, out.last().map(|(k, _)| k), PAGE)?;
+                let done = rows.len() < PAGE;
+                for (k, v) in rows {
+                    let job = FetchJob::decode(&v)?;
+                    out.push((k, job));
+                }
+                if done {
+                    return Ok(out);
+                }
             }
-            Ok(out)
         })
         .await
     }
@@ -176,9 +195,9 @@ impl Store {
     /// One fetch job, if it is still to do.
     pub async fn fetch_job(&self, id: String) -> Result<Option<FetchJob>, StoreError> {
         self.read(move |tx| {
-            tx.open_table(MEDIAID_FETCH)?
-                .get(id.as_str())?
-                .map(|v| FetchJob::decode(v.value()))
+            MEDIAID_FETCH
+                .get(tx, &id)?
+                .map(|v| FetchJob::decode(&v))
                 .transpose()
         })
         .await
@@ -188,10 +207,10 @@ impl Store {
     /// conversation a message referring to it was sent in (so they will see it once here).
     pub async fn media_arriving(&self, id: String, viewer: u64) -> Result<bool, StoreError> {
         self.read(move |tx| {
-            let id = id.as_str();
-            if tx.open_table(MEDIAID_FETCH)?.get(id)?.is_none() {
+            if MEDIAID_FETCH.get(tx, &id)?.is_none() {
                 return Ok(false);
             }
+            let id = id.as_str();
             let members = tx.open_table(CONVNO_USERID_MEMBER)?;
             for row in tx
                 .open_table(MEDIAID_CONVNO)?
@@ -215,10 +234,9 @@ impl Store {
         sealed: Vec<u8>,
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
-            let mut jobs = tx.open_table(MEDIAID_FETCH)?;
-            let Some(mut job) = jobs
-                .get(id.as_str())?
-                .map(|v| FetchJob::decode(v.value()))
+            let Some(mut job) = MEDIAID_FETCH
+                .get(tx, &id)?
+                .map(|v| FetchJob::decode(&v))
                 .transpose()?
             else {
                 return Ok(false);
@@ -227,7 +245,7 @@ impl Store {
                 return Ok(false);
             }
             job.next = no + 1;
-            jobs.insert(id.as_str(), job.encode().as_slice())?;
+            MEDIAID_FETCH.insert(tx, &id, &job.encode())?;
             tx.open_table(MEDIAID_CHUNKNO_CHUNK)?
                 .insert((id.as_str(), no), sealed.as_slice())?;
             Ok(true)
@@ -239,10 +257,9 @@ impl Store {
     /// to the members of the conversations it was sent in. False if the job is gone.
     pub async fn finish_fetch(&self, id: String) -> Result<bool, StoreError> {
         self.write(move |tx| {
-            let Some(job) = tx
-                .open_table(MEDIAID_FETCH)?
-                .remove(id.as_str())?
-                .map(|v| FetchJob::decode(v.value()))
+            let Some(job) = MEDIAID_FETCH
+                .take(tx, &id)?
+                .map(|v| FetchJob::decode(&v))
                 .transpose()?
             else {
                 return Ok(false);

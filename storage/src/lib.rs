@@ -103,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 13;
+pub const SCHEMA_VERSION: u32 = 14;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -125,6 +125,7 @@ const MIGRATIONS: &[Migration] = &[
     discovery_and_avatar_tables_move_behind_the_seam,
     community_tables_move_behind_the_seam,
     privacy_and_audit_tables_move_behind_the_seam,
+    search_log_holds_fetches_and_keys_move_behind_the_seam,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -630,6 +631,53 @@ fn privacy_and_audit_tables_move_behind_the_seam(tx: &WriteTransaction) -> Resul
     Ok(())
 }
 
+/// 13 → 14: the search log and its time index (`search.rs`), the users' pseudonym keys
+/// (`audit.rs`, `search.rs`, `behaviour.rs`), the legal holds (`erasure.rs`, `retention.rs`,
+/// `community/retention.rs`), the fetches of other nodes' media (`fedmedia.rs`,
+/// `avatars.rs`) and the node's signing keys (`federation.rs`) move behind the key-value seam,
+/// as 12 → 13 moved the audit and privacy tables (each parked as `<name>_v13` while its rows
+/// are copied). Like that step it reads them whole, once, in the transaction that opens the
+/// file, before the node serves.
+fn search_log_holds_fetches_and_keys_move_behind_the_seam(
+    tx: &WriteTransaction,
+) -> Result<(), StoreError> {
+    let s = "_v13";
+    move_table!(
+        tx,
+        s,
+        PSEUDONYM_MS_SEARCHLOG_V13,
+        PSEUDONYM_MS_SEARCHLOG,
+        |k, v| (k, v.to_vec())
+    );
+    move_table!(
+        tx,
+        s,
+        MS_PSEUDONYM_SEARCHLOG_V13,
+        MS_PSEUDONYM_SEARCHLOG,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_PSEUDONYMKEY_V13,
+        USERID_PSEUDONYMKEY,
+        |k, v| (k, *v)
+    );
+    move_table!(tx, s, USERID_LEGALHOLD_V13, USERID_LEGALHOLD, |k, v| (
+        k,
+        (v.0, v.1.to_string())
+    ));
+    move_table!(tx, s, MEDIAID_FETCH_V13, MEDIAID_FETCH, |k, v| (
+        k.to_string(),
+        v.to_vec()
+    ));
+    move_table!(tx, s, KEYID_NODEKEY_V13, KEYID_NODEKEY, |k, v| (
+        k.to_string(),
+        v.to_vec()
+    ));
+    Ok(())
+}
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -962,12 +1010,12 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CHUNKNO_CHUNK)?;
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
-    tx.open_table(MEDIAID_FETCH)?;
+    tx.open_table(kv::redb_def(MEDIAID_FETCH.name()))?;
     tx.open_table(kv::redb_def(USERID_AVATAR.name()))?;
     tx.open_table(kv::redb_def(MEDIAID_AVATAR.name()))?;
-    tx.open_table(KEYID_NODEKEY)?;
+    tx.open_table(kv::redb_def(KEYID_NODEKEY.name()))?;
     tx.open_table(kv::redb_def(SEQ_AUDITENTRY.name()))?;
-    tx.open_table(USERID_PSEUDONYMKEY)?;
+    tx.open_table(kv::redb_def(USERID_PSEUDONYMKEY.name()))?;
     tx.open_table(REMOTEADDR_USERID)?;
     tx.open_table(REMOTEINDEX_USERID)?;
     tx.open_table(kv::redb_def(USERID_REMOTEINDEX.name()))?;
@@ -984,7 +1032,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
     tx.open_table(kv::redb_def(USERID_ERASURE.name()))?;
     tx.open_table(kv::redb_def(HANDLEHASH_ERASED.name()))?;
-    tx.open_table(USERID_LEGALHOLD)?;
+    tx.open_table(kv::redb_def(USERID_LEGALHOLD.name()))?;
     tx.open_table(kv::redb_def(USERID_NOTE_ADMINNOTE.name()))?;
     tx.open_table(kv::redb_def(REQUESTID_REQUEST.name()))?;
     tx.open_table(kv::redb_def(USERID_REQUESTID.name()))?;
@@ -1008,8 +1056,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(kv::redb_def(USERID_FRIENDQUOTA.name()))?;
     tx.open_table(kv::redb_def(USERID_CONVNO_READ.name()))?;
     community::create_tables(tx)?;
-    tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
-    tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
+    tx.open_table(kv::redb_def(PSEUDONYM_MS_SEARCHLOG.name()))?;
+    tx.open_table(kv::redb_def(MS_PSEUDONYM_SEARCHLOG.name()))?;
     tx.open_table(POS_KIND_ID_SEARCHCHANGE)?;
     // Behaviour log (issue 23).
     tx.open_table(kv::redb_def(PSEUDONYM_MS_N_BEHAVIOUR.name()))?;
@@ -1052,9 +1100,9 @@ mod tests {
     }
 
     /// Turns the file at `path` into what schema `version` wrote: its version number, the
-    /// tables 10 → 11, 11 → 12 and 12 → 13 moved as the typed (empty) tables they were before
-    /// each, and whatever `f` changes (tables that version lacked or held in another form).
-    fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
+    /// tables 10 → 11, 11 → 12, 12 → 13 and 13 → 14 moved as the typed (empty) tables they
+    /// were before each, and whatever `f` changes (tables that version lacked or held in another form).
+    pub(crate) fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
         let db = Database::create(path).unwrap();
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
@@ -1069,6 +1117,9 @@ mod tests {
         }
         if version < 13 {
             typed_before_13(&tx);
+        }
+        if version < 14 {
+            typed_before_14(&tx);
         }
         f(&tx);
         tx.commit().unwrap();
@@ -1304,6 +1355,7 @@ mod tests {
         put_schema_10_rows(&tx);
         put_schema_11_rows(&tx);
         put_schema_12_rows(&tx);
+        put_schema_13_rows(&tx);
         macro_rules! put {
             ($t:expr, $k:expr, $v:expr) => {
                 tx.open_table($t).unwrap().insert($k, $v).unwrap();
@@ -1461,12 +1513,14 @@ mod tests {
         assert_schema_10_rows_moved(&s).await;
         assert_schema_11_rows_moved(&s).await;
         assert_schema_12_rows_moved(&s).await;
+        assert_schema_13_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_9_rows_moved(&again).await;
         assert_schema_10_rows_moved(&again).await;
         assert_schema_11_rows_moved(&again).await;
         assert_schema_12_rows_moved(&again).await;
+        assert_schema_13_rows_moved(&again).await;
     }
 
     /// The tables 10 → 11 moves behind the seam (`discovery.rs`, `avatars.rs`).
@@ -1538,9 +1592,10 @@ mod tests {
             .insert("schema_version", 10u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_10_rows(&tx);
-        // Schema 10 held the tables 11 → 12 and 12 → 13 move as typed tables too.
+        // Schema 10 held the tables 11 → 12, 12 → 13 and 13 → 14 move as typed tables too.
         put_schema_11_rows(&tx);
         put_schema_12_rows(&tx);
+        put_schema_13_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -1618,11 +1673,13 @@ mod tests {
         assert_schema_10_rows_moved(&s).await;
         assert_schema_11_rows_moved(&s).await;
         assert_schema_12_rows_moved(&s).await;
+        assert_schema_13_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_10_rows_moved(&again).await;
         assert_schema_11_rows_moved(&again).await;
         assert_schema_12_rows_moved(&again).await;
+        assert_schema_13_rows_moved(&again).await;
     }
 
     /// The tables 11 → 12 moves behind the seam (`community/`).
@@ -1730,8 +1787,9 @@ mod tests {
             .insert("schema_version", 11u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_11_rows(&tx);
-        // Schema 11 held the tables 12 → 13 moves as typed tables too.
+        // Schema 11 held the tables 12 → 13 and 13 → 14 move as typed tables too.
         put_schema_12_rows(&tx);
+        put_schema_13_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -1826,10 +1884,12 @@ mod tests {
         let s = open(dir.path());
         assert_schema_11_rows_moved(&s).await;
         assert_schema_12_rows_moved(&s).await;
+        assert_schema_13_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_11_rows_moved(&again).await;
         assert_schema_12_rows_moved(&again).await;
+        assert_schema_13_rows_moved(&again).await;
     }
 
     /// The tables 12 → 13 moves behind the seam (`audit.rs`, `privacy.rs`, admin notes, the
@@ -1935,8 +1995,9 @@ mod tests {
         put!(HANDLEHASH_ERASED_V12, &[4u8; 32], (3, 8));
     }
 
-    /// What schema 12 wrote, as typed redb tables: a row in each table that 12 → 13 moves (the
-    /// tables earlier steps moved are behind the seam, as a file of schema 12 holds them).
+    /// What schema 12 wrote, as typed redb tables: a row in each table that 12 → 13 moves, and
+    /// the tables 13 → 14 moves with [`write_schema_13_rows`]'s rows (the tables earlier steps
+    /// moved are behind the seam, as a file of schema 12 holds them).
     pub(crate) fn write_schema_12_rows(db: &Database) {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
@@ -1944,6 +2005,8 @@ mod tests {
             .insert("schema_version", 12u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_12_rows(&tx);
+        // Schema 12 held the tables 13 → 14 moves as typed tables too.
+        put_schema_13_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -2020,9 +2083,168 @@ mod tests {
         write_schema_12_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
         assert_schema_12_rows_moved(&s).await;
+        assert_schema_13_rows_moved(&s).await;
         drop(s);
         let again = open(dir.path());
         assert_schema_12_rows_moved(&again).await;
+        assert_schema_13_rows_moved(&again).await;
+    }
+
+    /// The tables 13 → 14 moves behind the seam (`search.rs`, `audit.rs`, `behaviour.rs`,
+    /// `erasure.rs`, `retention.rs`, `fedmedia.rs`, `avatars.rs`, `federation.rs`).
+    const MOVED_AT_14: [&str; 6] = [
+        PSEUDONYM_MS_SEARCHLOG.name(),
+        MS_PSEUDONYM_SEARCHLOG.name(),
+        USERID_PSEUDONYMKEY.name(),
+        USERID_LEGALHOLD.name(),
+        MEDIAID_FETCH.name(),
+        KEYID_NODEKEY.name(),
+    ];
+
+    /// The tables 13 → 14 moves as every schema before it held them: typed (and empty).
+    fn typed_before_14(tx: &WriteTransaction) {
+        for name in MOVED_AT_14 {
+            tx.delete_table(kv::redb_def(name)).unwrap();
+        }
+        tx.open_table(PSEUDONYM_MS_SEARCHLOG_V13).unwrap();
+        tx.open_table(MS_PSEUDONYM_SEARCHLOG_V13).unwrap();
+        tx.open_table(USERID_PSEUDONYMKEY_V13).unwrap();
+        tx.open_table(USERID_LEGALHOLD_V13).unwrap();
+        tx.open_table(MEDIAID_FETCH_V13).unwrap();
+        tx.open_table(KEYID_NODEKEY_V13).unwrap();
+    }
+
+    /// The pseudonym key [`put_schema_13_rows`] writes for user 1.
+    const SCHEMA_13_KEY: [u8; 32] = [5u8; 32];
+
+    /// The fetch job [`put_schema_13_rows`] writes under `"m13"`.
+    fn schema_13_fetch() -> FetchJob {
+        FetchJob {
+            origin: "b.example".into(),
+            remote_id: "r13".into(),
+            size: 10,
+            content_type: "image/png".into(),
+            sha256: [6u8; 32],
+            author: REMOTE_USER_BIT | 3,
+            next: 1,
+            created: Millis(70),
+        }
+    }
+
+    /// The node key [`put_schema_13_rows`] writes.
+    fn schema_13_node_key() -> NodeKeyRecord {
+        NodeKeyRecord {
+            id: "ed25519:k13".into(),
+            seed_sealed: b"sealed seed".to_vec(),
+            created: Millis(1),
+            valid_until: Millis(2),
+        }
+    }
+
+    /// The tables 13 → 14 moves, typed, with rows: user 1's pseudonym key and two logged
+    /// searches (with their time index), a legal hold on user 3 set before schema 7 (its
+    /// basis in clear), a fetch job and a node key.
+    fn put_schema_13_rows(tx: &WriteTransaction) {
+        typed_before_14(tx);
+        macro_rules! put {
+            ($t:expr, $k:expr, $v:expr) => {
+                tx.open_table($t).unwrap().insert($k, $v).unwrap();
+            };
+        }
+        let p = search::log_pseudonym(&SCHEMA_13_KEY, 1);
+        put!(USERID_PSEUDONYMKEY_V13, 1, &SCHEMA_13_KEY);
+        for (at, q) in [(10u64, b"q1".as_slice()), (20, b"q2".as_slice())] {
+            put!(PSEUDONYM_MS_SEARCHLOG_V13, (p, at), q);
+            put!(MS_PSEUDONYM_SEARCHLOG_V13, (at, p), ());
+        }
+        put!(USERID_LEGALHOLD_V13, 3, (30, "court order"));
+        put!(
+            MEDIAID_FETCH_V13,
+            "m13",
+            schema_13_fetch().encode().as_slice()
+        );
+        let key = schema_13_node_key();
+        put!(KEYID_NODEKEY_V13, key.id.as_str(), key.encode().as_slice());
+    }
+
+    /// What schema 13 wrote, as typed redb tables: a row in each table that 13 → 14 moves (the
+    /// tables earlier steps moved are behind the seam, as a file of schema 13 holds them).
+    pub(crate) fn write_schema_13_rows(db: &Database) {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", 13u32.to_be_bytes().as_slice())
+            .unwrap();
+        put_schema_13_rows(&tx);
+        tx.commit().unwrap();
+    }
+
+    /// Checks, through the seam and the store, that `s` holds the rows of
+    /// [`write_schema_13_rows`] and no parked table.
+    pub(crate) async fn assert_schema_13_rows_moved(s: &Store) {
+        assert_eq!(
+            s.search_log(1, Millis(0)).await.unwrap(),
+            vec![(Millis(20), b"q2".to_vec()), (Millis(10), b"q1".to_vec())],
+            "newest first"
+        );
+        assert!(s.pseudonym_of(1).await.unwrap().is_some());
+        assert_eq!(
+            s.legal_holds().await.unwrap(),
+            vec![(3, Millis(30), "court order".to_string())]
+        );
+        assert_eq!(
+            s.fetch_jobs().await.unwrap(),
+            vec![("m13".to_string(), schema_13_fetch())]
+        );
+        assert_eq!(
+            s.fetch_job("m13".into()).await.unwrap(),
+            Some(schema_13_fetch())
+        );
+        assert_eq!(s.node_keys().await.unwrap(), vec![schema_13_node_key()]);
+        let rows = s
+            .read(|tx| {
+                use redb::TableHandle;
+                let parked: Vec<String> = tx
+                    .list_tables()?
+                    .map(|t| t.name().to_string())
+                    .filter(|n| n.ends_with("_v13"))
+                    .collect();
+                let mut counts = Vec::new();
+                for name in MOVED_AT_14 {
+                    counts.push(kv::rows_in(tx, name)?);
+                }
+                Ok((
+                    parked,
+                    counts,
+                    USERID_PSEUDONYMKEY.get(tx, &1)?,
+                    MS_PSEUDONYM_SEARCHLOG.page(tx, None, 10)?,
+                ))
+            })
+            .await
+            .unwrap();
+        let (parked, counts, key, by_time) = rows;
+        assert!(parked.is_empty(), "no parked table is left: {parked:?}");
+        assert_eq!(counts, [2, 2, 1, 1, 1, 1], "every row, none twice");
+        assert_eq!(key, Some(SCHEMA_13_KEY));
+        let p = search::log_pseudonym(&SCHEMA_13_KEY, 1);
+        assert_eq!(
+            by_time,
+            vec![((10, p), ()), ((20, p), ())],
+            "in key order, as typed keys were"
+        );
+    }
+
+    #[tokio::test]
+    async fn schema_13_tables_move_behind_the_seam_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        write_schema_13_rows(&Database::create(&path).unwrap());
+        let s = open(dir.path());
+        assert_schema_13_rows_moved(&s).await;
+        drop(s);
+        let again = open(dir.path());
+        assert_schema_13_rows_moved(&again).await;
     }
 
     #[tokio::test]

@@ -146,12 +146,22 @@ fn due_by_time(
     Ok(out)
 }
 
-fn held(tx: &ReadTransaction) -> Result<HashSet<u64>, StoreError> {
+/// Legal holds read at a time by [`held`].
+const HOLD_PAGE: usize = 256;
+
+/// The users under legal hold, read a page at a time (in a read: a write asks per user).
+pub(crate) fn held(tx: &ReadTransaction) -> Result<HashSet<u64>, StoreError> {
     let mut out = HashSet::new();
-    for row in tx.open_table(USERID_LEGALHOLD)?.iter()? {
-        out.insert(row?.0.value());
+    let mut after: Option<u64> = None;
+    loop {
+        let rows = USERID_LEGALHOLD.page(tx, after.as_ref(), HOLD_PAGE)?;
+        let done = rows.len() < HOLD_PAGE;
+        after = rows.last().map(|(k, _)| *k);
+        out.extend(rows.into_iter().map(|(k, _)| k));
+        if done {
+            return Ok(out);
+        }
     }
-    Ok(out)
 }
 
 /// Audit log entries [`find`] reads at a time (the log is behind the key-value seam).
@@ -219,14 +229,22 @@ fn find(
                 }
             }
         }
-        for row in tx.open_table(MEDIAID_FETCH)?.iter()? {
-            let (k, v) = row?;
-            let job = super::fedmedia::FetchJob::decode(v.value())?;
-            if job.created < c && !held.contains(&job.author) {
-                f.fetches.push(k.value().to_string());
-                if f.fetches.len() >= limit {
-                    break;
+        let mut after: Option<String> = None;
+        'fetches: loop {
+            let rows = MEDIAID_FETCH.page(tx, after.as_ref(), AUDIT_PAGE)?;
+            let done = rows.len() < AUDIT_PAGE;
+            after = rows.last().map(|(k, _)| k.clone());
+            for (k, v) in rows {
+                let job = super::fedmedia::FetchJob::decode(&v)?;
+                if job.created < c && !held.contains(&job.author) {
+                    f.fetches.push(k);
+                    if f.fetches.len() >= limit {
+                        break 'fetches;
+                    }
                 }
+            }
+            if done {
+                break;
             }
         }
     }
@@ -358,11 +376,10 @@ impl Store {
             (Counts::default(), Vec::new())
         } else {
             self.write(move |tx| {
-                let held: HashSet<u64> = tx
-                    .open_table(USERID_LEGALHOLD)?
-                    .iter()?
-                    .map(|r| r.map(|(k, _)| k.value()))
-                    .collect::<Result<_, _>>()?;
+                // Asked per user: a write reads no whole table.
+                let held = |user: u64| -> Result<bool, StoreError> {
+                    Ok(USERID_LEGALHOLD.get(tx, &user)?.is_some())
+                };
                 let mut c = Counts::default();
                 let mut messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
                 let mut events = tx.open_table(CONVNO_POS_EVENT)?;
@@ -372,7 +389,7 @@ impl Store {
                         .map(|v| MessageRecord::decode(*seq, v.value()))
                         .transpose()?;
                     let Some(rec) = existing else { continue };
-                    if held.contains(&rec.author) {
+                    if held(rec.author)? {
                         continue;
                     }
                     messages.remove((*no, *seq))?;
@@ -453,7 +470,7 @@ impl Store {
                 let mut sent = tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
                 for ((user, device, txn), at) in &found.txn_ids {
                     let key = (*user, device.as_str(), txn.as_str());
-                    if held.contains(user) {
+                    if held(*user)? {
                         continue;
                     }
                     // Only the row that was found (a removed id can be used again later).
@@ -515,6 +532,31 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// More legal holds than a page: the set of held users and the list of holds have them
+    /// all, each read bounded.
+    #[tokio::test]
+    async fn legal_holds_past_a_page_are_all_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let n = HOLD_PAGE as u64 * 2 + 3;
+        s.write(move |tx| {
+            for u in 1..=n {
+                USERID_LEGALHOLD.insert(tx, &u, &(u, String::new()))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let set = s.read(held).await.unwrap();
+        assert_eq!(set, (1..=n).collect::<HashSet<u64>>());
+        let holds = s.legal_holds().await.unwrap();
+        assert_eq!(
+            holds.iter().map(|h| h.0).collect::<Vec<_>>(),
+            (1..=n).collect::<Vec<_>>(),
+            "in user order, each once"
+        );
+    }
 
     /// A fresh store in which envelope ids from b.test were received at the given times.
     async fn store_with_seen(seen: &'static [(&'static str, u64)]) -> (tempfile::TempDir, Store) {
@@ -601,8 +643,7 @@ mod tests {
             for (no, (user, device, txn, at)) in logged.iter().enumerate() {
                 log.insert(no as u64, (*user, *device, *txn, 7, 1, *at, 1))?;
             }
-            tx.open_table(USERID_LEGALHOLD)?
-                .insert(3, (0, "court order"))?;
+            USERID_LEGALHOLD.insert(tx, &3, &(0, "court order".to_string()))?;
             Ok(())
         })
         .await

@@ -127,7 +127,7 @@ pub struct SocialView {
 }
 
 /// The search-log pseudonym of `user` under their pseudonym key.
-fn log_pseudonym(key: &[u8; 32], user: u64) -> u64 {
+pub(crate) fn log_pseudonym(key: &[u8; 32], user: u64) -> u64 {
     let mut msg = b"search-log".to_vec();
     msg.extend_from_slice(&user.to_be_bytes());
     let h = primitives::crypto::hmac_sha256(key, &msg);
@@ -141,16 +141,15 @@ pub(super) fn pseudonym_key_w(
     user: u64,
     make: bool,
 ) -> Result<Option<[u8; 32]>, StoreError> {
-    let mut keys = tx.open_table(USERID_PSEUDONYMKEY)?;
-    if let Some(k) = keys.get(user)? {
-        return Ok(Some(*k.value()));
+    if let Some(k) = USERID_PSEUDONYMKEY.get(tx, &user)? {
+        return Ok(Some(k));
     }
     if !make {
         return Ok(None);
     }
     let mut key = [0u8; 32];
     primitives::crypto::random_bytes(&mut key).map_err(|e| StoreError::Db(e.to_string()))?;
-    keys.insert(user, &key)?;
+    USERID_PSEUDONYMKEY.insert(tx, &user, &key)?;
     Ok(Some(key))
 }
 
@@ -165,17 +164,20 @@ pub fn erase_logs(tx: &WriteTransaction, user: u64) -> Result<u64, StoreError> {
     let Some(p) = pseudonym_w(tx, user, false)? else {
         return Ok(0);
     };
-    let mut log = tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
-    let times: Vec<u64> = log
-        .range((p, 0)..=(p, u64::MAX))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    let mut by_time = tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
-    for t in &times {
-        log.remove((p, *t))?;
-        by_time.remove((*t, p))?;
+    // A page at a time: each page's rows are removed before the next is read, so the next
+    // starts at the prefix's first row again.
+    let mut removed = 0u64;
+    loop {
+        let rows = PSEUDONYM_MS_SEARCHLOG.prefixed(tx, &p, kv::Order::Ascending, PAGE)?;
+        for ((_, t), _) in &rows {
+            PSEUDONYM_MS_SEARCHLOG.remove(tx, &(p, *t))?;
+            MS_PSEUDONYM_SEARCHLOG.remove(tx, &(*t, p))?;
+        }
+        removed += rows.len() as u64;
+        if rows.len() < PAGE {
+            return Ok(removed);
+        }
     }
-    Ok(times.len() as u64)
 }
 
 /// Most searches kept per user; older ones go as new ones arrive.
@@ -684,20 +686,34 @@ impl Store {
             let Some(p) = pseudonym_w(tx, user, true)? else {
                 return Ok(false);
             };
-            let mut log = tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
-            let mut by_time = tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
             // One row per millisecond: a second search in the same one replaces the first.
-            log.insert((p, at.0), sealed.as_slice())?;
-            by_time.insert((at.0, p), ())?;
-            let times: Vec<u64> = log
-                .range((p, 0)..=(p, u64::MAX))?
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
-            let excess = times.len().saturating_sub(LOG_MAX_PER_USER);
-            for (i, t) in times.iter().enumerate() {
-                if i < excess || *t < cutoff.0 {
-                    log.remove((p, *t))?;
-                    by_time.remove((*t, p))?;
+            PSEUDONYM_MS_SEARCHLOG.insert(tx, &(p, at.0), &sealed)?;
+            MS_PSEUDONYM_SEARCHLOG.insert(tx, &(at.0, p), &())?;
+            // What goes: rows older than the cutoff, then the oldest past the cap. The newest
+            // LOG_MAX_PER_USER rows are read (newest first, bounded); the user's rows below
+            // the oldest of those, or below the cutoff, go a page at a time.
+            let newest =
+                PSEUDONYM_MS_SEARCHLOG.prefixed(tx, &p, kv::Order::Descending, LOG_MAX_PER_USER)?;
+            let keep_from = match newest.last() {
+                Some(((_, oldest), _)) if newest.len() == LOG_MAX_PER_USER => {
+                    (*oldest).max(cutoff.0)
+                }
+                _ => cutoff.0,
+            };
+            loop {
+                let due = PSEUDONYM_MS_SEARCHLOG.range(
+                    tx,
+                    Bound::Included(&(p, 0)),
+                    Bound::Excluded(&(p, keep_from)),
+                    kv::Order::Ascending,
+                    PAGE,
+                )?;
+                for ((_, t), _) in &due {
+                    PSEUDONYM_MS_SEARCHLOG.remove(tx, &(p, *t))?;
+                    MS_PSEUDONYM_SEARCHLOG.remove(tx, &(*t, p))?;
+                }
+                if due.len() < PAGE {
+                    break;
                 }
             }
             Ok(true)
@@ -712,17 +728,22 @@ impl Store {
         cutoff: Millis,
     ) -> Result<Vec<(Millis, Vec<u8>)>, StoreError> {
         self.read(move |tx| {
-            let Some(k) = tx.open_table(USERID_PSEUDONYMKEY)?.get(user)? else {
+            let Some(k) = USERID_PSEUDONYMKEY.get(tx, &user)? else {
                 return Ok(Vec::new());
             };
-            let p = log_pseudonym(k.value(), user);
-            let mut out: Vec<(Millis, Vec<u8>)> = tx
-                .open_table(PSEUDONYM_MS_SEARCHLOG)?
-                .range((p, cutoff.0)..=(p, u64::MAX))?
-                .map(|r| r.map(|(k, v)| (Millis(k.value().1), v.value().to_vec())))
-                .collect::<Result<_, _>>()?;
-            out.reverse();
-            Ok(out)
+            let p = log_pseudonym(&k, user);
+            // At most LOG_MAX_PER_USER rows are kept per user (`log_search` drops the rest).
+            Ok(PSEUDONYM_MS_SEARCHLOG
+                .range(
+                    tx,
+                    Bound::Included(&(p, cutoff.0)),
+                    Bound::Included(&(p, u64::MAX)),
+                    kv::Order::Descending,
+                    LOG_MAX_PER_USER,
+                )?
+                .into_iter()
+                .map(|((_, t), v)| (Millis(t), v))
+                .collect())
         })
         .await
     }
@@ -735,16 +756,16 @@ impl Store {
     /// Removes up to `batch` search-log rows older than `cutoff` (retention); how many.
     pub async fn prune_search_log(&self, cutoff: Millis, batch: usize) -> Result<u64, StoreError> {
         self.write(move |tx| {
-            let mut by_time = tx.open_table(MS_PSEUDONYM_SEARCHLOG)?;
-            let due: Vec<(u64, u64)> = by_time
-                .range((0, 0)..(cutoff.0, 0))?
-                .take(batch)
-                .map(|r| r.map(|(k, _)| k.value()))
-                .collect::<Result<_, _>>()?;
-            let mut log = tx.open_table(PSEUDONYM_MS_SEARCHLOG)?;
-            for (t, p) in &due {
-                by_time.remove((*t, *p))?;
-                log.remove((*p, *t))?;
+            let due = MS_PSEUDONYM_SEARCHLOG.range(
+                tx,
+                Bound::Unbounded,
+                Bound::Excluded(&(cutoff.0, 0)),
+                kv::Order::Ascending,
+                batch,
+            )?;
+            for ((t, p), ()) in &due {
+                MS_PSEUDONYM_SEARCHLOG.remove(tx, &(*t, *p))?;
+                PSEUDONYM_MS_SEARCHLOG.remove(tx, &(*p, *t))?;
             }
             Ok(due.len() as u64)
         })
@@ -814,6 +835,76 @@ mod tests {
         }
     }
 
+    /// A user's search log longer than a page (as a log written before the cap could hold)
+    /// is trimmed to the newest LOG_MAX_PER_USER at the next search, and clearing removes
+    /// every row past a page, with the time index, and no one else's.
+    #[tokio::test]
+    async fn a_search_log_past_a_page_is_trimmed_and_cleared_whole_and_only_the_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        for u in [1, 2] {
+            s.insert_account(crate::tests::account(u, &format!("u{u}")))
+                .await
+                .unwrap();
+            s.record_consent(u, consent(true), None).await.unwrap();
+            s.log_search(u, Millis(1), vec![0], Millis(0))
+                .await
+                .unwrap();
+        }
+        let n = PAGE as u64 + 40;
+        s.write(move |tx| {
+            let p = pseudonym_w(tx, 1, false)?.unwrap();
+            for at in 2..2 + n {
+                PSEUDONYM_MS_SEARCHLOG.insert(tx, &(p, at), &vec![1])?;
+                MS_PSEUDONYM_SEARCHLOG.insert(tx, &(at, p), &())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        s.log_search(1, Millis(10_000), vec![2], Millis(0))
+            .await
+            .unwrap();
+        let log = s.search_log(1, Millis(0)).await.unwrap();
+        assert_eq!(log.len(), LOG_MAX_PER_USER);
+        assert_eq!(log[0], (Millis(10_000), vec![2]), "the newest stays");
+        assert_eq!(
+            log[LOG_MAX_PER_USER - 1].0,
+            Millis(2 + n - 49),
+            "the oldest go"
+        );
+        async fn rows(s: &Store) -> Result<(u64, u64), StoreError> {
+            s.read(|tx| {
+                Ok((
+                    kv::rows_in(tx, PSEUDONYM_MS_SEARCHLOG.name())?,
+                    kv::rows_in(tx, MS_PSEUDONYM_SEARCHLOG.name())?,
+                ))
+            })
+            .await
+        }
+        assert_eq!(
+            rows(&s).await.unwrap(),
+            (51, 51),
+            "the time index with them"
+        );
+        // Refill past a page and clear.
+        s.write(move |tx| {
+            let p = pseudonym_w(tx, 1, false)?.unwrap();
+            for at in 2..2 + n {
+                PSEUDONYM_MS_SEARCHLOG.insert(tx, &(p, at), &vec![1])?;
+                MS_PSEUDONYM_SEARCHLOG.insert(tx, &(at, p), &())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // The n refilled rows (some over kept ones) and the newest.
+        assert_eq!(s.clear_search_log(1).await.unwrap(), n + 1);
+        assert!(s.search_log(1, Millis(0)).await.unwrap().is_empty());
+        assert_eq!(rows(&s).await.unwrap(), (1, 1), "only user 2's row is left");
+        assert_eq!(s.search_log(2, Millis(0)).await.unwrap().len(), 1);
+    }
+
     #[tokio::test]
     async fn searches_are_logged_only_with_personalisation_and_revoking_deletes_them() {
         let dir = tempfile::tempdir().unwrap();
@@ -850,11 +941,7 @@ mod tests {
         s.record_consent(1, consent(false), None).await.unwrap();
         assert!(s.search_log(1, Millis(0)).await.unwrap().is_empty());
         let rows = s
-            .read(|tx| {
-                Ok(redb::ReadableTableMetadata::len(
-                    &tx.open_table(MS_PSEUDONYM_SEARCHLOG)?,
-                )?)
-            })
+            .read(|tx| kv::rows_in(tx, MS_PSEUDONYM_SEARCHLOG.name()))
             .await
             .unwrap();
         assert_eq!(rows, 0, "the time index goes too");
@@ -880,8 +967,8 @@ mod tests {
         let rows = s
             .read(|tx| {
                 Ok((
-                    redb::ReadableTableMetadata::len(&tx.open_table(PSEUDONYM_MS_SEARCHLOG)?)?,
-                    redb::ReadableTableMetadata::len(&tx.open_table(MS_PSEUDONYM_SEARCHLOG)?)?,
+                    kv::rows_in(tx, PSEUDONYM_MS_SEARCHLOG.name())?,
+                    kv::rows_in(tx, MS_PSEUDONYM_SEARCHLOG.name())?,
                 ))
             })
             .await

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 
-use redb::{ReadTransaction, ReadableTable};
+use redb::ReadTransaction;
 
 use super::posts::remove_post;
 use super::{CommentRecord, ModLogRecord, PostRecord};
@@ -56,7 +56,7 @@ impl Store {
         }
         self.write(move |tx| {
             let held = |user: u64| -> Result<bool, StoreError> {
-                Ok(tx.open_table(USERID_LEGALHOLD)?.get(user)?.is_some())
+                Ok(USERID_LEGALHOLD.get(tx, &user)?.is_some())
             };
             let mut counts = (0, 0, 0);
             for p in &due.posts {
@@ -96,12 +96,9 @@ impl Store {
     }
 }
 
-/// The users under legal hold.
+/// The users under legal hold (read a page at a time).
 fn held(tx: &ReadTransaction) -> Result<HashSet<u64>, StoreError> {
-    tx.open_table(USERID_LEGALHOLD)?
-        .iter()?
-        .map(|r| r.map(|(k, _)| k.value()).map_err(StoreError::from))
-        .collect()
+    crate::retention::held(tx)
 }
 
 /// Calls `each` on every post created before `cut` whose author is not held, oldest first
