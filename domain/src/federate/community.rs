@@ -923,8 +923,7 @@ impl CommunityClient {
             address: target,
             action,
         };
-        let _: WireDone = self.call(user, host, c).await?;
-        Ok(())
+        self.done_call(user, host, c).await
     }
 
     /// Part `part` of media `media` of post `post`, as the host gives it (checked by the caller
