@@ -1214,44 +1214,61 @@ mod tests {
         assert_eq!(t.len().unwrap(), 2, "both records carried into the restore");
     }
 
+    /// Writes `write`'s rows (those of a file of `schema`) into a fresh file, archives it (the
+    /// archive says `schema`) and restores the archive in `dir`: the restored file and what the
+    /// restore counted.
+    fn restored(
+        dir: &std::path::Path,
+        schema: u32,
+        write: fn(&Database),
+    ) -> (std::path::PathBuf, Summary) {
+        let path = dir.join("node.redb");
+        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
+        let key = SecretKey::generate().unwrap();
+        let bytes = {
+            let db = redb::Builder::new().create(&path).unwrap();
+            write(&db);
+            archive_of(&db, &key, ArchiveKind::Backup)
+        };
+        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
+        assert_eq!(r.header().schema, schema);
+        let to = dir.join("restored.redb");
+        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        (to, summary)
+    }
+
+    /// Rows of the typed table `def` in the file at `path`, before the node opens it.
+    fn typed_rows<K: Key + 'static, V: Value + 'static>(
+        path: &std::path::Path,
+        def: TableDefinition<'static, K, V>,
+    ) -> u64 {
+        let back = redb::Builder::new().create(path).unwrap();
+        let tx = back.begin_read().unwrap();
+        tx.open_table(def).unwrap().len().unwrap()
+    }
+
+    /// Opens the file at `path` as the node does and checks that each step from `schema` on
+    /// moved the rows its test file holds behind the seam.
+    async fn assert_moved_from(path: &std::path::Path, schema: u32) {
+        let s = super::super::Store::open(path, |_| Ok(None)).unwrap().0;
+        crate::tests::assert_rows_moved_from(&s, schema).await;
+    }
+
+    const TYPED: &str = "restored as the typed table it was";
+
     /// An archive of schema 9 holds the tables 9 → 10 moved as typed tables: they restore as
     /// such, and the migration moves their rows behind the seam when the node opens the file.
     #[tokio::test]
     async fn a_schema_9_archive_restores_typed_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.redb");
-        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
-        let key = SecretKey::generate().unwrap();
-        let bytes = {
-            let db = redb::Builder::new().create(&path).unwrap();
-            crate::tests::write_schema_9_rows(&db);
-            archive_of(&db, &key, ArchiveKind::Backup)
-        };
-        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
-        assert_eq!(r.header().schema, 9);
-        let to = dir.path().join("restored.redb");
-        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        let (to, summary) = restored(dir.path(), 9, crate::tests::write_schema_9_rows);
         assert!(
             summary
                 .tables
                 .contains(&(USERID_USERID_FRIEND.name().into(), 2))
         );
-        {
-            let back = redb::Builder::new().create(&to).unwrap();
-            let tx = back.begin_read().unwrap();
-            let friends = tx.open_table(USERID_USERID_FRIEND_V9).unwrap();
-            assert_eq!(
-                friends.len().unwrap(),
-                2,
-                "restored as the typed table it was"
-            );
-        }
-        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
-        crate::tests::assert_schema_9_rows_moved(&s).await;
-        crate::tests::assert_schema_10_rows_moved(&s).await;
-        crate::tests::assert_schema_11_rows_moved(&s).await;
-        crate::tests::assert_schema_12_rows_moved(&s).await;
-        crate::tests::assert_schema_13_rows_moved(&s).await;
+        assert_eq!(typed_rows(&to, USERID_USERID_FRIEND_V9), 2, "{TYPED}");
+        assert_moved_from(&to, 9).await;
     }
 
     /// An archive of schema 10 holds the tables 10 → 11 moved (discovery, avatars), and those
@@ -1261,34 +1278,10 @@ mod tests {
     #[tokio::test]
     async fn a_schema_10_archive_restores_typed_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.redb");
-        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
-        let key = SecretKey::generate().unwrap();
-        let bytes = {
-            let db = redb::Builder::new().create(&path).unwrap();
-            crate::tests::write_schema_10_rows(&db);
-            archive_of(&db, &key, ArchiveKind::Backup)
-        };
-        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
-        assert_eq!(r.header().schema, 10);
-        let to = dir.path().join("restored.redb");
-        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        let (to, summary) = restored(dir.path(), 10, crate::tests::write_schema_10_rows);
         assert!(summary.tables.contains(&(EDUINDEX_USERID.name().into(), 2)));
-        {
-            let back = redb::Builder::new().create(&to).unwrap();
-            let tx = back.begin_read().unwrap();
-            let education = tx.open_table(EDUINDEX_USERID_V10).unwrap();
-            assert_eq!(
-                education.len().unwrap(),
-                2,
-                "restored as the typed table it was"
-            );
-        }
-        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
-        crate::tests::assert_schema_10_rows_moved(&s).await;
-        crate::tests::assert_schema_11_rows_moved(&s).await;
-        crate::tests::assert_schema_12_rows_moved(&s).await;
-        crate::tests::assert_schema_13_rows_moved(&s).await;
+        assert_eq!(typed_rows(&to, EDUINDEX_USERID_V10), 2, "{TYPED}");
+        assert_moved_from(&to, 10).await;
     }
 
     /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved (and those
@@ -1297,37 +1290,14 @@ mod tests {
     #[tokio::test]
     async fn a_schema_11_archive_restores_community_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.redb");
-        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
-        let key = SecretKey::generate().unwrap();
-        let bytes = {
-            let db = redb::Builder::new().create(&path).unwrap();
-            crate::tests::write_schema_11_rows(&db);
-            archive_of(&db, &key, ArchiveKind::Backup)
-        };
-        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
-        assert_eq!(r.header().schema, 11);
-        let to = dir.path().join("restored.redb");
-        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        let (to, summary) = restored(dir.path(), 11, crate::tests::write_schema_11_rows);
         assert!(
             summary
                 .tables
                 .contains(&(COMMUNITYNO_USERID_MEMBER.name().into(), 2))
         );
-        {
-            let back = redb::Builder::new().create(&to).unwrap();
-            let tx = back.begin_read().unwrap();
-            let members = tx.open_table(COMMUNITYNO_USERID_MEMBER_V11).unwrap();
-            assert_eq!(
-                members.len().unwrap(),
-                2,
-                "restored as the typed table it was"
-            );
-        }
-        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
-        crate::tests::assert_schema_11_rows_moved(&s).await;
-        crate::tests::assert_schema_12_rows_moved(&s).await;
-        crate::tests::assert_schema_13_rows_moved(&s).await;
+        assert_eq!(typed_rows(&to, COMMUNITYNO_USERID_MEMBER_V11), 2, "{TYPED}");
+        assert_moved_from(&to, 11).await;
     }
 
     /// An archive of schema 12 holds the audit log, policy and privacy-centre tables, admin
@@ -1336,36 +1306,14 @@ mod tests {
     #[tokio::test]
     async fn a_schema_12_archive_restores_privacy_and_audit_tables_that_the_migration_then_moves() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.redb");
-        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
-        let key = SecretKey::generate().unwrap();
-        let bytes = {
-            let db = redb::Builder::new().create(&path).unwrap();
-            crate::tests::write_schema_12_rows(&db);
-            archive_of(&db, &key, ArchiveKind::Backup)
-        };
-        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
-        assert_eq!(r.header().schema, 12);
-        let to = dir.path().join("restored.redb");
-        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        let (to, summary) = restored(dir.path(), 12, crate::tests::write_schema_12_rows);
         assert!(
             summary
                 .tables
                 .contains(&(USERID_POLICYSEQ_ACCEPTED.name().into(), 2))
         );
-        {
-            let back = redb::Builder::new().create(&to).unwrap();
-            let tx = back.begin_read().unwrap();
-            let accepted = tx.open_table(USERID_POLICYSEQ_ACCEPTED_V12).unwrap();
-            assert_eq!(
-                accepted.len().unwrap(),
-                2,
-                "restored as the typed table it was"
-            );
-        }
-        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
-        crate::tests::assert_schema_12_rows_moved(&s).await;
-        crate::tests::assert_schema_13_rows_moved(&s).await;
+        assert_eq!(typed_rows(&to, USERID_POLICYSEQ_ACCEPTED_V12), 2, "{TYPED}");
+        assert_moved_from(&to, 12).await;
     }
 
     /// An archive of schema 13 holds the search log, pseudonym keys, legal holds, media
@@ -1375,37 +1323,15 @@ mod tests {
     async fn a_schema_13_archive_restores_search_log_holds_fetches_and_keys_that_the_migration_then_moves()
      {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.redb");
-        drop(super::super::Store::open(&path, |_| Ok(None)).unwrap());
-        let key = SecretKey::generate().unwrap();
-        let bytes = {
-            let db = redb::Builder::new().create(&path).unwrap();
-            crate::tests::write_schema_13_rows(&db);
-            archive_of(&db, &key, ArchiveKind::Backup)
-        };
-        let mut r = ArchiveReader::open(bytes.as_slice(), key).unwrap();
-        assert_eq!(r.header().schema, 13);
-        let to = dir.path().join("restored.redb");
-        let (summary, _) = load_archive::<_, &[u8]>(&to, &mut r, None, &mut |_| {}).unwrap();
+        let (to, summary) = restored(dir.path(), 13, crate::tests::write_schema_13_rows);
         assert!(
             summary
                 .tables
                 .contains(&(PSEUDONYM_MS_SEARCHLOG.name().into(), 2))
         );
-        {
-            let back = redb::Builder::new().create(&to).unwrap();
-            let tx = back.begin_read().unwrap();
-            let log = tx.open_table(PSEUDONYM_MS_SEARCHLOG_V13).unwrap();
-            assert_eq!(log.len().unwrap(), 2, "restored as the typed table it was");
-            let holds = tx.open_table(USERID_LEGALHOLD_V13).unwrap();
-            assert_eq!(
-                holds.len().unwrap(),
-                1,
-                "restored as the typed table it was"
-            );
-        }
-        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
-        crate::tests::assert_schema_13_rows_moved(&s).await;
+        assert_eq!(typed_rows(&to, PSEUDONYM_MS_SEARCHLOG_V13), 2, "{TYPED}");
+        assert_eq!(typed_rows(&to, USERID_LEGALHOLD_V13), 1, "{TYPED}");
+        assert_moved_from(&to, 13).await;
     }
 
     /// An erasure record and an erased handle as a ledger of `schema` holds them: typed

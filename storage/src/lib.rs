@@ -1416,6 +1416,24 @@ mod tests {
         EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.name(),
     ];
 
+    /// Checks that each step from `schema` on (9 to 13) moved the rows its test file holds
+    /// behind the seam.
+    pub(crate) async fn assert_rows_moved_from(s: &Store, schema: u32) {
+        if schema <= 9 {
+            assert_schema_9_rows_moved(s).await;
+        }
+        if schema <= 10 {
+            assert_schema_10_rows_moved(s).await;
+        }
+        if schema <= 11 {
+            assert_schema_11_rows_moved(s).await;
+        }
+        if schema <= 12 {
+            assert_schema_12_rows_moved(s).await;
+        }
+        assert_schema_13_rows_moved(s).await;
+    }
+
     /// Checks, through the seam and the store, that `s` holds the rows of
     /// [`write_schema_9_rows`] and no parked table.
     pub(crate) async fn assert_schema_9_rows_moved(s: &Store) {
@@ -1509,18 +1527,10 @@ mod tests {
         drop(open(dir.path()));
         write_schema_9_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
-        assert_schema_9_rows_moved(&s).await;
-        assert_schema_10_rows_moved(&s).await;
-        assert_schema_11_rows_moved(&s).await;
-        assert_schema_12_rows_moved(&s).await;
-        assert_schema_13_rows_moved(&s).await;
+        assert_rows_moved_from(&s, 9).await;
         drop(s);
         let again = open(dir.path());
-        assert_schema_9_rows_moved(&again).await;
-        assert_schema_10_rows_moved(&again).await;
-        assert_schema_11_rows_moved(&again).await;
-        assert_schema_12_rows_moved(&again).await;
-        assert_schema_13_rows_moved(&again).await;
+        assert_rows_moved_from(&again, 9).await;
     }
 
     /// The tables 10 → 11 moves behind the seam (`discovery.rs`, `avatars.rs`).
@@ -1670,16 +1680,10 @@ mod tests {
         drop(open(dir.path()));
         write_schema_10_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
-        assert_schema_10_rows_moved(&s).await;
-        assert_schema_11_rows_moved(&s).await;
-        assert_schema_12_rows_moved(&s).await;
-        assert_schema_13_rows_moved(&s).await;
+        assert_rows_moved_from(&s, 10).await;
         drop(s);
         let again = open(dir.path());
-        assert_schema_10_rows_moved(&again).await;
-        assert_schema_11_rows_moved(&again).await;
-        assert_schema_12_rows_moved(&again).await;
-        assert_schema_13_rows_moved(&again).await;
+        assert_rows_moved_from(&again, 10).await;
     }
 
     /// The tables 11 → 12 moves behind the seam (`community/`).
@@ -1882,14 +1886,10 @@ mod tests {
         drop(open(dir.path()));
         write_schema_11_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
-        assert_schema_11_rows_moved(&s).await;
-        assert_schema_12_rows_moved(&s).await;
-        assert_schema_13_rows_moved(&s).await;
+        assert_rows_moved_from(&s, 11).await;
         drop(s);
         let again = open(dir.path());
-        assert_schema_11_rows_moved(&again).await;
-        assert_schema_12_rows_moved(&again).await;
-        assert_schema_13_rows_moved(&again).await;
+        assert_rows_moved_from(&again, 11).await;
     }
 
     /// The tables 12 → 13 moves behind the seam (`audit.rs`, `privacy.rs`, admin notes, the
@@ -2082,12 +2082,10 @@ mod tests {
         drop(open(dir.path()));
         write_schema_12_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
-        assert_schema_12_rows_moved(&s).await;
-        assert_schema_13_rows_moved(&s).await;
+        assert_rows_moved_from(&s, 12).await;
         drop(s);
         let again = open(dir.path());
-        assert_schema_12_rows_moved(&again).await;
-        assert_schema_13_rows_moved(&again).await;
+        assert_rows_moved_from(&again, 12).await;
     }
 
     /// The tables 13 → 14 moves behind the seam (`search.rs`, `audit.rs`, `behaviour.rs`,

@@ -852,16 +852,20 @@ mod tests {
                 .unwrap();
         }
         let n = PAGE as u64 + 40;
-        s.write(move |tx| {
-            let p = pseudonym_w(tx, 1, false)?.unwrap();
-            for at in 2..2 + n {
-                PSEUDONYM_MS_SEARCHLOG.insert(tx, &(p, at), &vec![1])?;
-                MS_PSEUDONYM_SEARCHLOG.insert(tx, &(at, p), &())?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+        // User 1's log, past a page: entries at 2 .. 2 + n.
+        async fn fill(s: &Store, n: u64) {
+            s.write(move |tx| {
+                let p = pseudonym_w(tx, 1, false)?.unwrap();
+                for at in 2..2 + n {
+                    PSEUDONYM_MS_SEARCHLOG.insert(tx, &(p, at), &vec![1])?;
+                    MS_PSEUDONYM_SEARCHLOG.insert(tx, &(at, p), &())?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+        fill(&s, n).await;
         s.log_search(1, Millis(10_000), vec![2], Millis(0))
             .await
             .unwrap();
@@ -888,16 +892,7 @@ mod tests {
             "the time index with them"
         );
         // Refill past a page and clear.
-        s.write(move |tx| {
-            let p = pseudonym_w(tx, 1, false)?.unwrap();
-            for at in 2..2 + n {
-                PSEUDONYM_MS_SEARCHLOG.insert(tx, &(p, at), &vec![1])?;
-                MS_PSEUDONYM_SEARCHLOG.insert(tx, &(at, p), &())?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+        fill(&s, n).await;
         // The n refilled rows (some over kept ones) and the newest.
         assert_eq!(s.clear_search_log(1).await.unwrap(), n + 1);
         assert!(s.search_log(1, Millis(0)).await.unwrap().is_empty());
