@@ -4,7 +4,6 @@
 //! such a reference arriving from the user's node, which becomes a fetch of the bytes into a
 //! copy sealed under the user's key here.
 
-use base64::Engine;
 use federation::{MediaRef, ProfileContent};
 
 use super::FedError;
@@ -14,7 +13,7 @@ use crate::media::MediaError;
 use crate::media::sniff::Class;
 use crate::profile::Avatar;
 use crate::time::Millis;
-use storage::{FetchJob, RemoteAvatar, Store, StoreError};
+use storage::{RemoteAvatar, Store, StoreError};
 
 /// Why an avatar was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -98,45 +97,23 @@ pub fn incoming(
         }
         (None, Some(m)) => m,
     };
-    if federation::address_domain(&c.user) != Some(media.origin.as_str()) {
-        return Err(bad("origin must be the user's node"));
-    }
-    if !federation::valid_media_id(&media.id) {
-        return Err(bad("id"));
-    }
-    let t = &media.content_type;
-    if !t.starts_with("image/")
-        || t.len() > 100
-        || !t
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/.+-".contains(&b))
-    {
+    let from = federation::address_domain(&c.user).unwrap_or_default();
+    let sha256 = super::media_ref::check(media, from, max_bytes).map_err(|e| match e {
+        super::media_ref::RefError::Malformed("origin") => bad("origin must be the user's node"),
+        super::media_ref::RefError::Malformed(f) => bad(f),
+        super::media_ref::RefError::TooLarge(_) => {
+            bad(&format!("size must be 1 to {max_bytes} bytes here"))
+        }
+    })?;
+    if !media.content_type.starts_with("image/") {
         return Err(bad("content_type must be an image type"));
     }
-    let sha256: [u8; 32] = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(&media.sha256)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .filter(|_| media.sha256.len() == 43)
-        .ok_or_else(|| bad("sha256"))?;
-    if media.size == 0 || media.size > max_bytes {
-        return Err(bad(&format!("size must be 1 to {max_bytes} bytes here")));
-    }
-    let local_id = super::inbox::remote_media_id(&media.origin, &media.id);
+    let local_id = super::media_ref::remote_media_id(&media.origin, &media.id);
     Ok((
         Some(Avatar::Media(local_id.clone())),
         Some(RemoteAvatar {
             local_id,
-            job: FetchJob {
-                origin: media.origin.clone(),
-                remote_id: media.id.clone(),
-                size: media.size,
-                content_type: t.clone(),
-                sha256,
-                author,
-                next: 0,
-                created: now,
-            },
+            job: super::media_ref::fetch_job(media, sha256, author, now),
         }),
     ))
 }
@@ -144,6 +121,7 @@ pub fn incoming(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn content(avatar: Option<&str>, media: Option<MediaRef>) -> ProfileContent {
         ProfileContent {

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::media_ref::remote_media_id;
 use super::outbox::{Outbox, role_from};
 use super::{Directory, FedError, Peers};
 use crate::crypto::{self, MasterKey, SecretKey};
@@ -188,13 +189,6 @@ fn content_ts(ts: u64, env: &Envelope) -> Result<(), Rejection> {
     }
 }
 
-/// The local id of media `id` of node `origin`: the same on every delivery of it.
-pub(super) fn remote_media_id(origin: &str, id: &str) -> String {
-    use base64::Engine;
-    let d = Sha256::digest(format!("shanliao/remote-media\0{origin}\0{id}"));
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..18])
-}
-
 /// A message body from another node, checked; for media, what this node must fetch. `sender`
 /// is the author's address (their node holds the media); `own` this node's domain.
 fn body_of(
@@ -215,7 +209,6 @@ fn body_of(
             Ok((Body::Text(text.clone()), None))
         }
         WireBody::Media { kind, name, media } => {
-            use base64::Engine;
             let kind = messaging::MediaKind::parse(kind)
                 .ok_or_else(|| reject("malformed", "kind must be image, voice, video or file"))?;
             let name = match name {
@@ -228,52 +221,21 @@ fn body_of(
                 ),
                 None => None,
             };
-            if address_domain(sender) != Some(media.origin.as_str()) {
-                return Err(reject(
-                    "malformed",
-                    "media.origin must be the sender's node",
-                ));
-            }
-            if !federation::valid_media_id(&media.id) {
-                return Err(reject("malformed", "media.id"));
-            }
-            let t = &media.content_type;
-            if t.is_empty()
-                || t.len() > 100
-                || !t.contains('/')
-                || !t
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b"/.+-".contains(&c))
-            {
-                return Err(reject("malformed", "media.content_type"));
-            }
-            let sha256: [u8; 32] = base64::engine::general_purpose::STANDARD_NO_PAD
-                .decode(&media.sha256)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .filter(|_| media.sha256.len() == 43)
-                .ok_or_else(|| reject("malformed", "media.sha256"))?;
-            if media.size == 0 || media.size > max_media {
-                return Err(reject(
-                    "invalid",
-                    format!("media must be 1 to {max_media} bytes here"),
-                ));
-            }
+            let from = address_domain(sender).unwrap_or_default();
+            let sha256 = super::media_ref::check(media, from, max_media).map_err(|e| match e {
+                super::media_ref::RefError::Malformed("origin") => {
+                    reject("malformed", "media.origin must be the sender's node")
+                }
+                e @ super::media_ref::RefError::Malformed(_) => reject("malformed", e.reason()),
+                e @ super::media_ref::RefError::TooLarge(_) => reject("invalid", e.reason()),
+            })?;
             let (local_id, job) = if media.origin == own {
                 (media.id.clone(), None)
             } else {
                 (
                     remote_media_id(&media.origin, &media.id),
-                    Some(storage::FetchJob {
-                        origin: media.origin.clone(),
-                        remote_id: media.id.clone(),
-                        size: media.size,
-                        content_type: t.clone(),
-                        sha256,
-                        author: 0,
-                        next: 0,
-                        created: now,
-                    }),
+                    // The author is set by the write that stores the message.
+                    Some(super::media_ref::fetch_job(media, sha256, 0, now)),
                 )
             };
             Ok((

@@ -15,6 +15,7 @@ mod community;
 mod directory;
 mod fetch;
 mod inbox;
+mod media_ref;
 mod outbox;
 mod peers;
 mod reach;
