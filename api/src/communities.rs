@@ -604,6 +604,7 @@ fn remote_error(e: domain::federate::CallError) -> ApiError {
                 (403, "banned") => (StatusCode::FORBIDDEN, "banned"),
                 (403, "forbidden") => (StatusCode::FORBIDDEN, "forbidden"),
                 (409, _) => (StatusCode::CONFLICT, "conflict"),
+                (503, "media_arriving") => return arriving(message),
                 (422, _) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
                 _ => {
                     return ApiError::new(
@@ -618,6 +619,14 @@ fn remote_error(e: domain::federate::CallError) -> ApiError {
     }
 }
 
+/// 503 `media_arriving`: a file still being fetched from another node; ask again after
+/// `Retry-After`.
+fn arriving(message: String) -> ApiError {
+    let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "media_arriving", message);
+    e.retry_after = Some(super::media::ARRIVING_RETRY_SECS);
+    e
+}
+
 impl From<CommunityError> for ApiError {
     fn from(e: CommunityError) -> Self {
         match e {
@@ -626,6 +635,7 @@ impl From<CommunityError> for ApiError {
             CommunityError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             CommunityError::Banned => ApiError::new(StatusCode::FORBIDDEN, "banned", e.to_string()),
             CommunityError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            CommunityError::Arriving => arriving(e.to_string()),
             CommunityError::Consent(c) => c.into(),
             CommunityError::Store(s) => s.into(),
             CommunityError::Remote(r) => remote_error(r),

@@ -79,6 +79,9 @@ pub enum CommunityError {
     Conflict(&'static str),
     #[error("you are banned from this community")]
     Banned,
+    /// A file of a post by a member of another node, still being fetched from their node.
+    #[error("this file is still arriving from the node it was posted from")]
+    Arriving,
     #[error(transparent)]
     Consent(#[from] ConsentError),
     #[error(transparent)]
@@ -100,6 +103,10 @@ impl From<CommunityRefusal> for CommunityError {
         }
     }
 }
+
+/// The copies a post by a member of another node needs brought here: (the local id of each
+/// copy, the job that fetches it from the member's node).
+pub type Fetches = Vec<(String, storage::FetchJob)>;
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> CommunityError {
     CommunityError::Invalid {
@@ -962,36 +969,59 @@ impl Communities {
         new: NewPost,
     ) -> Result<PostView, CommunityError> {
         if let Some((c, host)) = self.remote_of(id) {
-            if !new.media.is_empty() || new.place.is_some() {
+            if new.place.is_some() {
                 return Err(invalid(
-                    "media",
-                    "posts in a community of another node hold text only (no media, no place)",
+                    "place",
+                    "a post in a community of another node shows no place",
                 ));
             }
             let text = content("text", &new.text, MAX_POST_CHARS)?;
-            if text.is_empty() {
+            if text.is_empty() && new.media.is_empty() {
                 return Err(invalid("text", "a post needs text or media"));
             }
             if let Some(v) = &new.visibility {
                 visibility(v)?;
             }
+            // The files stay here: the host is told where they are and fetches them.
+            self.check_media(user, &new.media).await?;
+            let mut media = Vec::with_capacity(new.media.len());
+            for m in &new.media {
+                let r = crate::media::reference(
+                    &self.store,
+                    &self.master,
+                    user,
+                    &m.media_id,
+                    &self.domain,
+                )
+                .await
+                .map_err(|_| invalid("media.media_id", "is not media you uploaded"))?;
+                media.push(federation::NewPostMedia {
+                    kind: m.kind.name().to_string(),
+                    name: m.name.clone(),
+                    media: r,
+                });
+            }
             let me = self.address_of(user).await?;
             return Ok(self
                 .remote
-                .post(user, me, (&c, &host), text, new.visibility)
+                .post(user, me, (&c, &host), text, new.visibility, media)
                 .await?);
         }
-        let p = self.add_post(user, id, new, None).await?;
+        let p = self.add_post(user, id, new, Vec::new(), None).await?;
         self.one_post(user, id, p).await
     }
 
     /// Posts in community `id` of this node; the new post's number, once it and its events
     /// are committed (a call from another node's user answers from it: `federate::community`).
+    /// The media of a local user's post are files they uploaded here; those of a member of
+    /// another node are copies still to fetch (`fetches`, checked by the host's side of the
+    /// call and queued with the post).
     pub async fn add_post(
         &self,
         user: u64,
         id: &str,
         new: NewPost,
+        fetches: Fetches,
         call: Option<RemoteCall>,
     ) -> Result<u64, CommunityError> {
         let c = Self::id(id)?;
@@ -1005,7 +1035,11 @@ impl Communities {
         };
         // Learn nothing about the media of a community one may not see.
         self.get(user, id).await?;
-        self.check_media(user, &new.media).await?;
+        if user & REMOTE_USER_BIT == 0 {
+            self.check_media(user, &new.media).await?;
+        } else if new.media.len() != fetches.len() {
+            return Err(invalid("media", "each file of a remote post is fetched"));
+        }
         let place = match &new.place {
             Some(p) => Some(self.place(user, p).await?),
             None => None,
@@ -1019,16 +1053,25 @@ impl Communities {
         let media_ids = new.media.iter().map(|m| m.media_id.clone()).collect();
         let (p, job) = self
             .store
-            .create_post(c, user, vis, media_ids, self.clock.now(), call, move |id| {
-                let b = key.seal(&post_aad(id, "body"), &body).map_err(seal_err)?;
-                let pl = match &place {
-                    Some(pl) => key
-                        .seal(&post_aad(id, "place"), pl.as_bytes())
-                        .map_err(seal_err)?,
-                    None => Vec::new(),
-                };
-                Ok((b, pl))
-            })
+            .create_post(
+                c,
+                user,
+                vis,
+                media_ids,
+                fetches,
+                self.clock.now(),
+                call,
+                move |id| {
+                    let b = key.seal(&post_aad(id, "body"), &body).map_err(seal_err)?;
+                    let pl = match &place {
+                        Some(pl) => key
+                            .seal(&post_aad(id, "place"), pl.as_bytes())
+                            .map_err(seal_err)?,
+                        None => Vec::new(),
+                    };
+                    Ok((b, pl))
+                },
+            )
             .await??;
         self.fan_out(job).await?;
         Ok(p)
@@ -1102,13 +1145,13 @@ impl Communities {
             if change.media.is_some() {
                 return Err(invalid(
                     "media",
-                    "posts in a community of another node hold text only",
+                    "the files of a post in a community of another node stay as posted",
                 ));
             }
             if matches!(change.place, Some(Some(_))) {
                 return Err(invalid(
                     "place",
-                    "posts in a community of another node hold text only",
+                    "a post in a community of another node shows no place",
                 ));
             }
             let text = change

@@ -221,12 +221,25 @@ pub enum FriendContent {
     Remove { user: String, friend: String },
 }
 
+/// One file of a new post by a member of another node (`community` call `post`): its kind
+/// (`image`, `voice`, `video`, `file`), a file's shown name, and where its bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPostMedia {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub media: MediaRef,
+}
+
 /// Kind `community` (issue 23): a user of the origin acts in, or reads, a community hosted by
 /// the destination. Sent as the body of `POST /_federation/v1/communities` (a signed request),
 /// never queued: the host applies it by its own rules for that user and answers at once.
 /// `community` is the host's id of it (16 lower-case hex digits); `user` must belong to the
 /// origin. Posts cross with their text and media (read part by part through the host with
-/// `post-media`), never with a place; a remote member's own posts hold text only.
+/// `post-media`), never with a place; a remote member's own post brings its media as
+/// references the host fetches from the member's node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum CommunityContent {
@@ -243,12 +256,16 @@ pub enum CommunityContent {
         before: Option<u64>,
         limit: u64,
     },
-    /// A new post; `visibility` is `members` (when null), `friends` or `public`.
+    /// A new post; `visibility` is `members` (when null), `friends` or `public`. `media`
+    /// (left out when empty) names files the user's node holds and lets the host fetch
+    /// (`GET /_federation/v1/media/{id}/{part}`), as for a message's media.
     Post {
         user: String,
         community: String,
         text: String,
         visibility: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<NewPostMedia>,
     },
     /// A page of `user`'s favourites in the community (kept on the host), newest post first,
     /// numbered below `before`.

@@ -18,8 +18,8 @@ pub use client::{ClientError, Connection, PeerTarget, is_public_ip, tls_config};
 pub use content::{
     CommunityContent, CommunityEventContent, ErasureAckContent, ErasureContent, FriendContent,
     MAX_EVENT_MEMBERS, MAX_TXN_BYTES, MAX_TXN_ENVELOPES, MEDIA_PART, MediaRef, MembershipContent,
-    MessageContent, ProfileContent, RecallContent, Transaction, WireBody, WireChange, WireMember,
-    address_domain, conversation_host, valid_address, valid_media_id, valid_txn_id,
+    MessageContent, NewPostMedia, ProfileContent, RecallContent, Transaction, WireBody, WireChange,
+    WireMember, address_domain, conversation_host, valid_address, valid_media_id, valid_txn_id,
 };
 pub use envelope::{
     Envelope, EnvelopeError, Kind, MAX_ENVELOPE_AGE_MS, ts_fresh, valid_domain, valid_public_domain,

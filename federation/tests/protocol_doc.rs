@@ -354,6 +354,17 @@ fn the_documented_community_examples_are_what_the_code_produces() {
         community: "4f1c2a9e0b7d3c58".into(),
         text: "长江大桥的照片".into(),
         visibility: None,
+        media: vec![federation::NewPostMedia {
+            kind: "image".into(),
+            name: None,
+            media: federation::MediaRef {
+                origin: "a.example".into(),
+                id: "UGhvdG9fb2ZfdGhlX2JyaWRnZQ".into(),
+                size: 48213,
+                content_type: "image/jpeg".into(),
+                sha256: "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            },
+        }],
     };
     community_example(
         &doc,

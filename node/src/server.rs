@@ -166,7 +166,6 @@ impl Node {
             exporter,
             friends,
             communities,
-            community_host,
             search,
             behaviour,
             search_task,
@@ -206,7 +205,7 @@ impl Node {
         let inbox = Inbox::new(
             store.clone(),
             master.clone(),
-            peers,
+            peers.clone(),
             outbox.clone(),
             directory.clone(),
             hub.clone(),
@@ -215,6 +214,18 @@ impl Node {
             fetcher.clone(),
         );
         directory.attach_fetcher(fetcher.clone());
+        // Remote members' calls to the communities this node hosts (issue 23); the files they
+        // post come through the fetcher.
+        let community_host = crate::federate::CommunityHost::new(
+            communities.clone(),
+            directory.clone(),
+            peers.clone(),
+            consents.clone(),
+            store.clone(),
+            clock.clone(),
+            fetcher.clone(),
+            config.media.max_bytes.get(),
+        );
         fetcher.resume().await?;
         let sessions: Sessions = Default::default();
         let metrics = crate::http::metrics::Metrics::new(crate::http::metrics::Live {

@@ -56,8 +56,6 @@ pub(crate) struct Services {
     pub friends: crate::friends::Friends,
     /// Communities (小组).
     pub communities: Communities,
-    /// Remote members' calls to the communities this node hosts (issue 23).
-    pub community_host: crate::federate::CommunityHost,
     pub search: Search,
     /// The behaviour log and suggested communities (issue 23).
     pub behaviour: crate::behaviour::Behaviour,
@@ -252,14 +250,6 @@ pub(crate) async fn wire(
     );
     // Events of posts and comments a stop cut short are written before anything new.
     communities.resume_fan_out().await?;
-    let community_host = crate::federate::CommunityHost::new(
-        communities.clone(),
-        directory.clone(),
-        peers.clone(),
-        consents.clone(),
-        store.clone(),
-        clock.clone(),
-    );
     let behaviour = crate::behaviour::Behaviour::new(
         store.clone(),
         accounts.clone(),
@@ -335,7 +325,6 @@ pub(crate) async fn wire(
         exporter,
         friends,
         communities,
-        community_host,
         search,
         behaviour,
         search_task,

@@ -126,14 +126,9 @@ impl Store {
             let Some(a) = &avatar else {
                 return Ok(None);
             };
-            let here = tx
-                .open_table(MEDIAID_MEDIA)?
-                .get(a.local_id.as_str())?
-                .is_some();
-            if here || MEDIAID_FETCH.get(tx, &a.local_id)?.is_some() {
+            if !crate::fedmedia::queue_fetch(tx, &a.local_id, &a.job)? {
                 return Ok(None);
             }
-            MEDIAID_FETCH.insert(tx, &a.local_id, &a.job.encode())?;
             Ok(Some(a.local_id.clone()))
         })
         .await

@@ -229,6 +229,8 @@ fn seam_kinds() -> Vec<Kind> {
         kind!(seam USERID_PHONEINDEX),
         kind!(seam USERID_REMOTEINDEX),
         kind!(seam NOTICENO_JOB),
+        // Schema 15's (an archive of 14 or before has none; loading it leaves the table empty).
+        kind!(seam MEDIAID_PEER_OFFERED),
     ]
 }
 
@@ -1282,6 +1284,50 @@ mod tests {
         assert!(summary.tables.contains(&(EDUINDEX_USERID.name().into(), 2)));
         assert_eq!(typed_rows(&to, EDUINDEX_USERID_V10), 2, "{TYPED}");
         assert_moved_from(&to, 10).await;
+    }
+
+    /// Which files a peer may fetch (schema 15) go into a backup and come back from it; an
+    /// archive of schema 14, which has no such table, restores and opens with it empty.
+    #[tokio::test]
+    async fn the_files_offered_to_hosts_are_backed_up_and_an_older_archive_restores_without_them()
+    {
+        fn offered(db: &Database) {
+            let tx = db.begin_write().unwrap();
+            MEDIAID_PEER_OFFERED
+                .insert(&tx, &("f1".into(), "h.test".into()), &5)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (to, summary) = restored(dir.path(), SCHEMA_VERSION, offered);
+        assert!(
+            summary
+                .tables
+                .contains(&(MEDIAID_PEER_OFFERED.name().into(), 1))
+        );
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        assert_eq!(s.media_offers("f1".into()).await.unwrap(), vec!["h.test"]);
+
+        fn schema_14(db: &Database) {
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 14u32.to_be_bytes().as_slice())
+                .unwrap();
+            tx.delete_table(kv::redb_def(MEDIAID_PEER_OFFERED.name()))
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (to, summary) = restored(dir.path(), 14, schema_14);
+        assert!(
+            !summary
+                .tables
+                .iter()
+                .any(|(t, _)| t == MEDIAID_PEER_OFFERED.name())
+        );
+        let s = super::super::Store::open(&to, |_| Ok(None)).unwrap().0;
+        assert!(s.media_offers("f1".into()).await.unwrap().is_empty());
     }
 
     /// An archive of schema 11 holds the tables of communities, which 11 → 12 moved (and those

@@ -511,6 +511,13 @@ pub const POS_KIND_ID_SEARCHCHANGE: TableDefinition<(u64, u64, u64), ()> =
 /// since schema 14.
 pub const MEDIAID_FETCH: kv::Table<String, Vec<u8>> = kv::Table::new("mediaid_fetch");
 
+/// `mediaid_peer_offered`: (local media id, peer domain) → ms: a local user's file that a
+/// peer may fetch because the user posted it in a community that peer hosts (the post goes
+/// there as a reference; the host fetches the bytes). Written before the post call is sent;
+/// removed with the media (retention, erasure). Since schema 15.
+pub const MEDIAID_PEER_OFFERED: kv::Table<(String, String), u64> =
+    kv::Table::new("mediaid_peer_offered");
+
 // Avatars (`avatars.rs`) and the discovery tables below (`discovery.rs`) are behind the
 // key-value seam since schema 11.
 

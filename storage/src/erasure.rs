@@ -575,6 +575,7 @@ pub fn media(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, Sto
         tx.open_table(MEDIAID_CONVNO)?
             .retain_in((id.as_str(), 0)..=(id.as_str(), u64::MAX), |_, _| false)?;
         tx.open_table(USERID_MEDIAID)?.remove((user, id.as_str()))?;
+        super::fedmedia::drop_offers(tx, id)?;
         if budget == 0 {
             return Ok(false);
         }

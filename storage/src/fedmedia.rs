@@ -7,6 +7,7 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::catalog::*;
 use super::codec::{Dec, Enc};
+use super::kv;
 use super::messaging::{ConversationRecord, MediaRecord};
 use super::{Store, StoreError};
 
@@ -93,6 +94,16 @@ pub fn note_incoming_media(
     let Some(job) = &media.job else {
         return Ok(false);
     };
+    queue_fetch(tx, id, job)
+}
+
+/// Queues the fetch of remote media `id` unless its copy is here or being fetched already;
+/// whether it queued one.
+pub(crate) fn queue_fetch(
+    tx: &WriteTransaction,
+    id: &str,
+    job: &FetchJob,
+) -> Result<bool, StoreError> {
     if tx.open_table(MEDIAID_MEDIA)?.get(id)?.is_some() {
         return Ok(false);
     }
@@ -172,7 +183,76 @@ pub fn drop_remote_copy(tx: &WriteTransaction, id: &str) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Removes the copy (or the fetch) of remote media `id` once nothing here shows it any more:
+/// no message, no community post and no avatar (a removed post of a member of another node).
+/// Local media is left alone: it is its owner's.
+pub(crate) fn drop_copy_if_unused(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+    let remote = match tx.open_table(MEDIAID_MEDIA)?.get(id)? {
+        Some(v) => MediaRecord::decode(v.value())?.owner & REMOTE_USER_BIT != 0,
+        None => MEDIAID_FETCH.get(tx, &id.to_string())?.is_some(),
+    };
+    if !remote
+        || tx
+            .open_table(MEDIAID_CONVNO)?
+            .range((id, 0)..=(id, u64::MAX))?
+            .next()
+            .is_some()
+        || !MEDIAID_COMMUNITYNO_POSTNO
+            .prefixed(tx, &id.to_string(), kv::Order::Ascending, 1)?
+            .is_empty()
+        || MEDIAID_AVATAR.get(tx, &id.to_string())?.is_some()
+    {
+        return Ok(());
+    }
+    drop_remote_copy(tx, id)
+}
+
+/// Removes every offer of local media `id` to a peer (the media is being removed), a page at
+/// a time.
+pub(crate) fn drop_offers(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+    while MEDIAID_PEER_OFFERED.remove_prefixed(tx, &id.to_string(), PAGE)? == PAGE {}
+    Ok(())
+}
+
 impl Store {
+    /// Lets peer `host` fetch `owner`'s media `ids` (files of a post the owner makes in a
+    /// community `host` hosts), recorded at `now`. False, recording nothing, when any of them
+    /// is not a file `owner` uploaded here.
+    pub async fn offer_media(
+        &self,
+        owner: u64,
+        ids: Vec<String>,
+        host: String,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let mine = tx.open_table(USERID_MEDIAID)?;
+            for id in &ids {
+                if mine.get((owner, id.as_str()))?.is_none() {
+                    return Ok(false);
+                }
+            }
+            drop(mine);
+            for id in &ids {
+                MEDIAID_PEER_OFFERED.insert(tx, &(id.clone(), host.clone()), &now.0)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The peers media `id` is offered to (for tests of its removal).
+    pub async fn media_offers(&self, id: String) -> Result<Vec<String>, StoreError> {
+        self.read(move |tx| {
+            Ok(MEDIAID_PEER_OFFERED
+                .prefixed_in_pages(tx, &id, PAGE)?
+                .into_iter()
+                .map(|((_, peer), _)| peer)
+                .collect())
+        })
+        .await
+    }
+
     /// Every fetch still to do (to resume them at start).
     pub async fn fetch_jobs(&self) -> Result<Vec<(String, FetchJob)>, StoreError> {
         self.read(|tx| {
@@ -203,8 +283,9 @@ impl Store {
         .await
     }
 
-    /// Whether media `id` is being fetched from another node and `viewer` is a member of a
-    /// conversation a message referring to it was sent in (so they will see it once here).
+    /// Whether media `id` is being fetched from another node and `viewer` will see it once it
+    /// is here: a member of a conversation a message referring to it was sent in, or someone
+    /// who may see a community post showing it.
     pub async fn media_arriving(&self, id: String, viewer: u64) -> Result<bool, StoreError> {
         self.read(move |tx| {
             if MEDIAID_FETCH.get(tx, &id)?.is_none() {
@@ -220,7 +301,8 @@ impl Store {
                     return Ok(true);
                 }
             }
-            Ok(false)
+            // A file of a post by a member of another node, shown to whoever sees the post.
+            crate::community::media_visible(tx, id, viewer)
         })
         .await
     }
@@ -317,6 +399,13 @@ impl Store {
                 if rec.owner & REMOTE_USER_BIT != 0 {
                     return Ok(None);
                 }
+                // Posted by its owner in a community the peer hosts.
+                if MEDIAID_PEER_OFFERED
+                    .get(tx, &(id.clone(), host.clone()))?
+                    .is_some()
+                {
+                    return Ok(Some((rec, None)));
+                }
                 let convs = tx.open_table(CONVNO_CONVERSATION)?;
                 let members = tx.open_table(CONVNO_USERID_MEMBER)?;
                 let mut remote = Vec::new();
@@ -351,5 +440,128 @@ impl Store {
             .iter()
             .any(|(_, r)| federation::address_domain(&r.address) == Some(peer.as_str()));
         Ok(holds.then_some(rec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PostVisibility;
+    use crate::community::tests::seal;
+
+    fn open(dir: &std::path::Path) -> Store {
+        Store::open(&dir.join("node.redb"), |_| Ok(None)).unwrap().0
+    }
+
+    fn record(owner: u64) -> MediaRecord {
+        MediaRecord {
+            owner,
+            content_type: "application/octet-stream".into(),
+            size: 3,
+            created: Millis(1),
+            chunks: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_may_fetch_only_the_files_offered_to_it_and_the_offer_goes_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let (ann, bob) = (1, 2);
+        for (id, owner) in [("f1", ann), ("f2", ann), ("g1", bob)] {
+            assert!(
+                s.put_media(id.into(), record(owner), vec![vec![0; 3]], 1 << 20)
+                    .await
+                    .unwrap()
+            );
+        }
+        // Not hers, or not a file at all: nothing is offered.
+        for ids in [vec!["f1", "g1"], vec!["nothing"]] {
+            let ids = ids.into_iter().map(String::from).collect();
+            assert!(
+                !s.offer_media(ann, ids, "h.test".into(), Millis(5))
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(s.media_offers("f1".into()).await.unwrap().is_empty());
+        assert!(
+            s.offer_media(ann, vec!["f1".into()], "h.test".into(), Millis(5))
+                .await
+                .unwrap()
+        );
+        let fetchable = |id: &'static str, peer: &'static str| {
+            let s = s.clone();
+            async move {
+                s.media_for_peer(id.into(), peer.into())
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        assert!(fetchable("f1", "h.test").await);
+        assert!(!fetchable("f1", "x.test").await, "only the host it went to");
+        assert!(!fetchable("f2", "h.test").await, "only the file offered");
+        // Her erasure removes the offers with her files.
+        s.write(move |tx| crate::erasure::media(tx, ann, usize::MAX))
+            .await
+            .unwrap();
+        assert!(s.media_offers("f1".into()).await.unwrap().is_empty());
+        assert!(!fetchable("f1", "h.test").await);
+        assert!(!fetchable("g1", "h.test").await);
+    }
+
+    #[tokio::test]
+    async fn a_remote_members_file_arrives_for_those_who_see_the_post_and_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let (owner, member, outsider) = (1, 2, 3);
+        let remote = REMOTE_USER_BIT | 9;
+        let now = Millis(10);
+        assert!(
+            s.create_community(8, "open".into(), String::new(), None, true, owner, now)
+                .await
+                .unwrap()
+        );
+        for u in [member, remote] {
+            s.join_community(8, u, now, None).await.unwrap().unwrap();
+        }
+        let job = FetchJob {
+            origin: "b.test".into(),
+            remote_id: "r1".into(),
+            size: 3,
+            content_type: "image/png".into(),
+            sha256: [1; 32],
+            author: remote,
+            next: 0,
+            created: now,
+        };
+        let (p, _) = s
+            .create_post(
+                8,
+                remote,
+                PostVisibility::Members,
+                vec!["copy".into()],
+                vec![("copy".into(), job)],
+                now,
+                None,
+                seal,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.fetch_job("copy".into()).await.unwrap().is_some());
+        assert!(s.media_arriving("copy".into(), member).await.unwrap());
+        assert!(
+            !s.media_arriving("copy".into(), outsider).await.unwrap(),
+            "a post for members is not shown to others"
+        );
+        // The post goes: its copy's fetch goes with it.
+        s.delete_post(8, p, remote, now, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.fetch_job("copy".into()).await.unwrap().is_none());
+        assert!(!s.media_arriving("copy".into(), member).await.unwrap());
     }
 }

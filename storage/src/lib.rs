@@ -103,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 14;
+pub const SCHEMA_VERSION: u32 = 15;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -126,6 +126,7 @@ const MIGRATIONS: &[Migration] = &[
     community_tables_move_behind_the_seam,
     privacy_and_audit_tables_move_behind_the_seam,
     search_log_holds_fetches_and_keys_move_behind_the_seam,
+    media_offers_to_hosts_get_a_table,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -678,6 +679,15 @@ fn search_log_holds_fetches_and_keys_move_behind_the_seam(
     Ok(())
 }
 
+/// 14 → 15: `mediaid_peer_offered` appears, recording which local files a peer may fetch
+/// because their owner posted them in a community that peer hosts. A file of schema 14 has no
+/// such offers (its users could post text only in other nodes' communities), so the table
+/// starts empty.
+fn media_offers_to_hosts_get_a_table(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(kv::redb_def(MEDIAID_PEER_OFFERED.name()))?;
+    Ok(())
+}
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -1011,6 +1021,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_MEDIAID)?;
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(kv::redb_def(MEDIAID_FETCH.name()))?;
+    tx.open_table(kv::redb_def(MEDIAID_PEER_OFFERED.name()))?;
     tx.open_table(kv::redb_def(USERID_AVATAR.name()))?;
     tx.open_table(kv::redb_def(MEDIAID_AVATAR.name()))?;
     tx.open_table(kv::redb_def(KEYID_NODEKEY.name()))?;

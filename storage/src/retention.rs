@@ -419,6 +419,7 @@ impl Store {
                         .retain_in((id.as_str(), 0)..=(id.as_str(), u64::MAX), |_, _| false)?;
                     tx.open_table(USERID_MEDIAID)?
                         .remove((rec.owner, id.as_str()))?;
+                    super::fedmedia::drop_offers(tx, id)?;
                     c.media += 1;
                 }
                 for id in &found.fetches {

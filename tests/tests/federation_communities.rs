@@ -1093,3 +1093,127 @@ async fn a_moderator_of_another_node_lists_members_admits_bans_and_reads_the_log
         .await;
     assert!(r.status.is_client_error(), "{}", body(&r));
 }
+
+#[tokio::test]
+async fn a_remote_members_files_are_fetched_by_the_host_shown_with_the_post_and_removed_with_it() {
+    let nodes = federation(&[("a.test", "CN"), ("b.test", "CN")], "").await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let id = community(&a, &ann, "资料", "public").await;
+    let at = format!("{id}@a.test");
+    assert_eq!(join(&b, &bob, &at).await.status, StatusCode::OK);
+    // Three parts of 256 KiB, the last one short.
+    let data: Vec<u8> = (0..600_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let m = upload(&b, &bob, "application/octet-stream", data.clone()).await;
+
+    // What bob may not post there: a file that is not his, a kind its type contradicts, a
+    // place.
+    let ann_file = upload(&a, &ann, "application/octet-stream", vec![3; 10]).await;
+    let chunks_before = nodes[0].node().stored_media_chunks().await.unwrap();
+    for (media, field) in [
+        (
+            json!([{"type": "file", "media_id": ann_file}]),
+            "media.media_id",
+        ),
+        (json!([{"type": "image", "media_id": m}]), "media.type"),
+    ] {
+        let r = b
+            .call(
+                "POST",
+                &format!("/api/v1/communities/{at}/posts"),
+                Some(&bob),
+                Some(&json!({"text": "x", "media": media})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", body(&r));
+        let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.starts_with(field), "{message}");
+    }
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{at}/posts"),
+            Some(&bob),
+            Some(&json!({"text": "x", "place": "南京"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", body(&r));
+    assert_eq!(feed(&a, &ann, &id).await, vec![], "nothing was posted");
+
+    // His file goes as a reference; the post shows the host's copy of it.
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{at}/posts"),
+            Some(&bob),
+            Some(&json!({
+                "text": "",
+                "media": [{"type": "file", "media_id": m, "name": "会议纪要.bin"}],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let p = r.json()["id"].as_u64().unwrap();
+    let shown = r.json()["media"].clone();
+    assert_eq!(shown.as_array().unwrap().len(), 1, "{shown}");
+    assert_eq!(shown[0]["type"], "file");
+    assert_eq!(shown[0]["name"], "会议纪要.bin");
+    let copy = shown[0]["media_id"].as_str().unwrap().to_string();
+    assert_ne!(copy, m, "the host's own id for its copy");
+
+    // The host fetches it from b.test; then its users read it with the post.
+    let got = eventually(20, "the copy on the host", || async {
+        let r = a
+            .get(
+                &format!("/api/v1/communities/{id}/posts/{p}/media/{copy}"),
+                Some(&ann),
+            )
+            .await;
+        (r.status == StatusCode::OK).then_some(r)
+    })
+    .await;
+    assert!(got.body == data, "the same bytes, in order");
+    assert_eq!(nodes[0].node().pending_media_fetches().await.unwrap(), 0);
+    let r = a
+        .get(&format!("/api/v1/communities/{id}/posts"), Some(&ann))
+        .await;
+    assert_eq!(r.json()["posts"][0]["media"], shown);
+    assert_eq!(r.json()["posts"][0]["author"], "bob@b.test");
+    // And bob reads it back through the host, as any member of his node would.
+    let r = b
+        .get(
+            &format!("/api/v1/communities/{at}/posts/{p}/media/{copy}"),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    assert!(r.body == data);
+
+    // The files of his post stay as posted; its text may change.
+    let path = format!("/api/v1/communities/{at}/posts/{p}");
+    let r = b
+        .call("PATCH", &path, Some(&bob), Some(&json!({"media": []})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", body(&r));
+
+    // Deleting the post removes the host's copy with it.
+    let r = b.call("DELETE", &path, Some(&bob), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", body(&r));
+    assert_eq!(
+        nodes[0].node().stored_media_chunks().await.unwrap(),
+        chunks_before
+    );
+    let r = a
+        .get(
+            &format!("/api/v1/communities/{id}/posts/{p}/media/{copy}"),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Bob's own file stays his, on his node.
+    let r = b.get(&format!("/api/v1/media/{m}"), Some(&bob)).await;
+    assert_eq!(r.status, StatusCode::OK);
+}

@@ -327,7 +327,8 @@ function Body({ body }) {
 
 /** How long to wait before asking again for media still arriving: the node's Retry-After,
  * kept between 1 and 30 seconds. */
-function arrivingWait(e) {
+/** How long to wait before asking again for a file still arriving from another node. */
+export function arrivingWait(e) {
   return Math.min(Math.max(e.retryAfter || 2, 1), 30) * 1000;
 }
 

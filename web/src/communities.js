@@ -6,8 +6,9 @@
 import { html, useState, useEffect, useRef, Alert, Field, Dialog } from './ui.js';
 import { t, formatDateTime } from './i18n.js';
 import * as api from './api.js';
+import { ApiError } from './api.js';
 import { askPurpose, refusedText } from './purposes.js';
-import { kindOf } from './chat.js';
+import { kindOf, arrivingWait } from './chat.js';
 import { Icon } from './icons.js';
 
 const VISIBILITIES = ['members', 'friends', 'public'];
@@ -283,7 +284,8 @@ function Community({ store, id, onChange }) {
   if (!c) return html`<p class="muted">${t('common.wait')}</p>`;
   // A community of another node is read and written through its host — its members, its log
   // and a moderator's actions too — and the host tells this node of new posts and comments
-  // (live events); what one posts there is text only.
+  // (live events); one's files go to it by reference and it fetches them from here; a post
+  // there shows no place.
   const host = remoteHost(id);
   const moderator = c.role === 'owner' || c.role === 'moderator';
   const readable = c.visibility === 'public' || c.role;
@@ -372,10 +374,10 @@ function Compose({ community, remote = false, onPosted }) {
     ${media.length > 0 && html`<ul class="attached">${media.map((m, i) => html`<li>
       <${Icon} name="file" size=${16} /> ${m.label}
       <button type="button" class="small ghost" onClick=${() => setMedia(media.filter((_, j) => j !== i))}>${t('community.remove_attachment')}</button></li>`)}</ul>`}
-    ${remote && html`<p class="hint">${t('community.remote_text_only')}</p>`}
+    ${remote && html`<p class="hint">${t('community.remote_no_place')}</p>`}
     <div class="compose-row">
-      ${!remote && html`<button type="button" class="icon-button" aria-label=${t('composer.attach')} title=${t('composer.attach')} disabled=${busy || media.length >= 9}
-        onClick=${() => fileInput.current && fileInput.current.click()}><${Icon} name="attach" /></button>`}
+      <button type="button" class="icon-button" aria-label=${t('composer.attach')} title=${t('composer.attach')} disabled=${busy || media.length >= 9}
+        onClick=${() => fileInput.current && fileInput.current.click()}><${Icon} name="attach" /></button>
       <input type="file" ref=${fileInput} class="visually-hidden" tabindex="-1" aria-hidden="true"
         onChange=${(e) => { const f = e.currentTarget.files && e.currentTarget.files[0]; e.currentTarget.value = ''; if (f) attach(f); }} />
       <label class="inline-label">${t('community.post_visibility')}
@@ -393,21 +395,43 @@ function Compose({ community, remote = false, onPosted }) {
   </form>`;
 }
 
-/** A media item of a post, fetched with the token. */
+/** A media item of a post, fetched with the token. A file a member of another node posted
+ * may still be on its way to the community's host: shown as arriving, and asked for again by
+ * itself until it is there. */
 function PostMedia({ post, m }) {
   const [url, setUrl] = useState(/** @type {string|null} */ (null));
   const [failed, setFailed] = useState(false);
+  const [arriving, setArriving] = useState(false);
   useEffect(() => {
     let u = null;
     let live = true;
-    api.postMediaUrl(post.community, post.id, m.media_id).then((x) => { u = x; if (live) setUrl(x); }, () => live && setFailed(true));
+    let timer = 0;
+    const load = () =>
+      api.postMediaUrl(post.community, post.id, m.media_id).then(
+        (x) => {
+          u = x;
+          if (!live) return;
+          setArriving(false);
+          setUrl(x);
+        },
+        (e) => {
+          if (!live) return;
+          if (e instanceof ApiError && e.status === 503 && e.code === 'media_arriving') {
+            setArriving(true);
+            timer = window.setTimeout(load, arrivingWait(e));
+          } else setFailed(true);
+        },
+      );
+    load();
     return () => {
       live = false;
+      window.clearTimeout(timer);
       if (u) URL.revokeObjectURL(u);
     };
   }, [post.community, post.id, m.media_id]);
   const name = m.name || t('chat.kind.' + m.type);
   if (failed) return html`<p class="muted">${t('chat.media_failed')}</p>`;
+  if (arriving) return html`<p class="muted media-arriving" role="status">${t('community.media_arriving', { name })}</p>`;
   if (!url) return html`<p class="muted">${t('chat.loading')}</p>`;
   if (m.type === 'image') return html`<img class="post-image" src=${url} alt=${t('community.photo')} />`;
   if (m.type === 'voice') return html`<audio controls src=${url} aria-label=${name}></audio>`;

@@ -55,7 +55,8 @@ fn media_error(e: MediaError) -> CommunityError {
     match e {
         MediaError::Store(e) => CommunityError::Store(e),
         MediaError::Crypto(e) => CommunityError::Crypto(e),
-        // Still arriving from elsewhere, or gone: not something to show yet.
+        MediaError::Arriving => CommunityError::Arriving,
+        // Gone: nothing to show.
         _ => CommunityError::NotFound,
     }
 }

@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use federation::{CommunityContent, Envelope, Kind, MAX_ENVELOPE_AGE_MS, address_domain};
+use federation::{
+    CommunityContent, Envelope, Kind, MAX_ENVELOPE_AGE_MS, NewPostMedia, address_domain,
+};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -38,12 +40,13 @@ use serde_json::json;
 
 use super::call_turns::Turns;
 use super::peers::Peer;
-use super::{Directory, FedError, Outbox, Peers};
+use super::{Directory, FedError, Fetcher, Outbox, Peers};
 use crate::community::{
-    CommentView, Communities, CommunityError, CommunityView, LogView, MemberView, NewPost,
+    CommentView, Communities, CommunityError, CommunityView, Fetches, LogView, MemberView, NewPost,
     PostChange, PostMedia, PostView, QuoteView,
 };
 use crate::consents::{Consents, Purpose};
+use crate::media::sniff::Class;
 use crate::messaging::MediaKind;
 use crate::time::{Millis, SharedClock};
 use storage::{
@@ -774,12 +777,32 @@ impl CommunityClient {
         (id, host): (&str, &str),
         text: String,
         visibility: Option<String>,
+        media: Vec<NewPostMedia>,
     ) -> Result<PostView, CallError> {
+        if !media.is_empty() {
+            // The host may fetch the files from here once it has the post: allowed before the
+            // call, and only where the user's data may go.
+            self.outbox
+                .check_residency(user, &[host.to_string()])
+                .await
+                .map_err(CallError::Refused)?;
+            let ids = media.iter().map(|m| m.media.id.clone()).collect();
+            let offered = self
+                .store
+                .offer_media(user, ids, host.to_string(), self.clock.now())
+                .await
+                .map_err(FedError::from)?;
+            if !offered {
+                // Removed (by retention) since the caller checked it.
+                return Err(FedError::NoSuchMedia.into());
+            }
+        }
         let c = CommunityContent::Post {
             user: address,
             community: id.to_string(),
             text,
             visibility,
+            media,
         };
         self.post_call(user, (id, host), c).await
     }
@@ -1055,9 +1078,14 @@ pub struct CommunityHost {
     store: Store,
     clock: SharedClock,
     turns: Turns,
+    /// Brings here the files members of other nodes post.
+    fetcher: Fetcher,
+    /// The largest file this node takes (`media.max_bytes`).
+    max_media_bytes: u64,
 }
 
 impl CommunityHost {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         communities: Communities,
         directory: Directory,
@@ -1065,6 +1093,8 @@ impl CommunityHost {
         consents: Consents,
         store: Store,
         clock: SharedClock,
+        fetcher: Fetcher,
+        max_media_bytes: u64,
     ) -> Self {
         CommunityHost {
             communities,
@@ -1074,7 +1104,66 @@ impl CommunityHost {
             store,
             clock,
             turns: Turns::default(),
+            fetcher,
+            max_media_bytes,
         }
+    }
+
+    /// The files of a new post by `user`, a member of node `origin`: checked (held by that
+    /// node, within this node's limit, of a type its kind allows), as the post shows them
+    /// (each the local id of its copy) and the fetches that bring them here.
+    fn incoming_media(
+        &self,
+        origin: &str,
+        user: u64,
+        media: &[NewPostMedia],
+    ) -> Result<(Vec<PostMedia>, Fetches), HostError> {
+        if media.len() > crate::community::MAX_POST_MEDIA {
+            return Err(CommunityError::Invalid {
+                field: "media",
+                reason: format!("at most {} items", crate::community::MAX_POST_MEDIA),
+            }
+            .into());
+        }
+        let now = self.clock.now();
+        let mut shown = Vec::with_capacity(media.len());
+        let mut fetches = Vec::with_capacity(media.len());
+        for m in media {
+            let bad = |f: &str| FedError::Invalid(format!("post media: {f}"));
+            let kind = MediaKind::parse(&m.kind).ok_or_else(|| bad("type"))?;
+            let name = match &m.name {
+                Some(n) => {
+                    Some(crate::shown::text("media.name", n, 1, 255).map_err(|_| bad("name"))?)
+                }
+                None => None,
+            };
+            let sha256 = super::media_ref::check(&m.media, origin, self.max_media_bytes).map_err(
+                |e| match e {
+                    super::media_ref::RefError::Malformed(_) => HostError::from(bad(&e.reason())),
+                    super::media_ref::RefError::TooLarge(_) => CommunityError::Invalid {
+                        field: "media",
+                        reason: e.reason(),
+                    }
+                    .into(),
+                },
+            )?;
+            kind.purpose(Class::of(&m.media.content_type))
+                .map_err(|reason| CommunityError::Invalid {
+                    field: "media.type",
+                    reason,
+                })?;
+            let local = super::media_ref::remote_media_id(origin, &m.media.id);
+            fetches.push((
+                local.clone(),
+                super::media_ref::fetch_job(&m.media, sha256, user, now),
+            ));
+            shown.push(PostMedia {
+                kind,
+                media_id: local,
+                name,
+            });
+        }
+        Ok((shown, fetches))
     }
 
     /// Checks the envelope in `body` from the authenticated `origin` and applies it; the
@@ -1307,7 +1396,7 @@ impl CommunityHost {
             Some(call) => call.outcome,
             None => {
                 let call = RemoteCall {
-                    origin,
+                    origin: origin.clone(),
                     id,
                     kind,
                     expires,
@@ -1315,6 +1404,14 @@ impl CommunityHost {
                 self.apply(user, &content, call).await?
             }
         };
+        // The files of a new post, fetched from the member's node (again after a repeat: a
+        // fetch already running or done is left alone).
+        if let CommunityContent::Post { media, .. } = &content {
+            for m in media {
+                self.fetcher
+                    .fetch(super::media_ref::remote_media_id(&origin, &m.media.id));
+            }
+        }
         self.answer_of(user, &content, outcome).await
     }
 
@@ -1325,8 +1422,9 @@ impl CommunityHost {
         user: u64,
         content: &CommunityContent,
         call: RemoteCall,
-    ) -> Result<CallOutcome, CommunityError> {
+    ) -> Result<CallOutcome, HostError> {
         let c = &self.communities;
+        let origin = call.origin.clone();
         let call = Some(call);
         Ok(match content.clone() {
             CommunityContent::Join { community, .. } => {
@@ -1340,15 +1438,17 @@ impl CommunityHost {
                 community,
                 text,
                 visibility,
+                media,
                 ..
             } => {
+                let (media, fetches) = self.incoming_media(&origin, user, &media)?;
                 let new = NewPost {
                     text,
-                    media: Vec::new(),
+                    media,
                     visibility,
                     place: None,
                 };
-                CallOutcome::Post(c.add_post(user, &community, new, call).await?)
+                CallOutcome::Post(c.add_post(user, &community, new, fetches, call).await?)
             }
             CommunityContent::Comment {
                 community,
@@ -1433,7 +1533,7 @@ impl CommunityHost {
             | CommunityContent::PostMedia { .. }
             | CommunityContent::Members { .. }
             | CommunityContent::Log { .. } => {
-                return Err(CommunityError::Conflict("not a write call"));
+                return Err(CommunityError::Conflict("not a write call").into());
             }
         })
     }

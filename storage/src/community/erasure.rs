@@ -425,7 +425,16 @@ mod tests {
             .unwrap();
         for _ in 0..6 {
             let (p, _) = store
-                .create_post(7, gone, PostVisibility::Public, Vec::new(), now, None, seal)
+                .create_post(
+                    7,
+                    gone,
+                    PostVisibility::Public,
+                    Vec::new(),
+                    Vec::new(),
+                    now,
+                    None,
+                    seal,
+                )
                 .await
                 .unwrap()
                 .unwrap();
@@ -446,13 +455,31 @@ mod tests {
         }
         for _ in 0..5 {
             store
-                .create_post(8, gone, PostVisibility::Public, Vec::new(), now, None, seal)
+                .create_post(
+                    8,
+                    gone,
+                    PostVisibility::Public,
+                    Vec::new(),
+                    Vec::new(),
+                    now,
+                    None,
+                    seal,
+                )
                 .await
                 .unwrap()
                 .unwrap();
         }
         let (kept, _) = store
-            .create_post(7, ann, PostVisibility::Public, Vec::new(), now, None, seal)
+            .create_post(
+                7,
+                ann,
+                PostVisibility::Public,
+                Vec::new(),
+                Vec::new(),
+                now,
+                None,
+                seal,
+            )
             .await
             .unwrap()
             .unwrap();

@@ -205,7 +205,16 @@ mod tests {
                 .unwrap();
         }
         let (_, job) = store
-            .create_post(7, 1, PostVisibility::Members, Vec::new(), now, None, seal)
+            .create_post(
+                7,
+                1,
+                PostVisibility::Members,
+                Vec::new(),
+                Vec::new(),
+                now,
+                None,
+                seal,
+            )
             .await
             .unwrap()
             .unwrap();

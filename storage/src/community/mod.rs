@@ -632,10 +632,10 @@ pub struct MemberRow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(super) fn seal(id: u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+    pub(crate) fn seal(id: u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
         Ok((id.to_be_bytes().to_vec(), Vec::new()))
     }
 

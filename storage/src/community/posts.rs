@@ -8,6 +8,7 @@ use super::moderation::{author_or_moderator, entry};
 use super::visibility::{facts_r, sees_r};
 use super::{CommentRecord, CommunityRefusal, ModAction, PostEdit, PostRecord, PostVisibility};
 use super::{count_under, get_community, get_post, remove_under, role_of};
+use crate::FetchJob;
 use crate::catalog::*;
 use crate::community_calls::{CallOutcome, RemoteCall, record_call};
 use crate::search::{SearchChange, note_change};
@@ -32,13 +33,17 @@ pub(super) fn remove_post(tx: &WriteTransaction, post: &PostRecord) -> Result<()
     })?;
     for m in &post.media {
         MEDIAID_COMMUNITYNO_POSTNO.remove(tx, &(m.clone(), post.community, post.id))?;
+        // A member of another node's file, fetched for this post: it goes with it.
+        crate::fedmedia::drop_copy_if_unused(tx, m)?;
     }
     Ok(())
 }
 
 impl Store {
     /// Stores a new post by a member; `seal(id)` seals body and place under the author's
-    /// key for the number assigned. Media must be the author's (checked by the domain).
+    /// key for the number assigned. Media must be the author's (checked by the domain); for a
+    /// member of another node, `fetches` are the jobs that bring their files here, queued in
+    /// the same commit (unless the copy is here or on its way already).
     /// Returns the post's number and its fan-out job (see [`Store::fan_out_step`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn create_post(
@@ -47,6 +52,7 @@ impl Store {
         author: u64,
         visibility: PostVisibility,
         media: Vec<String>,
+        fetches: Vec<(String, FetchJob)>,
         now: Millis,
         call: Option<RemoteCall>,
         seal: impl Fn(u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> + Send + 'static,
@@ -85,6 +91,9 @@ impl Store {
                 USERID_POSTNO.insert(tx, &(author, id), &())?;
                 for m in &media {
                     MEDIAID_COMMUNITYNO_POSTNO.insert(tx, &(m.clone(), c, id), &())?;
+                }
+                for (local, job) in &fetches {
+                    crate::fedmedia::queue_fetch(tx, local, job)?;
                 }
                 Ok(Ok((id, queue_fanout(tx, community.id, id, 0)?)))
             })()?;

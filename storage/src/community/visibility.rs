@@ -268,7 +268,7 @@ mod tests {
             (8, PostVisibility::Public),
         ] {
             let (p, _) = store
-                .create_post(c, owner, vis, Vec::new(), now, None, seal)
+                .create_post(c, owner, vis, Vec::new(), Vec::new(), now, None, seal)
                 .await
                 .unwrap()
                 .unwrap();
