@@ -327,23 +327,27 @@ function Body({ body }) {
 
 /** How long to wait before asking again for media still arriving: the node's Retry-After,
  * kept between 1 and 30 seconds. */
-/** How long to wait before asking again for a file still arriving from another node. */
-export function arrivingWait(e) {
+function arrivingWait(e) {
   return Math.min(Math.max(e.retryAfter || 2, 1), 30) * 1000;
 }
 
-function Media({ body }) {
+/**
+ * The object URL of a file `load()` fetches with the token (revoked when done). A file from
+ * another node may still be on its way (503 `media_arriving`): then `arriving` is true and it
+ * is asked for again by itself, after the node's Retry-After, until it is there.
+ * @param {() => Promise<string>} load
+ * @param {string} key what is loaded: a change loads again
+ */
+export function useArrivingUrl(load, key) {
   const [url, setUrl] = useState(/** @type {string|null} */ (null));
   const [failed, setFailed] = useState(false);
-  // Sent from another node and still being fetched from there: shown as arriving, and asked
-  // for again by itself until it is here.
   const [arriving, setArriving] = useState(false);
   useEffect(() => {
     let u = null;
     let live = true;
     let timer = 0;
-    const load = () =>
-      api.mediaUrl(body.media_id).then(
+    const attempt = () =>
+      load().then(
         (x) => {
           u = x;
           if (!live) return;
@@ -354,17 +358,23 @@ function Media({ body }) {
           if (!live) return;
           if (e instanceof ApiError && e.status === 503 && e.code === 'media_arriving') {
             setArriving(true);
-            timer = window.setTimeout(load, arrivingWait(e));
+            timer = window.setTimeout(attempt, arrivingWait(e));
           } else setFailed(true);
         },
       );
-    load();
+    attempt();
     return () => {
       live = false;
       window.clearTimeout(timer);
       if (u) URL.revokeObjectURL(u);
     };
-  }, [body.media_id]);
+  }, [key]);
+  return { url, failed, arriving };
+}
+
+function Media({ body }) {
+  // Sent from another node and still being fetched from there: shown as arriving.
+  const { url, failed, arriving } = useArrivingUrl(() => api.mediaUrl(body.media_id), body.media_id);
   const name = body.name || t('chat.kind.' + body.type);
   if (failed) return html`<p class="text muted">${t('chat.media_failed')}</p>`;
   if (arriving) return html`<p class="text muted media-arriving" role="status">${t('chat.media_arriving', { name })}</p>`;

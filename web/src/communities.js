@@ -6,9 +6,8 @@
 import { html, useState, useEffect, useRef, Alert, Field, Dialog } from './ui.js';
 import { t, formatDateTime } from './i18n.js';
 import * as api from './api.js';
-import { ApiError } from './api.js';
 import { askPurpose, refusedText } from './purposes.js';
-import { kindOf, arrivingWait } from './chat.js';
+import { kindOf, useArrivingUrl } from './chat.js';
 import { Icon } from './icons.js';
 
 const VISIBILITIES = ['members', 'friends', 'public'];
@@ -399,36 +398,10 @@ function Compose({ community, remote = false, onPosted }) {
  * may still be on its way to the community's host: shown as arriving, and asked for again by
  * itself until it is there. */
 function PostMedia({ post, m }) {
-  const [url, setUrl] = useState(/** @type {string|null} */ (null));
-  const [failed, setFailed] = useState(false);
-  const [arriving, setArriving] = useState(false);
-  useEffect(() => {
-    let u = null;
-    let live = true;
-    let timer = 0;
-    const load = () =>
-      api.postMediaUrl(post.community, post.id, m.media_id).then(
-        (x) => {
-          u = x;
-          if (!live) return;
-          setArriving(false);
-          setUrl(x);
-        },
-        (e) => {
-          if (!live) return;
-          if (e instanceof ApiError && e.status === 503 && e.code === 'media_arriving') {
-            setArriving(true);
-            timer = window.setTimeout(load, arrivingWait(e));
-          } else setFailed(true);
-        },
-      );
-    load();
-    return () => {
-      live = false;
-      window.clearTimeout(timer);
-      if (u) URL.revokeObjectURL(u);
-    };
-  }, [post.community, post.id, m.media_id]);
+  const { url, failed, arriving } = useArrivingUrl(
+    () => api.postMediaUrl(post.community, post.id, m.media_id),
+    `${post.community}/${post.id}/${m.media_id}`,
+  );
   const name = m.name || t('chat.kind.' + m.type);
   if (failed) return html`<p class="muted">${t('chat.media_failed')}</p>`;
   if (arriving) return html`<p class="muted media-arriving" role="status">${t('community.media_arriving', { name })}</p>`;
