@@ -380,32 +380,41 @@ impl Communities {
         let mut author_crosses = None;
         while let Some(a) = self.store.fan_out_step(job, FANOUT_BATCH).await? {
             self.wake((a.users, a.pos));
-            if a.remote.is_empty() {
+            let Some(tell) = a.tell else {
                 continue;
-            }
+            };
             // Whether what the author wrote may go to a node of another region, asked once.
             let crosses = match author_crosses {
                 Some(c) => c,
                 None => {
-                    let c = a.author & REMOTE_USER_BIT != 0
-                        || self
-                            .consents
-                            .require(a.author, Purpose::CrossBorderTransfer)
-                            .await
-                            .is_ok();
+                    let c = self.author_crosses(tell.author).await;
                     author_crosses = Some(c);
                     c
                 }
             };
-            self.remote
-                .tell_member_nodes((a.community, a.post, a.comment), a.remote, crosses)
-                .await;
+            self.remote.tell_member_nodes(tell, crosses).await;
         }
         Ok(())
     }
 
-    /// Finishes the fan-out of posts and comments stored before a stop cut it short.
+    /// Whether what `author` wrote may go to a node of another region: their
+    /// `cross_border_transfer`, or an author who is not of this node.
+    async fn author_crosses(&self, author: u64) -> bool {
+        author & REMOTE_USER_BIT != 0
+            || self
+                .consents
+                .require(author, Purpose::CrossBorderTransfer)
+                .await
+                .is_ok()
+    }
+
+    /// Finishes the fan-out of posts and comments stored before a stop cut it short, and
+    /// tells the nodes a step had found but a stop kept from being told.
     pub async fn resume_fan_out(&self) -> Result<(), StoreError> {
+        for tell in self.store.owed_tells().await? {
+            let crosses = self.author_crosses(tell.author).await;
+            self.remote.tell_member_nodes(tell, crosses).await;
+        }
         for job in self.store.fan_out_jobs().await? {
             self.fan_out(job).await?;
         }

@@ -229,8 +229,9 @@ fn seam_kinds() -> Vec<Kind> {
         kind!(seam USERID_PHONEINDEX),
         kind!(seam USERID_REMOTEINDEX),
         kind!(seam NOTICENO_JOB),
-        // Schema 15's (an archive of 14 or before has none; loading it leaves the table empty).
+        // Schema 15's (an archive of 14 or before has none; loading it leaves them empty).
         kind!(seam MEDIAID_PEER_OFFERED),
+        kind!(seam FANOUTNO_FROM_TELL),
     ]
 }
 
@@ -1289,8 +1290,7 @@ mod tests {
     /// Which files a peer may fetch (schema 15) go into a backup and come back from it; an
     /// archive of schema 14, which has no such table, restores and opens with it empty.
     #[tokio::test]
-    async fn the_files_offered_to_hosts_are_backed_up_and_an_older_archive_restores_without_them()
-    {
+    async fn the_files_offered_to_hosts_are_backed_up_and_an_older_archive_restores_without_them() {
         fn offered(db: &Database) {
             let tx = db.begin_write().unwrap();
             MEDIAID_PEER_OFFERED

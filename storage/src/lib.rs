@@ -89,7 +89,7 @@ pub use community::{
     MemberRow, ModAction, ModLogRecord, Moderation, PostEdit, PostRecord, PostVisibility,
 };
 // Communities across nodes and a bounded fan-out of post events (issue 23).
-pub use community::{Announced, FANOUT_BATCH};
+pub use community::{Announced, FANOUT_BATCH, Tell};
 pub use community_calls::{CallKind, CallOutcome, CommunityCall, RemoteCall};
 // Search over communities and posts (issue 23).
 pub use community::{CommunityRecord, Facts as PostFacts, may_see};
@@ -126,7 +126,7 @@ const MIGRATIONS: &[Migration] = &[
     community_tables_move_behind_the_seam,
     privacy_and_audit_tables_move_behind_the_seam,
     search_log_holds_fetches_and_keys_move_behind_the_seam,
-    media_offers_to_hosts_get_a_table,
+    media_offers_and_owed_tells_get_tables,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -680,11 +680,14 @@ fn search_log_holds_fetches_and_keys_move_behind_the_seam(
 }
 
 /// 14 → 15: `mediaid_peer_offered` appears, recording which local files a peer may fetch
-/// because their owner posted them in a community that peer hosts. A file of schema 14 has no
-/// such offers (its users could post text only in other nodes' communities), so the table
-/// starts empty.
-fn media_offers_to_hosts_get_a_table(tx: &WriteTransaction) -> Result<(), StoreError> {
+/// because their owner posted them in a community that peer hosts, and `fanoutno_from_tell`,
+/// the nodes a fan-out step found still to be told of a post. A file of schema 14 has neither
+/// (its users could post text only in other nodes' communities; its fan-out told other nodes
+/// after the step, not recording it), so both start empty.
+fn media_offers_and_owed_tells_get_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(kv::redb_def(MEDIAID_PEER_OFFERED.name()))?;
+    tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
+    tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
     Ok(())
 }
 

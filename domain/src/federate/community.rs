@@ -490,20 +490,16 @@ impl CommunityClient {
         }
     }
 
-    /// Tells the nodes of `members` (users of other nodes who may see it) of a new post
-    /// (`comment` 0) or comment in community `community` here: one queued `community-event`
-    /// per node and at most [`federation::MAX_EVENT_MEMBERS`] of its users. A node of another
+    /// Tells the nodes of `tell`'s members (users of other nodes who may see it) of a new post
+    /// (`comment` 0) or comment in a community here: one queued `community-event` per node and
+    /// at most [`federation::MAX_EVENT_MEMBERS`] of its users, queued in the commit that
+    /// forgets the tell was owed (the fan-out step recorded it in its own). A node of another
     /// region is told only when the author's data may go there (`author_crosses`: their
     /// `cross_border_transfer`, or an author who is not of this node), as a read there would
-    /// show the post. Best effort, after the post's commit: a failure is logged, and members
-    /// still find the post in the feed.
-    pub async fn tell_member_nodes(
-        &self,
-        (community, post, comment): (u64, u64, u64),
-        members: Vec<u64>,
-        author_crosses: bool,
-    ) {
-        let people = match self.store.wrapped_keys(members).await {
+    /// show the post. A failure to queue is logged and the tell stays owed, for the next start.
+    pub async fn tell_member_nodes(&self, tell: storage::Tell, author_crosses: bool) {
+        let (community, post, comment) = (tell.community, tell.post, tell.comment);
+        let people = match self.store.wrapped_keys(tell.members).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "members of other nodes were not told of a post");
@@ -542,11 +538,12 @@ impl CommunityClient {
                 }
             }
         }
-        if rows.is_empty() {
-            return;
-        }
         let grown: Vec<String> = rows.iter().map(|r| r.dest.clone()).collect();
-        match self.store.enqueue(rows, self.clock.now()).await {
+        match self
+            .store
+            .enqueue_told(rows, tell.key, self.clock.now())
+            .await
+        {
             Ok(_) => self.outbox.wake(&grown),
             Err(e) => tracing::warn!(error = %e, "community events were not queued"),
         }

@@ -13,6 +13,7 @@ use crate::catalog::*;
 use crate::kv;
 use crate::messaging::{EventRecord, next_pos};
 use crate::{Store, StoreError};
+use primitives::time::Millis;
 
 /// Members read in one fan-out transaction.
 pub const FANOUT_BATCH: usize = 256;
@@ -37,14 +38,51 @@ pub struct Announced {
     /// This node's members who may see the post, each given an event at `pos` (0: none).
     pub users: Vec<u64>,
     pub pos: u64,
-    /// The members of other nodes who may see it: no event here (they have no session on
-    /// this node); their nodes are told (`community-event`).
-    pub remote: Vec<u64>,
+    /// The members of other nodes who may see it, whose nodes are still to be told (no event
+    /// here: they have no session on this node); recorded by the step until
+    /// [`Store::enqueue_told`] queues the envelopes.
+    pub tell: Option<Tell>,
+}
+
+/// Nodes owed a `community-event`: the members of other nodes one fan-out step found who may
+/// see a new post (`comment` 0) or comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tell {
+    /// (fan-out job, first member of its batch): the record's key.
+    pub key: (u64, u64),
     pub community: u64,
     pub post: u64,
-    /// 0 for the post itself.
     pub comment: u64,
     pub author: u64,
+    pub members: Vec<u64>,
+}
+
+impl Tell {
+    fn encode(&self) -> Vec<u8> {
+        [self.community, self.post, self.comment, self.author]
+            .iter()
+            .chain(&self.members)
+            .flat_map(|n| n.to_be_bytes())
+            .collect()
+    }
+
+    fn decode(key: (u64, u64), b: &[u8]) -> Result<Self, StoreError> {
+        if !b.len().is_multiple_of(8) || b.len() < 5 * 8 {
+            return Err(StoreError::Corrupt("fan-out tell"));
+        }
+        let n: Vec<u64> = b
+            .chunks_exact(8)
+            .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        Ok(Tell {
+            key,
+            community: n[0],
+            post: n[1],
+            comment: n[2],
+            author: n[3],
+            members: n[4..].to_vec(),
+        })
+    }
 }
 
 /// Of the members from `from` on (at most `batch`), those who may see `post`: this node's
@@ -143,15 +181,56 @@ impl Store {
                     FANOUTNO_JOB.remove(tx, &job)?;
                 }
             }
-            Ok(Some(Announced {
-                users,
-                pos,
-                remote,
+            // Owed in the same commit as the cursor moving past them.
+            let tell = (!remote.is_empty()).then_some(Tell {
+                key: (job, from),
                 community: c,
                 post: p,
                 comment,
                 author: post.author,
-            }))
+                members: remote,
+            });
+            if let Some(t) = &tell {
+                FANOUTNO_FROM_TELL.insert(tx, &t.key, &t.encode())?;
+            }
+            Ok(Some(Announced { users, pos, tell }))
+        })
+        .await
+    }
+
+    /// Queues `outgoing` (the `community-event` envelopes of `tell`, perhaps none: a node that
+    /// may not be told) and forgets that they were owed, in one commit. Returns the peers
+    /// whose queue grew.
+    pub async fn enqueue_told(
+        &self,
+        outgoing: Vec<crate::Outgoing>,
+        tell: (u64, u64),
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.write(move |tx| {
+            FANOUTNO_FROM_TELL.remove(tx, &tell)?;
+            crate::federation::enqueue(tx, &outgoing, now)
+        })
+        .await
+    }
+
+    /// The tells still owed (left by a stop between a fan-out step and the queueing of its
+    /// envelopes), read a page at a time.
+    pub async fn owed_tells(&self) -> Result<Vec<Tell>, StoreError> {
+        self.read(|tx| {
+            let mut out = Vec::new();
+            super::each_row(
+                tx,
+                FANOUTNO_FROM_TELL,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                kv::Order::Ascending,
+                |key, v| {
+                    out.push(Tell::decode(key, &v)?);
+                    Ok(true)
+                },
+            )?;
+            Ok(out)
         })
         .await
     }
@@ -237,5 +316,71 @@ mod tests {
         assert!(steps >= 4, "seven members in batches of two: {steps}");
         assert!(store.fan_out_jobs().await.unwrap().is_empty());
         assert_eq!(store.fan_out_step(job, 2).await.unwrap(), None);
+    }
+
+    /// Members of other nodes a step finds are owed a tell from that step's commit until the
+    /// write that queues their envelopes: a stop in between leaves it to be found at start.
+    #[tokio::test]
+    async fn the_nodes_a_step_finds_stay_owed_until_their_envelopes_are_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let now = Millis(10);
+        let (far, farther) = (REMOTE_USER_BIT | 5, REMOTE_USER_BIT | 6);
+        assert!(
+            store
+                .create_community(7, "c".into(), String::new(), None, true, 1, now)
+                .await
+                .unwrap()
+        );
+        for m in [2, far, farther] {
+            store
+                .join_community(7, m, now, None)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let post = |author| {
+            let store = store.clone();
+            async move {
+                store
+                    .create_post(
+                        7,
+                        author,
+                        PostVisibility::Members,
+                        Vec::new(),
+                        Vec::new(),
+                        now,
+                        None,
+                        seal,
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let (p, job) = post(1).await;
+        let a = store.fan_out_step(job, 2).await.unwrap().unwrap();
+        assert_eq!(a.users, [1, 2]);
+        assert_eq!(a.tell, None, "no member of another node in this batch");
+        let a = store.fan_out_step(job, 2).await.unwrap().unwrap();
+        let tell = a.tell.expect("two members of other nodes");
+        assert_eq!(
+            (tell.community, tell.post, tell.comment, tell.author),
+            (7, p, 0, 1)
+        );
+        assert_eq!(tell.members, [far, farther]);
+        // A full batch: one more (empty) step finds the end.
+        let a = store.fan_out_step(job, 2).await.unwrap().unwrap();
+        assert_eq!((a.users.len(), a.tell), (0, None));
+        assert_eq!(store.fan_out_step(job, 2).await.unwrap(), None);
+        // The job is done, the tell still owed: what a start finds.
+        assert!(store.fan_out_jobs().await.unwrap().is_empty());
+        assert_eq!(
+            store.owed_tells().await.unwrap(),
+            std::slice::from_ref(&tell)
+        );
+        // Queued (here: no node may be told), it is owed no more.
+        store.enqueue_told(Vec::new(), tell.key, now).await.unwrap();
+        assert!(store.owed_tells().await.unwrap().is_empty());
     }
 }

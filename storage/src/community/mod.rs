@@ -37,7 +37,7 @@ mod retention;
 mod visibility;
 
 pub use erasure::{drop_places, erase_step};
-pub use fanout::{Announced, FANOUT_BATCH};
+pub use fanout::{Announced, FANOUT_BATCH, Tell};
 pub use visibility::{Facts, communities_read_r, may_see, media_visible, posts_seen_r};
 
 use std::ops::Bound;
