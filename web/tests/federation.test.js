@@ -355,6 +355,7 @@ test('a community of the other node is opened by its address, joined and posted 
   // The host's member sees it, by the remote author's address.
   // (Away and back by the address bar's hash: the community is read again, without a reload.)
   await A.page.goto(alpha.url + '/#/communities/browse');
+  await A.page.getByLabel('A community on another node').waitFor();
   await A.page.goto(alpha.url + '/#/communities/c/' + id);
   await A.page.getByText('长江边的早晨，有雾').waitFor({ timeout: 30000 });
   await A.page.getByText(`${b.handle}@beta.test`).first().waitFor();
@@ -416,7 +417,9 @@ test('a community of the other node is opened by its address, joined and posted 
   // Gu deletes the post: gone on alpha too, where Fang's stays.
   await his(B.page).getByRole('button', { name: 'Delete', exact: true }).click();
   await B.page.getByText('长江边的早晨，有雾').waitFor({ state: 'detached', timeout: 30000 });
+  // (Away — the other screen drawn, so the community's is drawn anew — and back.)
   await A.page.goto(alpha.url + '/#/communities/browse');
+  await A.page.getByLabel('A community on another node').waitFor();
   await A.page.goto(alpha.url + '/#/communities/c/' + id);
   await A.page.getByRole('heading', { name: 'Lake walks' }).waitFor({ timeout: 30000 });
   await A.page.getByText('湖边的日出').waitFor({ timeout: 30000 });
