@@ -232,6 +232,7 @@ fn seam_kinds() -> Vec<Kind> {
         // Schema 15's (an archive of 14 or before has none; loading it leaves them empty).
         kind!(seam MEDIAID_PEER_OFFERED),
         kind!(seam FANOUTNO_FROM_TELL),
+        kind!(seam ORIGIN_ENVID_CALLDIGEST),
     ]
 }
 
@@ -1288,7 +1289,8 @@ mod tests {
     }
 
     /// Which files a peer may fetch (schema 15) go into a backup and come back from it; an
-    /// archive of schema 14, which has no such table, restores and opens with it empty.
+    /// archive of schema 14, which has none of schema 15's tables, restores and opens with
+    /// them empty.
     #[tokio::test]
     async fn the_files_offered_to_hosts_are_backed_up_and_an_older_archive_restores_without_them() {
         fn offered(db: &Database) {
@@ -1314,8 +1316,13 @@ mod tests {
                 .unwrap()
                 .insert("schema_version", 14u32.to_be_bytes().as_slice())
                 .unwrap();
-            tx.delete_table(kv::redb_def(MEDIAID_PEER_OFFERED.name()))
-                .unwrap();
+            for name in [
+                MEDIAID_PEER_OFFERED.name(),
+                FANOUTNO_FROM_TELL.name(),
+                ORIGIN_ENVID_CALLDIGEST.name(),
+            ] {
+                tx.delete_table(kv::redb_def(name)).unwrap();
+            }
             tx.commit().unwrap();
         }
         let dir = tempfile::tempdir().unwrap();

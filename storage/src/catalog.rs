@@ -636,6 +636,13 @@ pub const ORIGIN_ENVID_COMMUNITYCALL: kv::Table<(String, String), CallRow> =
 /// second number).
 pub type CallRow = (u64, u8, u8, u64, u64);
 
+/// `origin_envid_calldigest`: (origin domain, envelope id) → SHA-256 of the call's content (its
+/// canonical JSON): a repeat of an envelope id must be the same call, else it is refused as a
+/// reuse. Written and removed together with `origin_envid_communitycall`; calls recorded before
+/// schema 15 have none.
+pub const ORIGIN_ENVID_CALLDIGEST: kv::Table<(String, String), Vec<u8>> =
+    kv::Table::new("origin_envid_calldigest");
+
 /// `expiry_origin_envid_communitycall`: (expiry ms, origin domain, envelope id) → (): the same
 /// rows in the order they expire (the key encoding orders the tuple field by field, the
 /// number numerically), so pruning reads only what is due. Written and removed together with

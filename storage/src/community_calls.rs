@@ -20,7 +20,9 @@
 
 use std::ops::Bound;
 
-use super::catalog::{CallRow, EXPIRY_ORIGIN_ENVID_COMMUNITYCALL, ORIGIN_ENVID_COMMUNITYCALL};
+use super::catalog::{
+    CallRow, EXPIRY_ORIGIN_ENVID_COMMUNITYCALL, ORIGIN_ENVID_CALLDIGEST, ORIGIN_ENVID_COMMUNITYCALL,
+};
 use super::kv;
 use super::{Store, StoreError};
 use primitives::time::Millis;
@@ -126,6 +128,8 @@ pub struct CommunityCall {
     pub expires: Millis,
     pub kind: CallKind,
     pub outcome: CallOutcome,
+    /// SHA-256 of its content, which a repeat must have too (None: recorded before schema 15).
+    pub digest: Option<[u8; 32]>,
 }
 
 fn row(call: &CommunityCall) -> CallRow {
@@ -133,11 +137,19 @@ fn row(call: &CommunityCall) -> CallRow {
     (call.expires.0, call.kind.code(), code, a, b)
 }
 
-fn decode((expires, kind, code, a, b): CallRow) -> Result<CommunityCall, StoreError> {
+fn decode(
+    (expires, kind, code, a, b): CallRow,
+    digest: Option<Vec<u8>>,
+) -> Result<CommunityCall, StoreError> {
+    let digest = digest
+        .map(|d| <[u8; 32]>::try_from(d.as_slice()))
+        .transpose()
+        .map_err(|_| StoreError::Corrupt("community call digest"))?;
     Ok(CommunityCall {
         expires: Millis(expires),
         kind: CallKind::of_code(kind)?,
         outcome: CallOutcome::decode(code, a, b)?,
+        digest,
     })
 }
 
@@ -146,10 +158,11 @@ fn key(origin: &str, id: &str) -> (String, String) {
 }
 
 fn get_w(tx: &impl kv::Read, origin: &str, id: &str) -> Result<Option<CommunityCall>, StoreError> {
-    ORIGIN_ENVID_COMMUNITYCALL
-        .get(tx, &key(origin, id))?
-        .map(decode)
-        .transpose()
+    let k = key(origin, id);
+    let Some(row) = ORIGIN_ENVID_COMMUNITYCALL.get(tx, &k)? else {
+        return Ok(None);
+    };
+    decode(row, ORIGIN_ENVID_CALLDIGEST.get(tx, &k)?).map(Some)
 }
 
 fn put_w(
@@ -159,6 +172,9 @@ fn put_w(
     call: &CommunityCall,
 ) -> Result<(), StoreError> {
     ORIGIN_ENVID_COMMUNITYCALL.insert(tx, &key(origin, id), &row(call))?;
+    if let Some(d) = call.digest {
+        ORIGIN_ENVID_CALLDIGEST.insert(tx, &key(origin, id), &d.to_vec())?;
+    }
     let (origin, id) = key(origin, id);
     EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.insert(tx, &(call.expires.0, origin, id), &())?;
     Ok(())
@@ -166,6 +182,7 @@ fn put_w(
 
 fn remove_w(tx: &impl kv::Write, origin: &str, id: &str) -> Result<bool, StoreError> {
     let gone = ORIGIN_ENVID_COMMUNITYCALL.take(tx, &key(origin, id))?;
+    ORIGIN_ENVID_CALLDIGEST.remove(tx, &key(origin, id))?;
     if let Some((expires, ..)) = gone {
         let (origin, id) = key(origin, id);
         EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.remove(tx, &(expires, origin, id))?;
@@ -182,6 +199,8 @@ pub struct RemoteCall {
     pub kind: CallKind,
     /// When its envelope stops being accepted, and the row may go.
     pub expires: Millis,
+    /// SHA-256 of the call's content (the envelope's `content`, canonical JSON).
+    pub digest: [u8; 32],
 }
 
 /// The end of a write that applies `call`: when it was applied (not refused), records what it
@@ -202,6 +221,7 @@ pub(crate) fn record_call<T, E>(
             expires: call.expires,
             kind: call.kind,
             outcome: outcome(done),
+            digest: Some(call.digest),
         };
         put_w(tx, &call.origin, &call.id, &row)?;
     }
@@ -264,6 +284,7 @@ mod tests {
             id: id.into(),
             kind,
             expires: Millis(100),
+            digest: [1; 32],
         })
     }
 
@@ -417,6 +438,7 @@ mod tests {
                     expires: Millis(at),
                     kind: CallKind::Favourite,
                     outcome: CallOutcome::Done,
+                    digest: Some([at as u8; 32]),
                 };
                 put_w(tx, "b.test", id, &row)
             })
@@ -438,6 +460,19 @@ mod tests {
             index.iter().map(|(at, ..)| *at).collect::<Vec<_>>(),
             [500, 900]
         );
+        // Their digests go with them; the others' stay, as recorded.
+        let digests = s
+            .read(|tx| ORIGIN_ENVID_CALLDIGEST.page(tx, None, 100))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = digests.iter().map(|((_, i), _)| i.as_str()).collect();
+        assert_eq!(ids, ["late", "now"]);
+        let late = s
+            .community_call("b.test".into(), "late".into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(late.digest, Some([(900 % 256) as u8; 32]));
     }
 
     #[test]

@@ -126,7 +126,7 @@ const MIGRATIONS: &[Migration] = &[
     community_tables_move_behind_the_seam,
     privacy_and_audit_tables_move_behind_the_seam,
     search_log_holds_fetches_and_keys_move_behind_the_seam,
-    media_offers_and_owed_tells_get_tables,
+    offers_owed_tells_and_call_digests_get_tables,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -679,15 +679,18 @@ fn search_log_holds_fetches_and_keys_move_behind_the_seam(
     Ok(())
 }
 
-/// 14 → 15: `mediaid_peer_offered` appears, recording which local files a peer may fetch
-/// because their owner posted them in a community that peer hosts, and `fanoutno_from_tell`,
-/// the nodes a fan-out step found still to be told of a post. A file of schema 14 has neither
-/// (its users could post text only in other nodes' communities; its fan-out told other nodes
-/// after the step, not recording it), so both start empty.
-fn media_offers_and_owed_tells_get_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
+/// 14 → 15: three tables appear, all empty in a file of schema 14: `mediaid_peer_offered`
+/// (which local files a peer may fetch because their owner posted them in a community that
+/// peer hosts; before, such posts held text only), `fanoutno_from_tell` (the nodes a fan-out
+/// step found still to be told of a post; before, they were told after the step, unrecorded)
+/// and `origin_envid_calldigest` (the content digest of each remembered community call; the
+/// calls remembered before have none, and their repeats are not compared).
+fn offers_owed_tells_and_call_digests_get_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(kv::redb_def(MEDIAID_PEER_OFFERED.name()))?;
     tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
+    tx.open_table(kv::redb_def(ORIGIN_ENVID_CALLDIGEST.name()))?;
     tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
+    tx.open_table(kv::redb_def(ORIGIN_ENVID_CALLDIGEST.name()))?;
     Ok(())
 }
 

@@ -153,6 +153,19 @@ async fn a_repeated_community_envelope_is_answered_again_and_never_applied_twice
         .get(&format!("/api/v1/communities/{id}"), Some(&ann))
         .await;
     assert_eq!(r.json()["members"], 2, "fay is still a member");
+    // The same kind with other content: not a repeat of that post either.
+    let other = envelope(
+        &fake,
+        "p1",
+        json!({"type": "post", "user": "fay@f.test", "community": id,
+               "text": "换了内容", "visibility": null}),
+    );
+    let r = call(&fake, &nodes[0], &other).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", body(&r));
+    assert_eq!(
+        feed(&a, &ann, &id).await,
+        [pair("fay@f.test", "第二圈"), pair("fay@f.test", "第一圈")]
+    );
 
     // Removed since: the repeat says so, and makes nothing again.
     let r = a

@@ -1027,7 +1027,7 @@ pub enum HostError {
     Federation(#[from] FedError),
     #[error(transparent)]
     Community(#[from] CommunityError),
-    /// The envelope's id came before with another kind of call (409).
+    /// The envelope's id came before with another call (another kind, or other content: 409).
     #[error("this envelope id was already used for another call")]
     Reused,
     /// A repeat of a call begun before whose outcome this host does not know: it stopped or
@@ -1039,6 +1039,14 @@ pub enum HostError {
     /// A repeat of a call whose post or comment has since been removed (410).
     #[error("the post or comment this envelope's call made has since been removed")]
     Removed,
+}
+
+/// SHA-256 of a call's content as canonical JSON: what a repeat of its envelope id must match.
+fn content_digest(content: &serde_json::Value) -> Result<[u8; 32], FedError> {
+    use sha2::Digest;
+    let text = federation::canonical_json(content)
+        .map_err(|e| FedError::Invalid(format!("content: {e}")))?;
+    Ok(sha2::Sha256::digest(text.as_bytes()).into())
 }
 
 /// The kind of a write call, `None` for a read (`get`, `feed`, `comments`: nothing to apply
@@ -1202,10 +1210,17 @@ impl CommunityHost {
         // stop it between applying and settling.
         let host = self.clone();
         let expires = Millis(env.ts.saturating_add(MAX_ENVELOPE_AGE_MS));
+        let digest = content_digest(&env.content)?;
         let (origin, id) = (origin.to_string(), env.id);
         tokio::spawn(async move {
-            host.write_once(origin, id, kind, expires, user, content)
-                .await
+            let call = RemoteCall {
+                origin,
+                id,
+                kind,
+                expires,
+                digest,
+            };
+            host.write_once(call, user, content).await
         })
         .await
         // Only a panic ends the task otherwise: answered as an internal failure.
@@ -1375,31 +1390,27 @@ impl CommunityHost {
     /// what it became — the first time and for every repeat alike.
     async fn write_once(
         &self,
-        origin: String,
-        id: String,
-        kind: CallKind,
-        expires: Millis,
+        call: RemoteCall,
         user: u64,
         content: CommunityContent,
     ) -> Result<serde_json::Value, HostError> {
-        let _turn = self.turns.enter(&origin, &id).await;
+        let _turn = self.turns.enter(&call.origin, &call.id).await;
         let known = self
             .store
-            .community_call(origin.clone(), id.clone())
+            .community_call(call.origin.clone(), call.id.clone())
             .await
             .map_err(FedError::from)?;
+        let origin = call.origin.clone();
         let outcome = match known {
-            Some(CommunityCall { kind: k, .. }) if k != kind => return Err(HostError::Reused),
-            Some(call) => call.outcome,
-            None => {
-                let call = RemoteCall {
-                    origin: origin.clone(),
-                    id,
-                    kind,
-                    expires,
-                };
-                self.apply(user, &content, call).await?
+            Some(CommunityCall { kind: k, .. }) if k != call.kind => {
+                return Err(HostError::Reused);
             }
+            // The same id with other content: not a repeat of that call.
+            Some(CommunityCall {
+                digest: Some(d), ..
+            }) if d != call.digest => return Err(HostError::Reused),
+            Some(known) => known.outcome,
+            None => self.apply(user, &content, call).await?,
         };
         // The files of a new post, fetched from the member's node (again after a repeat: a
         // fetch already running or done is left alone).
