@@ -1217,3 +1217,60 @@ async fn a_remote_members_files_are_fetched_by_the_host_shown_with_the_post_and_
     let r = b.get(&format!("/api/v1/media/{m}"), Some(&bob)).await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_file_still_on_its_way_to_the_host_is_arriving_for_those_who_see_the_post_on_either_node()
+{
+    // At most 8 federation requests a minute to a node from one address: the host's fetch of
+    // a 12-part file from the member's node stops part way, and stays stopped for the test.
+    let nodes = federation(
+        &[("a.test", "CN"), ("b.test", "CN")],
+        "[rate_limit]\nfederation_per_minute = 8\n",
+    )
+    .await;
+    let (a, b) = (nodes[0].client(), nodes[1].client());
+    let ann = a.user("ann", &phone(1)).await;
+    let dan = a.user("dan", &phone(3)).await;
+    let bob = b.user("bob", &phone(2)).await;
+    let id = community(&a, &ann, "大文件", "public").await;
+    let at = format!("{id}@a.test");
+    assert_eq!(join(&b, &bob, &at).await.status, StatusCode::OK);
+    let data: Vec<u8> = (0..(11 * 256 * 1024 + 1000) as u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 9) as u8)
+        .collect();
+    let m = upload(&b, &bob, "application/octet-stream", data).await;
+    let r = b
+        .call(
+            "POST",
+            &format!("/api/v1/communities/{at}/posts"),
+            Some(&bob),
+            Some(&json!({
+                "text": "全部录像",
+                "visibility": "members",
+                "media": [{"type": "file", "media_id": m, "name": "录像.bin"}],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", body(&r));
+    let p = r.json()["id"].as_u64().unwrap();
+    let copy = r.json()["media"][0]["media_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(nodes[0].node().pending_media_fetches().await.unwrap(), 1);
+
+    // Whoever sees the post is told it is arriving, and when to ask again: the host's members
+    // through its API, the member's node's users through the host.
+    let here = format!("/api/v1/communities/{id}/posts/{p}/media/{copy}");
+    let there = format!("/api/v1/communities/{at}/posts/{p}/media/{copy}");
+    for r in [
+        a.get(&here, Some(&ann)).await,
+        b.get(&there, Some(&bob)).await,
+    ] {
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", body(&r));
+        assert_eq!(r.error_code(), "media_arriving");
+        assert_eq!(r.headers["retry-after"], "2");
+    }
+    // Anyone else learns nothing of it: the post is for members.
+    assert_eq!(a.get(&here, Some(&dan)).await.status, StatusCode::NOT_FOUND);
+}
