@@ -6,8 +6,8 @@ use std::ops::Bound;
 use redb::WriteTransaction;
 
 use super::communities::{add_member, remove_member};
-use super::posts::remove_post;
-use super::{CommentRecord, CommunityRole, ModLogRecord, PostRecord};
+use super::posts::remove_post_within;
+use super::{CommentRecord, CommunityRole, ModLogRecord};
 use super::{any_under, each_row, get_comment, get_community, get_post, under};
 use crate::StoreError;
 use crate::catalog::*;
@@ -162,36 +162,6 @@ fn scan_communities(
             return Ok(false);
         }
     }
-}
-
-/// Removes up to `budget` rows of a post's comments and favourites, then the post itself (its
-/// indexes and media references with it); true once the post is gone.
-fn remove_post_within(
-    tx: &WriteTransaction,
-    post: &PostRecord,
-    budget: &mut usize,
-) -> Result<bool, StoreError> {
-    let comments = POSTNO_COMMENTNO_COMMENT.prefixed_page(tx, &post.id, None, *budget)?;
-    for ((_, id), v) in &comments {
-        let c = CommentRecord::decode(post.id, *id, v)?;
-        POSTNO_COMMENTNO_COMMENT.remove(tx, &(post.id, c.id))?;
-        USERID_COMMENTNO.remove(tx, &(c.author, c.id))?;
-    }
-    *budget = budget.saturating_sub(comments.len());
-    let fans = POSTNO_USERID_FAVOURITE.prefixed_page(tx, &post.id, None, *budget)?;
-    for ((_, u), ()) in &fans {
-        USERID_POSTNO_FAVOURITE.remove(tx, &(*u, post.id))?;
-        POSTNO_USERID_FAVOURITE.remove(tx, &(post.id, *u))?;
-    }
-    *budget = budget.saturating_sub(fans.len());
-    let left = any_under(tx, POSTNO_COMMENTNO_COMMENT, post.id)?
-        || any_under(tx, POSTNO_USERID_FAVOURITE, post.id)?;
-    if left || *budget == 0 {
-        return Ok(false);
-    }
-    remove_post(tx, post)?;
-    *budget -= 1;
-    Ok(true)
 }
 
 /// Removes up to `budget` replies of a top-level comment, then the comment; true once gone.

@@ -34,14 +34,29 @@ pub(super) fn author_or_moderator(
     removal: ModLogRecord,
     forbidden: &'static str,
 ) -> Result<Result<(), CommunityRefusal>, StoreError> {
-    if removal.actor == removal.target {
+    if let Err(refused) = may_remove(tx, c, removal.actor, removal.target, forbidden)? {
+        return Ok(Err(refused));
+    }
+    if removal.actor != removal.target {
+        log(tx, c, removal)?;
+    }
+    Ok(Ok(()))
+}
+
+/// Whether `actor` may remove what `author` wrote in community `c`: their own, or as a
+/// moderator (`forbidden` says why not to a member; a non-member learns nothing).
+pub(super) fn may_remove(
+    tx: &impl kv::Read,
+    c: u64,
+    actor: u64,
+    author: u64,
+    forbidden: &'static str,
+) -> Result<Result<(), CommunityRefusal>, StoreError> {
+    if actor == author {
         return Ok(Ok(()));
     }
-    match role_of(tx, c, removal.actor)? {
-        Some(r) if r.moderates() => {
-            log(tx, c, removal)?;
-            Ok(Ok(()))
-        }
+    match role_of(tx, c, actor)? {
+        Some(r) if r.moderates() => Ok(Ok(())),
         Some(_) => Ok(Err(CommunityRefusal::Forbidden(forbidden))),
         None => Ok(Err(CommunityRefusal::NotFound)),
     }

@@ -7,7 +7,7 @@ use std::ops::Bound;
 
 use redb::ReadTransaction;
 
-use super::posts::remove_post;
+use super::posts::{REMOVAL_BATCH, remove_post_within};
 use super::{CommentRecord, ModLogRecord, PostRecord};
 use super::{each_row, get_comment, get_post};
 use crate::catalog::*;
@@ -54,19 +54,39 @@ impl Store {
         if due.posts.is_empty() && due.comments.is_empty() && due.log.is_empty() {
             return Ok((0, 0, 0));
         }
+        // Posts first, their comments and favourites at most REMOVAL_BATCH rows a commit: a
+        // post with many comments takes several commits, and none of them is long.
+        let mut posts = due.posts.clone();
+        let mut removed = 0u64;
+        while !posts.is_empty() {
+            let (gone, left) = self
+                .write(move |tx| {
+                    let mut budget = REMOVAL_BATCH;
+                    let (mut gone, mut left) = (0u64, Vec::new());
+                    for p in &posts {
+                        let Some(post) = get_post(tx, *p)? else {
+                            continue;
+                        };
+                        if USERID_LEGALHOLD.get(tx, &post.author)?.is_some() {
+                            continue;
+                        }
+                        if budget > 0 && remove_post_within(tx, &post, &mut budget)? {
+                            gone += 1;
+                        } else {
+                            left.push(*p);
+                        }
+                    }
+                    Ok((gone, left))
+                })
+                .await?;
+            removed += gone;
+            posts = left;
+        }
         self.write(move |tx| {
             let held = |user: u64| -> Result<bool, StoreError> {
                 Ok(USERID_LEGALHOLD.get(tx, &user)?.is_some())
             };
-            let mut counts = (0, 0, 0);
-            for p in &due.posts {
-                if let Some(post) = get_post(tx, *p)?
-                    && !held(post.author)?
-                {
-                    remove_post(tx, &post)?;
-                    counts.0 += 1;
-                }
-            }
+            let mut counts = (removed, 0, 0);
             let mut thinned = Vec::new();
             for (p, id) in &due.comments {
                 if let Some(rec) = get_comment(tx, *p, *id)?
