@@ -3,10 +3,9 @@
 
 use std::ops::Bound;
 
-use redb::WriteTransaction;
-
 use super::fanout::queue_fanout;
-use super::moderation::{author_or_moderator, entry};
+use super::moderation::{author_or_moderator, entry, may_remove};
+use super::posts::REMOVAL_BATCH;
 use super::visibility::{Facts, are_friends, facts_r, may_see, sees_r};
 use super::{CommentRecord, CommunityRefusal, ModAction, PostVisibility};
 use super::{count_under, each_row, get_comment, get_community, get_post, role_of};
@@ -17,12 +16,16 @@ use crate::search::{SearchChange, note_change};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
 
-/// Removes one comment; a top-level comment takes its replies with it (the post's later
-/// comments are read a page at a time to find them). Quotes of it stay references to a
-/// comment that is gone.
-fn remove_comment(tx: &WriteTransaction, c: &CommentRecord) -> Result<u64, StoreError> {
-    let mut gone = vec![(c.author, c.id)];
+/// Removes up to `budget` replies of a top-level comment, then the comment; true once gone.
+/// The post's later comments are read a page at a time to find the replies.
+pub(super) fn remove_comment_within(
+    tx: &impl kv::Write,
+    c: &CommentRecord,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
     if c.parent == 0 {
+        let room = *budget;
+        let mut replies: Vec<(u64, u64)> = Vec::new();
         each_row(
             tx,
             POSTNO_COMMENTNO_COMMENT,
@@ -30,21 +33,30 @@ fn remove_comment(tx: &WriteTransaction, c: &CommentRecord) -> Result<u64, Store
             Bound::Included((c.post, u64::MAX)),
             kv::Order::Ascending,
             |(_, id), v| {
+                if replies.len() >= room {
+                    return Ok(false);
+                }
                 let r = CommentRecord::decode(c.post, id, &v)?;
                 if r.parent == c.id {
-                    gone.push((r.author, r.id));
+                    replies.push((r.author, r.id));
                 }
                 Ok(true)
             },
         )?;
+        let full = replies.len() >= room;
+        for (author, id) in &replies {
+            POSTNO_COMMENTNO_COMMENT.remove(tx, &(c.post, *id))?;
+            USERID_COMMENTNO.remove(tx, &(*author, *id))?;
+        }
+        *budget = budget.saturating_sub(replies.len());
+        if full {
+            return Ok(false);
+        }
     }
-    // Search indexes comments by their post: the post's comments are read again.
-    note_change(tx, SearchChange::Post(c.post))?;
-    for (author, id) in &gone {
-        POSTNO_COMMENTNO_COMMENT.remove(tx, &(c.post, *id))?;
-        USERID_COMMENTNO.remove(tx, &(*author, *id))?;
-    }
-    Ok(gone.len() as u64)
+    POSTNO_COMMENTNO_COMMENT.remove(tx, &(c.post, c.id))?;
+    USERID_COMMENTNO.remove(tx, &(c.author, c.id))?;
+    *budget = budget.saturating_sub(1);
+    Ok(true)
 }
 
 impl Store {
@@ -223,7 +235,10 @@ impl Store {
         .await
     }
 
-    /// Deletes a comment: by its author, or removed by a moderator (logged).
+    /// Deletes a comment: by its author, or removed by a moderator (logged). A top-level
+    /// comment's replies go first, at most [`REMOVAL_BATCH`] a commit, each commit checking
+    /// the actor may still remove it; the comment, the log entry and a remote call's record go
+    /// in the last.
     pub async fn delete_comment(
         &self,
         c: u64,
@@ -233,31 +248,47 @@ impl Store {
         now: Millis,
         call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
-        self.write(move |tx| {
-            let applied = (|| -> Result<Result<(), CommunityRefusal>, StoreError> {
-                if get_post(tx, p)?.filter(|x| x.community == c).is_none() {
-                    return Ok(Err(CommunityRefusal::NotFound));
-                }
-                let Some(rec) = get_comment(tx, p, id)? else {
-                    return Ok(Err(CommunityRefusal::NotFound));
-                };
-                let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
-                e.post = p;
-                e.comment = id;
-                if let Err(refused) = author_or_moderator(
-                    tx,
-                    c,
-                    e,
-                    "only its author or a moderator deletes a comment",
-                )? {
-                    return Ok(Err(refused));
-                }
-                remove_comment(tx, &rec)?;
-                Ok(Ok(()))
-            })()?;
-            record_call(tx, call.as_ref(), applied, |_| CallOutcome::Done)
-        })
-        .await
+        loop {
+            let call = call.clone();
+            let step = self
+                .write(move |tx| {
+                    let applied = (|| -> Result<Result<bool, CommunityRefusal>, StoreError> {
+                        if get_post(tx, p)?.filter(|x| x.community == c).is_none() {
+                            return Ok(Err(CommunityRefusal::NotFound));
+                        }
+                        let Some(rec) = get_comment(tx, p, id)? else {
+                            return Ok(Err(CommunityRefusal::NotFound));
+                        };
+                        let forbidden = "only its author or a moderator deletes a comment";
+                        if let Err(refused) = may_remove(tx, c, actor, rec.author, forbidden)? {
+                            return Ok(Err(refused));
+                        }
+                        // Search indexes comments by their post: the post's are read again.
+                        note_change(tx, SearchChange::Post(p))?;
+                        let mut budget = REMOVAL_BATCH;
+                        if !remove_comment_within(tx, &rec, &mut budget)? {
+                            return Ok(Ok(false));
+                        }
+                        let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
+                        e.post = p;
+                        e.comment = id;
+                        if let Err(refused) = author_or_moderator(tx, c, e, forbidden)? {
+                            return Ok(Err(refused));
+                        }
+                        Ok(Ok(true))
+                    })()?;
+                    match applied {
+                        Ok(false) => Ok(Ok(false)),
+                        done => record_call(tx, call.as_ref(), done, |_| CallOutcome::Done),
+                    }
+                })
+                .await?;
+            match step {
+                Ok(false) => continue,
+                Ok(true) => return Ok(Ok(())),
+                Err(refused) => return Ok(Err(refused)),
+            }
+        }
     }
 }
 

@@ -5,9 +5,10 @@ use std::ops::Bound;
 
 use redb::WriteTransaction;
 
+use super::comments::remove_comment_within;
 use super::communities::{add_member, remove_member};
 use super::posts::remove_post_within;
-use super::{CommentRecord, CommunityRole, ModLogRecord};
+use super::{CommunityRole, ModLogRecord};
 use super::{any_under, each_row, get_comment, get_community, get_post, under};
 use crate::StoreError;
 use crate::catalog::*;
@@ -162,49 +163,6 @@ fn scan_communities(
             return Ok(false);
         }
     }
-}
-
-/// Removes up to `budget` replies of a top-level comment, then the comment; true once gone.
-/// The post's later comments are read a page at a time to find the replies.
-fn remove_comment_within(
-    tx: &impl kv::Write,
-    c: &CommentRecord,
-    budget: &mut usize,
-) -> Result<bool, StoreError> {
-    if c.parent == 0 {
-        let room = *budget;
-        let mut replies: Vec<(u64, u64)> = Vec::new();
-        each_row(
-            tx,
-            POSTNO_COMMENTNO_COMMENT,
-            Bound::Excluded((c.post, c.id)),
-            Bound::Included((c.post, u64::MAX)),
-            kv::Order::Ascending,
-            |(_, id), v| {
-                if replies.len() >= room {
-                    return Ok(false);
-                }
-                let r = CommentRecord::decode(c.post, id, &v)?;
-                if r.parent == c.id {
-                    replies.push((r.author, r.id));
-                }
-                Ok(true)
-            },
-        )?;
-        let full = replies.len() >= room;
-        for (author, id) in &replies {
-            POSTNO_COMMENTNO_COMMENT.remove(tx, &(c.post, *id))?;
-            USERID_COMMENTNO.remove(tx, &(*author, *id))?;
-        }
-        *budget = budget.saturating_sub(replies.len());
-        if full {
-            return Ok(false);
-        }
-    }
-    POSTNO_COMMENTNO_COMMENT.remove(tx, &(c.post, c.id))?;
-    USERID_COMMENTNO.remove(tx, &(c.author, c.id))?;
-    *budget = budget.saturating_sub(1);
-    Ok(true)
 }
 
 /// The owner `user` leaves community `c`: it passes to its longest-serving moderator, else

@@ -372,6 +372,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_comment_with_many_replies_is_deleted_in_bounded_commits_and_logged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let p = post_with_comments(&s, 1).await;
+        let now = Millis(10);
+        let top = s
+            .read(move |tx| {
+                Ok(POSTNO_COMMENTNO_COMMENT.prefixed_in_pages(tx, &p, 256)?[0]
+                    .0
+                    .1)
+            })
+            .await
+            .unwrap();
+        let n = REMOVAL_BATCH + 40;
+        let mut made = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let s = s.clone();
+            made.spawn(async move {
+                s.create_comment(7, p, 2, top, 0, now, None, |id| {
+                    Ok(id.to_be_bytes().to_vec())
+                })
+                .await
+                .unwrap()
+                .unwrap()
+            });
+        }
+        while made.join_next().await.is_some() {}
+        assert_eq!(rows_of(&s, p).await.0, n + 1);
+        let r = s.delete_comment(7, p, top, 2, now, None).await.unwrap();
+        assert!(matches!(r, Err(CommunityRefusal::Forbidden(_))), "{r:?}");
+        let (commits, _) = s.write_stats();
+        s.delete_comment(7, p, top, 1, now, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let (after, _) = s.write_stats();
+        assert!(after - commits >= 2, "{} commits", after - commits);
+        assert_eq!(rows_of(&s, p).await, (0, 0, 3, true), "the post stays");
+        let log = s.moderation_log(7, 1, u64::MAX, 10).await.unwrap().unwrap();
+        let removals: Vec<_> = log
+            .iter()
+            .filter(|e| e.action == ModAction::RemoveComment)
+            .collect();
+        assert_eq!(removals.len(), 1, "logged once, by the last commit");
+        assert_eq!((removals[0].comment, removals[0].target), (top, 3));
+    }
+
+    #[tokio::test]
     async fn retention_removes_a_post_with_many_comments_whole_in_bounded_commits() {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
