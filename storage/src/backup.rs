@@ -233,6 +233,7 @@ fn seam_kinds() -> Vec<Kind> {
         kind!(seam MEDIAID_PEER_OFFERED),
         kind!(seam FANOUTNO_FROM_TELL),
         kind!(seam ORIGIN_ENVID_CALLDIGEST),
+        kind!(seam AUTHOR_MEDIAID_FETCH),
     ]
 }
 
@@ -1320,6 +1321,7 @@ mod tests {
                 MEDIAID_PEER_OFFERED.name(),
                 FANOUTNO_FROM_TELL.name(),
                 ORIGIN_ENVID_CALLDIGEST.name(),
+                AUTHOR_MEDIAID_FETCH.name(),
             ] {
                 tx.delete_table(kv::redb_def(name)).unwrap();
             }

@@ -517,6 +517,13 @@ pub const POS_KIND_ID_SEARCHCHANGE: TableDefinition<(u64, u64, u64), ()> =
 /// since schema 14.
 pub const MEDIAID_FETCH: kv::Table<String, Vec<u8>> = kv::Table::new("mediaid_fetch");
 
+/// `author_mediaid_fetch`: (remote author, local media id) → (): the fetches of one author's
+/// media, so their erasure finds them by key instead of reading every fetch. Written and
+/// removed together with `mediaid_fetch`. Since schema 15 (its migration indexes the fetches
+/// a file of schema 14 holds).
+pub const AUTHOR_MEDIAID_FETCH: kv::Table<(u64, String), ()> =
+    kv::Table::new("author_mediaid_fetch");
+
 /// `mediaid_peer_offered`: (local media id, peer domain) → ms: a local user's file that a
 /// peer may fetch because the user posted it in a community that peer hosts (the post goes
 /// there as a reference; the host fetches the bytes). Written before the post call is sent;

@@ -112,12 +112,26 @@ pub(crate) fn queue_fetch(
         return Ok(false);
     }
     MEDIAID_FETCH.insert(tx, &key, &job.encode())?;
+    AUTHOR_MEDIAID_FETCH.insert(tx, &(job.author, key), &())?;
     Ok(true)
+}
+
+/// Removes fetch job `id` with its author index row; the job, if there was one.
+fn take_fetch(tx: &WriteTransaction, id: &str) -> Result<Option<FetchJob>, StoreError> {
+    let Some(job) = MEDIAID_FETCH
+        .take(tx, &id.to_string())?
+        .map(|v| FetchJob::decode(&v))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    AUTHOR_MEDIAID_FETCH.remove(tx, &(job.author, id.to_string()))?;
+    Ok(Some(job))
 }
 
 /// Removes a fetch job and every part stored for it.
 fn drop_fetch(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
-    MEDIAID_FETCH.remove(tx, &id.to_string())?;
+    take_fetch(tx, id)?;
     tx.open_table(MEDIAID_CHUNKNO_CHUNK)?
         .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
     Ok(())
@@ -138,23 +152,12 @@ pub fn drop_unfinished_fetch(tx: &WriteTransaction, id: &str) -> Result<bool, St
 
 /// Removes the copies and fetch jobs of media by remote user `author` (their erasure here).
 pub fn drop_remote_media_of(tx: &WriteTransaction, author: u64) -> Result<(), StoreError> {
-    // The fetches are not indexed by author: they are read a page at a time (fetches in
-    // progress are few, each gone once its media is here).
-    let mut ids = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let rows = MEDIAID_FETCH.page(tx, after.as_ref(), PAGE)?;
-        let done = rows.len() < PAGE;
-        for (k, v) in &rows {
-            if FetchJob::decode(v)?.author == author {
-                ids.push(k.clone());
-            }
-        }
-        after = rows.last().map(|(k, _)| k.clone());
-        if done {
-            break;
-        }
-    }
+    // Their fetches, found by the author index (a page at a time).
+    let ids: Vec<String> = AUTHOR_MEDIAID_FETCH
+        .prefixed_in_pages(tx, &author, PAGE)?
+        .into_iter()
+        .map(|((_, id), ())| id)
+        .collect();
     for id in &ids {
         drop_fetch(tx, id)?;
         tx.open_table(MEDIAID_CONVNO)?
@@ -339,11 +342,7 @@ impl Store {
     /// to the members of the conversations it was sent in. False if the job is gone.
     pub async fn finish_fetch(&self, id: String) -> Result<bool, StoreError> {
         self.write(move |tx| {
-            let Some(job) = MEDIAID_FETCH
-                .take(tx, &id)?
-                .map(|v| FetchJob::decode(&v))
-                .transpose()?
-            else {
+            let Some(job) = take_fetch(tx, &id)? else {
                 return Ok(false);
             };
             let rec = MediaRecord {
@@ -509,6 +508,56 @@ mod tests {
         assert!(s.media_offers("f1".into()).await.unwrap().is_empty());
         assert!(!fetchable("f1", "h.test").await);
         assert!(!fetchable("g1", "h.test").await);
+    }
+
+    #[tokio::test]
+    async fn a_remote_authors_erasure_finds_their_fetches_by_key_and_leaves_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let (gone, stays) = (REMOTE_USER_BIT | 4, REMOTE_USER_BIT | 5);
+        let job = |author: u64, n: u8| FetchJob {
+            origin: "b.test".into(),
+            remote_id: format!("r{n}"),
+            size: 3,
+            content_type: "image/png".into(),
+            sha256: [n; 32],
+            author,
+            next: 0,
+            created: Millis(1),
+        };
+        s.write(move |tx| {
+            for (id, author, n) in [("g1", gone, 1), ("s1", stays, 2), ("g2", gone, 3)] {
+                assert!(queue_fetch(tx, id, &job(author, n))?);
+            }
+            // Queued once: a second reference to the same media adds nothing.
+            assert!(!queue_fetch(tx, "g1", &job(gone, 1))?);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        s.write(move |tx| drop_remote_media_of(tx, gone))
+            .await
+            .unwrap();
+        let left: Vec<String> = s
+            .fetch_jobs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(left, ["s1"]);
+        let index = s
+            .read(|tx| AUTHOR_MEDIAID_FETCH.page(tx, None, 10))
+            .await
+            .unwrap();
+        assert_eq!(index, vec![((stays, "s1".to_string()), ())]);
+        // A finished fetch leaves no index row behind.
+        assert!(s.finish_fetch("s1".into()).await.unwrap());
+        let index = s
+            .read(|tx| AUTHOR_MEDIAID_FETCH.page(tx, None, 10))
+            .await
+            .unwrap();
+        assert!(index.is_empty());
     }
 
     #[tokio::test]

@@ -126,7 +126,7 @@ const MIGRATIONS: &[Migration] = &[
     community_tables_move_behind_the_seam,
     privacy_and_audit_tables_move_behind_the_seam,
     search_log_holds_fetches_and_keys_move_behind_the_seam,
-    offers_owed_tells_and_call_digests_get_tables,
+    fetches_by_author_offers_owed_tells_and_call_digests,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -679,19 +679,36 @@ fn search_log_holds_fetches_and_keys_move_behind_the_seam(
     Ok(())
 }
 
-/// 14 → 15: three tables appear, all empty in a file of schema 14: `mediaid_peer_offered`
+/// 14 → 15: `author_mediaid_fetch` indexes the fetches under way by author, and three tables
+/// appear, empty in a file of schema 14: `mediaid_peer_offered`
 /// (which local files a peer may fetch because their owner posted them in a community that
 /// peer hosts; before, such posts held text only), `fanoutno_from_tell` (the nodes a fan-out
 /// step found still to be told of a post; before, they were told after the step, unrecorded)
 /// and `origin_envid_calldigest` (the content digest of each remembered community call; the
 /// calls remembered before have none, and their repeats are not compared).
-fn offers_owed_tells_and_call_digests_get_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
+fn fetches_by_author_offers_owed_tells_and_call_digests(
+    tx: &WriteTransaction,
+) -> Result<(), StoreError> {
     tx.open_table(kv::redb_def(MEDIAID_PEER_OFFERED.name()))?;
     tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
     tx.open_table(kv::redb_def(ORIGIN_ENVID_CALLDIGEST.name()))?;
+    tx.open_table(kv::redb_def(AUTHOR_MEDIAID_FETCH.name()))?;
     tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
     tx.open_table(kv::redb_def(ORIGIN_ENVID_CALLDIGEST.name()))?;
-    Ok(())
+    // The fetches under way, indexed by author (read once, a page at a time, before the node
+    // serves, as earlier steps read their tables).
+    let mut after: Option<String> = None;
+    loop {
+        let rows = MEDIAID_FETCH.page(tx, after.as_ref(), 256)?;
+        for (id, v) in &rows {
+            let job = FetchJob::decode(v)?;
+            AUTHOR_MEDIAID_FETCH.insert(tx, &(job.author, id.clone()), &())?;
+        }
+        if rows.len() < 256 {
+            return Ok(());
+        }
+        after = rows.last().map(|(k, _)| k.clone());
+    }
 }
 
 /// Errors of the storage layer.
@@ -2214,6 +2231,15 @@ mod tests {
         assert_eq!(
             s.fetch_job("m13".into()).await.unwrap(),
             Some(schema_13_fetch())
+        );
+        // Indexed by its author by 14 → 15.
+        let by_author = s
+            .read(|tx| AUTHOR_MEDIAID_FETCH.page(tx, None, 10))
+            .await
+            .unwrap();
+        assert_eq!(
+            by_author,
+            vec![((schema_13_fetch().author, "m13".to_string()), ())]
         );
         assert_eq!(s.node_keys().await.unwrap(), vec![schema_13_node_key()]);
         let rows = s
