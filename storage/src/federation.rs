@@ -13,6 +13,9 @@ use primitives::time::Millis;
 /// Signing keys read at a time (a node has a handful: one per rotation).
 const KEY_PAGE: usize = 64;
 
+/// Erasure requests of one user read at a time (one per peer that received their data).
+const ERASURE_PAGE: usize = 256;
+
 /// A node signing key: its id, its seed sealed with the master key, and its validity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeKeyRecord {
@@ -828,13 +831,11 @@ impl Store {
         now: Millis,
     ) -> Result<Vec<String>, StoreError> {
         self.write(move |tx| {
-            let mut t = tx.open_table(USERID_PEER_ERASURE)?;
-            let mut acks = tx.open_table(USERID_PEER_ERASUREACK)?;
             for (o, ack) in &outgoing {
-                t.insert((user, o.dest.as_str()), (now.0, 0))?;
-                acks.insert((user, o.dest.as_str()), ack)?;
+                let key = (user, o.dest.clone());
+                USERID_PEER_ERASURE.insert(tx, &key, &(now.0, 0))?;
+                USERID_PEER_ERASUREACK.insert(tx, &key, ack)?;
             }
-            drop((t, acks));
             let rows: Vec<Outgoing> = outgoing.iter().map(|(o, _)| o.clone()).collect();
             enqueue(tx, &rows, now)
         })
@@ -847,21 +848,14 @@ impl Store {
         user: u64,
     ) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError> {
         self.read(move |tx| {
-            let mut out = Vec::new();
-            for row in tx.open_table(USERID_PEER_ERASURE)?.range((user, "")..)? {
-                let (k, v) = row?;
-                let (u, peer) = k.value();
-                if u != user {
-                    break;
-                }
-                let (req, ack) = v.value();
-                out.push((
-                    peer.to_string(),
-                    Millis(req),
-                    (ack != 0).then_some(Millis(ack)),
-                ));
-            }
-            Ok(out)
+            // One row per peer asked, read a page at a time.
+            Ok(USERID_PEER_ERASURE
+                .prefixed_in_pages(tx, &user, ERASURE_PAGE)?
+                .into_iter()
+                .map(|((_, peer), (req, ack))| {
+                    (peer, Millis(req), (ack != 0).then_some(Millis(ack)))
+                })
+                .collect())
         })
         .await
     }
@@ -1024,7 +1018,8 @@ mod tests {
                 .unwrap();
             tx.delete_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)
                 .unwrap();
-            tx.delete_table(USERID_PEER_ERASUREACK).unwrap();
+            tx.delete_table(crate::kv::redb_def(USERID_PEER_ERASUREACK.name()))
+                .unwrap();
             let v1 = Enc::new(1).u64(0).u64(7).bytes(b"sealed").finish();
             tx.open_table(DEST_SEQ_OUTBOUND)
                 .unwrap()

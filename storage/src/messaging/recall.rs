@@ -1,5 +1,6 @@
 //! Recall and deletion: recalling a message for everyone (also when another node asks,
-//! [`recall_in`]), and deleting one message or every message so far from one user's own view.
+//! [`recall_in`]), and deleting one message or every message so far from one user's own view
+//! (and, at their erasure, what they deleted: [`erase_own_view`]).
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -8,6 +9,9 @@ use crate::catalog::*;
 use crate::federation::{Fanout, Refusal, run_fanout};
 use crate::{Store, StoreError};
 use primitives::time::Millis;
+
+/// Hidden messages of one user in one conversation removed at a time when they clear it.
+const HIDDEN_PAGE: usize = 256;
 
 /// The outcome of a recall.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +74,7 @@ impl Store {
             if tx.open_table(CONVNO_SEQ_MESSAGE)?.get((no, seq))?.is_none() {
                 return Ok(Some(false));
             }
-            tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?
-                .insert((user, no, seq), ())?;
+            USERID_CONVNO_SEQ_HIDDEN.insert(tx, &(user, no, seq), &())?;
             Ok(Some(true))
         })
         .await
@@ -88,14 +91,36 @@ impl Store {
                 return Ok(false);
             }
             let upto = last_pos(&tx.open_table(META)?)?;
-            tx.open_table(USERID_CONVNO_CLEARED)?
-                .insert((user, no), upto)?;
-            let mut hidden = tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
-            hidden.retain_in((user, no, 0)..=(user, no, u64::MAX), |_, _| false)?;
+            USERID_CONVNO_CLEARED.insert(tx, &(user, no), &upto)?;
+            // The messages they hid one by one are cleared with the rest: a page at a time,
+            // each removed before the next is read.
+            while USERID_CONVNO_SEQ_HIDDEN.remove_prefixed(tx, &(user, no), HIDDEN_PAGE)?
+                == HIDDEN_PAGE
+            {}
             Ok(true)
         })
         .await
     }
+}
+
+/// Removes at most `budget` rows of what `user` cleared or hid of their own view (erasure):
+/// the conversations they cleared, then the messages they hid, taking what it removed from
+/// the budget; true when none is left.
+pub fn erase_own_view(
+    tx: &WriteTransaction,
+    user: u64,
+    budget: &mut usize,
+) -> Result<bool, StoreError> {
+    let n = USERID_CONVNO_CLEARED.remove_prefixed(tx, &user, *budget)?;
+    let done = n < *budget;
+    *budget -= n;
+    if !done {
+        return Ok(false);
+    }
+    let n = USERID_CONVNO_SEQ_HIDDEN.remove_prefixed(tx, &user, *budget)?;
+    let done = n < *budget;
+    *budget -= n;
+    Ok(done)
 }
 
 /// The body of [`Store::recall_message`], shared with recalls requested by other nodes.
