@@ -930,6 +930,36 @@ mod tests {
     use crate::Role;
     use std::sync::{Arc, Mutex};
 
+    /// More erasure requests than a page: the status lists every peer asked for the user, in
+    /// peer order, each once, and none asked for another user.
+    #[tokio::test]
+    async fn erasure_status_past_a_page_lists_every_peer_asked_and_only_the_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let n = ERASURE_PAGE * 2 + 3;
+        store
+            .write(move |tx| {
+                for i in 0..n {
+                    USERID_PEER_ERASURE.insert(tx, &(7, format!("p{i:04}.test")), &(5, 0))?;
+                }
+                USERID_PEER_ERASURE.insert(tx, &(6, "a.test".into()), &(5, 0))?;
+                USERID_PEER_ERASURE.insert(tx, &(8, "a.test".into()), &(5, 9))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let status = store.erasure_status(7).await.unwrap();
+        assert_eq!(
+            status.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+            (0..n).map(|i| format!("p{i:04}.test")).collect::<Vec<_>>()
+        );
+        assert!(status.iter().all(|s| s.1 == Millis(5) && s.2.is_none()));
+        assert_eq!(
+            store.erasure_status(8).await.unwrap(),
+            vec![("a.test".to_string(), Millis(5), Some(Millis(9)))]
+        );
+    }
+
     /// Local members 1, 2, 3 (accounts with handles) and one remote member.
     async fn store_with_members() -> (tempfile::TempDir, Store, Vec<MemberRecord>) {
         let dir = tempfile::tempdir().unwrap();
