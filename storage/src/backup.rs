@@ -362,6 +362,12 @@ fn moved_kinds() -> Vec<Moved> {
         moved!(14, USERID_LEGALHOLD, USERID_LEGALHOLD_V13),
         moved!(14, MEDIAID_FETCH, MEDIAID_FETCH_V13),
         moved!(14, KEYID_NODEKEY, KEYID_NODEKEY_V13),
+        // Schema 16 (`cleared_history_and_peer_erasures_move_behind_the_seam`).
+        moved!(16, USERID_FLOOR, USERID_FLOOR_V15),
+        moved!(16, USERID_CONVNO_CLEARED, USERID_CONVNO_CLEARED_V15),
+        moved!(16, USERID_CONVNO_SEQ_HIDDEN, USERID_CONVNO_SEQ_HIDDEN_V15),
+        moved!(16, USERID_PEER_ERASURE, USERID_PEER_ERASURE_V15),
+        moved!(16, USERID_PEER_ERASUREACK, USERID_PEER_ERASUREACK_V15),
     ]
 }
 
@@ -387,9 +393,7 @@ kinds!(
     CONVNO_POS_EVENT,
     USERID_POS_EVENT,
     USERID_DEVICEID_CURSOR,
-    USERID_FLOOR,
-    USERID_CONVNO_CLEARED,
-    USERID_CONVNO_SEQ_HIDDEN,
+    // The floors, cleared conversations and hidden messages: in `moved_kinds` (schema 16).
     USERID_DEVICEID_TXNID_SENT,
     SENTNO_SENT,
     MEDIAID_MEDIA,
@@ -407,8 +411,8 @@ kinds!(
     ORIGIN_TXNID_TXN_V1,
     USERID_PEER_KIND_TRANSFER,
     USERID_PEER_KIND_OUTCOME_DISCLOSURE,
-    USERID_PEER_ERASUREACK,
-    USERID_PEER_ERASURE,
+    // The erasure requests to peers and their expected acknowledgements: in `moved_kinds`
+    // (schema 16).
     // Search changes (issue 23).
     POS_KIND_ID_SEARCHCHANGE,
     // Avatars as media (issue 25) and discovery (issue 22): in `moved_kinds` (schema 11).
@@ -1325,6 +1329,8 @@ mod tests {
             ] {
                 tx.delete_table(kv::redb_def(name)).unwrap();
             }
+            // Schema 14 held the tables 15 → 16 moves as typed tables.
+            crate::tests::typed_before_16(&tx);
             tx.commit().unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
@@ -1387,6 +1393,31 @@ mod tests {
         assert_eq!(typed_rows(&to, PSEUDONYM_MS_SEARCHLOG_V13), 2, "{TYPED}");
         assert_eq!(typed_rows(&to, USERID_LEGALHOLD_V13), 1, "{TYPED}");
         assert_moved_from(&to, 13).await;
+    }
+
+    /// An archive of schema 15 holds the floors, cleared conversations, hidden messages and
+    /// the erasure requests to peers with their expected acknowledgements, which 15 → 16
+    /// moved, as typed tables: they restore as such, and the migration moves them behind the
+    /// seam.
+    #[tokio::test]
+    async fn a_schema_15_archive_restores_cleared_history_and_peer_erasures_that_the_migration_then_moves()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let (to, summary) = restored(dir.path(), 15, crate::tests::write_schema_15_rows);
+        assert!(
+            summary
+                .tables
+                .contains(&(USERID_CONVNO_SEQ_HIDDEN.name().into(), 2))
+        );
+        assert!(
+            summary
+                .tables
+                .contains(&(USERID_PEER_ERASURE.name().into(), 2))
+        );
+        assert_eq!(typed_rows(&to, USERID_CONVNO_SEQ_HIDDEN_V15), 2, "{TYPED}");
+        assert_eq!(typed_rows(&to, USERID_PEER_ERASURE_V15), 2, "{TYPED}");
+        assert_eq!(typed_rows(&to, USERID_PEER_ERASUREACK_V15), 1, "{TYPED}");
+        assert_moved_from(&to, 15).await;
     }
 
     /// An erasure record and an erased handle as a ledger of `schema` holds them: typed

@@ -102,17 +102,18 @@ pub const USERID_DEVICEID_CURSOR: TableDefinition<(u64, &str), (u64, u64)> =
     TableDefinition::new("userid_deviceid_cursor");
 
 /// `userid_floor`: user id → pos at or below which the user's history is gone from their view.
-pub const USERID_FLOOR: TableDefinition<u64, u64> = TableDefinition::new("userid_floor");
+/// Behind the key-value seam since schema 16, like the two tables below.
+pub const USERID_FLOOR: kv::Table<u64, u64> = kv::Table::new("userid_floor");
 
 /// `userid_convno_cleared`: (user id, conv) → pos up to which the user deleted the
 /// conversation's messages from their own view.
-pub const USERID_CONVNO_CLEARED: TableDefinition<(u64, u64), u64> =
-    TableDefinition::new("userid_convno_cleared");
+pub const USERID_CONVNO_CLEARED: kv::Table<(u64, u64), u64> =
+    kv::Table::new("userid_convno_cleared");
 
 /// `userid_convno_seq_hidden`: (user id, conv, seq) → (): single messages the user deleted
 /// from their own view.
-pub const USERID_CONVNO_SEQ_HIDDEN: TableDefinition<(u64, u64, u64), ()> =
-    TableDefinition::new("userid_convno_seq_hidden");
+pub const USERID_CONVNO_SEQ_HIDDEN: kv::Table<(u64, u64, u64), ()> =
+    kv::Table::new("userid_convno_seq_hidden");
 
 /// `userid_deviceid_txnid_sent`: (user id, device id, client txn id) → (conv, seq, ts ms,
 /// pos): makes sending idempotent. A send's row reaches it in bulk from `sentno_sent`
@@ -248,16 +249,17 @@ pub const USERID_PEER_KIND_OUTCOME_DISCLOSURE: TableDefinition<DisclosureKey, (u
 pub type DisclosureKey = (u64, &'static str, &'static str, &'static str);
 
 /// `userid_peer_erasure`: (local user id, peer domain) → (requested ms, acknowledged ms or 0):
-/// erasure requests sent to peers and their acknowledgements.
-pub const USERID_PEER_ERASURE: TableDefinition<(u64, &str), (u64, u64)> =
-    TableDefinition::new("userid_peer_erasure");
+/// erasure requests sent to peers and their acknowledgements. Behind the key-value seam since
+/// schema 16, like `userid_peer_erasureack`.
+pub const USERID_PEER_ERASURE: kv::Table<(u64, String), (u64, u64)> =
+    kv::Table::new("userid_peer_erasure");
 
 /// `userid_peer_erasureack`: (local user id, peer domain) → SHA-256 of the canonical JSON of
 /// the acknowledgement that peer must send (`user`, `reference`, `erasure` envelope id): every
 /// field of an acknowledgement is checked against it. Written with the request; absent for
 /// requests made before schema 5.
-pub const USERID_PEER_ERASUREACK: TableDefinition<(u64, &str), &[u8; 32]> =
-    TableDefinition::new("userid_peer_erasureack");
+pub const USERID_PEER_ERASUREACK: kv::Table<(u64, String), [u8; 32]> =
+    kv::Table::new("userid_peer_erasureack");
 
 // ---- Erasure and legal hold ----------------------------------------------------------------
 // `userid_erasure` and `handlehash_erased` are behind the key-value seam since schema 13.
@@ -833,3 +835,20 @@ pub const USERID_LEGALHOLD_V13: TableDefinition<u64, (u64, &str)> =
     TableDefinition::new("userid_legalhold");
 pub const MEDIAID_FETCH_V13: TableDefinition<&str, &[u8]> = TableDefinition::new("mediaid_fetch");
 pub const KEYID_NODEKEY_V13: TableDefinition<&str, &[u8]> = TableDefinition::new("keyid_nodekey");
+
+// ---- Schema 15's typed tables now behind the key-value seam ------------------------------
+// Read only by the migration that moves their rows into the seam's tables of the same name
+// (`storage/src/lib.rs`, 15 → 16; renamed to `<name>_v15` while it copies), by the 4 → 5 step
+// that made `userid_peer_erasureack`, and by the restore of an archive of schema 15 or older
+// (`backup.rs`): what users cleared or hid of their history, and the erasure requests to
+// peers with the acknowledgements they expect.
+
+pub const USERID_FLOOR_V15: TableDefinition<u64, u64> = TableDefinition::new("userid_floor");
+pub const USERID_CONVNO_CLEARED_V15: TableDefinition<(u64, u64), u64> =
+    TableDefinition::new("userid_convno_cleared");
+pub const USERID_CONVNO_SEQ_HIDDEN_V15: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("userid_convno_seq_hidden");
+pub const USERID_PEER_ERASURE_V15: TableDefinition<(u64, &str), (u64, u64)> =
+    TableDefinition::new("userid_peer_erasure");
+pub const USERID_PEER_ERASUREACK_V15: TableDefinition<(u64, &str), &[u8; 32]> =
+    TableDefinition::new("userid_peer_erasureack");

@@ -495,19 +495,13 @@ fn begin(
 }
 
 /// The user's own small tables; true once none is left. Those behind the key-value seam
-/// (consent history, read positions, friends, requests) go at most `batch` rows per step,
+/// (consent history, read positions, friends, requests, the conversations they cleared and
+/// the messages they hid) go at most `batch` rows per step,
 /// resumed by the next step (the typed ones, already gone then, cost a look each).
 fn own_rows(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, StoreError> {
     remove_user_range!(tx, USERID_PURPOSE_CONSENT, (user, ""), (user, "\u{10ffff}"));
     remove_user_range!(tx, USERID_DEVICEID_CURSOR, (user, ""), (user, "\u{10ffff}"));
-    tx.open_table(USERID_FLOOR)?.remove(user)?;
-    remove_user_range!(tx, USERID_CONVNO_CLEARED, (user, 0), (user, u64::MAX));
-    remove_user_range!(
-        tx,
-        USERID_CONVNO_SEQ_HIDDEN,
-        (user, 0, 0),
-        (user, u64::MAX, u64::MAX)
-    );
+    USERID_FLOOR.remove(tx, &user)?;
     {
         super::sentlog::flush(tx)?;
         // Every key of theirs, whatever its device and txn id strings: up to the next user's.
@@ -533,7 +527,8 @@ fn own_rows(tx: &WriteTransaction, user: u64, batch: usize) -> Result<bool, Stor
         super::accounts::erase_consent_history(tx, user, &mut budget)?
             && super::reading::erase_reads(tx, user, &mut budget)?
             && super::friends::erase_friend_rows(tx, user, &mut budget)?
-            && super::requests::erase_requests(tx, user, &mut budget)?,
+            && super::requests::erase_requests(tx, user, &mut budget)?
+            && super::messaging::erase_own_view(tx, user, &mut budget)?,
     )
 }
 

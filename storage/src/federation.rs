@@ -13,6 +13,9 @@ use primitives::time::Millis;
 /// Signing keys read at a time (a node has a handful: one per rotation).
 const KEY_PAGE: usize = 64;
 
+/// Erasure requests of one user read at a time (one per peer that received their data).
+const ERASURE_PAGE: usize = 256;
+
 /// A node signing key: its id, its seed sealed with the master key, and its validity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeKeyRecord {
@@ -828,13 +831,11 @@ impl Store {
         now: Millis,
     ) -> Result<Vec<String>, StoreError> {
         self.write(move |tx| {
-            let mut t = tx.open_table(USERID_PEER_ERASURE)?;
-            let mut acks = tx.open_table(USERID_PEER_ERASUREACK)?;
             for (o, ack) in &outgoing {
-                t.insert((user, o.dest.as_str()), (now.0, 0))?;
-                acks.insert((user, o.dest.as_str()), ack)?;
+                let key = (user, o.dest.clone());
+                USERID_PEER_ERASURE.insert(tx, &key, &(now.0, 0))?;
+                USERID_PEER_ERASUREACK.insert(tx, &key, ack)?;
             }
-            drop((t, acks));
             let rows: Vec<Outgoing> = outgoing.iter().map(|(o, _)| o.clone()).collect();
             enqueue(tx, &rows, now)
         })
@@ -847,21 +848,14 @@ impl Store {
         user: u64,
     ) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError> {
         self.read(move |tx| {
-            let mut out = Vec::new();
-            for row in tx.open_table(USERID_PEER_ERASURE)?.range((user, "")..)? {
-                let (k, v) = row?;
-                let (u, peer) = k.value();
-                if u != user {
-                    break;
-                }
-                let (req, ack) = v.value();
-                out.push((
-                    peer.to_string(),
-                    Millis(req),
-                    (ack != 0).then_some(Millis(ack)),
-                ));
-            }
-            Ok(out)
+            // One row per peer asked, read a page at a time.
+            Ok(USERID_PEER_ERASURE
+                .prefixed_in_pages(tx, &user, ERASURE_PAGE)?
+                .into_iter()
+                .map(|((_, peer), (req, ack))| {
+                    (peer, Millis(req), (ack != 0).then_some(Millis(ack)))
+                })
+                .collect())
         })
         .await
     }
@@ -935,6 +929,36 @@ mod tests {
     use super::*;
     use crate::Role;
     use std::sync::{Arc, Mutex};
+
+    /// More erasure requests than a page: the status lists every peer asked for the user, in
+    /// peer order, each once, and none asked for another user.
+    #[tokio::test]
+    async fn erasure_status_past_a_page_lists_every_peer_asked_and_only_the_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("n.redb"), |_| Ok(None)).unwrap();
+        let n = ERASURE_PAGE * 2 + 3;
+        store
+            .write(move |tx| {
+                for i in 0..n {
+                    USERID_PEER_ERASURE.insert(tx, &(7, format!("p{i:04}.test")), &(5, 0))?;
+                }
+                USERID_PEER_ERASURE.insert(tx, &(6, "a.test".into()), &(5, 0))?;
+                USERID_PEER_ERASURE.insert(tx, &(8, "a.test".into()), &(5, 9))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let status = store.erasure_status(7).await.unwrap();
+        assert_eq!(
+            status.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+            (0..n).map(|i| format!("p{i:04}.test")).collect::<Vec<_>>()
+        );
+        assert!(status.iter().all(|s| s.1 == Millis(5) && s.2.is_none()));
+        assert_eq!(
+            store.erasure_status(8).await.unwrap(),
+            vec![("a.test".to_string(), Millis(5), Some(Millis(9)))]
+        );
+    }
 
     /// Local members 1, 2, 3 (accounts with handles) and one remote member.
     async fn store_with_members() -> (tempfile::TempDir, Store, Vec<MemberRecord>) {
@@ -1024,7 +1048,8 @@ mod tests {
                 .unwrap();
             tx.delete_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)
                 .unwrap();
-            tx.delete_table(USERID_PEER_ERASUREACK).unwrap();
+            tx.delete_table(crate::kv::redb_def(USERID_PEER_ERASUREACK.name()))
+                .unwrap();
             let v1 = Enc::new(1).u64(0).u64(7).bytes(b"sealed").finish();
             tx.open_table(DEST_SEQ_OUTBOUND)
                 .unwrap()

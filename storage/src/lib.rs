@@ -103,7 +103,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use catalog::*;
 
 /// The schema version this build writes. Raise it with a new entry in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u32 = 15;
+pub const SCHEMA_VERSION: u32 = 16;
 
 /// redb's page cache. Its default (1 GiB) lets a busy node grow to hundreds of MiB for a
 /// database of a few; 32 MiB keeps hot pages of a large node while bounding memory.
@@ -127,6 +127,7 @@ const MIGRATIONS: &[Migration] = &[
     privacy_and_audit_tables_move_behind_the_seam,
     search_log_holds_fetches_and_keys_move_behind_the_seam,
     fetches_by_author_offers_owed_tells_and_call_digests,
+    cleared_history_and_peer_erasures_move_behind_the_seam,
 ];
 
 /// 1 → 2: transaction answers move to `origin_txnid_answer`, which records when each was
@@ -179,7 +180,7 @@ fn sends_get_a_log(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// new queue rows, refuses the file.
 fn disclosures_count_outcomes(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
-    tx.open_table(USERID_PEER_ERASUREACK)?;
+    tx.open_table(USERID_PEER_ERASUREACK_V15)?;
     Ok(())
 }
 
@@ -693,8 +694,6 @@ fn fetches_by_author_offers_owed_tells_and_call_digests(
     tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
     tx.open_table(kv::redb_def(ORIGIN_ENVID_CALLDIGEST.name()))?;
     tx.open_table(kv::redb_def(AUTHOR_MEDIAID_FETCH.name()))?;
-    tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
-    tx.open_table(kv::redb_def(ORIGIN_ENVID_CALLDIGEST.name()))?;
     // The fetches under way, indexed by author (read once, a page at a time, before the node
     // serves, as earlier steps read their tables).
     let mut after: Option<String> = None;
@@ -709,6 +708,49 @@ fn fetches_by_author_offers_owed_tells_and_call_digests(
         }
         after = rows.last().map(|(k, _)| k.clone());
     }
+}
+
+/// 15 → 16: what users cleared or hid of their history — their floors, the conversations
+/// they cleared up to a position and the single messages they hid (`messaging/`,
+/// `reading.rs`, `search.rs`, `erasure.rs`) — and the erasure requests to peers with the
+/// acknowledgements they expect (`federation.rs`, `replica.rs`) move behind the key-value
+/// seam, as 13 → 14 moved the search log and legal holds (each parked as `<name>_v15` while
+/// its rows are copied). Like that step it reads them whole, once, in the transaction that
+/// opens the file, before the node serves.
+fn cleared_history_and_peer_erasures_move_behind_the_seam(
+    tx: &WriteTransaction,
+) -> Result<(), StoreError> {
+    let s = "_v15";
+    move_table!(tx, s, USERID_FLOOR_V15, USERID_FLOOR, |k, v| (k, v));
+    move_table!(
+        tx,
+        s,
+        USERID_CONVNO_CLEARED_V15,
+        USERID_CONVNO_CLEARED,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_CONVNO_SEQ_HIDDEN_V15,
+        USERID_CONVNO_SEQ_HIDDEN,
+        |k, v| (k, v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_PEER_ERASURE_V15,
+        USERID_PEER_ERASURE,
+        |k, v| ((k.0, k.1.to_string()), v)
+    );
+    move_table!(
+        tx,
+        s,
+        USERID_PEER_ERASUREACK_V15,
+        USERID_PEER_ERASUREACK,
+        |k, v| ((k.0, k.1.to_string()), *v)
+    );
+    Ok(())
 }
 
 /// Errors of the storage layer.
@@ -1034,9 +1076,9 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(CONVNO_POS_EVENT)?;
     tx.open_table(USERID_POS_EVENT)?;
     tx.open_table(USERID_DEVICEID_CURSOR)?;
-    tx.open_table(USERID_FLOOR)?;
-    tx.open_table(USERID_CONVNO_CLEARED)?;
-    tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
+    tx.open_table(kv::redb_def(USERID_FLOOR.name()))?;
+    tx.open_table(kv::redb_def(USERID_CONVNO_CLEARED.name()))?;
+    tx.open_table(kv::redb_def(USERID_CONVNO_SEQ_HIDDEN.name()))?;
     tx.open_table(USERID_DEVICEID_TXNID_SENT)?;
     tx.open_table(SENTNO_SENT)?;
     tx.open_table(MEDIAID_MEDIA)?;
@@ -1061,8 +1103,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MS_ORIGIN_ENVID_SEEN)?;
     tx.open_table(MS_ORIGIN_TXNID_ANSWERED)?;
     tx.open_table(USERID_PEER_KIND_TRANSFER)?;
-    tx.open_table(USERID_PEER_ERASURE)?;
-    tx.open_table(USERID_PEER_ERASUREACK)?;
+    tx.open_table(kv::redb_def(USERID_PEER_ERASURE.name()))?;
+    tx.open_table(kv::redb_def(USERID_PEER_ERASUREACK.name()))?;
     tx.open_table(USERID_PEER_KIND_OUTCOME_DISCLOSURE)?;
     tx.open_table(kv::redb_def(USERID_ERASURE.name()))?;
     tx.open_table(kv::redb_def(HANDLEHASH_ERASED.name()))?;
@@ -1134,8 +1176,9 @@ mod tests {
     }
 
     /// Turns the file at `path` into what schema `version` wrote: its version number, the
-    /// tables 10 → 11, 11 → 12, 12 → 13 and 13 → 14 moved as the typed (empty) tables they
-    /// were before each, and whatever `f` changes (tables that version lacked or held in another form).
+    /// tables 10 → 11, 11 → 12, 12 → 13, 13 → 14 and 15 → 16 moved as the typed (empty)
+    /// tables they were before each, and whatever `f` changes (tables that version lacked or
+    /// held in another form).
     pub(crate) fn as_schema(path: &Path, version: u32, f: impl FnOnce(&WriteTransaction)) {
         let db = Database::create(path).unwrap();
         let tx = db.begin_write().unwrap();
@@ -1154,6 +1197,9 @@ mod tests {
         }
         if version < 14 {
             typed_before_14(&tx);
+        }
+        if version < 16 {
+            typed_before_16(&tx);
         }
         f(&tx);
         tx.commit().unwrap();
@@ -1385,11 +1431,13 @@ mod tests {
         for name in MOVED_AT_10 {
             tx.delete_table(kv::redb_def(name)).unwrap();
         }
-        // Schema 9 held the tables 10 → 11, 11 → 12 and 12 → 13 move as typed tables too.
+        // Schema 9 held the tables 10 → 11, 11 → 12, 12 → 13, 13 → 14 and 15 → 16 move as
+        // typed tables too.
         put_schema_10_rows(&tx);
         put_schema_11_rows(&tx);
         put_schema_12_rows(&tx);
         put_schema_13_rows(&tx);
+        put_schema_15_rows(&tx);
         macro_rules! put {
             ($t:expr, $k:expr, $v:expr) => {
                 tx.open_table($t).unwrap().insert($k, $v).unwrap();
@@ -1450,8 +1498,8 @@ mod tests {
         EXPIRY_ORIGIN_ENVID_COMMUNITYCALL.name(),
     ];
 
-    /// Checks that each step from `schema` on (9 to 13) moved the rows its test file holds
-    /// behind the seam.
+    /// Checks that each step from `schema` on (9 to 13, and 15) moved the rows its test file
+    /// holds behind the seam (14 → 15 moved none: it made two tables).
     pub(crate) async fn assert_rows_moved_from(s: &Store, schema: u32) {
         if schema <= 9 {
             assert_schema_9_rows_moved(s).await;
@@ -1465,7 +1513,10 @@ mod tests {
         if schema <= 12 {
             assert_schema_12_rows_moved(s).await;
         }
-        assert_schema_13_rows_moved(s).await;
+        if schema <= 13 {
+            assert_schema_13_rows_moved(s).await;
+        }
+        assert_schema_15_rows_moved(s).await;
     }
 
     /// Checks, through the seam and the store, that `s` holds the rows of
@@ -1636,10 +1687,12 @@ mod tests {
             .insert("schema_version", 10u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_10_rows(&tx);
-        // Schema 10 held the tables 11 → 12, 12 → 13 and 13 → 14 move as typed tables too.
+        // Schema 10 held the tables 11 → 12, 12 → 13, 13 → 14 and 15 → 16 move as typed
+        // tables too.
         put_schema_11_rows(&tx);
         put_schema_12_rows(&tx);
         put_schema_13_rows(&tx);
+        put_schema_15_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -1825,9 +1878,10 @@ mod tests {
             .insert("schema_version", 11u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_11_rows(&tx);
-        // Schema 11 held the tables 12 → 13 and 13 → 14 move as typed tables too.
+        // Schema 11 held the tables 12 → 13, 13 → 14 and 15 → 16 move as typed tables too.
         put_schema_12_rows(&tx);
         put_schema_13_rows(&tx);
+        put_schema_15_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -2039,8 +2093,9 @@ mod tests {
             .insert("schema_version", 12u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_12_rows(&tx);
-        // Schema 12 held the tables 13 → 14 moves as typed tables too.
+        // Schema 12 held the tables 13 → 14 and 15 → 16 move as typed tables too.
         put_schema_13_rows(&tx);
+        put_schema_15_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -2199,8 +2254,9 @@ mod tests {
         put!(KEYID_NODEKEY_V13, key.id.as_str(), key.encode().as_slice());
     }
 
-    /// What schema 13 wrote, as typed redb tables: a row in each table that 13 → 14 moves (the
-    /// tables earlier steps moved are behind the seam, as a file of schema 13 holds them).
+    /// What schema 13 wrote, as typed redb tables: a row in each table that 13 → 14 moves, and
+    /// the tables 15 → 16 moves with [`write_schema_15_rows`]'s rows (the tables earlier steps
+    /// moved are behind the seam, as a file of schema 13 holds them).
     pub(crate) fn write_schema_13_rows(db: &Database) {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
@@ -2208,6 +2264,8 @@ mod tests {
             .insert("schema_version", 13u32.to_be_bytes().as_slice())
             .unwrap();
         put_schema_13_rows(&tx);
+        // Schema 13 held the tables 15 → 16 moves as typed tables too.
+        put_schema_15_rows(&tx);
         tx.commit().unwrap();
     }
 
@@ -2282,10 +2340,133 @@ mod tests {
         drop(open(dir.path()));
         write_schema_13_rows(&Database::create(&path).unwrap());
         let s = open(dir.path());
-        assert_schema_13_rows_moved(&s).await;
+        assert_rows_moved_from(&s, 13).await;
         drop(s);
         let again = open(dir.path());
-        assert_schema_13_rows_moved(&again).await;
+        assert_rows_moved_from(&again, 13).await;
+    }
+
+    /// The tables 15 → 16 moves behind the seam (`messaging/`, `reading.rs`, `search.rs`,
+    /// `erasure.rs`, `federation.rs`, `replica.rs`).
+    const MOVED_AT_16: [&str; 5] = [
+        USERID_FLOOR.name(),
+        USERID_CONVNO_CLEARED.name(),
+        USERID_CONVNO_SEQ_HIDDEN.name(),
+        USERID_PEER_ERASURE.name(),
+        USERID_PEER_ERASUREACK.name(),
+    ];
+
+    /// The tables 15 → 16 moves as every schema before it held them: typed (and empty).
+    pub(crate) fn typed_before_16(tx: &WriteTransaction) {
+        for name in MOVED_AT_16 {
+            tx.delete_table(kv::redb_def(name)).unwrap();
+        }
+        tx.open_table(USERID_FLOOR_V15).unwrap();
+        tx.open_table(USERID_CONVNO_CLEARED_V15).unwrap();
+        tx.open_table(USERID_CONVNO_SEQ_HIDDEN_V15).unwrap();
+        tx.open_table(USERID_PEER_ERASURE_V15).unwrap();
+        tx.open_table(USERID_PEER_ERASUREACK_V15).unwrap();
+    }
+
+    /// The acknowledgement digest [`put_schema_15_rows`] expects from `b.example`.
+    const SCHEMA_15_ACK: [u8; 32] = [9u8; 32];
+
+    /// The tables 15 → 16 moves, typed, with rows: user 1's floor (40), conversation 77
+    /// cleared up to 30 and two messages of it hidden (seqs 5 and 300, so the order of the
+    /// keys' bytes is tested), and erasure requests of user 1 to two peers (one acknowledged),
+    /// one with the digest it expects.
+    fn put_schema_15_rows(tx: &WriteTransaction) {
+        typed_before_16(tx);
+        macro_rules! put {
+            ($t:expr, $k:expr, $v:expr) => {
+                tx.open_table($t).unwrap().insert($k, $v).unwrap();
+            };
+        }
+        put!(USERID_FLOOR_V15, 1, 40);
+        put!(USERID_CONVNO_CLEARED_V15, (1, 77), 30);
+        put!(USERID_CONVNO_SEQ_HIDDEN_V15, (1, 77, 300), ());
+        put!(USERID_CONVNO_SEQ_HIDDEN_V15, (1, 77, 5), ());
+        put!(USERID_PEER_ERASURE_V15, (1, "c.example"), (100, 200));
+        put!(USERID_PEER_ERASURE_V15, (1, "b.example"), (100, 0));
+        put!(USERID_PEER_ERASUREACK_V15, (1, "b.example"), &SCHEMA_15_ACK);
+    }
+
+    /// What schema 15 wrote, as typed redb tables: a row in each table that 15 → 16 moves (the
+    /// tables earlier steps moved are behind the seam, and the two 14 → 15 made are there, as
+    /// a file of schema 15 holds them).
+    pub(crate) fn write_schema_15_rows(db: &Database) {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", 15u32.to_be_bytes().as_slice())
+            .unwrap();
+        put_schema_15_rows(&tx);
+        tx.commit().unwrap();
+    }
+
+    /// Checks, through the seam and the store, that `s` holds the rows of
+    /// [`write_schema_15_rows`] and no parked table.
+    pub(crate) async fn assert_schema_15_rows_moved(s: &Store) {
+        assert_eq!(
+            s.erasure_status(1).await.unwrap(),
+            vec![
+                ("b.example".to_string(), Millis(100), None),
+                ("c.example".to_string(), Millis(100), Some(Millis(200))),
+            ],
+            "in peer order"
+        );
+        let view = s.search_view(1, "d1".into(), Millis(0)).await.unwrap();
+        assert_eq!(view.hidden, [(77, 5), (77, 300)].into_iter().collect());
+        let rows = s
+            .read(|tx| {
+                use redb::TableHandle;
+                let parked: Vec<String> = tx
+                    .list_tables()?
+                    .map(|t| t.name().to_string())
+                    .filter(|n| n.ends_with("_v15"))
+                    .collect();
+                let mut counts = Vec::new();
+                for name in MOVED_AT_16 {
+                    counts.push(kv::rows_in(tx, name)?);
+                }
+                let floor = messaging::view_floor(tx, 1, None, Millis(0))?;
+                Ok((
+                    parked,
+                    counts,
+                    floor,
+                    messaging::history_lower(tx, 1, 77, 0)?,
+                    USERID_CONVNO_SEQ_HIDDEN.prefixed(tx, &1u64, kv::Order::Ascending, 10)?,
+                    USERID_PEER_ERASUREACK.get(tx, &(1, "b.example".to_string()))?,
+                    USERID_PEER_ERASUREACK.get(tx, &(1, "c.example".to_string()))?,
+                ))
+            })
+            .await
+            .unwrap();
+        let (parked, counts, floor, cleared, hidden, ack, none) = rows;
+        assert!(parked.is_empty(), "no parked table is left: {parked:?}");
+        assert_eq!(counts, [1, 1, 2, 2, 1], "every row, none twice");
+        assert_eq!(floor, 40, "the user's floor");
+        assert_eq!(cleared, 30, "what they cleared of conversation 77");
+        assert_eq!(
+            hidden,
+            vec![((1, 77, 5), ()), ((1, 77, 300), ())],
+            "in key order, as typed keys were"
+        );
+        assert_eq!(ack, Some(SCHEMA_15_ACK));
+        assert_eq!(none, None);
+    }
+
+    #[tokio::test]
+    async fn schema_15_tables_move_behind_the_seam_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        drop(open(dir.path()));
+        write_schema_15_rows(&Database::create(&path).unwrap());
+        let s = open(dir.path());
+        assert_rows_moved_from(&s, 15).await;
+        drop(s);
+        let again = open(dir.path());
+        assert_rows_moved_from(&again, 15).await;
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use redb::{ReadTransaction, ReadableTable};
 
 use super::catalog::*;
 use super::kv;
-use super::messaging::{ConversationRecord, MessageRecord, view_lower_pos};
+use super::messaging::{ConversationRecord, Hidden, MessageRecord, view_lower_pos};
 use super::{Store, StoreError};
 use primitives::time::Millis;
 
@@ -116,7 +116,7 @@ fn activity_in(
     }
     let read_seq = USERID_CONVNO_READ.get(tx, &(user, no))?.unwrap_or(0);
     let lower_pos = view_lower_pos(tx, user, device, no, now)?;
-    let hidden = tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
+    let hidden = Hidden::of(user, no);
     let messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
     let mut a = Activity {
         read_seq,
@@ -135,7 +135,7 @@ fn activity_in(
         if rec.pos <= lower_pos {
             break; // everything older is below the view too
         }
-        if hidden.get((user, no, seq))?.is_some() {
+        if hidden.contains(tx, seq)? {
             continue;
         }
         if !done_unread && rec.author != user {

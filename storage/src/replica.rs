@@ -571,26 +571,21 @@ impl Store {
             if seen(tx, &origin, &envelope_id)? {
                 return Ok(Inbound::Duplicate);
             }
-            let mut t = tx.open_table(USERID_PEER_ERASURE)?;
-            let found = t.get((user, origin.as_str()))?.map(|v| v.value());
-            let Some((requested, _)) = found else {
+            let key = (user, origin.clone());
+            let Some((requested, _)) = USERID_PEER_ERASURE.get(tx, &key)? else {
                 return Ok(Inbound::Rejected(
                     "no erasure was asked of you for this user".into(),
                 ));
             };
             // Every field must match what was asked (requests from before schema 5 recorded
             // no expectation and are matched by reference and peer, as they were then).
-            let expected = tx
-                .open_table(USERID_PEER_ERASUREACK)?
-                .get((user, origin.as_str()))?
-                .map(|v| *v.value());
+            let expected = USERID_PEER_ERASUREACK.get(tx, &key)?;
             if expected.is_some_and(|e| e != ack) {
                 return Ok(Inbound::Rejected(
                     "the acknowledgement's user, reference or erasure id does not match the erasure asked of you".into(),
                 ));
             }
-            t.insert((user, origin.as_str()), (requested, now.0))?;
-            drop(t);
+            USERID_PEER_ERASURE.insert(tx, &key, &(requested, now.0))?;
             mark_seen(tx, &origin, &envelope_id, now)?;
             Ok(Inbound::Applied(()))
         })

@@ -203,11 +203,12 @@ impl Store {
             for no in convs {
                 lower.insert(no, history_lower(tx, user, no, floor)?);
             }
-            let hidden = tx
-                .open_table(USERID_CONVNO_SEQ_HIDDEN)?
-                .range((user, 0, 0)..=(user, u64::MAX, u64::MAX))?
-                .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
-                .collect::<Result<_, _>>()?;
+            // Every message the user hid, read a page at a time (the rows are theirs only).
+            let hidden = USERID_CONVNO_SEQ_HIDDEN
+                .prefixed_in_pages(tx, &user, PAGE)?
+                .into_iter()
+                .map(|((_, no, seq), ())| (no, seq))
+                .collect();
             Ok(SearchView {
                 head,
                 lower,

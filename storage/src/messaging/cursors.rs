@@ -56,10 +56,9 @@ impl Store {
                 "cloud_sync",
             )? && oldest != u64::MAX
             {
-                let mut floors = tx.open_table(USERID_FLOOR)?;
-                let floor = floors.get(user)?.map_or(0, |v| v.value());
+                let floor = USERID_FLOOR.get(tx, &user)?.unwrap_or(0);
                 if oldest > floor {
-                    floors.insert(user, oldest)?;
+                    USERID_FLOOR.insert(tx, &user, &oldest)?;
                 }
             }
             Ok(())

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use redb::{ReadOnlyTable, ReadTransaction};
 
-use super::history::device_floor;
+use super::history::{Hidden, device_floor};
 use super::{ConversationRecord, EventRecord, MessageRecord, last_pos};
 use crate::catalog::*;
 use crate::{Store, StoreError};
@@ -49,15 +49,14 @@ impl Store {
             let convs = tx.open_table(USERID_CONVNO)?;
             let events = tx.open_table(CONVNO_POS_EVENT)?;
             let conv_ids = tx.open_table(CONVNO_CONVERSATION)?;
-            let cleared_t = tx.open_table(USERID_CONVNO_CLEARED)?;
             let shown = Shown {
-                hidden: tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?,
+                tx,
                 messages: tx.open_table(CONVNO_SEQ_MESSAGE)?,
             };
             for row in convs.range((user, 0)..=(user, u64::MAX))? {
                 let (k, joined_pos) = row?;
                 let no = k.value().1;
-                let cleared = cleared_t.get((user, no))?.map_or(0, |v| v.value());
+                let cleared = USERID_CONVNO_CLEARED.get(tx, &(user, no))?.unwrap_or(0);
                 let lower = from.max(cleared).max(joined_pos.value().saturating_sub(1));
                 let Some(conv) = conv_ids
                     .get(no)?
@@ -66,11 +65,12 @@ impl Store {
                 else {
                     continue;
                 };
+                let hidden = Hidden::of(user, no);
                 for ev in events.range((no, lower + 1)..=(no, u64::MAX))?.take(limit) {
                     let (k, v) = ev?;
                     let pos = k.value().1;
                     if let Some(view) =
-                        shown.view(user, no, &conv.id, pos, EventRecord::decode(v.value())?)?
+                        shown.view(&hidden, no, &conv.id, pos, EventRecord::decode(v.value())?)?
                     {
                         found.insert(pos, view);
                     }
@@ -178,17 +178,18 @@ fn keys_of(
     Ok(out)
 }
 
-/// The tables that decide how a conversation event looks to one user, opened once per read.
-struct Shown {
-    hidden: ReadOnlyTable<(u64, u64, u64), ()>,
+/// What decides how a conversation event looks to one user, with the messages they hid in its
+/// conversation ([`Hidden`]): the read, and the messages table, opened once per read.
+struct Shown<'t> {
+    tx: &'t ReadTransaction,
     messages: ReadOnlyTable<(u64, u64), &'static [u8]>,
 }
 
-impl Shown {
+impl Shown<'_> {
     /// The event as `user` sees it, or `None` if it is hidden from them.
     fn view(
         &self,
-        user: u64,
+        hidden: &Hidden,
         no: u64,
         conv_id: &str,
         pos: u64,
@@ -200,7 +201,7 @@ impl Shown {
         };
         let message = match seq {
             Some(seq) => {
-                if self.hidden.get((user, no, seq))?.is_some() {
+                if hidden.contains(self.tx, seq)? {
                     return Ok(None);
                 }
                 match self.messages.get((no, seq))? {

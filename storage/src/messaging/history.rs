@@ -1,10 +1,14 @@
-//! History: pages of one conversation's messages, and the floors that decide what of it a
-//! device (or what is kept for the user) sees — shared with the feed, reading and search.
+//! History: pages of one conversation's messages, and the floors (and the messages the user
+//! hid) that decide what of it a device (or what is kept for the user) sees — shared with the
+//! feed, reading and search.
+
+use std::cell::Cell;
 
 use redb::ReadTransaction;
 
 use super::{MessageRecord, last_pos};
 use crate::catalog::*;
+use crate::kv;
 use crate::{Store, StoreError};
 use primitives::time::Millis;
 
@@ -49,11 +53,11 @@ impl Store {
                 return Ok(None);
             }
             let lower_pos = view_lower_pos(tx, user, device.as_deref(), no, now)?;
-            let hidden = tx.open_table(USERID_CONVNO_SEQ_HIDDEN)?;
             let messages = tx.open_table(CONVNO_SEQ_MESSAGE)?;
             let mut out = Vec::new();
+            let hidden = Hidden::of(user, no);
             let visible = |rec: &MessageRecord| -> Result<bool, StoreError> {
-                Ok(rec.pos > lower_pos && hidden.get((user, no, rec.seq))?.is_none())
+                Ok(rec.pos > lower_pos && !hidden.contains(tx, rec.seq)?)
             };
             match after {
                 Some(a) => {
@@ -106,6 +110,47 @@ pub(crate) fn view_lower_pos(
     history_lower(tx, user, no, floor)
 }
 
+/// The single messages `user` hid of conversation `no`, as a scan of its messages asks about
+/// each: looked up one by one behind the key-value seam, and not at all when the user hid
+/// none there (the usual case: one bounded read, at the first question, per conversation).
+pub(crate) struct Hidden {
+    user: u64,
+    no: u64,
+    /// Whether the user hid any message of the conversation, once asked.
+    any: Cell<Option<bool>>,
+}
+
+impl Hidden {
+    pub(crate) fn of(user: u64, no: u64) -> Hidden {
+        Hidden {
+            user,
+            no,
+            any: Cell::new(None),
+        }
+    }
+
+    /// Whether the user hid message `seq`.
+    pub(crate) fn contains(&self, tx: &ReadTransaction, seq: u64) -> Result<bool, StoreError> {
+        let any = match self.any.get() {
+            Some(any) => any,
+            None => {
+                let first = USERID_CONVNO_SEQ_HIDDEN.prefixed(
+                    tx,
+                    &(self.user, self.no),
+                    kv::Order::Ascending,
+                    1,
+                )?;
+                self.any.set(Some(!first.is_empty()));
+                !first.is_empty()
+            }
+        };
+        Ok(any
+            && USERID_CONVNO_SEQ_HIDDEN
+                .get(tx, &(self.user, self.no, seq))?
+                .is_some())
+    }
+}
+
 /// The pos at or below which a device sees nothing: the user's floor, and for a user without
 /// cloud history also the device's start. Cloud history paused by a policy version the user
 /// has yet to accept (7.a) counts as none here: older history is not synced to the device,
@@ -116,10 +161,7 @@ pub(super) fn device_floor(
     start: u64,
     now: Millis,
 ) -> Result<ViewFloor, StoreError> {
-    let floor = tx
-        .open_table(USERID_FLOOR)?
-        .get(user)?
-        .map_or(0, |v| v.value());
+    let floor = USERID_FLOOR.get(tx, &user)?.unwrap_or(0);
     let cloud = crate::privacy::purpose_status_in(
         &tx.open_table(USERID_PURPOSE_CONSENT)?,
         tx,
@@ -160,10 +202,7 @@ pub(crate) fn history_lower(
     no: u64,
     floor: u64,
 ) -> Result<u64, StoreError> {
-    let cleared = tx
-        .open_table(USERID_CONVNO_CLEARED)?
-        .get((user, no))?
-        .map_or(0, |v| v.value());
+    let cleared = USERID_CONVNO_CLEARED.get(tx, &(user, no))?.unwrap_or(0);
     let joined = tx
         .open_table(USERID_CONVNO)?
         .get((user, no))?

@@ -31,8 +31,9 @@ mod send;
 pub use conversations::{NewConversation, change_in};
 pub use events::{EventRecord, MemberAction, NoticeContent, NoticeKind};
 pub use history::Page;
-pub(super) use history::{history_lower, view_floor, view_lower_pos};
+pub(super) use history::{Hidden, history_lower, view_floor, view_lower_pos};
 pub use media::MediaRecord;
+pub(super) use recall::erase_own_view;
 pub use recall::{Recalled, recall_in};
 pub use send::{NewMessage, Sent};
 

@@ -42,7 +42,7 @@ impl Store {
     /// the same transaction, every message of their conversations no member still needs.
     pub fn drop_history(tx: &WriteTransaction, user: u64) -> Result<(), StoreError> {
         let head = last_pos(&tx.open_table(META)?)?;
-        tx.open_table(USERID_FLOOR)?.insert(user, head)?;
+        USERID_FLOOR.insert(tx, &user, &head)?;
         let convs: Vec<u64> = tx
             .open_table(USERID_CONVNO)?
             .range((user, 0)..=(user, u64::MAX))?
@@ -189,7 +189,6 @@ fn purge_batch(tx: &WriteTransaction, budget: usize) -> Result<(u64, bool), Stor
 /// The lowest floor among a conversation's local members (0: one has none yet; `u64::MAX`:
 /// no local member).
 fn floor_of_members(tx: &WriteTransaction, no: u64) -> Result<u64, StoreError> {
-    let floors = tx.open_table(USERID_FLOOR)?;
     let mut bound = u64::MAX;
     for row in tx
         .open_table(CONVNO_USERID_MEMBER)?
@@ -202,7 +201,7 @@ fn floor_of_members(tx: &WriteTransaction, no: u64) -> Result<u64, StoreError> {
         if user & REMOTE_USER_BIT != 0 {
             continue;
         }
-        bound = bound.min(floors.get(user)?.map_or(0, |v| v.value()));
+        bound = bound.min(USERID_FLOOR.get(tx, &user)?.unwrap_or(0));
     }
     Ok(bound)
 }
