@@ -1087,6 +1087,9 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEDIAID_CONVNO)?;
     tx.open_table(kv::redb_def(MEDIAID_FETCH.name()))?;
     tx.open_table(kv::redb_def(MEDIAID_PEER_OFFERED.name()))?;
+    tx.open_table(kv::redb_def(FANOUTNO_FROM_TELL.name()))?;
+    tx.open_table(kv::redb_def(ORIGIN_ENVID_CALLDIGEST.name()))?;
+    tx.open_table(kv::redb_def(AUTHOR_MEDIAID_FETCH.name()))?;
     tx.open_table(kv::redb_def(USERID_AVATAR.name()))?;
     tx.open_table(kv::redb_def(MEDIAID_AVATAR.name()))?;
     tx.open_table(kv::redb_def(KEYID_NODEKEY.name()))?;
