@@ -248,47 +248,29 @@ impl Store {
         now: Millis,
         call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
-        loop {
-            let call = call.clone();
-            let step = self
-                .write(move |tx| {
-                    let applied = (|| -> Result<Result<bool, CommunityRefusal>, StoreError> {
-                        if get_post(tx, p)?.filter(|x| x.community == c).is_none() {
-                            return Ok(Err(CommunityRefusal::NotFound));
-                        }
-                        let Some(rec) = get_comment(tx, p, id)? else {
-                            return Ok(Err(CommunityRefusal::NotFound));
-                        };
-                        let forbidden = "only its author or a moderator deletes a comment";
-                        if let Err(refused) = may_remove(tx, c, actor, rec.author, forbidden)? {
-                            return Ok(Err(refused));
-                        }
-                        // Search indexes comments by their post: the post's are read again.
-                        note_change(tx, SearchChange::Post(p))?;
-                        let mut budget = REMOVAL_BATCH;
-                        if !remove_comment_within(tx, &rec, &mut budget)? {
-                            return Ok(Ok(false));
-                        }
-                        let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
-                        e.post = p;
-                        e.comment = id;
-                        if let Err(refused) = author_or_moderator(tx, c, e, forbidden)? {
-                            return Ok(Err(refused));
-                        }
-                        Ok(Ok(true))
-                    })()?;
-                    match applied {
-                        Ok(false) => Ok(Ok(false)),
-                        done => record_call(tx, call.as_ref(), done, |_| CallOutcome::Done),
-                    }
-                })
-                .await?;
-            match step {
-                Ok(false) => continue,
-                Ok(true) => return Ok(Ok(())),
-                Err(refused) => return Ok(Err(refused)),
+        self.remove_in_commits(call, move |tx| {
+            if get_post(tx, p)?.filter(|x| x.community == c).is_none() {
+                return Ok(Err(CommunityRefusal::NotFound));
             }
-        }
+            let Some(rec) = get_comment(tx, p, id)? else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            let forbidden = "only its author or a moderator deletes a comment";
+            if let Err(refused) = may_remove(tx, c, actor, rec.author, forbidden)? {
+                return Ok(Err(refused));
+            }
+            // Search indexes comments by their post: the post's are read again.
+            note_change(tx, SearchChange::Post(p))?;
+            let mut budget = REMOVAL_BATCH;
+            if !remove_comment_within(tx, &rec, &mut budget)? {
+                return Ok(Ok(false));
+            }
+            let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
+            e.post = p;
+            e.comment = id;
+            author_or_moderator(tx, c, e, forbidden).map(|r| r.map(|()| true))
+        })
+        .await
     }
 }
 

@@ -232,40 +232,48 @@ impl Store {
         now: Millis,
         call: Option<RemoteCall>,
     ) -> Result<Result<(), CommunityRefusal>, StoreError> {
+        self.remove_in_commits(call, move |tx| {
+            let Some(post) = get_post(tx, p)?.filter(|x| x.community == c) else {
+                return Ok(Err(CommunityRefusal::NotFound));
+            };
+            let forbidden = "only its author or a moderator deletes a post";
+            if let Err(refused) = may_remove(tx, c, actor, post.author, forbidden)? {
+                return Ok(Err(refused));
+            }
+            let mut budget = REMOVAL_BATCH;
+            if !remove_post_within(tx, &post, &mut budget)? {
+                return Ok(Ok(false));
+            }
+            let mut e = entry(now, actor, ModAction::RemovePost, post.author);
+            e.post = p;
+            // Checked above, in this transaction: the entry is written (if a moderator's)
+            // and nothing is refused.
+            author_or_moderator(tx, c, e, forbidden).map(|r| r.map(|()| true))
+        })
+        .await
+    }
+
+    /// Runs `step` in commits of its own until it says the removal is done (true), recording
+    /// `call` with what it became in that last commit; a refusal ends it (nothing recorded).
+    /// Each step removes a bounded batch and checks again that the actor may remove.
+    pub(super) async fn remove_in_commits(
+        &self,
+        call: Option<RemoteCall>,
+        step: impl Fn(&WriteTransaction) -> Result<Result<bool, CommunityRefusal>, StoreError>
+        + Clone
+        + Send
+        + 'static,
+    ) -> Result<Result<(), CommunityRefusal>, StoreError> {
         loop {
-            let call = call.clone();
-            let step = self
-                .write(move |tx| {
-                    let applied = (|| -> Result<Result<bool, CommunityRefusal>, StoreError> {
-                        let Some(post) = get_post(tx, p)?.filter(|x| x.community == c) else {
-                            return Ok(Err(CommunityRefusal::NotFound));
-                        };
-                        let forbidden = "only its author or a moderator deletes a post";
-                        if let Err(refused) = may_remove(tx, c, actor, post.author, forbidden)? {
-                            return Ok(Err(refused));
-                        }
-                        let mut budget = REMOVAL_BATCH;
-                        if !remove_post_within(tx, &post, &mut budget)? {
-                            return Ok(Ok(false));
-                        }
-                        let mut e = entry(now, actor, ModAction::RemovePost, post.author);
-                        e.post = p;
-                        // Checked above, in this transaction: the entry is written (if a
-                        // moderator's) and nothing is refused.
-                        if let Err(refused) = author_or_moderator(tx, c, e, forbidden)? {
-                            return Ok(Err(refused));
-                        }
-                        Ok(Ok(true))
-                    })()?;
-                    match applied {
-                        // A batch of its comments and favourites went; the call is recorded
-                        // with the last one.
-                        Ok(false) => Ok(Ok(false)),
-                        done => record_call(tx, call.as_ref(), done, |_| CallOutcome::Done),
-                    }
+            let (call, step) = (call.clone(), step.clone());
+            let done = self
+                .write(move |tx| match step(tx)? {
+                    // A batch went; the call is recorded with the last one.
+                    Ok(false) => Ok(Ok(false)),
+                    done => record_call(tx, call.as_ref(), done, |_| CallOutcome::Done),
                 })
                 .await?;
-            match step {
+            match done {
                 Ok(false) => continue,
                 Ok(true) => return Ok(Ok(())),
                 Err(refused) => return Ok(Err(refused)),
