@@ -4,7 +4,7 @@
 use std::ops::Bound;
 
 use super::fanout::queue_fanout;
-use super::moderation::{author_or_moderator, entry, may_remove};
+use super::moderation::{entry, log_removal, may_remove};
 use super::posts::REMOVAL_BATCH;
 use super::visibility::{Facts, are_friends, facts_r, may_see, sees_r};
 use super::{CommentRecord, CommunityRefusal, ModAction, PostVisibility};
@@ -268,7 +268,8 @@ impl Store {
             let mut e = entry(now, actor, ModAction::RemoveComment, rec.author);
             e.post = p;
             e.comment = id;
-            author_or_moderator(tx, c, e, forbidden).map(|r| r.map(|()| true))
+            log_removal(tx, c, e)?;
+            Ok(Ok(true))
         })
         .await
     }

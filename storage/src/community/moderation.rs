@@ -25,22 +25,18 @@ pub(super) fn log(tx: &impl kv::Write, c: u64, mut entry: ModLogRecord) -> Resul
     Ok(())
 }
 
-/// Whether `removal.actor` may remove what `removal.target` wrote in community `c`: its author
-/// may, silently; a moderator may, and `removal` goes into the community's log; any other
-/// member is refused with `forbidden`, and a non-member is told nothing exists.
-pub(super) fn author_or_moderator(
+/// Logs `removal` in community `c`'s log when a moderator removed what someone else wrote
+/// (an author removing their own is not logged). The caller has checked, in the same
+/// transaction, that the actor may ([`may_remove`]).
+pub(super) fn log_removal(
     tx: &impl kv::Write,
     c: u64,
     removal: ModLogRecord,
-    forbidden: &'static str,
-) -> Result<Result<(), CommunityRefusal>, StoreError> {
-    if let Err(refused) = may_remove(tx, c, removal.actor, removal.target, forbidden)? {
-        return Ok(Err(refused));
-    }
+) -> Result<(), StoreError> {
     if removal.actor != removal.target {
         log(tx, c, removal)?;
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Whether `actor` may remove what `author` wrote in community `c`: their own, or as a

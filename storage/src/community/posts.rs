@@ -5,7 +5,7 @@
 use redb::WriteTransaction;
 
 use super::fanout::queue_fanout;
-use super::moderation::{author_or_moderator, entry, may_remove};
+use super::moderation::{entry, log_removal, may_remove};
 use super::visibility::{facts_r, sees_r};
 use super::{CommentRecord, CommunityRefusal, ModAction, PostEdit, PostRecord, PostVisibility};
 use super::{any_under, count_under, get_community, get_post, remove_under, role_of};
@@ -246,9 +246,8 @@ impl Store {
             }
             let mut e = entry(now, actor, ModAction::RemovePost, post.author);
             e.post = p;
-            // Checked above, in this transaction: the entry is written (if a moderator's)
-            // and nothing is refused.
-            author_or_moderator(tx, c, e, forbidden).map(|r| r.map(|()| true))
+            log_removal(tx, c, e)?;
+            Ok(Ok(true))
         })
         .await
     }
