@@ -30,10 +30,7 @@ pub fn erase_consent_history(
     user: u64,
     budget: &mut usize,
 ) -> Result<bool, StoreError> {
-    let n = USERID_SEQ_CONSENTEVENT.remove_prefixed(tx, &user, *budget)?;
-    let done = n < *budget;
-    *budget -= n;
-    Ok(done)
+    USERID_SEQ_CONSENTEVENT.remove_prefixed_within(tx, &user, budget)
 }
 
 /// The clear handles of live local accounts and the addresses of known users of other nodes

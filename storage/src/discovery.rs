@@ -143,7 +143,7 @@ pub fn erase_discovery_rows(tx: &impl kv::Write, user: u64) -> Result<(), StoreE
     if let Some((_, index)) = gone {
         CONTACTINDEX_USERID.remove(tx, &index)?;
     }
-    while USERID_DAY_CONTACTS.remove_prefixed(tx, &user, PAGE)? == PAGE {}
+    USERID_DAY_CONTACTS.remove_all_prefixed(tx, &user, PAGE)?;
     set_education_in(tx, user, None)?;
     remove_pairs(tx, USERID_DISMISSED, DISMISSED_USERID, user)?;
     // Others' dismissals of this user.

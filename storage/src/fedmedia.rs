@@ -213,8 +213,7 @@ pub(crate) fn drop_copy_if_unused(tx: &WriteTransaction, id: &str) -> Result<(),
 /// Removes every offer of local media `id` to a peer (the media is being removed), a page at
 /// a time.
 pub(crate) fn drop_offers(tx: &WriteTransaction, id: &str) -> Result<(), StoreError> {
-    while MEDIAID_PEER_OFFERED.remove_prefixed(tx, &id.to_string(), PAGE)? == PAGE {}
-    Ok(())
+    MEDIAID_PEER_OFFERED.remove_all_prefixed(tx, &id.to_string(), PAGE)
 }
 
 impl Store {

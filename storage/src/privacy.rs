@@ -691,7 +691,7 @@ pub fn erase_privacy_rows(tx: &impl kv::Write, user: u64) -> Result<(), StoreErr
     USERID_REALNAME.remove(tx, &user)?;
     USERID_PUBLICPAGE.remove(tx, &user)?;
     USERID_EXPORT.remove(tx, &user)?;
-    while USERID_POLICYSEQ_ACCEPTED.remove_prefixed(tx, &user, PAGE)? == PAGE {}
+    USERID_POLICYSEQ_ACCEPTED.remove_all_prefixed(tx, &user, PAGE)?;
     Ok(())
 }
 

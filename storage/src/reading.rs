@@ -151,10 +151,7 @@ fn activity_in(
 /// Removes at most `budget` read positions of `user` (erasure), taking what it removed from
 /// the budget; true when none is left.
 pub fn erase_reads(tx: &impl kv::Write, user: u64, budget: &mut usize) -> Result<bool, StoreError> {
-    let n = USERID_CONVNO_READ.remove_prefixed(tx, &user, *budget)?;
-    let done = n < *budget;
-    *budget -= n;
-    Ok(done)
+    USERID_CONVNO_READ.remove_prefixed_within(tx, &user, budget)
 }
 
 /// Removes `user`'s read position in conversation `no` (they left or were removed).

@@ -247,6 +247,40 @@ impl<K: Key, V: Value> Table<K, V> {
         Ok(rows.len())
     }
 
+    /// Removes at most `budget` rows whose keys start with `prefix`, taking what it removed
+    /// from the budget: one bounded step of an erasure. True when none is left (it found
+    /// fewer than the budget).
+    pub fn remove_prefixed_within<P: Key>(
+        &self,
+        tx: &(impl Write + ?Sized),
+        prefix: &P,
+        budget: &mut usize,
+    ) -> Result<bool, StoreError>
+    where
+        K: Prefix<P>,
+    {
+        let n = self.remove_prefixed(tx, prefix, *budget)?;
+        let done = n < *budget;
+        *budget -= n;
+        Ok(done)
+    }
+
+    /// Removes every row whose keys start with `prefix`, reading `page` rows at a time: for a
+    /// prefix known to be small (one user's rows of a bounded kind), never a whole table.
+    pub fn remove_all_prefixed<P: Key>(
+        &self,
+        tx: &(impl Write + ?Sized),
+        prefix: &P,
+        page: usize,
+    ) -> Result<(), StoreError>
+    where
+        K: Prefix<P>,
+    {
+        let page = page.max(1);
+        while self.remove_prefixed(tx, prefix, page)? == page {}
+        Ok(())
+    }
+
     fn decoded(&self, rows: Vec<Row>) -> Result<Vec<(K, V)>, StoreError> {
         rows.into_iter()
             .map(|(k, v)| Ok((K::decode(&k)?, V::from_bytes(&v)?)))

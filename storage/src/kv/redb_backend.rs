@@ -209,4 +209,29 @@ mod tests {
         let tx = db.begin_read().unwrap();
         assert_eq!(T.get(&tx, &(300, String::new())).unwrap(), Some(300));
     }
+
+    #[test]
+    fn a_prefix_is_removed_within_a_budget_or_whole_and_the_others_stay() {
+        let (_d, db) = db();
+        let tx = db.begin_write().unwrap();
+        for (u, n) in [(1u64, 5u64), (2, 7), (3, 1)] {
+            for i in 0..n {
+                T.insert(&tx, &(u, format!("k{i}")), &i).unwrap();
+            }
+        }
+        let mut budget = 3;
+        assert!(!T.remove_prefixed_within(&tx, &1u64, &mut budget).unwrap());
+        assert_eq!(budget, 0, "the budget is spent, rows are left");
+        let mut budget = 3;
+        assert!(T.remove_prefixed_within(&tx, &1u64, &mut budget).unwrap());
+        assert_eq!(budget, 1, "two were left; none is now");
+        T.remove_all_prefixed(&tx, &2u64, 2).unwrap();
+        let left: Vec<u64> = T
+            .page(&tx, None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|((u, _), _)| u)
+            .collect();
+        assert_eq!(left, [3], "only the other prefix stays");
+    }
 }

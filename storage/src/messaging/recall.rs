@@ -94,9 +94,7 @@ impl Store {
             USERID_CONVNO_CLEARED.insert(tx, &(user, no), &upto)?;
             // The messages they hid one by one are cleared with the rest: a page at a time,
             // each removed before the next is read.
-            while USERID_CONVNO_SEQ_HIDDEN.remove_prefixed(tx, &(user, no), HIDDEN_PAGE)?
-                == HIDDEN_PAGE
-            {}
+            USERID_CONVNO_SEQ_HIDDEN.remove_all_prefixed(tx, &(user, no), HIDDEN_PAGE)?;
             Ok(true)
         })
         .await
@@ -111,16 +109,10 @@ pub fn erase_own_view(
     user: u64,
     budget: &mut usize,
 ) -> Result<bool, StoreError> {
-    let n = USERID_CONVNO_CLEARED.remove_prefixed(tx, &user, *budget)?;
-    let done = n < *budget;
-    *budget -= n;
-    if !done {
-        return Ok(false);
-    }
-    let n = USERID_CONVNO_SEQ_HIDDEN.remove_prefixed(tx, &user, *budget)?;
-    let done = n < *budget;
-    *budget -= n;
-    Ok(done)
+    Ok(
+        USERID_CONVNO_CLEARED.remove_prefixed_within(tx, &user, budget)?
+            && USERID_CONVNO_SEQ_HIDDEN.remove_prefixed_within(tx, &user, budget)?,
+    )
 }
 
 /// The body of [`Store::recall_message`], shared with recalls requested by other nodes.
