@@ -463,9 +463,9 @@ pub const MEDIAID_COMMUNITYNO_POSTNO: kv::Table<(String, u64, u64), ()> =
 /// `fanoutno_job`: fan-out job → (community, post, comment or 0, next member id): a new post's
 /// or comment's events still to be written, a bounded batch of members per transaction.
 pub const FANOUTNO_JOB: kv::Table<u64, (u64, u64, u64, u64)> = kv::Table::new("fanoutno_job");
-/// `fanoutno_from_tell`: (fan-out job, first member of its batch) → (community, post, comment
-/// or 0, author, then the members of other nodes the batch found), each a u64 big-endian: the
-/// nodes still to be told of a new post or comment (`community-event`). Written by the
+/// `fanoutno_from_tell`: (fan-out job, first member of its batch) → encoded
+/// [`super::community::Tell`] (community, post, comment or 0, author, and the members of other
+/// nodes the batch found): the nodes still to be told of a new post or comment (`community-event`). Written by the
 /// fan-out step that found them and removed by the write that queues the envelopes, so a stop
 /// in between tells them at the next start. Numbers only. Since schema 15.
 pub const FANOUTNO_FROM_TELL: kv::Table<(u64, u64), Vec<u8>> = kv::Table::new("fanoutno_from_tell");

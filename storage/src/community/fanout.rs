@@ -10,6 +10,7 @@ use super::visibility::{Facts, are_friends, may_see};
 use super::{CommunityRecord, CommunityRole, PostRecord, PostVisibility, Wake};
 use super::{get_community, get_post};
 use crate::catalog::*;
+use crate::codec::{Dec, Enc};
 use crate::kv;
 use crate::messaging::{EventRecord, next_pos};
 use crate::{Store, StoreError};
@@ -59,28 +60,35 @@ pub struct Tell {
 
 impl Tell {
     fn encode(&self) -> Vec<u8> {
-        [self.community, self.post, self.comment, self.author]
-            .iter()
-            .chain(&self.members)
-            .flat_map(|n| n.to_be_bytes())
-            .collect()
+        let mut e = Enc::new(1)
+            .u64(self.community)
+            .u64(self.post)
+            .u64(self.comment)
+            .u64(self.author)
+            .u64(self.members.len() as u64);
+        for m in &self.members {
+            e = e.u64(*m);
+        }
+        e.finish()
     }
 
     fn decode(key: (u64, u64), b: &[u8]) -> Result<Self, StoreError> {
-        if !b.len().is_multiple_of(8) || b.len() < 5 * 8 {
+        let mut d = Dec::new(b, "fan-out tell", 1)?;
+        let (community, post, comment, author) = (d.u64()?, d.u64()?, d.u64()?, d.u64()?);
+        let n = d.u64()?;
+        // Each member is 8 bytes: a count larger than the record is damage, not an allocation.
+        if n > (b.len() / 8) as u64 {
             return Err(StoreError::Corrupt("fan-out tell"));
         }
-        let n: Vec<u64> = b
-            .chunks_exact(8)
-            .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect();
+        let members = (0..n).map(|_| d.u64()).collect::<Result<_, _>>()?;
+        d.end()?;
         Ok(Tell {
             key,
-            community: n[0],
-            post: n[1],
-            comment: n[2],
-            author: n[3],
-            members: n[4..].to_vec(),
+            community,
+            post,
+            comment,
+            author,
+            members,
         })
     }
 }
@@ -316,6 +324,33 @@ mod tests {
         assert!(steps >= 4, "seven members in batches of two: {steps}");
         assert!(store.fan_out_jobs().await.unwrap().is_empty());
         assert_eq!(store.fan_out_step(job, 2).await.unwrap(), None);
+    }
+
+    #[test]
+    fn a_tell_round_trips_and_a_damaged_one_is_an_error() {
+        let t = Tell {
+            key: (3, 4),
+            community: 7,
+            post: 8,
+            comment: 0,
+            author: 1,
+            members: vec![REMOTE_USER_BIT | 5, REMOTE_USER_BIT | 6],
+        };
+        let b = t.encode();
+        assert_eq!(Tell::decode((3, 4), &b).unwrap(), t);
+        assert!(
+            Tell::decode((3, 4), &b[..b.len() - 1]).is_err(),
+            "cut short"
+        );
+        let mut long = b.clone();
+        long.push(0);
+        assert!(Tell::decode((3, 4), &long).is_err(), "trailing bytes");
+        let mut huge = b[..33].to_vec();
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert!(
+            Tell::decode((3, 4), &huge).is_err(),
+            "a count past the record"
+        );
     }
 
     /// Members of other nodes a step finds are owed a tell from that step's commit until the
