@@ -236,7 +236,7 @@ impl Store {
     }
 
     /// Deletes a comment: by its author, or removed by a moderator (logged). A top-level
-    /// comment's replies go first, at most [`REMOVAL_BATCH`] a commit, each commit checking
+    /// comment's replies go first, at most `REMOVAL_BATCH` (512) a commit, each commit checking
     /// the actor may still remove it; the comment, the log entry and a remote call's record go
     /// in the last.
     pub async fn delete_comment(

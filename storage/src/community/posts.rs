@@ -219,7 +219,7 @@ impl Store {
     }
 
     /// Deletes a post: by its author, or removed by a moderator (logged). Its comments and
-    /// favourites go first, at most [`REMOVAL_BATCH`] rows a commit, each commit checking the
+    /// favourites go first, at most `REMOVAL_BATCH` (512) rows a commit, each commit checking the
     /// actor may still remove it — so a post with many comments never makes one long write —
     /// and the post itself (its media references with it), the log entry and the call's
     /// record go in the last. A stop part way leaves the post with fewer comments; deleting it
