@@ -1003,7 +1003,13 @@ impl Communities {
                     &self.domain,
                 )
                 .await
-                .map_err(|_| invalid("media.media_id", "is not media you uploaded"))?;
+                .map_err(|e| match e {
+                    // Removed since check_media saw it.
+                    crate::media::MediaError::NotFound => {
+                        invalid("media.media_id", "is not media you uploaded")
+                    }
+                    e => post_media::media_error(e),
+                })?;
                 media.push(federation::NewPostMedia {
                     kind: m.kind.name().to_string(),
                     name: m.name.clone(),

@@ -51,7 +51,8 @@ enum Source {
     },
 }
 
-fn media_error(e: MediaError) -> CommunityError {
+/// A media error as a community answers it: store and crypto failures stay what they are.
+pub(super) fn media_error(e: MediaError) -> CommunityError {
     match e {
         MediaError::Store(e) => CommunityError::Store(e),
         MediaError::Crypto(e) => CommunityError::Crypto(e),
